@@ -1,0 +1,36 @@
+"""bloom: the agency-side encoder. Raw identifiers go in; keyed Bloom filters come out.
+
+Nothing outside this package ever sees a raw identifier. Public API::
+
+    schema = bloom.Schema.load("febrl")            # or a path to a JSON schema
+    secret = bloom.Secret.from_file("secret.key")
+    batch = bloom.encode(df, schema, secret, agency="unhcr")
+    batch.filters                                  # (n, words) uint64
+    batch.write("batch.parquet"); bloom.read_batch("batch.parquet")
+"""
+
+from bloom._batch import BatchMetadata, BatchWriter, EncodedBatch, read_batch
+from bloom._encode import EncodeReport, encode, encode_csv
+from bloom._errors import BatchError, CaselinkError, EncodingError, SchemaError, SecretError
+from bloom._hardening import blip_flip_probability
+from bloom._schema import BUILTIN_SCHEMAS, Schema
+from bloom._secret import Secret
+
+__all__ = [
+    "BUILTIN_SCHEMAS",
+    "BatchError",
+    "BatchMetadata",
+    "BatchWriter",
+    "CaselinkError",
+    "EncodeReport",
+    "EncodedBatch",
+    "EncodingError",
+    "Schema",
+    "SchemaError",
+    "Secret",
+    "SecretError",
+    "blip_flip_probability",
+    "encode",
+    "encode_csv",
+    "read_batch",
+]

@@ -1,0 +1,371 @@
+"""The encoded batch file: Parquet that plain pandas/pyarrow can read.
+
+Columns: ``record_ref`` (string, the agency's opaque id) and ``bloom`` (fixed-size binary of
+``filter_bits / 8`` bytes; bit ``p`` is bit ``p % 8`` of byte ``p // 8``, i.e. little-endian
+uint64 words). File key-value metadata ``caselink`` holds a JSON object::
+
+    format, format_version, schema_fingerprint, agency, record_count, filter_bits,
+    segments [{name, bits}], created_at (UTC ISO 8601), caselink_version, content_hash
+
+``content_hash`` is BLAKE3 over the record count, the refs and the filters (see
+:func:`_ContentHasher`), so an edited row, a dropped row or an altered record count is caught
+on read. It guards against accidents and tampering in transit; it is not a signature.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import blake3
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from bloom._errors import BatchError
+from bloom._schema import Schema
+
+__all__ = ["BatchMetadata", "BatchWriter", "EncodedBatch", "read_batch"]
+
+FORMAT = "caselink-batch"
+FORMAT_VERSION = 1
+METADATA_KEY = b"caselink"
+MAX_REF_LENGTH = 256
+_AGENCY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_REQUIRED = ("format", "format_version", "schema_fingerprint", "agency", "record_count",
+             "filter_bits", "segments", "created_at", "caselink_version", "content_hash")  # fmt: skip
+
+
+def caselink_version() -> str:
+    try:
+        return version("caselink")
+    except PackageNotFoundError:  # running from a source tree that is not installed
+        return "0+unknown"
+
+
+def check_agency(agency: str) -> str:
+    if not isinstance(agency, str) or not _AGENCY.match(agency):
+        raise BatchError(
+            ["agency: use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"]
+        )
+    return agency
+
+
+@dataclass(frozen=True)
+class BatchMetadata:
+    schema_fingerprint: str
+    agency: str
+    record_count: int
+    filter_bits: int
+    segments: tuple[tuple[str, int], ...]
+    created_at: str
+    caselink_version: str
+    content_hash: str
+    format_version: int = FORMAT_VERSION
+
+    def to_json(self) -> str:
+        body: dict[str, Any] = {
+            "format": FORMAT,
+            "format_version": self.format_version,
+            "schema_fingerprint": self.schema_fingerprint,
+            "agency": self.agency,
+            "record_count": self.record_count,
+            "filter_bits": self.filter_bits,
+            "segments": [{"name": n, "bits": b} for n, b in self.segments],
+            "created_at": self.created_at,
+            "caselink_version": self.caselink_version,
+            "content_hash": self.content_hash,
+        }
+        return json.dumps(body, sort_keys=True)
+
+
+@dataclass(frozen=True, eq=False)
+class EncodedBatch:
+    """Encoded records of one agency: refs, filters as ``(n, words)`` uint64, metadata."""
+
+    record_refs: np.ndarray  # object array of str
+    filters: np.ndarray  # (n, filter_bits // 64) uint64, C-contiguous
+    metadata: BatchMetadata
+
+    def __len__(self) -> int:
+        return int(self.filters.shape[0])
+
+    @property
+    def words(self) -> int:
+        return int(self.filters.shape[1])
+
+    def write(self, path: str | os.PathLike[str]) -> Path:
+        """Write the batch atomically (a temporary file renamed into place)."""
+        m = self.metadata
+        with BatchWriter(
+            path, fingerprint=m.schema_fingerprint, agency=m.agency, segments=m.segments
+        ) as w:
+            w.write(self.record_refs, self.filters)
+        return Path(path)
+
+
+class _ContentHasher:
+    """BLAKE3 of (count, ref lengths, ref bytes, filter bytes); independent of chunking."""
+
+    def __init__(self) -> None:
+        self._lengths = blake3.blake3()
+        self._refs = blake3.blake3()
+        self._filters = blake3.blake3()
+        self.count = 0
+
+    def update(self, refs: pa.StringArray | pa.LargeStringArray, filters: np.ndarray) -> None:
+        arr = pa.array(refs, type=pa.large_string()) if not isinstance(refs, pa.Array) else refs
+        arr = arr.cast(pa.large_string())
+        offsets = np.frombuffer(arr.buffers()[1], dtype="<i8")[arr.offset : arr.offset + len(arr) + 1]
+        self._lengths.update(np.diff(offsets).astype("<i8").tobytes())
+        data = arr.buffers()[2]
+        if data is not None:
+            self._refs.update(memoryview(data)[offsets[0] : offsets[-1]])
+        self._filters.update(np.ascontiguousarray(filters).astype("<u8", copy=False).tobytes())
+        self.count += len(arr)
+
+    def hexdigest(self) -> str:
+        h = blake3.blake3(self.count.to_bytes(8, "little"))
+        for part in (self._lengths, self._refs, self._filters):
+            h.update(part.digest())
+        return "blake3:" + h.hexdigest()
+
+
+def _arrow_schema(filter_bits: int) -> pa.Schema:
+    return pa.schema(
+        [
+            pa.field("record_ref", pa.string(), nullable=False),
+            pa.field("bloom", pa.binary(filter_bits // 8), nullable=False),
+        ]
+    )
+
+
+def _bloom_array(filters: np.ndarray) -> pa.FixedSizeBinaryArray:
+    n, words = filters.shape
+    buf = pa.py_buffer(np.ascontiguousarray(filters).astype("<u8", copy=False).tobytes())
+    return pa.FixedSizeBinaryArray.from_buffers(pa.binary(words * 8), n, [None, buf])
+
+
+class BatchWriter:
+    """Streams record chunks into a batch file; the file appears only when all went well.
+
+    Use as a context manager: on an exception the temporary file is removed and nothing is
+    left at ``path``. Duplicate refs are found with 64-bit hashes and confirmed exactly.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        fingerprint: str,
+        agency: str,
+        segments: tuple[tuple[str, int], ...],
+    ) -> None:
+        self.path = Path(path)
+        self._fingerprint = fingerprint
+        self._agency = check_agency(agency)
+        self._segments = tuple(segments)
+        self._bits = sum(b for _, b in self._segments)
+        self._schema = _arrow_schema(self._bits)
+        self._hasher = _ContentHasher()
+        self._ref_hashes: list[np.ndarray] = []
+        self._problems: list[str] = []
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+        os.close(fd)
+        self._tmp = Path(tmp)
+        self._writer: pq.ParquetWriter | None = pq.ParquetWriter(
+            self._tmp, self._schema, compression="zstd"
+        )
+
+    @classmethod
+    def for_schema(cls, path: str | os.PathLike[str], schema: Schema, agency: str) -> BatchWriter:
+        segs = tuple((s.name, s.out_bits) for s in schema.segments)
+        return cls(path, fingerprint=schema.fingerprint, agency=agency, segments=segs)
+
+    def write(self, refs: np.ndarray | list[str], filters: np.ndarray) -> None:
+        assert self._writer is not None, "writer is closed"
+        if filters.ndim != 2 or filters.shape[1] * 64 != self._bits:
+            raise BatchError([f"bloom: filters must have {self._bits} bits per record"])
+        ref_arr = pa.array(refs, type=pa.string())
+        if len(ref_arr) != filters.shape[0]:
+            raise BatchError(["record_ref: one ref per filter is needed"])
+        self._hasher.update(ref_arr, filters)
+        self._ref_hashes.append(pd.util.hash_array(np.asarray(refs, dtype=object)))
+        table = pa.Table.from_arrays([ref_arr, _bloom_array(filters)], schema=self._schema)
+        self._writer.write_table(table, row_group_size=256_000)
+
+    def _duplicate_rows(self) -> list[tuple[int, int]]:
+        hashes = np.concatenate(self._ref_hashes) if self._ref_hashes else np.empty(0, np.uint64)
+        order = np.argsort(hashes, kind="stable")
+        same = np.flatnonzero(hashes[order][1:] == hashes[order][:-1])
+        if same.size == 0:
+            return []
+        refs = pq.read_table(self._tmp, columns=["record_ref"]).column(0).to_numpy()
+        pairs = [(int(order[k]), int(order[k + 1])) for k in same]
+        return [(a, b) for a, b in pairs if refs[a] == refs[b]]
+
+    def close(self) -> BatchMetadata:
+        assert self._writer is not None, "writer is closed"
+        count = self._hasher.count
+        problems = []
+        if count == 0:
+            problems.append("the input has no records; an empty batch is not written")
+        dups = self._duplicate_rows()
+        if dups:
+            shown = ", ".join(f"rows {a + 1} and {b + 1}" for a, b in dups[:10])
+            more = f" and {len(dups) - 10} more" if len(dups) > 10 else ""
+            problems.append(
+                f"record_ref: {len(dups)} duplicate refs ({shown}{more}); "
+                "each record needs its own ref"
+            )
+        if problems:
+            self._abort()
+            raise BatchError(problems)
+        meta = BatchMetadata(
+            schema_fingerprint=self._fingerprint,
+            agency=self._agency,
+            record_count=count,
+            filter_bits=self._bits,
+            segments=self._segments,
+            created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            caselink_version=caselink_version(),
+            content_hash=self._hasher.hexdigest(),
+        )
+        self._writer.add_key_value_metadata({METADATA_KEY.decode(): meta.to_json()})
+        self._writer.close()
+        self._writer = None
+        os.replace(self._tmp, self.path)
+        return meta
+
+    def _abort(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        self._tmp.unlink(missing_ok=True)
+
+    def __enter__(self) -> BatchWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            self._abort()
+        elif self._writer is not None:
+            self.close()
+
+
+def _parse_metadata(raw: bytes | None, where: str) -> tuple[dict[str, Any], list[str]]:
+    if raw is None:
+        return {}, [
+            f"{where} has no caselink metadata: it is not an encoded batch "
+            "(make one with `caselink encode`)"
+        ]
+    try:
+        meta = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return {}, [f"{where}: the caselink metadata is not valid JSON; re-encode the register"]
+    if not isinstance(meta, dict):
+        return {}, [f"{where}: the caselink metadata is not a JSON object"]
+    missing = [k for k in _REQUIRED if k not in meta]
+    problems = [f"metadata: '{k}' is missing" for k in missing]
+    if meta.get("format") != FORMAT:
+        problems.append(f"metadata/format: expected '{FORMAT}'")
+    if meta.get("format_version") != FORMAT_VERSION:
+        problems.append(
+            f"metadata/format_version: this caselink reads version {FORMAT_VERSION}; "
+            "upgrade caselink or re-encode"
+        )
+    return meta, problems
+
+
+def read_batch(path: str | os.PathLike[str]) -> EncodedBatch:
+    """Read and fully validate a batch file; raises :class:`BatchError` listing every problem."""
+    p = Path(path)
+    if not p.is_file():
+        raise BatchError([f"{p} does not exist or is not a file"])
+    try:
+        pfile = pq.ParquetFile(p)
+    except (pa.ArrowInvalid, OSError) as e:
+        raise BatchError([f"{p} is not a Parquet file; encoded batches come from caselink encode"]) from e
+    kv = pfile.metadata.metadata or {}
+    meta, problems = _parse_metadata(kv.get(METADATA_KEY), str(p))
+    if not meta:
+        raise BatchError(problems)
+    names = pfile.schema_arrow.names
+    for col in ("record_ref", "bloom"):
+        if col not in names:
+            problems.append(f"column '{col}' is missing")
+    if problems:
+        raise BatchError(problems)
+    table = pfile.read(columns=["record_ref", "bloom"])
+    return _validated(table, meta, str(p))
+
+
+def _validated(table: pa.Table, meta: dict[str, Any], where: str) -> EncodedBatch:
+    problems: list[str] = []
+    bits = meta["filter_bits"]
+    segs = meta["segments"]
+    try:
+        seg_tuple = tuple((str(s["name"]), int(s["bits"])) for s in segs)
+    except (TypeError, KeyError, ValueError):
+        raise BatchError(["metadata/segments: malformed segment list"]) from None
+    if not isinstance(bits, int) or bits <= 0 or bits % 64 or sum(b for _, b in seg_tuple) != bits:
+        raise BatchError(["metadata/filter_bits: not a positive multiple of 64 matching segments"])
+    bloom_type = table.schema.field("bloom").type
+    if bloom_type != pa.binary(bits // 8):
+        problems.append(
+            f"column 'bloom' has type {bloom_type}; metadata says {bits}-bit filters "
+            f"(fixed_size_binary[{bits // 8}])"
+        )
+    if not pa.types.is_string(table.schema.field("record_ref").type) and not pa.types.is_large_string(
+        table.schema.field("record_ref").type
+    ):
+        problems.append("column 'record_ref' must hold strings")
+    if table.num_rows != meta["record_count"]:
+        problems.append(
+            f"metadata/record_count says {meta['record_count']} records; the file holds "
+            f"{table.num_rows}. The file was altered or truncated: ask for it again"
+        )
+    if problems:
+        raise BatchError(problems)
+    refs = table.column("record_ref").combine_chunks()
+    bloom = table.column("bloom").combine_chunks()
+    if refs.null_count or bloom.null_count:
+        raise BatchError(["record_ref and bloom must not hold nulls"])
+    filters = (
+        np.frombuffer(bloom.buffers()[1], dtype="<u8", count=len(bloom) * bits // 64,
+                      offset=bloom.offset * bits // 8)
+        .reshape(len(bloom), bits // 64)
+        .astype(np.uint64, copy=True)
+    )  # fmt: skip
+    hasher = _ContentHasher()
+    hasher.update(refs, filters)
+    if hasher.hexdigest() != meta["content_hash"]:
+        problems.append(
+            "content_hash does not match the records: the file was altered after encoding; "
+            "ask the agency to send it again"
+        )
+    ref_np = refs.to_numpy(zero_copy_only=False).astype(object)
+    if len(ref_np) and (pd.Series(ref_np).duplicated().any()):
+        problems.append("record_ref: the file holds duplicate refs")
+    if problems:
+        raise BatchError(problems)
+    metadata = BatchMetadata(
+        schema_fingerprint=str(meta["schema_fingerprint"]),
+        agency=str(meta["agency"]),
+        record_count=int(meta["record_count"]),
+        filter_bits=bits,
+        segments=seg_tuple,
+        created_at=str(meta["created_at"]),
+        caselink_version=str(meta["caselink_version"]),
+        content_hash=str(meta["content_hash"]),
+        format_version=int(meta["format_version"]),
+    )
+    return EncodedBatch(record_refs=ref_np, filters=filters, metadata=metadata)

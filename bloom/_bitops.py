@@ -1,0 +1,125 @@
+"""Compiled bit kernels over ``(n, words)`` uint64 filters: setting bits and hardening.
+
+Each kernel loops over uint64 words or bit indices inside numba; nothing here loops in Python
+per record or per bit. Bit ``p`` of a filter is bit ``p % 64`` of word ``p // 64``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+__all__ = [
+    "apply_balance",
+    "apply_blip",
+    "apply_diffusion",
+    "apply_xor_fold",
+    "fisher_yates",
+    "popcount_rows",
+    "set_bits",
+]
+
+_ONE = np.uint64(1)
+
+
+@njit(cache=True, nogil=True)
+def set_bits(bits, codes, indptr, positions):  # pragma: no cover - compiled
+    """OR into row r every position listed for value code ``codes[r]`` (code < 0: nothing)."""
+    for r in range(codes.shape[0]):
+        c = codes[r]
+        if c < 0:
+            continue
+        for k in range(indptr[c], indptr[c + 1]):
+            p = positions[k]
+            bits[r, p >> 6] |= np.uint64(1) << np.uint64(p & 63)
+
+
+@njit(cache=True, nogil=True)
+def _get(row, p):  # pragma: no cover - compiled
+    return (row[p >> 6] >> np.uint64(p & 63)) & np.uint64(1)
+
+
+@njit(cache=True, nogil=True)
+def apply_balance(src, src_off, nbits, dst, dst_off, perm):  # pragma: no cover - compiled
+    """dst segment (2*nbits) = keyed permutation of (segment, complement of segment)."""
+    for r in range(src.shape[0]):
+        for j in range(2 * nbits):
+            s = perm[j]
+            if s < nbits:
+                b = _get(src[r], src_off + s)
+            else:
+                b = _get(src[r], src_off + s - nbits) ^ np.uint64(1)
+            if b:
+                q = dst_off + j
+                dst[r, q >> 6] |= np.uint64(1) << np.uint64(q & 63)
+
+
+@njit(cache=True, nogil=True)
+def apply_xor_fold(src, src_word, nwords, dst, dst_word):  # pragma: no cover - compiled
+    """dst segment (nwords/2 words) = first half XOR second half of the source segment."""
+    half = nwords // 2
+    for r in range(src.shape[0]):
+        for w in range(half):
+            dst[r, dst_word + w] = src[r, src_word + w] ^ src[r, src_word + half + w]
+
+
+@njit(cache=True, nogil=True)
+def apply_diffusion(src, off, nbits, dst, taps):  # pragma: no cover - compiled
+    """Each output bit j of the segment is the XOR of the t input bits ``taps[j]``."""
+    t = taps.shape[1]
+    for r in range(src.shape[0]):
+        for j in range(nbits):
+            b = np.uint64(0)
+            for i in range(t):
+                b ^= _get(src[r], off + taps[j, i])
+            if b:
+                q = off + j
+                dst[r, q >> 6] |= np.uint64(1) << np.uint64(q & 63)
+
+
+@njit(cache=True, nogil=True)
+def _splitmix64(state):  # pragma: no cover - compiled
+    state = state + np.uint64(0x9E3779B97F4A7C15)
+    z = state
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return state, z ^ (z >> np.uint64(31))
+
+
+@njit(cache=True, nogil=True)
+def apply_blip(bits, seeds, threshold):  # pragma: no cover - compiled
+    """Flip each bit of row r when the next 64-bit draw of its stream is below threshold."""
+    nbits = bits.shape[1] * 64
+    for r in range(bits.shape[0]):
+        state = seeds[r]
+        for p in range(nbits):
+            state, z = _splitmix64(state)
+            if z < threshold:
+                bits[r, p >> 6] ^= np.uint64(1) << np.uint64(p & 63)
+
+
+@njit(cache=True)
+def fisher_yates(rand):  # pragma: no cover - compiled
+    """A permutation of range(len(rand)) driven by the given uint64 draws."""
+    n = rand.shape[0]
+    perm = np.arange(n)
+    for i in range(n - 1, 0, -1):
+        j = rand[i] % np.uint64(i + 1)
+        perm[i], perm[j] = perm[j], perm[i]
+    return perm
+
+
+@njit(cache=True, nogil=True)
+def popcount_rows(bits, word_lo, word_hi):  # pragma: no cover - compiled
+    """Set bits per row within words [word_lo, word_hi)."""
+    out = np.zeros(bits.shape[0], dtype=np.int64)
+    for r in range(bits.shape[0]):
+        c = 0
+        for w in range(word_lo, word_hi):
+            x = bits[r, w]
+            x = x - ((x >> np.uint64(1)) & np.uint64(0x5555555555555555))
+            x = (x & np.uint64(0x3333333333333333)) + ((x >> np.uint64(2)) & np.uint64(0x3333333333333333))
+            x = (x + (x >> np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)
+            c += (x * np.uint64(0x0101010101010101)) >> np.uint64(56)
+        out[r] = c
+    return out

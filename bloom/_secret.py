@@ -1,0 +1,124 @@
+"""The shared secret: 32 random bytes held only by the agencies of one agreement.
+
+It is read from a file (raw 32 bytes, or 64 hex characters) or from the ``CASELINK_SECRET``
+environment variable (64 hex characters) -- never from a command-line argument, which would
+land in shell history. Its ``repr`` never shows the bytes.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from bloom._errors import SecretError
+
+__all__ = ["SECRET_BYTES", "SECRET_ENV", "Secret"]
+
+SECRET_BYTES = 32
+SECRET_ENV = "CASELINK_SECRET"
+
+
+class Secret:
+    """A 32-byte shared secret. Compare, hash and pass it around; it never prints itself."""
+
+    __slots__ = ("_key",)
+
+    def __init__(self, key: bytes) -> None:
+        if not isinstance(key, bytes | bytearray):
+            raise SecretError("a secret must be given as bytes")
+        if len(key) != SECRET_BYTES:
+            raise SecretError(
+                f"a secret must be exactly {SECRET_BYTES} bytes; got {len(key)} bytes. "
+                "Make one with `caselink keygen --out secret.key`."
+            )
+        self._key = bytes(key)
+
+    @classmethod
+    def generate(cls) -> Secret:
+        """A fresh secret from the operating system's cryptographic random source."""
+        return cls(secrets.token_bytes(SECRET_BYTES))
+
+    @classmethod
+    def from_hex(cls, text: str, *, source: str = "the secret") -> Secret:
+        cleaned = "".join(text.split())
+        if len(cleaned) != 2 * SECRET_BYTES:
+            raise SecretError(
+                f"{source} must hold {2 * SECRET_BYTES} hex characters ({SECRET_BYTES} bytes); "
+                f"found {len(cleaned)} characters. Make one with `caselink keygen`."
+            )
+        try:
+            return cls(bytes.fromhex(cleaned))
+        except ValueError as e:
+            raise SecretError(f"{source} is not valid hexadecimal") from e
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str]) -> Secret:
+        p = Path(path)
+        try:
+            data = p.read_bytes()
+        except FileNotFoundError as e:
+            raise SecretError(f"secret file {p} does not exist") from e
+        except OSError as e:
+            raise SecretError(f"secret file {p} cannot be read: {e.strerror}") from e
+        if len(data) == SECRET_BYTES:
+            return cls(data)
+        try:
+            text = data.decode("ascii")
+        except UnicodeDecodeError:
+            raise SecretError(
+                f"secret file {p} holds {len(data)} bytes; a secret is {SECRET_BYTES} raw bytes "
+                f"or {2 * SECRET_BYTES} hex characters. Make one with `caselink keygen`."
+            ) from None
+        return cls.from_hex(text, source=f"secret file {p}")
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Secret:
+        env = os.environ if environ is None else environ
+        value = env.get(SECRET_ENV)
+        if not value:
+            raise SecretError(f"{SECRET_ENV} is not set")
+        return cls.from_hex(value, source=SECRET_ENV)
+
+    @classmethod
+    def resolve(cls, path: str | os.PathLike[str] | None) -> Secret:
+        """The secret from ``path`` if given, else from ``CASELINK_SECRET``."""
+        if path is not None:
+            return cls.from_file(path)
+        if os.environ.get(SECRET_ENV):
+            return cls.from_env()
+        raise SecretError(
+            f"no secret given: pass --secret FILE or set {SECRET_ENV} to its 64 hex characters"
+        )
+
+    def write(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
+        """Write the secret as hex to ``path`` with mode 0600 (readable by the owner only)."""
+        p = Path(path)
+        flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if overwrite else os.O_EXCL)
+        try:
+            fd = os.open(p, flags, 0o600)
+        except FileExistsError as e:
+            raise SecretError(f"{p} already exists; refusing to overwrite a secret") from e
+        with os.fdopen(fd, "w", encoding="ascii") as fh:
+            fh.write(self._key.hex() + "\n")
+        os.chmod(p, 0o600)
+        return p
+
+    @property
+    def key_bytes(self) -> bytes:
+        """The raw 32 bytes, for key derivation only."""
+        return self._key
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and secrets.compare_digest(self._key, other._key)
+
+    def __hash__(self) -> int:
+        return hash(self._key)
+
+    def __repr__(self) -> str:
+        return "Secret(<32 bytes hidden>)"
+
+    __str__ = __repr__
+
+    def __reduce__(self):  # picklable for worker processes, still never printed
+        return (Secret, (self._key,))

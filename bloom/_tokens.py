@@ -1,0 +1,201 @@
+"""Normalisation and tokenising: from one raw cell to the set of tokens that get hashed.
+
+Everything here works on a single value; the encoder calls it once per *distinct* value of a
+column, so its cost does not grow with repeated names. Tokens carry a tag naming their
+tokeniser (``q2p``, ``ph:soundex``, ``d``...) so two tokenisers never collide in one domain.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from datetime import datetime
+from typing import Any
+
+import jellyfish
+
+from bloom._schema import Field, Tokeniser
+
+__all__ = ["ParsedDate", "field_tokens", "normalise_text", "parse_date", "parse_number"]
+
+ParsedDate = tuple[int, int | None, int | None]  # (year, month or None, day or None)
+
+_PAD_START, _PAD_END = "\x02", "\x03"
+_MIN_YEAR, _MAX_YEAR = 1850, 2150
+_ZERO_FILLED = re.compile(r"^(\d{4})[-/.]?(\d{2})[-/.]?(\d{2})$")
+_PHONETIC = {
+    "soundex": jellyfish.soundex,
+    "metaphone": jellyfish.metaphone,
+    "nysiis": jellyfish.nysiis,
+    "match_rating": jellyfish.match_rating_codex,
+}
+
+
+def normalise_text(value: str, opts: dict[str, Any]) -> str:
+    """Apply a field's normalisation; an empty result means the value is missing."""
+    text = unicodedata.normalize("NFKD" if opts["strip_accents"] else opts["unicode"], value)
+    if opts["strip_accents"]:
+        text = "".join(ch for ch in text if not unicodedata.combining(ch))
+        text = unicodedata.normalize(opts["unicode"], text)
+    if opts["casefold"]:
+        text = text.casefold()
+    punct = opts["punctuation"]
+    out = []
+    for ch in text:
+        cat = unicodedata.category(ch)
+        if cat[0] == "C":  # control and format characters never carry meaning here
+            out.append(" " if ch in "\t\n\r" else "")
+        elif cat[0] in "PS" and punct != "keep":
+            out.append(" " if punct == "space" else "")
+        else:
+            out.append(ch)
+    parts = "".join(out).split()
+    particles = opts.get("particles") or ()
+    if particles:
+        kept = [p for p in parts if p not in particles]
+        parts = kept or parts  # a name made only of particles stays as it is
+    return "".join(parts) if opts["whitespace"] == "remove" else " ".join(parts)
+
+
+def parse_date(text: str, formats: tuple[str, ...]) -> ParsedDate | None:
+    """Parse a date; year-only and year-month dates keep the unknown parts as None.
+
+    Zero-filled parts (``1980-00-00``, ``19800700``) are read as unknown, which is how many
+    registration systems record an estimated birth date.
+    """
+    text = text.strip()
+    if not text:
+        return None
+    for fmt in formats:
+        try:
+            dt = datetime.strptime(text, fmt)
+        except ValueError:
+            continue
+        month = dt.month if ("%m" in fmt or "%b" in fmt or "%B" in fmt) else None
+        day = dt.day if "%d" in fmt else None
+        return (dt.year, month, day) if _MIN_YEAR <= dt.year <= _MAX_YEAR else None
+    m = _ZERO_FILLED.match(text)
+    if m:
+        year, month, day = (int(g) for g in m.groups())
+        if _MIN_YEAR <= year <= _MAX_YEAR and month <= 12 and day == 0:
+            return (year, month or None, None)
+    return None
+
+
+def parse_number(text: str) -> float | None:
+    try:
+        x = float(text.strip().replace(",", "."))
+    except ValueError:
+        return None
+    return x if math.isfinite(x) else None
+
+
+def _qgrams(text: str, tok: Tokeniser) -> list[str]:
+    chunks = text.split(" ") if tok.per_part else [text]
+    grams = []
+    for chunk in chunks:
+        s = f"{_PAD_START}{chunk}{_PAD_END}" if tok.padding else chunk
+        if len(s) < tok.q:
+            grams.append(s)
+        else:
+            grams.extend(s[i : i + tok.q] for i in range(len(s) - tok.q + 1))
+    return grams
+
+
+def _phonetic(text: str, tok: Tokeniser) -> list[str]:
+    encode = _PHONETIC[tok.algorithm]
+    # phonetic codes are defined for Latin letters; other scripts rely on the q-grams
+    return [encode(p) for p in text.split(" ") if p.isascii() and p.isalpha()]
+
+
+def _date_tokens(d: ParsedDate, tok: Tokeniser) -> list[str]:
+    year, month, day = d
+    out = []
+    for part in tok.parts:
+        if part == "year":
+            out.append(f"y{year}")
+        elif part == "year_window":  # two overlapping 2-year windows: +-1 year shares one
+            out += [f"w0:{year // 2}", f"w1:{(year + 1) // 2}"]
+        elif month is None:
+            continue
+        elif part == "month":
+            out.append(f"m{month}")
+        elif part == "year_month":
+            out.append(f"ym{year}-{month}")
+        elif day is None:
+            continue
+        elif part == "day":
+            out.append(f"d{day}")
+        elif part == "day_month":  # unordered pair: survives a day/month swap
+            out.append(f"dm{min(day, month)}-{max(day, month)}")
+        elif part == "full":
+            out.append(f"f{year}-{month}-{day}")
+    return out
+
+
+def _number_repr(x: float) -> str:
+    return str(int(x)) if x.is_integer() else repr(x)
+
+
+def _tokens_for(value: Any, field: Field, tok: Tokeniser) -> list[str]:
+    if tok.kind == "qgram":
+        return _qgrams(value, tok)
+    if tok.kind == "phonetic":
+        return _phonetic(value, tok)
+    if tok.kind == "date":
+        return _date_tokens(value, tok)
+    if tok.kind == "numeric":
+        return [f"b0:{math.floor(value / tok.width)}", f"b1:{math.floor(value / tok.width + 0.5)}"]
+    # exact
+    if field.type == "date":
+        y, m, d = value
+        return [f"{y}-{m or 0}-{d or 0}"]
+    if field.type == "number":
+        return [_number_repr(value)]
+    return value.split(" ") if tok.per_part else [value]
+
+
+def parse_value(raw: str, field: Field) -> tuple[Any, str]:
+    """(parsed value, status) where status is ``ok``, ``missing`` or ``invalid``."""
+    if field.type == "date":
+        if not raw.strip():
+            return None, "missing"
+        parsed = parse_date(raw, field.date_formats)
+        return (parsed, "ok") if parsed else (None, "invalid")
+    if field.type == "number":
+        if not raw.strip():
+            return None, "missing"
+        num = parse_number(raw)
+        return (num, "ok") if num is not None else (None, "invalid")
+    assert field.normalise is not None
+    text = normalise_text(raw, field.normalise)
+    return (text, "ok") if text else (None, "missing")
+
+
+def field_tokens(parsed: Any, field: Field) -> list[tuple[Tokeniser, list[str]]]:
+    """Per tokeniser, the distinct tagged tokens of one parsed value."""
+    out = []
+    for tok in field.tokenisers:
+        if tok.weight == 0:
+            continue
+        toks = _tokens_for(parsed, field, tok)
+        if toks:
+            tag = tok.tag
+            out.append((tok, [f"{tag}\x1f{t}" for t in dict.fromkeys(toks)]))
+    return out
+
+
+def salt_value(parsed: Any, field: Field, part: str) -> str:
+    """The salt a record contributes when this field salts the filters ('' if missing)."""
+    if parsed is None:
+        return ""
+    if field.type == "date":
+        y, m, d = parsed
+        if part == "full":
+            return f"{y}-{m or 0}-{d or 0}"
+        chosen = {"year": y, "month": m, "day": d}[part]
+        return "" if chosen is None else str(chosen)
+    if field.type == "number":
+        return _number_repr(parsed)
+    return str(parsed)

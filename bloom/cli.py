@@ -1,0 +1,116 @@
+"""`caselink keygen`, `caselink encode` and `caselink inspect`: the agency-side commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from bloom._batch import read_batch
+from bloom._bitops import popcount_rows
+from bloom._encode import DEFAULT_CHUNK_ROWS, encode_csv
+from bloom._schema import Schema
+from bloom._secret import Secret
+
+__all__ = ["register"]
+
+console = Console(stderr=True)
+out = Console()
+
+
+def keygen(
+    out_path: Path = typer.Option(..., "--out", help="Where to write the new secret (mode 0600)."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing file."),
+) -> None:
+    """Make a new 32-byte shared secret. Share it only with the agencies of the agreement."""
+    Secret.generate().write(out_path, overwrite=force)
+    console.print(f"wrote a new secret to {out_path} (readable by you only); never send it to the service")
+
+
+def encode(
+    schema: str = typer.Option(..., "--schema", help="Schema file, or a shipped one: febrl, person."),
+    input_path: Path = typer.Option(..., "--input", help="The register, a CSV file with a header."),
+    agency: str = typer.Option(..., "--agency", help="Your agency's name as the agreement knows it."),
+    out_path: Path = typer.Option(..., "--out", help="The encoded batch to write (Parquet)."),
+    secret: Path | None = typer.Option(
+        None, "--secret", help="Secret file; without it CASELINK_SECRET is read."
+    ),
+    id_column: str | None = typer.Option(
+        None, "--id-column", help="Column of your own record ids (default: row numbers)."
+    ),
+    jobs: int = typer.Option(1, "--jobs", min=1, help="Worker processes."),
+    chunk_rows: int = typer.Option(DEFAULT_CHUNK_ROWS, "--chunk-rows", min=1000),
+    input_encoding: str = typer.Option("utf-8", "--input-encoding", help="Text encoding of the CSV."),
+) -> None:
+    """Encode a register into keyed Bloom filters, on this machine, in bounded memory."""
+    the_schema = Schema.load(schema)
+    the_secret = Secret.resolve(secret)
+    with Progress(
+        TextColumn("encoding"),
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("encode", total=input_path.stat().st_size if input_path.is_file() else 0)
+        report = encode_csv(
+            input_path,
+            the_schema,
+            the_secret,
+            agency=agency,
+            out=out_path,
+            id_column=id_column,
+            jobs=jobs,
+            chunk_rows=chunk_rows,
+            input_encoding=input_encoding,
+            on_progress=lambda done, total: progress.update(task, completed=done, total=total),
+        )
+    console.print(f"encoded {report.records:,} records into {out_path}")
+    for name, count in sorted(report.missing.items()):
+        if count:
+            console.print(f"  field {name}: {count:,} missing")
+    for name, count in sorted(report.invalid.items()):
+        console.print(f"  field {name}: {count:,} unparseable, encoded as missing")
+
+
+def inspect(batch: Path = typer.Argument(..., help="An encoded batch file.")) -> None:
+    """Show a batch's metadata and bit-density figures (nothing that identifies anyone)."""
+    b = read_batch(batch)
+    m = b.metadata
+    meta = Table(title=f"{batch}", show_header=False)
+    for key, value in (
+        ("agency", m.agency),
+        ("records", f"{m.record_count:,}"),
+        ("filter bits", str(m.filter_bits)),
+        ("schema fingerprint", m.schema_fingerprint),
+        ("created at", m.created_at),
+        ("caselink version", m.caselink_version),
+        ("format version", str(m.format_version)),
+        ("content hash", m.content_hash),
+    ):
+        meta.add_row(key, value)
+    out.print(meta)
+    dens = Table(title="bits set per record, by segment")
+    for col in ("segment", "bits", "mean", "sd", "min", "max", "mean density"):
+        dens.add_column(col, justify="right" if col != "segment" else "left")
+    word = 0
+    for name, bits in m.segments:
+        counts = popcount_rows(b.filters, word, word + bits // 64)
+        word += bits // 64
+        dens.add_row(name, str(bits), f"{counts.mean():.1f}", f"{counts.std():.1f}",
+                     str(int(counts.min())), str(int(counts.max())), f"{counts.mean() / bits:.3f}")  # fmt: skip
+    out.print(dens)
+    empty = int(np.count_nonzero(popcount_rows(b.filters, 0, b.words) == 0))
+    if empty:
+        out.print(f"[yellow]{empty:,} records have no bits set (every field missing)[/yellow]")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("keygen")(keygen)
+    app.command("encode")(encode)
+    app.command("inspect")(inspect)
