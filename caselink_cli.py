@@ -6,6 +6,7 @@ import sys
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from bloom import CaselinkError
 from bloom.cli import register as register_bloom
@@ -32,7 +33,9 @@ def main() -> None:
     try:
         app(standalone_mode=False)
     except CaselinkError as e:
-        Console(stderr=True).print(f"[red]error:[/red] {e}", markup=True, highlight=False)
+        Console(stderr=True, soft_wrap=True).print(
+            f"[red]error:[/red] {escape(str(e))}", highlight=False
+        )
         sys.exit(2)
     except typer.Exit as e:
         sys.exit(e.exit_code)

@@ -40,8 +40,18 @@ FORMAT_VERSION = 1
 METADATA_KEY = b"caselink"
 MAX_REF_LENGTH = 256
 _AGENCY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-_REQUIRED = ("format", "format_version", "schema_fingerprint", "agency", "record_count",
-             "filter_bits", "segments", "created_at", "caselink_version", "content_hash")  # fmt: skip
+_REQUIRED = (
+    "format",
+    "format_version",
+    "schema_fingerprint",
+    "agency",
+    "record_count",
+    "filter_bits",
+    "segments",
+    "created_at",
+    "caselink_version",
+    "content_hash",
+)
 
 
 def caselink_version() -> str:
@@ -124,7 +134,9 @@ class _ContentHasher:
     def update(self, refs: pa.StringArray | pa.LargeStringArray, filters: np.ndarray) -> None:
         arr = pa.array(refs, type=pa.large_string()) if not isinstance(refs, pa.Array) else refs
         arr = arr.cast(pa.large_string())
-        offsets = np.frombuffer(arr.buffers()[1], dtype="<i8")[arr.offset : arr.offset + len(arr) + 1]
+        offsets = np.frombuffer(arr.buffers()[1], dtype="<i8")[
+            arr.offset : arr.offset + len(arr) + 1
+        ]
         self._lengths.update(np.diff(offsets).astype("<i8").tobytes())
         data = arr.buffers()[2]
         if data is not None:
@@ -178,7 +190,9 @@ class BatchWriter:
         self._hasher = _ContentHasher()
         self._ref_hashes: list[np.ndarray] = []
         self._problems: list[str] = []
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+        fd, tmp = tempfile.mkstemp(
+            prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent
+        )
         os.close(fd)
         self._tmp = Path(tmp)
         self._writer: pq.ParquetWriter | None = pq.ParquetWriter(
@@ -215,20 +229,9 @@ class BatchWriter:
     def close(self) -> BatchMetadata:
         assert self._writer is not None, "writer is closed"
         count = self._hasher.count
-        problems = []
         if count == 0:
-            problems.append("the input has no records; an empty batch is not written")
-        dups = self._duplicate_rows()
-        if dups:
-            shown = ", ".join(f"rows {a + 1} and {b + 1}" for a, b in dups[:10])
-            more = f" and {len(dups) - 10} more" if len(dups) > 10 else ""
-            problems.append(
-                f"record_ref: {len(dups)} duplicate refs ({shown}{more}); "
-                "each record needs its own ref"
-            )
-        if problems:
             self._abort()
-            raise BatchError(problems)
+            raise BatchError(["the input has no records; an empty batch is not written"])
         meta = BatchMetadata(
             schema_fingerprint=self._fingerprint,
             agency=self._agency,
@@ -242,6 +245,13 @@ class BatchWriter:
         self._writer.add_key_value_metadata({METADATA_KEY.decode(): meta.to_json()})
         self._writer.close()
         self._writer = None
+        dups = self._duplicate_rows()  # reads the finished temporary file on a hash collision
+        if dups:
+            self._abort()
+            shown = ", ".join(f"rows {a + 1} and {b + 1}" for a, b in dups[:10])
+            more = f" and {len(dups) - 10} more" if len(dups) > 10 else ""
+            message = f"{len(dups)} duplicate refs ({shown}{more}); each record needs its own ref"
+            raise BatchError([f"record_ref: {message}"])
         os.replace(self._tmp, self.path)
         return meta
 
@@ -293,7 +303,9 @@ def read_batch(path: str | os.PathLike[str]) -> EncodedBatch:
     try:
         pfile = pq.ParquetFile(p)
     except (pa.ArrowInvalid, OSError) as e:
-        raise BatchError([f"{p} is not a Parquet file; encoded batches come from caselink encode"]) from e
+        raise BatchError(
+            [f"{p} is not a Parquet file; encoded batches come from caselink encode"]
+        ) from e
     kv = pfile.metadata.metadata or {}
     meta, problems = _parse_metadata(kv.get(METADATA_KEY), str(p))
     if not meta:
@@ -324,9 +336,9 @@ def _validated(table: pa.Table, meta: dict[str, Any], where: str) -> EncodedBatc
             f"column 'bloom' has type {bloom_type}; metadata says {bits}-bit filters "
             f"(fixed_size_binary[{bits // 8}])"
         )
-    if not pa.types.is_string(table.schema.field("record_ref").type) and not pa.types.is_large_string(
+    if not pa.types.is_string(
         table.schema.field("record_ref").type
-    ):
+    ) and not pa.types.is_large_string(table.schema.field("record_ref").type):
         problems.append("column 'record_ref' must hold strings")
     if table.num_rows != meta["record_count"]:
         problems.append(

@@ -118,7 +118,9 @@ def popcount_rows(bits, word_lo, word_hi):  # pragma: no cover - compiled
         for w in range(word_lo, word_hi):
             x = bits[r, w]
             x = x - ((x >> np.uint64(1)) & np.uint64(0x5555555555555555))
-            x = (x & np.uint64(0x3333333333333333)) + ((x >> np.uint64(2)) & np.uint64(0x3333333333333333))
+            x = (x & np.uint64(0x3333333333333333)) + (
+                (x >> np.uint64(2)) & np.uint64(0x3333333333333333)
+            )
             x = (x + (x >> np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)
             c += (x * np.uint64(0x0101010101010101)) >> np.uint64(56)
         out[r] = c

@@ -84,7 +84,9 @@ def _check_columns(columns: list[str], schema: Schema, id_column: str | None) ->
         raise EncodingError(problems)
 
 
-def _refs(df: pd.DataFrame, id_column: str | None, first_row: int, report: EncodeReport) -> np.ndarray:
+def _refs(
+    df: pd.DataFrame, id_column: str | None, first_row: int, report: EncodeReport
+) -> np.ndarray:
     if id_column is None:
         return np.array([str(first_row + i) for i in range(len(df))], dtype=object)
     refs = df[id_column].fillna("").astype(str).str.strip()
@@ -134,7 +136,9 @@ def encode(
         raise EncodingError(problems)
     dup = pd.Series(refs).duplicated(keep=False).to_numpy()
     if dup.any():
-        raise EncodingError([f"record_ref is duplicated: {_rows((np.flatnonzero(dup) + 1).tolist())}"])
+        raise EncodingError(
+            [f"record_ref is duplicated: {_rows((np.flatnonzero(dup) + 1).tolist())}"]
+        )
     segs = tuple((s.name, s.out_bits) for s in schema.segments)
     meta = _in_memory_metadata(schema, agency, refs, chunk.filters, segs)
     return EncodedBatch(record_refs=refs, filters=chunk.filters, metadata=meta)

@@ -31,7 +31,9 @@ class ChunkResult:
     filters: np.ndarray
     missing: dict[str, int] = field(default_factory=dict)  # per field: missing values
     invalid: dict[str, int] = field(default_factory=dict)  # per field: unparseable, kept missing
-    rejected: dict[tuple[str, str], list[int]] = field(default_factory=dict)  # (field, rule) -> rows
+    rejected: dict[tuple[str, str], list[int]] = field(
+        default_factory=dict
+    )  # (field, rule) -> rows
 
 
 def _cells(col: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -74,9 +76,11 @@ class Encoder:
         values = []
         for raw in uniques:
             parsed, status = parse_value(str(raw), f)
-            values.append(salt_value(parsed if status == "ok" else None, f, self.schema.hardening.salt_part))
+            values.append(
+                salt_value(parsed if status == "ok" else None, f, self.schema.hardening.salt_part)
+            )
         # distinct raw values can share a salt: re-factorise the salt strings
-        salt_codes, salt_uniques = pd.factorize(np.asarray(values + [""], dtype=object))
+        salt_codes, salt_uniques = pd.factorize(np.asarray([*values, ""], dtype=object))
         per_row = np.where(codes >= 0, salt_codes[codes], salt_codes[-1])
         return per_row.astype(np.int64), list(salt_uniques)
 

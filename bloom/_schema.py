@@ -258,7 +258,9 @@ def _fill_field(f: dict[str, Any], where: str, seg_names: list[str]) -> list[str
             t.setdefault("per_part", ftype == "name")
         elif t["kind"] == "date":
             t.setdefault("parts", list(_DEFAULT_DATE_PARTS))
-    tags = [Tokeniser(**_tok_kwargs(t)).tag for t in toks if t["kind"] in _TOKENISERS_FOR_TYPE[ftype]]
+    tags = [
+        Tokeniser(**_tok_kwargs(t)).tag for t in toks if t["kind"] in _TOKENISERS_FOR_TYPE[ftype]
+    ]
     if len(set(tags)) != len(tags):
         problems.append(f"{where}/tokenisers: the same tokeniser is listed twice")
     if sum(t["weight"] for t in toks) == 0:

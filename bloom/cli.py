@@ -18,7 +18,7 @@ from bloom._secret import Secret
 
 __all__ = ["register"]
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 out = Console()
 
 
@@ -28,13 +28,19 @@ def keygen(
 ) -> None:
     """Make a new 32-byte shared secret. Share it only with the agencies of the agreement."""
     Secret.generate().write(out_path, overwrite=force)
-    console.print(f"wrote a new secret to {out_path} (readable by you only); never send it to the service")
+    console.print(
+        f"wrote a new secret to {out_path} (readable by you only); never send it to the service"
+    )
 
 
 def encode(
-    schema: str = typer.Option(..., "--schema", help="Schema file, or a shipped one: febrl, person."),
+    schema: str = typer.Option(
+        ..., "--schema", help="Schema file, or a shipped one: febrl, person."
+    ),
     input_path: Path = typer.Option(..., "--input", help="The register, a CSV file with a header."),
-    agency: str = typer.Option(..., "--agency", help="Your agency's name as the agreement knows it."),
+    agency: str = typer.Option(
+        ..., "--agency", help="Your agency's name as the agreement knows it."
+    ),
     out_path: Path = typer.Option(..., "--out", help="The encoded batch to write (Parquet)."),
     secret: Path | None = typer.Option(
         None, "--secret", help="Secret file; without it CASELINK_SECRET is read."
@@ -44,7 +50,9 @@ def encode(
     ),
     jobs: int = typer.Option(1, "--jobs", min=1, help="Worker processes."),
     chunk_rows: int = typer.Option(DEFAULT_CHUNK_ROWS, "--chunk-rows", min=1000),
-    input_encoding: str = typer.Option("utf-8", "--input-encoding", help="Text encoding of the CSV."),
+    input_encoding: str = typer.Option(
+        "utf-8", "--input-encoding", help="Text encoding of the CSV."
+    ),
 ) -> None:
     """Encode a register into keyed Bloom filters, on this machine, in bounded memory."""
     the_schema = Schema.load(schema)
@@ -57,7 +65,9 @@ def encode(
         console=console,
         transient=True,
     ) as progress:
-        task = progress.add_task("encode", total=input_path.stat().st_size if input_path.is_file() else 0)
+        task = progress.add_task(
+            "encode", total=input_path.stat().st_size if input_path.is_file() else 0
+        )
         report = encode_csv(
             input_path,
             the_schema,
@@ -102,8 +112,15 @@ def inspect(batch: Path = typer.Argument(..., help="An encoded batch file.")) ->
     for name, bits in m.segments:
         counts = popcount_rows(b.filters, word, word + bits // 64)
         word += bits // 64
-        dens.add_row(name, str(bits), f"{counts.mean():.1f}", f"{counts.std():.1f}",
-                     str(int(counts.min())), str(int(counts.max())), f"{counts.mean() / bits:.3f}")  # fmt: skip
+        dens.add_row(
+            name,
+            str(bits),
+            f"{counts.mean():.1f}",
+            f"{counts.std():.1f}",
+            str(int(counts.min())),
+            str(int(counts.max())),
+            f"{counts.mean() / bits:.3f}",
+        )
     out.print(dens)
     empty = int(np.count_nonzero(popcount_rows(b.filters, 0, b.words) == 0))
     if empty:

@@ -69,9 +69,14 @@ def run_demo(workdir: str | Path = "demo-out", seed: int = 7) -> dict[str, float
     table.add_row("Dice of true pairs: median", f"{np.median(true_dice):.3f}")
     table.add_row("Dice of true pairs: 1st percentile", f"{np.percentile(true_dice, 1):.3f}")
     table.add_row("Dice of random pairs: median", f"{np.median(random_dice):.3f}")
-    table.add_row("Dice of random pairs: 99.9th percentile", f"{np.percentile(random_dice, 99.9):.3f}")
+    table.add_row(
+        "Dice of random pairs: 99.9th percentile", f"{np.percentile(random_dice, 99.9):.3f}"
+    )
     console.print(table)
-    console.print(f"batches and the demo secret are in {work}/ (run `caselink inspect {work}/agency-a.parquet`)")
+    console.print(
+        f"batches and the demo secret are in {work}/ "
+        f"(run `caselink inspect {work}/agency-a.parquet`)"
+    )
     return {
         "true_median": float(np.median(true_dice)),
         "random_p999": float(np.percentile(random_dice, 99.9)),

@@ -1,0 +1,183 @@
+"""Bad input: clear errors naming rows and columns, never values; nothing left behind."""
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+import bloom
+from bloom import BatchError, EncodingError
+
+SECRET_NAME = "Zyxwvutsrq"  # a value that must never appear in an error message
+
+
+@pytest.fixture()
+def csv(tmp_path, people):
+    def write(df: pd.DataFrame, name: str = "in.csv") -> str:
+        path = tmp_path / name
+        df.to_csv(path, index=False)
+        return path
+
+    return write
+
+
+def run(path, schema, secret, tmp_path, **kw):
+    return bloom.encode_csv(
+        path, schema, secret, agency="unhcr", out=tmp_path / "out.parquet", **kw
+    )
+
+
+def leftovers(tmp_path):
+    return sorted(p.name for p in tmp_path.iterdir() if p.name not in {"in.csv"})
+
+
+def test_missing_column_is_named(tmp_path, csv, people, person_schema, secret):
+    path = csv(people.drop(columns=["sex", "place_of_birth"]))
+    with pytest.raises(EncodingError) as e:
+        run(path, person_schema, secret, tmp_path)
+    assert "column 'sex'" in str(e.value) and "column 'place_of_birth'" in str(e.value)
+    assert len(e.value.problems) == 2
+    assert leftovers(tmp_path) == []
+
+
+def test_unparseable_dates_name_rows_not_values(tmp_path, csv, people, secret):
+    s = bloom.Schema.from_dict(
+        {
+            "version": 1,
+            "fields": [
+                {"name": "given_name", "type": "name"},
+                {"name": "date_of_birth", "type": "date"},
+            ],
+        }
+    )
+    df = pd.concat([people] * 5, ignore_index=True)
+    df.loc[[3, 11], "date_of_birth"] = SECRET_NAME
+    df.loc[7, "date_of_birth"] = "1990-13-45"
+    with pytest.raises(EncodingError) as e:
+        run(csv(df), s, secret, tmp_path, chunk_rows=1000)
+    msg = str(e.value)
+    assert "column 'date_of_birth'" in msg and "3 rows (4, 8, 12)" in msg
+    assert SECRET_NAME not in msg and "1990-13-45" not in msg
+    assert leftovers(tmp_path) == []
+
+
+def test_invalid_dates_can_be_counted_as_missing(tmp_path, csv, people, person_schema, secret):
+    df = people.copy()
+    df.loc[1, "date_of_birth"] = "not a date"
+    report = run(csv(df), person_schema, secret, tmp_path)
+    assert report.invalid == {"date_of_birth": 1}
+    assert report.records == 4
+
+
+def test_missing_values_rejected_when_the_schema_says_so(tmp_path, csv, people, secret):
+    s = bloom.Schema.from_dict(
+        {"version": 1, "fields": [{"name": "father_name", "type": "name", "missing": "reject"}]}
+    )
+    with pytest.raises(EncodingError, match=r"father_name.*1 row \(2\)"):
+        run(csv(people), s, secret, tmp_path)
+
+
+def test_non_utf8_input_is_refused(tmp_path, people, person_schema, secret):
+    path = tmp_path / "in.csv"
+    path.write_bytes(people.to_csv(index=False).replace("José", "Jos\xe9").encode("utf-8")
+                     + "\nx,Jos\xe9,y,z,M,1990,town\n".encode("latin-1"))  # fmt: skip
+    with pytest.raises(EncodingError, match="not valid utf-8 text"):
+        run(path, person_schema, secret, tmp_path)
+    assert leftovers(tmp_path) == []
+    report = run(path, person_schema, secret, tmp_path, input_encoding="latin-1")
+    assert report.records == 5
+
+
+def test_empty_file_and_header_only(tmp_path, people, person_schema, secret):
+    empty = tmp_path / "in.csv"
+    empty.write_bytes(b"")
+    with pytest.raises(EncodingError, match="is empty"):
+        run(empty, person_schema, secret, tmp_path)
+    empty.write_text(",".join(people.columns) + "\n")
+    with pytest.raises(BatchError, match="no records"):
+        run(empty, person_schema, secret, tmp_path)
+    assert leftovers(tmp_path) == []
+
+
+def test_duplicate_and_empty_refs_name_rows(tmp_path, csv, people, person_schema, secret):
+    df = pd.concat([people] * 3, ignore_index=True)
+    df["ref"] = [f"r{i}" for i in range(len(df))]
+    df.loc[9, "ref"] = "r2"
+    with pytest.raises(BatchError, match=r"rows 3 and 10"):
+        run(csv(df), person_schema, secret, tmp_path, id_column="ref", chunk_rows=1000)
+    df.loc[9, "ref"] = None
+    with pytest.raises(EncodingError, match=r"record_ref is empty: 1 row \(10\)"):
+        run(csv(df), person_schema, secret, tmp_path, id_column="ref")
+    with pytest.raises(EncodingError, match="--id-column 'nope'"):
+        run(csv(df), person_schema, secret, tmp_path, id_column="nope")
+    assert leftovers(tmp_path) == []
+
+
+def test_in_memory_duplicates_and_empty_frames(people, person_schema, secret):
+    with pytest.raises(EncodingError, match="duplicated"):
+        bloom.encode(pd.concat([people, people]), person_schema, secret, id_column="ref")
+    with pytest.raises(EncodingError, match="no records"):
+        bloom.encode(people.iloc[:0], person_schema, secret)
+    with pytest.raises(BatchError, match="agency"):
+        bloom.encode(people, person_schema, secret, agency="bad agency!")
+
+
+@pytest.fixture()
+def batch_file(tmp_path, people, person_schema, secret):
+    path = tmp_path / "batch.parquet"
+    bloom.encode(people, person_schema, secret, agency="unhcr", id_column="ref").write(path)
+    return path
+
+
+def _rewrite(path, table, meta_json):
+    pq.write_table(table.replace_schema_metadata(None), path)
+    if meta_json is not None:
+        import pyarrow.parquet as pq2
+
+        w = pq2.ParquetWriter(path, table.schema.remove_metadata())
+        w.write_table(table.replace_schema_metadata(None))
+        w.add_key_value_metadata({"caselink": meta_json})
+        w.close()
+
+
+def test_batch_without_metadata_is_refused(batch_file):
+    table = pq.read_table(batch_file)
+    _rewrite(batch_file, table, None)
+    with pytest.raises(BatchError, match="no caselink metadata"):
+        bloom.read_batch(batch_file)
+
+
+def test_altered_record_count_is_detected(batch_file):
+    meta = pq.read_metadata(batch_file).metadata[b"caselink"].decode()
+    table = pq.read_table(batch_file)
+    _rewrite(batch_file, table, meta.replace('"record_count": 4', '"record_count": 5'))
+    with pytest.raises(BatchError, match="record_count says 5"):
+        bloom.read_batch(batch_file)
+
+
+def test_altered_filter_bit_is_detected(batch_file):
+    meta = pq.read_metadata(batch_file).metadata[b"caselink"].decode()
+    b = bloom.read_batch(batch_file)
+    flipped = b.filters.copy()
+    flipped[2, 3] ^= np.uint64(1)
+    tampered = bloom.EncodedBatch(b.record_refs, flipped, b.metadata)
+    tampered.write(batch_file)  # rewrites a fresh hash: now put the old one back
+    _rewrite(batch_file, pq.read_table(batch_file), meta)
+    with pytest.raises(BatchError, match="content_hash does not match"):
+        bloom.read_batch(batch_file)
+
+
+def test_missing_metadata_keys_are_all_listed(batch_file):
+    table = pq.read_table(batch_file)
+    _rewrite(batch_file, table, '{"format": "caselink-batch", "format_version": 1}')
+    with pytest.raises(BatchError) as e:
+        bloom.read_batch(batch_file)
+    assert "'agency' is missing" in str(e.value) and "'content_hash' is missing" in str(e.value)
+
+
+def test_not_parquet_and_not_there(tmp_path):
+    (tmp_path / "x.parquet").write_text("record_ref,bloom\n")
+    with pytest.raises(BatchError, match="not a Parquet file"):
+        bloom.read_batch(tmp_path / "x.parquet")
+    with pytest.raises(BatchError, match="does not exist"):
+        bloom.read_batch(tmp_path / "y.parquet")

@@ -1,0 +1,55 @@
+"""Shared fixtures: a fixed secret, small registers, and the FEBRL4 data."""
+
+from __future__ import annotations
+
+import os
+
+import pandas as pd
+import pytest
+
+import bloom
+
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+
+
+@pytest.fixture(scope="session")
+def secret() -> bloom.Secret:
+    return bloom.Secret(bytes(range(32)))
+
+
+@pytest.fixture(scope="session")
+def other_secret() -> bloom.Secret:
+    return bloom.Secret(bytes(range(100, 132)))
+
+
+@pytest.fixture(scope="session")
+def febrl_schema() -> bloom.Schema:
+    return bloom.Schema.load("febrl")
+
+
+@pytest.fixture(scope="session")
+def person_schema() -> bloom.Schema:
+    return bloom.Schema.load("person")
+
+
+@pytest.fixture(scope="session")
+def febrl4():
+    from evaluation import load_febrl4
+
+    return load_febrl4()
+
+
+@pytest.fixture()
+def people() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "ref": ["p1", "p2", "p3", "p4"],
+            "given_name": ["Mohammed", "Amina", "Jonathan", "Olena"],
+            "family_name": ["Al-Hassan", "Yusuf", "Smith", "Kovalenko"],
+            "father_name": ["Ahmed", None, "Peter", "Ivan"],
+            "sex": ["M", "F", "M", "F"],
+            "date_of_birth": ["1985-03-12", "1990", "1979-12-01", "01/07/2001"],
+            "place_of_birth": ["Aleppo", "Mogadishu", "Leeds", "Kharkiv"],
+        }
+    )
