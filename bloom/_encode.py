@@ -1,4 +1,4 @@
-"""Public encoding entry points: a DataFrame in memory, or a CSV streamed in chunks.
+"""Public encoding entry points: a DataFrame in memory, or a CSV streamed in blocks.
 
 Both validate first and store nothing on failure: problems across the whole input are
 collected (rows listed by number, values never shown) and raised once as an EncodingError.
@@ -11,21 +11,32 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
 
-from bloom._batch import MAX_REF_LENGTH, BatchMetadata, BatchWriter, EncodedBatch, check_agency
+from bloom._batch import (
+    MAX_REF_LENGTH,
+    BatchMetadata,
+    BatchWriter,
+    EncodedBatch,
+    _ContentHasher,
+    caselink_version,
+    check_agency,
+)
 from bloom._encoder import MAX_ROWS_LISTED, ChunkResult, Encoder
 from bloom._errors import EncodingError
 from bloom._schema import Schema
 from bloom._secret import Secret
 
-__all__ = ["EncodeReport", "encode", "encode_csv"]
+__all__ = ["DEFAULT_CHUNK_BYTES", "EncodeReport", "encode", "encode_csv"]
 
-DEFAULT_CHUNK_ROWS = 50_000
+DEFAULT_CHUNK_BYTES = 4 << 20  # about 40,000 rows of a typical register
 
 
 @dataclass
@@ -84,12 +95,13 @@ def _check_columns(columns: list[str], schema: Schema, id_column: str | None) ->
         raise EncodingError(problems)
 
 
-def _refs(
-    df: pd.DataFrame, id_column: str | None, first_row: int, report: EncodeReport
-) -> np.ndarray:
-    if id_column is None:
-        return np.array([str(first_row + i) for i in range(len(df))], dtype=object)
-    refs = df[id_column].fillna("").astype(str).str.strip()
+def _refs(column: Any, n: int, first_row: int, report: EncodeReport) -> np.ndarray:
+    """The record refs of a chunk (row numbers when there is no id column), checked."""
+    if column is None:
+        return np.array([str(first_row + i) for i in range(n)], dtype=object)
+    if isinstance(column, pa.ChunkedArray | pa.Array):
+        column = column.to_pandas()
+    refs = column.reset_index(drop=True).fillna("").astype(str).str.strip()
     empty = np.flatnonzero((refs == "").to_numpy())
     if empty.size:
         report.ref_problems.setdefault("is empty", []).extend((empty + first_row).tolist())
@@ -99,14 +111,6 @@ def _refs(
             (long + first_row).tolist()
         )
     return refs.to_numpy(dtype=object)
-
-
-def _as_text_frame(df: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
-    out = pd.DataFrame(index=range(len(df)))
-    for c in columns:
-        col = df[c].reset_index(drop=True)
-        out[c] = col.where(col.isna(), col.astype(str)) if col.dtype != object else col
-    return out
 
 
 def encode(
@@ -128,39 +132,30 @@ def encode(
     if len(data) == 0:
         raise EncodingError(["the input has no records"])
     report = EncodeReport()
-    refs = _refs(data, id_column, 1, report)
-    chunk = Encoder(schema, secret).encode_chunk(_as_text_frame(data, schema.columns), 1)
+    refs = _refs(data[id_column] if id_column else None, len(data), 1, report)
+    columns = {c: data[c].reset_index(drop=True) for c in schema.columns}
+    chunk = Encoder(schema, secret).encode_chunk(columns, len(data), 1)
     report.add(chunk, len(data))
     problems = report.problems(schema)
     if problems:
         raise EncodingError(problems)
     dup = pd.Series(refs).duplicated(keep=False).to_numpy()
     if dup.any():
-        raise EncodingError(
-            [f"record_ref is duplicated: {_rows((np.flatnonzero(dup) + 1).tolist())}"]
-        )
-    segs = tuple((s.name, s.out_bits) for s in schema.segments)
-    meta = _in_memory_metadata(schema, agency, refs, chunk.filters, segs)
-    return EncodedBatch(record_refs=refs, filters=chunk.filters, metadata=meta)
-
-
-def _in_memory_metadata(schema, agency, refs, filters, segs) -> BatchMetadata:
-    from datetime import UTC, datetime
-
-    from bloom._batch import _ContentHasher, caselink_version
-
-    h = _ContentHasher()
-    h.update(list(refs), filters)
-    return BatchMetadata(
+        rows = (np.flatnonzero(dup) + 1).tolist()
+        raise EncodingError([f"record_ref is duplicated: {_rows(rows)}"])
+    hasher = _ContentHasher()
+    hasher.update(list(refs), chunk.filters)
+    meta = BatchMetadata(
         schema_fingerprint=schema.fingerprint,
         agency=agency,
         record_count=len(refs),
         filter_bits=schema.filter_bits,
-        segments=segs,
+        segments=tuple((s.name, s.out_bits) for s in schema.segments),
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         caselink_version=caselink_version(),
-        content_hash=h.hexdigest(),
+        content_hash=hasher.hexdigest(),
     )
+    return EncodedBatch(record_refs=refs, filters=chunk.filters, metadata=meta)
 
 
 # -- streaming CSV -----------------------------------------------------------------------
@@ -173,47 +168,63 @@ def _init_worker(document: dict[str, Any], secret: Secret) -> None:
     _worker_encoder = Encoder(Schema.from_dict(document), secret)
 
 
-def _encode_in_worker(df: pd.DataFrame, first_row: int) -> ChunkResult:
+def _encode_in_worker(batch: pa.RecordBatch, first_row: int) -> ChunkResult:
     assert _worker_encoder is not None
-    return _worker_encoder.encode_chunk(df, first_row)
+    return _worker_encoder.encode_chunk(_columns(batch), batch.num_rows, first_row)
 
 
-def _read_chunks(
-    fh: BinaryIO, columns: list[str], chunk_rows: int, encoding: str
-) -> Iterator[pd.DataFrame]:
-    reader = pd.read_csv(
+def _columns(batch: pa.RecordBatch) -> dict[str, pa.Array]:
+    return {name: batch.column(i) for i, name in enumerate(batch.schema.names)}
+
+
+class _BadRows:
+    """Collects the numbers of rows whose column count differs from the header's."""
+
+    def __init__(self) -> None:
+        self.rows: list[int] = []
+
+    def __call__(self, row: Any) -> str:
+        self.rows.append(row.number - 1 if row.number is not None else -1)  # line -> data row
+        return "skip"
+
+
+def _open_csv(
+    fh: BinaryIO, columns: list[str], chunk_bytes: int, encoding: str, bad: _BadRows
+) -> pacsv.CSVStreamingReader:
+    return pacsv.open_csv(
         fh,
-        dtype=str,
-        usecols=columns,
-        keep_default_na=False,  # "NA", "Null" and "None" can be real names
-        na_values=[""],
-        chunksize=chunk_rows,
-        encoding=encoding,
-        encoding_errors="strict",
+        read_options=pacsv.ReadOptions(block_size=chunk_bytes, encoding=encoding),
+        parse_options=pacsv.ParseOptions(newlines_in_values=True, invalid_row_handler=bad),
+        convert_options=pacsv.ConvertOptions(
+            include_columns=columns,
+            column_types={c: pa.string() for c in columns},
+            null_values=[""],  # "NA", "Null" and "None" can be real names
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=True,
+        ),
     )
-    with reader:
-        yield from reader
 
 
-def _header(fh: BinaryIO, encoding: str, where: str) -> list[str]:
+def _header(src: Path, encoding: str) -> list[str]:
     try:
-        cols = pd.read_csv(fh, nrows=0, dtype=str, encoding=encoding).columns
-    except pd.errors.EmptyDataError:
-        raise EncodingError([f"{where} is empty: it needs a header row and records"]) from None
-    except UnicodeDecodeError as e:
-        raise EncodingError([_decode_message(where, encoding, e)]) from None
-    except pd.errors.ParserError as e:
-        raise EncodingError([f"{where} is not a readable CSV file ({e})"]) from None
-    finally:
-        fh.seek(0)
-    return [str(c) for c in cols]
+        options = pacsv.ReadOptions(block_size=1 << 16, encoding=encoding)
+        with pacsv.open_csv(src, read_options=options) as reader:
+            return list(reader.schema.names)
+    except pa.ArrowInvalid as e:
+        if "Empty CSV file" in str(e):
+            raise EncodingError([f"{src} is empty: it needs a header row and records"]) from None
+        raise EncodingError([_csv_message(src, encoding, e)]) from None
 
 
-def _decode_message(where: str, encoding: str, e: UnicodeDecodeError) -> str:
-    return (
-        f"{where} is not valid {encoding} text (a bad byte sequence in the file); "
-        "save it as UTF-8, or pass --input-encoding with the file's real encoding"
-    )
+def _csv_message(src: Path, encoding: str, e: Exception) -> str:
+    text = str(e)
+    if "UTF8" in text or "UTF-8" in text or "decode" in text.lower():
+        return (
+            f"{src} is not valid {encoding} text (a bad byte sequence in the file); "
+            "save it as UTF-8, or pass --input-encoding with the file's real encoding"
+        )
+    # Arrow's messages may quote the offending line: never pass them on
+    return f"{src} is not a readable CSV file; check the quoting and the separator (,)"
 
 
 def encode_csv(
@@ -225,13 +236,14 @@ def encode_csv(
     out: str | os.PathLike[str],
     id_column: str | None = None,
     jobs: int = 1,
-    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    chunk_bytes: int = DEFAULT_CHUNK_BYTES,
     input_encoding: str = "utf-8",
     on_progress: Callable[[int, int], None] | None = None,
 ) -> EncodeReport:
     """Stream a CSV register into a batch file in bounded memory; all-or-nothing.
 
-    ``on_progress(bytes_read, total_bytes)`` is called after each chunk.
+    The file is read in blocks of ``chunk_bytes``; ``on_progress(bytes_read, total_bytes)`` is
+    called after each. Every problem in the whole file is collected before failing.
     """
     check_agency(agency)
     if jobs < 1:
@@ -240,55 +252,53 @@ def encode_csv(
     if not src.is_file():
         raise EncodingError([f"{src} does not exist or is not a file"])
     total = src.stat().st_size
-    report = EncodeReport()
-    with open(src, "rb") as fh:
-        columns = _header(fh, input_encoding, str(src))
-        _check_columns(columns, schema, id_column)
-        wanted = list(dict.fromkeys([*schema.columns, *([id_column] if id_column else [])]))
-        with BatchWriter.for_schema(out, schema, agency) as writer:
-            chunks = _read_chunks(fh, wanted, chunk_rows, input_encoding)
-            try:
-                for first_row, frame, result in _encoded(chunks, schema, secret, jobs):
-                    refs = _refs(frame, id_column, first_row, report)
-                    report.add(result, len(frame))
-                    if not report.rejected and not report.ref_problems:
-                        writer.write(refs, result.filters)
-                    if on_progress is not None:
-                        on_progress(min(fh.tell(), total), total)
-            except UnicodeDecodeError as e:
-                raise EncodingError([_decode_message(str(src), input_encoding, e)]) from None
-            except pd.errors.ParserError as e:
-                raise EncodingError([f"{src}: the CSV is malformed ({e})"]) from None
-            problems = report.problems(schema)
-            if problems:
-                raise EncodingError(problems)
-            report.metadata = writer.close()
+    columns = _header(src, input_encoding)
+    _check_columns(columns, schema, id_column)
+    wanted = list(dict.fromkeys([*schema.columns, *([id_column] if id_column else [])]))
+    report, bad = EncodeReport(), _BadRows()
+    with open(src, "rb") as fh, BatchWriter.for_schema(out, schema, agency) as writer:
+        try:
+            reader = _open_csv(fh, wanted, chunk_bytes, input_encoding, bad)
+            for first, batch, result in _encoded(reader, schema, secret, jobs):
+                ids = batch.column(id_column) if id_column else None
+                refs = _refs(ids, batch.num_rows, first, report)
+                report.add(result, batch.num_rows)
+                if not (report.rejected or report.ref_problems or bad.rows):
+                    writer.write(refs, result.filters)
+                if on_progress is not None:
+                    on_progress(min(fh.tell(), total), total)
+        except pa.ArrowInvalid as e:
+            raise EncodingError([_csv_message(src, input_encoding, e)]) from None
+        problems = report.problems(schema)
+        if bad.rows:
+            problems.append(f"rows with more or fewer columns than the header: {_rows(bad.rows)}")
+        if problems:
+            raise EncodingError(problems)
+        report.metadata = writer.close()
     return report
 
 
 def _encoded(
-    chunks: Iterator[pd.DataFrame], schema: Schema, secret: Secret, jobs: int
-) -> Iterator[tuple[int, pd.DataFrame, ChunkResult]]:
-    """(first row number, frame, result) per chunk, in input order."""
+    reader: pacsv.CSVStreamingReader, schema: Schema, secret: Secret, jobs: int
+) -> Iterator[tuple[int, pa.RecordBatch, ChunkResult]]:
+    """(first row number, batch, result) per block, in input order."""
     first = 1
     if jobs == 1:
         encoder = Encoder(schema, secret)
-        for frame in chunks:
-            frame = frame.reset_index(drop=True)
-            yield first, frame, encoder.encode_chunk(frame, first)
-            first += len(frame)
+        for batch in reader:
+            yield first, batch, encoder.encode_chunk(_columns(batch), batch.num_rows, first)
+            first += batch.num_rows
         return
     with ProcessPoolExecutor(
         max_workers=jobs, initializer=_init_worker, initargs=(schema.document, secret)
     ) as pool:
-        pending: deque[tuple[int, pd.DataFrame, Future[ChunkResult]]] = deque()
-        for frame in chunks:
-            frame = frame.reset_index(drop=True)
-            pending.append((first, frame, pool.submit(_encode_in_worker, frame, first)))
-            first += len(frame)
+        pending: deque[tuple[int, pa.RecordBatch, Future[ChunkResult]]] = deque()
+        for batch in reader:
+            pending.append((first, batch, pool.submit(_encode_in_worker, batch, first)))
+            first += batch.num_rows
             while len(pending) > 2 * jobs:
-                f0, fr0, fut = pending.popleft()
-                yield f0, fr0, fut.result()
+                f0, b0, fut = pending.popleft()
+                yield f0, b0, fut.result()
         while pending:
-            f0, fr0, fut = pending.popleft()
-            yield f0, fr0, fut.result()
+            f0, b0, fut = pending.popleft()
+            yield f0, b0, fut.result()

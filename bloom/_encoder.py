@@ -1,29 +1,37 @@
-"""Encoding a DataFrame chunk: parse and tokenise each distinct value once, then set bits.
+"""The fast encoder: each distinct value parsed and tokenised once, each distinct token hashed once.
 
-For each field the column is factorised; each distinct raw value is normalised, tokenised and
-hashed once (token positions are cached across chunks), which gives a CSR table of positions
-per distinct value. A compiled kernel then ORs those positions into every record's filter.
-Salting (a hardening step) makes the positions depend on the record's salt value too, so the
-field is factorised on the (salt, value) pair instead.
+Per field, a chunk's column is dictionary-encoded. Distinct raw values are normalised (or
+parsed as dates/numbers), tokenised into integer keys per value (q-grams in a compiled
+kernel), and every distinct token is mapped to a row of BLAKE3 bit positions by a
+:class:`TokenVocab` that remembers rows across chunks. A compiled kernel then ORs the rows into
+each record's filter. Salting factorises the field on (salt, value) pairs instead.
+
+The result equals ``_reference.reference_encode`` bit for bit.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
-from bloom._bitops import set_bits
+from bloom._datekeys import date_keys
+from bloom._fastparse import DateParser, TextNormaliser
 from bloom._hardening import Hardener
 from bloom._hashing import TokenHasher, derive_key
-from bloom._schema import Field, Schema
+from bloom._schema import Field, Schema, Tokeniser
 from bloom._secret import Secret
-from bloom._tokens import field_tokens, parse_value, salt_value
+from bloom._tokens import _tokens_for, parse_number, salt_value
+from bloom._vocab import TokenCSR, TokenVocab, expand_to_pairs, qgram_keys, set_token_bits
 
-__all__ = ["ChunkResult", "Encoder"]
+__all__ = ["ChunkResult", "Encoder", "factorize"]
 
 MAX_ROWS_LISTED = 10
+_OK, _MISSING, _INVALID = 0, 1, 2
 
 
 @dataclass
@@ -36,106 +44,154 @@ class ChunkResult:
     )  # (field, rule) -> rows
 
 
-def _cells(col: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """Codes per row (-1 for a missing cell) and the distinct raw values."""
-    codes, uniques = pd.factorize(col, use_na_sentinel=True)
-    return codes.astype(np.int64), np.asarray(uniques, dtype=object)
+def factorize(column: pa.Array | pa.ChunkedArray | pd.Series) -> tuple[np.ndarray, list[str]]:
+    """Codes per row (-1 for a missing cell) and the distinct raw values, as text."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    if isinstance(column, pa.Array):
+        if not pa.types.is_string(column.type) and not pa.types.is_large_string(column.type):
+            column = column.cast(pa.string())
+        enc = column.dictionary_encode()
+        codes = enc.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+        return codes, enc.dictionary.to_pylist()
+    codes, uniques = pd.factorize(column, use_na_sentinel=True)
+    return codes.astype(np.int64), [str(u) for u in uniques]
+
+
+class _FieldEncoder:
+    """Parsing, tokenising and bit-setting for one field."""
+
+    def __init__(self, f: Field, hasher: TokenHasher) -> None:
+        self.field = f
+        self._normalise = TextNormaliser(f.normalise) if f.normalise else None
+        self._dates = DateParser(f.date_formats) if f.type == "date" else None
+        self._toks = [t for t in f.tokenisers if t.weight > 0]
+        self._vocabs = [TokenVocab(hasher, t) for t in self._toks]
+
+    def parse(self, uniques: list[str]) -> tuple[list[Any], np.ndarray]:
+        status = np.zeros(len(uniques), dtype=np.int8)
+        if self._normalise is not None:
+            values: list[Any] = self._normalise.many(uniques)
+            status[[i for i, v in enumerate(values) if not v]] = _MISSING
+            return values, status
+        if self._dates is not None:
+            values = self._dates.many(uniques)
+        else:
+            values = [parse_number(v) if v.strip() else None for v in uniques]
+        for i, (raw, v) in enumerate(zip(uniques, values, strict=True)):
+            if v is None:
+                status[i] = _INVALID if raw.strip() else _MISSING
+        return values, status
+
+    def tokens(self, values: list[Any], status: np.ndarray) -> list[TokenCSR]:
+        live = [v if s == _OK else "" for v, s in zip(values, status, strict=True)]
+        out = []
+        for tok in self._toks:
+            if tok.kind == "qgram":
+                out.append(qgram_keys(live, tok.q, tok.padding, tok.per_part))
+            elif tok.kind == "date":
+                out.append(date_keys(values, status == _OK, tok.parts))
+            else:
+                out.append(self._string_tokens(values, status, tok))
+        return out
+
+    def _string_tokens(self, values: list[Any], status: np.ndarray, tok: Tokeniser) -> TokenCSR:
+        ids: dict[str, int] = {}
+        keys: list[int] = []
+        indptr = np.zeros(len(values) + 1, dtype=np.int64)
+        for u, (v, s) in enumerate(zip(values, status, strict=True)):
+            if s == _OK:
+                keys.extend(ids.setdefault(t, len(ids)) for t in _tokens_for(v, self.field, tok))
+            indptr[u + 1] = len(keys)
+        return TokenCSR(indptr, np.asarray(keys, dtype=np.uint64), list(ids))
+
+    def encode(
+        self, bits: np.ndarray, column: Any, salts: tuple[np.ndarray, list[str]] | None
+    ) -> np.ndarray:
+        """Set this field's bits; returns the status (ok/missing/invalid) of every row."""
+        codes, uniques = factorize(column)
+        values, status = self.parse(uniques)
+        csrs = self.tokens(values, status)
+        empty = (
+            np.add.reduce([np.diff(c.indptr) for c in csrs]) == 0
+            if csrs
+            else np.ones(len(values), bool)
+        )
+        status[(status == _OK) & empty] = _MISSING
+        row_codes, salt_of_value = codes, None
+        if salts is not None:
+            row_codes, value_of_pair, salt_of_value = _pair_codes(codes, salts[0], len(values))
+            csrs = [expand_to_pairs(c, value_of_pair) for c in csrs]
+        for csr, vocab in zip(csrs, self._vocabs, strict=True):
+            salt_of_key = None
+            if salt_of_value is not None:
+                salt_of_key = np.repeat(salt_of_value, np.diff(csr.indptr))
+            rows = vocab.rows(csr, salt_of_key, salts[1] if salts else [])
+            set_token_bits(bits, row_codes, csr.indptr, rows, vocab.table)
+        return np.append(status, np.int8(_MISSING))[codes]  # code -1 (a null cell): missing
+
+
+def _pair_codes(
+    codes: np.ndarray, salt_rows: np.ndarray, nv: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per row a code of its (salt, value) pair (-1 if missing); per pair its value and salt."""
+    valid = codes >= 0
+    pair_of_row, pairs = pd.factorize(salt_rows[valid] * max(nv, 1) + codes[valid])
+    pair_codes = np.full(codes.shape, -1, dtype=np.int64)
+    pair_codes[valid] = pair_of_row
+    pairs = np.asarray(pairs, dtype=np.int64)
+    return pair_codes, pairs % max(nv, 1), pairs // max(nv, 1)
 
 
 class Encoder:
-    """Encodes chunks for one schema and secret; keeps keys and token caches between chunks."""
+    """Encodes chunks for one schema and secret; keeps keys and token rows between chunks."""
 
     def __init__(self, schema: Schema, secret: Secret) -> None:
         self.schema = schema
-        self._hashers: dict[str, TokenHasher] = {}
+        self._fields = []
         for f in schema.fields:
             seg = schema.segment(f.segment)
-            self._hashers[f.name] = TokenHasher(
-                derive_key(secret, "field", f.hash_domain), seg.offset, seg.bits
-            )
+            hasher = TokenHasher(derive_key(secret, "field", f.hash_domain), seg.offset, seg.bits)
+            self._fields.append(_FieldEncoder(f, hasher))
         self._hardener = Hardener(schema, secret)
         h = schema.hardening
-        self._salt_field = schema.field(h.salt_field) if h.salt_field else None
+        self._salt = next((fe for fe in self._fields if fe.field.name == h.salt_field), None)
 
-    def encode_chunk(self, df: pd.DataFrame, first_row: int = 1) -> ChunkResult:
-        """Encode ``df`` (columns as str, missing as NaN); rows are numbered from first_row."""
-        n = len(df)
+    def encode_chunk(self, columns: Mapping[str, Any], n: int, first_row: int = 1) -> ChunkResult:
+        """Encode ``n`` rows given as columns (Arrow arrays or pandas Series of text/None)."""
         hashed = np.zeros((n, self.schema.hashed_bits // 64), dtype=np.uint64)
         result = ChunkResult(filters=hashed)
-        salts = self._salts(df)
-        for f in self.schema.fields:
-            self._encode_field(df[f.column], f, salts, hashed, result, first_row)
+        salts = self._salts(columns[self._salt.field.column]) if self._salt else None
+        for fe in self._fields:
+            use = salts if fe is not self._salt else None
+            status = fe.encode(hashed, columns[fe.field.column], use)
+            _account(fe.field, status, result, first_row)
         result.filters = self._hardener.apply(hashed)
         return result
 
-    def _salts(self, df: pd.DataFrame) -> tuple[np.ndarray, list[str]] | None:
-        f = self._salt_field
-        if f is None:
-            return None
-        codes, uniques = _cells(df[f.column])
-        values = []
-        for raw in uniques:
-            parsed, status = parse_value(str(raw), f)
-            values.append(
-                salt_value(parsed if status == "ok" else None, f, self.schema.hardening.salt_part)
-            )
-        # distinct raw values can share a salt: re-factorise the salt strings
-        salt_codes, salt_uniques = pd.factorize(np.asarray([*values, ""], dtype=object))
-        per_row = np.where(codes >= 0, salt_codes[codes], salt_codes[-1])
-        return per_row.astype(np.int64), list(salt_uniques)
+    def _salts(self, column: Any) -> tuple[np.ndarray, list[str]]:
+        assert self._salt is not None
+        f, part = self._salt.field, self.schema.hardening.salt_part
+        codes, uniques = factorize(column)
+        values, status = self._salt.parse(uniques)
+        text = [
+            salt_value(v if s == _OK else None, f, part)
+            for v, s in zip(values, status, strict=True)
+        ]
+        salt_codes, salt_uniques = pd.factorize(np.asarray([*text, ""], dtype=object))
+        rows = np.where(codes >= 0, salt_codes[codes], salt_codes[-1])
+        return rows.astype(np.int64), [str(s) for s in salt_uniques]
 
-    def _encode_field(self, col, f: Field, salts, bits, result: ChunkResult, first_row) -> None:
-        codes, uniques = _cells(col)
-        salted = salts is not None and f is not self._salt_field
-        if salted:
-            salt_codes, salt_values = salts
-            combined = np.where(codes >= 0, salt_codes * (len(uniques) + 1) + codes, -1)
-            codes, pair_ids = pd.factorize(combined, use_na_sentinel=False)
-            codes = codes.astype(np.int64)
-            pairs = [(int(p) // (len(uniques) + 1), int(p) % (len(uniques) + 1)) for p in pair_ids]
-            missing_code = next((i for i, p in enumerate(pair_ids) if p == -1), None)
-        else:
-            pairs = [(None, i) for i in range(len(uniques))]
-            missing_code = None
-        hasher = self._hashers[f.name]
-        status_of = np.empty(len(pairs) + 1, dtype=np.int8)  # 0 ok, 1 missing, 2 invalid
-        indptr = np.zeros(len(pairs) + 1, dtype=np.int64)
-        chunks: list[np.ndarray] = []
-        parsed_cache: dict[int, tuple[object, str]] = {}
-        for u, (s, v) in enumerate(pairs):
-            if u == missing_code:
-                status_of[u] = 1
-                indptr[u + 1] = indptr[u]
-                continue
-            if v not in parsed_cache:
-                parsed_cache[v] = parse_value(str(uniques[v]), f)
-            parsed, status = parsed_cache[v]
-            pos_list = []
-            if status == "ok":
-                prefix = f"{salt_values[s]}\x1e" if salted else ""
-                for tok, tokens in field_tokens(parsed, f):
-                    pos_list += [hasher.positions(prefix + t, tok.weight) for t in tokens]
-            if status == "ok" and not pos_list:
-                status = "missing"
-            status_of[u] = {"ok": 0, "missing": 1, "invalid": 2}[status]
-            if pos_list:
-                chunks.append(np.concatenate(pos_list))
-            indptr[u + 1] = indptr[u] + (chunks[-1].size if pos_list else 0)
-        positions = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int64)
-        set_bits(bits, codes, indptr, positions)
-        row_status = np.where(codes >= 0, status_of[np.maximum(codes, 0)], 1)
-        self._account(f, row_status, result, first_row)
 
-    @staticmethod
-    def _account(f: Field, row_status: np.ndarray, result: ChunkResult, first_row: int) -> None:
-        missing_rows = np.flatnonzero(row_status == 1)
-        invalid_rows = np.flatnonzero(row_status == 2)
-        if f.missing == "reject" and missing_rows.size:
-            result.rejected[(f.name, "missing")] = (missing_rows + first_row).tolist()
+def _account(f: Field, row_status: np.ndarray, result: ChunkResult, first_row: int) -> None:
+    missing_rows = np.flatnonzero(row_status == _MISSING)
+    invalid_rows = np.flatnonzero(row_status == _INVALID)
+    if f.missing == "reject" and missing_rows.size:
+        result.rejected[(f.name, "missing")] = (missing_rows + first_row).tolist()
+    else:
+        result.missing[f.name] = int(missing_rows.size)
+    if invalid_rows.size:
+        if f.on_invalid == "reject":
+            result.rejected[(f.name, "invalid")] = (invalid_rows + first_row).tolist()
         else:
-            result.missing[f.name] = int(missing_rows.size)
-        if invalid_rows.size:
-            if f.on_invalid == "reject":
-                result.rejected[(f.name, "invalid")] = (invalid_rows + first_row).tolist()
-            else:
-                result.invalid[f.name] = int(invalid_rows.size)
+            result.invalid[f.name] = int(invalid_rows.size)

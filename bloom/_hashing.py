@@ -22,7 +22,6 @@ __all__ = ["TokenHasher", "derive_key", "xof_uint64"]
 
 _FIELD_CONTEXT = "caselink 2026-11 bloom field key v1"
 _HARDENING_CONTEXT = "caselink 2026-11 bloom hardening key v1"
-_CACHE_LIMIT = 2_000_000
 
 
 def derive_key(secret: Secret, purpose: str, name: str) -> bytes:
@@ -39,24 +38,23 @@ def xof_uint64(key: bytes, label: bytes, count: int) -> np.ndarray:
 
 
 class TokenHasher:
-    """Maps tagged tokens to absolute bit positions in one segment, with a bounded cache."""
+    """Maps a tagged token to its ``weight`` absolute bit positions in one segment."""
 
-    __slots__ = ("_bits", "_cache", "_key", "_offset")
+    __slots__ = ("_bits", "_key", "_offset")
 
     def __init__(self, key: bytes, offset: int, bits: int) -> None:
         self._key = key
         self._offset = offset
         self._bits = bits
-        self._cache: dict[tuple[str, int], np.ndarray] = {}
 
     def positions(self, token: str, weight: int) -> np.ndarray:
-        hit = self._cache.get((token, weight))
-        if hit is not None:
-            return hit
-        raw = blake3.blake3(token.encode("utf-8"), key=self._key).digest(length=8 * weight)
+        return self.positions_many([token], weight)[0]
+
+    def positions_many(self, tokens: list[str], weight: int) -> np.ndarray:
+        """``(len(tokens), weight)`` positions: one keyed XOF call per token, one numpy pass."""
+        key, length = self._key, 8 * weight
+        raw = b"".join(
+            [blake3.blake3(t.encode("utf-8"), key=key).digest(length=length) for t in tokens]
+        )
         pos = np.frombuffer(raw, dtype="<u8") % np.uint64(self._bits) + np.uint64(self._offset)
-        pos = pos.astype(np.int64)
-        if len(self._cache) >= _CACHE_LIMIT:
-            self._cache.clear()
-        self._cache[(token, weight)] = pos
-        return pos
+        return pos.astype(np.int64).reshape(len(tokens), weight)

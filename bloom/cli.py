@@ -12,7 +12,7 @@ from rich.table import Table
 
 from bloom._batch import read_batch
 from bloom._bitops import popcount_rows
-from bloom._encode import DEFAULT_CHUNK_ROWS, encode_csv
+from bloom._encode import DEFAULT_CHUNK_BYTES, encode_csv
 from bloom._schema import Schema
 from bloom._secret import Secret
 
@@ -49,7 +49,9 @@ def encode(
         None, "--id-column", help="Column of your own record ids (default: row numbers)."
     ),
     jobs: int = typer.Option(1, "--jobs", min=1, help="Worker processes."),
-    chunk_rows: int = typer.Option(DEFAULT_CHUNK_ROWS, "--chunk-rows", min=1000),
+    chunk_mb: float = typer.Option(
+        DEFAULT_CHUNK_BYTES / 2**20, "--chunk-mb", min=0.1, help="Size of each block read."
+    ),
     input_encoding: str = typer.Option(
         "utf-8", "--input-encoding", help="Text encoding of the CSV."
     ),
@@ -76,7 +78,7 @@ def encode(
             out=out_path,
             id_column=id_column,
             jobs=jobs,
-            chunk_rows=chunk_rows,
+            chunk_bytes=int(chunk_mb * 2**20),
             input_encoding=input_encoding,
             on_progress=lambda done, total: progress.update(task, completed=done, total=total),
         )

@@ -54,7 +54,7 @@ def test_unparseable_dates_name_rows_not_values(tmp_path, csv, people, secret):
     df.loc[[3, 11], "date_of_birth"] = SECRET_NAME
     df.loc[7, "date_of_birth"] = "1990-13-45"
     with pytest.raises(EncodingError) as e:
-        run(csv(df), s, secret, tmp_path, chunk_rows=1000)
+        run(csv(df), s, secret, tmp_path, chunk_bytes=1 << 16)
     msg = str(e.value)
     assert "column 'date_of_birth'" in msg and "3 rows (4, 8, 12)" in msg
     assert SECRET_NAME not in msg and "1990-13-45" not in msg
@@ -104,7 +104,7 @@ def test_duplicate_and_empty_refs_name_rows(tmp_path, csv, people, person_schema
     df["ref"] = [f"r{i}" for i in range(len(df))]
     df.loc[9, "ref"] = "r2"
     with pytest.raises(BatchError, match=r"rows 3 and 10"):
-        run(csv(df), person_schema, secret, tmp_path, id_column="ref", chunk_rows=1000)
+        run(csv(df), person_schema, secret, tmp_path, id_column="ref", chunk_bytes=1 << 16)
     df.loc[9, "ref"] = None
     with pytest.raises(EncodingError, match=r"record_ref is empty: 1 row \(10\)"):
         run(csv(df), person_schema, secret, tmp_path, id_column="ref")

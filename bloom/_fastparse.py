@@ -1,0 +1,256 @@
+"""Fast equivalents of ``_tokens.normalise_text`` and ``_tokens.parse_date``.
+
+The encoder calls these once per distinct value of a chunk. They give exactly the results of
+the reference functions in ``_tokens`` (tests hold them to it) but take the cheap road where
+one exists: ASCII text goes through ``str.translate`` tables, other text through a per-character
+cache; numeric date formats are matched with the same regular expressions ``strptime`` builds,
+without its overhead, and parsed dates are cached.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import date
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from bloom._tokens import _MAX_YEAR, _MIN_YEAR, ParsedDate, parse_date
+
+__all__ = ["DateParser", "TextNormaliser"]
+
+_ASCII_PUNCT = [chr(i) for i in range(128) if unicodedata.category(chr(i))[0] in "PS"]
+_PUNCT_CLASS = "[" + "".join(re.escape(c) for c in _ASCII_PUNCT) + "]"
+_CONTROL_GONE = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
+_ASCII_CONTROL = [chr(i) for i in range(128) if unicodedata.category(chr(i))[0] == "C"]
+
+
+def _ascii_table(punctuation: str) -> dict[int, str | None]:
+    table: dict[int, str | None] = {
+        ord(c): (" " if c in "\t\n\r" else None) for c in _ASCII_CONTROL
+    }
+    if punctuation != "keep":
+        table.update({ord(c): (" " if punctuation == "space" else None) for c in _ASCII_PUNCT})
+    return table
+
+
+class TextNormaliser:
+    """``normalise_text`` for one field's options, fast on ASCII and cached per character."""
+
+    def __init__(self, opts: dict[str, Any]) -> None:
+        self._opts = opts
+        self._ascii = _ascii_table(opts["punctuation"])
+        self._chars: dict[str, str] = {}
+        self._particles = frozenset(opts.get("particles") or ())
+        self._remove_ws = opts["whitespace"] == "remove"
+
+    def _char(self, ch: str) -> str:
+        cat = unicodedata.category(ch)
+        if cat[0] == "C":
+            out = " " if ch in "\t\n\r" else ""
+        elif cat[0] in "PS" and self._opts["punctuation"] != "keep":
+            out = " " if self._opts["punctuation"] == "space" else ""
+        else:
+            out = ch
+        self._chars[ch] = out
+        return out
+
+    def many(self, values: list[str]) -> list[str]:
+        """Normalise a list: ASCII values in vectorised Arrow kernels, the rest one by one."""
+        arr = pa.array(values, type=pa.string())
+        is_ascii = pc.string_is_ascii(arr).to_numpy(zero_copy_only=False)
+        out = self._ascii_many(arr.filter(is_ascii)).to_pylist()
+        if len(out) == len(values):
+            return out
+        result, k = [], 0
+        for v, a in zip(values, is_ascii, strict=True):
+            if a:
+                result.append(out[k])
+                k += 1
+            else:
+                result.append(self(v))
+        return result
+
+    def _ascii_many(self, arr: pa.Array) -> pa.Array:
+        o = self._opts
+        t = pc.ascii_lower(arr) if o["casefold"] else arr
+        t = pc.replace_substring_regex(t, r"[\t\n\r]", " ")
+        t = pc.replace_substring_regex(t, _CONTROL_GONE, "")
+        if o["punctuation"] != "keep":
+            t = pc.replace_substring_regex(
+                t, _PUNCT_CLASS, " " if o["punctuation"] == "space" else ""
+            )
+        t = pc.utf8_trim(pc.replace_substring_regex(t, " +", " "), " ")
+        if self._particles:
+            spaced = pc.binary_join_element_wise(" ", pc.replace_substring(t, " ", "  "), " ", "")
+            pattern = " (?:" + "|".join(re.escape(p) for p in sorted(self._particles)) + ") "
+            kept = pc.replace_substring_regex(spaced, pattern, " ")
+            kept = pc.utf8_trim(pc.replace_substring_regex(kept, " +", " "), " ")
+            t = pc.if_else(pc.equal(kept, ""), t, kept)
+        if self._remove_ws:
+            t = pc.replace_substring(t, " ", "")
+        return t
+
+    def __call__(self, value: str) -> str:
+        o = self._opts
+        if value.isascii():
+            text = (value.lower() if o["casefold"] else value).translate(self._ascii)
+        else:
+            text = unicodedata.normalize("NFKD" if o["strip_accents"] else o["unicode"], value)
+            if o["strip_accents"]:
+                text = unicodedata.normalize(
+                    o["unicode"], "".join(c for c in text if not unicodedata.combining(c))
+                )
+            if o["casefold"]:
+                text = text.casefold()
+            chars = self._chars
+            text = "".join([chars[c] if c in chars else self._char(c) for c in text])
+        parts = text.split()
+        if self._particles:
+            parts = [p for p in parts if p not in self._particles] or parts
+        return "".join(parts) if self._remove_ws else " ".join(parts)
+
+
+_DIRECTIVES = {
+    "Y": r"(?P<Y>\d\d\d\d)",
+    "m": r"(?P<m>1[0-2]|0[1-9]|[1-9])",
+    "d": r"(?P<d>3[0-1]|[1-2]\d|0[1-9]|[1-9]| [1-9])",
+}
+
+
+@lru_cache(maxsize=64)
+def _numeric_format(fmt: str) -> re.Pattern[str] | None:
+    """strptime's own pattern for formats made of %Y, %m, %d and literals; else None."""
+    pattern, i = "", 0
+    while i < len(fmt):
+        ch = fmt[i]
+        if ch == "%":
+            if i + 1 >= len(fmt) or fmt[i + 1] not in _DIRECTIVES:
+                return None
+            pattern += _DIRECTIVES[fmt[i + 1]]
+            i += 2
+            continue
+        pattern += r"\s+" if ch.isspace() else re.escape(ch)
+        i += 1
+    return re.compile(pattern, re.IGNORECASE)
+
+
+_WIDTH = {"Y": 4, "m": 2, "d": 2}
+_DAYS = np.array([0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
+
+
+@lru_cache(maxsize=64)
+def _fixed_layout(fmt: str) -> tuple[str, dict[str, tuple[int, int]]] | None:
+    """For %Y/%m/%d formats with non-space literals: the full-width regex and field spans.
+
+    A value of exactly that layout whose fields are in range parses under strptime's rules to
+    the same date as plain slicing; anything else goes through the one-by-one parser.
+    """
+    if _numeric_format(fmt) is None or any(c.isspace() for c in fmt):
+        return None
+    pattern, spans, pos, i = "^", {}, 0, 0
+    while i < len(fmt):
+        if fmt[i] == "%":
+            key = fmt[i + 1]
+            if key in spans:
+                return None
+            spans[key] = (pos, pos + _WIDTH[key])
+            pattern += f"[0-9]{{{_WIDTH[key]}}}"
+            pos += _WIDTH[key]
+            i += 2
+        else:
+            pattern += re.escape(fmt[i])
+            pos += 1
+            i += 1
+    return pattern + "$", spans
+
+
+def _number(digits: np.ndarray, start: int, end: int) -> np.ndarray:
+    out = np.zeros(digits.shape[0], dtype=np.int64)
+    for c in range(start, end):
+        out = out * 10 + digits[:, c]
+    return out
+
+
+def _valid(y: np.ndarray, m: np.ndarray | None, d: np.ndarray | None) -> np.ndarray:
+    ok = (y >= _MIN_YEAR) & (y <= _MAX_YEAR)
+    if m is not None:
+        ok &= (m >= 1) & (m <= 12)
+    if d is not None:
+        mm = np.clip(m if m is not None else np.ones_like(d), 1, 12)
+        leap = ((y % 4 == 0) & (y % 100 != 0)) | (y % 400 == 0)
+        dim = _DAYS[mm] - ((mm == 2) & ~leap)
+        ok &= (d >= 1) & (d <= dim)
+    return ok
+
+
+class DateParser:
+    """``parse_date`` for one field's formats, with a bounded cache of parsed values."""
+
+    _LIMIT = 500_000
+
+    def __init__(self, formats: tuple[str, ...]) -> None:
+        self._formats = formats
+        self._fast = all(_numeric_format(f) is not None for f in formats)
+        self._cache: dict[str, ParsedDate | None] = {}
+
+    def many(self, values: list[str]) -> list[ParsedDate | None]:
+        """Parse a list; values in the first format's full-width layout are sliced at once."""
+        layout = _fixed_layout(self._formats[0]) if self._formats else None
+        if layout is None or not values:
+            return [self(v) for v in values]
+        pattern, spans = layout
+        arr = pa.array(values, type=pa.string())
+        fits = pc.match_substring_regex(arr, pattern).to_numpy(zero_copy_only=False)
+        out: list[ParsedDate | None] = [None] * len(values)
+        idx = np.flatnonzero(fits)
+        if idx.size:
+            width = max(e for _, e in spans.values())
+            codes = np.array([values[i] for i in idx], dtype=f"<U{width}").view(np.uint32)
+            digits = codes.reshape(idx.size, width).astype(np.int64) - 48
+            parts = {k: _number(digits, s, e) for k, (s, e) in spans.items()}
+            y = parts.get("Y", np.full(idx.size, 1900))
+            m, d = parts.get("m"), parts.get("d")
+            ok = _valid(y, m, d)
+            for k, i in enumerate(idx):
+                if ok[k]:
+                    out[i] = (int(y[k]), int(m[k]) if m is not None else None,
+                              int(d[k]) if d is not None else None)  # fmt: skip
+        for i in np.flatnonzero(
+            ~fits | np.isin(np.arange(len(values)), idx[~ok] if idx.size else [])
+        ):
+            out[i] = self(values[i])
+        return out
+
+    def __call__(self, raw: str) -> ParsedDate | None:
+        hit = self._cache.get(raw, False)
+        if hit is not False:
+            return hit  # type: ignore[return-value]
+        parsed = self._parse_fast(raw) if self._fast else parse_date(raw, self._formats)
+        if len(self._cache) >= self._LIMIT:
+            self._cache.clear()
+        self._cache[raw] = parsed
+        return parsed
+
+    def _parse_fast(self, raw: str) -> ParsedDate | None:
+        text = raw.strip()
+        if not text:
+            return None
+        for fmt in self._formats:
+            m = _numeric_format(fmt).match(text)  # type: ignore[union-attr]
+            if m is None or m.end() != len(text):  # strptime: "unconverted data remains"
+                continue
+            g = m.groupdict()
+            year, month, day = int(g["Y"]) if "Y" in g else 1900, g.get("m"), g.get("d")
+            try:
+                date(year, int(month or 1), int(day or 1))
+            except ValueError:
+                continue
+            if not _MIN_YEAR <= year <= _MAX_YEAR:
+                return None
+            return (year, int(month) if month else None, int(day) if day else None)
+        return parse_date(text, ())  # zero-filled parts and nothing else

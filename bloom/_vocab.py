@@ -1,0 +1,180 @@
+"""Token vocabularies: each distinct token of a field is hashed once, then looked up by row.
+
+Tokens reach the encoder as integer keys per distinct value (compressed sparse rows):
+q-grams packed into one uint64 (21 bits per code point, so q <= 3), other tokens as indices
+into a list of strings. A :class:`TokenVocab` turns each distinct (salt, token) into a row of a
+``(rows, weight)`` table of bit positions, computing the BLAKE3 positions only for tokens it
+has not seen before. A compiled kernel then ORs the table rows into the filters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from numba import njit
+
+from bloom._hashing import TokenHasher
+from bloom._schema import Tokeniser
+
+__all__ = ["TokenCSR", "TokenVocab", "expand_to_pairs", "qgram_keys", "set_token_bits"]
+
+_CODE_BITS = 21  # enough for any Unicode code point
+_PAD_START, _PAD_END, _SPACE = 2, 3, 32
+
+
+def unpack_gram(key: int) -> str:
+    chars = []
+    while key:
+        chars.append(chr(key & ((1 << _CODE_BITS) - 1)))
+        key >>= _CODE_BITS
+    return "".join(reversed(chars))
+
+
+@dataclass
+class TokenCSR:
+    """Tokens of one tokeniser for each distinct value: keys[indptr[u]:indptr[u+1]]."""
+
+    indptr: np.ndarray  # int64, len(values) + 1
+    keys: np.ndarray  # uint64: packed q-grams, date keys, or indices into strings
+    strings: list[str] | None = None  # the token strings, when keys index them
+    render: Callable[[int], str] = unpack_gram  # key -> token text, when keys carry meaning
+
+
+@njit(cache=True, nogil=True)
+def _gram_pass(flat, offsets, q, padding, per_part, keys, fill):  # pragma: no cover
+    counts = np.zeros(offsets.shape[0] - 1, dtype=np.int64)
+    out = 0
+    for u in range(offsets.shape[0] - 1):
+        lo, hi = offsets[u], offsets[u + 1]
+        start = lo
+        while start < hi:
+            end = start
+            if per_part:
+                while end < hi and flat[end] != _SPACE:
+                    end += 1
+            else:
+                end = hi
+            n = end - start + (2 if padding else 0)
+            if n > 0:
+                grams = n - q + 1 if n >= q else 1
+                width = q if n >= q else n
+                if fill:
+                    for g in range(grams):
+                        key = np.uint64(0)
+                        for c in range(g, g + width):
+                            if padding:
+                                ch = (
+                                    _PAD_START
+                                    if c == 0
+                                    else (_PAD_END if c == n - 1 else flat[start + c - 1])
+                                )
+                            else:
+                                ch = flat[start + c]
+                            key = (key << np.uint64(_CODE_BITS)) | np.uint64(ch)
+                        keys[out] = key
+                        out += 1
+                counts[u] += grams
+            start = end + 1
+    return counts
+
+
+def qgram_keys(values: list[str], q: int, padding: bool, per_part: bool) -> TokenCSR:
+    """Packed q-gram keys for each value (values already normalised; '' gives none)."""
+    joined = "".join(values)
+    flat = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32)
+    lengths = np.fromiter((len(v) for v in values), dtype=np.int64, count=len(values))
+    offsets = np.zeros(len(values) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    empty = np.zeros(0, dtype=np.uint64)
+    counts = _gram_pass(flat, offsets, q, padding, per_part, empty, False)
+    indptr = np.zeros(len(values) + 1, dtype=np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    keys = np.empty(indptr[-1], dtype=np.uint64)
+    _gram_pass(flat, offsets, q, padding, per_part, keys, True)
+    return TokenCSR(indptr, keys)
+
+
+def expand_to_pairs(csr: TokenCSR, value_of_pair: np.ndarray) -> TokenCSR:
+    """Repeat each value's tokens for every (salt, value) pair that uses the value."""
+    lens = np.diff(csr.indptr)[value_of_pair]
+    indptr = np.zeros(len(value_of_pair) + 1, dtype=np.int64)
+    np.cumsum(lens, out=indptr[1:])
+    within = np.arange(indptr[-1], dtype=np.int64) - np.repeat(indptr[:-1], lens)
+    idx = np.repeat(csr.indptr[:-1][value_of_pair], lens) + within
+    return TokenCSR(indptr, csr.keys[idx], csr.strings, csr.render)
+
+
+@njit(cache=True, nogil=True)
+def set_token_bits(bits, codes, indptr, rows, table):  # pragma: no cover - compiled
+    """OR into record r the table rows of every token of its value code (code < 0: none)."""
+    k = table.shape[1]
+    for r in range(codes.shape[0]):
+        c = codes[r]
+        if c < 0:
+            continue
+        for t in range(indptr[c], indptr[c + 1]):
+            row = rows[t]
+            for j in range(k):
+                p = table[row, j]
+                bits[r, p >> 6] |= np.uint64(1) << np.uint64(p & 63)
+
+
+class TokenVocab:
+    """Distinct (salt, token) -> row of bit positions, for one tokeniser of one field."""
+
+    _LIMIT = 4_000_000
+
+    def __init__(self, hasher: TokenHasher, tok: Tokeniser) -> None:
+        self._hasher = hasher
+        self._tok = tok
+        self._tag = tok.tag + "\x1f"
+        self._rows: dict[tuple[str | None, int | str], int] = {}
+        self.table = np.zeros((256, tok.weight), dtype=np.int64)
+
+    def rows(self, csr: TokenCSR, salt_of_key: np.ndarray | None, salts: list[str]) -> np.ndarray:
+        """Table row for every token occurrence in ``csr`` (salted by ``salt_of_key``)."""
+        if csr.keys.size == 0:
+            return np.zeros(0, dtype=np.int64)
+        inverse, uniq = pd.factorize(csr.keys)
+        if salt_of_key is not None:
+            inverse, combined = pd.factorize(inverse.astype(np.int64) * len(salts) + salt_of_key)
+            pairs = [(salts[c % len(salts)], uniq[c // len(salts)]) for c in combined.tolist()]
+        else:
+            pairs = [(None, k) for k in uniq.tolist()]
+        if len(self._rows) + len(pairs) > self._LIMIT:
+            self._rows.clear()
+        return self._lookup(pairs, csr.strings, csr.render)[inverse]
+
+    def _lookup(
+        self,
+        pairs: list[tuple[str | None, int]],
+        strings: list[str] | None,
+        csr_render: Callable[[int], str],
+    ) -> np.ndarray:
+        """Rows for distinct (salt, key) pairs; hashes the new ones in one batch."""
+        found = np.empty(len(pairs), dtype=np.int64)
+        new_at, new_tokens, new_names = [], [], []
+        rows, render = self._rows, csr_render
+        for i, (salt, key) in enumerate(pairs):
+            token: int | str = strings[key] if strings is not None else key
+            hit = rows.get((salt, token))
+            if hit is None:
+                text = token if isinstance(token, str) else render(token)
+                prefix = "" if salt is None else f"{salt}\x1e"
+                new_at.append(i)
+                new_tokens.append(prefix + self._tag + text)
+                new_names.append((salt, token))
+            else:
+                found[i] = hit
+        if new_tokens:
+            start = len(rows)
+            end = start + len(new_tokens)
+            while end > self.table.shape[0]:
+                self.table = np.concatenate([self.table, np.zeros_like(self.table)])
+            self.table[start:end] = self._hasher.positions_many(new_tokens, self._tok.weight)
+            rows.update(zip(new_names, range(start, end), strict=True))
+            found[new_at] = np.arange(start, end)
+        return found
