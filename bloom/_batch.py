@@ -196,7 +196,9 @@ class BatchWriter:
         os.close(fd)
         self._tmp = Path(tmp)
         self._writer: pq.ParquetWriter | None = pq.ParquetWriter(
-            self._tmp, self._schema, compression="zstd"
+            self._tmp,
+            self._schema,
+            compression={"record_ref": "zstd", "bloom": "none"},  # filters do not compress
         )
 
     @classmethod

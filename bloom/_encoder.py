@@ -96,6 +96,8 @@ class _FieldEncoder:
         return out
 
     def _string_tokens(self, values: list[Any], status: np.ndarray, tok: Tokeniser) -> TokenCSR:
+        if tok.kind == "exact" and self.field.type in ("name", "string", "category"):
+            return _exact_text_tokens(values, status == _OK, tok.per_part)
         ids: dict[str, int] = {}
         keys: list[int] = []
         indptr = np.zeros(len(values) + 1, dtype=np.int64)
@@ -129,6 +131,19 @@ class _FieldEncoder:
             rows = vocab.rows(csr, salt_of_key, salts[1] if salts else [])
             set_token_bits(bits, row_codes, csr.indptr, rows, vocab.table)
         return np.append(status, np.int8(_MISSING))[codes]  # code -1 (a null cell): missing
+
+
+def _exact_text_tokens(values: list[str], live: np.ndarray, per_part: bool) -> TokenCSR:
+    """The whole normalised value (or each of its parts) as one token."""
+    texts = [v for v, ok in zip(values, live, strict=True) if ok]
+    counts = live.astype(np.int64)
+    if per_part:
+        split = [t.split(" ") for t in texts]
+        counts[live] = [len(p) for p in split]
+        texts = [p for parts in split for p in parts]
+    indptr = np.zeros(len(values) + 1, dtype=np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    return TokenCSR(indptr, np.arange(len(texts), dtype=np.uint64), texts)
 
 
 def _pair_codes(
