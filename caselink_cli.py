@@ -10,6 +10,7 @@ from rich.markup import escape
 
 from bloom import CaselinkError
 from bloom.cli import register as register_bloom
+from evaluation.cli import register as register_evaluation
 
 app = typer.Typer(
     name="caselink",
@@ -19,32 +20,15 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 register_bloom(app)
-
-
-@app.command("demo")
-def demo() -> None:
-    """The main job end to end on embedded data (FEBRL4 as two agencies)."""
-    from evaluation import run_demo
-
-    run_demo()
+register_evaluation(app)
 
 
 def main() -> None:
+    """Entry point: usage errors exit 2 via typer; caselink's own errors print plainly, exit 2."""
     try:
-        app(standalone_mode=False)
+        app()
     except CaselinkError as e:
         Console(stderr=True, soft_wrap=True).print(
             f"[red]error:[/red] {escape(str(e))}", highlight=False
         )
         sys.exit(2)
-    except typer.Exit as e:
-        sys.exit(e.exit_code)
-    except Exception as e:  # click usage errors
-        import click
-
-        if isinstance(e, click.ClickException):
-            e.show()
-            sys.exit(e.exit_code)
-        if isinstance(e, click.exceptions.Abort):
-            sys.exit(1)
-        raise

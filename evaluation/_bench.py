@@ -1,0 +1,58 @@
+"""`caselink bench`: speed figures written to a JSON file, with the machine they ran on.
+
+Each section is a function returning a dict of figures; ``--only`` runs some of them and the
+others already in the file are kept, so a long section need not be re-run for a short one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from collections.abc import Callable
+from datetime import UTC, datetime
+from importlib import import_module
+from pathlib import Path
+from typing import Any
+
+__all__ = ["SECTIONS", "machine_info", "run_benchmarks"]
+
+# section name -> (module, function) so optional heavy imports happen only when asked for
+SECTIONS: dict[str, tuple[str, str]] = {
+    "encoder": ("evaluation._bench_encode", "bench_encoder"),
+    "encoder_scaling": ("evaluation._bench_encode", "bench_encoder_scaling"),
+}
+
+
+def machine_info() -> dict[str, Any]:
+    load = os.getloadavg() if hasattr(os, "getloadavg") else None
+    return {
+        "cpus": os.cpu_count(),
+        "machine": platform.machine(),
+        "python": platform.python_version(),
+        "system": platform.platform(terse=True),
+        "load_average_at_start": [round(x, 2) for x in load] if load else None,
+    }
+
+
+def run_benchmarks(
+    out: Path, only: list[str] | None = None, on_section: Callable[[str], None] | None = None
+) -> dict[str, Any]:
+    names = only or list(SECTIONS)
+    unknown = [n for n in names if n not in SECTIONS]
+    if unknown:
+        raise ValueError(
+            f"unknown benchmark section(s): {', '.join(unknown)}; choose from {', '.join(SECTIONS)}"
+        )
+    results: dict[str, Any] = json.loads(out.read_text()) if out.exists() else {}
+    for name in names:
+        if on_section is not None:
+            on_section(name)
+        module, func = SECTIONS[name]
+        figures = getattr(import_module(module), func)()
+        figures["machine"] = machine_info()
+        figures["measured_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+        results[name] = figures
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+    return results
