@@ -199,6 +199,7 @@ class BatchWriter:
             self._tmp,
             self._schema,
             compression={"record_ref": "zstd", "bloom": "none"},  # filters do not compress
+            use_dictionary=False,  # refs are unique, filters nearly so
         )
 
     @classmethod

@@ -26,7 +26,7 @@ from bloom._hashing import TokenHasher, derive_key
 from bloom._schema import Field, Schema, Tokeniser
 from bloom._secret import Secret
 from bloom._tokens import _tokens_for, parse_number, salt_value
-from bloom._vocab import TokenCSR, TokenVocab, expand_to_pairs, qgram_keys, set_token_bits
+from bloom._vocab import TokenCSR, TokenVocab, expand_to_pairs, or_masks, qgram_keys, set_token_bits
 
 __all__ = ["ChunkResult", "Encoder", "factorize"]
 
@@ -51,9 +51,14 @@ def factorize(column: pa.Array | pa.ChunkedArray | pd.Series) -> tuple[np.ndarra
     if isinstance(column, pa.Array):
         if not pa.types.is_string(column.type) and not pa.types.is_large_string(column.type):
             column = column.cast(pa.string())
-        enc = column.dictionary_encode()
-        codes = enc.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
-        return codes, enc.dictionary.to_pylist()
+        enc = column.dictionary_encode(null_encoding="encode")
+        codes = enc.indices.to_numpy().astype(np.int64)
+        uniques = enc.dictionary.to_pylist()
+        if enc.dictionary.null_count:  # the null entry becomes code -1, the others shift down
+            null_at = uniques.index(None)
+            del uniques[null_at]
+            codes = np.where(codes == null_at, -1, codes - (codes > null_at))
+        return codes, uniques
     codes, uniques = pd.factorize(column, use_na_sentinel=True)
     return codes.astype(np.int64), [str(u) for u in uniques]
 
@@ -61,8 +66,9 @@ def factorize(column: pa.Array | pa.ChunkedArray | pd.Series) -> tuple[np.ndarra
 class _FieldEncoder:
     """Parsing, tokenising and bit-setting for one field."""
 
-    def __init__(self, f: Field, hasher: TokenHasher) -> None:
+    def __init__(self, f: Field, hasher: TokenHasher, word0: int, seg_words: int) -> None:
         self.field = f
+        self._word0, self._seg_words = word0, seg_words
         self._normalise = TextNormaliser(f.normalise) if f.normalise else None
         self._dates = DateParser(f.date_formats) if f.type == "date" else None
         self._toks = [t for t in f.tokenisers if t.weight > 0]
@@ -124,12 +130,14 @@ class _FieldEncoder:
         if salts is not None:
             row_codes, value_of_pair, salt_of_value = _pair_codes(codes, salts[0], len(values))
             csrs = [expand_to_pairs(c, value_of_pair) for c in csrs]
+        masks = np.zeros((len(csrs[0].indptr) - 1, self._seg_words), dtype=np.uint64)
         for csr, vocab in zip(csrs, self._vocabs, strict=True):
             salt_of_key = None
             if salt_of_value is not None:
                 salt_of_key = np.repeat(salt_of_value, np.diff(csr.indptr))
             rows = vocab.rows(csr, salt_of_key, salts[1] if salts else [])
-            set_token_bits(bits, row_codes, csr.indptr, rows, vocab.table)
+            set_token_bits(masks, self._word0, csr.indptr, rows, vocab.table)
+        or_masks(bits, row_codes, masks, self._word0)
         return np.append(status, np.int8(_MISSING))[codes]  # code -1 (a null cell): missing
 
 
@@ -167,7 +175,7 @@ class Encoder:
         for f in schema.fields:
             seg = schema.segment(f.segment)
             hasher = TokenHasher(derive_key(secret, "field", f.hash_domain), seg.offset, seg.bits)
-            self._fields.append(_FieldEncoder(f, hasher))
+            self._fields.append(_FieldEncoder(f, hasher, seg.offset // 64, seg.bits // 64))
         self._hardener = Hardener(schema, secret)
         h = schema.hardening
         self._salt = next((fe for fe in self._fields if fe.field.name == h.salt_field), None)

@@ -24,8 +24,6 @@ from bloom._tokens import _MAX_YEAR, _MIN_YEAR, ParsedDate, parse_date
 __all__ = ["DateParser", "TextNormaliser"]
 
 _ASCII_PUNCT = [chr(i) for i in range(128) if unicodedata.category(chr(i))[0] in "PS"]
-_PUNCT_CLASS = "[" + "".join(re.escape(c) for c in _ASCII_PUNCT) + "]"
-_CONTROL_GONE = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
 _ASCII_CONTROL = [chr(i) for i in range(128) if unicodedata.category(chr(i))[0] == "C"]
 
 
@@ -60,40 +58,15 @@ class TextNormaliser:
         return out
 
     def many(self, values: list[str]) -> list[str]:
-        """Normalise a list: ASCII values in vectorised Arrow kernels, the rest one by one."""
-        arr = pa.array(values, type=pa.string())
-        is_ascii = pc.string_is_ascii(arr).to_numpy(zero_copy_only=False)
-        out = self._ascii_many(arr.filter(is_ascii)).to_pylist()
-        if len(out) == len(values):
-            return out
-        result, k = [], 0
-        for v, a in zip(values, is_ascii, strict=True):
-            if a:
-                result.append(out[k])
-                k += 1
-            else:
-                result.append(self(v))
-        return result
-
-    def _ascii_many(self, arr: pa.Array) -> pa.Array:
+        """Normalise a list; the common options take an inlined ASCII fast path."""
         o = self._opts
-        t = pc.ascii_lower(arr) if o["casefold"] else arr
-        t = pc.replace_substring_regex(t, r"[\t\n\r]", " ")
-        t = pc.replace_substring_regex(t, _CONTROL_GONE, "")
-        if o["punctuation"] != "keep":
-            t = pc.replace_substring_regex(
-                t, _PUNCT_CLASS, " " if o["punctuation"] == "space" else ""
-            )
-        t = pc.utf8_trim(pc.replace_substring_regex(t, " +", " "), " ")
-        if self._particles:
-            spaced = pc.binary_join_element_wise(" ", pc.replace_substring(t, " ", "  "), " ", "")
-            pattern = " (?:" + "|".join(re.escape(p) for p in sorted(self._particles)) + ") "
-            kept = pc.replace_substring_regex(spaced, pattern, " ")
-            kept = pc.utf8_trim(pc.replace_substring_regex(kept, " +", " "), " ")
-            t = pc.if_else(pc.equal(kept, ""), t, kept)
-        if self._remove_ws:
-            t = pc.replace_substring(t, " ", "")
-        return t
+        if o["casefold"] and not self._particles and not self._remove_ws:
+            table, one = self._ascii, self.__call__
+            return [
+                " ".join(v.lower().translate(table).split()) if v.isascii() else one(v)
+                for v in values
+            ]
+        return [self(v) for v in values]
 
     def __call__(self, value: str) -> str:
         o = self._opts

@@ -19,7 +19,7 @@ from numba import njit
 from bloom._hashing import TokenHasher
 from bloom._schema import Tokeniser
 
-__all__ = ["TokenCSR", "TokenVocab", "expand_to_pairs", "qgram_keys", "set_token_bits"]
+__all__ = ["TokenCSR", "TokenVocab", "expand_to_pairs", "or_masks", "qgram_keys", "set_token_bits"]
 
 _CODE_BITS = 21  # enough for any Unicode code point
 _PAD_START, _PAD_END, _SPACE = 2, 3, 32
@@ -85,7 +85,7 @@ def qgram_keys(values: list[str], q: int, padding: bool, per_part: bool) -> Toke
     """Packed q-gram keys for each value (values already normalised; '' gives none)."""
     joined = "".join(values)
     flat = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32)
-    lengths = np.fromiter((len(v) for v in values), dtype=np.int64, count=len(values))
+    lengths = np.array(list(map(len, values)), dtype=np.int64)
     offsets = np.zeros(len(values) + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
     empty = np.zeros(0, dtype=np.uint64)
@@ -108,18 +108,25 @@ def expand_to_pairs(csr: TokenCSR, value_of_pair: np.ndarray) -> TokenCSR:
 
 
 @njit(cache=True, nogil=True)
-def set_token_bits(bits, codes, indptr, rows, table):  # pragma: no cover - compiled
-    """OR into record r the table rows of every token of its value code (code < 0: none)."""
+def set_token_bits(masks, word0, indptr, rows, table):  # pragma: no cover - compiled
+    """OR into value u's mask the table rows of each of its tokens (masks start at word0)."""
     k = table.shape[1]
-    for r in range(codes.shape[0]):
-        c = codes[r]
-        if c < 0:
-            continue
-        for t in range(indptr[c], indptr[c + 1]):
+    for u in range(masks.shape[0]):
+        for t in range(indptr[u], indptr[u + 1]):
             row = rows[t]
             for j in range(k):
-                p = table[row, j]
-                bits[r, p >> 6] |= np.uint64(1) << np.uint64(p & 63)
+                p = table[row, j] - word0 * 64
+                masks[u, p >> 6] |= np.uint64(1) << np.uint64(p & 63)
+
+
+@njit(cache=True, nogil=True)
+def or_masks(bits, codes, masks, word0):  # pragma: no cover - compiled
+    """OR each record's value mask into its filter (code < 0: nothing)."""
+    for r in range(codes.shape[0]):
+        c = codes[r]
+        if c >= 0:
+            for w in range(masks.shape[1]):
+                bits[r, word0 + w] |= masks[c, w]
 
 
 class TokenVocab:
