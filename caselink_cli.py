@@ -11,6 +11,7 @@ from rich.markup import escape
 from bloom import CaselinkError
 from bloom.cli import register as register_bloom
 from evaluation.cli import register as register_evaluation
+from linkage.cli import register as register_linkage
 
 app = typer.Typer(
     name="caselink",
@@ -20,6 +21,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 register_bloom(app)
+register_linkage(app)
 register_evaluation(app)
 
 

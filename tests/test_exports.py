@@ -4,7 +4,7 @@ import importlib
 
 import pytest
 
-PACKAGES = ["bloom", "evaluation"]
+PACKAGES = ["bloom", "evaluation", "linkage"]
 
 
 @pytest.mark.parametrize("name", PACKAGES)

@@ -1,0 +1,85 @@
+"""Accuracy and calibration metrics, from predicted and true labels only."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "PairwiseScores",
+    "bcubed",
+    "expected_calibration_error",
+    "pairwise_scores",
+    "reliability_table",
+]
+
+
+@dataclass(frozen=True)
+class PairwiseScores:
+    precision: float
+    recall: float
+    f1: float
+    true_positives: int
+    predicted_pairs: int
+    true_pairs: int
+
+
+def _pair_count(labels: pd.Series) -> int:
+    sizes = labels.value_counts().to_numpy()
+    return int((sizes * (sizes - 1) // 2).sum())
+
+
+def pairwise_scores(predicted: np.ndarray, truth: np.ndarray) -> PairwiseScores:
+    """Pairwise precision/recall/F1 of a clustering: a pair counts when both share a label.
+
+    ``predicted`` and ``truth`` hold one label per record (any hashable values).
+    """
+    pred = pd.Series(pd.factorize(pd.Series(predicted, dtype=object))[0])
+    true = pd.Series(pd.factorize(pd.Series(truth, dtype=object))[0])
+    both = pd.Series(pred.to_numpy().astype(np.int64) * (int(true.max()) + 1) + true.to_numpy())
+    tp, pp, tt = _pair_count(both), _pair_count(pred), _pair_count(true)
+    precision = tp / pp if pp else 1.0
+    recall = tp / tt if tt else 1.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return PairwiseScores(precision, recall, f1, tp, pp, tt)
+
+
+def bcubed(predicted: np.ndarray, truth: np.ndarray) -> tuple[float, float, float]:
+    """B-cubed precision, recall and F1 (averaged over records)."""
+    df = pd.DataFrame(
+        {"p": pd.Series(predicted, dtype=object), "t": pd.Series(truth, dtype=object)}
+    )
+    overlap = df.groupby(["p", "t"])["p"].transform("size")
+    size_p = df.groupby("p")["t"].transform("size")
+    size_t = df.groupby("t")["p"].transform("size")
+    precision = float((overlap / size_p).mean())
+    recall = float((overlap / size_t).mean())
+    return precision, recall, 2 * precision * recall / (precision + recall)
+
+
+def reliability_table(probability: np.ndarray, is_true: np.ndarray, bins: int = 10) -> pd.DataFrame:
+    """Per probability bin: count, mean predicted probability, observed share of true."""
+    p = np.asarray(probability, dtype=float)
+    y = np.asarray(is_true, dtype=float)
+    idx = np.clip((p * bins).astype(int), 0, bins - 1)
+    rows = []
+    for b in range(bins):
+        m = idx == b
+        rows.append({"bin": f"{b / bins:.1f}-{(b + 1) / bins:.1f}", "count": int(m.sum()),
+                     "mean_probability": float(p[m].mean()) if m.any() else np.nan,
+                     "observed": float(y[m].mean()) if m.any() else np.nan})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def expected_calibration_error(
+    probability: np.ndarray, is_true: np.ndarray, bins: int = 10
+) -> float:
+    """Count-weighted mean |mean probability - observed share| over equal-width bins."""
+    table = reliability_table(probability, is_true, bins)
+    filled = table[table["count"] > 0]
+    if filled.empty:
+        return 0.0
+    gaps = (filled["mean_probability"] - filled["observed"]).abs()
+    return float((gaps * filled["count"]).sum() / filled["count"].sum())

@@ -1,0 +1,45 @@
+"""linkage: Dice similarity, candidate pairs, the Ray executor, and from pairs to cases.
+
+Public API (filters are ``(rows, words)`` uint64 arrays, as ``bloom`` writes them)::
+
+    pairs = linkage.candidates(a, b, threshold=0.8, k=5)    # CandidatePairs(i, j, score)
+    scores = linkage.dice_pairs(a, b, pairs.i, pairs.j)      # float64 Dice of given pairs
+    linkage.ensure_ray()                                     # lean local Ray, or a cluster
+    pairs = linkage.ray_candidates(a, b, 0.8, k=5)           # same pairs, as Ray tasks
+    report = linkage.link([batch_a, batch_b], registry=linkage.Registry.open("reg.sqlite"))
+    report.assignments              # agency, record_ref, case_id, confidence per record
+
+``popcounts``/``popcounts_reference``, ``dice_pairs_reference`` and
+``candidates_reference`` are the compiled kernel and the plain-numpy oracles it is tested
+against. Bad input raises :class:`LinkageError` (a ``bloom.CaselinkError``) naming the
+parameter.
+"""
+
+from linkage._candidates import candidates, candidates_reference, dice_pairs
+from linkage._caseid import CaseIdError, is_valid_case_id, new_case_id, parse_case_id
+from linkage._kernels import dice_pairs_reference, popcounts, popcounts_reference
+from linkage._link import LinkReport, link
+from linkage._ray import ensure_ray, ray_candidates
+from linkage._registry import Registry, RegistryError
+from linkage._types import CandidatePairs, LinkageError
+
+__all__ = [
+    "CandidatePairs",
+    "CaseIdError",
+    "LinkReport",
+    "LinkageError",
+    "Registry",
+    "RegistryError",
+    "candidates",
+    "candidates_reference",
+    "dice_pairs",
+    "dice_pairs_reference",
+    "ensure_ray",
+    "is_valid_case_id",
+    "link",
+    "new_case_id",
+    "parse_case_id",
+    "popcounts",
+    "popcounts_reference",
+    "ray_candidates",
+]

@@ -1,0 +1,232 @@
+"""`linkage.link`: encoded batches in, a case id and a calibrated confidence per record out.
+
+The stages, each a plain function of arrays:
+
+1. pool the batches with the registry's records (new records only are compared);
+2. candidates per agency pair: Dice at or above a floor (auto: the 99th percentile of the
+   Dice of random pairs, so it follows the filters' density), best ``top_k`` per record;
+3. field-aware scores: per-segment Dice cut into levels, Fellegi–Sunter weights by EM;
+4. calibration: each record's best pair per other agency, with the target–decoy estimate of
+   P(match) (``_calibration``);
+5. threshold (auto: the one that maximises the expected F1 under the calibrated
+   probabilities), clustering with at most one record per agency per case, stable case ids.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from bloom import EncodedBatch
+from linkage._calibration import pair_probabilities
+from linkage._candidates import candidates
+from linkage._caseid import new_case_id
+from linkage._cluster import assign_cases, cluster
+from linkage._features import segment_dice
+from linkage._fellegi import comparison_levels, fit_fellegi_sunter, level_shares
+from linkage._pool import Pool, build_pool
+from linkage._registry import Registry, RegistryUpdate
+from linkage._types import LinkageError
+
+__all__ = ["LinkReport", "link"]
+
+logger = logging.getLogger(__name__)
+
+MIN_PAIRS_PER_MODEL = 2000  # fewer candidate pairs than this: use the model of all pairs
+STORE_LINKS_ABOVE = 0.01
+FLOOR_QUANTILE = 0.99  # candidates: Dice above 99% of random pairs (then the best top_k)
+Finder = Callable[[np.ndarray, np.ndarray, float, int | None], object]
+
+
+@dataclass
+class LinkReport:
+    """The result of a linking run: one row per input record, and how it was reached."""
+
+    assignments: pd.DataFrame  # agency, record_ref, case_id, confidence
+    threshold: float
+    candidate_threshold: float  # the lowest Dice floor used for any agency pair
+    pairs_scored: int
+    links_accepted: int
+    merges: dict[str, str] = field(default_factory=dict)
+    models: dict[str, dict[str, float]] = field(default_factory=dict)
+
+
+def _random_pairs(pool: Pool, x: int, y: int, rng: np.random.Generator, samples: int = 20_000):
+    """Random pairs of records of agencies x and y (distinct records): nearly all non-matches."""
+    gx, gy = pool.members(x), pool.members(y)
+    a, b = gx[rng.integers(0, len(gx), samples)], gy[rng.integers(0, len(gy), samples)]
+    keep = a != b
+    return a[keep], b[keep]
+
+
+def _baseline(pool: Pool, x: int, y: int, rng: np.random.Generator) -> tuple[float, np.ndarray]:
+    """Candidate floor (a high percentile of random-pair Dice) and level shares of random pairs."""
+    a, b = _random_pairs(pool, x, y, rng)
+    inter = np.bitwise_count(pool.filters[a] & pool.filters[b]).sum(axis=1)
+    total = pool.popcounts[a] + pool.popcounts[b]
+    dice = np.where(total > 0, 2.0 * inter / np.maximum(total, 1), 0.0)
+    floor = float(np.clip(np.quantile(dice, FLOOR_QUANTILE), 0.3, 0.95)) if dice.size else 0.5
+    levels = comparison_levels(segment_dice(pool.filters, pool.filters, a, b, pool.bounds))
+    return floor, level_shares(levels)
+
+
+def _pairs_for(pool: Pool, x: int, y: int, floor: float, top_k: int, find: Finder):
+    """Global (g1, g2, dice) candidate pairs between agencies x and y with a new record."""
+    gx, gy = pool.members(x), pool.members(y)
+    parts = []
+    for query, target in ((gx[pool.is_new[gx]], gy), (gy[pool.is_new[gy]], gx[~pool.is_new[gx]])):
+        if x == y and target is gx[~pool.is_new[gx]]:
+            continue  # within one agency the first search already covers new x all
+        if len(query) and len(target):
+            c = find(pool.filters[query], pool.filters[target], floor, top_k)
+            parts.append((query[c.i], target[c.j], c.score))
+    if not parts:
+        return (np.zeros(0, np.int64),) * 2 + (np.zeros(0),)
+    g1, g2, s = (np.concatenate(col) for col in zip(*parts, strict=True))
+    if x == y:  # one pair per unordered couple, never a record with itself
+        lo, hi = np.minimum(g1, g2), np.maximum(g1, g2)
+        _, first = np.unique(lo * len(pool.agency_codes) + hi, return_index=True)
+        first = first[lo[first] != hi[first]]
+        g1, g2, s = lo[first], hi[first], s[first]
+    return g1, g2, s
+
+
+def _score(pool: Pool, pairs: dict, u_random: dict, models: dict) -> dict:
+    """Per agency pair: match weights of its candidates (its own EM model, or the pooled one)."""
+    levels = {key: comparison_levels(segment_dice(pool.filters, pool.filters, g1, g2, pool.bounds))
+              for key, (g1, g2, _) in pairs.items()}  # fmt: skip
+    nonempty = [lv for lv in levels.values() if len(lv)]
+    pooled = None
+    if nonempty:
+        u_pooled = np.mean(list(u_random.values()), axis=0)
+        pooled = fit_fellegi_sunter(np.concatenate(nonempty), u_random=u_pooled)
+    weights = {}
+    for key, lv in levels.items():
+        own = len(lv) >= MIN_PAIRS_PER_MODEL
+        model = fit_fellegi_sunter(lv, u_random=u_random[key]) if own else pooled
+        weights[key] = model.weights(lv) if len(lv) else np.zeros(0)
+        if model is not None:
+            models[key] |= {"pairs": len(lv), "prior": model.prior, "own_model": own}
+    return weights
+
+
+def _edges(pairs: dict, weights: dict, models: dict, several: bool):
+    """Candidate pairs with calibrated probabilities (those above 0.1% only)."""
+    ea, eb, ep = [], [], []
+    for key, (g1, g2, _) in pairs.items():
+        p, lam1, lam2 = pair_probabilities(g1, g2, weights[key], several_matches=several)
+        models.setdefault(key, {"pairs": 0}).update(
+            matched_share_first=lam1, matched_share_second=lam2
+        )
+        keep = p >= 1e-3
+        ea.append(g1[keep])
+        eb.append(g2[keep])
+        ep.append(p[keep])
+    if not ea:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
+    return np.concatenate(ea), np.concatenate(eb), np.concatenate(ep)
+
+
+def auto_threshold(p: np.ndarray) -> float:
+    """The probability threshold that maximises expected F1 over the given links."""
+    if p.size == 0:
+        return 0.5
+    ps = np.sort(p)[::-1]
+    expected_f1 = 2 * np.cumsum(ps) / (np.arange(1, ps.size + 1) + ps.sum())
+    return float(ps[int(np.argmax(expected_f1))])
+
+
+def link(
+    batches: Sequence[EncodedBatch],
+    *,
+    registry: Registry | None = None,
+    threshold: float | str = "auto",
+    allow_duplicates_within_agency: bool = False,
+    candidate_threshold: float | None = None,
+    top_k: int = 10,
+    find: Finder | None = None,
+    seed: int = 0,
+) -> LinkReport:
+    """Link encoded batches (and the registry's records, if given) into cases.
+
+    Returns a row per input record: ``agency, record_ref, case_id, confidence``. With a
+    registry, existing case ids are kept, new records join or form cases, and the changes are
+    stored in one transaction. ``find`` replaces the candidate search (the Ray executor).
+    """
+    if threshold != "auto" and not (isinstance(threshold, int | float) and 0 < threshold <= 1):
+        raise LinkageError("threshold must be 'auto' or a probability in (0, 1]")
+    pool = build_pool(batches, registry)
+    find = find or candidates
+    rng = np.random.default_rng(seed)
+    n_ag = len(pool.agency_names)
+    keys = [
+        (x, y)
+        for x in range(n_ag)
+        for y in range(x, n_ag)
+        if x != y or allow_duplicates_within_agency
+    ]
+    keys = [k for k in keys if pool.is_new[np.isin(pool.agency_codes, k)].any()]
+    base = {k: _baseline(pool, *k, rng) for k in keys}
+    floors = {k: candidate_threshold or base[k][0] for k in keys}
+    pairs = {k: _pairs_for(pool, *k, floors[k], top_k, find) for k in keys}
+    models: dict = {k: {"candidate_threshold": floors[k]} for k in keys}
+    weights = _score(pool, pairs, {k: base[k][1] for k in keys}, models)
+    ea, eb, ep = _edges(pairs, weights, models, allow_duplicates_within_agency)
+    t = auto_threshold(ep) if threshold == "auto" else float(threshold)
+    labels = cluster(pool.agency_codes, pool.old_labels, ea, eb, ep, t,
+                     allow_duplicates_within_agency=allow_duplicates_within_agency)  # fmt: skip
+    all_a, all_b, all_p = pool.with_old_links(ea, eb, ep)
+    known = pool.known_case_ids
+    result = assign_cases(labels, pool.old_case_ids, pool.case_seq, (all_a, all_b, all_p),
+                          new_id=lambda: _fresh_id(known))  # fmt: skip
+    if registry is not None:
+        registry.apply(_update(pool, result, ea, eb, ep))
+    out = pool.input_rows().assign(
+        case_id=result.case_ids[pool.input_index], confidence=result.confidence[pool.input_index]
+    )
+    accepted = int(np.count_nonzero((labels[ea] == labels[eb]) & (ep >= t)))
+    named = {f"{pool.agency_names[x]}~{pool.agency_names[y]}": v for (x, y), v in models.items()}
+    floor = min(floors.values()) if floors else 0.0
+    return LinkReport(out, t, floor, sum(len(p[0]) for p in pairs.values()), accepted,
+                      result.merges, named)  # fmt: skip
+
+
+def _fresh_id(known: set[str]) -> str:
+    while True:
+        cid = new_case_id()
+        if cid not in known:
+            known.add(cid)
+            return cid
+
+
+def _update(pool: Pool, r, ea, eb, ep) -> RegistryUpdate:
+    new = np.flatnonzero(pool.is_new)
+    old = np.flatnonzero(~pool.is_new)
+    changed = old[
+        (r.case_ids[old] != pool.old_case_ids[old]) | (r.confidence[old] != pool.old_conf[old])
+    ]
+    keep = ep >= STORE_LINKS_ABOVE
+    pos = pool.registry_position
+    links = [
+        (pos(a), pos(b), float(p)) for a, b, p in zip(ea[keep], eb[keep], ep[keep], strict=True)
+    ]
+    return RegistryUpdate(
+        fingerprint=pool.fingerprint,
+        filter_bits=pool.filters.shape[1] * 64,
+        new_agencies=pool.agencies[new],
+        new_refs=pool.refs[new],
+        new_filters=pool.filters[new],
+        new_case_ids=r.case_ids[new],
+        new_confidence=r.confidence[new],
+        changed_ids=pool.rec_ids[changed],
+        changed_case_ids=r.case_ids[changed],
+        changed_confidence=r.confidence[changed],
+        links=links,
+        new_cases=[(c, r.case_confidence[c]) for c in r.new_cases],
+        merges=r.merges,
+        case_confidence={c: v for c, v in r.case_confidence.items() if c not in r.new_cases},
+    )

@@ -1,0 +1,278 @@
+"""The case registry: records, their filters, links and stable case ids, in one database.
+
+SQLite by default (a file for offline ``caselink link --registry``); the service hands in its
+own SQLAlchemy engine (SQLite or PostgreSQL) and a ``scope`` (its agreement) so many
+registries share one database. Every change of a linking run is applied in one transaction:
+a run that fails leaves the registry as it was.
+
+Tables (all keyed by scope): ``registry_meta`` (schema fingerprint, filter bits),
+``registry_records`` (agency, record_ref, filter, case id, confidence), ``registry_links``
+(pairs of records with their match probability, kept so cases can be re-formed) and
+``registry_cases`` (case id, issue order, the id it was merged into, confidence).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+
+from bloom import CaselinkError
+
+__all__ = ["Registry", "RegistryError", "RegistryState", "RegistryUpdate"]
+
+metadata = sa.MetaData()
+meta_table = sa.Table(
+    "registry_meta",
+    metadata,
+    sa.Column("scope", sa.String(100), primary_key=True),
+    sa.Column("schema_fingerprint", sa.String(80), nullable=False),
+    sa.Column("filter_bits", sa.Integer, nullable=False),
+    sa.Column("next_case_seq", sa.BigInteger, nullable=False, default=0),
+)
+records_table = sa.Table(
+    "registry_records",
+    metadata,
+    sa.Column(
+        "id",
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    sa.Column("scope", sa.String(100), nullable=False),
+    sa.Column("agency", sa.String(64), nullable=False),
+    sa.Column("record_ref", sa.String(256), nullable=False),
+    sa.Column("bloom", sa.LargeBinary, nullable=False),
+    sa.Column("case_id", sa.String(16), nullable=False, index=True),
+    sa.Column("confidence", sa.Float, nullable=False),
+    sa.UniqueConstraint("scope", "agency", "record_ref", name="uq_registry_record"),
+)
+links_table = sa.Table(
+    "registry_links",
+    metadata,
+    sa.Column("scope", sa.String(100), primary_key=True),
+    sa.Column("rec_a", sa.BigInteger, primary_key=True),
+    sa.Column("rec_b", sa.BigInteger, primary_key=True),
+    sa.Column("probability", sa.Float, nullable=False),
+)
+cases_table = sa.Table(
+    "registry_cases",
+    metadata,
+    sa.Column("case_id", sa.String(16), primary_key=True),
+    sa.Column("scope", sa.String(100), nullable=False, index=True),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("merged_into", sa.String(16), nullable=True),
+    sa.Column("confidence", sa.Float, nullable=False),
+)
+
+
+class RegistryError(CaselinkError):
+    """The registry cannot take this change (another schema, a changed record...)."""
+
+
+@dataclass
+class RegistryState:
+    """Everything a linking run needs from the registry, as arrays (rows in id order)."""
+
+    ids: np.ndarray  # int64 record ids
+    agencies: np.ndarray  # object
+    refs: np.ndarray  # object
+    filters: np.ndarray  # (n, words) uint64
+    case_ids: np.ndarray  # object
+    confidence: np.ndarray  # float64
+    link_a: np.ndarray  # int64 record ids
+    link_b: np.ndarray
+    link_p: np.ndarray  # float64
+    case_seq: dict[str, int] = field(default_factory=dict)  # issue order of live cases
+    all_case_ids: set[str] = field(default_factory=set)  # every id ever issued here
+
+
+@dataclass
+class RegistryUpdate:
+    """The changes of one linking run."""
+
+    fingerprint: str
+    filter_bits: int
+    new_agencies: np.ndarray
+    new_refs: np.ndarray
+    new_filters: np.ndarray
+    new_case_ids: np.ndarray  # case id of each new record
+    new_confidence: np.ndarray
+    changed_ids: np.ndarray  # existing record ids whose case or confidence changed
+    changed_case_ids: np.ndarray
+    changed_confidence: np.ndarray
+    links: list[tuple[int, int, float]]  # record positions: >= 0 existing ids, < 0 new (-1-k)
+    new_cases: list[tuple[str, float]]  # (case id, confidence) issued by this run
+    merges: dict[str, str]  # absorbed case id -> surviving case id
+    case_confidence: dict[str, float]  # updated confidence of live cases
+
+
+class Registry:
+    """A persistent case registry for one scope (one agreement)."""
+
+    def __init__(self, engine: sa.Engine, scope: str = "") -> None:
+        self.engine = engine
+        self.scope = scope
+        metadata.create_all(engine)
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str], scope: str = "") -> Registry:
+        """A registry in a SQLite file (created if absent)."""
+        url = f"sqlite:///{Path(path).resolve()}"
+        return cls(sa.create_engine(url), scope)
+
+    # -- reading ----------------------------------------------------------------------
+    def meta(self) -> tuple[str, int] | None:
+        with self.engine.connect() as c:
+            row = c.execute(sa.select(meta_table).where(meta_table.c.scope == self.scope)).first()
+        return (row.schema_fingerprint, row.filter_bits) if row else None
+
+    def state(self) -> RegistryState:
+        """All records, filters and links of this scope."""
+        r, lk, k = records_table.c, links_table.c, cases_table.c
+        with self.engine.connect() as c:
+            rows = c.execute(
+                sa.select(r.id, r.agency, r.record_ref, r.bloom, r.case_id, r.confidence)
+                .where(r.scope == self.scope)
+                .order_by(r.id)
+            ).all()
+            links = c.execute(
+                sa.select(lk.rec_a, lk.rec_b, lk.probability).where(lk.scope == self.scope)
+            ).all()
+            cases = c.execute(
+                sa.select(k.case_id, k.seq, k.merged_into).where(k.scope == self.scope)
+            ).all()
+        meta = self.meta()
+        words = meta[1] // 64 if meta else 0
+        filters = np.frombuffer(b"".join(x.bloom for x in rows), dtype="<u8")
+        return RegistryState(
+            ids=np.array([x.id for x in rows], dtype=np.int64),
+            agencies=np.array([x.agency for x in rows], dtype=object),
+            refs=np.array([x.record_ref for x in rows], dtype=object),
+            filters=filters.reshape(len(rows), words).astype(np.uint64),
+            case_ids=np.array([x.case_id for x in rows], dtype=object),
+            confidence=np.array([x.confidence for x in rows], dtype=np.float64),
+            link_a=np.array([x.rec_a for x in links], dtype=np.int64),
+            link_b=np.array([x.rec_b for x in links], dtype=np.int64),
+            link_p=np.array([x.probability for x in links], dtype=np.float64),
+            case_seq={x.case_id: x.seq for x in cases if x.merged_into is None},
+            all_case_ids={x.case_id for x in cases},
+        )
+
+    def resolve(self, case_id: str) -> str:
+        """The live case id that ``case_id`` is (or was merged into)."""
+        k = cases_table.c
+        seen = set()
+        with self.engine.connect() as c:
+            while case_id not in seen:
+                seen.add(case_id)
+                row = c.execute(
+                    sa.select(k.merged_into).where(k.scope == self.scope, k.case_id == case_id)
+                ).first()
+                if row is None:
+                    raise RegistryError(f"case id {case_id} is not in this registry")
+                if row.merged_into is None:
+                    return case_id
+                case_id = row.merged_into
+        raise RegistryError(f"case id {case_id} has a merge cycle")  # pragma: no cover
+
+    def assignments(self) -> pd.DataFrame:
+        """agency, record_ref, case_id, confidence for every record."""
+        r = records_table.c
+        with self.engine.connect() as c:
+            rows = c.execute(
+                sa.select(r.agency, r.record_ref, r.case_id, r.confidence)
+                .where(r.scope == self.scope)
+                .order_by(r.id)
+            ).all()
+        return pd.DataFrame(rows, columns=["agency", "record_ref", "case_id", "confidence"])
+
+    def aliases(self) -> dict[str, str]:
+        k = cases_table.c
+        with self.engine.connect() as c:
+            rows = c.execute(
+                sa.select(k.case_id, k.merged_into).where(
+                    k.scope == self.scope, k.merged_into.is_not(None)
+                )
+            ).all()
+        return {x.case_id: x.merged_into for x in rows}
+
+    # -- writing ----------------------------------------------------------------------
+    def apply(self, u: RegistryUpdate) -> np.ndarray:
+        """Apply one run's changes in a single transaction; returns the new records' ids."""
+        with self.engine.begin() as c:
+            seq = self._check_meta(c, u)
+            new_ids = self._insert_records(c, u)
+            self._update_records(c, u)
+            pos = lambda p: int(new_ids[-1 - p]) if p < 0 else int(p)  # noqa: E731
+            if u.links:
+                c.execute(
+                    links_table.insert(),
+                    [
+                        {
+                            "scope": self.scope,
+                            "rec_a": min(pos(a), pos(b)),
+                            "rec_b": max(pos(a), pos(b)),
+                            "probability": float(p),
+                        }
+                        for a, b, p in u.links
+                    ],
+                )
+            k = cases_table.c
+            for case_id, conf in u.new_cases:
+                row = {"case_id": case_id, "scope": self.scope, "seq": seq, "confidence": conf}
+                c.execute(cases_table.insert().values(**row))
+                seq += 1
+            for old, new in u.merges.items():
+                c.execute(cases_table.update().where(k.case_id == old).values(merged_into=new))
+            for case_id, conf in u.case_confidence.items():
+                c.execute(cases_table.update().where(k.case_id == case_id).values(confidence=conf))
+            c.execute(
+                meta_table.update()
+                .where(meta_table.c.scope == self.scope)
+                .values(next_case_seq=seq)
+            )
+        return new_ids
+
+    def _check_meta(self, c: sa.Connection, u: RegistryUpdate) -> int:
+        row = c.execute(sa.select(meta_table).where(meta_table.c.scope == self.scope)).first()
+        if row is None:
+            c.execute(meta_table.insert().values(
+                scope=self.scope, schema_fingerprint=u.fingerprint, filter_bits=u.filter_bits,
+                next_case_seq=0))  # fmt: skip
+            return 0
+        if row.schema_fingerprint != u.fingerprint:
+            raise RegistryError(
+                f"the registry holds records encoded with schema {row.schema_fingerprint}; "
+                f"these batches use {u.fingerprint}. Use another registry or re-encode"
+            )
+        return int(row.next_case_seq)
+
+    def _insert_records(self, c: sa.Connection, u: RegistryUpdate) -> np.ndarray:
+        if len(u.new_refs) == 0:
+            return np.zeros(0, dtype=np.int64)
+        blooms = np.ascontiguousarray(u.new_filters).astype("<u8", copy=False)
+        rows = [
+            {"scope": self.scope, "agency": a, "record_ref": r, "bloom": blooms[i].tobytes(),
+             "case_id": cid, "confidence": float(conf)}
+            for i, (a, r, cid, conf) in enumerate(
+                zip(u.new_agencies, u.new_refs, u.new_case_ids, u.new_confidence, strict=True))
+        ]  # fmt: skip
+        stmt = records_table.insert().returning(records_table.c.id, sort_by_parameter_order=True)
+        return np.array(c.execute(stmt, rows).scalars().all(), dtype=np.int64)
+
+    def _update_records(self, c: sa.Connection, u: RegistryUpdate) -> None:
+        r = records_table.c
+        stmt = (
+            records_table.update()
+            .where(r.id == sa.bindparam("rid"))
+            .values(case_id=sa.bindparam("cid"), confidence=sa.bindparam("conf"))
+        )
+        changes = zip(u.changed_ids, u.changed_case_ids, u.changed_confidence, strict=True)
+        rows = [{"rid": int(i), "cid": cid, "conf": float(conf)} for i, cid, conf in changes]
+        if rows:
+            c.execute(stmt, rows)

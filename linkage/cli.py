@@ -1,0 +1,81 @@
+"""`caselink link`: link encoded batches offline into case ids with calibrated confidence."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+__all__ = ["register"]
+
+console = Console(stderr=True, soft_wrap=True)
+
+
+def _threshold(value: str) -> float | str:
+    if value == "auto":
+        return value
+    try:
+        t = float(value)
+    except ValueError:
+        raise typer.BadParameter("use 'auto' or a probability such as 0.8") from None
+    if not 0 < t <= 1:
+        raise typer.BadParameter("a probability threshold must be in (0, 1]")
+    return t
+
+
+def link(
+    batches: list[Path] = typer.Argument(..., help="Encoded batch files (caselink encode)."),
+    out: Path = typer.Option(
+        ..., "--out", help="CSV to write: agency, record_ref, case_id, confidence."
+    ),
+    registry: Path | None = typer.Option(
+        None, "--registry", help="SQLite case registry: keeps case ids stable across runs."
+    ),
+    threshold: str = typer.Option("auto", "--threshold", help="'auto' or a match probability."),
+    allow_duplicates: bool = typer.Option(
+        False,
+        "--allow-duplicates-within-agency",
+        help="A case may hold several records of one agency.",
+    ),
+    ray_address: str | None = typer.Option(
+        None,
+        "--ray-address",
+        help="Run candidate search on Ray: 'local' or a cluster address "
+        "(default: CASELINK_RAY_ADDRESS if set, else in this process).",
+    ),
+) -> None:
+    """Link batches into cases; every input record gets a case id and a confidence."""
+    import bloom
+    from linkage._link import link as run_link
+    from linkage._registry import Registry
+
+    t = _threshold(threshold)
+    loaded = [bloom.read_batch(p) for p in batches]
+    address = ray_address or os.environ.get("CASELINK_RAY_ADDRESS")
+    find = None
+    if address:
+        from linkage._ray import ensure_ray, ray_candidates
+
+        ensure_ray(None if address == "local" else address)
+        find = ray_candidates
+    reg = Registry.open(registry) if registry else None
+    with console.status("linking"):
+        report = run_link(loaded, registry=reg, threshold=t,
+                          allow_duplicates_within_agency=allow_duplicates, find=find)  # fmt: skip
+    report.assignments.to_csv(out, index=False)
+    a = report.assignments
+    console.print(
+        f"{len(a):,} records in {a['case_id'].nunique():,} cases "
+        f"({int((a.groupby('case_id').size() > 1).sum()):,} linked across agencies); "
+        f"threshold {report.threshold:.3f}; wrote {out}"
+    )
+    if report.merges:
+        console.print(
+            f"{len(report.merges):,} existing cases were merged into others (kept as aliases)"
+        )
+
+
+def register(app: typer.Typer) -> None:
+    app.command("link")(link)
