@@ -21,6 +21,7 @@ __all__ = ["SECTIONS", "machine_info", "run_benchmarks"]
 SECTIONS: dict[str, tuple[str, str]] = {
     "encoder": ("evaluation._bench_encode", "bench_encoder"),
     "encoder_scaling": ("evaluation._bench_encode", "bench_encoder_scaling"),
+    "kernels": ("evaluation._bench_kernels", "bench_kernels"),
     "accuracy": ("evaluation._bench_accuracy", "bench_accuracy"),
 }
 

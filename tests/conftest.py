@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import signal
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
@@ -73,3 +75,28 @@ def postgres_engine():
         pytest.skip(f"PostgreSQL is not reachable at {POSTGRES_URL}: {type(e).__name__}")
     yield engine
     engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def ray_session():
+    """A lean local Ray with two CPUs, started once through ``linkage.ensure_ray``.
+
+    Records whether ``ensure_ray`` kept the SIGTERM handler installed before it, and shuts
+    Ray down at the end only if this fixture started it.
+    """
+    import ray
+
+    from linkage import ensure_ray
+
+    def marker(signum, frame):  # pragma: no cover - never delivered
+        pass
+
+    previous = signal.signal(signal.SIGTERM, marker)
+    try:
+        started = ensure_ray(num_cpus=2, object_store_memory=100_000_000)
+        kept = signal.getsignal(signal.SIGTERM) is marker
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    yield SimpleNamespace(started=started, sigterm_kept=kept)
+    if started:
+        ray.shutdown()

@@ -52,3 +52,13 @@ def test_linking_is_deterministic_up_to_fresh_ids(febrl3_split, febrl_schema, se
     part = lambda df: set(map(frozenset, df.groupby("case_id")["record_ref"].agg(list)))  # noqa: E731
     assert part(first) == part(second)
     assert np.allclose(first["confidence"], second["confidence"])
+
+
+def test_ray_executor_gives_the_same_cases(febrl4_batches, ray_session):
+    from linkage import ray_candidates
+
+    local = link(list(febrl4_batches)).assignments
+    on_ray = link(list(febrl4_batches), find=ray_candidates).assignments
+    part = lambda df: set(map(frozenset, df.groupby("case_id")["record_ref"].agg(list)))  # noqa: E731
+    assert part(local) == part(on_ray)
+    assert np.allclose(local["confidence"], on_ray["confidence"])

@@ -1,37 +1,9 @@
-"""The one Ray runtime of a test session, and filter builders shared by the linkage tests."""
+"""Filter builders shared by the linkage tests (the Ray runtime is in tests/conftest.py)."""
 
 from __future__ import annotations
 
-import signal
-from types import SimpleNamespace
-
 import numpy as np
 import pytest
-
-
-@pytest.fixture(scope="session")
-def ray_session():
-    """A lean local Ray with two CPUs, started once through ``linkage.ensure_ray``.
-
-    Records whether ``ensure_ray`` kept the SIGTERM handler installed before it, and shuts
-    Ray down at the end only if this fixture started it.
-    """
-    import ray
-
-    from linkage import ensure_ray
-
-    def marker(signum, frame):  # pragma: no cover - never delivered
-        pass
-
-    previous = signal.signal(signal.SIGTERM, marker)
-    try:
-        started = ensure_ray(num_cpus=2, object_store_memory=100_000_000)
-        kept = signal.getsignal(signal.SIGTERM) is marker
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-    yield SimpleNamespace(started=started, sigterm_kept=kept)
-    if started:
-        ray.shutdown()
 
 
 @pytest.fixture(scope="session")

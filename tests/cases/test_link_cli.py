@@ -1,0 +1,48 @@
+"""`caselink link` as a data officer runs it: real batch files, the installed command."""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from linkage import is_valid_case_id
+
+CASELINK = shutil.which("caselink", path=str(Path(sys.executable).parent))
+
+
+def run(*args):
+    return subprocess.run([CASELINK, *map(str, args)], capture_output=True, text=True, timeout=300)
+
+
+def test_link_writes_a_case_per_record_and_keeps_them(tmp_path, febrl4_batches):
+    a, b = febrl4_batches
+    paths = [a.write(tmp_path / "a.parquet"), b.write(tmp_path / "b.parquet")]
+    r = run("link", *paths, "--out", tmp_path / "cases.csv", "--registry", tmp_path / "reg.sqlite")
+    assert r.returncode == 0, r.stderr
+    out = pd.read_csv(tmp_path / "cases.csv")
+    assert list(out.columns) == ["agency", "record_ref", "case_id", "confidence"]
+    assert len(out) == 10_000 and out["case_id"].map(is_valid_case_id).all()
+    assert "linked across agencies" in r.stderr
+    again = run(
+        "link", paths[0], "--out", tmp_path / "again.csv", "--registry", tmp_path / "reg.sqlite"
+    )
+    assert again.returncode == 0, again.stderr
+    second = pd.read_csv(tmp_path / "again.csv").merge(out, on=["agency", "record_ref"])
+    assert (second["case_id_x"] == second["case_id_y"]).all()
+
+
+def test_link_refuses_bad_input_with_exit_2(
+    tmp_path, febrl4_batches, people, person_schema, secret
+):
+    import bloom
+
+    a, _ = febrl4_batches
+    a.write(tmp_path / "a.parquet")
+    bloom.encode(people, person_schema, secret, agency="p").write(tmp_path / "p.parquet")
+    r = run("link", tmp_path / "a.parquet", tmp_path / "p.parquet", "--out", tmp_path / "x.csv")
+    assert r.returncode == 2 and "same schema" in r.stderr
+    r = run("link", tmp_path / "a.parquet", "--out", tmp_path / "x.csv", "--threshold", "1.5")
+    assert r.returncode == 2 and "(0, 1]" in r.stderr
+    assert not (tmp_path / "x.csv").exists()
