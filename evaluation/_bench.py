@@ -22,6 +22,7 @@ SECTIONS: dict[str, tuple[str, str]] = {
     "encoder": ("evaluation._bench_encode", "bench_encoder"),
     "encoder_scaling": ("evaluation._bench_encode", "bench_encoder_scaling"),
     "kernels": ("evaluation._bench_kernels", "bench_kernels"),
+    "blocking": ("evaluation._bench_blocking", "bench_blocking_sizes"),
     "accuracy": ("evaluation._bench_accuracy", "bench_accuracy"),
 }
 

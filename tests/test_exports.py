@@ -4,7 +4,7 @@ import importlib
 
 import pytest
 
-PACKAGES = ["bloom", "evaluation", "linkage"]
+PACKAGES = ["bloom", "blocking", "evaluation", "linkage"]
 
 
 @pytest.mark.parametrize("name", PACKAGES)

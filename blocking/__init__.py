@@ -1,0 +1,44 @@
+"""blocking: candidate pairs from encodings only, so linking never compares all pairs.
+
+LSH over filter bits, planned from a Dice threshold and a target recall. Public API::
+
+    params = blocking.lsh_params(0.8, recall=0.99, n_a=len(a), n_b=len(b), seed=7)
+    params = blocking.plan_lsh(a, b, 0.8, seed=7)      # same, background sampled from data
+    i, j = blocking.lsh_candidate_pairs(a, b, params)  # unique pairs, sorted by (i, j)
+    blocking.candidate_probability(0.8, params)        # >= 0.99: the recall guarantee
+    blocking.choose_method(len(a), len(b))             # "exhaustive" for small inputs
+    blocking.blocking_report((i, j), true_pairs, len(a), len(b))
+
+``a`` and ``b`` are ``(n, words)`` uint64 filters from :mod:`bloom`. Blocking never sees
+plaintext and never scores a pair; :mod:`linkage` does.
+"""
+
+from blocking._errors import BlockingError
+from blocking._lsh import LshResult, lsh_candidate_pairs, lsh_candidates
+from blocking._params import (
+    LshParams,
+    candidate_probability,
+    hash_collision_probability,
+    jaccard_from_dice,
+)
+from blocking._plan import background_collisions, expected_candidates, lsh_params, plan_lsh
+from blocking._report import blocking_report, choose_method
+from blocking._types import PairIndices
+
+__all__ = [
+    "BlockingError",
+    "LshParams",
+    "LshResult",
+    "PairIndices",
+    "background_collisions",
+    "blocking_report",
+    "candidate_probability",
+    "choose_method",
+    "expected_candidates",
+    "hash_collision_probability",
+    "jaccard_from_dice",
+    "lsh_candidate_pairs",
+    "lsh_candidates",
+    "lsh_params",
+    "plan_lsh",
+]
