@@ -21,6 +21,7 @@ from linkage._kernels import dice_pairs_reference, popcounts, popcounts_referenc
 from linkage._link import LinkReport, link
 from linkage._ray import ensure_ray, ray_candidates
 from linkage._registry import Registry, RegistryError
+from linkage._search import find_candidates
 from linkage._types import CandidatePairs, LinkageError
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "dice_pairs",
     "dice_pairs_reference",
     "ensure_ray",
+    "find_candidates",
     "is_valid_case_id",
     "link",
     "new_case_id",

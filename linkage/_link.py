@@ -23,7 +23,7 @@ import pandas as pd
 
 from bloom import EncodedBatch
 from linkage._calibration import pair_probabilities
-from linkage._candidates import candidates
+from linkage._search import find_candidates
 from linkage._caseid import new_case_id
 from linkage._cluster import assign_cases, cluster
 from linkage._features import segment_dice
@@ -155,12 +155,13 @@ def link(
 
     Returns a row per input record: ``agency, record_ref, case_id, confidence``. With a
     registry, existing case ids are kept, new records join or form cases, and the changes are
-    stored in one transaction. ``find`` replaces the candidate search (the Ray executor).
+    stored in one transaction. ``find`` replaces the candidate search (exhaustive for small
+    inputs, LSH blocking for large ones), e.g. with the Ray executor.
     """
     if threshold != "auto" and not (isinstance(threshold, int | float) and 0 < threshold <= 1):
         raise LinkageError("threshold must be 'auto' or a probability in (0, 1]")
     pool = build_pool(batches, registry)
-    find = find or candidates
+    find = find or find_candidates
     rng = np.random.default_rng(seed)
     n_ag = len(pool.agency_names)
     keys = [
