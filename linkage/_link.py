@@ -23,13 +23,13 @@ import pandas as pd
 
 from bloom import EncodedBatch
 from linkage._calibration import pair_probabilities
-from linkage._search import find_candidates
 from linkage._caseid import new_case_id
 from linkage._cluster import assign_cases, cluster
 from linkage._features import segment_dice
 from linkage._fellegi import comparison_levels, fit_fellegi_sunter, level_shares
 from linkage._pool import Pool, build_pool
 from linkage._registry import Registry, RegistryUpdate
+from linkage._search import find_candidates
 from linkage._types import LinkageError
 
 __all__ = ["LinkReport", "link"]
