@@ -26,11 +26,11 @@ from evaluation._synthetic import generate as generate_synthetic
 
 __all__ = [
     "DEFAULT_TRADITION_MIX",
-    "TRADITIONS",
     "Messiness",
     "MultiAgencyData",
     "PairwiseScores",
     "SyntheticData",
+    "TRADITIONS",
     "TwoAgencyData",
     "bcubed",
     "expected_calibration_error",
