@@ -25,7 +25,7 @@ from bloom._hardening import Hardener
 from bloom._hashing import TokenHasher, derive_key
 from bloom._schema import Field, Schema, Tokeniser
 from bloom._secret import Secret
-from bloom._tokens import _tokens_for, parse_number, salt_value
+from bloom._tokens import _tokens_for, parse_number, salt_value, year_only_if_placeholder
 from bloom._vocab import TokenCSR, TokenVocab, expand_to_pairs, or_masks, qgram_keys, set_token_bits
 
 __all__ = ["ChunkResult", "Encoder", "factorize"]
@@ -81,7 +81,7 @@ class _FieldEncoder:
             status[[i for i, v in enumerate(values) if not v]] = _MISSING
             return values, status
         if self._dates is not None:
-            values = self._dates.many(uniques)
+            values = [year_only_if_placeholder(v, self.field) for v in self._dates.many(uniques)]
         else:
             values = [parse_number(v) if v.strip() else None for v in uniques]
         for i, (raw, v) in enumerate(zip(uniques, values, strict=True)):

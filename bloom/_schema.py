@@ -114,6 +114,7 @@ class Field:
     normalise: dict[str, Any] | None
     date_formats: tuple[str, ...] = ()
     on_invalid: str = "reject"
+    year_only_day_months: tuple[tuple[int, int], ...] = ()  # (month, day) read as year-only
 
 
 @dataclass(frozen=True)
@@ -239,6 +240,7 @@ def _fill_field(f: dict[str, Any], where: str, seg_names: list[str]) -> list[str
         d = f.setdefault("date", {})
         d.setdefault("formats", list(DEFAULT_DATE_FORMATS))
         d.setdefault("on_invalid", "reject")
+        d["year_only_day_months"] = sorted(d.get("year_only_day_months", []))
     elif "date" in f:
         problems.append(f"{where}/date: date options apply to date fields only")
     toks = f.setdefault("tokenisers", copy.deepcopy(_DEFAULT_TOKENISERS[ftype]))
@@ -312,6 +314,10 @@ class Schema:
                 normalise=f.get("normalise"),
                 date_formats=tuple(f.get("date", {}).get("formats", ())),
                 on_invalid=f.get("date", {}).get("on_invalid", "reject"),
+                year_only_day_months=tuple(
+                    (int(md[:2]), int(md[3:]))
+                    for md in f.get("date", {}).get("year_only_day_months", ())
+                ),
             )
             for f in effective["fields"]
         )

@@ -83,6 +83,13 @@ def parse_date(text: str, formats: tuple[str, ...]) -> ParsedDate | None:
     return None
 
 
+def year_only_if_placeholder(parsed: ParsedDate | None, field: Field) -> ParsedDate | None:
+    """A date whose day and month are a placeholder for 'unknown' (01-01) keeps its year only."""
+    if parsed is not None and (parsed[1], parsed[2]) in field.year_only_day_months:
+        return (parsed[0], None, None)
+    return parsed
+
+
 def parse_number(text: str) -> float | None:
     try:
         x = float(text.strip().replace(",", "."))
@@ -161,7 +168,7 @@ def parse_value(raw: str, field: Field) -> tuple[Any, str]:
     if field.type == "date":
         if not raw.strip():
             return None, "missing"
-        parsed = parse_date(raw, field.date_formats)
+        parsed = year_only_if_placeholder(parse_date(raw, field.date_formats), field)
         return (parsed, "ok") if parsed else (None, "invalid")
     if field.type == "number":
         if not raw.strip():

@@ -56,8 +56,22 @@ def test_date_parsing(raw, expected):
     assert parse_date(raw, ("%Y-%m-%d", "%Y%m%d", "%d/%m/%Y", "%Y")) == expected
 
 
+ALL_DATE_PARTS = {
+    "version": 1,
+    "fields": [
+        {
+            "name": "dob",
+            "type": "date",
+            "tokenisers": [
+                {"kind": "date", "parts": ["year", "month", "day", "day_month", "year_window"]}
+            ],
+        }
+    ],
+}
+
+
 def _date_tokens(raw):
-    f = Schema.load("person").field("date_of_birth")
+    f = Schema.from_dict(ALL_DATE_PARTS).field("dob")
     parsed, status = parse_value(raw, f)
     assert status == "ok"
     return {t for _, toks in field_tokens(parsed, f) for t in toks}
@@ -94,3 +108,17 @@ def test_phonetic_codes_skip_non_latin_parts():
     parsed, _ = parse_value("محمد Mohammed", f)
     phon = next(ts for tok, ts in field_tokens(parsed, f) if tok.kind == "phonetic")
     assert len(phon) == 1
+
+
+def test_placeholder_day_month_reads_as_year_only():
+    doc = {
+        "version": 1,
+        "fields": [{"name": "dob", "type": "date", "date": {"year_only_day_months": ["01-01"]}}],
+    }
+    f = Schema.from_dict(doc).field("dob")
+    assert parse_value("1985-01-01", f) == ((1985, None, None), "ok")
+    assert parse_value("1985-01-02", f) == ((1985, 1, 2), "ok")
+    with pytest.raises(Exception, match="does not match"):
+        Schema.from_dict(
+            {**doc, "fields": [{**doc["fields"][0], "date": {"year_only_day_months": ["13-01"]}}]}
+        )
