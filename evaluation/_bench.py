@@ -23,6 +23,7 @@ SECTIONS: dict[str, tuple[str, str]] = {
     "encoder_scaling": ("evaluation._bench_encode", "bench_encoder_scaling"),
     "kernels": ("evaluation._bench_kernels", "bench_kernels"),
     "blocking": ("evaluation._bench_blocking", "bench_blocking_sizes"),
+    "blocking_1m_people": ("evaluation._bench_scale", "bench_blocking_people"),
     "accuracy": ("evaluation._bench_accuracy", "bench_accuracy"),
 }
 

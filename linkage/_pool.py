@@ -48,11 +48,10 @@ class Pool:
         a, b, p = self.old_links
         return np.concatenate([a, ea]), np.concatenate([b, eb]), np.concatenate([p, ep])
 
-    def registry_position(self, g: int) -> int:
-        """Registry id of an old record; -1-k for the k-th new record (ids come on insert)."""
-        if not self.is_new[g]:
-            return int(self.rec_ids[g])
-        return -1 - int(np.count_nonzero(self.is_new[:g]))
+    def registry_positions(self, g: np.ndarray) -> np.ndarray:
+        """Registry id of each old record; -1-k for the k-th new record (ids come on insert)."""
+        new_rank = np.cumsum(self.is_new) - 1
+        return np.where(self.is_new[g], -1 - new_rank[g], self.rec_ids[g])
 
 
 def _check(batches: Sequence[EncodedBatch], registry: Registry | None) -> list[str]:
