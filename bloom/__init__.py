@@ -11,7 +11,14 @@ Nothing outside this package ever sees a raw identifier. Public API::
 
 from bloom._batch import BatchMetadata, BatchWriter, EncodedBatch, read_batch
 from bloom._encode import EncodeReport, encode, encode_csv
-from bloom._errors import BatchError, CaselinkError, EncodingError, SchemaError, SecretError
+from bloom._errors import (
+    BatchError,
+    CaselinkError,
+    EncodingError,
+    ProblemListError,
+    SchemaError,
+    SecretError,
+)
 from bloom._hardening import blip_flip_probability
 from bloom._schema import BUILTIN_SCHEMAS, Schema
 from bloom._secret import Secret
@@ -25,6 +32,7 @@ __all__ = [
     "EncodeReport",
     "EncodedBatch",
     "EncodingError",
+    "ProblemListError",
     "Schema",
     "SchemaError",
     "Secret",

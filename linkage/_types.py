@@ -13,29 +13,19 @@ Errors extend the package-wide tree from :mod:`bloom`::
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from bloom import CaselinkError
+from bloom import ProblemListError
 
 __all__ = ["CandidatePairs", "LinkageError"]
 
 
-class LinkageError(CaselinkError):
+class LinkageError(ProblemListError):
     """Input to a linkage function is unusable; the message names every bad parameter."""
 
-    def __init__(self, problems: str | Sequence[str]) -> None:
-        self.problems: tuple[str, ...] = (
-            (problems,) if isinstance(problems, str) else tuple(problems)
-        )
-        if len(self.problems) == 1:
-            message = f"invalid linkage input: {self.problems[0]}"
-        else:
-            listed = "\n".join(f"  - {p}" for p in self.problems)
-            message = f"invalid linkage input ({len(self.problems)} problems):\n{listed}"
-        super().__init__(message)
+    headline = "invalid linkage input"
 
 
 def _aligned(name: str, values: object, dtype: type[np.generic]) -> np.ndarray:
