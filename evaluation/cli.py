@@ -39,6 +39,39 @@ def bench(
     console.print(f"figures written to {out}")
 
 
+def evaluate(
+    dataset: str = typer.Option(
+        ..., "--dataset", help="febrl4, febrl3, febrl3-dup, synthetic, or a folder of your CSVs."
+    ),
+    out: Path = typer.Option(Path("report"), "--out", help="Folder for report.md and plots."),
+    schema: str | None = typer.Option(None, "--schema", help="Schema file or shipped name."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the split or the synthetic data."),
+) -> None:
+    """Encode, link and score a labelled dataset; write a report with tables and plots."""
+    from rich.progress import Progress
+
+    from evaluation._evaluate import load_dataset, run_evaluation
+    from evaluation._report import write_report
+
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("loading data", total=4)
+        data = load_dataset(dataset, schema, seed)
+
+        def step(name: str) -> None:
+            progress.update(task, advance=1, description=name)
+
+        results = run_evaluation(data, on_step=step)
+        step("writing the report")
+        path = write_report(results, out)
+    acc = results["accuracy"]
+    console.print(
+        f"{results['dataset']}: precision {acc['precision']:.4f}, recall {acc['recall']:.4f}, "
+        f"F1 {acc['f1']:.4f}; ECE {results['calibration']['ece_candidate_pairs']:.4f}; "
+        f"report in {path}"
+    )
+
+
 def register(app: typer.Typer) -> None:
     app.command("demo")(demo)
+    app.command("evaluate")(evaluate)
     app.command("bench")(bench)

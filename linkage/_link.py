@@ -53,6 +53,7 @@ class LinkReport:
     links_accepted: int
     merges: dict[str, str] = field(default_factory=dict)
     models: dict[str, dict[str, float]] = field(default_factory=dict)
+    pairs: pd.DataFrame | None = None  # every scored candidate pair, when keep_pairs=True
 
 
 def _random_pairs(pool: Pool, x: int, y: int, rng: np.random.Generator, samples: int = 20_000):
@@ -114,21 +115,19 @@ def _score(pool: Pool, pairs: dict, u_random: dict, models: dict) -> dict:
     return weights
 
 
-def _edges(pairs: dict, weights: dict, models: dict, several: bool):
-    """Candidate pairs with calibrated probabilities (those above 0.1% only)."""
-    ea, eb, ep = [], [], []
+def _probabilities(pairs: dict, weights: dict, models: dict, several: bool):
+    """Every candidate pair: (g1, g2, match weight, calibrated probability), all agency pairs."""
+    cols: list[list[np.ndarray]] = [[], [], [], []]
     for key, (g1, g2, _) in pairs.items():
         p, lam1, lam2 = pair_probabilities(g1, g2, weights[key], several_matches=several)
         models.setdefault(key, {"pairs": 0}).update(
             matched_share_first=lam1, matched_share_second=lam2
         )
-        keep = p >= 1e-3
-        ea.append(g1[keep])
-        eb.append(g2[keep])
-        ep.append(p[keep])
-    if not ea:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
-    return np.concatenate(ea), np.concatenate(eb), np.concatenate(ep)
+        for col, arr in zip(cols, (g1, g2, weights[key], p), strict=True):
+            col.append(arr)
+    if not cols[0]:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0), np.zeros(0)
+    return tuple(np.concatenate(c) for c in cols)
 
 
 def auto_threshold(p: np.ndarray) -> float:
@@ -150,13 +149,15 @@ def link(
     top_k: int = 10,
     find: Finder | None = None,
     seed: int = 0,
+    keep_pairs: bool = False,
 ) -> LinkReport:
     """Link encoded batches (and the registry's records, if given) into cases.
 
     Returns a row per input record: ``agency, record_ref, case_id, confidence``. With a
     registry, existing case ids are kept, new records join or form cases, and the changes are
     stored in one transaction. ``find`` replaces the candidate search (exhaustive for small
-    inputs, LSH blocking for large ones), e.g. with the Ray executor.
+    inputs, LSH blocking for large ones), e.g. with the Ray executor. ``keep_pairs`` returns
+    every scored candidate pair (weights and probabilities) for evaluation.
     """
     if threshold != "auto" and not (isinstance(threshold, int | float) and 0 < threshold <= 1):
         raise LinkageError("threshold must be 'auto' or a probability in (0, 1]")
@@ -176,7 +177,9 @@ def link(
     pairs = {k: _pairs_for(pool, *k, floors[k], top_k, find) for k in keys}
     models: dict = {k: {"candidate_threshold": floors[k]} for k in keys}
     weights = _score(pool, pairs, {k: base[k][1] for k in keys}, models)
-    ea, eb, ep = _edges(pairs, weights, models, allow_duplicates_within_agency)
+    g1, g2, w, p = _probabilities(pairs, weights, models, allow_duplicates_within_agency)
+    edge = p >= 1e-3  # links below 0.1% cannot matter to clustering or confidence
+    ea, eb, ep = g1[edge], g2[edge], p[edge]
     t = auto_threshold(ep) if threshold == "auto" else float(threshold)
     labels = cluster(pool.agency_codes, pool.old_labels, ea, eb, ep, t,
                      allow_duplicates_within_agency=allow_duplicates_within_agency)  # fmt: skip
@@ -192,8 +195,14 @@ def link(
     accepted = int(np.count_nonzero((labels[ea] == labels[eb]) & (ep >= t)))
     named = {f"{pool.agency_names[x]}~{pool.agency_names[y]}": v for (x, y), v in models.items()}
     floor = min(floors.values()) if floors else 0.0
-    return LinkReport(out, t, floor, sum(len(p[0]) for p in pairs.values()), accepted,
-                      result.merges, named)  # fmt: skip
+    scored = None
+    if keep_pairs:
+        scored = pd.DataFrame({
+            "agency_a": pool.agencies[g1], "record_ref_a": pool.refs[g1],
+            "agency_b": pool.agencies[g2], "record_ref_b": pool.refs[g2],
+            "weight": w, "probability": p,
+        })  # fmt: skip
+    return LinkReport(out, t, floor, len(g1), accepted, result.merges, named, scored)
 
 
 def _fresh_id(known: set[str]) -> str:
