@@ -47,7 +47,7 @@ def test_bad_datasets_are_refused(tmp_path):
     with pytest.raises(CaselinkError, match="unknown dataset"):
         load_dataset("febrl9")
     (tmp_path / "a.csv").write_text("record_ref,given_name\n1,x\n")
-    with pytest.raises(CaselinkError, match="truth.csv"):
+    with pytest.raises(CaselinkError, match=r"truth\.csv"):
         load_dataset(str(tmp_path), "person")
     with pytest.raises(CaselinkError, match=r"--schema"):
         load_dataset(str(tmp_path))
