@@ -18,6 +18,7 @@ from typing import Any, BinaryIO
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from bloom._batch import (
@@ -99,18 +100,18 @@ def _refs(column: Any, n: int, first_row: int, report: EncodeReport) -> np.ndarr
     """The record refs of a chunk (row numbers when there is no id column), checked."""
     if column is None:
         return np.array([str(first_row + i) for i in range(n)], dtype=object)
-    if isinstance(column, pa.ChunkedArray | pa.Array):
-        column = column.to_pandas()
-    refs = column.reset_index(drop=True).fillna("").astype(str).str.strip()
-    empty = np.flatnonzero((refs == "").to_numpy())
-    if empty.size:
-        report.ref_problems.setdefault("is empty", []).extend((empty + first_row).tolist())
-    long = np.flatnonzero((refs.str.len() > MAX_REF_LENGTH).to_numpy())
-    if long.size:
-        report.ref_problems.setdefault(f"is longer than {MAX_REF_LENGTH} characters", []).extend(
-            (long + first_row).tolist()
-        )
-    return refs.to_numpy(dtype=object)
+    if not isinstance(column, pa.ChunkedArray | pa.Array):
+        column = pa.array(column.reset_index(drop=True).map(str, na_action="ignore"), pa.string())
+    refs = pc.utf8_trim_whitespace(pc.fill_null(column.cast(pa.string()), ""))
+    lengths = pc.utf8_length(refs).to_numpy(zero_copy_only=False)
+    for rule, bad in (
+        ("is empty", lengths == 0),
+        (f"is longer than {MAX_REF_LENGTH} characters", lengths > MAX_REF_LENGTH),
+    ):
+        rows = np.flatnonzero(bad)
+        if rows.size:
+            report.ref_problems.setdefault(rule, []).extend((rows + first_row).tolist())
+    return refs.to_numpy(zero_copy_only=False).astype(object)
 
 
 def encode(
