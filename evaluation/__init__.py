@@ -1,5 +1,6 @@
 """evaluation: datasets, metrics, baselines, benchmarks and the demo. Nothing imports it."""
 
+from evaluation._baseline import baseline_link, baseline_scores
 from evaluation._datasets import (
     MultiAgencyData,
     TwoAgencyData,
@@ -32,6 +33,8 @@ __all__ = [
     "SyntheticData",
     "TRADITIONS",
     "TwoAgencyData",
+    "baseline_link",
+    "baseline_scores",
     "bcubed",
     "expected_calibration_error",
     "generate_synthetic",

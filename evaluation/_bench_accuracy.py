@@ -21,7 +21,7 @@ from evaluation._metrics import (
     reliability_table,
 )
 
-__all__ = ["bench_accuracy", "link_febrl3", "link_febrl4", "link_synthetic"]
+__all__ = ["bench_accuracy", "bench_baseline", "link_febrl3", "link_febrl4", "link_synthetic"]
 
 _SECRET = bloom.Secret(bytes(range(32)))
 
@@ -126,3 +126,10 @@ def bench_accuracy() -> dict[str, Any]:
         "febrl3_three_agencies_one_per_person": link_febrl3(True),
         "febrl3_three_agencies_with_duplicates": link_febrl3(False),
     }
+
+
+def bench_baseline() -> dict[str, Any]:
+    """The plaintext recordlinkage baseline on the same four datasets as ``bench_accuracy``."""
+    from evaluation._baseline import baseline_scores
+
+    return {kind: baseline_scores(kind) for kind in ("febrl4", "febrl3", "febrl3-dup", "synthetic")}

@@ -99,6 +99,7 @@ def _markdown(r: dict[str, Any], extras: dict[str, pd.DataFrame]) -> str:
         f"| B-cubed | {acc['bcubed_precision']:.4f} | {acc['bcubed_recall']:.4f} "
         f"| {acc['bcubed_f1']:.4f} |",
         "",
+        *_baseline_lines(r),
         "![precision and recall against the threshold](figures/threshold.png)",
         "![score histograms](figures/scores.png)",
         "",
@@ -122,6 +123,27 @@ def _markdown(r: dict[str, Any], extras: dict[str, pd.DataFrame]) -> str:
     for title, table in extras.items():
         lines += ["", f"## {title}", "", _table(table)]
     return "\n".join(lines) + "\n"
+
+
+def _baseline_lines(r: dict[str, Any]) -> list[str]:
+    plain = r.get("plaintext_baseline")
+    if not plain:
+        return []
+    acc = r["accuracy"]
+    gap = 100 * (plain["f1"] - acc["f1"])
+    return [
+        "Side by side with the same registers linked in plain text (recordlinkage: blocking, "
+        "Jaro–Winkler, Fellegi–Sunter by EM):",
+        "",
+        "| linkage | precision | recall | F1 |",
+        "| --- | --- | --- | --- |",
+        f"| caselink, encoded | {acc['precision']:.4f} | {acc['recall']:.4f} | {acc['f1']:.4f} |",
+        f"| plaintext baseline | {plain['precision']:.4f} | {plain['recall']:.4f} "
+        f"| {plain['f1']:.4f} |",
+        "",
+        f"Encoded F1 is {abs(gap):.2f} points {'below' if gap > 0 else 'above'} the plaintext F1.",
+        "",
+    ]
 
 
 def _table(df: pd.DataFrame) -> str:

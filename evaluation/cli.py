@@ -46,6 +46,9 @@ def evaluate(
     out: Path = typer.Option(Path("report"), "--out", help="Folder for report.md and plots."),
     schema: str | None = typer.Option(None, "--schema", help="Schema file or shipped name."),
     seed: int = typer.Option(0, "--seed", help="Seed of the split or the synthetic data."),
+    baseline: bool = typer.Option(
+        True, "--baseline/--no-baseline", help="Also link the plain text (recordlinkage)."
+    ),
 ) -> None:
     """Encode, link and score a labelled dataset; write a report with tables and plots."""
     from rich.progress import Progress
@@ -54,20 +57,21 @@ def evaluate(
     from evaluation._report import write_report
 
     with Progress(console=console, transient=True) as progress:
-        task = progress.add_task("loading data", total=4)
+        task = progress.add_task("loading data", total=5 if baseline else 4)
         data = load_dataset(dataset, schema, seed)
 
         def step(name: str) -> None:
             progress.update(task, advance=1, description=name)
 
-        results = run_evaluation(data, on_step=step)
+        results = run_evaluation(data, on_step=step, baseline=baseline)
         step("writing the report")
         path = write_report(results, out)
-    acc = results["accuracy"]
+    acc, plain = results["accuracy"], results["plaintext_baseline"]
     console.print(
         f"{results['dataset']}: precision {acc['precision']:.4f}, recall {acc['recall']:.4f}, "
-        f"F1 {acc['f1']:.4f}; ECE {results['calibration']['ece_candidate_pairs']:.4f}; "
-        f"report in {path}"
+        f"F1 {acc['f1']:.4f}; ECE {results['calibration']['ece_candidate_pairs']:.4f}"
+        + (f"; plaintext baseline F1 {plain['f1']:.4f}" if plain else "")
+        + f"; report in {path}"
     )
 
 
