@@ -106,7 +106,9 @@ def _markdown(r: dict[str, Any], extras: dict[str, pd.DataFrame]) -> str:
         "## Calibration",
         "",
         "Expected calibration error over candidate pairs: "
-        f"**{r['calibration']['ece_candidate_pairs']:.4f}**.",
+        f"**{r['calibration']['ece_candidate_pairs']:.4f}**; over the records of linked cases "
+        f"(their confidence against belonging with the case's majority entity): "
+        f"**{r['calibration']['ece_linked_records']:.4f}**. Candidate pairs by bin:",
         "",
         _table(r["calibration"]["reliability"].dropna()),
         "",
