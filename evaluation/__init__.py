@@ -1,5 +1,6 @@
 """evaluation: datasets, metrics, baselines, benchmarks and the demo. Nothing imports it."""
 
+from evaluation._attack import HARDENING_SETTINGS, frequency_attack, graph_attack, privacy_table
 from evaluation._baseline import baseline_link, baseline_scores
 from evaluation._datasets import (
     MultiAgencyData,
@@ -27,6 +28,7 @@ from evaluation._synthetic import generate as generate_synthetic
 
 __all__ = [
     "DEFAULT_TRADITION_MIX",
+    "HARDENING_SETTINGS",
     "Messiness",
     "MultiAgencyData",
     "PairwiseScores",
@@ -37,11 +39,14 @@ __all__ = [
     "baseline_scores",
     "bcubed",
     "expected_calibration_error",
+    "frequency_attack",
     "generate_synthetic",
+    "graph_attack",
     "load_febrl3_agencies",
     "load_febrl4",
     "name_table",
     "pairwise_scores",
+    "privacy_table",
     "reliability_table",
     "run_demo",
     "variant_table",

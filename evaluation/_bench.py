@@ -26,6 +26,7 @@ SECTIONS: dict[str, tuple[str, str]] = {
     "blocking_1m_people": ("evaluation._bench_scale", "bench_blocking_people"),
     "accuracy": ("evaluation._bench_accuracy", "bench_accuracy"),
     "plaintext_baseline": ("evaluation._bench_accuracy", "bench_baseline"),
+    "privacy": ("evaluation._bench_accuracy", "bench_privacy"),
 }
 
 

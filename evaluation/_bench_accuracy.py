@@ -12,7 +12,7 @@ from typing import Any
 import bloom
 from evaluation._evaluate import load_dataset, run_evaluation
 
-__all__ = ["accuracy_figures", "bench_accuracy", "bench_baseline"]
+__all__ = ["accuracy_figures", "bench_accuracy", "bench_baseline", "bench_privacy"]
 
 _SECRET = bloom.Secret(bytes(range(32)))
 _DATASETS = {
@@ -49,3 +49,11 @@ def bench_baseline() -> dict[str, Any]:
     from evaluation._baseline import baseline_scores
 
     return {kind: baseline_scores(kind) for kind in ("febrl4", "febrl3", "febrl3-dup", "synthetic")}
+
+
+def bench_privacy() -> dict[str, Any]:
+    """Re-identification by the red-team attacks, and linkage F1, per hardening option."""
+    from evaluation._attack import privacy_table
+
+    table = privacy_table()
+    return {"rows": table.round(4).to_dict(orient="records"), **table.attrs}
