@@ -15,7 +15,7 @@ from importlib import import_module
 from pathlib import Path
 from typing import Any
 
-__all__ = ["SECTIONS", "machine_info", "run_benchmarks"]
+__all__ = ["SECTIONS", "machine_info", "peak_rss_gib", "run_benchmarks"]
 
 # section name -> (module, function) so optional heavy imports happen only when asked for
 SECTIONS: dict[str, tuple[str, str]] = {
@@ -28,6 +28,13 @@ SECTIONS: dict[str, tuple[str, str]] = {
     "plaintext_baseline": ("evaluation._bench_accuracy", "bench_baseline"),
     "privacy": ("evaluation._bench_accuracy", "bench_privacy"),
 }
+
+
+def peak_rss_gib() -> float:
+    """Peak resident memory of this process so far (Linux reports KiB), in GiB."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
 
 def machine_info() -> dict[str, Any]:

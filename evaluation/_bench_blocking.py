@@ -10,13 +10,13 @@ harder case for LSH than encoded records. Call :func:`bench_blocking`; nothing r
 from __future__ import annotations
 
 import logging
-import resource
 import time
 from typing import Any
 
 import numpy as np
 
 from blocking import blocking_report, lsh_candidates, plan_lsh
+from evaluation._bench import peak_rss_gib
 
 __all__ = ["bench_blocking", "bench_blocking_sizes", "dice_of_pairs", "planted_filters"]
 
@@ -78,10 +78,6 @@ def _exhaustive_pairs(a: np.ndarray, b: np.ndarray, threshold: float) -> tuple[A
     return np.concatenate(hits_i), np.concatenate(hits_j)
 
 
-def _peak_rss_gib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
-
-
 def _planted_recall(
     a: np.ndarray, b: np.ndarray, i: np.ndarray, j: np.ndarray, threshold: float
 ) -> dict[str, Any]:
@@ -114,7 +110,7 @@ def bench_blocking(
     started = time.perf_counter()
     a, b = planted_filters(n, corruption=corruption, seed=seed)
     out: dict[str, Any] = {"n": n, "threshold": threshold, "scheme": scheme}
-    out["peak_rss_gib_after_data"] = _peak_rss_gib()
+    out["peak_rss_gib_after_data"] = peak_rss_gib()
     t0 = time.perf_counter()
     params = plan_lsh(a, b, threshold, recall, scheme=scheme, seed=seed)
     t1 = time.perf_counter()
@@ -133,7 +129,7 @@ def bench_blocking(
         "plan_seconds": t1 - t0,
         "lsh_seconds": t2 - t1,
         "score_seconds": time.perf_counter() - t2,
-        "peak_rss_gib": _peak_rss_gib(),
+        "peak_rss_gib": peak_rss_gib(),
     }
     out |= _planted_recall(a, b, i, j, threshold)
     if exhaustive if exhaustive is not None else n <= 20_000:

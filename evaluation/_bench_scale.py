@@ -10,7 +10,6 @@ threshold are looked up among the LSH candidates. Peak memory is the whole proce
 
 from __future__ import annotations
 
-import resource
 import time
 from typing import Any
 
@@ -18,14 +17,11 @@ import numpy as np
 
 import bloom
 from blocking import blocking_report, lsh_candidates, plan_lsh
+from evaluation._bench import peak_rss_gib
 from evaluation._synthetic import generate
 from linkage import candidates
 
 __all__ = ["bench_blocking_people"]
-
-
-def _peak_rss_gib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
 
 def bench_blocking_people(
@@ -60,5 +56,5 @@ def bench_blocking_people(
         "exhaustive_pairs_in_sample": len(exact.i),
         "lsh_seconds": round(lsh_seconds, 1),
         "generate_and_encode_seconds": round(prepared, 1),
-        "peak_rss_gib": round(_peak_rss_gib(), 2),
+        "peak_rss_gib": round(peak_rss_gib(), 2),
     }

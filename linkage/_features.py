@@ -11,6 +11,7 @@ import numpy as np
 from numba import njit
 
 from bloom import BatchMetadata
+from linkage._kernels import _ctpop  # the same llvm.ctpop popcount the Dice kernels use
 
 __all__ = ["segment_dice", "segment_words"]
 
@@ -25,25 +26,17 @@ def segment_words(meta: BatchMetadata) -> np.ndarray:
 
 
 @njit(cache=True, nogil=True)
-def _popcount(x):  # pragma: no cover - compiled
-    x = x - ((x >> np.uint64(1)) & np.uint64(0x5555555555555555))
-    x = (x & np.uint64(0x3333333333333333)) + ((x >> np.uint64(2)) & np.uint64(0x3333333333333333))
-    x = (x + (x >> np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)
-    return (x * np.uint64(0x0101010101010101)) >> np.uint64(56)
-
-
-@njit(cache=True, nogil=True)
 def _segment_dice(a, b, i, j, bounds, out):  # pragma: no cover - compiled
     for t in range(i.shape[0]):
         ra, rb = a[i[t]], b[j[t]]
         for s in range(bounds.shape[0]):
-            inter = np.uint64(0)
-            ca = np.uint64(0)
-            cb = np.uint64(0)
+            inter = 0
+            ca = 0
+            cb = 0
             for w in range(bounds[s, 0], bounds[s, 1]):
-                inter += _popcount(ra[w] & rb[w])
-                ca += _popcount(ra[w])
-                cb += _popcount(rb[w])
+                inter += _ctpop(ra[w] & rb[w])
+                ca += _ctpop(ra[w])
+                cb += _ctpop(rb[w])
             if ca == 0 or cb == 0:
                 out[t, s] = np.nan
             else:

@@ -1,0 +1,36 @@
+"""`caselink bench` bookkeeping: sections merge into one file with their machine; bad names fail."""
+
+import json
+import sys
+import types
+
+import pytest
+
+from evaluation import _bench
+
+
+@pytest.fixture()
+def tiny_section(monkeypatch):
+    module = types.ModuleType("caselink_tiny_bench")
+    module.figures = lambda: {"answer": 42}
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    monkeypatch.setitem(_bench.SECTIONS, "tiny", (module.__name__, "figures"))
+
+
+def test_sections_are_merged_into_the_results_file(tmp_path, tiny_section):
+    out = tmp_path / "bench" / "results.json"
+    out.parent.mkdir()
+    out.write_text(json.dumps({"earlier": {"kept": True}}))
+    seen = []
+    _bench.run_benchmarks(out, ["tiny"], on_section=seen.append)
+    results = json.loads(out.read_text())
+    assert seen == ["tiny"]
+    assert results["earlier"] == {"kept": True}  # other sections survive a partial run
+    assert results["tiny"]["answer"] == 42
+    assert results["tiny"]["machine"]["cpus"] >= 1 and "measured_at" in results["tiny"]
+
+
+def test_unknown_sections_are_named(tmp_path):
+    with pytest.raises(ValueError, match="nope"):
+        _bench.run_benchmarks(tmp_path / "r.json", ["nope"])
+    assert not (tmp_path / "r.json").exists()
