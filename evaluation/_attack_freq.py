@@ -40,7 +40,12 @@ from evaluation._attack_decode import (
     relearn_positions,
     token_scores,
 )
-from evaluation._attack_names import PublicNames, expected_cooccurrence, public_names
+from evaluation._attack_names import (
+    PublicNames,
+    expected_cooccurrence,
+    filters_fit,
+    public_names,
+)
 
 __all__ = ["FrequencyAttack", "align_itemsets", "frequency_attack", "mine_itemsets"]
 
@@ -239,13 +244,7 @@ def _check(
     top_k: object,
 ) -> None:
     problems = []
-    if not (
-        isinstance(filters, np.ndarray)
-        and filters.dtype == np.uint64
-        and filters.ndim == 2
-        and filters.shape[1] == schema.filter_words
-        and len(filters) > 0
-    ):
+    if not filters_fit(filters, schema, 1):
         problems.append(f"filters must be a non-empty (n, {schema.filter_words}) uint64 array")
     if names is not None and names.segment not in {s.name for s in schema.segments}:
         problems.append(f"names were built for segment '{names.segment}', not in this schema")

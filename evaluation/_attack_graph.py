@@ -29,6 +29,7 @@ from scipy.optimize import linear_sum_assignment
 from scipy.spatial.distance import cdist
 
 import bloom
+from evaluation._attack_names import filters_fit
 
 __all__ = ["GraphAttack", "graph_attack"]
 
@@ -112,13 +113,7 @@ def _agreement(a: np.ndarray, b: np.ndarray, match: np.ndarray) -> float:
 
 def _check(filters, plaintext, schema, neighbours, anchors, rounds) -> None:
     problems = []
-    if not (
-        isinstance(filters, np.ndarray)
-        and filters.dtype == np.uint64
-        and filters.ndim == 2
-        and filters.shape[1] == schema.filter_words
-        and len(filters) >= 3
-    ):
+    if not filters_fit(filters, schema, 3):
         problems.append(f"filters must be an (n, {schema.filter_words}) uint64 array, n >= 3")
     elif not isinstance(plaintext, pd.DataFrame) or len(plaintext) != len(filters):
         problems.append("plaintext must be a DataFrame with one row per encoded record")

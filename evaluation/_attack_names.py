@@ -240,3 +240,14 @@ def expected_cooccurrence(
         none2 = (1 - g1[:, None] - g1[None, :] + g2) * (1 - f1[:, None] - f1[None, :] + f2)
         out += weight * (1 - none1[:, None] - none1[None, :] + none2)
     return out
+
+
+def filters_fit(filters: object, schema: Schema, min_rows: int) -> bool:
+    """True when ``filters`` is an ``(n, words)`` uint64 array of this schema, n >= min_rows."""
+    return (
+        isinstance(filters, np.ndarray)
+        and filters.dtype == np.uint64
+        and filters.ndim == 2
+        and filters.shape[1] == schema.filter_words
+        and len(filters) >= min_rows
+    )
