@@ -12,6 +12,7 @@ from bloom import CaselinkError
 from bloom.cli import register as register_bloom
 from evaluation.cli import register as register_evaluation
 from linkage.cli import register as register_linkage
+from service.cli import register as register_service
 
 app = typer.Typer(
     name="caselink",
@@ -23,6 +24,7 @@ app = typer.Typer(
 register_bloom(app)
 register_linkage(app)
 register_evaluation(app)
+register_service(app)
 
 
 def main() -> None:

@@ -1,0 +1,62 @@
+"""Operations straight on the database, for ``caselink admin``: bootstrap and verification.
+
+These need no running service and no key: whoever can open the database is the operator.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from service._audit import Actor, AuditCheck, append, verify
+from service._db import make_engine, migrate
+from service._tables import agencies, agreements
+from service.api.errors import ServiceError
+from service.api.models import KeyIssued
+from service.api.routes.agencies import create_agency_row, issue_key
+
+__all__ = ["bootstrap_agency", "open_database", "verify_all"]
+
+OPERATOR = Actor(agency="operator", role="operator")
+
+
+def open_database(url: str) -> sa.Engine:
+    engine = make_engine(url)
+    migrate(engine)
+    return engine
+
+
+def bootstrap_agency(engine: sa.Engine, name: str, role: str) -> KeyIssued:
+    """Create an agency (or reuse it) and issue it a key with ``role``; audited."""
+    with engine.begin() as conn:
+        row = conn.execute(sa.select(agencies.c.id).where(agencies.c.name == name)).first()
+        agency_id = int(row.id) if row else create_agency_row(conn, name)
+        issued = issue_key(conn, agency_id, name, role)
+        append(
+            conn,
+            "",
+            OPERATOR,
+            "key.create",
+            details={
+                "agency": name,
+                "role": role,
+                "new_key": issued.key_id,
+                "new_agency": row is None,
+            },
+        )
+    return issued
+
+
+def verify_all(engine: sa.Engine, agreement_id: str | None = None) -> list[AuditCheck]:
+    """Verify the service chain and every agreement's chain (or one agreement's)."""
+    with engine.begin() as conn:
+        if agreement_id is not None:
+            known = conn.execute(sa.select(agreements.c.id).where(agreements.c.id == agreement_id))
+            if known.first() is None:
+                raise ServiceError(404, "not_found", f"no agreement {agreement_id} here")
+            scopes = [agreement_id]
+        else:
+            scopes = [
+                "",
+                *conn.execute(sa.select(agreements.c.id).order_by(agreements.c.id)).scalars(),
+            ]
+        return [verify(conn, s) for s in scopes]

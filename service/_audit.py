@@ -1,0 +1,160 @@
+"""The tamper-evident audit log: every access to agreement data appends a hash-chained entry.
+
+One chain per agreement (``scope`` = agreement id) and one for the service itself (scope
+``""``: agencies, keys, agreements created). Entry ``n`` stores ``prev_hash`` (the hash of
+entry ``n-1``, 64 zeros for the first) and ``hash`` = BLAKE3 of ``prev_hash`` and the entry's
+canonical JSON (scope, seq, time, actor, key id, role, action, purpose, outcome, details).
+``audit_heads`` holds the newest (seq, hash) of each chain, so removing the newest entries is
+caught too. :func:`verify` recomputes a chain and names every edited, removed or reordered
+entry. Details hold counts and ids only — never a filter, a key or a secret.
+
+A chain proves that nobody edited entries *without recomputing every later hash*; a steward
+who records the head hash elsewhere (``GET .../audit/verify`` returns it) can detect even that.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import blake3
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from service._tables import audit_entries, audit_heads
+
+__all__ = ["GENESIS", "AuditCheck", "Actor", "append", "entry_hash", "verify"]
+
+GENESIS = "0" * 64
+SYSTEM = "caselink"
+_LOCK = threading.Lock()  # one appender at a time within a process; FOR UPDATE across them
+_HASHED = (
+    "scope",
+    "seq",
+    "at",
+    "actor",
+    "key_id",
+    "role",
+    "action",
+    "purpose",
+    "outcome",
+    "details",
+)
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts: an agency through one of its keys, or the service itself."""
+
+    agency: str
+    role: str
+    key_id: str | None = None
+
+
+SERVICE_ACTOR = Actor(agency=SYSTEM, role="service")
+
+
+def entry_hash(prev_hash: str, entry: dict[str, Any]) -> str:
+    body = json.dumps({k: entry[k] for k in _HASHED}, sort_keys=True, separators=(",", ":"))
+    return blake3.blake3((prev_hash + "\n" + body).encode("utf-8")).hexdigest()
+
+
+def _head_for_update(conn: sa.Connection, scope: str) -> tuple[int, str]:
+    insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(
+        audit_heads
+    )
+    conn.execute(insert.values(scope=scope, seq=0, hash=GENESIS).on_conflict_do_nothing())
+    row = conn.execute(
+        sa.select(audit_heads.c.seq, audit_heads.c.hash)
+        .where(audit_heads.c.scope == scope)
+        .with_for_update()
+    ).one()
+    return int(row.seq), row.hash
+
+
+def append(
+    conn: sa.Connection,
+    scope: str,
+    actor: Actor,
+    action: str,
+    *,
+    purpose: str | None = None,
+    outcome: str = "ok",
+    details: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Append one entry to ``scope``'s chain inside the caller's transaction; returns it."""
+    with _LOCK:
+        seq, prev = _head_for_update(conn, scope)
+        entry = {
+            "scope": scope,
+            "seq": seq + 1,
+            "at": datetime.now(UTC).isoformat(timespec="microseconds"),
+            "actor": actor.agency,
+            "key_id": actor.key_id,
+            "role": actor.role,
+            "action": action,
+            "purpose": purpose,
+            "outcome": outcome,
+            "details": json.dumps(details or {}, sort_keys=True, separators=(",", ":")),
+        }
+        entry["prev_hash"] = prev
+        entry["hash"] = entry_hash(prev, entry)
+        conn.execute(audit_entries.insert().values(**entry))
+        conn.execute(
+            audit_heads.update()
+            .where(audit_heads.c.scope == scope)
+            .values(seq=entry["seq"], hash=entry["hash"])
+        )
+    return entry
+
+
+@dataclass
+class AuditCheck:
+    """The result of recomputing one chain."""
+
+    scope: str
+    entries: int
+    head_seq: int
+    head_hash: str
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def verify(conn: sa.Connection, scope: str) -> AuditCheck:
+    """Recompute ``scope``'s chain; every edited, removed or reordered entry is a problem."""
+    e = audit_entries.c
+    rows = conn.execute(
+        sa.select(audit_entries).where(e.scope == scope).order_by(e.seq, e.id)
+    ).mappings()
+    head = conn.execute(sa.select(audit_heads).where(audit_heads.c.scope == scope)).first()
+    check = AuditCheck(scope, 0, int(head.seq) if head else 0, head.hash if head else GENESIS)
+    prev_hash, prev_seq = GENESIS, 0
+    for row in rows:
+        check.entries += 1
+        seq = int(row["seq"])
+        if seq != prev_seq + 1:
+            check.problems.append(
+                f"entries {prev_seq + 1}..{seq - 1} are missing (removed)"
+                if seq > prev_seq + 1
+                else f"entry {seq} appears out of order or twice"
+            )
+        if row["prev_hash"] != prev_hash:
+            check.problems.append(
+                f"entry {seq} does not follow the entry before it "
+                "(an entry was removed, inserted or reordered)"
+            )
+        if entry_hash(row["prev_hash"], dict(row)) != row["hash"]:
+            check.problems.append(f"entry {seq} was edited: its hash does not match its content")
+        prev_hash, prev_seq = row["hash"], seq
+    if (prev_seq, prev_hash) != (check.head_seq, check.head_hash):
+        check.problems.append(
+            f"the chain ends at entry {prev_seq} but its head records entry {check.head_seq}: "
+            "the newest entries were removed or the head was altered"
+        )
+    return check

@@ -1,0 +1,196 @@
+"""Accepting an encoded batch: validate all of it, then store all of it or nothing.
+
+The upload is read by :func:`bloom.read_batch` (format, metadata, content hash, duplicate
+refs), then checked against the agreement (the caller's own agency, the agreement's schema
+fingerprint and filter length) and against what the agency has sent before: the same file
+again is idempotent (same content hash: the stored batch is returned), while a
+``record_ref`` the agency already holds in this agreement is refused. Records are stored in
+``batch_records`` inside one transaction with the batch row and its audit entry.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+
+import bloom
+from service._audit import Actor, append
+from service._tables import batch_records, batches
+
+__all__ = ["BatchRefusedError", "StoredBatch", "store_batch"]
+
+_INSERT_ROWS = 5000
+
+
+class BatchRefusedError(Exception):
+    """The upload cannot be accepted; ``status`` and ``problems`` say why."""
+
+    def __init__(self, status: int, detail: str, problems: list[str]) -> None:
+        super().__init__(detail)
+        self.status, self.detail, self.problems = status, detail, problems
+
+
+@dataclass(frozen=True)
+class StoredBatch:
+    row: Any
+    duplicate: bool
+
+
+def _read(path: Path) -> bloom.EncodedBatch:
+    try:
+        return bloom.read_batch(path)
+    except bloom.BatchError as e:
+        problems = [p.replace(str(path), "the upload") for p in e.problems]
+        raise BatchRefusedError(422, "the upload is not a valid caselink batch", problems) from None
+
+
+def _agreement_problems(batch: bloom.EncodedBatch, agreement: Any, agency: str) -> list[str]:
+    m, problems = batch.metadata, []
+    if m.agency != agency:
+        problems.append(
+            f"metadata/agency: the batch was encoded for agency {m.agency}; your key "
+            f"belongs to {agency}. Encode with --agency {agency}"
+        )
+    if m.schema_fingerprint != agreement.schema_fingerprint:
+        problems.append(
+            f"metadata/schema_fingerprint: the batch uses schema {m.schema_fingerprint}; "
+            f"agreement {agreement.id} uses {agreement.schema_fingerprint}. "
+            "Encode with the agreement's schema"
+        )
+    if m.filter_bits != agreement.filter_bits:
+        problems.append(
+            f"metadata/filter_bits: the batch has {m.filter_bits}-bit filters; "
+            f"agreement {agreement.id} uses {agreement.filter_bits}"
+        )
+    return problems
+
+
+def _held_refs(conn: sa.Connection, agreement_id: str, agency_id: int, refs: np.ndarray) -> int:
+    r = batch_records.c
+    held = (
+        conn.execute(
+            sa.select(r.record_ref).where(r.agreement_id == agreement_id, r.agency_id == agency_id)
+        )
+        .scalars()
+        .all()
+    )
+    return int(pd.Index(held).isin(refs).sum()) if held else 0
+
+
+def store_batch(
+    engine: sa.Engine, agreement: Any, agency_id: int, actor: Actor, path: Path, purpose: str
+) -> StoredBatch:
+    """Validate the uploaded file at ``path`` and store it; raises :class:`BatchRefusedError`."""
+    batch = _read(path)
+    problems = _agreement_problems(batch, agreement, actor.agency)
+    if problems:
+        raise BatchRefusedError(422, "the batch does not fit this agreement", problems)
+    m, b = batch.metadata, batches.c
+    with engine.begin() as conn:
+        same = conn.execute(
+            sa.select(batches).where(
+                b.agreement_id == agreement.id,
+                b.agency_id == agency_id,
+                b.content_hash == m.content_hash,
+            )
+        ).first()
+        if same is not None:
+            append(
+                conn,
+                agreement.id,
+                actor,
+                "batch.upload",
+                purpose=purpose,
+                details={"batch": same.id, "records": m.record_count, "duplicate": True},
+            )
+            return StoredBatch(same, duplicate=True)
+        held = _held_refs(conn, agreement.id, agency_id, batch.record_refs)
+        if held:
+            raise BatchRefusedError(
+                409,
+                "some records are here already",
+                [
+                    f"record_ref: {held} of the {m.record_count} refs were uploaded before in this "
+                    "agreement; send only new records (withdraw a record before sending it again)"
+                ],
+            )
+        batch_id = "bat_" + secrets.token_hex(8)
+        conn.execute(
+            batches.insert().values(
+                id=batch_id,
+                agreement_id=agreement.id,
+                agency_id=agency_id,
+                content_hash=m.content_hash,
+                record_count=m.record_count,
+                segments=[[n, bits] for n, bits in m.segments],
+                encoded_at=m.created_at,
+                caselink_version=m.caselink_version,
+                status="pending",
+                received_at=datetime.now(UTC),
+            )
+        )
+        _insert_records(conn, batch_id, agreement.id, agency_id, batch)
+        append(
+            conn,
+            agreement.id,
+            actor,
+            "batch.upload",
+            purpose=purpose,
+            details={"batch": batch_id, "records": m.record_count},
+        )
+        return StoredBatch(conn.execute(sa.select(batches).where(b.id == batch_id)).one(), False)
+
+
+def _insert_records(conn, batch_id: str, agreement_id: str, agency_id: int, batch) -> None:
+    blooms = np.ascontiguousarray(batch.filters).astype("<u8", copy=False)
+    width = blooms.shape[1] * 8
+    raw = blooms.tobytes()
+    for start in range(0, len(batch), _INSERT_ROWS):
+        stop = min(start + _INSERT_ROWS, len(batch))
+        conn.execute(
+            batch_records.insert(),
+            [
+                {
+                    "batch_id": batch_id,
+                    "position": k,
+                    "agreement_id": agreement_id,
+                    "agency_id": agency_id,
+                    "record_ref": str(batch.record_refs[k]),
+                    "bloom": raw[k * width : (k + 1) * width],
+                }
+                for k in range(start, stop)
+            ],
+        )
+
+
+def load_batch(conn: sa.Connection, row: Any, agency: str, fingerprint: str) -> bloom.EncodedBatch:
+    """A stored pending batch as an :class:`bloom.EncodedBatch`, ready for ``linkage.link``."""
+    r = batch_records.c
+    recs = conn.execute(
+        sa.select(r.record_ref, r.bloom).where(r.batch_id == row.id).order_by(r.position)
+    ).all()
+    bits = sum(int(b) for _, b in row.segments)
+    filters = (
+        np.frombuffer(b"".join(x.bloom for x in recs), dtype="<u8")
+        .reshape(len(recs), bits // 64)
+        .astype(np.uint64)
+    )
+    meta = bloom.BatchMetadata(
+        schema_fingerprint=fingerprint,
+        agency=agency,
+        record_count=len(recs),
+        filter_bits=bits,
+        segments=tuple((str(n), int(b)) for n, b in row.segments),
+        created_at=row.encoded_at,
+        caselink_version=row.caselink_version,
+        content_hash=row.content_hash,
+    )
+    refs = np.array([x.record_ref for x in recs], dtype=object)
+    return bloom.EncodedBatch(record_refs=refs, filters=filters, metadata=meta)

@@ -1,0 +1,61 @@
+"""Engines and migrations: SQLite by default, PostgreSQL by URL, one code path.
+
+:func:`make_engine` builds the engine for a URL. SQLite gets WAL journaling, a busy timeout
+and ``BEGIN IMMEDIATE`` transactions: the service writes from several threads (requests and
+the linkage run), and an immediate transaction waits for the writer before it reads, so a
+read-then-write never fails half-way. :func:`migrate` brings any database to the newest
+schema with Alembic; the service calls it at start-up and ``caselink admin`` before it acts.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+
+__all__ = ["make_engine", "migrate"]
+
+logger = logging.getLogger(__name__)
+_MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    dbapi_conn.isolation_level = None  # SQLAlchemy emits BEGIN itself (see _sqlite_begin)
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA busy_timeout=60000")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+def _sqlite_begin(conn) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def make_engine(url: str) -> sa.Engine:
+    """An engine for ``url``; a SQLite file's folder must exist."""
+    parsed = sa.make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 60})
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+        sa.event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+
+
+def _config() -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(_MIGRATIONS))
+    return cfg
+
+
+def migrate(engine: sa.Engine) -> None:
+    """Upgrade the database behind ``engine`` to the newest schema (no-op when current)."""
+    with engine.begin() as conn:
+        cfg = _config()
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+    logger.info("database schema is current")

@@ -1,0 +1,48 @@
+"""The service's settings: one cached object read from ``CASELINK_*`` environment variables.
+
+``CASELINK_DATABASE_URL`` (default: a SQLite file ``./caselink.db``), ``CASELINK_HOST`` and
+``CASELINK_PORT`` for ``caselink serve``, ``CASELINK_MAX_UPLOAD_MB``, ``CASELINK_RAY_ADDRESS``
+(join a cluster; unset: a local Ray started by the service), ``CASELINK_RAY_NUM_CPUS``,
+``CASELINK_RAY_OBJECT_STORE_MB``, ``CASELINK_LOG_LEVEL``. Nothing is read at import time:
+:func:`get_settings` builds the object on first use, and tests clear its cache.
+
+The agencies' shared secret (``CASELINK_SECRET``) is *not* a service setting: the service
+never holds it, and this model ignores it.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings", "get_settings"]
+
+
+class Settings(BaseSettings):
+    """Everything the service can be configured with, in one place."""
+
+    model_config = SettingsConfigDict(env_prefix="CASELINK_", extra="ignore", frozen=True)
+
+    database_url: str = Field(
+        "sqlite:///./caselink.db", description="SQLAlchemy URL: SQLite file or PostgreSQL"
+    )
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    max_upload_mb: float = Field(512, gt=0, description="largest accepted batch upload, MiB")
+    ray_address: str | None = Field(None, description="Ray cluster to join; unset: local Ray")
+    ray_num_cpus: int | None = Field(None, ge=1, description="CPUs of the local Ray")
+    ray_object_store_mb: int | None = Field(None, ge=80, description="object store, MiB")
+    log_level: str = "INFO"
+    page_size_max: int = Field(10_000, ge=1, description="largest page of case assignments")
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """The settings, read from the environment once per process (``cache_clear`` in tests)."""
+    return Settings()

@@ -1,0 +1,140 @@
+"""The service's tables (SQLAlchemy Core), created and changed only by Alembic migrations.
+
+The case registry's own tables (``registry_*``, one scope per agreement) belong to
+:mod:`linkage` and are created by the first migration too.
+
+- ``agencies``: the principals' organisations (name as in batch files);
+- ``api_keys``: one role per key; only a BLAKE3 hash of the key is stored;
+- ``agreements`` and ``agreement_parties``: who shares what, for which purposes, how long;
+- ``batches`` and ``batch_records``: accepted uploads; a record's filter stays here until a
+  run has moved it into the registry;
+- ``runs``: linkage runs and their progress;
+- ``audit_entries`` and ``audit_heads``: the hash-chained audit log, one chain per agreement
+  (scope = agreement id) and one for the service itself (scope ``""``).
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+__all__ = [
+    "agencies",
+    "agreement_parties",
+    "agreements",
+    "api_keys",
+    "audit_entries",
+    "audit_heads",
+    "batch_records",
+    "batches",
+    "metadata",
+    "runs",
+]
+
+metadata = sa.MetaData()
+BigId = sa.BigInteger().with_variant(sa.Integer, "sqlite")  # SQLite autoincrements INTEGER only
+When = sa.DateTime(timezone=True)
+
+agencies = sa.Table(
+    "agencies",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at", When, nullable=False),
+)
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),  # public key id, e.g. key_3f9c...
+    sa.Column("agency_id", sa.ForeignKey("agencies.id"), nullable=False, index=True),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("key_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at", When, nullable=False),
+    sa.Column("revoked_at", When, nullable=True),
+)
+agreements = sa.Table(
+    "agreements",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("schema_fingerprint", sa.String(80), nullable=False),
+    sa.Column("filter_bits", sa.Integer, nullable=False),
+    sa.Column("purposes", sa.JSON, nullable=False),
+    sa.Column("retention_days", sa.Integer, nullable=False),
+    sa.Column("threshold", sa.String(16), nullable=False),  # "auto" or a probability
+    sa.Column("allow_duplicates", sa.Boolean, nullable=False),
+    sa.Column("created_by", sa.ForeignKey("agencies.id"), nullable=False),
+    sa.Column("created_at", When, nullable=False),
+)
+agreement_parties = sa.Table(
+    "agreement_parties",
+    metadata,
+    sa.Column("agreement_id", sa.ForeignKey("agreements.id"), primary_key=True),
+    sa.Column("agency_id", sa.ForeignKey("agencies.id"), primary_key=True),
+)
+batches = sa.Table(
+    "batches",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("agreement_id", sa.ForeignKey("agreements.id"), nullable=False, index=True),
+    sa.Column("agency_id", sa.ForeignKey("agencies.id"), nullable=False),
+    sa.Column("content_hash", sa.String(80), nullable=False),
+    sa.Column("record_count", sa.Integer, nullable=False),
+    sa.Column("segments", sa.JSON, nullable=False),
+    sa.Column("encoded_at", sa.String(40), nullable=False),
+    sa.Column("caselink_version", sa.String(40), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # pending | linked
+    sa.Column("received_at", When, nullable=False),
+    sa.Column("linked_by_run", sa.String(32), nullable=True),
+    sa.UniqueConstraint("agreement_id", "agency_id", "content_hash", name="uq_batch_content"),
+)
+batch_records = sa.Table(
+    "batch_records",
+    metadata,
+    sa.Column("batch_id", sa.ForeignKey("batches.id"), primary_key=True),
+    sa.Column("position", sa.Integer, primary_key=True),
+    sa.Column("agreement_id", sa.String(32), nullable=False),
+    sa.Column("agency_id", sa.BigInteger, nullable=False),
+    sa.Column("record_ref", sa.String(256), nullable=False),
+    sa.Column("bloom", sa.LargeBinary, nullable=True),  # cleared once in the registry
+    sa.UniqueConstraint("agreement_id", "agency_id", "record_ref", name="uq_batch_record"),
+)
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("agreement_id", sa.ForeignKey("agreements.id"), nullable=False, index=True),
+    sa.Column("started_by", sa.ForeignKey("agencies.id"), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # queued|running|succeeded|failed
+    sa.Column("stage", sa.String(32), nullable=False),
+    sa.Column("progress", sa.Float, nullable=False),
+    sa.Column("created_at", When, nullable=False),
+    sa.Column("started_at", When, nullable=True),
+    sa.Column("finished_at", When, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("stats", sa.JSON, nullable=True),
+)
+audit_entries = sa.Table(
+    "audit_entries",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("scope", sa.String(32), nullable=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("at", sa.String(40), nullable=False),  # UTC ISO 8601, hashed as written
+    sa.Column("actor", sa.String(64), nullable=False),
+    sa.Column("key_id", sa.String(32), nullable=True),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("purpose", sa.String(64), nullable=True),
+    sa.Column("outcome", sa.String(16), nullable=False),
+    sa.Column("details", sa.Text, nullable=False),  # canonical JSON: counts and ids only
+    sa.Column("prev_hash", sa.String(64), nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+    sa.UniqueConstraint("scope", "seq", name="uq_audit_seq"),
+)
+audit_heads = sa.Table(
+    "audit_heads",
+    metadata,
+    sa.Column("scope", sa.String(32), primary_key=True),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+)

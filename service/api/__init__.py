@@ -1,0 +1,5 @@
+"""The HTTP API of the matching service (FastAPI): :func:`create_app`."""
+
+from service.api.app import create_app
+
+__all__ = ["create_app"]

@@ -1,0 +1,72 @@
+"""The FastAPI application: routers, error handlers, and the resources of its lifetime.
+
+At start-up the app migrates the database, marks runs interrupted by a previous stop as
+failed, starts (or joins) Ray once — keeping the SIGTERM handler uvicorn installed — and
+starts the run executor. At shutdown it stops them in reverse order.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+
+from service._db import make_engine, migrate
+from service._runs import RunExecutor, fail_interrupted
+from service._settings import Settings, get_settings
+from service.api.errors import install_handlers
+from service.api.routes import agencies, agreements, audit, batches, cases, health, runs
+
+__all__ = ["create_app"]
+
+logger = logging.getLogger(__name__)
+
+
+def _start_ray(settings: Settings) -> bool:
+    from linkage import ensure_ray
+
+    store = settings.ray_object_store_mb * 1024 * 1024 if settings.ray_object_store_mb else None
+    local = settings.ray_address is None
+    return ensure_ray(
+        settings.ray_address,
+        settings.ray_num_cpus if local else None,
+        object_store_memory=store if local else None,
+    )
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The caselink service; ``settings`` default to :func:`get_settings`."""
+    settings = settings or get_settings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings.database_url)
+        migrate(engine)
+        failed = fail_interrupted(engine)
+        if failed:
+            logger.warning("%s run(s) were interrupted by the last stop; marked failed", failed)
+        started_ray = _start_ray(settings)
+        app.state.settings, app.state.engine = settings, engine
+        app.state.executor = RunExecutor(engine, use_ray=True)
+        try:
+            yield
+        finally:
+            app.state.executor.shutdown()
+            engine.dispose()
+            if started_ray:
+                import ray
+
+                ray.shutdown()
+
+    app = FastAPI(
+        title="caselink",
+        summary="Links encoded records across agencies; issues case ids with confidence.",
+        version="1",
+        lifespan=lifespan,
+    )
+    install_handlers(app)
+    for module in (health, agencies, agreements, batches, runs, cases, audit):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,60 @@
+"""Errors the API answers with: one JSON shape, ``{"error", "detail", "problems"}``.
+
+``error`` is a stable code a client can branch on (``unauthorized``, ``forbidden``,
+``not_found``, ``invalid_batch``, ``conflict``, ``too_large``, ``invalid_request``);
+``detail`` says what is wrong and what to do; ``problems`` lists every problem found
+(a batch with three faults gets all three). No message ever holds a filter, a key or an
+identifier's value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from bloom import CaselinkError, ProblemListError
+
+__all__ = ["ServiceError", "install_handlers"]
+
+
+class ServiceError(CaselinkError):
+    """An HTTP error with a stable code and an actionable message."""
+
+    def __init__(self, status: int, error: str, detail: str, problems: Sequence[str] = ()) -> None:
+        super().__init__(detail)
+        self.status, self.error, self.detail = status, error, detail
+        self.problems = list(problems)
+
+
+def _body(error: str, detail: str, problems: Sequence[str] = ()) -> dict:
+    return {"error": error, "detail": detail, "problems": list(problems)}
+
+
+def _field(loc: Sequence) -> str:
+    return ".".join(str(p) for p in loc if p not in ("body", "query", "path", "header"))
+
+
+async def _service_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ServiceError)
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+    return JSONResponse(_body(exc.error, exc.detail, exc.problems), exc.status, headers=headers)
+
+
+async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    problems = [f"{_field(e['loc']) or 'request'}: {e['msg']}" for e in exc.errors()]
+    return JSONResponse(_body("invalid_request", "the request is invalid", problems), 422)
+
+
+async def _caselink_error(_request: Request, exc: Exception) -> JSONResponse:
+    problems = exc.problems if isinstance(exc, ProblemListError) else [str(exc)]
+    return JSONResponse(_body("invalid_request", str(exc), problems), 422)
+
+
+def install_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ServiceError, _service_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(CaselinkError, _caselink_error)

@@ -1,0 +1,196 @@
+"""Request and response models: what crosses the API, kept apart from the tables.
+
+Key hashes, internal row ids and filters never appear in a response model; another
+agency's ``record_ref`` never does either.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from service._keys import ROLES
+
+__all__ = [
+    "AgencyCreate",
+    "AgencyPublic",
+    "AgreementCreate",
+    "AgreementPublic",
+    "AuditEntryPublic",
+    "AuditPage",
+    "AuditVerification",
+    "BatchPublic",
+    "CaseAssignment",
+    "CasesPage",
+    "KeyCreate",
+    "KeyIssued",
+    "KeyPublic",
+    "LinkageSettings",
+    "Me",
+    "RunPublic",
+    "Summary",
+]
+
+AgencyName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+Purpose = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
+Role = Literal["steward", "submitter", "tracer", "evaluator"]
+assert set(Role.__args__) == set(ROLES)  # type: ignore[attr-defined]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AgencyCreate(_In):
+    name: AgencyName
+
+
+class AgencyPublic(BaseModel):
+    name: str
+    created_at: datetime
+
+
+class KeyCreate(_In):
+    role: Role
+
+
+class KeyPublic(BaseModel):
+    key_id: str
+    agency: str
+    role: str
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+
+class KeyIssued(KeyPublic):
+    api_key: str = Field(description="shown once: store it now, the service keeps only a hash")
+
+
+class Me(BaseModel):
+    agency: str
+    role: str
+    key_id: str
+
+
+class LinkageSettings(_In):
+    threshold: Literal["auto"] | Annotated[float, Field(gt=0, le=1)] = "auto"
+    allow_duplicates_within_agency: bool = False
+
+
+class AgreementCreate(_In):
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    parties: Annotated[list[AgencyName], Field(min_length=1)]
+    purposes: Annotated[list[Purpose], Field(min_length=1)]
+    schema_fingerprint: Annotated[str, Field(pattern=r"^blake3:[0-9a-f]{64}$")]
+    filter_bits: Annotated[int, Field(ge=64, le=65536, multiple_of=64)]
+    retention_days: Annotated[int, Field(ge=1, le=36500)]
+    linkage: LinkageSettings = LinkageSettings()
+
+    @field_validator("parties", "purposes")
+    @classmethod
+    def _unique(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError("list each entry once")
+        return v
+
+
+class AgreementPublic(BaseModel):
+    agreement_id: str
+    name: str
+    parties: list[str]
+    purposes: list[str]
+    schema_fingerprint: str
+    filter_bits: int
+    retention_days: int
+    linkage: LinkageSettings
+    created_by: str
+    created_at: datetime
+
+
+class BatchPublic(BaseModel):
+    batch_id: str
+    agency: str
+    record_count: int
+    content_hash: str
+    status: Literal["pending", "linked"]
+    encoded_at: str
+    received_at: datetime
+    linked_by_run: str | None = None
+    duplicate: bool = Field(False, description="true when this exact batch was already here")
+
+
+class RunPublic(BaseModel):
+    run_id: str
+    agreement_id: str
+    status: Literal["queued", "running", "succeeded", "failed"]
+    stage: str
+    progress: float
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    error: str | None = None
+    stats: dict[str, Any] | None = None
+
+
+class CaseAssignment(BaseModel):
+    record_ref: str
+    case_id: str
+    confidence: float
+    other_agencies: list[str]
+
+
+class CasesPage(BaseModel):
+    items: list[CaseAssignment]
+    total: int
+    offset: int
+    limit: int
+    next_offset: int | None
+    pending_records: int = Field(description="uploaded records not linked yet")
+
+
+class ConfidenceBin(BaseModel):
+    low: float
+    high: float
+    records: int
+
+
+class Summary(BaseModel):
+    agreement_id: str
+    records_by_agency: dict[str, int]
+    pending_records: int
+    cases: int
+    cases_across_agencies: int
+    records_in_shared_cases: int
+    confidence_histogram: list[ConfidenceBin]
+    runs_succeeded: int
+    last_run_finished_at: datetime | None
+
+
+class AuditEntryPublic(BaseModel):
+    seq: int
+    at: str
+    actor: str
+    key_id: str | None
+    role: str
+    action: str
+    purpose: str | None
+    outcome: str
+    details: dict[str, Any]
+    prev_hash: str
+    hash: str
+
+
+class AuditPage(BaseModel):
+    items: list[AuditEntryPublic]
+    next_after: int | None
+
+
+class AuditVerification(BaseModel):
+    scope: str
+    ok: bool
+    entries: int
+    head_seq: int
+    head_hash: str
+    problems: list[str]

@@ -1,0 +1,127 @@
+"""Data-sharing agreements: parties, purposes, schema, linkage settings, retention.
+
+A steward creates one and is a party to it; only parties ever see it (404 to others)."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from fastapi import APIRouter
+
+from service._audit import append
+from service._tables import agencies, agreement_parties, agreements
+from service.api.access import open_agreement
+from service.api.deps import EngineDep, PrincipalDep, need
+from service.api.errors import ServiceError
+from service.api.models import AgreementCreate, AgreementPublic, LinkageSettings
+
+router = APIRouter(prefix="/v1/agreements", tags=["agreements"])
+ANY_ROLE = ("steward", "submitter", "tracer", "evaluator")
+
+
+def threshold_value(text: str) -> float | str:
+    return text if text == "auto" else float(text)
+
+
+def public(conn: sa.Connection, row: Any) -> AgreementPublic:
+    a, p = agencies.c, agreement_parties.c
+    parties = (
+        conn.execute(
+            sa.select(a.name)
+            .join(agreement_parties, p.agency_id == a.id)
+            .where(p.agreement_id == row.id)
+            .order_by(a.name)
+        )
+        .scalars()
+        .all()
+    )
+    creator = conn.execute(sa.select(a.name).where(a.id == row.created_by)).scalar_one()
+    return AgreementPublic(
+        agreement_id=row.id,
+        name=row.name,
+        parties=list(parties),
+        purposes=list(row.purposes),
+        schema_fingerprint=row.schema_fingerprint,
+        filter_bits=row.filter_bits,
+        retention_days=row.retention_days,
+        created_by=creator,
+        created_at=row.created_at,
+        linkage=LinkageSettings(
+            threshold=threshold_value(row.threshold),
+            allow_duplicates_within_agency=row.allow_duplicates,
+        ),
+    )
+
+
+@router.post("", response_model=AgreementPublic, status_code=201)
+def create_agreement(
+    body: AgreementCreate, engine: EngineDep, principal: PrincipalDep
+) -> AgreementPublic:
+    """Create an agreement (stewards); the steward's own agency becomes a party."""
+    need(principal, "steward")
+    names = sorted(set(body.parties) | {principal.agency})
+    with engine.begin() as conn:
+        found = dict(
+            conn.execute(
+                sa.select(agencies.c.name, agencies.c.id).where(agencies.c.name.in_(names))
+            )
+            .tuples()
+            .all()
+        )
+        missing = [n for n in names if n not in found]
+        if missing:
+            raise ServiceError(
+                422,
+                "invalid_request",
+                "some parties are not agencies here",
+                [f"parties: no agency {n}; create it first" for n in missing],
+            )
+        agreement_id = "agr_" + secrets.token_hex(8)
+        conn.execute(
+            agreements.insert().values(
+                id=agreement_id,
+                name=body.name,
+                schema_fingerprint=body.schema_fingerprint,
+                filter_bits=body.filter_bits,
+                purposes=body.purposes,
+                retention_days=body.retention_days,
+                threshold=str(body.linkage.threshold),
+                allow_duplicates=body.linkage.allow_duplicates_within_agency,
+                created_by=principal.agency_id,
+                created_at=datetime.now(UTC),
+            )
+        )
+        conn.execute(
+            agreement_parties.insert(),
+            [{"agreement_id": agreement_id, "agency_id": found[n]} for n in names],
+        )
+        details = {"agreement": agreement_id, "parties": names, "purposes": body.purposes}
+        append(conn, agreement_id, principal.actor, "agreement.create", details=details)
+        row = conn.execute(sa.select(agreements).where(agreements.c.id == agreement_id)).one()
+        return public(conn, row)
+
+
+@router.get("", response_model=list[AgreementPublic])
+def list_agreements(engine: EngineDep, principal: PrincipalDep) -> list[AgreementPublic]:
+    """The agreements the caller's agency is a party to (and no others)."""
+    g, p = agreements.c, agreement_parties.c
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(agreements)
+            .join(agreement_parties, p.agreement_id == g.id)
+            .where(p.agency_id == principal.agency_id)
+            .order_by(g.created_at)
+        ).all()
+        return [public(conn, r) for r in rows]
+
+
+@router.get("/{agreement_id}", response_model=AgreementPublic)
+def get_agreement(agreement_id: str, engine: EngineDep, principal: PrincipalDep) -> AgreementPublic:
+    """One agreement, to its parties."""
+    row, purpose = open_agreement(engine, principal, agreement_id, "agreement.read", ANY_ROLE)
+    with engine.begin() as conn:
+        append(conn, agreement_id, principal.actor, "agreement.read", purpose=purpose)
+        return public(conn, row)

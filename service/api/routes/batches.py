@@ -1,0 +1,123 @@
+"""Encoded batch uploads: the body is the Parquet file `caselink encode` wrote.
+
+The body is streamed to a temporary file and refused past the configured size (413); then
+validated whole and stored whole, or refused with every problem named and nothing stored."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Request, Response
+from fastapi.concurrency import run_in_threadpool
+
+from service._audit import append
+from service._batches import BatchRefusedError, store_batch
+from service._tables import agencies, batches
+from service.api.access import open_agreement, refuse
+from service.api.deps import EngineDep, PrincipalDep, PurposeDep
+from service.api.errors import ServiceError
+from service.api.models import BatchPublic
+
+router = APIRouter(prefix="/v1/agreements/{agreement_id}/batches", tags=["batches"])
+
+
+def _public(row, agency: str, duplicate: bool = False) -> BatchPublic:
+    return BatchPublic(
+        batch_id=row.id,
+        agency=agency,
+        record_count=row.record_count,
+        content_hash=row.content_hash,
+        status=row.status,
+        encoded_at=row.encoded_at,
+        received_at=row.received_at,
+        linked_by_run=row.linked_by_run,
+        duplicate=duplicate,
+    )
+
+
+async def _receive(request: Request, dest: Path, limit: int) -> None:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise ServiceError(
+            413,
+            "too_large",
+            f"the body has {int(declared):,} bytes; this "
+            f"service accepts batches up to {limit:,} bytes",
+        )
+    size = 0
+    with dest.open("wb") as out:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise ServiceError(
+                    413,
+                    "too_large",
+                    f"the body exceeds {limit:,} bytes, the "
+                    "largest batch this service accepts; split the register",
+                )
+            out.write(chunk)
+    if size == 0:
+        raise ServiceError(
+            422,
+            "invalid_batch",
+            "the body is empty; send the Parquet file that caselink encode wrote",
+        )
+
+
+@router.post("", response_model=BatchPublic, status_code=201)
+async def upload_batch(
+    agreement_id: str,
+    request: Request,
+    response: Response,
+    engine: EngineDep,
+    principal: PrincipalDep,
+    purpose: PurposeDep,
+) -> BatchPublic:
+    """Upload one encoded batch (submitters). Re-sending the same file answers 200."""
+    agreement, why = await run_in_threadpool(
+        open_agreement, engine, principal, agreement_id, "batch.upload", ("submitter",), purpose
+    )
+    limit = request.app.state.settings.max_upload_bytes
+    with tempfile.TemporaryDirectory(prefix="caselink-upload-") as tmp:
+        path = Path(tmp) / "upload.parquet"
+        try:
+            await _receive(request, path, limit)
+            stored = await run_in_threadpool(
+                store_batch, engine, agreement, principal.agency_id, principal.actor, path, why
+            )
+        except BatchRefusedError as e:
+            code = "conflict" if e.status == 409 else "invalid_batch"
+            err = ServiceError(e.status, code, e.detail, e.problems)
+            raise refuse(engine, agreement_id, principal, "batch.upload", err, why) from None
+        except ServiceError as e:
+            raise refuse(engine, agreement_id, principal, "batch.upload", e, why) from None
+    if stored.duplicate:
+        response.status_code = 200
+    return _public(stored.row, principal.agency, stored.duplicate)
+
+
+@router.get("", response_model=list[BatchPublic])
+def list_batches(
+    agreement_id: str, engine: EngineDep, principal: PrincipalDep, purpose: PurposeDep
+) -> list[BatchPublic]:
+    """The caller's own agency's batches in this agreement."""
+    _, why = open_agreement(engine, principal, agreement_id, "batch.list", ("submitter",), purpose)
+    b = batches.c
+    with engine.begin() as conn:
+        rows = conn.execute(
+            sa.select(batches)
+            .join(agencies, agencies.c.id == b.agency_id)
+            .where(b.agreement_id == agreement_id, b.agency_id == principal.agency_id)
+            .order_by(b.received_at)
+        ).all()
+        append(
+            conn,
+            agreement_id,
+            principal.actor,
+            "batch.list",
+            purpose=why,
+            details={"batches": len(rows)},
+        )
+    return [_public(r, principal.agency) for r in rows]

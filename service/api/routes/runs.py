@@ -1,0 +1,102 @@
+"""Linkage runs: start one (it runs in the background, on Ray), follow its progress."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Request
+
+from service._audit import append
+from service._runs import ACTIVE, queue_run
+from service._tables import runs
+from service.api.access import open_agreement
+from service.api.deps import EngineDep, PrincipalDep, PurposeDep
+from service.api.errors import ServiceError
+from service.api.models import RunPublic
+
+router = APIRouter(prefix="/v1/agreements/{agreement_id}/runs", tags=["runs"])
+RUNNERS = ("submitter", "steward")
+
+
+def _public(row) -> RunPublic:
+    return RunPublic(
+        run_id=row.id,
+        agreement_id=row.agreement_id,
+        status=row.status,
+        stage=row.stage,
+        progress=row.progress,
+        created_at=row.created_at,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        error=row.error,
+        stats=row.stats,
+    )
+
+
+@router.post("", response_model=RunPublic, status_code=202)
+def start_run(
+    agreement_id: str,
+    request: Request,
+    engine: EngineDep,
+    principal: PrincipalDep,
+    purpose: PurposeDep,
+) -> RunPublic:
+    """Queue a linkage run of the agreement's pending batches (one run at a time)."""
+    _, why = open_agreement(engine, principal, agreement_id, "run.start", RUNNERS, purpose)
+    with engine.begin() as conn:
+        active = conn.execute(
+            sa.select(runs.c.id).where(
+                runs.c.agreement_id == agreement_id, runs.c.status.in_(ACTIVE)
+            )
+        ).first()
+        if active is not None:
+            raise ServiceError(
+                409,
+                "conflict",
+                f"run {active.id} of this agreement is not "
+                "finished yet; wait for it, then start another",
+            )
+        run_id = queue_run(conn, agreement_id, principal.agency_id)
+        append(
+            conn, agreement_id, principal.actor, "run.start", purpose=why, details={"run": run_id}
+        )
+        row = conn.execute(sa.select(runs).where(runs.c.id == run_id)).one()
+    request.app.state.executor.submit(run_id)
+    return _public(row)
+
+
+@router.get("", response_model=list[RunPublic])
+def list_runs(
+    agreement_id: str, engine: EngineDep, principal: PrincipalDep, purpose: PurposeDep
+) -> list[RunPublic]:
+    """This agreement's runs, newest first."""
+    _, why = open_agreement(engine, principal, agreement_id, "run.list", RUNNERS, purpose)
+    with engine.begin() as conn:
+        rows = conn.execute(
+            sa.select(runs)
+            .where(runs.c.agreement_id == agreement_id)
+            .order_by(runs.c.created_at.desc())
+        ).all()
+        append(conn, agreement_id, principal.actor, "run.list", purpose=why)
+    return [_public(r) for r in rows]
+
+
+@router.get("/{run_id}", response_model=RunPublic)
+def get_run(
+    agreement_id: str,
+    run_id: str,
+    engine: EngineDep,
+    principal: PrincipalDep,
+    purpose: PurposeDep,
+) -> RunPublic:
+    """One run's status and progress."""
+    _, why = open_agreement(engine, principal, agreement_id, "run.read", RUNNERS, purpose)
+    with engine.begin() as conn:
+        row = conn.execute(
+            sa.select(runs).where(runs.c.id == run_id, runs.c.agreement_id == agreement_id)
+        ).first()
+        if row is None:
+            raise ServiceError(404, "not_found", f"no run {run_id} in this agreement")
+        append(
+            conn, agreement_id, principal.actor, "run.read", purpose=why, details={"run": run_id}
+        )
+    return _public(row)

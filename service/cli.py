@@ -1,0 +1,101 @@
+"""`caselink serve`, `caselink admin ...` and the client commands of the service."""
+
+from __future__ import annotations
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from service._keys import ROLES
+
+__all__ = ["register"]
+
+console = Console(stderr=True, soft_wrap=True)
+admin = typer.Typer(
+    help="Operate the service's database directly (no key needed).", no_args_is_help=True
+)
+DB = typer.Option(None, "--database-url", help="Default: CASELINK_DATABASE_URL or ./caselink.db")
+
+
+def serve(
+    host: str = typer.Option(None, "--host", help="Default: CASELINK_HOST or 127.0.0.1"),
+    port: int = typer.Option(None, "--port", help="Default: CASELINK_PORT or 8000"),
+) -> None:
+    """Run the matching service (uvicorn) until stopped (Ctrl-C or SIGTERM)."""
+    import logging
+
+    import uvicorn
+
+    from service._settings import get_settings
+    from service.api import create_app
+
+    settings = get_settings()
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    uvicorn.run(
+        create_app(settings),
+        host=host or settings.host,
+        port=port or settings.port,
+        log_level=settings.log_level.lower(),
+    )
+
+
+def _engine(url: str | None):
+    from service._admin import open_database
+    from service._settings import get_settings
+
+    return open_database(url or get_settings().database_url)
+
+
+@admin.command("create-agency")
+def create_agency(
+    name: str = typer.Argument(..., help="Agency name, as in its batch files."),
+    role: str = typer.Option("steward", "--role", help=f"One of {', '.join(ROLES)}."),
+    database_url: str | None = DB,
+) -> None:
+    """Create an agency (or add a key to one) and print its new API key, once."""
+    from service._admin import bootstrap_agency
+
+    if role not in ROLES:
+        raise typer.BadParameter(f"use one of {', '.join(ROLES)}", param_hint="--role")
+    issued = bootstrap_agency(_engine(database_url), name, role)
+    console.print(
+        f"agency {issued.agency}: key {issued.key_id} with role {issued.role}. "
+        "The key is shown once; store it now:"
+    )
+    typer.echo(issued.api_key)
+
+
+@admin.command("migrate")
+def migrate_db(database_url: str | None = DB) -> None:
+    """Bring the database to the newest schema (the service also does it at start-up)."""
+    _engine(database_url)
+    console.print("database schema is current")
+
+
+@admin.command("verify-audit")
+def verify_audit(
+    agreement: str | None = typer.Option(None, "--agreement", help="One agreement only."),
+    database_url: str | None = DB,
+) -> None:
+    """Recompute every audit chain; exit 1 when any entry was edited, removed or reordered."""
+    from service._admin import verify_all
+
+    checks = verify_all(_engine(database_url), agreement)
+    table = Table("chain", "entries", "head hash", "result")
+    for c in checks:
+        table.add_row(
+            c.scope or "(service)",
+            str(c.entries),
+            c.head_hash[:16],
+            "ok" if c.ok else "[red]" + "; ".join(c.problems),
+        )
+    Console().print(table)
+    if not all(c.ok for c in checks):
+        raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve)
+    app.add_typer(admin, name="admin")

@@ -1,0 +1,231 @@
+"""A Python client of the caselink service (httpx), with the verbs the CLI uses.
+
+::
+
+    from service.client import Client
+    with Client("http://127.0.0.1:8000", api_key) as c:
+        batch = c.upload(agreement_id, "unhcr.parquet")
+        run = c.wait_run(agreement_id, c.start_run(agreement_id)["run_id"])
+        for row in c.iter_cases(agreement_id):
+            ...
+
+Every error answer becomes a :class:`ClientError` carrying the status, the service's error
+code, its message and every problem it listed.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bloom import CaselinkError
+
+__all__ = ["Client", "ClientError"]
+
+_CHUNK = 1 << 20
+
+
+class ClientError(CaselinkError):
+    """The service refused a call; ``status``, ``error``, ``detail`` and ``problems`` say why."""
+
+    def __init__(self, status: int, error: str, detail: str, problems: list[str]) -> None:
+        self.status, self.error, self.detail, self.problems = status, error, detail, problems
+        listed = "".join(f"\n  - {p}" for p in problems if p != detail)
+        super().__init__(f"{detail} (HTTP {status}, {error}){listed}")
+
+
+def _file_chunks(path: Path) -> Iterator[bytes]:
+    with path.open("rb") as f:
+        while chunk := f.read(_CHUNK):
+            yield chunk
+
+
+class Client:
+    """One API key talking to one service."""
+
+    def __init__(
+        self, base_url: str, api_key: str, *, purpose: str | None = None, timeout: float = 60.0
+    ) -> None:
+        headers = {"Authorization": f"Bearer {api_key}"}
+        if purpose:
+            headers["X-Caselink-Purpose"] = purpose
+        self._http = httpx.Client(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout)
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        response = self._http.request(method, path, **kwargs)
+        if response.is_error:
+            self._raise(response)
+        return response
+
+    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        return self._call(method, path, **kwargs).json()
+
+    # -- principals -------------------------------------------------------------------
+    def me(self) -> dict[str, Any]:
+        return self._json("GET", "/v1/me")
+
+    def create_agency(self, name: str) -> dict[str, Any]:
+        return self._json("POST", "/v1/agencies", json={"name": name})
+
+    def create_key(self, agency: str, role: str) -> dict[str, Any]:
+        """A new key for ``agency``; its ``api_key`` is in this answer only."""
+        return self._json("POST", f"/v1/agencies/{agency}/keys", json={"role": role})
+
+    def list_keys(self) -> list[dict[str, Any]]:
+        return self._json("GET", "/v1/keys")
+
+    def rotate_key(self, key_id: str) -> dict[str, Any]:
+        return self._json("POST", f"/v1/keys/{key_id}/rotate")
+
+    def revoke_key(self, key_id: str) -> dict[str, Any]:
+        return self._json("DELETE", f"/v1/keys/{key_id}")
+
+    # -- agreements -------------------------------------------------------------------
+    def create_agreement(
+        self,
+        *,
+        name: str,
+        parties: list[str],
+        purposes: list[str],
+        schema_fingerprint: str,
+        filter_bits: int,
+        retention_days: int,
+        threshold: float | str = "auto",
+        allow_duplicates_within_agency: bool = False,
+    ) -> dict[str, Any]:
+        body = {
+            "name": name,
+            "parties": parties,
+            "purposes": purposes,
+            "schema_fingerprint": schema_fingerprint,
+            "filter_bits": filter_bits,
+            "retention_days": retention_days,
+            "linkage": {
+                "threshold": threshold,
+                "allow_duplicates_within_agency": allow_duplicates_within_agency,
+            },
+        }
+        return self._json("POST", "/v1/agreements", json=body)
+
+    def list_agreements(self) -> list[dict[str, Any]]:
+        return self._json("GET", "/v1/agreements")
+
+    def agreement(self, agreement_id: str) -> dict[str, Any]:
+        return self._json("GET", f"/v1/agreements/{agreement_id}")
+
+    # -- batches and runs -------------------------------------------------------------
+    def upload(self, agreement_id: str, path: str | os.PathLike[str]) -> dict[str, Any]:
+        """Stream an encoded batch file to the service; the same file twice is idempotent."""
+        p = Path(path)
+        headers = {
+            "Content-Type": "application/vnd.apache.parquet",
+            "Content-Length": str(p.stat().st_size),
+        }
+        return self._json(
+            "POST",
+            f"/v1/agreements/{agreement_id}/batches",
+            content=_file_chunks(p),
+            headers=headers,
+        )
+
+    def batches(self, agreement_id: str) -> list[dict[str, Any]]:
+        return self._json("GET", f"/v1/agreements/{agreement_id}/batches")
+
+    def start_run(self, agreement_id: str) -> dict[str, Any]:
+        return self._json("POST", f"/v1/agreements/{agreement_id}/runs")
+
+    def run(self, agreement_id: str, run_id: str) -> dict[str, Any]:
+        return self._json("GET", f"/v1/agreements/{agreement_id}/runs/{run_id}")
+
+    def runs(self, agreement_id: str) -> list[dict[str, Any]]:
+        return self._json("GET", f"/v1/agreements/{agreement_id}/runs")
+
+    def wait_run(
+        self,
+        agreement_id: str,
+        run_id: str,
+        *,
+        timeout: float = 600.0,
+        poll: float = 1.0,
+        on_progress: Callable[[dict[str, Any]], None] | None = None,
+    ) -> dict[str, Any]:
+        """Poll a run until it has succeeded or failed (``TimeoutError`` after ``timeout``)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            run = self.run(agreement_id, run_id)
+            if on_progress is not None:
+                on_progress(run)
+            if run["status"] in ("succeeded", "failed"):
+                return run
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"run {run_id} has not finished after {timeout:.0f} s")
+            time.sleep(poll)
+
+    # -- results ----------------------------------------------------------------------
+    def cases(self, agreement_id: str, *, offset: int = 0, limit: int = 1000) -> dict[str, Any]:
+        """One page of the caller's case assignments."""
+        return self._json(
+            "GET", f"/v1/agreements/{agreement_id}/cases", params={"offset": offset, "limit": limit}
+        )
+
+    def iter_cases(self, agreement_id: str, *, page: int = 5000) -> Iterator[dict[str, Any]]:
+        """Every case assignment of the caller's records, page by page."""
+        offset: int | None = 0
+        while offset is not None:
+            body = self.cases(agreement_id, offset=offset, limit=page)
+            yield from body["items"]
+            offset = body["next_offset"]
+
+    def cases_csv(self, agreement_id: str, dest: str | os.PathLike[str]) -> Path:
+        """Stream all the caller's case assignments as CSV into ``dest``."""
+        out = Path(dest)
+        url = f"/v1/agreements/{agreement_id}/cases"
+        with self._http.stream("GET", url, params={"format": "csv"}) as response:
+            if response.is_error:
+                response.read()
+                self._raise(response)
+            with out.open("wb") as f:
+                for chunk in response.iter_bytes():
+                    f.write(chunk)
+        return out
+
+    @staticmethod
+    def _raise(response: httpx.Response) -> None:
+        try:
+            body = response.json()
+        except ValueError:
+            body = {}
+        raise ClientError(
+            response.status_code,
+            body.get("error", "http_error"),
+            body.get("detail", response.reason_phrase),
+            list(body.get("problems", [])),
+        )
+
+    def summary(self, agreement_id: str) -> dict[str, Any]:
+        return self._json("GET", f"/v1/agreements/{agreement_id}/summary")
+
+    # -- audit ------------------------------------------------------------------------
+    def audit(
+        self, agreement_id: str | None = None, *, after: int = 0, limit: int = 1000
+    ) -> dict[str, Any]:
+        path = f"/v1/agreements/{agreement_id}/audit" if agreement_id else "/v1/audit"
+        return self._json("GET", path, params={"after": after, "limit": limit})
+
+    def verify_audit(self, agreement_id: str | None = None) -> dict[str, Any]:
+        path = f"/v1/agreements/{agreement_id}/audit/verify" if agreement_id else "/v1/audit/verify"
+        return self._json("GET", path)
