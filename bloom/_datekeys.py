@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from bloom._render import DATE_KEYS
 from bloom._tokens import ParsedDate
 from bloom._vocab import TokenCSR
 
@@ -76,4 +77,4 @@ def date_keys(
     mask = np.stack([known[_NEEDS[p]] for p in wanted], axis=1)
     indptr = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(mask.sum(axis=1), out=indptr[1:])
-    return TokenCSR(indptr, keys[mask].astype(np.uint64), None, render_date_key)
+    return TokenCSR(indptr, keys[mask].astype(np.uint64), None, render_date_key, DATE_KEYS)

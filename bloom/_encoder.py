@@ -135,8 +135,8 @@ class _FieldEncoder:
             salt_of_key = None
             if salt_of_value is not None:
                 salt_of_key = np.repeat(salt_of_value, np.diff(csr.indptr))
-            rows = vocab.rows(csr, salt_of_key, salts[1] if salts else [])
-            set_token_bits(masks, self._word0, csr.indptr, rows, vocab.table)
+            rows, table = vocab.rows(csr, salt_of_key, salts[1] if salts else [])
+            set_token_bits(masks, self._word0, csr.indptr, rows, table)
         or_masks(bits, row_codes, masks, self._word0)
         return np.append(status, np.int8(_MISSING))[codes]  # code -1 (a null cell): missing
 

@@ -17,6 +17,7 @@ import pandas as pd
 from numba import njit
 
 from bloom._hashing import TokenHasher
+from bloom._render import GRAM_KEYS, render_keys
 from bloom._schema import Tokeniser
 
 __all__ = ["TokenCSR", "TokenVocab", "expand_to_pairs", "or_masks", "qgram_keys", "set_token_bits"]
@@ -41,6 +42,7 @@ class TokenCSR:
     keys: np.ndarray  # uint64: packed q-grams, date keys, or indices into strings
     strings: list[str] | None = None  # the token strings, when keys index them
     render: Callable[[int], str] = unpack_gram  # key -> token text, when keys carry meaning
+    packed: int = GRAM_KEYS  # how ``render_keys`` renders the keys (when strings is None)
 
 
 @njit(cache=True, nogil=True)
@@ -104,7 +106,7 @@ def expand_to_pairs(csr: TokenCSR, value_of_pair: np.ndarray) -> TokenCSR:
     np.cumsum(lens, out=indptr[1:])
     within = np.arange(indptr[-1], dtype=np.int64) - np.repeat(indptr[:-1], lens)
     idx = np.repeat(csr.indptr[:-1][value_of_pair], lens) + within
-    return TokenCSR(indptr, csr.keys[idx], csr.strings, csr.render)
+    return TokenCSR(indptr, csr.keys[idx], csr.strings, csr.render, csr.packed)
 
 
 @njit(cache=True, nogil=True)
@@ -138,14 +140,24 @@ class TokenVocab:
         self._hasher = hasher
         self._tok = tok
         self._tag = tok.tag + "\x1f"
+        self._prefix = np.frombuffer(self._tag.encode(), dtype=np.uint8)
         self._rows: dict[tuple[str | None, int | str], int] = {}
         self.table = np.zeros((256, tok.weight), dtype=np.int64)
 
-    def rows(self, csr: TokenCSR, salt_of_key: np.ndarray | None, salts: list[str]) -> np.ndarray:
-        """Table row for every token occurrence in ``csr`` (salted by ``salt_of_key``)."""
+    def rows(
+        self, csr: TokenCSR, salt_of_key: np.ndarray | None, salts: list[str]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(row per token occurrence in ``csr``, table of positions per row).
+
+        Unsalted integer keys are rendered and hashed in compiled code, once per distinct key
+        of the chunk; string and salted tokens go through the cache of rows across chunks.
+        """
         if csr.keys.size == 0:
-            return np.zeros(0, dtype=np.int64)
+            return np.zeros(0, dtype=np.int64), self.table
         inverse, uniq = pd.factorize(csr.keys)
+        if salt_of_key is None and csr.strings is None:
+            data, offsets = render_keys(np.asarray(uniq, np.uint64), self._prefix, csr.packed)
+            return inverse, self._hasher.positions_packed(data, offsets, self._tok.weight)
         if salt_of_key is not None:
             inverse, combined = pd.factorize(inverse.astype(np.int64) * len(salts) + salt_of_key)
             pairs = [(salts[c % len(salts)], uniq[c // len(salts)]) for c in combined.tolist()]
@@ -153,7 +165,7 @@ class TokenVocab:
             pairs = [(None, k) for k in uniq.tolist()]
         if len(self._rows) + len(pairs) > self._LIMIT:
             self._rows.clear()
-        return self._lookup(pairs, csr.strings, csr.render)[inverse]
+        return self._lookup(pairs, csr.strings, csr.render)[inverse], self.table
 
     def _lookup(
         self,

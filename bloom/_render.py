@@ -1,0 +1,112 @@
+"""Integer token keys rendered, in compiled loops, to the UTF-8 bytes that get hashed.
+
+``render_keys`` gives for every key the bytes of ``prefix + text``, where the text is exactly
+what ``_vocab.unpack_gram`` (packed q-grams) or ``_datekeys.render_date_key`` (date parts)
+returns, so hashing the packed bytes gives the positions of hashing those strings.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+__all__ = ["DATE_KEYS", "GRAM_KEYS", "render_keys"]
+
+GRAM_KEYS, DATE_KEYS = 0, 1
+_CODE_BITS, _CODE_MASK = 21, (1 << 21) - 1
+_TAG_SHIFT, _VALUE_MASK = 40, (1 << 40) - 1
+# per date part (the order of _datekeys._PARTS): lead bytes, then one or more numbers
+_Y, _W, _M, _D = ord("y"), ord("w"), ord("m"), ord("d")
+
+
+@njit(cache=True, inline="always")
+def _put_utf8(out, pos, c):  # pragma: no cover - compiled
+    if c < 0x80:
+        out[pos] = c
+        return pos + 1
+    if c < 0x800:
+        out[pos], out[pos + 1] = 0xC0 | (c >> 6), 0x80 | (c & 63)
+        return pos + 2
+    if c < 0x10000:
+        out[pos], out[pos + 1] = 0xE0 | (c >> 12), 0x80 | ((c >> 6) & 63)
+        out[pos + 2] = 0x80 | (c & 63)
+        return pos + 3
+    out[pos], out[pos + 1] = 0xF0 | (c >> 18), 0x80 | ((c >> 12) & 63)
+    out[pos + 2], out[pos + 3] = 0x80 | ((c >> 6) & 63), 0x80 | (c & 63)
+    return pos + 4
+
+
+@njit(cache=True, inline="always")
+def _put_int(out, pos, v):  # pragma: no cover - compiled
+    """Decimal digits of v >= 0."""
+    digits = 1
+    x = v
+    while x >= 10:
+        x //= 10
+        digits += 1
+    for i in range(digits - 1, -1, -1):
+        out[pos + i] = 48 + v % 10
+        v //= 10
+    return pos + digits
+
+
+@njit(cache=True)
+def _put_gram(out, pos, key):  # pragma: no cover - compiled
+    n = 0
+    codes = np.empty(8, dtype=np.int64)
+    while key:
+        codes[n] = np.int64(key & np.uint64(_CODE_MASK))
+        key >>= np.uint64(_CODE_BITS)
+        n += 1
+    for i in range(n - 1, -1, -1):
+        pos = _put_utf8(out, pos, codes[i])
+    return pos
+
+
+@njit(cache=True)
+def _put_date(out, pos, key):  # pragma: no cover - compiled
+    part, v = np.int64(key >> np.uint64(_TAG_SHIFT)), np.int64(key & np.uint64(_VALUE_MASK))
+    if part == 0:
+        out[pos] = _Y
+        return _put_int(out, pos + 1, v)
+    if part <= 2:  # "w0:" / "w1:"
+        out[pos], out[pos + 1], out[pos + 2] = _W, 48 + part - 1, 58
+        return _put_int(out, pos + 3, v)
+    if part == 3:
+        out[pos] = _M
+        return _put_int(out, pos + 1, v)
+    if part == 4:  # "ym{y}-{m}"
+        out[pos], out[pos + 1] = _Y, _M
+        pos = _put_int(out, pos + 2, v >> 4)
+        out[pos] = 45
+        return _put_int(out, pos + 1, v & 15)
+    if part == 5:
+        out[pos] = _D
+        return _put_int(out, pos + 1, v)
+    if part == 6:  # "dm{a}-{b}"
+        out[pos], out[pos + 1] = _D, _M
+        pos = _put_int(out, pos + 2, v >> 5)
+        out[pos] = 45
+        return _put_int(out, pos + 1, v & 31)
+    out[pos] = 102  # "f{y}-{m}-{d}"
+    pos = _put_int(out, pos + 1, v >> 9)
+    out[pos] = 45
+    pos = _put_int(out, pos + 1, (v >> 5) & 15)
+    out[pos] = 45
+    return _put_int(out, pos + 1, v & 31)
+
+
+@njit(cache=True, nogil=True)
+def render_keys(keys, prefix, kind):  # pragma: no cover - compiled
+    """(bytes, offsets): message t is bytes[offsets[t]:offsets[t+1]] = prefix + text of key t."""
+    n, lp = keys.shape[0], prefix.shape[0]
+    out = np.empty(n * (lp + 32), dtype=np.uint8)  # a gram is <= 24 bytes, a date part <= 30
+    offsets = np.empty(n + 1, dtype=np.int64)
+    pos = 0
+    for t in range(n):
+        offsets[t] = pos
+        out[pos : pos + lp] = prefix
+        pos += lp
+        pos = _put_gram(out, pos, keys[t]) if kind == GRAM_KEYS else _put_date(out, pos, keys[t])
+    offsets[n] = pos
+    return out[:pos], offsets

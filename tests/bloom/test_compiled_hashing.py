@@ -1,0 +1,70 @@
+"""The compiled BLAKE3 and key rendering equal the blake3 package and the Python renderers."""
+
+import blake3
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bloom._blake3 import key_words, positions_from_messages
+from bloom._datekeys import date_keys, render_date_key
+from bloom._hashing import TokenHasher
+from bloom._render import DATE_KEYS, GRAM_KEYS, render_keys
+from bloom._vocab import qgram_keys, unpack_gram
+
+
+def _packed(messages: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
+    offsets = np.zeros(len(messages) + 1, dtype=np.int64)
+    np.cumsum([len(m) for m in messages], out=offsets[1:])
+    return np.frombuffer(b"".join(messages), dtype=np.uint8), offsets
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    key=st.binary(min_size=32, max_size=32),
+    messages=st.lists(st.binary(max_size=1024), min_size=1, max_size=6),
+    weight=st.integers(1, 20),
+)
+def test_compiled_blake3_matches_the_package(key, messages, weight):
+    data, offsets = _packed(messages)
+    got = positions_from_messages(key_words(key), data, offsets, weight, 2**61, 0)
+    for m, row in zip(messages, got, strict=True):
+        raw = np.frombuffer(blake3.blake3(m, key=key).digest(length=8 * weight), "<u8")
+        assert row.tolist() == (raw % np.uint64(2**61)).astype(np.int64).tolist()
+
+
+def test_block_boundaries_and_long_tokens():
+    key = bytes(range(32))
+    tokens = ["", "a", "x" * 63, "x" * 64, "x" * 65, "é" * 512, "y" * 1024, "z" * 3000]
+    hasher = TokenHasher(key, 128, 256)
+    got = hasher.positions_many(tokens, 9)
+    for t, row in zip(tokens, got, strict=True):
+        raw = np.frombuffer(blake3.blake3(t.encode(), key=key).digest(length=72), "<u8")
+        assert row.tolist() == (raw % np.uint64(256) + np.uint64(128)).astype(np.int64).tolist()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    values=st.lists(st.text(alphabet=st.characters(min_codepoint=1, exclude_categories=["Cs"]))),
+    q=st.integers(1, 3),
+    padding=st.booleans(),
+)
+def test_rendered_grams_are_the_gram_texts(values, q, padding):
+    keys = np.unique(qgram_keys(values, q, padding, False).keys)
+    data, offsets = render_keys(keys, np.frombuffer(b"q2\x1f", np.uint8), GRAM_KEYS)
+    got = [bytes(data[offsets[i] : offsets[i + 1]]) for i in range(len(keys))]
+    assert got == [("q2\x1f" + unpack_gram(int(k))).encode() for k in keys]
+
+
+def test_rendered_date_keys_are_the_date_tokens():
+    rng = np.random.default_rng(7)
+    n = 2000
+    ys, ms, ds = rng.integers(1850, 2151, n), rng.integers(0, 13, n), rng.integers(0, 32, n)
+    dates = [
+        (int(y), int(m) or None, (int(d) or None) if m else None)
+        for y, m, d in zip(ys, ms, ds, strict=True)
+    ]
+    parts = ("year", "month", "day", "day_month", "year_window", "year_month", "full")
+    keys = np.unique(date_keys(dates, np.ones(n, bool), parts).keys)
+    data, offsets = render_keys(keys, np.frombuffer(b"d\x1f", np.uint8), DATE_KEYS)
+    got = [bytes(data[offsets[i] : offsets[i + 1]]) for i in range(len(keys))]
+    assert got == [("d\x1f" + render_date_key(int(k))).encode() for k in keys]
