@@ -36,3 +36,7 @@ def main() -> None:
             f"[red]error:[/red] {escape(str(e))}", highlight=False
         )
         sys.exit(2)
+
+
+if __name__ == "__main__":  # python -m caselink_cli, as the service's child processes run it
+    main()

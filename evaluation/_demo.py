@@ -16,6 +16,7 @@ from rich.table import Table
 
 import bloom
 from evaluation._datasets import load_febrl4
+from evaluation._demo_service import run_service_demo
 from evaluation._metrics import pairwise_scores
 from linkage import Registry, link
 
@@ -68,4 +69,11 @@ def run_demo(workdir: str | Path = "demo-out") -> dict[str, float]:
         f"cases.csv, the registry, the batches and the demo secret are in {work}/ "
         f"(try `caselink inspect {work}/agency-a.parquet`)"
     )
-    return {"precision": scores.precision, "recall": scores.recall, "f1": scores.f1}
+    console.rule("the same job through the caselink service")
+    service = run_service_demo(work, console)
+    return {
+        "precision": scores.precision,
+        "recall": scores.recall,
+        "f1": scores.f1,
+        "service_f1": service["f1"],
+    }

@@ -13,7 +13,7 @@ console = Console(stderr=True, soft_wrap=True)
 
 
 def demo() -> None:
-    """The main job end to end on embedded data (FEBRL4 as two agencies)."""
+    """The main job end to end: FEBRL4 linked offline, then three agencies via the service."""
     from evaluation._demo import run_demo
 
     run_demo()

@@ -15,6 +15,8 @@ The case registry's own tables (``registry_*``, one scope per agreement) belong 
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import sqlalchemy as sa
 
 __all__ = [
@@ -32,14 +34,31 @@ __all__ = [
 
 metadata = sa.MetaData()
 BigId = sa.BigInteger().with_variant(sa.Integer, "sqlite")  # SQLite autoincrements INTEGER only
-When = sa.DateTime(timezone=True)
+
+
+class When(sa.TypeDecorator):
+    """A UTC timestamp, timezone-aware on the way out from every database (SQLite drops it)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("timestamps must be timezone-aware (UTC)")
+        return value.astimezone(UTC) if value is not None else None
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
 
 agencies = sa.Table(
     "agencies",
     metadata,
     sa.Column("id", BigId, primary_key=True, autoincrement=True),
     sa.Column("name", sa.String(64), nullable=False, unique=True),
-    sa.Column("created_at", When, nullable=False),
+    sa.Column("created_at", When(), nullable=False),
 )
 api_keys = sa.Table(
     "api_keys",
@@ -48,8 +67,8 @@ api_keys = sa.Table(
     sa.Column("agency_id", sa.ForeignKey("agencies.id"), nullable=False, index=True),
     sa.Column("role", sa.String(16), nullable=False),
     sa.Column("key_hash", sa.String(64), nullable=False, unique=True),
-    sa.Column("created_at", When, nullable=False),
-    sa.Column("revoked_at", When, nullable=True),
+    sa.Column("created_at", When(), nullable=False),
+    sa.Column("revoked_at", When(), nullable=True),
 )
 agreements = sa.Table(
     "agreements",
@@ -63,7 +82,7 @@ agreements = sa.Table(
     sa.Column("threshold", sa.String(16), nullable=False),  # "auto" or a probability
     sa.Column("allow_duplicates", sa.Boolean, nullable=False),
     sa.Column("created_by", sa.ForeignKey("agencies.id"), nullable=False),
-    sa.Column("created_at", When, nullable=False),
+    sa.Column("created_at", When(), nullable=False),
 )
 agreement_parties = sa.Table(
     "agreement_parties",
@@ -83,7 +102,7 @@ batches = sa.Table(
     sa.Column("encoded_at", sa.String(40), nullable=False),
     sa.Column("caselink_version", sa.String(40), nullable=False),
     sa.Column("status", sa.String(16), nullable=False),  # pending | linked
-    sa.Column("received_at", When, nullable=False),
+    sa.Column("received_at", When(), nullable=False),
     sa.Column("linked_by_run", sa.String(32), nullable=True),
     sa.UniqueConstraint("agreement_id", "agency_id", "content_hash", name="uq_batch_content"),
 )
@@ -107,9 +126,9 @@ runs = sa.Table(
     sa.Column("status", sa.String(16), nullable=False),  # queued|running|succeeded|failed
     sa.Column("stage", sa.String(32), nullable=False),
     sa.Column("progress", sa.Float, nullable=False),
-    sa.Column("created_at", When, nullable=False),
-    sa.Column("started_at", When, nullable=True),
-    sa.Column("finished_at", When, nullable=True),
+    sa.Column("created_at", When(), nullable=False),
+    sa.Column("started_at", When(), nullable=True),
+    sa.Column("finished_at", When(), nullable=True),
     sa.Column("error", sa.Text, nullable=True),
     sa.Column("stats", sa.JSON, nullable=True),
 )

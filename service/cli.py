@@ -97,5 +97,8 @@ def verify_audit(
 
 
 def register(app: typer.Typer) -> None:
+    from service.cli_client import register as register_client
+
     app.command("serve")(serve)
     app.add_typer(admin, name="admin")
+    register_client(app)

@@ -4,7 +4,7 @@ import importlib
 
 import pytest
 
-PACKAGES = ["bloom", "blocking", "evaluation", "linkage"]
+PACKAGES = ["bloom", "blocking", "evaluation", "linkage", "service"]
 
 
 @pytest.mark.parametrize("name", PACKAGES)

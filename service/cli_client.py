@@ -1,0 +1,191 @@
+"""The client commands: `caselink upload`, `run`, `cases`, and the steward's `agency add`,
+`agreement create`. They talk to a running service through :class:`service.client.Client`.
+
+The service is ``--url`` (or ``CASELINK_URL``, default ``http://127.0.0.1:8000``); the API key
+comes from ``--api-key-file`` or ``CASELINK_API_KEY`` — never from a positional argument, which
+would land in shell history.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn
+from rich.table import Table
+
+from bloom import CaselinkError
+
+__all__ = ["register"]
+
+console = Console(stderr=True, soft_wrap=True)
+URL = typer.Option(None, "--url", help="Service URL (default: CASELINK_URL or 127.0.0.1:8000).")
+KEY = typer.Option(None, "--api-key-file", help="File holding your API key (or CASELINK_API_KEY).")
+AGREEMENT = typer.Option(..., "--agreement", help="Agreement id (agr_...).")
+agency_app = typer.Typer(help="Agencies and keys (stewards).", no_args_is_help=True)
+agreement_app = typer.Typer(help="Data-sharing agreements (stewards).", no_args_is_help=True)
+
+
+def client(url: str | None, key_file: Path | None, purpose: str | None = None):
+    from service.client import Client
+
+    if key_file is not None:
+        try:
+            key = key_file.read_text(encoding="utf-8").strip()
+        except OSError as e:
+            raise CaselinkError(f"--api-key-file: cannot read {key_file} ({e.strerror})") from e
+    else:
+        key = os.environ.get("CASELINK_API_KEY", "").strip()
+    if not key:
+        raise CaselinkError("no API key: pass --api-key-file FILE or set CASELINK_API_KEY")
+    base = url or os.environ.get("CASELINK_URL") or "http://127.0.0.1:8000"
+    return Client(base, key, purpose=purpose)
+
+
+def upload(
+    batches: list[Path] = typer.Argument(..., help="Encoded batch files (caselink encode)."),
+    agreement: str = AGREEMENT,
+    url: str | None = URL,
+    api_key_file: Path | None = KEY,
+) -> None:
+    """Upload encoded batches to an agreement; each is stored whole or refused whole."""
+    table = Table("file", "batch", "records", "status")
+    with client(url, api_key_file) as c:
+        for path in batches:
+            with console.status(f"uploading {path.name}"):
+                b = c.upload(agreement, path)
+            status = "already there" if b["duplicate"] else b["status"]
+            table.add_row(path.name, b["batch_id"], f"{b['record_count']:,}", status)
+    Console().print(table)
+
+
+def run(
+    agreement: str = AGREEMENT,
+    wait: bool = typer.Option(True, "--wait/--no-wait", help="Follow the run to its end."),
+    url: str | None = URL,
+    api_key_file: Path | None = KEY,
+) -> None:
+    """Start a linkage run of the agreement's new batches and follow its progress."""
+    with client(url, api_key_file) as c:
+        started = c.start_run(agreement)
+        console.print(f"run {started['run_id']} queued")
+        if not wait:
+            return
+        columns = (
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.fields[stage]}"),
+        )
+        with Progress(*columns, console=console, transient=True) as progress:
+            task = progress.add_task("linking", total=1.0, stage="queued")
+            done = c.wait_run(
+                agreement,
+                started["run_id"],
+                poll=0.5,
+                on_progress=lambda r: progress.update(
+                    task, completed=r["progress"], stage=r["stage"]
+                ),
+            )
+    if done["status"] == "failed":
+        console.print(f"[red]run {done['run_id']} failed:[/red] {done['error']}")
+        raise typer.Exit(1)
+    stats = done["stats"] or {}
+    console.print(
+        f"run {done['run_id']} succeeded: {stats.get('new_records', 0):,} new records, "
+        f"{stats.get('links_accepted', 0):,} links, {stats.get('merges', 0):,} merges"
+    )
+
+
+def cases(
+    agreement: str = AGREEMENT,
+    out: Path | None = typer.Option(None, "--out", help="Write every assignment to this CSV."),
+    url: str | None = URL,
+    api_key_file: Path | None = KEY,
+) -> None:
+    """Your records' case ids, confidence and the other agencies holding the same case."""
+    with client(url, api_key_file) as c:
+        if out is not None:
+            with console.status("downloading"):
+                c.cases_csv(agreement, out)
+            console.print(f"wrote {out}")
+            return
+        page = c.cases(agreement, limit=20)
+    table = Table(
+        "record_ref",
+        "case_id",
+        "confidence",
+        "other agencies",
+        title=f"{page['total']:,} records ({page['pending_records']:,} not linked yet)",
+    )
+    for row in page["items"]:
+        table.add_row(
+            row["record_ref"],
+            row["case_id"],
+            f"{row['confidence']:.3f}",
+            ", ".join(row["other_agencies"]) or "-",
+        )
+    Console().print(table)
+
+
+@agency_app.command("add")
+def agency_add(
+    name: str = typer.Argument(..., help="Agency name, as in its batch files."),
+    role: str = typer.Option("submitter", "--role", help="Role of the key to issue."),
+    key_out: Path = typer.Option(..., "--key-out", help="Write the new key here (mode 0600)."),
+    url: str | None = URL,
+    api_key_file: Path | None = KEY,
+) -> None:
+    """Add an agency (if new) and issue it a key, written to --key-out."""
+    from service.client import ClientError
+
+    with client(url, api_key_file) as c:
+        try:
+            c.create_agency(name)
+        except ClientError as e:
+            if e.status != 409:
+                raise
+        issued = c.create_key(name, role)
+    fd = os.open(key_out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(issued["api_key"] + "\n")
+    console.print(f"agency {name}: key {issued['key_id']} ({role}) written to {key_out}")
+
+
+@agreement_app.command("create")
+def agreement_create(
+    name: str = typer.Option(..., "--name"),
+    party: list[str] = typer.Option(..., "--party", help="An agency taking part (repeat)."),
+    purpose: list[str] = typer.Option(["linkage"], "--purpose", help="An allowed purpose."),
+    schema: str = typer.Option(..., "--schema", help="Built-in schema name or JSON file."),
+    retention_days: int = typer.Option(..., "--retention-days"),
+    threshold: str = typer.Option("auto", "--threshold"),
+    url: str | None = URL,
+    api_key_file: Path | None = KEY,
+) -> None:
+    """Create an agreement for a schema; prints its id."""
+    import bloom
+
+    s = bloom.Schema.load(schema)
+    t: float | str = threshold if threshold == "auto" else float(threshold)
+    with client(url, api_key_file) as c:
+        a = c.create_agreement(
+            name=name,
+            parties=party,
+            purposes=purpose,
+            schema_fingerprint=s.fingerprint,
+            filter_bits=s.filter_bits,
+            retention_days=retention_days,
+            threshold=t,
+        )
+    console.print(f"agreement {a['agreement_id']}: parties {', '.join(a['parties'])}")
+    typer.echo(a["agreement_id"])
+
+
+def register(app: typer.Typer) -> None:
+    app.command("upload")(upload)
+    app.command("run")(run)
+    app.command("cases")(cases)
+    app.add_typer(agency_app, name="agency")
+    app.add_typer(agreement_app, name="agreement")
