@@ -13,7 +13,7 @@ from bloom._render import DATE_KEYS
 from bloom._tokens import ParsedDate
 from bloom._vocab import TokenCSR
 
-__all__ = ["date_keys", "render_date_key"]
+__all__ = ["date_keys", "date_keys_ymd", "render_date_key"]
 
 _TAG_SHIFT = 40
 _PARTS = ("year", "w0", "w1", "month", "year_month", "day", "day_month", "full")
@@ -63,14 +63,18 @@ def date_keys(
     values: list[ParsedDate | None], live: np.ndarray, parts: tuple[str, ...]
 ) -> TokenCSR:
     """Keys of the requested parts for each date (``live`` false: no tokens)."""
-    n = len(values)
     blank = (0, None, None)
     rows = [v if (ok and v) else blank for v, ok in zip(values, live, strict=True)]
-    ymd = np.array(rows, dtype=object).reshape(n, 3)
-    y = ymd[:, 0].astype(np.int64)
-    m = np.array([x or 0 for x in ymd[:, 1]], dtype=np.int64)
-    d = np.array([x or 0 for x in ymd[:, 2]], dtype=np.int64)
-    known = (live.astype(bool), live.astype(bool) & (m > 0), live.astype(bool) & (m > 0) & (d > 0))
+    ymd = np.array([(y, m or 0, d or 0) for y, m, d in rows], dtype=np.int64).reshape(-1, 3)
+    return date_keys_ymd(ymd, live, parts)
+
+
+def date_keys_ymd(ymd: np.ndarray, live: np.ndarray, parts: tuple[str, ...]) -> TokenCSR:
+    """``date_keys`` of dates given as (n, 3) year, month, day, with 0 for an unknown part."""
+    n = ymd.shape[0]
+    live = live.astype(bool)
+    y, m, d = (np.where(live, ymd[:, i], 0) for i in range(3))
+    known = (live, live & (m > 0), live & (m > 0) & (d > 0))
     wanted = [p for part in parts for p in (("w0", "w1") if part == "year_window" else (part,))]
     pay = _payloads(y, m, d)
     keys = np.stack([(np.int64(_PARTS.index(p)) << _TAG_SHIFT) | pay[p] for p in wanted], axis=1)

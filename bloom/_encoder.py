@@ -1,10 +1,12 @@
 """The fast encoder: each distinct value parsed and tokenised once, each distinct token hashed once.
 
-Per field, a chunk's column is dictionary-encoded. Distinct raw values are normalised (or
-parsed as dates/numbers), tokenised into integer keys per value (q-grams in a compiled
+Per field, a chunk's column is dictionary-encoded. Distinct raw values are normalised or
+parsed as dates straight from the dictionary's Arrow buffers (``_arrowparse``; numbers and
+non-ASCII text one by one), tokenised into integer keys per value (q-grams in a compiled
 kernel), and every distinct token is mapped to a row of BLAKE3 bit positions by a
-:class:`TokenVocab` that remembers rows across chunks. A compiled kernel then ORs the rows into
-each record's filter. Salting factorises the field on (salt, value) pairs instead.
+:class:`TokenVocab` (q-gram and date keys hashed in compiled code, other tokens remembered
+across chunks). A compiled kernel then ORs the rows into each record's filter. Salting
+factorises the field on (salt, value) pairs instead.
 
 The result equals ``_reference.reference_encode`` bit for bit.
 """
@@ -18,15 +20,24 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from bloom._datekeys import date_keys
+from bloom._arrowparse import FlatText, normalise_dictionary, parse_dates_dictionary
+from bloom._datekeys import date_keys_ymd
 from bloom._fastparse import DateParser, TextNormaliser
 from bloom._hardening import Hardener
 from bloom._hashing import TokenHasher, derive_key
 from bloom._schema import Field, Schema, Tokeniser
 from bloom._secret import Secret
-from bloom._tokens import _tokens_for, parse_number, salt_value, year_only_if_placeholder
-from bloom._vocab import TokenCSR, TokenVocab, expand_to_pairs, or_masks, qgram_keys, set_token_bits
+from bloom._tokens import _tokens_for, parse_number, salt_value
+from bloom._vocab import (
+    TokenCSR,
+    TokenVocab,
+    expand_to_pairs,
+    or_masks,
+    qgram_keys_flat,
+    set_token_bits,
+)
 
 __all__ = ["ChunkResult", "Encoder", "factorize"]
 
@@ -44,23 +55,40 @@ class ChunkResult:
     )  # (field, rule) -> rows
 
 
-def factorize(column: pa.Array | pa.ChunkedArray | pd.Series) -> tuple[np.ndarray, list[str]]:
-    """Codes per row (-1 for a missing cell) and the distinct raw values, as text."""
+def factorize(column: pa.Array | pa.ChunkedArray | pd.Series) -> tuple[np.ndarray, pa.Array]:
+    """Codes per row (-1 for a missing cell) and the distinct raw values, as a string array."""
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks()
     if isinstance(column, pa.Array):
         if not pa.types.is_string(column.type) and not pa.types.is_large_string(column.type):
             column = column.cast(pa.string())
-        enc = column.dictionary_encode(null_encoding="encode")
-        codes = enc.indices.to_numpy().astype(np.int64)
-        uniques = enc.dictionary.to_pylist()
-        if enc.dictionary.null_count:  # the null entry becomes code -1, the others shift down
-            null_at = uniques.index(None)
-            del uniques[null_at]
-            codes = np.where(codes == null_at, -1, codes - (codes > null_at))
-        return codes, uniques
+        enc = column.dictionary_encode(null_encoding="mask")
+        codes = pc.fill_null(enc.indices, -1).to_numpy().astype(np.int64)
+        return codes, enc.dictionary
     codes, uniques = pd.factorize(column, use_na_sentinel=True)
-    return codes.astype(np.int64), [str(u) for u in uniques]
+    return codes.astype(np.int64), pa.array([str(u) for u in uniques], type=pa.string())
+
+
+@dataclass
+class Parsed:
+    """A field's distinct values, parsed: status per value, and text or dates (or objects)."""
+
+    status: np.ndarray  # int8: _OK, _MISSING or _INVALID
+    text: FlatText | None = None  # normalised text ('' when missing)
+    ymd: np.ndarray | None = None  # dates: (n, 3) year, month, day; 0 for an unknown part
+    objects: list[Any] | None = None  # the parsed values (None when not ok), made on demand
+
+    def values(self) -> list[Any]:
+        if self.objects is None:
+            if self.text is not None:
+                self.objects = self.text.strings()
+            else:
+                assert self.ymd is not None
+                self.objects = [
+                    (y, m or None, d or None) if s == _OK else None
+                    for (y, m, d), s in zip(self.ymd.tolist(), self.status, strict=True)
+                ]
+        return self.objects
 
 
 class _FieldEncoder:
@@ -73,32 +101,40 @@ class _FieldEncoder:
         self._dates = DateParser(f.date_formats) if f.type == "date" else None
         self._toks = [t for t in f.tokenisers if t.weight > 0]
         self._vocabs = [TokenVocab(hasher, t) for t in self._toks]
+        self._placeholders = np.array(f.year_only_day_months, dtype=np.int64).reshape(-1, 2)
 
-    def parse(self, uniques: list[str]) -> tuple[list[Any], np.ndarray]:
+    def parse(self, uniques: pa.Array) -> Parsed:
         status = np.zeros(len(uniques), dtype=np.int8)
         if self._normalise is not None:
-            values: list[Any] = self._normalise.many(uniques)
-            status[[i for i, v in enumerate(values) if not v]] = _MISSING
-            return values, status
+            text = normalise_dictionary(uniques, self._normalise)
+            status[np.diff(text.offsets) == 0] = _MISSING
+            return Parsed(status, text=text)
         if self._dates is not None:
-            values = [year_only_if_placeholder(v, self.field) for v in self._dates.many(uniques)]
-        else:
-            values = [parse_number(v) if v.strip() else None for v in uniques]
-        for i, (raw, v) in enumerate(zip(uniques, values, strict=True)):
+            ymd, ok, blank = parse_dates_dictionary(uniques, self._dates)
+            for month, day in self._placeholders:  # a placeholder day-month: year only
+                ymd[(ymd[:, 1] == month) & (ymd[:, 2] == day), 1:] = 0
+            status[~ok] = np.where(blank[~ok], _MISSING, _INVALID)
+            return Parsed(status, ymd=ymd)
+        raw = uniques.to_pylist()
+        values = [parse_number(v) if v.strip() else None for v in raw]
+        for i, (r, v) in enumerate(zip(raw, values, strict=True)):
             if v is None:
-                status[i] = _INVALID if raw.strip() else _MISSING
-        return values, status
+                status[i] = _INVALID if r.strip() else _MISSING
+        return Parsed(status, objects=values)
 
-    def tokens(self, values: list[Any], status: np.ndarray) -> list[TokenCSR]:
-        live = [v if s == _OK else "" for v, s in zip(values, status, strict=True)]
-        out = []
+    def tokens(self, parsed: Parsed) -> list[TokenCSR]:
+        status, out = parsed.status, []
         for tok in self._toks:
             if tok.kind == "qgram":
-                out.append(qgram_keys(live, tok.q, tok.padding, tok.per_part))
+                assert parsed.text is not None  # q-grams are for text fields only
+                text = parsed.text
+                out.append(qgram_keys_flat(text.codes, text.offsets, tok.q, tok.padding,
+                                           tok.per_part))  # fmt: skip
             elif tok.kind == "date":
-                out.append(date_keys(values, status == _OK, tok.parts))
+                assert parsed.ymd is not None
+                out.append(date_keys_ymd(parsed.ymd, status == _OK, tok.parts))
             else:
-                out.append(self._string_tokens(values, status, tok))
+                out.append(self._string_tokens(parsed.values(), status, tok))
         return out
 
     def _string_tokens(self, values: list[Any], status: np.ndarray, tok: Tokeniser) -> TokenCSR:
@@ -118,17 +154,18 @@ class _FieldEncoder:
     ) -> np.ndarray:
         """Set this field's bits; returns the status (ok/missing/invalid) of every row."""
         codes, uniques = factorize(column)
-        values, status = self.parse(uniques)
-        csrs = self.tokens(values, status)
+        parsed = self.parse(uniques)
+        status = parsed.status.copy()  # marked missing below where no token came out
+        csrs = self.tokens(parsed)
         empty = (
             np.add.reduce([np.diff(c.indptr) for c in csrs]) == 0
             if csrs
-            else np.ones(len(values), bool)
+            else np.ones(len(status), bool)
         )
         status[(status == _OK) & empty] = _MISSING
         row_codes, salt_of_value = codes, None
         if salts is not None:
-            row_codes, value_of_pair, salt_of_value = _pair_codes(codes, salts[0], len(values))
+            row_codes, value_of_pair, salt_of_value = _pair_codes(codes, salts[0], len(status))
             csrs = [expand_to_pairs(c, value_of_pair) for c in csrs]
         masks = np.zeros((len(csrs[0].indptr) - 1, self._seg_words), dtype=np.uint64)
         for csr, vocab in zip(csrs, self._vocabs, strict=True):
@@ -196,7 +233,8 @@ class Encoder:
         assert self._salt is not None
         f, part = self._salt.field, self.schema.hardening.salt_part
         codes, uniques = factorize(column)
-        values, status = self._salt.parse(uniques)
+        parsed = self._salt.parse(uniques)
+        values, status = parsed.values(), parsed.status
         text = [
             salt_value(v if s == _OK else None, f, part)
             for v, s in zip(values, status, strict=True)

@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 
 from bloom._tokens import _MAX_YEAR, _MIN_YEAR, ParsedDate, parse_date
 
-__all__ = ["DateParser", "TextNormaliser"]
+__all__ = ["DateParser", "TextNormaliser", "fixed_spans", "valid_dates"]
 
 _ASCII_PUNCT = [chr(i) for i in range(128) if unicodedata.category(chr(i))[0] in "PS"]
 _ASCII_CONTROL = [chr(i) for i in range(128) if unicodedata.category(chr(i))[0] == "C"]
@@ -45,6 +45,14 @@ class TextNormaliser:
         self._chars: dict[str, str] = {}
         self._particles = frozenset(opts.get("particles") or ())
         self._remove_ws = opts["whitespace"] == "remove"
+        self.joins_words = not self._remove_ws
+        self.bytewise_ascii = not self._particles  # ASCII values normalise byte by byte
+        self.ascii_actions = np.array([self._ascii_action(chr(c)) for c in range(128)], np.int64)
+
+    def _ascii_action(self, ch: str) -> int:
+        """What one ASCII character becomes: a code point, 32 for a word break, -1 for nothing."""
+        out = (ch.lower() if self._opts["casefold"] else ch).translate(self._ascii)
+        return -1 if out == "" else (32 if out.isspace() else ord(out))
 
     def _char(self, ch: str) -> str:
         cat = unicodedata.category(ch)
@@ -142,6 +150,31 @@ def _fixed_layout(fmt: str) -> tuple[str, dict[str, tuple[int, int]]] | None:
     return pattern + "$", spans
 
 
+def fixed_spans(fmt: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """For ``_fixed_layout`` formats with ASCII literals: (byte template, (3, 2) spans).
+
+    The template holds -1 where a digit goes and the literal byte elsewhere; the spans are the
+    (start, end) of %Y, %m and %d, (0, 0) for a part the format lacks.
+    """
+    layout = _fixed_layout(fmt)
+    if layout is None or not fmt.isascii():
+        return None
+    spans = np.zeros((3, 2), dtype=np.int64)
+    for p, key in enumerate("Ymd"):
+        if key in layout[1]:
+            spans[p] = layout[1][key]
+    width, template, i = int(spans[:, 1].max()), [], 0
+    while i < len(fmt):
+        if fmt[i] == "%":
+            template += [-1] * _WIDTH[fmt[i + 1]]
+            i += 2
+        else:
+            template.append(ord(fmt[i]))
+            i += 1
+    assert len(template) >= width
+    return np.array(template, dtype=np.int64), spans
+
+
 def _number(digits: np.ndarray, start: int, end: int) -> np.ndarray:
     out = np.zeros(digits.shape[0], dtype=np.int64)
     for c in range(start, end):
@@ -161,6 +194,9 @@ def _valid(y: np.ndarray, m: np.ndarray | None, d: np.ndarray | None) -> np.ndar
     return ok
 
 
+valid_dates = _valid
+
+
 class DateParser:
     """``parse_date`` for one field's formats, with a bounded cache of parsed values."""
 
@@ -168,6 +204,7 @@ class DateParser:
 
     def __init__(self, formats: tuple[str, ...]) -> None:
         self._formats = formats
+        self.formats = formats
         self._fast = all(_numeric_format(f) is not None for f in formats)
         self._cache: dict[str, ParsedDate | None] = {}
 

@@ -20,7 +20,15 @@ from bloom._hashing import TokenHasher
 from bloom._render import GRAM_KEYS, render_keys
 from bloom._schema import Tokeniser
 
-__all__ = ["TokenCSR", "TokenVocab", "expand_to_pairs", "or_masks", "qgram_keys", "set_token_bits"]
+__all__ = [
+    "TokenCSR",
+    "TokenVocab",
+    "expand_to_pairs",
+    "or_masks",
+    "qgram_keys",
+    "qgram_keys_flat",
+    "set_token_bits",
+]
 
 _CODE_BITS = 21  # enough for any Unicode code point
 _PAD_START, _PAD_END, _SPACE = 2, 3, 32
@@ -87,15 +95,21 @@ def qgram_keys(values: list[str], q: int, padding: bool, per_part: bool) -> Toke
     """Packed q-gram keys for each value (values already normalised; '' gives none)."""
     joined = "".join(values)
     flat = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32)
-    lengths = np.array(list(map(len, values)), dtype=np.int64)
     offsets = np.zeros(len(values) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=offsets[1:])
+    np.cumsum(np.fromiter(map(len, values), np.int64, len(values)), out=offsets[1:])
+    return qgram_keys_flat(flat, offsets, q, padding, per_part)
+
+
+def qgram_keys_flat(
+    codes: np.ndarray, offsets: np.ndarray, q: int, padding: bool, per_part: bool
+) -> TokenCSR:
+    """``qgram_keys`` of values given as code points: value u is codes[offsets[u]:...]."""
     empty = np.zeros(0, dtype=np.uint64)
-    counts = _gram_pass(flat, offsets, q, padding, per_part, empty, False)
-    indptr = np.zeros(len(values) + 1, dtype=np.int64)
+    counts = _gram_pass(codes, offsets, q, padding, per_part, empty, False)
+    indptr = np.zeros(len(offsets), dtype=np.int64)
     np.cumsum(counts, out=indptr[1:])
     keys = np.empty(indptr[-1], dtype=np.uint64)
-    _gram_pass(flat, offsets, q, padding, per_part, keys, True)
+    _gram_pass(codes, offsets, q, padding, per_part, keys, True)
     return TokenCSR(indptr, keys)
 
 
