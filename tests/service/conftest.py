@@ -1,0 +1,369 @@
+"""Real caselink servers over loopback, on SQLite and on PostgreSQL.
+
+Each server is a subprocess ``caselink serve`` with its own database (a SQLite file, or a
+fresh PostgreSQL schema dropped afterwards), its own Ray and its own process group, killed
+at teardown. The session-scoped ``server`` is shared by the tests of one backend; the
+``world`` on it is a three-agency agreement whose first run has succeeded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+import bloom
+from service.client import Client
+from tests.conftest import POSTGRES_URL
+
+CASELINK = Path(sys.executable).with_name("caselink")
+BACKENDS = ("sqlite", "postgresql")
+STARTUP_TIMEOUT = 120.0
+PURPOSES = ["linkage", "tracing"]
+
+
+# -- databases ------------------------------------------------------------------------------
+@dataclass
+class Database:
+    """One database for one server: its URL and an engine for looking behind the API."""
+
+    kind: str
+    url: str
+    _engine: sa.Engine | None = None
+
+    @property
+    def engine(self) -> sa.Engine:
+        if self._engine is None:
+            args = {"timeout": 60} if self.kind == "sqlite" else {}
+            self._engine = sa.create_engine(self.url, connect_args=args)
+        return self._engine
+
+    def count(self, table: sa.Table, *where: Any) -> int:
+        with self.engine.connect() as conn:
+            q = sa.select(sa.func.count()).select_from(table)
+            return int(conn.execute(q.where(*where) if where else q).scalar_one())
+
+    def dispose(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+
+
+@contextlib.contextmanager
+def make_database(kind: str, request: pytest.FixtureRequest, where: Path) -> Iterator[Database]:
+    """A SQLite file in ``where``, or a fresh PostgreSQL schema (skips if none answers)."""
+    if kind == "sqlite":
+        db = Database(kind, f"sqlite:///{where / 'caselink.db'}")
+        yield db
+        db.dispose()
+        return
+    admin: sa.Engine = request.getfixturevalue("postgres_engine")
+    schema = "caselink_test_" + secrets.token_hex(6)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    db = Database(kind, f"{POSTGRES_URL}?options=-csearch_path%3D{schema}")
+    try:
+        yield db
+    finally:
+        db.dispose()
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+
+
+# -- processes ------------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def service_env(db_url: str, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CASELINK_")}
+    env.update(
+        CASELINK_DATABASE_URL=db_url,
+        RAY_USAGE_STATS_ENABLED="0",
+        RAY_AUTH_MODE="disabled",
+        CASELINK_RAY_NUM_CPUS="1",
+        CASELINK_RAY_OBJECT_STORE_MB="100",
+        CASELINK_MAX_UPLOAD_MB="1",
+        COLUMNS="400",  # rich tables of the CLI on one line each
+    )
+    env.update(extra)
+    return env
+
+
+def caselink(db_url: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run the real ``caselink`` command on ``db_url``."""
+    return subprocess.run([str(CASELINK), *args], env=service_env(db_url), capture_output=True,
+                          text=True, timeout=timeout, check=False)  # fmt: skip
+
+
+def bootstrap_steward(db_url: str, name: str) -> str:
+    """``caselink admin create-agency NAME --role steward``: the key is stdout's last line."""
+    done = caselink(db_url, "admin", "create-agency", name, "--role", "steward")
+    assert done.returncode == 0, done.stderr
+    key = done.stdout.strip().splitlines()[-1]
+    assert key.startswith("clk_"), done.stdout
+    return key
+
+
+class Server:
+    """``caselink serve`` in its own process group, on a free loopback port."""
+
+    def __init__(self, db: Database, workdir: Path, name: str = "server", **env: str) -> None:
+        self.db, self.workdir, self.name = db, workdir, name
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.ray_tmp = Path(tempfile.mkdtemp(prefix="clray", dir="/tmp"))  # short socket paths
+        self.env = service_env(db.url, RAY_TMPDIR=str(self.ray_tmp), **env)
+        self.proc: subprocess.Popen | None = None
+        self.starts = 0
+
+    @property
+    def stderr_path(self) -> Path:
+        return self.workdir / f"{self.name}-{self.starts}.err"
+
+    def stderr(self) -> str:
+        return self.stderr_path.read_text(errors="replace")
+
+    def launch(self) -> None:
+        self.starts += 1
+        with (self.workdir / f"{self.name}-{self.starts}.out").open("wb") as out, \
+                self.stderr_path.open("wb") as err:  # fmt: skip
+            self.proc = subprocess.Popen(
+                [str(CASELINK), "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+                env=self.env, cwd=self.workdir, stdout=out, stderr=err, start_new_session=True,
+            )  # fmt: skip
+
+    def _check_alive(self) -> None:
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"caselink serve exited with {self.proc.returncode}:\n"
+                               f"{self.stderr()[-3000:]}")  # fmt: skip
+
+    def wait_migrated(self, timeout: float = STARTUP_TIMEOUT) -> None:
+        """Until the server has brought the database schema up to date (it then starts Ray)."""
+        deadline = time.monotonic() + timeout
+        while "database schema is current" not in self.stderr():
+            self._check_alive()
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no migration after {timeout:.0f} s:\n{self.stderr()}")
+            time.sleep(0.1)
+
+    def wait_ready(self, timeout: float = STARTUP_TIMEOUT) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            self._check_alive()
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200:
+                    return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no /healthz after {timeout:.0f} s:\n{self.stderr()}")
+            time.sleep(0.1)
+
+    def start(self) -> None:
+        self.launch()
+        self.wait_ready()
+
+    def kill(self) -> None:
+        """SIGKILL the server and everything in its process group (its Ray processes)."""
+        if self.proc is None:
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=30)
+
+    def terminate(self, timeout: float = 60) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout=timeout)
+
+    def cleanup(self) -> None:
+        self.kill()
+        shutil.rmtree(self.ray_tmp, ignore_errors=True)
+
+    def client(self, key: str, **kwargs: Any) -> Client:
+        return Client(self.url, key, **kwargs)
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def database(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[Database]:
+    with make_database(request.param, request, tmp_path_factory.mktemp(request.param)) as db:
+        yield db
+
+
+@dataclass
+class Service:
+    """A running server and the steward key bootstrapped on its database by the CLI."""
+
+    server: Server
+    db: Database
+    steward_key: str
+    steward_agency: str
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def client(self, key: str | None = None, **kwargs: Any) -> Client:
+        return self.server.client(key or self.steward_key, **kwargs)
+
+
+@pytest.fixture(scope="session")
+def service(database: Database, tmp_path_factory) -> Iterator[Service]:
+    server = Server(database, tmp_path_factory.mktemp(f"server-{database.kind}"))
+    try:
+        server.launch()
+        server.wait_migrated()
+        key = bootstrap_steward(database.url, "caselink-steward")  # while Ray starts
+        server.wait_ready()
+        yield Service(server, database, key, "caselink-steward")
+    finally:
+        server.cleanup()
+
+
+# -- data -----------------------------------------------------------------------------------
+def encode_file(df: pd.DataFrame, schema: bloom.Schema, secret: bloom.Secret, agency: str,
+                path: Path) -> Path:  # fmt: skip
+    bloom.encode(df, schema, secret, agency=agency, id_column="record_ref").write(path)
+    return path
+
+
+def agreement_body(schema: bloom.Schema, parties: list[str], name: str = "test") -> dict:
+    return dict(name=name, parties=parties, purposes=PURPOSES,
+                schema_fingerprint=schema.fingerprint, filter_bits=schema.filter_bits,
+                retention_days=365)  # fmt: skip
+
+
+@dataclass
+class World:
+    """Three agencies linked under one agreement, and what the tests need to probe it."""
+
+    service: Service
+    agreement: dict
+    data: Any  # evaluation SyntheticData: registers and truth
+    uploaded: dict[str, pd.DataFrame]  # per agency: the records sent in the first round
+    held_back: dict[str, pd.DataFrame]  # per agency: records kept for the incremental round
+    planted: pd.DataFrame  # agency, record_ref, person: identical records in all three
+    keys: dict[str, str]  # agency -> submitter key
+    role_keys: dict[str, str]  # role -> key of a party agency with that role
+    outsider_keys: dict[str, str]  # role -> key of an agency outside the agreement
+    revoked_key: str
+    first_run: dict
+    first_cases: dict[str, list[dict]] = field(default_factory=dict)
+    workdir: Path = Path()
+
+    @property
+    def agreement_id(self) -> str:
+        return self.agreement["agreement_id"]
+
+    def client(self, agency: str) -> Client:
+        return self.service.client(self.keys[agency])
+
+
+AGENCIES = ("agency-a", "agency-b", "agency-c")
+PLANTED = pd.DataFrame(
+    {
+        "given_name": ["Zebulon", "Quintessa", "Barnabas"],
+        "family_name": ["Okonkwo-Lindqvist", "Vasquez-Haraldsen", "Tshabalala-Moreau"],
+        "father_name": ["Ignatius", "Evander", "Leopold"],
+        "sex": ["M", "F", "M"],
+        "date_of_birth": ["1971-07-23", "1988-11-04", "1959-02-17"],
+        "place_of_birth": ["Timbuktu", "Valparaiso", "Durban"],
+    }
+)
+
+
+def _registers(seed: int = 7) -> tuple[Any, dict[str, pd.DataFrame], pd.DataFrame]:
+    from evaluation import generate_synthetic
+
+    data = generate_synthetic(240, 3, seed=seed)
+    registers, planted = {}, []
+    for k, agency in enumerate(AGENCIES):
+        refs = [f"P{k + 1}-{j:03d}" for j in range(len(PLANTED))]
+        planted.append(pd.DataFrame({"agency": agency, "record_ref": refs,
+                                     "person": range(len(PLANTED))}))  # fmt: skip
+        registers[agency] = pd.concat([data.agencies[agency], PLANTED.assign(record_ref=refs)],
+                                      ignore_index=True)  # fmt: skip
+    return data, registers, pd.concat(planted, ignore_index=True)
+
+
+@pytest.fixture(scope="session")
+def world(service: Service, person_schema, secret, tmp_path_factory) -> World:
+    """The full three-agency flow up to a succeeded first run, asserted step by step."""
+    workdir = tmp_path_factory.mktemp(f"world-{service.db.kind}")
+    with service.client() as steward:
+        w = _build_world(service, steward, person_schema, secret, workdir)
+    for agency in AGENCIES:
+        with w.client(agency) as c:
+            w.first_cases[agency] = list(c.iter_cases(w.agreement_id, page=100))
+    return w
+
+
+def _keys(service: Service, steward: Client) -> tuple[dict, dict, dict, str]:
+    me = steward.me()
+    assert (me["agency"], me["role"]) == (service.steward_agency, "steward")
+    for agency in (*AGENCIES, "outsider"):
+        assert steward.create_agency(agency)["name"] == agency
+    keys = {a: steward.create_key(a, "submitter")["api_key"] for a in AGENCIES}
+    outsider_keys = {r: steward.create_key("outsider", r)["api_key"]
+                     for r in ("steward", "submitter", "tracer", "evaluator")}  # fmt: skip
+    role_keys = {"steward": service.steward_key, "submitter": keys["agency-a"],
+                 "tracer": steward.create_key("agency-b", "tracer")["api_key"],
+                 "evaluator": steward.create_key("agency-a", "evaluator")["api_key"]}  # fmt: skip
+    revoked = steward.create_key("agency-a", "submitter")
+    steward.revoke_key(revoked["key_id"])
+    return keys, role_keys, outsider_keys, revoked["api_key"]
+
+
+def _build_world(service: Service, steward: Client, schema: bloom.Schema,
+                 secret: bloom.Secret, workdir: Path) -> World:  # fmt: skip
+    keys, role_keys, outsider_keys, revoked = _keys(service, steward)
+    agreement = steward.create_agreement(**agreement_body(schema, list(AGENCIES),
+                                                          name="three agencies"))  # fmt: skip
+    assert agreement["parties"] == sorted([*AGENCIES, service.steward_agency])
+    assert agreement["purposes"] == PURPOSES
+    assert agreement["schema_fingerprint"] == schema.fingerprint
+    assert agreement["filter_bits"] == schema.filter_bits
+    assert agreement["retention_days"] == 365
+    agreement_id = agreement["agreement_id"]
+
+    data, registers, planted = _registers()
+    uploaded, held_back = {}, {}
+    for agency in AGENCIES:
+        synthetic = data.agencies[agency]  # the last 20 come in the incremental round
+        planted_rows = registers[agency].iloc[len(synthetic) :]
+        uploaded[agency] = pd.concat([synthetic.iloc[:-20], planted_rows], ignore_index=True)
+        held_back[agency] = synthetic.iloc[-20:].reset_index(drop=True)
+        path = encode_file(uploaded[agency], schema, secret, agency,
+                           workdir / f"{agency}.parquet")  # fmt: skip
+        with service.client(keys[agency]) as c:
+            stored = c.upload(agreement_id, path)
+        assert stored["agency"] == agency and stored["record_count"] == len(uploaded[agency])
+        assert stored["status"] == "pending" and stored["duplicate"] is False
+
+    with service.client(keys["agency-a"]) as c:
+        started = c.start_run(agreement_id)
+        assert started["status"] in ("queued", "running")
+        run = c.wait_run(agreement_id, started["run_id"], timeout=120, poll=0.2)
+    assert run["status"] == "succeeded", run
+    assert run["stats"]["new_records"] == sum(len(u) for u in uploaded.values())
+    return World(service=service, agreement=agreement, data=data, uploaded=uploaded,
+                 held_back=held_back, planted=planted, keys=keys, role_keys=role_keys,
+                 outsider_keys=outsider_keys, revoked_key=revoked, first_run=run,
+                 workdir=workdir)  # fmt: skip
