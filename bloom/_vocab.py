@@ -2,9 +2,10 @@
 
 Tokens reach the encoder as integer keys per distinct value (compressed sparse rows):
 q-grams packed into one uint64 (21 bits per code point, so q <= 3), other tokens as indices
-into a list of strings. A :class:`TokenVocab` turns each distinct (salt, token) into a row of a
-``(rows, weight)`` table of bit positions, computing the BLAKE3 positions only for tokens it
-has not seen before. A compiled kernel then ORs the table rows into the filters.
+into a list of strings. A :class:`TokenVocab` turns each distinct token of a chunk into a row
+of a ``(rows, weight)`` table of bit positions, computed by the compiled BLAKE3 in one pass;
+salted (salt, token) pairs are remembered across chunks and only new ones are hashed. A
+compiled kernel then ORs the table rows into the filters.
 """
 
 from __future__ import annotations
@@ -124,6 +125,39 @@ def expand_to_pairs(csr: TokenCSR, value_of_pair: np.ndarray) -> TokenCSR:
 
 
 @njit(cache=True, nogil=True)
+def _unique_keys(keys):  # pragma: no cover - compiled
+    size = 1
+    while size < 2 * keys.shape[0]:
+        size *= 2
+    slots = np.full(size, -1, dtype=np.int64)
+    uniq = np.empty(keys.shape[0], dtype=np.uint64)
+    inverse = np.empty(keys.shape[0], dtype=np.int64)
+    n, mask = 0, np.uint64(size - 1)
+    for i in range(keys.shape[0]):
+        k = keys[i]
+        h = (k * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(17)
+        while True:
+            slot = np.int64(h & mask)
+            j = slots[slot]
+            if j < 0:
+                slots[slot] = n
+                uniq[n] = k
+                inverse[i] = n
+                n += 1
+                break
+            if uniq[j] == k:
+                inverse[i] = j
+                break
+            h += np.uint64(1)
+    return inverse, uniq[:n]
+
+
+def unique_keys(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(index of each key among the distinct keys, the distinct keys in order of appearance)."""
+    return _unique_keys(np.ascontiguousarray(keys, dtype=np.uint64))
+
+
+@njit(cache=True, nogil=True)
 def set_token_bits(masks, word0, indptr, rows, table):  # pragma: no cover - compiled
     """OR into value u's mask the table rows of each of its tokens (masks start at word0)."""
     k = table.shape[1]
@@ -146,7 +180,7 @@ def or_masks(bits, codes, masks, word0):  # pragma: no cover - compiled
 
 
 class TokenVocab:
-    """Distinct (salt, token) -> row of bit positions, for one tokeniser of one field."""
+    """Token -> bit positions for one tokeniser of one field; salted rows kept across chunks."""
 
     _LIMIT = 4_000_000
 
@@ -155,7 +189,7 @@ class TokenVocab:
         self._tok = tok
         self._tag = tok.tag + "\x1f"
         self._prefix = np.frombuffer(self._tag.encode(), dtype=np.uint8)
-        self._rows: dict[tuple[str | None, int | str], int] = {}
+        self._rows: dict[tuple[str, int | str], int] = {}
         self.table = np.zeros((256, tok.weight), dtype=np.int64)
 
     def rows(
@@ -163,27 +197,27 @@ class TokenVocab:
     ) -> tuple[np.ndarray, np.ndarray]:
         """(row per token occurrence in ``csr``, table of positions per row).
 
-        Unsalted integer keys are rendered and hashed in compiled code, once per distinct key
-        of the chunk; string and salted tokens go through the cache of rows across chunks.
+        Unsalted tokens are hashed in compiled code once per distinct key of the chunk (integer
+        keys rendered there too); salted tokens go through the cache of rows across chunks.
         """
         if csr.keys.size == 0:
             return np.zeros(0, dtype=np.int64), self.table
-        inverse, uniq = pd.factorize(csr.keys)
-        if salt_of_key is None and csr.strings is None:
-            data, offsets = render_keys(np.asarray(uniq, np.uint64), self._prefix, csr.packed)
-            return inverse, self._hasher.positions_packed(data, offsets, self._tok.weight)
-        if salt_of_key is not None:
-            inverse, combined = pd.factorize(inverse.astype(np.int64) * len(salts) + salt_of_key)
-            pairs = [(salts[c % len(salts)], uniq[c // len(salts)]) for c in combined.tolist()]
-        else:
-            pairs = [(None, k) for k in uniq.tolist()]
+        inverse, uniq = unique_keys(csr.keys)
+        if salt_of_key is None:
+            if csr.strings is None:
+                data, offsets = render_keys(uniq, self._prefix, csr.packed)
+                return inverse, self._hasher.positions_packed(data, offsets, self._tok.weight)
+            tokens = [self._tag + csr.strings[k] for k in uniq.tolist()]
+            return inverse, self._hasher.positions_many(tokens, self._tok.weight)
+        inverse, combined = pd.factorize(inverse * len(salts) + salt_of_key)
+        pairs = [(salts[c % len(salts)], uniq[c // len(salts)]) for c in combined.tolist()]
         if len(self._rows) + len(pairs) > self._LIMIT:
             self._rows.clear()
         return self._lookup(pairs, csr.strings, csr.render)[inverse], self.table
 
     def _lookup(
         self,
-        pairs: list[tuple[str | None, int]],
+        pairs: list[tuple[str, int]],
         strings: list[str] | None,
         csr_render: Callable[[int], str],
     ) -> np.ndarray:
@@ -196,7 +230,7 @@ class TokenVocab:
             hit = rows.get((salt, token))
             if hit is None:
                 text = token if isinstance(token, str) else render(token)
-                prefix = "" if salt is None else f"{salt}\x1e"
+                prefix = f"{salt}\x1e"
                 new_at.append(i)
                 new_tokens.append(prefix + self._tag + text)
                 new_names.append((salt, token))

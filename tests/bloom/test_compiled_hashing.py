@@ -9,7 +9,7 @@ from bloom._blake3 import key_words, positions_from_messages
 from bloom._datekeys import date_keys, render_date_key
 from bloom._hashing import TokenHasher
 from bloom._render import DATE_KEYS, GRAM_KEYS, render_keys
-from bloom._vocab import qgram_keys, unpack_gram
+from bloom._vocab import qgram_keys, unique_keys, unpack_gram
 
 
 def _packed(messages: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
@@ -68,3 +68,12 @@ def test_rendered_date_keys_are_the_date_tokens():
     data, offsets = render_keys(keys, np.frombuffer(b"d\x1f", np.uint8), DATE_KEYS)
     got = [bytes(data[offsets[i] : offsets[i + 1]]) for i in range(len(keys))]
     assert got == [("d\x1f" + render_date_key(int(k))).encode() for k in keys]
+
+
+@settings(max_examples=60, deadline=None)
+@given(keys=st.lists(st.integers(0, 2**64 - 1) | st.integers(0, 5), max_size=300))
+def test_unique_keys_invert(keys):
+    arr = np.array(keys, dtype=np.uint64)
+    inverse, uniq = unique_keys(arr)
+    assert uniq.tolist() == list(dict.fromkeys(keys))
+    assert np.array_equal(uniq[inverse], arr)
