@@ -20,7 +20,13 @@ from numba import njit
 
 from bloom._fastparse import DateParser, TextNormaliser, fixed_spans, valid_dates
 
-__all__ = ["FlatText", "normalise_dictionary", "parse_dates_dictionary", "string_buffers"]
+__all__ = [
+    "FlatText",
+    "hash_strings",
+    "normalise_dictionary",
+    "parse_dates_dictionary",
+    "string_buffers",
+]
 
 _DROP, _GAP = -1, 32
 
@@ -54,6 +60,25 @@ def string_buffers(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     offsets = np.frombuffer(offsets_buf, dtype=width)[arr.offset : arr.offset + len(arr) + 1]
     data = np.frombuffer(data_buf, dtype=np.uint8) if data_buf else np.zeros(0, np.uint8)
     return data, offsets.astype(np.int64)
+
+
+@njit(cache=True, nogil=True)
+def _hash_values(data, offsets):  # pragma: no cover - compiled
+    n = offsets.shape[0] - 1
+    out = np.empty(n, dtype=np.uint64)
+    for u in range(n):
+        h = np.uint64(0xCBF29CE484222325) ^ np.uint64(offsets[u + 1] - offsets[u])
+        for i in range(offsets[u], offsets[u + 1]):
+            h = (h ^ np.uint64(data[i])) * np.uint64(0x100000001B3)
+        h = (h ^ (h >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        h = (h ^ (h >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        out[u] = h ^ (h >> np.uint64(31))
+    return out
+
+
+def hash_strings(arr: pa.Array) -> np.ndarray:
+    """A 64-bit hash of each value of a null-free string array (equal strings, equal hashes)."""
+    return _hash_values(*string_buffers(arr))
 
 
 @njit(cache=True, nogil=True)

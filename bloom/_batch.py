@@ -20,6 +20,7 @@ import re
 import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from bloom._arrowparse import hash_strings
 from bloom._errors import BatchError
 from bloom._schema import Schema
 
@@ -54,6 +56,7 @@ _REQUIRED = (
 )
 
 
+@lru_cache(maxsize=1)
 def caselink_version() -> str:
     try:
         return version("caselink")
@@ -207,15 +210,18 @@ class BatchWriter:
         segs = tuple((s.name, s.out_bits) for s in schema.segments)
         return cls(path, fingerprint=schema.fingerprint, agency=agency, segments=segs)
 
-    def write(self, refs: np.ndarray | list[str], filters: np.ndarray) -> None:
+    def write(self, refs: pa.Array | np.ndarray | list[str], filters: np.ndarray) -> None:
         assert self._writer is not None, "writer is closed"
         if filters.ndim != 2 or filters.shape[1] * 64 != self._bits:
             raise BatchError([f"bloom: filters must have {self._bits} bits per record"])
-        ref_arr = pa.array(refs, type=pa.string())
+        if isinstance(refs, pa.ChunkedArray):
+            refs = refs.combine_chunks()
+        ref_arr = refs if isinstance(refs, pa.Array) else pa.array(refs, type=pa.string())
+        ref_arr = ref_arr.cast(pa.string())
         if len(ref_arr) != filters.shape[0]:
             raise BatchError(["record_ref: one ref per filter is needed"])
         self._hasher.update(ref_arr, filters)
-        self._ref_hashes.append(pd.util.hash_array(np.asarray(refs, dtype=object)))
+        self._ref_hashes.append(hash_strings(ref_arr))
         table = pa.Table.from_arrays([ref_arr, _bloom_array(filters)], schema=self._schema)
         self._writer.write_table(table, row_group_size=256_000)
 

@@ -96,10 +96,10 @@ def _check_columns(columns: list[str], schema: Schema, id_column: str | None) ->
         raise EncodingError(problems)
 
 
-def _refs(column: Any, n: int, first_row: int, report: EncodeReport) -> np.ndarray:
+def _refs(column: Any, n: int, first_row: int, report: EncodeReport) -> pa.Array:
     """The record refs of a chunk (row numbers when there is no id column), checked."""
     if column is None:
-        return np.array([str(first_row + i) for i in range(n)], dtype=object)
+        return pa.array(np.arange(first_row, first_row + n)).cast(pa.string())
     if not isinstance(column, pa.ChunkedArray | pa.Array):
         column = pa.array(column.reset_index(drop=True).map(str, na_action="ignore"), pa.string())
     refs = pc.utf8_trim_whitespace(pc.fill_null(column.cast(pa.string()), ""))
@@ -111,7 +111,7 @@ def _refs(column: Any, n: int, first_row: int, report: EncodeReport) -> np.ndarr
         rows = np.flatnonzero(bad)
         if rows.size:
             report.ref_problems.setdefault(rule, []).extend((rows + first_row).tolist())
-    return refs.to_numpy(zero_copy_only=False).astype(object)
+    return refs.combine_chunks() if isinstance(refs, pa.ChunkedArray) else refs
 
 
 def encode(
@@ -133,7 +133,8 @@ def encode(
     if len(data) == 0:
         raise EncodingError(["the input has no records"])
     report = EncodeReport()
-    refs = _refs(data[id_column] if id_column else None, len(data), 1, report)
+    ref_arr = _refs(data[id_column] if id_column else None, len(data), 1, report)
+    refs = ref_arr.to_numpy(zero_copy_only=False).astype(object)
     columns = {c: data[c].reset_index(drop=True) for c in schema.columns}
     chunk = Encoder(schema, secret).encode_chunk(columns, len(data), 1)
     report.add(chunk, len(data))
@@ -145,7 +146,7 @@ def encode(
         rows = (np.flatnonzero(dup) + 1).tolist()
         raise EncodingError([f"record_ref is duplicated: {_rows(rows)}"])
     hasher = _ContentHasher()
-    hasher.update(list(refs), chunk.filters)
+    hasher.update(ref_arr, chunk.filters)
     meta = BatchMetadata(
         schema_fingerprint=schema.fingerprint,
         agency=agency,
@@ -253,30 +254,49 @@ def encode_csv(
     if not src.is_file():
         raise EncodingError([f"{src} does not exist or is not a file"])
     total = src.stat().st_size
-    columns = _header(src, input_encoding)
-    _check_columns(columns, schema, id_column)
     wanted = list(dict.fromkeys([*schema.columns, *([id_column] if id_column else [])]))
     report, bad = EncodeReport(), _BadRows()
-    with open(src, "rb") as fh, BatchWriter.for_schema(out, schema, agency) as writer:
-        try:
-            reader = _open_csv(fh, wanted, chunk_bytes, input_encoding, bad)
-            for first, batch, result in _encoded(reader, schema, secret, jobs):
-                ids = batch.column(id_column) if id_column else None
-                refs = _refs(ids, batch.num_rows, first, report)
-                report.add(result, batch.num_rows)
-                if not (report.rejected or report.ref_problems or bad.rows):
-                    writer.write(refs, result.filters)
-                if on_progress is not None:
-                    on_progress(min(fh.tell(), total), total)
-        except pa.ArrowInvalid as e:
-            raise EncodingError([_csv_message(src, input_encoding, e)]) from None
-        problems = report.problems(schema)
-        if bad.rows:
-            problems.append(f"rows with more or fewer columns than the header: {_rows(bad.rows)}")
-        if problems:
-            raise EncodingError(problems)
-        report.metadata = writer.close()
+    with open(src, "rb") as fh:
+        reader = _reader(fh, src, wanted, schema, id_column, chunk_bytes, input_encoding, bad)
+        with BatchWriter.for_schema(out, schema, agency) as writer:
+            try:
+                for first, batch, result in _encoded(reader, schema, secret, jobs):
+                    ids = batch.column(id_column) if id_column else None
+                    refs = _refs(ids, batch.num_rows, first, report)
+                    report.add(result, batch.num_rows)
+                    if not (report.rejected or report.ref_problems or bad.rows):
+                        writer.write(refs, result.filters)
+                    if on_progress is not None:
+                        on_progress(min(fh.tell(), total), total)
+            except pa.ArrowInvalid as e:
+                raise EncodingError([_csv_message(src, input_encoding, e)]) from None
+            problems = report.problems(schema)
+            if bad.rows:
+                problems.append(
+                    f"rows with more or fewer columns than the header: {_rows(bad.rows)}"
+                )
+            if problems:
+                raise EncodingError(problems)
+            report.metadata = writer.close()
     return report
+
+
+def _reader(
+    fh: BinaryIO,
+    src: Path,
+    wanted: list[str],
+    schema: Schema,
+    id_column: str | None,
+    chunk_bytes: int,
+    encoding: str,
+    bad: _BadRows,
+) -> pacsv.CSVStreamingReader:
+    """The streaming reader of the wanted columns; when it cannot open, say why, by column."""
+    try:
+        return _open_csv(fh, wanted, chunk_bytes, encoding, bad)
+    except (pa.ArrowInvalid, pa.ArrowKeyError) as e:
+        _check_columns(_header(src, encoding), schema, id_column)  # raises for what is wrong
+        raise EncodingError([_csv_message(src, encoding, e)]) from None
 
 
 def _encoded(
