@@ -15,7 +15,6 @@ who records the head hash elsewhere (``GET .../audit/verify`` returns it) can de
 from __future__ import annotations
 
 import json
-import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -30,7 +29,6 @@ __all__ = ["GENESIS", "AuditCheck", "Actor", "append", "entry_hash", "verify"]
 
 GENESIS = "0" * 64
 SYSTEM = "caselink"
-_LOCK = threading.Lock()  # one appender at a time within a process; FOR UPDATE across them
 _HASHED = (
     "scope",
     "seq",
@@ -85,29 +83,32 @@ def append(
     outcome: str = "ok",
     details: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Append one entry to ``scope``'s chain inside the caller's transaction; returns it."""
-    with _LOCK:
-        seq, prev = _head_for_update(conn, scope)
-        entry = {
-            "scope": scope,
-            "seq": seq + 1,
-            "at": datetime.now(UTC).isoformat(timespec="microseconds"),
-            "actor": actor.agency,
-            "key_id": actor.key_id,
-            "role": actor.role,
-            "action": action,
-            "purpose": purpose,
-            "outcome": outcome,
-            "details": json.dumps(details or {}, sort_keys=True, separators=(",", ":")),
-        }
-        entry["prev_hash"] = prev
-        entry["hash"] = entry_hash(prev, entry)
-        conn.execute(audit_entries.insert().values(**entry))
-        conn.execute(
-            audit_heads.update()
-            .where(audit_heads.c.scope == scope)
-            .values(seq=entry["seq"], hash=entry["hash"])
-        )
+    """Append one entry to ``scope``'s chain inside the caller's transaction; returns it.
+
+    Appends are serialised by the database: ``SELECT ... FOR UPDATE`` of the chain's head on
+    PostgreSQL, and the service's ``BEGIN IMMEDIATE`` transactions on SQLite.
+    """
+    seq, prev = _head_for_update(conn, scope)
+    entry = {
+        "scope": scope,
+        "seq": seq + 1,
+        "at": datetime.now(UTC).isoformat(timespec="microseconds"),
+        "actor": actor.agency,
+        "key_id": actor.key_id,
+        "role": actor.role,
+        "action": action,
+        "purpose": purpose,
+        "outcome": outcome,
+        "details": json.dumps(details or {}, sort_keys=True, separators=(",", ":")),
+    }
+    entry["prev_hash"] = prev
+    entry["hash"] = entry_hash(prev, entry)
+    conn.execute(audit_entries.insert().values(**entry))
+    conn.execute(
+        audit_heads.update()
+        .where(audit_heads.c.scope == scope)
+        .values(seq=entry["seq"], hash=entry["hash"])
+    )
     return entry
 
 
