@@ -55,14 +55,12 @@ def open_agreement(
     default_purpose: str = DEFAULT_PURPOSE,
 ) -> tuple[Any, str]:
     """The agreement and the purpose of this call, or a ServiceError after auditing it."""
-    with engine.connect() as conn:
-        try:
+    try:
+        with engine.connect() as conn:  # closed before refuse() opens its own transaction
             agreement = agreement_of(conn, principal, agreement_id)
-        except ServiceError as e:
-            tried = blake3.blake3(agreement_id.encode("utf-8")).hexdigest()[:16]
-            raise refuse(
-                engine, "", principal, action, e, details={"agreement_hash": tried}
-            ) from None
+    except ServiceError as e:
+        tried = blake3.blake3(agreement_id.encode("utf-8")).hexdigest()[:16]
+        raise refuse(engine, "", principal, action, e, details={"agreement_hash": tried}) from None
     try:
         need(principal, *roles)
         return agreement, check_purpose(agreement, purpose, default_purpose)
