@@ -62,17 +62,23 @@ def string_buffers(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     return data, offsets.astype(np.int64)
 
 
+@njit(cache=True, inline="always")
+def _hash_bytes(data, lo, hi):  # pragma: no cover - compiled
+    """FNV-1a of data[lo:hi] and its length, finished with the splitmix64 mixer."""
+    h = np.uint64(0xCBF29CE484222325) ^ np.uint64(hi - lo)
+    for i in range(lo, hi):
+        h = (h ^ np.uint64(data[i])) * np.uint64(0x100000001B3)
+    h = (h ^ (h >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    h = (h ^ (h >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return h ^ (h >> np.uint64(31))
+
+
 @njit(cache=True, nogil=True)
 def _hash_values(data, offsets):  # pragma: no cover - compiled
     n = offsets.shape[0] - 1
     out = np.empty(n, dtype=np.uint64)
     for u in range(n):
-        h = np.uint64(0xCBF29CE484222325) ^ np.uint64(offsets[u + 1] - offsets[u])
-        for i in range(offsets[u], offsets[u + 1]):
-            h = (h ^ np.uint64(data[i])) * np.uint64(0x100000001B3)
-        h = (h ^ (h >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        h = (h ^ (h >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        out[u] = h ^ (h >> np.uint64(31))
+        out[u] = _hash_bytes(data, offsets[u], offsets[u + 1])
     return out
 
 

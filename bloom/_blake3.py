@@ -42,44 +42,43 @@ def key_words(key: bytes) -> np.ndarray:
 
 @njit(cache=True, inline="always")
 def _rotr(x, n):  # pragma: no cover - compiled
-    return (x >> np.uint32(n)) | (x << np.uint32(32 - n))
+    return np.uint32((x >> np.uint32(n)) | (x << np.uint32(32 - n)))
 
 
 @njit(cache=True, inline="always")
-def _g(s, a, b, c, d, x, y):  # pragma: no cover - compiled
-    s[a] = s[a] + s[b] + x
-    s[d] = _rotr(s[d] ^ s[a], 16)
-    s[c] = s[c] + s[d]
-    s[b] = _rotr(s[b] ^ s[c], 12)
-    s[a] = s[a] + s[b] + y
-    s[d] = _rotr(s[d] ^ s[a], 8)
-    s[c] = s[c] + s[d]
-    s[b] = _rotr(s[b] ^ s[c], 7)
+def _g(a, b, c, d, x, y):  # pragma: no cover - compiled
+    a = np.uint32(a + b + x)
+    d = _rotr(d ^ a, 16)
+    c = np.uint32(c + d)
+    b = _rotr(b ^ c, 12)
+    a = np.uint32(a + b + y)
+    d = _rotr(d ^ a, 8)
+    c = np.uint32(c + d)
+    b = _rotr(b ^ c, 7)
+    return a, b, c, d
 
 
 @njit(cache=True)
 def _compress(cv, m, counter, block_len, flags, s):  # pragma: no cover - compiled
     """The 16 output words of compressing block ``m`` (16 words) into ``s``."""
-    for i in range(8):
-        s[i] = cv[i]
-        s[8 + i] = _IV[i] if i < 4 else np.uint32(0)
-    s[12] = np.uint32(counter & 0xFFFFFFFF)
-    s[13] = np.uint32(counter >> 32)
-    s[14] = np.uint32(block_len)
-    s[15] = np.uint32(flags)
-    for r in range(7):
+    s0, s1, s2, s3, s4, s5, s6, s7 = cv[0], cv[1], cv[2], cv[3], cv[4], cv[5], cv[6], cv[7]
+    s8, s9, s10, s11 = _IV[0], _IV[1], _IV[2], _IV[3]
+    s12, s13 = np.uint32(counter & 0xFFFFFFFF), np.uint32(counter >> 32)
+    s14, s15 = np.uint32(block_len), np.uint32(flags)
+    for r in range(7):  # state in locals, so it stays in registers
         o = _SCHEDULE[r]
-        _g(s, 0, 4, 8, 12, m[o[0]], m[o[1]])
-        _g(s, 1, 5, 9, 13, m[o[2]], m[o[3]])
-        _g(s, 2, 6, 10, 14, m[o[4]], m[o[5]])
-        _g(s, 3, 7, 11, 15, m[o[6]], m[o[7]])
-        _g(s, 0, 5, 10, 15, m[o[8]], m[o[9]])
-        _g(s, 1, 6, 11, 12, m[o[10]], m[o[11]])
-        _g(s, 2, 7, 8, 13, m[o[12]], m[o[13]])
-        _g(s, 3, 4, 9, 14, m[o[14]], m[o[15]])
-    for i in range(8):
-        s[i] ^= s[8 + i]
-        s[8 + i] ^= cv[i]
+        s0, s4, s8, s12 = _g(s0, s4, s8, s12, m[o[0]], m[o[1]])
+        s1, s5, s9, s13 = _g(s1, s5, s9, s13, m[o[2]], m[o[3]])
+        s2, s6, s10, s14 = _g(s2, s6, s10, s14, m[o[4]], m[o[5]])
+        s3, s7, s11, s15 = _g(s3, s7, s11, s15, m[o[6]], m[o[7]])
+        s0, s5, s10, s15 = _g(s0, s5, s10, s15, m[o[8]], m[o[9]])
+        s1, s6, s11, s12 = _g(s1, s6, s11, s12, m[o[10]], m[o[11]])
+        s2, s7, s8, s13 = _g(s2, s7, s8, s13, m[o[12]], m[o[13]])
+        s3, s4, s9, s14 = _g(s3, s4, s9, s14, m[o[14]], m[o[15]])
+    s[0], s[1], s[2], s[3] = s0 ^ s8, s1 ^ s9, s2 ^ s10, s3 ^ s11
+    s[4], s[5], s[6], s[7] = s4 ^ s12, s5 ^ s13, s6 ^ s14, s7 ^ s15
+    s[8], s[9], s[10], s[11] = s8 ^ cv[0], s9 ^ cv[1], s10 ^ cv[2], s11 ^ cv[3]
+    s[12], s[13], s[14], s[15] = s12 ^ cv[4], s13 ^ cv[5], s14 ^ cv[6], s15 ^ cv[7]
 
 
 @njit(cache=True)
