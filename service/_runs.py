@@ -25,6 +25,7 @@ import linkage
 from blocking import choose_method
 from service._audit import SERVICE_ACTOR, append
 from service._batches import load_batch
+from service._events import ChangeFeed
 from service._tables import agencies, agreements, batch_records, batches, runs
 
 __all__ = ["RunExecutor", "fail_interrupted", "queue_run"]
@@ -80,8 +81,9 @@ def fail_interrupted(engine: sa.Engine) -> int:
 class RunExecutor:
     """Runs queued linkage runs on one worker thread, in the order they were queued."""
 
-    def __init__(self, engine: sa.Engine, use_ray: bool) -> None:
+    def __init__(self, engine: sa.Engine, use_ray: bool, changes: ChangeFeed | None = None) -> None:
         self.engine, self.use_ray = engine, use_ray
+        self.changes = changes or ChangeFeed()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="caselink-run")
         self._lock = threading.Lock()
 
@@ -109,6 +111,7 @@ class RunExecutor:
             self._finish(run_id, "failed", error=message)
         else:
             self._finish(run_id, "succeeded", stats=stats)
+            self.changes.publish(stats["agreement_id"])
 
     def _finish(self, run_id: str, status: str, **values: Any) -> None:
         with self.engine.begin() as conn:
@@ -147,7 +150,7 @@ class RunExecutor:
             ).one()
         ids, loaded = self._pending(agreement)
         if not loaded:
-            return {"batches": 0, "new_records": 0}
+            return {"agreement_id": agreement.id, "batches": 0, "new_records": 0}
         self._set(run_id, stage="linking", progress=0.1)
         threshold = (
             agreement.threshold if agreement.threshold == "auto" else float(agreement.threshold)
@@ -171,6 +174,7 @@ class RunExecutor:
             )
         a = report.assignments
         return {
+            "agreement_id": agreement.id,
             "batches": len(ids),
             "new_records": int(sum(len(b) for b in loaded)),
             "cases_touched": int(a["case_id"].nunique()),

@@ -3,7 +3,10 @@
 ``CASELINK_DATABASE_URL`` (default: a SQLite file ``./caselink.db``), ``CASELINK_HOST`` and
 ``CASELINK_PORT`` for ``caselink serve``, ``CASELINK_MAX_UPLOAD_MB``, ``CASELINK_RAY_ADDRESS``
 (join a cluster; unset: a local Ray started by the service), ``CASELINK_RAY_NUM_CPUS``,
-``CASELINK_RAY_OBJECT_STORE_MB``, ``CASELINK_LOG_LEVEL``. Nothing is read at import time:
+``CASELINK_RAY_OBJECT_STORE_MB``, ``CASELINK_LOG_LEVEL``, ``CASELINK_LOG_FORMAT`` (json|text), the
+tracing rate limit ``CASELINK_QUERY_RATE_PER_MINUTE`` / ``CASELINK_QUERY_BURST``,
+``CASELINK_QUERY_TOP_K_MAX``, and ``CASELINK_RETENTION_SWEEP_SECONDS``. Nothing is read at
+import time:
 :func:`get_settings` builds the object on first use, and tests clear its cache.
 
 The agencies' shared secret (``CASELINK_SECRET``) is *not* a service setting: the service
@@ -36,6 +39,15 @@ class Settings(BaseSettings):
     ray_object_store_mb: int | None = Field(None, ge=80, description="object store, MiB")
     log_level: str = "INFO"
     page_size_max: int = Field(10_000, ge=1, description="largest page of case assignments")
+    query_rate_per_minute: float = Field(
+        60, gt=0, description="tracing query records one key may send per minute"
+    )
+    query_burst: int = Field(20, ge=1, description="query records a key may send at once")
+    query_top_k_max: int = Field(20, ge=1, description="largest top_k of a tracing query")
+    retention_sweep_seconds: float = Field(
+        3600, gt=0, description="how often the service purges data past its retention"
+    )
+    log_format: str = Field("json", pattern="^(json|text)$", description="log line format")
 
     @property
     def max_upload_bytes(self) -> int:

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from service._db import make_engine, migrate
+from service._events import ChangeFeed
 from service._runs import RunExecutor, fail_interrupted
 from service._settings import Settings, get_settings
 from service.api.errors import install_handlers
@@ -49,7 +50,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             logger.warning("%s run(s) were interrupted by the last stop; marked failed", failed)
         started_ray = _start_ray(settings)
         app.state.settings, app.state.engine = settings, engine
-        app.state.executor = RunExecutor(engine, use_ray=True)
+        app.state.changes = ChangeFeed()
+        app.state.executor = RunExecutor(engine, use_ray=True, changes=app.state.changes)
         try:
             yield
         finally:
