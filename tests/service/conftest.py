@@ -101,7 +101,7 @@ def service_env(db_url: str, **extra: str) -> dict[str, str]:
         CASELINK_RAY_NUM_CPUS="1",
         CASELINK_RAY_OBJECT_STORE_MB="100",
         CASELINK_MAX_UPLOAD_MB="1",
-        COLUMNS="400",  # rich tables of the CLI on one line each
+        COLUMNS="2000",  # rich tables of the CLI: one line per row
     )
     env.update(extra)
     return env

@@ -1,0 +1,114 @@
+"""The audit chain catches an edited entry, a removed one and two swapped ones, both through
+``GET .../audit/verify`` and through ``caselink admin verify-audit`` (exit 1).
+
+Each tampering is done straight in the database on its own agreement's chain, while the
+server runs; the rows are put back afterwards so the other tests see intact chains.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable
+from types import SimpleNamespace
+
+import pytest
+import sqlalchemy as sa
+
+from service._audit import verify
+from service._tables import audit_entries
+from tests.service.conftest import CASELINK, agreement_body, service_env
+
+E = audit_entries.c
+
+
+def _row(conn: sa.Connection, scope: str, seq: int) -> dict:
+    return dict(conn.execute(audit_entries.select().where(E.scope == scope, E.seq == seq))
+                .one()._mapping)  # fmt: skip
+
+
+def _edit(conn: sa.Connection, scope: str) -> Callable[[sa.Connection], None]:
+    row = _row(conn, scope, 3)
+    by_id = audit_entries.update().where(E.id == row["id"])
+    conn.execute(by_id.values(details='{"entries":0}', actor="nobody"))
+    return lambda c: c.execute(by_id.values(details=row["details"], actor=row["actor"]))
+
+
+def _delete(conn: sa.Connection, scope: str) -> Callable[[sa.Connection], None]:
+    row = _row(conn, scope, 3)
+    conn.execute(audit_entries.delete().where(E.id == row["id"]))
+    return lambda c: c.execute(audit_entries.insert().values(**row))
+
+
+def _swap_seqs(c: sa.Connection, first: int, second: int, seq_a: int, seq_b: int) -> None:
+    for row_id, seq in ((first, -1), (second, seq_a), (first, seq_b)):  # unique (scope, seq)
+        c.execute(audit_entries.update().where(E.id == row_id).values(seq=seq))
+
+
+def _swap(conn: sa.Connection, scope: str) -> Callable[[sa.Connection], None]:
+    a, b = _row(conn, scope, 2), _row(conn, scope, 3)
+    _swap_seqs(conn, a["id"], b["id"], 2, 3)  # entry 3 now stands second, entry 2 third
+    return lambda c: _swap_seqs(c, b["id"], a["id"], 2, 3)
+
+
+TAMPER = {  # kind: (tamper, what the problems must say)
+    "edited": (_edit, ["entry 3 was edited"]),
+    "removed": (_delete, ["entries 3..3 are missing", "entry 4 does not follow"]),
+    "swapped": (_swap, ["entry 2", "entry 3"]),
+}
+
+
+@pytest.fixture(scope="module")
+def tampered(world, person_schema):
+    """One agreement per kind of tampering, tampered; verified by HTTP and by the CLI."""
+    db, service = world.service.db, world.service
+    scopes = {}
+    with service.client() as steward:
+        for kind in TAMPER:
+            agreement = steward.create_agreement(**agreement_body(
+                person_schema, ["agency-a"], name=f"audit {kind}"))  # fmt: skip
+            for _ in range(4):  # entries 2..5
+                steward.agreement(agreement["agreement_id"])
+            scopes[kind] = agreement["agreement_id"]
+    with db.engine.begin() as conn:
+        undo = {kind: TAMPER[kind][0](conn, scope) for kind, scope in scopes.items()}
+    clis = {kind: subprocess.Popen(
+        [str(CASELINK), "admin", "verify-audit", "--agreement", scope],
+        env=service_env(db.url), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    ) for kind, scope in scopes.items()}  # fmt: skip  # in parallel: each takes ~4 s to start
+    with service.client() as steward:
+        http = {kind: steward.verify_audit(scope) for kind, scope in scopes.items()}
+        untouched = [steward.verify_audit(world.agreement_id), steward.verify_audit()]
+    cli = {}
+    for kind, proc in clis.items():
+        out, err = proc.communicate(timeout=120)
+        cli[kind] = SimpleNamespace(returncode=proc.returncode, stdout=out, stderr=err)
+    yield SimpleNamespace(scopes=scopes, http=http, cli=cli, untouched=untouched)
+    with db.engine.begin() as conn:
+        for fix in undo.values():
+            fix(conn)
+        for scope in scopes.values():
+            check = verify(conn, scope)
+            assert check.ok, check.problems
+
+
+@pytest.mark.parametrize("kind", TAMPER)
+def test_verify_endpoint_names_the_tampered_entry(tampered, kind):
+    result = tampered.http[kind]
+    assert result["ok"] is False
+    assert result["scope"] == tampered.scopes[kind]
+    text = "; ".join(result["problems"])
+    for expected in TAMPER[kind][1]:
+        assert expected in text, result["problems"]
+
+
+@pytest.mark.parametrize("kind", TAMPER)
+def test_cli_verify_audit_exits_1_and_names_the_entry(tampered, kind):
+    done = tampered.cli[kind]
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert tampered.scopes[kind] in done.stdout
+    for expected in TAMPER[kind][1]:
+        assert expected in done.stdout, done.stdout
+
+
+def test_other_chains_are_unaffected(tampered):
+    assert [c["ok"] for c in tampered.untouched] == [True, True], tampered.untouched
