@@ -227,6 +227,9 @@ class BatchWriter:
 
     def _duplicate_rows(self) -> list[tuple[int, int]]:
         hashes = np.concatenate(self._ref_hashes) if self._ref_hashes else np.empty(0, np.uint64)
+        ordered = np.sort(hashes)
+        if not (ordered[1:] == ordered[:-1]).any():
+            return []
         order = np.argsort(hashes, kind="stable")
         same = np.flatnonzero(hashes[order][1:] == hashes[order][:-1])
         if same.size == 0:

@@ -33,10 +33,10 @@ from bloom._tokens import _tokens_for, parse_number, salt_value
 from bloom._vocab import (
     TokenCSR,
     TokenVocab,
+    add_token_bits,
     expand_to_pairs,
     or_masks,
     qgram_keys_flat,
-    set_token_bits,
 )
 
 __all__ = ["ChunkResult", "Encoder", "factorize"]
@@ -63,8 +63,8 @@ def factorize(column: pa.Array | pa.ChunkedArray | pd.Series) -> tuple[np.ndarra
         if not pa.types.is_string(column.type) and not pa.types.is_large_string(column.type):
             column = column.cast(pa.string())
         enc = column.dictionary_encode(null_encoding="mask")
-        codes = pc.fill_null(enc.indices, -1).to_numpy().astype(np.int64)
-        return codes, enc.dictionary
+        idx = pc.fill_null(enc.indices, -1) if enc.indices.null_count else enc.indices
+        return idx.to_numpy().astype(np.int64), enc.dictionary
     codes, uniques = pd.factorize(column, use_na_sentinel=True)
     return codes.astype(np.int64), pa.array([str(u) for u in uniques], type=pa.string())
 
@@ -173,7 +173,7 @@ class _FieldEncoder:
             if salt_of_value is not None:
                 salt_of_key = np.repeat(salt_of_value, np.diff(csr.indptr))
             rows, table = vocab.rows(csr, salt_of_key, salts[1] if salts else [])
-            set_token_bits(masks, self._word0, csr.indptr, rows, table)
+            add_token_bits(masks, self._word0, csr.indptr, rows, table)
         or_masks(bits, row_codes, masks, self._word0)
         return np.append(status, np.int8(_MISSING))[codes]  # code -1 (a null cell): missing
 

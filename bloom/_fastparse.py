@@ -36,6 +36,16 @@ def _ascii_table(punctuation: str) -> dict[int, str | None]:
     return table
 
 
+@lru_cache(maxsize=16)
+def _ascii_actions(casefold: bool, punctuation: str) -> np.ndarray:
+    """What each ASCII byte becomes: a code point, 32 for a word break, -1 for nothing."""
+    table, out = _ascii_table(punctuation), np.empty(128, dtype=np.int64)
+    for c in range(128):
+        text = (chr(c).lower() if casefold else chr(c)).translate(table)
+        out[c] = -1 if text == "" else (32 if text.isspace() else ord(text))
+    return out
+
+
 class TextNormaliser:
     """``normalise_text`` for one field's options, fast on ASCII and cached per character."""
 
@@ -47,12 +57,7 @@ class TextNormaliser:
         self._remove_ws = opts["whitespace"] == "remove"
         self.joins_words = not self._remove_ws
         self.bytewise_ascii = not self._particles  # ASCII values normalise byte by byte
-        self.ascii_actions = np.array([self._ascii_action(chr(c)) for c in range(128)], np.int64)
-
-    def _ascii_action(self, ch: str) -> int:
-        """What one ASCII character becomes: a code point, 32 for a word break, -1 for nothing."""
-        out = (ch.lower() if self._opts["casefold"] else ch).translate(self._ascii)
-        return -1 if out == "" else (32 if out.isspace() else ord(out))
+        self.ascii_actions = _ascii_actions(bool(opts["casefold"]), opts["punctuation"])
 
     def _char(self, ch: str) -> str:
         cat = unicodedata.category(ch)

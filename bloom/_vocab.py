@@ -24,11 +24,13 @@ from bloom._schema import Tokeniser
 __all__ = [
     "TokenCSR",
     "TokenVocab",
+    "add_token_bits",
     "expand_to_pairs",
     "or_masks",
     "qgram_keys",
     "qgram_keys_flat",
     "set_token_bits",
+    "unique_keys",
 ]
 
 _CODE_BITS = 21  # enough for any Unicode code point
@@ -167,6 +169,32 @@ def set_token_bits(masks, word0, indptr, rows, table):  # pragma: no cover - com
             for j in range(k):
                 p = table[row, j] - word0 * 64
                 masks[u, p >> 6] |= np.uint64(1) << np.uint64(p & 63)
+
+
+@njit(cache=True, nogil=True)
+def _or_row_masks(masks, word0, indptr, rows, table):  # pragma: no cover - compiled
+    """``set_token_bits`` by whole words: each table row's mask is made once, then ORed."""
+    k, words = table.shape[1], masks.shape[1]
+    row_masks = np.zeros((table.shape[0], words), dtype=np.uint64)
+    for r in range(table.shape[0]):
+        for j in range(k):
+            p = table[r, j] - word0 * 64
+            row_masks[r, p >> 6] |= np.uint64(1) << np.uint64(p & 63)
+    for u in range(masks.shape[0]):
+        for t in range(indptr[u], indptr[u + 1]):
+            row = rows[t]
+            for w in range(words):
+                masks[u, w] |= row_masks[row, w]
+
+
+def add_token_bits(
+    masks: np.ndarray, word0: int, indptr: np.ndarray, rows: np.ndarray, table: np.ndarray
+) -> None:
+    """OR into value u's mask the table rows of its tokens, by words when rows are reused."""
+    if table.shape[0] * 2 <= rows.shape[0]:
+        _or_row_masks(masks, word0, indptr, rows, table)
+    else:
+        set_token_bits(masks, word0, indptr, rows, table)
 
 
 @njit(cache=True, nogil=True)

@@ -9,7 +9,7 @@ from bloom._blake3 import key_words, positions_from_messages
 from bloom._datekeys import date_keys, render_date_key
 from bloom._hashing import TokenHasher
 from bloom._render import DATE_KEYS, GRAM_KEYS, render_keys
-from bloom._vocab import qgram_keys, unique_keys, unpack_gram
+from bloom._vocab import add_token_bits, qgram_keys, set_token_bits, unique_keys, unpack_gram
 
 
 def _packed(messages: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
@@ -77,3 +77,15 @@ def test_unique_keys_invert(keys):
     inverse, uniq = unique_keys(arr)
     assert uniq.tolist() == list(dict.fromkeys(keys))
     assert np.array_equal(uniq[inverse], arr)
+
+
+def test_token_bits_by_words_equal_token_bits_by_bit():
+    rng = np.random.default_rng(3)
+    table = rng.integers(128, 384, size=(40, 7))  # a segment of words 2..5
+    indptr = np.concatenate([[0], np.cumsum(rng.integers(0, 9, 300))])
+    rows = rng.integers(0, 40, indptr[-1])
+    by_bit, by_word = (np.zeros((300, 4), dtype=np.uint64) for _ in range(2))
+    set_token_bits(by_bit, 2, indptr, rows, table)
+    add_token_bits(by_word, 2, indptr, rows, table)  # rows reused: the word-wise kernel
+    assert rows.shape[0] >= 2 * table.shape[0]
+    assert np.array_equal(by_bit, by_word)
