@@ -26,6 +26,7 @@ from blocking import choose_method
 from service._audit import SERVICE_ACTOR, append
 from service._batches import load_batch
 from service._events import ChangeFeed
+from service._metrics import Metrics
 from service._tables import agencies, agreements, batch_records, batches, runs
 
 __all__ = ["RunExecutor", "fail_interrupted", "queue_run"]
@@ -81,8 +82,14 @@ def fail_interrupted(engine: sa.Engine) -> int:
 class RunExecutor:
     """Runs queued linkage runs on one worker thread, in the order they were queued."""
 
-    def __init__(self, engine: sa.Engine, use_ray: bool, changes: ChangeFeed | None = None) -> None:
-        self.engine, self.use_ray = engine, use_ray
+    def __init__(
+        self,
+        engine: sa.Engine,
+        use_ray: bool,
+        changes: ChangeFeed | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.engine, self.use_ray, self.metrics = engine, use_ray, metrics
         self.changes = changes or ChangeFeed()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="caselink-run")
         self._lock = threading.Lock()
@@ -129,6 +136,8 @@ class RunExecutor:
             )
             details = {"run": run_id, "status": status, **(values.get("stats") or {})}
             append(conn, run.agreement_id, SERVICE_ACTOR, "run.finish", details=details)
+        if self.metrics is not None:
+            self.metrics.runs.labels(status).inc()
 
     def _pending(self, agreement: Any) -> tuple[list[str], list]:
         b, a = batches.c, agencies.c

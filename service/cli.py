@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -22,21 +24,19 @@ def serve(
     port: int = typer.Option(None, "--port", help="Default: CASELINK_PORT or 8000"),
 ) -> None:
     """Run the matching service (uvicorn) until stopped (Ctrl-C or SIGTERM)."""
-    import logging
-
     import uvicorn
 
+    from service._logging import configure_logging
     from service._settings import get_settings
     from service.api import create_app
 
     settings = get_settings()
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings.log_level, settings.log_format)
     uvicorn.run(
         create_app(settings),
         host=host or settings.host,
         port=port or settings.port,
+        log_config=None,
         log_level=settings.log_level.lower(),
     )
 
@@ -94,6 +94,38 @@ def verify_audit(
     Console().print(table)
     if not all(c.ok for c in checks):
         raise typer.Exit(1)
+
+
+@admin.command("backup")
+def backup_db(
+    out: Path = typer.Option(..., "--out", help="Backup file to write (SQLite)."),
+    database_url: str | None = DB,
+) -> None:
+    """Back up the SQLite database, online; the file appears only once it is checked."""
+    from service._backup import backup
+    from service._settings import get_settings
+
+    r = backup(database_url or get_settings().database_url, out)
+    console.print(
+        f"backup {r.path}: {r.bytes:,} bytes, schema {r.revision}, "
+        f"{r.audit_entries:,} audit entries verified"
+    )
+
+
+@admin.command("restore")
+def restore_db(
+    backup_file: Path = typer.Argument(..., help="A file made by caselink admin backup."),
+    database_url: str | None = DB,
+) -> None:
+    """Restore the SQLite database from a checked backup (stop the service first)."""
+    from service._backup import restore
+    from service._settings import get_settings
+
+    r = restore(backup_file, database_url or get_settings().database_url)
+    console.print(
+        f"restored from {backup_file}: schema {r.revision}, "
+        f"{r.audit_entries:,} audit entries verified"
+    )
 
 
 def register(app: typer.Typer) -> None:

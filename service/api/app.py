@@ -15,6 +15,7 @@ from fastapi import FastAPI
 
 from service._db import make_engine, migrate
 from service._events import ChangeFeed
+from service._metrics import Metrics, MetricsMiddleware
 from service._runs import RunExecutor, fail_interrupted
 from service._settings import Settings, get_settings
 from service.api.errors import install_handlers
@@ -50,8 +51,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             logger.warning("%s run(s) were interrupted by the last stop; marked failed", failed)
         started_ray = _start_ray(settings)
         app.state.settings, app.state.engine = settings, engine
-        app.state.changes = ChangeFeed()
-        app.state.executor = RunExecutor(engine, use_ray=True, changes=app.state.changes)
+        app.state.changes, app.state.metrics = ChangeFeed(), Metrics(engine)
+        app.state.executor = RunExecutor(
+            engine, use_ray=True, changes=app.state.changes, metrics=app.state.metrics
+        )
         try:
             yield
         finally:
@@ -69,6 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_handlers(app)
+    app.add_middleware(MetricsMiddleware)
     for module in (health, agencies, agreements, batches, runs, cases, audit):
         app.include_router(module.router)
     return app

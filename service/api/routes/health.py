@@ -1,9 +1,10 @@
-"""Liveness: the process answers and its database does."""
+"""Liveness (the process answers and its database does) and Prometheus metrics."""
 
 from __future__ import annotations
 
 import sqlalchemy as sa
-from fastapi import APIRouter
+from fastapi import APIRouter, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from service.api.deps import EngineDep
 
@@ -15,3 +16,9 @@ def healthz(engine: EngineDep) -> dict[str, str]:
     with engine.connect() as conn:
         conn.execute(sa.text("SELECT 1"))
     return {"status": "ok"}
+
+
+@router.get("/metrics", include_in_schema=False)
+def metrics(request: Request) -> Response:
+    """Counts and latencies for Prometheus; no ids, refs or anything an agency sent."""
+    return Response(request.app.state.metrics.render(), media_type=CONTENT_TYPE_LATEST)

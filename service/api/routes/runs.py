@@ -60,6 +60,7 @@ def start_run(
             conn, agreement_id, principal.actor, "run.start", purpose=why, details={"run": run_id}
         )
         row = conn.execute(sa.select(runs).where(runs.c.id == run_id)).one()
+    request.app.state.metrics.runs.labels("started").inc()
     request.app.state.executor.submit(run_id)
     return _public(row)
 

@@ -1,0 +1,105 @@
+"""Operations over a real server: Prometheus metrics, JSON logs that hold nothing an agency
+sent, and SQLite backup/restore checked by the audit chains."""
+
+from __future__ import annotations
+
+import base64
+import json
+import sqlite3
+
+import pytest
+
+import bloom
+from service import Client, ClientError, ServiceProcess
+from service._admin import bootstrap_agency, open_database
+from service._backup import BackupError, backup, restore
+
+
+@pytest.fixture(scope="module")
+def ops(tmp_path_factory, febrl4, febrl_schema, secret):
+    """A server on SQLite; a steward, a submitter, one uploaded batch and a finished run."""
+    work = tmp_path_factory.mktemp("ops")
+    url = f"sqlite:///{work / 'caselink.db'}"
+    steward = bootstrap_agency(open_database(url), "coord", "steward").api_key
+    env = {"CASELINK_RAY_NUM_CPUS": "1", "CASELINK_RAY_OBJECT_STORE_MB": "100",
+           "CASELINK_LOG_LEVEL": "DEBUG"}  # fmt: skip
+    svc = ServiceProcess(url, log=work / "service.log", env=env).start()
+    batch = bloom.encode(febrl4.a.head(300), febrl_schema, secret, agency="aga",
+                         id_column="record_ref")  # fmt: skip
+    path = batch.write(work / "aga.parquet")
+    try:
+        with Client(svc.url, steward) as st:
+            st.create_agency("aga")
+            submitter = st.create_key("aga", "submitter")["api_key"]
+            agreement = st.create_agreement(
+                name="ops", parties=["aga"], purposes=["linkage"],
+                schema_fingerprint=febrl_schema.fingerprint,
+                filter_bits=febrl_schema.filter_bits, retention_days=30,
+            )["agreement_id"]  # fmt: skip
+        with Client(svc.url, submitter) as c:
+            c.upload(agreement, path)
+            run = c.wait_run(agreement, c.start_run(agreement)["run_id"], poll=0.3)
+            assert run["status"] == "succeeded"
+            c.cases(agreement)
+            with pytest.raises(ClientError):
+                c.summary(agreement)  # a refusal, counted by the metrics
+        yield {"svc": svc, "url": url, "work": work, "keys": (steward, submitter),
+               "batch": batch, "agreement": agreement}  # fmt: skip
+    finally:
+        svc.stop()
+
+
+def test_metrics_count_requests_runs_records_and_refusals(ops):
+    import httpx
+
+    text = httpx.get(f"{ops['svc'].url}/metrics").text
+    route = "/v1/agreements/{agreement_id}/batches"
+    assert f'caselink_requests_total{{method="POST",route="{route}",status="201"}} 1.0' in text
+    assert 'caselink_runs_total{outcome="succeeded"} 1.0' in text
+    assert 'caselink_runs_total{outcome="started"} 1.0' in text
+    assert "caselink_records_registered 300.0" in text
+    assert 'caselink_refusals_total{status="403"} 1.0' in text
+    assert "caselink_request_seconds_bucket" in text
+    assert ops["agreement"] not in text  # route templates only, never ids
+
+
+def test_logs_are_json_and_hold_no_key_filter_or_id_value(ops):
+    ops["svc"].stop()  # flush everything the server would write
+    raw = (ops["work"] / "service.log").read_text()
+    lines = [ln for ln in raw.splitlines() if ln.startswith("{")]
+    assert len(lines) > 10
+    records = [json.loads(ln) for ln in lines]
+    assert {"time", "level", "logger", "message"} <= set(records[0])
+    assert any(r.get("logger") == "uvicorn.access" and r.get("status") == 201 for r in records)
+    for key in ops["keys"]:
+        assert key not in raw and key.split("_")[2] not in raw
+    filters = ops["batch"].filters.astype("<u8").tobytes()
+    for k in range(0, 300 * 128, 128 * 37):
+        one = filters[k : k + 128]
+        assert one.hex() not in raw and base64.b64encode(one).decode() not in raw
+    ops["svc"].start()  # later tests of this module still have a server
+
+
+def test_backup_is_checked_and_restores(ops, tmp_path):
+    out = tmp_path / "backup.db"
+    report = backup(ops["url"], out)
+    assert out.is_file() and report.revision == "0001" and report.audit_entries > 5
+    target = f"sqlite:///{tmp_path / 'restored.db'}"
+    restore(out, target)
+    with sqlite3.connect(tmp_path / "restored.db") as conn:
+        assert conn.execute("SELECT count(*) FROM registry_records").fetchone()[0] == 300
+
+
+def test_an_altered_backup_is_refused(ops, tmp_path):
+    out = tmp_path / "backup.db"
+    backup(ops["url"], out)
+    with sqlite3.connect(out) as conn:
+        conn.execute("UPDATE audit_entries SET outcome = 'ok' WHERE outcome != 'ok'")
+    with pytest.raises(BackupError, match="do not verify"):
+        restore(out, f"sqlite:///{tmp_path / 'never.db'}")
+    assert not (tmp_path / "never.db").exists()
+
+
+def test_backup_of_postgresql_points_to_its_own_tools(tmp_path):
+    with pytest.raises(BackupError, match="pg_dump"):
+        backup("postgresql+psycopg://postgres@127.0.0.1/test", tmp_path / "x.db")
