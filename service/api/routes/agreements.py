@@ -106,15 +106,17 @@ def create_agreement(
 
 @router.get("", response_model=list[AgreementPublic])
 def list_agreements(engine: EngineDep, principal: PrincipalDep) -> list[AgreementPublic]:
-    """The agreements the caller's agency is a party to (and no others)."""
+    """The agreements the caller's agency is a party to (and no others); audited in each."""
     g, p = agreements.c, agreement_parties.c
-    with engine.connect() as conn:
+    with engine.begin() as conn:
         rows = conn.execute(
             sa.select(agreements)
             .join(agreement_parties, p.agreement_id == g.id)
             .where(p.agency_id == principal.agency_id)
             .order_by(g.created_at)
         ).all()
+        for r in rows:
+            append(conn, r.id, principal.actor, "agreement.list")
         return [public(conn, r) for r in rows]
 
 
