@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import chain, islice
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -302,19 +303,31 @@ def _reader(
 def _encoded(
     reader: pacsv.CSVStreamingReader, schema: Schema, secret: Secret, jobs: int
 ) -> Iterator[tuple[int, pa.RecordBatch, ChunkResult]]:
-    """(first row number, batch, result) per block, in input order."""
-    first = 1
-    if jobs == 1:
-        encoder = Encoder(schema, secret)
-        for batch in reader:
+    """(first row number, batch, result) per block, in input order.
+
+    With ``jobs > 1`` the second block is read before the first is encoded: an input of one
+    block is encoded in this process, as worker processes would only add their start-up.
+    """
+    batches: Iterator[pa.RecordBatch] = iter(reader)
+    head = list(islice(batches, 2)) if jobs > 1 else []
+    if jobs == 1 or len(head) < 2:
+        encoder, first = Encoder(schema, secret), 1
+        for batch in chain(head, batches):
             yield first, batch, encoder.encode_chunk(_columns(batch), batch.num_rows, first)
             first += batch.num_rows
         return
+    yield from _encoded_in_pool(chain(head, batches), schema, secret, jobs)
+
+
+def _encoded_in_pool(
+    batches: Iterator[pa.RecordBatch], schema: Schema, secret: Secret, jobs: int
+) -> Iterator[tuple[int, pa.RecordBatch, ChunkResult]]:
+    first = 1
     with ProcessPoolExecutor(
         max_workers=jobs, initializer=_init_worker, initargs=(schema.document, secret)
     ) as pool:
         pending: deque[tuple[int, pa.RecordBatch, Future[ChunkResult]]] = deque()
-        for batch in reader:
+        for batch in batches:
             pending.append((first, batch, pool.submit(_encode_in_worker, batch, first)))
             first += batch.num_rows
             while len(pending) > 2 * jobs:
