@@ -9,19 +9,27 @@ Tables (all keyed by scope): ``registry_meta`` (schema fingerprint, filter bits)
 ``registry_records`` (agency, record_ref, filter, case id, confidence), ``registry_links``
 (pairs of records with their match probability, kept so cases can be re-formed) and
 ``registry_cases`` (case id, issue order, the id it was merged into, confidence).
+
+:meth:`Registry.remove` takes records out (withdrawal, retention): their filters and links go,
+and the cases they leave are re-formed (:mod:`linkage._removal` says how).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
 from bloom import CaselinkError
+
+if TYPE_CHECKING:
+    from linkage._removal import RemovalReport
 
 __all__ = ["Registry", "RegistryError", "RegistryState", "RegistryUpdate"]
 
@@ -276,3 +284,27 @@ class Registry:
         rows = [{"rid": int(i), "cid": cid, "conf": float(conf)} for i, cid, conf in changes]
         if rows:
             c.execute(stmt, rows)
+
+    # -- removing ---------------------------------------------------------------------
+    def remove(
+        self,
+        records: Sequence[tuple[str, str]],
+        *,
+        threshold: float | None = None,
+        connection: sa.Connection | None = None,
+    ) -> RemovalReport:
+        """Remove records ``(agency, record_ref)`` and their links; re-form the cases they leave.
+
+        The remaining records of a case keep its id while the stored links between them at
+        or above ``threshold`` (``None``: every stored link) connect them; otherwise the
+        component holding the oldest record keeps it and each other component gets a new id
+        (:mod:`linkage._removal`). Confidence is recomputed for the remaining records of those
+        cases and for records that were linked to a removed one. One transaction — the
+        caller's ``connection`` when given, so its other changes commit or roll back with it.
+        """
+        from linkage._removal import Removal
+
+        if connection is None:
+            with self.engine.begin() as c:
+                return Removal(self.scope, c).run(records, threshold)
+        return Removal(self.scope, connection).run(records, threshold)
