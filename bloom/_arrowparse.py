@@ -55,6 +55,8 @@ def string_buffers(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     """(bytes, int64 offsets) of a string array without nulls; value u is bytes[o[u]:o[u+1]]."""
     if not pa.types.is_string(arr.type) and not pa.types.is_large_string(arr.type):
         arr = arr.cast(pa.string())
+    if len(arr) == 0:
+        return np.zeros(0, dtype=np.uint8), np.zeros(1, dtype=np.int64)
     width = np.int64 if pa.types.is_large_string(arr.type) else np.int32
     _, offsets_buf, data_buf = arr.buffers()
     offsets = np.frombuffer(offsets_buf, dtype=width)[arr.offset : arr.offset + len(arr) + 1]
