@@ -134,3 +134,6 @@ def register(app: typer.Typer) -> None:
     app.command("serve")(serve)
     app.add_typer(admin, name="admin")
     register_client(app)
+    from service.cli_ops import register as register_ops
+
+    register_ops(app)

@@ -16,10 +16,20 @@ from fastapi import FastAPI
 from service._db import make_engine, migrate
 from service._events import ChangeFeed
 from service._metrics import Metrics, MetricsMiddleware
+from service._retention import RetentionSweeper
 from service._runs import RunExecutor, fail_interrupted
 from service._settings import Settings, get_settings
 from service.api.errors import install_handlers
-from service.api.routes import agencies, agreements, audit, batches, cases, health, runs
+from service.api.routes import (
+    agencies,
+    agreements,
+    audit,
+    batches,
+    cases,
+    health,
+    runs,
+    withdrawals,
+)
 
 __all__ = ["create_app"]
 
@@ -55,9 +65,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.executor = RunExecutor(
             engine, use_ray=True, changes=app.state.changes, metrics=app.state.metrics
         )
+        app.state.sweeper = RetentionSweeper(
+            engine, settings.retention_sweep_seconds, app.state.changes
+        ).start()
         try:
             yield
         finally:
+            app.state.sweeper.stop()
             app.state.executor.shutdown()
             engine.dispose()
             if started_ray:
@@ -75,4 +89,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(MetricsMiddleware)
     for module in (health, agencies, agreements, batches, runs, cases, audit):
         app.include_router(module.router)
+    app.include_router(withdrawals.router)
     return app

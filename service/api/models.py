@@ -31,6 +31,8 @@ __all__ = [
     "Me",
     "RunPublic",
     "Summary",
+    "WithdrawalCreate",
+    "WithdrawalReceipt",
 ]
 
 AgencyName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
@@ -194,3 +196,27 @@ class AuditVerification(BaseModel):
     head_seq: int
     head_hash: str
     problems: list[str]
+
+
+class WithdrawalCreate(_In):
+    """Withdraw one record; ``agency`` defaults to the caller's own."""
+
+    record_ref: Annotated[str, Field(min_length=1, max_length=256)]
+    reason: Literal["consent", "correction", "erasure"]
+    agency: AgencyName | None = None
+
+
+class WithdrawalReceipt(BaseModel):
+    receipt_id: str
+    agreement_id: str
+    agency: str
+    record_ref: str = Field(description="the withdrawn record, the holding agency's own ref")
+    reason: str
+    status: Literal["linked", "pending"] = Field(description="where the record was")
+    former_case_id: str | None = Field(description="the case it left; null if never linked")
+    remaining_records: int = Field(description="records still under former_case_id")
+    remaining_agencies: int = Field(description="agencies holding them")
+    split_off_cases: int = Field(
+        description="new cases formed by remaining records no longer linked to the rest"
+    )
+    withdrawn_at: datetime

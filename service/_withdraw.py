@@ -1,0 +1,158 @@
+"""Withdrawing one record (consent, correction, erasure): gone from the registry and the batches.
+
+The holding agency (a ``submitter`` key, its own records only) or a ``steward`` of the
+agreement names the record by its ``record_ref``. In one transaction the record's filter and
+links leave the registry, the case it leaves is re-formed (:meth:`linkage.Registry.remove`:
+the remaining records keep the case id while the stored links between them at or above the
+threshold clustering used still connect them; a part that no longer connects gets a new id),
+its ``batch_records`` row is deleted — so the same ``record_ref`` uploaded again is a new
+record — and the withdrawal is audited with its receipt id. A record still pending (uploaded,
+not linked yet) is withdrawn from its batch the same way; a pending batch left empty goes.
+
+The threshold of re-forming is the agreement's fixed threshold, or with ``auto`` the lowest
+threshold any of its succeeded runs clustered with: a link counts when clustering could have
+accepted it. While a run of the agreement is queued or running, withdrawals wait (409): the
+run has read the registry and would write links to a record that is gone.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+import linkage
+from linkage._registry import records_table
+from service._audit import Actor, append
+from service._tables import agencies, batch_records, batches, runs
+from service.api.errors import ServiceError
+
+__all__ = ["REASONS", "Receipt", "clustering_threshold", "run_in_progress", "withdraw"]
+
+REASONS = ("consent", "correction", "erasure")
+ACTIVE = ("queued", "running")
+
+
+@dataclass(frozen=True)
+class Receipt:
+    receipt_id: str
+    agreement_id: str
+    agency: str
+    record_ref: str
+    reason: str
+    status: str  # linked | pending: where the record was
+    former_case_id: str | None
+    remaining_records: int
+    remaining_agencies: int
+    split_off_cases: int
+    withdrawn_at: datetime
+
+    def audit_details(self) -> dict[str, Any]:
+        """The receipt as audited: ids and counts, never the record_ref."""
+        keep = ("receipt_id", "agency", "reason", "status", "former_case_id",
+                "remaining_records", "remaining_agencies", "split_off_cases")  # fmt: skip
+        return {k: getattr(self, k) for k in keep}
+
+
+def clustering_threshold(conn: sa.Connection, agreement: Any) -> float | None:
+    """The threshold a link must reach to hold records together when a case is re-formed."""
+    if agreement.threshold != "auto":
+        return float(agreement.threshold)
+    stats = conn.execute(
+        sa.select(runs.c.stats).where(
+            runs.c.agreement_id == agreement.id, runs.c.status == "succeeded"
+        )
+    ).scalars()
+    used = [float(s["threshold"]) for s in stats if s and s.get("threshold") is not None]
+    return min(used) if used else None
+
+
+def run_in_progress(conn: sa.Connection, agreement_id: str) -> str | None:
+    row = conn.execute(
+        sa.select(runs.c.id).where(runs.c.agreement_id == agreement_id, runs.c.status.in_(ACTIVE))
+    ).first()
+    return None if row is None else row.id
+
+
+def _agency_id(conn: sa.Connection, name: str) -> int | None:
+    row = conn.execute(sa.select(agencies.c.id).where(agencies.c.name == name)).first()
+    return None if row is None else int(row.id)
+
+
+def _batch_row(conn: sa.Connection, agreement_id: str, agency_id: int | None, ref: str):
+    if agency_id is None:
+        return None
+    br, b = batch_records.c, batches.c
+    return conn.execute(
+        sa.select(br.batch_id, br.position, b.status)
+        .join(batches, b.id == br.batch_id)
+        .where(br.agreement_id == agreement_id, br.agency_id == agency_id, br.record_ref == ref)
+    ).first()
+
+
+def _in_registry(conn: sa.Connection, scope: str, agency: str, ref: str) -> bool:
+    r = records_table.c
+    q = sa.select(r.id).where(r.scope == scope, r.agency == agency, r.record_ref == ref)
+    return conn.execute(q).first() is not None
+
+
+def drop_batch_records(conn: sa.Connection, batch_id: str, positions: list[int] | None) -> None:
+    """Delete a batch's records (or those at ``positions``); a pending batch left empty goes."""
+    br, b = batch_records.c, batches.c
+    q = batch_records.delete().where(br.batch_id == batch_id)
+    conn.execute(q.where(br.position.in_(positions)) if positions is not None else q)
+    left = conn.execute(
+        sa.select(sa.func.count()).select_from(batch_records).where(br.batch_id == batch_id)
+    ).scalar_one()
+    status = conn.execute(sa.select(b.status).where(b.id == batch_id)).scalar_one()
+    if not left and (status == "pending" or positions is None):
+        conn.execute(batches.delete().where(b.id == batch_id))
+
+
+def withdraw(
+    engine: sa.Engine, agreement: Any, actor: Actor, agency: str, record_ref: str, reason: str,
+    purpose: str,
+) -> Receipt:  # fmt: skip
+    """Withdraw ``agency``'s record ``record_ref``; raises ServiceError (404, 409) untouched."""
+    registry = linkage.Registry(engine, scope=agreement.id)  # before the write transaction
+    with engine.begin() as conn:
+        running = run_in_progress(conn, agreement.id)
+        if running is not None:
+            raise ServiceError(409, "conflict", f"run {running} of this agreement is not "
+                               "finished; withdraw the record once it has finished")  # fmt: skip
+        held = _batch_row(conn, agreement.id, _agency_id(conn, agency), record_ref)
+        linked = _in_registry(conn, agreement.id, agency, record_ref)
+        if held is None and not linked:
+            raise ServiceError(
+                404, "not_found", f"record_ref: no record '{record_ref}' of agency {agency} "
+                "in this agreement (withdrawn already, purged, or never uploaded)",
+            )  # fmt: skip
+        report = registry.remove([(agency, record_ref)], threshold=clustering_threshold(
+            conn, agreement), connection=conn)  # fmt: skip
+        if held is not None:
+            drop_batch_records(conn, held.batch_id, [held.position])
+        receipt = _receipt(agreement.id, agency, record_ref, reason, report, linked)
+        append(conn, agreement.id, actor, "record.withdraw", purpose=purpose,
+               details=receipt.audit_details())  # fmt: skip
+    return receipt
+
+
+def _receipt(agreement_id, agency, record_ref, reason, report, linked: bool) -> Receipt:
+    former = report.removed["case_id"].iloc[0] if len(report.removed) else None
+    rest = report.cases.get(former) if former else None
+    return Receipt(
+        receipt_id="wdr_" + secrets.token_hex(8),
+        agreement_id=agreement_id,
+        agency=agency,
+        record_ref=record_ref,
+        reason=reason,
+        status="linked" if linked else "pending",
+        former_case_id=former,
+        remaining_records=rest.records if rest else 0,
+        remaining_agencies=len(rest.agencies) if rest else 0,
+        split_off_cases=len(rest.split_off) if rest else 0,
+        withdrawn_at=datetime.now(UTC),
+    )

@@ -1,0 +1,53 @@
+"""Withdrawing a record (consent, correction, erasure): the holding agency or a steward.
+
+A ``submitter`` key withdraws its own agency's records only (403 for another agency's, before
+anything is looked up); a ``steward`` of the agreement withdraws any party's. The answer is a
+receipt: the record, the case it left and what remains of that case, as counts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from fastapi import APIRouter, Request
+
+from service._withdraw import withdraw
+from service.api.access import open_agreement, refuse
+from service.api.deps import EngineDep, PrincipalDep, PurposeDep
+from service.api.errors import ServiceError
+from service.api.models import WithdrawalCreate, WithdrawalReceipt
+
+router = APIRouter(prefix="/v1/agreements/{agreement_id}/withdrawals", tags=["withdrawals"])
+ACTION = "record.withdraw"
+
+
+@router.post("", response_model=WithdrawalReceipt, status_code=201)
+def withdraw_record(
+    agreement_id: str,
+    body: WithdrawalCreate,
+    request: Request,
+    engine: EngineDep,
+    principal: PrincipalDep,
+    purpose: PurposeDep,
+) -> WithdrawalReceipt:
+    """Withdraw one record: its filter, links and upload row go; its case is re-formed."""
+    agreement, why = open_agreement(
+        engine, principal, agreement_id, ACTION, ("submitter", "steward"), purpose
+    )
+    agency = body.agency or principal.agency
+    details = {"agency": agency, "reason": body.reason}
+    try:
+        if principal.role == "submitter" and agency != principal.agency:
+            raise ServiceError(
+                403,
+                "forbidden",
+                f"agency: a submitter key withdraws its own agency's records only "
+                f"({principal.agency}); ask a steward or the holding agency",
+            )
+        receipt = withdraw(
+            engine, agreement, principal.actor, agency, body.record_ref, body.reason, why
+        )
+    except ServiceError as e:  # the failed transaction is closed: audit the refusal now
+        raise refuse(engine, agreement_id, principal, ACTION, e, why, details) from None
+    request.app.state.changes.publish(agreement_id)
+    return WithdrawalReceipt(**asdict(receipt))

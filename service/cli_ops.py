@@ -1,0 +1,88 @@
+"""Lifecycle commands: ``caselink admin sweep`` (retention, on the database) and
+``caselink withdraw`` (a record, through a running service)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+__all__ = ["parse_as_of", "register"]
+
+console = Console(stderr=True, soft_wrap=True)
+
+
+def parse_as_of(text: str | None) -> datetime:
+    """An ISO 8601 time (a zone-less one is UTC); now when ``text`` is None."""
+    if text is None:
+        return datetime.now(UTC)
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(
+            "give an ISO 8601 time, e.g. 2027-01-31T00:00:00Z", param_hint="--as-of"
+        ) from None
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+
+
+def sweep_command(
+    as_of: str | None = typer.Option(
+        None, "--as-of", "--now", help="Sweep as if it were this ISO 8601 time (default: now)."
+    ),
+    database_url: str | None = typer.Option(
+        None, "--database-url", help="Default: CASELINK_DATABASE_URL or ./caselink.db"
+    ),
+) -> None:
+    """Purge every batch past its agreement's retention period; exit 1 if any purge failed."""
+    from service._admin import OPERATOR
+    from service._retention import sweep
+    from service.cli import _engine
+
+    report = sweep(_engine(database_url), parse_as_of(as_of), actor=OPERATOR)
+    table = Table("agreement", "batch", "agency", "received", "records", "linked", "cases")
+    for p in report.purged:
+        table.add_row(p.agreement_id, p.batch_id, p.agency, p.received_at.isoformat(),
+                      str(p.records), str(p.registry_records), str(p.cases_reformed))  # fmt: skip
+    Console().print(table)
+    console.print(
+        f"as of {report.as_of.isoformat()}: {len(report.purged)} batch(es) purged, "
+        f"{len(report.skipped)} left for a later sweep (a run in progress), "
+        f"{len(report.failed)} failed"
+    )
+    for batch_id, error in report.failed:
+        console.print(f"[red]batch {batch_id}: {error}; it was left whole. See the log")
+    if report.failed:
+        raise typer.Exit(1)
+
+
+def withdraw_command(
+    record_ref: str = typer.Option(..., "--record-ref", help="The holding agency's ref."),
+    reason: str = typer.Option(..., "--reason", help="consent, correction or erasure."),
+    agreement: str = typer.Option(..., "--agreement", help="Agreement id (agr_...)."),
+    agency: str | None = typer.Option(None, "--agency", help="Default: your key's agency."),
+    url: str | None = typer.Option(None, "--url", help="Service URL (or CASELINK_URL)."),
+    api_key_file: Path | None = typer.Option(None, "--api-key-file", help="Your API key file."),
+) -> None:
+    """Withdraw one record from an agreement and print the receipt."""
+    from service.cli_client import client
+
+    body = {"record_ref": record_ref, "reason": reason}
+    if agency is not None:
+        body["agency"] = agency
+    with client(url, api_key_file) as c:
+        receipt = c._json("POST", f"/v1/agreements/{agreement}/withdrawals", json=body)
+    table = Table("field", "value")
+    for key, value in receipt.items():
+        table.add_row(key, str(value))
+    Console().print(table)
+
+
+def register(app: typer.Typer) -> None:
+    """Attach ``admin sweep`` to the service's ``admin`` group and ``withdraw`` to ``app``."""
+    from service.cli import admin
+
+    admin.command("sweep")(sweep_command)
+    app.command("withdraw")(withdraw_command)
