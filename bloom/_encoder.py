@@ -122,10 +122,12 @@ class _FieldEncoder:
                 status[i] = _INVALID if r.strip() else _MISSING
         return Parsed(status, objects=values)
 
-    def tokens(self, parsed: Parsed) -> list[TokenCSR]:
+    def tokens(self, parsed: Parsed, salted: bool = False) -> list[TokenCSR]:
         status, out = parsed.status, []
         for tok in self._toks:
-            if tok.kind == "qgram":
+            if tok.kind == "exact" and parsed.text is not None and not (tok.per_part or salted):
+                out.append(_exact_flat_tokens(parsed.text, status == _OK))
+            elif tok.kind == "qgram":
                 assert parsed.text is not None  # q-grams are for text fields only
                 text = parsed.text
                 out.append(qgram_keys_flat(text.codes, text.offsets, tok.q, tok.padding,
@@ -156,7 +158,7 @@ class _FieldEncoder:
         codes, uniques = factorize(column)
         parsed = self.parse(uniques)
         status = parsed.status.copy()  # marked missing below where no token came out
-        csrs = self.tokens(parsed)
+        csrs = self.tokens(parsed, salted=salts is not None)
         empty = (
             np.add.reduce([np.diff(c.indptr) for c in csrs]) == 0
             if csrs
@@ -176,6 +178,14 @@ class _FieldEncoder:
             add_token_bits(masks, self._word0, csr.indptr, rows, table)
         or_masks(bits, row_codes, masks, self._word0)
         return np.append(status, np.int8(_MISSING))[codes]  # code -1 (a null cell): missing
+
+
+def _exact_flat_tokens(text: FlatText, live: np.ndarray) -> TokenCSR:
+    """The whole normalised value as one token, its key the value's index into ``text``."""
+    indptr = np.zeros(len(live) + 1, dtype=np.int64)
+    np.cumsum(live, out=indptr[1:])
+    keys = np.flatnonzero(live).astype(np.uint64)
+    return TokenCSR(indptr, keys, texts=(text.codes, text.offsets))
 
 
 def _exact_text_tokens(values: list[str], live: np.ndarray, per_part: bool) -> TokenCSR:

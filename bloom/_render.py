@@ -3,6 +3,7 @@
 ``render_keys`` gives for every key the bytes of ``prefix + text``, where the text is exactly
 what ``_vocab.unpack_gram`` (packed q-grams) or ``_datekeys.render_date_key`` (date parts)
 returns, so hashing the packed bytes gives the positions of hashing those strings.
+``render_texts`` does the same for whole normalised values held as code points.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["DATE_KEYS", "GRAM_KEYS", "render_keys"]
+__all__ = ["DATE_KEYS", "GRAM_KEYS", "render_keys", "render_texts"]
 
 GRAM_KEYS, DATE_KEYS = 0, 1
 _CODE_BITS, _CODE_MASK = 21, (1 << 21) - 1
@@ -110,3 +111,23 @@ def render_keys(keys, prefix, kind):  # pragma: no cover - compiled
         pos = _put_gram(out, pos, keys[t]) if kind == GRAM_KEYS else _put_date(out, pos, keys[t])
     offsets[n] = pos
     return out[:pos], offsets
+
+
+@njit(cache=True, nogil=True)
+def render_texts(keys, prefix, codes, offsets):  # pragma: no cover - compiled
+    """(bytes, offsets): message t is prefix + UTF-8 of text ``keys[t]`` (code points)."""
+    n, lp = keys.shape[0], prefix.shape[0]
+    size = 0
+    for t in range(n):
+        size += lp + 4 * (offsets[keys[t] + 1] - offsets[keys[t]])
+    out = np.empty(size, dtype=np.uint8)
+    out_offsets = np.empty(n + 1, dtype=np.int64)
+    pos = 0
+    for t in range(n):
+        out_offsets[t] = pos
+        out[pos : pos + lp] = prefix
+        pos += lp
+        for i in range(offsets[keys[t]], offsets[keys[t] + 1]):
+            pos = _put_utf8(out, pos, np.int64(codes[i]))
+    out_offsets[n] = pos
+    return out[:pos], out_offsets

@@ -12,13 +12,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 import pandas as pd
 from numba import njit
 
+from bloom._blake3 import CHUNK_LEN
 from bloom._hashing import TokenHasher
-from bloom._render import GRAM_KEYS, render_keys
+from bloom._render import GRAM_KEYS, render_keys, render_texts
 from bloom._schema import Tokeniser
 
 __all__ = [
@@ -54,6 +56,7 @@ class TokenCSR:
     strings: list[str] | None = None  # the token strings, when keys index them
     render: Callable[[int], str] = unpack_gram  # key -> token text, when keys carry meaning
     packed: int = GRAM_KEYS  # how ``render_keys`` renders the keys (when strings is None)
+    texts: tuple[np.ndarray, np.ndarray] | None = None  # keys index these (codes, offsets)
 
 
 @njit(cache=True, nogil=True)
@@ -232,16 +235,27 @@ class TokenVocab:
             return np.zeros(0, dtype=np.int64), self.table
         inverse, uniq = unique_keys(csr.keys)
         if salt_of_key is None:
-            if csr.strings is None:
-                data, offsets = render_keys(uniq, self._prefix, csr.packed)
-                return inverse, self._hasher.positions_packed(data, offsets, self._tok.weight)
-            tokens = [self._tag + csr.strings[k] for k in uniq.tolist()]
-            return inverse, self._hasher.positions_many(tokens, self._tok.weight)
+            return inverse, self._positions(csr, uniq)
         inverse, combined = pd.factorize(inverse * len(salts) + salt_of_key)
         pairs = [(salts[c % len(salts)], uniq[c // len(salts)]) for c in combined.tolist()]
         if len(self._rows) + len(pairs) > self._LIMIT:
             self._rows.clear()
         return self._lookup(pairs, csr.strings, csr.render)[inverse], self.table
+
+    def _positions(self, csr: TokenCSR, uniq: np.ndarray) -> np.ndarray:
+        """Positions of the distinct unsalted keys ``uniq`` of ``csr``, in one compiled pass."""
+        weight = self._tok.weight
+        if csr.strings is not None:
+            tokens = [self._tag + csr.strings[k] for k in uniq.tolist()]
+            return self._hasher.positions_many(tokens, weight)
+        if csr.texts is None:
+            data, offsets = render_keys(uniq, self._prefix, csr.packed)
+            return self._hasher.positions_packed(data, offsets, weight)
+        data, offsets = render_texts(uniq.astype(np.int64), self._prefix, *csr.texts)
+        if offsets.size > 1 and np.diff(offsets).max() > CHUNK_LEN:  # rare: the blake3 package
+            texts = [bytes(data[a:b]).decode() for a, b in pairwise(offsets.tolist())]
+            return self._hasher.positions_many(texts, weight)
+        return self._hasher.positions_packed(data, offsets, weight)
 
     def _lookup(
         self,

@@ -2,11 +2,13 @@
 
 import blake3
 import numpy as np
+import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bloom._blake3 import key_words, positions_from_messages
 from bloom._datekeys import date_keys, render_date_key
+from bloom._encoder import Encoder
 from bloom._hashing import TokenHasher
 from bloom._render import DATE_KEYS, GRAM_KEYS, render_keys
 from bloom._vocab import add_token_bits, qgram_keys, set_token_bits, unique_keys, unpack_gram
@@ -89,3 +91,17 @@ def test_token_bits_by_words_equal_token_bits_by_bit():
     add_token_bits(by_word, 2, indptr, rows, table)  # rows reused: the word-wise kernel
     assert rows.shape[0] >= 2 * table.shape[0]
     assert np.array_equal(by_bit, by_word)
+
+
+def test_long_exact_values_match_reference(secret):
+    """Whole-value tokens longer than one BLAKE3 chunk take the blake3 package, same bits."""
+    from bloom._reference import reference_encode
+
+    from .test_reference_parity import _schema
+
+    cells = {"given_name": "Ab" * 700, "family_name": "x", "place": "é" * 600, "sex": "F" * 2000,
+             "date_of_birth": None, "age": None}  # fmt: skip
+    df = pd.DataFrame([cells, {**cells, "sex": "m"}])
+    schema = _schema({})
+    fast = Encoder(schema, secret).encode_chunk({c: df[c] for c in df.columns}, len(df)).filters
+    assert np.array_equal(fast, reference_encode(df, schema, secret))
