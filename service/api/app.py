@@ -15,7 +15,9 @@ from fastapi import FastAPI
 
 from service._db import make_engine, migrate
 from service._events import ChangeFeed
+from service._index import IndexStore
 from service._metrics import Metrics, MetricsMiddleware
+from service._ratelimit import RateLimiter
 from service._retention import RetentionSweeper
 from service._runs import RunExecutor, fail_interrupted
 from service._settings import Settings, get_settings
@@ -27,6 +29,7 @@ from service.api.routes import (
     batches,
     cases,
     health,
+    queries,
     runs,
     withdrawals,
 )
@@ -62,6 +65,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         started_ray = _start_ray(settings)
         app.state.settings, app.state.engine = settings, engine
         app.state.changes, app.state.metrics = ChangeFeed(), Metrics(engine)
+        app.state.indexes = IndexStore(engine)  # tracing: built now, rebuilt on changes
+        app.state.changes.subscribe(app.state.indexes.refresh)
+        app.state.indexes.refresh_all()
+        app.state.query_limiter = RateLimiter(settings.query_rate_per_minute, settings.query_burst)
         app.state.executor = RunExecutor(
             engine, use_ray=True, changes=app.state.changes, metrics=app.state.metrics
         )
@@ -73,6 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             app.state.sweeper.stop()
             app.state.executor.shutdown()
+            app.state.indexes.shutdown()
             engine.dispose()
             if started_ray:
                 import ray
@@ -90,4 +98,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (health, agencies, agreements, batches, runs, cases, audit):
         app.include_router(module.router)
     app.include_router(withdrawals.router)
+    app.include_router(queries.router)
     return app

@@ -220,3 +220,28 @@ class WithdrawalReceipt(BaseModel):
         description="new cases formed by remaining records no longer linked to the rest"
     )
     withdrawn_at: datetime
+
+
+# -- tracing queries --------------------------------------------------------------------------
+class QueryCandidate(BaseModel):
+    case_id: str
+    confidence: float = Field(description="calibrated probability that the case is this person")
+    agencies: list[str] = Field(description="agencies holding a record in the case")
+
+
+class QueryResult(BaseModel):
+    query_ref: str = Field(description="the tracer's own ref of the query record")
+    candidates: list[QueryCandidate] = Field(description="most likely first; may be empty")
+
+
+class QueryAnswer(BaseModel):
+    agreement_id: str
+    purpose: str
+    top_k: int
+    min_confidence: float
+    records_queried: int
+    cases_returned: int
+    results: list[QueryResult]
+
+
+__all__ += ["QueryAnswer", "QueryCandidate", "QueryResult"]

@@ -1,0 +1,126 @@
+"""How sure a tracing query may be: the engine's calibration, fitted once per index build.
+
+A linking run turns the candidates of one record into probabilities (``linkage._link``):
+per-segment Dice cut into levels, Fellegi–Sunter ``m``/``u`` fitted by EM with ``u`` anchored
+by the level shares of random pairs, and the model of :mod:`linkage._calibration` — with
+probability ``lam`` the record's match is among its candidates, equally likely any of them a
+priori, and each candidate's likelihood ratio ``2 ** w`` weighs the evidence. A query gets the
+same treatment, with two differences:
+
+* the candidates of a query are **cases**, not records: a case's evidence is its best
+  record's weight (its other records are registrations of the same person, not independent
+  witnesses, so they are not multiplied in);
+* ``lam`` cannot be fitted from one query. It is fitted at build time on *pseudo-queries* —
+  a sample of the registry's own records, each searched like a query with itself left out —
+  so it is the share of registered people that another registration of theirs would find.
+  Queries of people the registry does not hold at all lower the true share; their best
+  candidates then carry low weights and get low probabilities regardless.
+
+The candidate floor is the engine's: the 99th percentile of the Dice of random pairs
+(clipped to [0.3, 0.95]), so it follows the density of the agreement's filters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from linkage._calibration import side_probabilities
+from linkage._features import segment_dice
+from linkage._fellegi import FSModel, comparison_levels, fit_fellegi_sunter, level_shares
+
+__all__ = ["QueryModel", "case_probabilities", "fit_query_model"]
+
+RANDOM_PAIRS = 20_000
+FLOOR_QUANTILE = 0.99
+PSEUDO_QUERIES = 2000  # at most; fewer on large registries (PSEUDO_COMPARISONS / n)
+PSEUDO_COMPARISONS = 400_000_000
+
+Search = Callable[[np.ndarray, float, int], tuple[np.ndarray, np.ndarray, np.ndarray]]
+
+
+@dataclass(frozen=True, eq=False)
+class QueryModel:
+    """What turns a query's candidates into calibrated probabilities."""
+
+    floor: float  # least Dice of a candidate record
+    fs: FSModel
+    matched_share: float  # lam: share of pseudo-queries with their person among candidates
+    per_query: int  # candidate records kept per query row
+    pseudo_queries: int
+
+
+def _floor_and_u(filters, case_code, bounds, rng) -> tuple[float, np.ndarray]:
+    n = filters.shape[0]
+    a, b = rng.integers(0, n, RANDOM_PAIRS), rng.integers(0, n, RANDOM_PAIRS)
+    keep = case_code[a] != case_code[b]  # pairs of two people: non-matches
+    a, b = a[keep], b[keep]
+    inter = np.bitwise_count(filters[a] & filters[b]).sum(axis=1)
+    total = np.bitwise_count(filters[a]).sum(axis=1) + np.bitwise_count(filters[b]).sum(axis=1)
+    dice = np.where(total > 0, 2.0 * inter / np.maximum(total, 1), 0.0)
+    floor = float(np.clip(np.quantile(dice, FLOOR_QUANTILE), 0.3, 0.95)) if dice.size else 0.5
+    levels = comparison_levels(segment_dice(filters, filters, a, b, bounds))
+    return floor, level_shares(levels)
+
+
+def best_per_case(rows: np.ndarray, cases: np.ndarray, weights: np.ndarray):
+    """One entry per (row, case): the largest weight of the case's candidate records."""
+    o = np.lexsort((-weights, cases, rows))
+    rows, cases, weights = rows[o], cases[o], weights[o]
+    first = np.ones(rows.size, bool)
+    first[1:] = (rows[1:] != rows[:-1]) | (cases[1:] != cases[:-1])
+    return rows[first], cases[first], weights[first]
+
+
+def case_probabilities(rows, cases, weights, lam: float):
+    """P(case is the query row's person), the model of ``side_probabilities`` at fixed lam.
+
+    Returns ``(rows, cases, p)``, one entry per (row, candidate case).
+    """
+    rows, cases, w = best_per_case(rows, cases, weights)
+    if rows.size == 0:
+        return rows, cases, np.zeros(0)
+    lr = w * np.log(2.0)
+    _, inv = np.unique(rows, return_inverse=True)
+    k = np.bincount(inv).astype(np.float64)
+    lse = np.full(k.size, -np.inf)
+    np.logaddexp.at(lse, inv, lr)
+    has = np.log(lam) - np.log(k) + lse
+    denom = np.logaddexp(np.log1p(-lam), has)
+    return rows, cases, np.exp(np.log(lam) - np.log(k[inv]) + lr - denom[inv])
+
+
+def fit_query_model(
+    filters: np.ndarray,
+    case_code: np.ndarray,
+    bounds: np.ndarray,
+    search: Search,
+    per_query: int,
+    *,
+    seed: int = 0,
+) -> QueryModel | None:
+    """Fit floor, Fellegi–Sunter weights and ``lam`` on the registry; None below 2 records.
+
+    ``search(q, floor, k)`` is the index's own candidate search (sorted positions of
+    ``filters``), so pseudo-queries find exactly what queries will.
+    """
+    n = filters.shape[0]
+    if n < 2 or len(np.unique(case_code)) < 2:
+        return None
+    rng = np.random.default_rng(seed)
+    floor, u_random = _floor_and_u(filters, case_code, bounds, rng)
+    size = int(min(n, PSEUDO_QUERIES, max(200, PSEUDO_COMPARISONS // n)))
+    sample = np.sort(rng.choice(n, size=size, replace=False))
+    i, j, _ = search(filters[sample], floor, per_query + 1)
+    other = j != sample[i]  # a pseudo-query does not find itself
+    i, j = i[other], j[other]
+    if i.size == 0:
+        fs = fit_fellegi_sunter(np.full((1, len(bounds)), -1, np.int8), u_random=u_random)
+        return QueryModel(floor, fs, 1e-6, per_query, size)
+    levels = comparison_levels(segment_dice(filters[sample], filters, i, j, bounds))
+    fs = fit_fellegi_sunter(levels, u_random=u_random)
+    rows, _, w = best_per_case(i, case_code[j], fs.weights(levels))
+    _, lam = side_probabilities(rows, w)
+    return QueryModel(floor, fs, float(np.clip(lam, 1e-6, 1 - 1e-6)), per_query, size)

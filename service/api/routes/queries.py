@@ -1,0 +1,156 @@
+"""Tracing queries: "is this sought person known anywhere in the agreement?"
+
+A ``tracer`` key sends a Parquet batch that ``caselink encode`` wrote for its own agency with
+the agreement's schema and secret, stating a purpose the agreement allows in
+``X-Caselink-Purpose`` (required here). Each query record gets back up to ``top_k`` case ids
+with a calibrated confidence and the agencies holding a record in each case — never another
+agency's ``record_ref``, never a similarity score. Query records are not stored: the body
+lives in a temporary file for the length of the request. Every query, answered or refused,
+is audited with its purpose and counts (records queried, cases returned), never a filter.
+
+Order of the gates: key (401), party (404), role and purpose (403), a stated purpose (422),
+``top_k`` within the service's limit (422), the key's rate limit (429 with ``Retry-After``),
+the batch itself (413/422), then the limit again for the batch's number of records.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+
+import bloom
+from service._audit import append
+from service._batches import BatchRefusedError, _agreement_problems, _read
+from service._index import CaseHit
+from service._ratelimit import Decision
+from service.api.access import open_agreement, refuse
+from service.api.deps import EngineDep, Principal, PrincipalDep, PurposeDep
+from service.api.errors import ServiceError
+from service.api.models import QueryAnswer, QueryCandidate, QueryResult
+from service.api.routes.batches import _receive
+
+router = APIRouter(prefix="/v1/agreements/{agreement_id}/queries", tags=["queries"])
+ACTION = "query"
+INDEX_WAIT_SECONDS = 30.0
+
+
+def _open(engine, principal: Principal, agreement_id: str, purpose: str | None, top_k: int,
+          top_k_max: int) -> tuple[Any, str]:  # fmt: skip
+    agreement, why = open_agreement(engine, principal, agreement_id, ACTION, ("tracer",),
+                                    purpose, default_purpose="")  # fmt: skip
+    problem = None
+    if not why:
+        problem = ("header X-Caselink-Purpose: tracing queries must state their purpose; "
+                   f"this agreement allows {', '.join(agreement.purposes)}")  # fmt: skip
+    elif top_k > top_k_max:
+        problem = f"top_k: at most {top_k_max} cases per query record on this service"
+    if problem is not None:
+        err = ServiceError(422, "invalid_request", problem.split(": ", 1)[1], [problem])
+        raise refuse(engine, agreement_id, principal, ACTION, err, purpose or None)
+    return agreement, why
+
+
+def _read_query(path: Path, agreement: Any, principal: Principal) -> bloom.EncodedBatch:
+    try:
+        batch = _read(path)
+    except BatchRefusedError as e:
+        raise ServiceError(422, "invalid_batch", e.detail, e.problems) from None
+    problems = _agreement_problems(batch, agreement, principal.agency)
+    if problems:
+        raise ServiceError(422, "invalid_batch", "the query does not fit this agreement", problems)
+    if len(batch) == 0:
+        raise ServiceError(422, "invalid_batch", "the query holds no records",
+                           ["record_count: encode at least one sought person"])  # fmt: skip
+    return batch
+
+
+def _limited(engine, agreement_id: str, principal: Principal, why: str, decision: Decision,
+             records: int | None) -> JSONResponse:  # fmt: skip
+    wait = decision.retry_after_header
+    detail = (f"this key's tracing rate limit is reached; retry in {wait} s "
+              "(the limit counts query records)")  # fmt: skip
+    err = ServiceError(429, "rate_limited", detail, [detail])
+    refuse(engine, agreement_id, principal, ACTION, err, why,
+           details={"records": records} if records is not None else None)  # fmt: skip
+    body = {"error": err.error, "detail": err.detail, "problems": err.problems}
+    return JSONResponse(body, 429, headers={"Retry-After": wait})
+
+
+def _answer(agreement_id: str, why: str, top_k: int, min_confidence: float,
+            refs: list[str], hits: list[list[CaseHit]]) -> QueryAnswer:  # fmt: skip
+    results = [
+        QueryResult(query_ref=ref, candidates=[
+            QueryCandidate(case_id=h.case_id, confidence=h.confidence, agencies=list(h.agencies))
+            for h in found
+        ])
+        for ref, found in zip(refs, hits, strict=True)
+    ]  # fmt: skip
+    return QueryAnswer(agreement_id=agreement_id, purpose=why, top_k=top_k,
+                       min_confidence=min_confidence, records_queried=len(refs),
+                       cases_returned=sum(len(h) for h in hits), results=results)  # fmt: skip
+
+
+def _audit(engine, agreement_id: str, principal: Principal, why: str, answer: QueryAnswer) -> None:
+    matched = sum(1 for r in answer.results if r.candidates)
+    details = {"records": answer.records_queried, "cases_returned": answer.cases_returned,
+               "records_matched": matched, "top_k": answer.top_k}  # fmt: skip
+    with engine.begin() as conn:
+        append(conn, agreement_id, principal.actor, ACTION, purpose=why, details=details)
+
+
+async def _search(request: Request, engine, agreement_id: str, principal: Principal, why: str,
+                  batch: bloom.EncodedBatch, top_k: int, min_confidence: float):  # fmt: skip
+    store = request.app.state.indexes
+    index = await run_in_threadpool(store.get, agreement_id, INDEX_WAIT_SECONDS)
+    if index is None or (index.records and index.words != batch.filters.shape[1]):
+        err = ServiceError(503, "unavailable", "the tracing index of this agreement is not "
+                           "ready; retry in a minute")  # fmt: skip
+        raise refuse(engine, agreement_id, principal, ACTION, err, why)
+    return await run_in_threadpool(
+        index.search, batch.filters, top_k, min_confidence, parts=store.parts, pool=store.pool
+    )
+
+
+@router.post("", response_model=QueryAnswer)
+async def query(
+    agreement_id: str,
+    request: Request,
+    engine: EngineDep,
+    principal: PrincipalDep,
+    purpose: PurposeDep,
+    top_k: Annotated[int, Query(ge=1, description="cases per query record")] = 5,
+    min_confidence: Annotated[float, Query(ge=0.0, le=1.0)] = 0.05,
+):
+    """Look sought people up (tracers): the body is an encoded batch of query records."""
+    settings, limiter = request.app.state.settings, request.app.state.query_limiter
+    agreement, why = await run_in_threadpool(
+        _open, engine, principal, agreement_id, purpose, top_k, settings.query_top_k_max
+    )
+    if not (early := limiter.peek(principal.key_id)).allowed:
+        return await run_in_threadpool(_limited, engine, agreement_id, principal, why, early, None)
+    with tempfile.TemporaryDirectory(prefix="caselink-query-") as tmp:
+        path = Path(tmp) / "query.parquet"
+        try:
+            await _receive(request, path, settings.max_upload_bytes)
+            batch = await run_in_threadpool(_read_query, path, agreement, principal)
+        except ServiceError as e:
+            raise refuse(engine, agreement_id, principal, ACTION, e, why) from None
+    n = len(batch)
+    if not limiter.fits(n):
+        err = ServiceError(422, "invalid_request", f"a query holds at most {settings.query_burst}"
+                           f" records on this service; this one holds {n}. Split it",
+                           [f"record_count: at most {settings.query_burst}"])  # fmt: skip
+        raise refuse(engine, agreement_id, principal, ACTION, err, why, {"records": n})
+    if not (decision := limiter.take(principal.key_id, n)).allowed:
+        return await run_in_threadpool(_limited, engine, agreement_id, principal, why, decision, n)
+    hits = await _search(request, engine, agreement_id, principal, why, batch, top_k,
+                         min_confidence)  # fmt: skip
+    refs = [str(r) for r in batch.record_refs]
+    answer = _answer(agreement_id, why, top_k, min_confidence, refs, hits)
+    await run_in_threadpool(_audit, engine, agreement_id, principal, why, answer)
+    return answer

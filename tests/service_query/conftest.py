@@ -1,0 +1,129 @@
+"""A real server for tracing queries, on SQLite and on PostgreSQL, with small rate limits.
+
+One ``caselink serve`` per backend (the machinery of ``tests/service/conftest.py``), its own
+database, ``CASELINK_QUERY_BURST=6`` and a slow refill, so a test can run a key out of
+tokens. The ``tracing`` world on it: three agencies under one agreement (purposes
+``linkage`` and ``tracing``), each holding a synthetic register plus the three planted
+people of ``PLANTED``; the first run has succeeded. Every test that queries gets its own
+tracer key from :meth:`Tracing.new_tracer`, so rate limits never couple tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pandas as pd
+import pytest
+
+import bloom
+from service.client import Client
+from tests.service.conftest import (
+    AGENCIES,
+    PLANTED,
+    Database,
+    Server,
+    agreement_body,
+    bootstrap_steward,
+    encode_file,
+    make_database,
+)
+
+BURST = 6
+QUERY_ENV = {"CASELINK_QUERY_BURST": str(BURST), "CASELINK_QUERY_RATE_PER_MINUTE": "2",
+             "CASELINK_QUERY_TOP_K_MAX": "10"}  # fmt: skip
+
+
+@dataclass
+class Tracing:
+    server: Server
+    db: Database
+    steward: Client
+    schema: bloom.Schema
+    secret: bloom.Secret
+    agreement_id: str
+    keys: dict[str, str]  # agency -> submitter key
+    workdir: Path
+    planted_cases: list[str] = field(default_factory=list)  # case id of PLANTED row k
+    _tracers: int = 0
+
+    def new_tracer(self, agency: str = "agency-b") -> str:
+        self._tracers += 1
+        return self.steward.create_key(agency, "tracer")["api_key"]
+
+    def key_of(self, agency: str, role: str) -> str:
+        return self.steward.create_key(agency, role)["api_key"]
+
+    def encode(self, df: pd.DataFrame, agency: str, name: str) -> bytes:
+        path = encode_file(df, self.schema, self.secret, agency, self.workdir / f"{name}.parquet")
+        return path.read_bytes()
+
+    def query(self, key: str, body: bytes, purpose: str | None = "tracing",
+              agreement_id: str | None = None, **params) -> httpx.Response:  # fmt: skip
+        headers = {"Authorization": f"Bearer {key}"}
+        if purpose is not None:
+            headers["X-Caselink-Purpose"] = purpose
+        url = f"{self.server.url}/v1/agreements/{agreement_id or self.agreement_id}/queries"
+        return httpx.post(url, content=body, headers=headers, params=params, timeout=60)
+
+    def link(self, frames: dict[str, pd.DataFrame], name: str) -> dict:
+        """Upload one batch per agency and run the linkage to its end."""
+        for agency, df in frames.items():
+            path = encode_file(df, self.schema, self.secret, agency,
+                               self.workdir / f"{name}-{agency}.parquet")  # fmt: skip
+            with self.server.client(self.keys[agency]) as c:
+                c.upload(self.agreement_id, path)
+        with self.server.client(self.keys[AGENCIES[0]]) as c:
+            run = c.wait_run(self.agreement_id, c.start_run(self.agreement_id)["run_id"],
+                             timeout=120, poll=0.2)  # fmt: skip
+        assert run["status"] == "succeeded", run
+        return run
+
+
+def _registers(seed: int = 11) -> dict[str, pd.DataFrame]:
+    from evaluation import generate_synthetic
+
+    data = generate_synthetic(150, 3, seed=seed)
+    out = {}
+    for k, agency in enumerate(AGENCIES):
+        refs = [f"P{k + 1}-{j:03d}" for j in range(len(PLANTED))]
+        out[agency] = pd.concat([data.agencies[agency], PLANTED.assign(record_ref=refs)],
+                                ignore_index=True)  # fmt: skip
+    return out
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def query_db(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[Database]:
+    where = tmp_path_factory.mktemp(f"query-{request.param}")
+    with make_database(request.param, request, where) as db:
+        yield db
+
+
+@pytest.fixture(scope="session")
+def tracing(query_db: Database, person_schema, secret, tmp_path_factory) -> Iterator[Tracing]:
+    workdir = tmp_path_factory.mktemp(f"tracing-{query_db.kind}")
+    server = Server(query_db, workdir, name="tracing", **QUERY_ENV)
+    try:
+        server.launch()
+        server.wait_migrated()
+        steward_key = bootstrap_steward(query_db.url, "steward")
+        server.wait_ready()
+        with server.client(steward_key) as steward:
+            yield _world(server, query_db, steward, person_schema, secret, workdir)
+    finally:
+        server.cleanup()
+
+
+def _world(server, db, steward: Client, schema, secret, workdir) -> Tracing:
+    for agency in (*AGENCIES, "outsider"):
+        steward.create_agency(agency)
+    keys = {a: steward.create_key(a, "submitter")["api_key"] for a in AGENCIES}
+    agreement = steward.create_agreement(**agreement_body(schema, list(AGENCIES), name="trace"))
+    world = Tracing(server, db, steward, schema, secret, agreement["agreement_id"], keys, workdir)
+    world.link(_registers(), "first")
+    with server.client(keys["agency-a"]) as c:
+        mine = {r["record_ref"]: r["case_id"] for r in c.iter_cases(world.agreement_id)}
+    world.planted_cases = [mine[f"P1-{j:03d}"] for j in range(len(PLANTED))]
+    return world

@@ -1,0 +1,158 @@
+"""Tracing queries over a real server (SQLite and PostgreSQL): found, not found, refused.
+
+The planted people are held by all three agencies with identical records; a tracer of
+agency-b encodes them again on its side and must get one case each, held by all three
+agencies, with a high confidence — and nothing of anyone's ``record_ref``. A person nobody
+registered must come back without candidates. Every refusal is checked for its status, its
+JSON error, and its audit entry.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pandas as pd
+import sqlalchemy as sa
+
+from service._tables import audit_entries
+from tests.service.conftest import AGENCIES, PLANTED
+from tests.service_query.conftest import BURST
+
+ABSENT = pd.DataFrame({
+    "record_ref": ["Q-absent"], "given_name": ["Wilhelmina"], "family_name": ["Xochitl-Abernathy"],
+    "father_name": ["Cornelius"], "sex": ["F"], "date_of_birth": ["1993-05-29"],
+    "place_of_birth": ["Reykjavik"],
+})  # fmt: skip
+
+
+def _queries(df: pd.DataFrame, prefix: str = "Q") -> pd.DataFrame:
+    return df.assign(record_ref=[f"{prefix}-{k}" for k in range(len(df))])
+
+
+def _audit(tracing, outcome: str | None = None) -> list[dict]:
+    e = audit_entries.c
+    q = sa.select(audit_entries).where(e.scope == tracing.agreement_id, e.action == "query")
+    with tracing.db.engine.connect() as conn:
+        rows = [dict(r._mapping) for r in conn.execute(q.order_by(e.seq))]
+    return [r for r in rows if outcome is None or r["outcome"] == outcome]
+
+
+def test_a_planted_person_is_found_in_one_case_held_by_all_three_agencies(tracing):
+    body = tracing.encode(_queries(PLANTED), "agency-b", "planted-query")
+    r = tracing.query(tracing.new_tracer(), body, top_k=3)
+    assert r.status_code == 200, r.text
+    answer = r.json()
+    assert answer["records_queried"] == len(PLANTED)
+    assert [x["query_ref"] for x in answer["results"]] == [f"Q-{k}" for k in range(len(PLANTED))]
+    for k, result in enumerate(answer["results"]):
+        best = result["candidates"][0]
+        assert best["case_id"] == tracing.planted_cases[k]
+        assert best["agencies"] == sorted(AGENCIES)
+        assert best["confidence"] >= 0.9
+        assert len({c["case_id"] for c in result["candidates"]}) == len(result["candidates"])
+    assert "P1-" not in r.text and "P2-" not in r.text and "P3-" not in r.text
+    assert set(answer["results"][0]["candidates"][0]) == {"case_id", "confidence", "agencies"}
+
+
+def test_a_person_nobody_registered_is_not_found(tracing):
+    body = tracing.encode(ABSENT, "agency-b", "absent-query")
+    r = tracing.query(tracing.new_tracer(), body)
+    assert r.status_code == 200, r.text
+    (result,) = r.json()["results"]
+    assert result == {"query_ref": "Q-absent", "candidates": []}
+    r = tracing.query(tracing.new_tracer(), body, min_confidence=0.0)
+    assert all(c["confidence"] < 0.05 for c in r.json()["results"][0]["candidates"])
+
+
+def test_every_query_is_audited_with_purpose_and_counts_never_filters(tracing):
+    before = len(_audit(tracing, "ok"))
+    body = tracing.encode(_queries(PLANTED.head(2)), "agency-b", "audited-query")
+    assert tracing.query(tracing.new_tracer(), body).status_code == 200
+    entries = _audit(tracing, "ok")
+    assert len(entries) == before + 1
+    last = entries[-1]
+    assert (last["purpose"], last["role"], last["actor"]) == ("tracing", "tracer", "agency-b")
+    assert json.loads(last["details"]) == {"records": 2, "cases_returned": 2,
+                                           "records_matched": 2, "top_k": 5}  # fmt: skip
+
+
+def _refusal(r, status: int, error: str) -> None:
+    assert r.status_code == status, r.text
+    body = r.json()
+    assert body["error"] == error and body["detail"] and isinstance(body["problems"], list)
+
+
+def test_refused_for_a_purpose_the_agreement_does_not_allow(tracing):
+    body = tracing.encode(ABSENT, "agency-b", "purpose-query")
+    _refusal(tracing.query(tracing.new_tracer(), body, purpose="marketing"), 403, "forbidden")
+    assert _audit(tracing, "forbidden")[-1]["purpose"] == "marketing"
+
+
+def test_refused_without_a_purpose(tracing):
+    body = tracing.encode(ABSENT, "agency-b", "nopurpose-query")
+    r = tracing.query(tracing.new_tracer(), body, purpose=None)
+    _refusal(r, 422, "invalid_request")
+    assert "X-Caselink-Purpose" in r.json()["problems"][0]
+
+
+def test_refused_for_keys_without_the_tracer_role(tracing):
+    body = tracing.encode(ABSENT, "agency-a", "role-query")
+    for role in ("submitter", "steward", "evaluator"):
+        r = tracing.query(tracing.key_of("agency-a", role), body)
+        _refusal(r, 403, "forbidden")
+        assert "tracer" in r.json()["detail"]
+
+
+def test_a_non_party_gets_404_as_for_no_agreement(tracing):
+    body = tracing.encode(ABSENT, "outsider", "outsider-query")
+    key = tracing.new_tracer("outsider")
+    _refusal(tracing.query(key, body), 404, "not_found")
+    _refusal(tracing.query(key, body, agreement_id="agr_00000000000000000000"), 404, "not_found")
+
+
+def test_top_k_beyond_the_service_limit_is_refused(tracing):
+    body = tracing.encode(ABSENT, "agency-b", "topk-query")
+    r = tracing.query(tracing.new_tracer(), body, top_k=11)
+    _refusal(r, 422, "invalid_request")
+    assert r.json()["problems"][0].startswith("top_k")
+
+
+def test_a_query_encoded_for_another_agency_is_refused(tracing):
+    body = tracing.encode(ABSENT, "agency-c", "foreign-query")
+    r = tracing.query(tracing.new_tracer("agency-b"), body)
+    _refusal(r, 422, "invalid_batch")
+    assert any(p.startswith("metadata/agency") for p in r.json()["problems"])
+
+
+def test_past_the_rate_limit_429_with_retry_after(tracing):
+    key = tracing.new_tracer()
+    too_many = tracing.encode(_queries(pd.concat([ABSENT] * (BURST + 1))), "agency-b", "big")
+    _refusal(tracing.query(key, too_many), 422, "invalid_request")
+    full = tracing.encode(_queries(pd.concat([ABSENT] * BURST)), "agency-b", "full")
+    assert tracing.query(key, full).status_code == 200
+    r = tracing.query(key, tracing.encode(ABSENT, "agency-b", "one-more"))
+    _refusal(r, 429, "rate_limited")
+    assert int(r.headers["Retry-After"]) >= 1
+    other = tracing.query(tracing.new_tracer(), tracing.encode(ABSENT, "agency-b", "other"))
+    assert other.status_code == 200  # buckets are per key
+    assert json.loads(_audit(tracing, "rate_limited")[-1]["details"])["status"] == 429
+
+
+def test_the_index_follows_a_new_run(tracing):
+    newcomer = pd.DataFrame({
+        "given_name": ["Octavian"], "family_name": ["Bergstrom-Achebe"],
+        "father_name": ["Theodoric"], "sex": ["M"], "date_of_birth": ["1966-09-30"],
+        "place_of_birth": ["Tromso"],
+    })  # fmt: skip
+    body = tracing.encode(_queries(newcomer), "agency-b", "newcomer-query")
+    key = tracing.new_tracer()
+    assert tracing.query(key, body).json()["results"][0]["candidates"] == []
+    tracing.link({"agency-a": newcomer.assign(record_ref=["N-1"]),
+                  "agency-c": newcomer.assign(record_ref=["N-2"])}, "newcomer")  # fmt: skip
+    deadline, found = time.monotonic() + 60, []
+    while not found and time.monotonic() < deadline:
+        time.sleep(0.5)
+        found = tracing.query(tracing.new_tracer(), body).json()["results"][0]["candidates"]
+    assert found, "the index did not take the new run within 60 s"
+    assert found[0]["agencies"] == ["agency-a", "agency-c"] and found[0]["confidence"] >= 0.9
