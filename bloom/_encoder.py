@@ -20,7 +20,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from bloom._arrowparse import FlatText, normalise_dictionary, parse_dates_dictionary
 from bloom._datekeys import date_keys_ymd
@@ -63,10 +62,21 @@ def factorize(column: pa.Array | pa.ChunkedArray | pd.Series) -> tuple[np.ndarra
         if not pa.types.is_string(column.type) and not pa.types.is_large_string(column.type):
             column = column.cast(pa.string())
         enc = column.dictionary_encode(null_encoding="mask")
-        idx = pc.fill_null(enc.indices, -1) if enc.indices.null_count else enc.indices
-        return idx.to_numpy().astype(np.int64), enc.dictionary
+        return _codes(enc.indices), enc.dictionary
     codes, uniques = pd.factorize(column, use_na_sentinel=True)
     return codes.astype(np.int64), pa.array([str(u) for u in uniques], type=pa.string())
+
+
+def _codes(indices: pa.Int32Array) -> np.ndarray:
+    """Dictionary indices as int64, -1 where null (read from the validity bitmap)."""
+    codes = indices.to_numpy(zero_copy_only=False) if indices.null_count == 0 else None
+    if codes is not None:
+        return codes.astype(np.int64)
+    validity, data = indices.buffers()[:2]
+    lo, n = indices.offset, len(indices)
+    raw = np.frombuffer(data, dtype=np.int32)[lo : lo + n]
+    valid = np.unpackbits(np.frombuffer(validity, np.uint8), bitorder="little")[lo : lo + n]
+    return np.where(valid.astype(bool), raw, -1).astype(np.int64)
 
 
 @dataclass

@@ -5,6 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bloom._arrowparse import FlatText, normalise_dictionary, parse_dates_dictionary
+from bloom._encoder import factorize
 from bloom._fastparse import DateParser, TextNormaliser
 from bloom._tokens import normalise_text, parse_date
 
@@ -41,3 +42,13 @@ def test_buffer_date_parser_matches_reference(values, formats):
         got = (row[0], row[1] or None, row[2] or None) if parsed else None
         assert got == expected
         assert is_blank == (expected is None and not v.strip())
+
+
+@settings(max_examples=100, deadline=None)
+@given(cells=st.lists(st.none() | st.sampled_from(["a", "b", "", "é"]), max_size=40),
+       start=st.integers(0, 5))  # fmt: skip
+def test_factorize_codes_round_trip(cells, start):
+    arr = pa.array(cells, type=pa.string()).slice(min(start, len(cells)))
+    codes, uniques = factorize(arr)
+    assert [None if c < 0 else uniques[int(c)].as_py() for c in codes] == arr.to_pylist()
+    assert uniques.null_count == 0 and len(set(uniques.to_pylist())) == len(uniques)
