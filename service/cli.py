@@ -137,3 +137,6 @@ def register(app: typer.Typer) -> None:
     from service.cli_ops import register as register_ops
 
     register_ops(app)
+    from service.cli_query import register as register_query
+
+    register_query(app)

@@ -19,6 +19,7 @@ import pandas as pd
 import pytest
 
 import bloom
+from service._admin import bootstrap_agency
 from service.client import Client
 from tests.service.conftest import (
     AGENCIES,
@@ -26,7 +27,6 @@ from tests.service.conftest import (
     Database,
     Server,
     agreement_body,
-    bootstrap_steward,
     encode_file,
     make_database,
 )
@@ -80,6 +80,17 @@ class Tracing:
                              timeout=120, poll=0.2)  # fmt: skip
         assert run["status"] == "succeeded", run
         return run
+
+
+def bootstrap_steward(db_url: str, name: str) -> str:
+    """A steward key issued straight on the database, as ``caselink admin`` does."""
+    from service._admin import open_database
+
+    engine = open_database(db_url)
+    try:
+        return bootstrap_agency(engine, name, "steward").api_key
+    finally:
+        engine.dispose()
 
 
 def _registers(seed: int = 11) -> dict[str, pd.DataFrame]:

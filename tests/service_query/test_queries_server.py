@@ -156,3 +156,32 @@ def test_the_index_follows_a_new_run(tracing):
         found = tracing.query(tracing.new_tracer(), body).json()["results"][0]["candidates"]
     assert found, "the index did not take the new run within 60 s"
     assert found[0]["agencies"] == ["agency-a", "agency-c"] and found[0]["confidence"] >= 0.9
+
+
+def test_caselink_query_encodes_locally_and_writes_the_candidates(tracing, tmp_path):
+    import csv
+    import subprocess
+
+    from tests.service.conftest import CASELINK, service_env
+
+    people = _queries(pd.concat([PLANTED, ABSENT.drop(columns="record_ref")], ignore_index=True))
+    people.to_csv(tmp_path / "sought.csv", index=False)
+    tracing.secret.write(tmp_path / "secret")
+    (tmp_path / "key").write_text(tracing.new_tracer() + "\n")
+    out = tmp_path / "results.csv"
+    done = subprocess.run(
+        [str(CASELINK), "query", "--schema", "person", "--secret", str(tmp_path / "secret"),
+         "--agreement", tracing.agreement_id, "--purpose", "tracing",
+         "--input", str(tmp_path / "sought.csv"), "--id-column", "record_ref", "--top-k", "2",
+         "--url", tracing.server.url, "--api-key-file", str(tmp_path / "key"), "--out", str(out)],
+        env=service_env(tracing.db.url), capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "3 of 4 sought people have candidates" in done.stderr
+    with out.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    best = {r["query_ref"]: r for r in rows if r["rank"] in ("1", "")}
+    for k in range(len(PLANTED)):
+        assert best[f"Q-{k}"]["case_id"] == tracing.planted_cases[k]
+        assert best[f"Q-{k}"]["agencies"] == ";".join(AGENCIES)
+    assert best["Q-3"]["case_id"] == "" and best["Q-3"]["rank"] == ""

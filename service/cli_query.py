@@ -1,0 +1,133 @@
+"""`caselink query`: encode sought people on this machine, ask the service who knows them.
+
+::
+
+    caselink query --schema person --secret tracing.secret --agreement agr_... \\
+        --purpose tracing --input sought.csv --id-column ref [--top-k 5] [--out results.csv]
+
+The CSV is encoded locally with the agreement's schema and secret (exactly as ``caselink
+encode`` does; names never leave the machine), for the caller's own agency as the service
+knows its key (``GET /v1/me``). The encoded batch goes to ``POST /v1/agreements/{id}/queries``
+with the purpose; the answer is one row per candidate case: ``query_ref, rank, case_id,
+confidence, agencies`` (``;``-joined), and a row with an empty case id for a query record
+that found nothing. :func:`query_batch` is the client call, for scripts too.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from service.cli_client import AGREEMENT, KEY, URL, client
+
+__all__ = ["query_batch", "register", "result_rows"]
+
+console = Console(stderr=True, soft_wrap=True)
+
+
+def query_batch(
+    c: Any,
+    agreement_id: str,
+    batch: str | os.PathLike[str] | bytes,
+    *,
+    purpose: str,
+    top_k: int = 5,
+    min_confidence: float | None = None,
+) -> dict[str, Any]:
+    """Send an encoded batch (a file or its bytes) as a tracing query; the service's answer.
+
+    ``c`` is a :class:`service.client.Client`; a refusal raises its ``ClientError`` (429
+    carries the seconds to wait in its detail).
+    """
+    body = batch if isinstance(batch, bytes) else Path(batch).read_bytes()
+    params: dict[str, Any] = {"top_k": top_k}
+    if min_confidence is not None:
+        params["min_confidence"] = min_confidence
+    headers = {"Content-Type": "application/vnd.apache.parquet", "X-Caselink-Purpose": purpose}
+    url = f"/v1/agreements/{agreement_id}/queries"
+    return c._call("POST", url, content=body, params=params, headers=headers).json()
+
+
+def result_rows(answer: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per (query record, candidate case); a query without candidates gets one."""
+    rows = []
+    for result in answer["results"]:
+        found = result["candidates"] or [None]
+        for rank, cand in enumerate(found, start=1):
+            rows.append({
+                "query_ref": result["query_ref"],
+                "rank": rank if cand else "",
+                "case_id": cand["case_id"] if cand else "",
+                "confidence": cand["confidence"] if cand else "",
+                "agencies": ";".join(cand["agencies"]) if cand else "",
+            })  # fmt: skip
+    return rows
+
+
+def _encode(schema: str, secret: Path | None, source: Path, agency: str,
+            id_column: str | None, out: Path) -> int:  # fmt: skip
+    import bloom
+
+    report = bloom.encode_csv(source, bloom.Schema.load(schema), bloom.Secret.resolve(secret),
+                              agency=agency, out=out, id_column=id_column)  # fmt: skip
+    return report.records
+
+
+def _show(rows: list[dict[str, Any]], out: Path | None) -> None:
+    if out is not None:
+        with out.open("w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, ["query_ref", "rank", "case_id", "confidence", "agencies"])
+            writer.writeheader()
+            writer.writerows(rows)
+        console.print(f"wrote {out}")
+        return
+    table = Table("query_ref", "rank", "case_id", "confidence", "agencies")
+    for r in rows:
+        conf = f"{r['confidence']:.3f}" if r["case_id"] else "-"
+        table.add_row(str(r["query_ref"]), str(r["rank"]), r["case_id"] or "not found", conf,
+                      r["agencies"].replace(";", ", ") or "-")  # fmt: skip
+    Console().print(table)
+
+
+def query(
+    schema: str = typer.Option(..., "--schema", help="The agreement's schema (file or name)."),
+    secret: Path | None = typer.Option(
+        None, "--secret", help="Secret file; without it CASELINK_SECRET is read."
+    ),
+    agreement: str = AGREEMENT,
+    purpose: str = typer.Option(..., "--purpose", help="Why you ask; the agreement must allow it."),
+    input_path: Path = typer.Option(..., "--input", help="CSV of the sought people."),
+    id_column: str | None = typer.Option(
+        None, "--id-column", help="Column of your own refs for them (default: row numbers)."
+    ),
+    top_k: int = typer.Option(5, "--top-k", min=1, help="Candidate cases per sought person."),
+    min_confidence: float | None = typer.Option(
+        None, "--min-confidence", min=0.0, max=1.0, help="Hide candidates below this."
+    ),
+    out: Path | None = typer.Option(None, "--out", help="Write the results to this CSV."),
+    url: str | None = URL,
+    api_key_file: Path | None = KEY,
+) -> None:
+    """Is this person known anywhere? Case ids, confidence and the agencies holding them."""
+    with client(url, api_key_file) as c, tempfile.TemporaryDirectory() as tmp:
+        agency = c.me()["agency"]
+        encoded = Path(tmp) / "query.parquet"
+        with console.status("encoding"):
+            n = _encode(schema, secret, input_path, agency, id_column, encoded)
+        with console.status(f"querying {n:,} records"):
+            answer = query_batch(c, agreement, encoded, purpose=purpose, top_k=top_k,
+                                 min_confidence=min_confidence)  # fmt: skip
+    found = sum(1 for r in answer["results"] if r["candidates"])
+    console.print(f"{found:,} of {answer['records_queried']:,} sought people have candidates")
+    _show(result_rows(answer), out)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("query")(query)
