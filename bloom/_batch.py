@@ -144,7 +144,7 @@ class _ContentHasher:
         data = arr.buffers()[2]
         if data is not None:
             self._refs.update(memoryview(data)[offsets[0] : offsets[-1]])
-        self._filters.update(np.ascontiguousarray(filters).astype("<u8", copy=False).tobytes())
+        self._filters.update(np.ascontiguousarray(filters, dtype="<u8").view(np.uint8))
         self.count += len(arr)
 
     def hexdigest(self) -> str:
@@ -165,7 +165,7 @@ def _arrow_schema(filter_bits: int) -> pa.Schema:
 
 def _bloom_array(filters: np.ndarray) -> pa.FixedSizeBinaryArray:
     n, words = filters.shape
-    buf = pa.py_buffer(np.ascontiguousarray(filters).astype("<u8", copy=False).tobytes())
+    buf = pa.py_buffer(np.ascontiguousarray(filters, dtype="<u8"))  # shares the words
     return pa.FixedSizeBinaryArray.from_buffers(pa.binary(words * 8), n, [None, buf])
 
 
