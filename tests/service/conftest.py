@@ -113,12 +113,18 @@ def caselink(db_url: str, *args: str, timeout: float = 120) -> subprocess.Comple
                           text=True, timeout=timeout, check=False)  # fmt: skip
 
 
-def bootstrap_steward(db_url: str, name: str) -> str:
-    """``caselink admin create-agency NAME --role steward``: the key is stdout's last line."""
-    done = caselink(db_url, "admin", "create-agency", name, "--role", "steward")
-    assert done.returncode == 0, done.stderr
-    key = done.stdout.strip().splitlines()[-1]
-    assert key.startswith("clk_"), done.stdout
+def caselink_started(db_url: str, *args: str) -> subprocess.Popen:
+    """Start the real ``caselink`` command on ``db_url``; read it with ``communicate``."""
+    return subprocess.Popen([str(CASELINK), *args], env=service_env(db_url), text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+
+
+def steward_key_of(proc: subprocess.Popen) -> str:
+    """The key ``caselink admin create-agency NAME --role steward`` printed last."""
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    key = out.strip().splitlines()[-1]
+    assert key.startswith("clk_"), out
     return key
 
 
@@ -139,7 +145,13 @@ class Server:
         return self.workdir / f"{self.name}-{self.starts}.err"
 
     def stderr(self) -> str:
+        """What the current (or last) process wrote to stderr."""
         return self.stderr_path.read_text(errors="replace")
+
+    def all_stderr(self) -> str:
+        """What every process started by this object wrote to stderr."""
+        return "".join((self.workdir / f"{self.name}-{n}.err").read_text(errors="replace")
+                       for n in range(1, self.starts + 1))  # fmt: skip
 
     def launch(self) -> None:
         self.starts += 1
@@ -201,10 +213,18 @@ class Server:
         return Client(self.url, key, **kwargs)
 
 
-@pytest.fixture(scope="session", params=BACKENDS)
-def database(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[Database]:
-    with make_database(request.param, request, tmp_path_factory.mktemp(request.param)) as db:
-        yield db
+LAST = ("test_sigterm_stops_the_server_gracefully",)  # they stop the shared server
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Move the tests in LAST behind every other test of the same backend."""
+    for item in [i for i in items if getattr(i, "originalname", None) in LAST]:
+        kind = item.callspec.params.get("service")
+        same = [k for k, i in enumerate(items) if getattr(i, "callspec", None)
+                and i.callspec.params.get("service") == kind]  # fmt: skip
+        items.remove(item)
+        items.insert(same[-1], item)  # same[-1] shifted down by one: just after the last
 
 
 @dataclass
@@ -214,7 +234,7 @@ class Service:
     server: Server
     db: Database
     steward_key: str
-    steward_agency: str
+    steward_agency: str = "caselink-steward"
 
     @property
     def url(self) -> str:
@@ -224,17 +244,61 @@ class Service:
         return self.server.client(key or self.steward_key, **kwargs)
 
 
+class Fleet:
+    """One server per backend the session's tests use, launched together so that later
+    backends start up while the first one's tests run. Each database gets its steward from
+    ``caselink admin create-agency`` once its schema is current."""
+
+    def __init__(self, stack: contextlib.ExitStack, request, tmp_path_factory) -> None:
+        used = {i.callspec.params.get("service") for i in request.session.items
+                if hasattr(i, "callspec")}  # fmt: skip
+        self.skipped: dict[str, str] = {}
+        self.servers: dict[str, Server] = {}
+        self.bootstraps: dict[str, subprocess.Popen] = {}
+        self.ready: dict[str, Service] = {}
+        for kind in [k for k in BACKENDS if k in used]:
+            try:
+                db = stack.enter_context(make_database(kind, request,
+                                                       tmp_path_factory.mktemp(kind)))  # fmt: skip
+            except pytest.skip.Exception as e:
+                self.skipped[kind] = str(e)
+                continue
+            server = Server(db, tmp_path_factory.mktemp(f"server-{kind}"))
+            stack.callback(server.cleanup)  # before the database goes
+            server.launch()
+            self.servers[kind] = server
+
+    def _bootstrap(self, kind: str) -> None:
+        if kind not in self.bootstraps:
+            self.bootstraps[kind] = caselink_started(self.servers[kind].db.url, "admin",
+                                                     "create-agency", "caselink-steward",
+                                                     "--role", "steward")  # fmt: skip
+
+    def service(self, kind: str) -> Service:
+        if kind in self.skipped:
+            pytest.skip(self.skipped[kind])
+        if kind not in self.ready:
+            server = self.servers[kind]
+            server.wait_migrated()
+            self._bootstrap(kind)  # while Ray starts
+            key = steward_key_of(self.bootstraps[kind])
+            server.wait_ready()
+            self.ready[kind] = Service(server, server.db, key)
+            for other, s in self.servers.items():  # the next backends' stewards, meanwhile
+                if "database schema is current" in s.stderr():
+                    self._bootstrap(other)
+        return self.ready[kind]
+
+
 @pytest.fixture(scope="session")
-def service(database: Database, tmp_path_factory) -> Iterator[Service]:
-    server = Server(database, tmp_path_factory.mktemp(f"server-{database.kind}"))
-    try:
-        server.launch()
-        server.wait_migrated()
-        key = bootstrap_steward(database.url, "caselink-steward")  # while Ray starts
-        server.wait_ready()
-        yield Service(server, database, key, "caselink-steward")
-    finally:
-        server.cleanup()
+def fleet(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[Fleet]:
+    with contextlib.ExitStack() as stack:
+        yield Fleet(stack, request, tmp_path_factory)
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def service(request: pytest.FixtureRequest, fleet: Fleet) -> Service:
+    return fleet.service(request.param)
 
 
 # -- data -----------------------------------------------------------------------------------

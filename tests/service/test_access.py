@@ -39,6 +39,8 @@ ROLES: dict[tuple[str, str], tuple[str, ...]] = {
     ("GET", f"{AGR}/runs/{{run_id}}"): RUNNERS,
     ("GET", f"{AGR}/cases"): ("submitter",),
     ("GET", f"{AGR}/summary"): ("evaluator", "steward"),
+    ("POST", f"{AGR}/withdrawals"): RUNNERS,
+    ("POST", f"{AGR}/queries"): ("tracer",),
     ("GET", f"{AGR}/audit"): ("steward",),
     ("GET", f"{AGR}/audit/verify"): ("steward",),
     ("GET", "/v1/audit"): ("steward",),
@@ -72,8 +74,10 @@ def _call(world, endpoint, headers, agreement_id=None, run_id=None,
         kwargs["json"] = {"role": "submitter"}
     elif (method, path) == ("POST", "/v1/agreements"):
         kwargs["json"] = agreement_body(world.schema, ["agency-a"], name="probe")
-    elif path.endswith("/batches") and method == "POST":
+    elif path.endswith(("/batches", "/queries")) and method == "POST":
         kwargs["content"] = world.probe_batch.read_bytes()
+    elif path.endswith("/withdrawals"):
+        kwargs["json"] = {"record_ref": "probe-none", "reason": "correction"}
     with httpx.Client(base_url=world.service.url, timeout=timeout) as http:
         return http.request(method, url, headers=headers, **kwargs)
 

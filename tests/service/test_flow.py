@@ -108,7 +108,7 @@ def test_audit_chains_verify(world):
     assert actions[0] == "agreement.create"
     assert actions.count("batch.upload") >= 3
     assert {"run.start", "run.finish", "cases.read"} <= set(actions)
-    uploads = [e for e in entries if e["action"] == "batch.upload"]
+    uploads = [e for e in entries if e["action"] == "batch.upload" and e["outcome"] == "ok"]
     assert {e["actor"] for e in uploads} == set(AGENCIES)
     assert all(e["role"] == "submitter" and e["purpose"] == "linkage" for e in uploads)
 
@@ -116,7 +116,7 @@ def test_audit_chains_verify(world):
 def test_no_record_ref_or_key_in_audit_or_logs(world):
     with world.service.db.engine.connect() as conn:
         audit_text = "\n".join(str(tuple(r)) for r in conn.execute(audit_entries.select()))
-    logs = world.service.server.stderr()
+    logs = world.service.server.all_stderr()
     secrets_ = [*world.keys.values(), *world.outsider_keys.values(), world.service.steward_key]
     refs = [r for a in AGENCIES for r in world.uploaded[a]["record_ref"]]
     for text in (audit_text, logs):
