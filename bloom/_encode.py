@@ -271,15 +271,18 @@ def encode_csv(
                         on_progress(min(fh.tell(), total), total)
             except pa.ArrowInvalid as e:
                 raise EncodingError([_csv_message(src, input_encoding, e)]) from None
-            problems = report.problems(schema)
-            if bad.rows:
-                problems.append(
-                    f"rows with more or fewer columns than the header: {_rows(bad.rows)}"
-                )
+            problems = _problems(report, schema, bad)
             if problems:
                 raise EncodingError(problems)
             report.metadata = writer.close()
     return report
+
+
+def _problems(report: EncodeReport, schema: Schema, bad: _BadRows) -> list[str]:
+    problems = report.problems(schema)
+    if bad.rows:
+        problems.append(f"rows with more or fewer columns than the header: {_rows(bad.rows)}")
+    return problems
 
 
 def _reader(
