@@ -41,7 +41,12 @@ def sweep_command(
     from service._retention import sweep
     from service.cli import _engine
 
-    report = sweep(_engine(database_url), parse_as_of(as_of), actor=OPERATOR)
+    when = parse_as_of(as_of)
+    engine = _engine(database_url)
+    try:
+        report = sweep(engine, when, actor=OPERATOR)
+    finally:
+        engine.dispose()
     table = Table("agreement", "batch", "agency", "received", "records", "linked", "cases")
     for p in report.purged:
         table.add_row(p.agreement_id, p.batch_id, p.agency, p.received_at.isoformat(),

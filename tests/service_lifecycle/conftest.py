@@ -1,19 +1,33 @@
 """Fixtures of the lifecycle tests: registries on SQLite and PostgreSQL, and real servers.
 
 Registries are scoped by a fresh uuid (PostgreSQL) or live in their own SQLite file. The
-servers are ``caselink serve`` subprocesses (the machinery of ``tests/service/conftest.py``),
-one per backend for this package, so withdrawals and purges here never disturb the shared
-world of ``tests/service``.
+servers are ``caselink serve`` subprocesses (``servers.py``), one per backend for this
+package, so withdrawals and purges here never disturb the shared world of ``tests/service``.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
+import bloom
 from linkage._registry import Registry, RegistryUpdate, metadata
+from service import ServiceProcess
+from service.client import Client
+from tests.service_lifecycle.servers import (
+    PLANTED,
+    Database,
+    agreement_body,
+    encode_file,
+    make_database,
+    running_service,
+)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -61,3 +75,103 @@ def planted_update(
         merges={},
         case_confidence={},
     )
+
+
+def in_process(*args: str):
+    """The ``caselink`` command run in this process (Typer's runner): the same code as the
+    installed command without its start-up time; the real command runs where it matters."""
+    from typer.testing import CliRunner
+
+    from caselink_cli import app
+
+    return CliRunner().invoke(app, list(args), env={"COLUMNS": "2000"})
+
+
+# -- real servers ---------------------------------------------------------------------------
+AGENCIES = ("agency-a", "agency-b", "agency-c")
+SWEEP_SECONDS = "1"  # the service's own sweeper runs every second here
+
+
+@dataclass
+class Life:
+    """A server with three agencies: agreement ``long`` (365 days, all three) and ``short``
+    (1 day, agency-a and agency-b), each with a succeeded first run."""
+
+    server: ServiceProcess
+    db: Database
+    steward: str  # key
+    keys: dict[str, str]  # agency -> submitter key
+    tracer: str  # agency-b's tracer key
+    outsider: str  # a submitter key of an agency outside both agreements
+    long: str
+    short: str
+    uploaded: dict[str, pd.DataFrame]  # per agency: what went into ``long``
+    workdir: Path
+    schema: bloom.Schema
+    secret: bloom.Secret
+
+    def client(self, agency: str | None = None, key: str | None = None) -> Client:
+        return Client(self.server.url, key or (self.keys[agency] if agency else self.steward))
+
+    def cases(self, agency: str, agreement: str | None = None) -> dict[str, dict]:
+        with self.client(agency) as c:
+            rows = c.iter_cases(agreement or self.long, page=1000)
+            return {r["record_ref"]: r for r in rows}
+
+    def upload_and_run(self, agency: str, agreement: str, df: pd.DataFrame, name: str) -> dict:
+        path = encode_file(df, self.schema, self.secret, agency, self.workdir / name)
+        with self.client(agency) as c:
+            batch = c.upload(agreement, path)
+            run = c.wait_run(agreement, c.start_run(agreement)["run_id"], timeout=120, poll=0.2)
+        assert run["status"] == "succeeded", run
+        return batch
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def life(request, tmp_path_factory, person_schema, secret) -> Iterator[Life]:
+    from service._admin import bootstrap_agency, open_database
+
+    workdir = tmp_path_factory.mktemp(f"life-{request.param}")
+    with (
+        make_database(request.param, request, workdir) as db,
+        running_service(db, workdir, CASELINK_RETENTION_SWEEP_SECONDS=SWEEP_SECONDS) as server,
+    ):
+        engine = open_database(db.url)  # migrated by the server already
+        steward = bootstrap_agency(engine, "steward", "steward").api_key
+        engine.dispose()
+        yield _populate(server, db, steward, workdir, person_schema, secret)
+
+
+def _agreement(c: Client, schema, parties, name: str, days: int) -> str:
+    return c.create_agreement(**agreement_body(schema, list(parties), name, days))["agreement_id"]
+
+
+def _populate(server, db, steward, workdir, schema, secret) -> Life:
+    from evaluation import generate_synthetic
+
+    with Client(server.url, steward) as c:
+        for agency in (*AGENCIES, "outsider"):
+            c.create_agency(agency)
+        keys = {a: c.create_key(a, "submitter")["api_key"] for a in AGENCIES}
+        tracer = c.create_key("agency-b", "tracer")["api_key"]
+        outsider = c.create_key("outsider", "submitter")["api_key"]
+        long = _agreement(c, schema, AGENCIES, "long", 365)
+        short = _agreement(c, schema, AGENCIES[:2], "short", 1)
+    data = generate_synthetic(60, 3, seed=11)
+    uploaded = {}
+    for k, agency in enumerate(AGENCIES):
+        refs = [f"P{k + 1}-{j:03d}" for j in range(len(PLANTED))]
+        uploaded[agency] = pd.concat([data.agencies[agency], PLANTED.assign(record_ref=refs)],
+                                     ignore_index=True)  # fmt: skip
+    life = Life(server, db, steward, keys, tracer, outsider, long, short, uploaded, workdir,
+                schema=schema, secret=secret)  # fmt: skip
+    for agency in AGENCIES:
+        path = encode_file(uploaded[agency], schema, secret, agency, workdir / f"{agency}.parquet")
+        with life.client(agency) as c:
+            c.upload(long, path)
+    with life.client("agency-a") as c:
+        run = c.wait_run(long, c.start_run(long)["run_id"], timeout=120, poll=0.2)
+    assert run["status"] == "succeeded", run
+    for agency in AGENCIES[:2]:
+        life.upload_and_run(agency, short, uploaded[agency].iloc[:30], f"{agency}-short.parquet")
+    return life

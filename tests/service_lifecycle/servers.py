@@ -1,0 +1,119 @@
+"""Real servers for the lifecycle tests: databases, ``caselink`` subprocesses, test data.
+
+Each server is :class:`service.ServiceProcess` (``caselink serve`` on a free loopback port)
+on its own database: a SQLite file, or a fresh PostgreSQL schema dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+import bloom
+from service import ServiceProcess
+from tests.conftest import POSTGRES_URL
+
+CASELINK = Path(sys.executable).with_name("caselink")
+PLANTED = pd.DataFrame(
+    {
+        "given_name": ["Zebulon", "Quintessa", "Barnabas"],
+        "family_name": ["Okonkwo-Lindqvist", "Vasquez-Haraldsen", "Tshabalala-Moreau"],
+        "father_name": ["Ignatius", "Evander", "Leopold"],
+        "sex": ["M", "F", "M"],
+        "date_of_birth": ["1971-07-23", "1988-11-04", "1959-02-17"],
+        "place_of_birth": ["Timbuktu", "Valparaiso", "Durban"],
+    }
+)
+
+
+@dataclass
+class Database:
+    kind: str
+    url: str
+    _engine: sa.Engine | None = None
+
+    @property
+    def engine(self) -> sa.Engine:
+        if self._engine is None:
+            args = {"timeout": 60} if self.kind == "sqlite" else {}
+            self._engine = sa.create_engine(self.url, connect_args=args)
+        return self._engine
+
+    def count(self, table: sa.Table, *where: Any) -> int:
+        with self.engine.connect() as conn:
+            q = sa.select(sa.func.count()).select_from(table)
+            return int(conn.execute(q.where(*where) if where else q).scalar_one())
+
+
+@contextlib.contextmanager
+def make_database(kind: str, request: pytest.FixtureRequest, where: Path) -> Iterator[Database]:
+    """A SQLite file in ``where``, or a fresh PostgreSQL schema (skips if none answers)."""
+    if kind == "sqlite":
+        db = Database(kind, f"sqlite:///{where / 'caselink.db'}")
+        yield db
+        if db._engine is not None:
+            db._engine.dispose()
+        return
+    admin: sa.Engine = request.getfixturevalue("postgres_engine")
+    schema = "caselink_life_" + secrets.token_hex(6)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    db = Database(kind, f"{POSTGRES_URL}?options=-csearch_path%3D{schema}")
+    try:
+        yield db
+    finally:
+        if db._engine is not None:
+            db._engine.dispose()
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+
+
+def service_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CASELINK_")}
+    env.update(RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_MODE="disabled", CASELINK_RAY_NUM_CPUS="1",
+               CASELINK_RAY_OBJECT_STORE_MB="100", COLUMNS="2000", **extra)  # fmt: skip
+    return env
+
+
+def caselink(db_url: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    """The installed ``caselink`` command on ``db_url``."""
+    return subprocess.run([str(CASELINK), *args], env=service_env(CASELINK_DATABASE_URL=db_url),
+                          capture_output=True, text=True, timeout=timeout, check=False)  # fmt: skip
+
+
+@contextlib.contextmanager
+def running_service(db: Database, workdir: Path, **env: str) -> Iterator[ServiceProcess]:
+    """``caselink serve`` on ``db`` until the block ends (Ray sockets under a short path)."""
+    ray_tmp = Path(tempfile.mkdtemp(prefix="cllife", dir="/tmp"))
+    extra = {k: v for k, v in service_env(RAY_TMPDIR=str(ray_tmp), **env).items()
+             if k.startswith(("CASELINK_", "RAY_"))}  # fmt: skip
+    proc = ServiceProcess(db.url, log=workdir / "server.log", env=extra, startup_timeout=120)
+    try:
+        with proc:
+            yield proc
+    finally:
+        shutil.rmtree(ray_tmp, ignore_errors=True)
+
+
+def encode_file(df: pd.DataFrame, schema, secret, agency: str, path: Path) -> Path:
+    bloom.encode(df, schema, secret, agency=agency, id_column="record_ref").write(path)
+    return path
+
+
+def agreement_body(schema: bloom.Schema, parties: list[str], name: str, days: int) -> dict:
+    return dict(name=name, parties=parties, purposes=["linkage", "tracing"],
+                schema_fingerprint=schema.fingerprint, filter_bits=schema.filter_bits,
+                retention_days=days)  # fmt: skip
