@@ -9,6 +9,7 @@ query's person.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -74,3 +75,34 @@ def test_confidence_is_calibrated(measured):
     assert high["right"].mean() >= 0.97
     low = c[c["confidence"] < 0.1]
     assert low["right"].mean() <= 0.1
+
+
+def test_calibrated_when_half_the_sought_people_are_absent(person_schema, secret):
+    """Registers where everyone is held twice (the registry's own share is near 1) and
+    queries of which half are people nobody registered: the query prior keeps the mid-range
+    honest instead of calling every lone look-alike a match."""
+    data = generate_synthetic(4000, 3, overlap=[1.0, 1.0, 0.06], seed=5)
+    absent = generate_synthetic(250, 1, seed=6).agencies["agency-a"]
+    reg = {a: bloom.encode(data.agencies[a], person_schema, secret, agency=a,
+                           id_column="record_ref") for a in ("agency-a", "agency-b")}  # fmt: skip
+    truth = data.truth.set_index(["agency", "record_ref"])["entity_id"]
+    persons = [truth.loc[a].reindex(b.record_refs).to_numpy() for a, b in reg.items()]
+    index = build_index("agr", np.vstack([b.filters for b in reg.values()]),
+                        np.concatenate([[a] * len(b) for a, b in reg.items()]),
+                        np.concatenate(persons).astype(str),
+                        segment_words(reg["agency-a"].metadata))  # fmt: skip
+    assert index.model.registry_share > 0.9 and index.model.matched_share == 0.5
+    sought = data.agencies["agency-c"]
+    queries = bloom.encode(pd.concat([sought, absent], ignore_index=True).assign(
+        record_ref=lambda d: [f"Q{k}" for k in range(len(d))]), person_schema, secret,
+        agency="t", id_column="record_ref")  # fmt: skip
+    want = [str(truth[("agency-c", r)]) for r in sought["record_ref"]] + [None] * len(absent)
+    conf, right = [], []
+    for found, person in zip(index.search(queries.filters, 5, 0.0), want, strict=True):
+        conf += [h.confidence for h in found]
+        right += [h.case_id == person for h in found]
+    conf, right = np.array(conf), np.array(right)
+    assert expected_calibration_error(conf, right) < 0.02
+    assert right[conf >= 0.5].mean() > 0.95
+    mid = (conf >= 0.1) & (conf < 0.9)
+    assert right[mid].mean() >= conf[mid].mean() - 0.15  # not overconfident in the middle
