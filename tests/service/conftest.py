@@ -107,12 +107,6 @@ def service_env(db_url: str, **extra: str) -> dict[str, str]:
     return env
 
 
-def caselink(db_url: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    """Run the real ``caselink`` command on ``db_url``."""
-    return subprocess.run([str(CASELINK), *args], env=service_env(db_url), capture_output=True,
-                          text=True, timeout=timeout, check=False)  # fmt: skip
-
-
 def caselink_started(db_url: str, *args: str) -> subprocess.Popen:
     """Start the real ``caselink`` command on ``db_url``; read it with ``communicate``."""
     return subprocess.Popen([str(CASELINK), *args], env=service_env(db_url), text=True,
@@ -331,6 +325,16 @@ class World:
     first_run: dict
     first_cases: dict[str, list[dict]] = field(default_factory=dict)
     workdir: Path = Path()
+    cli_verify: subprocess.Popen | None = None  # caselink admin verify-audit, started at the end
+    _cli_result: tuple[int, str, str] | None = None
+
+    def verify_audit_cli(self) -> tuple[int, str, str]:
+        """Exit code, stdout and stderr of the verify-audit started when the flow was done."""
+        if self._cli_result is None:
+            assert self.cli_verify is not None
+            out, err = self.cli_verify.communicate(timeout=120)
+            self._cli_result = (self.cli_verify.returncode, out, err)
+        return self._cli_result
 
     @property
     def agreement_id(self) -> str:
@@ -368,7 +372,7 @@ def _registers(seed: int = 7) -> tuple[Any, dict[str, pd.DataFrame], pd.DataFram
 
 
 @pytest.fixture(scope="session")
-def world(service: Service, person_schema, secret, tmp_path_factory) -> World:
+def world(service: Service, person_schema, secret, tmp_path_factory) -> Iterator[World]:
     """The full three-agency flow up to a succeeded first run, asserted step by step."""
     workdir = tmp_path_factory.mktemp(f"world-{service.db.kind}")
     with service.client() as steward:
@@ -376,7 +380,9 @@ def world(service: Service, person_schema, secret, tmp_path_factory) -> World:
     for agency in AGENCIES:
         with w.client(agency) as c:
             w.first_cases[agency] = list(c.iter_cases(w.agreement_id, page=100))
-    return w
+    w.cli_verify = caselink_started(service.db.url, "admin", "verify-audit")  # ~4 s to start
+    yield w
+    w.verify_audit_cli()  # reaped, whether or not a test asked for it
 
 
 def _keys(service: Service, steward: Client) -> tuple[dict, dict, dict, str]:

@@ -14,7 +14,7 @@ import pytest
 
 import linkage
 from service._tables import audit_entries
-from tests.service.conftest import AGENCIES, caselink, encode_file
+from tests.service.conftest import AGENCIES, encode_file
 
 
 def _refs(world, agency: str) -> set[str]:
@@ -125,9 +125,10 @@ def test_no_record_ref_or_key_in_audit_or_logs(world):
 
 
 def test_cli_verify_audit_exits_0(world):
-    done = caselink(world.service.db.url, "admin", "verify-audit")
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert world.agreement_id in done.stdout and "(service)" in done.stdout
+    """``caselink admin verify-audit``, started as soon as the first run was read back."""
+    returncode, stdout, stderr = world.verify_audit_cli()
+    assert returncode == 0, stdout + stderr
+    assert world.agreement_id in stdout and "(service)" in stdout
 
 
 def test_incremental_run_keeps_case_ids_and_joins_new_records(world, person_schema, secret):
