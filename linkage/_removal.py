@@ -18,7 +18,7 @@ record's. Everything happens on the caller's connection, inside its transaction.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -128,8 +128,8 @@ class Removal:
         gone = found["id"].to_numpy(np.int64)
         members = self._members(c, sorted(set(found["case_id"])))
         a, b, p = self._links_touching(c, np.union1d(gone, members["id"].to_numpy(np.int64)))
-        self._delete(c, gone)
         cut = np.isin(a, gone) | np.isin(b, gone)
+        self._delete(c, gone, a[cut], b[cut])
         near = np.setdiff1d(np.r_[a[cut], b[cut]], members["id"].to_numpy(np.int64))
         links = (a[~cut], b[~cut], p[~cut])
         remaining = members[~members["id"].isin(gone)]
@@ -180,55 +180,64 @@ class Removal:
         keep = np.isin(a, ids) | np.isin(b, ids)
         return a[keep], b[keep], p[keep]
 
-    def _delete(self, c: sa.Connection, ids: np.ndarray) -> None:
+    def _delete(self, c: sa.Connection, ids: np.ndarray, a: np.ndarray, b: np.ndarray) -> None:
+        """Delete the records ``ids`` and their links (a, b), each link by its primary key."""
         lk, r = links_table.c, records_table.c
-        for part in _chunks([int(i) for i in ids]):
+        if len(a):
             c.execute(
                 links_table.delete().where(
-                    lk.scope == self.scope, sa.or_(lk.rec_a.in_(part), lk.rec_b.in_(part))
-                )
+                    lk.scope == self.scope,
+                    lk.rec_a == sa.bindparam("a"),
+                    lk.rec_b == sa.bindparam("b"),
+                ),
+                [{"a": int(x), "b": int(y)} for x, y in zip(a, b, strict=True)],
             )
+        for part in _chunks([int(i) for i in ids]):
             c.execute(records_table.delete().where(r.scope == self.scope, r.id.in_(part)))
 
     def _reform(self, c, remaining: pd.DataFrame, links, threshold, report: RemovalReport):
         """Split each former case into components; returns record -> case id, case sizes."""
         labels: dict[int, str] = {}
         sizes: dict[str, int] = {}
-        seq = self._next_seq(c)
+        groups = _groups(remaining)
+        per_case = _links_by_case(remaining, links)
+        empty = (np.zeros(0, np.int64), np.zeros(0, dtype=object))
+        split: list[tuple[str, np.ndarray]] = []  # parts that need a new case id
         for case_id in sorted(set(report.removed["case_id"])):
-            group = remaining[remaining["case_id"] == case_id]
-            parts = components(group["id"].to_numpy(np.int64), *links, threshold)
-            split_off = []
-            for k, part in enumerate(parts):
-                cid = case_id
-                if k:
-                    cid, seq = self._issue_case(c, seq), seq + 1
-                    split_off.append(cid)
-                labels.update(dict.fromkeys(part.tolist(), cid))
-                sizes[cid] = len(part)
-            kept = group[group["id"].isin(parts[0])] if parts else group
-            report.cases[case_id] = CaseRemainder(
-                case_id, len(kept), tuple(sorted(set(kept["agency"]))), tuple(split_off)
-            )
-        c.execute(
-            meta_table.update().where(meta_table.c.scope == self.scope).values(next_case_seq=seq)
-        )
+            ids, agencies = groups.get(case_id, empty)
+            parts = components(ids, *per_case.get(case_id, _NO_LINKS), threshold)
+            kept = parts[0] if parts else ids
+            labels.update(dict.fromkeys(kept.tolist(), case_id))
+            sizes[case_id] = len(kept)
+            held = tuple(sorted(set(agencies[np.isin(ids, kept)].tolist())))
+            report.cases[case_id] = CaseRemainder(case_id, len(kept), held)
+            split += [(case_id, part) for part in parts[1:]]
+        for (case_id, part), cid in zip(split, self._issue_cases(c, len(split)), strict=True):
+            labels.update(dict.fromkeys(part.tolist(), cid))
+            sizes[cid] = len(part)
+            was = report.cases[case_id]
+            report.cases[case_id] = replace(was, split_off=(*was.split_off, cid))
         return labels, sizes
 
-    def _next_seq(self, c: sa.Connection) -> int:
-        m = meta_table.c
-        return int(c.execute(sa.select(m.next_case_seq).where(m.scope == self.scope)).scalar_one())
-
-    def _issue_case(self, c: sa.Connection, seq: int) -> str:
-        k = cases_table.c
-        while True:  # case ids are unique across every scope of the database
-            cid = new_case_id()
-            if c.execute(sa.select(k.case_id).where(k.case_id == cid)).first() is None:
-                break
-        c.execute(
-            cases_table.insert().values(case_id=cid, scope=self.scope, seq=seq, confidence=0.0)
-        )
-        return cid
+    def _issue_cases(self, c: sa.Connection, n: int) -> list[str]:
+        """``n`` new case ids, in issue order after every id of this scope."""
+        if not n:
+            return []
+        k, m = cases_table.c, meta_table.c
+        fresh: list[str] = []
+        while len(fresh) < n:  # case ids are unique across every scope of the database
+            draw = [x for x in dict.fromkeys(new_case_id() for _ in range(n - len(fresh)))
+                    if x not in fresh]  # fmt: skip
+            taken = set()
+            for part in _chunks(draw):
+                taken.update(c.execute(sa.select(k.case_id).where(k.case_id.in_(part))).scalars())
+            fresh += [cid for cid in draw if cid not in taken]
+        seq = int(c.execute(sa.select(m.next_case_seq).where(m.scope == self.scope)).scalar_one())
+        rows = [{"case_id": cid, "scope": self.scope, "seq": seq + i, "confidence": 0.0}
+                for i, cid in enumerate(fresh)]  # fmt: skip
+        c.execute(cases_table.insert(), rows)
+        c.execute(meta_table.update().where(m.scope == self.scope).values(next_case_seq=seq + n))
+        return fresh
 
     def _reconfirm(self, c, remaining: pd.DataFrame, labels, sizes, links) -> int:
         """Store the re-formed case ids and recomputed confidence; returns records changed."""
@@ -293,6 +302,33 @@ class Removal:
             .values(confidence=sa.bindparam("conf"))
         )
         c.execute(stmt, [{"cid": cid, "conf": float(x)} for cid, x in lowest.items()])
+
+
+_NO_LINKS = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
+
+
+def _groups(remaining: pd.DataFrame) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Record ids and agencies of each case of ``remaining`` (ids ascending)."""
+    codes, cases = pd.factorize(remaining["case_id"])
+    order = np.argsort(codes, kind="stable")
+    bounds = np.flatnonzero(np.diff(codes[order])) + 1
+    ids = np.split(remaining["id"].to_numpy(np.int64)[order], bounds)
+    agencies = np.split(remaining["agency"].to_numpy(dtype=object)[order], bounds)
+    return dict(zip(cases, zip(ids, agencies, strict=True), strict=False))
+
+
+def _links_by_case(remaining: pd.DataFrame, links) -> dict[str, tuple]:
+    """The links with both ends in one case of ``remaining``, grouped by that case."""
+    a, b, p = links
+    case_of = pd.Series(remaining["case_id"].to_numpy(), index=remaining["id"].to_numpy())
+    ca = case_of.reindex(a).to_numpy()
+    cb = case_of.reindex(b).to_numpy()
+    same = pd.notna(ca) & (ca == cb)
+    out: dict[str, tuple] = {}
+    if same.any():
+        idx = pd.Series(np.flatnonzero(same)).groupby(ca[same]).agg(list)
+        out = {cid: (a[k], b[k], p[k]) for cid, k in idx.items()}
+    return out
 
 
 def _chunks(values: Sequence) -> list:
