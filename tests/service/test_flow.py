@@ -10,10 +10,12 @@ from __future__ import annotations
 import csv
 import itertools
 
+import httpx
 import pytest
 
 import linkage
 from service._tables import audit_entries
+from service.client import ClientError
 from tests.service.conftest import AGENCIES, encode_file
 
 
@@ -173,3 +175,46 @@ def test_incremental_run_keeps_case_ids_and_joins_new_records(world, person_sche
                 joined += after[(agency, ref)] in first_round[person]
     assert known >= 10
     assert joined / known > 0.7, (joined, known)
+
+
+def test_the_run_ran_on_the_servers_ray(world):
+    logs = world.service.server.all_stderr()
+    assert "Ray started locally" in logs
+    assert world.first_run["stage"] == "done" and world.first_run["progress"] == 1.0
+    assert world.first_run["stats"]["pairs_scored"] > 0
+
+
+def test_evaluators_see_aggregates_only(world):
+    with world.service.client(world.role_keys["evaluator"]) as evaluator:
+        summary = evaluator.summary(world.agreement_id)
+    counts = summary["records_by_agency"]
+    assert set(counts) <= set(AGENCIES)
+    assert all(counts[a] >= len(world.uploaded[a]) for a in AGENCIES)
+    assert summary["cases_across_agencies"] >= len(world.planted["person"].unique())
+    assert sum(b["records"] for b in summary["confidence_histogram"]) == sum(counts.values())
+    text = str(summary)
+    assert not [r for a in AGENCIES for r in world.uploaded[a]["record_ref"] if r in text]
+    assert not [r for a in AGENCIES for r in world.first_cases[a] if r["case_id"] in text]
+
+
+@pytest.mark.parametrize(
+    ("params", "named"),
+    [({"limit": 0}, "limit"), ({"offset": -1}, "offset"), ({"format": "xml"}, "format")],
+)
+def test_bad_page_parameters_are_named(world, params, named):
+    with httpx.Client(base_url=world.service.url) as http:
+        r = http.get(f"/v1/agreements/{world.agreement_id}/cases", params=params,
+                     headers={"Authorization": f"Bearer {world.keys['agency-a']}"})  # fmt: skip
+    assert r.status_code == 422, r.text
+    body = r.json()
+    assert body["error"] == "invalid_request"
+    assert any(p.startswith(named) for p in body["problems"]), body
+
+
+def test_a_purpose_outside_the_agreement_is_refused(world):
+    with (world.service.client(world.keys["agency-a"], purpose="marketing") as c,
+          pytest.raises(ClientError) as info):  # fmt: skip
+        c.cases(world.agreement_id)
+    assert info.value.status == 403 and "marketing" in info.value.detail
+    with world.service.client(world.keys["agency-a"], purpose="tracing") as c:
+        assert c.cases(world.agreement_id, limit=1)["total"] > 0
