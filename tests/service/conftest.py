@@ -212,11 +212,16 @@ LAST = ("test_sigterm_stops_the_server_gracefully",)  # they stop the shared ser
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Move the tests in LAST behind every other test of the same backend."""
-    for item in [i for i in items if getattr(i, "originalname", None) in LAST]:
-        kind = item.callspec.params.get("service")
-        same = [k for k, i in enumerate(items) if getattr(i, "callspec", None)
-                and i.callspec.params.get("service") == kind]  # fmt: skip
+    """Move the tests in LAST behind every other test of this folder on the same backend."""
+    here = Path(__file__).parent
+
+    def backend(item: pytest.Item) -> str | None:
+        if item.path.parent != here or not hasattr(item, "callspec"):
+            return None
+        return item.callspec.params.get("service")
+
+    for item in [i for i in items if backend(i) and getattr(i, "originalname", "") in LAST]:
+        same = [k for k, i in enumerate(items) if backend(i) == backend(item)]
         items.remove(item)
         items.insert(same[-1], item)  # same[-1] shifted down by one: just after the last
 
