@@ -11,14 +11,15 @@ second time. An agreement with a run in progress is skipped until the next sweep
 
 :class:`RetentionSweeper` runs :func:`sweep` on a timer thread inside the service and
 publishes each changed agreement to the change feed; ``caselink admin sweep`` runs it once
-against the database (a running service's in-memory views learn of that sweep's purges only
-when they next reload from the database).
+against the database, and a running service on that database notices those purges in its
+audit chains within ``WATCH_SECONDS`` and publishes them as well.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -28,12 +29,13 @@ import sqlalchemy as sa
 import linkage
 from service._audit import SERVICE_ACTOR, Actor, append
 from service._events import ChangeFeed
-from service._tables import agencies, agreements, batch_records, batches
+from service._tables import agencies, agreements, audit_entries, batch_records, batches
 from service._withdraw import clustering_threshold, drop_batch_records, run_in_progress
 
 __all__ = ["Purge", "RetentionSweeper", "SweepReport", "expired_batches", "sweep"]
 
 logger = logging.getLogger(__name__)
+WATCH_SECONDS = 2.0  # how soon a running service notices purges made by another process
 
 
 @dataclass(frozen=True)
@@ -143,14 +145,22 @@ def sweep(
 
 
 class RetentionSweeper:
-    """:func:`sweep` every ``interval`` seconds on a daemon thread, from start until stop."""
+    """:func:`sweep` every ``interval`` seconds on a daemon thread, from start until stop.
+
+    Between sweeps it watches the audit chains (every ``WATCH_SECONDS``) for purges that
+    another process wrote — ``caselink admin sweep`` on the same database — and publishes
+    their agreements too, so this service's in-memory views drop what was purged.
+    """
 
     def __init__(self, engine: sa.Engine, interval: float, changes: ChangeFeed) -> None:
         self.engine, self.interval, self.changes = engine, interval, changes
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="caselink-retention", daemon=True)
+        self._seen = 0  # newest audit entry id already looked at
 
     def start(self) -> RetentionSweeper:
+        with self.engine.connect() as conn:
+            self._seen = int(conn.execute(sa.select(sa.func.max(audit_entries.c.id))).scalar() or 0)
         self._thread.start()
         return self
 
@@ -159,10 +169,28 @@ class RetentionSweeper:
         if self._thread.is_alive():
             self._thread.join(timeout)
 
+    def _watch(self) -> None:
+        e = audit_entries.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(e.id, e.scope).where(
+                    e.id > self._seen,
+                    e.action == "retention.purge",
+                    e.actor != SERVICE_ACTOR.agency,
+                )
+            ).all()
+        self._seen = max([self._seen, *(r.id for r in rows)])
+        for scope in sorted({r.scope for r in rows}):
+            self.changes.publish(scope)
+
     def _loop(self) -> None:
+        due = time.monotonic()  # the first sweep at start-up
         while not self._stop.is_set():
             try:
-                sweep(self.engine, changes=self.changes)
+                if time.monotonic() >= due:
+                    due = time.monotonic() + self.interval
+                    sweep(self.engine, changes=self.changes)
+                self._watch()
             except Exception:  # the database may be away for a while; try again next time
                 logger.exception("retention sweep failed")
-            self._stop.wait(self.interval)
+            self._stop.wait(max(0.0, min(WATCH_SECONDS, due - time.monotonic())))

@@ -7,11 +7,13 @@ package, so withdrawals and purges here never disturb the shared world of ``test
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pandas as pd
 import pytest
@@ -77,6 +79,15 @@ def planted_update(
     )
 
 
+def eventually(probe, expected, timeout: float = 20.0):
+    """What ``probe()`` returns once it equals ``expected`` (or at the timeout): the tracing
+    index is rebuilt in the background after a change is published."""
+    deadline = time.monotonic() + timeout
+    while (seen := probe()) != expected and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return seen
+
+
 def in_process(*args: str):
     """The ``caselink`` command run in this process (Typer's runner): the same code as the
     installed command without its start-up time; the real command runs where it matters."""
@@ -117,6 +128,21 @@ class Life:
         with self.client(agency) as c:
             rows = c.iter_cases(agreement or self.long, page=1000)
             return {r["record_ref"]: r for r in rows}
+
+    def trace(self, agreement: str, person: pd.DataFrame) -> dict[str, list[str]]:
+        """agency-b's tracer asks for one person: case id -> agencies holding a record."""
+        path = encode_file(person.assign(record_ref="Q-1"), self.schema, self.secret,
+                           "agency-b", self.workdir / "query.parquet")  # fmt: skip
+        response = httpx.post(
+            f"{self.server.url}/v1/agreements/{agreement}/queries",
+            content=path.read_bytes(),
+            headers={"Authorization": f"Bearer {self.tracer}", "X-Caselink-Purpose": "tracing",
+                     "Content-Type": "application/vnd.apache.parquet"},
+            timeout=60,
+        )  # fmt: skip
+        assert response.status_code == 200, response.text
+        (result,) = response.json()["results"]
+        return {c["case_id"]: c["agencies"] for c in result["candidates"]}
 
     def upload_and_run(self, agency: str, agreement: str, df: pd.DataFrame, name: str) -> dict:
         path = encode_file(df, self.schema, self.secret, agency, self.workdir / name)

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from linkage._registry import records_table
 from service._tables import audit_entries, batch_records, batches
-from tests.service_lifecycle.conftest import in_process
+from tests.service_lifecycle.conftest import eventually, in_process
 from tests.service_lifecycle.servers import caselink
 
 
@@ -43,6 +43,8 @@ def _sweep(life, as_of: datetime):
 def test_admin_sweep_purges_expired_batches_and_only_those(life):
     long_before = _counts(life, life.long)
     assert _counts(life, life.short) == (60, 60, 2)
+    person = life.uploaded["agency-a"].iloc[:1].drop(columns="record_ref")
+    assert any("agency-a" in held for held in life.trace(life.short, person).values())
     with life.db.engine.connect() as conn:
         short_batches = set(
             conn.execute(sa.select(batches.c.id).where(batches.c.agreement_id == life.short))
@@ -57,6 +59,8 @@ def test_admin_sweep_purges_expired_batches_and_only_those(life):
     assert _counts(life, life.long) == long_before  # 365 days: not expired
     with life.client("agency-a") as c:
         assert c.cases(life.short)["total"] == 0
+    # the running service sees the other process's purge in the audit and drops it from its index
+    assert eventually(lambda: life.trace(life.short, person), {}) == {}
     purges = _purges(life, life.short)
     assert {p["details"]["batch"] for p in purges} == short_batches
     for p in purges:
@@ -78,6 +82,9 @@ def test_the_services_sweeper_purges_on_its_timer(life):
     life.upload_and_run("agency-b", life.short, life.uploaded["agency-b"].iloc[30:40],
                         "agency-b-later.parquet")  # fmt: skip
     assert _counts(life, life.short) == (40, 40, 2)
+    person = life.uploaded["agency-b"].iloc[30:31].drop(columns="record_ref")
+    found = lambda: any("agency-b" in h for h in life.trace(life.short, person).values())  # noqa: E731
+    assert eventually(found, True)
     with life.db.engine.begin() as conn:  # as if received three days ago
         conn.execute(
             batches.update()
@@ -92,6 +99,7 @@ def test_the_services_sweeper_purges_on_its_timer(life):
     assert len(by_service) == 2 and {p["role"] for p in by_service} == {"service"}
     with life.client("agency-b") as c:
         assert c.cases(life.short)["total"] == 0
+    assert eventually(lambda: life.trace(life.short, person), {}) == {}
 
 
 def test_audit_chains_verify_after_the_purges(life):
