@@ -1,6 +1,6 @@
 """A server killed (SIGKILL, with its Ray) in the middle of a run, and started again on the
-same database: the run reads failed with a message, the uploads are all there, a new run
-links every record. A second run while one is active is refused (409). SIGTERM stops the
+same database: the run reads failed with a message, the uploads are all there (one of them
+accepted while the run was going), a new run links every record. A second run while one is active is refused (409). SIGTERM stops the
 server gracefully. This runs on the shared server of each backend, which carries on.
 
 2,000 + 2,000 FEBRL4 records make the run last long enough to be caught running (the
@@ -31,19 +31,24 @@ def _wait_running(client, agreement_id: str, run_id: str, timeout: float = 60) -
 
 
 N = 2000
+LATE = 50  # agency-b records uploaded while the run is going, before the crash
 
 
 @pytest.fixture(scope="session")
 def registers(febrl4, febrl_schema, secret, tmp_path_factory) -> dict:
-    """The first N true pairs of FEBRL4 as two agencies' registers, encoded once."""
+    """The first N true pairs of FEBRL4 as two agencies' registers, and LATE more records
+    of agency-b, encoded once."""
     workdir = tmp_path_factory.mktemp("crash-files")
     pairs = febrl4.true_pairs.head(N)
     a = febrl4.a[febrl4.a["record_ref"].isin(pairs["ref_a"])]
     b = febrl4.b[febrl4.b["record_ref"].isin(pairs["ref_b"])]
+    late = febrl4.b[~febrl4.b["record_ref"].isin(pairs["ref_b"])].head(LATE)
     files = {agency: encode_file(df, febrl_schema, secret, agency, workdir / f"{agency}.parquet")
              for agency, df in zip(AGENCIES, (a, b), strict=True)}  # fmt: skip
-    return {"files": files, "refs": {"agency-a": a["record_ref"], "agency-b": b["record_ref"]},
-            "pairs": pairs}  # fmt: skip
+    files["late"] = encode_file(late, febrl_schema, secret, "agency-b", workdir / "late.parquet")
+    return {"files": files, "pairs": pairs,
+            "refs": {"agency-a": list(a["record_ref"]),
+                     "agency-b": [*b["record_ref"], *late["record_ref"]]}}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -66,13 +71,16 @@ def crashed(world, registers, febrl_schema):
             second: ClientError | None = None
         except ClientError as e:
             second = e
+    with service.client(keys["agency-b"]) as c:  # accepted while the run is going
+        late = c.upload(agreement_id, registers["files"]["late"])
         server.kill()  # the server, its Ray, everything in its process group
     with service.db.engine.connect() as conn:
         at_kill = conn.execute(runs.select().where(runs.c.id == run_id)).one()
     server.start()  # same database, same port: the other tests carry on with it
     return SimpleNamespace(server=server, db=service.db, agreement_id=agreement_id, keys=keys,
                            steward_key=service.steward_key, uploaded=uploaded, run_id=run_id,
-                           seen=seen, second=second, at_kill=at_kill, **registers)  # fmt: skip
+                           seen=seen, second=second, at_kill=at_kill, late=late,
+                           **registers)  # fmt: skip
 
 
 def test_a_second_run_while_one_is_active_is_refused(crashed):
@@ -96,18 +104,26 @@ def test_the_interrupted_run_reads_failed_with_a_message(crashed):
 
 
 def test_every_accepted_upload_survives(crashed):
+    assert crashed.late["status"] == "pending" and crashed.late["record_count"] == LATE
+    first = {a: crashed.uploaded[a]["batch_id"] for a in AGENCIES}
+    expected = {"agency-a": [first["agency-a"]], "agency-b": [first["agency-b"],
+                                                            crashed.late["batch_id"]]}  # fmt: skip
     for agency in AGENCIES:
         with crashed.server.client(crashed.keys[agency]) as c:
             listed = c.batches(crashed.agreement_id)
             page = c.cases(crashed.agreement_id, limit=1)
-        assert [b["batch_id"] for b in listed] == [crashed.uploaded[agency]["batch_id"]]
-        assert listed[0]["status"] == "pending" and listed[0]["record_count"] == N
-        assert page["pending_records"] == N
+        assert sorted(b["batch_id"] for b in listed) == sorted(expected[agency])
+        assert all(b["status"] == "pending" for b in listed)
+        assert (
+            page["pending_records"]
+            == len(crashed.refs[agency])
+            == sum(b["record_count"] for b in listed)
+        )
     db = crashed.db
-    assert db.count(batches, batches.c.agreement_id == crashed.agreement_id) == 2
+    assert db.count(batches, batches.c.agreement_id == crashed.agreement_id) == 3
     with_filters = db.count(batch_records, batch_records.c.agreement_id == crashed.agreement_id,
                             batch_records.c.bloom.is_not(None))  # fmt: skip
-    assert with_filters == 2 * N
+    assert with_filters == 2 * N + LATE
 
 
 def test_a_new_run_links_every_record(crashed):
@@ -116,7 +132,7 @@ def test_a_new_run_links_every_record(crashed):
         run = c.wait_run(agreement_id, c.start_run(agreement_id)["run_id"], timeout=300,
                          poll=0.2)  # fmt: skip
     assert run["status"] == "succeeded", run
-    assert run["stats"]["new_records"] == 2 * N
+    assert run["stats"]["new_records"] == 2 * N + LATE
     cases = {}
     for agency in AGENCIES:
         with crashed.server.client(crashed.keys[agency]) as c:
