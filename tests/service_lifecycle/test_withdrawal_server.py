@@ -7,11 +7,12 @@ planted people (refs ``P1-…`` at agency-a, ``P2-…`` at agency-b, ``P3-…`` 
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
 
-from service._tables import audit_entries, batch_records, batches
+from service._tables import audit_entries, batch_records, batches, runs
 from service.client import ClientError
 from tests.service_lifecycle.conftest import PLANTED, encode_file, eventually, in_process
 from tests.service_lifecycle.servers import caselink
@@ -102,6 +103,19 @@ def test_withdrawal_is_refused_to_other_agencies_outsiders_and_other_roles(life)
         e = _refused(lambda: _withdraw(c, life.long, record_ref=ref, reason="whim"), 422,
                      "invalid_request")  # fmt: skip
         assert any(p.startswith("reason") for p in e.problems)
+    with life.db.engine.begin() as conn:  # a run of the agreement in progress
+        conn.execute(runs.insert().values(id="run_lifecycle", agreement_id=life.long,
+                     started_by=1, status="running", stage="linking", progress=0.5,
+                     created_at=datetime.now(UTC)))  # fmt: skip
+    try:
+        with life.client("agency-a") as c:
+            e = _refused(lambda: _withdraw(c, life.long, record_ref=ref, reason="consent"), 409,
+                         "conflict")  # fmt: skip
+            assert "run_lifecycle" in e.detail
+    finally:
+        with life.db.engine.begin() as conn:
+            conn.execute(runs.update().where(runs.c.id == "run_lifecycle").values(
+                status="failed", error="planted by a test"))  # fmt: skip
     assert ref in life.cases("agency-a")  # nothing was withdrawn
     outcomes = {x["outcome"] for x in _audit(life, life.long, "record.withdraw")}
     assert {"forbidden", "not_found"} <= outcomes
@@ -142,6 +156,9 @@ def test_caselink_withdraw_prints_the_receipt(life):
     assert done.exit_code == 0, done.output
     assert "wdr_" in done.stdout and "P2-002" in done.stdout
     assert "P2-002" not in life.cases("agency-b")
+    with life.client("agency-b") as c:  # once only
+        _refused(lambda: _withdraw(c, life.long, record_ref="P2-002", reason="consent"), 404,
+                 "not_found")  # fmt: skip
 
 
 def test_audit_chains_verify_after_the_withdrawals(life):
