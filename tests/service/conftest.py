@@ -2,8 +2,11 @@
 
 Each server is a subprocess ``caselink serve`` with its own database (a SQLite file, or a
 fresh PostgreSQL schema dropped afterwards), its own Ray and its own process group, killed
-at teardown. The session-scoped ``server`` is shared by the tests of one backend; the
-``world`` on it is a three-agency agreement whose first run has succeeded.
+at teardown. The ``fleet`` launches one per backend at once; ``service`` (session-scoped,
+one parameter per backend) is the one the tests of a backend share, with a steward made by
+``caselink admin create-agency``; ``world`` on it is a three-agency agreement whose first
+run has succeeded. test_crash kills and restarts the shared server; the SIGTERM test stops
+it and runs last (see :func:`pytest_collection_modifyitems`).
 """
 
 from __future__ import annotations
@@ -162,10 +165,16 @@ class Server:
             raise RuntimeError(f"caselink serve exited with {self.proc.returncode}:\n"
                                f"{self.stderr()[-3000:]}")  # fmt: skip
 
+    def _healthy(self) -> bool:
+        with contextlib.suppress(httpx.TransportError):
+            return httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200
+        return False
+
     def wait_migrated(self, timeout: float = STARTUP_TIMEOUT) -> None:
-        """Until the server has brought the database schema up to date (it then starts Ray)."""
+        """Until the server has brought the database schema up to date (it then starts Ray):
+        its log says so, or it answers already."""
         deadline = time.monotonic() + timeout
-        while "database schema is current" not in self.stderr():
+        while "database schema is current" not in self.stderr() and not self._healthy():
             self._check_alive()
             if time.monotonic() > deadline:
                 raise TimeoutError(f"no migration after {timeout:.0f} s:\n{self.stderr()}")
@@ -173,11 +182,8 @@ class Server:
 
     def wait_ready(self, timeout: float = STARTUP_TIMEOUT) -> None:
         deadline = time.monotonic() + timeout
-        while True:
+        while not self._healthy():
             self._check_alive()
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200:
-                    return
             if time.monotonic() > deadline:
                 raise TimeoutError(f"no /healthz after {timeout:.0f} s:\n{self.stderr()}")
             time.sleep(0.1)
@@ -255,6 +261,7 @@ class Fleet:
         self.servers: dict[str, Server] = {}
         self.bootstraps: dict[str, subprocess.Popen] = {}
         self.ready: dict[str, Service] = {}
+        stack.callback(self._reap)  # last of all
         for kind in [k for k in BACKENDS if k in used]:
             try:
                 db = stack.enter_context(make_database(kind, request,
@@ -266,6 +273,10 @@ class Fleet:
             stack.callback(server.cleanup)  # before the database goes
             server.launch()
             self.servers[kind] = server
+
+    def _reap(self) -> None:
+        for proc in self.bootstraps.values():
+            proc.communicate(timeout=120)
 
     def _bootstrap(self, kind: str) -> None:
         if kind not in self.bootstraps:

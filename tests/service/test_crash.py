@@ -1,7 +1,8 @@
 """A server killed (SIGKILL, with its Ray) in the middle of a run, and started again on the
 same database: the run reads failed with a message, the uploads are all there (one of them
-accepted while the run was going), a new run links every record. A second run while one is active is refused (409). SIGTERM stops the
-server gracefully. This runs on the shared server of each backend, which carries on.
+accepted while the run was going), a new run links every record. A second run while one is
+active is refused (409). SIGTERM stops the server gracefully. This runs on the shared
+server of each backend, which carries on.
 
 2,000 + 2,000 FEBRL4 records make the run last long enough to be caught running (the
 first Ray task of a fresh server alone takes a second or more).
