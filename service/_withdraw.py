@@ -30,7 +30,14 @@ from service._audit import Actor, append
 from service._tables import agencies, batch_records, batches, runs
 from service.api.errors import ServiceError
 
-__all__ = ["REASONS", "Receipt", "clustering_threshold", "run_in_progress", "withdraw"]
+__all__ = [
+    "REASONS",
+    "Receipt",
+    "clustering_threshold",
+    "drop_batch_records",
+    "run_in_progress",
+    "withdraw",
+]
 
 REASONS = ("consent", "correction", "erasure")
 ACTIVE = ("queued", "running")
