@@ -150,11 +150,7 @@ def test_the_index_follows_a_new_run(tracing):
     assert tracing.query(key, body).json()["results"][0]["candidates"] == []
     tracing.link({"agency-a": newcomer.assign(record_ref=["N-1"]),
                   "agency-c": newcomer.assign(record_ref=["N-2"])}, "newcomer")  # fmt: skip
-    deadline, found = time.monotonic() + 60, []
-    while not found and time.monotonic() < deadline:
-        time.sleep(0.5)
-        found = tracing.query(tracing.new_tracer(), body).json()["results"][0]["candidates"]
-    assert found, "the index did not take the new run within 60 s"
+    found = _poll(tracing, body, bool)
     assert found[0]["agencies"] == ["agency-a", "agency-c"] and found[0]["confidence"] >= 0.9
 
 
@@ -185,3 +181,30 @@ def test_caselink_query_encodes_locally_and_writes_the_candidates(tracing, tmp_p
         assert best[f"Q-{k}"]["case_id"] == tracing.planted_cases[k]
         assert best[f"Q-{k}"]["agencies"] == ";".join(AGENCIES)
     assert best["Q-3"]["case_id"] == "" and best["Q-3"]["rank"] == ""
+
+
+def _poll(tracing, body: bytes, until, timeout: float = 60) -> list:
+    deadline, found = time.monotonic() + timeout, []
+    while time.monotonic() < deadline:
+        found = tracing.query(tracing.new_tracer(), body).json()["results"][0]["candidates"]
+        if until(found):
+            return found
+        time.sleep(0.5)
+    raise AssertionError(f"the index did not change within {timeout:.0f} s: {found}")
+
+
+def test_the_index_follows_a_withdrawal(tracing):
+    person = pd.DataFrame({
+        "given_name": ["Perpetua"], "family_name": ["Lindqvist-Obi"], "father_name": ["Ambrose"],
+        "sex": ["F"], "date_of_birth": ["1979-03-14"], "place_of_birth": ["Kisumu"],
+    })  # fmt: skip
+    tracing.link({a: person.assign(record_ref=[f"W-{a}"]) for a in AGENCIES}, "withdrawn")
+    body = tracing.encode(_queries(person), "agency-b", "withdrawn-query")
+    found = _poll(tracing, body, lambda f: bool(f) and f[0]["agencies"] == sorted(AGENCIES))
+    case_id = found[0]["case_id"]
+    with tracing.server.client(tracing.keys["agency-c"]) as c:
+        r = c._call("POST", f"/v1/agreements/{tracing.agreement_id}/withdrawals",
+                    json={"record_ref": "W-agency-c", "reason": "consent"})  # fmt: skip
+    assert r.status_code == 201, r.text
+    found = _poll(tracing, body, lambda f: bool(f) and "agency-c" not in f[0]["agencies"])
+    assert found[0] == {**found[0], "case_id": case_id, "agencies": ["agency-a", "agency-b"]}
