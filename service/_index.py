@@ -40,7 +40,7 @@ from service._index_fit import QueryModel, case_probabilities, fit_query_model
 from service._index_kernel import SortedFilters, sort_filters, top_candidates
 from service._tables import agreements, batches
 
-__all__ = ["AgreementIndex", "CaseHit", "IndexStore", "build_index", "load_index"]
+__all__ = ["AgreementIndex", "CaseHit", "IndexStore", "build_index", "load_index", "reader_engine"]
 
 logger = logging.getLogger(__name__)
 
@@ -207,11 +207,26 @@ def load_index(engine: sa.Engine, agreement_id: str, *, seed: int = 0) -> Agreem
     return index
 
 
+def reader_engine(engine: sa.Engine) -> sa.Engine:
+    """An engine that reads without taking SQLite's write lock.
+
+    The service's SQLite engine opens every transaction with ``BEGIN IMMEDIATE`` (so that a
+    read-then-write never fails half-way); loading a large registry that way would hold the
+    write lock, and stall every upload, run and audited query, for as long as it reads. A
+    plain connection reads a WAL snapshot while writers carry on. Other databases: as is.
+    """
+    if engine.dialect.name != "sqlite" or engine.url.database in (None, "", ":memory:"):
+        return engine
+    return sa.create_engine(engine.url, connect_args={"check_same_thread": False, "timeout": 60})
+
+
 class IndexStore:
     """One :class:`AgreementIndex` per agreement, rebuilt in the background on changes."""
 
     def __init__(self, engine: sa.Engine, *, threads: int = 2) -> None:
-        self.engine, self.parts = engine, max(1, threads)
+        self.engine = reader_engine(engine) if engine is not None else engine
+        self._own_engine = self.engine is not engine
+        self.parts = max(1, threads)
         self._indexes: dict[str, AgreementIndex] = {}
         self._queued: dict[str, Future] = {}
         self._latest: dict[str, Future] = {}
@@ -270,3 +285,5 @@ class IndexStore:
         self._builder.shutdown(wait=False, cancel_futures=True)
         if self.pool is not None:
             self.pool.shutdown(wait=False)
+        if self._own_engine:
+            self.engine.dispose()

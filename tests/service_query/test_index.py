@@ -133,3 +133,28 @@ def test_store_swaps_the_index_only_when_the_rebuild_is_complete(monkeypatch):
     finally:
         gate.set()
         store.shutdown()
+
+
+def test_loading_an_index_does_not_hold_sqlite_s_write_lock(tmp_path):
+    """While the reader streams the registry, a writer (BEGIN IMMEDIATE) is not kept out."""
+    import sqlalchemy as sa
+
+    from linkage._registry import metadata, records_table
+    from service._db import make_engine
+    from service._index import reader_engine
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    metadata.create_all(engine)
+    rows = [{"scope": "s", "agency": "a", "record_ref": f"r{k}", "bloom": bytes(32),
+             "case_id": f"c{k}", "confidence": 0.5} for k in range(5000)]  # fmt: skip
+    with engine.begin() as conn:
+        conn.execute(records_table.insert(), rows)
+    reader = reader_engine(engine)
+    assert reader is not engine
+    with reader.connect() as conn:
+        result = conn.execution_options(yield_per=100).execute(sa.select(records_table))
+        next(result.partitions())  # mid-read
+        with engine.begin() as w:  # the service's own engine: BEGIN IMMEDIATE
+            w.execute(records_table.update().values(confidence=0.9))
+    reader.dispose()
+    engine.dispose()
