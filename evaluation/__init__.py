@@ -1,30 +1,39 @@
-"""evaluation: datasets, metrics, baselines, benchmarks and the demo. Nothing imports it."""
+"""evaluation: datasets, metrics, baselines, benchmarks and the demo. Nothing imports it.
 
-from evaluation._attack import HARDENING_SETTINGS, frequency_attack, graph_attack, privacy_table
-from evaluation._baseline import baseline_link, baseline_scores
-from evaluation._datasets import (
-    MultiAgencyData,
-    TwoAgencyData,
-    load_febrl3_agencies,
-    load_febrl4,
-)
-from evaluation._demo import run_demo
-from evaluation._metrics import (
-    PairwiseScores,
-    bcubed,
-    expected_calibration_error,
-    pairwise_scores,
-    reliability_table,
-)
-from evaluation._synthetic import (
-    DEFAULT_TRADITION_MIX,
-    TRADITIONS,
-    Messiness,
-    SyntheticData,
-    name_table,
-    variant_table,
-)
-from evaluation._synthetic import generate as generate_synthetic
+Names are imported on first use (PEP 562), so the ``caselink`` command does not load
+matplotlib, recordlinkage and the attacks before it runs a service or an admin command.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {  # public name -> (module, attribute): imported on first use
+    "DEFAULT_TRADITION_MIX": ("evaluation._synthetic", "DEFAULT_TRADITION_MIX"),
+    "HARDENING_SETTINGS": ("evaluation._attack", "HARDENING_SETTINGS"),
+    "Messiness": ("evaluation._synthetic", "Messiness"),
+    "MultiAgencyData": ("evaluation._datasets", "MultiAgencyData"),
+    "PairwiseScores": ("evaluation._metrics", "PairwiseScores"),
+    "SyntheticData": ("evaluation._synthetic", "SyntheticData"),
+    "TRADITIONS": ("evaluation._synthetic", "TRADITIONS"),
+    "TwoAgencyData": ("evaluation._datasets", "TwoAgencyData"),
+    "baseline_link": ("evaluation._baseline", "baseline_link"),
+    "baseline_scores": ("evaluation._baseline", "baseline_scores"),
+    "bcubed": ("evaluation._metrics", "bcubed"),
+    "expected_calibration_error": ("evaluation._metrics", "expected_calibration_error"),
+    "frequency_attack": ("evaluation._attack", "frequency_attack"),
+    "generate_synthetic": ("evaluation._synthetic", "generate"),
+    "graph_attack": ("evaluation._attack", "graph_attack"),
+    "load_febrl3_agencies": ("evaluation._datasets", "load_febrl3_agencies"),
+    "load_febrl4": ("evaluation._datasets", "load_febrl4"),
+    "name_table": ("evaluation._synthetic", "name_table"),
+    "pairwise_scores": ("evaluation._metrics", "pairwise_scores"),
+    "privacy_table": ("evaluation._attack", "privacy_table"),
+    "reliability_table": ("evaluation._metrics", "reliability_table"),
+    "run_demo": ("evaluation._demo", "run_demo"),
+    "variant_table": ("evaluation._synthetic", "variant_table"),
+}
 
 __all__ = [
     "DEFAULT_TRADITION_MIX",
@@ -51,3 +60,16 @@ __all__ = [
     "run_demo",
     "variant_table",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'evaluation' has no attribute {name!r}")
+    module, attr = _EXPORTS[name]
+    value = getattr(importlib.import_module(module), attr)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

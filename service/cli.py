@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+import sys
 from pathlib import Path
 
 import typer
@@ -32,6 +34,9 @@ def serve(
 
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_format)
+    # uvicorn re-raises SIGTERM into the handler it found once it has shut down gracefully:
+    # let that be a clean exit (status 0), not death by the default handler (143).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     uvicorn.run(
         create_app(settings),
         host=host or settings.host,

@@ -26,7 +26,7 @@ class ServiceError(CaselinkError):
     def __init__(self, status: int, error: str, detail: str, problems: Sequence[str] = ()) -> None:
         super().__init__(detail)
         self.status, self.error, self.detail = status, error, detail
-        self.problems = list(problems)
+        self.problems = list(problems) or [detail]  # the detail is the one problem
 
 
 def _body(error: str, detail: str, problems: Sequence[str] = ()) -> dict:

@@ -40,30 +40,21 @@ def _public(row, agency: str, duplicate: bool = False) -> BatchPublic:
 async def _receive(request: Request, dest: Path, limit: int) -> None:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise ServiceError(
-            413,
-            "too_large",
-            f"the body has {int(declared):,} bytes; this "
-            f"service accepts batches up to {limit:,} bytes",
-        )
+        detail = f"the body has {int(declared):,} bytes; this service accepts up to {limit:,}"
+        raise ServiceError(413, "too_large", detail, [f"body: {detail}"])
     size = 0
     with dest.open("wb") as out:
         async for chunk in request.stream():
             size += len(chunk)
             if size > limit:
+                detail = f"the body exceeds {limit:,} bytes, the most this service accepts"
                 raise ServiceError(
-                    413,
-                    "too_large",
-                    f"the body exceeds {limit:,} bytes, the "
-                    "largest batch this service accepts; split the register",
+                    413, "too_large", detail, [f"body: {detail}; split the register"]
                 )
             out.write(chunk)
     if size == 0:
-        raise ServiceError(
-            422,
-            "invalid_batch",
-            "the body is empty; send the Parquet file that caselink encode wrote",
-        )
+        detail = "the body is empty; send the Parquet file that caselink encode wrote"
+        raise ServiceError(422, "invalid_batch", detail, [f"body: {detail}"])
 
 
 @router.post("", response_model=BatchPublic, status_code=201)
