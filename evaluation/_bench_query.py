@@ -130,13 +130,12 @@ def _bodies(queries, schema, secret, work: Path) -> list[bytes]:
 
 def _first_answer(c, agreement: str, body: bytes, timeout: float = 600.0) -> None:
     """Until the service has built its index and answers (503 while it builds)."""
-    from service.cli_query import query_batch
     from service.client import ClientError
 
     deadline = time.monotonic() + timeout
     while True:
         try:
-            query_batch(c, agreement, body, purpose=PURPOSE)
+            c.query(agreement, body, purpose=PURPOSE)
             return
         except ClientError as e:
             if e.status != 503 or time.monotonic() > deadline:
@@ -156,7 +155,6 @@ def _vm_hwm_gib(pid: int) -> float | None:
 
 def _over_http(url: str, work: Path, agreement: str, tracer: str, bodies, expected):
     from service import ServiceProcess
-    from service.cli_query import query_batch
     from service.client import Client
 
     env = {"CASELINK_QUERY_RATE_PER_MINUTE": "1000000000", "CASELINK_QUERY_BURST": "1000",
@@ -167,11 +165,11 @@ def _over_http(url: str, work: Path, agreement: str, tracer: str, bodies, expect
         _first_answer(c, agreement, bodies[0])
         ready = time.perf_counter() - started
         for body in bodies[:20]:  # warm-up: connections, compiled kernels, caches
-            query_batch(c, agreement, body, purpose=PURPOSE)
+            c.query(agreement, body, purpose=PURPOSE)
         load_before, ms, right = os.getloadavg(), [], []
         for body, want in zip(bodies, expected, strict=True):
             t = time.perf_counter()
-            answer = query_batch(c, agreement, body, purpose=PURPOSE, top_k=5)
+            answer = c.query(agreement, body, purpose=PURPOSE, top_k=5)
             ms.append((time.perf_counter() - t) * 1000)
             found = answer["results"][0]["candidates"]
             right.append((found[0]["case_id"] if found else None) == want)

@@ -51,8 +51,20 @@ class ServiceProcess:
         self._log, self._timeout = log, startup_timeout
         self.process: subprocess.Popen | None = None
 
-    def start(self) -> ServiceProcess:
+    def start(self, attempts: int = 3) -> ServiceProcess:
+        """Start and wait for ``/healthz``; a port taken meanwhile is retried on another."""
+        for attempt in range(attempts):
+            if self._launch():
+                return self
+            if attempt + 1 < attempts:
+                self.port = free_port()
+                self.url = f"http://127.0.0.1:{self.port}"
+        raise CaselinkError(f"the service could not find a free port; see {self._log}")
+
+    def _launch(self) -> bool:
+        """True once healthy; False if the port was taken before the service bound it."""
         cmd = [sys.executable, "-m", "caselink_cli", "serve", "--port", str(self.port)]
+        start = self._log.stat().st_size if self._log.exists() else 0
         with self._log.open("ab") as log:
             self.process = subprocess.Popen(
                 cmd, env=self._env, stdout=log, stderr=log, start_new_session=True
@@ -60,10 +72,14 @@ class ServiceProcess:
         deadline = time.monotonic() + self._timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
+                with self._log.open("rb") as log:
+                    log.seek(start)
+                    if b"cannot listen on" in log.read():
+                        return False
                 raise CaselinkError(f"the service exited at start-up; see {self._log}")
             try:
                 if httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200:
-                    return self
+                    return True
             except httpx.TransportError:
                 pass
             time.sleep(0.2)

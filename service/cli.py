@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import socket
 import sys
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from bloom import CaselinkError
 from service._keys import ROLES
 
 __all__ = ["register"]
@@ -34,16 +36,27 @@ def serve(
 
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_format)
+    host, port = host or settings.host, port or settings.port
+    # Bind before the app starts: Ray's processes, started by the app, take free ports, and
+    # one of them must not take ours in the seconds before uvicorn would have bound it.
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(2048)  # listening now: a second bind of this port fails at once
+    except OSError as e:
+        raise CaselinkError(f"--port: cannot listen on {host}:{port} ({e.strerror})") from e
     # uvicorn re-raises SIGTERM into the handler it found once it has shut down gracefully:
     # let that be a clean exit (status 0), not death by the default handler (143).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    uvicorn.run(
+    config = uvicorn.Config(
         create_app(settings),
-        host=host or settings.host,
-        port=port or settings.port,
+        host=host,
+        port=port,
         log_config=None,
         log_level=settings.log_level.lower(),
     )
+    uvicorn.Server(config).run(sockets=[sock])
 
 
 def _engine(url: str | None):

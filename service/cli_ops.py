@@ -74,11 +74,8 @@ def withdraw_command(
     """Withdraw one record from an agreement and print the receipt."""
     from service.cli_client import client
 
-    body = {"record_ref": record_ref, "reason": reason}
-    if agency is not None:
-        body["agency"] = agency
     with client(url, api_key_file) as c:
-        receipt = c._json("POST", f"/v1/agreements/{agreement}/withdrawals", json=body)
+        receipt = c.withdraw(agreement, record_ref, reason, agency=agency)
     table = Table("field", "value")
     for key, value in receipt.items():
         table.add_row(key, str(value))

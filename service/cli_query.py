@@ -10,13 +10,12 @@ encode`` does; names never leave the machine), for the caller's own agency as th
 knows its key (``GET /v1/me``). The encoded batch goes to ``POST /v1/agreements/{id}/queries``
 with the purpose; the answer is one row per candidate case: ``query_ref, rank, case_id,
 confidence, agencies`` (``;``-joined), and a row with an empty case id for a query record
-that found nothing. :func:`query_batch` is the client call, for scripts too.
+that found nothing. :meth:`service.Client.query` is the client call, for scripts too.
 """
 
 from __future__ import annotations
 
 import csv
-import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -27,32 +26,9 @@ from rich.table import Table
 
 from service.cli_client import AGREEMENT, KEY, URL, client
 
-__all__ = ["query_batch", "register", "result_rows"]
+__all__ = ["register", "result_rows"]
 
 console = Console(stderr=True, soft_wrap=True)
-
-
-def query_batch(
-    c: Any,
-    agreement_id: str,
-    batch: str | os.PathLike[str] | bytes,
-    *,
-    purpose: str,
-    top_k: int = 5,
-    min_confidence: float | None = None,
-) -> dict[str, Any]:
-    """Send an encoded batch (a file or its bytes) as a tracing query; the service's answer.
-
-    ``c`` is a :class:`service.client.Client`; a refusal raises its ``ClientError`` (429
-    carries the seconds to wait in its detail).
-    """
-    body = batch if isinstance(batch, bytes) else Path(batch).read_bytes()
-    params: dict[str, Any] = {"top_k": top_k}
-    if min_confidence is not None:
-        params["min_confidence"] = min_confidence
-    headers = {"Content-Type": "application/vnd.apache.parquet", "X-Caselink-Purpose": purpose}
-    url = f"/v1/agreements/{agreement_id}/queries"
-    return c._call("POST", url, content=body, params=params, headers=headers).json()
 
 
 def result_rows(answer: dict[str, Any]) -> list[dict[str, Any]]:
@@ -122,7 +98,7 @@ def query(
         with console.status("encoding"):
             n = _encode(schema, secret, input_path, agency, id_column, encoded)
         with console.status(f"querying {n:,} records"):
-            answer = query_batch(c, agreement, encoded, purpose=purpose, top_k=top_k,
+            answer = c.query(agreement, encoded, purpose=purpose, top_k=top_k,
                                  min_confidence=min_confidence)  # fmt: skip
     found = sum(1 for r in answer["results"] if r["candidates"])
     console.print(f"{found:,} of {answer['records_queried']:,} sought people have candidates")

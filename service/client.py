@@ -175,6 +175,27 @@ class Client:
                 raise TimeoutError(f"run {run_id} has not finished after {timeout:.0f} s")
             time.sleep(poll)
 
+    def withdraw(self, agreement_id: str, record_ref: str, reason: str, *,
+                 agency: str | None = None) -> dict[str, Any]:  # fmt: skip
+        """Withdraw a record (consent, correction, erasure); the service's receipt."""
+        body: dict[str, Any] = {"record_ref": record_ref, "reason": reason}
+        if agency is not None:
+            body["agency"] = agency
+        return self._json("POST", f"/v1/agreements/{agreement_id}/withdrawals", json=body)
+
+    def query(self, agreement_id: str, batch: str | os.PathLike[str] | bytes, *, purpose: str,
+              top_k: int = 5, min_confidence: float | None = None) -> dict[str, Any]:  # fmt: skip
+        """Send an encoded batch (a file or its bytes) as a tracing query (tracers); each of
+        ``results`` holds a query record's candidate cases. A 429 carries the wait in its
+        detail."""
+        body = batch if isinstance(batch, bytes) else Path(batch).read_bytes()
+        params: dict[str, Any] = {"top_k": top_k}
+        if min_confidence is not None:
+            params["min_confidence"] = min_confidence
+        headers = {"Content-Type": "application/vnd.apache.parquet", "X-Caselink-Purpose": purpose}
+        return self._json("POST", f"/v1/agreements/{agreement_id}/queries", content=body,
+                          params=params, headers=headers)  # fmt: skip
+
     # -- results ----------------------------------------------------------------------
     def cases(self, agreement_id: str, *, offset: int = 0, limit: int = 1000) -> dict[str, Any]:
         """One page of the caller's case assignments."""

@@ -19,7 +19,7 @@ from tests.service_lifecycle.servers import caselink
 
 
 def _withdraw(client, agreement: str, **body) -> dict:
-    return client._json("POST", f"/v1/agreements/{agreement}/withdrawals", json=body)
+    return client.withdraw(agreement, body.pop("record_ref"), body.pop("reason"), **body)
 
 
 def _audit(life, agreement: str, action: str) -> list[dict]:
