@@ -6,8 +6,10 @@ from __future__ import annotations
 import base64
 import json
 import sqlite3
+import uuid
 
 import pytest
+import sqlalchemy as sa
 
 import bloom
 from service import Client, ClientError, ServiceProcess
@@ -15,12 +17,30 @@ from service._admin import bootstrap_agency, open_database
 from service._backup import BackupError, backup, restore
 
 
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def database(request, tmp_path_factory):
+    """A SQLite file, or a fresh schema on the local PostgreSQL (dropped afterwards)."""
+    if request.param == "sqlite":
+        yield "sqlite", f"sqlite:///{tmp_path_factory.mktemp('ops') / 'caselink.db'}"
+        return
+    admin = request.getfixturevalue("postgres_engine")
+    schema = f"caselink_ops_{uuid.uuid4().hex[:12]}"
+    with admin.begin() as c:
+        c.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    url = admin.url.update_query_dict({"options": f"-csearch_path={schema}"})
+    yield "postgresql", url.render_as_string(hide_password=False)
+    with admin.begin() as c:
+        c.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+
+
 @pytest.fixture(scope="module")
-def ops(tmp_path_factory, febrl4, febrl_schema, secret):
-    """A server on SQLite; a steward, a submitter, one uploaded batch and a finished run."""
+def ops(database, tmp_path_factory, febrl4, febrl_schema, secret):
+    """A server; a steward, a submitter, one uploaded batch and a finished run."""
     work = tmp_path_factory.mktemp("ops")
-    url = f"sqlite:///{work / 'caselink.db'}"
-    steward = bootstrap_agency(open_database(url), "coord", "steward").api_key
+    kind, url = database
+    engine = open_database(url)
+    steward = bootstrap_agency(engine, "coord", "steward").api_key
+    engine.dispose()  # the server opens its own
     env = {"CASELINK_RAY_NUM_CPUS": "1", "CASELINK_RAY_OBJECT_STORE_MB": "100",
            "CASELINK_LOG_LEVEL": "DEBUG"}  # fmt: skip
     svc = ServiceProcess(url, log=work / "service.log", env=env).start()
@@ -43,7 +63,7 @@ def ops(tmp_path_factory, febrl4, febrl_schema, secret):
             c.cases(agreement)
             with pytest.raises(ClientError):
                 c.summary(agreement)  # a refusal, counted by the metrics
-        yield {"svc": svc, "url": url, "work": work, "keys": (steward, submitter),
+        yield {"svc": svc, "url": url, "kind": kind, "work": work, "keys": (steward, submitter),
                "batch": batch, "agreement": agreement}  # fmt: skip
     finally:
         svc.stop()
@@ -80,7 +100,13 @@ def test_logs_are_json_and_hold_no_key_filter_or_id_value(ops):
     ops["svc"].start()  # later tests of this module still have a server
 
 
+def _sqlite_only(ops) -> None:
+    if ops["kind"] != "sqlite":
+        pytest.skip("backup and restore cover SQLite; PostgreSQL uses pg_dump/pg_restore")
+
+
 def test_backup_is_checked_and_restores(ops, tmp_path):
+    _sqlite_only(ops)
     out = tmp_path / "backup.db"
     report = backup(ops["url"], out)
     assert out.is_file() and report.revision == "0001" and report.audit_entries > 5
@@ -91,6 +117,7 @@ def test_backup_is_checked_and_restores(ops, tmp_path):
 
 
 def test_an_altered_backup_is_refused(ops, tmp_path):
+    _sqlite_only(ops)
     out = tmp_path / "backup.db"
     backup(ops["url"], out)
     with sqlite3.connect(out) as conn:
