@@ -1,8 +1,9 @@
 """The FastAPI application: routers, error handlers, and the resources of its lifetime.
 
 At start-up the app migrates the database, marks runs interrupted by a previous stop as
-failed, starts (or joins) Ray once — keeping the SIGTERM handler uvicorn installed — and
-starts the run executor. At shutdown it stops them in reverse order.
+failed, starts (or joins) Ray once — keeping the SIGTERM handler uvicorn installed — builds
+the tracing indexes (rebuilt whenever the change feed names an agreement), and starts the run
+executor and the retention sweeper. At shutdown it stops them in reverse order.
 """
 
 from __future__ import annotations
@@ -95,8 +96,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_handlers(app)
     app.add_middleware(MetricsMiddleware)
-    for module in (health, agencies, agreements, batches, runs, cases, audit):
+    for module in (health, agencies, agreements, batches, runs, cases, queries, withdrawals,
+                   audit):  # fmt: skip
         app.include_router(module.router)
-    app.include_router(withdrawals.router)
-    app.include_router(queries.router)
     return app

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import time
 
+import httpx
 import pandas as pd
 import sqlalchemy as sa
 
@@ -75,6 +76,21 @@ def test_every_query_is_audited_with_purpose_and_counts_never_filters(tracing):
     assert (last["purpose"], last["role"], last["actor"]) == ("tracing", "tracer", "agency-b")
     assert json.loads(last["details"]) == {"records": 2, "cases_returned": 2,
                                            "records_matched": 2, "top_k": 5}  # fmt: skip
+
+
+def test_answered_queries_are_counted_in_the_metrics(tracing):
+    def counted() -> tuple[float, float]:
+        text = httpx.get(f"{tracing.server.url}/metrics", timeout=30).text
+        names = ("caselink_queries_total", "caselink_query_records_total")
+        values = dict(ln.rsplit(" ", 1) for ln in text.splitlines() if ln.startswith(names))
+        return float(values["caselink_queries_total"]), float(
+            values["caselink_query_records_total"]
+        )
+
+    queries, records = counted()
+    body = tracing.encode(_queries(PLANTED.head(3)), "agency-b", "counted-query")
+    assert tracing.query(tracing.new_tracer(), body).status_code == 200
+    assert counted() == (queries + 1, records + 3)
 
 
 def _refusal(r, status: int, error: str) -> None:

@@ -153,4 +153,6 @@ async def query(
     refs = [str(r) for r in batch.record_refs]
     answer = _answer(agreement_id, why, top_k, min_confidence, refs, hits)
     await run_in_threadpool(_audit, engine, agreement_id, principal, why, answer)
+    request.app.state.metrics.queries.inc()
+    request.app.state.metrics.query_records.inc(n)
     return answer
