@@ -6,11 +6,13 @@ who adds three agencies (``unhcr``, ``msf``, ``icrc``) and a data-sharing agreem
 this process, with a secret the service never sees), uploads the batch through the Python
 client, one of them starts a linkage run (on Ray, inside the service), and each reads back
 what it is allowed to see: its own records' case ids and confidence, and which other agencies
-hold the same case. The steward then verifies the audit chain.
+hold the same case. A family-tracing team then asks whether three sought people are known
+anywhere, and the steward verifies the audit chain.
 """
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +30,9 @@ from service.client import Client
 __all__ = ["run_service_demo"]
 
 AGENCIES = {"agency-a": "unhcr", "agency-b": "msf", "agency-c": "icrc"}
+TRACER = "tracing-team"
+ABSENT = {"given_name": "Zainab", "family_name": "Okonkwo-Lindqvist", "father_name": "Emeka",
+          "sex": "F", "date_of_birth": "1931-03-14", "place_of_birth": "Reykjavik"}  # fmt: skip
 
 
 def _encode(data, work: Path, secret: bloom.Secret, schema: bloom.Schema) -> dict[str, Path]:
@@ -46,15 +51,48 @@ def _setup(url: str, steward_key: str, schema: bloom.Schema) -> tuple[str, dict[
         for agency in AGENCIES.values():
             st.create_agency(agency)
             keys[agency] = st.create_key(agency, "submitter")["api_key"]
+        st.create_agency(TRACER)
+        keys[TRACER] = st.create_key(TRACER, "tracer")["api_key"]
         agreement = st.create_agreement(
             name="demo: registration, health and tracing",
-            parties=list(AGENCIES.values()),
+            parties=[*AGENCIES.values(), TRACER],
             purposes=["linkage", "family-tracing"],
             schema_fingerprint=schema.fingerprint,
             filter_bits=schema.filter_bits,
             retention_days=365,
         )
     return agreement["agreement_id"], keys
+
+
+def _trace(console: Console, url: str, agreement_id: str, key: str, data, secret, schema) -> None:
+    """The tracing team asks about three sought people: two registered, one nobody holds."""
+    cols = ["given_name", "family_name", "father_name", "sex", "date_of_birth", "place_of_birth"]
+    sought = pd.concat([data.people[cols].head(2), pd.DataFrame([ABSENT])], ignore_index=True)
+    sought.insert(0, "ref", ["sought-1", "sought-2", "sought-3 (nobody holds)"])
+    batch = bloom.encode(sought, schema, secret, agency=TRACER, id_column="ref")
+    with Client(url, key) as c:
+        answer = c.query(agreement_id, batch_bytes(batch), purpose="family-tracing", top_k=2)
+    table = Table(
+        "sought",
+        "case id",
+        "confidence",
+        "agencies holding a record",
+        title="a family-tracing team asks: is this person known anywhere?",
+    )
+    for result in answer["results"]:
+        for hit in result["candidates"] or [None]:
+            table.add_row(
+                result["query_ref"],
+                hit["case_id"] if hit else "-",
+                f"{hit['confidence']:.3f}" if hit else "-",
+                ", ".join(hit["agencies"]) if hit else "not known",
+            )
+    console.print(table)
+
+
+def batch_bytes(batch: bloom.EncodedBatch) -> bytes:
+    with tempfile.TemporaryDirectory() as tmp:
+        return batch.write(Path(tmp) / "query.parquet").read_bytes()
 
 
 def _views(url: str, agreement_id: str, keys: dict[str, str]) -> dict[str, pd.DataFrame]:
@@ -101,14 +139,16 @@ def run_service_demo(workdir: Path, console: Console, people: int = 2000) -> dic
     try:
         agreement_id, keys = _setup(svc.url, steward, schema)
         paths = _encode(data, work, secret, schema)
-        for agency, path in paths.items():
+        for agency, path in paths.items():  # each agency with its own key
             with Client(svc.url, keys[agency]) as c:
                 c.upload(agreement_id, path)
         with Client(svc.url, keys["unhcr"]) as c, console.status("linking on the service"):
             run = c.wait_run(agreement_id, c.start_run(agreement_id)["run_id"], poll=0.5)
         if run["status"] != "succeeded":
             raise RuntimeError(f"the demo run failed: {run['error']}")
-        f1 = _show(console, _views(svc.url, agreement_id, keys), data.truth)
+        views = {a: k for a, k in keys.items() if a != TRACER}
+        f1 = _show(console, _views(svc.url, agreement_id, views), data.truth)
+        _trace(console, svc.url, agreement_id, keys[TRACER], data, secret, schema)
         with Client(svc.url, steward) as st:
             check = st.verify_audit(agreement_id)
     finally:

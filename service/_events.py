@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from concurrent.futures import Future
+from concurrent.futures import wait as futures_wait
 
 __all__ = ["ChangeFeed"]
 
@@ -26,11 +28,26 @@ class ChangeFeed:
         with self._lock:
             self._subscribers.append(callback)
 
-    def publish(self, agreement_id: str) -> None:
+    def publish(self, agreement_id: str, wait: float | None = None) -> None:
+        """Tell every subscriber; with ``wait``, also wait (that many seconds at most) for the
+        futures they return — e.g. until the tracing index holds the change."""
         with self._lock:
             subscribers = list(self._subscribers)
+        pending = []
         for callback in subscribers:
             try:
-                callback(agreement_id)
+                result = callback(agreement_id)
             except Exception:  # a view that cannot update must not fail the change itself
                 logger.exception("a subscriber failed to take the change of %s", agreement_id)
+                continue
+            if isinstance(result, Future):
+                pending.append(result)
+        if wait is None or not pending:
+            return
+        done, late = futures_wait(pending, timeout=wait)
+        if late:
+            logger.warning("views of %s still updating after %.0f s", agreement_id, wait)
+        for f in done:
+            if f.exception() is not None:
+                logger.warning("a view of %s failed to update: %s", agreement_id,
+                               type(f.exception()).__name__)  # fmt: skip

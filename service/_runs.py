@@ -33,6 +33,7 @@ __all__ = ["RunExecutor", "fail_interrupted", "queue_run"]
 
 logger = logging.getLogger(__name__)
 ACTIVE = ("queued", "running")
+VIEW_WAIT_SECONDS = 300.0  # longest wait for the tracing index to take a run
 
 
 def _now() -> datetime:
@@ -116,9 +117,10 @@ class RunExecutor:
                 else (f"internal error ({type(e).__name__}); the registry is unchanged")
             )
             self._finish(run_id, "failed", error=message)
-        else:
+        else:  # succeeded once tracing queries see it too (bounded: the run is committed)
+            self._set(run_id, stage="indexing", progress=0.97)
+            self.changes.publish(stats["agreement_id"], wait=VIEW_WAIT_SECONDS)
             self._finish(run_id, "succeeded", stats=stats)
-            self.changes.publish(stats["agreement_id"])
 
     def _finish(self, run_id: str, status: str, **values: Any) -> None:
         with self.engine.begin() as conn:

@@ -11,6 +11,7 @@ from dataclasses import asdict
 
 from fastapi import APIRouter, Request
 
+from service._runs import VIEW_WAIT_SECONDS
 from service._withdraw import withdraw
 from service.api.access import open_agreement, refuse
 from service.api.deps import EngineDep, PrincipalDep, PurposeDep
@@ -49,5 +50,6 @@ def withdraw_record(
         )
     except ServiceError as e:  # the failed transaction is closed: audit the refusal now
         raise refuse(engine, agreement_id, principal, ACTION, e, why, details) from None
-    request.app.state.changes.publish(agreement_id)
+    # the receipt is issued once tracing queries no longer find the record
+    request.app.state.changes.publish(agreement_id, wait=VIEW_WAIT_SECONDS)
     return WithdrawalReceipt(**asdict(receipt))
