@@ -6,31 +6,21 @@ from __future__ import annotations
 import base64
 import json
 import sqlite3
-import uuid
 
 import pytest
-import sqlalchemy as sa
 
 import bloom
 from service import Client, ClientError, ServiceProcess
 from service._admin import bootstrap_agency, open_database
 from service._backup import BackupError, backup, restore
+from tests.service.conftest import make_database
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def database(request, tmp_path_factory):
     """A SQLite file, or a fresh schema on the local PostgreSQL (dropped afterwards)."""
-    if request.param == "sqlite":
-        yield "sqlite", f"sqlite:///{tmp_path_factory.mktemp('ops') / 'caselink.db'}"
-        return
-    admin = request.getfixturevalue("postgres_engine")
-    schema = f"caselink_ops_{uuid.uuid4().hex[:12]}"
-    with admin.begin() as c:
-        c.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    url = admin.url.update_query_dict({"options": f"-csearch_path={schema}"})
-    yield "postgresql", url.render_as_string(hide_password=False)
-    with admin.begin() as c:
-        c.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+    with make_database(request.param, request, tmp_path_factory.mktemp("db")) as db:
+        yield db.kind, db.url
 
 
 @pytest.fixture(scope="module")

@@ -22,12 +22,11 @@ import bloom
 from linkage._registry import Registry, RegistryUpdate, metadata
 from service import ServiceProcess
 from service.client import Client
+from tests.service.conftest import Database, make_database
 from tests.service_lifecycle.servers import (
     PLANTED,
-    Database,
     agreement_body,
     encode_file,
-    make_database,
     running_service,
 )
 

@@ -8,23 +8,18 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import shutil
 import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
-import pytest
-import sqlalchemy as sa
 
 import bloom
 from service import ServiceProcess
-from tests.conftest import POSTGRES_URL
+from tests.service.conftest import Database
 
 CASELINK = Path(sys.executable).with_name("caselink")
 PLANTED = pd.DataFrame(
@@ -37,48 +32,6 @@ PLANTED = pd.DataFrame(
         "place_of_birth": ["Timbuktu", "Valparaiso", "Durban"],
     }
 )
-
-
-@dataclass
-class Database:
-    kind: str
-    url: str
-    _engine: sa.Engine | None = None
-
-    @property
-    def engine(self) -> sa.Engine:
-        if self._engine is None:
-            args = {"timeout": 60} if self.kind == "sqlite" else {}
-            self._engine = sa.create_engine(self.url, connect_args=args)
-        return self._engine
-
-    def count(self, table: sa.Table, *where: Any) -> int:
-        with self.engine.connect() as conn:
-            q = sa.select(sa.func.count()).select_from(table)
-            return int(conn.execute(q.where(*where) if where else q).scalar_one())
-
-
-@contextlib.contextmanager
-def make_database(kind: str, request: pytest.FixtureRequest, where: Path) -> Iterator[Database]:
-    """A SQLite file in ``where``, or a fresh PostgreSQL schema (skips if none answers)."""
-    if kind == "sqlite":
-        db = Database(kind, f"sqlite:///{where / 'caselink.db'}")
-        yield db
-        if db._engine is not None:
-            db._engine.dispose()
-        return
-    admin: sa.Engine = request.getfixturevalue("postgres_engine")
-    schema = "caselink_life_" + secrets.token_hex(6)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    db = Database(kind, f"{POSTGRES_URL}?options=-csearch_path%3D{schema}")
-    try:
-        yield db
-    finally:
-        if db._engine is not None:
-            db._engine.dispose()
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
 
 
 def service_env(**extra: str) -> dict[str, str]:
