@@ -22,9 +22,8 @@ import bloom
 from linkage._registry import Registry, RegistryUpdate, metadata
 from service import ServiceProcess
 from service.client import Client
-from tests.service.conftest import Database, make_database
+from tests.service.conftest import PLANTED, Database, make_database
 from tests.service_lifecycle.servers import (
-    PLANTED,
     agreement_body,
     encode_file,
     running_service,

@@ -22,16 +22,6 @@ from service import ServiceProcess
 from tests.service.conftest import Database
 
 CASELINK = Path(sys.executable).with_name("caselink")
-PLANTED = pd.DataFrame(
-    {
-        "given_name": ["Zebulon", "Quintessa", "Barnabas"],
-        "family_name": ["Okonkwo-Lindqvist", "Vasquez-Haraldsen", "Tshabalala-Moreau"],
-        "father_name": ["Ignatius", "Evander", "Leopold"],
-        "sex": ["M", "F", "M"],
-        "date_of_birth": ["1971-07-23", "1988-11-04", "1959-02-17"],
-        "place_of_birth": ["Timbuktu", "Valparaiso", "Durban"],
-    }
-)
 
 
 def service_env(**extra: str) -> dict[str, str]:
