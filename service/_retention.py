@@ -172,14 +172,16 @@ class RetentionSweeper:
     def _watch(self) -> None:
         e = audit_entries.c
         with self.engine.connect() as conn:
+            top = int(conn.execute(sa.select(sa.func.max(e.id))).scalar() or 0)
             rows = conn.execute(
                 sa.select(e.id, e.scope).where(
                     e.id > self._seen,
+                    e.id <= top,
                     e.action == "retention.purge",
                     e.actor != SERVICE_ACTOR.agency,
                 )
             ).all()
-        self._seen = max([self._seen, *(r.id for r in rows)])
+        self._seen = max(self._seen, top)  # each watch reads only entries it has not seen
         for scope in sorted({r.scope for r in rows}):
             self.changes.publish(scope)
 
