@@ -27,6 +27,7 @@ import sqlalchemy as sa
 import linkage
 from linkage._registry import records_table
 from service._audit import Actor, append
+from service._runs import ACTIVE
 from service._tables import agencies, batch_records, batches, runs
 from service.api.errors import ServiceError
 
@@ -40,7 +41,6 @@ __all__ = [
 ]
 
 REASONS = ("consent", "correction", "erasure")
-ACTIVE = ("queued", "running")
 
 
 @dataclass(frozen=True)
