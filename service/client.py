@@ -15,6 +15,7 @@ code, its message and every problem it listed.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -66,7 +67,8 @@ class Client:
         self._http.close()
 
     def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        response = self._http.request(method, path, **kwargs)
+        with self._reachable():
+            response = self._http.request(method, path, **kwargs)
         if response.is_error:
             self._raise(response)
         return response
@@ -215,7 +217,7 @@ class Client:
         """Stream all the caller's case assignments as CSV into ``dest``."""
         out = Path(dest)
         url = f"/v1/agreements/{agreement_id}/cases"
-        with self._http.stream("GET", url, params={"format": "csv"}) as response:
+        with self._reachable(), self._http.stream("GET", url, params={"format": "csv"}) as response:
             if response.is_error:
                 response.read()
                 self._raise(response)
@@ -223,6 +225,21 @@ class Client:
                 for chunk in response.iter_bytes():
                     f.write(chunk)
         return out
+
+    @contextlib.contextmanager
+    def _reachable(self) -> Iterator[None]:
+        """A network failure as a ClientError that names the service (status 0)."""
+        try:
+            yield
+        except (httpx.TransportError, httpx.UnsupportedProtocol) as e:
+            raise ClientError(
+                0,
+                "unreachable",
+                f"cannot reach the caselink service at "
+                f"{self._http.base_url} ({type(e).__name__}); check --url or "
+                "CASELINK_URL and that the service runs",
+                [],
+            ) from e
 
     @staticmethod
     def _raise(response: httpx.Response) -> None:

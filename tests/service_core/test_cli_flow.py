@@ -1,0 +1,105 @@
+"""The service's command line end to end, over a real server: what a steward and a data
+officer type, with exit codes and the files they get."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from service import ServiceProcess
+from service._admin import bootstrap_agency, open_database
+
+CASELINK = Path(sys.executable).with_name("caselink")
+
+
+@pytest.fixture(scope="module")
+def cli(tmp_path_factory, febrl4):
+    work = tmp_path_factory.mktemp("cli")
+    url = f"sqlite:///{work / 'caselink.db'}"
+    engine = open_database(url)
+    (work / "steward.key").write_text(bootstrap_agency(engine, "coord", "steward").api_key)
+    engine.dispose()
+    env = {"CASELINK_RAY_NUM_CPUS": "1", "CASELINK_RAY_OBJECT_STORE_MB": "100"}
+    svc = ServiceProcess(url, log=work / "service.log", env=env).start()
+    a = febrl4.a.head(200)
+    entity = lambda refs: refs.str.split("-").str[1]  # noqa: E731
+    b = febrl4.b[entity(febrl4.b["record_ref"]).isin(entity(a["record_ref"]))]
+    for name, frame in (("aga", a), ("agb", b)):
+        frame.to_csv(work / f"{name}.csv", index=False)
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("CASELINK_")}
+
+    def run(*args: str, key: str | None = None, **env: str) -> subprocess.CompletedProcess:
+        opts = ["--url", svc.url, "--api-key-file", str(work / key)] if key else []
+        full = {**clean, "COLUMNS": "200", **env}
+        return subprocess.run([str(CASELINK), *args, *opts], cwd=work, capture_output=True,
+                              text=True, timeout=300, env=full)  # fmt: skip
+
+    try:
+        yield work, run, url
+    finally:
+        svc.stop()
+
+
+def test_steward_and_officers_link_through_the_cli(cli):
+    work, run, _ = cli
+    for name in ("aga", "agb"):
+        r = run("agency", "add", name, "--key-out", f"{name}.key", key="steward.key")
+        assert r.returncode == 0, r.stderr
+        assert (work / f"{name}.key").stat().st_mode & 0o777 == 0o600
+    r = run("agreement", "create", "--name", "cli", "--party", "aga", "--party", "agb",
+            "--schema", "febrl", "--retention-days", "30", key="steward.key")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    agreement = r.stdout.strip().splitlines()[-1]
+    assert agreement.startswith("agr_")
+    assert run("keygen", "--out", "secret.key").returncode == 0
+    for name in ("aga", "agb"):
+        files = ["--input", f"{name}.csv", "--out", f"{name}.parquet"]
+        r = run("encode", "--schema", "febrl", "--secret", "secret.key", "--agency", name,
+                "--id-column", "record_ref", *files)  # fmt: skip
+        assert r.returncode == 0, r.stderr
+        r = run("upload", f"{name}.parquet", "--agreement", agreement, key=f"{name}.key")
+        assert r.returncode == 0 and "pending" in r.stdout, r.stderr
+    again = run("upload", "aga.parquet", "--agreement", agreement, key="aga.key")
+    assert again.returncode == 0 and "already there" in again.stdout
+    r = run("run", "--agreement", agreement, key="aga.key")
+    assert r.returncode == 0 and "succeeded: 400 new records" in r.stderr, r.stderr
+    r = run("cases", "--agreement", agreement, "--out", "cases.csv", key="agb.key")
+    assert r.returncode == 0, r.stderr
+    with (work / "cases.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 200 and all(x["record_ref"].startswith("rec-") for x in rows)
+    assert sum(x["other_agencies"] == "aga" for x in rows) > 150  # the shared people
+    r = run("cases", "--agreement", agreement, key="agb.key")
+    assert r.returncode == 0 and "200 records (0 not linked yet)" in r.stdout
+
+
+def test_refusals_exit_2_with_the_services_message(cli):
+    _, run, _ = cli
+    r = run("upload", "aga.parquet", "--agreement", "agr_0000000000000000", key="aga.key")
+    assert r.returncode == 2 and "no agreement agr_0000000000000000" in r.stderr
+    r = run("cases", "--agreement", "agr_x", "--url", "http://127.0.0.1:9")
+    assert r.returncode == 2 and "no API key" in r.stderr
+    r = run("cases", "--agreement", "agr_x", CASELINK_API_KEY="clk_0_wrong",
+            CASELINK_URL="http://127.0.0.1:9")  # fmt: skip
+    assert r.returncode == 2 and "cannot reach the caselink service" in r.stderr, r.stderr
+    r = run("cases", "--agreement", "agr_x", key="aga.key", CASELINK_API_KEY="ignored")
+    assert r.returncode == 2 and "no agreement agr_x" in r.stderr
+
+
+def test_admin_backup_restore_and_migrate(cli, tmp_path):
+    _, run, url = cli
+    r = run("admin", "backup", "--out", str(tmp_path / "b.db"), "--database-url", url)
+    assert r.returncode == 0 and "audit entries verified" in r.stderr, r.stderr
+    target = f"sqlite:///{tmp_path / 'r.db'}"
+    r = run("admin", "restore", str(tmp_path / "b.db"), "--database-url", target)
+    assert r.returncode == 0, r.stderr
+    assert run("admin", "verify-audit", "--database-url", target).returncode == 0
+    assert run("admin", "migrate", "--database-url", target).returncode == 0
+    r = run("admin", "backup", "--out", str(tmp_path / "p.db"),
+            "--database-url", "postgresql+psycopg://postgres@127.0.0.1/test")  # fmt: skip
+    assert r.returncode == 2 and "pg_dump" in r.stderr
