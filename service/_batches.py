@@ -84,68 +84,68 @@ def _held_refs(conn: sa.Connection, agreement_id: str, agency_id: int, refs: np.
     return int(pd.Index(held).isin(refs).sum()) if held else 0
 
 
+def _same_batch(conn: sa.Connection, agreement_id: str, agency_id: int, content_hash: str):
+    b = batches.c
+    return conn.execute(sa.select(batches).where(
+        b.agreement_id == agreement_id, b.agency_id == agency_id, b.content_hash == content_hash
+    )).first()  # fmt: skip
+
+
+def _audit_upload(conn, agreement_id: str, actor: Actor, purpose: str, batch_id: str,
+                  records: int, duplicate: bool = False) -> None:  # fmt: skip
+    details = {"batch": batch_id, "records": records} | ({"duplicate": True} if duplicate else {})
+    append(conn, agreement_id, actor, "batch.upload", purpose=purpose, details=details)
+
+
 def store_batch(
     engine: sa.Engine, agreement: Any, agency_id: int, actor: Actor, path: Path, purpose: str
 ) -> StoredBatch:
-    """Validate the uploaded file at ``path`` and store it; raises :class:`BatchRefusedError`."""
+    """Validate the uploaded file at ``path`` and store it; raises :class:`BatchRefusedError`.
+
+    A ref the agency sent before is caught by the ``uq_batch_record`` constraint as the
+    records go in (no read of every ref held per upload); only then are the refs counted,
+    for the message, after the failed transaction rolled back.
+    """
     batch = _read(path)
     problems = _agreement_problems(batch, agreement, actor.agency)
     if problems:
         raise BatchRefusedError(422, "the batch does not fit this agreement", problems)
-    m, b = batch.metadata, batches.c
-    with engine.begin() as conn:
-        same = conn.execute(
-            sa.select(batches).where(
-                b.agreement_id == agreement.id,
-                b.agency_id == agency_id,
-                b.content_hash == m.content_hash,
-            )
-        ).first()
-        if same is not None:
-            append(
-                conn,
-                agreement.id,
-                actor,
-                "batch.upload",
-                purpose=purpose,
-                details={"batch": same.id, "records": m.record_count, "duplicate": True},
-            )
+    m = batch.metadata
+    try:
+        with engine.begin() as conn:
+            same = _same_batch(conn, agreement.id, agency_id, m.content_hash)
+            if same is None:
+                row = _insert_batch(conn, agreement.id, agency_id, batch)
+                _audit_upload(conn, agreement.id, actor, purpose, row.id, m.record_count)
+                return StoredBatch(row, duplicate=False)
+            _audit_upload(conn, agreement.id, actor, purpose, same.id, m.record_count, True)
             return StoredBatch(same, duplicate=True)
-        held = _held_refs(conn, agreement.id, agency_id, batch.record_refs)
-        if held:
-            raise BatchRefusedError(
-                409,
-                "some records are here already",
-                [
-                    f"record_ref: {held} of the {m.record_count} refs were uploaded before in this "
-                    "agreement; send only new records (withdraw a record before sending it again)"
-                ],
-            )
-        batch_id = "bat_" + secrets.token_hex(8)
-        conn.execute(
-            batches.insert().values(
-                id=batch_id,
-                agreement_id=agreement.id,
-                agency_id=agency_id,
-                content_hash=m.content_hash,
-                record_count=m.record_count,
-                segments=[[n, bits] for n, bits in m.segments],
-                encoded_at=m.created_at,
-                caselink_version=m.caselink_version,
-                status="pending",
-                received_at=datetime.now(UTC),
-            )
-        )
-        _insert_records(conn, batch_id, agreement.id, agency_id, batch)
-        append(
-            conn,
-            agreement.id,
-            actor,
-            "batch.upload",
-            purpose=purpose,
-            details={"batch": batch_id, "records": m.record_count},
-        )
-        return StoredBatch(conn.execute(sa.select(batches).where(b.id == batch_id)).one(), False)
+    except sa.exc.IntegrityError:
+        with engine.begin() as conn:  # an identical upload may have won a race: idempotent
+            same = _same_batch(conn, agreement.id, agency_id, m.content_hash)
+            if same is not None:
+                _audit_upload(conn, agreement.id, actor, purpose, same.id, m.record_count, True)
+                return StoredBatch(same, duplicate=True)
+            held = _held_refs(conn, agreement.id, agency_id, batch.record_refs)
+        if not held:
+            raise
+        raise BatchRefusedError(409, "some records are here already", [
+            f"record_ref: {held} of the {m.record_count} refs were uploaded before in this "
+            "agreement; send only new records (withdraw a record before sending it again)"
+        ]) from None  # fmt: skip
+
+
+def _insert_batch(conn: sa.Connection, agreement_id: str, agency_id: int, batch) -> Any:
+    """The batch row and its records; IntegrityError if a ref is held already."""
+    m, batch_id = batch.metadata, "bat_" + secrets.token_hex(8)
+    conn.execute(batches.insert().values(
+        id=batch_id, agreement_id=agreement_id, agency_id=agency_id,
+        content_hash=m.content_hash, record_count=m.record_count,
+        segments=[[n, bits] for n, bits in m.segments], encoded_at=m.created_at,
+        caselink_version=m.caselink_version, status="pending", received_at=datetime.now(UTC),
+    ))  # fmt: skip
+    _insert_records(conn, batch_id, agreement_id, agency_id, batch)
+    return conn.execute(sa.select(batches).where(batches.c.id == batch_id)).one()
 
 
 def _insert_records(conn, batch_id: str, agreement_id: str, agency_id: int, batch) -> None:
