@@ -67,9 +67,7 @@ def create_agreement(
         found = dict(
             conn.execute(
                 sa.select(agencies.c.name, agencies.c.id).where(agencies.c.name.in_(names))
-            )
-            .tuples()
-            .all()
+            ).all()
         )
         missing = [n for n in names if n not in found]
         if missing:

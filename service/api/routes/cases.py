@@ -9,7 +9,6 @@ import io
 from collections.abc import Iterator
 from typing import Annotated, Literal
 
-import numpy as np
 import sqlalchemy as sa
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
@@ -139,6 +138,40 @@ def read_cases(
     )
 
 
+def _aggregates(conn: sa.Connection, scope: str) -> dict:
+    """Counts computed by the database (no record is fetched): per agency, per case, and a
+    ten-bin confidence histogram (bin k holds [k/10, (k+1)/10), the last one 1.0 too)."""
+    r = rec.c
+    mine = r.scope == scope
+    by_agency = conn.execute(
+        sa.select(r.agency, sa.func.count()).where(mine).group_by(r.agency).order_by(r.agency)
+    ).all()
+    per_case = (
+        sa.select(sa.func.count(sa.distinct(r.agency)).label("agencies"),
+                  sa.func.count().label("records"))
+        .where(mine).group_by(r.case_id).subquery()
+    )  # fmt: skip
+    shared = per_case.c.agencies > 1
+    cases, across, in_shared = conn.execute(sa.select(
+        sa.func.count(),
+        sa.func.coalesce(sa.func.sum(sa.case((shared, 1), else_=0)), 0),
+        sa.func.coalesce(sa.func.sum(sa.case((shared, per_case.c.records), else_=0)), 0),
+    )).one()  # fmt: skip
+    bin_of = sum(sa.case((r.confidence >= k / 10, 1), else_=0) for k in range(1, 10))
+    bins = dict(conn.execute(
+        sa.select(bin_of.label("bin"), sa.func.count()).where(mine).group_by("bin")
+    ).all())  # fmt: skip
+    return {
+        "records_by_agency": {a: int(n) for a, n in by_agency},
+        "cases": int(cases), "cases_across_agencies": int(across),
+        "records_in_shared_cases": int(in_shared),
+        "confidence_histogram": [
+            ConfidenceBin(low=k / 10, high=(k + 1) / 10, records=int(bins.get(k, 0)))
+            for k in range(10)
+        ],
+    }  # fmt: skip
+
+
 @router.get("/summary", response_model=Summary)
 def summary(
     agreement_id: str, engine: EngineDep, principal: PrincipalDep, purpose: PurposeDep
@@ -153,11 +186,8 @@ def summary(
         purpose,
         default_purpose="evaluation",
     )
-    r = rec.c
     with engine.begin() as conn:
-        rows = conn.execute(
-            sa.select(r.agency, r.case_id, r.confidence).where(r.scope == agreement_id)
-        ).all()
+        figures = _aggregates(conn, agreement_id)
         done = conn.execute(
             sa.select(sa.func.count(), sa.func.max(runs.c.finished_at)).where(
                 runs.c.agreement_id == agreement_id, runs.c.status == "succeeded"
@@ -165,24 +195,10 @@ def summary(
         ).one()
         pending = _pending(conn, agreement_id)
         append(conn, agreement_id, principal.actor, "summary.read", purpose=why)
-    by_agency: dict[str, int] = {}
-    per_case: dict[str, set[str]] = {}
-    for ag, cid, _ in rows:
-        by_agency[ag] = by_agency.get(ag, 0) + 1
-        per_case.setdefault(cid, set()).add(ag)
-    shared = {c for c, ags in per_case.items() if len(ags) > 1}
-    counts, edges = np.histogram([x.confidence for x in rows], bins=10, range=(0.0, 1.0))
     return Summary(
         agreement_id=agreement_id,
-        records_by_agency=dict(sorted(by_agency.items())),
         pending_records=pending,
-        cases=len(per_case),
-        cases_across_agencies=len(shared),
-        records_in_shared_cases=sum(1 for x in rows if x.case_id in shared),
-        confidence_histogram=[
-            ConfidenceBin(low=float(edges[k]), high=float(edges[k + 1]), records=int(counts[k]))
-            for k in range(10)
-        ],
+        **figures,
         runs_succeeded=int(done[0]),
         last_run_finished_at=done[1],
     )
