@@ -31,26 +31,3 @@ def encode_all(data, schema, secret):
 
 def entity_of(refs: pd.Series) -> np.ndarray:
     return refs.str.split("-").str[1].to_numpy()
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def make_registry(request, tmp_path):
-    """A factory of empty registries on SQLite and on PostgreSQL (each in its own scope)."""
-    import uuid
-
-    from linkage._registry import Registry, metadata
-
-    if request.param == "sqlite":
-        yield lambda: Registry.open(tmp_path / f"{uuid.uuid4().hex}.sqlite")
-        return
-    engine = request.getfixturevalue("postgres_engine")
-    scopes = []
-
-    def make():
-        scopes.append(f"test-{uuid.uuid4().hex}")
-        return Registry(engine, scope=scopes[-1])
-
-    yield make
-    with engine.begin() as c:
-        for table in metadata.sorted_tables:
-            c.execute(table.delete().where(table.c.scope.in_(scopes)))

@@ -8,7 +8,6 @@ package, so withdrawals and purges here never disturb the shared world of ``test
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +18,7 @@ import pandas as pd
 import pytest
 
 import bloom
-from linkage._registry import Registry, RegistryUpdate, metadata
+from linkage._registry import RegistryUpdate
 from service import ServiceProcess
 from service.client import Client
 from tests.service.conftest import PLANTED, Database, make_database
@@ -28,25 +27,6 @@ from tests.service_lifecycle.servers import (
     encode_file,
     running_service,
 )
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def make_registry(request, tmp_path):
-    """A factory of empty registries on SQLite and on PostgreSQL (each in its own scope)."""
-    if request.param == "sqlite":
-        yield lambda: Registry.open(tmp_path / f"{uuid.uuid4().hex}.sqlite")
-        return
-    engine = request.getfixturevalue("postgres_engine")
-    scopes: list[str] = []
-
-    def make() -> Registry:
-        scopes.append(f"test-{uuid.uuid4().hex}")
-        return Registry(engine, scope=scopes[-1])
-
-    yield make
-    with engine.begin() as c:
-        for table in metadata.sorted_tables:
-            c.execute(table.delete().where(table.c.scope.in_(scopes)))
 
 
 def planted_update(
