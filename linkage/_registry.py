@@ -122,10 +122,12 @@ class RegistryUpdate:
 class Registry:
     """A persistent case registry for one scope (one agreement)."""
 
-    def __init__(self, engine: sa.Engine, scope: str = "") -> None:
+    def __init__(self, engine: sa.Engine, scope: str = "", *, create_tables: bool = True) -> None:
+        """``create_tables=False`` where migrations own the tables (the service)."""
         self.engine = engine
         self.scope = scope
-        metadata.create_all(engine)
+        if create_tables:
+            metadata.create_all(engine)
 
     @classmethod
     def open(cls, path: str | os.PathLike[str], scope: str = "") -> Registry:

@@ -87,7 +87,7 @@ def purge_batch(engine: sa.Engine, batch_id: str, as_of: datetime, actor: Actor)
         scope = conn.execute(sa.select(b.agreement_id).where(b.id == batch_id)).scalar()
     if scope is None:
         return None
-    registry = linkage.Registry(engine, scope=scope)  # before the write transaction
+    registry = linkage.Registry(engine, scope=scope, create_tables=False)
     with engine.begin() as conn:
         row = conn.execute(
             sa.select(batches, a.name.label("agency"))

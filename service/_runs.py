@@ -168,7 +168,7 @@ class RunExecutor:
         )
         report = linkage.link(
             loaded,
-            registry=linkage.Registry(self.engine, scope=agreement.id),
+            registry=linkage.Registry(self.engine, scope=agreement.id, create_tables=False),
             threshold=threshold,
             allow_duplicates_within_agency=agreement.allow_duplicates,
             find=self._finder(run_id),

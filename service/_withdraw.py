@@ -124,7 +124,7 @@ def withdraw(
     purpose: str,
 ) -> Receipt:  # fmt: skip
     """Withdraw ``agency``'s record ``record_ref``; raises ServiceError (404, 409) untouched."""
-    registry = linkage.Registry(engine, scope=agreement.id)  # before the write transaction
+    registry = linkage.Registry(engine, scope=agreement.id, create_tables=False)
     with engine.begin() as conn:
         running = run_in_progress(conn, agreement.id)
         if running is not None:
