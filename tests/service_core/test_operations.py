@@ -99,7 +99,7 @@ def test_backup_is_checked_and_restores(ops, tmp_path):
     _sqlite_only(ops)
     out = tmp_path / "backup.db"
     report = backup(ops["url"], out)
-    assert out.is_file() and report.revision == "0001" and report.audit_entries > 5
+    assert out.is_file() and report.revision == "0002" and report.audit_entries > 5
     target = f"sqlite:///{tmp_path / 'restored.db'}"
     restore(out, target)
     with sqlite3.connect(tmp_path / "restored.db") as conn:
