@@ -69,7 +69,11 @@ def _engine(url: str | None):
 @admin.command("create-agency")
 def create_agency(
     name: str = typer.Argument(..., help="Agency name, as in its batch files."),
-    role: str = typer.Option("steward", "--role", help=f"One of {', '.join(ROLES)}."),
+    role: str = typer.Option(
+        "steward",
+        "--role",
+        help=f"One of {', '.join(ROLES)}; admin is the operator's key to every agency's keys.",
+    ),
     database_url: str | None = DB,
 ) -> None:
     """Create an agency (or add a key to one) and print its new API key, once."""

@@ -35,9 +35,10 @@ __all__ = [
     "WithdrawalReceipt",
 ]
 
-AgencyName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+AGENCY_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+AgencyName = Annotated[str, Field(pattern=AGENCY_NAME)]
 Purpose = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
-Role = Literal["steward", "submitter", "tracer", "evaluator"]
+Role = Literal["admin", "steward", "submitter", "tracer", "evaluator"]
 assert set(Role.__args__) == set(ROLES)  # type: ignore[attr-defined]
 
 

@@ -1,6 +1,7 @@
 """Data-sharing agreements: parties, purposes, schema, linkage settings, retention.
 
-A steward creates one and is a party to it; only parties ever see it (404 to others)."""
+A steward creates one and is a party to it; only parties ever see it (404 to others). An
+admin key is in no role list here: the service's operator reads no agreement."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from fastapi import APIRouter
 
 from service._audit import append
 from service._tables import agencies, agreement_parties, agreements
-from service.api.access import open_agreement
+from service.api.access import open_agreement, refuse
 from service.api.deps import EngineDep, PrincipalDep, need
 from service.api.errors import ServiceError
 from service.api.models import AgreementCreate, AgreementPublic, LinkageSettings
@@ -104,7 +105,12 @@ def create_agreement(
 
 @router.get("", response_model=list[AgreementPublic])
 def list_agreements(engine: EngineDep, principal: PrincipalDep) -> list[AgreementPublic]:
-    """The agreements the caller's agency is a party to (and no others); audited in each."""
+    """The agreements the caller's agency is a party to (and no others); audited in each.
+    An admin key reads no agreement, not even its agency's."""
+    try:
+        need(principal, *ANY_ROLE)
+    except ServiceError as e:
+        raise refuse(engine, "", principal, "agreement.list", e) from None
     g, p = agreements.c, agreement_parties.c
     with engine.begin() as conn:
         rows = conn.execute(

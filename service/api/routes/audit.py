@@ -110,13 +110,13 @@ def verify_agreement_audit(
 def service_audit(
     engine: EngineDep, principal: PrincipalDep, after: After = 0, limit: Limit = 1000
 ) -> AuditPage:
-    """The service's own chain: agencies, keys, agreements, refused calls (stewards)."""
-    need(principal, "steward")
+    """The service's own chain: agencies, keys, agreements, refused calls (admins)."""
+    need(principal, "admin")
     return _page(engine, "", principal, "oversight", after, limit)
 
 
 @router.get("/audit/verify", response_model=AuditVerification)
 def verify_service_audit(engine: EngineDep, principal: PrincipalDep) -> AuditVerification:
-    """Recompute the service's own chain (stewards)."""
-    need(principal, "steward")
+    """Recompute the service's own chain (admins)."""
+    need(principal, "admin")
     return _verify(engine, "", principal, "oversight")
