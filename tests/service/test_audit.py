@@ -73,9 +73,9 @@ def tampered(world, person_schema):
     with db.engine.begin() as conn:
         undo = {kind: TAMPER[kind][0](conn, scope) for kind, scope in scopes.items()}
     cli = caselink_started(db.url, "admin", "verify-audit")  # every chain; ~4 s to start
-    with service.client() as steward:
+    with service.client() as steward, service.admin() as admin:
         http = {kind: steward.verify_audit(scope) for kind, scope in scopes.items()}
-        untouched = [steward.verify_audit(world.agreement_id), steward.verify_audit()]
+        untouched = [steward.verify_audit(world.agreement_id), admin.verify_audit()]
     out, err = cli.communicate(timeout=120)
     cli = SimpleNamespace(returncode=cli.returncode, stdout=out, stderr=err)
     yield SimpleNamespace(scopes=scopes, http=http, cli=cli, untouched=untouched)
