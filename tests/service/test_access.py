@@ -43,8 +43,10 @@ ROLES: dict[tuple[str, str], tuple[str, ...]] = {
     ("POST", f"{AGR}/queries"): ("tracer",),
     ("GET", f"{AGR}/audit"): ("steward",),
     ("GET", f"{AGR}/audit/verify"): ("steward",),
+    ("GET", f"{AGR}/audit/checkpoint"): ("steward",),
     ("GET", "/v1/audit"): ("steward",),
     ("GET", "/v1/audit/verify"): ("steward",),
+    ("GET", "/v1/audit/checkpoint"): ("steward",),
 }
 PUBLIC = {("GET", "/healthz")}
 
