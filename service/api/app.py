@@ -64,7 +64,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings.database_url)
         migrate(engine)
-        signer = load_signer(settings.audit_key_path, create=True)
+        signer = load_signer(settings.audit_key_path, create=True)  # before anything starts:
+        checkpoints = CheckpointWriter(  # a service that cannot anchor its audit fails here
+            engine, signer, settings.audit_checkpoint_path, settings.audit_checkpoint_seconds
+        ).start()
         failed = fail_interrupted(engine)
         if failed:
             logger.warning("%s run(s) were interrupted by the last stop; marked failed", failed)
@@ -81,9 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.sweeper = RetentionSweeper(
             engine, settings.retention_sweep_seconds, app.state.changes
         ).start()
-        app.state.checkpoints = CheckpointWriter(
-            engine, signer, settings.audit_checkpoint_path, settings.audit_checkpoint_seconds
-        ).start()
+        app.state.checkpoints = checkpoints
         try:
             yield
         finally:
