@@ -267,3 +267,9 @@ class Client:
     def verify_audit(self, agreement_id: str | None = None) -> dict[str, Any]:
         path = f"/v1/agreements/{agreement_id}/audit/verify" if agreement_id else "/v1/audit/verify"
         return self._json("GET", path)
+
+    def audit_checkpoint(self, agreement_id: str | None = None) -> dict[str, Any]:
+        """The chain's head signed by the service: keep it (``verify-audit --against``)."""
+        path = (f"/v1/agreements/{agreement_id}/audit/checkpoint" if agreement_id
+                else "/v1/audit/checkpoint")  # fmt: skip
+        return self._json("GET", path)

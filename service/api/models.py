@@ -18,6 +18,7 @@ __all__ = [
     "AgencyPublic",
     "AgreementCreate",
     "AgreementPublic",
+    "AuditCheckpoint",
     "AuditEntryPublic",
     "AuditPage",
     "AuditVerification",
@@ -197,6 +198,19 @@ class AuditVerification(BaseModel):
     head_seq: int
     head_hash: str
     problems: list[str]
+
+
+class AuditCheckpoint(BaseModel):
+    """A chain's head, signed with the service's Ed25519 key (:mod:`service._checkpoint`):
+    keep it, and check the chain against it later with ``verify-audit --against``."""
+
+    format: str
+    scope: str = Field(description="the agreement id; empty for the service's own chain")
+    seq: int
+    hash: str
+    at: str
+    key_id: str = Field(description="first 16 hex digits of BLAKE3 of the raw public key")
+    signature: str = Field(description="Ed25519, hex, over the canonical JSON of the rest")
 
 
 class WithdrawalCreate(_In):

@@ -47,8 +47,10 @@ ROLES: dict[tuple[str, str], tuple[str, ...]] = {
     ("POST", f"{AGR}/queries"): ("tracer",),
     ("GET", f"{AGR}/audit"): ("steward",),
     ("GET", f"{AGR}/audit/verify"): ("steward",),
+    ("GET", f"{AGR}/audit/checkpoint"): ("steward",),
     ("GET", "/v1/audit"): ("admin",),
     ("GET", "/v1/audit/verify"): ("admin",),
+    ("GET", "/v1/audit/checkpoint"): ("admin",),
 }
 PUBLIC = {("GET", "/healthz")}
 
