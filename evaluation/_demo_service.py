@@ -59,6 +59,7 @@ def _setup(url: str, steward_key: str, schema: bloom.Schema) -> tuple[str, dict[
             purposes=["linkage", "family-tracing"],
             schema_fingerprint=schema.fingerprint,
             filter_bits=schema.filter_bits,
+            segments=schema.layout,
             retention_days=365,
         )
     return agreement["agreement_id"], keys
