@@ -108,7 +108,7 @@ def _setup(url: str, work: Path, schema, secret, sample) -> tuple[str, str]:
             agreement = st.create_agreement(
                 name="query bench", parties=["agency-a", "agency-b", TRACER],
                 purposes=["linkage", PURPOSE], schema_fingerprint=schema.fingerprint,
-                filter_bits=schema.filter_bits, retention_days=365,
+                filter_bits=schema.filter_bits, segments=schema.layout, retention_days=365,
             )["agreement_id"]  # fmt: skip
         tracer = c.create_key(TRACER, "tracer")["api_key"]
         with Client(svc.url, c.create_key("agency-a", "submitter")["api_key"]) as sub:

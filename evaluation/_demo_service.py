@@ -64,6 +64,7 @@ def _setup(
             purposes=["linkage", "family-tracing"],
             schema_fingerprint=schema.fingerprint,
             filter_bits=schema.filter_bits,
+            segments=schema.layout,
             retention_days=365,
         )
     return agreement["agreement_id"], keys

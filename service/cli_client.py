@@ -181,6 +181,7 @@ def agreement_create(
             purposes=purpose,
             schema_fingerprint=s.fingerprint,
             filter_bits=s.filter_bits,
+            segments=s.layout,
             retention_days=retention_days,
             threshold=t,
         )

@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+import bloom
 from service._keys import ROLES
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "LinkageSettings",
     "Me",
     "RunPublic",
+    "Segment",
     "Summary",
     "WithdrawalCreate",
     "WithdrawalReceipt",
@@ -83,12 +85,28 @@ class LinkageSettings(_In):
     allow_duplicates_within_agency: bool = False
 
 
+class Segment(_In):
+    """One run of filter bits, as the schema's segments come out of the encoder."""
+
+    name: Annotated[str, Field(pattern=bloom.segment_name_pattern())]
+    bits: Annotated[int, Field(ge=64, le=65536, multiple_of=64)]
+
+
 class AgreementCreate(_In):
     name: Annotated[str, Field(min_length=1, max_length=200)]
     parties: Annotated[list[AgencyName], Field(min_length=1)]
     purposes: Annotated[list[Purpose], Field(min_length=1)]
     schema_fingerprint: Annotated[str, Field(pattern=r"^blake3:[0-9a-f]{64}$")]
     filter_bits: Annotated[int, Field(ge=64, le=65536, multiple_of=64)]
+    segments: Annotated[
+        list[Segment],
+        Field(
+            min_length=1,
+            max_length=32,
+            description="the schema's segment layout, in order, as every batch carries it "
+            "(`caselink inspect` shows it); the bits add up to filter_bits",
+        ),
+    ]
     retention_days: Annotated[int, Field(ge=1, le=36500)]
     linkage: LinkageSettings = LinkageSettings()
 
@@ -99,6 +117,10 @@ class AgreementCreate(_In):
             raise ValueError("list each entry once")
         return v
 
+    def layout_problems(self) -> list[str]:
+        """What is wrong with the segments as a layout of ``filter_bits`` (bloom's rule)."""
+        return bloom.layout_problems([s.model_dump() for s in self.segments], self.filter_bits)
+
 
 class AgreementPublic(BaseModel):
     agreement_id: str
@@ -107,6 +129,10 @@ class AgreementPublic(BaseModel):
     purposes: list[str]
     schema_fingerprint: str
     filter_bits: int
+    segments: list[Segment] | None = Field(
+        description="the segment layout every batch must carry; null for an agreement made "
+        "before layouts were recorded, until its first batch is accepted"
+    )
     retention_days: int
     linkage: LinkageSettings
     created_by: str

@@ -337,6 +337,7 @@ def encode_file(df: pd.DataFrame, schema: bloom.Schema, secret: bloom.Secret, ag
 def agreement_body(schema: bloom.Schema, parties: list[str], name: str = "test") -> dict:
     return dict(name=name, parties=parties, purposes=PURPOSES,
                 schema_fingerprint=schema.fingerprint, filter_bits=schema.filter_bits,
+                segments=[{"name": n, "bits": b} for n, b in schema.layout],
                 retention_days=365)  # fmt: skip
 
 

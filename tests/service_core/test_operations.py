@@ -46,7 +46,8 @@ def ops(database, tmp_path_factory, febrl4, febrl_schema, secret):
             agreement = st.create_agreement(
                 name="ops", parties=["aga"], purposes=["linkage"],
                 schema_fingerprint=febrl_schema.fingerprint,
-                filter_bits=febrl_schema.filter_bits, retention_days=30,
+                filter_bits=febrl_schema.filter_bits, segments=febrl_schema.layout,
+                retention_days=30,
             )["agreement_id"]  # fmt: skip
         with Client(svc.url, submitter) as c:
             c.upload(agreement, path)

@@ -17,7 +17,7 @@ from service._tables import agencies, agreement_parties, agreements
 from service.api.access import open_agreement, refuse
 from service.api.deps import EngineDep, PrincipalDep, need
 from service.api.errors import ServiceError
-from service.api.models import AgreementCreate, AgreementPublic, LinkageSettings
+from service.api.models import AgreementCreate, AgreementPublic, LinkageSettings, Segment
 
 router = APIRouter(prefix="/v1/agreements", tags=["agreements"])
 ANY_ROLE = ("steward", "submitter", "tracer", "evaluator")
@@ -47,6 +47,7 @@ def public(conn: sa.Connection, row: Any) -> AgreementPublic:
         purposes=list(row.purposes),
         schema_fingerprint=row.schema_fingerprint,
         filter_bits=row.filter_bits,
+        segments=[Segment(name=n, bits=b) for n, b in row.segments] if row.segments else None,
         retention_days=row.retention_days,
         created_by=creator,
         created_at=row.created_at,
@@ -63,6 +64,9 @@ def create_agreement(
 ) -> AgreementPublic:
     """Create an agreement (stewards); the steward's own agency becomes a party."""
     need(principal, "steward")
+    layout = body.layout_problems()
+    if layout:
+        raise ServiceError(422, "invalid_request", "the segment layout does not fit", layout)
     names = sorted(set(body.parties) | {principal.agency})
     with engine.begin() as conn:
         found = dict(
@@ -85,6 +89,7 @@ def create_agreement(
                 name=body.name,
                 schema_fingerprint=body.schema_fingerprint,
                 filter_bits=body.filter_bits,
+                segments=[[s.name, s.bits] for s in body.segments],
                 purposes=body.purposes,
                 retention_days=body.retention_days,
                 threshold=str(body.linkage.threshold),
