@@ -5,8 +5,10 @@
 (join a cluster; unset: a local Ray started by the service), ``CASELINK_RAY_NUM_CPUS``,
 ``CASELINK_RAY_OBJECT_STORE_MB``, ``CASELINK_LOG_LEVEL``, ``CASELINK_LOG_FORMAT`` (json|text), the
 tracing rate limit ``CASELINK_QUERY_RATE_PER_MINUTE`` / ``CASELINK_QUERY_BURST``,
-``CASELINK_QUERY_TOP_K_MAX``, and ``CASELINK_RETENTION_SWEEP_SECONDS``. Nothing is read at
-import time:
+``CASELINK_QUERY_TOP_K_MAX``, ``CASELINK_RETENTION_SWEEP_SECONDS`` and ``CASELINK_UPLOAD_DIR``
+(where request bodies wait; :mod:`service._uploads`). ``CASELINK_TEST_FAULTS_FILE`` is for
+crash tests only (:mod:`service._faults`): never set it on a service with real data. Nothing
+is read at import time:
 :func:`get_settings` builds the object on first use, and tests clear its cache.
 
 The agencies' shared secret (``CASELINK_SECRET``) is *not* a service setting: the service
@@ -16,6 +18,7 @@ never holds it, and this model ignores it.
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -48,6 +51,16 @@ class Settings(BaseSettings):
         3600, gt=0, description="how often the service purges data past its retention"
     )
     log_format: str = Field("json", pattern="^(json|text)$", description="log line format")
+    upload_dir: Path | None = Field(
+        None,
+        description="where upload bodies wait, cleared at start-up; unset: beside the SQLite "
+        "file (<file>-uploads), else ./caselink-uploads",
+    )
+    test_faults_file: Path | None = Field(
+        None,
+        description="TEST ONLY: a file naming fault points where the service kills itself "
+        "(crash tests); unset in any real deployment",
+    )
 
     @property
     def max_upload_bytes(self) -> int:
