@@ -10,6 +10,7 @@ Public API (filters are ``(rows, words)`` uint64 arrays, as ``bloom`` writes the
     report.assignments              # agency, record_ref, case_id, confidence per record
     report = linkage.plan_link(batches, state=registry.state())  # the same, storing nothing
     registry.apply(report.update, connection=conn)           # ...until the caller stores it
+    report = linkage.ray_plan_link(batches, state=state)     # the same, in a Ray task
 
 ``popcounts``/``popcounts_reference``, ``dice_pairs_reference`` and
 ``candidates_reference`` are the compiled kernel and the plain-numpy oracles it is tested
@@ -22,6 +23,7 @@ from linkage._caseid import CaseIdError, is_valid_case_id, new_case_id, parse_ca
 from linkage._kernels import dice_pairs_reference, popcounts, popcounts_reference
 from linkage._link import LinkReport, link, plan_link
 from linkage._ray import ensure_ray, ray_candidates
+from linkage._ray_link import ray_plan_link
 from linkage._registry import Registry, RegistryError
 from linkage._search import find_candidates
 from linkage._types import CandidatePairs, LinkageError
@@ -47,4 +49,5 @@ __all__ = [
     "popcounts",
     "popcounts_reference",
     "ray_candidates",
+    "ray_plan_link",
 ]

@@ -3,8 +3,11 @@
 A run screens the agreement's pending batches (:mod:`service._screen`: a batch that cannot
 be linked is quarantined with its reason, the others go on), then computes their linkage
 against the registry (:func:`linkage.plan_link` on the registry's state, scoped to the
-agreement: only new records are compared, existing case ids are kept). Candidate search runs
-as Ray tasks when the service has Ray.
+agreement: only new records are compared, existing case ids are kept). With Ray (always, in
+the service) that computation is one Ray task of its own (:func:`linkage.ray_plan_link`,
+``CASELINK_RUN_NUM_CPUS`` CPUs, default 1): candidate search, EM and clustering hold a
+worker's interpreter and cores, not the service's, so tracing queries are not starved while
+a run goes. The service process only reads the inputs and stores the result.
 
 Then ONE transaction stores everything the run decided: the registry's changes, the batches'
 status (``linked``, their filters cleared from ``batch_records`` since the registry holds
@@ -23,7 +26,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -32,7 +34,6 @@ from typing import Any
 import sqlalchemy as sa
 
 import linkage
-from blocking import choose_method
 from service._audit import SERVICE_ACTOR, append
 from service._batches import load_batch
 from service._events import ChangeFeed
@@ -145,12 +146,14 @@ class RunExecutor:
         changes: ChangeFeed | None = None,
         metrics: Metrics | None = None,
         faults: Faults | None = None,
+        run_cpus: int = 1,
     ) -> None:
+        """``use_ray``: compute each run in a Ray task taking ``run_cpus`` CPUs."""
         self.engine, self.use_ray, self.metrics = engine, use_ray, metrics
+        self.run_cpus = run_cpus
         self.changes = changes or ChangeFeed()
         self.faults = faults or Faults()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="caselink-run")
-        self._lock = threading.Lock()
 
     def submit(self, run_id: str) -> None:
         self._pool.submit(self._execute, run_id)
@@ -224,17 +227,15 @@ class RunExecutor:
         return agreement.id
 
     def _plan(self, run_id: str, agreement: Any, registry: linkage.Registry, loaded: list):
+        """The run's linkage, computed in a Ray task of its own when the service has Ray."""
+        state = registry.state()
         self._set(run_id, stage="linking", progress=0.1)
-        threshold = (
-            agreement.threshold if agreement.threshold == "auto" else float(agreement.threshold)
-        )
-        return linkage.plan_link(
-            loaded,
-            state=registry.state(),
-            threshold=threshold,
-            allow_duplicates_within_agency=agreement.allow_duplicates,
-            find=self._finder(run_id),
-        )
+        t = agreement.threshold
+        options = {"threshold": t if t == "auto" else float(t),
+                   "allow_duplicates_within_agency": agreement.allow_duplicates}  # fmt: skip
+        if self.use_ray:
+            return linkage.ray_plan_link(loaded, state=state, num_cpus=self.run_cpus, **options)
+        return linkage.plan_link(loaded, state=state, **options)
 
     def _store(self, run_id: str, registry: linkage.Registry, report: Any, screened: Screened,
                stats: dict[str, Any]) -> None:  # fmt: skip
@@ -261,23 +262,3 @@ class RunExecutor:
                 stats=stats, stage=COMMITTED, progress=0.97))  # fmt: skip
             append(conn, scope, SERVICE_ACTOR, "run.finish",
                    details={"run": run_id, "status": "succeeded", **stats})  # fmt: skip
-
-    def _finder(self, run_id: str):
-        """Candidate search with progress: Ray tasks when exhaustive, else LSH blocking."""
-        if not self.use_ray:
-            return None
-        searches = [0]
-
-        def find(a, b, threshold, k):
-            searches[0] += 1
-            exhaustive = choose_method(len(a), len(b)) == "exhaustive"
-            search = linkage.ray_candidates if exhaustive else linkage.find_candidates
-            result = search(a, b, threshold, k)
-            self._set(
-                run_id,
-                stage=f"candidates ({searches[0]} searches)",
-                progress=min(0.9, 0.1 + 0.1 * searches[0]),
-            )
-            return result
-
-        return find

@@ -5,7 +5,8 @@
 (join a cluster; unset: a local Ray started by the service), ``CASELINK_RAY_NUM_CPUS``,
 ``CASELINK_RAY_OBJECT_STORE_MB``, ``CASELINK_LOG_LEVEL``, ``CASELINK_LOG_FORMAT`` (json|text), the
 tracing rate limit ``CASELINK_QUERY_RATE_PER_MINUTE`` / ``CASELINK_QUERY_BURST``,
-``CASELINK_QUERY_TOP_K_MAX``, ``CASELINK_RETENTION_SWEEP_SECONDS`` and ``CASELINK_UPLOAD_DIR``
+``CASELINK_QUERY_TOP_K_MAX``, ``CASELINK_RETENTION_SWEEP_SECONDS``, ``CASELINK_RUN_NUM_CPUS``
+(the CPUs of a run's own Ray task) and ``CASELINK_UPLOAD_DIR``
 (where request bodies wait; :mod:`service._uploads`). ``CASELINK_TEST_FAULTS_FILE`` is for
 crash tests only (:mod:`service._faults`): never set it on a service with real data. Nothing
 is read at import time:
@@ -51,6 +52,9 @@ class Settings(BaseSettings):
         3600, gt=0, description="how often the service purges data past its retention"
     )
     log_format: str = Field("json", pattern="^(json|text)$", description="log line format")
+    run_num_cpus: int = Field(
+        1, ge=1, description="CPUs a linkage run's own Ray task takes; the rest serve queries"
+    )
     upload_dir: Path | None = Field(
         None,
         description="where upload bodies wait, cleared at start-up; unset: beside the SQLite "

@@ -87,9 +87,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.changes.subscribe(app.state.indexes.refresh)
         app.state.indexes.refresh_all()
         app.state.query_limiter = RateLimiter(settings.query_rate_per_minute, settings.query_burst)
-        app.state.executor = RunExecutor(
-            engine, True, app.state.changes, app.state.metrics, app.state.faults
-        )
+        app.state.executor = RunExecutor(engine, True, app.state.changes, app.state.metrics,
+                                         app.state.faults, settings.run_num_cpus)  # fmt: skip
         app.state.sweeper = RetentionSweeper(
             engine, settings.retention_sweep_seconds, app.state.changes
         ).start()

@@ -107,7 +107,9 @@ class Site:
         return outcome
 
     def restart(self) -> None:
-        self.server.start()
+        """Start the server again; generous with time (a busy machine starts Ray slowly)."""
+        self.server.launch()
+        self.server.wait_ready(timeout=600)
 
     def registry(self, agreement: str) -> pd.DataFrame:
         r = records_table.c
@@ -155,10 +157,10 @@ def site(request, tmp_path_factory, person_schema, secret) -> Iterator[Site]:
         server = Server(db, workdir, name="crash", CASELINK_TEST_FAULTS_FILE=str(faults))
         try:
             server.launch()
-            server.wait_migrated()
+            server.wait_migrated(timeout=600)
             bootstrap = ("admin", "create-agency", "caselink-steward", "--role", "steward")
             steward = steward_key_of(caselink_started(db.url, *bootstrap))
-            server.wait_ready()
+            server.wait_ready(timeout=600)
             with server.client(steward) as c:
                 for agency in AGENCIES:
                     c.create_agency(agency)
