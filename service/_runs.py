@@ -34,6 +34,7 @@ from typing import Any
 import sqlalchemy as sa
 
 import linkage
+from bloom import CaselinkError
 from service._audit import SERVICE_ACTOR, append
 from service._batches import load_batch
 from service._events import ChangeFeed
@@ -114,7 +115,7 @@ def recover_interrupted(engine: sa.Engine) -> Recovery:
     return found
 
 
-class RunConflictError(Exception):
+class RunConflictError(CaselinkError):
     """What the run read changed before it could store its result; nothing was stored."""
 
 
