@@ -8,6 +8,9 @@ Public API (filters are ``(rows, words)`` uint64 arrays, as ``bloom`` writes the
     pairs = linkage.ray_candidates(a, b, 0.8, k=5)           # same pairs, as Ray tasks
     report = linkage.link([batch_a, batch_b], registry=linkage.Registry.open("reg.sqlite"))
     report.assignments              # agency, record_ref, case_id, confidence per record
+    report = linkage.plan_link(batches, state=registry.state())  # the same, storing nothing
+    registry.apply(report.update, connection=conn)           # ...until the caller stores it
+    report = linkage.ray_plan_link(batches, state=state)     # the same, in a Ray task
 
 ``popcounts``/``popcounts_reference``, ``dice_pairs_reference`` and
 ``candidates_reference`` are the compiled kernel and the plain-numpy oracles it is tested
@@ -18,8 +21,9 @@ parameter.
 from linkage._candidates import candidates, candidates_reference, dice_pairs
 from linkage._caseid import CaseIdError, is_valid_case_id, new_case_id, parse_case_id
 from linkage._kernels import dice_pairs_reference, popcounts, popcounts_reference
-from linkage._link import LinkReport, link
+from linkage._link import LinkReport, link, plan_link
 from linkage._ray import ensure_ray, ray_candidates
+from linkage._ray_link import ray_plan_link
 from linkage._registry import Registry, RegistryError
 from linkage._search import find_candidates
 from linkage._types import CandidatePairs, LinkageError
@@ -41,7 +45,9 @@ __all__ = [
     "link",
     "new_case_id",
     "parse_case_id",
+    "plan_link",
     "popcounts",
     "popcounts_reference",
     "ray_candidates",
+    "ray_plan_link",
 ]

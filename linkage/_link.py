@@ -10,6 +10,11 @@ The stages, each a plain function of arrays:
    P(match) (``_calibration``);
 5. threshold (auto: the one that maximises the expected F1 under the calibrated
    probabilities), clustering with at most one record per agency per case, stable case ids.
+
+:func:`plan_link` does all of it on a registry's :class:`RegistryState` and returns the
+changes as ``report.update`` without storing them — a caller that must store them in its own
+transaction (the service: with the batches' status and the run's outcome) applies them with
+:meth:`Registry.apply`. :func:`link` is the two together.
 """
 
 from __future__ import annotations
@@ -28,11 +33,11 @@ from linkage._cluster import assign_cases, cluster
 from linkage._features import segment_dice
 from linkage._fellegi import comparison_levels, fit_fellegi_sunter, level_shares
 from linkage._pool import Pool, build_pool
-from linkage._registry import Registry, RegistryUpdate
+from linkage._registry import Registry, RegistryState, RegistryUpdate
 from linkage._search import find_candidates
 from linkage._types import LinkageError
 
-__all__ = ["LinkReport", "link"]
+__all__ = ["LinkReport", "link", "plan_link"]
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +59,7 @@ class LinkReport:
     merges: dict[str, str] = field(default_factory=dict)
     models: dict[str, dict[str, float]] = field(default_factory=dict)
     pairs: pd.DataFrame | None = None  # every scored candidate pair, when keep_pairs=True
+    update: RegistryUpdate | None = None  # the registry's changes (plan_link with a state)
 
 
 def _random_pairs(pool: Pool, x: int, y: int, rng: np.random.Generator, samples: int = 20_000):
@@ -159,9 +165,43 @@ def link(
     inputs, LSH blocking for large ones), e.g. with the Ray executor. ``keep_pairs`` returns
     every scored candidate pair (weights and probabilities) for evaluation.
     """
+    report = plan_link(
+        batches,
+        state=registry.state() if registry is not None else None,
+        threshold=threshold,
+        allow_duplicates_within_agency=allow_duplicates_within_agency,
+        candidate_threshold=candidate_threshold,
+        top_k=top_k,
+        find=find,
+        seed=seed,
+        keep_pairs=keep_pairs,
+    )
+    if registry is not None and report.update is not None:
+        registry.apply(report.update)
+    return report
+
+
+def plan_link(
+    batches: Sequence[EncodedBatch],
+    *,
+    state: RegistryState | None = None,
+    threshold: float | str = "auto",
+    allow_duplicates_within_agency: bool = False,
+    candidate_threshold: float | None = None,
+    top_k: int = 10,
+    find: Finder | None = None,
+    seed: int = 0,
+    keep_pairs: bool = False,
+) -> LinkReport:
+    """What :func:`link` computes, on a registry's ``state``, storing nothing.
+
+    With a ``state`` (an empty registry has one too), ``report.update`` holds the changes
+    :meth:`Registry.apply` stores; it must be applied to the registry the state was read
+    from, unchanged since. A pure function of its arguments: it may run in another process.
+    """
     if threshold != "auto" and not (isinstance(threshold, int | float) and 0 < threshold <= 1):
         raise LinkageError("threshold must be 'auto' or a probability in (0, 1]")
-    pool = build_pool(batches, registry)
+    pool = build_pool(batches, state)
     find = find or find_candidates
     rng = np.random.default_rng(seed)
     n_ag = len(pool.agency_names)
@@ -187,8 +227,6 @@ def link(
     known = pool.known_case_ids
     result = assign_cases(labels, pool.old_case_ids, pool.case_seq, (all_a, all_b, all_p),
                           new_id=lambda: _fresh_id(known))  # fmt: skip
-    if registry is not None:
-        registry.apply(_update(pool, result, ea, eb, ep))
     out = pool.input_rows().assign(
         case_id=result.case_ids[pool.input_index], confidence=result.confidence[pool.input_index]
     )
@@ -202,7 +240,8 @@ def link(
             "agency_b": pool.agencies[g2], "record_ref_b": pool.refs[g2],
             "weight": w, "probability": p,
         })  # fmt: skip
-    return LinkReport(out, t, floor, len(g1), accepted, result.merges, named, scored)
+    update = _update(pool, result, ea, eb, ep) if state is not None else None
+    return LinkReport(out, t, floor, len(g1), accepted, result.merges, named, scored, update)
 
 
 def _fresh_id(known: set[str]) -> str:

@@ -10,7 +10,7 @@ import pandas as pd
 
 from bloom import EncodedBatch
 from linkage._features import segment_words
-from linkage._registry import Registry
+from linkage._registry import RegistryState
 from linkage._types import LinkageError
 
 __all__ = ["Pool", "build_pool"]
@@ -54,7 +54,7 @@ class Pool:
         return np.where(self.is_new[g], -1 - new_rank[g], self.rec_ids[g])
 
 
-def _check(batches: Sequence[EncodedBatch], registry: Registry | None) -> list[str]:
+def _check(batches: Sequence[EncodedBatch], state: RegistryState | None) -> list[str]:
     if not batches:
         return ["give at least one encoded batch"]
     problems = []
@@ -68,17 +68,19 @@ def _check(batches: Sequence[EncodedBatch], registry: Registry | None) -> list[s
             )
         elif b.metadata.segments != first.segments:
             problems.append(f"batch {k} ({b.metadata.agency}) has another filter layout")
-    meta = registry.meta() if registry is not None else None
-    if meta and meta[0] != first.schema_fingerprint:
+    held = state.fingerprint if state is not None else None
+    if held and held != first.schema_fingerprint:
         problems.append(
-            f"the registry holds records of schema {meta[0]}; the batches use "
+            f"the registry holds records of schema {held}; the batches use "
             f"{first.schema_fingerprint}"
         )
     return problems
 
 
-def build_pool(batches: Sequence[EncodedBatch], registry: Registry | None) -> Pool:
-    problems = _check(batches, registry)
+def build_pool(batches: Sequence[EncodedBatch], state: RegistryState | None) -> Pool:
+    """The run's records: ``state`` (a registry's, as :meth:`Registry.state` reads it) and the
+    batches' records that are not in it yet."""
+    problems = _check(batches, state)
     if problems:
         raise LinkageError(problems)
     agencies = np.concatenate([np.full(len(b), b.metadata.agency, dtype=object) for b in batches])
@@ -91,7 +93,6 @@ def build_pool(batches: Sequence[EncodedBatch], registry: Registry | None) -> Po
             f"{int(dup.sum())} input records share an (agency, record_ref) with another input "
             "record; each record may appear once"
         )
-    state = registry.state() if registry is not None else None
     n_old = 0 if state is None else len(state.ids)
     in_registry = np.full(len(refs), -1, dtype=np.int64)
     if n_old:

@@ -97,6 +97,7 @@ class RegistryState:
     link_p: np.ndarray  # float64
     case_seq: dict[str, int] = field(default_factory=dict)  # issue order of live cases
     all_case_ids: set[str] = field(default_factory=set)  # every id ever issued here
+    fingerprint: str | None = None  # the schema of the records held; None while empty
 
 
 @dataclass
@@ -171,6 +172,7 @@ class Registry:
             link_p=np.array([x.probability for x in links], dtype=np.float64),
             case_seq={x.case_id: x.seq for x in cases if x.merged_into is None},
             all_case_ids={x.case_id for x in cases},
+            fingerprint=meta[0] if meta else None,
         )
 
     def resolve(self, case_id: str) -> str:
@@ -212,40 +214,47 @@ class Registry:
         return {x.case_id: x.merged_into for x in rows}
 
     # -- writing ----------------------------------------------------------------------
-    def apply(self, u: RegistryUpdate) -> np.ndarray:
-        """Apply one run's changes in a single transaction; returns the new records' ids."""
-        with self.engine.begin() as c:
-            seq = self._check_meta(c, u)
-            new_ids = self._insert_records(c, u)
-            self._update_records(c, u)
-            pos = lambda p: int(new_ids[-1 - p]) if p < 0 else int(p)  # noqa: E731
-            if u.links:
-                c.execute(
-                    links_table.insert(),
-                    [
-                        {
-                            "scope": self.scope,
-                            "rec_a": min(pos(a), pos(b)),
-                            "rec_b": max(pos(a), pos(b)),
-                            "probability": float(p),
-                        }
-                        for a, b, p in u.links
-                    ],
-                )
-            k = cases_table.c
-            for case_id, conf in u.new_cases:
-                row = {"case_id": case_id, "scope": self.scope, "seq": seq, "confidence": conf}
-                c.execute(cases_table.insert().values(**row))
-                seq += 1
-            for old, new in u.merges.items():
-                c.execute(cases_table.update().where(k.case_id == old).values(merged_into=new))
-            for case_id, conf in u.case_confidence.items():
-                c.execute(cases_table.update().where(k.case_id == case_id).values(confidence=conf))
+    def apply(self, u: RegistryUpdate, *, connection: sa.Connection | None = None) -> np.ndarray:
+        """Apply one run's changes in a single transaction; returns the new records' ids.
+
+        The transaction is the caller's ``connection`` when given, so that its other changes
+        (a service marking batches linked, recording the run) commit or roll back with these.
+        """
+        if connection is None:
+            with self.engine.begin() as c:
+                return self._apply(c, u)
+        return self._apply(connection, u)
+
+    def _apply(self, c: sa.Connection, u: RegistryUpdate) -> np.ndarray:
+        seq = self._check_meta(c, u)
+        new_ids = self._insert_records(c, u)
+        self._update_records(c, u)
+        pos = lambda p: int(new_ids[-1 - p]) if p < 0 else int(p)  # noqa: E731
+        if u.links:
             c.execute(
-                meta_table.update()
-                .where(meta_table.c.scope == self.scope)
-                .values(next_case_seq=seq)
+                links_table.insert(),
+                [
+                    {
+                        "scope": self.scope,
+                        "rec_a": min(pos(a), pos(b)),
+                        "rec_b": max(pos(a), pos(b)),
+                        "probability": float(p),
+                    }
+                    for a, b, p in u.links
+                ],
             )
+        k = cases_table.c
+        for case_id, conf in u.new_cases:
+            row = {"case_id": case_id, "scope": self.scope, "seq": seq, "confidence": conf}
+            c.execute(cases_table.insert().values(**row))
+            seq += 1
+        for old, new in u.merges.items():
+            c.execute(cases_table.update().where(k.case_id == old).values(merged_into=new))
+        for case_id, conf in u.case_confidence.items():
+            c.execute(cases_table.update().where(k.case_id == case_id).values(confidence=conf))
+        c.execute(
+            meta_table.update().where(meta_table.c.scope == self.scope).values(next_case_seq=seq)
+        )
         return new_ids
 
     def _check_meta(self, c: sa.Connection, u: RegistryUpdate) -> int:

@@ -1,39 +1,59 @@
 """Linkage runs: queued in the database, executed one at a time on a background thread.
 
-A run links the agreement's pending batches against its registry (``linkage.link`` with a
-:class:`linkage.Registry` scoped to the agreement): only new records are compared, existing
-case ids are kept. Candidate search runs as Ray tasks when the service has Ray. The
-registry's changes are applied in one transaction; the batches are then marked linked and
-their filters cleared from ``batch_records`` (the registry holds them). A run cut off by a
-crash is found ``running`` at the next start-up and marked failed (:func:`fail_interrupted`);
-its batches are still pending, so a new run picks them up — and records that did reach the
-registry are recognised as already there, not linked twice.
+A run screens the agreement's pending batches (:mod:`service._screen`: a batch that cannot
+be linked is quarantined with its reason, the others go on), then computes their linkage
+against the registry (:func:`linkage.plan_link` on the registry's state, scoped to the
+agreement: only new records are compared, existing case ids are kept). With Ray (always, in
+the service) that computation is one Ray task of its own (:func:`linkage.ray_plan_link`,
+``CASELINK_RUN_NUM_CPUS`` CPUs, default 1): candidate search, EM and clustering hold a
+worker's interpreter and cores, not the service's, so tracing queries are not starved while
+a run goes. The service process only reads the inputs and stores the result.
+
+Then ONE transaction stores everything the run decided: the registry's changes, the batches'
+status (``linked``, their filters cleared from ``batch_records`` since the registry holds
+them; or ``quarantined``), the run's outcome (``stats``, stage ``indexing``) and its audit
+entries (``batch.quarantine``, ``run.finish``). Once the tracing index holds the change, the
+run reads ``succeeded``. A crash before that transaction leaves nothing of the run; a crash
+after it leaves it all.
+
+:func:`recover_interrupted` runs at start-up and tells each run left queued or running
+which of the two it was: a run whose transaction landed (stage ``indexing``) is completed as
+``succeeded`` with a note (the index is rebuilt at start-up anyway); any other is ``failed``
+— nothing of it was kept and its batches are still pending, so a new run links them.
 """
 
 from __future__ import annotations
 
 import logging
 import secrets
-import threading
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 
 import linkage
-from blocking import choose_method
+from bloom import CaselinkError
 from service._audit import SERVICE_ACTOR, append
 from service._batches import load_batch
 from service._events import ChangeFeed
+from service._faults import Faults
 from service._metrics import Metrics
+from service._screen import Screened, screen
 from service._tables import agencies, agreements, batch_records, batches, runs
 
-__all__ = ["RunExecutor", "fail_interrupted", "queue_run"]
+__all__ = ["RunExecutor", "queue_run", "recover_interrupted"]
 
 logger = logging.getLogger(__name__)
 ACTIVE = ("queued", "running")
+COMMITTED = "indexing"  # the stage a run's own transaction writes: its changes are stored
 VIEW_WAIT_SECONDS = 300.0  # longest wait for the tracing index to take a run
+INTERRUPTED = "the service stopped during this run; nothing of it was kept. Start a new run"
+RECOVERED = (
+    "the service stopped after this run was stored, before its status was written; its "
+    "links were kept, and the tracing index was rebuilt at start-up"
+)
 
 
 def _now() -> datetime:
@@ -56,28 +76,65 @@ def queue_run(conn: sa.Connection, agreement_id: str, agency_id: int) -> str:
     return run_id
 
 
-def fail_interrupted(engine: sa.Engine) -> int:
-    """Mark runs left queued or running by a previous process as failed; returns how many."""
+@dataclass
+class Recovery:
+    """What :func:`recover_interrupted` found: run ids completed, and failed."""
+
+    completed: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+
+def _stored(conn: sa.Connection, run: Any) -> bool:
+    """Did the run's transaction land? Its stage says so (a batch it marked linked, too:
+    runs of versions that stored in several steps)."""
+    if run.stage == COMMITTED:
+        return True
+    marked = sa.select(batches.c.id).where(batches.c.linked_by_run == run.id).limit(1)
+    return conn.execute(marked).first() is not None
+
+
+def recover_interrupted(engine: sa.Engine) -> Recovery:
+    """Settle the runs a previous process left queued or running (see the module docstring)."""
+    found = Recovery()
     with engine.begin() as conn:
-        left = conn.execute(
-            sa.select(runs.c.id, runs.c.agreement_id).where(runs.c.status.in_(ACTIVE))
-        ).all()
+        left = conn.execute(sa.select(runs).where(runs.c.status.in_(ACTIVE))).all()
         for run in left:
-            conn.execute(
-                runs.update()
-                .where(runs.c.id == run.id)
-                .values(
-                    status="failed",
-                    finished_at=_now(),
-                    stage="interrupted",
-                    error="the service stopped during this run; nothing of it was kept. "
-                    "Start a new run",
-                )
-            )
-            append(
-                conn, run.agreement_id, SERVICE_ACTOR, "run.interrupted", details={"run": run.id}
-            )
-    return len(left)
+            stored = _stored(conn, run)
+            values: dict[str, Any] = {"finished_at": _now()}
+            if stored:
+                values |= {"status": "succeeded", "stage": "done", "progress": 1.0,
+                           "stats": {**(run.stats or {}), "note": RECOVERED}}  # fmt: skip
+                action, details = "run.recovered", {"run": run.id, "status": "succeeded"}
+                found.completed.append(run.id)
+            else:
+                values |= {"status": "failed", "stage": "interrupted", "error": INTERRUPTED}
+                action, details = "run.interrupted", {"run": run.id}
+                found.failed.append(run.id)
+            conn.execute(runs.update().where(runs.c.id == run.id).values(**values))
+            append(conn, run.agreement_id, SERVICE_ACTOR, action, details=details)
+    return found
+
+
+class RunConflictError(CaselinkError):
+    """What the run read changed before it could store its result; nothing was stored."""
+
+
+def _stats(agreement_id: str, loaded: list, report: Any, screened: Screened) -> dict[str, Any]:
+    stats: dict[str, Any] = {
+        "agreement_id": agreement_id,
+        "batches": len(loaded),
+        "new_records": int(sum(len(b) for b in loaded)),
+        "quarantined": sorted(screened.quarantined),
+    }
+    if report is not None:
+        stats |= {
+            "cases_touched": int(report.assignments["case_id"].nunique()),
+            "links_accepted": report.links_accepted,
+            "pairs_scored": report.pairs_scored,
+            "merges": len(report.merges),
+            "threshold": round(float(report.threshold), 6),
+        }
+    return stats
 
 
 class RunExecutor:
@@ -89,11 +146,15 @@ class RunExecutor:
         use_ray: bool,
         changes: ChangeFeed | None = None,
         metrics: Metrics | None = None,
+        faults: Faults | None = None,
+        run_cpus: int = 1,
     ) -> None:
+        """``use_ray``: compute each run in a Ray task taking ``run_cpus`` CPUs."""
         self.engine, self.use_ray, self.metrics = engine, use_ray, metrics
+        self.run_cpus = run_cpus
         self.changes = changes or ChangeFeed()
+        self.faults = faults or Faults()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="caselink-run")
-        self._lock = threading.Lock()
 
     def submit(self, run_id: str) -> None:
         self._pool.submit(self._execute, run_id)
@@ -108,109 +169,97 @@ class RunExecutor:
     def _execute(self, run_id: str) -> None:
         try:
             self._set(run_id, status="running", stage="loading", started_at=_now())
-            stats = self._link(run_id)
+            agreement_id = self._run(run_id)
         except Exception as e:  # a failed run is recorded, never lost
             logger.exception("run %s failed", run_id)
+            known = linkage.LinkageError | linkage.RegistryError | RunConflictError
             message = (
                 str(e)
-                if isinstance(e, linkage.LinkageError | linkage.RegistryError)
+                if isinstance(e, known)
                 else (f"internal error ({type(e).__name__}); the registry is unchanged")
             )
-            self._finish(run_id, "failed", error=message)
-        else:  # succeeded once tracing queries see it too (bounded: the run is committed)
-            self._set(run_id, stage="indexing", progress=0.97)
-            self.changes.publish(stats["agreement_id"], wait=VIEW_WAIT_SECONDS)
-            self._finish(run_id, "succeeded", stats=stats)
+            self._fail(run_id, message)
+            return
+        self.faults.reach("run.committed")
+        # succeeded once tracing queries see it too (bounded: the run is stored)
+        self.changes.publish(agreement_id, wait=VIEW_WAIT_SECONDS)
+        self.faults.reach("run.indexed")
+        self._set(run_id, status="succeeded", stage="done", progress=1.0, finished_at=_now())
+        self._count("succeeded")
 
-    def _finish(self, run_id: str, status: str, **values: Any) -> None:
+    def _fail(self, run_id: str, error: str) -> None:
         with self.engine.begin() as conn:
             run = conn.execute(sa.select(runs).where(runs.c.id == run_id)).one()
-            conn.execute(
-                runs.update()
-                .where(runs.c.id == run_id)
-                .values(
-                    status=status,
-                    stage="done" if status == "succeeded" else run.stage,
-                    progress=1.0 if status == "succeeded" else run.progress,
-                    finished_at=_now(),
-                    **values,
-                )
-            )
-            details = {"run": run_id, "status": status, **(values.get("stats") or {})}
-            append(conn, run.agreement_id, SERVICE_ACTOR, "run.finish", details=details)
+            conn.execute(runs.update().where(runs.c.id == run_id).values(
+                status="failed", finished_at=_now(), error=error))  # fmt: skip
+            append(conn, run.agreement_id, SERVICE_ACTOR, "run.finish",
+                   details={"run": run_id, "status": "failed"})  # fmt: skip
+        self._count("failed")
+
+    def _count(self, status: str) -> None:
         if self.metrics is not None:
             self.metrics.runs.labels(status).inc()
 
-    def _pending(self, agreement: Any) -> tuple[list[str], list]:
+    def _pending(self, conn: sa.Connection, agreement_id: str) -> list:
         b, a = batches.c, agencies.c
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(batches, a.name.label("agency"))
-                .join(agencies, a.id == b.agency_id)
-                .where(b.agreement_id == agreement.id, b.status == "pending")
-                .order_by(b.received_at, b.id)
-            ).all()
-            loaded = [load_batch(conn, r, r.agency, agreement.schema_fingerprint) for r in rows]
-        return [r.id for r in rows], loaded
+        return conn.execute(
+            sa.select(batches, a.name.label("agency"))
+            .join(agencies, a.id == b.agency_id)
+            .where(b.agreement_id == agreement_id, b.status == "pending")
+            .order_by(b.received_at, b.id)
+        ).all()
 
-    def _link(self, run_id: str) -> dict[str, Any]:
+    def _run(self, run_id: str) -> str:
+        """Screen, link and store one run; returns its agreement's id."""
         with self.engine.connect() as conn:
             run = conn.execute(sa.select(runs).where(runs.c.id == run_id)).one()
             agreement = conn.execute(
                 sa.select(agreements).where(agreements.c.id == run.agreement_id)
             ).one()
-        ids, loaded = self._pending(agreement)
-        if not loaded:
-            return {"agreement_id": agreement.id, "batches": 0, "new_records": 0}
-        self._set(run_id, stage="linking", progress=0.1)
-        threshold = (
-            agreement.threshold if agreement.threshold == "auto" else float(agreement.threshold)
-        )
-        report = linkage.link(
-            loaded,
-            registry=linkage.Registry(self.engine, scope=agreement.id, create_tables=False),
-            threshold=threshold,
-            allow_duplicates_within_agency=agreement.allow_duplicates,
-            find=self._finder(run_id),
-        )
+            screened = screen(conn, agreement, self._pending(conn, agreement.id))
+            fp = agreement.schema_fingerprint
+            loaded = [load_batch(conn, r, r.agency, fp) for r in screened.good]
+        registry = linkage.Registry(self.engine, scope=agreement.id, create_tables=False)
+        report = self._plan(run_id, agreement, registry, loaded) if loaded else None
+        self.faults.reach("run.linked")
+        stats = _stats(agreement.id, loaded, report, screened)
         self._set(run_id, stage="storing", progress=0.95)
+        self._store(run_id, registry, report, screened, stats)
+        return agreement.id
+
+    def _plan(self, run_id: str, agreement: Any, registry: linkage.Registry, loaded: list):
+        """The run's linkage, computed in a Ray task of its own when the service has Ray."""
+        state = registry.state()
+        self._set(run_id, stage="linking", progress=0.1)
+        t = agreement.threshold
+        options = {"threshold": t if t == "auto" else float(t),
+                   "allow_duplicates_within_agency": agreement.allow_duplicates}  # fmt: skip
+        if self.use_ray:
+            return linkage.ray_plan_link(loaded, state=state, num_cpus=self.run_cpus, **options)
+        return linkage.plan_link(loaded, state=state, **options)
+
+    def _store(self, run_id: str, registry: linkage.Registry, report: Any, screened: Screened,
+               stats: dict[str, Any]) -> None:  # fmt: skip
+        """The run's one transaction: registry, batches, outcome and audit, or none of them."""
+        scope, ids = registry.scope, [r.id for r in screened.good]
+        b = batches.c
         with self.engine.begin() as conn:
-            conn.execute(
-                batches.update()
-                .where(batches.c.id.in_(ids))
-                .values(status="linked", linked_by_run=run_id)
-            )
+            if report is not None:
+                registry.apply(report.update, connection=conn)
+            marked = conn.execute(batches.update().where(b.id.in_(ids), b.status == "pending")
+                                  .values(status="linked", linked_by_run=run_id))  # fmt: skip
+            if marked.rowcount != len(ids):
+                raise RunConflictError("batches of this run changed while it ran; nothing was "
+                                       "stored. Start a new run")  # fmt: skip
             conn.execute(
                 batch_records.update().where(batch_records.c.batch_id.in_(ids)).values(bloom=None)
             )
-        a = report.assignments
-        return {
-            "agreement_id": agreement.id,
-            "batches": len(ids),
-            "new_records": int(sum(len(b) for b in loaded)),
-            "cases_touched": int(a["case_id"].nunique()),
-            "links_accepted": report.links_accepted,
-            "pairs_scored": report.pairs_scored,
-            "merges": len(report.merges),
-            "threshold": round(float(report.threshold), 6),
-        }
-
-    def _finder(self, run_id: str):
-        """Candidate search with progress: Ray tasks when exhaustive, else LSH blocking."""
-        if not self.use_ray:
-            return None
-        searches = [0]
-
-        def find(a, b, threshold, k):
-            searches[0] += 1
-            exhaustive = choose_method(len(a), len(b)) == "exhaustive"
-            search = linkage.ray_candidates if exhaustive else linkage.find_candidates
-            result = search(a, b, threshold, k)
-            self._set(
-                run_id,
-                stage=f"candidates ({searches[0]} searches)",
-                progress=min(0.9, 0.1 + 0.1 * searches[0]),
-            )
-            return result
-
-        return find
+            for batch_id, reason in screened.quarantined.items():
+                conn.execute(batches.update().where(b.id == batch_id).values(
+                    status="quarantined", quarantine_reason=reason))  # fmt: skip
+                append(conn, scope, SERVICE_ACTOR, "batch.quarantine",
+                       details={"batch": batch_id, "run": run_id, "reason": reason})  # fmt: skip
+            conn.execute(runs.update().where(runs.c.id == run_id).values(
+                stats=stats, stage=COMMITTED, progress=0.97))  # fmt: skip
+            append(conn, scope, SERVICE_ACTOR, "run.finish",
+                   details={"run": run_id, "status": "succeeded", **stats})  # fmt: skip

@@ -5,14 +5,17 @@
 (join a cluster; unset: a local Ray started by the service), ``CASELINK_RAY_NUM_CPUS``,
 ``CASELINK_RAY_OBJECT_STORE_MB``, ``CASELINK_LOG_LEVEL``, ``CASELINK_LOG_FORMAT`` (json|text), the
 tracing rate limit ``CASELINK_QUERY_RATE_PER_MINUTE`` / ``CASELINK_QUERY_BURST``,
-``CASELINK_QUERY_TOP_K_MAX``, ``CASELINK_RETENTION_SWEEP_SECONDS``, and the audit anchoring
-(:mod:`service._checkpoint`): ``CASELINK_STATE_DIR`` (the service's own files, outside the
-database; default ``./caselink-state``), ``CASELINK_AUDIT_KEY_FILE`` (the Ed25519 key that
-signs checkpoints; default ``STATE_DIR/audit-signing.key``, created with mode 0600 on first
-start), ``CASELINK_AUDIT_CHECKPOINT_FILE`` (the append-only JSON lines of signed checkpoints;
+``CASELINK_QUERY_TOP_K_MAX``, ``CASELINK_RETENTION_SWEEP_SECONDS``, ``CASELINK_RUN_NUM_CPUS``
+(the CPUs of a run's own Ray task), ``CASELINK_UPLOAD_DIR`` (where request bodies wait;
+:mod:`service._uploads`), and the audit anchoring (:mod:`service._checkpoint`):
+``CASELINK_STATE_DIR`` (the service's own files, outside the database; default
+``./caselink-state``), ``CASELINK_AUDIT_KEY_FILE`` (the Ed25519 key that signs checkpoints;
+default ``STATE_DIR/audit-signing.key``, created with mode 0600 on first start),
+``CASELINK_AUDIT_CHECKPOINT_FILE`` (the append-only JSON lines of signed checkpoints;
 default ``STATE_DIR/audit-checkpoints.jsonl``) and ``CASELINK_AUDIT_CHECKPOINT_SECONDS``.
-Nothing is read at import time: :func:`get_settings` builds the object on first use, and tests
-clear its cache.
+``CASELINK_TEST_FAULTS_FILE`` is for crash tests only (:mod:`service._faults`): never set it
+on a service with real data. Nothing is read at import time: :func:`get_settings` builds
+the object on first use, and tests clear its cache.
 
 The agencies' shared secret (``CASELINK_SECRET``) is *not* a service setting: the service
 never holds it, and this model ignores it.
@@ -65,6 +68,19 @@ class Settings(BaseSettings):
     )
     audit_checkpoint_seconds: float = Field(
         300, gt=0, description="how often every audit chain that moved is checkpointed"
+    )
+    run_num_cpus: int = Field(
+        1, ge=1, description="CPUs a linkage run's own Ray task takes; the rest serve queries"
+    )
+    upload_dir: Path | None = Field(
+        None,
+        description="where upload bodies wait, cleared at start-up; unset: beside the SQLite "
+        "file (<file>-uploads), else ./caselink-uploads",
+    )
+    test_faults_file: Path | None = Field(
+        None,
+        description="TEST ONLY: a file naming fault points where the service kills itself "
+        "(crash tests); unset in any real deployment",
     )
 
     @property

@@ -7,7 +7,8 @@ the remaining records keep the case id while the stored links between them at or
 threshold clustering used still connect them; a part that no longer connects gets a new id),
 its ``batch_records`` row is deleted — so the same ``record_ref`` uploaded again is a new
 record — and the withdrawal is audited with its receipt id. A record still pending (uploaded,
-not linked yet) is withdrawn from its batch the same way; a pending batch left empty goes.
+not linked yet) or in a quarantined batch is withdrawn from its batch the same way; such a
+batch left empty goes.
 
 The threshold of re-forming is the agreement's fixed threshold, or with ``auto`` the lowest
 threshold any of its succeeded runs clustered with: a link counts when clustering could have
@@ -27,6 +28,7 @@ import sqlalchemy as sa
 import linkage
 from linkage._registry import records_table
 from service._audit import Actor, append
+from service._faults import Faults
 from service._runs import ACTIVE
 from service._tables import agencies, batch_records, batches, runs
 from service.api.errors import ServiceError
@@ -115,15 +117,18 @@ def drop_batch_records(conn: sa.Connection, batch_id: str, positions: list[int] 
         sa.select(sa.func.count()).select_from(batch_records).where(br.batch_id == batch_id)
     ).scalar_one()
     status = conn.execute(sa.select(b.status).where(b.id == batch_id)).scalar_one()
-    if not left and (status == "pending" or positions is None):
+    if not left and (status in ("pending", "quarantined") or positions is None):
         conn.execute(batches.delete().where(b.id == batch_id))
 
 
 def withdraw(
     engine: sa.Engine, agreement: Any, actor: Actor, agency: str, record_ref: str, reason: str,
-    purpose: str,
+    purpose: str, faults: Faults | None = None,
 ) -> Receipt:  # fmt: skip
-    """Withdraw ``agency``'s record ``record_ref``; raises ServiceError (404, 409) untouched."""
+    """Withdraw ``agency``'s record ``record_ref``; raises ServiceError (404, 409) untouched.
+
+    ``faults``: the service's fault points (``withdraw.before_commit``, ``.committed``)."""
+    faults = faults or Faults()
     registry = linkage.Registry(engine, scope=agreement.id, create_tables=False)
     with engine.begin() as conn:
         running = run_in_progress(conn, agreement.id)
@@ -144,6 +149,8 @@ def withdraw(
         receipt = _receipt(agreement.id, agency, record_ref, reason, report, linked)
         append(conn, agreement.id, actor, "record.withdraw", purpose=purpose,
                details=receipt.audit_details())  # fmt: skip
+        faults.reach("withdraw.before_commit")
+    faults.reach("withdraw.committed")
     return receipt
 
 

@@ -99,6 +99,11 @@ def run(
         f"run {done['run_id']} succeeded: {stats.get('new_records', 0):,} new records, "
         f"{stats.get('links_accepted', 0):,} links, {stats.get('merges', 0):,} merges"
     )
+    for batch_id in stats.get("quarantined", []):
+        console.print(
+            f"[yellow]batch {batch_id} was quarantined[/yellow] (not linked); the "
+            "agency's batch listing says why"
+        )
 
 
 def cases(

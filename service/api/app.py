@@ -1,7 +1,9 @@
 """The FastAPI application: routers, error handlers, and the resources of its lifetime.
 
-At start-up the app migrates the database, marks runs interrupted by a previous stop as
-failed, starts (or joins) Ray once — keeping the SIGTERM handler uvicorn installed — builds
+At start-up the app migrates the database, settles the runs a previous stop interrupted
+(:func:`service._runs.recover_interrupted`: completed if their transaction landed, else
+failed), clears the upload directory of bodies a killed process left, starts (or joins) Ray
+once — keeping the SIGTERM handler uvicorn installed — builds
 the tracing indexes (rebuilt whenever the change feed names an agreement), and starts the run
 executor, the retention sweeper and the audit checkpoint writer (with the signing key, made on
 first start). At shutdown it stops them in reverse order; the writer's last act is a
@@ -14,18 +16,21 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
+import sqlalchemy as sa
 from fastapi import FastAPI
 
 from service._checkpoint_writer import CheckpointWriter
 from service._db import make_engine, migrate
 from service._events import ChangeFeed
+from service._faults import Faults
 from service._index import IndexStore
 from service._metrics import Metrics, MetricsMiddleware
 from service._ratelimit import RateLimiter
 from service._retention import RetentionSweeper
-from service._runs import RunExecutor, fail_interrupted
+from service._runs import RunExecutor, recover_interrupted
 from service._settings import Settings, get_settings
 from service._signing import load_signer
+from service._uploads import clear_uploads, upload_dir
 from service.api.errors import install_handlers
 from service.api.routes import (
     agencies,
@@ -56,6 +61,20 @@ def _start_ray(settings: Settings) -> bool:
     )
 
 
+def _after_a_stop(app: FastAPI, engine: sa.Engine, settings: Settings) -> None:
+    """Settle what a previous stop left: interrupted runs, upload bodies; arm fault points."""
+    recovered = recover_interrupted(engine)
+    if recovered.failed or recovered.completed:
+        logger.warning("runs interrupted by the last stop: %s failed (nothing kept), %s "
+                       "completed (stored before the stop)", len(recovered.failed),
+                       len(recovered.completed))  # fmt: skip
+    app.state.upload_dir = upload_dir(settings.database_url, settings.upload_dir)
+    clear_uploads(app.state.upload_dir)
+    app.state.faults = Faults(settings.test_faults_file)
+    if settings.test_faults_file is not None:
+        logger.warning("fault injection is on (CASELINK_TEST_FAULTS_FILE): for tests only")
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The caselink service; ``settings`` default to :func:`get_settings`."""
     settings = settings or get_settings()
@@ -68,9 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         checkpoints = CheckpointWriter(  # a service that cannot anchor its audit fails here
             engine, signer, settings.audit_checkpoint_path, settings.audit_checkpoint_seconds
         ).start()
-        failed = fail_interrupted(engine)
-        if failed:
-            logger.warning("%s run(s) were interrupted by the last stop; marked failed", failed)
+        _after_a_stop(app, engine, settings)
         started_ray = _start_ray(settings)
         app.state.settings, app.state.engine = settings, engine
         app.state.changes, app.state.metrics = ChangeFeed(), Metrics(engine)
@@ -78,9 +95,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.changes.subscribe(app.state.indexes.refresh)
         app.state.indexes.refresh_all()
         app.state.query_limiter = RateLimiter(settings.query_rate_per_minute, settings.query_burst)
-        app.state.executor = RunExecutor(
-            engine, use_ray=True, changes=app.state.changes, metrics=app.state.metrics
-        )
+        app.state.executor = RunExecutor(engine, True, app.state.changes, app.state.metrics,
+                                         app.state.faults, settings.run_num_cpus)  # fmt: skip
         app.state.sweeper = RetentionSweeper(
             engine, settings.retention_sweep_seconds, app.state.changes
         ).start()
@@ -88,6 +104,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            app.state.faults.release()
             app.state.sweeper.stop()
             app.state.executor.shutdown()
             app.state.indexes.shutdown()

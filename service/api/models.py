@@ -144,10 +144,14 @@ class BatchPublic(BaseModel):
     agency: str
     record_count: int
     content_hash: str
-    status: Literal["pending", "linked"]
+    status: Literal["pending", "linked", "quarantined"]
     encoded_at: str
     received_at: datetime
     linked_by_run: str | None = None
+    quarantine_reason: str | None = Field(
+        None,
+        description="why a run set this batch aside (status quarantined) instead of linking it",
+    )
     duplicate: bool = Field(False, description="true when this exact batch was already here")
 
 

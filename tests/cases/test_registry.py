@@ -5,7 +5,7 @@ import pytest
 
 import bloom
 from linkage._caseid import is_valid_case_id
-from linkage._link import link
+from linkage._link import link, plan_link
 from linkage._registry import Registry
 from linkage._types import LinkageError
 
@@ -110,3 +110,34 @@ def test_singletons_get_their_own_case(febrl4, febrl_schema, secret):
     single = out[out["case_id"].map(sizes) == 1]
     assert single["case_id"].is_unique
     assert pd.api.types.is_float_dtype(out["confidence"])
+
+
+def test_a_planned_run_is_stored_in_the_callers_transaction_or_not_at_all(
+    make_registry, febrl4, febrl_schema, secret
+):
+    """plan_link stores nothing; apply(connection=...) commits or rolls back with the caller's
+    other changes; what it stores is what link stores."""
+    a = _batch(febrl4.a.iloc[:300], febrl_schema, secret, "a")
+    b = _batch(febrl4.b.iloc[:300], febrl_schema, secret, "b")
+    reg, twin = make_registry(), make_registry()
+    planned = plan_link([a, b], state=reg.state())
+    assert planned.update is not None and len(planned.update.new_refs) == 600
+    assert reg.meta() is None and reg.assignments().empty  # nothing stored yet
+
+    class AbandonedError(Exception):
+        pass
+
+    with pytest.raises(AbandonedError), reg.engine.begin() as conn:
+        reg.apply(planned.update, connection=conn)
+        raise AbandonedError  # the caller's transaction rolls back: the registry's changes with it
+    assert reg.meta() is None and reg.assignments().empty
+    with reg.engine.begin() as conn:
+        reg.apply(planned.update, connection=conn)
+    stored = reg.assignments().sort_values(["agency", "record_ref"], ignore_index=True)
+    linked = link([a, b], registry=twin).assignments  # the same seed: the same cases
+    expected = planned.assignments.sort_values(["agency", "record_ref"], ignore_index=True)
+    assert stored[["agency", "record_ref"]].equals(expected[["agency", "record_ref"]])
+    assert (stored["case_id"] == expected["case_id"]).all()
+    same_case = lambda df: df.groupby("case_id")["record_ref"].apply(frozenset)  # noqa: E731
+    assert set(same_case(linked)) == set(same_case(stored))
+    assert plan_link([a], state=None).update is None  # no registry: nothing to store

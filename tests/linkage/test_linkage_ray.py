@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import linkage
@@ -72,3 +73,53 @@ def test_cluster_address_comes_from_the_argument_or_the_environment(monkeypatch)
     monkeypatch.setenv(_ray.ADDRESS_ENV, "head:6379")
     assert _ray._resolve_address(None) == "head:6379"
     assert _ray._resolve_address("auto") == "auto"
+
+
+def _partition(df) -> set[frozenset]:
+    return set(df.groupby("case_id")[["agency", "record_ref"]].apply(
+        lambda g: frozenset(zip(g["agency"], g["record_ref"], strict=True))))  # fmt: skip
+
+
+def test_a_run_in_its_own_ray_task_matches_the_run_in_process(
+    ray_session, tmp_path, febrl4, febrl_schema, secret
+):
+    """ray_plan_link gives the same cases, confidence and registry changes as plan_link, on a
+    registry that already holds records (new case ids are random: compared as a partition)."""
+    import bloom
+
+    def batch(df, agency):
+        return bloom.encode(df, febrl_schema, secret, agency=agency, id_column="record_ref")
+
+    registry = linkage.Registry.open(tmp_path / "reg.sqlite")
+    linkage.link([batch(febrl4.a.iloc[:400], "a")], registry=registry)
+    new = [batch(febrl4.b.iloc[:500], "b"), batch(febrl4.a.iloc[400:600], "a")]
+    state = registry.state()
+    here = linkage.plan_link(new, state=state, threshold="auto")
+    there = linkage.ray_plan_link(new, state=state, threshold="auto")
+    assert there.links_accepted == here.links_accepted > 50
+    assert (there.threshold, there.pairs_scored) == (here.threshold, here.pairs_scored)
+    pd.testing.assert_frame_equal(there.assignments.drop(columns="case_id"),
+                                  here.assignments.drop(columns="case_id"))  # fmt: skip
+    assert _partition(there.assignments) == _partition(here.assignments)
+    old = set(state.case_ids)  # existing records keep their ids, wherever the run computed
+    kept = here.assignments["case_id"].isin(old)
+    assert kept.any()
+    assert (there.assignments["case_id"][kept] == here.assignments["case_id"][kept]).all()
+    u, v = here.update, there.update
+    assert u is not None and v is not None
+    np.testing.assert_array_equal(u.new_refs, v.new_refs)
+    np.testing.assert_array_equal(u.new_filters, v.new_filters)
+    np.testing.assert_array_equal(u.new_confidence, v.new_confidence)
+    assert u.links == v.links and len(u.merges) == len(v.merges)
+
+
+def test_a_run_in_a_ray_task_refuses_bad_input_as_in_process(ray_session, febrl4,
+                                                              febrl_schema, secret):  # fmt: skip
+    import bloom
+
+    a = bloom.encode(febrl4.a.iloc[:20], febrl_schema, secret, agency="a",
+                     id_column="record_ref")  # fmt: skip
+    with pytest.raises(linkage.LinkageError, match="share an"):
+        linkage.ray_plan_link([a, a])
+    with pytest.raises(linkage.LinkageError, match="num_cpus"):
+        linkage.ray_plan_link([a], num_cpus=0)

@@ -5,9 +5,9 @@ fresh PostgreSQL schema dropped afterwards), its own Ray and its own process gro
 at teardown. The ``fleet`` launches one per backend at once; ``service`` (session-scoped,
 one parameter per backend) is the one the tests of a backend share, with an admin key made by
 ``caselink admin create-agency --role admin`` and a steward key the admin issues over HTTP;
-``world`` on it is a three-agency agreement whose first
-run has succeeded. test_crash kills and restarts the shared server; the SIGTERM test stops
-it and runs last (see :func:`pytest_collection_modifyitems`).
+``world`` on it is a three-agency agreement whose first run has succeeded. test_crash kills
+servers of its own (fault points); its SIGTERM test stops the shared server and runs last
+(see :func:`pytest_collection_modifyitems`).
 """
 
 from __future__ import annotations

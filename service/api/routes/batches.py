@@ -1,7 +1,9 @@
 """Encoded batch uploads: the body is the Parquet file `caselink encode` wrote.
 
-The body is streamed to a temporary file and refused past the configured size (413); then
-validated whole and stored whole, or refused with every problem named and nothing stored."""
+The body is streamed to a temporary file in the service's upload directory
+(:mod:`service._uploads`, cleared at start-up) and refused past the configured size (413);
+then validated whole and stored whole, or refused with every problem named and nothing
+stored."""
 
 from __future__ import annotations
 
@@ -33,6 +35,7 @@ def _public(row, agency: str, duplicate: bool = False) -> BatchPublic:
         encoded_at=row.encoded_at,
         received_at=row.received_at,
         linked_by_run=row.linked_by_run,
+        quarantine_reason=row.quarantine_reason,
         duplicate=duplicate,
     )
 
@@ -70,11 +73,14 @@ async def upload_batch(
     agreement, why = await run_in_threadpool(
         open_agreement, engine, principal, agreement_id, "batch.upload", ("submitter",), purpose
     )
-    limit = request.app.state.settings.max_upload_bytes
-    with tempfile.TemporaryDirectory(prefix="caselink-upload-") as tmp:
+    limit, faults = request.app.state.settings.max_upload_bytes, request.app.state.faults
+    with tempfile.TemporaryDirectory(
+        prefix="caselink-upload-", dir=request.app.state.upload_dir
+    ) as tmp:
         path = Path(tmp) / "upload.parquet"
         try:
             await _receive(request, path, limit)
+            await run_in_threadpool(faults.reach, "upload.received")
             stored = await run_in_threadpool(
                 store_batch, engine, agreement, principal.agency_id, principal.actor, path, why
             )
@@ -84,6 +90,7 @@ async def upload_batch(
             raise refuse(engine, agreement_id, principal, "batch.upload", err, why) from None
         except ServiceError as e:
             raise refuse(engine, agreement_id, principal, "batch.upload", e, why) from None
+    await run_in_threadpool(faults.reach, "upload.committed")
     if stored.duplicate:
         response.status_code = 200
     return _public(stored.row, principal.agency, stored.duplicate)

@@ -133,7 +133,9 @@ async def query(
     )
     if not (early := limiter.peek(principal.key_id)).allowed:
         return await run_in_threadpool(_limited, engine, agreement_id, principal, why, early, None)
-    with tempfile.TemporaryDirectory(prefix="caselink-query-") as tmp:
+    with tempfile.TemporaryDirectory(
+        prefix="caselink-query-", dir=request.app.state.upload_dir
+    ) as tmp:
         path = Path(tmp) / "query.parquet"
         try:
             await _receive(request, path, settings.max_upload_bytes)

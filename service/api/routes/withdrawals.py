@@ -45,9 +45,8 @@ def withdraw_record(
                 f"agency: a submitter key withdraws its own agency's records only "
                 f"({principal.agency}); ask a steward or the holding agency",
             )
-        receipt = withdraw(
-            engine, agreement, principal.actor, agency, body.record_ref, body.reason, why
-        )
+        receipt = withdraw(engine, agreement, principal.actor, agency, body.record_ref,
+                           body.reason, why, request.app.state.faults)  # fmt: skip
     except ServiceError as e:  # the failed transaction is closed: audit the refusal now
         raise refuse(engine, agreement_id, principal, ACTION, e, why, details) from None
     # the receipt is issued once tracing queries no longer find the record

@@ -1,0 +1,78 @@
+"""A whole linking computation in a Ray task of its own: :func:`ray_plan_link`.
+
+:func:`linkage.plan_link` is a pure function of the batches and a registry's state, so it can
+run in any process. A service that must keep answering queries while it links runs it here:
+candidate search, EM, calibration and clustering then hold a Ray worker's interpreter and
+``num_cpus`` CPUs, not the service's — the service only reads the inputs and stores the
+result. The task searches candidates in its own process (exhaustive or LSH, as
+:func:`linkage.find_candidates` chooses) on at most ``num_cpus`` numba threads; it never
+starts tasks of its own, which could wait forever for the CPUs it holds. The result is the
+same as ``plan_link`` in the calling process: same records, same cases, same confidence
+(case ids are drawn at random, so new cases have other ids).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from bloom import CaselinkError, EncodedBatch
+from linkage._link import LinkReport, plan_link
+from linkage._ray import ensure_ray
+from linkage._registry import RegistryState
+from linkage._types import LinkageError
+
+__all__ = ["ray_plan_link"]
+
+logger = logging.getLogger(__name__)
+
+
+def _plan_task(batches: Sequence[EncodedBatch], state: RegistryState | None, threads: int,
+               options: dict[str, Any]) -> LinkReport:  # fmt: skip
+    """Task body: ``plan_link`` on at most ``threads`` numba threads."""
+    import numba
+
+    before = numba.get_num_threads()
+    numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
+    try:
+        return plan_link(batches, state=state, **options)
+    finally:
+        numba.set_num_threads(before)
+
+
+@functools.cache
+def _remote_plan() -> Any:
+    import ray
+
+    return ray.remote(max_retries=0)(_plan_task)
+
+
+def ray_plan_link(
+    batches: Sequence[EncodedBatch],
+    *,
+    state: RegistryState | None = None,
+    num_cpus: int = 1,
+    **options: Any,
+) -> LinkReport:
+    """:func:`linkage.plan_link` in one Ray task that takes ``num_cpus`` CPUs (capped at the
+    cluster's). ``options`` are ``plan_link``'s (``threshold``, ``seed``...), except ``find``:
+    the task searches in its own process. Starts a local Ray if none is running."""
+    if "find" in options:
+        raise LinkageError("find: ray_plan_link searches candidates inside its task; leave it out")
+    if isinstance(num_cpus, bool) or not isinstance(num_cpus, int) or num_cpus < 1:
+        raise LinkageError(f"num_cpus must be a whole number ≥ 1, got {num_cpus!r}")
+    ensure_ray()
+    import ray
+
+    cpus = max(1, min(num_cpus, int(ray.cluster_resources().get("CPU", 1))))
+    task = _remote_plan().options(num_cpus=cpus)
+    try:
+        return ray.get(task.remote(list(batches), state, cpus, options))
+    except ray.exceptions.RayTaskError as e:  # bad input: the same error as in-process
+        if isinstance(e.cause, LinkageError):
+            raise LinkageError(list(e.cause.problems)) from None
+        if isinstance(e.cause, CaselinkError):
+            raise e.cause from None
+        raise
