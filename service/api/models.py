@@ -245,3 +245,11 @@ class QueryAnswer(BaseModel):
 
 
 __all__ += ["QueryAnswer", "QueryCandidate", "QueryResult"]
+
+
+# -- bounds of integer request parameters -----------------------------------------------------
+# Every integer a request carries is bounded where it is declared, so a value past what the
+# databases store (2**63 and up) is a 422 naming the parameter, never a 500.
+OFFSET_MAX = 2**31 - 1  # the largest page offset: more records than any register holds
+TOP_K_LIMIT = 1000  # the most cases per tracing query record any service may be set to
+__all__ += ["OFFSET_MAX", "TOP_K_LIMIT"]
