@@ -19,6 +19,7 @@ from service._events import ChangeFeed
 from service._index import IndexStore
 from service._metrics import Metrics, MetricsMiddleware
 from service._ratelimit import RateLimiter
+from service._refusals import RefusalAudit
 from service._retention import RetentionSweeper
 from service._runs import RunExecutor, fail_interrupted
 from service._settings import Settings, get_settings
@@ -58,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.metrics_token = settings.read_metrics_token()  # a missing file stops us here
         engine = make_engine(settings.database_url)
         migrate(engine)
         failed = fail_interrupted(engine)
@@ -70,6 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.changes.subscribe(app.state.indexes.refresh)
         app.state.indexes.refresh_all()
         app.state.query_limiter = RateLimiter(settings.query_rate_per_minute, settings.query_burst)
+        app.state.rate_refusals = RefusalAudit(engine).start()  # 429s counted a minute at a time
         app.state.executor = RunExecutor(
             engine, use_ray=True, changes=app.state.changes, metrics=app.state.metrics
         )
@@ -80,6 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             app.state.sweeper.stop()
+            app.state.rate_refusals.stop()  # writes every count it still holds
             app.state.executor.shutdown()
             app.state.indexes.shutdown()
             engine.dispose()

@@ -7,6 +7,7 @@ group, at a flush, or at a flush of everything (shutdown). Every refusal ends up
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
 
 import pytest
@@ -52,8 +53,9 @@ def test_the_first_refusal_of_a_minute_is_due_at_once_the_rest_when_it_closes():
     (rest,) = counter.flush()
     assert (rest.refused, rest.refusals, rest.records) == (A, 9, 10)
     assert rest.counted_since == _wall()
-    assert rest.details(429, 60.0) == {"status": 429, "refusals": 9, "records": 10,
-                                       "counted_since": _wall(), "window_seconds": 60.0}  # fmt: skip
+    expected = {"status": 429, "refusals": 9, "records": 10, "counted_since": _wall(),
+                "window_seconds": 60.0}  # fmt: skip
+    assert rest.details(429, 60.0) == expected
     assert counter.open_windows == 0 and counter.flush(everything=True) == []
 
 
@@ -134,6 +136,6 @@ def test_every_refusal_is_counted_in_at_most_two_entries_a_window(steps):
     assert {g: sum(n for n, _ in v) for g, v in written.items()} == dict(refused)
     for entries in written.values():  # first (1), count, first (1), count, ...: never 2 counts
         assert entries[0] == (1, True)
-        for (_, before), (n, opens) in zip(entries, entries[1:], strict=False):
+        for (_, before), (n, opens) in itertools.pairwise(entries):
             assert opens or before, "two counts of one window"
             assert n == 1 if opens else n >= 1
