@@ -8,6 +8,7 @@ threshold clustering used still connect them; a part that no longer connects get
 its ``batch_records`` row is deleted — so the same ``record_ref`` uploaded again is a new
 record — and the withdrawal is audited with its receipt id. A record still pending (uploaded,
 not linked yet) is withdrawn from its batch the same way; a pending batch left empty goes.
+The ``record_ref`` is never put in an error or an audit entry; only the receipt holds it.
 
 The threshold of re-forming is the agreement's fixed threshold, or with ``auto`` the lowest
 threshold any of its succeeded runs clustered with: a link counts when clustering could have
@@ -29,7 +30,7 @@ from linkage._registry import records_table
 from service._audit import Actor, append
 from service._runs import ACTIVE
 from service._tables import agencies, batch_records, batches, runs
-from service.api.errors import ServiceError
+from service.api.errors import ServiceError, named_id
 
 __all__ = [
     "REASONS",
@@ -128,14 +129,16 @@ def withdraw(
     with engine.begin() as conn:
         running = run_in_progress(conn, agreement.id)
         if running is not None:
-            raise ServiceError(409, "conflict", f"run {running} of this agreement is not "
-                               "finished; withdraw the record once it has finished")  # fmt: skip
+            raise ServiceError(409, "conflict", f"{named_id('run', running)} of this "
+                               "agreement is not finished; withdraw the record once it has "
+                               "finished")  # fmt: skip
         held = _batch_row(conn, agreement.id, _agency_id(conn, agency), record_ref)
         linked = _in_registry(conn, agreement.id, agency, record_ref)
         if held is None and not linked:
             raise ServiceError(
-                404, "not_found", f"record_ref: no record '{record_ref}' of agency {agency} "
-                "in this agreement (withdrawn already, purged, or never uploaded)",
+                404, "not_found", f"record_ref: agency {agency} holds no record with the "
+                "record_ref you sent in this agreement (withdrawn already, purged, or never "
+                "uploaded)",
             )  # fmt: skip
         report = registry.remove([(agency, record_ref)], threshold=clustering_threshold(
             conn, agreement), connection=conn)  # fmt: skip

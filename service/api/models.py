@@ -198,10 +198,13 @@ class AuditVerification(BaseModel):
     problems: list[str]
 
 
+NO_CONTROL = r"^[^\x00-\x1f\x7f]+$"  # no control character: no stored ref holds one
+
+
 class WithdrawalCreate(_In):
     """Withdraw one record; ``agency`` defaults to the caller's own."""
 
-    record_ref: Annotated[str, Field(min_length=1, max_length=256)]
+    record_ref: Annotated[str, Field(min_length=1, max_length=256, pattern=NO_CONTROL)]
     reason: Literal["consent", "correction", "erasure"]
     agency: AgencyName | None = None
 
