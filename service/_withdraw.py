@@ -30,7 +30,7 @@ from linkage._registry import records_table
 from service._audit import Actor, append
 from service._runs import ACTIVE
 from service._tables import agencies, batch_records, batches, runs
-from service.api.errors import ServiceError, named_id
+from service.api.errors import ServiceError
 
 __all__ = [
     "REASONS",
@@ -129,9 +129,8 @@ def withdraw(
     with engine.begin() as conn:
         running = run_in_progress(conn, agreement.id)
         if running is not None:
-            raise ServiceError(409, "conflict", f"{named_id('run', running)} of this "
-                               "agreement is not finished; withdraw the record once it has "
-                               "finished")  # fmt: skip
+            raise ServiceError(409, "conflict", f"run {running} of this agreement is not "
+                               "finished; withdraw the record once it has finished")  # fmt: skip
         held = _batch_row(conn, agreement.id, _agency_id(conn, agency), record_ref)
         linked = _in_registry(conn, agreement.id, agency, record_ref)
         if held is None and not linked:

@@ -1,8 +1,8 @@
-"""A real server for tracing queries, on SQLite and on PostgreSQL, with small rate limits.
+"""A real server for tracing queries, on SQLite and on PostgreSQL, with a metrics token.
 
 One ``caselink serve`` per backend (the machinery of ``tests/service/conftest.py``), its own
 database and a metrics token. The ``tracing`` world on it: three agencies under one agreement
-(purposes ``linkage`` and ``tracing``), each holding a synthetic register plus the three
+(purposes those of ``agreement_body``), each holding a synthetic register plus the three
 planted people of ``PLANTED``; the first run has succeeded. Tests query with tracer keys of
 :meth:`Tracing.new_tracer`; the rate limit's budget is the agency's, shared by all those keys,
 so the burst here is larger than every test together spends. The rate limit itself is tested

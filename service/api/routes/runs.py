@@ -52,7 +52,7 @@ def start_run(
             raise ServiceError(
                 409,
                 "conflict",
-                f"{named_id('run', active.id)} of this agreement is not "
+                f"run {active.id} of this agreement is not "
                 "finished yet; wait for it, then start another",
             )
         run_id = queue_run(conn, agreement_id, principal.agency_id)
