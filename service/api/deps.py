@@ -141,8 +141,8 @@ def agreement_of(conn: sa.Connection, principal: Principal, agreement_id: str) -
         raise ServiceError(
             404,
             "not_found",
-            f"{named_id('agreement', agreement_id)} is not among the agreements your agency "
-            "is party to",
+            f"no {named_id('agreement', agreement_id)} among the agreements your agency is "
+            "party to",
         )
     return row
 

@@ -42,10 +42,8 @@ def well_formed(kind: str, value: str) -> bool:
 
 def named_id(kind: str, value: str) -> str:
     """``"<kind> <value>"`` if ``value`` has the form of an id of ``kind`` (a key of
-    :data:`ID_PATTERNS`), else ``"the <kind> id you sent"``: never anything else it held."""
-    if well_formed(kind, value):
-        return f"{kind} {value}"
-    return f"the {kind} id you sent"
+    :data:`ID_PATTERNS`), else ``"<kind> (the id you sent)"``: never anything else it held."""
+    return f"{kind} {value}" if well_formed(kind, value) else f"{kind} (the id you sent)"
 
 
 class ServiceError(CaselinkError):

@@ -120,7 +120,7 @@ def test_an_agreement_id_not_of_the_form_of_one_is_never_echoed(world, bad):
     for path in (f"/v1/agreements/{_quoted(bad)}", f"/v1/agreements/{_quoted(bad)}/cases"):
         r = _call(world, world.keys["agency-a"], "GET", path)
         assert r.status_code == 404, r.text
-        assert r.json()["detail"].startswith("the agreement id you sent")
+        assert r.json()["detail"].startswith("no agreement (the id you sent) among")
         assert bad[4:] not in r.text and bad[4:] not in json.dumps(r.json(), ensure_ascii=False)
 
 
@@ -128,7 +128,7 @@ def test_an_agreement_id_not_of_the_form_of_one_is_never_echoed(world, bad):
 def test_a_run_id_not_of_the_form_of_one_is_never_echoed(world, bad):
     r = _call(world, world.keys["agency-a"], "GET", f"/v1/agreements/{{a}}/runs/{_quoted(bad)}")
     assert r.status_code == 404, r.text
-    assert r.json()["detail"].startswith("the run id you sent")
+    assert r.json()["detail"].startswith("no run (the id you sent) in")
     assert bad[4:] not in json.dumps(r.json(), ensure_ascii=False)
 
 

@@ -98,9 +98,7 @@ def get_run(
                 sa.select(runs).where(runs.c.id == run_id, runs.c.agreement_id == agreement_id)
             ).first()
         if row is None:
-            raise ServiceError(
-                404, "not_found", f"{named_id('run', run_id)} is not a run of this agreement"
-            )
+            raise ServiceError(404, "not_found", f"no {named_id('run', run_id)} in this agreement")
         append(
             conn, agreement_id, principal.actor, "run.read", purpose=why, details={"run": run_id}
         )
