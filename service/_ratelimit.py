@@ -1,11 +1,17 @@
-"""Per-key rate limits of tracing queries: a token bucket per API key, counted in query records.
+"""Rate limits of tracing queries: a token bucket per agency and role, counted in query records.
 
-Each key's bucket holds at most ``burst`` tokens and refills at ``rate_per_minute / 60``
+The bucket belongs to the agency and the role of the calling key (:func:`bucket_of`), not to
+the key: a key rotated, or a second tracer key issued to the same agency, draws on the same
+budget, so no agency can buy a fresh bucket by asking for a new key. All the tracer keys of
+one agency therefore share one budget.
+
+Each bucket holds at most ``burst`` tokens and refills at ``rate_per_minute / 60``
 tokens a second; a query of ``n`` records takes ``n`` tokens or is refused whole, with the
 seconds until it would fit (the ``Retry-After`` of a 429). A request of more records than the
 bucket can ever hold is not a matter of waiting; callers refuse it outright
 (:meth:`RateLimiter.fits`). Tracing access must not become a way to enumerate a register:
-the limit bounds how many people one key can look up, whatever the request pattern.
+the limit bounds how many people one agency can look up, whatever the request pattern and
+however many keys it holds.
 
 Buckets live in the process (one service process holds them); a restart refills them.
 """
@@ -18,7 +24,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["Decision", "RateLimiter"]
+__all__ = ["Decision", "RateLimiter", "bucket_of"]
+
+
+def bucket_of(agency_id: int, role: str) -> str:
+    """The bucket a key of ``role`` at agency ``agency_id`` draws on: one per agency and role."""
+    return f"{agency_id}/{role}"
 
 
 @dataclass(frozen=True)
@@ -35,7 +46,7 @@ class Decision:
 
 
 class RateLimiter:
-    """Token buckets keyed by API key id; thread-safe."""
+    """Token buckets keyed by :func:`bucket_of` (any string); thread-safe."""
 
     def __init__(
         self,

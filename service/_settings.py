@@ -4,7 +4,10 @@
 ``CASELINK_PORT`` for ``caselink serve``, ``CASELINK_MAX_UPLOAD_MB``, ``CASELINK_RAY_ADDRESS``
 (join a cluster; unset: a local Ray started by the service), ``CASELINK_RAY_NUM_CPUS``,
 ``CASELINK_RAY_OBJECT_STORE_MB``, ``CASELINK_LOG_LEVEL``, ``CASELINK_LOG_FORMAT`` (json|text), the
-tracing rate limit ``CASELINK_QUERY_RATE_PER_MINUTE`` / ``CASELINK_QUERY_BURST``,
+tracing rate limit ``CASELINK_QUERY_RATE_PER_MINUTE`` / ``CASELINK_QUERY_BURST`` (one
+budget per agency and role, shared by all the agency's tracer keys), the token Prometheus
+sends to ``/metrics``, ``CASELINK_METRICS_TOKEN`` or ``CASELINK_METRICS_TOKEN_FILE`` (unset:
+only ``admin`` keys read the metrics),
 ``CASELINK_QUERY_TOP_K_MAX``, ``CASELINK_RETENTION_SWEEP_SECONDS``, ``CASELINK_RUN_NUM_CPUS``
 (the CPUs of a run's own Ray task), ``CASELINK_UPLOAD_DIR`` (where request bodies wait;
 :mod:`service._uploads`), and the audit anchoring (:mod:`service._checkpoint`):
@@ -26,7 +29,7 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings", "get_settings"]
@@ -35,7 +38,9 @@ __all__ = ["Settings", "get_settings"]
 class Settings(BaseSettings):
     """Everything the service can be configured with, in one place."""
 
-    model_config = SettingsConfigDict(env_prefix="CASELINK_", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(
+        env_prefix="CASELINK_", extra="ignore", frozen=True, hide_input_in_errors=True
+    )  # no setting's value (a token, a key) in an error
 
     database_url: str = Field(
         "sqlite:///./caselink.db", description="SQLAlchemy URL: SQLite file or PostgreSQL"
@@ -49,10 +54,15 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     page_size_max: int = Field(10_000, ge=1, description="largest page of case assignments")
     query_rate_per_minute: float = Field(
-        60, gt=0, description="tracing query records one key may send per minute"
+        60,
+        gt=0,
+        description="tracing query records one agency's tracer keys may send per minute, "
+        "together: the budget belongs to the agency and role, not to a key",
     )
-    query_burst: int = Field(20, ge=1, description="query records a key may send at once")
-    query_top_k_max: int = Field(20, ge=1, description="largest top_k of a tracing query")
+    query_burst: int = Field(
+        20, ge=1, description="query records one agency's tracer keys may send at once, together"
+    )
+    query_top_k_max: int = Field(20, ge=1, le=1000, description="largest top_k of a tracing query")
     retention_sweep_seconds: float = Field(
         3600, gt=0, description="how often the service purges data past its retention"
     )
@@ -82,6 +92,36 @@ class Settings(BaseSettings):
         description="TEST ONLY: a file naming fault points where the service kills itself "
         "(crash tests); unset in any real deployment",
     )
+    metrics_token: SecretStr | None = Field(
+        None, description="Bearer token that reads /metrics (at least 16 characters)"
+    )
+    metrics_token_file: Path | None = Field(
+        None, description="file holding the /metrics Bearer token (instead of metrics_token)"
+    )
+
+    @model_validator(mode="after")
+    def _one_metrics_token(self) -> Settings:
+        if self.metrics_token is not None and self.metrics_token_file is not None:
+            raise ValueError("set CASELINK_METRICS_TOKEN or CASELINK_METRICS_TOKEN_FILE, not both")
+        if self.metrics_token is not None:
+            _check_token(self.metrics_token.get_secret_value(), "CASELINK_METRICS_TOKEN")
+        return self
+
+    def read_metrics_token(self) -> str | None:
+        """The /metrics token, from the setting or its file (read now); None if neither is set.
+
+        Raises ValueError naming the setting when the file cannot be read or the token is
+        too short — never the token."""
+        if self.metrics_token is not None:
+            return self.metrics_token.get_secret_value()
+        if self.metrics_token_file is None:
+            return None
+        try:
+            token = self.metrics_token_file.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as e:
+            raise ValueError(f"CASELINK_METRICS_TOKEN_FILE: cannot read {self.metrics_token_file}"
+                             f" ({type(e).__name__})") from None  # fmt: skip
+        return _check_token(token, "CASELINK_METRICS_TOKEN_FILE")
 
     @property
     def max_upload_bytes(self) -> int:
@@ -94,6 +134,13 @@ class Settings(BaseSettings):
     @property
     def audit_checkpoint_path(self) -> Path:
         return self.audit_checkpoint_file or self.state_dir / "audit-checkpoints.jsonl"
+
+
+def _check_token(token: str, setting: str) -> str:
+    if len(token) < 16 or any(c.isspace() or not c.isprintable() for c in token):
+        raise ValueError(f"{setting}: the token must be at least 16 printable characters "
+                         "without spaces")  # fmt: skip
+    return token
 
 
 @functools.cache

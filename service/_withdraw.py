@@ -9,6 +9,7 @@ its ``batch_records`` row is deleted — so the same ``record_ref`` uploaded aga
 record — and the withdrawal is audited with its receipt id. A record still pending (uploaded,
 not linked yet) or in a quarantined batch is withdrawn from its batch the same way; such a
 batch left empty goes.
+The ``record_ref`` is never put in an error or an audit entry; only the receipt holds it.
 
 The threshold of re-forming is the agreement's fixed threshold, or with ``auto`` the lowest
 threshold any of its succeeded runs clustered with: a link counts when clustering could have
@@ -139,8 +140,9 @@ def withdraw(
         linked = _in_registry(conn, agreement.id, agency, record_ref)
         if held is None and not linked:
             raise ServiceError(
-                404, "not_found", f"record_ref: no record '{record_ref}' of agency {agency} "
-                "in this agreement (withdrawn already, purged, or never uploaded)",
+                404, "not_found", f"record_ref: agency {agency} holds no record with the "
+                "record_ref you sent in this agreement (withdrawn already, purged, or never "
+                "uploaded)",
             )  # fmt: skip
         report = registry.remove([(agency, record_ref)], threshold=clustering_threshold(
             conn, agreement), connection=conn)  # fmt: skip

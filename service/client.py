@@ -264,6 +264,11 @@ class Client:
     def summary(self, agreement_id: str) -> dict[str, Any]:
         return self._json("GET", f"/v1/agreements/{agreement_id}/summary")
 
+    def metrics(self) -> str:
+        """The Prometheus text of ``/metrics``: this client's key must be an ``admin`` key,
+        or the service's metrics token given in its place."""
+        return self._call("GET", "/metrics").text
+
     # -- audit ------------------------------------------------------------------------
     def audit(
         self, agreement_id: str | None = None, *, after: int = 0, limit: int = 1000

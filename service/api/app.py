@@ -26,6 +26,7 @@ from service._faults import Faults
 from service._index import IndexStore
 from service._metrics import Metrics, MetricsMiddleware
 from service._ratelimit import RateLimiter
+from service._refusals import RefusalAudit
 from service._retention import RetentionSweeper
 from service._runs import RunExecutor, recover_interrupted
 from service._settings import Settings, get_settings
@@ -81,6 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.metrics_token = settings.read_metrics_token()  # a missing file stops us here
         engine = make_engine(settings.database_url)
         migrate(engine)
         signer = load_signer(settings.audit_key_path, create=True)  # before anything starts:
@@ -95,6 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.changes.subscribe(app.state.indexes.refresh)
         app.state.indexes.refresh_all()
         app.state.query_limiter = RateLimiter(settings.query_rate_per_minute, settings.query_burst)
+        app.state.rate_refusals = RefusalAudit(engine).start()  # 429s counted a minute at a time
         app.state.executor = RunExecutor(engine, True, app.state.changes, app.state.metrics,
                                          app.state.faults, settings.run_num_cpus)  # fmt: skip
         app.state.sweeper = RetentionSweeper(
@@ -106,6 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             app.state.faults.release()
             app.state.sweeper.stop()
+            app.state.rate_refusals.stop()  # writes every count it still holds
             app.state.executor.shutdown()
             app.state.indexes.shutdown()
             app.state.checkpoints.stop()  # after the others: their last entries are signed

@@ -4,10 +4,14 @@
 ``Authorization: Bearer`` key (401 without a valid, unrevoked key); :func:`need` narrows to
 roles (403 otherwise). :func:`agreement_of` loads an agreement the caller is a party to and
 answers 404 — not 403 — to everyone else, so an outsider cannot even learn that it exists.
+``PurposeDep`` is the one ``X-Caselink-Purpose`` header, if any (422 when sent twice or not
+in the form of a purpose). ``MetricsReader`` admits the metrics token or an ``admin`` key.
 """
 
 from __future__ import annotations
 
+import re
+import secrets
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -17,9 +21,20 @@ from fastapi import Depends, Header, Request
 from service._audit import Actor
 from service._keys import hash_key
 from service._tables import agencies, agreement_parties, agreements, api_keys
-from service.api.errors import ServiceError
+from service.api.errors import ServiceError, named_id, well_formed
 
-__all__ = ["EngineDep", "Principal", "PrincipalDep", "PurposeDep", "agreement_of", "need"]
+__all__ = [
+    "EngineDep",
+    "MetricsReader",
+    "Principal",
+    "PrincipalDep",
+    "PurposeDep",
+    "agreement_of",
+    "need",
+]
+
+PURPOSE_HEADER = "X-Caselink-Purpose"
+_PURPOSE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")  # as an agreement's purposes are written
 
 
 @dataclass(frozen=True)
@@ -41,20 +56,23 @@ def get_engine(request: Request) -> sa.Engine:
 EngineDep = Annotated[sa.Engine, Depends(get_engine)]
 
 
-def get_principal(
-    engine: EngineDep, authorization: Annotated[str | None, Header()] = None
-) -> Principal:
+def _bearer(authorization: str | None) -> str:
     scheme, _, token = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise ServiceError(
             401, "unauthorized", "send your API key as 'Authorization: Bearer <key>'"
         )
+    return token.strip()
+
+
+def principal_of(engine: sa.Engine, token: str) -> Principal:
+    """The principal behind an API key; 401 if it is unknown or revoked."""
     k, a = api_keys.c, agencies.c
     with engine.connect() as conn:
         row = conn.execute(
             sa.select(k.id, k.role, k.revoked_at, a.id.label("agency_id"), a.name)
             .join(agencies, agencies.c.id == k.agency_id)
-            .where(k.key_hash == hash_key(token.strip()))
+            .where(k.key_hash == hash_key(token))
         ).first()
     if row is None or row.revoked_at is not None:
         raise ServiceError(
@@ -63,6 +81,12 @@ def get_principal(
             "this API key is unknown or revoked; ask your steward for a new one",
         )
     return Principal(key_id=row.id, agency_id=int(row.agency_id), agency=row.name, role=row.role)
+
+
+def get_principal(
+    engine: EngineDep, authorization: Annotated[str | None, Header()] = None
+) -> Principal:
+    return principal_of(engine, _bearer(authorization))
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
@@ -81,8 +105,22 @@ def need(principal: Principal, *roles: str) -> Principal:
 
 
 def purpose_header(
-    x_caselink_purpose: Annotated[str | None, Header(max_length=64)] = None,
+    request: Request,
+    x_caselink_purpose: Annotated[
+        str | None, Header(max_length=64, description="the purpose of this call, sent once")
+    ] = None,
 ) -> str | None:
+    """The purpose stated in the one ``X-Caselink-Purpose`` header; 422 if it is sent twice
+    (no copy may silently win) or is not written as purposes are (never echoed)."""
+    sent = request.headers.getlist(PURPOSE_HEADER)
+    problem = None
+    if len(sent) > 1:
+        problem = f"header {PURPOSE_HEADER}: sent {len(sent)} times; send it once"
+    elif x_caselink_purpose is not None and not _PURPOSE.fullmatch(x_caselink_purpose):
+        problem = (f"header {PURPOSE_HEADER}: a purpose is 1-64 lowercase letters, digits, "
+                   "'-' or '_', as the agreement lists it")  # fmt: skip
+    if problem is not None:
+        raise ServiceError(422, "invalid_request", problem.split(": ", 1)[1], [problem])
     return x_caselink_purpose
 
 
@@ -92,28 +130,40 @@ PurposeDep = Annotated[str | None, Depends(purpose_header)]
 def agreement_of(conn: sa.Connection, principal: Principal, agreement_id: str) -> Any:
     """The agreement row if the caller's agency is a party to it; 404 for everyone else."""
     g, p = agreements.c, agreement_parties.c
-    row = conn.execute(
-        sa.select(agreements)
-        .join(agreement_parties, p.agreement_id == g.id)
-        .where(g.id == agreement_id, p.agency_id == principal.agency_id)
-    ).first()
+    row = None
+    if well_formed("agreement", agreement_id):  # any other string names no agreement
+        row = conn.execute(
+            sa.select(agreements)
+            .join(agreement_parties, p.agreement_id == g.id)
+            .where(g.id == agreement_id, p.agency_id == principal.agency_id)
+        ).first()
     if row is None:
         raise ServiceError(
             404,
             "not_found",
-            f"no agreement {agreement_id} among the agreements your agency is party to",
+            f"no {named_id('agreement', agreement_id)} among the agreements your agency is "
+            "party to",
         )
     return row
 
 
-def check_purpose(agreement: Any, purpose: str | None, default: str) -> str:
-    """The stated purpose (or ``default``), if the agreement allows it; 403 otherwise."""
-    chosen = purpose or default
-    if purpose is not None and purpose not in agreement.purposes:
+def read_metrics(
+    request: Request, engine: EngineDep, authorization: Annotated[str | None, Header()] = None
+) -> None:
+    """Admit the metrics token (``CASELINK_METRICS_TOKEN``/``_FILE``) or an ``admin`` key as
+    a Bearer credential: 401 without a valid one, 403 for a key of another role."""
+    token = _bearer(authorization)
+    expected: str | None = request.app.state.metrics_token
+    if expected is not None and secrets.compare_digest(token.encode(), expected.encode()):
+        return
+    principal = principal_of(engine, token)
+    if principal.role != "admin":
         raise ServiceError(
             403,
             "forbidden",
-            f"purpose '{purpose}' is not allowed by agreement {agreement.id}; allowed: "
-            f"{', '.join(agreement.purposes)}",
+            f"/metrics needs the metrics token or a key with role admin; yours has role "
+            f"{principal.role}",
         )
-    return chosen
+
+
+MetricsReader = Depends(read_metrics)

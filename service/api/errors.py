@@ -5,11 +5,14 @@
 ``rate_limited`` with a ``Retry-After`` header, ``unavailable``);
 ``detail`` says what is wrong and what to do; ``problems`` lists every problem found
 (a batch with three faults gets all three). No message ever holds a filter, a key or an
-identifier's value.
+identifier's value, and no input is echoed: an id the caller sent is named only if it has the
+form of an id of its kind (:func:`named_id`), so a control character or a record_ref sent in
+its place never comes back in an answer or a log line.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from fastapi import FastAPI, Request
@@ -18,7 +21,29 @@ from fastapi.responses import JSONResponse
 
 from bloom import CaselinkError, ProblemListError
 
-__all__ = ["ServiceError", "install_handlers"]
+__all__ = ["ID_PATTERNS", "ServiceError", "install_handlers", "named_id", "well_formed"]
+
+_HEX16 = "[0-9a-f]{16}"
+_CROCKFORD = "[0-9ABCDEFGHJKMNPQRSTVWXYZ]"
+ID_PATTERNS: dict[str, re.Pattern[str]] = {
+    "agreement": re.compile(f"agr_{_HEX16}"),
+    "run": re.compile(f"run_{_HEX16}"),
+    "batch": re.compile(f"bat_{_HEX16}"),
+    "key": re.compile(f"key_{_HEX16}"),
+    "case": re.compile(f"CL-{_CROCKFORD}{{4}}-{_CROCKFORD}{{4}}-[0-9A-Z*~$=]"),
+}
+
+
+def well_formed(kind: str, value: str) -> bool:
+    """Whether ``value`` has the form of an id of ``kind``; one that has not names nothing
+    (and is never sent to a database: PostgreSQL refuses a NUL in a string with an error)."""
+    return ID_PATTERNS[kind].fullmatch(value) is not None
+
+
+def named_id(kind: str, value: str) -> str:
+    """``"<kind> <value>"`` if ``value`` has the form of an id of ``kind`` (a key of
+    :data:`ID_PATTERNS`), else ``"<kind> (the id you sent)"``: never anything else it held."""
+    return f"{kind} {value}" if well_formed(kind, value) else f"{kind} (the id you sent)"
 
 
 class ServiceError(CaselinkError):

@@ -243,10 +243,13 @@ class AuditCheckpoint(BaseModel):
     signature: str = Field(description="Ed25519, hex, over the canonical JSON of the rest")
 
 
+NO_CONTROL = r"^[^\x00-\x1f\x7f]+$"  # no control character: no stored ref holds one
+
+
 class WithdrawalCreate(_In):
     """Withdraw one record; ``agency`` defaults to the caller's own."""
 
-    record_ref: Annotated[str, Field(min_length=1, max_length=256)]
+    record_ref: Annotated[str, Field(min_length=1, max_length=256, pattern=NO_CONTROL)]
     reason: Literal["consent", "correction", "erasure"]
     agency: AgencyName | None = None
 
@@ -290,3 +293,11 @@ class QueryAnswer(BaseModel):
 
 
 __all__ += ["QueryAnswer", "QueryCandidate", "QueryResult"]
+
+
+# -- bounds of integer request parameters -----------------------------------------------------
+# Every integer a request carries is bounded where it is declared, so a value past what the
+# databases store (2**63 and up) is a 422 naming the parameter, never a 500.
+OFFSET_MAX = 2**31 - 1  # the largest page offset: more records than any register holds
+TOP_K_LIMIT = 1000  # the most cases per tracing query record any service may be set to
+__all__ += ["OFFSET_MAX", "TOP_K_LIMIT"]

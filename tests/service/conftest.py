@@ -39,7 +39,7 @@ from tests.conftest import POSTGRES_URL
 CASELINK = Path(sys.executable).with_name("caselink")
 BACKENDS = ("sqlite", "postgresql")
 STARTUP_TIMEOUT = 120.0
-PURPOSES = ["linkage", "tracing"]
+PURPOSES = ["linkage", "tracing", "evaluation"]  # evaluation: the summary's default purpose
 
 
 # -- databases ------------------------------------------------------------------------------

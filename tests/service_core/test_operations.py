@@ -1,5 +1,6 @@
-"""Operations over a real server: Prometheus metrics, JSON logs that hold nothing an agency
-sent, and SQLite backup/restore checked by the audit chains."""
+"""Operations over a real server: Prometheus metrics (behind the metrics token or an admin
+key), JSON logs that hold nothing an agency sent, and SQLite backup/restore checked by the
+audit chains."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from service import Client, ClientError, ServiceProcess
 from service._admin import bootstrap_agency, open_database
 from service._backup import BackupError, backup, restore
 from tests.service.conftest import make_database
+
+METRICS_TOKEN = "ops-metrics-token-0123456789abcdef"
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -33,7 +36,7 @@ def ops(database, tmp_path_factory, febrl4, febrl_schema, secret):
     steward = bootstrap_agency(engine, "coord", "steward").api_key
     engine.dispose()  # the server opens its own
     env = {"CASELINK_RAY_NUM_CPUS": "1", "CASELINK_RAY_OBJECT_STORE_MB": "100",
-           "CASELINK_LOG_LEVEL": "DEBUG"}  # fmt: skip
+           "CASELINK_LOG_LEVEL": "DEBUG", "CASELINK_METRICS_TOKEN": METRICS_TOKEN}  # fmt: skip
     svc = ServiceProcess(url, log=work / "service.log", env=env).start()
     batch = bloom.encode(febrl4.a.head(300), febrl_schema, secret, agency="aga",
                          id_column="record_ref")  # fmt: skip
@@ -58,15 +61,14 @@ def ops(database, tmp_path_factory, febrl4, febrl_schema, secret):
                 c.summary(agreement)  # a refusal, counted by the metrics
         yield {"svc": svc, "url": url, "kind": kind, "work": work,
                "keys": (admin, steward, submitter), "batch": batch,
-               "agreement": agreement}  # fmt: skip
+               "agreement": agreement, "admin": admin}  # fmt: skip
     finally:
         svc.stop()
 
 
 def test_metrics_count_requests_runs_records_and_refusals(ops):
-    import httpx
-
-    text = httpx.get(f"{ops['svc'].url}/metrics").text
+    with Client(ops["svc"].url, METRICS_TOKEN) as prometheus:  # the token, sent as a Bearer
+        text = prometheus.metrics()
     route = "/v1/agreements/{agreement_id}/batches"
     assert f'caselink_requests_total{{method="POST",route="{route}",status="201"}} 1.0' in text
     assert 'caselink_runs_total{outcome="succeeded"} 1.0' in text
@@ -75,6 +77,28 @@ def test_metrics_count_requests_runs_records_and_refusals(ops):
     assert 'caselink_refusals_total{status="403"} 1.0' in text
     assert "caselink_request_seconds_bucket" in text
     assert ops["agreement"] not in text  # route templates only, never ids
+
+
+def test_metrics_need_the_metrics_token_or_an_admin_key(ops):
+    import httpx
+
+    url = f"{ops['svc'].url}/metrics"
+
+    def status(token: str | None) -> int:
+        headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
+        return httpx.get(url, headers=headers, timeout=30).status_code
+
+    assert status(None) == 401
+    assert httpx.get(url, headers={"Authorization": f"Basic {METRICS_TOKEN}"}).status_code == 401
+    assert status(METRICS_TOKEN + "x") == 401 and status(METRICS_TOKEN[:-1]) == 401
+    _, steward, submitter = ops["keys"]
+    assert status(steward) == 403 and status(submitter) == 403  # keys of other roles
+    with Client(ops["svc"].url, ops["admin"]) as admin:
+        assert "caselink_records_registered" in admin.metrics()
+    with Client(ops["svc"].url, steward) as c, pytest.raises(ClientError) as refused:
+        c.metrics()
+    assert refused.value.status == 403 and "admin" in refused.value.detail
+    assert status(METRICS_TOKEN) == 200
 
 
 def test_logs_are_json_and_hold_no_key_filter_or_id_value(ops):
@@ -86,7 +110,8 @@ def test_logs_are_json_and_hold_no_key_filter_or_id_value(ops):
     assert {"time", "level", "logger", "message"} <= set(records[0])
     assert any(r.get("logger") == "uvicorn.access" and r.get("status") == 201 for r in records)
     for key in ops["keys"]:
-        assert key not in raw and key.split("_")[2] not in raw
+        assert key not in raw and key.split("_", 2)[2] not in raw
+    assert METRICS_TOKEN not in raw and ops["admin"].split("_", 2)[2] not in raw
     filters = ops["batch"].filters.astype("<u8").tobytes()
     for k in range(0, 300 * 128, 128 * 37):
         one = filters[k : k + 128]

@@ -1,11 +1,12 @@
-"""A real server for tracing queries, on SQLite and on PostgreSQL, with small rate limits.
+"""A real server for tracing queries, on SQLite and on PostgreSQL, with a metrics token.
 
 One ``caselink serve`` per backend (the machinery of ``tests/service/conftest.py``), its own
-database, ``CASELINK_QUERY_BURST=6`` and a slow refill, so a test can run a key out of
-tokens. The ``tracing`` world on it: three agencies under one agreement (purposes
-``linkage`` and ``tracing``), each holding a synthetic register plus the three planted
-people of ``PLANTED``; the first run has succeeded. Every test that queries gets its own
-tracer key from :meth:`Tracing.new_tracer`, so rate limits never couple tests.
+database and a metrics token. The ``tracing`` world on it: three agencies under one agreement
+(purposes those of ``agreement_body``), each holding a synthetic register plus the three
+planted people of ``PLANTED``; the first run has succeeded. Tests query with tracer keys of
+:meth:`Tracing.new_tracer`; the rate limit's budget is the agency's, shared by all those keys,
+so the burst here is larger than every test together spends. The rate limit itself is tested
+on a server of its own (``test_ratelimit_server.py``).
 """
 
 from __future__ import annotations
@@ -31,9 +32,10 @@ from tests.service.conftest import (
     make_database,
 )
 
-BURST = 6
+BURST = 2000  # query records all the tests of a module send, together, and then some
+METRICS_TOKEN = "metrics-token-for-the-tests-0123456789"
 QUERY_ENV = {"CASELINK_QUERY_BURST": str(BURST), "CASELINK_QUERY_RATE_PER_MINUTE": "2",
-             "CASELINK_QUERY_TOP_K_MAX": "10"}  # fmt: skip
+             "CASELINK_QUERY_TOP_K_MAX": "10", "CASELINK_METRICS_TOKEN": METRICS_TOKEN}  # fmt: skip
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""The token bucket without a server: all-or-nothing takes, refill, Retry-After, per key."""
+"""The token bucket without a server: all-or-nothing takes, refill, Retry-After, per bucket;
+and one bucket per agency and role, whatever key of theirs calls."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from service._ratelimit import RateLimiter
+from service._ratelimit import RateLimiter, bucket_of
 
 
 class Clock:
@@ -87,3 +88,13 @@ def test_never_more_than_burst_plus_refill(rate, burst, steps):
             )
             clock.now -= decision.retry_after + 1e-6
         assert granted <= burst + rate / 60.0 * (clock.now - start) + 1e-6
+
+
+def test_the_bucket_is_the_agency_and_role_not_the_key():
+    """A rotated key, or a second tracer key of the agency, finds the same empty bucket."""
+    limiter = RateLimiter(1, 3, clock=Clock())
+    assert bucket_of(7, "tracer") == bucket_of(7, "tracer")
+    assert len({bucket_of(7, "tracer"), bucket_of(8, "tracer"), bucket_of(7, "steward")}) == 3
+    assert limiter.take(bucket_of(7, "tracer"), 3).allowed
+    assert not limiter.peek(bucket_of(7, "tracer"), 1).allowed  # any key of agency 7
+    assert limiter.take(bucket_of(8, "tracer"), 3).allowed  # another agency: its own budget

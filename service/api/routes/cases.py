@@ -18,7 +18,7 @@ from service._audit import append
 from service._tables import batch_records, batches, runs
 from service.api.access import open_agreement
 from service.api.deps import EngineDep, PrincipalDep, PurposeDep
-from service.api.models import CaseAssignment, CasesPage, ConfidenceBin, Summary
+from service.api.models import OFFSET_MAX, CaseAssignment, CasesPage, ConfidenceBin, Summary
 
 router = APIRouter(prefix="/v1/agreements/{agreement_id}", tags=["cases"])
 _CSV_ROWS = 5000
@@ -93,7 +93,7 @@ def read_cases(
     engine: EngineDep,
     principal: PrincipalDep,
     purpose: PurposeDep,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=OFFSET_MAX)] = 0,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
     format: Literal["json", "csv"] = "json",
 ):

@@ -1,4 +1,8 @@
-"""Liveness (the process answers and its database does) and Prometheus metrics."""
+"""Liveness (the process answers and its database does) and Prometheus metrics.
+
+``/healthz`` needs no key. ``/metrics`` needs a Bearer credential: the metrics token
+(``CASELINK_METRICS_TOKEN`` or ``CASELINK_METRICS_TOKEN_FILE``; Prometheus sends it with
+``authorization: {credentials_file: ...}``) or an API key with role ``admin``."""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from service.api.deps import EngineDep
+from service.api.deps import EngineDep, MetricsReader
 
 router = APIRouter(tags=["health"])
 
@@ -18,7 +22,7 @@ def healthz(engine: EngineDep) -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/metrics", include_in_schema=False)
+@router.get("/metrics", include_in_schema=False, dependencies=[MetricsReader])
 def metrics(request: Request) -> Response:
     """Counts and latencies for Prometheus; no ids, refs or anything an agency sent."""
     return Response(request.app.state.metrics.render(), media_type=CONTENT_TYPE_LATEST)

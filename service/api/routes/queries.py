@@ -9,8 +9,10 @@ lives in a temporary file for the length of the request. Every query, answered o
 is audited with its purpose and counts (records queried, cases returned), never a filter.
 
 Order of the gates: key (401), party (404), role and purpose (403), a stated purpose (422),
-``top_k`` within the service's limit (422), the key's rate limit (429 with ``Retry-After``),
-the batch itself (413/422), then the limit again for the batch's number of records.
+``top_k`` within the service's limit (422), the rate limit of the key's agency and role
+(429 with ``Retry-After``; shared by all the agency's tracer keys, so a rotated key gets no
+fresh budget), the batch itself (413/422), then the limit again for the batch's number of
+records. Refusals by the rate limit are counted, not each audited (:mod:`service._refusals`).
 """
 
 from __future__ import annotations
@@ -27,11 +29,12 @@ import bloom
 from service._audit import append
 from service._batches import BatchRefusedError, _agreement_problems, _read
 from service._index import CaseHit
-from service._ratelimit import Decision
+from service._ratelimit import Decision, bucket_of
+from service._refusals import RefusalAudit, Refused
 from service.api.access import open_agreement, refuse
 from service.api.deps import EngineDep, Principal, PrincipalDep, PurposeDep
 from service.api.errors import ServiceError
-from service.api.models import QueryAnswer, QueryCandidate, QueryResult
+from service.api.models import TOP_K_LIMIT, QueryAnswer, QueryCandidate, QueryResult
 from service.api.routes.batches import _receive
 
 router = APIRouter(prefix="/v1/agreements/{agreement_id}/queries", tags=["queries"])
@@ -69,15 +72,13 @@ def _read_query(path: Path, agreement: Any, principal: Principal) -> bloom.Encod
     return batch
 
 
-def _limited(engine, agreement_id: str, principal: Principal, why: str, decision: Decision,
-             records: int | None) -> JSONResponse:  # fmt: skip
+def _limited(refusals: RefusalAudit, agreement_id: str, principal: Principal, why: str,
+             decision: Decision, records: int | None) -> JSONResponse:  # fmt: skip
     wait = decision.retry_after_header
-    detail = (f"this key's tracing rate limit is reached; retry in {wait} s "
-              "(the limit counts query records)")  # fmt: skip
-    err = ServiceError(429, "rate_limited", detail, [detail])
-    refuse(engine, agreement_id, principal, ACTION, err, why,
-           details={"records": records} if records is not None else None)  # fmt: skip
-    body = {"error": err.error, "detail": err.detail, "problems": err.problems}
+    detail = (f"the tracing rate limit of your agency's {principal.role} keys is reached; "
+              f"retry in {wait} s (the limit counts query records)")  # fmt: skip
+    refusals.refused(Refused(agreement_id, principal.actor, ACTION, why), records)
+    body = {"error": "rate_limited", "detail": detail, "problems": [detail]}
     return JSONResponse(body, 429, headers={"Retry-After": wait})
 
 
@@ -123,16 +124,19 @@ async def query(
     engine: EngineDep,
     principal: PrincipalDep,
     purpose: PurposeDep,
-    top_k: Annotated[int, Query(ge=1, description="cases per query record")] = 5,
+    top_k: Annotated[int, Query(ge=1, le=TOP_K_LIMIT, description="cases per query record")] = 5,
     min_confidence: Annotated[float, Query(ge=0.0, le=1.0)] = 0.05,
 ):
     """Look sought people up (tracers): the body is an encoded batch of query records."""
     settings, limiter = request.app.state.settings, request.app.state.query_limiter
+    refusals = request.app.state.rate_refusals
+    bucket = bucket_of(principal.agency_id, principal.role)  # every tracer key of the agency
     agreement, why = await run_in_threadpool(
         _open, engine, principal, agreement_id, purpose, top_k, settings.query_top_k_max
     )
-    if not (early := limiter.peek(principal.key_id)).allowed:
-        return await run_in_threadpool(_limited, engine, agreement_id, principal, why, early, None)
+    if not (early := limiter.peek(bucket)).allowed:
+        return await run_in_threadpool(_limited, refusals, agreement_id, principal, why, early,
+                                       None)  # fmt: skip
     with tempfile.TemporaryDirectory(
         prefix="caselink-query-", dir=request.app.state.upload_dir
     ) as tmp:
@@ -148,8 +152,9 @@ async def query(
                            f" records on this service; this one holds {n}. Split it",
                            [f"record_count: at most {settings.query_burst}"])  # fmt: skip
         raise refuse(engine, agreement_id, principal, ACTION, err, why, {"records": n})
-    if not (decision := limiter.take(principal.key_id, n)).allowed:
-        return await run_in_threadpool(_limited, engine, agreement_id, principal, why, decision, n)
+    if not (decision := limiter.take(bucket, n)).allowed:
+        return await run_in_threadpool(_limited, refusals, agreement_id, principal, why, decision,
+                                       n)  # fmt: skip
     hits = await _search(request, engine, agreement_id, principal, why, batch, top_k,
                          min_confidence)  # fmt: skip
     refs = [str(r) for r in batch.record_refs]

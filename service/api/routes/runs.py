@@ -10,7 +10,7 @@ from service._runs import ACTIVE, queue_run
 from service._tables import runs
 from service.api.access import open_agreement
 from service.api.deps import EngineDep, PrincipalDep, PurposeDep
-from service.api.errors import ServiceError
+from service.api.errors import ServiceError, named_id, well_formed
 from service.api.models import RunPublic
 
 router = APIRouter(prefix="/v1/agreements/{agreement_id}/runs", tags=["runs"])
@@ -92,11 +92,13 @@ def get_run(
     """One run's status and progress."""
     _, why = open_agreement(engine, principal, agreement_id, "run.read", RUNNERS, purpose)
     with engine.begin() as conn:
-        row = conn.execute(
-            sa.select(runs).where(runs.c.id == run_id, runs.c.agreement_id == agreement_id)
-        ).first()
+        row = None
+        if well_formed("run", run_id):  # any other string names no run
+            row = conn.execute(
+                sa.select(runs).where(runs.c.id == run_id, runs.c.agreement_id == agreement_id)
+            ).first()
         if row is None:
-            raise ServiceError(404, "not_found", f"no run {run_id} in this agreement")
+            raise ServiceError(404, "not_found", f"no {named_id('run', run_id)} in this agreement")
         append(
             conn, agreement_id, principal.actor, "run.read", purpose=why, details={"run": run_id}
         )
