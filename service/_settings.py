@@ -5,8 +5,9 @@
 (join a cluster; unset: a local Ray started by the service), ``CASELINK_RAY_NUM_CPUS``,
 ``CASELINK_RAY_OBJECT_STORE_MB``, ``CASELINK_LOG_LEVEL``, ``CASELINK_LOG_FORMAT`` (json|text), the
 tracing rate limit ``CASELINK_QUERY_RATE_PER_MINUTE`` / ``CASELINK_QUERY_BURST``,
-``CASELINK_QUERY_TOP_K_MAX``, and ``CASELINK_RETENTION_SWEEP_SECONDS``. Nothing is read at
-import time:
+``CASELINK_QUERY_TOP_K_MAX``, and ``CASELINK_RETENTION_SWEEP_SECONDS``. TLS:
+``CASELINK_TLS_CERT_FILE`` and ``CASELINK_TLS_KEY_FILE`` (PEM; both or neither).
+Nothing is read at import time:
 :func:`get_settings` builds the object on first use, and tests clear its cache.
 
 The agencies' shared secret (``CASELINK_SECRET``) is *not* a service setting: the service
@@ -16,6 +17,7 @@ never holds it, and this model ignores it.
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -48,6 +50,9 @@ class Settings(BaseSettings):
         3600, gt=0, description="how often the service purges data past its retention"
     )
     log_format: str = Field("json", pattern="^(json|text)$", description="log line format")
+    # -- TLS -----------------------------------------------------------
+    tls_cert_file: Path | None = Field(None, description="PEM certificate chain: serve https")
+    tls_key_file: Path | None = Field(None, description="PEM private key of tls_cert_file")
 
     @property
     def max_upload_bytes(self) -> int:
