@@ -23,6 +23,7 @@ import sqlalchemy as sa
 
 import linkage
 from blocking import choose_method
+from linkage._sealing import FilterCodec
 from service._audit import SERVICE_ACTOR, append
 from service._batches import load_batch
 from service._events import ChangeFeed
@@ -34,6 +35,9 @@ __all__ = ["RunExecutor", "fail_interrupted", "queue_run"]
 logger = logging.getLogger(__name__)
 ACTIVE = ("queued", "running")
 VIEW_WAIT_SECONDS = 300.0  # longest wait for the tracing index to take a run
+# what a failed run may say as it is: bad input, or stored filters it cannot open
+_TOLD = (linkage.LinkageError | linkage.RegistryError
+         | linkage.DataKeyError | linkage.SealedValueError)  # fmt: skip
 
 
 def _now() -> datetime:
@@ -89,8 +93,10 @@ class RunExecutor:
         use_ray: bool,
         changes: ChangeFeed | None = None,
         metrics: Metrics | None = None,
+        *,
+        codec: FilterCodec,
     ) -> None:
-        self.engine, self.use_ray, self.metrics = engine, use_ray, metrics
+        self.engine, self.use_ray, self.metrics, self.codec = engine, use_ray, metrics, codec
         self.changes = changes or ChangeFeed()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="caselink-run")
         self._lock = threading.Lock()
@@ -113,7 +119,7 @@ class RunExecutor:
             logger.exception("run %s failed", run_id)
             message = (
                 str(e)
-                if isinstance(e, linkage.LinkageError | linkage.RegistryError)
+                if isinstance(e, _TOLD)
                 else (f"internal error ({type(e).__name__}); the registry is unchanged")
             )
             self._finish(run_id, "failed", error=message)
@@ -150,7 +156,8 @@ class RunExecutor:
                 .where(b.agreement_id == agreement.id, b.status == "pending")
                 .order_by(b.received_at, b.id)
             ).all()
-            loaded = [load_batch(conn, r, r.agency, agreement.schema_fingerprint) for r in rows]
+            loaded = [load_batch(conn, r, r.agency, agreement.schema_fingerprint,
+                                 codec=self.codec) for r in rows]  # fmt: skip
         return [r.id for r in rows], loaded
 
     def _link(self, run_id: str) -> dict[str, Any]:
@@ -168,7 +175,9 @@ class RunExecutor:
         )
         report = linkage.link(
             loaded,
-            registry=linkage.Registry(self.engine, scope=agreement.id, create_tables=False),
+            registry=linkage.Registry(
+                self.engine, scope=agreement.id, create_tables=False, codec=self.codec
+            ),
             threshold=threshold,
             allow_duplicates_within_agency=agreement.allow_duplicates,
             find=self._finder(run_id),

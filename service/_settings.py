@@ -6,7 +6,10 @@
 ``CASELINK_RAY_OBJECT_STORE_MB``, ``CASELINK_LOG_LEVEL``, ``CASELINK_LOG_FORMAT`` (json|text), the
 tracing rate limit ``CASELINK_QUERY_RATE_PER_MINUTE`` / ``CASELINK_QUERY_BURST``,
 ``CASELINK_QUERY_TOP_K_MAX``, and ``CASELINK_RETENTION_SWEEP_SECONDS``. TLS:
-``CASELINK_TLS_CERT_FILE`` and ``CASELINK_TLS_KEY_FILE`` (PEM; both or neither).
+``CASELINK_TLS_CERT_FILE`` and ``CASELINK_TLS_KEY_FILE`` (PEM; both or neither). Encryption
+at rest: ``CASELINK_DATA_KEY_FILE`` (the data-key ring; default
+``$XDG_CONFIG_HOME/caselink/data-keys``, made with a new key when the database holds no
+encrypted filter yet) or ``CASELINK_DATA_KEYS`` (the keys' hex, comma-separated, oldest first).
 Nothing is read at import time:
 :func:`get_settings` builds the object on first use, and tests clear its cache.
 
@@ -17,9 +20,10 @@ never holds it, and this model ignores it.
 from __future__ import annotations
 
 import functools
+import os
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings", "get_settings"]
@@ -50,13 +54,26 @@ class Settings(BaseSettings):
         3600, gt=0, description="how often the service purges data past its retention"
     )
     log_format: str = Field("json", pattern="^(json|text)$", description="log line format")
-    # -- TLS -----------------------------------------------------------
+    # -- TLS and encryption at rest -----------------------------------------------------------
     tls_cert_file: Path | None = Field(None, description="PEM certificate chain: serve https")
     tls_key_file: Path | None = Field(None, description="PEM private key of tls_cert_file")
+    data_key_file: Path = Field(
+        default_factory=lambda: default_data_key_file(),
+        description="data-key ring sealing stored filters; keep it apart from the database",
+    )
+    data_keys: SecretStr | None = Field(
+        None, description="data keys as hex, comma-separated, oldest first (instead of a file)"
+    )
 
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
+
+
+def default_data_key_file() -> Path:
+    """``$XDG_CONFIG_HOME/caselink/data-keys`` (``~/.config/...``): never beside the database."""
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "caselink" / "data-keys"
 
 
 @functools.cache

@@ -23,6 +23,20 @@ admin = typer.Typer(
 DB = typer.Option(None, "--database-url", help="Default: CASELINK_DATABASE_URL or ./caselink.db")
 
 
+def _prepare(settings):
+    """Migrate, then open the data keys against what the database holds: a missing key is a
+    plain error before anything starts (not a traceback from the app's start-up)."""
+    from service._datakeys import open_cipher
+    from service._db import make_engine, migrate
+
+    engine = make_engine(settings.database_url)
+    try:
+        migrate(engine)
+        return open_cipher(settings, engine)
+    finally:
+        engine.dispose()
+
+
 def serve(
     host: str = typer.Option(None, "--host", help="Default: CASELINK_HOST or 127.0.0.1"),
     port: int = typer.Option(None, "--port", help="Default: CASELINK_PORT or 8000"),
@@ -58,7 +72,7 @@ def serve(
     # let that be a clean exit (status 0), not death by the default handler (143).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     config = uvicorn.Config(
-        create_app(settings),
+        create_app(settings, cipher=_prepare(settings)),
         host=host,
         port=port,
         log_config=None,
@@ -167,3 +181,6 @@ def register(app: typer.Typer) -> None:
     from service.cli_query import register as register_query
 
     register_query(app)
+    from service.cli_keys import register as register_keys
+
+    register_keys(admin)

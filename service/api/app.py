@@ -1,9 +1,11 @@
 """The FastAPI application: routers, error handlers, and the resources of its lifetime.
 
-At start-up the app migrates the database, marks runs interrupted by a previous stop as
-failed, starts (or joins) Ray once — keeping the SIGTERM handler uvicorn installed — builds
-the tracing indexes (rebuilt whenever the change feed names an agreement), and starts the run
-executor and the retention sweeper. At shutdown it stops them in reverse order.
+At start-up the app migrates the database, opens the data keys that seal stored filters
+(:func:`service._datakeys.open_cipher`: it refuses to start without the keys the database
+needs), marks runs interrupted by a previous stop as failed, starts (or joins) Ray once —
+keeping the SIGTERM handler uvicorn installed — builds the tracing indexes (rebuilt whenever
+the change feed names an agreement), and starts the run executor and the retention sweeper.
+At shutdown it stops them in reverse order.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
+from linkage._sealing import FilterCipher
+from service._datakeys import open_cipher
 from service._db import make_engine, migrate
 from service._events import ChangeFeed
 from service._index import IndexStore
@@ -52,26 +56,28 @@ def _start_ray(settings: Settings) -> bool:
     )
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """The caselink service; ``settings`` default to :func:`get_settings`."""
+def create_app(settings: Settings | None = None, *, cipher: FilterCipher | None = None) -> FastAPI:
+    """The caselink service; ``settings`` default to :func:`get_settings`, ``cipher`` (the
+    data keys, checked against the database) to :func:`open_cipher` at start-up."""
     settings = settings or get_settings()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings.database_url)
         migrate(engine)
+        codec = cipher or open_cipher(settings, engine)
         failed = fail_interrupted(engine)
         if failed:
             logger.warning("%s run(s) were interrupted by the last stop; marked failed", failed)
         started_ray = _start_ray(settings)
-        app.state.settings, app.state.engine = settings, engine
+        app.state.settings, app.state.engine, app.state.cipher = settings, engine, codec
         app.state.changes, app.state.metrics = ChangeFeed(), Metrics(engine)
-        app.state.indexes = IndexStore(engine)  # tracing: built now, rebuilt on changes
+        app.state.indexes = IndexStore(engine, codec=codec)  # tracing: rebuilt on changes
         app.state.changes.subscribe(app.state.indexes.refresh)
         app.state.indexes.refresh_all()
         app.state.query_limiter = RateLimiter(settings.query_rate_per_minute, settings.query_burst)
         app.state.executor = RunExecutor(
-            engine, use_ray=True, changes=app.state.changes, metrics=app.state.metrics
+            engine, use_ray=True, changes=app.state.changes, metrics=app.state.metrics, codec=codec
         )
         app.state.sweeper = RetentionSweeper(
             engine, settings.retention_sweep_seconds, app.state.changes

@@ -76,8 +76,9 @@ async def upload_batch(
         try:
             await _receive(request, path, limit)
             stored = await run_in_threadpool(
-                store_batch, engine, agreement, principal.agency_id, principal.actor, path, why
-            )
+                store_batch, engine, agreement, principal.agency_id, principal.actor, path, why,
+                codec=request.app.state.cipher,
+            )  # fmt: skip
         except BatchRefusedError as e:
             code = "conflict" if e.status == 409 else "invalid_batch"
             err = ServiceError(e.status, code, e.detail, e.problems)
