@@ -5,7 +5,8 @@ corrupted on its own — 1,000,000 records, one case per person — and encoded 
 ``person`` schema. The agreement, agencies and keys are made through a real ``caselink serve``
 (:class:`service.ServiceProcess`); the registry itself is written straight into the service's
 SQLite database (linking a million records through a run is the blocking benchmark's job, not
-this one's). The service is then restarted, builds its tracing index at start-up, and answers
+this one's), each filter sealed under a data key made for the run, as the service would. The
+service is then restarted, builds its tracing index at start-up, and answers
 one-record queries over HTTP, one after another, from a client on the same machine: a third
 registration of a registered person, or a person nobody registered. Latency is measured at
 the client (encoded batch in, JSON answer out, the audit entry written on the way), and
@@ -27,7 +28,9 @@ import bloom
 from evaluation._bench import peak_rss_gib
 from evaluation._synthetic import generate
 from linkage._caseid import new_case_id
-from linkage._registry import cases_table, meta_table, records_table
+from linkage._datakeys import DataKeyRing
+from linkage._registry import cases_table, meta_table, records_table, registry_aad
+from linkage._sealing import FilterCipher
 
 __all__ = ["bench_query_latency"]
 
@@ -59,8 +62,9 @@ def _people(n: int, n_queries: int, seed: int):
     return schema, secret, reg, truth, queries
 
 
-def _fill_registry(url: str, scope: str, reg: dict, truth, schema: bloom.Schema) -> dict:
-    """Write the registers into the registry tables: one case per person."""
+def _fill_registry(url: str, scope: str, reg: dict, truth, schema: bloom.Schema,
+                   cipher: FilterCipher) -> dict:  # fmt: skip
+    """Write the registers into the registry tables, sealed: one case per person."""
     engine = sa.create_engine(url)
     persons = {a: truth.loc[a].reindex(b.record_refs).to_numpy() for a, b in reg.items()}
     everyone = np.unique(np.concatenate(list(persons.values())))
@@ -82,7 +86,8 @@ def _fill_registry(url: str, scope: str, reg: dict, truth, schema: bloom.Schema)
             for start in range(0, len(batch), _ROWS):
                 conn.execute(records_table.insert(), [
                     {"scope": scope, "agency": agency, "record_ref": str(batch.record_refs[k]),
-                     "bloom": raw[k * width : (k + 1) * width],
+                     "bloom": cipher.encrypt(raw[k * width : (k + 1) * width], registry_aad(
+                         scope, agency, str(batch.record_refs[k]))),
                      "case_id": case_of[int(persons[agency][k])], "confidence": 0.99}
                     for k in range(start, min(start + _ROWS, len(batch)))
                 ])  # fmt: skip
@@ -90,7 +95,7 @@ def _fill_registry(url: str, scope: str, reg: dict, truth, schema: bloom.Schema)
     return case_of
 
 
-def _setup(url: str, work: Path, schema, secret, sample) -> tuple[str, str]:
+def _setup(url: str, work: Path, schema, secret, sample, env: dict) -> tuple[str, str]:
     """Agencies, keys and the agreement through a real server; one small upload for the
     filter layout. Returns (agreement id, tracer key)."""
     from service import ServiceProcess
@@ -101,7 +106,8 @@ def _setup(url: str, work: Path, schema, secret, sample) -> tuple[str, str]:
     admin = bootstrap_agency(engine, "operator", "admin").api_key
     steward = bootstrap_agency(engine, "coordination", "steward").api_key
     engine.dispose()
-    with ServiceProcess(url, log=work / "setup.log") as svc, Client(svc.url, admin) as c:
+    with ServiceProcess(url, log=work / "setup.log", env=env) as svc, \
+            Client(svc.url, admin) as c:  # fmt: skip
         for agency in ("agency-a", "agency-b", TRACER):
             c.create_agency(agency)
         with Client(svc.url, steward) as st:
@@ -155,12 +161,12 @@ def _vm_hwm_gib(pid: int) -> float | None:
     return None
 
 
-def _over_http(url: str, work: Path, agreement: str, tracer: str, bodies, expected):
+def _over_http(url: str, work: Path, agreement: str, tracer: str, bodies, expected, keys: dict):
     from service import ServiceProcess
     from service.client import Client
 
     env = {"CASELINK_QUERY_RATE_PER_MINUTE": "1000000000", "CASELINK_QUERY_BURST": "1000",
-           "CASELINK_RAY_NUM_CPUS": "1", "CASELINK_RAY_OBJECT_STORE_MB": "100"}  # fmt: skip
+           "CASELINK_RAY_NUM_CPUS": "1", "CASELINK_RAY_OBJECT_STORE_MB": "100", **keys}  # fmt: skip
     started = time.perf_counter()
     with ServiceProcess(url, log=work / "serve.log", env=env, startup_timeout=300) as svc, \
             Client(svc.url, tracer) as c:  # fmt: skip
@@ -180,15 +186,16 @@ def _over_http(url: str, work: Path, agreement: str, tracer: str, bodies, expect
     return np.array(ms), np.array(right), ready, (load_before, load_after), rss
 
 
-def _in_process(url: str, agreement: str, filters: list[np.ndarray]) -> dict[str, Any]:
+def _in_process(url: str, agreement: str, filters: list[np.ndarray],
+                cipher: FilterCipher) -> dict[str, Any]:  # fmt: skip
     from service._db import make_engine
     from service._index import IndexStore, load_index
 
     engine = make_engine(url)
     t = time.perf_counter()
-    index = load_index(engine, agreement)
+    index = load_index(engine, agreement, codec=cipher)
     built = time.perf_counter() - t
-    store = IndexStore(engine, threads=2)
+    store = IndexStore(engine, codec=cipher, threads=2)
     out: dict[str, Any] = {"index_load_and_fit_seconds": round(built, 1)}
     ms: dict[int, list[float]] = {1: [], 2: []}
     for k, q in enumerate(filters):  # alternate, so load and caches hit both alike
@@ -215,19 +222,22 @@ def bench_query_latency(n: int = 1_000_000, n_queries: int = 400, *, seed: int =
     with tempfile.TemporaryDirectory(prefix="caselink-bench-query-") as tmp:
         work = Path(tmp)
         url = f"sqlite:///{work / 'caselink.db'}"
+        key_file = DataKeyRing.generate().write(work / "keys" / "data-keys")
+        keys, cipher = {"CASELINK_DATA_KEY_FILE": str(key_file)}, FilterCipher.from_file(key_file)
         sample = queries[-1][1]._asdict()
         import pandas as pd
 
-        agreement, tracer = _setup(url, work, schema, secret, pd.DataFrame([sample]))
+        agreement, tracer = _setup(url, work, schema, secret, pd.DataFrame([sample]), keys)
         t1 = time.perf_counter()
-        case_of = _fill_registry(url, agreement, reg, truth, schema)
+        case_of = _fill_registry(url, agreement, reg, truth, schema, cipher)
         filled = time.perf_counter() - t1
         del reg
         bodies = _bodies(queries, schema, secret, work)
         expected = [case_of.get(p) for p, _ in queries]
         filters = [bloom.read_batch(_tmp_write(work, b)).filters for b in bodies]
-        ms, right, ready, loads, rss = _over_http(url, work, agreement, tracer, bodies, expected)
-        local = _in_process(url, agreement, filters)
+        ms, right, ready, loads, rss = _over_http(url, work, agreement, tracer, bodies, expected,
+                                                  keys)  # fmt: skip
+        local = _in_process(url, agreement, filters, cipher)
     present = np.array([p >= 0 for p, _ in queries])
     return {
         "registered_records": n, "cases": len(case_of), "requests": len(ms),

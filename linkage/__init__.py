@@ -11,30 +11,39 @@ Public API (filters are ``(rows, words)`` uint64 arrays, as ``bloom`` writes the
     report = linkage.plan_link(batches, state=registry.state())  # the same, storing nothing
     registry.apply(report.update, connection=conn)           # ...until the caller stores it
     report = linkage.ray_plan_link(batches, state=state)     # the same, in a Ray task
+    cipher = linkage.FilterCipher.from_file("data-keys")     # encryption at rest of filters
+    linkage.Registry.open("reg.sqlite", codec=cipher)        # every stored filter sealed
 
 ``popcounts``/``popcounts_reference``, ``dice_pairs_reference`` and
 ``candidates_reference`` are the compiled kernel and the plain-numpy oracles it is tested
 against. Bad input raises :class:`LinkageError` (a ``bloom.CaselinkError``) naming the
-parameter.
+parameter; a missing data key raises :class:`DataKeyError`, a stored filter altered or moved
+between records :class:`SealedValueError`.
 """
 
 from linkage._candidates import candidates, candidates_reference, dice_pairs
 from linkage._caseid import CaseIdError, is_valid_case_id, new_case_id, parse_case_id
+from linkage._datakeys import DataKeyRing
 from linkage._kernels import dice_pairs_reference, popcounts, popcounts_reference
 from linkage._link import LinkReport, link, plan_link
 from linkage._ray import ensure_ray, ray_candidates
 from linkage._ray_link import ray_plan_link
 from linkage._registry import Registry, RegistryError
+from linkage._sealing import FilterCipher
 from linkage._search import find_candidates
-from linkage._types import CandidatePairs, LinkageError
+from linkage._types import CandidatePairs, DataKeyError, LinkageError, SealedValueError
 
 __all__ = [
     "CandidatePairs",
     "CaseIdError",
+    "DataKeyError",
+    "DataKeyRing",
+    "FilterCipher",
     "LinkReport",
     "LinkageError",
     "Registry",
     "RegistryError",
+    "SealedValueError",
     "candidates",
     "candidates_reference",
     "dice_pairs",

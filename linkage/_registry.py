@@ -10,6 +10,9 @@ Tables (all keyed by scope): ``registry_meta`` (schema fingerprint, filter bits)
 (pairs of records with their match probability, kept so cases can be re-formed) and
 ``registry_cases`` (case id, issue order, the id it was merged into, confidence).
 
+Given a codec (:class:`linkage.FilterCipher`), every stored filter is sealed: encrypted and
+bound to its row's scope, agency and record_ref (:mod:`linkage._sealing`).
+
 :meth:`Registry.remove` takes records out (withdrawal, retention): their filters and links go,
 and the cases they leave are re-formed (:mod:`linkage._removal` says how).
 """
@@ -27,6 +30,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from bloom import CaselinkError
+from linkage._sealing import FilterCodec, filter_aad, open_rows, seal_rows
 
 if TYPE_CHECKING:
     from linkage._removal import RemovalReport
@@ -78,6 +82,11 @@ cases_table = sa.Table(
 )
 
 
+def registry_aad(scope: str, agency: str, record_ref: str) -> bytes:
+    """What a registered record's sealed filter is bound to: its row's identity."""
+    return filter_aad("registry_records", scope, agency, record_ref)
+
+
 class RegistryError(CaselinkError):
     """The registry cannot take this change (another schema, a changed record...)."""
 
@@ -123,18 +132,26 @@ class RegistryUpdate:
 class Registry:
     """A persistent case registry for one scope (one agreement)."""
 
-    def __init__(self, engine: sa.Engine, scope: str = "", *, create_tables: bool = True) -> None:
-        """``create_tables=False`` where migrations own the tables (the service)."""
+    def __init__(self, engine: sa.Engine, scope: str = "", *, create_tables: bool = True,
+                 codec: FilterCodec | None = None) -> None:  # fmt: skip
+        """``create_tables=False`` where migrations own the tables (the service). ``codec``
+        seals every filter written and opens every filter read (:mod:`linkage._sealing`);
+        without one, filters are kept in the clear and sealed ones are refused."""
         self.engine = engine
         self.scope = scope
+        self.codec = codec
         if create_tables:
             metadata.create_all(engine)
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str], scope: str = "") -> Registry:
+    def open(cls, path: str | os.PathLike[str], scope: str = "", *,
+             codec: FilterCodec | None = None) -> Registry:  # fmt: skip
         """A registry in a SQLite file (created if absent)."""
         url = f"sqlite:///{Path(path).resolve()}"
-        return cls(sa.create_engine(url), scope)
+        return cls(sa.create_engine(url), scope, codec=codec)
+
+    def _aad(self, agency: str, record_ref: str) -> bytes:
+        return registry_aad(self.scope, agency, record_ref)
 
     # -- reading ----------------------------------------------------------------------
     def meta(self) -> tuple[str, int] | None:
@@ -159,7 +176,11 @@ class Registry:
             ).all()
         meta = self.meta()
         words = meta[1] // 64 if meta else 0
-        filters = np.frombuffer(b"".join(x.bloom for x in rows), dtype="<u8")
+        plain = open_rows(
+            self.codec, [x.bloom for x in rows], lambda k: self._aad(rows[k].agency,
+            rows[k].record_ref), words * 8, lambda k: f"registry record {rows[k].id}",
+        )  # fmt: skip
+        filters = np.frombuffer(plain, dtype="<u8")
         return RegistryState(
             ids=np.array([x.id for x in rows], dtype=np.int64),
             agencies=np.array([x.agency for x in rows], dtype=object),
@@ -275,8 +296,10 @@ class Registry:
         if len(u.new_refs) == 0:
             return np.zeros(0, dtype=np.int64)
         blooms = np.ascontiguousarray(u.new_filters).astype("<u8", copy=False)
+        stored = seal_rows(self.codec, [b.tobytes() for b in blooms],
+                           lambda i: self._aad(u.new_agencies[i], u.new_refs[i]))  # fmt: skip
         rows = [
-            {"scope": self.scope, "agency": a, "record_ref": r, "bloom": blooms[i].tobytes(),
+            {"scope": self.scope, "agency": a, "record_ref": r, "bloom": stored[i],
              "case_id": cid, "confidence": float(conf)}
             for i, (a, r, cid, conf) in enumerate(
                 zip(u.new_agencies, u.new_refs, u.new_case_ids, u.new_confidence, strict=True))

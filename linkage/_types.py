@@ -8,7 +8,11 @@ three aligned arrays, never as Python tuples per pair::
 Errors extend the package-wide tree from :mod:`bloom`::
 
     CaselinkError
-    └── LinkageError     bad input to a linkage function (names the parameter)
+    ├── LinkageError       bad input to a linkage function (names the parameter)
+    ├── DataKeyError       the data keys of encryption at rest are missing, malformed or
+    │                      lack a key that stored values were encrypted under
+    └── SealedValueError   a stored (encrypted) filter fails authentication: altered, moved
+                           from another record, or stored in the clear where it must not be
 """
 
 from __future__ import annotations
@@ -17,15 +21,23 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bloom import ProblemListError
+from bloom import CaselinkError, ProblemListError
 
-__all__ = ["CandidatePairs", "LinkageError"]
+__all__ = ["CandidatePairs", "DataKeyError", "LinkageError", "SealedValueError"]
 
 
 class LinkageError(ProblemListError):
     """Input to a linkage function is unusable; the message names every bad parameter."""
 
     headline = "invalid linkage input"
+
+
+class DataKeyError(CaselinkError):
+    """The data keys cannot be used: missing, malformed, or without a key the data needs."""
+
+
+class SealedValueError(CaselinkError):
+    """A stored filter cannot be decrypted as stored: it was altered or moved between rows."""
 
 
 def _aligned(name: str, values: object, dtype: type[np.generic]) -> np.ndarray:

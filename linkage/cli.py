@@ -25,6 +25,19 @@ def _threshold(value: str) -> float | str:
     return t
 
 
+def _cipher(path: Path | None):
+    """The cipher of ``--data-key-file``; a file that is not there is made with a new key."""
+    from linkage._datakeys import DataKeyRing
+    from linkage._sealing import FilterCipher
+
+    if path is None:
+        return None
+    if not path.exists():
+        DataKeyRing.generate().write(path, exclusive=True)
+        console.print(f"made a new data key in {path}; back it up apart from the registry")
+    return FilterCipher.from_file(path)
+
+
 def link(
     batches: list[Path] = typer.Argument(..., help="Encoded batch files (caselink encode)."),
     out: Path = typer.Option(
@@ -45,6 +58,12 @@ def link(
         help="Run candidate search on Ray: 'local' or a cluster address "
         "(default: CASELINK_RAY_ADDRESS if set, else in this process).",
     ),
+    data_key_file: Path | None = typer.Option(
+        None,
+        "--data-key-file",
+        help="Encrypt the registry's filters with the data keys in this file (made with a "
+        "new key if absent). Without it the registry keeps them in the clear.",
+    ),
 ) -> None:
     """Link batches into cases; every input record gets a case id and a confidence."""
     import bloom
@@ -52,6 +71,9 @@ def link(
     from linkage._registry import Registry
 
     t = _threshold(threshold)
+    if data_key_file is not None and registry is None:
+        raise typer.BadParameter("a data key seals a registry: give --registry too",
+                                 param_hint="--data-key-file")  # fmt: skip
     loaded = [bloom.read_batch(p) for p in batches]
     address = ray_address or os.environ.get("CASELINK_RAY_ADDRESS")
     find = None
@@ -60,7 +82,7 @@ def link(
 
         ensure_ray(None if address == "local" else address)
         find = ray_candidates
-    reg = Registry.open(registry) if registry else None
+    reg = Registry.open(registry, codec=_cipher(data_key_file)) if registry else None
     with console.status("linking"):
         report = run_link(loaded, registry=reg, threshold=t,
                           allow_duplicates_within_agency=allow_duplicates, find=find)  # fmt: skip

@@ -12,6 +12,9 @@ audit entry.
 An agreement made before agreements recorded their layout (``segments`` NULL) takes the
 layout of its first accepted batch that a run has not set aside (a linked one first), or the
 upload's own when it has none, and keeps it from then on.
+
+Each filter is sealed by the service's cipher and bound to its agreement, agency and
+record_ref (:func:`batch_aad`); :func:`load_batch` opens them again for a run.
 """
 
 from __future__ import annotations
@@ -27,10 +30,11 @@ import pandas as pd
 import sqlalchemy as sa
 
 import bloom
+from linkage._sealing import FilterCodec, filter_aad, open_rows, seal_rows
 from service._audit import Actor, append
 from service._tables import agreements, batch_records, batches
 
-__all__ = ["BatchRefusedError", "StoredBatch", "store_batch"]
+__all__ = ["BatchRefusedError", "StoredBatch", "batch_aad", "load_batch", "store_batch"]
 
 _INSERT_ROWS = 5000
 Layout = tuple[tuple[str, int], ...]
@@ -143,9 +147,15 @@ def _audit_upload(conn, agreement_id: str, actor: Actor, purpose: str, batch_id:
     append(conn, agreement_id, actor, "batch.upload", purpose=purpose, details=details)
 
 
+def batch_aad(agreement_id: str, agency_id: int, record_ref: str) -> bytes:
+    """What a pending record's sealed filter is bound to: its row of ``batch_records``."""
+    return filter_aad("batch_records", agreement_id, agency_id, record_ref)
+
+
 def store_batch(
-    engine: sa.Engine, agreement: Any, agency_id: int, actor: Actor, path: Path, purpose: str
-) -> StoredBatch:
+    engine: sa.Engine, agreement: Any, agency_id: int, actor: Actor, path: Path, purpose: str,
+    *, codec: FilterCodec,
+) -> StoredBatch:  # fmt: skip
     """Validate the uploaded file at ``path`` and store it; raises :class:`BatchRefusedError`.
 
     A ref the agency sent before is caught by the ``uq_batch_record`` constraint as the
@@ -166,7 +176,7 @@ def store_batch(
                     raise BatchRefusedError(422, "the batch does not fit this agreement", problems)
             same = _same_batch(conn, agreement.id, agency_id, m.content_hash)
             if same is None:
-                row = _insert_batch(conn, agreement.id, agency_id, batch)
+                row = _insert_batch(conn, agreement.id, agency_id, batch, codec)
                 _audit_upload(conn, agreement.id, actor, purpose, row.id, m.record_count)
                 return StoredBatch(row, duplicate=False)
             _audit_upload(conn, agreement.id, actor, purpose, same.id, m.record_count, True)
@@ -186,7 +196,8 @@ def store_batch(
         ]) from None  # fmt: skip
 
 
-def _insert_batch(conn: sa.Connection, agreement_id: str, agency_id: int, batch) -> Any:
+def _insert_batch(conn: sa.Connection, agreement_id: str, agency_id: int, batch,
+                  codec: FilterCodec) -> Any:  # fmt: skip
     """The batch row and its records; IntegrityError if a ref is held already."""
     m, batch_id = batch.metadata, "bat_" + secrets.token_hex(8)
     conn.execute(batches.insert().values(
@@ -195,14 +206,16 @@ def _insert_batch(conn: sa.Connection, agreement_id: str, agency_id: int, batch)
         segments=[[n, bits] for n, bits in m.segments], encoded_at=m.created_at,
         caselink_version=m.caselink_version, status="pending", received_at=datetime.now(UTC),
     ))  # fmt: skip
-    _insert_records(conn, batch_id, agreement_id, agency_id, batch)
+    _insert_records(conn, batch_id, agreement_id, agency_id, batch, codec)
     return conn.execute(sa.select(batches).where(batches.c.id == batch_id)).one()
 
 
-def _insert_records(conn, batch_id: str, agreement_id: str, agency_id: int, batch) -> None:
+def _insert_records(conn, batch_id: str, agreement_id: str, agency_id: int, batch,
+                    codec: FilterCodec) -> None:  # fmt: skip
     blooms = np.ascontiguousarray(batch.filters).astype("<u8", copy=False)
-    width = blooms.shape[1] * 8
-    raw = blooms.tobytes()
+    refs = [str(r) for r in batch.record_refs]
+    sealed = seal_rows(codec, [b.tobytes() for b in blooms],
+                       lambda k: batch_aad(agreement_id, agency_id, refs[k]))  # fmt: skip
     for start in range(0, len(batch), _INSERT_ROWS):
         stop = min(start + _INSERT_ROWS, len(batch))
         conn.execute(
@@ -213,26 +226,29 @@ def _insert_records(conn, batch_id: str, agreement_id: str, agency_id: int, batc
                     "position": k,
                     "agreement_id": agreement_id,
                     "agency_id": agency_id,
-                    "record_ref": str(batch.record_refs[k]),
-                    "bloom": raw[k * width : (k + 1) * width],
+                    "record_ref": refs[k],
+                    "bloom": sealed[k],
                 }
                 for k in range(start, stop)
             ],
         )
 
 
-def load_batch(conn: sa.Connection, row: Any, agency: str, fingerprint: str) -> bloom.EncodedBatch:
-    """A stored pending batch as an :class:`bloom.EncodedBatch`, ready for ``linkage.link``."""
+def load_batch(conn: sa.Connection, row: Any, agency: str, fingerprint: str, *,
+               codec: FilterCodec) -> bloom.EncodedBatch:  # fmt: skip
+    """A stored pending batch as an :class:`bloom.EncodedBatch`, ready for ``linkage.link``;
+    a filter altered or moved between records raises :class:`linkage.SealedValueError`."""
     r = batch_records.c
     recs = conn.execute(
-        sa.select(r.record_ref, r.bloom).where(r.batch_id == row.id).order_by(r.position)
-    ).all()
+        sa.select(r.position, r.record_ref, r.bloom).where(r.batch_id == row.id)
+        .order_by(r.position)
+    ).all()  # fmt: skip
     bits = sum(int(b) for _, b in row.segments)
-    filters = (
-        np.frombuffer(b"".join(x.bloom for x in recs), dtype="<u8")
-        .reshape(len(recs), bits // 64)
-        .astype(np.uint64)
-    )
+    plain = open_rows(
+        codec, [x.bloom for x in recs], lambda k: batch_aad(row.agreement_id, row.agency_id,
+        recs[k].record_ref), bits // 8, lambda k: f"batch {row.id} record {recs[k].position}",
+    )  # fmt: skip
+    filters = np.frombuffer(plain, dtype="<u8").reshape(len(recs), bits // 64).astype(np.uint64)
     meta = bloom.BatchMetadata(
         schema_fingerprint=fingerprint,
         agency=agency,

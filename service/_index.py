@@ -4,7 +4,9 @@ An :class:`AgreementIndex` holds one agreement's registered filters sorted by po
 (:mod:`service._index_kernel`), each record's case and agency as small integer codes, the
 records of each case (to name the agencies holding it) and the calibration fitted on the
 registry (:mod:`service._index_fit`). It never holds a ``record_ref``: a query can only
-ever answer case ids, probabilities and agency names.
+ever answer case ids, probabilities and agency names. The registry's filters are sealed at
+rest; the index opens them with the service's cipher as it loads them (each seal is bound to
+its record's ref, read for that and dropped).
 
 A query's candidates come from the compiled popcount scan when the query set is small (one
 query against a million records: one pass over the admissible popcount range), and from the
@@ -35,7 +37,8 @@ from blocking import choose_method
 from linkage import find_candidates
 from linkage._features import segment_dice
 from linkage._fellegi import comparison_levels
-from linkage._registry import records_table
+from linkage._registry import records_table, registry_aad
+from linkage._sealing import FilterCodec, open_rows
 from service._index_fit import QueryModel, case_probabilities, fit_query_model
 from service._index_kernel import SortedFilters, sort_filters, top_candidates
 from service._tables import agreements, batches
@@ -169,24 +172,38 @@ def segment_bounds(segments: list, words: int) -> np.ndarray:
     return np.array(bounds, dtype=np.int64)
 
 
-def _read_records(conn: sa.Connection, scope: str, words: int):
+def _open_part(part, scope: str, words: int, codec: FilterCodec | None) -> bytes:
+    """The plain filters of one partition of registry rows (their refs only bind the seal)."""
+    return open_rows(
+        codec, [x.bloom for x in part], lambda k: registry_aad(scope, part[k].agency,
+        part[k].record_ref), words * 8, lambda k: f"registry record {part[k].id}",
+    )  # fmt: skip
+
+
+def _read_records(conn: sa.Connection, scope: str, words: int, codec: FilterCodec | None):
     r = records_table.c
     n = int(conn.execute(sa.select(sa.func.count()).where(r.scope == scope)).scalar_one())
     filters = np.zeros((n, words), np.uint64)
     agencies, case_ids, at = np.empty(n, object), np.empty(n, object), 0
     result = conn.execution_options(yield_per=_LOAD_ROWS).execute(
-        sa.select(r.agency, r.case_id, r.bloom).where(r.scope == scope).order_by(r.id)
+        sa.select(r.id, r.agency, r.record_ref, r.case_id, r.bloom)
+        .where(r.scope == scope)
+        .order_by(r.id)
     )
     for part in result.partitions():
         k = min(len(part), n - at)  # rows committed after the count wait for the next build
-        ag, cid, blooms = zip(*part[:k], strict=True) if k else ((), (), ())
-        filters[at : at + k] = np.frombuffer(b"".join(blooms), "<u8").reshape(k, words)
-        agencies[at : at + k], case_ids[at : at + k] = ag, cid
+        part = part[:k]
+        plain = _open_part(part, scope, words, codec)
+        filters[at : at + k] = np.frombuffer(plain, "<u8").reshape(k, words)
+        agencies[at : at + k] = [x.agency for x in part]
+        case_ids[at : at + k] = [x.case_id for x in part]
         at += k
     return filters[:at], agencies[:at], case_ids[:at]
 
 
-def load_index(engine: sa.Engine, agreement_id: str, *, seed: int = 0) -> AgreementIndex:
+def load_index(
+    engine: sa.Engine, agreement_id: str, *, codec: FilterCodec | None, seed: int = 0
+) -> AgreementIndex:
     """The index of an agreement's registry as the database holds it now."""
     started = time.perf_counter()
     with engine.connect() as conn:
@@ -196,7 +213,7 @@ def load_index(engine: sa.Engine, agreement_id: str, *, seed: int = 0) -> Agreem
         segments = conn.execute(
             sa.select(batches.c.segments).where(batches.c.agreement_id == agreement_id).limit(1)
         ).scalar()
-        filters, agencies, case_ids = _read_records(conn, agreement_id, int(bits) // 64)
+        filters, agencies, case_ids = _read_records(conn, agreement_id, int(bits) // 64, codec)
     loaded = time.perf_counter() - started
     bounds = segment_bounds(segments or [], int(bits) // 64)
     index = build_index(agreement_id, filters, agencies, case_ids, bounds, seed=seed)
@@ -223,8 +240,9 @@ def reader_engine(engine: sa.Engine) -> sa.Engine:
 class IndexStore:
     """One :class:`AgreementIndex` per agreement, rebuilt in the background on changes."""
 
-    def __init__(self, engine: sa.Engine, *, threads: int = 2) -> None:
+    def __init__(self, engine: sa.Engine, *, codec: FilterCodec | None, threads: int = 2) -> None:
         self.engine = reader_engine(engine) if engine is not None else engine
+        self.codec = codec
         self._own_engine = self.engine is not engine
         self.parts = max(1, threads)
         self._indexes: dict[str, AgreementIndex] = {}
@@ -258,7 +276,7 @@ class IndexStore:
         with self._lock:
             self._queued.pop(agreement_id, None)  # a change from now on queues another build
         try:
-            index = load_index(self.engine, agreement_id)
+            index = load_index(self.engine, agreement_id, codec=self.codec)
         except Exception:
             logger.exception("could not build the tracing index of %s", agreement_id)
             raise

@@ -4,7 +4,9 @@
 database, waits until ``/healthz`` answers, and stops it with SIGTERM (graceful: uvicorn
 finishes requests, the app shuts Ray down) — SIGKILL only if it does not stop in time. Its
 own files (``CASELINK_STATE_DIR``: the audit signing key, checkpoints) go beside its log
-unless the environment names them.
+unless the environment names them. Given
+``tls=(cert, key)`` it serves https (``url`` is then ``https://127.0.0.1:PORT``; the
+certificate must name 127.0.0.1) and checks its health trusting ``ca_file``.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pathlib import Path
 import httpx
 
 from bloom import CaselinkError
+from service._tls import client_verify, transport_problem, untrusted_certificate
 
 __all__ = ["ServiceProcess", "free_port"]
 
@@ -40,18 +43,28 @@ class ServiceProcess:
         log: Path,
         env: dict[str, str] | None = None,
         startup_timeout: float = 90.0,
+        tls: tuple[Path, Path] | None = None,
+        ca_file: Path | None = None,
     ) -> None:
+        self.scheme = "https" if tls else "http"
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"{self.scheme}://127.0.0.1:{self.port}"
+        tls_env = (
+            {"CASELINK_TLS_CERT_FILE": str(tls[0]), "CASELINK_TLS_KEY_FILE": str(tls[1])}
+            if tls
+            else {}
+        )
         self._env = {
             **os.environ,
             "CASELINK_DATABASE_URL": database_url,
             "RAY_USAGE_STATS_ENABLED": "0",
             "RAY_AUTH_MODE": "disabled",
+            **tls_env,
             **(env or {}),
         }
         # its own files (the audit signing key, checkpoints) beside its log, not in the cwd
         self._env.setdefault("CASELINK_STATE_DIR", str(log.parent / "caselink-state"))
+        self._verify = client_verify(ca_file)
         self._log, self._timeout = log, startup_timeout
         self.process: subprocess.Popen | None = None
 
@@ -62,7 +75,7 @@ class ServiceProcess:
                 return self
             if attempt + 1 < attempts:
                 self.port = free_port()
-                self.url = f"http://127.0.0.1:{self.port}"
+                self.url = f"{self.scheme}://127.0.0.1:{self.port}"
         raise CaselinkError(f"the service could not find a free port; see {self._log}")
 
     def _launch(self) -> bool:
@@ -82,10 +95,13 @@ class ServiceProcess:
                         return False
                 raise CaselinkError(f"the service exited at start-up; see {self._log}")
             try:
-                if httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200:
+                health = httpx.get(f"{self.url}/healthz", timeout=2, verify=self._verify)
+                if health.status_code == 200:
                     return True
-            except httpx.TransportError:
-                pass
+            except httpx.TransportError as e:
+                if untrusted_certificate(e):
+                    self.stop()
+                    raise CaselinkError(transport_problem(e, httpx.URL(self.url))) from e
             time.sleep(0.2)
         self.stop()
         raise CaselinkError(f"the service did not answer within {self._timeout:.0f} s")

@@ -35,6 +35,7 @@ import sqlalchemy as sa
 
 import linkage
 from bloom import CaselinkError
+from linkage._sealing import FilterCodec
 from service._audit import SERVICE_ACTOR, append
 from service._batches import load_batch
 from service._events import ChangeFeed
@@ -54,6 +55,9 @@ RECOVERED = (
     "the service stopped after this run was stored, before its status was written; its "
     "links were kept, and the tracing index was rebuilt at start-up"
 )
+# what a failed run may say as it is: bad input, or stored filters it cannot open
+_TOLD = (linkage.LinkageError | linkage.RegistryError
+         | linkage.DataKeyError | linkage.SealedValueError)  # fmt: skip
 
 
 def _now() -> datetime:
@@ -148,10 +152,13 @@ class RunExecutor:
         metrics: Metrics | None = None,
         faults: Faults | None = None,
         run_cpus: int = 1,
+        *,
+        codec: FilterCodec,
     ) -> None:
-        """``use_ray``: compute each run in a Ray task taking ``run_cpus`` CPUs."""
+        """``use_ray``: compute each run in a Ray task taking ``run_cpus`` CPUs; ``codec`` opens
+        and seals the stored filters."""
         self.engine, self.use_ray, self.metrics = engine, use_ray, metrics
-        self.run_cpus = run_cpus
+        self.run_cpus, self.codec = run_cpus, codec
         self.changes = changes or ChangeFeed()
         self.faults = faults or Faults()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="caselink-run")
@@ -172,10 +179,9 @@ class RunExecutor:
             agreement_id = self._run(run_id)
         except Exception as e:  # a failed run is recorded, never lost
             logger.exception("run %s failed", run_id)
-            known = linkage.LinkageError | linkage.RegistryError | RunConflictError
             message = (
                 str(e)
-                if isinstance(e, known)
+                if isinstance(e, _TOLD | RunConflictError)
                 else (f"internal error ({type(e).__name__}); the registry is unchanged")
             )
             self._fail(run_id, message)
@@ -218,8 +224,10 @@ class RunExecutor:
             ).one()
             screened = screen(conn, agreement, self._pending(conn, agreement.id))
             fp = agreement.schema_fingerprint
-            loaded = [load_batch(conn, r, r.agency, fp) for r in screened.good]
-        registry = linkage.Registry(self.engine, scope=agreement.id, create_tables=False)
+            loaded = [load_batch(conn, r, r.agency, fp, codec=self.codec)
+                      for r in screened.good]  # fmt: skip
+        registry = linkage.Registry(self.engine, scope=agreement.id, create_tables=False,
+                                   codec=self.codec)  # fmt: skip
         report = self._plan(run_id, agreement, registry, loaded) if loaded else None
         self.faults.reach("run.linked")
         stats = _stats(agreement.id, loaded, report, screened)

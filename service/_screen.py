@@ -25,6 +25,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from linkage._sealing import OVERHEAD
 from service._tables import batch_records, batches
 
 __all__ = ["Screened", "screen"]
@@ -100,11 +101,13 @@ def _layout_problem(row: Any, reference: Layout | None, filter_bits: int) -> str
 
 
 def _bad_filters(conn: sa.Connection, ids: list[str], filter_bits: int) -> dict[str, int]:
-    """Per batch: how many records have no filter or one of another width."""
+    """Per batch: how many records have no filter or one of another width (a filter sealed at
+    rest is :data:`linkage._sealing.OVERHEAD` bytes longer than its plain width)."""
     if not ids:
         return {}
     br = batch_records.c
-    wrong = sa.or_(br.bloom.is_(None), sa.func.length(br.bloom) != filter_bits // 8)
+    widths = (filter_bits // 8, filter_bits // 8 + OVERHEAD)
+    wrong = sa.or_(br.bloom.is_(None), sa.func.length(br.bloom).not_in(widths))
     rows = conn.execute(
         sa.select(br.batch_id, sa.func.count())
         .where(br.batch_id.in_(ids), wrong)

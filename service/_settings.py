@@ -17,7 +17,11 @@ default ``STATE_DIR/audit-signing.key``, created with mode 0600 on first start),
 ``CASELINK_AUDIT_CHECKPOINT_FILE`` (the append-only JSON lines of signed checkpoints;
 default ``STATE_DIR/audit-checkpoints.jsonl``) and ``CASELINK_AUDIT_CHECKPOINT_SECONDS``.
 ``CASELINK_TEST_FAULTS_FILE`` is for crash tests only (:mod:`service._faults`): never set it
-on a service with real data. Nothing is read at import time: :func:`get_settings` builds
+on a service with real data. TLS: ``CASELINK_TLS_CERT_FILE`` and ``CASELINK_TLS_KEY_FILE``
+(PEM; both or neither). Encryption at rest: ``CASELINK_DATA_KEY_FILE`` (the data-key ring; default
+``$XDG_CONFIG_HOME/caselink/data-keys``, made with a new key when the database holds no
+encrypted filter yet) or ``CASELINK_DATA_KEYS`` (the keys' hex, comma-separated, oldest first).
+Nothing is read at import time: :func:`get_settings` builds
 the object on first use, and tests clear its cache.
 
 The agencies' shared secret (``CASELINK_SECRET``) is *not* a service setting: the service
@@ -27,6 +31,7 @@ never holds it, and this model ignores it.
 from __future__ import annotations
 
 import functools
+import os
 from pathlib import Path
 
 from pydantic import Field, SecretStr, model_validator
@@ -99,6 +104,17 @@ class Settings(BaseSettings):
         None, description="file holding the /metrics Bearer token (instead of metrics_token)"
     )
 
+    # -- TLS and encryption at rest -----------------------------------------------------------
+    tls_cert_file: Path | None = Field(None, description="PEM certificate chain: serve https")
+    tls_key_file: Path | None = Field(None, description="PEM private key of tls_cert_file")
+    data_key_file: Path = Field(
+        default_factory=lambda: default_data_key_file(),
+        description="data-key ring sealing stored filters; keep it apart from the database",
+    )
+    data_keys: SecretStr | None = Field(
+        None, description="data keys as hex, comma-separated, oldest first (instead of a file)"
+    )
+
     @model_validator(mode="after")
     def _one_metrics_token(self) -> Settings:
         if self.metrics_token is not None and self.metrics_token_file is not None:
@@ -141,6 +157,12 @@ def _check_token(token: str, setting: str) -> str:
         raise ValueError(f"{setting}: the token must be at least 16 printable characters "
                          "without spaces")  # fmt: skip
     return token
+
+
+def default_data_key_file() -> Path:
+    """``$XDG_CONFIG_HOME/caselink/data-keys`` (``~/.config/...``): never beside the database."""
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "caselink" / "data-keys"
 
 
 @functools.cache

@@ -27,20 +27,42 @@ PUBLIC_KEY_HELP = (
 )
 
 
+def _prepare(settings):
+    """Migrate, then open the data keys against what the database holds: a missing key is a
+    plain error before anything starts (not a traceback from the app's start-up)."""
+    from service._datakeys import open_cipher
+    from service._db import make_engine, migrate
+
+    engine = make_engine(settings.database_url)
+    try:
+        migrate(engine)
+        return open_cipher(settings, engine)
+    finally:
+        engine.dispose()
+
+
 def serve(
     host: str = typer.Option(None, "--host", help="Default: CASELINK_HOST or 127.0.0.1"),
     port: int = typer.Option(None, "--port", help="Default: CASELINK_PORT or 8000"),
+    tls_cert: Path | None = typer.Option(
+        None, "--tls-cert", help="PEM certificate chain: serve https (or CASELINK_TLS_CERT_FILE)."
+    ),
+    tls_key: Path | None = typer.Option(
+        None, "--tls-key", help="PEM private key of --tls-cert (or CASELINK_TLS_KEY_FILE)."
+    ),
 ) -> None:
     """Run the matching service (uvicorn) until stopped (Ctrl-C or SIGTERM)."""
     import uvicorn
 
     from service._logging import configure_logging
     from service._settings import get_settings
+    from service._tls import server_tls
     from service.api import create_app
 
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_format)
     host, port = host or settings.host, port or settings.port
+    tls = server_tls(tls_cert or settings.tls_cert_file, tls_key or settings.tls_key_file)
     # Bind before the app starts: Ray's processes, started by the app, take free ports, and
     # one of them must not take ours in the seconds before uvicorn would have bound it.
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
@@ -54,11 +76,12 @@ def serve(
     # let that be a clean exit (status 0), not death by the default handler (143).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     config = uvicorn.Config(
-        create_app(settings),
+        create_app(settings, cipher=_prepare(settings)),
         host=host,
         port=port,
         log_config=None,
         log_level=settings.log_level.lower(),
+        **tls,  # type: ignore[arg-type]
     )
     uvicorn.Server(config).run(sockets=[sock])
 
@@ -183,3 +206,6 @@ def register(app: typer.Typer) -> None:
     from service.cli_audit import register as register_audit
 
     register_audit(app)
+    from service.cli_keys import register as register_keys
+
+    register_keys(admin)

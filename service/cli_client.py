@@ -4,7 +4,8 @@ service through :class:`service.client.Client`.
 
 The service is ``--url`` (or ``CASELINK_URL``, default ``http://127.0.0.1:8000``); the API key
 comes from ``--api-key-file`` or ``CASELINK_API_KEY`` — never from a positional argument, which
-would land in shell history.
+would land in shell history. An https service's certificate is verified against the system's
+authorities, or against ``--ca-file`` (``CASELINK_CA_FILE``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ __all__ = ["register"]
 console = Console(stderr=True, soft_wrap=True)
 URL = typer.Option(None, "--url", help="Service URL (default: CASELINK_URL or 127.0.0.1:8000).")
 KEY = typer.Option(None, "--api-key-file", help="File holding your API key (or CASELINK_API_KEY).")
+CA = typer.Option(
+    None, "--ca-file", help="CA certificate (PEM) to trust for an https URL (or CASELINK_CA_FILE)."
+)
 AGREEMENT = typer.Option(..., "--agreement", help="Agreement id (agr_...).")
 agency_app = typer.Typer(
     help="Agencies and keys (admins; stewards for their own agency).", no_args_is_help=True
@@ -31,7 +35,8 @@ agency_app = typer.Typer(
 agreement_app = typer.Typer(help="Data-sharing agreements (stewards).", no_args_is_help=True)
 
 
-def client(url: str | None, key_file: Path | None, purpose: str | None = None):
+def client(url: str | None, key_file: Path | None, purpose: str | None = None,
+           ca_file: Path | None = None):  # fmt: skip
     from service.client import Client
 
     if key_file is not None:
@@ -44,7 +49,9 @@ def client(url: str | None, key_file: Path | None, purpose: str | None = None):
     if not key:
         raise CaselinkError("no API key: pass --api-key-file FILE or set CASELINK_API_KEY")
     base = url or os.environ.get("CASELINK_URL") or "http://127.0.0.1:8000"
-    return Client(base, key, purpose=purpose)
+    ca = ca_file or (Path(os.environ["CASELINK_CA_FILE"]) if os.environ.get("CASELINK_CA_FILE")
+                     else None)  # fmt: skip
+    return Client(base, key, purpose=purpose, ca_file=ca)
 
 
 def upload(
@@ -52,10 +59,11 @@ def upload(
     agreement: str = AGREEMENT,
     url: str | None = URL,
     api_key_file: Path | None = KEY,
+    ca_file: Path | None = CA,
 ) -> None:
     """Upload encoded batches to an agreement; each is stored whole or refused whole."""
     table = Table("file", "batch", "records", "status")
-    with client(url, api_key_file) as c:
+    with client(url, api_key_file, ca_file=ca_file) as c:
         for path in batches:
             with console.status(f"uploading {path.name}"):
                 b = c.upload(agreement, path)
@@ -69,9 +77,10 @@ def run(
     wait: bool = typer.Option(True, "--wait/--no-wait", help="Follow the run to its end."),
     url: str | None = URL,
     api_key_file: Path | None = KEY,
+    ca_file: Path | None = CA,
 ) -> None:
     """Start a linkage run of the agreement's new batches and follow its progress."""
-    with client(url, api_key_file) as c:
+    with client(url, api_key_file, ca_file=ca_file) as c:
         started = c.start_run(agreement)
         console.print(f"run {started['run_id']} queued")
         if not wait:
@@ -111,9 +120,10 @@ def cases(
     out: Path | None = typer.Option(None, "--out", help="Write every assignment to this CSV."),
     url: str | None = URL,
     api_key_file: Path | None = KEY,
+    ca_file: Path | None = CA,
 ) -> None:
     """Your records' case ids, confidence and the other agencies holding the same case."""
-    with client(url, api_key_file) as c:
+    with client(url, api_key_file, ca_file=ca_file) as c:
         if out is not None:
             with console.status("downloading"):
                 c.cases_csv(agreement, out)
@@ -144,12 +154,13 @@ def agency_add(
     key_out: Path = typer.Option(..., "--key-out", help="Write the new key here (mode 0600)."),
     url: str | None = URL,
     api_key_file: Path | None = KEY,
+    ca_file: Path | None = CA,
 ) -> None:
     """Add an agency (if new; admin keys) and issue it a key, written to --key-out. A steward
     issues keys to its own agency only."""
     from service.client import ClientError
 
-    with client(url, api_key_file) as c:
+    with client(url, api_key_file, ca_file=ca_file) as c:
         if c.me()["role"] == "admin":
             try:
                 c.create_agency(name)
@@ -173,13 +184,14 @@ def agreement_create(
     threshold: str = typer.Option("auto", "--threshold"),
     url: str | None = URL,
     api_key_file: Path | None = KEY,
+    ca_file: Path | None = CA,
 ) -> None:
     """Create an agreement for a schema; prints its id."""
     import bloom
 
     s = bloom.Schema.load(schema)
     t: float | str = threshold if threshold == "auto" else float(threshold)
-    with client(url, api_key_file) as c:
+    with client(url, api_key_file, ca_file=ca_file) as c:
         a = c.create_agreement(
             name=name,
             parties=party,

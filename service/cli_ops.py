@@ -70,11 +70,14 @@ def withdraw_command(
     agency: str | None = typer.Option(None, "--agency", help="Default: your key's agency."),
     url: str | None = typer.Option(None, "--url", help="Service URL (or CASELINK_URL)."),
     api_key_file: Path | None = typer.Option(None, "--api-key-file", help="Your API key file."),
+    ca_file: Path | None = typer.Option(
+        None, "--ca-file", help="CA certificate (PEM) for an https URL (or CASELINK_CA_FILE)."
+    ),
 ) -> None:
     """Withdraw one record from an agreement and print the receipt."""
     from service.cli_client import client
 
-    with client(url, api_key_file) as c:
+    with client(url, api_key_file, ca_file=ca_file) as c:
         receipt = c.withdraw(agreement, record_ref, reason, agency=agency)
     table = Table("field", "value")
     for key, value in receipt.items():

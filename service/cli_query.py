@@ -24,7 +24,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from service.cli_client import AGREEMENT, KEY, URL, client
+from service.cli_client import AGREEMENT, CA, KEY, URL, client
 
 __all__ = ["register", "result_rows"]
 
@@ -90,9 +90,10 @@ def query(
     out: Path | None = typer.Option(None, "--out", help="Write the results to this CSV."),
     url: str | None = URL,
     api_key_file: Path | None = KEY,
+    ca_file: Path | None = CA,
 ) -> None:
     """Is this person known anywhere? Case ids, confidence and the agencies holding them."""
-    with client(url, api_key_file) as c, tempfile.TemporaryDirectory() as tmp:
+    with client(url, api_key_file, ca_file=ca_file) as c, tempfile.TemporaryDirectory() as tmp:
         agency = c.me()["agency"]
         encoded = Path(tmp) / "query.parquet"
         with console.status("encoding"):

@@ -10,7 +10,10 @@
             ...
 
 Every error answer becomes a :class:`ClientError` carrying the status, the service's error
-code, its message and every problem it listed.
+code, its message and every problem it listed. An https service's certificate is verified:
+against the system's certificate authorities, or the one in ``ca_file`` for a certificate an
+organisation signed itself; a failed connection (untrusted certificate, plain http to a TLS
+port) is a ClientError with status 0 that says what to change.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from typing import Any
 import httpx
 
 from bloom import CaselinkError
+from service._tls import client_verify, transport_problem
 
 __all__ = ["Client", "ClientError"]
 
@@ -50,12 +54,21 @@ class Client:
     """One API key talking to one service."""
 
     def __init__(
-        self, base_url: str, api_key: str, *, purpose: str | None = None, timeout: float = 60.0
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        purpose: str | None = None,
+        timeout: float = 60.0,
+        ca_file: str | os.PathLike[str] | None = None,
     ) -> None:
         headers = {"Authorization": f"Bearer {api_key}"}
         if purpose:
             headers["X-Caselink-Purpose"] = purpose
-        self._http = httpx.Client(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout)
+        verify = client_verify(Path(ca_file) if ca_file is not None else None)
+        self._http = httpx.Client(
+            base_url=base_url.rstrip("/"), headers=headers, timeout=timeout, verify=verify
+        )
 
     def __enter__(self) -> Client:
         return self
@@ -239,14 +252,8 @@ class Client:
         try:
             yield
         except (httpx.TransportError, httpx.UnsupportedProtocol) as e:
-            raise ClientError(
-                0,
-                "unreachable",
-                f"cannot reach the caselink service at "
-                f"{self._http.base_url} ({type(e).__name__}); check --url or "
-                "CASELINK_URL and that the service runs",
-                [],
-            ) from e
+            problem = transport_problem(e, self._http.base_url)
+            raise ClientError(0, "unreachable", problem, []) from e
 
     @staticmethod
     def _raise(response: httpx.Response) -> None:

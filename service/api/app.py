@@ -1,6 +1,8 @@
 """The FastAPI application: routers, error handlers, and the resources of its lifetime.
 
-At start-up the app migrates the database, settles the runs a previous stop interrupted
+At start-up the app migrates the database, opens the data keys that seal stored filters
+(:func:`service._datakeys.open_cipher`: it refuses to start without the keys the database
+needs), settles the runs a previous stop interrupted
 (:func:`service._runs.recover_interrupted`: completed if their transaction landed, else
 failed), clears the upload directory of bodies a killed process left, starts (or joins) Ray
 once — keeping the SIGTERM handler uvicorn installed — builds
@@ -19,7 +21,9 @@ from collections.abc import AsyncIterator
 import sqlalchemy as sa
 from fastapi import FastAPI
 
+from linkage._sealing import FilterCipher
 from service._checkpoint_writer import CheckpointWriter
+from service._datakeys import open_cipher
 from service._db import make_engine, migrate
 from service._events import ChangeFeed
 from service._faults import Faults
@@ -76,8 +80,9 @@ def _after_a_stop(app: FastAPI, engine: sa.Engine, settings: Settings) -> None:
         logger.warning("fault injection is on (CASELINK_TEST_FAULTS_FILE): for tests only")
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """The caselink service; ``settings`` default to :func:`get_settings`."""
+def create_app(settings: Settings | None = None, *, cipher: FilterCipher | None = None) -> FastAPI:
+    """The caselink service; ``settings`` default to :func:`get_settings`, ``cipher`` (the
+    data keys, checked against the database) to :func:`open_cipher` at start-up."""
     settings = settings or get_settings()
 
     @contextlib.asynccontextmanager
@@ -89,17 +94,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         checkpoints = CheckpointWriter(  # a service that cannot anchor its audit fails here
             engine, signer, settings.audit_checkpoint_path, settings.audit_checkpoint_seconds
         ).start()
+        codec = cipher or open_cipher(settings, engine)
         _after_a_stop(app, engine, settings)
         started_ray = _start_ray(settings)
-        app.state.settings, app.state.engine = settings, engine
+        app.state.settings, app.state.engine, app.state.cipher = settings, engine, codec
         app.state.changes, app.state.metrics = ChangeFeed(), Metrics(engine)
-        app.state.indexes = IndexStore(engine)  # tracing: built now, rebuilt on changes
+        app.state.indexes = IndexStore(engine, codec=codec)  # tracing: rebuilt on changes
         app.state.changes.subscribe(app.state.indexes.refresh)
         app.state.indexes.refresh_all()
         app.state.query_limiter = RateLimiter(settings.query_rate_per_minute, settings.query_burst)
         app.state.rate_refusals = RefusalAudit(engine).start()  # 429s counted a minute at a time
-        app.state.executor = RunExecutor(engine, True, app.state.changes, app.state.metrics,
-                                         app.state.faults, settings.run_num_cpus)  # fmt: skip
+        app.state.executor = RunExecutor(
+            engine, True, app.state.changes, app.state.metrics, app.state.faults,
+            settings.run_num_cpus, codec=codec,
+        )  # fmt: skip
         app.state.sweeper = RetentionSweeper(
             engine, settings.retention_sweep_seconds, app.state.changes
         ).start()

@@ -110,14 +110,14 @@ def test_store_swaps_the_index_only_when_the_rebuild_is_complete(monkeypatch):
     third = build_index("agr", filters[:90], agencies[:90], cases[:90], bounds)
     gate, built = threading.Event(), iter([first, second, third])
 
-    def load(engine, agreement_id):
+    def load(engine, agreement_id, *, codec):
         index = next(built)
         if index is second:
             assert gate.wait(10)
         return index
 
     monkeypatch.setattr(_index, "load_index", load)
-    store = IndexStore(engine=None, threads=1)  # type: ignore[arg-type]
+    store = IndexStore(engine=None, codec=None, threads=1)  # type: ignore[arg-type]
     try:
         assert store.get("agr") is first
         running = store.refresh("agr")

@@ -82,8 +82,9 @@ async def upload_batch(
             await _receive(request, path, limit)
             await run_in_threadpool(faults.reach, "upload.received")
             stored = await run_in_threadpool(
-                store_batch, engine, agreement, principal.agency_id, principal.actor, path, why
-            )
+                store_batch, engine, agreement, principal.agency_id, principal.actor, path, why,
+                codec=request.app.state.cipher,
+            )  # fmt: skip
         except BatchRefusedError as e:
             code = "conflict" if e.status == 409 else "invalid_batch"
             err = ServiceError(e.status, code, e.detail, e.problems)
