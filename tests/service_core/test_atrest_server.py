@@ -40,6 +40,7 @@ class AtRest:
                     "CASELINK_DATA_KEY_FILE": str(self.key_file)}  # fmt: skip
         engine = open_database(db.url)
         self.steward = bootstrap_agency(engine, "coord", "steward").api_key
+        self.admin = bootstrap_agency(engine, "operator", "admin").api_key
         engine.dispose()
         a = febrl4.a.head(150)
         entity = a["record_ref"].str.split("-").str[1]
@@ -82,16 +83,18 @@ def atrest(request, tmp_path_factory, febrl4, febrl_schema, secret):
     with make_database(request.param, request, work) as db:
         w = AtRest(db, work, febrl_schema, secret, febrl4)
         try:
-            with Client(w.svc.url, w.steward) as st:
+            with Client(w.svc.url, w.admin) as admin:
                 w.keys = {}
                 for agency in ("aga", "agb", "tracing-team"):
-                    st.create_agency(agency)
+                    admin.create_agency(agency)
                     role = "tracer" if agency == "tracing-team" else "submitter"
-                    w.keys[agency] = st.create_key(agency, role)["api_key"]
+                    w.keys[agency] = admin.create_key(agency, role)["api_key"]
+            with Client(w.svc.url, w.steward) as st:
                 w.agreement = st.create_agreement(
                     name="at rest", parties=["aga", "agb", "tracing-team"],
                     purposes=["linkage", "tracing"], schema_fingerprint=febrl_schema.fingerprint,
-                    filter_bits=febrl_schema.filter_bits, retention_days=30,
+                    filter_bits=febrl_schema.filter_bits, segments=febrl_schema.layout,
+                    retention_days=30,
                 )["agreement_id"]  # fmt: skip
             uploads = [("aga", "aga"), ("agb", "agb"), ("later", "aga")]
             batches = [w.encode(name, agency) for name, agency in uploads]

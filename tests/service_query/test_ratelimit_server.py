@@ -40,7 +40,7 @@ SOUGHT = {"given_name": "Wilhelmina", "family_name": "Xochitl-Abernathy",
 class Limits:
     server: Server
     db: Database
-    steward: Client
+    steward: Client  # the admin: it issues tracer keys to the agencies
     schema: bloom.Schema
     secret: bloom.Secret
     agreement_id: str
@@ -90,13 +90,14 @@ def limits(request, person_schema, secret, tmp_path_factory) -> Iterator[Limits]
             server.launch()
             server.wait_migrated()
             steward_key = bootstrap_steward(db.url, "steward")
+            admin_key = bootstrap_steward(db.url, "operator", "admin")
             server.wait_ready()
-            with server.client(steward_key) as steward:
+            with server.client(admin_key) as admin, server.client(steward_key) as steward:
                 for agency in AGENCIES:
-                    steward.create_agency(agency)
+                    admin.create_agency(agency)
                 body = agreement_body(person_schema, list(AGENCIES), name="limits")
                 agreement_id = steward.create_agreement(**body)["agreement_id"]
-                yield Limits(server, db, steward, person_schema, secret, agreement_id, workdir)
+                yield Limits(server, db, admin, person_schema, secret, agreement_id, workdir)
         finally:
             server.cleanup()
 
