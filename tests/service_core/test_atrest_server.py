@@ -63,7 +63,7 @@ class AtRest:
     def raw_bytes(self) -> bytes:
         """What a thief of the database gets: the SQLite files, or PostgreSQL's column values."""
         if self.db.kind == "sqlite":
-            return b"".join(p.read_bytes() for p in self.work.glob("caselink.db*"))
+            return b"".join(p.read_bytes() for p in self.work.glob("caselink.db*") if p.is_file())
         return b"".join(self.values())
 
     def caselink(self, *args, **env: str) -> subprocess.CompletedProcess:
