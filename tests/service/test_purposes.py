@@ -23,7 +23,8 @@ def tracing_only(world) -> str:
     with world.service.client() as steward:
         body = {"name": "tracing only", "parties": ["agency-a"], "purposes": ["tracing"],
                 "schema_fingerprint": world.agreement["schema_fingerprint"],
-                "filter_bits": world.agreement["filter_bits"], "retention_days": 30}  # fmt: skip
+                "filter_bits": world.agreement["filter_bits"],
+                "segments": world.agreement["segments"], "retention_days": 30}  # fmt: skip
         return steward.create_agreement(**body)["agreement_id"]
 
 
