@@ -57,6 +57,7 @@ class Site:
     faults: Path
     uploads: Path  # the upload directory the service derives from its database URL
     steward: str
+    admin: str
     keys: dict[str, str]
     files: dict[str, Path]  # agency-a, agency-b, late (more agency-b records)
     refs: dict[str, list[str]]  # file name -> its record refs
@@ -135,6 +136,7 @@ class Site:
     def audit_verifies(self, agreement: str) -> None:
         with self.client() as c:
             check = c.verify_audit(agreement)
+        with self.server.client(self.admin) as c:  # the service chain is the operator's
             service_chain = c.verify_audit()
         assert check["ok"], check["problems"]
         assert service_chain["ok"], service_chain["problems"]
@@ -174,7 +176,7 @@ def site(request, tmp_path_factory, person_schema, secret) -> Iterator[Site]:
             refs = {name: list(df["record_ref"]) for name, df in frames.items()}
             uploads = (workdir / "caselink.db-uploads") if kind == "sqlite" else (
                 workdir / "caselink-uploads")  # fmt: skip
-            yield Site(server, db, faults, uploads, steward, keys, files, refs)
+            yield Site(server, db, faults, uploads, steward, admin, keys, files, refs)
         finally:
             server.cleanup()
 
