@@ -70,15 +70,15 @@ def tls(tmp_path_factory):
     ca, cert, key = _certificates(work)
     url = f"sqlite:///{work / 'caselink.db'}"
     engine = open_database(url)
-    steward = bootstrap_agency(engine, "coord", "steward").api_key
+    operator = bootstrap_agency(engine, "operator", "admin").api_key
     engine.dispose()
-    (work / "steward.key").write_text(steward)
+    (work / "operator.key").write_text(operator)
     env = {"CASELINK_RAY_NUM_CPUS": "1", "CASELINK_RAY_OBJECT_STORE_MB": "100",
            "CASELINK_DATA_KEY_FILE": str(work / "keys" / "data-keys")}  # fmt: skip
     svc = ServiceProcess(url, log=work / "service.log", env=env, tls=(cert, key), ca_file=ca,
                          startup_timeout=600)  # fmt: skip
     with svc:
-        yield {"svc": svc, "ca": ca, "cert": cert, "key": key, "steward": steward, "work": work}
+        yield {"svc": svc, "ca": ca, "cert": cert, "key": key, "operator": operator, "work": work}
 
 
 def _caselink(*args: str, **env: str) -> subprocess.CompletedProcess:
@@ -89,12 +89,12 @@ def _caselink(*args: str, **env: str) -> subprocess.CompletedProcess:
 
 def test_the_client_given_the_ca_talks_to_the_service_over_tls(tls):
     assert tls["svc"].url.startswith("https://127.0.0.1:")
-    with Client(tls["svc"].url, tls["steward"], ca_file=tls["ca"]) as c:
+    with Client(tls["svc"].url, tls["operator"], ca_file=tls["ca"]) as c:
         assert c.me()["agency"] == "coord"
 
 
 def test_a_client_without_the_ca_is_refused_with_a_clear_error(tls):
-    with Client(tls["svc"].url, tls["steward"]) as c, pytest.raises(ClientError) as e:
+    with Client(tls["svc"].url, tls["operator"]) as c, pytest.raises(ClientError) as e:
         c.me()
     assert e.value.status == 0
     assert "presented a certificate this client does not trust" in str(e.value)
@@ -103,14 +103,14 @@ def test_a_client_without_the_ca_is_refused_with_a_clear_error(tls):
 
 def test_plain_http_to_the_tls_port_is_refused_with_a_clear_error(tls):
     plain = tls["svc"].url.replace("https://", "http://")
-    with Client(plain, tls["steward"]) as c, pytest.raises(ClientError) as e:
+    with Client(plain, tls["operator"]) as c, pytest.raises(ClientError) as e:
         c.me()
     assert e.value.status == 0 and "use an https:// URL" in str(e.value)
 
 
 def test_the_cli_trusts_the_ca_from_its_option_or_the_environment(tls):
     work, url = tls["work"], tls["svc"].url
-    common = ["--url", url, "--api-key-file", work / "steward.key"]
+    common = ["--url", url, "--api-key-file", work / "operator.key"]
     refused = _caselink("agency", "add", "aga", "--key-out", work / "a.key", *common)
     assert refused.returncode == 2 and "does not trust" in refused.stderr, refused.stderr
     assert "Traceback" not in refused.stderr
