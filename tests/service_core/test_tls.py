@@ -90,7 +90,7 @@ def _caselink(*args: str, **env: str) -> subprocess.CompletedProcess:
 def test_the_client_given_the_ca_talks_to_the_service_over_tls(tls):
     assert tls["svc"].url.startswith("https://127.0.0.1:")
     with Client(tls["svc"].url, tls["operator"], ca_file=tls["ca"]) as c:
-        assert c.me()["agency"] == "coord"
+        assert c.me()["agency"] == "operator"
 
 
 def test_a_client_without_the_ca_is_refused_with_a_clear_error(tls):
