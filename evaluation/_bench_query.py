@@ -25,38 +25,22 @@ import sqlalchemy as sa
 
 import bloom
 from evaluation._bench import peak_rss_gib
-from evaluation._synthetic import generate
+from evaluation._bench_service import (
+    PURPOSE,
+    TRACER,
+    bootstrap_keys,
+    mint_keys,
+    open_agreement,
+    people,
+    percentiles,
+    query_bodies,
+)
 from linkage._caseid import new_case_id
 from linkage._registry import cases_table, meta_table, records_table
 
 __all__ = ["bench_query_latency"]
 
-PURPOSE = "tracing"
-TRACER = "tracing-team"
 _ROWS = 50_000
-
-
-def _percentiles(ms: np.ndarray) -> dict[str, float]:
-    q = np.percentile(ms, [50, 95, 99])
-    return {"p50": round(float(q[0]), 2), "p95": round(float(q[1]), 2),
-            "p99": round(float(q[2]), 2), "max": round(float(ms.max()), 2),
-            "mean": round(float(ms.mean()), 2)}  # fmt: skip
-
-
-def _people(n: int, n_queries: int, seed: int):
-    """Two registers of n/2 people each (every person in both) and one-record queries."""
-    people = n // 2
-    data = generate(people, 3, overlap=[1.0, 1.0, min(1.0, n_queries / people)], seed=seed)
-    absent = generate(max(1, n_queries // 4), 1, seed=seed + 1).agencies["agency-a"]
-    schema, secret = bloom.Schema.load("person"), bloom.Secret(bytes(range(32)))
-    reg = {a: bloom.encode(data.agencies[a], schema, secret, agency=a, id_column="record_ref")
-           for a in ("agency-a", "agency-b")}  # fmt: skip
-    truth = data.truth.set_index(["agency", "record_ref"])["entity_id"]
-    sought = data.agencies["agency-c"].head(n_queries)
-    queries = [(int(truth[("agency-c", r)]), row) for r, row in zip(
-        sought["record_ref"], sought.itertuples(index=False), strict=True)]  # fmt: skip
-    queries += [(-1, row) for row in absent.itertuples(index=False)]
-    return schema, secret, reg, truth, queries
 
 
 def _fill_registry(url: str, scope: str, reg: dict, truth, schema: bloom.Schema) -> dict:
@@ -94,38 +78,19 @@ def _setup(url: str, work: Path, schema, secret, sample) -> tuple[str, str]:
     """Agencies, keys and the agreement through a real server; one small upload for the
     filter layout. Returns (agreement id, tracer key)."""
     from service import ServiceProcess
-    from service._admin import bootstrap_agency, open_database
     from service.client import Client
 
-    engine = open_database(url)
-    steward = bootstrap_agency(engine, "coordination", "steward").api_key
-    engine.dispose()
-    with ServiceProcess(url, log=work / "setup.log") as svc, Client(svc.url, steward) as c:
-        for agency in ("agency-a", "agency-b", TRACER):
-            c.create_agency(agency)
-        agreement = c.create_agreement(
-            name="query bench", parties=["agency-a", "agency-b", TRACER],
-            purposes=["linkage", PURPOSE], schema_fingerprint=schema.fingerprint,
-            filter_bits=schema.filter_bits, retention_days=365,
-        )["agreement_id"]  # fmt: skip
-        tracer = c.create_key(TRACER, "tracer")["api_key"]
-        with Client(svc.url, c.create_key("agency-a", "submitter")["api_key"]) as sub:
+    keys = bootstrap_keys(url)
+    with ServiceProcess(url, log=work / "setup.log") as svc:
+        agreement = open_agreement(svc.url, keys, schema, ["agency-a", "agency-b", TRACER],
+                                   "query bench")  # fmt: skip
+        (tracer,) = mint_keys(svc.url, keys[0], TRACER, "tracer", 1)
+        (submitter,) = mint_keys(svc.url, keys[0], "agency-a", "submitter", 1)
+        with Client(svc.url, submitter) as sub:
             path = work / "layout.parquet"
             bloom.encode(sample, schema, secret, agency="agency-a").write(path)
             sub.upload(agreement, path)
     return agreement, tracer
-
-
-def _bodies(queries, schema, secret, work: Path) -> list[bytes]:
-    import pandas as pd
-
-    out = []
-    for k, (_, row) in enumerate(queries):
-        df = pd.DataFrame([row._asdict()]).assign(record_ref=f"Q-{k}")
-        path = work / "q.parquet"
-        bloom.encode(df, schema, secret, agency=TRACER, id_column="record_ref").write(path)
-        out.append(path.read_bytes())
-    return out
 
 
 def _first_answer(c, agreement: str, body: bytes, timeout: float = 600.0) -> None:
@@ -194,8 +159,8 @@ def _in_process(url: str, agreement: str, filters: list[np.ndarray]) -> dict[str
             t = time.perf_counter()
             index.search(q, 5, 0.05, parts=parts, pool=store.pool if parts > 1 else None)
             ms[parts].append((time.perf_counter() - t) * 1000)
-    out["one_thread_ms"] = _percentiles(np.array(ms[1][10:]))
-    out["two_threads_ms"] = _percentiles(np.array(ms[2][10:]))
+    out["one_thread_ms"] = percentiles(np.array(ms[1][10:]))
+    out["two_threads_ms"] = percentiles(np.array(ms[2][10:]))
     out["calibration"] = {"floor": round(index.model.floor, 4),
                           "query_prior": round(index.model.matched_share, 4),
                           "registry_share": round(index.model.registry_share, 4),
@@ -208,7 +173,9 @@ def _in_process(url: str, agreement: str, filters: list[np.ndarray]) -> dict[str
 def bench_query_latency(n: int = 1_000_000, n_queries: int = 400, *, seed: int = 0):
     """p50/p95/p99 of one-record tracing queries against ``n`` registered records."""
     t0 = time.perf_counter()
-    schema, secret, reg, truth, queries = _people(n, n_queries, seed)
+    regs = people(n, n_queries, seed)
+    schema, secret, reg, truth, queries = (regs.schema, regs.secret, regs.registered,
+                                           regs.truth, regs.queries)  # fmt: skip
     encoded = time.perf_counter() - t0
     with tempfile.TemporaryDirectory(prefix="caselink-bench-query-") as tmp:
         work = Path(tmp)
@@ -220,8 +187,8 @@ def bench_query_latency(n: int = 1_000_000, n_queries: int = 400, *, seed: int =
         t1 = time.perf_counter()
         case_of = _fill_registry(url, agreement, reg, truth, schema)
         filled = time.perf_counter() - t1
-        del reg
-        bodies = _bodies(queries, schema, secret, work)
+        del reg, regs
+        bodies = query_bodies(queries, schema, secret, work)
         expected = [case_of.get(p) for p, _ in queries]
         filters = [bloom.read_batch(_tmp_write(work, b)).filters for b in bodies]
         ms, right, ready, loads, rss = _over_http(url, work, agreement, tracer, bodies, expected)
@@ -230,7 +197,7 @@ def bench_query_latency(n: int = 1_000_000, n_queries: int = 400, *, seed: int =
     return {
         "registered_records": n, "cases": len(case_of), "requests": len(ms),
         "query_records_per_request": 1, "target_p99_ms": 100,
-        "http_ms": _percentiles(ms), "index_search": local,
+        "http_ms": percentiles(ms), "index_search": local,
         "top1_right_share_registered": round(float(right[present].mean()), 4),
         "absent_answered_none_share": round(float(right[~present].mean()), 4),
         "service_ready_to_first_answer_seconds": round(ready, 1),

@@ -1,0 +1,328 @@
+"""Tracing queries under load: many tracers, each with its own key, alone and while a run links.
+
+A real ``caselink serve`` (:class:`service.ServiceProcess`, SQLite) gets ``n`` synthetic
+records the way agencies give them: two encoded registers uploaded and linked by a run. Then
+``clients`` tracing clients — each with its own ``tracer`` key, so its own rate-limit bucket —
+send one-record queries over loopback for ``seconds`` (phase 1, ``queries_alone``), and again
+while a third agency uploads a new batch of ``batch`` records and a run links it
+(phase 2, ``during_upload_and_run``, which lasts at least until the run has finished).
+
+Clients are paced at ``per_client_per_second`` (default: the service's default per-key
+allowance, 60 query records a minute) and the service keeps its default rate limit: the
+figures are the latency that a team of tracers, each using its whole allowance, would see, and
+any request beyond the allowance is a 429, counted apart. ``per_client_per_second=None`` sends
+back to back instead, with the limit raised so that it measures throughput, not the limiter.
+
+Per phase: requests, answers by status, p50/p95/p99 of answered requests (measured at the
+client), and the load average before and after; in phase 2 also the upload's and the run's
+durations and the latency within each stage of the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import os
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import bloom
+from evaluation._bench_service import (
+    PURPOSE,
+    TRACER,
+    Registers,
+    bootstrap_keys,
+    mint_keys,
+    open_agreement,
+    people,
+    percentiles,
+    query_bodies,
+)
+
+__all__ = ["bench_load"]
+
+GOAL_P99_MS = 500.0  # while a run is going (issue 11)
+RUN_TIMEOUT = 1800.0  # longest wait for a run, seconds
+_PATH = "/v1/agreements/{}/queries"
+Phase = list[tuple[float, float, str]]  # (start, seconds, status) per request
+
+
+@dataclass
+class _Watch:
+    """What the uploading agency saw in phase 2, on the bench's clock (``perf_counter``)."""
+
+    stages: list[tuple[float, str]] = field(default_factory=list)  # (since, stage)
+    upload: tuple[float, float] | None = None
+    run: tuple[float, float] | None = None
+    outcome: dict[str, Any] = field(default_factory=dict)
+    done: threading.Event = field(default_factory=threading.Event)
+
+    def mark(self, stage: str) -> None:
+        stage = stage.split(" (", 1)[0]  # "candidates (3 searches)" -> "candidates"
+        if not self.stages or self.stages[-1][1] != stage:
+            self.stages.append((time.perf_counter(), stage))
+
+
+def _loads() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def _write(batch: bloom.EncodedBatch, path: Path) -> Path:
+    batch.write(path)
+    return path
+
+
+def _link(url: str, uploads: list[tuple[str, Path]], agreement: str, watch: _Watch) -> None:
+    """Each (submitter key, batch) uploaded, then one run (started by the last uploader)
+    linking them all; the stages are marked in ``watch``."""
+    from service.client import Client
+
+    t = time.perf_counter()
+    watch.mark("upload")
+    for key, path in uploads:
+        with Client(url, key, timeout=RUN_TIMEOUT) as c:
+            c.upload(agreement, path)
+    watch.upload = (t, time.perf_counter())
+    with Client(url, uploads[-1][0], timeout=RUN_TIMEOUT) as c:
+        t = time.perf_counter()
+        run_id = c.start_run(agreement)["run_id"]
+        run = c.wait_run(agreement, run_id, timeout=RUN_TIMEOUT, poll=0.2,
+                         on_progress=lambda r: watch.mark(r["stage"]))  # fmt: skip
+    watch.run = (t, time.perf_counter())
+    watch.mark("after the run")
+    watch.outcome = {"status": run["status"], "stats": run.get("stats"),
+                     "error": run.get("error")}  # fmt: skip
+    watch.done.set()
+    if run["status"] != "succeeded":
+        raise RuntimeError(f"a bench run failed: {run.get('error')}")
+
+
+def _seconds(span: tuple[float, float] | None) -> float | None:
+    return round(span[1] - span[0], 2) if span else None
+
+
+async def _client(url: str, key: str, agreement: str, bodies: list[bytes], first: int,
+                  interval: float, bound: int, going: Callable[[float], bool],
+                  out: Phase) -> None:  # fmt: skip
+    """One tracer: a query every ``interval`` s (back to back at 0) while ``going``."""
+    import httpx
+
+    headers = {"Authorization": f"Bearer {key}", "X-Caselink-Purpose": PURPOSE,
+               "Content-Type": "application/vnd.apache.parquet"}  # fmt: skip
+    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=RUN_TIMEOUT) as http:
+        due = time.perf_counter() + interval * first / max(1, len(bodies))
+        for k in range(bound):
+            if (wait := due - time.perf_counter()) > 0:
+                await asyncio.sleep(wait)
+            t = time.perf_counter()
+            if not going(t):
+                return
+            try:
+                r = await http.post(_PATH.format(agreement), content=bodies[(first + k) %
+                                    len(bodies)], params={"top_k": 5})  # fmt: skip
+                status = str(r.status_code)
+            except httpx.TransportError as e:
+                status = f"transport:{type(e).__name__}"
+            out.append((t, time.perf_counter() - t, status))
+            due = max(due + interval, time.perf_counter())  # late: no catch-up burst
+
+
+async def _phase(url: str, agreement: str, keys: list[str], bodies: list[bytes],
+                 interval: float, going: Callable[[float], bool], bound: int,
+                 side: Callable[[], None] | None = None) -> Phase:  # fmt: skip
+    """Every client at once (and ``side`` on a thread); the requests they made."""
+    out: Phase = []
+    async with asyncio.TaskGroup() as tasks:
+        for i, key in enumerate(keys):
+            first = i * len(bodies) // len(keys)
+            tasks.create_task(_client(url, key, agreement, bodies, first, interval, bound,
+                                      going, out))  # fmt: skip
+        if side is not None:
+            tasks.create_task(asyncio.to_thread(side))
+    return out
+
+
+def _figures(reqs: Phase, seconds: float, before: list[float]) -> dict[str, Any]:
+    status = Counter(s for _, _, s in reqs)
+    answered = np.array([d * 1000 for _, d, s in reqs if s == "200"])
+    return {
+        "seconds": round(seconds, 1),
+        "requests": len(reqs),
+        "answered": int(status["200"]),
+        "by_status": dict(sorted(status.items())),
+        "rate_limited_429": int(status["429"]),
+        "errors_other_than_429": len(reqs) - int(status["200"]) - int(status["429"]),
+        "answered_per_second": round(len(answered) / seconds, 1) if seconds else None,
+        "latency_ms": percentiles(answered) if answered.size else None,
+        "load_average_before": before,
+        "load_average_after": _loads(),
+    }
+
+
+def _by_stage(reqs: Phase, watch: _Watch) -> dict[str, Any]:
+    """Latency of the answered requests by what the run was doing when each was sent."""
+    starts = [t for t, _ in watch.stages]
+    groups: dict[str, list[float]] = {}
+    for t, d, s in reqs:
+        if s == "200":
+            k = bisect.bisect_right(starts, t) - 1
+            name = watch.stages[k][1] if k >= 0 else "before the upload"
+            groups.setdefault(name, []).append(d * 1000)
+    ends = [*starts[1:], None]
+    spans = {stage: round(end - t, 2) for (t, stage), end in zip(watch.stages, ends,
+             strict=True) if end is not None}  # fmt: skip
+    return {name: {"requests": len(ms), "stage_seconds": spans.get(name),
+                   **percentiles(np.array(ms))}
+            for name, ms in groups.items()}  # fmt: skip
+
+
+def _during_run(reqs: Phase, watch: _Watch) -> dict[str, Any] | None:
+    if watch.run is None:
+        return None
+    lo, hi = watch.run
+    ms = np.array([d * 1000 for t, d, s in reqs if s == "200" and lo <= t <= hi])
+    return percentiles(ms) if ms.size else None
+
+
+def _limits(per_client: float | None) -> tuple[dict[str, str], dict[str, Any]]:
+    """The service's environment, and the rate-limit choice as the results record it."""
+    from service._settings import Settings
+
+    rate = Settings.model_fields["query_rate_per_minute"].default
+    burst = Settings.model_fields["query_burst"].default
+    choice = (f"the service's default limit; each client paced at {per_client} queries/s "
+              "(one record each): the latency of tracers using their allowance")  # fmt: skip
+    if per_client is None:
+        rate, burst = 1e9, 1000
+        choice = "raised: clients send back to back, so the figures are throughput, not the limit"
+    env = {"CASELINK_QUERY_RATE_PER_MINUTE": str(rate), "CASELINK_QUERY_BURST": str(burst),
+           "CASELINK_RAY_OBJECT_STORE_MB": "200"}  # fmt: skip
+    return env, {"per_minute": rate, "burst": burst, "client_pace_per_second": per_client,
+                 "choice": choice}  # fmt: skip
+
+
+def _batches(regs: Registers, work: Path, batch: int) -> dict[str, Path]:
+    """The two registers and agency-c's new batch of ``batch`` records, as Parquet files."""
+    paths = {a: _write(b, work / f"{a}.parquet") for a, b in regs.registered.items()}
+    third = regs.third.head(batch)
+    encoded = bloom.encode(third, regs.schema, regs.secret, agency="agency-c",
+                           id_column="record_ref")  # fmt: skip
+    paths["agency-c"] = _write(encoded, work / "agency-c.parquet")
+    return paths
+
+
+@dataclass(frozen=True)
+class _Load:
+    """Who queries and how: the tracers' keys, the bodies they cycle through, their pace."""
+
+    url: str
+    agreement: str
+    tracers: list[str]
+    bodies: list[bytes]
+    interval: float  # seconds between one client's queries; 0 = back to back
+    seconds: float
+
+    def run(self, going: Callable[[float], bool], side: Callable[[], None] | None = None,
+            bound: int | None = None) -> Phase:  # fmt: skip
+        pace = 1 / self.interval if self.interval else 1000.0
+        bound = bound or int((self.seconds + RUN_TIMEOUT) * pace) + 1
+        return asyncio.run(_phase(self.url, self.agreement, self.tracers, self.bodies,
+                                  self.interval, going, bound, side))  # fmt: skip
+
+
+def _alone(load: _Load) -> dict[str, Any]:
+    before, start = _loads(), time.perf_counter()
+    reqs = load.run(lambda t: t < start + load.seconds)
+    return _figures(reqs, time.perf_counter() - start, before)
+
+
+def _with_run(load: _Load, submitter: str, path: Path, records: int) -> dict[str, Any]:
+    watch, lead = _Watch(), min(5.0, load.seconds / 6)
+
+    def side() -> None:
+        time.sleep(lead)  # a few seconds of queries alone first, as a baseline
+        try:
+            _link(load.url, [(submitter, path)], load.agreement, watch)
+        finally:
+            watch.done.set()
+
+    def going(t: float) -> bool:
+        return (t < start + load.seconds or not watch.done.is_set()) and (
+            t < start + load.seconds + RUN_TIMEOUT)  # fmt: skip
+
+    before, start = _loads(), time.perf_counter()
+    reqs = load.run(going, side)
+    out = _figures(reqs, time.perf_counter() - start, before)
+    out["upload"] = {"records": records, "seconds": _seconds(watch.upload)}
+    out["run"] = {"seconds": _seconds(watch.run), **watch.outcome}
+    out["latency_ms_while_running"] = _during_run(reqs, watch)
+    out["latency_ms_by_stage"] = _by_stage(reqs, watch)
+    return out
+
+
+def _measure(svc, keys: tuple[str, str], regs: Registers, paths: dict[str, Path],
+             bodies: list[bytes], clients: int, seconds: float, per_client: float | None,
+             on_phase: Callable[[str, Any], None]) -> dict[str, Any]:  # fmt: skip
+    parties = ["agency-a", "agency-b", "agency-c"]
+    agreement = open_agreement(svc.url, keys, regs.schema, [*parties, TRACER], "load bench")
+    subs = {a: mint_keys(svc.url, keys[0], a, "submitter", 1)[0] for a in parties}
+    tracers = mint_keys(svc.url, keys[0], TRACER, "tracer", clients)
+    reg = _Watch()
+    _link(svc.url, [(subs[a], paths[a]) for a in parties[:2]], agreement, reg)
+    load = _Load(svc.url, agreement, tracers, bodies, 1 / per_client if per_client else 0.0,
+                 seconds)  # fmt: skip
+    load.run(lambda t: True, bound=1)  # warm-up: one query per client
+    on_phase("queries_alone", svc)
+    alone = _alone(load)
+    on_phase("during_upload_and_run", svc)
+    during = _with_run(load, subs["agency-c"], paths["agency-c"], _records(paths["agency-c"]))
+    on_phase("finished", svc)
+    return {"registration": {"upload_seconds": _seconds(reg.upload),
+                             "run_seconds": _seconds(reg.run), "run": reg.outcome},
+            "queries_alone": alone, "during_upload_and_run": during}  # fmt: skip
+
+
+def _records(path: Path) -> int:
+    return len(bloom.read_batch(path))
+
+
+def bench_load(n: int = 100_000, clients: int = 50, seconds: float = 60.0, *,
+               batch: int = 20_000, n_queries: int = 200, per_client_per_second: float | None
+               = 1.0, seed: int = 0, on_phase: Callable[[str, Any], None] | None = None,
+               ) -> dict[str, Any]:  # fmt: skip
+    """Tracing latency of ``clients`` tracers against ``n`` records, alone and during a run."""
+    from service import ServiceProcess
+
+    t0 = time.perf_counter()
+    regs = people(n, n_queries, seed, third=batch)
+    env, limit = _limits(per_client_per_second)
+    with tempfile.TemporaryDirectory(prefix="caselink-bench-load-") as tmp:
+        work = Path(tmp)
+        url = f"sqlite:///{work / 'caselink.db'}"
+        paths = _batches(regs, work, batch)
+        bodies = query_bodies(regs.queries, regs.schema, regs.secret, work)
+        encoded = time.perf_counter() - t0
+        keys = bootstrap_keys(url)
+        with ServiceProcess(url, log=work / "serve.log", env=env, startup_timeout=300) as svc:
+            figures = _measure(svc, keys, regs, paths, bodies, clients, seconds,
+                               per_client_per_second, on_phase or (lambda *_: None))  # fmt: skip
+    during = figures["during_upload_and_run"]
+    p99 = (during["latency_ms_while_running"] or {}).get("p99")
+    errors = figures["queries_alone"]["errors_other_than_429"] + during["errors_other_than_429"]
+    return {
+        "registered_records": sum(len(b) for b in regs.registered.values()),
+        "clients": clients, "keys": clients, "phase_seconds": seconds,
+        "query_records_per_request": 1, "distinct_queries": len(bodies),
+        "database": "sqlite", "rate_limit": limit, "service_env": env, "cores": os.cpu_count(),
+        "goals": {"errors_other_than_429": 0, "p99_ms_while_running": GOAL_P99_MS,
+                  "met": errors == 0 and p99 is not None and p99 <= GOAL_P99_MS},
+        "generate_and_encode_seconds": round(encoded, 1), **figures,
+    }  # fmt: skip
