@@ -51,10 +51,11 @@ __all__ = ["bench_load"]
 
 GOAL_P99_MS = 500.0  # while a run is going (issue 11)
 RUN_TIMEOUT = 1800.0  # longest wait for a run, seconds
-REGISTRATION_CHUNK = 25_000  # records of agency-b per registration run
+REGISTRATION_CHUNK = 25_000  # records per registration run
 _WHY_CHUNKS = ("each run's candidate search stays within blocking's exhaustive limit "
-               "(2e9 comparisons, on Ray); one run of 50,000 x 50,000 planned LSH at the auto "
-               "floor (Dice 0.51): 618M candidates, 861 s and 18 GB in the service")  # fmt: skip
+               "(2e9 comparisons, on Ray), and its registry commit short; one run of 50,000 x "
+               "50,000 planned LSH at the auto floor (Dice 0.51): 618M candidates, 861 s and "
+               "18 GB in the service")  # fmt: skip
 _PATH = "/v1/agreements/{}/queries"
 Phase = list[tuple[float, float, str]]  # (start, seconds, status) per request
 
@@ -67,6 +68,7 @@ class _Watch:
     upload: tuple[float, float] | None = None
     run: tuple[float, float] | None = None
     outcome: dict[str, Any] = field(default_factory=dict)
+    poll_errors: dict[str, int] = field(default_factory=dict)  # 5xx answers to run polls
     done: threading.Event = field(default_factory=threading.Event)
 
     def mark(self, stage: str) -> None:
@@ -84,6 +86,26 @@ def _write(batch: bloom.EncodedBatch, path: Path) -> Path:
     return path
 
 
+def _follow(c, agreement: str, run_id: str, watch: _Watch) -> dict[str, Any]:
+    """Poll the run to its end, marking its stages; a 5xx answer to a poll is counted."""
+    from service.client import ClientError
+
+    deadline = time.monotonic() + RUN_TIMEOUT
+    while time.monotonic() < deadline:
+        try:
+            run = c.run(agreement, run_id)
+        except ClientError as e:
+            if e.status < 500:
+                raise
+            watch.poll_errors[str(e.status)] = watch.poll_errors.get(str(e.status), 0) + 1
+            continue
+        watch.mark(run["stage"])
+        if run["status"] in ("succeeded", "failed"):
+            return run
+        time.sleep(0.2)
+    raise TimeoutError(f"a bench run has not finished after {RUN_TIMEOUT:.0f} s")
+
+
 def _link(url: str, uploads: list[tuple[str, Path]], agreement: str, watch: _Watch) -> None:
     """Each (submitter key, batch) uploaded, then one run (started by the last uploader)
     linking them all; the stages are marked in ``watch``."""
@@ -97,13 +119,11 @@ def _link(url: str, uploads: list[tuple[str, Path]], agreement: str, watch: _Wat
     watch.upload = (t, time.perf_counter())
     with Client(url, uploads[-1][0], timeout=RUN_TIMEOUT) as c:
         t = time.perf_counter()
-        run_id = c.start_run(agreement)["run_id"]
-        run = c.wait_run(agreement, run_id, timeout=RUN_TIMEOUT, poll=0.2,
-                         on_progress=lambda r: watch.mark(r["stage"]))  # fmt: skip
+        run = _follow(c, agreement, c.start_run(agreement)["run_id"], watch)
     watch.run = (t, time.perf_counter())
     watch.mark("after the run")
     watch.outcome = {"status": run["status"], "stats": run.get("stats"),
-                     "error": run.get("error")}  # fmt: skip
+                     "error": run.get("error"), "poll_errors": watch.poll_errors}  # fmt: skip
     watch.done.set()
     if run["status"] != "succeeded":
         raise RuntimeError(f"a bench run failed: {run.get('error')}")
@@ -214,14 +234,14 @@ def _limits(per_client: float | None) -> tuple[dict[str, str], dict[str, Any]]:
 
 
 def _batches(regs: Registers, work: Path, batch: int) -> list[tuple[str, Path]]:
-    """(agency, Parquet file) in upload order: agency-a's register whole, agency-b's in chunks
-    of :data:`REGISTRATION_CHUNK`, and last agency-c's new batch of ``batch`` records."""
-    a, b = regs.registered["agency-a"], regs.registered["agency-b"]
-    out = [("agency-a", _write(a, work / "agency-a.parquet"))]
-    for k, lo in enumerate(range(0, len(b), REGISTRATION_CHUNK)):
-        part = slice(lo, lo + REGISTRATION_CHUNK)
-        chunk = bloom.EncodedBatch(b.record_refs[part], b.filters[part], b.metadata)
-        out.append(("agency-b", _write(chunk, work / f"agency-b-{k}.parquet")))
+    """(agency, Parquet file) in upload order: agency-a's and agency-b's registers in chunks of
+    :data:`REGISTRATION_CHUNK`, and last agency-c's new batch of ``batch`` records."""
+    out = []
+    for agency, b in regs.registered.items():
+        for k, lo in enumerate(range(0, len(b), REGISTRATION_CHUNK)):
+            part = slice(lo, lo + REGISTRATION_CHUNK)
+            chunk = bloom.EncodedBatch(b.record_refs[part], b.filters[part], b.metadata)
+            out.append((agency, _write(chunk, work / f"{agency}-{k}.parquet")))
     third = bloom.encode(regs.third.head(batch), regs.schema, regs.secret, agency="agency-c",
                          id_column="record_ref")  # fmt: skip
     return [*out, ("agency-c", _write(third, work / "agency-c.parquet"))]
@@ -317,15 +337,18 @@ def _records(path: Path) -> int:
 def bench_load(n: int = 100_000, clients: int = 50, seconds: float = 60.0, *,
                batch: int = 20_000, n_queries: int = 200, per_client_per_second: float | None
                = 1.0, seed: int = 0, on_phase: Callable[[str, Any], None] | None = None,
-               ) -> dict[str, Any]:  # fmt: skip
-    """Tracing latency of ``clients`` tracers against ``n`` records, alone and during a run."""
+               work_dir: Path | None = None) -> dict[str, Any]:  # fmt: skip
+    """Tracing latency of ``clients`` tracers against ``n`` records, alone and during a run.
+
+    ``on_phase(name, service)`` is called as each phase starts and before the service stops
+    (e.g. to attach a profiler); ``work_dir`` keeps the database and the service's log."""
     from service import ServiceProcess
 
     t0 = time.perf_counter()
     regs = people(n, n_queries, seed, third=batch)
     env, limit = _limits(per_client_per_second)
     with tempfile.TemporaryDirectory(prefix="caselink-bench-load-") as tmp:
-        work = Path(tmp)
+        work = Path(work_dir or tmp)
         url = f"sqlite:///{work / 'caselink.db'}"
         files = _batches(regs, work, batch)
         bodies = query_bodies(regs.queries, regs.schema, regs.secret, work)
