@@ -1,17 +1,19 @@
 """Tracing queries under load: many tracers, each with its own key, alone and while a run links.
 
 A real ``caselink serve`` (:class:`service.ServiceProcess`, SQLite) gets ``n`` synthetic
-records the way agencies give them: two encoded registers uploaded and linked by a run. Then
-``clients`` tracing clients — each with its own ``tracer`` key, so its own rate-limit bucket —
-send one-record queries over loopback for ``seconds`` (phase 1, ``queries_alone``), and again
-while a third agency uploads a new batch of ``batch`` records and a run links it
-(phase 2, ``during_upload_and_run``, which lasts at least until the run has finished).
+records the way agencies give them: two encoded registers uploaded and linked by runs of
+:data:`REGISTRATION_CHUNK` records. Then ``clients`` tracing clients — each a tracing agency of
+its own with its own ``tracer`` key, so its own rate-limit bucket whether the limit belongs to
+the key or to the agency — send one-record queries over loopback for ``seconds`` (phase 1,
+``queries_alone``), and again while a third agency uploads a new batch of ``batch`` records
+and a run links it (phase 2, ``during_upload_and_run``, which lasts at least until the run
+has finished).
 
-Clients are paced at ``per_client_per_second`` (default: the service's default per-key
-allowance, 60 query records a minute) and the service keeps its default rate limit: the
-figures are the latency that a team of tracers, each using its whole allowance, would see, and
-any request beyond the allowance is a 429, counted apart. ``per_client_per_second=None`` sends
-back to back instead, with the limit raised so that it measures throughput, not the limiter.
+Clients are paced at ``per_client_per_second`` (default: the service's default allowance, 60
+query records a minute) and the service keeps its default rate limit: the figures are the
+latency that tracers using their whole allowance would see, and any request beyond it is a
+429, counted apart. ``per_client_per_second=None`` sends back to back instead, with the limit
+raised so that it measures throughput, not the limiter.
 
 Per phase: requests, answers by status, p50/p95/p99 of answered requests (measured at the
 client), and the load average before and after; in phase 2 also the upload's and the run's
@@ -21,29 +23,32 @@ durations and the latency within each stage of the run.
 from __future__ import annotations
 
 import asyncio
-import bisect
 import os
 import tempfile
-import threading
 import time
-from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 import bloom
+from evaluation._bench_load_traffic import (
+    Phase,
+    Tracer,
+    Watch,
+    by_stage,
+    figures,
+    loads,
+    traffic,
+    while_running,
+)
 from evaluation._bench_service import (
-    PURPOSE,
     TRACER,
     Registers,
     bootstrap_keys,
     mint_keys,
     open_agreement,
     people,
-    percentiles,
     query_bodies,
 )
 
@@ -51,34 +56,12 @@ __all__ = ["bench_load"]
 
 GOAL_P99_MS = 500.0  # while a run is going (issue 11)
 RUN_TIMEOUT = 1800.0  # longest wait for a run, seconds
+BODIES_PER_CLIENT = 8  # distinct queries each client cycles through
 REGISTRATION_CHUNK = 25_000  # records per registration run
 _WHY_CHUNKS = ("each run's candidate search stays within blocking's exhaustive limit "
                "(2e9 comparisons, on Ray), and its registry commit short; one run of 50,000 x "
                "50,000 planned LSH at the auto floor (Dice 0.51): 618M candidates, 861 s and "
                "18 GB in the service")  # fmt: skip
-_PATH = "/v1/agreements/{}/queries"
-Phase = list[tuple[float, float, str]]  # (start, seconds, status) per request
-
-
-@dataclass
-class _Watch:
-    """What the uploading agency saw in phase 2, on the bench's clock (``perf_counter``)."""
-
-    stages: list[tuple[float, str]] = field(default_factory=list)  # (since, stage)
-    upload: tuple[float, float] | None = None
-    run: tuple[float, float] | None = None
-    outcome: dict[str, Any] = field(default_factory=dict)
-    poll_errors: dict[str, int] = field(default_factory=dict)  # 5xx answers to run polls
-    done: threading.Event = field(default_factory=threading.Event)
-
-    def mark(self, stage: str) -> None:
-        stage = stage.split(" (", 1)[0]  # "candidates (3 searches)" -> "candidates"
-        if not self.stages or self.stages[-1][1] != stage:
-            self.stages.append((time.perf_counter(), stage))
-
-
-def _loads() -> list[float]:
-    return [round(x, 2) for x in os.getloadavg()]
 
 
 def _write(batch: bloom.EncodedBatch, path: Path) -> Path:
@@ -86,7 +69,7 @@ def _write(batch: bloom.EncodedBatch, path: Path) -> Path:
     return path
 
 
-def _follow(c, agreement: str, run_id: str, watch: _Watch) -> dict[str, Any]:
+def _follow(c, agreement: str, run_id: str, watch: Watch) -> dict[str, Any]:
     """Poll the run to its end, marking its stages; a 5xx answer to a poll is counted."""
     from service.client import ClientError
 
@@ -106,7 +89,7 @@ def _follow(c, agreement: str, run_id: str, watch: _Watch) -> dict[str, Any]:
     raise TimeoutError(f"a bench run has not finished after {RUN_TIMEOUT:.0f} s")
 
 
-def _link(url: str, uploads: list[tuple[str, Path]], agreement: str, watch: _Watch) -> None:
+def _link(url: str, uploads: list[tuple[str, Path]], agreement: str, watch: Watch) -> None:
     """Each (submitter key, batch) uploaded, then one run (started by the last uploader)
     linking them all; the stages are marked in ``watch``."""
     from service.client import Client
@@ -131,89 +114,6 @@ def _link(url: str, uploads: list[tuple[str, Path]], agreement: str, watch: _Wat
 
 def _seconds(span: tuple[float, float] | None) -> float | None:
     return round(span[1] - span[0], 2) if span else None
-
-
-async def _client(url: str, key: str, agreement: str, bodies: list[bytes], first: int,
-                  interval: float, bound: int, going: Callable[[float], bool],
-                  out: Phase) -> None:  # fmt: skip
-    """One tracer: a query every ``interval`` s (back to back at 0) while ``going``."""
-    import httpx
-
-    headers = {"Authorization": f"Bearer {key}", "X-Caselink-Purpose": PURPOSE,
-               "Content-Type": "application/vnd.apache.parquet"}  # fmt: skip
-    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=RUN_TIMEOUT) as http:
-        due = time.perf_counter() + interval * first / max(1, len(bodies))
-        for k in range(bound):
-            if (wait := due - time.perf_counter()) > 0:
-                await asyncio.sleep(wait)
-            t = time.perf_counter()
-            if not going(t):
-                return
-            try:
-                r = await http.post(_PATH.format(agreement), content=bodies[(first + k) %
-                                    len(bodies)], params={"top_k": 5})  # fmt: skip
-                status = str(r.status_code)
-            except httpx.TransportError as e:
-                status = f"transport:{type(e).__name__}"
-            out.append((t, time.perf_counter() - t, status))
-            due = max(due + interval, time.perf_counter())  # late: no catch-up burst
-
-
-async def _phase(url: str, agreement: str, keys: list[str], bodies: list[bytes],
-                 interval: float, going: Callable[[float], bool], bound: int,
-                 side: Callable[[], None] | None = None) -> Phase:  # fmt: skip
-    """Every client at once (and ``side`` on a thread); the requests they made."""
-    out: Phase = []
-    async with asyncio.TaskGroup() as tasks:
-        for i, key in enumerate(keys):
-            first = i * len(bodies) // len(keys)
-            tasks.create_task(_client(url, key, agreement, bodies, first, interval, bound,
-                                      going, out))  # fmt: skip
-        if side is not None:
-            tasks.create_task(asyncio.to_thread(side))
-    return out
-
-
-def _figures(reqs: Phase, seconds: float, before: list[float]) -> dict[str, Any]:
-    status = Counter(s for _, _, s in reqs)
-    answered = np.array([d * 1000 for _, d, s in reqs if s == "200"])
-    return {
-        "seconds": round(seconds, 1),
-        "requests": len(reqs),
-        "answered": int(status["200"]),
-        "by_status": dict(sorted(status.items())),
-        "rate_limited_429": int(status["429"]),
-        "errors_other_than_429": len(reqs) - int(status["200"]) - int(status["429"]),
-        "answered_per_second": round(len(answered) / seconds, 1) if seconds else None,
-        "latency_ms": percentiles(answered) if answered.size else None,
-        "load_average_before": before,
-        "load_average_after": _loads(),
-    }
-
-
-def _by_stage(reqs: Phase, watch: _Watch) -> dict[str, Any]:
-    """Latency of the answered requests by what the run was doing when each was sent."""
-    starts = [t for t, _ in watch.stages]
-    groups: dict[str, list[float]] = {}
-    for t, d, s in reqs:
-        if s == "200":
-            k = bisect.bisect_right(starts, t) - 1
-            name = watch.stages[k][1] if k >= 0 else "before the upload"
-            groups.setdefault(name, []).append(d * 1000)
-    ends = [*starts[1:], None]
-    spans = {stage: round(end - t, 2) for (t, stage), end in zip(watch.stages, ends,
-             strict=True) if end is not None}  # fmt: skip
-    return {name: {"requests": len(ms), "stage_seconds": spans.get(name),
-                   **percentiles(np.array(ms))}
-            for name, ms in groups.items()}  # fmt: skip
-
-
-def _during_run(reqs: Phase, watch: _Watch) -> dict[str, Any] | None:
-    if watch.run is None:
-        return None
-    lo, hi = watch.run
-    ms = np.array([d * 1000 for t, d, s in reqs if s == "200" and lo <= t <= hi])
-    return percentiles(ms) if ms.size else None
 
 
 def _limits(per_client: float | None) -> tuple[dict[str, str], dict[str, Any]]:
@@ -252,7 +152,7 @@ def _register(url: str, subs: dict[str, str], agreement: str,
     """Each file uploaded by its agency and linked by a run of its own."""
     runs = []
     for agency, path in files:
-        watch = _Watch()
+        watch = Watch()
         _link(url, [(subs[agency], path)], agreement, watch)
         runs.append({"agency": agency, "records": _records(path),
                      "upload_seconds": _seconds(watch.upload),
@@ -262,12 +162,11 @@ def _register(url: str, subs: dict[str, str], agreement: str,
 
 @dataclass(frozen=True)
 class _Load:
-    """Who queries and how: the tracers' keys, the bodies they cycle through, their pace."""
+    """Who queries and how: the tracers, and their pace."""
 
     url: str
     agreement: str
-    tracers: list[str]
-    bodies: list[bytes]
+    tracers: list[Tracer]
     interval: float  # seconds between one client's queries; 0 = back to back
     seconds: float
 
@@ -275,18 +174,18 @@ class _Load:
             bound: int | None = None) -> Phase:  # fmt: skip
         pace = 1 / self.interval if self.interval else 1000.0
         bound = bound or int((self.seconds + RUN_TIMEOUT) * pace) + 1
-        return asyncio.run(_phase(self.url, self.agreement, self.tracers, self.bodies,
-                                  self.interval, going, bound, side))  # fmt: skip
+        return asyncio.run(traffic(self.url, self.agreement, self.tracers, self.interval, going,
+                                  bound, side))  # fmt: skip
 
 
 def _alone(load: _Load) -> dict[str, Any]:
-    before, start = _loads(), time.perf_counter()
+    before, start = loads(), time.perf_counter()
     reqs = load.run(lambda t: t < start + load.seconds)
-    return _figures(reqs, time.perf_counter() - start, before)
+    return figures(reqs, time.perf_counter() - start, before)
 
 
 def _with_run(load: _Load, submitter: str, path: Path, records: int) -> dict[str, Any]:
-    watch, lead = _Watch(), min(5.0, load.seconds / 6)
+    watch, lead = Watch(), min(5.0, load.seconds / 6)
 
     def side() -> None:
         time.sleep(lead)  # a few seconds of queries alone first, as a baseline
@@ -299,26 +198,52 @@ def _with_run(load: _Load, submitter: str, path: Path, records: int) -> dict[str
         return (t < start + load.seconds or not watch.done.is_set()) and (
             t < start + load.seconds + RUN_TIMEOUT)  # fmt: skip
 
-    before, start = _loads(), time.perf_counter()
+    before, start = loads(), time.perf_counter()
     reqs = load.run(going, side)
-    out = _figures(reqs, time.perf_counter() - start, before)
+    out = figures(reqs, time.perf_counter() - start, before)
     out["upload"] = {"records": records, "seconds": _seconds(watch.upload)}
     out["run"] = {"seconds": _seconds(watch.run), **watch.outcome}
-    out["latency_ms_while_running"] = _during_run(reqs, watch)
-    out["latency_ms_by_stage"] = _by_stage(reqs, watch)
+    out["latency_ms_while_running"] = while_running(reqs, watch)
+    out["latency_ms_by_stage"] = by_stage(reqs, watch)
     return out
+
+
+def _tracers(url: str, minting_key: str, bodies: list[bytes], clients: int,
+             work: Path) -> list[Tracer]:  # fmt: skip
+    """One tracing agency per client with a tracer key of its own, and its query bodies:
+    :data:`BODIES_PER_CLIENT` of the queries, re-labelled for its agency."""
+    out = []
+    for i, agency in enumerate(_tracing_agencies(clients)):
+        (key,) = mint_keys(url, minting_key, agency, "tracer", 1)
+        picked = [bodies[(i * BODIES_PER_CLIENT + k) % len(bodies)]
+                  for k in range(BODIES_PER_CLIENT)]  # fmt: skip
+        out.append(Tracer(key, [_relabel(b, agency, work) for b in picked]))
+    return out
+
+
+def _tracing_agencies(clients: int) -> list[str]:
+    return [f"{TRACER}-{i:02d}" for i in range(clients)]
+
+
+def _relabel(body: bytes, agency: str, work: Path) -> bytes:
+    """The same encoded query as sent by ``agency`` (the service checks the sender)."""
+    path = work / "relabel.parquet"
+    path.write_bytes(body)
+    batch = bloom.read_batch(path)
+    meta = replace(batch.metadata, agency=agency)
+    return bloom.EncodedBatch(batch.record_refs, batch.filters, meta).write(path).read_bytes()
 
 
 def _measure(svc, keys: tuple[str, str], regs: Registers, files: list[tuple[str, Path]],
              bodies: list[bytes], clients: int, seconds: float, per_client: float | None,
              on_phase: Callable[[str, Any], None]) -> dict[str, Any]:  # fmt: skip
     parties = ["agency-a", "agency-b", "agency-c"]
-    agreement = open_agreement(svc.url, keys, regs.schema, [*parties, TRACER], "load bench")
+    agreement = open_agreement(svc.url, keys, regs.schema,
+                               [*parties, *_tracing_agencies(clients)], "load bench")  # fmt: skip
     subs = {a: mint_keys(svc.url, keys[0], a, "submitter", 1)[0] for a in parties}
-    tracers = mint_keys(svc.url, keys[0], TRACER, "tracer", clients)
+    tracers = _tracers(svc.url, keys[0], bodies, clients, files[0][1].parent)
     registration = _register(svc.url, subs, agreement, files[:-1])
-    load = _Load(svc.url, agreement, tracers, bodies, 1 / per_client if per_client else 0.0,
-                 seconds)  # fmt: skip
+    load = _Load(svc.url, agreement, tracers, 1 / per_client if per_client else 0.0, seconds)
     load.run(lambda t: True, bound=1)  # warm-up: one query per client
     on_phase("queries_alone", svc)
     alone = _alone(load)
@@ -362,7 +287,8 @@ def bench_load(n: int = 100_000, clients: int = 50, seconds: float = 60.0, *,
     errors = figures["queries_alone"]["errors_other_than_429"] + during["errors_other_than_429"]
     return {
         "registered_records": sum(len(b) for b in regs.registered.values()),
-        "clients": clients, "keys": clients, "phase_seconds": seconds,
+        "clients": clients, "keys": clients, "tracing_agencies": clients,
+        "phase_seconds": seconds,
         "query_records_per_request": 1, "distinct_queries": len(bodies),
         "database": "sqlite", "rate_limit": limit, "service_env": env, "cores": os.cpu_count(),
         "goals": {"errors_other_than_429": 0, "p99_ms_while_running": GOAL_P99_MS,

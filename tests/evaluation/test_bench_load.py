@@ -19,7 +19,8 @@ def test_the_load_section_reports_both_phases_with_answered_queries(tmp_path, mo
     out = tmp_path / "results.json"
     _bench.run_benchmarks(out, ["load"])
     load = json.loads(out.read_text())["load"]
-    assert load["clients"] == load["keys"] == 2 and load["registered_records"] == 500
+    assert load["clients"] == load["keys"] == load["tracing_agencies"] == 2
+    assert load["registered_records"] == 500
     assert load["machine"]["cpus"] >= 1 and load["cores"] >= 1
     assert load["rate_limit"]["per_minute"] == 60 and load["rate_limit"]["choice"]
     assert [r["agency"] for r in load["registration"]["runs"]] == ["agency-a", "agency-b"]
