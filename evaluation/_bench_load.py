@@ -165,6 +165,7 @@ class _Load:
     """Who queries and how: the tracers, and their pace."""
 
     url: str
+    pid: int  # the service's process
     agreement: str
     tracers: list[Tracer]
     interval: float  # seconds between one client's queries; 0 = back to back
@@ -178,10 +179,30 @@ class _Load:
                                   bound, side))  # fmt: skip
 
 
+def _cpu_seconds(pid: int) -> float | None:
+    """CPU time the process has used so far (Linux; None elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _phase_figures(load: _Load, reqs: Phase, start: float, before: list[float],
+                   cpu: float | None) -> dict[str, Any]:  # fmt: skip
+    out = figures(reqs, time.perf_counter() - start, before)
+    after = _cpu_seconds(load.pid)
+    used = round(after - cpu, 1) if cpu is not None and after is not None else None
+    out["service_cpu_seconds"] = used
+    out["service_cpu_ms_per_answer"] = round(1000 * used / out["answered"], 1) if (
+        used is not None and out["answered"]) else None  # fmt: skip
+    return out
+
+
 def _alone(load: _Load) -> dict[str, Any]:
-    before, start = loads(), time.perf_counter()
+    before, cpu, start = loads(), _cpu_seconds(load.pid), time.perf_counter()
     reqs = load.run(lambda t: t < start + load.seconds)
-    return figures(reqs, time.perf_counter() - start, before)
+    return _phase_figures(load, reqs, start, before, cpu)
 
 
 def _with_run(load: _Load, submitter: str, path: Path, records: int) -> dict[str, Any]:
@@ -198,9 +219,9 @@ def _with_run(load: _Load, submitter: str, path: Path, records: int) -> dict[str
         return (t < start + load.seconds or not watch.done.is_set()) and (
             t < start + load.seconds + RUN_TIMEOUT)  # fmt: skip
 
-    before, start = loads(), time.perf_counter()
+    before, cpu, start = loads(), _cpu_seconds(load.pid), time.perf_counter()
     reqs = load.run(going, side)
-    out = figures(reqs, time.perf_counter() - start, before)
+    out = _phase_figures(load, reqs, start, before, cpu)
     out["upload"] = {"records": records, "seconds": _seconds(watch.upload)}
     out["run"] = {"seconds": _seconds(watch.run), **watch.outcome}
     out["latency_ms_while_running"] = while_running(reqs, watch)
@@ -243,7 +264,8 @@ def _measure(svc, keys: tuple[str, str], regs: Registers, files: list[tuple[str,
     subs = {a: mint_keys(svc.url, keys[0], a, "submitter", 1)[0] for a in parties}
     tracers = _tracers(svc.url, keys[0], bodies, clients, files[0][1].parent)
     registration = _register(svc.url, subs, agreement, files[:-1])
-    load = _Load(svc.url, agreement, tracers, 1 / per_client if per_client else 0.0, seconds)
+    interval = 1 / per_client if per_client else 0.0
+    load = _Load(svc.url, svc.process.pid, agreement, tracers, interval, seconds)
     load.run(lambda t: True, bound=1)  # warm-up: one query per client
     on_phase("queries_alone", svc)
     alone = _alone(load)

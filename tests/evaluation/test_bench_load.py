@@ -31,6 +31,7 @@ def test_the_load_section_reports_both_phases_with_answered_queries(tmp_path, mo
         assert phase["errors_other_than_429"] == 0
         assert set(phase["latency_ms"]) == {"p50", "p95", "p99", "max", "mean"}
         assert len(phase["load_average_before"]) == len(phase["load_average_after"]) == 3
+        assert phase["service_cpu_seconds"] is None or phase["service_cpu_seconds"] >= 0
     during = load["during_upload_and_run"]
     assert during["run"]["status"] == "succeeded"
     assert during["run"]["stats"]["new_records"] == during["upload"]["records"] > 0
