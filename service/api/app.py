@@ -23,6 +23,7 @@ from service._retention import RetentionSweeper
 from service._runs import RunExecutor, fail_interrupted
 from service._settings import Settings, get_settings
 from service.api.errors import install_handlers
+from service.api.openapi import install as install_openapi
 from service.api.routes import (
     agencies,
     agreements,
@@ -95,6 +96,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_handlers(app)
+    install_openapi(app)
     app.add_middleware(MetricsMiddleware)
     for module in (health, agencies, agreements, batches, runs, cases, queries, withdrawals,
                    audit):  # fmt: skip
