@@ -22,8 +22,10 @@ from service._ratelimit import RateLimiter
 from service._retention import RetentionSweeper
 from service._runs import RunExecutor, fail_interrupted
 from service._settings import Settings, get_settings
+from service.api import http_errors
 from service.api.errors import install_handlers
 from service.api.openapi import install as install_openapi
+from service.api.path_guard import PathGuard
 from service.api.routes import (
     agencies,
     agreements,
@@ -96,7 +98,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_handlers(app)
+    http_errors.install(app)
     install_openapi(app)
+    app.add_middleware(PathGuard)
     app.add_middleware(MetricsMiddleware)
     for module in (health, agencies, agreements, batches, runs, cases, queries, withdrawals,
                    audit):  # fmt: skip
