@@ -28,6 +28,7 @@ SECTIONS: dict[str, tuple[str, str]] = {
     "plaintext_baseline": ("evaluation._bench_accuracy", "bench_baseline"),
     "privacy": ("evaluation._bench_accuracy", "bench_privacy"),
     "query_latency": ("evaluation._bench_query", "bench_query_latency"),
+    "fuzz": ("evaluation._bench_fuzz", "bench_fuzz"),
 }
 
 
