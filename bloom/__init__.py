@@ -9,7 +9,8 @@ Nothing outside this package ever sees a raw identifier. Public API::
     batch.write("batch.parquet"); bloom.read_batch("batch.parquet")
 """
 
-from bloom._batch import BatchMetadata, BatchWriter, EncodedBatch, read_batch
+from bloom._batch import BatchMetadata, BatchWriter, EncodedBatch
+from bloom._batchread import read_batch
 from bloom._encode import EncodeReport, encode, encode_csv
 from bloom._errors import (
     BatchError,
@@ -20,6 +21,13 @@ from bloom._errors import (
     SecretError,
 )
 from bloom._hardening import blip_flip_probability
+from bloom._rules import (
+    MAX_REF_LENGTH,
+    as_layout,
+    layout_problems,
+    ref_problems,
+    segment_name_pattern,
+)
 from bloom._schema import BUILTIN_SCHEMAS, Schema
 from bloom._secret import Secret
 
@@ -32,13 +40,18 @@ __all__ = [
     "EncodeReport",
     "EncodedBatch",
     "EncodingError",
+    "MAX_REF_LENGTH",
     "ProblemListError",
     "Schema",
     "SchemaError",
     "Secret",
     "SecretError",
+    "as_layout",
     "blip_flip_probability",
     "encode",
     "encode_csv",
+    "layout_problems",
     "read_batch",
+    "ref_problems",
+    "segment_name_pattern",
 ]

@@ -10,6 +10,9 @@ uint64 words). File key-value metadata ``caselink`` holds a JSON object::
 ``content_hash`` is BLAKE3 over the record count, the refs and the filters (see
 :func:`_ContentHasher`), so an edited row, a dropped row or an altered record count is caught
 on read. It guards against accidents and tampering in transit; it is not a signature.
+
+What a batch may hold (refs, segment layout) is ruled in :mod:`bloom._rules`; the writer and
+the reader (:mod:`bloom._batchread`) both apply it.
 """
 
 from __future__ import annotations
@@ -27,20 +30,19 @@ from typing import Any
 
 import blake3
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from bloom._arrowparse import hash_strings
 from bloom._errors import BatchError
+from bloom._rules import Layout, duplicate_problem, layout_problems, ref_problems, rows_text
 from bloom._schema import Schema
 
-__all__ = ["BatchMetadata", "BatchWriter", "EncodedBatch", "read_batch"]
+__all__ = ["BatchMetadata", "BatchWriter", "EncodedBatch"]
 
 FORMAT = "caselink-batch"
 FORMAT_VERSION = 1
 METADATA_KEY = b"caselink"
-MAX_REF_LENGTH = 256
 _AGENCY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _REQUIRED = (
     "format",
@@ -78,7 +80,7 @@ class BatchMetadata:
     agency: str
     record_count: int
     filter_bits: int
-    segments: tuple[tuple[str, int], ...]
+    segments: Layout
     created_at: str
     caselink_version: str
     content_hash: str
@@ -182,17 +184,20 @@ class BatchWriter:
         *,
         fingerprint: str,
         agency: str,
-        segments: tuple[tuple[str, int], ...],
+        segments: Layout,
     ) -> None:
         self.path = Path(path)
         self._fingerprint = fingerprint
         self._agency = check_agency(agency)
-        self._segments = tuple(segments)
+        self._segments = tuple((str(n), int(b)) for n, b in segments)
         self._bits = sum(b for _, b in self._segments)
+        problems = layout_problems(self._segments, self._bits)
+        if problems:
+            raise BatchError(problems)
         self._schema = _arrow_schema(self._bits)
         self._hasher = _ContentHasher()
         self._ref_hashes: list[np.ndarray] = []
-        self._problems: list[str] = []
+        self._bad_refs: dict[str, list[int]] = {}  # rule -> rows (from 1)
         fd, tmp = tempfile.mkstemp(
             prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent
         )
@@ -207,8 +212,7 @@ class BatchWriter:
 
     @classmethod
     def for_schema(cls, path: str | os.PathLike[str], schema: Schema, agency: str) -> BatchWriter:
-        segs = tuple((s.name, s.out_bits) for s in schema.segments)
-        return cls(path, fingerprint=schema.fingerprint, agency=agency, segments=segs)
+        return cls(path, fingerprint=schema.fingerprint, agency=agency, segments=schema.layout)
 
     def write(self, refs: pa.Array | np.ndarray | list[str], filters: np.ndarray) -> None:
         assert self._writer is not None, "writer is closed"
@@ -220,6 +224,8 @@ class BatchWriter:
         ref_arr = ref_arr.cast(pa.string())
         if len(ref_arr) != filters.shape[0]:
             raise BatchError(["record_ref: one ref per filter is needed"])
+        for rule, rows in ref_problems(ref_arr).items():
+            self._bad_refs.setdefault(rule, []).extend((rows + self._hasher.count + 1).tolist())
         self._hasher.update(ref_arr, filters)
         self._ref_hashes.append(hash_strings(ref_arr))
         table = pa.Table.from_arrays([ref_arr, _bloom_array(filters)], schema=self._schema)
@@ -257,13 +263,14 @@ class BatchWriter:
         self._writer.add_key_value_metadata({METADATA_KEY.decode(): meta.to_json()})
         self._writer.close()
         self._writer = None
+        bad = self._bad_refs.items()
+        problems = [f"record_ref {rule}: {rows_text(rows)}" for rule, rows in bad]
         dups = self._duplicate_rows()  # reads the finished temporary file on a hash collision
         if dups:
+            problems.append(duplicate_problem(dups))
+        if problems:
             self._abort()
-            shown = ", ".join(f"rows {a + 1} and {b + 1}" for a, b in dups[:10])
-            more = f" and {len(dups) - 10} more" if len(dups) > 10 else ""
-            message = f"{len(dups)} duplicate refs ({shown}{more}); each record needs its own ref"
-            raise BatchError([f"record_ref: {message}"])
+            raise BatchError(problems)
         os.replace(self._tmp, self.path)
         return meta
 
@@ -281,115 +288,3 @@ class BatchWriter:
             self._abort()
         elif self._writer is not None:
             self.close()
-
-
-def _parse_metadata(raw: bytes | None, where: str) -> tuple[dict[str, Any], list[str]]:
-    if raw is None:
-        return {}, [
-            f"{where} has no caselink metadata: it is not an encoded batch "
-            "(make one with `caselink encode`)"
-        ]
-    try:
-        meta = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return {}, [f"{where}: the caselink metadata is not valid JSON; re-encode the register"]
-    if not isinstance(meta, dict):
-        return {}, [f"{where}: the caselink metadata is not a JSON object"]
-    missing = [k for k in _REQUIRED if k not in meta]
-    problems = [f"metadata: '{k}' is missing" for k in missing]
-    if meta.get("format") != FORMAT:
-        problems.append(f"metadata/format: expected '{FORMAT}'")
-    if meta.get("format_version") != FORMAT_VERSION:
-        problems.append(
-            f"metadata/format_version: this caselink reads version {FORMAT_VERSION}; "
-            "upgrade caselink or re-encode"
-        )
-    return meta, problems
-
-
-def read_batch(path: str | os.PathLike[str]) -> EncodedBatch:
-    """Read and fully validate a batch file; raises :class:`BatchError` listing every problem."""
-    p = Path(path)
-    if not p.is_file():
-        raise BatchError([f"{p} does not exist or is not a file"])
-    try:
-        pfile = pq.ParquetFile(p)
-    except (pa.ArrowInvalid, OSError) as e:
-        raise BatchError(
-            [f"{p} is not a Parquet file; encoded batches come from caselink encode"]
-        ) from e
-    kv = pfile.metadata.metadata or {}
-    meta, problems = _parse_metadata(kv.get(METADATA_KEY), str(p))
-    if not meta:
-        raise BatchError(problems)
-    names = pfile.schema_arrow.names
-    for col in ("record_ref", "bloom"):
-        if col not in names:
-            problems.append(f"column '{col}' is missing")
-    if problems:
-        raise BatchError(problems)
-    table = pfile.read(columns=["record_ref", "bloom"])
-    return _validated(table, meta, str(p))
-
-
-def _validated(table: pa.Table, meta: dict[str, Any], where: str) -> EncodedBatch:
-    problems: list[str] = []
-    bits = meta["filter_bits"]
-    segs = meta["segments"]
-    try:
-        seg_tuple = tuple((str(s["name"]), int(s["bits"])) for s in segs)
-    except (TypeError, KeyError, ValueError):
-        raise BatchError(["metadata/segments: malformed segment list"]) from None
-    if not isinstance(bits, int) or bits <= 0 or bits % 64 or sum(b for _, b in seg_tuple) != bits:
-        raise BatchError(["metadata/filter_bits: not a positive multiple of 64 matching segments"])
-    bloom_type = table.schema.field("bloom").type
-    if bloom_type != pa.binary(bits // 8):
-        problems.append(
-            f"column 'bloom' has type {bloom_type}; metadata says {bits}-bit filters "
-            f"(fixed_size_binary[{bits // 8}])"
-        )
-    if not pa.types.is_string(
-        table.schema.field("record_ref").type
-    ) and not pa.types.is_large_string(table.schema.field("record_ref").type):
-        problems.append("column 'record_ref' must hold strings")
-    if table.num_rows != meta["record_count"]:
-        problems.append(
-            f"metadata/record_count says {meta['record_count']} records; the file holds "
-            f"{table.num_rows}. The file was altered or truncated: ask for it again"
-        )
-    if problems:
-        raise BatchError(problems)
-    refs = table.column("record_ref").combine_chunks()
-    bloom = table.column("bloom").combine_chunks()
-    if refs.null_count or bloom.null_count:
-        raise BatchError(["record_ref and bloom must not hold nulls"])
-    filters = (
-        np.frombuffer(bloom.buffers()[1], dtype="<u8", count=len(bloom) * bits // 64,
-                      offset=bloom.offset * bits // 8)
-        .reshape(len(bloom), bits // 64)
-        .astype(np.uint64, copy=True)
-    )  # fmt: skip
-    hasher = _ContentHasher()
-    hasher.update(refs, filters)
-    if hasher.hexdigest() != meta["content_hash"]:
-        problems.append(
-            "content_hash does not match the records: the file was altered after encoding; "
-            "ask the agency to send it again"
-        )
-    ref_np = refs.to_numpy(zero_copy_only=False).astype(object)
-    if len(ref_np) and (pd.Series(ref_np).duplicated().any()):
-        problems.append("record_ref: the file holds duplicate refs")
-    if problems:
-        raise BatchError(problems)
-    metadata = BatchMetadata(
-        schema_fingerprint=str(meta["schema_fingerprint"]),
-        agency=str(meta["agency"]),
-        record_count=int(meta["record_count"]),
-        filter_bits=bits,
-        segments=seg_tuple,
-        created_at=str(meta["created_at"]),
-        caselink_version=str(meta["caselink_version"]),
-        content_hash=str(meta["content_hash"]),
-        format_version=int(meta["format_version"]),
-    )
-    return EncodedBatch(record_refs=ref_np, filters=filters, metadata=metadata)

@@ -23,7 +23,6 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from bloom._batch import (
-    MAX_REF_LENGTH,
     BatchMetadata,
     BatchWriter,
     EncodedBatch,
@@ -31,8 +30,16 @@ from bloom._batch import (
     caselink_version,
     check_agency,
 )
-from bloom._encoder import MAX_ROWS_LISTED, ChunkResult, Encoder
+from bloom._csvrows import renumber, uneven_rows
+from bloom._encoder import ChunkResult, Encoder
 from bloom._errors import EncodingError
+from bloom._rules import (
+    duplicate_pairs,
+    duplicate_problem,
+    ref_problems,
+    rows_text,
+    strip_spaces,
+)
 from bloom._schema import Schema
 from bloom._secret import Secret
 
@@ -71,16 +78,10 @@ class EncodeReport:
                 else "cannot be parsed (the schema rejects invalid values; fix the rows or set "
                 "date.on_invalid to 'missing')"
             )
-            out.append(f"column '{col}' (field '{fname}') {what}: {_rows(rows)}")
+            out.append(f"column '{col}' (field '{fname}') {what}: {rows_text(rows)}")
         for rule, rows in sorted(self.ref_problems.items()):
-            out.append(f"record_ref {rule}: {_rows(rows)}")
+            out.append(f"record_ref {rule}: {rows_text(rows)}")
         return out
-
-
-def _rows(rows: list[int]) -> str:
-    shown = ", ".join(str(r) for r in rows[:MAX_ROWS_LISTED])
-    more = f" and {len(rows) - MAX_ROWS_LISTED} more" if len(rows) > MAX_ROWS_LISTED else ""
-    return f"{len(rows)} row{'s' if len(rows) != 1 else ''} ({shown}{more})"
 
 
 def _check_columns(columns: list[str], schema: Schema, id_column: str | None) -> None:
@@ -103,15 +104,9 @@ def _refs(column: Any, n: int, first_row: int, report: EncodeReport) -> pa.Array
         return pa.array(np.arange(first_row, first_row + n)).cast(pa.string())
     if not isinstance(column, pa.ChunkedArray | pa.Array):
         column = pa.array(column.reset_index(drop=True).map(str, na_action="ignore"), pa.string())
-    refs = pc.utf8_trim_whitespace(pc.fill_null(column.cast(pa.string()), ""))
-    lengths = pc.utf8_length(refs).to_numpy(zero_copy_only=False)
-    for rule, bad in (
-        ("is empty", lengths == 0),
-        (f"is longer than {MAX_REF_LENGTH} characters", lengths > MAX_REF_LENGTH),
-    ):
-        rows = np.flatnonzero(bad)
-        if rows.size:
-            report.ref_problems.setdefault(rule, []).extend((rows + first_row).tolist())
+    refs = strip_spaces(pc.fill_null(column.cast(pa.string()), ""))
+    for rule, rows in ref_problems(refs).items():
+        report.ref_problems.setdefault(rule, []).extend((rows + first_row).tolist())
     return refs.combine_chunks() if isinstance(refs, pa.ChunkedArray) else refs
 
 
@@ -142,10 +137,9 @@ def encode(
     problems = report.problems(schema)
     if problems:
         raise EncodingError(problems)
-    dup = pd.Series(refs).duplicated(keep=False).to_numpy()
-    if dup.any():
-        rows = (np.flatnonzero(dup) + 1).tolist()
-        raise EncodingError([f"record_ref is duplicated: {_rows(rows)}"])
+    dups = duplicate_pairs(refs)
+    if dups:
+        raise EncodingError([duplicate_problem(dups)])
     hasher = _ContentHasher()
     hasher.update(ref_arr, chunk.filters)
     meta = BatchMetadata(
@@ -153,7 +147,7 @@ def encode(
         agency=agency,
         record_count=len(refs),
         filter_bits=schema.filter_bits,
-        segments=tuple((s.name, s.out_bits) for s in schema.segments),
+        segments=schema.layout,
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         caselink_version=caselink_version(),
         content_hash=hasher.hexdigest(),
@@ -181,13 +175,15 @@ def _columns(batch: pa.RecordBatch) -> dict[str, pa.Array]:
 
 
 class _BadRows:
-    """Collects the numbers of rows whose column count differs from the header's."""
+    """Counts the rows whose column count differs from the header's; the reader skips them.
+
+    Their numbers are not known while streaming (see :mod:`bloom._csvrows`)."""
 
     def __init__(self) -> None:
-        self.rows: list[int] = []
+        self.count = 0
 
     def __call__(self, row: Any) -> str:
-        self.rows.append(row.number - 1 if row.number is not None else -1)  # line -> data row
+        self.count += 1
         return "skip"
 
 
@@ -265,24 +261,35 @@ def encode_csv(
                     ids = batch.column(id_column) if id_column else None
                     refs = _refs(ids, batch.num_rows, first, report)
                     report.add(result, batch.num_rows)
-                    if not (report.rejected or report.ref_problems or bad.rows):
+                    if not (report.rejected or report.ref_problems or bad.count):
                         writer.write(refs, result.filters)
                     if on_progress is not None:
                         on_progress(min(fh.tell(), total), total)
             except pa.ArrowInvalid as e:
                 raise EncodingError([_csv_message(src, input_encoding, e)]) from None
-            problems = _problems(report, schema, bad)
+            problems = _problems(report, schema, bad, src, input_encoding)
             if problems:
                 raise EncodingError(problems)
             report.metadata = writer.close()
     return report
 
 
-def _problems(report: EncodeReport, schema: Schema, bad: _BadRows) -> list[str]:
-    problems = report.problems(schema)
-    if bad.rows:
-        problems.append(f"rows with more or fewer columns than the header: {_rows(bad.rows)}")
-    return problems
+def _problems(
+    report: EncodeReport, schema: Schema, bad: _BadRows, src: Path, encoding: str
+) -> list[str]:
+    """Every problem, rows numbered among all rows (skipped ones too: see _csvrows)."""
+    if not bad.count:
+        return report.problems(schema)
+    skipped = uneven_rows(src, encoding)
+    for key, rows in report.rejected.items():
+        report.rejected[key] = renumber(rows, skipped)
+    for rule, rows in report.ref_problems.items():
+        report.ref_problems[rule] = renumber(rows, skipped)
+    what = rows_text(skipped) if skipped else f"{bad.count} rows"
+    return [
+        *report.problems(schema),
+        f"rows with more or fewer columns than the header: {what}",
+    ]
 
 
 def _reader(

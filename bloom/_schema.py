@@ -391,6 +391,11 @@ class Schema:
         return sum(s.out_bits for s in self.segments)
 
     @property
+    def layout(self) -> tuple[tuple[str, int], ...]:
+        """``(name, bits)`` of each segment of the encoded filter: what every batch carries."""
+        return tuple((s.name, s.out_bits) for s in self.segments)
+
+    @property
     def filter_words(self) -> int:
         return self.filter_bits // 64
 

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from bloom._batch import read_batch
+from bloom._batchread import read_batch
 from bloom._bitops import popcount_rows
 from bloom._encode import DEFAULT_CHUNK_BYTES, encode_csv
 from bloom._schema import Schema

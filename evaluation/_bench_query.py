@@ -98,16 +98,18 @@ def _setup(url: str, work: Path, schema, secret, sample) -> tuple[str, str]:
     from service.client import Client
 
     engine = open_database(url)
+    admin = bootstrap_agency(engine, "operator", "admin").api_key
     steward = bootstrap_agency(engine, "coordination", "steward").api_key
     engine.dispose()
-    with ServiceProcess(url, log=work / "setup.log") as svc, Client(svc.url, steward) as c:
+    with ServiceProcess(url, log=work / "setup.log") as svc, Client(svc.url, admin) as c:
         for agency in ("agency-a", "agency-b", TRACER):
             c.create_agency(agency)
-        agreement = c.create_agreement(
-            name="query bench", parties=["agency-a", "agency-b", TRACER],
-            purposes=["linkage", PURPOSE], schema_fingerprint=schema.fingerprint,
-            filter_bits=schema.filter_bits, retention_days=365,
-        )["agreement_id"]  # fmt: skip
+        with Client(svc.url, steward) as st:
+            agreement = st.create_agreement(
+                name="query bench", parties=["agency-a", "agency-b", TRACER],
+                purposes=["linkage", PURPOSE], schema_fingerprint=schema.fingerprint,
+                filter_bits=schema.filter_bits, segments=schema.layout, retention_days=365,
+            )["agreement_id"]  # fmt: skip
         tracer = c.create_key(TRACER, "tracer")["api_key"]
         with Client(svc.url, c.create_key("agency-a", "submitter")["api_key"]) as sub:
             path = work / "layout.parquet"

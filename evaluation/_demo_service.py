@@ -45,20 +45,26 @@ def _encode(data, work: Path, secret: bloom.Secret, schema: bloom.Schema) -> dic
     return paths
 
 
-def _setup(url: str, steward_key: str, schema: bloom.Schema) -> tuple[str, dict[str, str]]:
-    with Client(url, steward_key) as st:
-        keys = {}
+def _setup(
+    url: str, admin_key: str, steward_key: str, schema: bloom.Schema
+) -> tuple[str, dict[str, str]]:
+    """The operator (admin key) adds the agencies and their keys; the coordinating agency's
+    steward sets up the agreement. Returns the agreement id and each agency's key."""
+    keys = {}
+    with Client(url, admin_key) as admin:
         for agency in AGENCIES.values():
-            st.create_agency(agency)
-            keys[agency] = st.create_key(agency, "submitter")["api_key"]
-        st.create_agency(TRACER)
-        keys[TRACER] = st.create_key(TRACER, "tracer")["api_key"]
+            admin.create_agency(agency)
+            keys[agency] = admin.create_key(agency, "submitter")["api_key"]
+        admin.create_agency(TRACER)
+        keys[TRACER] = admin.create_key(TRACER, "tracer")["api_key"]
+    with Client(url, steward_key) as st:
         agreement = st.create_agreement(
             name="demo: registration, health and tracing",
             parties=[*AGENCIES.values(), TRACER],
             purposes=["linkage", "family-tracing"],
             schema_fingerprint=schema.fingerprint,
             filter_bits=schema.filter_bits,
+            segments=schema.layout,
             retention_days=365,
         )
     return agreement["agreement_id"], keys
@@ -131,13 +137,16 @@ def run_service_demo(workdir: Path, console: Console, people: int = 2000) -> dic
     for stale in (db, work / "caselink.db-wal", work / "caselink.db-shm"):
         stale.unlink(missing_ok=True)
     url_db = f"sqlite:///{db.resolve()}"
-    steward = bootstrap_agency(open_database(url_db), "coordination", "steward").api_key
+    engine = open_database(url_db)
+    admin = bootstrap_agency(engine, "operator", "admin").api_key
+    steward = bootstrap_agency(engine, "coordination", "steward").api_key
+    engine.dispose()
     schema, secret = bloom.Schema.load("person"), bloom.Secret.generate()
     data = generate(people, 3, seed=int(np.random.default_rng().integers(1 << 30)))
     with console.status("starting the caselink service (SQLite, Ray)"):
         svc = ServiceProcess(url_db, log=work / "service.log").start()
     try:
-        agreement_id, keys = _setup(svc.url, steward, schema)
+        agreement_id, keys = _setup(svc.url, admin, steward, schema)
         paths = _encode(data, work, secret, schema)
         for agency, path in paths.items():  # each agency with its own key
             with Client(svc.url, keys[agency]) as c:

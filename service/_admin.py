@@ -8,6 +8,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from service._audit import Actor, AuditCheck, append, verify
+from service._checkpoint import KeptCheckpoints
 from service._db import make_engine, migrate
 from service._tables import agencies, agreements
 from service.api.errors import ServiceError
@@ -46,17 +47,26 @@ def bootstrap_agency(engine: sa.Engine, name: str, role: str) -> KeyIssued:
     return issued
 
 
-def verify_all(engine: sa.Engine, agreement_id: str | None = None) -> list[AuditCheck]:
-    """Verify the service chain and every agreement's chain (or one agreement's)."""
+def verify_all(
+    engine: sa.Engine, agreement_id: str | None = None, kept: KeptCheckpoints | None = None
+) -> list[AuditCheck]:
+    """Verify the service chain and every agreement's chain (or one agreement's).
+
+    With ``kept`` checkpoints (signatures checked), each chain is also held to them, and a
+    chain they name is verified even when its agreement is gone from the database.
+    """
+    named = set(kept.scopes) if kept is not None else set()
     with engine.begin() as conn:
         if agreement_id is not None:
             known = conn.execute(sa.select(agreements.c.id).where(agreements.c.id == agreement_id))
-            if known.first() is None:
+            if known.first() is None and agreement_id not in named:
                 raise ServiceError(404, "not_found", f"no agreement {agreement_id} here")
             scopes = [agreement_id]
         else:
-            scopes = [
-                "",
-                *conn.execute(sa.select(agreements.c.id).order_by(agreements.c.id)).scalars(),
-            ]
-        return [verify(conn, s) for s in scopes]
+            listed = conn.execute(sa.select(agreements.c.id).order_by(agreements.c.id)).scalars()
+            scopes = ["", *listed]
+            scopes += sorted(named - set(scopes))
+        checks = [verify(conn, s, kept.heads.get(s) if kept else None) for s in scopes]
+    for check in checks if kept is not None else []:
+        check.problems[:0] = kept.problems.get(check.scope, [])
+    return checks

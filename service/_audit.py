@@ -8,13 +8,17 @@ canonical JSON (scope, seq, time, actor, key id, role, action, purpose, outcome,
 caught too. :func:`verify` recomputes a chain and names every edited, removed or reordered
 entry. Details hold counts and ids only — never a filter, a key or a secret.
 
-A chain proves that nobody edited entries *without recomputing every later hash*; a steward
-who records the head hash elsewhere (``GET .../audit/verify`` returns it) can detect even that.
+A chain proves that nobody edited entries *without recomputing every later hash*. Whoever
+holds the database can recompute them and ``audit_heads`` too — drop the newest entries, say —
+and the chain alone still verifies. Signed checkpoints kept outside the database
+(:mod:`service._checkpoint`) catch that: :func:`verify` with ``kept`` refuses a chain shorter
+than a kept checkpoint, or whose entry at a checkpoint's ``seq`` has another hash.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -127,35 +131,70 @@ class AuditCheck:
         return not self.problems
 
 
-def verify(conn: sa.Connection, scope: str) -> AuditCheck:
-    """Recompute ``scope``'s chain; every edited, removed or reordered entry is a problem."""
+def verify(conn: sa.Connection, scope: str, kept: Mapping[int, str] | None = None) -> AuditCheck:
+    """Recompute ``scope``'s chain; every edited, removed or reordered entry is a problem.
+
+    ``kept`` maps the ``seq`` of each kept checkpoint of this chain (signatures already
+    checked) to its hash: a chain shorter than one, or with another hash there, is a problem.
+    """
     e = audit_entries.c
     rows = conn.execute(
         sa.select(audit_entries).where(e.scope == scope).order_by(e.seq, e.id)
     ).mappings()
     head = conn.execute(sa.select(audit_heads).where(audit_heads.c.scope == scope)).first()
     check = AuditCheck(scope, 0, int(head.seq) if head else 0, head.hash if head else GENESIS)
+    kept, matched = kept or {}, set()
     prev_hash, prev_seq = GENESIS, 0
     for row in rows:
         check.entries += 1
         seq = int(row["seq"])
-        if seq != prev_seq + 1:
-            check.problems.append(
-                f"entries {prev_seq + 1}..{seq - 1} are missing (removed)"
-                if seq > prev_seq + 1
-                else f"entry {seq} appears out of order or twice"
-            )
-        if row["prev_hash"] != prev_hash:
-            check.problems.append(
-                f"entry {seq} does not follow the entry before it "
-                "(an entry was removed, inserted or reordered)"
-            )
-        if entry_hash(row["prev_hash"], dict(row)) != row["hash"]:
-            check.problems.append(f"entry {seq} was edited: its hash does not match its content")
+        check.problems.extend(_row_problems(row, prev_seq, prev_hash, kept.get(seq)))
+        if seq in kept:
+            matched.add(seq)
         prev_hash, prev_seq = row["hash"], seq
     if (prev_seq, prev_hash) != (check.head_seq, check.head_hash):
         check.problems.append(
             f"the chain ends at entry {prev_seq} but its head records entry {check.head_seq}: "
             "the newest entries were removed or the head was altered"
         )
+    check.problems.extend(_kept_problems(kept, matched, prev_seq))
     return check
+
+
+def _row_problems(row: Any, prev_seq: int, prev_hash: str, kept_hash: str | None) -> list[str]:
+    """What is wrong with one entry, given the entry before it and any kept hash of it."""
+    seq, problems = int(row["seq"]), []
+    if seq != prev_seq + 1:
+        problems.append(
+            f"entries {prev_seq + 1}..{seq - 1} are missing (removed)"
+            if seq > prev_seq + 1
+            else f"entry {seq} appears out of order or twice"
+        )
+    if row["prev_hash"] != prev_hash:
+        problems.append(
+            f"entry {seq} does not follow the entry before it "
+            "(an entry was removed, inserted or reordered)"
+        )
+    if entry_hash(row["prev_hash"], dict(row)) != row["hash"]:
+        problems.append(f"entry {seq} was edited: its hash does not match its content")
+    if kept_hash is not None and kept_hash != row["hash"]:
+        problems.append(
+            f"entry {seq} is not the entry a kept checkpoint signed: the chain was rewritten "
+            f"at or before entry {seq}"
+        )
+    return problems
+
+
+def _kept_problems(kept: Mapping[int, str], matched: set[int], last: int) -> list[str]:
+    """Kept checkpoints past the chain's end, or of entries no longer in it."""
+    problems = []
+    beyond = [seq for seq in kept if seq > last]
+    if beyond:
+        problems.append(
+            f"the chain ends at entry {last} but a kept checkpoint signed entry {max(beyond)}: "
+            "the newest entries were removed (truncated)"
+        )
+    gone = sorted(seq for seq in kept if 0 < seq <= last and seq not in matched)
+    if gone:
+        problems.append(f"entry {gone[0]} of a kept checkpoint is missing from the chain")
+    return problems

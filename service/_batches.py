@@ -1,11 +1,17 @@
 """Accepting an encoded batch: validate all of it, then store all of it or nothing.
 
-The upload is read by :func:`bloom.read_batch` (format, metadata, content hash, duplicate
-refs), then checked against the agreement (the caller's own agency, the agreement's schema
-fingerprint and filter length) and against what the agency has sent before: the same file
-again is idempotent (same content hash: the stored batch is returned), while a
-``record_ref`` the agency already holds in this agreement is refused. Records are stored in
-``batch_records`` inside one transaction with the batch row and its audit entry.
+The upload is read by :func:`bloom.read_batch` (format, metadata and segment layout, content
+hash, the ref rule, duplicate refs, no column but ``record_ref`` and ``bloom``), then checked
+against the agreement (the caller's own agency, the agreement's schema fingerprint, filter
+length and exact segment layout: names, order and bits) and against what the agency has
+sent before: the same file again is idempotent (same content hash: the stored batch is
+returned), while a ``record_ref`` the agency already holds in this agreement is refused.
+Records are stored in ``batch_records`` inside one transaction with the batch row and its
+audit entry.
+
+An agreement made before agreements recorded their layout (``segments`` NULL) takes the
+layout of its first accepted batch that a run has not set aside (a linked one first), or the
+upload's own when it has none, and keeps it from then on.
 """
 
 from __future__ import annotations
@@ -22,11 +28,12 @@ import sqlalchemy as sa
 
 import bloom
 from service._audit import Actor, append
-from service._tables import batch_records, batches
+from service._tables import agreements, batch_records, batches
 
 __all__ = ["BatchRefusedError", "StoredBatch", "store_batch"]
 
 _INSERT_ROWS = 5000
+Layout = tuple[tuple[str, int], ...]
 
 
 class BatchRefusedError(Exception):
@@ -69,7 +76,46 @@ def _agreement_problems(batch: bloom.EncodedBatch, agreement: Any, agency: str) 
             f"metadata/filter_bits: the batch has {m.filter_bits}-bit filters; "
             f"agreement {agreement.id} uses {agreement.filter_bits}"
         )
+    if agreement.segments is not None:
+        problems += _layout_problems(m.segments, bloom.as_layout(agreement.segments), agreement.id)
     return problems
+
+
+def _layout_text(layout: Layout) -> str:
+    return ", ".join(f"{name}:{bits}" for name, bits in layout)
+
+
+def _layout_problems(offered: Layout, agreed: Layout, agreement_id: str) -> list[str]:
+    """The batch's segment layout must be the agreement's exactly: names, order and bits."""
+    if tuple(offered) == tuple(agreed):
+        return []
+    return [
+        f"metadata/segments: the batch's segment layout is {_layout_text(offered)}; "
+        f"agreement {agreement_id} uses {_layout_text(agreed)}. Encode with the agreement's "
+        "schema (`caselink inspect` shows a batch's layout)"
+    ]
+
+
+def _settled_layout(conn: sa.Connection, agreement: Any, offered: Layout) -> Layout:
+    """The layout of an agreement that has none recorded: settled now, once, for good."""
+    b, g = batches.c, agreements.c
+    linked_first = sa.case((b.status == "linked", 0), else_=1)
+    stored = (
+        conn.execute(
+            sa.select(b.segments)
+            .where(b.agreement_id == agreement.id, b.status != "quarantined")
+            .order_by(linked_first, b.received_at, b.id)
+        )
+        .scalars()
+        .all()
+    )
+    fits = (s for s in stored if not bloom.layout_problems(s, agreement.filter_bits))
+    layout = next(fits, None) or [[n, bits] for n, bits in offered]
+    unsettled = sa.update(agreements).where(g.id == agreement.id, g.segments.is_(None))
+    conn.execute(unsettled.values(segments=layout))
+    # a concurrent first upload may have settled it first: what is recorded now is the layout
+    recorded = conn.execute(sa.select(g.segments).where(g.id == agreement.id)).scalar_one()
+    return bloom.as_layout(recorded)
 
 
 def _held_refs(conn: sa.Connection, agreement_id: str, agency_id: int, refs: np.ndarray) -> int:
@@ -113,6 +159,11 @@ def store_batch(
     m = batch.metadata
     try:
         with engine.begin() as conn:
+            if agreement.segments is None:
+                agreed = _settled_layout(conn, agreement, m.segments)
+                problems = _layout_problems(m.segments, agreed, agreement.id)
+                if problems:
+                    raise BatchRefusedError(422, "the batch does not fit this agreement", problems)
             same = _same_batch(conn, agreement.id, agency_id, m.content_hash)
             if same is None:
                 row = _insert_batch(conn, agreement.id, agency_id, batch)

@@ -1,20 +1,47 @@
-"""API keys: random, shown once, stored only as a BLAKE3 hash.
+"""API keys and the roles they carry: random, shown once, stored only as a BLAKE3 hash.
 
-A key reads ``clk_<key id>_<secret>``: the key id is public (it names the key in audit entries
-and in rotate/revoke calls), the 32 random bytes after it are not. The database holds only
-BLAKE3 of the whole key, so a copy of the database authenticates nobody.
+A key reads ``clk_<key id>_<secret>``: the key id (``key_`` and 16 hex digits) is public (it
+names the key in audit entries and in rotate/revoke calls), the 32 random bytes after it are
+not. The database holds only BLAKE3 of the whole key, so a copy of the database authenticates
+nobody.
+
+Every key belongs to one agency and has one role. Least privilege decides who manages keys:
+
+=========== =========================================================================
+role        may
+=========== =========================================================================
+admin       the service's operator, service-wide: create and list agencies; issue keys
+            of any role (admin too) to any agency; list, rotate and revoke any key; read
+            and verify the service's own audit chain. No agreement data at all: admin is
+            in no agreement route's roles.
+steward     its own agency and the agreements it is party to: create agreements (its
+            agency becomes a party); list agency names (to name parties); list, rotate and
+            revoke its own agency's keys and issue them keys of the roles in
+            :data:`AGENCY_ROLES`. Another agency's key, or an admin key, is out of its
+            sight: 404, as for a key id that does not exist.
+submitter,  rotate the very key they call with, and nothing else on keys or agencies.
+tracer,
+evaluator
+=========== =========================================================================
+
+The first admin (or steward) key is made straight on the database by
+``caselink admin create-agency NAME --role admin``: whoever can open the database is the
+operator already.
 """
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass
 
 import blake3
 
-__all__ = ["ROLES", "IssuedKey", "hash_key", "new_key"]
+__all__ = ["AGENCY_ROLES", "KEY_ID", "ROLES", "IssuedKey", "hash_key", "new_key"]
 
-ROLES = ("steward", "submitter", "tracer", "evaluator")
+AGENCY_ROLES = ("steward", "submitter", "tracer", "evaluator")  # a steward may issue these
+ROLES = ("admin", *AGENCY_ROLES)
+KEY_ID = re.compile(r"^key_[0-9a-f]{16}$")  # what new_key makes; anything else names no key
 
 
 @dataclass(frozen=True)

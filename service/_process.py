@@ -2,7 +2,9 @@
 
 :class:`ServiceProcess` starts ``caselink serve`` on a free loopback port with the given
 database, waits until ``/healthz`` answers, and stops it with SIGTERM (graceful: uvicorn
-finishes requests, the app shuts Ray down) — SIGKILL only if it does not stop in time.
+finishes requests, the app shuts Ray down) — SIGKILL only if it does not stop in time. Its
+own files (``CASELINK_STATE_DIR``: the audit signing key, checkpoints) go beside its log
+unless the environment names them.
 """
 
 from __future__ import annotations
@@ -48,6 +50,8 @@ class ServiceProcess:
             "RAY_AUTH_MODE": "disabled",
             **(env or {}),
         }
+        # its own files (the audit signing key, checkpoints) beside its log, not in the cwd
+        self._env.setdefault("CASELINK_STATE_DIR", str(log.parent / "caselink-state"))
         self._log, self._timeout = log, startup_timeout
         self.process: subprocess.Popen | None = None
 

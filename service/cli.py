@@ -21,6 +21,10 @@ admin = typer.Typer(
     help="Operate the service's database directly (no key needed).", no_args_is_help=True
 )
 DB = typer.Option(None, "--database-url", help="Default: CASELINK_DATABASE_URL or ./caselink.db")
+PUBLIC_KEY_HELP = (
+    "With --against: the public key 'caselink admin audit-key' printed (hex, or a file "
+    "holding it); default: the public half of the service's key file."
+)
 
 
 def serve(
@@ -69,7 +73,11 @@ def _engine(url: str | None):
 @admin.command("create-agency")
 def create_agency(
     name: str = typer.Argument(..., help="Agency name, as in its batch files."),
-    role: str = typer.Option("steward", "--role", help=f"One of {', '.join(ROLES)}."),
+    role: str = typer.Option(
+        "steward",
+        "--role",
+        help=f"One of {', '.join(ROLES)}; admin is the operator's key to every agency's keys.",
+    ),
     database_url: str | None = DB,
 ) -> None:
     """Create an agency (or add a key to one) and print its new API key, once."""
@@ -95,12 +103,23 @@ def migrate_db(database_url: str | None = DB) -> None:
 @admin.command("verify-audit")
 def verify_audit(
     agreement: str | None = typer.Option(None, "--agreement", help="One agreement only."),
+    against: Path | None = typer.Option(
+        None, "--against", help="Kept checkpoints: one JSON checkpoint or a JSON-lines file."
+    ),
+    public_key: str | None = typer.Option(None, "--public-key", help=PUBLIC_KEY_HELP),
     database_url: str | None = DB,
 ) -> None:
-    """Recompute every audit chain; exit 1 when any entry was edited, removed or reordered."""
+    """Recompute every audit chain; exit 1 when any entry was edited, removed or reordered, or
+    (--against) a chain is shorter than a kept checkpoint or differs from it."""
     from service._admin import verify_all
+    from service.cli_audit import load_kept
 
-    checks = verify_all(_engine(database_url), agreement)
+    kept = load_kept(against, public_key) if against is not None else None
+    engine = _engine(database_url)
+    try:
+        checks = verify_all(engine, agreement, kept)
+    finally:
+        engine.dispose()
     table = Table("chain", "entries", "head hash", "result")
     for c in checks:
         table.add_row(
@@ -110,6 +129,9 @@ def verify_audit(
             "ok" if c.ok else "[red]" + "; ".join(c.problems),
         )
     Console().print(table)
+    if kept is not None:
+        console.print(f"checked against {kept.count} kept checkpoint(s) of "
+                      f"{len(kept.scopes)} chain(s) in {against}")  # fmt: skip
     if not all(c.ok for c in checks):
         raise typer.Exit(1)
 
@@ -158,3 +180,6 @@ def register(app: typer.Typer) -> None:
     from service.cli_query import register as register_query
 
     register_query(app)
+    from service.cli_audit import register as register_audit
+
+    register_audit(app)

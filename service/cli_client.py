@@ -1,5 +1,6 @@
-"""The client commands: `caselink upload`, `run`, `cases`, and the steward's `agency add`,
-`agreement create`. They talk to a running service through :class:`service.client.Client`.
+"""The client commands: `caselink upload`, `run`, `cases`, and `agency add` (admins, or
+stewards for their own agency), `agreement create` (stewards). They talk to a running
+service through :class:`service.client.Client`.
 
 The service is ``--url`` (or ``CASELINK_URL``, default ``http://127.0.0.1:8000``); the API key
 comes from ``--api-key-file`` or ``CASELINK_API_KEY`` — never from a positional argument, which
@@ -24,7 +25,9 @@ console = Console(stderr=True, soft_wrap=True)
 URL = typer.Option(None, "--url", help="Service URL (default: CASELINK_URL or 127.0.0.1:8000).")
 KEY = typer.Option(None, "--api-key-file", help="File holding your API key (or CASELINK_API_KEY).")
 AGREEMENT = typer.Option(..., "--agreement", help="Agreement id (agr_...).")
-agency_app = typer.Typer(help="Agencies and keys (stewards).", no_args_is_help=True)
+agency_app = typer.Typer(
+    help="Agencies and keys (admins; stewards for their own agency).", no_args_is_help=True
+)
 agreement_app = typer.Typer(help="Data-sharing agreements (stewards).", no_args_is_help=True)
 
 
@@ -137,15 +140,17 @@ def agency_add(
     url: str | None = URL,
     api_key_file: Path | None = KEY,
 ) -> None:
-    """Add an agency (if new) and issue it a key, written to --key-out."""
+    """Add an agency (if new; admin keys) and issue it a key, written to --key-out. A steward
+    issues keys to its own agency only."""
     from service.client import ClientError
 
     with client(url, api_key_file) as c:
-        try:
-            c.create_agency(name)
-        except ClientError as e:
-            if e.status != 409:
-                raise
+        if c.me()["role"] == "admin":
+            try:
+                c.create_agency(name)
+            except ClientError as e:
+                if e.status != 409:
+                    raise
         issued = c.create_key(name, role)
     fd = os.open(key_out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as f:
@@ -176,6 +181,7 @@ def agreement_create(
             purposes=purpose,
             schema_fingerprint=s.fingerprint,
             filter_bits=s.filter_bits,
+            segments=s.layout,
             retention_days=retention_days,
             threshold=t,
         )

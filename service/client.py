@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -105,16 +105,23 @@ class Client:
         purposes: list[str],
         schema_fingerprint: str,
         filter_bits: int,
+        segments: Sequence[tuple[str, int]] | Sequence[Mapping[str, Any]],
         retention_days: int,
         threshold: float | str = "auto",
         allow_duplicates_within_agency: bool = False,
     ) -> dict[str, Any]:
+        """Create an agreement (stewards). ``segments`` is the schema's layout, in order:
+        ``schema.layout`` of a :class:`bloom.Schema`, or ``{"name", "bits"}`` objects."""
         body = {
             "name": name,
             "parties": parties,
             "purposes": purposes,
             "schema_fingerprint": schema_fingerprint,
             "filter_bits": filter_bits,
+            "segments": [
+                dict(s) if isinstance(s, Mapping) else {"name": s[0], "bits": s[1]}
+                for s in segments
+            ],
             "retention_days": retention_days,
             "linkage": {
                 "threshold": threshold,
@@ -266,4 +273,10 @@ class Client:
 
     def verify_audit(self, agreement_id: str | None = None) -> dict[str, Any]:
         path = f"/v1/agreements/{agreement_id}/audit/verify" if agreement_id else "/v1/audit/verify"
+        return self._json("GET", path)
+
+    def audit_checkpoint(self, agreement_id: str | None = None) -> dict[str, Any]:
+        """The chain's head signed by the service: keep it (``verify-audit --against``)."""
+        path = (f"/v1/agreements/{agreement_id}/audit/checkpoint" if agreement_id
+                else "/v1/audit/checkpoint")  # fmt: skip
         return self._json("GET", path)

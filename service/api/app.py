@@ -3,7 +3,9 @@
 At start-up the app migrates the database, marks runs interrupted by a previous stop as
 failed, starts (or joins) Ray once — keeping the SIGTERM handler uvicorn installed — builds
 the tracing indexes (rebuilt whenever the change feed names an agreement), and starts the run
-executor and the retention sweeper. At shutdown it stops them in reverse order.
+executor, the retention sweeper and the audit checkpoint writer (with the signing key, made on
+first start). At shutdown it stops them in reverse order; the writer's last act is a
+checkpoint of every chain that moved.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
+from service._checkpoint_writer import CheckpointWriter
 from service._db import make_engine, migrate
 from service._events import ChangeFeed
 from service._index import IndexStore
@@ -22,6 +25,7 @@ from service._ratelimit import RateLimiter
 from service._retention import RetentionSweeper
 from service._runs import RunExecutor, fail_interrupted
 from service._settings import Settings, get_settings
+from service._signing import load_signer
 from service.api import http_errors
 from service.api.errors import install_handlers
 from service.api.openapi import install as install_openapi
@@ -63,6 +67,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings.database_url)
         migrate(engine)
+        signer = load_signer(settings.audit_key_path, create=True)  # before anything starts:
+        checkpoints = CheckpointWriter(  # a service that cannot anchor its audit fails here
+            engine, signer, settings.audit_checkpoint_path, settings.audit_checkpoint_seconds
+        ).start()
         failed = fail_interrupted(engine)
         if failed:
             logger.warning("%s run(s) were interrupted by the last stop; marked failed", failed)
@@ -79,12 +87,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.sweeper = RetentionSweeper(
             engine, settings.retention_sweep_seconds, app.state.changes
         ).start()
+        app.state.checkpoints = checkpoints
         try:
             yield
         finally:
             app.state.sweeper.stop()
             app.state.executor.shutdown()
             app.state.indexes.shutdown()
+            app.state.checkpoints.stop()  # after the others: their last entries are signed
             engine.dispose()
             if started_ray:
                 import ray

@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+import bloom
 from service._keys import ROLES
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     "AgencyPublic",
     "AgreementCreate",
     "AgreementPublic",
+    "AuditCheckpoint",
     "AuditEntryPublic",
     "AuditPage",
     "AuditVerification",
@@ -30,14 +32,16 @@ __all__ = [
     "LinkageSettings",
     "Me",
     "RunPublic",
+    "Segment",
     "Summary",
     "WithdrawalCreate",
     "WithdrawalReceipt",
 ]
 
-AgencyName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+AGENCY_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+AgencyName = Annotated[str, Field(pattern=AGENCY_NAME)]
 Purpose = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
-Role = Literal["steward", "submitter", "tracer", "evaluator"]
+Role = Literal["admin", "steward", "submitter", "tracer", "evaluator"]
 assert set(Role.__args__) == set(ROLES)  # type: ignore[attr-defined]
 
 
@@ -81,12 +85,28 @@ class LinkageSettings(_In):
     allow_duplicates_within_agency: bool = False
 
 
+class Segment(_In):
+    """One run of filter bits, as the schema's segments come out of the encoder."""
+
+    name: Annotated[str, Field(pattern=bloom.segment_name_pattern())]
+    bits: Annotated[int, Field(ge=64, le=65536, multiple_of=64)]
+
+
 class AgreementCreate(_In):
     name: Annotated[str, Field(min_length=1, max_length=200)]
     parties: Annotated[list[AgencyName], Field(min_length=1)]
     purposes: Annotated[list[Purpose], Field(min_length=1)]
     schema_fingerprint: Annotated[str, Field(pattern=r"^blake3:[0-9a-f]{64}$")]
     filter_bits: Annotated[int, Field(ge=64, le=65536, multiple_of=64)]
+    segments: Annotated[
+        list[Segment],
+        Field(
+            min_length=1,
+            max_length=32,
+            description="the schema's segment layout, in order, as every batch carries it "
+            "(`caselink inspect` shows it); the bits add up to filter_bits",
+        ),
+    ]
     retention_days: Annotated[int, Field(ge=1, le=36500)]
     linkage: LinkageSettings = LinkageSettings()
 
@@ -97,6 +117,10 @@ class AgreementCreate(_In):
             raise ValueError("list each entry once")
         return v
 
+    def layout_problems(self) -> list[str]:
+        """What is wrong with the segments as a layout of ``filter_bits`` (bloom's rule)."""
+        return bloom.layout_problems([s.model_dump() for s in self.segments], self.filter_bits)
+
 
 class AgreementPublic(BaseModel):
     agreement_id: str
@@ -105,6 +129,10 @@ class AgreementPublic(BaseModel):
     purposes: list[str]
     schema_fingerprint: str
     filter_bits: int
+    segments: list[Segment] | None = Field(
+        description="the segment layout every batch must carry; null for an agreement made "
+        "before layouts were recorded, until its first batch is accepted"
+    )
     retention_days: int
     linkage: LinkageSettings
     created_by: str
@@ -196,6 +224,19 @@ class AuditVerification(BaseModel):
     head_seq: int
     head_hash: str
     problems: list[str]
+
+
+class AuditCheckpoint(BaseModel):
+    """A chain's head, signed with the service's Ed25519 key (:mod:`service._checkpoint`):
+    keep it, and check the chain against it later with ``verify-audit --against``."""
+
+    format: str
+    scope: str = Field(description="the agreement id; empty for the service's own chain")
+    seq: int
+    hash: str
+    at: str
+    key_id: str = Field(description="first 16 hex digits of BLAKE3 of the raw public key")
+    signature: str = Field(description="Ed25519, hex, over the canonical JSON of the rest")
 
 
 class WithdrawalCreate(_In):

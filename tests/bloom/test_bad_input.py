@@ -1,5 +1,7 @@
 """Bad input: clear errors naming rows and columns, never values; nothing left behind."""
 
+import os
+
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
@@ -181,3 +183,67 @@ def test_not_parquet_and_not_there(tmp_path):
         bloom.read_batch(tmp_path / "x.parquet")
     with pytest.raises(BatchError, match="does not exist"):
         bloom.read_batch(tmp_path / "y.parquet")
+
+
+# -- the ref rule in caselink encode --------------------------------------------------------
+def _register_with_bad_refs(tmp_path, people) -> tuple[object, dict[str, str]]:
+    """A CSV register of 20 rows whose refs break each rule once, after a row with one column
+    too many (the streaming reader skips it, so later rows must still get their true numbers)
+    and with a quoted line break inside a ref (one row, two lines)."""
+    df = pd.concat([people] * 5, ignore_index=True)
+    df["ref"] = [f"r{i}" for i in range(len(df))]
+    bad = {5: SECRET_NAME + "\t1", 8: "\n" + SECRET_NAME, 11: SECRET_NAME + "x" * 250,
+           13: SECRET_NAME + "\u2028", 16: "   ", 19: SECRET_NAME + "\x00"}  # fmt: skip
+    for row, ref in bad.items():
+        df.loc[row - 1, "ref"] = ref
+    text = df.to_csv(index=False).splitlines(keepends=True)
+    text[3] = text[3].rstrip("\n") + ",one too many\n"  # data row 3
+    path = tmp_path / "in.csv"
+    path.write_text("".join(text))
+    return path, bad
+
+
+def test_encode_names_every_bad_ref_by_true_row_and_rule(tmp_path, people, person_schema, secret):
+    path, _ = _register_with_bad_refs(tmp_path, people)
+    with pytest.raises(EncodingError) as e:
+        run(path, person_schema, secret, tmp_path, id_column="ref", chunk_bytes=1 << 16)
+    problems = e.value.problems
+    assert "record_ref holds a control character (such as NUL, tab, CR or LF): 3 rows (5, 8, 19)" \
+        in problems  # fmt: skip
+    assert "record_ref is longer than 256 characters: 1 row (11)" in problems
+    assert any(p.startswith("record_ref holds an invisible format") and p.endswith("1 row (13)")
+               for p in problems)  # fmt: skip
+    assert "record_ref is empty: 1 row (16)" in problems  # encode trims the spaces around refs
+    assert "rows with more or fewer columns than the header: 1 row (3)" in problems
+    assert len(problems) == 5
+    assert SECRET_NAME not in str(e.value) and "one too many" not in str(e.value)
+    assert leftovers(tmp_path) == []
+
+
+def test_encode_in_memory_applies_the_same_rule(people, person_schema, secret):
+    df = people.assign(ref=["ok", "", "x" * 257, SECRET_NAME + "\r"])
+    with pytest.raises(EncodingError) as e:
+        bloom.encode(df, person_schema, secret, id_column="ref")
+    assert set(e.value.problems) == {
+        "record_ref is empty: 1 row (2)",
+        "record_ref is longer than 256 characters: 1 row (3)",
+        "record_ref holds a control character (such as NUL, tab, CR or LF): 1 row (4)",
+    }
+    assert SECRET_NAME not in str(e.value)
+
+
+def test_the_encode_command_refuses_bad_refs_exit_2(tmp_path, people):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    path, _ = _register_with_bad_refs(tmp_path, people)
+    exe = Path(sys.executable).with_name("caselink")
+    r = subprocess.run([str(exe), "encode", "--schema", "person", "--input", str(path),
+                        "--agency", "a", "--id-column", "ref", "--out",
+                        str(tmp_path / "out.parquet")], capture_output=True, text=True,
+                       env={**os.environ, "CASELINK_SECRET": "00" * 32}, timeout=120)  # fmt: skip
+    assert r.returncode == 2, r.stderr
+    assert "3 rows (5, 8, 19)" in r.stderr and "1 row (11)" in r.stderr
+    assert SECRET_NAME not in r.stderr + r.stdout
+    assert leftovers(tmp_path) == []

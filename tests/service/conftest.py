@@ -3,8 +3,9 @@
 Each server is a subprocess ``caselink serve`` with its own database (a SQLite file, or a
 fresh PostgreSQL schema dropped afterwards), its own Ray and its own process group, killed
 at teardown. The ``fleet`` launches one per backend at once; ``service`` (session-scoped,
-one parameter per backend) is the one the tests of a backend share, with a steward made by
-``caselink admin create-agency``; ``world`` on it is a three-agency agreement whose first
+one parameter per backend) is the one the tests of a backend share, with an admin key made by
+``caselink admin create-agency --role admin`` and a steward key the admin issues over HTTP;
+``world`` on it is a three-agency agreement whose first
 run has succeeded. test_crash kills and restarts the shared server; the SIGTERM test stops
 it and runs last (see :func:`pytest_collection_modifyitems`).
 """
@@ -116,8 +117,8 @@ def caselink_started(db_url: str, *args: str) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
 
 
-def steward_key_of(proc: subprocess.Popen) -> str:
-    """The key ``caselink admin create-agency NAME --role steward`` printed last."""
+def key_printed_by(proc: subprocess.Popen) -> str:
+    """The key ``caselink admin create-agency NAME --role ROLE`` printed last."""
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
     key = out.strip().splitlines()[-1]
@@ -234,12 +235,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @dataclass
 class Service:
-    """A running server and the steward key bootstrapped on its database by the CLI."""
+    """A running server; the admin key bootstrapped on its database by the CLI, and the key of
+    the steward of the coordinating agency, which the admin issued."""
 
     server: Server
     db: Database
     steward_key: str
     steward_agency: str = "caselink-steward"
+    admin_key: str = ""
+    admin_agency: str = "caselink-operator"
 
     @property
     def url(self) -> str:
@@ -248,11 +252,14 @@ class Service:
     def client(self, key: str | None = None, **kwargs: Any) -> Client:
         return self.server.client(key or self.steward_key, **kwargs)
 
+    def admin(self, **kwargs: Any) -> Client:
+        return self.server.client(self.admin_key, **kwargs)
+
 
 class Fleet:
     """One server per backend the session's tests use, launched together so that later
-    backends start up while the first one's tests run. Each database gets its steward from
-    ``caselink admin create-agency`` once its schema is current."""
+    backends start up while the first one's tests run. Each database gets its admin from
+    ``caselink admin create-agency --role admin`` once its schema is current."""
 
     def __init__(self, stack: contextlib.ExitStack, request, tmp_path_factory) -> None:
         used = {i.callspec.params.get("service") for i in request.session.items
@@ -281,8 +288,8 @@ class Fleet:
     def _bootstrap(self, kind: str) -> None:
         if kind not in self.bootstraps:
             self.bootstraps[kind] = caselink_started(self.servers[kind].db.url, "admin",
-                                                     "create-agency", "caselink-steward",
-                                                     "--role", "steward")  # fmt: skip
+                                                     "create-agency", "caselink-operator",
+                                                     "--role", "admin")  # fmt: skip
 
     def service(self, kind: str) -> Service:
         if kind in self.skipped:
@@ -291,13 +298,22 @@ class Fleet:
             server = self.servers[kind]
             server.wait_migrated()
             self._bootstrap(kind)  # while Ray starts
-            key = steward_key_of(self.bootstraps[kind])
+            admin_key = key_printed_by(self.bootstraps[kind])
             server.wait_ready()
-            self.ready[kind] = Service(server, server.db, key)
+            self.ready[kind] = _with_steward(server, admin_key)
             for other, s in self.servers.items():  # the next backends' stewards, meanwhile
                 if "database schema is current" in s.stderr():
                     self._bootstrap(other)
         return self.ready[kind]
+
+
+def _with_steward(server: Server, admin_key: str) -> Service:
+    """The service, once its admin has made the coordinating agency and its steward's key."""
+    service = Service(server, server.db, "", admin_key=admin_key)
+    with service.admin() as admin:
+        admin.create_agency(service.steward_agency)
+        service.steward_key = admin.create_key(service.steward_agency, "steward")["api_key"]
+    return service
 
 
 @pytest.fixture(scope="session")
@@ -321,6 +337,7 @@ def encode_file(df: pd.DataFrame, schema: bloom.Schema, secret: bloom.Secret, ag
 def agreement_body(schema: bloom.Schema, parties: list[str], name: str = "test") -> dict:
     return dict(name=name, parties=parties, purposes=PURPOSES,
                 schema_fingerprint=schema.fingerprint, filter_bits=schema.filter_bits,
+                segments=[{"name": n, "bits": b} for n, b in schema.layout],
                 retention_days=365)  # fmt: skip
 
 
@@ -391,8 +408,8 @@ def _registers(seed: int = 7) -> tuple[Any, dict[str, pd.DataFrame], pd.DataFram
 def world(service: Service, person_schema, secret, tmp_path_factory) -> Iterator[World]:
     """The full three-agency flow up to a succeeded first run, asserted step by step."""
     workdir = tmp_path_factory.mktemp(f"world-{service.db.kind}")
-    with service.client() as steward:
-        w = _build_world(service, steward, person_schema, secret, workdir)
+    with service.client() as steward, service.admin() as admin:
+        w = _build_world(service, steward, admin, person_schema, secret, workdir)
     for agency in AGENCIES:
         with w.client(agency) as c:
             w.first_cases[agency] = list(c.iter_cases(w.agreement_id, page=100))
@@ -401,25 +418,26 @@ def world(service: Service, person_schema, secret, tmp_path_factory) -> Iterator
     w.verify_audit_cli()  # reaped, whether or not a test asked for it
 
 
-def _keys(service: Service, steward: Client) -> tuple[dict, dict, dict, str]:
+def _keys(service: Service, steward: Client, admin: Client) -> tuple[dict, dict, dict, str]:
     me = steward.me()
     assert (me["agency"], me["role"]) == (service.steward_agency, "steward")
+    assert admin.me()["role"] == "admin"
     for agency in (*AGENCIES, "outsider"):
-        assert steward.create_agency(agency)["name"] == agency
-    keys = {a: steward.create_key(a, "submitter")["api_key"] for a in AGENCIES}
-    outsider_keys = {r: steward.create_key("outsider", r)["api_key"]
+        assert admin.create_agency(agency)["name"] == agency
+    keys = {a: admin.create_key(a, "submitter")["api_key"] for a in AGENCIES}
+    outsider_keys = {r: admin.create_key("outsider", r)["api_key"]
                      for r in ("steward", "submitter", "tracer", "evaluator")}  # fmt: skip
     role_keys = {"steward": service.steward_key, "submitter": keys["agency-a"],
-                 "tracer": steward.create_key("agency-b", "tracer")["api_key"],
-                 "evaluator": steward.create_key("agency-a", "evaluator")["api_key"]}  # fmt: skip
-    revoked = steward.create_key("agency-a", "submitter")
-    steward.revoke_key(revoked["key_id"])
+                 "tracer": admin.create_key("agency-b", "tracer")["api_key"],
+                 "evaluator": admin.create_key("agency-a", "evaluator")["api_key"]}  # fmt: skip
+    revoked = admin.create_key("agency-a", "submitter")
+    admin.revoke_key(revoked["key_id"])
     return keys, role_keys, outsider_keys, revoked["api_key"]
 
 
-def _build_world(service: Service, steward: Client, schema: bloom.Schema,
+def _build_world(service: Service, steward: Client, admin: Client, schema: bloom.Schema,
                  secret: bloom.Secret, workdir: Path) -> World:  # fmt: skip
-    keys, role_keys, outsider_keys, revoked = _keys(service, steward)
+    keys, role_keys, outsider_keys, revoked = _keys(service, steward, admin)
     agreement = steward.create_agreement(**agreement_body(schema, list(AGENCIES),
                                                           name="three agencies"))  # fmt: skip
     assert agreement["parties"] == sorted([*AGENCIES, service.steward_agency])

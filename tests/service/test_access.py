@@ -1,9 +1,11 @@
 """Every endpoint refuses a missing, wrong or revoked key (401) and a key with the wrong role
 (403); every agreement endpoint answers an agency outside the agreement 404, exactly as it
-answers for an agreement that does not exist, so that outsiders cannot learn it exists.
+answers for an agreement that does not exist, so that outsiders cannot learn it exists. An
+admin key is in no agreement endpoint's roles: it reads no agreement data.
 
 The endpoint list comes from the app's OpenAPI document; a new endpoint without a line in
-``ROLES`` fails :func:`test_every_endpoint_is_listed_here`.
+``ROLES`` fails :func:`test_every_endpoint_is_listed_here`. Keys and agencies, role by role and
+target by target, are in test_key_access.
 """
 
 from __future__ import annotations
@@ -18,17 +20,19 @@ from service._tables import audit_entries
 from service.api import create_app
 from tests.service.conftest import AGENCIES, agreement_body, encode_file
 
-ANY = ("steward", "submitter", "tracer", "evaluator")
+ANY = ("steward", "submitter", "tracer", "evaluator")  # every agency role; admin is none
+ALL = ("admin", *ANY)
 RUNNERS = ("submitter", "steward")
+MANAGERS = ("admin", "steward")  # a steward: its own agency's keys only (test_key_access)
 AGR = "/v1/agreements/{agreement_id}"
 ROLES: dict[tuple[str, str], tuple[str, ...]] = {
-    ("GET", "/v1/me"): ANY,
-    ("POST", "/v1/agencies"): ("steward",),
-    ("GET", "/v1/agencies"): ("steward",),
-    ("POST", "/v1/agencies/{name}/keys"): ("steward",),
-    ("GET", "/v1/keys"): ANY,
-    ("POST", "/v1/keys/{key_id}/rotate"): ANY,
-    ("DELETE", "/v1/keys/{key_id}"): ANY,
+    ("GET", "/v1/me"): ALL,
+    ("POST", "/v1/agencies"): ("admin",),
+    ("GET", "/v1/agencies"): MANAGERS,
+    ("POST", "/v1/agencies/{name}/keys"): MANAGERS,
+    ("GET", "/v1/keys"): MANAGERS,
+    ("POST", "/v1/keys/{key_id}/rotate"): MANAGERS,  # any other key: itself only
+    ("DELETE", "/v1/keys/{key_id}"): MANAGERS,
     ("POST", "/v1/agreements"): ("steward",),
     ("GET", "/v1/agreements"): ANY,
     ("GET", AGR): ANY,
@@ -43,8 +47,10 @@ ROLES: dict[tuple[str, str], tuple[str, ...]] = {
     ("POST", f"{AGR}/queries"): ("tracer",),
     ("GET", f"{AGR}/audit"): ("steward",),
     ("GET", f"{AGR}/audit/verify"): ("steward",),
-    ("GET", "/v1/audit"): ("steward",),
-    ("GET", "/v1/audit/verify"): ("steward",),
+    ("GET", f"{AGR}/audit/checkpoint"): ("steward",),
+    ("GET", "/v1/audit"): ("admin",),
+    ("GET", "/v1/audit/verify"): ("admin",),
+    ("GET", "/v1/audit/checkpoint"): ("admin",),
 }
 PUBLIC = {("GET", "/healthz")}
 
@@ -56,7 +62,7 @@ def _openapi_endpoints(doc: dict) -> set[tuple[str, str]]:
 ENDPOINTS = sorted(_openapi_endpoints(create_app(Settings(database_url="sqlite://")).openapi())
                    - PUBLIC)  # fmt: skip
 IDS = [f"{m} {p}" for m, p in ENDPOINTS]
-RESTRICTED = [e for e in ENDPOINTS if set(ROLES.get(e, ANY)) != set(ANY)]
+RESTRICTED = [e for e in ENDPOINTS if set(ROLES.get(e, ALL)) != set(ALL)]
 IN_AGREEMENT = [e for e in ENDPOINTS if e[1].startswith(AGR)]
 
 
@@ -84,11 +90,15 @@ def _call(world, endpoint, headers, agreement_id=None, run_id=None,
 
 @pytest.fixture(scope="module")
 def probe(world, person_schema, secret):
-    """The world, plus a small valid batch of agency-a to send where a body is needed."""
+    """The world, plus a small valid batch of agency-a to send where a body is needed, and
+    the key of every role of a party agency: an admin key of the steward's agency too."""
     df = world.held_back["agency-a"].head(2).assign(record_ref=["probe-1", "probe-2"])
     world.probe_batch = encode_file(df, person_schema, secret, "agency-a",
                                     world.workdir / "probe.parquet")  # fmt: skip
     world.schema = person_schema
+    with world.service.admin() as admin:
+        party_admin = admin.create_key(world.service.steward_agency, "admin")["api_key"]
+    world.party_keys = {**world.role_keys, "admin": party_admin}
     return world
 
 
@@ -100,6 +110,12 @@ def test_every_endpoint_is_listed_here(service):
     live = _openapi_endpoints(httpx.get(f"{service.url}/openapi.json").json())
     assert live == set(ROLES) | PUBLIC
     assert set(ENDPOINTS) == set(ROLES)
+
+
+def test_no_agreement_endpoint_admits_an_admin():
+    on_agreements = [e for e in ROLES if e[1].startswith("/v1/agreements")]
+    assert len(on_agreements) == len(IN_AGREEMENT) + 2
+    assert not [e for e in on_agreements if "admin" in ROLES[e]]
 
 
 def test_healthz_needs_no_key(service):
@@ -123,9 +139,9 @@ def test_refuses_without_a_valid_key(probe, endpoint, kind):
 
 @pytest.mark.parametrize("endpoint", RESTRICTED, ids=[f"{m} {p}" for m, p in RESTRICTED])
 def test_refuses_a_party_key_with_the_wrong_role(probe, endpoint):
-    wrong = [r for r in ANY if r not in ROLES[endpoint]]
+    wrong = [r for r in ALL if r not in ROLES[endpoint]]
     for role in wrong:
-        r = _call(probe, endpoint, _bearer(probe.role_keys[role]))
+        r = _call(probe, endpoint, _bearer(probe.party_keys[role]))
         assert r.status_code == 403, (role, r.text)
         body = r.json()
         assert body["error"] == "forbidden"
@@ -152,7 +168,8 @@ def test_outsiders_get_404_as_for_an_agreement_that_does_not_exist(probe, endpoi
     scope = audit_entries.c.scope == probe.agreement_id
     before = db.count(audit_entries, scope)
     missing = "agr_" + secrets.token_hex(8)
-    for role, key in probe.outsider_keys.items():  # the right role or not: always 404
+    outsiders = {**probe.outsider_keys, "admin": probe.service.admin_key}
+    for role, key in outsiders.items():  # the right role or not: always 404
         real = _outsider_call(probe, endpoint, key)
         assert real.status_code == 404, (role, real.text)
         fake = _outsider_call(probe, endpoint, key, agreement_id=missing)

@@ -1,6 +1,7 @@
 """The audit chain catches an edited entry, a removed one and two swapped ones, both through
 ``GET .../audit/verify`` and through ``caselink admin verify-audit`` (exit 1, each chain's
-row naming its problems).
+row naming its problems). The audit routes answer an ``after`` or ``limit`` past a 64-bit
+integer with a 422 naming it, on both databases (it was a 500).
 
 Each tampering is done straight in the database on its own agreement's chain, while the
 server runs; the rows are put back afterwards so the other tests see intact chains.
@@ -11,11 +12,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from types import SimpleNamespace
 
+import httpx
 import pytest
 import sqlalchemy as sa
 
 from service._audit import verify
-from service._tables import audit_entries
+from service._tables import audit_entries, audit_heads
 from tests.service.conftest import agreement_body, caselink_started
 
 E = audit_entries.c
@@ -73,9 +75,9 @@ def tampered(world, person_schema):
     with db.engine.begin() as conn:
         undo = {kind: TAMPER[kind][0](conn, scope) for kind, scope in scopes.items()}
     cli = caselink_started(db.url, "admin", "verify-audit")  # every chain; ~4 s to start
-    with service.client() as steward:
+    with service.client() as steward, service.admin() as admin:
         http = {kind: steward.verify_audit(scope) for kind, scope in scopes.items()}
-        untouched = [steward.verify_audit(world.agreement_id), steward.verify_audit()]
+        untouched = [steward.verify_audit(world.agreement_id), admin.verify_audit()]
     out, err = cli.communicate(timeout=120)
     cli = SimpleNamespace(returncode=cli.returncode, stdout=out, stderr=err)
     yield SimpleNamespace(scopes=scopes, http=http, cli=cli, untouched=untouched)
@@ -117,3 +119,51 @@ def test_cli_verify_audit_passes_intact_chains(tampered, world):
 
 def test_other_chains_are_unaffected(tampered):
     assert [c["ok"] for c in tampered.untouched] == [True, True], tampered.untouched
+
+
+# -- defect 4: integers of the audit routes are bounded ---------------------------------------
+SEQ_MAX = 2**63 - 1  # a BIGINT in both databases; one more overflowed into a 500
+
+
+@pytest.fixture(scope="module")
+def bounded(service, person_schema):
+    """An agreement of the steward's own agency, and the paths of both audit chains."""
+    with service.client() as steward:
+        agreement = steward.create_agreement(**agreement_body(
+            person_schema, [service.steward_agency], name="bounded audit"))  # fmt: skip
+    scope = agreement["agreement_id"]
+    paths = {scope: f"/v1/agreements/{scope}/audit", "": "/v1/audit"}
+    return SimpleNamespace(service=service, scope=scope, paths=paths)
+
+
+def _get(service, path: str, **params) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {service.steward_key}"}
+    return httpx.get(service.url + path, params=params, headers=headers, timeout=60)
+
+
+def _head(db, scope: str) -> tuple:
+    with db.engine.connect() as conn:
+        return tuple(conn.execute(sa.select(audit_heads.c.seq, audit_heads.c.hash)
+                                  .where(audit_heads.c.scope == scope)).one())  # fmt: skip
+
+
+@pytest.mark.parametrize("chain", ["agreement", "service"])
+@pytest.mark.parametrize(("name", "value"), [("after", 2**63), ("after", 2**64),
+                                             ("limit", 2**63), ("limit", 2**64)])  # fmt: skip
+def test_integers_past_a_bigint_are_422_naming_the_parameter(bounded, chain, name, value):
+    scope = bounded.scope if chain == "agreement" else ""
+    before = _head(bounded.service.db, scope)
+    response = _get(bounded.service, bounded.paths[scope], **{name: value})
+    assert response.status_code == 422, response.text
+    body = response.json()
+    assert body["error"] == "invalid_request"
+    assert [p.split(":")[0] for p in body["problems"]] == [name], body
+    assert _head(bounded.service.db, scope) == before  # refused before anything was stored
+
+
+@pytest.mark.parametrize("chain", ["agreement", "service"])
+def test_the_largest_after_is_answered(bounded, chain):
+    scope = bounded.scope if chain == "agreement" else ""
+    response = _get(bounded.service, bounded.paths[scope], after=SEQ_MAX, limit=10)
+    assert response.status_code == 200, response.text
+    assert response.json() == {"items": [], "next_after": None}

@@ -14,10 +14,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import sqlalchemy as sa
 
 import bloom
 from bloom._batch import _ContentHasher
-from service._tables import audit_entries, batch_records, batches
+from service._tables import agreements, audit_entries, batch_records, batches
+from tests.bloom.crafted import craft
 from tests.service.conftest import agreement_body, encode_file
 
 
@@ -189,3 +191,174 @@ def test_refs_already_uploaded_are_refused_whole(up, accepted):
     _check_refused(up, response, 409, "conflict", "record_ref")
     assert any("5 of the 15" in p for p in response.json()["problems"])
     assert _stored(up) == before  # none of the 10 new records either
+
+
+# -- poison batches and the ref rule (issue 11, defects 2 and 5) ---------------------------
+SECRET_REF = "Zyxwvutsrq"  # a value that must never come back in an answer or the audit
+
+
+@pytest.fixture(scope="module")
+def poison(up):
+    """An agreement of its own (what it stores is counted) and a genuine batch to bend."""
+    with up.world.service.client() as steward:
+        agreement = steward.create_agreement(
+            **agreement_body(up.schema, ["agency-a"], name="poison"))  # fmt: skip
+    assert agreement["segments"] == [{"name": n, "bits": b} for n, b in up.schema.layout]
+    return SimpleNamespace(up=up, agreement_id=agreement["agreement_id"],
+                           good=bloom.read_batch(up.good))  # fmt: skip
+
+
+def _bent(poison, name: str, refs=None, **meta: object) -> bytes:
+    """The genuine batch with ``refs`` and ``meta`` put in, under a correct content hash."""
+    good = poison.good
+    refs = list(good.record_refs[:4]) if refs is None else refs
+    filters = np.resize(good.filters, (len(refs), good.words))
+    return craft(poison.up.dir / name, refs, filters, like=good.metadata, **meta).read_bytes()
+
+
+def _refs_with(bad: str) -> list[str]:
+    return ["ok-1", "ok-2", bad, "ok-4"]
+
+
+POISON: dict[str, tuple[Callable, str]] = {
+    # name: (body, what the problems must name)
+    "another segment layout (name:512, zzz:512)": (
+        lambda p: _bent(p, "foreign.parquet", segments=[{"name": "name", "bits": 512},
+                                                        {"name": "zzz", "bits": 512}]),
+        "metadata/segments: the batch's segment layout is name:512, zzz:512"),
+    "the same segments in another order": (
+        lambda p: _bent(p, "order.parquet", segments=[{"name": n, "bits": b} for n, b in
+                                                      reversed(p.up.schema.layout)]),
+        "metadata/segments: the batch's segment layout is sex:64"),
+    "negative bits": (
+        lambda p: _bent(p, "negative.parquet", segments=[{"name": "name", "bits": -512},
+                                                         {"name": "zzz", "bits": 1536}]),
+        "metadata/segments/0/bits: must be a positive multiple of 64 (found -512)"),
+    "a ref of 257 characters": (
+        lambda p: _bent(p, "long.parquet", _refs_with(SECRET_REF + "x" * 247)),
+        "record_ref is longer than 256 characters: 1 row (3)"),
+    "a ref holding NUL": (
+        lambda p: _bent(p, "nul.parquet", _refs_with(SECRET_REF + "\x00")),
+        "record_ref holds a control character (such as NUL, tab, CR or LF): 1 row (3)"),
+    "a ref holding a line feed": (
+        lambda p: _bent(p, "lf.parquet", _refs_with(SECRET_REF + "\n1")),
+        "record_ref holds a control character (such as NUL, tab, CR or LF): 1 row (3)"),
+    "a ref holding U+2028": (
+        lambda p: _bent(p, "ls.parquet", _refs_with(SECRET_REF + "\u2028")),
+        "record_ref holds an invisible format or line-separator character"),
+    "an empty ref": (lambda p: _bent(p, "empty.parquet", _refs_with("")),
+                     "record_ref is empty: 1 row (3)"),
+    "a ref of spaces only": (lambda p: _bent(p, "blank.parquet", _refs_with("  ")),
+                             "record_ref is blank (only space characters): 1 row (3)"),
+    "no records": (lambda p: _bent(p, "none.parquet", []),
+                   "the batch holds no records"),
+    "a plaintext name column": (
+        lambda p: _bent(p, "plain.parquet", columns={"given_name": pa.array(
+            [SECRET_REF, "Amina", "Olena", "Jonathan"], pa.string())}),
+        "column 'given_name': a batch holds only record_ref and bloom, so that plaintext "
+        "never reaches the service"),
+}  # fmt: skip
+
+
+def _everything_stored(db, agreement_id: str) -> tuple[int, int, int]:
+    """Rows in batches and batch_records (all agreements), and the agreement's audit entries."""
+    return (db.count(batches), db.count(batch_records),
+            db.count(audit_entries, audit_entries.c.scope == agreement_id))  # fmt: skip
+
+
+@pytest.mark.parametrize("case", POISON)
+def test_poison_batches_are_refused_whole(poison, case):
+    """Each crafted batch has a correct content hash, fingerprint and filter_bits; before
+    issue 11 a foreign layout was accepted (and then failed every run of the agreement), and
+    PostgreSQL answered 500, unaudited, to a NUL or an over-long ref."""
+    make, named = POISON[case]
+    db = poison.up.world.service.db
+    body = make(poison)
+    before = _everything_stored(db, poison.agreement_id)
+    response = _post_to(poison, body)
+    assert response.status_code == 422, response.text
+    answer = response.json()
+    assert answer["error"] == "invalid_batch" and answer["detail"]
+    assert any(named in p for p in answer["problems"]), answer["problems"]
+    assert SECRET_REF not in response.text
+    batches_, records, audit = before
+    assert _everything_stored(db, poison.agreement_id) == (batches_, records, audit + 1)
+    with db.engine.connect() as conn:  # the refusal is in the agreement's own chain
+        last = conn.execute(audit_entries.select().where(
+            audit_entries.c.scope == poison.agreement_id).order_by(audit_entries.c.seq.desc())
+        ).first()  # fmt: skip
+    assert (last.action, last.outcome) == ("batch.upload", "invalid_batch")
+    assert json.loads(last.details) == {"status": 422}
+    with poison.up.world.service.client() as steward:
+        assert steward.verify_audit(poison.agreement_id)["ok"]
+
+
+def _post_to(poison, content: bytes) -> httpx.Response:
+    with httpx.Client(base_url=poison.up.world.service.url, timeout=60) as http:
+        return http.post(f"/v1/agreements/{poison.agreement_id}/batches", content=content,
+                         headers={"Authorization": f"Bearer {poison.up.world.keys['agency-a']}",
+                                  "Content-Type": "application/vnd.apache.parquet"})  # fmt: skip
+
+
+def test_the_longest_refs_are_stored_whole_on_both_databases(poison):
+    """256 characters is the limit whatever their UTF-8 length: both databases count
+    characters (PostgreSQL's varchar(256) does; SQLite stores what it gets)."""
+    refs = ["x" * 256, "é" * 256, "\U0001f600" * 256, "رقم ١٢٣/ب"]
+    response = _post_to(poison, _bent(poison, "longest.parquet", refs))
+    assert response.status_code == 201, response.text
+    db = poison.up.world.service.db
+    with db.engine.connect() as conn:
+        stored = conn.execute(sa.select(batch_records.c.record_ref).where(
+            batch_records.c.batch_id == response.json()["batch_id"]
+        ).order_by(batch_records.c.position)).scalars().all()  # fmt: skip
+    assert stored == refs
+
+
+def test_agreements_need_a_wellformed_layout(up):
+    body = agreement_body(up.schema, ["agency-a"], name="layouts")
+    cases = {
+        "missing": ({k: v for k, v in body.items() if k != "segments"}, "segments"),
+        "sum": ({**body, "segments": [{"name": "name", "bits": 512}]},
+                "filter_bits: 1024 differs from the sum of the segment bits (512)"),
+        "duplicate": ({**body, "segments": [{"name": "a", "bits": 512}] * 2},
+                      "the name 'a' is used more than once"),
+        "bits": ({**body, "segments": [{"name": "a", "bits": -512}, {"name": "b", "bits": 1536}]},
+                 "segments.0.bits"),
+        "name": ({**body, "segments": [{"name": "1a", "bits": 1024}]}, "segments.0.name"),
+    }  # fmt: skip
+    with httpx.Client(base_url=up.world.service.url, timeout=60) as http:
+        auth = {"Authorization": f"Bearer {up.world.service.steward_key}"}
+        for case, (sent, named) in cases.items():
+            r = http.post("/v1/agreements", json=sent, headers=auth)
+            assert r.status_code == 422, (case, r.text)
+            assert any(named in p for p in r.json()["problems"]), (case, r.json())
+
+
+def test_an_agreement_without_a_layout_takes_its_first_batchs(up, poison):
+    """Agreements made before migration 0002 hold no layout: the first accepted batch sets
+    it, and from then on a batch with another layout is refused."""
+    with up.world.service.client() as steward:
+        agreement_id = steward.create_agreement(
+            **agreement_body(up.schema, ["agency-a"], name="legacy"))["agreement_id"]  # fmt: skip
+    g = agreements.c
+    db = up.world.service.db
+    with db.engine.begin() as conn:
+        conn.execute(sa.update(agreements).where(g.id == agreement_id).values(segments=sa.null()))
+    with up.world.service.client() as steward:
+        assert steward.agreement(agreement_id)["segments"] is None
+    foreign = _bent(
+        poison,
+        "legacy-foreign.parquet",
+        ["l1", "l2"],
+        segments=[{"name": "name", "bits": 512}, {"name": "zzz", "bits": 512}],
+    )
+    genuine = _bent(poison, "legacy-good.parquet", ["l3", "l4"])
+    poison_for = SimpleNamespace(up=up, agreement_id=agreement_id)
+    assert _post_to(poison_for, genuine).status_code == 201
+    with up.world.service.client() as steward:
+        layout = steward.agreement(agreement_id)["segments"]
+    assert layout == [{"name": n, "bits": b} for n, b in up.schema.layout]
+    refused = _post_to(poison_for, foreign)
+    assert refused.status_code == 422, refused.text
+    assert any(p.startswith("metadata/segments") for p in refused.json()["problems"])
+    assert db.count(batches, batches.c.agreement_id == agreement_id) == 1

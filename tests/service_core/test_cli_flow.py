@@ -1,5 +1,5 @@
-"""The service's command line end to end, over a real server: what a steward and a data
-officer type, with exit codes and the files they get."""
+"""The service's command line end to end, over a real server: what the operator (admin), a
+steward and a data officer type, with exit codes and the files they get."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from service import ServiceProcess
-from service._admin import bootstrap_agency, open_database
 
 CASELINK = Path(sys.executable).with_name("caselink")
 
@@ -21,9 +20,13 @@ CASELINK = Path(sys.executable).with_name("caselink")
 def cli(tmp_path_factory, febrl4):
     work = tmp_path_factory.mktemp("cli")
     url = f"sqlite:///{work / 'caselink.db'}"
-    engine = open_database(url)
-    (work / "steward.key").write_text(bootstrap_agency(engine, "coord", "steward").api_key)
-    engine.dispose()
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("CASELINK_")}
+    boot = subprocess.run([str(CASELINK), "admin", "create-agency", "operator", "--role", "admin",
+                           "--database-url", url], capture_output=True, text=True, timeout=300,
+                          env=clean)  # fmt: skip
+    assert boot.returncode == 0, boot.stderr
+    assert "with role admin" in boot.stderr, boot.stderr
+    (work / "admin.key").write_text(boot.stdout.strip().splitlines()[-1])
     env = {"CASELINK_RAY_NUM_CPUS": "1", "CASELINK_RAY_OBJECT_STORE_MB": "100"}
     svc = ServiceProcess(url, log=work / "service.log", env=env).start()
     a = febrl4.a.head(200)
@@ -31,7 +34,6 @@ def cli(tmp_path_factory, febrl4):
     b = febrl4.b[entity(febrl4.b["record_ref"]).isin(entity(a["record_ref"]))]
     for name, frame in (("aga", a), ("agb", b)):
         frame.to_csv(work / f"{name}.csv", index=False)
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("CASELINK_")}
 
     def run(*args: str, key: str | None = None, **env: str) -> subprocess.CompletedProcess:
         opts = ["--url", svc.url, "--api-key-file", str(work / key)] if key else []
@@ -47,10 +49,19 @@ def cli(tmp_path_factory, febrl4):
 
 def test_steward_and_officers_link_through_the_cli(cli):
     work, run, _ = cli
+    r = run("agency", "add", "coord", "--role", "steward", "--key-out", "steward.key",
+            key="admin.key")  # fmt: skip
+    assert r.returncode == 0, r.stderr
     for name in ("aga", "agb"):
-        r = run("agency", "add", name, "--key-out", f"{name}.key", key="steward.key")
+        r = run("agency", "add", name, "--key-out", f"{name}.key", key="admin.key")
         assert r.returncode == 0, r.stderr
         assert (work / f"{name}.key").stat().st_mode & 0o777 == 0o600
+    r = run("agency", "add", "aga", "--key-out", "stolen.key", key="steward.key")
+    assert r.returncode == 2 and "its own agency (coord) only" in r.stderr, r.stderr
+    assert not (work / "stolen.key").exists()
+    r = run("agency", "add", "coord", "--role", "tracer", "--key-out", "coord-tracer.key",
+            key="steward.key")  # fmt: skip
+    assert r.returncode == 0, r.stderr  # a steward issues its own agency's keys
     r = run("agreement", "create", "--name", "cli", "--party", "aga", "--party", "agb",
             "--schema", "febrl", "--retention-days", "30", key="steward.key")  # fmt: skip
     assert r.returncode == 0, r.stderr

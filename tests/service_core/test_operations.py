@@ -25,10 +25,11 @@ def database(request, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def ops(database, tmp_path_factory, febrl4, febrl_schema, secret):
-    """A server; a steward, a submitter, one uploaded batch and a finished run."""
+    """A server; an admin, a steward, a submitter, one uploaded batch and a finished run."""
     work = tmp_path_factory.mktemp("ops")
     kind, url = database
     engine = open_database(url)
+    admin = bootstrap_agency(engine, "operator", "admin").api_key
     steward = bootstrap_agency(engine, "coord", "steward").api_key
     engine.dispose()  # the server opens its own
     env = {"CASELINK_RAY_NUM_CPUS": "1", "CASELINK_RAY_OBJECT_STORE_MB": "100",
@@ -38,13 +39,15 @@ def ops(database, tmp_path_factory, febrl4, febrl_schema, secret):
                          id_column="record_ref")  # fmt: skip
     path = batch.write(work / "aga.parquet")
     try:
+        with Client(svc.url, admin) as ad:
+            ad.create_agency("aga")
+            submitter = ad.create_key("aga", "submitter")["api_key"]
         with Client(svc.url, steward) as st:
-            st.create_agency("aga")
-            submitter = st.create_key("aga", "submitter")["api_key"]
             agreement = st.create_agreement(
                 name="ops", parties=["aga"], purposes=["linkage"],
                 schema_fingerprint=febrl_schema.fingerprint,
-                filter_bits=febrl_schema.filter_bits, retention_days=30,
+                filter_bits=febrl_schema.filter_bits, segments=febrl_schema.layout,
+                retention_days=30,
             )["agreement_id"]  # fmt: skip
         with Client(svc.url, submitter) as c:
             c.upload(agreement, path)
@@ -53,8 +56,9 @@ def ops(database, tmp_path_factory, febrl4, febrl_schema, secret):
             c.cases(agreement)
             with pytest.raises(ClientError):
                 c.summary(agreement)  # a refusal, counted by the metrics
-        yield {"svc": svc, "url": url, "kind": kind, "work": work, "keys": (steward, submitter),
-               "batch": batch, "agreement": agreement}  # fmt: skip
+        yield {"svc": svc, "url": url, "kind": kind, "work": work,
+               "keys": (admin, steward, submitter), "batch": batch,
+               "agreement": agreement}  # fmt: skip
     finally:
         svc.stop()
 

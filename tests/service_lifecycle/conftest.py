@@ -98,6 +98,7 @@ class Life:
     workdir: Path
     schema: bloom.Schema
     secret: bloom.Secret
+    admin: str = ""  # key: the operator's, for agencies, keys and the service's audit chain
 
     def client(self, agency: str | None = None, key: str | None = None) -> Client:
         return Client(self.server.url, key or (self.keys[agency] if agency else self.steward))
@@ -141,24 +142,27 @@ def life(request, tmp_path_factory, person_schema, secret) -> Iterator[Life]:
         running_service(db, workdir, CASELINK_RETENTION_SWEEP_SECONDS=SWEEP_SECONDS) as server,
     ):
         engine = open_database(db.url)  # migrated by the server already
+        admin = bootstrap_agency(engine, "operator", "admin").api_key
         steward = bootstrap_agency(engine, "steward", "steward").api_key
         engine.dispose()
-        yield _populate(server, db, steward, workdir, person_schema, secret)
+        yield _populate(server, db, (admin, steward), workdir, person_schema, secret)
 
 
 def _agreement(c: Client, schema, parties, name: str, days: int) -> str:
     return c.create_agreement(**agreement_body(schema, list(parties), name, days))["agreement_id"]
 
 
-def _populate(server, db, steward, workdir, schema, secret) -> Life:
+def _populate(server, db, admin_steward, workdir, schema, secret) -> Life:
     from evaluation import generate_synthetic
 
-    with Client(server.url, steward) as c:
+    admin, steward = admin_steward
+    with Client(server.url, admin) as a:
         for agency in (*AGENCIES, "outsider"):
-            c.create_agency(agency)
-        keys = {a: c.create_key(a, "submitter")["api_key"] for a in AGENCIES}
-        tracer = c.create_key("agency-b", "tracer")["api_key"]
-        outsider = c.create_key("outsider", "submitter")["api_key"]
+            a.create_agency(agency)
+        keys = {ag: a.create_key(ag, "submitter")["api_key"] for ag in AGENCIES}
+        tracer = a.create_key("agency-b", "tracer")["api_key"]
+        outsider = a.create_key("outsider", "submitter")["api_key"]
+    with Client(server.url, steward) as c:
         long = _agreement(c, schema, AGENCIES, "long", 365)
         short = _agreement(c, schema, AGENCIES[:2], "short", 1)
     data = generate_synthetic(60, 3, seed=11)
@@ -168,7 +172,7 @@ def _populate(server, db, steward, workdir, schema, secret) -> Life:
         uploaded[agency] = pd.concat([data.agencies[agency], PLANTED.assign(record_ref=refs)],
                                      ignore_index=True)  # fmt: skip
     life = Life(server, db, steward, keys, tracer, outsider, long, short, uploaded, workdir,
-                schema=schema, secret=secret)  # fmt: skip
+                schema=schema, secret=secret, admin=admin)  # fmt: skip
     for agency in AGENCIES:
         path = encode_file(uploaded[agency], schema, secret, agency, workdir / f"{agency}.parquet")
         with life.client(agency) as c:

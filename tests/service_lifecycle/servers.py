@@ -59,4 +59,5 @@ def encode_file(df: pd.DataFrame, schema, secret, agency: str, path: Path) -> Pa
 def agreement_body(schema: bloom.Schema, parties: list[str], name: str, days: int) -> dict:
     return dict(name=name, parties=parties, purposes=["linkage", "tracing"],
                 schema_fingerprint=schema.fingerprint, filter_bits=schema.filter_bits,
+                segments=[{"name": n, "bits": b} for n, b in schema.layout],
                 retention_days=days)  # fmt: skip

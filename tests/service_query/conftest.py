@@ -40,7 +40,7 @@ QUERY_ENV = {"CASELINK_QUERY_BURST": str(BURST), "CASELINK_QUERY_RATE_PER_MINUTE
 class Tracing:
     server: Server
     db: Database
-    steward: Client
+    steward: Client  # holds the operator's admin key: it issues keys to every agency
     schema: bloom.Schema
     secret: bloom.Secret
     agreement_id: str
@@ -82,13 +82,13 @@ class Tracing:
         return run
 
 
-def bootstrap_steward(db_url: str, name: str) -> str:
-    """A steward key issued straight on the database, as ``caselink admin`` does."""
+def bootstrap_steward(db_url: str, name: str, role: str = "steward") -> str:
+    """A steward (or admin) key issued straight on the database, as ``caselink admin`` does."""
     from service._admin import open_database
 
     engine = open_database(db_url)
     try:
-        return bootstrap_agency(engine, name, "steward").api_key
+        return bootstrap_agency(engine, name, role).api_key
     finally:
         engine.dispose()
 
@@ -119,20 +119,22 @@ def tracing(query_db: Database, person_schema, secret, tmp_path_factory) -> Iter
     try:
         server.launch()
         server.wait_migrated()
-        steward_key = bootstrap_steward(query_db.url, "steward")
+        admin_key = bootstrap_steward(query_db.url, "steward", "admin")
         server.wait_ready()
-        with server.client(steward_key) as steward:
-            yield _world(server, query_db, steward, person_schema, secret, workdir)
+        with server.client(admin_key) as admin:
+            yield _world(server, query_db, admin, person_schema, secret, workdir)
     finally:
         server.cleanup()
 
 
-def _world(server, db, steward: Client, schema, secret, workdir) -> Tracing:
+def _world(server, db, admin: Client, schema, secret, workdir) -> Tracing:
     for agency in (*AGENCIES, "outsider"):
-        steward.create_agency(agency)
-    keys = {a: steward.create_key(a, "submitter")["api_key"] for a in AGENCIES}
-    agreement = steward.create_agreement(**agreement_body(schema, list(AGENCIES), name="trace"))
-    world = Tracing(server, db, steward, schema, secret, agreement["agreement_id"], keys, workdir)
+        admin.create_agency(agency)
+    keys = {a: admin.create_key(a, "submitter")["api_key"] for a in AGENCIES}
+    with server.client(admin.create_key("steward", "steward")["api_key"]) as steward:
+        body = agreement_body(schema, list(AGENCIES), name="trace")
+        agreement = steward.create_agreement(**body)
+    world = Tracing(server, db, admin, schema, secret, agreement["agreement_id"], keys, workdir)
     world.link(_registers(), "first")
     with server.client(keys["agency-a"]) as c:
         mine = {r["record_ref"]: r["case_id"] for r in c.iter_cases(world.agreement_id)}

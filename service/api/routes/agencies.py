@@ -1,21 +1,41 @@
-"""Agencies and their API keys: stewards add agencies and issue keys; a holder rotates or
-revokes its own key. Every change is audited in the service's own chain."""
+"""Agencies and their API keys, under the role model of :mod:`service._keys`: an admin adds
+agencies and issues keys to any of them; a steward manages its own agency's keys; any other
+key may rotate itself. Every change, and every refusal, is audited in the service's own chain
+(the checks are in :mod:`service.api.key_access`)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Annotated
 
 import sqlalchemy as sa
-from fastapi import APIRouter
+from fastapi import APIRouter, Path
 
 from service._audit import append
 from service._keys import new_key
 from service._tables import agencies, api_keys
-from service.api.deps import EngineDep, Principal, PrincipalDep, need
+from service.api.deps import EngineDep, PrincipalDep, need
 from service.api.errors import ServiceError
-from service.api.models import AgencyCreate, AgencyPublic, KeyCreate, KeyIssued, KeyPublic, Me
+from service.api.key_access import (
+    check_issue,
+    check_manage,
+    key_tried,
+    managed_key,
+    refused,
+    visible_keys,
+)
+from service.api.models import (
+    AGENCY_NAME,
+    AgencyCreate,
+    AgencyPublic,
+    KeyCreate,
+    KeyIssued,
+    KeyPublic,
+    Me,
+)
 
 router = APIRouter(prefix="/v1", tags=["agencies and keys"])
+NamePath = Annotated[str, Path(pattern=AGENCY_NAME, description="the agency's name")]
 
 
 def issue_key(conn: sa.Connection, agency_id: int, agency: str, role: str) -> KeyIssued:
@@ -53,69 +73,59 @@ def me(principal: PrincipalDep) -> Me:
 
 @router.post("/agencies", response_model=AgencyPublic, status_code=201)
 def create_agency(body: AgencyCreate, engine: EngineDep, principal: PrincipalDep) -> AgencyPublic:
-    """Add an agency (stewards)."""
-    need(principal, "steward")
-    with engine.begin() as conn:
-        create_agency_row(conn, body.name)
-        append(conn, "", principal.actor, "agency.create", details={"agency": body.name})
-        row = conn.execute(sa.select(agencies).where(agencies.c.name == body.name)).one()
+    """Add an agency (admins)."""
+    try:
+        need(principal, "admin")
+        with engine.begin() as conn:
+            create_agency_row(conn, body.name)
+            append(conn, "", principal.actor, "agency.create", details={"agency": body.name})
+            row = conn.execute(sa.select(agencies).where(agencies.c.name == body.name)).one()
+    except ServiceError as e:
+        raise refused(engine, principal, "agency.create", e, agency=body.name) from None
     return AgencyPublic(name=row.name, created_at=row.created_at)
 
 
 @router.get("/agencies", response_model=list[AgencyPublic])
 def list_agencies(engine: EngineDep, principal: PrincipalDep) -> list[AgencyPublic]:
-    """Every agency's name (stewards, to name parties of an agreement)."""
-    need(principal, "steward")
+    """Every agency's name (admins, and stewards to name the parties of an agreement)."""
+    try:
+        need(principal, "admin", "steward")
+    except ServiceError as e:
+        raise refused(engine, principal, "agency.list", e) from None
     with engine.connect() as conn:
         rows = conn.execute(sa.select(agencies).order_by(agencies.c.name)).all()
     return [AgencyPublic(name=r.name, created_at=r.created_at) for r in rows]
 
 
 @router.post("/agencies/{name}/keys", response_model=KeyIssued, status_code=201)
-def create_key(name: str, body: KeyCreate, engine: EngineDep, principal: PrincipalDep) -> KeyIssued:
-    """Issue a key with a role to an agency (stewards). The key is in this answer only."""
-    need(principal, "steward")
-    with engine.begin() as conn:
-        row = conn.execute(sa.select(agencies.c.id).where(agencies.c.name == name)).first()
-        if row is None:
-            raise ServiceError(404, "not_found", f"no agency {name}; create it first")
-        issued = issue_key(conn, int(row.id), name, body.role)
-        append(
-            conn,
-            "",
-            principal.actor,
-            "key.create",
-            details={"agency": name, "role": body.role, "new_key": issued.key_id},
-        )
+def create_key(
+    name: NamePath, body: KeyCreate, engine: EngineDep, principal: PrincipalDep
+) -> KeyIssued:
+    """Issue a key with a role to an agency: any (admins) or one's own (stewards, no admin
+    keys). The key is in this answer only."""
+    try:
+        check_issue(principal, name, body.role)
+        with engine.begin() as conn:
+            row = conn.execute(sa.select(agencies.c.id).where(agencies.c.name == name)).first()
+            if row is None:
+                raise ServiceError(404, "not_found", f"no agency {name}; create it first")
+            issued = issue_key(conn, int(row.id), name, body.role)
+            details = {"agency": name, "role": body.role, "new_key": issued.key_id}
+            append(conn, "", principal.actor, "key.create", details=details)
+    except ServiceError as e:
+        raise refused(engine, principal, "key.create", e, agency=name, role=body.role) from None
     return issued
-
-
-def _key_row(conn: sa.Connection, key_id: str, principal: Principal):
-    """A key the caller may manage: its own agency's (any role) or any (stewards)."""
-    k = api_keys.c
-    row = conn.execute(
-        sa.select(k.id, k.agency_id, k.role, k.created_at, k.revoked_at, agencies.c.name)
-        .join(agencies, agencies.c.id == k.agency_id)
-        .where(k.id == key_id)
-    ).first()
-    if row is None or (principal.role != "steward" and row.agency_id != principal.agency_id):
-        raise ServiceError(404, "not_found", f"no key {key_id} that you may manage")
-    if row.revoked_at is not None:
-        raise ServiceError(409, "conflict", f"key {key_id} is revoked already")
-    return row
 
 
 @router.get("/keys", response_model=list[KeyPublic])
 def list_keys(engine: EngineDep, principal: PrincipalDep) -> list[KeyPublic]:
-    """Keys the caller may manage: all (stewards) or its own agency's. Never the keys."""
-    k = api_keys.c
-    q = sa.select(k.id, k.role, k.created_at, k.revoked_at, agencies.c.name).join(
-        agencies, agencies.c.id == k.agency_id
-    )
-    if principal.role != "steward":
-        q = q.where(k.agency_id == principal.agency_id)
+    """Keys the caller manages: all (admins) or its own agency's (stewards). Never the keys."""
+    try:
+        query = visible_keys(principal)
+    except ServiceError as e:
+        raise refused(engine, principal, "key.list", e) from None
     with engine.connect() as conn:
-        rows = conn.execute(q.order_by(k.created_at)).all()
+        rows = conn.execute(query).all()
     return [
         KeyPublic(
             key_id=r.id,
@@ -130,31 +140,37 @@ def list_keys(engine: EngineDep, principal: PrincipalDep) -> list[KeyPublic]:
 
 @router.post("/keys/{key_id}/rotate", response_model=KeyIssued, status_code=201)
 def rotate_key(key_id: str, engine: EngineDep, principal: PrincipalDep) -> KeyIssued:
-    """Replace a key by a new one with the same agency and role; the old one stops working."""
-    with engine.begin() as conn:
-        row = _key_row(conn, key_id, principal)
-        conn.execute(
-            api_keys.update().where(api_keys.c.id == key_id).values(revoked_at=datetime.now(UTC))
-        )
-        issued = issue_key(conn, int(row.agency_id), row.name, row.role)
-        append(
-            conn,
-            "",
-            principal.actor,
-            "key.rotate",
-            details={"key": key_id, "new_key": issued.key_id},
-        )
+    """Replace a key by a new one with the same agency and role; the old one stops working.
+    Admins rotate any key, stewards their agency's, every other key only itself."""
+    try:
+        check_manage(principal, key_id, rotating=True)
+        with engine.begin() as conn:
+            row = managed_key(conn, principal, key_id)
+            conn.execute(
+                api_keys.update()
+                .where(api_keys.c.id == row.id)
+                .values(revoked_at=datetime.now(UTC))
+            )
+            issued = issue_key(conn, int(row.agency_id), row.name, row.role)
+            details = {"key": row.id, "new_key": issued.key_id}
+            append(conn, "", principal.actor, "key.rotate", details=details)
+    except ServiceError as e:
+        raise refused(engine, principal, "key.rotate", e, **key_tried(key_id)) from None
     return issued
 
 
 @router.delete("/keys/{key_id}", response_model=KeyPublic)
 def revoke_key(key_id: str, engine: EngineDep, principal: PrincipalDep) -> KeyPublic:
-    """Revoke a key at once."""
+    """Revoke a key at once (admins any key, stewards their agency's)."""
     now = datetime.now(UTC)
-    with engine.begin() as conn:
-        row = _key_row(conn, key_id, principal)
-        conn.execute(api_keys.update().where(api_keys.c.id == key_id).values(revoked_at=now))
-        append(conn, "", principal.actor, "key.revoke", details={"key": key_id})
+    try:
+        check_manage(principal, key_id, rotating=False)
+        with engine.begin() as conn:
+            row = managed_key(conn, principal, key_id)
+            conn.execute(api_keys.update().where(api_keys.c.id == row.id).values(revoked_at=now))
+            append(conn, "", principal.actor, "key.revoke", details={"key": row.id})
+    except ServiceError as e:
+        raise refused(engine, principal, "key.revoke", e, **key_tried(key_id)) from None
     return KeyPublic(
-        key_id=key_id, agency=row.name, role=row.role, created_at=row.created_at, revoked_at=now
+        key_id=row.id, agency=row.name, role=row.role, created_at=row.created_at, revoked_at=now
     )

@@ -1,6 +1,7 @@
 """Data-sharing agreements: parties, purposes, schema, linkage settings, retention.
 
-A steward creates one and is a party to it; only parties ever see it (404 to others)."""
+A steward creates one and is a party to it; only parties ever see it (404 to others). An
+admin key is in no role list here: the service's operator reads no agreement."""
 
 from __future__ import annotations
 
@@ -13,10 +14,10 @@ from fastapi import APIRouter
 
 from service._audit import append
 from service._tables import agencies, agreement_parties, agreements
-from service.api.access import open_agreement
+from service.api.access import open_agreement, refuse
 from service.api.deps import EngineDep, PrincipalDep, need
 from service.api.errors import ServiceError
-from service.api.models import AgreementCreate, AgreementPublic, LinkageSettings
+from service.api.models import AgreementCreate, AgreementPublic, LinkageSettings, Segment
 
 router = APIRouter(prefix="/v1/agreements", tags=["agreements"])
 ANY_ROLE = ("steward", "submitter", "tracer", "evaluator")
@@ -46,6 +47,7 @@ def public(conn: sa.Connection, row: Any) -> AgreementPublic:
         purposes=list(row.purposes),
         schema_fingerprint=row.schema_fingerprint,
         filter_bits=row.filter_bits,
+        segments=[Segment(name=n, bits=b) for n, b in row.segments] if row.segments else None,
         retention_days=row.retention_days,
         created_by=creator,
         created_at=row.created_at,
@@ -62,6 +64,9 @@ def create_agreement(
 ) -> AgreementPublic:
     """Create an agreement (stewards); the steward's own agency becomes a party."""
     need(principal, "steward")
+    layout = body.layout_problems()
+    if layout:
+        raise ServiceError(422, "invalid_request", "the segment layout does not fit", layout)
     names = sorted(set(body.parties) | {principal.agency})
     with engine.begin() as conn:
         found = dict(
@@ -84,6 +89,7 @@ def create_agreement(
                 name=body.name,
                 schema_fingerprint=body.schema_fingerprint,
                 filter_bits=body.filter_bits,
+                segments=[[s.name, s.bits] for s in body.segments],
                 purposes=body.purposes,
                 retention_days=body.retention_days,
                 threshold=str(body.linkage.threshold),
@@ -104,7 +110,12 @@ def create_agreement(
 
 @router.get("", response_model=list[AgreementPublic])
 def list_agreements(engine: EngineDep, principal: PrincipalDep) -> list[AgreementPublic]:
-    """The agreements the caller's agency is a party to (and no others); audited in each."""
+    """The agreements the caller's agency is a party to (and no others); audited in each.
+    An admin key reads no agreement, not even its agency's."""
+    try:
+        need(principal, *ANY_ROLE)
+    except ServiceError as e:
+        raise refuse(engine, "", principal, "agreement.list", e) from None
     g, p = agreements.c, agreement_parties.c
     with engine.begin() as conn:
         rows = conn.execute(
