@@ -4,9 +4,10 @@ The same world and checks as ``tests/service_fuzz`` (:mod:`evaluation._fuzz`): o
 database — a SQLite file, and a fresh schema on the PostgreSQL at
 ``CASELINK_BENCH_POSTGRES_URL`` (default: the local test database; skipped, with the reason,
 where none answers) — fuzzed as every role and with no key, ``examples`` generated cases per
-operation and role plus the edge cases. The figures are counts, not a verdict: requests,
-statuses, requests that failed a check, and each distinct failure with its reproduction.
-The seed is drawn anew each time and recorded, so a finding can be replayed.
+operation plus the edge cases, drawn once and sent as each role. The figures are counts, not
+a verdict: requests, statuses, requests that failed a check, and each distinct failure with
+its reproduction. The seed is drawn anew each time and recorded, so a finding can be
+replayed.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from evaluation._fuzz import Tally, fuzz_role, load_schema
+from evaluation._fuzz import Tally, build_corpus, fuzz_role, load_schema
 from evaluation._fuzz_world import open_world
 
 __all__ = ["bench_fuzz"]
@@ -57,10 +58,11 @@ def _fuzz_backend(kind: str, url: str, work: Path, examples: int, seed: int) -> 
     roles: dict[str, Any] = {}
     total = Tally()
     try:
-        schema = load_schema(world.url)
+        corpus = build_corpus(world, load_schema(world.url), examples, seed)
+        drawn = time.perf_counter() - started - ready
         for role in world.roles:
             t0 = time.perf_counter()
-            tally = fuzz_role(world, role, examples, seed, schema=schema)
+            tally = fuzz_role(world, role, corpus)
             total.add(tally)
             figures = tally.as_dict()
             figures.pop("failures")
@@ -70,6 +72,7 @@ def _fuzz_backend(kind: str, url: str, work: Path, examples: int, seed: int) -> 
     figures = total.as_dict()
     figures["failures"] = figures["failures"][:SHOWN_FAILURES]
     return {**figures, "roles": roles, "server_ready_seconds": round(ready, 1),
+            "corpus_cases": len(corpus), "corpus_draw_seconds": round(drawn, 1),
             "seconds": round(time.perf_counter() - started, 1)}  # fmt: skip
 
 

@@ -1,8 +1,8 @@
-"""Schemathesis over the whole OpenAPI document, as one role, against a live server.
+"""Schemathesis over the whole OpenAPI document, as every role, against a live server.
 
-For every operation the server publishes, :func:`fuzz_role` sends
+For every operation the server publishes, :func:`build_corpus` draws, once for all roles,
 
-- *edge cases*, fixed, for the roles with a key: each path parameter and each string field
+- *edge cases*, fixed, sent by the roles with a key: each path parameter and each string field
   of a JSON body as NUL and as 300 characters, each integer query parameter as 2³¹ and 2⁶³,
   each Parquet body one byte over the size limit — real values (and the world's valid
   bodies) everywhere else;
@@ -12,10 +12,11 @@ For every operation the server publishes, :func:`fuzz_role` sends
   :class:`~evaluation._fuzz_world.FuzzWorld` (hostile batches come from
   :mod:`evaluation._fuzz_bodies`), so that requests reach the data and not only the 404s.
 
-Every answer is checked by schemathesis: no 5xx, a documented status, a documented content
-type, a body that matches the documented schema, the documented headers. :class:`Tally`
-counts requests and statuses and keeps one :class:`Finding` per distinct failure, with a curl
-reproduction that names the role instead of holding its key.
+:func:`fuzz_role` sends a corpus as one role, and schemathesis checks every answer: no 5xx,
+a documented status, a documented content type, a body that matches the documented schema,
+the documented headers. :class:`Tally` counts requests and statuses and keeps one
+:class:`Finding` per distinct failure, with a curl reproduction that names the role instead
+of holding its key.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from schemathesis.specs.openapi.checks import (
 from evaluation._fuzz_bodies import batch_bodies
 from evaluation._fuzz_world import NO_KEY, FuzzWorld
 
-__all__ = ["CHECKS", "Finding", "Tally", "fuzz_role", "load_schema"]
+__all__ = ["CHECKS", "Finding", "Probe", "Tally", "build_corpus", "fuzz_role", "load_schema"]
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
           response_schema_conformance, response_headers_conformance]  # fmt: skip
@@ -195,11 +196,12 @@ class _Runner:
                                                    message)  # fmt: skip
 
 
-def _generated(op: Any, runner: _Runner, examples: int, seed: int) -> None:
-    world = runner.world
+def _generated(op: Any, world: FuzzWorld, examples: int, seed: int) -> list[Any]:
+    """``examples`` cases of schemathesis' positive and negative data, with real values."""
     modes = [schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE]
     base = st.one_of([op.as_strategy(generation_mode=m) for m in modes])
     bodies = batch_bodies(world.layout, world.bodies)
+    cases: list[Any] = []
 
     @hypothesis.seed(seed)
     @hypothesis.settings(max_examples=examples, database=None, deadline=None, derandomize=False,
@@ -207,24 +209,46 @@ def _generated(op: Any, runner: _Runner, examples: int, seed: int) -> None:
                          phases=[hypothesis.Phase.generate])  # fmt: skip
     @hypothesis.given(data=st.data())  # drawn inside: a world is too large for a strategy's repr
     def run(data: st.DataObject) -> None:
-        runner.send(_with_real_values(data.draw, data.draw(base), world, bodies))
+        cases.append(_with_real_values(data.draw, data.draw(base), world, bodies))
 
     with contextlib.suppress(hypothesis.errors.Unsatisfiable):
         run()
+    return cases
 
 
-def fuzz_role(world: FuzzWorld, role: str, examples: int, seed: int = 0,
-              schema: Any = None) -> Tally:  # fmt: skip
-    """Every operation of the published document, as ``role``: edge cases, then ``examples``
-    generated cases each."""
-    schema = schema if schema is not None else load_schema(world.url)
+@dataclass(frozen=True)
+class Probe:
+    """One request of a corpus: the case, what it probes, and its rank among the generated
+    cases of its operation (-1 for an edge case)."""
+
+    case: Any
+    cause: str
+    rank: int
+
+
+def build_corpus(world: FuzzWorld, schema: Any, examples: int, seed: int = 0) -> list[Probe]:
+    """Every operation's edge cases and ``examples`` generated cases, operation by operation.
+
+    A corpus is drawn once and sent as every role: what a request may do depends on the key,
+    not on how it was drawn, and drawing is most of the client's work."""
+    probes: list[Probe] = []
+    for op in _operations(schema):
+        probes += [Probe(case, cause, -1) for cause, case in _edge_cases(op, world)]
+        generated = _generated(op, world, examples, seed)
+        probes += [Probe(case, "generated", k) for k, case in enumerate(generated)]
+    return probes
+
+
+def fuzz_role(world: FuzzWorld, role: str, corpus: list[Probe],
+              examples: int | None = None) -> Tally:  # fmt: skip
+    """Send ``corpus`` as ``role`` (its edge cases only with a key: without one nothing gets
+    past the key check), at most ``examples`` generated cases per operation."""
+    keyed = world.keys[role] is not None
     with requests.Session() as session:
         session.trust_env = False  # loopback: no proxy lookups in the environment per request
         runner = _Runner(world, role, session)
-        for op in _operations(schema):
-            if world.keys[role] is not None:  # without a key nothing gets past the key check
-                for cause, case in _edge_cases(op, world):
-                    runner.send(case, cause)
-            if examples:
-                _generated(op, runner, examples, seed)
+        for probe in corpus:
+            if (probe.rank < 0 and not keyed) or (examples is not None and probe.rank >= examples):
+                continue
+            runner.send(probe.case, probe.cause)
     return runner.tally

@@ -100,8 +100,7 @@ def _issue_keys(db_url: str) -> tuple[dict[str, str | None], list[str], str]:
 
 def _layout() -> tuple[bloom.Schema, Layout]:
     schema = bloom.Schema.load("person")
-    segments = tuple((s.name, s.out_bits) for s in schema.segments)
-    return schema, Layout(schema.fingerprint, segments, agencies=(A, B))
+    return schema, Layout(schema.fingerprint, schema.layout, agencies=(A, B))
 
 
 def _filters(n: int, layout: Layout, seed: int) -> np.ndarray:
@@ -122,7 +121,7 @@ def _populate(world: FuzzWorld, schema: bloom.Schema, work: Path) -> None:
     with Client(url, steward) as c:
         agreement = c.create_agreement(
             name="fuzz", parties=[A, B], purposes=PURPOSES, schema_fingerprint=schema.fingerprint,
-            filter_bits=schema.filter_bits, retention_days=365,
+            filter_bits=schema.filter_bits, segments=schema.layout, retention_days=365,
         )["agreement_id"]  # fmt: skip
     b_key = world.notes["uploader"]
     a_filters = _filters(12, layout, seed=1)
@@ -138,6 +137,7 @@ def _populate(world: FuzzWorld, schema: bloom.Schema, work: Path) -> None:
     pending = [f"A-{k}" for k in range(100, 105)]
     _upload(url, submitter, agreement, forge(pending, _filters(5, layout, 3), layout, A),
             work / "pending.parquet")  # fmt: skip
+    layout_json = [{"name": n, "bits": b} for n, b in schema.layout]
     fresh = forge([f"A-{k}" for k in range(200, 203)], _filters(3, layout, 4), layout, A)
     query = forge(["Q-1", "Q-2"], b_filters[:2], layout, A)
     world.bodies = [first, fresh, query]
@@ -146,6 +146,7 @@ def _populate(world: FuzzWorld, schema: bloom.Schema, work: Path) -> None:
         agency=list(AGENCIES), parties=[[A], [A, B], [COORDINATION, B]],
         record_ref=[*a_refs[:2], pending[0], b_refs[0]],
         schema_fingerprint=[schema.fingerprint], filter_bits=[schema.filter_bits],
+        segments=[layout_json],
     )  # fmt: skip
     world.templates = {
         "POST /v1/agencies": {"name": "agency-new"},
@@ -153,7 +154,7 @@ def _populate(world: FuzzWorld, schema: bloom.Schema, work: Path) -> None:
         "POST /v1/agreements": {
             "name": "edge", "parties": [A], "purposes": ["linkage"],
             "schema_fingerprint": schema.fingerprint, "filter_bits": schema.filter_bits,
-            "retention_days": 30,
+            "segments": layout_json, "retention_days": 30,
         },
         "POST /v1/agreements/{agreement_id}/withdrawals": {"record_ref": "A-005",
                                                            "reason": "consent"},

@@ -57,12 +57,14 @@ EXTRA: dict[tuple[str, str], tuple[int, ...]] = {
     ("post", "/v1/keys/{key_id}/rotate"): (403, 404, 409),
     ("delete", "/v1/keys/{key_id}"): (403, 404, 409),
     ("post", "/v1/agreements"): (403,),
+    ("get", "/v1/agreements"): (403,),  # an admin reads no agreement
     ("post", f"{AGREEMENT}/batches"): (409, 413, 422),
     ("post", f"{AGREEMENT}/runs"): (409,),
     ("post", f"{AGREEMENT}/queries"): (413, 422, 429, 503),
     ("post", f"{AGREEMENT}/withdrawals"): (409,),
     ("get", "/v1/audit"): (403,),
     ("get", "/v1/audit/verify"): (403,),
+    ("get", "/v1/audit/checkpoint"): (403,),
 }
 # Bodies FastAPI cannot see: the routes stream them from the request themselves.
 BINARY_BODIES = {

@@ -5,9 +5,10 @@ populated together, in threads, since each start is mostly a wait for Ray; a bac
 of the session uses is not started, and PostgreSQL is skipped where none answers. Each server
 holds the small world of :func:`evaluation._fuzz_world.open_world`.
 
-The fuzzing itself runs in the tests, one role after another: hypothesis must not run in two
-threads at once here (on Python 3.11 concurrent ``ast`` parsing, which it uses to describe
-strategies, fails with "AST constructor recursion depth mismatch").
+The fuzzing itself runs in the tests, one role after another, each sending the backend's one
+corpus of cases (:func:`evaluation._fuzz.build_corpus`, drawn once). Hypothesis must not run
+in two threads at once here: on Python 3.11 concurrent ``ast`` parsing, which it uses to
+describe strategies, fails with "AST constructor recursion depth mismatch".
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from evaluation._fuzz import Tally, fuzz_role, load_schema
+from evaluation._fuzz import Probe, Tally, build_corpus, fuzz_role, load_schema
 from evaluation._fuzz_world import NO_KEY, FuzzWorld, open_world
 from service._keys import ROLES
 from tests.service.conftest import make_database
@@ -45,6 +46,7 @@ class FuzzFleet:
     skipped: dict[str, str] = field(default_factory=dict)
     failed: dict[str, BaseException] = field(default_factory=dict)
     schemas: dict[str, Any] = field(default_factory=dict)
+    corpora: dict[str, list[Probe]] = field(default_factory=dict)
 
     def world(self, backend: str) -> FuzzWorld:
         if backend in self.skipped:
@@ -54,11 +56,12 @@ class FuzzFleet:
         return self.worlds[backend]
 
     def fuzz(self, backend: str, role: str) -> Tally:
-        """Fuzz the backend's server as ``role``, with that role's budget."""
+        """Send the backend's corpus (drawn on first use) as ``role``, with its budget."""
         world = self.world(backend)
-        if backend not in self.schemas:
+        if backend not in self.corpora:
             self.schemas[backend] = load_schema(world.url)
-        return fuzz_role(world, role, examples_for(role), schema=self.schemas[backend])
+            self.corpora[backend] = build_corpus(world, self.schemas[backend], EXAMPLES)
+        return fuzz_role(world, role, self.corpora[backend], examples_for(role))
 
 
 def _used(session: pytest.Session, name: str, known: tuple[str, ...]) -> list[str]:
