@@ -28,7 +28,7 @@ from evaluation._fuzz_world import open_world
 
 __all__ = ["bench_fuzz"]
 
-EXAMPLES = 100
+EXAMPLES = 50
 POSTGRES_URL = os.environ.get(
     "CASELINK_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
