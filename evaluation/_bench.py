@@ -30,6 +30,7 @@ SECTIONS: dict[str, tuple[str, str]] = {
     "query_latency": ("evaluation._bench_query", "bench_query_latency"),
     "load": ("evaluation._bench_load", "bench_load"),
     "sealing": ("evaluation._bench_sealing", "bench_sealing"),
+    "fuzz": ("evaluation._bench_fuzz", "bench_fuzz"),
 }
 
 

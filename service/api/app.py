@@ -36,7 +36,10 @@ from service._runs import RunExecutor, recover_interrupted
 from service._settings import Settings, get_settings
 from service._signing import load_signer
 from service._uploads import clear_uploads, upload_dir
+from service.api import http_errors
 from service.api.errors import install_handlers
+from service.api.openapi import install as install_openapi
+from service.api.path_guard import PathGuard
 from service.api.routes import (
     agencies,
     agreements,
@@ -134,6 +137,9 @@ def create_app(settings: Settings | None = None, *, cipher: FilterCipher | None 
         lifespan=lifespan,
     )
     install_handlers(app)
+    http_errors.install(app)
+    install_openapi(app)
+    app.add_middleware(PathGuard)
     app.add_middleware(MetricsMiddleware)
     for module in (health, agencies, agreements, batches, runs, cases, queries, withdrawals,
                    audit):  # fmt: skip
