@@ -264,19 +264,28 @@ class Registry:
                     for a, b, p in u.links
                 ],
             )
-        k = cases_table.c
-        for case_id, conf in u.new_cases:
-            row = {"case_id": case_id, "scope": self.scope, "seq": seq, "confidence": conf}
-            c.execute(cases_table.insert().values(**row))
-            seq += 1
-        for old, new in u.merges.items():
-            c.execute(cases_table.update().where(k.case_id == old).values(merged_into=new))
-        for case_id, conf in u.case_confidence.items():
-            c.execute(cases_table.update().where(k.case_id == case_id).values(confidence=conf))
+        self._write_cases(c, u, seq)
+        seq += len(u.new_cases)
         c.execute(
             meta_table.update().where(meta_table.c.scope == self.scope).values(next_case_seq=seq)
         )
         return new_ids
+
+    def _write_cases(self, c: sa.Connection, u: RegistryUpdate, seq: int) -> None:
+        """New cases, merges and case confidence, each as one executemany: one statement per
+        case held SQLite's write lock for tens of seconds on a 20,000-record run."""
+        k = cases_table.c
+        if u.new_cases:
+            rows = [{"case_id": cid, "scope": self.scope, "seq": seq + i, "confidence": conf}
+                    for i, (cid, conf) in enumerate(u.new_cases)]  # fmt: skip
+            c.execute(cases_table.insert(), rows)
+        by_id = k.case_id == sa.bindparam("cid")
+        if u.merges:
+            merged = cases_table.update().where(by_id).values(merged_into=sa.bindparam("into"))
+            c.execute(merged, [{"cid": old, "into": new} for old, new in u.merges.items()])
+        if u.case_confidence:
+            conf = cases_table.update().where(by_id).values(confidence=sa.bindparam("conf"))
+            c.execute(conf, [{"cid": cid, "conf": v} for cid, v in u.case_confidence.items()])
 
     def _check_meta(self, c: sa.Connection, u: RegistryUpdate) -> int:
         row = c.execute(sa.select(meta_table).where(meta_table.c.scope == self.scope)).first()
