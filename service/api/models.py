@@ -80,9 +80,18 @@ class Me(BaseModel):
     key_id: str
 
 
+NO_CONTROL = r"^[^\x00-\x1f\x7f]+$"  # no control character: no stored ref holds one
+
+
 class LinkageSettings(_In):
     threshold: Literal["auto"] | Annotated[float, Field(gt=0, le=1)] = "auto"
     allow_duplicates_within_agency: bool = False
+
+    @field_validator("threshold")
+    @classmethod
+    def _six_digits(cls, v: float | str) -> float | str:
+        """A probability to six significant digits: what the agreement stores, as given back."""
+        return v if isinstance(v, str) else float(format(v, ".6g"))
 
 
 class Segment(_In):
@@ -93,7 +102,7 @@ class Segment(_In):
 
 
 class AgreementCreate(_In):
-    name: Annotated[str, Field(min_length=1, max_length=200)]
+    name: Annotated[str, Field(min_length=1, max_length=200, pattern=NO_CONTROL)]
     parties: Annotated[list[AgencyName], Field(min_length=1)]
     purposes: Annotated[list[Purpose], Field(min_length=1)]
     schema_fingerprint: Annotated[str, Field(pattern=r"^blake3:[0-9a-f]{64}$")]
@@ -241,9 +250,6 @@ class AuditCheckpoint(BaseModel):
     at: str
     key_id: str = Field(description="first 16 hex digits of BLAKE3 of the raw public key")
     signature: str = Field(description="Ed25519, hex, over the canonical JSON of the rest")
-
-
-NO_CONTROL = r"^[^\x00-\x1f\x7f]+$"  # no control character: no stored ref holds one
 
 
 class WithdrawalCreate(_In):
