@@ -53,7 +53,7 @@ def test_serve_listens_on_a_tcp_socket_whose_connections_have_nodelay(monkeypatc
     sigterm = signal.getsignal(signal.SIGTERM)
     get_settings.cache_clear()
     try:
-        cli.serve(host="127.0.0.1", port=free_port())
+        cli.serve(host="127.0.0.1", port=free_port(), tls_cert=None, tls_key=None)
     finally:
         get_settings.cache_clear()
         signal.signal(signal.SIGTERM, sigterm)
