@@ -26,7 +26,14 @@ AGREEMENT = "agr_index_process"
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def registry(request, tmp_path):
-    """A migrated database holding one agreement whose registry has 3 x 120 records."""
+    """A migrated database holding one agreement whose registry has 3 x 120 records, their
+    filters sealed under a data-key file as the service stores them; and that file's cipher."""
+    from linkage._datakeys import DataKeyRing
+    from linkage._registry import registry_aad
+    from linkage._sealing import FilterCipher
+
+    key_file = DataKeyRing.generate().write(tmp_path / "keys" / "data-keys")
+    cipher = FilterCipher.from_file(key_file)
     with make_database(request.param, request, tmp_path) as db:
         engine = make_engine(db.url)
         migrate(engine)
@@ -43,9 +50,11 @@ def registry(request, tmp_path):
             rows = zip(filters, names, cases, strict=True)
             conn.execute(records_table.insert(), [
                 {"scope": AGREEMENT, "agency": str(a), "record_ref": f"r{k}", "case_id": str(c),
-                 "bloom": f.astype("<u8").tobytes(), "confidence": 0.9}
+                 "bloom": cipher.encrypt(f.astype("<u8").tobytes(),
+                                         registry_aad(AGREEMENT, str(a), f"r{k}")),
+                 "confidence": 0.9}
                 for k, (f, a, c) in enumerate(rows)])  # fmt: skip
-        yield engine, people
+        yield engine, people, cipher
         engine.dispose()
 
 
@@ -54,9 +63,9 @@ def _workers() -> list[multiprocessing.Process]:
 
 
 def test_a_worker_built_index_answers_as_one_built_here(registry):
-    engine, people = registry
-    here = load_index(engine, AGREEMENT)
-    store = IndexStore(engine, process_from=1)
+    engine, people, cipher = registry
+    here = load_index(engine, AGREEMENT, codec=cipher)
+    store = IndexStore(engine, codec=cipher, process_from=1)  # the worker opens the key file
     try:
         before = {p.pid for p in _workers()}
         there = store.refresh(AGREEMENT).result(300)
@@ -73,8 +82,8 @@ def test_a_worker_built_index_answers_as_one_built_here(registry):
 
 
 def test_a_small_registry_is_built_here(registry):
-    engine, _ = registry
-    store = IndexStore(engine)  # 360 records: under PROCESS_FROM
+    engine, _, cipher = registry
+    store = IndexStore(engine, codec=cipher)  # 360 records: under PROCESS_FROM
     try:
         before = {p.pid for p in _workers()}
         assert store.refresh(AGREEMENT).result(300).records == 360
@@ -84,8 +93,8 @@ def test_a_small_registry_is_built_here(registry):
 
 
 def test_a_dead_worker_costs_no_build_and_is_replaced(registry):
-    engine, _ = registry
-    store = IndexStore(engine, process_from=1)
+    engine, _, cipher = registry
+    store = IndexStore(engine, codec=cipher, process_from=1)
     try:
         before = {p.pid for p in _workers()}
         store.refresh(AGREEMENT).result(300)
