@@ -26,7 +26,7 @@ import sqlalchemy as sa
 
 import bloom
 from evaluation._bench import peak_rss_gib
-from evaluation._synthetic import generate
+from evaluation._bench_service import PURPOSE, TRACER, people, percentiles, query_bodies
 from linkage._caseid import new_case_id
 from linkage._datakeys import DataKeyRing
 from linkage._registry import cases_table, meta_table, records_table, registry_aad
@@ -34,32 +34,7 @@ from linkage._sealing import FilterCipher
 
 __all__ = ["bench_query_latency"]
 
-PURPOSE = "tracing"
-TRACER = "tracing-team"
 _ROWS = 50_000
-
-
-def _percentiles(ms: np.ndarray) -> dict[str, float]:
-    q = np.percentile(ms, [50, 95, 99])
-    return {"p50": round(float(q[0]), 2), "p95": round(float(q[1]), 2),
-            "p99": round(float(q[2]), 2), "max": round(float(ms.max()), 2),
-            "mean": round(float(ms.mean()), 2)}  # fmt: skip
-
-
-def _people(n: int, n_queries: int, seed: int):
-    """Two registers of n/2 people each (every person in both) and one-record queries."""
-    people = n // 2
-    data = generate(people, 3, overlap=[1.0, 1.0, min(1.0, n_queries / people)], seed=seed)
-    absent = generate(max(1, n_queries // 4), 1, seed=seed + 1).agencies["agency-a"]
-    schema, secret = bloom.Schema.load("person"), bloom.Secret(bytes(range(32)))
-    reg = {a: bloom.encode(data.agencies[a], schema, secret, agency=a, id_column="record_ref")
-           for a in ("agency-a", "agency-b")}  # fmt: skip
-    truth = data.truth.set_index(["agency", "record_ref"])["entity_id"]
-    sought = data.agencies["agency-c"].head(n_queries)
-    queries = [(int(truth[("agency-c", r)]), row) for r, row in zip(
-        sought["record_ref"], sought.itertuples(index=False), strict=True)]  # fmt: skip
-    queries += [(-1, row) for row in absent.itertuples(index=False)]
-    return schema, secret, reg, truth, queries
 
 
 def _fill_registry(url: str, scope: str, reg: dict, truth, schema: bloom.Schema,
@@ -122,18 +97,6 @@ def _setup(url: str, work: Path, schema, secret, sample, env: dict) -> tuple[str
             bloom.encode(sample, schema, secret, agency="agency-a").write(path)
             sub.upload(agreement, path)
     return agreement, tracer
-
-
-def _bodies(queries, schema, secret, work: Path) -> list[bytes]:
-    import pandas as pd
-
-    out = []
-    for k, (_, row) in enumerate(queries):
-        df = pd.DataFrame([row._asdict()]).assign(record_ref=f"Q-{k}")
-        path = work / "q.parquet"
-        bloom.encode(df, schema, secret, agency=TRACER, id_column="record_ref").write(path)
-        out.append(path.read_bytes())
-    return out
 
 
 def _first_answer(c, agreement: str, body: bytes, timeout: float = 600.0) -> None:
@@ -203,8 +166,8 @@ def _in_process(url: str, agreement: str, filters: list[np.ndarray],
             t = time.perf_counter()
             index.search(q, 5, 0.05, parts=parts, pool=store.pool if parts > 1 else None)
             ms[parts].append((time.perf_counter() - t) * 1000)
-    out["one_thread_ms"] = _percentiles(np.array(ms[1][10:]))
-    out["two_threads_ms"] = _percentiles(np.array(ms[2][10:]))
+    out["one_thread_ms"] = percentiles(np.array(ms[1][10:]))
+    out["two_threads_ms"] = percentiles(np.array(ms[2][10:]))
     out["calibration"] = {"floor": round(index.model.floor, 4),
                           "query_prior": round(index.model.matched_share, 4),
                           "registry_share": round(index.model.registry_share, 4),
@@ -217,7 +180,8 @@ def _in_process(url: str, agreement: str, filters: list[np.ndarray],
 def bench_query_latency(n: int = 1_000_000, n_queries: int = 400, *, seed: int = 0):
     """p50/p95/p99 of one-record tracing queries against ``n`` registered records."""
     t0 = time.perf_counter()
-    schema, secret, reg, truth, queries = _people(n, n_queries, seed)
+    r = people(n, n_queries, seed)
+    schema, secret, reg, truth, queries = r.schema, r.secret, r.registered, r.truth, r.queries
     encoded = time.perf_counter() - t0
     with tempfile.TemporaryDirectory(prefix="caselink-bench-query-") as tmp:
         work = Path(tmp)
@@ -231,8 +195,8 @@ def bench_query_latency(n: int = 1_000_000, n_queries: int = 400, *, seed: int =
         t1 = time.perf_counter()
         case_of = _fill_registry(url, agreement, reg, truth, schema, cipher)
         filled = time.perf_counter() - t1
-        del reg
-        bodies = _bodies(queries, schema, secret, work)
+        del reg, r
+        bodies = query_bodies(queries, schema, secret, work)
         expected = [case_of.get(p) for p, _ in queries]
         filters = [bloom.read_batch(_tmp_write(work, b)).filters for b in bodies]
         ms, right, ready, loads, rss = _over_http(url, work, agreement, tracer, bodies, expected,
@@ -242,7 +206,7 @@ def bench_query_latency(n: int = 1_000_000, n_queries: int = 400, *, seed: int =
     return {
         "registered_records": n, "cases": len(case_of), "requests": len(ms),
         "query_records_per_request": 1, "target_p99_ms": 100,
-        "http_ms": _percentiles(ms), "index_search": local,
+        "http_ms": percentiles(ms), "index_search": local,
         "top1_right_share_registered": round(float(right[present].mean()), 4),
         "absent_answered_none_share": round(float(right[~present].mean()), 4),
         "service_ready_to_first_answer_seconds": round(ready, 1),
