@@ -31,6 +31,7 @@ from service._checkpoint import (
     chain_name,
     make_checkpoint,
 )
+from service._jobs import PeriodicJob
 from service._signing import AuditSigner
 from service._tables import audit_entries, audit_heads
 
@@ -97,7 +98,7 @@ def _continuity(conn: sa.Connection, scope: str, last: Head, head: Head) -> str 
     return None
 
 
-class CheckpointWriter:
+class CheckpointWriter(PeriodicJob):
     """Checkpoints of every chain that moved, to ``path``: at start, every ``interval``
     seconds, at stop, and for every checkpoint handed out (:meth:`checkpoint`)."""
 
@@ -106,9 +107,9 @@ class CheckpointWriter:
         self.engine, self.signer, self.path, self.interval = engine, signer, path, interval
         self._last: dict[str, Head] = {}
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="caselink-checkpoints",
-                                        daemon=True)  # fmt: skip
+        super().__init__()
+
+    name = "caselink-checkpoints"
 
     def start(self) -> CheckpointWriter:
         try:  # a service that cannot anchor its audit must not start
@@ -121,14 +122,17 @@ class CheckpointWriter:
             ) from e
         self._last = _newest_signed(self.path, self.signer)
         self.write_moved()
-        self._thread.start()
+        self.start_thread()
         return self
 
-    def stop(self, timeout: float = 30.0) -> None:
-        """Stop the timer, then checkpoint whatever moved since the last write."""
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout)
+    def wait_seconds(self) -> float:
+        return self.interval
+
+    def tick(self) -> None:
+        self.write_moved()
+
+    def final(self) -> None:
+        """At stop: checkpoint whatever moved since the last write."""
         self.write_moved()
 
     def checkpoint(self, scope: str, seq: int, hash_: str) -> dict[str, Any]:
@@ -167,10 +171,3 @@ class CheckpointWriter:
                 "--against %s",
                 chain_name(scope), why, self.path,
             )  # fmt: skip
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                self.write_moved()
-            except Exception:  # the database may be away for a while; try again next time
-                logger.exception("audit checkpoint failed")

@@ -36,6 +36,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from service._audit import Actor, append
+from service._jobs import PeriodicJob
 
 __all__ = ["WINDOW_SECONDS", "RefusalAudit", "RefusalCounter", "RefusalEntry", "Refused"]
 
@@ -145,7 +146,7 @@ class RefusalCounter:
         return due
 
 
-class RefusalAudit:
+class RefusalAudit(PeriodicJob):
     """Writes a :class:`RefusalCounter`'s entries to the audit chains, as refusals with
     ``outcome`` and HTTP ``status``; flushes closed windows on a daemon thread."""
 
@@ -161,8 +162,9 @@ class RefusalAudit:
         self.outcome, self.status = outcome, status
         self._unwritten: list[RefusalEntry] = []  # entries a failed write left, tried again
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="caselink-refusals", daemon=True)
+        super().__init__()
+
+    name = "caselink-refusals"
 
     def refused(self, refused: Refused, records: int | None = None) -> None:
         """Count one refusal; write what is due (this refusal too, if it opens a window)."""
@@ -175,22 +177,18 @@ class RefusalAudit:
         return len(entries)
 
     def start(self) -> RefusalAudit:
-        self._thread.start()
+        self.start_thread()
         return self
 
-    def stop(self, timeout: float = 30.0) -> None:
-        """Stop the periodic flush and write every count still held."""
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout)
-        self.flush(everything=True)
+    def wait_seconds(self) -> float:
+        return self.counter.window
 
-    def _loop(self) -> None:
-        while not self._stop.wait(self.counter.window):
-            try:
-                self.flush()
-            except Exception:  # kept in _unwritten: the next write tries them again
-                logger.exception("could not write the counts of rate-limit refusals")
+    def tick(self) -> None:  # a failed write keeps its entries in _unwritten for the next
+        self.flush()
+
+    def final(self) -> None:
+        """At stop: write every count still held."""
+        self.flush(everything=True)
 
     def _write(self, entries: list[RefusalEntry]) -> None:
         with self._lock:

@@ -18,7 +18,6 @@ audit chains within ``WATCH_SECONDS`` and publishes them as well.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -29,6 +28,7 @@ import sqlalchemy as sa
 import linkage
 from service._audit import SERVICE_ACTOR, Actor, append
 from service._events import ChangeFeed
+from service._jobs import PeriodicJob
 from service._tables import agencies, agreements, audit_entries, batch_records, batches
 from service._withdraw import clustering_threshold, drop_batch_records, run_in_progress
 
@@ -144,7 +144,7 @@ def sweep(
     return report
 
 
-class RetentionSweeper:
+class RetentionSweeper(PeriodicJob):
     """:func:`sweep` every ``interval`` seconds on a daemon thread, from start until stop.
 
     Between sweeps it watches the audit chains (every ``WATCH_SECONDS``) for purges that
@@ -154,20 +154,27 @@ class RetentionSweeper:
 
     def __init__(self, engine: sa.Engine, interval: float, changes: ChangeFeed) -> None:
         self.engine, self.interval, self.changes = engine, interval, changes
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="caselink-retention", daemon=True)
         self._seen = 0  # newest audit entry id already looked at
+        self._due = 0.0  # when the next sweep is due (monotonic); the first at start-up
+        super().__init__()
+
+    name = "caselink-retention"
 
     def start(self) -> RetentionSweeper:
         with self.engine.connect() as conn:
             self._seen = int(conn.execute(sa.select(sa.func.max(audit_entries.c.id))).scalar() or 0)
-        self._thread.start()
+        self._due = time.monotonic()
+        self.start_thread()
         return self
 
-    def stop(self, timeout: float = 30.0) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout)
+    def wait_seconds(self) -> float:
+        return max(0.0, min(WATCH_SECONDS, self._due - time.monotonic()))
+
+    def tick(self) -> None:
+        if time.monotonic() >= self._due:
+            self._due = time.monotonic() + self.interval
+            sweep(self.engine, changes=self.changes)
+        self._watch()
 
     def _watch(self) -> None:
         e = audit_entries.c
@@ -184,15 +191,3 @@ class RetentionSweeper:
         self._seen = max(self._seen, top)  # each watch reads only entries it has not seen
         for scope in sorted({r.scope for r in rows}):
             self.changes.publish(scope)
-
-    def _loop(self) -> None:
-        due = time.monotonic()  # the first sweep at start-up
-        while not self._stop.is_set():
-            try:
-                if time.monotonic() >= due:
-                    due = time.monotonic() + self.interval
-                    sweep(self.engine, changes=self.changes)
-                self._watch()
-            except Exception:  # the database may be away for a while; try again next time
-                logger.exception("retention sweep failed")
-            self._stop.wait(max(0.0, min(WATCH_SECONDS, due - time.monotonic())))
