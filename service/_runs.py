@@ -222,7 +222,8 @@ class RunExecutor:
             agreement = conn.execute(
                 sa.select(agreements).where(agreements.c.id == run.agreement_id)
             ).one()
-            screened = screen(conn, agreement, self._pending(conn, agreement.id))
+            screened = screen(conn, agreement, self._pending(conn, agreement.id),
+                              sealed=self.codec is not None)  # fmt: skip
             fp = agreement.schema_fingerprint
             loaded = [load_batch(conn, r, r.agency, fp, codec=self.codec)
                       for r in screened.good]  # fmt: skip

@@ -100,14 +100,15 @@ def _layout_problem(row: Any, reference: Layout | None, filter_bits: int) -> str
     return None
 
 
-def _bad_filters(conn: sa.Connection, ids: list[str], filter_bits: int) -> dict[str, int]:
+def _bad_filters(conn: sa.Connection, ids: list[str], filter_bits: int,
+                 sealed: bool) -> dict[str, int]:  # fmt: skip
     """Per batch: how many records have no filter or one of another width (a filter sealed at
     rest is :data:`linkage._sealing.OVERHEAD` bytes longer than its plain width)."""
     if not ids:
         return {}
     br = batch_records.c
-    widths = (filter_bits // 8, filter_bits // 8 + OVERHEAD)
-    wrong = sa.or_(br.bloom.is_(None), sa.func.length(br.bloom).not_in(widths))
+    width = filter_bits // 8 + (OVERHEAD if sealed else 0)
+    wrong = sa.or_(br.bloom.is_(None), sa.func.length(br.bloom) != width)
     rows = conn.execute(
         sa.select(br.batch_id, sa.func.count())
         .where(br.batch_id.in_(ids), wrong)
@@ -116,7 +117,8 @@ def _bad_filters(conn: sa.Connection, ids: list[str], filter_bits: int) -> dict[
     return {batch_id: int(n) for batch_id, n in rows}
 
 
-def screen(conn: sa.Connection, agreement: Any, rows: Sequence[Any]) -> Screened:
+def screen(conn: sa.Connection, agreement: Any, rows: Sequence[Any], *,
+           sealed: bool = False) -> Screened:  # fmt: skip
     """Split pending batch ``rows`` (in the order they are linked) into good and set aside."""
     out = Screened()
     bits = int(agreement.filter_bits)
@@ -128,7 +130,7 @@ def screen(conn: sa.Connection, agreement: Any, rows: Sequence[Any]) -> Screened
             shaped.append(row)
         else:
             out.quarantined[row.id] = problem
-    bad = _bad_filters(conn, [r.id for r in shaped], bits)
+    bad = _bad_filters(conn, [r.id for r in shaped], bits, sealed)
     for row in shaped:
         if bad.get(row.id):
             out.quarantined[row.id] = (

@@ -75,8 +75,13 @@ def poisoned(service, person_schema, secret, tmp_path_factory):
         "layout": _insert(service.db, agreement, AGENCIES[0], layout, refs[:10],
                           encoded.filters[:10]),
         "width": _insert(service.db, agreement, AGENCIES[0],
-                         [[s.name, s.out_bits] for s in person_schema.segments], refs[10:],
-                         encoded.filters[10:, :8]),  # 512 of the 1024 bits
+                         [[s.name, s.out_bits] for s in person_schema.segments], refs[10:15],
+                         encoded.filters[10:15, :8]),  # 512 of the 1024 bits
+        # the right layout and width, but in the clear: the service seals what it stores, so
+        # such a batch (written before encryption at rest) cannot be opened by a run
+        "plain": _insert(service.db, agreement, AGENCIES[0],
+                         [[s.name, s.out_bits] for s in person_schema.segments], refs[15:],
+                         encoded.filters[15:]),
     }  # fmt: skip
     with service.client(keys[AGENCIES[0]]) as c:
         run = c.wait_run(agreement, c.start_run(agreement)["run_id"], timeout=300, poll=0.2)
@@ -100,6 +105,7 @@ def test_the_run_succeeds_and_quarantines_only_the_poison(poisoned):
     assert "another filter layout" in layout.quarantine_reason
     assert "zzz" not in layout.quarantine_reason  # counts, never a value from the batch
     assert "not 1024 bits wide" in width.quarantine_reason
+    assert rows[poisoned["poison"]["plain"]].status == "quarantined"
     with poisoned["service"].client(poisoned["keys"]["poison-a"]) as c:
         listed = {b["batch_id"]: b for b in c.batches(agreement)}
         linked = {r["record_ref"] for r in c.iter_cases(agreement)}
