@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 
-__all__ = ["make_engine", "migrate"]
+__all__ = ["make_engine", "migrate", "reader_engine"]
 
 logger = logging.getLogger(__name__)
 _MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -59,3 +59,16 @@ def migrate(engine: sa.Engine) -> None:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
     logger.info("database schema is current")
+
+
+def reader_engine(engine: sa.Engine) -> sa.Engine:
+    """An engine that reads without taking SQLite's write lock.
+
+    The service's SQLite engine opens every transaction with ``BEGIN IMMEDIATE`` (so that a
+    read-then-write never fails half-way); loading a large registry that way would hold the
+    write lock, and stall every upload, run and audited query, for as long as it reads. A
+    plain connection reads a WAL snapshot while writers carry on. Other databases: as is.
+    """
+    if engine.dialect.name != "sqlite" or engine.url.database in (None, "", ":memory:"):
+        return engine
+    return sa.create_engine(engine.url, connect_args={"check_same_thread": False, "timeout": 60})

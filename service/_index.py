@@ -43,13 +43,13 @@ from linkage._features import segment_dice
 from linkage._fellegi import comparison_levels
 from linkage._registry import records_table, registry_aad
 from linkage._sealing import FilterCodec, open_rows
+from service._db import reader_engine
 from service._index_fit import QueryModel, case_probabilities, fit_query_model
 from service._index_kernel import SortedFilters, sort_filters, top_candidates
 from service._index_process import BuildProcess, BuildProcessError, shareable_url
 from service._tables import agreements, batches
 
-__all__ = ["PROCESS_FROM", "AgreementIndex", "CaseHit", "IndexStore", "build_index", "load_index",
-           "reader_engine"]  # fmt: skip
+__all__ = ["PROCESS_FROM", "AgreementIndex", "CaseHit", "IndexStore", "build_index", "load_index"]
 
 logger = logging.getLogger(__name__)
 
@@ -243,19 +243,6 @@ def load_index(
         agreement_id, index.records, len(index.case_ids), loaded, index.build_seconds,
     )  # fmt: skip
     return index
-
-
-def reader_engine(engine: sa.Engine) -> sa.Engine:
-    """An engine that reads without taking SQLite's write lock.
-
-    The service's SQLite engine opens every transaction with ``BEGIN IMMEDIATE`` (so that a
-    read-then-write never fails half-way); loading a large registry that way would hold the
-    write lock, and stall every upload, run and audited query, for as long as it reads. A
-    plain connection reads a WAL snapshot while writers carry on. Other databases: as is.
-    """
-    if engine.dialect.name != "sqlite" or engine.url.database in (None, "", ":memory:"):
-        return engine
-    return sa.create_engine(engine.url, connect_args={"check_same_thread": False, "timeout": 60})
 
 
 class IndexStore:

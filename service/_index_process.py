@@ -63,8 +63,7 @@ def _lower_priority() -> None:
 
 @functools.cache
 def _reader(url: str) -> sa.Engine:
-    from service._db import make_engine
-    from service._index import reader_engine
+    from service._db import make_engine, reader_engine
 
     return reader_engine(make_engine(url))
 

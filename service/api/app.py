@@ -24,7 +24,7 @@ from fastapi import FastAPI
 from linkage._sealing import FilterCipher
 from service._checkpoint_writer import CheckpointWriter
 from service._datakeys import open_cipher
-from service._db import make_engine, migrate
+from service._db import make_engine, migrate, reader_engine
 from service._events import ChangeFeed
 from service._faults import Faults
 from service._index import IndexStore
@@ -101,6 +101,7 @@ def create_app(settings: Settings | None = None, *, cipher: FilterCipher | None 
         _after_a_stop(app, engine, settings)
         started_ray = _start_ray(settings)
         app.state.settings, app.state.engine, app.state.cipher = settings, engine, codec
+        app.state.reader = reader_engine(engine)  # the key lookup of every request
         app.state.changes, app.state.metrics = ChangeFeed(), Metrics(engine)
         app.state.indexes = IndexStore(engine, codec=codec)  # tracing: rebuilt on changes
         app.state.changes.subscribe(app.state.indexes.refresh)
@@ -124,6 +125,8 @@ def create_app(settings: Settings | None = None, *, cipher: FilterCipher | None 
             app.state.executor.shutdown()
             app.state.indexes.shutdown()
             app.state.checkpoints.stop()  # after the others: their last entries are signed
+            if app.state.reader is not engine:
+                app.state.reader.dispose()
             engine.dispose()
             if started_ray:
                 import ray

@@ -56,6 +56,12 @@ def get_engine(request: Request) -> sa.Engine:
 EngineDep = Annotated[sa.Engine, Depends(get_engine)]
 
 
+def get_reader(request: Request) -> sa.Engine:
+    """The engine for pure reads: on SQLite it reads a WAL snapshot without taking the write
+    lock that every transaction of :func:`get_engine`'s engine takes (``BEGIN IMMEDIATE``)."""
+    return request.app.state.reader
+
+
 def _bearer(authorization: str | None) -> str:
     scheme, _, token = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
@@ -84,9 +90,11 @@ def principal_of(engine: sa.Engine, token: str) -> Principal:
 
 
 def get_principal(
-    engine: EngineDep, authorization: Annotated[str | None, Header()] = None
+    reader: Annotated[sa.Engine, Depends(get_reader)],
+    authorization: Annotated[str | None, Header()] = None,
 ) -> Principal:
-    return principal_of(engine, _bearer(authorization))
+    """Every request's key lookup: a pure read, so it never waits for a writer."""
+    return principal_of(reader, _bearer(authorization))
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]

@@ -140,8 +140,7 @@ def test_loading_an_index_does_not_hold_sqlite_s_write_lock(tmp_path):
     import sqlalchemy as sa
 
     from linkage._registry import metadata, records_table
-    from service._db import make_engine
-    from service._index import reader_engine
+    from service._db import make_engine, reader_engine
 
     engine = make_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
     metadata.create_all(engine)
