@@ -28,6 +28,7 @@ SECTIONS: dict[str, tuple[str, str]] = {
     "plaintext_baseline": ("evaluation._bench_accuracy", "bench_baseline"),
     "privacy": ("evaluation._bench_accuracy", "bench_privacy"),
     "query_latency": ("evaluation._bench_query", "bench_query_latency"),
+    "registry_writes": ("evaluation._bench_registry", "bench_registry_writes"),
     "load": ("evaluation._bench_load", "bench_load"),
     "sealing": ("evaluation._bench_sealing", "bench_sealing"),
     "fuzz": ("evaluation._bench_fuzz", "bench_fuzz"),
