@@ -214,11 +214,13 @@ def test_after_rotation_and_dropping_the_old_key_runs_and_queries_work(atrest):
     assert dropped.returncode == 0, dropped.stderr
     assert DataKeyRing.from_file(atrest.key_file).ids == (new,)
     assert word_hits(atrest.raw_bytes(), atrest.words) == 0
-    atrest.svc.stop()
+    # the running service follows the key file: it links the pending batch, opened with the
+    # new key, without a restart
+    run = atrest.run()
+    assert run["status"] == "succeeded" and run["stats"]["new_records"] == 70, run
+    atrest.svc.stop()  # and a restart opens everything with the new key alone
     atrest.svc = ServiceProcess(atrest.db.url, log=atrest.work / "service-2.log",
                                 env=atrest.env, startup_timeout=600).start()  # fmt: skip
-    run = atrest.run()  # links the pending batch, opened with the new key
-    assert run["status"] == "succeeded" and run["stats"]["new_records"] == 70, run
     with Client(atrest.svc.url, atrest.keys["aga"]) as c:
         assert len(list(c.iter_cases(atrest.agreement))) == 220
     sought = atrest.frames["agb"].head(3).assign(record_ref=["Q1", "Q2", "Q3"])
