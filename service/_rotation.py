@@ -15,8 +15,10 @@ it changes), so it reads values sealed under the new key at once.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -58,59 +60,77 @@ def _new_value(cipher: FilterCipher, value: bytes, aad: bytes, where: str) -> by
     return cipher.encrypt(plain, aad)
 
 
-def _registry_pass(engine: sa.Engine, cipher: FilterCipher, chunk: int) -> tuple[int, int]:
-    r, last, done, plain = records_table.c, -1, 0, 0
-    update = (records_table.update()
-              .where(r.id == sa.bindparam("rid"), r.bloom == sa.bindparam("old"))
-              .values(bloom=sa.bindparam("new")))  # fmt: skip
+@dataclass(frozen=True)
+class _Stored:
+    """One table of stored filters, as a rotation pass walks it in key order."""
+
+    select: Callable[[Any], Any]  # the rows after the last key seen, in key order
+    key: Callable[[Any], Any]  # a row's key
+    aad: Callable[[Any], bytes]  # what its value is bound to
+    where: Callable[[Any], str]  # the row, named for an error
+    update: Any  # sets ``new`` where the row's key and ``old`` value match
+    params: Callable[[Any], dict]  # the update's key parameters for a row
+
+
+def _registry() -> _Stored:
+    r = records_table.c
+    return _Stored(
+        select=lambda last: sa.select(r.id, r.scope, r.agency, r.record_ref, r.bloom)
+        .where(r.id > last).order_by(r.id),
+        key=lambda x: x.id,
+        aad=lambda x: registry_aad(x.scope, x.agency, x.record_ref),
+        where=lambda x: f"registry record {x.id}",
+        update=records_table.update()
+        .where(r.id == sa.bindparam("k_id"), r.bloom == sa.bindparam("old"))
+        .values(bloom=sa.bindparam("new")),
+        params=lambda x: {"k_id": x.id},
+    )  # fmt: skip
+
+
+def _pending() -> _Stored:
+    b = batch_records.c
+    return _Stored(
+        select=lambda last: sa.select(b.batch_id, b.position, b.agreement_id, b.agency_id,
+                                      b.record_ref, b.bloom)
+        .where(b.bloom.is_not(None), sa.tuple_(b.batch_id, b.position) > last)
+        .order_by(b.batch_id, b.position),
+        key=lambda x: (x.batch_id, x.position),
+        aad=lambda x: batch_aad(x.agreement_id, x.agency_id, x.record_ref),
+        where=lambda x: f"batch {x.batch_id} record {x.position}",
+        update=batch_records.update()
+        .where(b.batch_id == sa.bindparam("k_bid"), b.position == sa.bindparam("k_pos"),
+               b.bloom == sa.bindparam("old"))
+        .values(bloom=sa.bindparam("new")),
+        params=lambda x: {"k_bid": x.batch_id, "k_pos": x.position},
+    )  # fmt: skip
+
+
+def _pass(engine: sa.Engine, cipher: FilterCipher, chunk: int, table: _Stored,
+          first: Any) -> tuple[int, int]:  # fmt: skip
+    """Re-encrypt one table in chunks, a transaction each: (values resealed, of them plain)."""
+    last, done, plain = first, 0, 0
     while True:
         with engine.begin() as conn:
-            rows = conn.execute(
-                sa.select(r.id, r.scope, r.agency, r.record_ref, r.bloom)
-                .where(r.id > last).order_by(r.id).limit(chunk)
-            ).all()  # fmt: skip
+            rows = conn.execute(table.select(last).limit(chunk)).all()
             if not rows:
                 return done, plain
             changes = []
             for x in rows:
-                aad = registry_aad(x.scope, x.agency, x.record_ref)
-                new = _new_value(cipher, x.bloom, aad, f"registry record {x.id}")
+                new = _new_value(cipher, x.bloom, table.aad(x), table.where(x))
                 if new is not None:
-                    changes.append({"rid": x.id, "old": x.bloom, "new": new})
+                    changes.append({**table.params(x), "old": x.bloom, "new": new})
                     plain += not is_sealed(x.bloom)
             if changes:
-                done += conn.execute(update, changes).rowcount
-            last = rows[-1].id
+                done += conn.execute(table.update, changes).rowcount
+            last = table.key(rows[-1])
+
+
+def _registry_pass(engine: sa.Engine, cipher: FilterCipher, chunk: int) -> tuple[int, int]:
+    return _pass(engine, cipher, chunk, _registry(), -1)
 
 
 def _batch_pass(engine: sa.Engine, cipher: FilterCipher, chunk: int) -> tuple[int, int]:
-    b, last, done, plain = batch_records.c, ("", -1), 0, 0
-    update = (batch_records.update()
-              .where(b.batch_id == sa.bindparam("bid"), b.position == sa.bindparam("pos"),
-                     b.bloom == sa.bindparam("old"))
-              .values(bloom=sa.bindparam("new")))  # fmt: skip
-    while True:
-        with engine.begin() as conn:
-            rows = conn.execute(
-                sa.select(b.batch_id, b.position, b.agreement_id, b.agency_id, b.record_ref,
-                          b.bloom)
-                .where(b.bloom.is_not(None), sa.tuple_(b.batch_id, b.position) > last)
-                .order_by(b.batch_id, b.position).limit(chunk)
-            ).all()  # fmt: skip
-            if not rows:
-                return done, plain
-            changes = []
-            for x in rows:
-                aad = batch_aad(x.agreement_id, x.agency_id, x.record_ref)
-                where = f"batch {x.batch_id} record {x.position}"
-                new = _new_value(cipher, x.bloom, aad, where)
-                if new is not None:
-                    changes.append({"bid": x.batch_id, "pos": x.position, "old": x.bloom,
-                                    "new": new})  # fmt: skip
-                    plain += not is_sealed(x.bloom)
-            if changes:
-                done += conn.execute(update, changes).rowcount
-            last = (rows[-1].batch_id, rows[-1].position)
+    return _pass(engine, cipher, chunk, _pending(), ("", -1))
 
 
 def _vacuum(engine: sa.Engine) -> None:
