@@ -88,19 +88,26 @@ def _column_problems(names: list[str]) -> list[str]:
     return problems
 
 
-def read_batch(path: str | os.PathLike[str]) -> EncodedBatch:
-    """Read and fully validate a batch file; raises :class:`BatchError` listing every problem."""
-    p = Path(path)
-    if not p.is_file():
-        raise BatchError([f"{p} does not exist or is not a file"])
+def read_batch(source: str | os.PathLike[str] | bytes) -> EncodedBatch:
+    """Read and fully validate a batch; raises :class:`BatchError` listing every problem.
+
+    ``source`` is the batch file's path, or the file's bytes (a service reads a small query
+    batch from memory); problems then name it "the batch"."""
+    if isinstance(source, bytes | bytearray | memoryview):
+        name, handle = "the batch", pa.BufferReader(bytes(source))
+    else:
+        p = Path(source)
+        if not p.is_file():
+            raise BatchError([f"{p} does not exist or is not a file"])
+        name, handle = str(p), p
     try:
-        pfile = pq.ParquetFile(p)
+        pfile = pq.ParquetFile(handle)
     except (pa.ArrowInvalid, OSError) as e:
         raise BatchError(
-            [f"{p} is not a Parquet file; encoded batches come from caselink encode"]
+            [f"{name} is not a Parquet file; encoded batches come from caselink encode"]
         ) from e
     kv = pfile.metadata.metadata or {}
-    meta, problems = _parse_metadata(kv.get(METADATA_KEY), str(p))
+    meta, problems = _parse_metadata(kv.get(METADATA_KEY), name)
     if not meta:
         raise BatchError(problems)
     problems += _column_problems(list(pfile.schema_arrow.names))

@@ -27,7 +27,7 @@ from linkage._datakeys import DataKeyRing
 from linkage._kernels import dice_pairs_reference, popcounts, popcounts_reference
 from linkage._link import LinkReport, link, plan_link
 from linkage._ray import ensure_ray, ray_candidates
-from linkage._ray_link import ray_plan_link
+from linkage._ray_link import lower_priority, ray_plan_link
 from linkage._registry import Registry, RegistryError
 from linkage._sealing import FilterCipher
 from linkage._search import find_candidates
@@ -58,5 +58,6 @@ __all__ = [
     "popcounts",
     "popcounts_reference",
     "ray_candidates",
+    "lower_priority",
     "ray_plan_link",
 ]

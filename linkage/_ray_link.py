@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from bloom import CaselinkError, EncodedBatch
@@ -29,11 +31,27 @@ __all__ = ["ray_plan_link"]
 logger = logging.getLogger(__name__)
 
 
+def lower_priority(niceness: int) -> None:
+    """Every thread of this process at nice value ``niceness`` or lower priority (POSIX; a
+    no-op elsewhere). On Linux a nice value belongs to a thread, so each is set."""
+    if niceness <= 0 or not hasattr(os, "setpriority"):
+        return
+    tasks = Path("/proc/self/task")
+    ids = [int(t.name) for t in tasks.iterdir()] if tasks.is_dir() else [0]
+    for tid in ids:
+        try:
+            if os.getpriority(os.PRIO_PROCESS, tid) < niceness:
+                os.setpriority(os.PRIO_PROCESS, tid, niceness)
+        except OSError:  # the thread ended meanwhile
+            continue
+
+
 def _plan_task(batches: Sequence[EncodedBatch], state: RegistryState | None, threads: int,
-               options: dict[str, Any]) -> LinkReport:  # fmt: skip
-    """Task body: ``plan_link`` on at most ``threads`` numba threads."""
+               options: dict[str, Any], niceness: int = 0) -> LinkReport:  # fmt: skip
+    """Task body: ``plan_link`` on at most ``threads`` numba threads, at ``niceness``."""
     import numba
 
+    lower_priority(niceness)
     before = numba.get_num_threads()
     numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
     try:
@@ -54,22 +72,27 @@ def ray_plan_link(
     *,
     state: RegistryState | None = None,
     num_cpus: int = 1,
+    niceness: int = 0,
     **options: Any,
 ) -> LinkReport:
     """:func:`linkage.plan_link` in one Ray task that takes ``num_cpus`` CPUs (capped at the
     cluster's). ``options`` are ``plan_link``'s (``threshold``, ``seed``...), except ``find``:
-    the task searches in its own process. Starts a local Ray if none is running."""
+    the task searches in its own process. ``niceness`` (POSIX nice value, 0-19) lowers the
+    CPU priority of the worker that runs it, for good: a service linking in the background
+    gives way to its requests. Starts a local Ray if none is running."""
     if "find" in options:
         raise LinkageError("find: ray_plan_link searches candidates inside its task; leave it out")
     if isinstance(num_cpus, bool) or not isinstance(num_cpus, int) or num_cpus < 1:
         raise LinkageError(f"num_cpus must be a whole number ≥ 1, got {num_cpus!r}")
+    if isinstance(niceness, bool) or not isinstance(niceness, int) or not 0 <= niceness <= 19:
+        raise LinkageError(f"niceness must be a whole number from 0 to 19, got {niceness!r}")
     ensure_ray()
     import ray
 
     cpus = max(1, min(num_cpus, int(ray.cluster_resources().get("CPU", 1))))
     task = _remote_plan().options(num_cpus=cpus)
     try:
-        return ray.get(task.remote(list(batches), state, cpus, options))
+        return ray.get(task.remote(list(batches), state, cpus, options, niceness))
     except ray.exceptions.RayTaskError as e:  # bad input: the same error as in-process
         if isinstance(e.cause, LinkageError):
             raise LinkageError(list(e.cause.problems)) from None

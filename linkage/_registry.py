@@ -127,17 +127,22 @@ class RegistryUpdate:
     new_cases: list[tuple[str, float]]  # (case id, confidence) issued by this run
     merges: dict[str, str]  # absorbed case id -> surviving case id
     case_confidence: dict[str, float]  # updated confidence of live cases
+    sealed: list[bytes] | None = None  # the new filters as stored, once Registry.prepare ran
 
 
 class Registry:
     """A persistent case registry for one scope (one agreement)."""
 
     def __init__(self, engine: sa.Engine, scope: str = "", *, create_tables: bool = True,
-                 codec: FilterCodec | None = None) -> None:  # fmt: skip
+                 codec: FilterCodec | None = None,
+                 reader: sa.Engine | None = None) -> None:  # fmt: skip
         """``create_tables=False`` where migrations own the tables (the service). ``codec``
         seals every filter written and opens every filter read (:mod:`linkage._sealing`);
-        without one, filters are kept in the clear and sealed ones are refused."""
+        without one, filters are kept in the clear and sealed ones are refused. ``reader``
+        (default: ``engine``) serves every read: a service whose writes take a lock gives an
+        engine that reads a snapshot without it, so a long read never holds up its writers."""
         self.engine = engine
+        self.reader = reader or engine
         self.scope = scope
         self.codec = codec
         if create_tables:
@@ -155,14 +160,14 @@ class Registry:
 
     # -- reading ----------------------------------------------------------------------
     def meta(self) -> tuple[str, int] | None:
-        with self.engine.connect() as c:
+        with self.reader.connect() as c:
             row = c.execute(sa.select(meta_table).where(meta_table.c.scope == self.scope)).first()
         return (row.schema_fingerprint, row.filter_bits) if row else None
 
     def state(self) -> RegistryState:
         """All records, filters and links of this scope."""
         r, lk, k = records_table.c, links_table.c, cases_table.c
-        with self.engine.connect() as c:
+        with self.reader.connect() as c:
             rows = c.execute(
                 sa.select(r.id, r.agency, r.record_ref, r.bloom, r.case_id, r.confidence)
                 .where(r.scope == self.scope)
@@ -200,7 +205,7 @@ class Registry:
         """The live case id that ``case_id`` is (or was merged into)."""
         k = cases_table.c
         seen = set()
-        with self.engine.connect() as c:
+        with self.reader.connect() as c:
             while case_id not in seen:
                 seen.add(case_id)
                 row = c.execute(
@@ -216,7 +221,7 @@ class Registry:
     def assignments(self) -> pd.DataFrame:
         """agency, record_ref, case_id, confidence for every record."""
         r = records_table.c
-        with self.engine.connect() as c:
+        with self.reader.connect() as c:
             rows = c.execute(
                 sa.select(r.agency, r.record_ref, r.case_id, r.confidence)
                 .where(r.scope == self.scope)
@@ -226,7 +231,7 @@ class Registry:
 
     def aliases(self) -> dict[str, str]:
         k = cases_table.c
-        with self.engine.connect() as c:
+        with self.reader.connect() as c:
             rows = c.execute(
                 sa.select(k.case_id, k.merged_into).where(
                     k.scope == self.scope, k.merged_into.is_not(None)
@@ -242,9 +247,19 @@ class Registry:
         (a service marking batches linked, recording the run) commit or roll back with these.
         """
         if connection is None:
+            self.prepare(u)  # sealing is slow: not while the transaction holds its locks
             with self.engine.begin() as c:
                 return self._apply(c, u)
         return self._apply(connection, u)
+
+    def prepare(self, u: RegistryUpdate) -> RegistryUpdate:
+        """Seal ``u``'s new filters now (the slow part of writing them), so that the
+        transaction of :meth:`apply` holds its locks only for the writes; returns ``u``."""
+        if u.sealed is None and len(u.new_refs):
+            blooms = np.ascontiguousarray(u.new_filters).astype("<u8", copy=False)
+            u.sealed = seal_rows(self.codec, [b.tobytes() for b in blooms],
+                                 lambda i: self._aad(u.new_agencies[i], u.new_refs[i]))  # fmt: skip
+        return u
 
     def _apply(self, c: sa.Connection, u: RegistryUpdate) -> np.ndarray:
         seq = self._check_meta(c, u)
@@ -304,9 +319,8 @@ class Registry:
     def _insert_records(self, c: sa.Connection, u: RegistryUpdate) -> np.ndarray:
         if len(u.new_refs) == 0:
             return np.zeros(0, dtype=np.int64)
-        blooms = np.ascontiguousarray(u.new_filters).astype("<u8", copy=False)
-        stored = seal_rows(self.codec, [b.tobytes() for b in blooms],
-                           lambda i: self._aad(u.new_agencies[i], u.new_refs[i]))  # fmt: skip
+        stored = self.prepare(u).sealed
+        assert stored is not None
         rows = [
             {"scope": self.scope, "agency": a, "record_ref": r, "bloom": stored[i],
              "case_id": cid, "confidence": float(conf)}

@@ -29,7 +29,16 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from service._tables import audit_entries, audit_heads
 
-__all__ = ["GENESIS", "AuditCheck", "Actor", "append", "entry_hash", "verify"]
+__all__ = [
+    "GENESIS",
+    "Actor",
+    "AuditCheck",
+    "Pending",
+    "append",
+    "append_many",
+    "entry_hash",
+    "verify",
+]
 
 GENESIS = "0" * 64
 SYSTEM = "caselink"
@@ -77,6 +86,17 @@ def _head_for_update(conn: sa.Connection, scope: str) -> tuple[int, str]:
     return int(row.seq), row.hash
 
 
+@dataclass(frozen=True)
+class Pending:
+    """One entry to append, before it has a place in its chain."""
+
+    actor: Actor
+    action: str
+    purpose: str | None = None
+    outcome: str = "ok"
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
 def append(
     conn: sa.Connection,
     scope: str,
@@ -92,28 +112,39 @@ def append(
     Appends are serialised by the database: ``SELECT ... FOR UPDATE`` of the chain's head on
     PostgreSQL, and the service's ``BEGIN IMMEDIATE`` transactions on SQLite.
     """
-    seq, prev = _head_for_update(conn, scope)
-    entry = {
-        "scope": scope,
-        "seq": seq + 1,
-        "at": datetime.now(UTC).isoformat(timespec="microseconds"),
-        "actor": actor.agency,
-        "key_id": actor.key_id,
-        "role": actor.role,
-        "action": action,
-        "purpose": purpose,
-        "outcome": outcome,
-        "details": json.dumps(details or {}, sort_keys=True, separators=(",", ":")),
-    }
-    entry["prev_hash"] = prev
-    entry["hash"] = entry_hash(prev, entry)
-    conn.execute(audit_entries.insert().values(**entry))
-    conn.execute(
-        audit_heads.update()
-        .where(audit_heads.c.scope == scope)
-        .values(seq=entry["seq"], hash=entry["hash"])
-    )
+    (entry,) = append_many(conn, scope, [Pending(actor, action, purpose, outcome, details or {})])
     return entry
+
+
+def append_many(conn: sa.Connection, scope: str, pending: list[Pending]) -> list[dict[str, Any]]:
+    """Append ``pending`` to ``scope``'s chain, in order, inside the caller's transaction:
+    the head read and moved once, the entries inserted by one statement; returns them."""
+    if not pending:
+        return []
+    seq, prev = _head_for_update(conn, scope)
+    entries = []
+    for p in pending:
+        seq += 1
+        entry = {
+            "scope": scope,
+            "seq": seq,
+            "at": datetime.now(UTC).isoformat(timespec="microseconds"),
+            "actor": p.actor.agency,
+            "key_id": p.actor.key_id,
+            "role": p.actor.role,
+            "action": p.action,
+            "purpose": p.purpose,
+            "outcome": p.outcome,
+            "details": json.dumps(dict(p.details), sort_keys=True, separators=(",", ":")),
+        }
+        entry["prev_hash"] = prev
+        entry["hash"] = prev = entry_hash(prev, entry)
+        entries.append(entry)
+    conn.execute(audit_entries.insert(), entries)
+    conn.execute(
+        audit_heads.update().where(audit_heads.c.scope == scope).values(seq=seq, hash=prev)
+    )
+    return entries
 
 
 @dataclass

@@ -54,11 +54,13 @@ class StoredBatch:
     duplicate: bool
 
 
-def _read(path: Path) -> bloom.EncodedBatch:
+def _read(source: Path | bytes) -> bloom.EncodedBatch:
+    """The batch in a file (an upload) or in memory (a query), validated; 422 otherwise."""
     try:
-        return bloom.read_batch(path)
+        return bloom.read_batch(source)
     except bloom.BatchError as e:
-        problems = [p.replace(str(path), "the upload") for p in e.problems]
+        name = "the batch" if isinstance(source, bytes) else str(source)
+        problems = [p.replace(name, "the upload") for p in e.problems]
         raise BatchRefusedError(422, "the upload is not a valid caselink batch", problems) from None
 
 
@@ -167,6 +169,7 @@ def store_batch(
     if problems:
         raise BatchRefusedError(422, "the batch does not fit this agreement", problems)
     m = batch.metadata
+    sealed = _sealed(agreement.id, agency_id, batch, codec)  # slow: before the lock is taken
     try:
         with engine.begin() as conn:
             if agreement.segments is None:
@@ -176,7 +179,7 @@ def store_batch(
                     raise BatchRefusedError(422, "the batch does not fit this agreement", problems)
             same = _same_batch(conn, agreement.id, agency_id, m.content_hash)
             if same is None:
-                row = _insert_batch(conn, agreement.id, agency_id, batch, codec)
+                row = _insert_batch(conn, agreement.id, agency_id, batch, sealed)
                 _audit_upload(conn, agreement.id, actor, purpose, row.id, m.record_count)
                 return StoredBatch(row, duplicate=False)
             _audit_upload(conn, agreement.id, actor, purpose, same.id, m.record_count, True)
@@ -196,8 +199,16 @@ def store_batch(
         ]) from None  # fmt: skip
 
 
+def _sealed(agreement_id: str, agency_id: int, batch, codec: FilterCodec) -> list[bytes]:
+    """Each record's filter as stored: sealed, bound to its row."""
+    blooms = np.ascontiguousarray(batch.filters).astype("<u8", copy=False)
+    refs = [str(r) for r in batch.record_refs]
+    return seal_rows(codec, [b.tobytes() for b in blooms],
+                     lambda k: batch_aad(agreement_id, agency_id, refs[k]))  # fmt: skip
+
+
 def _insert_batch(conn: sa.Connection, agreement_id: str, agency_id: int, batch,
-                  codec: FilterCodec) -> Any:  # fmt: skip
+                  sealed: list[bytes]) -> Any:  # fmt: skip
     """The batch row and its records; IntegrityError if a ref is held already."""
     m, batch_id = batch.metadata, "bat_" + secrets.token_hex(8)
     conn.execute(batches.insert().values(
@@ -206,16 +217,13 @@ def _insert_batch(conn: sa.Connection, agreement_id: str, agency_id: int, batch,
         segments=[[n, bits] for n, bits in m.segments], encoded_at=m.created_at,
         caselink_version=m.caselink_version, status="pending", received_at=datetime.now(UTC),
     ))  # fmt: skip
-    _insert_records(conn, batch_id, agreement_id, agency_id, batch, codec)
+    _insert_records(conn, batch_id, agreement_id, agency_id, batch, sealed)
     return conn.execute(sa.select(batches).where(batches.c.id == batch_id)).one()
 
 
 def _insert_records(conn, batch_id: str, agreement_id: str, agency_id: int, batch,
-                    codec: FilterCodec) -> None:  # fmt: skip
-    blooms = np.ascontiguousarray(batch.filters).astype("<u8", copy=False)
+                    sealed: list[bytes]) -> None:  # fmt: skip
     refs = [str(r) for r in batch.record_refs]
-    sealed = seal_rows(codec, [b.tobytes() for b in blooms],
-                       lambda k: batch_aad(agreement_id, agency_id, refs[k]))  # fmt: skip
     for start in range(0, len(batch), _INSERT_ROWS):
         stop = min(start + _INSERT_ROWS, len(batch))
         conn.execute(

@@ -10,6 +10,8 @@ schema with Alembic; the service calls it at start-up and ``caselink admin`` bef
 from __future__ import annotations
 
 import logging
+import threading
+import weakref
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -61,14 +63,27 @@ def migrate(engine: sa.Engine) -> None:
     logger.info("database schema is current")
 
 
+_READERS: weakref.WeakKeyDictionary[sa.Engine, sa.Engine] = weakref.WeakKeyDictionary()
+_READERS_LOCK = threading.Lock()
+
+
 def reader_engine(engine: sa.Engine) -> sa.Engine:
-    """An engine that reads without taking SQLite's write lock.
+    """The engine that reads for ``engine`` without taking SQLite's write lock (one per
+    engine, made on first use).
 
     The service's SQLite engine opens every transaction with ``BEGIN IMMEDIATE`` (so that a
-    read-then-write never fails half-way); loading a large registry that way would hold the
-    write lock, and stall every upload, run and audited query, for as long as it reads. A
-    plain connection reads a WAL snapshot while writers carry on. Other databases: as is.
+    read-then-write never fails half-way); a pure read that way would queue behind every
+    upload, run and audit write, and loading a large registry would stall them all for as
+    long as it reads. A plain connection reads a WAL snapshot while writers carry on. Other
+    databases: ``engine`` itself.
     """
     if engine.dialect.name != "sqlite" or engine.url.database in (None, "", ":memory:"):
         return engine
-    return sa.create_engine(engine.url, connect_args={"check_same_thread": False, "timeout": 60})
+    with _READERS_LOCK:
+        reader = _READERS.get(engine)
+        if reader is None:
+            reader = sa.create_engine(
+                engine.url, connect_args={"check_same_thread": False, "timeout": 60}
+            )
+            _READERS[engine] = reader
+        return reader

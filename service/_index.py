@@ -46,7 +46,7 @@ from linkage._sealing import FilterCodec, open_rows
 from service._db import reader_engine
 from service._index_fit import QueryModel, case_probabilities, fit_query_model
 from service._index_kernel import SortedFilters, sort_filters, top_candidates
-from service._index_process import BuildProcess, BuildProcessError, shareable_url
+from service._index_process import NICENESS, BuildProcess, BuildProcessError, shareable_url
 from service._tables import agreements, batches
 
 __all__ = ["PROCESS_FROM", "AgreementIndex", "CaseHit", "IndexStore", "build_index", "load_index"]
@@ -249,7 +249,8 @@ class IndexStore:
     """One :class:`AgreementIndex` per agreement, rebuilt in the background on changes."""
 
     def __init__(self, engine: sa.Engine, *, codec: FilterCodec | None, threads: int = 2,
-                 process_from: int | None = PROCESS_FROM) -> None:  # fmt: skip
+                 process_from: int | None = PROCESS_FROM,
+                 niceness: int = NICENESS) -> None:  # fmt: skip
         self.engine = reader_engine(engine) if engine is not None else engine
         self.codec = codec
         self._own_engine = self.engine is not engine
@@ -260,7 +261,7 @@ class IndexStore:
         if codec is not None and key_file is None:
             url = None
         key_path = str(key_file) if key_file is not None else None
-        self._process = BuildProcess(url, key_path) if url is not None else None
+        self._process = BuildProcess(url, key_path, niceness) if url is not None else None
         self._process_from = process_from or 0
         self.parts = max(1, threads)
         self._indexes: dict[str, AgreementIndex] = {}

@@ -9,7 +9,8 @@ if it dies): the worker opens the database itself and sends back the finished in
 arrays only, case ids as a fixed-width string array — which the service takes in with a few
 copies and swaps in as before.
 
-The worker runs at a lower CPU priority (:data:`NICENESS`): on a machine short of cores the
+The worker runs at a lower CPU priority (nice value :data:`NICENESS` unless the service
+sets ``CASELINK_BACKGROUND_NICENESS``): on a machine short of cores the
 rebuild takes what the request threads leave, and a run waits a little longer for its index.
 
 Only a database that another process can open qualifies (:func:`shareable_url`): an
@@ -22,7 +23,6 @@ from __future__ import annotations
 import functools
 import logging
 import multiprocessing
-import os
 import threading
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -37,7 +37,7 @@ __all__ = ["BuildProcess", "BuildProcessError", "shareable_url"]
 
 logger = logging.getLogger(__name__)
 
-NICENESS = 5  # added to the worker's nice value (POSIX): queries first, rebuilds after
+NICENESS = 10  # the worker's nice value (POSIX): queries first, rebuilds after
 
 
 class BuildProcessError(RuntimeError):
@@ -56,9 +56,10 @@ def shareable_url(engine: sa.Engine | None) -> str | None:
     return url.render_as_string(hide_password=False)
 
 
-def _lower_priority() -> None:
-    if hasattr(os, "nice"):
-        os.nice(NICENESS)
+def _lower_priority(niceness: int) -> None:
+    from linkage import lower_priority
+
+    lower_priority(niceness)
 
 
 @functools.cache
@@ -92,8 +93,8 @@ def build_in_worker(url: str, agreement_id: str, key_file: str | None) -> Agreem
 class BuildProcess:
     """One worker process that builds indexes from the database at ``url``, one at a time."""
 
-    def __init__(self, url: str, key_file: str | None = None) -> None:
-        self._url, self._key_file = url, key_file
+    def __init__(self, url: str, key_file: str | None = None, niceness: int = NICENESS) -> None:
+        self._url, self._key_file, self._niceness = url, key_file, niceness
         self._pool: ProcessPoolExecutor | None = None
         self._lock = threading.Lock()
         self._closed = False
@@ -107,6 +108,7 @@ class BuildProcess:
                     max_workers=1,
                     mp_context=multiprocessing.get_context("spawn"),
                     initializer=_lower_priority,
+                    initargs=(self._niceness,),
                 )
             return self._pool
 

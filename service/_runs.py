@@ -38,6 +38,7 @@ from bloom import CaselinkError
 from linkage._sealing import FilterCodec
 from service._audit import SERVICE_ACTOR, append
 from service._batches import load_batch
+from service._db import reader_engine
 from service._events import ChangeFeed
 from service._faults import Faults
 from service._metrics import Metrics
@@ -154,9 +155,11 @@ class RunExecutor:
         run_cpus: int = 1,
         *,
         codec: FilterCodec,
+        niceness: int = 0,
     ) -> None:
-        """``use_ray``: compute each run in a Ray task taking ``run_cpus`` CPUs; ``codec`` opens
-        and seals the stored filters."""
+        """``use_ray``: compute each run in a Ray task taking ``run_cpus`` CPUs at nice value
+        ``niceness``; ``codec`` opens and seals the stored filters."""
+        self.niceness = niceness
         self.engine, self.use_ray, self.metrics = engine, use_ray, metrics
         self.run_cpus, self.codec = run_cpus, codec
         self.changes = changes or ChangeFeed()
@@ -216,8 +219,11 @@ class RunExecutor:
         ).all()
 
     def _run(self, run_id: str) -> str:
-        """Screen, link and store one run; returns its agreement's id."""
-        with self.engine.connect() as conn:
+        """Screen, link and store one run; returns its agreement's id. Everything it reads
+        is read from a snapshot (:func:`reader_engine`): it never holds the write lock that
+        uploads and the audit entries of queries wait for, except in its one commit."""
+        reader = reader_engine(self.engine)
+        with reader.connect() as conn:
             run = conn.execute(sa.select(runs).where(runs.c.id == run_id)).one()
             agreement = conn.execute(
                 sa.select(agreements).where(agreements.c.id == run.agreement_id)
@@ -228,7 +234,7 @@ class RunExecutor:
             loaded = [load_batch(conn, r, r.agency, fp, codec=self.codec)
                       for r in screened.good]  # fmt: skip
         registry = linkage.Registry(self.engine, scope=agreement.id, create_tables=False,
-                                   codec=self.codec)  # fmt: skip
+                                   codec=self.codec, reader=reader)  # fmt: skip
         report = self._plan(run_id, agreement, registry, loaded) if loaded else None
         self.faults.reach("run.linked")
         stats = _stats(agreement.id, loaded, report, screened)
@@ -244,7 +250,8 @@ class RunExecutor:
         options = {"threshold": t if t == "auto" else float(t),
                    "allow_duplicates_within_agency": agreement.allow_duplicates}  # fmt: skip
         if self.use_ray:
-            return linkage.ray_plan_link(loaded, state=state, num_cpus=self.run_cpus, **options)
+            return linkage.ray_plan_link(loaded, state=state, num_cpus=self.run_cpus,
+                                         niceness=self.niceness, **options)  # fmt: skip
         return linkage.plan_link(loaded, state=state, **options)
 
     def _store(self, run_id: str, registry: linkage.Registry, report: Any, screened: Screened,
@@ -252,6 +259,8 @@ class RunExecutor:
         """The run's one transaction: registry, batches, outcome and audit, or none of them."""
         scope, ids = registry.scope, [r.id for r in screened.good]
         b = batches.c
+        if report is not None:
+            registry.prepare(report.update)  # sealed before the transaction takes its locks
         with self.engine.begin() as conn:
             if report is not None:
                 registry.apply(report.update, connection=conn)

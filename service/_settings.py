@@ -87,6 +87,13 @@ class Settings(BaseSettings):
     run_num_cpus: int = Field(
         1, ge=1, description="CPUs a linkage run's own Ray task takes; the rest serve queries"
     )
+    background_niceness: int = Field(
+        10,
+        ge=0,
+        le=19,
+        description="nice value of the processes that link runs and rebuild "
+        "tracing indexes: on a machine short of cores, queries are answered first",
+    )
     upload_dir: Path | None = Field(
         None,
         description="where upload bodies wait, cleared at start-up; unset: beside the SQLite "
@@ -142,6 +149,12 @@ class Settings(BaseSettings):
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
+
+    @property
+    def max_query_bytes(self) -> int:
+        """Largest tracing query body, held in memory: a burst of records, each at most a
+        256-character ref and a 64 KiB filter, and room for the Parquet framing."""
+        return (1 << 20) + self.query_burst * ((64 << 10) + 1024)
 
     @property
     def audit_key_path(self) -> Path:

@@ -23,6 +23,7 @@ import blake3
 import sqlalchemy as sa
 
 from service._audit import append
+from service._db import reader_engine
 from service.api.deps import PURPOSE_HEADER, Principal, agreement_of, need
 from service.api.errors import ServiceError, named_id
 
@@ -92,7 +93,7 @@ def open_agreement(
 ) -> tuple[Any, str]:
     """The agreement and the purpose of this call, or a ServiceError after auditing it."""
     try:
-        with engine.connect() as conn:  # closed before refuse() opens its own transaction
+        with reader_engine(engine).connect() as conn:  # a pure read: never waits for a writer
             agreement = agreement_of(conn, principal, agreement_id)
     except ServiceError as e:
         tried = blake3.blake3(agreement_id.encode("utf-8")).hexdigest()[:16]

@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from fastapi import FastAPI
 
 from linkage._sealing import FilterCipher
+from service._audit_writer import AuditWriter
 from service._checkpoint_writer import CheckpointWriter
 from service._datakeys import open_cipher
 from service._db import make_engine, migrate, reader_engine
@@ -103,14 +104,16 @@ def create_app(settings: Settings | None = None, *, cipher: FilterCipher | None 
         app.state.settings, app.state.engine, app.state.cipher = settings, engine, codec
         app.state.reader = reader_engine(engine)  # the key lookup of every request
         app.state.changes, app.state.metrics = ChangeFeed(), Metrics(engine)
-        app.state.indexes = IndexStore(engine, codec=codec)  # tracing: rebuilt on changes
+        app.state.indexes = IndexStore(engine, codec=codec,  # tracing: rebuilt on changes
+                                       niceness=settings.background_niceness)  # fmt: skip
         app.state.changes.subscribe(app.state.indexes.refresh)
         app.state.indexes.refresh_all()
         app.state.query_limiter = RateLimiter(settings.query_rate_per_minute, settings.query_burst)
         app.state.rate_refusals = RefusalAudit(engine).start()  # 429s counted a minute at a time
+        app.state.audit_writer = AuditWriter(engine).start()  # queries' entries, group-committed
         app.state.executor = RunExecutor(
             engine, True, app.state.changes, app.state.metrics, app.state.faults,
-            settings.run_num_cpus, codec=codec,
+            settings.run_num_cpus, codec=codec, niceness=settings.background_niceness,
         )  # fmt: skip
         app.state.sweeper = RetentionSweeper(
             engine, settings.retention_sweep_seconds, app.state.changes
@@ -122,6 +125,7 @@ def create_app(settings: Settings | None = None, *, cipher: FilterCipher | None 
             app.state.faults.release()
             app.state.sweeper.stop()
             app.state.rate_refusals.stop()  # writes every count it still holds
+            app.state.audit_writer.stop()  # writes every entry still queued
             app.state.executor.shutdown()
             app.state.indexes.shutdown()
             app.state.checkpoints.stop()  # after the others: their last entries are signed

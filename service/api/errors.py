@@ -65,7 +65,7 @@ def _field(loc: Sequence) -> str:
 
 async def _service_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ServiceError)
-    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+    headers = {401: {"WWW-Authenticate": "Bearer"}, 503: {"Retry-After": "60"}}.get(exc.status)
     return JSONResponse(_body(exc.error, exc.detail, exc.problems), exc.status, headers=headers)
 
 
@@ -80,7 +80,26 @@ async def _caselink_error(_request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(_body("invalid_request", str(exc), problems), 422)
 
 
+BUSY_RETRY_SECONDS = 2
+
+
+async def _busy(_request: Request, exc: Exception) -> JSONResponse:
+    """The database could not be reached in time (every pooled connection busy, SQLite's
+    write lock held past its timeout, the server away) or an audit entry could not be
+    written: nothing was done or answered, and the call may simply be sent again."""
+    detail = f"the service is busy and did nothing; retry in {BUSY_RETRY_SECONDS} s"
+    return JSONResponse(_body("unavailable", detail, [f"service: {detail}"]), 503,
+                        headers={"Retry-After": str(BUSY_RETRY_SECONDS)})  # fmt: skip
+
+
 def install_handlers(app: FastAPI) -> None:
+    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+
+    from service._audit_writer import AuditUnavailableError
+
+    for busy in (PoolTimeoutError, OperationalError, AuditUnavailableError):
+        app.add_exception_handler(busy, _busy)
     app.add_exception_handler(ServiceError, _service_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(CaselinkError, _caselink_error)

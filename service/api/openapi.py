@@ -43,7 +43,8 @@ _WHY = {
     413: "The body is larger than this service accepts.",
     422: "The request (parameters, body or batch) is invalid; every problem is listed.",
     429: "The key's tracing rate limit is reached; retry after Retry-After seconds.",
-    503: "Not ready yet (a tracing index being built); retry in a minute.",
+    503: "Busy or not ready (the database busy, a tracing index being built); nothing was "
+    "done: retry after Retry-After seconds.",
 }
 PARQUET = "application/vnd.apache.parquet"
 AGREEMENT = "/v1/agreements/{agreement_id}"
@@ -95,7 +96,7 @@ def _error_response(status: int) -> dict[str, Any]:
               "properties": {"error": {"enum": codes}}}  # fmt: skip
     response: dict[str, Any] = {"description": _WHY[status],
                                 "content": {"application/json": {"schema": schema}}}  # fmt: skip
-    header = {401: "WWW-Authenticate", 429: "Retry-After"}.get(status)
+    header = {401: "WWW-Authenticate", 429: "Retry-After", 503: "Retry-After"}.get(status)
     if header is not None:
         response["headers"] = {header: {"required": True, "schema": {"type": "string"}}}
     return response
@@ -104,7 +105,7 @@ def _error_response(status: int) -> dict[str, Any]:
 def _statuses(method: str, path: str, op: dict[str, Any], secured: bool) -> set[int]:
     found = set(EXTRA.get((method, path), ()))
     if secured:
-        found.add(401)
+        found |= {401, 503}  # 503: the database too busy to answer in time
     if op.get("parameters") or op.get("requestBody"):
         found.add(422)
     if path.startswith(AGREEMENT):

@@ -1,6 +1,7 @@
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
+import pytest
 
 import bloom
 
@@ -22,6 +23,22 @@ def test_round_trip_and_plain_pandas(tmp_path, people, person_schema, secret):
     word0 = int.from_bytes(plain["bloom"][0][:8], "little")
     assert word0 == int(b.filters[0, 0])  # bit p is bit p % 8 of byte p // 8
     assert b"caselink" in pq.read_metadata(path).metadata
+
+
+def test_a_batch_reads_the_same_from_its_bytes(tmp_path, people, person_schema, secret):
+    b = bloom.encode(people, person_schema, secret, agency="unhcr", id_column="ref")
+    path = b.write(tmp_path / "b.parquet")
+    raw = path.read_bytes()
+    from_file, from_bytes = bloom.read_batch(path), bloom.read_batch(raw)
+    assert np.array_equal(from_bytes.filters, from_file.filters)
+    assert list(from_bytes.record_refs) == list(from_file.record_refs)
+    assert from_bytes.metadata == from_file.metadata
+    with pytest.raises(bloom.BatchError, match="the batch is not a Parquet file"):
+        bloom.read_batch(raw[: len(raw) // 2])
+    flipped = bytearray(raw)
+    flipped[raw.index(b.filters[1].tobytes()[:8])] ^= 0xFF  # one filter byte altered
+    with pytest.raises(bloom.BatchError, match="content_hash does not match"):
+        bloom.read_batch(bytes(flipped))
 
 
 def test_streamed_csv_equals_in_memory_encoding(tmp_path, febrl4, febrl_schema, secret):

@@ -39,6 +39,15 @@ def _audit(tracing, outcome: str | None = None) -> list[dict]:
     return [r for r in rows if outcome is None or r["outcome"] == outcome]
 
 
+def _strings(value) -> list[str]:
+    """Every string in a JSON value, keys included (a case id may hold "P3-" inside it)."""
+    if isinstance(value, dict):
+        return [*value, *(s for v in value.values() for s in _strings(v))]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return [value] if isinstance(value, str) else []
+
+
 def test_a_planted_person_is_found_in_one_case_held_by_all_three_agencies(tracing):
     body = tracing.encode(_queries(PLANTED), "agency-b", "planted-query")
     r = tracing.query(tracing.new_tracer(), body, top_k=3)
@@ -52,7 +61,7 @@ def test_a_planted_person_is_found_in_one_case_held_by_all_three_agencies(tracin
         assert best["agencies"] == sorted(AGENCIES)
         assert best["confidence"] >= 0.9
         assert len({c["case_id"] for c in result["candidates"]}) == len(result["candidates"])
-    assert "P1-" not in r.text and "P2-" not in r.text and "P3-" not in r.text
+    assert not [v for v in _strings(answer) if v[:3] in ("P1-", "P2-", "P3-")]  # no one's ref
     assert set(answer["results"][0]["candidates"][0]) == {"case_id", "confidence", "agencies"}
 
 

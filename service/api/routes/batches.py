@@ -40,24 +40,34 @@ def _public(row, agency: str, duplicate: bool = False) -> BatchPublic:
     )
 
 
-async def _receive(request: Request, dest: Path, limit: int) -> None:
+async def _chunks(request: Request, limit: int):
+    """The body's chunks as they arrive; 413 past ``limit`` bytes, 422 for an empty body."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         detail = f"the body has {int(declared):,} bytes; this service accepts up to {limit:,}"
         raise ServiceError(413, "too_large", detail, [f"body: {detail}"])
     size = 0
-    with dest.open("wb") as out:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                detail = f"the body exceeds {limit:,} bytes, the most this service accepts"
-                raise ServiceError(
-                    413, "too_large", detail, [f"body: {detail}; split the register"]
-                )
-            out.write(chunk)
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            detail = f"the body exceeds {limit:,} bytes, the most this service accepts"
+            raise ServiceError(413, "too_large", detail, [f"body: {detail}; split the register"])
+        yield chunk
     if size == 0:
         detail = "the body is empty; send the Parquet file that caselink encode wrote"
         raise ServiceError(422, "invalid_batch", detail, [f"body: {detail}"])
+
+
+async def _receive(request: Request, dest: Path, limit: int) -> None:
+    """The body streamed to ``dest`` (an upload: it may be large)."""
+    with dest.open("wb") as out:
+        async for chunk in _chunks(request, limit):
+            out.write(chunk)
+
+
+async def receive_bytes(request: Request, limit: int) -> bytes:
+    """The body in memory (a query: at most a burst of records, never written to disk)."""
+    return b"".join([chunk async for chunk in _chunks(request, limit)])
 
 
 @router.post("", response_model=BatchPublic, status_code=201)

@@ -17,8 +17,6 @@ records. Refusals by the rate limit are counted, not each audited (:mod:`service
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -26,7 +24,6 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 import bloom
-from service._audit import append
 from service._batches import BatchRefusedError, _agreement_problems, _read
 from service._index import CaseHit
 from service._ratelimit import Decision, bucket_of
@@ -35,7 +32,7 @@ from service.api.access import open_agreement, refuse
 from service.api.deps import EngineDep, Principal, PrincipalDep, PurposeDep
 from service.api.errors import ServiceError
 from service.api.models import TOP_K_LIMIT, QueryAnswer, QueryCandidate, QueryResult
-from service.api.routes.batches import _receive
+from service.api.routes.batches import receive_bytes
 
 router = APIRouter(prefix="/v1/agreements/{agreement_id}/queries", tags=["queries"])
 ACTION = "query"
@@ -58,9 +55,9 @@ def _open(engine, principal: Principal, agreement_id: str, purpose: str | None, 
     return agreement, why
 
 
-def _read_query(path: Path, agreement: Any, principal: Principal) -> bloom.EncodedBatch:
+def _read_query(body: bytes, agreement: Any, principal: Principal) -> bloom.EncodedBatch:
     try:
-        batch = _read(path)
+        batch = _read(body)
     except BatchRefusedError as e:
         raise ServiceError(422, "invalid_batch", e.detail, e.problems) from None
     problems = _agreement_problems(batch, agreement, principal.agency)
@@ -96,12 +93,15 @@ def _answer(agreement_id: str, why: str, top_k: int, min_confidence: float,
                        cases_returned=sum(len(h) for h in hits), results=results)  # fmt: skip
 
 
-def _audit(engine, agreement_id: str, principal: Principal, why: str, answer: QueryAnswer) -> None:
+async def _audit(request: Request, agreement_id: str, principal: Principal, why: str,
+                 answer: QueryAnswer) -> None:  # fmt: skip
+    """The answer's audit entry, committed (with the other queries' waiting, in one group)
+    before the answer is sent; a 503 and no answer if it cannot be written."""
     matched = sum(1 for r in answer.results if r.candidates)
     details = {"records": answer.records_queried, "cases_returned": answer.cases_returned,
                "records_matched": matched, "top_k": answer.top_k}  # fmt: skip
-    with engine.begin() as conn:
-        append(conn, agreement_id, principal.actor, ACTION, purpose=why, details=details)
+    writer = request.app.state.audit_writer
+    await writer.append(agreement_id, principal.actor, ACTION, purpose=why, details=details)
 
 
 async def _search(request: Request, engine, agreement_id: str, principal: Principal, why: str,
@@ -137,15 +137,11 @@ async def query(
     if not (early := limiter.peek(bucket)).allowed:
         return await run_in_threadpool(_limited, refusals, agreement_id, principal, why, early,
                                        None)  # fmt: skip
-    with tempfile.TemporaryDirectory(
-        prefix="caselink-query-", dir=request.app.state.upload_dir
-    ) as tmp:
-        path = Path(tmp) / "query.parquet"
-        try:
-            await _receive(request, path, settings.max_upload_bytes)
-            batch = await run_in_threadpool(_read_query, path, agreement, principal)
-        except ServiceError as e:
-            raise refuse(engine, agreement_id, principal, ACTION, e, why) from None
+    try:
+        body = await receive_bytes(request, settings.max_query_bytes)
+        batch = await run_in_threadpool(_read_query, body, agreement, principal)
+    except ServiceError as e:
+        raise refuse(engine, agreement_id, principal, ACTION, e, why) from None
     n = len(batch)
     if not limiter.fits(n):
         err = ServiceError(422, "invalid_request", f"a query holds at most {settings.query_burst}"
@@ -159,7 +155,7 @@ async def query(
                          min_confidence)  # fmt: skip
     refs = [str(r) for r in batch.record_refs]
     answer = _answer(agreement_id, why, top_k, min_confidence, refs, hits)
-    await run_in_threadpool(_audit, engine, agreement_id, principal, why, answer)
+    await _audit(request, agreement_id, principal, why, answer)
     request.app.state.metrics.queries.inc()
     request.app.state.metrics.query_records.inc(n)
     return answer
