@@ -27,8 +27,8 @@ from linkage._datakeys import DataKeyRing
 from linkage._kernels import dice_pairs_reference, popcounts, popcounts_reference
 from linkage._link import LinkReport, link, plan_link
 from linkage._ray import ensure_ray, ray_candidates
-from linkage._ray_link import lower_priority, ray_plan_link
-from linkage._registry import Registry, RegistryError
+from linkage._ray_link import PlanInputs, lower_priority, ray_plan_link
+from linkage._registry import Registry, RegistryError, RegistryState
 from linkage._sealing import FilterCipher
 from linkage._search import find_candidates
 from linkage._types import CandidatePairs, DataKeyError, LinkageError, SealedValueError
@@ -41,8 +41,10 @@ __all__ = [
     "FilterCipher",
     "LinkReport",
     "LinkageError",
+    "PlanInputs",
     "Registry",
     "RegistryError",
+    "RegistryState",
     "SealedValueError",
     "candidates",
     "candidates_reference",

@@ -18,7 +18,7 @@ import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from bloom import CaselinkError, EncodedBatch
 from linkage._link import LinkReport, plan_link
@@ -26,7 +26,7 @@ from linkage._ray import ensure_ray
 from linkage._registry import RegistryState
 from linkage._types import LinkageError
 
-__all__ = ["ray_plan_link"]
+__all__ = ["PlanInputs", "lower_priority", "ray_plan_link"]
 
 logger = logging.getLogger(__name__)
 
@@ -46,18 +46,39 @@ def lower_priority(niceness: int) -> None:
             continue
 
 
-def _plan_task(batches: Sequence[EncodedBatch], state: RegistryState | None, threads: int,
-               options: dict[str, Any], niceness: int = 0) -> LinkReport:  # fmt: skip
+class PlanInputs(Protocol):
+    """A run's inputs that the task reads itself, where it can reach them (a database that
+    its process can open): the caller then ships a few ids, not every filter, and neither
+    reads nor decrypts them in its own process."""
+
+    def load(self) -> tuple[Sequence[EncodedBatch], RegistryState | None]:
+        """The batches to link and the registry's state."""
+        ...
+
+    def prepare(self, report: LinkReport) -> None:
+        """Work on the result that is best done in the task (sealing the new filters)."""
+        ...
+
+
+def _plan_task(batches: Sequence[EncodedBatch] | PlanInputs, state: RegistryState | None,
+               threads: int, options: dict[str, Any], niceness: int = 0) -> LinkReport:  # fmt: skip
     """Task body: ``plan_link`` on at most ``threads`` numba threads, at ``niceness``."""
     import numba
 
     lower_priority(niceness)
+    inputs = None
+    if not isinstance(batches, Sequence):
+        inputs = batches
+        batches, state = inputs.load()
     before = numba.get_num_threads()
     numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
     try:
-        return plan_link(batches, state=state, **options)
+        report = plan_link(batches, state=state, **options)
     finally:
         numba.set_num_threads(before)
+    if inputs is not None:
+        inputs.prepare(report)
+    return report
 
 
 @functools.cache
@@ -68,7 +89,7 @@ def _remote_plan() -> Any:
 
 
 def ray_plan_link(
-    batches: Sequence[EncodedBatch],
+    batches: Sequence[EncodedBatch] | PlanInputs,
     *,
     state: RegistryState | None = None,
     num_cpus: int = 1,
@@ -79,7 +100,8 @@ def ray_plan_link(
     cluster's). ``options`` are ``plan_link``'s (``threshold``, ``seed``...), except ``find``:
     the task searches in its own process. ``niceness`` (POSIX nice value, 0-19) lowers the
     CPU priority of the worker that runs it, for good: a service linking in the background
-    gives way to its requests. Starts a local Ray if none is running."""
+    gives way to its requests. ``batches`` may instead be :class:`PlanInputs` that the task
+    loads itself (``state`` is then theirs). Starts a local Ray if none is running."""
     if "find" in options:
         raise LinkageError("find: ray_plan_link searches candidates inside its task; leave it out")
     if isinstance(num_cpus, bool) or not isinstance(num_cpus, int) or num_cpus < 1:
@@ -92,7 +114,8 @@ def ray_plan_link(
     cpus = max(1, min(num_cpus, int(ray.cluster_resources().get("CPU", 1))))
     task = _remote_plan().options(num_cpus=cpus)
     try:
-        return ray.get(task.remote(list(batches), state, cpus, options, niceness))
+        sent = list(batches) if isinstance(batches, Sequence) else batches
+        return ray.get(task.remote(sent, state, cpus, options, niceness))
     except ray.exceptions.RayTaskError as e:  # bad input: the same error as in-process
         if isinstance(e.cause, LinkageError):
             raise LinkageError(list(e.cause.problems)) from None

@@ -42,6 +42,7 @@ from service._db import reader_engine
 from service._events import ChangeFeed
 from service._faults import Faults
 from service._metrics import Metrics
+from service._run_inputs import RunInputs
 from service._screen import Screened, screen
 from service._tables import agencies, agreements, batch_records, batches, runs
 
@@ -124,11 +125,11 @@ class RunConflictError(CaselinkError):
     """What the run read changed before it could store its result; nothing was stored."""
 
 
-def _stats(agreement_id: str, loaded: list, report: Any, screened: Screened) -> dict[str, Any]:
+def _stats(agreement_id: str, good: list, report: Any, screened: Screened) -> dict[str, Any]:
     stats: dict[str, Any] = {
         "agreement_id": agreement_id,
-        "batches": len(loaded),
-        "new_records": int(sum(len(b) for b in loaded)),
+        "batches": len(good),
+        "new_records": int(sum(r.record_count for r in good)),
         "quarantined": sorted(screened.quarantined),
     }
     if report is not None:
@@ -156,10 +157,12 @@ class RunExecutor:
         *,
         codec: FilterCodec,
         niceness: int = 0,
+        inputs_url: str | None = None,
     ) -> None:
         """``use_ray``: compute each run in a Ray task taking ``run_cpus`` CPUs at nice value
-        ``niceness``; ``codec`` opens and seals the stored filters."""
-        self.niceness = niceness
+        ``niceness``, which reads its inputs from ``inputs_url`` when given
+        (:func:`service._run_inputs.inputs_url`); ``codec`` opens and seals stored filters."""
+        self.niceness, self.inputs_url = niceness, inputs_url
         self.engine, self.use_ray, self.metrics = engine, use_ray, metrics
         self.run_cpus, self.codec = run_cpus, codec
         self.changes = changes or ChangeFeed()
@@ -230,28 +233,37 @@ class RunExecutor:
             ).one()
             screened = screen(conn, agreement, self._pending(conn, agreement.id),
                               sealed=self.codec is not None)  # fmt: skip
-            fp = agreement.schema_fingerprint
-            loaded = [load_batch(conn, r, r.agency, fp, codec=self.codec)
-                      for r in screened.good]  # fmt: skip
         registry = linkage.Registry(self.engine, scope=agreement.id, create_tables=False,
                                    codec=self.codec, reader=reader)  # fmt: skip
-        report = self._plan(run_id, agreement, registry, loaded) if loaded else None
+        good = list(screened.good)
+        report = self._plan(run_id, agreement, registry, good) if good else None
         self.faults.reach("run.linked")
-        stats = _stats(agreement.id, loaded, report, screened)
+        stats = _stats(agreement.id, good, report, screened)
         self._set(run_id, stage="storing", progress=0.95)
         self._store(run_id, registry, report, screened, stats)
         return agreement.id
 
-    def _plan(self, run_id: str, agreement: Any, registry: linkage.Registry, loaded: list):
-        """The run's linkage, computed in a Ray task of its own when the service has Ray."""
-        state = registry.state()
-        self._set(run_id, stage="linking", progress=0.1)
+    def _plan(self, run_id: str, agreement: Any, registry: linkage.Registry, good: list):
+        """The run's linkage, computed in a Ray task of its own when the service has Ray; the
+        task reads its inputs itself where it can open the database (:mod:`service._run_inputs`)."""
         t = agreement.threshold
         options = {"threshold": t if t == "auto" else float(t),
                    "allow_duplicates_within_agency": agreement.allow_duplicates}  # fmt: skip
+        ray_options = {"num_cpus": self.run_cpus, "niceness": self.niceness}
+        if self.use_ray and self.inputs_url is not None:
+            self._set(run_id, stage="linking", progress=0.1)
+            key_file = getattr(self.codec, "path", None)
+            inputs = RunInputs(self.inputs_url, str(key_file) if key_file else None,
+                               agreement.id, agreement.schema_fingerprint,
+                               tuple(r.id for r in good))  # fmt: skip
+            return linkage.ray_plan_link(inputs, **ray_options, **options)
+        with registry.reader.connect() as conn:
+            fp = agreement.schema_fingerprint
+            loaded = [load_batch(conn, r, r.agency, fp, codec=self.codec) for r in good]
+        state = registry.state()
+        self._set(run_id, stage="linking", progress=0.1)
         if self.use_ray:
-            return linkage.ray_plan_link(loaded, state=state, num_cpus=self.run_cpus,
-                                         niceness=self.niceness, **options)  # fmt: skip
+            return linkage.ray_plan_link(loaded, state=state, **ray_options, **options)
         return linkage.plan_link(loaded, state=state, **options)
 
     def _store(self, run_id: str, registry: linkage.Registry, report: Any, screened: Screened,

@@ -33,6 +33,7 @@ from service._metrics import Metrics, MetricsMiddleware
 from service._ratelimit import RateLimiter
 from service._refusals import RefusalAudit
 from service._retention import RetentionSweeper
+from service._run_inputs import inputs_url
 from service._runs import RunExecutor, recover_interrupted
 from service._settings import Settings, get_settings
 from service._signing import load_signer
@@ -114,6 +115,7 @@ def create_app(settings: Settings | None = None, *, cipher: FilterCipher | None 
         app.state.executor = RunExecutor(
             engine, True, app.state.changes, app.state.metrics, app.state.faults,
             settings.run_num_cpus, codec=codec, niceness=settings.background_niceness,
+            inputs_url=inputs_url(engine, codec, local_ray=settings.ray_address is None),
         )  # fmt: skip
         app.state.sweeper = RetentionSweeper(
             engine, settings.retention_sweep_seconds, app.state.changes
