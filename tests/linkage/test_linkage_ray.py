@@ -123,3 +123,47 @@ def test_a_run_in_a_ray_task_refuses_bad_input_as_in_process(ray_session, febrl4
         linkage.ray_plan_link([a, a])
     with pytest.raises(linkage.LinkageError, match="num_cpus"):
         linkage.ray_plan_link([a], num_cpus=0)
+
+
+def test_a_task_that_reads_its_own_inputs_links_as_in_process_and_returns_sealed_filters(
+    ray_session, tmp_path, febrl4, febrl_schema, secret
+):
+    import bloom
+
+    class FromRegistry:  # local: Ray ships it by value (a test module is not importable there)
+        """PlanInputs over a registry file: loaded in the task, sealed with the key file."""
+
+        def __init__(self, path, key_file, batches):
+            self.path, self.key_file, self.batches = str(path), str(key_file), batches
+
+        def _registry(self):
+            cipher = linkage.FilterCipher.from_file(self.key_file)
+            return linkage.Registry.open(self.path, codec=cipher)
+
+        def load(self):
+            return self.batches, self._registry().state()
+
+        def prepare(self, report):
+            self._registry().prepare(report.update)
+
+    def batch(df, agency):
+        return bloom.encode(df, febrl_schema, secret, agency=agency, id_column="record_ref")
+
+    key_file = linkage.DataKeyRing.generate().write(tmp_path / "data-keys")
+    cipher = linkage.FilterCipher.from_file(key_file)
+    registry = linkage.Registry.open(tmp_path / "reg.sqlite", codec=cipher)
+    linkage.link([batch(febrl4.a.iloc[:300], "a")], registry=registry)
+    new = [batch(febrl4.b.iloc[:300], "b")]
+    here = linkage.plan_link(new, state=registry.state(), threshold="auto")
+    there = linkage.ray_plan_link(FromRegistry(tmp_path / "reg.sqlite", key_file, new),
+                                  threshold="auto", niceness=5)  # fmt: skip
+    assert there.links_accepted == here.links_accepted > 10
+    assert _partition(there.assignments) == _partition(here.assignments)
+    u = there.update
+    assert u is not None and u.sealed is not None and len(u.sealed) == len(u.new_refs) == 300
+    assert all(s != f.tobytes() for s, f in zip(u.sealed, u.new_filters, strict=True))
+    registry.apply(u)  # the sealed filters are stored as they came, and open again
+    reread = registry.state()
+    assert len(reread.ids) == 600
+    with pytest.raises(linkage.LinkageError, match="niceness"):
+        linkage.ray_plan_link(new, niceness=20)
