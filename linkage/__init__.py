@@ -54,12 +54,12 @@ __all__ = [
     "find_candidates",
     "is_valid_case_id",
     "link",
+    "lower_priority",
     "new_case_id",
     "parse_case_id",
     "plan_link",
     "popcounts",
     "popcounts_reference",
     "ray_candidates",
-    "lower_priority",
     "ray_plan_link",
 ]
