@@ -37,12 +37,21 @@ def _sqlite_begin(conn) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def make_engine(url: str) -> sa.Engine:
-    """An engine for ``url``; a SQLite file's folder must exist."""
+def _no_autocheckpoint(dbapi_conn, _record) -> None:
+    dbapi_conn.execute("PRAGMA wal_autocheckpoint=0")
+
+
+def make_engine(url: str, *, autocheckpoint: bool = True) -> sa.Engine:
+    """An engine for ``url``; a SQLite file's folder must exist. ``autocheckpoint=False``
+    (SQLite): no commit of this engine copies the write-ahead log into the database file —
+    the commit after a large one would otherwise do that copy while holding the write lock;
+    the caller runs :class:`service._wal.WalCheckpointer` instead."""
     parsed = sa.make_url(url)
     if parsed.get_backend_name() == "sqlite":
         engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 60})
         sa.event.listen(engine, "connect", _sqlite_pragmas)
+        if not autocheckpoint:
+            sa.event.listen(engine, "connect", _no_autocheckpoint)
         sa.event.listen(engine, "begin", _sqlite_begin)
         return engine
     return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)

@@ -27,6 +27,7 @@ import sqlalchemy as sa
 
 import linkage
 from service._audit import SERVICE_ACTOR, Actor, append
+from service._db import reader_engine
 from service._events import ChangeFeed
 from service._jobs import PeriodicJob
 from service._tables import agencies, agreements, audit_entries, batch_records, batches
@@ -178,7 +179,7 @@ class RetentionSweeper(PeriodicJob):
 
     def _watch(self) -> None:
         e = audit_entries.c
-        with self.engine.connect() as conn:
+        with reader_engine(self.engine).connect() as conn:  # a read: never the write lock
             top = int(conn.execute(sa.select(sa.func.max(e.id))).scalar() or 0)
             rows = conn.execute(
                 sa.select(e.id, e.scope).where(

@@ -38,6 +38,7 @@ from service._runs import RunExecutor, recover_interrupted
 from service._settings import Settings, get_settings
 from service._signing import load_signer
 from service._uploads import clear_uploads, upload_dir
+from service._wal import WalCheckpointer
 from service.api import http_errors
 from service.api.errors import install_handlers
 from service.api.openapi import install as install_openapi
@@ -93,7 +94,7 @@ def create_app(settings: Settings | None = None, *, cipher: FilterCipher | None 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.metrics_token = settings.read_metrics_token()  # a missing file stops us here
-        engine = make_engine(settings.database_url)
+        engine = make_engine(settings.database_url, autocheckpoint=False)
         migrate(engine)
         signer = load_signer(settings.audit_key_path, create=True)  # before anything starts:
         checkpoints = CheckpointWriter(  # a service that cannot anchor its audit fails here
@@ -104,6 +105,8 @@ def create_app(settings: Settings | None = None, *, cipher: FilterCipher | None 
         started_ray = _start_ray(settings)
         app.state.settings, app.state.engine, app.state.cipher = settings, engine, codec
         app.state.reader = reader_engine(engine)  # the key lookup of every request
+        app.state.wal = (WalCheckpointer(app.state.reader).start()  # SQLite: off the write path
+                         if app.state.reader is not engine else None)  # fmt: skip
         app.state.changes, app.state.metrics = ChangeFeed(), Metrics(engine)
         app.state.indexes = IndexStore(engine, codec=codec,  # tracing: rebuilt on changes
                                        niceness=settings.background_niceness)  # fmt: skip
@@ -131,6 +134,8 @@ def create_app(settings: Settings | None = None, *, cipher: FilterCipher | None 
             app.state.executor.shutdown()
             app.state.indexes.shutdown()
             app.state.checkpoints.stop()  # after the others: their last entries are signed
+            if app.state.wal is not None:
+                app.state.wal.stop()  # after every writer: leaves the log empty
             if app.state.reader is not engine:
                 app.state.reader.dispose()
             engine.dispose()
