@@ -29,8 +29,9 @@ import math
 from collections.abc import Callable
 
 import numpy as np
-from numba import njit, types
-from numba.extending import intrinsic
+from numba import njit
+
+from bloom._groupkernels import popcount
 
 __all__ = ["NEIGHBOURS", "ROUNDS", "SAMPLE", "denoise"]
 
@@ -47,23 +48,11 @@ def _binomial_bound(trials: int, p: float) -> int:
     return math.ceil(mean + (_Z * math.sqrt(trials * p * (1.0 - p))))
 
 
-@intrinsic
-def _popcount(typingctx, x):  # pragma: no cover - compiled
-    """Set bits of a 64-bit integer via ``llvm.ctpop.i64``, typed as int64."""
-    if not isinstance(x, types.Integer) or x.bitwidth != 64:
-        return None
-
-    def codegen(context, builder, signature, args):
-        return builder.ctpop(args[0])
-
-    return types.int64(x), codegen
-
-
 @njit(cache=True, nogil=True)
 def _hamming(a, i, b, j):  # pragma: no cover - compiled
     d = 0
     for w in range(a.shape[1]):
-        d += _popcount(a[i, w] ^ b[j, w])
+        d += popcount(a[i, w] ^ b[j, w])
     return d
 
 
@@ -76,7 +65,7 @@ def _vote(s, rows, count, out, r):  # pragma: no cover - compiled
             x = s[rows[t], w]
             while x != 0:
                 low = x & (~x + np.uint64(1))
-                votes[w * 64 + _popcount(low - np.uint64(1))] += 1
+                votes[w * 64 + popcount(low - np.uint64(1))] += 1
                 x ^= low
     for p in range(votes.shape[0]):
         if 2 * votes[p] > count:
@@ -128,7 +117,7 @@ def _nearest(x, centres, counts, radius, placed):  # pragma: no cover - compiled
             continue
         pc = 0
         for w in range(x.shape[1]):
-            pc += _popcount(x[r, w])
+            pc += popcount(x[r, w])
         start = np.searchsorted(counts, pc)
         best, best_d = -1, radius + 1
         lo, hi = start - 1, start

@@ -42,18 +42,17 @@ pair and ``scipy.sparse.csgraph.connected_components``, for tests.
 
 from __future__ import annotations
 
-import math
 import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from bloom._denoise import _popcount, denoise
+from bloom._denoise import denoise
 from bloom._errors import ProblemListError
+from bloom._groupkernels import all_pairs_join, compress, lsh_join, popcounts
 from bloom._hardening import blip_flip_probability
 from bloom._schema import Schema
 
@@ -76,9 +75,6 @@ DEFAULT_MIN_GROUP = 5
 ALL_PAIRS_LIMIT = 4096  # distinct patterns up to which every pair is checked
 WHOLE_FILTER = "(whole filter)"
 METHODS = ("auto", "all_pairs", "lsh")
-_LSH_SEED = 0x5EED
-_PAIR_RECALL = 0.999  # LSH: chance that a pair right at the Dice bound shares a band
-_BAND_HIT = 0.4  # LSH: rows per band chosen so such a pair shares one band about this often
 
 
 class ExposureError(ProblemListError):
@@ -129,131 +125,6 @@ class BatchExposure:
     def worst(self) -> SegmentExposure:
         """The segment whose groups of at least ``min_group`` hold the most records."""
         return max(self.segments, key=lambda s: s.grouped_share)
-
-
-# -- compiled kernels -----------------------------------------------------------------------
-
-
-@njit(cache=True, nogil=True)
-def _popcounts(x):  # pragma: no cover - compiled
-    out = np.empty(x.shape[0], dtype=np.int64)
-    for r in range(x.shape[0]):
-        c = 0
-        for w in range(x.shape[1]):
-            c += _popcount(x[r, w])
-        out[r] = c
-    return out
-
-
-@njit(cache=True, nogil=True)
-def _near(x, counts, i, j, dice):  # pragma: no cover - compiled
-    inter = 0
-    for w in range(x.shape[1]):
-        inter += _popcount(x[i, w] & x[j, w])
-    return (2.0 * inter) / (counts[i] + counts[j]) >= dice
-
-
-@njit(cache=True, nogil=True)
-def _find(parent, x):  # pragma: no cover - compiled
-    while parent[x] != x:
-        parent[x] = parent[parent[x]]
-        x = parent[x]
-    return x
-
-
-@njit(cache=True, nogil=True)
-def _compress(parent):  # pragma: no cover - compiled
-    """Point every element at its root (roots are the smallest index, so one pass does it)."""
-    for k in range(parent.shape[0]):
-        parent[k] = parent[parent[k]]
-
-
-@njit(cache=True, nogil=True)
-def _join(x, counts, parent, i, j, dice):  # pragma: no cover - compiled
-    """Unite i and j when near-identical; the smaller index stays the root."""
-    ri, rj = _find(parent, i), _find(parent, j)
-    if ri != rj and _near(x, counts, i, j, dice):
-        if ri < rj:
-            parent[rj] = ri
-        else:
-            parent[ri] = rj
-
-
-@njit(cache=True, nogil=True)
-def _all_pairs(x, counts, parent, dice):  # pragma: no cover - compiled
-    for i in range(x.shape[0]):
-        for j in range(i + 1, x.shape[0]):
-            _join(x, counts, parent, i, j, dice)
-
-
-@njit(cache=True, nogil=True)
-def _minhashes(x, ranks):  # pragma: no cover - compiled
-    """(rows, hashes): least rank of a set bit under each bit order; ``ranks`` is (bits, hashes)."""
-    n_hash = ranks.shape[1]
-    out = np.full((x.shape[0], n_hash), np.iinfo(np.int32).max, dtype=np.int32)
-    for r in range(x.shape[0]):
-        row = out[r]
-        for w in range(x.shape[1]):
-            word = x[r, w]
-            while word != 0:
-                low = word & (~word + np.uint64(1))
-                rank = ranks[w * 64 + _popcount(low - np.uint64(1))]
-                word ^= low
-                for h in range(n_hash):
-                    row[h] = min(row[h], rank[h])
-    return out
-
-
-@njit(cache=True, nogil=True)
-def _band_keys(mh, lo, hi):  # pragma: no cover - compiled
-    keys = np.empty(mh.shape[0], dtype=np.uint64)
-    for r in range(mh.shape[0]):
-        k = np.uint64(0x9E3779B97F4A7C15)
-        for h in range(lo, hi):
-            k = (k ^ np.uint64(mh[r, h])) * np.uint64(0xBF58476D1CE4E5B9)
-            k ^= k >> np.uint64(31)
-        keys[r] = k
-    return keys
-
-
-@njit(cache=True, nogil=True)
-def _join_runs(x, counts, parent, order, keys, dice):  # pragma: no cover - compiled
-    """Inside each run of equal keys: each pattern against the run's first and its predecessor."""
-    start = 0
-    for k in range(1, order.shape[0] + 1):
-        if k < order.shape[0] and keys[order[k]] == keys[order[start]]:
-            m = order[k]
-            _join(x, counts, parent, order[start], m, dice)
-            if k - 1 > start:
-                _join(x, counts, parent, order[k - 1], m, dice)
-        else:
-            start = k
-
-
-# -- grouping -------------------------------------------------------------------------------
-
-
-def _lsh_shape(dice: float) -> tuple[int, int]:
-    """(bands, rows per band) for MinHash at the Jaccard bound that Dice ``dice`` implies."""
-    jaccard = dice / (2.0 - dice)
-    if jaccard >= 1.0:
-        return 1, 1
-    rows = max(1, int(math.log(_BAND_HIT) / math.log(jaccard)))
-    hit = jaccard**rows
-    bands = max(1, math.ceil(math.log(1 - _PAIR_RECALL) / math.log(1 - hit)))
-    return bands, rows
-
-
-def _lsh_join(x: np.ndarray, counts: np.ndarray, parent: np.ndarray, dice: float) -> None:
-    bands, rows = _lsh_shape(dice)
-    rng = np.random.default_rng(_LSH_SEED)
-    nbits = x.shape[1] * 64
-    ranks = np.stack([rng.permutation(nbits) for _ in range(bands * rows)], axis=1)
-    mh = _minhashes(x, np.ascontiguousarray(ranks, dtype=np.int32))
-    for b in range(bands):
-        keys = _band_keys(mh, b * rows, (b + 1) * rows)
-        order = np.argsort(keys, kind="stable")  # ties keep content order
-        _join_runs(x, counts, parent, order, keys, dice)
 
 
 def _patterns(bits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -308,7 +179,7 @@ def _group(bits: np.ndarray, dice: float, method: str) -> tuple[np.ndarray, int]
     if bits.shape[0] == 0:
         return np.zeros(0, dtype=np.int64), 0
     uniq, inverse = _patterns(bits)
-    counts = _popcounts(uniq)
+    counts = popcounts(uniq)
     empty = np.flatnonzero(counts == 0)
     empty_pattern = int(empty[0]) if empty.size else -1
     parent = np.arange(len(uniq), dtype=np.int64)
@@ -316,10 +187,10 @@ def _group(bits: np.ndarray, dice: float, method: str) -> tuple[np.ndarray, int]
     x, c = np.ascontiguousarray(uniq[live]), counts[live]
     sub = np.arange(len(live), dtype=np.int64)
     if method == "all_pairs" or (method == "auto" and len(live) <= ALL_PAIRS_LIMIT):
-        _all_pairs(x, c, sub, dice)
+        all_pairs_join(x, c, sub, dice)
     elif len(live) > 1:
-        _lsh_join(x, c, sub, dice)
-    _compress(sub)
+        lsh_join(x, c, sub, dice)
+    compress(sub)
     parent[live] = live[sub]
     return _labels(parent, inverse, empty_pattern), len(live)
 
