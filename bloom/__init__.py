@@ -7,6 +7,7 @@ Nothing outside this package ever sees a raw identifier. Public API::
     batch = bloom.encode(df, schema, secret, agency="unhcr")
     batch.filters                                  # (n, words) uint64
     batch.write("batch.parquet"); bloom.read_batch("batch.parquet")
+    bloom.batch_exposure(batch.filters, schema)    # near-identical groups per segment
 """
 
 from bloom._batch import BatchMetadata, BatchWriter, EncodedBatch
@@ -20,6 +21,7 @@ from bloom._errors import (
     SchemaError,
     SecretError,
 )
+from bloom._exposure import BatchExposure, ExposureError, SegmentExposure, batch_exposure
 from bloom._hardening import blip_flip_probability
 from bloom._rules import (
     MAX_REF_LENGTH,
@@ -34,19 +36,23 @@ from bloom._secret import Secret
 __all__ = [
     "BUILTIN_SCHEMAS",
     "BatchError",
+    "BatchExposure",
     "BatchMetadata",
     "BatchWriter",
     "CaselinkError",
     "EncodeReport",
     "EncodedBatch",
     "EncodingError",
+    "ExposureError",
     "MAX_REF_LENGTH",
     "ProblemListError",
     "Schema",
     "SchemaError",
     "Secret",
     "SecretError",
+    "SegmentExposure",
     "as_layout",
+    "batch_exposure",
     "blip_flip_probability",
     "encode",
     "encode_csv",

@@ -1,4 +1,4 @@
-"""`caselink keygen`, `caselink encode` and `caselink inspect`: the agency-side commands."""
+"""`caselink keygen`, `encode`, `inspect` and `privacy check`: the agency-side commands."""
 
 from __future__ import annotations
 
@@ -7,12 +7,14 @@ from pathlib import Path
 import numpy as np
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from bloom._batchread import read_batch
 from bloom._bitops import popcount_rows
 from bloom._encode import DEFAULT_CHUNK_BYTES, encode_csv
+from bloom._privacy import EXIT_LEAKS, LEAK_THRESHOLD, PrivacyCheck, check_batch, schema_for
 from bloom._schema import Schema
 from bloom._secret import Secret
 
@@ -20,6 +22,10 @@ __all__ = ["register"]
 
 console = Console(stderr=True, soft_wrap=True)
 out = Console()
+privacy = typer.Typer(
+    help="What an encoded batch lets whoever holds it learn (offline, no plaintext, no secret).",
+    no_args_is_help=True,
+)
 
 
 def keygen(
@@ -88,6 +94,13 @@ def encode(
             console.print(f"  field {name}: {count:,} missing")
     for name, count in sorted(report.invalid.items()):
         console.print(f"  field {name}: {count:,} unparseable, encoded as missing")
+    if not the_schema.hardening.enabled:
+        console.print(
+            f"[yellow]warning:[/yellow] schema '{the_schema.name or schema}' has no hardening: "
+            "equal values give equal bits in each segment, so the service could sort your "
+            "records by fields such as sex or year of birth. Run `caselink privacy check "
+            f"{out_path}` to see what this batch shows"
+        )
 
 
 def inspect(batch: Path = typer.Argument(..., help="An encoded batch file.")) -> None:
@@ -129,7 +142,57 @@ def inspect(batch: Path = typer.Argument(..., help="An encoded batch file.")) ->
         out.print(f"[yellow]{empty:,} records have no bits set (every field missing)[/yellow]")
 
 
+@privacy.command("check")
+def privacy_check(
+    batch: Path = typer.Argument(..., help="An encoded batch file."),
+    schema: str | None = typer.Option(
+        None, "--schema", help="The schema it was encoded with (default: a shipped one that fits)."
+    ),
+    threshold: float = typer.Option(
+        LEAK_THRESHOLD, "--threshold", min=0.0, max=1.0, help="Largest groupable share allowed."
+    ),
+) -> None:
+    """Per segment: distinct patterns and records in groups of 5 or more near-identical ones --
+    records the service could sort by that segment's fields. Exit 0 OK, 3 LEAKS, 2 bad input."""
+    b = read_batch(batch)
+    result = check_batch(b, schema_for(b.metadata.schema_fingerprint, schema), threshold=threshold)
+    _show_check(batch, result)
+    if result.leaks:
+        raise typer.Exit(EXIT_LEAKS)
+
+
+def _show_check(path: Path, r: PrivacyCheck) -> None:
+    unknown = "unknown (give --schema)"
+    hardening = unknown if r.hardening is None else ", ".join(r.hardening) or "none"
+    name = escape(r.schema or unknown)
+    out.print(f"{escape(str(path))}: {r.records:,} records, schema {name}, hardening: {hardening}")
+    if r.noise:
+        out.print(f"per-record noise undone first (flip probability {r.noise:.3f})")
+    table = Table(title=f"groups of {r.min_group}+ near-identical records (Dice >= {r.dice})")
+    for col in ("segment", "fields", "bits", "distinct patterns", "empty", "in groups",
+                "largest group", "verdict"):  # fmt: skip
+        left = col in ("segment", "fields", "verdict")
+        table.add_column(col, justify="left" if left else "right")
+    for s in (*r.segments, r.whole):
+        table.add_row(
+            s.segment, ", ".join(s.fields) or "-", str(s.bits), f"{s.distinct_patterns:,}",
+            f"{s.empty:,}", f"{s.grouped_share:.1%}", f"{s.largest_group_share:.1%}",
+            "[red]leaks[/red]" if s.leaks else ("-" if s is r.whole else "ok"),
+        )  # fmt: skip
+    out.print(table)
+    colour = "red" if r.leaks else "green"
+    out.print(f"[bold {colour}]{r.verdict}[/bold {colour}]")
+    for line in r.details[1:]:
+        out.print(f"  and {line}")
+    if r.leaks:
+        out.print(
+            f"Threshold: {r.threshold:.0%} of records per segment. Encode with a schema whose "
+            "hardening hides these fields before sending this batch."
+        )
+
+
 def register(app: typer.Typer) -> None:
     app.command("keygen")(keygen)
     app.command("encode")(encode)
     app.command("inspect")(inspect)
+    app.add_typer(privacy, name="privacy")

@@ -10,6 +10,7 @@ import importlib
 from typing import Any
 
 _EXPORTS = {  # public name -> (module, attribute): imported on first use
+    "AttributeExposure": ("evaluation._attack_attr", "AttributeExposure"),
     "DEFAULT_TRADITION_MIX": ("evaluation._synthetic", "DEFAULT_TRADITION_MIX"),
     "HARDENING_SETTINGS": ("evaluation._attack", "HARDENING_SETTINGS"),
     "Messiness": ("evaluation._synthetic", "Messiness"),
@@ -18,6 +19,8 @@ _EXPORTS = {  # public name -> (module, attribute): imported on first use
     "SyntheticData": ("evaluation._synthetic", "SyntheticData"),
     "TRADITIONS": ("evaluation._synthetic", "TRADITIONS"),
     "TwoAgencyData": ("evaluation._datasets", "TwoAgencyData"),
+    "attribute_exposure": ("evaluation._attack_attr", "attribute_exposure"),
+    "attribute_truth": ("evaluation._attack_attr", "attribute_truth"),
     "baseline_link": ("evaluation._baseline", "baseline_link"),
     "baseline_scores": ("evaluation._baseline", "baseline_scores"),
     "bcubed": ("evaluation._metrics", "bcubed"),
@@ -32,10 +35,13 @@ _EXPORTS = {  # public name -> (module, attribute): imported on first use
     "privacy_table": ("evaluation._attack", "privacy_table"),
     "reliability_table": ("evaluation._metrics", "reliability_table"),
     "run_demo": ("evaluation._demo", "run_demo"),
+    "service_similarities": ("evaluation._attack_attr", "service_similarities"),
+    "similarity_exposure": ("evaluation._attack_attr", "similarity_exposure"),
     "variant_table": ("evaluation._synthetic", "variant_table"),
 }
 
 __all__ = [
+    "AttributeExposure",
     "DEFAULT_TRADITION_MIX",
     "HARDENING_SETTINGS",
     "Messiness",
@@ -44,6 +50,8 @@ __all__ = [
     "SyntheticData",
     "TRADITIONS",
     "TwoAgencyData",
+    "attribute_exposure",
+    "attribute_truth",
     "baseline_link",
     "baseline_scores",
     "bcubed",
@@ -58,6 +66,8 @@ __all__ = [
     "privacy_table",
     "reliability_table",
     "run_demo",
+    "service_similarities",
+    "similarity_exposure",
     "variant_table",
 ]
 

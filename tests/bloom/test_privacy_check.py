@@ -1,0 +1,125 @@
+"""`caselink privacy check` and the `caselink encode` warning, run as a data officer would.
+
+The commands run in this process through typer's runner (the installed script costs seconds
+per start); the exit code of a bad batch, which the script's entry point sets, is checked once
+through the script itself.
+"""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+import bloom
+from bloom._privacy import EXIT_LEAKS, check_batch
+from caselink_cli import app
+
+from .test_cli import caselink
+
+
+def run(*args):
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    result.text = " ".join(result.stdout.split())  # the words, whatever the terminal wrapped
+    result.err = " ".join(result.stderr.split())
+    return result
+
+
+def register(n: int = 400, seed: int = 3) -> pd.DataFrame:
+    """Random names (so names never group), a few sexes, years and places (so those do)."""
+    rng = np.random.default_rng(seed)
+    letters = np.array(list("abcdefghijklmnopqrstuvwxyz"))
+    word = lambda: "".join(rng.choice(letters, rng.integers(5, 9)))  # noqa: E731
+    return pd.DataFrame(
+        {
+            "ref": [f"r{k}" for k in range(n)],
+            "given_name": [word() for _ in range(n)],
+            "family_name": [word() for _ in range(n)],
+            "father_name": [word() for _ in range(n)],
+            "sex": rng.choice(["F", "M"], n),
+            "date_of_birth": [f"{y}-{m:02d}-{d:02d}" for y, m, d in zip(
+                rng.integers(1980, 1990, n), rng.integers(1, 13, n), rng.integers(1, 29, n),
+                strict=True)],
+            "place_of_birth": rng.choice(["Aleppo", "Kabul", "Mosul", "Herat", "Juba"], n),
+        }
+    )  # fmt: skip
+
+
+def folded(person: bloom.Schema) -> dict:
+    """The person schema with every field in one segment: no field has bits of its own."""
+    doc = person.document
+    doc["name"] = "person-folded"
+    doc["filter"] = {"segments": [{"name": "record", "bits": 1024}]}
+    for f in doc["fields"]:
+        f["segment"] = "record"
+    return doc
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory, secret, person_schema):
+    d = tmp_path_factory.mktemp("privacy")
+    register().to_csv(d / "reg.csv", index=False)
+    secret.write(d / "s.key")
+    (d / "folded.json").write_text(json.dumps(folded(person_schema)))
+    return d
+
+
+def encode(d, schema, out):
+    return run("encode", "--schema", schema, "--secret", d / "s.key", "--input", d / "reg.csv",
+               "--agency", "a", "--id-column", "ref", "--out", d / out)  # fmt: skip
+
+
+def test_an_unhardened_batch_leaks_sex_and_birth_year(files):
+    r = encode(files, "person", "plain.parquet")
+    assert r.exit_code == 0, r.output
+    assert "warning: schema 'person' has no hardening" in r.err
+    assert f"Run `caselink privacy check {files / 'plain.parquet'}`" in r.err
+
+    r = run("privacy", "check", files / "plain.parquet")
+    assert r.exit_code == EXIT_LEAKS, r.output
+    assert "LEAKS: the service could sort 100% of your records by" in r.text
+    assert "by sex (segment 'sex')" in r.text
+    assert "by birth year (segment 'birth_year')" in r.text
+    assert "schema person, hardening: none" in r.text
+    for value in ("Aleppo", "aleppo", "Kabul"):
+        assert value not in r.text  # nothing of the register is shown
+
+
+def test_a_batch_without_segments_of_its_own_for_those_fields_is_ok(files):
+    r = encode(files, files / "folded.json", "folded.parquet")
+    assert r.exit_code == 0, r.output
+    assert "no hardening" in r.err  # still warned: folding is not hardening
+
+    r = run("privacy", "check", files / "folded.parquet", "--schema", files / "folded.json")
+    assert r.exit_code == 0, r.output
+    assert "OK: no segment lets the service group more than 10% of your records" in r.text
+    assert "schema person-folded, hardening: none" in r.text
+
+    r = run("privacy", "check", files / "folded.parquet", "--schema", "person")
+    assert isinstance(r.exception, bloom.SchemaError)
+    assert "--schema: the batch was encoded with schema" in str(r.exception)
+
+
+def test_an_unreadable_batch_is_named_and_exits_2(files):
+    r = caselink("privacy", "check", files / "reg.csv")  # the installed script sets the code
+    assert r.returncode == 2
+    assert "reg.csv is not a Parquet file" in r.stderr
+    r = run("privacy", "check", files / "missing.parquet")
+    assert isinstance(r.exception, bloom.BatchError)
+    assert "missing.parquet does not exist" in str(r.exception)
+
+
+def test_no_warning_with_hardening_and_the_check_knows_it(files, person_schema, secret):
+    doc = person_schema.document
+    doc["hardening"] = {"balance": True}
+    (files / "balanced.json").write_text(json.dumps(doc))
+    r = encode(files, files / "balanced.json", "balanced.parquet")
+    assert r.exit_code == 0, r.output
+    assert "warning" not in r.err
+    batch = bloom.read_batch(files / "balanced.parquet")
+    found = check_batch(batch, bloom.Schema.from_dict(doc))
+    assert found.hardening == ("balance",)
+    assert found.leaks  # balancing alone hides nothing: equal values, equal bits
+    unknown = check_batch(batch, None)  # no schema: segments judged all the same
+    assert unknown.hardening is None and unknown.leaks and unknown.segments[0].fields == ()
