@@ -172,11 +172,9 @@ class _FieldEncoder:
         parsed = self.parse(uniques)
         status = parsed.status.copy()  # marked missing below where no token came out
         csrs = self.tokens(parsed, salted=salts is not None)
-        empty = (
-            np.add.reduce([np.diff(c.indptr) for c in csrs]) == 0
-            if csrs
-            else np.ones(len(status), bool)
-        )
+        if not csrs:  # a salt-only field (weight 0): it sets no bits of its own
+            return np.append(status, np.int8(_MISSING))[codes]
+        empty = np.add.reduce([np.diff(c.indptr) for c in csrs]) == 0
         status[(status == _OK) & empty] = _MISSING
         if salts is None:
             self._set(bits, codes, csrs, self._slot_vocabs[0], None, [])
@@ -237,8 +235,9 @@ def _exact_text_tokens(values: list[str], live: np.ndarray, per_part: bool) -> T
 def _pair_codes(
     codes: np.ndarray, salt_rows: np.ndarray, nv: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per row a code of its (salt, value) pair (-1 if missing); per pair its value and salt."""
-    valid = codes >= 0
+    """Per row a code of its (salt, value) pair (-1 if either is missing); per pair its value
+    and salt."""
+    valid = (codes >= 0) & (salt_rows >= 0)
     pair_of_row, pairs = pd.factorize(salt_rows[valid] * max(nv, 1) + codes[valid])
     pair_codes = np.full(codes.shape, -1, dtype=np.int64)
     pair_codes[valid] = pair_of_row
@@ -285,10 +284,13 @@ class Encoder:
             for v, s in zip(values, status, strict=True)
         ]
         per_value.append(salt_values(None, fe.field, spec.part))  # a null cell
+        skip = np.append(status != _OK, True) if spec.missing == "skip" else None
         out = []
         for slot in range(spec.slots):
             text = np.asarray([v[slot] for v in per_value], dtype=object)
             salt_codes, salt_uniques = pd.factorize(text)
+            if skip is not None:
+                salt_codes[skip] = -1  # no salt: the field sets no bits in this record
             rows = np.where(codes >= 0, salt_codes[codes], salt_codes[-1])
             out.append((rows.astype(np.int64), [str(s) for s in salt_uniques]))
         return out

@@ -27,6 +27,8 @@ def _salts(row: pd.Series, schema: Schema, name: str) -> tuple[str, ...] | None:
     f = schema.field(spec.field)
     raw = row[f.column]
     parsed, status = parse_value("" if pd.isna(raw) else str(raw), f)
+    if status != "ok" and spec.missing == "skip":
+        return ()
     return salt_values(parsed if status == "ok" else None, f, spec.part)
 
 
@@ -47,7 +49,7 @@ def reference_encode(df: pd.DataFrame, schema: Schema, secret: Secret) -> np.nda
                 continue
             salts = _salts(row, schema, f.name)
             slots = [(f"{s}\x1e", i, len(salts)) for i, s in enumerate(salts or [])]
-            for prefix, slot, n in slots or [("", 0, 1)]:
+            for prefix, slot, n in slots if salts is not None else [("", 0, 1)]:
                 for tok, tokens in field_tokens(parsed, f):
                     weight = slot_weight(tok.weight, slot, n)
                     for t in tokens:

@@ -109,6 +109,7 @@ class SaltSpec:
 
     field: str
     part: str = "full"
+    missing: str = "salt"  # a missing salt value: hash with an empty salt, or 'skip' the field
 
     @property
     def slots(self) -> int:
@@ -217,11 +218,20 @@ def _fill_defaults(doc: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     for i, f in enumerate(eff["fields"]):
         problems += _fill_field(f, f"fields/{i} ({f['name']})", seg_names)
 
+    salt_sources = {f["salt"]["field"] for f in eff["fields"] if f.get("salt") is not None}
     if hard["salt"] is not None:
+        salt_sources.add(hard["salt"]["field"])
         problems += _salt_problems(hard["salt"], eff["fields"], "hardening/salt", None)
+    for i, f in enumerate(eff["fields"]):
+        if f["name"] not in salt_sources and sum(t["weight"] for t in f["tokenisers"]) == 0:
+            problems.append(
+                f"fields/{i} ({f['name']}): every tokeniser has weight 0, so the field sets no "
+                "bits (a field of weight 0 is only allowed as another field's salt)"
+            )
     for i, f in enumerate(eff["fields"]):
         if f.get("salt") is not None:
             f["salt"].setdefault("part", "full")
+            f["salt"].setdefault("missing", "salt")
             where = f"fields/{i} ({f['name']})/salt"
             problems += _salt_problems(f["salt"], eff["fields"], where, f["name"])
     return eff, problems
@@ -294,8 +304,6 @@ def _fill_field(f: dict[str, Any], where: str, seg_names: list[str]) -> list[str
     ]
     if len(set(tags)) != len(tags):
         problems.append(f"{where}/tokenisers: the same tokeniser is listed twice")
-    if sum(t["weight"] for t in toks) == 0:
-        problems.append(f"{where}: every tokeniser has weight 0, so the field sets no bits")
     return problems
 
 
@@ -305,7 +313,7 @@ def _salt_of(f: dict[str, Any], schema_salt: dict[str, Any] | None) -> SaltSpec 
     spec = f.get("salt", schema_salt)
     if spec is None or spec["field"] == f["name"]:
         return None
-    return SaltSpec(spec["field"], spec["part"])
+    return SaltSpec(spec["field"], spec["part"], spec.get("missing", "salt"))
 
 
 def _tok_kwargs(t: dict[str, Any]) -> dict[str, Any]:

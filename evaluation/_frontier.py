@@ -230,15 +230,16 @@ def _share(guess: np.ndarray, truth: np.ndarray) -> float:
 
 
 def salt_keys(register: pd.DataFrame, schema: bloom.Schema) -> np.ndarray | None:
-    """Per record, the value that fixes every salt it is hashed with (None when unsalted)."""
-    h = schema.hardening
-    if h.salt_field is None:
+    """Per record, the value that fixes every salt of its name tokens (None when unsalted):
+    the year for a ``year_window`` salt, else the salt itself."""
+    spec = schema.field("given_name").salt
+    if spec is None:
         return None
-    f = schema.field(h.salt_field)
+    f = schema.field(spec.field)
+    part = "year" if spec.part == "year_window" else spec.part
     keys = []
     for raw in register[f.column]:
         parsed, status = parse_value("" if pd.isna(raw) else str(raw), f)
-        part = "year" if h.salt_part in ("year", "year_window") else h.salt_part
         keys.append(salt_value(parsed if status == "ok" else None, f, part))
     return np.asarray(keys, dtype=object)
 
