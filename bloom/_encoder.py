@@ -6,7 +6,8 @@ non-ASCII text one by one), tokenised into integer keys per value (q-grams in a 
 kernel), and every distinct token is mapped to a row of BLAKE3 bit positions by a
 :class:`TokenVocab` (q-gram and date keys hashed in compiled code, other tokens remembered
 across chunks). A compiled kernel then ORs the rows into each record's filter. Salting
-factorises the field on (salt, value) pairs instead.
+factorises the field on (salt, value) pairs instead, once per salt slot (a ``year_window`` salt
+has two, each hashing every token with half its weight).
 
 The result equals ``_reference.reference_encode`` bit for bit.
 """
@@ -14,7 +15,7 @@ The result equals ``_reference.reference_encode`` bit for bit.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -26,9 +27,9 @@ from bloom._datekeys import date_keys_ymd
 from bloom._fastparse import DateParser, TextNormaliser
 from bloom._hardening import Hardener
 from bloom._hashing import TokenHasher, derive_key
-from bloom._schema import Field, Schema, Tokeniser
+from bloom._schema import Field, SaltSpec, Schema, Tokeniser
 from bloom._secret import Secret
-from bloom._tokens import _tokens_for, parse_number, salt_value
+from bloom._tokens import _tokens_for, parse_number, salt_values, slot_weight
 from bloom._vocab import (
     TokenCSR,
     TokenVocab,
@@ -42,6 +43,7 @@ __all__ = ["ChunkResult", "Encoder", "factorize"]
 
 MAX_ROWS_LISTED = 10
 _OK, _MISSING, _INVALID = 0, 1, 2
+Salts = list[tuple[np.ndarray, list[str]]]  # per slot: salt code per row, the salt strings
 
 
 @dataclass
@@ -110,7 +112,10 @@ class _FieldEncoder:
         self._normalise = TextNormaliser(f.normalise) if f.normalise else None
         self._dates = DateParser(f.date_formats) if f.type == "date" else None
         self._toks = [t for t in f.tokenisers if t.weight > 0]
-        self._vocabs = [TokenVocab(hasher, t) for t in self._toks]
+        slots = f.salt.slots if f.salt is not None else 1
+        self._slot_vocabs = [
+            [_vocab(hasher, t, s, slots) for t in self._toks] for s in range(slots)
+        ]
         self._placeholders = np.array(f.year_only_day_months, dtype=np.int64).reshape(-1, 2)
 
     def parse(self, uniques: pa.Array) -> Parsed:
@@ -161,33 +166,49 @@ class _FieldEncoder:
             indptr[u + 1] = len(keys)
         return TokenCSR(indptr, np.asarray(keys, dtype=np.uint64), list(ids))
 
-    def encode(
-        self, bits: np.ndarray, column: Any, salts: tuple[np.ndarray, list[str]] | None
-    ) -> np.ndarray:
+    def encode(self, bits: np.ndarray, column: Any, salts: Salts | None) -> np.ndarray:
         """Set this field's bits; returns the status (ok/missing/invalid) of every row."""
         codes, uniques = factorize(column)
         parsed = self.parse(uniques)
         status = parsed.status.copy()  # marked missing below where no token came out
         csrs = self.tokens(parsed, salted=salts is not None)
-        empty = (
-            np.add.reduce([np.diff(c.indptr) for c in csrs]) == 0
-            if csrs
-            else np.ones(len(status), bool)
-        )
+        if not csrs:  # a salt-only field (weight 0): it sets no bits of its own
+            return np.append(status, np.int8(_MISSING))[codes]
+        empty = np.add.reduce([np.diff(c.indptr) for c in csrs]) == 0
         status[(status == _OK) & empty] = _MISSING
-        row_codes, salt_of_value = codes, None
-        if salts is not None:
-            row_codes, value_of_pair, salt_of_value = _pair_codes(codes, salts[0], len(status))
-            csrs = [expand_to_pairs(c, value_of_pair) for c in csrs]
+        if salts is None:
+            self._set(bits, codes, csrs, self._slot_vocabs[0], None, [])
+        for (salt_rows, names), vocabs in zip(salts or [], self._slot_vocabs, strict=False):
+            row_codes, value_of_pair, salt_of_value = _pair_codes(codes, salt_rows, len(status))
+            pairs = [expand_to_pairs(c, value_of_pair) for c in csrs]
+            self._set(bits, row_codes, pairs, vocabs, salt_of_value, names)
+        return np.append(status, np.int8(_MISSING))[codes]  # code -1 (a null cell): missing
+
+    def _set(
+        self,
+        bits: np.ndarray,
+        row_codes: np.ndarray,
+        csrs: list[TokenCSR],
+        vocabs: list[TokenVocab | None],
+        salt_of_value: np.ndarray | None,
+        salt_names: list[str],
+    ) -> None:
+        """OR into each row the tokens of its value (or its (salt, value) pair)."""
         masks = np.zeros((len(csrs[0].indptr) - 1, self._seg_words), dtype=np.uint64)
-        for csr, vocab in zip(csrs, self._vocabs, strict=True):
+        for csr, vocab in zip(csrs, vocabs, strict=True):
+            if vocab is None:  # no weight left for this tokeniser in this salt slot
+                continue
             salt_of_key = None
             if salt_of_value is not None:
                 salt_of_key = np.repeat(salt_of_value, np.diff(csr.indptr))
-            rows, table = vocab.rows(csr, salt_of_key, salts[1] if salts else [])
+            rows, table = vocab.rows(csr, salt_of_key, salt_names)
             add_token_bits(masks, self._word0, csr.indptr, rows, table)
         or_masks(bits, row_codes, masks, self._word0)
-        return np.append(status, np.int8(_MISSING))[codes]  # code -1 (a null cell): missing
+
+
+def _vocab(hasher: TokenHasher, tok: Tokeniser, slot: int, slots: int) -> TokenVocab | None:
+    weight = slot_weight(tok.weight, slot, slots)
+    return TokenVocab(hasher, replace(tok, weight=weight)) if weight else None
 
 
 def _exact_flat_tokens(text: FlatText, live: np.ndarray) -> TokenCSR:
@@ -214,8 +235,9 @@ def _exact_text_tokens(values: list[str], live: np.ndarray, per_part: bool) -> T
 def _pair_codes(
     codes: np.ndarray, salt_rows: np.ndarray, nv: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per row a code of its (salt, value) pair (-1 if missing); per pair its value and salt."""
-    valid = codes >= 0
+    """Per row a code of its (salt, value) pair (-1 if either is missing); per pair its value
+    and salt."""
+    valid = (codes >= 0) & (salt_rows >= 0)
     pair_of_row, pairs = pd.factorize(salt_rows[valid] * max(nv, 1) + codes[valid])
     pair_codes = np.full(codes.shape, -1, dtype=np.int64)
     pair_codes[valid] = pair_of_row
@@ -234,34 +256,44 @@ class Encoder:
             hasher = TokenHasher(derive_key(secret, "field", f.hash_domain), seg.offset, seg.bits)
             self._fields.append(_FieldEncoder(f, hasher, seg.offset // 64, seg.bits // 64))
         self._hardener = Hardener(schema, secret)
-        h = schema.hardening
-        self._salt = next((fe for fe in self._fields if fe.field.name == h.salt_field), None)
+        self._by_name = {fe.field.name: fe for fe in self._fields}
 
     def encode_chunk(self, columns: Mapping[str, Any], n: int, first_row: int = 1) -> ChunkResult:
         """Encode ``n`` rows given as columns (Arrow arrays or pandas Series of text/None)."""
         hashed = np.zeros((n, self.schema.hashed_bits // 64), dtype=np.uint64)
         result = ChunkResult(filters=hashed)
-        salts = self._salts(columns[self._salt.field.column]) if self._salt else None
+        salts: dict[SaltSpec, Salts] = {}
         for fe in self._fields:
-            use = salts if fe is not self._salt else None
+            spec = fe.field.salt
+            if spec is not None and spec not in salts:
+                salts[spec] = self._salts(spec, columns)
+            use = salts[spec] if spec is not None else None
             status = fe.encode(hashed, columns[fe.field.column], use)
             _account(fe.field, status, result, first_row)
         result.filters = self._hardener.apply(hashed)
         return result
 
-    def _salts(self, column: Any) -> tuple[np.ndarray, list[str]]:
-        assert self._salt is not None
-        f, part = self._salt.field, self.schema.hardening.salt_part
-        codes, uniques = factorize(column)
-        parsed = self._salt.parse(uniques)
+    def _salts(self, spec: SaltSpec, columns: Mapping[str, Any]) -> Salts:
+        """Per slot of ``spec``: each row's salt code and the distinct salt strings."""
+        fe = self._by_name[spec.field]
+        codes, uniques = factorize(columns[fe.field.column])
+        parsed = fe.parse(uniques)
         values, status = parsed.values(), parsed.status
-        text = [
-            salt_value(v if s == _OK else None, f, part)
+        per_value = [
+            salt_values(v if s == _OK else None, fe.field, spec.part)
             for v, s in zip(values, status, strict=True)
         ]
-        salt_codes, salt_uniques = pd.factorize(np.asarray([*text, ""], dtype=object))
-        rows = np.where(codes >= 0, salt_codes[codes], salt_codes[-1])
-        return rows.astype(np.int64), [str(s) for s in salt_uniques]
+        per_value.append(salt_values(None, fe.field, spec.part))  # a null cell
+        skip = np.append(status != _OK, True) if spec.missing == "skip" else None
+        out = []
+        for slot in range(spec.slots):
+            text = np.asarray([v[slot] for v in per_value], dtype=object)
+            salt_codes, salt_uniques = pd.factorize(text)
+            if skip is not None:
+                salt_codes[skip] = -1  # no salt: the field sets no bits in this record
+            rows = np.where(codes >= 0, salt_codes[codes], salt_codes[-1])
+            out.append((rows.astype(np.int64), [str(s) for s in salt_uniques]))
+        return out
 
 
 def _account(f: Field, row_status: np.ndarray, result: ChunkResult, first_row: int) -> None:

@@ -14,19 +14,22 @@ from bloom._hardening import Hardener
 from bloom._hashing import TokenHasher, derive_key
 from bloom._schema import Schema
 from bloom._secret import Secret
-from bloom._tokens import field_tokens, parse_value, salt_value
+from bloom._tokens import field_tokens, parse_value, salt_values, slot_weight
 
 __all__ = ["reference_encode"]
 
 
-def _salt(row: pd.Series, schema: Schema) -> str | None:
-    name = schema.hardening.salt_field
-    if name is None:
+def _salts(row: pd.Series, schema: Schema, name: str) -> tuple[str, ...] | None:
+    """The salts of field ``name`` in this record (one per slot), or None when unsalted."""
+    spec = schema.field(name).salt
+    if spec is None:
         return None
-    f = schema.field(name)
+    f = schema.field(spec.field)
     raw = row[f.column]
     parsed, status = parse_value("" if pd.isna(raw) else str(raw), f)
-    return salt_value(parsed if status == "ok" else None, f, schema.hardening.salt_part)
+    if status != "ok" and spec.missing == "skip":
+        return ()
+    return salt_values(parsed if status == "ok" else None, f, spec.part)
 
 
 def reference_encode(df: pd.DataFrame, schema: Schema, secret: Secret) -> np.ndarray:
@@ -39,16 +42,17 @@ def reference_encode(df: pd.DataFrame, schema: Schema, secret: Secret) -> np.nda
             derive_key(secret, "field", f.hash_domain), seg.offset, seg.bits
         )
     for r, (_, row) in enumerate(df.iterrows()):
-        salt = _salt(row, schema)
         for f in schema.fields:
             raw = row[f.column]
             parsed, status = parse_value("" if pd.isna(raw) else str(raw), f)
             if status != "ok":
                 continue
-            use_salt = salt is not None and f.name != schema.hardening.salt_field
-            prefix = f"{salt}\x1e" if use_salt else ""
-            for tok, tokens in field_tokens(parsed, f):
-                for t in tokens:
-                    for p in hashers[f.name].positions(prefix + t, tok.weight):
-                        hashed[r, p >> 6] |= np.uint64(1) << np.uint64(p & 63)
+            salts = _salts(row, schema, f.name)
+            slots = [(f"{s}\x1e", i, len(salts)) for i, s in enumerate(salts or [])]
+            for prefix, slot, n in slots if salts is not None else [("", 0, 1)]:
+                for tok, tokens in field_tokens(parsed, f):
+                    weight = slot_weight(tok.weight, slot, n)
+                    for t in tokens:
+                        for p in hashers[f.name].positions(prefix + t, weight):
+                            hashed[r, p >> 6] |= np.uint64(1) << np.uint64(p & 63)
     return Hardener(schema, secret).apply(hashed)

@@ -30,6 +30,7 @@ __all__ = [
     "BUILTIN_SCHEMAS",
     "Field",
     "Hardening",
+    "SaltSpec",
     "Schema",
     "Segment",
     "Tokeniser",
@@ -103,6 +104,20 @@ class Tokeniser:
 
 
 @dataclass(frozen=True)
+class SaltSpec:
+    """Tokens are hashed keyed by ``part`` of field ``field``'s value (see ``salt_values``)."""
+
+    field: str
+    part: str = "full"
+    missing: str = "salt"  # a missing salt value: hash with an empty salt, or 'skip' the field
+
+    @property
+    def slots(self) -> int:
+        """Salts per record: two for ``year_window`` (each takes half the weight), else one."""
+        return 2 if self.part == "year_window" else 1
+
+
+@dataclass(frozen=True)
 class Field:
     name: str
     column: str
@@ -115,6 +130,7 @@ class Field:
     date_formats: tuple[str, ...] = ()
     on_invalid: str = "reject"
     year_only_day_months: tuple[tuple[int, int], ...] = ()  # (month, day) read as year-only
+    salt: SaltSpec | None = None  # the salt its tokens are hashed with (own or the schema's)
 
 
 @dataclass(frozen=True)
@@ -125,11 +141,12 @@ class Hardening:
     salt_part: str = "full"
     blip_epsilon: float | None = None
     diffusion_t: int | None = None
+    field_salts: bool = False  # some field has a salt of its own
 
     @property
     def enabled(self) -> tuple[str, ...]:
         names = []
-        if self.salt_field:
+        if self.salt_field or self.field_salts:
             names.append("salt")
         if self.balance:
             names.append("balance")
@@ -201,17 +218,39 @@ def _fill_defaults(doc: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     for i, f in enumerate(eff["fields"]):
         problems += _fill_field(f, f"fields/{i} ({f['name']})", seg_names)
 
-    salt = hard["salt"]
-    if salt is not None:
-        target = next((f for f in eff["fields"] if f["name"] == salt["field"]), None)
-        if target is None:
-            problems.append(f"hardening/salt/field: no field is named '{salt['field']}'")
-        elif salt["part"] != "full" and target["type"] != "date":
+    salt_sources = {f["salt"]["field"] for f in eff["fields"] if f.get("salt") is not None}
+    if hard["salt"] is not None:
+        salt_sources.add(hard["salt"]["field"])
+        problems += _salt_problems(hard["salt"], eff["fields"], "hardening/salt", None)
+    for i, f in enumerate(eff["fields"]):
+        if f["name"] not in salt_sources and sum(t["weight"] for t in f["tokenisers"]) == 0:
             problems.append(
-                f"hardening/salt/part: '{salt['part']}' needs a date field; "
-                f"'{salt['field']}' is of type {target['type']}"
+                f"fields/{i} ({f['name']}): every tokeniser has weight 0, so the field sets no "
+                "bits (a field of weight 0 is only allowed as another field's salt)"
             )
+    for i, f in enumerate(eff["fields"]):
+        if f.get("salt") is not None:
+            f["salt"].setdefault("part", "full")
+            f["salt"].setdefault("missing", "salt")
+            where = f"fields/{i} ({f['name']})/salt"
+            problems += _salt_problems(f["salt"], eff["fields"], where, f["name"])
     return eff, problems
+
+
+def _salt_problems(
+    salt: dict[str, Any], fields: list[dict[str, Any]], where: str, own: str | None
+) -> list[str]:
+    target = next((f for f in fields if f["name"] == salt["field"]), None)
+    if target is None:
+        return [f"{where}/field: no field is named '{salt['field']}'"]
+    if salt["field"] == own:
+        return [f"{where}/field: a field cannot be salted by its own value"]
+    if salt["part"] != "full" and target["type"] != "date":
+        return [
+            f"{where}/part: '{salt['part']}' needs a date field; "
+            f"'{salt['field']}' is of type {target['type']}"
+        ]
+    return []
 
 
 def _fill_field(f: dict[str, Any], where: str, seg_names: list[str]) -> list[str]:
@@ -265,9 +304,16 @@ def _fill_field(f: dict[str, Any], where: str, seg_names: list[str]) -> list[str
     ]
     if len(set(tags)) != len(tags):
         problems.append(f"{where}/tokenisers: the same tokeniser is listed twice")
-    if sum(t["weight"] for t in toks) == 0:
-        problems.append(f"{where}: every tokeniser has weight 0, so the field sets no bits")
     return problems
+
+
+def _salt_of(f: dict[str, Any], schema_salt: dict[str, Any] | None) -> SaltSpec | None:
+    """A field's own salt if it names one (null: none), else the hardening block's -- which
+    never salts the field it is taken from."""
+    spec = f.get("salt", schema_salt)
+    if spec is None or spec["field"] == f["name"]:
+        return None
+    return SaltSpec(spec["field"], spec["part"], spec.get("missing", "salt"))
 
 
 def _tok_kwargs(t: dict[str, Any]) -> dict[str, Any]:
@@ -293,6 +339,7 @@ class Schema:
             salt_part=hard["salt"]["part"] if hard["salt"] else "full",
             blip_epsilon=hard["blip"]["epsilon"] if hard["blip"] else None,
             diffusion_t=hard["diffusion"]["t"] if hard["diffusion"] else None,
+            field_salts=any(f.get("salt") is not None for f in effective["fields"]),
         )
         segments, offset, out_offset = [], 0, 0
         for s in effective["filter"]["segments"]:
@@ -318,6 +365,7 @@ class Schema:
                     (int(md[:2]), int(md[3:]))
                     for md in f.get("date", {}).get("year_only_day_months", ())
                 ),
+                salt=_salt_of(f, hard["salt"]),
             )
             for f in effective["fields"]
         )

@@ -17,7 +17,15 @@ import jellyfish
 
 from bloom._schema import Field, Tokeniser
 
-__all__ = ["ParsedDate", "field_tokens", "normalise_text", "parse_date", "parse_number"]
+__all__ = [
+    "ParsedDate",
+    "field_tokens",
+    "normalise_text",
+    "parse_date",
+    "parse_number",
+    "salt_values",
+    "slot_weight",
+]
 
 ParsedDate = tuple[int, int | None, int | None]  # (year, month or None, day or None)
 
@@ -191,6 +199,26 @@ def field_tokens(parsed: Any, field: Field) -> list[tuple[Tokeniser, list[str]]]
             tag = tok.tag
             out.append((tok, [f"{tag}\x1f{t}" for t in dict.fromkeys(toks)]))
     return out
+
+
+def salt_values(parsed: Any, field: Field, part: str) -> tuple[str, ...]:
+    """The salts a record contributes, one per slot of the salt spec.
+
+    ``year_window``: ``w0:<y//2>`` and ``w1:<(y+1)//2>`` -- two records born a year apart
+    share one of them -- or ``w0:`` and ``w1:`` when the year is unknown. Otherwise the one
+    salt of :func:`salt_value`.
+    """
+    if part != "year_window":
+        return (salt_value(parsed, field, part),)
+    if parsed is None:
+        return ("w0:", "w1:")
+    year = parsed[0]
+    return (f"w0:{year // 2}", f"w1:{(year + 1) // 2}")
+
+
+def slot_weight(weight: int, slot: int, slots: int) -> int:
+    """A tokeniser's weight in one salt slot: the weight shared out, the first slots first."""
+    return weight // slots + (1 if slot < weight % slots else 0)
 
 
 def salt_value(parsed: Any, field: Field, part: str) -> str:
