@@ -124,7 +124,14 @@ def _markdown(r: dict[str, Any], extras: dict[str, pd.DataFrame]) -> str:
     ]
     for title, table in extras.items():
         lines += ["", f"## {title}", "", _table(table)]
+    lines += ["", threat_model().rstrip()]
     return "\n".join(lines) + "\n"
+
+
+def threat_model() -> str:
+    """The threat model page (``evaluation/threat_model.md``, also summarised in the README):
+    every report carries it, so that its privacy figures are read against it."""
+    return (Path(__file__).with_name("threat_model.md")).read_text(encoding="utf-8")
 
 
 def _baseline_lines(r: dict[str, Any]) -> list[str]:

@@ -21,6 +21,7 @@ def test_report_on_febrl3(tmp_path):
     md = path.read_text()
     assert results["accuracy"]["f1"] >= 0.99
     assert "## Calibration" in md and "| pairwise (cases) |" in md
+    assert "## Threat model" in md and "Out of scope, said plainly" in md  # read beside it
     for name in ("threshold", "scores", "reliability", "speed"):
         assert (tmp_path / "figures" / f"{name}.png").read_bytes().startswith(PNG)
     figures = json.loads((tmp_path / "results.json").read_text())
