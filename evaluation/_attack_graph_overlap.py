@@ -44,7 +44,13 @@ from evaluation._attack_graph_score import (
     feature_pairs,
     score,
 )
-from evaluation._attack_graph_sides import Side, build_side, segment_bounds, varying_popcounts
+from evaluation._attack_graph_sides import (
+    Side,
+    build_side,
+    segment_bounds,
+    tolerances,
+    varying_popcounts,
+)
 from evaluation._attack_names import filters_fit
 
 __all__ = ["OverlapGraphAttack", "OverlapScore", "decoys", "overlap_graph_attack"]
@@ -187,13 +193,38 @@ def _sides(filters, plaintext, schema, secret, graph, seed) -> tuple[Side, Side]
     pops = varying_popcounts(filters, segment_bounds(schema))
     part = np.repeat([0, 1], len(plain))
     a = build_side(
-        filters, schema, np.zeros(len(filters), np.int64), pops,
+        filters, schema, np.zeros(len(filters), np.int64), pops, tolerances(filters, schema),
         neighbours=neighbours, threshold=threshold, sample=sample,
     )  # fmt: skip
     b = build_side(
-        own, schema, part, pops, neighbours=neighbours, threshold=threshold, sample=sample
-    )
+        own, schema, part, pops, tolerances(own, schema),
+        neighbours=neighbours, threshold=threshold, sample=sample,
+    )  # fmt: skip
     return a, b
+
+
+def _known(known: object, records: int, rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """The known pairs as two int64 arrays (empty without any); refused unless one-to-one."""
+    if known is None:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    problem = "known must be two equal-length integer arrays: record indices and plaintext rows"
+    try:
+        i, j = (np.asarray(x) for x in known)  # type: ignore[union-attr]
+    except (TypeError, ValueError) as e:
+        raise ValueError(problem) from e
+    if i.shape != j.shape or i.ndim != 1 or not (i.dtype.kind == j.dtype.kind == "i"):
+        raise ValueError(problem)
+    if i.size and (i.min() < 0 or i.max() >= records or j.min() < 0 or j.max() >= rows):
+        raise ValueError("known names a record or row beyond the batch or the plaintext")
+    if np.unique(i).size != i.size or np.unique(j).size != j.size:
+        raise ValueError("known must pair each record and each row at most once")
+    return i.astype(np.int64), j.astype(np.int64)
+
+
+def _with_known(i: np.ndarray, j: np.ndarray, known_i: np.ndarray, known_j: np.ndarray):
+    """The anchors with the known pairs in place of any anchor of a known record or row."""
+    other = ~np.isin(i, known_i) & ~np.isin(j, known_j)
+    return np.concatenate([known_i, i[other]]), np.concatenate([known_j, j[other]])
 
 
 def _is_int(value: object, low: int) -> bool:
@@ -235,6 +266,7 @@ def overlap_graph_attack(
     anchor_fdr: float = 0.25,
     candidates: int = 5,
     seed: int = 0,
+    known: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> OverlapGraphAttack:
     """Match records of ``filters`` to rows of ``plaintext``, leaving the doubtful unmatched.
 
@@ -246,6 +278,9 @@ def overlap_graph_attack(
     rounds. ``fdr``: the estimated false-discovery rate down to which claims are kept;
     ``anchor_fdr``: the same for the anchors of the next round. ``candidates``: nearest
     neighbours in feature space per record and per row. ``seed``: the decoys' shuffle.
+    ``known``: record indices and plaintext rows of people the attacker already knows in
+    both (a leaked list, its own cases); they anchor every round instead of the feature seeds
+    and are not among the claims.
     """
     _check(
         filters, plaintext, schema,
@@ -253,13 +288,15 @@ def overlap_graph_attack(
          "rounds": (rounds, 0), "candidates": (candidates, 1), "seed": (seed, 0)},
         {"threshold": threshold, "fdr": fdr, "anchor_fdr": anchor_fdr},
     )  # fmt: skip
+    known_i, known_j = _known(known, len(filters), len(plaintext))
     graph = (neighbours, threshold, graph_sample)
     a, b = _sides(filters, plaintext, schema, attacker_secret, graph, seed)
     logger.info("graph attack: sides of %s records and %s rows built", a.size, b.size)
     near_i, near_j = feature_pairs(a, b, candidates)
     result = _round(a, b, near_i, near_j, None, 1.0)
-    anchor_i, anchor_j = _anchors(result, seeds, 0.0)
+    anchor_i, anchor_j = _anchors(result, seeds, 0.0) if known is None else (known_i, known_j)
     for r in range(rounds):
+        anchor_i, anchor_j = _with_known(anchor_i, anchor_j, known_i, known_j)
         alignment = align(a, b, anchor_i, anchor_j)
         block_i, block_j = block_pairs(a, b, alignment)
         keys = np.unique(np.concatenate([near_i * b.size + near_j, block_i * b.size + block_j]))
@@ -269,7 +306,8 @@ def overlap_graph_attack(
             r + 1, anchor_i.size, keys.size, result.i.size,
         )  # fmt: skip
         anchor_i, anchor_j = _anchors(result, int(seeds * _GROWTH ** (r + 1)), anchor_fdr)
-    keep = np.flatnonzero(~result.decoy & (result.fdr <= fdr))
+    fresh = ~np.isin(result.i, known_i) & ~np.isin(result.j, known_j)
+    keep = np.flatnonzero(~result.decoy & (result.fdr <= fdr) & fresh)
     keep = keep[np.argsort(-result.margin[keep], kind="stable")]
     return OverlapGraphAttack(
         record=result.i[keep],

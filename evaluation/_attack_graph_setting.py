@@ -23,7 +23,13 @@ import bloom
 from evaluation._attack_graph_overlap import OverlapScore, overlap_graph_attack
 from evaluation._synthetic import Messiness, SyntheticData, generate
 
-__all__ = ["OverlapSetting", "overlap_rates", "overlap_setting", "partial_overlap_setting"]
+__all__ = [
+    "OverlapSetting",
+    "known_pairs",
+    "overlap_rates",
+    "overlap_setting",
+    "partial_overlap_setting",
+]
 
 _HELD = 0.6  # chance that the attacked agency holds a person of the population
 
@@ -80,21 +86,35 @@ def partial_overlap_setting(
     return OverlapSetting(setting.register.iloc[:keep], setting.plaintext, setting.truth[:keep])
 
 
+def known_pairs(setting: OverlapSetting, count: int, seed: int = 0) -> tuple[np.ndarray, ...]:
+    """``count`` random (record, row) pairs of the same person: what an attacker may know."""
+    both = np.flatnonzero(setting.truth >= 0)
+    if not isinstance(count, numbers.Integral) or not 0 <= count <= both.size:
+        raise ValueError(f"count must be an integer from 0 to {both.size}")
+    chosen = np.sort(np.random.default_rng([seed, 5]).permutation(both)[:count])
+    return chosen, setting.truth[chosen]
+
+
 def overlap_rates(
     setting: OverlapSetting,
     schema: bloom.Schema,
     secret: bloom.Secret,
     attacker: bloom.Secret,
+    *,
+    known: int = 0,
     **attack: Any,
 ) -> dict[str, float]:
     """The graph attack's columns of the privacy table, for one schema (hardening included).
 
     ``secret`` encodes the attacked register, ``attacker`` the attacker's plaintext;
-    ``attack``: keyword arguments of :func:`overlap_graph_attack`.
+    ``known``: people the attacker knows on both sides (:func:`known_pairs`), 0 for none;
+    ``attack``: keyword arguments of :func:`overlap_graph_attack`. The known records count
+    among the records but never as re-identified.
     """
     filters = bloom.encode(setting.register, schema, secret, id_column="record_ref").filters
+    pairs = known_pairs(setting, known) if known else None
     result: OverlapScore = overlap_graph_attack(
-        filters, setting.plaintext, schema, attacker, **attack
+        filters, setting.plaintext, schema, attacker, known=pairs, **attack
     ).score(setting.truth)
     return {
         "graph_overlap_precision": result.precision,

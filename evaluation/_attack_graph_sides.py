@@ -5,7 +5,8 @@ it can be compared across sides encoded under different keys:
 
 * **value groups** per schema segment: records whose segment bits are identical (Dice 1 in that
   segment's similarity graph -- the per-segment similarities the service holds) share an id;
-  an empty segment (the field missing) gets -1;
+  an empty segment (the field missing) gets -1. Under BLIP, whose flips the attacker knows
+  the rate of, records join the group of near-identical patterns instead (:func:`tolerances`);
 * **node features** per record, rank-normalised within its part of the side: the popcount of
   each segment whose popcount varies (it follows the value's length, not the key), the share of
   the part holding the record's value in each segment, and the mean per-segment Dice over the
@@ -22,15 +23,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 from scipy.stats import rankdata
 
 import bloom
 from linkage import find_candidates
 from linkage._features import segment_dice
 
-__all__ = ["Side", "build_side", "segment_bounds", "varying_popcounts"]
+__all__ = ["Side", "build_side", "segment_bounds", "tolerances", "varying_popcounts"]
 
 _VARYING = 0.15  # a segment's popcount is a feature when its coefficient of variation is above
+_NEAR = 0.85  # under BLIP, records share a value down to this share of the expected Dice
 
 
 @dataclass(frozen=True)
@@ -71,13 +75,67 @@ def varying_popcounts(filters: np.ndarray, bounds: np.ndarray) -> np.ndarray:
     return np.array(keep, dtype=np.int64)
 
 
-def _groups(filters: np.ndarray, bounds: np.ndarray) -> np.ndarray:
+def _exact_groups(words: np.ndarray) -> np.ndarray:
+    rows = words.view(np.dtype((np.void, 8 * words.shape[1]))).ravel()
+    return np.unique(rows, return_inverse=True)[1].ravel()
+
+
+def _near_groups(words: np.ndarray, tolerance: float, sample: int) -> np.ndarray:
+    """Groups of near-identical patterns (Dice >= ``tolerance``) under noisy encodings.
+
+    The patterns of a fixed-size sample are linked to their top-k neighbours at that Dice
+    and split into connected components; every record joins the component of its nearest
+    sample pattern, or stays alone when none is that close.
+    """
+    n = len(words)
+    chosen = np.sort(np.random.default_rng(n).permutation(n)[: min(sample, n)])
+    inner = find_candidates(words[chosen], words[chosen], tolerance, 10, method="exhaustive")
+    graph = coo_matrix(
+        (np.ones(inner.i.size), (inner.i, inner.j)), shape=(chosen.size, chosen.size)
+    )
+    count, label = connected_components(graph, directed=False)
+    near = find_candidates(words, words[chosen], tolerance, 1, method="exhaustive")
+    out = count + np.arange(n, dtype=np.int64)
+    out[near.i] = label[near.j]
+    return out
+
+
+def _groups(
+    filters: np.ndarray, bounds: np.ndarray, tolerance: np.ndarray, sample: int
+) -> np.ndarray:
+    """``(segments, n)`` value groups: identical patterns, or near-identical ones where the
+    segment's ``tolerance`` is below 1; -1 where the segment is empty."""
     out = np.empty((len(bounds), len(filters)), dtype=np.int64)
     for s, (lo, hi) in enumerate(bounds):
         words = np.ascontiguousarray(filters[:, lo:hi])
-        rows = words.view(np.dtype((np.void, 8 * (hi - lo)))).ravel()
-        _, inverse = np.unique(rows, return_inverse=True)
-        out[s] = np.where((words == 0).all(axis=1), -1, inverse.ravel())
+        if tolerance[s] >= 1:
+            groups = _exact_groups(words)
+        else:
+            groups = _near_groups(words, float(tolerance[s]), sample)
+        out[s] = np.where((words == 0).all(axis=1), -1, groups)
+    return out
+
+
+def tolerances(filters: np.ndarray, schema: bloom.Schema) -> np.ndarray:
+    """Per segment, the Dice at which two records are taken to share a value.
+
+    1 for deterministic encodings. Under BLIP (flip probability ``f``, known from the schema)
+    two noisy copies of a pattern of ``c`` of ``L`` bits keep ``c(1-f)^2 + (L-c)f^2`` bits in
+    common out of ``c' = c(1-f) + (L-c)f`` each; ``c`` follows from the mean observed ``c'``.
+    The tolerance is ``_NEAR`` times that expected Dice.
+    """
+    epsilon = schema.hardening.blip_epsilon
+    bounds = segment_bounds(schema)
+    if epsilon is None:
+        return np.ones(len(bounds))
+    f = bloom.blip_flip_probability(epsilon)
+    out = np.empty(len(bounds))
+    for s, (lo, hi) in enumerate(bounds):
+        length = 64.0 * (hi - lo)
+        observed = float(_popcounts(filters, bounds[s : s + 1]).mean())
+        c = np.clip((observed - length * f) / max(1 - 2 * f, 1e-9), 0.0, length)
+        shared = c * (1 - f) ** 2 + (length - c) * f**2
+        out[s] = _NEAR * shared / max(observed, 1e-9)
     return out
 
 
@@ -126,6 +184,7 @@ def build_side(
     schema: bloom.Schema,
     part: np.ndarray,
     popcount_segments: np.ndarray,
+    tolerance: np.ndarray,
     *,
     neighbours: int,
     threshold: float,
@@ -134,7 +193,7 @@ def build_side(
     """Groups and rank-normalised features of ``filters``, parts given by ``part``."""
     bounds = segment_bounds(schema)
     filters = np.ascontiguousarray(filters)
-    groups = _groups(filters, bounds)
+    groups = _groups(filters, bounds, tolerance, sample)
     shares = _shares(groups, part)
     pops = _popcounts(filters, bounds)[:, popcount_segments]
     features = np.empty((len(filters), pops.shape[1] + 2 * len(bounds)))
