@@ -12,16 +12,21 @@ It must also decide which records to leave unmatched. The attack, in rounds:
    are the first anchors.
 2. **Rounds.** The anchors align each segment's value groups across the sides (a contingency
    table, :func:`evaluation._attack_graph_score.align`); pairs are scored by the summed
-   log-likelihood ratios of their values plus a fading share of the feature distance; mutual
-   best pairs by margin give the next, larger anchor set.
+   log-likelihood ratios of their values (their own anchors left out) plus a fading share of
+   the feature distance; mutual best pairs by margin give the next, larger anchor set.
+   Under BLIP the value groups are those of near-identical patterns.
 3. **What to claim.** The attacker adds *decoys* to its side: its own register with the
    columns outside the largest segment (and other than low-cardinality columns) shuffled
    between rows -- people who are in nobody's batch. A record whose best row is a decoy is
    not claimed; decoys won above a margin estimate the false claims above it (target-decoy
    competition), and claims are kept down to an estimated false-discovery rate ``fdr``.
 
-Memory stays bounded: top-k graphs, a k-d tree and blocked candidate pairs, never an n x n
-matrix. Public API::
+An attacker who already knows some people on both sides (``known``) anchors every round on
+them instead of on the feature seeds: hardenings that flatten the node features (balance,
+diffusion) stop the seeds, not the value alignment.
+
+Memory stays bounded: top-k graphs against a fixed-size sample, a k-d tree on a few principal
+axes, and blocked candidate pairs -- never an n x n matrix. Public API::
 
     attack = overlap_graph_attack(batch.filters, their_register, schema, own_secret)
     attack.score(truth)            # truth[i]: plaintext row of record i's person, -1 if none
