@@ -17,6 +17,12 @@ are then matched across the graphs by what the graphs say about them, never by t
 
 The attacker keeps whichever assignment makes the two graphs agree best (the correlation of
 matched edge weights), a yardstick it can compute without the truth.
+
+This is the attack's strongest, unrealistic setting: the plaintext is the same people, all of
+them, and every record is matched; it needs n x n matrices. The realistic setting -- another
+source's register covering about half of the people, records left unmatched when in doubt,
+hundreds of thousands of records in bounded memory -- is
+:func:`evaluation._attack_graph_overlap.overlap_graph_attack`.
 """
 
 from __future__ import annotations
