@@ -34,8 +34,10 @@ import pandas as pd
 
 import bloom
 from bloom._tokens import parse_value
+from evaluation._attack_attr import attribute_exposure, attribute_truth
 from evaluation._attack_freq import FrequencyAttack, frequency_attack
 from evaluation._attack_graph import GraphAttack, graph_attack
+from evaluation._attack_graph_setting import OverlapSetting, overlap_rates, partial_overlap_setting
 from evaluation._attack_names import PublicNames, public_names
 from evaluation._metrics import pairwise_scores
 from evaluation._synthetic import SyntheticData, generate
@@ -133,6 +135,8 @@ class _Setup:
     graph_records: int
     seed: int
     rounds: int
+    overlap: OverlapSetting | None  # the partial-overlap graph attack's registers
+    known: int  # people that attacker knows on both sides
 
 
 def _share_equal(guesses: np.ndarray, truth: np.ndarray) -> float:
@@ -177,6 +181,20 @@ def _graph_rates(setup: _Setup, filters: np.ndarray, schema: bloom.Schema) -> di
     return out
 
 
+def _overlap_rates(setup: _Setup, schema: bloom.Schema) -> dict[str, float]:
+    """The graph attack against another register covering about half the people, with its
+    own errors (:mod:`evaluation._attack_graph_setting`): alone, and knowing some people."""
+    assert setup.overlap is not None
+    out = overlap_rates(setup.overlap, schema, setup.secret, setup.attacker)
+    out.pop("graph_overlap_random_precision")  # the same for every row: in table.attrs
+    if setup.known:
+        known = overlap_rates(setup.overlap, schema, setup.secret, setup.attacker,
+                              known=setup.known)  # fmt: skip
+        out["graph_known_precision"] = known["graph_overlap_precision"]
+        out["graph_known_reidentified"] = known["graph_overlap_reidentified"]
+    return out
+
+
 def _row(name: str, schema: bloom.Schema, setup: _Setup) -> dict[str, Any]:
     start = time.perf_counter()
     filters = bloom.encode(setup.register, schema, setup.secret, agency=_TARGET).filters
@@ -184,6 +202,9 @@ def _row(name: str, schema: bloom.Schema, setup: _Setup) -> dict[str, Any]:
     row |= _frequency_rates(setup, filters, schema)
     row |= _baseline_rates(setup)
     row |= _graph_rates(setup, filters, schema)
+    row |= attribute_exposure(filters, schema, attribute_truth(setup.register)).columns("attr")
+    if setup.overlap is not None:
+        row |= _overlap_rates(setup, schema)
     row["linkage_f1"] = _linkage_f1(setup.data, schema, setup.secret)
     row["seconds"] = round(time.perf_counter() - start, 1)
     logger.info("privacy table: %s done in %s s", name, row["seconds"])
@@ -191,17 +212,22 @@ def _row(name: str, schema: bloom.Schema, setup: _Setup) -> dict[str, Any]:
 
 
 def _check(
-    n_people: object, seed: object, settings: object, graph_records: object, rounds: object
-) -> None:
+    n_people: object, seed: object, settings: object, graph_records: object, rounds: object,
+    overlap_records: object = 0, known: object = 0,
+) -> None:  # fmt: skip
     problems = []
     for param, value, low in (
         ("n_people", n_people, 200),
         ("seed", seed, 0),
         ("graph_records", graph_records, 3),
         ("rounds", rounds, 0),
+        ("overlap_records", overlap_records, 0),
+        ("known", known, 0),
     ):
         if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < low:
             problems.append(f"{param} must be an integer of {low} or more")
+    if isinstance(overlap_records, numbers.Integral) and 0 < overlap_records < 10:
+        problems.append("overlap_records must be 0 (no partial-overlap graph attack) or 10+")
     if not isinstance(settings, Mapping) or not settings:
         problems.append("settings must map setting names to hardening blocks")
     elif not all(isinstance(v, Mapping) for v in settings.values()):
@@ -217,6 +243,8 @@ def privacy_table(
     settings: Mapping[str, Mapping[str, Any]] | None = None,
     graph_records: int = 2000,
     rounds: int = 4,
+    overlap_records: int = 5000,
+    known: int = 250,
 ) -> pd.DataFrame:
     """Re-identification rates and linkage F1 under each hardening setting, one row each.
 
@@ -228,13 +256,26 @@ def privacy_table(
     ``graph_records``/``graph_people`` -- share of the first ``graph_records`` records the
     graph attack matches to their plaintext (the records themselves / the people's true
     details), ``linkage_f1`` -- pairwise F1 of linking all three agencies with that hardening,
-    ``seconds``. ``settings``: name -> schema ``hardening`` block (default
-    :data:`HARDENING_SETTINGS`); ``rounds``: the frequency attack's re-learning rounds.
+    ``seconds``; ``attr_<field>`` -- attribute exposure of sex, birth year, day and month,
+    place and father's name: the share of records in a group of >= 5 near-identical records
+    (one segment, or the whole filter) where >= 90% share the value
+    (:mod:`evaluation._attack_attr`); ``graph_overlap_*`` -- the graph attack against another
+    register of ``overlap_records`` records covering about half the people with its own
+    errors (precision of its claims, share re-identified, precision of its 10% surest
+    claims, claims, share of records without a counterpart left unmatched), and
+    ``graph_known_*`` the same attacker knowing ``known`` people on both sides
+    (:mod:`evaluation._attack_graph_setting`). ``settings``: name -> schema ``hardening``
+    block (default :data:`HARDENING_SETTINGS`); ``rounds``: the frequency attack's
+    re-learning rounds.
     ``table.attrs`` holds the sizes, the random-matching rate of the graph attack and the
     share of names in the public lists (the most the frequency attack can get right).
     """
     settings = HARDENING_SETTINGS if settings is None else settings
-    _check(n_people, seed, settings, graph_records, rounds)
+    _check(n_people, seed, settings, graph_records, rounds, overlap_records, known)
+    overlap = (partial_overlap_setting(int(overlap_records), seed=int(seed))
+               if overlap_records else None)  # fmt: skip
+    if overlap is not None:
+        known = min(int(known), int((overlap.truth >= 0).sum()))
     schemas = {name: _schema(block, name) for name, block in settings.items()}
     data = generate(int(n_people), 3, seed=int(seed))
     register = data.agencies[_TARGET]
@@ -249,6 +290,8 @@ def privacy_table(
         graph_records=min(int(graph_records), len(register)),
         seed=int(seed),
         rounds=int(rounds),
+        overlap=overlap,
+        known=int(known),
     )
     table = pd.DataFrame([_row(name, schema, setup) for name, schema in schemas.items()])
     table.attrs = {
@@ -257,6 +300,8 @@ def privacy_table(
         "records_attacked": len(register),
         "graph_records": setup.graph_records,
         "graph_random_rate": 1.0 / setup.graph_records,
+        "overlap_records": len(overlap.register) if overlap is not None else 0,
+        "overlap_known": setup.known,
         "given_in_public_list": _share_in(setup.truth["given_name"], setup.names.given.names),
         "family_in_public_list": _share_in(setup.truth["family_name"], setup.names.family.names),
     }

@@ -238,10 +238,17 @@ def test_reidentification_rate_is_the_share_of_exact_normalised_matches(picks, w
 
 
 def test_privacy_table_has_one_row_per_setting_and_shares_in_range():
-    table = privacy_table(300, 1, settings={"none": {}}, graph_records=60, rounds=1)
+    table = privacy_table(300, 1, settings={"none": {}}, graph_records=60, rounds=1,
+                          overlap_records=400, known=20)  # fmt: skip
     assert table["setting"].tolist() == ["none"]
-    shares = table.drop(columns=["setting", "seconds"])
+    attrs = ["attr_sex", "attr_birth_year", "attr_birth_day", "attr_place_of_birth",
+             "attr_father_name"]  # fmt: skip
+    graph = ["graph_overlap_precision", "graph_overlap_reidentified", "graph_known_precision"]
+    assert set(attrs + graph) <= set(table.columns)
+    assert table["attr_sex"].iloc[0] > 0.5  # unhardened: the sex segment sorts the register
+    shares = table.drop(columns=["setting", "seconds", "graph_overlap_claimed"])
     assert ((shares >= 0) & (shares <= 1)).all().all()
+    assert table.attrs["overlap_known"] == 20 and table.attrs["overlap_records"] > 0
     assert table.attrs["graph_records"] == 60
     assert table.attrs["graph_random_rate"] == pytest.approx(1 / 60)
 
@@ -259,6 +266,7 @@ BAD_CALLS = [
     ("n_people", lambda s, f, p, sec: privacy_table(n_people=10)),
     ("seed", lambda s, f, p, sec: privacy_table(seed=-1)),
     ("graph_records", lambda s, f, p, sec: privacy_table(graph_records=1)),
+    ("overlap_records", lambda s, f, p, sec: privacy_table(overlap_records=5)),
     ("settings", lambda s, f, p, sec: privacy_table(settings={})),
     ("settings['x']", lambda s, f, p, sec: privacy_table(settings={"x": {"blip": {"e": 1}}})),
     ("given_field", lambda s, f, p, sec: public_names(s, given_field="nope")),
