@@ -26,20 +26,16 @@ bit sets and falls back to the prior -- the most likely name pair for everyone.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 from scipy.stats import binom
 
 from bloom import Schema, blip_flip_probability
-from evaluation._attack_decode import (
-    decode_names,
-    decoded_tokens,
-    explained_share,
-    relearn_positions,
-    token_scores,
-)
+from evaluation._attack_decode import decode_batch, decoded_tokens, relearn_positions
 from evaluation._attack_names import (
     PublicNames,
     expected_cooccurrence,
@@ -47,7 +43,17 @@ from evaluation._attack_names import (
     public_names,
 )
 
-__all__ = ["FrequencyAttack", "align_itemsets", "frequency_attack", "mine_itemsets"]
+__all__ = [
+    "Decoded",
+    "FrequencyAttack",
+    "align_itemsets",
+    "as_attack",
+    "frequency_attack",
+    "mine_and_decode",
+    "mine_itemsets",
+    "mining_sample",
+    "segment_bits",
+]
 
 _EXCESS = 0.5  # a bit joins a mined set only if its holders close this share of the gap to 1
 _FALSE_HOLDERS = 0.01  # tolerated share of records holding a set by chance, under blip
@@ -66,6 +72,9 @@ class FrequencyAttack:
     tokens_learned: int  # tokens with known positions after the last round
     rounds: int  # decode / re-learn rounds run
     explained: float  # share of records whose decoded names' known tokens (3+) all show
+    strategy: str = "mining"  # how the hardening was undone (see evaluation._attack_adaptive)
+    groups: np.ndarray | None = None  # salted filters: the partition found, one label a record
+    notes: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
 
 
 def segment_bits(filters: np.ndarray, offset: int, nbits: int) -> np.ndarray:
@@ -282,32 +291,66 @@ def _aligned_positions(
     return positions, len(sets), int(good.sum())
 
 
-def _decode_and_relearn(
+@dataclass(frozen=True)
+class Decoded:
+    """What mining, alignment and decoding made of one bit matrix (name indices per record)."""
+
+    given: np.ndarray  # index into names.given.names, one per record
+    family: np.ndarray  # index into names.family.names
+    itemsets: int
+    aligned: int
+    tokens_learned: int
+    rounds: int
+    explained: float
+
+
+def mining_sample(n: int, limit: int, seed: int = 0) -> np.ndarray:
+    """Sorted indices of at most ``limit`` of ``n`` records, drawn at random: mining and
+    alignment need a few thousand records; more only cost time and memory."""
+    if n <= limit:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, size=limit, replace=False))
+
+
+def mine_and_decode(
     bits: np.ndarray,
     names: PublicNames,
-    positions: np.ndarray,
-    flip: float,
-    rounds: int,
-    top_k: int,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
-    """Decode, then up to ``rounds`` times re-learn the positions from the decoded names and
-    decode again, stopping once fewer than 0.5% of the records change their names."""
+    flip: float = 0.0,
+    *,
+    rounds: int = 4,
+    min_support: float = 0.02,
+    top_k: int = 12,
+    mine_records: int = 20_000,
+) -> Decoded:
+    """Mine and align on (a sample of ``mine_records`` of) the records, then decode every
+    record and re-learn the positions from all of them, up to ``rounds`` times, stopping once
+    fewer than 0.5% of the records change their names. ``bits``: ``(n, m)`` bool, one segment;
+    ``flip``: the chance that any bit was flipped (blip)."""
+    sample = mining_sample(len(bits), mine_records)
+    positions, mined, aligned = _aligned_positions(bits[sample], names, flip, min_support)
+    rounds = rounds if aligned else 0
     density = bits.mean(axis=0)
     p_set = np.where(positions, 1 - flip, 0.0)
-    scores = token_scores(bits, positions, p_set, density)
-    g, f = decode_names(scores, names, top_k)
+    g, f, explained = decode_batch(bits, names, positions, p_set, density, top_k)
     done = 0
     while done < rounds:
         held = decoded_tokens(names, g, f)
         positions, p_set = relearn_positions(bits, held, positions, names.weights, flip)
-        scores = token_scores(bits, positions, p_set, density)
-        g2, f2 = decode_names(scores, names, top_k)
+        g2, f2, explained = decode_batch(bits, names, positions, p_set, density, top_k)
         done += 1
         changed = float(np.mean((g2 != g) | (f2 != f)))
         g, f = g2, f2
         if changed < 0.005:
             break
-    return g, f, positions, scores, done
+    return Decoded(
+        given=g,
+        family=f,
+        itemsets=mined,
+        aligned=aligned,
+        tokens_learned=int(positions.any(axis=1).sum()),
+        rounds=done,
+        explained=explained,
+    )
 
 
 def frequency_attack(
@@ -318,6 +361,7 @@ def frequency_attack(
     rounds: int = 4,
     min_support: float = 0.02,
     top_k: int = 12,
+    adaptive: bool = True,
 ) -> FrequencyAttack:
     """Re-identify the given and family name of every record of an encoded batch.
 
@@ -326,24 +370,45 @@ def frequency_attack(
     decode / re-learn rounds after the first decode (it stops early once stable).
     ``min_support``: share of records holding the rarest bit set mined. ``top_k``: names per
     field (by score, and again by consistency) kept for the pair search of each record.
+    ``adaptive``: undo the schema's hardening first (:mod:`evaluation._attack_adaptive`); with
+    ``False`` the plain mining runs on the filters as they are (blip only loosens its tests),
+    the attack of the first privacy table, kept as the baseline the adaptive one must beat.
     """
     _check(filters, schema, names, rounds, min_support, top_k)
     names = names if names is not None else public_names(schema)
+    if adaptive:
+        from evaluation._attack_adaptive import adaptive_attack  # it builds on this module
+
+        return adaptive_attack(
+            filters, schema, names, rounds=rounds, min_support=min_support, top_k=top_k
+        )
     seg = schema.segment(names.segment)
     bits = segment_bits(filters, seg.out_offset, seg.out_bits)
     h = schema.hardening
     flip = blip_flip_probability(h.blip_epsilon) if h.blip_epsilon is not None else 0.0
-    positions, mined, aligned = _aligned_positions(bits, names, flip, float(min_support))
-    g, f, positions, scores, done = _decode_and_relearn(
-        bits, names, positions, flip, rounds if aligned else 0, top_k
+    decoded = mine_and_decode(
+        bits, names, flip, rounds=rounds, min_support=float(min_support), top_k=top_k
     )
-    known = positions.any(axis=1)
+    return as_attack(decoded, names, "mining")
+
+
+def as_attack(
+    decoded: Decoded,
+    names: PublicNames,
+    strategy: str,
+    groups: np.ndarray | None = None,
+    notes: Mapping[str, float] | None = None,
+) -> FrequencyAttack:
+    """The public result of one decoded batch: names instead of indices."""
     return FrequencyAttack(
-        given=names.given.names[g],
-        family=names.family.names[f],
-        itemsets=mined,
-        aligned=aligned,
-        tokens_learned=int(known.sum()),
-        rounds=done,
-        explained=explained_share(decoded_tokens(names, g, f), scores, known),
+        given=names.given.names[decoded.given],
+        family=names.family.names[decoded.family],
+        itemsets=decoded.itemsets,
+        aligned=decoded.aligned,
+        tokens_learned=decoded.tokens_learned,
+        rounds=decoded.rounds,
+        explained=decoded.explained,
+        strategy=strategy,
+        groups=groups,
+        notes=MappingProxyType(dict(notes or {})),
     )
