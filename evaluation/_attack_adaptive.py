@@ -41,7 +41,7 @@ from evaluation._attack_freq import (
     Decoded,
     FrequencyAttack,
     as_attack,
-    mine_and_decode,
+    mine_and_decode_best,
     segment_bits,
 )
 from evaluation._attack_names import GIVEN_KINDS, PublicNames
@@ -68,19 +68,22 @@ def strategy_for(h: Hardening) -> str:
 
 
 def _attack_group(
-    bits: np.ndarray, h: Hardening, names: PublicNames, flip: float, options: dict
-) -> tuple[Decoded, dict[str, float]]:
-    """Undo what the hardening did to one group's name segment, then mine and decode."""
+    bits: np.ndarray, h: Hardening, models: list[PublicNames], flip: float, options: dict
+) -> tuple[Decoded, PublicNames, dict[str, float]]:
+    """Undo what the hardening did to one group's name segment, then mine and decode with the
+    name model that fits best."""
     if h.diffusion_t or h.xor_fold:
         expansion = (2 if h.xor_fold else 1) * (h.diffusion_t or 1)
-        return soft_mine_and_decode(bits, names, expansion=expansion, **options), {}
+        decoded, agreement = soft_mine_and_decode(bits, models[0], expansion=expansion, **options)
+        return decoded, models[0], {"halves_agree": agreement}
     notes: dict[str, float] = {}
     if h.balance:
         undone = unbalance(bits)
         bits = undone.bits
         notes["complement_pairs"] = float(len(undone.pairs))
         notes["exact_complements"] = undone.exact
-    return mine_and_decode(bits, names, flip, **options), notes
+    decoded, model = mine_and_decode_best(bits, models, flip, **options)
+    return decoded, model, notes
 
 
 def _prior_only(n: int, names: PublicNames, top_k: int) -> Decoded:
@@ -119,27 +122,6 @@ class _Group:
     decoded: Decoded
 
 
-def _best_group(
-    bits: np.ndarray,
-    idx: np.ndarray,
-    h: Hardening,
-    models: list[PublicNames],
-    flip: float,
-    options: dict,
-) -> _Group:
-    """Attack one group under each name model; keep the one that explains the group best."""
-    best: _Group | None = None
-    for model in models:
-        decoded, _ = _attack_group(bits[idx], h, model, flip, options)
-        group = _Group(
-            idx, model.given.names[decoded.given], model.family.names[decoded.family], decoded
-        )
-        if best is None or decoded.explained > best.decoded.explained:
-            best = group
-    assert best is not None
-    return best
-
-
 def _combine(groups: list[_Group], n: int) -> tuple[np.ndarray, np.ndarray, Decoded]:
     given, family = np.empty(n, dtype=object), np.empty(n, dtype=object)
     for g in groups:
@@ -176,7 +158,7 @@ def adaptive_attack(
     options = {"rounds": rounds, "min_support": float(min_support), "top_k": top_k}
     strategy = strategy_for(h)
     if not h.salt_field:
-        decoded, notes = _attack_group(bits, h, names, flip, options)
+        decoded, _, notes = _attack_group(bits, h, [names], flip, options)
         return as_attack(decoded, names, strategy, notes=notes)
     partition = salt_partition(filters, schema, bits)
     models = _name_models(schema, names)
@@ -189,7 +171,9 @@ def adaptive_attack(
                 _Group(idx, names.given.names[prior.given], names.family.names[prior.family], prior)
             )
         else:
-            groups.append(_best_group(bits, idx, h, models, flip, options))
+            decoded, model, _ = _attack_group(bits[idx], h, models, flip, options)
+            given, family = model.given.names[decoded.given], model.family.names[decoded.family]
+            groups.append(_Group(idx, given, family, decoded))
     mined = sum(len(g.idx) for g in groups if g.decoded.aligned)
     logger.info("salt groups %s, records in aligned groups %s", partition.groups, mined)
     given, family, summary = _combine(groups, len(bits))

@@ -37,6 +37,9 @@ _MIN_Z = 5.0  # an output joins a factor when its shift is this many standard er
 _MIN_SHIFT = 0.08  # ... and at least this large
 _SAME = 0.7  # factors whose holder sets overlap this much (Jaccard) are one factor
 _MIN_ALIGNED = 10
+_MAX_FACTORS = 150  # the sharpest factors aligned (alignment costs grow with the cube)
+_PROBE = 4000  # records both halves' alignments decode, to compare
+_STABLE = 0.1  # agreement below which an alignment is noise (measured: 0.0 then; 0.33 when real)
 
 
 def _shifts(
@@ -88,9 +91,7 @@ def _holder_odds(
     return x @ w1 + (1 - x) @ w0 + odds[None, :].astype(np.float32)
 
 
-def soft_factors(
-    bits: np.ndarray, cap: int, min_support: float
-) -> tuple[np.ndarray, np.ndarray]:
+def soft_factors(bits: np.ndarray, cap: int, min_support: float) -> tuple[np.ndarray, np.ndarray]:
     """Latent binary factors of the outputs: ``(held, support)`` with ``held`` ``(n, f)`` bool
     (the records holding each factor) and ``support`` the share of records holding it.
 
@@ -118,23 +119,24 @@ def soft_factors(
         & (chosen.sum(axis=1) >= 3)
         & (sharp >= 0.8)
     )
-    held = _distinct(held[:, keep])
-    return held, held.mean(axis=0)
+    order = _distinct(held[:, keep], sharp[keep])
+    return held[:, keep][:, order], support[keep][order], sharp[keep][order]
 
 
-def _distinct(held: np.ndarray) -> np.ndarray:
-    """Drop factors whose holders overlap an earlier, larger factor's by ``_SAME`` (Jaccard)."""
+def _distinct(held: np.ndarray, sharpness: np.ndarray) -> np.ndarray:
+    """Indices of the factors kept, sharpest first: a factor is dropped when its holders overlap
+    a sharper factor's by ``_SAME`` (Jaccard) -- the same q-gram found from another seed."""
     if held.shape[1] == 0:
-        return held
+        return np.zeros(0, dtype=np.int64)
     h = held.astype(np.float32)
     both = h.T @ h
     size = h.sum(axis=0)
     jac = both / np.maximum(size[:, None] + size[None, :] - both, 1)
     kept: list[int] = []
-    for i in np.argsort(-size, kind="stable"):
+    for i in np.argsort(-sharpness, kind="stable"):
         if all(jac[i, j] < _SAME for j in kept):
             kept.append(int(i))
-    return held[:, np.sort(np.asarray(kept, dtype=np.int64))]
+    return np.asarray(kept, dtype=np.int64)
 
 
 def relearn_shifts(
@@ -172,7 +174,8 @@ def _aligned_factors(
     """Factors mined on a sample, aligned with the public q-grams; their tokens' outputs and
     rates learned from the factor's holders over the sample."""
     width = int(np.bincount(names.weights[names.qgram]).argmax())
-    held, support = soft_factors(bits, expansion * width + 2, min_support)
+    held, support, _ = soft_factors(bits, expansion * width + 2, min_support)
+    held, support = held[:, :_MAX_FACTORS], support[:_MAX_FACTORS]
     t, m = len(names.tokens), bits.shape[1]
     positions, p_set, rates = np.zeros((t, m), bool), np.zeros((t, m)), np.full((t, m), 0.5)
     if held.shape[1] < _MIN_ALIGNED:
@@ -180,7 +183,8 @@ def _aligned_factors(
     grams = np.flatnonzero(names.qgram & (names.weights == width))
     grams = grams[np.argsort(-names.token_support()[grams], kind="stable")]
     grams = grams[: int(1.5 * held.shape[1]) + 1]
-    token, cost = align_itemsets(held, support, names, grams)
+    seeds = np.arange(min(5, len(support)))  # the sharpest factors
+    token, cost = align_itemsets(held, support, names, grams, seeds=seeds)
     good = cost <= 2.5 * np.percentile(cost, 25)
     if good.sum() < _MIN_ALIGNED:
         return positions, p_set, rates, held.shape[1], 0
@@ -195,6 +199,23 @@ def _aligned_factors(
     return positions, p_set, rates, held.shape[1], int(good.sum())
 
 
+def _stable_start(
+    bits: np.ndarray, names: PublicNames, expansion: int, min_support: float, top_k: int
+) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray, int, int], float]:
+    """Mine and align on each half of the records apart; the attacker's own check of the
+    result is how often the two halves' models name the same records alike (a real alignment
+    reproduces, factors that are noise align to other q-grams each time). Returns the first
+    half's start and that agreement."""
+    halves = (bits[0::2], bits[1::2])
+    starts = [_aligned_factors(half, names, expansion, min_support) for half in halves]
+    if not all(start[4] for start in starts):
+        return starts[0], 0.0
+    probe = bits[:_PROBE]
+    named = [decode_batch(probe, names, *start[:3], top_k)[:2] for start in starts]
+    same = (named[0][0] == named[1][0]) & (named[0][1] == named[1][1])
+    return starts[0], float(same.mean())
+
+
 def soft_mine_and_decode(
     bits: np.ndarray,
     names: PublicNames,
@@ -204,13 +225,19 @@ def soft_mine_and_decode(
     min_support: float = 0.02,
     top_k: int = 12,
     mine_records: int = 20_000,
-) -> Decoded:
+) -> tuple[Decoded, float]:
     """Soft mining, alignment, decoding and re-learning on one segment whose output bits are
-    XORs of hashed bits, each hashed bit feeding about ``expansion`` outputs."""
+    XORs of hashed bits, each hashed bit feeding about ``expansion`` outputs.
+
+    Returns the decoded batch and the agreement of the two halves' alignments (see
+    :func:`_stable_start`); below ``_STABLE`` the alignment is taken for noise and every
+    record gets the prior's pair -- the attacker does not trust what it cannot reproduce.
+    """
     sample = mining_sample(len(bits), mine_records)
-    positions, p_set, rates, mined, aligned = _aligned_factors(
-        bits[sample], names, expansion, min_support
-    )
+    start, agreement = _stable_start(bits[sample], names, expansion, min_support, top_k)
+    positions, p_set, rates, mined, aligned = start
+    if agreement < _STABLE:
+        positions, aligned = np.zeros_like(positions), 0
     caps = expansion * names.weights + 2
     g, f, explained = decode_batch(bits, names, positions, p_set, rates, top_k)
     done = 0
@@ -223,7 +250,7 @@ def soft_mine_and_decode(
         g, f = g2, f2
         if changed < 0.005:
             break
-    return Decoded(
+    decoded = Decoded(
         given=g,
         family=f,
         itemsets=mined,
@@ -232,3 +259,4 @@ def soft_mine_and_decode(
         rounds=done,
         explained=explained,
     )
+    return decoded, agreement

@@ -26,7 +26,7 @@ bit sets and falls back to the prior -- the most likely name pair for everyone.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -44,14 +44,19 @@ from evaluation._attack_names import (
 )
 
 __all__ = [
+    "Alignment",
     "Decoded",
     "FrequencyAttack",
     "align_itemsets",
+    "align_sets",
     "as_attack",
+    "decode_from",
     "frequency_attack",
     "mine_and_decode",
+    "mine_and_decode_best",
     "mine_itemsets",
     "mining_sample",
+    "qgram_width",
     "segment_bits",
 ]
 
@@ -222,12 +227,16 @@ def _extend(
 
 
 def align_itemsets(
-    held: np.ndarray, support: np.ndarray, names: PublicNames, grams: np.ndarray
+    held: np.ndarray,
+    support: np.ndarray,
+    names: PublicNames,
+    grams: np.ndarray,
+    seeds: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Token id (from ``grams``) for each mined set, and the cost of that alignment.
 
-    Each of the three most frequent sets is tried as the first seed with each of the three
-    q-grams closest in support; the run with the lowest median cost wins.
+    Each of the first seeds (default: the three most frequent sets) is tried with each of the
+    three q-grams closest in support; the run with the lowest median cost wins.
     """
     h = held.astype(np.float32)
     seen = (h.T @ h) / len(h) / support[:, None]  # P(set b | set a)
@@ -235,7 +244,8 @@ def align_itemsets(
     expected = joint / np.diag(joint)[:, None]  # P(gram b | gram a)
     by_support = np.abs(np.log(support)[:, None] - np.log(np.diag(joint))[None, :])
     best: tuple[float, np.ndarray, np.ndarray] | None = None
-    for seed in np.argsort(-support, kind="stable")[:3]:
+    first = np.argsort(-support, kind="stable")[:3] if seeds is None else seeds
+    for seed in first:
         for token in np.argsort(by_support[seed], kind="stable")[:3]:
             pick, cost = _extend(seen, expected, by_support, int(seed), int(token))
             if best is None or np.median(cost) < best[0]:
@@ -270,15 +280,31 @@ def _check(
         raise ValueError("bad parameters for frequency_attack: " + "; ".join(problems))
 
 
-def _aligned_positions(
-    bits: np.ndarray, names: PublicNames, flip: float, min_support: float
-) -> tuple[np.ndarray, int, int]:
-    """Token positions from the mined and aligned bit sets; also the counts of both."""
-    width = int(np.bincount(names.weights[names.qgram]).argmax())
-    sets, support = mine_itemsets(bits, width, flip, min_support=min_support)
+@dataclass(frozen=True)
+class Alignment:
+    """Token positions from mined bit sets aligned with one public name model."""
+
+    positions: np.ndarray  # (tokens, m) bool
+    mined: int  # bit sets mined
+    aligned: int  # of them, kept as aligned with a q-gram (0: too few, use the prior)
+    cost: float  # median cost of the kept alignments: lower when the model fits the batch
+
+
+def qgram_width(names: PublicNames) -> int:
+    """Hash positions of a q-gram: the weight most q-gram tokens have."""
+    return int(np.bincount(names.weights[names.qgram]).argmax())
+
+
+def align_sets(
+    bits: np.ndarray, sets: np.ndarray, support: np.ndarray, names: PublicNames, flip: float
+) -> Alignment:
+    """Align mined bit sets with the q-grams of ``names``; the well-aligned ones give tokens'
+    positions (alignments far costlier than the best quarter are dropped, and all of them if
+    fewer than ten remain)."""
+    width = qgram_width(names)
     positions = np.zeros((len(names.tokens), bits.shape[1]), dtype=bool)
     if not len(sets):
-        return positions, 0, 0
+        return Alignment(positions, 0, 0, np.inf)
     grams = np.flatnonzero(names.qgram & (names.weights == width))
     grams = grams[np.argsort(-names.token_support()[grams], kind="stable")]
     grams = grams[: int(1.5 * len(sets)) + 1]
@@ -286,9 +312,9 @@ def _aligned_positions(
     token, cost = align_itemsets(held, support, names, grams)
     good = cost <= 2.5 * np.percentile(cost, 25)
     if good.sum() < _MIN_ALIGNED:
-        return positions, len(sets), 0
+        return Alignment(positions, len(sets), 0, np.inf)
     positions[token[good]] = sets[good]
-    return positions, len(sets), int(good.sum())
+    return Alignment(positions, len(sets), int(good.sum()), float(np.median(cost[good])))
 
 
 @dataclass(frozen=True)
@@ -312,28 +338,24 @@ def mining_sample(n: int, limit: int, seed: int = 0) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(n, size=limit, replace=False))
 
 
-def mine_and_decode(
+def decode_from(
     bits: np.ndarray,
     names: PublicNames,
-    flip: float = 0.0,
+    start: Alignment,
+    flip: float,
     *,
-    rounds: int = 4,
-    min_support: float = 0.02,
-    top_k: int = 12,
-    mine_records: int = 20_000,
+    rounds: int,
+    top_k: int,
 ) -> Decoded:
-    """Mine and align on (a sample of ``mine_records`` of) the records, then decode every
-    record and re-learn the positions from all of them, up to ``rounds`` times, stopping once
-    fewer than 0.5% of the records change their names. ``bits``: ``(n, m)`` bool, one segment;
-    ``flip``: the chance that any bit was flipped (blip)."""
-    sample = mining_sample(len(bits), mine_records)
-    positions, mined, aligned = _aligned_positions(bits[sample], names, flip, min_support)
-    rounds = rounds if aligned else 0
+    """Decode every record from the aligned positions, then re-learn the positions from all of
+    them and decode again, up to ``rounds`` times, stopping once fewer than 0.5% of the records
+    change their names."""
+    positions = start.positions
     density = bits.mean(axis=0)
     p_set = np.where(positions, 1 - flip, 0.0)
     g, f, explained = decode_batch(bits, names, positions, p_set, density, top_k)
     done = 0
-    while done < rounds:
+    while start.aligned and done < rounds:
         held = decoded_tokens(names, g, f)
         positions, p_set = relearn_positions(bits, held, positions, names.weights, flip)
         g2, f2, explained = decode_batch(bits, names, positions, p_set, density, top_k)
@@ -345,12 +367,57 @@ def mine_and_decode(
     return Decoded(
         given=g,
         family=f,
-        itemsets=mined,
-        aligned=aligned,
+        itemsets=start.mined,
+        aligned=start.aligned,
         tokens_learned=int(positions.any(axis=1).sum()),
         rounds=done,
         explained=explained,
     )
+
+
+def mine_and_decode_best(
+    bits: np.ndarray,
+    models: Sequence[PublicNames],
+    flip: float = 0.0,
+    *,
+    rounds: int = 4,
+    min_support: float = 0.02,
+    top_k: int = 12,
+    mine_records: int = 20_000,
+) -> tuple[Decoded, PublicNames]:
+    """Mine once on (a sample of ``mine_records`` of) the records, align the sets with each
+    public name model in turn, and decode with the model that aligns at the lowest cost.
+    ``bits``: ``(n, m)`` bool, one segment; ``flip``: the chance any bit was flipped (blip)."""
+    sample = mining_sample(len(bits), mine_records)
+    x = bits[sample]
+    sets, support = mine_itemsets(x, qgram_width(models[0]), flip, min_support=min_support)
+    starts = [align_sets(x, sets, support, model, flip) for model in models]
+    best = int(np.argmin([start.cost for start in starts]))
+    model = models[best]
+    return decode_from(bits, model, starts[best], flip, rounds=rounds, top_k=top_k), model
+
+
+def mine_and_decode(
+    bits: np.ndarray,
+    names: PublicNames,
+    flip: float = 0.0,
+    *,
+    rounds: int = 4,
+    min_support: float = 0.02,
+    top_k: int = 12,
+    mine_records: int = 20_000,
+) -> Decoded:
+    """:func:`mine_and_decode_best` with one name model."""
+    decoded, _ = mine_and_decode_best(
+        bits,
+        [names],
+        flip,
+        rounds=rounds,
+        min_support=min_support,
+        top_k=top_k,
+        mine_records=mine_records,
+    )
+    return decoded
 
 
 def frequency_attack(
