@@ -239,17 +239,21 @@ def soft_mine_and_decode(
     if agreement < _STABLE:
         positions, aligned = np.zeros_like(positions), 0
     caps = expansion * names.weights + 2
-    g, f, explained = decode_batch(bits, names, positions, p_set, rates, top_k)
+    learn = mining_sample(len(bits), mine_records, seed=2)
+    x = bits[learn]
+    g, f, explained = decode_batch(x, names, positions, p_set, rates, top_k)
     done = 0
     while aligned and done < rounds:
         held = decoded_tokens(names, g, f)
-        positions, p_set, rates = relearn_shifts(bits, held, positions, p_set, rates, caps)
-        g2, f2, explained = decode_batch(bits, names, positions, p_set, rates, top_k)
+        positions, p_set, rates = relearn_shifts(x, held, positions, p_set, rates, caps)
+        g2, f2, explained = decode_batch(x, names, positions, p_set, rates, top_k)
         done += 1
         changed = float(np.mean((g2 != g) | (f2 != f)))
         g, f = g2, f2
         if changed < 0.005:
             break
+    if len(learn) < len(bits):
+        g, f, explained = decode_batch(bits, names, positions, p_set, rates, top_k)
     decoded = Decoded(
         given=g,
         family=f,

@@ -355,24 +355,31 @@ def decode_from(
     *,
     rounds: int,
     top_k: int,
+    learn_records: int = 30_000,
 ) -> Decoded:
-    """Decode every record from the aligned positions, then re-learn the positions from all of
-    them and decode again, up to ``rounds`` times, stopping once fewer than 0.5% of the records
-    change their names."""
+    """Decode the records from the aligned positions, then re-learn the positions from them and
+    decode again, up to ``rounds`` times, stopping once fewer than 0.5% of the records change
+    their names. The re-learning runs on a sample of ``learn_records`` records; every record
+    is then decoded once with the positions learned."""
+    learn = mining_sample(len(bits), learn_records, seed=2)
+    x = bits[learn]
     positions = start.positions
-    density = bits.mean(axis=0)
+    density = x.mean(axis=0)
     p_set = np.where(positions, 1 - flip, 0.0)
-    g, f, explained = decode_batch(bits, names, positions, p_set, density, top_k)
+    g, f, explained = decode_batch(x, names, positions, p_set, density, top_k)
     done = 0
     while start.aligned and done < rounds:
         held = decoded_tokens(names, g, f)
-        positions, p_set = relearn_positions(bits, held, positions, names.weights, flip)
-        g2, f2, explained = decode_batch(bits, names, positions, p_set, density, top_k)
+        positions, p_set = relearn_positions(x, held, positions, names.weights, flip)
+        g2, f2, explained = decode_batch(x, names, positions, p_set, density, top_k)
         done += 1
         changed = float(np.mean((g2 != g) | (f2 != f)))
         g, f = g2, f2
         if changed < 0.005:
             break
+    if len(learn) < len(bits):
+        density = bits.mean(axis=0)
+        g, f, explained = decode_batch(bits, names, positions, p_set, density, top_k)
     return Decoded(
         given=g,
         family=f,
