@@ -9,14 +9,28 @@ What each hardening leaves, and what the attack does about it:
 hardening                 strategy
 ========================  =================================================================
 salt                      split the batch into salt groups (:mod:`._attack_adaptive_salt`),
-                          then attack each group on its own
+                          mine each group of 300 records or more with the public name model
+                          that fits it best (a salt by sex: each sex's given names)
 balance                   pair each bit with its complement by anti-correlation, keep one
                           (:mod:`._attack_adaptive_balance`): the hashed segment, permuted
-balance + xor_fold,       every output bit is the XOR of a few hashed bits; learn which
-diffusion                 output bits each frequent q-gram shifts and decode from those
-                          shifts (:mod:`._attack_adaptive_soft`)
+balance + xor_fold,       every output bit is the XOR of a few hashed bits; find the output
+diffusion                 bits each frequent q-gram shifts, decode from those shifts, trust
+                          only what two halves of the batch reproduce
+                          (:mod:`._attack_adaptive_soft`)
 blip                      every test loosened by the flip rate the schema states
 ========================  =================================================================
+
+Measured (given / family names right; person schema, synthetic registers, seed 0; the most
+frequent name guessed for everyone gets 0.02 / 0.02), plain attack -> adaptive:
+
+* 5,000 people (3,214 records): balance 0.80 / 0.75 -> 0.82 / 0.78 (unhardened 0.82 / 0.78);
+  blip(eps=2) 0.04 / 0.04 -> 0.81 / 0.75; salt(birth year): 93 groups found exactly, none of
+  300 records, so 0.02 / 0.02; balance+xor_fold, diffusion(t=5): 0.02 / 0.02.
+* 50,000 people (32,072 records): balance 0.68 / 0.65 -> 0.81 / 0.76; salt(birth year)
+  0.02 / 0.02 -> 0.47 / 0.44; blip(eps=2) 0.74 / 0.68 -> 0.82 / 0.77; xor-fold and
+  diffusion(t=5) still 0.02 / 0.02 -- but decoding from the output shifts learned from the
+  true names (an upper bound for soft mining) gets 0.77 / 0.75 for the fold at 5,000 people
+  and 0.31 / 0.38 for diffusion at 50,000: both rest on the attack not finding a start.
 
 Then pattern mining, alignment and decoding (:func:`~evaluation._attack_freq.mine_and_decode`)
 run on what is left. Public entry: :func:`~evaluation._attack_freq.frequency_attack`, which
