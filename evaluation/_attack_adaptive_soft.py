@@ -9,14 +9,21 @@ mostly clear); for diffusion it is ``prod(1 - 2 p)`` over the ``t - 1`` other in
 only a large batch can see. So the attack looks for *latent binary factors* (Kuzu et al.'s
 frequent sets, made soft):
 
-1. **Factors** (:func:`soft_factors`): from pairs of strongly correlated outputs, alternate
-   between the records that score high on a weighted vote of the factor's outputs (split in
-   two by 1-D 2-means) and the outputs those records shift (a z-test against the others),
-   keeping at most ``expansion * k`` outputs (``k`` positions a q-gram, ``expansion`` outputs
-   a position). Factors supported by a few percent of the records, found twice, are merged.
-2. **Align** the factors' holder sets with the public q-grams, as for plain mining.
+1. **Factors** (:func:`soft_factors`): from pairs of strongly correlated outputs, a hard-EM
+   one-factor Bernoulli mixture alternates between the outputs the factor's holders shift
+   (a z-test against the other records; at most ``expansion * k`` outputs, ``k`` positions a
+   q-gram, ``expansion`` outputs a position) and who holds it (naive Bayes over those
+   outputs). Factors that split the records sharply are kept, once each, sharpest first.
+2. **Align** the factors' holder sets with the public q-grams, as for plain mining, from the
+   sharpest factors -- on each half of the records apart: an alignment the two halves do not
+   reproduce (they name the same records alike less than one time in ten) is noise, and the
+   attack keeps the prior.
 3. **Decode and re-learn** in output space: each token's evidence is the outputs it shifts,
    with their rates among its holders and among the other records (:func:`relearn_shifts`).
+
+Measured at 3,200 records: on unhardened filters 0.82 / 0.71 of given / family names (plain
+mining 0.82 / 0.78); on balance + xor-fold the factors hold only about eight q-grams' co-sets
+and no alignment reproduces; on diffusion(t=5) no factor splits the records at all.
 """
 
 from __future__ import annotations
