@@ -22,6 +22,7 @@ from evaluation._attack_names import PublicNames
 __all__ = [
     "best_pairs",
     "best_pairs_reference",
+    "decode_batch",
     "decode_names",
     "decoded_tokens",
     "explained_share",
@@ -32,6 +33,7 @@ __all__ = [
 ]
 
 _PRESENT = 0.999  # P(a token of the decoded names shows in the filter) beyond bit noise
+_CHUNK = 8192  # records decoded at once: bounds the (records, tokens) and (names, records) arrays
 
 
 def token_scores(
@@ -40,9 +42,11 @@ def token_scores(
     """``(n, tokens)`` float32: per record, the log-likelihood ratio that its names hold the
     token, ``log(P(bits | token) / P(bits | no token))`` allowing a small chance that a held
     token does not show. ``positions``/``p_set``: ``(tokens, m)`` believed positions and
-    P(bit set | token held); ``density``: P(bit set) over all records. Unknown tokens: 0."""
+    P(bit set | token held); ``density``: P(bit set) when the token is not held -- ``(m,)``, the
+    same for every token (the base rate over all records), or ``(tokens, m)``. Unknown tokens: 0."""
     q = np.clip(p_set, 1e-3, 1 - 1e-3)
-    r = np.clip(density, 1e-3, 1 - 1e-3)[None, :]
+    r = np.clip(density, 1e-3, 1 - 1e-3)
+    r = r[None, :] if r.ndim == 1 else r
     on = np.where(positions, np.log(q / r), 0).astype(np.float32)
     off = np.where(positions, np.log((1 - q) / (1 - r)), 0).astype(np.float32)
     known = np.flatnonzero(positions.any(axis=1))
@@ -223,3 +227,26 @@ def explained_share(decoded: sparse.csr_matrix, scores: np.ndarray, known: np.nd
     shown = held.multiply(scores > 0)
     count = np.asarray(held.sum(axis=1)).ravel()
     return float(np.mean((count >= 3) & (np.asarray(shown.sum(axis=1)).ravel() == count)))
+
+
+def decode_batch(
+    bits: np.ndarray,
+    names: PublicNames,
+    positions: np.ndarray,
+    p_set: np.ndarray,
+    density: np.ndarray,
+    top_k: int,
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """:func:`token_scores` and :func:`decode_names` a chunk of records at a time (memory stays
+    bounded at any batch size); also the :func:`explained_share` of the whole batch."""
+    n = bits.shape[0]
+    given, family = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
+    known = positions.any(axis=1)
+    explained = 0.0
+    for lo in range(0, n, _CHUNK):
+        hi = min(n, lo + _CHUNK)
+        scores = token_scores(bits[lo:hi], positions, p_set, density)
+        given[lo:hi], family[lo:hi] = decode_names(scores, names, top_k)
+        held = decoded_tokens(names, given[lo:hi], family[lo:hi])
+        explained += explained_share(held, scores, known) * (hi - lo)
+    return given, family, explained / max(n, 1)

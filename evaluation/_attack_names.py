@@ -27,9 +27,9 @@ from evaluation._names import COMPOUND_SHARE
 from evaluation._spelling import name_table, variant_table
 from evaluation._synthetic import DEFAULT_TRADITION_MIX, TRADITIONS
 
-__all__ = ["NameList", "PublicNames", "expected_cooccurrence", "public_names"]
+__all__ = ["GIVEN_KINDS", "NameList", "PublicNames", "expected_cooccurrence", "public_names"]
 
-_GIVEN_KINDS = ("given_female", "given_male")
+GIVEN_KINDS = ("given_female", "given_male")  # the public lists of given names, by sex
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,20 @@ class PublicNames:
     family: NameList
     mix: np.ndarray  # tradition weights, summing to 1
     segment: str  # the filter segment both name fields hash into
+    fields: tuple[str, str] = ("given_name", "family_name")
+    variant_share: float = 0.2
+    given_kinds: tuple[str, ...] = GIVEN_KINDS
+
+    def restricted(self, schema: Schema, given_kinds: tuple[str, ...]) -> PublicNames:
+        """The same knowledge with the given names of ``given_kinds`` only (say one sex)."""
+        return public_names(
+            schema,
+            given_field=self.fields[0],
+            family_field=self.fields[1],
+            tradition_mix=dict(zip(TRADITIONS, self.mix.tolist(), strict=True)),
+            variant_share=self.variant_share,
+            given_kinds=given_kinds,
+        )
 
     def token_support(self) -> np.ndarray:
         """P(token in a record's given or family name), given and family independent within
@@ -177,12 +191,15 @@ def public_names(
     family_field: str = "family_name",
     tradition_mix: Mapping[str, float] | None = None,
     variant_share: float = 0.2,
+    given_kinds: tuple[str, ...] = GIVEN_KINDS,
 ) -> PublicNames:
     """The attacker's candidate names for the two name fields, tokenised with ``schema``.
 
     ``tradition_mix``: relative weight of each naming tradition in the attacked population
     (default: the synthetic generator's published mix). ``variant_share``: how much of a name's
     frequency the attacker gives to its listed spelling variants (0 leaves them out).
+    ``given_kinds``: the given-name lists used (both sexes by default; one, for an attacker who
+    knows the records' sex).
     """
     problems = _check_fields(schema, given_field, family_field)
     mix = dict(DEFAULT_TRADITION_MIX if tradition_mix is None else tradition_mix)
@@ -193,6 +210,8 @@ def public_names(
         problems.append("tradition_mix must give some tradition a positive weight")
     if not (isinstance(variant_share, int | float) and 0 <= variant_share <= 1):
         problems.append("variant_share must be a number between 0 and 1")
+    if not given_kinds or set(given_kinds) - set(GIVEN_KINDS):
+        problems.append(f"given_kinds must be one or more of {', '.join(GIVEN_KINDS)}")
     if problems:
         raise ValueError("bad parameters for public_names: " + "; ".join(problems))
     table = name_table()
@@ -200,7 +219,7 @@ def public_names(
     if variant_share > 0:
         table = _with_variants(table, variant_share)
     tokenise = _Tokeniser(schema.field(given_field))
-    given = _name_rows(table[table["kind"].isin(_GIVEN_KINDS)], tokenise)
+    given = _name_rows(table[table["kind"].isin(given_kinds)], tokenise)
     family = _name_rows(_compounds(table[table["kind"] == "family"]), tokenise)
     q = len(tokenise.ids)
     return PublicNames(
@@ -211,6 +230,9 @@ def public_names(
         family=_name_list(*family, q),
         mix=weights / weights.sum(),
         segment=schema.field(given_field).segment,
+        fields=(given_field, family_field),
+        variant_share=float(variant_share),
+        given_kinds=tuple(given_kinds),
     )
 
 
