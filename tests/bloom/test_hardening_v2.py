@@ -120,7 +120,9 @@ def test_years_one_apart_share_one_window_and_two_apart_none(secret, name, year)
     )
     assert same == 1.0
     assert 0.3 < near < 0.75  # one of the two windows is shared: about half the bits
-    assert far < near and far < 0.35  # no window shared: chance overlap only
+    # no window shared: chance overlap only, which for independent bits is about the fill
+    fill = int(np.unpackbits(bits[[0, 3]].view(np.uint8)).sum()) / (2 * bits.shape[1] * 64)
+    assert far < near and far < fill + 0.15
 
 
 @HYPO
