@@ -7,7 +7,8 @@ per record or per bit. Bit ``p`` of a filter is bit ``p % 64`` of word ``p // 64
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, types
+from numba.extending import intrinsic
 
 __all__ = [
     "apply_balance",
@@ -15,11 +16,24 @@ __all__ = [
     "apply_diffusion",
     "apply_xor_fold",
     "fisher_yates",
+    "popcount",
     "popcount_rows",
     "set_bits",
 ]
 
 _ONE = np.uint64(1)
+
+
+@intrinsic
+def popcount(typingctx, x):  # pragma: no cover - compiled
+    """Set bits of a 64-bit integer via ``llvm.ctpop.i64``, typed as int64."""
+    if not isinstance(x, types.Integer) or x.bitwidth != 64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.ctpop(args[0])
+
+    return types.int64(x), codegen
 
 
 @njit(cache=True, nogil=True)
@@ -116,12 +130,6 @@ def popcount_rows(bits, word_lo, word_hi):  # pragma: no cover - compiled
     for r in range(bits.shape[0]):
         c = 0
         for w in range(word_lo, word_hi):
-            x = bits[r, w]
-            x = x - ((x >> np.uint64(1)) & np.uint64(0x5555555555555555))
-            x = (x & np.uint64(0x3333333333333333)) + (
-                (x >> np.uint64(2)) & np.uint64(0x3333333333333333)
-            )
-            x = (x + (x >> np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)
-            c += (x * np.uint64(0x0101010101010101)) >> np.uint64(56)
+            c += popcount(bits[r, w])
         out[r] = c
     return out

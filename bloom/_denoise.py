@@ -31,7 +31,7 @@ from collections.abc import Callable
 import numpy as np
 from numba import njit
 
-from bloom._groupkernels import popcount
+from bloom._bitops import popcount
 
 __all__ = ["NEIGHBOURS", "ROUNDS", "SAMPLE", "denoise"]
 

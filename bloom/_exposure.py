@@ -50,9 +50,10 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from bloom._bitops import popcount_rows
 from bloom._denoise import denoise
 from bloom._errors import ProblemListError
-from bloom._groupkernels import all_pairs_join, compress, lsh_join, popcounts
+from bloom._groupkernels import all_pairs_join, compress, lsh_join
 from bloom._hardening import blip_flip_probability
 from bloom._schema import Schema
 
@@ -179,7 +180,7 @@ def _group(bits: np.ndarray, dice: float, method: str) -> tuple[np.ndarray, int]
     if bits.shape[0] == 0:
         return np.zeros(0, dtype=np.int64), 0
     uniq, inverse = _patterns(bits)
-    counts = popcounts(uniq)
+    counts = popcount_rows(uniq, 0, uniq.shape[1])
     empty = np.flatnonzero(counts == 0)
     empty_pattern = int(empty[0]) if empty.size else -1
     parent = np.arange(len(uniq), dtype=np.int64)

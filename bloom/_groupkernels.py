@@ -13,37 +13,15 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, types
-from numba.extending import intrinsic
+from numba import njit
 
-__all__ = ["all_pairs_join", "compress", "lsh_join", "popcount", "popcounts"]
+from bloom._bitops import popcount
+
+__all__ = ["all_pairs_join", "compress", "lsh_join"]
 
 _LSH_SEED = 0x5EED
 _PAIR_RECALL = 0.999  # LSH: chance that a pair right at the Dice bound shares a band
 _BAND_HIT = 0.4  # LSH: rows per band chosen so such a pair shares one band about this often
-
-
-@intrinsic
-def popcount(typingctx, x):  # pragma: no cover - compiled
-    """Set bits of a 64-bit integer via ``llvm.ctpop.i64``, typed as int64."""
-    if not isinstance(x, types.Integer) or x.bitwidth != 64:
-        return None
-
-    def codegen(context, builder, signature, args):
-        return builder.ctpop(args[0])
-
-    return types.int64(x), codegen
-
-
-@njit(cache=True, nogil=True)
-def popcounts(x):  # pragma: no cover - compiled
-    out = np.empty(x.shape[0], dtype=np.int64)
-    for r in range(x.shape[0]):
-        c = 0
-        for w in range(x.shape[1]):
-            c += popcount(x[r, w])
-        out[r] = c
-    return out
 
 
 @njit(cache=True, nogil=True)
