@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -167,3 +169,29 @@ def test_a_task_that_reads_its_own_inputs_links_as_in_process_and_returns_sealed
     assert len(reread.ids) == 600
     with pytest.raises(linkage.LinkageError, match="niceness"):
         linkage.ray_plan_link(new, niceness=20)
+
+
+def test_lower_priority_reaches_every_thread_of_the_process_and_never_raises_it():
+    """On Linux a nice value belongs to a thread: a thread started before the call (numba's
+    pool in a reused Ray worker) must be lowered too; a lower call later changes nothing."""
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent("""
+        import os, threading
+        from pathlib import Path
+        from linkage import lower_priority
+        go = threading.Event()
+        t = threading.Thread(target=go.wait); t.start()
+        lower_priority(7)
+        lower_priority(3)
+        tasks = [int(p.name) for p in Path("/proc/self/task").iterdir()]
+        print(sorted({os.getpriority(os.PRIO_PROCESS, tid) for tid in tasks}), len(tasks))
+        go.set(); t.join()
+    """)
+    if not Path("/proc/self/task").is_dir():
+        pytest.skip("per-thread nice values are read from /proc (Linux)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split()  # fmt: skip
+    assert out[0] == "[7]" and int(out[1]) >= 2
