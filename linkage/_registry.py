@@ -30,6 +30,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from bloom import CaselinkError
+from linkage._registry_write import change_rows, link_rows, new_record_ids, write_many
 from linkage._sealing import FilterCodec, filter_aad, open_rows, seal_rows
 
 if TYPE_CHECKING:
@@ -264,21 +265,10 @@ class Registry:
     def _apply(self, c: sa.Connection, u: RegistryUpdate) -> np.ndarray:
         seq = self._check_meta(c, u)
         new_ids = self._insert_records(c, u)
-        self._update_records(c, u)
-        pos = lambda p: int(new_ids[-1 - p]) if p < 0 else int(p)  # noqa: E731
-        if u.links:
-            c.execute(
-                links_table.insert(),
-                [
-                    {
-                        "scope": self.scope,
-                        "rec_a": min(pos(a), pos(b)),
-                        "rec_b": max(pos(a), pos(b)),
-                        "probability": float(p),
-                    }
-                    for a, b, p in u.links
-                ],
-            )
+        write_many(c, "UPDATE registry_records SET case_id = ?, confidence = ? WHERE id = ?",
+                   change_rows(u))  # fmt: skip
+        write_many(c, "INSERT INTO registry_links (scope, rec_a, rec_b, probability) "
+                   "VALUES (?, ?, ?, ?)", link_rows(self.scope, u, new_ids))  # fmt: skip
         self._write_cases(c, u, seq)
         seq += len(u.new_cases)
         c.execute(
@@ -287,20 +277,16 @@ class Registry:
         return new_ids
 
     def _write_cases(self, c: sa.Connection, u: RegistryUpdate, seq: int) -> None:
-        """New cases, merges and case confidence, each as one executemany: one statement per
-        case held SQLite's write lock for tens of seconds on a 20,000-record run."""
-        k = cases_table.c
-        if u.new_cases:
-            rows = [{"case_id": cid, "scope": self.scope, "seq": seq + i, "confidence": conf}
-                    for i, (cid, conf) in enumerate(u.new_cases)]  # fmt: skip
-            c.execute(cases_table.insert(), rows)
-        by_id = k.case_id == sa.bindparam("cid")
-        if u.merges:
-            merged = cases_table.update().where(by_id).values(merged_into=sa.bindparam("into"))
-            c.execute(merged, [{"cid": old, "into": new} for old, new in u.merges.items()])
-        if u.case_confidence:
-            conf = cases_table.update().where(by_id).values(confidence=sa.bindparam("conf"))
-            c.execute(conf, [{"cid": cid, "conf": v} for cid, v in u.case_confidence.items()])
+        """New cases, merges and case confidence, each as one driver ``executemany``
+        (:mod:`linkage._registry_write`)."""
+        rows = [(cid, self.scope, seq + i, float(conf))
+                for i, (cid, conf) in enumerate(u.new_cases)]  # fmt: skip
+        write_many(c, "INSERT INTO registry_cases (case_id, scope, seq, confidence) "
+                   "VALUES (?, ?, ?, ?)", rows)  # fmt: skip
+        write_many(c, "UPDATE registry_cases SET merged_into = ? WHERE case_id = ?",
+                   [(new, old) for old, new in u.merges.items()])  # fmt: skip
+        write_many(c, "UPDATE registry_cases SET confidence = ? WHERE case_id = ?",
+                   [(float(v), cid) for cid, v in u.case_confidence.items()])  # fmt: skip
 
     def _check_meta(self, c: sa.Connection, u: RegistryUpdate) -> int:
         row = c.execute(sa.select(meta_table).where(meta_table.c.scope == self.scope)).first()
@@ -317,30 +303,19 @@ class Registry:
         return int(row.next_case_seq)
 
     def _insert_records(self, c: sa.Connection, u: RegistryUpdate) -> np.ndarray:
-        if len(u.new_refs) == 0:
-            return np.zeros(0, dtype=np.int64)
+        """The new records under ids allocated here, in their order; returns the ids."""
+        n = len(u.new_refs)
+        new_ids = new_record_ids(c, n)
+        if n == 0:
+            return new_ids
         stored = self.prepare(u).sealed
         assert stored is not None
-        rows = [
-            {"scope": self.scope, "agency": a, "record_ref": r, "bloom": stored[i],
-             "case_id": cid, "confidence": float(conf)}
-            for i, (a, r, cid, conf) in enumerate(
-                zip(u.new_agencies, u.new_refs, u.new_case_ids, u.new_confidence, strict=True))
-        ]  # fmt: skip
-        stmt = records_table.insert().returning(records_table.c.id, sort_by_parameter_order=True)
-        return np.array(c.execute(stmt, rows).scalars().all(), dtype=np.int64)
-
-    def _update_records(self, c: sa.Connection, u: RegistryUpdate) -> None:
-        r = records_table.c
-        stmt = (
-            records_table.update()
-            .where(r.id == sa.bindparam("rid"))
-            .values(case_id=sa.bindparam("cid"), confidence=sa.bindparam("conf"))
-        )
-        changes = zip(u.changed_ids, u.changed_case_ids, u.changed_confidence, strict=True)
-        rows = [{"rid": int(i), "cid": cid, "conf": float(conf)} for i, cid, conf in changes]
-        if rows:
-            c.execute(stmt, rows)
+        rows = zip(new_ids.tolist(), [self.scope] * n, u.new_agencies.tolist(), u.new_refs.tolist(),
+                   stored, u.new_case_ids.tolist(),
+                   np.asarray(u.new_confidence, np.float64).tolist(), strict=True)  # fmt: skip
+        write_many(c, "INSERT INTO registry_records (id, scope, agency, record_ref, bloom, "
+                   "case_id, confidence) VALUES (?, ?, ?, ?, ?, ?, ?)", list(rows))  # fmt: skip
+        return new_ids
 
     # -- removing ---------------------------------------------------------------------
     def remove(

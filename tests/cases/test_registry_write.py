@@ -1,0 +1,68 @@
+"""A run's registry writes through the driver: ids, links and cases as the registry reads them."""
+
+from types import SimpleNamespace
+
+import numpy as np
+import sqlalchemy as sa
+
+import bloom
+from linkage._link import link
+from linkage._registry import links_table, records_table
+from linkage._registry_write import link_rows, new_record_ids
+
+
+def _batch(df, schema, secret, agency):
+    return bloom.encode(df, schema, secret, agency=agency, id_column="record_ref")
+
+
+def _stored_links(reg):
+    lk = links_table.c
+    with reg.engine.connect() as c:
+        return c.execute(sa.select(lk.rec_a, lk.rec_b).where(lk.scope == reg.scope)).all()
+
+
+def test_two_runs_give_unique_increasing_ids_and_links_between_stored_records(
+    make_registry, febrl4, febrl_schema, secret
+):
+    reg, other = make_registry(), make_registry()  # two scopes sharing one id sequence
+    link([_batch(febrl4.a.iloc[:200], febrl_schema, secret, "a"),
+          _batch(febrl4.b.iloc[:200], febrl_schema, secret, "b")], registry=reg)  # fmt: skip
+    link([_batch(febrl4.a.iloc[:100], febrl_schema, secret, "x")], registry=other)
+    first = reg.state().ids
+    link([_batch(febrl4.a.iloc[200:400], febrl_schema, secret, "c")], registry=reg)
+    state = reg.state()
+    assert len(state.ids) == 600 and len(np.unique(state.ids)) == 600
+    assert set(first) <= set(state.ids)
+    assert state.ids[len(first) :].min() > first.max()  # the second run's records come after
+    if other.engine is reg.engine:  # PostgreSQL: one table, one sequence, two scopes
+        assert not set(state.ids) & set(other.state().ids)
+    stored = _stored_links(reg)
+    assert len(stored) > 0
+    held = set(state.ids.tolist())
+    assert all(a < b and a in held and b in held for a, b in stored)
+    assert any(a in set(first.tolist()) and b in set(first.tolist()) for a, b in stored)
+
+
+def test_ids_drawn_for_a_run_are_never_handed_out_again(make_registry, febrl4, febrl_schema,
+                                                        secret):  # fmt: skip
+    """After a run, the database's own id default (PostgreSQL's sequence, SQLite's rowid)
+    continues past the ids the run allocated."""
+    reg = make_registry()
+    link([_batch(febrl4.a.iloc[:50], febrl_schema, secret, "a")], registry=reg)
+    top = int(reg.state().ids.max())
+    with reg.engine.begin() as c:
+        drawn = new_record_ids(c, 3)
+        assert list(drawn) == sorted(drawn) and drawn.min() > top and len(set(drawn)) == 3
+    with reg.engine.begin() as c:
+        row = {"scope": reg.scope, "agency": "z", "record_ref": "r1", "bloom": b"\0" * 8,
+               "case_id": "C", "confidence": 0.5}  # fmt: skip
+        rid = c.execute(records_table.insert().returning(records_table.c.id), [row]).scalar()
+        c.execute(records_table.delete().where(records_table.c.id == rid))
+    assert rid > top
+
+
+def test_link_rows_resolve_new_positions_to_ids_smaller_first():
+    u = SimpleNamespace(links=[(-1, 7, 0.9), (3, -2, 0.5), (-2, -1, 0.75)])
+    rows = link_rows("s", u, np.array([100, 200], dtype=np.int64))
+    assert rows == [("s", 7, 100, 0.9), ("s", 3, 200, 0.5), ("s", 100, 200, 0.75)]
+    assert all(type(v) is int for r in rows for v in r[1:3])
