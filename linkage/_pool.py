@@ -31,6 +31,7 @@ class Pool:
     old_labels: np.ndarray  # int label of the old case, -1 for new
     old_conf: np.ndarray
     case_seq: dict[str, int]
+    case_confidence: dict[str, float]  # as stored, of the registry's live cases
     known_case_ids: set[str]
     bounds: np.ndarray
     input_index: np.ndarray  # pool position of each input record, in input order
@@ -140,6 +141,7 @@ def build_pool(batches: Sequence[EncodedBatch], state: RegistryState | None) -> 
         old_labels=np.r_[old_codes, np.full(n_new, -1)].astype(np.int64),
         old_conf=np.r_[state.confidence if n_old else np.zeros(0), np.zeros(n_new)],
         case_seq=state.case_seq if n_old else {},
+        case_confidence=state.case_confidence if n_old else {},
         known_case_ids=set(state.all_case_ids) if n_old else set(),
         bounds=segment_words(batches[0].metadata),
         input_index=input_index.astype(np.int64),

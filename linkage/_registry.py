@@ -107,6 +107,7 @@ class RegistryState:
     link_p: np.ndarray  # float64
     case_seq: dict[str, int] = field(default_factory=dict)  # issue order of live cases
     all_case_ids: set[str] = field(default_factory=set)  # every id ever issued here
+    case_confidence: dict[str, float] = field(default_factory=dict)  # stored, of live cases
     fingerprint: str | None = None  # the schema of the records held; None while empty
 
 
@@ -178,7 +179,9 @@ class Registry:
                 sa.select(lk.rec_a, lk.rec_b, lk.probability).where(lk.scope == self.scope)
             ).all()
             cases = c.execute(
-                sa.select(k.case_id, k.seq, k.merged_into).where(k.scope == self.scope)
+                sa.select(k.case_id, k.seq, k.merged_into, k.confidence).where(
+                    k.scope == self.scope
+                )
             ).all()
         meta = self.meta()
         words = meta[1] // 64 if meta else 0
@@ -199,6 +202,7 @@ class Registry:
             link_p=np.array([x.probability for x in links], dtype=np.float64),
             case_seq={x.case_id: x.seq for x in cases if x.merged_into is None},
             all_case_ids={x.case_id for x in cases},
+            case_confidence={x.case_id: x.confidence for x in cases if x.merged_into is None},
             fingerprint=meta[0] if meta else None,
         )
 

@@ -30,6 +30,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 import bloom
+from linkage._registry_write import write_many
 from linkage._sealing import FilterCodec, filter_aad, open_rows, seal_rows
 from service._audit import Actor, append
 from service._tables import agreements, batch_records, batches
@@ -223,23 +224,16 @@ def _insert_batch(conn: sa.Connection, agreement_id: str, agency_id: int, batch,
 
 def _insert_records(conn, batch_id: str, agreement_id: str, agency_id: int, batch,
                     sealed: list[bytes]) -> None:  # fmt: skip
+    """The batch's records as tuples to the driver's ``executemany``: the upload transaction
+    holds the write lock that tracing queries' audit entries wait for (a dict per row through
+    the statement layer cost most of it)."""
     refs = [str(r) for r in batch.record_refs]
     for start in range(0, len(batch), _INSERT_ROWS):
         stop = min(start + _INSERT_ROWS, len(batch))
-        conn.execute(
-            batch_records.insert(),
-            [
-                {
-                    "batch_id": batch_id,
-                    "position": k,
-                    "agreement_id": agreement_id,
-                    "agency_id": agency_id,
-                    "record_ref": refs[k],
-                    "bloom": sealed[k],
-                }
-                for k in range(start, stop)
-            ],
-        )
+        rows = [(batch_id, k, agreement_id, agency_id, refs[k], sealed[k])
+                for k in range(start, stop)]  # fmt: skip
+        write_many(conn, "INSERT INTO batch_records (batch_id, position, agreement_id, "
+                   "agency_id, record_ref, bloom) VALUES (?, ?, ?, ?, ?, ?)", rows)  # fmt: skip
 
 
 def load_batch(conn: sa.Connection, row: Any, agency: str, fingerprint: str, *,

@@ -6,7 +6,7 @@ import numpy as np
 import sqlalchemy as sa
 
 import bloom
-from linkage._link import link
+from linkage._link import link, plan_link
 from linkage._registry import links_table, records_table
 from linkage._registry_write import link_rows, new_record_ids
 
@@ -66,3 +66,21 @@ def test_link_rows_resolve_new_positions_to_ids_smaller_first():
     rows = link_rows("s", u, np.array([100, 200], dtype=np.int64))
     assert rows == [("s", 7, 100, 0.9), ("s", 3, 200, 0.5), ("s", 100, 200, 0.75)]
     assert all(type(v) is int for r in rows for v in r[1:3])
+
+
+def test_a_run_rewrites_only_the_case_confidences_it_changed(
+    make_registry, febrl4, febrl_schema, secret
+):
+    reg = make_registry()
+    link([_batch(febrl4.a.iloc[:200], febrl_schema, secret, "a"),
+          _batch(febrl4.b.iloc[:200], febrl_schema, secret, "b")], registry=reg)  # fmt: skip
+    state = reg.state()
+    assert len(state.case_confidence) >= 150  # every live case, as stored
+    one = febrl4.a.iloc[200:201]
+    planned = plan_link([_batch(one, febrl_schema, secret, "c")], state=state).update
+    assert planned is not None and len(planned.new_refs) == 1
+    assert len(planned.case_confidence) <= 1  # at most the case the new record joined
+    reg.apply(planned)
+    after = reg.state().case_confidence
+    assert {c: v for c, v in after.items() if c in state.case_confidence} == {
+        **state.case_confidence, **planned.case_confidence}  # fmt: skip
