@@ -16,6 +16,7 @@ import asyncio
 import logging
 import queue
 import threading
+import time
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +28,8 @@ from service._audit import Actor, Pending, append_many
 __all__ = ["AuditUnavailableError", "AuditWriter"]
 
 logger = logging.getLogger(__name__)
+
+SLOW_GROUP_SECONDS = 0.25  # a group taking longer is logged: its requests waited as long
 
 
 class AuditUnavailableError(RuntimeError):
@@ -102,10 +105,13 @@ class AuditWriter:
         scopes: dict[str, list[_Entry]] = {}
         for e in group:  # one append per chain, each chain in the order the entries came
             scopes.setdefault(e.scope, []).append(e)
+        started = time.perf_counter()
         try:
             with self._engine.begin() as conn:
+                locked = time.perf_counter()
                 written = {scope: append_many(conn, scope, [e.pending for e in entries])
                            for scope, entries in sorted(scopes.items())}  # fmt: skip
+                appended = time.perf_counter()
         except Exception as exc:
             logger.exception("an audit group of %d entries failed; its requests are refused",
                              len(group))  # fmt: skip
@@ -115,6 +121,11 @@ class AuditWriter:
                 e.done.set_exception(err)
             return
         self.groups += 1
+        if (took := time.perf_counter() - started) > SLOW_GROUP_SECONDS:
+            logger.info("a slow audit group: %d entries in %.2f s (%.2f s waiting for the write "
+                        "lock, %.2f s appending, %.2f s committing)", len(group), took,
+                        locked - started, appended - locked,
+                        time.perf_counter() - appended)  # fmt: skip
         for scope, entries in scopes.items():
             for e, row in zip(entries, written[scope], strict=True):
                 e.done.set_result(row)

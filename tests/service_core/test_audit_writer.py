@@ -80,3 +80,23 @@ def test_stop_writes_what_is_queued_and_refuses_what_comes_after(engine):
     assert len(_entries(engine)) == 5
     with pytest.raises(AuditUnavailableError, match="stopped"):
         writer.submit(SCOPE, ACTOR, "query")
+
+
+def test_a_slow_group_is_logged_with_where_its_time_went(engine, monkeypatch, caplog):
+    """Every group counts as slow at a threshold of 0: the line says how many entries waited
+    and splits the time into lock, append and commit — and holds no entry's details."""
+    import logging
+
+    import service._audit_writer as aw
+
+    monkeypatch.setattr(aw, "SLOW_GROUP_SECONDS", 0.0)
+    writer = AuditWriter(engine).start()
+    try:
+        with caplog.at_level(logging.INFO, logger="service._audit_writer"):
+            writer.submit(SCOPE, ACTOR, "query", details={"sought": "secret-ish"}).result(120)
+    finally:
+        writer.stop()
+    lines = [r.getMessage() for r in caplog.records if "slow audit group" in r.getMessage()]
+    assert len(lines) == 1
+    assert "1 entries" in lines[0] and "waiting for the write lock" in lines[0]
+    assert "committing" in lines[0] and "secret-ish" not in lines[0]
