@@ -30,6 +30,7 @@ SECTIONS: dict[str, tuple[str, str]] = {
     "query_latency": ("evaluation._bench_query", "bench_query_latency"),
     "registry_writes": ("evaluation._bench_registry", "bench_registry_writes"),
     "load": ("evaluation._bench_load", "bench_load"),
+    "load_postgresql": ("evaluation._bench_load", "bench_load_postgresql"),
     "sealing": ("evaluation._bench_sealing", "bench_sealing"),
     "fuzz": ("evaluation._bench_fuzz", "bench_fuzz"),
 }

@@ -52,7 +52,7 @@ from evaluation._bench_service import (
     query_bodies,
 )
 
-__all__ = ["bench_load"]
+__all__ = ["bench_load", "bench_load_postgresql"]
 
 GOAL_P99_MS = 500.0  # while a run is going (issue 11)
 RUN_TIMEOUT = 1800.0  # longest wait for a run, seconds
@@ -288,11 +288,13 @@ def _records(path: Path) -> int:
 def bench_load(n: int = 100_000, clients: int = 50, seconds: float = 60.0, *,
                batch: int = 20_000, n_queries: int = 200, per_client_per_second: float | None
                = 1.0, seed: int = 0, on_phase: Callable[[str, Any], None] | None = None,
-               work_dir: Path | None = None) -> dict[str, Any]:  # fmt: skip
+               work_dir: Path | None = None,
+               database_url: str | None = None) -> dict[str, Any]:  # fmt: skip
     """Tracing latency of ``clients`` tracers against ``n`` records, alone and during a run.
 
     ``on_phase(name, service)`` is called as each phase starts and before the service stops
-    (e.g. to attach a profiler); ``work_dir`` keeps the database and the service's log."""
+    (e.g. to attach a profiler); ``work_dir`` keeps the database and the service's log;
+    ``database_url`` an empty database for the service (default: SQLite in the work dir)."""
     from service import ServiceProcess
 
     t0 = time.perf_counter()
@@ -300,7 +302,7 @@ def bench_load(n: int = 100_000, clients: int = 50, seconds: float = 60.0, *,
     env, limit = _limits(per_client_per_second)
     with tempfile.TemporaryDirectory(prefix="caselink-bench-load-") as tmp:
         work = Path(work_dir or tmp)
-        url = f"sqlite:///{work / 'caselink.db'}"
+        url = database_url or f"sqlite:///{work / 'caselink.db'}"
         files = _batches(regs, work, batch)
         bodies = query_bodies(regs.queries, regs.schema, regs.secret, work)
         encoded = time.perf_counter() - t0
@@ -316,8 +318,36 @@ def bench_load(n: int = 100_000, clients: int = 50, seconds: float = 60.0, *,
         "clients": clients, "keys": clients, "tracing_agencies": clients,
         "phase_seconds": seconds,
         "query_records_per_request": 1, "distinct_queries": len(bodies),
-        "database": "sqlite", "rate_limit": limit, "service_env": env, "cores": os.cpu_count(),
+        "database": url.split(":", 1)[0].split("+", 1)[0], "rate_limit": limit,
+        "service_env": env, "cores": os.cpu_count(),
         "goals": {"errors_other_than_429": 0, "p99_ms_while_running": GOAL_P99_MS,
                   "met": errors == 0 and p99 is not None and p99 <= GOAL_P99_MS},
         "generate_and_encode_seconds": round(encoded, 1), **figures,
     }  # fmt: skip
+
+
+POSTGRES_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def bench_load_postgresql(**kw: Any) -> dict[str, Any]:
+    """:func:`bench_load` with the service on PostgreSQL: a database of its own, made on the
+    server of ``CASELINK_BENCH_POSTGRES_URL`` (default :data:`POSTGRES_ADMIN_URL`, a role that
+    may create databases) and dropped afterwards."""
+    import secrets
+
+    import sqlalchemy as sa
+
+    admin = sa.engine.make_url(os.environ.get("CASELINK_BENCH_POSTGRES_URL", POSTGRES_ADMIN_URL))
+    name = f"caselink_bench_load_{secrets.token_hex(4)}"
+    engine = sa.create_engine(admin, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as c:
+            c.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        try:
+            url = admin.set(database=name).render_as_string(hide_password=False)
+            return bench_load(database_url=url, **kw)
+        finally:
+            with engine.connect() as c:
+                c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        engine.dispose()

@@ -37,3 +37,24 @@ def test_the_load_section_reports_both_phases_with_answered_queries(tmp_path, mo
     assert during["run"]["stats"]["new_records"] == during["upload"]["records"] > 0
     assert during["run"]["seconds"] > 0 and during["latency_ms_by_stage"]
     assert set(load["goals"]) == {"errors_other_than_429", "p99_ms_while_running", "met"}
+    assert load["database"] == "sqlite"
+
+
+def test_the_postgresql_load_section_runs_on_a_database_of_its_own_and_drops_it(
+    postgres_engine,
+):
+    import sqlalchemy as sa
+
+    from evaluation._bench_load import bench_load_postgresql
+
+    load = bench_load_postgresql(n=500, clients=2, seconds=2.0, batch=100, n_queries=8)
+    assert load["database"] == "postgresql"
+    during = load["during_upload_and_run"]
+    assert during["run"]["status"] == "succeeded" and during["errors_other_than_429"] == 0
+    assert load["queries_alone"]["answered"] > 0
+    with postgres_engine.connect() as c:
+        left = c.execute(
+            sa.text("SELECT count(*) FROM pg_database WHERE datname LIKE :p"),
+            {"p": "caselink_bench_load_%"},
+        ).scalar()
+    assert left == 0
