@@ -35,7 +35,14 @@ from linkage._sealing import FilterCodec, filter_aad, open_rows, seal_rows
 from service._audit import Actor, append
 from service._tables import agreements, batch_records, batches
 
-__all__ = ["BatchRefusedError", "StoredBatch", "batch_aad", "load_batch", "store_batch"]
+__all__ = [
+    "BatchRefusedError",
+    "StoredBatch",
+    "batch_aad",
+    "drop_linked_filters",
+    "load_batch",
+    "store_batch",
+]
 
 _INSERT_ROWS = 5000
 Layout = tuple[tuple[str, int], ...]
@@ -234,6 +241,37 @@ def _insert_records(conn, batch_id: str, agreement_id: str, agency_id: int, batc
                 for k in range(start, stop)]  # fmt: skip
         write_many(conn, "INSERT INTO batch_records (batch_id, position, agreement_id, "
                    "agency_id, record_ref, bloom) VALUES (?, ?, ?, ?, ?, ?)", rows)  # fmt: skip
+
+
+DROP_ROWS = 5000  # filters dropped per transaction once a run has stored its batches
+
+
+def drop_linked_filters(engine: sa.Engine, batch_ids: list[str] | None = None) -> int:
+    """Drop the filters that linked batches still hold (they live on, sealed, in the
+    registry), :data:`DROP_ROWS` records per transaction so that no tracing query's audit
+    entry waits long for the write lock; ``batch_ids`` ``None``: every linked batch (the
+    recovery after a crash between a run's commit and this). Returns the filters dropped."""
+    r, b = batch_records.c, batches.c
+    linked = sa.select(b.id).where(b.status == "linked")
+    if batch_ids is not None:
+        linked = linked.where(b.id.in_(batch_ids))
+    dropped = 0
+    with engine.connect() as conn:
+        spans = conn.execute(
+            sa.select(r.batch_id, sa.func.min(r.position), sa.func.max(r.position))
+            .where(r.batch_id.in_(linked), r.bloom.is_not(None))
+            .group_by(r.batch_id)
+        ).all()
+    for batch_id, lo, hi in spans:
+        for start in range(int(lo), int(hi) + 1, DROP_ROWS):
+            with engine.begin() as conn:
+                dropped += conn.execute(
+                    batch_records.update()
+                    .where(r.batch_id == batch_id, r.position >= start,
+                           r.position < start + DROP_ROWS, r.bloom.is_not(None))
+                    .values(bloom=None)
+                ).rowcount  # fmt: skip
+    return dropped
 
 
 def load_batch(conn: sa.Connection, row: Any, agency: str, fingerprint: str, *,

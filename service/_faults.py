@@ -14,6 +14,7 @@ Points (:data:`POINTS`)::
     upload.received         the body is in the upload directory; nothing stored yet
     upload.committed        the batch and its audit entry are committed; no answer sent
     run.linked              the run's changes are computed; nothing of them stored
+    run.filters_kept        the run is committed; its batches' filters not yet dropped
     run.committed           registry, batches, outcome and audit committed; index not told
     run.indexed             the tracing index holds the run; its final status not written
     withdraw.before_commit  the withdrawal's changes are made in its transaction, uncommitted
@@ -38,6 +39,7 @@ POINTS = (
     "upload.received",
     "upload.committed",
     "run.linked",
+    "run.filters_kept",
     "run.committed",
     "run.indexed",
     "withdraw.before_commit",

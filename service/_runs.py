@@ -10,11 +10,14 @@ worker's interpreter and cores, not the service's, so tracing queries are not st
 a run goes. The service process only reads the inputs and stores the result.
 
 Then ONE transaction stores everything the run decided: the registry's changes, the batches'
-status (``linked``, their filters cleared from ``batch_records`` since the registry holds
-them; or ``quarantined``), the run's outcome (``stats``, stage ``indexing``) and its audit
-entries (``batch.quarantine``, ``run.finish``). Once the tracing index holds the change, the
-run reads ``succeeded``. A crash before that transaction leaves nothing of the run; a crash
-after it leaves it all.
+status (``linked``, or ``quarantined``), the run's outcome (``stats``, stage ``indexing``)
+and its audit entries (``batch.quarantine``, ``run.finish``). After it, the linked batches'
+filters are dropped from ``batch_records`` (the registry holds them now), a few thousand
+rows per transaction: inside the run's one transaction that rewrite held SQLite's write
+lock, which every tracing query's audit entry waits for, for a large part of its time. Once
+the tracing index holds the change, the run reads ``succeeded``. A crash before that
+transaction leaves nothing of the run; a crash after it leaves it all (and start-up drops
+the filters a crash left behind).
 
 :func:`recover_interrupted` runs at start-up and tells each run left queued or running
 which of the two it was: a run whose transaction landed (stage ``indexing``) is completed as
@@ -38,14 +41,14 @@ import linkage
 from bloom import CaselinkError
 from linkage._sealing import FilterCodec
 from service._audit import SERVICE_ACTOR, append
-from service._batches import load_batch
+from service._batches import drop_linked_filters, load_batch
 from service._db import reader_engine
 from service._events import ChangeFeed
 from service._faults import Faults
 from service._metrics import Metrics
 from service._run_inputs import RunInputs
 from service._screen import Screened, screen
-from service._tables import agencies, agreements, batch_records, batches, runs
+from service._tables import agencies, agreements, batches, runs
 
 __all__ = ["RunExecutor", "queue_run", "recover_interrupted"]
 
@@ -103,6 +106,7 @@ def _stored(conn: sa.Connection, run: Any) -> bool:
 def recover_interrupted(engine: sa.Engine) -> Recovery:
     """Settle the runs a previous process left queued or running (see the module docstring)."""
     found = Recovery()
+    drop_linked_filters(engine)  # a run stopped between its commit and dropping them
     with engine.begin() as conn:
         left = conn.execute(sa.select(runs).where(runs.c.status.in_(ACTIVE))).all()
         for run in left:
@@ -283,9 +287,6 @@ class RunExecutor:
             if marked.rowcount != len(ids):
                 raise RunConflictError("batches of this run changed while it ran; nothing was "
                                        "stored. Start a new run")  # fmt: skip
-            conn.execute(
-                batch_records.update().where(batch_records.c.batch_id.in_(ids)).values(bloom=None)
-            )
             for batch_id, reason in screened.quarantined.items():
                 conn.execute(batches.update().where(b.id == batch_id).values(
                     status="quarantined", quarantine_reason=reason))  # fmt: skip
@@ -297,3 +298,5 @@ class RunExecutor:
                    details={"run": run_id, "status": "succeeded", **stats})  # fmt: skip
         logger.info("run %s stored %s records in one transaction of %.2f s", run_id,
                     stats.get("new_records", 0), time.perf_counter() - started)  # fmt: skip
+        self.faults.reach("run.filters_kept")
+        drop_linked_filters(self.engine, ids)  # in the registry now: the batches' copies go

@@ -44,7 +44,7 @@ from tests.service.conftest import (
 )
 
 AGENCIES = ("agency-a", "agency-b")
-RUN_POINTS = ("run.linked", "run.committed", "run.indexed")
+RUN_POINTS = ("run.linked", "run.filters_kept", "run.committed", "run.indexed")
 WITHDRAW_POINTS = ("withdraw.before_commit", "withdraw.committed")
 
 
@@ -256,6 +256,13 @@ def test_a_run_killed_at_each_point_is_kept_whole_or_not_at_all(site, person_sch
         (recovered,) = site.audit(agreement, "run.recovered")
         assert recovered["details"] == {"run": run_id, "status": "succeeded"}
         _linked_once(site, agreement, {a: site.refs[a] for a in AGENCIES})
+        with site.db.engine.connect() as conn:  # the registry holds the filters; batches don't
+            kept = conn.execute(
+                sa.select(sa.func.count()).where(
+                    batch_records.c.batch_id.in_(accepted), batch_records.c.bloom.is_not(None)
+                )
+            )
+            assert kept.scalar_one() == 0
     else:  # killed before it: nothing of the run was kept
         assert run["status"] == "failed", run
         assert "nothing of it was kept" in run["error"] and "Start a new run" in run["error"]
