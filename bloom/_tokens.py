@@ -93,8 +93,9 @@ def _is_article(part: str, following: str) -> bool:
 def fold_romanisation(text: str) -> str:
     """Fold romanisation variants of a normalised (lower-case, space-separated) name.
 
-    Consonant spellings of one sound become one (kh/h and an initial x, q/k/c, j/dj/zh/dsch, sh/ch/sch/tch/
-    cz, dh/d, th/t, w/v ...), vowels fold to a, i, u (ou/oo/u/o, ee/ie/ii/iy/i/y, a/e, ay/ei),
+    Consonant spellings of one sound become one (kh/h and an initial x, q/k/c, j/dj/zh/dsch,
+    sh/ch/sch/tch/cz, dh/d, th/t, w/v ...), vowels fold to a, i, u (ou/oo/u/o, ee/ie/ii/iy/i/y,
+    a/e, ay/ei),
     doubled letters are written once, a silent final h goes, a separate article before a name
     part goes (``al rashid``, ``ar rashid``) and ``abd`` before it, or ``abdel``/``abdal``,
     becomes ``abdul``. Idempotent: folding a folded name changes nothing.
