@@ -1,7 +1,8 @@
 """Linkage accuracy on the hard registers, and where the missed true pairs come from.
 
 ``python -m evaluation._hard_registers_eval [SCHEMA ...]`` prints, per preset of
-:data:`evaluation._hard_registers.PRESETS` and per schema (a shipped name or a path), the
+:data:`evaluation._hard_registers.PRESETS` and per schema (a shipped name or a path; with
+``+recall`` after it, that schema with :func:`recall_options` applied), the
 pairwise precision, recall and F1 at the automatic threshold, and a breakdown of the missed
 true pairs: the share of missed pairs with each property (given and family exchanged, a
 family name replaced by the father's name, a default or estimated date on either side,
@@ -11,22 +12,69 @@ mean Dice of each segment on missed and on found pairs.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 import bloom
+from bloom._schema import DEFAULT_DATE_FORMATS
 from evaluation._hard_registers import PRESETS, HardRegisters, generate_hard
 from evaluation._metrics import pairwise_scores
 
-__all__ = ["hard_register_figures", "link_hard", "true_pairs"]
+__all__ = ["hard_register_figures", "link_hard", "load_schema", "recall_options", "true_pairs"]
 
 SECRET = bloom.Secret(bytes(range(32)))  # the accuracy bench's fixed secret
+MONTH_YEAR_FORMATS = ("%Y-%m", "%m/%Y")
+FATHER_IN_NAME_WEIGHT = 6
+
+
+def recall_options(document: dict[str, Any]) -> dict[str, Any]:
+    """A person-like schema document with the three recall options of ``person-recall``.
+
+    Name and string fields fold romanisation variants (and ``abd`` is no longer a particle:
+    the fold makes ``abd al-``, ``abdel`` and ``abdul`` one); date fields also read month-year
+    dates; the father's name is also hashed into the domain that given and family names share
+    (q-grams, weight 6), in their segment. Applied to ``person`` it gives ``person-recall``.
+    """
+    doc = copy.deepcopy(document)
+    doc["name"] = f"{doc.get('name', 'schema')}+recall"
+    for f in doc["fields"]:
+        if f["type"] in ("name", "string"):
+            norm = f.setdefault("normalise", {})
+            norm["fold"] = "romanisation"
+            if "particles" in norm:
+                norm["particles"] = [p for p in norm["particles"] if p != "abd"]
+        if f["type"] == "date":
+            formats = f.setdefault("date", {}).setdefault("formats", list(DEFAULT_DATE_FORMATS))
+            formats += [x for x in MONTH_YEAR_FORMATS if x not in formats]
+    given = next((f for f in doc["fields"] if f["name"] == "given_name"), None)
+    father = next((f for f in doc["fields"] if f["name"] == "father_name"), None)
+    if given is not None and father is not None:
+        at = doc["fields"].index(father)
+        doc["fields"].insert(at + 1, {
+            "name": "father_in_name", "column": father.get("column", "father_name"),
+            "type": "name", "segment": given["segment"],
+            "hash_domain": given.get("hash_domain", "given_name"),
+            "weight": FATHER_IN_NAME_WEIGHT, "normalise": copy.deepcopy(father["normalise"]),
+            "tokenisers": [{"kind": "qgram", "q": 2}],
+        })  # fmt: skip
+    return doc
+
+
+def load_schema(source: str) -> bloom.Schema:
+    """A shipped schema by name, a file, or either with ``+recall`` (see :func:`recall_options`);
+    a name shipped as a file of ``bloom/schemas`` (``person-v2``) is found there too."""
+    base, plus = source.removesuffix("+recall"), source.endswith("+recall")
+    shipped = Path(bloom.__file__).parent / "schemas" / f"{base}.json"
+    schema = bloom.Schema.load(shipped if not Path(base).exists() and shipped.exists() else base)
+    return bloom.Schema.from_dict(recall_options(schema.document)) if plus else schema
 
 
 def link_hard(data: HardRegisters, schema: bloom.Schema, **link_args: Any):
@@ -120,7 +168,7 @@ def main(argv: list[str]) -> None:
     for preset in PRESETS:
         data = generate_hard(preset)
         for name in schemas:
-            row = hard_register_figures(data, bloom.Schema.load(name))
+            row = hard_register_figures(data, load_schema(name))
             sys.stdout.write(json.dumps({"preset": preset, "schema_source": name, **row}) + "\n")
             sys.stdout.flush()
 

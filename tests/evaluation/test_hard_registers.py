@@ -117,3 +117,16 @@ def test_every_scheme_spells_every_sound_class():
         assert classes <= set(scheme.classes), scheme.name
         for options in scheme.classes.values():
             assert abs(sum(p for _, p in options) - 1) < 1e-9
+
+
+def test_recall_options_turn_person_into_the_person_recall_proposal():
+    from importlib import resources
+
+    import bloom
+    from evaluation._hard_registers_eval import load_schema
+
+    shipped = resources.files("bloom.schemas").joinpath("person-recall.json")
+    assert load_schema("person+recall") == bloom.Schema.load(shipped)
+    hardened = load_schema("person-v2+recall")
+    assert hardened.field("father_in_name").segment == "name"
+    assert hardened.field("place_of_birth").normalise["fold"] == "romanisation"
