@@ -95,11 +95,20 @@ def fold_romanisation(text: str) -> str:
 
     Consonant spellings of one sound become one (kh/h and an initial x, q/k/c, j/dj/zh/dsch,
     sh/ch/sch/tch/cz, dh/d, th/t, w/v ...), vowels fold to a, i, u (ou/oo/u/o, ee/ie/ii/iy/i/y,
-    a/e, ay/ei),
-    doubled letters are written once, a silent final h goes, a separate article before a name
-    part goes (``al rashid``, ``ar rashid``) and ``abd`` before it, or ``abdel``/``abdal``,
-    becomes ``abdul``. Idempotent: folding a folded name changes nothing.
+    a/e, ay/ei), doubled letters are written once, a silent final h goes, a separate article
+    before a name part goes (``al rashid``, ``ar rashid``) and ``abd`` before it, or
+    ``abdel``/``abdal``, becomes ``abdul``. The passes repeat until nothing changes, so folding
+    a folded name changes nothing.
     """
+    for _ in range(8):
+        folded = _fold_parts(text)
+        if folded == text:
+            break
+        text = folded
+    return text
+
+
+def _fold_parts(text: str) -> str:
     parts, out = text.split(" "), []
     for k, part in enumerate(parts):
         nxt = parts[k + 1] if k + 1 < len(parts) else ""
