@@ -29,7 +29,7 @@ from bloom._hardening import Hardener
 from bloom._hashing import TokenHasher, derive_key
 from bloom._schema import Field, SaltSpec, Schema, Tokeniser
 from bloom._secret import Secret
-from bloom._tokens import _tokens_for, parse_number, salt_values, slot_weight
+from bloom._tokens import _tokens_for, fold_text, parse_number, salt_values, slot_weight
 from bloom._vocab import (
     TokenCSR,
     TokenVocab,
@@ -122,6 +122,9 @@ class _FieldEncoder:
         status = np.zeros(len(uniques), dtype=np.int8)
         if self._normalise is not None:
             text = normalise_dictionary(uniques, self._normalise)
+            if self.field.normalise and self.field.normalise.get("fold", "none") != "none":
+                text = FlatText.from_strings([fold_text(v, self.field.normalise)
+                                              for v in text.strings()])  # fmt: skip
             status[np.diff(text.offsets) == 0] = _MISSING
             return Parsed(status, text=text)
         if self._dates is not None:

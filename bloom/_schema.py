@@ -273,6 +273,8 @@ def _fill_field(f: dict[str, Any], where: str, seg_names: list[str]) -> list[str
         if f["normalise"]["particles"] and ftype != "name":
             problems.append(f"{where}/normalise/particles: particles apply to name fields only")
         f["normalise"]["particles"] = sorted({p.casefold() for p in f["normalise"]["particles"]})
+        if f["normalise"].get("fold", "none") != "none" and ftype not in ("name", "string"):
+            problems.append(f"{where}/normalise/fold: folding applies to name and string fields")
     elif "normalise" in f:
         problems.append(f"{where}/normalise: {ftype} fields are parsed, not normalised as text")
     if ftype == "date":

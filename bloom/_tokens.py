@@ -18,8 +18,10 @@ import jellyfish
 from bloom._schema import Field, Tokeniser
 
 __all__ = [
+    "FOLDS",
     "ParsedDate",
     "field_tokens",
+    "fold_romanisation",
     "normalise_text",
     "parse_date",
     "parse_number",
@@ -38,6 +40,84 @@ _PHONETIC = {
     "nysiis": jellyfish.nysiis,
     "match_rating": jellyfish.match_rating_codex,
 }
+
+
+# -- romanisation folding ---------------------------------------------------------------
+# One spelling per sound for the common ways of writing Arabic, Somali, Pashto/Dari and
+# Cyrillic names in Latin letters: the many spellings of one sound map to one, longest first.
+_FOLD_RULES = {
+    "shch": "sh", "szcz": "sh", "dsch": "j", "tsch": "sh", "sch": "sh", "tch": "sh",
+    "dzh": "j", "dj": "j", "zh": "j", "sh": "sh", "sz": "sh", "cz": "sh", "ch": "sh",
+    "kh": "h", "gh": "g", "th": "t", "dh": "d", "ph": "f", "ck": "k", "tz": "ts",
+    "ks": "ks", "x": "ks", "q": "k", "c": "k", "w": "v",
+    "ou": "u", "oo": "u", "uu": "u", "ee": "i", "ie": "i", "aa": "a",
+    "ey": "ai", "ay": "ai", "ei": "ai", "e": "a", "o": "u", "y": "i",
+}  # fmt: skip
+_FOLD = re.compile("|".join(sorted(map(re.escape, _FOLD_RULES), key=len, reverse=True)))
+_LONG_I = re.compile(r"i[iyj]|y[iy]")  # iy, ii, ij: one long i (Yuriy, Iurii, Jurij)
+_W_GLIDE = re.compile(r"(?:ou|w)(?=[aeiouy])")  # French ou before a vowel is a w (Oualid)
+_Y_GLIDE = re.compile(r"(?:(?<![aeiou])[iy]|(?<=[aeiou])y)(?=[aeiou])")  # Iasmin, Tetiana
+_ABD = re.compile(r"^abd[aeiou]+l")  # Abdel-, Abdal-, Abdoul- ... are Abdul-
+_ARTICLE = re.compile(r"^[aeu](l|t|d|r|z|s|n|sh|th|dh)$")  # al, el, ul; ar, as, ash ...
+_DOUBLE = re.compile(r"(.)\1+")
+_FINAL_H = re.compile(r"(?<=[aiu])h$")  # Fatimah, Abdullah: a silent final h
+FOLDS = ("none", "romanisation")
+
+
+def _fold_word(word: str) -> str:
+    """One word folded; the rules are applied until nothing changes (a fold can make a new
+    digraph: ``qh`` gives ``kh``, which gives ``h``), so folding a folded word is a no-op."""
+    for _ in range(8):
+        folded = _fold_once(word)
+        if folded == word:
+            break
+        word = folded
+    return word
+
+
+def _fold_once(word: str) -> str:
+    w = "h" + word[1:] if word.startswith("x") else word  # Somali Xasan; inside, x is ks
+    w = _ABD.sub("abdul", _LONG_I.sub("i", w))
+    w = _Y_GLIDE.sub("Y", _W_GLIDE.sub("W", w))
+    w = _FOLD.sub(lambda m: _FOLD_RULES[m.group(0)], w).replace("Y", "y").replace("W", "v")
+    w = _DOUBLE.sub(r"\1", w)
+    return _FINAL_H.sub("", w) if len(w) > 3 else w
+
+
+def _is_article(part: str, following: str) -> bool:
+    """A separate Arabic article: al-, el-, ul-, or one assimilated to the next sound (ar-R)."""
+    m = _ARTICLE.match(part)
+    return m is not None and (m.group(1) == "l" or following.startswith(m.group(1)))
+
+
+def fold_romanisation(text: str) -> str:
+    """Fold romanisation variants of a normalised (lower-case, space-separated) name.
+
+    Consonant spellings of one sound become one (kh/h and an initial x, q/k/c, j/dj/zh/dsch,
+    sh/ch/sch/tch/cz, dh/d, th/t, w/v ...), vowels fold to a, i, u (ou/oo/u/o, ee/ie/ii/iy/i/y,
+    a/e, ay/ei), doubled letters are written once, a silent final h goes, a separate article
+    before a name part goes (``al rashid``, ``ar rashid``) and ``abd`` before it, or
+    ``abdel``/``abdal``, becomes ``abdul``. The passes repeat until nothing changes, so folding
+    a folded name changes nothing.
+    """
+    for _ in range(8):
+        folded = _fold_parts(text)
+        if folded == text:
+            break
+        text = folded
+    return text
+
+
+def _fold_parts(text: str) -> str:
+    parts, out = text.split(" "), []
+    for k, part in enumerate(parts):
+        nxt = parts[k + 1] if k + 1 < len(parts) else ""
+        if nxt and _is_article(part, nxt):
+            if out and out[-1] == "abd":
+                out[-1] = "abdul"
+            continue
+        out.append("abdul" if part == "abd" and nxt else part)
+    return " ".join(_fold_word(p) for p in out if p)
 
 
 def normalise_text(value: str, opts: dict[str, Any]) -> str:
@@ -63,7 +143,13 @@ def normalise_text(value: str, opts: dict[str, Any]) -> str:
     if particles:
         kept = [p for p in parts if p not in particles]
         parts = kept or parts  # a name made only of particles stays as it is
-    return "".join(parts) if opts["whitespace"] == "remove" else " ".join(parts)
+    text = "".join(parts) if opts["whitespace"] == "remove" else " ".join(parts)
+    return fold_text(text, opts)
+
+
+def fold_text(text: str, opts: dict[str, Any]) -> str:
+    """A normalised value folded as the field's ``fold`` option says (``none``: unchanged)."""
+    return fold_romanisation(text) if text and opts.get("fold") == "romanisation" else text
 
 
 def parse_date(text: str, formats: tuple[str, ...]) -> ParsedDate | None:
