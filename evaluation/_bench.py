@@ -51,7 +51,19 @@ def machine_info() -> dict[str, Any]:
         "python": platform.python_version(),
         "system": platform.platform(terse=True),
         "load_average_at_start": [round(x, 2) for x in load] if load else None,
+        "autogroup_scheduling": _autogroup(),
     }
+
+
+def _autogroup() -> bool | None:
+    """Linux's autogroup scheduling, on (True) or off; None where the kernel has none. When
+    on, a neighbour's ``nice 19`` only ranks it within its own session: it still takes an
+    equal share of the cores from the benchmark unless its session group is reniced
+    (``echo 19 > /proc/PID/autogroup``)."""
+    try:
+        return Path("/proc/sys/kernel/sched_autogroup_enabled").read_text().strip() == "1"
+    except OSError:
+        return None
 
 
 def run_benchmarks(
