@@ -307,7 +307,8 @@ def bench_load(n: int = 100_000, clients: int = 50, seconds: float = 60.0, *,
         bodies = query_bodies(regs.queries, regs.schema, regs.secret, work)
         encoded = time.perf_counter() - t0
         keys = bootstrap_keys(url)
-        with ServiceProcess(url, log=work / "serve.log", env=env, startup_timeout=300) as svc:
+        own = {**env, "CASELINK_DATA_KEY_FILE": str(work / "data-keys")}  # not the user's
+        with ServiceProcess(url, log=work / "serve.log", env=own, startup_timeout=300) as svc:
             figures = _measure(svc, keys, regs, files, bodies, clients, seconds,
                                per_client_per_second, on_phase or (lambda *_: None))  # fmt: skip
     during = figures["during_upload_and_run"]

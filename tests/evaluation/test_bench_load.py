@@ -13,7 +13,7 @@ from evaluation._bench_load import bench_load
 def test_the_load_section_reports_both_phases_with_answered_queries(tmp_path, monkeypatch):
     module = types.ModuleType("caselink_tiny_load")
     module.figures = functools.partial(bench_load, n=500, clients=2, seconds=2.0, batch=100,
-                                       n_queries=8)  # fmt: skip
+                                       n_queries=8, work_dir=tmp_path)  # fmt: skip
     monkeypatch.setitem(sys.modules, module.__name__, module)
     monkeypatch.setitem(_bench.SECTIONS, "load", (module.__name__, "figures"))
     out = tmp_path / "results.json"
@@ -38,6 +38,7 @@ def test_the_load_section_reports_both_phases_with_answered_queries(tmp_path, mo
     assert during["run"]["seconds"] > 0 and during["latency_ms_by_stage"]
     assert set(load["goals"]) == {"errors_other_than_429", "p99_ms_while_running", "met"}
     assert load["database"] == "sqlite"
+    assert (tmp_path / "data-keys").is_file()  # the service's data key stays in the work dir
 
 
 def test_the_postgresql_load_section_runs_on_a_database_of_its_own_and_drops_it(
