@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -64,15 +65,20 @@ _FINAL_H = re.compile(r"(?<=[aiu])h$")  # Fatimah, Abdullah: a silent final h
 FOLDS = ("none", "romanisation")
 
 
+def _fixpoint(step: Callable[[str], str], text: str, rounds: int = 8) -> str:
+    """``step`` applied until it changes nothing (at most ``rounds`` times)."""
+    for _ in range(rounds):
+        folded = step(text)
+        if folded == text:
+            break
+        text = folded
+    return text
+
+
 def _fold_word(word: str) -> str:
     """One word folded; the rules are applied until nothing changes (a fold can make a new
     digraph: ``qh`` gives ``kh``, which gives ``h``), so folding a folded word is a no-op."""
-    for _ in range(8):
-        folded = _fold_once(word)
-        if folded == word:
-            break
-        word = folded
-    return word
+    return _fixpoint(_fold_once, word)
 
 
 def _fold_once(word: str) -> str:
@@ -100,12 +106,7 @@ def fold_romanisation(text: str) -> str:
     ``abdel``/``abdal``, becomes ``abdul``. The passes repeat until nothing changes, so folding
     a folded name changes nothing.
     """
-    for _ in range(8):
-        folded = _fold_parts(text)
-        if folded == text:
-            break
-        text = folded
-    return text
+    return _fixpoint(_fold_parts, text)
 
 
 def _fold_parts(text: str) -> str:
