@@ -26,6 +26,8 @@ upper bound -- the true key groups handed to the attacker.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from bloom import Schema
@@ -43,6 +45,7 @@ __all__ = [
 
 SEX_FIELDS = ("sex", "gender")
 BIRTH_YEARS = 90  # years of birth a population table spreads a register over
+DAY_MONTHS = 300  # unordered (day, month) pairs
 OTHER_VALUES = 20  # a key field of unknown spread: the attacker tries this many values
 _EM_ROUNDS = 30
 
@@ -77,18 +80,25 @@ def keyed_by_sex(schema: Schema, segment: str) -> bool:
 
 def expected_groups(schema: Schema, segment: str) -> int:
     """How many key groups the attacker expects from the population tables: the product over
-    the key fields of their values (a date: 90 years; a sex: 2; anything else: 20)."""
+    the key fields of their values (a year: 90; a day and month: 300; a sex: 2; anything
+    else: 20)."""
     by_name = {f.name: f for f in schema.fields}
     k = 1
     for name in key_fields(schema, segment):
         f = by_name[name]
         if f.type == "date":
-            k *= BIRTH_YEARS
+            k *= DAY_MONTHS if _day_month(f) else BIRTH_YEARS
         elif name.lower() in SEX_FIELDS or f.column.lower() in SEX_FIELDS:
             k *= 2
         else:
             k *= OTHER_VALUES
     return k
+
+
+def _day_month(f: Any) -> bool:
+    """A date field hashing its day and month only (no year)."""
+    parts = {p for t in f.tokenisers for p in t.parts}
+    return bool(parts) and "year" not in parts and "year_window" not in parts
 
 
 def em_groups(bits: np.ndarray, k: int, *, rounds: int = _EM_ROUNDS, seed: int = 0) -> np.ndarray:

@@ -86,6 +86,25 @@ def _rekeyed_by_sex_only(person: dict[str, Any]) -> dict[str, Any]:
     return _hardened(out, {"rekey": {"key": "key", "segments": ["name"]}})
 
 
+def _day_month_keyed(doc: dict[str, Any], date_column: str) -> dict[str, Any]:
+    """A v3 document whose rekey key also holds the unordered day and month of birth (groups
+    of one year window, one day-month: a few records each at 50,000 people); the names are
+    rekeyed by it (a document without a key segment gains one and the rekey step; febrl-v3
+    is this over the year-window-keyed febrl names)."""
+    out = copy.deepcopy(doc)
+    if not any(s["name"] == "key" for s in out["filter"]["segments"]):
+        out["filter"]["segments"].append({"name": "key", "bits": 64})
+        out["hardening"] = {"rekey": {"key": "key", "segments": ["name"]}}
+    date = next(f for f in out["fields"] if f.get("column", f["name"]) == date_column
+                and f["type"] == "date")  # fmt: skip
+    out["fields"].append({
+        "name": "day_month_key", "column": date_column, "type": "date", "segment": "key",
+        "weight": 4, "date": copy.deepcopy(date["date"]),
+        "tokenisers": [{"kind": "date", "parts": ["day_month"]}],
+    })  # fmt: skip
+    return out
+
+
 def settings() -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
     base = _settings()
     p2, f2 = base["v2 (person-v2, febrl-v2)"]
@@ -94,6 +113,10 @@ def settings() -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
         "v2 + names salted by year windows": base["v2 + names salted by year windows"],
         "v2 + names rekeyed by sex": (_rekeyed_by_sex_only(p2), f2),
         "v3 (person-v3, febrl-v3)": (_v3("person-v3"), _v3("febrl-v3")),
+        "v3 + day-month key": (
+            _day_month_keyed(_v3("person-v3"), "date_of_birth"),
+            _v3("febrl-v3"),
+        ),
     }
 
 
@@ -114,20 +137,36 @@ def true_keys(register: pd.DataFrame, schema: bloom.Schema, *, window: bool = Fa
     spec = schema.field("given_name").salt
     for k in key_fields(schema, schema.field("given_name").segment):
         f = by_name[k]
-        part = "full" if f.type != "date" else "year"
-        if spec is not None and k == spec.field and spec.part != "year_window":
-            part = spec.part
         values = []
         for raw in register[f.column]:
             parsed, status = parse_value("" if pd.isna(raw) else str(raw), f)
-            v = salt_value(parsed if status == "ok" else None, f, part)
-            if window and part == "year" and v:
-                v = str(int(v) // 2)
-            values.append(v)
+            values.append(_key_value(parsed if status == "ok" else None, f, spec, window))
         parts.append(values)
     if not parts:
         return np.full(len(register), "", dtype=object)
     return np.asarray(["|".join(p) for p in zip(*parts, strict=True)], dtype=object)
+
+
+def _key_value(parsed: Any, f: Any, spec: Any, window: bool) -> str:
+    """One key field's value as it keys the names: a date salting them by year windows gives
+    its year (``window``: ``y//2``), a date in a rekey key gives the parts it hashes."""
+    if f.type != "date":
+        return salt_value(parsed, f, "full")
+    if parsed is None:
+        return ""
+    y, m, d = parsed
+    if spec is not None and f.name == spec.field:
+        if spec.part in ("year", "year_window"):
+            return "" if y is None else str(y // 2 if window else y)
+        return salt_value(parsed, f, spec.part)
+    hashed = {p for t in f.tokenisers for p in t.parts}
+    out = []
+    if "year" in hashed:
+        out.append(str(y))
+    if "day_month" in hashed and m is not None and d is not None:
+        lo, hi = sorted((m, d))
+        out.append(f"{lo}-{hi}")
+    return "/".join(out)
 
 
 def _oracle(
@@ -158,8 +197,11 @@ def _sizes(keys: np.ndarray) -> dict[str, float]:
     }
 
 
-def name_reidentification(person_doc: dict[str, Any], people: int) -> dict[str, float]:
-    """Adaptive attack, oracles and guess on agency-a's batch of ``people`` synthetic people."""
+def name_reidentification(
+    person_doc: dict[str, Any], people: int, *, oracle: bool = True
+) -> dict[str, float]:
+    """Adaptive attack, oracles (unless ``oracle`` is false) and guess on agency-a's batch of
+    ``people`` synthetic people."""
     register = _data(people).agencies["agency-a"]
     schema = bloom.Schema.from_dict(person_doc)
     plain = bloom.Schema.load("person")
@@ -179,7 +221,7 @@ def name_reidentification(person_doc: dict[str, Any], people: int) -> dict[str, 
     out["guess_given"] = _share(np.full(len(register), given), truth["given_name"])
     out["guess_family"] = _share(np.full(len(register), family), truth["family_name"])
     keys = true_keys(register, schema)
-    if (keys == "").all():
+    if (keys == "").all() or not oracle:
         return out
     out |= _sizes(keys)
     start = time.perf_counter()
@@ -282,7 +324,8 @@ def _emit(kind: str, setting: str, people: int, start: float, row: dict[str, Any
 
 
 def main(argv: list[str]) -> None:
-    """``names|exposure|agreement SETTING PEOPLE``, ``f1 SETTING``, ``curve PEOPLE SIZE...``."""
+    """``names|adaptive|exposure|agreement SETTING PEOPLE``, ``f1 SETTING``,
+    ``curve PEOPLE SIZE...``."""
     kind, *rest = argv
     start = time.perf_counter()
     docs = settings()
@@ -294,8 +337,9 @@ def main(argv: list[str]) -> None:
     if kind == "f1":
         f4, f3, fs = dataset_f1(bloom.Schema.from_dict(person), bloom.Schema.from_dict(febrl))
         _emit(kind, rest[0], 5000, start, {"febrl4": f4, "febrl3": f3, "synthetic": fs})
-    elif kind == "names":
-        _emit(kind, rest[0], int(rest[1]), start, name_reidentification(person, int(rest[1])))
+    elif kind in ("names", "adaptive"):
+        found = name_reidentification(person, int(rest[1]), oracle=kind == "names")
+        _emit(kind, rest[0], int(rest[1]), start, found)
     elif kind == "exposure":
         _emit(kind, rest[0], int(rest[1]), start, exposure(person, int(rest[1])))
     elif kind == "agreement":

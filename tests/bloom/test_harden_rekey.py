@@ -60,8 +60,8 @@ def test_same_key_same_bits_other_key_unrelated_bits(secret):
     # the key segment leaves the encoder empty; the other segment is untouched
     assert not segment_bits(f, s, "key").any()
     assert np.array_equal(
-        segment_bits(f, s, "other"), segment_bits(bloom.encode(df, plain, secret).filters,
-                                                  plain, "other")
+        segment_bits(f, s, "other"),
+        segment_bits(bloom.encode(df, plain, secret).filters, plain, "other"),
     )
 
 
@@ -127,6 +127,7 @@ def test_the_v3_proposals_load_and_hide_sex_year_and_names_keys(secret):
     f3 = bloom.Schema.load(bloom.__path__[0] + "/schemas/febrl-v3.json")
     assert p3.hardening.rekey_segments == ("name", "father")
     assert all(f.salt is not None for f in f3.fields if f.name in ("given_name", "surname"))
+    assert f3.hardening.rekey_key == "key" and f3.hardening.rekey_segments == ("name",)
     reg = generate(300, 3, seed=1).agencies["agency-a"]
     f = bloom.encode(reg, p3, secret).filters
     assert not segment_bits(f, p3, "key").any()
