@@ -177,13 +177,14 @@ def _oracle(
     names: PublicNames,
     keys: np.ndarray,
     truth: dict[str, np.ndarray],
+    min_group: int = MIN_ORACLE,
 ) -> tuple[float, float]:
     given, family = most_frequent_names(names)
     g = np.full(len(keys), given, dtype=object)
     f = np.full(len(keys), family, dtype=object)
     for key in pd.unique(keys):
         rows = np.flatnonzero(keys == key)
-        if len(rows) >= MIN_ORACLE:
+        if len(rows) >= min_group:
             part = frequency_attack(filters[rows], schema, names, adaptive=False)
             g[rows], f[rows] = part.given, part.family
     return _share(g, truth["given_name"]), _share(f, truth["family_name"])
@@ -200,10 +201,16 @@ def _sizes(keys: np.ndarray) -> dict[str, float]:
 
 
 def name_reidentification(
-    person_doc: dict[str, Any], people: int, *, oracle: bool = True
+    person_doc: dict[str, Any],
+    people: int,
+    *,
+    oracle: bool = True,
+    min_oracle: int = MIN_ORACLE,
+    window: bool = True,
 ) -> dict[str, float]:
-    """Adaptive attack, oracles (unless ``oracle`` is false) and guess on agency-a's batch of
-    ``people`` synthetic people."""
+    """Adaptive attack, oracles (unless ``oracle`` is false; groups of ``min_oracle`` records
+    or more mined, the window oracle unless ``window`` is false) and guess on agency-a's batch
+    of ``people`` synthetic people."""
     register = _data(people).agencies["agency-a"]
     schema = bloom.Schema.from_dict(person_doc)
     plain = bloom.Schema.load("person")
@@ -227,21 +234,24 @@ def name_reidentification(
         return out
     out |= _sizes(keys)
     start = time.perf_counter()
-    out["oracle_given"], out["oracle_family"] = _oracle(filters, schema, names, keys, truth)
+    out["oracle_min_group"] = float(min_oracle)
+    found = _oracle(filters, schema, names, keys, truth, min_oracle)
+    out["oracle_given"], out["oracle_family"] = found
     spec = schema.field("given_name").salt
-    if spec is not None and spec.part == "year_window":
+    if window and spec is not None and spec.part == "year_window":
         wkeys = true_keys(register, schema, window=True)
         half = dataclasses.replace(names, weights=np.maximum(names.weights // 2, 1))
         out["oracle_window_given"], out["oracle_window_family"] = _oracle(
-            filters, schema, half, wkeys, truth
+            filters, schema, half, wkeys, truth, min_oracle
         )
     out["oracle_seconds"] = round(time.perf_counter() - start, 1)
     return out
 
 
-def group_size_curve(people: int, sizes: tuple[int, ...], reps: int = 3) -> list[dict[str, float]]:
+def group_size_curve(people: int, sizes: tuple[int, ...], reps: int = 1) -> list[dict[str, float]]:
     """Mining ``s`` random records of the unhardened ``person`` batch (an attacker who knows a
-    salt group of ``s`` records), mean re-identification over ``reps`` draws."""
+    salt group of ``s`` records), mean re-identification over ``reps`` draws (one by default:
+    the machine is shared)."""
     register = _data(people).agencies["agency-a"]
     schema = bloom.Schema.load("person")
     names = public_names(schema)
@@ -361,6 +371,9 @@ def main(argv: list[str]) -> None:
     if kind == "f1":
         f4, f3, fs = dataset_f1(bloom.Schema.from_dict(person), bloom.Schema.from_dict(febrl))
         _emit(kind, rest[0], 5000, start, {"febrl4": f4, "febrl3": f3, "synthetic": fs})
+    elif kind == "names_large":  # the oracle on key groups of 150 records or more only
+        found = name_reidentification(person, int(rest[1]), min_oracle=150, window=False)
+        _emit(kind, rest[0], int(rest[1]), start, found)
     elif kind in ("names", "adaptive"):
         found = name_reidentification(person, int(rest[1]), oracle=kind == "names")
         _emit(kind, rest[0], int(rest[1]), start, found)
