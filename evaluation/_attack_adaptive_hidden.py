@@ -48,6 +48,8 @@ BIRTH_YEARS = 90  # years of birth a population table spreads a register over
 DAY_MONTHS = 300  # unordered (day, month) pairs
 OTHER_VALUES = 20  # a key field of unknown spread: the attacker tries this many values
 _EM_ROUNDS = 30
+_MIN_MEAN_GROUP = 50  # groups under 300 records are never mined: no point in looking for more
+# groups than would average 50 records (a day-month key at 50,000 people: 54,000 expected)
 
 
 def key_fields(schema: Schema, segment: str) -> tuple[str, ...]:
@@ -104,7 +106,7 @@ def _day_month(f: Any) -> bool:
 def em_groups(bits: np.ndarray, k: int, *, rounds: int = _EM_ROUNDS, seed: int = 0) -> np.ndarray:
     """Hard-EM Bernoulli mixture of ``k`` groups over the rows of ``bits``, started from a
     random partition; stops once fewer than 0.2% of the rows change group."""
-    k = max(1, min(k, len(bits) // 5))
+    k = max(1, min(k, len(bits) // _MIN_MEAN_GROUP))
     labels = np.random.default_rng(seed).integers(0, k, len(bits))
     for _ in range(rounds):
         _, labels = np.unique(labels, return_inverse=True)
