@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import itertools
 import json
 import os
 import sys
@@ -200,6 +201,22 @@ def _sizes(keys: np.ndarray) -> dict[str, float]:
     }
 
 
+_SIZE_BINS = (0, 150, 200, 300, 400, 600, 800, 1200, 10**9)
+
+
+def key_groups(person_doc: dict[str, Any], people: int) -> dict[str, float]:
+    """The true key groups of agency-a's batch: sizes, and the share of records in groups of
+    each size band (to read against :func:`group_size_curve`)."""
+    register = _data(people).agencies["agency-a"]
+    keys = true_keys(register, bloom.Schema.from_dict(person_doc))
+    counts = pd.Series(keys).value_counts().to_numpy()
+    out = _sizes(keys)
+    for lo, hi in itertools.pairwise(_SIZE_BINS):
+        inside = counts[(counts >= lo) & (counts < hi)]
+        out[f"share_in_{lo}_to_{hi if hi < 10**9 else 'more'}"] = float(inside.sum() / len(keys))
+    return out
+
+
 def name_reidentification(
     person_doc: dict[str, Any],
     people: int,
@@ -358,7 +375,7 @@ def _emit(kind: str, setting: str, people: int, start: float, row: dict[str, Any
 
 
 def main(argv: list[str]) -> None:
-    """``names|adaptive|exposure|exposure_exact|agreement SETTING PEOPLE``, ``f1 SETTING``,
+    """``names|adaptive|groups|exposure|exposure_exact|agreement SETTING PEOPLE``, ``f1 SETTING``,
     ``curve PEOPLE SIZE...``."""
     kind, *rest = argv
     start = time.perf_counter()
@@ -377,6 +394,8 @@ def main(argv: list[str]) -> None:
     elif kind in ("names", "adaptive"):
         found = name_reidentification(person, int(rest[1]), oracle=kind == "names")
         _emit(kind, rest[0], int(rest[1]), start, found)
+    elif kind == "groups":
+        _emit(kind, rest[0], int(rest[1]), start, key_groups(person, int(rest[1])))
     elif kind == "exposure_exact":
         _emit(kind, rest[0], int(rest[1]), start, exact_exposure(person, int(rest[1])))
     elif kind == "exposure":
