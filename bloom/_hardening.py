@@ -11,6 +11,9 @@ The steps run in a fixed order -- salting happens while hashing, then:
 * **diffusion** (after Armknecht et al., PoPETs 2023): each output bit is the XOR of ``t``
   input bits chosen by a keyed table, so no output bit maps to a token's hash position.
   Similar inputs stay similar, less sharply.
+* **rekey** (:mod:`bloom._harden_rekey`, runs first): each record's bits in the named
+  segments are permuted by a keyed permutation chosen by its bits in a key segment (a hidden,
+  composite salt), and the key segment is emptied.
 * **blip** (BLoom-and-flIP, randomised response): each bit flips with probability
   ``f = 1 / (1 + e^epsilon)``, which makes every single bit epsilon-differentially private.
   The draws come from a keyed PRF of the record's filter, so re-encoding is reproducible and
@@ -25,6 +28,7 @@ import blake3
 import numpy as np
 
 from bloom._bitops import apply_balance, apply_blip, apply_diffusion, apply_xor_fold, fisher_yates
+from bloom._harden_rekey import Rekeyer
 from bloom._hashing import derive_key, xof_uint64
 from bloom._schema import Schema, Segment
 from bloom._secret import Secret
@@ -71,10 +75,14 @@ class Hardener:
                 key = derive_key(secret, "diffusion", seg.name)
                 self._taps[seg.name] = _diffusion_taps(key, seg.out_bits, self._h.diffusion_t)
         self._blip_key = derive_key(secret, "blip", "record") if self._h.blip_epsilon else b""
+        self._rekeyer = Rekeyer(schema, secret) if self._h.rekey_key is not None else None
 
     def apply(self, hashed: np.ndarray) -> np.ndarray:
         """Hardened copy of ``hashed`` (n, hashed_bits/64) -> (n, filter_bits/64)."""
         h = self._h
+        if self._rekeyer is not None:
+            hashed = hashed.copy()
+            self._rekeyer.apply(hashed)
         if not (h.balance or h.xor_fold or h.diffusion_t or h.blip_epsilon is not None):
             return hashed
         n = hashed.shape[0]

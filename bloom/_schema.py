@@ -142,6 +142,8 @@ class Hardening:
     blip_epsilon: float | None = None
     diffusion_t: int | None = None
     field_salts: bool = False  # some field has a salt of its own
+    rekey_key: str | None = None  # rekey: the hidden segment whose bits key the permutation
+    rekey_segments: tuple[str, ...] = ()  # rekey: the segments permuted record by record
 
     @property
     def enabled(self) -> tuple[str, ...]:
@@ -156,6 +158,8 @@ class Hardening:
             names.append("diffusion")
         if self.blip_epsilon is not None:
             names.append("blip")
+        if self.rekey_key is not None:
+            names.append("rekey")
         return tuple(names)
 
 
@@ -204,6 +208,8 @@ def _fill_defaults(doc: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
         hard.setdefault(key, default)
     if hard["salt"] is not None:
         hard["salt"].setdefault("part", "full")
+    if hard.get("rekey") is not None:  # written out only when used: fingerprints stay
+        problems += _rekey_problems(hard["rekey"], seg_names)
     if hard["xor_fold"]:
         for i, s in enumerate(filt["segments"]):
             if (s["bits"] * (2 if hard["balance"] else 1)) % 128:
@@ -235,6 +241,21 @@ def _fill_defaults(doc: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
             where = f"fields/{i} ({f['name']})/salt"
             problems += _salt_problems(f["salt"], eff["fields"], where, f["name"])
     return eff, problems
+
+
+def _rekey_problems(rekey: dict[str, Any], seg_names: list[str]) -> list[str]:
+    """The key segment and the rekeyed segments exist, and the key rekeys none of them."""
+    where = "hardening/rekey"
+    problems = [
+        f"{where}/{k}: no segment is named '{name}'"
+        for k, name in [("key", rekey["key"])] + [("segments", s) for s in rekey["segments"]]
+        if name not in seg_names
+    ]
+    if rekey["key"] in rekey["segments"]:
+        problems.append(f"{where}/segments: the key segment '{rekey['key']}' cannot be rekeyed")
+    if len(set(rekey["segments"])) != len(rekey["segments"]):
+        problems.append(f"{where}/segments: a segment is listed twice")
+    return problems
 
 
 def _salt_problems(
@@ -342,6 +363,8 @@ class Schema:
             blip_epsilon=hard["blip"]["epsilon"] if hard["blip"] else None,
             diffusion_t=hard["diffusion"]["t"] if hard["diffusion"] else None,
             field_salts=any(f.get("salt") is not None for f in effective["fields"]),
+            rekey_key=hard["rekey"]["key"] if hard.get("rekey") else None,
+            rekey_segments=tuple(hard["rekey"]["segments"]) if hard.get("rekey") else (),
         )
         segments, offset, out_offset = [], 0, 0
         for s in effective["filter"]["segments"]:

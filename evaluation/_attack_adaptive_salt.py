@@ -76,9 +76,11 @@ def _profiles(bits: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndar
     return sizes, sums / np.maximum(sizes, 1)[:, None]
 
 
-def merge_by_profile(bits: np.ndarray, labels: np.ndarray) -> np.ndarray:
+def merge_by_profile(
+    bits: np.ndarray, labels: np.ndarray, merge_corr: float = _MERGE_CORR
+) -> np.ndarray:
     """Merge groups (of at least ``_MERGE_MIN`` records) whose bit-density profiles correlate
-    above ``_MERGE_CORR``: they hash the same q-grams to the same positions, so share a salt."""
+    above ``merge_corr``: they hash the same q-grams to the same positions, so share a salt."""
     sizes, prof = _profiles(bits, labels)
     big = np.flatnonzero(sizes >= _MERGE_MIN)
     if len(big) < 2:
@@ -87,7 +89,7 @@ def merge_by_profile(bits: np.ndarray, labels: np.ndarray) -> np.ndarray:
     p /= np.maximum(np.linalg.norm(p, axis=1, keepdims=True), 1e-9)
     corr = p @ p.T
     np.fill_diagonal(corr, 0)
-    i, j = np.nonzero(corr > _MERGE_CORR)
+    i, j = np.nonzero(corr > merge_corr)
     k = int(labels.max()) + 1
     graph = coo_matrix((np.ones(len(i)), (big[i], big[j])), shape=(k, k))
     _, comp = connected_components(graph, directed=False)
@@ -122,11 +124,13 @@ def _assign(bits: np.ndarray, prof: np.ndarray, sizes: np.ndarray) -> np.ndarray
     return log_lik.argmax(axis=1).astype(np.int64)
 
 
-def mixture_groups(bits: np.ndarray, sample: int = 6000) -> np.ndarray:
+def mixture_groups(
+    bits: np.ndarray, sample: int = 6000, merge_corr: float = _MERGE_CORR
+) -> np.ndarray:
     """Salt groups from the name bits alone: seed groups from mutual nearest neighbours on a
     sample, merge them by profile, then a hard-EM Bernoulli mixture over every record."""
     idx = mining_sample(len(bits), sample, seed=1)
-    seeds = merge_by_profile(bits[idx], _mutual_neighbour_groups(bits[idx]))
+    seeds = merge_by_profile(bits[idx], _mutual_neighbour_groups(bits[idx]), merge_corr)
     sizes, prof = _profiles(bits[idx], seeds)
     keep = sizes >= _MERGE_MIN // 2
     if not keep.any():
@@ -141,7 +145,7 @@ def mixture_groups(bits: np.ndarray, sample: int = 6000) -> np.ndarray:
             break
         labels = new
     _, labels = np.unique(labels, return_inverse=True)
-    return merge_by_profile(bits, labels.ravel().astype(np.int64))
+    return merge_by_profile(bits, labels.ravel().astype(np.int64), merge_corr)
 
 
 def salt_partition(filters: np.ndarray, schema: Schema, name_bits: np.ndarray) -> SaltPartition:
