@@ -20,10 +20,10 @@ _ATTRS = ("attr_sex", "attr_birth_year", "attr_place_of_birth")
 _GRAPH = ("graph_records", "graph_overlap_reidentified", "graph_known_reidentified")
 
 
-def _num(value: object) -> str:
+def _num(value: object, digits: int = 3) -> str:
     if _missing(value):
         return "–"
-    return f"{float(value):.3f}"
+    return f"{float(value):.{digits}f}"
 
 
 def _strongest(row: pd.Series, column: str, sizes: list[int]) -> float:
@@ -64,7 +64,7 @@ def privacy_markdown(table: pd.DataFrame) -> str:
             *names,
             " / ".join(_num(_strongest(row, c, sizes)) for c in _ATTRS),
             " / ".join(_num(_strongest(row, c, sizes)) for c in _GRAPH),
-            " / ".join(_num(row[c]) for c in ("f1_febrl4", "f1_febrl3", "f1_synthetic")),
+            " / ".join(_num(row[c], 4) for c in ("f1_febrl4", "f1_febrl3", "f1_synthetic")),
             "yes" if bool(row.get("pareto")) else "",
         ]
         lines.append("| " + " | ".join(cells) + " |")

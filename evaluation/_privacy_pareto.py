@@ -47,12 +47,25 @@ def pareto_front(reid: object, f1: object) -> np.ndarray:
     return out
 
 
+def _spread(x: np.ndarray, y: np.ndarray, gap: float) -> np.ndarray:
+    """Label heights: each point's own, pushed apart to ``gap`` from the labels of points near
+    it on the x axis (closer than 0.15), so that a cluster's names do not overprint."""
+    out = y.copy()
+    order = np.argsort(y)
+    for k, i in enumerate(order):
+        below = [out[j] for j in order[:k] if abs(x[j] - x[i]) < 0.15]
+        if below and out[i] < max(below) + gap:
+            out[i] = max(below) + gap
+    return out
+
+
 def plot_pareto(
     table: pd.DataFrame, path: Path, *, reference: str | None = "none", title: str = ""
 ) -> Path:
     """F1 (``f1_worst``) against name re-identification (``reid_names``), one labelled point
     per ``setting``, the front joined and marked; the goal is shaded when ``reference`` (the
-    unhardened row) is in the table. Written as PNG (or whatever ``path``'s suffix names);
+    unhardened row) is in the table, and the guessing baseline drawn when ``baseline_*``
+    columns are. Written as PNG (or whatever ``path``'s suffix names);
     the title names the sizes in ``table.attrs`` unless ``title`` is given."""
     import matplotlib
 
@@ -80,13 +93,19 @@ def plot_pareto(
             label=f"goal: < {GOAL_REID:.0%} of names, F1 ≥ {reference}'s − 0.01",
         )
         ax.axhline(floor, color="tab:green", lw=1, ls=":")
+    guesses = [c for c in t.columns if c.startswith("baseline_")]
+    if guesses:  # the most frequent name guessed for everyone: what "no better" means
+        ax.axvline(float(t[guesses].max().max()), color="grey", lw=1, ls="--",
+                   label="guessing the most frequent name")  # fmt: skip
     ax.scatter(t["reid_names"][~front], t["f1_worst"][~front], color="grey", label="dominated")
     edge = t[front].sort_values("reid_names")
     ax.plot(edge["reid_names"], edge["f1_worst"], color="tab:red", marker="o", ms=7,
             drawstyle="steps-post", label="Pareto front")  # fmt: skip
-    for _, row in t.iterrows():
-        ax.annotate(str(row["setting"]), (row["reid_names"], row["f1_worst"]), fontsize=7,
-                    xytext=(4, 3), textcoords="offset points")  # fmt: skip
+    x, y = t["reid_names"].to_numpy(float), t["f1_worst"].to_numpy(float)
+    for i, label_y in enumerate(_spread(x, y, gap=0.045 * (np.ptp(y) or 0.01))):
+        ax.annotate(str(t["setting"].iloc[i]), (x[i], y[i]), xytext=(x[i] + 0.03, label_y),
+                    fontsize=7, va="center", arrowprops={"arrowstyle": "-", "lw": 0.4,
+                                                         "color": "grey"})  # fmt: skip
     ax.set_xlabel("names re-identified (strongest attack; larger of given and family, any size)")
     ax.set_ylabel("linkage F1, worst of FEBRL4 / FEBRL3 ×3 / synthetic")
     ax.set_xlim(-0.02, max(1.0, float(t["reid_names"].max()) + 0.02))
@@ -94,7 +113,7 @@ def plot_pareto(
     default = "Privacy against accuracy" + (f" ({sizes} records attacked)" if sizes else "")
     ax.set_title(title or default)
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="center", fontsize=8)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)

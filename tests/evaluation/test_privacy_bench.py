@@ -160,7 +160,7 @@ def test_compact_markdown_has_a_row_per_setting_and_dashes_where_not_measured():
     assert "names at 200,000 (given / family)" in md[0]
     assert md[2].startswith("| none | 0.820 / 0.780 | 0.800 / 0.790 | 1.000 / 1.000 / 0.900 |")
     assert md[3].startswith("| v2 | 0.830 / 0.770 | – |")
-    assert md[4].endswith("| 0.950 / 0.940 / 0.920 | yes |")
+    assert md[4].endswith("| 0.9500 / 0.9400 / 0.9200 | yes |")
     assert md[3].endswith(" |  |")  # v2: more names and a lower F1 than none
     no_sizes = _hand_table()
     no_sizes.attrs = {}
