@@ -53,7 +53,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 DEFAULT_SIZES = (5_000, 50_000, 200_000)
-# 200,000 records take about 15 minutes a setting on two shared cores: only the main rows
+# 200,000 records took 28-92 minutes a setting on two shared cores (load 3-13): the main rows
 DEFAULT_ONLY_AT: Mapping[int, tuple[str, ...]] = {200_000: MAIN_SETTINGS}
 _ATTACK_OPTIONS = frozenset({"graph_records", "rounds", "known"})
 _RECORDS_PER_PERSON = 0.6  # agency A holds about 0.64 of the people of three agencies
@@ -218,7 +218,7 @@ def privacy_bench(
     table["pareto"] = pareto_front(table["reid_names"], table["f1_worst"])
     table.attrs = {
         "sizes": [int(s) for s in sizes],
-        "measured_at": {int(s): names for s, names in measured.items()},
+        "settings_at": {int(s): names for s, names in measured.items()},
         "attack_facts": {int(s): f for s, f in facts.items()},
         "seed": int(seed),
         **({"plot": str(plot)} if plot is not None else {}),

@@ -78,7 +78,7 @@ def test_one_row_per_setting_attack_columns_per_size_and_f1_once(fake_f1, fake_a
         assert {size_column(c, size) for c in ATTACK_COLUMNS} <= set(table.columns)
     assert table[size_column("freq_given", 260)].tolist()[0] == pytest.approx(0.8 * 1.026)
     assert math.isnan(table[size_column("freq_given", 260)].iloc[1])  # balance: not at 260
-    assert table.attrs["measured_at"] == {200: ["none", "balance"], 260: ["none"]}
+    assert table.attrs["settings_at"] == {200: ["none", "balance"], 260: ["none"]}
     assert table.attrs["attack_facts"][260]["records_attacked"] == 260
     assert table["reid_names"].tolist() == pytest.approx([0.8 * 1.026, 0.02 * 1.02])
     assert table["f1_worst"].tolist() == [0.989, 0.962]
@@ -111,12 +111,12 @@ def test_the_attack_table_refuses_more_records_than_the_people_give():
 
 def test_figures_read_back_into_the_same_table_with_empty_cells_as_none():
     table = pd.DataFrame({"setting": ["a", "b"], "x@5": [0.5, np.nan], "pareto": [True, False]})
-    table.attrs = {"sizes": [5], "measured_at": {5: ["a"]}}
+    table.attrs = {"sizes": [5], "settings_at": {5: ["a"]}}
     figures = privacy_figures(table)
     assert figures["rows"][1]["x@5"] is None and figures["sizes"] == [5]
     back = privacy_frame(figures)
     assert back["setting"].tolist() == ["a", "b"] and math.isnan(back["x@5"].iloc[1])
-    assert back.attrs["measured_at"] == {"5": ["a"]}  # JSON keys are strings
+    assert back.attrs["settings_at"] == {"5": ["a"]}  # JSON keys are strings
 
 
 def test_pareto_front_on_a_hand_made_table():
