@@ -101,7 +101,13 @@ def _privacy_lines(privacy: Mapping[str, Any] | None, figures: Path) -> list[str
         *lines,
         "From `caselink bench --only privacy`"
         + (f", measured {privacy['measured_at']}" if "measured_at" in privacy else "")
-        + (f" (load average {machine['load_average_at_start']})" if machine else "")
+        + (f" (load average {machine['load_average_at_start']} at the start" if machine else "")
+        + (
+            f", {machine['load_average_during_run']} during the run"
+            if machine.get("load_average_during_run")
+            else ""
+        )
+        + (")" if machine else "")
         + ". Names re-identified by the adaptive frequency attack on agency A's synthetic "
         "register at each size in records (– not measured); exposure and graph attack: the "
         "largest over the sizes; F1 at the automatic threshold. Settings are (person, febrl) "
