@@ -1,5 +1,5 @@
 """Privacy red team: how many records an adversary re-identifies under each hardening option,
-and what each option costs in linkage accuracy -- one table.
+one table per size (:mod:`evaluation._privacy_bench` adds linkage F1 and runs several sizes).
 
 Two attacks, both on synthetic registrations (:func:`evaluation._synthetic.generate`):
 
@@ -16,6 +16,7 @@ batch). The attacks live in ``_attack_names`` (public knowledge), ``_attack_freq
 alignment), ``_attack_decode`` (decoding and re-learning) and ``_attack_graph``. Public API::
 
     table = privacy_table(n_people=5000, seed=0)   # one row per entry of HARDENING_SETTINGS
+    table = privacy_table(8000, records=5000, settings={"v2": bloom.Schema.load("person-v2")})
     table.attrs                                      # sizes, seed, upper bounds, random rates
 """
 
@@ -24,7 +25,7 @@ from __future__ import annotations
 import logging
 import numbers
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
@@ -39,7 +40,6 @@ from evaluation._attack_freq import FrequencyAttack, frequency_attack
 from evaluation._attack_graph import GraphAttack, graph_attack
 from evaluation._attack_graph_setting import OverlapSetting, overlap_rates, partial_overlap_setting
 from evaluation._attack_names import PublicNames, public_names
-from evaluation._metrics import pairwise_scores
 from evaluation._synthetic import SyntheticData, generate
 
 __all__ = [
@@ -102,24 +102,15 @@ def most_frequent_names(names: PublicNames) -> tuple[str, str]:
     )
 
 
-def _schema(hardening: Mapping[str, Any], setting: str) -> bloom.Schema:
+def _schema(hardening: Mapping[str, Any] | bloom.Schema, setting: str) -> bloom.Schema:
+    if isinstance(hardening, bloom.Schema):
+        return hardening
     doc = bloom.Schema.load("person").document
     doc["hardening"] = dict(hardening)
     try:
         return bloom.Schema.from_dict(doc)
     except bloom.SchemaError as e:
         raise ValueError(f"settings['{setting}'] is not a valid hardening block: {e}") from e
-
-
-def _linkage_f1(data: SyntheticData, schema: bloom.Schema, secret: bloom.Secret) -> float:
-    from linkage import link
-
-    batches = [
-        bloom.encode(df, schema, secret, agency=name, id_column="record_ref")
-        for name, df in data.agencies.items()
-    ]
-    merged = link(batches).assignments.merge(data.truth, on=["agency", "record_ref"])
-    return pairwise_scores(merged["case_id"].to_numpy(), merged["entity_id"].to_numpy()).f1
 
 
 @dataclass(frozen=True)
@@ -205,7 +196,6 @@ def _row(name: str, schema: bloom.Schema, setup: _Setup) -> dict[str, Any]:
     row |= attribute_exposure(filters, schema, attribute_truth(setup.register)).columns("attr")
     if setup.overlap is not None:
         row |= _overlap_rates(setup, schema)
-    row["linkage_f1"] = _linkage_f1(setup.data, schema, setup.secret)
     row["seconds"] = round(time.perf_counter() - start, 1)
     logger.info("privacy table: %s done in %s s", name, row["seconds"])
     return row
@@ -213,9 +203,13 @@ def _row(name: str, schema: bloom.Schema, setup: _Setup) -> dict[str, Any]:
 
 def _check(
     n_people: object, seed: object, settings: object, graph_records: object, rounds: object,
-    overlap_records: object = 0, known: object = 0,
+    overlap_records: object = 0, known: object = 0, records: object = None,
 ) -> None:  # fmt: skip
     problems = []
+    if records is not None and (
+        not isinstance(records, numbers.Integral) or isinstance(records, bool) or records < 100
+    ):
+        problems.append("records must be None (the whole register) or an integer of 100 or more")
     for param, value, low in (
         ("n_people", n_people, 200),
         ("seed", seed, 0),
@@ -230,8 +224,8 @@ def _check(
         problems.append("overlap_records must be 0 (no partial-overlap graph attack) or 10+")
     if not isinstance(settings, Mapping) or not settings:
         problems.append("settings must map setting names to hardening blocks")
-    elif not all(isinstance(v, Mapping) for v in settings.values()):
-        problems.append("settings must map each name to a hardening block (a mapping)")
+    elif not all(isinstance(v, Mapping | bloom.Schema) for v in settings.values()):
+        problems.append("settings must map each name to a hardening block or a schema")
     if problems:
         raise ValueError("bad parameters for privacy_table: " + "; ".join(problems))
 
@@ -240,23 +234,25 @@ def privacy_table(
     n_people: int = 5000,
     seed: int = 0,
     *,
-    settings: Mapping[str, Mapping[str, Any]] | None = None,
+    settings: Mapping[str, Mapping[str, Any] | bloom.Schema] | None = None,
     graph_records: int = 2000,
     rounds: int = 4,
     overlap_records: int = 5000,
     known: int = 250,
+    records: int | None = None,
+    on_row: Callable[[dict[str, Any], dict[str, Any]], None] | None = None,
 ) -> pd.DataFrame:
-    """Re-identification rates and linkage F1 under each hardening setting, one row each.
+    """Re-identification rates under each hardening setting, one row each.
 
     Synthetic registrations of ``n_people`` people in three agencies (``seed``); the
-    adversary holds the first agency's batch (about 0.64 * ``n_people`` records). Columns:
+    adversary holds the first agency's batch (about 0.64 * ``n_people`` records), cut to its
+    first ``records`` records when given (more than the batch holds is an error). Columns:
     ``freq_given``/``freq_family`` -- share of records whose given/family name the frequency
     attack names right (top-1), ``freq_pair_any_order`` -- both names right in either order,
     ``baseline_given``/``baseline_family`` -- the most frequent name guessed for everyone,
     ``graph_records``/``graph_people`` -- share of the first ``graph_records`` records the
     graph attack matches to their plaintext (the records themselves / the people's true
-    details), ``linkage_f1`` -- pairwise F1 of linking all three agencies with that hardening,
-    ``seconds``; ``attr_<field>`` -- attribute exposure of sex, birth year, day and month,
+    details), ``seconds``; ``attr_<field>`` -- attribute exposure of sex, birth year, day and month,
     place and father's name: the share of records in a group of >= 5 near-identical records
     (one segment, or the whole filter) where >= 90% share the value
     (:mod:`evaluation._attack_attr`); ``graph_overlap_*`` -- the graph attack against another
@@ -264,14 +260,16 @@ def privacy_table(
     errors (precision of its claims, share re-identified, precision of its 10% surest
     claims, claims, share of records without a counterpart left unmatched), and
     ``graph_known_*`` the same attacker knowing ``known`` people on both sides
-    (:mod:`evaluation._attack_graph_setting`). ``settings``: name -> schema ``hardening``
-    block (default :data:`HARDENING_SETTINGS`); ``rounds``: the frequency attack's
-    re-learning rounds.
+    (:mod:`evaluation._attack_graph_setting`). ``settings``: name -> the ``person`` schema's
+    ``hardening`` block, or a whole schema (default :data:`HARDENING_SETTINGS`); ``rounds``:
+    the frequency attack's re-learning rounds; ``on_row``: called with each row as it is
+    done, and the table's attrs.
+    Linkage F1 is not here: :func:`evaluation._privacy_bench.privacy_bench` adds it.
     ``table.attrs`` holds the sizes, the random-matching rate of the graph attack and the
     share of names in the public lists (the most the frequency attack can get right).
     """
     settings = HARDENING_SETTINGS if settings is None else settings
-    _check(n_people, seed, settings, graph_records, rounds, overlap_records, known)
+    _check(n_people, seed, settings, graph_records, rounds, overlap_records, known, records)
     overlap = (partial_overlap_setting(int(overlap_records), seed=int(seed))
                if overlap_records else None)  # fmt: skip
     if overlap is not None:
@@ -279,6 +277,13 @@ def privacy_table(
     schemas = {name: _schema(block, name) for name, block in settings.items()}
     data = generate(int(n_people), 3, seed=int(seed))
     register = data.agencies[_TARGET]
+    if records is not None:
+        if records > len(register):
+            raise ValueError(
+                f"records ({records}) is more than the {len(register)} records "
+                f"that {n_people} people give the attacked agency; raise n_people"
+            )
+        register = register.iloc[: int(records)].reset_index(drop=True)
     plain = bloom.Schema.load("person")
     setup = _Setup(
         data=data,
@@ -293,8 +298,7 @@ def privacy_table(
         overlap=overlap,
         known=int(known),
     )
-    table = pd.DataFrame([_row(name, schema, setup) for name, schema in schemas.items()])
-    table.attrs = {
+    attrs = {
         "n_people": int(n_people),
         "seed": int(seed),
         "records_attacked": len(register),
@@ -305,6 +309,13 @@ def privacy_table(
         "given_in_public_list": _share_in(setup.truth["given_name"], setup.names.given.names),
         "family_in_public_list": _share_in(setup.truth["family_name"], setup.names.family.names),
     }
+    rows = []
+    for name, schema in schemas.items():
+        rows.append(_row(name, schema, setup))
+        if on_row is not None:
+            on_row(rows[-1], attrs)
+    table = pd.DataFrame(rows)
+    table.attrs = attrs
     return table
 
 

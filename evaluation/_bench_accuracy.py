@@ -7,6 +7,7 @@ for scoring), with a fixed secret so the figures repeat, on FEBRL4, FEBRL3 in th
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import bloom
@@ -15,6 +16,7 @@ from evaluation._evaluate import load_dataset, run_evaluation
 __all__ = ["accuracy_figures", "bench_accuracy", "bench_baseline", "bench_privacy"]
 
 _SECRET = bloom.Secret(bytes(range(32)))
+PRIVACY_PLOT = Path("bench/privacy_pareto.png")  # beside bench/results.json
 _DATASETS = {
     "febrl4_two_agencies": "febrl4",
     "febrl3_three_agencies_one_per_person": "febrl3",
@@ -51,9 +53,18 @@ def bench_baseline() -> dict[str, Any]:
     return {kind: baseline_scores(kind) for kind in ("febrl4", "febrl3", "febrl3-dup", "synthetic")}
 
 
-def bench_privacy() -> dict[str, Any]:
-    """Re-identification by the red-team attacks, and linkage F1, per hardening option."""
-    from evaluation._attack import privacy_table
+def bench_privacy(
+    sizes: tuple[int, ...] | None = None,
+    *,
+    plot: Path | None = PRIVACY_PLOT,
+    cells: Path | None = None,
+    **options: Any,
+) -> dict[str, Any]:
+    """The privacy table (:func:`evaluation._privacy_bench.privacy_bench`): per setting the red
+    team's attacks at each size (default 5,000, 50,000 and 200,000 records; 200,000 for the
+    main settings only), attribute exposure, and linkage F1 on three datasets; the Pareto plot
+    goes to ``plot``. ``cells``: a folder of finished pieces to resume a run cut short."""
+    from evaluation._privacy_bench import DEFAULT_SIZES, privacy_bench, privacy_figures
 
-    table = privacy_table()
-    return {"rows": table.round(4).to_dict(orient="records"), **table.attrs}
+    table = privacy_bench(sizes or DEFAULT_SIZES, plot=plot, cells=cells, **options)
+    return privacy_figures(table)

@@ -20,7 +20,6 @@ exposure measure of ``caselink privacy check`` live elsewhere.
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 import os
@@ -28,9 +27,6 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
-from functools import cache
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -42,9 +38,8 @@ from bloom._tokens import normalise_text, parse_date, parse_value, salt_value
 from evaluation._attack import most_frequent_names, normalised
 from evaluation._attack_freq import frequency_attack
 from evaluation._attack_names import public_names
-from evaluation._datasets import load_febrl3_agencies, load_febrl4
-from evaluation._metrics import pairwise_scores
-from evaluation._synthetic import generate
+from evaluation._privacy_f1 import SECRET, dataset_f1, febrl4_agencies, synthetic
+from evaluation._privacy_settings import privacy_settings, setting_schemas
 
 __all__ = [
     "SETTINGS",
@@ -57,7 +52,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-SECRET = bloom.Secret(bytes(range(32)))  # the accuracy bench's fixed secret
 MIN_GROUP = 5
 HOMOGENEOUS = 0.9
 NEAR_DICE = 0.9
@@ -82,53 +76,6 @@ class FrontierRow:
     febrl_exposure_birth_year: float  # FEBRL4, both batches
     febrl_exposure_place: float  # max over suburb, postcode and state
     seconds: float
-
-
-# -- data ---------------------------------------------------------------------------------
-@cache
-def _synthetic() -> Any:
-    return generate(5000, 3, seed=0)
-
-
-@cache
-def _febrl4() -> dict[str, pd.DataFrame]:
-    d = load_febrl4()
-    return {"agency-a": d.a, "agency-b": d.b}
-
-
-def _truth_of(agencies: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
-    frames = [
-        pd.DataFrame({"agency": k, "record_ref": v["record_ref"],
-                      "entity_id": v["record_ref"].str.split("-").str[1]})
-        for k, v in agencies.items()
-    ]  # fmt: skip
-    return pd.concat(frames, ignore_index=True)
-
-
-def linkage_f1(
-    agencies: Mapping[str, pd.DataFrame], truth: pd.DataFrame, schema: bloom.Schema
-) -> float:
-    """Pairwise F1 of linking the registers at the automatic threshold."""
-    from linkage import link
-
-    batches = [
-        bloom.encode(df, schema, SECRET, agency=name, id_column="record_ref")
-        for name, df in agencies.items()
-    ]
-    m = link(batches).assignments.merge(truth, on=["agency", "record_ref"], how="left")
-    entity = m["entity_id"].fillna("unlabelled:" + m["agency"] + ":" + m["record_ref"])
-    return pairwise_scores(m["case_id"].to_numpy(), entity.to_numpy()).f1
-
-
-def dataset_f1(person: bloom.Schema, febrl: bloom.Schema) -> tuple[float, float, float]:
-    f4 = _febrl4()
-    f3 = load_febrl3_agencies(3, one_per_agency=True, seed=0)
-    syn = _synthetic()
-    return (
-        linkage_f1(f4, _truth_of(f4), febrl),
-        linkage_f1(f3.agencies, f3.truth, febrl),
-        linkage_f1(syn.agencies, syn.truth, person),
-    )
 
 
 # -- attribute exposure by grouping -------------------------------------------------------
@@ -208,7 +155,7 @@ def _text(values: pd.Series) -> np.ndarray:
 
 
 def _synthetic_exposure(schema: bloom.Schema) -> dict[str, float]:
-    records = _synthetic().all_records()
+    records = synthetic().all_records()
     filters = bloom.encode(records, schema, SECRET, agency="all").filters
     attrs = {
         "sex": _text(records["sex"]),
@@ -221,7 +168,7 @@ def _synthetic_exposure(schema: bloom.Schema) -> dict[str, float]:
 
 
 def _febrl_exposure(schema: bloom.Schema) -> dict[str, float]:
-    records = pd.concat(list(_febrl4().values()), ignore_index=True)
+    records = pd.concat(list(febrl4_agencies().values()), ignore_index=True)
     filters = bloom.encode(records, schema, SECRET, agency="all").filters
     attrs = {
         "birth_year": _year(records["date_of_birth"], ("%Y%m%d",)),
@@ -258,7 +205,7 @@ def salt_keys(register: pd.DataFrame, schema: bloom.Schema) -> np.ndarray | None
 
 def name_reidentification(schema: bloom.Schema) -> dict[str, float]:
     """Frequency attack on agency-a's batch: whole batch, and per true salt group."""
-    register = _synthetic().agencies["agency-a"]
+    register = synthetic().agencies["agency-a"]
     plain = bloom.Schema.load("person")
     names = public_names(schema)
     truth = {c: normalised(register[c], plain, c) for c in ("given_name", "family_name")}
@@ -323,58 +270,17 @@ def as_table(rows: list[FrontierRow]) -> pd.DataFrame:
     return pd.DataFrame([asdict(r) for r in rows])
 
 
-# -- the settings of the table ----------------------------------------------------------------
-_SCHEMAS = Path(__file__).resolve().parents[1] / "schemas"
-
-
-def _doc(name: str) -> dict[str, Any]:
-    return bloom.Schema.load(_SCHEMAS / f"{name}.json").document
-
-
-def _names_salted(doc: dict[str, Any], names: tuple[str, str]) -> dict[str, Any]:
-    """The name fields themselves salted by the year windows (a missing year: empty salts)."""
-    out = copy.deepcopy(doc)
-    year = next(f["salt"]["field"] for f in out["fields"] if f.get("salt"))
-    for f in out["fields"]:
-        if f["name"] in names:
-            f["salt"] = {"field": year, "part": "year_window", "missing": "salt"}
-    return out
-
-
-def _hardened(doc: dict[str, Any], block: dict[str, Any]) -> dict[str, Any]:
-    return {**copy.deepcopy(doc), "hardening": block}
-
-
-def _settings() -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
-    p2, f2 = _doc("person-v2"), _doc("febrl-v2")
-    return {
-        "none (person, febrl)": (_doc("person"), _doc("febrl")),
-        "v2 (person-v2, febrl-v2)": (p2, f2),
-        "v2 + names salted by year windows": (
-            _names_salted(p2, ("given_name", "family_name")),
-            _names_salted(f2, ("given_name", "surname")),
-        ),
-        "v2 + diffusion t=3": (
-            _hardened(p2, {"diffusion": {"t": 3}}),
-            _hardened(f2, {"diffusion": {"t": 3}}),
-        ),
-    }
-
-
-SETTINGS: tuple[str, ...] = tuple(_settings())
+SETTINGS: tuple[str, ...] = tuple(privacy_settings())
 
 
 def frontier_table(names: tuple[str, ...] = SETTINGS) -> pd.DataFrame:
     """One :class:`FrontierRow` per named setting (default: all of :data:`SETTINGS`)."""
-    docs = _settings()
+    docs = privacy_settings()
     unknown = [n for n in names if n not in docs]
     if unknown:
         raise ValueError(f"unknown settings {unknown}; known: {', '.join(docs)}")
-    rows = []
-    for name in names:
-        person, febrl = (bloom.Schema.from_dict(d) for d in docs[name])
-        rows.append(frontier_row(name, person, febrl, on_step=logger.info))
-    return as_table(rows)
+    schemas = setting_schemas({n: docs[n] for n in names})
+    return as_table([frontier_row(n, p, f, on_step=logger.info) for n, (p, f) in schemas.items()])
 
 
 def main(argv: list[str]) -> None:

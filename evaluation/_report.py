@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,8 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["write_report"]
+
+BENCH_RESULTS = Path(__file__).resolve().parents[1] / "bench" / "results.json"
 
 
 def _plot_threshold(curve: pd.DataFrame, path: Path) -> None:
@@ -81,7 +84,53 @@ def _plot_speed(speed: dict[str, float], path: Path) -> None:
     plt.close(fig)
 
 
-def _markdown(r: dict[str, Any], extras: dict[str, pd.DataFrame]) -> str:
+def _privacy_lines(privacy: Mapping[str, Any] | None, figures: Path) -> list[str]:
+    """The privacy table of ``caselink bench --only privacy`` and its Pareto plot (drawn again
+    into ``figures``), or how to produce them when the bench has not run."""
+    from evaluation._privacy_bench import privacy_frame
+    from evaluation._privacy_markdown import privacy_markdown
+    from evaluation._privacy_pareto import plot_pareto
+
+    lines = ["## Privacy", ""]
+    if not privacy or "sizes" not in privacy:  # none yet, or one from before the sizes
+        return [*lines, "No privacy table yet: run `caselink bench --only privacy`.", ""]
+    table = privacy_frame(privacy)
+    plot_pareto(table, figures / "privacy_pareto.png")
+    machine = privacy.get("machine") or {}
+    return [
+        *lines,
+        "From `caselink bench --only privacy`"
+        + (f", measured {privacy['measured_at']}" if "measured_at" in privacy else "")
+        + (f" (load average {machine['load_average_at_start']} at the start" if machine else "")
+        + (
+            f", {machine['load_average_during_run']} during the run"
+            if machine.get("load_average_during_run")
+            else ""
+        )
+        + (")" if machine else "")
+        + ". Names re-identified by the adaptive frequency attack on agency A's synthetic "
+        "register at each size in records (– not measured); exposure and graph attack: the "
+        "largest over the sizes; F1 at the automatic threshold. Settings are (person, febrl) "
+        "schema pairs (`evaluation/_privacy_settings.py`).",
+        "",
+        privacy_markdown(table),
+        "",
+        "![privacy against accuracy, the Pareto front](figures/privacy_pareto.png)",
+        "",
+    ]
+
+
+def _bench_privacy(path: Path = BENCH_RESULTS) -> dict[str, Any] | None:
+    """The ``privacy`` section of the bench's results, if there is one."""
+    try:
+        return json.loads(path.read_text()).get("privacy")
+    except (OSError, ValueError):
+        return None
+
+
+def _markdown(
+    r: dict[str, Any], extras: dict[str, pd.DataFrame], privacy_lines: Sequence[str] = ()
+) -> str:
     acc, sp = r["accuracy"], r["speed"]
     lines = [
         f"# caselink evaluation: {r['dataset']}",
@@ -124,7 +173,7 @@ def _markdown(r: dict[str, Any], extras: dict[str, pd.DataFrame]) -> str:
     ]
     for title, table in extras.items():
         lines += ["", f"## {title}", "", _table(table)]
-    lines += ["", threat_model().rstrip()]
+    lines += ["", *privacy_lines, threat_model().rstrip()]
     return "\n".join(lines) + "\n"
 
 
@@ -216,16 +265,21 @@ def _jsonable(obj: Any) -> Any:
 
 
 def write_report(
-    results: dict[str, Any], out: Path, extras: dict[str, pd.DataFrame] | None = None
+    results: dict[str, Any],
+    out: Path,
+    extras: dict[str, pd.DataFrame] | None = None,
+    privacy: Mapping[str, Any] | None = None,
 ) -> Path:
-    """Write report.md, report.html, figures/*.png and results.json into ``out``."""
+    """Write report.md, report.html, figures/*.png and results.json into ``out``. ``privacy``:
+    the privacy section of the bench's results (default: read from ``bench/results.json``)."""
     figures = out / "figures"
     figures.mkdir(parents=True, exist_ok=True)
     _plot_threshold(results["threshold_curve"], figures / "threshold.png")
     _plot_scores(results["scores"]["weight"], results["scores"]["is_match"], figures / "scores.png")
     _plot_reliability(results["calibration"]["reliability"], figures / "reliability.png")
     _plot_speed(results["speed"], figures / "speed.png")
-    md = _markdown(results, extras or {})
+    privacy = _bench_privacy() if privacy is None else privacy
+    md = _markdown(results, extras or {}, _privacy_lines(privacy, figures))
     (out / "report.md").write_text(md, encoding="utf-8")
     (out / "report.html").write_text(_html(md), encoding="utf-8")
     payload = {k: v for k, v in results.items() if k != "scores"}

