@@ -50,14 +50,13 @@ from evaluation._attack_names import PublicNames, public_names
 from evaluation._frontier import (
     SECRET,
     _exposed_share,
-    _hardened,
-    _settings,
     _share,
     _text,
     _year,
     dataset_f1,
     grouping_exposure,
 )
+from evaluation._privacy_settings import V2, V2_NAMES_SALTED, _hardened, privacy_settings
 from evaluation._synthetic import generate
 
 __all__ = [
@@ -108,12 +107,12 @@ def _day_month_keyed(doc: dict[str, Any], date_column: str) -> dict[str, Any]:
 
 
 def settings() -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
-    base = _settings()
-    p2, f2 = base["v2 (person-v2, febrl-v2)"]
+    base = privacy_settings()
+    p2, f2 = base[V2]
     return {
-        "none": base["none (person, febrl)"],
+        "none": base["none"],
         "v2": (p2, f2),
-        "v2 + names salted by year windows": base["v2 + names salted by year windows"],
+        "v2 + names salted by year windows": base[V2_NAMES_SALTED],
         "v2 + names rekeyed by sex": (_rekeyed_by_sex_only(p2), f2),
         "v3 (person-v3, febrl-v3)": (_v3("person-v3"), _v3("febrl-v3")),
         "v3 + day-month key": (
