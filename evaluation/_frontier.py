@@ -154,14 +154,21 @@ def _text(values: pd.Series) -> np.ndarray:
     )
 
 
-def _synthetic_exposure(schema: bloom.Schema) -> dict[str, float]:
-    records = synthetic().all_records()
+def encoded_attributes(
+    records: pd.DataFrame, schema: bloom.Schema
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Synthetic ``records`` encoded with ``schema``, and their sex, birth year and place."""
     filters = bloom.encode(records, schema, SECRET, agency="all").filters
     attrs = {
         "sex": _text(records["sex"]),
         "birth_year": _year(records["date_of_birth"], ("%Y-%m-%d", "%Y")),
         "place": _text(records["place_of_birth"]),
     }
+    return filters, attrs
+
+
+def _synthetic_exposure(schema: bloom.Schema) -> dict[str, float]:
+    filters, attrs = encoded_attributes(synthetic().all_records(), schema)
     found = grouping_exposure(filters, schema, attrs)
     logger.info("synthetic exposure by segment: %s", found)
     return {a: max(v.values()) for a, v in found.items()}

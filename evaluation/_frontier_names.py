@@ -51,9 +51,9 @@ from evaluation._frontier import (
     SECRET,
     _exposed_share,
     _share,
-    _text,
     _year,
     dataset_f1,
+    encoded_attributes,
     grouping_exposure,
 )
 from evaluation._privacy_settings import V2, V2_NAMES_SALTED, _hardened, privacy_settings
@@ -333,12 +333,7 @@ def exposure(person_doc: dict[str, Any], people: int) -> dict[str, float]:
     """Grouping exposure of sex, birth year and place (max over segments), all agencies."""
     records = _data(people).all_records()
     schema = bloom.Schema.from_dict(person_doc)
-    filters = bloom.encode(records, schema, SECRET, agency="all").filters
-    attrs = {
-        "sex": _text(records["sex"]),
-        "birth_year": _year(records["date_of_birth"], ("%Y-%m-%d", "%Y")),
-        "place": _text(records["place_of_birth"]),
-    }
+    filters, attrs = encoded_attributes(records, schema)
     found = grouping_exposure(filters, schema, attrs)
     return {a: max(v.values()) for a, v in found.items()} | {
         f"{a}@{seg}": v[seg] for a, v in found.items() for seg in v
@@ -350,12 +345,7 @@ def exact_exposure(person_doc: dict[str, Any], people: int) -> dict[str, float]:
     of :func:`exposure` that stays cheap at 50,000 people (no near-identical chaining)."""
     records = _data(people).all_records()
     schema = bloom.Schema.from_dict(person_doc)
-    filters = bloom.encode(records, schema, SECRET, agency="all").filters
-    attrs = {
-        "sex": _text(records["sex"]),
-        "birth_year": _year(records["date_of_birth"], ("%Y-%m-%d", "%Y")),
-        "place": _text(records["place_of_birth"]),
-    }
+    filters, attrs = encoded_attributes(records, schema)
     out: dict[str, float] = {"records": float(len(records))}
     for seg in schema.segments:
         lo, hi = seg.out_offset // 64, (seg.out_offset + seg.out_bits) // 64
