@@ -25,8 +25,9 @@ scores agree bit for bit. Dice of two all-zero filters is 0.0.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange, types
-from numba.extending import intrinsic
+from numba import njit, prange
+
+from bloom._bitops import popcount
 
 __all__ = [
     "candidates_parallel",
@@ -45,16 +46,7 @@ _BLOCK_ROWS = 64  # rows of a that share each span of b while it sits in L2
 _SPAN_BYTES = 1 << 18  # bytes of (transposed) b per span
 
 
-@intrinsic
-def _ctpop(typingctx, x):  # pragma: no cover - compiled
-    """Set bits of a 64-bit integer via ``llvm.ctpop.i64``, typed as int64."""
-    if not isinstance(x, types.Integer) or x.bitwidth != 64:
-        return None
-
-    def codegen(context, builder, signature, args):
-        return builder.ctpop(args[0])
-
-    return types.int64(x), codegen
+_ctpop = popcount  # one llvm.ctpop intrinsic for the project (bloom._bitops)
 
 
 @njit(cache=True, nogil=True)
