@@ -246,15 +246,14 @@ def _insert_records(conn, batch_id: str, agreement_id: str, agency_id: int, batc
 DROP_ROWS = 5000  # filters dropped per transaction once a run has stored its batches
 
 
-def drop_linked_filters(engine: sa.Engine, batch_ids: list[str] | None = None) -> int:
-    """Drop the filters that linked batches still hold (they live on, sealed, in the
+def drop_linked_filters(engine: sa.Engine, batch_ids: list[str]) -> int:
+    """Drop the filters these linked batches still hold (they live on, sealed, in the
     registry), :data:`DROP_ROWS` records per transaction so that no tracing query's audit
-    entry waits long for the write lock; ``batch_ids`` ``None``: every linked batch (the
-    recovery after a crash between a run's commit and this). Returns the filters dropped."""
+    entry waits long for the write lock. Returns the filters dropped."""
     r, b = batch_records.c, batches.c
-    linked = sa.select(b.id).where(b.status == "linked")
-    if batch_ids is not None:
-        linked = linked.where(b.id.in_(batch_ids))
+    if not batch_ids:
+        return 0
+    linked = sa.select(b.id).where(b.status == "linked", b.id.in_(batch_ids))
     dropped = 0
     with engine.connect() as conn:
         spans = conn.execute(

@@ -106,7 +106,6 @@ def _stored(conn: sa.Connection, run: Any) -> bool:
 def recover_interrupted(engine: sa.Engine) -> Recovery:
     """Settle the runs a previous process left queued or running (see the module docstring)."""
     found = Recovery()
-    drop_linked_filters(engine)  # a run stopped between its commit and dropping them
     with engine.begin() as conn:
         left = conn.execute(sa.select(runs).where(runs.c.status.in_(ACTIVE))).all()
         for run in left:
@@ -123,6 +122,10 @@ def recover_interrupted(engine: sa.Engine) -> Recovery:
                 found.failed.append(run.id)
             conn.execute(runs.update().where(runs.c.id == run.id).values(**values))
             append(conn, run.agreement_id, SERVICE_ACTOR, action, details=details)
+        done = sa.select(batches.c.id).where(batches.c.linked_by_run.in_(found.completed))
+        kept = list(conn.execute(done).scalars()) if found.completed else []
+    # a run stopped between its commit and dropping its batches' filters (run.filters_kept)
+    drop_linked_filters(engine, kept)
     return found
 
 
