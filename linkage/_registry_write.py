@@ -34,27 +34,32 @@ class UnsupportedDatabaseError(RuntimeError):
     """The registry writes runs to SQLite or PostgreSQL only."""
 
 
-def _placeholder(c: sa.Connection) -> str:
-    style = c.dialect.paramstyle
-    if style not in _PLACEHOLDER or c.dialect.name not in ("sqlite", "postgresql"):
+def _backend(c: sa.Connection) -> str:
+    """``sqlite`` or ``postgresql``; other databases are refused."""
+    if c.dialect.name not in ("sqlite", "postgresql") or c.dialect.paramstyle not in _PLACEHOLDER:
         raise UnsupportedDatabaseError(
             f"the case registry runs on SQLite or PostgreSQL; this engine is {c.dialect.name}"
         )
-    return _PLACEHOLDER[style]
+    return c.dialect.name
+
+
+def _placeholder(c: sa.Connection) -> str:
+    _backend(c)
+    return _PLACEHOLDER[c.dialect.paramstyle]
 
 
 def write_many(c: sa.Connection, sql: str, rows: Sequence[tuple]) -> None:
     """``executemany`` of ``sql`` (``?`` placeholders) over ``rows``; nothing when empty."""
+    mark = _placeholder(c)  # refuses another database even with nothing to write
     if rows:
-        c.exec_driver_sql(sql.replace("?", _placeholder(c)), list(rows))
+        c.exec_driver_sql(sql.replace("?", mark), list(rows))
 
 
 def new_record_ids(c: sa.Connection, n: int) -> np.ndarray:
     """``n`` unused, increasing ``registry_records`` ids for this transaction's new records."""
     if n == 0:
         return np.zeros(0, dtype=np.int64)
-    _placeholder(c)  # refuses other databases
-    if c.dialect.name == "postgresql":
+    if _backend(c) == "postgresql":
         drawn = c.exec_driver_sql(
             "SELECT nextval(pg_get_serial_sequence('registry_records', 'id')) "
             "FROM generate_series(1, %s)",

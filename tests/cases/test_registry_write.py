@@ -84,3 +84,17 @@ def test_a_run_rewrites_only_the_case_confidences_it_changed(
     after = reg.state().case_confidence
     assert {c: v for c, v in after.items() if c in state.case_confidence} == {
         **state.case_confidence, **planned.case_confidence}  # fmt: skip
+
+
+def test_a_database_other_than_sqlite_or_postgresql_is_refused_before_any_write():
+    """The refusal is decided from the dialect alone (SQLAlchemy's mock engine executes
+    nothing): the message names the engine the registry was given."""
+    import pytest
+
+    from linkage._registry_write import UnsupportedDatabaseError, write_many
+
+    engine = sa.create_mock_engine("mysql://", executor=lambda *a, **k: None)
+    with pytest.raises(UnsupportedDatabaseError, match=r"SQLite or PostgreSQL.*mysql"):
+        new_record_ids(engine, 3)
+    with pytest.raises(UnsupportedDatabaseError, match="mysql"):
+        write_many(engine, "INSERT INTO registry_links VALUES (?)", [(1,)])
