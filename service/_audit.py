@@ -95,6 +95,7 @@ class Pending:
     purpose: str | None = None
     outcome: str = "ok"
     details: Mapping[str, Any] = field(default_factory=dict)
+    at: str | None = None  # when it happened, if not now (an entry folded from the journal)
 
 
 def append(
@@ -128,7 +129,7 @@ def append_many(conn: sa.Connection, scope: str, pending: list[Pending]) -> list
         entry = {
             "scope": scope,
             "seq": seq,
-            "at": datetime.now(UTC).isoformat(timespec="microseconds"),
+            "at": p.at or datetime.now(UTC).isoformat(timespec="microseconds"),
             "actor": p.actor.agency,
             "key_id": p.actor.key_id,
             "role": p.actor.role,

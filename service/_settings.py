@@ -81,6 +81,13 @@ class Settings(BaseSettings):
     audit_checkpoint_file: Path | None = Field(
         None, description="append-only JSON lines of signed checkpoints; unset: in STATE_DIR"
     )
+    audit_lock_wait_seconds: float = Field(
+        0.1,
+        gt=0,
+        le=60,
+        description="longest wait of a query's audit entry for the chain's lock; past it the "
+        "entry goes to the durable audit journal in STATE_DIR and joins its chain later",
+    )
     audit_checkpoint_seconds: float = Field(
         300, gt=0, description="how often every audit chain that moved is checkpointed"
     )
@@ -163,6 +170,11 @@ class Settings(BaseSettings):
     @property
     def audit_checkpoint_path(self) -> Path:
         return self.audit_checkpoint_file or self.state_dir / "audit-checkpoints.jsonl"
+
+    @property
+    def audit_journal_dir(self) -> Path:
+        """Where the audit writer journals entries while a bulk write holds the lock."""
+        return self.state_dir / "audit-journal"
 
 
 def _check_token(token: str, setting: str) -> str:

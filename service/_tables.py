@@ -10,7 +10,9 @@ The case registry's own tables (``registry_*``, one scope per agreement) belong 
   run has moved it into the registry;
 - ``runs``: linkage runs and their progress;
 - ``audit_entries`` and ``audit_heads``: the hash-chained audit log, one chain per agreement
-  (scope = agreement id) and one for the service itself (scope ``""``).
+  (scope = agreement id) and one for the service itself (scope ``""``);
+- ``audit_journal_folds``: how far each file of the audit journal was folded into the chains
+  (:mod:`service._audit_journal`).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ __all__ = [
     "api_keys",
     "audit_entries",
     "audit_heads",
+    "audit_journal_folds",
     "batch_records",
     "batches",
     "metadata",
@@ -158,4 +161,12 @@ audit_heads = sa.Table(
     sa.Column("scope", sa.String(32), primary_key=True),
     sa.Column("seq", sa.BigInteger, nullable=False),
     sa.Column("hash", sa.String(64), nullable=False),
+)
+audit_journal_folds = sa.Table(
+    "audit_journal_folds",
+    metadata,
+    sa.Column("journal", sa.String(64), primary_key=True),  # the journal file's name
+    sa.Column("folded", sa.BigInteger, nullable=False),  # its last line folded
+    sa.Column("hash", sa.String(64), nullable=False),  # that line's hash
+    sa.Column("folded_at", When(), nullable=False),
 )

@@ -140,10 +140,16 @@ def verify_audit(
     from service._admin import verify_all
     from service.cli_audit import load_kept
 
+    from service._audit_journal import AuditJournal
+    from service._settings import get_settings
+
     kept = load_kept(against, public_key) if against is not None else None
+    journal = AuditJournal(get_settings().audit_journal_dir)
     engine = _engine(database_url)
     try:
         checks = verify_all(engine, agreement, kept)
+        with engine.connect() as conn:
+            waiting = journal.waiting(conn)
     finally:
         engine.dispose()
     table = Table("chain", "entries", "head hash", "result")
@@ -158,7 +164,13 @@ def verify_audit(
     if kept is not None:
         console.print(f"checked against {kept.count} kept checkpoint(s) of "
                       f"{len(kept.scopes)} chain(s) in {against}")  # fmt: skip
-    if not all(c.ok for c in checks):
+    if waiting:
+        console.print(f"{waiting} audit entries wait in the audit journal ({journal.directory});"
+                      " the service folds them into their chains when it next starts")  # fmt: skip
+    for path in journal.damaged():
+        console.print(f"[red]audit journal {path.name} was edited after it was written: its "
+                      "entries are not in any chain; keep the file as evidence")  # fmt: skip
+    if not all(c.ok for c in checks) or journal.damaged():
         raise typer.Exit(1)
 
 

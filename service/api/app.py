@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from fastapi import FastAPI
 
 from linkage._sealing import FilterCipher
+from service._audit_journal import AuditJournal
 from service._audit_writer import AuditWriter
 from service._checkpoint_writer import CheckpointWriter
 from service._datakeys import open_cipher
@@ -114,7 +115,10 @@ def create_app(settings: Settings | None = None, *, cipher: FilterCipher | None 
         app.state.indexes.refresh_all()
         app.state.query_limiter = RateLimiter(settings.query_rate_per_minute, settings.query_burst)
         app.state.rate_refusals = RefusalAudit(engine).start()  # 429s counted a minute at a time
-        app.state.audit_writer = AuditWriter(engine).start()  # queries' entries, group-committed
+        journal = AuditJournal(settings.audit_journal_dir)  # while a run holds the lock
+        app.state.audit_writer = AuditWriter(  # queries' entries, group-committed; at start
+            engine, journal=journal, lock_wait=settings.audit_lock_wait_seconds
+        ).start()  # it folds what the last stop left in the journal
         app.state.executor = RunExecutor(
             engine, True, app.state.changes, app.state.metrics, app.state.faults,
             settings.run_num_cpus, codec=codec, niceness=settings.background_niceness,

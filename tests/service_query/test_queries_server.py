@@ -9,14 +9,17 @@ JSON error, and its audit entry.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sqlite3
 import time
+from collections.abc import Iterator
 
 import httpx
 import pandas as pd
 import sqlalchemy as sa
 
-from service._tables import audit_entries
+from service._tables import audit_entries, audit_heads
 from tests.service.conftest import AGENCIES, PLANTED
 from tests.service_query.conftest import METRICS_TOKEN
 
@@ -220,3 +223,38 @@ def test_the_index_follows_a_withdrawal(tracing):
     assert r.status_code == 201, r.text
     found = _poll(tracing, body, lambda f: bool(f) and "agency-c" not in f[0]["agencies"])
     assert found[0] == {**found[0], "case_id": case_id, "agencies": ["agency-a", "agency-b"]}
+
+
+@contextlib.contextmanager
+def _bulk_write_holding_the_chain(tracing) -> Iterator[None]:
+    """What a run's registry commit holds while it writes: SQLite's write lock, and on
+    PostgreSQL the row lock on the agreement's audit head (the run appends its own entry)."""
+    if tracing.db.kind == "sqlite":
+        con = sqlite3.connect(tracing.db.engine.url.database, isolation_level=None)
+        try:
+            con.execute("BEGIN IMMEDIATE")
+            yield
+            con.execute("ROLLBACK")
+        finally:
+            con.close()
+        return
+    with tracing.db.engine.connect() as holder, holder.begin():
+        holder.execute(sa.select(audit_heads).where(audit_heads.c.scope == tracing.agreement_id)
+                       .with_for_update()).one()  # fmt: skip
+        yield
+
+
+def test_a_query_is_answered_while_a_bulk_write_holds_the_audit_chain(tracing):
+    """The answer does not wait for the lock: its entry is made durable in the audit journal,
+    and joins the agreement's chain with the next entry written once the lock is free."""
+    body = tracing.encode(_queries(PLANTED.head(1)), "agency-b", "held-query")
+    key = tracing.new_tracer()
+    before = len(_audit(tracing))
+    with _bulk_write_holding_the_chain(tracing):
+        held = tracing.query(key, body)  # answered while the lock is still held
+        assert held.status_code == 200, held.text
+    assert tracing.query(key, body).status_code == 200
+    entries = _audit(tracing)[before:]
+    assert [json.loads(e["details"]).get("journaled") for e in entries] == [True, None]
+    with tracing.server.client(tracing.key_of("steward", "steward")) as steward:
+        assert steward.verify_audit(tracing.agreement_id)["ok"] is True
