@@ -43,7 +43,7 @@ import pandas as pd
 
 import bloom
 from bloom._tokens import parse_value, salt_value
-from evaluation._attack import most_frequent_names, normalised
+from evaluation._attack import most_frequent_names
 from evaluation._attack_adaptive_hidden import key_fields
 from evaluation._attack_freq import frequency_attack
 from evaluation._attack_names import PublicNames, public_names
@@ -55,6 +55,7 @@ from evaluation._frontier import (
     dataset_f1,
     encoded_attributes,
     grouping_exposure,
+    scored_truth,
 )
 from evaluation._privacy_settings import V2, V2_NAMES_SALTED, _hardened, privacy_settings
 from evaluation._synthetic import generate
@@ -230,9 +231,8 @@ def name_reidentification(
     of ``people`` synthetic people."""
     register = _data(people).agencies["agency-a"]
     schema = bloom.Schema.from_dict(person_doc)
-    plain = bloom.Schema.load("person")
     names = public_names(schema)
-    truth = {c: normalised(register[c], plain, c) for c in ("given_name", "family_name")}
+    truth = scored_truth(register, schema)
     filters = bloom.encode(register, schema, SECRET, agency="agency-a").filters
     out: dict[str, float] = {"records": float(len(register))}
     if adaptive:
@@ -273,7 +273,7 @@ def group_size_curve(people: int, sizes: tuple[int, ...], reps: int = 1) -> list
     register = _data(people).agencies["agency-a"]
     schema = bloom.Schema.load("person")
     names = public_names(schema)
-    truth = {c: normalised(register[c], schema, c) for c in ("given_name", "family_name")}
+    truth = scored_truth(register, schema)
     filters = bloom.encode(register, schema, SECRET, agency="agency-a").filters
     rng = np.random.default_rng(7)
     rows = []

@@ -44,3 +44,23 @@ def test_grouping_exposure_reads_each_segment_of_a_schema(secret):
     df = pd.DataFrame({"name": [f"n{i}x{i * 7}" for i in range(20)], "sex": ["f", "m"] * 10})
     found = grouping_exposure(bloom.encode(df, s, secret).filters, s, {"sex": df["sex"].to_numpy()})
     assert found["sex"]["sex"] == 1.0 and found["sex"]["name"] == 0.0
+
+
+def test_attacks_are_scored_in_the_schemas_own_normalised_space():
+    """Under a folding schema the filters hold folded names: an attack that recovers the
+    folded name has named the person, and must score so (scored against the spelling as
+    written, person-recall looked private when it was not)."""
+    from importlib import resources
+
+    from evaluation._frontier import _share, scored_truth
+
+    register = pd.DataFrame({"given_name": ["Mohammed", "Muhamad", "Khadija"],
+                             "family_name": ["Al-Hassan", "Alhasan", "Osman"]})  # fmt: skip
+    recall = bloom.Schema.load(resources.files("bloom.schemas").joinpath("person-recall.json"))
+    folded = scored_truth(register, recall)
+    plain = scored_truth(register, bloom.Schema.load("person"))
+    assert folded["given_name"][0] == folded["given_name"][1]  # one person, two spellings
+    assert plain["given_name"][0] != plain["given_name"][1]
+    recovered = folded["given_name"].copy()  # what an attack on person-recall can return
+    assert _share(recovered, folded["given_name"]) == 1.0
+    assert _share(recovered, plain["given_name"]) < 1.0  # the trap this scoring avoids
