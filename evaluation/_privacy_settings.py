@@ -6,7 +6,13 @@ The ``person`` variant encodes the synthetic registers (the attacks, and the syn
 * every hardening block of :data:`evaluation._attack.HARDENING_SETTINGS`, applied to the shipped
   ``person`` and ``febrl`` schemas (a salt by birth year names each schema's own date field);
 * the v2 proposals (``schemas/person-v2.json``, ``schemas/febrl-v2.json``) and the combinations
-  built on them that :mod:`evaluation._frontier` explores.
+  built on them that :mod:`evaluation._frontier` explores;
+* the v3 proposals (every name hashed keyed by the year windows, name segments re-keyed record
+  by record: ``schemas/person-v3.json``, ``schemas/febrl-v3.json``);
+* ``person-recall`` (names folded to one spelling per sound, the father's name in the name
+  segment; ``evaluation/hard_registers.md``): its attacks are scored in its own folded space
+  (:func:`evaluation._attack.privacy_table` tokenises the attacker's lists with it). It has no
+  FEBRL variant: the ``febrl`` column is the shipped schema.
 
 To add a row, add an entry to :func:`privacy_settings` (or pass your own mapping of name ->
 ``(person, febrl)`` to the bench: schemas, schema documents, or shipped schema names).
@@ -37,6 +43,8 @@ _YEAR_FIELD = {"person": "birth_year", "febrl": "date_of_birth"}
 V2 = "v2 (person-v2, febrl-v2)"
 V2_NAMES_SALTED = "v2 + names salted by year windows"
 V2_DIFFUSION = "v2 + diffusion t=3"
+V3 = "v3 (person-v3, febrl-v3)"
+RECALL = "person-recall (folded names; febrl as shipped)"
 # the rows worth measuring at every size: today's default and the proposals for the next one
 MAIN_SETTINGS: tuple[str, ...] = ("none", V2, V2_NAMES_SALTED, V2_DIFFUSION)
 
@@ -84,6 +92,8 @@ def privacy_settings() -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
         _hardened(p2, {"diffusion": {"t": 3}}),
         _hardened(f2, {"diffusion": {"t": 3}}),
     )
+    out[V3] = (_doc("person-v3"), _doc("febrl-v3"))
+    out[RECALL] = (_doc("person-recall"), febrl)
     return out
 
 
