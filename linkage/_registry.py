@@ -30,7 +30,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from bloom import CaselinkError
-from linkage._registry_write import change_rows, link_rows, new_record_ids, write_many
+from linkage._registry_write import change_rows, insert_rows, link_rows, new_record_ids, update_rows
 from linkage._sealing import FilterCodec, filter_aad, open_rows, seal_rows
 
 if TYPE_CHECKING:
@@ -269,10 +269,9 @@ class Registry:
     def _apply(self, c: sa.Connection, u: RegistryUpdate) -> np.ndarray:
         seq = self._check_meta(c, u)
         new_ids = self._insert_records(c, u)
-        write_many(c, "UPDATE registry_records SET case_id = ?, confidence = ? WHERE id = ?",
-                   change_rows(u))  # fmt: skip
-        write_many(c, "INSERT INTO registry_links (scope, rec_a, rec_b, probability) "
-                   "VALUES (?, ?, ?, ?)", link_rows(self.scope, u, new_ids))  # fmt: skip
+        update_rows(c, "registry_records", ("case_id", "confidence"), "id", change_rows(u))
+        insert_rows(c, "registry_links", ("scope", "rec_a", "rec_b", "probability"),
+                    link_rows(self.scope, u, new_ids))  # fmt: skip
         self._write_cases(c, u, seq)
         seq += len(u.new_cases)
         c.execute(
@@ -285,12 +284,11 @@ class Registry:
         (:mod:`linkage._registry_write`)."""
         rows = [(cid, self.scope, seq + i, float(conf))
                 for i, (cid, conf) in enumerate(u.new_cases)]  # fmt: skip
-        write_many(c, "INSERT INTO registry_cases (case_id, scope, seq, confidence) "
-                   "VALUES (?, ?, ?, ?)", rows)  # fmt: skip
-        write_many(c, "UPDATE registry_cases SET merged_into = ? WHERE case_id = ?",
-                   [(new, old) for old, new in u.merges.items()])  # fmt: skip
-        write_many(c, "UPDATE registry_cases SET confidence = ? WHERE case_id = ?",
-                   [(float(v), cid) for cid, v in u.case_confidence.items()])  # fmt: skip
+        insert_rows(c, "registry_cases", ("case_id", "scope", "seq", "confidence"), rows)
+        update_rows(c, "registry_cases", ("merged_into",), "case_id",
+                    [(new, old) for old, new in u.merges.items()])  # fmt: skip
+        update_rows(c, "registry_cases", ("confidence",), "case_id",
+                    [(float(v), cid) for cid, v in u.case_confidence.items()])  # fmt: skip
 
     def _check_meta(self, c: sa.Connection, u: RegistryUpdate) -> int:
         row = c.execute(sa.select(meta_table).where(meta_table.c.scope == self.scope)).first()
@@ -317,8 +315,8 @@ class Registry:
         rows = zip(new_ids.tolist(), [self.scope] * n, u.new_agencies.tolist(), u.new_refs.tolist(),
                    stored, u.new_case_ids.tolist(),
                    np.asarray(u.new_confidence, np.float64).tolist(), strict=True)  # fmt: skip
-        write_many(c, "INSERT INTO registry_records (id, scope, agency, record_ref, bloom, "
-                   "case_id, confidence) VALUES (?, ?, ?, ?, ?, ?, ?)", list(rows))  # fmt: skip
+        insert_rows(c, "registry_records", ("id", "scope", "agency", "record_ref", "bloom",
+                    "case_id", "confidence"), list(rows))  # fmt: skip
         return new_ids
 
     # -- removing ---------------------------------------------------------------------

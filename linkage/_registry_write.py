@@ -11,6 +11,12 @@ and the new records' ids are allocated up front — the next ids after the large
 where the service's ``BEGIN IMMEDIATE`` already holds the write lock; numbers drawn from the
 column's sequence on PostgreSQL — so that no ``RETURNING`` is needed.
 
+On PostgreSQL, :func:`insert_rows` streams the rows with ``COPY ... FROM STDIN`` and
+:func:`update_rows` copies them into a temporary table and updates from it in one statement:
+``executemany`` there still adapts and sends each row as its own statement from Python,
+holding the service's interpreter (the GIL every request thread needs) for most of a run's
+store; ``COPY`` sends the rows as one stream, adapted in the driver's C code.
+
 SQLite and PostgreSQL only, the two databases caselink runs on.
 """
 
@@ -25,7 +31,15 @@ import sqlalchemy as sa
 if TYPE_CHECKING:
     from linkage._registry import RegistryUpdate
 
-__all__ = ["UnsupportedDatabaseError", "change_rows", "link_rows", "new_record_ids", "write_many"]
+__all__ = [
+    "UnsupportedDatabaseError",
+    "change_rows",
+    "insert_rows",
+    "link_rows",
+    "new_record_ids",
+    "update_rows",
+    "write_many",
+]
 
 _PLACEHOLDER = {"qmark": "?", "format": "%s", "pyformat": "%s"}
 
@@ -53,6 +67,61 @@ def write_many(c: sa.Connection, sql: str, rows: Sequence[tuple]) -> None:
     mark = _placeholder(c)  # refuses another database even with nothing to write
     if rows:
         c.exec_driver_sql(sql.replace("?", mark), list(rows))
+
+
+def _names(*names: str) -> str:
+    for name in names:  # table and column names come from this package, never from input
+        if not name.replace("_", "").isalnum():
+            raise ValueError(f"not a plain SQL name: {name!r}")
+    return ", ".join(names)
+
+
+def insert_rows(c: sa.Connection, table: str, columns: Sequence[str],
+                rows: Sequence[tuple]) -> None:  # fmt: skip
+    """Insert ``rows`` (tuples in ``columns`` order) into ``table``: ``COPY`` on PostgreSQL,
+    ``executemany`` on SQLite; nothing when empty."""
+    cols = _names(table, *columns).split(", ", 1)[1]
+    if _backend(c) == "sqlite":
+        marks = ", ".join("?" * len(columns))
+        write_many(c, f"INSERT INTO {table} ({cols}) VALUES ({marks})", rows)
+    elif rows:
+        _copy(c, f"COPY {table} ({cols}) FROM STDIN", rows)
+
+
+def update_rows(c: sa.Connection, table: str, columns: Sequence[str], key: str,
+                rows: Sequence[tuple]) -> None:  # fmt: skip
+    """Set ``columns`` of the ``table`` row whose ``key`` is the last value of each of
+    ``rows``; on PostgreSQL through a temporary table filled by ``COPY`` and one ``UPDATE``."""
+    _names(table, key, *columns)
+    if _backend(c) == "sqlite":
+        sets = ", ".join(f"{col} = ?" for col in columns)
+        write_many(c, f"UPDATE {table} SET {sets} WHERE {key} = ?", rows)
+        return
+    if not rows:
+        return
+    staged = f"caselink_update_{table}"
+    c.exec_driver_sql(f"CREATE TEMPORARY TABLE {staged} ON COMMIT DROP AS "
+                      f"SELECT {_names(*columns, key)} FROM {table} WITH NO DATA")  # fmt: skip
+    _copy(c, f"COPY {staged} ({_names(*columns, key)}) FROM STDIN", rows)
+    sets = ", ".join(f"{col} = s.{col}" for col in columns)
+    c.exec_driver_sql(f"UPDATE {table} AS t SET {sets} FROM {staged} AS s "
+                      f"WHERE t.{key} = s.{key}")  # fmt: skip
+    c.exec_driver_sql(f"DROP TABLE {staged}")  # the next update of the table makes it anew
+
+
+def _copy(c: sa.Connection, sql: str, rows: Sequence[tuple]) -> None:
+    """``COPY ... FROM STDIN`` of ``rows`` in ``c``'s transaction; a driver error comes out as
+    SQLAlchemy's (an ``IntegrityError`` for a duplicate), as from any other statement."""
+    dbapi = c.dialect.loaded_dbapi
+    cursor = c.connection.dbapi_connection.cursor()
+    try:
+        with cursor.copy(sql) as copy:
+            for row in rows:
+                copy.write_row(row)
+    except dbapi.Error as e:
+        raise sa.exc.DBAPIError.instance(sql, None, e, dbapi.Error, dialect=c.dialect) from e
+    finally:
+        cursor.close()
 
 
 def new_record_ids(c: sa.Connection, n: int) -> np.ndarray:

@@ -17,8 +17,9 @@ leaves — and the next transaction that gets the lock folds the journal into th
 before it appends its own group, so the chains keep the order in which entries were made
 durable. While the journal holds entries a group only checks the lock
 (:data:`JOURNALING_WAIT`): it was taken a moment ago, and waiting the whole ``lock_wait``
-again would add that wait to every answer until the lock is let go. Nothing but a lock that stays taken sends entries to the journal: any other failure
-of a group still refuses its requests.
+again would add that wait to every answer until the lock is let go. Nothing but a lock that
+stays taken sends entries to the journal: any other failure of a group still refuses its
+requests.
 """
 
 from __future__ import annotations

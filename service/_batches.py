@@ -30,7 +30,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 import bloom
-from linkage._registry_write import write_many
+from linkage._registry_write import insert_rows
 from linkage._sealing import FilterCodec, filter_aad, open_rows, seal_rows
 from service._audit import Actor, append
 from service._tables import agreements, batch_records, batches
@@ -239,8 +239,8 @@ def _insert_records(conn, batch_id: str, agreement_id: str, agency_id: int, batc
         stop = min(start + _INSERT_ROWS, len(batch))
         rows = [(batch_id, k, agreement_id, agency_id, refs[k], sealed[k])
                 for k in range(start, stop)]  # fmt: skip
-        write_many(conn, "INSERT INTO batch_records (batch_id, position, agreement_id, "
-                   "agency_id, record_ref, bloom) VALUES (?, ?, ?, ?, ?, ?)", rows)  # fmt: skip
+        insert_rows(conn, "batch_records", ("batch_id", "position", "agreement_id", "agency_id",
+                    "record_ref", "bloom"), rows)  # fmt: skip
 
 
 DROP_ROWS = 5000  # filters dropped per transaction once a run has stored its batches

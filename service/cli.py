@@ -138,10 +138,9 @@ def verify_audit(
     """Recompute every audit chain; exit 1 when any entry was edited, removed or reordered, or
     (--against) a chain is shorter than a kept checkpoint or differs from it."""
     from service._admin import verify_all
-    from service.cli_audit import load_kept
-
     from service._audit_journal import AuditJournal
     from service._settings import get_settings
+    from service.cli_audit import load_kept
 
     kept = load_kept(against, public_key) if against is not None else None
     journal = AuditJournal(get_settings().audit_journal_dir)

@@ -98,3 +98,37 @@ def test_a_database_other_than_sqlite_or_postgresql_is_refused_before_any_write(
         new_record_ids(engine, 3)
     with pytest.raises(UnsupportedDatabaseError, match="mysql"):
         write_many(engine, "INSERT INTO registry_links VALUES (?)", [(1,)])
+
+
+def test_rows_inserted_and_updated_in_bulk_read_back_and_a_duplicate_is_an_integrity_error(
+    make_registry,
+):
+    """``insert_rows``/``update_rows`` (COPY and a staged UPDATE on PostgreSQL, executemany on
+    SQLite) write what a plain INSERT/UPDATE would; a duplicate key is SQLAlchemy's
+    IntegrityError on both, so the service's refusal of it (409) does not depend on the
+    database."""
+    import pytest
+
+    from linkage._registry import cases_table
+    from linkage._registry_write import insert_rows, update_rows
+
+    reg = make_registry()
+    scope, k = reg.scope, cases_table.c
+    ids = [f"{scope[-8:]}{i:06d}" for i in range(3)]  # case ids are unique across scopes
+    with reg.engine.begin() as c:
+        insert_rows(c, "registry_cases", ("case_id", "scope", "seq", "confidence"),
+                    [(cid, scope, i, 0.5) for i, cid in enumerate(ids)])  # fmt: skip
+        update_rows(c, "registry_cases", ("confidence", "merged_into"), "case_id",
+                    [(0.9, ids[0], ids[1]), (0.7, None, ids[2])])  # fmt: skip
+        update_rows(c, "registry_cases", ("confidence",), "case_id", [(0.8, ids[0])])
+        insert_rows(c, "registry_cases", ("case_id", "scope", "seq", "confidence"), [])
+    with reg.engine.connect() as c:
+        rows = c.execute(sa.select(k.case_id, k.confidence, k.merged_into)
+                         .where(k.scope == scope).order_by(k.seq)).all()  # fmt: skip
+    assert [tuple(r) for r in rows] == [(ids[0], 0.8, None), (ids[1], 0.9, ids[0]),
+                                        (ids[2], 0.7, None)]  # fmt: skip
+    with pytest.raises(sa.exc.IntegrityError), reg.engine.begin() as c:
+        insert_rows(c, "registry_cases", ("case_id", "scope", "seq", "confidence"),
+                    [(ids[1], scope, 9, 0.1)])  # fmt: skip
+    with pytest.raises(ValueError, match="plain SQL name"), reg.engine.begin() as c:
+        insert_rows(c, "registry_cases; DROP", ("case_id",), [("x",)])

@@ -158,8 +158,7 @@ def test_a_failure_other_than_the_lock_still_refuses_and_journals_nothing(engine
     assert writer.journaled == 0 and journal.files() == []
 
 
-def test_verify_audit_names_waiting_entries_and_fails_on_an_edited_journal(engine, tmp_path,
-                                                                           monkeypatch):  # fmt: skip
+def test_verify_audit_names_waiting_and_fails_on_an_edited_journal(engine, tmp_path, monkeypatch):
     from typer.testing import CliRunner
 
     from caselink_cli import app
