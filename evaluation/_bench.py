@@ -27,6 +27,7 @@ SECTIONS: dict[str, tuple[str, str]] = {
     "accuracy": ("evaluation._bench_accuracy", "bench_accuracy"),
     "plaintext_baseline": ("evaluation._bench_accuracy", "bench_baseline"),
     "privacy": ("evaluation._bench_accuracy", "bench_privacy"),
+    "privacy_proposals": ("evaluation._bench_accuracy", "bench_privacy_proposals"),
     "query_latency": ("evaluation._bench_query", "bench_query_latency"),
     "registry_writes": ("evaluation._bench_registry", "bench_registry_writes"),
     "load": ("evaluation._bench_load", "bench_load"),

@@ -15,7 +15,13 @@ from evaluation._attack import HARDENING_SETTINGS, privacy_table
 from evaluation._privacy_bench import privacy_bench, privacy_figures, privacy_frame, size_column
 from evaluation._privacy_markdown import privacy_markdown
 from evaluation._privacy_pareto import pareto_front, plot_pareto
-from evaluation._privacy_settings import MAIN_SETTINGS, privacy_settings, setting_schemas
+from evaluation._privacy_settings import (
+    MAIN_SETTINGS,
+    RECALL,
+    V3,
+    privacy_settings,
+    setting_schemas,
+)
 
 PNG = b"\x89PNG\r\n\x1a\n"
 SMALL = {"graph_records": 30, "rounds": 0, "known": 10}
@@ -190,6 +196,12 @@ def test_settings_are_the_hardening_blocks_and_the_v2_proposals():
     by_path = (str(folder / "person-v2.json"), str(folder / "febrl-v2.json"))
     pair = setting_schemas({"v2 by name": by_path})["v2 by name"]
     assert pair == schemas["v2 (person-v2, febrl-v2)"]
+    v3_person, v3_febrl = schemas[V3]
+    assert v3_person.hardening.rekey_segments == ("name", "father")
+    assert v3_febrl.hardening.rekey_segments == ("name",)
+    recall, febrl_as_shipped = schemas[RECALL]
+    assert recall.field("given_name").normalise["fold"] == "romanisation"
+    assert febrl_as_shipped == bloom.Schema.load("febrl")
 
 
 BAD = [
