@@ -114,7 +114,8 @@ def align(a: Side, b: Side, anchor_a: np.ndarray, anchor_b: np.ndarray) -> Align
         gx, gy = keys // width, keys % width
         best = np.full(rows[-1].size, -1, dtype=np.int64)
         order = np.lexsort((-count, gx))
-        first = np.r_[True, gx[order][1:] != gx[order][:-1]]
+        # [: gx.size]: no anchor pair holds the segment on both sides (rekey's emptied key)
+        first = np.r_[True, gx[order][1:] != gx[order][:-1]][: gx.size]
         best[gx[order][first]] = gy[order][first]
         top.append(best)
     partner_a = np.full(a.size, -1, dtype=np.int64)

@@ -297,3 +297,19 @@ def test_overlap_setting_refuses_one_agency_as_both_sides():
 def test_decoys_work_on_a_register_given_as_a_plain_frame(schema):
     plain = pd.DataFrame({c: ["a", "b", "c", "d", "e", "f"] for c in schema.columns})
     assert len(decoys(plain, schema, seed=0)) == 6
+
+
+def test_a_segment_no_anchor_pair_holds_on_both_sides_aligns_to_nothing():
+    """A segment left empty on one side for every anchor (rekey empties its key segment)
+    gives an empty contingency table for it, not an error; the other segments align."""
+    from evaluation._attack_graph_score import align
+    from evaluation._attack_graph_sides import Side
+
+    groups_a = np.array([[0, 1, 0, 1], [3, 4, 5, 6]])
+    groups_b = np.array([[1, 0, 1, 0], [-1, -1, -1, -1]])  # segment 2: empty on side b
+    a = Side(groups_a, np.zeros((4, 1)), np.zeros(4, np.int64))
+    b = Side(groups_b, np.zeros((4, 1)), np.zeros(4, np.int64))
+    anchors = np.arange(4)
+    found = align(a, b, anchors, anchors)
+    assert found.cells[1].size == 0 and (found.top[1] == -1).all()
+    assert list(found.top[0]) == [1, 0]  # value 0 of side a is value 1 of side b, and back
