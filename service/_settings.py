@@ -15,7 +15,10 @@ only ``admin`` keys read the metrics),
 ``./caselink-state``), ``CASELINK_AUDIT_KEY_FILE`` (the Ed25519 key that signs checkpoints;
 default ``STATE_DIR/audit-signing.key``, created with mode 0600 on first start),
 ``CASELINK_AUDIT_CHECKPOINT_FILE`` (the append-only JSON lines of signed checkpoints;
-default ``STATE_DIR/audit-checkpoints.jsonl``) and ``CASELINK_AUDIT_CHECKPOINT_SECONDS``.
+default ``STATE_DIR/audit-checkpoints.jsonl``) and ``CASELINK_AUDIT_CHECKPOINT_SECONDS``;
+``CASELINK_AUDIT_LOCK_WAIT_SECONDS`` (how long a query's audit entry waits for its chain's
+lock before it goes to the audit journal in ``STATE_DIR/audit-journal``;
+:mod:`service._audit_journal`).
 ``CASELINK_TEST_FAULTS_FILE`` is for crash tests only (:mod:`service._faults`): never set it
 on a service with real data. TLS: ``CASELINK_TLS_CERT_FILE`` and ``CASELINK_TLS_KEY_FILE``
 (PEM; both or neither). Encryption at rest: ``CASELINK_DATA_KEY_FILE`` (the data-key ring; default
