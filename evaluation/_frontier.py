@@ -35,7 +35,7 @@ from scipy.sparse.csgraph import connected_components
 
 import bloom
 from bloom._tokens import normalise_text, parse_date, parse_value, salt_value
-from evaluation._attack import most_frequent_names, normalised
+from evaluation._attack import most_frequent_names, scored_truth
 from evaluation._attack_freq import frequency_attack
 from evaluation._attack_names import public_names
 from evaluation._privacy_f1 import SECRET, dataset_f1, febrl4_agencies, synthetic
@@ -191,15 +191,6 @@ def _febrl_exposure(schema: bloom.Schema) -> dict[str, float]:
 
 
 # -- name re-identification ----------------------------------------------------------------
-def scored_truth(register: pd.DataFrame, schema: bloom.Schema) -> dict[str, np.ndarray]:
-    """The names an attack is scored against: each as ``schema`` normalises it before
-    encoding. The attack recovers what the filters hold — under a folding schema
-    (``normalise.fold``) a folded name, which names the person as well as the spelling
-    written; scored against the unfolded spelling, a folding schema would look private
-    when it is not (evaluation/hard_registers.md)."""
-    return {c: normalised(register[c], schema, c) for c in ("given_name", "family_name")}
-
-
 def _share(guess: np.ndarray, truth: np.ndarray) -> float:
     return float(np.mean([g is not None and g == t for g, t in zip(guess, truth, strict=True)]))
 

@@ -80,7 +80,8 @@ def insert_rows(c: sa.Connection, table: str, columns: Sequence[str],
                 rows: Sequence[tuple]) -> None:  # fmt: skip
     """Insert ``rows`` (tuples in ``columns`` order) into ``table``: ``COPY`` on PostgreSQL,
     ``executemany`` on SQLite; nothing when empty."""
-    cols = _names(table, *columns).split(", ", 1)[1]
+    _names(table)
+    cols = _names(*columns)
     if _backend(c) == "sqlite":
         marks = ", ".join("?" * len(columns))
         write_many(c, f"INSERT INTO {table} ({cols}) VALUES ({marks})", rows)

@@ -87,6 +87,9 @@ class AuditJournal:
         self.directory = Path(directory)
         self._file = None  # the open file new lines go to, with its name, line count, hash
         self._name, self._n, self._prev = "", 0, GENESIS
+        # files may wait from a stop; from then on only write() adds and retire() clears them,
+        # so the writer's every group asks this flag, not the directory
+        self._waiting = bool(self.files())
 
     # -- writing ----------------------------------------------------------------------
     def write(self, entries: list[tuple[str, Pending]]) -> list[JournalEntry]:
@@ -103,6 +106,7 @@ class AuditJournal:
             self._prev = digest = _line_hash(self._prev, body)
             lines.append(json.dumps({**body, "hash": digest}, sort_keys=True) + "\n")
             written.append(_entry(body, digest))
+        self._waiting = True
         self._file.write("".join(lines).encode("utf-8"))
         self._file.flush()
         os.fsync(self._file.fileno())
@@ -124,8 +128,9 @@ class AuditJournal:
 
     @property
     def holds_entries(self) -> bool:
-        """Whether any journal file exists (its lines may wait to be folded)."""
-        return self._file is not None or bool(self.files())
+        """Whether a journal file may hold entries not folded yet (kept in memory: one thread
+        writes and retires; files a stop left are found when the journal is opened)."""
+        return self._waiting
 
     def read(self, path: Path) -> list[JournalEntry]:
         """The whole lines of ``path``, their chain checked; a torn last line is dropped."""
@@ -216,6 +221,7 @@ class AuditJournal:
             self._file = None
         for path in self.files():
             path.unlink(missing_ok=True)
+        self._waiting = False
         if self.directory.is_dir():
             _fsync_dir(self.directory)
 
