@@ -86,11 +86,14 @@ class EncodeReport:
 
 def _check_columns(columns: list[str], schema: Schema, id_column: str | None) -> None:
     have = set(columns)
+    needed: dict[str, list[str]] = {}  # missing column -> the fields reading it
+    for f in schema.fields:
+        if f.column not in have:
+            needed.setdefault(f.column, []).append(f"'{f.name}'")
     problems = [
-        f"column '{f.column}' (field '{f.name}') is not in the input; the columns are: "
-        f"{', '.join(columns) or '(none)'}"
-        for f in schema.fields
-        if f.column not in have
+        f"column '{column}' (field{'s' if len(fields) > 1 else ''} {', '.join(fields)}) is not "
+        f"in the input; the columns are: {', '.join(columns) or '(none)'}"
+        for column, fields in needed.items()
     ]
     if id_column is not None and id_column not in have:
         problems.append(f"--id-column '{id_column}' is not in the input")

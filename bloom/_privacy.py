@@ -33,6 +33,7 @@ __all__ = [
     "SegmentFinding",
     "check_batch",
     "schema_for",
+    "schema_warnings",
 ]
 
 LEAK_THRESHOLD = 0.10
@@ -118,6 +119,45 @@ def schema_for(fingerprint: str, given: str | None) -> Schema | None:
         if schema.fingerprint == fingerprint:
             return schema
     return None
+
+
+_NAME_HARDENING = ("xor_fold", "diffusion")  # hide names from frequency analysis, not values
+
+
+def _sets_bits(f: object) -> bool:
+    return sum(t.weight for t in f.tokenisers) > 0  # type: ignore[attr-defined]
+
+
+def schema_warnings(schema: Schema) -> tuple[str, ...]:
+    """What a schema leaves open to whoever holds its filters, in plain words (``caselink
+    encode`` prints them): name fields hashed without a salt, a rekey, an XOR-fold or diffusion
+    (frequency analysis names the commonest names; balance and BLIP do not stop it, as the
+    privacy table shows), and segments that hold no name and nothing salted or rekeyed --
+    records with equal values there get equal bits, whatever deterministic step follows (BLIP's
+    noise is undone by majority votes), so they group by them."""
+    h = schema.hardening
+    salted = h.salt_field is not None
+    fields = [f for f in schema.fields if _sets_bits(f)]
+    out = []
+    open_names = [
+        f.name for f in fields
+        if f.type == "name" and f.salt is None and f.segment not in h.rekey_segments
+    ]  # fmt: skip
+    if open_names and not salted and not any(step in h.enabled for step in _NAME_HARDENING):
+        out.append(
+            f"the names ({', '.join(open_names)}) are not hardened: whoever holds the filters "
+            "can name the commonest given and family names by frequency analysis"
+        )
+    for seg in schema.segments:
+        inside = [f for f in fields if f.segment == seg.name]
+        hidden = salted or seg.name in h.rekey_segments or seg.name == h.rekey_key
+        if inside and not hidden and not any(f.type == "name" or f.salt for f in inside):
+            what = " and ".join(f.name.replace("_", " ") for f in inside)
+            out.append(
+                f"segment '{seg.name}' holds only {what}: records with equal values get equal "
+                "bits there, so whoever holds the filters can group the records by it"
+            )
+    return tuple(out)
 
 
 def _finding(

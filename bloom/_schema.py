@@ -37,7 +37,7 @@ __all__ = [
 ]
 
 FIELD_TYPES = ("name", "string", "date", "category", "number")
-BUILTIN_SCHEMAS = ("febrl", "person")
+BUILTIN_SCHEMAS = ("febrl", "person", "febrl-v1", "person-v1")
 DEFAULT_FILTER_BITS = 1024
 DEFAULT_WEIGHT = 8
 DEFAULT_DATE_FORMATS = ("%Y-%m-%d", "%Y%m%d", "%d/%m/%Y", "%Y")
@@ -408,7 +408,8 @@ class Schema:
 
     @classmethod
     def load(cls, source: str | os.PathLike[str]) -> Schema:
-        """Load a schema file, or a shipped schema by name (``febrl``, ``person``)."""
+        """Load a schema file, or a shipped schema by name (``febrl``, ``person``; their first
+        revisions ``febrl-v1``, ``person-v1``)."""
         if isinstance(source, str) and source in BUILTIN_SCHEMAS and not Path(source).exists():
             text = resources.files("bloom.schemas").joinpath(f"{source}.json").read_text("utf-8")
             where = f"shipped schema '{source}'"

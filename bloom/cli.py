@@ -14,7 +14,14 @@ from rich.table import Table
 from bloom._batchread import read_batch
 from bloom._bitops import popcount_rows
 from bloom._encode import DEFAULT_CHUNK_BYTES, encode_csv
-from bloom._privacy import EXIT_LEAKS, LEAK_THRESHOLD, PrivacyCheck, check_batch, schema_for
+from bloom._privacy import (
+    EXIT_LEAKS,
+    LEAK_THRESHOLD,
+    PrivacyCheck,
+    check_batch,
+    schema_for,
+    schema_warnings,
+)
 from bloom._schema import Schema
 from bloom._secret import Secret
 
@@ -94,13 +101,11 @@ def encode(
             console.print(f"  field {name}: {count:,} missing")
     for name, count in sorted(report.invalid.items()):
         console.print(f"  field {name}: {count:,} unparseable, encoded as missing")
-    if not the_schema.hardening.enabled:
-        console.print(
-            f"[yellow]warning:[/yellow] schema '{the_schema.name or schema}' has no hardening: "
-            "equal values give equal bits in each segment, so the service could sort your "
-            "records by fields such as sex or year of birth. Run `caselink privacy check "
-            f"{out_path}` to see what this batch shows"
-        )
+    warnings = schema_warnings(the_schema)
+    for text in warnings:
+        console.print(f"[yellow]warning:[/yellow] schema '{the_schema.name or schema}': {text}")
+    if warnings:
+        console.print(f"Run `caselink privacy check {out_path}` to see what this batch shows")
 
 
 def inspect(batch: Path = typer.Argument(..., help="An encoded batch file.")) -> None:

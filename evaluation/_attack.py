@@ -16,7 +16,7 @@ batch). The attacks live in ``_attack_names`` (public knowledge), ``_attack_freq
 alignment), ``_attack_decode`` (decoding and re-learning) and ``_attack_graph``. Public API::
 
     table = privacy_table(n_people=5000, seed=0)   # one row per entry of HARDENING_SETTINGS
-    table = privacy_table(8000, records=5000, settings={"v2": bloom.Schema.load("person-v2")})
+    table = privacy_table(8000, records=5000, settings={"v2": bloom.Schema.load("person")})
     table.attrs                                      # sizes, seed, upper bounds, random rates
 """
 
@@ -117,7 +117,7 @@ def most_frequent_names(names: PublicNames) -> tuple[str, str]:
 def _schema(hardening: Mapping[str, Any] | bloom.Schema, setting: str) -> bloom.Schema:
     if isinstance(hardening, bloom.Schema):
         return hardening
-    doc = bloom.Schema.load("person").document
+    doc = bloom.Schema.load("person-v1").document
     doc["hardening"] = dict(hardening)
     try:
         return bloom.Schema.from_dict(doc)
@@ -202,7 +202,7 @@ def _scored_for(setup: _Setup, schema: bloom.Schema) -> _Setup:
     """``setup`` for attacking ``schema``: when it normalises the name fields otherwise than
     ``person`` (a ``fold``), the attacker tokenises its name lists with ``schema`` (it knows
     the schema) and is scored against the names as ``schema`` normalises them."""
-    plain = bloom.Schema.load("person")
+    plain = bloom.Schema.load("person-v1")
     if all(schema.field(c).normalise == plain.field(c).normalise for c in _NAME_FIELDS):
         return setup
     return replace(setup, truth=scored_truth(setup.register, schema), names=public_names(schema))
@@ -307,7 +307,7 @@ def privacy_table(
                 f"that {n_people} people give the attacked agency; raise n_people"
             )
         register = register.iloc[: int(records)].reset_index(drop=True)
-    plain = bloom.Schema.load("person")
+    plain = bloom.Schema.load("person-v1")
     setup = _Setup(
         data=data,
         register=register,

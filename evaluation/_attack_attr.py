@@ -120,9 +120,10 @@ def _parsed(values: pd.Series, field: Field) -> list:
 def attribute_truth(
     register: pd.DataFrame, schema: bloom.Schema | None = None
 ) -> dict[str, np.ndarray]:
-    """Each of :data:`ATTRIBUTE_FIELDS` per record, as ``schema`` (default ``person``)
-    normalises it; ``None`` where missing. Dates give the year, and the (month, day) pair."""
-    schema = schema or bloom.Schema.load("person")
+    """Each of :data:`ATTRIBUTE_FIELDS` per record, as ``schema`` normalises it (default
+    ``person-v1``, which encodes every one of them); ``None`` where missing. Dates give the
+    year, and the (month, day) pair."""
+    schema = schema or bloom.Schema.load("person-v1")
     out = {}
     for name in ATTRIBUTE_FIELDS:
         field = schema.field(name)

@@ -78,7 +78,7 @@ def _v3(name: str) -> dict[str, Any]:
 
 
 def _rekeyed_by_sex_only(person: dict[str, Any]) -> dict[str, Any]:
-    """person-v2 with the names left unsalted but rekeyed by sex (the key with no F1 cost
+    """v2 (``person``) with the names left unsalted but rekeyed by sex (the key with no F1 cost
     beyond sex disagreements, and only two groups)."""
     out = copy.deepcopy(person)
     out["filter"]["segments"].append({"name": "key", "bits": 64})
@@ -267,11 +267,11 @@ def name_reidentification(
 
 
 def group_size_curve(people: int, sizes: tuple[int, ...], reps: int = 1) -> list[dict[str, float]]:
-    """Mining ``s`` random records of the unhardened ``person`` batch (an attacker who knows a
+    """Mining ``s`` random records of the unhardened ``person-v1`` batch (an attacker who knows a
     salt group of ``s`` records), mean re-identification over ``reps`` draws (one by default:
     the machine is shared)."""
     register = _data(people).agencies["agency-a"]
-    schema = bloom.Schema.load("person")
+    schema = bloom.Schema.load("person-v1")
     names = public_names(schema)
     truth = scored_truth(register, schema)
     filters = bloom.encode(register, schema, SECRET, agency="agency-a").filters

@@ -70,7 +70,7 @@ def recall_options(document: dict[str, Any]) -> dict[str, Any]:
 
 def load_schema(source: str) -> bloom.Schema:
     """A shipped schema by name, a file, or either with ``+recall`` (see :func:`recall_options`);
-    a name shipped as a file of ``bloom/schemas`` (``person-v2``) is found there too."""
+    a name shipped as a file of ``bloom/schemas`` (``person-v3``) is found there too."""
     base, plus = source.removesuffix("+recall"), source.endswith("+recall")
     shipped = Path(bloom.__file__).parent / "schemas" / f"{base}.json"
     schema = bloom.Schema.load(shipped if not Path(base).exists() and shipped.exists() else base)

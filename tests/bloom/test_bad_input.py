@@ -34,10 +34,12 @@ def leftovers(tmp_path):
 
 
 def test_missing_column_is_named(tmp_path, csv, people, person_schema, secret):
-    path = csv(people.drop(columns=["sex", "place_of_birth"]))
+    path = csv(people.drop(columns=["father_name", "place_of_birth"]))
     with pytest.raises(EncodingError) as e:
         run(path, person_schema, secret, tmp_path)
-    assert "column 'sex'" in str(e.value) and "column 'place_of_birth'" in str(e.value)
+    assert "column 'place_of_birth' (field 'place_of_birth')" in str(e.value)
+    # two fields read the father's name: one problem names both
+    assert "column 'father_name' (fields 'father_name', 'father_in_name')" in str(e.value)
     assert len(e.value.problems) == 2
     assert leftovers(tmp_path) == []
 

@@ -23,10 +23,10 @@ SECRET_REF = "Zyxwvutsrq"  # a value that must never appear in an error message
 
 
 @pytest.fixture()
-def good(tmp_path, people, person_schema, secret):
-    """A genuine batch of four records and its metadata."""
+def good(tmp_path, people, person_v1_schema, secret):
+    """A genuine batch of four records and its metadata (1024-bit filters)."""
     path = tmp_path / "good.parquet"
-    bloom.encode(people, person_schema, secret, agency="unhcr", id_column="ref").write(path)
+    bloom.encode(people, person_v1_schema, secret, agency="unhcr", id_column="ref").write(path)
     return bloom.read_batch(path)
 
 

@@ -6,6 +6,7 @@ import sys
 import blake3
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -13,7 +14,7 @@ import bloom
 
 from .helpers import dice, segment_bits
 
-GOLDEN = {  # one record, the secret bytes(range(32)), the shipped person schema
+GOLDEN = {  # one record, the secret bytes(range(32)), both revisions of the shipped person schema
     "record": {
         "given_name": "Amina",
         "family_name": "Yusuf",
@@ -22,14 +23,18 @@ GOLDEN = {  # one record, the secret bytes(range(32)), the shipped person schema
         "date_of_birth": "1990-05-17",
         "place_of_birth": "Mogadishu",
     },
-    "filters_blake3": "9f8bfb5d05739a3ed53aac3530a78bab",
+    "filters_blake3": {
+        "person-v1": "9f8bfb5d05739a3ed53aac3530a78bab",
+        "person": "28440e855752f99d478b1cfc6b6335ea",  # revision 2, the default since 2026-12
+    },
 }
 
 
-def test_golden_vector_pins_the_encoding(secret, person_schema):
+@pytest.mark.parametrize("name", ["person-v1", "person"])
+def test_golden_vector_pins_the_encoding(secret, name):
     """Same secret + same input -> the same bits on any machine, in any version."""
-    b = bloom.encode(pd.DataFrame([GOLDEN["record"]]), person_schema, secret)
-    assert blake3.blake3(b.filters.tobytes()).hexdigest()[:32] == GOLDEN["filters_blake3"]
+    b = bloom.encode(pd.DataFrame([GOLDEN["record"]]), bloom.Schema.load(name), secret)
+    assert blake3.blake3(b.filters.tobytes()).hexdigest()[:32] == GOLDEN["filters_blake3"][name]
 
 
 def test_another_process_produces_identical_bits(secret, person_schema, people, tmp_path):
@@ -89,12 +94,16 @@ def test_swapped_given_and_family_names_encode_identically(secret, person_schema
     )
 
 
-def test_fields_write_only_into_their_segment(secret, person_schema, people):
-    only_father = people.assign(**{c: None for c in person_schema.columns if c != "father_name"})
-    f = bloom.encode(only_father, person_schema, secret).filters
-    for seg in person_schema.segments:
-        bits = segment_bits(f, person_schema, seg.name)
-        assert (bits.any(axis=1)[[0, 2, 3]].all()) == (seg.name == "father")
+@pytest.mark.parametrize("name", ["person-v1", "person"])
+def test_fields_write_only_into_their_segment(secret, people, name):
+    schema = bloom.Schema.load(name)
+    only_father = people.assign(**{c: None for c in schema.columns if c != "father_name"})
+    f = bloom.encode(only_father, schema, secret).filters
+    # revision 2 also hashes the father's name into the name segment (father_in_name)
+    written = {"father"} | ({"name"} if name == "person" else set())
+    for seg in schema.segments:
+        bits = segment_bits(f, schema, seg.name)
+        assert (bits.any(axis=1)[[0, 2, 3]].all()) == (seg.name in written)
     assert not f[1].any()  # p2 has no father's name: nothing at all is set
 
 
@@ -110,7 +119,7 @@ def test_missing_values_count_but_do_not_fail(secret, person_schema, people):
 def test_row_refs_default_to_row_numbers(secret, person_schema, people):
     b = bloom.encode(people, person_schema, secret)
     assert list(b.record_refs) == ["1", "2", "3", "4"]
-    assert b.filters.dtype == np.uint64 and b.filters.shape == (4, 16)
+    assert b.filters.dtype == np.uint64 and b.filters.shape == (4, person_schema.filter_words)
     assert b.filters.flags.c_contiguous
 
 

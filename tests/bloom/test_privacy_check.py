@@ -57,11 +57,11 @@ def folded(person: bloom.Schema) -> dict:
 
 
 @pytest.fixture(scope="module")
-def files(tmp_path_factory, secret, person_schema):
+def files(tmp_path_factory, secret, person_v1_schema):
     d = tmp_path_factory.mktemp("privacy")
     register().to_csv(d / "reg.csv", index=False)
     secret.write(d / "s.key")
-    (d / "folded.json").write_text(json.dumps(folded(person_schema)))
+    (d / "folded.json").write_text(json.dumps(folded(person_v1_schema)))
     return d
 
 
@@ -71,9 +71,13 @@ def encode(d, schema, out):
 
 
 def test_an_unhardened_batch_leaks_sex_and_birth_year(files):
-    r = encode(files, "person", "plain.parquet")
+    r = encode(files, "person-v1", "plain.parquet")
     assert r.exit_code == 0, r.output
-    assert "warning: schema 'person' has no hardening" in r.err
+    names = "the names (given_name, family_name, father_name) are not hardened"
+    assert f"warning: schema 'person-v1': {names}" in r.err
+    open_segments = (("sex", "sex"), ("birth_year", "birth year"), ("place", "place of birth"))
+    for segment, what in open_segments:
+        assert f"warning: schema 'person-v1': segment '{segment}' holds only {what}:" in r.err
     assert f"Run `caselink privacy check {files / 'plain.parquet'}`" in r.err
 
     r = run("privacy", "check", files / "plain.parquet")
@@ -81,22 +85,39 @@ def test_an_unhardened_batch_leaks_sex_and_birth_year(files):
     assert "LEAKS: the service could sort 100% of your records by" in r.text
     assert "by sex (segment 'sex')" in r.text
     assert "by birth year (segment 'birth_year')" in r.text
-    assert "schema person, hardening: none" in r.text
+    assert "schema person-v1, hardening: none" in r.text
     for value in ("Aleppo", "aleppo", "Kabul"):
         assert value not in r.text  # nothing of the register is shown
+
+
+def test_the_default_schema_gives_sex_and_year_no_segment_but_place_still_groups(files):
+    """Revision 2 (``person``): no segment holds sex or the year; the encoder warns about the
+    names and the day and month it leaves open, and the check finds that a register of five
+    places and ten years still groups by place within year windows -- what v2 does not hide."""
+    r = encode(files, "person", "v2.parquet")
+    assert r.exit_code == 0, r.output
+    names = "the names (given_name, family_name, father_name, father_in_name) are not hardened"
+    assert f"warning: schema 'person': {names}" in r.err
+    assert "segment 'birth_day' holds only birth day" in r.err
+    assert "'sex'" not in r.err and "'birth_year'" not in r.err and "'place'" not in r.err
+    r = run("privacy", "check", files / "v2.parquet")
+    assert r.exit_code == EXIT_LEAKS, r.output
+    assert "schema person, hardening: salt" in r.text
+    assert "by place of birth (segment 'place')" in r.text
+    assert "segment 'sex'" not in r.text and "segment 'birth_year'" not in r.text
 
 
 def test_a_batch_without_segments_of_its_own_for_those_fields_is_ok(files):
     r = encode(files, files / "folded.json", "folded.parquet")
     assert r.exit_code == 0, r.output
-    assert "no hardening" in r.err  # still warned: folding is not hardening
+    assert "are not hardened" in r.err  # still warned: folding is not hardening
 
     r = run("privacy", "check", files / "folded.parquet", "--schema", files / "folded.json")
     assert r.exit_code == 0, r.output
     assert "OK: no segment lets the service group more than 10% of your records" in r.text
     assert "schema person-folded, hardening: none" in r.text
 
-    r = run("privacy", "check", files / "folded.parquet", "--schema", "person")
+    r = run("privacy", "check", files / "folded.parquet", "--schema", "person-v1")
     assert isinstance(r.exception, bloom.SchemaError)
     assert "--schema: the batch was encoded with schema" in str(r.exception)
 
@@ -110,13 +131,13 @@ def test_an_unreadable_batch_is_named_and_exits_2(files):
     assert "missing.parquet does not exist" in str(r.exception)
 
 
-def test_no_warning_with_hardening_and_the_check_knows_it(files, person_schema, secret):
-    doc = person_schema.document
+def test_balancing_is_still_warned_about_and_the_check_knows_it(files, person_v1_schema):
+    doc = person_v1_schema.document
     doc["hardening"] = {"balance": True}
     (files / "balanced.json").write_text(json.dumps(doc))
     r = encode(files, files / "balanced.json", "balanced.parquet")
     assert r.exit_code == 0, r.output
-    assert "warning" not in r.err
+    assert "segment 'sex' holds only sex" in r.err and "are not hardened" in r.err
     batch = bloom.read_batch(files / "balanced.parquet")
     found = check_batch(batch, bloom.Schema.from_dict(doc))
     assert found.hardening == ("balance",)

@@ -31,7 +31,7 @@ KERNELS = settings(max_examples=60, deadline=None)
 
 
 def person(hardening: dict | None = None) -> bloom.Schema:
-    doc = bloom.Schema.load("person").document
+    doc = bloom.Schema.load("person-v1").document
     doc["hardening"] = hardening or {}
     return bloom.Schema.from_dict(doc)
 
@@ -44,7 +44,7 @@ def register() -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def names():
-    return public_names(bloom.Schema.load("person"))
+    return public_names(bloom.Schema.load("person-v1"))
 
 
 def rates(attack, register: pd.DataFrame, schema: bloom.Schema) -> tuple[float, float]:
@@ -228,7 +228,7 @@ def test_graph_attack_beats_random_matching_on_a_tiny_unhardened_batch(
 def test_reidentification_rate_is_the_share_of_exact_normalised_matches(picks, wrong):
     listed = name_table()
     values = listed["name"].iloc[[p % len(listed) for p in picks]].tolist()
-    schema = bloom.Schema.load("person")
+    schema = bloom.Schema.load("person-v1")
     guesses = [v.upper() for v in values]  # same name once normalised
     assert reidentification_rate(guesses, values, schema, "given_name") == 1.0
     if wrong:
@@ -281,7 +281,7 @@ BAD_CALLS = [
 def test_bad_parameters_raise_value_errors_naming_the_parameter(
     param, call, people, secret, other_secret
 ):
-    schema = bloom.Schema.load("person")
+    schema = bloom.Schema.load("person-v1")
     filters = bloom.encode(people, schema, secret, id_column="ref").filters
     with pytest.raises(ValueError, match=param.replace("[", r"\[").replace("]", r"\]")):
         call(schema, filters, people.drop(columns="ref"), other_secret)

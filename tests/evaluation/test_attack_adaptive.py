@@ -24,7 +24,7 @@ from evaluation._synthetic import generate
 
 
 def person(hardening: dict | None = None, *, sex_segment: str = "sex") -> bloom.Schema:
-    doc = bloom.Schema.load("person").document
+    doc = bloom.Schema.load("person-v1").document
     doc["hardening"] = hardening or {}
     for f in doc["fields"]:
         if f["name"] == "sex":
@@ -46,11 +46,11 @@ def larger() -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def names():
-    return public_names(bloom.Schema.load("person"))
+    return public_names(bloom.Schema.load("person-v1"))
 
 
 def rates(attack, register: pd.DataFrame) -> tuple[float, float]:
-    schema = bloom.Schema.load("person")
+    schema = bloom.Schema.load("person-v1")
     return (
         reidentification_rate(attack.given, register["given_name"], schema, "given_name"),
         reidentification_rate(attack.family, register["family_name"], schema, "family_name"),
@@ -236,6 +236,6 @@ def test_partition_agreement_is_one_for_any_relabelling_and_below_for_merges(lab
     assert merged["purity"] == pytest.approx(share_largest) and merged["completeness"] == 1.0
 
 
-def test_bad_given_kinds_are_named(person_schema):
+def test_bad_given_kinds_are_named(person_v1_schema):
     with pytest.raises(ValueError, match="given_kinds"):
-        public_names(person_schema, given_kinds=("given_martian",))
+        public_names(person_v1_schema, given_kinds=("given_martian",))

@@ -23,8 +23,8 @@ def data():
 
 
 @pytest.fixture(scope="module")
-def batches(data, person_schema, secret):
-    return [bloom.encode(df, person_schema, secret, agency=name, id_column="record_ref")
+def batches(data, person_v1_schema, secret):
+    return [bloom.encode(df, person_v1_schema, secret, agency=name, id_column="record_ref")
             for name, df in data.agencies.items()]  # fmt: skip
 
 
@@ -61,15 +61,15 @@ def test_truth_is_normalised_as_the_schema_does():
     assert list(truth["father_name"]) == ["hassan", None, None]
 
 
-def test_unhardened_filters_expose_sex_and_birth_year(data, batches, person_schema):
+def test_unhardened_filters_expose_sex_and_birth_year(data, batches, person_v1_schema):
     truth = attribute_truth(data.agencies["agency-a"])
-    found = attribute_exposure(batches[0].filters, person_schema, truth)
+    found = attribute_exposure(batches[0].filters, person_v1_schema, truth)
     assert found.fields == ATTRIBUTE_FIELDS
     assert found.share("sex") >= 0.9 and found.segment("sex") == "sex"
     assert found.share("birth_year") >= 0.9 and found.segment("birth_year") == "birth_year"
     assert found.share("place_of_birth") >= 0.3 and found.segment("place_of_birth") == "place"
     assert found.whole_filter("sex") < 0.05  # whole filters are all but unique
-    control = attribute_exposure(batches[0].filters, person_schema, shuffled(truth))
+    control = attribute_exposure(batches[0].filters, person_v1_schema, shuffled(truth))
     assert max(control.columns().values()) < 0.05
     assert set(found.columns("attr")) == {f"attr_{f}" for f in ATTRIBUTE_FIELDS}
 
@@ -86,8 +86,8 @@ def test_pair_similarities_expose_sex(data, batches):
     assert max(control.columns().values()) < 0.05
 
 
-def test_a_schema_without_a_sex_segment_hides_sex(data, person_schema, secret):
-    doc = person_schema.document
+def test_a_schema_without_a_sex_segment_hides_sex(data, person_v1_schema, secret):
+    doc = person_v1_schema.document
     doc["fields"] = [f for f in doc["fields"] if f["name"] != "sex"]
     doc["filter"]["segments"] = [s for s in doc["filter"]["segments"] if s["name"] != "sex"]
     schema = bloom.Schema.from_dict(doc)
@@ -97,6 +97,6 @@ def test_a_schema_without_a_sex_segment_hides_sex(data, person_schema, secret):
     assert found.share("sex") < 0.1 and found.share("birth_year") >= 0.9
 
 
-def test_truth_of_another_length_is_refused(batches, person_schema):
+def test_truth_of_another_length_is_refused(batches, person_v1_schema):
     with pytest.raises(ValueError, match=r"truth\['sex'\] has 2 values"):
-        attribute_exposure(batches[0].filters, person_schema, {"sex": np.array(["m", "f"])})
+        attribute_exposure(batches[0].filters, person_v1_schema, {"sex": np.array(["m", "f"])})

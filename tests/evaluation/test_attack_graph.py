@@ -34,7 +34,7 @@ def setting():
 
 @pytest.fixture(scope="module")
 def schema() -> bloom.Schema:
-    return bloom.Schema.load("person")
+    return bloom.Schema.load("person-v1")
 
 
 @pytest.fixture(scope="module")

@@ -126,7 +126,8 @@ def test_recall_options_turn_person_into_the_person_recall_proposal():
     from evaluation._hard_registers_eval import load_schema
 
     shipped = resources.files("bloom.schemas").joinpath("person-recall.json")
-    assert load_schema("person+recall") == bloom.Schema.load(shipped)
-    hardened = load_schema("person-v2+recall")
+    assert load_schema("person-v1+recall") == bloom.Schema.load(shipped)
+    hardened = bloom.Schema.load("person")  # revision 2, the default: v2 with the options
+    assert hardened == load_schema("person-v2+recall")
     assert hardened.field("father_in_name").segment == "name"
     assert hardened.field("place_of_birth").normalise["fold"] == "romanisation"

@@ -16,8 +16,10 @@ from evaluation._privacy_bench import privacy_bench, privacy_figures, privacy_fr
 from evaluation._privacy_markdown import privacy_markdown
 from evaluation._privacy_pareto import pareto_front, plot_pareto
 from evaluation._privacy_settings import (
+    DEFAULT,
     MAIN_SETTINGS,
     RECALL,
+    V2,
     V3,
     privacy_settings,
     setting_schemas,
@@ -191,17 +193,19 @@ def test_settings_are_the_hardening_blocks_and_the_v2_proposals():
     person, febrl = schemas["salt(birth year)"]
     assert person.hardening.salt_field == "birth_year"
     assert febrl.hardening.salt_field == "date_of_birth"  # febrl's own date field
-    assert schemas["none"][0] == bloom.Schema.load("person")
+    assert schemas["none"] == (bloom.Schema.load("person-v1"), bloom.Schema.load("febrl-v1"))
     folder = Path(evaluation.__file__).resolve().parents[1] / "schemas"
-    by_path = (str(folder / "person-v2.json"), str(folder / "febrl-v2.json"))
+    by_path = (str(folder / "person-v2.json"), str(folder / "febrl.json"))
     pair = setting_schemas({"v2 by name": by_path})["v2 by name"]
-    assert pair == schemas["v2 (person-v2, febrl-v2)"]
+    assert pair == schemas[V2]
+    assert schemas[DEFAULT] == (bloom.Schema.load("person"), bloom.Schema.load("febrl"))
+    assert schemas[DEFAULT][0].field("father_in_name").segment == "name"
     v3_person, v3_febrl = schemas[V3]
     assert v3_person.hardening.rekey_segments == ("name", "father")
     assert v3_febrl.hardening.rekey_segments == ("name",)
-    recall, febrl_as_shipped = schemas[RECALL]
+    recall, febrl_v1 = schemas[RECALL]  # person-recall builds on person-v1
     assert recall.field("given_name").normalise["fold"] == "romanisation"
-    assert febrl_as_shipped == bloom.Schema.load("febrl")
+    assert febrl_v1 == bloom.Schema.load("febrl-v1")
 
 
 BAD = [

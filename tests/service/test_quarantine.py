@@ -47,7 +47,7 @@ def _insert(db, agreement: str, agency: str, segments: list, refs: list[str],
 
 
 @pytest.fixture(scope="module")
-def poisoned(service, person_schema, secret, tmp_path_factory):
+def poisoned(service, person_v1_schema, secret, tmp_path_factory):
     """An agreement of two agencies, a good batch each, and two poison batches of poison-a."""
     import bloom
     from evaluation import generate_synthetic
@@ -58,29 +58,30 @@ def poisoned(service, person_schema, secret, tmp_path_factory):
             admin.create_agency(agency)
         keys = {a: admin.create_key(a, "submitter")["api_key"] for a in AGENCIES}
     with service.client() as steward:
-        body = agreement_body(person_schema, list(AGENCIES), name="poison")
+        body = agreement_body(person_v1_schema, list(AGENCIES), name="poison")
         agreement = steward.create_agreement(**body)["agreement_id"]
     data = generate_synthetic(120, 2, seed=9)
     good = {}
     for agency, df in zip(AGENCIES, data.agencies.values(), strict=True):
-        path = encode_file(df.iloc[:-20], person_schema, secret, agency,
+        path = encode_file(df.iloc[:-20], person_v1_schema, secret, agency,
                            workdir / f"{agency}.parquet")  # fmt: skip
         with service.client(keys[agency]) as c:
             good[agency] = c.upload(agreement, path)["batch_id"]
     extra = data.agencies["agency-a"].iloc[-20:]
-    encoded = bloom.encode(extra, person_schema, secret, agency=AGENCIES[0], id_column="record_ref")
+    encoded = bloom.encode(extra, person_v1_schema, secret, agency=AGENCIES[0],
+                           id_column="record_ref")  # fmt: skip
     refs = [str(r) for r in encoded.record_refs]
     layout = [["name", 512], ["zzz", 512]]  # the right width, another layout
     poison = {
         "layout": _insert(service.db, agreement, AGENCIES[0], layout, refs[:10],
                           encoded.filters[:10]),
         "width": _insert(service.db, agreement, AGENCIES[0],
-                         [[s.name, s.out_bits] for s in person_schema.segments], refs[10:15],
+                         [[s.name, s.out_bits] for s in person_v1_schema.segments], refs[10:15],
                          encoded.filters[10:15, :8]),  # 512 of the 1024 bits
         # the right layout and width, but in the clear: the service seals what it stores, so
         # such a batch (written before encryption at rest) cannot be opened by a run
         "plain": _insert(service.db, agreement, AGENCIES[0],
-                         [[s.name, s.out_bits] for s in person_schema.segments], refs[15:],
+                         [[s.name, s.out_bits] for s in person_v1_schema.segments], refs[15:],
                          encoded.filters[15:]),
     }  # fmt: skip
     with service.client(keys[AGENCIES[0]]) as c:
@@ -129,11 +130,11 @@ def test_each_quarantine_is_audited(poisoned):
     assert check["ok"], check["problems"]
 
 
-def test_the_next_run_does_not_try_the_quarantined_batches_again(poisoned, person_schema,
+def test_the_next_run_does_not_try_the_quarantined_batches_again(poisoned, person_v1_schema,
                                                                  secret):  # fmt: skip
     agreement, key = poisoned["agreement"], poisoned["keys"]["poison-b"]
     late = poisoned["data"].agencies["agency-b"].iloc[-20:]
-    path = encode_file(late, person_schema, secret, "poison-b", poisoned["workdir"] / "late.pq")
+    path = encode_file(late, person_v1_schema, secret, "poison-b", poisoned["workdir"] / "late.pq")
     with poisoned["service"].client(key) as c:
         c.upload(agreement, path)
         run = c.wait_run(agreement, c.start_run(agreement)["run_id"], timeout=300, poll=0.2)

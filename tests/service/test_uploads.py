@@ -24,19 +24,19 @@ from tests.service.conftest import agreement_body, encode_file
 
 
 @pytest.fixture(scope="module")
-def up(world, person_schema, febrl_schema, febrl4, secret):
+def up(world, person_v1_schema, febrl_schema, febrl4, secret):
     """An agreement of agency-a and agency-b for upload tests, and batch files to send."""
     workdir = world.workdir / "uploads"
     workdir.mkdir()
     with world.service.client() as steward:
-        agreement = steward.create_agreement(
-            **agreement_body(person_schema, ["agency-a", "agency-b"], name="uploads"))  # fmt: skip
+        body = agreement_body(person_v1_schema, ["agency-a", "agency-b"], name="uploads")
+        agreement = steward.create_agreement(**body)
     register = world.data.agencies["agency-a"].head(30)
     return SimpleNamespace(
         world=world, agreement_id=agreement["agreement_id"], dir=workdir, register=register,
-        good=encode_file(register.head(20), person_schema, secret, "agency-a",
+        good=encode_file(register.head(20), person_v1_schema, secret, "agency-a",
                          workdir / "good.parquet"),
-        schema=person_schema, febrl_schema=febrl_schema, febrl4=febrl4, secret=secret,
+        schema=person_v1_schema, febrl_schema=febrl_schema, febrl4=febrl4, secret=secret,
     )  # fmt: skip
 
 
