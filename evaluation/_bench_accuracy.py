@@ -71,6 +71,7 @@ def bench_privacy(
 
 
 PROPOSAL_SIZES = (5_000, 50_000)
+PROPOSALS_PLOT = Path("bench/privacy_pareto_proposals.png")
 
 
 def bench_privacy_proposals(cells: Path | None = None) -> dict[str, Any]:
@@ -85,5 +86,5 @@ def bench_privacy_proposals(cells: Path | None = None) -> dict[str, Any]:
 
     every = privacy_settings()
     settings = {name: every[name] for name in ("none", DEFAULT, V3, RECALL)}
-    table = privacy_bench(PROPOSAL_SIZES, settings, only_at={}, cells=cells, plot=None)
+    table = privacy_bench(PROPOSAL_SIZES, settings, only_at={}, cells=cells, plot=PROPOSALS_PLOT)
     return privacy_figures(table)

@@ -1,4 +1,4 @@
-"""Recall on a small hard register: the person-recall proposal links pairs person misses.
+"""Recall on a small hard register: the person-recall options link pairs person-v1 misses.
 
 The registers come from :mod:`evaluation._hard_registers` (namesakes, four transliteration
 schemes, swapped names, a father's name written as the family name, 1 January and estimated
@@ -42,7 +42,7 @@ def _linked(data, schema):
 
 
 def test_person_recall_links_true_pairs_person_misses_without_losing_precision(register):
-    old, old_together = _linked(register, bloom.Schema.load("person"))
+    old, old_together = _linked(register, bloom.Schema.load("person-v1"))
     new, new_together = _linked(register, _recall_schema())
     assert new.recall >= old.recall + 0.03
     assert new.precision >= old.precision - 0.005
@@ -72,18 +72,18 @@ def _two(**cols: tuple[str | None, str | None]) -> pd.DataFrame:
 
 def test_given_and_family_in_either_order_give_one_name_segment():
     swapped = _two(given_name=("Amina", "Hassan"), family_name=("Hassan", "Amina"))
-    for schema in (bloom.Schema.load("person"), _recall_schema()):
+    for schema in (bloom.Schema.load("person-v1"), _recall_schema()):
         assert _name_dice(swapped, schema) == 1.0
 
 
 def test_romanisations_of_one_name_agree_more_after_folding():
     spelt = _two(given_name=("Mouhamed", "Muhammad"), family_name=("El-Khatib", "Al Khateeb"))
     assert _name_dice(spelt, _recall_schema()) == 1.0
-    assert _name_dice(spelt, bloom.Schema.load("person")) < 0.8
+    assert _name_dice(spelt, bloom.Schema.load("person-v1")) < 0.8
 
 
 def test_a_family_name_written_as_the_father_s_name_still_agrees_on_the_name():
     shifted = _two(family_name=("Hassan", "Yusuf"), father_name=("Yusuf", None))
-    before = _name_dice(shifted, bloom.Schema.load("person"))
+    before = _name_dice(shifted, bloom.Schema.load("person-v1"))
     after = _name_dice(shifted, _recall_schema())
     assert after > before + 0.1
