@@ -146,7 +146,7 @@ def _stats(agreement_id: str, good: list, report: Any, screened: Screened) -> di
             "links_accepted": report.links_accepted,
             "pairs_scored": report.pairs_scored,
             "merges": len(report.merges),
-            "threshold": round(float(report.threshold), 6),
+            "threshold": float(report.threshold),  # exact: withdrawal re-forms cases with it
         }
     return stats
 
