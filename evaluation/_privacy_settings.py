@@ -9,8 +9,9 @@ The ``person`` variant encodes the synthetic registers (the attacks, and the syn
 * v2 (``schemas/person-v2.json`` with the shipped ``febrl``, revision 2) and the combinations
   built on it that :mod:`evaluation._frontier` explores;
 * the shipped defaults since 2026-12, ``person`` (v2 with the recall options of
-  ``person-recall``: folded names, the father's name in the name segment, month-year dates;
-  scored in its folded space) and ``febrl`` (v2);
+  ``person-recall`` -- folded names, the father's name in the name segment, month-year dates
+  -- and the place of birth hashed into ``name_year``; scored in its folded space) and
+  ``febrl`` (v2);
 * the v3 proposals (every name hashed keyed by the year windows, name segments re-keyed record
   by record: ``schemas/person-v3.json``, ``schemas/febrl-v3.json``);
 * ``person-recall`` (names folded to one spelling per sound, the father's name in the name
