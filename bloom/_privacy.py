@@ -132,9 +132,10 @@ def schema_warnings(schema: Schema) -> tuple[str, ...]:
     """What a schema leaves open to whoever holds its filters, in plain words (``caselink
     encode`` prints them): name fields hashed without a salt, a rekey, an XOR-fold or diffusion
     (frequency analysis names the commonest names; balance and BLIP do not stop it, as the
-    privacy table shows), and segments that hold no name and nothing salted or rekeyed --
-    records with equal values there get equal bits, whatever deterministic step follows (BLIP's
-    noise is undone by majority votes), so they group by them."""
+    privacy table shows), and segments that hold no name and are not rekeyed -- records with
+    equal values there get equal bits, whatever deterministic step follows (BLIP's noise is
+    undone by majority votes), so they group by them; a salt only splits those groups by the
+    salt's value (the privacy table's salted rows still sort most of a large register)."""
     h = schema.hardening
     salted = h.salt_field is not None
     fields = [f for f in schema.fields if _sets_bits(f)]
@@ -150,13 +151,21 @@ def schema_warnings(schema: Schema) -> tuple[str, ...]:
         )
     for seg in schema.segments:
         inside = [f for f in fields if f.segment == seg.name]
-        hidden = salted or seg.name in h.rekey_segments or seg.name == h.rekey_key
-        if inside and not hidden and not any(f.type == "name" or f.salt for f in inside):
+        rekeyed = seg.name in h.rekey_segments or seg.name == h.rekey_key
+        if inside and not rekeyed and not any(f.type == "name" for f in inside):
             what = " and ".join(f.name.replace("_", " ") for f in inside)
-            out.append(
-                f"segment '{seg.name}' holds only {what}: records with equal values get equal "
-                "bits there, so whoever holds the filters can group the records by it"
-            )
+            keys = sorted({f.salt.field.replace("_", " ") for f in inside if f.salt})
+            if keys:
+                out.append(
+                    f"segment '{seg.name}' holds only {what}, salted by {' and '.join(keys)}: "
+                    "records with equal values and salts get equal bits there, so whoever "
+                    "holds the filters can group the records by it within each salt group"
+                )
+            else:
+                out.append(
+                    f"segment '{seg.name}' holds only {what}: records with equal values get "
+                    "equal bits there, so whoever holds the filters can group the records by it"
+                )
     return tuple(out)
 
 
