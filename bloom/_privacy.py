@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from bloom._batch import EncodedBatch
 from bloom._errors import SchemaError
 from bloom._exposure import DEFAULT_MIN_GROUP, SegmentExposure, batch_exposure
-from bloom._schema import BUILTIN_SCHEMAS, Schema
+from bloom._schema import BUILTIN_SCHEMAS, Field, Schema
 
 __all__ = [
     "EXIT_LEAKS",
@@ -124,8 +124,8 @@ def schema_for(fingerprint: str, given: str | None) -> Schema | None:
 _NAME_HARDENING = ("xor_fold", "diffusion")  # hide names from frequency analysis, not values
 
 
-def _sets_bits(f: object) -> bool:
-    return sum(t.weight for t in f.tokenisers) > 0  # type: ignore[attr-defined]
+def _sets_bits(f: Field) -> bool:
+    return sum(t.weight for t in f.tokenisers) > 0  # weight 0: a salt only
 
 
 def schema_warnings(schema: Schema) -> tuple[str, ...]:

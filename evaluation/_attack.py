@@ -131,7 +131,8 @@ class _Setup:
 
     data: SyntheticData
     register: pd.DataFrame  # the attacked agency's register
-    truth: dict[str, np.ndarray]  # its given and family names, normalised
+    plain: bloom.Schema  # person-v1: how names are normalised unless a row's schema folds them
+    truth: dict[str, np.ndarray]  # its given and family names, normalised by ``plain``
     names: PublicNames
     secret: bloom.Secret
     attacker: bloom.Secret
@@ -200,10 +201,9 @@ def _overlap_rates(setup: _Setup, schema: bloom.Schema) -> dict[str, float]:
 
 def _scored_for(setup: _Setup, schema: bloom.Schema) -> _Setup:
     """``setup`` for attacking ``schema``: when it normalises the name fields otherwise than
-    ``person`` (a ``fold``), the attacker tokenises its name lists with ``schema`` (it knows
-    the schema) and is scored against the names as ``schema`` normalises them."""
-    plain = bloom.Schema.load("person-v1")
-    if all(schema.field(c).normalise == plain.field(c).normalise for c in _NAME_FIELDS):
+    ``setup.plain`` (a ``fold``), the attacker tokenises its name lists with ``schema`` (it
+    knows the schema) and is scored against the names as ``schema`` normalises them."""
+    if all(schema.field(c).normalise == setup.plain.field(c).normalise for c in _NAME_FIELDS):
         return setup
     return replace(setup, truth=scored_truth(setup.register, schema), names=public_names(schema))
 
@@ -311,6 +311,7 @@ def privacy_table(
     setup = _Setup(
         data=data,
         register=register,
+        plain=plain,
         truth=scored_truth(register, plain),
         names=public_names(plain),
         secret=bloom.Secret(np.random.default_rng([seed, 1]).bytes(32)),

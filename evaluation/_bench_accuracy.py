@@ -76,7 +76,7 @@ PROPOSALS_PLOT = Path("bench/privacy_pareto_proposals.png")
 
 def bench_privacy_proposals(cells: Path | None = None) -> dict[str, Any]:
     """The privacy table's rows added after its full run — the shipped defaults since 2026-12
-    (v2 + recall: ``person``, ``febrl``), v3 (every name keyed by the year windows, name
+    (revision 2: ``person``, ``febrl``), v3 (every name keyed by the year windows, name
     segments re-keyed per record) and ``person-recall`` (folded names on revision 1, scored in
     their folded space) — beside the unhardened revision 1 measured in the same run, at 5,000
     and 50,000 records (the full table with 200,000 records takes hours on two cores:

@@ -47,7 +47,7 @@ _SCHEMAS = Path(__file__).resolve().parents[1] / "schemas"
 _YEAR_FIELD = {"person": "birth_year", "febrl": "date_of_birth"}
 
 V2 = "v2 (person-v2, febrl)"
-DEFAULT = "v2 + recall (person, febrl: the default since 2026-12)"
+DEFAULT = "revision 2 (person, febrl: the default since 2026-12)"
 V2_NAMES_SALTED = "v2 + names salted by year windows"
 V2_DIFFUSION = "v2 + diffusion t=3"
 V3 = "v3 (person-v3, febrl-v3)"

@@ -164,3 +164,22 @@ def test_a_salt_is_no_excuse_for_a_segment_of_one_field():
     assert not any("are not hardened" in w for w in said)
     assert any(w.startswith("segment 'sex' holds only sex, salted by birth year") for w in said)
     assert any(w.startswith("segment 'birth_year' holds only birth year:") for w in said)
+
+
+def test_diffusion_spares_the_names_and_a_rekey_key_is_not_a_segment_of_its_own():
+    """Diffusion (and XOR-folding) stop the frequency attack on names -- not grouping by the
+    values of a one-field segment, which stays warned; person-v3's emptied rekey key segment
+    and its rekeyed name segments are not warned about, its day-and-month segment is."""
+    from pathlib import Path
+
+    from bloom._privacy import schema_warnings
+
+    doc = bloom.Schema.load("person-v1").document
+    doc["hardening"] = {"diffusion": {"t": 5}}
+    said = schema_warnings(bloom.Schema.from_dict(doc))
+    assert not any("are not hardened" in w for w in said)
+    assert [w.split("'")[1] for w in said] == ["birth_year", "birth_day", "place", "sex"]
+    v3 = bloom.Schema.load(Path(__file__).resolve().parents[2] / "schemas" / "person-v3.json")
+    assert v3.hardening.rekey_key == "key"
+    said = schema_warnings(v3)
+    assert {w.split("'")[1] for w in said} == {"birth_day", "place"}
