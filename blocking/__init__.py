@@ -5,12 +5,15 @@ LSH over filter bits, planned from a Dice threshold and a target recall. Public 
     params = blocking.lsh_params(0.8, recall=0.99, n_a=len(a), n_b=len(b), seed=7)
     params = blocking.plan_lsh(a, b, 0.8, seed=7)      # same, background sampled from data
     i, j = blocking.lsh_candidate_pairs(a, b, params)  # unique pairs, sorted by (i, j)
+    plans = blocking.plan_segments(a, b, [(0, 7), (7, 18)], 0.8)  # bands per segment
+    top = blocking.lsh_top_k(a, b, plans, k=10, floor=0.5)  # best 10 per row, bounded memory
     blocking.candidate_probability(0.8, params)        # >= 0.99: the recall guarantee
     blocking.choose_method(len(a), len(b))             # "exhaustive" for small inputs
     blocking.blocking_report((i, j), true_pairs, len(a), len(b))
 
 ``a`` and ``b`` are ``(n, words)`` uint64 filters from :mod:`bloom`. Blocking never sees
-plaintext and never scores a pair; :mod:`linkage` does.
+plaintext and never scores a pair field by field; :mod:`linkage` does (``lsh_top_k`` ranks
+the pairs it proposes by the Dice of their whole filters, to keep memory bounded).
 """
 
 from blocking._errors import BlockingError
@@ -23,6 +26,7 @@ from blocking._params import (
 )
 from blocking._plan import background_collisions, expected_candidates, lsh_params, plan_lsh
 from blocking._report import blocking_report, choose_method
+from blocking._topk import SegmentPlan, TopKResult, lsh_top_k, plan_segments
 from blocking._types import PairIndices
 
 __all__ = [
@@ -30,6 +34,8 @@ __all__ = [
     "LshParams",
     "LshResult",
     "PairIndices",
+    "SegmentPlan",
+    "TopKResult",
     "background_collisions",
     "blocking_report",
     "candidate_probability",
@@ -40,5 +46,7 @@ __all__ = [
     "lsh_candidate_pairs",
     "lsh_candidates",
     "lsh_params",
+    "lsh_top_k",
     "plan_lsh",
+    "plan_segments",
 ]

@@ -75,10 +75,19 @@ class People:
 
 
 def _draw(
-    tradition: str, kind: str, size: int, rng: np.random.Generator, vocab: Vocab
+    tradition: str,
+    kind: str,
+    size: int,
+    rng: np.random.Generator,
+    vocab: Vocab,
+    pool: int | None = None,
 ) -> np.ndarray:
-    """Codes of ``size`` names drawn from one list by its frequencies."""
+    """Codes of ``size`` names drawn from one list by its frequencies; with ``pool``, from its
+    ``pool`` most frequent names only (a register where thousands share each name)."""
     names, probs = sp.distribution(tradition, kind)
+    if pool is not None and pool < len(names):
+        top = np.sort(np.argsort(-probs, kind="stable")[:pool])
+        names, probs = tuple(names[t] for t in top), probs[top] / probs[top].sum()
     return vocab.codes(names)[rng.choice(len(names), size=size, p=probs)]
 
 
@@ -103,8 +112,11 @@ def _dates(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np
     return year.astype(np.int16), month.astype(np.int8), day.astype(np.int8)
 
 
-def draw_people(n: int, mix: np.ndarray, rng: np.random.Generator, vocab: Vocab) -> People:
-    """``n`` people: tradition by ``mix``, then sex, names, place and date of birth."""
+def draw_people(
+    n: int, mix: np.ndarray, rng: np.random.Generator, vocab: Vocab, pool: int | None = None
+) -> People:
+    """``n`` people: tradition by ``mix``, then sex, names, place and date of birth; with
+    ``pool``, every name list cut to its ``pool`` most frequent names."""
     tradition = rng.choice(len(TRADITIONS), size=n, p=mix).astype(np.int8)
     sex = (rng.random(n) < 0.5).astype(np.int8)
     given, family, father, place = (np.empty(n, dtype=np.int32) for _ in range(4))
@@ -112,14 +124,14 @@ def draw_people(n: int, mix: np.ndarray, rng: np.random.Generator, vocab: Vocab)
         rows = np.flatnonzero(tradition == t)
         female = rows[sex[rows] == 0]
         male = rows[sex[rows] == 1]
-        given[female] = _draw(name, "given_female", female.size, rng, vocab)
-        given[male] = _draw(name, "given_male", male.size, rng, vocab)
-        family[rows] = _draw(name, "family", rows.size, rng, vocab)
+        given[female] = _draw(name, "given_female", female.size, rng, vocab, pool)
+        given[male] = _draw(name, "given_male", male.size, rng, vocab, pool)
+        family[rows] = _draw(name, "family", rows.size, rng, vocab, pool)
         if name in COMPOUND_SHARE:
             two = rows[rng.random(rows.size) < COMPOUND_SHARE[name]]
-            second = _draw(name, "family", two.size, rng, vocab)
+            second = _draw(name, "family", two.size, rng, vocab, pool)
             family[two] = _compound(family[two], second, vocab)
-        father[rows] = _draw(name, "given_male", rows.size, rng, vocab)
+        father[rows] = _draw(name, "given_male", rows.size, rng, vocab, pool)
         place[rows] = _draw(name, "place", rows.size, rng, vocab)
     year, month, day = _dates(n, rng)
     return People(tradition, sex, given, family, father, place, year, month, day)

@@ -232,6 +232,7 @@ def generate(
     messiness: Messiness | None = None,
     duplicates_within_agency: float = 0.0,
     tradition_mix: Mapping[str, float] | None = None,
+    common_names: int | None = None,
 ) -> SyntheticData:
     """Registers of ``n_agencies`` agencies (``agency-a``, ``agency-b``, ...) over
     ``n_people`` people, each held by at least one agency.
@@ -242,15 +243,24 @@ def generate(
     probability that a registration has a second, separately corrupted registration of the
     same person in the same agency. ``messiness``: corruption probabilities, default
     ``Messiness()``. ``tradition_mix``: relative weights of the traditions, default
-    :data:`DEFAULT_TRADITION_MIX`. Record refs (``A1-000001``) follow a random order of the
-    register and say nothing about the person.
+    :data:`DEFAULT_TRADITION_MIX`. ``common_names``: draw every name (given, family, father's)
+    from the ``common_names`` most frequent of each list only, as in a displaced population
+    where a few hundred names are shared by everyone (default: the whole lists, where names
+    seldom repeat); transliteration variants and the other corruptions apply as usual.
+    Record refs (``A1-000001``) follow a random order of the register and say nothing about
+    the person.
     """
     probs, mix = _check(
         n_people, n_agencies, overlap, duplicates_within_agency, tradition_mix, messiness, seed
     )
+    if common_names is not None and not _is_count(common_names, 1):
+        raise ValueError(
+            "bad parameters for generate: common_names must be None or an integer "
+            "of 1 or more (names kept per list)"
+        )
     rng = np.random.default_rng(seed)
     vocab = reg.Vocab()
-    people = reg.draw_people(n_people, mix, rng, vocab)
+    people = reg.draw_people(n_people, mix, rng, vocab, common_names)
     held = reg.assign_agencies(n_people, probs, rng)
     person = np.concatenate([np.flatnonzero(held[:, a]) for a in range(n_agencies)])
     agency = np.repeat(np.arange(n_agencies), held.sum(axis=0))

@@ -19,6 +19,7 @@ transaction (the service: with the batches' status and the run's outcome) applie
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -202,7 +203,8 @@ def plan_link(
     if threshold != "auto" and not (isinstance(threshold, int | float) and 0 < threshold <= 1):
         raise LinkageError("threshold must be 'auto' or a probability in (0, 1]")
     pool = build_pool(batches, state)
-    find = find or find_candidates
+    segments = [(int(lo), int(hi)) for lo, hi in pool.bounds]
+    find = find or functools.partial(find_candidates, segments=segments)
     rng = np.random.default_rng(seed)
     n_ag = len(pool.agency_names)
     keys = [

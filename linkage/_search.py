@@ -2,23 +2,32 @@
 
 ``find_candidates`` has the signature of :func:`linkage.candidates` and returns the same kind of
 result. Up to ``blocking.choose_method``'s limit (2e9 comparisons, a few seconds of compiled
-popcount) every pair is compared; above it MinHash LSH, planned for the Dice floor and a
-target recall, proposes pairs, which are then scored exactly, filtered and cut to top-k.
+popcount) every pair is compared. Above it, with ``k`` (as every linking run has), MinHash LSH
+bands each segment of the filters (``segments``; the whole filter if not given) for pairs
+that agree closely on it, and keeps each record's best k at Dice >= ``threshold`` as the
+bands are walked (:func:`blocking.lsh_top_k`): memory is records x k, never the colliding
+pairs, however many records share a name. Without ``k``, LSH planned for ``threshold``
+proposes every pair, which is scored exactly and filtered (memory grows with the pairs).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 import numpy as np
 
-from blocking import choose_method, lsh_candidate_pairs, plan_lsh
+from blocking import choose_method, lsh_candidate_pairs, lsh_top_k, plan_lsh, plan_segments
 from linkage._candidates import _top_k_reference, candidates, dice_pairs
 from linkage._types import CandidatePairs
 
-__all__ = ["find_candidates"]
+__all__ = ["SEGMENT_THRESHOLD", "find_candidates"]
 
 logger = logging.getLogger(__name__)
+
+# A true pair nearly always agrees this closely on at least one segment (synthetic registers
+# under `person`: 99.6% at 0.8 on some segment, against 86% at 0.8 over the whole filter).
+SEGMENT_THRESHOLD = 0.8
 
 
 def find_candidates(
@@ -30,11 +39,22 @@ def find_candidates(
     method: str = "auto",
     recall: float = 0.99,
     seed: int = 0,
+    segments: Sequence[tuple[int, int]] | None = None,
+    segment_threshold: float = SEGMENT_THRESHOLD,
 ) -> CandidatePairs:
-    """Pairs with Dice >= ``threshold`` (best ``k`` per row of ``a``), found the cheap way."""
+    """Pairs with Dice >= ``threshold`` (best ``k`` per row of ``a``), found the cheap way.
+
+    ``segments``: the filters' segments as word ranges (``linkage`` passes the schema's); with
+    ``k``, LSH proposes the pairs whose Dice on some segment is at least ``segment_threshold``
+    (each segment at ``recall``), and keeps the best k per row by Dice over the whole filter."""
     chosen = choose_method(len(a), len(b), method=method)
     if chosen == "exhaustive":
         return candidates(a, b, threshold, k)
+    if k is not None:
+        plans = plan_segments(a, b, segments, max(segment_threshold, threshold), recall,
+                              seed=seed)  # fmt: skip
+        found = lsh_top_k(a, b, plans, k, threshold)
+        return CandidatePairs(found.i, found.j, found.score)
     params = plan_lsh(a, b, threshold, recall, seed=seed)
     pairs = lsh_candidate_pairs(a, b, params)
     score = dice_pairs(a, b, pairs.i, pairs.j)

@@ -19,6 +19,8 @@ def test_public_surface() -> None:
         "PairIndices",
         "LshParams",
         "LshResult",
+        "SegmentPlan",
+        "TopKResult",
         "background_collisions",
         "blocking_report",
         "candidate_probability",
@@ -29,7 +31,9 @@ def test_public_surface() -> None:
         "lsh_candidate_pairs",
         "lsh_candidates",
         "lsh_params",
+        "lsh_top_k",
         "plan_lsh",
+        "plan_segments",
     }
     assert len(blocking.__all__) == len(set(blocking.__all__))
     for name in blocking.__all__:

@@ -377,6 +377,20 @@ def test_tradition_mix_and_patronymic_family_names():
     assert 0.65 < spanish["family_name"].str.contains(" ").mean() < 0.85
 
 
+def test_common_names_draw_every_name_from_the_most_frequent_of_its_list():
+    """The namesake-heavy mode: each person's true names come from the first few names of
+    each list by frequency, so thousands share a name; corruption still varies spellings."""
+    people = generate(3000, 1, seed=27, tradition_mix={"somali": 1.0}, common_names=5).people
+    table = name_table().query("tradition == 'somali'")
+    top = {kind: set(table[table["kind"] == kind].nlargest(5, "frequency")["name"])
+           for kind in ("given_female", "given_male")}  # fmt: skip
+    assert set(people["given_name"]) <= top["given_female"] | top["given_male"]
+    assert set(people["father_name"].dropna()) <= top["given_male"]
+    assert people["given_name"].value_counts().iloc[0] > 3000 / 20
+    whole = generate(3000, 1, seed=27, tradition_mix={"somali": 1.0}).people
+    assert whole["given_name"].nunique() > 2 * people["given_name"].nunique()
+
+
 def test_encodes_with_the_shipped_person_schema(person_schema, secret):
     data = generate(400, 2, overlap=1.0, seed=26)
     a, b = (
@@ -415,6 +429,8 @@ def test_encodes_with_the_shipped_person_schema(person_schema, secret):
         ({"tradition_mix": {"klingon": 1.0}}, "tradition_mix"),
         ({"tradition_mix": {"somali": 0.0}}, "tradition_mix"),
         ({"messiness": {"typo": 0.1}}, "messiness"),
+        ({"common_names": 0}, "common_names"),
+        ({"common_names": 2.5}, "common_names"),
     ],
 )
 def test_bad_parameters_name_the_parameter(kwargs, named):

@@ -1,0 +1,264 @@
+"""LSH with bounded memory: the best k candidates per row of a, kept as the bands are walked.
+
+:func:`lsh_top_k` bands both sides as :func:`blocking.lsh_candidates` does, but never holds the
+set of colliding pairs: each band's buckets are scored as they are joined and every row of a
+keeps only its k best rows of b at Dice >= ``floor`` (:mod:`blocking._topk_kernels`). Memory
+is the filters plus ``threads x rows of a x k`` slots (16 bytes each), whatever the register
+looks like -- a register where thousands of people share a name included: an over-full
+bucket is split by hashes of the bits its members do not share (birth date, father's name,
+place), so namesakes are ranked by the rest of their record instead of being skipped.
+
+Blocking ranks the pairs it proposes by the Dice of their filters -- the encodings only, as
+everywhere in :mod:`blocking`; :mod:`linkage` scores them field by field.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import queue
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+from numba import get_num_threads
+
+from blocking import _topk_kernels as kern
+from blocking._errors import raise_problems
+from blocking._lsh import _BANDS_PER_GROUP, _nonempty_rows, band_keys, band_tables, check_filters
+from blocking._params import LshParams
+from blocking._plan import plan_lsh
+from bloom._bitops import popcount_rows
+
+__all__ = ["DEFAULT_BUCKET_CAP", "SegmentPlan", "TopKResult", "lsh_top_k", "plan_segments"]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_BUCKET_CAP = 20_000  # pairs scored whole in one bucket part; larger ones are split
+SPLIT_LEVELS = 12  # extra hashes an over-full bucket may be split by
+
+
+@dataclass(frozen=True)
+class TopKResult:
+    """The best ``k`` rows of b per row of a (Dice >= floor), and what it took.
+
+    ``i, j, score`` are sorted by (i, j). ``scored``: pairs whose Dice was computed (a pair
+    met in several bands counts each time); ``split_buckets``: buckets over the cap that were
+    split; ``capped_parts``/``capped_pairs``: parts no hash could split (rows identical on
+    every varying bit), scored up to the cap, and the pairs left out of them;
+    ``largest_bucket``: pairs in the largest bucket met; ``table_bytes``: the k-slot tables.
+    """
+
+    i: np.ndarray
+    j: np.ndarray
+    score: np.ndarray
+    n_a: int
+    n_b: int
+    k: int
+    floor: float
+    bucket_cap: int
+    plans: tuple[SegmentPlan, ...]
+    scored: int
+    split_buckets: int
+    capped_parts: int
+    capped_pairs: int
+    largest_bucket: int
+    hashed: int
+    table_bytes: int
+    seconds: float
+
+
+def _check(k: object, floor: object, bucket_cap: object, threads: object) -> None:
+    problems: dict[str, str] = {}
+    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
+        problems["k"] = "must be a whole number >= 1 (candidates kept per row of a)"
+    if isinstance(floor, bool) or not isinstance(floor, int | float) or not 0.0 < floor <= 1.0:
+        problems["floor"] = "must be a Dice coefficient in (0, 1]"
+    if isinstance(bucket_cap, bool) or not isinstance(bucket_cap, int) or bucket_cap < 1:
+        problems["bucket_cap"] = "must be a whole number >= 1 (pairs scored whole per bucket)"
+    if threads is not None and (
+        isinstance(threads, bool) or not isinstance(threads, int) or threads < 1
+    ):
+        problems["threads"] = "must be a whole number >= 1 or None"
+    raise_problems(problems)
+
+
+def _split_orders(params: LshParams, band: int, bits: int) -> np.ndarray:
+    """The band's own bit orders (``SPLIT_LEVELS`` permutations of the whole filter's bits)
+    for splitting its over-full buckets: a pair parted in one band is not parted alike in
+    the next."""
+    rng = np.random.default_rng(np.random.SeedSequence((params.seed, band, 0x5B1F)))
+    base = np.tile(np.arange(bits, dtype=np.int64), (SPLIT_LEVELS, 1))
+    return np.ascontiguousarray(rng.permuted(base, axis=1))
+
+
+@dataclass(frozen=True)
+class SegmentPlan:
+    """Bands over one part of the filters: words ``[word_lo, word_hi)``, banded by ``params``
+    (planned for that part's own width and its own Dice threshold)."""
+
+    word_lo: int
+    word_hi: int
+    params: LshParams
+
+
+def plan_segments(
+    a: np.ndarray,
+    b: np.ndarray,
+    segments: Sequence[tuple[int, int]] | None,
+    threshold: float,
+    recall: float = 0.99,
+    *,
+    seed: int = 0,
+    samples: int = 20_000,
+) -> list[SegmentPlan]:
+    """One plan per segment (word ranges; None: the whole filter), each finding the pairs
+    whose Dice *on that segment* is at least ``threshold`` with probability ``recall``.
+
+    A pair is proposed when any segment agrees that closely: a record whose date of birth was
+    written wrong is still found through its names, one whose name was transliterated
+    through its date and father's name. Segments of fewer than 64 bits are not banded."""
+    check_filters(a, b)
+    ranges = [(0, a.shape[1])] if not segments else [(int(lo), int(hi)) for lo, hi in segments]
+    problems = {}
+    for n, (lo, hi) in enumerate(ranges):
+        if not 0 <= lo < hi <= a.shape[1]:
+            problems[f"segments[{n}]"] = f"must be a word range within 0..{a.shape[1]}"
+    raise_problems(problems)
+    plans = []
+    for n, (lo, hi) in enumerate(ranges):
+        sub_a, sub_b = np.ascontiguousarray(a[:, lo:hi]), np.ascontiguousarray(b[:, lo:hi])
+        if not (_nonempty_rows(sub_a).size and _nonempty_rows(sub_b).size):
+            continue
+        params = plan_lsh(sub_a, sub_b, threshold, recall, seed=seed * 1009 + n, samples=samples,
+                          max_candidates=2**62)  # fmt: skip
+        plans.append(SegmentPlan(lo, hi, params))
+    return plans
+
+
+@dataclass(frozen=True)
+class _Walk:
+    """What every band of one plan is walked with."""
+
+    shift: int
+    rows_a: np.ndarray
+    rows_b: np.ndarray
+    a: np.ndarray
+    b: np.ndarray
+    pa: np.ndarray
+    pb: np.ndarray
+    floor: float
+    cap: int
+    params: LshParams
+    tables: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
+    free: queue.Queue[int]
+    counters: np.ndarray
+
+
+def _walk_band(w: _Walk, job: tuple[int, np.ndarray, np.ndarray]) -> None:
+    """Sort one band's keys of both sides and score its buckets into a free worker's tables
+    (runs without the GIL)."""
+    band, ka, kb = job
+    ka.sort()
+    kb.sort()
+    t = w.free.get()
+    try:
+        hs, hj, worst = w.tables[t]
+        orders = _split_orders(w.params, band, 64 * w.a.shape[1])
+        kern.walk_band(
+            ka, kb, w.shift, w.rows_a, w.rows_b, w.a, w.b, w.pa, w.pb, w.floor, w.cap, orders,
+            hs, hj, worst, w.counters[t],
+        )  # fmt: skip
+    finally:
+        w.free.put(t)
+
+
+def lsh_top_k(
+    a: np.ndarray,
+    b: np.ndarray,
+    plans: LshParams | Sequence[SegmentPlan],
+    k: int,
+    floor: float,
+    *,
+    bucket_cap: int = DEFAULT_BUCKET_CAP,
+    threads: int | None = None,
+) -> TopKResult:
+    """For each row of ``a``, the best ``k`` rows of ``b`` with Dice >= ``floor`` (over the
+    whole filter) among the pairs that share a band of any plan (higher Dice first, ties to
+    the lower row of b). ``plans``: one :class:`LshParams` over the whole filter, or
+    :func:`plan_segments`' plans."""
+    if isinstance(plans, LshParams):
+        plans = [SegmentPlan(0, a.shape[1] if isinstance(a, np.ndarray) else 0, plans)]
+    check_filters(a, b)
+    for plan in plans:
+        if plan.params.words != plan.word_hi - plan.word_lo:
+            raise_problems({"plans": f"a plan for {plan.params.words} words covers words "
+                            f"{plan.word_lo}..{plan.word_hi}"})  # fmt: skip
+    _check(k, floor, bucket_cap, threads)
+    started = time.perf_counter()
+    a, b = np.ascontiguousarray(a), np.ascontiguousarray(b)
+    pa, pb = popcount_rows(a, 0, a.shape[1]), popcount_rows(b, 0, b.shape[1])
+    workers = max(1, threads or get_num_threads())
+    tables = [kern.new_tables(a.shape[0], int(k)) for _ in range(workers)]
+    free: queue.Queue[int] = queue.Queue()
+    for t in range(workers):
+        free.put(t)
+    counters = np.zeros((workers, kern.N_COUNTERS), dtype=np.int64)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for plan in plans:
+            sub_a = np.ascontiguousarray(a[:, plan.word_lo : plan.word_hi])
+            sub_b = np.ascontiguousarray(b[:, plan.word_lo : plan.word_hi])
+            rows_a, rows_b = _nonempty_rows(sub_a), _nonempty_rows(sub_b)
+            if not (rows_a.size and rows_b.size):
+                continue
+            shift = max(1, int(max(rows_a.size, rows_b.size, 2) - 1).bit_length())
+            params = plan.params
+            walk = functools.partial(
+                _walk_band, _Walk(shift, rows_a, rows_b, a, b, pa, pb, float(floor),
+                                  int(bucket_cap), params, tables, free, counters),
+            )  # fmt: skip
+            for start in range(0, params.bands, _BANDS_PER_GROUP):
+                stop = min(start + _BANDS_PER_GROUP, params.bands)
+                group = band_tables(params, start, stop)
+                keys_a = band_keys(sub_a, rows_a, params, group, shift)
+                keys_b = band_keys(sub_b, rows_b, params, group, shift)
+                jobs = [(start + g, keys_a[g], keys_b[g]) for g in range(group.shape[0])]
+                list(pool.map(walk, jobs))
+    i, j, s = kern.merge_tables(np.stack([t[0] for t in tables]), np.stack([t[1] for t in tables]))
+    total = counters.sum(axis=0)
+    result = TopKResult(
+        i=i, j=j, score=s, n_a=a.shape[0], n_b=b.shape[0], k=int(k), floor=float(floor),
+        bucket_cap=int(bucket_cap), plans=tuple(plans), scored=int(total[kern.SCORED]),
+        split_buckets=int(total[kern.SPLIT_BUCKETS]),
+        capped_parts=int(total[kern.CAPPED_PARTS]), capped_pairs=int(total[kern.CAPPED_PAIRS]),
+        largest_bucket=int(counters[:, kern.LARGEST_BUCKET].max()),
+        hashed=int(total[kern.HASHED]),
+        table_bytes=workers * a.shape[0] * int(k) * 16, seconds=time.perf_counter() - started,
+    )  # fmt: skip
+    _log(result)
+    return result
+
+
+def _log(r: TopKResult) -> None:
+    bands = ", ".join(f"words {p.word_lo}-{p.word_hi}: {p.params.bands}x{p.params.rows_per_band}"
+                      for p in r.plans)  # fmt: skip
+    logger.info(
+        "LSH top-%d (%s): %d x %d rows -> %d candidates at Dice >= %.3f "
+        "(%d pairs scored, tables %.0f MiB) in %.1f s",
+        r.k, bands, r.n_a, r.n_b, r.i.size, r.floor, r.scored, r.table_bytes / 2**20, r.seconds,
+    )  # fmt: skip
+    if r.split_buckets:
+        logger.info(
+            "LSH top-%d: %d buckets over %s pairs (largest %d pairs: many records share a "
+            "band, as namesakes do) were split by the bits their records do not share",
+            r.k, r.split_buckets, f"{r.bucket_cap:,}", r.largest_bucket,
+        )  # fmt: skip
+    if r.capped_parts:
+        logger.warning(
+            "LSH top-%d: %d bucket parts of records identical on every bit that varies "
+            "(%d pairs) were scored only up to the cap; such records are duplicates of one "
+            "another, so any of them is as good a candidate",
+            r.k, r.capped_parts, r.capped_pairs,
+        )  # fmt: skip

@@ -1,0 +1,264 @@
+"""Compiled kernels for LSH with a bounded candidate set: the best k rows of b per row of a.
+
+Instead of collecting every colliding pair, each band's buckets are scored as they are walked
+and each pair is offered to its row's k-slot table (:func:`offer`), so memory is
+``rows of a x k`` whatever the buckets hold.
+
+A bucket of more than ``cap`` pairs -- a name thousands of people share -- is not skipped and
+not scored whole: it is split by more hashes, drawn from the bits its members do *not* all
+share (what tells namesakes apart: birth date, father's name, place), until every part is
+under the cap (:func:`score_bucket`). A pair stays together through one more hash with
+probability about their Jaccard index on those bits, so close pairs (true matches) survive the
+split and namesakes that differ elsewhere are parted. Each band splits with its own hashes, so
+a pair parted in one band is not parted the same way in the next. A part that no hash can
+split further (rows identical on every varying bit) is scored up to the cap, each row of a
+against the first rows of b, and counted.
+
+Scores are Dice coefficients ``2.0 * |x & y| / (|x| + |y|)`` in float64, as
+:mod:`linkage` computes them, so the k kept are the k the exhaustive search would keep when
+both see the same pairs (ties go to the lower row of b).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from bloom._bitops import popcount
+
+__all__ = ["merge_tables", "new_tables", "score_bucket", "walk_band"]
+
+_EMPTY = -1.0
+_FULL = np.uint64(0xFFFFFFFFFFFFFFFF)
+_K1 = np.uint64(0x9E3779B97F4A7C15)
+_K2 = np.uint64(0xBF58476D1CE4E5B9)
+_K3 = np.uint64(0x94D049BB133111EB)
+
+# counters (int64 array): what a band's walk did
+SCORED, SPLIT_BUCKETS, CAPPED_PARTS, CAPPED_PAIRS, LARGEST_BUCKET, HASHED = range(6)
+N_COUNTERS = 6
+
+
+def new_tables(n_a: int, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Empty k-slot tables for ``n_a`` rows: scores (-1 = empty), rows of b, worst slot."""
+    return (
+        np.full((n_a, k), _EMPTY, dtype=np.float64),
+        np.full((n_a, k), -1, dtype=np.int64),
+        np.zeros(n_a, dtype=np.int64),
+    )
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _mix(z):  # pragma: no cover - compiled
+    z = (z ^ (z >> np.uint64(30))) * _K2
+    z = (z ^ (z >> np.uint64(27))) * _K3
+    return z ^ (z >> np.uint64(31))
+
+
+@njit(cache=True, nogil=True)
+def offer(hs, hj, worst, i, j, s):  # pragma: no cover - compiled
+    """Put (j, s) in row i's table if it beats the worst kept (higher score, then lower j)
+    and is not there yet. Returns True when it was kept."""
+    w = worst[i]
+    ws = hs[i, w]
+    if s < ws or (s == ws and hj[i, w] >= 0 and j >= hj[i, w]):
+        return False
+    k = hs.shape[1]
+    for t in range(k):
+        if hj[i, t] == j:
+            return False
+    hs[i, w] = s
+    hj[i, w] = j
+    w = 0
+    for t in range(1, k):
+        if hs[i, t] < hs[i, w] or (hs[i, t] == hs[i, w] and hj[i, t] > hj[i, w]):
+            w = t
+    worst[i] = w
+    return True
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _try(a, b, pa, pb, i, j, floor, hs, hj, worst, counters):  # pragma: no cover - compiled
+    total = pa[i] + pb[j]
+    if total == 0:
+        return
+    bound = 2.0 * min(pa[i], pb[j]) / total  # Dice can be no higher
+    if bound < floor or bound < hs[i, worst[i]]:
+        return
+    inter = 0
+    for w in range(a.shape[1]):
+        inter += popcount(a[i, w] & b[j, w])
+    s = (2.0 * inter) / total
+    counters[SCORED] += 1
+    if s >= floor:
+        offer(hs, hj, worst, i, j, s)
+
+
+@njit(cache=True, nogil=True)
+def _part_hash(x, row, common, order):  # pragma: no cover - compiled
+    """MinHash of ``x[row]`` on the bits outside ``common``: the rank in ``order`` (a keyed
+    permutation of the bit positions) of its first such set bit."""
+    for t in range(order.shape[0]):
+        p = order[t]
+        w = p >> 6
+        if (x[row, w] & ~common[w]) >> np.uint64(p & 63) & np.uint64(1):
+            return np.uint64(t)
+    return np.uint64(order.shape[0])
+
+
+@njit(cache=True, nogil=True)
+def score_bucket(  # pragma: no cover - compiled
+    a, b, pa, pb, ra, rb, floor, cap, orders, hs, hj, worst, counters
+):
+    """Score one bucket (rows ``ra`` of a, ``rb`` of b), splitting it while it is over ``cap``
+    pairs by one more MinHash per level, level d ordering the bits by ``orders[d]``."""
+    levels = orders.shape[0]
+    na, nb = ra.shape[0], rb.shape[0]
+    n = na + nb
+    if na * nb > counters[LARGEST_BUCKET]:
+        counters[LARGEST_BUCKET] = na * nb
+    if na * nb <= cap:
+        for x in range(na):
+            for y in range(nb):
+                _try(a, b, pa, pb, ra[x], rb[y], floor, hs, hj, worst, counters)
+        return
+    counters[SPLIT_BUCKETS] += 1
+    perm = np.arange(n)  # members: < na are ra[m], else rb[m - na]
+    keys = np.empty(n, dtype=np.uint64)
+    common = np.empty(a.shape[1], dtype=np.uint64)
+    stack = np.empty((4 * n + 4, 3), dtype=np.int64)  # (lo, hi, depth)
+    top = 0
+    stack[0, 0], stack[0, 1], stack[0, 2] = 0, n, 0
+    top = 1
+    while top > 0:
+        top -= 1
+        lo, hi, depth = stack[top, 0], stack[top, 1], stack[top, 2]
+        ca = 0
+        for t in range(lo, hi):
+            if perm[t] < na:
+                ca += 1
+        cb = hi - lo - ca
+        if ca == 0 or cb == 0:
+            continue
+        if ca * cb <= cap or depth >= levels:
+            per = cb  # identical on every varying bit: each row of a against the first of b
+            if ca * cb > cap:
+                per = max(hs.shape[1], cap // ca)  # at least k, to fill the tables
+                counters[CAPPED_PARTS] += 1
+                counters[CAPPED_PAIRS] += ca * cb - ca * min(per, cb)
+            for x in range(lo, hi):
+                if perm[x] >= na:
+                    continue
+                i = ra[perm[x]]
+                seen = 0
+                for y in range(lo, hi):
+                    if perm[y] < na:
+                        continue
+                    if seen == per:
+                        break
+                    seen += 1
+                    _try(a, b, pa, pb, i, rb[perm[y] - na], floor, hs, hj, worst, counters)
+            continue
+        for w in range(common.shape[0]):
+            common[w] = _FULL
+        for t in range(lo, hi):
+            m = perm[t]
+            for w in range(common.shape[0]):
+                common[w] &= a[ra[m], w] if m < na else b[rb[m - na], w]
+        counters[HASHED] += hi - lo
+        for t in range(lo, hi):
+            m = perm[t]
+            if m < na:
+                keys[t] = _part_hash(a, ra[m], common, orders[depth])
+            else:
+                keys[t] = _part_hash(b, rb[m - na], common, orders[depth])
+        order = np.argsort(keys[lo:hi], kind="mergesort")
+        perm[lo:hi] = perm[lo:hi][order]
+        keys[lo:hi] = keys[lo:hi][order]
+        start = lo
+        for t in range(lo + 1, hi + 1):
+            if t == hi or keys[t] != keys[start]:
+                if top == stack.shape[0]:
+                    bigger = np.empty((2 * stack.shape[0], 3), dtype=np.int64)
+                    bigger[:top] = stack[:top]
+                    stack = bigger
+                stack[top, 0], stack[top, 1], stack[top, 2] = start, t, depth + 1
+                top += 1
+                start = t
+
+
+@njit(cache=True, nogil=True)
+def _bucket_end(keys, start, sig, shift):  # pragma: no cover - compiled
+    end = start
+    while end < keys.shape[0] and (keys[end] >> np.uint64(shift)) == sig:
+        end += 1
+    return end
+
+
+@njit(cache=True, nogil=True)
+def walk_band(  # pragma: no cover - compiled
+    ka, kb, shift, rows_a, rows_b, a, b, pa, pb, floor, cap, orders, hs, hj, worst, counters
+):
+    """Merge-join one band's sorted keys of both sides and score every bucket into the
+    tables; ``orders``: the band's own bit orders for splitting its over-full buckets."""
+    mask = (np.uint64(1) << np.uint64(shift)) - np.uint64(1)
+    ia, ib = 0, 0
+    while ia < ka.shape[0] and ib < kb.shape[0]:
+        sa = ka[ia] >> np.uint64(shift)
+        sb = kb[ib] >> np.uint64(shift)
+        if sa < sb:
+            ia = _bucket_end(ka, ia, sa, shift)
+        elif sb < sa:
+            ib = _bucket_end(kb, ib, sb, shift)
+        else:
+            ea = _bucket_end(ka, ia, sa, shift)
+            eb = _bucket_end(kb, ib, sb, shift)
+            size = (ea - ia) * (eb - ib)
+            if size <= cap:
+                if size > counters[LARGEST_BUCKET]:
+                    counters[LARGEST_BUCKET] = size
+                for x in range(ia, ea):
+                    i = rows_a[np.int64(ka[x] & mask)]
+                    for y in range(ib, eb):
+                        j = rows_b[np.int64(kb[y] & mask)]
+                        _try(a, b, pa, pb, i, j, floor, hs, hj, worst, counters)
+            else:
+                ra = np.empty(ea - ia, dtype=np.int64)
+                for x in range(ia, ea):
+                    ra[x - ia] = rows_a[np.int64(ka[x] & mask)]
+                rb = np.empty(eb - ib, dtype=np.int64)
+                for y in range(ib, eb):
+                    rb[y - ib] = rows_b[np.int64(kb[y] & mask)]
+                score_bucket(a, b, pa, pb, ra, rb, floor, cap, orders, hs, hj, worst, counters)
+            ia, ib = ea, eb
+
+
+@njit(cache=True, nogil=True)
+def merge_tables(hs_all, hj_all):  # pragma: no cover - compiled
+    """Per row of a, the best k of several tables ``(tables, n_a, k)``, repeats dropped:
+    ``(i, j, score)`` sorted by (i, j)."""
+    t_n, n_a, k = hs_all.shape
+    hs = np.full((n_a, k), _EMPTY)
+    hj = np.full((n_a, k), -1, dtype=np.int64)
+    worst = np.zeros(n_a, dtype=np.int64)
+    for t in range(t_n):
+        for i in range(n_a):
+            for s in range(k):
+                if hj_all[t, i, s] >= 0:
+                    offer(hs, hj, worst, i, hj_all[t, i, s], hs_all[t, i, s])
+    count = 0
+    for i in range(n_a):
+        for s in range(k):
+            if hj[i, s] >= 0:
+                count += 1
+    oi = np.empty(count, dtype=np.int64)
+    oj = np.empty(count, dtype=np.int64)
+    os_ = np.empty(count, dtype=np.float64)
+    c = 0
+    for i in range(n_a):
+        order = np.argsort(hj[i])
+        for s in order:
+            if hj[i, s] >= 0:
+                oi[c], oj[c], os_[c] = i, hj[i, s], hs[i, s]
+                c += 1
+    return oi, oj, os_

@@ -1,0 +1,176 @@
+"""LSH with bounded memory (`lsh_top_k`): the best k per row as the bands are walked, buckets
+of namesakes split instead of skipped, the same k as an exhaustive search when every pair is
+met."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from blocking import BlockingError, LshParams, SegmentPlan, lsh_top_k, plan_segments
+from linkage import candidates_reference, dice_pairs
+
+WORDS = 8
+BITS = 64 * WORDS
+
+
+def random_filters(rng: np.random.Generator, n: int, words: int = WORDS, density: float = 0.4):
+    bits = rng.random((n, 64 * words)) < density
+    return np.packbits(bits, axis=1, bitorder="little").view(np.uint64)
+
+
+def near_copies(rng: np.random.Generator, rows: np.ndarray, moved: int) -> np.ndarray:
+    """Each row with ``moved`` set bits moved to unset positions (Dice 1 - moved/|row|)."""
+    bits = np.unpackbits(rows.view(np.uint8), axis=1, bitorder="little").astype(bool)
+    for row in bits:  # test data only
+        on, off = np.flatnonzero(row), np.flatnonzero(~row)
+        row[rng.choice(on, moved, replace=False)] = False
+        row[rng.choice(off, moved, replace=False)] = True
+    return np.packbits(bits, axis=1, bitorder="little").view(np.uint64)
+
+
+def pairs(found) -> set[tuple[int, int]]:
+    return set(zip(found.i.tolist(), found.j.tolist(), strict=True))
+
+
+def one_bucket(a: np.ndarray, b: np.ndarray, bands: int = 2) -> list[SegmentPlan]:
+    """Plans over word 0, which every row of a and b shares: every pair meets in every band."""
+    a[:, 0] = b[:, 0] = np.uint64(0x00FF00FF00FF00FF)
+    return [SegmentPlan(0, 1, LshParams("minhash", bands, 2, seed=1, words=1))]
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n_a=st.integers(1, 40),
+    n_b=st.integers(1, 40),
+    k=st.integers(1, 6),
+    floor=st.sampled_from([0.3, 0.45, 0.6]),
+    threads=st.sampled_from([1, 2]),
+)
+def test_every_pair_met_gives_the_exhaustive_top_k(seed, n_a, n_b, k, floor, threads):
+    """When every pair shares a bucket (and the cap lets it be scored whole) the kept pairs
+    are exactly the exhaustive best k per row: same pairs, same scores, same tie-breaking."""
+    rng = np.random.default_rng(seed)
+    a = random_filters(rng, n_a, density=float(rng.uniform(0.1, 0.6)))
+    b = np.concatenate([a[: n_b // 3], random_filters(rng, n_b - n_b // 3)])  # ties: copies
+    plans = one_bucket(a, b)
+    found = lsh_top_k(a, b, plans, k, floor, bucket_cap=n_a * n_b, threads=threads)
+    expected = candidates_reference(a, b, floor, k)
+    np.testing.assert_array_equal(found.i, expected.i)
+    np.testing.assert_array_equal(found.j, expected.j)
+    np.testing.assert_array_equal(found.score, expected.score)
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), cap=st.integers(1, 50), k=st.integers(1, 4))
+def test_split_buckets_keep_only_true_scores_at_most_k_per_row(seed, cap, k):
+    """However a bucket is split, what is kept is real: Dice as linkage computes it, at or
+    above the floor, at most k per row, no pair twice, sorted by (i, j)."""
+    rng = np.random.default_rng(seed)
+    a = random_filters(rng, 60)
+    b = np.concatenate([near_copies(rng, a[:30], 3), random_filters(rng, 30)])
+    plans = one_bucket(a, b, bands=3)
+    found = lsh_top_k(a, b, plans, k, 0.3, bucket_cap=cap)
+    np.testing.assert_array_equal(found.score, dice_pairs(a, b, found.i, found.j))
+    assert (found.score >= 0.3).all()
+    assert np.bincount(found.i, minlength=60).max() <= k
+    assert len(pairs(found)) == found.i.size
+    assert (np.lexsort((found.j, found.i)) == np.arange(found.i.size)).all()
+    assert found.split_buckets > 0 or cap >= 60 * 60
+
+
+def namesake_register(rng: np.random.Generator, n: int = 1200, names: int = 3):
+    """``n`` people on each side sharing ``names`` identical 'name' segments (words 0-3);
+    the rest of each record (words 3-8) is the person's own, copied to side b with a few bits
+    moved. Every name bucket is then a block of hundreds of namesakes on each side."""
+    name = random_filters(rng, names, words=3)[rng.integers(0, names, n)]
+    rest = random_filters(rng, n, words=5)
+    a = np.concatenate([name, rest], axis=1)
+    b = np.concatenate([name, near_copies(rng, rest, 6)], axis=1)
+    order = rng.permutation(n)
+    return a, b[order], np.argsort(order)  # true partner of a[i] is b[truth[i]]
+
+
+def test_namesakes_are_ranked_by_the_rest_of_the_record_in_bounded_memory(caplog):
+    """Buckets of hundreds of namesakes (160,000 pairs each) are split by the bits they do not
+    share, so each person's true partner is still found, scoring a small share of the pairs;
+    the tables hold rows x k slots whatever the buckets hold."""
+    rng = np.random.default_rng(5)
+    a, b, truth = namesake_register(rng)
+    plans = plan_segments(a, b, [(0, 3), (3, 8)], 0.8, seed=3)
+    with caplog.at_level(logging.INFO, logger="blocking._topk"):
+        found = lsh_top_k(a, b, plans, 5, 0.5, bucket_cap=400, threads=2)
+    best = {}
+    for i, j, s in zip(found.i.tolist(), found.j.tolist(), found.score.tolist(), strict=True):
+        if s > best.get(i, (-1.0, -1))[0]:
+            best[i] = (s, j)
+    right = np.mean([best.get(i, (0, -1))[1] == truth[i] for i in range(len(a))])
+    assert right >= 0.99
+    assert found.split_buckets > 0 and found.largest_bucket >= 300 * 300
+    assert found.scored < 0.25 * len(a) * len(b) * 2  # far from every pair in every plan
+    assert found.table_bytes == 2 * len(a) * 5 * 16
+    assert "were split by the bits their records do not share" in caplog.text
+
+
+def test_identical_records_past_the_cap_are_scored_up_to_it_and_said(caplog):
+    """Records identical on every bit cannot be split: each row of a is scored against the
+    first rows of b up to the cap, the rest counted, and a warning says so."""
+    row = random_filters(np.random.default_rng(1), 1)
+    a, b = np.repeat(row, 50, axis=0), np.repeat(row, 40, axis=0)
+    plans = [SegmentPlan(0, WORDS, LshParams("minhash", 2, 3, seed=0, words=WORDS))]
+    with caplog.at_level(logging.WARNING, logger="blocking._topk"):
+        found = lsh_top_k(a, b, plans, 3, 0.5, bucket_cap=100)
+    assert found.capped_parts > 0 and found.capped_pairs > 0
+    assert np.bincount(found.i, minlength=50).tolist() == [3] * 50
+    assert (found.score == 1.0).all()
+    assert "scored only up to the cap" in caplog.text
+
+
+def test_plans_per_segment_skip_empty_segments_and_find_a_record_by_any_segment():
+    """A pair that agrees on one segment only is found through that segment's bands; a
+    segment empty on one side gets no plan."""
+    rng = np.random.default_rng(9)
+    a = random_filters(rng, 300)
+    b = random_filters(rng, 300)
+    b[:100, :4] = a[:100, :4]  # rows 0..99 agree on the first half only
+    b[100:200, 4:] = a[100:200, 4:]  # rows 100..199 on the second half only
+    plans = plan_segments(a, b, [(0, 4), (4, 8)], 0.9, seed=0)
+    assert [(p.word_lo, p.word_hi) for p in plans] == [(0, 4), (4, 8)]
+    found = lsh_top_k(a, b, plans, 1, 0.5)
+    assert {(i, i) for i in range(200)} <= pairs(found)
+    empty = b.copy()
+    empty[:, 4:] = 0
+    assert [(p.word_lo, p.word_hi) for p in plan_segments(a, empty, [(0, 4), (4, 8)], 0.9)] == [
+        (0, 4)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "named"),
+    [
+        ({"k": 0}, "k"),
+        ({"floor": 1.5}, "floor"),
+        ({"bucket_cap": 0}, "bucket_cap"),
+        ({"threads": 0}, "threads"),
+    ],
+)
+def test_bad_parameters_are_named(kwargs, named):
+    a = random_filters(np.random.default_rng(0), 10)
+    args = {"k": 2, "floor": 0.5} | kwargs
+    params = LshParams("minhash", 2, 2, seed=0, words=WORDS)
+    with pytest.raises(BlockingError, match=named):
+        lsh_top_k(a, a, params, args.pop("k"), args.pop("floor"), **args)
+
+
+def test_a_plan_that_does_not_fit_its_segment_is_refused():
+    a = random_filters(np.random.default_rng(0), 10)
+    wrong = [SegmentPlan(0, 2, LshParams("minhash", 2, 2, seed=0, words=WORDS))]
+    with pytest.raises(BlockingError, match="plans"):
+        lsh_top_k(a, a, wrong, 2, 0.5)
+    with pytest.raises(BlockingError, match=r"segments\[0\]"):
+        plan_segments(a, a, [(3, 2)], 0.8)
