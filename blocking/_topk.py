@@ -20,7 +20,7 @@ import queue
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numba import get_num_threads
@@ -38,6 +38,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_BUCKET_CAP = 20_000  # pairs scored whole in one bucket part; larger ones are split
 SPLIT_LEVELS = 12  # extra hashes an over-full bucket may be split by
+SAME_SEGMENT_BANDS = 4  # bands of a plan that meet pairs with an identical segment
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,7 @@ class TopKResult:
     capped_pairs: int
     largest_bucket: int
     hashed: int
+    visits: int
     table_bytes: int
     seconds: float
 
@@ -104,6 +106,13 @@ class SegmentPlan:
     params: LshParams
 
 
+def _distinct(x: np.ndarray) -> np.ndarray:
+    """The distinct rows of ``x`` (one segment's words), in no particular order."""
+    digests = kern.segment_digests(x)
+    _, first = np.unique(digests, return_index=True)
+    return x[np.sort(first)]
+
+
 def plan_segments(
     a: np.ndarray,
     b: np.ndarray,
@@ -132,8 +141,11 @@ def plan_segments(
         sub_a, sub_b = np.ascontiguousarray(a[:, lo:hi]), np.ascontiguousarray(b[:, lo:hi])
         if not (_nonempty_rows(sub_a).size and _nonempty_rows(sub_b).size):
             continue
-        params = plan_lsh(sub_a, sub_b, threshold, recall, seed=seed * 1009 + n, samples=samples,
-                          max_candidates=2**62)  # fmt: skip
+        # plan against distinct values: pairs with an identical segment meet in every band
+        # whatever the plan, and only the first few bands score them (lsh_top_k)
+        params = plan_lsh(_distinct(sub_a), _distinct(sub_b), threshold, recall,
+                          seed=seed * 1009 + n, samples=samples, max_candidates=2**62)  # fmt: skip
+        params = replace(params, words=hi - lo)
         plans.append(SegmentPlan(lo, hi, params))
     return plans
 
@@ -152,6 +164,9 @@ class _Walk:
     floor: float
     cap: int
     params: LshParams
+    digests: tuple[np.ndarray, np.ndarray]
+    segment: tuple[np.ndarray, np.ndarray]  # the banded words of a and b
+    permutations: np.ndarray  # every band's MinHash tables (none for hamming)
     tables: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
     free: queue.Queue[int]
     counters: np.ndarray
@@ -169,7 +184,8 @@ def _walk_band(w: _Walk, job: tuple[int, np.ndarray, np.ndarray]) -> None:
         orders = _split_orders(w.params, band, 64 * w.a.shape[1])
         kern.walk_band(
             ka, kb, w.shift, w.rows_a, w.rows_b, w.a, w.b, w.pa, w.pb, w.floor, w.cap, orders,
-            hs, hj, worst, w.counters[t],
+            *w.digests, band, SAME_SEGMENT_BANDS, *w.segment, w.permutations, hs, hj, worst,
+            w.counters[t],
         )  # fmt: skip
     finally:
         w.free.put(t)
@@ -205,7 +221,8 @@ def lsh_top_k(
     free: queue.Queue[int] = queue.Queue()
     for t in range(workers):
         free.put(t)
-    counters = np.zeros((workers, kern.N_COUNTERS), dtype=np.int64)
+    # a row of 16 counters (128 bytes) per worker: no two workers write to one cache line
+    counters = np.zeros((workers, 16), dtype=np.int64)
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for plan in plans:
             sub_a = np.ascontiguousarray(a[:, plan.word_lo : plan.word_hi])
@@ -215,13 +232,17 @@ def lsh_top_k(
                 continue
             shift = max(1, int(max(rows_a.size, rows_b.size, 2) - 1).bit_length())
             params = plan.params
+            digests = (kern.segment_digests(sub_a), kern.segment_digests(sub_b))
+            every = band_tables(params, 0, params.bands)
+            permutations = every if params.scheme == "minhash" else np.zeros((0, 1, 1), np.int32)
             walk = functools.partial(
                 _walk_band, _Walk(shift, rows_a, rows_b, a, b, pa, pb, float(floor),
-                                  int(bucket_cap), params, tables, free, counters),
+                                  int(bucket_cap), params, digests, (sub_a, sub_b), permutations,
+                                  tables, free, counters),
             )  # fmt: skip
             for start in range(0, params.bands, _BANDS_PER_GROUP):
                 stop = min(start + _BANDS_PER_GROUP, params.bands)
-                group = band_tables(params, start, stop)
+                group = every[start:stop]
                 keys_a = band_keys(sub_a, rows_a, params, group, shift)
                 keys_b = band_keys(sub_b, rows_b, params, group, shift)
                 jobs = [(start + g, keys_a[g], keys_b[g]) for g in range(group.shape[0])]
@@ -235,6 +256,7 @@ def lsh_top_k(
         capped_parts=int(total[kern.CAPPED_PARTS]), capped_pairs=int(total[kern.CAPPED_PAIRS]),
         largest_bucket=int(counters[:, kern.LARGEST_BUCKET].max()),
         hashed=int(total[kern.HASHED]),
+        visits=int(total[kern.VISITS]),
         table_bytes=workers * a.shape[0] * int(k) * 16, seconds=time.perf_counter() - started,
     )  # fmt: skip
     _log(result)

@@ -24,19 +24,27 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from blocking._kernels import _first_set_rank
 from bloom._bitops import popcount
 
-__all__ = ["merge_tables", "new_tables", "score_bucket", "walk_band"]
+__all__ = [
+    "merge_tables",
+    "new_tables",
+    "score_bucket",
+    "segment_digests",
+    "walk_band",
+]
 
 _EMPTY = -1.0
+_MIN_BLOCK = 64  # a block of two spellings this large is met in one band only
 _FULL = np.uint64(0xFFFFFFFFFFFFFFFF)
 _K1 = np.uint64(0x9E3779B97F4A7C15)
 _K2 = np.uint64(0xBF58476D1CE4E5B9)
 _K3 = np.uint64(0x94D049BB133111EB)
 
 # counters (int64 array): what a band's walk did
-SCORED, SPLIT_BUCKETS, CAPPED_PARTS, CAPPED_PAIRS, LARGEST_BUCKET, HASHED = range(6)
-N_COUNTERS = 6
+SCORED, SPLIT_BUCKETS, CAPPED_PARTS, CAPPED_PAIRS, LARGEST_BUCKET, HASHED, VISITS = range(7)
+N_COUNTERS = 7
 
 
 def new_tables(n_a: int, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -79,12 +87,16 @@ def offer(hs, hj, worst, i, j, s):  # pragma: no cover - compiled
 
 @njit(cache=True, nogil=True, inline="always")
 def _try(a, b, pa, pb, i, j, floor, hs, hj, worst, counters):  # pragma: no cover - compiled
+    counters[VISITS] += 1
     total = pa[i] + pb[j]
     if total == 0:
         return
     bound = 2.0 * min(pa[i], pb[j]) / total  # Dice can be no higher
     if bound < floor or bound < hs[i, worst[i]]:
         return
+    for t in range(hj.shape[1]):  # kept already (close pairs meet in many bands)
+        if hj[i, t] == j:
+            return
     inter = 0
     for w in range(a.shape[1]):
         inter += popcount(a[i, w] & b[j, w])
@@ -107,27 +119,77 @@ def _part_hash(x, row, common, order):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
-def score_bucket(  # pragma: no cover - compiled
-    a, b, pa, pb, ra, rb, floor, cap, orders, hs, hj, worst, counters
+def _met_before(sa, sb, x, y, band, tables):  # pragma: no cover - compiled
+    """Whether row x of ``sa`` and row y of ``sb`` share every MinHash of some band before
+    ``band`` (``tables``: the plan's permutations, ``(bands, r, bits)``)."""
+    for g in range(band):
+        same = True
+        for k in range(tables.shape[1]):
+            if _first_set_rank(sa[x], tables[g, k]) != _first_set_rank(sb[y], tables[g, k]):
+                same = False
+                break
+        if same:
+            return True
+    return False
+
+
+@njit(cache=True, nogil=True)
+def _runs(q, rows):  # pragma: no cover - compiled
+    """Each member's value (segment digest) as a run number, and each run's size."""
+    uniq = np.unique(q[rows])
+    ids = np.searchsorted(uniq, q[rows])
+    sizes = np.zeros(uniq.shape[0], dtype=np.int64)
+    for m in range(ids.shape[0]):
+        sizes[ids[m]] += 1
+    return ids, sizes
+
+
+@njit(cache=True, nogil=True)
+def _wanted(  # pragma: no cover - compiled
+    x, y, ra, rb, qa, qb, band, same_bands, ida, idb, size_a, size_b, decided, sa, sb, tables
 ):
-    """Score one bucket (rows ``ra`` of a, ``rb`` of b), splitting it while it is over ``cap``
-    pairs by one more MinHash per level, level d ordering the bits by ``orders[d]``."""
+    """Whether no earlier band met member pair (x, y) of an over-full bucket: identical
+    segments (``qa[i] == qb[j]``) are met in the plan's first ``same_bands`` bands; a *block*
+    -- the rows of one segment value on side a against those of another on side b, two
+    spellings of a name -- of at least ``_MIN_BLOCK`` pairs in the first band where the two
+    values meet (:func:`_met_before`, decided once per block in ``decided``)."""
+    i, j = ra[x], rb[y]
+    if qa[i] == qb[j]:
+        return band < same_bands
+    u, v = ida[x], idb[y]
+    if band == 0 or decided.shape[0] == 0 or size_a[u] * size_b[v] < _MIN_BLOCK:
+        return True
+    d = decided[u, v]
+    if d == 0:
+        d = 2 if _met_before(sa, sb, i, j, band, tables) else 1
+        decided[u, v] = d
+    return d == 1
+
+
+@njit(cache=True, nogil=True)
+def score_bucket(  # pragma: no cover - compiled
+    a, b, pa, pb, ra, rb, floor, cap, orders, qa, qb, band, same_bands, sa, sb, tables, hs, hj,
+    worst, counters,
+):  # fmt: skip
+    """Score one over-full bucket (rows ``ra`` of a, ``rb`` of b): split it while a part is
+    over ``cap`` pairs by one more MinHash per level, level d ordering the bits by
+    ``orders[d]``, and score each part's pairs that no earlier band met (:func:`_wanted`)."""
     levels = orders.shape[0]
     na, nb = ra.shape[0], rb.shape[0]
     n = na + nb
-    if na * nb > counters[LARGEST_BUCKET]:
-        counters[LARGEST_BUCKET] = na * nb
-    if na * nb <= cap:
-        for x in range(na):
-            for y in range(nb):
-                _try(a, b, pa, pb, ra[x], rb[y], floor, hs, hj, worst, counters)
-        return
+    ida, size_a = _runs(qa, ra)
+    idb, size_b = _runs(qb, rb)
+    one = size_a.shape[0] == 1 and size_b.shape[0] == 1 and qa[ra[0]] == qb[rb[0]]
+    if one and band >= same_bands:
+        return  # one value on both sides: the first bands met these pairs
+    cells = size_a.shape[0] * size_b.shape[0]
+    shape = (size_a.shape[0], size_b.shape[0]) if tables.shape[0] and cells <= 1 << 22 else (0, 0)
+    decided = np.zeros(shape, dtype=np.int8)
     counters[SPLIT_BUCKETS] += 1
     perm = np.arange(n)  # members: < na are ra[m], else rb[m - na]
     keys = np.empty(n, dtype=np.uint64)
     common = np.empty(a.shape[1], dtype=np.uint64)
     stack = np.empty((4 * n + 4, 3), dtype=np.int64)  # (lo, hi, depth)
-    top = 0
     stack[0, 0], stack[0, 1], stack[0, 2] = 0, n, 0
     top = 1
     while top > 0:
@@ -149,7 +211,6 @@ def score_bucket(  # pragma: no cover - compiled
             for x in range(lo, hi):
                 if perm[x] >= na:
                     continue
-                i = ra[perm[x]]
                 seen = 0
                 for y in range(lo, hi):
                     if perm[y] < na:
@@ -157,7 +218,10 @@ def score_bucket(  # pragma: no cover - compiled
                     if seen == per:
                         break
                     seen += 1
-                    _try(a, b, pa, pb, i, rb[perm[y] - na], floor, hs, hj, worst, counters)
+                    mx, my = perm[x], perm[y] - na
+                    if _wanted(mx, my, ra, rb, qa, qb, band, same_bands, ida, idb, size_a,
+                               size_b, decided, sa, sb, tables):  # fmt: skip
+                        _try(a, b, pa, pb, ra[mx], rb[my], floor, hs, hj, worst, counters)
             continue
         for w in range(common.shape[0]):
             common[w] = _FULL
@@ -188,6 +252,18 @@ def score_bucket(  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
+def segment_digests(bits):  # pragma: no cover - compiled
+    """A 64-bit digest of each row (of one segment's words): equal rows, equal digests."""
+    out = np.empty(bits.shape[0], dtype=np.uint64)
+    for r in range(bits.shape[0]):
+        h = np.uint64(bits.shape[1])
+        for w in range(bits.shape[1]):
+            h = _mix(h * _K1 + bits[r, w])
+        out[r] = h
+    return out
+
+
+@njit(cache=True, nogil=True)
 def _bucket_end(keys, start, sig, shift):  # pragma: no cover - compiled
     end = start
     while end < keys.shape[0] and (keys[end] >> np.uint64(shift)) == sig:
@@ -197,22 +273,28 @@ def _bucket_end(keys, start, sig, shift):  # pragma: no cover - compiled
 
 @njit(cache=True, nogil=True)
 def walk_band(  # pragma: no cover - compiled
-    ka, kb, shift, rows_a, rows_b, a, b, pa, pb, floor, cap, orders, hs, hj, worst, counters
-):
+    ka, kb, shift, rows_a, rows_b, a, b, pa, pb, floor, cap, orders, qa, qb, band, same_bands,
+    sa, sb, tables, hs, hj, worst, counters,
+):  # fmt: skip
     """Merge-join one band's sorted keys of both sides and score every bucket into the
-    tables; ``orders``: the band's own bit orders for splitting its over-full buckets."""
+    tables; ``orders``: the band's own bit orders for splitting its over-full buckets.
+
+    Rows whose banded segment (``sa``/``sb``) is identical meet in every band: ``qa``/``qb``
+    are the rows' segment digests, and such pairs are scored in the plan's first
+    ``same_bands`` bands only; over-full buckets are split (:func:`score_bucket`)."""
     mask = (np.uint64(1) << np.uint64(shift)) - np.uint64(1)
+    skip_same = band >= same_bands
     ia, ib = 0, 0
     while ia < ka.shape[0] and ib < kb.shape[0]:
-        sa = ka[ia] >> np.uint64(shift)
-        sb = kb[ib] >> np.uint64(shift)
-        if sa < sb:
-            ia = _bucket_end(ka, ia, sa, shift)
-        elif sb < sa:
-            ib = _bucket_end(kb, ib, sb, shift)
+        sig_a = ka[ia] >> np.uint64(shift)
+        sig_b = kb[ib] >> np.uint64(shift)
+        if sig_a < sig_b:
+            ia = _bucket_end(ka, ia, sig_a, shift)
+        elif sig_b < sig_a:
+            ib = _bucket_end(kb, ib, sig_b, shift)
         else:
-            ea = _bucket_end(ka, ia, sa, shift)
-            eb = _bucket_end(kb, ib, sb, shift)
+            ea = _bucket_end(ka, ia, sig_a, shift)
+            eb = _bucket_end(kb, ib, sig_b, shift)
             size = (ea - ia) * (eb - ib)
             if size <= cap:
                 if size > counters[LARGEST_BUCKET]:
@@ -221,15 +303,19 @@ def walk_band(  # pragma: no cover - compiled
                     i = rows_a[np.int64(ka[x] & mask)]
                     for y in range(ib, eb):
                         j = rows_b[np.int64(kb[y] & mask)]
-                        _try(a, b, pa, pb, i, j, floor, hs, hj, worst, counters)
+                        if not (skip_same and qa[i] == qb[j]):
+                            _try(a, b, pa, pb, i, j, floor, hs, hj, worst, counters)
             else:
+                if size > counters[LARGEST_BUCKET]:
+                    counters[LARGEST_BUCKET] = size
                 ra = np.empty(ea - ia, dtype=np.int64)
                 for x in range(ia, ea):
                     ra[x - ia] = rows_a[np.int64(ka[x] & mask)]
                 rb = np.empty(eb - ib, dtype=np.int64)
                 for y in range(ib, eb):
                     rb[y - ib] = rows_b[np.int64(kb[y] & mask)]
-                score_bucket(a, b, pa, pb, ra, rb, floor, cap, orders, hs, hj, worst, counters)
+                score_bucket(a, b, pa, pb, ra, rb, floor, cap, orders, qa, qb, band, same_bands,
+                             sa, sb, tables, hs, hj, worst, counters)  # fmt: skip
             ia, ib = ea, eb
 
 

@@ -27,7 +27,13 @@ from linkage._datakeys import DataKeyRing
 from linkage._kernels import dice_pairs_reference, popcounts, popcounts_reference
 from linkage._link import LinkReport, link, plan_link
 from linkage._ray import ensure_ray, ray_candidates
-from linkage._ray_link import PlanInputs, lower_priority, ray_plan_link
+from linkage._ray_link import (
+    PlanInputs,
+    RunMemoryError,
+    lower_priority,
+    memory_budget,
+    ray_plan_link,
+)
 from linkage._registry import Registry, RegistryError, RegistryState
 from linkage._sealing import FilterCipher
 from linkage._search import find_candidates
@@ -45,6 +51,7 @@ __all__ = [
     "Registry",
     "RegistryError",
     "RegistryState",
+    "RunMemoryError",
     "SealedValueError",
     "candidates",
     "candidates_reference",
@@ -55,6 +62,7 @@ __all__ = [
     "is_valid_case_id",
     "link",
     "lower_priority",
+    "memory_budget",
     "new_case_id",
     "parse_case_id",
     "plan_link",

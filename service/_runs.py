@@ -62,7 +62,7 @@ RECOVERED = (
     "links were kept, and the tracing index was rebuilt at start-up"
 )
 # what a failed run may say as it is: bad input, or stored filters it cannot open
-_TOLD = (linkage.LinkageError | linkage.RegistryError
+_TOLD = (linkage.LinkageError | linkage.RegistryError | linkage.RunMemoryError
          | linkage.DataKeyError | linkage.SealedValueError)  # fmt: skip
 
 
@@ -166,11 +166,13 @@ class RunExecutor:
         codec: FilterCodec,
         niceness: int = 0,
         inputs_url: str | None = None,
+        memory_gib: float | None = None,
     ) -> None:
         """``use_ray``: compute each run in a Ray task taking ``run_cpus`` CPUs at nice value
-        ``niceness``, which reads its inputs from ``inputs_url`` when given
+        ``niceness`` within ``memory_gib`` GiB (past it the run fails, saying so, and the
+        service carries on), which reads its inputs from ``inputs_url`` when given
         (:func:`service._run_inputs.inputs_url`); ``codec`` opens and seals stored filters."""
-        self.niceness, self.inputs_url = niceness, inputs_url
+        self.niceness, self.inputs_url, self.memory_gib = niceness, inputs_url, memory_gib
         self.engine, self.use_ray, self.metrics = engine, use_ray, metrics
         self.run_cpus, self.codec = run_cpus, codec
         self.changes = changes or ChangeFeed()
@@ -257,7 +259,8 @@ class RunExecutor:
         t = agreement.threshold
         options = {"threshold": t if t == "auto" else float(t),
                    "allow_duplicates_within_agency": agreement.allow_duplicates}  # fmt: skip
-        ray_options = {"num_cpus": self.run_cpus, "niceness": self.niceness}
+        ray_options = {"num_cpus": self.run_cpus, "niceness": self.niceness,
+                       "memory_gib": self.memory_gib}  # fmt: skip
         if self.use_ray and self.inputs_url is not None:
             self._set(run_id, stage="linking", progress=0.1)
             key_file = getattr(self.codec, "path", None)

@@ -43,6 +43,15 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 __all__ = ["Settings", "get_settings"]
 
 
+def default_run_memory_gib() -> float:
+    """Half of this machine's physical memory, in GiB (4 where it cannot be read)."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, OSError, ValueError):
+        return 4.0
+    return round(total / 2 / 2**30, 1)
+
+
 class Settings(BaseSettings):
     """Everything the service can be configured with, in one place."""
 
@@ -96,6 +105,13 @@ class Settings(BaseSettings):
     )
     run_num_cpus: int = Field(
         1, ge=1, description="CPUs a linkage run's own Ray task takes; the rest serve queries"
+    )
+    run_memory_gib: float = Field(
+        default_factory=lambda: default_run_memory_gib(),
+        gt=0,
+        description="memory a linkage run's Ray task may take, in GiB (default: half of this "
+        "machine's); past it the run fails with that reason, stores nothing, and the service "
+        "and its other agreements carry on",
     )
     background_niceness: int = Field(
         10,

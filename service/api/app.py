@@ -123,6 +123,7 @@ def create_app(settings: Settings | None = None, *, cipher: FilterCipher | None 
             engine, True, app.state.changes, app.state.metrics, app.state.faults,
             settings.run_num_cpus, codec=codec, niceness=settings.background_niceness,
             inputs_url=inputs_url(engine, codec, local_ray=settings.ray_address is None),
+            memory_gib=settings.run_memory_gib,
         )  # fmt: skip
         app.state.sweeper = RetentionSweeper(
             engine, settings.retention_sweep_seconds, app.state.changes

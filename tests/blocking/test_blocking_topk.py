@@ -58,7 +58,7 @@ def test_every_pair_met_gives_the_exhaustive_top_k(seed, n_a, n_b, k, floor, thr
     rng = np.random.default_rng(seed)
     a = random_filters(rng, n_a, density=float(rng.uniform(0.1, 0.6)))
     b = np.concatenate([a[: n_b // 3], random_filters(rng, n_b - n_b // 3)])  # ties: copies
-    plans = one_bucket(a, b)
+    plans = one_bucket(a, b, bands=6)  # bands after the fourth pass over identical segments
     found = lsh_top_k(a, b, plans, k, floor, bucket_cap=n_a * n_b, threads=threads)
     expected = candidates_reference(a, b, floor, k)
     np.testing.assert_array_equal(found.i, expected.i)

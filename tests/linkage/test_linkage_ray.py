@@ -127,6 +127,39 @@ def test_a_run_in_a_ray_task_refuses_bad_input_as_in_process(ray_session, febrl4
         linkage.ray_plan_link([a], num_cpus=0)
 
 
+def test_a_run_past_its_memory_budget_fails_with_the_reason_and_the_worker_carries_on(
+    ray_session, febrl4, febrl_schema, secret
+):
+    """With a budget below what linking needs, the run stops with RunMemoryError naming the
+    budget; the budget is lifted afterwards, so the next run (same worker pool) links."""
+    import bloom
+
+    batches = [bloom.encode(febrl4.a.iloc[:300], febrl_schema, secret, agency="a",
+                            id_column="record_ref"),
+               bloom.encode(febrl4.b.iloc[:300], febrl_schema, secret, agency="b",
+                            id_column="record_ref")]  # fmt: skip
+    with pytest.raises(linkage.RunMemoryError, match=r"memory budget of 0\.001 GiB"):
+        linkage.ray_plan_link(batches, memory_gib=0.001)
+    report = linkage.ray_plan_link(batches, memory_gib=16)
+    assert report.links_accepted == linkage.plan_link(batches).links_accepted > 0
+    with pytest.raises(linkage.LinkageError, match="memory_gib"):
+        linkage.ray_plan_link(batches, memory_gib=0)
+
+
+def test_the_memory_budget_turns_an_allocation_past_it_into_a_run_memory_error():
+    """In-process: inside the budget an allocation beyond it fails as RunMemoryError; after
+    it the same allocation succeeds (the limit is restored)."""
+    big = 2**28  # 2 GiB of float64
+    with (
+        pytest.raises(linkage.RunMemoryError, match="CASELINK_RUN_MEMORY_GIB"),
+        linkage.memory_budget(1.0),
+    ):
+        np.ones(big)
+    assert np.ones(big // 64).sum() == big // 64
+    with linkage.memory_budget(None):
+        assert np.zeros(10).sum() == 0
+
+
 def test_a_task_that_reads_its_own_inputs_links_as_in_process_and_returns_sealed_filters(
     ray_session, tmp_path, febrl4, febrl_schema, secret
 ):
