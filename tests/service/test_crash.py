@@ -368,3 +368,32 @@ def test_sigterm_stops_the_server_gracefully(service):
         assert time.monotonic() < deadline, "processes of the server's group outlived it"
         time.sleep(0.2)
     assert returncode == 0, f"caselink serve exited with {returncode} after SIGTERM"
+
+
+def test_a_run_past_its_memory_budget_fails_saying_so_and_the_service_carries_on(
+    site, person_schema
+):
+    """With CASELINK_RUN_MEMORY_GIB below what linking needs, the run fails with that reason,
+    stores nothing and leaves its batches pending; the service keeps answering, and with the
+    budget back the same batches link."""
+    agreement = site.agreement(person_schema, "memory budget")
+    accepted = [site.upload(agreement, a)["batch_id"] for a in AGENCIES]
+    site.server.terminate()
+    site.server.env["CASELINK_RUN_MEMORY_GIB"] = "0.001"
+    try:
+        site.restart()
+        with site.client("agency-a") as c:
+            run = c.wait_run(agreement, c.start_run(agreement)["run_id"], timeout=300, poll=0.2)
+            assert run["status"] == "failed", run
+            assert "memory budget of 0.001 GiB" in run["error"], run
+            assert "CASELINK_RUN_MEMORY_GIB" in run["error"]
+            assert {b["status"] for b in c.batches(agreement)} == {"pending"}
+        assert site.registry(agreement).empty
+        assert site.server.proc is not None and site.server.proc.poll() is None
+    finally:
+        site.server.terminate()
+        del site.server.env["CASELINK_RUN_MEMORY_GIB"]
+        site.restart()
+    again = _run(site, agreement)
+    assert again["stats"]["new_records"] == sum(len(site.refs[a]) for a in AGENCIES)
+    assert {r.status for b, r in site.batch_rows(agreement).items() if b in accepted} == {"linked"}
