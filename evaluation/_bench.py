@@ -24,6 +24,7 @@ SECTIONS: dict[str, tuple[str, str]] = {
     "kernels": ("evaluation._bench_kernels", "bench_kernels"),
     "blocking": ("evaluation._bench_blocking", "bench_blocking_sizes"),
     "blocking_1m_people": ("evaluation._bench_scale", "bench_blocking_people"),
+    "scale": ("evaluation._bench_linkscale", "bench_scale"),
     "accuracy": ("evaluation._bench_accuracy", "bench_accuracy"),
     "plaintext_baseline": ("evaluation._bench_accuracy", "bench_baseline"),
     "privacy": ("evaluation._bench_accuracy", "bench_privacy"),

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import time
 from pathlib import Path
 
 import typer
@@ -64,6 +66,12 @@ def link(
         help="Encrypt the registry's filters with the data keys in this file (made with a "
         "new key if absent). Without it the registry keeps them in the clear.",
     ),
+    summary: Path | None = typer.Option(
+        None,
+        "--summary",
+        help="Also write what the run decided as JSON: threshold, candidate floor per agency "
+        "pair, pairs scored, links, records, cases, seconds.",
+    ),
 ) -> None:
     """Link batches into cases; every input record gets a case id and a confidence."""
     import bloom
@@ -83,11 +91,21 @@ def link(
         ensure_ray(None if address == "local" else address)
         find = ray_candidates
     reg = Registry.open(registry, codec=_cipher(data_key_file)) if registry else None
+    started = time.perf_counter()
     with console.status("linking"):
         report = run_link(loaded, registry=reg, threshold=t,
                           allow_duplicates_within_agency=allow_duplicates, find=find)  # fmt: skip
+    seconds = time.perf_counter() - started
     report.assignments.to_csv(out, index=False)
     a = report.assignments
+    if summary is not None:
+        summary.write_text(json.dumps({
+            "threshold": report.threshold, "candidate_threshold": report.candidate_threshold,
+            "floors": {k: v.get("candidate_threshold") for k, v in report.models.items()},
+            "pairs_scored": report.pairs_scored, "links_accepted": report.links_accepted,
+            "records": len(a), "cases": int(a["case_id"].nunique()),
+            "seconds": round(seconds, 1),
+        }, indent=2) + "\n")  # fmt: skip
     console.print(
         f"{len(a):,} records in {a['case_id'].nunique():,} cases "
         f"({int((a.groupby('case_id').size() > 1).sum()):,} linked across agencies); "

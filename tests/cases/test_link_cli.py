@@ -1,5 +1,6 @@
 """`caselink link` as a data officer runs it: real batch files, the installed command."""
 
+import json
 import shutil
 import subprocess
 import sys
@@ -25,6 +26,15 @@ def test_link_writes_a_case_per_record_and_keeps_them(tmp_path, febrl4_batches):
     assert list(out.columns) == ["agency", "record_ref", "case_id", "confidence"]
     assert len(out) == 10_000 and out["case_id"].map(is_valid_case_id).all()
     assert "linked across agencies" in r.stderr
+    summary = tmp_path / "summary.json"
+    r = run("link", *paths, "--out", tmp_path / "plain.csv", "--summary", summary)
+    assert r.returncode == 0, r.stderr
+    told = json.loads(summary.read_text())
+    plain = pd.read_csv(tmp_path / "plain.csv")
+    assert told["records"] == len(plain) == 10_000
+    assert told["cases"] == plain["case_id"].nunique()
+    assert 0 < told["threshold"] <= 1 and 0.3 <= told["candidate_threshold"] <= 0.95
+    assert list(told["floors"]) == ["agency-a~agency-b"] and told["links_accepted"] > 4900
     again = run(
         "link", paths[0], "--out", tmp_path / "again.csv", "--registry", tmp_path / "reg.sqlite"
     )

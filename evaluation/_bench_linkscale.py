@@ -1,0 +1,161 @@
+"""Linking at scale end to end: Parquet batches in, cases CSV out, through `caselink link`.
+
+For each name mix and size: synthetic people registered by two agencies (each holds a person
+with probability 1/3 given at least one does, so 1,000,000 people give about 600,000 records
+per agency), encoded with the shipped ``person`` schema and written as batch files; then the
+installed ``caselink link`` links them in a process of its own, timed from outside, its peak
+memory read from the kernel's accounting of that child. Two name mixes:
+
+* ``rare`` -- the generator's whole name lists, where names seldom repeat;
+* ``common`` -- every name drawn from the 20 most frequent of each list
+  (``generate_synthetic(common_names=20)``): a few hundred names for everyone, thousands
+  of namesakes each, transliteration variants and typos as usual.
+
+Recall against the exhaustive search, on ``sample_rows`` records of agency A: the same
+candidate search as the run (it is deterministic) next to the exhaustive best 10 at the
+run's own candidate floor -- the share of the exhaustive pairs found, of records whose best
+candidate is the same, and of true pairs among each side's candidates. F1 is pairwise over
+the cases written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+import bloom
+from evaluation._metrics import pairwise_scores
+from evaluation._synthetic import generate
+from linkage import candidates, find_candidates
+from linkage._features import segment_words
+
+__all__ = ["COMMON_NAMES", "bench_scale", "scale_run"]
+
+COMMON_NAMES = 20  # names kept per list in the "common" mix
+_OVERLAP = 1.0 / 3.0  # two agencies each hold 60% of the people
+_TOP_K = 10
+_SECRET = bloom.Secret(bytes(range(32)))
+
+
+def _caselink() -> str:
+    found = shutil.which("caselink", path=str(Path(sys.executable).parent))
+    if found is None:
+        raise RuntimeError("the caselink command is not installed next to this Python")
+    return found
+
+
+def _child(args: list[str], log: Path) -> tuple[float, float, int]:
+    """Run ``args``; its wall seconds, peak resident memory (GiB) and exit code."""
+    started = time.perf_counter()
+    with log.open("wb") as err:
+        proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return time.perf_counter() - started, usage.ru_maxrss / 2**20, proc.returncode
+
+
+def _best(i: np.ndarray, j: np.ndarray, s: np.ndarray) -> dict[int, int]:
+    order = np.lexsort((j, -s, i))
+    i, j = i[order], j[order]
+    first = np.r_[True, i[1:] != i[:-1]] if i.size else np.zeros(0, bool)
+    return dict(zip(i[first].tolist(), j[first].tolist(), strict=True))
+
+
+def _recall(a_batch, b_batch, floor: float, truth_b: np.ndarray, rows: np.ndarray) -> dict:
+    """The run's candidate search against the exhaustive one on ``rows`` of side a."""
+    a, b = a_batch.filters, b_batch.filters
+    segments = [(int(lo), int(hi)) for lo, hi in segment_words(a_batch.metadata)]
+    found = find_candidates(a, b, floor, _TOP_K, segments=segments)
+    keep = np.isin(found.i, rows)
+    fi, fj, fs = found.i[keep], found.j[keep], found.score[keep]
+    exact = candidates(a[rows], b, floor, _TOP_K)
+    ei = rows[exact.i]
+    exact_pairs = set(zip(ei.tolist(), exact.j.tolist(), strict=True))
+    lsh_pairs = set(zip(fi.tolist(), fj.tolist(), strict=True))
+    best_exact, best_lsh = _best(ei, exact.j, exact.score), _best(fi, fj, fs)
+    true = {(int(r), int(truth_b[r])) for r in rows if truth_b[r] >= 0}
+    found_share = len(exact_pairs & lsh_pairs) / max(1, len(exact_pairs))
+    return {
+        "sampled_rows": int(rows.size),
+        "recall_of_exhaustive_pairs": round(found_share, 4),
+        "same_best_candidate": round(
+            float(np.mean([best_lsh.get(r) == j for r, j in best_exact.items()])), 4
+        ) if best_exact else None,
+        "true_pairs_in_exhaustive": round(len(true & exact_pairs) / max(1, len(true)), 4),
+        "true_pairs_in_run": round(len(true & lsh_pairs) / max(1, len(true)), 4),
+    }  # fmt: skip
+
+
+def scale_run(n_people: int, mix: str, *, sample_rows: int = 2000, seed: int = 0) -> dict:
+    """One size of one mix, end to end (see the module's docstring)."""
+    if mix not in ("rare", "common"):
+        raise ValueError("mix must be 'rare' or 'common'")
+    t0 = time.perf_counter()
+    data = generate(n_people, 2, overlap=_OVERLAP, seed=seed,
+                    common_names=COMMON_NAMES if mix == "common" else None)  # fmt: skip
+    schema = bloom.Schema.load("person")
+    batches = [bloom.encode(df, schema, _SECRET, agency=name, id_column="record_ref")
+               for name, df in data.agencies.items()]  # fmt: skip
+    prepared = time.perf_counter() - t0
+    with tempfile.TemporaryDirectory(prefix="caselink-scale-") as tmp:
+        folder = Path(tmp)
+        paths = [str(b.write(folder / f"{b.metadata.agency}.parquet")) for b in batches]
+        args = [_caselink(), "link", *paths, "--out", str(folder / "cases.csv"),
+                "--summary", str(folder / "summary.json")]  # fmt: skip
+        seconds, peak, code = _child(args, folder / "link.err")
+        if code != 0:
+            raise RuntimeError(f"caselink link failed ({code}): "
+                               f"{(folder / 'link.err').read_text()[-2000:]}")  # fmt: skip
+        summary = json.loads((folder / "summary.json").read_text())
+        cases = pd.read_csv(folder / "cases.csv")
+    merged = cases.merge(data.truth, on=["agency", "record_ref"])
+    scores = pairwise_scores(merged["case_id"].to_numpy(), merged["entity_id"].to_numpy())
+    a_batch, b_batch = batches
+    entity = data.truth.set_index(["agency", "record_ref"])["entity_id"]
+    ea = entity.loc[a_batch.metadata.agency].reindex(a_batch.record_refs).to_numpy()
+    eb = entity.loc[b_batch.metadata.agency].reindex(b_batch.record_refs).to_numpy()
+    where_b = pd.Series(np.arange(eb.size), index=eb)
+    truth_b = where_b.reindex(ea).fillna(-1).astype(np.int64).to_numpy()
+    rng = np.random.default_rng(seed)
+    rows = np.sort(rng.choice(len(a_batch), size=min(sample_rows, len(a_batch)), replace=False))
+    recall = _recall(a_batch, b_batch, float(summary["candidate_threshold"]), truth_b, rows)
+    return {
+        "people": n_people,
+        "mix": mix,
+        "records": [len(b) for b in batches],
+        "link_seconds": round(seconds, 1),
+        "link_peak_rss_gib": round(peak, 2),
+        "generate_and_encode_seconds": round(prepared, 1),
+        "candidate_floor": round(float(summary["candidate_threshold"]), 4),
+        "pairs_scored": summary["pairs_scored"],
+        "links_accepted": summary["links_accepted"],
+        "precision": round(scores.precision, 4),
+        "recall": round(scores.recall, 4),
+        "f1": round(scores.f1, 4),
+        **recall,
+    }
+
+
+def bench_scale(
+    sizes: tuple[int, ...] = (100_000, 300_000, 1_000_000),
+    mixes: tuple[str, ...] = ("rare", "common"),
+    *,
+    sample_rows: int = 2000,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Every mix at every size, smallest first; each run's figures under ``runs``."""
+    runs = [scale_run(n, mix, sample_rows=sample_rows, seed=seed)
+            for mix in mixes for n in sorted(sizes)]  # fmt: skip
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    return {"runs": runs, "bench_process_peak_rss_gib": round(own, 2), "seed": seed}
