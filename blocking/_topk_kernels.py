@@ -24,7 +24,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from blocking._kernels import _first_set_rank
+from blocking._kernels import _K1, _bucket_end, _first_set_rank
+from blocking._kernels import _finalise as _mix
 from bloom._bitops import popcount
 
 __all__ = [
@@ -38,9 +39,6 @@ __all__ = [
 _EMPTY = -1.0
 _MIN_BLOCK = 64  # a block of two spellings this large is met in one band only
 _FULL = np.uint64(0xFFFFFFFFFFFFFFFF)
-_K1 = np.uint64(0x9E3779B97F4A7C15)
-_K2 = np.uint64(0xBF58476D1CE4E5B9)
-_K3 = np.uint64(0x94D049BB133111EB)
 
 # counters (int64 array): what a band's walk did
 SCORED, SPLIT_BUCKETS, CAPPED_PARTS, CAPPED_PAIRS, LARGEST_BUCKET, HASHED, VISITS = range(7)
@@ -54,13 +52,6 @@ def new_tables(n_a: int, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         np.full((n_a, k), -1, dtype=np.int64),
         np.zeros(n_a, dtype=np.int64),
     )
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _mix(z):  # pragma: no cover - compiled
-    z = (z ^ (z >> np.uint64(30))) * _K2
-    z = (z ^ (z >> np.uint64(27))) * _K3
-    return z ^ (z >> np.uint64(31))
 
 
 @njit(cache=True, nogil=True)
@@ -261,14 +252,6 @@ def segment_digests(bits):  # pragma: no cover - compiled
             h = _mix(h * _K1 + bits[r, w])
         out[r] = h
     return out
-
-
-@njit(cache=True, nogil=True)
-def _bucket_end(keys, start, sig, shift):  # pragma: no cover - compiled
-    end = start
-    while end < keys.shape[0] and (keys[end] >> np.uint64(shift)) == sig:
-        end += 1
-    return end
 
 
 @njit(cache=True, nogil=True)
