@@ -19,6 +19,8 @@ Points (:data:`POINTS`)::
     run.indexed             the tracing index holds the run; its final status not written
     withdraw.before_commit  the withdrawal's changes are made in its transaction, uncommitted
     withdraw.committed      the withdrawal is committed; index not told, no receipt sent
+    lease.heartbeat         the replica is about to renew its run leases (``pause``: they
+                            lapse while it lives on; :mod:`service._runlease`)
 
 Never set the file on a service that holds real data.
 """
@@ -44,6 +46,7 @@ POINTS = (
     "run.indexed",
     "withdraw.before_commit",
     "withdraw.committed",
+    "lease.heartbeat",
 )
 ACTIONS = ("kill", "pause")
 

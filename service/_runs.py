@@ -23,10 +23,19 @@ the filters a crash left behind).
 which of the two it was: a run whose transaction landed (stage ``indexing``) is completed as
 ``succeeded`` with a note (the index is rebuilt at start-up anyway); any other is ``failed``
 — nothing of it was kept and its batches are still pending, so a new run links them.
+
+Several replicas may serve one database (:mod:`service._runlease`): a run is executed by the
+replica that queued it, under a lease it renews, and every write of the run is fenced by
+that lease. Recovery settles only the runs no live replica holds — at start-up and at every
+heartbeat of the lease keeper — and audits each takeover (``run.takeover``: whose lease,
+why) before the run's ``run.interrupted`` or ``run.recovered``. Queueing takes a lock per
+agreement (PostgreSQL: an advisory lock for the transaction; SQLite: its one writer), so two
+replicas asked at once never queue two runs of one agreement.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import secrets
 import time
@@ -47,10 +56,12 @@ from service._events import ChangeFeed
 from service._faults import Faults
 from service._metrics import Metrics
 from service._run_inputs import RunInputs
+from service._runlease import RunLeases
 from service._screen import Screened, screen
 from service._tables import agencies, agreements, batches, runs
+from service.api.errors import ServiceError
 
-__all__ = ["RunExecutor", "queue_run", "recover_interrupted"]
+__all__ = ["RunExecutor", "RunLeaseLostError", "queue_run", "recover_interrupted"]
 
 logger = logging.getLogger(__name__)
 ACTIVE = ("queued", "running")
@@ -70,7 +81,29 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def _lock_key(agreement_id: str) -> int:
+    """The PostgreSQL advisory lock key of queueing runs of one agreement (64 signed bits)."""
+    digest = hashlib.blake2b(f"caselink.runs:{agreement_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def _one_active_run(conn: sa.Connection, agreement_id: str) -> None:
+    """Refuse (409) a second active run of the agreement, with the agreement's queueing lock
+    held until the caller commits: a run another replica queued meanwhile is seen here."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_lock_key(agreement_id))))
+    active = conn.execute(
+        sa.select(runs.c.id).where(runs.c.agreement_id == agreement_id, runs.c.status.in_(ACTIVE))
+    ).first()
+    if active is not None:
+        raise ServiceError(409, "conflict", f"run {active.id} of this agreement is not finished "
+                           "yet; wait for it, then start another")  # fmt: skip
+
+
 def queue_run(conn: sa.Connection, agreement_id: str, agency_id: int) -> str:
+    """Queue a run of the agreement in the caller's transaction (409 if one is active); the
+    replica's executor claims its lease once the transaction is committed."""
+    _one_active_run(conn, agreement_id)
     run_id = "run_" + secrets.token_hex(8)
     conn.execute(
         runs.insert().values(
@@ -88,10 +121,12 @@ def queue_run(conn: sa.Connection, agreement_id: str, agency_id: int) -> str:
 
 @dataclass
 class Recovery:
-    """What :func:`recover_interrupted` found: run ids completed, and failed."""
+    """What :func:`recover_interrupted` found: run ids completed, and failed, and the
+    agreements whose registry the completed runs changed."""
 
     completed: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+    agreements: set[str] = field(default_factory=set)
 
 
 def _stored(conn: sa.Connection, run: Any) -> bool:
@@ -103,12 +138,19 @@ def _stored(conn: sa.Connection, run: Any) -> bool:
     return conn.execute(marked).first() is not None
 
 
-def recover_interrupted(engine: sa.Engine) -> Recovery:
-    """Settle the runs a previous process left queued or running (see the module docstring)."""
+def recover_interrupted(engine: sa.Engine, leases: RunLeases,
+                        changes: ChangeFeed | None = None) -> Recovery:  # fmt: skip
+    """Settle the runs left queued or running that no live replica holds (``leases``
+    judges; see the module docstring); ``changes`` is told of each agreement a completed
+    run changed (at start-up the tracing indexes are built afterwards anyway)."""
     found = Recovery()
+    if not leases.any_abandoned():  # a plain read: no write lock on most heartbeats
+        return found
     with engine.begin() as conn:
-        left = conn.execute(sa.select(runs).where(runs.c.status.in_(ACTIVE))).all()
-        for run in left:
+        for run, why in leases.abandoned(conn):
+            append(conn, run.agreement_id, SERVICE_ACTOR, "run.takeover",
+                   details={"run": run.id, "lease_owner": run.lease_owner, "reason": why,
+                            "taken_by": leases.owner})  # fmt: skip
             stored = _stored(conn, run)
             values: dict[str, Any] = {"finished_at": _now()}
             if stored:
@@ -116,21 +158,31 @@ def recover_interrupted(engine: sa.Engine) -> Recovery:
                            "stats": {**(run.stats or {}), "note": RECOVERED}}  # fmt: skip
                 action, details = "run.recovered", {"run": run.id, "status": "succeeded"}
                 found.completed.append(run.id)
+                found.agreements.add(run.agreement_id)
             else:
                 values |= {"status": "failed", "stage": "interrupted", "error": INTERRUPTED}
                 action, details = "run.interrupted", {"run": run.id}
                 found.failed.append(run.id)
             conn.execute(runs.update().where(runs.c.id == run.id).values(**values))
             append(conn, run.agreement_id, SERVICE_ACTOR, action, details=details)
+            logger.warning("run %s of %s taken over from %s (%s): %s", run.id, run.agreement_id,
+                           run.lease_owner, why, values["status"])  # fmt: skip
         done = sa.select(batches.c.id).where(batches.c.linked_by_run.in_(found.completed))
         kept = list(conn.execute(done).scalars()) if found.completed else []
     # a run stopped between its commit and dropping its batches' filters (run.filters_kept)
     drop_linked_filters(engine, kept)
+    for agreement_id in sorted(found.agreements) if changes is not None else ():
+        changes.publish(agreement_id)
     return found
 
 
 class RunConflictError(CaselinkError):
     """What the run read changed before it could store its result; nothing was stored."""
+
+
+class RunLeaseLostError(CaselinkError):
+    """This replica no longer holds the run's lease (it stalled past it, and another replica
+    settled the run); the run stops here and writes nothing more."""
 
 
 def _stats(agreement_id: str, good: list, report: Any, screened: Screened) -> dict[str, Any]:
@@ -167,11 +219,14 @@ class RunExecutor:
         niceness: int = 0,
         inputs_url: str | None = None,
         memory_gib: float | None = None,
+        leases: RunLeases,
     ) -> None:
         """``use_ray``: compute each run in a Ray task taking ``run_cpus`` CPUs at nice value
         ``niceness`` within ``memory_gib`` GiB (past it the run fails, saying so, and the
         service carries on), which reads its inputs from ``inputs_url`` when given
-        (:func:`service._run_inputs.inputs_url`); ``codec`` opens and seals stored filters."""
+        (:func:`service._run_inputs.inputs_url`); ``codec`` opens and seals stored filters;
+        ``leases``: this replica's run leases (renewed by its :class:`LeaseKeeper`)."""
+        self.leases = leases
         self.niceness, self.inputs_url, self.memory_gib = niceness, inputs_url, memory_gib
         self.engine, self.use_ray, self.metrics = engine, use_ray, metrics
         self.run_cpus, self.codec = run_cpus, codec
@@ -180,19 +235,33 @@ class RunExecutor:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="caselink-run")
 
     def submit(self, run_id: str) -> None:
+        """Claim the queued run's lease (now, in the caller's thread) and execute it."""
+        if not self.leases.claim(run_id):
+            logger.warning("run %s is not this replica's to execute (settled, or leased by "
+                           "another replica); leaving it", run_id)  # fmt: skip
+            return
         self._pool.submit(self._execute, run_id)
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
+    def _hold(self, conn: sa.Connection, run_id: str, **values: Any) -> None:
+        """Write ``values`` to the run, fenced by its lease (renewed with them)."""
+        if not self.leases.hold(conn, run_id, **values):
+            raise RunLeaseLostError(f"run {run_id}: this replica ({self.leases.owner}) "
+                                    "lost its lease; another replica settled it")  # fmt: skip
+
     def _set(self, run_id: str, **values: Any) -> None:
         with self.engine.begin() as conn:
-            conn.execute(runs.update().where(runs.c.id == run_id).values(**values))
+            self._hold(conn, run_id, **values)
 
     def _execute(self, run_id: str) -> None:
         try:
             self._set(run_id, status="running", stage="loading", started_at=_now())
             agreement_id = self._run(run_id)
+        except RunLeaseLostError:  # another replica settled the run: its status is written
+            logger.exception("run %s stopped: its lease was lost, nothing more stored", run_id)
+            return
         except Exception as e:  # a failed run is recorded, never lost
             logger.exception("run %s failed", run_id)
             message = (
@@ -206,14 +275,22 @@ class RunExecutor:
         # succeeded once tracing queries see it too (bounded: the run is stored)
         self.changes.publish(agreement_id, wait=VIEW_WAIT_SECONDS)
         self.faults.reach("run.indexed")
-        self._set(run_id, status="succeeded", stage="done", progress=1.0, finished_at=_now())
+        try:
+            self._set(run_id, status="succeeded", stage="done", progress=1.0, finished_at=_now())
+        except RunLeaseLostError:  # stored already; the replica that took it over said so
+            logger.exception("run %s: stored, but its final status was another replica's "
+                             "to write", run_id)  # fmt: skip
+            return
         self._count("succeeded")
 
     def _fail(self, run_id: str, error: str) -> None:
         with self.engine.begin() as conn:
             run = conn.execute(sa.select(runs).where(runs.c.id == run_id)).one()
-            conn.execute(runs.update().where(runs.c.id == run_id).values(
-                status="failed", finished_at=_now(), error=error))  # fmt: skip
+            if not self.leases.hold(conn, run_id, status="failed", finished_at=_now(),
+                                    error=error):  # fmt: skip
+                logger.warning("run %s failed after its lease was lost; another replica "
+                               "settled it", run_id)  # fmt: skip
+                return
             append(conn, run.agreement_id, SERVICE_ACTOR, "run.finish",
                    details={"run": run_id, "status": "failed"})  # fmt: skip
         self._count("failed")
@@ -286,6 +363,8 @@ class RunExecutor:
             registry.prepare(report.update)  # sealed before the transaction takes its locks
         started = time.perf_counter()
         with self.engine.begin() as conn:
+            # first: the run's row (its lease) before the registry, as recovery takes them
+            self._hold(conn, run_id, stats=stats, stage=COMMITTED, progress=0.97)
             if report is not None:
                 registry.apply(report.update, connection=conn)
             marked = conn.execute(batches.update().where(b.id.in_(ids), b.status == "pending")
@@ -298,8 +377,6 @@ class RunExecutor:
                     status="quarantined", quarantine_reason=reason))  # fmt: skip
                 append(conn, scope, SERVICE_ACTOR, "batch.quarantine",
                        details={"batch": batch_id, "run": run_id, "reason": reason})  # fmt: skip
-            conn.execute(runs.update().where(runs.c.id == run_id).values(
-                stats=stats, stage=COMMITTED, progress=0.97))  # fmt: skip
             append(conn, scope, SERVICE_ACTOR, "run.finish",
                    details={"run": run_id, "status": "succeeded", **stats})  # fmt: skip
         logger.info("run %s stored %s records in one transaction of %.2f s", run_id,

@@ -18,7 +18,8 @@ default ``STATE_DIR/audit-signing.key``, created with mode 0600 on first start),
 default ``STATE_DIR/audit-checkpoints.jsonl``) and ``CASELINK_AUDIT_CHECKPOINT_SECONDS``;
 ``CASELINK_AUDIT_LOCK_WAIT_SECONDS`` (how long a query's audit entry waits for its chain's
 lock before it goes to the audit journal in ``STATE_DIR/audit-journal``;
-:mod:`service._audit_journal`).
+:mod:`service._audit_journal`); ``CASELINK_RUN_LEASE_SECONDS`` (how long a replica's lease on
+a run lasts unless renewed; :mod:`service._runlease`).
 ``CASELINK_TEST_FAULTS_FILE`` is for crash tests only (:mod:`service._faults`): never set it
 on a service with real data. TLS: ``CASELINK_TLS_CERT_FILE`` and ``CASELINK_TLS_KEY_FILE``
 (PEM; both or neither). Encryption at rest: ``CASELINK_DATA_KEY_FILE`` (the data-key ring; default
@@ -112,6 +113,13 @@ class Settings(BaseSettings):
         description="memory a linkage run's Ray task may take, in GiB (default: half of this "
         "machine's); past it the run fails with that reason, stores nothing, and the service "
         "and its other agreements carry on",
+    )
+    run_lease_seconds: float = Field(
+        30,
+        ge=1,
+        le=3600,
+        description="how long a replica's lease on a run it executes lasts unless renewed "
+        "(every third of it): when a replica dies, another settles its runs this long after",
     )
     background_niceness: int = Field(
         10,

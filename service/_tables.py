@@ -8,7 +8,8 @@ The case registry's own tables (``registry_*``, one scope per agreement) belong 
 - ``agreements`` and ``agreement_parties``: who shares what, for which purposes, how long;
 - ``batches`` and ``batch_records``: accepted uploads; a record's filter stays here until a
   run has moved it into the registry;
-- ``runs``: linkage runs and their progress;
+- ``runs``: linkage runs and their progress, and the lease of the replica executing each
+  (:mod:`service._runlease`);
 - ``audit_entries`` and ``audit_heads``: the hash-chained audit log, one chain per agreement
   (scope = agreement id) and one for the service itself (scope ``""``);
 - ``audit_journal_folds``: how far each file of the audit journal was folded into the chains
@@ -136,6 +137,8 @@ runs = sa.Table(
     sa.Column("finished_at", When(), nullable=True),
     sa.Column("error", sa.Text, nullable=True),
     sa.Column("stats", sa.JSON, nullable=True),
+    sa.Column("lease_owner", sa.String(160), nullable=True),  # the replica executing it
+    sa.Column("lease_expires_at", When(), nullable=True),  # unless that replica renews it
 )
 audit_entries = sa.Table(
     "audit_entries",

@@ -4,12 +4,14 @@ At start-up the app migrates the database, opens the data keys that seal stored 
 (:func:`service._datakeys.open_cipher`: it refuses to start without the keys the database
 needs), settles the runs a previous stop interrupted
 (:func:`service._runs.recover_interrupted`: completed if their transaction landed, else
-failed), clears the upload directory of bodies a killed process left, starts (or joins) Ray
-once — keeping the SIGTERM handler uvicorn installed — builds
-the tracing indexes (rebuilt whenever the change feed names an agreement), and starts the run
-executor, the retention sweeper and the audit checkpoint writer (with the signing key, made on
-first start). At shutdown it stops them in reverse order; the writer's last act is a
-checkpoint of every chain that moved.
+failed — only runs no live replica holds a lease on, :mod:`service._runlease`), clears the
+upload directory of bodies a killed process left, starts (or joins) Ray once — keeping the
+SIGTERM handler uvicorn installed — builds the tracing indexes (rebuilt whenever the change
+feed names an agreement), and starts the run executor with its lease keeper (renewing this
+replica's run leases, settling the runs other replicas abandoned), the retention sweeper and
+the audit checkpoint writer (with the signing key, made on first start). At shutdown it
+stops them in reverse order, letting this replica's run leases go; the writer's last act is
+a checkpoint of every chain that moved.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from service._ratelimit import RateLimiter
 from service._refusals import RefusalAudit
 from service._retention import RetentionSweeper
 from service._run_inputs import inputs_url
+from service._runlease import LeaseKeeper, RunLeases
 from service._runs import RunExecutor, recover_interrupted
 from service._settings import Settings, get_settings
 from service._signing import load_signer
@@ -75,7 +78,8 @@ def _start_ray(settings: Settings) -> bool:
 
 def _after_a_stop(app: FastAPI, engine: sa.Engine, settings: Settings) -> None:
     """Settle what a previous stop left: interrupted runs, upload bodies; arm fault points."""
-    recovered = recover_interrupted(engine)
+    app.state.leases = RunLeases(engine, settings.run_lease_seconds)
+    recovered = recover_interrupted(engine, app.state.leases)
     if recovered.failed or recovered.completed:
         logger.warning("runs interrupted by the last stop: %s failed (nothing kept), %s "
                        "completed (stored before the stop)", len(recovered.failed),
@@ -123,8 +127,10 @@ def create_app(settings: Settings | None = None, *, cipher: FilterCipher | None 
             engine, True, app.state.changes, app.state.metrics, app.state.faults,
             settings.run_num_cpus, codec=codec, niceness=settings.background_niceness,
             inputs_url=inputs_url(engine, codec, local_ray=settings.ray_address is None),
-            memory_gib=settings.run_memory_gib,
+            memory_gib=settings.run_memory_gib, leases=app.state.leases,
         )  # fmt: skip
+        app.state.lease_keeper = LeaseKeeper(app.state.leases, lambda: recover_interrupted(
+            engine, app.state.leases, app.state.changes), app.state.faults).start()  # fmt: skip
         app.state.sweeper = RetentionSweeper(
             engine, settings.retention_sweep_seconds, app.state.changes
         ).start()
@@ -137,6 +143,8 @@ def create_app(settings: Settings | None = None, *, cipher: FilterCipher | None 
             app.state.rate_refusals.stop()  # writes every count it still holds
             app.state.audit_writer.stop()  # writes every entry still queued
             app.state.executor.shutdown()
+            app.state.lease_keeper.stop()
+            app.state.leases.release()  # another replica settles this one's runs at once
             app.state.indexes.shutdown()
             app.state.checkpoints.stop()  # after the others: their last entries are signed
             if app.state.wal is not None:
