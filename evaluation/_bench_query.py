@@ -152,7 +152,8 @@ def _over_http(url: str, work: Path, agreement: str, tracer: str, bodies, expect
 def _in_process(url: str, agreement: str, filters: list[np.ndarray],
                 cipher: FilterCipher) -> dict[str, Any]:  # fmt: skip
     from service._db import make_engine
-    from service._index import IndexStore, load_index
+    from service._index import load_index
+    from service._index_store import IndexStore
 
     engine = make_engine(url)
     t = time.perf_counter()

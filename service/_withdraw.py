@@ -59,6 +59,9 @@ class Receipt:
     remaining_agencies: int
     split_off_cases: int
     withdrawn_at: datetime
+    # registry ids of the record and of its former case's records: what in-memory views
+    # read again (never in a response: the receipt model names its fields; nor the audit)
+    registry_ids: tuple[int, ...] = ()
 
     def audit_details(self) -> dict[str, Any]:
         """The receipt as audited: ids and counts, never the record_ref."""
@@ -103,10 +106,13 @@ def _batch_row(conn: sa.Connection, agreement_id: str, agency_id: int | None, re
     ).first()
 
 
-def _in_registry(conn: sa.Connection, scope: str, agency: str, ref: str) -> bool:
+def _case_records(conn: sa.Connection, scope: str, agency: str, ref: str) -> tuple[int, ...]:
+    """Registry ids of the record and of every record of its case (empty: not linked)."""
     r = records_table.c
-    q = sa.select(r.id).where(r.scope == scope, r.agency == agency, r.record_ref == ref)
-    return conn.execute(q).first() is not None
+    case = (sa.select(r.case_id).where(r.scope == scope, r.agency == agency, r.record_ref == ref)
+            .scalar_subquery())  # fmt: skip
+    q = sa.select(r.id).where(r.scope == scope, r.case_id == case).order_by(r.id)
+    return tuple(int(x) for x in conn.execute(q).scalars())
 
 
 def drop_batch_records(conn: sa.Connection, batch_id: str, positions: list[int] | None) -> None:
@@ -137,7 +143,8 @@ def withdraw(
             raise ServiceError(409, "conflict", f"run {running} of this agreement is not "
                                "finished; withdraw the record once it has finished")  # fmt: skip
         held = _batch_row(conn, agreement.id, _agency_id(conn, agency), record_ref)
-        linked = _in_registry(conn, agreement.id, agency, record_ref)
+        touched = _case_records(conn, agreement.id, agency, record_ref)
+        linked = bool(touched)
         if held is None and not linked:
             raise ServiceError(
                 404, "not_found", f"record_ref: agency {agency} holds no record with the "
@@ -148,7 +155,7 @@ def withdraw(
             conn, agreement), connection=conn)  # fmt: skip
         if held is not None:
             drop_batch_records(conn, held.batch_id, [held.position])
-        receipt = _receipt(agreement.id, agency, record_ref, reason, report, linked)
+        receipt = _receipt(agreement.id, agency, record_ref, reason, report, touched)
         append(conn, agreement.id, actor, "record.withdraw", purpose=purpose,
                details=receipt.audit_details())  # fmt: skip
         faults.reach("withdraw.before_commit")
@@ -156,7 +163,7 @@ def withdraw(
     return receipt
 
 
-def _receipt(agreement_id, agency, record_ref, reason, report, linked: bool) -> Receipt:
+def _receipt(agreement_id, agency, record_ref, reason, report, touched: tuple) -> Receipt:
     former = report.removed["case_id"].iloc[0] if len(report.removed) else None
     rest = report.cases.get(former) if former else None
     return Receipt(
@@ -165,10 +172,11 @@ def _receipt(agreement_id, agency, record_ref, reason, report, linked: bool) -> 
         agency=agency,
         record_ref=record_ref,
         reason=reason,
-        status="linked" if linked else "pending",
+        status="linked" if touched else "pending",
         former_case_id=former,
         remaining_records=rest.records if rest else 0,
         remaining_agencies=len(rest.agencies) if rest else 0,
         split_off_cases=len(rest.split_off) if rest else 0,
         withdrawn_at=datetime.now(UTC),
+        registry_ids=touched,
     )

@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 
 import linkage
-from service import _index
-from service._index import IndexStore, build_index
+from service import _index_store
+from service._index import build_index
+from service._index_store import IndexStore
 from service._index_fit import case_probabilities
 from service._index_kernel import sort_filters, top_candidates, top_candidates_reference
 
@@ -116,7 +117,7 @@ def test_store_swaps_the_index_only_when_the_rebuild_is_complete(monkeypatch):
             assert gate.wait(10)
         return index
 
-    monkeypatch.setattr(_index, "load_index", load)
+    monkeypatch.setattr(_index_store, "load_index", load)
     store = IndexStore(engine=None, codec=None, threads=1)  # type: ignore[arg-type]
     try:
         assert store.get("agr") is first

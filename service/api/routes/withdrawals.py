@@ -49,6 +49,8 @@ def withdraw_record(
                            body.reason, why, request.app.state.faults)  # fmt: skip
     except ServiceError as e:  # the failed transaction is closed: audit the refusal now
         raise refuse(engine, agreement_id, principal, ACTION, e, why, details) from None
-    # the receipt is issued once tracing queries no longer find the record
-    request.app.state.changes.publish(agreement_id, wait=VIEW_WAIT_SECONDS)
+    # the receipt is issued once tracing queries no longer find the record: the index reads
+    # the records the withdrawal touched again, in place (service._index_store)
+    request.app.state.changes.publish(agreement_id, wait=VIEW_WAIT_SECONDS,
+                                      records=receipt.registry_ids)  # fmt: skip
     return WithdrawalReceipt(**asdict(receipt))

@@ -1,0 +1,277 @@
+"""The tracing indexes of a running service, kept in step with the registry.
+
+:class:`IndexStore` holds one :class:`~service._index.AgreementIndex` per agreement: built
+for every agreement at start-up, then kept in step by the service's
+:class:`~service._events.ChangeFeed` (:meth:`IndexStore.changed`):
+
+* **a withdrawal** names the registry ids it touched (its record and the records of the
+  case it left). They are read again from the database and applied in place
+  (:mod:`service._index_update`) in the withdrawing request's own thread, before its
+  receipt is issued: a query after the receipt cannot find the record. If that fails the
+  index is taken out of service (queries wait for the rebuild, up to their timeout) and
+  rebuilt — never served with the record.
+* **a run, a purge** name nothing: on the builder thread the registry's ``(id, agency,
+  case_id)`` are compared with the index and the difference applied in place — new records
+  read whole, dropped ones removed, re-clustered ones re-coded. A run that would bring the
+  records changed since the calibration was fitted past :data:`REBUILD_SHARE` of those it
+  was fitted on (a registry's first runs, a large batch) is rebuilt instead, and refitted:
+  the old index serves until the new one is complete.
+
+Builds are full reloads: in a worker process (:mod:`service._index_process`) from
+:data:`~service._index.PROCESS_FROM` records, so that their seconds never hold the GIL the
+request threads need; in the builder thread below that and for in-memory databases. A
+failed build keeps the old index.
+
+Thread safety: an index is never changed once made. A change makes a new one (copy on
+write: new arrays) and swaps the reference under ``_lock``; a query takes the reference once
+and reads that index to its end. Changes are applied one at a time (``_apply``). A build
+reads the database for seconds while changes go on: each withdrawal's ids are also noted in
+the journal of every build under way, and a build reads those ids again and applies them
+before it serves (under ``_apply``), so a build begun before a withdrawal never brings the
+record back.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import TYPE_CHECKING
+
+import numpy as np
+import sqlalchemy as sa
+
+from linkage._registry import records_table
+from linkage._sealing import FilterCodec
+from service._db import reader_engine
+from service._index import PROCESS_FROM, AgreementIndex, load_index
+from service._index_process import NICENESS, BuildProcess, BuildProcessError, shareable_url
+from service._index_update import REBUILD_SHARE, apply_delta, read_rows, reread, scan_delta
+from service._tables import agreements
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+__all__ = ["IndexStore"]
+
+logger = logging.getLogger(__name__)
+
+
+class _Journal:
+    """Registry ids changed while one build reads the database (compared by identity)."""
+
+    def __init__(self) -> None:
+        self.ids: set[int] = set()
+
+
+def _done(value: AgreementIndex | None) -> Future:
+    future: Future = Future()
+    future.set_result(value)
+    return future
+
+
+def _stale(index: AgreementIndex) -> bool:
+    """Changed in place past the share its calibration was fitted for."""
+    return index.changed_since_fit > REBUILD_SHARE * max(index.fitted_records, 1)
+
+
+class IndexStore:
+    """One :class:`AgreementIndex` per agreement, kept in step with the registry."""
+
+    def __init__(self, engine: sa.Engine, *, codec: FilterCodec | None, threads: int = 2,
+                 process_from: int | None = PROCESS_FROM,
+                 niceness: int = NICENESS) -> None:  # fmt: skip
+        self.engine = reader_engine(engine) if engine is not None else engine
+        self.codec = codec
+        self._own_engine = self.engine is not engine
+        url = shareable_url(self.engine) if process_from is not None else None
+        # the worker opens sealed filters from the same key file; a ring given only in memory
+        # (CASELINK_DATA_KEYS) keeps builds in this process, so no key leaves it
+        key_file = getattr(codec, "path", None) if codec is not None else None
+        if codec is not None and key_file is None:
+            url = None
+        key_path = str(key_file) if key_file is not None else None
+        self._process = BuildProcess(url, key_path, niceness) if url is not None else None
+        self._process_from = process_from or 0
+        self.parts = max(1, threads)
+        self._indexes: dict[str, AgreementIndex] = {}
+        self._queued: dict[str, Future] = {}  # full builds not started yet
+        self._scans: dict[str, Future] = {}  # comparisons with the registry not started yet
+        self._latest: dict[str, Future] = {}
+        self._journals: dict[str, list[_Journal]] = {}
+        self._lock = threading.Lock()  # the dictionaries above: held for moments
+        self._apply = threading.Lock()  # one change (or a build's install) at a time
+        self._builder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="caselink-index")
+        self.pool = (
+            ThreadPoolExecutor(max_workers=self.parts, thread_name_prefix="caselink-query")
+            if self.parts > 1
+            else None
+        )
+
+    # -- changes ------------------------------------------------------------------------
+    def changed(self, agreement_id: str, records: Iterable[int] | None = None) -> Future:
+        """The change feed's subscriber. ``records``: the registry ids a change touched,
+        applied before this returns; None: compare the registry on the builder thread."""
+        if records is not None:
+            return self._take(agreement_id, np.fromiter(records, np.int64))
+        with self._lock:
+            pending = self._queued.get(agreement_id) or self._scans.get(agreement_id)
+            if pending is not None:  # not started: it will read this change too
+                return pending
+            future = self._builder.submit(self._scan, agreement_id)
+            self._scans[agreement_id] = self._latest[agreement_id] = future
+            return future
+
+    def _take(self, agreement_id: str, ids: np.ndarray) -> Future:
+        """Read ``ids`` again and apply them to the index now (the withdrawal's receipt
+        waits for this); on failure the index leaves service until rebuilt."""
+        with self._apply:
+            with self._lock:
+                for journal in self._journals.get(agreement_id, ()):
+                    journal.ids.update(ids.tolist())
+                current = self._indexes.get(agreement_id)
+            if current is None or not len(ids):  # a build under way reads it (journal)
+                return _done(current)
+            if current.model is None:  # answers nothing; small: rebuild it
+                return self.refresh(agreement_id)
+            started = time.perf_counter()
+            try:
+                index = self._reread(current, ids)
+            except Exception:
+                logger.exception("could not update the tracing index of %s in place; it "
+                                 "answers again once rebuilt", agreement_id)  # fmt: skip
+                with self._lock:
+                    self._indexes.pop(agreement_id, None)
+                return self.refresh(agreement_id)
+            with self._lock:
+                self._indexes[agreement_id] = index
+        logger.info("tracing index of %s: %s records read again and applied in %.3f s",
+                    agreement_id, len(ids), time.perf_counter() - started)  # fmt: skip
+        if _stale(index):
+            self.refresh(agreement_id)  # in the background; this one serves meanwhile
+        return _done(index)
+
+    def _reread(self, index: AgreementIndex, ids: Iterable[int]) -> AgreementIndex:
+        ids = np.fromiter(ids, np.int64)
+        with self.engine.connect() as conn:
+            rows = read_rows(conn, index.agreement_id, ids, index.words, self.codec)
+        return apply_delta(index, reread(rows, ids))
+
+    def _scan(self, agreement_id: str) -> AgreementIndex:
+        """Compare the registry with the index and apply the difference (builder thread);
+        rebuild instead when there is no index yet or the difference is large."""
+        with self._lock:
+            self._scans.pop(agreement_id, None)
+        started = time.perf_counter()
+        with self._apply:
+            current = self._indexes.get(agreement_id)
+            index = None if current is None or current.model is None else current
+            if index is not None:
+                try:
+                    index = self._apply_scan(index)
+                except Exception:
+                    logger.exception("could not compare the tracing index of %s with the "
+                                     "registry; rebuilding it", agreement_id)  # fmt: skip
+                    index = None
+        if index is None:
+            return self._build(agreement_id)
+        logger.info("tracing index of %s: compared with the registry and updated in %.2f s "
+                    "(%s records changed since its last build)", agreement_id,
+                    time.perf_counter() - started, index.changed_since_fit)  # fmt: skip
+        if len(index.agency_names) > len(current.agency_names):  # more candidates per query
+            self.refresh(agreement_id)
+        return index
+
+    def _apply_scan(self, current: AgreementIndex) -> AgreementIndex | None:
+        """The difference applied and installed (under ``_apply``); None: rebuild instead."""
+        with self.engine.connect() as conn:
+            delta = scan_delta(conn, current, current.words, self.codec)
+        if delta.empty:
+            return current
+        changed = current.changed_since_fit + delta.records
+        if changed > REBUILD_SHARE * max(current.fitted_records, 1):
+            return None
+        index = apply_delta(current, delta)
+        with self._lock:
+            self._indexes[current.agreement_id] = index
+        return index
+
+    # -- builds -------------------------------------------------------------------------
+    def refresh(self, agreement_id: str) -> Future:
+        """Queue a rebuild of one agreement's index (one queued rebuild per agreement)."""
+        with self._lock:
+            queued = self._queued.get(agreement_id)
+            if queued is not None:
+                return queued
+            future = self._builder.submit(self._build, agreement_id)
+            self._queued[agreement_id] = self._latest[agreement_id] = future
+            return future
+
+    def refresh_all(self) -> list[Future]:
+        """Queue a build of every agreement's index (at start-up)."""
+        with self.engine.connect() as conn:
+            ids = conn.execute(sa.select(agreements.c.id).order_by(agreements.c.id)).scalars()
+            return [self.refresh(a) for a in ids.all()]
+
+    def _build(self, agreement_id: str) -> AgreementIndex:
+        journal = _Journal()
+        with self._lock:
+            self._queued.pop(agreement_id, None)  # a change from now on queues another build
+            self._journals.setdefault(agreement_id, []).append(journal)
+        try:
+            index = self._load(agreement_id)
+            with self._apply:  # what changed while it read, read again
+                if journal.ids:
+                    index = self._reread(index, journal.ids)
+                with self._lock:
+                    self._indexes[agreement_id] = index
+        except Exception:
+            logger.exception("could not build the tracing index of %s", agreement_id)
+            raise
+        finally:
+            with self._lock:
+                journals = self._journals[agreement_id]
+                journals[:] = [j for j in journals if j is not journal]
+        index.codes.warm()  # here, not in the first withdrawal's request
+        return index
+
+    def _load(self, agreement_id: str) -> AgreementIndex:
+        """In the worker process when the registry is large enough, else in this thread."""
+        if self._process is not None and self._size(agreement_id) >= self._process_from:
+            try:
+                return self._process.build(agreement_id)
+            except BuildProcessError:
+                logger.warning("the index builder process stopped; building %s here",
+                               agreement_id)  # fmt: skip
+        return load_index(self.engine, agreement_id, codec=self.codec)
+
+    def _size(self, agreement_id: str) -> int:
+        with self.engine.connect() as conn:
+            count = sa.select(sa.func.count()).where(records_table.c.scope == agreement_id)
+            return int(conn.execute(count).scalar_one())
+
+    def get(self, agreement_id: str, timeout: float = 30.0) -> AgreementIndex | None:
+        """The agreement's index; waits for its first build up to ``timeout`` (None after)."""
+        with self._lock:
+            index = self._indexes.get(agreement_id)
+            future = self._latest.get(agreement_id)
+        if index is not None:
+            return index
+        future = future or self.refresh(agreement_id)
+        try:
+            return future.result(timeout=timeout)
+        except FutureTimeout:
+            return None
+        except Exception:
+            return None
+
+    def shutdown(self) -> None:
+        self._builder.shutdown(wait=False, cancel_futures=True)
+        if self._process is not None:
+            self._process.shutdown()
+        if self.pool is not None:
+            self.pool.shutdown(wait=False)
+        if self._own_engine:
+            self.engine.dispose()

@@ -1,0 +1,275 @@
+"""Changing a tracing index in place: a withdrawal or a run touches a few records, not all.
+
+Reloading an agreement's index reads, opens and sorts every record and refits the
+calibration — seconds at a million records. A change touches far fewer: a withdrawal its
+record and the case it leaves, a run its new records and the existing ones it re-clustered.
+So :class:`~service._index.IndexStore` turns a change into a :class:`Delta` read from the
+database (the source of truth; never from what the change's author believes it wrote) and
+:func:`apply_delta` makes a new index from the old one and the delta:
+
+* rows of records gone, and of records read again, leave the sorted arrays (a mask);
+* records read again or new enter at their place in the order a fresh build gives —
+  ascending popcount, then registry id — so positions, and with them the scan's
+  tie-break (the lower position), are those of a rebuild;
+* records whose case changed get the case's code: codes come from :class:`CaseCodes`, which
+  only grows (a code is never given to another case id), so indexes sharing it agree.
+
+Two ways to find the delta:
+
+* :func:`read_rows` — the rows of named registry ids (a withdrawal names its record and its
+  former case's records): ids no longer stored are dropped, the others read again whole.
+* :func:`scan_delta` — every record's ``(id, agency, case_id)`` compared with the index (a
+  run, a purge: nothing named): ids gone are dropped, new ids read whole, changed cases
+  re-coded. One pass over three small columns, no filter opened but the new ones.
+
+The new index keeps the old one's calibration (``model``): a few records in a million do not
+move it, and :class:`~service._index.IndexStore` rebuilds (refits) in the background once
+the records changed since the fit reach :data:`REBUILD_SHARE` of those it was fitted on.
+Nothing is changed in place in memory: every array is new, so a query holding the old index
+reads it undisturbed (copy on write).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+import numpy as np
+import sqlalchemy as sa
+
+from linkage._registry import records_table, registry_aad
+from linkage._sealing import FilterCodec, open_rows
+from service._index_kernel import SortedFilters
+
+if TYPE_CHECKING:
+    from service._index import AgreementIndex
+
+__all__ = ["REBUILD_SHARE", "CaseCodes", "Delta", "Rows", "apply_delta", "case_index",
+           "open_part", "read_rows", "scan_delta"]  # fmt: skip
+
+REBUILD_SHARE = 0.25  # records changed since the fit, as a share of those it was fitted on
+_CHUNK = 900  # ids per IN list: under SQLite's bound-parameter limit everywhere
+_ID_BITS = 40  # the order key packs (popcount, id) as popcount << 40 | id
+
+
+class CaseCodes:
+    """Case id -> small integer code, shared by an index and the indexes made from it.
+
+    Only grows, under its own lock; the dictionary is made on first use (a rebuilt index
+    warms it in the background, so a withdrawal does not wait for it) and not pickled."""
+
+    def __init__(self, case_ids: np.ndarray) -> None:
+        self._seed: np.ndarray | None = case_ids
+        self._ids: list[str] = []
+        self._code: dict[str, int] = {}
+        self._array: np.ndarray | None = None
+        self._lock = threading.Lock()
+
+    def __getstate__(self) -> dict:
+        with self._lock:
+            seed = self._seed if self._seed is not None else np.asarray(self._ids, dtype=object)
+        return {"seed": seed}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["seed"])
+
+    def _warm(self) -> None:  # under the lock
+        if self._seed is not None:
+            self._ids = [str(x) for x in self._seed.tolist()]
+            self._code = {c: k for k, c in enumerate(self._ids)}
+            self._seed = None
+
+    def warm(self) -> None:
+        with self._lock:
+            self._warm()
+
+    def codes(self, case_ids: Sequence[str] | np.ndarray) -> np.ndarray:
+        """The code of each case id, new ids given the next codes."""
+        with self._lock:
+            self._warm()
+            out = np.empty(len(case_ids), np.int64)
+            for k, c in enumerate(case_ids):
+                code = self._code.get(c)
+                if code is None:
+                    code = self._code[c] = len(self._ids)
+                    self._ids.append(c)
+                    self._array = None
+                out[k] = code
+            return out
+
+    def array(self) -> np.ndarray:
+        """Every case id so far, by code (object array)."""
+        with self._lock:
+            self._warm()
+            if self._array is None:
+                self._array = np.asarray(self._ids, dtype=object)
+            return self._array
+
+
+@dataclass(frozen=True)
+class Rows:
+    """Registry records as the database holds them now (any order)."""
+
+    ids: np.ndarray  # int64
+    filters: np.ndarray  # (m, words) uint64
+    agencies: np.ndarray  # object
+    case_ids: np.ndarray  # object
+
+    @classmethod
+    def empty(cls, words: int) -> Rows:
+        none = np.empty(0, object)
+        return cls(np.zeros(0, np.int64), np.zeros((0, words), np.uint64), none, none)
+
+
+@dataclass(frozen=True)
+class Delta:
+    """What turns an index into the registry's present state."""
+
+    drop: np.ndarray  # ids whose rows leave (gone, or about to enter again from ``add``)
+    add: Rows  # records that enter
+    recase_ids: np.ndarray  # ids that stay where they are under another case
+    recase_cases: np.ndarray  # object: their case ids
+
+    @property
+    def records(self) -> int:
+        """Records this delta changes (a record dropped and added again counts once)."""
+        return len(np.union1d(self.drop, self.add.ids)) + len(self.recase_ids)
+
+    @property
+    def empty(self) -> bool:
+        return not (len(self.drop) or len(self.add.ids) or len(self.recase_ids))
+
+
+def open_part(part, scope: str, words: int, codec: FilterCodec | None) -> bytes:
+    """The plain filters of registry rows (their refs only bind the seal, then go)."""
+    return open_rows(
+        codec, [x.bloom for x in part], lambda k: registry_aad(scope, part[k].agency,
+        part[k].record_ref), words * 8, lambda k: f"registry record {part[k].id}",
+    )  # fmt: skip
+
+
+def read_rows(conn: sa.Connection, scope: str, ids: np.ndarray, words: int,
+              codec: FilterCodec | None) -> Rows:  # fmt: skip
+    """The records among ``ids`` still in the registry, read whole (filters opened)."""
+    r = records_table.c
+    ids = np.unique(np.asarray(ids, np.int64))
+    found, filters, agencies, cases = [], [], [], []
+    for lo in range(0, len(ids), _CHUNK):
+        part = conn.execute(
+            sa.select(r.id, r.agency, r.record_ref, r.case_id, r.bloom)
+            .where(r.scope == scope, r.id.in_(ids[lo : lo + _CHUNK].tolist()))
+            .order_by(r.id)
+        ).all()
+        if part:
+            plain = open_part(part, scope, words, codec)
+            filters.append(np.frombuffer(plain, "<u8").reshape(len(part), words))
+            found += [x.id for x in part]
+            agencies += [x.agency for x in part]
+            cases += [x.case_id for x in part]
+    if not found:
+        return Rows.empty(words)
+    return Rows(np.asarray(found, np.int64), np.vstack(filters).astype(np.uint64),
+                np.asarray(agencies, object), np.asarray(cases, object))  # fmt: skip
+
+
+def reread(rows: Rows, ids: np.ndarray) -> Delta:
+    """Records ``ids`` as read into ``rows``: each leaves, those still stored enter again."""
+    none = np.empty(0, object)
+    return Delta(np.unique(np.asarray(ids, np.int64)), rows, np.zeros(0, np.int64), none)
+
+
+def _locate(sorted_ids: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where each of ``wanted`` is in ``sorted_ids`` and whether it is there at all."""
+    at = np.searchsorted(sorted_ids, wanted)
+    hit = at < len(sorted_ids)
+    hit[hit] = sorted_ids[at[hit]] == wanted[hit]
+    return at, hit
+
+
+def scan_delta(conn: sa.Connection, index: AgreementIndex, words: int,
+               codec: FilterCodec | None) -> Delta:  # fmt: skip
+    """Every record of the registry against ``index``: what was added, dropped, re-cased."""
+    r = records_table.c
+    stored = conn.execute(
+        sa.select(r.id, r.agency, r.case_id).where(r.scope == index.agreement_id).order_by(r.id)
+    ).all()
+    ids = np.fromiter((x[0] for x in stored), np.int64, len(stored))
+    agencies = np.fromiter((x[1] for x in stored), object, len(stored))
+    cases = np.fromiter((x[2] for x in stored), object, len(stored))
+    del stored
+    order = np.argsort(index.record_ids, kind="stable")
+    held = index.record_ids[order]
+    at, known = _locate(held, ids)
+    _, still = _locate(ids, held)
+    pos = order[at[known]]
+    same_agency = np.asarray(index.agency_names, object)[index.agency_code[pos]] == agencies[known]
+    other = np.zeros(len(ids), bool)  # an id held for another record (SQLite reuses a max id)
+    other[np.flatnonzero(known)[~same_agency]] = True
+    recase = np.zeros(len(ids), bool)
+    recase[np.flatnonzero(known)] = index.case_ids[index.case_code[pos]] != cases[known]
+    recase &= ~other
+    enter = ~known | other
+    add = read_rows(conn, index.agreement_id, ids[enter], words, codec)
+    drop = np.union1d(held[~still], ids[other])
+    return Delta(drop, add, ids[recase], cases[recase])
+
+
+def case_index(case_code: np.ndarray, cases: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(case_ptr, case_rows)``: the rows of case c are case_rows[case_ptr[c]:case_ptr[c+1]]."""
+    case_rows = np.argsort(case_code, kind="stable").astype(np.int64)
+    case_ptr = np.searchsorted(case_code[case_rows], np.arange(cases + 1)).astype(np.int64)
+    return case_ptr, case_rows
+
+
+def _order_key(popcounts: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    if len(ids) and (ids.min() < 0 or ids.max() >= 1 << _ID_BITS):
+        raise ValueError("a registry id outside the index's order key; rebuild the index")
+    return (popcounts.astype(np.uint64) << np.uint64(_ID_BITS)) | ids.astype(np.uint64)
+
+
+def _agency_codes(names: tuple[str, ...], agencies: np.ndarray) -> tuple[tuple, np.ndarray]:
+    known = {a: k for k, a in enumerate(names)}
+    out = np.empty(len(agencies), np.int64)
+    for k, a in enumerate(agencies.tolist()):
+        out[k] = known.setdefault(a, len(known))
+    return tuple(known), out
+
+
+def apply_delta(index: AgreementIndex, delta: Delta) -> AgreementIndex:
+    """A new index: ``index`` with ``delta`` applied (``index`` itself is not touched)."""
+    if delta.empty:
+        return index
+    ids, codes = index.record_ids, index.codes
+    case_code = index.case_code
+    if len(delta.recase_ids):
+        order = np.argsort(delta.recase_ids)
+        at, hit = _locate(delta.recase_ids[order], ids)
+        case_code = case_code.copy()
+        case_code[hit] = codes.codes(delta.recase_cases[order][at[hit]].tolist())
+    _, leaving = _locate(np.union1d(delta.drop, delta.add.ids), ids)
+    keep = ~leaving
+    filters, popcounts = index.filters.filters[keep], index.filters.popcounts[keep]
+    ids, case_code, agency_code = ids[keep], case_code[keep], index.agency_code[keep]
+    names, add = index.agency_names, delta.add
+    if len(add.ids):
+        pc = np.bitwise_count(add.filters).sum(axis=1, dtype=np.int64)
+        new_key = _order_key(pc, add.ids)
+        o = np.argsort(new_key, kind="stable")
+        at = np.searchsorted(_order_key(popcounts, ids), new_key[o])
+        names, add_agency = _agency_codes(names, add.agencies[o])
+        filters = np.insert(filters, at, add.filters[o], axis=0)
+        popcounts = np.insert(popcounts, at, pc[o])
+        ids = np.insert(ids, at, add.ids[o])
+        case_code = np.insert(case_code, at, codes.codes(add.case_ids[o].tolist()))
+        agency_code = np.insert(agency_code, at, add_agency)
+    case_ids = codes.array()
+    case_ptr, case_rows = case_index(case_code, len(case_ids))
+    sorted_filters = SortedFilters(np.ascontiguousarray(filters), popcounts,
+                                   np.arange(len(ids), dtype=np.int64))  # fmt: skip
+    return replace(
+        index, filters=sorted_filters, case_code=case_code, agency_code=agency_code,
+        case_ids=case_ids, agency_names=names, case_ptr=case_ptr, case_rows=case_rows,
+        record_ids=ids, changed_since_fit=index.changed_since_fit + delta.records,
+    )  # fmt: skip
