@@ -9,6 +9,10 @@ result. The task searches candidates in its own process (exhaustive or LSH, as
 starts tasks of its own, which could wait forever for the CPUs it holds. The result is the
 same as ``plan_link`` in the calling process: same records, same cases, same confidence
 (case ids are drawn at random, so new cases have other ids).
+
+On a cluster the tasks are spread over the nodes (Ray's ``SPREAD`` strategy: round robin over
+the nodes that have the CPUs free). Ray's default would keep putting them on the caller's
+node while it has a CPU free — the service's own machine, whose CPUs answer the requests.
 """
 
 from __future__ import annotations
@@ -135,7 +139,7 @@ def _plan_task(batches: Sequence[EncodedBatch] | PlanInputs, state: RegistryStat
 def _remote_plan() -> Any:
     import ray
 
-    return ray.remote(max_retries=0)(_plan_task)
+    return ray.remote(max_retries=0, scheduling_strategy="SPREAD")(_plan_task)
 
 
 def ray_plan_link(
