@@ -1,0 +1,66 @@
+"""A real Ray cluster of two nodes on this machine, linking through ``caselink serve``.
+
+``ray start --head`` and ``ray start --address`` (one CPU each, their own temp dirs and free
+ports), the service joined to them by ``CASELINK_RAY_ADDRESS``, two agreements linked in a run
+each: Ray's own records must show the runs' tasks on both nodes, and every agreement's cases
+must be those of the same batch files linked in this process without Ray. The cluster is gone
+afterwards, and only its own processes were stopped.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+import pandas as pd
+import pytest
+
+from evaluation._cluster_demo import run_cluster_demo, same_cases
+from evaluation._ray_cluster import _members
+
+
+@pytest.fixture(autouse=True)
+def _no_cluster_env(monkeypatch):
+    """The service joins the demo's cluster, whatever this shell says."""
+    for name in ("CASELINK_RAY_ADDRESS", "CASELINK_RAY_NUM_CPUS", "CASELINK_RAY_OBJECT_STORE_MB",
+                 "RAY_ADDRESS"):  # fmt: skip
+        monkeypatch.delenv(name, raising=False)
+
+
+def _gone(group: int, timeout: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while _members(group) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return not _members(group)
+
+
+def test_the_service_on_a_two_node_cluster_runs_tasks_on_both_and_links_as_one_process(
+    tmp_path,
+):
+    demo = run_cluster_demo(tmp_path, people=100)
+
+    assert [n.name for n in demo.nodes] == ["head", "worker-1"]
+    assert len({n.node_id for n in demo.nodes}) == 2 and all(n.node_id for n in demo.nodes)
+    # Ray's task events: each run's task finished, one on each node
+    assert demo.run_tasks == Counter({"head": 1, "worker-1": 1})
+    for name, served in demo.served.items():
+        here = demo.single_process[name]
+        assert len(served) == len(here) > 100
+        assert served["case_id"].nunique() < len(served)  # some records were linked
+        assert same_cases(served, here), name
+    assert demo.ok
+    for node in demo.nodes:  # stopped through its own process group; temp dir removed
+        assert _gone(node.group), f"{node.name}: {_members(node.group)}"
+        assert not node.temp_dir.exists()
+    assert (tmp_path / "ray-head.log").exists() and (tmp_path / "ray-worker-1.log").exists()
+
+
+def test_same_cases_compares_the_grouping_and_confidence_not_the_ids():
+    a = pd.DataFrame({"agency": ["x", "x", "y"], "record_ref": ["1", "2", "1"],
+                      "case_id": ["CL-A", "CL-A", "CL-B"],
+                      "confidence": [0.9, 0.9, 1.0]})  # fmt: skip
+    renamed = a.assign(case_id=["CL-Q", "CL-Q", "CL-R"]).iloc[::-1]
+    assert same_cases(a, renamed)
+    assert not same_cases(a, a.assign(case_id=["CL-A", "CL-B", "CL-B"]))
+    assert not same_cases(a, a.assign(confidence=[0.9, 0.8, 1.0]))
+    assert not same_cases(a, a.iloc[:2])
