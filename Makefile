@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export RAY_USAGE_STATS_ENABLED := 0
 export RAY_AUTH_MODE := disabled
 
-.PHONY: venv demo test lint format bench clean
+.PHONY: venv demo cluster-demo test lint format bench clean
 
 venv: $(STAMP)
 
@@ -18,6 +18,10 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/caselink demo
+
+# A Ray head and a second Ray node on this machine, caselink serve on them; stops them after.
+cluster-demo: $(STAMP)
+	$(BIN)/python -m evaluation._cluster_demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

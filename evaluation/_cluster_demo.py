@@ -49,6 +49,7 @@ AGREEMENTS = {"north": 1, "south": 2}  # one agreement per synthetic register (i
 class ClusterDemo:
     """What the demo saw: the nodes, where the runs' tasks ran, and each agreement's cases."""
 
+    address: str  # the head's, as the service was given it
     nodes: tuple[RayNode, ...]  # the head first
     run_tasks: Counter[str]  # node name -> run tasks Ray recorded as finished there
     served: dict[str, pd.DataFrame]  # agreement -> agency, record_ref, case_id, confidence
@@ -157,16 +158,18 @@ def run_cluster_demo(workdir: Path, people: int = 150, cpus: tuple[int, ...] = (
     with LocalRayCluster(work, cpus, object_store_mb) as cluster:
         served = _through_service(work / "service", cluster.address, batches)
         ran = cluster.wait_for_tasks(RUN_TASK, len(served))
-        nodes = tuple(cluster.nodes)
+        address, nodes = cluster.address, tuple(cluster.nodes)
     here = {name: _in_one_process(paths) for name, paths in batches.items()}
-    return ClusterDemo(nodes, ran, served, here, time.perf_counter() - started)
+    return ClusterDemo(address, nodes, ran, served, here, time.perf_counter() - started)
 
 
 def show(demo: ClusterDemo, console: Console) -> None:
-    nodes = Table("node", "Ray node id", "run tasks finished there (Ray's task events)",
-                  title="the Ray cluster")  # fmt: skip
+    title = f"the Ray cluster at {demo.address}; where runs ran, by Ray's task events"
+    nodes = Table("node", "CPUs", "Ray node id", "run tasks finished there", title=title)
+    nodes.columns[2].overflow = "fold"
     for node in demo.nodes:
-        nodes.add_row(node.name, node.node_id, str(demo.run_tasks.get(node.name, 0)))
+        nodes.add_row(node.name, str(node.cpus), node.node_id,
+                      str(demo.run_tasks.get(node.name, 0)))  # fmt: skip
     console.print(nodes)
     runs = Table("agreement", "records", "cases", "same cases as one process without Ray",
                  title="linked through caselink serve on the cluster")  # fmt: skip
@@ -175,7 +178,7 @@ def show(demo: ClusterDemo, console: Console) -> None:
                      "yes" if demo.same(name) else "NO")  # fmt: skip
     console.print(runs)
     verdict = "ok" if demo.ok else "FAILED: not every node ran a task, or a case differs"
-    console.print(f"cluster demo {verdict} in {demo.seconds:.0f} s")
+    console.print(f"cluster demo {verdict} in {demo.seconds:.0f} s; the cluster is stopped")
 
 
 def main(argv: list[str] | None = None) -> int:

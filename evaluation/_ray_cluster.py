@@ -39,6 +39,7 @@ class RayNode:
     """One node of the cluster: its name here, Ray's id for it, and its processes."""
 
     name: str
+    cpus: int
     temp_dir: Path
     node_manager_port: int  # how the node is found in the GCS's node table
     group: int  # process group of its `ray start` and of every process Ray started for it
@@ -155,7 +156,7 @@ class LocalRayCluster:
         with log.open("ab") as out:  # a session of its own: its group is the node's
             proc = subprocess.Popen(cmd, env=_ray_env(), stdout=out, stderr=out,
                                     start_new_session=True)  # fmt: skip
-        self.nodes.append(RayNode(name, temp_dir, manager_port, proc.pid))
+        self.nodes.append(RayNode(name, cpus, temp_dir, manager_port, proc.pid))
         try:
             code = proc.wait(timeout=START_SECONDS)
         except subprocess.TimeoutExpired:
