@@ -208,20 +208,19 @@ def _read_records(conn: sa.Connection, scope: str, words: int, codec: FilterCode
     n = int(conn.execute(sa.select(sa.func.count()).where(r.scope == scope)).scalar_one())
     filters, ids = np.zeros((n, words), np.uint64), np.zeros(n, np.int64)
     agencies, case_ids, at = np.empty(n, object), np.empty(n, object), 0
-    result = conn.execution_options(yield_per=_LOAD_ROWS).execute(
-        sa.select(r.id, r.agency, r.record_ref, r.case_id, r.bloom)
-        .where(r.scope == scope)
-        .order_by(r.id)
-    )
-    for part in result.partitions():
-        k = min(len(part), n - at)  # rows committed after the count wait for the next build
-        part = part[:k]
-        plain = open_part(part, scope, words, codec)
-        filters[at : at + k] = np.frombuffer(plain, "<u8").reshape(k, words)
-        ids[at : at + k] = [x.id for x in part]
-        agencies[at : at + k] = [x.agency for x in part]
-        case_ids[at : at + k] = [x.case_id for x in part]
-        at += k
+    query = (sa.select(r.id, r.agency, r.record_ref, r.case_id, r.bloom)
+             .where(r.scope == scope).order_by(r.id))  # fmt: skip
+    # closed however the read ends (a filter that cannot be opened: PostgreSQL's server cursor)
+    with conn.execution_options(yield_per=_LOAD_ROWS).execute(query) as result:
+        for part in result.partitions():
+            k = min(len(part), n - at)  # rows committed after the count wait for the next build
+            part = part[:k]
+            plain = open_part(part, scope, words, codec)
+            filters[at : at + k] = np.frombuffer(plain, "<u8").reshape(k, words)
+            ids[at : at + k] = [x.id for x in part]
+            agencies[at : at + k] = [x.agency for x in part]
+            case_ids[at : at + k] = [x.case_id for x in part]
+            at += k
     return filters[:at], agencies[:at], case_ids[:at], ids[:at]
 
 

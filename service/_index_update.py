@@ -46,8 +46,8 @@ from service._index_kernel import SortedFilters
 if TYPE_CHECKING:
     from service._index import AgreementIndex
 
-__all__ = ["REBUILD_SHARE", "CaseCodes", "Delta", "Rows", "apply_delta", "case_index",
-           "open_part", "read_rows", "scan_delta"]  # fmt: skip
+__all__ = ["REBUILD_SHARE", "CaseCodes", "Delta", "Rows", "apply_delta", "case_index", "compare",
+           "open_part", "read_rows", "reread", "scan_delta"]  # fmt: skip
 
 REBUILD_SHARE = 0.25  # records changed since the fit, as a share of those it was fitted on
 _CHUNK = 900  # ids per IN list: under SQLite's bound-parameter limit everywhere
@@ -188,6 +188,26 @@ def _locate(sorted_ids: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.
     return at, hit
 
 
+def compare(index: AgreementIndex, ids: np.ndarray, agencies: np.ndarray,
+            cases: np.ndarray) -> tuple[np.ndarray, ...]:  # fmt: skip
+    """The registry's records (ids ascending, their agencies and case ids) against ``index``:
+    ``(drop, enter, recase_ids, recase_cases)`` — ids to drop, ids to read whole (new, or
+    held for another agency's record: SQLite reuses a withdrawn maximum id), ids re-cased."""
+    order = np.argsort(index.record_ids, kind="stable")
+    held = index.record_ids[order]
+    at, known = _locate(held, ids)
+    _, still = _locate(ids, held)
+    pos = order[at[known]]
+    names = np.asarray(index.agency_names, object)
+    other = np.zeros(len(ids), bool)
+    other[np.flatnonzero(known)[names[index.agency_code[pos]] != agencies[known]]] = True
+    recase = np.zeros(len(ids), bool)
+    recase[np.flatnonzero(known)] = index.case_ids[index.case_code[pos]] != cases[known]
+    recase &= ~other
+    enter = ~known | other
+    return np.union1d(held[~still], ids[other]), ids[enter], ids[recase], cases[recase]
+
+
 def scan_delta(conn: sa.Connection, index: AgreementIndex, words: int,
                codec: FilterCodec | None) -> Delta:  # fmt: skip
     """Every record of the registry against ``index``: what was added, dropped, re-cased."""
@@ -199,21 +219,9 @@ def scan_delta(conn: sa.Connection, index: AgreementIndex, words: int,
     agencies = np.fromiter((x[1] for x in stored), object, len(stored))
     cases = np.fromiter((x[2] for x in stored), object, len(stored))
     del stored
-    order = np.argsort(index.record_ids, kind="stable")
-    held = index.record_ids[order]
-    at, known = _locate(held, ids)
-    _, still = _locate(ids, held)
-    pos = order[at[known]]
-    same_agency = np.asarray(index.agency_names, object)[index.agency_code[pos]] == agencies[known]
-    other = np.zeros(len(ids), bool)  # an id held for another record (SQLite reuses a max id)
-    other[np.flatnonzero(known)[~same_agency]] = True
-    recase = np.zeros(len(ids), bool)
-    recase[np.flatnonzero(known)] = index.case_ids[index.case_code[pos]] != cases[known]
-    recase &= ~other
-    enter = ~known | other
-    add = read_rows(conn, index.agreement_id, ids[enter], words, codec)
-    drop = np.union1d(held[~still], ids[other])
-    return Delta(drop, add, ids[recase], cases[recase])
+    drop, enter, recase_ids, recase_cases = compare(index, ids, agencies, cases)
+    add = read_rows(conn, index.agreement_id, enter, words, codec)
+    return Delta(drop, add, recase_ids, recase_cases)
 
 
 def case_index(case_code: np.ndarray, cases: int) -> tuple[np.ndarray, np.ndarray]:
