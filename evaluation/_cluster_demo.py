@@ -35,13 +35,14 @@ import linkage
 from evaluation._demo_service import AGENCIES, _encode
 from evaluation._ray_cluster import LocalRayCluster, RayNode
 from evaluation._synthetic import generate
+from linkage._ray_link import _plan_task
 from service._admin import bootstrap_agency, open_database
 from service._process import ServiceProcess
 from service.client import Client
 
 __all__ = ["ClusterDemo", "run_cluster_demo", "same_cases"]
 
-RUN_TASK = "_plan_task"  # the function of linkage.ray_plan_link's task, as Ray records it
+RUN_TASK = _plan_task.__name__  # linkage.ray_plan_link's task, by the name Ray records
 AGREEMENTS = {"north": 1, "south": 2}  # one agreement per synthetic register (its seed)
 
 
@@ -116,7 +117,9 @@ def _served(url: str, keys: dict[str, str], steward: str, name: str,
     return pd.concat(views, ignore_index=True)[["agency", "record_ref", "case_id", "confidence"]]
 
 
-def _through_service(work: Path, address: str, batches: dict[str, dict[str, Path]]):
+def _through_service(
+    work: Path, address: str, batches: dict[str, dict[str, Path]]
+) -> dict[str, pd.DataFrame]:
     """Every agreement linked by ``caselink serve`` joined to the cluster at ``address``."""
     url_db = f"sqlite:///{(work / 'caselink.db').resolve()}"
     engine = open_database(url_db)
