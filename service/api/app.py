@@ -6,8 +6,8 @@ needs), settles the runs a previous stop interrupted
 (:func:`service._runs.recover_interrupted`: completed if their transaction landed, else
 failed — only runs no live replica holds a lease on, :mod:`service._runlease`), clears the
 upload directory of bodies a killed process left, starts (or joins) Ray once — keeping the
-SIGTERM handler uvicorn installed — builds the tracing indexes (rebuilt whenever the change
-feed names an agreement), and starts the run executor with its lease keeper (renewing this
+SIGTERM handler uvicorn installed — builds the tracing indexes (changed in place whenever the
+change feed names an agreement), and starts the run executor with its lease keeper (renewing this
 replica's run leases, settling the runs other replicas abandoned), the retention sweeper and
 the audit checkpoint writer (with the signing key, made on first start). At shutdown it
 stops them in reverse order, letting this replica's run leases go; the writer's last act is
@@ -31,7 +31,7 @@ from service._datakeys import open_cipher
 from service._db import make_engine, migrate, reader_engine
 from service._events import ChangeFeed
 from service._faults import Faults
-from service._index import IndexStore
+from service._index_store import IndexStore
 from service._metrics import Metrics, MetricsMiddleware
 from service._ratelimit import RateLimiter
 from service._refusals import RefusalAudit
@@ -113,9 +113,9 @@ def create_app(settings: Settings | None = None, *, cipher: FilterCipher | None 
         app.state.wal = (WalCheckpointer(app.state.reader).start()  # SQLite: off the write path
                          if app.state.reader is not engine else None)  # fmt: skip
         app.state.changes, app.state.metrics = ChangeFeed(), Metrics(engine)
-        app.state.indexes = IndexStore(engine, codec=codec,  # tracing: rebuilt on changes
+        app.state.indexes = IndexStore(engine, codec=codec,  # tracing: changed in place
                                        niceness=settings.background_niceness)  # fmt: skip
-        app.state.changes.subscribe(app.state.indexes.refresh)
+        app.state.changes.subscribe(app.state.indexes.changed)
         app.state.indexes.refresh_all()
         app.state.query_limiter = RateLimiter(settings.query_rate_per_minute, settings.query_burst)
         app.state.rate_refusals = RefusalAudit(engine).start()  # 429s counted a minute at a time
