@@ -318,3 +318,30 @@ def test_an_update_that_fails_takes_the_index_out_of_service(world):
     hits = [h for h in rebuilt.search(_noisy(people[[20]], 4, 1), top_k=5)[0]
             if h.confidence > 0.1]  # fmt: skip
     assert hits and all("a" not in h.agencies for h in hits)
+
+
+def test_an_index_built_in_the_worker_process_is_changed_in_place(world):
+    """The worker sends case ids as fixed-width strings and its case codes unpickled: a
+    withdrawal and a run applied to that index still equal a reload."""
+    engine, people, cipher, _, feed = world
+    store = IndexStore(engine, codec=cipher, process_from=1)
+    feed.subscribe(store.changed)
+    try:
+        built = store.refresh(AGREEMENT).result(300)
+        assert built.case_ids.dtype.kind == "U"  # it came from the worker
+        _withdraw(engine, feed, "r33")
+        registry = Registry(engine, scope=AGREEMENT, create_tables=False, codec=cipher)
+        registry.apply(RegistryUpdate(
+            fingerprint=FINGERPRINT, filter_bits=256, new_agencies=np.array(["d"], object),
+            new_refs=np.array(["n1"], object), new_filters=_noisy(people[[33]], 5, 4),
+            new_case_ids=np.array(["CASE-33"], object), new_confidence=np.full(1, 0.9),
+            changed_ids=np.zeros(0, np.int64), changed_case_ids=np.zeros(0, object),
+            changed_confidence=np.zeros(0), links=[], new_cases=[], merges={},
+            case_confidence={},
+        ))  # fmt: skip
+        feed.publish(AGREEMENT, wait=60)
+        after = store.get(AGREEMENT)
+        assert after.model is built.model and after.records == built.records
+        assert_same(after, _fresh(engine, cipher, after), _noisy(people[:20], 6, 3))
+    finally:
+        store.shutdown()
