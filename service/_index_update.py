@@ -89,14 +89,16 @@ class CaseCodes:
         """The code of each case id, new ids given the next codes."""
         with self._lock:
             self._warm()
-            out = np.empty(len(case_ids), np.int64)
+            out, new = np.empty(len(case_ids), np.int64), []
             for k, c in enumerate(case_ids):
                 code = self._code.get(c)
                 if code is None:
                     code = self._code[c] = len(self._ids)
                     self._ids.append(c)
-                    self._array = None
+                    new.append(c)
                 out[k] = code
+            if new and self._array is not None:  # a copy of the references, not a new list
+                self._array = np.concatenate([self._array, np.asarray(new, dtype=object)])
             return out
 
     def array(self) -> np.ndarray:
@@ -245,39 +247,80 @@ def _agency_codes(names: tuple[str, ...], agencies: np.ndarray) -> tuple[tuple, 
     return tuple(known), out
 
 
+def _settle(index: AgreementIndex, delta: Delta) -> Delta:
+    """Records read again that are as the index holds them (same id, agency and filter) are
+    re-cased where they are instead of dropped and added: a withdrawal moves no filter."""
+    add = delta.add
+    if not len(add.ids):
+        return delta
+    o = np.argsort(add.ids)
+    at, hit = _locate(add.ids[o], index.record_ids)
+    pos, k = np.flatnonzero(hit), o[at[hit]]
+    names = np.asarray(index.agency_names, object)
+    same = (index.filters.filters[pos] == add.filters[k]).all(axis=1)
+    same &= names[index.agency_code[pos]] == add.agencies[k]
+    if not same.any():
+        return delta
+    stay, moved = k[same], np.ones(len(add.ids), bool)
+    moved[stay] = False
+    rest = Rows(add.ids[moved], add.filters[moved], add.agencies[moved], add.case_ids[moved])
+    return Delta(np.setdiff1d(delta.drop, add.ids[stay]), rest,
+                 np.concatenate([delta.recase_ids, add.ids[stay]]),
+                 np.concatenate([delta.recase_cases, add.case_ids[stay]]))  # fmt: skip
+
+
+def _splice(columns: list[np.ndarray], keep: np.ndarray, at: np.ndarray,
+            values: list[np.ndarray]) -> list[np.ndarray]:  # fmt: skip
+    """Each column without its rows where ``keep`` is False and with ``values`` inserted before
+    kept row ``at`` (ascending), as :func:`numpy.insert` would: one copy of each column, a
+    slice per run of rows that stay together (a few for a withdrawal)."""
+    kept = np.flatnonzero(keep)
+    cuts = np.union1d(np.flatnonzero(np.diff(kept) != 1) + 1, at)
+    cuts = cuts[(cuts > 0) & (cuts < len(kept))]
+    starts, ends = np.concatenate([[0], cuts]), np.concatenate([cuts, [len(kept)]])
+    shifts = np.searchsorted(at, starts, side="right")  # values inserted before each run
+    outs = [np.empty((len(kept) + len(at), *c.shape[1:]), c.dtype) for c in columns]
+    if len(kept):
+        for a, b, shift in zip(starts.tolist(), ends.tolist(), shifts.tolist(), strict=True):
+            first = int(kept[a])
+            for out, column in zip(outs, columns, strict=True):
+                out[a + shift : b + shift] = column[first : first + b - a]
+    placed = at + np.arange(len(at))
+    for out, v in zip(outs, values, strict=True):
+        out[placed] = v
+    return outs
+
+
 def apply_delta(index: AgreementIndex, delta: Delta) -> AgreementIndex:
     """A new index: ``index`` with ``delta`` applied (``index`` itself is not touched)."""
     if delta.empty:
         return index
-    ids, codes = index.record_ids, index.codes
-    case_code = index.case_code
+    counted, delta = delta.records, _settle(index, delta)
+    ids, codes, case_code = index.record_ids, index.codes, index.case_code
     if len(delta.recase_ids):
         order = np.argsort(delta.recase_ids)
         at, hit = _locate(delta.recase_ids[order], ids)
         case_code = case_code.copy()
         case_code[hit] = codes.codes(delta.recase_cases[order][at[hit]].tolist())
     _, leaving = _locate(np.union1d(delta.drop, delta.add.ids), ids)
-    keep = ~leaving
-    filters, popcounts = index.filters.filters[keep], index.filters.popcounts[keep]
-    ids, case_code, agency_code = ids[keep], case_code[keep], index.agency_code[keep]
-    names, add = index.agency_names, delta.add
+    keep, add, names = ~leaving, delta.add, index.agency_names
+    o = np.zeros(0, np.int64)
+    at, pc = o, np.bitwise_count(add.filters).sum(axis=1, dtype=np.int64)
     if len(add.ids):
-        pc = np.bitwise_count(add.filters).sum(axis=1, dtype=np.int64)
         new_key = _order_key(pc, add.ids)
         o = np.argsort(new_key, kind="stable")
-        at = np.searchsorted(_order_key(popcounts, ids), new_key[o])
-        names, add_agency = _agency_codes(names, add.agencies[o])
-        filters = np.insert(filters, at, add.filters[o], axis=0)
-        popcounts = np.insert(popcounts, at, pc[o])
-        ids = np.insert(ids, at, add.ids[o])
-        case_code = np.insert(case_code, at, codes.codes(add.case_ids[o].tolist()))
-        agency_code = np.insert(agency_code, at, add_agency)
+        at = np.searchsorted(_order_key(index.filters.popcounts[keep], ids[keep]), new_key[o])
+    names, add_agency = _agency_codes(names, add.agencies[o])
+    filters, popcounts, ids, case_code, agency_code = _splice(
+        [index.filters.filters, index.filters.popcounts, ids, case_code, index.agency_code],
+        keep, at, [add.filters[o], pc[o], add.ids[o], codes.codes(add.case_ids[o].tolist()),
+                   add_agency],
+    )  # fmt: skip
     case_ids = codes.array()
     case_ptr, case_rows = case_index(case_code, len(case_ids))
-    sorted_filters = SortedFilters(np.ascontiguousarray(filters), popcounts,
-                                   np.arange(len(ids), dtype=np.int64))  # fmt: skip
+    sorted_filters = SortedFilters(filters, popcounts, np.arange(len(ids), dtype=np.int64))
     return replace(
         index, filters=sorted_filters, case_code=case_code, agency_code=agency_code,
         case_ids=case_ids, agency_names=names, case_ptr=case_ptr, case_rows=case_rows,
-        record_ids=ids, changed_since_fit=index.changed_since_fit + delta.records,
+        record_ids=ids, changed_since_fit=index.changed_since_fit + counted,
     )  # fmt: skip
