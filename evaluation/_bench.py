@@ -30,6 +30,7 @@ SECTIONS: dict[str, tuple[str, str]] = {
     "privacy": ("evaluation._bench_accuracy", "bench_privacy"),
     "privacy_proposals": ("evaluation._bench_accuracy", "bench_privacy_proposals"),
     "query_latency": ("evaluation._bench_query", "bench_query_latency"),
+    "index_updates": ("evaluation._bench_index", "bench_index_updates"),
     "registry_writes": ("evaluation._bench_registry", "bench_registry_writes"),
     "load": ("evaluation._bench_load", "bench_load"),
     "load_postgresql": ("evaluation._bench_load", "bench_load_postgresql"),

@@ -70,9 +70,9 @@ def _fill_registry(url: str, scope: str, reg: dict, truth, schema: bloom.Schema,
     return case_of
 
 
-def _setup(url: str, work: Path, schema, secret, sample, env: dict) -> tuple[str, str]:
+def _setup(url: str, work: Path, schema, secret, sample, env: dict) -> tuple[str, str, str]:
     """Agencies, keys and the agreement through a real server; one small upload for the
-    filter layout. Returns (agreement id, tracer key)."""
+    filter layout. Returns (agreement id, tracer key, agency-a's submitter key)."""
     from service import ServiceProcess
     from service._admin import bootstrap_agency, open_database
     from service.client import Client
@@ -92,11 +92,12 @@ def _setup(url: str, work: Path, schema, secret, sample, env: dict) -> tuple[str
                 filter_bits=schema.filter_bits, segments=schema.layout, retention_days=365,
             )["agreement_id"]  # fmt: skip
         tracer = c.create_key(TRACER, "tracer")["api_key"]
-        with Client(svc.url, c.create_key("agency-a", "submitter")["api_key"]) as sub:
+        submitter = c.create_key("agency-a", "submitter")["api_key"]
+        with Client(svc.url, submitter) as sub:
             path = work / "layout.parquet"
             bloom.encode(sample, schema, secret, agency="agency-a").write(path)
             sub.upload(agreement, path)
-    return agreement, tracer
+    return agreement, tracer, submitter
 
 
 def _first_answer(c, agreement: str, body: bytes, timeout: float = 600.0) -> None:
@@ -192,7 +193,7 @@ def bench_query_latency(n: int = 1_000_000, n_queries: int = 400, *, seed: int =
         sample = queries[-1][1]._asdict()
         import pandas as pd
 
-        agreement, tracer = _setup(url, work, schema, secret, pd.DataFrame([sample]), keys)
+        agreement, tracer, _ = _setup(url, work, schema, secret, pd.DataFrame([sample]), keys)
         t1 = time.perf_counter()
         case_of = _fill_registry(url, agreement, reg, truth, schema, cipher)
         filled = time.perf_counter() - t1
