@@ -5,9 +5,10 @@ The stages, each a plain function of arrays:
 1. pool the batches with the registry's records (new records only are compared);
 2. candidates per agency pair: Dice at or above a floor (auto: the 99th percentile of the
    Dice of random pairs, so it follows the filters' density), best ``top_k`` per record;
-3. field-aware scores: per-segment Dice cut into levels, Fellegi–Sunter weights by EM;
-4. calibration: each record's best pair per other agency, with the target–decoy estimate of
-   P(match) (``_calibration``);
+3. field-aware scores: per-segment Dice cut into levels, Fellegi–Sunter weights by EM (one
+   match class, several non-match classes: ``_fellegi``);
+4. calibration: each record's candidates per other agency turned into P(this pair is the
+   match) from each end (``_calibration``);
 5. threshold (auto: the one that maximises the expected F1 under the calibrated
    probabilities), clustering with at most one record per agency per case, stable case ids.
 
