@@ -142,6 +142,13 @@ def _remote_plan() -> Any:
     return ray.remote(max_retries=0, scheduling_strategy="SPREAD")(_plan_task)
 
 
+def _largest_node_cpus(ray: Any) -> int:
+    """CPUs of the largest live node: a task runs on one node, so asking for more than that
+    would wait for ever (the cluster's total is what an idle one-node Ray has)."""
+    sizes = [n.get("Resources", {}).get("CPU", 0) for n in ray.nodes() if n.get("Alive")]
+    return int(max(sizes, default=0)) or int(ray.cluster_resources().get("CPU", 1))
+
+
 def ray_plan_link(
     batches: Sequence[EncodedBatch] | PlanInputs,
     *,
@@ -152,7 +159,7 @@ def ray_plan_link(
     **options: Any,
 ) -> LinkReport:
     """:func:`linkage.plan_link` in one Ray task that takes ``num_cpus`` CPUs (capped at the
-    cluster's). ``options`` are ``plan_link``'s (``threshold``, ``seed``...), except ``find``:
+    largest node's). ``options`` are ``plan_link``'s (``threshold``, ``seed``...), except ``find``:
     the task searches in its own process. ``niceness`` (POSIX nice value, 0-19) lowers the
     CPU priority of the worker that runs it, for good: a service linking in the background
     gives way to its requests. ``batches`` may instead be :class:`PlanInputs` that the task
@@ -172,7 +179,7 @@ def ray_plan_link(
     ensure_ray()
     import ray
 
-    cpus = max(1, min(num_cpus, int(ray.cluster_resources().get("CPU", 1))))
+    cpus = max(1, min(num_cpus, _largest_node_cpus(ray)))
     task = _remote_plan().options(num_cpus=cpus)
     try:
         sent = list(batches) if isinstance(batches, Sequence) else batches
