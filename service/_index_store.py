@@ -17,6 +17,19 @@ for every agreement at start-up, then kept in step by the service's
   was fitted on (a registry's first runs, a large batch) is rebuilt instead, and refitted:
   the old index serves until the new one is complete.
 
+Several replicas may serve one database, and the change feed reaches one process only. So
+every change is also numbered in the database in its own transaction
+(:func:`service._events.record_change`), and each index is installed with the number it
+reflects. :meth:`IndexStore.get` — every tracing query — reads the agreement's number first
+(one primary-key lookup; on one replica it is equal but for a moment after each change) and,
+if it is newer, brings the index up to it before answering, synchronously: the registry ids
+the changes logged are read again (another replica's withdrawal), or, when one named none
+(a run, a purge), the registry is compared. A comparison too large to apply in place removes
+what left the registry at once and rebuilds in the background for the new records; an index
+with no calibration yet is rebuilt first. So no replica answers from an index older than a
+withdrawal's receipt. This replica's own withdrawals keep their fast path: :meth:`changed`
+applies them with the numbered changes since, and records the number reached.
+
 Builds are full reloads: in a worker process (:mod:`service._index_process`) from
 :data:`~service._index.PROCESS_FROM` records, so that their seconds never hold the GIL the
 request threads need; in the builder thread below that and for in-memory databases. A
@@ -37,7 +50,6 @@ import logging
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -46,9 +58,18 @@ import sqlalchemy as sa
 from linkage._registry import records_table
 from linkage._sealing import FilterCodec
 from service._db import reader_engine
+from service._events import changes_since, current_version
 from service._index import PROCESS_FROM, AgreementIndex, load_index
 from service._index_process import NICENESS, BuildProcess, BuildProcessError, shareable_url
-from service._index_update import REBUILD_SHARE, apply_delta, read_rows, reread, scan_delta
+from service._index_update import (
+    REBUILD_SHARE,
+    Delta,
+    Rows,
+    apply_delta,
+    read_rows,
+    reread,
+    scan_delta,
+)
 from service._tables import agreements
 
 if TYPE_CHECKING:
@@ -97,6 +118,7 @@ class IndexStore:
         self._process_from = process_from or 0
         self.parts = max(1, threads)
         self._indexes: dict[str, AgreementIndex] = {}
+        self._versions: dict[str, int] = {}  # the change number each index reflects
         self._queued: dict[str, Future] = {}  # full builds not started yet
         self._scans: dict[str, Future] = {}  # comparisons with the registry not started yet
         self._latest: dict[str, Future] = {}
@@ -138,26 +160,92 @@ class IndexStore:
                 return self.refresh(agreement_id)
             started = time.perf_counter()
             try:
-                index = self._reread(current, ids)
+                index, version = self._reread_since(current, ids)
             except Exception:
                 logger.exception("could not update the tracing index of %s in place; it "
                                  "answers again once rebuilt", agreement_id)  # fmt: skip
-                with self._lock:
-                    self._indexes.pop(agreement_id, None)
+                self._out_of_service(agreement_id)
                 return self.refresh(agreement_id)
-            with self._lock:
-                self._indexes[agreement_id] = index
+            self._install(index, version)
         logger.info("tracing index of %s: %s records read again and applied in %.3f s",
                     agreement_id, len(ids), time.perf_counter() - started)  # fmt: skip
         if _stale(index):
             self.refresh(agreement_id)  # in the background; this one serves meanwhile
         return _done(index)
 
-    def _reread(self, index: AgreementIndex, ids: Iterable[int]) -> AgreementIndex:
+    def _reread_since(self, index: AgreementIndex, ids: Iterable[int],
+                      have: int | None = None) -> tuple[AgreementIndex, int]:  # fmt: skip
+        """``ids`` read again with those of the changes numbered since ``have`` (default: the
+        installed index's number; other replicas' withdrawals), and the number reached; a
+        change that named no ids (a run elsewhere) leaves it: the next query compares."""
+        agreement_id = index.agreement_id
+        if have is None:
+            with self._lock:
+                have = self._versions.get(agreement_id, 0)
         ids = np.fromiter(ids, np.int64)
+        if self.engine is None:  # a store without a database (tests of the swapping)
+            return index, have
         with self.engine.connect() as conn:
-            rows = read_rows(conn, index.agreement_id, ids, index.words, self.codec)
-        return apply_delta(index, reread(rows, ids))
+            now, logged = changes_since(conn, agreement_id, have)
+            if logged is None:
+                now, logged = have, []
+            ids = np.union1d(ids, np.asarray(logged, np.int64))
+            rows = read_rows(conn, agreement_id, ids, index.words, self.codec)
+        return apply_delta(index, reread(rows, ids)), now
+
+    def _install(self, index: AgreementIndex, version: int) -> None:
+        with self._lock:
+            self._indexes[index.agreement_id] = index
+            self._versions[index.agreement_id] = version
+
+    def _out_of_service(self, agreement_id: str) -> None:
+        with self._lock:
+            self._indexes.pop(agreement_id, None)
+            self._versions.pop(agreement_id, None)
+
+    def _delta(self, conn: sa.Connection, current: AgreementIndex,
+               logged: list[int] | None) -> tuple[Delta, bool]:  # fmt: skip
+        """The changes since ``current``: the ``logged`` ids read again, or (None) the
+        registry compared; and whether that difference is too large (rebuild instead)."""
+        if logged is not None:
+            ids = np.asarray(logged, np.int64)
+            rows = read_rows(conn, current.agreement_id, ids, current.words, self.codec)
+            return reread(rows, ids), False
+        delta = scan_delta(conn, current, current.words, self.codec)
+        changed = current.changed_since_fit + delta.records
+        return delta, changed > REBUILD_SHARE * max(current.fitted_records, 1)
+
+    def _catch_up(self, agreement_id: str) -> AgreementIndex | None:
+        """Under ``_apply``: the index brought up to the agreement's change number (the
+        changes other replicas made); None: it must be rebuilt first (out of service if
+        the update failed)."""
+        with self._lock:
+            current, have = self._indexes.get(agreement_id), self._versions.get(agreement_id, 0)
+        if current is None or current.model is None:
+            return None
+        started = time.perf_counter()
+        try:
+            with self.engine.connect() as conn:
+                now, logged = changes_since(conn, agreement_id, have)
+                if now <= have:
+                    return current
+                delta, large = self._delta(conn, current, logged)
+            if large:  # what left the registry leaves now; new records with the rebuild
+                gone = Rows.empty(current.words)
+                delta = Delta(delta.drop, gone, delta.recase_ids, delta.recase_cases)
+            index = apply_delta(current, delta)
+        except Exception:
+            logger.exception("could not bring the tracing index of %s up to the registry's "
+                             "change %s; it answers again once rebuilt", agreement_id,
+                             have)  # fmt: skip
+            self._out_of_service(agreement_id)
+            return None
+        self._install(index, now)
+        logger.info("tracing index of %s: registry changes %s..%s applied in %.3f s",
+                    agreement_id, have + 1, now, time.perf_counter() - started)  # fmt: skip
+        if large or _stale(index) or len(index.agency_names) > len(current.agency_names):
+            self.refresh(agreement_id)  # in the background; this one serves meanwhile
+        return index
 
     def _scan(self, agreement_id: str) -> AgreementIndex:
         """Compare the registry with the index and apply the difference (builder thread);
@@ -187,15 +275,12 @@ class IndexStore:
     def _apply_scan(self, current: AgreementIndex) -> AgreementIndex | None:
         """The difference applied and installed (under ``_apply``); None: rebuild instead."""
         with self.engine.connect() as conn:
-            delta = scan_delta(conn, current, current.words, self.codec)
-        if delta.empty:
-            return current
-        changed = current.changed_since_fit + delta.records
-        if changed > REBUILD_SHARE * max(current.fitted_records, 1):
+            version = current_version(conn, current.agreement_id)  # read first: at most that
+            delta, large = self._delta(conn, current, None)
+        if large:
             return None
         index = apply_delta(current, delta)
-        with self._lock:
-            self._indexes[current.agreement_id] = index
+        self._install(index, version)
         return index
 
     # -- builds -------------------------------------------------------------------------
@@ -221,12 +306,11 @@ class IndexStore:
             self._queued.pop(agreement_id, None)  # a change from now on queues another build
             self._journals.setdefault(agreement_id, []).append(journal)
         try:
+            version = self._version(agreement_id)  # before it reads: it reads at least that
             index = self._load(agreement_id)
             with self._apply:  # what changed while it read, read again
-                if journal.ids:
-                    index = self._reread(index, journal.ids)
-                with self._lock:
-                    self._indexes[agreement_id] = index
+                index, version = self._reread_since(index, journal.ids, version)
+                self._install(index, version)
         except Exception:
             logger.exception("could not build the tracing index of %s", agreement_id)
             raise
@@ -252,20 +336,37 @@ class IndexStore:
             count = sa.select(sa.func.count()).where(records_table.c.scope == agreement_id)
             return int(conn.execute(count).scalar_one())
 
+    def _version(self, agreement_id: str) -> int:
+        if self.engine is None:
+            return 0
+        with self.engine.connect() as conn:
+            return current_version(conn, agreement_id)
+
     def get(self, agreement_id: str, timeout: float = 30.0) -> AgreementIndex | None:
-        """The agreement's index; waits for its first build up to ``timeout`` (None after)."""
-        with self._lock:
-            index = self._indexes.get(agreement_id)
-            future = self._latest.get(agreement_id)
-        if index is not None:
-            return index
-        future = future or self.refresh(agreement_id)
-        try:
-            return future.result(timeout=timeout)
-        except FutureTimeout:
-            return None
-        except Exception:
-            return None
+        """The agreement's index, holding every change the database has numbered (those of
+        other replicas applied first, here); waits for a build it needs up to ``timeout``
+        (None after, or when the build failed)."""
+        deadline, waited = time.monotonic() + timeout, set()
+        while True:
+            with self._lock:
+                index, have = self._indexes.get(agreement_id), self._versions.get(agreement_id)
+                future = self._latest.get(agreement_id)
+            if index is not None:
+                if self._version(agreement_id) <= (have or 0):  # one primary-key lookup
+                    return index
+                with self._apply:
+                    index = self._catch_up(agreement_id)
+                if index is not None:
+                    return index
+                future = self.refresh(agreement_id)  # the old index is not served meanwhile
+            future = future or self.refresh(agreement_id)
+            if future in waited:  # its index left service since: no busy wait
+                return None
+            waited.add(future)
+            try:
+                future.result(timeout=max(0.0, deadline - time.monotonic()))
+            except Exception:  # timed out, or the build failed
+                return None
 
     def shutdown(self) -> None:
         self._builder.shutdown(wait=False, cancel_futures=True)

@@ -28,7 +28,7 @@ import sqlalchemy as sa
 import linkage
 from service._audit import SERVICE_ACTOR, Actor, append
 from service._db import reader_engine
-from service._events import ChangeFeed
+from service._events import ChangeFeed, record_change
 from service._jobs import PeriodicJob
 from service._tables import agencies, agreements, audit_entries, batch_records, batches
 from service._withdraw import clustering_threshold, drop_batch_records, run_in_progress
@@ -105,6 +105,7 @@ def purge_batch(engine: sa.Engine, batch_id: str, as_of: datetime, actor: Actor)
             sa.select(batch_records.c.record_ref).where(batch_records.c.batch_id == batch_id)
         ).scalars()
         wanted = [(row.agency, ref) for ref in refs]
+        record_change(conn, scope)  # every replica's tracing index compares the registry
         report = registry.remove(wanted, threshold=clustering_threshold(conn, agreement),
                                  connection=conn)  # fmt: skip
         drop_batch_records(conn, batch_id, None)

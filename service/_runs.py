@@ -52,7 +52,7 @@ from linkage._sealing import FilterCodec
 from service._audit import SERVICE_ACTOR, append
 from service._batches import drop_linked_filters, load_batch
 from service._db import reader_engine
-from service._events import ChangeFeed
+from service._events import ChangeFeed, record_change
 from service._faults import Faults
 from service._metrics import Metrics
 from service._run_inputs import RunInputs
@@ -365,7 +365,8 @@ class RunExecutor:
         with self.engine.begin() as conn:
             # first: the run's row (its lease) before the registry, as recovery takes them
             self._hold(conn, run_id, stats=stats, stage=COMMITTED, progress=0.97)
-            if report is not None:
+            if report is not None:  # numbered: every replica's index compares the registry
+                record_change(conn, scope)
                 registry.apply(report.update, connection=conn)
             marked = conn.execute(batches.update().where(b.id.in_(ids), b.status == "pending")
                                   .values(status="linked", linked_by_run=run_id))  # fmt: skip

@@ -13,7 +13,10 @@ The case registry's own tables (``registry_*``, one scope per agreement) belong 
 - ``audit_entries`` and ``audit_heads``: the hash-chained audit log, one chain per agreement
   (scope = agreement id) and one for the service itself (scope ``""``);
 - ``audit_journal_folds``: how far each file of the audit journal was folded into the chains
-  (:mod:`service._audit_journal`).
+  (:mod:`service._audit_journal`);
+- ``index_changes``: the registry changes of each agreement, numbered by
+  ``agreements.index_version`` (:mod:`service._events`), so that every replica's tracing
+  index learns of the changes other replicas made.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ __all__ = [
     "audit_journal_folds",
     "batch_records",
     "batches",
+    "index_changes",
     "metadata",
     "runs",
 ]
@@ -88,6 +92,8 @@ agreements = sa.Table(
     sa.Column("allow_duplicates", sa.Boolean, nullable=False),
     sa.Column("created_by", sa.ForeignKey("agencies.id"), nullable=False),
     sa.Column("created_at", When(), nullable=False),
+    # the number of the registry's last change (index_changes); bumped in its transaction
+    sa.Column("index_version", sa.BigInteger, nullable=False, server_default="0"),
 )
 agreement_parties = sa.Table(
     "agreement_parties",
@@ -172,4 +178,12 @@ audit_journal_folds = sa.Table(
     sa.Column("folded", sa.BigInteger, nullable=False),  # its last line folded
     sa.Column("hash", sa.String(64), nullable=False),  # that line's hash
     sa.Column("folded_at", When(), nullable=False),
+)
+index_changes = sa.Table(
+    "index_changes",
+    metadata,
+    sa.Column("agreement_id", sa.String(32), primary_key=True),
+    sa.Column("version", sa.BigInteger, primary_key=True),
+    sa.Column("registry_ids", sa.JSON, nullable=True),  # the ids it touched; NULL: not named
+    sa.Column("changed_at", When(), nullable=False),
 )

@@ -6,7 +6,9 @@ links leave the registry, the case it leaves is re-formed (:meth:`linkage.Regist
 the remaining records keep the case id while the stored links between them at or above the
 threshold clustering used still connect them; a part that no longer connects gets a new id),
 its ``batch_records`` row is deleted — so the same ``record_ref`` uploaded again is a new
-record — and the withdrawal is audited with its receipt id. A record still pending (uploaded,
+record — the change is numbered with the registry ids it touches (:func:`service._events.
+record_change`: every replica's tracing index reads them again before its next answer) and
+the withdrawal is audited with its receipt id. A record still pending (uploaded,
 not linked yet) or in a quarantined batch is withdrawn from its batch the same way; such a
 batch left empty goes.
 The ``record_ref`` is never put in an error or an audit entry; only the receipt holds it.
@@ -29,6 +31,7 @@ import sqlalchemy as sa
 import linkage
 from linkage._registry import records_table
 from service._audit import Actor, append
+from service._events import record_change
 from service._faults import Faults
 from service._runs import ACTIVE
 from service._tables import agencies, batch_records, batches, runs
@@ -151,6 +154,8 @@ def withdraw(
                 "record_ref you sent in this agreement (withdrawn already, purged, or never "
                 "uploaded)",
             )  # fmt: skip
+        if linked:  # numbered for every replica's tracing index (service._events)
+            record_change(conn, agreement.id, touched)
         report = registry.remove([(agency, record_ref)], threshold=clustering_threshold(
             conn, agreement), connection=conn)  # fmt: skip
         if held is not None:
