@@ -64,9 +64,18 @@ def _config() -> Config:
     return cfg
 
 
+_MIGRATION_LOCK = 0x6361_7365_6C69_6E6B  # "caselink": PostgreSQL's advisory lock of migrating
+
+
 def migrate(engine: sa.Engine) -> None:
-    """Upgrade the database behind ``engine`` to the newest schema (no-op when current)."""
+    """Upgrade the database behind ``engine`` to the newest schema (no-op when current).
+
+    On PostgreSQL an advisory lock held for the transaction makes replicas starting at once
+    migrate one after the other (the second finds the schema current); SQLite's
+    ``BEGIN IMMEDIATE`` does the same there."""
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_MIGRATION_LOCK)))
         cfg = _config()
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")

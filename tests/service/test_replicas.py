@@ -265,3 +265,37 @@ def test_two_replicas_asked_at_once_queue_one_run(pair, person_schema):
         count = sa.select(sa.func.count()).where(runs.c.agreement_id == agreement)
         assert conn.execute(count).scalar_one() == 1
     assert pair.audit(agreement, "run.takeover") == []
+
+
+def test_a_record_withdrawn_through_one_replica_is_not_returned_by_the_other(
+    pair, person_schema, secret
+):
+    """b's tracing index heard nothing of a's withdrawal through its own change feed; the
+    change number in the database makes b read the record's case again before it answers."""
+    from evaluation import generate_synthetic
+
+    a, b = pair.up(pair.a), pair.up(pair.b)
+    agreement = pair.agreement(a, person_schema, "withdrawn on a, traced on b")
+    with pair.client(a, "agency-a") as c:
+        run = c.wait_run(agreement, c.start_run(agreement)["run_id"], timeout=300, poll=0.2)
+    assert run["status"] == "succeeded", run
+    with b.client(pair.admin) as c:
+        tracer = c.create_key("agency-b", "tracer")["api_key"]
+    person = generate_synthetic(80, 2, seed=13).agencies["agency-a"].iloc[:1]
+    ref = str(person["record_ref"].iloc[0])
+    query = encode_file(person.assign(record_ref="Q-1"), person_schema, secret, "agency-b",
+                        pair.faults.parent / "query.parquet")  # fmt: skip
+
+    def traced() -> dict[str, list[str]]:
+        with b.client(tracer) as c:
+            (result,) = c.query(agreement, query, purpose="tracing", top_k=10)["results"]
+        return {x["case_id"]: x["agencies"] for x in result["candidates"]}
+
+    with pair.client(a, "agency-a") as c:
+        case = {x["record_ref"]: x["case_id"] for x in c.cases(agreement)["items"]}[ref]
+    assert "agency-a" in traced().get(case, [])  # b's index holds the record
+    with pair.client(a, "agency-a") as c:
+        receipt = c.withdraw(agreement, ref, "consent")
+    assert receipt["former_case_id"] == case
+    after = traced()  # at once, through b
+    assert "agency-a" not in after.get(case, []), after
