@@ -34,6 +34,12 @@ def _other_replica(engine, cipher) -> IndexStore:
     return other
 
 
+def _close(store: IndexStore) -> None:
+    """Shut down once its background rebuilds are done (none left reading the database)."""
+    store._builder.shutdown(wait=True)
+    store.shutdown()
+
+
 def test_a_withdrawal_through_one_replica_is_gone_from_the_other_s_next_answer(world):
     engine, people, cipher, store, feed = world
     other = _other_replica(engine, cipher)
@@ -57,7 +63,7 @@ def test_a_withdrawal_through_one_replica_is_gone_from_the_other_s_next_answer(w
         mine = store.get(AGREEMENT)  # the withdrawing store's own fast path recorded it
         assert mine is store.get(AGREEMENT) and gone not in mine.record_ids.tolist()
     finally:
-        other.shutdown()
+        _close(other)
 
 
 def test_a_run_stored_through_one_replica_is_in_the_other_s_next_answer(world):
@@ -93,7 +99,7 @@ def test_a_run_stored_through_one_replica_is_in_the_other_s_next_answer(world):
         assert_same(after, _fresh(engine, cipher, after), _noisy(people[:20], 6, 3))
         assert_same(store.get(AGREEMENT), after, _noisy(people[:20], 6, 3))
     finally:
-        other.shutdown()
+        _close(other)
 
 
 def test_a_store_far_behind_compares_the_registry(world):
@@ -110,4 +116,4 @@ def test_a_store_far_behind_compares_the_registry(world):
         assert not set(gone) & set(after.record_ids.tolist())
         assert_same(after, _fresh(engine, cipher, after), _noisy(people[:20], 6, 3))
     finally:
-        other.shutdown()
+        _close(other)
