@@ -369,7 +369,9 @@ class IndexStore:
                 return None
 
     def shutdown(self) -> None:
-        self._builder.shutdown(wait=False, cancel_futures=True)
+        # a build under way ends first: it holds a database connection, which must go back to
+        # its engine before the engine is disposed, not be left to the garbage collector
+        self._builder.shutdown(wait=True, cancel_futures=True)
         if self._process is not None:
             self._process.shutdown()
         if self.pool is not None:

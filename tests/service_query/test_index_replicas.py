@@ -97,7 +97,11 @@ def test_a_run_stored_through_one_replica_is_in_the_other_s_next_answer(world):
         assert hits[0][0].case_id == "CASE-3" and hits[0][0].agencies == ("a", "b", "c", "d")
         assert hits[1][0].case_id == "CASE-9"
         assert_same(after, _fresh(engine, cipher, after), _noisy(people[:20], 6, 3))
-        assert_same(store.get(AGREEMENT), after, _noisy(people[:20], 6, 3))
+        # a new agency queues a rebuild with a refit on both stores: once both have run
+        # (a single builder runs them in order), the two replicas answer alike
+        for s in (store, other):
+            s._builder.submit(lambda: None).result(timeout=60)
+        assert_same(store.get(AGREEMENT), other.get(AGREEMENT), _noisy(people[:20], 6, 3))
     finally:
         _close(other)
 
