@@ -13,9 +13,9 @@ import pytest
 import linkage
 from service import _index_store
 from service._index import build_index
-from service._index_store import IndexStore
 from service._index_fit import case_probabilities
 from service._index_kernel import sort_filters, top_candidates, top_candidates_reference
+from service._index_store import IndexStore
 
 
 def _filters(n: int, words: int = 4, seed: int = 0) -> np.ndarray:

@@ -16,8 +16,8 @@ import sqlalchemy as sa
 from linkage._registry import records_table
 from service._db import make_engine, migrate
 from service._index import load_index
-from service._index_store import IndexStore
 from service._index_process import shareable_url
+from service._index_store import IndexStore
 from service._tables import agencies, agreements
 from tests.service.conftest import make_database
 from tests.service_query.test_index import _noisy, _registry
