@@ -58,17 +58,36 @@ class FSModel:
 
     def weights(self, levels: np.ndarray) -> np.ndarray:
         """Match weight (log2 Bayes factor, prior excluded) of each pair."""
+        if len(levels) == 0:
+            return np.zeros(0)
+        patterns, inverse, _ = _distinct(levels, inverse=True)  # a few thousand at most
         if self.u_classes is None:
-            lw = self.level_weights
-            segs = np.arange(levels.shape[1])
-            return np.where(levels >= 0, lw[segs, np.maximum(levels, 0)], 0.0).sum(axis=1)
-        log_u = np.stack([_log_likelihood(levels, u) for u in self.u_classes], axis=1)
-        non = np.logaddexp.reduce(log_u + np.log(self.class_shares), axis=1)
-        return (_log_likelihood(levels, self.m) - non) / np.log(2.0)
+            non = _log_likelihood(patterns, self.u)
+        else:
+            log_u = np.stack([_log_likelihood(patterns, u) for u in self.u_classes], axis=1)
+            non = np.logaddexp.reduce(log_u + np.log(self.class_shares), axis=1)
+        return ((_log_likelihood(patterns, self.m) - non) / np.log(2.0))[inverse.ravel()]
 
     def probability(self, levels: np.ndarray) -> np.ndarray:
         logit2 = self.weights(levels) + np.log2(self.prior / (1 - self.prior))
         return 1.0 / (1.0 + np.exp2(-np.clip(logit2, -60, 60)))
+
+
+def _distinct(levels: np.ndarray, *, inverse: bool = False):
+    """``np.unique(levels, axis=0, return_counts=True)`` (and the inverse), in the same order.
+
+    Each row is read as one number in base ``levels + 1`` (missing = digit 0, first segment
+    most significant), so sorting numbers sorts rows as ``axis=0`` does: a one-dimensional
+    unique over integers, about 20 times faster on millions of pairs than the row-wise one.
+    """
+    base, segs = len(LEVEL_EDGES) + 2, levels.shape[1]
+    if segs > 18:  # the number would not fit in 63 bits
+        return np.unique(levels, axis=0, return_counts=True, return_inverse=inverse)
+    place = base ** np.arange(segs - 1, -1, -1, dtype=np.int64)
+    code = (levels.astype(np.int64) + 1) @ place
+    found = np.unique(code, return_counts=True, return_inverse=inverse)
+    patterns = (found[0][:, None] // place % base - 1).astype(levels.dtype)
+    return (patterns, *found[1:])
 
 
 def _log_likelihood(levels: np.ndarray, table: np.ndarray) -> np.ndarray:
@@ -79,11 +98,8 @@ def _log_likelihood(levels: np.ndarray, table: np.ndarray) -> np.ndarray:
 
 
 def _e_step(patterns: np.ndarray, prior: float, m: np.ndarray, u: np.ndarray) -> np.ndarray:
-    segs = np.arange(patterns.shape[1])
-    ok = patterns >= 0
-    idx = np.maximum(patterns, 0)
-    lm = np.where(ok, np.log(m[segs, idx]), 0.0).sum(axis=1) + np.log(prior)
-    lu = np.where(ok, np.log(u[segs, idx]), 0.0).sum(axis=1) + np.log(1 - prior)
+    lm = _log_likelihood(patterns, m) + np.log(prior)
+    lu = _log_likelihood(patterns, u) + np.log(1 - prior)
     return 1.0 / (1.0 + np.exp(np.clip(lu - lm, -700, 700)))
 
 
@@ -156,7 +172,7 @@ def fit_fellegi_sunter(
         raise ValueError("non_match_classes must be 1 or more")
     n_levels = len(LEVEL_EDGES) + 1
     segs = levels.shape[1]
-    patterns, counts = np.unique(levels, axis=0, return_counts=True)
+    patterns, counts = _distinct(levels)
     counts = counts.astype(np.float64)
     ramp = np.linspace(0.0, 1.0, n_levels)
     m0 = np.tile(np.exp(4 * ramp) / np.exp(4 * ramp).sum(), (segs, 1))

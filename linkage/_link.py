@@ -109,8 +109,8 @@ def _score(pool: Pool, pairs: dict, u_random: dict, models: dict) -> dict:
     levels = {key: comparison_levels(segment_dice(pool.filters, pool.filters, g1, g2, pool.bounds))
               for key, (g1, g2, _) in pairs.items()}  # fmt: skip
     nonempty = [lv for lv in levels.values() if len(lv)]
-    pooled = None
-    if nonempty:
+    pooled = None  # fitted only for the agency pairs too small for a model of their own
+    if nonempty and any(len(lv) < MIN_PAIRS_PER_MODEL for lv in levels.values()):
         u_pooled = np.mean(list(u_random.values()), axis=0)
         pooled = fit_fellegi_sunter(np.concatenate(nonempty), u_random=u_pooled)
     weights = {}

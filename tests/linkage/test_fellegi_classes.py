@@ -112,3 +112,18 @@ def test_two_class_model_unchanged_without_classes():
     with pytest.raises(ValueError, match="non_match_classes"):
         fit_fellegi_sunter(levels, non_match_classes=0)
     assert isinstance(model, FSModel)
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), segments=st.integers(1, 20), rows=st.integers(1, 400))
+def test_distinct_patterns_are_numpy_s_row_unique(seed, segments, rows):
+    """The integer-coded unique the EM and the weights use gives np.unique(axis=0)'s rows,
+    counts and inverse in its order (20 segments take the row-wise fallback)."""
+    from linkage._fellegi import _distinct
+
+    levels = np.random.default_rng(seed).integers(-1, LEVELS, (rows, segments)).astype(np.int8)
+    want = np.unique(levels, axis=0, return_counts=True, return_inverse=True)
+    got = _distinct(levels, inverse=True)
+    assert np.array_equal(got[0], want[0])
+    assert np.array_equal(got[1].ravel(), want[1].ravel())
+    assert np.array_equal(got[2], want[2])
