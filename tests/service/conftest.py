@@ -307,6 +307,25 @@ class Fleet:
         return self.ready[kind]
 
 
+def started_with_keys(
+    server: Server, agencies: tuple[str, ...], steward_agency: str = "caselink-steward"
+) -> tuple[str, dict[str, str], str]:
+    """Launch ``server`` on a fresh database, make its operator, the ``agencies`` with a
+    submitter key each and ``steward_agency`` with a steward key: (admin key, submitter keys,
+    steward key)."""
+    server.launch()
+    server.wait_migrated(timeout=600)
+    bootstrap = ("admin", "create-agency", "caselink-operator", "--role", "admin")
+    admin = key_printed_by(caselink_started(server.db.url, *bootstrap))
+    server.wait_ready(timeout=600)
+    with server.client(admin) as c:
+        for agency in (*agencies, steward_agency):
+            c.create_agency(agency)
+        keys = {agency: c.create_key(agency, "submitter")["api_key"] for agency in agencies}
+        steward = c.create_key(steward_agency, "steward")["api_key"]
+    return admin, keys, steward
+
+
 def _with_steward(server: Server, admin_key: str) -> Service:
     """The service, once its admin has made the coordinating agency and its steward's key."""
     service = Service(server, server.db, "", admin_key=admin_key)

@@ -37,10 +37,9 @@ from tests.service.conftest import (
     Database,
     Server,
     agreement_body,
-    caselink_started,
     encode_file,
-    key_printed_by,
     make_database,
+    started_with_keys,
 )
 
 AGENCIES = ("agency-a", "agency-b")
@@ -158,16 +157,7 @@ def site(request, tmp_path_factory, person_schema, secret) -> Iterator[Site]:
     with make_database(kind, request, workdir) as db:
         server = Server(db, workdir, name="crash", CASELINK_TEST_FAULTS_FILE=str(faults))
         try:
-            server.launch()
-            server.wait_migrated(timeout=600)
-            bootstrap = ("admin", "create-agency", "caselink-operator", "--role", "admin")
-            admin = key_printed_by(caselink_started(db.url, *bootstrap))
-            server.wait_ready(timeout=600)
-            with server.client(admin) as c:
-                for agency in (*AGENCIES, "caselink-steward"):
-                    c.create_agency(agency)
-                keys = {a: c.create_key(a, "submitter")["api_key"] for a in AGENCIES}
-                steward = c.create_key("caselink-steward", "steward")["api_key"]
+            admin, keys, steward = started_with_keys(server, AGENCIES)
             frames = _registers()
             files = {name: encode_file(df, person_schema, secret,
                                        "agency-b" if name == "late" else name,

@@ -35,10 +35,9 @@ from tests.service.conftest import (
     Database,
     Server,
     agreement_body,
-    caselink_started,
     encode_file,
-    key_printed_by,
     make_database,
+    started_with_keys,
 )
 
 AGENCIES = ("agency-a", "agency-b")
@@ -146,16 +145,7 @@ def pair(request, tmp_path_factory, person_schema, secret) -> Iterator[Pair]:
         a = Server(db, a_dir, name="a", CASELINK_TEST_FAULTS_FILE=str(faults), **shared)
         b = Server(db, b_dir, name="b", **shared)
         try:
-            a.launch()
-            a.wait_migrated(timeout=600)
-            bootstrap = ("admin", "create-agency", "caselink-operator", "--role", "admin")
-            admin = key_printed_by(caselink_started(db.url, *bootstrap))
-            a.wait_ready(timeout=600)
-            with a.client(admin) as c:
-                for agency in (*AGENCIES, "caselink-steward"):
-                    c.create_agency(agency)
-                keys = {ag: c.create_key(ag, "submitter")["api_key"] for ag in AGENCIES}
-                steward = c.create_key("caselink-steward", "steward")["api_key"]
+            admin, keys, steward = started_with_keys(a, AGENCIES)
             data = generate_synthetic(80, 2, seed=13)
             files = {ag: encode_file(data.agencies[ag], person_schema, secret, ag,
                                      workdir / f"{ag}.parquet") for ag in AGENCIES}  # fmt: skip
