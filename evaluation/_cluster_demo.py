@@ -127,7 +127,10 @@ def _through_service(
     steward = bootstrap_agency(engine, "coordination", "steward").api_key
     engine.dispose()
     env = {"CASELINK_RAY_ADDRESS": address, "CASELINK_LOG_FORMAT": "text",
-           "CASELINK_DATA_KEY_FILE": str(work / "data-keys")}  # fmt: skip
+           "CASELINK_DATA_KEY_FILE": str(work / "data-keys"),
+           # more CPUs than any node has: a run takes the largest node's (it would wait for
+           # ever asking for the cluster's total, which no one node holds)
+           "CASELINK_RUN_NUM_CPUS": "64"}  # fmt: skip
     svc = ServiceProcess(url_db, log=work / "service.log", env=env, startup_timeout=180)
     with svc:
         keys = _agency_keys(svc.url, admin)
