@@ -7,6 +7,8 @@ LSH over filter bits, planned from a Dice threshold and a target recall. Public 
     i, j = blocking.lsh_candidate_pairs(a, b, params)  # unique pairs, sorted by (i, j)
     plans = blocking.plan_segments(a, b, [(0, 7), (7, 18)], 0.8)  # bands per segment
     top = blocking.lsh_top_k(a, b, plans, k=10, floor=0.5)  # best 10 per row, bounded memory
+    part = blocking.walk_bands(a, b, plans, 10, 0.5, units)  # some bands (one Ray task's)
+    top = blocking.merge_parts(a, b, plans, 10, 0.5, parts)  # == lsh_top_k over all units
     blocking.candidate_probability(0.8, params)        # >= 0.99: the recall guarantee
     blocking.choose_method(len(a), len(b))             # "exhaustive" for small inputs
     blocking.blocking_report((i, j), true_pairs, len(a), len(b))
@@ -26,7 +28,16 @@ from blocking._params import (
 )
 from blocking._plan import background_collisions, expected_candidates, lsh_params, plan_lsh
 from blocking._report import blocking_report, choose_method
-from blocking._topk import SegmentPlan, TopKResult, lsh_top_k, plan_segments
+from blocking._topk import (
+    SegmentPlan,
+    TopKPart,
+    TopKResult,
+    band_work,
+    lsh_top_k,
+    merge_parts,
+    plan_segments,
+    walk_bands,
+)
 from blocking._types import PairIndices
 
 __all__ = [
@@ -35,8 +46,10 @@ __all__ = [
     "LshResult",
     "PairIndices",
     "SegmentPlan",
+    "TopKPart",
     "TopKResult",
     "background_collisions",
+    "band_work",
     "blocking_report",
     "candidate_probability",
     "choose_method",
@@ -47,6 +60,8 @@ __all__ = [
     "lsh_candidates",
     "lsh_params",
     "lsh_top_k",
+    "merge_parts",
     "plan_lsh",
     "plan_segments",
+    "walk_bands",
 ]

@@ -32,7 +32,17 @@ from blocking._params import LshParams
 from blocking._plan import plan_lsh
 from bloom._bitops import popcount_rows
 
-__all__ = ["DEFAULT_BUCKET_CAP", "SegmentPlan", "TopKResult", "lsh_top_k", "plan_segments"]
+__all__ = [
+    "DEFAULT_BUCKET_CAP",
+    "SegmentPlan",
+    "TopKPart",
+    "TopKResult",
+    "band_work",
+    "lsh_top_k",
+    "merge_parts",
+    "plan_segments",
+    "walk_bands",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -191,6 +201,144 @@ def _walk_band(w: _Walk, job: tuple[int, np.ndarray, np.ndarray]) -> None:
         w.free.put(t)
 
 
+Band = tuple[int, int]  # (plan index, band index): one unit of the walk
+
+
+def band_work(plans: Sequence[SegmentPlan]) -> list[Band]:
+    """Every band of every plan, as ``(plan, band)`` units: the work :func:`walk_bands` splits.
+
+    A pair's offers do not depend on which units are walked together (a pair met in an
+    earlier band of its plan is recognised by that band's hashes, not by what was walked
+    before), so any partition of these units, merged by :func:`merge_parts`, gives the same
+    result as walking them all at once."""
+    return [(p, band) for p, plan in enumerate(plans) for band in range(plan.params.bands)]
+
+
+@dataclass(frozen=True, eq=False)
+class TopKPart:
+    """The k-slot tables of one walk over some bands: ``scores``/``rows`` are
+    ``(tables, n_a, k)`` (one table per thread), ``counters`` ``(tables, 16)``."""
+
+    scores: np.ndarray
+    rows: np.ndarray
+    counters: np.ndarray
+    seconds: float
+
+
+def _as_plans(a: object, plans: LshParams | Sequence[SegmentPlan]) -> list[SegmentPlan]:
+    if isinstance(plans, LshParams):
+        return [SegmentPlan(0, a.shape[1] if isinstance(a, np.ndarray) else 0, plans)]
+    return list(plans)
+
+
+def _check_all(a, b, plans: Sequence[SegmentPlan], k, floor, bucket_cap, threads) -> None:
+    check_filters(a, b)
+    for plan in plans:
+        if plan.params.words != plan.word_hi - plan.word_lo:
+            raise_problems({"plans": f"a plan for {plan.params.words} words covers words "
+                            f"{plan.word_lo}..{plan.word_hi}"})  # fmt: skip
+    _check(k, floor, bucket_cap, threads)
+
+
+def walk_bands(
+    a: np.ndarray,
+    b: np.ndarray,
+    plans: LshParams | Sequence[SegmentPlan],
+    k: int,
+    floor: float,
+    bands: Sequence[Band] | None = None,
+    *,
+    bucket_cap: int = DEFAULT_BUCKET_CAP,
+    threads: int | None = None,
+) -> TopKPart:
+    """Walk the given ``(plan, band)`` units (None: all of :func:`band_work`) into k-slot
+    tables, on ``threads`` threads: one share of :func:`lsh_top_k`, e.g. one task's on Ray."""
+    plans = _as_plans(a, plans)
+    _check_all(a, b, plans, k, floor, bucket_cap, threads)
+    wanted = band_work(plans) if bands is None else list(bands)
+    unknown = [u for u in wanted if not (0 <= u[0] < len(plans)
+                                         and 0 <= u[1] < plans[u[0]].params.bands)]  # fmt: skip
+    if unknown:
+        raise_problems({"bands": f"{len(unknown)} (plan, band) units are not in the plans, "
+                        f"e.g. {unknown[0]}"})  # fmt: skip
+    started = time.perf_counter()
+    a, b = np.ascontiguousarray(a), np.ascontiguousarray(b)
+    pa, pb = popcount_rows(a, 0, a.shape[1]), popcount_rows(b, 0, b.shape[1])
+    workers = max(1, threads or get_num_threads())
+    tables = [kern.new_tables(a.shape[0], int(k)) for _ in range(workers)]
+    free: queue.Queue[int] = queue.Queue()
+    for t in range(workers):
+        free.put(t)
+    # a row of 16 counters (128 bytes) per worker: no two workers write to one cache line
+    counters = np.zeros((workers, 16), dtype=np.int64)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for n, plan in enumerate(plans):
+            mine = sorted({band for p, band in wanted if p == n})
+            sub_a = np.ascontiguousarray(a[:, plan.word_lo : plan.word_hi])
+            sub_b = np.ascontiguousarray(b[:, plan.word_lo : plan.word_hi])
+            rows_a, rows_b = _nonempty_rows(sub_a), _nonempty_rows(sub_b)
+            if not (mine and rows_a.size and rows_b.size):
+                continue
+            shift = max(1, int(max(rows_a.size, rows_b.size, 2) - 1).bit_length())
+            params = plan.params
+            digests = (kern.segment_digests(sub_a), kern.segment_digests(sub_b))
+            every = band_tables(params, 0, params.bands)
+            permutations = every if params.scheme == "minhash" else np.zeros((0, 1, 1), np.int32)
+            walk = functools.partial(
+                _walk_band, _Walk(shift, rows_a, rows_b, a, b, pa, pb, float(floor),
+                                  int(bucket_cap), params, digests, (sub_a, sub_b), permutations,
+                                  tables, free, counters),
+            )  # fmt: skip
+            for start in range(0, len(mine), _BANDS_PER_GROUP):
+                group_bands = mine[start : start + _BANDS_PER_GROUP]
+                group = np.ascontiguousarray(every[group_bands])
+                keys_a = band_keys(sub_a, rows_a, params, group, shift)
+                keys_b = band_keys(sub_b, rows_b, params, group, shift)
+                jobs = [(band, keys_a[g], keys_b[g]) for g, band in enumerate(group_bands)]
+                list(pool.map(walk, jobs))
+    return TopKPart(
+        scores=np.stack([t[0] for t in tables]), rows=np.stack([t[1] for t in tables]),
+        counters=counters, seconds=time.perf_counter() - started,
+    )  # fmt: skip
+
+
+def merge_parts(
+    a: np.ndarray,
+    b: np.ndarray,
+    plans: LshParams | Sequence[SegmentPlan],
+    k: int,
+    floor: float,
+    parts: Sequence[TopKPart],
+    *,
+    bucket_cap: int = DEFAULT_BUCKET_CAP,
+    seconds: float | None = None,
+) -> TopKResult:
+    """The best ``k`` per row of a over the tables of every part (repeats dropped), as
+    :func:`lsh_top_k` returns them; ``seconds``: the wall time of the whole walk (default:
+    the parts' own times added)."""
+    plans = _as_plans(a, plans)
+    if not parts:
+        raise_problems({"parts": "at least one walked part is needed"})
+    scores = np.concatenate([p.scores for p in parts])
+    rows = np.concatenate([p.rows for p in parts])
+    counters = np.concatenate([p.counters for p in parts])
+    i, j, s = kern.merge_tables(scores, rows)
+    total = counters.sum(axis=0)
+    result = TopKResult(
+        i=i, j=j, score=s, n_a=a.shape[0], n_b=b.shape[0], k=int(k), floor=float(floor),
+        bucket_cap=int(bucket_cap), plans=tuple(plans), scored=int(total[kern.SCORED]),
+        split_buckets=int(total[kern.SPLIT_BUCKETS]),
+        capped_parts=int(total[kern.CAPPED_PARTS]), capped_pairs=int(total[kern.CAPPED_PAIRS]),
+        largest_bucket=int(counters[:, kern.LARGEST_BUCKET].max()),
+        hashed=int(total[kern.HASHED]),
+        visits=int(total[kern.VISITS]),
+        table_bytes=int(scores.nbytes + rows.nbytes),
+        seconds=sum(p.seconds for p in parts) if seconds is None else seconds,
+    )  # fmt: skip
+    _log(result)
+    return result
+
+
 def lsh_top_k(
     a: np.ndarray,
     b: np.ndarray,
@@ -204,63 +352,11 @@ def lsh_top_k(
     """For each row of ``a``, the best ``k`` rows of ``b`` with Dice >= ``floor`` (over the
     whole filter) among the pairs that share a band of any plan (higher Dice first, ties to
     the lower row of b). ``plans``: one :class:`LshParams` over the whole filter, or
-    :func:`plan_segments`' plans."""
-    if isinstance(plans, LshParams):
-        plans = [SegmentPlan(0, a.shape[1] if isinstance(a, np.ndarray) else 0, plans)]
-    check_filters(a, b)
-    for plan in plans:
-        if plan.params.words != plan.word_hi - plan.word_lo:
-            raise_problems({"plans": f"a plan for {plan.params.words} words covers words "
-                            f"{plan.word_lo}..{plan.word_hi}"})  # fmt: skip
-    _check(k, floor, bucket_cap, threads)
-    started = time.perf_counter()
-    a, b = np.ascontiguousarray(a), np.ascontiguousarray(b)
-    pa, pb = popcount_rows(a, 0, a.shape[1]), popcount_rows(b, 0, b.shape[1])
-    workers = max(1, threads or get_num_threads())
-    tables = [kern.new_tables(a.shape[0], int(k)) for _ in range(workers)]
-    free: queue.Queue[int] = queue.Queue()
-    for t in range(workers):
-        free.put(t)
-    # a row of 16 counters (128 bytes) per worker: no two workers write to one cache line
-    counters = np.zeros((workers, 16), dtype=np.int64)
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        for plan in plans:
-            sub_a = np.ascontiguousarray(a[:, plan.word_lo : plan.word_hi])
-            sub_b = np.ascontiguousarray(b[:, plan.word_lo : plan.word_hi])
-            rows_a, rows_b = _nonempty_rows(sub_a), _nonempty_rows(sub_b)
-            if not (rows_a.size and rows_b.size):
-                continue
-            shift = max(1, int(max(rows_a.size, rows_b.size, 2) - 1).bit_length())
-            params = plan.params
-            digests = (kern.segment_digests(sub_a), kern.segment_digests(sub_b))
-            every = band_tables(params, 0, params.bands)
-            permutations = every if params.scheme == "minhash" else np.zeros((0, 1, 1), np.int32)
-            walk = functools.partial(
-                _walk_band, _Walk(shift, rows_a, rows_b, a, b, pa, pb, float(floor),
-                                  int(bucket_cap), params, digests, (sub_a, sub_b), permutations,
-                                  tables, free, counters),
-            )  # fmt: skip
-            for start in range(0, params.bands, _BANDS_PER_GROUP):
-                stop = min(start + _BANDS_PER_GROUP, params.bands)
-                group = every[start:stop]
-                keys_a = band_keys(sub_a, rows_a, params, group, shift)
-                keys_b = band_keys(sub_b, rows_b, params, group, shift)
-                jobs = [(start + g, keys_a[g], keys_b[g]) for g in range(group.shape[0])]
-                list(pool.map(walk, jobs))
-    i, j, s = kern.merge_tables(np.stack([t[0] for t in tables]), np.stack([t[1] for t in tables]))
-    total = counters.sum(axis=0)
-    result = TopKResult(
-        i=i, j=j, score=s, n_a=a.shape[0], n_b=b.shape[0], k=int(k), floor=float(floor),
-        bucket_cap=int(bucket_cap), plans=tuple(plans), scored=int(total[kern.SCORED]),
-        split_buckets=int(total[kern.SPLIT_BUCKETS]),
-        capped_parts=int(total[kern.CAPPED_PARTS]), capped_pairs=int(total[kern.CAPPED_PAIRS]),
-        largest_bucket=int(counters[:, kern.LARGEST_BUCKET].max()),
-        hashed=int(total[kern.HASHED]),
-        visits=int(total[kern.VISITS]),
-        table_bytes=workers * a.shape[0] * int(k) * 16, seconds=time.perf_counter() - started,
-    )  # fmt: skip
-    _log(result)
-    return result
+    :func:`plan_segments`' plans. :func:`walk_bands` over every band, then
+    :func:`merge_parts`."""
+    plans = _as_plans(a, plans)
+    part = walk_bands(a, b, plans, k, floor, bucket_cap=bucket_cap, threads=threads)
+    return merge_parts(a, b, plans, k, floor, [part], bucket_cap=bucket_cap)
 
 
 def _log(r: TopKResult) -> None:

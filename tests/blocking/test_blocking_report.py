@@ -20,7 +20,9 @@ def test_public_surface() -> None:
         "LshParams",
         "LshResult",
         "SegmentPlan",
+        "TopKPart",
         "TopKResult",
+        "band_work",
         "background_collisions",
         "blocking_report",
         "candidate_probability",
@@ -32,8 +34,10 @@ def test_public_surface() -> None:
         "lsh_candidates",
         "lsh_params",
         "lsh_top_k",
+        "merge_parts",
         "plan_lsh",
         "plan_segments",
+        "walk_bands",
     }
     assert len(blocking.__all__) == len(set(blocking.__all__))
     for name in blocking.__all__:

@@ -11,7 +11,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from blocking import BlockingError, LshParams, SegmentPlan, lsh_top_k, plan_segments
+from blocking import (
+    BlockingError,
+    LshParams,
+    SegmentPlan,
+    band_work,
+    lsh_top_k,
+    merge_parts,
+    plan_segments,
+    walk_bands,
+)
 from linkage import candidates_reference, dice_pairs
 
 WORDS = 8
@@ -115,6 +124,39 @@ def test_namesakes_are_ranked_by_the_rest_of_the_record_in_bounded_memory(caplog
     assert found.scored < 0.25 * len(a) * len(b) * 2  # far from every pair in every plan
     assert found.table_bytes == 2 * len(a) * 5 * 16
     assert "were split by the bits their records do not share" in caplog.text
+
+
+@settings(max_examples=12, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), parts=st.integers(1, 7), cap=st.sampled_from([50, 400]))
+def test_bands_walked_in_any_parts_and_merged_give_the_whole_walk(seed, parts, cap):
+    """The work of a Ray run: the (plan, band) units dealt at random into parts, each walked
+    alone (as a task would) and merged, keep exactly the pairs, scores and counts of one walk
+    over every band -- namesake buckets split alike, pairs met in several bands kept once."""
+    rng = np.random.default_rng(seed)
+    a, b, _ = namesake_register(rng, n=200)
+    plans = plan_segments(a, b, [(0, 3), (3, 8)], 0.8, seed=seed % 7)
+    whole = lsh_top_k(a, b, plans, 4, 0.5, bucket_cap=cap, threads=1)
+    units = band_work(plans)
+    assert len(units) == sum(p.params.bands for p in plans)
+    deal = rng.integers(0, parts, len(units))
+    walked = [walk_bands(a, b, plans, 4, 0.5, [u for u, d in zip(units, deal, strict=True)
+                                                if d == n], bucket_cap=cap, threads=1)
+              for n in range(parts)]  # fmt: skip
+    merged = merge_parts(a, b, plans, 4, 0.5, walked, bucket_cap=cap)
+    np.testing.assert_array_equal(merged.i, whole.i)
+    np.testing.assert_array_equal(merged.j, whole.j)
+    np.testing.assert_array_equal(merged.score, whole.score)
+    # (how many pairs were scored depends on the order: a pair already kept is not rescored)
+    assert (merged.split_buckets, merged.capped_pairs) == (whole.split_buckets, whole.capped_pairs)
+
+
+def test_units_outside_the_plans_are_refused():
+    a = random_filters(np.random.default_rng(0), 10)
+    plans = [SegmentPlan(0, WORDS, LshParams("minhash", 2, 2, seed=0, words=WORDS))]
+    with pytest.raises(BlockingError, match="bands"):
+        walk_bands(a, a, plans, 2, 0.5, [(0, 2)])
+    with pytest.raises(BlockingError, match="parts"):
+        merge_parts(a, a, plans, 2, 0.5, [])
 
 
 def test_identical_records_past_the_cap_are_scored_up_to_it_and_said(caplog):
