@@ -29,10 +29,12 @@ from blocking._params import (
 from blocking._plan import background_collisions, expected_candidates, lsh_params, plan_lsh
 from blocking._report import blocking_report, choose_method
 from blocking._topk import (
+    DEFAULT_BUCKET_CAP,
     SegmentPlan,
     TopKPart,
     TopKResult,
     band_work,
+    combine_parts,
     lsh_top_k,
     merge_parts,
     plan_segments,
@@ -42,6 +44,7 @@ from blocking._types import PairIndices
 
 __all__ = [
     "BlockingError",
+    "DEFAULT_BUCKET_CAP",
     "LshParams",
     "LshResult",
     "PairIndices",
@@ -53,6 +56,7 @@ __all__ = [
     "blocking_report",
     "candidate_probability",
     "choose_method",
+    "combine_parts",
     "expected_candidates",
     "hash_collision_probability",
     "jaccard_from_dice",

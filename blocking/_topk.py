@@ -302,6 +302,22 @@ def walk_bands(
     )  # fmt: skip
 
 
+def combine_parts(parts: Sequence[TopKPart]) -> TopKPart:
+    """The parts folded into one: a single table per row of a (the best k of all of them,
+    repeats dropped), counters and seconds added. What a driver keeps while collecting the
+    parts of many tasks, so its memory is one table, not one per task."""
+    if not parts:
+        raise_problems({"parts": "at least one walked part is needed"})
+    if len(parts) == 1 and parts[0].scores.shape[0] == 1:
+        return parts[0]
+    hs, hj = kern.fold_tables(np.concatenate([p.scores for p in parts]),
+                              np.concatenate([p.rows for p in parts]))  # fmt: skip
+    counters = np.concatenate([p.counters for p in parts])
+    merged = counters.sum(axis=0, keepdims=True)
+    merged[0, kern.LARGEST_BUCKET] = counters[:, kern.LARGEST_BUCKET].max()
+    return TopKPart(hs[None], hj[None], merged, sum(p.seconds for p in parts))
+
+
 def merge_parts(
     a: np.ndarray,
     b: np.ndarray,

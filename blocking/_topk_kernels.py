@@ -29,6 +29,7 @@ from blocking._kernels import _finalise as _mix
 from bloom._bitops import popcount
 
 __all__ = [
+    "fold_tables",
     "merge_tables",
     "new_tables",
     "score_bucket",
@@ -303,9 +304,9 @@ def walk_band(  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
-def merge_tables(hs_all, hj_all):  # pragma: no cover - compiled
-    """Per row of a, the best k of several tables ``(tables, n_a, k)``, repeats dropped:
-    ``(i, j, score)`` sorted by (i, j)."""
+def fold_tables(hs_all, hj_all):  # pragma: no cover - compiled
+    """Per row of a, the best k of several tables ``(tables, n_a, k)`` as one ``(n_a, k)``
+    table (scores, rows of b), repeats dropped: what any order of offers would keep."""
     t_n, n_a, k = hs_all.shape
     hs = np.full((n_a, k), _EMPTY)
     hj = np.full((n_a, k), -1, dtype=np.int64)
@@ -315,6 +316,15 @@ def merge_tables(hs_all, hj_all):  # pragma: no cover - compiled
             for s in range(k):
                 if hj_all[t, i, s] >= 0:
                     offer(hs, hj, worst, i, hj_all[t, i, s], hs_all[t, i, s])
+    return hs, hj
+
+
+@njit(cache=True, nogil=True)
+def merge_tables(hs_all, hj_all):  # pragma: no cover - compiled
+    """Per row of a, the best k of several tables ``(tables, n_a, k)``, repeats dropped:
+    ``(i, j, score)`` sorted by (i, j)."""
+    hs, hj = fold_tables(hs_all, hj_all)
+    n_a, k = hs.shape
     count = 0
     for i in range(n_a):
         for s in range(k):

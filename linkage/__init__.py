@@ -11,6 +11,7 @@ Public API (filters are ``(rows, words)`` uint64 arrays, as ``bloom`` writes the
     report = linkage.plan_link(batches, state=registry.state())  # the same, storing nothing
     registry.apply(report.update, connection=conn)           # ...until the caller stores it
     report = linkage.ray_plan_link(batches, state=state)     # the same, in a Ray task
+    report = linkage.plan_link(batches, executor=linkage.RaySearch())  # search as Ray tasks
     cipher = linkage.FilterCipher.from_file("data-keys")     # encryption at rest of filters
     linkage.Registry.open("reg.sqlite", codec=cipher)        # every stored filter sealed
 
@@ -27,16 +28,12 @@ from linkage._datakeys import DataKeyRing
 from linkage._kernels import dice_pairs_reference, popcounts, popcounts_reference
 from linkage._link import LinkReport, link, plan_link
 from linkage._ray import ensure_ray, ray_candidates
-from linkage._ray_link import (
-    PlanInputs,
-    RunMemoryError,
-    lower_priority,
-    memory_budget,
-    ray_plan_link,
-)
+from linkage._ray_link import PlanInputs, ray_plan_link
+from linkage._ray_search import RaySearch
 from linkage._registry import Registry, RegistryError, RegistryState
 from linkage._sealing import FilterCipher
-from linkage._search import find_candidates
+from linkage._search import SearchExecutor, find_candidates
+from linkage._task_limits import RunMemoryError, lower_priority, memory_budget
 from linkage._types import CandidatePairs, DataKeyError, LinkageError, SealedValueError
 
 __all__ = [
@@ -48,11 +45,13 @@ __all__ = [
     "LinkReport",
     "LinkageError",
     "PlanInputs",
+    "RaySearch",
     "Registry",
     "RegistryError",
     "RegistryState",
     "RunMemoryError",
     "SealedValueError",
+    "SearchExecutor",
     "candidates",
     "candidates_reference",
     "dice_pairs",

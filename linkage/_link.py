@@ -36,7 +36,7 @@ from linkage._features import segment_dice
 from linkage._fellegi import comparison_levels, fit_fellegi_sunter, level_shares
 from linkage._pool import Pool, build_pool
 from linkage._registry import Registry, RegistryState, RegistryUpdate
-from linkage._search import find_candidates
+from linkage._search import SearchExecutor, find_candidates
 from linkage._types import LinkageError
 
 __all__ = ["LinkReport", "link", "plan_link"]
@@ -156,6 +156,7 @@ def link(
     candidate_threshold: float | None = None,
     top_k: int = 10,
     find: Finder | None = None,
+    executor: SearchExecutor | None = None,
     seed: int = 0,
     keep_pairs: bool = False,
 ) -> LinkReport:
@@ -164,7 +165,8 @@ def link(
     Returns a row per input record: ``agency, record_ref, case_id, confidence``. With a
     registry, existing case ids are kept, new records join or form cases, and the changes are
     stored in one transaction. ``find`` replaces the candidate search (exhaustive for small
-    inputs, LSH blocking for large ones), e.g. with the Ray executor. ``keep_pairs`` returns
+    inputs, LSH blocking for large ones); ``executor`` keeps that search and runs it elsewhere
+    (:class:`linkage.RaySearch`: as Ray tasks, with the same result). ``keep_pairs`` returns
     every scored candidate pair (weights and probabilities) for evaluation.
     """
     report = plan_link(
@@ -175,6 +177,7 @@ def link(
         candidate_threshold=candidate_threshold,
         top_k=top_k,
         find=find,
+        executor=executor,
         seed=seed,
         keep_pairs=keep_pairs,
     )
@@ -192,6 +195,7 @@ def plan_link(
     candidate_threshold: float | None = None,
     top_k: int = 10,
     find: Finder | None = None,
+    executor: SearchExecutor | None = None,
     seed: int = 0,
     keep_pairs: bool = False,
 ) -> LinkReport:
@@ -203,9 +207,11 @@ def plan_link(
     """
     if threshold != "auto" and not (isinstance(threshold, int | float) and 0 < threshold <= 1):
         raise LinkageError("threshold must be 'auto' or a probability in (0, 1]")
+    if find is not None and executor is not None:
+        raise LinkageError("find and executor: give one (executor runs the default search)")
     pool = build_pool(batches, state)
     segments = [(int(lo), int(hi)) for lo, hi in pool.bounds]
-    find = find or functools.partial(find_candidates, segments=segments)
+    find = find or functools.partial(find_candidates, segments=segments, executor=executor)
     rng = np.random.default_rng(seed)
     n_ag = len(pool.agency_names)
     keys = [

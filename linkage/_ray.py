@@ -112,8 +112,14 @@ def ensure_ray(
     return True
 
 
-def _score_chunk(a_chunk: np.ndarray, prep: PreparedB, threshold: float, k: int | None) -> Triple:
-    """Task body: one chunk of rows of a against prepared b, on one thread."""
+def _score_chunk(
+    a_chunk: np.ndarray, prep: PreparedB, threshold: float, k: int | None, niceness: int = 0
+) -> Triple:
+    """Task body: one chunk of rows of a against prepared b, on one thread, at ``niceness``."""
+    if niceness:
+        from linkage._task_limits import lower_priority
+
+        lower_priority(niceness)
     return score_rows(a_chunk, prep, threshold, k, threads=1)
 
 
@@ -153,6 +159,7 @@ def _run_tasks(
     chunk_rows: int,
     limit: int,
     on_progress: Callable[[int, int], None] | None,
+    niceness: int = 0,
 ) -> dict[int, Triple]:
     """Submit one task per chunk of a, at most ``limit`` in flight; results by start row."""
     import ray
@@ -173,7 +180,7 @@ def _run_tasks(
             while len(pending) >= limit:
                 collect_one()
             chunk = a[start : start + chunk_rows]
-            pending[task.remote(chunk, prep_ref, threshold, k)] = (start, chunk.shape[0])
+            pending[task.remote(chunk, prep_ref, threshold, k, niceness)] = (start, chunk.shape[0])
         while pending:
             collect_one()
     finally:
@@ -191,12 +198,14 @@ def ray_candidates(
     chunk_rows: int = _CHUNK_ROWS,
     max_pending: int | None = None,
     on_progress: Callable[[int, int], None] | None = None,
+    niceness: int = 0,
 ) -> CandidatePairs:
     """:func:`linkage.candidates` run as Ray tasks of ``chunk_rows`` rows of a each.
 
     Starts a local Ray if none is running (:func:`ensure_ray`). At most ``max_pending`` tasks
     (default: two per cluster CPU) are in flight; ``on_progress(done_rows, total_rows)`` is
-    called in the driver as chunks finish. Returns the same pairs as ``candidates``.
+    called in the driver as chunks finish; ``niceness``: each task's nice value (POSIX). Returns
+    the same pairs as ``candidates``.
     """
     a, b, threshold, k = check_inputs(a, b, threshold, k)
     problems = _positive_problems(chunk_rows=chunk_rows, max_pending=max_pending)
@@ -208,7 +217,7 @@ def ray_candidates(
     started = time.perf_counter()
     prep_ref = ray.put(prepare_b(b))
     limit = max_pending or _default_max_pending()
-    results = _run_tasks(a, prep_ref, threshold, k, chunk_rows, limit, on_progress)
+    results = _run_tasks(a, prep_ref, threshold, k, chunk_rows, limit, on_progress, niceness)
     ordered = [results[start] for start in sorted(results)]
     i, j, s = (np.concatenate(col) for col in zip(*ordered, strict=True))
     logger.debug(

@@ -14,20 +14,43 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import Protocol
 
 import numpy as np
 
-from blocking import choose_method, lsh_candidate_pairs, lsh_top_k, plan_lsh, plan_segments
+from blocking import (
+    SegmentPlan,
+    TopKResult,
+    choose_method,
+    lsh_candidate_pairs,
+    lsh_top_k,
+    plan_lsh,
+    plan_segments,
+)
 from linkage._candidates import _top_k_reference, candidates, dice_pairs
 from linkage._types import CandidatePairs
 
-__all__ = ["SEGMENT_THRESHOLD", "find_candidates"]
+__all__ = ["SEGMENT_THRESHOLD", "SearchExecutor", "find_candidates"]
 
 logger = logging.getLogger(__name__)
 
 # A true pair nearly always agrees this closely on at least one segment (synthetic registers
 # under `person`: 99.6% at 0.8 on some segment, against 86% at 0.8 over the whole filter).
 SEGMENT_THRESHOLD = 0.8
+
+
+class SearchExecutor(Protocol):
+    """Where the search runs, when not in this process (:class:`linkage.RaySearch`): the
+    exhaustive search, and the LSH top-k walk over plans made here. Both must return what
+    :func:`linkage.candidates` and :func:`blocking.lsh_top_k` would."""
+
+    def candidates(
+        self, a: np.ndarray, b: np.ndarray, threshold: float, k: int | None
+    ) -> CandidatePairs: ...
+
+    def top_k(
+        self, a: np.ndarray, b: np.ndarray, plans: Sequence[SegmentPlan], k: int, floor: float
+    ) -> TopKResult: ...
 
 
 def find_candidates(
@@ -41,19 +64,25 @@ def find_candidates(
     seed: int = 0,
     segments: Sequence[tuple[int, int]] | None = None,
     segment_threshold: float = SEGMENT_THRESHOLD,
+    executor: SearchExecutor | None = None,
 ) -> CandidatePairs:
     """Pairs with Dice >= ``threshold`` (best ``k`` per row of ``a``), found the cheap way.
 
     ``segments``: the filters' segments as word ranges (``linkage`` passes the schema's); with
     ``k``, LSH proposes the pairs whose Dice on some segment is at least ``segment_threshold``
-    (each segment at ``recall``), and keeps the best k per row by Dice over the whole filter."""
+    (each segment at ``recall``), and keeps the best k per row by Dice over the whole filter.
+    ``executor`` runs the exhaustive search and the LSH top-k walk elsewhere (on Ray): the
+    same pairs; the LSH plan is made here either way."""
     chosen = choose_method(len(a), len(b), method=method)
     if chosen == "exhaustive":
+        if executor is not None:
+            return executor.candidates(a, b, threshold, k)
         return candidates(a, b, threshold, k)
     if k is not None:
         plans = plan_segments(a, b, segments, max(segment_threshold, threshold), recall,
                               seed=seed)  # fmt: skip
-        found = lsh_top_k(a, b, plans, k, threshold)
+        walk = lsh_top_k if executor is None else executor.top_k
+        found = walk(a, b, plans, k, threshold)
         return CandidatePairs(found.i, found.j, found.score)
     params = plan_lsh(a, b, threshold, recall, seed=seed)
     pairs = lsh_candidate_pairs(a, b, params)

@@ -16,6 +16,7 @@ def test_public_surface() -> None:
     assert blocking.__all__ == sorted(blocking.__all__)
     assert set(blocking.__all__) == {
         "BlockingError",
+        "DEFAULT_BUCKET_CAP",
         "PairIndices",
         "LshParams",
         "LshResult",
@@ -27,6 +28,7 @@ def test_public_surface() -> None:
         "blocking_report",
         "candidate_probability",
         "choose_method",
+        "combine_parts",
         "expected_candidates",
         "hash_collision_probability",
         "jaccard_from_dice",

@@ -16,6 +16,7 @@ from blocking import (
     LshParams,
     SegmentPlan,
     band_work,
+    combine_parts,
     lsh_top_k,
     merge_parts,
     plan_segments,
@@ -146,6 +147,10 @@ def test_bands_walked_in_any_parts_and_merged_give_the_whole_walk(seed, parts, c
     np.testing.assert_array_equal(merged.i, whole.i)
     np.testing.assert_array_equal(merged.j, whole.j)
     np.testing.assert_array_equal(merged.score, whole.score)
+    folded = merge_parts(a, b, plans, 4, 0.5, [combine_parts(walked[:2]), *walked[2:]])
+    np.testing.assert_array_equal(folded.j, whole.j)
+    np.testing.assert_array_equal(folded.score, whole.score)
+    assert folded.largest_bucket == whole.largest_bucket
     # (how many pairs were scored depends on the order: a pair already kept is not rescored)
     assert (merged.split_buckets, merged.capped_pairs) == (whole.split_buckets, whole.capped_pairs)
 

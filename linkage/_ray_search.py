@@ -1,0 +1,184 @@
+"""A run's candidate search as Ray tasks: :class:`RaySearch`, an executor for
+:func:`linkage.find_candidates`.
+
+Large inputs (LSH top-k): the bands of every segment's plan are dealt round robin into tasks
+(:func:`blocking.band_work`); each task walks its bands over all the records into one k-slot
+table per row of a (:func:`blocking.walk_bands`, one thread), and the caller folds each
+task's table into its own as the tasks finish (:func:`blocking.combine_parts`). The filters
+travel once through the object store (read in place by every task on a node), never pickled
+per task; the caller holds one table plus those of the tasks in flight, which are limited so
+that their tables stay under ``max_bytes_in_flight``. Small inputs (exhaustive search): chunks
+of rows of a, as :func:`linkage.ray_candidates`. Either way the pairs are exactly those of the
+search in one process (tested): which band finds a pair does not depend on which bands a task
+walks, and the best k of a row do not depend on the order they were offered in.
+
+Each task works within the run's limits (:mod:`linkage._task_limits`): the nice value and the
+memory budget. A task blocked waiting for others gives its CPUs back to Ray meanwhile, so the
+run's own task can start these and wait for them without holding CPUs they need. On a
+cluster the tasks are spread over the nodes (``SPREAD``).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from blocking import (
+    DEFAULT_BUCKET_CAP,
+    SegmentPlan,
+    TopKPart,
+    TopKResult,
+    band_work,
+    combine_parts,
+    merge_parts,
+    walk_bands,
+)
+from bloom import CaselinkError
+from linkage._ray import ensure_ray, ray_candidates
+from linkage._task_limits import lower_priority, memory_budget
+from linkage._types import CandidatePairs, LinkageError
+
+__all__ = ["RaySearch"]
+
+logger = logging.getLogger(__name__)
+
+Unit = tuple[int, int]
+
+
+def _walk_task(a: np.ndarray, b: np.ndarray, plans: list[SegmentPlan], k: int, floor: float,
+               units: list[Unit], bucket_cap: int, niceness: int,
+               memory_gib: float | None) -> TopKPart:  # fmt: skip
+    """Task body: the given bands walked on one thread, at ``niceness``, within the budget."""
+    lower_priority(niceness)
+    with memory_budget(memory_gib):
+        return walk_bands(a, b, plans, k, floor, units, bucket_cap=bucket_cap, threads=1)
+
+
+@functools.cache
+def _remote_walk() -> Any:
+    import ray
+
+    return ray.remote(num_cpus=1, scheduling_strategy="SPREAD")(_walk_task)
+
+
+def _cluster_cpus() -> int:
+    import ray
+
+    return max(1, int(ray.cluster_resources().get("CPU", 1)))
+
+
+def deal(units: Sequence[Unit], shares: int) -> list[list[Unit]]:
+    """``units`` dealt round robin into at most ``shares`` non-empty shares: each plan's bands
+    (some far heavier than others, e.g. a name's) spread over every share."""
+    shares = max(1, min(shares, len(units)))
+    return [list(units[s::shares]) for s in range(shares)]
+
+
+@dataclass(frozen=True)
+class RaySearch:
+    """Runs :func:`linkage.find_candidates`' search as Ray tasks (pass it as ``executor``).
+
+    ``tasks_per_cpu``: shares of the bands per CPU of the cluster (more than one evens out
+    heavy bands); ``max_bytes_in_flight``: bound on the k-slot tables of running tasks that
+    the caller may have to hold at once; ``niceness`` and ``memory_gib``: each task's CPU
+    priority and memory budget (:func:`linkage.lower_priority`, :func:`linkage.memory_budget`).
+    Starts a local Ray if none is running.
+    """
+
+    tasks_per_cpu: int = 2
+    max_bytes_in_flight: int = 2 * 2**30
+    niceness: int = 0
+    memory_gib: float | None = None
+
+    def __post_init__(self) -> None:
+        problems = []
+        for name in ("tasks_per_cpu", "max_bytes_in_flight"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                problems.append(f"{name} must be a whole number ≥ 1, got {value!r}")
+        if (
+            isinstance(self.niceness, bool)
+            or not isinstance(self.niceness, int)
+            or not (0 <= self.niceness <= 19)
+        ):
+            problems.append(f"niceness must be a whole number from 0 to 19, got {self.niceness!r}")
+        if self.memory_gib is not None and (
+            isinstance(self.memory_gib, bool)
+            or not isinstance(self.memory_gib, int | float)
+            or self.memory_gib <= 0
+        ):
+            problems.append(f"memory_gib must be a number of GiB above 0, or None: "
+                            f"{self.memory_gib!r}")  # fmt: skip
+        if problems:
+            raise LinkageError(problems)
+
+    def candidates(
+        self, a: np.ndarray, b: np.ndarray, threshold: float, k: int | None
+    ) -> CandidatePairs:
+        """The exhaustive search: :func:`linkage.ray_candidates`, each task at ``niceness``."""
+        return ray_candidates(a, b, threshold, k, niceness=self.niceness)
+
+    def top_k(
+        self,
+        a: np.ndarray,
+        b: np.ndarray,
+        plans: Sequence[SegmentPlan],
+        k: int,
+        floor: float,
+        *,
+        bucket_cap: int = DEFAULT_BUCKET_CAP,
+    ) -> TopKResult:
+        """:func:`blocking.lsh_top_k` with the bands walked as Ray tasks: the same result."""
+        ensure_ray()
+        import ray
+
+        started = time.perf_counter()
+        plans = list(plans)
+        shares = deal(band_work(plans), self.tasks_per_cpu * _cluster_cpus())
+        table = max(1, a.shape[0] * int(k) * 16)
+        limit = max(1, min(len(shares), self.max_bytes_in_flight // table))
+        a_ref, b_ref = ray.put(np.ascontiguousarray(a)), ray.put(np.ascontiguousarray(b))
+        task = _remote_walk()
+        args = (k, floor)
+        rest = (bucket_cap, self.niceness, self.memory_gib)
+        pending: list[Any] = []
+        kept: TopKPart | None = None
+        try:
+            for share in shares:
+                while len(pending) >= limit:
+                    kept = self._fold_one(pending, kept)
+                pending.append(task.remote(a_ref, b_ref, plans, *args, share, *rest))
+            while pending:
+                kept = self._fold_one(pending, kept)
+        finally:
+            for ref in pending:
+                ray.cancel(ref)
+        assert kept is not None  # deal() gives at least one share, if an empty one
+        logger.info("LSH top-%d walked as %d Ray tasks (%d in flight at most)", k, len(shares),
+                    limit)  # fmt: skip
+        return merge_parts(a, b, plans, k, floor, [kept], bucket_cap=bucket_cap,
+                           seconds=time.perf_counter() - started)  # fmt: skip
+
+    @staticmethod
+    def _fold_one(pending: list[Any], kept: TopKPart | None) -> TopKPart:
+        """Wait for one pending task and fold its tables into ``kept``."""
+        import ray
+
+        ready, _ = ray.wait(pending, num_returns=1)
+        for ref in ready:
+            pending.remove(ref)
+            try:
+                part = ray.get(ref)
+            except ray.exceptions.RayTaskError as e:  # e.g. past the memory budget: as is
+                if isinstance(e.cause, CaselinkError):
+                    raise e.cause from None
+                raise
+            kept = part if kept is None else combine_parts([kept, part])
+        assert kept is not None
+        return kept

@@ -1,0 +1,70 @@
+"""Limits a linking task works within, in whatever process runs it: a lower CPU priority
+(:func:`lower_priority`) and a memory budget (:func:`memory_budget`, past which the work
+fails as :class:`RunMemoryError` and the process lives on). The run's own Ray task and every
+task it starts apply both."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import resource
+from collections.abc import Iterator
+from pathlib import Path
+
+from bloom import CaselinkError
+
+__all__ = ["RunMemoryError", "lower_priority", "memory_budget"]
+
+
+def lower_priority(niceness: int) -> None:
+    """Every thread of this process at nice value ``niceness`` or lower priority (POSIX; a
+    no-op elsewhere). On Linux a nice value belongs to a thread, so each is set."""
+    if niceness <= 0 or not hasattr(os, "setpriority"):
+        return
+    tasks = Path("/proc/self/task")
+    ids = [int(t.name) for t in tasks.iterdir()] if tasks.is_dir() else [0]
+    for tid in ids:
+        try:
+            if os.getpriority(os.PRIO_PROCESS, tid) < niceness:
+                os.setpriority(os.PRIO_PROCESS, tid, niceness)
+        except OSError:  # the thread ended meanwhile
+            continue
+
+
+class RunMemoryError(CaselinkError):
+    """A linking run needed more memory than its budget; nothing was stored."""
+
+
+@contextlib.contextmanager
+def memory_budget(gib: float | None) -> Iterator[None]:
+    """Allocations in this process beyond ``gib`` GiB of data (heap and private mappings:
+    arrays, not the shared object store) fail while inside, as a :class:`RunMemoryError`
+    naming the budget; the limit is lifted on the way out. ``None``: no budget. POSIX
+    (RLIMIT_DATA); elsewhere no limit is set."""
+    if gib is None or not hasattr(resource, "RLIMIT_DATA"):
+        yield
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_DATA)
+    limit = int(gib * 2**30)
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    resource.setrlimit(resource.RLIMIT_DATA, (limit, hard))
+    try:
+        yield
+    except (MemoryError, ImportError, OSError) as e:
+        if not isinstance(e, MemoryError) and not _out_of_memory(e):
+            raise
+        raise RunMemoryError(
+            f"the run needed more than its memory budget of {gib:g} GiB and stopped; nothing "
+            "was stored and the service carries on. Raise CASELINK_RUN_MEMORY_GIB on a host "
+            "that has the memory, or link the agencies' batches in smaller runs"
+        ) from None
+    finally:
+        resource.setrlimit(resource.RLIMIT_DATA, (soft, hard))
+
+
+def _out_of_memory(e: BaseException) -> bool:
+    """An error that says memory could not be had: a library's segments that could not be
+    mapped (a module imported lazily past the budget), or ENOMEM."""
+    return getattr(e, "errno", None) == errno.ENOMEM or "failed to map segment" in str(e)

@@ -1,0 +1,113 @@
+"""The run's candidate search as Ray tasks (`RaySearch`): the same pairs, cases and
+confidence as the search in one process, within the run's limits."""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import bloom
+import linkage
+from evaluation import generate_synthetic
+from linkage import RaySearch, find_candidates
+from linkage._features import segment_words
+from linkage._ray_search import deal
+
+
+@pytest.fixture(scope="module")
+def namesakes(person_schema, secret):
+    """1,200 people held by two agencies, every name from its list's 8 most frequent."""
+    data = generate_synthetic(1200, 2, overlap=0.8, seed=11, common_names=8)
+    batches = [bloom.encode(df, person_schema, secret, agency=name, id_column="record_ref")
+               for name, df in data.agencies.items()]  # fmt: skip
+    segments = [tuple(map(int, s)) for s in segment_words(batches[0].metadata)]
+    return batches, segments
+
+
+def assert_same(got, want) -> None:
+    np.testing.assert_array_equal(got.i, want.i)
+    np.testing.assert_array_equal(got.j, want.j)
+    np.testing.assert_array_equal(got.score, want.score)
+
+
+def test_lsh_bands_walked_as_tasks_give_the_pairs_of_one_process(ray_session, namesakes):
+    (a_batch, b_batch), segments = namesakes
+    a, b = a_batch.filters, b_batch.filters
+    here = find_candidates(a, b, 0.55, 10, method="lsh", segments=segments)
+    assert len(here) > 5000
+    for search in (RaySearch(), RaySearch(tasks_per_cpu=5, max_bytes_in_flight=1)):
+        there = find_candidates(a, b, 0.55, 10, method="lsh", segments=segments, executor=search)
+        assert_same(there, here)
+
+
+def test_the_exhaustive_search_as_tasks_gives_the_pairs_of_one_process(ray_session, namesakes):
+    (a_batch, b_batch), _ = namesakes
+    a, b = a_batch.filters[:300], b_batch.filters[:500]
+    here = find_candidates(a, b, 0.6, 5, method="exhaustive")
+    there = find_candidates(a, b, 0.6, 5, method="exhaustive", executor=RaySearch(niceness=3))
+    assert_same(there, here)
+
+
+def _partition(df) -> set[frozenset]:
+    return set(df.groupby("case_id")[["agency", "record_ref"]].apply(
+        lambda g: frozenset(zip(g["agency"], g["record_ref"], strict=True))))  # fmt: skip
+
+
+def test_a_link_through_lsh_on_ray_gives_the_cases_of_one_process(ray_session, namesakes):
+    batches, segments = namesakes
+    local = functools.partial(find_candidates, method="lsh", segments=segments)
+    on_ray = functools.partial(local, executor=RaySearch())
+    here = linkage.plan_link(batches, find=local)
+    there = linkage.plan_link(batches, find=on_ray)
+    assert (there.pairs_scored, there.links_accepted) == (here.pairs_scored, here.links_accepted)
+    assert here.links_accepted > 700
+    pd.testing.assert_frame_equal(there.assignments.drop(columns="case_id"),
+                                  here.assignments.drop(columns="case_id"))  # fmt: skip
+    assert _partition(there.assignments) == _partition(here.assignments)
+
+
+def test_a_run_task_holding_every_cpu_still_gets_its_search_tasks_run(ray_session, namesakes):
+    """The run's task takes both CPUs of this Ray and then starts search tasks: it gives its
+    CPUs back while it waits for them (no deadlock), and the cases are those in process."""
+    batches, _ = namesakes
+    small = [bloom.EncodedBatch(b.record_refs[:400], b.filters[:400], b.metadata) for b in batches]
+    here = linkage.plan_link(small)
+    there = linkage.ray_plan_link(small, num_cpus=2, search="tasks", niceness=2)
+    assert there.links_accepted == here.links_accepted > 100
+    assert _partition(there.assignments) == _partition(here.assignments)
+    with pytest.raises(linkage.LinkageError, match="search must be one of"):
+        linkage.ray_plan_link(small, search="everywhere")
+    with pytest.raises(linkage.LinkageError, match="executor"):
+        linkage.ray_plan_link(small, executor=RaySearch())
+    with pytest.raises(linkage.LinkageError, match="find and executor"):
+        linkage.plan_link(small, find=find_candidates, executor=RaySearch())
+
+
+def test_a_search_task_past_the_memory_budget_fails_with_the_reason(ray_session, namesakes):
+    (a_batch, b_batch), segments = namesakes
+    with pytest.raises(linkage.RunMemoryError, match=r"memory budget of 0\.001 GiB"):
+        find_candidates(a_batch.filters, b_batch.filters, 0.55, 10, method="lsh",
+                        segments=segments, executor=RaySearch(memory_gib=0.001))  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "named"),
+    [({"tasks_per_cpu": 0}, "tasks_per_cpu"), ({"max_bytes_in_flight": 0.5}, "max_bytes"),
+     ({"niceness": 20}, "niceness"), ({"memory_gib": 0}, "memory_gib")],
+)  # fmt: skip
+def test_bad_settings_are_named(kwargs, named):
+    with pytest.raises(linkage.LinkageError, match=named):
+        RaySearch(**kwargs)
+
+
+def test_bands_are_dealt_round_robin_into_non_empty_shares():
+    units = [(p, band) for p in range(2) for band in range(5)]
+    shares = deal(units, 4)
+    assert [len(s) for s in shares] == [3, 3, 2, 2]
+    assert sorted(u for s in shares for u in s) == units
+    assert {p for p, _ in shares[0]} == {0, 1}  # each share has bands of both plans
+    assert deal(units, 50) == [[u] for u in units]
+    assert deal([], 3) == [[]]
