@@ -23,7 +23,13 @@ between records :class:`SealedValueError`.
 """
 
 from linkage._candidates import candidates, candidates_reference, dice_pairs
-from linkage._caseid import CaseIdError, is_valid_case_id, new_case_id, parse_case_id
+from linkage._caseid import (
+    CaseIdError,
+    is_valid_case_id,
+    new_case_id,
+    new_case_ids,
+    parse_case_id,
+)
 from linkage._datakeys import DataKeyRing
 from linkage._kernels import dice_pairs_reference, popcounts, popcounts_reference
 from linkage._link import LinkReport, link, plan_link
@@ -63,6 +69,7 @@ __all__ = [
     "lower_priority",
     "memory_budget",
     "new_case_id",
+    "new_case_ids",
     "parse_case_id",
     "plan_link",
     "popcounts",
