@@ -8,24 +8,28 @@ case's oldest remaining record (smallest registry id) keeps the id, each other c
 a new id (issued like any other, never an alias). A case left with no record keeps its row,
 so its id is never issued again.
 
-Confidence follows clustering's rule (``linkage._cluster``): in a case of several records, a
-record's best stored link inside its case; alone, one minus its best link to any other record.
+Confidence follows clustering's rule (one function for both,
+``linkage._unionfind.record_confidence``): in a case of several records, a record's best
+stored link inside its case; alone, one minus its best link to any other record.
 It is recomputed for every remaining record of a re-formed case and for the records alone in
 their case that had a link to a removed record. A case's confidence is its least confident
-record's. Everything happens on the caller's connection, inside its transaction.
+record's. Everything happens on the caller's connection, inside its transaction. Components
+come from the compiled union-find of ``linkage._unionfind``: all affected cases at once, no
+Python loop per link or per record.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from linkage._caseid import new_case_id
+from linkage._caseid import new_case_ids
 from linkage._registry import cases_table, links_table, meta_table, records_table
+from linkage._unionfind import component_labels, join_links, record_confidence
 
 __all__ = ["CaseRemainder", "Removal", "RemovalReport", "components", "confidence"]
 
@@ -52,6 +56,21 @@ class RemovalReport:
     updated: int = 0  # remaining records whose case id or confidence changed
 
 
+def _positions(ids: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Position of each of ``ends`` in the sorted ``ids``; -1 for an end not among them."""
+    if not len(ids):
+        return np.full(len(ends), -1, dtype=np.int64)
+    at = np.minimum(np.searchsorted(ids, ends), len(ids) - 1)
+    return np.where(ids[at] == ends, at, -1).astype(np.int64)
+
+
+def _component_roots(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Smallest position of each of ``n`` records' component over the links (a, b)."""
+    parent = np.arange(n, dtype=np.int64)
+    join_links(parent, np.zeros((n, 0), np.uint64), a.astype(np.int64), b.astype(np.int64), False)
+    return component_labels(parent)
+
+
 def components(
     members: np.ndarray, a: np.ndarray, b: np.ndarray, p: np.ndarray, threshold: float | None
 ) -> list[np.ndarray]:
@@ -61,51 +80,37 @@ def components(
     come sorted by their smallest id, so the first holds the oldest record.
     """
     members = np.sort(np.asarray(members, dtype=np.int64))
-    parent = np.arange(len(members))
-    pos_a = np.searchsorted(members, a)
-    pos_b = np.searchsorted(members, b)
-    inside = (pos_a < len(members)) & (pos_b < len(members))
-    inside &= members[np.minimum(pos_a, len(members) - 1)] == a
-    inside &= members[np.minimum(pos_b, len(members) - 1)] == b
+    if not len(members):
+        return []
+    pos_a, pos_b = _positions(members, a), _positions(members, b)
+    inside = (pos_a >= 0) & (pos_b >= 0)
     if threshold is not None:
         inside &= p >= threshold
-
-    def find(x: int) -> int:
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return int(x)
-
-    for x, y in zip(pos_a[inside].tolist(), pos_b[inside].tolist(), strict=True):
-        rx, ry = find(x), find(y)
-        if rx != ry:
-            parent[max(rx, ry)] = min(rx, ry)
-    roots = np.array([find(i) for i in range(len(members))], dtype=np.int64)
-    return [members[roots == r] for r in np.unique(roots)]
+    roots = _component_roots(len(members), pos_a[inside], pos_b[inside])
+    order = np.argsort(roots, kind="stable")
+    return np.split(members[order], np.flatnonzero(np.diff(roots[order])) + 1)
 
 
 def confidence(
     ids: np.ndarray,
-    label_of: dict[int, str],
-    size_of: dict[str, int],
+    cases: np.ndarray,
+    sizes: np.ndarray,
     links: tuple[np.ndarray, np.ndarray, np.ndarray],
 ) -> np.ndarray:
-    """Confidence of each record in ``ids``, given every remaining link touching them.
+    """Confidence of each record ``ids[i]`` of case ``cases[i]`` (``sizes[i]`` records),
+    given every remaining link touching them (``linkage._unionfind.record_confidence``).
 
-    ``label_of`` maps record ids to their case id (an end not in it is in another case);
-    ``size_of`` gives each case's number of records.
+    A link end not in ``ids`` is in another case.
     """
+    ids = np.asarray(ids, dtype=np.int64)
+    order = np.argsort(ids, kind="stable")
+    labels = pd.factorize(np.asarray(cases, dtype=object)[order])[0]
     a, b, p = links
-    best_in = dict.fromkeys(ids.tolist(), 0.0)
-    best_out = dict.fromkeys(ids.tolist(), 0.0)
-    for x, y, q in zip(a.tolist(), b.tolist(), p.tolist(), strict=True):
-        same = x in label_of and y in label_of and label_of[x] == label_of[y]
-        target = best_in if same else best_out
-        for end in (x, y):
-            if end in target:
-                target[end] = max(target[end], q)
-    out = [best_in[i] if size_of[label_of[i]] > 1 else 1.0 - best_out[i] for i in ids.tolist()]
-    return np.array(out, dtype=np.float64)
+    pos_a, pos_b = _positions(ids[order], a), _positions(ids[order], b)
+    conf = record_confidence(labels, np.asarray(sizes)[order], pos_a, pos_b, p)
+    out = np.empty(len(ids))
+    out[order] = conf
+    return out
 
 
 class Removal:
@@ -133,8 +138,8 @@ class Removal:
         near = np.setdiff1d(np.r_[a[cut], b[cut]], members["id"].to_numpy(np.int64))
         links = (a[~cut], b[~cut], p[~cut])
         remaining = members[~members["id"].isin(gone)]
-        labels, sizes = self._reform(c, remaining, links, threshold, report)
-        report.updated = self._reconfirm(c, remaining, labels, sizes, links)
+        cases, sizes = self._reform(c, remaining, links, threshold, report)
+        report.updated = self._reconfirm(c, remaining, cases, sizes, links)
         report.updated += self._reconfirm_singletons(c, near)
         return report
 
@@ -196,28 +201,23 @@ class Removal:
             c.execute(records_table.delete().where(r.scope == self.scope, r.id.in_(part)))
 
     def _reform(self, c, remaining: pd.DataFrame, links, threshold, report: RemovalReport):
-        """Split each former case into components; returns record -> case id, case sizes."""
-        labels: dict[int, str] = {}
-        sizes: dict[str, int] = {}
-        groups = _groups(remaining)
-        per_case = _links_by_case(remaining, links)
-        empty = (np.zeros(0, np.int64), np.zeros(0, dtype=object))
-        split: list[tuple[str, np.ndarray]] = []  # parts that need a new case id
-        for case_id in sorted(set(report.removed["case_id"])):
-            ids, agencies = groups.get(case_id, empty)
-            parts = components(ids, *per_case.get(case_id, _NO_LINKS), threshold)
-            kept = parts[0] if parts else ids
-            labels.update(dict.fromkeys(kept.tolist(), case_id))
-            sizes[case_id] = len(kept)
-            held = tuple(sorted(set(agencies[np.isin(ids, kept)].tolist())))
-            report.cases[case_id] = CaseRemainder(case_id, len(kept), held)
-            split += [(case_id, part) for part in parts[1:]]
-        for (case_id, part), cid in zip(split, self._issue_cases(c, len(split)), strict=True):
-            labels.update(dict.fromkeys(part.tolist(), cid))
-            sizes[cid] = len(part)
-            was = report.cases[case_id]
-            report.cases[case_id] = replace(was, split_off=(*was.split_off, cid))
-        return labels, sizes
+        """Split each former case into components; returns each remaining record's case id
+        and the size of that case (``remaining`` ascending by id)."""
+        ids = remaining["id"].to_numpy(np.int64)
+        cases = remaining["case_id"].to_numpy(dtype=object)
+        roots = _case_components(ids, cases, links, threshold)
+        codes, names = pd.factorize(cases)
+        is_root = roots == np.arange(len(ids))
+        is_root[np.unique(codes, return_index=True)[1]] = False  # the part each case keeps
+        split = np.flatnonzero(is_root)  # the first record of each part that splits off
+        split = split[np.lexsort((split, _text_ranks(names)[codes[split]]))]
+        part_id = np.empty(len(ids), dtype=object)
+        part_id[split] = self._issue_cases(c, len(split))
+        moved = is_root[roots]
+        now = np.where(moved, part_id[roots], cases)
+        report.cases.update(_remainders(report.removed, remaining[~moved], cases[split],
+                                        part_id[split]))  # fmt: skip
+        return now, np.bincount(roots, minlength=len(ids))[roots]
 
     def _issue_cases(self, c: sa.Connection, n: int) -> list[str]:
         """``n`` new case ids, in issue order after every id of this scope."""
@@ -226,8 +226,7 @@ class Removal:
         k, m = cases_table.c, meta_table.c
         fresh: list[str] = []
         while len(fresh) < n:  # case ids are unique across every scope of the database
-            draw = [x for x in dict.fromkeys(new_case_id() for _ in range(n - len(fresh)))
-                    if x not in fresh]  # fmt: skip
+            draw = new_case_ids(n - len(fresh), avoid=fresh).tolist()
             taken = set()
             for part in _chunks(draw):
                 taken.update(c.execute(sa.select(k.case_id).where(k.case_id.in_(part))).scalars())
@@ -239,13 +238,12 @@ class Removal:
         c.execute(meta_table.update().where(m.scope == self.scope).values(next_case_seq=seq + n))
         return fresh
 
-    def _reconfirm(self, c, remaining: pd.DataFrame, labels, sizes, links) -> int:
+    def _reconfirm(self, c, remaining: pd.DataFrame, cases: np.ndarray, sizes, links) -> int:
         """Store the re-formed case ids and recomputed confidence; returns records changed."""
         if remaining.empty:
             return 0
         ids = remaining["id"].to_numpy(np.int64)
-        conf = confidence(ids, labels, sizes, links)
-        cases = np.array([labels[int(i)] for i in ids], dtype=object)
+        conf = confidence(ids, cases, sizes, links)
         changed = (cases != remaining["case_id"].to_numpy()) | (
             conf != remaining["confidence"].to_numpy()
         )
@@ -261,8 +259,9 @@ class Removal:
             rows += c.execute(
                 sa.select(r.id, r.case_id).where(r.scope == self.scope, r.id.in_(part))
             ).all()
+        found = pd.DataFrame(rows, columns=["id", "case_id"])
         sizes: dict[str, int] = {}
-        for part in _chunks(sorted({x.case_id for x in rows})):
+        for part in _chunks(sorted(set(found["case_id"]))):
             sizes.update(
                 c.execute(
                     sa.select(r.case_id, sa.func.count())
@@ -270,12 +269,13 @@ class Removal:
                     .group_by(r.case_id)
                 ).all()
             )
-        label_of = {int(x.id): x.case_id for x in rows if sizes[x.case_id] == 1}
-        if not label_of:
+        alone = found[found["case_id"].map(sizes).eq(1)].sort_values("id")
+        if alone.empty:
             return 0
-        single = np.array(sorted(label_of), dtype=np.int64)
-        conf = confidence(single, label_of, sizes, self._links_touching(c, single))
-        cases = np.array([label_of[int(i)] for i in single], dtype=object)
+        single = alone["id"].to_numpy(np.int64)
+        cases = alone["case_id"].to_numpy(dtype=object)
+        conf = confidence(single, cases, np.ones(len(single), np.int64),
+                          self._links_touching(c, single))  # fmt: skip
         self._store(c, single, cases, conf)
         self._case_confidence(c, cases, conf)
         return len(single)
@@ -304,31 +304,39 @@ class Removal:
         c.execute(stmt, [{"cid": cid, "conf": float(x)} for cid, x in lowest.items()])
 
 
-_NO_LINKS = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
-
-
-def _groups(remaining: pd.DataFrame) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Record ids and agencies of each case of ``remaining`` (ids ascending)."""
-    codes, cases = pd.factorize(remaining["case_id"])
-    order = np.argsort(codes, kind="stable")
-    bounds = np.flatnonzero(np.diff(codes[order])) + 1
-    ids = np.split(remaining["id"].to_numpy(np.int64)[order], bounds)
-    agencies = np.split(remaining["agency"].to_numpy(dtype=object)[order], bounds)
-    return dict(zip(cases, zip(ids, agencies, strict=True), strict=False))
-
-
-def _links_by_case(remaining: pd.DataFrame, links) -> dict[str, tuple]:
-    """The links with both ends in one case of ``remaining``, grouped by that case."""
+def _case_components(ids: np.ndarray, cases: np.ndarray, links, threshold) -> np.ndarray:
+    """Component root (smallest position) of each record of ``ids`` (ascending) over the
+    links at or above ``threshold`` between two records of the same case."""
     a, b, p = links
-    case_of = pd.Series(remaining["case_id"].to_numpy(), index=remaining["id"].to_numpy())
-    ca = case_of.reindex(a).to_numpy()
-    cb = case_of.reindex(b).to_numpy()
-    same = pd.notna(ca) & (ca == cb)
-    out: dict[str, tuple] = {}
-    if same.any():
-        idx = pd.Series(np.flatnonzero(same)).groupby(ca[same]).agg(list)
-        out = {cid: (a[k], b[k], p[k]) for cid, k in idx.items()}
-    return out
+    pos_a, pos_b = _positions(ids, a), _positions(ids, b)
+    codes = pd.factorize(cases)[0]
+    same = (pos_a >= 0) & (pos_b >= 0)
+    same &= codes[np.where(same, pos_a, 0)] == codes[np.where(same, pos_b, 0)]
+    if threshold is not None:
+        same &= p >= threshold
+    return _component_roots(len(ids), pos_a[same], pos_b[same])
+
+
+def _text_ranks(names) -> np.ndarray:
+    """Rank of each string of ``names`` in sorted order."""
+    ranks = np.empty(len(names), dtype=np.int64)
+    ranks[np.argsort(np.asarray(names, dtype=object), kind="stable")] = np.arange(len(names))
+    return ranks
+
+
+def _remainders(removed: pd.DataFrame, kept: pd.DataFrame, split_from, split_ids) -> dict:
+    """What is left of each case of ``removed`` (sorted by case id): the records it keeps
+    (``kept``) and the new ids of its parts that split off (in order)."""
+    counts = kept["case_id"].value_counts()
+    held = (
+        kept[["case_id", "agency"]].drop_duplicates().sort_values(["case_id", "agency"])
+        .groupby("case_id", sort=False)["agency"].agg(tuple)
+    )  # fmt: skip
+    splits = pd.Series(split_ids, dtype=object).groupby(split_from, sort=False).agg(tuple)
+    return {
+        cid: CaseRemainder(cid, int(counts.get(cid, 0)), held.get(cid, ()), splits.get(cid, ()))
+        for cid in sorted(set(removed["case_id"]))
+    }
 
 
 def _chunks(values: Sequence) -> list:
