@@ -32,6 +32,7 @@ SECTIONS: dict[str, tuple[str, str]] = {
     "query_latency": ("evaluation._bench_query", "bench_query_latency"),
     "index_updates": ("evaluation._bench_index", "bench_index_updates"),
     "registry_writes": ("evaluation._bench_registry", "bench_registry_writes"),
+    "clustering": ("evaluation._bench_cluster", "bench_clustering"),
     "load": ("evaluation._bench_load", "bench_load"),
     "load_postgresql": ("evaluation._bench_load", "bench_load_postgresql"),
     "sealing": ("evaluation._bench_sealing", "bench_sealing"),

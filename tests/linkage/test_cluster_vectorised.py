@@ -231,3 +231,14 @@ def test_a_removal_leaves_what_the_reference_leaves(planted, threshold):
             reg.engine.dispose()
     assert outcomes[1] == outcomes[0]
 
+
+def test_the_clustering_bench_runs_at_a_tiny_size():
+    from evaluation._bench_cluster import bench_clustering, synthetic_links
+
+    data = synthetic_links(300, 1800)
+    held = data["existing"] >= 0
+    assert (data["old_case_ids"][held] == [f"CL-{x:08d}" for x in data["existing"][held]]).all()
+    assert (data["old_case_ids"][~held] == None).all()  # noqa: E711 - elementwise
+    figures = bench_clustering(n=300, links=1800, repeats=1)
+    assert figures["records"] == 300 and figures["links"] == 1800
+    assert {"cluster_seconds", "assign_cases_seconds", "load_average_1min"} <= set(figures)
