@@ -1,4 +1,6 @@
-"""The agency-side commands, run as a data officer would: the installed `caselink` script."""
+"""The agency-side commands, run as a data officer would. The first key and the first refusal
+go through the installed `caselink` script; the rest run its entry function in this process
+(``tests/cli.py``), the same code without a fresh interpreter's imports each time."""
 
 import os
 import shutil
@@ -10,11 +12,14 @@ from pathlib import Path
 import pytest
 
 import bloom
+from tests.cli import caselink as in_process
 
 CASELINK = shutil.which("caselink", path=str(Path(sys.executable).parent))
 
 
-def caselink(*args, env=None, cwd=None):
+def caselink(*args, env=None, cwd=None, real=False):
+    if not real:
+        return in_process(*args, env=env or {"CASELINK_SECRET": None}, cwd=cwd, clean=False)
     full_env = {**os.environ, **(env or {})}
     full_env.pop("CASELINK_SECRET", None) if env is None else None
     return subprocess.run([CASELINK, *map(str, args)], capture_output=True, text=True,
@@ -28,7 +33,7 @@ def register(tmp_path, people):
 
 
 def test_keygen_encode_inspect(tmp_path, register):
-    r = caselink("keygen", "--out", tmp_path / "s.key")
+    r = caselink("keygen", "--out", tmp_path / "s.key", real=True)
     assert r.returncode == 0, r.stderr
     assert stat.S_IMODE((tmp_path / "s.key").stat().st_mode) == 0o600
     assert caselink("keygen", "--out", tmp_path / "s.key").returncode == 2  # no overwrite
@@ -66,7 +71,7 @@ def test_secret_from_environment_matches_secret_file(tmp_path, register, secret)
 def test_errors_exit_2_with_an_actionable_message(tmp_path, register, people):
     (tmp_path / "short.key").write_text("abcd")
     r = caselink("encode", "--schema", "person", "--secret", tmp_path / "short.key", "--input",
-                 register, "--agency", "a", "--out", tmp_path / "x.parquet")  # fmt: skip
+                 register, "--agency", "a", "--out", tmp_path / "x.parquet", real=True)  # fmt: skip
     assert r.returncode == 2 and "64 hex characters" in r.stderr
     r = caselink("encode", "--schema", "febrl", "--input", register, "--agency", "a",
                  "--out", tmp_path / "x.parquet", env={"CASELINK_SECRET": "00" * 32})  # fmt: skip

@@ -1,4 +1,5 @@
-"""`caselink link` as a data officer runs it: real batch files, the installed command."""
+"""`caselink link` as a data officer runs it: real batch files; the first link through the
+installed command, the others through its entry function in this process (``tests/cli.py``)."""
 
 import json
 import shutil
@@ -9,18 +10,22 @@ from pathlib import Path
 import pandas as pd
 
 from linkage import is_valid_case_id
+from tests.cli import caselink
 
 CASELINK = shutil.which("caselink", path=str(Path(sys.executable).parent))
 
 
-def run(*args):
+def run(*args, real=False):
+    if not real:
+        return caselink(*args, clean=False)
     return subprocess.run([CASELINK, *map(str, args)], capture_output=True, text=True, timeout=300)
 
 
 def test_link_writes_a_case_per_record_and_keeps_them(tmp_path, febrl4_batches):
     a, b = febrl4_batches
     paths = [a.write(tmp_path / "a.parquet"), b.write(tmp_path / "b.parquet")]
-    r = run("link", *paths, "--out", tmp_path / "cases.csv", "--registry", tmp_path / "reg.sqlite")
+    cases, reg = tmp_path / "cases.csv", tmp_path / "reg.sqlite"
+    r = run("link", *paths, "--out", cases, "--registry", reg, real=True)
     assert r.returncode == 0, r.stderr
     out = pd.read_csv(tmp_path / "cases.csv")
     assert list(out.columns) == ["agency", "record_ref", "case_id", "confidence"]

@@ -1,16 +1,13 @@
 """`caselink evaluate` end to end: a report with tables, plots and machine-readable figures."""
 
 import json
-import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from bloom import CaselinkError
 from evaluation._evaluate import load_dataset, run_evaluation
 from evaluation._report import write_report
+from tests.cli import caselink
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -34,12 +31,8 @@ def test_own_labelled_data_from_a_folder(tmp_path):
     from evaluation import generate_synthetic
 
     generate_synthetic(400, 2, seed=3).to_csv(tmp_path / "data")
-    caselink = shutil.which("caselink", path=str(Path(sys.executable).parent))
-    r = subprocess.run(
-        [caselink, "evaluate", "--dataset", tmp_path / "data", "--schema", "person",
-         "--out", tmp_path / "report"],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+    r = caselink("evaluate", "--dataset", tmp_path / "data", "--schema", "person",
+                 "--out", tmp_path / "report", clean=False)  # fmt: skip
     assert r.returncode == 0, r.stderr
     assert "F1" in r.stderr and (tmp_path / "report" / "report.md").exists()
 
