@@ -1,7 +1,5 @@
 """Bad input: clear errors naming rows and columns, never values; nothing left behind."""
 
-import os
-
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
@@ -235,16 +233,12 @@ def test_encode_in_memory_applies_the_same_rule(people, person_schema, secret):
 
 
 def test_the_encode_command_refuses_bad_refs_exit_2(tmp_path, people):
-    import subprocess
-    import sys
-    from pathlib import Path
+    from tests.cli import caselink  # the command's entry function, in this process
 
     path, _ = _register_with_bad_refs(tmp_path, people)
-    exe = Path(sys.executable).with_name("caselink")
-    r = subprocess.run([str(exe), "encode", "--schema", "person", "--input", str(path),
-                        "--agency", "a", "--id-column", "ref", "--out",
-                        str(tmp_path / "out.parquet")], capture_output=True, text=True,
-                       env={**os.environ, "CASELINK_SECRET": "00" * 32}, timeout=120)  # fmt: skip
+    r = caselink("encode", "--schema", "person", "--input", path, "--agency", "a",
+                 "--id-column", "ref", "--out", tmp_path / "out.parquet",
+                 env={"CASELINK_SECRET": "00" * 32}, clean=False)  # fmt: skip
     assert r.returncode == 2, r.stderr
     assert "3 rows (5, 8, 19)" in r.stderr and "1 row (11)" in r.stderr
     assert SECRET_NAME not in r.stderr + r.stdout

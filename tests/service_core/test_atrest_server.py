@@ -24,6 +24,7 @@ from service._admin import bootstrap_agency, open_database
 from service._datakeys import inventory
 from service._tables import batch_records
 from tests.atrest import filter_words, word_hits
+from tests.cli import caselink
 from tests.service.conftest import make_database
 
 CASELINK = Path(sys.executable).with_name("caselink")
@@ -67,10 +68,15 @@ class AtRest:
         return b"".join(self.values())
 
     def caselink(self, *args, **env: str) -> subprocess.CompletedProcess:
+        """The command's entry function in this process (tests/cli.py), on this database."""
+        return caselink(*args, env={"CASELINK_DATABASE_URL": self.db.url, **self.env, **env})
+
+    def serve(self, *args, **env: str) -> subprocess.Popen:
+        """The installed ``caselink serve``, started (read it with ``communicate``)."""
         clean = {k: v for k, v in os.environ.items() if not k.startswith("CASELINK_")}
         full = {**clean, "CASELINK_DATABASE_URL": self.db.url, **self.env, **env}
-        return subprocess.run([str(CASELINK), *map(str, args)], capture_output=True, text=True,
-                              timeout=600, env=full)  # fmt: skip
+        return subprocess.Popen([str(CASELINK), "serve", *map(str, args)], env=full, text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
 
     def run(self) -> dict:
         with Client(self.svc.url, self.keys["aga"]) as c:
@@ -194,13 +200,16 @@ def _free_port() -> str:
 def test_the_service_refuses_to_start_without_its_data_key(atrest, tmp_path):
     kid = DataKeyRing.from_file(atrest.key_file).newest.key_id
     lost = tmp_path / "lost" / "data-keys"
-    missing = atrest.caselink("serve", "--port", _free_port(), CASELINK_DATA_KEY_FILE=str(lost))
-    assert missing.returncode == 2, missing.stderr
-    assert "no data-key file" in missing.stderr and kid in missing.stderr
-    assert "Traceback" not in missing.stderr and not (tmp_path / "lost").exists()
     other = DataKeyRing.generate().write(tmp_path / "other-keys")
-    wrong = atrest.caselink("serve", "--port", _free_port(), CASELINK_DATA_KEY_FILE=str(other))
-    assert wrong.returncode == 2 and f"data key(s) {kid}, which the key ring" in wrong.stderr
+    starts = [
+        atrest.serve("--port", _free_port(), CASELINK_DATA_KEY_FILE=str(keys))
+        for keys in (lost, other)
+    ]  # two servers at once: each refuses by itself
+    (_, missing), (_, wrong) = (p.communicate(timeout=600) for p in starts)
+    assert starts[0].returncode == 2, missing
+    assert "no data-key file" in missing and kid in missing
+    assert "Traceback" not in missing and not (tmp_path / "lost").exists()
+    assert starts[1].returncode == 2 and f"data key(s) {kid}, which the key ring" in wrong
 
 
 def test_after_rotation_and_dropping_the_old_key_runs_and_queries_work(atrest):

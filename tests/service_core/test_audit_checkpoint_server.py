@@ -27,6 +27,7 @@ from service import Client, ServiceProcess
 from service._admin import bootstrap_agency, open_database
 from service._checkpoint import check_kept, read_checkpoints
 from service._signing import load_signer
+from tests.cli import caselink
 from tests.service.conftest import agreement_body, make_database
 from tests.service_core.tamper import head, truncate
 
@@ -129,7 +130,8 @@ def test_shutdown_checkpoints_what_moved_and_old_lines_stay(anchored):
 
 def test_plain_verify_audit_passes_the_truncated_chain(anchored):
     """The limit of a chain alone: a consistent truncation is not visible in the database."""
-    plain = _caselink(anchored.url, "admin", "verify-audit")
+    plain = caselink("admin", "verify-audit",  # in this process (tests/cli.py)
+                     env={"CASELINK_DATABASE_URL": anchored.url, "COLUMNS": "2000"})  # fmt: skip
     assert plain.returncode == 0, plain.stdout + plain.stderr
 
 

@@ -18,6 +18,7 @@ import pytest
 
 from service import Client, ClientError, ServiceProcess
 from service._admin import bootstrap_agency, open_database
+from tests.cli import caselink
 
 CASELINK = Path(sys.executable).with_name("caselink")
 
@@ -82,9 +83,16 @@ def tls(tmp_path_factory):
 
 
 def _caselink(*args: str, **env: str) -> subprocess.CompletedProcess:
+    """The command's entry function in this process (tests/cli.py)."""
+    return caselink(*args, env={"COLUMNS": "200", **env})
+
+
+def _serve(*args: object, **env: str) -> subprocess.Popen:
+    """The installed ``caselink serve``, started (read it with ``communicate``)."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("CASELINK_")}
-    return subprocess.run([str(CASELINK), *map(str, args)], capture_output=True, text=True,
-                          timeout=300, env={**clean, "COLUMNS": "200", **env})  # fmt: skip
+    return subprocess.Popen([str(CASELINK), "serve", *map(str, args)], text=True,
+                            env={**clean, "COLUMNS": "200", **env},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
 
 
 def test_the_client_given_the_ca_talks_to_the_service_over_tls(tls):
@@ -127,12 +135,13 @@ def test_serve_refuses_unusable_certificate_files_before_it_starts(tls, tmp_path
         s.bind(("127.0.0.1", 0))
         port = str(s.getsockname()[1])
     db = {"CASELINK_DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}"}
-    missing = _caselink("serve", "--port", port, "--tls-cert", tmp_path / "none.pem",
-                        "--tls-key", tls["key"], **db)  # fmt: skip
-    assert missing.returncode == 2 and "cannot read" in missing.stderr, missing.stderr
-    swapped = _caselink("serve", "--port", port, "--tls-cert", tls["key"], "--tls-key", tls["cert"],
-                        **db)  # fmt: skip
-    assert swapped.returncode == 2 and "not a PEM certificate chain" in swapped.stderr
-    alone = _caselink("serve", "--port", port, "--tls-cert", tls["cert"], **db)
-    assert alone.returncode == 2 and "go together" in alone.stderr
+    starts = [  # three at once: each refuses by itself, before it binds the port
+        _serve("--port", port, "--tls-cert", tmp_path / "none.pem", "--tls-key", tls["key"], **db),
+        _serve("--port", port, "--tls-cert", tls["key"], "--tls-key", tls["cert"], **db),
+        _serve("--port", port, "--tls-cert", tls["cert"], **db),
+    ]
+    (_, missing), (_, swapped), (_, alone) = (p.communicate(timeout=300) for p in starts)
+    assert starts[0].returncode == 2 and "cannot read" in missing, missing
+    assert starts[1].returncode == 2 and "not a PEM certificate chain" in swapped
+    assert starts[2].returncode == 2 and "go together" in alone
     assert not (tmp_path / "x.db").exists()  # refused before anything was made

@@ -171,21 +171,22 @@ def test_the_index_follows_a_new_run(tracing):
 
 def test_caselink_query_encodes_locally_and_writes_the_candidates(tracing, tmp_path):
     import csv
-    import subprocess
 
-    from tests.service.conftest import CASELINK, service_env
+    from tests.cli import caselink
+    from tests.service.conftest import service_env
 
     people = _queries(pd.concat([PLANTED, ABSENT.drop(columns="record_ref")], ignore_index=True))
     people.to_csv(tmp_path / "sought.csv", index=False)
     tracing.secret.write(tmp_path / "secret")
     (tmp_path / "key").write_text(tracing.new_tracer() + "\n")
     out = tmp_path / "results.csv"
-    done = subprocess.run(
-        [str(CASELINK), "query", "--schema", "person", "--secret", str(tmp_path / "secret"),
-         "--agreement", tracing.agreement_id, "--purpose", "tracing",
-         "--input", str(tmp_path / "sought.csv"), "--id-column", "record_ref", "--top-k", "2",
-         "--url", tracing.server.url, "--api-key-file", str(tmp_path / "key"), "--out", str(out)],
-        env=service_env(tracing.db.url), capture_output=True, text=True, timeout=120, check=False,
+    env = {k: v for k, v in service_env(tracing.db.url).items()
+           if k.startswith("CASELINK_") or k == "COLUMNS"}  # fmt: skip
+    done = caselink(  # the command's entry function, in this process (tests/cli.py)
+        "query", "--schema", "person", "--secret", tmp_path / "secret",
+        "--agreement", tracing.agreement_id, "--purpose", "tracing",
+        "--input", tmp_path / "sought.csv", "--id-column", "record_ref", "--top-k", "2",
+        "--url", tracing.server.url, "--api-key-file", tmp_path / "key", "--out", out, env=env,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "3 of 4 sought people have candidates" in done.stderr
