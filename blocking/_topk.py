@@ -20,6 +20,7 @@ import queue
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -271,7 +272,9 @@ def walk_bands(
         free.put(t)
     # a row of 16 counters (128 bytes) per worker: no two workers write to one cache line
     counters = np.zeros((workers, 16), dtype=np.int64)
-    with ThreadPoolExecutor(max_workers=workers) as pool:
+    # one worker walks in this thread: a Ray task (or a process near its memory budget)
+    # starts no thread of its own
+    with ThreadPoolExecutor(max_workers=workers) if workers > 1 else nullcontext() as pool:
         for n, plan in enumerate(plans):
             mine = sorted({band for p, band in wanted if p == n})
             sub_a = np.ascontiguousarray(a[:, plan.word_lo : plan.word_hi])
@@ -295,7 +298,7 @@ def walk_bands(
                 keys_a = band_keys(sub_a, rows_a, params, group, shift)
                 keys_b = band_keys(sub_b, rows_b, params, group, shift)
                 jobs = [(band, keys_a[g], keys_b[g]) for g, band in enumerate(group_bands)]
-                list(pool.map(walk, jobs))
+                list(map(walk, jobs) if pool is None else pool.map(walk, jobs))
     return TopKPart(
         scores=np.stack([t[0] for t in tables]), rows=np.stack([t[1] for t in tables]),
         counters=counters, seconds=time.perf_counter() - started,

@@ -5,14 +5,15 @@ start --head`` and ``ray start --address``, each with its own CPUs, object store
 and ports), and ``caselink serve`` joins the head through ``CASELINK_RAY_ADDRESS``. Three
 agencies hold registers under two agreements; under each they upload their encoded batches
 and start a linkage run. The service computes each run in a Ray task of its own
-(:func:`linkage.ray_plan_link`), which Ray spreads over the nodes: Ray's own records — the
-task events its GCS keeps — say on which node each run's task finished. Then the same batch
+(:func:`linkage.ray_plan_link`), which Ray spreads over the nodes, and the run's task runs its
+candidate search as tasks of their own (:class:`linkage.RaySearch`), spread too: Ray's own
+records — the task events its GCS keeps — say on which node each task finished. Then the same batch
 files are linked in this one process, without Ray, and each agreement's cases must be the
 same: the same records together, with the same confidence (case ids aside: a new case draws
 its id at random).
 
 ``python -m evaluation._cluster_demo [--workdir DIR] [--people N]``; exits 1 if the runs
-did not use every node or a case differs.
+or their searches did not use every node, or a case differs.
 """
 
 from __future__ import annotations
@@ -35,7 +36,9 @@ import linkage
 from evaluation._demo_service import AGENCIES, _encode
 from evaluation._ray_cluster import LocalRayCluster, RayNode
 from evaluation._synthetic import generate
+from linkage._ray import _score_chunk
 from linkage._ray_link import _plan_task
+from linkage._ray_search import _walk_task
 from service._admin import bootstrap_agency, open_database
 from service._process import ServiceProcess
 from service.client import Client
@@ -43,6 +46,7 @@ from service.client import Client
 __all__ = ["ClusterDemo", "run_cluster_demo", "same_cases"]
 
 RUN_TASK = _plan_task.__name__  # linkage.ray_plan_link's task, by the name Ray records
+SEARCH_TASKS = (_score_chunk.__name__, _walk_task.__name__)  # linkage.RaySearch's tasks
 AGREEMENTS = {"north": 1, "south": 2}  # one agreement per synthetic register (its seed)
 
 
@@ -53,6 +57,7 @@ class ClusterDemo:
     address: str  # the head's, as the service was given it
     nodes: tuple[RayNode, ...]  # the head first
     run_tasks: Counter[str]  # node name -> run tasks Ray recorded as finished there
+    search_tasks: Counter[str]  # node name -> the runs' candidate-search tasks finished there
     served: dict[str, pd.DataFrame]  # agreement -> agency, record_ref, case_id, confidence
     single_process: dict[str, pd.DataFrame]  # the same batches linked in this process
     seconds: float
@@ -62,8 +67,9 @@ class ClusterDemo:
 
     @property
     def ok(self) -> bool:
-        everywhere = set(self.run_tasks) == {n.name for n in self.nodes}
-        return everywhere and all(self.same(a) for a in self.served)
+        every_run = self.run_tasks.total() == len(self.served)
+        everywhere = set(self.search_tasks) == {n.name for n in self.nodes}
+        return every_run and everywhere and all(self.same(a) for a in self.served)
 
 
 def _canonical(cases: pd.DataFrame) -> pd.DataFrame:
@@ -164,18 +170,22 @@ def run_cluster_demo(workdir: Path, people: int = 150, cpus: tuple[int, ...] = (
     with LocalRayCluster(work, cpus, object_store_mb) as cluster:
         served = _through_service(work / "service", cluster.address, batches)
         ran = cluster.wait_for_tasks(RUN_TASK, len(served))
+        searched = cluster.wait_for_every_node(SEARCH_TASKS)
         address, nodes = cluster.address, tuple(cluster.nodes)
     here = {name: _in_one_process(paths) for name, paths in batches.items()}
-    return ClusterDemo(address, nodes, ran, served, here, time.perf_counter() - started)
+    seconds = time.perf_counter() - started
+    return ClusterDemo(address, nodes, ran, searched, served, here, seconds)
 
 
 def show(demo: ClusterDemo, console: Console) -> None:
     title = f"the Ray cluster at {demo.address}; where runs ran, by Ray's task events"
-    nodes = Table("node", "CPUs", "Ray node id", "run tasks finished there", title=title)
+    nodes = Table("node", "CPUs", "Ray node id", "run tasks finished there",
+                  "search tasks finished there", title=title)  # fmt: skip
     nodes.columns[2].overflow = "fold"
     for node in demo.nodes:
         nodes.add_row(node.name, str(node.cpus), node.node_id,
-                      str(demo.run_tasks.get(node.name, 0)))  # fmt: skip
+                      str(demo.run_tasks.get(node.name, 0)),
+                      str(demo.search_tasks.get(node.name, 0)))  # fmt: skip
     console.print(nodes)
     runs = Table("agreement", "records", "cases", "same cases as one process without Ray",
                  title="linked through caselink serve on the cluster")  # fmt: skip
@@ -183,7 +193,11 @@ def show(demo: ClusterDemo, console: Console) -> None:
         runs.add_row(name, f"{len(cases):,}", f"{cases['case_id'].nunique():,}",
                      "yes" if demo.same(name) else "NO")  # fmt: skip
     console.print(runs)
-    verdict = "ok" if demo.ok else "FAILED: not every node ran a task, or a case differs"
+    verdict = (
+        "ok"
+        if demo.ok
+        else "FAILED: a run's task is missing, not every node ran search tasks, or a case differs"
+    )
     console.print(f"cluster demo {verdict} in {demo.seconds:.0f} s; the cluster is stopped")
 
 

@@ -223,6 +223,21 @@ class LocalRayCluster:
                 return ran
             time.sleep(0.5)
 
+    def wait_for_every_node(
+        self, functions: tuple[str, ...], timeout: float = 60.0
+    ) -> Counter[str]:
+        """Finished tasks of any of ``functions`` per node, once every node has some (task
+        events reach the GCS a moment after the task ends, from each worker on its own);
+        whatever is recorded after ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            ran: Counter[str] = Counter()
+            for function in functions:
+                ran.update(self.finished_tasks(function))
+            if set(ran) >= {n.name for n in self.nodes} or time.monotonic() > deadline:
+                return ran
+            time.sleep(0.5)
+
     def stop(self, grace: float = 15.0) -> None:
         """Stop the nodes — the workers first, the head (and its GCS) last — by signalling
         their process groups, and remove their temp dirs."""

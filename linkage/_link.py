@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -30,7 +31,7 @@ import pandas as pd
 
 from bloom import EncodedBatch
 from linkage._calibration import pair_probabilities
-from linkage._caseid import new_case_id
+from linkage._caseid import new_case_ids
 from linkage._cluster import assign_cases, cluster
 from linkage._features import segment_dice
 from linkage._fellegi import comparison_levels, fit_fellegi_sunter, level_shares
@@ -62,6 +63,7 @@ class LinkReport:
     models: dict[str, dict[str, float]] = field(default_factory=dict)
     pairs: pd.DataFrame | None = None  # every scored candidate pair, when keep_pairs=True
     update: RegistryUpdate | None = None  # the registry's changes (plan_link with a state)
+    stages: dict[str, float] = field(default_factory=dict)  # seconds per stage of the run
 
 
 def _random_pairs(pool: Pool, x: int, y: int, rng: np.random.Generator, samples: int = 20_000):
@@ -209,7 +211,9 @@ def plan_link(
         raise LinkageError("threshold must be 'auto' or a probability in (0, 1]")
     if find is not None and executor is not None:
         raise LinkageError("find and executor: give one (executor runs the default search)")
+    clock = _Stages()
     pool = build_pool(batches, state)
+    clock.lap("pool")
     segments = [(int(lo), int(hi)) for lo, hi in pool.bounds]
     find = find or functools.partial(find_candidates, segments=segments, executor=executor)
     rng = np.random.default_rng(seed)
@@ -222,23 +226,29 @@ def plan_link(
     ]
     keys = [k for k in keys if pool.is_new[np.isin(pool.agency_codes, k)].any()]
     base = {k: _baseline(pool, *k, rng) for k in keys}
+    clock.lap("baseline")
     floors = {k: candidate_threshold or base[k][0] for k in keys}
     pairs = {k: _pairs_for(pool, *k, floors[k], top_k, find) for k in keys}
+    clock.lap("search")
     models: dict = {k: {"candidate_threshold": floors[k]} for k in keys}
     weights = _score(pool, pairs, {k: base[k][1] for k in keys}, models)
+    clock.lap("model")
     g1, g2, w, p = _probabilities(pairs, weights, models, allow_duplicates_within_agency)
+    clock.lap("calibration")
     edge = p >= 1e-3  # links below 0.1% cannot matter to clustering or confidence
     ea, eb, ep = g1[edge], g2[edge], p[edge]
     t = auto_threshold(ep) if threshold == "auto" else float(threshold)
     labels = cluster(pool.agency_codes, pool.old_labels, ea, eb, ep, t,
                      allow_duplicates_within_agency=allow_duplicates_within_agency)  # fmt: skip
+    clock.lap("clustering")
     all_a, all_b, all_p = pool.with_old_links(ea, eb, ep)
     known = pool.known_case_ids
     result = assign_cases(labels, pool.old_case_ids, pool.case_seq, (all_a, all_b, all_p),
-                          new_id=lambda: _fresh_id(known))  # fmt: skip
+                          new_ids=lambda n: new_case_ids(n, avoid=known))  # fmt: skip
     out = pool.input_rows().assign(
         case_id=result.case_ids[pool.input_index], confidence=result.confidence[pool.input_index]
     )
+    clock.lap("cases")
     accepted = int(np.count_nonzero((labels[ea] == labels[eb]) & (ep >= t)))
     named = {f"{pool.agency_names[x]}~{pool.agency_names[y]}": v for (x, y), v in models.items()}
     floor = min(floors.values()) if floors else 0.0
@@ -250,15 +260,26 @@ def plan_link(
             "weight": w, "probability": p,
         })  # fmt: skip
     update = _update(pool, result, ea, eb, ep) if state is not None else None
-    return LinkReport(out, t, floor, len(g1), accepted, result.merges, named, scored, update)
+    clock.lap("update")
+    logger.info("linked %d records: %s", len(out), clock)
+    return LinkReport(out, t, floor, len(g1), accepted, result.merges, named, scored, update,
+                      stages=clock.seconds)  # fmt: skip
 
 
-def _fresh_id(known: set[str]) -> str:
-    while True:
-        cid = new_case_id()
-        if cid not in known:
-            known.add(cid)
-            return cid
+class _Stages:
+    """Wall seconds per stage of a run, for its log line and its report."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.seconds[stage] = round(now - self._last, 3)
+        self._last = now
+
+    def __str__(self) -> str:
+        return ", ".join(f"{k} {v:.1f} s" for k, v in self.seconds.items())
 
 
 def _changed(now: dict[str, float], stored: dict[str, float], new: set[str]) -> dict[str, float]:

@@ -1,7 +1,8 @@
 """Candidate generation on Ray: one task per chunk of rows of a, side b shared once.
 
 The driver validates the input, prepares b (sorted by popcount, transposed) and ``ray.put``s
-it once; each task scores thousands of rows of a against it with the single-thread kernel
+it once; each task (spread over a cluster's nodes: ``SPREAD``) scores thousands of rows of a
+against it with the single-thread kernel
 (Ray sets ``OMP_NUM_THREADS=1`` in workers but numba ignores it, so the task never asks for
 more than one thread). At most ``max_pending`` tasks are in flight; finished chunks are
 collected with ``ray.wait`` and reassembled in row order, so the result is exactly what
@@ -128,7 +129,7 @@ def _remote_score_chunk() -> Any:
     """:func:`_score_chunk` as a Ray remote function (made once, on first use)."""
     import ray
 
-    return ray.remote(num_cpus=1)(_score_chunk)
+    return ray.remote(num_cpus=1, scheduling_strategy="SPREAD")(_score_chunk)
 
 
 def _collect(pending: dict[Any, tuple[int, int]], results: dict[int, Triple]) -> int:

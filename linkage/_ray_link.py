@@ -25,11 +25,13 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from bloom import CaselinkError, EncodedBatch
+from linkage._features import segment_words
 from linkage._link import LinkReport, plan_link
 from linkage._ray import ensure_ray
 from linkage._ray_search import RaySearch
 from linkage._registry import RegistryState
-from linkage._task_limits import lower_priority, memory_budget
+from linkage._search import find_candidates
+from linkage._task_limits import budget_lifted, lower_priority, memory_budget
 from linkage._types import LinkageError
 
 __all__ = ["SEARCH_MODES", "PlanInputs", "ray_plan_link"]
@@ -57,7 +59,8 @@ def _plan_task(batches: Sequence[EncodedBatch] | PlanInputs, state: RegistryStat
                threads: int, options: dict[str, Any], niceness: int = 0,
                memory_gib: float | None = None) -> LinkReport:  # fmt: skip
     """Task body: ``plan_link`` on at most ``threads`` numba threads, at ``niceness``, within
-    ``memory_gib`` GiB of data (the worker's own, loading the inputs included)."""
+    ``memory_gib`` GiB of data (the worker's own, loading the inputs included); the run's
+    kernels are compiled first, outside the budget (:func:`warm_up`)."""
     import numba
 
     lower_priority(niceness)
@@ -69,12 +72,30 @@ def _plan_task(batches: Sequence[EncodedBatch] | PlanInputs, state: RegistryStat
             if not isinstance(batches, Sequence):
                 inputs = batches
                 batches, state = inputs.load()
+            with budget_lifted():
+                warm_up(batches)
             report = plan_link(batches, state=state, **options)
             if inputs is not None:
                 inputs.prepare(report)
             return report
     finally:
         numba.set_num_threads(before)
+
+
+def warm_up(batches: Sequence[EncodedBatch], rows: int = 64) -> None:
+    """Link the first ``rows`` records of each batch, and search them through LSH: numba
+    compiles (or loads from its cache) the kernels a run calls, for these arrays, before
+    the run's memory budget applies -- its compiler maps code itself and aborts the whole
+    process when it cannot, so it must never meet the budget. Best effort: a problem here is
+    the run's to report, so nothing is raised."""
+    few = [EncodedBatch(b.record_refs[:rows], b.filters[:rows], b.metadata) for b in batches]
+    try:
+        plan_link(few)
+        a, b = few[0].filters, few[-1].filters
+        segments = [tuple(map(int, s)) for s in segment_words(few[0].metadata)]
+        find_candidates(a, b, 0.5, 10, method="lsh", segments=segments)
+    except Exception as e:  # the run itself meets and reports any real problem
+        logger.debug("warming the kernels up stopped early: %s", type(e).__name__)
 
 
 @functools.cache

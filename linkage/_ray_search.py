@@ -54,8 +54,12 @@ Unit = tuple[int, int]
 def _walk_task(a: np.ndarray, b: np.ndarray, plans: list[SegmentPlan], k: int, floor: float,
                units: list[Unit], bucket_cap: int, niceness: int,
                memory_gib: float | None) -> TopKPart:  # fmt: skip
-    """Task body: the given bands walked on one thread, at ``niceness``, within the budget."""
+    """Task body: the given bands walked on one thread, at ``niceness``, within the budget
+    -- after a walk of one record of each side outside it, which compiles (or loads) every
+    kernel of the walk for these arrays: numba's compiler aborts the process when it meets
+    the budget (and Ray's crash handler then loops), it must not compile inside."""
     lower_priority(niceness)
+    walk_bands(a[:1], b[:1], plans, k, floor, units, bucket_cap=bucket_cap, threads=1)
     with memory_budget(memory_gib):
         return walk_bands(a, b, plans, k, floor, units, bucket_cap=bucket_cap, threads=1)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from bloom import CaselinkError
 
-__all__ = ["RunMemoryError", "lower_priority", "memory_budget"]
+__all__ = ["RunMemoryError", "budget_lifted", "lower_priority", "memory_budget"]
 
 
 def lower_priority(niceness: int) -> None:
@@ -52,7 +52,7 @@ def memory_budget(gib: float | None) -> Iterator[None]:
     resource.setrlimit(resource.RLIMIT_DATA, (limit, hard))
     try:
         yield
-    except (MemoryError, ImportError, OSError) as e:
+    except (MemoryError, ImportError, OSError, RuntimeError) as e:
         if not isinstance(e, MemoryError) and not _out_of_memory(e):
             raise
         raise RunMemoryError(
@@ -64,7 +64,27 @@ def memory_budget(gib: float | None) -> Iterator[None]:
         resource.setrlimit(resource.RLIMIT_DATA, (soft, hard))
 
 
+@contextlib.contextmanager
+def budget_lifted() -> Iterator[None]:
+    """Inside a :func:`memory_budget`, no budget for a moment: for compiling the kernels a
+    task is about to call (numba's compiler maps its code itself, and aborts the whole
+    process when it cannot -- it must never meet the budget)."""
+    if not hasattr(resource, "RLIMIT_DATA"):
+        yield
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_DATA)
+    resource.setrlimit(resource.RLIMIT_DATA, (hard, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_DATA, (soft, hard))
+
+
 def _out_of_memory(e: BaseException) -> bool:
     """An error that says memory could not be had: a library's segments that could not be
-    mapped (a module imported lazily past the budget), or ENOMEM."""
-    return getattr(e, "errno", None) == errno.ENOMEM or "failed to map segment" in str(e)
+    mapped (a module imported lazily past the budget), a thread that could not start, or
+    ENOMEM."""
+    text = str(e)
+    if isinstance(e, RuntimeError):  # a thread's stack could not be mapped
+        return "can't start new thread" in text
+    return getattr(e, "errno", None) == errno.ENOMEM or "failed to map segment" in text

@@ -57,8 +57,9 @@ def link(
     ray_address: str | None = typer.Option(
         None,
         "--ray-address",
-        help="Run candidate search on Ray: 'local' or a cluster address "
-        "(default: CASELINK_RAY_ADDRESS if set, else in this process).",
+        help="Run the candidate search as Ray tasks (exhaustive or LSH, as in process, same "
+        "result): 'local' or a cluster address (default: CASELINK_RAY_ADDRESS if set, else "
+        "in this process).",
     ),
     data_key_file: Path | None = typer.Option(
         None,
@@ -84,17 +85,18 @@ def link(
                                  param_hint="--data-key-file")  # fmt: skip
     loaded = [bloom.read_batch(p) for p in batches]
     address = ray_address or os.environ.get("CASELINK_RAY_ADDRESS")
-    find = None
+    executor = None
     if address:
-        from linkage._ray import ensure_ray, ray_candidates
+        from linkage._ray import ensure_ray
+        from linkage._ray_search import RaySearch
 
         ensure_ray(None if address == "local" else address)
-        find = ray_candidates
+        executor = RaySearch()  # exhaustive or LSH, as in process, with the work as Ray tasks
     reg = Registry.open(registry, codec=_cipher(data_key_file)) if registry else None
     started = time.perf_counter()
     with console.status("linking"):
-        report = run_link(loaded, registry=reg, threshold=t,
-                          allow_duplicates_within_agency=allow_duplicates, find=find)  # fmt: skip
+        report = run_link(loaded, registry=reg, threshold=t, executor=executor,
+                          allow_duplicates_within_agency=allow_duplicates)  # fmt: skip
     seconds = time.perf_counter() - started
     report.assignments.to_csv(out, index=False)
     a = report.assignments

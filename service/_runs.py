@@ -220,16 +220,18 @@ class RunExecutor:
         inputs_url: str | None = None,
         memory_gib: float | None = None,
         leases: RunLeases,
+        search: str = "auto",
     ) -> None:
         """``use_ray``: compute each run in a Ray task taking ``run_cpus`` CPUs at nice value
         ``niceness`` within ``memory_gib`` GiB (past it the run fails, saying so, and the
         service carries on), which reads its inputs from ``inputs_url`` when given
         (:func:`service._run_inputs.inputs_url`); ``codec`` opens and seals stored filters;
-        ``leases``: this replica's run leases (renewed by its :class:`LeaseKeeper`)."""
+        ``leases``: this replica's run leases (renewed by its :class:`LeaseKeeper`);
+        ``search``: where the run's candidate search works (:func:`linkage.ray_plan_link`)."""
         self.leases = leases
         self.niceness, self.inputs_url, self.memory_gib = niceness, inputs_url, memory_gib
         self.engine, self.use_ray, self.metrics = engine, use_ray, metrics
-        self.run_cpus, self.codec = run_cpus, codec
+        self.run_cpus, self.codec, self.search = run_cpus, codec, search
         self.changes = changes or ChangeFeed()
         self.faults = faults or Faults()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="caselink-run")
@@ -337,7 +339,7 @@ class RunExecutor:
         options = {"threshold": t if t == "auto" else float(t),
                    "allow_duplicates_within_agency": agreement.allow_duplicates}  # fmt: skip
         ray_options = {"num_cpus": self.run_cpus, "niceness": self.niceness,
-                       "memory_gib": self.memory_gib}  # fmt: skip
+                       "memory_gib": self.memory_gib, "search": self.search}  # fmt: skip
         if self.use_ray and self.inputs_url is not None:
             self._set(run_id, stage="linking", progress=0.1)
             key_file = getattr(self.codec, "path", None)

@@ -37,6 +37,7 @@ from __future__ import annotations
 import functools
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -106,6 +107,12 @@ class Settings(BaseSettings):
     )
     run_num_cpus: int = Field(
         1, ge=1, description="CPUs a linkage run's own Ray task takes; the rest serve queries"
+    )
+    run_search: Literal["auto", "process", "tasks"] = Field(
+        "auto",
+        description="where a run's candidate search works: 'process' (in the run's own Ray "
+        "task, on its CPUs), 'tasks' (Ray tasks spread over every node of the cluster), or "
+        "'auto' (tasks when the Ray cluster has more than one node)",
     )
     run_memory_gib: float = Field(
         default_factory=lambda: default_run_memory_gib(),

@@ -128,6 +128,7 @@ def create_app(settings: Settings | None = None, *, cipher: FilterCipher | None 
             settings.run_num_cpus, codec=codec, niceness=settings.background_niceness,
             inputs_url=inputs_url(engine, codec, local_ray=settings.ray_address is None),
             memory_gib=settings.run_memory_gib, leases=app.state.leases,
+            search=settings.run_search,
         )  # fmt: skip
         app.state.lease_keeper = LeaseKeeper(app.state.leases, lambda: recover_interrupted(
             engine, app.state.leases, app.state.changes), app.state.faults).start()  # fmt: skip

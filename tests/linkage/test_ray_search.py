@@ -87,10 +87,18 @@ def test_a_run_task_holding_every_cpu_still_gets_its_search_tasks_run(ray_sessio
 
 
 def test_a_search_task_past_the_memory_budget_fails_with_the_reason(ray_session, namesakes):
-    (a_batch, b_batch), segments = namesakes
+    """A budget far below what the walk needs: the task fails as RunMemoryError naming it --
+    not a crash of the worker (its kernels were compiled before the budget applied)."""
+    (a_batch, _), segments = namesakes
+    rng = np.random.default_rng(2)
+    a = rng.integers(0, 2**63, (30_000, a_batch.words), dtype=np.uint64)
     with pytest.raises(linkage.RunMemoryError, match=r"memory budget of 0\.001 GiB"):
-        find_candidates(a_batch.filters, b_batch.filters, 0.55, 10, method="lsh",
-                        segments=segments, executor=RaySearch(memory_gib=0.001))  # fmt: skip
+        find_candidates(a, a[::-1].copy(), 0.55, 10, method="lsh", segments=segments,
+                        executor=RaySearch(memory_gib=0.001))  # fmt: skip
+    small = a_batch.filters[:200]  # and the workers carry on
+    here = find_candidates(small, small, 0.55, 3, method="lsh", segments=segments)
+    assert_same(find_candidates(small, small, 0.55, 3, method="lsh", segments=segments,
+                                executor=RaySearch()), here)  # fmt: skip
 
 
 @pytest.mark.parametrize(
