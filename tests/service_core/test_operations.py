@@ -1,6 +1,6 @@
 """Operations over a real server: Prometheus metrics (behind the metrics token or an admin
 key), JSON logs that hold nothing an agency sent, and SQLite backup/restore checked by the
-audit chains."""
+audit chains; on SQLite, a request's key lookup that does not wait for the write lock."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import base64
 import json
 import sqlite3
 
+import httpx
 import pytest
 
 import bloom
@@ -66,7 +67,14 @@ def ops(database, tmp_path_factory, febrl4, febrl_schema, secret):
         svc.stop()
 
 
+def _running(ops) -> None:
+    """Start the server again if a test stopped it (the logs test does, near the end)."""
+    if ops["svc"].process is None or ops["svc"].process.poll() is not None:
+        ops["svc"].start()
+
+
 def test_metrics_count_requests_runs_records_and_refusals(ops):
+    _running(ops)
     with Client(ops["svc"].url, METRICS_TOKEN) as prometheus:  # the token, sent as a Bearer
         text = prometheus.metrics()
     route = "/v1/agreements/{agreement_id}/batches"
@@ -80,8 +88,7 @@ def test_metrics_count_requests_runs_records_and_refusals(ops):
 
 
 def test_metrics_need_the_metrics_token_or_an_admin_key(ops):
-    import httpx
-
+    _running(ops)
     url = f"{ops['svc'].url}/metrics"
 
     def status(token: str | None) -> int:
@@ -101,6 +108,33 @@ def test_metrics_need_the_metrics_token_or_an_admin_key(ops):
     assert status(METRICS_TOKEN) == 200
 
 
+def test_the_key_lookup_answers_while_a_writer_holds_the_lock(ops):
+    """A request's key lookup is a pure read: on SQLite it must not queue behind a writer.
+
+    Every transaction of the service's own engine starts with ``BEGIN IMMEDIATE``; with the
+    lookup on that engine each request waited for whoever held the write lock — a run's
+    registry commit, an upload — and past the pool's wait it was a 500 (measured by ``--only
+    load``). Here another connection holds the write lock while a request is answered; without
+    the plain reader the request would wait for the lock (60 s busy timeout), and the client's
+    bound of 45 s fails the test rather than any figure of speed.
+    """
+    if ops["kind"] != "sqlite":
+        pytest.skip("SQLite's one writer; PostgreSQL's readers never wait for one")
+    _running(ops)
+    writer = sqlite3.connect(ops["url"].removeprefix("sqlite:///"), isolation_level=None,
+                             timeout=60)  # fmt: skip
+    try:
+        writer.execute("BEGIN IMMEDIATE")  # the write lock, held
+        writer.execute("UPDATE agencies SET name = name")
+        r = httpx.get(f"{ops['svc'].url}/v1/me",
+                      headers={"Authorization": f"Bearer {ops['admin']}"}, timeout=45)  # fmt: skip
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+    assert r.status_code == 200, r.text
+    assert r.json()["role"] == "admin"
+
+
 def test_logs_are_json_and_hold_no_key_filter_or_id_value(ops):
     ops["svc"].stop()  # flush everything the server would write
     raw = (ops["work"] / "service.log").read_text()
@@ -116,7 +150,6 @@ def test_logs_are_json_and_hold_no_key_filter_or_id_value(ops):
     for k in range(0, 300 * 128, 128 * 37):
         one = filters[k : k + 128]
         assert one.hex() not in raw and base64.b64encode(one).decode() not in raw
-    ops["svc"].start()  # later tests of this module still have a server
 
 
 def _sqlite_only(ops) -> None:
