@@ -15,6 +15,7 @@ everywhere in :mod:`blocking`; :mod:`linkage` scores them field by field.
 from __future__ import annotations
 
 import functools
+import itertools
 import logging
 import queue
 import time
@@ -181,6 +182,7 @@ class _Walk:
     tables: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
     free: queue.Queue[int]
     counters: np.ndarray
+    row_lo: int  # the tables hold rows row_lo.. of a
 
 
 def _walk_band(w: _Walk, job: tuple[int, np.ndarray, np.ndarray]) -> None:
@@ -196,7 +198,7 @@ def _walk_band(w: _Walk, job: tuple[int, np.ndarray, np.ndarray]) -> None:
         kern.walk_band(
             ka, kb, w.shift, w.rows_a, w.rows_b, w.a, w.b, w.pa, w.pb, w.floor, w.cap, orders,
             *w.digests, band, SAME_SEGMENT_BANDS, *w.segment, w.permutations, hs, hj, worst,
-            w.counters[t],
+            w.counters[t], w.row_lo,
         )  # fmt: skip
     finally:
         w.free.put(t)
@@ -217,13 +219,20 @@ def band_work(plans: Sequence[SegmentPlan]) -> list[Band]:
 
 @dataclass(frozen=True, eq=False)
 class TopKPart:
-    """The k-slot tables of one walk over some bands: ``scores``/``rows`` are
-    ``(tables, n_a, k)`` (one table per thread), ``counters`` ``(tables, 16)``."""
+    """The k-slot tables of one walk over some bands and a window of rows of a: ``scores``/
+    ``rows`` are ``(tables, rows in the window, k)`` (one table per thread), their row r
+    being row ``row_lo + r`` of a; ``counters`` ``(tables, 16)``."""
 
     scores: np.ndarray
     rows: np.ndarray
     counters: np.ndarray
     seconds: float
+    row_lo: int = 0
+
+    @property
+    def window(self) -> tuple[int, int]:
+        """The rows of a whose tables these are: ``[row_lo, row_lo + rows)``."""
+        return self.row_lo, self.row_lo + int(self.scores.shape[1])
 
 
 def _as_plans(a: object, plans: LshParams | Sequence[SegmentPlan]) -> list[SegmentPlan]:
@@ -251,9 +260,14 @@ def walk_bands(
     *,
     bucket_cap: int = DEFAULT_BUCKET_CAP,
     threads: int | None = None,
+    window: tuple[int, int] | None = None,
 ) -> TopKPart:
     """Walk the given ``(plan, band)`` units (None: all of :func:`band_work`) into k-slot
-    tables, on ``threads`` threads: one share of :func:`lsh_top_k`, e.g. one task's on Ray."""
+    tables, on ``threads`` threads: one share of :func:`lsh_top_k`, e.g. one task's on Ray.
+    ``window``: the rows ``[lo, hi)`` of a to keep tables for (None: all); every row is
+    still banded, so buckets are split as in a walk of all rows, and the window's rows come
+    out exactly as there -- tables of a window are what bounds a task's memory when a
+    register has millions of rows."""
     plans = _as_plans(a, plans)
     _check_all(a, b, plans, k, floor, bucket_cap, threads)
     wanted = band_work(plans) if bands is None else list(bands)
@@ -262,11 +276,14 @@ def walk_bands(
     if unknown:
         raise_problems({"bands": f"{len(unknown)} (plan, band) units are not in the plans, "
                         f"e.g. {unknown[0]}"})  # fmt: skip
+    lo, hi = (0, a.shape[0]) if window is None else (int(window[0]), int(window[1]))
+    if not 0 <= lo <= hi <= a.shape[0]:
+        raise_problems({"window": f"must be rows [lo, hi) within 0..{a.shape[0]}"})
     started = time.perf_counter()
     a, b = np.ascontiguousarray(a), np.ascontiguousarray(b)
     pa, pb = popcount_rows(a, 0, a.shape[1]), popcount_rows(b, 0, b.shape[1])
     workers = max(1, threads or get_num_threads())
-    tables = [kern.new_tables(a.shape[0], int(k)) for _ in range(workers)]
+    tables = [kern.new_tables(hi - lo, int(k)) for _ in range(workers)]
     free: queue.Queue[int] = queue.Queue()
     for t in range(workers):
         free.put(t)
@@ -290,7 +307,7 @@ def walk_bands(
             walk = functools.partial(
                 _walk_band, _Walk(shift, rows_a, rows_b, a, b, pa, pb, float(floor),
                                   int(bucket_cap), params, digests, (sub_a, sub_b), permutations,
-                                  tables, free, counters),
+                                  tables, free, counters, lo),
             )  # fmt: skip
             for start in range(0, len(mine), _BANDS_PER_GROUP):
                 group_bands = mine[start : start + _BANDS_PER_GROUP]
@@ -301,7 +318,7 @@ def walk_bands(
                 list(map(walk, jobs) if pool is None else pool.map(walk, jobs))
     return TopKPart(
         scores=np.stack([t[0] for t in tables]), rows=np.stack([t[1] for t in tables]),
-        counters=counters, seconds=time.perf_counter() - started,
+        counters=counters, seconds=time.perf_counter() - started, row_lo=lo,
     )  # fmt: skip
 
 
@@ -311,6 +328,9 @@ def combine_parts(parts: Sequence[TopKPart]) -> TopKPart:
     parts of many tasks, so its memory is one table, not one per task."""
     if not parts:
         raise_problems({"parts": "at least one walked part is needed"})
+    if len({p.window for p in parts}) > 1:
+        raise_problems({"parts": "parts of different windows of rows cannot be folded "
+                        "together (merge_parts assembles windows)"})  # fmt: skip
     if len(parts) == 1 and parts[0].scores.shape[0] == 1:
         return parts[0]
     hs, hj = kern.fold_tables(np.concatenate([p.scores for p in parts]),
@@ -318,7 +338,7 @@ def combine_parts(parts: Sequence[TopKPart]) -> TopKPart:
     counters = np.concatenate([p.counters for p in parts])
     merged = counters.sum(axis=0, keepdims=True)
     merged[0, kern.LARGEST_BUCKET] = counters[:, kern.LARGEST_BUCKET].max()
-    return TopKPart(hs[None], hj[None], merged, sum(p.seconds for p in parts))
+    return TopKPart(hs[None], hj[None], merged, sum(p.seconds for p in parts), parts[0].row_lo)
 
 
 def merge_parts(
@@ -338,10 +358,23 @@ def merge_parts(
     plans = _as_plans(a, plans)
     if not parts:
         raise_problems({"parts": "at least one walked part is needed"})
-    scores = np.concatenate([p.scores for p in parts])
-    rows = np.concatenate([p.rows for p in parts])
+    windows = sorted({p.window for p in parts})
+    covered = [w for w in windows if w[0] < w[1]]
+    if any(x[1] > y[0] for x, y in itertools.pairwise(covered)) or (
+        sum(hi - lo for lo, hi in covered) != a.shape[0]
+    ):
+        raise_problems({"parts": f"the parts' windows of rows {windows} must tile the "
+                        f"{a.shape[0]} rows of a"})  # fmt: skip
+    found = []
+    for w in covered:  # disjoint and in order: the triples stay sorted by (i, j)
+        mine = [p for p in parts if p.window == w]
+        wi, wj, ws = kern.merge_tables(np.concatenate([p.scores for p in mine]),
+                                       np.concatenate([p.rows for p in mine]))  # fmt: skip
+        found.append((wi + w[0], wj, ws))
+    i, j, s = (np.concatenate(c) for c in zip(*found, strict=True)) if found else (
+        np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))  # fmt: skip
+    scores = [p.scores for p in parts]
     counters = np.concatenate([p.counters for p in parts])
-    i, j, s = kern.merge_tables(scores, rows)
     total = counters.sum(axis=0)
     result = TopKResult(
         i=i, j=j, score=s, n_a=a.shape[0], n_b=b.shape[0], k=int(k), floor=float(floor),
@@ -351,7 +384,7 @@ def merge_parts(
         largest_bucket=int(counters[:, kern.LARGEST_BUCKET].max()),
         hashed=int(total[kern.HASHED]),
         visits=int(total[kern.VISITS]),
-        table_bytes=int(scores.nbytes + rows.nbytes),
+        table_bytes=int(sum(2 * x.nbytes for x in scores)),
         seconds=sum(p.seconds for p in parts) if seconds is None else seconds,
     )  # fmt: skip
     _log(result)

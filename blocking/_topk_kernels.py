@@ -78,16 +78,21 @@ def offer(hs, hj, worst, i, j, s):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _try(a, b, pa, pb, i, j, floor, hs, hj, worst, counters):  # pragma: no cover - compiled
+def _try(a, b, pa, pb, i, j, floor, hs, hj, worst, counters, row_lo):  # pragma: no cover
+    """Score pair (i, j) into row i's table, which is row ``i - row_lo`` of the tables (rows
+    of a outside the tables' window are another walk's)."""
+    r = i - row_lo
+    if r < 0 or r >= hs.shape[0]:
+        return
     counters[VISITS] += 1
     total = pa[i] + pb[j]
     if total == 0:
         return
     bound = 2.0 * min(pa[i], pb[j]) / total  # Dice can be no higher
-    if bound < floor or bound < hs[i, worst[i]]:
+    if bound < floor or bound < hs[r, worst[r]]:
         return
     for t in range(hj.shape[1]):  # kept already (close pairs meet in many bands)
-        if hj[i, t] == j:
+        if hj[r, t] == j:
             return
     inter = 0
     for w in range(a.shape[1]):
@@ -95,7 +100,7 @@ def _try(a, b, pa, pb, i, j, floor, hs, hj, worst, counters):  # pragma: no cove
     s = (2.0 * inter) / total
     counters[SCORED] += 1
     if s >= floor:
-        offer(hs, hj, worst, i, j, s)
+        offer(hs, hj, worst, r, j, s)
 
 
 @njit(cache=True, nogil=True)
@@ -161,7 +166,7 @@ def _wanted(  # pragma: no cover - compiled
 @njit(cache=True, nogil=True)
 def score_bucket(  # pragma: no cover - compiled
     a, b, pa, pb, ra, rb, floor, cap, orders, qa, qb, band, same_bands, sa, sb, tables, hs, hj,
-    worst, counters,
+    worst, counters, row_lo,
 ):  # fmt: skip
     """Score one over-full bucket (rows ``ra`` of a, ``rb`` of b): split it while a part is
     over ``cap`` pairs by one more MinHash per level, level d ordering the bits by
@@ -201,7 +206,7 @@ def score_bucket(  # pragma: no cover - compiled
                 counters[CAPPED_PARTS] += 1
                 counters[CAPPED_PAIRS] += ca * cb - ca * min(per, cb)
             for x in range(lo, hi):
-                if perm[x] >= na:
+                if perm[x] >= na or not row_lo <= ra[perm[x]] < row_lo + hs.shape[0]:
                     continue
                 seen = 0
                 for y in range(lo, hi):
@@ -213,7 +218,8 @@ def score_bucket(  # pragma: no cover - compiled
                     mx, my = perm[x], perm[y] - na
                     if _wanted(mx, my, ra, rb, qa, qb, band, same_bands, ida, idb, size_a,
                                size_b, decided, sa, sb, tables):  # fmt: skip
-                        _try(a, b, pa, pb, ra[mx], rb[my], floor, hs, hj, worst, counters)
+                        _try(a, b, pa, pb, ra[mx], rb[my], floor, hs, hj, worst, counters,
+                             row_lo)  # fmt: skip
             continue
         for w in range(common.shape[0]):
             common[w] = _FULL
@@ -258,7 +264,7 @@ def segment_digests(bits):  # pragma: no cover - compiled
 @njit(cache=True, nogil=True)
 def walk_band(  # pragma: no cover - compiled
     ka, kb, shift, rows_a, rows_b, a, b, pa, pb, floor, cap, orders, qa, qb, band, same_bands,
-    sa, sb, tables, hs, hj, worst, counters,
+    sa, sb, tables, hs, hj, worst, counters, row_lo,
 ):  # fmt: skip
     """Merge-join one band's sorted keys of both sides and score every bucket into the
     tables; ``orders``: the band's own bit orders for splitting its over-full buckets.
@@ -285,10 +291,12 @@ def walk_band(  # pragma: no cover - compiled
                     counters[LARGEST_BUCKET] = size
                 for x in range(ia, ea):
                     i = rows_a[np.int64(ka[x] & mask)]
+                    if not row_lo <= i < row_lo + hs.shape[0]:
+                        continue
                     for y in range(ib, eb):
                         j = rows_b[np.int64(kb[y] & mask)]
                         if not (skip_same and qa[i] == qb[j]):
-                            _try(a, b, pa, pb, i, j, floor, hs, hj, worst, counters)
+                            _try(a, b, pa, pb, i, j, floor, hs, hj, worst, counters, row_lo)
             else:
                 if size > counters[LARGEST_BUCKET]:
                     counters[LARGEST_BUCKET] = size
@@ -299,7 +307,7 @@ def walk_band(  # pragma: no cover - compiled
                 for y in range(ib, eb):
                     rb[y - ib] = rows_b[np.int64(kb[y] & mask)]
                 score_bucket(a, b, pa, pb, ra, rb, floor, cap, orders, qa, qb, band, same_bands,
-                             sa, sb, tables, hs, hj, worst, counters)  # fmt: skip
+                             sa, sb, tables, hs, hj, worst, counters, row_lo)  # fmt: skip
             ia, ib = ea, eb
 
 

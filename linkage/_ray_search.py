@@ -6,11 +6,14 @@ Large inputs (LSH top-k): the bands of every segment's plan are dealt round robi
 table per row of a (:func:`blocking.walk_bands`, one thread), and the caller folds each
 task's table into its own as the tasks finish (:func:`blocking.combine_parts`). The filters
 travel once through the object store (read in place by every task on a node), never pickled
-per task; the caller holds one table plus those of the tasks in flight, which are limited so
-that their tables stay under ``max_bytes_in_flight``. Small inputs (exhaustive search): chunks
-of rows of a, as :func:`linkage.ray_candidates`. Either way the pairs are exactly those of the
-search in one process (tested): which band finds a pair does not depend on which bands a task
-walks, and the best k of a row do not depend on the order they were offered in.
+per task. A register of millions of rows is also cut into windows of rows of a, so that no
+task's tables pass ``max_table_bytes`` (every task still bands all rows, so buckets are split
+as in one walk); the caller holds one table per row, and the tasks in flight are limited so
+that their tables stay under ``max_bytes_in_flight`` per node. Small inputs (exhaustive
+search): chunks of rows of a, as :func:`linkage.ray_candidates`. Either way the pairs are
+exactly those of the search in one process (tested): which band finds a pair does not depend
+on which bands a task walks, and the best k of a row do not depend on the order they were
+offered in.
 
 Each task works within the run's limits (:mod:`linkage._task_limits`): the nice value and the
 memory budget. A task blocked waiting for others gives its CPUs back to Ray meanwhile, so the
@@ -44,7 +47,7 @@ from linkage._ray import ensure_ray, ray_candidates
 from linkage._task_limits import lower_priority, memory_budget
 from linkage._types import CandidatePairs, LinkageError
 
-__all__ = ["RaySearch"]
+__all__ = ["RaySearch", "deal", "windows"]
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +55,7 @@ Unit = tuple[int, int]
 
 
 def _walk_task(a: np.ndarray, b: np.ndarray, plans: list[SegmentPlan], k: int, floor: float,
-               units: list[Unit], bucket_cap: int, niceness: int,
+               units: list[Unit], window: tuple[int, int], bucket_cap: int, niceness: int,
                memory_gib: float | None) -> TopKPart:  # fmt: skip
     """Task body: the given bands walked on one thread, at ``niceness``, within the budget
     -- after a walk of one record of each side outside it, which compiles (or loads) every
@@ -61,7 +64,8 @@ def _walk_task(a: np.ndarray, b: np.ndarray, plans: list[SegmentPlan], k: int, f
     lower_priority(niceness)
     walk_bands(a[:1], b[:1], plans, k, floor, units, bucket_cap=bucket_cap, threads=1)
     with memory_budget(memory_gib):
-        return walk_bands(a, b, plans, k, floor, units, bucket_cap=bucket_cap, threads=1)
+        return walk_bands(a, b, plans, k, floor, units, bucket_cap=bucket_cap, threads=1,
+                          window=window)  # fmt: skip
 
 
 @functools.cache
@@ -77,6 +81,19 @@ def _cluster_cpus() -> int:
     return max(1, int(ray.cluster_resources().get("CPU", 1)))
 
 
+def _live_nodes() -> int:
+    import ray
+
+    return max(1, sum(1 for n in ray.nodes() if n.get("Alive")))
+
+
+def windows(rows: int, k: int, max_table_bytes: int) -> list[tuple[int, int]]:
+    """Rows of a cut into windows whose k-slot tables (16 bytes a slot) fit in
+    ``max_table_bytes``: one window up to 1.6 million rows at k = 10 and 256 MiB."""
+    step = max(1, min(rows, max_table_bytes // (16 * k)))
+    return [(lo, min(rows, lo + step)) for lo in range(0, rows, step)]
+
+
 def deal(units: Sequence[Unit], shares: int) -> list[list[Unit]]:
     """``units`` dealt round robin into at most ``shares`` non-empty shares: each plan's bands
     (some far heavier than others, e.g. a name's) spread over every share."""
@@ -88,21 +105,25 @@ def deal(units: Sequence[Unit], shares: int) -> list[list[Unit]]:
 class RaySearch:
     """Runs :func:`linkage.find_candidates`' search as Ray tasks (pass it as ``executor``).
 
-    ``tasks_per_cpu``: shares of the bands per CPU of the cluster (more than one evens out
-    heavy bands); ``max_bytes_in_flight``: bound on the k-slot tables of running tasks that
-    the caller may have to hold at once; ``niceness`` and ``memory_gib``: each task's CPU
-    priority and memory budget (:func:`linkage.lower_priority`, :func:`linkage.memory_budget`).
-    Starts a local Ray if none is running.
+    ``tasks_per_cpu``: tasks per CPU of the cluster (more than one evens out heavy bands);
+    ``max_table_bytes``: a task's k-slot tables at most -- a register of millions of rows is
+    cut into windows of rows of a, each walked by its own tasks (every row is still banded,
+    so the result is the same); ``max_bytes_in_flight``: per node, the tables of running
+    tasks at most (they wait in the node's object store until folded); ``niceness`` and
+    ``memory_gib``: each task's CPU priority and memory budget
+    (:func:`linkage.lower_priority`, :func:`linkage.memory_budget`). Starts a local Ray if
+    none is running.
     """
 
     tasks_per_cpu: int = 2
+    max_table_bytes: int = 256 * 2**20
     max_bytes_in_flight: int = 2 * 2**30
     niceness: int = 0
     memory_gib: float | None = None
 
     def __post_init__(self) -> None:
         problems = []
-        for name in ("tasks_per_cpu", "max_bytes_in_flight"):
+        for name in ("tasks_per_cpu", "max_table_bytes", "max_bytes_in_flight"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 problems.append(f"{name} must be a whole number ≥ 1, got {value!r}")
@@ -144,34 +165,36 @@ class RaySearch:
 
         started = time.perf_counter()
         plans = list(plans)
-        shares = deal(band_work(plans), self.tasks_per_cpu * _cluster_cpus())
-        table = max(1, a.shape[0] * int(k) * 16)
-        limit = max(1, min(len(shares), self.max_bytes_in_flight // table))
+        cut = windows(a.shape[0], int(k), self.max_table_bytes)
+        shares = deal(band_work(plans), -(-self.tasks_per_cpu * _cluster_cpus() // len(cut)))
+        work = [(w, share) for w in cut for share in shares]
+        table = (cut[0][1] - cut[0][0]) * int(k) * 16
+        per_node = max(1, self.max_bytes_in_flight // table)
+        limit = max(1, min(len(work), per_node * _live_nodes()))
         a_ref, b_ref = ray.put(np.ascontiguousarray(a)), ray.put(np.ascontiguousarray(b))
         task = _remote_walk()
-        args = (k, floor)
         rest = (bucket_cap, self.niceness, self.memory_gib)
         pending: list[Any] = []
-        kept: TopKPart | None = None
+        kept: dict[tuple[int, int], TopKPart] = {}
         try:
-            for share in shares:
+            for w, share in work:
                 while len(pending) >= limit:
-                    kept = self._fold_one(pending, kept)
-                pending.append(task.remote(a_ref, b_ref, plans, *args, share, *rest))
+                    self._fold_one(pending, kept)
+                pending.append(task.remote(a_ref, b_ref, plans, k, floor, share, w, *rest))
             while pending:
-                kept = self._fold_one(pending, kept)
+                self._fold_one(pending, kept)
         finally:
             for ref in pending:
                 ray.cancel(ref)
-        assert kept is not None  # deal() gives at least one share, if an empty one
-        logger.info("LSH top-%d walked as %d Ray tasks (%d in flight at most)", k, len(shares),
+        logger.info("LSH top-%d walked as %d Ray tasks (%d windows of rows x %d shares of the "
+                    "bands; %d in flight at most)", k, len(work), len(cut), len(shares),
                     limit)  # fmt: skip
-        return merge_parts(a, b, plans, k, floor, [kept], bucket_cap=bucket_cap,
+        return merge_parts(a, b, plans, k, floor, list(kept.values()), bucket_cap=bucket_cap,
                            seconds=time.perf_counter() - started)  # fmt: skip
 
     @staticmethod
-    def _fold_one(pending: list[Any], kept: TopKPart | None) -> TopKPart:
-        """Wait for one pending task and fold its tables into ``kept``."""
+    def _fold_one(pending: list[Any], kept: dict[tuple[int, int], TopKPart]) -> None:
+        """Wait for one pending task and fold its tables into those kept for its window."""
         import ray
 
         ready, _ = ray.wait(pending, num_returns=1)
@@ -183,6 +206,5 @@ class RaySearch:
                 if isinstance(e.cause, CaselinkError):
                     raise e.cause from None
                 raise
-            kept = part if kept is None else combine_parts([kept, part])
-        assert kept is not None
-        return kept
+            old = kept.get(part.window)
+            kept[part.window] = part if old is None else combine_parts([old, part])

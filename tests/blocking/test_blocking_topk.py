@@ -4,6 +4,7 @@ met."""
 
 from __future__ import annotations
 
+import itertools
 import logging
 
 import numpy as np
@@ -151,6 +152,16 @@ def test_bands_walked_in_any_parts_and_merged_give_the_whole_walk(seed, parts, c
     np.testing.assert_array_equal(folded.j, whole.j)
     np.testing.assert_array_equal(folded.score, whole.score)
     assert folded.largest_bucket == whole.largest_bucket
+    cuts = np.unique(np.r_[0, np.sort(rng.integers(0, len(a), rng.integers(0, 4))), len(a)])
+    windows = list(itertools.pairwise(cuts.tolist()))  # 1-4 windows of rows of a
+    tiled = [walk_bands(a, b, plans, 4, 0.5, [u for u, d in zip(units, deal, strict=True)
+                                               if d == n], bucket_cap=cap, threads=1,
+                        window=w)
+             for w in windows for n in range(parts)]  # fmt: skip
+    by_window = merge_parts(a, b, plans, 4, 0.5, tiled, bucket_cap=cap)
+    np.testing.assert_array_equal(by_window.i, whole.i)
+    np.testing.assert_array_equal(by_window.j, whole.j)
+    np.testing.assert_array_equal(by_window.score, whole.score)
     # (how many pairs were scored depends on the order: a pair already kept is not rescored)
     assert (merged.split_buckets, merged.capped_pairs) == (whole.split_buckets, whole.capped_pairs)
 
@@ -162,6 +173,13 @@ def test_units_outside_the_plans_are_refused():
         walk_bands(a, a, plans, 2, 0.5, [(0, 2)])
     with pytest.raises(BlockingError, match="parts"):
         merge_parts(a, a, plans, 2, 0.5, [])
+    with pytest.raises(BlockingError, match="window"):
+        walk_bands(a, a, plans, 2, 0.5, window=(3, 11))
+    first = walk_bands(a, a, plans, 2, 0.5, window=(0, 4))
+    with pytest.raises(BlockingError, match="tile"):  # rows 4..9 missing
+        merge_parts(a, a, plans, 2, 0.5, [first])
+    with pytest.raises(BlockingError, match="different windows"):
+        combine_parts([first, walk_bands(a, a, plans, 2, 0.5, window=(4, 10))])
 
 
 def test_identical_records_past_the_cap_are_scored_up_to_it_and_said(caplog):

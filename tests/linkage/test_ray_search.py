@@ -14,7 +14,7 @@ import linkage
 from evaluation import generate_synthetic
 from linkage import RaySearch, find_candidates
 from linkage._features import segment_words
-from linkage._ray_search import deal
+from linkage._ray_search import deal, windows
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +38,8 @@ def test_lsh_bands_walked_as_tasks_give_the_pairs_of_one_process(ray_session, na
     a, b = a_batch.filters, b_batch.filters
     here = find_candidates(a, b, 0.55, 10, method="lsh", segments=segments)
     assert len(here) > 5000
-    for search in (RaySearch(), RaySearch(tasks_per_cpu=5, max_bytes_in_flight=1)):
+    tiny = RaySearch(tasks_per_cpu=5, max_table_bytes=170 * 10 * 16, max_bytes_in_flight=1)
+    for search in (RaySearch(), tiny):  # tiny: 8 windows of rows x 2 shares of the bands
         there = find_candidates(a, b, 0.55, 10, method="lsh", segments=segments, executor=search)
         assert_same(there, here)
 
@@ -104,11 +105,19 @@ def test_a_search_task_past_the_memory_budget_fails_with_the_reason(ray_session,
 @pytest.mark.parametrize(
     ("kwargs", "named"),
     [({"tasks_per_cpu": 0}, "tasks_per_cpu"), ({"max_bytes_in_flight": 0.5}, "max_bytes"),
+     ({"max_table_bytes": 0}, "max_table_bytes"),
      ({"niceness": 20}, "niceness"), ({"memory_gib": 0}, "memory_gib")],
 )  # fmt: skip
 def test_bad_settings_are_named(kwargs, named):
     with pytest.raises(linkage.LinkageError, match=named):
         RaySearch(**kwargs)
+
+
+def test_rows_are_cut_into_windows_whose_tables_fit():
+    assert windows(10, 2, 3 * 2 * 16) == [(0, 3), (3, 6), (6, 9), (9, 10)]
+    assert windows(10, 2, 10**9) == [(0, 10)]
+    assert windows(10, 2, 1) == [(i, i + 1) for i in range(10)]
+    assert windows(1_600_000, 10, 256 * 2**20) == [(0, 1_600_000)]
 
 
 def test_bands_are_dealt_round_robin_into_non_empty_shares():
