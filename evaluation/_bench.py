@@ -25,6 +25,7 @@ SECTIONS: dict[str, tuple[str, str]] = {
     "blocking": ("evaluation._bench_blocking", "bench_blocking_sizes"),
     "blocking_1m_people": ("evaluation._bench_scale", "bench_blocking_people"),
     "scale": ("evaluation._bench_linkscale", "bench_scale"),
+    "scale_projection": ("evaluation._bench_projection", "bench_projection"),
     "accuracy": ("evaluation._bench_accuracy", "bench_accuracy"),
     "plaintext_baseline": ("evaluation._bench_accuracy", "bench_baseline"),
     "privacy": ("evaluation._bench_accuracy", "bench_privacy"),

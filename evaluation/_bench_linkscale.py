@@ -97,12 +97,14 @@ def _recall(a_batch, b_batch, floor: float, truth_b: np.ndarray, rows: np.ndarra
     }  # fmt: skip
 
 
-def scale_run(n_people: int, mix: str, *, sample_rows: int = 2000, seed: int = 0) -> dict:
-    """One size of one mix, end to end (see the module's docstring)."""
+def scale_run(n_people: int, mix: str, *, sample_rows: int = 2000, seed: int = 0,
+              agencies: int = 2) -> dict:  # fmt: skip
+    """One size of one mix, end to end (see the module's docstring); recall is sampled on
+    the first two agencies."""
     if mix not in ("rare", "common"):
         raise ValueError("mix must be 'rare' or 'common'")
     t0 = time.perf_counter()
-    data = generate(n_people, 2, overlap=_OVERLAP, seed=seed,
+    data = generate(n_people, agencies, overlap=_OVERLAP, seed=seed,
                     common_names=COMMON_NAMES if mix == "common" else None)  # fmt: skip
     schema = bloom.Schema.load("person")
     batches = [bloom.encode(df, schema, _SECRET, agency=name, id_column="record_ref")
@@ -121,7 +123,7 @@ def scale_run(n_people: int, mix: str, *, sample_rows: int = 2000, seed: int = 0
         cases = pd.read_csv(folder / "cases.csv")
     merged = cases.merge(data.truth, on=["agency", "record_ref"])
     scores = pairwise_scores(merged["case_id"].to_numpy(), merged["entity_id"].to_numpy())
-    a_batch, b_batch = batches
+    a_batch, b_batch = batches[:2]
     entity = data.truth.set_index(["agency", "record_ref"])["entity_id"]
     ea = entity.loc[a_batch.metadata.agency].reindex(a_batch.record_refs).to_numpy()
     eb = entity.loc[b_batch.metadata.agency].reindex(b_batch.record_refs).to_numpy()
@@ -133,9 +135,11 @@ def scale_run(n_people: int, mix: str, *, sample_rows: int = 2000, seed: int = 0
     return {
         "people": n_people,
         "mix": mix,
+        "agencies": agencies,
         "records": [len(b) for b in batches],
         "link_seconds": round(seconds, 1),
         "link_peak_rss_gib": round(peak, 2),
+        "link_stage_seconds": summary.get("stages", {}),
         "generate_and_encode_seconds": round(prepared, 1),
         "candidate_floor": round(float(summary["candidate_threshold"]), 4),
         "pairs_scored": summary["pairs_scored"],
@@ -153,9 +157,13 @@ def bench_scale(
     *,
     sample_rows: int = 2000,
     seed: int = 0,
+    three_agencies: tuple[int, ...] = (1_000_000,),
 ) -> dict[str, Any]:
-    """Every mix at every size, smallest first; each run's figures under ``runs``."""
+    """Every mix at every size, smallest first, in two agencies; then the common mix at
+    ``three_agencies`` sizes in three agencies. Each run's figures under ``runs``."""
     runs = [scale_run(n, mix, sample_rows=sample_rows, seed=seed)
             for mix in mixes for n in sorted(sizes)]  # fmt: skip
+    runs += [scale_run(n, "common", sample_rows=sample_rows, seed=seed, agencies=3)
+             for n in three_agencies]  # fmt: skip
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     return {"runs": runs, "bench_process_peak_rss_gib": round(own, 2), "seed": seed}

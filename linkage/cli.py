@@ -106,7 +106,7 @@ def link(
             "floors": {k: v.get("candidate_threshold") for k, v in report.models.items()},
             "pairs_scored": report.pairs_scored, "links_accepted": report.links_accepted,
             "records": len(a), "cases": int(a["case_id"].nunique()),
-            "seconds": round(seconds, 1),
+            "seconds": round(seconds, 1), "stages": report.stages,
         }, indent=2) + "\n")  # fmt: skip
     console.print(
         f"{len(a):,} records in {a['case_id'].nunique():,} cases "
