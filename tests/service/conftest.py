@@ -2,11 +2,12 @@
 
 Each server is a subprocess ``caselink serve`` with its own database (a SQLite file, or a
 fresh PostgreSQL schema dropped afterwards), its own Ray and its own process group, killed
-at teardown. The ``fleet`` launches one per backend at once; ``service`` (session-scoped,
-one parameter per backend) is the one the tests of a backend share, with an admin key made by
-``caselink admin create-agency --role admin`` and a steward key the admin issues over HTTP;
-``world`` on it is a three-agency agreement whose first run has succeeded. test_crash kills
-servers of its own (fault points); its SIGTERM test stops the shared server and runs last
+at teardown. The ``fleet`` launches one per backend at once; ``service`` (package-scoped:
+stopped, with its Ray, once this folder's tests are done; one parameter per backend) is the
+one the tests of a backend share, with an admin key made by ``caselink admin create-agency
+--role admin`` and a steward key the admin issues over HTTP; ``world`` on it is a
+three-agency agreement whose first run has succeeded. test_crash kills servers of its own
+(fault points); its SIGTERM test stops the shared server and runs last
 (see :func:`pytest_collection_modifyitems`).
 """
 
@@ -335,13 +336,13 @@ def _with_steward(server: Server, admin_key: str) -> Service:
     return service
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def fleet(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[Fleet]:
     with contextlib.ExitStack() as stack:
         yield Fleet(stack, request, tmp_path_factory)
 
 
-@pytest.fixture(scope="session", params=BACKENDS)
+@pytest.fixture(scope="package", params=BACKENDS)
 def service(request: pytest.FixtureRequest, fleet: Fleet) -> Service:
     return fleet.service(request.param)
 
@@ -423,7 +424,7 @@ def _registers(seed: int = 7) -> tuple[Any, dict[str, pd.DataFrame], pd.DataFram
     return data, registers, pd.concat(planted, ignore_index=True)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def world(service: Service, person_schema, secret, tmp_path_factory) -> Iterator[World]:
     """The full three-agency flow up to a succeeded first run, asserted step by step."""
     workdir = tmp_path_factory.mktemp(f"world-{service.db.kind}")

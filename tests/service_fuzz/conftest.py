@@ -85,7 +85,7 @@ def _start(fleet: FuzzFleet, stack: contextlib.ExitStack, databases: dict, tmp_p
             stack.callback(fleet.worlds[kind].close)  # before its database goes
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def fuzz_fleet(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[FuzzFleet]:
     fleet = FuzzFleet()
     with contextlib.ExitStack() as stack:

@@ -132,7 +132,7 @@ class Life:
         return batch
 
 
-@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+@pytest.fixture(scope="package", params=["sqlite", "postgresql"])
 def life(request, tmp_path_factory, person_schema, secret) -> Iterator[Life]:
     from service._admin import bootstrap_agency, open_database
 

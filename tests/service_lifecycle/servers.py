@@ -1,4 +1,4 @@
-"""Real servers for the lifecycle tests: databases, ``caselink`` subprocesses, test data.
+"""Real servers for the lifecycle tests: databases, ``caselink serve`` subprocesses, test data.
 
 Each server is :class:`service.ServiceProcess` (``caselink serve`` on a free loopback port)
 on its own database: a SQLite file, or a fresh PostgreSQL schema dropped afterwards.
@@ -10,7 +10,6 @@ import contextlib
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,8 +20,6 @@ import bloom
 from service import ServiceProcess
 from tests.service.conftest import Database
 
-CASELINK = Path(sys.executable).with_name("caselink")
-
 
 def service_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CASELINK_")}
@@ -31,10 +28,14 @@ def service_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def caselink(db_url: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    """The installed ``caselink`` command on ``db_url``."""
-    return subprocess.run([str(CASELINK), *args], env=service_env(CASELINK_DATABASE_URL=db_url),
-                          capture_output=True, text=True, timeout=timeout, check=False)  # fmt: skip
+def caselink(db_url: str, *args: str) -> subprocess.CompletedProcess:
+    """The ``caselink`` command on ``db_url``: its entry function, in this process
+    (``tests/cli.py``)."""
+    from tests.cli import caselink as in_process
+
+    env = service_env(CASELINK_DATABASE_URL=db_url)
+    return in_process(*args, env={k: v for k, v in env.items()
+                                  if k.startswith("CASELINK_") or k == "COLUMNS"})  # fmt: skip
 
 
 @contextlib.contextmanager

@@ -107,14 +107,14 @@ def _registers(seed: int = 11) -> dict[str, pd.DataFrame]:
     return out
 
 
-@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+@pytest.fixture(scope="package", params=["sqlite", "postgresql"])
 def query_db(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[Database]:
     where = tmp_path_factory.mktemp(f"query-{request.param}")
     with make_database(request.param, request, where) as db:
         yield db
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def tracing(query_db: Database, person_schema, secret, tmp_path_factory) -> Iterator[Tracing]:
     workdir = tmp_path_factory.mktemp(f"tracing-{query_db.kind}")
     server = Server(query_db, workdir, name="tracing", **QUERY_ENV)
