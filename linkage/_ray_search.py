@@ -3,20 +3,23 @@
 
 Large inputs (LSH top-k): the bands of every segment's plan are dealt round robin into tasks
 (:func:`blocking.band_work`); each task walks its bands over all the records into one k-slot
-table per row of a (:func:`blocking.walk_bands`, one thread), and the caller folds each
-task's table into its own as the tasks finish (:func:`blocking.combine_parts`). The filters
+table per row of a (:func:`blocking.walk_bands`, one thread), and the tables are folded
+into one (:func:`blocking.combine_parts`) as the tasks finish. The filters
 travel once through the object store (read in place by every task on a node), never pickled
 per task. A register of millions of rows is also cut into windows of rows of a, so that no
 task's tables pass ``max_table_bytes`` (every task still bands all rows, so buckets are split
-as in one walk); the caller holds one table per row, and the tasks in flight are limited so
-that their tables stay under ``max_bytes_in_flight`` per node. Small inputs (exhaustive
+as in one walk). Two finished tables of one window are folded by a task of their own, where
+they lie (a tree of folds, in parallel, not one after another in the caller), and the caller
+fetches one table per window at the end; the tasks in flight are limited so that their
+tables stay under ``max_bytes_in_flight`` per node. Small inputs (exhaustive
 search): chunks of rows of a, as :func:`linkage.ray_candidates`. Either way the pairs are
 exactly those of the search in one process (tested): which band finds a pair does not depend
 on which bands a task walks, and the best k of a row do not depend on the order they were
 offered in.
 
-Each task works within the run's limits (:mod:`linkage._task_limits`): the nice value and the
-memory budget. A task blocked waiting for others gives its CPUs back to Ray meanwhile, so the
+Each task runs at the run's nice value, and the memory a task needs (known from the sizes:
+:func:`task_bytes`) is checked against the run's memory budget before any starts. A task
+blocked waiting for others gives its CPUs back to Ray meanwhile, so the
 run's own task can start these and wait for them without holding CPUs they need. On a
 cluster the tasks are spread over the nodes (``SPREAD``).
 """
@@ -42,12 +45,13 @@ from blocking import (
     merge_parts,
     walk_bands,
 )
+from blocking._lsh import _BANDS_PER_GROUP
 from bloom import CaselinkError
 from linkage._ray import ensure_ray, ray_candidates
-from linkage._task_limits import lower_priority, memory_budget
+from linkage._task_limits import RunMemoryError, lower_priority
 from linkage._types import CandidatePairs, LinkageError
 
-__all__ = ["RaySearch", "deal", "windows"]
+__all__ = ["RaySearch", "deal", "task_bytes", "windows"]
 
 logger = logging.getLogger(__name__)
 
@@ -55,17 +59,54 @@ Unit = tuple[int, int]
 
 
 def _walk_task(a: np.ndarray, b: np.ndarray, plans: list[SegmentPlan], k: int, floor: float,
-               units: list[Unit], window: tuple[int, int], bucket_cap: int, niceness: int,
-               memory_gib: float | None) -> TopKPart:  # fmt: skip
-    """Task body: the given bands walked on one thread, at ``niceness``, within the budget
-    -- after a walk of one record of each side outside it, which compiles (or loads) every
-    kernel of the walk for these arrays: numba's compiler aborts the process when it meets
-    the budget (and Ray's crash handler then loops), it must not compile inside."""
+               units: list[Unit], window: tuple[int, int], bucket_cap: int,
+               niceness: int) -> TopKPart:  # fmt: skip
+    """Task body: the given bands walked on one thread, at ``niceness``, for ``window``."""
     lower_priority(niceness)
-    walk_bands(a[:1], b[:1], plans, k, floor, units, bucket_cap=bucket_cap, threads=1)
-    with memory_budget(memory_gib):
-        return walk_bands(a, b, plans, k, floor, units, bucket_cap=bucket_cap, threads=1,
-                          window=window)  # fmt: skip
+    return walk_bands(a, b, plans, k, floor, units, bucket_cap=bucket_cap, threads=1,
+                      window=window)  # fmt: skip
+
+
+def _fold_task(x: TopKPart, y: TopKPart, niceness: int) -> TopKPart:
+    """Task body: two tables of one window folded into one."""
+    lower_priority(niceness)
+    return combine_parts([x, y])
+
+
+def task_bytes(n_a: int, n_b: int, plans: Sequence[SegmentPlan], k: int, window: int) -> int:
+    """The most memory one walk or fold task takes beyond the shared filters, from the sizes
+    alone: a segment's copy of both sides, their popcounts and digests, a group of bands'
+    keys of both sides, and the tables of a window (three of them in a fold). Checked
+    against the run's budget before any task starts: a Ray worker limited by the kernel
+    dies (numba's compiler and Ray's own threads abort when an allocation fails) instead
+    of failing cleanly, so search tasks carry no kernel limit of their own."""
+    widest = max((p.word_hi - p.word_lo for p in plans), default=0)
+    rows = n_a + n_b
+    walk = rows * (8 * widest + 8 + 8 + 8 * _BANDS_PER_GROUP) + window * (16 * k + 8)
+    return max(walk, 3 * window * 16 * k)
+
+
+def _fetch(ref: Any) -> TopKPart:
+    """A task's table; a task that failed for a reason of ours (past the memory budget)
+    raises that reason as is, however many tasks it passed through."""
+    import ray
+
+    try:
+        return ray.get(ref)
+    except ray.exceptions.RayTaskError as e:
+        cause: BaseException | None = e
+        while isinstance(cause, ray.exceptions.RayTaskError):
+            cause = cause.cause
+        if isinstance(cause, CaselinkError):
+            raise cause from None
+        raise
+
+
+@functools.cache
+def _remote_fold() -> Any:
+    import ray
+
+    return ray.remote(num_cpus=1)(_fold_task)  # Ray's default: near its inputs
 
 
 @functools.cache
@@ -109,10 +150,10 @@ class RaySearch:
     ``max_table_bytes``: a task's k-slot tables at most -- a register of millions of rows is
     cut into windows of rows of a, each walked by its own tasks (every row is still banded,
     so the result is the same); ``max_bytes_in_flight``: per node, the tables of running
-    tasks at most (they wait in the node's object store until folded); ``niceness`` and
-    ``memory_gib``: each task's CPU priority and memory budget
-    (:func:`linkage.lower_priority`, :func:`linkage.memory_budget`). Starts a local Ray if
-    none is running.
+    tasks at most (they wait in the node's object store until folded); ``niceness``: each
+    task's CPU priority (:func:`linkage.lower_priority`); ``memory_gib``: the budget a task's
+    memory (:func:`task_bytes`) must fit, or the search fails with
+    :class:`linkage.RunMemoryError` before it starts. Starts a local Ray if none is running.
     """
 
     tasks_per_cpu: int = 2
@@ -166,45 +207,51 @@ class RaySearch:
         started = time.perf_counter()
         plans = list(plans)
         cut = windows(a.shape[0], int(k), self.max_table_bytes)
+        need = task_bytes(a.shape[0], b.shape[0], plans, int(k), cut[0][1] - cut[0][0])
+        if self.memory_gib is not None and need > self.memory_gib * 2**30:
+            raise RunMemoryError(
+                f"the run's search tasks would each need about {need / 2**30:.2f} GiB, more "
+                f"than its memory budget of {self.memory_gib:g} GiB; nothing was stored and "
+                "the service carries on. Raise CASELINK_RUN_MEMORY_GIB on hosts that have the "
+                "memory, or link the agencies' batches in smaller runs"
+            )
         shares = deal(band_work(plans), -(-self.tasks_per_cpu * _cluster_cpus() // len(cut)))
         work = [(w, share) for w in cut for share in shares]
         table = (cut[0][1] - cut[0][0]) * int(k) * 16
         per_node = max(1, self.max_bytes_in_flight // table)
         limit = max(1, min(len(work), per_node * _live_nodes()))
         a_ref, b_ref = ray.put(np.ascontiguousarray(a)), ray.put(np.ascontiguousarray(b))
-        task = _remote_walk()
-        rest = (bucket_cap, self.niceness, self.memory_gib)
-        pending: list[Any] = []
-        kept: dict[tuple[int, int], TopKPart] = {}
+        walk, fold = _remote_walk(), _remote_fold()
+        rest = (bucket_cap, self.niceness)
+        pending: dict[Any, tuple[int, int]] = {}  # walks and folds running -> their window
+        waiting: dict[tuple[int, int], Any] = {}  # per window: a finished table, unpaired
+        folds = 0
         try:
-            for w, share in work:
-                while len(pending) >= limit:
-                    self._fold_one(pending, kept)
-                pending.append(task.remote(a_ref, b_ref, plans, k, floor, share, w, *rest))
+            todo = iter(work)
+            for w, share in todo:
+                pending[walk.remote(a_ref, b_ref, plans, k, floor, share, w, *rest)] = w
+                if len(pending) >= limit:
+                    break
             while pending:
-                self._fold_one(pending, kept)
+                ready, _ = ray.wait(list(pending), num_returns=1)
+                for ref in ready:
+                    w = pending.pop(ref)
+                    mate = waiting.pop(w, None)
+                    if mate is None:
+                        waiting[w] = ref
+                    else:  # two tables of a window: folded in a task, where they are
+                        pending[fold.remote(mate, ref, self.niceness)] = w
+                        folds += 1
+                for w, share in todo:  # as many new walks as there are free slots
+                    pending[walk.remote(a_ref, b_ref, plans, k, floor, share, w, *rest)] = w
+                    if len(pending) >= limit:
+                        break
+            kept = [_fetch(waiting[w]) for w in cut]
         finally:
             for ref in pending:
                 ray.cancel(ref)
         logger.info("LSH top-%d walked as %d Ray tasks (%d windows of rows x %d shares of the "
-                    "bands; %d in flight at most)", k, len(work), len(cut), len(shares),
-                    limit)  # fmt: skip
-        return merge_parts(a, b, plans, k, floor, list(kept.values()), bucket_cap=bucket_cap,
+                    "bands; %d in flight at most), folded in %d tasks", k, len(work), len(cut),
+                    len(shares), limit, folds)  # fmt: skip
+        return merge_parts(a, b, plans, k, floor, kept, bucket_cap=bucket_cap,
                            seconds=time.perf_counter() - started)  # fmt: skip
-
-    @staticmethod
-    def _fold_one(pending: list[Any], kept: dict[tuple[int, int], TopKPart]) -> None:
-        """Wait for one pending task and fold its tables into those kept for its window."""
-        import ray
-
-        ready, _ = ray.wait(pending, num_returns=1)
-        for ref in ready:
-            pending.remove(ref)
-            try:
-                part = ray.get(ref)
-            except ray.exceptions.RayTaskError as e:  # e.g. past the memory budget: as is
-                if isinstance(e.cause, CaselinkError):
-                    raise e.cause from None
-                raise
-            old = kept.get(part.window)
-            kept[part.window] = part if old is None else combine_parts([old, part])

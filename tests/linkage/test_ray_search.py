@@ -11,10 +11,11 @@ import pytest
 
 import bloom
 import linkage
+from blocking import plan_segments
 from evaluation import generate_synthetic
 from linkage import RaySearch, find_candidates
 from linkage._features import segment_words
-from linkage._ray_search import deal, windows
+from linkage._ray_search import deal, task_bytes, windows
 
 
 @pytest.fixture(scope="module")
@@ -87,19 +88,25 @@ def test_a_run_task_holding_every_cpu_still_gets_its_search_tasks_run(ray_sessio
         linkage.plan_link(small, find=find_candidates, executor=RaySearch())
 
 
-def test_a_search_task_past_the_memory_budget_fails_with_the_reason(ray_session, namesakes):
-    """A budget far below what the walk needs: the task fails as RunMemoryError naming it --
-    not a crash of the worker (its kernels were compiled before the budget applied)."""
-    (a_batch, _), segments = namesakes
-    rng = np.random.default_rng(2)
-    a = rng.integers(0, 2**63, (30_000, a_batch.words), dtype=np.uint64)
-    with pytest.raises(linkage.RunMemoryError, match=r"memory budget of 0\.001 GiB"):
-        find_candidates(a, a[::-1].copy(), 0.55, 10, method="lsh", segments=segments,
-                        executor=RaySearch(memory_gib=0.001))  # fmt: skip
-    small = a_batch.filters[:200]  # and the workers carry on
-    here = find_candidates(small, small, 0.55, 3, method="lsh", segments=segments)
-    assert_same(find_candidates(small, small, 0.55, 3, method="lsh", segments=segments,
-                                executor=RaySearch()), here)  # fmt: skip
+def test_a_search_past_the_memory_budget_fails_with_the_reason_before_any_task(
+    ray_session, namesakes
+):
+    """What a task needs is known from the sizes: past the budget the search fails as
+    RunMemoryError naming it, before a task starts (a Ray worker under a kernel limit dies
+    instead of failing cleanly); within it, the search runs."""
+    (a_batch, b_batch), segments = namesakes
+    a, b = a_batch.filters, b_batch.filters
+    plans = plan_segments(a, b, segments, 0.8, 0.99)
+    need = task_bytes(len(a), len(b), plans, 10, len(a))
+    assert 1200 * 10 * 16 < need < 2**30  # the tables and the keys of a group of bands
+    assert need > 0.0001 * 2**30
+    with pytest.raises(linkage.RunMemoryError, match=r"memory budget of 0\.0001 GiB"):
+        find_candidates(a, b, 0.55, 10, method="lsh", segments=segments,
+                        executor=RaySearch(memory_gib=0.0001))  # fmt: skip
+    here = find_candidates(a, b, 0.55, 10, method="lsh", segments=segments)
+    enough = RaySearch(memory_gib=need / 2**30 + 0.001)
+    there = find_candidates(a, b, 0.55, 10, method="lsh", segments=segments, executor=enough)
+    assert_same(there, here)
 
 
 @pytest.mark.parametrize(
