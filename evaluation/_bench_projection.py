@@ -8,16 +8,17 @@ the tasks' best-k tables folded by the run's task as they arrive. So, per size o
 (two agencies, the ``common`` name mix of the scale section: the hard case):
 
 * the units of the plan the run would make (``units``);
-* the wall time of single units walked alone on one thread, on a random sample of them
-  (``unit_seconds``: their median and mean), and the time to fold one task's table into the
-  run's (``fold_seconds``);
+* the wall time of single units walked alone on one thread, on a random sample of them, over
+  all rows and over a window of an eighth of them (which splits it into the part every window
+  repeats -- banding, sorting, splitting -- and the part windows share out: scoring), and the
+  time to fold two tasks' tables (``fold_seconds``);
 
-Then: the cost of a unit grows with the records as ``records^alpha`` (alpha fitted on the
-sizes measured), the units as measured at the largest size (they grow with the log of the
-records), and
+Then: each part of a unit grows with the records as ``records^alpha`` (alpha fitted on the
+sizes measured), the units grow with the log of the records (fitted), a fold is linear in a
+window's rows, and
 
-    search wall ~= units x unit(10M) / (nodes x cpus per node) / efficiency
-                  + tasks x fold(10M)                        (the run's task folds serially)
+    search wall ~= units x windows x unit(10M, a window) / (nodes x cpus) / efficiency
+                  + the folds: tasks of their own, in trees (parallel; the depth is the floor)
 
 with Ray's efficiency from ``../shared/RAY.md``'s measurement (0.92: 4-8% lost to Ray once
 running). The stages of a run that are not spread yet (pool, model, calibration,
@@ -122,12 +123,13 @@ def project(measured: list[dict], serial_1m: dict[str, float] | None) -> dict[st
     sco = np.array([m["unit_scoring_seconds"] for m in rows])
     fold = np.array([m["fold_seconds"] for m in rows])
     units_n = np.array([m["units"] for m in rows], dtype=float)
-    a_rep, a_sco, a_fold = _fit(n, rep), _fit(n, sco), _fit(n, fold)
+    a_rep, a_sco = _fit(n, rep), _fit(n, sco)
     grow = TARGET_RECORDS / n[-1]
     rep_t, sco_t = max(rep[-1], 1e-4) * grow**a_rep, max(sco[-1], 1e-4) * grow**a_sco
     side = TARGET_RECORDS // 2
     windows = math.ceil(side * _TOP_K * 16 / (256 * 2**20))  # RaySearch.max_table_bytes
-    fold_t = max(fold[-1], 1e-4) * grow**a_fold / windows  # a window's table is 1/windows
+    # a fold offers every slot of two tables once: linear in a window's rows
+    fold_t = max(fold[-1], 1e-4) * (side / windows) / rows[-1]["records"][0]
     if len(rows) > 1:  # bands grow with the log of the records
         slope = np.polyfit(np.log(n), units_n, 1)[0]
         units = round(units_n[-1] + max(0.0, slope) * math.log(grow))
@@ -138,7 +140,8 @@ def project(measured: list[dict], serial_1m: dict[str, float] | None) -> dict[st
     shares = min(units, -(-2 * cpus // windows))
     tasks = windows * shares
     walk = units * windows * per_task / (cpus * RAY_EFFICIENCY)
-    folding = tasks * fold_t
+    depth = math.ceil(math.log2(max(shares, 1)))
+    folding = max((tasks - windows) * fold_t / (cpus * RAY_EFFICIENCY), depth * fold_t)
     filters_gb = side * 18 * 8 / 1e9  # person schema: 18 words a filter
     out: dict[str, Any] = {
         "target_records": TARGET_RECORDS,
@@ -146,14 +149,13 @@ def project(measured: list[dict], serial_1m: dict[str, float] | None) -> dict[st
         "exponents": {
             "repeated": round(a_rep, 3),
             "scoring": round(a_sco, 3),
-            "fold": round(a_fold, 3),
         },
         "windows_of_rows": windows,
         "units_at_target": units,
         "tasks": tasks,
-        "unit_seconds_per_window_at_target": round(per_task, 2),
-        "search_walk_seconds": round(walk, 1),
-        "search_fold_seconds": round(folding, 1),
+        "unit_seconds_per_window_at_target": round(float(per_task), 2),
+        "search_walk_seconds": round(float(walk), 1),
+        "search_fold_seconds": round(float(folding), 1),
         "memory_per_node_shared_gb": round(2 * filters_gb, 2),
         "arithmetic": [
             f"records per side = {side:,}; windows = ceil({side:,} x {_TOP_K} x 16 B / 256 MiB)"
@@ -166,7 +168,11 @@ def project(measured: list[dict], serial_1m: dict[str, float] | None) -> dict[st
             f" {units}",
             f"walk = {units} units x {windows} windows x {per_task:.2f} s / ({cpus} CPUs x "
             f"{RAY_EFFICIENCY}) = {walk:.1f} s",
-            f"fold = {tasks} tasks x {fold_t:.3f} s (serial, in the run's task) = {folding:.1f} s",
+            f"fold(window) = {fold[-1]:.3f} s x {side // windows:,} / "
+            f"{rows[-1]['records'][0]:,} rows (linear) = {fold_t:.2f} s",
+            f"folds = {tasks} - {windows} tasks in trees of depth {depth}: max({tasks - windows}"
+            f" x {fold_t:.2f} s / ({cpus} x {RAY_EFFICIENCY}), {depth} x {fold_t:.2f} s) = "
+            f"{folding:.1f} s",
             f"filters held once per node (object store) = 2 x {side:,} x 144 B = "
             f"{2 * filters_gb:.2f} GB",
         ],
@@ -175,12 +181,12 @@ def project(measured: list[dict], serial_1m: dict[str, float] | None) -> dict[st
         rest = {k: v for k, v in serial_1m.items() if k != "search"}
         scale = TARGET_RECORDS / 1.2e6  # the 1M-people run holds about 1.2M records
         serial = sum(rest.values()) * scale
-        out["serial_stages_seconds"] = round(serial, 1)
+        out["serial_stages_seconds"] = round(float(serial), 1)
         out["arithmetic"].append(
             f"stages not spread yet ({', '.join(rest)}) = {sum(rest.values()):.1f} s at 1.2M "
             f"records x {scale:.2f} (linear) = {serial:.1f} s"
         )
-        out["projected_run_seconds"] = round(walk + folding + serial, 1)
+        out["projected_run_seconds"] = round(float(walk + folding + serial), 1)
         out["arithmetic"].append(
             f"run = {walk:.1f} + {folding:.1f} + {serial:.1f} = {walk + folding + serial:.1f} s"
         )
