@@ -145,11 +145,23 @@ def _collect(pending: dict[Any, tuple[int, int]], results: dict[int, Triple]) ->
     return rows
 
 
-def _default_max_pending() -> int:
-    """Two tasks in flight per CPU of the cluster."""
+def cluster_cpus() -> int:
+    """CPUs of the Ray cluster this process is joined to (at least 1)."""
     import ray
 
-    return max(2, 2 * int(ray.cluster_resources().get("CPU", 1)))
+    return max(1, int(ray.cluster_resources().get("CPU", 1)))
+
+
+def live_nodes() -> int:
+    """Nodes of the Ray cluster that are alive (at least 1)."""
+    import ray
+
+    return max(1, sum(1 for n in ray.nodes() if n.get("Alive")))
+
+
+def _default_max_pending() -> int:
+    """Two tasks in flight per CPU of the cluster."""
+    return max(2, 2 * cluster_cpus())
 
 
 def _run_tasks(

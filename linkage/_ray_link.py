@@ -27,11 +27,11 @@ from typing import Any, Protocol
 from bloom import CaselinkError, EncodedBatch
 from linkage._features import segment_words
 from linkage._link import LinkReport, plan_link
-from linkage._ray import ensure_ray
+from linkage._ray import ensure_ray, live_nodes
 from linkage._ray_search import RaySearch
 from linkage._registry import RegistryState
 from linkage._search import find_candidates
-from linkage._task_limits import budget_lifted, lower_priority, memory_budget
+from linkage._task_limits import budget_lifted, limit_problems, lower_priority, memory_budget
 from linkage._types import LinkageError
 
 __all__ = ["SEARCH_MODES", "PlanInputs", "ray_plan_link"]
@@ -60,7 +60,7 @@ def _plan_task(batches: Sequence[EncodedBatch] | PlanInputs, state: RegistryStat
                memory_gib: float | None = None) -> LinkReport:  # fmt: skip
     """Task body: ``plan_link`` on at most ``threads`` numba threads, at ``niceness``, within
     ``memory_gib`` GiB of data (the worker's own, loading the inputs included); the run's
-    kernels are compiled first, outside the budget (:func:`warm_up`)."""
+    kernels are compiled first, outside the budget, when there is one (:func:`warm_up`)."""
     import numba
 
     lower_priority(niceness)
@@ -72,8 +72,9 @@ def _plan_task(batches: Sequence[EncodedBatch] | PlanInputs, state: RegistryStat
             if not isinstance(batches, Sequence):
                 inputs = batches
                 batches, state = inputs.load()
-            with budget_lifted():
-                warm_up(batches)
+            if memory_gib is not None:  # compiling must never meet the budget
+                with budget_lifted():
+                    warm_up(batches)
             report = plan_link(batches, state=state, **options)
             if inputs is not None:
                 inputs.prepare(report)
@@ -105,10 +106,6 @@ def _remote_plan() -> Any:
     return ray.remote(max_retries=0, scheduling_strategy="SPREAD")(_plan_task)
 
 
-def _live_nodes(ray: Any) -> int:
-    return sum(1 for n in ray.nodes() if n.get("Alive"))
-
-
 def _largest_node_cpus(ray: Any) -> int:
     """CPUs of the largest live node: a task runs on one node, so asking for more than that
     would wait for ever (the cluster's total is what an idle one-node Ray has)."""
@@ -129,12 +126,12 @@ def ray_plan_link(
     """:func:`linkage.plan_link` in one Ray task that takes ``num_cpus`` CPUs (capped at the
     largest node's). ``options`` are ``plan_link``'s (``threshold``, ``seed``...), except
     ``find`` and ``executor``: ``search`` says where the candidate search runs — ``"process"``
-    (the task's own, on its CPUs), ``"tasks"`` (Ray tasks over the cluster, each within the
-    run's nice value and memory budget) or ``"auto"`` (tasks when Ray has more than one live
-    node). ``niceness`` (POSIX nice value, 0-19) lowers the
-    CPU priority of the worker that runs it, for good: a service linking in the background
-    gives way to its requests. ``batches`` may instead be :class:`PlanInputs` that the task
-    loads itself (``state`` is then theirs). ``memory_gib``: the task's memory budget
+    (the task's own, on its CPUs), ``"tasks"`` (Ray tasks over the cluster at the run's nice
+    value, their memory checked against its budget before they start: :class:`RaySearch`) or
+    ``"auto"`` (tasks when Ray has more than one live node). ``niceness`` (POSIX nice value,
+    0-19) lowers the CPU priority of the worker that runs it, for good: a service linking in
+    the background gives way to its requests. ``batches`` may instead be :class:`PlanInputs`
+    that the task loads itself (``state`` is then theirs). ``memory_gib``: the task's memory budget
     (:func:`memory_budget`); past it the run fails with :class:`RunMemoryError` and the
     worker lives on. Starts a local Ray if none is running."""
     for name in ("find", "executor"):
@@ -144,17 +141,13 @@ def ray_plan_link(
         raise LinkageError(f"search must be one of {', '.join(SEARCH_MODES)}, got {search!r}")
     if isinstance(num_cpus, bool) or not isinstance(num_cpus, int) or num_cpus < 1:
         raise LinkageError(f"num_cpus must be a whole number ≥ 1, got {num_cpus!r}")
-    if isinstance(niceness, bool) or not isinstance(niceness, int) or not 0 <= niceness <= 19:
-        raise LinkageError(f"niceness must be a whole number from 0 to 19, got {niceness!r}")
-    if memory_gib is not None and (
-        isinstance(memory_gib, bool) or not isinstance(memory_gib, int | float) or memory_gib <= 0
-    ):
-        raise LinkageError(f"memory_gib must be a number of GiB above 0, or None: {memory_gib!r}")
+    if problems := limit_problems(niceness, memory_gib):
+        raise LinkageError(problems)
     ensure_ray()
     import ray
 
     cpus = max(1, min(num_cpus, _largest_node_cpus(ray)))
-    if search == "tasks" or (search == "auto" and _live_nodes(ray) > 1):
+    if search == "tasks" or (search == "auto" and live_nodes() > 1):
         options = options | {"executor": RaySearch(niceness=niceness, memory_gib=memory_gib)}
     task = _remote_plan().options(num_cpus=cpus)
     try:

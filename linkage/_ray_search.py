@@ -46,9 +46,8 @@ from blocking import (
     walk_bands,
 )
 from blocking._lsh import _BANDS_PER_GROUP
-from bloom import CaselinkError
-from linkage._ray import ensure_ray, ray_candidates
-from linkage._task_limits import RunMemoryError, lower_priority
+from linkage._ray import cluster_cpus, ensure_ray, live_nodes, ray_candidates
+from linkage._task_limits import RunMemoryError, limit_problems, lower_priority
 from linkage._types import CandidatePairs, LinkageError
 
 __all__ = ["RaySearch", "deal", "task_bytes", "windows"]
@@ -86,22 +85,6 @@ def task_bytes(n_a: int, n_b: int, plans: Sequence[SegmentPlan], k: int, window:
     return max(walk, 3 * window * 16 * k)
 
 
-def _fetch(ref: Any) -> TopKPart:
-    """A task's table; a task that failed for a reason of ours (past the memory budget)
-    raises that reason as is, however many tasks it passed through."""
-    import ray
-
-    try:
-        return ray.get(ref)
-    except ray.exceptions.RayTaskError as e:
-        cause: BaseException | None = e
-        while isinstance(cause, ray.exceptions.RayTaskError):
-            cause = cause.cause
-        if isinstance(cause, CaselinkError):
-            raise cause from None
-        raise
-
-
 @functools.cache
 def _remote_fold() -> Any:
     import ray
@@ -114,18 +97,6 @@ def _remote_walk() -> Any:
     import ray
 
     return ray.remote(num_cpus=1, scheduling_strategy="SPREAD")(_walk_task)
-
-
-def _cluster_cpus() -> int:
-    import ray
-
-    return max(1, int(ray.cluster_resources().get("CPU", 1)))
-
-
-def _live_nodes() -> int:
-    import ray
-
-    return max(1, sum(1 for n in ray.nodes() if n.get("Alive")))
 
 
 def windows(rows: int, k: int, max_table_bytes: int) -> list[tuple[int, int]]:
@@ -168,19 +139,7 @@ class RaySearch:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 problems.append(f"{name} must be a whole number ≥ 1, got {value!r}")
-        if (
-            isinstance(self.niceness, bool)
-            or not isinstance(self.niceness, int)
-            or not (0 <= self.niceness <= 19)
-        ):
-            problems.append(f"niceness must be a whole number from 0 to 19, got {self.niceness!r}")
-        if self.memory_gib is not None and (
-            isinstance(self.memory_gib, bool)
-            or not isinstance(self.memory_gib, int | float)
-            or self.memory_gib <= 0
-        ):
-            problems.append(f"memory_gib must be a number of GiB above 0, or None: "
-                            f"{self.memory_gib!r}")  # fmt: skip
+        problems += limit_problems(self.niceness, self.memory_gib)
         if problems:
             raise LinkageError(problems)
 
@@ -215,23 +174,29 @@ class RaySearch:
                 "the service carries on. Raise CASELINK_RUN_MEMORY_GIB on hosts that have the "
                 "memory, or link the agencies' batches in smaller runs"
             )
-        shares = deal(band_work(plans), -(-self.tasks_per_cpu * _cluster_cpus() // len(cut)))
+        # the tasks' own checks, here on one row: bad input is refused before any task starts
+        # (a task's error reaching the caller through the folds is Ray's, not ours)
+        walk_bands(a[:1], b[:1], plans, k, floor, [], bucket_cap=bucket_cap, threads=1)
+        shares = deal(band_work(plans), -(-self.tasks_per_cpu * cluster_cpus() // len(cut)))
         work = [(w, share) for w in cut for share in shares]
         table = (cut[0][1] - cut[0][0]) * int(k) * 16
         per_node = max(1, self.max_bytes_in_flight // table)
-        limit = max(1, min(len(work), per_node * _live_nodes()))
+        limit = max(1, min(len(work), per_node * live_nodes()))
         a_ref, b_ref = ray.put(np.ascontiguousarray(a)), ray.put(np.ascontiguousarray(b))
         walk, fold = _remote_walk(), _remote_fold()
         rest = (bucket_cap, self.niceness)
         pending: dict[Any, tuple[int, int]] = {}  # walks and folds running -> their window
         waiting: dict[tuple[int, int], Any] = {}  # per window: a finished table, unpaired
         folds = 0
-        try:
-            todo = iter(work)
-            for w, share in todo:
+        todo = iter(work)
+
+        def fill() -> None:  # new walks while fewer than ``limit`` tasks run
+            while len(pending) < limit and (nxt := next(todo, None)) is not None:
+                w, share = nxt
                 pending[walk.remote(a_ref, b_ref, plans, k, floor, share, w, *rest)] = w
-                if len(pending) >= limit:
-                    break
+
+        try:
+            fill()
             while pending:
                 ready, _ = ray.wait(list(pending), num_returns=1)
                 for ref in ready:
@@ -242,11 +207,8 @@ class RaySearch:
                     else:  # two tables of a window: folded in a task, where they are
                         pending[fold.remote(mate, ref, self.niceness)] = w
                         folds += 1
-                for w, share in todo:  # as many new walks as there are free slots
-                    pending[walk.remote(a_ref, b_ref, plans, k, floor, share, w, *rest)] = w
-                    if len(pending) >= limit:
-                        break
-            kept = [_fetch(waiting[w]) for w in cut]
+                fill()
+            kept = ray.get([waiting[w] for w in cut])
         finally:
             for ref in pending:
                 ray.cancel(ref)

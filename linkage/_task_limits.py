@@ -14,7 +14,7 @@ from pathlib import Path
 
 from bloom import CaselinkError
 
-__all__ = ["RunMemoryError", "budget_lifted", "lower_priority", "memory_budget"]
+__all__ = ["RunMemoryError", "budget_lifted", "limit_problems", "lower_priority", "memory_budget"]
 
 
 def lower_priority(niceness: int) -> None:
@@ -30,6 +30,19 @@ def lower_priority(niceness: int) -> None:
                 os.setpriority(os.PRIO_PROCESS, tid, niceness)
         except OSError:  # the thread ended meanwhile
             continue
+
+
+def limit_problems(niceness: object, memory_gib: object) -> list[str]:
+    """What is wrong with a nice value (a whole number 0-19) and a memory budget (GiB above
+    0, or None), as messages naming each."""
+    problems = []
+    if isinstance(niceness, bool) or not isinstance(niceness, int) or not 0 <= niceness <= 19:
+        problems.append(f"niceness must be a whole number from 0 to 19, got {niceness!r}")
+    if memory_gib is not None and (
+        isinstance(memory_gib, bool) or not isinstance(memory_gib, int | float) or memory_gib <= 0
+    ):
+        problems.append(f"memory_gib must be a number of GiB above 0, or None: {memory_gib!r}")
+    return problems
 
 
 class RunMemoryError(CaselinkError):

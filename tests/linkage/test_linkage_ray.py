@@ -160,6 +160,41 @@ def test_the_memory_budget_turns_an_allocation_past_it_into_a_run_memory_error()
         assert np.zeros(10).sum() == 0
 
 
+def test_budget_lifted_for_a_moment_and_a_thread_that_cannot_start_is_out_of_memory():
+    """budget_lifted: an allocation past the budget succeeds inside it (where a run compiles
+    its kernels), and fails again after; a thread whose stack cannot be mapped under the
+    budget is a RunMemoryError too. In a process of its own: a budget this low in a process
+    with Ray's threads (this one) can stop them (seen: the session hung)."""
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent("""
+        import threading
+        import numpy as np
+        from linkage import RunMemoryError, memory_budget
+        from linkage._task_limits import budget_lifted
+        told = []
+        big = 2**27  # 1 GiB of float64, never touched
+        try:
+            with memory_budget(0.5):
+                with budget_lifted():
+                    assert np.empty(big).size == big
+                np.empty(big)
+        except RunMemoryError:
+            told.append("allocation")
+        try:
+            with memory_budget(0.001):
+                threading.Thread(target=lambda: None).start()
+        except RunMemoryError:
+            told.append("thread")
+        print(",".join(told))
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=120).stdout.split()  # fmt: skip
+    assert out == ["allocation,thread"]
+
+
 def test_a_task_that_reads_its_own_inputs_links_as_in_process_and_returns_sealed_filters(
     ray_session, tmp_path, febrl4, febrl_schema, secret
 ):

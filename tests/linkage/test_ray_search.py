@@ -11,7 +11,7 @@ import pytest
 
 import bloom
 import linkage
-from blocking import plan_segments
+from blocking import BlockingError, plan_segments
 from evaluation import generate_synthetic
 from linkage import RaySearch, find_candidates
 from linkage._features import segment_words
@@ -107,6 +107,17 @@ def test_a_search_past_the_memory_budget_fails_with_the_reason_before_any_task(
     enough = RaySearch(memory_gib=need / 2**30 + 0.001)
     there = find_candidates(a, b, 0.55, 10, method="lsh", segments=segments, executor=enough)
     assert_same(there, here)
+
+
+def test_bad_walk_parameters_are_refused_before_any_task(ray_session, namesakes):
+    """Every walk task would refuse the bucket cap; the caller runs the same checks first, so
+    the error is blocking's own, not one passed through a tree of folds (where Ray could not
+    even rebuild it: found by this test)."""
+    (a_batch, b_batch), segments = namesakes
+    a, b = a_batch.filters[:300], b_batch.filters[:300]
+    plans = plan_segments(a, b, segments, 0.8, 0.99)
+    with pytest.raises(BlockingError, match="bucket_cap"):
+        RaySearch(tasks_per_cpu=3).top_k(a, b, plans, 3, 0.5, bucket_cap=0)
 
 
 @pytest.mark.parametrize(
