@@ -40,6 +40,7 @@ from blocking import band_work, combine_parts, plan_segments, walk_bands
 from evaluation._bench_linkscale import _OVERLAP, _SECRET, _TOP_K, COMMON_NAMES
 from evaluation._synthetic import generate
 from linkage._features import segment_words
+from linkage._link import candidate_floor
 from linkage._search import SEGMENT_THRESHOLD
 
 __all__ = ["bench_projection", "measure_search_units", "project"]
@@ -50,12 +51,11 @@ NODES, CPUS_PER_NODE = 16, 32
 
 
 def _floor(a: np.ndarray, b: np.ndarray, rng: np.random.Generator) -> float:
-    """The run's candidate floor: the 99th percentile of the Dice of random pairs."""
+    """The run's candidate floor (:func:`linkage._link.candidate_floor`) of random pairs."""
     i, j = rng.integers(0, len(a), 20_000), rng.integers(0, len(b), 20_000)
     inter = np.bitwise_count(a[i] & b[j]).sum(axis=1)
     total = np.bitwise_count(a[i]).sum(axis=1) + np.bitwise_count(b[j]).sum(axis=1)
-    dice = 2.0 * inter / np.maximum(total, 1)
-    return float(np.clip(np.quantile(dice, 0.99), 0.3, 0.95))
+    return candidate_floor(2.0 * inter / np.maximum(total, 1))
 
 
 def measure_search_units(n_people: int, *, sample_units: int = 8, seed: int = 0) -> dict:

@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -194,9 +195,10 @@ class LocalRayCluster:
                 )
             time.sleep(0.2)
 
-    def finished_tasks(self, function: str) -> Counter[str]:
-        """How many tasks of ``function`` (its name, as Ray records it) finished on each node,
-        by node name, from the task events the GCS keeps (reported about once a second)."""
+    def finished_tasks(self, *functions: str) -> Counter[str]:
+        """How many tasks of any of ``functions`` (their names, as Ray records them) finished
+        on each node, by node name, from the task events the GCS keeps (reported about once a
+        second)."""
         from ray.core.generated import common_pb2, gcs_pb2
 
         finished = common_pb2.TaskStatus.Value("FINISHED")
@@ -206,37 +208,36 @@ class LocalRayCluster:
         for raw in accessor.get_task_events():
             event = gcs_pb2.TaskEvents.FromString(raw)
             updates = event.state_updates
-            if event.task_info.func_or_class_name != function:
+            if event.task_info.func_or_class_name not in functions:
                 continue
             if finished in updates.state_ts_ns and updates.node_id:
                 node_id = updates.node_id.hex()
                 ran[names.get(node_id, node_id)] += 1
         return ran
 
-    def wait_for_tasks(self, function: str, count: int, timeout: float = 60.0) -> Counter[str]:
-        """:meth:`finished_tasks` once ``count`` of them are recorded (task events reach the
-        GCS a moment after the task ends); whatever is recorded after ``timeout``."""
+    def _wait(
+        self, functions: tuple[str, ...], done: Callable[[Counter[str]], bool], timeout: float
+    ) -> Counter[str]:
+        """:meth:`finished_tasks` once ``done`` says so (task events reach the GCS a moment
+        after the task ends, from each worker on its own); whatever is recorded after
+        ``timeout``."""
         deadline = time.monotonic() + timeout
         while True:
-            ran = self.finished_tasks(function)
-            if ran.total() >= count or time.monotonic() > deadline:
+            ran = self.finished_tasks(*functions)
+            if done(ran) or time.monotonic() > deadline:
                 return ran
             time.sleep(0.5)
+
+    def wait_for_tasks(self, function: str, count: int, timeout: float = 60.0) -> Counter[str]:
+        """Finished tasks of ``function`` per node, once ``count`` of them are recorded."""
+        return self._wait((function,), lambda ran: ran.total() >= count, timeout)
 
     def wait_for_every_node(
         self, functions: tuple[str, ...], timeout: float = 60.0
     ) -> Counter[str]:
-        """Finished tasks of any of ``functions`` per node, once every node has some (task
-        events reach the GCS a moment after the task ends, from each worker on its own);
-        whatever is recorded after ``timeout``."""
-        deadline = time.monotonic() + timeout
-        while True:
-            ran: Counter[str] = Counter()
-            for function in functions:
-                ran.update(self.finished_tasks(function))
-            if set(ran) >= {n.name for n in self.nodes} or time.monotonic() > deadline:
-                return ran
-            time.sleep(0.5)
+        """Finished tasks of any of ``functions`` per node, once every node has some."""
+        names = {n.name for n in self.nodes}
+        return self._wait(functions, lambda ran: set(ran) >= names, timeout)
 
     def stop(self, grace: float = 15.0) -> None:
         """Stop the nodes — the workers first, the head (and its GCS) last — by signalling

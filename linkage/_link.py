@@ -74,13 +74,19 @@ def _random_pairs(pool: Pool, x: int, y: int, rng: np.random.Generator, samples:
     return a[keep], b[keep]
 
 
+def candidate_floor(dice: np.ndarray) -> float:
+    """The candidate floor from the Dice of random pairs (nearly all non-matches): their
+    ``FLOOR_QUANTILE`` quantile, within 0.3-0.95 (0.5 without pairs)."""
+    return float(np.clip(np.quantile(dice, FLOOR_QUANTILE), 0.3, 0.95)) if dice.size else 0.5
+
+
 def _baseline(pool: Pool, x: int, y: int, rng: np.random.Generator) -> tuple[float, np.ndarray]:
     """Candidate floor (a high percentile of random-pair Dice) and level shares of random pairs."""
     a, b = _random_pairs(pool, x, y, rng)
     inter = np.bitwise_count(pool.filters[a] & pool.filters[b]).sum(axis=1)
     total = pool.popcounts[a] + pool.popcounts[b]
     dice = np.where(total > 0, 2.0 * inter / np.maximum(total, 1), 0.0)
-    floor = float(np.clip(np.quantile(dice, FLOOR_QUANTILE), 0.3, 0.95)) if dice.size else 0.5
+    floor = candidate_floor(dice)
     levels = comparison_levels(segment_dice(pool.filters, pool.filters, a, b, pool.bounds))
     return floor, level_shares(levels)
 
