@@ -61,3 +61,26 @@ def test_link_refuses_bad_input_with_exit_2(
     r = run("link", tmp_path / "a.parquet", "--out", tmp_path / "x.csv", "--threshold", "1.5")
     assert r.returncode == 2 and "(0, 1]" in r.stderr
     assert not (tmp_path / "x.csv").exists()
+
+
+def test_link_on_ray_gives_the_cases_of_one_process_and_says_its_stages(
+    tmp_path, febrl4_batches, ray_session
+):
+    """``--ray-address local`` runs the search as Ray tasks (RaySearch): the same records
+    together with the same confidence as in this process; the summary names each stage."""
+    a, b = febrl4_batches
+    paths = [a.write(tmp_path / "a.parquet"), b.write(tmp_path / "b.parquet")]
+    summary = tmp_path / "summary.json"
+    assert run("link", *paths, "--out", tmp_path / "here.csv").returncode == 0
+    r = run("link", *paths, "--out", tmp_path / "ray.csv", "--ray-address", "local",
+            "--summary", summary)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    here, there = (pd.read_csv(tmp_path / f).sort_values(["agency", "record_ref"])
+                   for f in ("here.csv", "ray.csv"))  # fmt: skip
+    assert (here["confidence"].to_numpy() == there["confidence"].to_numpy()).all()
+    assert here.groupby("case_id").ngroups == there.groupby("case_id").ngroups
+    pair = {c: frozenset(g) for c, g in here.groupby("case_id")["record_ref"]}
+    other = {c: frozenset(g) for c, g in there.groupby("case_id")["record_ref"]}
+    assert set(pair.values()) == set(other.values())
+    stages = json.loads(summary.read_text())["stages"]
+    assert list(stages)[:3] == ["pool", "baseline", "search"] and "clustering" in stages
