@@ -77,30 +77,48 @@ def offer(hs, hj, worst, i, j, s):  # pragma: no cover - compiled
     return True
 
 
-@njit(cache=True, nogil=True, inline="always")
-def _try(a, b, pa, pb, i, j, floor, hs, hj, worst, counters, row_lo):  # pragma: no cover
-    """Score pair (i, j) into row i's table, which is row ``i - row_lo`` of the tables (rows
-    of a outside the tables' window are another walk's)."""
+@njit(cache=True, nogil=True)
+def _score_row(  # pragma: no cover - compiled
+    a, b, pa, pb, i, js, count, floor, hs, hj, worst, counters, row_lo, qb, q_skip, skip
+):  # fmt: skip
+    """Score row i of a against rows ``js[:count]`` of b into row i's table, which is row
+    ``i - row_lo`` of the tables (rows of a outside the tables' window are another walk's);
+    with ``skip``, rows of b whose segment digest is ``q_skip`` are passed over.
+
+    One call per row of a and bucket, not per pair: a numba call taking arrays costs atomic
+    reference counts, several times the ~10 ns a pair's Dice takes."""
     r = i - row_lo
     if r < 0 or r >= hs.shape[0]:
         return
-    counters[VISITS] += 1
-    total = pa[i] + pb[j]
-    if total == 0:
-        return
-    bound = 2.0 * min(pa[i], pb[j]) / total  # Dice can be no higher
-    if bound < floor or bound < hs[r, worst[r]]:
-        return
-    for t in range(hj.shape[1]):  # kept already (close pairs meet in many bands)
-        if hj[r, t] == j:
-            return
-    inter = 0
-    for w in range(a.shape[1]):
-        inter += popcount(a[i, w] & b[j, w])
-    s = (2.0 * inter) / total
-    counters[SCORED] += 1
-    if s >= floor:
-        offer(hs, hj, worst, r, j, s)
+    visits, scored = 0, 0
+    p_i = pa[i]
+    for t in range(count):
+        j = js[t]
+        if skip and qb[j] == q_skip:
+            continue
+        visits += 1
+        total = p_i + pb[j]
+        if total == 0:
+            continue
+        bound = 2.0 * min(p_i, pb[j]) / total  # Dice can be no higher
+        if bound < floor or bound < hs[r, worst[r]]:
+            continue
+        kept = False
+        for u in range(hj.shape[1]):  # kept already (close pairs meet in many bands)
+            if hj[r, u] == j:
+                kept = True
+                break
+        if kept:
+            continue
+        inter = 0
+        for w in range(a.shape[1]):
+            inter += popcount(a[i, w] & b[j, w])
+        s = (2.0 * inter) / total
+        scored += 1
+        if s >= floor:
+            offer(hs, hj, worst, r, j, s)
+    counters[VISITS] += visits
+    counters[SCORED] += scored
 
 
 @njit(cache=True, nogil=True)
@@ -142,20 +160,10 @@ def _runs(q, rows):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
-def _wanted(  # pragma: no cover - compiled
-    x, y, ra, rb, qa, qb, band, same_bands, ida, idb, size_a, size_b, decided, sa, sb, tables
-):
-    """Whether no earlier band met member pair (x, y) of an over-full bucket: identical
-    segments (``qa[i] == qb[j]``) are met in the plan's first ``same_bands`` bands; a *block*
-    -- the rows of one segment value on side a against those of another on side b, two
-    spellings of a name -- of at least ``_MIN_BLOCK`` pairs in the first band where the two
-    values meet (:func:`_met_before`, decided once per block in ``decided``)."""
-    i, j = ra[x], rb[y]
-    if qa[i] == qb[j]:
-        return band < same_bands
-    u, v = ida[x], idb[y]
-    if band == 0 or decided.shape[0] == 0 or size_a[u] * size_b[v] < _MIN_BLOCK:
-        return True
+def _block_unmet(u, v, i, j, band, decided, sa, sb, tables):  # pragma: no cover - compiled
+    """Whether no earlier band met block (u, v) -- the rows of one segment value on side a
+    against those of another on side b, two spellings of a name, rows i and j among them:
+    decided once per block in ``decided`` by :func:`_met_before`."""
     d = decided[u, v]
     if d == 0:
         d = 2 if _met_before(sa, sb, i, j, band, tables) else 1
@@ -170,7 +178,7 @@ def score_bucket(  # pragma: no cover - compiled
 ):  # fmt: skip
     """Score one over-full bucket (rows ``ra`` of a, ``rb`` of b): split it while a part is
     over ``cap`` pairs by one more MinHash per level, level d ordering the bits by
-    ``orders[d]``, and score each part's pairs that no earlier band met (:func:`_wanted`)."""
+    ``orders[d]``, and score each part's pairs that no earlier band met."""
     levels = orders.shape[0]
     na, nb = ra.shape[0], rb.shape[0]
     n = na + nb
@@ -182,10 +190,12 @@ def score_bucket(  # pragma: no cover - compiled
     cells = size_a.shape[0] * size_b.shape[0]
     shape = (size_a.shape[0], size_b.shape[0]) if tables.shape[0] and cells <= 1 << 22 else (0, 0)
     decided = np.zeros(shape, dtype=np.int8)
+    blocks = decided.shape[0] > 0
     counters[SPLIT_BUCKETS] += 1
     perm = np.arange(n)  # members: < na are ra[m], else rb[m - na]
     keys = np.empty(n, dtype=np.uint64)
     common = np.empty(a.shape[1], dtype=np.uint64)
+    js = np.empty(nb, dtype=np.int64)  # the rows of b one row of a is scored against
     stack = np.empty((4 * n + 4, 3), dtype=np.int64)  # (lo, hi, depth)
     stack[0, 0], stack[0, 1], stack[0, 2] = 0, n, 0
     top = 1
@@ -208,18 +218,31 @@ def score_bucket(  # pragma: no cover - compiled
             for x in range(lo, hi):
                 if perm[x] >= na or not row_lo <= ra[perm[x]] < row_lo + hs.shape[0]:
                     continue
-                seen = 0
+                mx = perm[x]
+                i, u = ra[mx], ida[mx]
+                seen, count = 0, 0
                 for y in range(lo, hi):
                     if perm[y] < na:
                         continue
                     if seen == per:
                         break
                     seen += 1
-                    mx, my = perm[x], perm[y] - na
-                    if _wanted(mx, my, ra, rb, qa, qb, band, same_bands, ida, idb, size_a,
-                               size_b, decided, sa, sb, tables):  # fmt: skip
-                        _try(a, b, pa, pb, ra[mx], rb[my], floor, hs, hj, worst, counters,
-                             row_lo)  # fmt: skip
+                    my = perm[y] - na
+                    j, v = rb[my], idb[my]
+                    # pairs no earlier band met: identical segments are met in the plan's
+                    # first same_bands bands; a block of at least _MIN_BLOCK pairs in the
+                    # first band where its two values meet
+                    if qa[i] == qb[j]:
+                        wanted = band < same_bands
+                    elif band == 0 or not blocks or size_a[u] * size_b[v] < _MIN_BLOCK:
+                        wanted = True
+                    else:
+                        wanted = _block_unmet(u, v, i, j, band, decided, sa, sb, tables)
+                    if wanted:
+                        js[count] = j
+                        count += 1
+                _score_row(a, b, pa, pb, i, js, count, floor, hs, hj, worst, counters,
+                           row_lo, qb, 0, False)  # fmt: skip
             continue
         for w in range(common.shape[0]):
             common[w] = _FULL
@@ -274,6 +297,7 @@ def walk_band(  # pragma: no cover - compiled
     ``same_bands`` bands only; over-full buckets are split (:func:`score_bucket`)."""
     mask = (np.uint64(1) << np.uint64(shift)) - np.uint64(1)
     skip_same = band >= same_bands
+    js = np.empty(64, dtype=np.int64)  # a bucket's rows of b
     ia, ib = 0, 0
     while ia < ka.shape[0] and ib < kb.shape[0]:
         sig_a = ka[ia] >> np.uint64(shift)
@@ -289,14 +313,15 @@ def walk_band(  # pragma: no cover - compiled
             if size <= cap:
                 if size > counters[LARGEST_BUCKET]:
                     counters[LARGEST_BUCKET] = size
+                if eb - ib > js.shape[0]:
+                    js = np.empty(2 * (eb - ib), dtype=np.int64)
+                for y in range(ib, eb):
+                    js[y - ib] = rows_b[np.int64(kb[y] & mask)]
                 for x in range(ia, ea):
                     i = rows_a[np.int64(ka[x] & mask)]
-                    if not row_lo <= i < row_lo + hs.shape[0]:
-                        continue
-                    for y in range(ib, eb):
-                        j = rows_b[np.int64(kb[y] & mask)]
-                        if not (skip_same and qa[i] == qb[j]):
-                            _try(a, b, pa, pb, i, j, floor, hs, hj, worst, counters, row_lo)
+                    if row_lo <= i < row_lo + hs.shape[0]:
+                        _score_row(a, b, pa, pb, i, js, eb - ib, floor, hs, hj, worst,
+                                   counters, row_lo, qb, qa[i], skip_same)  # fmt: skip
             else:
                 if size > counters[LARGEST_BUCKET]:
                     counters[LARGEST_BUCKET] = size
