@@ -146,30 +146,43 @@ def test_a_run_past_its_memory_budget_fails_with_the_reason_and_the_worker_carri
         linkage.ray_plan_link(batches, memory_gib=0)
 
 
+def _in_own_process(code: str) -> list[str]:
+    """Run ``code`` in a Python process of its own and return its printed words: a memory
+    budget (RLIMIT_DATA) in a process with Ray's threads -- this one -- can stop them (seen:
+    the session hung; an allocation failing in a Ray thread aborts it, and Ray's crash
+    handler then writes gigabytes of log)."""
+    import subprocess
+    import sys
+    import textwrap
+
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
+                          text=True, check=True, timeout=120).stdout.split()  # fmt: skip
+
+
 def test_the_memory_budget_turns_an_allocation_past_it_into_a_run_memory_error():
-    """In-process: inside the budget an allocation beyond it fails as RunMemoryError; after
-    it the same allocation succeeds (the limit is restored)."""
-    big = 2**28  # 2 GiB of float64
-    with (
-        pytest.raises(linkage.RunMemoryError, match="CASELINK_RUN_MEMORY_GIB"),
-        linkage.memory_budget(1.0),
-    ):
-        np.ones(big)
-    assert np.ones(big // 64).sum() == big // 64
-    with linkage.memory_budget(None):
-        assert np.zeros(10).sum() == 0
+    """Inside the budget an allocation beyond it fails as RunMemoryError naming the setting;
+    after it the same allocation succeeds (the limit is restored)."""
+    out = _in_own_process("""
+        import numpy as np
+        from linkage import RunMemoryError, memory_budget
+        big = 2**28  # 2 GiB of float64
+        try:
+            with memory_budget(1.0):
+                np.ones(big)
+        except RunMemoryError as error:
+            print("refused" if "CASELINK_RUN_MEMORY_GIB" in str(error) else "unnamed")
+        print("after" if np.ones(big // 64).sum() == big // 64 else "lost")
+        with memory_budget(None):
+            print("none" if np.zeros(10).sum() == 0 else "wrong")
+    """)
+    assert out == ["refused", "after", "none"]
 
 
 def test_budget_lifted_for_a_moment_and_a_thread_that_cannot_start_is_out_of_memory():
     """budget_lifted: an allocation past the budget succeeds inside it (where a run compiles
     its kernels), and fails again after; a thread whose stack cannot be mapped under the
-    budget is a RunMemoryError too. In a process of its own: a budget this low in a process
-    with Ray's threads (this one) can stop them (seen: the session hung)."""
-    import subprocess
-    import sys
-    import textwrap
-
-    code = textwrap.dedent("""
+    budget is a RunMemoryError too."""
+    out = _in_own_process("""
         import threading
         import numpy as np
         from linkage import RunMemoryError, memory_budget
@@ -190,8 +203,6 @@ def test_budget_lifted_for_a_moment_and_a_thread_that_cannot_start_is_out_of_mem
             told.append("thread")
         print(",".join(told))
     """)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, timeout=120).stdout.split()  # fmt: skip
     assert out == ["allocation,thread"]
 
 
