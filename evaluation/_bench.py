@@ -26,6 +26,7 @@ SECTIONS: dict[str, tuple[str, str]] = {
     "blocking_1m_people": ("evaluation._bench_scale", "bench_blocking_people"),
     "scale": ("evaluation._bench_linkscale", "bench_scale"),
     "scale_projection": ("evaluation._bench_projection", "bench_projection"),
+    "band_lengths": ("evaluation._bench_bandlengths", "bench_band_lengths"),
     "accuracy": ("evaluation._bench_accuracy", "bench_accuracy"),
     "plaintext_baseline": ("evaluation._bench_accuracy", "bench_baseline"),
     "privacy": ("evaluation._bench_accuracy", "bench_privacy"),

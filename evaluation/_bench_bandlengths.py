@@ -1,0 +1,158 @@
+"""Band lengths of the top-k walk, compared by hand on a common-name register: what each set of
+per-segment lengths finds on a sample of records (against the exhaustive search) and what
+one band of each costs.
+
+The planner (:func:`blocking.plan_segments`) chooses each segment's band length with a cost
+model made for a search that keeps every colliding pair; the walk pays per pair met in each
+band, and its bucket splits bound those pairs. This section measures the alternatives the
+model does not see, on the register of the scale section (two agencies, the ``common`` mix):
+
+* for each set of lengths (``"12,7,11,4"``: hashes a band on each of the schema's four
+  segments, each given the bands that find a pair at segment Dice 0.8 with recall 0.99), the
+  walk over the first ``sample_rows`` records of agency A only (every record is still banded,
+  so buckets split as in a full walk), and against the exhaustive best 10 of those records at
+  the run's candidate floor: the share of those pairs found, of the ones among them at Dice
+  >= 0.8 on some segment (the pairs the plan exists to find), of records whose best candidate
+  is the same, and of true pairs among the candidates;
+* the one-thread wall time of two bands of each length on every row (bands past the first
+  four, which alone score identical segments), with the pairs met a row: the walk's cost per
+  band, which times the bands gives the segment's share of the search.
+
+A figure, not a test: which lengths to choose is the planner's question; this is the
+evidence.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+import bloom
+from blocking import LshParams, SegmentPlan, hash_collision_probability, walk_bands
+from blocking import _topk_kernels as kern
+from blocking._params import bands_for_recall
+from blocking._topk import SAME_SEGMENT_BANDS
+from evaluation._bench_linkscale import _OVERLAP, _SECRET, _TOP_K, COMMON_NAMES
+from evaluation._bench_projection import _floor
+from evaluation._synthetic import generate
+from linkage import candidates
+from linkage._features import segment_words
+from linkage._search import SEGMENT_THRESHOLD
+
+__all__ = ["bench_band_lengths"]
+
+DEFAULT_LENGTHS = ("12,7,11,4", "8,7,9,4", "10,6,9,4", "6,6,7,4", "4,5,5,4")
+
+
+def _register(n_people: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, list]:
+    data = generate(n_people, 2, overlap=_OVERLAP, seed=seed, common_names=COMMON_NAMES)
+    schema = bloom.Schema.load("person")
+    a_batch, b_batch = (bloom.encode(df, schema, _SECRET, agency=name, id_column="record_ref")
+                        for name, df in data.agencies.items())  # fmt: skip
+    entity = data.truth.set_index(["agency", "record_ref"])["entity_id"]
+    ea = entity.loc[a_batch.metadata.agency].reindex(a_batch.record_refs).to_numpy()
+    eb = entity.loc[b_batch.metadata.agency].reindex(b_batch.record_refs).to_numpy()
+    where_b = {e: j for j, e in enumerate(eb.tolist())}
+    truth = np.array([where_b.get(e, -1) for e in ea.tolist()], dtype=np.int64)
+    segments = [(int(lo), int(hi)) for lo, hi in segment_words(a_batch.metadata)]
+    return a_batch.filters, b_batch.filters, truth, segments
+
+
+def _plans(lengths: str, segments: list, seed: int) -> list[SegmentPlan]:
+    per_hash = float(hash_collision_probability(SEGMENT_THRESHOLD, "minhash"))
+    rows = [int(x) for x in lengths.split(",")]
+    if len(rows) != len(segments):
+        raise ValueError(f"{lengths!r}: one length per segment ({len(segments)}) is needed")
+    return [SegmentPlan(lo, hi, LshParams("minhash", bands_for_recall(per_hash, r, 0.99), r,
+                                          seed * 1009 + n, hi - lo))
+            for n, ((lo, hi), r) in enumerate(zip(segments, rows, strict=True))]  # fmt: skip
+
+
+def _segment_dice(a: np.ndarray, b: np.ndarray, i, j, segments) -> np.ndarray:
+    best = np.zeros(len(i))
+    for lo, hi in segments:
+        x, y = a[i, lo:hi], b[j, lo:hi]
+        inter = np.bitwise_count(x & y).sum(axis=1)
+        total = np.bitwise_count(x).sum(axis=1) + np.bitwise_count(y).sum(axis=1)
+        best = np.maximum(best, 2.0 * inter / np.maximum(total, 1))
+    return best
+
+
+def _share(got: set, of: set) -> float:
+    return round(len(got & of) / max(1, len(of)), 4)
+
+
+def _best(i: np.ndarray, j: np.ndarray, s: np.ndarray) -> dict[int, int]:
+    order = np.lexsort((j, -s, i))
+    i, j = i[order], j[order]
+    first = np.r_[True, i[1:] != i[:-1]] if i.size else np.zeros(0, bool)
+    return dict(zip(i[first].tolist(), j[first].tolist(), strict=True))
+
+
+def bench_band_lengths(
+    n_people: int = 1_000_000,
+    lengths: tuple[str, ...] = DEFAULT_LENGTHS,
+    *,
+    sample_rows: int = 2000,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Each set of ``lengths`` on the common-name register of ``n_people`` (see the module's
+    docstring)."""
+    a, b, truth, segments = _register(n_people, seed)
+    floor = _floor(a, b, np.random.default_rng(seed))
+    rows = min(sample_rows, len(a))
+    exact = candidates(a[:rows], b, floor, _TOP_K)
+    exact_pairs = set(zip(exact.i.tolist(), exact.j.tolist(), strict=True))
+    close = _segment_dice(a, b, exact.i, exact.j, segments) >= SEGMENT_THRESHOLD
+    close_pairs = set(zip(exact.i[close].tolist(), exact.j[close].tolist(), strict=True))
+    best_exact = _best(exact.i, exact.j, exact.score)
+    true = {(r, int(truth[r])) for r in range(rows) if truth[r] >= 0}
+    out = []
+    for spec in lengths:
+        plans = _plans(spec, segments, seed)
+        started = time.perf_counter()
+        part = walk_bands(a, b, plans, _TOP_K, floor, window=(0, rows))
+        walked = time.perf_counter() - started
+        wi, wj, ws = kern.merge_tables(part.scores, part.rows)
+        found = set(zip(wi.tolist(), wj.tolist(), strict=True))
+        best = _best(wi, wj, ws)
+        per_band = []
+        for n, plan in enumerate(plans):
+            units = [(n, band) for band in (SAME_SEGMENT_BANDS, SAME_SEGMENT_BANDS + 1)
+                     if band < plan.params.bands]  # fmt: skip
+            if not units:
+                continue
+            t0 = time.perf_counter()
+            one = walk_bands(a, b, plans, _TOP_K, floor, units, threads=1)
+            seconds = (time.perf_counter() - t0) / len(units)
+            met = one.counters.sum(axis=0)[kern.VISITS] / len(units) / len(a)
+            per_band.append({
+                "words": [plan.word_lo, plan.word_hi], "rows_per_band": plan.params.rows_per_band,
+                "bands": plan.params.bands, "one_band_one_thread_seconds": round(seconds, 3),
+                "pairs_met_a_row": round(float(met), 1),
+                "segment_one_thread_seconds": round(seconds * plan.params.bands),
+            })  # fmt: skip
+
+        same = np.mean([best.get(r) == j for r, j in best_exact.items()])
+        out.append({
+            "lengths": spec,
+            "bands": sum(p.params.bands for p in plans),
+            "exhaustive_best10_found": _share(found, exact_pairs),
+            "segment_close_best10_found": _share(found, close_pairs),
+            "same_best_candidate": round(float(same), 4),
+            "true_pairs_found": _share(found, true),
+            "sample_walk_seconds": round(walked, 1),
+            "segments": per_band,
+        })  # fmt: skip
+    return {
+        "people": n_people,
+        "records": [len(a), len(b)],
+        "candidate_floor": round(floor, 4),
+        "sampled_rows": rows,
+        "exhaustive_best10_pairs": len(exact_pairs),
+        "of_them_close_on_a_segment": len(close_pairs),
+        "true_pairs_in_exhaustive": round(len(true & exact_pairs) / max(1, len(true)), 4),
+        "runs": out,
+    }
