@@ -124,9 +124,10 @@ def _served(url: str, keys: dict[str, str], steward: str, name: str,
 
 
 def _through_service(
-    work: Path, address: str, batches: dict[str, dict[str, Path]]
+    work: Path, address: str, batches: dict[str, dict[str, Path]], run_search: str | None = None
 ) -> dict[str, pd.DataFrame]:
-    """Every agreement linked by ``caselink serve`` joined to the cluster at ``address``."""
+    """Every agreement linked by ``caselink serve`` joined to the cluster at ``address``
+    (``run_search``: its ``CASELINK_RUN_SEARCH``, default the service's own)."""
     url_db = f"sqlite:///{(work / 'caselink.db').resolve()}"
     engine = open_database(url_db)
     admin = bootstrap_agency(engine, "operator", "admin").api_key
@@ -137,6 +138,8 @@ def _through_service(
            # more CPUs than any node has: a run takes the largest node's (it would wait for
            # ever asking for the cluster's total, which no one node holds)
            "CASELINK_RUN_NUM_CPUS": "64"}  # fmt: skip
+    if run_search is not None:
+        env["CASELINK_RUN_SEARCH"] = run_search
     svc = ServiceProcess(url_db, log=work / "service.log", env=env, startup_timeout=180)
     with svc:
         keys = _agency_keys(svc.url, admin)
@@ -159,16 +162,22 @@ def _in_one_process(paths: dict[str, Path]) -> pd.DataFrame:
     return report.assignments[["agency", "record_ref", "case_id", "confidence"]]
 
 
-def run_cluster_demo(workdir: Path, people: int = 150, cpus: tuple[int, ...] = (1, 1),
-                     object_store_mb: int = 100) -> ClusterDemo:  # fmt: skip
+def run_cluster_demo(
+    workdir: Path,
+    people: int = 150,
+    cpus: tuple[int, ...] = (1, 1),
+    object_store_mb: int = 100,
+    run_search: str | None = None,
+) -> ClusterDemo:
     """Start the cluster, link every agreement through the service on it, read where the run
-    tasks ran, stop the cluster; then link the same batches in this process."""
+    tasks ran, stop the cluster; then link the same batches in this process. ``run_search``:
+    the service's ``CASELINK_RUN_SEARCH`` (default: its own, ``auto``)."""
     started = time.perf_counter()
     work = workdir.resolve()
     (work / "service").mkdir(parents=True, exist_ok=True)
     batches = _encode_all(work, people)
     with LocalRayCluster(work, cpus, object_store_mb) as cluster:
-        served = _through_service(work / "service", cluster.address, batches)
+        served = _through_service(work / "service", cluster.address, batches, run_search)
         ran = cluster.wait_for_tasks(RUN_TASK, len(served))
         searched = cluster.wait_for_every_node(SEARCH_TASKS)
         address, nodes = cluster.address, tuple(cluster.nodes)

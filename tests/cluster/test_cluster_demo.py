@@ -57,6 +57,20 @@ def test_the_service_on_a_two_node_cluster_runs_tasks_on_both_and_links_as_one_p
     assert (tmp_path / "ray-head.log").exists() and (tmp_path / "ray-worker-1.log").exists()
 
 
+def test_run_search_tasks_runs_the_search_as_tasks_on_one_node_and_links_as_one_process(
+    tmp_path,
+):
+    """CASELINK_RUN_SEARCH=tasks: on a one-node Ray, where ``auto`` would search inside the
+    run's task, the service's runs still search in tasks of their own -- and link as one
+    process does."""
+    demo = run_cluster_demo(tmp_path, people=60, cpus=(2,), run_search="tasks")
+    assert [n.name for n in demo.nodes] == ["head"]
+    assert demo.run_tasks.total() == 2 and set(demo.search_tasks) == {"head"}
+    for name, served in demo.served.items():
+        assert same_cases(served, demo.single_process[name]), name
+    assert demo.ok
+
+
 def test_same_cases_compares_the_grouping_and_confidence_not_the_ids():
     a = pd.DataFrame({"agency": ["x", "x", "y"], "record_ref": ["1", "2", "1"],
                       "case_id": ["CL-A", "CL-A", "CL-B"],
