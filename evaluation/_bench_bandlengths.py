@@ -29,16 +29,14 @@ from typing import Any
 
 import numpy as np
 
-import bloom
 from blocking import LshParams, SegmentPlan, hash_collision_probability, walk_bands
 from blocking import _topk_kernels as kern
 from blocking._params import bands_for_recall
 from blocking._topk import SAME_SEGMENT_BANDS
-from evaluation._bench_linkscale import _OVERLAP, _SECRET, _TOP_K, COMMON_NAMES
+from evaluation._bench_linkscale import _TOP_K, _best, partner_rows, scale_register
 from evaluation._bench_projection import _floor
-from evaluation._synthetic import generate
 from linkage import candidates
-from linkage._features import segment_words
+from linkage._features import segment_dice, segment_words
 from linkage._search import SEGMENT_THRESHOLD
 
 __all__ = ["bench_band_lengths"]
@@ -46,49 +44,26 @@ __all__ = ["bench_band_lengths"]
 DEFAULT_LENGTHS = ("12,7,11,4", "8,7,9,4", "10,6,9,4", "6,6,7,4", "4,5,5,4")
 
 
-def _register(n_people: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, list]:
-    data = generate(n_people, 2, overlap=_OVERLAP, seed=seed, common_names=COMMON_NAMES)
-    schema = bloom.Schema.load("person")
-    a_batch, b_batch = (bloom.encode(df, schema, _SECRET, agency=name, id_column="record_ref")
-                        for name, df in data.agencies.items())  # fmt: skip
-    entity = data.truth.set_index(["agency", "record_ref"])["entity_id"]
-    ea = entity.loc[a_batch.metadata.agency].reindex(a_batch.record_refs).to_numpy()
-    eb = entity.loc[b_batch.metadata.agency].reindex(b_batch.record_refs).to_numpy()
-    where_b = {e: j for j, e in enumerate(eb.tolist())}
-    truth = np.array([where_b.get(e, -1) for e in ea.tolist()], dtype=np.int64)
-    segments = [(int(lo), int(hi)) for lo, hi in segment_words(a_batch.metadata)]
-    return a_batch.filters, b_batch.filters, truth, segments
+def _register(n_people: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Filters of agencies A and B, each A record's partner row in B, and the segments."""
+    data, (a_batch, b_batch) = scale_register(n_people, "common", seed=seed)
+    truth = partner_rows(data.truth, a_batch, b_batch)
+    return a_batch.filters, b_batch.filters, truth, segment_words(a_batch.metadata)
 
 
-def _plans(lengths: str, segments: list, seed: int) -> list[SegmentPlan]:
+def _plans(lengths: str, segments: np.ndarray, seed: int) -> list[SegmentPlan]:
     per_hash = float(hash_collision_probability(SEGMENT_THRESHOLD, "minhash"))
     rows = [int(x) for x in lengths.split(",")]
     if len(rows) != len(segments):
         raise ValueError(f"{lengths!r}: one length per segment ({len(segments)}) is needed")
+    ranges = segments.tolist()
     return [SegmentPlan(lo, hi, LshParams("minhash", bands_for_recall(per_hash, r, 0.99), r,
                                           seed * 1009 + n, hi - lo))
-            for n, ((lo, hi), r) in enumerate(zip(segments, rows, strict=True))]  # fmt: skip
-
-
-def _segment_dice(a: np.ndarray, b: np.ndarray, i, j, segments) -> np.ndarray:
-    best = np.zeros(len(i))
-    for lo, hi in segments:
-        x, y = a[i, lo:hi], b[j, lo:hi]
-        inter = np.bitwise_count(x & y).sum(axis=1)
-        total = np.bitwise_count(x).sum(axis=1) + np.bitwise_count(y).sum(axis=1)
-        best = np.maximum(best, 2.0 * inter / np.maximum(total, 1))
-    return best
+            for n, ((lo, hi), r) in enumerate(zip(ranges, rows, strict=True))]  # fmt: skip
 
 
 def _share(got: set, of: set) -> float:
     return round(len(got & of) / max(1, len(of)), 4)
-
-
-def _best(i: np.ndarray, j: np.ndarray, s: np.ndarray) -> dict[int, int]:
-    order = np.lexsort((j, -s, i))
-    i, j = i[order], j[order]
-    first = np.r_[True, i[1:] != i[:-1]] if i.size else np.zeros(0, bool)
-    return dict(zip(i[first].tolist(), j[first].tolist(), strict=True))
 
 
 def bench_band_lengths(
@@ -101,17 +76,19 @@ def bench_band_lengths(
     """Each set of ``lengths`` on the common-name register of ``n_people`` (see the module's
     docstring)."""
     a, b, truth, segments = _register(n_people, seed)
+    every = {spec: _plans(spec, segments, seed) for spec in lengths}  # bad specs: before work
     floor = _floor(a, b, np.random.default_rng(seed))
     rows = min(sample_rows, len(a))
     exact = candidates(a[:rows], b, floor, _TOP_K)
     exact_pairs = set(zip(exact.i.tolist(), exact.j.tolist(), strict=True))
-    close = _segment_dice(a, b, exact.i, exact.j, segments) >= SEGMENT_THRESHOLD
+    per_segment = np.nan_to_num(segment_dice(a, b, exact.i, exact.j, segments), nan=0.0)
+    close = per_segment.max(axis=1) >= SEGMENT_THRESHOLD
     close_pairs = set(zip(exact.i[close].tolist(), exact.j[close].tolist(), strict=True))
     best_exact = _best(exact.i, exact.j, exact.score)
     true = {(r, int(truth[r])) for r in range(rows) if truth[r] >= 0}
     out = []
     for spec in lengths:
-        plans = _plans(spec, segments, seed)
+        plans = every[spec]
         started = time.perf_counter()
         part = walk_bands(a, b, plans, _TOP_K, floor, window=(0, rows))
         walked = time.perf_counter() - started

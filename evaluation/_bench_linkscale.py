@@ -40,7 +40,8 @@ from evaluation._synthetic import generate
 from linkage import candidates, find_candidates
 from linkage._features import segment_words
 
-__all__ = ["COMMON_NAMES", "bench_scale", "scale_run"]
+__all__ = ["COMMON_NAMES", "bench_scale", "case_scores", "partner_rows", "scale_register",
+           "scale_run"]  # fmt: skip
 
 COMMON_NAMES = 20  # names kept per list in the "common" mix
 _OVERLAP = 1.0 / 3.0  # two agencies each hold 60% of the people
@@ -63,6 +64,35 @@ def _child(args: list[str], log: Path) -> tuple[float, float, int]:
         _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     return time.perf_counter() - started, usage.ru_maxrss / 2**20, proc.returncode
+
+
+def scale_register(n_people: int, mix: str, *, seed: int = 0, agencies: int = 2):
+    """The scale section's register: ``n_people`` synthetic people in ``agencies`` agencies
+    (``mix``: ``rare`` or ``common`` names), and each agency's batch encoded with ``person``
+    under the bench's secret. Returns ``(data, batches)``."""
+    if mix not in ("rare", "common"):
+        raise ValueError("mix must be 'rare' or 'common'")
+    data = generate(n_people, agencies, overlap=_OVERLAP, seed=seed,
+                    common_names=COMMON_NAMES if mix == "common" else None)  # fmt: skip
+    schema = bloom.Schema.load("person")
+    batches = [bloom.encode(df, schema, _SECRET, agency=name, id_column="record_ref")
+               for name, df in data.agencies.items()]  # fmt: skip
+    return data, batches
+
+
+def partner_rows(truth: pd.DataFrame, a_batch, b_batch) -> np.ndarray:
+    """Per record of ``a_batch``, the row of its person's record in ``b_batch`` (-1: none)."""
+    entity = truth.set_index(["agency", "record_ref"])["entity_id"]
+    ea = entity.loc[a_batch.metadata.agency].reindex(a_batch.record_refs).to_numpy()
+    eb = entity.loc[b_batch.metadata.agency].reindex(b_batch.record_refs).to_numpy()
+    where_b = pd.Series(np.arange(eb.size), index=eb)
+    return where_b.reindex(ea).fillna(-1).astype(np.int64).to_numpy()
+
+
+def case_scores(cases: pd.DataFrame, truth: pd.DataFrame):
+    """Pairwise precision, recall and F1 of ``cases`` (agency, record_ref, case_id)."""
+    merged = cases.merge(truth, on=["agency", "record_ref"])
+    return pairwise_scores(merged["case_id"].to_numpy(), merged["entity_id"].to_numpy())
 
 
 def _best(i: np.ndarray, j: np.ndarray, s: np.ndarray) -> dict[int, int]:
@@ -101,14 +131,8 @@ def scale_run(n_people: int, mix: str, *, sample_rows: int = 2000, seed: int = 0
               agencies: int = 2) -> dict:  # fmt: skip
     """One size of one mix, end to end (see the module's docstring); recall is sampled on
     the first two agencies."""
-    if mix not in ("rare", "common"):
-        raise ValueError("mix must be 'rare' or 'common'")
     t0 = time.perf_counter()
-    data = generate(n_people, agencies, overlap=_OVERLAP, seed=seed,
-                    common_names=COMMON_NAMES if mix == "common" else None)  # fmt: skip
-    schema = bloom.Schema.load("person")
-    batches = [bloom.encode(df, schema, _SECRET, agency=name, id_column="record_ref")
-               for name, df in data.agencies.items()]  # fmt: skip
+    data, batches = scale_register(n_people, mix, seed=seed, agencies=agencies)
     prepared = time.perf_counter() - t0
     with tempfile.TemporaryDirectory(prefix="caselink-scale-") as tmp:
         folder = Path(tmp)
@@ -121,14 +145,9 @@ def scale_run(n_people: int, mix: str, *, sample_rows: int = 2000, seed: int = 0
                                f"{(folder / 'link.err').read_text()[-2000:]}")  # fmt: skip
         summary = json.loads((folder / "summary.json").read_text())
         cases = pd.read_csv(folder / "cases.csv")
-    merged = cases.merge(data.truth, on=["agency", "record_ref"])
-    scores = pairwise_scores(merged["case_id"].to_numpy(), merged["entity_id"].to_numpy())
+    scores = case_scores(cases, data.truth)
     a_batch, b_batch = batches[:2]
-    entity = data.truth.set_index(["agency", "record_ref"])["entity_id"]
-    ea = entity.loc[a_batch.metadata.agency].reindex(a_batch.record_refs).to_numpy()
-    eb = entity.loc[b_batch.metadata.agency].reindex(b_batch.record_refs).to_numpy()
-    where_b = pd.Series(np.arange(eb.size), index=eb)
-    truth_b = where_b.reindex(ea).fillna(-1).astype(np.int64).to_numpy()
+    truth_b = partner_rows(data.truth, a_batch, b_batch)
     rng = np.random.default_rng(seed)
     rows = np.sort(rng.choice(len(a_batch), size=min(sample_rows, len(a_batch)), replace=False))
     recall = _recall(a_batch, b_batch, float(summary["candidate_threshold"]), truth_b, rows)

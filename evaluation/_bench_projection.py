@@ -35,10 +35,8 @@ from typing import Any
 
 import numpy as np
 
-import bloom
 from blocking import band_work, combine_parts, plan_segments, walk_bands
-from evaluation._bench_linkscale import _OVERLAP, _SECRET, _TOP_K, COMMON_NAMES
-from evaluation._synthetic import generate
+from evaluation._bench_linkscale import _TOP_K, scale_register
 from linkage._features import segment_words
 from linkage._link import candidate_floor
 from linkage._search import SEGMENT_THRESHOLD
@@ -63,10 +61,7 @@ def measure_search_units(n_people: int, *, sample_units: int = 8, seed: int = 0)
     over a window of an eighth of the rows: the part every window repeats -- banding and
     splitting -- and the part windows share out -- scoring) and the seconds to fold one
     task's table, for a two-agency register of ``n_people`` people, common-name mix."""
-    data = generate(n_people, 2, overlap=_OVERLAP, seed=seed, common_names=COMMON_NAMES)
-    schema = bloom.Schema.load("person")
-    a_batch, b_batch = (bloom.encode(df, schema, _SECRET, agency=name, id_column="record_ref")
-                        for name, df in data.agencies.items())  # fmt: skip
+    _, (a_batch, b_batch) = scale_register(n_people, "common", seed=seed)
     a, b = a_batch.filters, b_batch.filters
     rng = np.random.default_rng(seed)
     floor = _floor(a, b, rng)

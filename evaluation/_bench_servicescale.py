@@ -21,10 +21,8 @@ from typing import Any
 import pandas as pd
 
 import bloom
-from evaluation._bench_linkscale import _OVERLAP, _SECRET, COMMON_NAMES
-from evaluation._metrics import pairwise_scores
-from evaluation._synthetic import generate
-from service._admin import bootstrap_agency, open_database
+from evaluation._bench_linkscale import case_scores, scale_register
+from evaluation._bench_service import bootstrap_keys, mint_keys, open_agreement
 from service._process import ServiceProcess
 from service.client import Client
 
@@ -81,44 +79,28 @@ def bench_service_scale(
     n_people: int = 1_000_000, mix: str = "common", *, seed: int = 0, run_cpus: int = 2
 ) -> dict[str, Any]:
     """One register of ``n_people`` linked through the service (see the module's docstring)."""
-    if mix not in ("rare", "common"):
-        raise ValueError("mix must be 'rare' or 'common'")
-    data = generate(n_people, 2, overlap=_OVERLAP, seed=seed,
-                    common_names=COMMON_NAMES if mix == "common" else None)  # fmt: skip
-    schema = bloom.Schema.load("person")
+    data, batches = scale_register(n_people, mix, seed=seed)
     with tempfile.TemporaryDirectory(prefix="caselink-service-scale-") as tmp:
         work = Path(tmp)
-        paths = {}
-        for name, df in data.agencies.items():
-            batch = bloom.encode(df, schema, _SECRET, agency=name, id_column="record_ref")
-            paths[name] = batch.write(work / f"{name}.parquet")
+        paths = {b.metadata.agency: b.write(work / f"{b.metadata.agency}.parquet")
+                 for b in batches}  # fmt: skip
         url_db = f"sqlite:///{(work / 'caselink.db').resolve()}"
-        engine = open_database(url_db)
-        admin = bootstrap_agency(engine, "operator", "admin").api_key
-        steward = bootstrap_agency(engine, "coordination", "steward").api_key
-        engine.dispose()
+        minting, steward = bootstrap_keys(url_db)
         env = {"CASELINK_LOG_FORMAT": "text", "CASELINK_RUN_NUM_CPUS": str(run_cpus),
                "CASELINK_DATA_KEY_FILE": str(work / "data-keys")}  # fmt: skip
         with ServiceProcess(url_db, log=work / "service.log", env=env,
                             startup_timeout=180) as svc:  # fmt: skip
-            keys = {}
-            with Client(svc.url, admin) as c:
-                for name in paths:
-                    c.create_agency(name)
-                    keys[name] = c.create_key(name, "submitter")["api_key"]
-            with Client(svc.url, steward) as st:
-                agreement = st.create_agreement(
-                    name="service scale", parties=list(keys), purposes=["linkage"],
-                    schema_fingerprint=schema.fingerprint, filter_bits=schema.filter_bits,
-                    segments=schema.layout, retention_days=30,
-                )["agreement_id"]  # fmt: skip
+            agreement = open_agreement(svc.url, (minting, steward), bloom.Schema.load("person"),
+                                       list(paths), "service scale")  # fmt: skip
+            keys = {name: mint_keys(svc.url, minting, name, "submitter", 1)[0] for name in paths}
             started = time.perf_counter()
             for name, path in paths.items():
                 with Client(svc.url, keys[name], timeout=600) as c:
                     c.upload(agreement, path)
             uploaded = time.perf_counter() - started
             assert svc.process is not None
-            with _PeakSampler(svc.process.pid) as peak, Client(svc.url, keys["agency-a"]) as c:
+            first = keys[next(iter(paths))]
+            with _PeakSampler(svc.process.pid) as peak, Client(svc.url, first) as c:
                 t0 = time.perf_counter()
                 run = c.wait_run(agreement, c.start_run(agreement)["run_id"], timeout=7200,
                                  poll=2.0)  # fmt: skip
@@ -131,13 +113,11 @@ def bench_service_scale(
                 with Client(svc.url, key, timeout=600) as c:
                     views.append(pd.DataFrame(list(c.iter_cases(agreement))).assign(agency=name))
             read_seconds = time.perf_counter() - t0
-    cases = pd.concat(views, ignore_index=True)
-    merged = cases.merge(data.truth, on=["agency", "record_ref"])
-    scores = pairwise_scores(merged["case_id"].to_numpy(), merged["entity_id"].to_numpy())
+    scores = case_scores(pd.concat(views, ignore_index=True), data.truth)
     return {
         "people": n_people,
         "mix": mix,
-        "records": [len(df) for df in data.agencies.values()],
+        "records": [len(b) for b in batches],
         "upload_seconds": round(uploaded, 1),
         "run_seconds": round(run_seconds, 1),
         "run_stats": run.get("stats", {}),
