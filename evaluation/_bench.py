@@ -22,6 +22,7 @@ SECTIONS: dict[str, tuple[str, str]] = {
     "encoder": ("evaluation._bench_encode", "bench_encoder"),
     "encoder_scaling": ("evaluation._bench_encode", "bench_encoder_scaling"),
     "kernels": ("evaluation._bench_kernels", "bench_kernels"),
+    "topk_walk": ("evaluation._bench_walk", "bench_topk_walk"),
     "blocking": ("evaluation._bench_blocking", "bench_blocking_sizes"),
     "blocking_1m_people": ("evaluation._bench_scale", "bench_blocking_people"),
     "scale": ("evaluation._bench_linkscale", "bench_scale"),
