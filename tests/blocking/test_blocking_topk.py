@@ -77,6 +77,27 @@ def test_every_pair_met_gives_the_exhaustive_top_k(seed, n_a, n_b, k, floor, thr
     np.testing.assert_array_equal(found.score, expected.score)
 
 
+def test_a_bucket_wider_than_the_walks_first_buffer_is_scored_whole():
+    """A bucket of 150 rows of b under the cap (more than the walk's first buffer of a
+    bucket's rows holds) keeps exactly the exhaustive best k in a band that scores
+    identical segments, and nothing in a later band (every row shares the banded word)."""
+    rng = np.random.default_rng(21)
+    a = random_filters(rng, 30)
+    b = np.concatenate([near_copies(rng, a, 4), random_filters(rng, 120)])
+    plans = one_bucket(a, b, bands=6)
+    cap = 30 * 150
+
+    def walked(band: int):
+        part = walk_bands(a, b, plans, 4, 0.3, [(0, band)], bucket_cap=cap, threads=1)
+        return merge_parts(a, b, plans, 4, 0.3, [part], bucket_cap=cap)
+
+    found, expected = walked(0), candidates_reference(a, b, 0.3, 4)
+    np.testing.assert_array_equal(found.i, expected.i)
+    np.testing.assert_array_equal(found.j, expected.j)
+    np.testing.assert_array_equal(found.score, expected.score)
+    assert walked(5).i.size == 0
+
+
 @settings(max_examples=15, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1), cap=st.integers(1, 50), k=st.integers(1, 4))
 def test_split_buckets_keep_only_true_scores_at_most_k_per_row(seed, cap, k):
