@@ -33,7 +33,8 @@ from blocking import LshParams, SegmentPlan, hash_collision_probability, walk_ba
 from blocking import _topk_kernels as kern
 from blocking._params import bands_for_recall
 from blocking._topk import SAME_SEGMENT_BANDS
-from evaluation._bench_linkscale import _TOP_K, _best, partner_rows, scale_register
+from evaluation._bench_linkrecall import best_candidate
+from evaluation._bench_linkscale import _TOP_K, partner_rows, scale_register
 from evaluation._bench_projection import _floor
 from linkage import candidates
 from linkage._features import segment_dice, segment_words
@@ -84,7 +85,7 @@ def bench_band_lengths(
     per_segment = np.nan_to_num(segment_dice(a, b, exact.i, exact.j, segments), nan=0.0)
     close = per_segment.max(axis=1) >= SEGMENT_THRESHOLD
     close_pairs = set(zip(exact.i[close].tolist(), exact.j[close].tolist(), strict=True))
-    best_exact = _best(exact.i, exact.j, exact.score)
+    best_exact = best_candidate(exact.i, exact.j, exact.score)
     true = {(r, int(truth[r])) for r in range(rows) if truth[r] >= 0}
     out = []
     for spec in lengths:
@@ -94,7 +95,7 @@ def bench_band_lengths(
         walked = time.perf_counter() - started
         wi, wj, ws = kern.merge_tables(part.scores, part.rows)
         found = set(zip(wi.tolist(), wj.tolist(), strict=True))
-        best = _best(wi, wj, ws)
+        best = best_candidate(wi, wj, ws)
         per_band = []
         for n, plan in enumerate(plans):
             units = [(n, band) for band in (SAME_SEGMENT_BANDS, SAME_SEGMENT_BANDS + 1)

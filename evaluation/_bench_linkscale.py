@@ -11,11 +11,11 @@ memory read from the kernel's accounting of that child. Two name mixes:
   (``generate_synthetic(common_names=20)``): a few hundred names for everyone, thousands
   of namesakes each, transliteration variants and typos as usual.
 
-Recall against the exhaustive search, on ``sample_rows`` records of agency A: the same
-candidate search as the run (it is deterministic) next to the exhaustive best 10 at the
-run's own candidate floor -- the share of the exhaustive pairs found, of records whose best
-candidate is the same, and of true pairs among each side's candidates. F1 is pairwise over
-the cases written.
+Recall against the exhaustive search, on ``sample_rows`` records of agency A
+(:mod:`evaluation._bench_linkrecall`): the run's pipeline again with the exhaustive best 10
+at the run's own candidate floor for the sampled records -- candidates found, links made at
+the same threshold, and namesakes no search can separate. F1 is pairwise over the cases
+written.
 """
 
 from __future__ import annotations
@@ -35,10 +35,9 @@ import numpy as np
 import pandas as pd
 
 import bloom
+from evaluation._bench_linkrecall import against_exhaustive
 from evaluation._metrics import pairwise_scores
 from evaluation._synthetic import generate
-from linkage import candidates, find_candidates
-from linkage._features import segment_words
 
 __all__ = ["COMMON_NAMES", "bench_scale", "case_scores", "partner_rows", "scale_register",
            "scale_run"]  # fmt: skip
@@ -95,38 +94,6 @@ def case_scores(cases: pd.DataFrame, truth: pd.DataFrame):
     return pairwise_scores(merged["case_id"].to_numpy(), merged["entity_id"].to_numpy())
 
 
-def _best(i: np.ndarray, j: np.ndarray, s: np.ndarray) -> dict[int, int]:
-    order = np.lexsort((j, -s, i))
-    i, j = i[order], j[order]
-    first = np.r_[True, i[1:] != i[:-1]] if i.size else np.zeros(0, bool)
-    return dict(zip(i[first].tolist(), j[first].tolist(), strict=True))
-
-
-def _recall(a_batch, b_batch, floor: float, truth_b: np.ndarray, rows: np.ndarray) -> dict:
-    """The run's candidate search against the exhaustive one on ``rows`` of side a."""
-    a, b = a_batch.filters, b_batch.filters
-    segments = [(int(lo), int(hi)) for lo, hi in segment_words(a_batch.metadata)]
-    found = find_candidates(a, b, floor, _TOP_K, segments=segments)
-    keep = np.isin(found.i, rows)
-    fi, fj, fs = found.i[keep], found.j[keep], found.score[keep]
-    exact = candidates(a[rows], b, floor, _TOP_K)
-    ei = rows[exact.i]
-    exact_pairs = set(zip(ei.tolist(), exact.j.tolist(), strict=True))
-    lsh_pairs = set(zip(fi.tolist(), fj.tolist(), strict=True))
-    best_exact, best_lsh = _best(ei, exact.j, exact.score), _best(fi, fj, fs)
-    true = {(int(r), int(truth_b[r])) for r in rows if truth_b[r] >= 0}
-    found_share = len(exact_pairs & lsh_pairs) / max(1, len(exact_pairs))
-    return {
-        "sampled_rows": int(rows.size),
-        "recall_of_exhaustive_pairs": round(found_share, 4),
-        "same_best_candidate": round(
-            float(np.mean([best_lsh.get(r) == j for r, j in best_exact.items()])), 4
-        ) if best_exact else None,
-        "true_pairs_in_exhaustive": round(len(true & exact_pairs) / max(1, len(true)), 4),
-        "true_pairs_in_run": round(len(true & lsh_pairs) / max(1, len(true)), 4),
-    }  # fmt: skip
-
-
 def scale_run(n_people: int, mix: str, *, sample_rows: int = 2000, seed: int = 0,
               agencies: int = 2) -> dict:  # fmt: skip
     """One size of one mix, end to end (see the module's docstring); recall is sampled on
@@ -150,7 +117,7 @@ def scale_run(n_people: int, mix: str, *, sample_rows: int = 2000, seed: int = 0
     truth_b = partner_rows(data.truth, a_batch, b_batch)
     rng = np.random.default_rng(seed)
     rows = np.sort(rng.choice(len(a_batch), size=min(sample_rows, len(a_batch)), replace=False))
-    recall = _recall(a_batch, b_batch, float(summary["candidate_threshold"]), truth_b, rows)
+    recall = against_exhaustive(batches, cases, rows, truth_b)
     return {
         "people": n_people,
         "mix": mix,
@@ -161,6 +128,7 @@ def scale_run(n_people: int, mix: str, *, sample_rows: int = 2000, seed: int = 0
         "link_stage_seconds": summary.get("stages", {}),
         "generate_and_encode_seconds": round(prepared, 1),
         "candidate_floor": round(float(summary["candidate_threshold"]), 4),
+        "threshold": round(float(summary["threshold"]), 4),
         "pairs_scored": summary["pairs_scored"],
         "links_accepted": summary["links_accepted"],
         "precision": round(scores.precision, 4),

@@ -18,6 +18,9 @@ def test_a_scale_run_links_through_the_command_and_reports_what_it_took(mix):
     # below the exhaustive limit the run's search is the exhaustive one: identical
     assert run["recall_of_exhaustive_pairs"] == run["same_best_candidate"] == 1.0
     assert run["true_pairs_in_run"] == run["true_pairs_in_exhaustive"] > 0.9
+    # ...and so are the links, though the run was another process (`caselink link`)
+    assert run["links_of_exhaustive_made_by_run"] == run["links_of_run_made_by_exhaustive"] == 1.0
+    assert run["exhaustive_pipeline_threshold"] == pytest.approx(run["threshold"], abs=1e-4)
 
 
 def test_an_unknown_mix_is_refused():
