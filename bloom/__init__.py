@@ -13,15 +13,7 @@ Nothing outside this package ever sees a raw identifier. Public API::
 from bloom._batch import BatchMetadata, BatchWriter, EncodedBatch
 from bloom._batchread import read_batch
 from bloom._encode import EncodeReport, encode, encode_csv
-from bloom._errors import (
-    BatchError,
-    CaselinkError,
-    EncodingError,
-    ProblemListError,
-    SchemaError,
-    SecretError,
-)
-from bloom._exposure import BatchExposure, ExposureError, SegmentExposure, batch_exposure
+from bloom._exposure import BatchExposure, SegmentExposure, batch_exposure
 from bloom._hardening import blip_flip_probability
 from bloom._rules import (
     MAX_REF_LENGTH,
@@ -32,6 +24,15 @@ from bloom._rules import (
 )
 from bloom._schema import BUILTIN_SCHEMAS, Schema
 from bloom._secret import Secret
+from caselink_errors import (
+    BatchError,
+    CaselinkError,
+    EncodingError,
+    ExposureError,
+    InputError,
+    SchemaError,
+    SecretError,
+)
 
 __all__ = [
     "BUILTIN_SCHEMAS",
@@ -44,8 +45,8 @@ __all__ = [
     "EncodedBatch",
     "EncodingError",
     "ExposureError",
+    "InputError",
     "MAX_REF_LENGTH",
-    "ProblemListError",
     "Schema",
     "SchemaError",
     "Secret",

@@ -34,9 +34,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from bloom._arrowparse import hash_strings
-from bloom._errors import BatchError
 from bloom._rules import Layout, duplicate_problem, layout_problems, ref_problems, rows_text
 from bloom._schema import Schema
+from caselink_errors import BatchError
 
 __all__ = ["BatchMetadata", "BatchWriter", "EncodedBatch"]
 

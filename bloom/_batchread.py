@@ -29,7 +29,6 @@ from bloom._batch import (
     EncodedBatch,
     _ContentHasher,
 )
-from bloom._errors import BatchError
 from bloom._rules import (
     as_layout,
     duplicate_pairs,
@@ -38,6 +37,7 @@ from bloom._rules import (
     ref_problems,
     rows_text,
 )
+from caselink_errors import BatchError
 
 __all__ = ["read_batch"]
 

@@ -32,7 +32,6 @@ from bloom._batch import (
 )
 from bloom._csvrows import renumber, uneven_rows
 from bloom._encoder import ChunkResult, Encoder
-from bloom._errors import EncodingError
 from bloom._rules import (
     duplicate_pairs,
     duplicate_problem,
@@ -42,6 +41,7 @@ from bloom._rules import (
 )
 from bloom._schema import Schema
 from bloom._secret import Secret
+from caselink_errors import EncodingError
 
 __all__ = ["DEFAULT_CHUNK_BYTES", "EncodeReport", "encode", "encode_csv"]
 

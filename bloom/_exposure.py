@@ -52,17 +52,16 @@ from scipy.sparse.csgraph import connected_components
 
 from bloom._bitops import popcount_rows
 from bloom._denoise import denoise
-from bloom._errors import ProblemListError
 from bloom._groupkernels import all_pairs_join, compress, lsh_join
 from bloom._hardening import blip_flip_probability
 from bloom._schema import Schema
+from caselink_errors import ExposureError
 
 __all__ = [
     "ALL_PAIRS_LIMIT",
     "BatchExposure",
     "DEFAULT_DICE",
     "DEFAULT_MIN_GROUP",
-    "ExposureError",
     "SegmentExposure",
     "WHOLE_FILTER",
     "batch_exposure",
@@ -76,12 +75,6 @@ DEFAULT_MIN_GROUP = 5
 ALL_PAIRS_LIMIT = 4096  # distinct patterns up to which every pair is checked
 WHOLE_FILTER = "(whole filter)"
 METHODS = ("auto", "all_pairs", "lsh")
-
-
-class ExposureError(ProblemListError):
-    """Bad input to an exposure measurement (filters, layout or parameters)."""
-
-    headline = "cannot measure exposure"
 
 
 @dataclass(frozen=True, eq=False)

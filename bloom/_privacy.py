@@ -22,9 +22,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bloom._batch import EncodedBatch
-from bloom._errors import SchemaError
 from bloom._exposure import DEFAULT_MIN_GROUP, SegmentExposure, batch_exposure
 from bloom._schema import BUILTIN_SCHEMAS, Field, Schema
+from caselink_errors import SchemaError
 
 __all__ = [
     "EXIT_LEAKS",

@@ -24,7 +24,7 @@ from typing import Any
 import blake3
 import jsonschema
 
-from bloom._errors import SchemaError
+from caselink_errors import SchemaError
 
 __all__ = [
     "BUILTIN_SCHEMAS",

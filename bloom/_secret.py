@@ -11,7 +11,7 @@ import os
 import secrets
 from pathlib import Path
 
-from bloom._errors import SecretError
+from caselink_errors import SecretError
 
 __all__ = ["SECRET_BYTES", "SECRET_ENV", "Secret"]
 

@@ -48,7 +48,7 @@ from recordlinkage.preprocessing import phonetic
 
 __all__ = ["FEBRL_SPEC", "PERSON_SPEC", "ColumnSpec", "baseline_link", "baseline_scores"]
 
-_PARTICLES = frozenset(  # as in schemas/person.json
+_PARTICLES = frozenset(  # as in bloom/schemas/person.json
     ["al", "el", "abd", "abu", "bin", "ibn", "bint", "ould", "van", "von", "de", "del", "da", "di"]
 )
 _JW_CUTS = (0.92, 0.8, 0.65)  # with exact and same-NYSIIS: levels 1..6 of a string

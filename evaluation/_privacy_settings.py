@@ -6,14 +6,14 @@ The ``person`` variant encodes the synthetic registers (the attacks, and the syn
 * every hardening block of :data:`evaluation._attack.HARDENING_SETTINGS`, applied to the first
   revisions of the shipped schemas, ``person-v1`` and ``febrl-v1`` (the defaults until 2026-12,
   no hardening; a salt by birth year names each schema's own date field);
-* v2 (``schemas/person-v2.json`` with the shipped ``febrl``, revision 2) and the combinations
+* v2 (``bloom/schemas/person-v2.json`` with the shipped ``febrl``, revision 2) and the combinations
   built on it that :mod:`evaluation._frontier` explores;
 * the shipped defaults since 2026-12, ``person`` (v2 with the recall options of
   ``person-recall`` -- folded names, the father's name in the name segment, month-year dates
   -- and the place of birth hashed into ``name_year``; scored in its folded space) and
   ``febrl`` (v2);
 * the v3 proposals (every name hashed keyed by the year windows, name segments re-keyed record
-  by record: ``schemas/person-v3.json``, ``schemas/febrl-v3.json``);
+  by record: ``bloom/schemas/person-v3.json``, ``bloom/schemas/febrl-v3.json``);
 * ``person-recall`` (names folded to one spelling per sound, the father's name in the name
   segment; ``evaluation/hard_registers.md``): its attacks are scored in its own folded space
   (:func:`evaluation._attack.privacy_table` tokenises the attacker's lists with it). It has no

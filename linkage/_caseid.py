@@ -17,7 +17,7 @@ from collections.abc import Collection
 import numpy as np
 import pandas as pd
 
-from bloom import CaselinkError
+from caselink_errors import CaseIdError
 
 __all__ = ["CaseIdError", "is_valid_case_id", "new_case_id", "new_case_ids", "parse_case_id"]
 
@@ -29,10 +29,6 @@ _BODY = 8
 _SYMBOLS = np.array([ord(ch) for ch in _CHECK], dtype=np.uint32)  # code points, for bulk work
 _TEMPLATE = np.array([ord(ch) for ch in f"{_PREFIX}-0000-0000-0"], dtype=np.uint32)
 _SHIFTS = (5 * np.arange(_BODY - 1, -1, -1)).astype(np.uint64)  # of each body symbol
-
-
-class CaseIdError(CaselinkError, ValueError):
-    """A case id is malformed or fails its check symbol."""
 
 
 def _body_value(body: str) -> int:

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from bloom import CaselinkError
+from caselink_errors import RegistryError
 from linkage._registry_write import change_rows, insert_rows, link_rows, new_record_ids, update_rows
 from linkage._sealing import FilterCodec, filter_aad, open_rows, seal_rows
 
@@ -86,10 +86,6 @@ cases_table = sa.Table(
 def registry_aad(scope: str, agency: str, record_ref: str) -> bytes:
     """What a registered record's sealed filter is bound to: its row's identity."""
     return filter_aad("registry_records", scope, agency, record_ref)
-
-
-class RegistryError(CaselinkError):
-    """The registry cannot take this change (another schema, a changed record...)."""
 
 
 @dataclass

@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import sqlalchemy as sa
 
+from caselink_errors import UnsupportedDatabaseError
+
 if TYPE_CHECKING:
     from linkage._registry import RegistryUpdate
 
@@ -42,10 +44,6 @@ __all__ = [
 ]
 
 _PLACEHOLDER = {"qmark": "?", "format": "%s", "pyformat": "%s"}
-
-
-class UnsupportedDatabaseError(RuntimeError):
-    """The registry writes runs to SQLite or PostgreSQL only."""
 
 
 def _backend(c: sa.Connection) -> str:

@@ -12,7 +12,7 @@ import resource
 from collections.abc import Iterator
 from pathlib import Path
 
-from bloom import CaselinkError
+from caselink_errors import RunMemoryError
 
 __all__ = ["RunMemoryError", "budget_lifted", "limit_problems", "lower_priority", "memory_budget"]
 
@@ -43,10 +43,6 @@ def limit_problems(niceness: object, memory_gib: object) -> list[str]:
     ):
         problems.append(f"memory_gib must be a number of GiB above 0, or None: {memory_gib!r}")
     return problems
-
-
-class RunMemoryError(CaselinkError):
-    """A linking run needed more memory than its budget; nothing was stored."""
 
 
 @contextlib.contextmanager

@@ -5,14 +5,9 @@ three aligned arrays, never as Python tuples per pair::
 
     CandidatePairs(i=int64[p], j=int64[p], score=float64[p])
 
-Errors extend the package-wide tree from :mod:`bloom`::
-
-    CaselinkError
-    ├── LinkageError       bad input to a linkage function (names the parameter)
-    ├── DataKeyError       the data keys of encryption at rest are missing, malformed or
-    │                      lack a key that stored values were encrypted under
-    └── SealedValueError   a stored (encrypted) filter fails authentication: altered, moved
-                           from another record, or stored in the clear where it must not be
+The errors linkage raises (``LinkageError``, ``DataKeyError``, ``SealedValueError``,
+``RegistryError``, ``CaseIdError``, ``RunMemoryError``) are defined with the whole tree in
+:mod:`caselink_errors` and re-exported here and by :mod:`linkage`.
 """
 
 from __future__ import annotations
@@ -21,23 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bloom import CaselinkError, ProblemListError
+from caselink_errors import DataKeyError, LinkageError, SealedValueError
 
 __all__ = ["CandidatePairs", "DataKeyError", "LinkageError", "SealedValueError"]
-
-
-class LinkageError(ProblemListError):
-    """Input to a linkage function is unusable; the message names every bad parameter."""
-
-    headline = "invalid linkage input"
-
-
-class DataKeyError(CaselinkError):
-    """The data keys cannot be used: missing, malformed, or without a key the data needs."""
-
-
-class SealedValueError(CaselinkError):
-    """A stored filter cannot be decrypted as stored: it was altered or moved between rows."""
 
 
 def _aligned(name: str, values: object, dtype: type[np.generic]) -> np.ndarray:

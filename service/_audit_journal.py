@@ -37,6 +37,7 @@ from pathlib import Path
 import blake3
 import sqlalchemy as sa
 
+from caselink_errors import JournalDamagedError
 from service._audit import GENESIS, Actor, Pending, append_many
 from service._tables import audit_journal_folds
 
@@ -45,10 +46,6 @@ __all__ = ["AuditJournal", "JournalDamagedError", "JournalEntry"]
 logger = logging.getLogger(__name__)
 
 _SUFFIX = ".jsonl"
-
-
-class JournalDamagedError(RuntimeError):
-    """A journal file's lines do not chain: it was edited after it was written."""
 
 
 @dataclass(frozen=True)

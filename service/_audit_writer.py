@@ -38,6 +38,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from caselink_errors import AuditUnavailableError
 from service._audit import Actor, Pending, append_many
 from service._audit_journal import AuditJournal
 from service._db import BUSY_TIMEOUT_MS
@@ -70,10 +71,6 @@ def _sqlite_wait(conn: sa.Connection, seconds: float) -> Iterator[None]:
         yield
     finally:
         raw.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-
-
-class AuditUnavailableError(RuntimeError):
-    """The entry was not written (the writer is stopped or its transaction failed)."""
 
 
 @dataclass(frozen=True)

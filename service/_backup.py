@@ -18,15 +18,11 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from bloom import CaselinkError
+from caselink_errors import BackupError
 from service._admin import verify_all
 from service._db import make_engine
 
 __all__ = ["BackupError", "BackupReport", "backup", "restore"]
-
-
-class BackupError(CaselinkError):
-    """A backup or restore cannot be made; the message says why and what to do."""
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 import bloom
+from caselink_errors import BatchRefusedError
 from linkage._registry_write import insert_rows
 from linkage._sealing import FilterCodec, filter_aad, open_rows, seal_rows
 from service._audit import Actor, append
@@ -46,14 +47,6 @@ __all__ = [
 
 _INSERT_ROWS = 5000
 Layout = tuple[tuple[str, int], ...]
-
-
-class BatchRefusedError(Exception):
-    """The upload cannot be accepted; ``status`` and ``problems`` say why."""
-
-    def __init__(self, status: int, detail: str, problems: list[str]) -> None:
-        super().__init__(detail)
-        self.status, self.detail, self.problems = status, detail, problems
 
 
 @dataclass(frozen=True)

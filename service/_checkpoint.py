@@ -49,7 +49,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bloom import CaselinkError
+from caselink_errors import CheckpointError
 from service._signing import AuditSigner, PublicKey
 
 __all__ = [
@@ -66,10 +66,6 @@ __all__ = [
 FORMAT = "caselink.audit-checkpoint/1"
 _FIELDS = {"format", "scope", "seq", "hash", "at", "key_id", "signature"}
 _HEX = re.compile(r"^[0-9a-f]+$")
-
-
-class CheckpointError(CaselinkError):
-    """A kept checkpoint file cannot be read, or a line of it is not a checkpoint."""
 
 
 def chain_name(scope: str) -> str:

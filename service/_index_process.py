@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
+from caselink_errors import BuildProcessError
+
 if TYPE_CHECKING:
     from service._index import AgreementIndex
 
@@ -38,10 +40,6 @@ __all__ = ["BuildProcess", "BuildProcessError", "shareable_url"]
 logger = logging.getLogger(__name__)
 
 NICENESS = 10  # the worker's nice value (POSIX): queries first, rebuilds after
-
-
-class BuildProcessError(RuntimeError):
-    """The worker process died during a build (the caller builds in its own thread)."""
 
 
 def shareable_url(engine: sa.Engine | None) -> str | None:

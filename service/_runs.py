@@ -47,7 +47,7 @@ from typing import Any
 import sqlalchemy as sa
 
 import linkage
-from bloom import CaselinkError
+from caselink_errors import RunConflictError, RunLeaseLostError
 from linkage._sealing import FilterCodec
 from service._audit import SERVICE_ACTOR, append
 from service._batches import drop_linked_filters, load_batch
@@ -174,15 +174,6 @@ def recover_interrupted(engine: sa.Engine, leases: RunLeases,
     for agreement_id in sorted(found.agreements) if changes is not None else ():
         changes.publish(agreement_id)
     return found
-
-
-class RunConflictError(CaselinkError):
-    """What the run read changed before it could store its result; nothing was stored."""
-
-
-class RunLeaseLostError(CaselinkError):
-    """This replica no longer holds the run's lease (it stalled past it, and another replica
-    settled the run); the run stops here and writes nothing more."""
 
 
 def _stats(agreement_id: str, good: list, report: Any, screened: Screened) -> dict[str, Any]:

@@ -23,16 +23,12 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from bloom import CaselinkError
+from caselink_errors import AuditKeyError
 
 __all__ = ["AuditKeyError", "AuditSigner", "PublicKey", "load_signer", "parse_public_key"]
 
 logger = logging.getLogger(__name__)
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
-
-
-class AuditKeyError(CaselinkError):
-    """The audit signing key (or a public key given to check against) is missing or unusable."""
 
 
 class PublicKey:

@@ -27,21 +27,12 @@ from typing import Any
 
 import httpx
 
-from bloom import CaselinkError
+from caselink_errors import ClientError
 from service._tls import client_verify, transport_problem
 
 __all__ = ["Client", "ClientError"]
 
 _CHUNK = 1 << 20
-
-
-class ClientError(CaselinkError):
-    """The service refused a call; ``status``, ``error``, ``detail`` and ``problems`` say why."""
-
-    def __init__(self, status: int, error: str, detail: str, problems: list[str]) -> None:
-        self.status, self.error, self.detail, self.problems = status, error, detail, problems
-        listed = "".join(f"\n  - {p}" for p in problems if p != detail)
-        super().__init__(f"{detail} (HTTP {status}, {error}){listed}")
 
 
 def _file_chunks(path: Path) -> Iterator[bytes]:

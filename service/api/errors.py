@@ -19,7 +19,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from bloom import CaselinkError, ProblemListError
+from caselink_errors import CaselinkError, ServiceError
 
 __all__ = ["ID_PATTERNS", "ServiceError", "install_handlers", "named_id", "well_formed"]
 
@@ -46,15 +46,6 @@ def named_id(kind: str, value: str) -> str:
     return f"{kind} {value}" if well_formed(kind, value) else f"{kind} (the id you sent)"
 
 
-class ServiceError(CaselinkError):
-    """An HTTP error with a stable code and an actionable message."""
-
-    def __init__(self, status: int, error: str, detail: str, problems: Sequence[str] = ()) -> None:
-        super().__init__(detail)
-        self.status, self.error, self.detail = status, error, detail
-        self.problems = list(problems) or [detail]  # the detail is the one problem
-
-
 def _body(error: str, detail: str, problems: Sequence[str] = ()) -> dict:
     return {"error": error, "detail": detail, "problems": list(problems)}
 
@@ -63,21 +54,20 @@ def _field(loc: Sequence) -> str:
     return ".".join(str(p) for p in loc if p not in ("body", "query", "path", "header"))
 
 
-async def _service_error(_request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, ServiceError)
-    headers = {401: {"WWW-Authenticate": "Bearer"}, 503: {"Retry-After": "60"}}.get(exc.status)
-    return JSONResponse(_body(exc.error, exc.detail, exc.problems), exc.status, headers=headers)
+async def _caselink_error(_request: Request, exc: Exception) -> JSONResponse:
+    """Any error of the tree, at its class's status (:mod:`caselink_errors`); a refusal of
+    the API's own (:class:`ServiceError`) at the status it was given."""
+    assert isinstance(exc, CaselinkError)
+    status = exc.http_status
+    headers = {401: {"WWW-Authenticate": "Bearer"}, 503: {"Retry-After": "60"}}.get(status)
+    detail = exc.detail if isinstance(exc, ServiceError) else str(exc).split("\n")[0]
+    return JSONResponse(_body(exc.code, detail, exc.problems), status, headers=headers)
 
 
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     problems = [f"{_field(e['loc']) or 'request'}: {e['msg']}" for e in exc.errors()]
     return JSONResponse(_body("invalid_request", "the request is invalid", problems), 422)
-
-
-async def _caselink_error(_request: Request, exc: Exception) -> JSONResponse:
-    problems = exc.problems if isinstance(exc, ProblemListError) else [str(exc)]
-    return JSONResponse(_body("invalid_request", str(exc), problems), 422)
 
 
 BUSY_RETRY_SECONDS = 2
@@ -100,6 +90,5 @@ def install_handlers(app: FastAPI) -> None:
 
     for busy in (PoolTimeoutError, OperationalError, AuditUnavailableError):
         app.add_exception_handler(busy, _busy)
-    app.add_exception_handler(ServiceError, _service_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(CaselinkError, _caselink_error)

@@ -1,4 +1,5 @@
-"""Bad input is refused with a BlockingError (a ValueError) naming each bad parameter."""
+"""Bad input is refused with a BlockingError (an InputError, so a ValueError) naming each bad
+parameter."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import pytest
 
 import blocking
 from blocking import BlockingError, LshParams, lsh_candidate_pairs, lsh_params, plan_lsh
-from bloom import CaselinkError
+from caselink_errors import CaselinkError, InputError
 
 GOOD = np.ones((3, 16), dtype=np.uint64)
 PARAMS = LshParams("minhash", bands=2, rows_per_band=2, seed=0)
@@ -16,8 +17,10 @@ PARAMS = LshParams("minhash", bands=2, rows_per_band=2, seed=0)
 def refused(call, *names: str) -> BlockingError:
     with pytest.raises(BlockingError) as info:
         call()
-    assert isinstance(info.value, ValueError) and isinstance(info.value, CaselinkError)
-    assert list(info.value.problems) == list(names)
+    assert isinstance(info.value, ValueError) and isinstance(info.value, InputError)
+    assert isinstance(info.value, CaselinkError) and info.value.http_status == 422
+    assert list(info.value.parameters) == list(names)
+    assert [p.split(":")[0] for p in info.value.problems] == list(names)  # one each, named
     assert info.value.parameter == names[0]
     for name in names:
         assert name in str(info.value)

@@ -96,8 +96,7 @@ async def upload_batch(
                 codec=request.app.state.cipher,
             )  # fmt: skip
         except BatchRefusedError as e:
-            code = "conflict" if e.status == 409 else "invalid_batch"
-            err = ServiceError(e.status, code, e.detail, e.problems)
+            err = ServiceError(e.status, e.error, e.detail, e.problems)
             raise refuse(engine, agreement_id, principal, "batch.upload", err, why) from None
         except ServiceError as e:
             raise refuse(engine, agreement_id, principal, "batch.upload", e, why) from None
