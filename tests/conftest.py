@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import signal
 from types import SimpleNamespace
@@ -80,6 +81,11 @@ def postgres_engine():
             pass
     except Exception as e:  # any failure to connect means: not on this machine
         pytest.skip(f"PostgreSQL is not reachable at {POSTGRES_URL}: {type(e).__name__}")
+    from linkage._registry import metadata
+
+    with engine.begin() as conn:  # the registry's tables, made once whatever runs beside us
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(7204611)"))
+        metadata.create_all(conn)
     yield engine
     engine.dispose()
 
@@ -130,3 +136,32 @@ def ray_session():
     yield SimpleNamespace(started=started, sigterm_kept=kept)
     if started:
         ray.shutdown()
+
+
+# -- pytest-xdist: a folder's tests in one worker ---------------------------------------------
+# modules that form a group of their own (long, with servers of their own)
+OWN_GROUP = ("tests/service/test_crash.py",)
+
+
+def folder_of(nodeid: str) -> str:
+    """The group of a test: its folder below tests/ (a module of OWN_GROUP: that module)."""
+    path = nodeid.split("::")[0]
+    if path in OWN_GROUP:
+        return path
+    parts = path.split("/")
+    return "/".join(parts[:2]) if len(parts) > 2 else path
+
+
+if importlib.util.find_spec("xdist") is not None:
+
+    def pytest_xdist_make_scheduler(config, log):
+        """``make test`` runs ``-n 2 --dist loadscope``: a folder's tests go to one worker, in
+        their order, so its package-scoped servers start once and tests that build on the
+        one before (a sweep, then a sweeper) stay together."""
+        from xdist.scheduler import LoadScopeScheduling
+
+        class ByFolder(LoadScopeScheduling):
+            def _split_scope(self, nodeid: str) -> str:
+                return folder_of(nodeid)
+
+        return ByFolder(config, log)

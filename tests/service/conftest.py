@@ -7,8 +7,7 @@ stopped, with its Ray, once this folder's tests are done; one parameter per back
 one the tests of a backend share, with an admin key made by ``caselink admin create-agency
 --role admin`` and a steward key the admin issues over HTTP; ``world`` on it is a
 three-agency agreement whose first run has succeeded. test_crash kills servers of its own
-(fault points); its SIGTERM test stops the shared server and runs last
-(see :func:`pytest_collection_modifyitems`).
+(fault points).
 """
 
 from __future__ import annotations
@@ -213,25 +212,6 @@ class Server:
 
     def client(self, key: str, **kwargs: Any) -> Client:
         return Client(self.url, key, **kwargs)
-
-
-LAST = ("test_sigterm_stops_the_server_gracefully",)  # they stop the shared server
-
-
-@pytest.hookimpl(trylast=True)
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Move the tests in LAST behind every other test of this folder on the same backend."""
-    here = Path(__file__).parent
-
-    def backend(item: pytest.Item) -> str | None:
-        if item.path.parent != here or not hasattr(item, "callspec"):
-            return None
-        return item.callspec.params.get("service")
-
-    for item in [i for i in items if backend(i) and getattr(i, "originalname", "") in LAST]:
-        same = [k for k, i in enumerate(items) if backend(i) == backend(item)]
-        items.remove(item)
-        items.insert(same[-1], item)  # same[-1] shifted down by one: just after the last
 
 
 @dataclass

@@ -10,8 +10,7 @@ pause point makes a second run's 409 deterministic. No test waits for a lucky mo
 server dies where the faults file says, and the test waits for it to have died.
 
 Each backend has one server (its own database, the faults file set) for this module; each
-test makes its own agreement. The SIGTERM test runs on the shared server of each backend,
-last (see conftest).
+test makes its own agreement. The SIGTERM test stops that server and starts it again.
 """
 
 from __future__ import annotations
@@ -339,24 +338,29 @@ def test_a_withdrawal_killed_at_each_point_is_kept_whole_or_not_at_all(site, per
 
 
 # -- graceful stop --------------------------------------------------------------------------
-def test_sigterm_stops_the_server_gracefully(service):
-    """Run last on each backend (see conftest): it stops the shared server."""
-    server = service.server
+def test_sigterm_stops_the_server_gracefully(site):
+    """SIGTERM: uvicorn's graceful stop, Ray with it; the site's server is started again."""
+    server = site.server
+    assert server.proc is not None
     pgid = server.proc.pid
-    returncode = server.terminate(timeout=60)
-    err = server.stderr()
+    try:
+        returncode = server.terminate(timeout=60)
+        err = server.stderr()
+        deadline = time.monotonic() + 20
+        left = True
+        while left and time.monotonic() < deadline:  # Ray goes with it: the group empties
+            try:
+                os.killpg(pgid, 0)
+                time.sleep(0.2)
+            except ProcessLookupError:
+                left = False
+    finally:
+        site.restart()
     assert "Shutting down" in err, err[-3000:]
     shutdown = err[err.rindex("Shutting down") :]
     assert "Traceback" not in shutdown and "Error" not in shutdown, shutdown
     assert "Application shutdown complete" in shutdown
-    deadline = time.monotonic() + 20
-    while True:  # Ray went with it: nothing is left in the server's process group
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            break
-        assert time.monotonic() < deadline, "processes of the server's group outlived it"
-        time.sleep(0.2)
+    assert not left, "processes of the server's group outlived it"
     assert returncode == 0, f"caselink serve exited with {returncode} after SIGTERM"
 
 
