@@ -57,8 +57,9 @@ def link(
     ray_address: str | None = typer.Option(
         None,
         "--ray-address",
-        help="Run the candidate search as Ray tasks (exhaustive or LSH, as in process, same "
-        "result): 'local' or a cluster address (default: CASELINK_RAY_ADDRESS if set, else "
+        help="Link on Ray (same result as in this process): the run in a Ray task, its "
+        "candidate search as Ray tasks, the batch files sent through Ray's object store one "
+        "at a time; 'local' or a cluster address (default: CASELINK_RAY_ADDRESS if set, else "
         "in this process).",
     ),
     data_key_file: Path | None = typer.Option(
@@ -83,20 +84,26 @@ def link(
     if data_key_file is not None and registry is None:
         raise typer.BadParameter("a data key seals a registry: give --registry too",
                                  param_hint="--data-key-file")  # fmt: skip
-    loaded = [bloom.read_batch(p) for p in batches]
     address = ray_address or os.environ.get("CASELINK_RAY_ADDRESS")
-    executor = None
+    reg = Registry.open(registry, codec=_cipher(data_key_file)) if registry else None
+    options = {"threshold": t, "allow_duplicates_within_agency": allow_duplicates}
     if address:
+        from linkage._batch_files import BatchFiles
         from linkage._ray import ensure_ray
-        from linkage._ray_search import RaySearch
+        from linkage._ray_link import ray_plan_link
 
         ensure_ray(None if address == "local" else address)
-        executor = RaySearch()  # exhaustive or LSH, as in process, with the work as Ray tasks
-    reg = Registry.open(registry, codec=_cipher(data_key_file)) if registry else None
-    started = time.perf_counter()
-    with console.status("linking"):
-        report = run_link(loaded, registry=reg, threshold=t, executor=executor,
-                          allow_duplicates_within_agency=allow_duplicates)  # fmt: skip
+        inputs = BatchFiles.put(batches, state=reg.state() if reg is not None else None)
+        started = time.perf_counter()
+        with console.status("linking on Ray"):  # the run in a task, its search as tasks
+            report = ray_plan_link(inputs, search="tasks", **options)
+            if reg is not None and report.update is not None:
+                reg.apply(report.update)
+    else:
+        loaded = [bloom.read_batch(p) for p in batches]
+        started = time.perf_counter()
+        with console.status("linking"):
+            report = run_link(loaded, registry=reg, **options)
     seconds = time.perf_counter() - started
     report.assignments.to_csv(out, index=False)
     a = report.assignments

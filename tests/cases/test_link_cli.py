@@ -66,8 +66,9 @@ def test_link_refuses_bad_input_with_exit_2(
 def test_link_on_ray_gives_the_cases_of_one_process_and_says_its_stages(
     tmp_path, febrl4_batches, ray_session
 ):
-    """``--ray-address local`` runs the search as Ray tasks (RaySearch): the same records
-    together with the same confidence as in this process; the summary names each stage."""
+    """``--ray-address local`` links in a Ray task with its search as Ray tasks, the batch
+    files sent through the object store: the same records together with the same confidence
+    as in this process; the summary names each stage."""
     a, b = febrl4_batches
     paths = [a.write(tmp_path / "a.parquet"), b.write(tmp_path / "b.parquet")]
     summary = tmp_path / "summary.json"
@@ -84,3 +85,29 @@ def test_link_on_ray_gives_the_cases_of_one_process_and_says_its_stages(
     assert set(pair.values()) == set(other.values())
     stages = json.loads(summary.read_text())["stages"]
     assert list(stages)[:3] == ["pool", "baseline", "search"] and "clustering" in stages
+
+
+def test_link_on_ray_keeps_a_registry_as_in_this_process(tmp_path, febrl4_batches, ray_session):
+    """With ``--registry``, a run on Ray links new records to the stored ones as a run here
+    does; the stored records keep their case ids."""
+    from linkage import Registry
+
+    a, b = febrl4_batches
+    pa, pb = a.write(tmp_path / "a.parquet"), b.write(tmp_path / "b.parquet")
+    groups, first = {}, {}
+    for where, extra in (("here", ()), ("ray", ("--ray-address", "local"))):
+        reg = tmp_path / f"{where}.sqlite"
+        for step, path in enumerate((pb, pa)):
+            r = run("link", path, "--out", tmp_path / f"{where}{step}.csv", "--registry", reg,
+                    *extra)  # fmt: skip
+            assert r.returncode == 0, r.stderr
+            if step == 0:
+                first[where] = pd.read_csv(tmp_path / f"{where}0.csv")
+        held = Registry.open(reg).assignments()
+        assert len(held) == 10_000
+        kept = held.merge(first[where], on=["agency", "record_ref"])
+        assert len(kept) == 5_000 and (kept["case_id_x"] == kept["case_id_y"]).all()
+        groups[where] = {frozenset(zip(g["agency"], g["record_ref"], strict=True))
+                         for _, g in held.groupby("case_id")}  # fmt: skip
+    assert groups["here"] == groups["ray"]
+    assert sum(len(g) == 2 for g in groups["ray"]) > 4_500  # linked across the agencies
