@@ -4,7 +4,7 @@ LSH over filter bits, planned from a Dice threshold and a target recall. Public 
 
     params = blocking.lsh_params(0.8, recall=0.99, n_a=len(a), n_b=len(b), seed=7)
     params = blocking.plan_lsh(a, b, 0.8, seed=7)      # same, background sampled from data
-    i, j = blocking.lsh_candidate_pairs(a, b, params)  # unique pairs, sorted by (i, j)
+    i, j = blocking.lsh_candidates(a, b, params).pairs  # unique pairs, sorted by (i, j)
     plans = blocking.plan_segments(a, b, [(0, 7), (7, 18)], 0.8)  # bands per segment
     top = blocking.lsh_top_k(a, b, plans, k=10, floor=0.5)  # best 10 per row, bounded memory
     part = blocking.walk_bands(a, b, plans, 10, 0.5, units)  # some bands (one Ray task's)
@@ -19,7 +19,7 @@ the pairs it proposes by the Dice of their whole filters, to keep memory bounded
 """
 
 from blocking._errors import BlockingError
-from blocking._lsh import LshResult, lsh_candidate_pairs, lsh_candidates
+from blocking._lsh import LshResult, lsh_candidates
 from blocking._params import (
     LshParams,
     candidate_probability,
@@ -60,7 +60,6 @@ __all__ = [
     "expected_candidates",
     "hash_collision_probability",
     "jaccard_from_dice",
-    "lsh_candidate_pairs",
     "lsh_candidates",
     "lsh_params",
     "lsh_top_k",

@@ -37,7 +37,6 @@ __all__ = [
     "band_keys",
     "band_tables",
     "check_filters",
-    "lsh_candidate_pairs",
     "lsh_candidates",
 ]
 
@@ -255,14 +254,3 @@ def _log_result(result: LshResult) -> None:
             result.skipped_buckets,
             result.skipped_pairs,
         )
-
-
-def lsh_candidate_pairs(
-    a: Filters,
-    b: Filters,
-    params: LshParams,
-    *,
-    max_bucket_pairs: int = DEFAULT_MAX_BUCKET_PAIRS,
-) -> PairIndices:
-    """Unique candidate pairs ``(i, j)`` (int64, sorted) of rows of ``a`` and ``b``."""
-    return lsh_candidates(a, b, params, max_bucket_pairs=max_bucket_pairs).pairs

@@ -11,7 +11,7 @@ it can be compared across sides encoded under different keys:
   each segment whose popcount varies (it follows the value's length, not the key), the share of
   the part holding the record's value in each segment, and the mean per-segment Dice over the
   record's top-k neighbours in the whole-filter similarity graph (found by the compiled
-  popcount search of :func:`linkage.find_candidates` among a fixed-size sample of the part,
+  popcount search of :func:`linkage.search` among a fixed-size sample of the part,
   so the cost grows linearly with the records and parts of different sizes compare).
 
 A side may hold several parts (the attacker's register and its decoys); groups share one id
@@ -28,7 +28,7 @@ from scipy.sparse.csgraph import connected_components
 from scipy.stats import rankdata
 
 import bloom
-from linkage import find_candidates
+from linkage import search
 from linkage._features import segment_dice
 
 __all__ = ["Side", "build_side", "segment_bounds", "tolerances", "varying_popcounts"]
@@ -89,12 +89,12 @@ def _near_groups(words: np.ndarray, tolerance: float, sample: int) -> np.ndarray
     """
     n = len(words)
     chosen = np.sort(np.random.default_rng(n).permutation(n)[: min(sample, n)])
-    inner = find_candidates(words[chosen], words[chosen], tolerance, 10, method="exhaustive")
+    inner = search(words[chosen], words[chosen], tolerance, 10, method="exhaustive")
     graph = coo_matrix(
         (np.ones(inner.i.size), (inner.i, inner.j)), shape=(chosen.size, chosen.size)
     )
     count, label = connected_components(graph, directed=False)
-    near = find_candidates(words, words[chosen], tolerance, 1, method="exhaustive")
+    near = search(words, words[chosen], tolerance, 1, method="exhaustive")
     out = count + np.arange(n, dtype=np.int64)
     out[near.i] = label[near.j]
     return out
@@ -161,9 +161,7 @@ def _neighbour_means(
     """
     n = len(filters)
     chosen = np.sort(np.random.default_rng(n).permutation(n)[: min(sample, n)])
-    pairs = find_candidates(
-        filters, filters[chosen], threshold, neighbours + 1, method="exhaustive"
-    )
+    pairs = search(filters, filters[chosen], threshold, neighbours + 1, method="exhaustive")
     j = chosen[pairs.j]
     other = pairs.i != j
     i, j = pairs.i[other], j[other]

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from bloom import EncodedBatch
-from linkage import CandidatePairs, candidates, find_candidates, plan_link
+from linkage import CandidatePairs, candidates, plan_link, search
 from linkage._features import segment_words
 
 __all__ = ["SampleFinder", "against_exhaustive", "best_candidate"]
@@ -37,7 +37,7 @@ __all__ = ["SampleFinder", "against_exhaustive", "best_candidate"]
 class SampleFinder:
     """The run's candidate search, except for ``rows`` of ``a_batch`` against ``b_batch``:
     those get the exhaustive best k. Keeps what the search (``method`` of
-    :func:`linkage.find_candidates`) and the exhaustive one returned for A against B
+    :func:`linkage.search`) and the exhaustive one returned for A against B
     (``found``, and ``exact`` for the rows: pairs with ``i`` as rows of A)."""
 
     def __init__(
@@ -55,7 +55,7 @@ class SampleFinder:
         return np.array_equal(a[self.rows], self.a[self.rows]) and np.array_equal(b, self.b)
 
     def __call__(self, a: np.ndarray, b: np.ndarray, floor: float, k: int) -> CandidatePairs:
-        found = find_candidates(a, b, floor, k, segments=self.segments, method=self.method)
+        found = search(a, b, floor, k, segments=self.segments, method=self.method)
         if not self._is_ours(a, b):
             return found
         if self.found is not None:

@@ -42,7 +42,7 @@ __all__ = [
 ]
 
 SchemaLike = bloom.Schema | Mapping[str, Any] | str
-_SCHEMAS = Path(__file__).resolve().parents[1] / "schemas"
+_SCHEMAS = Path(bloom.__file__).resolve().parent / "schemas"
 # the date field each schema's "salt by birth year" takes its year from
 _YEAR_FIELD = {"person": "birth_year", "febrl": "date_of_birth"}
 

@@ -5,7 +5,8 @@ Public API (filters are ``(rows, words)`` uint64 arrays, as ``bloom`` writes the
     pairs = linkage.candidates(a, b, threshold=0.8, k=5)    # CandidatePairs(i, j, score)
     scores = linkage.dice_pairs(a, b, pairs.i, pairs.j)      # float64 Dice of given pairs
     linkage.ensure_ray()                                     # lean local Ray, or a cluster
-    pairs = linkage.ray_candidates(a, b, 0.8, k=5)           # same pairs, as Ray tasks
+    pairs = linkage.search(a, b, 0.8, k=5, segments=segs)   # exhaustive or LSH: it chooses
+    pairs = linkage.search(a, b, 0.8, k=5, executor=linkage.RaySearch())  # as Ray tasks
     report = linkage.link([batch_a, batch_b], registry=linkage.Registry.open("reg.sqlite"))
     report.assignments              # agency, record_ref, case_id, confidence per record
     report = linkage.plan_link(batches, state=registry.state())  # the same, storing nothing
@@ -17,9 +18,10 @@ Public API (filters are ``(rows, words)`` uint64 arrays, as ``bloom`` writes the
 
 ``popcounts``/``popcounts_reference``, ``dice_pairs_reference`` and
 ``candidates_reference`` are the compiled kernel and the plain-numpy oracles it is tested
-against. Bad input raises :class:`LinkageError` (a ``bloom.CaselinkError``) naming the
-parameter; a missing data key raises :class:`DataKeyError`, a stored filter altered or moved
-between records :class:`SealedValueError`.
+against. Bad input raises :class:`LinkageError` (an ``InputError`` of
+:mod:`caselink_errors`) naming the parameter; a missing data key raises
+:class:`DataKeyError`, a stored filter altered or moved between records
+:class:`SealedValueError`.
 """
 
 from linkage._candidates import candidates, candidates_reference, dice_pairs
@@ -33,12 +35,12 @@ from linkage._caseid import (
 from linkage._datakeys import DataKeyRing
 from linkage._kernels import dice_pairs_reference, popcounts, popcounts_reference
 from linkage._link import LinkReport, link, plan_link
-from linkage._ray import ensure_ray, ray_candidates
+from linkage._ray import ensure_ray
 from linkage._ray_link import PlanInputs, ray_plan_link
 from linkage._ray_search import RaySearch
 from linkage._registry import Registry, RegistryError, RegistryState
 from linkage._sealing import FilterCipher
-from linkage._search import SearchExecutor, find_candidates
+from linkage._search import SearchExecutor, search
 from linkage._task_limits import RunMemoryError, lower_priority, memory_budget
 from linkage._types import CandidatePairs, DataKeyError, LinkageError, SealedValueError
 
@@ -63,7 +65,6 @@ __all__ = [
     "dice_pairs",
     "dice_pairs_reference",
     "ensure_ray",
-    "find_candidates",
     "is_valid_case_id",
     "link",
     "lower_priority",
@@ -74,6 +75,6 @@ __all__ = [
     "plan_link",
     "popcounts",
     "popcounts_reference",
-    "ray_candidates",
     "ray_plan_link",
+    "search",
 ]

@@ -37,7 +37,7 @@ from linkage._features import segment_dice
 from linkage._fellegi import comparison_levels, fit_fellegi_sunter, level_shares
 from linkage._pool import Pool, build_pool
 from linkage._registry import Registry, RegistryState, RegistryUpdate
-from linkage._search import SearchExecutor, find_candidates
+from linkage._search import SearchExecutor, search
 from linkage._types import LinkageError
 
 __all__ = ["LinkReport", "link", "plan_link"]
@@ -221,7 +221,7 @@ def plan_link(
     pool = build_pool(batches, state)
     clock.lap("pool")
     segments = [(int(lo), int(hi)) for lo, hi in pool.bounds]
-    find = find or functools.partial(find_candidates, segments=segments, executor=executor)
+    find = find or functools.partial(search, segments=segments, executor=executor)
     rng = np.random.default_rng(seed)
     n_ag = len(pool.agency_names)
     keys = [

@@ -94,8 +94,8 @@ def ensure_ray(
     import ray
 
     kwargs: dict[str, Any] = {"log_to_driver": False, "configure_logging": False}
-    if address is None:
-        kwargs.update(include_dashboard=False, num_cpus=num_cpus)
+    if address is None:  # "local": a Ray of our own, never one another process started
+        kwargs.update(address="local", include_dashboard=False, num_cpus=num_cpus)
         kwargs.update(object_store_memory=object_store_memory)
     else:
         kwargs["address"] = address

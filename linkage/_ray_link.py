@@ -4,7 +4,7 @@
 run in any process. A service that must keep answering queries while it links runs it here:
 candidate search, EM, calibration and clustering then hold a Ray worker's interpreter and
 ``num_cpus`` CPUs, not the service's — the service only reads the inputs and stores the
-result. The candidate search (exhaustive or LSH, as :func:`linkage.find_candidates` chooses)
+result. The candidate search (exhaustive or LSH, as :func:`linkage.search` chooses)
 runs either in the task's own process on at most ``num_cpus`` numba threads (``search=
 "process"``), or as Ray tasks of its own (``"tasks"``: :class:`linkage.RaySearch`, which can
 use every node of a cluster; the run's task gives its CPUs back to Ray while it waits for
@@ -30,7 +30,7 @@ from linkage._link import LinkReport, plan_link
 from linkage._ray import ensure_ray, live_nodes
 from linkage._ray_search import RaySearch
 from linkage._registry import RegistryState
-from linkage._search import find_candidates
+from linkage._search import search
 from linkage._task_limits import budget_lifted, limit_problems, lower_priority, memory_budget
 from linkage._types import LinkageError
 
@@ -94,7 +94,7 @@ def warm_up(batches: Sequence[EncodedBatch], rows: int = 64) -> None:
         plan_link(few)
         a, b = few[0].filters, few[-1].filters
         segments = [tuple(map(int, s)) for s in segment_words(few[0].metadata)]
-        find_candidates(a, b, 0.5, 10, method="lsh", segments=segments)
+        search(a, b, 0.5, 10, method="lsh", segments=segments)
     except Exception as e:  # the run itself meets and reports any real problem
         logger.debug("warming the kernels up stopped early: %s", type(e).__name__)
 

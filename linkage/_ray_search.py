@@ -1,5 +1,5 @@
 """A run's candidate search as Ray tasks: :class:`RaySearch`, an executor for
-:func:`linkage.find_candidates`.
+:func:`linkage.search`.
 
 Large inputs (LSH top-k): the bands of every segment's plan are dealt round robin into tasks
 (:func:`blocking.band_work`); each task walks its bands over all the records into one k-slot
@@ -12,7 +12,7 @@ as in one walk). Two finished tables of one window are folded by a task of their
 they lie (a tree of folds, in parallel, not one after another in the caller), and the caller
 fetches one table per window at the end; the tasks in flight are limited so that their
 tables stay under ``max_bytes_in_flight`` per node. Small inputs (exhaustive
-search): chunks of rows of a, as :func:`linkage.ray_candidates`. Either way the pairs are
+search): chunks of rows of a, as ``linkage._ray.ray_candidates``. Either way the pairs are
 exactly those of the search in one process (tested): which band finds a pair does not depend
 on which bands a task walks, and the best k of a row do not depend on the order they were
 offered in.
@@ -115,7 +115,7 @@ def deal(units: Sequence[Unit], shares: int) -> list[list[Unit]]:
 
 @dataclass(frozen=True)
 class RaySearch:
-    """Runs :func:`linkage.find_candidates`' search as Ray tasks (pass it as ``executor``).
+    """Runs :func:`linkage.search`' search as Ray tasks (pass it as ``executor``).
 
     ``tasks_per_cpu``: tasks per CPU of the cluster (more than one evens out heavy bands);
     ``max_table_bytes``: a task's k-slot tables at most -- a register of millions of rows is
@@ -146,7 +146,7 @@ class RaySearch:
     def candidates(
         self, a: np.ndarray, b: np.ndarray, threshold: float, k: int | None
     ) -> CandidatePairs:
-        """The exhaustive search: :func:`linkage.ray_candidates`, each task at ``niceness``."""
+        """The exhaustive search: ``linkage._ray.ray_candidates``, each task at ``niceness``."""
         return ray_candidates(a, b, threshold, k, niceness=self.niceness)
 
     def top_k(

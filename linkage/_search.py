@@ -1,13 +1,15 @@
-"""The candidate search a linking run uses: exhaustive when it is cheap, LSH blocking when not.
+"""The one candidate search: exhaustive when it is cheap, LSH blocking when not.
 
-``find_candidates`` has the signature of :func:`linkage.candidates` and returns the same kind of
-result. Up to ``blocking.choose_method``'s limit (2e9 comparisons, a few seconds of compiled
-popcount) every pair is compared. Above it, with ``k`` (as every linking run has), MinHash LSH
-bands each segment of the filters (``segments``; the whole filter if not given) for pairs
-that agree closely on it, and keeps each record's best k at Dice >= ``threshold`` as the
-bands are walked (:func:`blocking.lsh_top_k`): memory is records x k, never the colliding
-pairs, however many records share a name. Without ``k``, LSH planned for ``threshold``
-proposes every pair, which is scored exactly and filtered (memory grows with the pairs).
+:func:`search` is the entry point every caller uses (a linking run, the Ray executor, the
+evaluation): it owns the choice. It has the signature of :func:`linkage.candidates` (the
+exhaustive kernel) and returns the same kind of result. Up to ``blocking.choose_method``'s
+limit (2e9 comparisons, a few seconds of compiled popcount) every pair is compared. Above it,
+with ``k`` (as every linking run has), MinHash LSH bands each segment of the filters
+(``segments``; the whole filter if not given) for pairs that agree closely on it, and keeps
+each record's best k at Dice >= ``threshold`` as the bands are walked
+(:func:`blocking.lsh_top_k`): memory is records x k, never the colliding pairs, however many
+records share a name. Without ``k``, LSH planned for ``threshold`` proposes every pair, which
+is scored exactly and filtered (memory grows with the pairs).
 """
 
 from __future__ import annotations
@@ -22,15 +24,15 @@ from blocking import (
     SegmentPlan,
     TopKResult,
     choose_method,
-    lsh_candidate_pairs,
+    lsh_candidates,
     lsh_top_k,
     plan_lsh,
     plan_segments,
 )
-from linkage._candidates import _top_k_reference, candidates, dice_pairs
+from linkage._candidates import candidates, dice_pairs
 from linkage._types import CandidatePairs
 
-__all__ = ["SEGMENT_THRESHOLD", "SearchExecutor", "find_candidates"]
+__all__ = ["SEGMENT_THRESHOLD", "SearchExecutor", "search"]
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +55,7 @@ class SearchExecutor(Protocol):
     ) -> TopKResult: ...
 
 
-def find_candidates(
+def search(
     a: np.ndarray,
     b: np.ndarray,
     threshold: float,
@@ -72,7 +74,8 @@ def find_candidates(
     ``k``, LSH proposes the pairs whose Dice on some segment is at least ``segment_threshold``
     (each segment at ``recall``), and keeps the best k per row by Dice over the whole filter.
     ``executor`` runs the exhaustive search and the LSH top-k walk elsewhere (on Ray): the
-    same pairs; the LSH plan is made here either way."""
+    same pairs; the LSH plan is made here either way. Without ``k`` (evaluation only), LSH
+    planned for ``threshold`` proposes every pair, scored exactly: memory grows with them."""
     chosen = choose_method(len(a), len(b), method=method)
     if chosen == "exhaustive":
         if executor is not None:
@@ -85,12 +88,10 @@ def find_candidates(
         found = walk(a, b, plans, k, threshold)
         return CandidatePairs(found.i, found.j, found.score)
     params = plan_lsh(a, b, threshold, recall, seed=seed)
-    pairs = lsh_candidate_pairs(a, b, params)
+    pairs = lsh_candidates(a, b, params).pairs
     score = dice_pairs(a, b, pairs.i, pairs.j)
     keep = score >= threshold
     i, j, s = pairs.i[keep], pairs.j[keep], score[keep]
-    if k is not None:
-        i, j, s = _top_k_reference(i, j, s, k)
     logger.info(
         "LSH (%s bands x %s rows) proposed %s pairs, %s at Dice >= %.3f",
         params.bands, params.rows_per_band, len(pairs.i), len(i), threshold,

@@ -10,7 +10,7 @@ its record's ref, read for that and dropped).
 
 A query's candidates come from the compiled popcount scan when the query set is small (one
 query against a million records: one pass over the admissible popcount range), and from the
-engine's :func:`linkage.find_candidates` with LSH blocking when ``blocking.choose_method``
+engine's :func:`linkage.search` with LSH blocking when ``blocking.choose_method``
 says all pairs would be too many.
 
 Each record's registry id rides along (never its ref), in the order a build gives — ascending
@@ -30,7 +30,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from blocking import choose_method
-from linkage import find_candidates
+from linkage import search
 from linkage._features import segment_dice
 from linkage._fellegi import comparison_levels
 from linkage._registry import records_table
@@ -100,7 +100,7 @@ class AgreementIndex:
             return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
         if choose_method(len(q), self.records) == "exhaustive":
             return top_candidates(q, self.filters, threshold, k, parts=parts, pool=pool)
-        found = find_candidates(q, self.filters.filters, threshold, k, method="lsh")
+        found = search(q, self.filters.filters, threshold, k, method="lsh")
         return found.i, found.j, found.score
 
     def agencies_of(self, case: int) -> tuple[str, ...]:

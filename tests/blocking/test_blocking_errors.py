@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import blocking
-from blocking import BlockingError, LshParams, lsh_candidate_pairs, lsh_params, plan_lsh
+from blocking import BlockingError, LshParams, lsh_candidates, lsh_params, plan_lsh
 from caselink_errors import CaselinkError, InputError
 
 GOOD = np.ones((3, 16), dtype=np.uint64)
@@ -60,20 +60,20 @@ def test_rows_per_band_out_of_range() -> None:
 
 def test_mismatched_word_counts() -> None:
     narrow = np.ones((3, 8), dtype=np.uint64)
-    err = refused(lambda: lsh_candidate_pairs(GOOD, narrow, PARAMS), "b")
+    err = refused(lambda: lsh_candidates(GOOD, narrow, PARAMS).pairs, "b")
     assert "8 words" in str(err) and "16" in str(err)
 
 
 def test_params_planned_for_other_width() -> None:
     narrow = np.ones((3, 8), dtype=np.uint64)
-    refused(lambda: lsh_candidate_pairs(narrow, narrow, PARAMS), "params.words")
+    refused(lambda: lsh_candidates(narrow, narrow, PARAMS).pairs, "params.words")
 
 
 @pytest.mark.parametrize("side", ["a", "b"])
 def test_empty_input(side: str) -> None:
     empty = np.empty((0, 16), dtype=np.uint64)
     a, b = (empty, GOOD) if side == "a" else (GOOD, empty)
-    err = refused(lambda: lsh_candidate_pairs(a, b, PARAMS), side)
+    err = refused(lambda: lsh_candidates(a, b, PARAMS).pairs, side)
     assert "empty" in str(err)
 
 
@@ -81,7 +81,7 @@ def test_empty_input(side: str) -> None:
     "bad", [np.ones((3, 16), dtype=np.int64), np.ones(16, dtype=np.uint64), [[1, 2]], None]
 )
 def test_not_a_uint64_filter_matrix(bad) -> None:
-    refused(lambda: lsh_candidate_pairs(bad, GOOD, PARAMS), "a")
+    refused(lambda: lsh_candidates(bad, GOOD, PARAMS).pairs, "a")
 
 
 def test_both_sides_bad_reported_together() -> None:
@@ -90,7 +90,7 @@ def test_both_sides_bad_reported_together() -> None:
 
 
 def test_bucket_cap_must_be_positive() -> None:
-    refused(lambda: lsh_candidate_pairs(GOOD, GOOD, PARAMS, max_bucket_pairs=0), "max_bucket_pairs")
+    refused(lambda: lsh_candidates(GOOD, GOOD, PARAMS, max_bucket_pairs=0), "max_bucket_pairs")
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,6 @@ from blocking import (
     blocking_report,
     candidate_probability,
     expected_candidates,
-    lsh_candidate_pairs,
     lsh_candidates,
     plan_lsh,
 )
@@ -62,7 +61,7 @@ def test_planted_pairs_are_found_with_good_reduction(planted, scheme: str) -> No
     a, b, true = planted
     assert true.i.size >= 1500  # every planted copy is at or above the threshold
     params = plan_lsh(a, b, THRESHOLD, 0.99, scheme=scheme, seed=1)
-    i, j = lsh_candidate_pairs(a, b, params)
+    i, j = lsh_candidates(a, b, params).pairs
     report = blocking_report((i, j), true, a.shape[0], b.shape[0])
     assert report["pairs_completeness"] >= 0.99
     assert report["reduction_ratio"] >= 0.9
@@ -87,7 +86,7 @@ def test_pairs_exactly_at_threshold_found_as_planned() -> None:
 def test_candidate_count_matches_prediction(planted) -> None:
     a, b, _ = planted
     params = LshParams("minhash", bands=60, rows_per_band=5, seed=2)
-    found = lsh_candidate_pairs(a, b, params).i.size
+    found = lsh_candidates(a, b, params).pairs.i.size
     strangers = expected_candidates(params, a.shape[0], b.shape[0], 0.25)  # 40% density
     assert 0.8 * strangers < found - a.shape[0] < 1.25 * strangers
 
@@ -95,16 +94,16 @@ def test_candidate_count_matches_prediction(planted) -> None:
 def test_same_seed_same_pairs_other_seed_other_pairs(planted) -> None:
     a, b, _ = planted
     params = LshParams("minhash", bands=20, rows_per_band=6, seed=9)
-    first, again = lsh_candidate_pairs(a, b, params), lsh_candidate_pairs(a, b, params)
+    first, again = lsh_candidates(a, b, params).pairs, lsh_candidates(a, b, params).pairs
     np.testing.assert_array_equal(first.i, again.i)
     np.testing.assert_array_equal(first.j, again.j)
-    other = lsh_candidate_pairs(a, b, LshParams("minhash", bands=20, rows_per_band=6, seed=10))
+    other = lsh_candidates(a, b, LshParams("minhash", bands=20, rows_per_band=6, seed=10)).pairs
     assert not np.array_equal(first.i, other.i)
 
 
 def test_pairs_are_unique_sorted_in_range(planted) -> None:
     a, b, _ = planted
-    i, j = lsh_candidate_pairs(a, b, LshParams("hamming", bands=30, rows_per_band=12, seed=0))
+    i, j = lsh_candidates(a, b, LshParams("hamming", bands=30, rows_per_band=12, seed=0)).pairs
     assert i.dtype == j.dtype == np.int64 and i.size == j.size > 0
     keys = i * b.shape[0] + j
     assert np.all(np.diff(keys) > 0)
@@ -127,7 +126,7 @@ def test_same_pairs_as_band_by_band_union(scheme: str) -> None:
         join_band(x, y, 9, 10**6, rows_a, rows_b, 200)[0] for x, y in zip(ka, kb, strict=True)
     ]
     union = np.unique(np.concatenate(joined))
-    i, j = lsh_candidate_pairs(a, b, params)
+    i, j = lsh_candidates(a, b, params).pairs
     np.testing.assert_array_equal(i * 200 + j, union)
 
 
@@ -144,7 +143,7 @@ def test_empty_filters_are_never_candidates() -> None:
 def test_all_empty_side_gives_no_pairs() -> None:
     rng = np.random.default_rng(6)
     a, b = random_filters(rng, 5), np.zeros((4, WORDS), dtype=np.uint64)
-    assert lsh_candidate_pairs(a, b, LshParams("minhash", 4, 2, 0)).i.size == 0
+    assert lsh_candidates(a, b, LshParams("minhash", 4, 2, 0)).pairs.i.size == 0
 
 
 def test_overfull_buckets_are_skipped_and_reported(caplog) -> None:
@@ -167,7 +166,7 @@ def test_other_filter_widths(words: int) -> None:
     rng = np.random.default_rng(words)
     a = np.packbits(rng.random((200, 64 * words)) < 0.4, axis=1, bitorder="little").view(np.uint64)
     params = LshParams("minhash", bands=8, rows_per_band=3, seed=0, words=words)
-    i, j = lsh_candidate_pairs(a, a.copy(), params)
+    i, j = lsh_candidates(a, a.copy(), params).pairs
     assert np.all(np.isin(np.arange(200) * 200 + np.arange(200), i * 200 + j))
 
 
@@ -187,6 +186,6 @@ def test_identical_filters_always_candidates(
     a = np.array(rows, dtype=np.uint64)
     picks = [c % a.shape[0] for c in copies] or [0]
     b = a[picks]
-    i, j = lsh_candidate_pairs(a, b, LshParams(scheme, 3, 16, seed, words=2))
+    i, j = lsh_candidates(a, b, LshParams(scheme, 3, 16, seed, words=2)).pairs
     found = set(zip(i.tolist(), j.tolist(), strict=True))
     assert all((p, k) in found for k, p in enumerate(picks))

@@ -19,7 +19,7 @@ from bloom._reference import reference_encode
 
 from .helpers import dice, segment_bits
 
-SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
+SCHEMAS = Path(bloom.__file__).resolve().parent / "schemas"
 YW = {"field": "dob", "part": "year_window"}
 NAMES = ["amina", "omar", "fatima", "yusuf", "olena", "ivan", "maria", "jose", "hassan", "ali"]
 HYPO = settings(

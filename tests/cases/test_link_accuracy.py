@@ -55,7 +55,7 @@ def test_linking_is_deterministic_up_to_fresh_ids(febrl3_split, febrl_schema, se
 
 
 def test_ray_executor_gives_the_same_cases(febrl4_batches, ray_session):
-    from linkage import ray_candidates
+    from linkage._ray import ray_candidates
 
     local = link(list(febrl4_batches)).assignments
     on_ray = link(list(febrl4_batches), find=ray_candidates).assignments

@@ -11,7 +11,7 @@ import pytest
 import bloom
 from evaluation import generate_synthetic
 from evaluation._metrics import pairwise_scores
-from linkage import find_candidates
+from linkage import search
 from linkage._features import segment_words
 from linkage._link import link
 
@@ -37,8 +37,8 @@ def test_lsh_top_k_finds_each_record_s_best_partner_as_the_exhaustive_search_doe
     _, (a_batch, b_batch) = namesakes
     a, b = a_batch.filters, b_batch.filters
     segments = [tuple(map(int, s)) for s in segment_words(a_batch.metadata)]
-    exhaustive = find_candidates(a, b, 0.55, 10, method="exhaustive")
-    lsh = find_candidates(a, b, 0.55, 10, method="lsh", segments=segments)
+    exhaustive = search(a, b, 0.55, 10, method="exhaustive")
+    lsh = search(a, b, 0.55, 10, method="lsh", segments=segments)
 
     def best(found) -> dict[int, int]:
         order = np.lexsort((found.j, -found.score, found.i))
@@ -55,7 +55,7 @@ def test_lsh_top_k_finds_each_record_s_best_partner_as_the_exhaustive_search_doe
 def test_linking_through_lsh_top_k_scores_as_the_exhaustive_search(namesakes):
     data, batches = namesakes
     segments = [tuple(map(int, s)) for s in segment_words(batches[0].metadata)]
-    via_lsh = functools.partial(find_candidates, method="lsh", segments=segments)
+    via_lsh = functools.partial(search, method="lsh", segments=segments)
     scores = {}
     for name, find in (("exhaustive", None), ("lsh", via_lsh)):
         a = link(batches, find=find).assignments.merge(data.truth, on=["agency", "record_ref"])

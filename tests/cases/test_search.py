@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from linkage import candidates, dice_pairs, find_candidates
+from linkage import candidates, dice_pairs, search
 
 
 def _planted(seed: int, n: int, words: int = 16):
@@ -18,7 +18,7 @@ def _planted(seed: int, n: int, words: int = 16):
 def test_lsh_path_finds_the_exhaustive_pairs():
     a, b = _planted(1, 3000)
     exact = candidates(a, b, 0.8, 5)
-    lsh = find_candidates(a, b, 0.8, 5, method="lsh")
+    lsh = search(a, b, 0.8, 5, method="lsh")
     found = set(zip(lsh.i.tolist(), lsh.j.tolist(), strict=True))
     wanted = set(zip(exact.i.tolist(), exact.j.tolist(), strict=True))
     assert len(wanted) >= 2900
@@ -29,6 +29,6 @@ def test_lsh_path_finds_the_exhaustive_pairs():
 
 def test_small_inputs_search_exhaustively():
     a, b = _planted(2, 500)
-    auto = find_candidates(a, b, 0.7, 3)
+    auto = search(a, b, 0.7, 3)
     exact = candidates(a, b, 0.7, 3)
     assert np.array_equal(auto.i, exact.i) and np.array_equal(auto.j, exact.j)

@@ -8,7 +8,7 @@ import numpy as np
 
 from evaluation._bench_linkrecall import SampleFinder, against_exhaustive
 from evaluation._bench_linkscale import partner_rows, scale_register
-from linkage import candidates, find_candidates, plan_link
+from linkage import candidates, plan_link, search
 
 
 def _register(people: int = 3000):
@@ -26,7 +26,7 @@ def test_sampled_rows_get_the_exhaustive_best_k_and_the_others_the_search():
     finder = SampleFinder(a, b, rows, method="lsh")
     segments = finder.segments
     got = finder(a.filters, b.filters, 0.55, 10)
-    lsh = find_candidates(a.filters, b.filters, 0.55, 10, method="lsh", segments=segments)
+    lsh = search(a.filters, b.filters, 0.55, 10, method="lsh", segments=segments)
     exact = candidates(a.filters[rows], b.filters, 0.55, 10)
     sampled = np.isin(got.i, rows)
     assert _set(got.i[sampled], got.j[sampled]) == _set(rows[exact.i], exact.j)
@@ -38,7 +38,7 @@ def test_sampled_rows_get_the_exhaustive_best_k_and_the_others_the_search():
     assert _set(lsh.i[lsh_sampled], lsh.j[lsh_sampled]) != _set(rows[exact.i], exact.j)
     # another pair of arrays (B against A, say) is searched as asked, untouched
     other = finder(b.filters, a.filters, 0.55, 10)
-    again = find_candidates(b.filters, a.filters, 0.55, 10, method="lsh", segments=segments)
+    again = search(b.filters, a.filters, 0.55, 10, method="lsh", segments=segments)
     assert np.array_equal(other.i, again.i) and np.array_equal(other.j, again.j)
 
 

@@ -9,7 +9,6 @@ import pandas as pd
 import pytest
 
 import bloom
-import evaluation
 import evaluation._privacy_bench as bench
 from evaluation._attack import HARDENING_SETTINGS, privacy_table
 from evaluation._privacy_bench import privacy_bench, privacy_figures, privacy_frame, size_column
@@ -194,7 +193,7 @@ def test_settings_are_the_hardening_blocks_and_the_v2_proposals():
     assert person.hardening.salt_field == "birth_year"
     assert febrl.hardening.salt_field == "date_of_birth"  # febrl's own date field
     assert schemas["none"] == (bloom.Schema.load("person-v1"), bloom.Schema.load("febrl-v1"))
-    folder = Path(evaluation.__file__).resolve().parents[1] / "schemas"
+    folder = Path(bloom.__file__).resolve().parent / "schemas"
     by_path = (str(folder / "person-v2.json"), str(folder / "febrl.json"))
     pair = setting_schemas({"v2 by name": by_path})["v2 by name"]
     assert pair == schemas[V2]

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 import linkage
+import linkage._ray
 from linkage import _ray
 
 
@@ -24,7 +25,7 @@ def test_ray_matches_single_process(ray_session, make_filters, k):
     want = linkage.candidates(a, b, 0.55, k, threads=1)
     assert len(want) > 500
     progress: list[tuple[int, int]] = []
-    got = linkage.ray_candidates(
+    got = linkage._ray.ray_candidates(
         a, b, 0.55, k, chunk_rows=400, max_pending=2, on_progress=lambda *p: progress.append(p)
     )
     assert_same(got, want)
@@ -39,7 +40,7 @@ def test_ray_with_one_row_and_default_chunks(ray_session, make_filters):
     b[7] = a[0]
     want = linkage.candidates(a, b, 0.9, threads=1)
     assert 7 in want.j
-    assert_same(linkage.ray_candidates(a, b, 0.9), want)
+    assert_same(linkage._ray.ray_candidates(a, b, 0.9), want)
 
 
 def test_ensure_ray_is_lean_and_idempotent(ray_session):
@@ -55,11 +56,11 @@ def test_ensure_ray_is_lean_and_idempotent(ray_session):
 def test_ray_bad_input_is_rejected_before_any_task():
     a = np.zeros((2, 1), np.uint64)
     with pytest.raises(linkage.LinkageError, match="chunk_rows must be a whole number"):
-        linkage.ray_candidates(a, a, 0.5, chunk_rows=0)
+        linkage._ray.ray_candidates(a, a, 0.5, chunk_rows=0)
     with pytest.raises(linkage.LinkageError, match="max_pending must be a whole number"):
-        linkage.ray_candidates(a, a, 0.5, max_pending=-1)
+        linkage._ray.ray_candidates(a, a, 0.5, max_pending=-1)
     with pytest.raises(linkage.LinkageError, match=r"\bb is empty"):
-        linkage.ray_candidates(a, a[:0], 0.5)
+        linkage._ray.ray_candidates(a, a[:0], 0.5)
 
 
 def test_ensure_ray_refuses_sizes_for_a_cluster():

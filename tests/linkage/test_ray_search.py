@@ -13,7 +13,7 @@ import bloom
 import linkage
 from blocking import BlockingError, plan_segments
 from evaluation import generate_synthetic
-from linkage import RaySearch, find_candidates
+from linkage import RaySearch, search
 from linkage._features import segment_words
 from linkage._ray_search import deal, task_bytes, windows
 
@@ -37,19 +37,19 @@ def assert_same(got, want) -> None:
 def test_lsh_bands_walked_as_tasks_give_the_pairs_of_one_process(ray_session, namesakes):
     (a_batch, b_batch), segments = namesakes
     a, b = a_batch.filters, b_batch.filters
-    here = find_candidates(a, b, 0.55, 10, method="lsh", segments=segments)
+    here = search(a, b, 0.55, 10, method="lsh", segments=segments)
     assert len(here) > 5000
     tiny = RaySearch(tasks_per_cpu=5, max_table_bytes=170 * 10 * 16, max_bytes_in_flight=1)
-    for search in (RaySearch(), tiny):  # tiny: 8 windows of rows x 2 shares of the bands
-        there = find_candidates(a, b, 0.55, 10, method="lsh", segments=segments, executor=search)
+    for executor in (RaySearch(), tiny):  # tiny: 8 windows of rows x 2 shares of the bands
+        there = search(a, b, 0.55, 10, method="lsh", segments=segments, executor=executor)
         assert_same(there, here)
 
 
 def test_the_exhaustive_search_as_tasks_gives_the_pairs_of_one_process(ray_session, namesakes):
     (a_batch, b_batch), _ = namesakes
     a, b = a_batch.filters[:300], b_batch.filters[:500]
-    here = find_candidates(a, b, 0.6, 5, method="exhaustive")
-    there = find_candidates(a, b, 0.6, 5, method="exhaustive", executor=RaySearch(niceness=3))
+    here = search(a, b, 0.6, 5, method="exhaustive")
+    there = search(a, b, 0.6, 5, method="exhaustive", executor=RaySearch(niceness=3))
     assert_same(there, here)
 
 
@@ -60,7 +60,7 @@ def _partition(df) -> set[frozenset]:
 
 def test_a_link_through_lsh_on_ray_gives_the_cases_of_one_process(ray_session, namesakes):
     batches, segments = namesakes
-    local = functools.partial(find_candidates, method="lsh", segments=segments)
+    local = functools.partial(search, method="lsh", segments=segments)
     on_ray = functools.partial(local, executor=RaySearch())
     here = linkage.plan_link(batches, find=local)
     there = linkage.plan_link(batches, find=on_ray)
@@ -85,7 +85,7 @@ def test_a_run_task_holding_every_cpu_still_gets_its_search_tasks_run(ray_sessio
     with pytest.raises(linkage.LinkageError, match="executor"):
         linkage.ray_plan_link(small, executor=RaySearch())
     with pytest.raises(linkage.LinkageError, match="find and executor"):
-        linkage.plan_link(small, find=find_candidates, executor=RaySearch())
+        linkage.plan_link(small, find=search, executor=RaySearch())
 
 
 def test_a_search_past_the_memory_budget_fails_with_the_reason_before_any_task(
@@ -101,11 +101,11 @@ def test_a_search_past_the_memory_budget_fails_with_the_reason_before_any_task(
     assert 1200 * 10 * 16 < need < 2**30  # the tables and the keys of a group of bands
     assert need > 0.0001 * 2**30
     with pytest.raises(linkage.RunMemoryError, match=r"memory budget of 0\.0001 GiB"):
-        find_candidates(a, b, 0.55, 10, method="lsh", segments=segments,
+        search(a, b, 0.55, 10, method="lsh", segments=segments,
                         executor=RaySearch(memory_gib=0.0001))  # fmt: skip
-    here = find_candidates(a, b, 0.55, 10, method="lsh", segments=segments)
+    here = search(a, b, 0.55, 10, method="lsh", segments=segments)
     enough = RaySearch(memory_gib=need / 2**30 + 0.001)
-    there = find_candidates(a, b, 0.55, 10, method="lsh", segments=segments, executor=enough)
+    there = search(a, b, 0.55, 10, method="lsh", segments=segments, executor=enough)
     assert_same(there, here)
 
 
