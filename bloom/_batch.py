@@ -86,6 +86,29 @@ class BatchMetadata:
     content_hash: str
     format_version: int = FORMAT_VERSION
 
+    @classmethod
+    def written_now(
+        cls,
+        *,
+        schema_fingerprint: str,
+        agency: str,
+        record_count: int,
+        filter_bits: int,
+        segments: Layout,
+        content_hash: str,
+    ) -> BatchMetadata:
+        """The metadata of a batch encoded now, by this version of caselink."""
+        return cls(
+            schema_fingerprint=schema_fingerprint,
+            agency=agency,
+            record_count=record_count,
+            filter_bits=filter_bits,
+            segments=segments,
+            created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            caselink_version=caselink_version(),
+            content_hash=content_hash,
+        )
+
     def to_json(self) -> str:
         body: dict[str, Any] = {
             "format": FORMAT,
@@ -250,14 +273,12 @@ class BatchWriter:
         if count == 0:
             self._abort()
             raise BatchError(["the input has no records; an empty batch is not written"])
-        meta = BatchMetadata(
+        meta = BatchMetadata.written_now(
             schema_fingerprint=self._fingerprint,
             agency=self._agency,
             record_count=count,
             filter_bits=self._bits,
             segments=self._segments,
-            created_at=datetime.now(UTC).isoformat(timespec="seconds"),
-            caselink_version=caselink_version(),
             content_hash=self._hasher.hexdigest(),
         )
         self._writer.add_key_value_metadata({METADATA_KEY.decode(): meta.to_json()})

@@ -11,7 +11,6 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from itertools import chain, islice
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -27,7 +26,6 @@ from bloom._batch import (
     BatchWriter,
     EncodedBatch,
     _ContentHasher,
-    caselink_version,
     check_agency,
 )
 from bloom._csvrows import renumber, uneven_rows
@@ -145,14 +143,12 @@ def encode(
         raise EncodingError([duplicate_problem(dups)])
     hasher = _ContentHasher()
     hasher.update(ref_arr, chunk.filters)
-    meta = BatchMetadata(
+    meta = BatchMetadata.written_now(
         schema_fingerprint=schema.fingerprint,
         agency=agency,
         record_count=len(refs),
         filter_bits=schema.filter_bits,
         segments=schema.layout,
-        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        caselink_version=caselink_version(),
         content_hash=hasher.hexdigest(),
     )
     return EncodedBatch(record_refs=refs, filters=chunk.filters, metadata=meta)
