@@ -29,6 +29,7 @@ import sqlalchemy as sa
 
 from linkage._caseid import new_case_ids
 from linkage._registry import cases_table, links_table, meta_table, records_table
+from linkage._registry_write import update_rows
 from linkage._unionfind import component_labels, join_links, record_confidence
 
 __all__ = ["CaseRemainder", "Removal", "RemovalReport", "components", "confidence"]
@@ -281,27 +282,14 @@ class Removal:
         return len(single)
 
     def _store(self, c, ids: np.ndarray, cases: np.ndarray, conf: np.ndarray) -> None:
-        r = records_table.c
-        stmt = (
-            records_table.update()
-            .where(r.id == sa.bindparam("rid"))
-            .values(case_id=sa.bindparam("cid"), confidence=sa.bindparam("conf"))
-        )
-        rows = [{"rid": int(i), "cid": cid, "conf": float(x)}
-                for i, cid, x in zip(ids, cases, conf, strict=True)]  # fmt: skip
-        if rows:
-            c.execute(stmt, rows)
+        rows = list(zip(cases.tolist(), conf.astype(float).tolist(), ids.tolist(), strict=True))
+        update_rows(c, "registry_records", ("case_id", "confidence"), "id", rows)
 
     def _case_confidence(self, c, cases: np.ndarray, conf: np.ndarray) -> None:
         """A case's confidence is its least confident record's (as clustering sets it)."""
-        k = cases_table.c
         lowest = pd.Series(conf).groupby(pd.Series(cases)).min()
-        stmt = (
-            cases_table.update()
-            .where(k.case_id == sa.bindparam("cid"))
-            .values(confidence=sa.bindparam("conf"))
-        )
-        c.execute(stmt, [{"cid": cid, "conf": float(x)} for cid, x in lowest.items()])
+        rows = [(float(x), cid) for cid, x in lowest.items()]
+        update_rows(c, "registry_cases", ("confidence",), "case_id", rows)
 
 
 def _case_components(ids: np.ndarray, cases: np.ndarray, links, threshold) -> np.ndarray:
