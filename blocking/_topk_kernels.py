@@ -26,7 +26,7 @@ from numba import njit
 
 from blocking._kernels import _K1, _bucket_end, _first_set_rank
 from blocking._kernels import _finalise as _mix
-from bloom._bitops import popcount
+from bloom._bitops import dice, popcount
 
 __all__ = [
     "fold_tables",
@@ -113,7 +113,7 @@ def _score_row(  # pragma: no cover - compiled
         inter = 0
         for w in range(a.shape[1]):
             inter += popcount(a[i, w] & b[j, w])
-        s = (2.0 * inter) / total
+        s = dice(inter, total)
         scored += 1
         if s >= floor:
             offer(hs, hj, worst, r, j, s)

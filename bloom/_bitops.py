@@ -1,4 +1,6 @@
-"""Compiled bit kernels over ``(n, words)`` uint64 filters: setting bits and hardening.
+"""Compiled bit kernels over ``(n, words)`` uint64 filters: setting bits and hardening, and
+the one home of the Dice coefficient (:func:`dice` in compiled loops, :func:`dice_array` on
+arrays), which every package's kernels use.
 
 Each kernel loops over uint64 words or bit indices inside numba; nothing here loops in Python
 per record or per bit. Bit ``p`` of a filter is bit ``p % 64`` of word ``p // 64``.
@@ -12,6 +14,8 @@ from numba.extending import intrinsic
 
 __all__ = [
     "apply_balance",
+    "dice",
+    "dice_array",
     "apply_blip",
     "apply_diffusion",
     "apply_xor_fold",
@@ -34,6 +38,23 @@ def popcount(typingctx, x):  # pragma: no cover - compiled
         return builder.ctpop(args[0])
 
     return types.int64(x), codegen
+
+
+@njit(cache=True, nogil=True, inline="always")
+def dice(inter, total):  # pragma: no cover - compiled
+    """Dice of two filters from their common bits and their two popcounts' sum:
+    ``2·inter / total`` in float64; 0.0 when both are empty (``total == 0``)."""
+    if total == 0:
+        return 0.0
+    return (2.0 * inter) / total
+
+
+def dice_array(inter: np.ndarray, total: np.ndarray) -> np.ndarray:
+    """:func:`dice` element-wise over arrays (broadcast), in float64."""
+    inter, total = np.asarray(inter), np.asarray(total)
+    out = np.zeros(np.broadcast_shapes(inter.shape, total.shape), dtype=np.float64)
+    np.divide(2.0 * inter, total, out=out, where=total > 0)
+    return out
 
 
 @njit(cache=True, nogil=True)

@@ -50,7 +50,7 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from bloom._bitops import popcount_rows
+from bloom._bitops import dice_array, popcount_rows
 from bloom._denoise import denoise
 from bloom._groupkernels import all_pairs_join, compress, lsh_join
 from bloom._hardening import blip_flip_probability
@@ -195,8 +195,7 @@ def near_identical_groups_reference(bits: np.ndarray, *, dice: float = DEFAULT_D
     counts = np.bitwise_count(bits).sum(axis=1).astype(np.int64)
     inter = np.bitwise_count(bits[:, None, :] & bits[None, :, :]).sum(axis=2)
     total = counts[:, None] + counts[None, :]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        near = (2.0 * inter) / total >= dice
+    near = dice_array(inter, total) >= dice
     live = counts > 0
     near &= live[:, None] & live[None, :]
     i, j = np.nonzero(near)

@@ -15,6 +15,7 @@ import math
 import numpy as np
 from numba import njit
 
+from bloom._bitops import dice as dice_of
 from bloom._bitops import popcount
 
 __all__ = ["all_pairs_join", "compress", "lsh_join"]
@@ -29,7 +30,7 @@ def _near(x, counts, i, j, dice):  # pragma: no cover - compiled
     inter = 0
     for w in range(x.shape[1]):
         inter += popcount(x[i, w] & x[j, w])
-    return (2.0 * inter) / (counts[i] + counts[j]) >= dice
+    return dice_of(inter, counts[i] + counts[j]) >= dice
 
 
 @njit(cache=True, nogil=True)

@@ -11,6 +11,7 @@ import numpy as np
 from numba import njit
 
 from bloom import BatchMetadata
+from bloom._bitops import dice
 from linkage._kernels import _ctpop  # the same llvm.ctpop popcount the Dice kernels use
 
 __all__ = ["segment_dice", "segment_words"]
@@ -40,7 +41,7 @@ def _segment_dice(a, b, i, j, bounds, out):  # pragma: no cover - compiled
             if ca == 0 or cb == 0:
                 out[t, s] = np.nan
             else:
-                out[t, s] = 2.0 * np.float64(inter) / np.float64(ca + cb)
+                out[t, s] = dice(inter, ca + cb)
 
 
 def segment_dice(

@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from bloom._bitops import popcount
+from bloom._bitops import dice, popcount
 
 __all__ = [
     "candidates_parallel",
@@ -64,10 +64,7 @@ def popcounts(x):  # pragma: no cover - compiled
 @njit(cache=True, nogil=True)
 def _dice(inter, p, q):  # pragma: no cover - compiled
     """``2·inter / (p + q)`` in float64; 0.0 when both filters are empty."""
-    d = p + q
-    if d == 0:
-        return 0.0
-    return (2.0 * inter) / d
+    return dice(inter, p + q)
 
 
 @njit(cache=True, nogil=True)

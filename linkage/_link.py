@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from bloom import EncodedBatch
+from bloom._bitops import dice_array
 from linkage._calibration import pair_probabilities
 from linkage._caseid import new_case_ids
 from linkage._cluster import assign_cases, cluster
@@ -84,8 +85,7 @@ def _baseline(pool: Pool, x: int, y: int, rng: np.random.Generator) -> tuple[flo
     """Candidate floor (a high percentile of random-pair Dice) and level shares of random pairs."""
     a, b = _random_pairs(pool, x, y, rng)
     inter = np.bitwise_count(pool.filters[a] & pool.filters[b]).sum(axis=1)
-    total = pool.popcounts[a] + pool.popcounts[b]
-    dice = np.where(total > 0, 2.0 * inter / np.maximum(total, 1), 0.0)
+    dice = dice_array(inter, pool.popcounts[a] + pool.popcounts[b])
     floor = candidate_floor(dice)
     levels = comparison_levels(segment_dice(pool.filters, pool.filters, a, b, pool.bounds))
     return floor, level_shares(levels)

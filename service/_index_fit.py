@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bloom._bitops import dice_array
 from linkage._calibration import side_probabilities
 from linkage._features import segment_dice
 from linkage._fellegi import FSModel, comparison_levels, fit_fellegi_sunter, level_shares
@@ -65,7 +66,7 @@ def _floor_and_u(filters, case_code, bounds, rng) -> tuple[float, np.ndarray]:
     a, b = a[keep], b[keep]
     inter = np.bitwise_count(filters[a] & filters[b]).sum(axis=1)
     total = np.bitwise_count(filters[a]).sum(axis=1) + np.bitwise_count(filters[b]).sum(axis=1)
-    dice = np.where(total > 0, 2.0 * inter / np.maximum(total, 1), 0.0)
+    dice = dice_array(inter, total)
     floor = float(np.clip(np.quantile(dice, FLOOR_QUANTILE), 0.3, 0.95)) if dice.size else 0.5
     levels = comparison_levels(segment_dice(filters, filters, a, b, bounds))
     return floor, level_shares(levels)

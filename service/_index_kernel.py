@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
+from bloom._bitops import dice_array
 from linkage._kernels import _admissible, _ctpop, _dice, _min_inter, _offer
 
 __all__ = ["SortedFilters", "sort_filters", "top_candidates", "top_candidates_reference"]
@@ -148,6 +149,6 @@ def top_candidates_reference(q: np.ndarray, index: SortedFilters, threshold: flo
     inter = np.bitwise_count(q[:, None, :] & index.filters[None, :, :]).sum(axis=2)
     pq = np.bitwise_count(q).sum(axis=1)
     total = pq[:, None] + index.popcounts[None, :]
-    dice = np.where(total > 0, 2.0 * inter / np.maximum(total, 1), 0.0)
+    dice = dice_array(inter, total)
     i, j = np.nonzero(dice >= threshold)
     return _merge([(i.astype(np.int64), j.astype(np.int64), dice[i, j])], k)
