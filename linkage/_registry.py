@@ -19,6 +19,7 @@ and the cases they leave are re-formed (:mod:`linkage._removal` says how).
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -161,6 +162,55 @@ class Registry:
         with self.reader.connect() as c:
             row = c.execute(sa.select(meta_table).where(meta_table.c.scope == self.scope)).first()
         return (row.schema_fingerprint, row.filter_bits) if row else None
+
+    def _read(self, connection: sa.Connection | None):
+        """The caller's connection (its transaction), else one of this registry's reader."""
+        if connection is not None:
+            return contextlib.nullcontext(connection)
+        return self.reader.connect()
+
+    def records(self, agency: str | None = None, *, connection: sa.Connection | None = None) -> int:
+        """How many records this registry holds (of one ``agency`` if given)."""
+        from linkage._registry_read import count_records
+
+        with self._read(connection) as c:
+            return count_records(c, self.scope, agency)
+
+    def case_page(
+        self, agency: str, offset: int, limit: int, *, connection: sa.Connection | None = None
+    ) -> list:
+        """``limit`` of ``agency``'s records from ``offset`` (registration order), each with
+        its case, confidence and the other agencies in that case — never their refs
+        (:class:`linkage._registry_read.CaseRow`)."""
+        from linkage._registry_read import case_page
+
+        with self._read(connection) as c:
+            return case_page(c, self.scope, agency, offset, limit)
+
+    def case_record_ids(
+        self, agency: str, record_ref: str, *, connection: sa.Connection | None = None
+    ) -> tuple[int, ...]:
+        """Registry ids of ``agency``'s record ``record_ref`` and of the other records of its
+        case, ascending; empty if there is no such record."""
+        from linkage._registry_read import case_record_ids
+
+        with self._read(connection) as c:
+            return case_record_ids(c, self.scope, agency, record_ref)
+
+    def figures(self, *, connection: sa.Connection | None = None):
+        """Counts computed by the database, no record fetched: per agency, per case, and a
+        confidence histogram (:class:`linkage._registry_read.RegistryFigures`)."""
+        from linkage._registry_read import figures
+
+        with self._read(connection) as c:
+            return figures(c, self.scope)
+
+    @staticmethod
+    def records_everywhere(connection: sa.Connection) -> int:
+        """Records of every registry (every scope) in this database."""
+        from linkage._registry_read import count_records
+
+        return count_records(connection, None)
 
     def state(self) -> RegistryState:
         """All records, filters and links of this scope."""

@@ -18,7 +18,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from linkage._registry import records_table
+import linkage
 from service._tables import agreements, batch_records
 
 __all__ = ["Metrics", "MetricsMiddleware"]
@@ -34,14 +34,14 @@ class _DatabaseCollector(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         with self.engine.connect() as conn:
-            registered = conn.execute(sa.select(sa.func.count()).select_from(records_table))
+            registered = linkage.Registry.records_everywhere(conn)
             pending = conn.execute(
                 sa.select(sa.func.count())
                 .select_from(batch_records)
                 .where(batch_records.c.bloom.is_not(None))
             )
             n_agreements = conn.execute(sa.select(sa.func.count()).select_from(agreements))
-            figures = (registered.scalar_one(), pending.scalar_one(), n_agreements.scalar_one())
+            figures = (registered, pending.scalar_one(), n_agreements.scalar_one())
         names = ("caselink_records_registered", "caselink_records_pending", "caselink_agreements")
         helps = ("records in the case registries", "uploaded records not linked yet",
                  "data-sharing agreements")  # fmt: skip

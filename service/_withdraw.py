@@ -29,7 +29,6 @@ from typing import Any
 import sqlalchemy as sa
 
 import linkage
-from linkage._registry import records_table
 from service._audit import Actor, append
 from service._events import record_change
 from service._faults import Faults
@@ -109,15 +108,6 @@ def _batch_row(conn: sa.Connection, agreement_id: str, agency_id: int | None, re
     ).first()
 
 
-def _case_records(conn: sa.Connection, scope: str, agency: str, ref: str) -> tuple[int, ...]:
-    """Registry ids of the record and of every record of its case (empty: not linked)."""
-    r = records_table.c
-    case = (sa.select(r.case_id).where(r.scope == scope, r.agency == agency, r.record_ref == ref)
-            .scalar_subquery())  # fmt: skip
-    q = sa.select(r.id).where(r.scope == scope, r.case_id == case).order_by(r.id)
-    return tuple(int(x) for x in conn.execute(q).scalars())
-
-
 def drop_batch_records(conn: sa.Connection, batch_id: str, positions: list[int] | None) -> None:
     """Delete a batch's records (or those at ``positions``); a pending batch left empty goes."""
     br, b = batch_records.c, batches.c
@@ -146,7 +136,7 @@ def withdraw(
             raise ServiceError(409, "conflict", f"run {running} of this agreement is not "
                                "finished; withdraw the record once it has finished")  # fmt: skip
         held = _batch_row(conn, agreement.id, _agency_id(conn, agency), record_ref)
-        touched = _case_records(conn, agreement.id, agency, record_ref)
+        touched = registry.case_record_ids(agency, record_ref, connection=conn)
         linked = bool(touched)
         if held is None and not linked:
             raise ServiceError(

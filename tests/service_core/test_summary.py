@@ -1,13 +1,17 @@
-"""The evaluator's summary is computed by the database; it must equal the same figures
-computed record by record."""
+"""The evaluator's summary is computed by the database (``Registry.figures``, which the
+summary route shows); it must equal the same figures computed record by record."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
+from linkage import Registry
 from linkage._registry import records_table
-from service.api.routes.cases import _aggregates
+
+
+def _figures(engine, conn, scope: str):
+    return Registry(engine, scope=scope, create_tables=False).figures(connection=conn)
 
 
 def test_aggregates_equal_a_record_by_record_count(engine):
@@ -24,23 +28,19 @@ def test_aggregates_equal_a_record_by_record_count(engine):
     with engine.begin() as c:
         c.execute(records_table.insert(), [*rows, other])
     with engine.connect() as c:
-        got = _aggregates(c, "agr_s")
+        got = _figures(engine, c, "agr_s")
     agencies = frame.groupby("case_id")["agency"].nunique()
     shared = agencies[agencies > 1].index
-    assert got["records_by_agency"] == frame["agency"].value_counts().sort_index().to_dict()
-    assert got["cases"] == frame["case_id"].nunique()
-    assert got["cases_across_agencies"] == len(shared)
-    assert got["records_in_shared_cases"] == int(frame["case_id"].isin(shared).sum())
+    assert got.records_by_agency == frame["agency"].value_counts().sort_index().to_dict()
+    assert got.cases == frame["case_id"].nunique()
+    assert got.cases_across_agencies == len(shared)
+    assert got.records_in_shared_cases == int(frame["case_id"].isin(shared).sum())
     expected = np.minimum((conf * 10).astype(int), 9)  # conf is never exactly k/10 but 0 and 1
-    assert [b.records for b in got["confidence_histogram"]] == np.bincount(
-        expected, minlength=10
-    ).tolist()
-    assert got["confidence_histogram"][0].low == 0.0 and got["confidence_histogram"][9].high == 1.0
+    assert list(got.confidence_bins) == np.bincount(expected, minlength=10).tolist()
 
 
 def test_aggregates_of_an_empty_agreement(engine):
     with engine.connect() as c:
-        got = _aggregates(c, "agr_empty")
-    assert got["cases"] == got["cases_across_agencies"] == got["records_in_shared_cases"] == 0
-    assert got["records_by_agency"] == {}
-    assert sum(b.records for b in got["confidence_histogram"]) == 0
+        got = _figures(engine, c, "agr_empty")
+    assert got.cases == got.cases_across_agencies == got.records_in_shared_cases == 0
+    assert got.records_by_agency == {} and got.confidence_bins == (0,) * 10

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 
-from linkage._registry import records_table as rec
+from linkage import Registry
 from service._audit import append
 from service._tables import batch_records, batches, runs
 from service.api.access import open_agreement
@@ -24,40 +24,19 @@ router = APIRouter(prefix="/v1/agreements/{agreement_id}", tags=["cases"])
 _CSV_ROWS = 5000
 
 
-def _others(conn: sa.Connection, scope: str, agency: str, case_ids: list[str]) -> dict:
-    r = rec.c
-    found: dict[str, list[str]] = {}
-    for start in range(0, len(case_ids), 900):  # keep IN lists short for every database
-        rows = conn.execute(
-            sa.select(r.case_id, r.agency)
-            .distinct()
-            .where(
-                r.scope == scope, r.agency != agency, r.case_id.in_(case_ids[start : start + 900])
-            )
-        ).all()
-        for cid, ag in rows:
-            found.setdefault(cid, []).append(ag)
-    return {cid: sorted(v) for cid, v in found.items()}
+def _registry(engine: sa.Engine, agreement_id: str) -> Registry:
+    return Registry(engine, scope=agreement_id, create_tables=False)
 
 
-def _page(conn, scope: str, agency: str, offset: int, limit: int) -> list[CaseAssignment]:
-    r = rec.c
-    rows = conn.execute(
-        sa.select(r.record_ref, r.case_id, r.confidence)
-        .where(r.scope == scope, r.agency == agency)
-        .order_by(r.id)
-        .offset(offset)
-        .limit(limit)
-    ).all()
-    others = _others(conn, scope, agency, sorted({x.case_id for x in rows}))
+def _page(conn, registry: Registry, agency: str, offset: int, limit: int) -> list[CaseAssignment]:
     return [
         CaseAssignment(
             record_ref=x.record_ref,
             case_id=x.case_id,
-            confidence=round(float(x.confidence), 6),
-            other_agencies=others.get(x.case_id, []),
+            confidence=round(x.confidence, 6),
+            other_agencies=list(x.other_agencies),
         )
-        for x in rows
+        for x in registry.case_page(agency, offset, limit, connection=conn)
     ]
 
 
@@ -74,13 +53,13 @@ def _pending(conn, scope: str, agency_id: int | None = None) -> int:
     return int(conn.execute(q).scalar_one())
 
 
-def _csv(engine: sa.Engine, scope: str, agency: str, total: int) -> Iterator[str]:
+def _csv(engine: sa.Engine, registry: Registry, agency: str, total: int) -> Iterator[str]:
     buf = io.StringIO()
     writer = csv.writer(buf)
     writer.writerow(["record_ref", "case_id", "confidence", "other_agencies"])
     for offset in range(0, max(total, 1), _CSV_ROWS):
         with engine.connect() as conn:
-            for x in _page(conn, scope, agency, offset, _CSV_ROWS):
+            for x in _page(conn, registry, agency, offset, _CSV_ROWS):
                 writer.writerow([x.record_ref, x.case_id, x.confidence, ";".join(x.other_agencies)])
         yield buf.getvalue()
         buf.seek(0)
@@ -101,18 +80,10 @@ def read_cases(
 
     ``format=csv`` streams all of them as CSV (``other_agencies`` joined by ``;``)."""
     _, why = open_agreement(engine, principal, agreement_id, "cases.read", ("submitter",), purpose)
-    r = rec.c
+    registry = _registry(engine, agreement_id)
     with engine.begin() as conn:
-        total = int(
-            conn.execute(
-                sa.select(sa.func.count())
-                .select_from(rec)
-                .where(r.scope == agreement_id, r.agency == principal.agency)
-            ).scalar_one()
-        )
-        items = (
-            [] if format == "csv" else _page(conn, agreement_id, principal.agency, offset, limit)
-        )
+        total = registry.records(principal.agency, connection=conn)
+        items = [] if format == "csv" else _page(conn, registry, principal.agency, offset, limit)
         shown = total if format == "csv" else len(items)
         append(
             conn,
@@ -125,7 +96,7 @@ def read_cases(
         pending = _pending(conn, agreement_id, principal.agency_id)
     if format == "csv":
         return StreamingResponse(
-            _csv(engine, agreement_id, principal.agency, total), media_type="text/csv"
+            _csv(engine, registry, principal.agency, total), media_type="text/csv"
         )
     nxt = offset + len(items) if offset + len(items) < total else None
     return CasesPage(
@@ -138,38 +109,19 @@ def read_cases(
     )
 
 
-def _aggregates(conn: sa.Connection, scope: str) -> dict:
-    """Counts computed by the database (no record is fetched): per agency, per case, and a
-    ten-bin confidence histogram (bin k holds [k/10, (k+1)/10), the last one 1.0 too)."""
-    r = rec.c
-    mine = r.scope == scope
-    by_agency = conn.execute(
-        sa.select(r.agency, sa.func.count()).where(mine).group_by(r.agency).order_by(r.agency)
-    ).all()
-    per_case = (
-        sa.select(sa.func.count(sa.distinct(r.agency)).label("agencies"),
-                  sa.func.count().label("records"))
-        .where(mine).group_by(r.case_id).subquery()
-    )  # fmt: skip
-    shared = per_case.c.agencies > 1
-    cases, across, in_shared = conn.execute(sa.select(
-        sa.func.count(),
-        sa.func.coalesce(sa.func.sum(sa.case((shared, 1), else_=0)), 0),
-        sa.func.coalesce(sa.func.sum(sa.case((shared, per_case.c.records), else_=0)), 0),
-    )).one()  # fmt: skip
-    bin_of = sum(sa.case((r.confidence >= k / 10, 1), else_=0) for k in range(1, 10))
-    bins = dict(conn.execute(
-        sa.select(bin_of.label("bin"), sa.func.count()).where(mine).group_by("bin")
-    ).all())  # fmt: skip
+def _aggregates(conn: sa.Connection, registry: Registry) -> dict:
+    """The registry's counts (no record fetched), as the summary shows them."""
+    f = registry.figures(connection=conn)
     return {
-        "records_by_agency": {a: int(n) for a, n in by_agency},
-        "cases": int(cases), "cases_across_agencies": int(across),
-        "records_in_shared_cases": int(in_shared),
+        "records_by_agency": f.records_by_agency,
+        "cases": f.cases,
+        "cases_across_agencies": f.cases_across_agencies,
+        "records_in_shared_cases": f.records_in_shared_cases,
         "confidence_histogram": [
-            ConfidenceBin(low=k / 10, high=(k + 1) / 10, records=int(bins.get(k, 0)))
-            for k in range(10)
+            ConfidenceBin(low=k / 10, high=(k + 1) / 10, records=n)
+            for k, n in enumerate(f.confidence_bins)
         ],
-    }  # fmt: skip
+    }
 
 
 @router.get("/summary", response_model=Summary)
@@ -187,7 +139,7 @@ def summary(
         default_purpose="evaluation",
     )
     with engine.begin() as conn:
-        figures = _aggregates(conn, agreement_id)
+        figures = _aggregates(conn, _registry(engine, agreement_id))
         done = conn.execute(
             sa.select(sa.func.count(), sa.func.max(runs.c.finished_at)).where(
                 runs.c.agreement_id == agreement_id, runs.c.status == "succeeded"

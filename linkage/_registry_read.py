@@ -1,0 +1,147 @@
+"""What may be read back from a registry without its filters: an agency's own records page by
+page, with the other agencies holding a record of the same case (never their refs), and
+aggregate figures computed by the database. :class:`linkage.Registry` offers these as
+methods (``records``, ``case_page``, ``figures``, ``case_record_ids``); the service's routes
+call them inside the transaction that audits the read, so each takes the caller's
+connection.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from linkage._registry import records_table
+
+__all__ = [
+    "CaseRow",
+    "RegistryFigures",
+    "case_page",
+    "case_record_ids",
+    "count_records",
+    "figures",
+]
+
+_IN_LIST = 900  # ids per IN list: under SQLite's bound-parameter limit everywhere
+BINS = 10  # the confidence histogram's bins: [k/10, (k+1)/10), the last one 1.0 too
+
+
+@dataclass(frozen=True)
+class CaseRow:
+    """One record of the reading agency: its case, confidence, and the other agencies there."""
+
+    record_ref: str
+    case_id: str
+    confidence: float
+    other_agencies: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RegistryFigures:
+    """Counts only, no record: per agency, per case, and a confidence histogram."""
+
+    records_by_agency: dict[str, int]
+    cases: int
+    cases_across_agencies: int
+    records_in_shared_cases: int
+    confidence_bins: tuple[int, ...]  # records per bin k: [k/10, (k+1)/10)
+
+
+def count_records(conn: sa.Connection, scope: str, agency: str | None = None) -> int:
+    """Records of ``scope`` (of one ``agency`` if given; every scope if ``scope`` is None)."""
+    r = records_table.c
+    q = sa.select(sa.func.count()).select_from(records_table)
+    if scope is not None:
+        q = q.where(r.scope == scope)
+    if agency is not None:
+        q = q.where(r.agency == agency)
+    return int(conn.execute(q).scalar_one())
+
+
+def _others(conn: sa.Connection, scope: str, agency: str, case_ids: list[str]) -> dict:
+    r = records_table.c
+    found: dict[str, set[str]] = {}
+    for start in range(0, len(case_ids), _IN_LIST):
+        part = case_ids[start : start + _IN_LIST]
+        rows = conn.execute(
+            sa.select(r.case_id, r.agency)
+            .distinct()
+            .where(r.scope == scope, r.agency != agency, r.case_id.in_(part))
+        ).all()
+        for cid, other in rows:
+            found.setdefault(cid, set()).add(other)
+    return {cid: tuple(sorted(v)) for cid, v in found.items()}
+
+
+def case_page(
+    conn: sa.Connection, scope: str, agency: str, offset: int, limit: int
+) -> list[CaseRow]:
+    """``limit`` records of ``agency`` from ``offset``, in the order they were registered."""
+    r = records_table.c
+    rows = conn.execute(
+        sa.select(r.record_ref, r.case_id, r.confidence)
+        .where(r.scope == scope, r.agency == agency)
+        .order_by(r.id)
+        .offset(offset)
+        .limit(limit)
+    ).all()
+    others = _others(conn, scope, agency, sorted({x.case_id for x in rows}))
+    return [
+        CaseRow(x.record_ref, x.case_id, float(x.confidence), others.get(x.case_id, ()))
+        for x in rows
+    ]
+
+
+def case_record_ids(
+    conn: sa.Connection, scope: str, agency: str, record_ref: str
+) -> tuple[int, ...]:
+    """Registry ids of ``agency``'s record ``record_ref`` and of every record of its case,
+    ascending (empty: no such record)."""
+    r = records_table.c
+    case = (
+        sa.select(r.case_id)
+        .where(r.scope == scope, r.agency == agency, r.record_ref == record_ref)
+        .scalar_subquery()
+    )
+    q = sa.select(r.id).where(r.scope == scope, r.case_id == case).order_by(r.id)
+    return tuple(int(x) for x in conn.execute(q).scalars())
+
+
+def figures(conn: sa.Connection, scope: str) -> RegistryFigures:
+    """Aggregates computed by the database: no record is fetched."""
+    r = records_table.c
+    mine = r.scope == scope
+    by_agency = conn.execute(
+        sa.select(r.agency, sa.func.count()).where(mine).group_by(r.agency).order_by(r.agency)
+    ).all()
+    per_case = (
+        sa.select(
+            sa.func.count(sa.distinct(r.agency)).label("agencies"),
+            sa.func.count().label("records"),
+        )
+        .where(mine)
+        .group_by(r.case_id)
+        .subquery()
+    )
+    shared = per_case.c.agencies > 1
+    cases, across, in_shared = conn.execute(
+        sa.select(
+            sa.func.count(),
+            sa.func.coalesce(sa.func.sum(sa.case((shared, 1), else_=0)), 0),
+            sa.func.coalesce(sa.func.sum(sa.case((shared, per_case.c.records), else_=0)), 0),
+        )
+    ).one()
+    bin_of = sum(sa.case((r.confidence >= k / BINS, 1), else_=0) for k in range(1, BINS))
+    bins = dict(
+        conn.execute(
+            sa.select(bin_of.label("bin"), sa.func.count()).where(mine).group_by("bin")
+        ).all()
+    )
+    return RegistryFigures(
+        records_by_agency={a: int(n) for a, n in by_agency},
+        cases=int(cases),
+        cases_across_agencies=int(across),
+        records_in_shared_cases=int(in_shared),
+        confidence_bins=tuple(int(bins.get(k, 0)) for k in range(BINS)),
+    )
