@@ -94,55 +94,47 @@ def build_pool(batches: Sequence[EncodedBatch], state: RegistryState | None) -> 
             f"{int(dup.sum())} input records share an (agency, record_ref) with another input "
             "record; each record may appear once"
         )
-    n_old = 0 if state is None else len(state.ids)
-    in_registry = np.full(len(refs), -1, dtype=np.int64)
-    if n_old:
-        old_keys = pd.Index(state.agencies + "\x1f" + state.refs)
-        in_registry = old_keys.get_indexer(keys)
-        seen = in_registry >= 0
+    if state is None or len(state.ids) == 0:  # nothing held: one code path, no special case
+        state = RegistryState.empty(filters.shape[1])
+    n_old = len(state.ids)
+    in_registry = pd.Index(state.agencies + "\x1f" + state.refs).get_indexer(keys)
+    seen = in_registry >= 0
+    if seen.any():
         differ = seen & np.any(filters != state.filters[np.maximum(in_registry, 0)], axis=1)
         if differ.any():
             raise LinkageError(
                 f"{int(differ.sum())} input records are already in the registry with other "
                 "filters; withdraw them first or give them new refs"
             )
-    fresh = in_registry < 0
-    old_codes = np.zeros(0, dtype=np.int64)
-    if n_old:
-        old_codes = pd.factorize(state.case_ids)[0]
-    names = sorted(set(agencies) | (set(state.agencies) if n_old else set()))
-    all_agencies = np.concatenate(
-        [state.agencies if n_old else np.zeros(0, object), agencies[fresh]]
-    )
-    all_filters = np.vstack([state.filters, filters[fresh]]) if n_old else filters[fresh]
+    fresh = ~seen
     n_new = int(fresh.sum())
+    all_agencies = np.concatenate([state.agencies, agencies[fresh]])
+    all_filters = np.vstack([state.filters, filters[fresh]])
+    names = sorted(set(all_agencies))
     input_index = np.where(fresh, n_old + np.cumsum(fresh) - 1, in_registry)
-    old_case_ids = np.concatenate([state.case_ids if n_old else np.zeros(0, object),
-                                   np.full(n_new, None, dtype=object)])  # fmt: skip
-    rec_ids = np.concatenate([state.ids if n_old else np.zeros(0, np.int64), np.full(n_new, -1)])
-    id_to_pos = {int(i): p for p, i in enumerate(rec_ids[:n_old])}
-    none = np.zeros(0, np.int64)
+    rec_ids = np.concatenate([state.ids, np.full(n_new, -1, np.int64)])
+    position = pd.Index(state.ids)  # registry id -> pool position of the old records
     old_links = (
-        np.array([id_to_pos[int(a)] for a in state.link_a], dtype=np.int64) if n_old else none,
-        np.array([id_to_pos[int(b)] for b in state.link_b], dtype=np.int64) if n_old else none,
-        state.link_p if n_old else np.zeros(0),
+        position.get_indexer(state.link_a).astype(np.int64),
+        position.get_indexer(state.link_b).astype(np.int64),
+        np.asarray(state.link_p, dtype=np.float64),
     )
     return Pool(
         fingerprint=batches[0].metadata.schema_fingerprint,
         agency_names=names,
-        agency_codes=np.array([names.index(a) for a in all_agencies], dtype=np.int64),
+        agency_codes=np.searchsorted(np.array(names, dtype=object), all_agencies).astype(np.int64),
         agencies=all_agencies,
-        refs=np.concatenate([state.refs if n_old else np.zeros(0, object), refs[fresh]]),
+        refs=np.concatenate([state.refs, refs[fresh]]),
         filters=np.ascontiguousarray(all_filters),
         popcounts=np.bitwise_count(all_filters).sum(axis=1),
         is_new=np.r_[np.zeros(n_old, bool), np.ones(n_new, bool)],
         rec_ids=rec_ids,
-        old_case_ids=old_case_ids,
-        old_labels=np.r_[old_codes, np.full(n_new, -1)].astype(np.int64),
-        old_conf=np.r_[state.confidence if n_old else np.zeros(0), np.zeros(n_new)],
-        case_seq=state.case_seq if n_old else {},
-        case_confidence=state.case_confidence if n_old else {},
-        known_case_ids=set(state.all_case_ids) if n_old else set(),
+        old_case_ids=np.concatenate([state.case_ids, np.full(n_new, None, dtype=object)]),
+        old_labels=np.r_[pd.factorize(state.case_ids)[0], np.full(n_new, -1)].astype(np.int64),
+        old_conf=np.r_[state.confidence, np.zeros(n_new)],
+        case_seq=state.case_seq,
+        case_confidence=state.case_confidence,
+        known_case_ids=set(state.all_case_ids),
         bounds=segment_words(batches[0].metadata),
         input_index=input_index.astype(np.int64),
         old_links=old_links,

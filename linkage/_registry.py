@@ -107,6 +107,22 @@ class RegistryState:
     case_confidence: dict[str, float] = field(default_factory=dict)  # stored, of live cases
     fingerprint: str | None = None  # the schema of the records held; None while empty
 
+    @classmethod
+    def empty(cls, words: int) -> RegistryState:
+        """The state of a registry that holds nothing (filters of ``words`` uint64 words)."""
+        none = np.zeros(0, np.int64)
+        return cls(
+            ids=none,
+            agencies=np.zeros(0, object),
+            refs=np.zeros(0, object),
+            filters=np.zeros((0, words), np.uint64),
+            case_ids=np.zeros(0, object),
+            confidence=np.zeros(0),
+            link_a=none,
+            link_b=none,
+            link_p=np.zeros(0),
+        )
+
 
 @dataclass
 class RegistryUpdate:
