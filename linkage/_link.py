@@ -301,8 +301,8 @@ def _update(pool: Pool, r, ea, eb, ep) -> RegistryUpdate:
         (r.case_ids[old] != pool.old_case_ids[old]) | (r.confidence[old] != pool.old_conf[old])
     ]
     keep = ep >= STORE_LINKS_ABOVE
-    pa, pb = pool.registry_positions(ea[keep]), pool.registry_positions(eb[keep])
-    links = list(zip(pa.tolist(), pb.tolist(), ep[keep].tolist(), strict=True))
+    ends_a, ends_b = pool.link_ends(ea[keep]), pool.link_ends(eb[keep])
+    links = list(zip(ends_a, ends_b, ep[keep].tolist(), strict=True))
     return RegistryUpdate(
         fingerprint=pool.fingerprint,
         filter_bits=pool.filters.shape[1] * 64,

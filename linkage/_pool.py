@@ -11,7 +11,7 @@ import pandas as pd
 from bloom import EncodedBatch
 from linkage._features import segment_words
 from linkage._registry import RegistryState
-from linkage._types import LinkageError
+from linkage._types import LinkageError, LinkEnd, NewRecordRef
 
 __all__ = ["Pool", "build_pool"]
 
@@ -49,10 +49,12 @@ class Pool:
         a, b, p = self.old_links
         return np.concatenate([a, ea]), np.concatenate([b, eb]), np.concatenate([p, ep])
 
-    def registry_positions(self, g: np.ndarray) -> np.ndarray:
-        """Registry id of each old record; -1-k for the k-th new record (ids come on insert)."""
+    def link_ends(self, g: np.ndarray) -> list[LinkEnd]:
+        """Each pool position as a registry record: an old record's id, or the new record's
+        :class:`NewRecordRef` (its id comes when the run is stored)."""
         new_rank = np.cumsum(self.is_new) - 1
-        return np.where(self.is_new[g], -1 - new_rank[g], self.rec_ids[g])
+        new, rank, ids = self.is_new[g].tolist(), new_rank[g].tolist(), self.rec_ids[g].tolist()
+        return [NewRecordRef(k) if n else i for n, k, i in zip(new, rank, ids, strict=True)]
 
 
 def _check(batches: Sequence[EncodedBatch], state: RegistryState | None) -> list[str]:

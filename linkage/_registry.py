@@ -33,6 +33,7 @@ import sqlalchemy as sa
 from caselink_errors import RegistryError
 from linkage._registry_write import change_rows, insert_rows, link_rows, new_record_ids, update_rows
 from linkage._sealing import FilterCodec, filter_aad, open_rows, seal_rows
+from linkage._types import LinkEnd
 
 if TYPE_CHECKING:
     from linkage._removal import RemovalReport
@@ -138,7 +139,7 @@ class RegistryUpdate:
     changed_ids: np.ndarray  # existing record ids whose case or confidence changed
     changed_case_ids: np.ndarray
     changed_confidence: np.ndarray
-    links: list[tuple[int, int, float]]  # record positions: >= 0 existing ids, < 0 new (-1-k)
+    links: list[tuple[LinkEnd, LinkEnd, float]]  # (record, record, probability)
     new_cases: list[tuple[str, float]]  # (case id, confidence) issued by this run
     merges: dict[str, str]  # absorbed case id -> surviving case id
     case_confidence: dict[str, float]  # updated confidence of live cases

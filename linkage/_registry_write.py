@@ -29,6 +29,7 @@ import numpy as np
 import sqlalchemy as sa
 
 from caselink_errors import UnsupportedDatabaseError
+from linkage._types import NewRecordRef
 
 if TYPE_CHECKING:
     from linkage._registry import RegistryUpdate
@@ -146,20 +147,16 @@ def change_rows(u: RegistryUpdate) -> list[tuple]:
 
 
 def link_rows(scope: str, u: RegistryUpdate, new_ids: np.ndarray) -> list[tuple]:
-    """``(scope, rec_a, rec_b, probability)`` per link, positions resolved to record ids
-    (a position ``p < 0`` is the new record ``-1 - p``), the smaller id first."""
+    """``(scope, rec_a, rec_b, probability)`` per link, each end a record id (a
+    :class:`NewRecordRef` takes the id its new record was given), the smaller id first."""
     if not u.links:
         return []
-    a, b, p = (np.asarray(col) for col in zip(*u.links, strict=True))
-    a, b = _ids(a.astype(np.int64), new_ids), _ids(b.astype(np.int64), new_ids)
+    ends_a, ends_b, p = zip(*u.links, strict=True)
+    a, b = _ids(ends_a, new_ids), _ids(ends_b, new_ids)
     lo, hi = np.minimum(a, b).tolist(), np.maximum(a, b).tolist()
-    return list(zip([scope] * len(lo), lo, hi, p.astype(np.float64).tolist(), strict=True))
+    return list(zip([scope] * len(lo), lo, hi, np.asarray(p, np.float64).tolist(), strict=True))
 
 
-def _ids(pos: np.ndarray, new_ids: np.ndarray) -> np.ndarray:
-    new = pos < 0
-    if not new.any():
-        return pos
-    out = pos.copy()
-    out[new] = new_ids[-1 - pos[new]]
-    return out
+def _ids(ends: Sequence, new_ids: np.ndarray) -> np.ndarray:
+    return np.array([int(new_ids[e.index]) if isinstance(e, NewRecordRef) else int(e)
+                     for e in ends], dtype=np.int64)  # fmt: skip

@@ -18,7 +18,14 @@ import numpy as np
 
 from caselink_errors import DataKeyError, LinkageError, SealedValueError
 
-__all__ = ["CandidatePairs", "DataKeyError", "LinkageError", "SealedValueError"]
+__all__ = [
+    "CandidatePairs",
+    "DataKeyError",
+    "LinkEnd",
+    "LinkageError",
+    "NewRecordRef",
+    "SealedValueError",
+]
 
 
 def _aligned(name: str, values: object, dtype: type[np.generic]) -> np.ndarray:
@@ -68,3 +75,14 @@ class CandidatePairs:
     def empty(cls) -> CandidatePairs:
         """No pairs."""
         return cls(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float64))
+
+
+@dataclass(frozen=True)
+class NewRecordRef:
+    """The ``index``-th new record of a run (0-based, in ``RegistryUpdate.new_refs`` order):
+    its registry id is given when the run is stored."""
+
+    index: int
+
+
+LinkEnd = int | NewRecordRef  # an existing record's registry id, or a record the run adds

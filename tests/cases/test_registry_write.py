@@ -9,6 +9,7 @@ import bloom
 from linkage._link import link, plan_link
 from linkage._registry import links_table, records_table
 from linkage._registry_write import link_rows, new_record_ids
+from linkage._types import NewRecordRef
 
 
 def _batch(df, schema, secret, agency):
@@ -61,8 +62,9 @@ def test_ids_drawn_for_a_run_are_never_handed_out_again(make_registry, febrl4, f
     assert rid > top
 
 
-def test_link_rows_resolve_new_positions_to_ids_smaller_first():
-    u = SimpleNamespace(links=[(-1, 7, 0.9), (3, -2, 0.5), (-2, -1, 0.75)])
+def test_link_rows_resolve_new_records_to_their_ids_smaller_first():
+    new0, new1 = NewRecordRef(0), NewRecordRef(1)  # the run's first and second new records
+    u = SimpleNamespace(links=[(new0, 7, 0.9), (3, new1, 0.5), (new1, new0, 0.75)])
     rows = link_rows("s", u, np.array([100, 200], dtype=np.int64))
     assert rows == [("s", 7, 100, 0.9), ("s", 3, 200, 0.5), ("s", 100, 200, 0.75)]
     assert all(type(v) is int for r in rows for v in r[1:3])

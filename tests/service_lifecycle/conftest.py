@@ -19,6 +19,7 @@ import pytest
 
 import bloom
 from linkage._registry import RegistryUpdate
+from linkage._types import NewRecordRef
 from service import ServiceProcess
 from service.client import Client
 from tests.service.conftest import PLANTED, Database, make_database
@@ -50,7 +51,7 @@ def planted_update(
         changed_ids=np.zeros(0, np.int64),
         changed_case_ids=np.zeros(0, object),
         changed_confidence=np.zeros(0),
-        links=[(-1 - a, -1 - b, p) for a, b, p in links],
+        links=[(NewRecordRef(a), NewRecordRef(b), p) for a, b, p in links],
         new_cases=[(c, 0.9) for c in cases],
         merges={},
         case_confidence={},
