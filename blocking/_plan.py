@@ -139,10 +139,18 @@ def lsh_params(
     Fix ``rows_per_band`` to skip the search over band lengths.
     """
     _check_plan_args(
-        threshold, recall, scheme, max_density, words=words, n_a=n_a, n_b=n_b,
-        max_candidates=max_candidates, max_bands=max_bands, rows_per_band=rows_per_band,
+        threshold,
+        recall,
+        scheme,
+        max_density,
+        words=words,
+        n_a=n_a,
+        n_b=n_b,
+        max_candidates=max_candidates,
+        max_bands=max_bands,
+        rows_per_band=rows_per_band,
         seed=seed,
-    )  # fmt: skip
+    )
     p_hit = float(hash_collision_probability(threshold, scheme, density=max_density))
     q = default_background(scheme) if background is None else background
     best: tuple[float, float, LshParams] | None = None  # (over cap, seconds, params)
@@ -253,6 +261,13 @@ def plan_lsh(
     if scheme == "hamming":
         options.setdefault("max_density", max_row_density(a, b))
     return lsh_params(
-        threshold, recall, scheme=scheme, words=a.shape[1], n_a=a.shape[0], n_b=b.shape[0],
-        background=background, seed=seed, **options,
-    )  # fmt: skip
+        threshold,
+        recall,
+        scheme=scheme,
+        words=a.shape[1],
+        n_a=a.shape[0],
+        n_b=b.shape[0],
+        background=background,
+        seed=seed,
+        **options,
+    )

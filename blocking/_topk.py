@@ -155,8 +155,15 @@ def plan_segments(
             continue
         # plan against distinct values: pairs with an identical segment meet in every band
         # whatever the plan, and only the first few bands score them (lsh_top_k)
-        params = plan_lsh(_distinct(sub_a), _distinct(sub_b), threshold, recall,
-                          seed=seed * 1009 + n, samples=samples, max_candidates=2**62)  # fmt: skip
+        params = plan_lsh(
+            _distinct(sub_a),
+            _distinct(sub_b),
+            threshold,
+            recall,
+            seed=seed * 1009 + n,
+            samples=samples,
+            max_candidates=2**62,
+        )
         params = replace(params, words=hi - lo)
         plans.append(SegmentPlan(lo, hi, params))
     return plans
@@ -196,10 +203,29 @@ def _walk_band(w: _Walk, job: tuple[int, np.ndarray, np.ndarray]) -> None:
         hs, hj, worst = w.tables[t]
         orders = _split_orders(w.params, band, 64 * w.a.shape[1])
         kern.walk_band(
-            ka, kb, w.shift, w.rows_a, w.rows_b, w.a, w.b, w.pa, w.pb, w.floor, w.cap, orders,
-            *w.digests, band, SAME_SEGMENT_BANDS, *w.segment, w.permutations, hs, hj, worst,
-            w.counters[t], w.row_lo,
-        )  # fmt: skip
+            ka,
+            kb,
+            w.shift,
+            w.rows_a,
+            w.rows_b,
+            w.a,
+            w.b,
+            w.pa,
+            w.pb,
+            w.floor,
+            w.cap,
+            orders,
+            *w.digests,
+            band,
+            SAME_SEGMENT_BANDS,
+            *w.segment,
+            w.permutations,
+            hs,
+            hj,
+            worst,
+            w.counters[t],
+            w.row_lo,
+        )
     finally:
         w.free.put(t)
 
@@ -245,8 +271,12 @@ def _check_all(a, b, plans: Sequence[SegmentPlan], k, floor, bucket_cap, threads
     check_filters(a, b)
     for plan in plans:
         if plan.params.words != plan.word_hi - plan.word_lo:
-            raise_problems({"plans": f"a plan for {plan.params.words} words covers words "
-                            f"{plan.word_lo}..{plan.word_hi}"})  # fmt: skip
+            raise_problems(
+                {
+                    "plans": f"a plan for {plan.params.words} words covers words "
+                    f"{plan.word_lo}..{plan.word_hi}"
+                }
+            )
     _check(k, floor, bucket_cap, threads)
 
 
@@ -271,11 +301,13 @@ def walk_bands(
     plans = _as_plans(a, plans)
     _check_all(a, b, plans, k, floor, bucket_cap, threads)
     wanted = band_work(plans) if bands is None else list(bands)
-    unknown = [u for u in wanted if not (0 <= u[0] < len(plans)
-                                         and 0 <= u[1] < plans[u[0]].params.bands)]  # fmt: skip
+    unknown = [
+        u for u in wanted if not (0 <= u[0] < len(plans) and 0 <= u[1] < plans[u[0]].params.bands)
+    ]
     if unknown:
-        raise_problems({"bands": f"{len(unknown)} (plan, band) units are not in the plans, "
-                        f"e.g. {unknown[0]}"})  # fmt: skip
+        raise_problems(
+            {"bands": f"{len(unknown)} (plan, band) units are not in the plans, e.g. {unknown[0]}"}
+        )
     lo, hi = (0, a.shape[0]) if window is None else (int(window[0]), int(window[1]))
     if not 0 <= lo <= hi <= a.shape[0]:
         raise_problems({"window": f"must be rows [lo, hi) within 0..{a.shape[0]}"})
@@ -305,10 +337,27 @@ def walk_bands(
             every = band_tables(params, 0, params.bands)
             permutations = every if params.scheme == "minhash" else np.zeros((0, 1, 1), np.int32)
             walk = functools.partial(
-                _walk_band, _Walk(shift, rows_a, rows_b, a, b, pa, pb, float(floor),
-                                  int(bucket_cap), params, digests, (sub_a, sub_b), permutations,
-                                  tables, free, counters, lo),
-            )  # fmt: skip
+                _walk_band,
+                _Walk(
+                    shift,
+                    rows_a,
+                    rows_b,
+                    a,
+                    b,
+                    pa,
+                    pb,
+                    float(floor),
+                    int(bucket_cap),
+                    params,
+                    digests,
+                    (sub_a, sub_b),
+                    permutations,
+                    tables,
+                    free,
+                    counters,
+                    lo,
+                ),
+            )
             for start in range(0, len(mine), _BANDS_PER_GROUP):
                 group_bands = mine[start : start + _BANDS_PER_GROUP]
                 group = np.ascontiguousarray(every[group_bands])
@@ -317,9 +366,12 @@ def walk_bands(
                 jobs = [(band, keys_a[g], keys_b[g]) for g, band in enumerate(group_bands)]
                 list(map(walk, jobs) if pool is None else pool.map(walk, jobs))
     return TopKPart(
-        scores=np.stack([t[0] for t in tables]), rows=np.stack([t[1] for t in tables]),
-        counters=counters, seconds=time.perf_counter() - started, row_lo=lo,
-    )  # fmt: skip
+        scores=np.stack([t[0] for t in tables]),
+        rows=np.stack([t[1] for t in tables]),
+        counters=counters,
+        seconds=time.perf_counter() - started,
+        row_lo=lo,
+    )
 
 
 def combine_parts(parts: Sequence[TopKPart]) -> TopKPart:
@@ -329,12 +381,17 @@ def combine_parts(parts: Sequence[TopKPart]) -> TopKPart:
     if not parts:
         raise_problems({"parts": "at least one walked part is needed"})
     if len({p.window for p in parts}) > 1:
-        raise_problems({"parts": "parts of different windows of rows cannot be folded "
-                        "together (merge_parts assembles windows)"})  # fmt: skip
+        raise_problems(
+            {
+                "parts": "parts of different windows of rows cannot be folded "
+                "together (merge_parts assembles windows)"
+            }
+        )
     if len(parts) == 1 and parts[0].scores.shape[0] == 1:
         return parts[0]
-    hs, hj = kern.fold_tables(np.concatenate([p.scores for p in parts]),
-                              np.concatenate([p.rows for p in parts]))  # fmt: skip
+    hs, hj = kern.fold_tables(
+        np.concatenate([p.scores for p in parts]), np.concatenate([p.rows for p in parts])
+    )
     counters = np.concatenate([p.counters for p in parts])
     merged = counters.sum(axis=0, keepdims=True)
     merged[0, kern.LARGEST_BUCKET] = counters[:, kern.LARGEST_BUCKET].max()
@@ -363,30 +420,44 @@ def merge_parts(
     if any(x[1] > y[0] for x, y in itertools.pairwise(covered)) or (
         sum(hi - lo for lo, hi in covered) != a.shape[0]
     ):
-        raise_problems({"parts": f"the parts' windows of rows {windows} must tile the "
-                        f"{a.shape[0]} rows of a"})  # fmt: skip
+        raise_problems(
+            {"parts": f"the parts' windows of rows {windows} must tile the {a.shape[0]} rows of a"}
+        )
     found = []
     for w in covered:  # disjoint and in order: the triples stay sorted by (i, j)
         mine = [p for p in parts if p.window == w]
-        wi, wj, ws = kern.merge_tables(np.concatenate([p.scores for p in mine]),
-                                       np.concatenate([p.rows for p in mine]))  # fmt: skip
+        wi, wj, ws = kern.merge_tables(
+            np.concatenate([p.scores for p in mine]), np.concatenate([p.rows for p in mine])
+        )
         found.append((wi + w[0], wj, ws))
-    i, j, s = (np.concatenate(c) for c in zip(*found, strict=True)) if found else (
-        np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))  # fmt: skip
+    i, j, s = (
+        (np.concatenate(c) for c in zip(*found, strict=True))
+        if found
+        else (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
+    )
     scores = [p.scores for p in parts]
     counters = np.concatenate([p.counters for p in parts])
     total = counters.sum(axis=0)
     result = TopKResult(
-        i=i, j=j, score=s, n_a=a.shape[0], n_b=b.shape[0], k=int(k), floor=float(floor),
-        bucket_cap=int(bucket_cap), plans=tuple(plans), scored=int(total[kern.SCORED]),
+        i=i,
+        j=j,
+        score=s,
+        n_a=a.shape[0],
+        n_b=b.shape[0],
+        k=int(k),
+        floor=float(floor),
+        bucket_cap=int(bucket_cap),
+        plans=tuple(plans),
+        scored=int(total[kern.SCORED]),
         split_buckets=int(total[kern.SPLIT_BUCKETS]),
-        capped_parts=int(total[kern.CAPPED_PARTS]), capped_pairs=int(total[kern.CAPPED_PAIRS]),
+        capped_parts=int(total[kern.CAPPED_PARTS]),
+        capped_pairs=int(total[kern.CAPPED_PAIRS]),
         largest_bucket=int(counters[:, kern.LARGEST_BUCKET].max()),
         hashed=int(total[kern.HASHED]),
         visits=int(total[kern.VISITS]),
         table_bytes=int(sum(2 * x.nbytes for x in scores)),
         seconds=sum(p.seconds for p in parts) if seconds is None else seconds,
-    )  # fmt: skip
+    )
     _log(result)
     return result
 
@@ -412,23 +483,37 @@ def lsh_top_k(
 
 
 def _log(r: TopKResult) -> None:
-    bands = ", ".join(f"words {p.word_lo}-{p.word_hi}: {p.params.bands}x{p.params.rows_per_band}"
-                      for p in r.plans)  # fmt: skip
+    bands = ", ".join(
+        f"words {p.word_lo}-{p.word_hi}: {p.params.bands}x{p.params.rows_per_band}" for p in r.plans
+    )
     logger.info(
         "LSH top-%d (%s): %d x %d rows -> %d candidates at Dice >= %.3f "
         "(%d pairs scored, tables %.0f MiB) in %.1f s",
-        r.k, bands, r.n_a, r.n_b, r.i.size, r.floor, r.scored, r.table_bytes / 2**20, r.seconds,
-    )  # fmt: skip
+        r.k,
+        bands,
+        r.n_a,
+        r.n_b,
+        r.i.size,
+        r.floor,
+        r.scored,
+        r.table_bytes / 2**20,
+        r.seconds,
+    )
     if r.split_buckets:
         logger.info(
             "LSH top-%d: %d buckets over %s pairs (largest %d pairs: many records share a "
             "band, as namesakes do) were split by the bits their records do not share",
-            r.k, r.split_buckets, f"{r.bucket_cap:,}", r.largest_bucket,
-        )  # fmt: skip
+            r.k,
+            r.split_buckets,
+            f"{r.bucket_cap:,}",
+            r.largest_bucket,
+        )
     if r.capped_parts:
         logger.warning(
             "LSH top-%d: %d bucket parts of records identical on every bit that varies "
             "(%d pairs) were scored only up to the cap; such records are duplicates of one "
             "another, so any of them is as good a candidate",
-            r.k, r.capped_parts, r.capped_pairs,
-        )  # fmt: skip
+            r.k,
+            r.capped_parts,
+            r.capped_pairs,
+        )

@@ -80,7 +80,7 @@ def offer(hs, hj, worst, i, j, s):  # pragma: no cover - compiled
 @njit(cache=True, nogil=True)
 def _score_row(  # pragma: no cover - compiled
     a, b, pa, pb, i, js, count, floor, hs, hj, worst, counters, row_lo, qb, q_skip, skip
-):  # fmt: skip
+):
     """Score row i of a against rows ``js[:count]`` of b into row i's table, which is row
     ``i - row_lo`` of the tables (rows of a outside the tables' window are another walk's);
     with ``skip``, rows of b whose segment digest is ``q_skip`` are passed over.
@@ -173,9 +173,28 @@ def _block_unmet(u, v, i, j, band, decided, sa, sb, tables):  # pragma: no cover
 
 @njit(cache=True, nogil=True)
 def score_bucket(  # pragma: no cover - compiled
-    a, b, pa, pb, ra, rb, floor, cap, orders, qa, qb, band, same_bands, sa, sb, tables, hs, hj,
-    worst, counters, row_lo,
-):  # fmt: skip
+    a,
+    b,
+    pa,
+    pb,
+    ra,
+    rb,
+    floor,
+    cap,
+    orders,
+    qa,
+    qb,
+    band,
+    same_bands,
+    sa,
+    sb,
+    tables,
+    hs,
+    hj,
+    worst,
+    counters,
+    row_lo,
+):
     """Score one over-full bucket (rows ``ra`` of a, ``rb`` of b): split it while a part is
     over ``cap`` pairs by one more MinHash per level, level d ordering the bits by
     ``orders[d]``, and score each part's pairs that no earlier band met."""
@@ -241,8 +260,9 @@ def score_bucket(  # pragma: no cover - compiled
                     if wanted:
                         js[count] = j
                         count += 1
-                _score_row(a, b, pa, pb, i, js, count, floor, hs, hj, worst, counters,
-                           row_lo, qb, 0, False)  # fmt: skip
+                _score_row(
+                    a, b, pa, pb, i, js, count, floor, hs, hj, worst, counters, row_lo, qb, 0, False
+                )
             continue
         for w in range(common.shape[0]):
             common[w] = _FULL
@@ -286,9 +306,31 @@ def segment_digests(bits):  # pragma: no cover - compiled
 
 @njit(cache=True, nogil=True)
 def walk_band(  # pragma: no cover - compiled
-    ka, kb, shift, rows_a, rows_b, a, b, pa, pb, floor, cap, orders, qa, qb, band, same_bands,
-    sa, sb, tables, hs, hj, worst, counters, row_lo,
-):  # fmt: skip
+    ka,
+    kb,
+    shift,
+    rows_a,
+    rows_b,
+    a,
+    b,
+    pa,
+    pb,
+    floor,
+    cap,
+    orders,
+    qa,
+    qb,
+    band,
+    same_bands,
+    sa,
+    sb,
+    tables,
+    hs,
+    hj,
+    worst,
+    counters,
+    row_lo,
+):
     """Merge-join one band's sorted keys of both sides and score every bucket into the
     tables; ``orders``: the band's own bit orders for splitting its over-full buckets.
 
@@ -320,8 +362,24 @@ def walk_band(  # pragma: no cover - compiled
                 for x in range(ia, ea):
                     i = rows_a[np.int64(ka[x] & mask)]
                     if row_lo <= i < row_lo + hs.shape[0]:
-                        _score_row(a, b, pa, pb, i, js, eb - ib, floor, hs, hj, worst,
-                                   counters, row_lo, qb, qa[i], skip_same)  # fmt: skip
+                        _score_row(
+                            a,
+                            b,
+                            pa,
+                            pb,
+                            i,
+                            js,
+                            eb - ib,
+                            floor,
+                            hs,
+                            hj,
+                            worst,
+                            counters,
+                            row_lo,
+                            qb,
+                            qa[i],
+                            skip_same,
+                        )
             else:
                 if size > counters[LARGEST_BUCKET]:
                     counters[LARGEST_BUCKET] = size
@@ -331,8 +389,29 @@ def walk_band(  # pragma: no cover - compiled
                 rb = np.empty(eb - ib, dtype=np.int64)
                 for y in range(ib, eb):
                     rb[y - ib] = rows_b[np.int64(kb[y] & mask)]
-                score_bucket(a, b, pa, pb, ra, rb, floor, cap, orders, qa, qb, band, same_bands,
-                             sa, sb, tables, hs, hj, worst, counters, row_lo)  # fmt: skip
+                score_bucket(
+                    a,
+                    b,
+                    pa,
+                    pb,
+                    ra,
+                    rb,
+                    floor,
+                    cap,
+                    orders,
+                    qa,
+                    qb,
+                    band,
+                    same_bands,
+                    sa,
+                    sb,
+                    tables,
+                    hs,
+                    hj,
+                    worst,
+                    counters,
+                    row_lo,
+                )
             ia, ib = ea, eb
 
 

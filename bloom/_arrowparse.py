@@ -201,8 +201,9 @@ def parse_dates_dictionary(
         template, spans = layout
         y, m, d, fits = _read_layout(data, offsets, template, spans)
         y = np.where(spans[0, 1] > spans[0, 0], y, 1900)  # no %Y: strptime's default year
-        fits &= valid_dates(y, m if spans[1, 1] > spans[1, 0] else None,
-                            d if spans[2, 1] > spans[2, 0] else None)  # fmt: skip
+        fits &= valid_dates(
+            y, m if spans[1, 1] > spans[1, 0] else None, d if spans[2, 1] > spans[2, 0] else None
+        )
         ymd[:, 0], ymd[:, 1], ymd[:, 2] = y, m, d
     ok, blank = fits.copy(), np.zeros(n, dtype=np.bool_)
     rest = np.flatnonzero(~fits)

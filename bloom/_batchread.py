@@ -166,8 +166,9 @@ def _ref_problems(refs: pa.Array) -> tuple[list[str], np.ndarray | None]:
     problems = _utf8_problems(refs)
     if problems:
         return problems, None
-    problems = [f"record_ref {rule}: {rows_text(rows + 1)}" for rule, rows in
-                ref_problems(refs).items()]  # fmt: skip
+    problems = [
+        f"record_ref {rule}: {rows_text(rows + 1)}" for rule, rows in ref_problems(refs).items()
+    ]
     ref_np = refs.to_numpy(zero_copy_only=False).astype(object)
     dups = duplicate_pairs(ref_np)
     if dups:
@@ -177,11 +178,15 @@ def _ref_problems(refs: pa.Array) -> tuple[list[str], np.ndarray | None]:
 
 def _filters(bloom: pa.Array, bits: int) -> np.ndarray:
     return (
-        np.frombuffer(bloom.buffers()[1], dtype="<u8", count=len(bloom) * bits // 64,
-                      offset=bloom.offset * bits // 8)
+        np.frombuffer(
+            bloom.buffers()[1],
+            dtype="<u8",
+            count=len(bloom) * bits // 64,
+            offset=bloom.offset * bits // 8,
+        )
         .reshape(len(bloom), bits // 64)
         .astype(np.uint64, copy=True)
-    )  # fmt: skip
+    )
 
 
 def _validated(table: pa.Table, meta: dict[str, Any]) -> EncodedBatch:

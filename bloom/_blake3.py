@@ -15,10 +15,18 @@ __all__ = ["CHUNK_LEN", "key_words", "positions_from_messages"]
 
 CHUNK_LEN = 1024  # longer messages need the tree mode: they take the blake3 package
 _IV = np.array(
-    [0x6A09E667, 0xBB67AE85, 0x3C6EF372, 0xA54FF53A, 0x510E527F, 0x9B05688C, 0x1F83D9AB,
-     0x5BE0CD19],
+    [
+        0x6A09E667,
+        0xBB67AE85,
+        0x3C6EF372,
+        0xA54FF53A,
+        0x510E527F,
+        0x9B05688C,
+        0x1F83D9AB,
+        0x5BE0CD19,
+    ],
     dtype=np.uint32,
-)  # fmt: skip
+)
 _PERM = [2, 6, 3, 10, 7, 0, 4, 13, 1, 11, 12, 5, 9, 14, 15, 8]
 
 

@@ -123,8 +123,9 @@ class _FieldEncoder:
         if self._normalise is not None:
             text = normalise_dictionary(uniques, self._normalise)
             if self.field.normalise and self.field.normalise.get("fold", "none") != "none":
-                text = FlatText.from_strings([fold_text(v, self.field.normalise)
-                                              for v in text.strings()])  # fmt: skip
+                text = FlatText.from_strings(
+                    [fold_text(v, self.field.normalise) for v in text.strings()]
+                )
             status[np.diff(text.offsets) == 0] = _MISSING
             return Parsed(status, text=text)
         if self._dates is not None:
@@ -148,8 +149,9 @@ class _FieldEncoder:
             elif tok.kind == "qgram":
                 assert parsed.text is not None  # q-grams are for text fields only
                 text = parsed.text
-                out.append(qgram_keys_flat(text.codes, text.offsets, tok.q, tok.padding,
-                                           tok.per_part))  # fmt: skip
+                out.append(
+                    qgram_keys_flat(text.codes, text.offsets, tok.q, tok.padding, tok.per_part)
+                )
             elif tok.kind == "date":
                 assert parsed.ymd is not None
                 out.append(date_keys_ymd(parsed.ymd, status == _OK, tok.parts))

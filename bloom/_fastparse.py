@@ -233,8 +233,11 @@ class DateParser:
             ok = _valid(y, m, d)
             for k, i in enumerate(idx):
                 if ok[k]:
-                    out[i] = (int(y[k]), int(m[k]) if m is not None else None,
-                              int(d[k]) if d is not None else None)  # fmt: skip
+                    out[i] = (
+                        int(y[k]),
+                        int(m[k]) if m is not None else None,
+                        int(d[k]) if d is not None else None,
+                    )
         for i in np.flatnonzero(
             ~fits | np.isin(np.arange(len(values)), idx[~ok] if idx.size else [])
         ):

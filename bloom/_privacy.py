@@ -94,8 +94,9 @@ class PrivacyCheck:
     def details(self) -> tuple[str, ...]:
         """One line per leaking segment, worst first."""
         leaking = sorted((s for s in self.segments if s.leaks), key=lambda s: -s.grouped_share)
-        return tuple(f"{_pct(s.grouped_share)} by {s.what} (segment '{s.segment}')"
-                     for s in leaking)  # fmt: skip
+        return tuple(
+            f"{_pct(s.grouped_share)} by {s.what} (segment '{s.segment}')" for s in leaking
+        )
 
 
 def _pct(x: float) -> str:
@@ -141,9 +142,10 @@ def schema_warnings(schema: Schema) -> tuple[str, ...]:
     fields = [f for f in schema.fields if _sets_bits(f)]
     out = []
     open_names = [
-        f.name for f in fields
+        f.name
+        for f in fields
         if f.type == "name" and f.salt is None and f.segment not in h.rekey_segments
-    ]  # fmt: skip
+    ]
     if open_names and not salted and not any(step in h.enabled for step in _NAME_HARDENING):
         out.append(
             f"the names ({', '.join(open_names)}) are not hardened: whoever holds the filters "

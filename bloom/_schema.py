@@ -57,13 +57,31 @@ _DEFAULT_TOKENISERS: dict[str, list[dict[str, Any]]] = {
     "number": [{"kind": "exact"}],
 }
 _DEFAULT_NORMALISE = {
-    "name": {"unicode": "NFKD", "strip_accents": True, "casefold": True,
-             "punctuation": "space", "whitespace": "collapse", "particles": []},
-    "string": {"unicode": "NFKD", "strip_accents": True, "casefold": True,
-               "punctuation": "remove", "whitespace": "collapse", "particles": []},
-    "category": {"unicode": "NFKC", "strip_accents": True, "casefold": True,
-                 "punctuation": "remove", "whitespace": "remove", "particles": []},
-}  # fmt: skip
+    "name": {
+        "unicode": "NFKD",
+        "strip_accents": True,
+        "casefold": True,
+        "punctuation": "space",
+        "whitespace": "collapse",
+        "particles": [],
+    },
+    "string": {
+        "unicode": "NFKD",
+        "strip_accents": True,
+        "casefold": True,
+        "punctuation": "remove",
+        "whitespace": "collapse",
+        "particles": [],
+    },
+    "category": {
+        "unicode": "NFKC",
+        "strip_accents": True,
+        "casefold": True,
+        "punctuation": "remove",
+        "whitespace": "remove",
+        "particles": [],
+    },
+}
 _DEFAULT_DATE_PARTS = ["year", "month", "day", "day_month", "year_window"]
 
 
@@ -203,8 +221,13 @@ def _fill_defaults(doc: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
         problems.append("filter/segments: segment names must be unique")
     eff.setdefault("hashing", {}).setdefault("algorithm", "blake3-keyed-xof")
     hard = eff.setdefault("hardening", {})
-    for key, default in (("balance", False), ("xor_fold", False), ("salt", None),
-                         ("blip", None), ("diffusion", None)):  # fmt: skip
+    for key, default in (
+        ("balance", False),
+        ("xor_fold", False),
+        ("salt", None),
+        ("blip", None),
+        ("diffusion", None),
+    ):
         hard.setdefault(key, default)
     if hard["salt"] is not None:
         hard["salt"].setdefault("part", "full")

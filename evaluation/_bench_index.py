@@ -44,25 +44,38 @@ def _ms(seconds: float) -> float:
     return round(seconds * 1000, 1)
 
 
-def _over_http(url: str, work: Path, agreement: str, keys: tuple[str, str], env: dict,
-               sought: list[tuple[str, bytes, str]]) -> dict[str, Any]:  # fmt: skip
+def _over_http(
+    url: str,
+    work: Path,
+    agreement: str,
+    keys: tuple[str, str],
+    env: dict,
+    sought: list[tuple[str, bytes, str]],
+) -> dict[str, Any]:
     """Withdraw each (ref, query body, case id) over HTTP; the receipt's time, then a query."""
     from service import ServiceProcess
     from service.client import Client
 
     tracer, submitter = keys
-    env = {"CASELINK_QUERY_RATE_PER_MINUTE": "1000000000", "CASELINK_QUERY_BURST": "1000",
-           "CASELINK_RAY_NUM_CPUS": "1", "CASELINK_RAY_OBJECT_STORE_MB": "100", **env}  # fmt: skip
+    env = {
+        "CASELINK_QUERY_RATE_PER_MINUTE": "1000000000",
+        "CASELINK_QUERY_BURST": "1000",
+        "CASELINK_RAY_NUM_CPUS": "1",
+        "CASELINK_RAY_OBJECT_STORE_MB": "100",
+        **env,
+    }
     started = time.perf_counter()
-    with ServiceProcess(url, log=work / "serve.log", env=env, startup_timeout=300) as svc, \
-            Client(svc.url, tracer) as c, Client(svc.url, submitter) as sub:  # fmt: skip
+    with (
+        ServiceProcess(url, log=work / "serve.log", env=env, startup_timeout=300) as svc,
+        Client(svc.url, tracer) as c,
+        Client(svc.url, submitter) as sub,
+    ):
         _first_answer(c, agreement, sought[0][1])
         ready = time.perf_counter() - started
 
         def agencies(body: bytes, case: str) -> list[str] | None:
             found = c.query(agreement, body, purpose=PURPOSE, top_k=5)["results"][0]
-            return next((x["agencies"] for x in found["candidates"] if x["case_id"] == case),
-                        None)  # fmt: skip
+            return next((x["agencies"] for x in found["candidates"] if x["case_id"] == case), None)
 
         load, ms, held_before, gone_after = os.getloadavg(), [], [], []
         for ref, body, case in sought:
@@ -72,12 +85,14 @@ def _over_http(url: str, work: Path, agreement: str, keys: tuple[str, str], env:
             ms.append(_ms(time.perf_counter() - t))
             gone_after.append("agency-a" not in (agencies(body, case) or []))
     return {
-        "withdrawals": len(ms), "receipt_ms_median": statistics.median(ms), "receipt_ms": ms,
+        "withdrawals": len(ms),
+        "receipt_ms_median": statistics.median(ms),
+        "receipt_ms": ms,
         "found_at_agency_a_before": sum(held_before),
         "gone_at_once_after_receipt": sum(gone_after),
         "service_ready_to_first_answer_seconds": round(ready, 1),
         "load_average_during": [round(x, 2) for x in load],
-    }  # fmt: skip
+    }
 
 
 def _a_run(engine, agreement: str, cipher, rng, n_new: int, merges: int):
@@ -91,42 +106,56 @@ def _a_run(engine, agreement: str, cipher, rng, n_new: int, merges: int):
     with engine.connect() as conn:
         total = conn.execute(sa.select(sa.func.count()).where(r.scope == agreement)).scalar_one()
         picks = np.sort(rng.choice(total, n_new + 2 * merges, replace=False)).tolist()
-        rows = conn.execute(sa.select(r.id, r.case_id).where(r.scope == agreement)
-                            .order_by(r.id)).all()  # fmt: skip
+        rows = conn.execute(
+            sa.select(r.id, r.case_id).where(r.scope == agreement).order_by(r.id)
+        ).all()
         chosen = [rows[k] for k in picks]
         del rows
     registry = Registry(engine, scope=agreement, create_tables=False, codec=cipher)
     state_ids = np.array([x.id for x in chosen[:n_new]], np.int64)
     with engine.connect() as conn:
-        meta = conn.execute(sa.text("SELECT schema_fingerprint, filter_bits FROM registry_meta "
-                                    "WHERE scope = :s"), {"s": agreement}).one()  # fmt: skip
+        meta = conn.execute(
+            sa.text("SELECT schema_fingerprint, filter_bits FROM registry_meta WHERE scope = :s"),
+            {"s": agreement},
+        ).one()
         base = read_rows(conn, agreement, state_ids, meta.filter_bits // 64, cipher)
     flips, rows = rng.integers(0, meta.filter_bits, (n_new, 8)), np.arange(n_new)
     bits, filters = np.uint64(1) << (flips % 64).astype(np.uint64), base.filters.copy()
     for k in range(flips.shape[1]):  # eight bits changed per re-registration
         filters[rows, flips[:, k] // 64] ^= bits[:, k]
-    pairs = [(chosen[n_new + 2 * m].case_id, chosen[n_new + 2 * m + 1].case_id)
-             for m in range(merges)]  # fmt: skip
+    pairs = [
+        (chosen[n_new + 2 * m].case_id, chosen[n_new + 2 * m + 1].case_id) for m in range(merges)
+    ]
     absorbed = {b: a for a, b in pairs if a != b}
     with engine.connect() as conn:
-        moved = conn.execute(sa.select(r.id, r.case_id).where(
-            r.scope == agreement, r.case_id.in_(list(absorbed)))).all()  # fmt: skip
+        moved = conn.execute(
+            sa.select(r.id, r.case_id).where(r.scope == agreement, r.case_id.in_(list(absorbed)))
+        ).all()
     t = time.perf_counter()
-    registry.apply(RegistryUpdate(
-        fingerprint=meta.schema_fingerprint, filter_bits=meta.filter_bits,
-        new_agencies=np.array(["agency-b"] * n_new, object),
-        new_refs=np.array([f"RUN-{k}" for k in range(n_new)], object),
-        new_filters=filters, new_case_ids=base.case_ids, new_confidence=np.full(n_new, 0.9),
-        changed_ids=np.array([x.id for x in moved], np.int64),
-        changed_case_ids=np.array([absorbed[x.case_id] for x in moved], object),
-        changed_confidence=np.full(len(moved), 0.9), links=[], new_cases=[],
-        merges=absorbed, case_confidence={},
-    ))  # fmt: skip
+    registry.apply(
+        RegistryUpdate(
+            fingerprint=meta.schema_fingerprint,
+            filter_bits=meta.filter_bits,
+            new_agencies=np.array(["agency-b"] * n_new, object),
+            new_refs=np.array([f"RUN-{k}" for k in range(n_new)], object),
+            new_filters=filters,
+            new_case_ids=base.case_ids,
+            new_confidence=np.full(n_new, 0.9),
+            changed_ids=np.array([x.id for x in moved], np.int64),
+            changed_case_ids=np.array([absorbed[x.case_id] for x in moved], object),
+            changed_confidence=np.full(len(moved), 0.9),
+            links=[],
+            new_cases=[],
+            merges=absorbed,
+            case_confidence={},
+        )
+    )
     return len(moved), time.perf_counter() - t
 
 
-def _in_process(url: str, agreement: str, cipher, refs: list[str], run_records: int,
-                merges: int, seed: int) -> dict[str, Any]:  # fmt: skip
+def _in_process(
+    url: str, agreement: str, cipher, refs: list[str], run_records: int, merges: int, seed: int
+) -> dict[str, Any]:
     from service._audit import Actor
     from service._db import make_engine
     from service._index import load_index
@@ -146,45 +175,67 @@ def _in_process(url: str, agreement: str, cipher, refs: list[str], run_records: 
         transaction_ms, index_ms = [], []
         for ref in refs:
             t = time.perf_counter()
-            receipt = withdraw(engine, row, Actor("agency-a", "submitter"), "agency-a", ref,
-                               "consent", PURPOSE)  # fmt: skip
+            receipt = withdraw(
+                engine, row, Actor("agency-a", "submitter"), "agency-a", ref, "consent", PURPOSE
+            )
             t1 = time.perf_counter()
             store.changed(agreement, receipt.registry_ids).result()
             transaction_ms.append(_ms(t1 - t))
             index_ms.append(_ms(time.perf_counter() - t1))
-        moved, stored_s = _a_run(engine, agreement, cipher, np.random.default_rng(seed),
-                                 run_records, merges)  # fmt: skip
+        moved, stored_s = _a_run(
+            engine, agreement, cipher, np.random.default_rng(seed), run_records, merges
+        )
         t = time.perf_counter()
         index = store.changed(agreement).result()
         run_s = time.perf_counter() - t
         t = time.perf_counter()
         fresh = load_index(engine, agreement, codec=cipher, model=index.model)
         reload_unfitted_s = time.perf_counter() - t
-        same = bool(np.array_equal(index.record_ids, fresh.record_ids) and np.array_equal(
-            index.case_ids[index.case_code].astype(str), fresh.case_ids[fresh.case_code].astype(str)
-        ) and np.array_equal(index.filters.filters, fresh.filters.filters))  # fmt: skip
+        same = bool(
+            np.array_equal(index.record_ids, fresh.record_ids)
+            and np.array_equal(
+                index.case_ids[index.case_code].astype(str),
+                fresh.case_ids[fresh.case_code].astype(str),
+            )
+            and np.array_equal(index.filters.filters, fresh.filters.filters)
+        )
     finally:
         store.shutdown()
         engine.dispose()
     return {
         "full_reload_seconds": round(reload_s, 2),
         "full_reload_without_fit_seconds": round(reload_unfitted_s, 2),
-        "withdrawal": {"count": len(refs), "transaction_ms_median": statistics.median(
-            transaction_ms), "index_update_ms_median": statistics.median(index_ms),
-            "index_update_ms": index_ms},
-        "run": {"new_records": run_records, "merged_cases": merges, "records_recased": moved,
-                "stored_seconds": round(stored_s, 2), "index_in_place_seconds": round(run_s, 2),
-                "rebuilt": index.changed_since_fit == 0},
+        "withdrawal": {
+            "count": len(refs),
+            "transaction_ms_median": statistics.median(transaction_ms),
+            "index_update_ms_median": statistics.median(index_ms),
+            "index_update_ms": index_ms,
+        },
+        "run": {
+            "new_records": run_records,
+            "merged_cases": merges,
+            "records_recased": moved,
+            "stored_seconds": round(stored_s, 2),
+            "index_in_place_seconds": round(run_s, 2),
+            "rebuilt": index.changed_since_fit == 0,
+        },
         "records_after": index.records,
         "index_equals_a_reload": same,
         "full_reload_over_run_in_place": round(reload_s / max(run_s, 1e-9), 1),
         "full_reload_over_withdrawal_update": round(
-            reload_s * 1000 / max(statistics.median(index_ms), 1e-6)),
-    }  # fmt: skip
+            reload_s * 1000 / max(statistics.median(index_ms), 1e-6)
+        ),
+    }
 
 
-def bench_index_updates(n: int = 1_000_000, withdrawals: int = 9, run_records: int = 10_000,
-                        merges: int = 100, *, seed: int = 0) -> dict[str, Any]:  # fmt: skip
+def bench_index_updates(
+    n: int = 1_000_000,
+    withdrawals: int = 9,
+    run_records: int = 10_000,
+    merges: int = 100,
+    *,
+    seed: int = 0,
+) -> dict[str, Any]:
     """Withdrawal receipts over HTTP and in-place runs at ``n`` records, beside a reload."""
     r = people(n, 4 * withdrawals, seed)  # agency-c holds a sample: enough of them to ask
     sought = [(p, row) for p, row in r.queries if p >= 0][:withdrawals]
@@ -210,7 +261,10 @@ def bench_index_updates(n: int = 1_000_000, withdrawals: int = 9, run_records: i
         others = [ref_of[p] for p in sorted(set(ref_of) - asked)[-withdrawals:]]
         local = _in_process(url, agreement, cipher, others, run_records, merges, seed)
     return {
-        "registered_records": n, "database": "sqlite", "http": over_http, "in_process": local,
+        "registered_records": n,
+        "database": "sqlite",
+        "http": over_http,
+        "in_process": local,
         "bench_peak_rss_gib": round(peak_rss_gib(), 2),
         "load_average_after": [round(x, 2) for x in os.getloadavg()],
-    }  # fmt: skip
+    }

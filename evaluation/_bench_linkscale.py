@@ -39,8 +39,14 @@ from evaluation._bench_linkrecall import against_exhaustive
 from evaluation._metrics import pairwise_scores
 from evaluation._synthetic import generate
 
-__all__ = ["COMMON_NAMES", "bench_scale", "case_scores", "partner_rows", "scale_register",
-           "scale_run"]  # fmt: skip
+__all__ = [
+    "COMMON_NAMES",
+    "bench_scale",
+    "case_scores",
+    "partner_rows",
+    "scale_register",
+    "scale_run",
+]
 
 COMMON_NAMES = 20  # names kept per list in the "common" mix
 _OVERLAP = 1.0 / 3.0  # two agencies each hold 60% of the people
@@ -71,11 +77,18 @@ def scale_register(n_people: int, mix: str, *, seed: int = 0, agencies: int = 2)
     under the bench's secret. Returns ``(data, batches)``."""
     if mix not in ("rare", "common"):
         raise ValueError("mix must be 'rare' or 'common'")
-    data = generate(n_people, agencies, overlap=_OVERLAP, seed=seed,
-                    common_names=COMMON_NAMES if mix == "common" else None)  # fmt: skip
+    data = generate(
+        n_people,
+        agencies,
+        overlap=_OVERLAP,
+        seed=seed,
+        common_names=COMMON_NAMES if mix == "common" else None,
+    )
     schema = bloom.Schema.load("person")
-    batches = [bloom.encode(df, schema, _SECRET, agency=name, id_column="record_ref")
-               for name, df in data.agencies.items()]  # fmt: skip
+    batches = [
+        bloom.encode(df, schema, _SECRET, agency=name, id_column="record_ref")
+        for name, df in data.agencies.items()
+    ]
     return data, batches
 
 
@@ -94,8 +107,9 @@ def case_scores(cases: pd.DataFrame, truth: pd.DataFrame):
     return pairwise_scores(merged["case_id"].to_numpy(), merged["entity_id"].to_numpy())
 
 
-def scale_run(n_people: int, mix: str, *, sample_rows: int = 2000, seed: int = 0,
-              agencies: int = 2) -> dict:  # fmt: skip
+def scale_run(
+    n_people: int, mix: str, *, sample_rows: int = 2000, seed: int = 0, agencies: int = 2
+) -> dict:
     """One size of one mix, end to end (see the module's docstring); recall is sampled on
     the first two agencies."""
     t0 = time.perf_counter()
@@ -104,12 +118,20 @@ def scale_run(n_people: int, mix: str, *, sample_rows: int = 2000, seed: int = 0
     with tempfile.TemporaryDirectory(prefix="caselink-scale-") as tmp:
         folder = Path(tmp)
         paths = [str(b.write(folder / f"{b.metadata.agency}.parquet")) for b in batches]
-        args = [_caselink(), "link", *paths, "--out", str(folder / "cases.csv"),
-                "--summary", str(folder / "summary.json")]  # fmt: skip
+        args = [
+            _caselink(),
+            "link",
+            *paths,
+            "--out",
+            str(folder / "cases.csv"),
+            "--summary",
+            str(folder / "summary.json"),
+        ]
         seconds, peak, code = _child(args, folder / "link.err")
         if code != 0:
-            raise RuntimeError(f"caselink link failed ({code}): "
-                               f"{(folder / 'link.err').read_text()[-2000:]}")  # fmt: skip
+            raise RuntimeError(
+                f"caselink link failed ({code}): {(folder / 'link.err').read_text()[-2000:]}"
+            )
         summary = json.loads((folder / "summary.json").read_text())
         cases = pd.read_csv(folder / "cases.csv")
     scores = case_scores(cases, data.truth)
@@ -148,9 +170,14 @@ def bench_scale(
 ) -> dict[str, Any]:
     """Every mix at every size, smallest first, in two agencies; then the common mix at
     ``three_agencies`` sizes in three agencies. Each run's figures under ``runs``."""
-    runs = [scale_run(n, mix, sample_rows=sample_rows, seed=seed)
-            for mix in mixes for n in sorted(sizes)]  # fmt: skip
-    runs += [scale_run(n, "common", sample_rows=sample_rows, seed=seed, agencies=3)
-             for n in three_agencies]  # fmt: skip
+    runs = [
+        scale_run(n, mix, sample_rows=sample_rows, seed=seed)
+        for mix in mixes
+        for n in sorted(sizes)
+    ]
+    runs += [
+        scale_run(n, "common", sample_rows=sample_rows, seed=seed, agencies=3)
+        for n in three_agencies
+    ]
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     return {"runs": runs, "bench_process_peak_rss_gib": round(own, 2), "seed": seed}

@@ -58,10 +58,12 @@ GOAL_P99_MS = 500.0  # while a run is going (issue 11)
 RUN_TIMEOUT = 1800.0  # longest wait for a run, seconds
 BODIES_PER_CLIENT = 8  # distinct queries each client cycles through
 REGISTRATION_CHUNK = 25_000  # records per registration run
-_WHY_CHUNKS = ("each run's candidate search stays within blocking's exhaustive limit "
-               "(2e9 comparisons, on Ray), and its registry commit short; one run of 50,000 x "
-               "50,000 planned LSH at the auto floor (Dice 0.51): 618M candidates, 861 s and "
-               "18 GB in the service")  # fmt: skip
+_WHY_CHUNKS = (
+    "each run's candidate search stays within blocking's exhaustive limit "
+    "(2e9 comparisons, on Ray), and its registry commit short; one run of 50,000 x "
+    "50,000 planned LSH at the auto floor (Dice 0.51): 618M candidates, 861 s and "
+    "18 GB in the service"
+)
 
 
 def _write(batch: bloom.EncodedBatch, path: Path) -> Path:
@@ -105,8 +107,12 @@ def _link(url: str, uploads: list[tuple[str, Path]], agreement: str, watch: Watc
         run = _follow(c, agreement, c.start_run(agreement)["run_id"], watch)
     watch.run = (t, time.perf_counter())
     watch.mark("after the run")
-    watch.outcome = {"status": run["status"], "stats": run.get("stats"),
-                     "error": run.get("error"), "poll_errors": watch.poll_errors}  # fmt: skip
+    watch.outcome = {
+        "status": run["status"],
+        "stats": run.get("stats"),
+        "error": run.get("error"),
+        "poll_errors": watch.poll_errors,
+    }
     watch.done.set()
     if run["status"] != "succeeded":
         raise RuntimeError(f"a bench run failed: {run.get('error')}")
@@ -122,15 +128,24 @@ def _limits(per_client: float | None) -> tuple[dict[str, str], dict[str, Any]]:
 
     rate = Settings.model_fields["query_rate_per_minute"].default
     burst = Settings.model_fields["query_burst"].default
-    choice = (f"the service's default limit; each client paced at {per_client} queries/s "
-              "(one record each): the latency of tracers using their allowance")  # fmt: skip
+    choice = (
+        f"the service's default limit; each client paced at {per_client} queries/s "
+        "(one record each): the latency of tracers using their allowance"
+    )
     if per_client is None:
         rate, burst = 1e9, 1000
         choice = "raised: clients send back to back, so the figures are throughput, not the limit"
-    env = {"CASELINK_QUERY_RATE_PER_MINUTE": str(rate), "CASELINK_QUERY_BURST": str(burst),
-           "CASELINK_RAY_OBJECT_STORE_MB": "200"}  # fmt: skip
-    return env, {"per_minute": rate, "burst": burst, "client_pace_per_second": per_client,
-                 "choice": choice}  # fmt: skip
+    env = {
+        "CASELINK_QUERY_RATE_PER_MINUTE": str(rate),
+        "CASELINK_QUERY_BURST": str(burst),
+        "CASELINK_RAY_OBJECT_STORE_MB": "200",
+    }
+    return env, {
+        "per_minute": rate,
+        "burst": burst,
+        "client_pace_per_second": per_client,
+        "choice": choice,
+    }
 
 
 def _batches(regs: Registers, work: Path, batch: int) -> list[tuple[str, Path]]:
@@ -142,21 +157,28 @@ def _batches(regs: Registers, work: Path, batch: int) -> list[tuple[str, Path]]:
             part = slice(lo, lo + REGISTRATION_CHUNK)
             chunk = bloom.EncodedBatch(b.record_refs[part], b.filters[part], b.metadata)
             out.append((agency, _write(chunk, work / f"{agency}-{k}.parquet")))
-    third = bloom.encode(regs.third.head(batch), regs.schema, regs.secret, agency="agency-c",
-                         id_column="record_ref")  # fmt: skip
+    third = bloom.encode(
+        regs.third.head(batch), regs.schema, regs.secret, agency="agency-c", id_column="record_ref"
+    )
     return [*out, ("agency-c", _write(third, work / "agency-c.parquet"))]
 
 
-def _register(url: str, subs: dict[str, str], agreement: str,
-              files: list[tuple[str, Path]]) -> dict[str, Any]:  # fmt: skip
+def _register(
+    url: str, subs: dict[str, str], agreement: str, files: list[tuple[str, Path]]
+) -> dict[str, Any]:
     """Each file uploaded by its agency and linked by a run of its own."""
     runs = []
     for agency, path in files:
         watch = Watch()
         _link(url, [(subs[agency], path)], agreement, watch)
-        runs.append({"agency": agency, "records": _records(path),
-                     "upload_seconds": _seconds(watch.upload),
-                     "run_seconds": _seconds(watch.run)})  # fmt: skip
+        runs.append(
+            {
+                "agency": agency,
+                "records": _records(path),
+                "upload_seconds": _seconds(watch.upload),
+                "run_seconds": _seconds(watch.run),
+            }
+        )
     return {"runs": runs, "chunk": REGISTRATION_CHUNK, "why_chunks": _WHY_CHUNKS}
 
 
@@ -171,8 +193,12 @@ class _Load:
     interval: float  # seconds between one client's queries; 0 = back to back
     seconds: float
 
-    def run(self, going: Callable[[float], bool], side: Callable[[], None] | None = None,
-            bound: int | None = None) -> Phase:  # fmt: skip
+    def run(
+        self,
+        going: Callable[[float], bool],
+        side: Callable[[], None] | None = None,
+        bound: int | None = None,
+    ) -> Phase:
         pace = 1 / self.interval if self.interval else 1000.0
         bound = bound or int((self.seconds + RUN_TIMEOUT) * pace) + 1
         main = traffic(self.url, self.agreement, self.tracers, self.interval, going, bound, side)
@@ -192,14 +218,16 @@ def _cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _phase_figures(load: _Load, reqs: Phase, start: float, before: list[float],
-                   cpu: float | None) -> dict[str, Any]:  # fmt: skip
+def _phase_figures(
+    load: _Load, reqs: Phase, start: float, before: list[float], cpu: float | None
+) -> dict[str, Any]:
     out = figures(reqs, time.perf_counter() - start, before)
     after = _cpu_seconds(load.pid)
     used = round(after - cpu, 1) if cpu is not None and after is not None else None
     out["service_cpu_seconds"] = used
-    out["service_cpu_ms_per_answer"] = round(1000 * used / out["answered"], 1) if (
-        used is not None and out["answered"]) else None  # fmt: skip
+    out["service_cpu_ms_per_answer"] = (
+        round(1000 * used / out["answered"], 1) if (used is not None and out["answered"]) else None
+    )
     return out
 
 
@@ -221,7 +249,8 @@ def _with_run(load: _Load, submitter: str, path: Path, records: int) -> dict[str
 
     def going(t: float) -> bool:
         return (t < start + load.seconds or not watch.done.is_set()) and (
-            t < start + load.seconds + RUN_TIMEOUT)  # fmt: skip
+            t < start + load.seconds + RUN_TIMEOUT
+        )
 
     before, cpu, start = loads(), _cpu_seconds(load.pid), time.perf_counter()
     reqs = load.run(going, side)
@@ -233,15 +262,17 @@ def _with_run(load: _Load, submitter: str, path: Path, records: int) -> dict[str
     return out
 
 
-def _tracers(url: str, minting_key: str, bodies: list[bytes], clients: int,
-             work: Path) -> list[Tracer]:  # fmt: skip
+def _tracers(
+    url: str, minting_key: str, bodies: list[bytes], clients: int, work: Path
+) -> list[Tracer]:
     """One tracing agency per client with a tracer key of its own, and its query bodies:
     :data:`BODIES_PER_CLIENT` of the queries, re-labelled for its agency."""
     out = []
     for i, agency in enumerate(_tracing_agencies(clients)):
         (key,) = mint_keys(url, minting_key, agency, "tracer", 1)
-        picked = [bodies[(i * BODIES_PER_CLIENT + k) % len(bodies)]
-                  for k in range(BODIES_PER_CLIENT)]  # fmt: skip
+        picked = [
+            bodies[(i * BODIES_PER_CLIENT + k) % len(bodies)] for k in range(BODIES_PER_CLIENT)
+        ]
         out.append(Tracer(key, [_relabel(b, agency, work) for b in picked]))
     return out
 
@@ -259,12 +290,21 @@ def _relabel(body: bytes, agency: str, work: Path) -> bytes:
     return bloom.EncodedBatch(batch.record_refs, batch.filters, meta).write(path).read_bytes()
 
 
-def _measure(svc, keys: tuple[str, str], regs: Registers, files: list[tuple[str, Path]],
-             bodies: list[bytes], clients: int, seconds: float, per_client: float | None,
-             on_phase: Callable[[str, Any], None]) -> dict[str, Any]:  # fmt: skip
+def _measure(
+    svc,
+    keys: tuple[str, str],
+    regs: Registers,
+    files: list[tuple[str, Path]],
+    bodies: list[bytes],
+    clients: int,
+    seconds: float,
+    per_client: float | None,
+    on_phase: Callable[[str, Any], None],
+) -> dict[str, Any]:
     parties = ["agency-a", "agency-b", "agency-c"]
-    agreement = open_agreement(svc.url, keys, regs.schema,
-                               [*parties, *_tracing_agencies(clients)], "load bench")  # fmt: skip
+    agreement = open_agreement(
+        svc.url, keys, regs.schema, [*parties, *_tracing_agencies(clients)], "load bench"
+    )
     subs = {a: mint_keys(svc.url, keys[0], a, "submitter", 1)[0] for a in parties}
     tracers = _tracers(svc.url, keys[0], bodies, clients, files[0][1].parent)
     registration = _register(svc.url, subs, agreement, files[:-1])
@@ -277,19 +317,26 @@ def _measure(svc, keys: tuple[str, str], regs: Registers, files: list[tuple[str,
     (agency, path) = files[-1]
     during = _with_run(load, subs[agency], path, _records(path))
     on_phase("finished", svc)
-    return {"registration": registration, "queries_alone": alone,
-            "during_upload_and_run": during}  # fmt: skip
+    return {"registration": registration, "queries_alone": alone, "during_upload_and_run": during}
 
 
 def _records(path: Path) -> int:
     return len(bloom.read_batch(path))
 
 
-def bench_load(n: int = 100_000, clients: int = 50, seconds: float = 60.0, *,
-               batch: int = 20_000, n_queries: int = 200, per_client_per_second: float | None
-               = 1.0, seed: int = 0, on_phase: Callable[[str, Any], None] | None = None,
-               work_dir: Path | None = None,
-               database_url: str | None = None) -> dict[str, Any]:  # fmt: skip
+def bench_load(
+    n: int = 100_000,
+    clients: int = 50,
+    seconds: float = 60.0,
+    *,
+    batch: int = 20_000,
+    n_queries: int = 200,
+    per_client_per_second: float | None = 1.0,
+    seed: int = 0,
+    on_phase: Callable[[str, Any], None] | None = None,
+    work_dir: Path | None = None,
+    database_url: str | None = None,
+) -> dict[str, Any]:
     """Tracing latency of ``clients`` tracers against ``n`` records, alone and during a run.
 
     ``on_phase(name, service)`` is called as each phase starts and before the service stops
@@ -309,22 +356,40 @@ def bench_load(n: int = 100_000, clients: int = 50, seconds: float = 60.0, *,
         keys = bootstrap_keys(url)
         own = {**env, "CASELINK_DATA_KEY_FILE": str(work / "data-keys")}  # not the user's
         with ServiceProcess(url, log=work / "serve.log", env=own, startup_timeout=300) as svc:
-            figures = _measure(svc, keys, regs, files, bodies, clients, seconds,
-                               per_client_per_second, on_phase or (lambda *_: None))  # fmt: skip
+            figures = _measure(
+                svc,
+                keys,
+                regs,
+                files,
+                bodies,
+                clients,
+                seconds,
+                per_client_per_second,
+                on_phase or (lambda *_: None),
+            )
     during = figures["during_upload_and_run"]
     p99 = (during["latency_ms_while_running"] or {}).get("p99")
     errors = figures["queries_alone"]["errors_other_than_429"] + during["errors_other_than_429"]
     return {
         "registered_records": sum(len(b) for b in regs.registered.values()),
-        "clients": clients, "keys": clients, "tracing_agencies": clients,
+        "clients": clients,
+        "keys": clients,
+        "tracing_agencies": clients,
         "phase_seconds": seconds,
-        "query_records_per_request": 1, "distinct_queries": len(bodies),
-        "database": url.split(":", 1)[0].split("+", 1)[0], "rate_limit": limit,
-        "service_env": env, "cores": os.cpu_count(),
-        "goals": {"errors_other_than_429": 0, "p99_ms_while_running": GOAL_P99_MS,
-                  "met": errors == 0 and p99 is not None and p99 <= GOAL_P99_MS},
-        "generate_and_encode_seconds": round(encoded, 1), **figures,
-    }  # fmt: skip
+        "query_records_per_request": 1,
+        "distinct_queries": len(bodies),
+        "database": url.split(":", 1)[0].split("+", 1)[0],
+        "rate_limit": limit,
+        "service_env": env,
+        "cores": os.cpu_count(),
+        "goals": {
+            "errors_other_than_429": 0,
+            "p99_ms_while_running": GOAL_P99_MS,
+            "met": errors == 0 and p99 is not None and p99 <= GOAL_P99_MS,
+        },
+        "generate_and_encode_seconds": round(encoded, 1),
+        **figures,
+    }
 
 
 POSTGRES_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"

@@ -84,8 +84,7 @@ class _Connection:
             head = await reader.readuntil(b"\r\n\r\n")
             status, length, close = _parse_head(head)
             await reader.readexactly(length)
-        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
-                ValueError) as e:  # fmt: skip
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError) as e:
             self.close()
             return f"transport:{type(e).__name__}"
         if close:
@@ -112,14 +111,24 @@ def _parse_head(head: bytes) -> tuple[str, int, bool]:
 
 
 def _request(host: str, path: str, key: str, body: bytes) -> bytes:
-    head = (f"POST {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {key}\r\n"
-            f"X-Caselink-Purpose: {PURPOSE}\r\nContent-Type: application/vnd.apache.parquet\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n")  # fmt: skip
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {key}\r\n"
+        f"X-Caselink-Purpose: {PURPOSE}\r\nContent-Type: application/vnd.apache.parquet\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
     return head.encode("latin-1") + body
 
 
-async def client(url: str, agreement: str, tracer: Tracer, offset: float, interval: float,
-                  bound: int, going: Callable[[float], bool], out: Phase) -> None:  # fmt: skip
+async def client(
+    url: str,
+    agreement: str,
+    tracer: Tracer,
+    offset: float,
+    interval: float,
+    bound: int,
+    going: Callable[[float], bool],
+    out: Phase,
+) -> None:
     """One tracer: a query every ``interval`` s (back to back at 0) while ``going``."""
     parts = urlsplit(url)
     if parts.scheme != "http" or parts.hostname is None or parts.port is None:
@@ -146,17 +155,22 @@ async def client(url: str, agreement: str, tracer: Tracer, offset: float, interv
         conn.close()
 
 
-async def traffic(url: str, agreement: str, tracers: list[Tracer], interval: float,
-                 going: Callable[[float], bool], bound: int,
-                 side: Callable[[], None] | None = None) -> Phase:  # fmt: skip
+async def traffic(
+    url: str,
+    agreement: str,
+    tracers: list[Tracer],
+    interval: float,
+    going: Callable[[float], bool],
+    bound: int,
+    side: Callable[[], None] | None = None,
+) -> Phase:
     """Every client at once, their starts spread over one interval (and ``side`` on a
     thread); the requests they made."""
     out: Phase = []
     async with asyncio.TaskGroup() as tasks:
         for i, tracer in enumerate(tracers):
             offset = interval * i / len(tracers)
-            tasks.create_task(client(url, agreement, tracer, offset, interval, bound, going,
-                                      out))  # fmt: skip
+            tasks.create_task(client(url, agreement, tracer, offset, interval, bound, going, out))
         if side is not None:
             tasks.create_task(asyncio.to_thread(side))
     return out
@@ -189,11 +203,15 @@ def by_stage(reqs: Phase, watch: Watch) -> dict[str, Any]:
             name = watch.stages[k][1] if k >= 0 else "before the upload"
             groups.setdefault(name, []).append(d * 1000)
     ends = [*starts[1:], None]
-    spans = {stage: round(end - t, 2) for (t, stage), end in zip(watch.stages, ends,
-             strict=True) if end is not None}  # fmt: skip
-    return {name: {"requests": len(ms), "stage_seconds": spans.get(name),
-                   **percentiles(np.array(ms))}
-            for name, ms in groups.items()}  # fmt: skip
+    spans = {
+        stage: round(end - t, 2)
+        for (t, stage), end in zip(watch.stages, ends, strict=True)
+        if end is not None
+    }
+    return {
+        name: {"requests": len(ms), "stage_seconds": spans.get(name), **percentiles(np.array(ms))}
+        for name, ms in groups.items()
+    }
 
 
 def while_running(reqs: Phase, watch: Watch) -> dict[str, Any] | None:

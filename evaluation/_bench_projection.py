@@ -79,8 +79,9 @@ def measure_search_units(n_people: int, *, sample_units: int = 8, seed: int = 0)
         whole.append(part.seconds)
         parts.append(part)
         window = (0, max(1, len(a) // 8))
-        eighth.append(walk_bands(a, b, plans, _TOP_K, floor, [units[u]], threads=1,
-                                 window=window).seconds)  # fmt: skip
+        eighth.append(
+            walk_bands(a, b, plans, _TOP_K, floor, [units[u]], threads=1, window=window).seconds
+        )
     started = time.perf_counter()
     combine_parts(parts[:2])
     fold = time.perf_counter() - started

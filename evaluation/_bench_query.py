@@ -37,8 +37,9 @@ __all__ = ["bench_query_latency"]
 _ROWS = 50_000
 
 
-def _fill_registry(url: str, scope: str, reg: dict, truth, schema: bloom.Schema,
-                   cipher: FilterCipher) -> dict:  # fmt: skip
+def _fill_registry(
+    url: str, scope: str, reg: dict, truth, schema: bloom.Schema, cipher: FilterCipher
+) -> dict:
     """Write the registers into the registry tables, sealed: one case per person."""
     engine = sa.create_engine(url)
     persons = {a: truth.loc[a].reindex(b.record_refs).to_numpy() for a, b in reg.items()}
@@ -48,24 +49,41 @@ def _fill_registry(url: str, scope: str, reg: dict, truth, schema: bloom.Schema,
         ids.add(new_case_id())
     case_of = dict(zip(everyone.tolist(), sorted(ids), strict=True))
     with engine.begin() as conn:
-        conn.execute(meta_table.insert().values(scope=scope, schema_fingerprint=schema.fingerprint,
-                                                filter_bits=schema.filter_bits,
-                                                next_case_seq=len(everyone)))  # fmt: skip
-        cases = [{"case_id": c, "scope": scope, "seq": k, "confidence": 0.99}
-                 for k, c in enumerate(case_of.values())]  # fmt: skip
+        conn.execute(
+            meta_table.insert().values(
+                scope=scope,
+                schema_fingerprint=schema.fingerprint,
+                filter_bits=schema.filter_bits,
+                next_case_seq=len(everyone),
+            )
+        )
+        cases = [
+            {"case_id": c, "scope": scope, "seq": k, "confidence": 0.99}
+            for k, c in enumerate(case_of.values())
+        ]
         for start in range(0, len(cases), _ROWS):
             conn.execute(cases_table.insert(), cases[start : start + _ROWS])
         for agency, batch in reg.items():
             raw = np.ascontiguousarray(batch.filters).astype("<u8").tobytes()
             width = batch.filters.shape[1] * 8
             for start in range(0, len(batch), _ROWS):
-                conn.execute(records_table.insert(), [
-                    {"scope": scope, "agency": agency, "record_ref": str(batch.record_refs[k]),
-                     "bloom": cipher.encrypt(raw[k * width : (k + 1) * width], registry_aad(
-                         scope, agency, str(batch.record_refs[k]))),
-                     "case_id": case_of[int(persons[agency][k])], "confidence": 0.99}
-                    for k in range(start, min(start + _ROWS, len(batch)))
-                ])  # fmt: skip
+                conn.execute(
+                    records_table.insert(),
+                    [
+                        {
+                            "scope": scope,
+                            "agency": agency,
+                            "record_ref": str(batch.record_refs[k]),
+                            "bloom": cipher.encrypt(
+                                raw[k * width : (k + 1) * width],
+                                registry_aad(scope, agency, str(batch.record_refs[k])),
+                            ),
+                            "case_id": case_of[int(persons[agency][k])],
+                            "confidence": 0.99,
+                        }
+                        for k in range(start, min(start + _ROWS, len(batch)))
+                    ],
+                )
     engine.dispose()
     return case_of
 
@@ -81,16 +99,19 @@ def _setup(url: str, work: Path, schema, secret, sample, env: dict) -> tuple[str
     admin = bootstrap_agency(engine, "operator", "admin").api_key
     steward = bootstrap_agency(engine, "coordination", "steward").api_key
     engine.dispose()
-    with ServiceProcess(url, log=work / "setup.log", env=env) as svc, \
-            Client(svc.url, admin) as c:  # fmt: skip
+    with ServiceProcess(url, log=work / "setup.log", env=env) as svc, Client(svc.url, admin) as c:
         for agency in ("agency-a", "agency-b", TRACER):
             c.create_agency(agency)
         with Client(svc.url, steward) as st:
             agreement = st.create_agreement(
-                name="query bench", parties=["agency-a", "agency-b", TRACER],
-                purposes=["linkage", PURPOSE], schema_fingerprint=schema.fingerprint,
-                filter_bits=schema.filter_bits, segments=schema.layout, retention_days=365,
-            )["agreement_id"]  # fmt: skip
+                name="query bench",
+                parties=["agency-a", "agency-b", TRACER],
+                purposes=["linkage", PURPOSE],
+                schema_fingerprint=schema.fingerprint,
+                filter_bits=schema.filter_bits,
+                segments=schema.layout,
+                retention_days=365,
+            )["agreement_id"]
         tracer = c.create_key(TRACER, "tracer")["api_key"]
         submitter = c.create_key("agency-a", "submitter")["api_key"]
         with Client(svc.url, submitter) as sub:
@@ -129,11 +150,18 @@ def _over_http(url: str, work: Path, agreement: str, tracer: str, bodies, expect
     from service import ServiceProcess
     from service.client import Client
 
-    env = {"CASELINK_QUERY_RATE_PER_MINUTE": "1000000000", "CASELINK_QUERY_BURST": "1000",
-           "CASELINK_RAY_NUM_CPUS": "1", "CASELINK_RAY_OBJECT_STORE_MB": "100", **keys}  # fmt: skip
+    env = {
+        "CASELINK_QUERY_RATE_PER_MINUTE": "1000000000",
+        "CASELINK_QUERY_BURST": "1000",
+        "CASELINK_RAY_NUM_CPUS": "1",
+        "CASELINK_RAY_OBJECT_STORE_MB": "100",
+        **keys,
+    }
     started = time.perf_counter()
-    with ServiceProcess(url, log=work / "serve.log", env=env, startup_timeout=300) as svc, \
-            Client(svc.url, tracer) as c:  # fmt: skip
+    with (
+        ServiceProcess(url, log=work / "serve.log", env=env, startup_timeout=300) as svc,
+        Client(svc.url, tracer) as c,
+    ):
         _first_answer(c, agreement, bodies[0])
         ready = time.perf_counter() - started
         for body in bodies[:20]:  # warm-up: connections, compiled kernels, caches
@@ -150,8 +178,9 @@ def _over_http(url: str, work: Path, agreement: str, tracer: str, bodies, expect
     return np.array(ms), np.array(right), ready, (load_before, load_after), rss
 
 
-def _in_process(url: str, agreement: str, filters: list[np.ndarray],
-                cipher: FilterCipher) -> dict[str, Any]:  # fmt: skip
+def _in_process(
+    url: str, agreement: str, filters: list[np.ndarray], cipher: FilterCipher
+) -> dict[str, Any]:
     from service._db import make_engine
     from service._index import load_index
     from service._index_store import IndexStore
@@ -170,10 +199,12 @@ def _in_process(url: str, agreement: str, filters: list[np.ndarray],
             ms[parts].append((time.perf_counter() - t) * 1000)
     out["one_thread_ms"] = percentiles(np.array(ms[1][10:]))
     out["two_threads_ms"] = percentiles(np.array(ms[2][10:]))
-    out["calibration"] = {"floor": round(index.model.floor, 4),
-                          "query_prior": round(index.model.matched_share, 4),
-                          "registry_share": round(index.model.registry_share, 4),
-                          "pseudo_queries": index.model.pseudo_queries}  # fmt: skip
+    out["calibration"] = {
+        "floor": round(index.model.floor, 4),
+        "query_prior": round(index.model.matched_share, 4),
+        "registry_share": round(index.model.registry_share, 4),
+        "pseudo_queries": index.model.pseudo_queries,
+    }
     store.shutdown()
     engine.dispose()
     return out
@@ -201,23 +232,29 @@ def bench_query_latency(n: int = 1_000_000, n_queries: int = 400, *, seed: int =
         bodies = query_bodies(queries, schema, secret, work)
         expected = [case_of.get(p) for p, _ in queries]
         filters = [bloom.read_batch(_tmp_write(work, b)).filters for b in bodies]
-        ms, right, ready, loads, rss = _over_http(url, work, agreement, tracer, bodies, expected,
-                                                  keys)  # fmt: skip
+        ms, right, ready, loads, rss = _over_http(
+            url, work, agreement, tracer, bodies, expected, keys
+        )
         local = _in_process(url, agreement, filters, cipher)
     present = np.array([p >= 0 for p, _ in queries])
     return {
-        "registered_records": n, "cases": len(case_of), "requests": len(ms),
-        "query_records_per_request": 1, "target_p99_ms": 100,
-        "http_ms": percentiles(ms), "index_search": local,
+        "registered_records": n,
+        "cases": len(case_of),
+        "requests": len(ms),
+        "query_records_per_request": 1,
+        "target_p99_ms": 100,
+        "http_ms": percentiles(ms),
+        "index_search": local,
         "top1_right_share_registered": round(float(right[present].mean()), 4),
         "absent_answered_none_share": round(float(right[~present].mean()), 4),
         "service_ready_to_first_answer_seconds": round(ready, 1),
-        "service_peak_rss_gib": rss, "bench_peak_rss_gib": round(peak_rss_gib(), 2),
+        "service_peak_rss_gib": rss,
+        "bench_peak_rss_gib": round(peak_rss_gib(), 2),
         "load_average_during": [round(x, 2) for x in loads[0]],
         "load_average_after": [round(x, 2) for x in loads[1]],
         "generate_and_encode_seconds": round(encoded, 1),
         "registry_fill_seconds": round(filled, 1),
-    }  # fmt: skip
+    }
 
 
 def _tmp_write(work: Path, body: bytes) -> Path:

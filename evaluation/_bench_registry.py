@@ -34,12 +34,15 @@ def _write(url: str, n: int, one_by_one: bool) -> float:
             for r in rows:
                 conn.execute(cases_table.insert().values(**r))
             for r in rows:
-                conn.execute(cases_table.update().where(k.case_id == r["case_id"])
-                             .values(confidence=0.7))  # fmt: skip
+                conn.execute(
+                    cases_table.update().where(k.case_id == r["case_id"]).values(confidence=0.7)
+                )
         else:
             conn.execute(cases_table.insert(), rows)
-            conn.execute(update.values(confidence=sa.bindparam("conf")),
-                         [{"cid": r["case_id"], "conf": 0.7} for r in rows])  # fmt: skip
+            conn.execute(
+                update.values(confidence=sa.bindparam("conf")),
+                [{"cid": r["case_id"], "conf": 0.7} for r in rows],
+            )
     seconds = time.perf_counter() - t0
     engine.dispose()
     return seconds
@@ -50,10 +53,14 @@ def bench_registry_writes(n: int = 20_000, repeats: int = 3) -> dict[str, Any]:
     out: dict[str, Any] = {"cases": n, "repeats": repeats, "database": "sqlite"}
     for name, one_by_one in (("executemany", False), ("one_statement_per_case", True)):
         with tempfile.TemporaryDirectory(prefix="caselink-bench-registry-") as tmp:
-            runs = [_write(f"sqlite:///{Path(tmp) / f'r{k}.db'}", n, one_by_one)
-                    for k in range(repeats)]  # fmt: skip
-        out[name] = {"median_seconds": round(statistics.median(runs), 3),
-                     "runs": [round(x, 3) for x in runs]}  # fmt: skip
-    out["ratio"] = round(out["one_statement_per_case"]["median_seconds"]
-                         / out["executemany"]["median_seconds"], 1)  # fmt: skip
+            runs = [
+                _write(f"sqlite:///{Path(tmp) / f'r{k}.db'}", n, one_by_one) for k in range(repeats)
+            ]
+        out[name] = {
+            "median_seconds": round(statistics.median(runs), 3),
+            "runs": [round(x, 3) for x in runs],
+        }
+    out["ratio"] = round(
+        out["one_statement_per_case"]["median_seconds"] / out["executemany"]["median_seconds"], 1
+    )
     return out

@@ -30,8 +30,10 @@ def bench_blocking_people(
     t0 = time.perf_counter()
     data = generate(n, 2, overlap=1.0, seed=seed)
     schema, secret = bloom.Schema.load("person"), bloom.Secret(bytes(range(32)))
-    a, b = (bloom.encode(df, schema, secret, agency=name, id_column="record_ref").filters
-            for name, df in data.agencies.items())  # fmt: skip
+    a, b = (
+        bloom.encode(df, schema, secret, agency=name, id_column="record_ref").filters
+        for name, df in data.agencies.items()
+    )
     del data
     prepared = time.perf_counter() - t0
     t1 = time.perf_counter()

@@ -59,10 +59,14 @@ def bench_sealing(n: int = 1_000_000, bits: int = 1024, *, seed: int = 0) -> dic
         assert plain == b"".join(rows)
         sealed.append(part[0])
     return {
-        "values": n, "filter_bits": bits, "bytes_per_value": len(sealed[0]),
-        "seal_seconds": round(seal_s, 2), "open_seconds": round(open_s, 2),
+        "values": n,
+        "filter_bits": bits,
+        "bytes_per_value": len(sealed[0]),
+        "seal_seconds": round(seal_s, 2),
+        "open_seconds": round(open_s, 2),
         "seal_us_per_value": round(seal_s / n * 1e6, 2),
         "open_us_per_value": round(open_s / n * 1e6, 2),
-        "cipher": "ChaCha20-Poly1305", "cryptography": cryptography.__version__,
+        "cipher": "ChaCha20-Poly1305",
+        "cryptography": cryptography.__version__,
         "openssl": _openssl(),
-    }  # fmt: skip
+    }

@@ -23,8 +23,18 @@ import pandas as pd
 import bloom
 from evaluation._synthetic import generate
 
-__all__ = ["MINTING_ROLE", "PURPOSE", "TRACER", "Registers", "bootstrap_keys", "mint_keys",
-           "open_agreement", "people", "percentiles", "query_bodies"]  # fmt: skip
+__all__ = [
+    "MINTING_ROLE",
+    "PURPOSE",
+    "TRACER",
+    "Registers",
+    "bootstrap_keys",
+    "mint_keys",
+    "open_agreement",
+    "people",
+    "percentiles",
+    "query_bodies",
+]
 
 MINTING_ROLE = "admin"  # the role that creates agencies and mints keys for them
 AGREEMENT_ROLE = "steward"  # the role that sets up data-sharing agreements
@@ -36,9 +46,13 @@ TRACER = "tracing-team"
 def percentiles(ms: np.ndarray) -> dict[str, float]:
     """p50, p95, p99, max and mean of latencies in milliseconds."""
     q = np.percentile(ms, [50, 95, 99])
-    return {"p50": round(float(q[0]), 2), "p95": round(float(q[1]), 2),
-            "p99": round(float(q[2]), 2), "max": round(float(ms.max()), 2),
-            "mean": round(float(ms.mean()), 2)}  # fmt: skip
+    return {
+        "p50": round(float(q[0]), 2),
+        "p95": round(float(q[1]), 2),
+        "p99": round(float(q[2]), 2),
+        "max": round(float(ms.max()), 2),
+        "mean": round(float(ms.mean()), 2),
+    }
 
 
 @dataclass(frozen=True)
@@ -62,12 +76,16 @@ def people(n: int, n_queries: int, seed: int, *, third: int = 0) -> Registers:
     data = generate(persons, 3, overlap=[1.0, 1.0, share], seed=seed)
     absent = generate(max(1, n_queries // 4), 1, seed=seed + 1).agencies["agency-a"]
     schema, secret = bloom.Schema.load("person"), bloom.Secret(bytes(range(32)))
-    reg = {a: bloom.encode(data.agencies[a], schema, secret, agency=a, id_column="record_ref")
-           for a in ("agency-a", "agency-b")}  # fmt: skip
+    reg = {
+        a: bloom.encode(data.agencies[a], schema, secret, agency=a, id_column="record_ref")
+        for a in ("agency-a", "agency-b")
+    }
     truth = data.truth.set_index(["agency", "record_ref"])["entity_id"]
     sought = data.agencies["agency-c"].head(n_queries)
-    queries = [(int(truth[("agency-c", r)]), row) for r, row in zip(
-        sought["record_ref"], sought.itertuples(index=False), strict=True)]  # fmt: skip
+    queries = [
+        (int(truth[("agency-c", r)]), row)
+        for r, row in zip(sought["record_ref"], sought.itertuples(index=False), strict=True)
+    ]
     queries += [(-1, row) for row in absent.itertuples(index=False)]
     return Registers(schema, secret, reg, truth, queries, data.agencies["agency-c"])
 
@@ -90,15 +108,19 @@ def bootstrap_keys(url: str) -> tuple[str, str]:
     engine = open_database(url)
     try:
         minting = bootstrap_agency(engine, COORDINATION, MINTING_ROLE).api_key
-        steward = (minting if AGREEMENT_ROLE == MINTING_ROLE
-                   else bootstrap_agency(engine, COORDINATION, AGREEMENT_ROLE).api_key)  # fmt: skip
+        steward = (
+            minting
+            if AGREEMENT_ROLE == MINTING_ROLE
+            else bootstrap_agency(engine, COORDINATION, AGREEMENT_ROLE).api_key
+        )
     finally:
         engine.dispose()
     return minting, steward
 
 
-def open_agreement(service_url: str, keys: tuple[str, str], schema: bloom.Schema,
-                   parties: list[str], name: str) -> str:  # fmt: skip
+def open_agreement(
+    service_url: str, keys: tuple[str, str], schema: bloom.Schema, parties: list[str], name: str
+) -> str:
     """Create the parties and an agreement for linkage and tracing; returns its id."""
     from service.client import Client
 
@@ -108,10 +130,14 @@ def open_agreement(service_url: str, keys: tuple[str, str], schema: bloom.Schema
             c.create_agency(agency)
     with Client(service_url, steward) as c:
         return c.create_agreement(
-            name=name, parties=parties, purposes=["linkage", PURPOSE],
-            schema_fingerprint=schema.fingerprint, filter_bits=schema.filter_bits,
-            segments=schema.layout, retention_days=365,
-        )["agreement_id"]  # fmt: skip
+            name=name,
+            parties=parties,
+            purposes=["linkage", PURPOSE],
+            schema_fingerprint=schema.fingerprint,
+            filter_bits=schema.filter_bits,
+            segments=schema.layout,
+            retention_days=365,
+        )["agreement_id"]
 
 
 def mint_keys(service_url: str, minting_key: str, agency: str, role: str, n: int) -> list[str]:

@@ -82,16 +82,22 @@ def bench_service_scale(
     data, batches = scale_register(n_people, mix, seed=seed)
     with tempfile.TemporaryDirectory(prefix="caselink-service-scale-") as tmp:
         work = Path(tmp)
-        paths = {b.metadata.agency: b.write(work / f"{b.metadata.agency}.parquet")
-                 for b in batches}  # fmt: skip
+        paths = {b.metadata.agency: b.write(work / f"{b.metadata.agency}.parquet") for b in batches}
         url_db = f"sqlite:///{(work / 'caselink.db').resolve()}"
         minting, steward = bootstrap_keys(url_db)
-        env = {"CASELINK_LOG_FORMAT": "text", "CASELINK_RUN_NUM_CPUS": str(run_cpus),
-               "CASELINK_DATA_KEY_FILE": str(work / "data-keys")}  # fmt: skip
-        with ServiceProcess(url_db, log=work / "service.log", env=env,
-                            startup_timeout=180) as svc:  # fmt: skip
-            agreement = open_agreement(svc.url, (minting, steward), bloom.Schema.load("person"),
-                                       list(paths), "service scale")  # fmt: skip
+        env = {
+            "CASELINK_LOG_FORMAT": "text",
+            "CASELINK_RUN_NUM_CPUS": str(run_cpus),
+            "CASELINK_DATA_KEY_FILE": str(work / "data-keys"),
+        }
+        with ServiceProcess(url_db, log=work / "service.log", env=env, startup_timeout=180) as svc:
+            agreement = open_agreement(
+                svc.url,
+                (minting, steward),
+                bloom.Schema.load("person"),
+                list(paths),
+                "service scale",
+            )
             keys = {name: mint_keys(svc.url, minting, name, "submitter", 1)[0] for name in paths}
             started = time.perf_counter()
             for name, path in paths.items():
@@ -102,8 +108,9 @@ def bench_service_scale(
             first = keys[next(iter(paths))]
             with _PeakSampler(svc.process.pid) as peak, Client(svc.url, first) as c:
                 t0 = time.perf_counter()
-                run = c.wait_run(agreement, c.start_run(agreement)["run_id"], timeout=7200,
-                                 poll=2.0)  # fmt: skip
+                run = c.wait_run(
+                    agreement, c.start_run(agreement)["run_id"], timeout=7200, poll=2.0
+                )
                 run_seconds = time.perf_counter() - t0
             if run["status"] != "succeeded":
                 raise RuntimeError(f"the run failed: {run.get('error')}")

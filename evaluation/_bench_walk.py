@@ -22,8 +22,9 @@ __all__ = ["bench_topk_walk"]
 WORDS = 18  # the person schema's filter: 1,152 bits
 
 
-def bench_topk_walk(rows: int = 2000, *, k: int = 10, floor: float = 0.5, repeats: int = 5,
-                    seed: int = 0) -> dict[str, Any]:  # fmt: skip
+def bench_topk_walk(
+    rows: int = 2000, *, k: int = 10, floor: float = 0.5, repeats: int = 5, seed: int = 0
+) -> dict[str, Any]:
     """Nanoseconds per pair visited when ``rows`` x ``rows`` records share one bucket (median
     of ``repeats`` walks, one thread)."""
     rng = np.random.default_rng(seed)
@@ -32,8 +33,10 @@ def bench_topk_walk(rows: int = 2000, *, k: int = 10, floor: float = 0.5, repeat
     a, b = np.ascontiguousarray(x[:rows]), np.ascontiguousarray(x[rows:])
     a[:, 0] = b[:, 0] = np.uint64(0x00FF00FF00FF00FF)  # the banded word: one bucket for all
     plans = [SegmentPlan(0, 1, LshParams("minhash", 1, 2, seed=1, words=1))]
-    walk = lambda: walk_bands(a, b, plans, k, floor, [(0, 0)], bucket_cap=rows * rows,  # noqa: E731
-                              threads=1)  # fmt: skip
+
+    def walk():
+        return walk_bands(a, b, plans, k, floor, [(0, 0)], bucket_cap=rows * rows, threads=1)
+
     walk()  # compiled
     seconds, visits = [], 0
     for _ in range(repeats):

@@ -99,16 +99,21 @@ def _agency_keys(url: str, admin_key: str) -> dict[str, str]:
     return keys
 
 
-def _served(url: str, keys: dict[str, str], steward: str, name: str,
-            paths: dict[str, Path]) -> pd.DataFrame:  # fmt: skip
+def _served(
+    url: str, keys: dict[str, str], steward: str, name: str, paths: dict[str, Path]
+) -> pd.DataFrame:
     """One agreement: each agency uploads its batch, one starts the run; what each reads back."""
     schema = bloom.Schema.load("person")
     with Client(url, steward) as st:
         agreement = st.create_agreement(
-            name=f"cluster demo: {name}", parties=list(keys), purposes=["linkage"],
-            schema_fingerprint=schema.fingerprint, filter_bits=schema.filter_bits,
-            segments=schema.layout, retention_days=30,
-        )["agreement_id"]  # fmt: skip
+            name=f"cluster demo: {name}",
+            parties=list(keys),
+            purposes=["linkage"],
+            schema_fingerprint=schema.fingerprint,
+            filter_bits=schema.filter_bits,
+            segments=schema.layout,
+            retention_days=30,
+        )["agreement_id"]
     for agency, path in paths.items():  # in this order: the order the run links them
         with Client(url, keys[agency]) as c:
             c.upload(agreement, path)
@@ -133,18 +138,22 @@ def _through_service(
     admin = bootstrap_agency(engine, "operator", "admin").api_key
     steward = bootstrap_agency(engine, "coordination", "steward").api_key
     engine.dispose()
-    env = {"CASELINK_RAY_ADDRESS": address, "CASELINK_LOG_FORMAT": "text",
-           "CASELINK_DATA_KEY_FILE": str(work / "data-keys"),
-           # more CPUs than any node has: a run takes the largest node's (it would wait for
-           # ever asking for the cluster's total, which no one node holds)
-           "CASELINK_RUN_NUM_CPUS": "64"}  # fmt: skip
+    env = {
+        "CASELINK_RAY_ADDRESS": address,
+        "CASELINK_LOG_FORMAT": "text",
+        "CASELINK_DATA_KEY_FILE": str(work / "data-keys"),
+        # more CPUs than any node has: a run takes the largest node's (it would wait for
+        # ever asking for the cluster's total, which no one node holds)
+        "CASELINK_RUN_NUM_CPUS": "64",
+    }
     if run_search is not None:
         env["CASELINK_RUN_SEARCH"] = run_search
     svc = ServiceProcess(url_db, log=work / "service.log", env=env, startup_timeout=180)
     with svc:
         keys = _agency_keys(svc.url, admin)
-        return {name: _served(svc.url, keys, steward, name, paths)
-                for name, paths in batches.items()}  # fmt: skip
+        return {
+            name: _served(svc.url, keys, steward, name, paths) for name, paths in batches.items()
+        }
 
 
 def _encode_all(work: Path, people: int) -> dict[str, dict[str, Path]]:
@@ -188,19 +197,38 @@ def run_cluster_demo(
 
 def show(demo: ClusterDemo, console: Console) -> None:
     title = f"the Ray cluster at {demo.address}; where runs ran, by Ray's task events"
-    nodes = Table("node", "CPUs", "Ray node id", "run tasks finished there",
-                  "search tasks finished there", title=title)  # fmt: skip
+    nodes = Table(
+        "node",
+        "CPUs",
+        "Ray node id",
+        "run tasks finished there",
+        "search tasks finished there",
+        title=title,
+    )
     nodes.columns[2].overflow = "fold"
     for node in demo.nodes:
-        nodes.add_row(node.name, str(node.cpus), node.node_id,
-                      str(demo.run_tasks.get(node.name, 0)),
-                      str(demo.search_tasks.get(node.name, 0)))  # fmt: skip
+        nodes.add_row(
+            node.name,
+            str(node.cpus),
+            node.node_id,
+            str(demo.run_tasks.get(node.name, 0)),
+            str(demo.search_tasks.get(node.name, 0)),
+        )
     console.print(nodes)
-    runs = Table("agreement", "records", "cases", "same cases as one process without Ray",
-                 title="linked through caselink serve on the cluster")  # fmt: skip
+    runs = Table(
+        "agreement",
+        "records",
+        "cases",
+        "same cases as one process without Ray",
+        title="linked through caselink serve on the cluster",
+    )
     for name, cases in demo.served.items():
-        runs.add_row(name, f"{len(cases):,}", f"{cases['case_id'].nunique():,}",
-                     "yes" if demo.same(name) else "NO")  # fmt: skip
+        runs.add_row(
+            name,
+            f"{len(cases):,}",
+            f"{cases['case_id'].nunique():,}",
+            "yes" if demo.same(name) else "NO",
+        )
     console.print(runs)
     verdict = (
         "ok"
@@ -211,8 +239,9 @@ def show(demo: ClusterDemo, console: Console) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m evaluation._cluster_demo",
-                                     description=__doc__.split("\n")[0])  # fmt: skip
+    parser = argparse.ArgumentParser(
+        prog="python -m evaluation._cluster_demo", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--workdir", type=Path, help="where files go (default: a temp dir)")
     parser.add_argument("--people", type=int, default=150, help="people per register")
     args = parser.parse_args(argv)

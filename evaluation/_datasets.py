@@ -66,8 +66,10 @@ def load_febrl3_agencies(
     else:
         df = df.assign(agency_no=rng.integers(0, n_agencies, len(df)))
     names = [f"agency-{chr(ord('a') + k)}" for k in range(n_agencies)]
-    agencies = {names[k]: g.drop(columns=["agency_no", "entity_id"]).reset_index(drop=True)
-                for k, g in df.groupby("agency_no")}  # fmt: skip
+    agencies = {
+        names[k]: g.drop(columns=["agency_no", "entity_id"]).reset_index(drop=True)
+        for k, g in df.groupby("agency_no")
+    }
     truth = pd.DataFrame(
         {
             "agency": [names[k] for k in df["agency_no"]],

@@ -39,9 +39,14 @@ def run_demo(workdir: str | Path = "demo-out") -> dict[str, float]:
             task = progress.add_task(f"encoding {agency}", total=csv.stat().st_size)
             out = work / f"{agency}.parquet"
             bloom.encode_csv(
-                csv, schema, secret, agency=agency, out=out, id_column="record_ref",
+                csv,
+                schema,
+                secret,
+                agency=agency,
+                out=out,
+                id_column="record_ref",
                 on_progress=lambda done, total, t=task: progress.update(t, completed=done),
-            )  # fmt: skip
+            )
             batches[agency] = bloom.read_batch(out)
     registry_path = work / "registry.sqlite"
     registry_path.unlink(missing_ok=True)

@@ -31,8 +31,14 @@ __all__ = ["run_service_demo"]
 
 AGENCIES = {"agency-a": "unhcr", "agency-b": "msf", "agency-c": "icrc"}
 TRACER = "tracing-team"
-ABSENT = {"given_name": "Zainab", "family_name": "Okonkwo-Lindqvist", "father_name": "Emeka",
-          "sex": "F", "date_of_birth": "1931-03-14", "place_of_birth": "Reykjavik"}  # fmt: skip
+ABSENT = {
+    "given_name": "Zainab",
+    "family_name": "Okonkwo-Lindqvist",
+    "father_name": "Emeka",
+    "sex": "F",
+    "date_of_birth": "1931-03-14",
+    "place_of_birth": "Reykjavik",
+}
 
 
 def _encode(data, work: Path, secret: bloom.Secret, schema: bloom.Schema) -> dict[str, Path]:

@@ -128,8 +128,9 @@ def grouping_exposure(
     filters: np.ndarray, schema: bloom.Schema, attributes: Mapping[str, np.ndarray]
 ) -> dict[str, dict[str, float]]:
     """Per attribute, exposure through each segment of the encoded filter and the whole."""
-    spans = {s.name: (s.out_offset // 64, (s.out_offset + s.out_bits) // 64)
-             for s in schema.segments}  # fmt: skip
+    spans = {
+        s.name: (s.out_offset // 64, (s.out_offset + s.out_bits) // 64) for s in schema.segments
+    }
     spans["(whole filter)"] = (0, schema.filter_words)
     return {
         attr: {seg: segment_exposure(filters, lo, hi, values) for seg, (lo, hi) in spans.items()}
@@ -146,8 +147,13 @@ def _year(values: pd.Series, formats: tuple[str, ...]) -> np.ndarray:
 
 
 def _text(values: pd.Series) -> np.ndarray:
-    opts = {"unicode": "NFKC", "strip_accents": True, "casefold": True,
-            "punctuation": "remove", "whitespace": "remove"}  # fmt: skip
+    opts = {
+        "unicode": "NFKC",
+        "strip_accents": True,
+        "casefold": True,
+        "punctuation": "remove",
+        "whitespace": "remove",
+    }
     return np.asarray(
         [normalise_text(v, opts) or None if isinstance(v, str) else None for v in values],
         dtype=object,

@@ -97,13 +97,22 @@ def _day_month_keyed(doc: dict[str, Any], date_column: str) -> dict[str, Any]:
     if not any(s["name"] == "key" for s in out["filter"]["segments"]):
         out["filter"]["segments"].append({"name": "key", "bits": 64})
         out["hardening"] = {"rekey": {"key": "key", "segments": ["name"]}}
-    date = next(f for f in out["fields"] if f.get("column", f["name"]) == date_column
-                and f["type"] == "date")  # fmt: skip
-    out["fields"].append({
-        "name": "day_month_key", "column": date_column, "type": "date", "segment": "key",
-        "weight": 4, "date": copy.deepcopy(date["date"]),
-        "tokenisers": [{"kind": "date", "parts": ["day_month"]}],
-    })  # fmt: skip
+    date = next(
+        f
+        for f in out["fields"]
+        if f.get("column", f["name"]) == date_column and f["type"] == "date"
+    )
+    out["fields"].append(
+        {
+            "name": "day_month_key",
+            "column": date_column,
+            "type": "date",
+            "segment": "key",
+            "weight": 4,
+            "date": copy.deepcopy(date["date"]),
+            "tokenisers": [{"kind": "date", "parts": ["day_month"]}],
+        }
+    )
     return out
 
 
@@ -297,14 +306,16 @@ def key_agreement(person_doc: dict[str, Any], people: int) -> dict[str, float]:
     for agency, df in data.agencies.items():
         t = data.truth[data.truth["agency"] == agency].set_index("record_ref")["entity_id"]
         frames.append(
-            pd.DataFrame({
-                "entity": df["record_ref"].map(t).to_numpy(),
-                "agency": agency,
-                "key": true_keys(df, schema),
-                "window": true_keys(df, schema, window=True),
-                "window1": _second_window(df, schema),
-            })
-        )  # fmt: skip
+            pd.DataFrame(
+                {
+                    "entity": df["record_ref"].map(t).to_numpy(),
+                    "agency": agency,
+                    "key": true_keys(df, schema),
+                    "window": true_keys(df, schema, window=True),
+                    "window1": _second_window(df, schema),
+                }
+            )
+        )
     all_ = pd.concat(frames, ignore_index=True)
     pairs = all_.merge(all_, on="entity")
     pairs = pairs[pairs["agency_x"] < pairs["agency_y"]]

@@ -44,8 +44,13 @@ from evaluation._fuzz_world import NO_KEY, FuzzWorld
 
 __all__ = ["CHECKS", "Finding", "Probe", "Tally", "build_corpus", "fuzz_role", "load_schema"]
 
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
-          response_schema_conformance, response_headers_conformance]  # fmt: skip
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+    response_headers_conformance,
+]
 EDGE_STRINGS = {"NUL": "\x00", "300 chars": "x" * 300}
 EDGE_INTEGERS = {"2**31": 2**31, "2**63": 2**63}
 PARQUET = "application/vnd.apache.parquet"
@@ -71,8 +76,10 @@ class Finding:
     message: str
 
     def describe(self) -> str:
-        return (f"[{self.role}] {self.operation} ({self.cause}) -> {self.status}: {self.check}\n"
-                f"    {self.reproduction}\n    {self.message[:600]}")  # fmt: skip
+        return (
+            f"[{self.role}] {self.operation} ({self.cause}) -> {self.status}: {self.check}\n"
+            f"    {self.reproduction}\n    {self.message[:600]}"
+        )
 
 
 @dataclass
@@ -92,10 +99,13 @@ class Tally:
             self.findings.setdefault(k, f)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"requests": self.requests, "failed_requests": self.failed_requests,
-                "statuses": {str(s): n for s, n in sorted(self.statuses.items())},
-                "distinct_failures": len(self.findings),
-                "failures": [f.describe() for f in self.findings.values()]}  # fmt: skip
+        return {
+            "requests": self.requests,
+            "failed_requests": self.failed_requests,
+            "statuses": {str(s): n for s, n in sorted(self.statuses.items())},
+            "distinct_failures": len(self.findings),
+            "failures": [f.describe() for f in self.findings.values()],
+        }
 
 
 def load_schema(url: str) -> Any:
@@ -144,16 +154,22 @@ def _edge_cases(op: Any, world: FuzzWorld) -> Iterator[tuple[str, Any]]:
     for param in op.query:
         if param.definition.get("schema", {}).get("type") == "integer":
             for label, n in EDGE_INTEGERS.items():
-                yield (f"query {param.name}={label}",
-                       op.Case(path_parameters=path, query={param.name: n}))  # fmt: skip
+                yield (
+                    f"query {param.name}={label}",
+                    op.Case(path_parameters=path, query={param.name: n}),
+                )
     if any(body.media_type == PARQUET for body in op.body):
-        yield "body over the size limit", op.Case(path_parameters=path, media_type=PARQUET,
-                                                  body=world.oversize)  # fmt: skip
+        yield (
+            "body over the size limit",
+            op.Case(path_parameters=path, media_type=PARQUET, body=world.oversize),
+        )
     template = world.templates.get(op.label, {})
     for name in [n for n, v in template.items() if isinstance(v, str)]:
         for label, text in EDGE_STRINGS.items():
-            yield (f"body {name}={label}", op.Case(path_parameters=path, media_type=JSON,
-                                                   body={**template, name: text}))  # fmt: skip
+            yield (
+                f"body {name}={label}",
+                op.Case(path_parameters=path, media_type=JSON, body={**template, name: text}),
+            )
 
 
 class _Runner:
@@ -169,8 +185,9 @@ class _Runner:
     def send(self, case: Any, cause: str = "generated") -> None:
         if self.role == NO_KEY and case.headers:
             case.headers.pop("Authorization", None)
-        response = case.call(base_url=self.world.url, session=self.session,
-                             headers=self.headers, timeout=60)  # fmt: skip
+        response = case.call(
+            base_url=self.world.url, session=self.session, headers=self.headers, timeout=60
+        )
         self.tally.requests += 1
         self.tally.statuses[response.status_code] += 1
         try:
@@ -189,11 +206,15 @@ class _Runner:
                 continue  # the server error is the finding
             key = (self.role, label, title, status, cause)
             if key not in self.tally.findings:
-                curl = case.as_curl_command(headers=self.shown) if self.shown else \
-                    case.as_curl_command()  # fmt: skip
+                curl = (
+                    case.as_curl_command(headers=self.shown)
+                    if self.shown
+                    else case.as_curl_command()
+                )
                 message = getattr(f, "message", str(f))
-                self.tally.findings[key] = Finding(self.role, label, title, status, cause, curl,
-                                                   message)  # fmt: skip
+                self.tally.findings[key] = Finding(
+                    self.role, label, title, status, cause, curl, message
+                )
 
 
 def _generated(op: Any, world: FuzzWorld, examples: int, seed: int) -> list[Any]:
@@ -204,9 +225,14 @@ def _generated(op: Any, world: FuzzWorld, examples: int, seed: int) -> list[Any]
     cases: list[Any] = []
 
     @hypothesis.seed(seed)
-    @hypothesis.settings(max_examples=examples, database=None, deadline=None, derandomize=False,
-                         suppress_health_check=list(hypothesis.HealthCheck),
-                         phases=[hypothesis.Phase.generate])  # fmt: skip
+    @hypothesis.settings(
+        max_examples=examples,
+        database=None,
+        deadline=None,
+        derandomize=False,
+        suppress_health_check=list(hypothesis.HealthCheck),
+        phases=[hypothesis.Phase.generate],
+    )
     @hypothesis.given(data=st.data())  # drawn inside: a world is too large for a strategy's repr
     def run(data: st.DataObject) -> None:
         cases.append(_with_real_values(data.draw, data.draw(base), world, bodies))
@@ -239,8 +265,9 @@ def build_corpus(world: FuzzWorld, schema: Any, examples: int, seed: int = 0) ->
     return probes
 
 
-def fuzz_role(world: FuzzWorld, role: str, corpus: list[Probe],
-              examples: int | None = None) -> Tally:  # fmt: skip
+def fuzz_role(
+    world: FuzzWorld, role: str, corpus: list[Probe], examples: int | None = None
+) -> Tally:
     """Send ``corpus`` as ``role`` (its edge cases only with a key: without one nothing gets
     past the key check), at most ``examples`` generated cases per operation."""
     keyed = world.keys[role] is not None

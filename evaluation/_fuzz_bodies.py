@@ -48,8 +48,9 @@ class Forgery:
     extra_column: bool = False  # a plaintext column beside record_ref and bloom
 
 
-def forge(refs: list[str], filters: np.ndarray, layout: Layout, agency: str,
-          forgery: Forgery = Forgery()) -> bytes:  # fmt: skip
+def forge(
+    refs: list[str], filters: np.ndarray, layout: Layout, agency: str, forgery: Forgery = Forgery()
+) -> bytes:
     """A batch file (bytes) holding ``refs`` and ``filters``, hashed as the encoder hashes."""
     ref_arr = pa.array(refs, type=pa.string())
     width = filters.shape[1] * 8
@@ -58,13 +59,18 @@ def forge(refs: list[str], filters: np.ndarray, layout: Layout, agency: str,
     hasher = _ContentHasher()
     hasher.update(ref_arr, filters)
     meta = {
-        "format": FORMAT, "format_version": FORMAT_VERSION,
-        "schema_fingerprint": layout.fingerprint, "agency": agency, "record_count": len(refs),
-        "filter_bits": width * 8, "segments": [{"name": n, "bits": b} for n, b in layout.segments],
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "schema_fingerprint": layout.fingerprint,
+        "agency": agency,
+        "record_count": len(refs),
+        "filter_bits": width * 8,
+        "segments": [{"name": n, "bits": b} for n, b in layout.segments],
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "caselink_version": "fuzz", "content_hash": hasher.hexdigest(),
+        "caselink_version": "fuzz",
+        "content_hash": hasher.hexdigest(),
         **forgery.metadata,
-    }  # fmt: skip
+    }
     columns = {"record_ref": ref_arr, "bloom": blooms}
     if forgery.extra_column:
         columns["given_name"] = pa.array(["Amina"] * len(refs), type=pa.string())
@@ -80,22 +86,37 @@ HOSTILE_REFS = ("", "\x00", "ref\x00nul", "tab\there", "\u202eevil", "r" * 257, 
 def _forgeries(layout: Layout) -> st.SearchStrategy[Forgery]:
     """Half of the batches are forged only in their refs; the others also like this."""
     half = layout.bits // 2
-    other = st.sampled_from([
-        Forgery(metadata={"segments": [{"name": "name", "bits": half},
-                                       {"name": "zzz", "bits": layout.bits - half}]}),
-        Forgery(metadata={"segments": [{"name": "name", "bits": -64},
-                                       {"name": "zzz", "bits": layout.bits + 64}]}),
-        Forgery(metadata={"schema_fingerprint": "blake3:" + "0" * 64}),
-        Forgery(metadata={"record_count": 10**19}),
-        Forgery(metadata={"filter_bits": 2**63}),
-        Forgery(extra_column=True),
-    ])  # fmt: skip
+    other = st.sampled_from(
+        [
+            Forgery(
+                metadata={
+                    "segments": [
+                        {"name": "name", "bits": half},
+                        {"name": "zzz", "bits": layout.bits - half},
+                    ]
+                }
+            ),
+            Forgery(
+                metadata={
+                    "segments": [
+                        {"name": "name", "bits": -64},
+                        {"name": "zzz", "bits": layout.bits + 64},
+                    ]
+                }
+            ),
+            Forgery(metadata={"schema_fingerprint": "blake3:" + "0" * 64}),
+            Forgery(metadata={"record_count": 10**19}),
+            Forgery(metadata={"filter_bits": 2**63}),
+            Forgery(extra_column=True),
+        ]
+    )
     return st.one_of(st.just(Forgery()), other)
 
 
 def _refs() -> st.SearchStrategy[list[str]]:
-    one = st.one_of(st.sampled_from(HOSTILE_REFS), st.text(max_size=40),
-                    st.from_regex(r"\AF-[0-9]{1,9}\Z"))  # fmt: skip
+    one = st.one_of(
+        st.sampled_from(HOSTILE_REFS), st.text(max_size=40), st.from_regex(r"\AF-[0-9]{1,9}\Z")
+    )
     return st.lists(one, min_size=0, max_size=6, unique=True)
 
 

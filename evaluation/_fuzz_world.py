@@ -46,9 +46,15 @@ _MIGRATING = threading.Lock()
 
 def server_env(ray_tmp: str, **extra: str) -> dict[str, str]:
     """A lean server: one Ray CPU, a small object store, a 1 MiB upload limit."""
-    return {"CASELINK_RAY_NUM_CPUS": "1", "CASELINK_RAY_OBJECT_STORE_MB": "100",
-            "CASELINK_MAX_UPLOAD_MB": str(MAX_UPLOAD_MB), "RAY_TMPDIR": ray_tmp,
-            "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled", **extra}  # fmt: skip
+    return {
+        "CASELINK_RAY_NUM_CPUS": "1",
+        "CASELINK_RAY_OBJECT_STORE_MB": "100",
+        "CASELINK_MAX_UPLOAD_MB": str(MAX_UPLOAD_MB),
+        "RAY_TMPDIR": ray_tmp,
+        "RAY_USAGE_STATS_ENABLED": "0",
+        "RAY_AUTH_MODE": "disabled",
+        **extra,
+    }
 
 
 @dataclass
@@ -85,12 +91,14 @@ def _issue_keys(db_url: str) -> tuple[dict[str, str | None], list[str], str]:
         engine = open_database(db_url)
     try:
         keys: dict[str, str | None] = {
-            role: bootstrap_agency(engine, COORDINATION if role in COORDINATION_ROLES else A,
-                                   role).api_key
+            role: bootstrap_agency(
+                engine, COORDINATION if role in COORDINATION_ROLES else A, role
+            ).api_key
             for role in ROLES
-        }  # fmt: skip
-        victims = [bootstrap_agency(engine, agency, role).key_id
-                   for agency in AGENCIES for role in ROLES]  # fmt: skip
+        }
+        victims = [
+            bootstrap_agency(engine, agency, role).key_id for agency in AGENCIES for role in ROLES
+        ]
         uploader = bootstrap_agency(engine, B, "submitter").api_key
     finally:
         engine.dispose()
@@ -104,8 +112,9 @@ def _layout() -> tuple[bloom.Schema, Layout]:
 
 
 def _filters(n: int, layout: Layout, seed: int) -> np.ndarray:
-    return np.random.default_rng(seed).integers(0, 2**63, size=(n, layout.bits // 64),
-                                                dtype=np.uint64)  # fmt: skip
+    return np.random.default_rng(seed).integers(
+        0, 2**63, size=(n, layout.bits // 64), dtype=np.uint64
+    )
 
 
 def _upload(url: str, key: str, agreement: str, body: bytes, path: Path) -> dict:
@@ -120,9 +129,14 @@ def _populate(world: FuzzWorld, schema: bloom.Schema, work: Path) -> None:
     assert steward is not None and submitter is not None
     with Client(url, steward) as c:
         agreement = c.create_agreement(
-            name="fuzz", parties=[A, B], purposes=PURPOSES, schema_fingerprint=schema.fingerprint,
-            filter_bits=schema.filter_bits, segments=schema.layout, retention_days=365,
-        )["agreement_id"]  # fmt: skip
+            name="fuzz",
+            parties=[A, B],
+            purposes=PURPOSES,
+            schema_fingerprint=schema.fingerprint,
+            filter_bits=schema.filter_bits,
+            segments=schema.layout,
+            retention_days=365,
+        )["agreement_id"]
     b_key = world.notes["uploader"]
     a_filters = _filters(12, layout, seed=1)
     b_filters = np.concatenate([a_filters[:4], _filters(8, layout, seed=2)])
@@ -135,44 +149,72 @@ def _populate(world: FuzzWorld, schema: bloom.Schema, work: Path) -> None:
     if run["status"] != "succeeded":
         raise RuntimeError(f"the fuzz world's first run failed: {run.get('error')}")
     pending = [f"A-{k}" for k in range(100, 105)]
-    _upload(url, submitter, agreement, forge(pending, _filters(5, layout, 3), layout, A),
-            work / "pending.parquet")  # fmt: skip
+    _upload(
+        url,
+        submitter,
+        agreement,
+        forge(pending, _filters(5, layout, 3), layout, A),
+        work / "pending.parquet",
+    )
     layout_json = [{"name": n, "bits": b} for n, b in schema.layout]
     fresh = forge([f"A-{k}" for k in range(200, 203)], _filters(3, layout, 4), layout, A)
     query = forge(["Q-1", "Q-2"], b_filters[:2], layout, A)
     world.bodies = [first, fresh, query]
     world.values.update(
-        agreement_id=[agreement], run_id=[run["run_id"]], name=list(AGENCIES),
-        agency=list(AGENCIES), parties=[[A], [A, B], [COORDINATION, B]],
+        agreement_id=[agreement],
+        run_id=[run["run_id"]],
+        name=list(AGENCIES),
+        agency=list(AGENCIES),
+        parties=[[A], [A, B], [COORDINATION, B]],
         record_ref=[*a_refs[:2], pending[0], b_refs[0]],
-        schema_fingerprint=[schema.fingerprint], filter_bits=[schema.filter_bits],
+        schema_fingerprint=[schema.fingerprint],
+        filter_bits=[schema.filter_bits],
         segments=[layout_json],
-    )  # fmt: skip
+    )
     world.templates = {
         "POST /v1/agencies": {"name": "agency-new"},
         "POST /v1/agencies/{name}/keys": {"role": "tracer"},
         "POST /v1/agreements": {
-            "name": "edge", "parties": [A], "purposes": ["linkage"],
-            "schema_fingerprint": schema.fingerprint, "filter_bits": schema.filter_bits,
-            "segments": layout_json, "retention_days": 30,
+            "name": "edge",
+            "parties": [A],
+            "purposes": ["linkage"],
+            "schema_fingerprint": schema.fingerprint,
+            "filter_bits": schema.filter_bits,
+            "segments": layout_json,
+            "retention_days": 30,
         },
-        "POST /v1/agreements/{agreement_id}/withdrawals": {"record_ref": "A-005",
-                                                           "reason": "consent"},
-    }  # fmt: skip
+        "POST /v1/agreements/{agreement_id}/withdrawals": {
+            "record_ref": "A-005",
+            "reason": "consent",
+        },
+    }
 
 
-def open_world(db_url: str, db_kind: str, workdir: Path, env: dict[str, str] | None = None,
-               startup_timeout: float = 180.0) -> FuzzWorld:  # fmt: skip
+def open_world(
+    db_url: str,
+    db_kind: str,
+    workdir: Path,
+    env: dict[str, str] | None = None,
+    startup_timeout: float = 180.0,
+) -> FuzzWorld:
     """Issue the keys, start the server and populate it; the caller closes the world."""
     keys, victims, uploader = _issue_keys(db_url)
     schema, layout = _layout()
     ray_tmp = tempfile.mkdtemp(prefix="clfz", dir="/tmp")  # short socket paths
     log = workdir / f"server-{db_kind}.log"
-    process = ServiceProcess(db_url, log=log, env=server_env(ray_tmp, **(env or {})),
-                             startup_timeout=startup_timeout)  # fmt: skip
-    world = FuzzWorld(url="", db_kind=db_kind, keys=keys, bodies=[], layout=layout, log=log,
-                      values={"key_id": victims, "x-caselink-purpose": PURPOSES},
-                      notes={"uploader": uploader, "ray_tmp": ray_tmp})  # fmt: skip
+    process = ServiceProcess(
+        db_url, log=log, env=server_env(ray_tmp, **(env or {})), startup_timeout=startup_timeout
+    )
+    world = FuzzWorld(
+        url="",
+        db_kind=db_kind,
+        keys=keys,
+        bodies=[],
+        layout=layout,
+        log=log,
+        values={"key_id": victims, "x-caselink-purpose": PURPOSES},
+        notes={"uploader": uploader, "ray_tmp": ray_tmp},
+    )
     process.start()
     world.process, world.url = process, process.url
     try:

@@ -67,13 +67,27 @@ PRESETS: MappingProxyType[str, HardParams] = MappingProxyType(
     {
         "moderate": HardParams(seed=11),
         "heavy": HardParams(
-            families=1500, agencies=4, coverage=0.6, tradition_mix=(0.4, 0.4, 0.2),
-            twins=0.1, second_given=0.25, loyalty=0.5, swap=0.3, family_is_father=0.1,
-            father_missing=0.4, undocumented=0.45, estimate_off=0.3, estimate_off_two=0.08,
-            default_date=0.12, day_missing=0.1, place_missing=0.4, typo=0.04, seed=23,
+            families=1500,
+            agencies=4,
+            coverage=0.6,
+            tradition_mix=(0.4, 0.4, 0.2),
+            twins=0.1,
+            second_given=0.25,
+            loyalty=0.5,
+            swap=0.3,
+            family_is_father=0.1,
+            father_missing=0.4,
+            undocumented=0.45,
+            estimate_off=0.3,
+            estimate_off_two=0.08,
+            default_date=0.12,
+            day_missing=0.1,
+            place_missing=0.4,
+            typo=0.04,
+            seed=23,
         ),
     }
-)  # fmt: skip
+)
 
 
 @dataclass(frozen=True)
@@ -101,11 +115,26 @@ def _people(p: HardParams, rng: np.random.Generator) -> pd.DataFrame:
         mother_family = _pick(inv["family"], rng, 1)[0]
         y_father = int(rng.integers(1950, 1990))
         base = {"family_id": fam, "tradition": trad, "twin_of_previous": False}
-        rows.append(base | {"given": father, "family": family, "father": grandfather,
-                            "sex": "M", "year": y_father})  # fmt: skip
-        rows.append(base | {"given": _pick(inv["female"], rng, 1)[0], "family": mother_family,
-                            "father": _pick(inv["male"], rng, 1)[0], "sex": "F",
-                            "year": y_father + int(rng.integers(-2, 9))})  # fmt: skip
+        rows.append(
+            base
+            | {
+                "given": father,
+                "family": family,
+                "father": grandfather,
+                "sex": "M",
+                "year": y_father,
+            }
+        )
+        rows.append(
+            base
+            | {
+                "given": _pick(inv["female"], rng, 1)[0],
+                "family": mother_family,
+                "father": _pick(inv["male"], rng, 1)[0],
+                "sex": "F",
+                "year": y_father + int(rng.integers(-2, 9)),
+            }
+        )
         n_children = int(rng.poisson(p.children_mean))
         twin_at = int(rng.integers(n_children)) if n_children and rng.random() < p.twins else -1
         year = y_father + int(rng.integers(20, 30))
@@ -113,9 +142,17 @@ def _people(p: HardParams, rng: np.random.Generator) -> pd.DataFrame:
             sex = "M" if rng.random() < 0.5 else "F"
             twin = twin_at >= 0 and c == twin_at + 1
             year = year if twin else year + int(rng.integers(1, 4))
-            rows.append(base | {"given": _pick(inv["male" if sex == "M" else "female"], rng, 1)[0],
-                                "family": family, "father": father, "sex": sex,
-                                "year": min(year, 2024), "twin_of_previous": twin})  # fmt: skip
+            rows.append(
+                base
+                | {
+                    "given": _pick(inv["male" if sex == "M" else "female"], rng, 1)[0],
+                    "family": family,
+                    "father": father,
+                    "sex": sex,
+                    "year": min(year, 2024),
+                    "twin_of_previous": twin,
+                }
+            )
     people = pd.DataFrame(rows)
     n = len(people)
     month, day = rng.integers(1, 13, n), rng.integers(1, 29, n)
@@ -125,9 +162,12 @@ def _people(p: HardParams, rng: np.random.Generator) -> pd.DataFrame:
     second = np.where(rng.random(n) < p.second_given, _second_names(people, rng), None)
     return people.assign(
         entity_id=[f"h{p.seed}-{i}" for i in range(n)],
-        month=month, day=day, documented=rng.random(n) >= p.undocumented, second_given=second,
+        month=month,
+        day=day,
+        documented=rng.random(n) >= p.undocumented,
+        second_given=second,
         place=_pick(INVENTORIES["places"]["place"], rng, n),
-    )  # fmt: skip
+    )
 
 
 def _second_names(people: pd.DataFrame, rng: np.random.Generator) -> np.ndarray:
@@ -207,11 +247,17 @@ def _register(person: dict, clerk: _Clerk, p: HardParams, rng) -> dict[str, obje
     names = [given, family, father, place]
     names = [s.upper() if clerk.upper else s.title() for s in names]
     return {
-        "given_name": names[0], "family_name": names[1], "father_name": names[2], "sex": sex,
-        "date_of_birth": dob, "place_of_birth": names[3],
-        "_scheme": scheme.name, "_swapped": swapped, "_family_is_father": fam_father,
+        "given_name": names[0],
+        "family_name": names[1],
+        "father_name": names[2],
+        "sex": sex,
+        "date_of_birth": dob,
+        "place_of_birth": names[3],
+        "_scheme": scheme.name,
+        "_swapped": swapped,
+        "_family_is_father": fam_father,
         "_date_kind": kind,
-    }  # fmt: skip
+    }
 
 
 def generate_hard(params: HardParams | str = "moderate", **overrides: object) -> HardRegisters:
@@ -232,8 +278,11 @@ def generate_hard(params: HardParams | str = "moderate", **overrides: object) ->
         df = df.assign(record_ref=refs, entity_id=people["entity_id"].to_numpy()[held])
         df = df.iloc[order].reset_index(drop=True)
         agencies[name] = df[["record_ref", *COLUMNS]].replace("", np.nan)
-        truth.append(pd.DataFrame({"agency": name, "record_ref": df["record_ref"],
-                                   "entity_id": df["entity_id"]}))  # fmt: skip
+        truth.append(
+            pd.DataFrame(
+                {"agency": name, "record_ref": df["record_ref"], "entity_id": df["entity_id"]}
+            )
+        )
         facts.append(
             df[["record_ref", "_scheme", "_swapped", "_family_is_father", "_date_kind"]]
             .rename(columns=lambda c: c.lstrip("_"))

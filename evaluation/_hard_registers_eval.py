@@ -58,13 +58,19 @@ def recall_options(document: dict[str, Any]) -> dict[str, Any]:
     father = next((f for f in doc["fields"] if f["name"] == "father_name"), None)
     if given is not None and father is not None:
         at = doc["fields"].index(father)
-        doc["fields"].insert(at + 1, {
-            "name": "father_in_name", "column": father.get("column", "father_name"),
-            "type": "name", "segment": given["segment"],
-            "hash_domain": given.get("hash_domain", "given_name"),
-            "weight": FATHER_IN_NAME_WEIGHT, "normalise": copy.deepcopy(father["normalise"]),
-            "tokenisers": [{"kind": "qgram", "q": 2}],
-        })  # fmt: skip
+        doc["fields"].insert(
+            at + 1,
+            {
+                "name": "father_in_name",
+                "column": father.get("column", "father_name"),
+                "type": "name",
+                "segment": given["segment"],
+                "hash_domain": given.get("hash_domain", "given_name"),
+                "weight": FATHER_IN_NAME_WEIGHT,
+                "normalise": copy.deepcopy(father["normalise"]),
+                "tokenisers": [{"kind": "qgram", "q": 2}],
+            },
+        )
     return doc
 
 
@@ -100,9 +106,11 @@ def _segment_dice(batches, pairs: pd.DataFrame) -> pd.DataFrame:
 
     filters = np.concatenate([b.filters for b in batches])
     keys = pd.MultiIndex.from_arrays(
-        [np.concatenate([[b.metadata.agency] * len(b.record_refs) for b in batches]),
-         np.concatenate([np.asarray(b.record_refs, dtype=object) for b in batches])]
-    )  # fmt: skip
+        [
+            np.concatenate([[b.metadata.agency] * len(b.record_refs) for b in batches]),
+            np.concatenate([np.asarray(b.record_refs, dtype=object) for b in batches]),
+        ]
+    )
     pos = pd.Series(np.arange(len(keys)), index=keys)
     i = pos.reindex(pd.MultiIndex.from_arrays([pairs["agency_a"], pairs["record_ref_a"]]))
     j = pos.reindex(pd.MultiIndex.from_arrays([pairs["agency_b"], pairs["record_ref_b"]]))
@@ -151,14 +159,16 @@ def hard_register_figures(data: HardRegisters, schema: bloom.Schema) -> dict[str
         "threshold": round(report.threshold, 4),
         "link_seconds": round(seconds, 1),
         "missed_cross_agency_pairs": int(missed.sum()),
-        "missed_share_with": {p: round(float(pairs.loc[missed, p].mean()), 3)
-                              for p in _PROPERTIES} if missed.any() else {},
+        "missed_share_with": {p: round(float(pairs.loc[missed, p].mean()), 3) for p in _PROPERTIES}
+        if missed.any()
+        else {},
         "all_share_with": {p: round(float(pairs[p].mean()), 3) for p in _PROPERTIES},
-        "recall_when": {p: round(1 - float(pairs.loc[pairs[p], "missed"].mean()), 4)
-                        for p in _PROPERTIES},
+        "recall_when": {
+            p: round(1 - float(pairs.loc[pairs[p], "missed"].mean()), 4) for p in _PROPERTIES
+        },
         "mean_dice_missed": dice[missed].mean().round(3).to_dict(),
         "mean_dice_found": dice[~missed].mean().round(3).to_dict(),
-    }  # fmt: skip
+    }
 
 
 def main(argv: list[str]) -> None:

@@ -67,9 +67,14 @@ def reliability_table(probability: np.ndarray, is_true: np.ndarray, bins: int = 
     rows = []
     for b in range(bins):
         m = idx == b
-        rows.append({"bin": f"{b / bins:.1f}-{(b + 1) / bins:.1f}", "count": int(m.sum()),
-                     "mean_probability": float(p[m].mean()) if m.any() else np.nan,
-                     "observed": float(y[m].mean()) if m.any() else np.nan})  # fmt: skip
+        rows.append(
+            {
+                "bin": f"{b / bins:.1f}-{(b + 1) / bins:.1f}",
+                "count": int(m.sum()),
+                "mean_probability": float(p[m].mean()) if m.any() else np.nan,
+                "observed": float(y[m].mean()) if m.any() else np.nan,
+            }
+        )
     return pd.DataFrame(rows)
 
 

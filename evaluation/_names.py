@@ -17,15 +17,27 @@ from __future__ import annotations
 __all__ = ["COMPOUND_SHARE", "GROUPS", "LISTS", "PATRONYMIC_SHARE", "TRADITIONS"]
 
 TRADITIONS: tuple[str, ...] = (
-    "arabic", "dari_pashto", "somali", "tigrinya", "ukrainian", "spanish", "french_africa",
+    "arabic",
+    "dari_pashto",
+    "somali",
+    "tigrinya",
+    "ukrainian",
+    "spanish",
+    "french_africa",
     "rohingya",
-)  # fmt: skip
+)
 
 # Share of people whose family-name slot holds their grandfather's given name.
 PATRONYMIC_SHARE: dict[str, float] = {
-    "arabic": 0.2, "dari_pashto": 0.5, "somali": 1.0, "tigrinya": 1.0, "ukrainian": 0.0,
-    "spanish": 0.0, "french_africa": 0.0, "rohingya": 1.0,
-}  # fmt: skip
+    "arabic": 0.2,
+    "dari_pashto": 0.5,
+    "somali": 1.0,
+    "tigrinya": 1.0,
+    "ukrainian": 0.0,
+    "spanish": 0.0,
+    "french_africa": 0.0,
+    "rohingya": 1.0,
+}
 # Share of people with two surnames (paternal, maternal) in the family-name slot.
 COMPOUND_SHARE: dict[str, float] = {"spanish": 0.75}
 

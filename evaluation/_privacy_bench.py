@@ -148,8 +148,13 @@ def _attack_rows(
 
     def key(name: str | None) -> dict[str, Any]:
         fp = schemas[name].fingerprint if name is not None else None
-        return {"kind": "attack" if name else "facts", "person": fp, "size": size,
-                "seed": seed, **attack}  # fmt: skip
+        return {
+            "kind": "attack" if name else "facts",
+            "person": fp,
+            "size": size,
+            "seed": seed,
+            **attack,
+        }
 
     rows = {name: cells.get(key(name)) for name in schemas}
     facts = cells.get(key(None))
@@ -162,9 +167,14 @@ def _attack_rows(
             cells.put(key(None), attrs)
 
         table = privacy_table(
-            math.ceil(size / _RECORDS_PER_PERSON) + 100, seed, settings=todo, records=size,
-            overlap_records=size, on_row=done, **attack,
-        )  # fmt: skip
+            math.ceil(size / _RECORDS_PER_PERSON) + 100,
+            seed,
+            settings=todo,
+            records=size,
+            overlap_records=size,
+            on_row=done,
+            **attack,
+        )
         rows |= {r["setting"]: r for r in table.to_dict(orient="records")}
         facts = dict(table.attrs)
     return rows, facts or {}

@@ -38,10 +38,15 @@ def febrl4_agencies() -> dict[str, pd.DataFrame]:
 
 def _truth_of(agencies: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
     frames = [
-        pd.DataFrame({"agency": k, "record_ref": v["record_ref"],
-                      "entity_id": v["record_ref"].str.split("-").str[1]})
+        pd.DataFrame(
+            {
+                "agency": k,
+                "record_ref": v["record_ref"],
+                "entity_id": v["record_ref"].str.split("-").str[1],
+            }
+        )
         for k, v in agencies.items()
-    ]  # fmt: skip
+    ]
     return pd.concat(frames, ignore_index=True)
 
 

@@ -95,17 +95,34 @@ def plot_pareto(
         ax.axhline(floor, color="tab:green", lw=1, ls=":")
     guesses = [c for c in t.columns if c.startswith("baseline_")]
     if guesses:  # the most frequent name guessed for everyone: what "no better" means
-        ax.axvline(float(t[guesses].max().max()), color="grey", lw=1, ls="--",
-                   label="guessing the most frequent name")  # fmt: skip
+        ax.axvline(
+            float(t[guesses].max().max()),
+            color="grey",
+            lw=1,
+            ls="--",
+            label="guessing the most frequent name",
+        )
     ax.scatter(t["reid_names"][~front], t["f1_worst"][~front], color="grey", label="dominated")
     edge = t[front].sort_values("reid_names")
-    ax.plot(edge["reid_names"], edge["f1_worst"], color="tab:red", marker="o", ms=7,
-            drawstyle="steps-post", label="Pareto front")  # fmt: skip
+    ax.plot(
+        edge["reid_names"],
+        edge["f1_worst"],
+        color="tab:red",
+        marker="o",
+        ms=7,
+        drawstyle="steps-post",
+        label="Pareto front",
+    )
     x, y = t["reid_names"].to_numpy(float), t["f1_worst"].to_numpy(float)
     for i, label_y in enumerate(_spread(x, y, gap=0.045 * (np.ptp(y) or 0.01))):
-        ax.annotate(str(t["setting"].iloc[i]), (x[i], y[i]), xytext=(x[i] + 0.03, label_y),
-                    fontsize=7, va="center", arrowprops={"arrowstyle": "-", "lw": 0.4,
-                                                         "color": "grey"})  # fmt: skip
+        ax.annotate(
+            str(t["setting"].iloc[i]),
+            (x[i], y[i]),
+            xytext=(x[i] + 0.03, label_y),
+            fontsize=7,
+            va="center",
+            arrowprops={"arrowstyle": "-", "lw": 0.4, "color": "grey"},
+        )
     ax.set_xlabel("names re-identified (strongest attack; larger of given and family, any size)")
     ax.set_ylabel("linkage F1, worst of FEBRL4 / FEBRL3 ×3 / synthetic")
     ax.set_xlim(-0.02, max(1.0, float(t["reid_names"].max()) + 0.02))

@@ -131,8 +131,12 @@ class LocalRayCluster:
         try:
             port = free_port()
             self.address = f"127.0.0.1:{port}"
-            head = ["--head", f"--port={port}", "--include-dashboard=false",
-                    f"--dashboard-port={free_port()}"]  # fmt: skip
+            head = [
+                "--head",
+                f"--port={port}",
+                "--include-dashboard=false",
+                f"--dashboard-port={free_port()}",
+            ]
             self._start_node("head", head, self.cpus[0])
             for i, cpus in enumerate(self.cpus[1:], start=1):
                 self._start_node(f"worker-{i}", [f"--address={self.address}"], cpus)
@@ -146,17 +150,29 @@ class LocalRayCluster:
         assert self._root is not None
         temp_dir, manager_port = self._root / name, free_port()
         ports = {"node-manager-port": manager_port}
-        for name_ in ("object-manager", "dashboard-agent-listen", "dashboard-agent-grpc",
-                      "runtime-env-agent", "metrics-export"):  # fmt: skip
+        for name_ in (
+            "object-manager",
+            "dashboard-agent-listen",
+            "dashboard-agent-grpc",
+            "runtime-env-agent",
+            "metrics-export",
+        ):
             ports[f"{name_}-port"] = free_port()
-        cmd = [_ray_command(), "start", *args, f"--num-cpus={cpus}",
-               f"--object-store-memory={self.object_store_mb * 2**20}",
-               f"--temp-dir={temp_dir}", "--disable-usage-stats",
-               *(f"--{k}={v}" for k, v in ports.items())]  # fmt: skip
+        cmd = [
+            _ray_command(),
+            "start",
+            *args,
+            f"--num-cpus={cpus}",
+            f"--object-store-memory={self.object_store_mb * 2**20}",
+            f"--temp-dir={temp_dir}",
+            "--disable-usage-stats",
+            *(f"--{k}={v}" for k, v in ports.items()),
+        ]
         log = self.workdir / f"ray-{name}.log"
         with log.open("ab") as out:  # a session of its own: its group is the node's
-            proc = subprocess.Popen(cmd, env=_ray_env(), stdout=out, stderr=out,
-                                    start_new_session=True)  # fmt: skip
+            proc = subprocess.Popen(
+                cmd, env=_ray_env(), stdout=out, stderr=out, start_new_session=True
+            )
         self.nodes.append(RayNode(name, cpus, temp_dir, manager_port, proc.pid))
         try:
             code = proc.wait(timeout=START_SECONDS)

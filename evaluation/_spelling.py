@@ -36,12 +36,33 @@ _SEPARATOR = re.compile(r"([ \-'])")
 _VOWELS = frozenset("aeiouyáéíóúàèìòùâêîôûäëïöü")
 # Keyboard (QWERTY) and phonetic neighbours of each letter; phonetic ones first.
 _NEIGHBOURS = {
-    "a": "eoqwsz", "b": "pvghn", "c": "ksxdfv", "d": "tserfcx", "e": "aiwrsd", "f": "vdrtgc",
-    "g": "jkftyhbv", "h": "gyujnb", "i": "eyuojk", "j": "gyhuikmn", "k": "cqjiolm", "l": "rkop",
-    "m": "nj", "n": "mbhj", "o": "uaipkl", "p": "bol", "q": "kwa", "r": "letdf", "s": "zcawedx",
-    "t": "dryfg", "u": "owyihj", "v": "fwcgb", "w": "vuqeas", "x": "kszdc", "y": "ijtugh",
+    "a": "eoqwsz",
+    "b": "pvghn",
+    "c": "ksxdfv",
+    "d": "tserfcx",
+    "e": "aiwrsd",
+    "f": "vdrtgc",
+    "g": "jkftyhbv",
+    "h": "gyujnb",
+    "i": "eyuojk",
+    "j": "gyhuikmn",
+    "k": "cqjiolm",
+    "l": "rkop",
+    "m": "nj",
+    "n": "mbhj",
+    "o": "uaipkl",
+    "p": "bol",
+    "q": "kwa",
+    "r": "letdf",
+    "s": "zcawedx",
+    "t": "dryfg",
+    "u": "owyihj",
+    "v": "fwcgb",
+    "w": "vuqeas",
+    "x": "kszdc",
+    "y": "ijtugh",
     "z": "sax",
-}  # fmt: skip
+}
 _TYPO_WEIGHT = {"substitution": 0.35, "deletion": 0.2, "insertion": 0.25, "transposition": 0.2}
 
 

@@ -306,8 +306,14 @@ def candidates(
     i, j, s = score_rows(a, prepare_b(b), threshold, k, threads)
     logger.debug(
         "candidates: %s x %s filters, threshold %s, k %s, %s threads: %s pairs in %.3f s",
-        a.shape[0], b.shape[0], threshold, k, threads, len(i), time.perf_counter() - started,
-    )  # fmt: skip
+        a.shape[0],
+        b.shape[0],
+        threshold,
+        k,
+        threads,
+        len(i),
+        time.perf_counter() - started,
+    )
     return CandidatePairs(i, j, s)
 
 

@@ -113,8 +113,9 @@ class DataKeyRing:
     def from_env(cls, value: str, *, source: str = "CASELINK_DATA_KEYS") -> DataKeyRing:
         """Hex keys separated by commas (or white space), oldest first."""
         parts = [p for p in value.replace(",", " ").split() if p]
-        return cls(tuple(DataKey.from_hex(p, source=f"{source} key {n}")
-                         for n, p in enumerate(parts, 1)))  # fmt: skip
+        return cls(
+            tuple(DataKey.from_hex(p, source=f"{source} key {n}") for n, p in enumerate(parts, 1))
+        )
 
     @classmethod
     def from_text(cls, text: str, *, source: str) -> DataKeyRing:

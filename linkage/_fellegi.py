@@ -198,8 +198,9 @@ def fit_fellegi_sunter(
     return mixed if mixed.prior <= MAX_MATCH_GROWTH * two.prior else two
 
 
-def _fit_classes(patterns, counts, two: FSModel, m_prior, u_prior, classes: int, max_iter: int,
-                 tol: float) -> FSModel:  # fmt: skip
+def _fit_classes(
+    patterns, counts, two: FSModel, m_prior, u_prior, classes: int, max_iter: int, tol: float
+) -> FSModel:
     """EM of one match class and ``classes`` non-match classes, from the two-class fit.
 
     Class 0 starts as the two-class ``m``; the non-match classes start as its ``u`` tilted
@@ -216,8 +217,10 @@ def _fit_classes(patterns, counts, two: FSModel, m_prior, u_prior, classes: int,
     segs, ok = np.arange(patterns.shape[1]), patterns >= 0
     it = 0
     for it in range(1, max_iter + 1):  # noqa: B007
-        ll = np.stack([np.log(c) + _log_likelihood(patterns, t)
-                       for c, t in zip(shares, tables, strict=True)], axis=1)  # fmt: skip
+        ll = np.stack(
+            [np.log(c) + _log_likelihood(patterns, t) for c, t in zip(shares, tables, strict=True)],
+            axis=1,
+        )
         resp = np.exp(ll - ll.max(axis=1, keepdims=True))
         weight = resp / resp.sum(axis=1, keepdims=True) * counts[:, None]
         new_shares = np.clip(weight.sum(axis=0) / counts.sum(), _EPS, None)
@@ -237,5 +240,11 @@ def _fit_classes(patterns, counts, two: FSModel, m_prior, u_prior, classes: int,
     u_classes = np.stack([tables[k] for k in rest])
     class_shares = shares[rest] / shares[rest].sum()
     u = np.tensordot(class_shares, u_classes, axes=1)
-    return FSModel(prior=float(shares[match]), m=tables[match], u=u, iterations=two.iterations + it,
-                   u_classes=u_classes, class_shares=class_shares)  # fmt: skip
+    return FSModel(
+        prior=float(shares[match]),
+        m=tables[match],
+        u=u,
+        iterations=two.iterations + it,
+        u_classes=u_classes,
+        class_shares=class_shares,
+    )

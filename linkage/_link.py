@@ -114,8 +114,10 @@ def _pairs_for(pool: Pool, x: int, y: int, floor: float, top_k: int, find: Finde
 
 def _score(pool: Pool, pairs: dict, u_random: dict, models: dict) -> dict:
     """Per agency pair: match weights of its candidates (its own EM model, or the pooled one)."""
-    levels = {key: comparison_levels(segment_dice(pool.filters, pool.filters, g1, g2, pool.bounds))
-              for key, (g1, g2, _) in pairs.items()}  # fmt: skip
+    levels = {
+        key: comparison_levels(segment_dice(pool.filters, pool.filters, g1, g2, pool.bounds))
+        for key, (g1, g2, _) in pairs.items()
+    }
     nonempty = [lv for lv in levels.values() if len(lv)]
     pooled = None  # fitted only for the agency pairs too small for a model of their own
     if nonempty and any(len(lv) < MIN_PAIRS_PER_MODEL for lv in levels.values()):
@@ -244,13 +246,25 @@ def plan_link(
     edge = p >= 1e-3  # links below 0.1% cannot matter to clustering or confidence
     ea, eb, ep = g1[edge], g2[edge], p[edge]
     t = auto_threshold(ep) if threshold == "auto" else float(threshold)
-    labels = cluster(pool.agency_codes, pool.old_labels, ea, eb, ep, t,
-                     allow_duplicates_within_agency=allow_duplicates_within_agency)  # fmt: skip
+    labels = cluster(
+        pool.agency_codes,
+        pool.old_labels,
+        ea,
+        eb,
+        ep,
+        t,
+        allow_duplicates_within_agency=allow_duplicates_within_agency,
+    )
     clock.lap("clustering")
     all_a, all_b, all_p = pool.with_old_links(ea, eb, ep)
     known = pool.known_case_ids
-    result = assign_cases(labels, pool.old_case_ids, pool.case_seq, (all_a, all_b, all_p),
-                          new_ids=lambda n: new_case_ids(n, avoid=known))  # fmt: skip
+    result = assign_cases(
+        labels,
+        pool.old_case_ids,
+        pool.case_seq,
+        (all_a, all_b, all_p),
+        new_ids=lambda n: new_case_ids(n, avoid=known),
+    )
     out = pool.input_rows().assign(
         case_id=result.case_ids[pool.input_index], confidence=result.confidence[pool.input_index]
     )
@@ -260,16 +274,22 @@ def plan_link(
     floor = min(floors.values()) if floors else 0.0
     scored = None
     if keep_pairs:
-        scored = pd.DataFrame({
-            "agency_a": pool.agencies[g1], "record_ref_a": pool.refs[g1],
-            "agency_b": pool.agencies[g2], "record_ref_b": pool.refs[g2],
-            "weight": w, "probability": p,
-        })  # fmt: skip
+        scored = pd.DataFrame(
+            {
+                "agency_a": pool.agencies[g1],
+                "record_ref_a": pool.refs[g1],
+                "agency_b": pool.agencies[g2],
+                "record_ref_b": pool.refs[g2],
+                "weight": w,
+                "probability": p,
+            }
+        )
     update = _update(pool, result, ea, eb, ep) if state is not None else None
     clock.lap("update")
     logger.info("linked %d records: %s", len(out), clock)
-    return LinkReport(out, t, floor, len(g1), accepted, result.merges, named, scored, update,
-                      stages=clock.seconds)  # fmt: skip
+    return LinkReport(
+        out, t, floor, len(g1), accepted, result.merges, named, scored, update, stages=clock.seconds
+    )
 
 
 class _Stages:

@@ -235,6 +235,10 @@ def ray_candidates(
     i, j, s = (np.concatenate(col) for col in zip(*ordered, strict=True))
     logger.debug(
         "ray_candidates: %s x %s filters in %s tasks: %s pairs in %.3f s",
-        a.shape[0], b.shape[0], len(ordered), len(i), time.perf_counter() - started,
-    )  # fmt: skip
+        a.shape[0],
+        b.shape[0],
+        len(ordered),
+        len(i),
+        time.perf_counter() - started,
+    )
     return CandidatePairs(i, j, s)

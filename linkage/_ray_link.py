@@ -55,9 +55,14 @@ class PlanInputs(Protocol):
         ...
 
 
-def _plan_task(batches: Sequence[EncodedBatch] | PlanInputs, state: RegistryState | None,
-               threads: int, options: dict[str, Any], niceness: int = 0,
-               memory_gib: float | None = None) -> LinkReport:  # fmt: skip
+def _plan_task(
+    batches: Sequence[EncodedBatch] | PlanInputs,
+    state: RegistryState | None,
+    threads: int,
+    options: dict[str, Any],
+    niceness: int = 0,
+    memory_gib: float | None = None,
+) -> LinkReport:
     """Task body: ``plan_link`` on at most ``threads`` numba threads, at ``niceness``, within
     ``memory_gib`` GiB of data (the worker's own, loading the inputs included); the run's
     kernels are compiled first, outside the budget, when there is one (:func:`warm_up`)."""

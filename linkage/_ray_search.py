@@ -57,13 +57,20 @@ logger = logging.getLogger(__name__)
 Unit = tuple[int, int]
 
 
-def _walk_task(a: np.ndarray, b: np.ndarray, plans: list[SegmentPlan], k: int, floor: float,
-               units: list[Unit], window: tuple[int, int], bucket_cap: int,
-               niceness: int) -> TopKPart:  # fmt: skip
+def _walk_task(
+    a: np.ndarray,
+    b: np.ndarray,
+    plans: list[SegmentPlan],
+    k: int,
+    floor: float,
+    units: list[Unit],
+    window: tuple[int, int],
+    bucket_cap: int,
+    niceness: int,
+) -> TopKPart:
     """Task body: the given bands walked on one thread, at ``niceness``, for ``window``."""
     lower_priority(niceness)
-    return walk_bands(a, b, plans, k, floor, units, bucket_cap=bucket_cap, threads=1,
-                      window=window)  # fmt: skip
+    return walk_bands(a, b, plans, k, floor, units, bucket_cap=bucket_cap, threads=1, window=window)
 
 
 def _fold_task(x: TopKPart, y: TopKPart, niceness: int) -> TopKPart:
@@ -212,8 +219,23 @@ class RaySearch:
         finally:
             for ref in pending:
                 ray.cancel(ref)
-        logger.info("LSH top-%d walked as %d Ray tasks (%d windows of rows x %d shares of the "
-                    "bands; %d in flight at most), folded in %d tasks", k, len(work), len(cut),
-                    len(shares), limit, folds)  # fmt: skip
-        return merge_parts(a, b, plans, k, floor, kept, bucket_cap=bucket_cap,
-                           seconds=time.perf_counter() - started)  # fmt: skip
+        logger.info(
+            "LSH top-%d walked as %d Ray tasks (%d windows of rows x %d shares of the "
+            "bands; %d in flight at most), folded in %d tasks",
+            k,
+            len(work),
+            len(cut),
+            len(shares),
+            limit,
+            folds,
+        )
+        return merge_parts(
+            a,
+            b,
+            plans,
+            k,
+            floor,
+            kept,
+            bucket_cap=bucket_cap,
+            seconds=time.perf_counter() - started,
+        )

@@ -149,9 +149,15 @@ class RegistryUpdate:
 class Registry:
     """A persistent case registry for one scope (one agreement)."""
 
-    def __init__(self, engine: sa.Engine, scope: str = "", *, create_tables: bool = True,
-                 codec: FilterCodec | None = None,
-                 reader: sa.Engine | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        engine: sa.Engine,
+        scope: str = "",
+        *,
+        create_tables: bool = True,
+        codec: FilterCodec | None = None,
+        reader: sa.Engine | None = None,
+    ) -> None:
         """``create_tables=False`` where migrations own the tables (the service). ``codec``
         seals every filter written and opens every filter read (:mod:`linkage._sealing`);
         without one, filters are kept in the clear and sealed ones are refused. ``reader``
@@ -165,8 +171,9 @@ class Registry:
             metadata.create_all(engine)
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str], scope: str = "", *,
-             codec: FilterCodec | None = None) -> Registry:  # fmt: skip
+    def open(
+        cls, path: str | os.PathLike[str], scope: str = "", *, codec: FilterCodec | None = None
+    ) -> Registry:
         """A registry in a SQLite file (created if absent)."""
         url = f"sqlite:///{Path(path).resolve()}"
         return cls(sa.create_engine(url), scope, codec=codec)
@@ -249,9 +256,12 @@ class Registry:
         meta = self.meta()
         words = meta[1] // 64 if meta else 0
         plain = open_rows(
-            self.codec, [x.bloom for x in rows], lambda k: self._aad(rows[k].agency,
-            rows[k].record_ref), words * 8, lambda k: f"registry record {rows[k].id}",
-        )  # fmt: skip
+            self.codec,
+            [x.bloom for x in rows],
+            lambda k: self._aad(rows[k].agency, rows[k].record_ref),
+            words * 8,
+            lambda k: f"registry record {rows[k].id}",
+        )
         filters = np.frombuffer(plain, dtype="<u8")
         return RegistryState(
             ids=np.array([x.id for x in rows], dtype=np.int64),
@@ -325,16 +335,23 @@ class Registry:
         transaction of :meth:`apply` holds its locks only for the writes; returns ``u``."""
         if u.sealed is None and len(u.new_refs):
             blooms = np.ascontiguousarray(u.new_filters).astype("<u8", copy=False)
-            u.sealed = seal_rows(self.codec, [b.tobytes() for b in blooms],
-                                 lambda i: self._aad(u.new_agencies[i], u.new_refs[i]))  # fmt: skip
+            u.sealed = seal_rows(
+                self.codec,
+                [b.tobytes() for b in blooms],
+                lambda i: self._aad(u.new_agencies[i], u.new_refs[i]),
+            )
         return u
 
     def _apply(self, c: sa.Connection, u: RegistryUpdate) -> np.ndarray:
         seq = self._check_meta(c, u)
         new_ids = self._insert_records(c, u)
         update_rows(c, "registry_records", ("case_id", "confidence"), "id", change_rows(u))
-        insert_rows(c, "registry_links", ("scope", "rec_a", "rec_b", "probability"),
-                    link_rows(self.scope, u, new_ids))  # fmt: skip
+        insert_rows(
+            c,
+            "registry_links",
+            ("scope", "rec_a", "rec_b", "probability"),
+            link_rows(self.scope, u, new_ids),
+        )
         self._write_cases(c, u, seq)
         seq += len(u.new_cases)
         c.execute(
@@ -345,20 +362,36 @@ class Registry:
     def _write_cases(self, c: sa.Connection, u: RegistryUpdate, seq: int) -> None:
         """New cases, merges and case confidence, each as one driver ``executemany``
         (:mod:`linkage._registry_write`)."""
-        rows = [(cid, self.scope, seq + i, float(conf))
-                for i, (cid, conf) in enumerate(u.new_cases)]  # fmt: skip
+        rows = [
+            (cid, self.scope, seq + i, float(conf)) for i, (cid, conf) in enumerate(u.new_cases)
+        ]
         insert_rows(c, "registry_cases", ("case_id", "scope", "seq", "confidence"), rows)
-        update_rows(c, "registry_cases", ("merged_into",), "case_id",
-                    [(new, old) for old, new in u.merges.items()])  # fmt: skip
-        update_rows(c, "registry_cases", ("confidence",), "case_id",
-                    [(float(v), cid) for cid, v in u.case_confidence.items()])  # fmt: skip
+        update_rows(
+            c,
+            "registry_cases",
+            ("merged_into",),
+            "case_id",
+            [(new, old) for old, new in u.merges.items()],
+        )
+        update_rows(
+            c,
+            "registry_cases",
+            ("confidence",),
+            "case_id",
+            [(float(v), cid) for cid, v in u.case_confidence.items()],
+        )
 
     def _check_meta(self, c: sa.Connection, u: RegistryUpdate) -> int:
         row = c.execute(sa.select(meta_table).where(meta_table.c.scope == self.scope)).first()
         if row is None:
-            c.execute(meta_table.insert().values(
-                scope=self.scope, schema_fingerprint=u.fingerprint, filter_bits=u.filter_bits,
-                next_case_seq=0))  # fmt: skip
+            c.execute(
+                meta_table.insert().values(
+                    scope=self.scope,
+                    schema_fingerprint=u.fingerprint,
+                    filter_bits=u.filter_bits,
+                    next_case_seq=0,
+                )
+            )
             return 0
         if row.schema_fingerprint != u.fingerprint:
             raise RegistryError(
@@ -375,11 +408,22 @@ class Registry:
             return new_ids
         stored = self.prepare(u).sealed
         assert stored is not None
-        rows = zip(new_ids.tolist(), [self.scope] * n, u.new_agencies.tolist(), u.new_refs.tolist(),
-                   stored, u.new_case_ids.tolist(),
-                   np.asarray(u.new_confidence, np.float64).tolist(), strict=True)  # fmt: skip
-        insert_rows(c, "registry_records", ("id", "scope", "agency", "record_ref", "bloom",
-                    "case_id", "confidence"), list(rows))  # fmt: skip
+        rows = zip(
+            new_ids.tolist(),
+            [self.scope] * n,
+            u.new_agencies.tolist(),
+            u.new_refs.tolist(),
+            stored,
+            u.new_case_ids.tolist(),
+            np.asarray(u.new_confidence, np.float64).tolist(),
+            strict=True,
+        )
+        insert_rows(
+            c,
+            "registry_records",
+            ("id", "scope", "agency", "record_ref", "bloom", "case_id", "confidence"),
+            list(rows),
+        )
         return new_ids
 
     # -- removing ---------------------------------------------------------------------

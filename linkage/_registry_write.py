@@ -75,8 +75,9 @@ def _names(*names: str) -> str:
     return ", ".join(names)
 
 
-def insert_rows(c: sa.Connection, table: str, columns: Sequence[str],
-                rows: Sequence[tuple]) -> None:  # fmt: skip
+def insert_rows(
+    c: sa.Connection, table: str, columns: Sequence[str], rows: Sequence[tuple]
+) -> None:
     """Insert ``rows`` (tuples in ``columns`` order) into ``table``: ``COPY`` on PostgreSQL,
     ``executemany`` on SQLite; nothing when empty."""
     _names(table)
@@ -88,8 +89,9 @@ def insert_rows(c: sa.Connection, table: str, columns: Sequence[str],
         _copy(c, f"COPY {table} ({cols}) FROM STDIN", rows)
 
 
-def update_rows(c: sa.Connection, table: str, columns: Sequence[str], key: str,
-                rows: Sequence[tuple]) -> None:  # fmt: skip
+def update_rows(
+    c: sa.Connection, table: str, columns: Sequence[str], key: str, rows: Sequence[tuple]
+) -> None:
     """Set ``columns`` of the ``table`` row whose ``key`` is the last value of each of
     ``rows``; on PostgreSQL through a temporary table filled by ``COPY`` and one ``UPDATE``."""
     _names(table, key, *columns)
@@ -100,12 +102,13 @@ def update_rows(c: sa.Connection, table: str, columns: Sequence[str], key: str,
     if not rows:
         return
     staged = f"caselink_update_{table}"
-    c.exec_driver_sql(f"CREATE TEMPORARY TABLE {staged} ON COMMIT DROP AS "
-                      f"SELECT {_names(*columns, key)} FROM {table} WITH NO DATA")  # fmt: skip
+    c.exec_driver_sql(
+        f"CREATE TEMPORARY TABLE {staged} ON COMMIT DROP AS "
+        f"SELECT {_names(*columns, key)} FROM {table} WITH NO DATA"
+    )
     _copy(c, f"COPY {staged} ({_names(*columns, key)}) FROM STDIN", rows)
     sets = ", ".join(f"{col} = s.{col}" for col in columns)
-    c.exec_driver_sql(f"UPDATE {table} AS t SET {sets} FROM {staged} AS s "
-                      f"WHERE t.{key} = s.{key}")  # fmt: skip
+    c.exec_driver_sql(f"UPDATE {table} AS t SET {sets} FROM {staged} AS s WHERE t.{key} = s.{key}")
     c.exec_driver_sql(f"DROP TABLE {staged}")  # the next update of the table makes it anew
 
 
@@ -158,5 +161,7 @@ def link_rows(scope: str, u: RegistryUpdate, new_ids: np.ndarray) -> list[tuple]
 
 
 def _ids(ends: Sequence, new_ids: np.ndarray) -> np.ndarray:
-    return np.array([int(new_ids[e.index]) if isinstance(e, NewRecordRef) else int(e)
-                     for e in ends], dtype=np.int64)  # fmt: skip
+    return np.array(
+        [int(new_ids[e.index]) if isinstance(e, NewRecordRef) else int(e) for e in ends],
+        dtype=np.int64,
+    )

@@ -216,8 +216,9 @@ class Removal:
         part_id[split] = self._issue_cases(c, len(split))
         moved = is_root[roots]
         now = np.where(moved, part_id[roots], cases)
-        report.cases.update(_remainders(report.removed, remaining[~moved], cases[split],
-                                        part_id[split]))  # fmt: skip
+        report.cases.update(
+            _remainders(report.removed, remaining[~moved], cases[split], part_id[split])
+        )
         return now, np.bincount(roots, minlength=len(ids))[roots]
 
     def _issue_cases(self, c: sa.Connection, n: int) -> list[str]:
@@ -233,8 +234,10 @@ class Removal:
                 taken.update(c.execute(sa.select(k.case_id).where(k.case_id.in_(part))).scalars())
             fresh += [cid for cid in draw if cid not in taken]
         seq = int(c.execute(sa.select(m.next_case_seq).where(m.scope == self.scope)).scalar_one())
-        rows = [{"case_id": cid, "scope": self.scope, "seq": seq + i, "confidence": 0.0}
-                for i, cid in enumerate(fresh)]  # fmt: skip
+        rows = [
+            {"case_id": cid, "scope": self.scope, "seq": seq + i, "confidence": 0.0}
+            for i, cid in enumerate(fresh)
+        ]
         c.execute(cases_table.insert(), rows)
         c.execute(meta_table.update().where(m.scope == self.scope).values(next_case_seq=seq + n))
         return fresh
@@ -275,8 +278,9 @@ class Removal:
             return 0
         single = alone["id"].to_numpy(np.int64)
         cases = alone["case_id"].to_numpy(dtype=object)
-        conf = confidence(single, cases, np.ones(len(single), np.int64),
-                          self._links_touching(c, single))  # fmt: skip
+        conf = confidence(
+            single, cases, np.ones(len(single), np.int64), self._links_touching(c, single)
+        )
         self._store(c, single, cases, conf)
         self._case_confidence(c, cases, conf)
         return len(single)
@@ -317,9 +321,12 @@ def _remainders(removed: pd.DataFrame, kept: pd.DataFrame, split_from, split_ids
     (``kept``) and the new ids of its parts that split off (in order)."""
     counts = kept["case_id"].value_counts()
     held = (
-        kept[["case_id", "agency"]].drop_duplicates().sort_values(["case_id", "agency"])
-        .groupby("case_id", sort=False)["agency"].agg(tuple)
-    )  # fmt: skip
+        kept[["case_id", "agency"]]
+        .drop_duplicates()
+        .sort_values(["case_id", "agency"])
+        .groupby("case_id", sort=False)["agency"]
+        .agg(tuple)
+    )
     splits = pd.Series(split_ids, dtype=object).groupby(split_from, sort=False).agg(tuple)
     return {
         cid: CaseRemainder(cid, int(counts.get(cid, 0)), held.get(cid, ()), splits.get(cid, ()))

@@ -139,8 +139,9 @@ class FilterCipher:
             except DataKeyError:
                 return
             if set(self._ring.ids) - set(ring.ids):
-                ring = DataKeyRing((*[k for k in self._ring.keys if k.key_id not in ring.ids],
-                                    *ring.keys))  # fmt: skip  # a dropped key still opens
+                # a dropped key still opens what it sealed
+                kept = [k for k in self._ring.keys if k.key_id not in ring.ids]
+                ring = DataKeyRing((*kept, *ring.keys))
             self._stamp = stamp
             self._use(ring)
 
@@ -177,16 +178,22 @@ class FilterCipher:
             ) from None
 
 
-def seal_rows(codec: FilterCodec | None, raw: Sequence[bytes],
-              aad: Callable[[int], bytes]) -> list[bytes]:  # fmt: skip
+def seal_rows(
+    codec: FilterCodec | None, raw: Sequence[bytes], aad: Callable[[int], bytes]
+) -> list[bytes]:
     """The values to store for plain filters ``raw`` (row ``k`` bound to ``aad(k)``)."""
     if codec is None:
         return list(raw)
     return [codec.encrypt(v, aad(k)) for k, v in enumerate(raw)]
 
 
-def open_rows(codec: FilterCodec | None, values: Sequence[bytes], aad: Callable[[int], bytes],
-              width: int, where: Callable[[int], str]) -> bytes:  # fmt: skip
+def open_rows(
+    codec: FilterCodec | None,
+    values: Sequence[bytes],
+    aad: Callable[[int], bytes],
+    width: int,
+    where: Callable[[int], str],
+) -> bytes:
     """Stored values back as plain filters of ``width`` bytes, joined in order.
 
     A value that fails is named by ``where(k)`` (a row id, never a record_ref): altered or
@@ -200,8 +207,9 @@ def open_rows(codec: FilterCodec | None, values: Sequence[bytes], aad: Callable[
                         f"{where(k)} holds an encrypted filter (data key {sealed_key_id(v)}); "
                         "give the data keys it was encrypted with"
                     )
-                raise SealedValueError(f"{where(k)} holds {len(v)} bytes, not a "
-                                       f"{width * 8}-bit filter")  # fmt: skip
+                raise SealedValueError(
+                    f"{where(k)} holds {len(v)} bytes, not a {width * 8}-bit filter"
+                )
         return b"".join(values)
     out = []
     for k, v in enumerate(values):
@@ -210,7 +218,9 @@ def open_rows(codec: FilterCodec | None, values: Sequence[bytes], aad: Callable[
         except (SealedValueError, DataKeyError) as e:
             raise type(e)(f"the stored filter of {where(k)} {e}") from None
         if len(plain) != width:
-            raise SealedValueError(f"the stored filter of {where(k)} holds {len(plain) * 8} "
-                                   f"bits; {width * 8} were expected")  # fmt: skip
+            raise SealedValueError(
+                f"the stored filter of {where(k)} holds {len(plain) * 8} "
+                f"bits; {width * 8} were expected"
+            )
         out.append(plain)
     return b"".join(out)

@@ -82,8 +82,7 @@ def search(
             return executor.candidates(a, b, threshold, k)
         return candidates(a, b, threshold, k)
     if k is not None:
-        plans = plan_segments(a, b, segments, max(segment_threshold, threshold), recall,
-                              seed=seed)  # fmt: skip
+        plans = plan_segments(a, b, segments, max(segment_threshold, threshold), recall, seed=seed)
         walk = lsh_top_k if executor is None else executor.top_k
         found = walk(a, b, plans, k, threshold)
         return CandidatePairs(found.i, found.j, found.score)
@@ -94,6 +93,10 @@ def search(
     i, j, s = pairs.i[keep], pairs.j[keep], score[keep]
     logger.info(
         "LSH (%s bands x %s rows) proposed %s pairs, %s at Dice >= %.3f",
-        params.bands, params.rows_per_band, len(pairs.i), len(i), threshold,
-    )  # fmt: skip
+        params.bands,
+        params.rows_per_band,
+        len(pairs.i),
+        len(i),
+        threshold,
+    )
     return CandidatePairs(i, j, s)

@@ -82,8 +82,9 @@ def link(
 
     t = _threshold(threshold)
     if data_key_file is not None and registry is None:
-        raise typer.BadParameter("a data key seals a registry: give --registry too",
-                                 param_hint="--data-key-file")  # fmt: skip
+        raise typer.BadParameter(
+            "a data key seals a registry: give --registry too", param_hint="--data-key-file"
+        )
     address = ray_address or os.environ.get("CASELINK_RAY_ADDRESS")
     reg = Registry.open(registry, codec=_cipher(data_key_file)) if registry else None
     options = {"threshold": t, "allow_duplicates_within_agency": allow_duplicates}
@@ -108,13 +109,23 @@ def link(
     report.assignments.to_csv(out, index=False)
     a = report.assignments
     if summary is not None:
-        summary.write_text(json.dumps({
-            "threshold": report.threshold, "candidate_threshold": report.candidate_threshold,
-            "floors": {k: v.get("candidate_threshold") for k, v in report.models.items()},
-            "pairs_scored": report.pairs_scored, "links_accepted": report.links_accepted,
-            "records": len(a), "cases": int(a["case_id"].nunique()),
-            "seconds": round(seconds, 1), "stages": report.stages,
-        }, indent=2) + "\n")  # fmt: skip
+        summary.write_text(
+            json.dumps(
+                {
+                    "threshold": report.threshold,
+                    "candidate_threshold": report.candidate_threshold,
+                    "floors": {k: v.get("candidate_threshold") for k, v in report.models.items()},
+                    "pairs_scored": report.pairs_scored,
+                    "links_accepted": report.links_accepted,
+                    "records": len(a),
+                    "cases": int(a["case_id"].nunique()),
+                    "seconds": round(seconds, 1),
+                    "stages": report.stages,
+                },
+                indent=2,
+            )
+            + "\n"
+        )
     console.print(
         f"{len(a):,} records in {a['case_id'].nunique():,} cases "
         f"({int((a.groupby('case_id').size() > 1).sum()):,} linked across agencies); "

@@ -64,15 +64,30 @@ def _line_hash(prev: str, body: dict) -> str:
 
 
 def _body(n: int, scope: str, p: Pending) -> dict:
-    return {"n": n, "scope": scope, "at": p.at, "actor": p.actor.agency, "role": p.actor.role,
-            "key_id": p.actor.key_id, "action": p.action, "purpose": p.purpose,
-            "outcome": p.outcome, "details": dict(p.details)}  # fmt: skip
+    return {
+        "n": n,
+        "scope": scope,
+        "at": p.at,
+        "actor": p.actor.agency,
+        "role": p.actor.role,
+        "key_id": p.actor.key_id,
+        "action": p.action,
+        "purpose": p.purpose,
+        "outcome": p.outcome,
+        "details": dict(p.details),
+    }
 
 
 def _entry(body: dict, digest: str) -> JournalEntry:
     actor = Actor(agency=body["actor"], role=body["role"], key_id=body["key_id"])
-    pending = Pending(actor, body["action"], body["purpose"], body["outcome"],
-                      {**body["details"], "journaled": True}, at=body["at"])  # fmt: skip
+    pending = Pending(
+        actor,
+        body["action"],
+        body["purpose"],
+        body["outcome"],
+        {**body["details"], "journaled": True},
+        at=body["at"],
+    )
     return JournalEntry(int(body["n"]), body["scope"], pending, digest)
 
 
@@ -142,8 +157,11 @@ class AuditJournal:
                 digest = record.pop("hash")
             except (ValueError, KeyError):
                 if k == len(lines) - 1:  # cut by a crash: never fsync-ed, never acknowledged
-                    logger.warning("audit journal %s ends in a partly written line; it was "
-                                   "never acknowledged and is dropped", path.name)  # fmt: skip
+                    logger.warning(
+                        "audit journal %s ends in a partly written line; it was "
+                        "never acknowledged and is dropped",
+                        path.name,
+                    )
                     break
                 raise JournalDamagedError(
                     f"audit journal {path.name}: line {k + 1} is not a journal entry"
@@ -181,13 +199,17 @@ class AuditJournal:
                 by_scope.setdefault(e.scope, []).append(e.pending)
             for scope in sorted(by_scope):
                 append_many(conn, scope, by_scope[scope])
-            values = {"folded": entries[-1].n, "hash": entries[-1].hash,
-                      "folded_at": datetime.now(UTC)}  # fmt: skip
+            values = {
+                "folded": entries[-1].n,
+                "hash": entries[-1].hash,
+                "folded_at": datetime.now(UTC),
+            }
             if done is None:
                 conn.execute(audit_journal_folds.insert().values(journal=path.name, **values))
             else:
-                conn.execute(audit_journal_folds.update().where(f.journal == path.name)
-                             .values(**values))  # fmt: skip
+                conn.execute(
+                    audit_journal_folds.update().where(f.journal == path.name).values(**values)
+                )
             folded += len(entries)
         return folded
 

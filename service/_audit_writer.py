@@ -87,8 +87,14 @@ class AuditWriter:
     """One thread appending queued audit entries, up to ``max_group`` per transaction; with
     a ``journal``, to it when the lock stays taken past ``lock_wait`` seconds."""
 
-    def __init__(self, engine: sa.Engine, max_group: int = 500, *,
-                 journal: AuditJournal | None = None, lock_wait: float = 0.1) -> None:  # fmt: skip
+    def __init__(
+        self,
+        engine: sa.Engine,
+        max_group: int = 500,
+        *,
+        journal: AuditJournal | None = None,
+        lock_wait: float = 0.1,
+    ) -> None:
         self._engine, self._max = engine, max_group
         self._journal, self._lock_wait = journal, lock_wait
         self.journaled = 0  # entries that went to the journal (for tests and metrics)
@@ -105,8 +111,16 @@ class AuditWriter:
         self._thread.start()
         return self
 
-    def submit(self, scope: str, actor: Actor, action: str, *, purpose: str | None = None,
-               outcome: str = "ok", details: dict[str, Any] | None = None) -> Future:  # fmt: skip
+    def submit(
+        self,
+        scope: str,
+        actor: Actor,
+        action: str,
+        *,
+        purpose: str | None = None,
+        outcome: str = "ok",
+        details: dict[str, Any] | None = None,
+    ) -> Future:
         """Queue one entry; the future holds the appended entry once its group commits."""
         entry = _Entry(scope, Pending(actor, action, purpose, outcome, dict(details or {})))
         with self._lock:  # no entry slips in behind the stop marker
@@ -153,8 +167,10 @@ class AuditWriter:
             with self._transaction() as conn:
                 locked = time.perf_counter()
                 folded = self._journal.fold(conn) if self._holds_journal() else 0
-                written = {scope: append_many(conn, scope, [e.pending for e in entries])
-                           for scope, entries in sorted(scopes.items())}  # fmt: skip
+                written = {
+                    scope: append_many(conn, scope, [e.pending for e in entries])
+                    for scope, entries in sorted(scopes.items())
+                }
                 appended = time.perf_counter()
         except Exception as exc:
             if self._journal is not None and lock_busy(exc):
@@ -165,13 +181,19 @@ class AuditWriter:
         self.groups += 1
         if folded:
             self._journal.retire()
-            logger.info("%d audit entries journaled while the lock was held are in their "
-                        "chains now", folded)  # fmt: skip
+            logger.info(
+                "%d audit entries journaled while the lock was held are in their chains now", folded
+            )
         if (took := time.perf_counter() - started) > SLOW_GROUP_SECONDS:
-            logger.info("a slow audit group: %d entries in %.2f s (%.2f s waiting for the write "
-                        "lock, %.2f s appending, %.2f s committing)", len(group), took,
-                        locked - started, appended - locked,
-                        time.perf_counter() - appended)  # fmt: skip
+            logger.info(
+                "a slow audit group: %d entries in %.2f s (%.2f s waiting for the write "
+                "lock, %.2f s appending, %.2f s committing)",
+                len(group),
+                took,
+                locked - started,
+                appended - locked,
+                time.perf_counter() - appended,
+            )
         for scope, entries in scopes.items():
             for e, row in zip(entries, written[scope], strict=True):
                 e.done.set_result(row)
@@ -207,12 +229,17 @@ class AuditWriter:
             return
         self.journaled += len(group)
         for e, line in zip(group, lines, strict=True):
-            e.done.set_result({"scope": e.scope, "journaled": True, "line": line.n,
-                               "at": line.pending.at})  # fmt: skip
+            e.done.set_result(
+                {"scope": e.scope, "journaled": True, "line": line.n, "at": line.pending.at}
+            )
 
     def _fail(self, group: list[_Entry], exc: Exception) -> None:
-        logger.error("an audit group of %d entries failed (%s); its requests are refused",
-                     len(group), type(exc).__name__, exc_info=exc)  # fmt: skip
+        logger.error(
+            "an audit group of %d entries failed (%s); its requests are refused",
+            len(group),
+            type(exc).__name__,
+            exc_info=exc,
+        )
         err = AuditUnavailableError(f"the audit entry could not be written ({type(exc).__name__})")
         for e in group:
             e.done.set_exception(err)
@@ -239,7 +266,9 @@ class AuditWriter:
         try:
             self.settle()
         except Exception:
-            logger.exception("journaled audit entries could not be folded at stop; they stay "
-                             "in the journal and are folded at the next start")  # fmt: skip
+            logger.exception(
+                "journaled audit entries could not be folded at stop; they stay "
+                "in the journal and are folded at the next start"
+            )
         if self._journal is not None:
             self._journal.close()

@@ -65,8 +65,10 @@ def _check(path: Path) -> BackupReport:
         engine.dispose()
     broken = [c.scope or "(service)" for c in checks if not c.ok]
     if broken:
-        raise BackupError(f"the audit chains of {', '.join(broken)} in {path.name} do not "
-                          "verify; it was altered — use another backup")  # fmt: skip
+        raise BackupError(
+            f"the audit chains of {', '.join(broken)} in {path.name} do not "
+            "verify; it was altered — use another backup"
+        )
     entries = sum(c.entries for c in checks)
     return BackupReport(path, path.stat().st_size, str(revision), entries)
 

@@ -139,13 +139,22 @@ def _held_refs(conn: sa.Connection, agreement_id: str, agency_id: int, refs: np.
 
 def _same_batch(conn: sa.Connection, agreement_id: str, agency_id: int, content_hash: str):
     b = batches.c
-    return conn.execute(sa.select(batches).where(
-        b.agreement_id == agreement_id, b.agency_id == agency_id, b.content_hash == content_hash
-    )).first()  # fmt: skip
+    return conn.execute(
+        sa.select(batches).where(
+            b.agreement_id == agreement_id, b.agency_id == agency_id, b.content_hash == content_hash
+        )
+    ).first()
 
 
-def _audit_upload(conn, agreement_id: str, actor: Actor, purpose: str, batch_id: str,
-                  records: int, duplicate: bool = False) -> None:  # fmt: skip
+def _audit_upload(
+    conn,
+    agreement_id: str,
+    actor: Actor,
+    purpose: str,
+    batch_id: str,
+    records: int,
+    duplicate: bool = False,
+) -> None:
     details = {"batch": batch_id, "records": records} | ({"duplicate": True} if duplicate else {})
     append(conn, agreement_id, actor, "batch.upload", purpose=purpose, details=details)
 
@@ -156,9 +165,15 @@ def batch_aad(agreement_id: str, agency_id: int, record_ref: str) -> bytes:
 
 
 def store_batch(
-    engine: sa.Engine, agreement: Any, agency_id: int, actor: Actor, path: Path, purpose: str,
-    *, codec: FilterCodec,
-) -> StoredBatch:  # fmt: skip
+    engine: sa.Engine,
+    agreement: Any,
+    agency_id: int,
+    actor: Actor,
+    path: Path,
+    purpose: str,
+    *,
+    codec: FilterCodec,
+) -> StoredBatch:
     """Validate the uploaded file at ``path`` and store it; raises :class:`BatchRefusedError`.
 
     A ref the agency sent before is caught by the ``uq_batch_record`` constraint as the
@@ -194,46 +209,66 @@ def store_batch(
             held = _held_refs(conn, agreement.id, agency_id, batch.record_refs)
         if not held:
             raise
-        raise BatchRefusedError(409, "some records are here already", [
-            f"record_ref: {held} of the {m.record_count} refs were uploaded before in this "
-            "agreement; send only new records (withdraw a record before sending it again)"
-        ]) from None  # fmt: skip
+        raise BatchRefusedError(
+            409,
+            "some records are here already",
+            [
+                f"record_ref: {held} of the {m.record_count} refs were uploaded before in this "
+                "agreement; send only new records (withdraw a record before sending it again)"
+            ],
+        ) from None
 
 
 def _sealed(agreement_id: str, agency_id: int, batch, codec: FilterCodec) -> list[bytes]:
     """Each record's filter as stored: sealed, bound to its row."""
     blooms = np.ascontiguousarray(batch.filters).astype("<u8", copy=False)
     refs = [str(r) for r in batch.record_refs]
-    return seal_rows(codec, [b.tobytes() for b in blooms],
-                     lambda k: batch_aad(agreement_id, agency_id, refs[k]))  # fmt: skip
+    return seal_rows(
+        codec, [b.tobytes() for b in blooms], lambda k: batch_aad(agreement_id, agency_id, refs[k])
+    )
 
 
-def _insert_batch(conn: sa.Connection, agreement_id: str, agency_id: int, batch,
-                  sealed: list[bytes]) -> Any:  # fmt: skip
+def _insert_batch(
+    conn: sa.Connection, agreement_id: str, agency_id: int, batch, sealed: list[bytes]
+) -> Any:
     """The batch row and its records; IntegrityError if a ref is held already."""
     m, batch_id = batch.metadata, "bat_" + secrets.token_hex(8)
-    conn.execute(batches.insert().values(
-        id=batch_id, agreement_id=agreement_id, agency_id=agency_id,
-        content_hash=m.content_hash, record_count=m.record_count,
-        segments=[[n, bits] for n, bits in m.segments], encoded_at=m.created_at,
-        caselink_version=m.caselink_version, status="pending", received_at=datetime.now(UTC),
-    ))  # fmt: skip
+    conn.execute(
+        batches.insert().values(
+            id=batch_id,
+            agreement_id=agreement_id,
+            agency_id=agency_id,
+            content_hash=m.content_hash,
+            record_count=m.record_count,
+            segments=[[n, bits] for n, bits in m.segments],
+            encoded_at=m.created_at,
+            caselink_version=m.caselink_version,
+            status="pending",
+            received_at=datetime.now(UTC),
+        )
+    )
     _insert_records(conn, batch_id, agreement_id, agency_id, batch, sealed)
     return conn.execute(sa.select(batches).where(batches.c.id == batch_id)).one()
 
 
-def _insert_records(conn, batch_id: str, agreement_id: str, agency_id: int, batch,
-                    sealed: list[bytes]) -> None:  # fmt: skip
+def _insert_records(
+    conn, batch_id: str, agreement_id: str, agency_id: int, batch, sealed: list[bytes]
+) -> None:
     """The batch's records as tuples to the driver's ``executemany``: the upload transaction
     holds the write lock that tracing queries' audit entries wait for (a dict per row through
     the statement layer cost most of it)."""
     refs = [str(r) for r in batch.record_refs]
     for start in range(0, len(batch), _INSERT_ROWS):
         stop = min(start + _INSERT_ROWS, len(batch))
-        rows = [(batch_id, k, agreement_id, agency_id, refs[k], sealed[k])
-                for k in range(start, stop)]  # fmt: skip
-        insert_rows(conn, "batch_records", ("batch_id", "position", "agreement_id", "agency_id",
-                    "record_ref", "bloom"), rows)  # fmt: skip
+        rows = [
+            (batch_id, k, agreement_id, agency_id, refs[k], sealed[k]) for k in range(start, stop)
+        ]
+        insert_rows(
+            conn,
+            "batch_records",
+            ("batch_id", "position", "agreement_id", "agency_id", "record_ref", "bloom"),
+            rows,
+        )
 
 
 DROP_ROWS = 5000  # filters dropped per transaction once a run has stored its batches
@@ -259,27 +294,36 @@ def drop_linked_filters(engine: sa.Engine, batch_ids: list[str]) -> int:
             with engine.begin() as conn:
                 dropped += conn.execute(
                     batch_records.update()
-                    .where(r.batch_id == batch_id, r.position >= start,
-                           r.position < start + DROP_ROWS, r.bloom.is_not(None))
+                    .where(
+                        r.batch_id == batch_id,
+                        r.position >= start,
+                        r.position < start + DROP_ROWS,
+                        r.bloom.is_not(None),
+                    )
                     .values(bloom=None)
-                ).rowcount  # fmt: skip
+                ).rowcount
     return dropped
 
 
-def load_batch(conn: sa.Connection, row: Any, agency: str, fingerprint: str, *,
-               codec: FilterCodec) -> bloom.EncodedBatch:  # fmt: skip
+def load_batch(
+    conn: sa.Connection, row: Any, agency: str, fingerprint: str, *, codec: FilterCodec
+) -> bloom.EncodedBatch:
     """A stored pending batch as an :class:`bloom.EncodedBatch`, ready for ``linkage.link``;
     a filter altered or moved between records raises :class:`linkage.SealedValueError`."""
     r = batch_records.c
     recs = conn.execute(
-        sa.select(r.position, r.record_ref, r.bloom).where(r.batch_id == row.id)
+        sa.select(r.position, r.record_ref, r.bloom)
+        .where(r.batch_id == row.id)
         .order_by(r.position)
-    ).all()  # fmt: skip
+    ).all()
     bits = sum(int(b) for _, b in row.segments)
     plain = open_rows(
-        codec, [x.bloom for x in recs], lambda k: batch_aad(row.agreement_id, row.agency_id,
-        recs[k].record_ref), bits // 8, lambda k: f"batch {row.id} record {recs[k].position}",
-    )  # fmt: skip
+        codec,
+        [x.bloom for x in recs],
+        lambda k: batch_aad(row.agreement_id, row.agency_id, recs[k].record_ref),
+        bits // 8,
+        lambda k: f"batch {row.id} record {recs[k].position}",
+    )
     filters = np.frombuffer(plain, dtype="<u8").reshape(len(recs), bits // 64).astype(np.uint64)
     meta = bloom.BatchMetadata(
         schema_fingerprint=fingerprint,

@@ -176,15 +176,18 @@ class KeptCheckpoints:
 def _signature_problem(doc: dict[str, Any], key: PublicKey) -> str | None:
     what = f"the kept checkpoint of entry {doc['seq']}"
     if doc["key_id"] != key.key_id:
-        return (f"{what} is signed by key {doc['key_id']}, not by this service's key "
-                f"{key.key_id}: refused")  # fmt: skip
+        return (
+            f"{what} is signed by key {doc['key_id']}, not by this service's key "
+            f"{key.key_id}: refused"
+        )
     if not key.verifies(bytes.fromhex(doc["signature"]), canonical(doc)):
         return f"{what} has a bad signature (altered or forged): refused"
     return None
 
 
-def check_kept(documents: Iterable[tuple[int, dict[str, Any]]], key: PublicKey,
-               where: str = "checkpoint") -> KeptCheckpoints:  # fmt: skip
+def check_kept(
+    documents: Iterable[tuple[int, dict[str, Any]]], key: PublicKey, where: str = "checkpoint"
+) -> KeptCheckpoints:
     """Check each checkpoint's signature with ``key``; keep the (seq, hash) of those that hold.
 
     Two valid checkpoints of one chain and entry with different hashes mean the service signed
@@ -200,6 +203,9 @@ def check_kept(documents: Iterable[tuple[int, dict[str, Any]]], key: PublicKey,
             continue
         seen = kept.heads.setdefault(scope, {}).setdefault(seq, doc["hash"])
         if seen != doc["hash"]:
-            kept.refuse(scope, f"two kept checkpoints of entry {seq} sign different hashes "
-                               f"({where} line {number}): the chain was forked")  # fmt: skip
+            kept.refuse(
+                scope,
+                f"two kept checkpoints of entry {seq} sign different hashes "
+                f"({where} line {number}): the chain was forked",
+            )
     return kept

@@ -45,8 +45,9 @@ def append_checkpoints(path: Path, documents: list[dict[str, Any]]) -> None:
     """Append ``documents`` to ``path`` as JSON lines, in one write, with ``O_APPEND``."""
     if not documents:
         return
-    data = "".join(json.dumps(d, sort_keys=True, separators=(",", ":")) + "\n"
-                   for d in documents).encode("utf-8")  # fmt: skip
+    data = "".join(
+        json.dumps(d, sort_keys=True, separators=(",", ":")) + "\n" for d in documents
+    ).encode("utf-8")
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
@@ -102,8 +103,7 @@ class CheckpointWriter(PeriodicJob):
     """Checkpoints of every chain that moved, to ``path``: at start, every ``interval``
     seconds, at stop, and for every checkpoint handed out (:meth:`checkpoint`)."""
 
-    def __init__(self, engine: sa.Engine, signer: AuditSigner, path: Path,
-                 interval: float) -> None:  # fmt: skip
+    def __init__(self, engine: sa.Engine, signer: AuditSigner, path: Path, interval: float) -> None:
         self.engine, self.signer, self.path, self.interval = engine, signer, path, interval
         self._last: dict[str, Head] = {}
         self._lock = threading.Lock()
@@ -150,10 +150,14 @@ class CheckpointWriter(PeriodicJob):
     def write_moved(self) -> list[dict[str, Any]]:
         """Checkpoint every chain whose head moved since the last checkpoint written."""
         with self._lock, self.engine.connect() as conn:
-            heads = conn.execute(sa.select(audit_heads.c.scope, audit_heads.c.seq,
-                                           audit_heads.c.hash)).all()  # fmt: skip
-            moved = [(r.scope, int(r.seq), r.hash) for r in heads
-                     if self._last.get(r.scope) != (int(r.seq), r.hash)]  # fmt: skip
+            heads = conn.execute(
+                sa.select(audit_heads.c.scope, audit_heads.c.seq, audit_heads.c.hash)
+            ).all()
+            moved = [
+                (r.scope, int(r.seq), r.hash)
+                for r in heads
+                if self._last.get(r.scope) != (int(r.seq), r.hash)
+            ]
             for scope, seq, hash_ in moved:
                 self._warn_if_broken(conn, scope, (seq, hash_))
             documents = [make_checkpoint(self.signer, s, q, h) for s, q, h in moved]
@@ -169,5 +173,7 @@ class CheckpointWriter(PeriodicJob):
                 "audit chain %s does not extend its last checkpoint: %s. Entries were removed "
                 "or rewritten (or an older backup restored); see caselink admin verify-audit "
                 "--against %s",
-                chain_name(scope), why, self.path,
-            )  # fmt: skip
+                chain_name(scope),
+                why,
+                self.path,
+            )

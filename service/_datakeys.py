@@ -102,8 +102,10 @@ def key_problems(held: Inventory, ring: DataKeyRing, *, plain_ok: bool = False) 
             "stopped, then start it again"
         )
     if held.unknown:
-        problems.append(f"{held.unknown:,} stored filters have no known format; the database "
-                        "was altered — restore it from a backup")  # fmt: skip
+        problems.append(
+            f"{held.unknown:,} stored filters have no known format; the database "
+            "was altered — restore it from a backup"
+        )
     return problems
 
 
@@ -166,6 +168,8 @@ def open_cipher(settings: Settings, engine: sa.Engine) -> FilterCipher:
         raise DataKeyError("the service cannot start: " + "; ".join(problems))
     logger.info(
         "data keys: %s (newest %s); %s stored filters, all encrypted",
-        ", ".join(cipher.ring.ids), cipher.ring.newest.key_id, f"{held.sealed:,}",
-    )  # fmt: skip
+        ", ".join(cipher.ring.ids),
+        cipher.ring.newest.key_id,
+        f"{held.sealed:,}",
+    )
     return cipher

@@ -38,22 +38,32 @@ Subscriber = Callable[[str, Sequence[int] | None], object]
 KEEP_CHANGES = 1000  # logged changes kept per agreement; a view further behind compares all
 
 
-def record_change(conn: sa.Connection, agreement_id: str,
-                  registry_ids: Sequence[int] | None = None) -> int:  # fmt: skip
+def record_change(
+    conn: sa.Connection, agreement_id: str, registry_ids: Sequence[int] | None = None
+) -> int:
     """Number a change of the agreement's registry in the caller's transaction (call it
     before the change's writes: the agreement's row lock orders the changes); returns the
     number. ``registry_ids``: the ids it touched, None when not named."""
     a = agreements.c
-    conn.execute(agreements.update().where(a.id == agreement_id)
-                 .values(index_version=a.index_version + 1))  # fmt: skip
+    conn.execute(
+        agreements.update().where(a.id == agreement_id).values(index_version=a.index_version + 1)
+    )
     version = int(conn.execute(sa.select(a.index_version).where(a.id == agreement_id)).scalar_one())
     ids = None if registry_ids is None else sorted({int(i) for i in registry_ids})
-    conn.execute(index_changes.insert().values(
-        agreement_id=agreement_id, version=version, registry_ids=ids, changed_at=datetime.now(UTC)
-    ))  # fmt: skip
+    conn.execute(
+        index_changes.insert().values(
+            agreement_id=agreement_id,
+            version=version,
+            registry_ids=ids,
+            changed_at=datetime.now(UTC),
+        )
+    )
     c = index_changes.c
-    conn.execute(index_changes.delete().where(c.agreement_id == agreement_id,
-                                              c.version <= version - KEEP_CHANGES))  # fmt: skip
+    conn.execute(
+        index_changes.delete().where(
+            c.agreement_id == agreement_id, c.version <= version - KEEP_CHANGES
+        )
+    )
     return version
 
 
@@ -64,16 +74,20 @@ def current_version(conn: sa.Connection, agreement_id: str) -> int:
     return int(found or 0)
 
 
-def changes_since(conn: sa.Connection, agreement_id: str,
-                  since: int) -> tuple[int, list[int] | None]:  # fmt: skip
+def changes_since(
+    conn: sa.Connection, agreement_id: str, since: int
+) -> tuple[int, list[int] | None]:
     """``(version, ids)``: the agreement's number now and the registry ids its changes after
     ``since`` touched — None when one of them named none or is no longer logged."""
     version = current_version(conn, agreement_id)
     if version <= since:
         return version, []
     c = index_changes.c
-    rows = conn.execute(sa.select(c.version, c.registry_ids).where(
-        c.agreement_id == agreement_id, c.version > since, c.version <= version)).all()  # fmt: skip
+    rows = conn.execute(
+        sa.select(c.version, c.registry_ids).where(
+            c.agreement_id == agreement_id, c.version > since, c.version <= version
+        )
+    ).all()
     if len(rows) != version - since or any(r.registry_ids is None for r in rows):
         return version, None
     return version, sorted({int(i) for r in rows for i in r.registry_ids})
@@ -88,8 +102,9 @@ class ChangeFeed:
         with self._lock:
             self._subscribers.append(callback)
 
-    def publish(self, agreement_id: str, wait: float | None = None, *,
-                records: Sequence[int] | None = None) -> None:  # fmt: skip
+    def publish(
+        self, agreement_id: str, wait: float | None = None, *, records: Sequence[int] | None = None
+    ) -> None:
         """Tell every subscriber (with ``records``, the registry ids the change touched, if
         known); with ``wait``, also wait (that many seconds at most) for the futures they
         return — e.g. until the tracing index holds the change."""
@@ -111,5 +126,6 @@ class ChangeFeed:
             logger.warning("views of %s still updating after %.0f s", agreement_id, wait)
         for f in done:
             if f.exception() is not None:
-                logger.warning("a view of %s failed to update: %s", agreement_id,
-                               type(f.exception()).__name__)  # fmt: skip
+                logger.warning(
+                    "a view of %s failed to update: %s", agreement_id, type(f.exception()).__name__
+                )

@@ -93,8 +93,9 @@ class AgreementIndex:
     def words(self) -> int:
         return int(self.filters.filters.shape[1])
 
-    def candidates(self, q: np.ndarray, threshold: float, k: int, *, parts: int = 1,
-                   pool=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+    def candidates(
+        self, q: np.ndarray, threshold: float, k: int, *, parts: int = 1, pool=None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Best ``k`` records per query row at Dice >= threshold: (row, position, Dice)."""
         if self.records == 0 or len(q) == 0:
             return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
@@ -107,8 +108,9 @@ class AgreementIndex:
         rows = self.case_rows[self.case_ptr[case] : self.case_ptr[case + 1]]
         return tuple(sorted({self.agency_names[a] for a in self.agency_code[rows]}))
 
-    def search(self, q: np.ndarray, top_k: int, min_confidence: float = 0.0, *,
-               parts: int = 1, pool=None) -> list[list[CaseHit]]:  # fmt: skip
+    def search(
+        self, q: np.ndarray, top_k: int, min_confidence: float = 0.0, *, parts: int = 1, pool=None
+    ) -> list[list[CaseHit]]:
         """Per query row, up to ``top_k`` cases with confidence >= ``min_confidence``."""
         out: list[list[CaseHit]] = [[] for _ in range(len(q))]
         if self.model is None or self.records == 0:
@@ -118,8 +120,9 @@ class AgreementIndex:
         if i.size == 0:
             return out
         levels = comparison_levels(segment_dice(q, self.filters.filters, i, j, self.bounds))
-        rows, cases, p = case_probabilities(i, self.case_code[j], m.fs.weights(levels),
-                                            m.matched_share)  # fmt: skip
+        rows, cases, p = case_probabilities(
+            i, self.case_code[j], m.fs.weights(levels), m.matched_share
+        )
         # ties between cases go to the lower case id (codes differ between a changed index
         # and a rebuild; the ids do not)
         _, by_id = np.unique(np.asarray(self.case_ids[cases], dtype=str), return_inverse=True)
@@ -208,8 +211,11 @@ def _read_records(conn: sa.Connection, scope: str, words: int, codec: FilterCode
     n = int(conn.execute(sa.select(sa.func.count()).where(r.scope == scope)).scalar_one())
     filters, ids = np.zeros((n, words), np.uint64), np.zeros(n, np.int64)
     agencies, case_ids, at = np.empty(n, object), np.empty(n, object), 0
-    query = (sa.select(r.id, r.agency, r.record_ref, r.case_id, r.bloom)
-             .where(r.scope == scope).order_by(r.id))  # fmt: skip
+    query = (
+        sa.select(r.id, r.agency, r.record_ref, r.case_id, r.bloom)
+        .where(r.scope == scope)
+        .order_by(r.id)
+    )
     # closed however the read ends (a filter that cannot be opened: PostgreSQL's server cursor)
     with conn.execution_options(yield_per=_LOAD_ROWS).execute(query) as result:
         for part in result.partitions():
@@ -242,14 +248,18 @@ def load_index(
         segments = conn.execute(
             sa.select(batches.c.segments).where(batches.c.agreement_id == agreement_id).limit(1)
         ).scalar()
-        filters, agencies, case_ids, ids = _read_records(conn, agreement_id, int(bits) // 64,
-                                                         codec)  # fmt: skip
+        filters, agencies, case_ids, ids = _read_records(conn, agreement_id, int(bits) // 64, codec)
     loaded = time.perf_counter() - started
     bounds = segment_bounds(segments or [], int(bits) // 64)
-    index = build_index(agreement_id, filters, agencies, case_ids, bounds, seed=seed,
-                        record_ids=ids, model=model)  # fmt: skip
+    index = build_index(
+        agreement_id, filters, agencies, case_ids, bounds, seed=seed, record_ids=ids, model=model
+    )
     logger.info(
         "tracing index of %s: %s records, %s cases; loaded in %.1f s, built in %.1f s",
-        agreement_id, index.records, len(index.case_ids), loaded, index.build_seconds,
-    )  # fmt: skip
+        agreement_id,
+        index.records,
+        len(index.case_ids),
+        loaded,
+        index.build_seconds,
+    )
     return index

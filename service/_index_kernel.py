@@ -99,8 +99,7 @@ def _part(args: tuple) -> Triple:
     m = q.shape[0]
     out_j, out_s = np.empty(m * k, np.int64), np.empty(m * k, np.float64)
     counts = np.zeros(m, np.int64)
-    _scan(q, pq, index.filters, index.popcounts, lo, hi, need, start, stop, k, out_j, out_s,
-          counts)  # fmt: skip
+    _scan(q, pq, index.filters, index.popcounts, lo, hi, need, start, stop, k, out_j, out_s, counts)
     kept = (np.arange(k)[None, :] < counts[:, None]).ravel()
     return np.repeat(np.arange(m, dtype=np.int64), counts), out_j[kept], out_s[kept]
 
@@ -134,8 +133,11 @@ def top_candidates(
         return empty
     start, stop = int(lo[live].min()), int(hi[live].max())
     bounds = np.linspace(start, stop, max(1, parts) + 1).astype(np.int64)
-    jobs = [(q, pq, index, lo, hi, need, int(a), int(b), k)
-            for a, b in itertools.pairwise(bounds) if b > a]  # fmt: skip
+    jobs = [
+        (q, pq, index, lo, hi, need, int(a), int(b), k)
+        for a, b in itertools.pairwise(bounds)
+        if b > a
+    ]
     found = (
         list(pool.map(_part, jobs))
         if pool is not None and len(jobs) > 1

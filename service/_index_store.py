@@ -101,9 +101,15 @@ def _stale(index: AgreementIndex) -> bool:
 class IndexStore:
     """One :class:`AgreementIndex` per agreement, kept in step with the registry."""
 
-    def __init__(self, engine: sa.Engine, *, codec: FilterCodec | None, threads: int = 2,
-                 process_from: int | None = PROCESS_FROM,
-                 niceness: int = NICENESS) -> None:  # fmt: skip
+    def __init__(
+        self,
+        engine: sa.Engine,
+        *,
+        codec: FilterCodec | None,
+        threads: int = 2,
+        process_from: int | None = PROCESS_FROM,
+        niceness: int = NICENESS,
+    ) -> None:
         self.engine = reader_engine(engine) if engine is not None else engine
         self.codec = codec
         self._own_engine = self.engine is not engine
@@ -162,19 +168,27 @@ class IndexStore:
             try:
                 index, version = self._reread_since(current, ids)
             except Exception:
-                logger.exception("could not update the tracing index of %s in place; it "
-                                 "answers again once rebuilt", agreement_id)  # fmt: skip
+                logger.exception(
+                    "could not update the tracing index of %s in place; it "
+                    "answers again once rebuilt",
+                    agreement_id,
+                )
                 self._out_of_service(agreement_id)
                 return self.refresh(agreement_id)
             self._install(index, version)
-        logger.info("tracing index of %s: %s records read again and applied in %.3f s",
-                    agreement_id, len(ids), time.perf_counter() - started)  # fmt: skip
+        logger.info(
+            "tracing index of %s: %s records read again and applied in %.3f s",
+            agreement_id,
+            len(ids),
+            time.perf_counter() - started,
+        )
         if _stale(index):
             self.refresh(agreement_id)  # in the background; this one serves meanwhile
         return _done(index)
 
-    def _reread_since(self, index: AgreementIndex, ids: Iterable[int],
-                      have: int | None = None) -> tuple[AgreementIndex, int]:  # fmt: skip
+    def _reread_since(
+        self, index: AgreementIndex, ids: Iterable[int], have: int | None = None
+    ) -> tuple[AgreementIndex, int]:
         """``ids`` read again with those of the changes numbered since ``have`` (default: the
         installed index's number; other replicas' withdrawals), and the number reached; a
         change that named no ids (a run elsewhere) leaves it: the next query compares."""
@@ -203,8 +217,9 @@ class IndexStore:
             self._indexes.pop(agreement_id, None)
             self._versions.pop(agreement_id, None)
 
-    def _delta(self, conn: sa.Connection, current: AgreementIndex,
-               logged: list[int] | None) -> tuple[Delta, bool]:  # fmt: skip
+    def _delta(
+        self, conn: sa.Connection, current: AgreementIndex, logged: list[int] | None
+    ) -> tuple[Delta, bool]:
         """The changes since ``current``: the ``logged`` ids read again, or (None) the
         registry compared; and whether that difference is too large (rebuild instead)."""
         if logged is not None:
@@ -235,14 +250,22 @@ class IndexStore:
                 delta = Delta(delta.drop, gone, delta.recase_ids, delta.recase_cases)
             index = apply_delta(current, delta)
         except Exception:
-            logger.exception("could not bring the tracing index of %s up to the registry's "
-                             "change %s; it answers again once rebuilt", agreement_id,
-                             have)  # fmt: skip
+            logger.exception(
+                "could not bring the tracing index of %s up to the registry's "
+                "change %s; it answers again once rebuilt",
+                agreement_id,
+                have,
+            )
             self._out_of_service(agreement_id)
             return None
         self._install(index, now)
-        logger.info("tracing index of %s: registry changes %s..%s applied in %.3f s",
-                    agreement_id, have + 1, now, time.perf_counter() - started)  # fmt: skip
+        logger.info(
+            "tracing index of %s: registry changes %s..%s applied in %.3f s",
+            agreement_id,
+            have + 1,
+            now,
+            time.perf_counter() - started,
+        )
         if large or _stale(index) or len(index.agency_names) > len(current.agency_names):
             self.refresh(agreement_id)  # in the background; this one serves meanwhile
         return index
@@ -260,14 +283,21 @@ class IndexStore:
                 try:
                     index = self._apply_scan(index)
                 except Exception:
-                    logger.exception("could not compare the tracing index of %s with the "
-                                     "registry; rebuilding it", agreement_id)  # fmt: skip
+                    logger.exception(
+                        "could not compare the tracing index of %s with the "
+                        "registry; rebuilding it",
+                        agreement_id,
+                    )
                     index = None
         if index is None:
             return self._build(agreement_id)
-        logger.info("tracing index of %s: compared with the registry and updated in %.2f s "
-                    "(%s records changed since its last build)", agreement_id,
-                    time.perf_counter() - started, index.changed_since_fit)  # fmt: skip
+        logger.info(
+            "tracing index of %s: compared with the registry and updated in %.2f s "
+            "(%s records changed since its last build)",
+            agreement_id,
+            time.perf_counter() - started,
+            index.changed_since_fit,
+        )
         if len(index.agency_names) > len(current.agency_names):  # more candidates per query
             self.refresh(agreement_id)
         return index
@@ -327,8 +357,7 @@ class IndexStore:
             try:
                 return self._process.build(agreement_id)
             except BuildProcessError:
-                logger.warning("the index builder process stopped; building %s here",
-                               agreement_id)  # fmt: skip
+                logger.warning("the index builder process stopped; building %s here", agreement_id)
         return load_index(self.engine, agreement_id, codec=self.codec)
 
     def _size(self, agreement_id: str) -> int:

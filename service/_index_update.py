@@ -46,8 +46,19 @@ from service._index_kernel import SortedFilters
 if TYPE_CHECKING:
     from service._index import AgreementIndex
 
-__all__ = ["REBUILD_SHARE", "CaseCodes", "Delta", "Rows", "apply_delta", "case_index", "compare",
-           "open_part", "read_rows", "reread", "scan_delta"]  # fmt: skip
+__all__ = [
+    "REBUILD_SHARE",
+    "CaseCodes",
+    "Delta",
+    "Rows",
+    "apply_delta",
+    "case_index",
+    "compare",
+    "open_part",
+    "read_rows",
+    "reread",
+    "scan_delta",
+]
 
 REBUILD_SHARE = 0.25  # records changed since the fit, as a share of those it was fitted on
 _CHUNK = 900  # ids per IN list: under SQLite's bound-parameter limit everywhere
@@ -147,13 +158,17 @@ class Delta:
 def open_part(part, scope: str, words: int, codec: FilterCodec | None) -> bytes:
     """The plain filters of registry rows (their refs only bind the seal, then go)."""
     return open_rows(
-        codec, [x.bloom for x in part], lambda k: registry_aad(scope, part[k].agency,
-        part[k].record_ref), words * 8, lambda k: f"registry record {part[k].id}",
-    )  # fmt: skip
+        codec,
+        [x.bloom for x in part],
+        lambda k: registry_aad(scope, part[k].agency, part[k].record_ref),
+        words * 8,
+        lambda k: f"registry record {part[k].id}",
+    )
 
 
-def read_rows(conn: sa.Connection, scope: str, ids: np.ndarray, words: int,
-              codec: FilterCodec | None) -> Rows:  # fmt: skip
+def read_rows(
+    conn: sa.Connection, scope: str, ids: np.ndarray, words: int, codec: FilterCodec | None
+) -> Rows:
     """The records among ``ids`` still in the registry, read whole (filters opened)."""
     r = records_table.c
     ids = np.unique(np.asarray(ids, np.int64))
@@ -172,8 +187,12 @@ def read_rows(conn: sa.Connection, scope: str, ids: np.ndarray, words: int,
             cases += [x.case_id for x in part]
     if not found:
         return Rows.empty(words)
-    return Rows(np.asarray(found, np.int64), np.vstack(filters).astype(np.uint64),
-                np.asarray(agencies, object), np.asarray(cases, object))  # fmt: skip
+    return Rows(
+        np.asarray(found, np.int64),
+        np.vstack(filters).astype(np.uint64),
+        np.asarray(agencies, object),
+        np.asarray(cases, object),
+    )
 
 
 def reread(rows: Rows, ids: np.ndarray) -> Delta:
@@ -190,8 +209,9 @@ def _locate(sorted_ids: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.
     return at, hit
 
 
-def compare(index: AgreementIndex, ids: np.ndarray, agencies: np.ndarray,
-            cases: np.ndarray) -> tuple[np.ndarray, ...]:  # fmt: skip
+def compare(
+    index: AgreementIndex, ids: np.ndarray, agencies: np.ndarray, cases: np.ndarray
+) -> tuple[np.ndarray, ...]:
     """The registry's records (ids ascending, their agencies and case ids) against ``index``:
     ``(drop, enter, recase_ids, recase_cases)`` — ids to drop, ids to read whole (new, or
     held for another agency's record: SQLite reuses a withdrawn maximum id), ids re-cased."""
@@ -210,8 +230,9 @@ def compare(index: AgreementIndex, ids: np.ndarray, agencies: np.ndarray,
     return np.union1d(held[~still], ids[other]), ids[enter], ids[recase], cases[recase]
 
 
-def scan_delta(conn: sa.Connection, index: AgreementIndex, words: int,
-               codec: FilterCodec | None) -> Delta:  # fmt: skip
+def scan_delta(
+    conn: sa.Connection, index: AgreementIndex, words: int, codec: FilterCodec | None
+) -> Delta:
     """Every record of the registry against ``index``: what was added, dropped, re-cased."""
     r = records_table.c
     stored = conn.execute(
@@ -264,13 +285,17 @@ def _settle(index: AgreementIndex, delta: Delta) -> Delta:
     stay, moved = k[same], np.ones(len(add.ids), bool)
     moved[stay] = False
     rest = Rows(add.ids[moved], add.filters[moved], add.agencies[moved], add.case_ids[moved])
-    return Delta(np.setdiff1d(delta.drop, add.ids[stay]), rest,
-                 np.concatenate([delta.recase_ids, add.ids[stay]]),
-                 np.concatenate([delta.recase_cases, add.case_ids[stay]]))  # fmt: skip
+    return Delta(
+        np.setdiff1d(delta.drop, add.ids[stay]),
+        rest,
+        np.concatenate([delta.recase_ids, add.ids[stay]]),
+        np.concatenate([delta.recase_cases, add.case_ids[stay]]),
+    )
 
 
-def _splice(columns: list[np.ndarray], keep: np.ndarray, at: np.ndarray,
-            values: list[np.ndarray]) -> list[np.ndarray]:  # fmt: skip
+def _splice(
+    columns: list[np.ndarray], keep: np.ndarray, at: np.ndarray, values: list[np.ndarray]
+) -> list[np.ndarray]:
     """Each column without its rows where ``keep`` is False and with ``values`` inserted before
     kept row ``at`` (ascending), as :func:`numpy.insert` would: one copy of each column, a
     slice per run of rows that stay together (a few for a withdrawal)."""
@@ -313,14 +338,22 @@ def apply_delta(index: AgreementIndex, delta: Delta) -> AgreementIndex:
     names, add_agency = _agency_codes(names, add.agencies[o])
     filters, popcounts, ids, case_code, agency_code = _splice(
         [index.filters.filters, index.filters.popcounts, ids, case_code, index.agency_code],
-        keep, at, [add.filters[o], pc[o], add.ids[o], codes.codes(add.case_ids[o].tolist()),
-                   add_agency],
-    )  # fmt: skip
+        keep,
+        at,
+        [add.filters[o], pc[o], add.ids[o], codes.codes(add.case_ids[o].tolist()), add_agency],
+    )
     case_ids = codes.array()
     case_ptr, case_rows = case_index(case_code, len(case_ids))
     sorted_filters = SortedFilters(filters, popcounts, np.arange(len(ids), dtype=np.int64))
     return replace(
-        index, filters=sorted_filters, case_code=case_code, agency_code=agency_code,
-        case_ids=case_ids, agency_names=names, case_ptr=case_ptr, case_rows=case_rows,
-        record_ids=ids, changed_since_fit=index.changed_since_fit + counted,
-    )  # fmt: skip
+        index,
+        filters=sorted_filters,
+        case_code=case_code,
+        agency_code=agency_code,
+        case_ids=case_ids,
+        agency_names=names,
+        case_ptr=case_ptr,
+        case_rows=case_rows,
+        record_ids=ids,
+        changed_since_fit=index.changed_since_fit + counted,
+    )

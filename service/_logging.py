@@ -36,8 +36,13 @@ class JsonFormatter(logging.Formatter):
             and len(record.args) == 5
         ):
             client, method, path, _, status = record.args
-            body.update(client=client, method=method, path=path, status=status,
-                        message=f"{method} {path} {status}")  # fmt: skip
+            body.update(
+                client=client,
+                method=method,
+                path=path,
+                status=status,
+                message=f"{method} {path} {status}",
+            )
         else:
             body["message"] = record.getMessage()
         if record.exc_info:
@@ -53,8 +58,11 @@ class _RedactingText(logging.Formatter):
 def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
     """Send every logger (uvicorn's too) to stderr in the chosen format."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if fmt == "json" else _RedactingText(
-        "%(asctime)s %(levelname)s %(name)s: %(message)s"))  # fmt: skip
+    handler.setFormatter(
+        JsonFormatter()
+        if fmt == "json"
+        else _RedactingText("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    )
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -43,8 +43,11 @@ class _DatabaseCollector(Collector):
             n_agreements = conn.execute(sa.select(sa.func.count()).select_from(agreements))
             figures = (registered, pending.scalar_one(), n_agreements.scalar_one())
         names = ("caselink_records_registered", "caselink_records_pending", "caselink_agreements")
-        helps = ("records in the case registries", "uploaded records not linked yet",
-                 "data-sharing agreements")  # fmt: skip
+        helps = (
+            "records in the case registries",
+            "uploaded records not linked yet",
+            "data-sharing agreements",
+        )
         for name, help_text, value in zip(names, helps, figures, strict=True):
             yield GaugeMetricFamily(name, help_text, value=float(value))
 
@@ -53,15 +56,22 @@ class Metrics:
     def __init__(self, engine: sa.Engine) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
-        self.requests = Counter("caselink_requests", "HTTP requests",
-                                ["method", "route", "status"], registry=r)  # fmt: skip
-        self.latency = Histogram("caselink_request_seconds", "HTTP request latency",
-                                 ["route"], buckets=_LATENCY_BUCKETS, registry=r)  # fmt: skip
+        self.requests = Counter(
+            "caselink_requests", "HTTP requests", ["method", "route", "status"], registry=r
+        )
+        self.latency = Histogram(
+            "caselink_request_seconds",
+            "HTTP request latency",
+            ["route"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
         self.runs = Counter("caselink_runs", "linkage runs by outcome", ["outcome"], registry=r)
         self.queries = Counter("caselink_queries", "tracing queries answered", registry=r)
         self.query_records = Counter("caselink_query_records", "records queried", registry=r)
-        self.refusals = Counter("caselink_refusals", "refused calls by HTTP status", ["status"],
-                                registry=r)  # fmt: skip
+        self.refusals = Counter(
+            "caselink_refusals", "refused calls by HTTP status", ["status"], registry=r
+        )
         r.register(_DatabaseCollector(engine))
 
     def render(self) -> bytes:

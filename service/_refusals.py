@@ -199,9 +199,15 @@ class RefusalAudit(PeriodicJob):
             with self.engine.begin() as conn:
                 for e in entries:
                     r = e.refused
-                    append(conn, r.scope, r.actor, r.action, purpose=r.purpose,
-                           outcome=self.outcome,
-                           details=e.details(self.status, self.counter.window))  # fmt: skip
+                    append(
+                        conn,
+                        r.scope,
+                        r.actor,
+                        r.action,
+                        purpose=r.purpose,
+                        outcome=self.outcome,
+                        details=e.details(self.status, self.counter.window),
+                    )
         except Exception:
             with self._lock:
                 self._unwritten = [*entries, *self._unwritten]

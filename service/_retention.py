@@ -75,10 +75,17 @@ def expired_batches(conn: sa.Connection, as_of: datetime) -> list[Any]:
 
 
 def _purge_details(p: Purge, as_of: datetime, retention_days: int) -> dict[str, Any]:
-    return {"batch": p.batch_id, "agency": p.agency, "records_purged": p.records,
-            "registry_records": p.registry_records, "cases_reformed": p.cases_reformed,
-            "split_off_cases": p.split_off_cases, "retention_days": retention_days,
-            "received_at": p.received_at.isoformat(), "as_of": as_of.isoformat()}  # fmt: skip
+    return {
+        "batch": p.batch_id,
+        "agency": p.agency,
+        "records_purged": p.records,
+        "registry_records": p.registry_records,
+        "cases_reformed": p.cases_reformed,
+        "split_off_cases": p.split_off_cases,
+        "retention_days": retention_days,
+        "received_at": p.received_at.isoformat(),
+        "as_of": as_of.isoformat(),
+    }
 
 
 def purge_batch(engine: sa.Engine, batch_id: str, as_of: datetime, actor: Actor) -> Purge | None:
@@ -106,14 +113,28 @@ def purge_batch(engine: sa.Engine, batch_id: str, as_of: datetime, actor: Actor)
         ).scalars()
         wanted = [(row.agency, ref) for ref in refs]
         record_change(conn, scope)  # every replica's tracing index compares the registry
-        report = registry.remove(wanted, threshold=clustering_threshold(conn, agreement),
-                                 connection=conn)  # fmt: skip
+        report = registry.remove(
+            wanted, threshold=clustering_threshold(conn, agreement), connection=conn
+        )
         drop_batch_records(conn, batch_id, None)
         split = sum(len(c.split_off) for c in report.cases.values())
-        purge = Purge(scope, batch_id, row.agency, row.received_at, len(wanted),
-                      len(report.removed), len(report.cases), split)  # fmt: skip
-        append(conn, scope, actor, "retention.purge",
-               details=_purge_details(purge, as_of, agreement.retention_days))  # fmt: skip
+        purge = Purge(
+            scope,
+            batch_id,
+            row.agency,
+            row.received_at,
+            len(wanted),
+            len(report.removed),
+            len(report.cases),
+            split,
+        )
+        append(
+            conn,
+            scope,
+            actor,
+            "retention.purge",
+            details=_purge_details(purge, as_of, agreement.retention_days),
+        )
     return purge
 
 

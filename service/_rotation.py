@@ -75,8 +75,11 @@ class _Stored:
 def _registry() -> _Stored:
     r = records_table.c
     return _Stored(
-        select=lambda last: sa.select(r.id, r.scope, r.agency, r.record_ref, r.bloom)
-        .where(r.id > last).order_by(r.id),
+        select=lambda last: (
+            sa.select(r.id, r.scope, r.agency, r.record_ref, r.bloom)
+            .where(r.id > last)
+            .order_by(r.id)
+        ),
         key=lambda x: x.id,
         aad=lambda x: registry_aad(x.scope, x.agency, x.record_ref),
         where=lambda x: f"registry record {x.id}",
@@ -84,29 +87,34 @@ def _registry() -> _Stored:
         .where(r.id == sa.bindparam("k_id"), r.bloom == sa.bindparam("old"))
         .values(bloom=sa.bindparam("new")),
         params=lambda x: {"k_id": x.id},
-    )  # fmt: skip
+    )
 
 
 def _pending() -> _Stored:
     b = batch_records.c
     return _Stored(
-        select=lambda last: sa.select(b.batch_id, b.position, b.agreement_id, b.agency_id,
-                                      b.record_ref, b.bloom)
-        .where(b.bloom.is_not(None), sa.tuple_(b.batch_id, b.position) > last)
-        .order_by(b.batch_id, b.position),
+        select=lambda last: (
+            sa.select(b.batch_id, b.position, b.agreement_id, b.agency_id, b.record_ref, b.bloom)
+            .where(b.bloom.is_not(None), sa.tuple_(b.batch_id, b.position) > last)
+            .order_by(b.batch_id, b.position)
+        ),
         key=lambda x: (x.batch_id, x.position),
         aad=lambda x: batch_aad(x.agreement_id, x.agency_id, x.record_ref),
         where=lambda x: f"batch {x.batch_id} record {x.position}",
         update=batch_records.update()
-        .where(b.batch_id == sa.bindparam("k_bid"), b.position == sa.bindparam("k_pos"),
-               b.bloom == sa.bindparam("old"))
+        .where(
+            b.batch_id == sa.bindparam("k_bid"),
+            b.position == sa.bindparam("k_pos"),
+            b.bloom == sa.bindparam("old"),
+        )
         .values(bloom=sa.bindparam("new")),
         params=lambda x: {"k_bid": x.batch_id, "k_pos": x.position},
-    )  # fmt: skip
+    )
 
 
-def _pass(engine: sa.Engine, cipher: FilterCipher, chunk: int, table: _Stored,
-          first: Any) -> tuple[int, int]:  # fmt: skip
+def _pass(
+    engine: sa.Engine, cipher: FilterCipher, chunk: int, table: _Stored, first: Any
+) -> tuple[int, int]:
     """Re-encrypt one table in chunks, a transaction each: (values resealed, of them plain)."""
     last, done, plain = first, 0, 0
     while True:
@@ -159,8 +167,10 @@ def reseal(engine: sa.Engine, cipher: FilterCipher, *, chunk: int = CHUNK) -> Ro
         if set(held.by_key) <= {cipher.ring.newest.key_id} and not held.plain:
             break
     else:
-        raise DataKeyError(f"stored filters kept changing under other keys for {PASSES} passes; "
-                           "run the rotation again (or stop the service first)")  # fmt: skip
+        raise DataKeyError(
+            f"stored filters kept changing under other keys for {PASSES} passes; "
+            "run the rotation again (or stop the service first)"
+        )
     _vacuum(engine)
     unused = tuple(k for k in cipher.ring.ids if k not in held.by_key)
     return RotationReport(cipher.ring.newest.key_id, done, plain, unused)
@@ -170,11 +180,14 @@ def drop_key(engine: sa.Engine, path: Path, key_id: str) -> DataKeyRing:
     """Remove ``key_id`` from the key file at ``path``; refused while anything needs it."""
     ring = DataKeyRing.from_file(path)
     if ring.get(key_id) is None:
-        raise DataKeyError(f"the key file {path} holds no key {key_id} (it holds "
-                           f"{', '.join(ring.ids)})")  # fmt: skip
+        raise DataKeyError(
+            f"the key file {path} holds no key {key_id} (it holds {', '.join(ring.ids)})"
+        )
     if key_id == ring.newest.key_id:
-        raise DataKeyError(f"{key_id} is the newest key, which encrypts; rotate to a new key "
-                           "first (caselink admin rotate-data-key)")  # fmt: skip
+        raise DataKeyError(
+            f"{key_id} is the newest key, which encrypts; rotate to a new key "
+            "first (caselink admin rotate-data-key)"
+        )
     still = inventory(engine).by_key.get(key_id, 0)
     if still:
         raise DataKeyError(

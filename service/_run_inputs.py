@@ -63,8 +63,13 @@ class RunInputs:
 
     def _registry(self) -> linkage.Registry:
         engine = _engine(self.url)
-        return linkage.Registry(engine, scope=self.agreement_id, create_tables=False,
-                                codec=_codec(self.key_file), reader=engine)  # fmt: skip
+        return linkage.Registry(
+            engine,
+            scope=self.agreement_id,
+            create_tables=False,
+            codec=_codec(self.key_file),
+            reader=engine,
+        )
 
     def load(self) -> tuple[Sequence[bloom.EncodedBatch], linkage.RegistryState]:
         from service._batches import load_batch
@@ -78,8 +83,12 @@ class RunInputs:
                 .where(b.id.in_(self.batch_ids))
             ).all()
             by_id = {r.id: r for r in rows}
-            loaded = [load_batch(conn, by_id[i], by_id[i].agency, self.fingerprint,
-                                 codec=_codec(self.key_file)) for i in self.batch_ids]  # fmt: skip
+            loaded = [
+                load_batch(
+                    conn, by_id[i], by_id[i].agency, self.fingerprint, codec=_codec(self.key_file)
+                )
+                for i in self.batch_ids
+            ]
         return loaded, self._registry().state()
 
     def prepare(self, report: linkage.LinkReport) -> None:

@@ -103,8 +103,9 @@ class RunLeases:
     """One replica's leases on runs: claim, hold (fenced writes), renew, release, and find
     the runs no live replica holds."""
 
-    def __init__(self, engine: sa.Engine, seconds: float = DEFAULT_SECONDS, *,
-                 owner: str | None = None) -> None:  # fmt: skip
+    def __init__(
+        self, engine: sa.Engine, seconds: float = DEFAULT_SECONDS, *, owner: str | None = None
+    ) -> None:
         """``seconds``: how long a lease lasts without renewal (``CASELINK_RUN_LEASE_SECONDS``);
         ``owner``: this replica's id (default: a new :func:`replica_id`)."""
         if seconds <= 0:
@@ -126,10 +127,13 @@ class RunLeases:
             now = db_now(conn)
             taken = conn.execute(
                 runs.update()
-                .where(r.id == run_id, r.status == "queued",
-                       sa.or_(r.lease_owner.is_(None), r.lease_owner == self.owner))
+                .where(
+                    r.id == run_id,
+                    r.status == "queued",
+                    sa.or_(r.lease_owner.is_(None), r.lease_owner == self.owner),
+                )
                 .values(lease_owner=self.owner, lease_expires_at=now + self.ttl)
-            )  # fmt: skip
+            )
         return taken.rowcount == 1
 
     def hold(self, conn: sa.Connection, run_id: str, **values: Any) -> bool:
@@ -174,8 +178,10 @@ class RunLeases:
 
     def _candidates(self, now: datetime) -> Any:
         r = runs.c
-        maybe = [r.lease_expires_at < now,
-                 sa.and_(r.lease_owner.is_(None), r.created_at < now - self.ttl)]  # fmt: skip
+        maybe = [
+            r.lease_expires_at < now,
+            sa.and_(r.lease_owner.is_(None), r.created_at < now - self.ttl),
+        ]
         if self._local:
             maybe.append(r.lease_owner.startswith(self._local, autoescape=True))
         return sa.and_(r.status.in_(ACTIVE), sa.or_(*maybe))
@@ -193,9 +199,11 @@ class RunLeases:
         PostgreSQL (rows another transaction holds are skipped: their replica is alive)."""
         now = db_now(conn)
         rows = conn.execute(
-            sa.select(runs).where(self._candidates(now)).order_by(runs.c.created_at)
+            sa.select(runs)
+            .where(self._candidates(now))
+            .order_by(runs.c.created_at)
             .with_for_update(skip_locked=True)
-        ).all()  # fmt: skip
+        ).all()
         found = [(row, self.why_abandoned(row, now)) for row in rows]
         return [(row, why) for row, why in found if why]
 
@@ -217,8 +225,9 @@ class LeaseKeeper:
     """The heartbeat of one replica: every third of a lease, renew this replica's leases,
     then ``settle`` (the runs others abandoned); on a thread of its own."""
 
-    def __init__(self, leases: RunLeases, settle: Callable[[], object],
-                 faults: Faults | None = None) -> None:  # fmt: skip
+    def __init__(
+        self, leases: RunLeases, settle: Callable[[], object], faults: Faults | None = None
+    ) -> None:
         self.leases, self.settle = leases, settle
         self.faults = faults or Faults()
         self.interval = leases.seconds / 3
@@ -231,14 +240,18 @@ class LeaseKeeper:
         try:
             self.leases.renew()
         except sa.exc.SQLAlchemyError:
-            logger.exception("could not renew this replica's run leases (%s); its runs are "
-                             "taken over by another replica if this lasts %.0f s",
-                             self.leases.owner, self.leases.seconds)  # fmt: skip
+            logger.exception(
+                "could not renew this replica's run leases (%s); its runs are "
+                "taken over by another replica if this lasts %.0f s",
+                self.leases.owner,
+                self.leases.seconds,
+            )
         try:
             self.settle()
         except sa.exc.SQLAlchemyError:
-            logger.exception("could not settle the runs other replicas abandoned; next "
-                             "heartbeat tries again")  # fmt: skip
+            logger.exception(
+                "could not settle the runs other replicas abandoned; next heartbeat tries again"
+            )
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):

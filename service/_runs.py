@@ -73,8 +73,13 @@ RECOVERED = (
     "links were kept, and the tracing index was rebuilt at start-up"
 )
 # what a failed run may say as it is: bad input, or stored filters it cannot open
-_TOLD = (linkage.LinkageError | linkage.RegistryError | linkage.RunMemoryError
-         | linkage.DataKeyError | linkage.SealedValueError)  # fmt: skip
+_TOLD = (
+    linkage.LinkageError
+    | linkage.RegistryError
+    | linkage.RunMemoryError
+    | linkage.DataKeyError
+    | linkage.SealedValueError
+)
 
 
 def _now() -> datetime:
@@ -96,8 +101,12 @@ def _one_active_run(conn: sa.Connection, agreement_id: str) -> None:
         sa.select(runs.c.id).where(runs.c.agreement_id == agreement_id, runs.c.status.in_(ACTIVE))
     ).first()
     if active is not None:
-        raise ServiceError(409, "conflict", f"run {active.id} of this agreement is not finished "
-                           "yet; wait for it, then start another")  # fmt: skip
+        raise ServiceError(
+            409,
+            "conflict",
+            f"run {active.id} of this agreement is not finished "
+            "yet; wait for it, then start another",
+        )
 
 
 def queue_run(conn: sa.Connection, agreement_id: str, agency_id: int) -> str:
@@ -138,8 +147,9 @@ def _stored(conn: sa.Connection, run: Any) -> bool:
     return conn.execute(marked).first() is not None
 
 
-def recover_interrupted(engine: sa.Engine, leases: RunLeases,
-                        changes: ChangeFeed | None = None) -> Recovery:  # fmt: skip
+def recover_interrupted(
+    engine: sa.Engine, leases: RunLeases, changes: ChangeFeed | None = None
+) -> Recovery:
     """Settle the runs left queued or running that no live replica holds (``leases``
     judges; see the module docstring); ``changes`` is told of each agreement a completed
     run changed (at start-up the tracing indexes are built afterwards anyway)."""
@@ -148,14 +158,27 @@ def recover_interrupted(engine: sa.Engine, leases: RunLeases,
         return found
     with engine.begin() as conn:
         for run, why in leases.abandoned(conn):
-            append(conn, run.agreement_id, SERVICE_ACTOR, "run.takeover",
-                   details={"run": run.id, "lease_owner": run.lease_owner, "reason": why,
-                            "taken_by": leases.owner})  # fmt: skip
+            append(
+                conn,
+                run.agreement_id,
+                SERVICE_ACTOR,
+                "run.takeover",
+                details={
+                    "run": run.id,
+                    "lease_owner": run.lease_owner,
+                    "reason": why,
+                    "taken_by": leases.owner,
+                },
+            )
             stored = _stored(conn, run)
             values: dict[str, Any] = {"finished_at": _now()}
             if stored:
-                values |= {"status": "succeeded", "stage": "done", "progress": 1.0,
-                           "stats": {**(run.stats or {}), "note": RECOVERED}}  # fmt: skip
+                values |= {
+                    "status": "succeeded",
+                    "stage": "done",
+                    "progress": 1.0,
+                    "stats": {**(run.stats or {}), "note": RECOVERED},
+                }
                 action, details = "run.recovered", {"run": run.id, "status": "succeeded"}
                 found.completed.append(run.id)
                 found.agreements.add(run.agreement_id)
@@ -165,8 +188,14 @@ def recover_interrupted(engine: sa.Engine, leases: RunLeases,
                 found.failed.append(run.id)
             conn.execute(runs.update().where(runs.c.id == run.id).values(**values))
             append(conn, run.agreement_id, SERVICE_ACTOR, action, details=details)
-            logger.warning("run %s of %s taken over from %s (%s): %s", run.id, run.agreement_id,
-                           run.lease_owner, why, values["status"])  # fmt: skip
+            logger.warning(
+                "run %s of %s taken over from %s (%s): %s",
+                run.id,
+                run.agreement_id,
+                run.lease_owner,
+                why,
+                values["status"],
+            )
         done = sa.select(batches.c.id).where(batches.c.linked_by_run.in_(found.completed))
         kept = list(conn.execute(done).scalars()) if found.completed else []
     # a run stopped between its commit and dropping its batches' filters (run.filters_kept)
@@ -230,8 +259,11 @@ class RunExecutor:
     def submit(self, run_id: str) -> None:
         """Claim the queued run's lease (now, in the caller's thread) and execute it."""
         if not self.leases.claim(run_id):
-            logger.warning("run %s is not this replica's to execute (settled, or leased by "
-                           "another replica); leaving it", run_id)  # fmt: skip
+            logger.warning(
+                "run %s is not this replica's to execute (settled, or leased by "
+                "another replica); leaving it",
+                run_id,
+            )
             return
         self._pool.submit(self._execute, run_id)
 
@@ -241,8 +273,10 @@ class RunExecutor:
     def _hold(self, conn: sa.Connection, run_id: str, **values: Any) -> None:
         """Write ``values`` to the run, fenced by its lease (renewed with them)."""
         if not self.leases.hold(conn, run_id, **values):
-            raise RunLeaseLostError(f"run {run_id}: this replica ({self.leases.owner}) "
-                                    "lost its lease; another replica settled it")  # fmt: skip
+            raise RunLeaseLostError(
+                f"run {run_id}: this replica ({self.leases.owner}) "
+                "lost its lease; another replica settled it"
+            )
 
     def _set(self, run_id: str, **values: Any) -> None:
         with self.engine.begin() as conn:
@@ -271,21 +305,27 @@ class RunExecutor:
         try:
             self._set(run_id, status="succeeded", stage="done", progress=1.0, finished_at=_now())
         except RunLeaseLostError:  # stored already; the replica that took it over said so
-            logger.exception("run %s: stored, but its final status was another replica's "
-                             "to write", run_id)  # fmt: skip
+            logger.exception(
+                "run %s: stored, but its final status was another replica's to write", run_id
+            )
             return
         self._count("succeeded")
 
     def _fail(self, run_id: str, error: str) -> None:
         with self.engine.begin() as conn:
             run = conn.execute(sa.select(runs).where(runs.c.id == run_id)).one()
-            if not self.leases.hold(conn, run_id, status="failed", finished_at=_now(),
-                                    error=error):  # fmt: skip
-                logger.warning("run %s failed after its lease was lost; another replica "
-                               "settled it", run_id)  # fmt: skip
+            if not self.leases.hold(conn, run_id, status="failed", finished_at=_now(), error=error):
+                logger.warning(
+                    "run %s failed after its lease was lost; another replica settled it", run_id
+                )
                 return
-            append(conn, run.agreement_id, SERVICE_ACTOR, "run.finish",
-                   details={"run": run_id, "status": "failed"})  # fmt: skip
+            append(
+                conn,
+                run.agreement_id,
+                SERVICE_ACTOR,
+                "run.finish",
+                details={"run": run_id, "status": "failed"},
+            )
         self._count("failed")
 
     def _count(self, status: str) -> None:
@@ -311,10 +351,12 @@ class RunExecutor:
             agreement = conn.execute(
                 sa.select(agreements).where(agreements.c.id == run.agreement_id)
             ).one()
-            screened = screen(conn, agreement, self._pending(conn, agreement.id),
-                              sealed=self.codec is not None)  # fmt: skip
-        registry = linkage.Registry(self.engine, scope=agreement.id, create_tables=False,
-                                   codec=self.codec, reader=reader)  # fmt: skip
+            screened = screen(
+                conn, agreement, self._pending(conn, agreement.id), sealed=self.codec is not None
+            )
+        registry = linkage.Registry(
+            self.engine, scope=agreement.id, create_tables=False, codec=self.codec, reader=reader
+        )
         good = list(screened.good)
         report = self._plan(run_id, agreement, registry, good) if good else None
         self.faults.reach("run.linked")
@@ -327,16 +369,26 @@ class RunExecutor:
         """The run's linkage, computed in a Ray task of its own when the service has Ray; the
         task reads its inputs itself where it can open the database (:mod:`service._run_inputs`)."""
         t = agreement.threshold
-        options = {"threshold": t if t == "auto" else float(t),
-                   "allow_duplicates_within_agency": agreement.allow_duplicates}  # fmt: skip
-        ray_options = {"num_cpus": self.run_cpus, "niceness": self.niceness,
-                       "memory_gib": self.memory_gib, "search": self.search}  # fmt: skip
+        options = {
+            "threshold": t if t == "auto" else float(t),
+            "allow_duplicates_within_agency": agreement.allow_duplicates,
+        }
+        ray_options = {
+            "num_cpus": self.run_cpus,
+            "niceness": self.niceness,
+            "memory_gib": self.memory_gib,
+            "search": self.search,
+        }
         if self.use_ray and self.inputs_url is not None:
             self._set(run_id, stage="linking", progress=0.1)
             key_file = getattr(self.codec, "path", None)
-            inputs = RunInputs(self.inputs_url, str(key_file) if key_file else None,
-                               agreement.id, agreement.schema_fingerprint,
-                               tuple(r.id for r in good))  # fmt: skip
+            inputs = RunInputs(
+                self.inputs_url,
+                str(key_file) if key_file else None,
+                agreement.id,
+                agreement.schema_fingerprint,
+                tuple(r.id for r in good),
+            )
             return linkage.ray_plan_link(inputs, **ray_options, **options)
         with registry.reader.connect() as conn:
             fp = agreement.schema_fingerprint
@@ -347,8 +399,14 @@ class RunExecutor:
             return linkage.ray_plan_link(loaded, state=state, **ray_options, **options)
         return linkage.plan_link(loaded, state=state, **options)
 
-    def _store(self, run_id: str, registry: linkage.Registry, report: Any, screened: Screened,
-               stats: dict[str, Any]) -> None:  # fmt: skip
+    def _store(
+        self,
+        run_id: str,
+        registry: linkage.Registry,
+        report: Any,
+        screened: Screened,
+        stats: dict[str, Any],
+    ) -> None:
         """The run's one transaction: registry, batches, outcome and audit, or none of them."""
         scope, ids = registry.scope, [r.id for r in screened.good]
         b = batches.c
@@ -361,19 +419,40 @@ class RunExecutor:
             if report is not None:  # numbered: every replica's index compares the registry
                 record_change(conn, scope)
                 registry.apply(report.update, connection=conn)
-            marked = conn.execute(batches.update().where(b.id.in_(ids), b.status == "pending")
-                                  .values(status="linked", linked_by_run=run_id))  # fmt: skip
+            marked = conn.execute(
+                batches.update()
+                .where(b.id.in_(ids), b.status == "pending")
+                .values(status="linked", linked_by_run=run_id)
+            )
             if marked.rowcount != len(ids):
-                raise RunConflictError("batches of this run changed while it ran; nothing was "
-                                       "stored. Start a new run")  # fmt: skip
+                raise RunConflictError(
+                    "batches of this run changed while it ran; nothing was stored. Start a new run"
+                )
             for batch_id, reason in screened.quarantined.items():
-                conn.execute(batches.update().where(b.id == batch_id).values(
-                    status="quarantined", quarantine_reason=reason))  # fmt: skip
-                append(conn, scope, SERVICE_ACTOR, "batch.quarantine",
-                       details={"batch": batch_id, "run": run_id, "reason": reason})  # fmt: skip
-            append(conn, scope, SERVICE_ACTOR, "run.finish",
-                   details={"run": run_id, "status": "succeeded", **stats})  # fmt: skip
-        logger.info("run %s stored %s records in one transaction of %.2f s", run_id,
-                    stats.get("new_records", 0), time.perf_counter() - started)  # fmt: skip
+                conn.execute(
+                    batches.update()
+                    .where(b.id == batch_id)
+                    .values(status="quarantined", quarantine_reason=reason)
+                )
+                append(
+                    conn,
+                    scope,
+                    SERVICE_ACTOR,
+                    "batch.quarantine",
+                    details={"batch": batch_id, "run": run_id, "reason": reason},
+                )
+            append(
+                conn,
+                scope,
+                SERVICE_ACTOR,
+                "run.finish",
+                details={"run": run_id, "status": "succeeded", **stats},
+            )
+        logger.info(
+            "run %s stored %s records in one transaction of %.2f s",
+            run_id,
+            stats.get("new_records", 0),
+            time.perf_counter() - started,
+        )
         self.faults.reach("run.filters_kept")
         drop_linked_filters(self.engine, ids)  # in the registry now: the batches' copies go

@@ -89,19 +89,24 @@ def _reference(conn: sa.Connection, agreement: Any, rows: Sequence[Any]) -> Layo
 def _layout_problem(row: Any, reference: Layout | None, filter_bits: int) -> str | None:
     layout = _layout(row.segments)
     if layout is None:
-        return ("its segment layout is malformed (each segment needs a unique name and a "
-                "positive multiple of 64 bits)" + _AGAIN)  # fmt: skip
+        return (
+            "its segment layout is malformed (each segment needs a unique name and a "
+            "positive multiple of 64 bits)" + _AGAIN
+        )
     bits = sum(b for _, b in layout)
     if bits != filter_bits:
         return f"its layout adds up to {bits} bits; the agreement's filters have {filter_bits}"
     if reference is not None and layout != reference:
-        return (f"its segment layout ({_describe(layout)}) is not the agreement's "
-                f"({_describe(reference)}): another filter layout" + _AGAIN)  # fmt: skip
+        return (
+            f"its segment layout ({_describe(layout)}) is not the agreement's "
+            f"({_describe(reference)}): another filter layout" + _AGAIN
+        )
     return None
 
 
-def _bad_filters(conn: sa.Connection, ids: list[str], filter_bits: int,
-                 sealed: bool) -> dict[str, int]:  # fmt: skip
+def _bad_filters(
+    conn: sa.Connection, ids: list[str], filter_bits: int, sealed: bool
+) -> dict[str, int]:
     """Per batch: how many records have no filter or one of another width (a filter sealed at
     rest is :data:`linkage._sealing.OVERHEAD` bytes longer than its plain width)."""
     if not ids:
@@ -117,8 +122,9 @@ def _bad_filters(conn: sa.Connection, ids: list[str], filter_bits: int,
     return {batch_id: int(n) for batch_id, n in rows}
 
 
-def screen(conn: sa.Connection, agreement: Any, rows: Sequence[Any], *,
-           sealed: bool = False) -> Screened:  # fmt: skip
+def screen(
+    conn: sa.Connection, agreement: Any, rows: Sequence[Any], *, sealed: bool = False
+) -> Screened:
     """Split pending batch ``rows`` (in the order they are linked) into good and set aside."""
     out = Screened()
     bits = int(agreement.filter_bits)

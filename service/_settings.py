@@ -183,8 +183,10 @@ class Settings(BaseSettings):
         try:
             token = self.metrics_token_file.read_text(encoding="utf-8").strip()
         except (OSError, UnicodeDecodeError) as e:
-            raise ValueError(f"CASELINK_METRICS_TOKEN_FILE: cannot read {self.metrics_token_file}"
-                             f" ({type(e).__name__})") from None  # fmt: skip
+            raise ValueError(
+                f"CASELINK_METRICS_TOKEN_FILE: cannot read {self.metrics_token_file}"
+                f" ({type(e).__name__})"
+            ) from None
         return _check_token(token, "CASELINK_METRICS_TOKEN_FILE")
 
     @property
@@ -213,8 +215,9 @@ class Settings(BaseSettings):
 
 def _check_token(token: str, setting: str) -> str:
     if len(token) < 16 or any(c.isspace() or not c.isprintable() for c in token):
-        raise ValueError(f"{setting}: the token must be at least 16 printable characters "
-                         "without spaces")  # fmt: skip
+        raise ValueError(
+            f"{setting}: the token must be at least 16 printable characters without spaces"
+        )
     return token
 
 

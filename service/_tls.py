@@ -38,8 +38,9 @@ def server_tls(cert: Path | None, key: Path | None) -> dict[str, str]:
             f"unencrypted private key ({e.reason or e.__class__.__name__})"
         ) from None
     except OSError as e:
-        raise CaselinkError(f"--tls-cert/--tls-key: cannot read {e.filename or cert} "
-                            f"({e.strerror})") from None  # fmt: skip
+        raise CaselinkError(
+            f"--tls-cert/--tls-key: cannot read {e.filename or cert} ({e.strerror})"
+        ) from None
     return {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
 
 

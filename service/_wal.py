@@ -59,5 +59,7 @@ class WalCheckpointer(PeriodicJob):
         try:
             self.checkpoint("TRUNCATE")
         except Exception:
-            logger.warning("the last checkpoint of the write-ahead log did not finish; SQLite "
-                           "finishes it when the database is next opened")  # fmt: skip
+            logger.warning(
+                "the last checkpoint of the write-ahead log did not finish; SQLite "
+                "finishes it when the database is next opened"
+            )

@@ -67,8 +67,16 @@ class Receipt:
 
     def audit_details(self) -> dict[str, Any]:
         """The receipt as audited: ids and counts, never the record_ref."""
-        keep = ("receipt_id", "agency", "reason", "status", "former_case_id",
-                "remaining_records", "remaining_agencies", "split_off_cases")  # fmt: skip
+        keep = (
+            "receipt_id",
+            "agency",
+            "reason",
+            "status",
+            "former_case_id",
+            "remaining_records",
+            "remaining_agencies",
+            "split_off_cases",
+        )
         return {k: getattr(self, k) for k in keep}
 
 
@@ -122,9 +130,15 @@ def drop_batch_records(conn: sa.Connection, batch_id: str, positions: list[int] 
 
 
 def withdraw(
-    engine: sa.Engine, agreement: Any, actor: Actor, agency: str, record_ref: str, reason: str,
-    purpose: str, faults: Faults | None = None,
-) -> Receipt:  # fmt: skip
+    engine: sa.Engine,
+    agreement: Any,
+    actor: Actor,
+    agency: str,
+    record_ref: str,
+    reason: str,
+    purpose: str,
+    faults: Faults | None = None,
+) -> Receipt:
     """Withdraw ``agency``'s record ``record_ref``; raises ServiceError (404, 409) untouched.
 
     ``faults``: the service's fault points (``withdraw.before_commit``, ``.committed``)."""
@@ -133,26 +147,39 @@ def withdraw(
     with engine.begin() as conn:
         running = run_in_progress(conn, agreement.id)
         if running is not None:
-            raise ServiceError(409, "conflict", f"run {running} of this agreement is not "
-                               "finished; withdraw the record once it has finished")  # fmt: skip
+            raise ServiceError(
+                409,
+                "conflict",
+                f"run {running} of this agreement is not "
+                "finished; withdraw the record once it has finished",
+            )
         held = _batch_row(conn, agreement.id, _agency_id(conn, agency), record_ref)
         touched = registry.case_record_ids(agency, record_ref, connection=conn)
         linked = bool(touched)
         if held is None and not linked:
             raise ServiceError(
-                404, "not_found", f"record_ref: agency {agency} holds no record with the "
+                404,
+                "not_found",
+                f"record_ref: agency {agency} holds no record with the "
                 "record_ref you sent in this agreement (withdrawn already, purged, or never "
                 "uploaded)",
-            )  # fmt: skip
+            )
         if linked:  # numbered for every replica's tracing index (service._events)
             record_change(conn, agreement.id, touched)
-        report = registry.remove([(agency, record_ref)], threshold=clustering_threshold(
-            conn, agreement), connection=conn)  # fmt: skip
+        report = registry.remove(
+            [(agency, record_ref)], threshold=clustering_threshold(conn, agreement), connection=conn
+        )
         if held is not None:
             drop_batch_records(conn, held.batch_id, [held.position])
         receipt = _receipt(agreement.id, agency, record_ref, reason, report, touched)
-        append(conn, agreement.id, actor, "record.withdraw", purpose=purpose,
-               details=receipt.audit_details())  # fmt: skip
+        append(
+            conn,
+            agreement.id,
+            actor,
+            "record.withdraw",
+            purpose=purpose,
+            details=receipt.audit_details(),
+        )
         faults.reach("withdraw.before_commit")
     faults.reach("withdraw.committed")
     return receipt

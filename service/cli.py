@@ -67,8 +67,9 @@ def serve(
     # one of them must not take ours in the seconds before uvicorn would have bound it.
     # IPPROTO_TCP named: asyncio sets TCP_NODELAY only on sockets that say so; without it every
     # answer after the first on a kept-alive connection waited 40 ms (Nagle, delayed ACK).
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM,
-                         socket.IPPROTO_TCP)  # fmt: skip
+    sock = socket.socket(
+        socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP
+    )
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
@@ -161,14 +162,20 @@ def verify_audit(
         )
     Console().print(table)
     if kept is not None:
-        console.print(f"checked against {kept.count} kept checkpoint(s) of "
-                      f"{len(kept.scopes)} chain(s) in {against}")  # fmt: skip
+        console.print(
+            f"checked against {kept.count} kept checkpoint(s) of "
+            f"{len(kept.scopes)} chain(s) in {against}"
+        )
     if waiting:
-        console.print(f"{waiting} audit entries wait in the audit journal ({journal.directory});"
-                      " the service folds them into their chains when it next starts")  # fmt: skip
+        console.print(
+            f"{waiting} audit entries wait in the audit journal ({journal.directory});"
+            " the service folds them into their chains when it next starts"
+        )
     for path in journal.damaged():
-        console.print(f"[red]audit journal {path.name} was edited after it was written: its "
-                      "entries are not in any chain; keep the file as evidence")  # fmt: skip
+        console.print(
+            f"[red]audit journal {path.name} was edited after it was written: its "
+            "entries are not in any chain; keep the file as evidence"
+        )
     if not all(c.ok for c in checks) or journal.damaged():
         raise typer.Exit(1)
 

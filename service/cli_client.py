@@ -35,8 +35,9 @@ agency_app = typer.Typer(
 agreement_app = typer.Typer(help="Data-sharing agreements (stewards).", no_args_is_help=True)
 
 
-def client(url: str | None, key_file: Path | None, purpose: str | None = None,
-           ca_file: Path | None = None):  # fmt: skip
+def client(
+    url: str | None, key_file: Path | None, purpose: str | None = None, ca_file: Path | None = None
+):
     from service.client import Client
 
     if key_file is not None:
@@ -49,8 +50,9 @@ def client(url: str | None, key_file: Path | None, purpose: str | None = None,
     if not key:
         raise CaselinkError("no API key: pass --api-key-file FILE or set CASELINK_API_KEY")
     base = url or os.environ.get("CASELINK_URL") or "http://127.0.0.1:8000"
-    ca = ca_file or (Path(os.environ["CASELINK_CA_FILE"]) if os.environ.get("CASELINK_CA_FILE")
-                     else None)  # fmt: skip
+    ca = ca_file or (
+        Path(os.environ["CASELINK_CA_FILE"]) if os.environ.get("CASELINK_CA_FILE") else None
+    )
     return Client(base, key, purpose=purpose, ca_file=ca)
 
 

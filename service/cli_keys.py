@@ -73,8 +73,7 @@ def rotate_data_key(
                 )
             cipher.ring.with_new_key().write(settings.data_key_file)
             cipher = FilterCipher.from_file(settings.data_key_file)
-            console.print(f"added data key {cipher.ring.newest.key_id} to "
-                          f"{settings.data_key_file}")  # fmt: skip
+            console.print(f"added data key {cipher.ring.newest.key_id} to {settings.data_key_file}")
         with console.status("re-encrypting the stored filters"):
             report = reseal(engine, cipher)
     finally:
@@ -102,13 +101,17 @@ def drop_data_key(
     settings, engine, _, _ = _open(database_url)
     try:
         if settings.data_keys is not None:
-            raise CaselinkError("the data keys come from CASELINK_DATA_KEYS: remove the key "
-                                "from that variable instead")  # fmt: skip
+            raise CaselinkError(
+                "the data keys come from CASELINK_DATA_KEYS: remove the key "
+                "from that variable instead"
+            )
         kept = drop_key(engine, Path(settings.data_key_file), key_id.lower())
     finally:
         engine.dispose()
-    console.print(f"dropped data key {key_id} from {settings.data_key_file}; "
-                  f"the ring holds {', '.join(kept.ids)}")  # fmt: skip
+    console.print(
+        f"dropped data key {key_id} from {settings.data_key_file}; "
+        f"the ring holds {', '.join(kept.ids)}"
+    )
 
 
 def register(admin: typer.Typer) -> None:

@@ -49,8 +49,15 @@ def sweep_command(
         engine.dispose()
     table = Table("agreement", "batch", "agency", "received", "records", "linked", "cases")
     for p in report.purged:
-        table.add_row(p.agreement_id, p.batch_id, p.agency, p.received_at.isoformat(),
-                      str(p.records), str(p.registry_records), str(p.cases_reformed))  # fmt: skip
+        table.add_row(
+            p.agreement_id,
+            p.batch_id,
+            p.agency,
+            p.received_at.isoformat(),
+            str(p.records),
+            str(p.registry_records),
+            str(p.cases_reformed),
+        )
     Console().print(table)
     console.print(
         f"as of {report.as_of.isoformat()}: {len(report.purged)} batch(es) purged, "

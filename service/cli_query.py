@@ -37,22 +37,31 @@ def result_rows(answer: dict[str, Any]) -> list[dict[str, Any]]:
     for result in answer["results"]:
         found = result["candidates"] or [None]
         for rank, cand in enumerate(found, start=1):
-            rows.append({
-                "query_ref": result["query_ref"],
-                "rank": rank if cand else "",
-                "case_id": cand["case_id"] if cand else "",
-                "confidence": cand["confidence"] if cand else "",
-                "agencies": ";".join(cand["agencies"]) if cand else "",
-            })  # fmt: skip
+            rows.append(
+                {
+                    "query_ref": result["query_ref"],
+                    "rank": rank if cand else "",
+                    "case_id": cand["case_id"] if cand else "",
+                    "confidence": cand["confidence"] if cand else "",
+                    "agencies": ";".join(cand["agencies"]) if cand else "",
+                }
+            )
     return rows
 
 
-def _encode(schema: str, secret: Path | None, source: Path, agency: str,
-            id_column: str | None, out: Path) -> int:  # fmt: skip
+def _encode(
+    schema: str, secret: Path | None, source: Path, agency: str, id_column: str | None, out: Path
+) -> int:
     import bloom
 
-    report = bloom.encode_csv(source, bloom.Schema.load(schema), bloom.Secret.resolve(secret),
-                              agency=agency, out=out, id_column=id_column)  # fmt: skip
+    report = bloom.encode_csv(
+        source,
+        bloom.Schema.load(schema),
+        bloom.Secret.resolve(secret),
+        agency=agency,
+        out=out,
+        id_column=id_column,
+    )
     return report.records
 
 
@@ -67,8 +76,13 @@ def _show(rows: list[dict[str, Any]], out: Path | None) -> None:
     table = Table("query_ref", "rank", "case_id", "confidence", "agencies")
     for r in rows:
         conf = f"{r['confidence']:.3f}" if r["case_id"] else "-"
-        table.add_row(str(r["query_ref"]), str(r["rank"]), r["case_id"] or "not found", conf,
-                      r["agencies"].replace(";", ", ") or "-")  # fmt: skip
+        table.add_row(
+            str(r["query_ref"]),
+            str(r["rank"]),
+            r["case_id"] or "not found",
+            conf,
+            r["agencies"].replace(";", ", ") or "-",
+        )
     Console().print(table)
 
 
@@ -99,8 +113,9 @@ def query(
         with console.status("encoding"):
             n = _encode(schema, secret, input_path, agency, id_column, encoded)
         with console.status(f"querying {n:,} records"):
-            answer = c.query(agreement, encoded, purpose=purpose, top_k=top_k,
-                                 min_confidence=min_confidence)  # fmt: skip
+            answer = c.query(
+                agreement, encoded, purpose=purpose, top_k=top_k, min_confidence=min_confidence
+            )
     found = sum(1 for r in answer["results"] if r["candidates"])
     console.print(f"{found:,} of {answer['records_queried']:,} sought people have candidates")
     _show(result_rows(answer), out)

@@ -188,16 +188,24 @@ class Client:
                 raise TimeoutError(f"run {run_id} has not finished after {timeout:.0f} s")
             time.sleep(poll)
 
-    def withdraw(self, agreement_id: str, record_ref: str, reason: str, *,
-                 agency: str | None = None) -> dict[str, Any]:  # fmt: skip
+    def withdraw(
+        self, agreement_id: str, record_ref: str, reason: str, *, agency: str | None = None
+    ) -> dict[str, Any]:
         """Withdraw a record (consent, correction, erasure); the service's receipt."""
         body: dict[str, Any] = {"record_ref": record_ref, "reason": reason}
         if agency is not None:
             body["agency"] = agency
         return self._json("POST", f"/v1/agreements/{agreement_id}/withdrawals", json=body)
 
-    def query(self, agreement_id: str, batch: str | os.PathLike[str] | bytes, *, purpose: str,
-              top_k: int = 5, min_confidence: float | None = None) -> dict[str, Any]:  # fmt: skip
+    def query(
+        self,
+        agreement_id: str,
+        batch: str | os.PathLike[str] | bytes,
+        *,
+        purpose: str,
+        top_k: int = 5,
+        min_confidence: float | None = None,
+    ) -> dict[str, Any]:
         """Send an encoded batch (a file or its bytes) as a tracing query (tracers); each of
         ``results`` holds a query record's candidate cases. A 429 carries the wait in its
         detail."""
@@ -206,8 +214,13 @@ class Client:
         if min_confidence is not None:
             params["min_confidence"] = min_confidence
         headers = {"Content-Type": "application/vnd.apache.parquet", "X-Caselink-Purpose": purpose}
-        return self._json("POST", f"/v1/agreements/{agreement_id}/queries", content=body,
-                          params=params, headers=headers)  # fmt: skip
+        return self._json(
+            "POST",
+            f"/v1/agreements/{agreement_id}/queries",
+            content=body,
+            params=params,
+            headers=headers,
+        )
 
     # -- results ----------------------------------------------------------------------
     def cases(self, agreement_id: str, *, offset: int = 0, limit: int = 1000) -> dict[str, Any]:
@@ -280,6 +293,9 @@ class Client:
 
     def audit_checkpoint(self, agreement_id: str | None = None) -> dict[str, Any]:
         """The chain's head signed by the service: keep it (``verify-audit --against``)."""
-        path = (f"/v1/agreements/{agreement_id}/audit/checkpoint" if agreement_id
-                else "/v1/audit/checkpoint")  # fmt: skip
+        path = (
+            f"/v1/agreements/{agreement_id}/audit/checkpoint"
+            if agreement_id
+            else "/v1/audit/checkpoint"
+        )
         return self._json("GET", path)

@@ -27,8 +27,14 @@ from service._db import reader_engine
 from service.api.deps import PURPOSE_HEADER, Principal, agreement_of, need
 from service.api.errors import ServiceError, named_id
 
-__all__ = ["DEFAULT_PURPOSE", "IMPLIED", "allowed_purposes", "check_purpose", "open_agreement",
-           "refuse"]  # fmt: skip
+__all__ = [
+    "DEFAULT_PURPOSE",
+    "IMPLIED",
+    "allowed_purposes",
+    "check_purpose",
+    "open_agreement",
+    "refuse",
+]
 
 DEFAULT_PURPOSE = "linkage"  # uploads, runs and reading one's own cases serve the linkage itself
 IMPLIED = frozenset({"linkage", "oversight"})  # allowed by every agreement, as a call's default

@@ -81,9 +81,12 @@ def _after_a_stop(app: FastAPI, engine: sa.Engine, settings: Settings) -> None:
     app.state.leases = RunLeases(engine, settings.run_lease_seconds)
     recovered = recover_interrupted(engine, app.state.leases)
     if recovered.failed or recovered.completed:
-        logger.warning("runs interrupted by the last stop: %s failed (nothing kept), %s "
-                       "completed (stored before the stop)", len(recovered.failed),
-                       len(recovered.completed))  # fmt: skip
+        logger.warning(
+            "runs interrupted by the last stop: %s failed (nothing kept), %s "
+            "completed (stored before the stop)",
+            len(recovered.failed),
+            len(recovered.completed),
+        )
     app.state.upload_dir = upload_dir(settings.database_url, settings.upload_dir)
     clear_uploads(app.state.upload_dir)
     app.state.faults = Faults(settings.test_faults_file)
@@ -110,11 +113,17 @@ def create_app(settings: Settings | None = None, *, cipher: FilterCipher | None 
         started_ray = _start_ray(settings)
         app.state.settings, app.state.engine, app.state.cipher = settings, engine, codec
         app.state.reader = reader_engine(engine)  # the key lookup of every request
-        app.state.wal = (WalCheckpointer(app.state.reader).start()  # SQLite: off the write path
-                         if app.state.reader is not engine else None)  # fmt: skip
+        app.state.wal = (
+            WalCheckpointer(app.state.reader).start()  # SQLite: off the write path
+            if app.state.reader is not engine
+            else None
+        )
         app.state.changes, app.state.metrics = ChangeFeed(), Metrics(engine)
-        app.state.indexes = IndexStore(engine, codec=codec,  # tracing: changed in place
-                                       niceness=settings.background_niceness)  # fmt: skip
+        app.state.indexes = IndexStore(
+            engine,
+            codec=codec,  # tracing: changed in place
+            niceness=settings.background_niceness,
+        )
         app.state.changes.subscribe(app.state.indexes.changed)
         app.state.indexes.refresh_all()
         app.state.query_limiter = RateLimiter(settings.query_rate_per_minute, settings.query_burst)
@@ -124,14 +133,24 @@ def create_app(settings: Settings | None = None, *, cipher: FilterCipher | None 
             engine, journal=journal, lock_wait=settings.audit_lock_wait_seconds
         ).start()  # it folds what the last stop left in the journal
         app.state.executor = RunExecutor(
-            engine, True, app.state.changes, app.state.metrics, app.state.faults,
-            settings.run_num_cpus, codec=codec, niceness=settings.background_niceness,
+            engine,
+            True,
+            app.state.changes,
+            app.state.metrics,
+            app.state.faults,
+            settings.run_num_cpus,
+            codec=codec,
+            niceness=settings.background_niceness,
             inputs_url=inputs_url(engine, codec, local_ray=settings.ray_address is None),
-            memory_gib=settings.run_memory_gib, leases=app.state.leases,
+            memory_gib=settings.run_memory_gib,
+            leases=app.state.leases,
             search=settings.run_search,
-        )  # fmt: skip
-        app.state.lease_keeper = LeaseKeeper(app.state.leases, lambda: recover_interrupted(
-            engine, app.state.leases, app.state.changes), app.state.faults).start()  # fmt: skip
+        )
+        app.state.lease_keeper = LeaseKeeper(
+            app.state.leases,
+            lambda: recover_interrupted(engine, app.state.leases, app.state.changes),
+            app.state.faults,
+        ).start()
         app.state.sweeper = RetentionSweeper(
             engine, settings.retention_sweep_seconds, app.state.changes
         ).start()
@@ -169,7 +188,6 @@ def create_app(settings: Settings | None = None, *, cipher: FilterCipher | None 
     install_openapi(app)
     app.add_middleware(PathGuard)
     app.add_middleware(MetricsMiddleware)
-    for module in (health, agencies, agreements, batches, runs, cases, queries, withdrawals,
-                   audit):  # fmt: skip
+    for module in (health, agencies, agreements, batches, runs, cases, queries, withdrawals, audit):
         app.include_router(module.router)
     return app

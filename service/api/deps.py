@@ -125,8 +125,10 @@ def purpose_header(
     if len(sent) > 1:
         problem = f"header {PURPOSE_HEADER}: sent {len(sent)} times; send it once"
     elif x_caselink_purpose is not None and not _PURPOSE.fullmatch(x_caselink_purpose):
-        problem = (f"header {PURPOSE_HEADER}: a purpose is 1-64 lowercase letters, digits, "
-                   "'-' or '_', as the agreement lists it")  # fmt: skip
+        problem = (
+            f"header {PURPOSE_HEADER}: a purpose is 1-64 lowercase letters, digits, "
+            "'-' or '_', as the agreement lists it"
+        )
     if problem is not None:
         raise ServiceError(422, "invalid_request", problem.split(": ", 1)[1], [problem])
     return x_caselink_purpose

@@ -78,8 +78,11 @@ async def _busy(_request: Request, exc: Exception) -> JSONResponse:
     write lock held past its timeout, the server away) or an audit entry could not be
     written: nothing was done or answered, and the call may simply be sent again."""
     detail = f"the service is busy and did nothing; retry in {BUSY_RETRY_SECONDS} s"
-    return JSONResponse(_body("unavailable", detail, [f"service: {detail}"]), 503,
-                        headers={"Retry-After": str(BUSY_RETRY_SECONDS)})  # fmt: skip
+    return JSONResponse(
+        _body("unavailable", detail, [f"service: {detail}"]),
+        503,
+        headers={"Retry-After": str(BUSY_RETRY_SECONDS)},
+    )
 
 
 def install_handlers(app: FastAPI) -> None:

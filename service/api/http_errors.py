@@ -16,12 +16,10 @@ from starlette.exceptions import HTTPException
 __all__ = ["install"]
 
 _ANSWERS: dict[int, tuple[int, str, str, str]] = {  # status: (answered, error, detail, where)
-    400: (422, "invalid_request", "the body could not be read; send JSON encoded as UTF-8",
-          "body"),
+    400: (422, "invalid_request", "the body could not be read; send JSON encoded as UTF-8", "body"),
     404: (404, "not_found", "no such path on this service; see /docs for the API", "path"),
-    405: (405, "method_not_allowed", "this path does not take that method; see /docs",
-          "method"),
-}  # fmt: skip
+    405: (405, "method_not_allowed", "this path does not take that method; see /docs", "method"),
+}
 
 
 async def _http_error(_request: Request, exc: Exception) -> JSONResponse:

@@ -92,10 +92,14 @@ def _error_schema() -> dict[str, Any]:
 
 def _error_response(status: int) -> dict[str, Any]:
     codes = list(ERROR_CODES[status])
-    schema = {"allOf": [{"$ref": "#/components/schemas/Error"}],
-              "properties": {"error": {"enum": codes}}}  # fmt: skip
-    response: dict[str, Any] = {"description": _WHY[status],
-                                "content": {"application/json": {"schema": schema}}}  # fmt: skip
+    schema = {
+        "allOf": [{"$ref": "#/components/schemas/Error"}],
+        "properties": {"error": {"enum": codes}},
+    }
+    response: dict[str, Any] = {
+        "description": _WHY[status],
+        "content": {"application/json": {"schema": schema}},
+    }
     header = {401: "WWW-Authenticate", 429: "Retry-After", 503: "Retry-After"}.get(status)
     if header is not None:
         response["headers"] = {header: {"required": True, "schema": {"type": "string"}}}
@@ -125,8 +129,11 @@ def _document(method: str, path: str, op: dict[str, Any]) -> None:
         op["security"] = [{"bearer": []}]
     if (method, path) in BINARY_BODIES:
         binary = {"schema": {"type": "string", "format": "binary"}}
-        op["requestBody"] = {"required": True, "description": BINARY_BODIES[method, path],
-                             "content": {PARQUET: binary}}  # fmt: skip
+        op["requestBody"] = {
+            "required": True,
+            "description": BINARY_BODIES[method, path],
+            "content": {PARQUET: binary},
+        }
     responses = op.setdefault("responses", {})
     responses.pop("422", None)  # FastAPI's validation shape; ours is added where it applies
     for status in sorted(_statuses(method, path, op, secured)):
@@ -154,9 +161,12 @@ def complete(document: dict[str, Any]) -> dict[str, Any]:
         schemas.pop(unused, None)
     components["responses"] = {f"Error{s}": _error_response(s) for s in ERROR_CODES}
     components["securitySchemes"] = {
-        "bearer": {"type": "http", "scheme": "bearer",
-                   "description": "An API key: `Authorization: Bearer clk_...`"}
-    }  # fmt: skip
+        "bearer": {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "An API key: `Authorization: Bearer clk_...`",
+        }
+    }
     paths = document.get("paths", {})
     for path, item in paths.items():
         for method, op in item.items():

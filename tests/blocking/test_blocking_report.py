@@ -44,8 +44,10 @@ def test_report_matches_set_arithmetic(data) -> None:
     true = data.draw(st.lists(pair, max_size=30))
 
     def arrays(pairs):
-        return (np.array([p[0] for p in pairs], dtype=np.int64),
-                np.array([p[1] for p in pairs], dtype=np.int64))  # fmt: skip
+        return (
+            np.array([p[0] for p in pairs], dtype=np.int64),
+            np.array([p[1] for p in pairs], dtype=np.int64),
+        )
 
     report = blocking_report(arrays(cand), arrays(true), n_a, n_b)
     assert report["candidates"] == len(set(cand))

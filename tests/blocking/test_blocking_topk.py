@@ -162,9 +162,19 @@ def test_bands_walked_in_any_parts_and_merged_give_the_whole_walk(seed, parts, c
     units = band_work(plans)
     assert len(units) == sum(p.params.bands for p in plans)
     deal = rng.integers(0, parts, len(units))
-    walked = [walk_bands(a, b, plans, 4, 0.5, [u for u, d in zip(units, deal, strict=True)
-                                                if d == n], bucket_cap=cap, threads=1)
-              for n in range(parts)]  # fmt: skip
+    walked = [
+        walk_bands(
+            a,
+            b,
+            plans,
+            4,
+            0.5,
+            [u for u, d in zip(units, deal, strict=True) if d == n],
+            bucket_cap=cap,
+            threads=1,
+        )
+        for n in range(parts)
+    ]
     merged = merge_parts(a, b, plans, 4, 0.5, walked, bucket_cap=cap)
     np.testing.assert_array_equal(merged.i, whole.i)
     np.testing.assert_array_equal(merged.j, whole.j)
@@ -175,10 +185,21 @@ def test_bands_walked_in_any_parts_and_merged_give_the_whole_walk(seed, parts, c
     assert folded.largest_bucket == whole.largest_bucket
     cuts = np.unique(np.r_[0, np.sort(rng.integers(0, len(a), rng.integers(0, 4))), len(a)])
     windows = list(itertools.pairwise(cuts.tolist()))  # 1-4 windows of rows of a
-    tiled = [walk_bands(a, b, plans, 4, 0.5, [u for u, d in zip(units, deal, strict=True)
-                                               if d == n], bucket_cap=cap, threads=1,
-                        window=w)
-             for w in windows for n in range(parts)]  # fmt: skip
+    tiled = [
+        walk_bands(
+            a,
+            b,
+            plans,
+            4,
+            0.5,
+            [u for u, d in zip(units, deal, strict=True) if d == n],
+            bucket_cap=cap,
+            threads=1,
+            window=w,
+        )
+        for w in windows
+        for n in range(parts)
+    ]
     by_window = merge_parts(a, b, plans, 4, 0.5, tiled, bucket_cap=cap)
     np.testing.assert_array_equal(by_window.i, whole.i)
     np.testing.assert_array_equal(by_window.j, whole.j)

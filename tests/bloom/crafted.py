@@ -47,8 +47,7 @@ def craft(
     ``columns``."""
     base = json.loads(like.to_json()) if isinstance(like, bloom.BatchMetadata) else dict(like)
     width = filters.shape[1] * 8 if filters.ndim == 2 else 0
-    body = {**base, "record_count": len(refs), "content_hash": content_hash(refs, filters),
-            **meta}  # fmt: skip
+    body = {**base, "record_count": len(refs), "content_hash": content_hash(refs, filters), **meta}
     arrays = {
         "record_ref": pa.array(refs, pa.string()),
         "bloom": pa.array([row.astype("<u8").tobytes() for row in filters], pa.binary(width)),

@@ -45,8 +45,10 @@ def test_buffer_date_parser_matches_reference(values, formats):
 
 
 @settings(max_examples=100, deadline=None)
-@given(cells=st.lists(st.none() | st.sampled_from(["a", "b", "", "é"]), max_size=40),
-       start=st.integers(0, 5))  # fmt: skip
+@given(
+    cells=st.lists(st.none() | st.sampled_from(["a", "b", "", "é"]), max_size=40),
+    start=st.integers(0, 5),
+)
 def test_factorize_codes_round_trip(cells, start):
     arr = pa.array(cells, type=pa.string()).slice(min(start, len(cells)))
     codes, uniques = factorize(arr)

@@ -81,8 +81,10 @@ def test_missing_values_rejected_when_the_schema_says_so(tmp_path, csv, people, 
 
 def test_non_utf8_input_is_refused(tmp_path, people, person_schema, secret):
     path = tmp_path / "in.csv"
-    path.write_bytes(people.to_csv(index=False).replace("José", "Jos\xe9").encode("utf-8")
-                     + "\nx,Jos\xe9,y,z,M,1990,town\n".encode("latin-1"))  # fmt: skip
+    path.write_bytes(
+        people.to_csv(index=False).replace("José", "Jos\xe9").encode("utf-8")
+        + "\nx,Jos\xe9,y,z,M,1990,town\n".encode("latin-1")
+    )
     with pytest.raises(EncodingError, match="not valid utf-8 text"):
         run(path, person_schema, secret, tmp_path)
     assert leftovers(tmp_path) == []
@@ -192,8 +194,14 @@ def _register_with_bad_refs(tmp_path, people) -> tuple[object, dict[str, str]]:
     and with a quoted line break inside a ref (one row, two lines)."""
     df = pd.concat([people] * 5, ignore_index=True)
     df["ref"] = [f"r{i}" for i in range(len(df))]
-    bad = {5: SECRET_NAME + "\t1", 8: "\n" + SECRET_NAME, 11: SECRET_NAME + "x" * 250,
-           13: SECRET_NAME + "\u2028", 16: "   ", 19: SECRET_NAME + "\x00"}  # fmt: skip
+    bad = {
+        5: SECRET_NAME + "\t1",
+        8: "\n" + SECRET_NAME,
+        11: SECRET_NAME + "x" * 250,
+        13: SECRET_NAME + "\u2028",
+        16: "   ",
+        19: SECRET_NAME + "\x00",
+    }
     for row, ref in bad.items():
         df.loc[row - 1, "ref"] = ref
     text = df.to_csv(index=False).splitlines(keepends=True)
@@ -208,11 +216,15 @@ def test_encode_names_every_bad_ref_by_true_row_and_rule(tmp_path, people, perso
     with pytest.raises(EncodingError) as e:
         run(path, person_schema, secret, tmp_path, id_column="ref", chunk_bytes=1 << 16)
     problems = e.value.problems
-    assert "record_ref holds a control character (such as NUL, tab, CR or LF): 3 rows (5, 8, 19)" \
-        in problems  # fmt: skip
+    assert (
+        "record_ref holds a control character (such as NUL, tab, CR or LF): 3 rows (5, 8, 19)"
+        in problems
+    )
     assert "record_ref is longer than 256 characters: 1 row (11)" in problems
-    assert any(p.startswith("record_ref holds an invisible format") and p.endswith("1 row (13)")
-               for p in problems)  # fmt: skip
+    assert any(
+        p.startswith("record_ref holds an invisible format") and p.endswith("1 row (13)")
+        for p in problems
+    )
     assert "record_ref is empty: 1 row (16)" in problems  # encode trims the spaces around refs
     assert "rows with more or fewer columns than the header: 1 row (3)" in problems
     assert len(problems) == 5
@@ -236,9 +248,21 @@ def test_the_encode_command_refuses_bad_refs_exit_2(tmp_path, people):
     from tests.cli import caselink  # the command's entry function, in this process
 
     path, _ = _register_with_bad_refs(tmp_path, people)
-    r = caselink("encode", "--schema", "person", "--input", path, "--agency", "a",
-                 "--id-column", "ref", "--out", tmp_path / "out.parquet",
-                 env={"CASELINK_SECRET": "00" * 32}, clean=False)  # fmt: skip
+    r = caselink(
+        "encode",
+        "--schema",
+        "person",
+        "--input",
+        path,
+        "--agency",
+        "a",
+        "--id-column",
+        "ref",
+        "--out",
+        tmp_path / "out.parquet",
+        env={"CASELINK_SECRET": "00" * 32},
+        clean=False,
+    )
     assert r.returncode == 2, r.stderr
     assert "3 rows (5, 8, 19)" in r.stderr and "1 row (11)" in r.stderr
     assert SECRET_NAME not in r.stderr + r.stdout

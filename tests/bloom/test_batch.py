@@ -46,9 +46,14 @@ def test_streamed_csv_equals_in_memory_encoding(tmp_path, febrl4, febrl_schema, 
     df = febrl4.a.iloc[:3000]
     df.to_csv(tmp_path / "a.csv", index=False)
     report = bloom.encode_csv(
-        tmp_path / "a.csv", febrl_schema, secret, agency="a", out=tmp_path / "a.parquet",
-        id_column="record_ref", chunk_bytes=1 << 16,
-    )  # fmt: skip
+        tmp_path / "a.csv",
+        febrl_schema,
+        secret,
+        agency="a",
+        out=tmp_path / "a.parquet",
+        id_column="record_ref",
+        chunk_bytes=1 << 16,
+    )
     assert report.records == 3000
     streamed = bloom.read_batch(tmp_path / "a.parquet")
     memory = bloom.encode(df, febrl_schema, secret, agency="a", id_column="record_ref")
@@ -62,8 +67,15 @@ def test_parallel_jobs_give_identical_output(tmp_path, febrl4, febrl_schema, sec
     outs = []
     for jobs in (1, 2):
         out = tmp_path / f"b{jobs}.parquet"
-        bloom.encode_csv(tmp_path / "b.csv", febrl_schema, secret, agency="b", out=out,
-                         jobs=jobs, chunk_bytes=1 << 16)  # fmt: skip
+        bloom.encode_csv(
+            tmp_path / "b.csv",
+            febrl_schema,
+            secret,
+            agency="b",
+            out=out,
+            jobs=jobs,
+            chunk_bytes=1 << 16,
+        )
         outs.append(bloom.read_batch(out))
     assert np.array_equal(outs[0].filters, outs[1].filters)
     assert outs[0].metadata.content_hash == outs[1].metadata.content_hash

@@ -48,31 +48,61 @@ def _layout(*pairs):
 
 LAYOUTS = {
     # name: (segments, filter_bits, what the problem must say)
-    "negative bits": (_layout(("name", -512), ("birth", 1536)), 1024,
-                      "metadata/segments/0/bits: must be a positive multiple of 64 (found -512)"),
-    "zero bits": (_layout(("name", 0), ("birth", 1024)), 1024,
-                  "metadata/segments/0/bits: must be a positive multiple of 64 (found 0)"),
-    "bits not a multiple of 64": (_layout(("name", 500), ("birth", 524)), 1024,
-                                  "metadata/segments/1/bits: must be a positive multiple of 64"),
-    "duplicate names": (_layout(("name", 512), ("name", 512)), 1024,
-                        "metadata/segments: the name 'name' is used more than once"),
-    "sum differs": (_layout(("name", 512), ("birth", 256)), 1024,
-                    "metadata/filter_bits: 1024 differs from the sum of the segment bits (768)"),
-    "malformed name": (_layout(("1st", 512), ("birth", 512)), 1024,
-                       "metadata/segments/0/name: use 1-64 letters"),
-    "not a segment": ([["name", 512, "x"], {"name": "birth", "bits": 512}], 1024,
-                      "metadata/segments/0: a segment is {name, bits}"),
+    "negative bits": (
+        _layout(("name", -512), ("birth", 1536)),
+        1024,
+        "metadata/segments/0/bits: must be a positive multiple of 64 (found -512)",
+    ),
+    "zero bits": (
+        _layout(("name", 0), ("birth", 1024)),
+        1024,
+        "metadata/segments/0/bits: must be a positive multiple of 64 (found 0)",
+    ),
+    "bits not a multiple of 64": (
+        _layout(("name", 500), ("birth", 524)),
+        1024,
+        "metadata/segments/1/bits: must be a positive multiple of 64",
+    ),
+    "duplicate names": (
+        _layout(("name", 512), ("name", 512)),
+        1024,
+        "metadata/segments: the name 'name' is used more than once",
+    ),
+    "sum differs": (
+        _layout(("name", 512), ("birth", 256)),
+        1024,
+        "metadata/filter_bits: 1024 differs from the sum of the segment bits (768)",
+    ),
+    "malformed name": (
+        _layout(("1st", 512), ("birth", 512)),
+        1024,
+        "metadata/segments/0/name: use 1-64 letters",
+    ),
+    "not a segment": (
+        [["name", 512, "x"], {"name": "birth", "bits": 512}],
+        1024,
+        "metadata/segments/0: a segment is {name, bits}",
+    ),
     "no segments": ([], 1024, "metadata/segments: a list of at least one"),
-    "filter width": (_layout(("name", 512), ("birth", 1024)), 1536,
-                     "column 'bloom' has type fixed_size_binary[128]; metadata says 1536-bit"),
-}  # fmt: skip
+    "filter width": (
+        _layout(("name", 512), ("birth", 1024)),
+        1536,
+        "column 'bloom' has type fixed_size_binary[128]; metadata says 1536-bit",
+    ),
+}
 
 
 @pytest.mark.parametrize("case", LAYOUTS)
 def test_malformed_layouts_are_refused_each_named(tmp_path, good, case):
     segments, bits, said = LAYOUTS[case]
-    path = craft(tmp_path / "b.parquet", list(good.record_refs), good.filters,
-                 like=good.metadata, segments=segments, filter_bits=bits)  # fmt: skip
+    path = craft(
+        tmp_path / "b.parquet",
+        list(good.record_refs),
+        good.filters,
+        like=good.metadata,
+        segments=segments,
+        filter_bits=bits,
+    )
     e = refused(path)
     assert any(said in p for p in e.problems), e.problems
 
@@ -80,15 +110,24 @@ def test_malformed_layouts_are_refused_each_named(tmp_path, good, case):
 def test_a_wellformed_foreign_layout_is_read(tmp_path, good):
     """``name:512,zzz:512`` is a layout in itself: the service refuses it against the
     agreement's (tests/service/test_uploads.py); the reader reports it as it is."""
-    path = craft(tmp_path / "b.parquet", list(good.record_refs), good.filters,
-                 like=good.metadata, segments=_layout(("name", 512), ("zzz", 512)))  # fmt: skip
+    path = craft(
+        tmp_path / "b.parquet",
+        list(good.record_refs),
+        good.filters,
+        like=good.metadata,
+        segments=_layout(("name", 512), ("zzz", 512)),
+    )
     assert bloom.read_batch(path).metadata.segments == (("name", 512), ("zzz", 512))
 
 
 def test_the_writer_refuses_a_malformed_layout(tmp_path):
     with pytest.raises(BatchError, match=r"segments/0/bits: must be a positive multiple of 64"):
-        bloom.BatchWriter(tmp_path / "b.parquet", fingerprint="blake3:00", agency="a",
-                          segments=(("name", -64), ("birth", 128)))  # fmt: skip
+        bloom.BatchWriter(
+            tmp_path / "b.parquet",
+            fingerprint="blake3:00",
+            agency="a",
+            segments=(("name", -64), ("birth", 128)),
+        )
     assert list(tmp_path.iterdir()) == []
 
 
@@ -134,10 +173,15 @@ def test_good_refs_round_trip(tmp_path, good, ref):
 
 def test_the_writer_refuses_bad_refs_in_every_chunk(tmp_path, good):
     path = tmp_path / "b.parquet"
-    with pytest.raises(BatchError) as e, bloom.BatchWriter(
-        path, fingerprint=good.metadata.schema_fingerprint, agency="unhcr",
-        segments=good.metadata.segments,
-    ) as w:  # fmt: skip
+    with (
+        pytest.raises(BatchError) as e,
+        bloom.BatchWriter(
+            path,
+            fingerprint=good.metadata.schema_fingerprint,
+            agency="unhcr",
+            segments=good.metadata.segments,
+        ) as w,
+    ):
         w.write(["a", "b\x00"], good.filters[:2])
         w.write(["c", "", "d" * 300, "a"], good.filters[:4])
     problems = e.value.problems
@@ -159,8 +203,7 @@ def test_duplicates_get_one_message(tmp_path, good):
 
 
 def test_refs_that_are_not_utf8_are_refused_by_row(tmp_path, good):
-    path = craft(tmp_path / "b.parquet", list(good.record_refs), good.filters,
-                 like=good.metadata)  # fmt: skip
+    path = craft(tmp_path / "b.parquet", list(good.record_refs), good.filters, like=good.metadata)
     raw = pa.array([b"p1", b"p2", b"\xff" + SECRET_REF.encode(), b"p4"], pa.binary())
     table = pq.read_table(path)
     meta = table.schema.metadata
@@ -179,9 +222,13 @@ def test_a_batch_without_records_is_refused(tmp_path, good):
 
 def test_a_plaintext_column_is_refused_saying_why(tmp_path, good, people):
     names = pa.array(list(people["given_name"]), pa.string())
-    path = craft(tmp_path / "b.parquet", list(good.record_refs), good.filters,
-                 like=good.metadata, columns={"given_name": names,
-                                              "\u202eevil\nname": names})  # fmt: skip
+    path = craft(
+        tmp_path / "b.parquet",
+        list(good.record_refs),
+        good.filters,
+        like=good.metadata,
+        columns={"given_name": names, "\u202eevil\nname": names},
+    )
     e = refused(path)
     [problem] = [p for p in e.problems if "plaintext" in p]
     assert problem.startswith("columns 'given_name', #4: a batch holds only record_ref")
@@ -219,8 +266,9 @@ REF_TEXT = st.text(
 ) | st.text(st.sampled_from(" \u00a0\u3000"), max_size=4)
 
 
-@settings(max_examples=150, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(ref=REF_TEXT)
 @example(ref="x" * 256)
 @example(ref="x" * 257)

@@ -22,8 +22,14 @@ def caselink(*args, env=None, cwd=None, real=False):
         return in_process(*args, env=env or {"CASELINK_SECRET": None}, cwd=cwd, clean=False)
     full_env = {**os.environ, **(env or {})}
     full_env.pop("CASELINK_SECRET", None) if env is None else None
-    return subprocess.run([CASELINK, *map(str, args)], capture_output=True, text=True,
-                          env=full_env, cwd=cwd, timeout=120)  # fmt: skip
+    return subprocess.run(
+        [CASELINK, *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        cwd=cwd,
+        timeout=120,
+    )
 
 
 @pytest.fixture()
@@ -38,9 +44,21 @@ def test_keygen_encode_inspect(tmp_path, register):
     assert stat.S_IMODE((tmp_path / "s.key").stat().st_mode) == 0o600
     assert caselink("keygen", "--out", tmp_path / "s.key").returncode == 2  # no overwrite
 
-    r = caselink("encode", "--schema", "person", "--secret", tmp_path / "s.key",
-                 "--input", register, "--agency", "unhcr", "--out", tmp_path / "b.parquet",
-                 "--id-column", "ref")  # fmt: skip
+    r = caselink(
+        "encode",
+        "--schema",
+        "person",
+        "--secret",
+        tmp_path / "s.key",
+        "--input",
+        register,
+        "--agency",
+        "unhcr",
+        "--out",
+        tmp_path / "b.parquet",
+        "--id-column",
+        "ref",
+    )
     assert r.returncode == 0, r.stderr
     assert "encoded 4 records" in r.stderr
     batch = bloom.read_batch(tmp_path / "b.parquet")
@@ -70,21 +88,63 @@ def test_secret_from_environment_matches_secret_file(tmp_path, register, secret)
 
 def test_errors_exit_2_with_an_actionable_message(tmp_path, register, people):
     (tmp_path / "short.key").write_text("abcd")
-    r = caselink("encode", "--schema", "person", "--secret", tmp_path / "short.key", "--input",
-                 register, "--agency", "a", "--out", tmp_path / "x.parquet", real=True)  # fmt: skip
+    r = caselink(
+        "encode",
+        "--schema",
+        "person",
+        "--secret",
+        tmp_path / "short.key",
+        "--input",
+        register,
+        "--agency",
+        "a",
+        "--out",
+        tmp_path / "x.parquet",
+        real=True,
+    )
     assert r.returncode == 2 and "64 hex characters" in r.stderr
-    r = caselink("encode", "--schema", "febrl", "--input", register, "--agency", "a",
-                 "--out", tmp_path / "x.parquet", env={"CASELINK_SECRET": "00" * 32})  # fmt: skip
+    r = caselink(
+        "encode",
+        "--schema",
+        "febrl",
+        "--input",
+        register,
+        "--agency",
+        "a",
+        "--out",
+        tmp_path / "x.parquet",
+        env={"CASELINK_SECRET": "00" * 32},
+    )
     assert r.returncode == 2 and "column 'surname'" in r.stderr
     assert not (tmp_path / "x.parquet").exists()
     r = caselink("inspect", register)
     assert r.returncode == 2 and "not a Parquet file" in r.stderr
-    r = caselink("encode", "--schema", "person", "--input", register, "--agency", "a",
-                 "--out", tmp_path / "x.parquet", env={"CASELINK_SECRET": ""})  # fmt: skip
+    r = caselink(
+        "encode",
+        "--schema",
+        "person",
+        "--input",
+        register,
+        "--agency",
+        "a",
+        "--out",
+        tmp_path / "x.parquet",
+        env={"CASELINK_SECRET": ""},
+    )
     assert r.returncode == 2 and "--secret" in r.stderr
 
 
 def test_secret_is_not_a_positional_argument(tmp_path, register):
-    r = caselink("encode", "00" * 32, "--schema", "person", "--input", register,
-                 "--agency", "a", "--out", tmp_path / "x.parquet")  # fmt: skip
+    r = caselink(
+        "encode",
+        "00" * 32,
+        "--schema",
+        "person",
+        "--input",
+        register,
+        "--agency",
+        "a",
+        "--out",
+        tmp_path / "x.parquet",
+    )
     assert r.returncode != 0 and not (tmp_path / "x.parquet").exists()

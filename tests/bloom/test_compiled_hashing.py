@@ -99,8 +99,14 @@ def test_long_exact_values_match_reference(secret):
 
     from .test_reference_parity import _schema
 
-    cells = {"given_name": "Ab" * 700, "family_name": "x", "place": "é" * 600, "sex": "F" * 2000,
-             "date_of_birth": None, "age": None}  # fmt: skip
+    cells = {
+        "given_name": "Ab" * 700,
+        "family_name": "x",
+        "place": "é" * 600,
+        "sex": "F" * 2000,
+        "date_of_birth": None,
+        "age": None,
+    }
     df = pd.DataFrame([cells, {**cells, "sex": "m"}])
     schema = _schema({})
     fast = Encoder(schema, secret).encode_chunk({c: df[c] for c in df.columns}, len(df)).filters

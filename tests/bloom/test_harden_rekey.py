@@ -19,13 +19,20 @@ from .helpers import dice, segment_bits
 def schema(rekey: dict | None = None, name_bits: int = 256) -> bloom.Schema:
     doc = {
         "version": 1,
-        "filter": {"segments": [{"name": "name", "bits": name_bits},
-                                {"name": "other", "bits": 64}, {"name": "key", "bits": 64}]},
-        "fields": [{"name": "name", "type": "name", "segment": "name", "weight": 10},
-                   {"name": "town", "type": "string", "segment": "other", "weight": 6},
-                   {"name": "sex", "type": "category", "segment": "key", "weight": 4},
-                   {"name": "year", "type": "category", "segment": "key", "weight": 4}],
-    }  # fmt: skip
+        "filter": {
+            "segments": [
+                {"name": "name", "bits": name_bits},
+                {"name": "other", "bits": 64},
+                {"name": "key", "bits": 64},
+            ]
+        },
+        "fields": [
+            {"name": "name", "type": "name", "segment": "name", "weight": 10},
+            {"name": "town", "type": "string", "segment": "other", "weight": 6},
+            {"name": "sex", "type": "category", "segment": "key", "weight": 4},
+            {"name": "year", "type": "category", "segment": "key", "weight": 4},
+        ],
+    }
     if rekey is not None:
         doc["hardening"] = {"rekey": rekey}
     return bloom.Schema.from_dict(doc)
@@ -67,8 +74,7 @@ def test_same_key_same_bits_other_key_unrelated_bits(secret):
 
 def test_every_key_field_counts_and_a_missing_key_is_a_key_of_its_own(secret):
     s = schema(REKEY)
-    df = frame(["f", "f", "f", None, None], ["1990", "1991", "1990", "1990", "1990"],
-               ["omar"] * 5)  # fmt: skip
+    df = frame(["f", "f", "f", None, None], ["1990", "1991", "1990", "1990", "1990"], ["omar"] * 5)
     name = segment_bits(bloom.encode(df, s, secret).filters, s, "name")
     d = dice(name, name[[0]].repeat(5, axis=0))
     assert d[2] == 1.0  # same sex, same year

@@ -32,14 +32,21 @@ def schema(name_salt=None, hardening=None, dob_weight=8, extra=()) -> bloom.Sche
     name = {"name": "name", "type": "name", "segment": "name", "weight": 10}
     if name_salt is not None:
         name["salt"] = name_salt
-    dob = {"name": "dob", "type": "date", "segment": "birth", "weight": dob_weight,
-           "date": {"formats": ["%Y-%m-%d", "%Y"], "on_invalid": "missing"}}  # fmt: skip
-    return bloom.Schema.from_dict({
-        "version": 1,
-        "filter": {"segments": [{"name": "name", "bits": 256}, {"name": "birth", "bits": 64}]},
-        "hardening": hardening or {},
-        "fields": [name, dob, *extra],
-    })  # fmt: skip
+    dob = {
+        "name": "dob",
+        "type": "date",
+        "segment": "birth",
+        "weight": dob_weight,
+        "date": {"formats": ["%Y-%m-%d", "%Y"], "on_invalid": "missing"},
+    }
+    return bloom.Schema.from_dict(
+        {
+            "version": 1,
+            "filter": {"segments": [{"name": "name", "bits": 256}, {"name": "birth", "bits": 64}]},
+            "hardening": hardening or {},
+            "fields": [name, dob, *extra],
+        }
+    )
 
 
 def frame(names, dobs) -> pd.DataFrame:
@@ -51,14 +58,16 @@ def name_bits(df, s, secret) -> np.ndarray:
 
 
 # -- old schemas are untouched -------------------------------------------------------------
-OLD_REGISTER = pd.DataFrame({
-    "given_name": ["Amina", "Omar", None, "Yusuf"],
-    "family_name": ["Hassan", "Ali", "Abdi", None],
-    "father_name": ["Ali", None, "Omar", "Hassan"],
-    "sex": ["f", "m", None, "m"],
-    "date_of_birth": ["1990-03-04", "1985", None, "2001-01-01"],
-    "place_of_birth": ["Mogadishu", "Aleppo", None, "Kabul"],
-})  # fmt: skip
+OLD_REGISTER = pd.DataFrame(
+    {
+        "given_name": ["Amina", "Omar", None, "Yusuf"],
+        "family_name": ["Hassan", "Ali", "Abdi", None],
+        "father_name": ["Ali", None, "Omar", "Hassan"],
+        "sex": ["f", "m", None, "m"],
+        "date_of_birth": ["1990-03-04", "1985", None, "2001-01-01"],
+        "place_of_birth": ["Mogadishu", "Aleppo", None, "Kabul"],
+    }
+)
 
 
 def _digest(filters: np.ndarray) -> str:

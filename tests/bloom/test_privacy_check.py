@@ -38,12 +38,18 @@ def register(n: int = 400, seed: int = 3) -> pd.DataFrame:
             "family_name": [word() for _ in range(n)],
             "father_name": [word() for _ in range(n)],
             "sex": rng.choice(["F", "M"], n),
-            "date_of_birth": [f"{y}-{m:02d}-{d:02d}" for y, m, d in zip(
-                rng.integers(1980, 1990, n), rng.integers(1, 13, n), rng.integers(1, 29, n),
-                strict=True)],
+            "date_of_birth": [
+                f"{y}-{m:02d}-{d:02d}"
+                for y, m, d in zip(
+                    rng.integers(1980, 1990, n),
+                    rng.integers(1, 13, n),
+                    rng.integers(1, 29, n),
+                    strict=True,
+                )
+            ],
             "place_of_birth": rng.choice(["Aleppo", "Kabul", "Mosul", "Herat", "Juba"], n),
         }
-    )  # fmt: skip
+    )
 
 
 def folded(person: bloom.Schema) -> dict:
@@ -66,8 +72,21 @@ def files(tmp_path_factory, secret, person_v1_schema):
 
 
 def encode(d, schema, out):
-    return run("encode", "--schema", schema, "--secret", d / "s.key", "--input", d / "reg.csv",
-               "--agency", "a", "--id-column", "ref", "--out", d / out)  # fmt: skip
+    return run(
+        "encode",
+        "--schema",
+        schema,
+        "--secret",
+        d / "s.key",
+        "--input",
+        d / "reg.csv",
+        "--agency",
+        "a",
+        "--id-column",
+        "ref",
+        "--out",
+        d / out,
+    )
 
 
 def test_an_unhardened_batch_leaks_sex_and_birth_year(files):
@@ -156,8 +175,11 @@ def test_a_salt_is_no_excuse_for_a_segment_of_one_field():
 
     v2 = bloom.Schema.load(Path(bloom.__file__).parent / "schemas" / "person-v2.json")
     said = schema_warnings(v2)
-    assert any(w.startswith("segment 'place' holds only place of birth, salted by birth year")
-               and "within each salt group" in w for w in said)  # fmt: skip
+    assert any(
+        w.startswith("segment 'place' holds only place of birth, salted by birth year")
+        and "within each salt group" in w
+        for w in said
+    )
     doc = bloom.Schema.load("person-v1").document
     doc["hardening"] = {"salt": {"field": "birth_year", "part": "year"}}
     said = schema_warnings(bloom.Schema.from_dict(doc))

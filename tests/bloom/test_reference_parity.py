@@ -76,21 +76,51 @@ HARDENING = [
     {"diffusion": {"t": 3}, "blip": {"epsilon": 3.0}},
 ]
 FIELDS = [
-    {"name": "given_name", "type": "name", "segment": "a", "hash_domain": "nm",
-     "tokenisers": [{"kind": "qgram", "q": 2}, {"kind": "phonetic", "algorithm": "soundex"},
-                    {"kind": "exact", "weight": 3}]},
-    {"name": "family_name", "type": "name", "segment": "a", "hash_domain": "nm",
-     "tokenisers": [{"kind": "qgram", "q": 3, "padding": False}]},
-    {"name": "place", "type": "string", "segment": "b",
-     "tokenisers": [{"kind": "qgram", "q": 1}, {"kind": "qgram", "q": 2, "per_part": True}]},
-    {"name": "date_of_birth", "type": "date", "segment": "b",
-     "date": {"on_invalid": "missing", "year_only_day_months": ["01-01", "07-01"]},
-     "tokenisers": [{"kind": "date", "parts": ["year", "month", "day", "day_month", "year_month",
-                                               "year_window", "full"]}, {"kind": "exact"}]},
-    {"name": "age", "type": "number", "segment": "b",
-     "tokenisers": [{"kind": "numeric", "width": 5}, {"kind": "exact"}]},
+    {
+        "name": "given_name",
+        "type": "name",
+        "segment": "a",
+        "hash_domain": "nm",
+        "tokenisers": [
+            {"kind": "qgram", "q": 2},
+            {"kind": "phonetic", "algorithm": "soundex"},
+            {"kind": "exact", "weight": 3},
+        ],
+    },
+    {
+        "name": "family_name",
+        "type": "name",
+        "segment": "a",
+        "hash_domain": "nm",
+        "tokenisers": [{"kind": "qgram", "q": 3, "padding": False}],
+    },
+    {
+        "name": "place",
+        "type": "string",
+        "segment": "b",
+        "tokenisers": [{"kind": "qgram", "q": 1}, {"kind": "qgram", "q": 2, "per_part": True}],
+    },
+    {
+        "name": "date_of_birth",
+        "type": "date",
+        "segment": "b",
+        "date": {"on_invalid": "missing", "year_only_day_months": ["01-01", "07-01"]},
+        "tokenisers": [
+            {
+                "kind": "date",
+                "parts": ["year", "month", "day", "day_month", "year_month", "year_window", "full"],
+            },
+            {"kind": "exact"},
+        ],
+    },
+    {
+        "name": "age",
+        "type": "number",
+        "segment": "b",
+        "tokenisers": [{"kind": "numeric", "width": 5}, {"kind": "exact"}],
+    },
     {"name": "sex", "type": "category", "segment": "b"},
-]  # fmt: skip
+]
 
 
 def _schema(hardening):
@@ -140,8 +170,10 @@ def test_token_rows_carry_over_between_chunks(febrl4, febrl_schema, secret):
 
 
 @settings(max_examples=200, deadline=None)
-@given(values=st.lists(st.one_of(text, st.text(alphabet="al -HsnEé,.\t", max_size=16)), max_size=8),
-       opts=st.sampled_from(OPTIONS))  # fmt: skip
+@given(
+    values=st.lists(st.one_of(text, st.text(alphabet="al -HsnEé,.\t", max_size=16)), max_size=8),
+    opts=st.sampled_from(OPTIONS),
+)
 def test_vectorised_normaliser_matches_reference(values, opts):
     assert TextNormaliser(opts).many(values) == [normalise_text(v, opts) for v in values]
 

@@ -82,20 +82,35 @@ def test_a_lone_article_is_kept_and_a_joined_one_is_not_guessed_at():
 
 def _fold_schema(fold: str | None) -> bloom.Schema:
     norm = {"fold": fold} if fold else {}
-    return bloom.Schema.from_dict({
-        "version": 1,
-        "filter": {"segments": [{"name": "a", "bits": 256}, {"name": "b", "bits": 128}]},
-        "fields": [
-            {"name": "given_name", "type": "name", "segment": "a", "hash_domain": "nm",
-             "normalise": {**norm, "particles": ["al", "bin"]},
-             "tokenisers": [{"kind": "qgram", "q": 2},
-                            {"kind": "phonetic", "algorithm": "nysiis", "weight": 4}]},
-            {"name": "family_name", "type": "name", "segment": "a", "hash_domain": "nm",
-             "normalise": norm, "tokenisers": [{"kind": "qgram", "q": 2}],
-             "salt": {"field": "place"}},
-            {"name": "place", "type": "string", "segment": "b", "normalise": norm},
-        ],
-    })  # fmt: skip
+    return bloom.Schema.from_dict(
+        {
+            "version": 1,
+            "filter": {"segments": [{"name": "a", "bits": 256}, {"name": "b", "bits": 128}]},
+            "fields": [
+                {
+                    "name": "given_name",
+                    "type": "name",
+                    "segment": "a",
+                    "hash_domain": "nm",
+                    "normalise": {**norm, "particles": ["al", "bin"]},
+                    "tokenisers": [
+                        {"kind": "qgram", "q": 2},
+                        {"kind": "phonetic", "algorithm": "nysiis", "weight": 4},
+                    ],
+                },
+                {
+                    "name": "family_name",
+                    "type": "name",
+                    "segment": "a",
+                    "hash_domain": "nm",
+                    "normalise": norm,
+                    "tokenisers": [{"kind": "qgram", "q": 2}],
+                    "salt": {"field": "place"},
+                },
+                {"name": "place", "type": "string", "segment": "b", "normalise": norm},
+            ],
+        }
+    )
 
 
 cell = st.one_of(
@@ -122,8 +137,13 @@ def test_fast_encoder_folds_as_the_reference_does(records, secret):
 
 
 def test_folding_makes_two_romanisations_encode_alike(secret):
-    df = pd.DataFrame({"given_name": ["Mouhamed", "Muhammad"], "family_name": ["Chevtchenko",
-                       "Shevchenko"], "place": ["Kharkiw", "Harkiv"]})  # fmt: skip
+    df = pd.DataFrame(
+        {
+            "given_name": ["Mouhamed", "Muhammad"],
+            "family_name": ["Chevtchenko", "Shevchenko"],
+            "place": ["Kharkiw", "Harkiv"],
+        }
+    )
     plain = bloom.encode(df, _fold_schema(None), secret).filters
     folded = bloom.encode(df, _fold_schema("romanisation"), secret).filters
     assert not np.array_equal(plain[0, :4], plain[1, :4])
@@ -143,8 +163,10 @@ def test_fold_none_and_absent_give_the_same_filters_but_shipped_fingerprints_sta
 
 
 def test_fold_on_a_category_or_an_unknown_fold_is_refused():
-    doc = {"version": 1, "fields": [{"name": "sex", "type": "category",
-                                     "normalise": {"fold": "romanisation"}}]}  # fmt: skip
+    doc = {
+        "version": 1,
+        "fields": [{"name": "sex", "type": "category", "normalise": {"fold": "romanisation"}}],
+    }
     with pytest.raises(bloom.SchemaError, match="normalise/fold"):
         bloom.Schema.from_dict(doc)
     doc = {"version": 1, "fields": [{"name": "n", "type": "name", "normalise": {"fold": "x"}}]}

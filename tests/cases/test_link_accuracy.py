@@ -70,8 +70,10 @@ def test_synthetic_humanitarian_registrations_with_the_person_schema(person_sche
     from evaluation import generate_synthetic
 
     data = generate_synthetic(5000, 3, seed=11)
-    batches = [bloom.encode(df, person_schema, secret, agency=name, id_column="record_ref")
-               for name, df in data.agencies.items()]  # fmt: skip
+    batches = [
+        bloom.encode(df, person_schema, secret, agency=name, id_column="record_ref")
+        for name, df in data.agencies.items()
+    ]
     m = link(batches).assignments.merge(data.truth, on=["agency", "record_ref"])
     scores = pairwise_scores(m["case_id"].to_numpy(), m["entity_id"].to_numpy())
     assert scores.f1 >= 0.975, scores  # one filter field per column (anonlink-style): 0.84

@@ -73,11 +73,21 @@ def test_link_on_ray_gives_the_cases_of_one_process_and_says_its_stages(
     paths = [a.write(tmp_path / "a.parquet"), b.write(tmp_path / "b.parquet")]
     summary = tmp_path / "summary.json"
     assert run("link", *paths, "--out", tmp_path / "here.csv").returncode == 0
-    r = run("link", *paths, "--out", tmp_path / "ray.csv", "--ray-address", "local",
-            "--summary", summary)  # fmt: skip
+    r = run(
+        "link",
+        *paths,
+        "--out",
+        tmp_path / "ray.csv",
+        "--ray-address",
+        "local",
+        "--summary",
+        summary,
+    )
     assert r.returncode == 0, r.stderr
-    here, there = (pd.read_csv(tmp_path / f).sort_values(["agency", "record_ref"])
-                   for f in ("here.csv", "ray.csv"))  # fmt: skip
+    here, there = (
+        pd.read_csv(tmp_path / f).sort_values(["agency", "record_ref"])
+        for f in ("here.csv", "ray.csv")
+    )
     assert (here["confidence"].to_numpy() == there["confidence"].to_numpy()).all()
     assert here.groupby("case_id").ngroups == there.groupby("case_id").ngroups
     pair = {c: frozenset(g) for c, g in here.groupby("case_id")["record_ref"]}
@@ -98,8 +108,9 @@ def test_link_on_ray_keeps_a_registry_as_in_this_process(tmp_path, febrl4_batche
     for where, extra in (("here", ()), ("ray", ("--ray-address", "local"))):
         reg = tmp_path / f"{where}.sqlite"
         for step, path in enumerate((pb, pa)):
-            r = run("link", path, "--out", tmp_path / f"{where}{step}.csv", "--registry", reg,
-                    *extra)  # fmt: skip
+            r = run(
+                "link", path, "--out", tmp_path / f"{where}{step}.csv", "--registry", reg, *extra
+            )
             assert r.returncode == 0, r.stderr
             if step == 0:
                 first[where] = pd.read_csv(tmp_path / f"{where}0.csv")
@@ -107,7 +118,9 @@ def test_link_on_ray_keeps_a_registry_as_in_this_process(tmp_path, febrl4_batche
         assert len(held) == 10_000
         kept = held.merge(first[where], on=["agency", "record_ref"])
         assert len(kept) == 5_000 and (kept["case_id_x"] == kept["case_id_y"]).all()
-        groups[where] = {frozenset(zip(g["agency"], g["record_ref"], strict=True))
-                         for _, g in held.groupby("case_id")}  # fmt: skip
+        groups[where] = {
+            frozenset(zip(g["agency"], g["record_ref"], strict=True))
+            for _, g in held.groupby("case_id")
+        }
     assert groups["here"] == groups["ray"]
     assert sum(len(g) == 2 for g in groups["ray"]) > 4_500  # linked across the agencies

@@ -21,8 +21,10 @@ def namesakes(person_schema, secret):
     """1,500 people, both agencies hold everyone, every name from its list's 8 most frequent:
     the commonest given name is borne by dozens, each full name by several."""
     data = generate_synthetic(1500, 2, overlap=1.0, seed=4, common_names=8)
-    batches = [bloom.encode(df, person_schema, secret, agency=name, id_column="record_ref")
-               for name, df in data.agencies.items()]  # fmt: skip
+    batches = [
+        bloom.encode(df, person_schema, secret, agency=name, id_column="record_ref")
+        for name, df in data.agencies.items()
+    ]
     return data, batches
 
 

@@ -26,8 +26,13 @@ def test_two_runs_give_unique_increasing_ids_and_links_between_stored_records(
     make_registry, febrl4, febrl_schema, secret
 ):
     reg, other = make_registry(), make_registry()  # two scopes sharing one id sequence
-    link([_batch(febrl4.a.iloc[:200], febrl_schema, secret, "a"),
-          _batch(febrl4.b.iloc[:200], febrl_schema, secret, "b")], registry=reg)  # fmt: skip
+    link(
+        [
+            _batch(febrl4.a.iloc[:200], febrl_schema, secret, "a"),
+            _batch(febrl4.b.iloc[:200], febrl_schema, secret, "b"),
+        ],
+        registry=reg,
+    )
     link([_batch(febrl4.a.iloc[:100], febrl_schema, secret, "x")], registry=other)
     first = reg.state().ids
     link([_batch(febrl4.a.iloc[200:400], febrl_schema, secret, "c")], registry=reg)
@@ -44,8 +49,9 @@ def test_two_runs_give_unique_increasing_ids_and_links_between_stored_records(
     assert any(a in set(first.tolist()) and b in set(first.tolist()) for a, b in stored)
 
 
-def test_ids_drawn_for_a_run_are_never_handed_out_again(make_registry, febrl4, febrl_schema,
-                                                        secret):  # fmt: skip
+def test_ids_drawn_for_a_run_are_never_handed_out_again(
+    make_registry, febrl4, febrl_schema, secret
+):
     """After a run, the database's own id default (PostgreSQL's sequence, SQLite's rowid)
     continues past the ids the run allocated."""
     reg = make_registry()
@@ -55,8 +61,14 @@ def test_ids_drawn_for_a_run_are_never_handed_out_again(make_registry, febrl4, f
         drawn = new_record_ids(c, 3)
         assert list(drawn) == sorted(drawn) and drawn.min() > top and len(set(drawn)) == 3
     with reg.engine.begin() as c:
-        row = {"scope": reg.scope, "agency": "z", "record_ref": "r1", "bloom": b"\0" * 8,
-               "case_id": "C", "confidence": 0.5}  # fmt: skip
+        row = {
+            "scope": reg.scope,
+            "agency": "z",
+            "record_ref": "r1",
+            "bloom": b"\0" * 8,
+            "case_id": "C",
+            "confidence": 0.5,
+        }
         rid = c.execute(records_table.insert().returning(records_table.c.id), [row]).scalar()
         c.execute(records_table.delete().where(records_table.c.id == rid))
     assert rid > top
@@ -74,8 +86,13 @@ def test_a_run_rewrites_only_the_case_confidences_it_changed(
     make_registry, febrl4, febrl_schema, secret
 ):
     reg = make_registry()
-    link([_batch(febrl4.a.iloc[:200], febrl_schema, secret, "a"),
-          _batch(febrl4.b.iloc[:200], febrl_schema, secret, "b")], registry=reg)  # fmt: skip
+    link(
+        [
+            _batch(febrl4.a.iloc[:200], febrl_schema, secret, "a"),
+            _batch(febrl4.b.iloc[:200], febrl_schema, secret, "b"),
+        ],
+        registry=reg,
+    )
     state = reg.state()
     assert len(state.case_confidence) >= 150  # every live case, as stored
     one = febrl4.a.iloc[200:201]
@@ -85,7 +102,9 @@ def test_a_run_rewrites_only_the_case_confidences_it_changed(
     reg.apply(planned)
     after = reg.state().case_confidence
     assert {c: v for c, v in after.items() if c in state.case_confidence} == {
-        **state.case_confidence, **planned.case_confidence}  # fmt: skip
+        **state.case_confidence,
+        **planned.case_confidence,
+    }
 
 
 def test_a_database_other_than_sqlite_or_postgresql_is_refused_before_any_write():
@@ -118,19 +137,38 @@ def test_rows_inserted_and_updated_in_bulk_read_back_and_a_duplicate_is_an_integ
     scope, k = reg.scope, cases_table.c
     ids = [f"{scope[-8:]}{i:06d}" for i in range(3)]  # case ids are unique across scopes
     with reg.engine.begin() as c:
-        insert_rows(c, "registry_cases", ("case_id", "scope", "seq", "confidence"),
-                    [(cid, scope, i, 0.5) for i, cid in enumerate(ids)])  # fmt: skip
-        update_rows(c, "registry_cases", ("confidence", "merged_into"), "case_id",
-                    [(0.9, ids[0], ids[1]), (0.7, None, ids[2])])  # fmt: skip
+        insert_rows(
+            c,
+            "registry_cases",
+            ("case_id", "scope", "seq", "confidence"),
+            [(cid, scope, i, 0.5) for i, cid in enumerate(ids)],
+        )
+        update_rows(
+            c,
+            "registry_cases",
+            ("confidence", "merged_into"),
+            "case_id",
+            [(0.9, ids[0], ids[1]), (0.7, None, ids[2])],
+        )
         update_rows(c, "registry_cases", ("confidence",), "case_id", [(0.8, ids[0])])
         insert_rows(c, "registry_cases", ("case_id", "scope", "seq", "confidence"), [])
     with reg.engine.connect() as c:
-        rows = c.execute(sa.select(k.case_id, k.confidence, k.merged_into)
-                         .where(k.scope == scope).order_by(k.seq)).all()  # fmt: skip
-    assert [tuple(r) for r in rows] == [(ids[0], 0.8, None), (ids[1], 0.9, ids[0]),
-                                        (ids[2], 0.7, None)]  # fmt: skip
+        rows = c.execute(
+            sa.select(k.case_id, k.confidence, k.merged_into)
+            .where(k.scope == scope)
+            .order_by(k.seq)
+        ).all()
+    assert [tuple(r) for r in rows] == [
+        (ids[0], 0.8, None),
+        (ids[1], 0.9, ids[0]),
+        (ids[2], 0.7, None),
+    ]
     with pytest.raises(sa.exc.IntegrityError), reg.engine.begin() as c:
-        insert_rows(c, "registry_cases", ("case_id", "scope", "seq", "confidence"),
-                    [(ids[1], scope, 9, 0.1)])  # fmt: skip
+        insert_rows(
+            c,
+            "registry_cases",
+            ("case_id", "scope", "seq", "confidence"),
+            [(ids[1], scope, 9, 0.1)],
+        )
     with pytest.raises(ValueError, match="plain SQL name"), reg.engine.begin() as c:
         insert_rows(c, "registry_cases; DROP", ("case_id",), [("x",)])

@@ -48,10 +48,13 @@ def test_every_changed_byte_is_refused_never_opened():
 
 @pytest.mark.parametrize(
     "other",
-    [("registry_records", "agr_2", "agency-a", "R-1"), ("registry_records", "agr_1", "b", "R-1"),
-     ("registry_records", "agr_1", "agency-a", "R-2"), ("batch_records", "agr_1", "agency-a",
-                                                        "R-1")],
-)  # fmt: skip
+    [
+        ("registry_records", "agr_2", "agency-a", "R-1"),
+        ("registry_records", "agr_1", "b", "R-1"),
+        ("registry_records", "agr_1", "agency-a", "R-2"),
+        ("batch_records", "agr_1", "agency-a", "R-1"),
+    ],
+)
 def test_a_value_moved_to_another_row_does_not_open(other):
     cipher = FilterCipher(DataKeyRing.generate())
     sealed = cipher.encrypt(_filter(2), AAD)
@@ -120,8 +123,9 @@ def _set(reg: linkage.Registry, rid: int, value: bytes) -> None:
         c.execute(records_table.update().where(records_table.c.id == rid).values(bloom=value))
 
 
-def test_a_sealed_registry_stores_no_filter_in_the_clear(make_registry, people, person_schema,
-                                                         secret):  # fmt: skip
+def test_a_sealed_registry_stores_no_filter_in_the_clear(
+    make_registry, people, person_schema, secret
+):
     batches = _batches(people, person_schema, secret)
     words = filter_words(np.vstack([b.filters for b in batches]))
     plain, sealed = make_registry(), make_registry()
@@ -139,8 +143,9 @@ def test_a_sealed_registry_stores_no_filter_in_the_clear(make_registry, people, 
         assert np.array_equal(got, want[(agency, ref)])
 
 
-def test_a_swapped_or_altered_filter_is_named_not_opened(make_registry, people, person_schema,
-                                                         secret):  # fmt: skip
+def test_a_swapped_or_altered_filter_is_named_not_opened(
+    make_registry, people, person_schema, secret
+):
     reg = make_registry()
     reg.codec = FilterCipher(DataKeyRing.generate())
     linkage.link(_batches(people, person_schema, secret), registry=reg)
@@ -173,15 +178,15 @@ def test_a_registry_without_the_key_refuses_sealed_filters_and_vice_versa(
         plain.state()
 
 
-def test_caselink_link_seals_its_registry_given_a_key_file(tmp_path, people, person_schema,
-                                                           secret):  # fmt: skip
+def test_caselink_link_seals_its_registry_given_a_key_file(tmp_path, people, person_schema, secret):
     batches = _batches(people, person_schema, secret)
     paths = [b.write(tmp_path / f"{b.metadata.agency}.parquet") for b in batches]
     reg, keys = tmp_path / "reg.sqlite", tmp_path / "keys" / "data-keys"
 
     def link(*extra):  # the command's entry function, in this process (tests/cli.py)
-        return caselink("link", *paths, "--out", tmp_path / "c.csv", "--registry", reg, *extra,
-                        clean=False)  # fmt: skip
+        return caselink(
+            "link", *paths, "--out", tmp_path / "c.csv", "--registry", reg, *extra, clean=False
+        )
 
     first = link("--data-key-file", keys)
     assert first.returncode == 0, first.stderr

@@ -21,8 +21,12 @@ from evaluation._ray_cluster import _members
 @pytest.fixture(autouse=True)
 def _no_cluster_env(monkeypatch):
     """The service joins the demo's cluster, whatever this shell says."""
-    for name in ("CASELINK_RAY_ADDRESS", "CASELINK_RAY_NUM_CPUS", "CASELINK_RAY_OBJECT_STORE_MB",
-                 "RAY_ADDRESS"):  # fmt: skip
+    for name in (
+        "CASELINK_RAY_ADDRESS",
+        "CASELINK_RAY_NUM_CPUS",
+        "CASELINK_RAY_OBJECT_STORE_MB",
+        "RAY_ADDRESS",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -72,9 +76,14 @@ def test_run_search_tasks_runs_the_search_as_tasks_on_one_node_and_links_as_one_
 
 
 def test_same_cases_compares_the_grouping_and_confidence_not_the_ids():
-    a = pd.DataFrame({"agency": ["x", "x", "y"], "record_ref": ["1", "2", "1"],
-                      "case_id": ["CL-A", "CL-A", "CL-B"],
-                      "confidence": [0.9, 0.9, 1.0]})  # fmt: skip
+    a = pd.DataFrame(
+        {
+            "agency": ["x", "x", "y"],
+            "record_ref": ["1", "2", "1"],
+            "case_id": ["CL-A", "CL-A", "CL-B"],
+            "confidence": [0.9, 0.9, 1.0],
+        }
+    )
     renamed = a.assign(case_id=["CL-Q", "CL-Q", "CL-R"]).iloc[::-1]
     assert same_cases(a, renamed)
     assert not same_cases(a, a.assign(case_id=["CL-A", "CL-B", "CL-B"]))

@@ -238,11 +238,17 @@ def test_reidentification_rate_is_the_share_of_exact_normalised_matches(picks, w
 
 
 def test_privacy_table_has_one_row_per_setting_and_shares_in_range():
-    table = privacy_table(300, 1, settings={"none": {}}, graph_records=60, rounds=1,
-                          overlap_records=400, known=20)  # fmt: skip
+    table = privacy_table(
+        300, 1, settings={"none": {}}, graph_records=60, rounds=1, overlap_records=400, known=20
+    )
     assert table["setting"].tolist() == ["none"]
-    attrs = ["attr_sex", "attr_birth_year", "attr_birth_day", "attr_place_of_birth",
-             "attr_father_name"]  # fmt: skip
+    attrs = [
+        "attr_sex",
+        "attr_birth_year",
+        "attr_birth_day",
+        "attr_place_of_birth",
+        "attr_father_name",
+    ]
     graph = ["graph_overlap_precision", "graph_overlap_reidentified", "graph_known_precision"]
     assert set(attrs + graph) <= set(table.columns)
     assert table["attr_sex"].iloc[0] > 0.5  # unhardened: the sex segment sorts the register
@@ -298,8 +304,14 @@ def test_a_folding_schema_is_attacked_and_scored_in_its_own_folded_space():
     recall = bloom.Schema.load(resources.files("bloom.schemas").joinpath("person-recall.json"))
     best: dict[tuple[str, str], float] = {}
     for seed in (0, 1):
-        table = privacy_table(1500, seed, settings={"none": {}, "recall": recall},
-                              graph_records=60, rounds=1, overlap_records=0)  # fmt: skip
+        table = privacy_table(
+            1500,
+            seed,
+            settings={"none": {}, "recall": recall},
+            graph_records=60,
+            rounds=1,
+            overlap_records=0,
+        )
         for row in table.to_dict("records"):
             for col in ("freq_given", "freq_family", "baseline_given", "baseline_family"):
                 key = (row["setting"], col)

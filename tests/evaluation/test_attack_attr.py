@@ -24,8 +24,10 @@ def data():
 
 @pytest.fixture(scope="module")
 def batches(data, person_v1_schema, secret):
-    return [bloom.encode(df, person_v1_schema, secret, agency=name, id_column="record_ref")
-            for name, df in data.agencies.items()]  # fmt: skip
+    return [
+        bloom.encode(df, person_v1_schema, secret, agency=name, id_column="record_ref")
+        for name, df in data.agencies.items()
+    ]
 
 
 def shuffled(truth, seed=7):
@@ -36,12 +38,15 @@ def shuffled(truth, seed=7):
 def test_the_figure_counts_pure_groups_of_five_or_more():
     labels = np.array([0] * 10 + [1] * 4 + [2] * 6 + [-1] * 2)
     values = np.array(
-        ["a"] * 9 + ["b"]  # 90% share a: the nine a's are exposed, not the b
+        ["a"] * 9
+        + ["b"]  # 90% share a: the nine a's are exposed, not the b
         + ["c"] * 4  # a group of four: too small
-        + ["d"] * 4 + ["e"] + [None]  # 4 of 5 known share d: 80%, not pure
+        + ["d"] * 4
+        + ["e"]
+        + [None]  # 4 of 5 known share d: 80%, not pure
         + ["f", None],  # in no group
         dtype=object,
-    )  # fmt: skip
+    )
     assert exposed_share(labels, values) == pytest.approx(9 / 20)  # 20 known values
     assert exposed_share(labels, values, purity=0.8) == pytest.approx(13 / 20)
     assert exposed_share(labels, values, min_group=4) == pytest.approx(13 / 20)
@@ -49,10 +54,14 @@ def test_the_figure_counts_pure_groups_of_five_or_more():
 
 
 def test_truth_is_normalised_as_the_schema_does():
-    register = pd.DataFrame({
-        "sex": [" m", "F", None], "date_of_birth": ["1990-03-12", "1985-01-01", "not a date"],
-        "place_of_birth": ["Alep-po", None, "Kabul"], "father_name": ["Al-Hassan", "", None],
-    })  # fmt: skip
+    register = pd.DataFrame(
+        {
+            "sex": [" m", "F", None],
+            "date_of_birth": ["1990-03-12", "1985-01-01", "not a date"],
+            "place_of_birth": ["Alep-po", None, "Kabul"],
+            "father_name": ["Al-Hassan", "", None],
+        }
+    )
     truth = attribute_truth(register)
     assert list(truth["sex"]) == ["m", "f", None]
     assert list(truth["birth_year"]) == [1990, 1985, None]

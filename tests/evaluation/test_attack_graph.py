@@ -222,8 +222,12 @@ def test_best_pairs_are_the_mutual_best_with_their_margins(triples):
     table = {(a, b): v for a, b, v in triples}
 
     def ranked(key, side):  # candidates of one record (side 0) or row (side 1), best first
-        mine = [(v, other) for (a, b), v in table.items() for other in [b if side == 0 else a]
-                if (a if side == 0 else b) == key]  # fmt: skip
+        mine = [
+            (v, other)
+            for (a, b), v in table.items()
+            for other in [b if side == 0 else a]
+            if (a if side == 0 else b) == key
+        ]
         return sorted(mine, key=lambda t: (-t[0], t[1]))
 
     expected = {}

@@ -166,9 +166,12 @@ def test_bad_registers_are_named():
 
 def test_a_custom_spec_is_used():
     data = generate(300, 2, seed=4)
-    spec = ColumnSpec(swap_pairs=PERSON_SPEC.swap_pairs, date="date_of_birth",
-                      block_on=("dob_year",))  # fmt: skip
-    agencies = {n: df[["record_ref", "given_name", "family_name", "date_of_birth"]]
-                for n, df in data.agencies.items()}  # fmt: skip
+    spec = ColumnSpec(
+        swap_pairs=PERSON_SPEC.swap_pairs, date="date_of_birth", block_on=("dob_year",)
+    )
+    agencies = {
+        n: df[["record_ref", "given_name", "family_name", "date_of_birth"]]
+        for n, df in data.agencies.items()
+    }
     cases = baseline_link(agencies, spec=spec)
     assert _scores(cases, data.truth).f1 >= 0.95  # measured 0.99 on names and date of birth

@@ -15,8 +15,12 @@ def test_each_set_of_lengths_is_compared_with_the_exhaustive_search():
     long, short = out["runs"]
     assert (long["lengths"], short["lengths"]) == ("8,7,9,4", "1,1,1,1")
     for run in (long, short):
-        for key in ("exhaustive_best10_found", "segment_close_best10_found",
-                    "same_best_candidate", "true_pairs_found"):  # fmt: skip
+        for key in (
+            "exhaustive_best10_found",
+            "segment_close_best10_found",
+            "same_best_candidate",
+            "true_pairs_found",
+        ):
             assert 0.0 <= run[key] <= 1.0
         assert [s["words"][0] for s in run["segments"]] == [0, 7, 10, 16]
     # one hash a band: every band meets far more pairs than bands of several hashes

@@ -12,8 +12,9 @@ from evaluation._bench_load import bench_load
 
 def test_the_load_section_reports_both_phases_with_answered_queries(tmp_path, monkeypatch):
     module = types.ModuleType("caselink_tiny_load")
-    module.figures = functools.partial(bench_load, n=500, clients=2, seconds=2.0, batch=100,
-                                       n_queries=8, work_dir=tmp_path)  # fmt: skip
+    module.figures = functools.partial(
+        bench_load, n=500, clients=2, seconds=2.0, batch=100, n_queries=8, work_dir=tmp_path
+    )
     monkeypatch.setitem(sys.modules, module.__name__, module)
     monkeypatch.setitem(_bench.SECTIONS, "load", (module.__name__, "figures"))
     out = tmp_path / "results.json"

@@ -31,8 +31,16 @@ def test_own_labelled_data_from_a_folder(tmp_path):
     from evaluation import generate_synthetic
 
     generate_synthetic(400, 2, seed=3).to_csv(tmp_path / "data")
-    r = caselink("evaluate", "--dataset", tmp_path / "data", "--schema", "person",
-                 "--out", tmp_path / "report", clean=False)  # fmt: skip
+    r = caselink(
+        "evaluate",
+        "--dataset",
+        tmp_path / "data",
+        "--schema",
+        "person",
+        "--out",
+        tmp_path / "report",
+        clean=False,
+    )
     assert r.returncode == 0, r.stderr
     assert "F1" in r.stderr and (tmp_path / "report" / "report.md").exists()
 

@@ -35,12 +35,16 @@ def test_near_identical_rows_group_and_empty_segments_do_not():
 
 
 def test_grouping_exposure_reads_each_segment_of_a_schema(secret):
-    s = bloom.Schema.from_dict({
-        "version": 1,
-        "filter": {"segments": [{"name": "name", "bits": 128}, {"name": "sex", "bits": 64}]},
-        "fields": [{"name": "name", "type": "name", "segment": "name"},
-                   {"name": "sex", "type": "category", "segment": "sex"}],
-    })  # fmt: skip
+    s = bloom.Schema.from_dict(
+        {
+            "version": 1,
+            "filter": {"segments": [{"name": "name", "bits": 128}, {"name": "sex", "bits": 64}]},
+            "fields": [
+                {"name": "name", "type": "name", "segment": "name"},
+                {"name": "sex", "type": "category", "segment": "sex"},
+            ],
+        }
+    )
     df = pd.DataFrame({"name": [f"n{i}x{i * 7}" for i in range(20)], "sex": ["f", "m"] * 10})
     found = grouping_exposure(bloom.encode(df, s, secret).filters, s, {"sex": df["sex"].to_numpy()})
     assert found["sex"]["sex"] == 1.0 and found["sex"]["name"] == 0.0
@@ -54,8 +58,12 @@ def test_attacks_are_scored_in_the_schemas_own_normalised_space():
 
     from evaluation._frontier import _share, scored_truth
 
-    register = pd.DataFrame({"given_name": ["Mohammed", "Muhamad", "Khadija"],
-                             "family_name": ["Al-Hassan", "Alhasan", "Osman"]})  # fmt: skip
+    register = pd.DataFrame(
+        {
+            "given_name": ["Mohammed", "Muhamad", "Khadija"],
+            "family_name": ["Al-Hassan", "Alhasan", "Osman"],
+        }
+    )
     recall = bloom.Schema.load(resources.files("bloom.schemas").joinpath("person-recall.json"))
     folded = scored_truth(register, recall)
     plain = scored_truth(register, bloom.Schema.load("person-v1"))

@@ -56,8 +56,11 @@ def test_namesakes_families_and_twins(moderate):
     for i in twins:
         one, other = people.loc[i - 1], people.loc[i]
         assert one["family_id"] == other["family_id"] and one["family"] == other["family"]
-        assert (one["year"], one["month"], one["day"]) == (other["year"], other["month"],
-                                                          other["day"])  # fmt: skip
+        assert (one["year"], one["month"], one["day"]) == (
+            other["year"],
+            other["month"],
+            other["day"],
+        )
 
 
 def test_one_name_is_written_several_ways_across_agencies(moderate):
@@ -68,8 +71,17 @@ def test_one_name_is_written_several_ways_across_agencies(moderate):
 
 
 def test_the_error_model_rates_show_in_the_facts():
-    data = generate_hard(HardParams(families=300, swap=0.5, undocumented=0.0, default_date=0.0,
-                                    day_missing=0.0, family_is_father=0.0, seed=3))  # fmt: skip
+    data = generate_hard(
+        HardParams(
+            families=300,
+            swap=0.5,
+            undocumented=0.0,
+            default_date=0.0,
+            day_missing=0.0,
+            family_is_father=0.0,
+            seed=3,
+        )
+    )
     facts = data.facts
     assert 0.4 < facts["swapped"].mean() < 0.6
     assert (facts["date_kind"] == "full").all()

@@ -75,8 +75,9 @@ def fake_attacks(monkeypatch):
 
 def test_one_row_per_setting_attack_columns_per_size_and_f1_once(fake_f1, fake_attacks, tmp_path):
     settings = {k: privacy_settings()[k] for k in F1}
-    table = privacy_bench((200, 260), settings, only_at={260: ("none",)}, attack=SMALL,
-                          plot=tmp_path / "front.png")  # fmt: skip
+    table = privacy_bench(
+        (200, 260), settings, only_at={260: ("none",)}, attack=SMALL, plot=tmp_path / "front.png"
+    )
     assert table["setting"].tolist() == ["none", "balance"]
     assert fake_attacks == [(200, ["none", "balance"]), (260, ["none"])]
     assert len(fake_f1) == 2  # once per setting, whatever the sizes
@@ -136,17 +137,24 @@ def test_pareto_front_on_a_hand_made_table():
 
 
 def _hand_table():
-    t = pd.DataFrame({
-        "setting": ["none", "v2", "hard"],
-        "freq_given@5000": [0.82, 0.83, 0.01], "freq_family@5000": [0.78, 0.77, 0.02],
-        "freq_given@200000": [0.80, np.nan, np.nan], "freq_family@200000": [0.79, np.nan, np.nan],
-        "attr_sex@5000": [1.0, 0.1, 0.0], "attr_birth_year@5000": [1.0, 0.1, 0.0],
-        "attr_place_of_birth@5000": [0.9, 0.1, 0.0], "graph_records@5000": [1.0, 1.0, 0.1],
-        "graph_overlap_reidentified@5000": [0.2, 0.2, 0.0],
-        "graph_known_reidentified@5000": [0.2, 0.2, 0.0],
-        "f1_febrl4": [0.9998, 0.9996, 0.95], "f1_febrl3": [0.9993, 0.998, 0.94],
-        "f1_synthetic": [0.989, 0.985, 0.92],
-    })  # fmt: skip
+    t = pd.DataFrame(
+        {
+            "setting": ["none", "v2", "hard"],
+            "freq_given@5000": [0.82, 0.83, 0.01],
+            "freq_family@5000": [0.78, 0.77, 0.02],
+            "freq_given@200000": [0.80, np.nan, np.nan],
+            "freq_family@200000": [0.79, np.nan, np.nan],
+            "attr_sex@5000": [1.0, 0.1, 0.0],
+            "attr_birth_year@5000": [1.0, 0.1, 0.0],
+            "attr_place_of_birth@5000": [0.9, 0.1, 0.0],
+            "graph_records@5000": [1.0, 1.0, 0.1],
+            "graph_overlap_reidentified@5000": [0.2, 0.2, 0.0],
+            "graph_known_reidentified@5000": [0.2, 0.2, 0.0],
+            "f1_febrl4": [0.9998, 0.9996, 0.95],
+            "f1_febrl3": [0.9993, 0.998, 0.94],
+            "f1_synthetic": [0.989, 0.985, 0.92],
+        }
+    )
     t["reid_names"] = [0.82, 0.83, 0.02]
     t["f1_worst"] = t[["f1_febrl4", "f1_febrl3", "f1_synthetic"]].min(axis=1)
     t["pareto"] = pareto_front(t["reid_names"], t["f1_worst"])

@@ -382,8 +382,10 @@ def test_common_names_draw_every_name_from_the_most_frequent_of_its_list():
     each list by frequency, so thousands share a name; corruption still varies spellings."""
     people = generate(3000, 1, seed=27, tradition_mix={"somali": 1.0}, common_names=5).people
     table = name_table().query("tradition == 'somali'")
-    top = {kind: set(table[table["kind"] == kind].nlargest(5, "frequency")["name"])
-           for kind in ("given_female", "given_male")}  # fmt: skip
+    top = {
+        kind: set(table[table["kind"] == kind].nlargest(5, "frequency")["name"])
+        for kind in ("given_female", "given_male")
+    }
     assert set(people["given_name"]) <= top["given_female"] | top["given_male"]
     assert set(people["father_name"].dropna()) <= top["given_male"]
     assert people["given_name"].value_counts().iloc[0] > 3000 / 20

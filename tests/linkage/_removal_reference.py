@@ -215,15 +215,20 @@ class Removal:
         k, m = cases_table.c, meta_table.c
         fresh: list[str] = []
         while len(fresh) < n:  # case ids are unique across every scope of the database
-            draw = [x for x in dict.fromkeys(new_case_id() for _ in range(n - len(fresh)))
-                    if x not in fresh]  # fmt: skip
+            draw = [
+                x
+                for x in dict.fromkeys(new_case_id() for _ in range(n - len(fresh)))
+                if x not in fresh
+            ]
             taken = set()
             for part in _chunks(draw):
                 taken.update(c.execute(sa.select(k.case_id).where(k.case_id.in_(part))).scalars())
             fresh += [cid for cid in draw if cid not in taken]
         seq = int(c.execute(sa.select(m.next_case_seq).where(m.scope == self.scope)).scalar_one())
-        rows = [{"case_id": cid, "scope": self.scope, "seq": seq + i, "confidence": 0.0}
-                for i, cid in enumerate(fresh)]  # fmt: skip
+        rows = [
+            {"case_id": cid, "scope": self.scope, "seq": seq + i, "confidence": 0.0}
+            for i, cid in enumerate(fresh)
+        ]
         c.execute(cases_table.insert(), rows)
         c.execute(meta_table.update().where(m.scope == self.scope).values(next_case_seq=seq + n))
         return fresh
@@ -276,8 +281,10 @@ class Removal:
             .where(r.id == sa.bindparam("rid"))
             .values(case_id=sa.bindparam("cid"), confidence=sa.bindparam("conf"))
         )
-        rows = [{"rid": int(i), "cid": cid, "conf": float(x)}
-                for i, cid, x in zip(ids, cases, conf, strict=True)]  # fmt: skip
+        rows = [
+            {"rid": int(i), "cid": cid, "conf": float(x)}
+            for i, cid, x in zip(ids, cases, conf, strict=True)
+        ]
         if rows:
             c.execute(stmt, rows)
 

@@ -89,8 +89,9 @@ def test_case_assignment_equals_the_reference(reg, allow, consistent, data):
     olds, seq = _old_ids(data.draw, existing, consistent)
     want = ref.assign_cases(labels, olds, seq, (a, b, p), _counter())
     _assert_same(want, assign_cases(labels, olds, seq, (a, b, p), _counter()))
-    in_bulk = assign_cases(labels, olds, seq, (a, b, p),
-                           new_ids=lambda k: [f"NEW-{i}" for i in range(k)])  # fmt: skip
+    in_bulk = assign_cases(
+        labels, olds, seq, (a, b, p), new_ids=lambda k: [f"NEW-{i}" for i in range(k)]
+    )
     _assert_same(want, in_bulk)
 
 
@@ -105,8 +106,14 @@ def test_agencies_past_64_are_told_apart():
 
 def test_links_to_no_record_are_refused():
     with pytest.raises(LinkageError, match="edge_b"):
-        cluster(np.zeros(3, np.int64), np.full(3, -1), np.array([0]), np.array([3]),
-                np.array([0.9]), 0.5)  # fmt: skip
+        cluster(
+            np.zeros(3, np.int64),
+            np.full(3, -1),
+            np.array([0]),
+            np.array([3]),
+            np.array([0.9]),
+            0.5,
+        )
 
 
 def test_a_few_hundred_thousand_links_give_the_reference_result():
@@ -121,8 +128,10 @@ def test_a_few_hundred_thousand_links_give_the_reference_result():
     assert np.array_equal(got, want)
     olds = np.array([f"CL-{x:05d}" if x >= 0 else None for x in existing.tolist()], object)
     seq = {f"CL-{x:05d}": int(s) for x, s in enumerate(rng.integers(0, 1000, 30_000))}
-    _assert_same(ref.assign_cases(want, olds, seq, (a, b, p), _counter()),
-                 assign_cases(got, olds, seq, (a, b, p), _counter()))  # fmt: skip
+    _assert_same(
+        ref.assign_cases(want, olds, seq, (a, b, p), _counter()),
+        assign_cases(got, olds, seq, (a, b, p), _counter()),
+    )
 
 
 # -- bulk case ids ---------------------------------------------------------------------------
@@ -146,8 +155,12 @@ def test_bulk_ids_are_valid_distinct_seeded_and_avoid_known_ones():
 
 def test_without_a_drawer_new_cases_get_fresh_ids():
     labels = np.array([0, 0, 2])
-    r = assign_cases(labels, np.array([None, None, "CL-X"], object), {},
-                     (np.array([0]), np.array([1]), np.array([0.9])))  # fmt: skip
+    r = assign_cases(
+        labels,
+        np.array([None, None, "CL-X"], object),
+        {},
+        (np.array([0]), np.array([1]), np.array([0.9])),
+    )
     assert len(r.new_cases) == 1 and is_valid_case_id(r.new_cases[0])
     assert r.case_ids.tolist() == [r.new_cases[0], r.new_cases[0], "CL-X"]
 
@@ -157,8 +170,10 @@ def test_without_a_drawer_new_cases_get_fresh_ids():
 def remainders(draw):
     """Record ids, their cases, links among them and to others, and a threshold."""
     ids = np.array(draw(st.lists(st.integers(0, 60), max_size=30, unique=True)), np.int64)
-    cases = np.array([f"K{x}" for x in draw(st.lists(st.integers(0, 4), min_size=len(ids),
-                                                      max_size=len(ids)))], object)  # fmt: skip
+    cases = np.array(
+        [f"K{x}" for x in draw(st.lists(st.integers(0, 4), min_size=len(ids), max_size=len(ids)))],
+        object,
+    )
     m = draw(st.integers(0, 80 if len(ids) else 0))
     ends = st.lists(st.integers(0, 70), min_size=m, max_size=m)
     a, b = np.array(draw(ends), np.int64), np.array(draw(ends), np.int64)
@@ -184,12 +199,14 @@ def test_removal_components_and_confidence_equal_the_reference(case):
 def stored_registers(draw):
     """Records (agency, ref, case), distinct links between them, records to remove."""
     n = draw(st.integers(1, 14))
-    cases = draw(st.lists(st.sampled_from(["CL-P", "CL-Q", "CL-R", "CL-S"]), min_size=n,
-                          max_size=n))  # fmt: skip
+    cases = draw(
+        st.lists(st.sampled_from(["CL-P", "CL-Q", "CL-R", "CL-S"]), min_size=n, max_size=n)
+    )
     agencies = draw(st.lists(st.sampled_from("abc"), min_size=n, max_size=n))
     records = [(ag, f"r{i}", c) for i, (ag, c) in enumerate(zip(agencies, cases, strict=True))]
-    pairs = draw(st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)),
-                          max_size=30, unique=True))  # fmt: skip
+    pairs = draw(
+        st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)), max_size=30, unique=True)
+    )
     links = [(x, y, draw(st.sampled_from(TIED))) for x, y in pairs if x < y]
     gone = draw(st.lists(st.integers(0, n + 1), min_size=1, max_size=4, unique=True))
     return records, links, [("a" if i >= n else records[i][0], f"r{i}") for i in gone]
@@ -207,13 +224,23 @@ def _outcome(reg: Registry, report, before: set[str]):
     def name(cid: str) -> str:
         return cid if cid in before else f"new-{seq[cid]}"
 
-    records = {(r.agency, r.record_ref): (name(r.case_id), r.confidence)
-               for r in reg.assignments().itertuples()}  # fmt: skip
-    remainders = {cid: (r.records, r.agencies, tuple(name(s) for s in r.split_off))
-                  for cid, r in report.cases.items()}  # fmt: skip
+    records = {
+        (r.agency, r.record_ref): (name(r.case_id), r.confidence)
+        for r in reg.assignments().itertuples()
+    }
+    remainders = {
+        cid: (r.records, r.agencies, tuple(name(s) for s in r.split_off))
+        for cid, r in report.cases.items()
+    }
     cases = {name(cid): v for cid, v in conf.items()}
-    return (records, cases, list(remainders.items()), report.removed.to_dict("records"),
-            report.missing, report.updated)  # fmt: skip
+    return (
+        records,
+        cases,
+        list(remainders.items()),
+        report.removed.to_dict("records"),
+        report.missing,
+        report.updated,
+    )
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -31,8 +31,10 @@ def namesake_register(person_schema, secret):
     """10,000 people from the 5 commonest names of each list; each agency holds 60% of them,
     so 40% of records have no partner and a namesake of the same age is often close."""
     data = generate_synthetic(10_000, 2, overlap=1 / 3, seed=1, common_names=5)
-    batches = [bloom.encode(df, person_schema, secret, agency=name, id_column="record_ref")
-               for name, df in data.agencies.items()]  # fmt: skip
+    batches = [
+        bloom.encode(df, person_schema, secret, agency=name, id_column="record_ref")
+        for name, df in data.agencies.items()
+    ]
     return data, batches
 
 
@@ -57,10 +59,10 @@ def test_namesakes_are_not_taken_for_matches(namesake_register, monkeypatch):
 def test_registers_with_nobody_in_common_keep_the_two_class_fit(febrl4, febrl_schema, secret):
     """Halves of one FEBRL register share no person: a mixture would make its closest
     strangers a class of matches, so the two-class fit (almost no matches) stands."""
-    a = bloom.encode(febrl4.a.iloc[:1500], febrl_schema, secret, agency="a",
-                     id_column="record_ref")  # fmt: skip
-    c = bloom.encode(febrl4.a.iloc[1500:3000], febrl_schema, secret, agency="c",
-                     id_column="record_ref")  # fmt: skip
+    a = bloom.encode(febrl4.a.iloc[:1500], febrl_schema, secret, agency="a", id_column="record_ref")
+    c = bloom.encode(
+        febrl4.a.iloc[1500:3000], febrl_schema, secret, agency="c", id_column="record_ref"
+    )
     report = link_module.link([a, c])
     model = report.models["a~c"]
     assert model["pairs"] >= 1000  # enough pairs that the mixture was tried
@@ -98,8 +100,10 @@ def test_mixture_weights_are_the_log_ratio_of_its_tables(seed, segments):
     segs = np.arange(segments)
     ok, idx = levels >= 0, np.maximum(levels, 0)
     m = np.where(ok, model.m[segs, idx], 1.0).prod(axis=1)
-    u = sum(c * np.where(ok, t[segs, idx], 1.0).prod(axis=1)
-            for c, t in zip(model.class_shares, model.u_classes, strict=True))  # fmt: skip
+    u = sum(
+        c * np.where(ok, t[segs, idx], 1.0).prod(axis=1)
+        for c, t in zip(model.class_shares, model.u_classes, strict=True)
+    )
     assert np.allclose(model.weights(levels), np.log2(m / u))
 
 

@@ -35,8 +35,9 @@ def _linked(data, schema):
     scores = pairwise_scores(m["case_id"].to_numpy(), m["entity_id"].to_numpy())
     case = m.set_index(["agency", "record_ref"])["case_id"]
     pairs = true_pairs(data.truth)
-    ends = [pd.MultiIndex.from_arrays([pairs[f"agency_{s}"], pairs[f"record_ref_{s}"]])
-            for s in "ab"]  # fmt: skip
+    ends = [
+        pd.MultiIndex.from_arrays([pairs[f"agency_{s}"], pairs[f"record_ref_{s}"]]) for s in "ab"
+    ]
     together = case.reindex(ends[0]).to_numpy() == case.reindex(ends[1]).to_numpy()
     return scores, together
 

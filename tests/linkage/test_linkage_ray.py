@@ -79,8 +79,11 @@ def test_cluster_address_comes_from_the_argument_or_the_environment(monkeypatch)
 
 
 def _partition(df) -> set[frozenset]:
-    return set(df.groupby("case_id")[["agency", "record_ref"]].apply(
-        lambda g: frozenset(zip(g["agency"], g["record_ref"], strict=True))))  # fmt: skip
+    return set(
+        df.groupby("case_id")[["agency", "record_ref"]].apply(
+            lambda g: frozenset(zip(g["agency"], g["record_ref"], strict=True))
+        )
+    )
 
 
 def test_a_run_in_its_own_ray_task_matches_the_run_in_process(
@@ -101,8 +104,9 @@ def test_a_run_in_its_own_ray_task_matches_the_run_in_process(
     there = linkage.ray_plan_link(new, state=state, threshold="auto")
     assert there.links_accepted == here.links_accepted > 50
     assert (there.threshold, there.pairs_scored) == (here.threshold, here.pairs_scored)
-    pd.testing.assert_frame_equal(there.assignments.drop(columns="case_id"),
-                                  here.assignments.drop(columns="case_id"))  # fmt: skip
+    pd.testing.assert_frame_equal(
+        there.assignments.drop(columns="case_id"), here.assignments.drop(columns="case_id")
+    )
     assert _partition(there.assignments) == _partition(here.assignments)
     old = set(state.case_ids)  # existing records keep their ids, wherever the run computed
     kept = here.assignments["case_id"].isin(old)
@@ -116,12 +120,12 @@ def test_a_run_in_its_own_ray_task_matches_the_run_in_process(
     assert u.links == v.links and len(u.merges) == len(v.merges)
 
 
-def test_a_run_in_a_ray_task_refuses_bad_input_as_in_process(ray_session, febrl4,
-                                                              febrl_schema, secret):  # fmt: skip
+def test_a_run_in_a_ray_task_refuses_bad_input_as_in_process(
+    ray_session, febrl4, febrl_schema, secret
+):
     import bloom
 
-    a = bloom.encode(febrl4.a.iloc[:20], febrl_schema, secret, agency="a",
-                     id_column="record_ref")  # fmt: skip
+    a = bloom.encode(febrl4.a.iloc[:20], febrl_schema, secret, agency="a", id_column="record_ref")
     with pytest.raises(linkage.LinkageError, match="share an"):
         linkage.ray_plan_link([a, a])
     with pytest.raises(linkage.LinkageError, match="num_cpus"):
@@ -135,10 +139,10 @@ def test_a_run_past_its_memory_budget_fails_with_the_reason_and_the_worker_carri
     budget; the budget is lifted afterwards, so the next run (same worker pool) links."""
     import bloom
 
-    batches = [bloom.encode(febrl4.a.iloc[:300], febrl_schema, secret, agency="a",
-                            id_column="record_ref"),
-               bloom.encode(febrl4.b.iloc[:300], febrl_schema, secret, agency="b",
-                            id_column="record_ref")]  # fmt: skip
+    batches = [
+        bloom.encode(febrl4.a.iloc[:300], febrl_schema, secret, agency="a", id_column="record_ref"),
+        bloom.encode(febrl4.b.iloc[:300], febrl_schema, secret, agency="b", id_column="record_ref"),
+    ]
     with pytest.raises(linkage.RunMemoryError, match=r"memory budget of 0\.001 GiB"):
         linkage.ray_plan_link(batches, memory_gib=0.001)
     report = linkage.ray_plan_link(batches, memory_gib=16)
@@ -156,8 +160,13 @@ def _in_own_process(code: str) -> list[str]:
     import sys
     import textwrap
 
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
-                          text=True, check=True, timeout=120).stdout.split()  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    ).stdout.split()
 
 
 def test_the_memory_budget_turns_an_allocation_past_it_into_a_run_memory_error():
@@ -237,8 +246,9 @@ def test_a_task_that_reads_its_own_inputs_links_as_in_process_and_returns_sealed
     linkage.link([batch(febrl4.a.iloc[:300], "a")], registry=registry)
     new = [batch(febrl4.b.iloc[:300], "b")]
     here = linkage.plan_link(new, state=registry.state(), threshold="auto")
-    there = linkage.ray_plan_link(FromRegistry(tmp_path / "reg.sqlite", key_file, new),
-                                  threshold="auto", niceness=5)  # fmt: skip
+    there = linkage.ray_plan_link(
+        FromRegistry(tmp_path / "reg.sqlite", key_file, new), threshold="auto", niceness=5
+    )
     assert there.links_accepted == here.links_accepted > 10
     assert _partition(there.assignments) == _partition(here.assignments)
     u = there.update
@@ -272,6 +282,7 @@ def test_lower_priority_reaches_every_thread_of_the_process_and_never_raises_it(
     """)
     if not Path("/proc/self/task").is_dir():
         pytest.skip("per-thread nice values are read from /proc (Linux)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout.split()  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
     assert out[0] == "[7]" and int(out[1]) >= 2

@@ -22,8 +22,10 @@ from linkage._ray_search import deal, task_bytes, windows
 def namesakes(person_schema, secret):
     """1,200 people held by two agencies, every name from its list's 8 most frequent."""
     data = generate_synthetic(1200, 2, overlap=0.8, seed=11, common_names=8)
-    batches = [bloom.encode(df, person_schema, secret, agency=name, id_column="record_ref")
-               for name, df in data.agencies.items()]  # fmt: skip
+    batches = [
+        bloom.encode(df, person_schema, secret, agency=name, id_column="record_ref")
+        for name, df in data.agencies.items()
+    ]
     segments = [tuple(map(int, s)) for s in segment_words(batches[0].metadata)]
     return batches, segments
 
@@ -54,8 +56,11 @@ def test_the_exhaustive_search_as_tasks_gives_the_pairs_of_one_process(ray_sessi
 
 
 def _partition(df) -> set[frozenset]:
-    return set(df.groupby("case_id")[["agency", "record_ref"]].apply(
-        lambda g: frozenset(zip(g["agency"], g["record_ref"], strict=True))))  # fmt: skip
+    return set(
+        df.groupby("case_id")[["agency", "record_ref"]].apply(
+            lambda g: frozenset(zip(g["agency"], g["record_ref"], strict=True))
+        )
+    )
 
 
 def test_a_link_through_lsh_on_ray_gives_the_cases_of_one_process(ray_session, namesakes):
@@ -66,8 +71,9 @@ def test_a_link_through_lsh_on_ray_gives_the_cases_of_one_process(ray_session, n
     there = linkage.plan_link(batches, find=on_ray)
     assert (there.pairs_scored, there.links_accepted) == (here.pairs_scored, here.links_accepted)
     assert here.links_accepted > 700
-    pd.testing.assert_frame_equal(there.assignments.drop(columns="case_id"),
-                                  here.assignments.drop(columns="case_id"))  # fmt: skip
+    pd.testing.assert_frame_equal(
+        there.assignments.drop(columns="case_id"), here.assignments.drop(columns="case_id")
+    )
     assert _partition(there.assignments) == _partition(here.assignments)
 
 
@@ -101,8 +107,9 @@ def test_a_search_past_the_memory_budget_fails_with_the_reason_before_any_task(
     assert 1200 * 10 * 16 < need < 2**30  # the tables and the keys of a group of bands
     assert need > 0.0001 * 2**30
     with pytest.raises(linkage.RunMemoryError, match=r"memory budget of 0\.0001 GiB"):
-        search(a, b, 0.55, 10, method="lsh", segments=segments,
-                        executor=RaySearch(memory_gib=0.0001))  # fmt: skip
+        search(
+            a, b, 0.55, 10, method="lsh", segments=segments, executor=RaySearch(memory_gib=0.0001)
+        )
     here = search(a, b, 0.55, 10, method="lsh", segments=segments)
     enough = RaySearch(memory_gib=need / 2**30 + 0.001)
     there = search(a, b, 0.55, 10, method="lsh", segments=segments, executor=enough)
@@ -122,10 +129,14 @@ def test_bad_walk_parameters_are_refused_before_any_task(ray_session, namesakes)
 
 @pytest.mark.parametrize(
     ("kwargs", "named"),
-    [({"tasks_per_cpu": 0}, "tasks_per_cpu"), ({"max_bytes_in_flight": 0.5}, "max_bytes"),
-     ({"max_table_bytes": 0}, "max_table_bytes"),
-     ({"niceness": 20}, "niceness"), ({"memory_gib": 0}, "memory_gib")],
-)  # fmt: skip
+    [
+        ({"tasks_per_cpu": 0}, "tasks_per_cpu"),
+        ({"max_bytes_in_flight": 0.5}, "max_bytes"),
+        ({"max_table_bytes": 0}, "max_table_bytes"),
+        ({"niceness": 20}, "niceness"),
+        ({"memory_gib": 0}, "memory_gib"),
+    ],
+)
 def test_bad_settings_are_named(kwargs, named):
     with pytest.raises(linkage.LinkageError, match=named):
         RaySearch(**kwargs)

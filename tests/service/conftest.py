@@ -113,8 +113,13 @@ def service_env(db_url: str, **extra: str) -> dict[str, str]:
 
 def caselink_started(db_url: str, *args: str) -> subprocess.Popen:
     """Start the real ``caselink`` command on ``db_url``; read it with ``communicate``."""
-    return subprocess.Popen([str(CASELINK), *args], env=service_env(db_url), text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    return subprocess.Popen(
+        [str(CASELINK), *args],
+        env=service_env(db_url),
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
 
 
 def key_printed_by(proc: subprocess.Popen) -> str:
@@ -148,23 +153,32 @@ class Server:
 
     def all_stderr(self) -> str:
         """What every process started by this object wrote to stderr."""
-        return "".join((self.workdir / f"{self.name}-{n}.err").read_text(errors="replace")
-                       for n in range(1, self.starts + 1))  # fmt: skip
+        return "".join(
+            (self.workdir / f"{self.name}-{n}.err").read_text(errors="replace")
+            for n in range(1, self.starts + 1)
+        )
 
     def launch(self) -> None:
         self.starts += 1
-        with (self.workdir / f"{self.name}-{self.starts}.out").open("wb") as out, \
-                self.stderr_path.open("wb") as err:  # fmt: skip
+        with (
+            (self.workdir / f"{self.name}-{self.starts}.out").open("wb") as out,
+            self.stderr_path.open("wb") as err,
+        ):
             self.proc = subprocess.Popen(
                 [str(CASELINK), "serve", "--host", "127.0.0.1", "--port", str(self.port)],
-                env=self.env, cwd=self.workdir, stdout=out, stderr=err, start_new_session=True,
-            )  # fmt: skip
+                env=self.env,
+                cwd=self.workdir,
+                stdout=out,
+                stderr=err,
+                start_new_session=True,
+            )
 
     def _check_alive(self) -> None:
         assert self.proc is not None
         if self.proc.poll() is not None:
-            raise RuntimeError(f"caselink serve exited with {self.proc.returncode}:\n"
-                               f"{self.stderr()[-3000:]}")  # fmt: skip
+            raise RuntimeError(
+                f"caselink serve exited with {self.proc.returncode}:\n{self.stderr()[-3000:]}"
+            )
 
     def _healthy(self) -> bool:
         with contextlib.suppress(httpx.TransportError):
@@ -243,8 +257,11 @@ class Fleet:
     ``caselink admin create-agency --role admin`` once its schema is current."""
 
     def __init__(self, stack: contextlib.ExitStack, request, tmp_path_factory) -> None:
-        used = {i.callspec.params.get("service") for i in request.session.items
-                if hasattr(i, "callspec")}  # fmt: skip
+        used = {
+            i.callspec.params.get("service")
+            for i in request.session.items
+            if hasattr(i, "callspec")
+        }
         self.skipped: dict[str, str] = {}
         self.servers: dict[str, Server] = {}
         self.bootstraps: dict[str, subprocess.Popen] = {}
@@ -252,8 +269,9 @@ class Fleet:
         stack.callback(self._reap)  # last of all
         for kind in [k for k in BACKENDS if k in used]:
             try:
-                db = stack.enter_context(make_database(kind, request,
-                                                       tmp_path_factory.mktemp(kind)))  # fmt: skip
+                db = stack.enter_context(
+                    make_database(kind, request, tmp_path_factory.mktemp(kind))
+                )
             except pytest.skip.Exception as e:
                 self.skipped[kind] = str(e)
                 continue
@@ -268,9 +286,14 @@ class Fleet:
 
     def _bootstrap(self, kind: str) -> None:
         if kind not in self.bootstraps:
-            self.bootstraps[kind] = caselink_started(self.servers[kind].db.url, "admin",
-                                                     "create-agency", "caselink-operator",
-                                                     "--role", "admin")  # fmt: skip
+            self.bootstraps[kind] = caselink_started(
+                self.servers[kind].db.url,
+                "admin",
+                "create-agency",
+                "caselink-operator",
+                "--role",
+                "admin",
+            )
 
     def service(self, kind: str) -> Service:
         if kind in self.skipped:
@@ -328,17 +351,23 @@ def service(request: pytest.FixtureRequest, fleet: Fleet) -> Service:
 
 
 # -- data -----------------------------------------------------------------------------------
-def encode_file(df: pd.DataFrame, schema: bloom.Schema, secret: bloom.Secret, agency: str,
-                path: Path) -> Path:  # fmt: skip
+def encode_file(
+    df: pd.DataFrame, schema: bloom.Schema, secret: bloom.Secret, agency: str, path: Path
+) -> Path:
     bloom.encode(df, schema, secret, agency=agency, id_column="record_ref").write(path)
     return path
 
 
 def agreement_body(schema: bloom.Schema, parties: list[str], name: str = "test") -> dict:
-    return dict(name=name, parties=parties, purposes=PURPOSES,
-                schema_fingerprint=schema.fingerprint, filter_bits=schema.filter_bits,
-                segments=[{"name": n, "bits": b} for n, b in schema.layout],
-                retention_days=365)  # fmt: skip
+    return dict(
+        name=name,
+        parties=parties,
+        purposes=PURPOSES,
+        schema_fingerprint=schema.fingerprint,
+        filter_bits=schema.filter_bits,
+        segments=[{"name": n, "bits": b} for n, b in schema.layout],
+        retention_days=365,
+    )
 
 
 @dataclass
@@ -397,10 +426,12 @@ def _registers(seed: int = 7) -> tuple[Any, dict[str, pd.DataFrame], pd.DataFram
     registers, planted = {}, []
     for k, agency in enumerate(AGENCIES):
         refs = [f"P{k + 1}-{j:03d}" for j in range(len(PLANTED))]
-        planted.append(pd.DataFrame({"agency": agency, "record_ref": refs,
-                                     "person": range(len(PLANTED))}))  # fmt: skip
-        registers[agency] = pd.concat([data.agencies[agency], PLANTED.assign(record_ref=refs)],
-                                      ignore_index=True)  # fmt: skip
+        planted.append(
+            pd.DataFrame({"agency": agency, "record_ref": refs, "person": range(len(PLANTED))})
+        )
+        registers[agency] = pd.concat(
+            [data.agencies[agency], PLANTED.assign(record_ref=refs)], ignore_index=True
+        )
     return data, registers, pd.concat(planted, ignore_index=True)
 
 
@@ -425,21 +456,33 @@ def _keys(service: Service, steward: Client, admin: Client) -> tuple[dict, dict,
     for agency in (*AGENCIES, "outsider"):
         assert admin.create_agency(agency)["name"] == agency
     keys = {a: admin.create_key(a, "submitter")["api_key"] for a in AGENCIES}
-    outsider_keys = {r: admin.create_key("outsider", r)["api_key"]
-                     for r in ("steward", "submitter", "tracer", "evaluator")}  # fmt: skip
-    role_keys = {"steward": service.steward_key, "submitter": keys["agency-a"],
-                 "tracer": admin.create_key("agency-b", "tracer")["api_key"],
-                 "evaluator": admin.create_key("agency-a", "evaluator")["api_key"]}  # fmt: skip
+    outsider_keys = {
+        r: admin.create_key("outsider", r)["api_key"]
+        for r in ("steward", "submitter", "tracer", "evaluator")
+    }
+    role_keys = {
+        "steward": service.steward_key,
+        "submitter": keys["agency-a"],
+        "tracer": admin.create_key("agency-b", "tracer")["api_key"],
+        "evaluator": admin.create_key("agency-a", "evaluator")["api_key"],
+    }
     revoked = admin.create_key("agency-a", "submitter")
     admin.revoke_key(revoked["key_id"])
     return keys, role_keys, outsider_keys, revoked["api_key"]
 
 
-def _build_world(service: Service, steward: Client, admin: Client, schema: bloom.Schema,
-                 secret: bloom.Secret, workdir: Path) -> World:  # fmt: skip
+def _build_world(
+    service: Service,
+    steward: Client,
+    admin: Client,
+    schema: bloom.Schema,
+    secret: bloom.Secret,
+    workdir: Path,
+) -> World:
     keys, role_keys, outsider_keys, revoked = _keys(service, steward, admin)
-    agreement = steward.create_agreement(**agreement_body(schema, list(AGENCIES),
-                                                          name="three agencies"))  # fmt: skip
+    agreement = steward.create_agreement(
+        **agreement_body(schema, list(AGENCIES), name="three agencies")
+    )
     assert agreement["parties"] == sorted([*AGENCIES, service.steward_agency])
     assert agreement["purposes"] == PURPOSES
     assert agreement["schema_fingerprint"] == schema.fingerprint
@@ -454,8 +497,7 @@ def _build_world(service: Service, steward: Client, admin: Client, schema: bloom
         planted_rows = registers[agency].iloc[len(synthetic) :]
         uploaded[agency] = pd.concat([synthetic.iloc[:-20], planted_rows], ignore_index=True)
         held_back[agency] = synthetic.iloc[-20:].reset_index(drop=True)
-        path = encode_file(uploaded[agency], schema, secret, agency,
-                           workdir / f"{agency}.parquet")  # fmt: skip
+        path = encode_file(uploaded[agency], schema, secret, agency, workdir / f"{agency}.parquet")
         with service.client(keys[agency]) as c:
             stored = c.upload(agreement_id, path)
         assert stored["agency"] == agency and stored["record_count"] == len(uploaded[agency])
@@ -467,7 +509,17 @@ def _build_world(service: Service, steward: Client, admin: Client, schema: bloom
         run = c.wait_run(agreement_id, started["run_id"], timeout=120, poll=0.2)
     assert run["status"] == "succeeded", run
     assert run["stats"]["new_records"] == sum(len(u) for u in uploaded.values())
-    return World(service=service, agreement=agreement, data=data, uploaded=uploaded,
-                 held_back=held_back, planted=planted, keys=keys, role_keys=role_keys,
-                 outsider_keys=outsider_keys, revoked_key=revoked, first_run=run,
-                 workdir=workdir)  # fmt: skip
+    return World(
+        service=service,
+        agreement=agreement,
+        data=data,
+        uploaded=uploaded,
+        held_back=held_back,
+        planted=planted,
+        keys=keys,
+        role_keys=role_keys,
+        outsider_keys=outsider_keys,
+        revoked_key=revoked,
+        first_run=run,
+        workdir=workdir,
+    )

@@ -59,20 +59,25 @@ def _openapi_endpoints(doc: dict) -> set[tuple[str, str]]:
     return {(m.upper(), p) for p, ops in doc["paths"].items() for m in ops}
 
 
-ENDPOINTS = sorted(_openapi_endpoints(create_app(Settings(database_url="sqlite://")).openapi())
-                   - PUBLIC)  # fmt: skip
+ENDPOINTS = sorted(
+    _openapi_endpoints(create_app(Settings(database_url="sqlite://")).openapi()) - PUBLIC
+)
 IDS = [f"{m} {p}" for m, p in ENDPOINTS]
 RESTRICTED = [e for e in ENDPOINTS if set(ROLES.get(e, ALL)) != set(ALL)]
 IN_AGREEMENT = [e for e in ENDPOINTS if e[1].startswith(AGR)]
 
 
-def _call(world, endpoint, headers, agreement_id=None, run_id=None,
-          timeout: float = 30) -> httpx.Response:  # fmt: skip
+def _call(
+    world, endpoint, headers, agreement_id=None, run_id=None, timeout: float = 30
+) -> httpx.Response:
     """One request to ``endpoint`` with a valid body, so that only the key decides."""
     method, path = endpoint
-    url = path.format(agreement_id=agreement_id or world.agreement_id,
-                      run_id=run_id or world.first_run["run_id"], name="agency-c",
-                      key_id="key_0123456789abcdef")  # fmt: skip
+    url = path.format(
+        agreement_id=agreement_id or world.agreement_id,
+        run_id=run_id or world.first_run["run_id"],
+        name="agency-c",
+        key_id="key_0123456789abcdef",
+    )
     kwargs: dict = {}
     if (method, path) == ("POST", "/v1/agencies"):
         kwargs["json"] = {"name": "probe-" + secrets.token_hex(4)}
@@ -93,8 +98,9 @@ def probe(world, person_schema, secret):
     """The world, plus a small valid batch of agency-a to send where a body is needed, and
     the key of every role of a party agency: an admin key of the steward's agency too."""
     df = world.held_back["agency-a"].head(2).assign(record_ref=["probe-1", "probe-2"])
-    world.probe_batch = encode_file(df, person_schema, secret, "agency-a",
-                                    world.workdir / "probe.parquet")  # fmt: skip
+    world.probe_batch = encode_file(
+        df, person_schema, secret, "agency-a", world.workdir / "probe.parquet"
+    )
     world.schema = person_schema
     with world.service.admin() as admin:
         party_admin = admin.create_key(world.service.steward_agency, "admin")["api_key"]

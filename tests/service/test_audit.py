@@ -24,8 +24,9 @@ E = audit_entries.c
 
 
 def _row(conn: sa.Connection, scope: str, seq: int) -> dict:
-    return dict(conn.execute(audit_entries.select().where(E.scope == scope, E.seq == seq))
-                .one()._mapping)  # fmt: skip
+    return dict(
+        conn.execute(audit_entries.select().where(E.scope == scope, E.seq == seq)).one()._mapping
+    )
 
 
 def _edit(conn: sa.Connection, scope: str) -> Callable[[sa.Connection], None]:
@@ -67,8 +68,9 @@ def tampered(world, person_schema):
     scopes = {}
     with service.client() as steward:
         for kind in TAMPER:
-            agreement = steward.create_agreement(**agreement_body(
-                person_schema, ["agency-a"], name=f"audit {kind}"))  # fmt: skip
+            agreement = steward.create_agreement(
+                **agreement_body(person_schema, ["agency-a"], name=f"audit {kind}")
+            )
             for _ in range(4):  # entries 2..5
                 steward.agreement(agreement["agreement_id"])
             scopes[kind] = agreement["agreement_id"]
@@ -112,8 +114,11 @@ def test_cli_verify_audit_names_the_entry(tampered, kind):
 
 
 def test_cli_verify_audit_passes_intact_chains(tampered, world):
-    rows = [line for line in tampered.cli.stdout.splitlines() if world.agreement_id in line
-            or "(service)" in line]  # fmt: skip
+    rows = [
+        line
+        for line in tampered.cli.stdout.splitlines()
+        if world.agreement_id in line or "(service)" in line
+    ]
     assert len(rows) == 2 and all(" ok " in f" {r} " for r in rows), tampered.cli.stdout
 
 
@@ -129,8 +134,9 @@ SEQ_MAX = 2**63 - 1  # a BIGINT in both databases; one more overflowed into a 50
 def bounded(service, person_schema):
     """An agreement of the steward's own agency, and the paths of both audit chains."""
     with service.client() as steward:
-        agreement = steward.create_agreement(**agreement_body(
-            person_schema, [service.steward_agency], name="bounded audit"))  # fmt: skip
+        agreement = steward.create_agreement(
+            **agreement_body(person_schema, [service.steward_agency], name="bounded audit")
+        )
     scope = agreement["agreement_id"]
     paths = {scope: f"/v1/agreements/{scope}/audit", "": "/v1/audit"}
     return SimpleNamespace(service=service, scope=scope, paths=paths)
@@ -144,13 +150,17 @@ def _get(service, path: str, **params) -> httpx.Response:
 
 def _head(db, scope: str) -> tuple:
     with db.engine.connect() as conn:
-        return tuple(conn.execute(sa.select(audit_heads.c.seq, audit_heads.c.hash)
-                                  .where(audit_heads.c.scope == scope)).one())  # fmt: skip
+        return tuple(
+            conn.execute(
+                sa.select(audit_heads.c.seq, audit_heads.c.hash).where(audit_heads.c.scope == scope)
+            ).one()
+        )
 
 
 @pytest.mark.parametrize("chain", ["agreement", "service"])
-@pytest.mark.parametrize(("name", "value"), [("after", 2**63), ("after", 2**64),
-                                             ("limit", 2**63), ("limit", 2**64)])  # fmt: skip
+@pytest.mark.parametrize(
+    ("name", "value"), [("after", 2**63), ("after", 2**64), ("limit", 2**63), ("limit", 2**64)]
+)
 def test_integers_past_a_bigint_are_422_naming_the_parameter(bounded, chain, name, value):
     scope = bounded.scope if chain == "agreement" else ""
     before = _head(bounded.service.db, scope)

@@ -52,20 +52,30 @@ def test_every_integer_a_request_carries_is_bounded():
     unbounded = []
     for path, ops in doc["paths"].items():
         for method, op in ops.items():
-            found = [(p["name"], s) for p in op.get("parameters", [])
-                     if (path, p["name"]) not in UNBOUNDED_ELSEWHERE
-                     for _, s in _integers(doc, p["schema"], p["name"])]  # fmt: skip
+            found = [
+                (p["name"], s)
+                for p in op.get("parameters", [])
+                if (path, p["name"]) not in UNBOUNDED_ELSEWHERE
+                for _, s in _integers(doc, p["schema"], p["name"])
+            ]
             for media in op.get("requestBody", {}).get("content", {}).values():
                 found += list(_integers(doc, media.get("schema", {}), "body"))
-            unbounded += [f"{method.upper()} {path} {name}" for name, s in found
-                          if "maximum" not in s and "exclusiveMaximum" not in s]  # fmt: skip
+            unbounded += [
+                f"{method.upper()} {path} {name}"
+                for name, s in found
+                if "maximum" not in s and "exclusiveMaximum" not in s
+            ]
     assert unbounded == []
 
 
 def _call(world, key: str, method: str, path: str, **kwargs) -> httpx.Response:
     with httpx.Client(base_url=world.service.url, timeout=60) as http:
-        return http.request(method, path.format(a=world.agreement_id),
-                            headers={"Authorization": f"Bearer {key}"}, **kwargs)  # fmt: skip
+        return http.request(
+            method,
+            path.format(a=world.agreement_id),
+            headers={"Authorization": f"Bearer {key}"},
+            **kwargs,
+        )
 
 
 def _names(r: httpx.Response, name: str) -> None:
@@ -76,13 +86,16 @@ def _names(r: httpx.Response, name: str) -> None:
 
 
 @pytest.mark.parametrize("value", HUGE, ids=["2**63", "2**64"])
-@pytest.mark.parametrize(("role", "method", "path", "param"), [
-    ("submitter", "GET", "/v1/agreements/{a}/cases", "offset"),
-    ("submitter", "GET", "/v1/agreements/{a}/cases", "limit"),
-    ("tracer", "POST", "/v1/agreements/{a}/queries", "top_k"),
-    ("steward", "GET", "/v1/agreements/{a}/audit", "limit"),
-    ("steward", "GET", "/v1/audit", "limit"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("role", "method", "path", "param"),
+    [
+        ("submitter", "GET", "/v1/agreements/{a}/cases", "offset"),
+        ("submitter", "GET", "/v1/agreements/{a}/cases", "limit"),
+        ("tracer", "POST", "/v1/agreements/{a}/queries", "top_k"),
+        ("steward", "GET", "/v1/agreements/{a}/audit", "limit"),
+        ("steward", "GET", "/v1/audit", "limit"),
+    ],
+)
 def test_a_huge_integer_parameter_is_a_422_naming_it(world, role, method, path, param, value):
     r = _call(world, world.role_keys[role], method, path, params={param: value})
     _names(r, param)
@@ -93,10 +106,15 @@ def test_a_huge_integer_parameter_is_a_422_naming_it(world, role, method, path, 
 @pytest.mark.parametrize("value", HUGE, ids=["2**63", "2**64"])
 @pytest.mark.parametrize("field", ["filter_bits", "retention_days", "linkage.threshold"])
 def test_a_huge_integer_in_a_body_is_a_422_naming_it(world, field, value):
-    body = {"name": "huge", "parties": ["agency-a"], "purposes": ["linkage"],
-            "schema_fingerprint": world.agreement["schema_fingerprint"],
-            "filter_bits": world.agreement["filter_bits"],
-            "segments": world.agreement["segments"], "retention_days": 30}  # fmt: skip
+    body = {
+        "name": "huge",
+        "parties": ["agency-a"],
+        "purposes": ["linkage"],
+        "schema_fingerprint": world.agreement["schema_fingerprint"],
+        "filter_bits": world.agreement["filter_bits"],
+        "segments": world.agreement["segments"],
+        "retention_days": 30,
+    }
     if field == "linkage.threshold":
         body["linkage"] = {"threshold": value}
     else:
@@ -106,17 +124,28 @@ def test_a_huge_integer_in_a_body_is_a_422_naming_it(world, field, value):
 
 
 def _agreement_body(world, **changes: Any) -> dict:
-    return {"name": "edge", "parties": ["agency-a"], "purposes": ["linkage"],
-            "schema_fingerprint": world.agreement["schema_fingerprint"],
-            "filter_bits": world.agreement["filter_bits"],
-            "segments": world.agreement["segments"], "retention_days": 30, **changes}  # fmt: skip
+    return {
+        "name": "edge",
+        "parties": ["agency-a"],
+        "purposes": ["linkage"],
+        "schema_fingerprint": world.agreement["schema_fingerprint"],
+        "filter_bits": world.agreement["filter_bits"],
+        "segments": world.agreement["segments"],
+        "retention_days": 30,
+        **changes,
+    }
 
 
 @pytest.mark.parametrize("name", ["\x00", "north\x00", "a\nb"], ids=["nul", "inner-nul", "lf"])
 def test_an_agreement_name_with_a_control_character_is_a_422_unechoed(world, name):
     """On PostgreSQL a NUL in the name was a 500 (found by the fuzzer)."""
-    r = _call(world, world.role_keys["steward"], "POST", "/v1/agreements",
-              json=_agreement_body(world, name=name))  # fmt: skip
+    r = _call(
+        world,
+        world.role_keys["steward"],
+        "POST",
+        "/v1/agreements",
+        json=_agreement_body(world, name=name),
+    )
     _names(r, "name")
     assert name not in r.text
 
@@ -124,15 +153,26 @@ def test_an_agreement_name_with_a_control_character_is_a_422_unechoed(world, nam
 def test_a_threshold_of_many_digits_is_stored_to_six(world):
     """``str(0.247236111305649)`` overflowed the 16-character column on PostgreSQL (a 500,
     found by the fuzzer); the threshold is kept to six significant digits."""
-    r = _call(world, world.role_keys["steward"], "POST", "/v1/agreements",
-              json=_agreement_body(world, linkage={"threshold": 0.247236111305649}))  # fmt: skip
+    r = _call(
+        world,
+        world.role_keys["steward"],
+        "POST",
+        "/v1/agreements",
+        json=_agreement_body(world, linkage={"threshold": 0.247236111305649}),
+    )
     assert r.status_code == 201, r.text
     assert r.json()["linkage"]["threshold"] == 0.247236
 
 
-CONTROL = ["agr_0123456789abcde\x01", "agr_\x1b[31mred", "agr_0123\nX-Injected: 1",
-           'agr_"},{"error":"ok', "agr_0123456789ABCDEF", "agr_0123456789abcdef0",
-           "agr_0123456789abcde\x00"]  # fmt: skip
+CONTROL = [
+    "agr_0123456789abcde\x01",
+    "agr_\x1b[31mred",
+    "agr_0123\nX-Injected: 1",
+    'agr_"},{"error":"ok',
+    "agr_0123456789ABCDEF",
+    "agr_0123456789abcdef0",
+    "agr_0123456789abcde\x00",
+]
 
 
 def _quoted(text: str) -> str:
@@ -151,8 +191,9 @@ def _refused_unechoed(r: httpx.Response, not_found: str, bad: str) -> None:
         assert r.json()["detail"].startswith(not_found)
 
 
-@pytest.mark.parametrize("bad", CONTROL, ids=["soh", "escape", "newline", "json", "upper",
-                                              "long", "nul"])  # fmt: skip
+@pytest.mark.parametrize(
+    "bad", CONTROL, ids=["soh", "escape", "newline", "json", "upper", "long", "nul"]
+)
 def test_an_agreement_id_not_of_the_form_of_one_is_never_echoed(world, bad):
     for path in (f"/v1/agreements/{_quoted(bad)}", f"/v1/agreements/{_quoted(bad)}/cases"):
         r = _call(world, world.keys["agency-a"], "GET", path)
@@ -176,8 +217,13 @@ def test_well_formed_unknown_ids_are_named(world):
 
 def test_a_withdrawal_of_an_unknown_ref_never_echoes_the_ref(world):
     ref = "never-uploaded-Z3F9Q"
-    r = _call(world, world.keys["agency-a"], "POST", "/v1/agreements/{a}/withdrawals",
-              json={"record_ref": ref, "reason": "erasure"})  # fmt: skip
+    r = _call(
+        world,
+        world.keys["agency-a"],
+        "POST",
+        "/v1/agreements/{a}/withdrawals",
+        json={"record_ref": ref, "reason": "erasure"},
+    )
     assert r.status_code == 404, r.text
     assert r.json()["error"] == "not_found" and r.json()["problems"][0].startswith("record_ref")
     assert "Z3F9Q" not in r.text
@@ -191,7 +237,12 @@ def test_a_withdrawal_of_an_unknown_ref_never_echoes_the_ref(world):
 
 @pytest.mark.parametrize("ref", ["held-\x00-Z3F9Q", "held-\x1b-Z3F9Q", "held-\n-Z3F9Q"])
 def test_a_withdrawal_of_a_ref_with_control_characters_is_a_422_unechoed(world, ref):
-    r = _call(world, world.keys["agency-a"], "POST", "/v1/agreements/{a}/withdrawals",
-              json={"record_ref": ref, "reason": "erasure"})  # fmt: skip
+    r = _call(
+        world,
+        world.keys["agency-a"],
+        "POST",
+        "/v1/agreements/{a}/withdrawals",
+        json={"record_ref": ref, "reason": "erasure"},
+    )
     _names(r, "record_ref")
     assert "Z3F9Q" not in r.text

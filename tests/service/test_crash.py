@@ -78,8 +78,10 @@ class Site:
 
     def everything(self) -> dict[str, list[str]]:
         """Every ref of every file, per agency."""
-        return {"agency-a": self.refs["agency-a"],
-                "agency-b": self.refs["agency-b"] + self.refs["late"]}  # fmt: skip
+        return {
+            "agency-a": self.refs["agency-a"],
+            "agency-b": self.refs["agency-b"] + self.refs["late"],
+        }
 
     def start_run(self, agreement: str) -> dict:
         with self.client("agency-a") as c:
@@ -158,13 +160,22 @@ def site(request, tmp_path_factory, person_schema, secret) -> Iterator[Site]:
         try:
             admin, keys, steward = started_with_keys(server, AGENCIES)
             frames = _registers()
-            files = {name: encode_file(df, person_schema, secret,
-                                       "agency-b" if name == "late" else name,
-                                       workdir / f"{name}.parquet")
-                     for name, df in frames.items()}  # fmt: skip
+            files = {
+                name: encode_file(
+                    df,
+                    person_schema,
+                    secret,
+                    "agency-b" if name == "late" else name,
+                    workdir / f"{name}.parquet",
+                )
+                for name, df in frames.items()
+            }
             refs = {name: list(df["record_ref"]) for name, df in frames.items()}
-            uploads = (workdir / "caselink.db-uploads") if kind == "sqlite" else (
-                workdir / "caselink-uploads")  # fmt: skip
+            uploads = (
+                (workdir / "caselink.db-uploads")
+                if kind == "sqlite"
+                else (workdir / "caselink-uploads")
+            )
             yield Site(server, db, faults, uploads, steward, admin, keys, files, refs)
         finally:
             server.cleanup()
@@ -238,8 +249,7 @@ def test_a_run_killed_at_each_point_is_kept_whole_or_not_at_all(site, person_sch
         assert run["status"] == "succeeded" and run["error"] is None, run
         assert "service stopped" in run["stats"]["note"]
         assert run["stats"]["new_records"] == len(site.refs["agency-a"] + site.refs["agency-b"])
-        assert all(rows[b].status == "linked" and rows[b].linked_by_run == run_id
-                   for b in accepted)  # fmt: skip
+        assert all(rows[b].status == "linked" and rows[b].linked_by_run == run_id for b in accepted)
         (finish,) = site.audit(agreement, "run.finish")
         assert finish["details"]["run"] == run_id and finish["details"]["status"] == "succeeded"
         (recovered,) = site.audit(agreement, "run.recovered")
@@ -264,8 +274,9 @@ def test_a_run_killed_at_each_point_is_kept_whole_or_not_at_all(site, person_sch
 
     site.upload(agreement, "late")
     again = _run(site, agreement)
-    pending = len(site.refs["late"]) + (0 if stored else len(site.refs["agency-a"]) +
-                                        len(site.refs["agency-b"]))  # fmt: skip
+    pending = len(site.refs["late"]) + (
+        0 if stored else len(site.refs["agency-a"]) + len(site.refs["agency-b"])
+    )
     assert again["stats"]["new_records"] == pending
     _linked_once(site, agreement, site.everything())
     site.audit_verifies(agreement)

@@ -79,8 +79,12 @@ def test_planted_people_share_one_case_across_the_three_agencies(world):
 
 def _pairs(world):
     truth = world.data.truth.set_index(["agency", "record_ref"])["entity_id"]
-    rows = [(a, r["record_ref"], r["case_id"]) for a in AGENCIES for r in world.first_cases[a]
-            if not r["record_ref"].startswith("P")]  # fmt: skip
+    rows = [
+        (a, r["record_ref"], r["case_id"])
+        for a in AGENCIES
+        for r in world.first_cases[a]
+        if not r["record_ref"].startswith("P")
+    ]
     true_pairs = same_case = both = 0
     for (a1, r1, c1), (a2, r2, c2) in itertools.combinations(rows, 2):
         if a1 == a2:
@@ -119,8 +123,12 @@ def test_no_record_ref_or_key_in_audit_or_logs(world):
     with world.service.db.engine.connect() as conn:
         audit_text = "\n".join(str(tuple(r)) for r in conn.execute(audit_entries.select()))
     logs = world.service.server.all_stderr()
-    secrets_ = [*world.keys.values(), *world.outsider_keys.values(), world.service.steward_key,
-                world.service.admin_key]  # fmt: skip
+    secrets_ = [
+        *world.keys.values(),
+        *world.outsider_keys.values(),
+        world.service.steward_key,
+        world.service.admin_key,
+    ]
     refs = [r for a in AGENCIES for r in world.uploaded[a]["record_ref"]]
     for text in (audit_text, logs):
         assert not [k for k in secrets_ if k in text]
@@ -139,15 +147,19 @@ def test_incremental_run_keeps_case_ids_and_joins_new_records(world, person_sche
     agreement_id = world.agreement_id
     before = {(a, r["record_ref"]): r["case_id"] for a in AGENCIES for r in world.first_cases[a]}
     for agency in AGENCIES:
-        path = encode_file(world.held_back[agency], person_schema, secret, agency,
-                           world.workdir / f"{agency}-round2.parquet")  # fmt: skip
+        path = encode_file(
+            world.held_back[agency],
+            person_schema,
+            secret,
+            agency,
+            world.workdir / f"{agency}-round2.parquet",
+        )
         with world.client(agency) as c:
             stored = c.upload(agreement_id, path)
             assert stored["duplicate"] is False
             assert c.cases(agreement_id, limit=1)["pending_records"] == len(world.held_back[agency])
     with world.client("agency-b") as c:
-        run = c.wait_run(agreement_id, c.start_run(agreement_id)["run_id"], timeout=120,
-                         poll=0.2)  # fmt: skip
+        run = c.wait_run(agreement_id, c.start_run(agreement_id)["run_id"], timeout=120, poll=0.2)
     assert run["status"] == "succeeded", run
     assert run["stats"]["new_records"] == sum(len(h) for h in world.held_back.values())
     after = {}
@@ -204,8 +216,11 @@ def test_evaluators_see_aggregates_only(world):
 )
 def test_bad_page_parameters_are_named(world, params, named):
     with httpx.Client(base_url=world.service.url) as http:
-        r = http.get(f"/v1/agreements/{world.agreement_id}/cases", params=params,
-                     headers={"Authorization": f"Bearer {world.keys['agency-a']}"})  # fmt: skip
+        r = http.get(
+            f"/v1/agreements/{world.agreement_id}/cases",
+            params=params,
+            headers={"Authorization": f"Bearer {world.keys['agency-a']}"},
+        )
     assert r.status_code == 422, r.text
     body = r.json()
     assert body["error"] == "invalid_request"
@@ -213,8 +228,10 @@ def test_bad_page_parameters_are_named(world, params, named):
 
 
 def test_a_purpose_outside_the_agreement_is_refused(world):
-    with (world.service.client(world.keys["agency-a"], purpose="marketing") as c,
-          pytest.raises(ClientError) as info):  # fmt: skip
+    with (
+        world.service.client(world.keys["agency-a"], purpose="marketing") as c,
+        pytest.raises(ClientError) as info,
+    ):
         c.cases(world.agreement_id)
     assert info.value.status == 403 and "marketing" in info.value.detail
     with world.service.client(world.keys["agency-a"], purpose="tracing") as c:

@@ -88,8 +88,9 @@ class Keys:
 
     def mint(self, agency: str, role: str) -> dict:
         """A new key, issued by the service's admin."""
-        r = self.call("POST", f"/v1/agencies/{agency}/keys", self.service.admin_key,
-                      json={"role": role})  # fmt: skip
+        r = self.call(
+            "POST", f"/v1/agencies/{agency}/keys", self.service.admin_key, json={"role": role}
+        )
         assert r.status_code == 201, r.text
         return r.json()
 
@@ -108,15 +109,21 @@ class Keys:
         """(the caller's key, the id in the path, the minted target if any) for one case."""
         key = self.caller_key(caller)
         if target == "own":
-            own = self.revoked if caller == "revoked" else self.mint(
-                HOME, caller if caller in ROLES else "submitter")  # fmt: skip
+            own = (
+                self.revoked
+                if caller == "revoked"
+                else self.mint(HOME, caller if caller in ROLES else "submitter")
+            )
             return (own["api_key"] if caller != "no key" else None), own["key_id"], own
         if target in ("unknown", "malformed"):
             path_id = "key_" + secrets.token_hex(8) if target == "unknown" else MALFORMED_PATH
             return key, path_id, None
-        agency, role = {"other role": (HOME, "tracer" if caller == "submitter" else "submitter"),
-                        "steward": (HOME, "steward"), "away": (AWAY, "submitter"),
-                        "admin": (HOME, "admin")}[target]  # fmt: skip
+        agency, role = {
+            "other role": (HOME, "tracer" if caller == "submitter" else "submitter"),
+            "steward": (HOME, "steward"),
+            "away": (AWAY, "submitter"),
+            "admin": (HOME, "admin"),
+        }[target]
         minted = self.mint(agency, role)
         return key, minted["key_id"], minted
 
@@ -165,7 +172,8 @@ def test_key_and_agency_calls(keys, operation):
             body = {"name": "made-" + secrets.token_hex(4)}
         got.append(keys.call(method, path, keys.caller_key(caller), json=body).status_code)
     assert dict(zip(CALLERS, got, strict=True)) == dict(
-        zip(CALLERS, OPERATIONS[operation], strict=True))  # fmt: skip
+        zip(CALLERS, OPERATIONS[operation], strict=True)
+    )
 
 
 def test_a_steward_lists_its_own_agencys_keys_but_no_admin_key(keys):
@@ -182,8 +190,12 @@ def test_a_steward_lists_its_own_agencys_keys_but_no_admin_key(keys):
 def test_a_steward_cannot_tell_another_agencys_key_from_no_key(keys):
     """Another agency's key, an admin key, an unknown and a malformed id: the same 404."""
     steward = keys.caller_key("steward")
-    targets = [keys.mint(AWAY, "steward")["key_id"], keys.mint(HOME, "admin")["key_id"],
-               "key_" + secrets.token_hex(8), MALFORMED_PATH]  # fmt: skip
+    targets = [
+        keys.mint(AWAY, "steward")["key_id"],
+        keys.mint(HOME, "admin")["key_id"],
+        "key_" + secrets.token_hex(8),
+        MALFORMED_PATH,
+    ]
     for method, suffix in (("POST", "/rotate"), ("DELETE", "")):
         answers = {keys.call(method, f"/v1/keys/{t}{suffix}", steward).text for t in targets}
         assert len(answers) == 1, answers
@@ -193,8 +205,13 @@ def test_a_steward_cannot_tell_another_agencys_key_from_no_key(keys):
 def _entries(keys: Keys, key_id: str) -> list[dict]:
     e = audit_entries.c
     with keys.service.db.engine.connect() as conn:
-        rows = conn.execute(sa.select(audit_entries).where(e.scope == "", e.key_id == key_id)
-                            .order_by(e.seq)).mappings().all()  # fmt: skip
+        rows = (
+            conn.execute(
+                sa.select(audit_entries).where(e.scope == "", e.key_id == key_id).order_by(e.seq)
+            )
+            .mappings()
+            .all()
+        )
     return [dict(r) for r in rows]
 
 
@@ -210,8 +227,12 @@ def test_refusals_are_audited_and_never_name_a_malformed_id(keys):
     assert r.status_code == 403
     entries = _entries(keys, caller["key_id"])
     assert [(e["action"], e["outcome"]) for e in entries] == [
-        ("key.rotate", "forbidden"), ("key.revoke", "forbidden"), ("key.revoke", "forbidden"),
-        ("key.list", "forbidden"), ("key.create", "forbidden")]  # fmt: skip
+        ("key.rotate", "forbidden"),
+        ("key.revoke", "forbidden"),
+        ("key.revoke", "forbidden"),
+        ("key.list", "forbidden"),
+        ("key.create", "forbidden"),
+    ]
     assert all(e["role"] == "submitter" and e["actor"] == HOME for e in entries)
     assert f'"key":"{steward_id}"' in entries[0]["details"]
     assert f'"key":"{steward_id}"' in entries[1]["details"]
@@ -236,23 +257,31 @@ def test_the_escalation_chain_is_closed(world, keys):
     a key for another agency and read that agency's cases."""
     submitter, steward = keys.mint(HOME, "submitter"), keys.mint(HOME, "steward")
     with keys.service.client(submitter["api_key"]) as c:
-        for call in (lambda: c.rotate_key(steward["key_id"]),
-                     lambda: c.revoke_key(steward["key_id"]), c.list_keys):  # fmt: skip
+        for call in (
+            lambda: c.rotate_key(steward["key_id"]),
+            lambda: c.revoke_key(steward["key_id"]),
+            c.list_keys,
+        ):
             with pytest.raises(ClientError) as refused:
                 call()
             assert refused.value.status == 403
     assert keys.works(steward["api_key"])
     # a steward of an agency outside the world's agreement
     with keys.service.client(world.outsider_keys["steward"]) as c:
-        for call in (lambda: c.create_key("agency-a", "submitter"),
-                     lambda: c.create_key("agency-a", "steward"),
-                     lambda: c.create_key("outsider", "admin"),
-                     lambda: c.create_agency("outsider-2")):  # fmt: skip
+        for call in (
+            lambda: c.create_key("agency-a", "submitter"),
+            lambda: c.create_key("agency-a", "steward"),
+            lambda: c.create_key("outsider", "admin"),
+            lambda: c.create_agency("outsider-2"),
+        ):
             with pytest.raises(ClientError) as refused:
                 call()
             assert refused.value.status == 403
-        for call in (lambda: c.cases(world.agreement_id), lambda: c.summary(world.agreement_id),
-                     lambda: c.agreement(world.agreement_id)):  # fmt: skip
+        for call in (
+            lambda: c.cases(world.agreement_id),
+            lambda: c.summary(world.agreement_id),
+            lambda: c.agreement(world.agreement_id),
+        ):
             with pytest.raises(ClientError) as refused:
                 call()
             assert refused.value.status == 404

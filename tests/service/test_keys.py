@@ -69,7 +69,8 @@ def test_an_agency_cannot_manage_another_agencys_key(world, fresh_key):
 def test_only_a_hash_of_each_key_is_stored(world, fresh_key):
     with world.service.db.engine.connect() as conn:
         rows = conn.execute(sa.select(api_keys)).all()
-        stored = conn.execute(sa.select(api_keys.c.key_hash).where(
-            api_keys.c.id == fresh_key["key_id"])).scalar_one()  # fmt: skip
+        stored = conn.execute(
+            sa.select(api_keys.c.key_hash).where(api_keys.c.id == fresh_key["key_id"])
+        ).scalar_one()
     assert stored == hash_key(fresh_key["api_key"])
     assert not [r for r in rows if fresh_key["api_key"] in " ".join(map(str, r))]

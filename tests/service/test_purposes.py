@@ -21,10 +21,15 @@ from service._tables import audit_entries
 def tracing_only(world) -> str:
     """An agreement of agency-a and the steward listing one purpose: ``tracing``."""
     with world.service.client() as steward:
-        body = {"name": "tracing only", "parties": ["agency-a"], "purposes": ["tracing"],
-                "schema_fingerprint": world.agreement["schema_fingerprint"],
-                "filter_bits": world.agreement["filter_bits"],
-                "segments": world.agreement["segments"], "retention_days": 30}  # fmt: skip
+        body = {
+            "name": "tracing only",
+            "parties": ["agency-a"],
+            "purposes": ["tracing"],
+            "schema_fingerprint": world.agreement["schema_fingerprint"],
+            "filter_bits": world.agreement["filter_bits"],
+            "segments": world.agreement["segments"],
+            "retention_days": 30,
+        }
         return steward.create_agreement(**body)["agreement_id"]
 
 
@@ -56,8 +61,11 @@ def test_a_default_purpose_the_agreement_does_not_list_is_refused_like_a_stated_
     assert implicit.json()["error"] == "forbidden"
     assert "'evaluation'" in implicit.json()["detail"] and "tracing" in implicit.json()["detail"]
     entry = _last_entry(world, tracing_only)
-    assert (entry["action"], entry["outcome"], entry["purpose"]) == ("summary.read", "forbidden",
-                                                                     "evaluation")  # fmt: skip
+    assert (entry["action"], entry["outcome"], entry["purpose"]) == (
+        "summary.read",
+        "forbidden",
+        "evaluation",
+    )
     stated = _get(world, evaluator, path, _purpose("evaluation"))
     assert (stated.status_code, stated.json()["error"]) == (403, "forbidden")
     assert _last_entry(world, tracing_only)["purpose"] == "evaluation"
@@ -88,13 +96,18 @@ def test_linkage_and_oversight_are_implied_each_for_its_own_calls(world, tracing
     assert _last_entry(world, tracing_only)["outcome"] == "forbidden"
 
 
-@pytest.mark.parametrize("values", [("linkage", "tracing"), ("tracing", "linkage"),
-                                    ("linkage", "linkage")])  # fmt: skip
+@pytest.mark.parametrize(
+    "values", [("linkage", "tracing"), ("tracing", "linkage"), ("linkage", "linkage")]
+)
 def test_the_purpose_header_sent_twice_is_refused(world, values):
     e = audit_entries.c
     before = world.service.db.count(audit_entries, e.scope == world.agreement_id)
-    r = _get(world, world.keys["agency-a"], f"/v1/agreements/{world.agreement_id}/cases",
-             *[_purpose(v) for v in values])  # fmt: skip
+    r = _get(
+        world,
+        world.keys["agency-a"],
+        f"/v1/agreements/{world.agreement_id}/cases",
+        *[_purpose(v) for v in values],
+    )
     assert r.status_code == 422, r.text
     body = r.json()
     assert body["error"] == "invalid_request"
@@ -104,10 +117,13 @@ def test_the_purpose_header_sent_twice_is_refused(world, values):
 
 @pytest.mark.parametrize("value", ["Linkage", "linkage tracing", "x" * 65, "-x", "lin\tkage"])
 def test_a_purpose_not_written_as_purposes_are_is_refused_unechoed(world, value):
-    r = _get(world, world.keys["agency-a"], f"/v1/agreements/{world.agreement_id}/cases",
-             _purpose(value))  # fmt: skip
+    r = _get(
+        world, world.keys["agency-a"], f"/v1/agreements/{world.agreement_id}/cases", _purpose(value)
+    )
     assert r.status_code == 422, r.text
     assert r.json()["error"] == "invalid_request"
-    assert any(p.lower().startswith(("header x-caselink-purpose", "x-caselink-purpose"))
-               for p in r.json()["problems"])  # fmt: skip
+    assert any(
+        p.lower().startswith(("header x-caselink-purpose", "x-caselink-purpose"))
+        for p in r.json()["problems"]
+    )
     assert value not in r.text

@@ -23,8 +23,9 @@ from tests.service.conftest import agreement_body, encode_file
 AGENCIES = ("poison-a", "poison-b")
 
 
-def _insert(db, agreement: str, agency: str, segments: list, refs: list[str],
-            filters: np.ndarray) -> str:  # fmt: skip
+def _insert(
+    db, agreement: str, agency: str, segments: list, refs: list[str], filters: np.ndarray
+) -> str:
     """A pending batch as an old service version might have accepted it."""
     batch_id = "bat_" + secrets.token_hex(8)
     raw = np.ascontiguousarray(filters).astype("<u8")
@@ -32,17 +33,34 @@ def _insert(db, agreement: str, agency: str, segments: list, refs: list[str],
         agency_id = conn.execute(
             sa.select(agencies.c.id).where(agencies.c.name == agency)
         ).scalar_one()
-        conn.execute(batches.insert().values(
-            id=batch_id, agreement_id=agreement, agency_id=agency_id,
-            content_hash="blake3:" + secrets.token_hex(32), record_count=len(refs),
-            segments=segments, encoded_at=datetime.now(UTC).isoformat(), caselink_version="0.1",
-            status="pending", received_at=datetime.now(UTC),
-        ))  # fmt: skip
-        conn.execute(batch_records.insert(), [
-            {"batch_id": batch_id, "position": k, "agreement_id": agreement,
-             "agency_id": agency_id, "record_ref": ref, "bloom": raw[k].tobytes()}
-            for k, ref in enumerate(refs)
-        ])  # fmt: skip
+        conn.execute(
+            batches.insert().values(
+                id=batch_id,
+                agreement_id=agreement,
+                agency_id=agency_id,
+                content_hash="blake3:" + secrets.token_hex(32),
+                record_count=len(refs),
+                segments=segments,
+                encoded_at=datetime.now(UTC).isoformat(),
+                caselink_version="0.1",
+                status="pending",
+                received_at=datetime.now(UTC),
+            )
+        )
+        conn.execute(
+            batch_records.insert(),
+            [
+                {
+                    "batch_id": batch_id,
+                    "position": k,
+                    "agreement_id": agreement,
+                    "agency_id": agency_id,
+                    "record_ref": ref,
+                    "bloom": raw[k].tobytes(),
+                }
+                for k, ref in enumerate(refs)
+            ],
+        )
     return batch_id
 
 
@@ -63,31 +81,52 @@ def poisoned(service, person_v1_schema, secret, tmp_path_factory):
     data = generate_synthetic(120, 2, seed=9)
     good = {}
     for agency, df in zip(AGENCIES, data.agencies.values(), strict=True):
-        path = encode_file(df.iloc[:-20], person_v1_schema, secret, agency,
-                           workdir / f"{agency}.parquet")  # fmt: skip
+        path = encode_file(
+            df.iloc[:-20], person_v1_schema, secret, agency, workdir / f"{agency}.parquet"
+        )
         with service.client(keys[agency]) as c:
             good[agency] = c.upload(agreement, path)["batch_id"]
     extra = data.agencies["agency-a"].iloc[-20:]
-    encoded = bloom.encode(extra, person_v1_schema, secret, agency=AGENCIES[0],
-                           id_column="record_ref")  # fmt: skip
+    encoded = bloom.encode(
+        extra, person_v1_schema, secret, agency=AGENCIES[0], id_column="record_ref"
+    )
     refs = [str(r) for r in encoded.record_refs]
     layout = [["name", 512], ["zzz", 512]]  # the right width, another layout
     poison = {
-        "layout": _insert(service.db, agreement, AGENCIES[0], layout, refs[:10],
-                          encoded.filters[:10]),
-        "width": _insert(service.db, agreement, AGENCIES[0],
-                         [[s.name, s.out_bits] for s in person_v1_schema.segments], refs[10:15],
-                         encoded.filters[10:15, :8]),  # 512 of the 1024 bits
+        "layout": _insert(
+            service.db, agreement, AGENCIES[0], layout, refs[:10], encoded.filters[:10]
+        ),
+        "width": _insert(
+            service.db,
+            agreement,
+            AGENCIES[0],
+            [[s.name, s.out_bits] for s in person_v1_schema.segments],
+            refs[10:15],
+            encoded.filters[10:15, :8],
+        ),  # 512 of the 1024 bits
         # the right layout and width, but in the clear: the service seals what it stores, so
         # such a batch (written before encryption at rest) cannot be opened by a run
-        "plain": _insert(service.db, agreement, AGENCIES[0],
-                         [[s.name, s.out_bits] for s in person_v1_schema.segments], refs[15:],
-                         encoded.filters[15:]),
-    }  # fmt: skip
+        "plain": _insert(
+            service.db,
+            agreement,
+            AGENCIES[0],
+            [[s.name, s.out_bits] for s in person_v1_schema.segments],
+            refs[15:],
+            encoded.filters[15:],
+        ),
+    }
     with service.client(keys[AGENCIES[0]]) as c:
         run = c.wait_run(agreement, c.start_run(agreement)["run_id"], timeout=300, poll=0.2)
-    return dict(service=service, agreement=agreement, keys=keys, good=good, poison=poison,
-                run=run, data=data, workdir=workdir)  # fmt: skip
+    return dict(
+        service=service,
+        agreement=agreement,
+        keys=keys,
+        good=good,
+        poison=poison,
+        run=run,
+        data=data,
+        workdir=workdir,
+    )
 
 
 def test_the_run_succeeds_and_quarantines_only_the_poison(poisoned):
@@ -97,8 +136,10 @@ def test_the_run_succeeds_and_quarantines_only_the_poison(poisoned):
     assert run["stats"]["batches"] == 2
     db, agreement = poisoned["service"].db, poisoned["agreement"]
     with db.engine.connect() as conn:
-        rows = {r.id: r for r in conn.execute(
-            sa.select(batches).where(batches.c.agreement_id == agreement))}  # fmt: skip
+        rows = {
+            r.id: r
+            for r in conn.execute(sa.select(batches).where(batches.c.agreement_id == agreement))
+        }
     for batch_id in poisoned["good"].values():
         assert rows[batch_id].status == "linked" and rows[batch_id].quarantine_reason is None
     layout, width = (rows[poisoned["poison"][k]] for k in ("layout", "width"))
@@ -119,8 +160,9 @@ def test_the_run_succeeds_and_quarantines_only_the_poison(poisoned):
 def test_each_quarantine_is_audited(poisoned):
     e = audit_entries.c
     with poisoned["service"].db.engine.connect() as conn:
-        q = sa.select(e.details).where(e.scope == poisoned["agreement"],
-                                       e.action == "batch.quarantine")  # fmt: skip
+        q = sa.select(e.details).where(
+            e.scope == poisoned["agreement"], e.action == "batch.quarantine"
+        )
         entries = conn.execute(q).scalars()
         details = [json.loads(d) for d in entries]
     assert sorted(d["batch"] for d in details) == sorted(poisoned["poison"].values())
@@ -130,8 +172,9 @@ def test_each_quarantine_is_audited(poisoned):
     assert check["ok"], check["problems"]
 
 
-def test_the_next_run_does_not_try_the_quarantined_batches_again(poisoned, person_v1_schema,
-                                                                 secret):  # fmt: skip
+def test_the_next_run_does_not_try_the_quarantined_batches_again(
+    poisoned, person_v1_schema, secret
+):
     agreement, key = poisoned["agreement"], poisoned["keys"]["poison-b"]
     late = poisoned["data"].agencies["agency-b"].iloc[-20:]
     path = encode_file(late, person_v1_schema, secret, "poison-b", poisoned["workdir"] / "late.pq")
@@ -141,6 +184,8 @@ def test_the_next_run_does_not_try_the_quarantined_batches_again(poisoned, perso
     assert run["status"] == "succeeded", run
     assert run["stats"]["quarantined"] == [] and run["stats"]["new_records"] == len(late)
     with poisoned["service"].db.engine.connect() as conn:
-        statuses = {conn.execute(sa.select(batches.c.status).where(batches.c.id == b)).scalar()
-                    for b in poisoned["poison"].values()}  # fmt: skip
+        statuses = {
+            conn.execute(sa.select(batches.c.status).where(batches.c.id == b)).scalar()
+            for b in poisoned["poison"].values()
+        }
     assert statuses == {"quarantined"}

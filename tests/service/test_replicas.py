@@ -106,8 +106,9 @@ class Pair:
 
     def nothing_stored(self, agreement: str) -> None:
         with self.db.engine.connect() as conn:
-            left = conn.execute(sa.select(batches.c.status).where(
-                batches.c.agreement_id == agreement)).scalars()  # fmt: skip
+            left = conn.execute(
+                sa.select(batches.c.status).where(batches.c.agreement_id == agreement)
+            ).scalars()
             assert set(left) == {"pending"}
             held = sa.select(sa.func.count()).where(records_table.c.scope == agreement)
             assert conn.execute(held).scalar_one() == 0
@@ -137,8 +138,10 @@ def pair(request, tmp_path_factory, person_schema, secret) -> Iterator[Pair]:
 
     workdir = tmp_path_factory.mktemp("replicas")
     faults = workdir / "faults"
-    shared = {"CASELINK_RUN_LEASE_SECONDS": str(LEASE),
-              "CASELINK_DATA_KEY_FILE": str(workdir / "data-keys")}  # fmt: skip
+    shared = {
+        "CASELINK_RUN_LEASE_SECONDS": str(LEASE),
+        "CASELINK_DATA_KEY_FILE": str(workdir / "data-keys"),
+    }
     with make_database("postgresql", request, workdir) as db:  # skips without PostgreSQL
         a_dir, b_dir = workdir / "a", workdir / "b"
         a_dir.mkdir(), b_dir.mkdir()
@@ -147,8 +150,12 @@ def pair(request, tmp_path_factory, person_schema, secret) -> Iterator[Pair]:
         try:
             admin, keys, steward = started_with_keys(a, AGENCIES)
             data = generate_synthetic(80, 2, seed=13)
-            files = {ag: encode_file(data.agencies[ag], person_schema, secret, ag,
-                                     workdir / f"{ag}.parquet") for ag in AGENCIES}  # fmt: skip
+            files = {
+                ag: encode_file(
+                    data.agencies[ag], person_schema, secret, ag, workdir / f"{ag}.parquet"
+                )
+                for ag in AGENCIES
+            }
             refs = {ag: list(data.agencies[ag]["record_ref"]) for ag in AGENCIES}
             yield Pair(db, a, b, faults, steward, admin, keys, files, refs)
         finally:
@@ -219,8 +226,7 @@ def test_a_replica_that_stops_renewing_loses_its_run_and_stores_nothing(pair, pe
     pair.faults.unlink()
     assert "its lease was lost" in a.stderr(), a.stderr()[-3000:]
     after = pair.run(run_id)
-    assert (after.status, after.stage, after.error) == (
-        "failed", "interrupted", settled.error)  # fmt: skip
+    assert (after.status, after.stage, after.error) == ("failed", "interrupted", settled.error)
     pair.nothing_stored(agreement)
     pair.links_once(b, agreement)
 
@@ -273,8 +279,13 @@ def test_a_record_withdrawn_through_one_replica_is_not_returned_by_the_other(
         tracer = c.create_key("agency-b", "tracer")["api_key"]
     person = generate_synthetic(80, 2, seed=13).agencies["agency-a"].iloc[:1]
     ref = str(person["record_ref"].iloc[0])
-    query = encode_file(person.assign(record_ref="Q-1"), person_schema, secret, "agency-b",
-                        pair.faults.parent / "query.parquet")  # fmt: skip
+    query = encode_file(
+        person.assign(record_ref="Q-1"),
+        person_schema,
+        secret,
+        "agency-b",
+        pair.faults.parent / "query.parquet",
+    )
 
     def traced() -> dict[str, list[str]]:
         with b.client(tracer) as c:

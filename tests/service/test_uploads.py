@@ -33,20 +33,31 @@ def up(world, person_v1_schema, febrl_schema, febrl4, secret):
         agreement = steward.create_agreement(**body)
     register = world.data.agencies["agency-a"].head(30)
     return SimpleNamespace(
-        world=world, agreement_id=agreement["agreement_id"], dir=workdir, register=register,
-        good=encode_file(register.head(20), person_v1_schema, secret, "agency-a",
-                         workdir / "good.parquet"),
-        schema=person_v1_schema, febrl_schema=febrl_schema, febrl4=febrl4, secret=secret,
-    )  # fmt: skip
+        world=world,
+        agreement_id=agreement["agreement_id"],
+        dir=workdir,
+        register=register,
+        good=encode_file(
+            register.head(20), person_v1_schema, secret, "agency-a", workdir / "good.parquet"
+        ),
+        schema=person_v1_schema,
+        febrl_schema=febrl_schema,
+        febrl4=febrl4,
+        secret=secret,
+    )
 
 
 def _post(up, content, key: str | None = None, **headers: str) -> httpx.Response:
     key = key or up.world.keys["agency-a"]
     with httpx.Client(base_url=up.world.service.url, timeout=60) as http:
-        headers = {"Authorization": f"Bearer {key}",
-                   "Content-Type": "application/vnd.apache.parquet", **headers}  # fmt: skip
-        return http.post(f"/v1/agreements/{up.agreement_id}/batches", content=content,
-                         headers=headers)  # fmt: skip
+        headers = {
+            "Authorization": f"Bearer {key}",
+            "Content-Type": "application/vnd.apache.parquet",
+            **headers,
+        }
+        return http.post(
+            f"/v1/agreements/{up.agreement_id}/batches", content=content, headers=headers
+        )
 
 
 def _stored(up) -> tuple:
@@ -55,9 +66,13 @@ def _stored(up) -> tuple:
     with up.world.client("agency-a") as c:
         listed = sorted(b["batch_id"] for b in c.batches(agreement))
     with db.engine.connect() as conn:
-        refs = sorted(conn.execute(batch_records.select().with_only_columns(
-            batch_records.c.record_ref).where(batch_records.c.agreement_id == agreement)
-        ).scalars())  # fmt: skip
+        refs = sorted(
+            conn.execute(
+                batch_records.select()
+                .with_only_columns(batch_records.c.record_ref)
+                .where(batch_records.c.agreement_id == agreement)
+            ).scalars()
+        )
     return listed, db.count(batches, batches.c.agreement_id == agreement), refs
 
 
@@ -65,11 +80,14 @@ def _rewrite(up, name: str, refs, filters: np.ndarray, **meta: object) -> Path:
     """The good batch's records replaced by ``refs``/``filters``, its metadata updated."""
     kv = pq.ParquetFile(up.good).metadata.metadata
     body = {**json.loads(kv[b"caselink"]), **meta}
-    table = pa.table({
-        "record_ref": pa.array(list(refs), pa.string()),
-        "bloom": pa.array([row.astype("<u8").tobytes() for row in filters],
-                          pa.binary(filters.shape[1] * 8)),
-    }).replace_schema_metadata({"caselink": json.dumps(body)})  # fmt: skip
+    table = pa.table(
+        {
+            "record_ref": pa.array(list(refs), pa.string()),
+            "bloom": pa.array(
+                [row.astype("<u8").tobytes() for row in filters], pa.binary(filters.shape[1] * 8)
+            ),
+        }
+    ).replace_schema_metadata({"caselink": json.dumps(body)})
     path = up.dir / name
     pq.write_table(table, path)
     return path
@@ -77,28 +95,32 @@ def _rewrite(up, name: str, refs, filters: np.ndarray, **meta: object) -> Path:
 
 def _wrong_fingerprint(up) -> bytes:
     df = up.febrl4.a.head(5)
-    return encode_file(df, up.febrl_schema, up.secret, "agency-a", up.dir / "febrl.parquet"
-                       ).read_bytes()  # fmt: skip
+    return encode_file(
+        df, up.febrl_schema, up.secret, "agency-a", up.dir / "febrl.parquet"
+    ).read_bytes()
 
 
 def _wrong_length(up) -> bytes:
     path = up.dir / "short.parquet"
     rng = np.random.default_rng(0)
-    with bloom.BatchWriter(path, fingerprint=up.schema.fingerprint, agency="agency-a",
-                           segments=(("all", 512),)) as w:  # fmt: skip
+    with bloom.BatchWriter(
+        path, fingerprint=up.schema.fingerprint, agency="agency-a", segments=(("all", 512),)
+    ) as w:
         w.write(["s1", "s2", "s3"], rng.integers(0, 2**63, (3, 8), dtype=np.uint64))
     return path.read_bytes()
 
 
 def _other_agency(up) -> bytes:
-    return encode_file(up.register.head(5), up.schema, up.secret, "agency-b",
-                       up.dir / "for-b.parquet").read_bytes()  # fmt: skip
+    return encode_file(
+        up.register.head(5), up.schema, up.secret, "agency-b", up.dir / "for-b.parquet"
+    ).read_bytes()
 
 
 def _not_batch(up) -> bytes:
     path = up.dir / "plain.parquet"
-    pd.DataFrame({"record_ref": ["x1", "x2"], "bloom": [b"\x00" * 128, b"\x01" * 128]}
-                 ).to_parquet(path)  # fmt: skip
+    pd.DataFrame({"record_ref": ["x1", "x2"], "bloom": [b"\x00" * 128, b"\x01" * 128]}).to_parquet(
+        path
+    )
     return path.read_bytes()
 
 
@@ -115,8 +137,9 @@ def _duplicate_refs(up) -> bytes:
     filters = np.vstack([batch.filters[:5], batch.filters[:1]])
     hasher = _ContentHasher()
     hasher.update(pa.array(refs, pa.string()), filters)
-    return _rewrite(up, "dups.parquet", refs, filters, record_count=6,
-                    content_hash=hasher.hexdigest()).read_bytes()  # fmt: skip
+    return _rewrite(
+        up, "dups.parquet", refs, filters, record_count=6, content_hash=hasher.hexdigest()
+    ).read_bytes()
 
 
 BAD: dict[str, tuple[Callable, int, str, str]] = {
@@ -149,9 +172,11 @@ def test_bad_upload_is_refused_and_stores_nothing(up, case):
     before = _stored(up)
     response = _post(up, make(up))
     with up.world.service.db.engine.connect() as conn:  # the refusal itself is audited
-        last = conn.execute(audit_entries.select().where(
-            audit_entries.c.scope == up.agreement_id).order_by(audit_entries.c.seq.desc())
-        ).first()  # fmt: skip
+        last = conn.execute(
+            audit_entries.select()
+            .where(audit_entries.c.scope == up.agreement_id)
+            .order_by(audit_entries.c.seq.desc())
+        ).first()
     assert (last.action, last.outcome) == ("batch.upload", error)
     assert _stored(up) == before
     _check_refused(up, response, status, error, named)
@@ -202,10 +227,12 @@ def poison(up):
     """An agreement of its own (what it stores is counted) and a genuine batch to bend."""
     with up.world.service.client() as steward:
         agreement = steward.create_agreement(
-            **agreement_body(up.schema, ["agency-a"], name="poison"))  # fmt: skip
+            **agreement_body(up.schema, ["agency-a"], name="poison")
+        )
     assert agreement["segments"] == [{"name": n, "bits": b} for n, b in up.schema.layout]
-    return SimpleNamespace(up=up, agreement_id=agreement["agreement_id"],
-                           good=bloom.read_batch(up.good))  # fmt: skip
+    return SimpleNamespace(
+        up=up, agreement_id=agreement["agreement_id"], good=bloom.read_batch(up.good)
+    )
 
 
 def _bent(poison, name: str, refs=None, **meta: object) -> bytes:
@@ -223,47 +250,75 @@ def _refs_with(bad: str) -> list[str]:
 POISON: dict[str, tuple[Callable, str]] = {
     # name: (body, what the problems must name)
     "another segment layout (name:512, zzz:512)": (
-        lambda p: _bent(p, "foreign.parquet", segments=[{"name": "name", "bits": 512},
-                                                        {"name": "zzz", "bits": 512}]),
-        "metadata/segments: the batch's segment layout is name:512, zzz:512"),
+        lambda p: _bent(
+            p,
+            "foreign.parquet",
+            segments=[{"name": "name", "bits": 512}, {"name": "zzz", "bits": 512}],
+        ),
+        "metadata/segments: the batch's segment layout is name:512, zzz:512",
+    ),
     "the same segments in another order": (
-        lambda p: _bent(p, "order.parquet", segments=[{"name": n, "bits": b} for n, b in
-                                                      reversed(p.up.schema.layout)]),
-        "metadata/segments: the batch's segment layout is sex:64"),
+        lambda p: _bent(
+            p,
+            "order.parquet",
+            segments=[{"name": n, "bits": b} for n, b in reversed(p.up.schema.layout)],
+        ),
+        "metadata/segments: the batch's segment layout is sex:64",
+    ),
     "negative bits": (
-        lambda p: _bent(p, "negative.parquet", segments=[{"name": "name", "bits": -512},
-                                                         {"name": "zzz", "bits": 1536}]),
-        "metadata/segments/0/bits: must be a positive multiple of 64 (found -512)"),
+        lambda p: _bent(
+            p,
+            "negative.parquet",
+            segments=[{"name": "name", "bits": -512}, {"name": "zzz", "bits": 1536}],
+        ),
+        "metadata/segments/0/bits: must be a positive multiple of 64 (found -512)",
+    ),
     "a ref of 257 characters": (
         lambda p: _bent(p, "long.parquet", _refs_with(SECRET_REF + "x" * 247)),
-        "record_ref is longer than 256 characters: 1 row (3)"),
+        "record_ref is longer than 256 characters: 1 row (3)",
+    ),
     "a ref holding NUL": (
         lambda p: _bent(p, "nul.parquet", _refs_with(SECRET_REF + "\x00")),
-        "record_ref holds a control character (such as NUL, tab, CR or LF): 1 row (3)"),
+        "record_ref holds a control character (such as NUL, tab, CR or LF): 1 row (3)",
+    ),
     "a ref holding a line feed": (
         lambda p: _bent(p, "lf.parquet", _refs_with(SECRET_REF + "\n1")),
-        "record_ref holds a control character (such as NUL, tab, CR or LF): 1 row (3)"),
+        "record_ref holds a control character (such as NUL, tab, CR or LF): 1 row (3)",
+    ),
     "a ref holding U+2028": (
         lambda p: _bent(p, "ls.parquet", _refs_with(SECRET_REF + "\u2028")),
-        "record_ref holds an invisible format or line-separator character"),
-    "an empty ref": (lambda p: _bent(p, "empty.parquet", _refs_with("")),
-                     "record_ref is empty: 1 row (3)"),
-    "a ref of spaces only": (lambda p: _bent(p, "blank.parquet", _refs_with("  ")),
-                             "record_ref is blank (only space characters): 1 row (3)"),
-    "no records": (lambda p: _bent(p, "none.parquet", []),
-                   "the batch holds no records"),
+        "record_ref holds an invisible format or line-separator character",
+    ),
+    "an empty ref": (
+        lambda p: _bent(p, "empty.parquet", _refs_with("")),
+        "record_ref is empty: 1 row (3)",
+    ),
+    "a ref of spaces only": (
+        lambda p: _bent(p, "blank.parquet", _refs_with("  ")),
+        "record_ref is blank (only space characters): 1 row (3)",
+    ),
+    "no records": (lambda p: _bent(p, "none.parquet", []), "the batch holds no records"),
     "a plaintext name column": (
-        lambda p: _bent(p, "plain.parquet", columns={"given_name": pa.array(
-            [SECRET_REF, "Amina", "Olena", "Jonathan"], pa.string())}),
+        lambda p: _bent(
+            p,
+            "plain.parquet",
+            columns={
+                "given_name": pa.array([SECRET_REF, "Amina", "Olena", "Jonathan"], pa.string())
+            },
+        ),
         "column 'given_name': a batch holds only record_ref and bloom, so that plaintext "
-        "never reaches the service"),
-}  # fmt: skip
+        "never reaches the service",
+    ),
+}
 
 
 def _everything_stored(db, agreement_id: str) -> tuple[int, int, int]:
     """Rows in batches and batch_records (all agreements), and the agreement's audit entries."""
-    return (db.count(batches), db.count(batch_records),
-            db.count(audit_entries, audit_entries.c.scope == agreement_id))  # fmt: skip
+    return (
+        db.count(batches),
+        db.count(batch_records),
+        db.count(audit_entries, audit_entries.c.scope == agreement_id),
+    )
 
 
 @pytest.mark.parametrize("case", POISON)
@@ -284,9 +339,11 @@ def test_poison_batches_are_refused_whole(poison, case):
     batches_, records, audit = before
     assert _everything_stored(db, poison.agreement_id) == (batches_, records, audit + 1)
     with db.engine.connect() as conn:  # the refusal is in the agreement's own chain
-        last = conn.execute(audit_entries.select().where(
-            audit_entries.c.scope == poison.agreement_id).order_by(audit_entries.c.seq.desc())
-        ).first()  # fmt: skip
+        last = conn.execute(
+            audit_entries.select()
+            .where(audit_entries.c.scope == poison.agreement_id)
+            .order_by(audit_entries.c.seq.desc())
+        ).first()
     assert (last.action, last.outcome) == ("batch.upload", "invalid_batch")
     assert json.loads(last.details) == {"status": 422}
     with poison.up.world.service.client() as steward:
@@ -295,9 +352,14 @@ def test_poison_batches_are_refused_whole(poison, case):
 
 def _post_to(poison, content: bytes) -> httpx.Response:
     with httpx.Client(base_url=poison.up.world.service.url, timeout=60) as http:
-        return http.post(f"/v1/agreements/{poison.agreement_id}/batches", content=content,
-                         headers={"Authorization": f"Bearer {poison.up.world.keys['agency-a']}",
-                                  "Content-Type": "application/vnd.apache.parquet"})  # fmt: skip
+        return http.post(
+            f"/v1/agreements/{poison.agreement_id}/batches",
+            content=content,
+            headers={
+                "Authorization": f"Bearer {poison.up.world.keys['agency-a']}",
+                "Content-Type": "application/vnd.apache.parquet",
+            },
+        )
 
 
 def test_the_longest_refs_are_stored_whole_on_both_databases(poison):
@@ -308,9 +370,15 @@ def test_the_longest_refs_are_stored_whole_on_both_databases(poison):
     assert response.status_code == 201, response.text
     db = poison.up.world.service.db
     with db.engine.connect() as conn:
-        stored = conn.execute(sa.select(batch_records.c.record_ref).where(
-            batch_records.c.batch_id == response.json()["batch_id"]
-        ).order_by(batch_records.c.position)).scalars().all()  # fmt: skip
+        stored = (
+            conn.execute(
+                sa.select(batch_records.c.record_ref)
+                .where(batch_records.c.batch_id == response.json()["batch_id"])
+                .order_by(batch_records.c.position)
+            )
+            .scalars()
+            .all()
+        )
     assert stored == refs
 
 
@@ -318,14 +386,20 @@ def test_agreements_need_a_wellformed_layout(up):
     body = agreement_body(up.schema, ["agency-a"], name="layouts")
     cases = {
         "missing": ({k: v for k, v in body.items() if k != "segments"}, "segments"),
-        "sum": ({**body, "segments": [{"name": "name", "bits": 512}]},
-                "filter_bits: 1024 differs from the sum of the segment bits (512)"),
-        "duplicate": ({**body, "segments": [{"name": "a", "bits": 512}] * 2},
-                      "the name 'a' is used more than once"),
-        "bits": ({**body, "segments": [{"name": "a", "bits": -512}, {"name": "b", "bits": 1536}]},
-                 "segments.0.bits"),
+        "sum": (
+            {**body, "segments": [{"name": "name", "bits": 512}]},
+            "filter_bits: 1024 differs from the sum of the segment bits (512)",
+        ),
+        "duplicate": (
+            {**body, "segments": [{"name": "a", "bits": 512}] * 2},
+            "the name 'a' is used more than once",
+        ),
+        "bits": (
+            {**body, "segments": [{"name": "a", "bits": -512}, {"name": "b", "bits": 1536}]},
+            "segments.0.bits",
+        ),
         "name": ({**body, "segments": [{"name": "1a", "bits": 1024}]}, "segments.0.name"),
-    }  # fmt: skip
+    }
     with httpx.Client(base_url=up.world.service.url, timeout=60) as http:
         auth = {"Authorization": f"Bearer {up.world.service.steward_key}"}
         for case, (sent, named) in cases.items():
@@ -339,7 +413,8 @@ def test_an_agreement_without_a_layout_takes_its_first_batchs(up, poison):
     it, and from then on a batch with another layout is refused."""
     with up.world.service.client() as steward:
         agreement_id = steward.create_agreement(
-            **agreement_body(up.schema, ["agency-a"], name="legacy"))["agreement_id"]  # fmt: skip
+            **agreement_body(up.schema, ["agency-a"], name="legacy")
+        )["agreement_id"]
     g = agreements.c
     db = up.world.service.db
     with db.engine.begin() as conn:

@@ -13,8 +13,9 @@ E = audit_entries.c
 
 
 def _set_head(conn: sa.Connection, scope: str, seq: int, hash_: str) -> None:
-    conn.execute(audit_heads.update().where(audit_heads.c.scope == scope)
-                 .values(seq=seq, hash=hash_))  # fmt: skip
+    conn.execute(
+        audit_heads.update().where(audit_heads.c.scope == scope).values(seq=seq, hash=hash_)
+    )
 
 
 def truncate(engine: sa.Engine, scope: str, keep: int) -> None:
@@ -28,17 +29,27 @@ def truncate(engine: sa.Engine, scope: str, keep: int) -> None:
 def rewrite_from(engine: sa.Engine, scope: str, start: int) -> None:
     """Turn entry ``start`` into a refusal, then recompute it, every later entry and the head."""
     with engine.begin() as conn:
-        prev = conn.execute(sa.select(E.hash).where(E.scope == scope, E.seq == start - 1)
-                            ).scalar() or GENESIS  # fmt: skip
-        rows = conn.execute(sa.select(audit_entries).where(E.scope == scope, E.seq >= start)
-                            .order_by(E.seq)).mappings().all()  # fmt: skip
+        prev = (
+            conn.execute(sa.select(E.hash).where(E.scope == scope, E.seq == start - 1)).scalar()
+            or GENESIS
+        )
+        rows = (
+            conn.execute(
+                sa.select(audit_entries).where(E.scope == scope, E.seq >= start).order_by(E.seq)
+            )
+            .mappings()
+            .all()
+        )
         for row in rows:
             new = {**dict(row), "prev_hash": prev}
             if row["seq"] == start:
                 new["outcome"] = "forbidden"
             new["hash"] = entry_hash(prev, new)
-            conn.execute(audit_entries.update().where(E.id == row["id"]).values(
-                outcome=new["outcome"], prev_hash=prev, hash=new["hash"]))  # fmt: skip
+            conn.execute(
+                audit_entries.update()
+                .where(E.id == row["id"])
+                .values(outcome=new["outcome"], prev_hash=prev, hash=new["hash"])
+            )
             prev = new["hash"]
         _set_head(conn, scope, rows[-1]["seq"], prev)
 

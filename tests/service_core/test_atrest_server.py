@@ -37,8 +37,11 @@ class AtRest:
     def __init__(self, db, work: Path, schema, secret, febrl4) -> None:
         self.db, self.work, self.schema, self.secret = db, work, schema, secret
         self.key_file = work / "keys" / "data-keys"
-        self.env = {"CASELINK_RAY_NUM_CPUS": "1", "CASELINK_RAY_OBJECT_STORE_MB": "100",
-                    "CASELINK_DATA_KEY_FILE": str(self.key_file)}  # fmt: skip
+        self.env = {
+            "CASELINK_RAY_NUM_CPUS": "1",
+            "CASELINK_RAY_OBJECT_STORE_MB": "100",
+            "CASELINK_DATA_KEY_FILE": str(self.key_file),
+        }
         engine = open_database(db.url)
         self.steward = bootstrap_agency(engine, "coord", "steward").api_key
         self.admin = bootstrap_agency(engine, "operator", "admin").api_key
@@ -52,13 +55,15 @@ class AtRest:
         ).start()
 
     def encode(self, name: str, agency: str) -> bloom.EncodedBatch:
-        return bloom.encode(self.frames[name], self.schema, self.secret, agency=agency,
-                            id_column="record_ref")  # fmt: skip
+        return bloom.encode(
+            self.frames[name], self.schema, self.secret, agency=agency, id_column="record_ref"
+        )
 
     def values(self) -> list[bytes]:
         with self.db.engine.connect() as c:
-            found = [c.execute(sa.select(col).where(col.is_not(None))).scalars().all()
-                     for col in COLUMNS]  # fmt: skip
+            found = [
+                c.execute(sa.select(col).where(col.is_not(None))).scalars().all() for col in COLUMNS
+            ]
         return [bytes(v) for values in found for v in values]
 
     def raw_bytes(self) -> bytes:
@@ -75,8 +80,13 @@ class AtRest:
         """The installed ``caselink serve``, started (read it with ``communicate``)."""
         clean = {k: v for k, v in os.environ.items() if not k.startswith("CASELINK_")}
         full = {**clean, "CASELINK_DATABASE_URL": self.db.url, **self.env, **env}
-        return subprocess.Popen([str(CASELINK), "serve", *map(str, args)], env=full, text=True,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+        return subprocess.Popen(
+            [str(CASELINK), "serve", *map(str, args)],
+            env=full,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
 
     def run(self) -> dict:
         with Client(self.svc.url, self.keys["aga"]) as c:
@@ -97,11 +107,14 @@ def atrest(request, tmp_path_factory, febrl4, febrl_schema, secret):
                     w.keys[agency] = admin.create_key(agency, role)["api_key"]
             with Client(w.svc.url, w.steward) as st:
                 w.agreement = st.create_agreement(
-                    name="at rest", parties=["aga", "agb", "tracing-team"],
-                    purposes=["linkage", "tracing"], schema_fingerprint=febrl_schema.fingerprint,
-                    filter_bits=febrl_schema.filter_bits, segments=febrl_schema.layout,
+                    name="at rest",
+                    parties=["aga", "agb", "tracing-team"],
+                    purposes=["linkage", "tracing"],
+                    schema_fingerprint=febrl_schema.fingerprint,
+                    filter_bits=febrl_schema.filter_bits,
+                    segments=febrl_schema.layout,
                     retention_days=30,
-                )["agreement_id"]  # fmt: skip
+                )["agreement_id"]
             uploads = [("aga", "aga"), ("agb", "agb"), ("later", "aga")]
             batches = [w.encode(name, agency) for name, agency in uploads]
             for (name, agency), batch in zip(uploads, batches, strict=True):
@@ -149,8 +162,11 @@ def _swap(db, table: sa.Table, key_cols: tuple[str, ...], first, second) -> None
 def test_a_ciphertext_moved_between_records_fails_the_run_clearly(atrest):
     r = records_table.c
     with atrest.db.engine.connect() as c:
-        ids = c.execute(sa.select(r.id).where(r.scope == atrest.agreement).order_by(r.id)
-                        .limit(2)).scalars().all()  # fmt: skip
+        ids = (
+            c.execute(sa.select(r.id).where(r.scope == atrest.agreement).order_by(r.id).limit(2))
+            .scalars()
+            .all()
+        )
     _swap(atrest.db, records_table, ("id",), (ids[0],), (ids[1],))
     try:
         run = atrest.run()
@@ -174,8 +190,11 @@ def test_an_altered_pending_filter_is_caught_before_it_is_linked(atrest):
 
     def put(v: bytes) -> None:
         with atrest.db.engine.begin() as c:
-            c.execute(batch_records.update().where(b.batch_id == batch_id, b.position == 0)
-                      .values(bloom=v))  # fmt: skip
+            c.execute(
+                batch_records.update()
+                .where(b.batch_id == batch_id, b.position == 0)
+                .values(bloom=v)
+            )
 
     put(altered)
     try:
@@ -185,8 +204,9 @@ def test_an_altered_pending_filter_is_caught_before_it_is_linked(atrest):
     # a run refuses the batch: the run fails, or (where runs set bad batches aside) the batch
     # is quarantined — either way with the reason, never linking the altered filter
     with atrest.db.engine.connect() as c:
-        why = c.execute(sa.text("SELECT quarantine_reason FROM batches WHERE id = :i"),
-                        {"i": batch_id}).scalar()  # fmt: skip
+        why = c.execute(
+            sa.text("SELECT quarantine_reason FROM batches WHERE id = :i"), {"i": batch_id}
+        ).scalar()
     reason = run["error"] if run["status"] == "failed" else why
     assert reason and f"batch {batch_id} record 0 fails authentication" in reason, run
 
@@ -228,13 +248,15 @@ def test_after_rotation_and_dropping_the_old_key_runs_and_queries_work(atrest):
     run = atrest.run()
     assert run["status"] == "succeeded" and run["stats"]["new_records"] == 70, run
     atrest.svc.stop()  # and a restart opens everything with the new key alone
-    atrest.svc = ServiceProcess(atrest.db.url, log=atrest.work / "service-2.log",
-                                env=atrest.env, startup_timeout=600).start()  # fmt: skip
+    atrest.svc = ServiceProcess(
+        atrest.db.url, log=atrest.work / "service-2.log", env=atrest.env, startup_timeout=600
+    ).start()
     with Client(atrest.svc.url, atrest.keys["aga"]) as c:
         assert len(list(c.iter_cases(atrest.agreement))) == 220
     sought = atrest.frames["agb"].head(3).assign(record_ref=["Q1", "Q2", "Q3"])
-    query = bloom.encode(sought, atrest.schema, atrest.secret, agency="tracing-team",
-                         id_column="record_ref").write(atrest.work / "query.parquet")  # fmt: skip
+    query = bloom.encode(
+        sought, atrest.schema, atrest.secret, agency="tracing-team", id_column="record_ref"
+    ).write(atrest.work / "query.parquet")
     with Client(atrest.svc.url, atrest.keys["tracing-team"]) as c:
         answer = c.query(atrest.agreement, query, purpose="tracing")
     assert all(r["candidates"] for r in answer["results"])

@@ -94,8 +94,11 @@ def test_rewriting_a_hash_consistently_still_breaks_the_head(engine):
     with engine.begin() as c:
         row = c.execute(sa.select(audit_entries).where(e.seq == 3)).mappings().one()
         forged = {**dict(row), "outcome": "forbidden"}
-        c.execute(audit_entries.update().where(e.seq == 3).values(
-            outcome="forbidden", hash=entry_hash(row["prev_hash"], forged)))  # fmt: skip
+        c.execute(
+            audit_entries.update()
+            .where(e.seq == 3)
+            .values(outcome="forbidden", hash=entry_hash(row["prev_hash"], forged))
+        )
     check = _check(engine)
     assert not check.ok
     head = sa.select(audit_heads.c.hash)

@@ -143,8 +143,16 @@ def test_cli_verify_audit_against_a_kept_checkpoint(engine, signer, tmp_path):
     env = {"COLUMNS": "2000"}
     plain = runner.invoke(app, ["admin", "verify-audit", "--database-url", url], env=env)
     assert plain.exit_code == 0, plain.output
-    against = ["admin", "verify-audit", "--database-url", url, "--against", str(kept_file),
-               "--public-key", signer.public.hex]  # fmt: skip
+    against = [
+        "admin",
+        "verify-audit",
+        "--database-url",
+        url,
+        "--against",
+        str(kept_file),
+        "--public-key",
+        signer.public.hex,
+    ]
     refused = runner.invoke(app, against, env=env)
     assert refused.exit_code == 1, refused.output
     (row,) = [line for line in refused.output.splitlines() if SCOPE in line]
@@ -158,8 +166,11 @@ def test_a_line_that_is_no_checkpoint_is_named(tmp_path, signer):
     path = tmp_path / "kept.jsonl"
     good = make_checkpoint(signer, SCOPE, 1, "a" * 64)
     path.write_text(json.dumps(good) + "\n" + json.dumps({**good, "seq": "1"}) + "\n")
-    with pytest.raises(CheckpointError, match="line 2: not a caselink audit checkpoint "
-                       r"\(field seq is malformed\)"):  # fmt: skip
+    with pytest.raises(
+        CheckpointError,
+        match="line 2: not a caselink audit checkpoint "
+        r"\(field seq is malformed\)",
+    ):
         read_checkpoints(path)
     path.write_text("{not json\n")
     with pytest.raises(CheckpointError, match="line 1: not JSON"):
@@ -174,7 +185,9 @@ def test_writer_appends_chains_that_moved_and_never_rewrites(engine, signer, tmp
     try:
         at_start = path.read_bytes()
         assert [(d["scope"], d["seq"]) for d in map(json.loads, at_start.splitlines())] == [
-            ("agr_a", 3), ("agr_b", 2)]  # fmt: skip
+            ("agr_a", 3),
+            ("agr_b", 2),
+        ]
         assert writer.write_moved() == [] and path.read_bytes() == at_start  # nothing moved
         _fill(engine, "agr_a", n=2)
         assert [(d["scope"], d["seq"]) for d in writer.write_moved()] == [("agr_a", 5)]
@@ -201,8 +214,11 @@ def test_writer_at_start_flags_a_chain_truncated_since_its_checkpoint(
     truncate(engine, SCOPE, keep=3)
     with caplog.at_level("ERROR", logger="service._checkpoint_writer"):
         CheckpointWriter(engine, signer, path, interval=3600).start().stop()
-    assert any(f"audit chain {SCOPE} does not extend its last checkpoint: it went back from "
-               "entry 6 to entry 3" in r.getMessage() for r in caplog.records)  # fmt: skip
+    assert any(
+        f"audit chain {SCOPE} does not extend its last checkpoint: it went back from "
+        "entry 6 to entry 3" in r.getMessage()
+        for r in caplog.records
+    )
     assert path.read_bytes().startswith(written)  # the file records the shorter chain too
     (check,) = verify_all(engine, SCOPE, check_kept(read_checkpoints(path), signer.public))
     assert any("a kept checkpoint signed entry 6" in p for p in check.problems)

@@ -37,8 +37,9 @@ CASELINK = Path(sys.executable).with_name("caselink")
 def _caselink(url: str, *args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CASELINK_")}
     env.update(CASELINK_DATABASE_URL=url, COLUMNS="2000")
-    return subprocess.run([str(CASELINK), *args], env=env, capture_output=True, text=True,
-                          timeout=120, check=False)  # fmt: skip
+    return subprocess.run(
+        [str(CASELINK), *args], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
 
 
 def _lines_of(data: bytes) -> list[dict]:
@@ -55,24 +56,32 @@ def anchored(request, tmp_path_factory, person_schema):
         steward = bootstrap_agency(engine, "coord", "steward").api_key  # service chain: 2 entries
         admin = bootstrap_agency(engine, "operator", "admin").api_key
         key_file, file = work / "keys" / "audit.key", work / "anchor" / "checkpoints.jsonl"
-        env = {"CASELINK_RAY_NUM_CPUS": "1", "CASELINK_RAY_OBJECT_STORE_MB": "100",
-               "CASELINK_AUDIT_KEY_FILE": str(key_file),
-               "CASELINK_AUDIT_CHECKPOINT_FILE": str(file),
-               "CASELINK_AUDIT_CHECKPOINT_SECONDS": "3600"}  # fmt: skip
+        env = {
+            "CASELINK_RAY_NUM_CPUS": "1",
+            "CASELINK_RAY_OBJECT_STORE_MB": "100",
+            "CASELINK_AUDIT_KEY_FILE": str(key_file),
+            "CASELINK_AUDIT_CHECKPOINT_FILE": str(file),
+            "CASELINK_AUDIT_CHECKPOINT_SECONDS": "3600",
+        }
         svc = ServiceProcess(db.url, log=work / "service.log", env=env).start()
         try:
             r = _drive(svc, admin, steward, work, file, person_schema)
         finally:
             stopped = svc.stop()
-        r.update(stopped=stopped, after_stop=file.read_bytes(), key_file=key_file, file=file,
-                 url=db.url, heads={s: head(engine, s) for s in ("", r["agreement"])})  # fmt: skip
+        r.update(
+            stopped=stopped,
+            after_stop=file.read_bytes(),
+            key_file=key_file,
+            file=file,
+            url=db.url,
+            heads={s: head(engine, s) for s in ("", r["agreement"])},
+        )
         truncate(engine, r["agreement"], keep=r["kept"]["seq"] - 3)
         engine.dispose()
         yield SimpleNamespace(**r)
 
 
-def _drive(svc: ServiceProcess, admin: str, steward: str, work: Path, file: Path,
-           schema) -> dict:  # fmt: skip
+def _drive(svc: ServiceProcess, admin: str, steward: str, work: Path, file: Path, schema) -> dict:
     at_start = file.read_bytes()
     (work / "steward.key").write_text(steward)
     with Client(svc.url, admin) as operator:
@@ -84,23 +93,43 @@ def _drive(svc: ServiceProcess, admin: str, steward: str, work: Path, file: Path
         fetched = c.audit_checkpoint(agreement)
         after_fetch = file.read_bytes()
         kept_file = work / "party" / "kept.jsonl"
-        cli = CliRunner().invoke(app, ["audit", "checkpoint", "--agreement", agreement,
-                                       "--out", str(kept_file), "--url", svc.url,
-                                       "--api-key-file", str(work / "steward.key")])  # fmt: skip
+        cli = CliRunner().invoke(
+            app,
+            [
+                "audit",
+                "checkpoint",
+                "--agreement",
+                agreement,
+                "--out",
+                str(kept_file),
+                "--url",
+                svc.url,
+                "--api-key-file",
+                str(work / "steward.key"),
+            ],
+        )
         assert cli.exit_code == 0, cli.output
         with Client(svc.url, admin) as operator:
             service_chain = operator.audit_checkpoint()
         c.agreement(agreement)  # the chain moves on after the party's checkpoint
     kept = _lines_of(kept_file.read_bytes())[-1]
-    return dict(agreement=agreement, at_start=at_start, fetched=fetched, kept=kept,
-                after_fetch=after_fetch, kept_file=kept_file, service_chain=service_chain,
-                before_stop=file.read_bytes())  # fmt: skip
+    return dict(
+        agreement=agreement,
+        at_start=at_start,
+        fetched=fetched,
+        kept=kept,
+        after_fetch=after_fetch,
+        kept_file=kept_file,
+        service_chain=service_chain,
+        before_stop=file.read_bytes(),
+    )
 
 
 def test_the_key_file_is_made_with_mode_0600(anchored):
     assert stat.S_IMODE(anchored.key_file.stat().st_mode) == 0o600
-    audit_key = CliRunner().invoke(app, ["admin", "audit-key", "--key-file",
-                                         str(anchored.key_file)])  # fmt: skip
+    audit_key = CliRunner().invoke(
+        app, ["admin", "audit-key", "--key-file", str(anchored.key_file)]
+    )
     assert audit_key.exit_code == 0, audit_key.output
     signer = load_signer(anchored.key_file)
     assert audit_key.stdout.strip().splitlines()[-1] == signer.public.hex
@@ -130,8 +159,11 @@ def test_shutdown_checkpoints_what_moved_and_old_lines_stay(anchored):
 
 def test_plain_verify_audit_passes_the_truncated_chain(anchored):
     """The limit of a chain alone: a consistent truncation is not visible in the database."""
-    plain = caselink("admin", "verify-audit",  # in this process (tests/cli.py)
-                     env={"CASELINK_DATABASE_URL": anchored.url, "COLUMNS": "2000"})  # fmt: skip
+    plain = caselink(
+        "admin",
+        "verify-audit",  # in this process (tests/cli.py)
+        env={"CASELINK_DATABASE_URL": anchored.url, "COLUMNS": "2000"},
+    )
     assert plain.returncode == 0, plain.stdout + plain.stderr
 
 
@@ -139,14 +171,21 @@ def test_plain_verify_audit_passes_the_truncated_chain(anchored):
 def test_verify_audit_against_a_kept_checkpoint_exits_1(anchored, source):
     """The party's file through the installed command; the service's file in-process."""
     kept = anchored.kept_file if source == "party" else anchored.file
-    args = ["admin", "verify-audit", "--against", str(kept),
-            "--public-key", load_signer(anchored.key_file).public.hex]  # fmt: skip
+    args = [
+        "admin",
+        "verify-audit",
+        "--against",
+        str(kept),
+        "--public-key",
+        load_signer(anchored.key_file).public.hex,
+    ]
     if source == "party":
         run = _caselink(anchored.url, *args)
         code, out = run.returncode, run.stdout + run.stderr
     else:
-        run = CliRunner().invoke(app, [*args, "--database-url", anchored.url],
-                                 env={"COLUMNS": "2000"})  # fmt: skip
+        run = CliRunner().invoke(
+            app, [*args, "--database-url", anchored.url], env={"COLUMNS": "2000"}
+        )
         code, out = run.exit_code, run.output
     assert code == 1, out
     (row,) = [line for line in out.splitlines() if anchored.agreement in line]

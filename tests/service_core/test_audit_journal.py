@@ -34,8 +34,12 @@ def _details(engine: sa.Engine, scope: str = SCOPE) -> list[dict]:
 
 def _folds(engine: sa.Engine) -> list[tuple]:
     with engine.connect() as conn:
-        return [tuple(r) for r in conn.execute(
-            sa.select(audit_journal_folds.c.journal, audit_journal_folds.c.folded))]  # fmt: skip
+        return [
+            tuple(r)
+            for r in conn.execute(
+                sa.select(audit_journal_folds.c.journal, audit_journal_folds.c.folded)
+            )
+        ]
 
 
 def test_entries_behind_a_held_lock_are_journaled_then_folded_in_order(engine, tmp_path):
@@ -45,8 +49,10 @@ def test_entries_behind_a_held_lock_are_journaled_then_folded_in_order(engine, t
         holder = engine.connect()
         tx = holder.begin()
         append(holder, SCOPE, ACTOR, "run", details={"held": True})  # a run holding the chain
-        futures = [writer.submit(SCOPE if k % 3 else OTHER, ACTOR, "query", details={"k": k})
-                   for k in range(12)]  # fmt: skip
+        futures = [
+            writer.submit(SCOPE if k % 3 else OTHER, ACTOR, "query", details={"k": k})
+            for k in range(12)
+        ]
         answered = [f.result(timeout=120) for f in futures]  # while the lock is still held
         assert all(a["journaled"] for a in answered)
         assert journal.files() and writer.journaled == 12
@@ -58,7 +64,8 @@ def test_entries_behind_a_held_lock_are_journaled_then_folded_in_order(engine, t
     assert after["seq"] == 10  # the run's entry, 8 journaled entries of SCOPE, then this one
     journaled = [k for k in range(12) if k % 3]
     assert _details(engine) == [{"held": True}] + [
-        {"k": k, "journaled": True} for k in journaled] + [{"k": 99}]  # fmt: skip
+        {"k": k, "journaled": True} for k in journaled
+    ] + [{"k": 99}]
     assert _details(engine, OTHER) == [{"k": k, "journaled": True} for k in (0, 3, 6, 9)]
     with engine.connect() as conn:
         assert verify(conn, SCOPE).ok and verify(conn, OTHER).ok
@@ -120,8 +127,9 @@ def test_a_torn_last_line_is_dropped_and_the_lines_before_it_fold(engine, tmp_pa
 
 
 @pytest.mark.parametrize("edit", ["details", "drop"])
-def test_an_edited_journal_is_set_aside_unfolded_and_the_others_fold(engine, tmp_path, caplog,
-                                                                     edit):  # fmt: skip
+def test_an_edited_journal_is_set_aside_unfolded_and_the_others_fold(
+    engine, tmp_path, caplog, edit
+):
     journal = AuditJournal(tmp_path / "journal")
     journal.write([(SCOPE, Pending(ACTOR, "query", details={"k": k})) for k in range(3)])
     journal.close()

@@ -32,8 +32,10 @@ def test_entries_queued_behind_a_held_chain_commit_together_and_verify(engine):
         holder = engine.connect()
         tx = holder.begin()
         append(holder, SCOPE, ACTOR, "query", purpose="tracing", details={"held": True})
-        futures = [writer.submit(SCOPE, ACTOR, "query", purpose="tracing", details={"k": k})
-                   for k in range(20)]  # fmt: skip
+        futures = [
+            writer.submit(SCOPE, ACTOR, "query", purpose="tracing", details={"k": k})
+            for k in range(20)
+        ]
         assert not any(f.done() for f in futures)  # none reported written while it waits
         tx.commit()
         holder.close()

@@ -26,9 +26,22 @@ def cli(tmp_path_factory, febrl4):
     work = tmp_path_factory.mktemp("cli")
     url = f"sqlite:///{work / 'caselink.db'}"
     clean = {k: v for k, v in os.environ.items() if not k.startswith("CASELINK_")}
-    boot = subprocess.run([str(CASELINK), "admin", "create-agency", "operator", "--role", "admin",
-                           "--database-url", url], capture_output=True, text=True, timeout=300,
-                          env=clean)  # fmt: skip
+    boot = subprocess.run(
+        [
+            str(CASELINK),
+            "admin",
+            "create-agency",
+            "operator",
+            "--role",
+            "admin",
+            "--database-url",
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=clean,
+    )
     assert boot.returncode == 0, boot.stderr
     assert "with role admin" in boot.stderr, boot.stderr
     (work / "admin.key").write_text(boot.stdout.strip().splitlines()[-1])
@@ -40,14 +53,21 @@ def cli(tmp_path_factory, febrl4):
     for name, frame in (("aga", a), ("agb", b)):
         frame.to_csv(work / f"{name}.csv", index=False)
 
-    def run(*args: str, key: str | None = None, real: bool = False,
-            **env: str) -> subprocess.CompletedProcess:  # fmt: skip
+    def run(
+        *args: str, key: str | None = None, real: bool = False, **env: str
+    ) -> subprocess.CompletedProcess:
         opts = ["--url", svc.url, "--api-key-file", str(work / key)] if key else []
         if not real:
             return caselink(*args, *opts, cwd=work, env={"COLUMNS": "200", **env})
         full = {**clean, "COLUMNS": "200", **env}
-        return subprocess.run([str(CASELINK), *args, *opts], cwd=work, capture_output=True,
-                              text=True, timeout=300, env=full)  # fmt: skip
+        return subprocess.run(
+            [str(CASELINK), *args, *opts],
+            cwd=work,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env=full,
+        )
 
     try:
         yield work, run, url
@@ -57,8 +77,9 @@ def cli(tmp_path_factory, febrl4):
 
 def test_steward_and_officers_link_through_the_cli(cli):
     work, run, _ = cli
-    r = run("agency", "add", "coord", "--role", "steward", "--key-out", "steward.key",
-            key="admin.key")  # fmt: skip
+    r = run(
+        "agency", "add", "coord", "--role", "steward", "--key-out", "steward.key", key="admin.key"
+    )
     assert r.returncode == 0, r.stderr
     for name in ("aga", "agb"):
         r = run("agency", "add", name, "--key-out", f"{name}.key", key="admin.key")
@@ -67,19 +88,50 @@ def test_steward_and_officers_link_through_the_cli(cli):
     r = run("agency", "add", "aga", "--key-out", "stolen.key", key="steward.key")
     assert r.returncode == 2 and "its own agency (coord) only" in r.stderr, r.stderr
     assert not (work / "stolen.key").exists()
-    r = run("agency", "add", "coord", "--role", "tracer", "--key-out", "coord-tracer.key",
-            key="steward.key")  # fmt: skip
+    r = run(
+        "agency",
+        "add",
+        "coord",
+        "--role",
+        "tracer",
+        "--key-out",
+        "coord-tracer.key",
+        key="steward.key",
+    )
     assert r.returncode == 0, r.stderr  # a steward issues its own agency's keys
-    r = run("agreement", "create", "--name", "cli", "--party", "aga", "--party", "agb",
-            "--schema", "febrl", "--retention-days", "30", key="steward.key")  # fmt: skip
+    r = run(
+        "agreement",
+        "create",
+        "--name",
+        "cli",
+        "--party",
+        "aga",
+        "--party",
+        "agb",
+        "--schema",
+        "febrl",
+        "--retention-days",
+        "30",
+        key="steward.key",
+    )
     assert r.returncode == 0, r.stderr
     agreement = r.stdout.strip().splitlines()[-1]
     assert agreement.startswith("agr_")
     assert run("keygen", "--out", "secret.key").returncode == 0
     for name in ("aga", "agb"):
         files = ["--input", f"{name}.csv", "--out", f"{name}.parquet"]
-        r = run("encode", "--schema", "febrl", "--secret", "secret.key", "--agency", name,
-                "--id-column", "record_ref", *files)  # fmt: skip
+        r = run(
+            "encode",
+            "--schema",
+            "febrl",
+            "--secret",
+            "secret.key",
+            "--agency",
+            name,
+            "--id-column",
+            "record_ref",
+            *files,
+        )
         assert r.returncode == 0, r.stderr
         r = run("upload", f"{name}.parquet", "--agreement", agreement, key=f"{name}.key")
         assert r.returncode == 0 and "pending" in r.stdout, r.stderr
@@ -103,8 +155,13 @@ def test_refusals_exit_2_with_the_services_message(cli):
     assert r.returncode == 2 and "no agreement agr_0000000000000000" in r.stderr
     r = run("cases", "--agreement", "agr_x", "--url", "http://127.0.0.1:9")
     assert r.returncode == 2 and "no API key" in r.stderr
-    r = run("cases", "--agreement", "agr_x", CASELINK_API_KEY="clk_0_wrong",
-            CASELINK_URL="http://127.0.0.1:9")  # fmt: skip
+    r = run(
+        "cases",
+        "--agreement",
+        "agr_x",
+        CASELINK_API_KEY="clk_0_wrong",
+        CASELINK_URL="http://127.0.0.1:9",
+    )
     assert r.returncode == 2 and "cannot reach the caselink service" in r.stderr, r.stderr
     r = run("cases", "--agreement", "agr_x", key="aga.key", CASELINK_API_KEY="ignored")
     assert r.returncode == 2 and "no agreement (the id you sent)" in r.stderr  # never echoed
@@ -119,6 +176,12 @@ def test_admin_backup_restore_and_migrate(cli, tmp_path):
     assert r.returncode == 0, r.stderr
     assert run("admin", "verify-audit", "--database-url", target).returncode == 0
     assert run("admin", "migrate", "--database-url", target).returncode == 0
-    r = run("admin", "backup", "--out", str(tmp_path / "p.db"),
-            "--database-url", "postgresql+psycopg://postgres@127.0.0.1/test")  # fmt: skip
+    r = run(
+        "admin",
+        "backup",
+        "--out",
+        str(tmp_path / "p.db"),
+        "--database-url",
+        "postgresql+psycopg://postgres@127.0.0.1/test",
+    )
     assert r.returncode == 2 and "pg_dump" in r.stderr

@@ -79,8 +79,10 @@ def test_sealed_filters_without_their_key_refuse_to_start(
     _link(engine, people, person_schema, secret, FilterCipher(ring))
     kid = ring.newest.key_id
     missing = tmp_path / "gone" / "data-keys"
-    with pytest.raises(DataKeyError, match=f"8 encrypted filters \\(data key\\(s\\) {kid}\\) and "
-                                           "there is no data-key file"):  # fmt: skip
+    with pytest.raises(
+        DataKeyError,
+        match=f"8 encrypted filters \\(data key\\(s\\) {kid}\\) and there is no data-key file",
+    ):
         open_cipher(_settings(engine, data_key_file=missing), engine)
     assert not missing.exists()  # no new key that would hide the lost one
     other = DataKeyRing.generate().write(tmp_path / "other")

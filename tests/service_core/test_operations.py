@@ -36,11 +36,16 @@ def ops(database, tmp_path_factory, febrl4, febrl_schema, secret):
     admin = bootstrap_agency(engine, "operator", "admin").api_key
     steward = bootstrap_agency(engine, "coord", "steward").api_key
     engine.dispose()  # the server opens its own
-    env = {"CASELINK_RAY_NUM_CPUS": "1", "CASELINK_RAY_OBJECT_STORE_MB": "100",
-           "CASELINK_LOG_LEVEL": "DEBUG", "CASELINK_METRICS_TOKEN": METRICS_TOKEN}  # fmt: skip
+    env = {
+        "CASELINK_RAY_NUM_CPUS": "1",
+        "CASELINK_RAY_OBJECT_STORE_MB": "100",
+        "CASELINK_LOG_LEVEL": "DEBUG",
+        "CASELINK_METRICS_TOKEN": METRICS_TOKEN,
+    }
     svc = ServiceProcess(url, log=work / "service.log", env=env).start()
-    batch = bloom.encode(febrl4.a.head(300), febrl_schema, secret, agency="aga",
-                         id_column="record_ref")  # fmt: skip
+    batch = bloom.encode(
+        febrl4.a.head(300), febrl_schema, secret, agency="aga", id_column="record_ref"
+    )
     path = batch.write(work / "aga.parquet")
     try:
         with Client(svc.url, admin) as ad:
@@ -48,11 +53,14 @@ def ops(database, tmp_path_factory, febrl4, febrl_schema, secret):
             submitter = ad.create_key("aga", "submitter")["api_key"]
         with Client(svc.url, steward) as st:
             agreement = st.create_agreement(
-                name="ops", parties=["aga"], purposes=["linkage"],
+                name="ops",
+                parties=["aga"],
+                purposes=["linkage"],
                 schema_fingerprint=febrl_schema.fingerprint,
-                filter_bits=febrl_schema.filter_bits, segments=febrl_schema.layout,
+                filter_bits=febrl_schema.filter_bits,
+                segments=febrl_schema.layout,
                 retention_days=30,
-            )["agreement_id"]  # fmt: skip
+            )["agreement_id"]
         with Client(svc.url, submitter) as c:
             c.upload(agreement, path)
             run = c.wait_run(agreement, c.start_run(agreement)["run_id"], poll=0.3)
@@ -60,9 +68,16 @@ def ops(database, tmp_path_factory, febrl4, febrl_schema, secret):
             c.cases(agreement)
             with pytest.raises(ClientError):
                 c.summary(agreement)  # a refusal, counted by the metrics
-        yield {"svc": svc, "url": url, "kind": kind, "work": work,
-               "keys": (admin, steward, submitter), "batch": batch,
-               "agreement": agreement, "admin": admin}  # fmt: skip
+        yield {
+            "svc": svc,
+            "url": url,
+            "kind": kind,
+            "work": work,
+            "keys": (admin, steward, submitter),
+            "batch": batch,
+            "agreement": agreement,
+            "admin": admin,
+        }
     finally:
         svc.stop()
 
@@ -121,13 +136,17 @@ def test_the_key_lookup_answers_while_a_writer_holds_the_lock(ops):
     if ops["kind"] != "sqlite":
         pytest.skip("SQLite's one writer; PostgreSQL's readers never wait for one")
     _running(ops)
-    writer = sqlite3.connect(ops["url"].removeprefix("sqlite:///"), isolation_level=None,
-                             timeout=60)  # fmt: skip
+    writer = sqlite3.connect(
+        ops["url"].removeprefix("sqlite:///"), isolation_level=None, timeout=60
+    )
     try:
         writer.execute("BEGIN IMMEDIATE")  # the write lock, held
         writer.execute("UPDATE agencies SET name = name")
-        r = httpx.get(f"{ops['svc'].url}/v1/me",
-                      headers={"Authorization": f"Bearer {ops['admin']}"}, timeout=45)  # fmt: skip
+        r = httpx.get(
+            f"{ops['svc'].url}/v1/me",
+            headers={"Authorization": f"Bearer {ops['admin']}"},
+            timeout=45,
+        )
     finally:
         writer.execute("ROLLBACK")
         writer.close()

@@ -39,8 +39,11 @@ def test_refusals_of_a_minute_become_two_entries_whose_counts_add_up(engine):
         audit.refused(refused, records=1 if k % 2 else None)
         clock.now += 1  # 40 refusals in 40 s: one minute
     (first,) = _entries(engine)
-    assert (first["outcome"], first["action"], first["purpose"]) == ("rate_limited", "query",
-                                                                     "tracing")  # fmt: skip
+    assert (first["outcome"], first["action"], first["purpose"]) == (
+        "rate_limited",
+        "query",
+        "tracing",
+    )
     assert first["key_id"] == TRACER.key_id and first["details"] == {"status": 429, "refusals": 1}
     assert audit.flush() == 0  # the minute has not closed: nothing more yet
     clock.now += 30

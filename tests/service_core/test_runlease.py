@@ -47,12 +47,21 @@ def new_agreement(engine: sa.Engine) -> tuple[str, int]:
     agreement_id = "agr_" + secrets.token_hex(8)
     with engine.begin() as conn:
         agency_id = conn.execute(sa.select(agencies.c.id).where(agencies.c.name == name)).scalar()
-        conn.execute(agreements.insert().values(
-            id=agreement_id, name="lease test", schema_fingerprint="blake3:" + "0" * 64,
-            filter_bits=64, segments=None, purposes=["linkage"], retention_days=30,
-            threshold="auto", allow_duplicates=False, created_by=agency_id,
-            created_at=datetime.now(UTC),
-        ))  # fmt: skip
+        conn.execute(
+            agreements.insert().values(
+                id=agreement_id,
+                name="lease test",
+                schema_fingerprint="blake3:" + "0" * 64,
+                filter_bits=64,
+                segments=None,
+                purposes=["linkage"],
+                retention_days=30,
+                threshold="auto",
+                allow_duplicates=False,
+                created_by=agency_id,
+                created_at=datetime.now(UTC),
+            )
+        )
     return agreement_id, int(agency_id)
 
 
@@ -70,8 +79,9 @@ def row(engine: sa.Engine, run_id: str):
 def audit(engine: sa.Engine, agreement_id: str) -> list[tuple[str, dict]]:
     e = audit_entries.c
     with engine.connect() as conn:
-        rows = conn.execute(sa.select(e.action, e.details).where(e.scope == agreement_id)
-                            .order_by(e.seq)).all()  # fmt: skip
+        rows = conn.execute(
+            sa.select(e.action, e.details).where(e.scope == agreement_id).order_by(e.seq)
+        ).all()
     return [(a, json.loads(d)) for a, d in rows]
 
 
@@ -119,10 +129,12 @@ def test_a_live_lease_is_left_alone_and_an_expired_one_is_taken_over(engine):
     settled = row(engine, run_id)
     assert (settled.status, settled.stage, settled.error) == ("failed", "interrupted", INTERRUPTED)
     assert audit(engine, agreement_id) == [
-        ("run.takeover", {"run": run_id, "lease_owner": a.owner, "reason": EXPIRED,
-                          "taken_by": b.owner}),
+        (
+            "run.takeover",
+            {"run": run_id, "lease_owner": a.owner, "reason": EXPIRED, "taken_by": b.owner},
+        ),
         ("run.interrupted", {"run": run_id}),
-    ]  # fmt: skip
+    ]
     with engine.begin() as conn:  # A, late: its writes are fenced off
         assert a.hold(conn, run_id, stage="storing") is False
     assert row(engine, run_id).stage == "interrupted"
@@ -151,10 +163,16 @@ def test_a_replica_on_this_machine_whose_process_is_gone_is_taken_over_at_once(e
     b = RunLeases(engine, 3600)
     with subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"]) as alive:
         try:
-            gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                                  capture_output=True, text=True, check=True)  # fmt: skip
-            owners = {"alive": f"{_local_prefix()}{alive.pid}/aaaa",
-                      "gone": f"{_local_prefix()}{int(gone.stdout)}/bbbb"}  # fmt: skip
+            gone = subprocess.run(
+                [sys.executable, "-c", "import os; print(os.getpid())"],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            owners = {
+                "alive": f"{_local_prefix()}{alive.pid}/aaaa",
+                "gone": f"{_local_prefix()}{int(gone.stdout)}/bbbb",
+            }
             ids = {}
             for name, owner in owners.items():
                 _, ids[name] = queued(engine)
@@ -166,8 +184,9 @@ def test_a_replica_on_this_machine_whose_process_is_gone_is_taken_over_at_once(e
             alive.kill()
     with engine.connect() as conn:
         e = audit_entries.c
-        (details,) = conn.execute(sa.select(e.details).where(e.action == "run.takeover",
-                                  e.details.contains(ids["gone"]))).scalars()  # fmt: skip
+        (details,) = conn.execute(
+            sa.select(e.details).where(e.action == "run.takeover", e.details.contains(ids["gone"]))
+        ).scalars()
     assert json.loads(details)["reason"] == OWNER_GONE
 
 
@@ -178,8 +197,10 @@ def test_a_run_queued_without_a_lease_is_settled_once_older_than_a_lease(engine)
     wait_past(engine, row(engine, run_id).created_at + b.ttl)
     assert recover_interrupted(engine, b).failed == [run_id]
     takeover = audit(engine, agreement_id)[0]
-    assert takeover == ("run.takeover", {"run": run_id, "lease_owner": None,
-                                         "reason": NEVER_LEASED, "taken_by": b.owner})  # fmt: skip
+    assert takeover == (
+        "run.takeover",
+        {"run": run_id, "lease_owner": None, "reason": NEVER_LEASED, "taken_by": b.owner},
+    )
 
 
 def test_a_released_lease_is_taken_over_at_the_next_look(engine):
@@ -242,8 +263,10 @@ def test_two_replicas_queueing_at_once_queue_one_run(engine):
         thread.start()
         deadline = time.monotonic() + 60
         key = _lock_key(agreement_id) & 0xFFFF_FFFF_FFFF_FFFF
-        waiting = sa.text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT "
-                          "granted AND classid::bigint = :hi AND objid::bigint = :lo")  # fmt: skip
+        waiting = sa.text(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT "
+            "granted AND classid::bigint = :hi AND objid::bigint = :lo"
+        )
         waiting = waiting.bindparams(hi=key >> 32, lo=key & 0xFFFF_FFFF)
         while True:  # until the second waits for the lock the first holds
             with engine.connect() as conn:

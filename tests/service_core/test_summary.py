@@ -18,12 +18,24 @@ def test_aggregates_equal_a_record_by_record_count(engine):
     rng = np.random.default_rng(3)
     n = 400
     conf = np.r_[[0.0, 0.05, 0.15, 0.95, 0.999, 1.0], rng.random(n - 6)]
-    frame = pd.DataFrame({"agency": rng.choice(["a", "b", "c"], n),
-                          "case_id": [f"C{k}" for k in rng.integers(0, 150, n)],
-                          "confidence": conf})  # fmt: skip
-    rows = [{"scope": "agr_s", "agency": r.agency, "record_ref": f"r{k}", "bloom": b"\0" * 8,
-             "case_id": r.case_id, "confidence": float(r.confidence)}
-            for k, r in enumerate(frame.itertuples())]  # fmt: skip
+    frame = pd.DataFrame(
+        {
+            "agency": rng.choice(["a", "b", "c"], n),
+            "case_id": [f"C{k}" for k in rng.integers(0, 150, n)],
+            "confidence": conf,
+        }
+    )
+    rows = [
+        {
+            "scope": "agr_s",
+            "agency": r.agency,
+            "record_ref": f"r{k}",
+            "bloom": b"\0" * 8,
+            "case_id": r.case_id,
+            "confidence": float(r.confidence),
+        }
+        for k, r in enumerate(frame.itertuples())
+    ]
     other = {**rows[0], "scope": "agr_other", "record_ref": "x"}  # another agreement's record
     with engine.begin() as c:
         c.execute(records_table.insert(), [*rows, other])

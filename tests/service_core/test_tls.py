@@ -35,32 +35,45 @@ def _certificates(where: Path) -> tuple[Path, Path, Path]:
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "caselink test CA")])
 
     def build(subject, public_key):
-        return (x509.CertificateBuilder().subject_name(subject).issuer_name(ca_name)
-                .public_key(public_key).serial_number(x509.random_serial_number())
-                .not_valid_before(now - timedelta(minutes=5))
-                .not_valid_after(now + timedelta(days=2))
-                .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), False)
-                .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
-                    ca_key.public_key()), False))  # fmt: skip
+        return (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(ca_name)
+            .public_key(public_key)
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(minutes=5))
+            .not_valid_after(now + timedelta(days=2))
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), False)
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), False
+            )
+        )
 
-    ca = (build(ca_name, ca_key.public_key())
-          .add_extension(x509.BasicConstraints(ca=True, path_length=0), True)
-          .add_extension(x509.KeyUsage(True, False, False, False, False, True, True, False, False),
-                         True)
-          .sign(ca_key, hashes.SHA256()))  # fmt: skip
+    ca = (
+        build(ca_name, ca_key.public_key())
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), True)
+        .add_extension(
+            x509.KeyUsage(True, False, False, False, False, True, True, False, False), True
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
     host = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    cert = (build(host, key.public_key())
-            .add_extension(x509.SubjectAlternativeName(
-                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), True)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False)
-            .sign(ca_key, hashes.SHA256()))  # fmt: skip
+    cert = (
+        build(host, key.public_key())
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
+        )
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False)
+        .sign(ca_key, hashes.SHA256())
+    )
     pem = serialization.Encoding.PEM
     paths = (where / "ca.pem", where / "server.pem", where / "server.key")
     paths[0].write_bytes(ca.public_bytes(pem))
     paths[1].write_bytes(cert.public_bytes(pem))
-    paths[2].write_bytes(key.private_bytes(pem, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))  # fmt: skip
+    paths[2].write_bytes(
+        key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     os.chmod(paths[2], 0o600)
     return paths
 
@@ -74,10 +87,14 @@ def tls(tmp_path_factory):
     operator = bootstrap_agency(engine, "operator", "admin").api_key
     engine.dispose()
     (work / "operator.key").write_text(operator)
-    env = {"CASELINK_RAY_NUM_CPUS": "1", "CASELINK_RAY_OBJECT_STORE_MB": "100",
-           "CASELINK_DATA_KEY_FILE": str(work / "keys" / "data-keys")}  # fmt: skip
-    svc = ServiceProcess(url, log=work / "service.log", env=env, tls=(cert, key), ca_file=ca,
-                         startup_timeout=600)  # fmt: skip
+    env = {
+        "CASELINK_RAY_NUM_CPUS": "1",
+        "CASELINK_RAY_OBJECT_STORE_MB": "100",
+        "CASELINK_DATA_KEY_FILE": str(work / "keys" / "data-keys"),
+    }
+    svc = ServiceProcess(
+        url, log=work / "service.log", env=env, tls=(cert, key), ca_file=ca, startup_timeout=600
+    )
     with svc:
         yield {"svc": svc, "ca": ca, "cert": cert, "key": key, "operator": operator, "work": work}
 
@@ -90,9 +107,13 @@ def _caselink(*args: str, **env: str) -> subprocess.CompletedProcess:
 def _serve(*args: object, **env: str) -> subprocess.Popen:
     """The installed ``caselink serve``, started (read it with ``communicate``)."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("CASELINK_")}
-    return subprocess.Popen([str(CASELINK), "serve", *map(str, args)], text=True,
-                            env={**clean, "COLUMNS": "200", **env},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    return subprocess.Popen(
+        [str(CASELINK), "serve", *map(str, args)],
+        text=True,
+        env={**clean, "COLUMNS": "200", **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
 
 
 def test_the_client_given_the_ca_talks_to_the_service_over_tls(tls):
@@ -122,11 +143,19 @@ def test_the_cli_trusts_the_ca_from_its_option_or_the_environment(tls):
     refused = _caselink("agency", "add", "aga", "--key-out", work / "a.key", *common)
     assert refused.returncode == 2 and "does not trust" in refused.stderr, refused.stderr
     assert "Traceback" not in refused.stderr
-    by_option = _caselink("agency", "add", "aga", "--key-out", work / "a.key", *common,
-                          "--ca-file", tls["ca"])  # fmt: skip
+    by_option = _caselink(
+        "agency", "add", "aga", "--key-out", work / "a.key", *common, "--ca-file", tls["ca"]
+    )
     assert by_option.returncode == 0, by_option.stderr
-    by_env = _caselink("agency", "add", "agb", "--key-out", work / "b.key", *common,
-                       CASELINK_CA_FILE=str(tls["ca"]))  # fmt: skip
+    by_env = _caselink(
+        "agency",
+        "add",
+        "agb",
+        "--key-out",
+        work / "b.key",
+        *common,
+        CASELINK_CA_FILE=str(tls["ca"]),
+    )
     assert by_env.returncode == 0, by_env.stderr
 
 

@@ -17,8 +17,9 @@ from service._wal import WalCheckpointer
 def _write_pages(engine: sa.Engine, rows: int) -> None:
     with engine.begin() as conn:
         conn.exec_driver_sql("CREATE TABLE IF NOT EXISTS t (k INTEGER PRIMARY KEY, v BLOB)")
-        conn.execute(sa.text("INSERT INTO t (v) VALUES (:v)"),
-                     [{"v": os.urandom(3000)} for _ in range(rows)])  # fmt: skip
+        conn.execute(
+            sa.text("INSERT INTO t (v) VALUES (:v)"), [{"v": os.urandom(3000)} for _ in range(rows)]
+        )
 
 
 def _frames(engine: sa.Engine) -> int:

@@ -66,16 +66,20 @@ class FuzzFleet:
 
 def _used(session: pytest.Session, name: str, known: tuple[str, ...]) -> list[str]:
     """Values of the parameter ``name`` that collected tests of this folder use."""
-    used = {i.callspec.params.get(name) for i in session.items
-            if i.path.parent == HERE and hasattr(i, "callspec")}  # fmt: skip
+    used = {
+        i.callspec.params.get(name)
+        for i in session.items
+        if i.path.parent == HERE and hasattr(i, "callspec")
+    }
     return [k for k in known if k in used]
 
 
 def _start(fleet: FuzzFleet, stack: contextlib.ExitStack, databases: dict, tmp_path_factory):
     with ThreadPoolExecutor(max(1, len(databases))) as pool:
-        starting = {kind: pool.submit(open_world, db.url, kind,
-                                      tmp_path_factory.mktemp(f"fuzz-{kind}"))
-                    for kind, db in databases.items()}  # fmt: skip
+        starting = {
+            kind: pool.submit(open_world, db.url, kind, tmp_path_factory.mktemp(f"fuzz-{kind}"))
+            for kind, db in databases.items()
+        }
     for kind, future in starting.items():
         try:
             fleet.worlds[kind] = future.result()

@@ -34,8 +34,9 @@ def _error_model(response: httpx.Response, status: int, error: str, where: str) 
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize(("method", "path"), CONTROL_PATHS)
-def test_a_control_character_in_a_path_is_a_422_not_a_server_error(fuzz_fleet, backend, method,
-                                                                   path):  # fmt: skip
+def test_a_control_character_in_a_path_is_a_422_not_a_server_error(
+    fuzz_fleet, backend, method, path
+):
     world = fuzz_fleet.world(backend)
     url = world.url + path.format(agreement=world.values["agreement_id"][0])
     headers = {"Authorization": f"Bearer {world.keys['steward']}"}
@@ -47,12 +48,15 @@ def test_a_control_character_in_a_path_is_a_422_not_a_server_error(fuzz_fleet, b
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_a_json_body_that_is_not_utf8_is_a_422_in_the_error_model(fuzz_fleet, backend):
     world = fuzz_fleet.world(backend)
-    headers = {"Authorization": f"Bearer {world.keys['steward']}",
-               "Content-Type": "application/json"}  # fmt: skip
+    headers = {
+        "Authorization": f"Bearer {world.keys['steward']}",
+        "Content-Type": "application/json",
+    }
     agreement = world.values["agreement_id"][0]
     for path in ("/v1/agreements", f"/v1/agreements/{agreement}/withdrawals"):
-        response = httpx.post(world.url + path, content=b"\xff\xfe\x00", headers=headers,
-                              timeout=60)  # fmt: skip
+        response = httpx.post(
+            world.url + path, content=b"\xff\xfe\x00", headers=headers, timeout=60
+        )
         _error_model(response, 422, "invalid_request", "body")
 
 
@@ -60,8 +64,9 @@ def test_a_json_body_that_is_not_utf8_is_a_422_in_the_error_model(fuzz_fleet, ba
 def test_unknown_paths_and_methods_answer_in_the_error_model(fuzz_fleet, backend):
     world = fuzz_fleet.world(backend)
     headers = {"Authorization": f"Bearer {world.keys['steward']}"}
-    _error_model(httpx.get(f"{world.url}/v1/nowhere", headers=headers, timeout=60),
-                 404, "not_found", "path")  # fmt: skip
+    _error_model(
+        httpx.get(f"{world.url}/v1/nowhere", headers=headers, timeout=60), 404, "not_found", "path"
+    )
     wrong = httpx.put(f"{world.url}/v1/me", headers=headers, timeout=60)
     _error_model(wrong, 405, "method_not_allowed", "method")
     assert wrong.headers["allow"] == "GET"

@@ -111,15 +111,23 @@ class Life:
 
     def trace(self, agreement: str, person: pd.DataFrame) -> dict[str, list[str]]:
         """agency-b's tracer asks for one person: case id -> agencies holding a record."""
-        path = encode_file(person.assign(record_ref="Q-1"), self.schema, self.secret,
-                           "agency-b", self.workdir / "query.parquet")  # fmt: skip
+        path = encode_file(
+            person.assign(record_ref="Q-1"),
+            self.schema,
+            self.secret,
+            "agency-b",
+            self.workdir / "query.parquet",
+        )
         response = httpx.post(
             f"{self.server.url}/v1/agreements/{agreement}/queries",
             content=path.read_bytes(),
-            headers={"Authorization": f"Bearer {self.tracer}", "X-Caselink-Purpose": "tracing",
-                     "Content-Type": "application/vnd.apache.parquet"},
+            headers={
+                "Authorization": f"Bearer {self.tracer}",
+                "X-Caselink-Purpose": "tracing",
+                "Content-Type": "application/vnd.apache.parquet",
+            },
             timeout=60,
-        )  # fmt: skip
+        )
         assert response.status_code == 200, response.text
         (result,) = response.json()["results"]
         return {c["case_id"]: c["agencies"] for c in result["candidates"]}
@@ -170,10 +178,24 @@ def _populate(server, db, admin_steward, workdir, schema, secret) -> Life:
     uploaded = {}
     for k, agency in enumerate(AGENCIES):
         refs = [f"P{k + 1}-{j:03d}" for j in range(len(PLANTED))]
-        uploaded[agency] = pd.concat([data.agencies[agency], PLANTED.assign(record_ref=refs)],
-                                     ignore_index=True)  # fmt: skip
-    life = Life(server, db, steward, keys, tracer, outsider, long, short, uploaded, workdir,
-                schema=schema, secret=secret, admin=admin)  # fmt: skip
+        uploaded[agency] = pd.concat(
+            [data.agencies[agency], PLANTED.assign(record_ref=refs)], ignore_index=True
+        )
+    life = Life(
+        server,
+        db,
+        steward,
+        keys,
+        tracer,
+        outsider,
+        long,
+        short,
+        uploaded,
+        workdir,
+        schema=schema,
+        secret=secret,
+        admin=admin,
+    )
     for agency in AGENCIES:
         path = encode_file(uploaded[agency], schema, secret, agency, workdir / f"{agency}.parquet")
         with life.client(agency) as c:

@@ -23,8 +23,14 @@ from tests.service.conftest import Database
 
 def service_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CASELINK_")}
-    env.update(RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_MODE="disabled", CASELINK_RAY_NUM_CPUS="1",
-               CASELINK_RAY_OBJECT_STORE_MB="100", COLUMNS="2000", **extra)  # fmt: skip
+    env.update(
+        RAY_USAGE_STATS_ENABLED="0",
+        RAY_AUTH_MODE="disabled",
+        CASELINK_RAY_NUM_CPUS="1",
+        CASELINK_RAY_OBJECT_STORE_MB="100",
+        COLUMNS="2000",
+        **extra,
+    )
     return env
 
 
@@ -34,16 +40,20 @@ def caselink(db_url: str, *args: str) -> subprocess.CompletedProcess:
     from tests.cli import caselink as in_process
 
     env = service_env(CASELINK_DATABASE_URL=db_url)
-    return in_process(*args, env={k: v for k, v in env.items()
-                                  if k.startswith("CASELINK_") or k == "COLUMNS"})  # fmt: skip
+    return in_process(
+        *args, env={k: v for k, v in env.items() if k.startswith("CASELINK_") or k == "COLUMNS"}
+    )
 
 
 @contextlib.contextmanager
 def running_service(db: Database, workdir: Path, **env: str) -> Iterator[ServiceProcess]:
     """``caselink serve`` on ``db`` until the block ends (Ray sockets under a short path)."""
     ray_tmp = Path(tempfile.mkdtemp(prefix="cllife", dir="/tmp"))
-    extra = {k: v for k, v in service_env(RAY_TMPDIR=str(ray_tmp), **env).items()
-             if k.startswith(("CASELINK_", "RAY_"))}  # fmt: skip
+    extra = {
+        k: v
+        for k, v in service_env(RAY_TMPDIR=str(ray_tmp), **env).items()
+        if k.startswith(("CASELINK_", "RAY_"))
+    }
     proc = ServiceProcess(db.url, log=workdir / "server.log", env=extra, startup_timeout=120)
     try:
         with proc:
@@ -58,7 +68,12 @@ def encode_file(df: pd.DataFrame, schema, secret, agency: str, path: Path) -> Pa
 
 
 def agreement_body(schema: bloom.Schema, parties: list[str], name: str, days: int) -> dict:
-    return dict(name=name, parties=parties, purposes=["linkage", "tracing"],
-                schema_fingerprint=schema.fingerprint, filter_bits=schema.filter_bits,
-                segments=[{"name": n, "bits": b} for n, b in schema.layout],
-                retention_days=days)  # fmt: skip
+    return dict(
+        name=name,
+        parties=parties,
+        purposes=["linkage", "tracing"],
+        schema_fingerprint=schema.fingerprint,
+        filter_bits=schema.filter_bits,
+        segments=[{"name": n, "bits": b} for n, b in schema.layout],
+        retention_days=days,
+    )

@@ -34,10 +34,12 @@ def three_and_one(make_registry):
     r4 (agency d) alone in case Y with a weak link to r3 and one to r1."""
     reg = make_registry()
     x, y = new_case_id(), new_case_id()
-    reg.apply(planted_update(
-        [("a", "r1", x), ("b", "r2", x), ("c", "r3", x), ("d", "r4", y)],
-        [(0, 1, 0.9), (0, 2, 0.95), (1, 2, 0.2), (2, 3, 0.3), (0, 3, 0.4)],
-    ))  # fmt: skip
+    reg.apply(
+        planted_update(
+            [("a", "r1", x), ("b", "r2", x), ("c", "r3", x), ("d", "r4", y)],
+            [(0, 1, 0.9), (0, 2, 0.95), (1, 2, 0.2), (2, 3, 0.3), (0, 3, 0.4)],
+        )
+    )
     return reg, x, y
 
 
@@ -53,8 +55,7 @@ def test_a_disconnected_remainder_splits_and_the_oldest_record_keeps_the_id(thre
     assert after["r2"][1] == pytest.approx(1 - 0.2)  # alone now: 1 - its best other link
     assert after["r3"][1] == pytest.approx(1 - 0.3)
     assert after["r4"] == (y, pytest.approx(1 - 0.3))  # lost its 0.4 link to r1
-    assert report.removed.to_dict("records") == [{"agency": "a", "record_ref": "r1",
-                                                  "case_id": x}]  # fmt: skip
+    assert report.removed.to_dict("records") == [{"agency": "a", "record_ref": "r1", "case_id": x}]
     rest = report.cases[x]
     assert (rest.case_id, rest.records, rest.agencies, rest.split_off) == (x, 1, ("b",), (new,))
     assert report.missing == []
@@ -118,21 +119,29 @@ def test_a_removal_rolls_back_with_the_callers_transaction(three_and_one):
     assert (_case_rows(reg), len(reg.state().link_p)) == before[1:]
 
 
-PEOPLE = pd.DataFrame({
-    "given_name": ["Zebulon", "Quintessa", "Barnabas", "Amina", "Olena"],
-    "family_name": ["Okonkwo-Lindqvist", "Vasquez-Haraldsen", "Tshabalala-Moreau", "Yusuf",
-                    "Kovalenko"],
-    "father_name": ["Ignatius", "Evander", "Leopold", "Ahmed", "Ivan"],
-    "sex": ["M", "F", "M", "F", "F"],
-    "date_of_birth": ["1971-07-23", "1988-11-04", "1959-02-17", "1990-05-05", "2001-07-01"],
-    "place_of_birth": ["Timbuktu", "Valparaiso", "Durban", "Mogadishu", "Kharkiv"],
-})  # fmt: skip
+PEOPLE = pd.DataFrame(
+    {
+        "given_name": ["Zebulon", "Quintessa", "Barnabas", "Amina", "Olena"],
+        "family_name": [
+            "Okonkwo-Lindqvist",
+            "Vasquez-Haraldsen",
+            "Tshabalala-Moreau",
+            "Yusuf",
+            "Kovalenko",
+        ],
+        "father_name": ["Ignatius", "Evander", "Leopold", "Ahmed", "Ivan"],
+        "sex": ["M", "F", "M", "F", "F"],
+        "date_of_birth": ["1971-07-23", "1988-11-04", "1959-02-17", "1990-05-05", "2001-07-01"],
+        "place_of_birth": ["Timbuktu", "Valparaiso", "Durban", "Mogadishu", "Kharkiv"],
+    }
+)
 
 
 def _encode(df, schema, secret, agency, prefix):
     refs = [f"{prefix}-{k}" for k in range(len(df))]
-    return bloom.encode(df.assign(record_ref=refs), schema, secret, agency=agency,
-                        id_column="record_ref")  # fmt: skip
+    return bloom.encode(
+        df.assign(record_ref=refs), schema, secret, agency=agency, id_column="record_ref"
+    )
 
 
 def test_after_a_removal_the_registry_links_on_and_takes_the_record_back(

@@ -79,8 +79,9 @@ def test_admin_sweep_purges_expired_batches_and_only_those(life):
 def test_the_services_sweeper_purges_on_its_timer(life):
     with life.client("agency-a") as c:  # the same file as before: new again after the purge
         assert c.upload(life.short, life.workdir / "agency-a-short.parquet")["duplicate"] is False
-    life.upload_and_run("agency-b", life.short, life.uploaded["agency-b"].iloc[30:40],
-                        "agency-b-later.parquet")  # fmt: skip
+    life.upload_and_run(
+        "agency-b", life.short, life.uploaded["agency-b"].iloc[30:40], "agency-b-later.parquet"
+    )
     assert _counts(life, life.short) == (40, 40, 2)
     person = life.uploaded["agency-b"].iloc[30:31].drop(columns="record_ref")
     found = lambda: any("agency-b" in h for h in life.trace(life.short, person).values())  # noqa: E731

@@ -54,12 +54,30 @@ def test_withdrawal_reforms_a_three_agency_case_and_the_ref_can_come_back(life):
     with life.client("agency-a") as c:
         receipt = _withdraw(c, life.long, record_ref="P1-000", reason="consent")
     assert receipt["receipt_id"].startswith("wdr_")
-    assert {k: receipt[k] for k in ("agreement_id", "agency", "record_ref", "reason", "status",
-            "former_case_id", "remaining_records", "remaining_agencies", "split_off_cases")} == {
-        "agreement_id": life.long, "agency": "agency-a", "record_ref": "P1-000",
-        "reason": "consent", "status": "linked", "former_case_id": case,
-        "remaining_records": 2, "remaining_agencies": 2, "split_off_cases": 0,
-    }  # fmt: skip
+    assert {
+        k: receipt[k]
+        for k in (
+            "agreement_id",
+            "agency",
+            "record_ref",
+            "reason",
+            "status",
+            "former_case_id",
+            "remaining_records",
+            "remaining_agencies",
+            "split_off_cases",
+        )
+    } == {
+        "agreement_id": life.long,
+        "agency": "agency-a",
+        "record_ref": "P1-000",
+        "reason": "consent",
+        "status": "linked",
+        "former_case_id": case,
+        "remaining_records": 2,
+        "remaining_agencies": 2,
+        "split_off_cases": 0,
+    }
     after = {a: life.cases(a) for a in ("agency-a", "agency-b", "agency-c")}
     assert "P1-000" not in after["agency-a"]
     assert len(after["agency-a"]) == len(before["agency-a"]) - 1
@@ -73,8 +91,9 @@ def test_withdrawal_reforms_a_three_agency_case_and_the_ref_can_come_back(life):
     assert "P1-000" not in json.dumps(entry, default=str)  # the audit holds no record_ref
     assert _traced(life).get(case) == ["agency-b", "agency-c"]  # at once: after the receipt
 
-    batch = life.upload_and_run("agency-a", life.long, PLANTED.iloc[:1].assign(
-        record_ref="P1-000"), "again.parquet")  # fmt: skip
+    batch = life.upload_and_run(
+        "agency-a", life.long, PLANTED.iloc[:1].assign(record_ref="P1-000"), "again.parquet"
+    )
     assert batch["duplicate"] is False and batch["record_count"] == 1
     back = {a: life.cases(a) for a in ("agency-a", "agency-b")}
     assert back["agency-a"]["P1-000"]["case_id"] == case  # linked back into its case
@@ -86,35 +105,56 @@ def test_withdrawal_reforms_a_three_agency_case_and_the_ref_can_come_back(life):
 def test_withdrawal_is_refused_to_other_agencies_outsiders_and_other_roles(life):
     ref = "P1-001"
     with life.client("agency-b") as c:
-        e = _refused(lambda: _withdraw(c, life.long, agency="agency-a", record_ref=ref,
-                                       reason="erasure"), 403, "forbidden")  # fmt: skip
+        e = _refused(
+            lambda: _withdraw(c, life.long, agency="agency-a", record_ref=ref, reason="erasure"),
+            403,
+            "forbidden",
+        )
         assert "agency" in e.detail and ref not in e.detail
     with life.client(key=life.outsider) as c:
-        _refused(lambda: _withdraw(c, life.long, record_ref=ref, reason="consent"), 404,
-                 "not_found")  # fmt: skip
+        _refused(
+            lambda: _withdraw(c, life.long, record_ref=ref, reason="consent"), 404, "not_found"
+        )
     with life.client(key=life.tracer) as c:
-        _refused(lambda: _withdraw(c, life.long, record_ref="P2-001", reason="consent"), 403,
-                 "forbidden")  # fmt: skip
+        _refused(
+            lambda: _withdraw(c, life.long, record_ref="P2-001", reason="consent"), 403, "forbidden"
+        )
     with life.client("agency-a") as c:
-        e = _refused(lambda: _withdraw(c, life.long, record_ref="no-such-ref", reason="consent"),
-                     404, "not_found")  # fmt: skip
+        e = _refused(
+            lambda: _withdraw(c, life.long, record_ref="no-such-ref", reason="consent"),
+            404,
+            "not_found",
+        )
         assert "record_ref" in e.detail and "no-such-ref" not in e.detail  # never echoed
-        e = _refused(lambda: _withdraw(c, life.long, record_ref=ref, reason="whim"), 422,
-                     "invalid_request")  # fmt: skip
+        e = _refused(
+            lambda: _withdraw(c, life.long, record_ref=ref, reason="whim"), 422, "invalid_request"
+        )
         assert any(p.startswith("reason") for p in e.problems)
     with life.db.engine.begin() as conn:  # a run of the agreement in progress
-        conn.execute(runs.insert().values(id="run_lifecycle", agreement_id=life.long,
-                     started_by=1, status="running", stage="linking", progress=0.5,
-                     created_at=datetime.now(UTC)))  # fmt: skip
+        conn.execute(
+            runs.insert().values(
+                id="run_lifecycle",
+                agreement_id=life.long,
+                started_by=1,
+                status="running",
+                stage="linking",
+                progress=0.5,
+                created_at=datetime.now(UTC),
+            )
+        )
     try:
         with life.client("agency-a") as c:
-            e = _refused(lambda: _withdraw(c, life.long, record_ref=ref, reason="consent"), 409,
-                         "conflict")  # fmt: skip
+            e = _refused(
+                lambda: _withdraw(c, life.long, record_ref=ref, reason="consent"), 409, "conflict"
+            )
             assert "run_lifecycle" in e.detail
     finally:
         with life.db.engine.begin() as conn:
-            conn.execute(runs.update().where(runs.c.id == "run_lifecycle").values(
-                status="failed", error="planted by a test"))  # fmt: skip
+            conn.execute(
+                runs.update()
+                .where(runs.c.id == "run_lifecycle")
+                .values(status="failed", error="planted by a test")
+            )
     assert ref in life.cases("agency-a")  # nothing was withdrawn
     outcomes = {x["outcome"] for x in _audit(life, life.long, "record.withdraw")}
     assert {"forbidden", "not_found"} <= outcomes
@@ -128,10 +168,14 @@ def test_a_steward_withdraws_pending_records_and_an_emptied_batch_goes(life):
         batch = c.upload(life.long, path)
         assert c.cases(life.long, limit=1)["pending_records"] == 2
     with life.client() as steward:
-        first = _withdraw(steward, life.long, agency="agency-c", record_ref="NEW-1",
-                          reason="correction")  # fmt: skip
+        first = _withdraw(
+            steward, life.long, agency="agency-c", record_ref="NEW-1", reason="correction"
+        )
         assert (first["status"], first["former_case_id"], first["remaining_records"]) == (
-            "pending", None, 0)  # fmt: skip
+            "pending",
+            None,
+            0,
+        )
         with life.client("agency-c") as c:
             assert c.cases(life.long, limit=1)["pending_records"] == 1
         _withdraw(steward, life.long, agency="agency-c", record_ref="NEW-2", reason="erasure")
@@ -149,15 +193,26 @@ def test_a_steward_withdraws_pending_records_and_an_emptied_batch_goes(life):
 def test_caselink_withdraw_prints_the_receipt(life):
     key_file = life.workdir / "agency-b.apikey"
     key_file.write_text(life.keys["agency-b"])
-    done = in_process("withdraw", "--agreement", life.long, "--record-ref", "P2-002",
-                      "--reason", "consent", "--url", life.server.url,
-                      "--api-key-file", str(key_file))  # fmt: skip
+    done = in_process(
+        "withdraw",
+        "--agreement",
+        life.long,
+        "--record-ref",
+        "P2-002",
+        "--reason",
+        "consent",
+        "--url",
+        life.server.url,
+        "--api-key-file",
+        str(key_file),
+    )
     assert done.exit_code == 0, done.output
     assert "wdr_" in done.stdout and "P2-002" in done.stdout
     assert "P2-002" not in life.cases("agency-b")
     with life.client("agency-b") as c:  # once only
-        _refused(lambda: _withdraw(c, life.long, record_ref="P2-002", reason="consent"), 404,
-                 "not_found")  # fmt: skip
+        _refused(
+            lambda: _withdraw(c, life.long, record_ref="P2-002", reason="consent"), 404, "not_found"
+        )
 
 
 def test_audit_chains_verify_after_the_withdrawals(life):

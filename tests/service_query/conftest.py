@@ -34,8 +34,12 @@ from tests.service.conftest import (
 
 BURST = 2000  # query records all the tests of a module send, together, and then some
 METRICS_TOKEN = "metrics-token-for-the-tests-0123456789"
-QUERY_ENV = {"CASELINK_QUERY_BURST": str(BURST), "CASELINK_QUERY_RATE_PER_MINUTE": "2",
-             "CASELINK_QUERY_TOP_K_MAX": "10", "CASELINK_METRICS_TOKEN": METRICS_TOKEN}  # fmt: skip
+QUERY_ENV = {
+    "CASELINK_QUERY_BURST": str(BURST),
+    "CASELINK_QUERY_RATE_PER_MINUTE": "2",
+    "CASELINK_QUERY_TOP_K_MAX": "10",
+    "CASELINK_METRICS_TOKEN": METRICS_TOKEN,
+}
 
 
 @dataclass
@@ -62,8 +66,14 @@ class Tracing:
         path = encode_file(df, self.schema, self.secret, agency, self.workdir / f"{name}.parquet")
         return path.read_bytes()
 
-    def query(self, key: str, body: bytes, purpose: str | None = "tracing",
-              agreement_id: str | None = None, **params) -> httpx.Response:  # fmt: skip
+    def query(
+        self,
+        key: str,
+        body: bytes,
+        purpose: str | None = "tracing",
+        agreement_id: str | None = None,
+        **params,
+    ) -> httpx.Response:
         headers = {"Authorization": f"Bearer {key}"}
         if purpose is not None:
             headers["X-Caselink-Purpose"] = purpose
@@ -73,13 +83,15 @@ class Tracing:
     def link(self, frames: dict[str, pd.DataFrame], name: str) -> dict:
         """Upload one batch per agency and run the linkage to its end."""
         for agency, df in frames.items():
-            path = encode_file(df, self.schema, self.secret, agency,
-                               self.workdir / f"{name}-{agency}.parquet")  # fmt: skip
+            path = encode_file(
+                df, self.schema, self.secret, agency, self.workdir / f"{name}-{agency}.parquet"
+            )
             with self.server.client(self.keys[agency]) as c:
                 c.upload(self.agreement_id, path)
         with self.server.client(self.keys[AGENCIES[0]]) as c:
-            run = c.wait_run(self.agreement_id, c.start_run(self.agreement_id)["run_id"],
-                             timeout=120, poll=0.2)  # fmt: skip
+            run = c.wait_run(
+                self.agreement_id, c.start_run(self.agreement_id)["run_id"], timeout=120, poll=0.2
+            )
         assert run["status"] == "succeeded", run
         return run
 
@@ -102,8 +114,9 @@ def _registers(seed: int = 11) -> dict[str, pd.DataFrame]:
     out = {}
     for k, agency in enumerate(AGENCIES):
         refs = [f"P{k + 1}-{j:03d}" for j in range(len(PLANTED))]
-        out[agency] = pd.concat([data.agencies[agency], PLANTED.assign(record_ref=refs)],
-                                ignore_index=True)  # fmt: skip
+        out[agency] = pd.concat(
+            [data.agencies[agency], PLANTED.assign(record_ref=refs)], ignore_index=True
+        )
     return out
 
 

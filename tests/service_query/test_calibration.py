@@ -23,14 +23,17 @@ from service._index import build_index
 @pytest.fixture(scope="module")
 def measured(person_schema, secret, tmp_path_factory):
     data = generate_synthetic(1500, 4, overlap=0.5, seed=21)
-    enc = {a: bloom.encode(df, person_schema, secret, agency=a, id_column="record_ref")
-           for a, df in data.agencies.items()}  # fmt: skip
+    enc = {
+        a: bloom.encode(df, person_schema, secret, agency=a, id_column="record_ref")
+        for a, df in data.agencies.items()
+    }
     names = sorted(enc)
     registry = linkage.Registry.open(tmp_path_factory.mktemp("calib") / "registry.sqlite")
     linkage.link([enc[a] for a in names[:3]], registry=registry)
     st = registry.state()
-    index = build_index("agr", st.filters, st.agencies, st.case_ids,
-                        segment_words(enc[names[0]].metadata))  # fmt: skip
+    index = build_index(
+        "agr", st.filters, st.agencies, st.case_ids, segment_words(enc[names[0]].metadata)
+    )
     queries = enc[names[3]]
     hits = index.search(queries.filters, top_k=5, min_confidence=0.0)
     truth = data.truth
@@ -83,19 +86,30 @@ def test_calibrated_when_half_the_sought_people_are_absent(person_schema, secret
     honest instead of calling every lone look-alike a match."""
     data = generate_synthetic(4000, 3, overlap=[1.0, 1.0, 0.06], seed=5)
     absent = generate_synthetic(250, 1, seed=6).agencies["agency-a"]
-    reg = {a: bloom.encode(data.agencies[a], person_schema, secret, agency=a,
-                           id_column="record_ref") for a in ("agency-a", "agency-b")}  # fmt: skip
+    reg = {
+        a: bloom.encode(data.agencies[a], person_schema, secret, agency=a, id_column="record_ref")
+        for a in ("agency-a", "agency-b")
+    }
     truth = data.truth.set_index(["agency", "record_ref"])["entity_id"]
     persons = [truth.loc[a].reindex(b.record_refs).to_numpy() for a, b in reg.items()]
-    index = build_index("agr", np.vstack([b.filters for b in reg.values()]),
-                        np.concatenate([[a] * len(b) for a, b in reg.items()]),
-                        np.concatenate(persons).astype(str),
-                        segment_words(reg["agency-a"].metadata))  # fmt: skip
+    index = build_index(
+        "agr",
+        np.vstack([b.filters for b in reg.values()]),
+        np.concatenate([[a] * len(b) for a, b in reg.items()]),
+        np.concatenate(persons).astype(str),
+        segment_words(reg["agency-a"].metadata),
+    )
     assert index.model.registry_share > 0.9 and index.model.matched_share == 0.5
     sought = data.agencies["agency-c"]
-    queries = bloom.encode(pd.concat([sought, absent], ignore_index=True).assign(
-        record_ref=lambda d: [f"Q{k}" for k in range(len(d))]), person_schema, secret,
-        agency="t", id_column="record_ref")  # fmt: skip
+    queries = bloom.encode(
+        pd.concat([sought, absent], ignore_index=True).assign(
+            record_ref=lambda d: [f"Q{k}" for k in range(len(d))]
+        ),
+        person_schema,
+        secret,
+        agency="t",
+        id_column="record_ref",
+    )
     want = [str(truth[("agency-c", r)]) for r in sought["record_ref"]] + [None] * len(absent)
     conf, right = [], []
     for found, person in zip(index.search(queries.filters, 5, 0.0), want, strict=True):

@@ -99,8 +99,13 @@ def test_search_answers_cases_with_their_agencies():
 
 
 def test_search_of_an_empty_registry_answers_nothing():
-    index = build_index("agr", np.zeros((0, 4), np.uint64), np.array([], object),
-                        np.array([], object), np.array([[0, 4]]))  # fmt: skip
+    index = build_index(
+        "agr",
+        np.zeros((0, 4), np.uint64),
+        np.array([], object),
+        np.array([], object),
+        np.array([[0, 4]]),
+    )
     assert index.model is None and index.search(_filters(2), 5) == [[], []]
 
 
@@ -145,8 +150,17 @@ def test_loading_an_index_does_not_hold_sqlite_s_write_lock(tmp_path):
 
     engine = make_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
     metadata.create_all(engine)
-    rows = [{"scope": "s", "agency": "a", "record_ref": f"r{k}", "bloom": bytes(32),
-             "case_id": f"c{k}", "confidence": 0.5} for k in range(5000)]  # fmt: skip
+    rows = [
+        {
+            "scope": "s",
+            "agency": "a",
+            "record_ref": f"r{k}",
+            "bloom": bytes(32),
+            "case_id": f"c{k}",
+            "confidence": 0.5,
+        }
+        for k in range(5000)
+    ]
     with engine.begin() as conn:
         conn.execute(records_table.insert(), rows)
     reader = reader_engine(engine)

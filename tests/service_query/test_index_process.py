@@ -41,20 +41,41 @@ def registry(request, tmp_path):
         people, filters, names, cases, _ = _registry(120)
         now = datetime.now(UTC)
         with engine.begin() as conn:
-            creator = conn.execute(agencies.insert().values(name="coordination", created_at=now)
-                                   ).inserted_primary_key[0]  # fmt: skip
-            conn.execute(agreements.insert().values(
-                id=AGREEMENT, name="index process", schema_fingerprint="f" * 64,
-                filter_bits=256, segments=[["a", 128], ["b", 128]], purposes=["tracing"],
-                retention_days=30, threshold="auto", allow_duplicates=False,
-                created_by=creator, created_at=now))  # fmt: skip
+            creator = conn.execute(
+                agencies.insert().values(name="coordination", created_at=now)
+            ).inserted_primary_key[0]
+            conn.execute(
+                agreements.insert().values(
+                    id=AGREEMENT,
+                    name="index process",
+                    schema_fingerprint="f" * 64,
+                    filter_bits=256,
+                    segments=[["a", 128], ["b", 128]],
+                    purposes=["tracing"],
+                    retention_days=30,
+                    threshold="auto",
+                    allow_duplicates=False,
+                    created_by=creator,
+                    created_at=now,
+                )
+            )
             rows = zip(filters, names, cases, strict=True)
-            conn.execute(records_table.insert(), [
-                {"scope": AGREEMENT, "agency": str(a), "record_ref": f"r{k}", "case_id": str(c),
-                 "bloom": cipher.encrypt(f.astype("<u8").tobytes(),
-                                         registry_aad(AGREEMENT, str(a), f"r{k}")),
-                 "confidence": 0.9}
-                for k, (f, a, c) in enumerate(rows)])  # fmt: skip
+            conn.execute(
+                records_table.insert(),
+                [
+                    {
+                        "scope": AGREEMENT,
+                        "agency": str(a),
+                        "record_ref": f"r{k}",
+                        "case_id": str(c),
+                        "bloom": cipher.encrypt(
+                            f.astype("<u8").tobytes(), registry_aad(AGREEMENT, str(a), f"r{k}")
+                        ),
+                        "confidence": 0.9,
+                    }
+                    for k, (f, a, c) in enumerate(rows)
+                ],
+            )
         yield engine, people, cipher
         engine.dispose()
 
@@ -124,6 +145,7 @@ def test_the_fits_chunked_scan_finds_what_one_scan_finds():
     _, filters, *_ = _registry(100)
     prepared = sort_filters(filters)
     q = filters[: _FIT_CHUNK * 2 + 5]
-    for got, want in zip(_chunked_search(q, prepared, 0.4, 7),
-                         top_candidates(q, prepared, 0.4, 7), strict=True):  # fmt: skip
+    for got, want in zip(
+        _chunked_search(q, prepared, 0.4, 7), top_candidates(q, prepared, 0.4, 7), strict=True
+    ):
         np.testing.assert_array_equal(got, want)

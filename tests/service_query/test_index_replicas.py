@@ -52,7 +52,9 @@ def test_a_withdrawal_through_one_replica_is_gone_from_the_other_s_next_answer(w
         with engine.connect() as conn:
             version = current_version(conn, AGREEMENT)
             assert changes_since(conn, AGREEMENT, version - 1) == (
-                version, sorted(receipt.registry_ids))  # fmt: skip
+                version,
+                sorted(receipt.registry_ids),
+            )
         after = other.get(AGREEMENT, timeout=10)  # no feed told it: the number did
         assert gone not in after.record_ids.tolist() and after.records == before.records - 1
         assert after.model is before.model  # read again in place, not rebuilt
@@ -73,19 +75,29 @@ def test_a_run_stored_through_one_replica_is_in_the_other_s_next_answer(world):
         before = other.get(AGREEMENT)
         registry = Registry(engine, scope=AGREEMENT, create_tables=False, codec=cipher)
         with engine.connect() as conn:  # CASE-9 absorbs CASE-10: its records change case
-            moved = conn.execute(sa.select(records_table.c.id).where(
-                records_table.c.case_id == "CASE-10")).scalars().all()  # fmt: skip
+            moved = (
+                conn.execute(
+                    sa.select(records_table.c.id).where(records_table.c.case_id == "CASE-10")
+                )
+                .scalars()
+                .all()
+            )
         update = RegistryUpdate(
-            fingerprint=FINGERPRINT, filter_bits=256,
+            fingerprint=FINGERPRINT,
+            filter_bits=256,
             new_agencies=np.array(["d", "d", "a"], object),
             new_refs=np.array(["n1", "n2", "n3"], object),
             new_filters=_noisy(people[[3, 4, 5]], 5, 8),
             new_case_ids=np.array(["CASE-3", "CASE-4", "NEW-1"], object),
-            new_confidence=np.full(3, 0.9), changed_ids=np.array(moved, np.int64),
+            new_confidence=np.full(3, 0.9),
+            changed_ids=np.array(moved, np.int64),
             changed_case_ids=np.array(["CASE-9"] * len(moved), object),
-            changed_confidence=np.full(len(moved), 0.9), links=[], new_cases=[("NEW-1", 0.9)],
-            merges={"CASE-10": "CASE-9"}, case_confidence={},
-        )  # fmt: skip
+            changed_confidence=np.full(len(moved), 0.9),
+            links=[],
+            new_cases=[("NEW-1", 0.9)],
+            merges={"CASE-10": "CASE-9"},
+            case_confidence={},
+        )
         registry.prepare(update)
         with engine.begin() as conn:  # as the run's one transaction stores it
             record_change(conn, AGREEMENT)

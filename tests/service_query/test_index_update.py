@@ -68,9 +68,12 @@ class World:
         ids = [i for i in sorted(set(ids)) if i in self.rows]
         if not ids:
             return Rows.empty(4)
-        return Rows(np.array(ids, np.int64), np.vstack([self.rows[i][0] for i in ids]),
-                    np.array([self.rows[i][1] for i in ids], object),
-                    np.array([self.rows[i][2] for i in ids], object))  # fmt: skip
+        return Rows(
+            np.array(ids, np.int64),
+            np.vstack([self.rows[i][0] for i in ids]),
+            np.array([self.rows[i][1] for i in ids], object),
+            np.array([self.rows[i][2] for i in ids], object),
+        )
 
     def _new_case(self) -> str:
         self.next_case += 1
@@ -98,8 +101,11 @@ class World:
             joins = cases and rng.random() < 0.5
             case = str(rng.choice(cases)) if joins else self._new_case()
             agency = str(rng.choice(["a", "b", "c", "d"]))
-            self.rows[self.next_id] = (_noisy(self.people[[person]], 5, int(rng.integers(1e9)))[0],
-                                       agency, case)  # fmt: skip
+            self.rows[self.next_id] = (
+                _noisy(self.people[[person]], 5, int(rng.integers(1e9)))[0],
+                agency,
+                case,
+            )
             self.next_id += 1
         if merge and len(cases) > 1:
             keep, absorbed = rng.choice(cases, 2, replace=False)
@@ -136,8 +142,11 @@ def test_changes_applied_in_place_equal_one_build_of_the_end_state(steps):
     model = index.model
     for step in steps:
         rng = np.random.default_rng(step[1])
-        made = world.withdraw(rng, step[2]) if step[0] == "withdraw" else \
-            world.run(rng, step[2], step[3])  # fmt: skip
+        made = (
+            world.withdraw(rng, step[2])
+            if step[0] == "withdraw"
+            else world.run(rng, step[2], step[3])
+        )
         if made is not None:
             index = apply_delta(index, made(index))
     f, a, c, ids = world.truth()
@@ -163,24 +172,55 @@ def world(request, tmp_path):
         people, filters, names, cases, _ = _registry(60)
         now = datetime.now(UTC)
         with engine.begin() as conn:
-            creator = conn.execute(agencies.insert().values(name="coordination", created_at=now)
-                                   ).inserted_primary_key[0]  # fmt: skip
-            conn.execute(agreements.insert().values(
-                id=AGREEMENT, name="index update", schema_fingerprint=FINGERPRINT,
-                filter_bits=256, segments=[["a", 128], ["b", 128]], purposes=["tracing"],
-                retention_days=30, threshold="auto", allow_duplicates=False,
-                created_by=creator, created_at=now))  # fmt: skip
-            conn.execute(meta_table.insert().values(scope=AGREEMENT, next_case_seq=60,
-                         schema_fingerprint=FINGERPRINT, filter_bits=256))  # fmt: skip
-            conn.execute(cases_table.insert(), [{"case_id": f"CASE-{p}", "scope": AGREEMENT,
-                         "seq": p, "confidence": 0.9} for p in range(60)])  # fmt: skip
-            conn.execute(records_table.insert(), [
-                {"scope": AGREEMENT, "agency": str(a), "record_ref": f"r{k}", "case_id": str(c),
-                 "bloom": cipher.encrypt(f.astype("<u8").tobytes(),
-                                         registry_aad(AGREEMENT, str(a), f"r{k}")),
-                 "confidence": 0.9}
-                for k, (f, a, c) in enumerate(zip(filters, names, cases, strict=True))
-            ])  # fmt: skip
+            creator = conn.execute(
+                agencies.insert().values(name="coordination", created_at=now)
+            ).inserted_primary_key[0]
+            conn.execute(
+                agreements.insert().values(
+                    id=AGREEMENT,
+                    name="index update",
+                    schema_fingerprint=FINGERPRINT,
+                    filter_bits=256,
+                    segments=[["a", 128], ["b", 128]],
+                    purposes=["tracing"],
+                    retention_days=30,
+                    threshold="auto",
+                    allow_duplicates=False,
+                    created_by=creator,
+                    created_at=now,
+                )
+            )
+            conn.execute(
+                meta_table.insert().values(
+                    scope=AGREEMENT,
+                    next_case_seq=60,
+                    schema_fingerprint=FINGERPRINT,
+                    filter_bits=256,
+                )
+            )
+            conn.execute(
+                cases_table.insert(),
+                [
+                    {"case_id": f"CASE-{p}", "scope": AGREEMENT, "seq": p, "confidence": 0.9}
+                    for p in range(60)
+                ],
+            )
+            conn.execute(
+                records_table.insert(),
+                [
+                    {
+                        "scope": AGREEMENT,
+                        "agency": str(a),
+                        "record_ref": f"r{k}",
+                        "case_id": str(c),
+                        "bloom": cipher.encrypt(
+                            f.astype("<u8").tobytes(), registry_aad(AGREEMENT, str(a), f"r{k}")
+                        ),
+                        "confidence": 0.9,
+                    }
+                    for k, (f, a, c) in enumerate(zip(filters, names, cases, strict=True))
+                ],
+            )
         store, feed = IndexStore(engine, codec=cipher), ChangeFeed()
         feed.subscribe(store.changed)
         store.refresh(AGREEMENT).result(120)
@@ -234,18 +274,29 @@ def test_a_run_is_taken_in_place_and_equals_a_rebuild(world):
     registry = Registry(engine, scope=AGREEMENT, create_tables=False, codec=cipher)
     newcomers = _noisy(people[[3, 4, 5]], 5, 8)
     with engine.connect() as conn:  # CASE-9 absorbs CASE-10: its records change case
-        moved = conn.execute(sa.select(records_table.c.id).where(
-            records_table.c.case_id == "CASE-10")).scalars().all()  # fmt: skip
-    registry.apply(RegistryUpdate(
-        fingerprint=FINGERPRINT, filter_bits=256,
-        new_agencies=np.array(["d", "d", "a"], object),
-        new_refs=np.array(["n1", "n2", "n3"], object),
-        new_filters=newcomers, new_case_ids=np.array(["CASE-3", "CASE-4", "NEW-1"], object),
-        new_confidence=np.full(3, 0.9), changed_ids=np.array(moved, np.int64),
-        changed_case_ids=np.array(["CASE-9"] * len(moved), object),
-        changed_confidence=np.full(len(moved), 0.9), links=[], new_cases=[("NEW-1", 0.9)],
-        merges={"CASE-10": "CASE-9"}, case_confidence={},
-    ))  # fmt: skip
+        moved = (
+            conn.execute(sa.select(records_table.c.id).where(records_table.c.case_id == "CASE-10"))
+            .scalars()
+            .all()
+        )
+    registry.apply(
+        RegistryUpdate(
+            fingerprint=FINGERPRINT,
+            filter_bits=256,
+            new_agencies=np.array(["d", "d", "a"], object),
+            new_refs=np.array(["n1", "n2", "n3"], object),
+            new_filters=newcomers,
+            new_case_ids=np.array(["CASE-3", "CASE-4", "NEW-1"], object),
+            new_confidence=np.full(3, 0.9),
+            changed_ids=np.array(moved, np.int64),
+            changed_case_ids=np.array(["CASE-9"] * len(moved), object),
+            changed_confidence=np.full(len(moved), 0.9),
+            links=[],
+            new_cases=[("NEW-1", 0.9)],
+            merges={"CASE-10": "CASE-9"},
+            case_confidence={},
+        )
+    )
     feed.publish(AGREEMENT, wait=60)  # as a run does: nothing named
     after = store.get(AGREEMENT)
     assert after.model is before.model and after.records == before.records + 3
@@ -260,15 +311,24 @@ def test_a_large_change_is_rebuilt_and_refitted(world):
     before = store.get(AGREEMENT)
     registry = Registry(engine, scope=AGREEMENT, create_tables=False, codec=cipher)
     n = 60  # a third of the registry: past REBUILD_SHARE
-    registry.apply(RegistryUpdate(
-        fingerprint=FINGERPRINT, filter_bits=256, new_agencies=np.array(["d"] * n, object),
-        new_refs=np.array([f"n{k}" for k in range(n)], object),
-        new_filters=_noisy(people, 5, 9), new_case_ids=np.array([f"CASE-{p}" for p in range(n)],
-                                                                 object),
-        new_confidence=np.full(n, 0.9), changed_ids=np.zeros(0, np.int64),
-        changed_case_ids=np.zeros(0, object), changed_confidence=np.zeros(0), links=[],
-        new_cases=[], merges={}, case_confidence={},
-    ))  # fmt: skip
+    registry.apply(
+        RegistryUpdate(
+            fingerprint=FINGERPRINT,
+            filter_bits=256,
+            new_agencies=np.array(["d"] * n, object),
+            new_refs=np.array([f"n{k}" for k in range(n)], object),
+            new_filters=_noisy(people, 5, 9),
+            new_case_ids=np.array([f"CASE-{p}" for p in range(n)], object),
+            new_confidence=np.full(n, 0.9),
+            changed_ids=np.zeros(0, np.int64),
+            changed_case_ids=np.zeros(0, object),
+            changed_confidence=np.zeros(0),
+            links=[],
+            new_cases=[],
+            merges={},
+            case_confidence={},
+        )
+    )
     feed.publish(AGREEMENT, wait=120)
     after = store.get(AGREEMENT)
     assert after.model is not before.model and after.changed_since_fit == 0
@@ -306,8 +366,11 @@ def test_an_update_that_fails_takes_the_index_out_of_service(world):
     r = records_table.c
     with engine.begin() as conn:
         good = conn.execute(sa.select(r.bloom).where(r.record_ref == "r80")).scalar_one()
-        conn.execute(records_table.update().where(r.record_ref == "r80")  # person 20, agency b
-                     .values(bloom=good[:-1] + bytes([good[-1] ^ 1])))  # fmt: skip
+        conn.execute(
+            records_table.update()
+            .where(r.record_ref == "r80")  # person 20, agency b
+            .values(bloom=good[:-1] + bytes([good[-1] ^ 1]))
+        )
     gone = _id_of(engine, "r20")
     _withdraw(engine, feed, "r20")  # person 20, agency a
     assert store.get(AGREEMENT, timeout=10) is None
@@ -315,8 +378,7 @@ def test_an_update_that_fails_takes_the_index_out_of_service(world):
         conn.execute(records_table.update().where(r.record_ref == "r80").values(bloom=good))
     rebuilt = store.refresh(AGREEMENT).result(60)
     assert store.get(AGREEMENT) is rebuilt and gone not in rebuilt.record_ids.tolist()
-    hits = [h for h in rebuilt.search(_noisy(people[[20]], 4, 1), top_k=5)[0]
-            if h.confidence > 0.1]  # fmt: skip
+    hits = [h for h in rebuilt.search(_noisy(people[[20]], 4, 1), top_k=5)[0] if h.confidence > 0.1]
     assert hits and all("a" not in h.agencies for h in hits)
 
 
@@ -331,14 +393,24 @@ def test_an_index_built_in_the_worker_process_is_changed_in_place(world):
         assert built.case_ids.dtype.kind == "U"  # it came from the worker
         _withdraw(engine, feed, "r33")
         registry = Registry(engine, scope=AGREEMENT, create_tables=False, codec=cipher)
-        registry.apply(RegistryUpdate(
-            fingerprint=FINGERPRINT, filter_bits=256, new_agencies=np.array(["d"], object),
-            new_refs=np.array(["n1"], object), new_filters=_noisy(people[[33]], 5, 4),
-            new_case_ids=np.array(["CASE-33"], object), new_confidence=np.full(1, 0.9),
-            changed_ids=np.zeros(0, np.int64), changed_case_ids=np.zeros(0, object),
-            changed_confidence=np.zeros(0), links=[], new_cases=[], merges={},
-            case_confidence={},
-        ))  # fmt: skip
+        registry.apply(
+            RegistryUpdate(
+                fingerprint=FINGERPRINT,
+                filter_bits=256,
+                new_agencies=np.array(["d"], object),
+                new_refs=np.array(["n1"], object),
+                new_filters=_noisy(people[[33]], 5, 4),
+                new_case_ids=np.array(["CASE-33"], object),
+                new_confidence=np.full(1, 0.9),
+                changed_ids=np.zeros(0, np.int64),
+                changed_case_ids=np.zeros(0, object),
+                changed_confidence=np.zeros(0),
+                links=[],
+                new_cases=[],
+                merges={},
+                case_confidence={},
+            )
+        )
         feed.publish(AGREEMENT, wait=60)
         after = store.get(AGREEMENT)
         assert after.model is built.model and after.records == built.records

@@ -23,11 +23,17 @@ from service._tables import audit_entries, audit_heads
 from tests.service.conftest import AGENCIES, PLANTED
 from tests.service_query.conftest import METRICS_TOKEN
 
-ABSENT = pd.DataFrame({
-    "record_ref": ["Q-absent"], "given_name": ["Wilhelmina"], "family_name": ["Xochitl-Abernathy"],
-    "father_name": ["Cornelius"], "sex": ["F"], "date_of_birth": ["1993-05-29"],
-    "place_of_birth": ["Reykjavik"],
-})  # fmt: skip
+ABSENT = pd.DataFrame(
+    {
+        "record_ref": ["Q-absent"],
+        "given_name": ["Wilhelmina"],
+        "family_name": ["Xochitl-Abernathy"],
+        "father_name": ["Cornelius"],
+        "sex": ["F"],
+        "date_of_birth": ["1993-05-29"],
+        "place_of_birth": ["Reykjavik"],
+    }
+)
 
 
 def _queries(df: pd.DataFrame, prefix: str = "Q") -> pd.DataFrame:
@@ -86,14 +92,21 @@ def test_every_query_is_audited_with_purpose_and_counts_never_filters(tracing):
     assert len(entries) == before + 1
     last = entries[-1]
     assert (last["purpose"], last["role"], last["actor"]) == ("tracing", "tracer", "agency-b")
-    assert json.loads(last["details"]) == {"records": 2, "cases_returned": 2,
-                                           "records_matched": 2, "top_k": 5}  # fmt: skip
+    assert json.loads(last["details"]) == {
+        "records": 2,
+        "cases_returned": 2,
+        "records_matched": 2,
+        "top_k": 5,
+    }
 
 
 def test_answered_queries_are_counted_in_the_metrics(tracing):
     def counted() -> tuple[float, float]:
-        text = httpx.get(f"{tracing.server.url}/metrics", timeout=30,
-                         headers={"Authorization": f"Bearer {METRICS_TOKEN}"}).text  # fmt: skip
+        text = httpx.get(
+            f"{tracing.server.url}/metrics",
+            timeout=30,
+            headers={"Authorization": f"Bearer {METRICS_TOKEN}"},
+        ).text
         names = ("caselink_queries_total", "caselink_query_records_total")
         values = dict(ln.rsplit(" ", 1) for ln in text.splitlines() if ln.startswith(names))
         return float(values["caselink_queries_total"]), float(
@@ -155,16 +168,26 @@ def test_a_query_encoded_for_another_agency_is_refused(tracing):
 
 
 def test_the_index_follows_a_new_run(tracing):
-    newcomer = pd.DataFrame({
-        "given_name": ["Octavian"], "family_name": ["Bergstrom-Achebe"],
-        "father_name": ["Theodoric"], "sex": ["M"], "date_of_birth": ["1966-09-30"],
-        "place_of_birth": ["Tromso"],
-    })  # fmt: skip
+    newcomer = pd.DataFrame(
+        {
+            "given_name": ["Octavian"],
+            "family_name": ["Bergstrom-Achebe"],
+            "father_name": ["Theodoric"],
+            "sex": ["M"],
+            "date_of_birth": ["1966-09-30"],
+            "place_of_birth": ["Tromso"],
+        }
+    )
     body = tracing.encode(_queries(newcomer), "agency-b", "newcomer-query")
     key = tracing.new_tracer()
     assert tracing.query(key, body).json()["results"][0]["candidates"] == []
-    tracing.link({"agency-a": newcomer.assign(record_ref=["N-1"]),
-                  "agency-c": newcomer.assign(record_ref=["N-2"])}, "newcomer")  # fmt: skip
+    tracing.link(
+        {
+            "agency-a": newcomer.assign(record_ref=["N-1"]),
+            "agency-c": newcomer.assign(record_ref=["N-2"]),
+        },
+        "newcomer",
+    )
     found = _poll(tracing, body, bool)
     assert found[0]["agencies"] == ["agency-a", "agency-c"] and found[0]["confidence"] >= 0.9
 
@@ -180,14 +203,35 @@ def test_caselink_query_encodes_locally_and_writes_the_candidates(tracing, tmp_p
     tracing.secret.write(tmp_path / "secret")
     (tmp_path / "key").write_text(tracing.new_tracer() + "\n")
     out = tmp_path / "results.csv"
-    env = {k: v for k, v in service_env(tracing.db.url).items()
-           if k.startswith("CASELINK_") or k == "COLUMNS"}  # fmt: skip
+    env = {
+        k: v
+        for k, v in service_env(tracing.db.url).items()
+        if k.startswith("CASELINK_") or k == "COLUMNS"
+    }
     done = caselink(  # the command's entry function, in this process (tests/cli.py)
-        "query", "--schema", "person", "--secret", tmp_path / "secret",
-        "--agreement", tracing.agreement_id, "--purpose", "tracing",
-        "--input", tmp_path / "sought.csv", "--id-column", "record_ref", "--top-k", "2",
-        "--url", tracing.server.url, "--api-key-file", tmp_path / "key", "--out", out, env=env,
-    )  # fmt: skip
+        "query",
+        "--schema",
+        "person",
+        "--secret",
+        tmp_path / "secret",
+        "--agreement",
+        tracing.agreement_id,
+        "--purpose",
+        "tracing",
+        "--input",
+        tmp_path / "sought.csv",
+        "--id-column",
+        "record_ref",
+        "--top-k",
+        "2",
+        "--url",
+        tracing.server.url,
+        "--api-key-file",
+        tmp_path / "key",
+        "--out",
+        out,
+        env=env,
+    )
     assert done.returncode == 0, done.stderr
     assert "3 of 4 sought people have candidates" in done.stderr
     with out.open(newline="") as f:
@@ -210,17 +254,26 @@ def _poll(tracing, body: bytes, until, timeout: float = 60) -> list:
 
 
 def test_the_index_follows_a_withdrawal(tracing):
-    person = pd.DataFrame({
-        "given_name": ["Perpetua"], "family_name": ["Lindqvist-Obi"], "father_name": ["Ambrose"],
-        "sex": ["F"], "date_of_birth": ["1979-03-14"], "place_of_birth": ["Kisumu"],
-    })  # fmt: skip
+    person = pd.DataFrame(
+        {
+            "given_name": ["Perpetua"],
+            "family_name": ["Lindqvist-Obi"],
+            "father_name": ["Ambrose"],
+            "sex": ["F"],
+            "date_of_birth": ["1979-03-14"],
+            "place_of_birth": ["Kisumu"],
+        }
+    )
     tracing.link({a: person.assign(record_ref=[f"W-{a}"]) for a in AGENCIES}, "withdrawn")
     body = tracing.encode(_queries(person), "agency-b", "withdrawn-query")
     found = _poll(tracing, body, lambda f: bool(f) and f[0]["agencies"] == sorted(AGENCIES))
     case_id = found[0]["case_id"]
     with tracing.server.client(tracing.keys["agency-c"]) as c:
-        r = c._call("POST", f"/v1/agreements/{tracing.agreement_id}/withdrawals",
-                    json={"record_ref": "W-agency-c", "reason": "consent"})  # fmt: skip
+        r = c._call(
+            "POST",
+            f"/v1/agreements/{tracing.agreement_id}/withdrawals",
+            json={"record_ref": "W-agency-c", "reason": "consent"},
+        )
     assert r.status_code == 201, r.text
     # at once, no polling: the receipt is issued after the index dropped the record
     found = tracing.query(tracing.new_tracer(), body).json()["results"][0]["candidates"]
@@ -242,8 +295,11 @@ def _bulk_write_holding_the_chain(tracing) -> Iterator[None]:
             con.close()
         return
     with tracing.db.engine.connect() as holder, holder.begin():
-        holder.execute(sa.select(audit_heads).where(audit_heads.c.scope == tracing.agreement_id)
-                       .with_for_update()).one()  # fmt: skip
+        holder.execute(
+            sa.select(audit_heads)
+            .where(audit_heads.c.scope == tracing.agreement_id)
+            .with_for_update()
+        ).one()
         yield
 
 

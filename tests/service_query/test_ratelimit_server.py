@@ -31,9 +31,14 @@ from tests.service_query.conftest import bootstrap_steward
 BURST = 4
 ENV = {"CASELINK_QUERY_BURST": str(BURST), "CASELINK_QUERY_RATE_PER_MINUTE": "0.001"}
 AGENCIES = ("limit-a", "limit-b", "limit-c", "limit-d")
-SOUGHT = {"given_name": "Wilhelmina", "family_name": "Xochitl-Abernathy",
-          "father_name": "Cornelius", "sex": "F", "date_of_birth": "1993-05-29",
-          "place_of_birth": "Reykjavik"}  # fmt: skip
+SOUGHT = {
+    "given_name": "Wilhelmina",
+    "family_name": "Xochitl-Abernathy",
+    "father_name": "Cornelius",
+    "sex": "F",
+    "date_of_birth": "1993-05-29",
+    "place_of_birth": "Reykjavik",
+}
 
 
 @dataclass
@@ -55,8 +60,9 @@ class Limits:
 
     def query(self, key: str, agency: str, records: int = 1) -> httpx.Response:
         df = pd.DataFrame([SOUGHT] * records).assign(record_ref=[f"Q-{k}" for k in range(records)])
-        path = encode_file(df, self.schema, self.secret, agency,
-                           self.workdir / f"{agency}-{records}.parquet")  # fmt: skip
+        path = encode_file(
+            df, self.schema, self.secret, agency, self.workdir / f"{agency}-{records}.parquet"
+        )
         headers = {"Authorization": f"Bearer {key}", "X-Caselink-Purpose": "tracing"}
         url = f"{self.server.url}/v1/agreements/{self.agreement_id}/queries"
         return httpx.post(url, content=path.read_bytes(), headers=headers, timeout=60)

@@ -53,8 +53,13 @@ def test_the_first_refusal_of_a_minute_is_due_at_once_the_rest_when_it_closes():
     (rest,) = counter.flush()
     assert (rest.refused, rest.refusals, rest.records) == (A, 9, 10)
     assert rest.counted_since == _wall()
-    expected = {"status": 429, "refusals": 9, "records": 10, "counted_since": _wall(),
-                "window_seconds": 60.0}  # fmt: skip
+    expected = {
+        "status": 429,
+        "refusals": 9,
+        "records": 10,
+        "counted_since": _wall(),
+        "window_seconds": 60.0,
+    }
     assert rest.details(429, 60.0) == expected
     assert counter.open_windows == 0 and counter.flush(everything=True) == []
 
@@ -96,14 +101,19 @@ def test_a_lone_refusal_writes_one_entry_and_nothing_at_the_close():
 def test_keys_purposes_and_chains_are_counted_apart():
     clock = Clock()
     counter = _counter(clock)
-    groups = [A, B, Refused(A.scope, TRACER, "query", "other-purpose"),
-              Refused("agr_0000000000000002", TRACER, "query", "tracing")]  # fmt: skip
+    groups = [
+        A,
+        B,
+        Refused(A.scope, TRACER, "query", "other-purpose"),
+        Refused("agr_0000000000000002", TRACER, "query", "tracing"),
+    ]
     for g in groups:
         assert [e.refused for e in counter.refuse(g)] == [g]  # each opens its own window
         counter.refuse(g)
-    assert sorted((e.refused.scope, e.refused.actor.key_id, e.refused.purpose, e.refusals)
-                  for e in counter.flush(everything=True)) == sorted(
-        (g.scope, g.actor.key_id, g.purpose, 1) for g in groups)  # fmt: skip
+    assert sorted(
+        (e.refused.scope, e.refused.actor.key_id, e.refused.purpose, e.refusals)
+        for e in counter.flush(everything=True)
+    ) == sorted((g.scope, g.actor.key_id, g.purpose, 1) for g in groups)
 
 
 def test_a_window_must_have_a_length():
@@ -112,8 +122,13 @@ def test_a_window_must_have_a_length():
 
 
 @settings(max_examples=200, deadline=None)
-@given(steps=st.lists(st.tuples(st.floats(0, 50), st.sampled_from([A, B]), st.booleans()),
-                      min_size=1, max_size=120))  # fmt: skip
+@given(
+    steps=st.lists(
+        st.tuples(st.floats(0, 50), st.sampled_from([A, B]), st.booleans()),
+        min_size=1,
+        max_size=120,
+    )
+)
 def test_every_refusal_is_counted_in_at_most_two_entries_a_window(steps):
     """Whatever the timing: after the final flush, each group's entries add up to its
     refusals, and no window (first refusal to the one that closes it) has more than two."""

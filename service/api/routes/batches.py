@@ -92,9 +92,15 @@ async def upload_batch(
             await _receive(request, path, limit)
             await run_in_threadpool(faults.reach, "upload.received")
             stored = await run_in_threadpool(
-                store_batch, engine, agreement, principal.agency_id, principal.actor, path, why,
+                store_batch,
+                engine,
+                agreement,
+                principal.agency_id,
+                principal.actor,
+                path,
+                why,
                 codec=request.app.state.cipher,
-            )  # fmt: skip
+            )
         except BatchRefusedError as e:
             err = ServiceError(e.status, e.error, e.detail, e.problems)
             raise refuse(engine, agreement_id, principal, "batch.upload", err, why) from None

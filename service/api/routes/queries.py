@@ -39,14 +39,18 @@ ACTION = "query"
 INDEX_WAIT_SECONDS = 30.0
 
 
-def _open(engine, principal: Principal, agreement_id: str, purpose: str | None, top_k: int,
-          top_k_max: int) -> tuple[Any, str]:  # fmt: skip
-    agreement, why = open_agreement(engine, principal, agreement_id, ACTION, ("tracer",),
-                                    purpose, default_purpose="")  # fmt: skip
+def _open(
+    engine, principal: Principal, agreement_id: str, purpose: str | None, top_k: int, top_k_max: int
+) -> tuple[Any, str]:
+    agreement, why = open_agreement(
+        engine, principal, agreement_id, ACTION, ("tracer",), purpose, default_purpose=""
+    )
     problem = None
     if not why:
-        problem = ("header X-Caselink-Purpose: tracing queries must state their purpose; "
-                   f"this agreement allows {', '.join(agreement.purposes)}")  # fmt: skip
+        problem = (
+            "header X-Caselink-Purpose: tracing queries must state their purpose; "
+            f"this agreement allows {', '.join(agreement.purposes)}"
+        )
     elif top_k > top_k_max:
         problem = f"top_k: at most {top_k_max} cases per query record on this service"
     if problem is not None:
@@ -64,53 +68,98 @@ def _read_query(body: bytes, agreement: Any, principal: Principal) -> bloom.Enco
     if problems:
         raise ServiceError(422, "invalid_batch", "the query does not fit this agreement", problems)
     if len(batch) == 0:
-        raise ServiceError(422, "invalid_batch", "the query holds no records",
-                           ["record_count: encode at least one sought person"])  # fmt: skip
+        raise ServiceError(
+            422,
+            "invalid_batch",
+            "the query holds no records",
+            ["record_count: encode at least one sought person"],
+        )
     return batch
 
 
-def _limited(refusals: RefusalAudit, agreement_id: str, principal: Principal, why: str,
-             decision: Decision, records: int | None) -> JSONResponse:  # fmt: skip
+def _limited(
+    refusals: RefusalAudit,
+    agreement_id: str,
+    principal: Principal,
+    why: str,
+    decision: Decision,
+    records: int | None,
+) -> JSONResponse:
     wait = decision.retry_after_header
-    detail = (f"the tracing rate limit of your agency's {principal.role} keys is reached; "
-              f"retry in {wait} s (the limit counts query records)")  # fmt: skip
+    detail = (
+        f"the tracing rate limit of your agency's {principal.role} keys is reached; "
+        f"retry in {wait} s (the limit counts query records)"
+    )
     refusals.refused(Refused(agreement_id, principal.actor, ACTION, why), records)
     body = {"error": "rate_limited", "detail": detail, "problems": [detail]}
     return JSONResponse(body, 429, headers={"Retry-After": wait})
 
 
-def _answer(agreement_id: str, why: str, top_k: int, min_confidence: float,
-            refs: list[str], hits: list[list[CaseHit]]) -> QueryAnswer:  # fmt: skip
+def _answer(
+    agreement_id: str,
+    why: str,
+    top_k: int,
+    min_confidence: float,
+    refs: list[str],
+    hits: list[list[CaseHit]],
+) -> QueryAnswer:
     results = [
-        QueryResult(query_ref=ref, candidates=[
-            QueryCandidate(case_id=h.case_id, confidence=h.confidence, agencies=list(h.agencies))
-            for h in found
-        ])
+        QueryResult(
+            query_ref=ref,
+            candidates=[
+                QueryCandidate(
+                    case_id=h.case_id, confidence=h.confidence, agencies=list(h.agencies)
+                )
+                for h in found
+            ],
+        )
         for ref, found in zip(refs, hits, strict=True)
-    ]  # fmt: skip
-    return QueryAnswer(agreement_id=agreement_id, purpose=why, top_k=top_k,
-                       min_confidence=min_confidence, records_queried=len(refs),
-                       cases_returned=sum(len(h) for h in hits), results=results)  # fmt: skip
+    ]
+    return QueryAnswer(
+        agreement_id=agreement_id,
+        purpose=why,
+        top_k=top_k,
+        min_confidence=min_confidence,
+        records_queried=len(refs),
+        cases_returned=sum(len(h) for h in hits),
+        results=results,
+    )
 
 
-async def _audit(request: Request, agreement_id: str, principal: Principal, why: str,
-                 answer: QueryAnswer) -> None:  # fmt: skip
+async def _audit(
+    request: Request, agreement_id: str, principal: Principal, why: str, answer: QueryAnswer
+) -> None:
     """The answer's audit entry, committed (with the other queries' waiting, in one group)
     before the answer is sent; a 503 and no answer if it cannot be written."""
     matched = sum(1 for r in answer.results if r.candidates)
-    details = {"records": answer.records_queried, "cases_returned": answer.cases_returned,
-               "records_matched": matched, "top_k": answer.top_k}  # fmt: skip
+    details = {
+        "records": answer.records_queried,
+        "cases_returned": answer.cases_returned,
+        "records_matched": matched,
+        "top_k": answer.top_k,
+    }
     writer = request.app.state.audit_writer
     await writer.append(agreement_id, principal.actor, ACTION, purpose=why, details=details)
 
 
-async def _search(request: Request, engine, agreement_id: str, principal: Principal, why: str,
-                  batch: bloom.EncodedBatch, top_k: int, min_confidence: float):  # fmt: skip
+async def _search(
+    request: Request,
+    engine,
+    agreement_id: str,
+    principal: Principal,
+    why: str,
+    batch: bloom.EncodedBatch,
+    top_k: int,
+    min_confidence: float,
+):
     store = request.app.state.indexes
     index = await run_in_threadpool(store.get, agreement_id, INDEX_WAIT_SECONDS)
     if index is None or (index.records and index.words != batch.filters.shape[1]):
-        err = ServiceError(503, "unavailable", "the tracing index of this agreement is not "
-                           "ready; retry in a minute")  # fmt: skip
+        err = ServiceError(
+            503,
+            "unavailable",
+            "the tracing index of this agreement is not ready; retry in a minute",
+        )
         raise refuse(engine, agreement_id, principal, ACTION, err, why)
     return await run_in_threadpool(
         index.search, batch.filters, top_k, min_confidence, parts=store.parts, pool=store.pool
@@ -135,8 +184,9 @@ async def query(
         _open, engine, principal, agreement_id, purpose, top_k, settings.query_top_k_max
     )
     if not (early := limiter.peek(bucket)).allowed:
-        return await run_in_threadpool(_limited, refusals, agreement_id, principal, why, early,
-                                       None)  # fmt: skip
+        return await run_in_threadpool(
+            _limited, refusals, agreement_id, principal, why, early, None
+        )
     try:
         body = await receive_bytes(request, settings.max_query_bytes)
         batch = await run_in_threadpool(_read_query, body, agreement, principal)
@@ -144,15 +194,21 @@ async def query(
         raise refuse(engine, agreement_id, principal, ACTION, e, why) from None
     n = len(batch)
     if not limiter.fits(n):
-        err = ServiceError(422, "invalid_request", f"a query holds at most {settings.query_burst}"
-                           f" records on this service; this one holds {n}. Split it",
-                           [f"record_count: at most {settings.query_burst}"])  # fmt: skip
+        err = ServiceError(
+            422,
+            "invalid_request",
+            f"a query holds at most {settings.query_burst}"
+            f" records on this service; this one holds {n}. Split it",
+            [f"record_count: at most {settings.query_burst}"],
+        )
         raise refuse(engine, agreement_id, principal, ACTION, err, why, {"records": n})
     if not (decision := limiter.take(bucket, n)).allowed:
-        return await run_in_threadpool(_limited, refusals, agreement_id, principal, why, decision,
-                                       n)  # fmt: skip
-    hits = await _search(request, engine, agreement_id, principal, why, batch, top_k,
-                         min_confidence)  # fmt: skip
+        return await run_in_threadpool(
+            _limited, refusals, agreement_id, principal, why, decision, n
+        )
+    hits = await _search(
+        request, engine, agreement_id, principal, why, batch, top_k, min_confidence
+    )
     refs = [str(r) for r in batch.record_refs]
     answer = _answer(agreement_id, why, top_k, min_confidence, refs, hits)
     await _audit(request, agreement_id, principal, why, answer)

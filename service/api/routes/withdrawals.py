@@ -45,12 +45,21 @@ def withdraw_record(
                 f"agency: a submitter key withdraws its own agency's records only "
                 f"({principal.agency}); ask a steward or the holding agency",
             )
-        receipt = withdraw(engine, agreement, principal.actor, agency, body.record_ref,
-                           body.reason, why, request.app.state.faults)  # fmt: skip
+        receipt = withdraw(
+            engine,
+            agreement,
+            principal.actor,
+            agency,
+            body.record_ref,
+            body.reason,
+            why,
+            request.app.state.faults,
+        )
     except ServiceError as e:  # the failed transaction is closed: audit the refusal now
         raise refuse(engine, agreement_id, principal, ACTION, e, why, details) from None
     # the receipt is issued once tracing queries no longer find the record: the index reads
     # the records the withdrawal touched again, in place (service._index_store)
-    request.app.state.changes.publish(agreement_id, wait=VIEW_WAIT_SECONDS,
-                                      records=receipt.registry_ids)  # fmt: skip
+    request.app.state.changes.publish(
+        agreement_id, wait=VIEW_WAIT_SECONDS, records=receipt.registry_ids
+    )
     return WithdrawalReceipt(**asdict(receipt))
