@@ -129,9 +129,16 @@ def test_years_one_apart_share_one_window_and_two_apart_none(secret, name, year)
     )
     assert same == 1.0
     assert 0.3 < near < 0.75  # one of the two windows is shared: about half the bits
-    # no window shared: chance overlap only, which for independent bits is about the fill
-    fill = int(np.unpackbits(bits[[0, 3]].view(np.uint8)).sum()) / (2 * bits.shape[1] * 64)
-    assert far < near and far < fill + 0.15
+    # no window shared: chance overlap only. Two independent sets of p and q of m bits share
+    # p*q/m bits on average (hypergeometric); allow four standard deviations above that. (A
+    # fixed margin of 0.15 over the fill was beaten by chance at fatima 1934, 3 SD; over every
+    # name and year of these strategies the largest Dice is 0.397 against a bound of 0.428.)
+    m = bits.shape[1] * 64
+    p, q = (int(np.unpackbits(bits[[r]].view(np.uint8)).sum()) for r in (0, 3))
+    mean = p * q / m
+    sd = np.sqrt(mean * (1 - p / m) * (m - q) / (m - 1))
+    chance = 2 * (mean + 4 * sd) / (p + q)
+    assert far < near and far <= chance
 
 
 @HYPO
