@@ -13,6 +13,7 @@ Public API (filters are ``(rows, words)`` uint64 arrays, as ``bloom`` writes the
     registry.apply(report.update, connection=conn)           # ...until the caller stores it
     report = linkage.ray_plan_link(batches, state=state)     # the same, in a Ray task
     report = linkage.plan_link(batches, executor=linkage.RaySearch())  # search as Ray tasks
+    linkage.registry_metadata                # the registry's tables, for a migration tool
     cipher = linkage.FilterCipher.from_file("data-keys")     # encryption at rest of filters
     linkage.Registry.open("reg.sqlite", codec=cipher)        # every stored filter sealed
 
@@ -39,6 +40,7 @@ from linkage._ray import ensure_ray
 from linkage._ray_link import PlanInputs, ray_plan_link
 from linkage._ray_search import RaySearch
 from linkage._registry import Registry, RegistryError, RegistryState
+from linkage._registry import metadata as registry_metadata
 from linkage._sealing import FilterCipher
 from linkage._search import SearchExecutor, search
 from linkage._task_limits import RunMemoryError, lower_priority, memory_budget
@@ -76,5 +78,6 @@ __all__ = [
     "popcounts",
     "popcounts_reference",
     "ray_plan_link",
+    "registry_metadata",
     "search",
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from linkage._registry import metadata as registry_metadata
+from linkage import registry_metadata  # the registry's DDL, exported once by linkage
 from service._tables import metadata as service_metadata
 
 target_metadata = [service_metadata, registry_metadata]
