@@ -88,18 +88,19 @@ def _column_problems(names: list[str]) -> list[str]:
     return problems
 
 
-def read_batch(source: str | os.PathLike[str] | bytes) -> EncodedBatch:
+def read_batch(source: str | os.PathLike[str] | bytes, *, name: str | None = None) -> EncodedBatch:
     """Read and fully validate a batch; raises :class:`BatchError` listing every problem.
 
     ``source`` is the batch file's path, or the file's bytes (a service reads a small query
-    batch from memory); problems then name it "the batch"."""
+    batch from memory). Problems name the batch ``name``: by default the path, or "the
+    batch" for bytes."""
     if isinstance(source, bytes | bytearray | memoryview):
-        name, handle = "the batch", pa.BufferReader(bytes(source))
+        name, handle = name or "the batch", pa.BufferReader(bytes(source))
     else:
         p = Path(source)
         if not p.is_file():
-            raise BatchError([f"{p} does not exist or is not a file"])
-        name, handle = str(p), p
+            raise BatchError([f"{name or p} does not exist or is not a file"])
+        name, handle = name or str(p), p
     try:
         pfile = pq.ParquetFile(handle)
     except (pa.ArrowInvalid, OSError) as e:

@@ -46,15 +46,20 @@ class BatchFiles:
 
         refs = []
         for path in paths:
-            bloom.read_batch(path)  # checked here; the decoded batch goes before the next file
-            refs.append(ray.put(Path(path).read_bytes()))
+            data = Path(path).read_bytes()  # read once: checked here, then sent as it is
+            bloom.read_batch(data, name=str(path))  # the decoded batch goes before the next
+            refs.append(ray.put(data))
         return cls(tuple(Path(p).name for p in paths), tuple(refs), state)
 
     def load(self) -> tuple[list[bloom.EncodedBatch], RegistryState | None]:
         """In the task: every batch, decoded from its bytes, and the registry's state."""
         import ray
 
-        return [bloom.read_batch(ray.get(ref)) for ref in self.parts], self.state
+        batches = [
+            bloom.read_batch(ray.get(ref), name=name)
+            for name, ref in zip(self.names, self.parts, strict=True)
+        ]
+        return batches, self.state
 
     def prepare(self, report: Any) -> None:
         """Nothing to do in the task: the driver stores the result where it was asked."""

@@ -36,6 +36,7 @@ from linkage._sealing import FilterCodec, filter_aad, open_rows, seal_rows
 from linkage._types import LinkEnd
 
 if TYPE_CHECKING:
+    from linkage._registry_read import CaseRow, RegistryFigures
     from linkage._removal import RemovalReport
 
 __all__ = ["Registry", "RegistryError", "RegistryState", "RegistryUpdate"]
@@ -187,7 +188,9 @@ class Registry:
             row = c.execute(sa.select(meta_table).where(meta_table.c.scope == self.scope)).first()
         return (row.schema_fingerprint, row.filter_bits) if row else None
 
-    def _read(self, connection: sa.Connection | None):
+    def _read(
+        self, connection: sa.Connection | None
+    ) -> contextlib.AbstractContextManager[sa.Connection]:
         """The caller's connection (its transaction), else one of this registry's reader."""
         if connection is not None:
             return contextlib.nullcontext(connection)
@@ -202,7 +205,7 @@ class Registry:
 
     def case_page(
         self, agency: str, offset: int, limit: int, *, connection: sa.Connection | None = None
-    ) -> list:
+    ) -> list[CaseRow]:
         """``limit`` of ``agency``'s records from ``offset`` (registration order), each with
         its case, confidence and the other agencies in that case — never their refs
         (:class:`linkage._registry_read.CaseRow`)."""
@@ -221,7 +224,7 @@ class Registry:
         with self._read(connection) as c:
             return case_record_ids(c, self.scope, agency, record_ref)
 
-    def figures(self, *, connection: sa.Connection | None = None):
+    def figures(self, *, connection: sa.Connection | None = None) -> RegistryFigures:
         """Counts computed by the database, no record fetched: per agency, per case, and a
         confidence histogram (:class:`linkage._registry_read.RegistryFigures`)."""
         from linkage._registry_read import figures

@@ -48,7 +48,7 @@ class RegistryFigures:
     confidence_bins: tuple[int, ...]  # records per bin k: [k/10, (k+1)/10)
 
 
-def count_records(conn: sa.Connection, scope: str, agency: str | None = None) -> int:
+def count_records(conn: sa.Connection, scope: str | None, agency: str | None = None) -> int:
     """Records of ``scope`` (of one ``agency`` if given; every scope if ``scope`` is None)."""
     r = records_table.c
     q = sa.select(sa.func.count()).select_from(records_table)

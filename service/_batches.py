@@ -58,11 +58,11 @@ class StoredBatch:
 def _read(source: Path | bytes) -> bloom.EncodedBatch:
     """The batch in a file (an upload) or in memory (a query), validated; 422 otherwise."""
     try:
-        return bloom.read_batch(source)
+        return bloom.read_batch(source, name="the upload")
     except bloom.BatchError as e:
-        name = "the batch" if isinstance(source, bytes) else str(source)
-        problems = [p.replace(name, "the upload") for p in e.problems]
-        raise BatchRefusedError(422, "the upload is not a valid caselink batch", problems) from None
+        raise BatchRefusedError(
+            422, "the upload is not a valid caselink batch", e.problems
+        ) from None
 
 
 def _agreement_problems(batch: bloom.EncodedBatch, agreement: Any, agency: str) -> list[str]:

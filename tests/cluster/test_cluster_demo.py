@@ -89,3 +89,38 @@ def test_same_cases_compares_the_grouping_and_confidence_not_the_ids():
     assert not same_cases(a, a.assign(case_id=["CL-A", "CL-B", "CL-B"]))
     assert not same_cases(a, a.assign(confidence=[0.9, 0.8, 1.0]))
     assert not same_cases(a, a.iloc[:2])
+
+
+def test_a_local_ray_never_joins_a_cluster_that_ray_start_left_running(tmp_path):
+    """``ensure_ray()`` without an address starts a Ray of its own, even where ``ray start``
+    recorded a running head as the machine's current cluster (``<temp>/ray/
+    ray_current_cluster``, which a bare ``ray.init()`` would join)."""
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    from evaluation._ray_cluster import LocalRayCluster, _ray_env
+
+    probe = (
+        "from linkage import ensure_ray; import ray; ensure_ray(num_cpus=1); "
+        "print(ray.get_runtime_context().gcs_address)"
+    )
+    temp = Path(tempfile.mkdtemp(prefix="clprobe", dir="/tmp"))  # short: Ray's socket paths
+    try:
+        with LocalRayCluster(tmp_path, cpus=(1,)) as cluster:
+            (temp / "ray").mkdir()
+            (temp / "ray" / "ray_current_cluster").write_text(cluster.address)
+            done = subprocess.run(
+                [sys.executable, "-c", probe],
+                env=_ray_env() | {"RAY_TMPDIR": str(temp)},
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
+            assert done.returncode == 0, done.stderr[-2000:]
+            started = done.stdout.strip().splitlines()[-1]
+            assert started and started != cluster.address
+    finally:
+        shutil.rmtree(temp, ignore_errors=True)
