@@ -100,32 +100,24 @@ def _a_run(engine, agreement: str, cipher, rng, n_new: int, merges: int):
     cases absorbed by others — as a run stores them (:meth:`linkage.Registry.apply`)."""
     from linkage import Registry
     from linkage._registry import RegistryUpdate, records_table
-    from service._index_update import read_rows
 
     r = records_table.c
-    with engine.connect() as conn:
-        total = conn.execute(sa.select(sa.func.count()).where(r.scope == agreement)).scalar_one()
-        picks = np.sort(rng.choice(total, n_new + 2 * merges, replace=False)).tolist()
-        rows = conn.execute(
-            sa.select(r.id, r.case_id).where(r.scope == agreement).order_by(r.id)
-        ).all()
-        chosen = [rows[k] for k in picks]
-        del rows
     registry = Registry(engine, scope=agreement, create_tables=False, codec=cipher)
-    state_ids = np.array([x.id for x in chosen[:n_new]], np.int64)
+    ids, _, cases = registry.record_cases()
+    picks = np.sort(rng.choice(len(ids), n_new + 2 * merges, replace=False))
+    chosen = [(int(ids[k]), str(cases[k])) for k in picks]
+    state_ids = np.array([x[0] for x in chosen[:n_new]], np.int64)
     with engine.connect() as conn:
         meta = conn.execute(
             sa.text("SELECT schema_fingerprint, filter_bits FROM registry_meta WHERE scope = :s"),
             {"s": agreement},
         ).one()
-        base = read_rows(conn, agreement, state_ids, meta.filter_bits // 64, cipher)
+    base = registry.index_rows(meta.filter_bits // 64, state_ids)
     flips, rows = rng.integers(0, meta.filter_bits, (n_new, 8)), np.arange(n_new)
     bits, filters = np.uint64(1) << (flips % 64).astype(np.uint64), base.filters.copy()
     for k in range(flips.shape[1]):  # eight bits changed per re-registration
         filters[rows, flips[:, k] // 64] ^= bits[:, k]
-    pairs = [
-        (chosen[n_new + 2 * m].case_id, chosen[n_new + 2 * m + 1].case_id) for m in range(merges)
-    ]
+    pairs = [(chosen[n_new + 2 * m][1], chosen[n_new + 2 * m + 1][1]) for m in range(merges)]
     absorbed = {b: a for a, b in pairs if a != b}
     with engine.connect() as conn:
         moved = conn.execute(

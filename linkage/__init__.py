@@ -16,6 +16,10 @@ Public API (filters are ``(rows, words)`` uint64 arrays, as ``bloom`` writes the
     linkage.registry_metadata                # the registry's tables, for a migration tool
     cipher = linkage.FilterCipher.from_file("data-keys")     # encryption at rest of filters
     linkage.Registry.open("reg.sqlite", codec=cipher)        # every stored filter sealed
+    index = linkage.QueryIndex.build(scope, filters, agencies, case_ids, bounds)  # tracing
+    index.search(queries, top_k=5)          # per query row: CaseHit(case_id, confidence, ...)
+    index = index.apply(change)             # IndexChange: records in, out, re-cased (a copy)
+    index = index.add(registry.index_rows(words, ids))       # or .remove(ids), .recase(...)
 
 ``popcounts``/``popcounts_reference``, ``dice_pairs_reference`` and
 ``candidates_reference`` are the compiled kernel and the plain-numpy oracles it is tested
@@ -34,8 +38,12 @@ from linkage._caseid import (
     parse_case_id,
 )
 from linkage._datakeys import DataKeyRing
+from linkage._features import segment_bounds
 from linkage._kernels import dice_pairs_reference, popcounts, popcounts_reference
 from linkage._link import LinkReport, link, plan_link
+from linkage._query_fit import QueryModel
+from linkage._query_index import CaseHit, QueryIndex
+from linkage._query_update import IndexChange, IndexRows
 from linkage._ray import ensure_ray
 from linkage._ray_link import PlanInputs, ray_plan_link
 from linkage._ray_search import RaySearch
@@ -48,13 +56,18 @@ from linkage._types import CandidatePairs, DataKeyError, LinkageError, SealedVal
 
 __all__ = [
     "CandidatePairs",
+    "CaseHit",
     "CaseIdError",
     "DataKeyError",
     "DataKeyRing",
     "FilterCipher",
+    "IndexChange",
+    "IndexRows",
     "LinkReport",
     "LinkageError",
     "PlanInputs",
+    "QueryIndex",
+    "QueryModel",
     "RaySearch",
     "Registry",
     "RegistryError",
@@ -80,4 +93,5 @@ __all__ = [
     "ray_plan_link",
     "registry_metadata",
     "search",
+    "segment_bounds",
 ]

@@ -19,9 +19,32 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["pair_probabilities", "side_probabilities"]
+__all__ = ["pair_probabilities", "probabilities_at", "side_probabilities"]
 
 _LN2 = np.log(2.0)
+
+
+def _row_sums(rows: np.ndarray, lr: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per pair its row's index; per row its candidates ``k`` and ``log sum LR``."""
+    _, inv = np.unique(rows, return_inverse=True)
+    k = np.bincount(inv).astype(np.float64)
+    lse = np.full(k.size, -np.inf)
+    np.logaddexp.at(lse, inv, lr)  # log sum of LR over each row's candidates
+    return inv, k, lse
+
+
+def _posterior(lr, inv, k, lse, lam: float) -> np.ndarray:
+    denom = np.logaddexp(np.log1p(-lam), np.log(lam) - np.log(k) + lse)
+    return np.exp(np.log(lam) - np.log(k[inv]) + lr - denom[inv])
+
+
+def probabilities_at(rows: np.ndarray, weights: np.ndarray, lam: float) -> np.ndarray:
+    """P(pair is its row's match) under the model above with a given ``lam`` (a tracing query,
+    whose ``lam`` cannot be fitted from the query itself)."""
+    if rows.size == 0:
+        return np.zeros(0)
+    lr = weights * _LN2
+    return _posterior(lr, *_row_sums(rows, lr), lam)
 
 
 def side_probabilities(
@@ -31,10 +54,7 @@ def side_probabilities(
     if rows.size == 0:
         return np.zeros(0), 0.0
     lr = weights * _LN2  # natural-log likelihood ratios
-    _, inv = np.unique(rows, return_inverse=True)
-    k = np.bincount(inv).astype(np.float64)
-    lse = np.full(k.size, -np.inf)
-    np.logaddexp.at(lse, inv, lr)  # log sum of LR over each row's candidates
+    inv, k, lse = _row_sums(rows, lr)
     lam = 0.5
     for _ in range(iterations):
         has = np.log(lam) - np.log(k) + lse
@@ -44,8 +64,7 @@ def side_probabilities(
             lam = new
             break
         lam = new
-    denom = np.logaddexp(np.log1p(-lam), np.log(lam) - np.log(k) + lse)
-    return np.exp(np.log(lam) - np.log(k[inv]) + lr - denom[inv]), lam
+    return _posterior(lr, inv, k, lse, lam), lam
 
 
 def pair_probabilities(

@@ -7,6 +7,8 @@ against a pair. :func:`segment_dice` returns NaN there.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from numba import njit
 
@@ -14,16 +16,24 @@ from bloom import BatchMetadata
 from bloom._bitops import dice
 from linkage._kernels import _ctpop  # the same llvm.ctpop popcount the Dice kernels use
 
-__all__ = ["segment_dice", "segment_words"]
+__all__ = ["segment_bounds", "segment_dice", "segment_words"]
+
+
+def segment_bounds(segments: Sequence[Sequence], words: int) -> np.ndarray:
+    """``(segments, 2)`` word ranges [lo, hi) of a layout ``[(name, bits), ...]`` of filters of
+    ``words`` 64-bit words; the whole filter as one segment when the layout is unknown."""
+    if not segments:
+        return np.array([[0, words]], dtype=np.int64)
+    bounds, lo = [], 0
+    for _, bits in segments:
+        bounds.append((lo, lo + int(bits) // 64))
+        lo += int(bits) // 64
+    return np.array(bounds, dtype=np.int64)
 
 
 def segment_words(meta: BatchMetadata) -> np.ndarray:
     """``(segments, 2)`` word ranges [lo, hi) of each segment of a batch's filters."""
-    bounds, lo = [], 0
-    for _, bits in meta.segments:
-        bounds.append((lo, lo + bits // 64))
-        lo += bits // 64
-    return np.array(bounds, dtype=np.int64)
+    return segment_bounds(meta.segments, meta.filter_bits // 64)
 
 
 @njit(cache=True, nogil=True)

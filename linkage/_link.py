@@ -81,14 +81,23 @@ def candidate_floor(dice: np.ndarray) -> float:
     return float(np.clip(np.quantile(dice, FLOOR_QUANTILE), 0.3, 0.95)) if dice.size else 0.5
 
 
+def pair_baseline(
+    filters: np.ndarray, popcounts: np.ndarray, a: np.ndarray, b: np.ndarray, bounds: np.ndarray
+) -> tuple[float, np.ndarray]:
+    """Candidate floor and level shares of the pairs ``(a[t], b[t])`` of rows of ``filters``,
+    pairs of two people (nearly all non-matches): the floor is :func:`candidate_floor` of their
+    Dice, the shares anchor ``u`` of the Fellegi–Sunter fit. One rule for a linking run (per
+    agency pair) and for a tracing index (:mod:`linkage._query_fit`)."""
+    inter = np.bitwise_count(filters[a] & filters[b]).sum(axis=1)
+    dice = dice_array(inter, popcounts[a] + popcounts[b])
+    levels = comparison_levels(segment_dice(filters, filters, a, b, bounds))
+    return candidate_floor(dice), level_shares(levels)
+
+
 def _baseline(pool: Pool, x: int, y: int, rng: np.random.Generator) -> tuple[float, np.ndarray]:
     """Candidate floor (a high percentile of random-pair Dice) and level shares of random pairs."""
     a, b = _random_pairs(pool, x, y, rng)
-    inter = np.bitwise_count(pool.filters[a] & pool.filters[b]).sum(axis=1)
-    dice = dice_array(inter, pool.popcounts[a] + pool.popcounts[b])
-    floor = candidate_floor(dice)
-    levels = comparison_levels(segment_dice(pool.filters, pool.filters, a, b, pool.bounds))
-    return floor, level_shares(levels)
+    return pair_baseline(pool.filters, pool.popcounts, a, b, pool.bounds)
 
 
 def _pairs_for(pool: Pool, x: int, y: int, floor: float, top_k: int, find: Finder):

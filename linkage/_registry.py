@@ -36,6 +36,7 @@ from linkage._sealing import FilterCodec, filter_aad, open_rows, seal_rows
 from linkage._types import LinkEnd
 
 if TYPE_CHECKING:
+    from linkage._query_update import IndexRows
     from linkage._registry_read import CaseRow, RegistryFigures
     from linkage._removal import RemovalReport
 
@@ -231,6 +232,30 @@ class Registry:
 
         with self._read(connection) as c:
             return figures(c, self.scope)
+
+    def index_rows(
+        self,
+        words: int,
+        ids: np.ndarray | None = None,
+        *,
+        connection: sa.Connection | None = None,
+    ) -> IndexRows:
+        """Records with their filters opened with this registry's codec, ids ascending: all of
+        them, or those among ``ids`` still stored — for a :class:`linkage.QueryIndex`
+        (:func:`linkage._registry_read.index_rows`; no ref is kept)."""
+        from linkage._registry_read import index_rows
+
+        with self._read(connection) as c:
+            return index_rows(c, self.scope, words, self.codec, ids)
+
+    def record_cases(
+        self, *, connection: sa.Connection | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every record's ``(id, agency, case_id)``, ids ascending (no filter, no ref)."""
+        from linkage._registry_read import record_cases
+
+        with self._read(connection) as c:
+            return record_cases(c, self.scope)
 
     @staticmethod
     def records_everywhere(connection: sa.Connection) -> int:

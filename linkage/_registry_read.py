@@ -1,18 +1,25 @@
-"""What may be read back from a registry without its filters: an agency's own records page by
-page, with the other agencies holding a record of the same case (never their refs), and
-aggregate figures computed by the database. :class:`linkage.Registry` offers these as
-methods (``records``, ``case_page``, ``figures``, ``case_record_ids``); the service's routes
-call them inside the transaction that audits the read, so each takes the caller's
-connection.
+"""What may be read back from a registry: an agency's own records page by page, with the
+other agencies holding a record of the same case (never their refs); aggregate figures
+computed by the database; and, for a tracing index, records with their filters opened
+(:func:`index_rows`) or only their ids, agencies and cases (:func:`record_cases`).
+:class:`linkage.Registry` offers these as methods (``records``, ``case_page``, ``figures``,
+``case_record_ids``, ``index_rows``, ``record_cases``); the service calls them inside the
+transaction that audits the read, so each takes the caller's connection.
+
+A filter is opened with its record's ref (the seal is bound to it, :mod:`linkage._sealing`);
+the ref is read for that and dropped: nothing read for an index carries one.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import sqlalchemy as sa
 
-from linkage._registry import records_table
+from linkage._query_update import IndexRows
+from linkage._registry import records_table, registry_aad
+from linkage._sealing import FilterCodec, open_rows
 
 __all__ = [
     "CaseRow",
@@ -21,9 +28,13 @@ __all__ = [
     "case_record_ids",
     "count_records",
     "figures",
+    "index_rows",
+    "record_cases",
 ]
 
 _IN_LIST = 900  # ids per IN list: under SQLite's bound-parameter limit everywhere
+_LOAD_ROWS = 5_000  # rows per fetch of a whole registry: the GIL is held while a fetch makes
+# its row objects
 BINS = 10  # the confidence histogram's bins: [k/10, (k+1)/10), the last one 1.0 too
 
 
@@ -145,3 +156,87 @@ def figures(conn: sa.Connection, scope: str) -> RegistryFigures:
         records_in_shared_cases=int(in_shared),
         confidence_bins=tuple(int(bins.get(k, 0)) for k in range(BINS)),
     )
+
+
+def _open_part(part, scope: str, words: int, codec: FilterCodec | None) -> np.ndarray:
+    """The plain filters of registry rows as ``(len(part), words)`` uint64."""
+    plain = open_rows(
+        codec,
+        [x.bloom for x in part],
+        lambda k: registry_aad(scope, part[k].agency, part[k].record_ref),
+        words * 8,
+        lambda k: f"registry record {part[k].id}",
+    )
+    return np.frombuffer(plain, "<u8").reshape(len(part), words)
+
+
+def _whole_registry(conn: sa.Connection, scope: str, words: int, codec: FilterCodec | None):
+    r = records_table.c
+    n = int(conn.execute(sa.select(sa.func.count()).where(r.scope == scope)).scalar_one())
+    filters, ids = np.zeros((n, words), np.uint64), np.zeros(n, np.int64)
+    agencies, case_ids, at = np.empty(n, object), np.empty(n, object), 0
+    query = (
+        sa.select(r.id, r.agency, r.record_ref, r.case_id, r.bloom)
+        .where(r.scope == scope)
+        .order_by(r.id)
+    )
+    # closed however the read ends (a filter that cannot be opened: PostgreSQL's server cursor)
+    with conn.execution_options(yield_per=_LOAD_ROWS).execute(query) as result:
+        for part in result.partitions():
+            k = min(len(part), n - at)  # rows committed after the count wait for the next read
+            part = part[:k]
+            filters[at : at + k] = _open_part(part, scope, words, codec)
+            ids[at : at + k] = [x.id for x in part]
+            agencies[at : at + k] = [x.agency for x in part]
+            case_ids[at : at + k] = [x.case_id for x in part]
+            at += k
+    return IndexRows(ids[:at], filters[:at], agencies[:at], case_ids[:at])
+
+
+def index_rows(
+    conn: sa.Connection,
+    scope: str,
+    words: int,
+    codec: FilterCodec | None,
+    ids: np.ndarray | None = None,
+) -> IndexRows:
+    """Records of ``scope`` with their filters opened, ids ascending: every one, or those
+    among ``ids`` still stored. A filter that cannot be opened raises the sealing's error,
+    naming the registry id (never the ref)."""
+    if ids is None:
+        return _whole_registry(conn, scope, words, codec)
+    r = records_table.c
+    ids = np.unique(np.asarray(ids, np.int64))
+    found, filters, agencies, cases = [], [], [], []
+    for lo in range(0, len(ids), _IN_LIST):
+        part = conn.execute(
+            sa.select(r.id, r.agency, r.record_ref, r.case_id, r.bloom)
+            .where(r.scope == scope, r.id.in_(ids[lo : lo + _IN_LIST].tolist()))
+            .order_by(r.id)
+        ).all()
+        if part:
+            filters.append(_open_part(part, scope, words, codec))
+            found += [x.id for x in part]
+            agencies += [x.agency for x in part]
+            cases += [x.case_id for x in part]
+    if not found:
+        return IndexRows.empty(words)
+    return IndexRows(
+        np.asarray(found, np.int64),
+        np.vstack(filters).astype(np.uint64),
+        np.asarray(agencies, object),
+        np.asarray(cases, object),
+    )
+
+
+def record_cases(conn: sa.Connection, scope: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every record's ``(id, agency, case_id)`` in ``scope``, ids ascending (three arrays; no
+    filter, no ref)."""
+    r = records_table.c
+    stored = conn.execute(
+        sa.select(r.id, r.agency, r.case_id).where(r.scope == scope).order_by(r.id)
+    ).all()
+    ids = np.fromiter((x[0] for x in stored), np.int64, len(stored))
+    agencies = np.fromiter((x[1] for x in stored), object, len(stored))
+    cases = np.fromiter((x[2] for x in stored), object, len(stored))
+    return ids, agencies, cases

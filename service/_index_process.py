@@ -33,7 +33,7 @@ import sqlalchemy as sa
 from caselink_errors import BuildProcessError
 
 if TYPE_CHECKING:
-    from service._index import AgreementIndex
+    from linkage import QueryIndex
 
 __all__ = ["BuildProcess", "BuildProcessError", "shareable_url"]
 
@@ -69,12 +69,12 @@ def _reader(url: str) -> sa.Engine:
 
 @functools.cache
 def _cipher(key_file: str | None):
-    from linkage._sealing import FilterCipher
+    from linkage import FilterCipher
 
     return FilterCipher.from_file(key_file) if key_file is not None else None
 
 
-def build_in_worker(url: str, agreement_id: str, key_file: str | None) -> AgreementIndex:
+def build_in_worker(url: str, agreement_id: str, key_file: str | None) -> QueryIndex:
     """Run inside the worker: load and build the index, case ids as a fixed-width array.
     Sealed filters are opened with the data-key file the service uses (its path travels, never
     a key)."""
@@ -110,7 +110,7 @@ class BuildProcess:
                 )
             return self._pool
 
-    def build(self, agreement_id: str) -> AgreementIndex:
+    def build(self, agreement_id: str) -> QueryIndex:
         """The agreement's index, built by the worker (which is started if need be)."""
         pool = self._executor()
         try:

@@ -1,21 +1,21 @@
 """The tracing indexes of a running service, kept in step with the registry.
 
-:class:`IndexStore` holds one :class:`~service._index.AgreementIndex` per agreement: built
+:class:`IndexStore` holds one :class:`linkage.QueryIndex` per agreement: built
 for every agreement at start-up, then kept in step by the service's
 :class:`~service._events.ChangeFeed` (:meth:`IndexStore.changed`):
 
 * **a withdrawal** names the registry ids it touched (its record and the records of the
   case it left). They are read again from the database and applied in place
-  (:mod:`service._index_update`) in the withdrawing request's own thread, before its
+  (:meth:`linkage.QueryIndex.apply`) in the withdrawing request's own thread, before its
   receipt is issued: a query after the receipt cannot find the record. If that fails the
   index is taken out of service (queries wait for the rebuild, up to their timeout) and
   rebuilt — never served with the record.
 * **a run, a purge** name nothing: on the builder thread the registry's ``(id, agency,
   case_id)`` are compared with the index and the difference applied in place — new records
   read whole, dropped ones removed, re-clustered ones re-coded. A run that would bring the
-  records changed since the calibration was fitted past :data:`REBUILD_SHARE` of those it
-  was fitted on (a registry's first runs, a large batch) is rebuilt instead, and refitted:
-  the old index serves until the new one is complete.
+  records changed since the calibration was fitted past a quarter of those it was fitted
+  on (:attr:`linkage.QueryIndex.needs_refit`; a registry's first runs, a large batch) is
+  rebuilt instead, and refitted: the old index serves until the new one is complete.
 
 Several replicas may serve one database, and the change feed reaches one process only. So
 every change is also numbered in the database in its own transaction
@@ -55,21 +55,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 import sqlalchemy as sa
 
-from linkage._registry import records_table
+from linkage import IndexChange, QueryIndex, Registry
 from linkage._sealing import FilterCodec
 from service._db import reader_engine
 from service._events import changes_since, current_version
-from service._index import PROCESS_FROM, AgreementIndex, load_index
+from service._index import PROCESS_FROM, load_index, read_change, reread
 from service._index_process import NICENESS, BuildProcess, BuildProcessError, shareable_url
-from service._index_update import (
-    REBUILD_SHARE,
-    Delta,
-    Rows,
-    apply_delta,
-    read_rows,
-    reread,
-    scan_delta,
-)
 from service._tables import agreements
 
 if TYPE_CHECKING:
@@ -87,19 +78,14 @@ class _Journal:
         self.ids: set[int] = set()
 
 
-def _done(value: AgreementIndex | None) -> Future:
+def _done(value: QueryIndex | None) -> Future:
     future: Future = Future()
     future.set_result(value)
     return future
 
 
-def _stale(index: AgreementIndex) -> bool:
-    """Changed in place past the share its calibration was fitted for."""
-    return index.changed_since_fit > REBUILD_SHARE * max(index.fitted_records, 1)
-
-
 class IndexStore:
-    """One :class:`AgreementIndex` per agreement, kept in step with the registry."""
+    """One :class:`QueryIndex` per agreement, kept in step with the registry."""
 
     def __init__(
         self,
@@ -123,7 +109,7 @@ class IndexStore:
         self._process = BuildProcess(url, key_path, niceness) if url is not None else None
         self._process_from = process_from or 0
         self.parts = max(1, threads)
-        self._indexes: dict[str, AgreementIndex] = {}
+        self._indexes: dict[str, QueryIndex] = {}
         self._versions: dict[str, int] = {}  # the change number each index reflects
         self._queued: dict[str, Future] = {}  # full builds not started yet
         self._scans: dict[str, Future] = {}  # comparisons with the registry not started yet
@@ -182,17 +168,17 @@ class IndexStore:
             len(ids),
             time.perf_counter() - started,
         )
-        if _stale(index):
+        if index.needs_refit:
             self.refresh(agreement_id)  # in the background; this one serves meanwhile
         return _done(index)
 
     def _reread_since(
-        self, index: AgreementIndex, ids: Iterable[int], have: int | None = None
-    ) -> tuple[AgreementIndex, int]:
+        self, index: QueryIndex, ids: Iterable[int], have: int | None = None
+    ) -> tuple[QueryIndex, int]:
         """``ids`` read again with those of the changes numbered since ``have`` (default: the
         installed index's number; other replicas' withdrawals), and the number reached; a
         change that named no ids (a run elsewhere) leaves it: the next query compares."""
-        agreement_id = index.agreement_id
+        agreement_id = index.scope
         if have is None:
             with self._lock:
                 have = self._versions.get(agreement_id, 0)
@@ -204,13 +190,13 @@ class IndexStore:
             if logged is None:
                 now, logged = have, []
             ids = np.union1d(ids, np.asarray(logged, np.int64))
-            rows = read_rows(conn, agreement_id, ids, index.words, self.codec)
-        return apply_delta(index, reread(rows, ids)), now
+            change = reread(conn, agreement_id, ids, index.words, self.codec)
+        return index.apply(change), now
 
-    def _install(self, index: AgreementIndex, version: int) -> None:
+    def _install(self, index: QueryIndex, version: int) -> None:
         with self._lock:
-            self._indexes[index.agreement_id] = index
-            self._versions[index.agreement_id] = version
+            self._indexes[index.scope] = index
+            self._versions[index.scope] = version
 
     def _out_of_service(self, agreement_id: str) -> None:
         with self._lock:
@@ -218,19 +204,17 @@ class IndexStore:
             self._versions.pop(agreement_id, None)
 
     def _delta(
-        self, conn: sa.Connection, current: AgreementIndex, logged: list[int] | None
-    ) -> tuple[Delta, bool]:
+        self, conn: sa.Connection, current: QueryIndex, logged: list[int] | None
+    ) -> tuple[IndexChange, bool]:
         """The changes since ``current``: the ``logged`` ids read again, or (None) the
         registry compared; and whether that difference is too large (rebuild instead)."""
         if logged is not None:
             ids = np.asarray(logged, np.int64)
-            rows = read_rows(conn, current.agreement_id, ids, current.words, self.codec)
-            return reread(rows, ids), False
-        delta = scan_delta(conn, current, current.words, self.codec)
-        changed = current.changed_since_fit + delta.records
-        return delta, changed > REBUILD_SHARE * max(current.fitted_records, 1)
+            return reread(conn, current.scope, ids, current.words, self.codec), False
+        change = read_change(conn, current, self.codec)
+        return change, current.needs_refit_after(change)
 
-    def _catch_up(self, agreement_id: str) -> AgreementIndex | None:
+    def _catch_up(self, agreement_id: str) -> QueryIndex | None:
         """Under ``_apply``: the index brought up to the agreement's change number (the
         changes other replicas made); None: it must be rebuilt first (out of service if
         the update failed)."""
@@ -246,9 +230,8 @@ class IndexStore:
                     return current
                 delta, large = self._delta(conn, current, logged)
             if large:  # what left the registry leaves now; new records with the rebuild
-                gone = Rows.empty(current.words)
-                delta = Delta(delta.drop, gone, delta.recase_ids, delta.recase_cases)
-            index = apply_delta(current, delta)
+                delta = delta.without_new_rows()
+            index = current.apply(delta)
         except Exception:
             logger.exception(
                 "could not bring the tracing index of %s up to the registry's "
@@ -266,11 +249,11 @@ class IndexStore:
             now,
             time.perf_counter() - started,
         )
-        if large or _stale(index) or len(index.agency_names) > len(current.agency_names):
+        if large or index.needs_refit or len(index.agency_names) > len(current.agency_names):
             self.refresh(agreement_id)  # in the background; this one serves meanwhile
         return index
 
-    def _scan(self, agreement_id: str) -> AgreementIndex:
+    def _scan(self, agreement_id: str) -> QueryIndex:
         """Compare the registry with the index and apply the difference (builder thread);
         rebuild instead when there is no index yet or the difference is large."""
         with self._lock:
@@ -302,14 +285,14 @@ class IndexStore:
             self.refresh(agreement_id)
         return index
 
-    def _apply_scan(self, current: AgreementIndex) -> AgreementIndex | None:
+    def _apply_scan(self, current: QueryIndex) -> QueryIndex | None:
         """The difference applied and installed (under ``_apply``); None: rebuild instead."""
         with self.engine.connect() as conn:
-            version = current_version(conn, current.agreement_id)  # read first: at most that
+            version = current_version(conn, current.scope)  # read first: at most that
             delta, large = self._delta(conn, current, None)
         if large:
             return None
-        index = apply_delta(current, delta)
+        index = current.apply(delta)
         self._install(index, version)
         return index
 
@@ -330,7 +313,7 @@ class IndexStore:
             ids = conn.execute(sa.select(agreements.c.id).order_by(agreements.c.id)).scalars()
             return [self.refresh(a) for a in ids.all()]
 
-    def _build(self, agreement_id: str) -> AgreementIndex:
+    def _build(self, agreement_id: str) -> QueryIndex:
         journal = _Journal()
         with self._lock:
             self._queued.pop(agreement_id, None)  # a change from now on queues another build
@@ -351,7 +334,7 @@ class IndexStore:
         index.codes.warm()  # here, not in the first withdrawal's request
         return index
 
-    def _load(self, agreement_id: str) -> AgreementIndex:
+    def _load(self, agreement_id: str) -> QueryIndex:
         """In the worker process when the registry is large enough, else in this thread."""
         if self._process is not None and self._size(agreement_id) >= self._process_from:
             try:
@@ -362,8 +345,7 @@ class IndexStore:
 
     def _size(self, agreement_id: str) -> int:
         with self.engine.connect() as conn:
-            count = sa.select(sa.func.count()).where(records_table.c.scope == agreement_id)
-            return int(conn.execute(count).scalar_one())
+            return Registry(self.engine, agreement_id, create_tables=False).records(connection=conn)
 
     def _version(self, agreement_id: str) -> int:
         if self.engine is None:
@@ -371,7 +353,7 @@ class IndexStore:
         with self.engine.connect() as conn:
             return current_version(conn, agreement_id)
 
-    def get(self, agreement_id: str, timeout: float = 30.0) -> AgreementIndex | None:
+    def get(self, agreement_id: str, timeout: float = 30.0) -> QueryIndex | None:
         """The agreement's index, holding every change the database has numbered (those of
         other replicas applied first, here); waits for a build it needs up to ``timeout``
         (None after, or when the build failed)."""

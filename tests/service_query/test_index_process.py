@@ -19,8 +19,8 @@ from service._index import load_index
 from service._index_process import shareable_url
 from service._index_store import IndexStore
 from service._tables import agencies, agreements
+from tests.linkage.test_query_index import _noisy, _registry
 from tests.service.conftest import make_database
-from tests.service_query.test_index import _noisy, _registry
 
 AGREEMENT = "agr_index_process"
 
@@ -136,16 +136,3 @@ def test_an_in_memory_database_is_not_shared_with_a_worker(tmp_path):
     assert shareable_url(None) is None
     url = f"sqlite:///{tmp_path / 'x.db'}"
     assert shareable_url(sa.create_engine(url)) == url
-
-
-def test_the_fits_chunked_scan_finds_what_one_scan_finds():
-    from service._index import _FIT_CHUNK, _chunked_search
-    from service._index_kernel import sort_filters, top_candidates
-
-    _, filters, *_ = _registry(100)
-    prepared = sort_filters(filters)
-    q = filters[: _FIT_CHUNK * 2 + 5]
-    for got, want in zip(
-        _chunked_search(q, prepared, 0.4, 7), top_candidates(q, prepared, 0.4, 7), strict=True
-    ):
-        np.testing.assert_array_equal(got, want)

@@ -15,7 +15,7 @@ from linkage import Registry
 from linkage._registry import RegistryUpdate, records_table
 from service._events import changes_since, current_version, record_change
 from service._index_store import IndexStore
-from tests.service_query.test_index import _noisy
+from tests.linkage.test_query_index import _noisy
 from tests.service_query.test_index_update import (  # noqa: F401
     AGREEMENT,
     FINGERPRINT,

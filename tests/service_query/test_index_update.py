@@ -1,8 +1,8 @@
-"""The tracing index changed in place: after withdrawals and runs it is what a rebuild from the
-database would be (same records in the same order, same cases and agencies, same answers),
-without a rebuild; a random sequence of changes applied in place equals one build of the end
-state (hypothesis); a withdrawal made while a build reads is not brought back by it; an
-update that fails takes the index out of service instead of serving the withdrawn record."""
+"""The service's tracing index changed in place: after withdrawals and runs it is what a
+rebuild from the database would be (same records in the same order, same cases and agencies,
+same answers), without a rebuild; a withdrawal made while a build reads is not brought back
+by it; an update that fails takes the index out of service instead of serving the withdrawn
+record. (Any sequence of changes in memory against one build: tests/linkage/test_query_index.)"""
 
 from __future__ import annotations
 
@@ -12,147 +12,23 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 import sqlalchemy as sa
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
-from linkage import Registry
+from linkage import QueryIndex, Registry
 from linkage._registry import RegistryUpdate, cases_table, meta_table, records_table
 from service import _index_store
 from service._audit import Actor
 from service._db import make_engine, migrate
 from service._events import ChangeFeed
-from service._index import AgreementIndex, build_index, load_index
+from service._index import load_index
 from service._index_store import IndexStore
-from service._index_update import Rows, apply_delta, compare, reread
 from service._tables import agencies, agreements
 from service._withdraw import withdraw
+from tests.linkage.test_query_index import _noisy, _registry, assert_same
 from tests.service.conftest import make_database
-from tests.service_query.test_index import _noisy, _registry
 
 AGREEMENT = "agr_index_update"
 FINGERPRINT = "f" * 64
 STEWARD = Actor(agency="coordination", role="steward")
-
-
-def assert_same(a: AgreementIndex, b: AgreementIndex, queries: np.ndarray) -> None:
-    """``a`` holds what ``b`` holds, in the same order, and answers as ``b`` does."""
-    assert a.record_ids.tolist() == b.record_ids.tolist()
-    np.testing.assert_array_equal(a.filters.filters, b.filters.filters)
-    np.testing.assert_array_equal(a.filters.popcounts, b.filters.popcounts)
-    assert a.case_ids[a.case_code].tolist() == b.case_ids[b.case_code].tolist()
-    agency = lambda x: np.asarray(x.agency_names, object)[x.agency_code].tolist()  # noqa: E731
-    assert agency(a) == agency(b)
-    held = lambda x: {str(x.case_ids[c]): x.agencies_of(c) for c in set(x.case_code.tolist())}  # noqa: E731
-    assert held(a) == held(b)
-    assert a.search(queries, top_k=5) == b.search(queries, top_k=5)
-
-
-# -- in memory: a random sequence of changes against one build of the end state -------------
-class World:
-    """The registry's truth as arrays by id; each change returns the delta the store would
-    apply (a withdrawal: its ids read again; a run: the registry compared with the index)."""
-
-    def __init__(self, people, filters, agencies_, cases) -> None:
-        self.people = people
-        self.ids = list(range(len(filters)))
-        self.rows = {i: (filters[i], agencies_[i], cases[i]) for i in self.ids}
-        self.next_id, self.next_case = len(filters), 0
-
-    def truth(self) -> tuple[np.ndarray, ...]:
-        ids = sorted(self.rows)
-        f = np.vstack([self.rows[i][0] for i in ids]) if ids else np.zeros((0, 4), np.uint64)
-        a = np.array([self.rows[i][1] for i in ids], object)
-        return f, a, np.array([self.rows[i][2] for i in ids], object), np.array(ids, np.int64)
-
-    def rows_of(self, ids) -> Rows:
-        ids = [i for i in sorted(set(ids)) if i in self.rows]
-        if not ids:
-            return Rows.empty(4)
-        return Rows(
-            np.array(ids, np.int64),
-            np.vstack([self.rows[i][0] for i in ids]),
-            np.array([self.rows[i][1] for i in ids], object),
-            np.array([self.rows[i][2] for i in ids], object),
-        )
-
-    def _new_case(self) -> str:
-        self.next_case += 1
-        return f"NEW-{self.next_case}"
-
-    def withdraw(self, rng, split: bool):
-        if not self.rows:
-            return None
-        gone = int(rng.choice(sorted(self.rows)))
-        case = self.rows[gone][2]
-        touched = [i for i, r in self.rows.items() if r[2] == case]
-        del self.rows[gone]
-        rest = [i for i in touched if i != gone]
-        if split and len(rest) > 1:  # the part that no longer connects gets a new id
-            new = self._new_case()
-            for i in rest[1:]:
-                f, a, _ = self.rows[i]
-                self.rows[i] = (f, a, new)
-        return lambda index: reread(self.rows_of(touched), np.array(touched, np.int64))
-
-    def run(self, rng, n: int, merge: bool):
-        cases = sorted({r[2] for r in self.rows.values()})
-        for _ in range(n):
-            person = int(rng.integers(len(self.people)))
-            joins = cases and rng.random() < 0.5
-            case = str(rng.choice(cases)) if joins else self._new_case()
-            agency = str(rng.choice(["a", "b", "c", "d"]))
-            self.rows[self.next_id] = (
-                _noisy(self.people[[person]], 5, int(rng.integers(1e9)))[0],
-                agency,
-                case,
-            )
-            self.next_id += 1
-        if merge and len(cases) > 1:
-            keep, absorbed = rng.choice(cases, 2, replace=False)
-            for i, (f, a, c) in list(self.rows.items()):
-                if c == absorbed:
-                    self.rows[i] = (f, a, str(keep))
-
-        def delta(index):
-            from service._index_update import Delta
-
-            _, a, c, ids = self.truth()
-            drop, enter, recase_ids, recase_cases = compare(index, ids, a, c)
-            return Delta(drop, self.rows_of(enter.tolist()), recase_ids, recase_cases)
-
-        return delta
-
-
-changes = st.lists(
-    st.one_of(
-        st.tuples(st.just("withdraw"), st.integers(0, 2**32), st.booleans()),
-        st.tuples(st.just("run"), st.integers(0, 2**32), st.integers(1, 15), st.booleans()),
-    ),
-    min_size=1,
-    max_size=8,
-)
-
-
-@settings(max_examples=30, deadline=None)
-@given(changes)
-def test_changes_applied_in_place_equal_one_build_of_the_end_state(steps):
-    people, filters, agencies_, cases, bounds = _registry(40, seed=11)
-    world = World(people, filters, agencies_, cases)
-    index = build_index("agr", filters, agencies_, cases, bounds)
-    model = index.model
-    for step in steps:
-        rng = np.random.default_rng(step[1])
-        made = (
-            world.withdraw(rng, step[2])
-            if step[0] == "withdraw"
-            else world.run(rng, step[2], step[3])
-        )
-        if made is not None:
-            index = apply_delta(index, made(index))
-    f, a, c, ids = world.truth()
-    fresh = build_index("agr", f, a, c, bounds, record_ids=ids, model=model)
-    assert index.model is model  # the calibration was not refitted: nothing was rebuilt
-    assert_same(index, fresh, _noisy(people[:12], 6, 5))
 
 
 # -- against a database: the store, the change feed, the service's withdrawal ---------------
@@ -240,7 +116,7 @@ def _withdraw(engine, feed: ChangeFeed, ref: str, agency: str = "a"):
     return receipt
 
 
-def _fresh(engine, cipher, index: AgreementIndex) -> AgreementIndex:
+def _fresh(engine, cipher, index: QueryIndex) -> QueryIndex:
     return load_index(engine, AGREEMENT, codec=cipher, model=index.model)
 
 

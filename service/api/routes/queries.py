@@ -24,8 +24,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 import bloom
+from linkage import CaseHit
 from service._batches import BatchRefusedError, _agreement_problems, _read
-from service._index import CaseHit
 from service._ratelimit import Decision, bucket_of
 from service._refusals import RefusalAudit, Refused
 from service.api.access import open_agreement, refuse

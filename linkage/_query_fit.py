@@ -20,8 +20,10 @@ same treatment, with two differences:
   ``lam`` put 156 candidates between 0.1 and 0.9 at a mean 0.39 of which 10% were right;
   capped at one half, 95 candidates at a mean 0.47, 57% right (and 98.9% right at >= 0.5).
 
-The candidate floor is the engine's: the 99th percentile of the Dice of random pairs
-(clipped to [0.3, 0.95]), so it follows the density of the agreement's filters.
+The candidate floor and the ``u`` anchor are a linking run's own
+(:func:`linkage._link.pair_baseline` on random pairs of two people), so they follow the
+density of the agreement's filters; the probabilities are :mod:`linkage._calibration`'s at a
+fixed ``lam`` (:func:`~linkage._calibration.probabilities_at`).
 """
 
 from __future__ import annotations
@@ -31,15 +33,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bloom._bitops import dice_array
-from linkage._calibration import side_probabilities
+from linkage._calibration import probabilities_at, side_probabilities
 from linkage._features import segment_dice
-from linkage._fellegi import FSModel, comparison_levels, fit_fellegi_sunter, level_shares
+from linkage._fellegi import FSModel, comparison_levels, fit_fellegi_sunter
+from linkage._link import pair_baseline
 
 __all__ = ["QueryModel", "case_probabilities", "fit_query_model"]
 
 RANDOM_PAIRS = 20_000
-FLOOR_QUANTILE = 0.99
 PSEUDO_QUERIES = 2000  # at most; fewer on large registries (PSEUDO_COMPARISONS / n)
 PSEUDO_COMPARISONS = 400_000_000
 QUERY_PRIOR = 0.5  # at most even odds that a sought person is among the candidates
@@ -63,13 +64,8 @@ def _floor_and_u(filters, case_code, bounds, rng) -> tuple[float, np.ndarray]:
     n = filters.shape[0]
     a, b = rng.integers(0, n, RANDOM_PAIRS), rng.integers(0, n, RANDOM_PAIRS)
     keep = case_code[a] != case_code[b]  # pairs of two people: non-matches
-    a, b = a[keep], b[keep]
-    inter = np.bitwise_count(filters[a] & filters[b]).sum(axis=1)
-    total = np.bitwise_count(filters[a]).sum(axis=1) + np.bitwise_count(filters[b]).sum(axis=1)
-    dice = dice_array(inter, total)
-    floor = float(np.clip(np.quantile(dice, FLOOR_QUANTILE), 0.3, 0.95)) if dice.size else 0.5
-    levels = comparison_levels(segment_dice(filters, filters, a, b, bounds))
-    return floor, level_shares(levels)
+    popcounts = np.bitwise_count(filters).sum(axis=1, dtype=np.int64)
+    return pair_baseline(filters, popcounts, a[keep], b[keep], bounds)
 
 
 def best_per_case(rows: np.ndarray, cases: np.ndarray, weights: np.ndarray):
@@ -82,21 +78,11 @@ def best_per_case(rows: np.ndarray, cases: np.ndarray, weights: np.ndarray):
 
 
 def case_probabilities(rows, cases, weights, lam: float):
-    """P(case is the query row's person), the model of ``side_probabilities`` at fixed lam.
-
-    Returns ``(rows, cases, p)``, one entry per (row, candidate case).
+    """P(case is the query row's person): the calibration's model at a fixed ``lam``, each
+    case weighed by its best record. Returns ``(rows, cases, p)``, one entry per (row, case).
     """
     rows, cases, w = best_per_case(rows, cases, weights)
-    if rows.size == 0:
-        return rows, cases, np.zeros(0)
-    lr = w * np.log(2.0)
-    _, inv = np.unique(rows, return_inverse=True)
-    k = np.bincount(inv).astype(np.float64)
-    lse = np.full(k.size, -np.inf)
-    np.logaddexp.at(lse, inv, lr)
-    has = np.log(lam) - np.log(k) + lse
-    denom = np.logaddexp(np.log1p(-lam), has)
-    return rows, cases, np.exp(np.log(lam) - np.log(k[inv]) + lr - denom[inv])
+    return rows, cases, probabilities_at(rows, w, lam)
 
 
 def fit_query_model(

@@ -17,7 +17,6 @@ import bloom
 import linkage
 from evaluation import expected_calibration_error, generate_synthetic
 from linkage._features import segment_words
-from service._index import build_index
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +30,7 @@ def measured(person_schema, secret, tmp_path_factory):
     registry = linkage.Registry.open(tmp_path_factory.mktemp("calib") / "registry.sqlite")
     linkage.link([enc[a] for a in names[:3]], registry=registry)
     st = registry.state()
-    index = build_index(
+    index = linkage.QueryIndex.build(
         "agr", st.filters, st.agencies, st.case_ids, segment_words(enc[names[0]].metadata)
     )
     queries = enc[names[3]]
@@ -92,7 +91,7 @@ def test_calibrated_when_half_the_sought_people_are_absent(person_schema, secret
     }
     truth = data.truth.set_index(["agency", "record_ref"])["entity_id"]
     persons = [truth.loc[a].reindex(b.record_refs).to_numpy() for a, b in reg.items()]
-    index = build_index(
+    index = linkage.QueryIndex.build(
         "agr",
         np.vstack([b.filters for b in reg.values()]),
         np.concatenate([[a] * len(b) for a, b in reg.items()]),

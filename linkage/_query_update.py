@@ -1,11 +1,12 @@
 """Changing a tracing index in place: a withdrawal or a run touches a few records, not all.
 
-Reloading an agreement's index reads, opens and sorts every record and refits the
-calibration — seconds at a million records. A change touches far fewer: a withdrawal its
-record and the case it leaves, a run its new records and the existing ones it re-clustered.
-So :class:`~service._index.IndexStore` turns a change into a :class:`Delta` read from the
-database (the source of truth; never from what the change's author believes it wrote) and
-:func:`apply_delta` makes a new index from the old one and the delta:
+Rebuilding an index reads, opens and sorts every record and refits the calibration —
+seconds at a million records. A change touches far fewer: a withdrawal its record and the
+case it leaves, a run its new records and the existing ones it re-clustered. So the holder
+of an index (the service's ``IndexStore``) reads a change from the registry (the source of
+truth; never from what the change's author believes it wrote) as an :class:`IndexChange`,
+and :func:`apply_delta` (:meth:`linkage.QueryIndex.apply`) makes a new index from the old
+one and the change:
 
 * rows of records gone, and of records read again, leave the sorted arrays (a mask);
 * records read again or new enter at their place in the order a fresh build gives —
@@ -14,19 +15,18 @@ database (the source of truth; never from what the change's author believes it w
 * records whose case changed get the case's code: codes come from :class:`CaseCodes`, which
   only grows (a code is never given to another case id), so indexes sharing it agree.
 
-Two ways to find the delta:
+Two ways to find the change:
 
-* :func:`read_rows` — the rows of named registry ids (a withdrawal names its record and its
-  former case's records): ids no longer stored are dropped, the others read again whole.
-* :func:`scan_delta` — every record's ``(id, agency, case_id)`` compared with the index (a
-  run, a purge: nothing named): ids gone are dropped, new ids read whole, changed cases
+* :func:`reread` — named registry ids read again (a withdrawal names its record and its
+  former case's records): ids no longer stored are dropped, the others enter again whole.
+* :func:`compare` — every record's ``(id, agency, case_id)`` against the index (a run, a
+  purge: nothing named): ids gone are dropped, new ids to be read whole, changed cases
   re-coded. One pass over three small columns, no filter opened but the new ones.
 
 The new index keeps the old one's calibration (``model``): a few records in a million do not
-move it, and :class:`~service._index.IndexStore` rebuilds (refits) in the background once
-the records changed since the fit reach :data:`REBUILD_SHARE` of those it was fitted on.
-Nothing is changed in place in memory: every array is new, so a query holding the old index
-reads it undisturbed (copy on write).
+move it; its holder refits once the records changed since the fit reach
+:data:`REBUILD_SHARE` of those it was fitted on. Nothing is changed in place in memory:
+every array is new, so a query holding the old index reads it undisturbed (copy on write).
 """
 
 from __future__ import annotations
@@ -37,31 +37,23 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
-import sqlalchemy as sa
 
-from linkage._registry import records_table, registry_aad
-from linkage._sealing import FilterCodec, open_rows
-from service._index_kernel import SortedFilters
+from linkage._query_kernel import SortedFilters
 
 if TYPE_CHECKING:
-    from service._index import AgreementIndex
+    from linkage._query_index import QueryIndex
 
 __all__ = [
     "REBUILD_SHARE",
     "CaseCodes",
-    "Delta",
-    "Rows",
+    "IndexChange",
+    "IndexRows",
     "apply_delta",
     "case_index",
     "compare",
-    "open_part",
-    "read_rows",
-    "reread",
-    "scan_delta",
 ]
 
 REBUILD_SHARE = 0.25  # records changed since the fit, as a share of those it was fitted on
-_CHUNK = 900  # ids per IN list: under SQLite's bound-parameter limit everywhere
 _ID_BITS = 40  # the order key packs (popcount, id) as popcount << 40 | id
 
 
@@ -122,7 +114,7 @@ class CaseCodes:
 
 
 @dataclass(frozen=True)
-class Rows:
+class IndexRows:
     """Registry records as the database holds them now (any order)."""
 
     ids: np.ndarray  # int64
@@ -131,74 +123,59 @@ class Rows:
     case_ids: np.ndarray  # object
 
     @classmethod
-    def empty(cls, words: int) -> Rows:
+    def empty(cls, words: int) -> IndexRows:
         none = np.empty(0, object)
         return cls(np.zeros(0, np.int64), np.zeros((0, words), np.uint64), none, none)
 
 
 @dataclass(frozen=True)
-class Delta:
+class IndexChange:
     """What turns an index into the registry's present state."""
 
     drop: np.ndarray  # ids whose rows leave (gone, or about to enter again from ``add``)
-    add: Rows  # records that enter
+    add: IndexRows  # records that enter
     recase_ids: np.ndarray  # ids that stay where they are under another case
     recase_cases: np.ndarray  # object: their case ids
 
+    @classmethod
+    def reread(cls, rows: IndexRows, ids: np.ndarray) -> IndexChange:
+        """Records ``ids`` as read again into ``rows``: each leaves, those still stored (in
+        ``rows``) enter again."""
+        none = np.empty(0, object)
+        return cls(np.unique(np.asarray(ids, np.int64)), rows, np.zeros(0, np.int64), none)
+
+    @classmethod
+    def dropping(cls, ids: np.ndarray, words: int) -> IndexChange:
+        """Records ``ids`` leave."""
+        return cls.reread(IndexRows.empty(words), ids)
+
+    @classmethod
+    def recasing(cls, ids: np.ndarray, case_ids: np.ndarray, words: int) -> IndexChange:
+        """Records ``ids`` stay where they are, each under its case of ``case_ids``."""
+        return cls(
+            np.zeros(0, np.int64),
+            IndexRows.empty(words),
+            np.asarray(ids, np.int64),
+            np.asarray(case_ids, object),
+        )
+
+    def without_new_rows(self) -> IndexChange:
+        """This change without the records it would enter (their ids still leave)."""
+        return IndexChange(
+            self.drop,
+            IndexRows.empty(self.add.filters.shape[1]),
+            self.recase_ids,
+            self.recase_cases,
+        )
+
     @property
     def records(self) -> int:
-        """Records this delta changes (a record dropped and added again counts once)."""
+        """Records this change touches (a record dropped and added again counts once)."""
         return len(np.union1d(self.drop, self.add.ids)) + len(self.recase_ids)
 
     @property
     def empty(self) -> bool:
         return not (len(self.drop) or len(self.add.ids) or len(self.recase_ids))
-
-
-def open_part(part, scope: str, words: int, codec: FilterCodec | None) -> bytes:
-    """The plain filters of registry rows (their refs only bind the seal, then go)."""
-    return open_rows(
-        codec,
-        [x.bloom for x in part],
-        lambda k: registry_aad(scope, part[k].agency, part[k].record_ref),
-        words * 8,
-        lambda k: f"registry record {part[k].id}",
-    )
-
-
-def read_rows(
-    conn: sa.Connection, scope: str, ids: np.ndarray, words: int, codec: FilterCodec | None
-) -> Rows:
-    """The records among ``ids`` still in the registry, read whole (filters opened)."""
-    r = records_table.c
-    ids = np.unique(np.asarray(ids, np.int64))
-    found, filters, agencies, cases = [], [], [], []
-    for lo in range(0, len(ids), _CHUNK):
-        part = conn.execute(
-            sa.select(r.id, r.agency, r.record_ref, r.case_id, r.bloom)
-            .where(r.scope == scope, r.id.in_(ids[lo : lo + _CHUNK].tolist()))
-            .order_by(r.id)
-        ).all()
-        if part:
-            plain = open_part(part, scope, words, codec)
-            filters.append(np.frombuffer(plain, "<u8").reshape(len(part), words))
-            found += [x.id for x in part]
-            agencies += [x.agency for x in part]
-            cases += [x.case_id for x in part]
-    if not found:
-        return Rows.empty(words)
-    return Rows(
-        np.asarray(found, np.int64),
-        np.vstack(filters).astype(np.uint64),
-        np.asarray(agencies, object),
-        np.asarray(cases, object),
-    )
-
-
-def reread(rows: Rows, ids: np.ndarray) -> Delta:
-    """Records ``ids`` as read into ``rows``: each leaves, those still stored enter again."""
-    none = np.empty(0, object)
-    return Delta(np.unique(np.asarray(ids, np.int64)), rows, np.zeros(0, np.int64), none)
 
 
 def _locate(sorted_ids: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -210,7 +187,7 @@ def _locate(sorted_ids: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.
 
 
 def compare(
-    index: AgreementIndex, ids: np.ndarray, agencies: np.ndarray, cases: np.ndarray
+    index: QueryIndex, ids: np.ndarray, agencies: np.ndarray, cases: np.ndarray
 ) -> tuple[np.ndarray, ...]:
     """The registry's records (ids ascending, their agencies and case ids) against ``index``:
     ``(drop, enter, recase_ids, recase_cases)`` — ids to drop, ids to read whole (new, or
@@ -228,23 +205,6 @@ def compare(
     recase &= ~other
     enter = ~known | other
     return np.union1d(held[~still], ids[other]), ids[enter], ids[recase], cases[recase]
-
-
-def scan_delta(
-    conn: sa.Connection, index: AgreementIndex, words: int, codec: FilterCodec | None
-) -> Delta:
-    """Every record of the registry against ``index``: what was added, dropped, re-cased."""
-    r = records_table.c
-    stored = conn.execute(
-        sa.select(r.id, r.agency, r.case_id).where(r.scope == index.agreement_id).order_by(r.id)
-    ).all()
-    ids = np.fromiter((x[0] for x in stored), np.int64, len(stored))
-    agencies = np.fromiter((x[1] for x in stored), object, len(stored))
-    cases = np.fromiter((x[2] for x in stored), object, len(stored))
-    del stored
-    drop, enter, recase_ids, recase_cases = compare(index, ids, agencies, cases)
-    add = read_rows(conn, index.agreement_id, enter, words, codec)
-    return Delta(drop, add, recase_ids, recase_cases)
 
 
 def case_index(case_code: np.ndarray, cases: int) -> tuple[np.ndarray, np.ndarray]:
@@ -268,7 +228,7 @@ def _agency_codes(names: tuple[str, ...], agencies: np.ndarray) -> tuple[tuple, 
     return tuple(known), out
 
 
-def _settle(index: AgreementIndex, delta: Delta) -> Delta:
+def _settle(index: QueryIndex, delta: IndexChange) -> IndexChange:
     """Records read again that are as the index holds them (same id, agency and filter) are
     re-cased where they are instead of dropped and added: a withdrawal moves no filter."""
     add = delta.add
@@ -284,8 +244,8 @@ def _settle(index: AgreementIndex, delta: Delta) -> Delta:
         return delta
     stay, moved = k[same], np.ones(len(add.ids), bool)
     moved[stay] = False
-    rest = Rows(add.ids[moved], add.filters[moved], add.agencies[moved], add.case_ids[moved])
-    return Delta(
+    rest = IndexRows(add.ids[moved], add.filters[moved], add.agencies[moved], add.case_ids[moved])
+    return IndexChange(
         np.setdiff1d(delta.drop, add.ids[stay]),
         rest,
         np.concatenate([delta.recase_ids, add.ids[stay]]),
@@ -316,7 +276,7 @@ def _splice(
     return outs
 
 
-def apply_delta(index: AgreementIndex, delta: Delta) -> AgreementIndex:
+def apply_delta(index: QueryIndex, delta: IndexChange) -> QueryIndex:
     """A new index: ``index`` with ``delta`` applied (``index`` itself is not touched)."""
     if delta.empty:
         return index

@@ -3,8 +3,8 @@
 The registry's filters are held row-major and sorted by popcount (:class:`SortedFilters`).
 A query row with popcount ``p`` can reach Dice ``t`` only against rows whose popcount lies in
 ``[t p / (2 - t), p (2 - t) / t]`` — one contiguous range of the sorted rows, found by the
-engine's :func:`linkage._kernels._admissible`. Inside it each row is ANDed word by word with
-the query and counted with the engine's ``llvm.ctpop`` intrinsic; a pair is kept when its
+linking kernels' :func:`linkage._kernels._admissible`. Inside it each row is ANDed word by word with
+the query and counted with the kernels' ``llvm.ctpop`` intrinsic; a pair is kept when its
 intersection reaches the least one that makes the threshold (``_min_inter``, no division per
 pair), in a top-k heap per query row (``_offer``: higher score, then lower position).
 
