@@ -228,7 +228,7 @@ def attribute_exposure(
 
 
 def _segment_dice(filters: np.ndarray, layout, i: np.ndarray, j: np.ndarray) -> np.ndarray:
-    from linkage._features import segment_dice
+    from linkage import segment_dice
 
     bounds, lo = [], 0
     for _, bits in layout:

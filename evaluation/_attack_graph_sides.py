@@ -28,8 +28,7 @@ from scipy.sparse.csgraph import connected_components
 from scipy.stats import rankdata
 
 import bloom
-from linkage import search
-from linkage._features import segment_dice
+from linkage import search, segment_dice
 
 __all__ = ["Side", "build_side", "segment_bounds", "tolerances", "varying_popcounts"]
 

@@ -36,9 +36,7 @@ from blocking._topk import SAME_SEGMENT_BANDS
 from evaluation._bench_linkrecall import best_candidate
 from evaluation._bench_linkscale import _TOP_K, partner_rows, scale_register
 from evaluation._bench_projection import _floor
-from linkage import candidates
-from linkage._features import segment_dice, segment_words
-from linkage._search import SEGMENT_THRESHOLD
+from linkage import SEGMENT_THRESHOLD, candidates, segment_dice, segment_words
 
 __all__ = ["bench_band_lengths"]
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from linkage._cluster import assign_cases, cluster
+from linkage import assign_cases, cluster
 
 __all__ = ["bench_clustering", "synthetic_links"]
 

@@ -34,8 +34,8 @@ import sqlalchemy as sa
 from evaluation._bench import peak_rss_gib
 from evaluation._bench_query import _fill_registry, _first_answer, _setup
 from evaluation._bench_service import PURPOSE, people, query_bodies
-from linkage._datakeys import DataKeyRing
-from linkage._sealing import FilterCipher
+from linkage import DataKeyRing
+from linkage.sealing import FilterCipher
 
 __all__ = ["bench_index_updates"]
 
@@ -98,51 +98,43 @@ def _over_http(
 def _a_run(engine, agreement: str, cipher, rng, n_new: int, merges: int):
     """``n_new`` re-registrations (a few bits changed) joining their cases, and ``merges``
     cases absorbed by others — as a run stores them (:meth:`linkage.Registry.apply`)."""
-    from linkage import Registry
-    from linkage._registry import RegistryUpdate, records_table
+    from linkage import Registry, RegistryUpdate
 
-    r = records_table.c
     registry = Registry(engine, scope=agreement, create_tables=False, codec=cipher)
     ids, _, cases = registry.record_cases()
     picks = np.sort(rng.choice(len(ids), n_new + 2 * merges, replace=False))
     chosen = [(int(ids[k]), str(cases[k])) for k in picks]
     state_ids = np.array([x[0] for x in chosen[:n_new]], np.int64)
-    with engine.connect() as conn:
-        meta = conn.execute(
-            sa.text("SELECT schema_fingerprint, filter_bits FROM registry_meta WHERE scope = :s"),
-            {"s": agreement},
-        ).one()
-    base = registry.index_rows(meta.filter_bits // 64, state_ids)
-    flips, rows = rng.integers(0, meta.filter_bits, (n_new, 8)), np.arange(n_new)
+    fingerprint, filter_bits = registry.meta()
+    base = registry.index_rows(filter_bits // 64, state_ids)
+    flips, rows = rng.integers(0, filter_bits, (n_new, 8)), np.arange(n_new)
     bits, filters = np.uint64(1) << (flips % 64).astype(np.uint64), base.filters.copy()
     for k in range(flips.shape[1]):  # eight bits changed per re-registration
         filters[rows, flips[:, k] // 64] ^= bits[:, k]
     pairs = [(chosen[n_new + 2 * m][1], chosen[n_new + 2 * m + 1][1]) for m in range(merges)]
     absorbed = {b: a for a, b in pairs if a != b}
-    with engine.connect() as conn:
-        moved = conn.execute(
-            sa.select(r.id, r.case_id).where(r.scope == agreement, r.case_id.in_(list(absorbed)))
-        ).all()
+    moving = np.isin(cases, list(absorbed))
+    moved_ids, moved_cases = ids[moving], cases[moving]
     t = time.perf_counter()
     registry.apply(
         RegistryUpdate(
-            fingerprint=meta.schema_fingerprint,
-            filter_bits=meta.filter_bits,
+            fingerprint=fingerprint,
+            filter_bits=filter_bits,
             new_agencies=np.array(["agency-b"] * n_new, object),
             new_refs=np.array([f"RUN-{k}" for k in range(n_new)], object),
             new_filters=filters,
             new_case_ids=base.case_ids,
             new_confidence=np.full(n_new, 0.9),
-            changed_ids=np.array([x.id for x in moved], np.int64),
-            changed_case_ids=np.array([absorbed[x.case_id] for x in moved], object),
-            changed_confidence=np.full(len(moved), 0.9),
+            changed_ids=moved_ids.astype(np.int64),
+            changed_case_ids=np.array([absorbed[c] for c in moved_cases], object),
+            changed_confidence=np.full(len(moved_ids), 0.9),
             links=[],
             new_cases=[],
             merges=absorbed,
             case_confidence={},
         )
     )
-    return len(moved), time.perf_counter() - t
+    return len(moved_ids), time.perf_counter() - t
 
 
 def _in_process(

@@ -28,8 +28,7 @@ import numpy as np
 import pandas as pd
 
 from bloom import EncodedBatch
-from linkage import CandidatePairs, candidates, plan_link, search
-from linkage._features import segment_words
+from linkage import CandidatePairs, candidates, plan_link, search, segment_words
 
 __all__ = ["SampleFinder", "against_exhaustive", "best_candidate"]
 

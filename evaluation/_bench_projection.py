@@ -37,9 +37,7 @@ import numpy as np
 
 from blocking import band_work, combine_parts, plan_segments, walk_bands
 from evaluation._bench_linkscale import _TOP_K, scale_register
-from linkage._features import segment_words
-from linkage._link import candidate_floor
-from linkage._search import SEGMENT_THRESHOLD
+from linkage import SEGMENT_THRESHOLD, candidate_floor, segment_words
 
 __all__ = ["bench_projection", "measure_search_units", "project"]
 

@@ -27,20 +27,17 @@ import sqlalchemy as sa
 import bloom
 from evaluation._bench import peak_rss_gib
 from evaluation._bench_service import PURPOSE, TRACER, people, percentiles, query_bodies
-from linkage._caseid import new_case_id
-from linkage._datakeys import DataKeyRing
-from linkage._registry import cases_table, meta_table, records_table, registry_aad
-from linkage._sealing import FilterCipher
+from linkage import DataKeyRing, Registry, RegistryUpdate, new_case_id
+from linkage.sealing import FilterCipher
 
 __all__ = ["bench_query_latency"]
-
-_ROWS = 50_000
 
 
 def _fill_registry(
     url: str, scope: str, reg: dict, truth, schema: bloom.Schema, cipher: FilterCipher
 ) -> dict:
-    """Write the registers into the registry tables, sealed: one case per person."""
+    """Write the registers into the registry, sealed, as one run would store them
+    (:meth:`linkage.Registry.apply`): one case per person."""
     engine = sa.create_engine(url)
     persons = {a: truth.loc[a].reindex(b.record_refs).to_numpy() for a, b in reg.items()}
     everyone = np.unique(np.concatenate(list(persons.values())))
@@ -48,42 +45,26 @@ def _fill_registry(
     while len(ids) < len(everyone):  # 40-bit ids: among 500,000 a repeat is likely
         ids.add(new_case_id())
     case_of = dict(zip(everyone.tolist(), sorted(ids), strict=True))
-    with engine.begin() as conn:
-        conn.execute(
-            meta_table.insert().values(
-                scope=scope,
-                schema_fingerprint=schema.fingerprint,
-                filter_bits=schema.filter_bits,
-                next_case_seq=len(everyone),
-            )
-        )
-        cases = [
-            {"case_id": c, "scope": scope, "seq": k, "confidence": 0.99}
-            for k, c in enumerate(case_of.values())
-        ]
-        for start in range(0, len(cases), _ROWS):
-            conn.execute(cases_table.insert(), cases[start : start + _ROWS])
-        for agency, batch in reg.items():
-            raw = np.ascontiguousarray(batch.filters).astype("<u8").tobytes()
-            width = batch.filters.shape[1] * 8
-            for start in range(0, len(batch), _ROWS):
-                conn.execute(
-                    records_table.insert(),
-                    [
-                        {
-                            "scope": scope,
-                            "agency": agency,
-                            "record_ref": str(batch.record_refs[k]),
-                            "bloom": cipher.encrypt(
-                                raw[k * width : (k + 1) * width],
-                                registry_aad(scope, agency, str(batch.record_refs[k])),
-                            ),
-                            "case_id": case_of[int(persons[agency][k])],
-                            "confidence": 0.99,
-                        }
-                        for k in range(start, min(start + _ROWS, len(batch)))
-                    ],
-                )
+    agencies = np.concatenate([[a] * len(b) for a, b in reg.items()]).astype(object)
+    update = RegistryUpdate(
+        fingerprint=schema.fingerprint,
+        filter_bits=schema.filter_bits,
+        new_agencies=agencies,
+        new_refs=np.concatenate([np.asarray(b.record_refs, str) for b in reg.values()]).astype(
+            object
+        ),
+        new_filters=np.vstack([b.filters for b in reg.values()]),
+        new_case_ids=np.array([case_of[int(p)] for a in reg for p in persons[a]], dtype=object),
+        new_confidence=np.full(len(agencies), 0.99),
+        changed_ids=np.zeros(0, np.int64),
+        changed_case_ids=np.empty(0, object),
+        changed_confidence=np.zeros(0),
+        links=[],
+        new_cases=[(c, 0.99) for c in case_of.values()],
+        merges={},
+        case_confidence={},
+    )
+    Registry(engine, scope, create_tables=False, codec=cipher).apply(update)
     engine.dispose()
     return case_of
 

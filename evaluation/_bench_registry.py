@@ -2,7 +2,8 @@
 
 A run writes its new cases and their confidences inside its one transaction, while every
 other writer of the service waits. The registry writes each kind as one ``executemany``
-(:meth:`linkage.Registry.apply`); the reference writes one statement per case, as it did before.
+(:meth:`linkage.Registry.apply`, through ``linkage.insert_rows``/``update_rows``); the
+reference writes one statement per case, as it did before.
 Both run on the service's own engine (WAL, ``BEGIN IMMEDIATE``) over a fresh SQLite file.
 """
 
@@ -20,28 +21,27 @@ __all__ = ["bench_registry_writes"]
 
 
 def _write(url: str, n: int, one_by_one: bool) -> float:
-    from linkage._registry import cases_table
+    from linkage import insert_rows, update_rows
     from service._db import make_engine, migrate
 
     engine = make_engine(url)
     migrate(engine)
-    rows = [{"case_id": f"C{i}", "scope": "s", "seq": i, "confidence": 0.5} for i in range(n)]
-    k = cases_table.c
-    update = cases_table.update().where(k.case_id == sa.bindparam("cid"))
+    rows = [(f"C{i}", "s", i, 0.5) for i in range(n)]
+    insert = sa.text(
+        "INSERT INTO registry_cases (case_id, scope, seq, confidence) VALUES (:c, :s, :q, :f)"
+    )
+    update = sa.text("UPDATE registry_cases SET confidence = :f WHERE case_id = :c")
     t0 = time.perf_counter()
     with engine.begin() as conn:
         if one_by_one:
-            for r in rows:
-                conn.execute(cases_table.insert().values(**r))
-            for r in rows:
-                conn.execute(
-                    cases_table.update().where(k.case_id == r["case_id"]).values(confidence=0.7)
-                )
-        else:
-            conn.execute(cases_table.insert(), rows)
-            conn.execute(
-                update.values(confidence=sa.bindparam("conf")),
-                [{"cid": r["case_id"], "conf": 0.7} for r in rows],
+            for c, s, q, f in rows:
+                conn.execute(insert, {"c": c, "s": s, "q": q, "f": f})
+            for c, *_ in rows:
+                conn.execute(update, {"c": c, "f": 0.7})
+        else:  # as the registry writes them
+            insert_rows(conn, "registry_cases", ("case_id", "scope", "seq", "confidence"), rows)
+            update_rows(
+                conn, "registry_cases", ("confidence",), "case_id", [(0.7, r[0]) for r in rows]
             )
     seconds = time.perf_counter() - t0
     engine.dispose()

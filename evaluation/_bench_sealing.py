@@ -3,7 +3,7 @@
 The tracing index opens every filter of a registry when it is built (1,000,000 at the
 service's scale), a run opens the registry's and seals the new records', so the figure that
 matters is seconds per million values — measured here with the service's own loops
-(:func:`linkage._sealing.seal_rows` and :func:`~linkage._sealing.open_rows`, associated data
+(:func:`linkage.sealing.seal_rows` and :func:`~linkage.sealing.open_rows`, associated data
 built per row as the registry builds it), on one thread, with the ``cryptography`` and OpenSSL
 versions beside it: per-value cost depends on them far more than on the machine.
 """
@@ -33,9 +33,8 @@ def bench_sealing(n: int = 1_000_000, bits: int = 1024, *, seed: int = 0) -> dic
     """Seconds to seal and to open ``n`` filters, in chunks as the service does."""
     import cryptography
 
-    from linkage._datakeys import DataKeyRing
-    from linkage._registry import registry_aad
-    from linkage._sealing import FilterCipher, open_rows, seal_rows
+    from linkage import DataKeyRing
+    from linkage.sealing import FilterCipher, open_rows, registry_aad, seal_rows
 
     cipher, width = FilterCipher(DataKeyRing.generate()), bits // 8
     rng = np.random.default_rng(seed)

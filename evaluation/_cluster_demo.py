@@ -36,17 +36,14 @@ import linkage
 from evaluation._demo_service import AGENCIES, _encode
 from evaluation._ray_cluster import LocalRayCluster, RayNode
 from evaluation._synthetic import generate
-from linkage._ray import _score_chunk
-from linkage._ray_link import _plan_task
-from linkage._ray_search import _walk_task
 from service._admin import bootstrap_agency, open_database
 from service._process import ServiceProcess
 from service.client import Client
 
 __all__ = ["ClusterDemo", "run_cluster_demo", "same_cases"]
 
-RUN_TASK = _plan_task.__name__  # linkage.ray_plan_link's task, by the name Ray records
-SEARCH_TASKS = (_score_chunk.__name__, _walk_task.__name__)  # linkage.RaySearch's tasks
+RUN_TASK = linkage.RUN_TASK_NAME  # linkage.ray_plan_link's task, by the name Ray records
+SEARCH_TASKS = linkage.SEARCH_TASK_NAMES  # linkage.RaySearch's tasks
 AGREEMENTS = {"north": 1, "south": 2}  # one agreement per synthetic register (its seed)
 
 

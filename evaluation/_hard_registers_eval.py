@@ -102,7 +102,7 @@ def true_pairs(truth: pd.DataFrame) -> pd.DataFrame:
 
 
 def _segment_dice(batches, pairs: pd.DataFrame) -> pd.DataFrame:
-    from linkage._features import segment_dice, segment_words
+    from linkage import segment_dice, segment_words
 
     filters = np.concatenate([b.filters for b in batches])
     keys = pd.MultiIndex.from_arrays(

@@ -21,6 +21,14 @@ Public API (filters are ``(rows, words)`` uint64 arrays, as ``bloom`` writes the
     index = index.apply(change)             # IndexChange: records in, out, re-cased (a copy)
     index = index.add(registry.index_rows(words, ids))       # or .remove(ids), .recase(...)
 
+The parts a run is made of are public too, for evaluations and benchmarks:
+``segment_bounds``/``segment_words``/``segment_dice`` (per-segment Dice), ``candidate_floor``,
+``SEGMENT_THRESHOLD``, ``cluster``/``assign_cases``, ``RegistryUpdate`` (what
+``Registry.apply`` stores), ``insert_rows``/``update_rows`` (the bulk writes the registry
+uses, ``COPY`` on PostgreSQL), and the Ray task names a cluster lists (``RUN_TASK_NAME``,
+``SEARCH_TASK_NAMES``). The public module :mod:`linkage.sealing` is the encryption at rest
+of stored filters, shared with the service's batch store.
+
 ``popcounts``/``popcounts_reference``, ``dice_pairs_reference`` and
 ``candidates_reference`` are the compiled kernel and the plain-numpy oracles it is tested
 against. Bad input raises :class:`LinkageError` (an ``InputError`` of
@@ -37,22 +45,24 @@ from linkage._caseid import (
     new_case_ids,
     parse_case_id,
 )
+from linkage._cluster import assign_cases, cluster
 from linkage._datakeys import DataKeyRing
-from linkage._features import segment_bounds
+from linkage._features import segment_bounds, segment_dice, segment_words
 from linkage._kernels import dice_pairs_reference, popcounts, popcounts_reference
-from linkage._link import LinkReport, link, plan_link
+from linkage._link import LinkReport, candidate_floor, link, plan_link
 from linkage._query_fit import QueryModel
 from linkage._query_index import CaseHit, QueryIndex
 from linkage._query_update import IndexChange, IndexRows
 from linkage._ray import ensure_ray
-from linkage._ray_link import PlanInputs, ray_plan_link
-from linkage._ray_search import RaySearch
-from linkage._registry import Registry, RegistryError, RegistryState
+from linkage._ray_link import RUN_TASK_NAME, PlanInputs, ray_plan_link
+from linkage._ray_search import SEARCH_TASK_NAMES, RaySearch
+from linkage._registry import Registry, RegistryError, RegistryState, RegistryUpdate
 from linkage._registry import metadata as registry_metadata
-from linkage._sealing import FilterCipher
-from linkage._search import SearchExecutor, search
+from linkage._registry_write import insert_rows, update_rows
+from linkage._search import SEGMENT_THRESHOLD, SearchExecutor, search
 from linkage._task_limits import RunMemoryError, lower_priority, memory_budget
 from linkage._types import CandidatePairs, DataKeyError, LinkageError, SealedValueError
+from linkage.sealing import FilterCipher
 
 __all__ = [
     "CandidatePairs",
@@ -68,18 +78,26 @@ __all__ = [
     "PlanInputs",
     "QueryIndex",
     "QueryModel",
+    "RUN_TASK_NAME",
     "RaySearch",
     "Registry",
     "RegistryError",
     "RegistryState",
+    "RegistryUpdate",
     "RunMemoryError",
+    "SEARCH_TASK_NAMES",
+    "SEGMENT_THRESHOLD",
     "SealedValueError",
     "SearchExecutor",
+    "assign_cases",
+    "candidate_floor",
     "candidates",
     "candidates_reference",
+    "cluster",
     "dice_pairs",
     "dice_pairs_reference",
     "ensure_ray",
+    "insert_rows",
     "is_valid_case_id",
     "link",
     "lower_priority",
@@ -94,4 +112,7 @@ __all__ = [
     "registry_metadata",
     "search",
     "segment_bounds",
+    "segment_dice",
+    "segment_words",
+    "update_rows",
 ]

@@ -34,7 +34,7 @@ from linkage._search import search
 from linkage._task_limits import budget_lifted, limit_problems, lower_priority, memory_budget
 from linkage._types import LinkageError
 
-__all__ = ["SEARCH_MODES", "PlanInputs", "ray_plan_link"]
+__all__ = ["RUN_TASK_NAME", "SEARCH_MODES", "PlanInputs", "ray_plan_link"]
 
 logger = logging.getLogger(__name__)
 
@@ -102,6 +102,9 @@ def warm_up(batches: Sequence[EncodedBatch], rows: int = 64) -> None:
         search(a, b, 0.5, 10, method="lsh", segments=segments)
     except Exception as e:  # the run itself meets and reports any real problem
         logger.debug("warming the kernels up stopped early: %s", type(e).__name__)
+
+
+RUN_TASK_NAME = _plan_task.__name__  # ray_plan_link's task, by the name Ray records it under
 
 
 @functools.cache

@@ -46,11 +46,11 @@ from blocking import (
     walk_bands,
 )
 from blocking._lsh import _BANDS_PER_GROUP
-from linkage._ray import cluster_cpus, ensure_ray, live_nodes, ray_candidates
+from linkage._ray import _score_chunk, cluster_cpus, ensure_ray, live_nodes, ray_candidates
 from linkage._task_limits import RunMemoryError, limit_problems, lower_priority
 from linkage._types import CandidatePairs, LinkageError
 
-__all__ = ["RaySearch", "deal", "task_bytes", "windows"]
+__all__ = ["SEARCH_TASK_NAMES", "RaySearch", "deal", "task_bytes", "windows"]
 
 logger = logging.getLogger(__name__)
 
@@ -104,6 +104,10 @@ def _remote_walk() -> Any:
     import ray
 
     return ray.remote(num_cpus=1, scheduling_strategy="SPREAD")(_walk_task)
+
+
+# RaySearch's tasks, by the names Ray records them under (a cluster's task list shows them)
+SEARCH_TASK_NAMES = (_score_chunk.__name__, _walk_task.__name__)
 
 
 def windows(rows: int, k: int, max_table_bytes: int) -> list[tuple[int, int]]:

@@ -11,7 +11,7 @@ Tables (all keyed by scope): ``registry_meta`` (schema fingerprint, filter bits)
 ``registry_cases`` (case id, issue order, the id it was merged into, confidence).
 
 Given a codec (:class:`linkage.FilterCipher`), every stored filter is sealed: encrypted and
-bound to its row's scope, agency and record_ref (:mod:`linkage._sealing`).
+bound to its row's scope, agency and record_ref (:mod:`linkage.sealing`).
 
 :meth:`Registry.remove` takes records out (withdrawal, retention): their filters and links go,
 and the cases they leave are re-formed (:mod:`linkage._removal` says how).
@@ -32,8 +32,8 @@ import sqlalchemy as sa
 
 from caselink_errors import RegistryError
 from linkage._registry_write import change_rows, insert_rows, link_rows, new_record_ids, update_rows
-from linkage._sealing import FilterCodec, filter_aad, open_rows, seal_rows
 from linkage._types import LinkEnd
+from linkage.sealing import FilterCodec, SealedColumn, open_rows, registry_aad, seal_rows
 
 if TYPE_CHECKING:
     from linkage._query_update import IndexRows
@@ -85,11 +85,6 @@ cases_table = sa.Table(
     sa.Column("merged_into", sa.String(16), nullable=True),
     sa.Column("confidence", sa.Float, nullable=False),
 )
-
-
-def registry_aad(scope: str, agency: str, record_ref: str) -> bytes:
-    """What a registered record's sealed filter is bound to: its row's identity."""
-    return filter_aad("registry_records", scope, agency, record_ref)
 
 
 @dataclass
@@ -161,7 +156,7 @@ class Registry:
         reader: sa.Engine | None = None,
     ) -> None:
         """``create_tables=False`` where migrations own the tables (the service). ``codec``
-        seals every filter written and opens every filter read (:mod:`linkage._sealing`);
+        seals every filter written and opens every filter read (:mod:`linkage.sealing`);
         without one, filters are kept in the clear and sealed ones are refused. ``reader``
         (default: ``engine``) serves every read: a service whose writes take a lock gives an
         engine that reads a snapshot without it, so a long read never holds up its writers."""
@@ -256,6 +251,28 @@ class Registry:
 
         with self._read(connection) as c:
             return record_cases(c, self.scope)
+
+    @staticmethod
+    def sealed_column() -> SealedColumn:
+        """The registry's stored filters, every scope, as a key rotation walks them
+        (:func:`linkage.sealing.reseal_column`, :func:`~linkage.sealing.count_heads`)."""
+        r = records_table.c
+        return SealedColumn(
+            column=r.bloom,
+            select=lambda last: (
+                sa.select(r.id, r.scope, r.agency, r.record_ref, r.bloom)
+                .where(r.id > last)
+                .order_by(r.id)
+            ),
+            key=lambda x: x.id,
+            first=-1,
+            aad=lambda x: registry_aad(x.scope, x.agency, x.record_ref),
+            where=lambda x: f"registry record {x.id}",
+            update=records_table.update()
+            .where(r.id == sa.bindparam("k_id"), r.bloom == sa.bindparam("old"))
+            .values(bloom=sa.bindparam("new")),
+            params=lambda x: {"k_id": x.id},
+        )
 
     @staticmethod
     def records_everywhere(connection: sa.Connection) -> int:

@@ -6,7 +6,7 @@ computed by the database; and, for a tracing index, records with their filters o
 ``case_record_ids``, ``index_rows``, ``record_cases``); the service calls them inside the
 transaction that audits the read, so each takes the caller's connection.
 
-A filter is opened with its record's ref (the seal is bound to it, :mod:`linkage._sealing`);
+A filter is opened with its record's ref (the seal is bound to it, :mod:`linkage.sealing`);
 the ref is read for that and dropped: nothing read for an index carries one.
 """
 
@@ -18,8 +18,8 @@ import numpy as np
 import sqlalchemy as sa
 
 from linkage._query_update import IndexRows
-from linkage._registry import records_table, registry_aad
-from linkage._sealing import FilterCodec, open_rows
+from linkage._registry import records_table
+from linkage.sealing import FilterCodec, open_rows, registry_aad
 
 __all__ = [
     "CaseRow",

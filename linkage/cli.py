@@ -30,7 +30,7 @@ def _threshold(value: str) -> float | str:
 def _cipher(path: Path | None):
     """The cipher of ``--data-key-file``; a file that is not there is made with a new key."""
     from linkage._datakeys import DataKeyRing
-    from linkage._sealing import FilterCipher
+    from linkage.sealing import FilterCipher
 
     if path is None:
         return None

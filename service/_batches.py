@@ -31,8 +31,8 @@ import sqlalchemy as sa
 
 import bloom
 from caselink_errors import BatchRefusedError
-from linkage._registry_write import insert_rows
-from linkage._sealing import FilterCodec, filter_aad, open_rows, seal_rows
+from linkage import insert_rows
+from linkage.sealing import FilterCodec, filter_aad, open_rows, seal_rows
 from service._audit import Actor, append
 from service._tables import agreements, batch_records, batches
 

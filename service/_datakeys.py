@@ -27,17 +27,14 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from linkage._datakeys import DataKeyRing
-from linkage._registry import records_table
-from linkage._sealing import VERSION, FilterCipher
-from linkage._types import DataKeyError
+from linkage import DataKeyError, DataKeyRing, Registry
+from linkage.sealing import VERSION, FilterCipher, count_heads
 from service._settings import Settings
 from service._tables import batch_records
 
 __all__ = ["Inventory", "inventory", "key_problems", "load_cipher", "open_cipher"]
 
 logger = logging.getLogger(__name__)
-_FILTER_COLUMNS = (batch_records.c.bloom, records_table.c.bloom)
 
 
 @dataclass(frozen=True)
@@ -53,26 +50,12 @@ class Inventory:
         return sum(self.by_key.values())
 
 
-def _count(conn: sa.Connection, column: sa.Column) -> Counter:
-    """Values of one filter column by head: 5 bytes (version, key id) if sealed-shaped,
-    ``b"plain"`` for whole 64-bit words, None for anything else."""
-    n = sa.func.length(column)
-    head = sa.case(
-        (n % 8 == 1, sa.func.substr(column, 1, 5)),
-        (n % 8 == 0, sa.literal(b"plain", sa.LargeBinary)),
-        else_=sa.null(),
-    ).label("head")
-    inner = sa.select(head).where(column.is_not(None)).subquery()
-    rows = conn.execute(sa.select(inner.c.head, sa.func.count()).group_by(inner.c.head))
-    return Counter({(bytes(h) if h is not None else None): int(c) for h, c in rows})
-
-
 def inventory(engine: sa.Engine) -> Inventory:
     """Count the stored filters of both tables by key id (a full scan of each)."""
     heads: Counter = Counter()
     with engine.connect() as conn:
-        for column in _FILTER_COLUMNS:
-            heads.update(_count(conn, column))
+        for column in (batch_records.c.bloom, Registry.sealed_column().column):
+            heads.update(count_heads(conn, column))
     by_key: dict[str, int] = {}
     plain = unknown = 0
     for head, n in heads.items():

@@ -19,7 +19,7 @@ import numpy as np
 import sqlalchemy as sa
 
 from linkage import IndexChange, QueryIndex, QueryModel, Registry, segment_bounds
-from linkage._sealing import FilterCodec
+from linkage.sealing import FilterCodec
 from service._tables import agreements, batches
 
 __all__ = ["PROCESS_FROM", "load_index", "read_change", "reread"]

@@ -56,7 +56,7 @@ import numpy as np
 import sqlalchemy as sa
 
 from linkage import IndexChange, QueryIndex, Registry
-from linkage._sealing import FilterCodec
+from linkage.sealing import FilterCodec
 from service._db import reader_engine
 from service._events import changes_since, current_version
 from service._index import PROCESS_FROM, load_index, read_change, reread

@@ -23,7 +23,7 @@ import sqlalchemy as sa
 
 import bloom
 import linkage
-from linkage._sealing import FilterCodec
+from linkage.sealing import FilterCodec
 
 __all__ = ["RunInputs", "inputs_url"]
 

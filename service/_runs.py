@@ -48,7 +48,7 @@ import sqlalchemy as sa
 
 import linkage
 from caselink_errors import RunConflictError, RunLeaseLostError
-from linkage._sealing import FilterCodec
+from linkage.sealing import FilterCodec
 from service._audit import SERVICE_ACTOR, append
 from service._batches import drop_linked_filters, load_batch
 from service._db import reader_engine

@@ -25,7 +25,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from linkage._sealing import OVERHEAD
+from linkage.sealing import OVERHEAD
 from service._tables import batch_records, batches
 
 __all__ = ["Screened", "screen"]
@@ -108,7 +108,7 @@ def _bad_filters(
     conn: sa.Connection, ids: list[str], filter_bits: int, sealed: bool
 ) -> dict[str, int]:
     """Per batch: how many records have no filter or one of another width (a filter sealed at
-    rest is :data:`linkage._sealing.OVERHEAD` bytes longer than its plain width)."""
+    rest is :data:`linkage.sealing.OVERHEAD` bytes longer than its plain width)."""
     if not ids:
         return {}
     br = batch_records.c

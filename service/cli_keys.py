@@ -59,7 +59,7 @@ def rotate_data_key(
     database_url: str | None = DB,
 ) -> None:
     """Add a new data key, then re-encrypt every stored filter under it (in chunks)."""
-    from linkage._sealing import FilterCipher
+    from linkage.sealing import FilterCipher
     from service._rotation import reseal
 
     settings, engine, _, cipher = _open(database_url)

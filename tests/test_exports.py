@@ -68,3 +68,40 @@ def test_every_error_of_the_tree_has_a_status_and_a_code_and_is_exported_where_r
         module = importlib.import_module(package)
         for name in names:
             assert getattr(module, name) is getattr(errors, name), f"{package}.{name}"
+
+
+def _private_imports(package: str, path) -> list[str]:
+    """``module: name`` for each import in ``path`` of a private module or name of
+    ``package`` (``package._x``, or ``from package import _x``)."""
+    import ast
+
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            parts = node.module.split(".")
+            names = [a.name for a in node.names]
+            if parts[0] == package and (
+                any(p.startswith("_") for p in parts[1:])
+                or (len(parts) == 1 and any(n.startswith("_") for n in names))
+            ):
+                found.append(f"{path}: from {node.module} import {', '.join(names)}")
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                parts = alias.name.split(".")
+                if parts[0] == package and any(p.startswith("_") for p in parts[1:]):
+                    found.append(f"{path}: import {alias.name}")
+    return found
+
+
+def test_no_module_outside_linkage_imports_a_private_name_of_linkage():
+    """The service, the evaluation, the CLI and the lower packages use ``linkage``'s public
+    API (its ``__all__`` and the public module ``linkage.sealing``) only; the tests of
+    ``linkage`` itself may reach inside it."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    files = [root / "caselink_cli.py", root / "caselink_errors.py"]
+    for package in ("bloom", "blocking", "evaluation", "service"):
+        files += sorted((root / package).rglob("*.py"))
+    found = [hit for path in files for hit in _private_imports("linkage", path)]
+    assert found == []

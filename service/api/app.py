@@ -23,7 +23,7 @@ from collections.abc import AsyncIterator
 import sqlalchemy as sa
 from fastapi import FastAPI
 
-from linkage._sealing import FilterCipher
+from linkage.sealing import FilterCipher
 from service._audit_journal import AuditJournal
 from service._audit_writer import AuditWriter
 from service._checkpoint_writer import CheckpointWriter

@@ -13,7 +13,7 @@ import bloom
 import linkage
 from linkage import DataKeyError, DataKeyRing, FilterCipher, SealedValueError
 from linkage._registry import records_table
-from linkage._sealing import OVERHEAD, VERSION, filter_aad, is_sealed, sealed_key_id
+from linkage.sealing import OVERHEAD, VERSION, filter_aad, is_sealed, sealed_key_id
 from tests.atrest import filter_words, word_hits
 from tests.cli import caselink
 

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 import bloom
 from linkage import DataKeyRing
 from linkage._registry import records_table
-from linkage._sealing import is_sealed, sealed_key_id
+from linkage.sealing import is_sealed, sealed_key_id
 from service import Client, ServiceProcess
 from service._admin import bootstrap_agency, open_database
 from service._datakeys import inventory

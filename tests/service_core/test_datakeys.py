@@ -15,7 +15,7 @@ import bloom
 import linkage
 from linkage import DataKeyError, DataKeyRing, FilterCipher
 from linkage._registry import records_table
-from linkage._sealing import is_sealed
+from linkage.sealing import is_sealed
 from service._datakeys import inventory, open_cipher
 from service._rotation import drop_key, reseal
 from service._settings import Settings

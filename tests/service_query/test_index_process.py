@@ -29,9 +29,8 @@ AGREEMENT = "agr_index_process"
 def registry(request, tmp_path):
     """A migrated database holding one agreement whose registry has 3 x 120 records, their
     filters sealed under a data-key file as the service stores them; and that file's cipher."""
-    from linkage._datakeys import DataKeyRing
-    from linkage._registry import registry_aad
-    from linkage._sealing import FilterCipher
+    from linkage import DataKeyRing
+    from linkage.sealing import FilterCipher, registry_aad
 
     key_file = DataKeyRing.generate().write(tmp_path / "keys" / "data-keys")
     cipher = FilterCipher.from_file(key_file)

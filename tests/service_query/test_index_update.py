@@ -37,9 +37,8 @@ def world(request, tmp_path):
     """A migrated database with one agreement whose registry holds 3 x 60 records (one case
     per person, held by agencies a, b, c), sealed under a data-key file; a store and a feed
     wired as the service wires them, the store's first build done."""
-    from linkage._datakeys import DataKeyRing
-    from linkage._registry import registry_aad
-    from linkage._sealing import FilterCipher
+    from linkage import DataKeyRing
+    from linkage.sealing import FilterCipher, registry_aad
 
     cipher = FilterCipher.from_file(DataKeyRing.generate().write(tmp_path / "keys" / "k"))
     with make_database(request.param, request, tmp_path) as db:

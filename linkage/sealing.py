@@ -1,5 +1,8 @@
 """Encryption at rest of stored filters: ChaCha20-Poly1305 under a ring of data keys.
 
+A public module of ``linkage``: the sealing contract the case registry and the service's
+batch store share (``linkage.sealing.seal_rows`` / ``open_rows`` / ``filter_aad`` ...).
+
 A stored filter is *sealed*: encrypted and authenticated, one value at a time::
 
     offset  bytes   what
@@ -21,6 +24,12 @@ key), and at once when it meets a key id it does not hold. :func:`seal_rows` and
 :func:`open_rows` are the loops every reader and writer of stored filters goes through; with
 no codec (an agency's own offline registry) they keep filters in the clear, and refuse
 sealed ones with a message that asks for the key.
+
+A table of stored filters is described by a :class:`SealedColumn` (how to walk it in key
+order, what each value is bound to, how to update one value if unchanged):
+:func:`count_heads` counts its values by key id, :func:`reseal_column` re-encrypts them under
+the newest key. The registry describes its own (``Registry.sealed_column()``), the service its
+batch store; the tables themselves stay with their owners.
 """
 
 from __future__ import annotations
@@ -28,10 +37,13 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
+import sqlalchemy as sa
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
@@ -43,9 +55,13 @@ __all__ = [
     "VERSION",
     "FilterCipher",
     "FilterCodec",
+    "SealedColumn",
+    "count_heads",
     "filter_aad",
     "is_sealed",
     "open_rows",
+    "registry_aad",
+    "reseal_column",
     "seal_rows",
     "sealed_key_id",
 ]
@@ -74,6 +90,11 @@ def filter_aad(table: str, *identity: object) -> bytes:
         b = str(field).encode("utf-8")
         out += len(b).to_bytes(4, "big") + b
     return bytes(out)
+
+
+def registry_aad(scope: str, agency: str, record_ref: str) -> bytes:
+    """What a registered record's sealed filter is bound to: its row's identity."""
+    return filter_aad("registry_records", scope, agency, record_ref)
 
 
 def is_sealed(value: bytes) -> bool:
@@ -224,3 +245,70 @@ def open_rows(
             )
         out.append(plain)
     return b"".join(out)
+
+
+@dataclass(frozen=True)
+class SealedColumn:
+    """One table of stored filters, as a rotation walks it in key order."""
+
+    column: Any  # the column of stored values (counted by :func:`count_heads`)
+    select: Callable[[Any], Any]  # the rows after the last key seen, in key order
+    key: Callable[[Any], Any]  # a row's key
+    first: Any  # a key before every row's
+    aad: Callable[[Any], bytes]  # what its value is bound to
+    where: Callable[[Any], str]  # the row, named for an error (never a record_ref)
+    update: Any  # sets ``new`` where the row's key and ``old`` value match
+    params: Callable[[Any], dict]  # the update's key parameters for a row
+
+
+def count_heads(conn: sa.Connection, column: Any) -> Counter:
+    """Values of one filter column by head: 5 bytes (version, key id) if sealed-shaped,
+    ``b"plain"`` for whole 64-bit words, None for anything else (counted by the database)."""
+    n = sa.func.length(column)
+    head = sa.case(
+        (n % 8 == 1, sa.func.substr(column, 1, 5)),
+        (n % 8 == 0, sa.literal(b"plain", sa.LargeBinary)),
+        else_=sa.null(),
+    ).label("head")
+    inner = sa.select(head).where(column.is_not(None)).subquery()
+    rows = conn.execute(sa.select(inner.c.head, sa.func.count()).group_by(inner.c.head))
+    return Counter({(bytes(h) if h is not None else None): int(c) for h, c in rows})
+
+
+def _resealed(cipher: FilterCipher, value: bytes, aad: bytes, where: str) -> bytes | None:
+    """The value re-sealed under the newest key; None if it is sealed under it already."""
+    if sealed_key_id(value) == cipher.ring.newest.key_id:
+        return None
+    if is_sealed(value):
+        try:
+            plain = cipher.decrypt(value, aad)
+        except (SealedValueError, DataKeyError) as e:
+            raise type(e)(f"the stored filter of {where} {e}") from None
+    elif len(value) % 8 == 0:
+        plain = value
+    else:
+        raise SealedValueError(f"the stored filter of {where} has no known format")
+    return cipher.encrypt(plain, aad)
+
+
+def reseal_column(
+    engine: sa.Engine, cipher: FilterCipher, table: SealedColumn, chunk: int
+) -> tuple[int, int]:
+    """Re-encrypt one table under the newest key in chunks of ``chunk`` rows, a transaction
+    each: ``(values resealed, of them stored in the clear before)``. A row changed meanwhile
+    keeps its value (the update matches the old bytes); the next pass takes it."""
+    last, done, plain = table.first, 0, 0
+    while True:
+        with engine.begin() as conn:
+            rows = conn.execute(table.select(last).limit(chunk)).all()
+            if not rows:
+                return done, plain
+            changes = []
+            for x in rows:
+                new = _resealed(cipher, x.bloom, table.aad(x), table.where(x))
+                if new is not None:
+                    changes.append({**table.params(x), "old": x.bloom, "new": new})
+                    plain += not is_sealed(x.bloom)
+            if changes:
+                done += conn.execute(table.update, changes).rowcount
+            last = table.key(rows[-1])
