@@ -39,9 +39,11 @@ from service._tables import agreements, batch_records, batches
 __all__ = [
     "BatchRefusedError",
     "StoredBatch",
+    "agreement_problems",
     "batch_aad",
     "drop_linked_filters",
     "load_batch",
+    "read_upload",
     "store_batch",
 ]
 
@@ -55,7 +57,7 @@ class StoredBatch:
     duplicate: bool
 
 
-def _read(source: Path | bytes) -> bloom.EncodedBatch:
+def read_upload(source: Path | bytes) -> bloom.EncodedBatch:
     """The batch in a file (an upload) or in memory (a query), validated; 422 otherwise."""
     try:
         return bloom.read_batch(source, name="the upload")
@@ -65,7 +67,8 @@ def _read(source: Path | bytes) -> bloom.EncodedBatch:
         ) from None
 
 
-def _agreement_problems(batch: bloom.EncodedBatch, agreement: Any, agency: str) -> list[str]:
+def agreement_problems(batch: bloom.EncodedBatch, agreement: Any, agency: str) -> list[str]:
+    """What in ``batch`` does not fit the agreement or the agency sending it (sentences)."""
     m, problems = batch.metadata, []
     if m.agency != agency:
         problems.append(
@@ -180,8 +183,8 @@ def store_batch(
     records go in (no read of every ref held per upload); only then are the refs counted,
     for the message, after the failed transaction rolled back.
     """
-    batch = _read(path)
-    problems = _agreement_problems(batch, agreement, actor.agency)
+    batch = read_upload(path)
+    problems = agreement_problems(batch, agreement, actor.agency)
     if problems:
         raise BatchRefusedError(422, "the batch does not fit this agreement", problems)
     m = batch.metadata

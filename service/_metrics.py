@@ -99,7 +99,8 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, send_status)
         finally:
-            metrics = getattr(scope["app"].state, "metrics", None)
+            service = getattr(scope["app"].state, "service", None)  # None before start-up
+            metrics = service.metrics if service is not None else None
             route = getattr(scope.get("route"), "path", None) or "unmatched"
             if metrics is not None:
                 metrics.requests.labels(scope["method"], route, str(status["code"])).inc()

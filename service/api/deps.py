@@ -6,6 +6,12 @@ roles (403 otherwise). :func:`agreement_of` loads an agreement the caller is a p
 answers 404 — not 403 — to everyone else, so an outsider cannot even learn that it exists.
 ``PurposeDep`` is the one ``X-Caselink-Purpose`` header, if any (422 when sent twice or not
 in the form of a purpose). ``MetricsReader`` admits the metrics token or an ``admin`` key.
+
+The running service's parts (:class:`service.api.state.ServiceState`) reach a route as typed
+dependencies, one alias each: ``ServiceDep`` (all of them), ``SettingsDep``, ``ExecutorDep``
+(the run executor), ``IndexesDep`` (the tracing indexes), ``MetricsDep``, ``LimiterDep`` (the
+query rate limiter), ``RefusalsDep``, ``AuditWriterDep``, ``ChangesDep`` (the change feed),
+``FaultsDep``, ``CheckpointsDep``.
 """
 
 from __future__ import annotations
@@ -19,16 +25,38 @@ import sqlalchemy as sa
 from fastapi import Depends, Header, Request
 
 from service._audit import Actor
+from service._audit_writer import AuditWriter
+from service._checkpoint_writer import CheckpointWriter
+from service._events import ChangeFeed
+from service._faults import Faults
+from service._index_store import IndexStore
 from service._keys import hash_key
+from service._metrics import Metrics
+from service._ratelimit import RateLimiter
+from service._refusals import RefusalAudit
+from service._runs import RunExecutor
+from service._settings import Settings
 from service._tables import agencies, agreement_parties, agreements, api_keys
 from service.api.errors import ServiceError, named_id, well_formed
+from service.api.state import ServiceState
 
 __all__ = [
+    "AuditWriterDep",
+    "ChangesDep",
+    "CheckpointsDep",
     "EngineDep",
+    "ExecutorDep",
+    "FaultsDep",
+    "IndexesDep",
+    "LimiterDep",
+    "MetricsDep",
     "MetricsReader",
     "Principal",
     "PrincipalDep",
     "PurposeDep",
+    "RefusalsDep",
+    "ServiceDep",
+    "SettingsDep",
     "agreement_of",
     "need",
 ]
@@ -49,17 +77,78 @@ class Principal:
         return Actor(agency=self.agency, role=self.role, key_id=self.key_id)
 
 
-def get_engine(request: Request) -> sa.Engine:
-    return request.app.state.engine
+def get_service(request: Request) -> ServiceState:
+    """The running service's parts (set at start-up by :func:`service.api.app.create_app`)."""
+    state: ServiceState = request.app.state.service
+    return state
+
+
+ServiceDep = Annotated[ServiceState, Depends(get_service)]
+
+
+def get_engine(service: ServiceDep) -> sa.Engine:
+    return service.engine
 
 
 EngineDep = Annotated[sa.Engine, Depends(get_engine)]
 
 
-def get_reader(request: Request) -> sa.Engine:
+def get_reader(service: ServiceDep) -> sa.Engine:
     """The engine for pure reads: on SQLite it reads a WAL snapshot without taking the write
     lock that every transaction of :func:`get_engine`'s engine takes (``BEGIN IMMEDIATE``)."""
-    return request.app.state.reader
+    return service.reader
+
+
+def _settings(service: ServiceDep) -> Settings:
+    return service.settings
+
+
+def _executor(service: ServiceDep) -> RunExecutor:
+    return service.executor
+
+
+def _indexes(service: ServiceDep) -> IndexStore:
+    return service.indexes
+
+
+def _metrics(service: ServiceDep) -> Metrics:
+    return service.metrics
+
+
+def _limiter(service: ServiceDep) -> RateLimiter:
+    return service.query_limiter
+
+
+def _refusals(service: ServiceDep) -> RefusalAudit:
+    return service.rate_refusals
+
+
+def _audit_writer(service: ServiceDep) -> AuditWriter:
+    return service.audit_writer
+
+
+def _changes(service: ServiceDep) -> ChangeFeed:
+    return service.changes
+
+
+def _faults(service: ServiceDep) -> Faults:
+    return service.faults
+
+
+def _checkpoints(service: ServiceDep) -> CheckpointWriter:
+    return service.checkpoints
+
+
+SettingsDep = Annotated[Settings, Depends(_settings)]
+ExecutorDep = Annotated[RunExecutor, Depends(_executor)]
+IndexesDep = Annotated[IndexStore, Depends(_indexes)]
+MetricsDep = Annotated[Metrics, Depends(_metrics)]
+LimiterDep = Annotated[RateLimiter, Depends(_limiter)]
+RefusalsDep = Annotated[RefusalAudit, Depends(_refusals)]
+AuditWriterDep = Annotated[AuditWriter, Depends(_audit_writer)]
+ChangesDep = Annotated[ChangeFeed, Depends(_changes)]
+FaultsDep = Annotated[Faults, Depends(_faults)]
+CheckpointsDep = Annotated[CheckpointWriter, Depends(_checkpoints)]
 
 
 def _bearer(authorization: str | None) -> str:
@@ -158,12 +247,12 @@ def agreement_of(conn: sa.Connection, principal: Principal, agreement_id: str) -
 
 
 def read_metrics(
-    request: Request, engine: EngineDep, authorization: Annotated[str | None, Header()] = None
+    service: ServiceDep, engine: EngineDep, authorization: Annotated[str | None, Header()] = None
 ) -> None:
     """Admit the metrics token (``CASELINK_METRICS_TOKEN``/``_FILE``) or an ``admin`` key as
     a Bearer credential: 401 without a valid one, 403 for a key of another role."""
     token = _bearer(authorization)
-    expected: str | None = request.app.state.metrics_token
+    expected = service.metrics_token
     if expected is not None and secrets.compare_digest(token.encode(), expected.encode()):
         return
     principal = principal_of(engine, token)

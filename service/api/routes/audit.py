@@ -12,13 +12,20 @@ import json
 from typing import Annotated
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query
 
 from service._audit import append, verify
 from service._checkpoint_writer import CheckpointWriter
 from service._tables import audit_entries
 from service.api.access import open_agreement
-from service.api.deps import EngineDep, Principal, PrincipalDep, PurposeDep, need
+from service.api.deps import (
+    CheckpointsDep,
+    EngineDep,
+    Principal,
+    PrincipalDep,
+    PurposeDep,
+    need,
+)
 from service.api.models import AuditCheckpoint, AuditEntryPublic, AuditPage, AuditVerification
 
 router = APIRouter(prefix="/v1", tags=["audit"])
@@ -26,13 +33,6 @@ SEQ_MAX = 2**63 - 1  # a BIGINT: larger numbers overflow SQLite and PostgreSQL a
 After = Annotated[int, Query(ge=0, le=SEQ_MAX, description="entries after this seq")]
 Limit = Annotated[int, Query(ge=1, le=10_000)]
 AUDIT_ROLES: tuple[str, ...] = ("steward",)  # who reads, verifies, checkpoints an agreement's
-
-
-def get_checkpoints(request: Request) -> CheckpointWriter:
-    return request.app.state.checkpoints
-
-
-CheckpointsDep = Annotated[CheckpointWriter, Depends(get_checkpoints)]
 
 
 def _page(

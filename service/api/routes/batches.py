@@ -18,7 +18,7 @@ from service._audit import append
 from service._batches import BatchRefusedError, store_batch
 from service._tables import agencies, batches
 from service.api.access import open_agreement, refuse
-from service.api.deps import EngineDep, PrincipalDep, PurposeDep
+from service.api.deps import EngineDep, PrincipalDep, PurposeDep, ServiceDep
 from service.api.errors import ServiceError
 from service.api.models import BatchPublic
 
@@ -78,15 +78,14 @@ async def upload_batch(
     engine: EngineDep,
     principal: PrincipalDep,
     purpose: PurposeDep,
+    service: ServiceDep,
 ) -> BatchPublic:
     """Upload one encoded batch (submitters). Re-sending the same file answers 200."""
     agreement, why = await run_in_threadpool(
         open_agreement, engine, principal, agreement_id, "batch.upload", ("submitter",), purpose
     )
-    limit, faults = request.app.state.settings.max_upload_bytes, request.app.state.faults
-    with tempfile.TemporaryDirectory(
-        prefix="caselink-upload-", dir=request.app.state.upload_dir
-    ) as tmp:
+    limit, faults = service.settings.max_upload_bytes, service.faults
+    with tempfile.TemporaryDirectory(prefix="caselink-upload-", dir=service.upload_dir) as tmp:
         path = Path(tmp) / "upload.parquet"
         try:
             await _receive(request, path, limit)
@@ -99,7 +98,7 @@ async def upload_batch(
                 principal.actor,
                 path,
                 why,
-                codec=request.app.state.cipher,
+                codec=service.cipher,
             )
         except BatchRefusedError as e:
             err = ServiceError(e.status, e.error, e.detail, e.problems)

@@ -7,10 +7,10 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from service.api.deps import EngineDep, MetricsReader
+from service.api.deps import EngineDep, MetricsDep, MetricsReader
 
 router = APIRouter(tags=["health"])
 
@@ -23,6 +23,6 @@ def healthz(engine: EngineDep) -> dict[str, str]:
 
 
 @router.get("/metrics", include_in_schema=False, dependencies=[MetricsReader])
-def metrics(request: Request) -> Response:
+def metrics(figures: MetricsDep) -> Response:
     """Counts and latencies for Prometheus; no ids, refs or anything an agency sent."""
-    return Response(request.app.state.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+    return Response(figures.render(), media_type=CONTENT_TYPE_LATEST)

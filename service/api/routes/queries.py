@@ -19,17 +19,31 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import sqlalchemy as sa
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 import bloom
 from linkage import CaseHit
-from service._batches import BatchRefusedError, _agreement_problems, _read
+from service._audit_writer import AuditWriter
+from service._batches import BatchRefusedError, agreement_problems, read_upload
+from service._index_store import IndexStore
 from service._ratelimit import Decision, bucket_of
 from service._refusals import RefusalAudit, Refused
 from service.api.access import open_agreement, refuse
-from service.api.deps import EngineDep, Principal, PrincipalDep, PurposeDep
+from service.api.deps import (
+    AuditWriterDep,
+    EngineDep,
+    IndexesDep,
+    LimiterDep,
+    MetricsDep,
+    Principal,
+    PrincipalDep,
+    PurposeDep,
+    RefusalsDep,
+    SettingsDep,
+)
 from service.api.errors import ServiceError
 from service.api.models import TOP_K_LIMIT, QueryAnswer, QueryCandidate, QueryResult
 from service.api.routes.batches import receive_bytes
@@ -61,10 +75,10 @@ def _open(
 
 def _read_query(body: bytes, agreement: Any, principal: Principal) -> bloom.EncodedBatch:
     try:
-        batch = _read(body)
+        batch = read_upload(body)
     except BatchRefusedError as e:
         raise ServiceError(422, "invalid_batch", e.detail, e.problems) from None
-    problems = _agreement_problems(batch, agreement, principal.agency)
+    problems = agreement_problems(batch, agreement, principal.agency)
     if problems:
         raise ServiceError(422, "invalid_batch", "the query does not fit this agreement", problems)
     if len(batch) == 0:
@@ -127,7 +141,7 @@ def _answer(
 
 
 async def _audit(
-    request: Request, agreement_id: str, principal: Principal, why: str, answer: QueryAnswer
+    writer: AuditWriter, agreement_id: str, principal: Principal, why: str, answer: QueryAnswer
 ) -> None:
     """The answer's audit entry, committed (with the other queries' waiting, in one group)
     before the answer is sent; a 503 and no answer if it cannot be written."""
@@ -138,13 +152,12 @@ async def _audit(
         "records_matched": matched,
         "top_k": answer.top_k,
     }
-    writer = request.app.state.audit_writer
     await writer.append(agreement_id, principal.actor, ACTION, purpose=why, details=details)
 
 
 async def _search(
-    request: Request,
-    engine,
+    store: IndexStore,
+    engine: sa.Engine,
     agreement_id: str,
     principal: Principal,
     why: str,
@@ -152,7 +165,6 @@ async def _search(
     top_k: int,
     min_confidence: float,
 ):
-    store = request.app.state.indexes
     index = await run_in_threadpool(store.get, agreement_id, INDEX_WAIT_SECONDS)
     if index is None or (index.records and index.words != batch.filters.shape[1]):
         err = ServiceError(
@@ -173,12 +185,16 @@ async def query(
     engine: EngineDep,
     principal: PrincipalDep,
     purpose: PurposeDep,
+    settings: SettingsDep,
+    limiter: LimiterDep,
+    refusals: RefusalsDep,
+    indexes: IndexesDep,
+    writer: AuditWriterDep,
+    metrics: MetricsDep,
     top_k: Annotated[int, Query(ge=1, le=TOP_K_LIMIT, description="cases per query record")] = 5,
     min_confidence: Annotated[float, Query(ge=0.0, le=1.0)] = 0.05,
 ):
     """Look sought people up (tracers): the body is an encoded batch of query records."""
-    settings, limiter = request.app.state.settings, request.app.state.query_limiter
-    refusals = request.app.state.rate_refusals
     bucket = bucket_of(principal.agency_id, principal.role)  # every tracer key of the agency
     agreement, why = await run_in_threadpool(
         _open, engine, principal, agreement_id, purpose, top_k, settings.query_top_k_max
@@ -207,11 +223,11 @@ async def query(
             _limited, refusals, agreement_id, principal, why, decision, n
         )
     hits = await _search(
-        request, engine, agreement_id, principal, why, batch, top_k, min_confidence
+        indexes, engine, agreement_id, principal, why, batch, top_k, min_confidence
     )
     refs = [str(r) for r in batch.record_refs]
     answer = _answer(agreement_id, why, top_k, min_confidence, refs, hits)
-    await _audit(request, agreement_id, principal, why, answer)
-    request.app.state.metrics.queries.inc()
-    request.app.state.metrics.query_records.inc(n)
+    await _audit(writer, agreement_id, principal, why, answer)
+    metrics.queries.inc()
+    metrics.query_records.inc(n)
     return answer

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 
 from service._audit import append
 from service._runs import ACTIVE, queue_run
 from service._tables import runs
 from service.api.access import open_agreement
-from service.api.deps import EngineDep, PrincipalDep, PurposeDep
+from service.api.deps import EngineDep, ExecutorDep, MetricsDep, PrincipalDep, PurposeDep
 from service.api.errors import ServiceError, named_id, well_formed
 from service.api.models import RunPublic
 
@@ -35,10 +35,11 @@ def _public(row) -> RunPublic:
 @router.post("", response_model=RunPublic, status_code=202)
 def start_run(
     agreement_id: str,
-    request: Request,
     engine: EngineDep,
     principal: PrincipalDep,
     purpose: PurposeDep,
+    executor: ExecutorDep,
+    metrics: MetricsDep,
 ) -> RunPublic:
     """Queue a linkage run of the agreement's pending batches (one run at a time)."""
     _, why = open_agreement(engine, principal, agreement_id, "run.start", RUNNERS, purpose)
@@ -60,8 +61,8 @@ def start_run(
             conn, agreement_id, principal.actor, "run.start", purpose=why, details={"run": run_id}
         )
         row = conn.execute(sa.select(runs).where(runs.c.id == run_id)).one()
-    request.app.state.metrics.runs.labels("started").inc()
-    request.app.state.executor.submit(run_id)
+    metrics.runs.labels("started").inc()
+    executor.submit(run_id)
     return _public(row)
 
 

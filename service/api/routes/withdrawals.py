@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 
 from service._runs import VIEW_WAIT_SECONDS
 from service._withdraw import withdraw
 from service.api.access import open_agreement, refuse
-from service.api.deps import EngineDep, PrincipalDep, PurposeDep
+from service.api.deps import ChangesDep, EngineDep, FaultsDep, PrincipalDep, PurposeDep
 from service.api.errors import ServiceError
 from service.api.models import WithdrawalCreate, WithdrawalReceipt
 
@@ -26,10 +26,11 @@ ACTION = "record.withdraw"
 def withdraw_record(
     agreement_id: str,
     body: WithdrawalCreate,
-    request: Request,
     engine: EngineDep,
     principal: PrincipalDep,
     purpose: PurposeDep,
+    faults: FaultsDep,
+    changes: ChangesDep,
 ) -> WithdrawalReceipt:
     """Withdraw one record: its filter, links and upload row go; its case is re-formed."""
     agreement, why = open_agreement(
@@ -53,13 +54,11 @@ def withdraw_record(
             body.record_ref,
             body.reason,
             why,
-            request.app.state.faults,
+            faults,
         )
     except ServiceError as e:  # the failed transaction is closed: audit the refusal now
         raise refuse(engine, agreement_id, principal, ACTION, e, why, details) from None
     # the receipt is issued once tracing queries no longer find the record: the index reads
     # the records the withdrawal touched again, in place (service._index_store)
-    request.app.state.changes.publish(
-        agreement_id, wait=VIEW_WAIT_SECONDS, records=receipt.registry_ids
-    )
+    changes.publish(agreement_id, wait=VIEW_WAIT_SECONDS, records=receipt.registry_ids)
     return WithdrawalReceipt(**asdict(receipt))
