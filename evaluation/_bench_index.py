@@ -29,7 +29,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import sqlalchemy as sa
 
 from evaluation._bench import peak_rss_gib
 from evaluation._bench_query import _fill_registry, _first_answer, _setup
@@ -144,8 +143,8 @@ def _in_process(
     from service._db import make_engine
     from service._index import load_index
     from service._index_store import IndexStore
-    from service._tables import agreements
     from service._withdraw import withdraw
+    from service.repositories.agreements import agreement as agreement_row
 
     engine = make_engine(url)
     t = time.perf_counter()
@@ -155,7 +154,7 @@ def _in_process(
     try:
         store.refresh(agreement).result()
         with engine.connect() as conn:
-            row = conn.execute(sa.select(agreements).where(agreements.c.id == agreement)).one()
+            row = agreement_row(conn, agreement)
         transaction_ms, index_ms = [], []
         for ref in refs:
             t = time.perf_counter()

@@ -35,6 +35,7 @@ from linkage import insert_rows
 from linkage.sealing import FilterCodec, filter_aad, open_rows, seal_rows
 from service._audit import Actor, append
 from service._tables import agreements, batch_records, batches
+from service.repositories.agreements import AgreementRow
 
 __all__ = [
     "BatchRefusedError",
@@ -67,7 +68,9 @@ def read_upload(source: Path | bytes) -> bloom.EncodedBatch:
         ) from None
 
 
-def agreement_problems(batch: bloom.EncodedBatch, agreement: Any, agency: str) -> list[str]:
+def agreement_problems(
+    batch: bloom.EncodedBatch, agreement: AgreementRow, agency: str
+) -> list[str]:
     """What in ``batch`` does not fit the agreement or the agency sending it (sentences)."""
     m, problems = batch.metadata, []
     if m.agency != agency:
@@ -106,7 +109,7 @@ def _layout_problems(offered: Layout, agreed: Layout, agreement_id: str) -> list
     ]
 
 
-def _settled_layout(conn: sa.Connection, agreement: Any, offered: Layout) -> Layout:
+def _settled_layout(conn: sa.Connection, agreement: AgreementRow, offered: Layout) -> Layout:
     """The layout of an agreement that has none recorded: settled now, once, for good."""
     b, g = batches.c, agreements.c
     linked_first = sa.case((b.status == "linked", 0), else_=1)
@@ -169,7 +172,7 @@ def batch_aad(agreement_id: str, agency_id: int, record_ref: str) -> bytes:
 
 def store_batch(
     engine: sa.Engine,
-    agreement: Any,
+    agreement: AgreementRow,
     agency_id: int,
     actor: Actor,
     path: Path,

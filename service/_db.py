@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 
-__all__ = ["BUSY_TIMEOUT_MS", "make_engine", "migrate", "reader_engine"]
+__all__ = ["BUSY_TIMEOUT_MS", "make_engine", "migrate", "ping", "reader_engine"]
 
 logger = logging.getLogger(__name__)
 _MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -106,3 +106,9 @@ def reader_engine(engine: sa.Engine) -> sa.Engine:
             )
             _READERS[engine] = reader
         return reader
+
+
+def ping(engine: sa.Engine) -> None:
+    """Raise unless the database answers a trivial query (liveness)."""
+    with engine.connect() as conn:
+        conn.execute(sa.text("SELECT 1"))

@@ -32,6 +32,7 @@ from service._events import ChangeFeed, record_change
 from service._jobs import PeriodicJob
 from service._tables import agencies, agreements, audit_entries, batch_records, batches
 from service._withdraw import clustering_threshold, drop_batch_records, run_in_progress
+from service.repositories import agreements as agreements_repo
 
 __all__ = ["Purge", "RetentionSweeper", "SweepReport", "expired_batches", "sweep"]
 
@@ -103,8 +104,12 @@ def purge_batch(engine: sa.Engine, batch_id: str, as_of: datetime, actor: Actor)
             .where(b.id == batch_id)
             .with_for_update(of=batches)  # a concurrent sweep waits, then finds it gone
         ).first()
-        agreement = conn.execute(sa.select(agreements).where(agreements.c.id == scope)).one()
-        if row is None or row.received_at >= as_of - timedelta(days=agreement.retention_days):
+        agreement = agreements_repo.agreement(conn, scope)
+        if (
+            agreement is None
+            or row is None
+            or row.received_at >= as_of - timedelta(days=agreement.retention_days)
+        ):
             return None
         if run_in_progress(conn, scope) is not None:
             return None

@@ -43,11 +43,11 @@ import sqlalchemy as sa
 from service._db import reader_engine
 from service._faults import Faults
 from service._tables import runs
+from service.repositories.runs import ACTIVE
 
 __all__ = ["LeaseKeeper", "RunLeases", "db_now", "replica_id"]
 
 logger = logging.getLogger(__name__)
-ACTIVE = ("queued", "running")
 DEFAULT_SECONDS = 30.0
 
 # why a run is abandoned (the ``reason`` of its ``run.takeover`` audit entry)

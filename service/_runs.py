@@ -58,13 +58,15 @@ from service._metrics import Metrics
 from service._run_inputs import RunInputs
 from service._runlease import RunLeases
 from service._screen import Screened, screen
-from service._tables import agencies, agreements, batches, runs
+from service._tables import agencies, batches, runs
 from service.api.errors import ServiceError
+from service.repositories import agreements as agreements_repo
+from service.repositories.agreements import AgreementRow
+from service.repositories.runs import active_run
 
 __all__ = ["RunExecutor", "RunLeaseLostError", "queue_run", "recover_interrupted"]
 
 logger = logging.getLogger(__name__)
-ACTIVE = ("queued", "running")
 COMMITTED = "indexing"  # the stage a run's own transaction writes: its changes are stored
 VIEW_WAIT_SECONDS = 300.0  # longest wait for the tracing index to take a run
 INTERRUPTED = "the service stopped during this run; nothing of it was kept. Start a new run"
@@ -97,15 +99,12 @@ def _one_active_run(conn: sa.Connection, agreement_id: str) -> None:
     held until the caller commits: a run another replica queued meanwhile is seen here."""
     if conn.dialect.name == "postgresql":
         conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_lock_key(agreement_id))))
-    active = conn.execute(
-        sa.select(runs.c.id).where(runs.c.agreement_id == agreement_id, runs.c.status.in_(ACTIVE))
-    ).first()
+    active = active_run(conn, agreement_id)
     if active is not None:
         raise ServiceError(
             409,
             "conflict",
-            f"run {active.id} of this agreement is not finished "
-            "yet; wait for it, then start another",
+            f"run {active} of this agreement is not finished yet; wait for it, then start another",
         )
 
 
@@ -348,9 +347,8 @@ class RunExecutor:
         reader = reader_engine(self.engine)
         with reader.connect() as conn:
             run = conn.execute(sa.select(runs).where(runs.c.id == run_id)).one()
-            agreement = conn.execute(
-                sa.select(agreements).where(agreements.c.id == run.agreement_id)
-            ).one()
+            agreement = agreements_repo.agreement(conn, run.agreement_id)
+            assert agreement is not None  # a run's agreement is never deleted
             screened = screen(
                 conn, agreement, self._pending(conn, agreement.id), sealed=self.codec is not None
             )
@@ -365,7 +363,7 @@ class RunExecutor:
         self._store(run_id, registry, report, screened, stats)
         return agreement.id
 
-    def _plan(self, run_id: str, agreement: Any, registry: linkage.Registry, good: list):
+    def _plan(self, run_id: str, agreement: AgreementRow, registry: linkage.Registry, good: list):
         """The run's linkage, computed in a Ray task of its own when the service has Ray; the
         task reads its inputs itself where it can open the database (:mod:`service._run_inputs`)."""
         t = agreement.threshold

@@ -27,6 +27,7 @@ import sqlalchemy as sa
 
 from linkage.sealing import OVERHEAD
 from service._tables import batch_records, batches
+from service.repositories.agreements import AgreementRow
 
 __all__ = ["Screened", "screen"]
 
@@ -65,7 +66,7 @@ def _describe(layout: Layout) -> str:
     return f"{len(layout)} segments, {sum(b for _, b in layout)} bits"
 
 
-def _reference(conn: sa.Connection, agreement: Any, rows: Sequence[Any]) -> Layout | None:
+def _reference(conn: sa.Connection, agreement: AgreementRow, rows: Sequence[Any]) -> Layout | None:
     """The layout every batch must have (see the module docstring); None: none known."""
     known = _layout(getattr(agreement, "segments", None))
     if known is not None:
@@ -123,7 +124,7 @@ def _bad_filters(
 
 
 def screen(
-    conn: sa.Connection, agreement: Any, rows: Sequence[Any], *, sealed: bool = False
+    conn: sa.Connection, agreement: AgreementRow, rows: Sequence[Any], *, sealed: bool = False
 ) -> Screened:
     """Split pending batch ``rows`` (in the order they are linked) into good and set aside."""
     out = Screened()

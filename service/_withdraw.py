@@ -32,9 +32,10 @@ import linkage
 from service._audit import Actor, append
 from service._events import record_change
 from service._faults import Faults
-from service._runs import ACTIVE
 from service._tables import agencies, batch_records, batches, runs
 from service.api.errors import ServiceError
+from service.repositories.agreements import AgreementRow
+from service.repositories.runs import active_run
 
 __all__ = [
     "REASONS",
@@ -80,7 +81,7 @@ class Receipt:
         return {k: getattr(self, k) for k in keep}
 
 
-def clustering_threshold(conn: sa.Connection, agreement: Any) -> float | None:
+def clustering_threshold(conn: sa.Connection, agreement: AgreementRow) -> float | None:
     """The threshold a link must reach to hold records together when a case is re-formed."""
     if agreement.threshold != "auto":
         return float(agreement.threshold)
@@ -94,10 +95,8 @@ def clustering_threshold(conn: sa.Connection, agreement: Any) -> float | None:
 
 
 def run_in_progress(conn: sa.Connection, agreement_id: str) -> str | None:
-    row = conn.execute(
-        sa.select(runs.c.id).where(runs.c.agreement_id == agreement_id, runs.c.status.in_(ACTIVE))
-    ).first()
-    return None if row is None else row.id
+    """The id of the agreement's unfinished run, if any."""
+    return active_run(conn, agreement_id)
 
 
 def _agency_id(conn: sa.Connection, name: str) -> int | None:
@@ -131,7 +130,7 @@ def drop_batch_records(conn: sa.Connection, batch_id: str, positions: list[int] 
 
 def withdraw(
     engine: sa.Engine,
-    agreement: Any,
+    agreement: AgreementRow,
     actor: Actor,
     agency: str,
     record_ref: str,

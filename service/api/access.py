@@ -26,6 +26,7 @@ from service._audit import append
 from service._db import reader_engine
 from service.api.deps import PURPOSE_HEADER, Principal, agreement_of, need
 from service.api.errors import ServiceError, named_id
+from service.repositories.agreements import AgreementRow
 
 __all__ = [
     "DEFAULT_PURPOSE",
@@ -40,14 +41,14 @@ DEFAULT_PURPOSE = "linkage"  # uploads, runs and reading one's own cases serve t
 IMPLIED = frozenset({"linkage", "oversight"})  # allowed by every agreement, as a call's default
 
 
-def allowed_purposes(agreement: Any, default: str) -> list[str]:
+def allowed_purposes(agreement: AgreementRow, default: str) -> list[str]:
     """The purposes a call with ``default`` may have under ``agreement``: those it lists, and
     ``default`` itself when it is one every agreement implies."""
     listed = list(agreement.purposes)
     return [*listed, default] if default in IMPLIED and default not in listed else listed
 
 
-def check_purpose(agreement: Any, purpose: str | None, default: str) -> str:
+def check_purpose(agreement: AgreementRow, purpose: str | None, default: str) -> str:
     """The stated purpose, or else ``default``, if the agreement allows it; 403 otherwise.
 
     An empty ``default`` means the call needs a stated purpose: it is returned empty for the

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated
 
 import sqlalchemy as sa
 from fastapi import Depends, Header, Request
@@ -36,9 +36,10 @@ from service._ratelimit import RateLimiter
 from service._refusals import RefusalAudit
 from service._runs import RunExecutor
 from service._settings import Settings
-from service._tables import agencies, agreement_parties, agreements, api_keys
 from service.api.errors import ServiceError, named_id, well_formed
 from service.api.state import ServiceState
+from service.repositories.agencies import key_by_hash
+from service.repositories.agreements import AgreementRow, of_party
 
 __all__ = [
     "AuditWriterDep",
@@ -162,13 +163,8 @@ def _bearer(authorization: str | None) -> str:
 
 def principal_of(engine: sa.Engine, token: str) -> Principal:
     """The principal behind an API key; 401 if it is unknown or revoked."""
-    k, a = api_keys.c, agencies.c
     with engine.connect() as conn:
-        row = conn.execute(
-            sa.select(k.id, k.role, k.revoked_at, a.id.label("agency_id"), a.name)
-            .join(agencies, agencies.c.id == k.agency_id)
-            .where(k.key_hash == hash_key(token))
-        ).first()
+        row = key_by_hash(conn, hash_key(token))
     if row is None or row.revoked_at is not None:
         raise ServiceError(
             401,
@@ -226,16 +222,11 @@ def purpose_header(
 PurposeDep = Annotated[str | None, Depends(purpose_header)]
 
 
-def agreement_of(conn: sa.Connection, principal: Principal, agreement_id: str) -> Any:
-    """The agreement row if the caller's agency is a party to it; 404 for everyone else."""
-    g, p = agreements.c, agreement_parties.c
+def agreement_of(conn: sa.Connection, principal: Principal, agreement_id: str) -> AgreementRow:
+    """The agreement if the caller's agency is a party to it; 404 for everyone else."""
     row = None
     if well_formed("agreement", agreement_id):  # any other string names no agreement
-        row = conn.execute(
-            sa.select(agreements)
-            .join(agreement_parties, p.agreement_id == g.id)
-            .where(g.id == agreement_id, p.agency_id == principal.agency_id)
-        ).first()
+        row = of_party(conn, agreement_id, principal.agency_id)
     if row is None:
         raise ServiceError(
             404,

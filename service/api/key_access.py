@@ -14,10 +14,10 @@ from typing import Any
 import sqlalchemy as sa
 
 from service._keys import AGENCY_ROLES, KEY_ID
-from service._tables import agencies, api_keys
 from service.api.access import refuse
 from service.api.deps import Principal, need
 from service.api.errors import ServiceError
+from service.repositories.agencies import KeyRow, key_in_reach, keys_in_reach
 
 __all__ = [
     "KEY_MANAGERS",
@@ -81,26 +81,13 @@ def check_manage(principal: Principal, key_id: str, *, rotating: bool) -> None:
     )
 
 
-def _within_reach(principal: Principal) -> list[sa.ColumnElement[bool]]:
-    """Conditions on ``api_keys`` for the keys the caller manages (after check_manage)."""
-    k = api_keys.c
-    if principal.role == "admin":
-        return []
-    if principal.role == "steward":
-        return [k.agency_id == principal.agency_id, k.role != "admin"]
-    return [k.id == principal.key_id]
-
-
-def managed_key(conn: sa.Connection, principal: Principal, key_id: str) -> Any:
+def managed_key(conn: sa.Connection, principal: Principal, key_id: str) -> KeyRow:
     """The unrevoked key ``key_id`` if within the caller's reach; 404 or 409 otherwise."""
     if not KEY_ID.fullmatch(key_id):
         raise ServiceError(404, "not_found", NO_KEY)
-    k = api_keys.c
-    row = conn.execute(
-        sa.select(k.id, k.agency_id, k.role, k.created_at, k.revoked_at, agencies.c.name)
-        .join(agencies, agencies.c.id == k.agency_id)
-        .where(k.id == key_id, *_within_reach(principal))
-    ).first()
+    row = key_in_reach(
+        conn, key_id, role=principal.role, agency_id=principal.agency_id, own_key=principal.key_id
+    )
     if row is None:
         raise ServiceError(404, "not_found", NO_KEY)
     if row.revoked_at is not None:
@@ -108,13 +95,9 @@ def managed_key(conn: sa.Connection, principal: Principal, key_id: str) -> Any:
     return row
 
 
-def visible_keys(principal: Principal) -> sa.Select:
+def visible_keys(conn: sa.Connection, principal: Principal) -> list[KeyRow]:
     """Every key the caller may list: all (admin), or its agency's but admin keys (steward)."""
     need(principal, *KEY_MANAGERS)
-    k = api_keys.c
-    return (
-        sa.select(k.id, k.role, k.created_at, k.revoked_at, agencies.c.name)
-        .join(agencies, agencies.c.id == k.agency_id)
-        .where(*_within_reach(principal))
-        .order_by(k.created_at)
+    return keys_in_reach(
+        conn, role=principal.role, agency_id=principal.agency_id, own_key=principal.key_id
     )

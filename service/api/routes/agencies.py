@@ -13,7 +13,6 @@ from fastapi import APIRouter, Path
 
 from service._audit import append
 from service._keys import new_key
-from service._tables import agencies, api_keys
 from service.api.deps import EngineDep, PrincipalDep, need
 from service.api.errors import ServiceError
 from service.api.key_access import (
@@ -33,6 +32,7 @@ from service.api.models import (
     KeyPublic,
     Me,
 )
+from service.repositories import agencies as repo
 
 router = APIRouter(prefix="/v1", tags=["agencies and keys"])
 NamePath = Annotated[str, Path(pattern=AGENCY_NAME, description="the agency's name")]
@@ -41,28 +41,17 @@ NamePath = Annotated[str, Path(pattern=AGENCY_NAME, description="the agency's na
 def issue_key(conn: sa.Connection, agency_id: int, agency: str, role: str) -> KeyIssued:
     """Store a new key's hash and return the key itself, to be shown once."""
     issued, now = new_key(), datetime.now(UTC)
-    conn.execute(
-        api_keys.insert().values(
-            id=issued.key_id,
-            agency_id=agency_id,
-            role=role,
-            key_hash=issued.key_hash,
-            created_at=now,
-        )
-    )
+    repo.add_key(conn, issued.key_id, agency_id, role, issued.key_hash, now)
     return KeyIssued(
         key_id=issued.key_id, agency=agency, role=role, created_at=now, api_key=issued.api_key
     )
 
 
 def create_agency_row(conn: sa.Connection, name: str) -> int:
-    exists = conn.execute(sa.select(agencies.c.id).where(agencies.c.name == name)).first()
-    if exists:
+    """A new agency's id; 409 if the name is taken."""
+    if repo.agency_id(conn, name) is not None:
         raise ServiceError(409, "conflict", f"agency {name} exists already")
-    now = datetime.now(UTC)
-    return int(
-        conn.execute(agencies.insert().values(name=name, created_at=now)).inserted_primary_key[0]
-    )
+    return repo.add_agency(conn, name)
 
 
 @router.get("/me", response_model=Me)
@@ -79,9 +68,10 @@ def create_agency(body: AgencyCreate, engine: EngineDep, principal: PrincipalDep
         with engine.begin() as conn:
             create_agency_row(conn, body.name)
             append(conn, "", principal.actor, "agency.create", details={"agency": body.name})
-            row = conn.execute(sa.select(agencies).where(agencies.c.name == body.name)).one()
+            row = repo.agency(conn, body.name)
     except ServiceError as e:
         raise refused(engine, principal, "agency.create", e, agency=body.name) from None
+    assert row is not None  # made in this transaction
     return AgencyPublic(name=row.name, created_at=row.created_at)
 
 
@@ -93,7 +83,7 @@ def list_agencies(engine: EngineDep, principal: PrincipalDep) -> list[AgencyPubl
     except ServiceError as e:
         raise refused(engine, principal, "agency.list", e) from None
     with engine.connect() as conn:
-        rows = conn.execute(sa.select(agencies).order_by(agencies.c.name)).all()
+        rows = repo.all_agencies(conn)
     return [AgencyPublic(name=r.name, created_at=r.created_at) for r in rows]
 
 
@@ -106,10 +96,10 @@ def create_key(
     try:
         check_issue(principal, name, body.role)
         with engine.begin() as conn:
-            row = conn.execute(sa.select(agencies.c.id).where(agencies.c.name == name)).first()
-            if row is None:
+            agency_id = repo.agency_id(conn, name)
+            if agency_id is None:
                 raise ServiceError(404, "not_found", f"no agency {name}; create it first")
-            issued = issue_key(conn, int(row.id), name, body.role)
+            issued = issue_key(conn, agency_id, name, body.role)
             details = {"agency": name, "role": body.role, "new_key": issued.key_id}
             append(conn, "", principal.actor, "key.create", details=details)
     except ServiceError as e:
@@ -121,11 +111,10 @@ def create_key(
 def list_keys(engine: EngineDep, principal: PrincipalDep) -> list[KeyPublic]:
     """Keys the caller manages: all (admins) or its own agency's (stewards). Never the keys."""
     try:
-        query = visible_keys(principal)
+        with engine.connect() as conn:
+            rows = visible_keys(conn, principal)
     except ServiceError as e:
         raise refused(engine, principal, "key.list", e) from None
-    with engine.connect() as conn:
-        rows = conn.execute(query).all()
     return [
         KeyPublic(
             key_id=r.id,
@@ -146,12 +135,8 @@ def rotate_key(key_id: str, engine: EngineDep, principal: PrincipalDep) -> KeyIs
         check_manage(principal, key_id, rotating=True)
         with engine.begin() as conn:
             row = managed_key(conn, principal, key_id)
-            conn.execute(
-                api_keys.update()
-                .where(api_keys.c.id == row.id)
-                .values(revoked_at=datetime.now(UTC))
-            )
-            issued = issue_key(conn, int(row.agency_id), row.name, row.role)
+            repo.revoke_key(conn, row.id, datetime.now(UTC))
+            issued = issue_key(conn, row.agency_id, row.name, row.role)
             details = {"key": row.id, "new_key": issued.key_id}
             append(conn, "", principal.actor, "key.rotate", details=details)
     except ServiceError as e:
@@ -167,7 +152,7 @@ def revoke_key(key_id: str, engine: EngineDep, principal: PrincipalDep) -> KeyPu
         check_manage(principal, key_id, rotating=False)
         with engine.begin() as conn:
             row = managed_key(conn, principal, key_id)
-            conn.execute(api_keys.update().where(api_keys.c.id == row.id).values(revoked_at=now))
+            repo.revoke_key(conn, row.id, now)
             append(conn, "", principal.actor, "key.revoke", details={"key": row.id})
     except ServiceError as e:
         raise refused(engine, principal, "key.revoke", e, **key_tried(key_id)) from None

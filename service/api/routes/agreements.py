@@ -6,18 +6,18 @@ admin key is in no role list here: the service's operator reads no agreement."""
 from __future__ import annotations
 
 import secrets
-from datetime import UTC, datetime
-from typing import Any
 
 import sqlalchemy as sa
 from fastapi import APIRouter
 
 from service._audit import append
-from service._tables import agencies, agreement_parties, agreements
 from service.api.access import open_agreement, refuse
 from service.api.deps import EngineDep, PrincipalDep, need
 from service.api.errors import ServiceError
 from service.api.models import AgreementCreate, AgreementPublic, LinkageSettings, Segment
+from service.repositories import agencies as agencies_repo
+from service.repositories import agreements as agreements_repo
+from service.repositories.agreements import AgreementRow
 
 router = APIRouter(prefix="/v1/agreements", tags=["agreements"])
 ANY_ROLE = ("steward", "submitter", "tracer", "evaluator")
@@ -27,29 +27,17 @@ def threshold_value(text: str) -> float | str:
     return text if text == "auto" else float(text)
 
 
-def public(conn: sa.Connection, row: Any) -> AgreementPublic:
-    a, p = agencies.c, agreement_parties.c
-    parties = (
-        conn.execute(
-            sa.select(a.name)
-            .join(agreement_parties, p.agency_id == a.id)
-            .where(p.agreement_id == row.id)
-            .order_by(a.name)
-        )
-        .scalars()
-        .all()
-    )
-    creator = conn.execute(sa.select(a.name).where(a.id == row.created_by)).scalar_one()
+def public(conn: sa.Connection, row: AgreementRow) -> AgreementPublic:
     return AgreementPublic(
         agreement_id=row.id,
         name=row.name,
-        parties=list(parties),
+        parties=agreements_repo.parties(conn, row.id),
         purposes=list(row.purposes),
         schema_fingerprint=row.schema_fingerprint,
         filter_bits=row.filter_bits,
         segments=[Segment(name=n, bits=b) for n, b in row.segments] if row.segments else None,
         retention_days=row.retention_days,
-        created_by=creator,
+        created_by=agencies_repo.agency_name(conn, row.created_by),
         created_at=row.created_at,
         linkage=LinkageSettings(
             threshold=threshold_value(row.threshold),
@@ -69,11 +57,7 @@ def create_agreement(
         raise ServiceError(422, "invalid_request", "the segment layout does not fit", layout)
     names = sorted(set(body.parties) | {principal.agency})
     with engine.begin() as conn:
-        found = dict(
-            conn.execute(
-                sa.select(agencies.c.name, agencies.c.id).where(agencies.c.name.in_(names))
-            ).all()
-        )
+        found = agencies_repo.agency_ids(conn, names)
         missing = [n for n in names if n not in found]
         if missing:
             raise ServiceError(
@@ -82,29 +66,22 @@ def create_agreement(
                 "some parties are not agencies here",
                 [f"parties: no agency {n}; create it first" for n in missing],
             )
-        agreement_id = "agr_" + secrets.token_hex(8)
-        conn.execute(
-            agreements.insert().values(
-                id=agreement_id,
-                name=body.name,
-                schema_fingerprint=body.schema_fingerprint,
-                filter_bits=body.filter_bits,
-                segments=[[s.name, s.bits] for s in body.segments],
-                purposes=body.purposes,
-                retention_days=body.retention_days,
-                threshold=str(body.linkage.threshold),
-                allow_duplicates=body.linkage.allow_duplicates_within_agency,
-                created_by=principal.agency_id,
-                created_at=datetime.now(UTC),
-            )
+        row = agreements_repo.add_agreement(
+            conn,
+            "agr_" + secrets.token_hex(8),
+            name=body.name,
+            schema_fingerprint=body.schema_fingerprint,
+            filter_bits=body.filter_bits,
+            segments=[[s.name, s.bits] for s in body.segments],
+            purposes=body.purposes,
+            retention_days=body.retention_days,
+            threshold=str(body.linkage.threshold),
+            allow_duplicates=body.linkage.allow_duplicates_within_agency,
+            created_by=principal.agency_id,
+            party_ids=[found[n] for n in names],
         )
-        conn.execute(
-            agreement_parties.insert(),
-            [{"agreement_id": agreement_id, "agency_id": found[n]} for n in names],
-        )
-        details = {"agreement": agreement_id, "parties": names, "purposes": body.purposes}
-        append(conn, agreement_id, principal.actor, "agreement.create", details=details)
-        row = conn.execute(sa.select(agreements).where(agreements.c.id == agreement_id)).one()
+        details = {"agreement": row.id, "parties": names, "purposes": body.purposes}
+        append(conn, row.id, principal.actor, "agreement.create", details=details)
         return public(conn, row)
 
 
@@ -116,14 +93,8 @@ def list_agreements(engine: EngineDep, principal: PrincipalDep) -> list[Agreemen
         need(principal, *ANY_ROLE)
     except ServiceError as e:
         raise refuse(engine, "", principal, "agreement.list", e) from None
-    g, p = agreements.c, agreement_parties.c
     with engine.begin() as conn:
-        rows = conn.execute(
-            sa.select(agreements)
-            .join(agreement_parties, p.agreement_id == g.id)
-            .where(p.agency_id == principal.agency_id)
-            .order_by(g.created_at)
-        ).all()
+        rows = agreements_repo.agreements_of(conn, principal.agency_id)
         for r in rows:
             append(conn, r.id, principal.actor, "agreement.list")
         return [public(conn, r) for r in rows]

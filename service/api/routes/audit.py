@@ -8,7 +8,6 @@ in their ``Query``: a seq is a 64-bit integer in every database.
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 import sqlalchemy as sa
@@ -16,7 +15,6 @@ from fastapi import APIRouter, Query
 
 from service._audit import append, verify
 from service._checkpoint_writer import CheckpointWriter
-from service._tables import audit_entries
 from service.api.access import open_agreement
 from service.api.deps import (
     CheckpointsDep,
@@ -27,6 +25,7 @@ from service.api.deps import (
     need,
 )
 from service.api.models import AuditCheckpoint, AuditEntryPublic, AuditPage, AuditVerification
+from service.repositories.audit import entries_after
 
 router = APIRouter(prefix="/v1", tags=["audit"])
 SEQ_MAX = 2**63 - 1  # a BIGINT: larger numbers overflow SQLite and PostgreSQL alike
@@ -38,18 +37,8 @@ AUDIT_ROLES: tuple[str, ...] = ("steward",)  # who reads, verifies, checkpoints 
 def _page(
     engine: sa.Engine, scope: str, principal: Principal, purpose: str | None, after: int, limit: int
 ) -> AuditPage:
-    e = audit_entries.c
     with engine.begin() as conn:
-        rows = (
-            conn.execute(
-                sa.select(audit_entries)
-                .where(e.scope == scope, e.seq > after)
-                .order_by(e.seq)
-                .limit(limit)
-            )
-            .mappings()
-            .all()
-        )
+        rows = entries_after(conn, scope, after, limit)
         append(
             conn,
             scope,
@@ -58,7 +47,7 @@ def _page(
             purpose=purpose,
             details={"after": after, "entries": len(rows)},
         )
-    items = [AuditEntryPublic(**{**dict(r), "details": json.loads(r["details"])}) for r in rows]
+    items = [AuditEntryPublic(**r) for r in rows]
     return AuditPage(items=items, next_after=items[-1].seq if len(items) == limit else None)
 
 

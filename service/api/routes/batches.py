@@ -10,17 +10,16 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
 from service._audit import append
 from service._batches import BatchRefusedError, store_batch
-from service._tables import agencies, batches
 from service.api.access import open_agreement, refuse
 from service.api.deps import EngineDep, PrincipalDep, PurposeDep, ServiceDep
 from service.api.errors import ServiceError
 from service.api.models import BatchPublic
+from service.repositories.batches import batches_of
 
 router = APIRouter(prefix="/v1/agreements/{agreement_id}/batches", tags=["batches"])
 
@@ -117,14 +116,8 @@ def list_batches(
 ) -> list[BatchPublic]:
     """The caller's own agency's batches in this agreement."""
     _, why = open_agreement(engine, principal, agreement_id, "batch.list", ("submitter",), purpose)
-    b = batches.c
     with engine.begin() as conn:
-        rows = conn.execute(
-            sa.select(batches)
-            .join(agencies, agencies.c.id == b.agency_id)
-            .where(b.agreement_id == agreement_id, b.agency_id == principal.agency_id)
-            .order_by(b.received_at)
-        ).all()
+        rows = batches_of(conn, agreement_id, principal.agency_id)
         append(
             conn,
             agreement_id,

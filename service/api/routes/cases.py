@@ -15,10 +15,11 @@ from fastapi.responses import StreamingResponse
 
 from linkage import Registry
 from service._audit import append
-from service._tables import batch_records, batches, runs
 from service.api.access import open_agreement
 from service.api.deps import EngineDep, PrincipalDep, PurposeDep
 from service.api.models import OFFSET_MAX, CaseAssignment, CasesPage, ConfidenceBin, Summary
+from service.repositories import runs as runs_repo
+from service.repositories.batches import pending_records
 
 router = APIRouter(prefix="/v1/agreements/{agreement_id}", tags=["cases"])
 _CSV_ROWS = 5000
@@ -38,19 +39,6 @@ def _page(conn, registry: Registry, agency: str, offset: int, limit: int) -> lis
         )
         for x in registry.case_page(agency, offset, limit, connection=conn)
     ]
-
-
-def _pending(conn, scope: str, agency_id: int | None = None) -> int:
-    br, b = batch_records.c, batches.c
-    q = (
-        sa.select(sa.func.count())
-        .select_from(batch_records)
-        .join(batches, b.id == br.batch_id)
-        .where(b.agreement_id == scope, b.status == "pending")
-    )
-    if agency_id is not None:
-        q = q.where(b.agency_id == agency_id)
-    return int(conn.execute(q).scalar_one())
 
 
 def _csv(engine: sa.Engine, registry: Registry, agency: str, total: int) -> Iterator[str]:
@@ -93,7 +81,7 @@ def read_cases(
             purpose=why,
             details={"records": shown, "offset": offset, "format": format},
         )
-        pending = _pending(conn, agreement_id, principal.agency_id)
+        pending = pending_records(conn, agreement_id, principal.agency_id)
     if format == "csv":
         return StreamingResponse(
             _csv(engine, registry, principal.agency, total), media_type="text/csv"
@@ -140,17 +128,13 @@ def summary(
     )
     with engine.begin() as conn:
         figures = _aggregates(conn, _registry(engine, agreement_id))
-        done = conn.execute(
-            sa.select(sa.func.count(), sa.func.max(runs.c.finished_at)).where(
-                runs.c.agreement_id == agreement_id, runs.c.status == "succeeded"
-            )
-        ).one()
-        pending = _pending(conn, agreement_id)
+        succeeded, last_finished = runs_repo.succeeded(conn, agreement_id)
+        pending = pending_records(conn, agreement_id)
         append(conn, agreement_id, principal.actor, "summary.read", purpose=why)
     return Summary(
         agreement_id=agreement_id,
         pending_records=pending,
         **figures,
-        runs_succeeded=int(done[0]),
-        last_run_finished_at=done[1],
+        runs_succeeded=succeeded,
+        last_run_finished_at=last_finished,
     )

@@ -6,10 +6,10 @@
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from service._db import ping
 from service.api.deps import EngineDep, MetricsDep, MetricsReader
 
 router = APIRouter(tags=["health"])
@@ -17,8 +17,7 @@ router = APIRouter(tags=["health"])
 
 @router.get("/healthz")
 def healthz(engine: EngineDep) -> dict[str, str]:
-    with engine.connect() as conn:
-        conn.execute(sa.text("SELECT 1"))
+    ping(engine)
     return {"status": "ok"}
 
 

@@ -47,6 +47,7 @@ from service.api.deps import (
 from service.api.errors import ServiceError
 from service.api.models import TOP_K_LIMIT, QueryAnswer, QueryCandidate, QueryResult
 from service.api.routes.batches import receive_bytes
+from service.repositories.agreements import AgreementRow
 
 router = APIRouter(prefix="/v1/agreements/{agreement_id}/queries", tags=["queries"])
 ACTION = "query"
@@ -73,7 +74,7 @@ def _open(
     return agreement, why
 
 
-def _read_query(body: bytes, agreement: Any, principal: Principal) -> bloom.EncodedBatch:
+def _read_query(body: bytes, agreement: AgreementRow, principal: Principal) -> bloom.EncodedBatch:
     try:
         batch = read_upload(body)
     except BatchRefusedError as e:

@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from fastapi import APIRouter
 
 from service._audit import append
-from service._runs import ACTIVE, queue_run
-from service._tables import runs
+from service._runs import queue_run
 from service.api.access import open_agreement
 from service.api.deps import EngineDep, ExecutorDep, MetricsDep, PrincipalDep, PurposeDep
 from service.api.errors import ServiceError, named_id, well_formed
 from service.api.models import RunPublic
+from service.repositories import runs as repo
+from service.repositories.runs import RunRow
 
 router = APIRouter(prefix="/v1/agreements/{agreement_id}/runs", tags=["runs"])
 RUNNERS = ("submitter", "steward")
 
 
-def _public(row) -> RunPublic:
+def _public(row: RunRow) -> RunPublic:
     return RunPublic(
         run_id=row.id,
         agreement_id=row.agreement_id,
@@ -44,23 +44,20 @@ def start_run(
     """Queue a linkage run of the agreement's pending batches (one run at a time)."""
     _, why = open_agreement(engine, principal, agreement_id, "run.start", RUNNERS, purpose)
     with engine.begin() as conn:
-        active = conn.execute(
-            sa.select(runs.c.id).where(
-                runs.c.agreement_id == agreement_id, runs.c.status.in_(ACTIVE)
-            )
-        ).first()
+        active = repo.active_run(conn, agreement_id)
         if active is not None:
             raise ServiceError(
                 409,
                 "conflict",
-                f"run {active.id} of this agreement is not "
+                f"run {active} of this agreement is not "
                 "finished yet; wait for it, then start another",
             )
         run_id = queue_run(conn, agreement_id, principal.agency_id)
         append(
             conn, agreement_id, principal.actor, "run.start", purpose=why, details={"run": run_id}
         )
-        row = conn.execute(sa.select(runs).where(runs.c.id == run_id)).one()
+        row = repo.run(conn, run_id)
+    assert row is not None  # queued in this transaction
     metrics.runs.labels("started").inc()
     executor.submit(run_id)
     return _public(row)
@@ -73,11 +70,7 @@ def list_runs(
     """This agreement's runs, newest first."""
     _, why = open_agreement(engine, principal, agreement_id, "run.list", RUNNERS, purpose)
     with engine.begin() as conn:
-        rows = conn.execute(
-            sa.select(runs)
-            .where(runs.c.agreement_id == agreement_id)
-            .order_by(runs.c.created_at.desc())
-        ).all()
+        rows = repo.runs_of(conn, agreement_id)
         append(conn, agreement_id, principal.actor, "run.list", purpose=why)
     return [_public(r) for r in rows]
 
@@ -95,9 +88,7 @@ def get_run(
     with engine.begin() as conn:
         row = None
         if well_formed("run", run_id):  # any other string names no run
-            row = conn.execute(
-                sa.select(runs).where(runs.c.id == run_id, runs.c.agreement_id == agreement_id)
-            ).first()
+            row = repo.run(conn, run_id, agreement_id)
         if row is None:
             raise ServiceError(404, "not_found", f"no {named_id('run', run_id)} in this agreement")
         append(

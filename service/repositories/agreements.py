@@ -1,0 +1,123 @@
+"""Agreements and their parties."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from service._tables import agencies, agreement_parties, agreements
+from service.repositories._rows import typed
+
+__all__ = [
+    "AgreementRow",
+    "add_agreement",
+    "agreement",
+    "agreements_of",
+    "filter_bits",
+    "of_party",
+    "parties",
+]
+
+
+@dataclass(frozen=True)
+class AgreementRow:
+    id: str
+    name: str
+    schema_fingerprint: str
+    filter_bits: int
+    segments: list[list[Any]] | None  # [[name, bits], ...]; None: its first batch's layout
+    purposes: list[str]
+    retention_days: int
+    threshold: str  # "auto" or a probability
+    allow_duplicates: bool
+    created_by: int  # agency id
+    created_at: datetime
+    index_version: int
+
+
+def agreement(conn: sa.Connection, agreement_id: str) -> AgreementRow | None:
+    row = conn.execute(sa.select(agreements).where(agreements.c.id == agreement_id)).first()
+    return None if row is None else typed(AgreementRow, row)
+
+
+def of_party(conn: sa.Connection, agreement_id: str, agency_id: int) -> AgreementRow | None:
+    """The agreement if agency ``agency_id`` is a party to it; None otherwise."""
+    g, p = agreements.c, agreement_parties.c
+    row = conn.execute(
+        sa.select(agreements)
+        .join(agreement_parties, p.agreement_id == g.id)
+        .where(g.id == agreement_id, p.agency_id == agency_id)
+    ).first()
+    return None if row is None else typed(AgreementRow, row)
+
+
+def agreements_of(conn: sa.Connection, agency_id: int) -> list[AgreementRow]:
+    """The agreements agency ``agency_id`` is a party to, oldest first."""
+    g, p = agreements.c, agreement_parties.c
+    rows = conn.execute(
+        sa.select(agreements)
+        .join(agreement_parties, p.agreement_id == g.id)
+        .where(p.agency_id == agency_id)
+        .order_by(g.created_at)
+    ).all()
+    return [typed(AgreementRow, r) for r in rows]
+
+
+def parties(conn: sa.Connection, agreement_id: str) -> list[str]:
+    """The names of the agreement's parties, sorted."""
+    a, p = agencies.c, agreement_parties.c
+    query = (
+        sa.select(a.name)
+        .join(agreement_parties, p.agency_id == a.id)
+        .where(p.agreement_id == agreement_id)
+        .order_by(a.name)
+    )
+    return [str(x) for x in conn.execute(query).scalars()]
+
+
+def filter_bits(conn: sa.Connection, agreement_id: str) -> int:
+    query = sa.select(agreements.c.filter_bits).where(agreements.c.id == agreement_id)
+    return int(conn.execute(query).scalar_one())
+
+
+def add_agreement(
+    conn: sa.Connection,
+    agreement_id: str,
+    *,
+    name: str,
+    schema_fingerprint: str,
+    filter_bits: int,
+    segments: list[list[Any]],
+    purposes: list[str],
+    retention_days: int,
+    threshold: str,
+    allow_duplicates: bool,
+    created_by: int,
+    party_ids: list[int],
+) -> AgreementRow:
+    """A new agreement with its parties; returns it as stored."""
+    conn.execute(
+        agreements.insert().values(
+            id=agreement_id,
+            name=name,
+            schema_fingerprint=schema_fingerprint,
+            filter_bits=filter_bits,
+            segments=segments,
+            purposes=purposes,
+            retention_days=retention_days,
+            threshold=threshold,
+            allow_duplicates=allow_duplicates,
+            created_by=created_by,
+            created_at=datetime.now(UTC),
+        )
+    )
+    conn.execute(
+        agreement_parties.insert(),
+        [{"agreement_id": agreement_id, "agency_id": a} for a in party_ids],
+    )
+    stored = agreement(conn, agreement_id)
+    assert stored is not None  # written in this transaction
+    return stored
