@@ -18,6 +18,7 @@ import numpy as np
 import pyarrow as pa
 from numba import njit
 
+from bloom._arrays import I64, U8, U32, U64, Bools, Int, Ints
 from bloom._fastparse import DateParser, TextNormaliser, fixed_spans, valid_dates
 
 __all__ = [
@@ -65,7 +66,7 @@ def string_buffers(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
 
 
 @njit(cache=True, inline="always")
-def _hash_bytes(data, lo, hi):  # pragma: no cover - compiled
+def _hash_bytes(data: U8, lo: Int, hi: Int) -> np.uint64:  # pragma: no cover - compiled
     """FNV-1a of data[lo:hi] and its length, finished with the splitmix64 mixer."""
     h = np.uint64(0xCBF29CE484222325) ^ np.uint64(hi - lo)
     for i in range(lo, hi):
@@ -76,7 +77,7 @@ def _hash_bytes(data, lo, hi):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
-def _hash_values(data, offsets):  # pragma: no cover - compiled
+def _hash_values(data: U8, offsets: Ints) -> U64:  # pragma: no cover - compiled
     n = offsets.shape[0] - 1
     out = np.empty(n, dtype=np.uint64)
     for u in range(n):
@@ -90,7 +91,9 @@ def hash_strings(arr: pa.Array) -> np.ndarray:
 
 
 @njit(cache=True, nogil=True)
-def _normalise_ascii(data, offsets, action, join_words):  # pragma: no cover - compiled
+def _normalise_ascii(
+    data: U8, offsets: Ints, action: Ints, join_words: bool
+) -> tuple[U32, I64, Bools]:  # pragma: no cover - compiled
     """Normalised code points of the ASCII values; non-ASCII ones are flagged and left empty."""
     n = offsets.shape[0] - 1
     out = np.empty(max(offsets[n] - offsets[0], 1), dtype=np.uint32)
@@ -122,7 +125,9 @@ def _normalise_ascii(data, offsets, action, join_words):  # pragma: no cover - c
 
 
 @njit(cache=True, nogil=True)
-def _splice(codes, offsets, is_ascii, extra, extra_offsets):  # pragma: no cover - compiled
+def _splice(
+    codes: U32, offsets: Ints, is_ascii: Bools, extra: U32, extra_offsets: Ints
+) -> tuple[U32, I64]:  # pragma: no cover - compiled
     """Values in order: ASCII ones from (codes, offsets), the others from (extra, ...)."""
     n = offsets.shape[0] - 1
     lengths = np.empty(n, dtype=np.int64)
@@ -162,7 +167,9 @@ def normalise_dictionary(values: pa.Array, normaliser: TextNormaliser) -> FlatTe
 
 
 @njit(cache=True, nogil=True)
-def _read_layout(data, offsets, template, spans):  # pragma: no cover - compiled
+def _read_layout(
+    data: U8, offsets: Ints, template: Ints, spans: Ints
+) -> tuple[I64, I64, I64, Bools]:  # pragma: no cover - compiled
     """(y, m, d, fits): values of exactly the template's layout (digit where template < 0)."""
     n, width = offsets.shape[0] - 1, template.shape[0]
     parts = np.zeros((3, n), dtype=np.int64)

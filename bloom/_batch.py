@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 import blake3
@@ -169,7 +170,8 @@ class _ContentHasher:
         data = arr.buffers()[2]
         if data is not None:
             self._refs.update(memoryview(data)[offsets[0] : offsets[-1]])
-        self._filters.update(np.ascontiguousarray(filters, dtype="<u8").view(np.uint8))
+        # an ndarray is a buffer; numpy declares __buffer__ for Python 3.12 on only
+        self._filters.update(np.ascontiguousarray(filters, dtype="<u8").view(np.uint8))  # type: ignore[arg-type]
         self.count += len(arr)
 
     def hexdigest(self) -> str:
@@ -304,7 +306,12 @@ class BatchWriter:
     def __enter__(self) -> BatchWriter:
         return self
 
-    def __exit__(self, exc_type, exc, tb) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         if exc_type is not None:
             self._abort()
         elif self._writer is not None:

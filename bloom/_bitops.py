@@ -8,9 +8,27 @@ per record or per bit. Bit ``p`` of a filter is bit ``p % 64`` of word ``p // 64
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 from numba import njit, types
 from numba.extending import intrinsic
+
+from bloom._arrays import I64, U64, Int, Ints
+
+if TYPE_CHECKING:
+    from numba.core.typing.context import BaseContext
+    from numba.core.typing.templates import Signature
+
+    def _word_intrinsic(
+        defn: Callable[[BaseContext, types.Type], object],
+    ) -> Callable[[np.uint64 | np.int64 | int], int]:
+        """How compiled kernels call the intrinsic: on one 64-bit word, for an int64. (numba's
+        stub types the call from CPython instead: with the typing context, and raising.)"""
+
+else:
+    _word_intrinsic = intrinsic
 
 __all__ = [
     "apply_balance",
@@ -28,20 +46,23 @@ __all__ = [
 _ONE = np.uint64(1)
 
 
-@intrinsic
-def popcount(typingctx, x):  # pragma: no cover - compiled
+@_word_intrinsic
+def popcount(
+    typingctx: BaseContext, x: types.Type
+) -> tuple[Signature, Callable[[Any, Any, Signature, Any], Any]] | None:  # pragma: no cover
     """Set bits of a 64-bit integer via ``llvm.ctpop.i64``, typed as int64."""
-    if not isinstance(x, types.Integer) or x.bitwidth != 64:
+    # numba's stub of types.Integer omits its bitwidth attribute
+    if not isinstance(x, types.Integer) or x.bitwidth != 64:  # type: ignore[attr-defined]
         return None
 
-    def codegen(context, builder, signature, args):
+    def codegen(context: Any, builder: Any, signature: Signature, args: Any) -> Any:
         return builder.ctpop(args[0])
 
     return types.int64(x), codegen
 
 
 @njit(cache=True, nogil=True, inline="always")
-def dice(inter, total):  # pragma: no cover - compiled
+def dice(inter: Int, total: Int) -> float:  # pragma: no cover - compiled
     """Dice of two filters from their common bits and their two popcounts' sum:
     ``2·inter / total`` in float64; 0.0 when both are empty (``total == 0``)."""
     if total == 0:
@@ -58,7 +79,9 @@ def dice_array(inter: np.ndarray, total: np.ndarray) -> np.ndarray:
 
 
 @njit(cache=True, nogil=True)
-def set_bits(bits, codes, indptr, positions):  # pragma: no cover - compiled
+def set_bits(
+    bits: U64, codes: Ints, indptr: Ints, positions: Ints
+) -> None:  # pragma: no cover - compiled
     """OR into row r every position listed for value code ``codes[r]`` (code < 0: nothing)."""
     for r in range(codes.shape[0]):
         c = codes[r]
@@ -70,12 +93,14 @@ def set_bits(bits, codes, indptr, positions):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
-def _get(row, p):  # pragma: no cover - compiled
+def _get(row: U64, p: int) -> Any:  # pragma: no cover - compiled
     return (row[p >> 6] >> np.uint64(p & 63)) & np.uint64(1)
 
 
 @njit(cache=True, nogil=True)
-def apply_balance(src, src_off, nbits, dst, dst_off, perm):  # pragma: no cover - compiled
+def apply_balance(
+    src: U64, src_off: int, nbits: int, dst: U64, dst_off: int, perm: Ints
+) -> None:  # pragma: no cover - compiled
     """dst segment (2*nbits) = keyed permutation of (segment, complement of segment)."""
     for r in range(src.shape[0]):
         for j in range(2 * nbits):
@@ -90,7 +115,9 @@ def apply_balance(src, src_off, nbits, dst, dst_off, perm):  # pragma: no cover 
 
 
 @njit(cache=True, nogil=True)
-def apply_xor_fold(src, src_word, nwords, dst, dst_word):  # pragma: no cover - compiled
+def apply_xor_fold(
+    src: U64, src_word: int, nwords: int, dst: U64, dst_word: int
+) -> None:  # pragma: no cover - compiled
     """dst segment (nwords/2 words) = first half XOR second half of the source segment."""
     half = nwords // 2
     for r in range(src.shape[0]):
@@ -99,7 +126,9 @@ def apply_xor_fold(src, src_word, nwords, dst, dst_word):  # pragma: no cover - 
 
 
 @njit(cache=True, nogil=True)
-def apply_diffusion(src, off, nbits, dst, taps):  # pragma: no cover - compiled
+def apply_diffusion(
+    src: U64, off: int, nbits: int, dst: U64, taps: Ints
+) -> None:  # pragma: no cover - compiled
     """Each output bit j of the segment is the XOR of the t input bits ``taps[j]``."""
     t = taps.shape[1]
     for r in range(src.shape[0]):
@@ -113,7 +142,7 @@ def apply_diffusion(src, off, nbits, dst, taps):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
-def _splitmix64(state):  # pragma: no cover - compiled
+def _splitmix64(state: np.uint64) -> tuple[np.uint64, np.uint64]:  # pragma: no cover - compiled
     state = state + np.uint64(0x9E3779B97F4A7C15)
     z = state
     z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
@@ -122,7 +151,7 @@ def _splitmix64(state):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
-def apply_blip(bits, seeds, threshold):  # pragma: no cover - compiled
+def apply_blip(bits: U64, seeds: U64, threshold: np.uint64) -> None:  # pragma: no cover - compiled
     """Flip each bit of row r when the next 64-bit draw of its stream is below threshold."""
     nbits = bits.shape[1] * 64
     for r in range(bits.shape[0]):
@@ -134,7 +163,7 @@ def apply_blip(bits, seeds, threshold):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def fisher_yates(rand):  # pragma: no cover - compiled
+def fisher_yates(rand: U64) -> Ints:  # pragma: no cover - compiled
     """A permutation of range(len(rand)) driven by the given uint64 draws."""
     n = rand.shape[0]
     perm = np.arange(n)
@@ -145,7 +174,7 @@ def fisher_yates(rand):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
-def popcount_rows(bits, word_lo, word_hi):  # pragma: no cover - compiled
+def popcount_rows(bits: U64, word_lo: int, word_hi: int) -> I64:  # pragma: no cover - compiled
     """Set bits per row within words [word_lo, word_hi)."""
     out = np.zeros(bits.shape[0], dtype=np.int64)
     for r in range(bits.shape[0]):

@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from bloom._arrays import I64, U8, U32, Int, Ints
+
 __all__ = ["CHUNK_LEN", "key_words", "positions_from_messages"]
 
 CHUNK_LEN = 1024  # longer messages need the tree mode: they take the blake3 package
@@ -49,12 +51,14 @@ def key_words(key: bytes) -> np.ndarray:
 
 
 @njit(cache=True, inline="always")
-def _rotr(x, n):  # pragma: no cover - compiled
+def _rotr(x: np.uint32, n: int) -> np.uint32:  # pragma: no cover - compiled
     return np.uint32((x >> np.uint32(n)) | (x << np.uint32(32 - n)))
 
 
 @njit(cache=True, inline="always")
-def _g(a, b, c, d, x, y):  # pragma: no cover - compiled
+def _g(
+    a: np.uint32, b: np.uint32, c: np.uint32, d: np.uint32, x: np.uint32, y: np.uint32
+) -> tuple[np.uint32, np.uint32, np.uint32, np.uint32]:  # pragma: no cover - compiled
     a = np.uint32(a + b + x)
     d = _rotr(d ^ a, 16)
     c = np.uint32(c + d)
@@ -67,7 +71,9 @@ def _g(a, b, c, d, x, y):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def _compress(cv, m, counter, block_len, flags, s):  # pragma: no cover - compiled
+def _compress(
+    cv: U32, m: U32, counter: int, block_len: Int, flags: int, s: U32
+) -> None:  # pragma: no cover - compiled
     """The 16 output words of compressing block ``m`` (16 words) into ``s``."""
     s0, s1, s2, s3, s4, s5, s6, s7 = cv[0], cv[1], cv[2], cv[3], cv[4], cv[5], cv[6], cv[7]
     s8, s9, s10, s11 = _IV[0], _IV[1], _IV[2], _IV[3]
@@ -90,7 +96,7 @@ def _compress(cv, m, counter, block_len, flags, s):  # pragma: no cover - compil
 
 
 @njit(cache=True)
-def _load_block(data, lo, hi, m):  # pragma: no cover - compiled
+def _load_block(data: U8, lo: Int, hi: Int, m: U32) -> None:  # pragma: no cover - compiled
     """Bytes data[lo:hi] (at most 64) as 16 little-endian words, zero-padded."""
     for i in range(16):
         m[i] = np.uint32(0)
@@ -99,7 +105,9 @@ def _load_block(data, lo, hi, m):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
-def positions_from_messages(key, data, offsets, weight, bits, offset):  # pragma: no cover
+def positions_from_messages(
+    key: U32, data: U8, offsets: Ints, weight: int, bits: int, offset: int
+) -> I64:  # pragma: no cover
     """``(n, weight)`` positions: message t is data[offsets[t]:offsets[t+1]] (<= 1024 bytes)."""
     n = offsets.shape[0] - 1
     out = np.empty((n, weight), dtype=np.int64)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterable
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -39,4 +40,4 @@ def renumber(rows: Iterable[int], skipped: list[int]) -> list[int]:
     """
     read = np.asarray(list(rows), dtype=np.int64)
     ahead = np.asarray(sorted(skipped), dtype=np.int64) - np.arange(len(skipped)) - 1
-    return (read + np.searchsorted(ahead, read, side="left")).tolist()
+    return cast(list[int], (read + np.searchsorted(ahead, read, side="left")).tolist())

@@ -31,6 +31,7 @@ from collections.abc import Callable
 import numpy as np
 from numba import njit
 
+from bloom._arrays import I64, U64, Bools, Int, Ints
 from bloom._bitops import popcount
 
 __all__ = ["NEIGHBOURS", "ROUNDS", "SAMPLE", "denoise"]
@@ -49,7 +50,7 @@ def _binomial_bound(trials: int, p: float) -> int:
 
 
 @njit(cache=True, nogil=True)
-def _hamming(a, i, b, j):  # pragma: no cover - compiled
+def _hamming(a: U64, i: Int, b: U64, j: Int) -> int:  # pragma: no cover - compiled
     d = 0
     for w in range(a.shape[1]):
         d += popcount(a[i, w] ^ b[j, w])
@@ -57,7 +58,7 @@ def _hamming(a, i, b, j):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
-def _vote(s, rows, count, out, r):  # pragma: no cover - compiled
+def _vote(s: U64, rows: Ints, count: int, out: U64, r: int) -> None:  # pragma: no cover - compiled
     """out[r] = the bitwise strict majority of the ``count`` sampled rows listed in ``rows``."""
     votes = np.zeros(s.shape[1] * 64, dtype=np.int64)
     for t in range(count):
@@ -73,7 +74,7 @@ def _vote(s, rows, count, out, r):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
-def _majorities(s, k, radius):  # pragma: no cover - compiled
+def _majorities(s: U64, k: int, radius: int) -> tuple[U64, I64]:  # pragma: no cover - compiled
     """Each sampled row replaced by the bitwise majority of its k nearest rows within radius
     (ties at the last distance go to the lower index); also how many rows voted."""
     n = s.shape[0]
@@ -104,7 +105,9 @@ def _majorities(s, k, radius):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
-def _nearest(x, centres, counts, radius, placed):  # pragma: no cover - compiled
+def _nearest(
+    x: U64, centres: U64, counts: Ints, radius: int, placed: Bools
+) -> I64:  # pragma: no cover - compiled
     """Index of the nearest centre within radius of each unplaced row (-1: none).
 
     ``centres`` are sorted by popcount (``counts``); since two rows differ in at least the
@@ -119,6 +122,7 @@ def _nearest(x, centres, counts, radius, placed):  # pragma: no cover - compiled
         for w in range(x.shape[1]):
             pc += popcount(x[r, w])
         start = np.searchsorted(counts, pc)
+        best: Int
         best, best_d = -1, radius + 1
         lo, hi = start - 1, start
         while lo >= 0 or hi < m:

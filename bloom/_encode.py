@@ -63,8 +63,8 @@ class EncodeReport:
             self.missing[k] = self.missing.get(k, 0) + v
         for k, v in chunk.invalid.items():
             self.invalid[k] = self.invalid.get(k, 0) + v
-        for k, rows_ in chunk.rejected.items():
-            self.rejected.setdefault(k, []).extend(rows_)
+        for key, rows_ in chunk.rejected.items():
+            self.rejected.setdefault(key, []).extend(rows_)
 
     def problems(self, schema: Schema) -> list[str]:
         out = []

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from bloom._arrays import I64
 from bloom._arrowparse import FlatText, normalise_dictionary, parse_dates_dictionary
 from bloom._datekeys import date_keys_ymd
 from bloom._fastparse import DateParser, TextNormaliser
@@ -56,7 +57,7 @@ class ChunkResult:
     )  # (field, rule) -> rows
 
 
-def factorize(column: pa.Array | pa.ChunkedArray | pd.Series) -> tuple[np.ndarray, pa.Array]:
+def factorize(column: pa.Array | pa.ChunkedArray | pd.Series) -> tuple[I64, pa.Array]:
     """Codes per row (-1 for a missing cell) and the distinct raw values, as a string array."""
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks()
@@ -69,9 +70,11 @@ def factorize(column: pa.Array | pa.ChunkedArray | pd.Series) -> tuple[np.ndarra
     return codes.astype(np.int64), pa.array([str(u) for u in uniques], type=pa.string())
 
 
-def _codes(indices: pa.Int32Array) -> np.ndarray:
+def _codes(indices: pa.Int32Array) -> I64:
     """Dictionary indices as int64, -1 where null (read from the validity bitmap)."""
-    codes = indices.to_numpy(zero_copy_only=False) if indices.null_count == 0 else None
+    codes: np.ndarray | None = (
+        indices.to_numpy(zero_copy_only=False) if indices.null_count == 0 else None
+    )
     if codes is not None:
         return codes.astype(np.int64)
     validity, data = indices.buffers()[:2]

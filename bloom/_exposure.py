@@ -45,11 +45,13 @@ from __future__ import annotations
 import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from bloom._arrays import Ints
 from bloom._bitops import dice_array, popcount_rows
 from bloom._denoise import denoise
 from bloom._groupkernels import all_pairs_join, compress, lsh_join
@@ -130,7 +132,7 @@ def _patterns(bits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(uniq), inverse.reshape(-1)
 
 
-def _labels(pattern_root: np.ndarray, inverse: np.ndarray, empty_pattern: int) -> np.ndarray:
+def _labels(pattern_root: np.ndarray, inverse: Ints, empty_pattern: int) -> np.ndarray:
     """Group label per record: roots renumbered 0.. in content order; -1 for the empty pattern."""
     _, label_of_pattern = np.unique(pattern_root, return_inverse=True)
     label_of_pattern = label_of_pattern.astype(np.int64)
@@ -220,9 +222,17 @@ def _param_problems(
     dice: object, min_group: object, method: object, noise: object = 0.0
 ) -> list[str]:
     problems = []
-    if not isinstance(noise, numbers.Real) or isinstance(noise, bool) or not 0 <= noise < 0.5:
+    if (
+        not isinstance(noise, numbers.Real)
+        or isinstance(noise, bool)
+        or not 0 <= cast(float, noise) < 0.5
+    ):
         problems.append("noise must be a flip probability in [0, 0.5)")
-    if not isinstance(dice, numbers.Real) or isinstance(dice, bool) or not 0 < dice <= 1:
+    if (
+        not isinstance(dice, numbers.Real)
+        or isinstance(dice, bool)
+        or not 0 < cast(float, dice) <= 1
+    ):
         problems.append("dice must be a number in (0, 1]")
     if not isinstance(min_group, numbers.Integral) or isinstance(min_group, bool) or min_group < 2:
         problems.append("min_group must be an integer of 2 or more")

@@ -13,7 +13,7 @@ import re
 import unicodedata
 from datetime import date
 from functools import lru_cache
-from typing import Any
+from typing import Any, Literal, cast
 
 import numpy as np
 import pyarrow as pa
@@ -245,9 +245,9 @@ class DateParser:
         return out
 
     def __call__(self, raw: str) -> ParsedDate | None:
-        hit = self._cache.get(raw, False)
+        hit: ParsedDate | Literal[False] | None = self._cache.get(raw, False)
         if hit is not False:
-            return hit  # type: ignore[return-value]
+            return hit
         parsed = self._parse_fast(raw) if self._fast else parse_date(raw, self._formats)
         if len(self._cache) >= self._LIMIT:
             self._cache.clear()
@@ -259,7 +259,7 @@ class DateParser:
         if not text:
             return None
         for fmt in self._formats:
-            m = _numeric_format(fmt).match(text)  # type: ignore[union-attr]
+            m = cast("re.Pattern[str]", _numeric_format(fmt)).match(text)  # self._fast: not None
             if m is None or m.end() != len(text):  # strptime: "unconverted data remains"
                 continue
             g = m.groupdict()

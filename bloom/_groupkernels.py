@@ -15,6 +15,7 @@ import math
 import numpy as np
 from numba import njit
 
+from bloom._arrays import I32, U64, Ints
 from bloom._bitops import dice as dice_of
 from bloom._bitops import popcount
 
@@ -26,7 +27,7 @@ _BAND_HIT = 0.4  # LSH: rows per band chosen so such a pair shares one band abou
 
 
 @njit(cache=True, nogil=True)
-def _near(x, counts, i, j, dice):  # pragma: no cover - compiled
+def _near(x: U64, counts: Ints, i: int, j: int, dice: float) -> bool:  # pragma: no cover - compiled
     inter = 0
     for w in range(x.shape[1]):
         inter += popcount(x[i, w] & x[j, w])
@@ -34,7 +35,7 @@ def _near(x, counts, i, j, dice):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
-def _find(parent, x):  # pragma: no cover - compiled
+def _find(parent: Ints, x: int) -> int:  # pragma: no cover - compiled
     while parent[x] != x:
         parent[x] = parent[parent[x]]
         x = parent[x]
@@ -42,14 +43,16 @@ def _find(parent, x):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
-def compress(parent):  # pragma: no cover - compiled
+def compress(parent: Ints) -> None:  # pragma: no cover - compiled
     """Point every element at its root (roots are the smallest index, so one pass does it)."""
     for k in range(parent.shape[0]):
         parent[k] = parent[parent[k]]
 
 
 @njit(cache=True, nogil=True)
-def _join(x, counts, parent, i, j, dice):  # pragma: no cover - compiled
+def _join(
+    x: U64, counts: Ints, parent: Ints, i: int, j: int, dice: float
+) -> None:  # pragma: no cover - compiled
     """Unite i and j when near-identical; the smaller index stays the root."""
     ri, rj = _find(parent, i), _find(parent, j)
     if ri != rj and _near(x, counts, i, j, dice):
@@ -60,14 +63,16 @@ def _join(x, counts, parent, i, j, dice):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
-def all_pairs_join(x, counts, parent, dice):  # pragma: no cover - compiled
+def all_pairs_join(
+    x: U64, counts: Ints, parent: Ints, dice: float
+) -> None:  # pragma: no cover - compiled
     for i in range(x.shape[0]):
         for j in range(i + 1, x.shape[0]):
             _join(x, counts, parent, i, j, dice)
 
 
 @njit(cache=True, nogil=True)
-def _minhashes(x, ranks):  # pragma: no cover - compiled
+def _minhashes(x: U64, ranks: I32) -> I32:  # pragma: no cover - compiled
     """(rows, hashes): least rank of a set bit under each bit order; ``ranks`` is (bits, hashes)."""
     n_hash = ranks.shape[1]
     out = np.full((x.shape[0], n_hash), np.iinfo(np.int32).max, dtype=np.int32)
@@ -85,7 +90,7 @@ def _minhashes(x, ranks):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
-def _band_keys(mh, lo, hi):  # pragma: no cover - compiled
+def _band_keys(mh: I32, lo: int, hi: int) -> U64:  # pragma: no cover - compiled
     keys = np.empty(mh.shape[0], dtype=np.uint64)
     for r in range(mh.shape[0]):
         k = np.uint64(0x9E3779B97F4A7C15)
@@ -97,7 +102,9 @@ def _band_keys(mh, lo, hi):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
-def _join_runs(x, counts, parent, order, keys, dice):  # pragma: no cover - compiled
+def _join_runs(
+    x: U64, counts: Ints, parent: Ints, order: Ints, keys: U64, dice: float
+) -> None:  # pragma: no cover - compiled
     """Inside each run of equal keys: each pattern against the run's first and its predecessor."""
     start = 0
     for k in range(1, order.shape[0] + 1):

@@ -15,6 +15,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import blake3
 import numpy as np
 
@@ -52,7 +54,7 @@ class TokenHasher:
         self._bits = bits
 
     def positions(self, token: str, weight: int) -> np.ndarray:
-        return self.positions_many([token], weight)[0]
+        return cast(np.ndarray, self.positions_many([token], weight)[0])
 
     def positions_many(self, tokens: list[str], weight: int) -> np.ndarray:
         """``(len(tokens), weight)`` positions: one keyed XOF per token, in one compiled pass."""

@@ -48,7 +48,7 @@ def reference_encode(df: pd.DataFrame, schema: Schema, secret: Secret) -> np.nda
             if status != "ok":
                 continue
             salts = _salts(row, schema, f.name)
-            slots = [(f"{s}\x1e", i, len(salts)) for i, s in enumerate(salts or [])]
+            slots = [(f"{s}\x1e", i, len(salts)) for i, s in enumerate(salts)] if salts else []
             for prefix, slot, n in slots if salts is not None else [("", 0, 1)]:
                 for tok, tokens in field_tokens(parsed, f):
                     weight = slot_weight(tok.weight, slot, n)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from bloom._arrays import I64, U8, U64, Int, Ints
+
 __all__ = ["DATE_KEYS", "GRAM_KEYS", "render_keys", "render_texts"]
 
 GRAM_KEYS, DATE_KEYS = 0, 1
@@ -21,7 +23,7 @@ _Y, _W, _M, _D = ord("y"), ord("w"), ord("m"), ord("d")
 
 
 @njit(cache=True, inline="always")
-def _put_utf8(out, pos, c):  # pragma: no cover - compiled
+def _put_utf8(out: U8, pos: int, c: Int) -> int:  # pragma: no cover - compiled
     if c < 0x80:
         out[pos] = c
         return pos + 1
@@ -38,7 +40,7 @@ def _put_utf8(out, pos, c):  # pragma: no cover - compiled
 
 
 @njit(cache=True, inline="always")
-def _put_int(out, pos, v):  # pragma: no cover - compiled
+def _put_int(out: U8, pos: int, v: Int) -> int:  # pragma: no cover - compiled
     """Decimal digits of v >= 0."""
     digits = 1
     x = v
@@ -52,7 +54,7 @@ def _put_int(out, pos, v):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def _put_gram(out, pos, key):  # pragma: no cover - compiled
+def _put_gram(out: U8, pos: int, key: np.uint64) -> int:  # pragma: no cover - compiled
     n = 0
     codes = np.empty(8, dtype=np.int64)
     while key:
@@ -65,7 +67,7 @@ def _put_gram(out, pos, key):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def _put_date(out, pos, key):  # pragma: no cover - compiled
+def _put_date(out: U8, pos: int, key: np.uint64) -> int:  # pragma: no cover - compiled
     part, v = np.int64(key >> np.uint64(_TAG_SHIFT)), np.int64(key & np.uint64(_VALUE_MASK))
     if part == 0:
         out[pos] = _Y
@@ -98,7 +100,7 @@ def _put_date(out, pos, key):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
-def render_keys(keys, prefix, kind):  # pragma: no cover - compiled
+def render_keys(keys: U64, prefix: U8, kind: int) -> tuple[U8, I64]:  # pragma: no cover - compiled
     """(bytes, offsets): message t is bytes[offsets[t]:offsets[t+1]] = prefix + text of key t."""
     n, lp = keys.shape[0], prefix.shape[0]
     out = np.empty(n * (lp + 32), dtype=np.uint8)  # a gram is <= 24 bytes, a date part <= 30
@@ -114,7 +116,9 @@ def render_keys(keys, prefix, kind):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
-def render_texts(keys, prefix, codes, offsets):  # pragma: no cover - compiled
+def render_texts(
+    keys: Ints, prefix: U8, codes: Ints, offsets: Ints
+) -> tuple[U8, I64]:  # pragma: no cover - compiled
     """(bytes, offsets): message t is prefix + UTF-8 of text ``keys[t]`` (code points)."""
     n, lp = keys.shape[0], prefix.shape[0]
     size = 0

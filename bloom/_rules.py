@@ -66,7 +66,7 @@ _BLANK = r"^\p{Zs}+$"
 _OUTER_SPACES = r"^\p{Zs}+|\p{Zs}+$"
 
 
-def rows_text(rows: Sequence[int]) -> str:
+def rows_text(rows: Sequence[int] | np.ndarray) -> str:
     """``3 rows (4, 8, 12)``: a count and the first few row numbers, as given."""
     shown = ", ".join(str(r) for r in rows[:MAX_ROWS_LISTED])
     more = f" and {len(rows) - MAX_ROWS_LISTED} more" if len(rows) > MAX_ROWS_LISTED else ""

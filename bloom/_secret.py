@@ -120,5 +120,6 @@ class Secret:
 
     __str__ = __repr__
 
-    def __reduce__(self):  # picklable for worker processes, still never printed
+    def __reduce__(self) -> tuple[type[Secret], tuple[bytes]]:
+        # picklable for worker processes, still never printed
         return (Secret, (self._key,))

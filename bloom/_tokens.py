@@ -141,7 +141,8 @@ def fold_romanisation(text: str) -> str:
 
 
 def _fold_parts(text: str) -> str:
-    parts, out = text.split(" "), []
+    parts = text.split(" ")
+    out: list[str] = []
     for k, part in enumerate(parts):
         nxt = parts[k + 1] if k + 1 < len(parts) else ""
         if nxt and _is_article(part, nxt):

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 from numba import njit
 
+from bloom._arrays import I64, U64, Ints
 from bloom._blake3 import CHUNK_LEN
 from bloom._hashing import TokenHasher
 from bloom._render import GRAM_KEYS, render_keys, render_texts
@@ -60,7 +61,9 @@ class TokenCSR:
 
 
 @njit(cache=True, nogil=True)
-def _gram_pass(flat, offsets, q, padding, per_part, keys, fill):  # pragma: no cover
+def _gram_pass(
+    flat: Ints, offsets: Ints, q: int, padding: bool, per_part: bool, keys: U64, fill: bool
+) -> I64:  # pragma: no cover
     counts = np.zeros(offsets.shape[0] - 1, dtype=np.int64)
     out = 0
     for u in range(offsets.shape[0] - 1):
@@ -130,7 +133,7 @@ def expand_to_pairs(csr: TokenCSR, value_of_pair: np.ndarray) -> TokenCSR:
 
 
 @njit(cache=True, nogil=True)
-def _unique_keys(keys):  # pragma: no cover - compiled
+def _unique_keys(keys: U64) -> tuple[I64, U64]:  # pragma: no cover - compiled
     size = 1
     while size < 2 * keys.shape[0]:
         size *= 2
@@ -163,7 +166,9 @@ def unique_keys(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 @njit(cache=True, nogil=True)
-def set_token_bits(masks, word0, indptr, rows, table):  # pragma: no cover - compiled
+def set_token_bits(
+    masks: U64, word0: int, indptr: Ints, rows: Ints, table: Ints
+) -> None:  # pragma: no cover - compiled
     """OR into value u's mask the table rows of each of its tokens (masks start at word0)."""
     k = table.shape[1]
     for u in range(masks.shape[0]):
@@ -175,7 +180,9 @@ def set_token_bits(masks, word0, indptr, rows, table):  # pragma: no cover - com
 
 
 @njit(cache=True, nogil=True)
-def _or_row_masks(masks, word0, indptr, rows, table):  # pragma: no cover - compiled
+def _or_row_masks(
+    masks: U64, word0: int, indptr: Ints, rows: Ints, table: Ints
+) -> None:  # pragma: no cover - compiled
     """``set_token_bits`` by whole words: each table row's mask is made once, then ORed."""
     k, words = table.shape[1], masks.shape[1]
     row_masks = np.zeros((table.shape[0], words), dtype=np.uint64)
@@ -201,7 +208,7 @@ def add_token_bits(
 
 
 @njit(cache=True, nogil=True)
-def or_masks(bits, codes, masks, word0):  # pragma: no cover - compiled
+def or_masks(bits: U64, codes: Ints, masks: U64, word0: int) -> None:  # pragma: no cover - compiled
     """OR each record's value mask into its filter (code < 0: nothing)."""
     for r in range(codes.shape[0]):
         c = codes[r]

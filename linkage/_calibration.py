@@ -17,6 +17,8 @@ only plausible candidate is ``y`` gets a high one even where the pair-level weig
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 
 __all__ = ["pair_probabilities", "probabilities_at", "side_probabilities"]
@@ -33,9 +35,11 @@ def _row_sums(rows: np.ndarray, lr: np.ndarray) -> tuple[np.ndarray, np.ndarray,
     return inv, k, lse
 
 
-def _posterior(lr, inv, k, lse, lam: float) -> np.ndarray:
+def _posterior(
+    lr: np.ndarray, inv: np.ndarray, k: np.ndarray, lse: np.ndarray, lam: float
+) -> np.ndarray:
     denom = np.logaddexp(np.log1p(-lam), np.log(lam) - np.log(k) + lse)
-    return np.exp(np.log(lam) - np.log(k[inv]) + lr - denom[inv])
+    return cast(np.ndarray, np.exp(np.log(lam) - np.log(k[inv]) + lr - denom[inv]))
 
 
 def probabilities_at(rows: np.ndarray, weights: np.ndarray, lam: float) -> np.ndarray:

@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import cast
 
 import numba
 import numpy as np
@@ -150,8 +151,8 @@ def check_inputs(
     return (
         np.ascontiguousarray(a),
         np.ascontiguousarray(b),
-        float(threshold),  # type: ignore[arg-type]
-        None if k is None else int(k),  # type: ignore[call-overload]
+        float(cast(numbers.Real, threshold)),
+        None if k is None else int(cast(numbers.Integral, k)),
     )
 
 
@@ -174,7 +175,8 @@ def _index_problems(name: str, idx: object, side: str, rows: int) -> list[str]:
 
 def _resolve_threads(threads: int | None) -> int:
     """Threads to use: all of numba's by default, never more than its pool."""
-    limit = numba.config.NUMBA_NUM_THREADS
+    # numba.config assigns its settings dynamically, out of the type checker's sight
+    limit: int = numba.config.NUMBA_NUM_THREADS  # type: ignore[attr-defined]
     if threads is None:
         return numba.get_num_threads()
     if threads > limit:
@@ -354,8 +356,8 @@ def dice_pairs(
         *_count_problems("threads", threads, what="numba threads"),
     ]
     if not problems:
-        problems += _index_problems("i", i, "a", a.shape[0])  # type: ignore[union-attr]
-        problems += _index_problems("j", j, "b", b.shape[0])  # type: ignore[union-attr]
+        problems += _index_problems("i", i, "a", a.shape[0])
+        problems += _index_problems("j", j, "b", b.shape[0])
     if not problems and np.shape(i) != np.shape(j):
         problems.append(f"i and j must have the same length, got {np.size(i)} and {np.size(j)}")
     if problems:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Collection
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -88,7 +89,7 @@ def _values_of(ids: Collection[str]) -> np.ndarray:
     ok &= (text[:, fixed] == _TEMPLATE[fixed]).all(axis=1)
     values = (digits << _SHIFTS).sum(axis=1, dtype=np.uint64)
     ok &= _SYMBOLS[(values % np.uint64(37)).astype(np.intp)] == text[:, 13]
-    return values[ok]
+    return cast(np.ndarray, values[ok])
 
 
 def new_case_ids(n: int, rand: int | None = None, avoid: Collection[str] = ()) -> np.ndarray:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -52,7 +53,9 @@ def _check_ends(n: int, edge_a: np.ndarray, edge_b: np.ndarray) -> None:
         raise LinkageError(bad)
 
 
-def _strongest_first(n: int, edge_a, edge_b, edge_p, threshold: float) -> np.ndarray:
+def _strongest_first(
+    n: int, edge_a: np.ndarray, edge_b: np.ndarray, edge_p: np.ndarray, threshold: float
+) -> np.ndarray:
     """Indices of the links at or above ``threshold`` in ``np.lexsort((b, a, -p))`` order.
 
     Two stable sorts, by (a, b) as one int64 key and then by -p, give that very order in
@@ -121,7 +124,9 @@ def _firsts(*keys: np.ndarray) -> np.ndarray:
     return out
 
 
-def _survivors(group: np.ndarray, n_groups: int, old_case_ids: np.ndarray, case_seq):
+def _survivors(
+    group: np.ndarray, n_groups: int, old_case_ids: np.ndarray, case_seq: dict[str, int]
+) -> tuple[np.ndarray, np.ndarray, dict[str, str]]:
     """Surviving old case id per group, which groups have one, and the merges dict."""
     old = np.asarray(old_case_ids, dtype=object)
     held = np.flatnonzero(old.astype(bool))  # the truthy ids, as `if c` reads them
@@ -144,7 +149,11 @@ def _survivors(group: np.ndarray, n_groups: int, old_case_ids: np.ndarray, case_
     return survivor, has_old, merges
 
 
-def _draw_ids(n: int, new_id, new_ids) -> list:
+def _draw_ids(
+    n: int,
+    new_id: Callable[[], str] | None,
+    new_ids: Callable[[int], Sequence[str] | np.ndarray] | None,
+) -> list[str]:
     if new_ids is not None:
         drawn = list(new_ids(n))
         if len(drawn) != n:
@@ -152,7 +161,7 @@ def _draw_ids(n: int, new_id, new_ids) -> list:
         return drawn
     if new_id is not None:
         return [new_id() for _ in range(n)]  # the caller's drawer: one call per new case
-    return new_case_ids(n).tolist()
+    return cast(list[str], new_case_ids(n).tolist())
 
 
 def _case_minimum(case_ids: np.ndarray, conf: np.ndarray) -> dict[str, float]:
@@ -170,7 +179,7 @@ def assign_cases(
     edges: tuple[np.ndarray, np.ndarray, np.ndarray],
     new_id: Callable[[], str] | None = None,
     *,
-    new_ids: Callable[[int], Sequence[str]] | None = None,
+    new_ids: Callable[[int], Sequence[str] | np.ndarray] | None = None,
 ) -> CaseAssignment:
     """Case id per component: the oldest existing id survives, new components get new ids.
 

@@ -8,18 +8,20 @@ against a pair. :func:`segment_dice` returns NaN there.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from numba import njit
 
 from bloom import BatchMetadata
+from bloom._arrays import F64, U64, Ints
 from bloom._bitops import dice
 from linkage._kernels import _ctpop  # the same llvm.ctpop popcount the Dice kernels use
 
 __all__ = ["segment_bounds", "segment_dice", "segment_words"]
 
 
-def segment_bounds(segments: Sequence[Sequence], words: int) -> np.ndarray:
+def segment_bounds(segments: Sequence[Sequence[Any]], words: int) -> np.ndarray:
     """``(segments, 2)`` word ranges [lo, hi) of a layout ``[(name, bits), ...]`` of filters of
     ``words`` 64-bit words; the whole filter as one segment when the layout is unknown."""
     if not segments:
@@ -37,7 +39,9 @@ def segment_words(meta: BatchMetadata) -> np.ndarray:
 
 
 @njit(cache=True, nogil=True)
-def _segment_dice(a, b, i, j, bounds, out):  # pragma: no cover - compiled
+def _segment_dice(
+    a: U64, b: U64, i: Ints, j: Ints, bounds: Ints, out: F64
+) -> None:  # pragma: no cover - compiled
     for t in range(i.shape[0]):
         ra, rb = a[i[t]], b[j[t]]
         for s in range(bounds.shape[0]):

@@ -20,6 +20,7 @@ independent segments; the match weight is ``log2 m(x) / u(x)`` with ``u(x)`` the
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 
@@ -54,7 +55,7 @@ class FSModel:
     @property
     def level_weights(self) -> np.ndarray:
         """Per segment and level, ``log2(m / u)`` with the non-match classes taken together."""
-        return np.log2(self.m / self.u)
+        return cast(np.ndarray, np.log2(self.m / self.u))
 
     def weights(self, levels: np.ndarray) -> np.ndarray:
         """Match weight (log2 Bayes factor, prior excluded) of each pair."""
@@ -65,15 +66,17 @@ class FSModel:
             non = _log_likelihood(patterns, self.u)
         else:
             log_u = np.stack([_log_likelihood(patterns, u) for u in self.u_classes], axis=1)
-            non = np.logaddexp.reduce(log_u + np.log(self.class_shares), axis=1)
-        return ((_log_likelihood(patterns, self.m) - non) / np.log(2.0))[inverse.ravel()]
+            non = np.logaddexp.reduce(log_u + np.log(cast(np.ndarray, self.class_shares)), axis=1)
+        return cast(
+            np.ndarray, ((_log_likelihood(patterns, self.m) - non) / np.log(2.0))[inverse.ravel()]
+        )
 
     def probability(self, levels: np.ndarray) -> np.ndarray:
         logit2 = self.weights(levels) + np.log2(self.prior / (1 - self.prior))
-        return 1.0 / (1.0 + np.exp2(-np.clip(logit2, -60, 60)))
+        return cast(np.ndarray, 1.0 / (1.0 + np.exp2(-np.clip(logit2, -60, 60))))
 
 
-def _distinct(levels: np.ndarray, *, inverse: bool = False):
+def _distinct(levels: np.ndarray, *, inverse: bool = False) -> tuple[np.ndarray, ...]:
     """``np.unique(levels, axis=0, return_counts=True)`` (and the inverse), in the same order.
 
     Each row is read as one number in base ``levels + 1`` (missing = digit 0, first segment
@@ -82,10 +85,14 @@ def _distinct(levels: np.ndarray, *, inverse: bool = False):
     """
     base, segs = len(LEVEL_EDGES) + 2, levels.shape[1]
     if segs > 18:  # the number would not fit in 63 bits
-        return np.unique(levels, axis=0, return_counts=True, return_inverse=inverse)
+        # numpy's stub has overloads for literal flags only, none for a bool
+        return cast(
+            tuple[np.ndarray, ...],
+            np.unique(levels, axis=0, return_counts=True, return_inverse=inverse),  # type: ignore[call-overload]
+        )
     place = base ** np.arange(segs - 1, -1, -1, dtype=np.int64)
     code = (levels.astype(np.int64) + 1) @ place
-    found = np.unique(code, return_counts=True, return_inverse=inverse)
+    found = np.unique(code, return_counts=True, return_inverse=inverse)  # type: ignore[call-overload]
     patterns = (found[0][:, None] // place % base - 1).astype(levels.dtype)
     return (patterns, *found[1:])
 
@@ -94,16 +101,20 @@ def _log_likelihood(levels: np.ndarray, table: np.ndarray) -> np.ndarray:
     """Natural log of ``prod_s table[s, level_s]`` per row, missing segments left out."""
     segs = np.arange(levels.shape[1])
     ok = levels >= 0
-    return np.where(ok, np.log(table[segs, np.maximum(levels, 0)]), 0.0).sum(axis=1)
+    return cast(
+        np.ndarray, np.where(ok, np.log(table[segs, np.maximum(levels, 0)]), 0.0).sum(axis=1)
+    )
 
 
 def _e_step(patterns: np.ndarray, prior: float, m: np.ndarray, u: np.ndarray) -> np.ndarray:
     lm = _log_likelihood(patterns, m) + np.log(prior)
     lu = _log_likelihood(patterns, u) + np.log(1 - prior)
-    return 1.0 / (1.0 + np.exp(np.clip(lu - lm, -700, 700)))
+    return cast(np.ndarray, 1.0 / (1.0 + np.exp(np.clip(lu - lm, -700, 700))))
 
 
-def _m_step(patterns, counts, post, m0, u0) -> tuple[float, np.ndarray, np.ndarray]:
+def _m_step(
+    patterns: np.ndarray, counts: np.ndarray, post: np.ndarray, m0: np.ndarray, u0: np.ndarray
+) -> tuple[float, np.ndarray, np.ndarray]:
     """Maximum a posteriori update: the pseudo-counts ``m0`` and ``u0`` act as Dirichlet priors."""
     wm, wu = counts * post, counts * (1 - post)
     prior = float(np.clip(wm.sum() / counts.sum(), _EPS, 1 - _EPS))
@@ -147,7 +158,7 @@ def level_shares(levels: np.ndarray) -> np.ndarray:
     for s in range(levels.shape[1]):
         ok = levels[:, s] >= 0
         out[s] += np.bincount(levels[ok, s], minlength=n_levels)
-    return out / out.sum(axis=1, keepdims=True)
+    return cast(np.ndarray, out / out.sum(axis=1, keepdims=True))
 
 
 def fit_fellegi_sunter(
@@ -199,7 +210,14 @@ def fit_fellegi_sunter(
 
 
 def _fit_classes(
-    patterns, counts, two: FSModel, m_prior, u_prior, classes: int, max_iter: int, tol: float
+    patterns: np.ndarray,
+    counts: np.ndarray,
+    two: FSModel,
+    m_prior: np.ndarray,
+    u_prior: np.ndarray,
+    classes: int,
+    max_iter: int,
+    tol: float,
 ) -> FSModel:
     """EM of one match class and ``classes`` non-match classes, from the two-class fit.
 

@@ -24,9 +24,12 @@ scores agree bit for bit. Dice of two all-zero filters is 0.0.
 
 from __future__ import annotations
 
+from typing import TypeAlias, cast
+
 import numpy as np
 from numba import njit, prange
 
+from bloom._arrays import F64, I32, I64, U64, Int, Ints
 from bloom._bitops import dice, popcount
 
 __all__ = [
@@ -48,9 +51,13 @@ _SPAN_BYTES = 1 << 18  # bytes of (transposed) b per span
 
 _ctpop = popcount  # one llvm.ctpop intrinsic for the project (bloom._bitops)
 
+SideB: TypeAlias = tuple[U64, Ints, Ints]  # (bt, pb, order): b transposed, popcounts, rows
+PairsOut: TypeAlias = tuple[Ints, Ints, F64, Ints]  # (out_i, out_j, out_s, counts)
+_Buffers: TypeAlias = tuple[I32, U64, I32, I32, I64]  # (acc, xs, need, least, grp)
+
 
 @njit(cache=True, nogil=True)
-def popcounts(x):  # pragma: no cover - compiled
+def popcounts(x: U64) -> I64:  # pragma: no cover - compiled
     """Set bits of each row of ``x`` (int64)."""
     out = np.empty(x.shape[0], dtype=np.int64)
     for r in range(x.shape[0]):
@@ -62,13 +69,15 @@ def popcounts(x):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
-def _dice(inter, p, q):  # pragma: no cover - compiled
+def _dice(inter: Int, p: Int, q: Int) -> float:  # pragma: no cover - compiled
     """``2·inter / (p + q)`` in float64; 0.0 when both filters are empty."""
     return dice(inter, p + q)
 
 
 @njit(cache=True, nogil=True)
-def _admissible(p, threshold, pb, nbits):  # pragma: no cover - compiled
+def _admissible(
+    p: Int, threshold: float, pb: Ints, nbits: int
+) -> tuple[Int, Int]:  # pragma: no cover - compiled
     """``[lo, hi)`` of the popcount-sorted rows ``pb`` that may reach ``threshold`` with ``p``.
 
     Dice ≥ t needs ``t·p/(2-t) ≤ q ≤ p·(2-t)/t``. The bounds are widened by one popcount on
@@ -82,7 +91,7 @@ def _admissible(p, threshold, pb, nbits):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
-def _min_inter(p, q, threshold):  # pragma: no cover - compiled
+def _min_inter(p: Int, q: Int, threshold: float) -> Int:  # pragma: no cover - compiled
     """Smallest intersection x with ``_dice(x, p, q) >= threshold``; ``min(p, q) + 1`` if none.
 
     ``_dice`` is monotone in x (correctly rounded division), so ``inter >= _min_inter(...)``
@@ -98,7 +107,7 @@ def _min_inter(p, q, threshold):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
-def _group(rows, g, end, grp):  # pragma: no cover - compiled
+def _group(rows: Ints, g: int, end: Int, grp: Ints) -> Int:  # pragma: no cover - compiled
     """Fill ``grp`` with the rows at positions ``[g, g + _GROUP)`` (capped at end); count them.
 
     Slots past the count repeat the last row: they are scored but never reported.
@@ -110,10 +119,12 @@ def _group(rows, g, end, grp):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
-def _group_range(pa, grp, cnt, threshold, pb, nbits):  # pragma: no cover - compiled
+def _group_range(
+    pa: Ints, grp: Ints, cnt: Int, threshold: float, pb: Ints, nbits: int
+) -> tuple[Int, Int]:  # pragma: no cover - compiled
     """Union of the admissible b ranges of the group's rows (empty: ``lo >= hi``)."""
-    lo = pb.shape[0]
-    hi = 0
+    lo: Int = pb.shape[0]
+    hi: Int = 0
     for k in range(cnt):
         r_lo, r_hi = _admissible(pa[grp[k]], threshold, pb, nbits)
         if r_lo < r_hi:
@@ -123,7 +134,17 @@ def _group_range(pa, grp, cnt, threshold, pb, nbits):  # pragma: no cover - comp
 
 
 @njit(cache=True, nogil=True)
-def _fill_need(pa, grp, cnt, pb, lo, hi, threshold, need, least):  # pragma: no cover - compiled
+def _fill_need(
+    pa: Ints,
+    grp: Ints,
+    cnt: Int,
+    pb: Ints,
+    lo: Int,
+    hi: Int,
+    threshold: float,
+    need: I32,
+    least: I32,
+) -> None:  # pragma: no cover - compiled
     """``need[k, q]``: least intersection that lets row k reach threshold against popcount q.
 
     ``least[k]`` is the smallest of row k's needs over the range: a tile whose intersections
@@ -138,7 +159,7 @@ def _fill_need(pa, grp, cnt, pb, lo, hi, threshold, need, least):  # pragma: no 
 
 
 @njit(cache=True, nogil=True)
-def _row_max(acc, g, n_cols):  # pragma: no cover - compiled
+def _row_max(acc: I32, g: int, n_cols: Int) -> int:  # pragma: no cover - compiled
     """Largest of ``acc[g, :n_cols]`` (a vectorised reduction)."""
     mx = 0
     for u in range(n_cols):
@@ -147,7 +168,9 @@ def _row_max(acc, g, n_cols):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
-def _tile_inter(a, grp, bt, u0, n_cols, acc, xs):  # pragma: no cover - compiled
+def _tile_inter(
+    a: U64, grp: Ints, bt: U64, u0: int, n_cols: Int, acc: I32, xs: U64
+) -> None:  # pragma: no cover - compiled
     """``acc[k, u]`` = set bits of ``a[grp[k]] & b[u0 + u]`` for ``u < n_cols``.
 
     ``bt`` is b transposed (words, m): each word of a tile of b is loaded once and ANDed
@@ -165,13 +188,13 @@ def _tile_inter(a, grp, bt, u0, n_cols, acc, xs):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
-def _worse(s1, j1, s2, j2):  # pragma: no cover - compiled
+def _worse(s1: float, j1: int, s2: float, j2: int) -> bool:  # pragma: no cover - compiled
     """Whether candidate (s1, j1) ranks below (s2, j2): lower score, then higher j."""
     return s1 < s2 or (s1 == s2 and j1 > j2)
 
 
 @njit(cache=True, nogil=True)
-def _heap_push(hs, hj, n, s, j):  # pragma: no cover - compiled
+def _heap_push(hs: F64, hj: Ints, n: int, s: float, j: int) -> None:  # pragma: no cover - compiled
     """Insert (s, j) into the heap of the first n slots, worst candidate at the root."""
     pos = n
     while pos > 0:
@@ -186,7 +209,9 @@ def _heap_push(hs, hj, n, s, j):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
-def _heap_replace_root(hs, hj, n, s, j):  # pragma: no cover - compiled
+def _heap_replace_root(
+    hs: F64, hj: Ints, n: int, s: float, j: int
+) -> None:  # pragma: no cover - compiled
     """Replace the worst candidate (the root) by (s, j) and restore the heap."""
     pos = 0
     while True:
@@ -205,7 +230,9 @@ def _heap_replace_root(hs, hj, n, s, j):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
-def _offer(out_j, out_s, counts, r, k, score, j):  # pragma: no cover - compiled
+def _offer(
+    out_j: Ints, out_s: F64, counts: Ints, r: Int, k: int, score: float, j: int
+) -> None:  # pragma: no cover - compiled
     """Offer (score, j) to row r's top-k heap, held in ``out_*[r*k : (r+1)*k]``."""
     hs = out_s[r * k : (r + 1) * k]
     hj = out_j[r * k : (r + 1) * k]
@@ -219,8 +246,20 @@ def _offer(out_j, out_s, counts, r, k, score, j):  # pragma: no cover - compiled
 
 @njit(cache=True, nogil=True)
 def _emit_tile(
-    acc, grp, cnt, u0, n_cols, pa, side_b, need, least, k, out, pos, limit
-):  # pragma: no cover - compiled
+    acc: I32,
+    grp: Ints,
+    cnt: Int,
+    u0: int,
+    n_cols: Int,
+    pa: Ints,
+    side_b: SideB,
+    need: I32,
+    least: I32,
+    k: int,
+    out: PairsOut,
+    pos: int,
+    limit: int,
+) -> int:  # pragma: no cover - compiled
     """Report the tile's pairs that reach the threshold; return the next slot, -1 if full."""
     _, pb, order = side_b
     out_i, out_j, out_s, counts = out
@@ -248,8 +287,19 @@ def _emit_tile(
 
 @njit(cache=True, nogil=True)
 def _scan_block(
-    a, pa, rows, side_b, threshold, k, g0, g1, out, pos, limit, bufs
-):  # pragma: no cover - compiled
+    a: U64,
+    pa: Ints,
+    rows: Ints,
+    side_b: SideB,
+    threshold: float,
+    k: int,
+    g0: int,
+    g1: Int,
+    out: PairsOut,
+    pos: int,
+    limit: int,
+    bufs: _Buffers,
+) -> int:  # pragma: no cover - compiled
     """Rows at positions ``[g0, g1)`` against b, one L2-sized span of b at a time.
 
     Every group of the block meets a span while it is in cache, so b streams from memory once
@@ -280,8 +330,18 @@ def _scan_block(
 
 @njit(cache=True, nogil=True)
 def _scan(
-    a, pa, rows, side_b, threshold, k, start, end, out, base, cap
-):  # pragma: no cover - compiled
+    a: U64,
+    pa: Ints,
+    rows: Ints,
+    side_b: SideB,
+    threshold: float,
+    k: int,
+    start: Int,
+    end: Int,
+    out: PairsOut,
+    base: int,
+    cap: int,
+) -> tuple[int, Int]:  # pragma: no cover - compiled
     """Score the rows at positions ``[start, end)`` of ``rows`` against all of b.
 
     ``k == 0``: append pairs at ``out[*][base:]``, at most ``cap``; returns ``(written, stop)``.
@@ -307,8 +367,19 @@ def _scan(
 
 @njit(cache=True, nogil=True)
 def candidates_serial(
-    a, pa, rows, side_b, threshold, k, starts, ends, cap, out, written, stops
-):  # pragma: no cover - compiled
+    a: U64,
+    pa: Ints,
+    rows: Ints,
+    side_b: SideB,
+    threshold: float,
+    k: int,
+    starts: Ints,
+    ends: Ints,
+    cap: int,
+    out: PairsOut,
+    written: Ints,
+    stops: Ints,
+) -> None:  # pragma: no cover - compiled
     """Pairs ≥ threshold for the position ranges ``[starts[p], ends[p])``, one after another.
 
     ``rows`` orders the rows of a by popcount. ``side_b = (bt, pb, order)``: b sorted by
@@ -326,8 +397,19 @@ def candidates_serial(
 
 @njit(cache=True, nogil=True, parallel=True)
 def candidates_parallel(
-    a, pa, rows, side_b, threshold, k, starts, ends, cap, out, written, stops
-):  # pragma: no cover - compiled
+    a: U64,
+    pa: Ints,
+    rows: Ints,
+    side_b: SideB,
+    threshold: float,
+    k: int,
+    starts: Ints,
+    ends: Ints,
+    cap: int,
+    out: PairsOut,
+    written: Ints,
+    stops: Ints,
+) -> None:  # pragma: no cover - compiled
     """:func:`candidates_serial` with the ranges spread over numba's threads."""
     for p in prange(starts.shape[0]):
         written[p], stops[p] = _scan(
@@ -336,7 +418,7 @@ def candidates_parallel(
 
 
 @njit(cache=True, nogil=True)
-def _pair_score(a, b, r, s):  # pragma: no cover - compiled
+def _pair_score(a: U64, b: U64, r: Int, s: Int) -> float:  # pragma: no cover - compiled
     """Dice of ``a[r]`` and ``b[s]``."""
     inter = 0
     p = 0
@@ -351,14 +433,18 @@ def _pair_score(a, b, r, s):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
-def dice_pairs_serial(a, b, i, j, out):  # pragma: no cover - compiled
+def dice_pairs_serial(
+    a: U64, b: U64, i: Ints, j: Ints, out: F64
+) -> None:  # pragma: no cover - compiled
     """``out[t]`` = Dice of ``a[i[t]]`` and ``b[j[t]]``."""
     for t in range(i.shape[0]):
         out[t] = _pair_score(a, b, i[t], j[t])
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def dice_pairs_parallel(a, b, i, j, out):  # pragma: no cover - compiled
+def dice_pairs_parallel(
+    a: U64, b: U64, i: Ints, j: Ints, out: F64
+) -> None:  # pragma: no cover - compiled
     """:func:`dice_pairs_serial` with the pairs spread over numba's threads."""
     for t in prange(i.shape[0]):
         out[t] = _pair_score(a, b, i[t], j[t])
@@ -369,7 +455,7 @@ def dice_pairs_parallel(a, b, i, j, out):  # pragma: no cover - compiled
 
 def popcounts_reference(x: np.ndarray) -> np.ndarray:
     """Set bits of each row of ``x`` (int64), with ``np.bitwise_count``."""
-    return np.bitwise_count(x).sum(axis=1, dtype=np.int64)
+    return cast(np.ndarray, np.bitwise_count(x).sum(axis=1, dtype=np.int64))
 
 
 def _dice_reference(inter: np.ndarray, p: np.ndarray, q: np.ndarray) -> np.ndarray:

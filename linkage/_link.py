@@ -25,6 +25,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TypeAlias, cast
 
 import numpy as np
 import pandas as pd
@@ -33,13 +34,13 @@ from bloom import EncodedBatch
 from bloom._bitops import dice_array
 from linkage._calibration import pair_probabilities
 from linkage._caseid import new_case_ids
-from linkage._cluster import assign_cases, cluster
+from linkage._cluster import CaseAssignment, assign_cases, cluster
 from linkage._features import segment_dice
-from linkage._fellegi import comparison_levels, fit_fellegi_sunter, level_shares
+from linkage._fellegi import FSModel, comparison_levels, fit_fellegi_sunter, level_shares
 from linkage._pool import Pool, build_pool
 from linkage._registry import Registry, RegistryState, RegistryUpdate
 from linkage._search import SearchExecutor, search
-from linkage._types import LinkageError
+from linkage._types import CandidatePairs, LinkageError
 
 __all__ = ["LinkReport", "link", "plan_link"]
 
@@ -48,7 +49,9 @@ logger = logging.getLogger(__name__)
 MIN_PAIRS_PER_MODEL = 2000  # fewer candidate pairs than this: use the model of all pairs
 STORE_LINKS_ABOVE = 0.01
 FLOOR_QUANTILE = 0.99  # candidates: Dice above 99% of random pairs (then the best top_k)
-Finder = Callable[[np.ndarray, np.ndarray, float, int | None], object]
+Finder = Callable[[np.ndarray, np.ndarray, float, int | None], CandidatePairs]
+_Key: TypeAlias = tuple[int, int]  # an agency pair (codes x <= y)
+_Triple: TypeAlias = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
 @dataclass
@@ -67,7 +70,9 @@ class LinkReport:
     stages: dict[str, float] = field(default_factory=dict)  # seconds per stage of the run
 
 
-def _random_pairs(pool: Pool, x: int, y: int, rng: np.random.Generator, samples: int = 20_000):
+def _random_pairs(
+    pool: Pool, x: int, y: int, rng: np.random.Generator, samples: int = 20_000
+) -> tuple[np.ndarray, np.ndarray]:
     """Random pairs of records of agencies x and y (distinct records): nearly all non-matches."""
     gx, gy = pool.members(x), pool.members(y)
     a, b = gx[rng.integers(0, len(gx), samples)], gy[rng.integers(0, len(gy), samples)]
@@ -100,7 +105,7 @@ def _baseline(pool: Pool, x: int, y: int, rng: np.random.Generator) -> tuple[flo
     return pair_baseline(pool.filters, pool.popcounts, a, b, pool.bounds)
 
 
-def _pairs_for(pool: Pool, x: int, y: int, floor: float, top_k: int, find: Finder):
+def _pairs_for(pool: Pool, x: int, y: int, floor: float, top_k: int, find: Finder) -> _Triple:
     """Global (g1, g2, dice) candidate pairs between agencies x and y with a new record."""
     gx, gy = pool.members(x), pool.members(y)
     parts = []
@@ -121,7 +126,12 @@ def _pairs_for(pool: Pool, x: int, y: int, floor: float, top_k: int, find: Finde
     return g1, g2, s
 
 
-def _score(pool: Pool, pairs: dict, u_random: dict, models: dict) -> dict:
+def _score(
+    pool: Pool,
+    pairs: dict[_Key, _Triple],
+    u_random: dict[_Key, np.ndarray],
+    models: dict[_Key, dict[str, float]],
+) -> dict[_Key, np.ndarray]:
     """Per agency pair: match weights of its candidates (its own EM model, or the pooled one)."""
     levels = {
         key: comparison_levels(segment_dice(pool.filters, pool.filters, g1, g2, pool.bounds))
@@ -132,17 +142,24 @@ def _score(pool: Pool, pairs: dict, u_random: dict, models: dict) -> dict:
     if nonempty and any(len(lv) < MIN_PAIRS_PER_MODEL for lv in levels.values()):
         u_pooled = np.mean(list(u_random.values()), axis=0)
         pooled = fit_fellegi_sunter(np.concatenate(nonempty), u_random=u_pooled)
-    weights = {}
+    weights: dict[_Key, np.ndarray] = {}
     for key, lv in levels.items():
         own = len(lv) >= MIN_PAIRS_PER_MODEL
         model = fit_fellegi_sunter(lv, u_random=u_random[key]) if own else pooled
-        weights[key] = model.weights(lv) if len(lv) else np.zeros(0)
+        weights[key] = (
+            cast(FSModel, model).weights(lv) if len(lv) else np.zeros(0)
+        )  # None: lv empty
         if model is not None:
             models[key] |= {"pairs": len(lv), "prior": model.prior, "own_model": own}
     return weights
 
 
-def _probabilities(pairs: dict, weights: dict, models: dict, several: bool):
+def _probabilities(
+    pairs: dict[_Key, _Triple],
+    weights: dict[_Key, np.ndarray],
+    models: dict[_Key, dict[str, float]],
+    several: bool,
+) -> tuple[np.ndarray, ...]:
     """Every candidate pair: (g1, g2, match weight, calibrated probability), all agency pairs."""
     cols: list[list[np.ndarray]] = [[], [], [], []]
     for key, (g1, g2, _) in pairs.items():
@@ -247,7 +264,7 @@ def plan_link(
     floors = {k: candidate_threshold or base[k][0] for k in keys}
     pairs = {k: _pairs_for(pool, *k, floors[k], top_k, find) for k in keys}
     clock.lap("search")
-    models: dict = {k: {"candidate_threshold": floors[k]} for k in keys}
+    models: dict[_Key, dict[str, float]] = {k: {"candidate_threshold": floors[k]} for k in keys}
     weights = _score(pool, pairs, {k: base[k][1] for k in keys}, models)
     clock.lap("model")
     g1, g2, w, p = _probabilities(pairs, weights, models, allow_duplicates_within_agency)
@@ -323,7 +340,9 @@ def _changed(now: dict[str, float], stored: dict[str, float], new: set[str]) -> 
     return {c: v for c, v in now.items() if c not in new and stored.get(c) != v}
 
 
-def _update(pool: Pool, r, ea, eb, ep) -> RegistryUpdate:
+def _update(
+    pool: Pool, r: CaseAssignment, ea: np.ndarray, eb: np.ndarray, ep: np.ndarray
+) -> RegistryUpdate:
     new = np.flatnonzero(pool.is_new)
     old = np.flatnonzero(~pool.is_new)
     changed = old[

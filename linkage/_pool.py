@@ -45,7 +45,9 @@ class Pool:
             {"agency": self.agencies[self.input_index], "record_ref": self.refs[self.input_index]}
         )
 
-    def with_old_links(self, ea, eb, ep):
+    def with_old_links(
+        self, ea: np.ndarray, eb: np.ndarray, ep: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         a, b, p = self.old_links
         return np.concatenate([a, ea]), np.concatenate([b, eb]), np.concatenate([p, ep])
 

@@ -60,7 +60,9 @@ class QueryModel:
     pseudo_queries: int
 
 
-def _floor_and_u(filters, case_code, bounds, rng) -> tuple[float, np.ndarray]:
+def _floor_and_u(
+    filters: np.ndarray, case_code: np.ndarray, bounds: np.ndarray, rng: np.random.Generator
+) -> tuple[float, np.ndarray]:
     n = filters.shape[0]
     a, b = rng.integers(0, n, RANDOM_PAIRS), rng.integers(0, n, RANDOM_PAIRS)
     keep = case_code[a] != case_code[b]  # pairs of two people: non-matches
@@ -68,7 +70,9 @@ def _floor_and_u(filters, case_code, bounds, rng) -> tuple[float, np.ndarray]:
     return pair_baseline(filters, popcounts, a[keep], b[keep], bounds)
 
 
-def best_per_case(rows: np.ndarray, cases: np.ndarray, weights: np.ndarray):
+def best_per_case(
+    rows: np.ndarray, cases: np.ndarray, weights: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One entry per (row, case): the largest weight of the case's candidate records."""
     o = np.lexsort((-weights, cases, rows))
     rows, cases, weights = rows[o], cases[o], weights[o]
@@ -77,7 +81,9 @@ def best_per_case(rows: np.ndarray, cases: np.ndarray, weights: np.ndarray):
     return rows[first], cases[first], weights[first]
 
 
-def case_probabilities(rows, cases, weights, lam: float):
+def case_probabilities(
+    rows: np.ndarray, cases: np.ndarray, weights: np.ndarray, lam: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """P(case is the query row's person): the calibration's model at a fixed ``lam``, each
     case weighed by its best record. Returns ``(rows, cases, p)``, one entry per (row, case).
     """

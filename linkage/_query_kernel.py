@@ -23,10 +23,12 @@ from __future__ import annotations
 import itertools
 from concurrent.futures import Executor
 from dataclasses import dataclass
+from typing import TypeAlias
 
 import numpy as np
 from numba import njit
 
+from bloom._arrays import F64, U64, Ints
 from bloom._bitops import dice_array
 from linkage._kernels import _admissible, _ctpop, _dice, _min_inter, _offer
 
@@ -58,7 +60,9 @@ def sort_filters(filters: np.ndarray) -> SortedFilters:
 
 
 @njit(cache=True, nogil=True)
-def _ranges(q, pq, ps, threshold, lo, hi, need):  # pragma: no cover - compiled
+def _ranges(
+    q: U64, pq: Ints, ps: Ints, threshold: float, lo: Ints, hi: Ints, need: Ints
+) -> None:  # pragma: no cover - compiled
     """Admissible range ``[lo[t], hi[t])`` and the least intersection per popcount, per row."""
     nbits = q.shape[1] * 64
     for t in range(q.shape[0]):
@@ -69,7 +73,21 @@ def _ranges(q, pq, ps, threshold, lo, hi, need):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
-def _scan(q, pq, s, ps, lo, hi, need, start, stop, k, out_j, out_s, counts):  # pragma: no cover
+def _scan(
+    q: U64,
+    pq: Ints,
+    s: U64,
+    ps: Ints,
+    lo: Ints,
+    hi: Ints,
+    need: Ints,
+    start: int,
+    stop: int,
+    k: int,
+    out_j: Ints,
+    out_s: F64,
+    counts: Ints,
+) -> None:  # pragma: no cover
     """Rows ``[start, stop)`` of the sorted filters against every query row in range."""
     words = q.shape[1]
     for r in range(start, stop):
@@ -84,6 +102,12 @@ def _scan(q, pq, s, ps, lo, hi, need, start, stop, k, out_j, out_s, counts):  # 
                 _offer(out_j, out_s, counts, t, k, _dice(inter, pq[t], c), r)
 
 
+# one part of a scan: q, pq, index, lo, hi, need, start, stop, k
+_Job: TypeAlias = tuple[
+    np.ndarray, np.ndarray, SortedFilters, np.ndarray, np.ndarray, np.ndarray, int, int, int
+]
+
+
 def _merge(parts: list[Triple], k: int) -> Triple:
     """The best k per query row over every part's heaps, sorted by (row, -score, position)."""
     i, j, s = (np.concatenate(col) for col in zip(*parts, strict=True))
@@ -94,7 +118,7 @@ def _merge(parts: list[Triple], k: int) -> Triple:
     return i[keep], j[keep], s[keep]
 
 
-def _part(args: tuple) -> Triple:
+def _part(args: _Job) -> Triple:
     q, pq, index, lo, hi, need, start, stop, k = args
     m = q.shape[0]
     out_j, out_s = np.empty(m * k, np.int64), np.empty(m * k, np.float64)
@@ -146,7 +170,9 @@ def top_candidates(
     return _merge(found, k)
 
 
-def top_candidates_reference(q: np.ndarray, index: SortedFilters, threshold: float, k: int):
+def top_candidates_reference(
+    q: np.ndarray, index: SortedFilters, threshold: float, k: int
+) -> Triple:
     """:func:`top_candidates` in plain numpy: every pair scored, nothing pruned."""
     inter = np.bitwise_count(q[:, None, :] & index.filters[None, :, :]).sum(axis=2)
     pq = np.bitwise_count(q).sum(axis=1)

@@ -34,7 +34,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -70,13 +70,13 @@ class CaseCodes:
         self._array: np.ndarray | None = None
         self._lock = threading.Lock()
 
-    def __getstate__(self) -> dict:
+    def __getstate__(self) -> dict[str, Any]:
         with self._lock:
             seed = self._seed if self._seed is not None else np.asarray(self._ids, dtype=object)
         return {"seed": seed}
 
-    def __setstate__(self, state: dict) -> None:
-        self.__init__(state["seed"])
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        CaseCodes.__init__(self, state["seed"])
 
     def _warm(self) -> None:  # under the lock
         if self._seed is not None:
@@ -188,7 +188,7 @@ def _locate(sorted_ids: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.
 
 def compare(
     index: QueryIndex, ids: np.ndarray, agencies: np.ndarray, cases: np.ndarray
-) -> tuple[np.ndarray, ...]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The registry's records (ids ascending, their agencies and case ids) against ``index``:
     ``(drop, enter, recase_ids, recase_cases)`` — ids to drop, ids to read whole (new, or
     held for another agency's record: SQLite reuses a withdrawn maximum id), ids re-cased."""
@@ -220,7 +220,9 @@ def _order_key(popcounts: np.ndarray, ids: np.ndarray) -> np.ndarray:
     return (popcounts.astype(np.uint64) << np.uint64(_ID_BITS)) | ids.astype(np.uint64)
 
 
-def _agency_codes(names: tuple[str, ...], agencies: np.ndarray) -> tuple[tuple, np.ndarray]:
+def _agency_codes(
+    names: tuple[str, ...], agencies: np.ndarray
+) -> tuple[tuple[str, ...], np.ndarray]:
     known = {a: k for k, a in enumerate(names)}
     out = np.empty(len(agencies), np.int64)
     for k, a in enumerate(agencies.tolist()):
@@ -281,7 +283,7 @@ def apply_delta(index: QueryIndex, delta: IndexChange) -> QueryIndex:
     if delta.empty:
         return index
     counted, delta = delta.records, _settle(index, delta)
-    ids, codes, case_code = index.record_ids, index.codes, index.case_code
+    ids, codes, case_code = index.record_ids, cast(CaseCodes, index.codes), index.case_code
     if len(delta.recase_ids):
         order = np.argsort(delta.recase_ids)
         at, hit = _locate(delta.recase_ids[order], ids)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from bloom import CaselinkError, EncodedBatch
 from linkage._features import segment_words
@@ -70,7 +70,8 @@ def _plan_task(
 
     lower_priority(niceness)
     before = numba.get_num_threads()  # starts numba's threads before any budget applies
-    numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
+    # numba.config assigns its settings dynamically, out of the type checker's sight
+    numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))  # type: ignore[attr-defined]
     try:
         with memory_budget(memory_gib):
             inputs = None
@@ -98,7 +99,9 @@ def warm_up(batches: Sequence[EncodedBatch], rows: int = 64) -> None:
     try:
         plan_link(few)
         a, b = few[0].filters, few[-1].filters
-        segments = [tuple(map(int, s)) for s in segment_words(few[0].metadata)]
+        segments = cast(
+            list[tuple[int, int]], [tuple(map(int, s)) for s in segment_words(few[0].metadata)]
+        )
         search(a, b, 0.5, 10, method="lsh", segments=segments)
     except Exception as e:  # the run itself meets and reports any real problem
         logger.debug("warming the kernels up stopped early: %s", type(e).__name__)
@@ -160,7 +163,9 @@ def ray_plan_link(
     task = _remote_plan().options(num_cpus=cpus)
     try:
         sent = list(batches) if isinstance(batches, Sequence) else batches
-        return ray.get(task.remote(sent, state, cpus, options, niceness, memory_gib))
+        return cast(
+            LinkReport, ray.get(task.remote(sent, state, cpus, options, niceness, memory_gib))
+        )
     except ray.exceptions.RayTaskError as e:  # bad input: the same error as in-process
         if isinstance(e.cause, LinkageError):
             raise LinkageError(list(e.cause.problems)) from None

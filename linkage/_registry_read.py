@@ -12,7 +12,9 @@ the ref is read for that and dropped: nothing read for an index carries one.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, cast
 
 import numpy as np
 import sqlalchemy as sa
@@ -70,7 +72,9 @@ def count_records(conn: sa.Connection, scope: str | None, agency: str | None = N
     return int(conn.execute(q).scalar_one())
 
 
-def _others(conn: sa.Connection, scope: str, agency: str, case_ids: list[str]) -> dict:
+def _others(
+    conn: sa.Connection, scope: str, agency: str, case_ids: list[str]
+) -> dict[str, tuple[str, ...]]:
     r = records_table.c
     found: dict[str, set[str]] = {}
     for start in range(0, len(case_ids), _IN_LIST):
@@ -143,8 +147,11 @@ def figures(conn: sa.Connection, scope: str) -> RegistryFigures:
             sa.func.coalesce(sa.func.sum(sa.case((shared, per_case.c.records), else_=0)), 0),
         )
     ).one()
-    bin_of = sum(sa.case((r.confidence >= k / BINS, 1), else_=0) for k in range(1, BINS))
-    bins = dict(
+    bin_of = cast(
+        "sa.ColumnElement[int]",
+        sum(sa.case((r.confidence >= k / BINS, 1), else_=0) for k in range(1, BINS)),
+    )
+    bins: dict[int, int] = dict(
         conn.execute(
             sa.select(bin_of.label("bin"), sa.func.count()).where(mine).group_by("bin")
         ).all()
@@ -158,7 +165,9 @@ def figures(conn: sa.Connection, scope: str) -> RegistryFigures:
     )
 
 
-def _open_part(part, scope: str, words: int, codec: FilterCodec | None) -> np.ndarray:
+def _open_part(
+    part: Sequence[sa.Row[*tuple[Any, ...]]], scope: str, words: int, codec: FilterCodec | None
+) -> np.ndarray:
     """The plain filters of registry rows as ``(len(part), words)`` uint64."""
     plain = open_rows(
         codec,
@@ -170,7 +179,9 @@ def _open_part(part, scope: str, words: int, codec: FilterCodec | None) -> np.nd
     return np.frombuffer(plain, "<u8").reshape(len(part), words)
 
 
-def _whole_registry(conn: sa.Connection, scope: str, words: int, codec: FilterCodec | None):
+def _whole_registry(
+    conn: sa.Connection, scope: str, words: int, codec: FilterCodec | None
+) -> IndexRows:
     r = records_table.c
     n = int(conn.execute(sa.select(sa.func.count()).where(r.scope == scope)).scalar_one())
     filters, ids = np.zeros((n, words), np.uint64), np.zeros(n, np.int64)

@@ -23,15 +23,17 @@ SQLite and PostgreSQL only, the two databases caselink runs on.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import sqlalchemy as sa
 
 from caselink_errors import UnsupportedDatabaseError
-from linkage._types import NewRecordRef
+from linkage._types import LinkEnd, NewRecordRef
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine.interfaces import DBAPIConnection
+
     from linkage._registry import RegistryUpdate
 
 __all__ = [
@@ -61,7 +63,7 @@ def _placeholder(c: sa.Connection) -> str:
     return _PLACEHOLDER[c.dialect.paramstyle]
 
 
-def write_many(c: sa.Connection, sql: str, rows: Sequence[tuple]) -> None:
+def write_many(c: sa.Connection, sql: str, rows: Sequence[tuple[Any, ...]]) -> None:
     """``executemany`` of ``sql`` (``?`` placeholders) over ``rows``; nothing when empty."""
     mark = _placeholder(c)  # refuses another database even with nothing to write
     if rows:
@@ -76,7 +78,7 @@ def _names(*names: str) -> str:
 
 
 def insert_rows(
-    c: sa.Connection, table: str, columns: Sequence[str], rows: Sequence[tuple]
+    c: sa.Connection, table: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
 ) -> None:
     """Insert ``rows`` (tuples in ``columns`` order) into ``table``: ``COPY`` on PostgreSQL,
     ``executemany`` on SQLite; nothing when empty."""
@@ -90,7 +92,7 @@ def insert_rows(
 
 
 def update_rows(
-    c: sa.Connection, table: str, columns: Sequence[str], key: str, rows: Sequence[tuple]
+    c: sa.Connection, table: str, columns: Sequence[str], key: str, rows: Sequence[tuple[Any, ...]]
 ) -> None:
     """Set ``columns`` of the ``table`` row whose ``key`` is the last value of each of
     ``rows``; on PostgreSQL through a temporary table filled by ``COPY`` and one ``UPDATE``."""
@@ -112,11 +114,13 @@ def update_rows(
     c.exec_driver_sql(f"DROP TABLE {staged}")  # the next update of the table makes it anew
 
 
-def _copy(c: sa.Connection, sql: str, rows: Sequence[tuple]) -> None:
+def _copy(c: sa.Connection, sql: str, rows: Sequence[tuple[Any, ...]]) -> None:
     """``COPY ... FROM STDIN`` of ``rows`` in ``c``'s transaction; a driver error comes out as
     SQLAlchemy's (an ``IntegrityError`` for a duplicate), as from any other statement."""
     dbapi = c.dialect.loaded_dbapi
-    cursor = c.connection.dbapi_connection.cursor()
+    cursor = cast(
+        "DBAPIConnection", c.connection.dbapi_connection
+    ).cursor()  # checked out: not None
     try:
         with cursor.copy(sql) as copy:
             for row in rows:
@@ -142,14 +146,14 @@ def new_record_ids(c: sa.Connection, n: int) -> np.ndarray:
     return np.arange(int(top or 0) + 1, int(top or 0) + 1 + n, dtype=np.int64)
 
 
-def change_rows(u: RegistryUpdate) -> list[tuple]:
+def change_rows(u: RegistryUpdate) -> list[tuple[Any, ...]]:
     """``(case_id, confidence, id)`` per existing record whose case or confidence changed."""
     conf = np.asarray(u.changed_confidence, np.float64).tolist()
     ids = np.asarray(u.changed_ids, np.int64).tolist()
     return list(zip(np.asarray(u.changed_case_ids).tolist(), conf, ids, strict=True))
 
 
-def link_rows(scope: str, u: RegistryUpdate, new_ids: np.ndarray) -> list[tuple]:
+def link_rows(scope: str, u: RegistryUpdate, new_ids: np.ndarray) -> list[tuple[Any, ...]]:
     """``(scope, rec_a, rec_b, probability)`` per link, each end a record id (a
     :class:`NewRecordRef` takes the id its new record was given), the smaller id first."""
     if not u.links:
@@ -160,7 +164,7 @@ def link_rows(scope: str, u: RegistryUpdate, new_ids: np.ndarray) -> list[tuple]
     return list(zip([scope] * len(lo), lo, hi, np.asarray(p, np.float64).tolist(), strict=True))
 
 
-def _ids(ends: Sequence, new_ids: np.ndarray) -> np.ndarray:
+def _ids(ends: Sequence[LinkEnd], new_ids: np.ndarray) -> np.ndarray:
     return np.array(
         [int(new_ids[e.index]) if isinstance(e, NewRecordRef) else int(e) for e in ends],
         dtype=np.int64,

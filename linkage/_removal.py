@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, TypeAlias, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -35,6 +36,9 @@ from linkage._unionfind import component_labels, join_links, record_confidence
 __all__ = ["CaseRemainder", "Removal", "RemovalReport", "components", "confidence"]
 
 _CHUNK = 900  # ids per IN list: under SQLite's bound-parameter limit everywhere
+
+_T = TypeVar("_T")
+_Links: TypeAlias = tuple[np.ndarray, np.ndarray, np.ndarray]  # (a, b, p)
 
 
 @dataclass(frozen=True)
@@ -123,7 +127,9 @@ class Removal:
     def run(self, records: Sequence[tuple[str, str]], threshold: float | None) -> RemovalReport:
         return self._remove(self.c, records, threshold)
 
-    def _remove(self, c: sa.Connection, records, threshold: float | None) -> RemovalReport:
+    def _remove(
+        self, c: sa.Connection, records: Sequence[tuple[str, str]], threshold: float | None
+    ) -> RemovalReport:
         found = self._find(c, records)
         keys = set(zip(found["agency"], found["record_ref"], strict=True))
         missing = [(a, r) for a, r in records if (a, r) not in keys]
@@ -144,10 +150,10 @@ class Removal:
         report.updated += self._reconfirm_singletons(c, near)
         return report
 
-    def _find(self, c: sa.Connection, records) -> pd.DataFrame:
+    def _find(self, c: sa.Connection, records: Sequence[tuple[str, str]]) -> pd.DataFrame:
         r = records_table.c
         wanted = pd.DataFrame(list(records), columns=["agency", "record_ref"]).drop_duplicates()
-        rows: list = []
+        rows: list[Any] = []
         for agency, group in wanted.groupby("agency"):
             for part in _chunks(group["record_ref"].tolist()):
                 rows += c.execute(
@@ -159,7 +165,7 @@ class Removal:
 
     def _members(self, c: sa.Connection, case_ids: list[str]) -> pd.DataFrame:
         r = records_table.c
-        rows: list = []
+        rows: list[Any] = []
         for part in _chunks(case_ids):
             rows += c.execute(
                 sa.select(r.id, r.agency, r.case_id, r.confidence).where(
@@ -169,10 +175,11 @@ class Removal:
         df = pd.DataFrame(rows, columns=["id", "agency", "case_id", "confidence"])
         return df.sort_values("id", ignore_index=True)
 
-    def _links_touching(self, c: sa.Connection, ids: np.ndarray):
+    def _links_touching(self, c: sa.Connection, ids: np.ndarray) -> _Links:
         """(a, b, p) of every stored link with an end in ``ids``."""
         lk = links_table.c
         q = sa.select(lk.rec_a, lk.rec_b, lk.probability).where(lk.scope == self.scope)
+        rows: set[Any] | list[tuple[Any, ...]]
         if len(ids) > 8 * _CHUNK:  # many ids: one scan of the scope beats many IN lists
             rows = set(c.execute(q).all())
         else:
@@ -201,7 +208,14 @@ class Removal:
         for part in _chunks([int(i) for i in ids]):
             c.execute(records_table.delete().where(r.scope == self.scope, r.id.in_(part)))
 
-    def _reform(self, c, remaining: pd.DataFrame, links, threshold, report: RemovalReport):
+    def _reform(
+        self,
+        c: sa.Connection,
+        remaining: pd.DataFrame,
+        links: _Links,
+        threshold: float | None,
+        report: RemovalReport,
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Split each former case into components; returns each remaining record's case id
         and the size of that case (``remaining`` ascending by id)."""
         ids = remaining["id"].to_numpy(np.int64)
@@ -229,7 +243,7 @@ class Removal:
         fresh: list[str] = []
         while len(fresh) < n:  # case ids are unique across every scope of the database
             draw = new_case_ids(n - len(fresh), avoid=fresh).tolist()
-            taken = set()
+            taken: set[str] = set()
             for part in _chunks(draw):
                 taken.update(c.execute(sa.select(k.case_id).where(k.case_id.in_(part))).scalars())
             fresh += [cid for cid in draw if cid not in taken]
@@ -242,7 +256,14 @@ class Removal:
         c.execute(meta_table.update().where(m.scope == self.scope).values(next_case_seq=seq + n))
         return fresh
 
-    def _reconfirm(self, c, remaining: pd.DataFrame, cases: np.ndarray, sizes, links) -> int:
+    def _reconfirm(
+        self,
+        c: sa.Connection,
+        remaining: pd.DataFrame,
+        cases: np.ndarray,
+        sizes: np.ndarray,
+        links: _Links,
+    ) -> int:
         """Store the re-formed case ids and recomputed confidence; returns records changed."""
         if remaining.empty:
             return 0
@@ -258,7 +279,7 @@ class Removal:
     def _reconfirm_singletons(self, c: sa.Connection, ids: np.ndarray) -> int:
         """Records alone in their case that lost a link: confidence is 1 - best link left."""
         r = records_table.c
-        rows: list = []
+        rows: list[Any] = []
         for part in _chunks([int(i) for i in ids]):
             rows += c.execute(
                 sa.select(r.id, r.case_id).where(r.scope == self.scope, r.id.in_(part))
@@ -285,18 +306,22 @@ class Removal:
         self._case_confidence(c, cases, conf)
         return len(single)
 
-    def _store(self, c, ids: np.ndarray, cases: np.ndarray, conf: np.ndarray) -> None:
+    def _store(
+        self, c: sa.Connection, ids: np.ndarray, cases: np.ndarray, conf: np.ndarray
+    ) -> None:
         rows = list(zip(cases.tolist(), conf.astype(float).tolist(), ids.tolist(), strict=True))
         update_rows(c, "registry_records", ("case_id", "confidence"), "id", rows)
 
-    def _case_confidence(self, c, cases: np.ndarray, conf: np.ndarray) -> None:
+    def _case_confidence(self, c: sa.Connection, cases: np.ndarray, conf: np.ndarray) -> None:
         """A case's confidence is its least confident record's (as clustering sets it)."""
         lowest = pd.Series(conf).groupby(pd.Series(cases)).min()
         rows = [(float(x), cid) for cid, x in lowest.items()]
         update_rows(c, "registry_cases", ("confidence",), "case_id", rows)
 
 
-def _case_components(ids: np.ndarray, cases: np.ndarray, links, threshold) -> np.ndarray:
+def _case_components(
+    ids: np.ndarray, cases: np.ndarray, links: _Links, threshold: float | None
+) -> np.ndarray:
     """Component root (smallest position) of each record of ``ids`` (ascending) over the
     links at or above ``threshold`` between two records of the same case."""
     a, b, p = links
@@ -309,14 +334,16 @@ def _case_components(ids: np.ndarray, cases: np.ndarray, links, threshold) -> np
     return _component_roots(len(ids), pos_a[same], pos_b[same])
 
 
-def _text_ranks(names) -> np.ndarray:
+def _text_ranks(names: np.ndarray) -> np.ndarray:
     """Rank of each string of ``names`` in sorted order."""
     ranks = np.empty(len(names), dtype=np.int64)
     ranks[np.argsort(np.asarray(names, dtype=object), kind="stable")] = np.arange(len(names))
     return ranks
 
 
-def _remainders(removed: pd.DataFrame, kept: pd.DataFrame, split_from, split_ids) -> dict:
+def _remainders(
+    removed: pd.DataFrame, kept: pd.DataFrame, split_from: np.ndarray, split_ids: np.ndarray
+) -> dict[str, CaseRemainder]:
     """What is left of each case of ``removed`` (sorted by case id): the records it keeps
     (``kept``) and the new ids of its parts that split off (in order)."""
     counts = kept["case_id"].value_counts()
@@ -334,5 +361,5 @@ def _remainders(removed: pd.DataFrame, kept: pd.DataFrame, split_from, split_ids
     }
 
 
-def _chunks(values: Sequence) -> list:
+def _chunks(values: Sequence[_T]) -> list[Sequence[_T]]:
     return [values[i : i + _CHUNK] for i in range(0, len(values), _CHUNK)]

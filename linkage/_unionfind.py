@@ -20,6 +20,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from bloom._arrays import F64, I64, U64, Int, Ints
+
 __all__ = [
     "absorb_members",
     "agency_masks",
@@ -32,7 +34,7 @@ _ONE = np.uint64(1)
 
 
 @njit(cache=True, nogil=True)
-def _root(parent, x):  # pragma: no cover - compiled
+def _root(parent: Ints, x: Int) -> Int:  # pragma: no cover - compiled
     """Root of ``x``, compressing the path behind it."""
     root = x
     while parent[root] != root:
@@ -45,7 +47,7 @@ def _root(parent, x):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
-def _share_agency(masks, ra, rb):  # pragma: no cover - compiled
+def _share_agency(masks: U64, ra: Int, rb: Int) -> bool:  # pragma: no cover - compiled
     for w in range(masks.shape[1]):  # noqa: SIM110 - a plain loop compiles; any(genexpr) not
         if masks[ra, w] & masks[rb, w]:
             return True
@@ -53,7 +55,9 @@ def _share_agency(masks, ra, rb):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
-def join_links(parent, masks, a, b, exclusive):  # pragma: no cover - compiled
+def join_links(
+    parent: Ints, masks: U64, a: Ints, b: Ints, exclusive: bool
+) -> int:  # pragma: no cover - compiled
     """Take the links (a[k], b[k]) in order; returns how many joined two components.
 
     With ``exclusive``, components that share an agency (``masks``) stay apart; without it
@@ -74,7 +78,7 @@ def join_links(parent, masks, a, b, exclusive):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
-def absorb_members(parent, masks):  # pragma: no cover - compiled
+def absorb_members(parent: Ints, masks: U64) -> None:  # pragma: no cover - compiled
     """Give each root the agencies of the records pointing straight at it."""
     for i in range(parent.shape[0]):
         r = parent[i]
@@ -84,7 +88,7 @@ def absorb_members(parent, masks):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
-def component_labels(parent):  # pragma: no cover - compiled
+def component_labels(parent: Ints) -> I64:  # pragma: no cover - compiled
     """The root (smallest position) of every record's component."""
     out = np.empty(parent.shape[0], dtype=np.int64)
     for i in range(parent.shape[0]):
@@ -102,7 +106,9 @@ def agency_masks(agency_codes: np.ndarray) -> np.ndarray:
 
 
 @njit(cache=True, nogil=True)
-def _best_links(labels, a, b, p, inside, outside):  # pragma: no cover - compiled
+def _best_links(
+    labels: Ints, a: Ints, b: Ints, p: F64, inside: F64, outside: F64
+) -> None:  # pragma: no cover - compiled
     for k in range(a.shape[0]):
         x, y, q = a[k], b[k], p[k]
         same = x >= 0 and y >= 0 and labels[x] == labels[y]

@@ -6,9 +6,13 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
+
+if TYPE_CHECKING:  # a name of its own: _cipher imports FilterCipher when it runs
+    from linkage.sealing import FilterCipher as _FilterCipher
 
 __all__ = ["register"]
 
@@ -27,7 +31,7 @@ def _threshold(value: str) -> float | str:
     return t
 
 
-def _cipher(path: Path | None):
+def _cipher(path: Path | None) -> _FilterCipher | None:
     """The cipher of ``--data-key-file``; a file that is not there is made with a new key."""
     from linkage._datakeys import DataKeyRing
     from linkage.sealing import FilterCipher
@@ -87,7 +91,7 @@ def link(
         )
     address = ray_address or os.environ.get("CASELINK_RAY_ADDRESS")
     reg = Registry.open(registry, codec=_cipher(data_key_file)) if registry else None
-    options = {"threshold": t, "allow_duplicates_within_agency": allow_duplicates}
+    options: dict[str, Any] = {"threshold": t, "allow_duplicates_within_agency": allow_duplicates}
     if address:
         from linkage._batch_files import BatchFiles
         from linkage._ray import ensure_ray

@@ -258,10 +258,10 @@ class SealedColumn:
     aad: Callable[[Any], bytes]  # what its value is bound to
     where: Callable[[Any], str]  # the row, named for an error (never a record_ref)
     update: Any  # sets ``new`` where the row's key and ``old`` value match
-    params: Callable[[Any], dict]  # the update's key parameters for a row
+    params: Callable[[Any], dict[str, Any]]  # the update's key parameters for a row
 
 
-def count_heads(conn: sa.Connection, column: Any) -> Counter:
+def count_heads(conn: sa.Connection, column: Any) -> Counter[bytes | None]:
     """Values of one filter column by head: 5 bytes (version, key id) if sealed-shaped,
     ``b"plain"`` for whole 64-bit words, None for anything else (counted by the database)."""
     n = sa.func.length(column)
