@@ -10,7 +10,7 @@ TYPES_STAMP := $(TYPES_VENV)/.installed
 export RAY_USAGE_STATS_ENABLED := 0
 export RAY_AUTH_MODE := disabled
 
-.PHONY: venv types-venv demo cluster-demo test lint format bench clean
+.PHONY: venv types-venv demo cluster-demo test test-fast lint format bench clean
 
 venv: $(STAMP)
 
@@ -42,6 +42,10 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadscope
 
 # mypy is strict on bloom and linkage: [tool.mypy] in pyproject.toml.
+# the in-process tier only: every test but those against real caselink serve processes
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadscope -m "not slow"
+
 lint: $(STAMP) $(TYPES_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

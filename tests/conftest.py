@@ -165,3 +165,27 @@ if importlib.util.find_spec("xdist") is not None:
                 return folder_of(nodeid)
 
         return ByFolder(config, log)
+
+
+# -- the test pyramid: real servers are the slow tier -----------------------------------------
+# fixtures that start `caselink serve` processes (tests/service*/conftest.py)
+SERVER_FIXTURES = frozenset({"fleet", "service", "world", "fuzz_fleet", "life", "tracing"})
+# modules that start servers of their own
+SERVER_MODULES = (
+    "tests/service/test_audit.py",
+    "tests/service/test_crash.py",
+    "tests/service/test_replicas.py",
+    "tests/service_core/test_atrest_server.py",
+    "tests/service_core/test_tls.py",
+    "tests/service_query/test_ratelimit_server.py",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark ``slow`` every test that runs against a real ``caselink serve`` (end-to-end flows):
+    ``pytest -m "not slow"`` runs the rest, the in-process tier (tests/service_api for the
+    routes), in a fraction of the time."""
+    for item in items:
+        uses = SERVER_FIXTURES.intersection(getattr(item, "fixturenames", ()))
+        if uses or item.nodeid.split("::")[0] in SERVER_MODULES:
+            item.add_marker(pytest.mark.slow)
