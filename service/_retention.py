@@ -9,16 +9,17 @@ per batch: the registry records that came from it (same agreement, agency and
 fails stays whole and the sweep goes on with the next; a sweep run twice purges nothing the
 second time. An agreement with a run in progress is skipped until the next sweep.
 
-:class:`RetentionSweeper` runs :func:`sweep` on a timer thread inside the service and
-publishes each changed agreement to the change feed; ``caselink admin sweep`` runs it once
-against the database, and a running service on that database notices those purges in its
-audit chains within ``WATCH_SECONDS`` and publishes them as well.
+:class:`RetentionSweeper` runs :func:`sweep` on a timer thread inside the service (a
+:class:`~service._jobs.PeriodicJob`: its ``tick`` is one sweep, which an external scheduler
+may run instead) and publishes each changed agreement to the change feed; ``caselink admin
+sweep`` runs it once against the database. Either way each purge numbers its agreement's
+change in the database (:func:`service._events.record_change`), so every replica's tracing
+index reads the registry again before its next answer — no replica polls for purges.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -27,17 +28,15 @@ import sqlalchemy as sa
 
 import linkage
 from service._audit import SERVICE_ACTOR, Actor, append
-from service._db import reader_engine
 from service._events import ChangeFeed, record_change
 from service._jobs import PeriodicJob
-from service._tables import agencies, agreements, audit_entries, batch_records, batches
+from service._tables import agencies, agreements, batch_records, batches
 from service._withdraw import clustering_threshold, drop_batch_records, run_in_progress
 from service.repositories import agreements as agreements_repo
 
 __all__ = ["Purge", "RetentionSweeper", "SweepReport", "expired_batches", "sweep"]
 
 logger = logging.getLogger(__name__)
-WATCH_SECONDS = 2.0  # how soon a running service notices purges made by another process
 
 
 @dataclass(frozen=True)
@@ -173,49 +172,24 @@ def sweep(
 
 
 class RetentionSweeper(PeriodicJob):
-    """:func:`sweep` every ``interval`` seconds on a daemon thread, from start until stop.
-
-    Between sweeps it watches the audit chains (every ``WATCH_SECONDS``) for purges that
-    another process wrote — ``caselink admin sweep`` on the same database — and publishes
-    their agreements too, so this service's in-memory views drop what was purged.
-    """
+    """:func:`sweep` every ``interval`` seconds on a daemon thread, from start until stop."""
 
     def __init__(self, engine: sa.Engine, interval: float, changes: ChangeFeed) -> None:
         self.engine, self.interval, self.changes = engine, interval, changes
-        self._seen = 0  # newest audit entry id already looked at
-        self._due = 0.0  # when the next sweep is due (monotonic); the first at start-up
+        self._first = True  # the first sweep at start-up
         super().__init__()
 
     name = "caselink-retention"
 
     def start(self) -> RetentionSweeper:
-        with self.engine.connect() as conn:
-            self._seen = int(conn.execute(sa.select(sa.func.max(audit_entries.c.id))).scalar() or 0)
-        self._due = time.monotonic()
         self.start_thread()
         return self
 
     def wait_seconds(self) -> float:
-        return max(0.0, min(WATCH_SECONDS, self._due - time.monotonic()))
+        if self._first:
+            self._first = False
+            return 0.0
+        return self.interval
 
     def tick(self) -> None:
-        if time.monotonic() >= self._due:
-            self._due = time.monotonic() + self.interval
-            sweep(self.engine, changes=self.changes)
-        self._watch()
-
-    def _watch(self) -> None:
-        e = audit_entries.c
-        with reader_engine(self.engine).connect() as conn:  # a read: never the write lock
-            top = int(conn.execute(sa.select(sa.func.max(e.id))).scalar() or 0)
-            rows = conn.execute(
-                sa.select(e.id, e.scope).where(
-                    e.id > self._seen,
-                    e.id <= top,
-                    e.action == "retention.purge",
-                    e.actor != SERVICE_ACTOR.agency,
-                )
-            ).all()
-        self._seen = max(self._seen, top)  # each watch reads only entries it has not seen
-        for scope in sorted({r.scope for r in rows}):
-            self.changes.publish(scope)
+        sweep(self.engine, changes=self.changes)
