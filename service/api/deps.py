@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 import sqlalchemy as sa
 from fastapi import Depends, Header, Request
@@ -100,56 +101,26 @@ def get_reader(service: ServiceDep) -> sa.Engine:
     return service.reader
 
 
-def _settings(service: ServiceDep) -> Settings:
-    return service.settings
+def _part(name: str) -> Callable[[ServiceState], Any]:
+    """A dependency answering one part of the running service (by its field's name)."""
+
+    def part(service: ServiceDep) -> Any:
+        return getattr(service, name)
+
+    part.__name__ = f"get_{name}"
+    return part
 
 
-def _executor(service: ServiceDep) -> RunExecutor:
-    return service.executor
-
-
-def _indexes(service: ServiceDep) -> IndexStore:
-    return service.indexes
-
-
-def _metrics(service: ServiceDep) -> Metrics:
-    return service.metrics
-
-
-def _limiter(service: ServiceDep) -> RateLimiter:
-    return service.query_limiter
-
-
-def _refusals(service: ServiceDep) -> RefusalAudit:
-    return service.rate_refusals
-
-
-def _audit_writer(service: ServiceDep) -> AuditWriter:
-    return service.audit_writer
-
-
-def _changes(service: ServiceDep) -> ChangeFeed:
-    return service.changes
-
-
-def _faults(service: ServiceDep) -> Faults:
-    return service.faults
-
-
-def _checkpoints(service: ServiceDep) -> CheckpointWriter:
-    return service.checkpoints
-
-
-SettingsDep = Annotated[Settings, Depends(_settings)]
-ExecutorDep = Annotated[RunExecutor, Depends(_executor)]
-IndexesDep = Annotated[IndexStore, Depends(_indexes)]
-MetricsDep = Annotated[Metrics, Depends(_metrics)]
-LimiterDep = Annotated[RateLimiter, Depends(_limiter)]
-RefusalsDep = Annotated[RefusalAudit, Depends(_refusals)]
-AuditWriterDep = Annotated[AuditWriter, Depends(_audit_writer)]
-ChangesDep = Annotated[ChangeFeed, Depends(_changes)]
-FaultsDep = Annotated[Faults, Depends(_faults)]
-CheckpointsDep = Annotated[CheckpointWriter, Depends(_checkpoints)]
+SettingsDep = Annotated[Settings, Depends(_part("settings"))]
+ExecutorDep = Annotated[RunExecutor, Depends(_part("executor"))]
+IndexesDep = Annotated[IndexStore, Depends(_part("indexes"))]
+MetricsDep = Annotated[Metrics, Depends(_part("metrics"))]
+LimiterDep = Annotated[RateLimiter, Depends(_part("query_limiter"))]
+RefusalsDep = Annotated[RefusalAudit, Depends(_part("rate_refusals"))]
+AuditWriterDep = Annotated[AuditWriter, Depends(_part("audit_writer"))]
+ChangesDep = Annotated[ChangeFeed, Depends(_part("changes"))]
+FaultsDep = Annotated[Faults, Depends(_part("faults"))]
+CheckpointsDep = Annotated[CheckpointWriter, Depends(_part("checkpoints"))]
 
 
 def _bearer(authorization: str | None) -> str:
