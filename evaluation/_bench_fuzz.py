@@ -1,6 +1,6 @@
 """`caselink bench --only fuzz`: the suite's schemathesis run, with a far larger budget.
 
-The same world and checks as ``tests/service_fuzz`` (:mod:`evaluation._fuzz`): one server per
+The same world and checks as ``tests/service/fuzz`` (:mod:`evaluation._fuzz`): one server per
 database — a SQLite file, and a fresh schema on the PostgreSQL at
 ``CASELINK_BENCH_POSTGRES_URL`` (default: the local test database; skipped, with the reason,
 where none answers) — fuzzed as every role and with no key, ``examples`` generated cases per

@@ -109,7 +109,7 @@ def test_malformed_layouts_are_refused_each_named(tmp_path, good, case):
 
 def test_a_wellformed_foreign_layout_is_read(tmp_path, good):
     """``name:512,zzz:512`` is a layout in itself: the service refuses it against the
-    agreement's (tests/service/test_uploads.py); the reader reports it as it is."""
+    agreement's (tests/service/e2e/test_uploads.py); the reader reports it as it is."""
     path = craft(
         tmp_path / "b.parquet",
         list(good.record_refs),

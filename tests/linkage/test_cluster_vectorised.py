@@ -25,7 +25,7 @@ from linkage._registry import Registry, cases_table
 from linkage._removal import Removal, components, confidence
 from tests.linkage import _cluster_reference as ref
 from tests.linkage import _removal_reference as ref_removal
-from tests.service_lifecycle.conftest import planted_update
+from tests.service.lifecycle.conftest import planted_update
 
 TIED = [0.0, 0.2, 0.5, 0.5000001, 0.7, 0.9, 1.0]  # few values: many ties in p
 

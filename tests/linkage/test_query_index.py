@@ -2,7 +2,7 @@
 and the linking search, case grouping and agencies per case, the calibration's probabilities,
 and changes applied in place (add, remove, re-case, any sequence) against one build of the end
 state. The service's store, which reads those changes from a database, is tested in
-tests/service_query."""
+tests/service/query."""
 
 from __future__ import annotations
 
