@@ -1,30 +1,148 @@
-"""The `caselink` command: one subcommand per job, each owned by its package."""
+"""The `caselink` command: one subcommand per job, each owned by its package.
+
+Each package's commands are imported only when one of them runs: ``caselink --help`` and
+``caselink encode`` never load FastAPI, SQLAlchemy, Ray or SciPy. :data:`COMMANDS` names, for
+every top-level command, the module that registers it (its ``register(app)``) and the line
+``caselink --help`` shows for it — the first line of the command's own help, which a test
+holds them to.
+"""
 
 from __future__ import annotations
 
+import importlib
 import sys
+from typing import Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
+from typer.core import TyperCommand, TyperGroup
 
-from bloom import CaselinkError
-from bloom.cli import register as register_bloom
-from evaluation.cli import register as register_evaluation
-from linkage.cli import register as register_linkage
-from service.cli import register as register_service
+from caselink_errors import CaselinkError
+
+# command -> (module whose register(app) adds it, the line `caselink --help` shows)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "keygen": (
+        "bloom.cli",
+        "Make a new 32-byte shared secret. Share it only with the agencies of the agreement.",
+    ),
+    "encode": (
+        "bloom.cli",
+        "Encode a register into keyed Bloom filters, on this machine, in bounded memory.",
+    ),
+    "inspect": (
+        "bloom.cli",
+        "Show a batch's metadata and bit-density figures (nothing that identifies anyone).",
+    ),
+    "privacy": (
+        "bloom.cli",
+        "What an encoded batch lets whoever holds it learn (offline, no plaintext, no secret).",
+    ),
+    "link": (
+        "linkage.cli",
+        "Link batches into cases; every input record gets a case id and a confidence.",
+    ),
+    "demo": (
+        "evaluation.cli",
+        "The main job end to end: FEBRL4 linked offline, then three agencies via the service.",
+    ),
+    "evaluate": (
+        "evaluation.cli",
+        "Encode, link and score a labelled dataset; write a report with tables and plots.",
+    ),
+    "bench": (
+        "evaluation.cli",
+        "Speed benchmarks (encoder, kernels, blocking); figures go to a JSON file.",
+    ),
+    "serve": (
+        "service.cli",
+        "Run the matching service (uvicorn) until stopped (Ctrl-C or SIGTERM).",
+    ),
+    "upload": (
+        "service.cli",
+        "Upload encoded batches to an agreement; each is stored whole or refused whole.",
+    ),
+    "run": (
+        "service.cli",
+        "Start a linkage run of the agreement's new batches and follow its progress.",
+    ),
+    "cases": (
+        "service.cli",
+        "Your records' case ids, confidence and the other agencies holding the same case.",
+    ),
+    "withdraw": ("service.cli", "Withdraw one record from an agreement and print the receipt."),
+    "query": (
+        "service.cli",
+        "Is this person known anywhere? Case ids, confidence and the agencies holding them.",
+    ),
+    "admin": ("service.cli", "Operate the service's database directly (no key needed)."),
+    "agency": ("service.cli", "Agencies and keys (admins; stewards for their own agency)."),
+    "agreement": ("service.cli", "Data-sharing agreements (stewards)."),
+    "audit": ("service.cli", "The audit chains: keep signed checkpoints."),
+}
+
+_LOADED: dict[str, dict[str, Any]] = {}  # module -> the commands it registers, by name
+
+
+def commands_of(module: str) -> dict[str, Any]:
+    """The commands ``module``'s ``register(app)`` adds, by name (imported once, on first
+    use; typer's own click objects)."""
+    if module not in _LOADED:
+        sub = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+        sub.callback()(lambda: None)  # a group, however few commands the module adds
+        importlib.import_module(module).register(sub)
+        group = typer.main.get_command(sub)
+        _LOADED[module] = dict(group.commands)  # type: ignore[attr-defined]
+    return _LOADED[module]
+
+
+def real_command(name: str) -> Any:
+    """The command ``name`` itself, its package imported."""
+    found = commands_of(COMMANDS[name][0]).get(name)
+    if found is None:
+        raise LookupError(f"{COMMANDS[name][0]} registers no command {name}")
+    return found
+
+
+class _Deferred(TyperCommand):
+    """A command known by name and help line; its package is imported when it runs (or
+    shows its own help), never to list it."""
+
+    def __init__(self, name: str, help_line: str) -> None:
+        super().__init__(name, help=help_line, short_help=help_line, add_help_option=False)
+
+    def make_context(
+        self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any
+    ) -> Any:
+        assert self.name is not None
+        return real_command(self.name).make_context(info_name, args, parent=parent, **extra)
+
+
+class LazyGroup(TyperGroup):
+    """The top-level group: lists :data:`COMMANDS` without importing them."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if cmd_name not in COMMANDS:
+            return None
+        return _Deferred(cmd_name, COMMANDS[cmd_name][1])
+
 
 app = typer.Typer(
     name="caselink",
+    cls=LazyGroup,
     help="Link records across agencies without sharing names.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-register_bloom(app)
-register_linkage(app)
-register_evaluation(app)
-register_service(app)
+
+
+@app.callback()
+def _root() -> None:
+    """Link records across agencies without sharing names."""
 
 
 def main() -> None:

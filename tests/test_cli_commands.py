@@ -1,0 +1,54 @@
+"""The ``caselink`` command loads a package only when one of its commands runs, and the list
+``caselink --help`` shows is the commands' own (caselink_cli.COMMANDS, held to them here)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+import caselink_cli
+
+HEAVY = ("fastapi", "sqlalchemy", "alembic", "ray", "scipy", "numba", "pyarrow", "pandas")
+PACKAGES = ("bloom", "blocking", "linkage", "evaluation", "service")
+
+
+def _loaded_after(*args: str) -> set[str]:
+    """Top-level modules loaded by ``caselink ARGS`` in a fresh interpreter (exit 0)."""
+    probe = (
+        "import sys\n"
+        "from typer.testing import CliRunner\n"
+        "import caselink_cli\n"
+        f"r = CliRunner().invoke(caselink_cli.app, {list(args)!r})\n"
+        "assert r.exit_code == 0, r.output\n"
+        "print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=300, check=True
+    )
+    return set(out.stdout.split())
+
+
+def test_the_command_list_loads_no_package():
+    loaded = _loaded_after("--help")
+    assert loaded.isdisjoint(HEAVY + PACKAGES), sorted(loaded & set(HEAVY + PACKAGES))
+
+
+def test_an_encoder_command_loads_neither_the_service_nor_linkage():
+    loaded = _loaded_after("encode", "--help")
+    assert "bloom" in loaded
+    assert loaded.isdisjoint({"service", "linkage", "fastapi", "sqlalchemy", "ray", "alembic"})
+
+
+@pytest.mark.parametrize("name", list(caselink_cli.COMMANDS))
+def test_each_listed_command_is_its_package_s_with_its_own_help_line(name):
+    command = caselink_cli.real_command(name)
+    own = (command.short_help or (command.help or "").strip().split("\n\n")[0]).strip()
+    assert " ".join(own.split()) == caselink_cli.COMMANDS[name][1]
+
+
+def test_no_command_a_package_registers_is_left_out_of_the_list():
+    modules = {module for module, _ in caselink_cli.COMMANDS.values()}
+    registered = {name for m in modules for name in caselink_cli.commands_of(m)}
+    assert registered == set(caselink_cli.COMMANDS)
