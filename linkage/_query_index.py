@@ -6,11 +6,12 @@ records of each case (to name the agencies holding it) and the calibration fitte
 registry (:mod:`linkage._query_fit`). It never holds a ``record_ref``: a search can only
 ever answer case ids, probabilities and agency names.
 
-A query's candidates come from the compiled popcount scan when the query set is small (one
-query against a million records: one pass over the admissible popcount range), and from
-:func:`linkage.search` with LSH blocking when ``blocking.choose_method`` says all pairs would
-be too many. Their comparison levels and weights are those of a linking run
-(:mod:`linkage._fellegi`), their probabilities the calibration's at the index's ``lam``.
+A query's candidates come from :func:`linkage.search`, which chooses as for a run: the
+exhaustive search when the query set is small — here the index's compiled popcount scan
+(:class:`SortedScan`; one query against a million records: one pass over the admissible
+popcount range) — and LSH blocking when all pairs would be too many. Their comparison levels
+and weights are those of a linking run (:mod:`linkage._fellegi`), their probabilities the
+calibration's at the index's ``lam``.
 
 Each record's registry id rides along (never its ref), in the order a build gives — ascending
 popcount, then id — so that a change can be applied in place (:meth:`QueryIndex.apply`,
@@ -22,13 +23,14 @@ memory: :meth:`~QueryIndex.add`, :meth:`~QueryIndex.remove`, :meth:`~QueryIndex.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from blocking import choose_method
+from blocking import SegmentPlan, TopKResult, lsh_top_k
 from linkage._features import segment_dice
 from linkage._fellegi import comparison_levels
 from linkage._query_fit import QueryModel, case_probabilities, fit_query_model
@@ -43,6 +45,7 @@ from linkage._query_update import (
     compare,
 )
 from linkage._search import search
+from linkage._types import CandidatePairs
 
 __all__ = ["CaseHit", "QueryIndex"]
 
@@ -73,6 +76,31 @@ def chunked_search(q: np.ndarray, prepared: SortedFilters, floor: float, k: int)
         return top_candidates(q, prepared, floor, k)
     i, j, s = (np.concatenate(col) for col in zip(*parts, strict=True))
     return i, j, s
+
+
+@dataclass(frozen=True, eq=False)
+class SortedScan:
+    """A query index's exhaustive search for :func:`linkage.search` (a ``SearchExecutor``):
+    the popcount scan of its sorted rows, which one query row costs one pass over its
+    admissible range; the LSH walk stays :func:`blocking.lsh_top_k`'s. ``b`` is always the
+    index's own sorted filters (positions are the index's)."""
+
+    index: SortedFilters
+    parts: int = 1
+    pool: Executor | None = None
+
+    def candidates(
+        self, a: np.ndarray, b: np.ndarray, threshold: float, k: int | None
+    ) -> CandidatePairs:
+        if k is None:
+            raise ValueError("a query index keeps the best k records per query row")
+        i, j, s = top_candidates(a, self.index, threshold, k, parts=self.parts, pool=self.pool)
+        return CandidatePairs(i, j, s)
+
+    def top_k(
+        self, a: np.ndarray, b: np.ndarray, plans: Sequence[SegmentPlan], k: int, floor: float
+    ) -> TopKResult:
+        return lsh_top_k(a, b, plans, k, floor)
 
 
 def _per_query(agencies: int) -> int:
@@ -184,12 +212,15 @@ class QueryIndex:
         parts: int = 1,
         pool: Executor | None = None,
     ) -> Triple:
-        """Best ``k`` records per query row at Dice >= threshold: (row, position, Dice)."""
+        """Best ``k`` records per query row at Dice >= threshold: (row, position, Dice).
+
+        :func:`linkage.search` chooses, as for a run: exhaustive for a few query rows — here
+        the index's own popcount scan (:class:`SortedScan`, ``parts`` pieces on ``pool``) — or
+        LSH blocking when all pairs would be too many."""
         if self.records == 0 or len(q) == 0:
             return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
-        if choose_method(len(q), self.records) == "exhaustive":
-            return top_candidates(q, self.filters, threshold, k, parts=parts, pool=pool)
-        found = search(q, self.filters.filters, threshold, k, method="lsh")
+        scan = SortedScan(self.filters, parts, pool)
+        found = search(q, self.filters.filters, threshold, k, executor=scan)
         return found.i, found.j, found.score
 
     def agencies_of(self, case: int) -> tuple[str, ...]:

@@ -266,3 +266,19 @@ def test_add_remove_and_recase_equal_a_build_of_the_result():
     assert changed.needs_refit and not first.needs_refit  # 86 > a quarter of 100
     assert not first.needs_refit_after(IndexChange.dropping(np.arange(25), first.words))
     assert first.needs_refit_after(IndexChange.dropping(np.arange(26), first.words))
+
+
+def test_the_index_searches_as_linkage_search_chooses():
+    """Its candidates are linkage.search's: for a few query rows the exhaustive search (here
+    the index's own popcount scan, in parts), which finds what the engine's kernel finds."""
+    _, filters, agencies, cases, bounds = _registry(60, seed=5)
+    index = QueryIndex.build("agr", filters, agencies, cases, bounds)
+    q = _noisy(filters[[3, 70, 150]], 6, 1)
+    engine = linkage.search(q, index.filters.filters, 0.5, 7)
+    with ThreadPoolExecutor(2) as pool:
+        i, j, score = index.candidates(q, 0.5, 7, parts=2, pool=pool)
+    got = sorted(zip(i.tolist(), j.tolist(), np.round(score, 12).tolist(), strict=True))
+    want = zip(
+        engine.i.tolist(), engine.j.tolist(), np.round(engine.score, 12).tolist(), strict=True
+    )
+    assert len(got) == 9 and got == sorted(want)  # 3 per row above 0.5: same pairs and scores
