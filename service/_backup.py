@@ -3,8 +3,9 @@
 A backup is SQLite's online backup of the whole database (safe while the service runs), made
 into a temporary file, checked (it opens, its schema revision is known, every audit chain
 verifies) and only then renamed into place. A restore checks the backup the same way and
-copies it over the live database with the same backup API; stop the service first, since
-its in-memory views were built from the old content. PostgreSQL deployments use their own
+copies it over the live database with the same backup API; it is refused while a service
+runs on the database (:mod:`service._serving`), since that service would go on from the old
+content and what it stored afterwards would be lost. PostgreSQL deployments use their own
 tools (``pg_dump -Fc`` / ``pg_restore``): this module refuses them with that advice.
 """
 
@@ -21,6 +22,7 @@ import sqlalchemy as sa
 from caselink_errors import BackupError
 from service._admin import verify_all
 from service._db import make_engine
+from service._serving import no_service_running
 
 __all__ = ["BackupError", "BackupReport", "backup", "restore"]
 
@@ -73,11 +75,16 @@ def _check(path: Path) -> BackupReport:
     return BackupReport(path, path.stat().st_size, str(revision), entries)
 
 
-def backup(url: str, out: Path) -> BackupReport:
-    """Back the SQLite database at ``url`` up into ``out`` (written only when checked)."""
+def backup(url: str, out: Path, *, force: bool = False) -> BackupReport:
+    """Back the SQLite database at ``url`` up into ``out`` (written only when checked; an
+    existing ``out`` is replaced only with ``force``)."""
     src = _sqlite_path(url)
     if not src.is_file():
         raise BackupError(f"no database at {src}")
+    if out.exists() and not force:
+        raise BackupError(
+            f"{out} exists already: choose another file, or pass --force to replace it"
+        )
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
     os.close(fd)
     try:
@@ -96,5 +103,6 @@ def restore(backup_file: Path, url: str) -> BackupReport:
         raise BackupError(f"no backup file at {backup_file}")
     report = _check(backup_file)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    _copy(backup_file, dest)
+    with no_service_running(url):  # refused while a service runs on the database
+        _copy(backup_file, dest)
     return report

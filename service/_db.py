@@ -10,6 +10,7 @@ schema with Alembic; the service calls it at start-up and ``caselink admin`` bef
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import weakref
 from pathlib import Path
@@ -38,6 +39,21 @@ def _sqlite_begin(conn) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def _private_file(database: str | None) -> None:
+    """Create a SQLite database file readable by its owner only (mode 0600), if it does not
+    exist yet: it holds sealed filters, refs and the audit. SQLite gives its write-ahead log
+    and shared-memory files the database file's mode."""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    if path.exists() or not path.parent.is_dir():
+        return  # an existing file keeps its mode; a missing folder: SQLite's own error
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        return  # another process made it meanwhile
+
+
 def _no_autocheckpoint(dbapi_conn, _record) -> None:
     dbapi_conn.execute("PRAGMA wal_autocheckpoint=0")
 
@@ -49,6 +65,7 @@ def make_engine(url: str, *, autocheckpoint: bool = True) -> sa.Engine:
     the caller runs :class:`service._wal.WalCheckpointer` instead."""
     parsed = sa.make_url(url)
     if parsed.get_backend_name() == "sqlite":
+        _private_file(parsed.database)
         engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 60})
         sa.event.listen(engine, "connect", _sqlite_pragmas)
         if not autocheckpoint:

@@ -282,6 +282,8 @@ class RunExecutor:
             self._hold(conn, run_id, **values)
 
     def _execute(self, run_id: str) -> None:
+        started = time.perf_counter()
+        logger.info("run %s started", run_id)
         try:
             self._set(run_id, status="running", stage="loading", started_at=_now())
             agreement_id = self._run(run_id)
@@ -289,7 +291,7 @@ class RunExecutor:
             logger.exception("run %s stopped: its lease was lost, nothing more stored", run_id)
             return
         except Exception as e:  # a failed run is recorded, never lost
-            logger.exception("run %s failed", run_id)
+            logger.exception("run %s failed after %.1f s", run_id, time.perf_counter() - started)
             message = (
                 str(e)
                 if isinstance(e, _TOLD | RunConflictError)
@@ -309,6 +311,7 @@ class RunExecutor:
             )
             return
         self._count("succeeded")
+        logger.info("run %s succeeded in %.1f s", run_id, time.perf_counter() - started)
 
     def _fail(self, run_id: str, error: str) -> None:
         with self.engine.begin() as conn:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import signal
 import socket
 import sys
@@ -79,6 +81,10 @@ def serve(
     # uvicorn re-raises SIGTERM into the handler it found once it has shut down gracefully:
     # let that be a clean exit (status 0), not death by the default handler (143).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    scheme, shown = ("https" if tls else "http"), (f"[{host}]" if ":" in host else host)
+    logging.getLogger("caselink.serve").info(
+        "caselink serves at %s://%s:%s (API docs at /docs)", scheme, shown, port
+    )
     config = uvicorn.Config(
         create_app(settings, cipher=_prepare(settings)),
         host=host,
@@ -105,6 +111,11 @@ def create_agency(
         "--role",
         help=f"One of {', '.join(ROLES)}; admin is the operator's key to every agency's keys.",
     ),
+    key_out: Path | None = typer.Option(
+        None,
+        "--key-out",
+        help="Write the new key to this file (mode 0600, never replaced) instead of printing it.",
+    ),
     database_url: str | None = DB,
 ) -> None:
     """Create an agency (or add a key to one) and print its new API key, once."""
@@ -112,12 +123,30 @@ def create_agency(
 
     if role not in ROLES:
         raise typer.BadParameter(f"use one of {', '.join(ROLES)}", param_hint="--role")
+    if key_out is not None and key_out.exists():
+        raise typer.BadParameter(
+            f"{key_out} exists already; name a new file", param_hint="--key-out"
+        )
     issued = bootstrap_agency(_engine(database_url), name, role)
+    if key_out is not None:
+        _write_private(key_out, issued.api_key + "\n")
+        console.print(
+            f"agency {issued.agency}: key {issued.key_id} with role {issued.role}, written to "
+            f"{key_out} (readable by you only). It is not shown anywhere else."
+        )
+        return
     console.print(
         f"agency {issued.agency}: key {issued.key_id} with role {issued.role}. "
         "The key is shown once; store it now:"
     )
     typer.echo(issued.api_key)
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write a new file readable by its owner only (mode 0600); never replace one."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
 
 
 @admin.command("migrate")
@@ -183,13 +212,14 @@ def verify_audit(
 @admin.command("backup")
 def backup_db(
     out: Path = typer.Option(..., "--out", help="Backup file to write (SQLite)."),
+    force: bool = typer.Option(False, "--force", help="Replace the backup file if it exists."),
     database_url: str | None = DB,
 ) -> None:
     """Back up the SQLite database, online; the file appears only once it is checked."""
     from service._backup import backup
     from service._settings import get_settings
 
-    r = backup(database_url or get_settings().database_url, out)
+    r = backup(database_url or get_settings().database_url, out, force=force)
     console.print(
         f"backup {r.path}: {r.bytes:,} bytes, schema {r.revision}, "
         f"{r.audit_entries:,} audit entries verified"

@@ -37,6 +37,7 @@ from service._retention import RetentionSweeper
 from service._run_inputs import inputs_url
 from service._runlease import LeaseKeeper, RunLeases
 from service._runs import RunExecutor, recover_interrupted
+from service._serving import ServingLock
 from service._settings import Settings
 from service._signing import load_signer
 from service._uploads import clear_uploads, upload_dir
@@ -71,6 +72,7 @@ class ServiceState:
     checkpoints: CheckpointWriter
     wal: WalCheckpointer | None
     started_ray: bool
+    serving: ServingLock  # held while running: no restore under this service
 
     def stop(self) -> None:
         """End the background work, each writer before what signs or checkpoints its
@@ -93,6 +95,7 @@ class ServiceState:
             import ray
 
             ray.shutdown()
+        self.serving.release()
 
 
 def _start_ray(settings: Settings) -> bool:
@@ -124,6 +127,17 @@ def start_services(settings: Settings, cipher: FilterCipher | None = None) -> Se
     database by :func:`open_cipher`) and the audit's signing key, settle what the last stop
     left, and start every background part."""
     metrics_token = settings.read_metrics_token()  # a missing file stops us here
+    serving = ServingLock(settings.database_url)  # refused while a restore is under way
+    try:
+        return _start(settings, cipher, metrics_token, serving)
+    except BaseException:
+        serving.release()
+        raise
+
+
+def _start(
+    settings: Settings, cipher: FilterCipher | None, metrics_token: str | None, serving: ServingLock
+) -> ServiceState:
     engine = make_engine(settings.database_url, autocheckpoint=False)
     migrate(engine)
     signer = load_signer(settings.audit_key_path, create=True)  # before anything starts:
@@ -187,4 +201,5 @@ def start_services(settings: Settings, cipher: FilterCipher | None = None) -> Se
         checkpoints=checkpoints,
         wal=wal,
         started_ray=started_ray,
+        serving=serving,
     )

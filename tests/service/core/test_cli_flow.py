@@ -168,12 +168,22 @@ def test_refusals_exit_2_with_the_services_message(cli):
 
 
 def test_admin_backup_restore_and_migrate(cli, tmp_path):
-    _, run, url = cli
+    work, run, url = cli
+    assert (work / "caselink.db").stat().st_mode & 0o777 == 0o600  # made by the bootstrap
     r = run("admin", "backup", "--out", str(tmp_path / "b.db"), "--database-url", url)
     assert r.returncode == 0 and "audit entries verified" in r.stderr, r.stderr
+    kept = (tmp_path / "b.db").read_bytes()
+    r = run("admin", "backup", "--out", str(tmp_path / "b.db"), "--database-url", url)
+    assert r.returncode == 2 and "--force" in r.stderr, r.stderr  # an old backup is kept
+    assert (tmp_path / "b.db").read_bytes() == kept
+    r = run("admin", "backup", "--out", str(tmp_path / "b.db"), "--force", "--database-url", url)
+    assert r.returncode == 0, r.stderr
     target = f"sqlite:///{tmp_path / 'r.db'}"
     r = run("admin", "restore", str(tmp_path / "b.db"), "--database-url", target)
     assert r.returncode == 0, r.stderr
+    # onto the database the module's service runs on: refused before anything is copied
+    r = run("admin", "restore", str(tmp_path / "b.db"), "--database-url", url)
+    assert r.returncode == 2 and "a caselink service is running" in r.stderr, r.stderr
     assert run("admin", "verify-audit", "--database-url", target).returncode == 0
     assert run("admin", "migrate", "--database-url", target).returncode == 0
     r = run(
@@ -185,3 +195,36 @@ def test_admin_backup_restore_and_migrate(cli, tmp_path):
         "postgresql+psycopg://postgres@127.0.0.1/test",
     )
     assert r.returncode == 2 and "pg_dump" in r.stderr
+
+
+def test_a_new_key_can_go_to_a_private_file_only(cli, tmp_path):
+    _, run, url = cli
+    out = tmp_path / "tracer.key"
+    r = run(
+        "admin",
+        "create-agency",
+        "field-office",
+        "--role",
+        "tracer",
+        "--key-out",
+        str(out),
+        "--database-url",
+        url,
+    )
+    assert r.returncode == 0, r.stderr
+    key = out.read_text().strip()
+    assert key.startswith("clk_") and key not in r.stdout + r.stderr
+    assert out.stat().st_mode & 0o777 == 0o600 and str(out) in r.stderr
+    again = run(
+        "admin",
+        "create-agency",
+        "field-office",
+        "--role",
+        "tracer",
+        "--key-out",
+        str(out),
+        "--database-url",
+        url,
+    )
+    assert again.returncode == 2 and "exists already" in again.stderr
+    assert out.read_text().strip() == key  # never replaced

@@ -162,6 +162,10 @@ def test_logs_are_json_and_hold_no_key_filter_or_id_value(ops):
     records = [json.loads(ln) for ln in lines]
     assert {"time", "level", "logger", "message"} <= set(records[0])
     assert any(r.get("logger") == "uvicorn.access" and r.get("status") == 201 for r in records)
+    # where it serves, and every run's start and end (the run of the fixture)
+    assert any(f"serves at {ops['svc'].url} " in r["message"] for r in records), raw[:2000]
+    said = [r["message"] for r in records if r.get("logger") == "service._runs"]
+    assert any(m.endswith(" started") for m in said) and any(" succeeded in " in m for m in said)
     for key in ops["keys"]:
         assert key not in raw and key.split("_", 2)[2] not in raw
     assert METRICS_TOKEN not in raw and ops["admin"].split("_", 2)[2] not in raw
