@@ -34,9 +34,10 @@ demo: $(STAMP)
 cluster-demo: $(STAMP)
 	$(BIN)/python -m evaluation._cluster_demo
 
-# Two workers: most of the suite's time is servers and Ray starting, which overlap well;
-# each folder of tests/ runs in one worker (tests/conftest.py, pytest_xdist_make_scheduler).
-TEST_WORKERS ?= 2
+# Three workers on two cores: most of the suite's time is servers and Ray starting, which
+# overlap well; each folder of tests/ runs in one worker (tests/conftest.py,
+# pytest_xdist_make_scheduler), the longest folders first.
+TEST_WORKERS ?= 3
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadscope

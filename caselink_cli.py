@@ -140,8 +140,27 @@ app = typer.Typer(
 )
 
 
+def _version(shown: bool) -> None:
+    if shown:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"caselink {version('caselink')}")
+        except PackageNotFoundError:  # a source tree that is not installed
+            typer.echo("caselink 0+unknown")
+        raise typer.Exit()
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    show_version: bool = typer.Option(
+        False,
+        "--version",
+        callback=_version,
+        is_eager=True,
+        help="Print caselink's version and exit.",
+    ),
+) -> None:
     """Link records across agencies without sharing names."""
 
 

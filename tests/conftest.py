@@ -156,7 +156,7 @@ def folder_of(nodeid: str) -> str:
 if importlib.util.find_spec("xdist") is not None:
 
     def pytest_xdist_make_scheduler(config, log):
-        """``make test`` runs ``-n 2 --dist loadscope``: a folder's tests go to one worker, in
+        """``make test`` runs ``-n 3 --dist loadscope``: a folder's tests go to one worker, in
         their order, so its package-scoped servers start once and tests that build on the
         one before (a sweep, then a sweeper) stay together."""
         from xdist.scheduler import LoadScopeScheduling

@@ -52,3 +52,13 @@ def test_no_command_a_package_registers_is_left_out_of_the_list():
     modules = {module for module, _ in caselink_cli.COMMANDS.values()}
     registered = {name for m in modules for name in caselink_cli.commands_of(m)}
     assert registered == set(caselink_cli.COMMANDS)
+
+
+def test_the_version_is_the_installed_package_s():
+    from importlib.metadata import version
+
+    from typer.testing import CliRunner
+
+    result = CliRunner().invoke(caselink_cli.app, ["--version"])
+    assert result.exit_code == 0 and result.output == f"caselink {version('caselink')}\n"
+    assert "--version" in CliRunner().invoke(caselink_cli.app, ["--help"]).output
