@@ -37,6 +37,7 @@ from linkage._calibration import probabilities_at, side_probabilities
 from linkage._features import segment_dice
 from linkage._fellegi import FSModel, comparison_levels, fit_fellegi_sunter
 from linkage._link import pair_baseline
+from linkage._query_kernel import SortedFilters
 
 __all__ = ["QueryModel", "case_probabilities", "fit_query_model"]
 
@@ -61,13 +62,12 @@ class QueryModel:
 
 
 def _floor_and_u(
-    filters: np.ndarray, case_code: np.ndarray, bounds: np.ndarray, rng: np.random.Generator
+    index: SortedFilters, case_code: np.ndarray, bounds: np.ndarray, rng: np.random.Generator
 ) -> tuple[float, np.ndarray]:
-    n = filters.shape[0]
+    n = index.rows
     a, b = rng.integers(0, n, RANDOM_PAIRS), rng.integers(0, n, RANDOM_PAIRS)
     keep = case_code[a] != case_code[b]  # pairs of two people: non-matches
-    popcounts = np.bitwise_count(filters).sum(axis=1, dtype=np.int64)
-    return pair_baseline(filters, popcounts, a[keep], b[keep], bounds)
+    return pair_baseline(index.filters, index.popcounts, a[keep], b[keep], bounds)
 
 
 def best_per_case(
@@ -92,7 +92,7 @@ def case_probabilities(
 
 
 def fit_query_model(
-    filters: np.ndarray,
+    index: SortedFilters,
     case_code: np.ndarray,
     bounds: np.ndarray,
     search: Search,
@@ -102,14 +102,15 @@ def fit_query_model(
 ) -> QueryModel | None:
     """Fit floor, Fellegi–Sunter weights and ``lam`` on the registry; None below 2 records.
 
-    ``search(q, floor, k)`` is the index's own candidate search (sorted positions of
-    ``filters``), so pseudo-queries find exactly what queries will.
+    ``index`` is the registry's filters sorted by popcount, with the popcounts the sort
+    computed; ``search(q, floor, k)`` is the index's own candidate search (sorted positions),
+    so pseudo-queries find exactly what queries will.
     """
-    n = filters.shape[0]
+    filters, n = index.filters, index.rows
     if n < 2 or len(np.unique(case_code)) < 2:
         return None
     rng = np.random.default_rng(seed)
-    floor, u_random = _floor_and_u(filters, case_code, bounds, rng)
+    floor, u_random = _floor_and_u(index, case_code, bounds, rng)
     size = int(min(n, PSEUDO_QUERIES, max(200, PSEUDO_COMPARISONS // n)))
     sample = np.sort(rng.choice(n, size=size, replace=False))
     i, j, _ = search(filters[sample], floor, per_query + 1)

@@ -161,9 +161,7 @@ class QueryIndex:
             return chunked_search(q, prepared, floor, k)
 
         if model is None:
-            model = fit_query_model(
-                prepared.filters, case_code, bounds, own_search, per_query, seed=seed
-            )
+            model = fit_query_model(prepared, case_code, bounds, own_search, per_query, seed=seed)
         return cls(
             scope=scope,
             filters=prepared,
