@@ -7,19 +7,17 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
-from datetime import UTC, datetime
 
 import numpy as np
 import pytest
 import sqlalchemy as sa
 
-from linkage._registry import records_table
 from service._db import make_engine, migrate
 from service._index import load_index
 from service._index_process import shareable_url
 from service._index_store import IndexStore
-from service._tables import agencies, agreements
 from tests.linkage.test_query_index import _noisy, _registry
+from tests.service.query.registries import seed_agreement
 from tests.service.servers import make_database
 
 AGREEMENT = "agr_index_process"
@@ -30,7 +28,7 @@ def registry(request, tmp_path):
     """A migrated database holding one agreement whose registry has 3 x 120 records, their
     filters sealed under a data-key file as the service stores them; and that file's cipher."""
     from linkage import DataKeyRing
-    from linkage.sealing import FilterCipher, registry_aad
+    from linkage.sealing import FilterCipher
 
     key_file = DataKeyRing.generate().write(tmp_path / "keys" / "data-keys")
     cipher = FilterCipher.from_file(key_file)
@@ -38,43 +36,7 @@ def registry(request, tmp_path):
         engine = make_engine(db.url)
         migrate(engine)
         people, filters, names, cases, _ = _registry(120)
-        now = datetime.now(UTC)
-        with engine.begin() as conn:
-            creator = conn.execute(
-                agencies.insert().values(name="coordination", created_at=now)
-            ).inserted_primary_key[0]
-            conn.execute(
-                agreements.insert().values(
-                    id=AGREEMENT,
-                    name="index process",
-                    schema_fingerprint="f" * 64,
-                    filter_bits=256,
-                    segments=[["a", 128], ["b", 128]],
-                    purposes=["tracing"],
-                    retention_days=30,
-                    threshold="auto",
-                    allow_duplicates=False,
-                    created_by=creator,
-                    created_at=now,
-                )
-            )
-            rows = zip(filters, names, cases, strict=True)
-            conn.execute(
-                records_table.insert(),
-                [
-                    {
-                        "scope": AGREEMENT,
-                        "agency": str(a),
-                        "record_ref": f"r{k}",
-                        "case_id": str(c),
-                        "bloom": cipher.encrypt(
-                            f.astype("<u8").tobytes(), registry_aad(AGREEMENT, str(a), f"r{k}")
-                        ),
-                        "confidence": 0.9,
-                    }
-                    for k, (f, a, c) in enumerate(rows)
-                ],
-            )
+        seed_agreement(engine, AGREEMENT, "index process", filters, names, cases, cipher)
         yield engine, people, cipher
         engine.dispose()
 

@@ -8,17 +8,14 @@ SQLite and PostgreSQL (the ``world`` of test_index_update)."""
 # ruff: noqa: F811 (world: the fixture of test_index_update, taken as a parameter)
 from __future__ import annotations
 
-import numpy as np
 import sqlalchemy as sa
 
-from linkage import Registry
-from linkage._registry import RegistryUpdate, records_table
 from service._events import changes_since, current_version, record_change
 from service._index_store import IndexStore
 from tests.linkage.test_query_index import _noisy
+from tests.service.query.registries import a_run
 from tests.service.query.test_index_update import (  # noqa: F401
     AGREEMENT,
-    FINGERPRINT,
     _fresh,
     _id_of,
     _withdraw,
@@ -73,31 +70,8 @@ def test_a_run_stored_through_one_replica_is_in_the_other_s_next_answer(world):
     other = _other_replica(engine, cipher)
     try:
         before = other.get(AGREEMENT)
-        registry = Registry(engine, scope=AGREEMENT, create_tables=False, codec=cipher)
-        with engine.connect() as conn:  # CASE-9 absorbs CASE-10: its records change case
-            moved = (
-                conn.execute(
-                    sa.select(records_table.c.id).where(records_table.c.case_id == "CASE-10")
-                )
-                .scalars()
-                .all()
-            )
-        update = RegistryUpdate(
-            fingerprint=FINGERPRINT,
-            filter_bits=256,
-            new_agencies=np.array(["d", "d", "a"], object),
-            new_refs=np.array(["n1", "n2", "n3"], object),
-            new_filters=_noisy(people[[3, 4, 5]], 5, 8),
-            new_case_ids=np.array(["CASE-3", "CASE-4", "NEW-1"], object),
-            new_confidence=np.full(3, 0.9),
-            changed_ids=np.array(moved, np.int64),
-            changed_case_ids=np.array(["CASE-9"] * len(moved), object),
-            changed_confidence=np.full(len(moved), 0.9),
-            links=[],
-            new_cases=[("NEW-1", 0.9)],
-            merges={"CASE-10": "CASE-9"},
-            case_confidence={},
-        )
+        newcomers = _noisy(people[[3, 4, 5]], 5, 8)
+        registry, update = a_run(engine, AGREEMENT, cipher, newcomers)
         registry.prepare(update)
         with engine.begin() as conn:  # as the run's one transaction stores it
             record_change(conn, AGREEMENT)

@@ -7,27 +7,26 @@ record. (Any sequence of changes in memory against one build: tests/linkage/test
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime
 
 import numpy as np
 import pytest
 import sqlalchemy as sa
 
 from linkage import QueryIndex, Registry
-from linkage._registry import RegistryUpdate, cases_table, meta_table, records_table
+from linkage._registry import RegistryUpdate, records_table
 from service import _index_store
 from service._audit import Actor
 from service._db import make_engine, migrate
 from service._events import ChangeFeed
 from service._index import load_index
 from service._index_store import IndexStore
-from service._tables import agencies, agreements
+from service._tables import agreements
 from service._withdraw import withdraw
 from tests.linkage.test_query_index import _noisy, _registry, assert_same
+from tests.service.query.registries import FINGERPRINT, a_run, seed_agreement
 from tests.service.servers import make_database
 
 AGREEMENT = "agr_index_update"
-FINGERPRINT = "f" * 64
 STEWARD = Actor(agency="coordination", role="steward")
 
 
@@ -38,64 +37,14 @@ def world(request, tmp_path):
     per person, held by agencies a, b, c), sealed under a data-key file; a store and a feed
     wired as the service wires them, the store's first build done."""
     from linkage import DataKeyRing
-    from linkage.sealing import FilterCipher, registry_aad
+    from linkage.sealing import FilterCipher
 
     cipher = FilterCipher.from_file(DataKeyRing.generate().write(tmp_path / "keys" / "k"))
     with make_database(request.param, request, tmp_path) as db:
         engine = make_engine(db.url)
         migrate(engine)
         people, filters, names, cases, _ = _registry(60)
-        now = datetime.now(UTC)
-        with engine.begin() as conn:
-            creator = conn.execute(
-                agencies.insert().values(name="coordination", created_at=now)
-            ).inserted_primary_key[0]
-            conn.execute(
-                agreements.insert().values(
-                    id=AGREEMENT,
-                    name="index update",
-                    schema_fingerprint=FINGERPRINT,
-                    filter_bits=256,
-                    segments=[["a", 128], ["b", 128]],
-                    purposes=["tracing"],
-                    retention_days=30,
-                    threshold="auto",
-                    allow_duplicates=False,
-                    created_by=creator,
-                    created_at=now,
-                )
-            )
-            conn.execute(
-                meta_table.insert().values(
-                    scope=AGREEMENT,
-                    next_case_seq=60,
-                    schema_fingerprint=FINGERPRINT,
-                    filter_bits=256,
-                )
-            )
-            conn.execute(
-                cases_table.insert(),
-                [
-                    {"case_id": f"CASE-{p}", "scope": AGREEMENT, "seq": p, "confidence": 0.9}
-                    for p in range(60)
-                ],
-            )
-            conn.execute(
-                records_table.insert(),
-                [
-                    {
-                        "scope": AGREEMENT,
-                        "agency": str(a),
-                        "record_ref": f"r{k}",
-                        "case_id": str(c),
-                        "bloom": cipher.encrypt(
-                            f.astype("<u8").tobytes(), registry_aad(AGREEMENT, str(a), f"r{k}")
-                        ),
-                        "confidence": 0.9,
-                    }
-                    for k, (f, a, c) in enumerate(zip(filters, names, cases, strict=True))
-                ],
-            )
+        seed_agreement(engine, AGREEMENT, "index update", filters, names, cases, cipher, people=60)
         store, feed = IndexStore(engine, codec=cipher), ChangeFeed()
         feed.subscribe(store.changed)
         store.refresh(AGREEMENT).result(120)
@@ -146,32 +95,8 @@ def test_a_withdrawn_record_is_gone_when_the_receipt_is_issued(world):
 def test_a_run_is_taken_in_place_and_equals_a_rebuild(world):
     engine, people, cipher, store, feed = world
     before = store.get(AGREEMENT)
-    registry = Registry(engine, scope=AGREEMENT, create_tables=False, codec=cipher)
-    newcomers = _noisy(people[[3, 4, 5]], 5, 8)
-    with engine.connect() as conn:  # CASE-9 absorbs CASE-10: its records change case
-        moved = (
-            conn.execute(sa.select(records_table.c.id).where(records_table.c.case_id == "CASE-10"))
-            .scalars()
-            .all()
-        )
-    registry.apply(
-        RegistryUpdate(
-            fingerprint=FINGERPRINT,
-            filter_bits=256,
-            new_agencies=np.array(["d", "d", "a"], object),
-            new_refs=np.array(["n1", "n2", "n3"], object),
-            new_filters=newcomers,
-            new_case_ids=np.array(["CASE-3", "CASE-4", "NEW-1"], object),
-            new_confidence=np.full(3, 0.9),
-            changed_ids=np.array(moved, np.int64),
-            changed_case_ids=np.array(["CASE-9"] * len(moved), object),
-            changed_confidence=np.full(len(moved), 0.9),
-            links=[],
-            new_cases=[("NEW-1", 0.9)],
-            merges={"CASE-10": "CASE-9"},
-            case_confidence={},
-        )
-    )
+    registry, update = a_run(engine, AGREEMENT, cipher, _noisy(people[[3, 4, 5]], 5, 8))
+    registry.apply(update)
     feed.publish(AGREEMENT, wait=60)  # as a run does: nothing named
     after = store.get(AGREEMENT)
     assert after.model is before.model and after.records == before.records + 3
