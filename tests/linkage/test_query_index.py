@@ -282,3 +282,7 @@ def test_the_index_searches_as_linkage_search_chooses():
         engine.i.tolist(), engine.j.tolist(), np.round(engine.score, 12).tolist(), strict=True
     )
     assert len(got) == 9 and got == sorted(want)  # 3 per row above 0.5: same pairs and scores
+    from linkage._query_index import SortedScan
+
+    with pytest.raises(ValueError, match="best k"):  # an index never lists every pair
+        SortedScan(index.filters).candidates(q, index.filters.filters, 0.5, None)

@@ -116,3 +116,29 @@ def a_run(
         case_confidence={},
     )
     return registry, update
+
+
+def a_large_run(
+    engine: sa.Engine, agreement: str, cipher: FilterCipher, people: np.ndarray
+) -> tuple[Registry, RegistryUpdate]:
+    """What a run stores when agency d registers every one of ``people`` again, each joining
+    the case ``CASE-{p}`` of its person: no record changes case."""
+    n = len(people)
+    registry = Registry(engine, scope=agreement, create_tables=False, codec=cipher)
+    update = RegistryUpdate(
+        fingerprint=FINGERPRINT,
+        filter_bits=FILTER_BITS,
+        new_agencies=np.array(["d"] * n, object),
+        new_refs=np.array([f"n{k}" for k in range(n)], object),
+        new_filters=people,
+        new_case_ids=np.array([f"CASE-{p}" for p in range(n)], object),
+        new_confidence=np.full(n, 0.9),
+        changed_ids=np.zeros(0, np.int64),
+        changed_case_ids=np.zeros(0, object),
+        changed_confidence=np.zeros(0),
+        links=[],
+        new_cases=[],
+        merges={},
+        case_confidence={},
+    )
+    return registry, update

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from service._events import changes_since, current_version, record_change
 from service._index_store import IndexStore
 from tests.linkage.test_query_index import _noisy
-from tests.service.query.registries import a_run
+from tests.service.query.registries import a_large_run, a_run
 from tests.service.query.test_index_update import (  # noqa: F401
     AGREEMENT,
     _fresh,
@@ -105,5 +105,32 @@ def test_a_store_far_behind_compares_the_registry(world):
         after = other.get(AGREEMENT, timeout=30)
         assert not set(gone) & set(after.record_ids.tolist())
         assert_same(after, _fresh(engine, cipher, after), _noisy(people[:20], 6, 3))
+    finally:
+        _close(other)
+
+
+def test_a_store_far_behind_a_large_change_drops_what_left_at_once_and_rebuilds(world):
+    """Another replica's run too large to apply in place: the records that left the registry
+    leave this replica's index before its next answer; the new ones come with the rebuild."""
+    engine, people, cipher, _, feed = world
+    other = _other_replica(engine, cipher)
+    try:
+        before = other.get(AGREEMENT)
+        gone = _id_of(engine, "r11")
+        _withdraw(engine, feed, "r11")
+        # a third of the registry: past REBUILD_SHARE
+        registry, update = a_large_run(engine, AGREEMENT, cipher, _noisy(people, 5, 9))
+        n = len(people)
+        registry.prepare(update)
+        with engine.begin() as conn:  # as a run stores it: its change names no record
+            record_change(conn, AGREEMENT)
+            registry.apply(update, connection=conn)
+        after = other.get(AGREEMENT, timeout=30)
+        assert gone not in after.record_ids.tolist()
+        assert after.records == before.records - 1  # the new records wait for the rebuild
+        assert after.model is before.model
+        rebuilt = other.refresh(AGREEMENT).result(120)
+        assert rebuilt.records == before.records - 1 + n and rebuilt.model is not before.model
+        assert gone not in rebuilt.record_ids.tolist()
     finally:
         _close(other)

@@ -23,7 +23,7 @@ from service._index_store import IndexStore
 from service._tables import agreements
 from service._withdraw import withdraw
 from tests.linkage.test_query_index import _noisy, _registry, assert_same
-from tests.service.query.registries import FINGERPRINT, a_run, seed_agreement
+from tests.service.query.registries import FINGERPRINT, a_large_run, a_run, seed_agreement
 from tests.service.servers import make_database
 
 AGREEMENT = "agr_index_update"
@@ -109,26 +109,9 @@ def test_a_run_is_taken_in_place_and_equals_a_rebuild(world):
 def test_a_large_change_is_rebuilt_and_refitted(world):
     engine, people, cipher, store, feed = world
     before = store.get(AGREEMENT)
-    registry = Registry(engine, scope=AGREEMENT, create_tables=False, codec=cipher)
-    n = 60  # a third of the registry: past REBUILD_SHARE
-    registry.apply(
-        RegistryUpdate(
-            fingerprint=FINGERPRINT,
-            filter_bits=256,
-            new_agencies=np.array(["d"] * n, object),
-            new_refs=np.array([f"n{k}" for k in range(n)], object),
-            new_filters=_noisy(people, 5, 9),
-            new_case_ids=np.array([f"CASE-{p}" for p in range(n)], object),
-            new_confidence=np.full(n, 0.9),
-            changed_ids=np.zeros(0, np.int64),
-            changed_case_ids=np.zeros(0, object),
-            changed_confidence=np.zeros(0),
-            links=[],
-            new_cases=[],
-            merges={},
-            case_confidence={},
-        )
-    )
+    # a third of the registry: past REBUILD_SHARE
+    registry, update = a_large_run(engine, AGREEMENT, cipher, _noisy(people, 5, 9))
+    registry.apply(update)
     feed.publish(AGREEMENT, wait=120)
     after = store.get(AGREEMENT)
     assert after.model is not before.model and after.changed_since_fit == 0
