@@ -10,10 +10,11 @@ import sqlalchemy as sa
 from service._audit import Actor, AuditCheck, append, verify
 from service._checkpoint import KeptCheckpoints
 from service._db import make_engine, migrate
-from service._tables import agencies, agreements
+from service._tables import agreements
 from service.api.errors import ServiceError
 from service.api.models import KeyIssued
 from service.api.routes.agencies import create_agency_row, issue_key
+from service.repositories.agencies import agency_id as agency_id_of
 
 __all__ = ["bootstrap_agency", "open_database", "verify_all"]
 
@@ -29,8 +30,8 @@ def open_database(url: str) -> sa.Engine:
 def bootstrap_agency(engine: sa.Engine, name: str, role: str) -> KeyIssued:
     """Create an agency (or reuse it) and issue it a key with ``role``; audited."""
     with engine.begin() as conn:
-        row = conn.execute(sa.select(agencies.c.id).where(agencies.c.name == name)).first()
-        agency_id = int(row.id) if row else create_agency_row(conn, name)
+        known = agency_id_of(conn, name)
+        agency_id = known if known is not None else create_agency_row(conn, name)
         issued = issue_key(conn, agency_id, name, role)
         append(
             conn,
@@ -41,7 +42,7 @@ def bootstrap_agency(engine: sa.Engine, name: str, role: str) -> KeyIssued:
                 "agency": name,
                 "role": role,
                 "new_key": issued.key_id,
-                "new_agency": row is None,
+                "new_agency": known is None,
             },
         )
     return issued

@@ -32,8 +32,9 @@ import linkage
 from service._audit import Actor, append
 from service._events import record_change
 from service._faults import Faults
-from service._tables import agencies, batch_records, batches, runs
+from service._tables import batch_records, batches, runs
 from service.api.errors import ServiceError
+from service.repositories.agencies import agency_id as agency_id_of
 from service.repositories.agreements import AgreementRow
 from service.repositories.runs import active_run
 
@@ -99,11 +100,6 @@ def run_in_progress(conn: sa.Connection, agreement_id: str) -> str | None:
     return active_run(conn, agreement_id)
 
 
-def _agency_id(conn: sa.Connection, name: str) -> int | None:
-    row = conn.execute(sa.select(agencies.c.id).where(agencies.c.name == name)).first()
-    return None if row is None else int(row.id)
-
-
 def _batch_row(conn: sa.Connection, agreement_id: str, agency_id: int | None, ref: str):
     if agency_id is None:
         return None
@@ -152,7 +148,7 @@ def withdraw(
                 f"run {running} of this agreement is not "
                 "finished; withdraw the record once it has finished",
             )
-        held = _batch_row(conn, agreement.id, _agency_id(conn, agency), record_ref)
+        held = _batch_row(conn, agreement.id, agency_id_of(conn, agency), record_ref)
         touched = registry.case_record_ids(agency, record_ref, connection=conn)
         linked = bool(touched)
         if held is None and not linked:
