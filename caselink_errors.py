@@ -290,9 +290,13 @@ class ServiceError(_AnsweredError):
 class BatchRefusedError(_AnsweredError):
     """An upload or a query's batch cannot be accepted; ``status`` and ``problems`` say why."""
 
-    def __init__(self, status: int, detail: str, problems: Sequence[str]) -> None:
+    def __init__(
+        self, status: int, detail: str, problems: Sequence[str], error: str | None = None
+    ) -> None:
+        """``error`` defaults to the code of ``status`` (``invalid_batch`` for a 422); a batch
+        encoded with another secret than its agreement's is a 422 ``wrong_secret``."""
         code = {413: "too_large", 409: "conflict", 403: "forbidden"}.get(status, "invalid_batch")
-        super().__init__(status, code, detail, problems)
+        super().__init__(status, error or code, detail, problems)
 
 
 class ClientError(_AnsweredError):

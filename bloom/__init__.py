@@ -6,6 +6,7 @@ Nothing outside this package ever sees a raw identifier. Public API::
     secret = bloom.Secret.from_file("secret.key")
     batch = bloom.encode(df, schema, secret, agency="unhcr")
     batch.filters                                  # (n, words) uint64
+    batch.metadata.key_check == bloom.key_check_value(secret)   # the secret's public check
     batch.write("batch.parquet"); bloom.read_batch("batch.parquet")
     bloom.batch_exposure(batch.filters, schema)    # near-identical groups per segment
 """
@@ -15,6 +16,7 @@ from bloom._batchread import read_batch
 from bloom._encode import EncodeReport, encode, encode_csv
 from bloom._exposure import BatchExposure, SegmentExposure, batch_exposure
 from bloom._hardening import blip_flip_probability
+from bloom._keycheck import KEY_CHECK_PATTERN, key_check_value
 from bloom._rules import (
     MAX_REF_LENGTH,
     as_layout,
@@ -46,6 +48,7 @@ __all__ = [
     "EncodingError",
     "ExposureError",
     "InputError",
+    "KEY_CHECK_PATTERN",
     "MAX_REF_LENGTH",
     "Schema",
     "SchemaError",
@@ -57,6 +60,7 @@ __all__ = [
     "blip_flip_probability",
     "encode",
     "encode_csv",
+    "key_check_value",
     "layout_problems",
     "read_batch",
     "ref_problems",

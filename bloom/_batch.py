@@ -5,7 +5,12 @@ Columns: ``record_ref`` (string, the agency's opaque id) and ``bloom`` (fixed-si
 uint64 words). File key-value metadata ``caselink`` holds a JSON object::
 
     format, format_version, schema_fingerprint, agency, record_count, filter_bits,
-    segments [{name, bits}], created_at (UTC ISO 8601), caselink_version, content_hash
+    segments [{name, bits}], created_at (UTC ISO 8601), caselink_version, content_hash,
+    key_check (optional)
+
+``key_check`` is the secret's key check value (:mod:`bloom._keycheck`): the service refuses
+a batch whose value is not its agreement's (encoded with another secret). Batches written
+before it existed have none; the field is optional, so the format version is still 1.
 
 ``content_hash`` is BLAKE3 over the record count, the refs and the filters (see
 :func:`_ContentHasher`), so an edited row, a dropped row or an altered record count is caught
@@ -35,6 +40,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from bloom._arrowparse import hash_strings
+from bloom._keycheck import KEY_CHECK_PATTERN
 from bloom._rules import Layout, duplicate_problem, layout_problems, ref_problems, rows_text
 from bloom._schema import Schema
 from caselink_errors import BatchError
@@ -86,6 +92,7 @@ class BatchMetadata:
     caselink_version: str
     content_hash: str
     format_version: int = FORMAT_VERSION
+    key_check: str | None = None  # the secret's key check value; None in older batches
 
     @classmethod
     def written_now(
@@ -97,6 +104,7 @@ class BatchMetadata:
         filter_bits: int,
         segments: Layout,
         content_hash: str,
+        key_check: str | None,
     ) -> BatchMetadata:
         """The metadata of a batch encoded now, by this version of caselink."""
         return cls(
@@ -108,6 +116,7 @@ class BatchMetadata:
             created_at=datetime.now(UTC).isoformat(timespec="seconds"),
             caselink_version=caselink_version(),
             content_hash=content_hash,
+            key_check=key_check,
         )
 
     def to_json(self) -> str:
@@ -123,6 +132,8 @@ class BatchMetadata:
             "caselink_version": self.caselink_version,
             "content_hash": self.content_hash,
         }
+        if self.key_check is not None:
+            body["key_check"] = self.key_check
         return json.dumps(body, sort_keys=True)
 
 
@@ -145,7 +156,11 @@ class EncodedBatch:
         """Write the batch atomically (a temporary file renamed into place)."""
         m = self.metadata
         with BatchWriter(
-            path, fingerprint=m.schema_fingerprint, agency=m.agency, segments=m.segments
+            path,
+            fingerprint=m.schema_fingerprint,
+            agency=m.agency,
+            segments=m.segments,
+            key_check=m.key_check,
         ) as w:
             w.write(self.record_refs, self.filters)
         return Path(path)
@@ -210,9 +225,13 @@ class BatchWriter:
         fingerprint: str,
         agency: str,
         segments: Layout,
+        key_check: str | None,
     ) -> None:
         self.path = Path(path)
         self._fingerprint = fingerprint
+        if key_check is not None and not KEY_CHECK_PATTERN.match(key_check):
+            raise BatchError(["key_check: not a key check value (kcv1: and 16 hex digits)"])
+        self._key_check = key_check
         self._agency = check_agency(agency)
         self._segments = tuple((str(n), int(b)) for n, b in segments)
         self._bits = sum(b for _, b in self._segments)
@@ -236,8 +255,16 @@ class BatchWriter:
         )
 
     @classmethod
-    def for_schema(cls, path: str | os.PathLike[str], schema: Schema, agency: str) -> BatchWriter:
-        return cls(path, fingerprint=schema.fingerprint, agency=agency, segments=schema.layout)
+    def for_schema(
+        cls, path: str | os.PathLike[str], schema: Schema, agency: str, key_check: str | None
+    ) -> BatchWriter:
+        return cls(
+            path,
+            fingerprint=schema.fingerprint,
+            agency=agency,
+            segments=schema.layout,
+            key_check=key_check,
+        )
 
     def write(self, refs: pa.Array | np.ndarray | list[str], filters: np.ndarray) -> None:
         assert self._writer is not None, "writer is closed"
@@ -282,6 +309,7 @@ class BatchWriter:
             filter_bits=self._bits,
             segments=self._segments,
             content_hash=self._hasher.hexdigest(),
+            key_check=self._key_check,
         )
         self._writer.add_key_value_metadata({METADATA_KEY.decode(): meta.to_json()})
         self._writer.close()

@@ -29,6 +29,7 @@ from bloom._batch import (
     EncodedBatch,
     _ContentHasher,
 )
+from bloom._keycheck import KEY_CHECK_PATTERN
 from bloom._rules import (
     as_layout,
     duplicate_pairs,
@@ -66,6 +67,9 @@ def _parse_metadata(raw: bytes | None, where: str) -> tuple[dict[str, Any], list
             f"metadata/format_version: this caselink reads version {FORMAT_VERSION}; "
             "upgrade caselink or re-encode"
         )
+    check = meta.get("key_check")
+    if check is not None and not (isinstance(check, str) and KEY_CHECK_PATTERN.match(check)):
+        problems.append("metadata/key_check: not a key check value (kcv1: and 16 hex digits)")
     return meta, problems
 
 
@@ -218,5 +222,6 @@ def _validated(table: pa.Table, meta: dict[str, Any]) -> EncodedBatch:
         caselink_version=str(meta["caselink_version"]),
         content_hash=str(meta["content_hash"]),
         format_version=int(meta["format_version"]),
+        key_check=meta.get("key_check"),
     )
     return EncodedBatch(record_refs=ref_np, filters=filters, metadata=metadata)

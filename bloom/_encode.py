@@ -30,6 +30,7 @@ from bloom._batch import (
 )
 from bloom._csvrows import renumber, uneven_rows
 from bloom._encoder import ChunkResult, Encoder
+from bloom._keycheck import key_check_value
 from bloom._rules import (
     duplicate_pairs,
     duplicate_problem,
@@ -150,6 +151,7 @@ def encode(
         filter_bits=schema.filter_bits,
         segments=schema.layout,
         content_hash=hasher.hexdigest(),
+        key_check=key_check_value(secret),
     )
     return EncodedBatch(record_refs=refs, filters=chunk.filters, metadata=meta)
 
@@ -254,7 +256,7 @@ def encode_csv(
     report, bad = EncodeReport(), _BadRows()
     with open(src, "rb") as fh:
         reader = _reader(fh, src, wanted, schema, id_column, chunk_bytes, input_encoding, bad)
-        with BatchWriter.for_schema(out, schema, agency) as writer:
+        with BatchWriter.for_schema(out, schema, agency, key_check_value(secret)) as writer:
             try:
                 for first, batch, result in _encoded(reader, schema, secret, jobs):
                     ids = batch.column(id_column) if id_column else None

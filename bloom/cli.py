@@ -14,6 +14,7 @@ from rich.table import Table
 from bloom._batchread import read_batch
 from bloom._bitops import popcount_rows
 from bloom._encode import DEFAULT_CHUNK_BYTES, encode_csv
+from bloom._keycheck import key_check_value
 from bloom._privacy import (
     EXIT_LEAKS,
     LEAK_THRESHOLD,
@@ -36,13 +37,32 @@ privacy = typer.Typer(
 
 
 def keygen(
-    out_path: Path = typer.Option(..., "--out", help="Where to write the new secret (mode 0600)."),
+    out_path: Path | None = typer.Option(
+        None, "--out", help="Where to write the new secret (mode 0600)."
+    ),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing file."),
+    check: Path | None = typer.Option(
+        None,
+        "--check",
+        help="Make no secret: print the key check value of this secret file, to compare with "
+        "the other agencies' and with the agreement's.",
+    ),
 ) -> None:
     """Make a new 32-byte shared secret. Share it only with the agencies of the agreement."""
-    Secret.generate().write(out_path, overwrite=force)
+    if (out_path is None) == (check is None):
+        raise typer.BadParameter("give either --out FILE (a new secret) or --check FILE")
+    if check is not None:
+        typer.echo(key_check_value(Secret.from_file(check)))
+        return
+    assert out_path is not None
+    secret = Secret.generate()
+    secret.write(out_path, overwrite=force)
     console.print(
         f"wrote a new secret to {out_path} (readable by you only); never send it to the service"
+    )
+    console.print(
+        f"its key check value is {key_check_value(secret)}: the other agencies' copy must show "
+        "the same (`caselink keygen --check FILE`); it reveals nothing about the secret"
     )
 
 
@@ -122,6 +142,7 @@ def inspect(batch: Path = typer.Argument(..., help="An encoded batch file.")) ->
         ("caselink version", m.caselink_version),
         ("format version", str(m.format_version)),
         ("content hash", m.content_hash),
+        ("key check value", m.key_check or "none (encoded before key checks)"),
     ):
         meta.add_row(key, value)
     out.print(meta)

@@ -73,6 +73,18 @@ def _check(batches: Sequence[EncodedBatch], state: RegistryState | None) -> list
             )
         elif b.metadata.segments != first.segments:
             problems.append(f"batch {k} ({b.metadata.agency}) has another filter layout")
+    checks = {b.metadata.key_check for b in batches} - {None}
+    if len(checks) > 1:
+        held_by = {
+            c: [k for k, b in enumerate(batches, 1) if b.metadata.key_check == c] for c in checks
+        }
+        listed = "; ".join(
+            f"{c}: batches {', '.join(map(str, ks))}" for c, ks in sorted(held_by.items())
+        )
+        problems.append(
+            "the batches were encoded with different secrets (key check values "
+            f"{listed}); their filters cannot match: encode every register with the same secret"
+        )
     held = state.fingerprint if state is not None else None
     if held and held != first.schema_fingerprint:
         problems.append(

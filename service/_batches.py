@@ -3,7 +3,8 @@
 The upload is read by :func:`bloom.read_batch` (format, metadata and segment layout, content
 hash, the ref rule, duplicate refs, no column but ``record_ref`` and ``bloom``), then checked
 against the agreement (the caller's own agency, the agreement's schema fingerprint, filter
-length and exact segment layout: names, order and bits) and against what the agency has
+length and exact segment layout: names, order and bits; the key check value of its secret,
+:func:`key_check_refusal`) and against what the agency has
 sent before: the same file again is idempotent (same content hash: the stored batch is
 returned), while a ``record_ref`` the agency already holds in this agreement is refused.
 Records are stored in ``batch_records`` inside one transaction with the batch row and its
@@ -11,7 +12,8 @@ audit entry.
 
 An agreement made before agreements recorded their layout (``segments`` NULL) takes the
 layout of its first accepted batch that a run has not set aside (a linked one first), or the
-upload's own when it has none, and keeps it from then on.
+upload's own when it has none, and keeps it from then on. Likewise an agreement whose steward
+gave no key check value takes the value of its first accepted batch that carries one.
 
 Each filter is sealed by the service's cipher and bound to its agreement, agency and
 record_ref (:func:`batch_aad`); :func:`load_batch` opens them again for a run.
@@ -43,6 +45,7 @@ __all__ = [
     "agreement_problems",
     "batch_aad",
     "drop_linked_filters",
+    "key_check_refusal",
     "load_batch",
     "read_upload",
     "store_batch",
@@ -92,6 +95,43 @@ def agreement_problems(
     if agreement.segments is not None:
         problems += _layout_problems(m.segments, bloom.as_layout(agreement.segments), agreement.id)
     return problems
+
+
+def key_check_refusal(
+    offered: str | None, recorded: str | None, agreement_id: str, what: str = "batch"
+) -> BatchRefusedError | None:
+    """The refusal of a ``what`` (batch or query) whose key check value is not the
+    agreement's, or None. An agreement with no value yet refuses nothing on this ground."""
+    if recorded is None or offered == recorded:
+        return None
+    if offered is None:
+        problem = (
+            f"metadata/key_check: the {what} carries no key check value (it was encoded by an "
+            f"older caselink), so the service cannot tell whether it was encoded with agreement "
+            f"{agreement_id}'s secret; encode it again with this caselink"
+        )
+        return BatchRefusedError(
+            422, f"the {what} carries no key check value", [problem], "wrong_secret"
+        )
+    problem = (
+        f"metadata/key_check: the {what} was encoded with a different secret from the one "
+        f"agreement {agreement_id} uses (key check value {offered}; the agreement's is "
+        f"{recorded}). Encode it again with the agreement's shared secret: `caselink keygen "
+        "--check FILE` prints a secret file's value. If your secret is the right one, ask the "
+        "agreement's steward"
+    )
+    return BatchRefusedError(
+        422, f"the {what} was encoded with a different secret", [problem], "wrong_secret"
+    )
+
+
+def _settled_key_check(conn: sa.Connection, agreement_id: str, offered: str) -> str:
+    """The key check value of an agreement that had none: this batch's, set once, for good
+    (a concurrent first upload may have set another first: what is recorded is returned)."""
+    g = agreements.c
+    unset = sa.update(agreements).where(g.id == agreement_id, g.key_check.is_(None))
+    conn.execute(unset.values(key_check=offered))
+    return str(conn.execute(sa.select(g.key_check).where(g.id == agreement_id)).scalar_one())
 
 
 def _layout_text(layout: Layout) -> str:
@@ -191,9 +231,17 @@ def store_batch(
     if problems:
         raise BatchRefusedError(422, "the batch does not fit this agreement", problems)
     m = batch.metadata
+    wrong = key_check_refusal(m.key_check, agreement.key_check, agreement.id)
+    if wrong is not None:
+        raise wrong
     sealed = _sealed(agreement.id, agency_id, batch, codec)  # slow: before the lock is taken
     try:
         with engine.begin() as conn:
+            if agreement.key_check is None and m.key_check is not None:
+                recorded = _settled_key_check(conn, agreement.id, m.key_check)
+                wrong = key_check_refusal(m.key_check, recorded, agreement.id)
+                if wrong is not None:
+                    raise wrong
             if agreement.segments is None:
                 agreed = _settled_layout(conn, agreement, m.segments)
                 problems = _layout_problems(m.segments, agreed, agreement.id)
@@ -249,6 +297,7 @@ def _insert_batch(
             segments=[[n, bits] for n, bits in m.segments],
             encoded_at=m.created_at,
             caselink_version=m.caselink_version,
+            key_check=m.key_check,
             status="pending",
             received_at=datetime.now(UTC),
         )
@@ -340,6 +389,7 @@ def load_batch(
         created_at=row.encoded_at,
         caselink_version=row.caselink_version,
         content_hash=row.content_hash,
+        key_check=row.key_check,
     )
     refs = np.array([x.record_ref for x in recs], dtype=object)
     return bloom.EncodedBatch(record_refs=refs, filters=filters, metadata=meta)

@@ -94,6 +94,8 @@ agreements = sa.Table(
     sa.Column("created_at", When(), nullable=False),
     # the number of the registry's last change (index_changes); bumped in its transaction
     sa.Column("index_version", sa.BigInteger, nullable=False, server_default="0"),
+    # the key check value of the agreement's secret (bloom.key_check_value); NULL: none yet
+    sa.Column("key_check", sa.String(24), nullable=True),
 )
 agreement_parties = sa.Table(
     "agreement_parties",
@@ -116,6 +118,7 @@ batches = sa.Table(
     sa.Column("received_at", When(), nullable=False),
     sa.Column("linked_by_run", sa.String(32), nullable=True),
     sa.Column("quarantine_reason", sa.Text, nullable=True),  # why a run set the batch aside
+    sa.Column("key_check", sa.String(24), nullable=True),  # NULL: encoded before key checks
     sa.UniqueConstraint("agreement_id", "agency_id", "content_hash", name="uq_batch_content"),
 )
 batch_records = sa.Table(

@@ -184,6 +184,13 @@ def agreement_create(
     schema: str = typer.Option(..., "--schema", help="Built-in schema name or JSON file."),
     retention_days: int = typer.Option(..., "--retention-days"),
     threshold: str = typer.Option("auto", "--threshold"),
+    secret: Path | None = typer.Option(
+        None,
+        "--secret",
+        help="The agreement's shared secret file: only its key check value is sent, so that "
+        "batches and queries encoded with another secret are refused from the first one on "
+        "(without it, the first accepted batch sets the value).",
+    ),
     url: str | None = URL,
     api_key_file: Path | None = KEY,
     ca_file: Path | None = CA,
@@ -193,6 +200,7 @@ def agreement_create(
 
     s = bloom.Schema.load(schema)
     t: float | str = threshold if threshold == "auto" else float(threshold)
+    key_check = None if secret is None else bloom.key_check_value(bloom.Secret.from_file(secret))
     with client(url, api_key_file, ca_file=ca_file) as c:
         a = c.create_agreement(
             name=name,
@@ -203,6 +211,7 @@ def agreement_create(
             segments=s.layout,
             retention_days=retention_days,
             threshold=t,
+            key_check=key_check,
         )
     console.print(f"agreement {a['agreement_id']}: parties {', '.join(a['parties'])}")
     typer.echo(a["agreement_id"])

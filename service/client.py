@@ -113,9 +113,11 @@ class Client:
         retention_days: int,
         threshold: float | str = "auto",
         allow_duplicates_within_agency: bool = False,
+        key_check: str | None = None,
     ) -> dict[str, Any]:
         """Create an agreement (stewards). ``segments`` is the schema's layout, in order:
-        ``schema.layout`` of a :class:`bloom.Schema`, or ``{"name", "bits"}`` objects."""
+        ``schema.layout`` of a :class:`bloom.Schema`, or ``{"name", "bits"}`` objects.
+        ``key_check`` is the secret's :func:`bloom.key_check_value` (else the first batch's)."""
         body = {
             "name": name,
             "parties": parties,
@@ -132,6 +134,8 @@ class Client:
                 "allow_duplicates_within_agency": allow_duplicates_within_agency,
             },
         }
+        if key_check is not None:
+            body["key_check"] = key_check
         return self._json("POST", "/v1/agreements", json=body)
 
     def list_agreements(self) -> list[dict[str, Any]]:

@@ -1,7 +1,8 @@
 """Errors the API answers with: one JSON shape, ``{"error", "detail", "problems"}``.
 
 ``error`` is a stable code a client can branch on (``unauthorized``, ``forbidden``,
-``not_found``, ``invalid_batch``, ``conflict``, ``too_large``, ``invalid_request``,
+``not_found``, ``invalid_batch``, ``wrong_secret`` (a batch or query encoded with
+another secret than its agreement's), ``conflict``, ``too_large``, ``invalid_request``,
 ``rate_limited`` with a ``Retry-After`` header, ``unavailable``);
 ``detail`` says what is wrong and what to do; ``problems`` lists every problem found
 (a batch with three faults gets all three). No message ever holds a filter, a key or an

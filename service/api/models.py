@@ -118,6 +118,15 @@ class AgreementCreate(_In):
     ]
     retention_days: Annotated[int, Field(ge=1, le=36500)]
     linkage: LinkageSettings = LinkageSettings()
+    key_check: Annotated[
+        str | None,
+        Field(
+            pattern=r"^kcv1:[0-9a-f]{16}$",
+            description="the key check value of the agreement's shared secret (`caselink "
+            "keygen` and `caselink inspect` print it); batches and queries encoded with another "
+            "secret are refused. Without it, the first accepted batch sets it",
+        ),
+    ] = None
 
     @field_validator("parties", "purposes")
     @classmethod
@@ -146,6 +155,11 @@ class AgreementPublic(BaseModel):
     linkage: LinkageSettings
     created_by: str
     created_at: datetime
+    key_check: str | None = Field(
+        None,
+        description="the key check value of the agreement's secret: every batch and query must "
+        "carry it; null until the steward or the first accepted batch sets it",
+    )
 
 
 class BatchPublic(BaseModel):

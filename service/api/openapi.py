@@ -31,7 +31,7 @@ ERROR_CODES: dict[int, tuple[str, ...]] = {
     404: ("not_found",),
     409: ("conflict",),
     413: ("too_large",),
-    422: ("invalid_request", "invalid_batch"),
+    422: ("invalid_request", "invalid_batch", "wrong_secret"),
     429: ("rate_limited",),
     503: ("unavailable",),
 }

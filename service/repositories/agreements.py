@@ -36,6 +36,7 @@ class AgreementRow:
     created_by: int  # agency id
     created_at: datetime
     index_version: int
+    key_check: str | None  # the secret's key check value; None until a batch or steward sets it
 
 
 def agreement(conn: sa.Connection, agreement_id: str) -> AgreementRow | None:
@@ -97,6 +98,7 @@ def add_agreement(
     allow_duplicates: bool,
     created_by: int,
     party_ids: list[int],
+    key_check: str | None = None,
 ) -> AgreementRow:
     """A new agreement with its parties; returns it as stored."""
     conn.execute(
@@ -112,6 +114,7 @@ def add_agreement(
             allow_duplicates=allow_duplicates,
             created_by=created_by,
             created_at=datetime.now(UTC),
+            key_check=key_check,
         )
     )
     conn.execute(

@@ -127,6 +127,7 @@ def test_the_writer_refuses_a_malformed_layout(tmp_path):
             fingerprint="blake3:00",
             agency="a",
             segments=(("name", -64), ("birth", 128)),
+            key_check=None,
         )
     assert list(tmp_path.iterdir()) == []
 
@@ -180,6 +181,7 @@ def test_the_writer_refuses_bad_refs_in_every_chunk(tmp_path, good):
             fingerprint=good.metadata.schema_fingerprint,
             agency="unhcr",
             segments=good.metadata.segments,
+            key_check=good.metadata.key_check,
         ) as w,
     ):
         w.write(["a", "b\x00"], good.filters[:2])

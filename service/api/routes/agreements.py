@@ -39,6 +39,7 @@ def public(conn: sa.Connection, row: AgreementRow) -> AgreementPublic:
         retention_days=row.retention_days,
         created_by=agencies_repo.agency_name(conn, row.created_by),
         created_at=row.created_at,
+        key_check=row.key_check,
         linkage=LinkageSettings(
             threshold=threshold_value(row.threshold),
             allow_duplicates_within_agency=row.allow_duplicates,
@@ -79,6 +80,7 @@ def create_agreement(
             allow_duplicates=body.linkage.allow_duplicates_within_agency,
             created_by=principal.agency_id,
             party_ids=[found[n] for n in names],
+            key_check=body.key_check,
         )
         details = {"agreement": row.id, "parties": names, "purposes": body.purposes}
         append(conn, row.id, principal.actor, "agreement.create", details=details)

@@ -27,7 +27,12 @@ from fastapi.responses import JSONResponse
 import bloom
 from linkage import CaseHit
 from service._audit_writer import AuditWriter
-from service._batches import BatchRefusedError, agreement_problems, read_upload
+from service._batches import (
+    BatchRefusedError,
+    agreement_problems,
+    key_check_refusal,
+    read_upload,
+)
 from service._index_store import IndexStore
 from service._ratelimit import Decision, bucket_of
 from service._refusals import RefusalAudit, Refused
@@ -82,6 +87,9 @@ def _read_query(body: bytes, agreement: AgreementRow, principal: Principal) -> b
     problems = agreement_problems(batch, agreement, principal.agency)
     if problems:
         raise ServiceError(422, "invalid_batch", "the query does not fit this agreement", problems)
+    wrong = key_check_refusal(batch.metadata.key_check, agreement.key_check, agreement.id, "query")
+    if wrong is not None:
+        raise ServiceError(wrong.status, wrong.error, wrong.detail, wrong.problems)
     if len(batch) == 0:
         raise ServiceError(
             422,

@@ -58,6 +58,12 @@ def test_link_refuses_bad_input_with_exit_2(
     bloom.encode(people, person_schema, secret, agency="p").write(tmp_path / "p.parquet")
     r = run("link", tmp_path / "a.parquet", tmp_path / "p.parquet", "--out", tmp_path / "x.csv")
     assert r.returncode == 2 and "same schema" in r.stderr
+    other = bloom.Secret(bytes(32))  # not the fixture's secret
+    bloom.encode(people.head(50), person_schema, secret, agency="q").write(tmp_path / "q.parquet")
+    bloom.encode(people.tail(50), person_schema, other, agency="r").write(tmp_path / "r.parquet")
+    r = run("link", tmp_path / "q.parquet", tmp_path / "r.parquet", "--out", tmp_path / "x.csv")
+    assert r.returncode == 2 and "encoded with different secrets" in r.stderr, r.stderr
+    assert bloom.key_check_value(other) in r.stderr and "batches 2" in r.stderr
     r = run("link", tmp_path / "a.parquet", "--out", tmp_path / "x.csv", "--threshold", "1.5")
     assert r.returncode == 2 and "(0, 1]" in r.stderr
     assert not (tmp_path / "x.csv").exists()

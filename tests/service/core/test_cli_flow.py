@@ -149,6 +149,53 @@ def test_steward_and_officers_link_through_the_cli(cli):
     assert r.returncode == 0 and "200 records (0 not linked yet)" in r.stdout
 
 
+def test_a_register_encoded_with_the_wrong_secret_is_refused_at_upload(cli):
+    """The steward gives the agreement its secret's key check value (only the value is
+    sent); a data officer holding another secret learns so at once, before anything is
+    stored, and with what to do."""
+    work, run, _ = cli
+    assert run("keygen", "--out", "other.key").returncode == 0
+    r = run(
+        "agreement",
+        "create",
+        "--name",
+        "checked",
+        "--party",
+        "aga",
+        "--schema",
+        "febrl",
+        "--retention-days",
+        "30",
+        "--secret",
+        "secret.key",
+        key="steward.key",
+    )
+    assert r.returncode == 0, r.stderr
+    agreement = r.stdout.strip().splitlines()[-1]
+    expected = run("keygen", "--check", "secret.key").stdout.strip()
+    r = run(
+        "encode",
+        "--schema",
+        "febrl",
+        "--secret",
+        "other.key",
+        "--agency",
+        "aga",
+        "--id-column",
+        "record_ref",
+        "--input",
+        "aga.csv",
+        "--out",
+        "aga-other.parquet",
+    )
+    assert r.returncode == 0, r.stderr
+    r = run("upload", "aga-other.parquet", "--agreement", agreement, key="aga.key")
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "encoded with a different secret" in r.stderr and expected in r.stderr, r.stderr
+    r = run("upload", "aga.parquet", "--agreement", agreement, key="aga.key")
+    assert r.returncode == 0 and "pending" in r.stdout, r.stderr
+
+
 def test_refusals_exit_2_with_the_services_message(cli):
     _, run, _ = cli
     r = run("upload", "aga.parquet", "--agreement", "agr_0000000000000000", key="aga.key")

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 import bloom
 from bloom._batch import _ContentHasher
 from service._tables import agreements, audit_entries, batch_records, batches
+from service.client import ClientError
 from tests.bloom.crafted import craft
 from tests.service.servers import agreement_body, encode_file
 
@@ -104,7 +105,11 @@ def _wrong_length(up) -> bytes:
     path = up.dir / "short.parquet"
     rng = np.random.default_rng(0)
     with bloom.BatchWriter(
-        path, fingerprint=up.schema.fingerprint, agency="agency-a", segments=(("all", 512),)
+        path,
+        fingerprint=up.schema.fingerprint,
+        agency="agency-a",
+        segments=(("all", 512),),
+        key_check=bloom.key_check_value(up.secret),
     ) as w:
         w.write(["s1", "s2", "s3"], rng.integers(0, 2**63, (3, 8), dtype=np.uint64))
     return path.read_bytes()
@@ -437,3 +442,91 @@ def test_an_agreement_without_a_layout_takes_its_first_batchs(up, poison):
     assert refused.status_code == 422, refused.text
     assert any(p.startswith("metadata/segments") for p in refused.json()["problems"])
     assert db.count(batches, batches.c.agreement_id == agreement_id) == 1
+
+
+def _post_as(up, agreement_id: str, agency: str, content: bytes) -> httpx.Response:
+    with httpx.Client(base_url=up.world.service.url, timeout=60) as http:
+        return http.post(
+            f"/v1/agreements/{agreement_id}/batches",
+            content=content,
+            headers={
+                "Authorization": f"Bearer {up.world.keys[agency]}",
+                "Content-Type": "application/vnd.apache.parquet",
+            },
+        )
+
+
+def _encoded(up, agency: str, secret: bloom.Secret, name: str, rows: slice) -> bytes:
+    register = up.register.iloc[rows]
+    return encode_file(register, up.schema, secret, agency, up.dir / name).read_bytes()
+
+
+def _stored_of(up, agreement_id: str) -> int:
+    return up.world.service.db.count(batches, batches.c.agreement_id == agreement_id)
+
+
+def test_the_first_batch_sets_the_key_check_and_another_secret_is_refused(up):
+    """A batch encoded with the wrong secret used to be stored and become cases that match
+    no one, at confidence 1.0. Now the agreement takes its first batch's key check value and
+    refuses, whole, any batch with another value, or with none."""
+    with up.world.service.client() as steward:
+        agreement_id = steward.create_agreement(
+            **agreement_body(up.schema, ["agency-a", "agency-b"], name="key check")
+        )["agreement_id"]
+        assert steward.agreement(agreement_id)["key_check"] is None
+    right, wrong = up.secret, bloom.Secret.generate()
+    first = _post_as(
+        up, agreement_id, "agency-a", _encoded(up, "agency-a", right, "k1", slice(0, 5))
+    )
+    assert first.status_code == 201, first.text
+    with up.world.service.client() as steward:
+        assert steward.agreement(agreement_id)["key_check"] == bloom.key_check_value(right)
+    refused = _post_as(
+        up, agreement_id, "agency-b", _encoded(up, "agency-b", wrong, "k2", slice(5, 10))
+    )
+    _check_refused(up, refused, 422, "wrong_secret", "metadata/key_check")
+    assert "different secret" in refused.json()["detail"]
+    assert bloom.key_check_value(wrong) in refused.text
+    assert bloom.key_check_value(right) in refused.text
+    older = bloom.read_batch(up.dir / "k2")  # as from a caselink that wrote no key check
+    unchecked = craft(
+        up.dir / "k3",
+        list(older.record_refs),
+        older.filters,
+        like=older.metadata,
+        key_check=None,
+    ).read_bytes()
+    _check_refused(
+        up, _post_as(up, agreement_id, "agency-b", unchecked), 422, "wrong_secret", "no key check"
+    )
+    assert _stored_of(up, agreement_id) == 1  # nothing of the refused batches
+    ok = _post_as(up, agreement_id, "agency-b", _encoded(up, "agency-b", right, "k4", slice(5, 10)))
+    assert ok.status_code == 201, ok.text
+    with up.world.service.db.engine.connect() as conn:
+        held = conn.execute(
+            sa.select(batches.c.key_check).where(batches.c.agreement_id == agreement_id)
+        ).scalars()
+        assert set(held) == {bloom.key_check_value(right)}
+
+
+def test_a_steward_may_give_the_value_so_even_a_wrong_first_batch_is_refused(up):
+    right, wrong = up.secret, bloom.Secret.generate()
+    with up.world.service.client() as steward:
+        body = agreement_body(up.schema, ["agency-a"], name="declared")
+        agreement_id = steward.create_agreement(**body, key_check=bloom.key_check_value(right))[
+            "agreement_id"
+        ]
+        with pytest.raises(ClientError) as bad:
+            steward.create_agreement(**body, key_check="kcv1:not-hex")
+    assert bad.value.status == 422 and any("key_check" in p for p in bad.value.problems)
+    refused = _post_as(
+        up, agreement_id, "agency-a", _encoded(up, "agency-a", wrong, "d1", slice(10, 15))
+    )
+    _check_refused(up, refused, 422, "wrong_secret", "metadata/key_check")
+    assert _stored_of(up, agreement_id) == 0
+    with up.world.service.client() as steward:
+        assert steward.agreement(agreement_id)["key_check"] == bloom.key_check_value(right)
+    ok = _post_as(
+        up, agreement_id, "agency-a", _encoded(up, "agency-a", right, "d2", slice(10, 15))
+    )
+    assert ok.status_code == 201, ok.text

@@ -243,6 +243,50 @@ def test_caselink_query_encodes_locally_and_writes_the_candidates(tracing, tmp_p
     assert best["Q-3"]["case_id"] == "" and best["Q-3"]["rank"] == ""
 
 
+def test_a_query_encoded_with_another_secret_is_refused_not_answered_empty(tracing, tmp_path):
+    """Before key checks, the wrong secret answered "0 of 4 sought people have candidates"
+    and exit 0: now the command fails and says why; the right secret still answers."""
+    import bloom
+    from tests.cli import caselink
+    from tests.service.servers import service_env
+
+    people = _queries(PLANTED)
+    people.to_csv(tmp_path / "sought.csv", index=False)
+    wrong = bloom.Secret.generate()
+    wrong.write(tmp_path / "wrong.secret")
+    (tmp_path / "key").write_text(tracing.new_tracer() + "\n")
+    env = {
+        k: v
+        for k, v in service_env(tracing.db.url).items()
+        if k.startswith("CASELINK_") or k == "COLUMNS"
+    }
+    done = caselink(
+        "query",
+        "--schema",
+        "person",
+        "--secret",
+        tmp_path / "wrong.secret",
+        "--agreement",
+        tracing.agreement_id,
+        "--purpose",
+        "tracing",
+        "--input",
+        tmp_path / "sought.csv",
+        "--id-column",
+        "record_ref",
+        "--url",
+        tracing.server.url,
+        "--api-key-file",
+        tmp_path / "key",
+        env={**env, "COLUMNS": "400"},
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "encoded with a different secret" in done.stderr and "wrong_secret" in done.stderr
+    assert bloom.key_check_value(wrong) in done.stderr
+    assert bloom.key_check_value(tracing.secret) in done.stderr  # the agreement's value
+    assert "candidates" not in done.stderr
+
+
 def _poll(tracing, body: bytes, until, timeout: float = 60) -> list:
     deadline, found = time.monotonic() + timeout, []
     while time.monotonic() < deadline:
