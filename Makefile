@@ -17,7 +17,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet --config-settings editable_mode=compat -e '.[dev,bench]'
+	$(BIN)/pip install --quiet -e '.[all,dev,bench]'
 	touch $(STAMP)
 
 types-venv: $(TYPES_STAMP)

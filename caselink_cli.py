@@ -164,13 +164,62 @@ def _root(
     """Link records across agencies without sharing names."""
 
 
+# the extra that installs each optional dependency (pyproject.toml); the light install,
+# `pip install caselink`, is the encoder alone
+EXTRA_OF: dict[str, str] = {
+    **dict.fromkeys(("sqlalchemy", "cryptography"), "link"),
+    **dict.fromkeys(
+        (
+            "ray",
+            "psycopg",
+            "fastapi",
+            "starlette",
+            "uvicorn",
+            "httpx",
+            "alembic",
+            "prometheus_client",
+            "pydantic",
+            "pydantic_settings",
+        ),
+        "service",
+    ),
+    **dict.fromkeys(("recordlinkage", "matplotlib", "scipy"), "evaluation"),
+}
+
+
+# the extra each command module needs whole (extras nest: evaluation > service > link)
+COMMAND_EXTRA = {"linkage.cli": "link", "service.cli": "service", "evaluation.cli": "evaluation"}
+
+
+def missing_extra(error: ModuleNotFoundError, argv: list[str]) -> str | None:
+    """The extra to install when ``error`` stops the command of ``argv``: the command's own
+    (all it may need) if it has one, else the missing module's; None when the module is not
+    an optional dependency (a real error)."""
+    extra = EXTRA_OF.get((error.name or "").split(".")[0])
+    if extra is None:
+        return None
+    command = next((a for a in argv if a in COMMANDS), None)
+    return COMMAND_EXTRA.get(COMMANDS[command][0], extra) if command else extra
+
+
 def main() -> None:
-    """Entry point: usage errors exit 2 via typer; caselink's own errors print plainly, exit 2."""
+    """Entry point: usage errors exit 2 via typer; caselink's own errors print plainly, exit 2;
+    a command whose extra is not installed says which to install, exit 2."""
+    err = Console(stderr=True, soft_wrap=True)
     try:
         app()
     except CaselinkError as e:
-        Console(stderr=True, soft_wrap=True).print(
-            f"[red]error:[/red] {escape(str(e))}", highlight=False
+        err.print(f"[red]error:[/red] {escape(str(e))}", highlight=False)
+        sys.exit(2)
+    except ModuleNotFoundError as e:
+        extra = missing_extra(e, sys.argv[1:])
+        if extra is None:
+            raise
+        err.print(
+            f"[red]error:[/red] this command needs caselink\\[{extra}] ({e.name} is not "
+            f"installed; `pip install caselink` is the encoder alone): "
+            f"pip install 'caselink\\[{extra}]'",
+            highlight=False,
         )
         sys.exit(2)
 

@@ -37,7 +37,8 @@ segment is first denoised by majority votes (:mod:`bloom._denoise`), then groupe
 :func:`schema_noise` reads it from a schema.
 
 :func:`near_identical_groups_reference` computes the same groups with plain numpy over every
-pair and ``scipy.sparse.csgraph.connected_components``, for tests.
+pair and ``scipy.sparse.csgraph.connected_components``, for tests (SciPy is imported there
+only: the light install, the encoder alone, has no SciPy).
 """
 
 from __future__ import annotations
@@ -48,8 +49,6 @@ from dataclasses import dataclass
 from typing import cast
 
 import numpy as np
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
 from bloom._arrays import Ints
 from bloom._bitops import dice_array, popcount_rows
@@ -192,7 +191,11 @@ def _group(bits: np.ndarray, dice: float, method: str) -> tuple[np.ndarray, int]
 
 
 def near_identical_groups_reference(bits: np.ndarray, *, dice: float = DEFAULT_DICE) -> np.ndarray:
-    """The same groups by plain numpy over every pair of rows (small inputs only)."""
+    """The same groups by plain numpy over every pair of rows (small inputs only; SciPy, of
+    ``caselink[evaluation]``, finds the components: the encoder itself never needs it)."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
     bits = np.asarray(bits, dtype=np.uint64)
     counts = np.bitwise_count(bits).sum(axis=1).astype(np.int64)
     inter = np.bitwise_count(bits[:, None, :] & bits[None, :, :]).sum(axis=2)

@@ -41,6 +41,7 @@ SECTIONS: dict[str, tuple[str, str]] = {
     "load_postgresql": ("evaluation._bench_load", "bench_load_postgresql"),
     "sealing": ("evaluation._bench_sealing", "bench_sealing"),
     "fuzz": ("evaluation._bench_fuzz", "bench_fuzz"),
+    "light_install": ("evaluation._light_install", "bench_light_install"),
 }
 
 

@@ -153,7 +153,7 @@ def test_a_register_encoded_with_the_wrong_secret_is_refused_at_upload(cli):
     """The steward gives the agreement its secret's key check value (only the value is
     sent); a data officer holding another secret learns so at once, before anything is
     stored, and with what to do."""
-    work, run, _ = cli
+    _, run, _ = cli
     assert run("keygen", "--out", "other.key").returncode == 0
     r = run(
         "agreement",
