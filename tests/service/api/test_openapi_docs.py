@@ -19,7 +19,7 @@ import pytest
 from service._keys import ROLES
 from service._settings import Settings
 from service.api import create_app
-from service.api.docs import ASSETS, STATIC
+from service.api.docs import ASSETS, CSP, STATIC
 from service.api.openapi import TAGS
 
 # How a description says who may call: a role by name, or that any key (or none) will do.
@@ -137,6 +137,8 @@ def test_a_page_names_only_this_services_files(app, page, files):
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
     assert not re.search(r"(https?:)?//", r.text), "a URL to another host"
     assert "fonts.googleapis" not in r.text
+    assert r.headers["content-security-policy"] == CSP  # the browser fetches from here only
+    assert "default-src 'self'" in CSP and "connect-src 'self'" in CSP
     urls = set(_links(r.text))
     assert urls >= {f"{STATIC}/{f}" for f in files}
     for url in urls:
@@ -163,7 +165,9 @@ def test_the_files_need_no_key_and_are_cached(app):
         assert r.headers["cache-control"] == "public, max-age=86400"
         assert len(r.content) > 1000, name
     assert b"SwaggerUIBundle" in get(app, f"{STATIC}/swagger-ui-bundle.js").content
-    assert b"Redoc" in get(app, f"{STATIC}/redoc.standalone.js").content
+    redoc = get(app, f"{STATIC}/redoc.standalone.js").content
+    assert b"Redoc" in redoc
+    assert b"cdn.redoc.ly" not in redoc  # its side menu's logo, fetched whatever the options
 
 
 @pytest.mark.parametrize(
