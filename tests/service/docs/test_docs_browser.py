@@ -85,7 +85,7 @@ def _operations(published) -> dict[str, dict]:
     return {op["operationId"]: op for item in document["paths"].values() for op in item.values()}
 
 
-def test_swagger_ui_renders_every_operation_and_the_authorize_button(published, visit):
+def test_swagger_ui_renders_every_operation_and_the_authorize_button(visit, published):
     operations = _operations(published)
     seen = visit("/docs")
     page = seen.page
@@ -109,7 +109,7 @@ def test_swagger_ui_renders_every_operation_and_the_authorize_button(published, 
     assert seen.errors == []
 
 
-def test_redoc_renders_every_operation_with_no_google_fonts(published, visit):
+def test_redoc_renders_every_operation_with_no_google_fonts(visit, published):
     operations = _operations(published)
     seen = visit("/redoc")
     page = seen.page
