@@ -27,6 +27,24 @@ $(TYPES_STAMP):
 	$(TYPES_VENV)/bin/pip install --quiet 'mypy>=1.11'
 	touch $(TYPES_STAMP)
 
+# openapi-python-client in a virtualenv of its own: it pins typer<0.28 and httpx<0.29, below the
+# CLI's. tests/service/docs generates a client with it from the served OpenAPI document, and
+# drives Debian's Chromium with Playwright (which downloads no browser here).
+CODEGEN_VENV := .venv-codegen
+CODEGEN_STAMP := $(CODEGEN_VENV)/.installed
+.PHONY: codegen-venv browser
+
+codegen-venv: $(CODEGEN_STAMP)
+
+$(CODEGEN_STAMP):
+	$(PYTHON) -m venv $(CODEGEN_VENV)
+	$(CODEGEN_VENV)/bin/pip install --quiet 'openapi-python-client>=0.29,<0.30'
+	touch $(CODEGEN_STAMP)
+
+browser:
+	@test -x /usr/bin/chromium || \
+		{ apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
+
 demo: $(STAMP)
 	$(BIN)/caselink demo
 
@@ -39,7 +57,7 @@ cluster-demo: $(STAMP)
 # pytest_xdist_make_scheduler), the longest folders first.
 TEST_WORKERS ?= 3
 
-test: $(STAMP)
+test: $(STAMP) $(CODEGEN_STAMP) browser
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadscope
 
 # mypy is strict on bloom and linkage: [tool.mypy] in pyproject.toml.
@@ -60,4 +78,4 @@ bench: $(STAMP)
 	$(BIN)/caselink bench --out bench/results.json
 
 clean:
-	rm -rf $(VENV) $(TYPES_VENV) build *.egg-info .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(VENV) $(TYPES_VENV) $(CODEGEN_VENV) build *.egg-info .pytest_cache .ruff_cache .mypy_cache

@@ -54,6 +54,7 @@ CHECKS = [
 EDGE_STRINGS = {"NUL": "\x00", "300 chars": "x" * 300}
 EDGE_INTEGERS = {"2**31": 2**31, "2**63": 2**63}
 PARQUET = "application/vnd.apache.parquet"
+BINARY = (PARQUET, "application/octet-stream")  # an encoded batch is declared under both
 JSON = "application/json"
 REAL = 3  # in 4 draws, a known field takes a real value
 
@@ -140,7 +141,7 @@ def _with_real_values(draw: Any, case: Any, world: FuzzWorld, bodies: Any) -> An
     if isinstance(case.body, dict):
         for name in list(case.body):
             maybe(case.body, name)
-    elif case.media_type == PARQUET and draw(st.integers(0, 3)) < REAL:
+    elif case.media_type in BINARY and draw(st.integers(0, 3)) < REAL:
         case.body = draw(bodies)
     return case
 

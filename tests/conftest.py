@@ -170,7 +170,9 @@ if importlib.util.find_spec("xdist") is not None:
 
 # -- the test pyramid: real servers are the slow tier -----------------------------------------
 # fixtures that start `caselink serve` processes (tests/service/**/conftest.py)
-SERVER_FIXTURES = frozenset({"fleet", "service", "world", "fuzz_fleet", "life", "tracing"})
+SERVER_FIXTURES = frozenset(
+    {"fleet", "service", "world", "fuzz_fleet", "life", "tracing", "published"}
+)
 # modules that start servers of their own
 SERVER_MODULES = (
     "tests/service/e2e/test_audit.py",

@@ -13,6 +13,9 @@ the audit checkpoint writer (with the signing key, made on first start). At shut
 stops them in reverse order, letting this replica's run leases go; the writer's last act is
 a checkpoint of every chain that moved. (All of that is :mod:`service.api.state`: a typed
 :class:`~service.api.state.ServiceState` the routes reach through :mod:`service.api.deps`.)
+
+The OpenAPI document is FastAPI's, completed by :mod:`service.api.openapi`; ``/docs`` and
+``/redoc`` are served with their files from the service itself (:mod:`service.api.docs`).
 """
 
 from __future__ import annotations
@@ -26,8 +29,9 @@ from fastapi import FastAPI
 from linkage.sealing import FilterCipher
 from service._metrics import MetricsMiddleware
 from service._settings import Settings, get_settings
-from service.api import http_errors
+from service.api import docs, http_errors
 from service.api.errors import install_handlers
+from service.api.openapi import DESCRIPTION, operation_id
 from service.api.openapi import install as install_openapi
 from service.api.path_guard import PathGuard
 from service.api.routes import (
@@ -65,12 +69,17 @@ def create_app(settings: Settings | None = None, *, cipher: FilterCipher | None 
     app = FastAPI(
         title="caselink",
         summary="Links encoded records across agencies; issues case ids with confidence.",
+        description=DESCRIPTION,
         version="1",
         lifespan=lifespan,
+        docs_url=None,  # served by service.api.docs, from this service rather than a CDN
+        redoc_url=None,
+        generate_unique_id_function=operation_id,
     )
     install_handlers(app)
     http_errors.install(app)
     install_openapi(app)
+    docs.install(app)
     app.add_middleware(PathGuard)
     app.add_middleware(MetricsMiddleware)
     for module in (health, agencies, agreements, batches, runs, cases, queries, withdrawals, audit):

@@ -171,7 +171,12 @@ def need(principal: Principal, *roles: str) -> Principal:
 def purpose_header(
     request: Request,
     x_caselink_purpose: Annotated[
-        str | None, Header(max_length=64, description="the purpose of this call, sent once")
+        str | None,
+        Header(
+            max_length=64,
+            description="The purpose of this call, one the agreement lists; send it once. "
+            "Without it, the call has its default purpose.",
+        ),
     ] = None,
 ) -> str | None:
     """The purpose stated in the one ``X-Caselink-Purpose`` header; 422 if it is sent twice

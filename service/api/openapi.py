@@ -11,9 +11,16 @@ table here rather than from every route:
 - per operation, the error statuses its code can answer: 422 where it takes parameters or a
   body, 403 and 404 on an agreement's routes (role, purpose, party), and those of
   :data:`EXTRA` (conflicts, sizes, the rate limit, a tracing index not ready);
-- the Parquet bodies of uploads and tracing queries, the CSV form of ``/cases``, and the 200 of
-  a batch sent twice.
+- the Parquet bodies of uploads and tracing queries — as ``application/vnd.apache.parquet``
+  and as ``application/octet-stream``, the binary body every client generator knows (one
+  that knows no Parquet type would otherwise leave both operations out) —, the CSV form of
+  ``/cases``, and the 200 of a batch sent twice;
+- for readers: the API's introduction (:data:`DESCRIPTION`), a description of each tag
+  (:data:`TAGS`) and of the parameters every agreement route shares (:data:`PARAMETERS`),
+  where the route declares none.
 
+Operation ids are the routes' function names (:func:`operation_id`): ``upload_batch``, not
+``upload_batch_v1_agreements__agreement_id__batches_post``, so a generated client reads well.
 :func:`install` makes ``app.openapi()`` serve the completed document.
 """
 
@@ -22,8 +29,99 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 
-__all__ = ["ERROR_CODES", "EXTRA", "complete", "install"]
+__all__ = [
+    "BINARY",
+    "DESCRIPTION",
+    "ERROR_CODES",
+    "EXTRA",
+    "PARAMETERS",
+    "PARQUET",
+    "TAGS",
+    "complete",
+    "install",
+    "operation_id",
+]
+
+DESCRIPTION = """\
+caselink links the records of one person across agencies without any agency, or this
+service, seeing another agency's names. Each agency encodes its register on its own machine
+(`caselink encode`, with the agreement's schema and secret) into keyed Bloom filters; the
+service matches the filters, gives each person a shared case id with a calibrated
+confidence, and audits every call.
+
+**Keys and roles.** Every call but `/healthz` needs an API key, sent as
+`Authorization: Bearer clk_...` (the **Authorize** button here). A key belongs to one agency
+and has one role:
+
+- `admin` runs the service: adds agencies, issues keys, reads the service's own audit. It
+  reads no agreement.
+- `steward` sets up agreements, manages its agency's keys, reads an agreement's audit and
+  summary, and withdraws records.
+- `submitter` uploads its agency's encoded batches, starts linkage runs, reads the case ids of
+  its agency's records and withdraws them.
+- `tracer` sends tracing queries: is this sought person known anywhere?
+- `evaluator` reads an agreement's summary figures.
+
+**Agreements and purposes.** Records are shared under an agreement: its parties, the purposes
+it allows, its schema and its retention. Only its parties see an agreement; anyone else gets
+404. A call under an agreement may state its purpose in the `X-Caselink-Purpose` header, and
+the agreement must allow it; tracing queries must state one.
+
+**Errors.** Every error answer is `{"error", "detail", "problems"}`: a stable code, what to
+do, and every problem found. No answer repeats an identifier you sent.
+"""
+TAGS: list[dict[str, str]] = [
+    {"name": "health", "description": "Whether the service and its database answer."},
+    {
+        "name": "agencies and keys",
+        "description": "Agencies and their API keys: who may call, and with which role.",
+    },
+    {
+        "name": "agreements",
+        "description": "Data-sharing agreements: parties, purposes, schema, linkage settings "
+        "and retention.",
+    },
+    {
+        "name": "batches",
+        "description": "Uploads of encoded batches: the Parquet files `caselink encode` wrote.",
+    },
+    {"name": "runs", "description": "Linkage runs: the pending batches linked into cases."},
+    {
+        "name": "cases",
+        "description": "What an agency reads back: the case id of each of its records, and "
+        "an agreement's aggregate figures.",
+    },
+    {
+        "name": "queries",
+        "description": "Tracing queries: is a sought person known anywhere in the agreement?",
+    },
+    {
+        "name": "withdrawals",
+        "description": "Withdrawing a record: on consent withdrawn, for a correction, or for "
+        "erasure.",
+    },
+    {
+        "name": "audit",
+        "description": "The audit chains: read them, verify them whole, take signed "
+        "checkpoints of their heads.",
+    },
+]
+# Descriptions of parameters the routes declare bare, by (where, name).
+PARAMETERS: dict[tuple[str, str], str] = {
+    ("path", "agreement_id"): "The agreement's id (`agr_` and 16 hex digits), as creating or "
+    "listing agreements gave it.",
+    ("path", "run_id"): "The run's id (`run_` and 16 hex digits), as starting the run gave it.",
+    ("path", "key_id"): "The key's id (`key_` and 16 hex digits, as `GET /v1/keys` lists it); "
+    "never the key itself.",
+    ("query", "offset"): "How many of your records to skip: the `next_offset` of the page "
+    "before (0 for the first page).",
+    ("query", "limit"): "The most items in one page.",
+    ("query", "format"): "`json` for one page of records; `csv` for all of them at once as a "
+    "CSV file (`offset` and `limit` then do not apply).",
+    ("query", "min_confidence"): "Leave out cases whose confidence is below this probability.",
+}
 
 ERROR_CODES: dict[int, tuple[str, ...]] = {
     401: ("unauthorized",),
@@ -67,11 +165,20 @@ EXTRA: dict[tuple[str, str], tuple[int, ...]] = {
     ("get", "/v1/audit/verify"): (403,),
     ("get", "/v1/audit/checkpoint"): (403,),
 }
-# Bodies FastAPI cannot see: the routes stream them from the request themselves.
+# Bodies FastAPI cannot see: the routes stream them from the request themselves. Each is
+# declared under both media types; the service reads the body whatever its Content-Type.
+BINARY = "application/octet-stream"
 BINARY_BODIES = {
-    ("post", f"{AGREEMENT}/batches"): "the Parquet file `caselink encode` wrote",
-    ("post", f"{AGREEMENT}/queries"): "the sought people, encoded by `caselink encode`",
+    ("post", f"{AGREEMENT}/batches"): "The Parquet file `caselink encode` wrote for your "
+    "agency, with the agreement's schema and secret, sent as it is.",
+    ("post", f"{AGREEMENT}/queries"): "The sought people, in a Parquet file `caselink encode` "
+    "wrote for your agency with the agreement's schema and secret; their refs are yours.",
 }
+
+
+def operation_id(route: APIRoute) -> str:
+    """The operation id of ``route``: its function's name (unique in the app)."""
+    return route.name
 
 
 def _error_schema() -> dict[str, Any]:
@@ -82,9 +189,21 @@ def _error_schema() -> dict[str, Any]:
         "description": "Every error answer: a stable code, what to do, and every problem found.",
         "required": ["error", "detail", "problems"],
         "properties": {
-            "error": {**text, "enum": sorted({c for cs in ERROR_CODES.values() for c in cs})},
-            "detail": text,
-            "problems": {"type": "array", "items": text},
+            "error": {
+                **text,
+                "enum": sorted({c for cs in ERROR_CODES.values() for c in cs}),
+                "description": "A stable code to branch on; each status has its own.",
+            },
+            "detail": {
+                **text,
+                "description": "What is wrong and what to do, in a sentence for a person.",
+            },
+            "problems": {
+                "type": "array",
+                "items": text,
+                "description": "Every problem found, each led by the field, parameter, header "
+                "or row it concerns; never a value you sent.",
+            },
         },
         "additionalProperties": False,
     }
@@ -121,6 +240,10 @@ def _document(method: str, path: str, op: dict[str, Any]) -> None:
     params = op.get("parameters", [])
     kept = [p for p in params if not (p["in"] == "header" and p["name"] == "authorization")]
     secured = len(kept) < len(params)
+    for p in kept:
+        described = p.get("description") or p.get("schema", {}).get("description")
+        if not described and (p["in"], p["name"]) in PARAMETERS:
+            p["description"] = PARAMETERS[p["in"], p["name"]]
     if kept:
         op["parameters"] = kept
     else:
@@ -132,7 +255,7 @@ def _document(method: str, path: str, op: dict[str, Any]) -> None:
         op["requestBody"] = {
             "required": True,
             "description": BINARY_BODIES[method, path],
-            "content": {PARQUET: binary},
+            "content": {PARQUET: binary, BINARY: binary},
         }
     responses = op.setdefault("responses", {})
     responses.pop("422", None)  # FastAPI's validation shape; ours is added where it applies
@@ -153,7 +276,9 @@ def _special_answers(paths: dict[str, Any]) -> None:
 
 
 def complete(document: dict[str, Any]) -> dict[str, Any]:
-    """Add the error model, error statuses, security and bodies to ``document`` (in place)."""
+    """Add the error model, error statuses, security, bodies and the descriptions FastAPI
+    cannot infer to ``document`` (in place)."""
+    document["tags"] = TAGS
     components = document.setdefault("components", {})
     schemas = components.setdefault("schemas", {})
     schemas["Error"] = _error_schema()

@@ -84,6 +84,11 @@ LAYOUTS = {
         "metadata/segments/0: a segment is {name, bits}",
     ),
     "no segments": ([], 1024, "metadata/segments: a list of at least one"),
+    "filter bits past any width": (
+        _layout(("name", 512), ("birth", 512)),
+        2**63,
+        f"metadata/filter_bits: {2**63} differs from the sum of the segment bits (1024)",
+    ),
     "filter width": (
         _layout(("name", 512), ("birth", 1024)),
         1536,

@@ -54,15 +54,31 @@ def create_agency_row(conn: sa.Connection, name: str) -> int:
     return repo.add_agency(conn, name)
 
 
-@router.get("/me", response_model=Me)
+@router.get(
+    "/me",
+    response_model=Me,
+    summary="Who am I",
+    response_description="The agency, role and id of the key the call was made with.",
+)
 def me(principal: PrincipalDep) -> Me:
-    """Who this key belongs to, and its role."""
+    """Who this key belongs to, and its role: check a key with it before anything else.
+
+    Any valid key may call it."""
     return Me(agency=principal.agency, role=principal.role, key_id=principal.key_id)
 
 
-@router.post("/agencies", response_model=AgencyPublic, status_code=201)
+@router.post(
+    "/agencies",
+    response_model=AgencyPublic,
+    status_code=201,
+    summary="Add an agency",
+    response_description="The agency added.",
+)
 def create_agency(body: AgencyCreate, engine: EngineDep, principal: PrincipalDep) -> AgencyPublic:
-    """Add an agency (admins)."""
+    """Add an agency to this service by name; it can then be issued keys and be a party to
+    agreements. 409 if the name is taken.
+
+    Only an `admin` key may call it. Audited in the service's own chain."""
     try:
         need(principal, "admin")
         with engine.begin() as conn:
@@ -75,9 +91,16 @@ def create_agency(body: AgencyCreate, engine: EngineDep, principal: PrincipalDep
     return AgencyPublic(name=row.name, created_at=row.created_at)
 
 
-@router.get("/agencies", response_model=list[AgencyPublic])
+@router.get(
+    "/agencies",
+    response_model=list[AgencyPublic],
+    summary="List agencies",
+    response_description="Every agency on this service, with when it was added.",
+)
 def list_agencies(engine: EngineDep, principal: PrincipalDep) -> list[AgencyPublic]:
-    """Every agency's name (admins, and stewards to name the parties of an agreement)."""
+    """Every agency on this service, by name.
+
+    `admin` keys may call it, and `steward` keys, to name the parties of an agreement."""
     try:
         need(principal, "admin", "steward")
     except ServiceError as e:
@@ -87,12 +110,21 @@ def list_agencies(engine: EngineDep, principal: PrincipalDep) -> list[AgencyPubl
     return [AgencyPublic(name=r.name, created_at=r.created_at) for r in rows]
 
 
-@router.post("/agencies/{name}/keys", response_model=KeyIssued, status_code=201)
+@router.post(
+    "/agencies/{name}/keys",
+    response_model=KeyIssued,
+    status_code=201,
+    summary="Issue an API key",
+    response_description="The new key, with the key itself: shown this once.",
+)
 def create_key(
     name: NamePath, body: KeyCreate, engine: EngineDep, principal: PrincipalDep
 ) -> KeyIssued:
-    """Issue a key with a role to an agency: any (admins) or one's own (stewards, no admin
-    keys). The key is in this answer only."""
+    """Issue a new API key with a role to an agency. The key itself is in this answer only:
+    the service keeps a hash of it, so store it now.
+
+    An `admin` key may issue keys of any role to any agency; a `steward` key only to its own
+    agency, and no `admin` keys. Audited in the service's own chain."""
     try:
         check_issue(principal, name, body.role)
         with engine.begin() as conn:
@@ -107,9 +139,17 @@ def create_key(
     return issued
 
 
-@router.get("/keys", response_model=list[KeyPublic])
+@router.get(
+    "/keys",
+    response_model=list[KeyPublic],
+    summary="List API keys",
+    response_description="The keys the caller manages, without the keys themselves.",
+)
 def list_keys(engine: EngineDep, principal: PrincipalDep) -> list[KeyPublic]:
-    """Keys the caller manages: all (admins) or its own agency's (stewards). Never the keys."""
+    """The keys the caller manages, each with its id, agency, role and when it was made (and
+    revoked). Never a key itself: the service does not keep them.
+
+    An `admin` key sees every key, a `steward` key its own agency's; other roles get 403."""
     try:
         with engine.connect() as conn:
             rows = visible_keys(conn, principal)
@@ -127,10 +167,19 @@ def list_keys(engine: EngineDep, principal: PrincipalDep) -> list[KeyPublic]:
     ]
 
 
-@router.post("/keys/{key_id}/rotate", response_model=KeyIssued, status_code=201)
+@router.post(
+    "/keys/{key_id}/rotate",
+    response_model=KeyIssued,
+    status_code=201,
+    summary="Rotate an API key",
+    response_description="The new key, with the key itself: shown this once.",
+)
 def rotate_key(key_id: str, engine: EngineDep, principal: PrincipalDep) -> KeyIssued:
-    """Replace a key by a new one with the same agency and role; the old one stops working.
-    Admins rotate any key, stewards their agency's, every other key only itself."""
+    """Replace a key by a new one with the same agency and role; the old key stops working at
+    once. The new key is in this answer only. 409 if the key is revoked already.
+
+    An `admin` key rotates any key, a `steward` key its agency's, and every other key only
+    itself. Audited in the service's own chain."""
     try:
         check_manage(principal, key_id, rotating=True)
         with engine.begin() as conn:
@@ -144,9 +193,17 @@ def rotate_key(key_id: str, engine: EngineDep, principal: PrincipalDep) -> KeyIs
     return issued
 
 
-@router.delete("/keys/{key_id}", response_model=KeyPublic)
+@router.delete(
+    "/keys/{key_id}",
+    response_model=KeyPublic,
+    summary="Revoke an API key",
+    response_description="The key revoked, with the time it stopped working.",
+)
 def revoke_key(key_id: str, engine: EngineDep, principal: PrincipalDep) -> KeyPublic:
-    """Revoke a key at once (admins any key, stewards their agency's)."""
+    """Revoke a key at once: every later call with it gets 401. 409 if it is revoked already.
+
+    An `admin` key revokes any key, a `steward` key its agency's. Audited in the service's own
+    chain."""
     now = datetime.now(UTC)
     try:
         check_manage(principal, key_id, rotating=False)

@@ -47,11 +47,22 @@ def public(conn: sa.Connection, row: AgreementRow) -> AgreementPublic:
     )
 
 
-@router.post("", response_model=AgreementPublic, status_code=201)
+@router.post(
+    "",
+    response_model=AgreementPublic,
+    status_code=201,
+    summary="Create an agreement",
+    response_description="The agreement created, with its id.",
+)
 def create_agreement(
     body: AgreementCreate, engine: EngineDep, principal: PrincipalDep
 ) -> AgreementPublic:
-    """Create an agreement (stewards); the steward's own agency becomes a party."""
+    """Create a data-sharing agreement: its parties, the purposes it allows, the schema every
+    batch must be encoded with (fingerprint and segment layout, as `caselink inspect` shows
+    them), the linkage settings and how long records are kept. The steward's own agency
+    becomes a party; every party must be an agency here already.
+
+    Only a `steward` key may call it. Audited in the agreement's chain."""
     need(principal, "steward")
     layout = body.layout_problems()
     if layout:
@@ -87,10 +98,17 @@ def create_agreement(
         return public(conn, row)
 
 
-@router.get("", response_model=list[AgreementPublic])
+@router.get(
+    "",
+    response_model=list[AgreementPublic],
+    summary="List your agreements",
+    response_description="The agreements your agency is a party to; none other.",
+)
 def list_agreements(engine: EngineDep, principal: PrincipalDep) -> list[AgreementPublic]:
-    """The agreements the caller's agency is a party to (and no others); audited in each.
-    An admin key reads no agreement, not even its agency's."""
+    """The agreements the caller's agency is a party to, and no others.
+
+    Any key but an `admin` key may call it: the service's operator reads no agreement, not
+    even its own agency's. Audited in each agreement's chain."""
     try:
         need(principal, *ANY_ROLE)
     except ServiceError as e:
@@ -102,9 +120,17 @@ def list_agreements(engine: EngineDep, principal: PrincipalDep) -> list[Agreemen
         return [public(conn, r) for r in rows]
 
 
-@router.get("/{agreement_id}", response_model=AgreementPublic)
+@router.get(
+    "/{agreement_id}",
+    response_model=AgreementPublic,
+    summary="Read an agreement",
+    response_description="The agreement: parties, purposes, schema, settings and retention.",
+)
 def get_agreement(agreement_id: str, engine: EngineDep, principal: PrincipalDep) -> AgreementPublic:
-    """One agreement, to its parties."""
+    """One agreement, with the schema fingerprint and segment layout its batches must carry.
+
+    Any key of a party agency but an `admin` key may call it; everyone else gets 404, as if
+    it did not exist. Audited in the agreement's chain."""
     row, purpose = open_agreement(engine, principal, agreement_id, "agreement.read", ANY_ROLE)
     with engine.begin() as conn:
         append(conn, agreement_id, principal.actor, "agreement.read", purpose=purpose)

@@ -85,7 +85,12 @@ def _checkpoint(
     return AuditCheckpoint(**writer.checkpoint(scope, entry["seq"], entry["hash"]))
 
 
-@router.get("/agreements/{agreement_id}/audit", response_model=AuditPage)
+@router.get(
+    "/agreements/{agreement_id}/audit",
+    response_model=AuditPage,
+    summary="Read an agreement's audit",
+    response_description="A page of audit entries, oldest first, and where the next begins.",
+)
 def agreement_audit(
     agreement_id: str,
     engine: EngineDep,
@@ -94,7 +99,12 @@ def agreement_audit(
     after: After = 0,
     limit: Limit = 1000,
 ) -> AuditPage:
-    """The agreement's audit entries, oldest first (stewards who are parties)."""
+    """The agreement's audit entries, oldest first, page by page: every call made under the
+    agreement, answered or refused, with who made it, for which purpose, and the counts it
+    touched — never a record's ref or filter. Pass the page's `next_after` as `after` for
+    the next page; it is null on the last. The default purpose is `oversight`.
+
+    Only a `steward` key of a party agency may call it. The reading is audited too."""
     _, why = open_agreement(
         engine,
         principal,
@@ -107,11 +117,19 @@ def agreement_audit(
     return _page(engine, agreement_id, principal, why, after, limit)
 
 
-@router.get("/agreements/{agreement_id}/audit/verify", response_model=AuditVerification)
+@router.get(
+    "/agreements/{agreement_id}/audit/verify",
+    response_model=AuditVerification,
+    summary="Verify an agreement's audit",
+    response_description="Whether the chain is whole, its head, and every problem found.",
+)
 def verify_agreement_audit(
     agreement_id: str, engine: EngineDep, principal: PrincipalDep, purpose: PurposeDep
 ) -> AuditVerification:
-    """Recompute the agreement's chain: every edited, removed or reordered entry is named."""
+    """Recompute the agreement's hash chain from its first entry: every edited, removed or
+    reordered entry is named. The default purpose is `oversight`.
+
+    Only a `steward` key of a party agency may call it. Audited in the agreement's chain."""
     _, why = open_agreement(
         engine,
         principal,
@@ -124,23 +142,45 @@ def verify_agreement_audit(
     return _verify(engine, agreement_id, principal, why)
 
 
-@router.get("/audit", response_model=AuditPage)
+@router.get(
+    "/audit",
+    response_model=AuditPage,
+    summary="Read the service's audit",
+    response_description="A page of audit entries, oldest first, and where the next begins.",
+)
 def service_audit(
     engine: EngineDep, principal: PrincipalDep, after: After = 0, limit: Limit = 1000
 ) -> AuditPage:
-    """The service's own chain: agencies, keys, agreements, refused calls (admins)."""
+    """The service's own audit chain, oldest first, page by page: agencies added, keys
+    issued, rotated and revoked, and calls refused before any agreement was found. Pass the
+    page's `next_after` as `after` for the next page.
+
+    Only an `admin` key may call it. The reading is audited too."""
     need(principal, "admin")
     return _page(engine, "", principal, "oversight", after, limit)
 
 
-@router.get("/audit/verify", response_model=AuditVerification)
+@router.get(
+    "/audit/verify",
+    response_model=AuditVerification,
+    summary="Verify the service's audit",
+    response_description="Whether the chain is whole, its head, and every problem found.",
+)
 def verify_service_audit(engine: EngineDep, principal: PrincipalDep) -> AuditVerification:
-    """Recompute the service's own chain (admins)."""
+    """Recompute the service's own hash chain from its first entry: every edited, removed or
+    reordered entry is named.
+
+    Only an `admin` key may call it. Audited in the service's chain."""
     need(principal, "admin")
     return _verify(engine, "", principal, "oversight")
 
 
-@router.get("/agreements/{agreement_id}/audit/checkpoint", response_model=AuditCheckpoint)
+@router.get(
+    "/agreements/{agreement_id}/audit/checkpoint",
+    response_model=AuditCheckpoint,
+    summary="Checkpoint an agreement's audit",
+    response_description="The chain's head, signed with the service's Ed25519 key.",
+)
 def agreement_audit_checkpoint(
     agreement_id: str,
     engine: EngineDep,
@@ -148,7 +188,11 @@ def agreement_audit_checkpoint(
     purpose: PurposeDep,
     writer: CheckpointsDep,
 ) -> AuditCheckpoint:
-    """The agreement chain's head, signed: keep it to catch a later truncation or rewrite."""
+    """The head of the agreement's audit chain (this call's own entry), signed by the
+    service. Keep it outside the service: `caselink admin verify-audit --against` checks the
+    chain against it later, and catches a chain cut short or rewritten since.
+
+    Only a `steward` key of a party agency may call it."""
     _, why = open_agreement(
         engine,
         principal,
@@ -161,10 +205,18 @@ def agreement_audit_checkpoint(
     return _checkpoint(engine, writer, agreement_id, principal, why)
 
 
-@router.get("/audit/checkpoint", response_model=AuditCheckpoint)
+@router.get(
+    "/audit/checkpoint",
+    response_model=AuditCheckpoint,
+    summary="Checkpoint the service's audit",
+    response_description="The chain's head, signed with the service's Ed25519 key.",
+)
 def service_audit_checkpoint(
     engine: EngineDep, principal: PrincipalDep, writer: CheckpointsDep
 ) -> AuditCheckpoint:
-    """The service chain's head, signed (same role as the service chain's other routes)."""
+    """The head of the service's own audit chain (this call's own entry), signed by the
+    service: keep it outside the service to check the chain against later.
+
+    Only an `admin` key may call it."""
     need(principal, "admin")
     return _checkpoint(engine, writer, "", principal, "oversight")

@@ -69,7 +69,13 @@ async def receive_bytes(request: Request, limit: int) -> bytes:
     return b"".join([chunk async for chunk in _chunks(request, limit)])
 
 
-@router.post("", response_model=BatchPublic, status_code=201)
+@router.post(
+    "",
+    response_model=BatchPublic,
+    status_code=201,
+    summary="Upload an encoded batch",
+    response_description="The batch stored, pending until the next linkage run.",
+)
 async def upload_batch(
     agreement_id: str,
     request: Request,
@@ -79,7 +85,14 @@ async def upload_batch(
     purpose: PurposeDep,
     service: ServiceDep,
 ) -> BatchPublic:
-    """Upload one encoded batch (submitters). Re-sending the same file answers 200."""
+    """Upload one encoded batch: the Parquet file `caselink encode` wrote, sent as it is.
+    It is checked whole against the agreement (schema fingerprint, segment layout, your
+    agency, well-formed refs and filters) and stored whole, or refused with every problem
+    named and nothing stored. Its records wait for the next linkage run. Sending the same
+    file again stores nothing and answers 200 with the batch already held.
+
+    Only a `submitter` key of a party agency may call it. Audited in the agreement's
+    chain."""
     agreement, why = await run_in_threadpool(
         open_agreement, engine, principal, agreement_id, "batch.upload", ("submitter",), purpose
     )
@@ -110,11 +123,20 @@ async def upload_batch(
     return _public(stored.row, principal.agency, stored.duplicate)
 
 
-@router.get("", response_model=list[BatchPublic])
+@router.get(
+    "",
+    response_model=list[BatchPublic],
+    summary="List your batches",
+    response_description="Your agency's batches in this agreement, with their status.",
+)
 def list_batches(
     agreement_id: str, engine: EngineDep, principal: PrincipalDep, purpose: PurposeDep
 ) -> list[BatchPublic]:
-    """The caller's own agency's batches in this agreement."""
+    """Your own agency's batches in this agreement: pending, linked by a run, or set aside
+    (quarantined) with the reason. Never another agency's.
+
+    Only a `submitter` key of a party agency may call it. Audited in the agreement's
+    chain."""
     _, why = open_agreement(engine, principal, agreement_id, "batch.list", ("submitter",), purpose)
     with engine.begin() as conn:
         rows = batches_of(conn, agreement_id, principal.agency_id)

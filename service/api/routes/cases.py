@@ -54,7 +54,13 @@ def _csv(engine: sa.Engine, registry: Registry, agency: str, total: int) -> Iter
         buf.truncate()
 
 
-@router.get("/cases", response_model=CasesPage)
+@router.get(
+    "/cases",
+    response_model=CasesPage,
+    summary="Read your records' case ids",
+    response_description="A page of your records with their case ids (JSON), or all of them "
+    "as CSV with format=csv.",
+)
 def read_cases(
     agreement_id: str,
     engine: EngineDep,
@@ -64,9 +70,14 @@ def read_cases(
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
     format: Literal["json", "csv"] = "json",
 ):
-    """The caller's own records with case id, confidence and the other agencies in each case.
+    """Your own agency's linked records, each with its case id, the confidence that it
+    belongs in that case, and which other agencies hold a record in the same case — never
+    their refs or any score. Page with `offset` and `limit`, or take every record at once
+    with `format=csv` (`other_agencies` joined by `;`). `pending_records` counts your records
+    no run has linked yet.
 
-    ``format=csv`` streams all of them as CSV (``other_agencies`` joined by ``;``)."""
+    Only a `submitter` key of a party agency may call it. Audited in the agreement's
+    chain."""
     _, why = open_agreement(engine, principal, agreement_id, "cases.read", ("submitter",), purpose)
     registry = _registry(engine, agreement_id)
     with engine.begin() as conn:
@@ -112,11 +123,21 @@ def _aggregates(conn: sa.Connection, registry: Registry) -> dict:
     }
 
 
-@router.get("/summary", response_model=Summary)
+@router.get(
+    "/summary",
+    response_model=Summary,
+    summary="Read an agreement's summary",
+    response_description="Counts of records, cases and runs; no record.",
+)
 def summary(
     agreement_id: str, engine: EngineDep, principal: PrincipalDep, purpose: PurposeDep
 ) -> Summary:
-    """Aggregate figures of the agreement (evaluators and stewards): counts, no records."""
+    """Aggregate figures of the agreement: records per agency, cases, cases across agencies,
+    a histogram of confidence and the runs done — counts only, never a record. The default
+    purpose is `evaluation`, which the agreement must list.
+
+    An `evaluator` or `steward` key of a party agency may call it. Audited in the
+    agreement's chain."""
     _, why = open_agreement(
         engine,
         principal,

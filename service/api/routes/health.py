@@ -15,8 +15,15 @@ from service.api.deps import EngineDep, MetricsDep, MetricsReader
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz")
+@router.get(
+    "/healthz",
+    summary="Health check",
+    response_description='`{"status": "ok"}`: the service and its database answer.',
+)
 def healthz(engine: EngineDep) -> dict[str, str]:
+    """Whether the service answers and its database does: for load balancers and monitors.
+
+    Needs no key, and says nothing else."""
     ping(engine)
     return {"status": "ok"}
 

@@ -187,7 +187,13 @@ async def _search(
     )
 
 
-@router.post("", response_model=QueryAnswer)
+@router.post(
+    "",
+    response_model=QueryAnswer,
+    summary="Trace sought people",
+    response_description="Per sought person, the most likely cases with their confidence and "
+    "the agencies holding a record in each.",
+)
 async def query(
     agreement_id: str,
     request: Request,
@@ -203,7 +209,15 @@ async def query(
     top_k: Annotated[int, Query(ge=1, le=TOP_K_LIMIT, description="cases per query record")] = 5,
     min_confidence: Annotated[float, Query(ge=0.0, le=1.0)] = 0.05,
 ):
-    """Look sought people up (tracers): the body is an encoded batch of query records."""
+    """Is this sought person known anywhere in the agreement? The body is a Parquet file
+    `caselink encode` wrote for your agency with the agreement's schema and secret, one
+    record per sought person. Each gets back up to `top_k` cases, most likely first, with
+    the calibrated probability that the case is this person and the agencies holding a
+    record in it — never another agency's ref or a similarity score. The query records are
+    not stored. A purpose the agreement allows must be stated in `X-Caselink-Purpose`.
+
+    Only a `tracer` key of a party agency may call it, within its agency's rate limit (429
+    with `Retry-After` past it). Every query is audited with its purpose and counts."""
     bucket = bucket_of(principal.agency_id, principal.role)  # every tracer key of the agency
     agreement, why = await run_in_threadpool(
         _open, engine, principal, agreement_id, purpose, top_k, settings.query_top_k_max

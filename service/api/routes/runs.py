@@ -32,7 +32,13 @@ def _public(row: RunRow) -> RunPublic:
     )
 
 
-@router.post("", response_model=RunPublic, status_code=202)
+@router.post(
+    "",
+    response_model=RunPublic,
+    status_code=202,
+    summary="Start a linkage run",
+    response_description="The run queued; follow it with Read a run.",
+)
 def start_run(
     agreement_id: str,
     engine: EngineDep,
@@ -41,7 +47,12 @@ def start_run(
     executor: ExecutorDep,
     metrics: MetricsDep,
 ) -> RunPublic:
-    """Queue a linkage run of the agreement's pending batches (one run at a time)."""
+    """Queue a linkage run: the agreement's pending batches are linked into cases, in the
+    background. One run at a time per agreement: 409 while another is not finished. Follow
+    it with `GET .../runs/{run_id}`.
+
+    A `submitter` or `steward` key of a party agency may call it. Audited in the
+    agreement's chain."""
     _, why = open_agreement(engine, principal, agreement_id, "run.start", RUNNERS, purpose)
     with engine.begin() as conn:
         active = repo.active_run(conn, agreement_id)
@@ -63,11 +74,19 @@ def start_run(
     return _public(row)
 
 
-@router.get("", response_model=list[RunPublic])
+@router.get(
+    "",
+    response_model=list[RunPublic],
+    summary="List runs",
+    response_description="The agreement's runs, newest first.",
+)
 def list_runs(
     agreement_id: str, engine: EngineDep, principal: PrincipalDep, purpose: PurposeDep
 ) -> list[RunPublic]:
-    """This agreement's runs, newest first."""
+    """The agreement's linkage runs, newest first, with their status and figures.
+
+    A `submitter` or `steward` key of a party agency may call it. Audited in the
+    agreement's chain."""
     _, why = open_agreement(engine, principal, agreement_id, "run.list", RUNNERS, purpose)
     with engine.begin() as conn:
         rows = repo.runs_of(conn, agreement_id)
@@ -75,7 +94,12 @@ def list_runs(
     return [_public(r) for r in rows]
 
 
-@router.get("/{run_id}", response_model=RunPublic)
+@router.get(
+    "/{run_id}",
+    response_model=RunPublic,
+    summary="Read a run",
+    response_description="The run's status, stage and progress; its figures once done.",
+)
 def get_run(
     agreement_id: str,
     run_id: str,
@@ -83,7 +107,11 @@ def get_run(
     principal: PrincipalDep,
     purpose: PurposeDep,
 ) -> RunPublic:
-    """One run's status and progress."""
+    """One run's status, stage and progress; once it succeeded, its figures (records
+    linked, cases touched, the threshold used); if it failed, why.
+
+    A `submitter` or `steward` key of a party agency may call it. Audited in the
+    agreement's chain."""
     _, why = open_agreement(engine, principal, agreement_id, "run.read", RUNNERS, purpose)
     with engine.begin() as conn:
         row = None

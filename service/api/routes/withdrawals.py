@@ -22,7 +22,13 @@ router = APIRouter(prefix="/v1/agreements/{agreement_id}/withdrawals", tags=["wi
 ACTION = "record.withdraw"
 
 
-@router.post("", response_model=WithdrawalReceipt, status_code=201)
+@router.post(
+    "",
+    response_model=WithdrawalReceipt,
+    status_code=201,
+    summary="Withdraw a record",
+    response_description="A receipt: the record, the case it left and what remains of it.",
+)
 def withdraw_record(
     agreement_id: str,
     body: WithdrawalCreate,
@@ -32,7 +38,12 @@ def withdraw_record(
     faults: FaultsDep,
     changes: ChangesDep,
 ) -> WithdrawalReceipt:
-    """Withdraw one record: its filter, links and upload row go; its case is re-formed."""
+    """Withdraw one record — consent withdrawn, a correction, or erasure: its filter, its
+    links and its upload go, and its case is re-formed from the records that remain (which
+    may split it). Tracing queries stop finding it before the receipt is sent.
+
+    A `submitter` key withdraws its own agency's records; a `steward` key of a party agency
+    any party's. Audited in the agreement's chain."""
     agreement, why = open_agreement(
         engine, principal, agreement_id, ACTION, ("submitter", "steward"), purpose
     )

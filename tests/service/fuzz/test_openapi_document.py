@@ -11,7 +11,7 @@ import pytest
 
 from service._settings import Settings
 from service.api import create_app
-from service.api.openapi import BINARY_BODIES, ERROR_CODES, EXTRA, PARQUET
+from service.api.openapi import BINARY, BINARY_BODIES, ERROR_CODES, EXTRA, PARQUET
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +82,10 @@ def test_bodies_and_answers_fastapi_cannot_see(document):
     for method, path in BINARY_BODIES:
         body = paths[path][method]["requestBody"]
         assert body["required"] is True
-        assert body["content"] == {PARQUET: {"schema": {"type": "string", "format": "binary"}}}
+        binary = {"schema": {"type": "string", "format": "binary"}}
+        # the Parquet type, and the generic binary type every client generator knows
+        assert body["content"] == {PARQUET: binary, BINARY: binary}
+        assert body["description"]
     cases = paths["/v1/agreements/{agreement_id}/cases"]["get"]["responses"]["200"]["content"]
     assert set(cases) == {"application/json", "text/csv"}
     upload = paths["/v1/agreements/{agreement_id}/batches"]["post"]["responses"]

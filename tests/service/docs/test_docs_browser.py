@@ -1,0 +1,126 @@
+"""``/docs`` and ``/redoc`` in a real browser, against a real server: they render the API and
+ask nothing of any host but the service — as in a field office with no internet.
+
+Debian's Chromium (``make browser`` installs it) driven by Playwright. Every request a page
+makes is recorded, even one the page's Content-Security-Policy stops; any to another host is
+aborted (this machine has no route out anyway, and a page must not wait on one) and fails the
+test, and so does any error the page logs.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+LOAD_TIMEOUT_MS = 60_000  # a cap on waits for what the page shows; none is a fixed sleep
+OFFLINE_SCHEMES = ("data", "blob")  # in-page content, never a request to a host
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator:
+    if not CHROMIUM.exists():
+        pytest.fail(
+            f"no Chromium at {CHROMIUM}: `make browser` installs Debian's "
+            "(apt-get install -y chromium); this test needs a real browser"
+        )
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM))
+        yield browser
+        browser.close()
+
+
+@dataclass
+class Visit:
+    page: object
+    requests: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def elsewhere(self, origin: str) -> list[str]:
+        """The requests to anything but ``origin``."""
+        return [
+            u
+            for u in self.requests
+            if not u.startswith(f"{origin}/") and urlsplit(u).scheme not in OFFLINE_SCHEMES
+        ]
+
+
+@pytest.fixture()
+def visit(browser, published):
+    """``open(path)``: the page at ``path`` of the server, every request it makes recorded."""
+    contexts = []
+
+    def open_page(path: str) -> Visit:
+        context = browser.new_context()
+        contexts.append(context)
+        page = context.new_page()
+        seen = Visit(page)
+        page.on("request", lambda r: seen.requests.append(r.url))
+        page.on("pageerror", lambda e: seen.errors.append(str(e)))
+        # a load the page's Content-Security-Policy stopped is a console error too
+        page.on("console", lambda m: m.type == "error" and seen.errors.append(m.text))
+        ours = f"{published.url}/"
+        context.route(
+            lambda url: not url.startswith(ours),
+            lambda route: route.abort("internetdisconnected"),
+        )
+        page.goto(f"{published.url}{path}", wait_until="load", timeout=LOAD_TIMEOUT_MS)
+        return seen
+
+    yield open_page
+    for context in contexts:
+        context.close()
+
+
+def _operations(published) -> dict[str, dict]:
+    document = httpx.get(f"{published.url}/openapi.json", timeout=30).json()
+    return {op["operationId"]: op for item in document["paths"].values() for op in item.values()}
+
+
+def test_swagger_ui_renders_every_operation_and_the_authorize_button(visit, published):
+    operations = _operations(published)
+    seen = visit("/docs")
+    page = seen.page
+    upload = page.locator("#operations-batches-upload_batch")
+    upload.wait_for(state="visible", timeout=LOAD_TIMEOUT_MS)
+    assert "Upload an encoded batch" in upload.inner_text()
+    assert page.locator(".opblock").count() == len(operations)
+    assert page.get_by_text("Keys and roles").is_visible()  # the introduction, as markdown
+
+    authorize = page.locator("button.authorize")
+    assert authorize.is_visible()
+    authorize.click()
+    dialog = page.locator(".modal-ux")
+    dialog.wait_for(state="visible", timeout=LOAD_TIMEOUT_MS)
+    assert "bearer" in dialog.inner_text() and "Bearer" in dialog.inner_text()
+
+    page.wait_for_load_state("networkidle", timeout=LOAD_TIMEOUT_MS)
+    assert seen.elsewhere(published.url) == []
+    assert f"{published.url}/docs/static/swagger-ui-bundle.js" in seen.requests
+    assert f"{published.url}/openapi.json" in seen.requests
+    assert seen.errors == []
+
+
+def test_redoc_renders_every_operation_with_no_google_fonts(visit, published):
+    operations = _operations(published)
+    seen = visit("/redoc")
+    page = seen.page
+    upload = page.locator('[data-section-id="operation/upload_batch"]')
+    upload.wait_for(state="attached", timeout=LOAD_TIMEOUT_MS)
+    assert "Upload an encoded batch" in upload.inner_text()
+    for name in operations:
+        assert page.locator(f'[data-section-id="operation/{name}"]').count() == 1, name
+
+    page.wait_for_load_state("networkidle", timeout=LOAD_TIMEOUT_MS)
+    assert seen.elsewhere(published.url) == []
+    assert f"{published.url}/docs/static/redoc.standalone.js" in seen.requests
+    assert not any("fonts" in u for u in seen.requests), json.dumps(seen.requests)
+    assert seen.errors == []
