@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from caselink_output import JSON, print_json
+from caselink_output import JSON, is_stdio, print_json
 from service.cli_client import CA, KEY, URL, client
 
 __all__ = ["load_kept", "register"]
@@ -110,7 +110,9 @@ def verify(
 
 
 def checkpoint_command(
-    out: Path = typer.Option(..., "--out", help="JSON-lines file to append the checkpoint to."),
+    out: Path = typer.Option(
+        ..., "--out", help="JSON-lines file to append the checkpoint to ('-': stdout)."
+    ),
     agreement: str | None = CHAIN,
     url: str | None = URL,
     api_key_file: Path | None = KEY,
@@ -121,11 +123,14 @@ def checkpoint_command(
 
     with client(url, api_key_file, ca_file=ca_file) as c:
         document = c.audit_checkpoint(agreement)
-    append_checkpoints(out, [document])
+    if is_stdio(out):  # the line the file would get, for a store elsewhere
+        typer.echo(json.dumps(document, sort_keys=True, separators=(",", ":")))
+    else:
+        append_checkpoints(out, [document])
     chain = document["scope"] or "(service)"
     console.print(
         f"chain {chain}: entry {document['seq']} signed by key {document['key_id']}, "
-        f"appended to {out}"
+        f"{'printed' if is_stdio(out) else f'appended to {out}'}"
     )
 
 

@@ -106,7 +106,12 @@ def _changes(
     return {"before": old, "after": new}
 
 
-@router.patch("/{agreement_id}", response_model=AgreementPublic)
+@router.patch(
+    "/{agreement_id}",
+    response_model=AgreementPublic,
+    summary="Amend an agreement's parties, purposes or retention",
+    response_description="The agreement as amended.",
+)
 def amend_agreement(
     agreement_id: str,
     body: AgreementAmend,

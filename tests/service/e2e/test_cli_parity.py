@@ -237,6 +237,11 @@ def test_a_steward_amends_the_agreement_and_the_audit_shows_it(parity):
     assert verified["ok"] is True and verified["entries"] >= len(entries)
     shown = _ok(p.run("audit", "verify", "--agreement", agreement, key="steward.key"))
     assert "entries intact" in shown.stderr
+    kept = _ok(
+        p.run("audit", "checkpoint", "--agreement", agreement, "--out", "-", key="steward.key")
+    )
+    line = json.loads(kept.stdout)  # the line a checkpoint file would get, alone on stdout
+    assert line["scope"] == agreement and line["seq"] > verified["head_seq"] and line["signature"]
     service_chain = p.json("audit", "show", "--limit", "3", key="admin.key")
     assert len(service_chain["items"]) == 3 and service_chain["items"][0]["seq"] == 1
     assert p.run("audit", "verify", key="steward.key").returncode == 2  # the service's: admins
