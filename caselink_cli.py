@@ -5,6 +5,13 @@ Each package's commands are imported only when one of them runs: ``caselink --he
 every top-level command, the module that registers it (its ``register(app)``) and the line
 ``caselink --help`` shows for it — the first line of the command's own help, which a test
 holds them to.
+
+Shell completion (``caselink --install-completion``, ``--show-completion``; the shell asks
+through ``_CASELINK_COMPLETE``) walks the same lazy group: a command's package is imported
+only once the words typed reach into it. The conventions every command keeps (``--json``,
+``-`` for stdin and stdout, no type shown beside a flag) are :mod:`caselink_output`'s;
+tests/test_cli_conventions.py holds every command to them, and docs/cli.md, the reference,
+is written from the commands by docs/cli_reference.py.
 """
 
 from __future__ import annotations
@@ -19,6 +26,9 @@ from rich.markup import escape
 from typer.core import TyperCommand, TyperGroup
 
 from caselink_errors import CaselinkError
+from caselink_output import hide_flag_types
+
+hide_flag_types()  # typer shows `<bool>` beside every flag otherwise
 
 # command -> (module whose register(app) adds it, the line `caselink --help` shows)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -64,21 +74,32 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "run": (
         "service.cli",
-        "Start a linkage run of the agreement's new batches and follow its progress.",
+        "Linkage runs: start one and follow it, or see how the latest went.",
     ),
     "cases": (
         "service.cli",
         "Your records' case ids, confidence and the other agencies holding the same case.",
     ),
-    "withdraw": ("service.cli", "Withdraw one record from an agreement and print the receipt."),
+    "summary": (
+        "service.cli",
+        "An agreement's figures (evaluators, stewards): records, cases, confidence; no records.",
+    ),
+    "withdraw": (
+        "service.cli",
+        "Withdraw records from an agreement (one, or a file of refs) and print the receipts.",
+    ),
     "query": (
         "service.cli",
         "Is this person known anywhere? Case ids, confidence and the agencies holding them.",
     ),
     "admin": ("service.cli", "Operate the service's database directly (no key needed)."),
     "agency": ("service.cli", "Agencies and keys (admins; stewards for their own agency)."),
-    "agreement": ("service.cli", "Data-sharing agreements (stewards)."),
-    "audit": ("service.cli", "The audit chains: keep signed checkpoints."),
+    "keys": ("service.cli", "API keys: list, rotate, revoke (admins, stewards; a key itself)."),
+    "agreement": (
+        "service.cli",
+        "Data-sharing agreements: create and amend (stewards), list and show (parties).",
+    ),
+    "audit": ("service.cli", "The audit chains: read, verify, keep signed checkpoints."),
 }
 
 _LOADED: dict[str, dict[str, Any]] = {}  # module -> the commands it registers, by name
@@ -135,7 +156,7 @@ app = typer.Typer(
     cls=LazyGroup,
     help="Link records across agencies without sharing names.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion, --show-completion (bash, zsh, fish, pwsh)
     pretty_exceptions_enable=False,
 )
 
@@ -207,7 +228,7 @@ def main() -> None:
     a command whose extra is not installed says which to install, exit 2."""
     err = Console(stderr=True, soft_wrap=True)
     try:
-        app()
+        app(prog_name="caselink")  # also as `python -m caselink_cli`: usage, completion
     except CaselinkError as e:
         err.print(f"[red]error:[/red] {escape(str(e))}", highlight=False)
         sys.exit(2)

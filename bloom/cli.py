@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import typer
@@ -11,6 +13,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from bloom._batch import EncodedBatch
 from bloom._batchread import read_batch
 from bloom._bitops import popcount_rows
 from bloom._encode import DEFAULT_CHUNK_BYTES, encode_csv
@@ -25,6 +28,7 @@ from bloom._privacy import (
 )
 from bloom._schema import Schema
 from bloom._secret import Secret
+from caselink_output import JSON, print_json
 
 __all__ = ["register"]
 
@@ -128,10 +132,44 @@ def encode(
         console.print(f"Run `caselink privacy check {out_path}` to see what this batch shows")
 
 
-def inspect(batch: Path = typer.Argument(..., help="An encoded batch file.")) -> None:
+def _densities(b: EncodedBatch) -> list[dict[str, Any]]:
+    """Bits set per record, segment by segment: mean, sd, min, max and mean density."""
+    found, word = [], 0
+    for name, bits in b.metadata.segments:
+        counts = popcount_rows(b.filters, word, word + bits // 64)
+        word += bits // 64
+        found.append(
+            {
+                "segment": name,
+                "bits": bits,
+                "mean": float(counts.mean()),
+                "sd": float(counts.std()),
+                "min": int(counts.min()),
+                "max": int(counts.max()),
+                "mean_density": float(counts.mean() / bits),
+            }
+        )
+    return found
+
+
+def inspect(
+    batch: Path = typer.Argument(..., help="An encoded batch file."),
+    as_json: bool = JSON,
+) -> None:
     """Show a batch's metadata and bit-density figures (nothing that identifies anyone)."""
     b = read_batch(batch)
     m = b.metadata
+    densities = _densities(b)
+    empty = int(np.count_nonzero(popcount_rows(b.filters, 0, b.words) == 0))
+    if as_json:
+        print_json(
+            {
+                "metadata": dataclasses.asdict(m),
+                "bits_set_per_record": densities,
+                "records_without_bits": empty,
+            }
+        )
+        return
     meta = Table(title=f"{batch}", show_header=False)
     for key, value in (
         ("agency", m.agency),
@@ -149,21 +187,17 @@ def inspect(batch: Path = typer.Argument(..., help="An encoded batch file.")) ->
     dens = Table(title="bits set per record, by segment")
     for col in ("segment", "bits", "mean", "sd", "min", "max", "mean density"):
         dens.add_column(col, justify="right" if col != "segment" else "left")
-    word = 0
-    for name, bits in m.segments:
-        counts = popcount_rows(b.filters, word, word + bits // 64)
-        word += bits // 64
+    for d in densities:
         dens.add_row(
-            name,
-            str(bits),
-            f"{counts.mean():.1f}",
-            f"{counts.std():.1f}",
-            str(int(counts.min())),
-            str(int(counts.max())),
-            f"{counts.mean() / bits:.3f}",
+            d["segment"],
+            str(d["bits"]),
+            f"{d['mean']:.1f}",
+            f"{d['sd']:.1f}",
+            str(d["min"]),
+            str(d["max"]),
+            f"{d['mean_density']:.3f}",
         )
     out.print(dens)
-    empty = int(np.count_nonzero(popcount_rows(b.filters, 0, b.words) == 0))
     if empty:
         out.print(f"[yellow]{empty:,} records have no bits set (every field missing)[/yellow]")
 
@@ -177,12 +211,16 @@ def privacy_check(
     threshold: float = typer.Option(
         LEAK_THRESHOLD, "--threshold", min=0.0, max=1.0, help="Largest groupable share allowed."
     ),
+    as_json: bool = JSON,
 ) -> None:
     """Per segment: distinct patterns and records in groups of 5 or more near-identical ones --
     records the service could sort by that segment's fields. Exit 0 OK, 3 LEAKS, 2 bad input."""
     b = read_batch(batch)
     result = check_batch(b, schema_for(b.metadata.schema_fingerprint, schema), threshold=threshold)
-    _show_check(batch, result)
+    if as_json:
+        print_json({**dataclasses.asdict(result), "leaks": result.leaks, "verdict": result.verdict})
+    else:
+        _show_check(batch, result)
     if result.leaks:
         raise typer.Exit(EXIT_LEAKS)
 

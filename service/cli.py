@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bloom import CaselinkError
+from caselink_output import JSON, print_json
 from service._keys import ROLES
 
 __all__ = ["register"]
@@ -164,6 +165,7 @@ def verify_audit(
     ),
     public_key: str | None = typer.Option(None, "--public-key", help=PUBLIC_KEY_HELP),
     database_url: str | None = DB,
+    as_json: bool = JSON,
 ) -> None:
     """Recompute every audit chain; exit 1 when any entry was edited, removed or reordered, or
     (--against) a chain is shorter than a kept checkpoint or differs from it."""
@@ -181,6 +183,29 @@ def verify_audit(
             waiting = journal.waiting(conn)
     finally:
         engine.dispose()
+    damaged = journal.damaged()
+    if as_json:
+        print_json(
+            {
+                "ok": all(c.ok for c in checks) and not damaged,
+                "chains": [
+                    {
+                        "scope": c.scope,
+                        "entries": c.entries,
+                        "head_hash": c.head_hash,
+                        "ok": c.ok,
+                        "problems": list(c.problems),
+                    }
+                    for c in checks
+                ],
+                "kept_checkpoints": None if kept is None else kept.count,
+                "journal_waiting": waiting,
+                "journal_damaged": [str(p) for p in damaged],
+            }
+        )
+        if not all(c.ok for c in checks) or damaged:
+            raise typer.Exit(1)
+        return
     table = Table("chain", "entries", "head hash", "result")
     for c in checks:
         table.add_row(
@@ -200,12 +225,12 @@ def verify_audit(
             f"{waiting} audit entries wait in the audit journal ({journal.directory});"
             " the service folds them into their chains when it next starts"
         )
-    for path in journal.damaged():
+    for path in damaged:
         console.print(
             f"[red]audit journal {path.name} was edited after it was written: its "
             "entries are not in any chain; keep the file as evidence"
         )
-    if not all(c.ok for c in checks) or journal.damaged():
+    if not all(c.ok for c in checks) or damaged:
         raise typer.Exit(1)
 
 
@@ -243,20 +268,26 @@ def restore_db(
 
 
 def register(app: typer.Typer) -> None:
-    from service.cli_client import register as register_client
+    from service import (
+        cli_agreements,
+        cli_apikeys,
+        cli_audit,
+        cli_client,
+        cli_keys,
+        cli_ops,
+        cli_query,
+        cli_runs,
+        cli_withdraw,
+    )
 
     app.command("serve")(serve)
     app.add_typer(admin, name="admin")
-    register_client(app)
-    from service.cli_ops import register as register_ops
-
-    register_ops(app)
-    from service.cli_query import register as register_query
-
-    register_query(app)
-    from service.cli_audit import register as register_audit
-
-    register_audit(app)
-    from service.cli_keys import register as register_keys
-
-    register_keys(admin)
+    cli_client.register(app)  # upload, cases; the agency and agreement groups
+    cli_runs.register(app)
+    cli_agreements.register(app)  # agreement list, show, amend; summary
+    cli_apikeys.register(app)  # keys; agency list
+    cli_withdraw.register(app)
+    cli_ops.register(app)  # admin sweep
+    cli_query.register(app)
+    cli_audit.register(app)  # audit show, verify, checkpoint; admin audit-key
+    cli_keys.register(admin)  # admin data-keys, rotate-data-key, drop-data-key

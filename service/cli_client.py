@@ -1,6 +1,6 @@
-"""The client commands: `caselink upload`, `run`, `cases`, and `agency add` (admins, or
-stewards for their own agency), `agreement create` (stewards). They talk to a running
-service through :class:`service.client.Client`.
+"""The client commands: `caselink upload`, `cases`, and `agency add` (admins, or stewards
+for their own agency), `agreement create` (stewards); :func:`client` and the options every
+command that talks to a running service (through :class:`service.client.Client`) shares.
 
 The service is ``--url`` (or ``CASELINK_URL``, default ``http://127.0.0.1:8000``); the API key
 comes from ``--api-key-file`` or ``CASELINK_API_KEY`` — never from a positional argument, which
@@ -15,10 +15,10 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn
 from rich.table import Table
 
 from bloom import CaselinkError
+from caselink_output import JSON, binary_out, is_stdio, print_json
 
 __all__ = ["register"]
 
@@ -32,7 +32,10 @@ AGREEMENT = typer.Option(..., "--agreement", help="Agreement id (agr_...).")
 agency_app = typer.Typer(
     help="Agencies and keys (admins; stewards for their own agency).", no_args_is_help=True
 )
-agreement_app = typer.Typer(help="Data-sharing agreements (stewards).", no_args_is_help=True)
+agreement_app = typer.Typer(
+    help="Data-sharing agreements: create and amend (stewards), list and show (parties).",
+    no_args_is_help=True,
+)
 
 
 def client(
@@ -74,52 +77,14 @@ def upload(
     Console().print(table)
 
 
-def run(
-    agreement: str = AGREEMENT,
-    wait: bool = typer.Option(True, "--wait/--no-wait", help="Follow the run to its end."),
-    url: str | None = URL,
-    api_key_file: Path | None = KEY,
-    ca_file: Path | None = CA,
-) -> None:
-    """Start a linkage run of the agreement's new batches and follow its progress."""
-    with client(url, api_key_file, ca_file=ca_file) as c:
-        started = c.start_run(agreement)
-        console.print(f"run {started['run_id']} queued")
-        if not wait:
-            return
-        columns = (
-            TextColumn("{task.description}"),
-            BarColumn(),
-            TextColumn("{task.fields[stage]}"),
-        )
-        with Progress(*columns, console=console, transient=True) as progress:
-            task = progress.add_task("linking", total=1.0, stage="queued")
-            done = c.wait_run(
-                agreement,
-                started["run_id"],
-                poll=0.5,
-                on_progress=lambda r: progress.update(
-                    task, completed=r["progress"], stage=r["stage"]
-                ),
-            )
-    if done["status"] == "failed":
-        console.print(f"[red]run {done['run_id']} failed:[/red] {done['error']}")
-        raise typer.Exit(1)
-    stats = done["stats"] or {}
-    console.print(
-        f"run {done['run_id']} succeeded: {stats.get('new_records', 0):,} new records, "
-        f"{stats.get('links_accepted', 0):,} links, {stats.get('merges', 0):,} merges"
-    )
-    for batch_id in stats.get("quarantined", []):
-        console.print(
-            f"[yellow]batch {batch_id} was quarantined[/yellow] (not linked); the "
-            "agency's batch listing says why"
-        )
-
-
 def cases(
     agreement: str = AGREEMENT,
-    out: Path | None = typer.Option(None, "--out", help="Write every assignment to this CSV."),
+    out: Path | None = typer.Option(
+        None, "--out", help="Write every assignment to this CSV ('-': stdout)."
+    ),
+    offset: int = typer.Option(0, "--offset", min=0, help="Shown: from this record on."),
+    limit: int = typer.Option(20, "--limit", min=1, max=10_000, help="Shown: this many records."),
+    as_json: bool = JSON,
     url: str | None = URL,
     api_key_file: Path | None = KEY,
     ca_file: Path | None = CA,
@@ -127,11 +92,15 @@ def cases(
     """Your records' case ids, confidence and the other agencies holding the same case."""
     with client(url, api_key_file, ca_file=ca_file) as c:
         if out is not None:
-            with console.status("downloading"):
-                c.cases_csv(agreement, out)
-            console.print(f"wrote {out}")
+            with console.status("downloading"), binary_out(out) as sink:
+                c.write_cases_csv(agreement, sink)
+            if not is_stdio(out):
+                console.print(f"wrote {out}")
             return
-        page = c.cases(agreement, limit=20)
+        page = c.cases(agreement, offset=offset, limit=limit)
+    if as_json:
+        print_json(page)
+        return
     table = Table(
         "record_ref",
         "case_id",
@@ -147,13 +116,17 @@ def cases(
             ", ".join(row["other_agencies"]) or "-",
         )
     Console().print(table)
+    if page["next_offset"] is not None:
+        console.print(f"more: --offset {page['next_offset']}, or --out FILE for all of them")
 
 
 @agency_app.command("add")
 def agency_add(
     name: str = typer.Argument(..., help="Agency name, as in its batch files."),
     role: str = typer.Option("submitter", "--role", help="Role of the key to issue."),
-    key_out: Path = typer.Option(..., "--key-out", help="Write the new key here (mode 0600)."),
+    key_out: Path = typer.Option(
+        ..., "--key-out", help="Write the new key here (mode 0600; '-': stdout)."
+    ),
     url: str | None = URL,
     api_key_file: Path | None = KEY,
     ca_file: Path | None = CA,
@@ -170,20 +143,25 @@ def agency_add(
                 if e.status != 409:
                     raise
         issued = c.create_key(name, role)
-    fd = os.open(key_out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(issued["api_key"] + "\n")
-    console.print(f"agency {name}: key {issued['key_id']} ({role}) written to {key_out}")
+    write_key(key_out, issued["api_key"], replace=True)
+    where = "stdout" if is_stdio(key_out) else key_out
+    console.print(f"agency {name}: key {issued['key_id']} ({role}) written to {where}")
 
 
 @agreement_app.command("create")
 def agreement_create(
-    name: str = typer.Option(..., "--name"),
+    name: str = typer.Option(..., "--name", help="A name the parties will recognise it by."),
     party: list[str] = typer.Option(..., "--party", help="An agency taking part (repeat)."),
-    purpose: list[str] = typer.Option(["linkage"], "--purpose", help="An allowed purpose."),
+    purpose: list[str] = typer.Option(
+        ["linkage"], "--purpose", help="An allowed purpose (repeat for each)."
+    ),
     schema: str = typer.Option(..., "--schema", help="Built-in schema name or JSON file."),
-    retention_days: int = typer.Option(..., "--retention-days"),
-    threshold: str = typer.Option("auto", "--threshold"),
+    retention_days: int = typer.Option(
+        ..., "--retention-days", min=1, help="Days a batch is kept after it arrives."
+    ),
+    threshold: str = typer.Option(
+        "auto", "--threshold", help="Link threshold: 'auto' or a match probability."
+    ),
     secret: Path | None = typer.Option(
         None,
         "--secret",
@@ -217,9 +195,30 @@ def agreement_create(
     typer.echo(a["agreement_id"])
 
 
+def write_key(path: Path, key: str, *, replace: bool) -> None:
+    """Write an API key to ``path``, readable by its owner only (mode 0600), or to stdout
+    for ``-``. A file is written whole under a temporary name, then renamed: an existing
+    one is replaced (``replace``) or refused."""
+    if is_stdio(path):
+        typer.echo(key)
+        return
+    if path.exists() and not replace:
+        raise CaselinkError(f"--key-out: {path} exists already; name a new file or give --force")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(key + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise CaselinkError(f"--key-out: cannot write {path} ({e.strerror})") from e
+
+
 def register(app: typer.Typer) -> None:
     app.command("upload")(upload)
-    app.command("run")(run)
     app.command("cases")(cases)
     app.add_typer(agency_app, name="agency")
     app.add_typer(agreement_app, name="agreement")

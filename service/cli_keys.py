@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bloom import CaselinkError
+from caselink_output import JSON, print_json
 
 __all__ = ["register"]
 
@@ -37,18 +38,25 @@ def _open(database_url: str | None):
     return settings, engine, held, load_cipher(settings, held)
 
 
-def data_keys(database_url: str | None = DB) -> None:
+def data_keys(database_url: str | None = DB, as_json: bool = JSON) -> None:
     """List the data keys and how many stored filters each one seals."""
     _, engine, held, cipher = _open(database_url)
     engine.dispose()
-    table = Table("key id", "role", "stored filters")
+    rows: list[tuple[str | None, str, int]] = []
     for key_id in cipher.ring.ids:
         role = "encrypts and decrypts" if key_id == cipher.ring.newest.key_id else "decrypts"
-        table.add_row(key_id, role, f"{held.by_key.get(key_id, 0):,}")
+        rows.append((key_id, role, held.by_key.get(key_id, 0)))
     for key_id in sorted(set(held.by_key) - set(cipher.ring.ids)):
-        table.add_row(key_id, "[red]missing from the ring", f"{held.by_key[key_id]:,}")
+        rows.append((key_id, "missing from the ring", held.by_key[key_id]))
     if held.plain:
-        table.add_row("(none)", "[red]in the clear", f"{held.plain:,}")
+        rows.append((None, "in the clear", held.plain))
+    if as_json:
+        print_json([{"key_id": k, "role": r, "stored_filters": n} for k, r, n in rows])
+        return
+    table = Table("key id", "role", "stored filters")
+    for key_id, role, n in rows:
+        shown = role if key_id in cipher.ring.ids else f"[red]{role}"
+        table.add_row(key_id or "(none)", shown, f"{n:,}")
     Console().print(table)
 
 

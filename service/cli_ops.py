@@ -1,10 +1,9 @@
-"""Lifecycle commands: ``caselink admin sweep`` (retention, on the database) and
-``caselink withdraw`` (a record, through a running service)."""
+"""``caselink admin sweep``: retention, on the database (``caselink withdraw``, through a
+running service, is :mod:`service.cli_withdraw`)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -70,31 +69,8 @@ def sweep_command(
         raise typer.Exit(1)
 
 
-def withdraw_command(
-    record_ref: str = typer.Option(..., "--record-ref", help="The holding agency's ref."),
-    reason: str = typer.Option(..., "--reason", help="consent, correction or erasure."),
-    agreement: str = typer.Option(..., "--agreement", help="Agreement id (agr_...)."),
-    agency: str | None = typer.Option(None, "--agency", help="Default: your key's agency."),
-    url: str | None = typer.Option(None, "--url", help="Service URL (or CASELINK_URL)."),
-    api_key_file: Path | None = typer.Option(None, "--api-key-file", help="Your API key file."),
-    ca_file: Path | None = typer.Option(
-        None, "--ca-file", help="CA certificate (PEM) for an https URL (or CASELINK_CA_FILE)."
-    ),
-) -> None:
-    """Withdraw one record from an agreement and print the receipt."""
-    from service.cli_client import client
-
-    with client(url, api_key_file, ca_file=ca_file) as c:
-        receipt = c.withdraw(agreement, record_ref, reason, agency=agency)
-    table = Table("field", "value")
-    for key, value in receipt.items():
-        table.add_row(key, str(value))
-    Console().print(table)
-
-
 def register(app: typer.Typer) -> None:
-    """Attach ``admin sweep`` to the service's ``admin`` group and ``withdraw`` to ``app``."""
+    """Attach ``admin sweep`` to the service's ``admin`` group."""
     from service.cli import admin
 
     admin.command("sweep")(sweep_command)
-    app.command("withdraw")(withdraw_command)

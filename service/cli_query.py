@@ -10,12 +10,16 @@ encode`` does; names never leave the machine), for the caller's own agency as th
 knows its key (``GET /v1/me``). The encoded batch goes to ``POST /v1/agreements/{id}/queries``
 with the purpose; the answer is one row per candidate case: ``query_ref, rank, case_id,
 confidence, agencies`` (``;``-joined), and a row with an empty case id for a query record
-that found nothing. :meth:`service.Client.query` is the client call, for scripts too.
+that found nothing (``--out -``: the CSV on stdout; ``--json``: the service's answer as it
+came). ``--input -`` reads the CSV from stdin. :meth:`service.Client.query` is the client
+call, for scripts too.
 """
 
 from __future__ import annotations
 
 import csv
+import shutil
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -24,6 +28,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from caselink_output import JSON, is_stdio, print_json, text_out
 from service.cli_client import AGREEMENT, CA, KEY, URL, client
 
 __all__ = ["register", "result_rows"]
@@ -67,11 +72,12 @@ def _encode(
 
 def _show(rows: list[dict[str, Any]], out: Path | None) -> None:
     if out is not None:
-        with out.open("w", newline="", encoding="utf-8") as f:
+        with text_out(out) as f:
             writer = csv.DictWriter(f, ["query_ref", "rank", "case_id", "confidence", "agencies"])
             writer.writeheader()
             writer.writerows(rows)
-        console.print(f"wrote {out}")
+        if not is_stdio(out):
+            console.print(f"wrote {out}")
         return
     table = Table("query_ref", "rank", "case_id", "confidence", "agencies")
     for r in rows:
@@ -93,7 +99,7 @@ def query(
     ),
     agreement: str = AGREEMENT,
     purpose: str = typer.Option(..., "--purpose", help="Why you ask; the agreement must allow it."),
-    input_path: Path = typer.Option(..., "--input", help="CSV of the sought people."),
+    input_path: Path = typer.Option(..., "--input", help="CSV of the sought people ('-': stdin)."),
     id_column: str | None = typer.Option(
         None, "--id-column", help="Column of your own refs for them (default: row numbers)."
     ),
@@ -101,15 +107,24 @@ def query(
     min_confidence: float | None = typer.Option(
         None, "--min-confidence", min=0.0, max=1.0, help="Hide candidates below this."
     ),
-    out: Path | None = typer.Option(None, "--out", help="Write the results to this CSV."),
+    out: Path | None = typer.Option(
+        None, "--out", help="Write the results to this CSV ('-': stdout)."
+    ),
+    as_json: bool = JSON,
     url: str | None = URL,
     api_key_file: Path | None = KEY,
     ca_file: Path | None = CA,
 ) -> None:
     """Is this person known anywhere? Case ids, confidence and the agencies holding them."""
+    if as_json and out is not None:
+        raise typer.BadParameter("give --json or --out, not both", param_hint="--json")
     with client(url, api_key_file, ca_file=ca_file) as c, tempfile.TemporaryDirectory() as tmp:
         agency = c.me()["agency"]
         encoded = Path(tmp) / "query.parquet"
+        if is_stdio(input_path):  # the encoder reads files: stdin is kept in the scratch folder
+            input_path = Path(tmp) / "sought.csv"
+            with input_path.open("wb") as f:
+                shutil.copyfileobj(sys.stdin.buffer, f)
         with console.status("encoding"):
             n = _encode(schema, secret, input_path, agency, id_column, encoded)
         with console.status(f"querying {n:,} records"):
@@ -118,6 +133,9 @@ def query(
             )
     found = sum(1 for r in answer["results"] if r["candidates"])
     console.print(f"{found:,} of {answer['records_queried']:,} sought people have candidates")
+    if as_json:
+        print_json(answer)
+        return
     _show(result_rows(answer), out)
 
 

@@ -23,7 +23,7 @@ import os
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import httpx
 
@@ -87,6 +87,10 @@ class Client:
     def create_agency(self, name: str) -> dict[str, Any]:
         return self._json("POST", "/v1/agencies", json={"name": name})
 
+    def agencies(self) -> list[dict[str, Any]]:
+        """Every agency's name (admins and stewards)."""
+        return self._json("GET", "/v1/agencies")
+
     def create_key(self, agency: str, role: str) -> dict[str, Any]:
         """A new key for ``agency``; its ``api_key`` is in this answer only."""
         return self._json("POST", f"/v1/agencies/{agency}/keys", json={"role": role})
@@ -143,6 +147,28 @@ class Client:
 
     def agreement(self, agreement_id: str) -> dict[str, Any]:
         return self._json("GET", f"/v1/agreements/{agreement_id}")
+
+    def amend_agreement(
+        self,
+        agreement_id: str,
+        *,
+        add_parties: Sequence[str] = (),
+        remove_parties: Sequence[str] = (),
+        purposes: Sequence[str] | None = None,
+        retention_days: int | None = None,
+    ) -> dict[str, Any]:
+        """Amend an agreement (stewards of a party); what is not given stays as it is. The
+        purposes, when given, replace the list. Returns the agreement as amended."""
+        body: dict[str, Any] = {}
+        if add_parties:
+            body["add_parties"] = list(add_parties)
+        if remove_parties:
+            body["remove_parties"] = list(remove_parties)
+        if purposes is not None:
+            body["purposes"] = list(purposes)
+        if retention_days is not None:
+            body["retention_days"] = retention_days
+        return self._json("PATCH", f"/v1/agreements/{agreement_id}", json=body)
 
     # -- batches and runs -------------------------------------------------------------
     def upload(self, agreement_id: str, path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -242,17 +268,28 @@ class Client:
             offset = body["next_offset"]
 
     def cases_csv(self, agreement_id: str, dest: str | os.PathLike[str]) -> Path:
-        """Stream all the caller's case assignments as CSV into ``dest``."""
+        """Stream all the caller's case assignments as CSV into ``dest`` (a file made only
+        once the service has answered)."""
         out = Path(dest)
+        with self._cases_csv(agreement_id) as chunks, out.open("wb") as f:
+            for chunk in chunks:
+                f.write(chunk)
+        return out
+
+    def write_cases_csv(self, agreement_id: str, sink: BinaryIO) -> None:
+        """Stream all the caller's case assignments as CSV into an open binary file."""
+        with self._cases_csv(agreement_id) as chunks:
+            for chunk in chunks:
+                sink.write(chunk)
+
+    @contextlib.contextmanager
+    def _cases_csv(self, agreement_id: str) -> Iterator[Iterator[bytes]]:
         url = f"/v1/agreements/{agreement_id}/cases"
         with self._reachable(), self._http.stream("GET", url, params={"format": "csv"}) as response:
             if response.is_error:
                 response.read()
                 self._raise(response)
-            with out.open("wb") as f:
-                for chunk in response.iter_bytes():
-                    f.write(chunk)
-        return out
+            yield response.iter_bytes()
 
     @contextlib.contextmanager
     def _reachable(self) -> Iterator[None]:

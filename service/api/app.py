@@ -37,6 +37,7 @@ from service.api.path_guard import PathGuard
 from service.api.routes import (
     agencies,
     agreements,
+    amendments,
     audit,
     batches,
     cases,
@@ -84,4 +85,5 @@ def create_app(settings: Settings | None = None, *, cipher: FilterCipher | None 
     app.add_middleware(MetricsMiddleware)
     for module in (health, agencies, agreements, batches, runs, cases, queries, withdrawals, audit):
         app.include_router(module.router)
+    app.include_router(amendments.router)  # PATCH /v1/agreements/{agreement_id}
     return app

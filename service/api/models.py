@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 import bloom
 from service._keys import ROLES
@@ -474,3 +474,57 @@ __all__ += ["QueryAnswer", "QueryCandidate", "QueryResult"]
 OFFSET_MAX = 2**31 - 1  # the largest page offset: more records than any register holds
 TOP_K_LIMIT = 1000  # the most cases per tracing query record any service may be set to
 __all__ += ["OFFSET_MAX", "TOP_K_LIMIT"]
+
+
+# -- amending an agreement --------------------------------------------------------------------
+class AgreementAmend(_In):
+    """What a steward of a party changes in an agreement: give at least one field. Parties
+    are added and removed by name; the purposes, when given, replace the list."""
+
+    add_parties: Annotated[
+        list[AgencyName],
+        Field(max_length=100, description="agencies to make parties (each an agency here)"),
+    ] = []
+    remove_parties: Annotated[
+        list[AgencyName],
+        Field(
+            max_length=100,
+            description="parties to remove: each must hold no stored record in the agreement "
+            "(withdraw them, or let retention purge them, first); never the caller's own agency",
+        ),
+    ] = []
+    purposes: Annotated[
+        list[Purpose] | None,
+        Field(min_length=1, description="the allowed purposes from now on (replaces the list)"),
+    ] = None
+    retention_days: Annotated[
+        int | None,
+        Field(
+            ge=1,
+            le=36500,
+            description="the retention period from now on; batches older than a shortened "
+            "period go at the next retention sweep",
+        ),
+    ] = None
+
+    @field_validator("add_parties", "remove_parties", "purposes")
+    @classmethod
+    def _unique(cls, v: list[str] | None) -> list[str] | None:
+        if v is not None and len(set(v)) != len(v):
+            raise ValueError("list each entry once")
+        return v
+
+    @model_validator(mode="after")
+    def _something(self) -> AgreementAmend:
+        named = (self.add_parties, self.remove_parties, self.purposes, self.retention_days)
+        if all(x is None or x == [] for x in named):
+            raise ValueError(
+                "give at least one of add_parties, remove_parties, purposes, retention_days"
+            )
+        both = sorted(set(self.add_parties) & set(self.remove_parties))
+        if both:
+            raise ValueError(f"added and removed at once: {', '.join(both)}")
+        return self
+
+
+__all__ += ["AgreementAmend"]

@@ -157,6 +157,7 @@ EXTRA: dict[tuple[str, str], tuple[int, ...]] = {
     ("delete", "/v1/keys/{key_id}"): (403, 404, 409),
     ("post", "/v1/agreements"): (403,),
     ("get", "/v1/agreements"): (403,),  # an admin reads no agreement
+    ("patch", AGREEMENT): (409,),  # a leaving party still holds records
     ("post", f"{AGREEMENT}/batches"): (409, 413, 422),
     ("post", f"{AGREEMENT}/runs"): (409,),
     ("post", f"{AGREEMENT}/queries"): (413, 422, 429, 503),

@@ -16,6 +16,7 @@ __all__ = [
     "add_agreement",
     "agreement",
     "agreements_of",
+    "amend",
     "filter_bits",
     "of_party",
     "parties",
@@ -39,8 +40,13 @@ class AgreementRow:
     key_check: str | None  # the secret's key check value; None until a batch or steward sets it
 
 
-def agreement(conn: sa.Connection, agreement_id: str) -> AgreementRow | None:
-    row = conn.execute(sa.select(agreements).where(agreements.c.id == agreement_id)).first()
+def agreement(
+    conn: sa.Connection, agreement_id: str, *, for_update: bool = False
+) -> AgreementRow | None:
+    """The agreement; ``for_update`` locks its row to the end of the transaction (PostgreSQL;
+    SQLite's write transactions are serial already)."""
+    query = sa.select(agreements).where(agreements.c.id == agreement_id)
+    row = conn.execute(query.with_for_update() if for_update else query).first()
     return None if row is None else typed(AgreementRow, row)
 
 
@@ -123,4 +129,39 @@ def add_agreement(
     )
     stored = agreement(conn, agreement_id)
     assert stored is not None  # written in this transaction
+    return stored
+
+
+def amend(
+    conn: sa.Connection,
+    agreement_id: str,
+    *,
+    add_party_ids: list[int],
+    remove_party_ids: list[int],
+    purposes: list[str] | None,
+    retention_days: int | None,
+) -> AgreementRow:
+    """Add and remove parties, replace the purposes, set the retention period (each when
+    given); returns the agreement as stored now."""
+    p = agreement_parties.c
+    if remove_party_ids:
+        conn.execute(
+            agreement_parties.delete().where(
+                p.agreement_id == agreement_id, p.agency_id.in_(remove_party_ids)
+            )
+        )
+    if add_party_ids:
+        conn.execute(
+            agreement_parties.insert(),
+            [{"agreement_id": agreement_id, "agency_id": a} for a in add_party_ids],
+        )
+    values: dict[str, Any] = {}
+    if purposes is not None:
+        values["purposes"] = purposes
+    if retention_days is not None:
+        values["retention_days"] = retention_days
+    if values:
+        conn.execute(agreements.update().where(agreements.c.id == agreement_id).values(**values))
+    stored = agreement(conn, agreement_id)
+    assert stored is not None  # amended in this transaction
     return stored

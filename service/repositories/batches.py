@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from service._tables import batch_records, batches
 from service.repositories._rows import typed
 
-__all__ = ["BatchRow", "batches_of", "pending_records"]
+__all__ = ["BatchRow", "batches_of", "pending_records", "stored_records"]
 
 
 @dataclass(frozen=True)
@@ -49,4 +49,17 @@ def pending_records(conn: sa.Connection, agreement_id: str, agency_id: int | Non
     )
     if agency_id is not None:
         query = query.where(b.agency_id == agency_id)
+    return int(conn.execute(query).scalar_one())
+
+
+def stored_records(conn: sa.Connection, agreement_id: str, agency_id: int) -> int:
+    """Records agency ``agency_id`` has stored in the agreement, in batches of any status
+    (a withdrawn or purged record is no longer stored)."""
+    br, b = batch_records.c, batches.c
+    query = (
+        sa.select(sa.func.count())
+        .select_from(batch_records)
+        .join(batches, b.id == br.batch_id)
+        .where(b.agreement_id == agreement_id, b.agency_id == agency_id)
+    )
     return int(conn.execute(query).scalar_one())

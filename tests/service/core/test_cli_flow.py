@@ -137,7 +137,7 @@ def test_steward_and_officers_link_through_the_cli(cli):
         assert r.returncode == 0 and "pending" in r.stdout, r.stderr
     again = run("upload", "aga.parquet", "--agreement", agreement, key="aga.key")
     assert again.returncode == 0 and "already there" in again.stdout
-    r = run("run", "--agreement", agreement, key="aga.key", real=True)
+    r = run("run", "start", "--agreement", agreement, key="aga.key", real=True)
     assert r.returncode == 0 and "succeeded: 400 new records" in r.stderr, r.stderr
     r = run("cases", "--agreement", agreement, "--out", "cases.csv", key="agb.key")
     assert r.returncode == 0, r.stderr

@@ -36,6 +36,7 @@ ROLES: dict[tuple[str, str], tuple[str, ...]] = {
     ("POST", "/v1/agreements"): ("steward",),
     ("GET", "/v1/agreements"): ANY,
     ("GET", AGR): ANY,
+    ("PATCH", AGR): ("steward",),
     ("POST", f"{AGR}/batches"): ("submitter",),
     ("GET", f"{AGR}/batches"): ("submitter",),
     ("POST", f"{AGR}/runs"): RUNNERS,
@@ -89,6 +90,8 @@ def _call(
         kwargs["content"] = world.probe_batch.read_bytes()
     elif path.endswith("/withdrawals"):
         kwargs["json"] = {"record_ref": "probe-none", "reason": "correction"}
+    elif method == "PATCH":  # the world's own retention period: nothing changes
+        kwargs["json"] = {"retention_days": 365}
     with httpx.Client(base_url=world.service.url, timeout=timeout) as http:
         return http.request(method, url, headers=headers, **kwargs)
 

@@ -1,0 +1,188 @@
+"""`caselink agreement list | show | amend` and `caselink summary`, through a running service.
+
+::
+
+    caselink agreement list [--json]                  # the agreements your agency is party to
+    caselink agreement show agr_... [--json]
+    caselink agreement amend agr_... --add-party unicef --remove-party old-partner \\
+        --purpose linkage --purpose tracing --retention-days 180
+    caselink summary --agreement agr_... [--json]     # figures: no record, no ref
+
+An amendment is a steward's, audited in the agreement's chain with each change before and
+after; ``--purpose``, given, replaces the list. A party that still holds records cannot be
+removed (the service says to withdraw or purge them first); a shorter retention period
+takes effect at the next retention sweep.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from caselink_output import JSON, print_json
+from service.cli_client import AGREEMENT, CA, KEY, URL, agreement_app, client
+
+__all__ = ["register"]
+
+console = Console(stderr=True, soft_wrap=True)
+AGREEMENT_ID = typer.Argument(..., help="Agreement id (agr_...).")
+FIELDS = ("parties", "purposes", "retention_days")
+
+
+def _shown(value: Any) -> str:
+    return ", ".join(value) if isinstance(value, list) else str(value)
+
+
+def list_agreements(
+    as_json: bool = JSON,
+    url: str | None = URL,
+    api_key_file: Path | None = KEY,
+    ca_file: Path | None = CA,
+) -> None:
+    """The agreements your agency is a party to, oldest first."""
+    with client(url, api_key_file, ca_file=ca_file) as c:
+        found = c.list_agreements()
+    if as_json:
+        print_json(found)
+        return
+    table = Table("agreement", "name", "parties", "purposes", "retention (days)", "created")
+    for a in found:
+        table.add_row(
+            a["agreement_id"],
+            a["name"],
+            _shown(a["parties"]),
+            _shown(a["purposes"]),
+            str(a["retention_days"]),
+            a["created_at"],
+        )
+    Console().print(table)
+
+
+def show(
+    agreement_id: str = AGREEMENT_ID,
+    as_json: bool = JSON,
+    url: str | None = URL,
+    api_key_file: Path | None = KEY,
+    ca_file: Path | None = CA,
+) -> None:
+    """One agreement: parties, purposes, schema, layout, linkage settings, retention."""
+    with client(url, api_key_file, ca_file=ca_file) as c:
+        a = c.agreement(agreement_id)
+    if as_json:
+        print_json(a)
+        return
+    table = Table("field", "value", show_header=False, title=a["agreement_id"])
+    layout = a["segments"] or []
+    for key, value in (
+        ("name", a["name"]),
+        ("parties", _shown(a["parties"])),
+        ("purposes", _shown(a["purposes"])),
+        ("retention", f"{a['retention_days']} days after a batch arrives"),
+        ("schema fingerprint", a["schema_fingerprint"]),
+        ("filter bits", str(a["filter_bits"])),
+        ("segments", ", ".join(f"{s['name']} {s['bits']}" for s in layout) or "-"),
+        ("threshold", str(a["linkage"]["threshold"])),
+        ("duplicates within an agency", str(a["linkage"]["allow_duplicates_within_agency"])),
+        ("created", f"{a['created_at']} by {a['created_by']}"),
+    ):
+        table.add_row(key, value)
+    Console().print(table)
+
+
+def amend(
+    agreement_id: str = AGREEMENT_ID,
+    add_party: list[str] | None = typer.Option(
+        None, "--add-party", help="An agency to make a party (repeat for each)."
+    ),
+    remove_party: list[str] | None = typer.Option(
+        None,
+        "--remove-party",
+        help="A party to remove (repeat); it must hold no stored record: withdraw or purge first.",
+    ),
+    purpose: list[str] | None = typer.Option(
+        None,
+        "--purpose",
+        help="An allowed purpose from now on (repeat for each): replaces the whole list.",
+    ),
+    retention_days: int | None = typer.Option(
+        None,
+        "--retention-days",
+        min=1,
+        help="Days a batch is kept after it arrives; a shorter period purges at the next sweep.",
+    ),
+    as_json: bool = JSON,
+    url: str | None = URL,
+    api_key_file: Path | None = KEY,
+    ca_file: Path | None = CA,
+) -> None:
+    """Amend an agreement's parties, purposes or retention (stewards of a party); audited."""
+    if not (add_party or remove_party or purpose or retention_days is not None):
+        raise typer.BadParameter(
+            "give at least one of --add-party, --remove-party, --purpose, --retention-days"
+        )
+    with client(url, api_key_file, ca_file=ca_file) as c:
+        before = c.agreement(agreement_id)
+        after = c.amend_agreement(
+            agreement_id,
+            add_parties=add_party or (),
+            remove_parties=remove_party or (),
+            purposes=purpose or None,
+            retention_days=retention_days,
+        )
+    if as_json:
+        print_json(after)
+        return
+    changed = [f for f in FIELDS if before[f] != after[f]]
+    for field in changed:
+        console.print(f"{field}: {_shown(before[field])} -> {_shown(after[field])}")
+    if not changed:
+        console.print("nothing changed: the agreement had these settings already")
+    if "retention_days" in changed and after["retention_days"] < before["retention_days"]:
+        console.print("batches past the new retention period go at the next retention sweep")
+
+
+def summary(
+    agreement: str = AGREEMENT,
+    purpose: str | None = typer.Option(
+        None, "--purpose", help="Why you read it (default: evaluation); the agreement must list it."
+    ),
+    as_json: bool = JSON,
+    url: str | None = URL,
+    api_key_file: Path | None = KEY,
+    ca_file: Path | None = CA,
+) -> None:
+    """An agreement's figures (evaluators, stewards): records, cases, confidence; no records."""
+    with client(url, api_key_file, purpose=purpose, ca_file=ca_file) as c:
+        s = c.summary(agreement)
+    if as_json:
+        print_json(s)
+        return
+    out = Console()
+    figures = Table("figure", "value", show_header=False, title=s["agreement_id"])
+    for agency, n in sorted(s["records_by_agency"].items()):
+        figures.add_row(f"records of {agency}", f"{n:,}")
+    for key, label in (
+        ("pending_records", "records not linked yet"),
+        ("cases", "cases"),
+        ("cases_across_agencies", "cases across agencies"),
+        ("records_in_shared_cases", "records in cases across agencies"),
+        ("runs_succeeded", "runs succeeded"),
+    ):
+        figures.add_row(label, f"{s[key]:,}")
+    figures.add_row("last run finished", s["last_run_finished_at"] or "-")
+    out.print(figures)
+    bins = Table("confidence", "records", title="records by confidence")
+    for b in s["confidence_histogram"]:
+        bins.add_row(f"{b['low']:.1f}-{b['high']:.1f}", f"{b['records']:,}")
+    out.print(bins)
+
+
+def register(app: typer.Typer) -> None:
+    agreement_app.command("list")(list_agreements)
+    agreement_app.command("show")(show)
+    agreement_app.command("amend")(amend)
+    app.command("summary")(summary)
