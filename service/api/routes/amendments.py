@@ -109,7 +109,7 @@ def _changes(
 @router.patch(
     "/{agreement_id}",
     response_model=AgreementPublic,
-    summary="Amend an agreement's parties, purposes or retention",
+    summary="Amend parties, purposes or retention",
     response_description="The agreement as amended.",
 )
 def amend_agreement(
@@ -119,10 +119,10 @@ def amend_agreement(
     principal: PrincipalDep,
     purpose: PurposeDep,
 ) -> AgreementPublic:
-    """Amend an agreement (stewards of a party): add or remove parties, replace the purposes,
-    change the retention period. A party holding stored records cannot leave (409: withdraw
-    or purge them first); a shorter retention period purges at the next sweep. Audited with
-    each change before and after."""
+    """Amend an agreement (a `steward` of a party agency): add or remove parties, replace the
+    purposes, change the retention period. A party holding stored records cannot leave (409:
+    withdraw or purge them first); a shorter retention period purges at the next sweep. Audited
+    with each change before and after."""
     _, why = open_agreement(engine, principal, agreement_id, ACTION, AMENDERS, purpose)
     try:
         with engine.begin() as conn:
