@@ -82,7 +82,7 @@ class Stages:
         total = self.seconds.get(name, 0.0)
         rest = total - sum(parts.values())
         split = {f"{name}: {k}": v for k, v in parts.items()}
-        if rest > 0.0005:
+        if rest >= 0.005:
             split[f"{name}: other"] = rest
         self.seconds = {
             k2: v2
