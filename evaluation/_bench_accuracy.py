@@ -35,6 +35,7 @@ def accuracy_figures(dataset: str) -> dict[str, Any]:
         **{k: round(v, 5) if isinstance(v, float) else v for k, v in acc.items()},
         "ece_linked_records": round(cal["ece_linked_records"], 4),
         "ece_candidate_pairs": round(cal["ece_candidate_pairs"], 4),
+        "ece_candidate_pairs_from_0_1": round(cal["ece_candidate_pairs_from_0_1"], 4),
         "reliability_linked_records": cal["reliability_linked_records"]
         .dropna()
         .round(4)

@@ -1,10 +1,10 @@
 """`caselink evaluate`: encode → link → score a labelled dataset, and write a report.
 
 Datasets: ``febrl4`` (two agencies), ``febrl3`` (three agencies, one record per person per
-agency), ``febrl3-dup`` (three agencies with duplicates), ``synthetic`` (5,000 people, three
-agencies, default messiness), or a folder of the user's own data: one CSV per agency (the
-file name is the agency; a ``record_ref`` column) and ``truth.csv`` with ``agency,
-record_ref, entity_id``. Labels are used only to score; the linkage never sees them.
+agency), ``febrl3-dup`` (three agencies with duplicates), ``synthetic`` (5,000 people by
+default, three agencies, default messiness), or a folder of the user's own data: one CSV per
+agency (the file name is the agency; a ``record_ref`` column) and ``truth.csv`` with
+``agency, record_ref, entity_id``. Labels are used only to score; the linkage never sees them.
 """
 
 from __future__ import annotations
@@ -29,12 +29,66 @@ from evaluation._metrics import (
     reliability_table,
 )
 
-__all__ = ["EvaluationData", "linked_record_calibration", "load_dataset", "run_evaluation"]
+__all__ = [
+    "MIN_SYNTHETIC_PEOPLE",
+    "EvaluationData",
+    "Stages",
+    "linked_record_calibration",
+    "pair_calibration",
+    "load_dataset",
+    "run_evaluation",
+]
 
 # the plaintext baseline's column spec for the shipped schemas (both revisions share columns)
 _SPECS = {"febrl": "febrl", "febrl-v1": "febrl", "person": "person", "person-v1": "person"}
 
 DATASETS = ("febrl4", "febrl3", "febrl3-dup", "synthetic")
+SYNTHETIC_PEOPLE = 5000
+# fewer people give too few candidate pairs for a model of each agency pair's own and too
+# few links to say anything about calibration
+MIN_SYNTHETIC_PEOPLE = 200
+LINK_FROM = 0.1  # pairs reported at this probability or above can become links
+MID_BIN_MIN_PAIRS = 10  # a mid-range bin with fewer pairs is too noisy to call out
+
+
+class Stages:
+    """Wall seconds per stage of an evaluation, in the order they ran, from one clock: each
+    stage lasts from its start to the next one's, so together they cover the whole run.
+    ``on_start`` hears each stage's name as it begins (the command's progress)."""
+
+    def __init__(self, on_start: Callable[[str], None] | None = None) -> None:
+        self.seconds: dict[str, float] = {}
+        self._on_start = on_start or (lambda _name: None)
+        self._current: str | None = None
+        self._since = time.perf_counter()
+
+    def start(self, name: str) -> None:
+        self.stop()
+        self._current, self._since = name, time.perf_counter()
+        self._on_start(name)
+
+    def stop(self) -> float:
+        """End the current stage; its seconds (0 when none was running)."""
+        if self._current is None:
+            return 0.0
+        spent = time.perf_counter() - self._since
+        self.seconds[self._current] = self.seconds.get(self._current, 0.0) + spent
+        self._current = None
+        return spent
+
+    def split(self, name: str, parts: dict[str, float]) -> None:
+        """Replace the finished stage ``name`` by its parts (``name: part``), in place; what
+        the parts do not account for stays as ``name: other``."""
+        total = self.seconds.get(name, 0.0)
+        rest = total - sum(parts.values())
+        split = {f"{name}: {k}": v for k, v in parts.items()}
+        if rest >= 0.005:
+            split[f"{name}: other"] = rest
+        self.seconds = {
+            k2: v2
+            for k, v in self.seconds.items()
+            for k2, v2 in (split.items() if k == name else [(k, v)])
+        }
 
 
 @dataclass(frozen=True)
@@ -90,8 +144,18 @@ def _folder(path: Path, schema: str | None) -> EvaluationData:
     return EvaluationData(path.name, agencies, truth, schema)
 
 
-def load_dataset(name: str, schema: str | None = None, seed: int = 0) -> EvaluationData:
-    """A dataset by name, or from a folder of the user's own labelled data."""
+def load_dataset(
+    name: str, schema: str | None = None, seed: int = 0, people: int | None = None
+) -> EvaluationData:
+    """A dataset by name, or from a folder of the user's own labelled data. ``people``: the
+    synthetic dataset's size (default 5,000; at least :data:`MIN_SYNTHETIC_PEOPLE`)."""
+    if people is not None and name != "synthetic":
+        raise CaselinkError("the number of people applies to the synthetic dataset only")
+    if people is not None and people < MIN_SYNTHETIC_PEOPLE:
+        raise CaselinkError(
+            f"the synthetic dataset needs at least {MIN_SYNTHETIC_PEOPLE} people (asked for "
+            f"{people}): fewer give too few links to fit the model and measure calibration"
+        )
     if name == "febrl4":
         data = _febrl4()
     elif name in ("febrl3", "febrl3-dup"):
@@ -101,7 +165,7 @@ def load_dataset(name: str, schema: str | None = None, seed: int = 0) -> Evaluat
     elif name == "synthetic":
         from evaluation._synthetic import generate
 
-        d = generate(5000, 3, seed=seed)
+        d = generate(people or SYNTHETIC_PEOPLE, 3, seed=seed)
         data = EvaluationData(name, dict(d.agencies), d.truth, "person")
     elif Path(name).is_dir():
         return _folder(Path(name), schema)
@@ -176,46 +240,77 @@ def linked_record_calibration(assign: pd.DataFrame, entity: np.ndarray) -> dict[
     }
 
 
+def pair_calibration(probability: np.ndarray, right: np.ndarray) -> dict[str, Any]:
+    """Calibration of the candidate pairs: ECE over all of them and over those reported at
+    :data:`LINK_FROM` or above (the headline figure is dominated by clear non-matches), the
+    bins, and the mid-range bin (0.1-0.9, enough pairs) whose reported and observed shares
+    differ most, so that the report can name it."""
+    table = reliability_table(probability, right)
+    mid = table[
+        (table["count"] >= MID_BIN_MIN_PAIRS)
+        & (table["mean_probability"] >= LINK_FROM)
+        & (table["mean_probability"] < 0.9)
+    ]
+    gap = (mid["observed"] - mid["mean_probability"]).abs()
+    return {
+        "ece_candidate_pairs": expected_calibration_error(probability, right),
+        "ece_candidate_pairs_from_0_1": expected_calibration_error(
+            probability, right, min_probability=LINK_FROM
+        ),
+        "candidate_pairs_from_0_1": int(np.count_nonzero(probability >= LINK_FROM)),
+        "largest_mid_range_gap": mid.loc[gap.idxmax()].to_dict() if len(mid) else None,
+        "reliability": table,
+    }
+
+
 def run_evaluation(
     data: EvaluationData,
     on_step: Callable[[str], None] | None = None,
     *,
     baseline: bool = True,
     secret: bloom.Secret | None = None,
+    stages: Stages | None = None,
 ) -> dict[str, Any]:
     """Encode each agency, link, and score; returns every figure plus the tables for plots.
 
     ``baseline``: also link the plain text with recordlinkage (shipped schemas' columns only),
     the figure the encoded linkage must come close to. ``secret``: a fixed one makes runs
-    repeatable (default: a fresh one, as agencies would make).
+    repeatable (default: a fresh one, as agencies would make). ``stages``: the clock of the
+    run, if the caller started it earlier (loading the data); ``on_step`` hears each stage.
     """
     from linkage import link
 
-    step = on_step or (lambda _s: None)
+    clock = stages or Stages(on_step)
     schema = bloom.Schema.load(data.schema)
     secret = secret or bloom.Secret.generate()
-    step("encoding")
-    t0 = time.perf_counter()
+    clock.start("encoding")
     batches = [
         bloom.encode(df, schema, secret, agency=name, id_column="record_ref")
         for name, df in data.agencies.items()
     ]
-    encode_s = time.perf_counter() - t0
-    step("linking")
-    t1 = time.perf_counter()
+    encode_s = clock.stop()
+    clock.start("linking")
     report = link(batches, allow_duplicates_within_agency=data.duplicates, keep_pairs=True)
-    link_s = time.perf_counter() - t1
-    step("scoring")
+    link_s = clock.stop()
+    clock.split("linking", report.stages)
+    clock.start("scoring")
     m = report.assignments.merge(data.truth, on=["agency", "record_ref"], how="left")
     entity = m["entity_id"].fillna("unlabelled:" + m["agency"] + ":" + m["record_ref"]).to_numpy()
-    scores = pairwise_scores(m["case_id"].to_numpy(), entity)
-    b3 = bcubed(m["case_id"].to_numpy(), entity)
     pairs = report.pairs
     right = _pair_truth(pairs, data.truth)
-    records = sum(len(b) for b in batches)
+    probability = pairs["probability"].to_numpy()
+    figures = {
+        "accuracy": _accuracy(m["case_id"].to_numpy(), entity),
+        "calibration": pair_calibration(probability, right) | linked_record_calibration(m, entity),
+        "threshold_curve": _threshold_curve(
+            probability, right, _true_pair_count(data.truth, data.duplicates)
+        ),
+    }
     if baseline:
-        step("plaintext baseline")
+        clock.start("plaintext baseline")
     plain = _baseline(data) if baseline else None
+    clock.stop()
+    records = sum(len(b) for b in batches)
     return {
         "plaintext_baseline": plain,
         "dataset": data.name,
@@ -224,24 +319,7 @@ def run_evaluation(
         "agencies": {k: len(v) for k, v in data.agencies.items()},
         "records": records,
         "threshold": report.threshold,
-        "accuracy": {
-            "precision": scores.precision,
-            "recall": scores.recall,
-            "f1": scores.f1,
-            "bcubed_precision": b3[0],
-            "bcubed_recall": b3[1],
-            "bcubed_f1": b3[2],
-            "true_pairs": scores.true_pairs,
-            "predicted_pairs": scores.predicted_pairs,
-        },
-        "calibration": {
-            "ece_candidate_pairs": expected_calibration_error(pairs["probability"], right),
-            "reliability": reliability_table(pairs["probability"].to_numpy(), right),
-            **linked_record_calibration(m, entity),
-        },
-        "threshold_curve": _threshold_curve(
-            pairs["probability"].to_numpy(), right, _true_pair_count(data.truth, data.duplicates)
-        ),
+        **figures,
         "scores": {"weight": pairs["weight"].to_numpy(), "is_match": right},
         "speed": {
             "encode_seconds": encode_s,
@@ -249,6 +327,22 @@ def run_evaluation(
             "link_seconds": link_s,
             "candidate_pairs": report.pairs_scored,
             "peak_rss_gib": peak_rss_gib(),
+            "stages": dict(clock.seconds),
         },
         "models": report.models,
+    }
+
+
+def _accuracy(case_ids: np.ndarray, entity: np.ndarray) -> dict[str, Any]:
+    scores = pairwise_scores(case_ids, entity)
+    b3 = bcubed(case_ids, entity)
+    return {
+        "precision": scores.precision,
+        "recall": scores.recall,
+        "f1": scores.f1,
+        "bcubed_precision": b3[0],
+        "bcubed_recall": b3[1],
+        "bcubed_f1": b3[2],
+        "true_pairs": scores.true_pairs,
+        "predicted_pairs": scores.predicted_pairs,
     }

@@ -79,10 +79,17 @@ def reliability_table(probability: np.ndarray, is_true: np.ndarray, bins: int = 
 
 
 def expected_calibration_error(
-    probability: np.ndarray, is_true: np.ndarray, bins: int = 10
+    probability: np.ndarray, is_true: np.ndarray, bins: int = 10, *, min_probability: float = 0.0
 ) -> float:
-    """Count-weighted mean |mean probability - observed share| over equal-width bins."""
-    table = reliability_table(probability, is_true, bins)
+    """Count-weighted mean |mean probability - observed share| over equal-width bins.
+
+    ``min_probability``: only the items reported at that probability or above. Over every
+    candidate pair the figure is dominated by the many clear non-matches near 0, which are
+    easy to get right; from 0.1 up it measures the pairs that can become links.
+    """
+    p = np.asarray(probability, dtype=float)
+    keep = p >= min_probability
+    table = reliability_table(p[keep], np.asarray(is_true)[keep], bins)
     filled = table[table["count"] > 0]
     if filled.empty:
         return 0.0

@@ -2,86 +2,27 @@
 
 from __future__ import annotations
 
-import html
 import json
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only, never a window
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+
+from evaluation._report_html import markdown_html
+from evaluation._report_plots import (
+    reliability_figure,
+    save,
+    scores_figure,
+    speed_figure,
+    threshold_figure,
+)
 
 __all__ = ["write_report"]
 
 BENCH_RESULTS = Path(__file__).resolve().parents[1] / "bench" / "results.json"
-
-
-def _plot_threshold(curve: pd.DataFrame, path: Path) -> None:
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for col in ("precision", "recall", "f1"):
-        ax.plot(curve["threshold"], curve[col], marker="o", ms=3, label=col)
-    ax.set_xlabel("match probability threshold")
-    ax.set_ylabel("pairwise score (candidate pairs)")
-    ax.set_title("Precision and recall against the threshold")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-def _plot_scores(weight: np.ndarray, is_match: np.ndarray, path: Path) -> None:
-    fig, ax = plt.subplots(figsize=(6, 4))
-    bins = np.linspace(np.percentile(weight, 0.5), np.percentile(weight, 99.5), 60)
-    ax.hist(weight[~is_match], bins=bins, alpha=0.6, label=f"non-matches ({(~is_match).sum():,})")
-    ax.hist(weight[is_match], bins=bins, alpha=0.6, label=f"true matches ({is_match.sum():,})")
-    ax.set_yscale("log")
-    ax.set_xlabel("match weight (log2 Bayes factor)")
-    ax.set_ylabel("candidate pairs")
-    ax.set_title("Scores of true matches and non-matches")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-def _plot_reliability(table: pd.DataFrame, path: Path) -> None:
-    t = table.dropna()
-    fig, ax = plt.subplots(figsize=(5, 5))
-    ax.plot([0, 1], [0, 1], color="grey", lw=1, ls="--", label="perfect calibration")
-    ax.plot(t["mean_probability"], t["observed"], marker="o", label="caselink")
-    for _, row in t.iterrows():
-        ax.annotate(
-            f"{int(row['count']):,}",
-            (row["mean_probability"], row["observed"]),
-            fontsize=7,
-            xytext=(3, -9),
-            textcoords="offset points",
-        )
-    ax.set_xlabel("reported match probability")
-    ax.set_ylabel("observed share of true matches")
-    ax.set_title("Reliability (candidate pairs)")
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1.02)
-    ax.legend(loc="upper left")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-def _plot_speed(speed: dict[str, float], path: Path) -> None:
-    fig, ax = plt.subplots(figsize=(5, 3))
-    parts = {"encode": speed["encode_seconds"], "link": speed["link_seconds"]}
-    ax.barh(list(parts), list(parts.values()))
-    ax.set_xlabel("seconds (wall)")
-    ax.set_title("Where the time went")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def _privacy_lines(privacy: Mapping[str, Any] | None, figures: Path) -> list[str]:
@@ -149,32 +90,94 @@ def _markdown(
         f"| {acc['bcubed_f1']:.4f} |",
         "",
         *_baseline_lines(r),
+        f"The dashed line marks the automatic threshold, {r['threshold']:.3f}: the one that "
+        "maximises the expected F1 under the calibrated probabilities, chosen without labels.",
+        "",
         "![precision and recall against the threshold](figures/threshold.png)",
         "![score histograms](figures/scores.png)",
         "",
-        "## Calibration",
-        "",
-        "Expected calibration error over candidate pairs: "
-        f"**{r['calibration']['ece_candidate_pairs']:.4f}**; over the records of linked cases "
-        f"(their confidence against belonging with the case's majority entity): "
-        f"**{r['calibration']['ece_linked_records']:.4f}**. Candidate pairs by bin:",
-        "",
-        _table(r["calibration"]["reliability"].dropna()),
-        "",
-        "![reliability diagram](figures/reliability.png)",
-        "",
-        "## Speed",
-        "",
-        f"Encoding {sp['encode_seconds']:.2f} s ({sp['encode_records_per_s']:,.0f} records/s); "
-        f"linking {sp['link_seconds']:.2f} s over {sp['candidate_pairs']:,} candidate pairs; "
-        f"peak memory {sp['peak_rss_gib']:.2f} GiB.",
-        "",
+        *_calibration_lines(r),
+        *_speed_lines(sp),
         "![speed](figures/speed.png)",
     ]
     for title, table in extras.items():
         lines += ["", f"## {title}", "", _table(table)]
     lines += ["", *privacy_lines, threat_model().rstrip()]
     return "\n".join(lines) + "\n"
+
+
+def _calibration_lines(r: dict[str, Any]) -> list[str]:
+    cal = r["calibration"]
+    table = cal["reliability"]
+    linked = cal["reliability_linked_records"]
+    return [
+        "## Calibration",
+        "",
+        "Expected calibration error (ECE: the count-weighted gap between reported probability "
+        "and observed share of true matches, over bins of 0.1):",
+        "",
+        "| over | pairs or records | ECE |",
+        "| --- | --- | --- |",
+        f"| every candidate pair | {int(table['count'].sum()):,} "
+        f"| {cal['ece_candidate_pairs']:.4f} |",
+        f"| candidate pairs reported at 0.1 or above | {cal['candidate_pairs_from_0_1']:,} "
+        f"| {cal['ece_candidate_pairs_from_0_1']:.4f} |",
+        f"| records of linked cases (confidence against belonging with the case's majority "
+        f"person) | {int(linked['count'].sum()):,} | {cal['ece_linked_records']:.4f} |",
+        "",
+        "Nearly all candidate pairs are clear non-matches reported near 0, which are easy to get "
+        "right: they make the first figure small whatever happens in the middle. The pairs "
+        "reported at 0.1 or above are the ones that can become links.",
+        "",
+        _mid_range_sentence(cal["largest_mid_range_gap"]),
+        "",
+        "Candidate pairs by bin:",
+        "",
+        _table(table.dropna()),
+        "",
+        "![reliability diagram](figures/reliability.png)",
+        "",
+    ]
+
+
+def _mid_range_sentence(gap: Mapping[str, Any] | None) -> str:
+    """The mid-range bin (0.1-0.9) whose reported and observed shares differ most, said
+    plainly: a caseworker reading a 0.4 is misled by miscalibration there, whatever the ECE.
+    A gap counts when it is 0.1 or more and more than twice what chance gives that bin."""
+    if gap is None:
+        return "No bin between 0.1 and 0.9 holds 10 pairs or more: too few to judge the middle."
+    p, o, n = gap["mean_probability"], gap["observed"], int(gap["count"])
+    where = f"the {n:,} pairs of bin {gap['bin']} were reported at {p:.2f} on average"
+    chance = 2 * math.sqrt(max(p * (1 - p), 1e-9) / n)
+    if abs(o - p) < 0.1:
+        return f"The middle of the range holds: at worst, {where} and {o:.2f} of them were right."
+    if abs(o - p) <= chance:
+        return (
+            f"The middle of the range holds within chance: at worst, {where} and {o:.2f} of them "
+            f"were right, a gap {n:,} pairs can show by chance (twice its standard error: "
+            f"{chance:.2f})."
+        )
+    kind = "underconfident" if o > p else "overconfident"
+    return f"**Miscalibrated in the middle ({kind}):** {where}, and {o:.2f} of them were right."
+
+
+def _speed_lines(sp: dict[str, Any]) -> list[str]:
+    stages = sp.get("stages") or {}
+    rows = [f"| {name} | {seconds:.2f} |" for name, seconds in stages.items()]
+    return [
+        "## Speed",
+        "",
+        f"Encoding {sp['encode_seconds']:.2f} s ({sp['encode_records_per_s']:,.0f} records/s); "
+        f"linking {sp['link_seconds']:.2f} s over {sp['candidate_pairs']:,} candidate pairs; "
+        f"peak memory {sp['peak_rss_gib']:.2f} GiB. Every stage of the run up to this report, "
+        "in order:",
+        "",
+        "| stage | seconds |",
+        "| --- | --- |",
+        *rows,
+        f"| all | {sum(stages.values()):.2f} |",
+        "",
+    ]
 
 
 def threat_model() -> str:
@@ -214,44 +217,6 @@ def _table(df: pd.DataFrame) -> str:
     return "\n".join([head, rule, *rows])
 
 
-def _html(markdown: str) -> str:
-    """A plain HTML rendering: headings, tables, images and paragraphs, nothing more."""
-    out, in_table = [], False
-    for line in markdown.splitlines():
-        if line.startswith("|"):
-            cells = [html.escape(c.strip()) for c in line.strip("|").split("|")]
-            if all(set(c) <= {"-"} for c in cells):
-                continue
-            out.append(
-                ("<table>" if not in_table else "")
-                + "<tr>"
-                + "".join(f"<td>{c}</td>" for c in cells)
-                + "</tr>"
-            )
-            in_table = True
-            continue
-        if in_table:
-            out.append("</table>")
-            in_table = False
-        if line.startswith("#"):
-            level = len(line) - len(line.lstrip("#"))
-            out.append(f"<h{level}>{html.escape(line.lstrip('#').strip())}</h{level}>")
-        elif line.startswith("!["):
-            alt, src = line[2:].split("](")
-            out.append(
-                f'<p><img alt="{html.escape(alt)}" src="{html.escape(src.rstrip(")"))}"></p>'
-            )
-        elif line.strip():
-            out.append(f"<p>{html.escape(line).replace('**', '')}</p>")
-    if in_table:
-        out.append("</table>")
-    style = (
-        "body{font-family:sans-serif;max-width:60em;margin:auto}"
-        "td{padding:2px 8px;border:1px solid #ccc}"
-    )
-    return f"<!doctype html><meta charset=utf-8><style>{style}</style>\n" + "\n".join(out) + "\n"
-
-
 def _jsonable(obj: Any) -> Any:
     if isinstance(obj, pd.DataFrame):
         return obj.to_dict(orient="records")
@@ -274,14 +239,18 @@ def write_report(
     the privacy section of the bench's results (default: read from ``bench/results.json``)."""
     figures = out / "figures"
     figures.mkdir(parents=True, exist_ok=True)
-    _plot_threshold(results["threshold_curve"], figures / "threshold.png")
-    _plot_scores(results["scores"]["weight"], results["scores"]["is_match"], figures / "scores.png")
-    _plot_reliability(results["calibration"]["reliability"], figures / "reliability.png")
-    _plot_speed(results["speed"], figures / "speed.png")
+    save(
+        threshold_figure(results["threshold_curve"], results["threshold"]),
+        figures / "threshold.png",
+    )
+    scores = results["scores"]
+    save(scores_figure(scores["weight"], scores["is_match"]), figures / "scores.png")
+    save(reliability_figure(results["calibration"]["reliability"]), figures / "reliability.png")
+    save(speed_figure(results["speed"]["stages"]), figures / "speed.png")
     privacy = _bench_privacy() if privacy is None else privacy
     md = _markdown(results, extras or {}, _privacy_lines(privacy, figures))
     (out / "report.md").write_text(md, encoding="utf-8")
-    (out / "report.html").write_text(_html(md), encoding="utf-8")
+    (out / "report.html").write_text(markdown_html(md), encoding="utf-8")
     payload = {k: v for k, v in results.items() if k != "scores"}
     payload["extras"] = {k: v for k, v in (extras or {}).items()}
     (out / "results.json").write_text(json.dumps(_jsonable(payload), indent=2, default=str) + "\n")

@@ -46,33 +46,66 @@ def evaluate(
     out: Path = typer.Option(Path("report"), "--out", help="Folder for report.md and plots."),
     schema: str | None = typer.Option(None, "--schema", help="Schema file or shipped name."),
     seed: int = typer.Option(0, "--seed", help="Seed of the split or the synthetic data."),
+    people: int | None = typer.Option(
+        None,
+        "--people",
+        help="People in the synthetic dataset (default 5,000; at least 200).",
+        show_default=False,
+    ),
     baseline: bool = typer.Option(
         True, "--baseline/--no-baseline", help="Also link the plain text (recordlinkage)."
     ),
 ) -> None:
     """Encode, link and score a labelled dataset; write a report with tables and plots."""
-    from rich.progress import Progress
+    from evaluation._evaluate import MIN_SYNTHETIC_PEOPLE
 
-    from evaluation._evaluate import load_dataset, run_evaluation
-    from evaluation._report import write_report
-
-    with Progress(console=console, transient=True) as progress:
-        task = progress.add_task("loading data", total=5 if baseline else 4)
-        data = load_dataset(dataset, schema, seed)
-
-        def step(name: str) -> None:
-            progress.update(task, advance=1, description=name)
-
-        results = run_evaluation(data, on_step=step, baseline=baseline)
-        step("writing the report")
-        path = write_report(results, out)
-    acc, plain = results["accuracy"], results["plaintext_baseline"]
+    if people is not None and dataset != "synthetic":
+        raise typer.BadParameter("applies to --dataset synthetic only", param_hint="--people")
+    if people is not None and people < MIN_SYNTHETIC_PEOPLE:
+        raise typer.BadParameter(
+            f"{people} is too few: the synthetic dataset needs at least {MIN_SYNTHETIC_PEOPLE} "
+            "people, or there are too few links to fit the model and measure calibration",
+            param_hint="--people",
+        )
+    results, path = _evaluate_with_progress(dataset, out, schema, seed, people, baseline)
+    acc, plain, cal = results["accuracy"], results["plaintext_baseline"], results["calibration"]
     console.print(
         f"{results['dataset']}: precision {acc['precision']:.4f}, recall {acc['recall']:.4f}, "
-        f"F1 {acc['f1']:.4f}; ECE {results['calibration']['ece_candidate_pairs']:.4f}"
+        f"F1 {acc['f1']:.4f}; ECE {cal['ece_candidate_pairs']:.4f}, "
+        f"from 0.1 {cal['ece_candidate_pairs_from_0_1']:.4f}"
         + (f"; plaintext baseline F1 {plain['f1']:.4f}" if plain else "")
         + f"; report in {path}"
     )
+
+
+def _evaluate_with_progress(
+    dataset: str, out: Path, schema: str | None, seed: int, people: int | None, baseline: bool
+) -> tuple[dict, Path]:
+    """The evaluation, its stages shown as they start: a bar on a terminal, and a line each
+    on stderr (also when stderr is a file or a pipe, where a bar is not drawn)."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from evaluation._evaluate import Stages, load_dataset, run_evaluation
+    from evaluation._report import write_report
+
+    names = ["loading data", "encoding", "linking", "scoring"]
+    names += [*(["plaintext baseline"] if baseline else []), "writing the report"]
+    columns = (TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task("evaluating", total=len(names))
+
+        def started(name: str) -> None:
+            done = names.index(name)
+            progress.update(task, completed=done, description=name)
+            progress.console.print(f"[{done + 1}/{len(names)}] {name}", highlight=False)
+
+        stages = Stages(on_start=started)
+        stages.start("loading data")
+        data = load_dataset(dataset, schema, seed, people)
+        results = run_evaluation(data, baseline=baseline, stages=stages)
+        started("writing the report")
+        path = write_report(results, out)
+    return results, path
 
 
 def register(app: typer.Typer) -> None:

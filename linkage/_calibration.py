@@ -1,27 +1,61 @@
 """From match weights to calibrated probabilities, without labels.
 
-A pair's Fellegi–Sunter weight says how much likelier its comparison is among matches than
-among non-matches; whether it *is* the match also depends on the other candidates of the two
-records. For each record ``x`` and the candidates ``z`` it has in one other agency, the model is:
+A pair's Fellegi–Sunter weight ``w`` says how much likelier its comparison (its segments and
+its crowd: ``_features``) is among matches than among non-matches, the likelihood ratio
+``LR = 2 ** w``; whether the pair *is* a match also depends on the other candidates of its
+two records.
 
-* with probability ``lam`` (fitted by EM per agency pair and side), ``x`` has its match among
-  its candidates, equally likely any of them a priori;
-* the comparison of the match follows ``m``, every other one ``u``, so the data favour
-  "``y`` is the match" over "no match here" by the likelihood ratio ``LR_y = 2 ** w_y``.
+**One record's view.** For a record ``x`` and its ``k`` candidates in one other agency: with
+probability ``lam`` (fitted by EM per agency pair and side, :func:`side_probabilities`) ``x``
+has its match among them, equally likely any of them a priori, so
+``P_x(y) = (lam/k) LR_y / ((1 - lam) + (lam/k) sum_z LR_z)``. A tracing query has only this
+view (:func:`probabilities_at`, at the index's ``lam``).
 
-Hence ``P_x(y) = (lam/k) LR_y / ((1 - lam) + (lam/k) sum_z LR_z)`` with ``k`` candidates. A
-pair is a link only if it is right from both ends, and the smaller of ``P_x(y)`` and ``P_y(x)``
-is reported. A record with two strong candidates gets two modest probabilities; a record whose
-only plausible candidate is ``y`` gets a high one even where the pair-level weight is modest.
+**Linking, one record per person per agency.** The matches between two agencies are a
+one-to-one matching of their records. With ``P(matching)`` proportional to the product over its
+pairs of ``W_xy = rho_xy LR_xy`` (a monomer-dimer model on the graph of candidate pairs), each
+pair's probability is a marginal, found by belief propagation: ``h_xy``, the chance that ``x``
+is left free by its candidates other than ``y``, is ``1 / (1 + sum_{z != y} W_xz h_zx)``, and
+``P(x~y) = W_xy h_xy h_yx / (1 + W_xy h_xy h_yx)`` (:func:`matching_probabilities`). Exact
+where the candidates form a tree; iterated to a fixed point elsewhere. A competitor takes a
+share by its strength, and one that its own match claims is no competitor. The prior odds
+``rho_xy = lam / (1 - lam) / (k_x k_y) ** CROWD_SPREAD``: a lone pair gets the one-record
+view's probability, and a pair in a crowd has its prior spread over part of it.
+``CROWD_SPREAD`` lies between 0 (no spreading: two unmatched namesakes in a crowd of matched
+ones are taken for one person; precision fell from 0.97 to 0.91 on a register of namesakes) and
+0.5 (each end's one-record prior: as underconfident as before), at 0.25, the value that did
+best over every dataset of ``python -m evaluation._calibration_check``, not one.
+
+Before, the smaller of the two ends' one-record views was reported: a true pair among weak
+candidates had its prior divided by their number, and again on the other side, and the
+crowd was not evidence. On 5,000 synthetic people the pairs reported at 0.2-0.3 were right
+77% of the time.
+
+**Duplicates allowed.** A record may have several matches on the other side, so its
+candidates do not exclude one another: each pair gets its Fellegi–Sunter posterior, with the
+share of matches among the agency pair's candidate pairs (fitted by EM with the weights) as
+prior.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import cast
 
 import numpy as np
 
-__all__ = ["pair_probabilities", "probabilities_at", "side_probabilities"]
+__all__ = [
+    "matching_probabilities",
+    "pair_probabilities",
+    "probabilities_at",
+    "side_probabilities",
+]
+
+logger = logging.getLogger(__name__)
+
+# a pair's prior odds are spread over its crowd (the product of its two records' numbers of
+# candidates) to this power (module docstring)
+CROWD_SPREAD = 0.25
 
 _LN2 = np.log(2.0)
 
@@ -71,15 +105,80 @@ def side_probabilities(
     return _posterior(lr, inv, k, lse, lam), lam
 
 
-def pair_probabilities(
-    g1: np.ndarray, g2: np.ndarray, weights: np.ndarray, *, several_matches: bool = False
-) -> tuple[np.ndarray, float, float]:
-    """Calibrated match probability of each pair, seen from both records; and both ``lam``.
+def matching_probabilities(
+    g1: np.ndarray,
+    g2: np.ndarray,
+    weights: np.ndarray,
+    log_prior_odds: float | np.ndarray,
+    *,
+    iterations: int = 200,
+    tolerance: float = 1e-6,
+) -> np.ndarray:
+    """P(pair is a match) when each record has at most one match on the other side: the
+    marginals of the one-to-one matching model (module docstring), by belief propagation.
 
-    ``several_matches``: a record may have more than one match on the other side (registers
-    with duplicates); the candidates of one record then do not exclude each other, and the
-    larger of the two one-sided probabilities is kept.
+    ``g1``, ``g2``: the two records of each candidate pair (ids of the two sides, any
+    integers); ``log_prior_odds``: ``log rho``. Both sides' messages are updated in turn,
+    undamped, until no log message moves by more than ``tolerance``.
     """
-    p1, lam1 = side_probabilities(g1, weights)
-    p2, lam2 = side_probabilities(g2, weights)
-    return (np.maximum(p1, p2) if several_matches else np.minimum(p1, p2)), lam1, lam2
+    if g1.size == 0:
+        return np.zeros(0)
+    x = np.unique(g1, return_inverse=True)[1].ravel()
+    y = np.unique(g2, return_inverse=True)[1].ravel()
+    log_w = np.clip(log_prior_odds + weights * _LN2, -700.0, 700.0)
+    to_x = np.zeros(g1.size)  # log h_yx: y left free by its other candidates, per pair
+    to_y = np.zeros(g1.size)  # log h_xy
+    moved = np.inf
+    for _ in range(iterations):
+        new_y = _free(x, log_w + to_x)
+        new_x = _free(y, log_w + new_y)
+        moved = max(np.abs(new_y - to_y).max(), np.abs(new_x - to_x).max())
+        to_y, to_x = new_y, new_x
+        if moved < tolerance:
+            break
+    else:
+        logger.info("matching probabilities: %d sweeps did not settle (%.2g)", iterations, moved)
+    return cast(np.ndarray, 1.0 / (1.0 + np.exp(-np.clip(log_w + to_x + to_y, -700.0, 700.0))))
+
+
+def _free(rows: np.ndarray, log_claims: np.ndarray) -> np.ndarray:
+    """Per pair, ``log 1 / (1 + sum of the row's other claims)``: the chance that the row's
+    record is left free by its other candidates, given each one's claim ``W h``."""
+    claims = np.exp(log_claims)
+    others = np.maximum(np.bincount(rows, claims)[rows] - claims, 0.0)
+    return cast(np.ndarray, -np.log1p(others))
+
+
+def pair_probabilities(
+    g1: np.ndarray,
+    g2: np.ndarray,
+    weights: np.ndarray,
+    *,
+    several_matches: bool = False,
+    pair_prior: float = 0.5,
+) -> tuple[np.ndarray, float, float]:
+    """Calibrated match probability of each candidate pair of two agencies, and the share
+    ``lam`` of each side's records whose match is among their candidates.
+
+    One-to-one (default): :func:`matching_probabilities` at the prior odds of the module
+    docstring, the two sides' ``lam`` averaged on the log-odds scale. ``several_matches``: a
+    record may have more than one match on the other side (registers with duplicates); each
+    pair then gets its Fellegi–Sunter posterior at ``pair_prior``, the share of matches among
+    the candidate pairs of the model that weighed them.
+    """
+    if g1.size == 0:
+        return np.zeros(0), 0.0, 0.0
+    _, lam1 = side_probabilities(g1, weights)
+    _, lam2 = side_probabilities(g2, weights)
+    if several_matches:
+        logit = np.log(pair_prior) - np.log1p(-pair_prior) + weights * _LN2
+        return 1.0 / (1.0 + np.exp(-np.clip(logit, -700.0, 700.0))), lam1, lam2
+    odds = (np.log(lam1) - np.log1p(-lam1) + np.log(lam2) - np.log1p(-lam2)) / 2
+    crowd = np.log(_row_sizes(g1)) + np.log(_row_sizes(g2))
+    return matching_probabilities(g1, g2, weights, odds - CROWD_SPREAD * crowd), lam1, lam2
+
+
+def _row_sizes(rows: np.ndarray) -> np.ndarray:
+    """Per pair, how many candidate pairs its row has."""
+    inv = np.unique(rows, return_inverse=True)[1].ravel()
+    return np.bincount(inv)[inv].astype(np.float64)

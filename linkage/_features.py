@@ -3,6 +3,13 @@
 A schema splits each filter into segments (``name``, ``birth``, ``address``...); a segment with
 no bit set on either side means the fields behind it were missing, which must not count
 against a pair. :func:`segment_dice` returns NaN there.
+
+One more comparison, :func:`crowd_levels`, is the pair's crowd: how many candidates its two
+records have. It stands in for how common their identifiers are, which the service cannot see
+(record linkage weighs an agreement on a rare name above one on a common name: splink's
+term-frequency adjustment). Strangers who pass the candidate floor crowd around common names;
+two records with no other candidate that look alike are seldom two people. Scoring lets EM
+learn what each crowd is worth, as for any segment.
 """
 
 from __future__ import annotations
@@ -18,7 +25,11 @@ from bloom._arrays import F64, U64, Ints
 from bloom._bitops import dice
 from linkage._kernels import _ctpop  # the same llvm.ctpop popcount the Dice kernels use
 
-__all__ = ["segment_bounds", "segment_dice", "segment_words"]
+__all__ = ["CROWD_EDGES", "crowd_levels", "segment_bounds", "segment_dice", "segment_words"]
+
+# crowd sizes (candidate pairs of the two records together, the pair itself once) where the
+# crowd's comparison level steps down: 7 alone, 0 from 25
+CROWD_EDGES = np.array([2, 3, 5, 8, 12, 17, 25])
 
 
 def segment_bounds(segments: Sequence[Sequence[Any]], words: int) -> np.ndarray:
@@ -65,3 +76,15 @@ def segment_dice(
     out = np.empty((len(i), len(bounds)), dtype=np.float64)
     _segment_dice(a, b, np.asarray(i, np.int64), np.asarray(j, np.int64), bounds, out)
     return out
+
+
+def crowd_levels(g1: np.ndarray, g2: np.ndarray) -> np.ndarray:
+    """Per candidate pair ``(g1[t], g2[t])``, its crowd as a comparison level (``int8``, higher
+    for a smaller crowd, as a higher Dice level is closer): ``len(CROWD_EDGES)`` when neither
+    record has another candidate, 0 from ``CROWD_EDGES[-1]`` candidate pairs together."""
+    if g1.size == 0:
+        return np.zeros(0, np.int8)
+    first = np.unique(g1, return_inverse=True)[1].ravel()
+    second = np.unique(g2, return_inverse=True)[1].ravel()
+    crowd = np.bincount(first)[first] + np.bincount(second)[second] - 1
+    return (len(CROWD_EDGES) - np.searchsorted(CROWD_EDGES, crowd, side="right")).astype(np.int8)

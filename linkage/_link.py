@@ -5,10 +5,11 @@ The stages, each a plain function of arrays:
 1. pool the batches with the registry's records (new records only are compared);
 2. candidates per agency pair: Dice at or above a floor (auto: the 99th percentile of the
    Dice of random pairs, so it follows the filters' density), best ``top_k`` per record;
-3. field-aware scores: per-segment Dice cut into levels, Fellegi–Sunter weights by EM (one
-   match class, several non-match classes: ``_fellegi``);
-4. calibration: each record's candidates per other agency turned into P(this pair is the
-   match) from each end (``_calibration``);
+3. field-aware scores: per-segment Dice cut into levels, and each pair's crowd (how many
+   candidates its records have: ``_features``), Fellegi–Sunter weights by EM (one match
+   class, several non-match classes: ``_fellegi``);
+4. calibration: P(this pair is a match) from the weights of every candidate pair of the two
+   agencies, the records' competing candidates on both sides included (``_calibration``);
 5. threshold (auto: the one that maximises the expected F1 under the calibrated
    probabilities), clustering with at most one record per agency per case, stable case ids.
 
@@ -35,7 +36,7 @@ from bloom._bitops import dice_array
 from linkage._calibration import pair_probabilities
 from linkage._caseid import new_case_ids
 from linkage._cluster import CaseAssignment, assign_cases, cluster
-from linkage._features import segment_dice
+from linkage._features import crowd_levels, segment_dice
 from linkage._fellegi import FSModel, comparison_levels, fit_fellegi_sunter, level_shares
 from linkage._pool import Pool, build_pool
 from linkage._registry import Registry, RegistryState, RegistryUpdate
@@ -131,21 +132,31 @@ def _score(
     pairs: dict[_Key, _Triple],
     u_random: dict[_Key, np.ndarray],
     models: dict[_Key, dict[str, float]],
+    several: bool,
 ) -> dict[_Key, np.ndarray]:
-    """Per agency pair: match weights of its candidates (its own EM model, or the pooled one)."""
-    levels = {
-        key: comparison_levels(segment_dice(pool.filters, pool.filters, g1, g2, pool.bounds))
-        for key, (g1, g2, _) in pairs.items()
-    }
+    """Per agency pair: match weights of its candidates (its own EM model, or the pooled one).
+
+    One record per person per agency (not ``several``): each pair's crowd is compared too
+    (:func:`crowd_levels`), anchored like the segments by the crowds of the candidates, nearly
+    all non-matches; with duplicates a crowd may be one person's records, and is left out.
+    """
+    levels, anchors = {}, {}
+    for key, (g1, g2, _) in pairs.items():
+        lv = comparison_levels(segment_dice(pool.filters, pool.filters, g1, g2, pool.bounds))
+        levels[key], anchors[key] = lv, u_random[key]
+        if not several:
+            crowd = crowd_levels(g1, g2)[:, None]
+            levels[key] = np.concatenate([lv, crowd], axis=1)
+            anchors[key] = np.concatenate([u_random[key], level_shares(crowd)])
     nonempty = [lv for lv in levels.values() if len(lv)]
     pooled = None  # fitted only for the agency pairs too small for a model of their own
     if nonempty and any(len(lv) < MIN_PAIRS_PER_MODEL for lv in levels.values()):
-        u_pooled = np.mean(list(u_random.values()), axis=0)
+        u_pooled = np.mean(list(anchors.values()), axis=0)
         pooled = fit_fellegi_sunter(np.concatenate(nonempty), u_random=u_pooled)
     weights: dict[_Key, np.ndarray] = {}
     for key, lv in levels.items():
         own = len(lv) >= MIN_PAIRS_PER_MODEL
-        model = fit_fellegi_sunter(lv, u_random=u_random[key]) if own else pooled
+        model = fit_fellegi_sunter(lv, u_random=anchors[key]) if own else pooled
         weights[key] = (
             cast(FSModel, model).weights(lv) if len(lv) else np.zeros(0)
         )  # None: lv empty
@@ -163,10 +174,11 @@ def _probabilities(
     """Every candidate pair: (g1, g2, match weight, calibrated probability), all agency pairs."""
     cols: list[list[np.ndarray]] = [[], [], [], []]
     for key, (g1, g2, _) in pairs.items():
-        p, lam1, lam2 = pair_probabilities(g1, g2, weights[key], several_matches=several)
-        models.setdefault(key, {"pairs": 0}).update(
-            matched_share_first=lam1, matched_share_second=lam2
+        model = models.setdefault(key, {"pairs": 0})
+        p, lam1, lam2 = pair_probabilities(
+            g1, g2, weights[key], several_matches=several, pair_prior=model.get("prior", 0.5)
         )
+        model.update(matched_share_first=lam1, matched_share_second=lam2)
         for col, arr in zip(cols, (g1, g2, weights[key], p), strict=True):
             col.append(arr)
     if not cols[0]:
@@ -265,7 +277,9 @@ def plan_link(
     pairs = {k: _pairs_for(pool, *k, floors[k], top_k, find) for k in keys}
     clock.lap("search")
     models: dict[_Key, dict[str, float]] = {k: {"candidate_threshold": floors[k]} for k in keys}
-    weights = _score(pool, pairs, {k: base[k][1] for k in keys}, models)
+    weights = _score(
+        pool, pairs, {k: base[k][1] for k in keys}, models, allow_duplicates_within_agency
+    )
     clock.lap("model")
     g1, g2, w, p = _probabilities(pairs, weights, models, allow_duplicates_within_agency)
     clock.lap("calibration")

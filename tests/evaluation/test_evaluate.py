@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 
 from bloom import CaselinkError
@@ -53,3 +54,30 @@ def test_bad_datasets_are_refused(tmp_path):
         load_dataset(str(tmp_path), "person")
     with pytest.raises(CaselinkError, match=r"--schema"):
         load_dataset(str(tmp_path))
+
+
+def test_pair_calibration_names_the_worst_mid_range_bin():
+    from evaluation._evaluate import pair_calibration
+
+    p = np.r_[np.full(1000, 0.01), np.full(40, 0.25), np.full(40, 0.65), np.full(5, 0.45)]
+    right = np.r_[np.zeros(1000), np.ones(30), np.zeros(10), np.ones(26), np.zeros(14), [0] * 5]
+    cal = pair_calibration(p, right.astype(bool))
+    gap = cal["largest_mid_range_gap"]  # 0.25 reported, 0.75 right; the 5 at 0.45: too few
+    assert gap["bin"] == "0.2-0.3" and gap["observed"] == pytest.approx(0.75)
+    assert cal["candidate_pairs_from_0_1"] == 85
+    assert cal["ece_candidate_pairs_from_0_1"] > 4 * cal["ece_candidate_pairs"]
+
+
+def test_stages_cover_the_run_and_split_the_link_in_place():
+    from evaluation._evaluate import Stages
+
+    heard = []
+    clock = Stages(on_start=heard.append)
+    for name in ("loading data", "linking", "scoring"):
+        clock.start(name)
+    clock.stop()
+    clock.split("linking", {"search": 0.0, "model": 0.0})
+    assert heard == ["loading data", "linking", "scoring"]
+    names = list(clock.seconds)
+    assert names[0] == "loading data" and names[-1] == "scoring"
+    assert names[1:3] == ["linking: search", "linking: model"]

@@ -41,3 +41,13 @@ def test_reliability_and_ece_by_hand():
     # gaps: bin0 |0.05-0|*2, bin5 |0.55-1|*2, bin9 |0.95-0.5|*2 -> (0.1+0.9+0.9)/6
     assert expected_calibration_error(p, y) == pytest.approx(1.9 / 6)
     assert expected_calibration_error(np.array([0.3, 0.7]), np.array([0, 1])) == pytest.approx(0.3)
+
+
+def test_ece_from_a_probability_leaves_out_the_pairs_below_it():
+    """A thousand clear non-matches near 0 hide ten pairs reported at 0.5 that were all
+    right: the ECE over every pair is small, the one from 0.1 says 0.5."""
+    p = np.r_[np.full(1000, 0.01), np.full(10, 0.5)]
+    y = np.r_[np.zeros(1000, bool), np.ones(10, bool)]
+    assert expected_calibration_error(p, y) == pytest.approx((1000 * 0.01 + 10 * 0.5) / 1010)
+    assert expected_calibration_error(p, y, min_probability=0.1) == pytest.approx(0.5)
+    assert expected_calibration_error(p, y, min_probability=0.9) == 0.0  # nothing left

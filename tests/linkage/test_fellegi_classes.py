@@ -46,14 +46,17 @@ def _f1(data, batches, monkeypatch, classes: int):
 
 
 def test_namesakes_are_not_taken_for_matches(namesake_register, monkeypatch):
-    """Two classes call namesakes of one age matches (precision about 0.89 here); the
-    default mixture keeps precision above 0.95 and gains recall too."""
+    """Two classes call namesakes of one age matches (precision about 0.85 here); the
+    default mixture keeps precision near 0.95 and gains recall too. (Before the matching
+    model of the calibration: 0.97 at recall 0.82; since: 0.95 at recall 0.88, F1 0.89 to
+    0.91, the automatic threshold maximising the expected F1 of better calibrated links.)"""
     data, batches = namesake_register
     two = _f1(data, batches, monkeypatch, 1)
     mixed = _f1(data, batches, monkeypatch, 4)
     assert two.precision < 0.93  # the register does what it is for
-    assert mixed.precision >= 0.95
-    assert mixed.f1 >= two.f1 + 0.04
+    assert mixed.precision >= 0.94
+    assert mixed.precision >= two.precision + 0.06
+    assert mixed.f1 >= max(two.f1 + 0.04, 0.9)
 
 
 def test_registers_with_nobody_in_common_keep_the_two_class_fit(febrl4, febrl_schema, secret):
