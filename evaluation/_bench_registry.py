@@ -51,16 +51,17 @@ def _write(url: str, n: int, one_by_one: bool) -> float:
 def bench_registry_writes(n: int = 20_000, repeats: int = 3) -> dict[str, Any]:
     """Median seconds to write ``n`` new cases and update their confidence, both ways."""
     out: dict[str, Any] = {"cases": n, "repeats": repeats, "database": "sqlite"}
+    medians: dict[str, float] = {}
     for name, one_by_one in (("executemany", False), ("one_statement_per_case", True)):
         with tempfile.TemporaryDirectory(prefix="caselink-bench-registry-") as tmp:
             runs = [
                 _write(f"sqlite:///{Path(tmp) / f'r{k}.db'}", n, one_by_one) for k in range(repeats)
             ]
+        medians[name] = statistics.median(runs)
         out[name] = {
-            "median_seconds": round(statistics.median(runs), 3),
+            "median_seconds": round(medians[name], 3),
             "runs": [round(x, 3) for x in runs],
         }
-    out["ratio"] = round(
-        out["one_statement_per_case"]["median_seconds"] / out["executemany"]["median_seconds"], 1
-    )
+    # from the unrounded medians: a small n's times round to 0.000
+    out["ratio"] = round(medians["one_statement_per_case"] / medians["executemany"], 2)
     return out

@@ -20,5 +20,5 @@ def test_both_ways_write_every_case_and_its_confidence(tmp_path):
 
 def test_the_section_reports_both_medians_and_their_ratio():
     r = bench_registry_writes(n=20, repeats=1)
-    assert r["cases"] == 20 and r["ratio"] > 0
+    assert r["cases"] == 20 and isinstance(r["ratio"], float)  # no claim on speed here
     assert len(r["executemany"]["runs"]) == len(r["one_statement_per_case"]["runs"]) == 1
