@@ -10,9 +10,10 @@ default, and both go through the same check (:func:`check_purpose`): the agreeme
 it. An agreement allows the purposes it lists, and two more implicitly, each only as the
 default purpose of the calls it names (:data:`IMPLIED`): ``linkage`` for the linkage the
 agreement exists for (uploads, runs, batches, one's own cases, withdrawals, reading the
-agreement) and ``oversight`` for a steward reading and verifying the agreement's audit. Every
-other purpose — ``evaluation``, the summary's default, and ``tracing`` included — must be
-listed, or the call is refused exactly as a stated purpose would be.
+agreement) and ``oversight`` for a steward or an auditor reading, verifying and checkpointing
+the agreement's audit, and for an auditor reading the agreement itself. Every other purpose —
+``evaluation``, the summary's default, and ``tracing`` included — must be listed, or the call
+is refused exactly as a stated purpose would be.
 """
 
 from __future__ import annotations
