@@ -69,8 +69,8 @@ and has one role:
 **Agreements and purposes.** Records are shared under an agreement: its parties, the
 agencies named to oversee it (its auditors), the purposes it allows, its schema and its
 retention. Only its parties, and the `auditor` keys of its auditors, see an agreement;
-anyone else gets 404. A call under an agreement may state its purpose in the `X-Caselink-Purpose` header, and
-the agreement must allow it; tracing queries must state one.
+anyone else gets 404. A call under an agreement may state its purpose in the
+`X-Caselink-Purpose` header, and the agreement must allow it; tracing queries must state one.
 
 **Errors.** Every error answer is `{"error", "detail", "problems"}`: a stable code, what to
 do, and every problem found. No answer repeats an identifier you sent.
