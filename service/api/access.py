@@ -1,8 +1,9 @@
 """The gate of every agreement call: party, role and purpose checked, refusals audited.
 
-:func:`open_agreement` answers 404 to a non-party (audited in the service's own chain under a
-hash of the id tried, so that chain never reveals that an agreement exists), 403 to a party
-whose key lacks the role or whose purpose the agreement does not allow (audited in the
+:func:`open_agreement` answers 404 to a key not in the agreement — of no party, or an
+``auditor`` key of an agency not named as its auditor (audited in the service's own chain under
+a hash of the id tried, so that chain never reveals that an agreement exists) —, 403 to a key
+in it that lacks the role or whose purpose the agreement does not allow (audited in the
 agreement's chain), and otherwise returns the agreement and the purpose to record.
 
 The purpose of a call is the ``X-Caselink-Purpose`` header or, without one, the call's
