@@ -21,8 +21,14 @@ steward     its own agency and the agreements it is party to: create agreements 
             sight: 404, as for a key id that does not exist.
 submitter,  rotate the very key they call with, and nothing else on keys or agencies.
 tracer,
-evaluator
+evaluator,
+auditor
 =========== =========================================================================
+
+An ``auditor`` key is for independent oversight: it reads an agreement, its audit chain, and
+has the chain verified and checkpointed, for the agreements a steward of a party named its
+agency on as an auditor (:mod:`service.api.routes.amendments`) — and nothing else. Its
+agency need not be a party; being named gives the agency's other keys nothing.
 
 The first admin (or steward) key is made straight on the database by
 ``caselink admin create-agency NAME --role admin``: whoever can open the database is the
@@ -37,9 +43,10 @@ from dataclasses import dataclass
 
 import blake3
 
-__all__ = ["AGENCY_ROLES", "KEY_ID", "ROLES", "IssuedKey", "hash_key", "new_key"]
+__all__ = ["AGENCY_ROLES", "AUDITOR", "KEY_ID", "ROLES", "IssuedKey", "hash_key", "new_key"]
 
-AGENCY_ROLES = ("steward", "submitter", "tracer", "evaluator")  # a steward may issue these
+AGENCY_ROLES = ("steward", "submitter", "tracer", "evaluator", "auditor")  # a steward issues these
+AUDITOR = "auditor"  # reads what it is named on: the agreement and its audit
 ROLES = ("admin", *AGENCY_ROLES)
 KEY_ID = re.compile(r"^key_[0-9a-f]{16}$")  # what new_key makes; anything else names no key
 

@@ -6,6 +6,8 @@ The case registry's own tables (``registry_*``, one scope per agreement) belong 
 - ``agencies``: the principals' organisations (name as in batch files);
 - ``api_keys``: one role per key; only a BLAKE3 hash of the key is stored;
 - ``agreements`` and ``agreement_parties``: who shares what, for which purposes, how long;
+- ``agreement_auditors``: the agencies named to oversee an agreement (their ``auditor`` keys
+  read it and its audit); an auditor agency need not be a party;
 - ``batches`` and ``batch_records``: accepted uploads; a record's filter stays here until a
   run has moved it into the registry;
 - ``runs``: linkage runs and their progress, and the lease of the replica executing each
@@ -27,6 +29,7 @@ import sqlalchemy as sa
 
 __all__ = [
     "agencies",
+    "agreement_auditors",
     "agreement_parties",
     "agreements",
     "api_keys",
@@ -102,6 +105,12 @@ agreement_parties = sa.Table(
     metadata,
     sa.Column("agreement_id", sa.ForeignKey("agreements.id"), primary_key=True),
     sa.Column("agency_id", sa.ForeignKey("agencies.id"), primary_key=True),
+)
+agreement_auditors = sa.Table(
+    "agreement_auditors",
+    metadata,
+    sa.Column("agreement_id", sa.ForeignKey("agreements.id"), primary_key=True),
+    sa.Column("agency_id", sa.ForeignKey("agencies.id"), primary_key=True, index=True),
 )
 batches = sa.Table(
     "batches",

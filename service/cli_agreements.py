@@ -2,16 +2,18 @@
 
 ::
 
-    caselink agreement list [--json]                  # the agreements your agency is party to
+    caselink agreement list [--json]                  # the agreements your key is in
     caselink agreement show agr_... [--json]
     caselink agreement amend agr_... --add-party unicef --remove-party old-partner \\
-        --purpose linkage --purpose tracing --retention-days 180
+        --add-auditor dpo-office --purpose linkage --purpose tracing --retention-days 180
     caselink summary --agreement agr_... [--json]     # figures: no record, no ref
 
 An amendment is a steward's, audited in the agreement's chain with each change before and
-after; ``--purpose``, given, replaces the list. A party that still holds records cannot be
-removed (the service says to withdraw or purge them first); a shorter retention period
-takes effect at the next retention sweep.
+after; ``--purpose``, given, replaces the list. An agency named with ``--add-auditor`` lets its
+``auditor`` keys list and show the agreement and read, verify and checkpoint its audit
+(``caselink audit show|verify|checkpoint --agreement``); nothing else. A party that still
+holds records cannot be removed (the service says to withdraw or purge them first); a shorter
+retention period takes effect at the next retention sweep.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ __all__ = ["register"]
 
 console = Console(stderr=True, soft_wrap=True)
 AGREEMENT_ID = typer.Argument(..., help="Agreement id (agr_...).")
-FIELDS = ("parties", "purposes", "retention_days")
+FIELDS = ("parties", "auditors", "purposes", "retention_days")
 
 
 def _shown(value: Any) -> str:
@@ -43,18 +45,30 @@ def list_agreements(
     api_key_file: Path | None = KEY,
     ca_file: Path | None = CA,
 ) -> None:
-    """The agreements your agency is a party to, oldest first."""
+    """The agreements your agency is a party to (for an auditor key: those its agency is
+    named on as auditor), oldest first; "access" says which."""
     with client(url, api_key_file, ca_file=ca_file) as c:
         found = c.list_agreements()
     if as_json:
         print_json(found)
         return
-    table = Table("agreement", "name", "parties", "purposes", "retention (days)", "created")
+    table = Table(
+        "agreement",
+        "name",
+        "access",
+        "parties",
+        "auditors",
+        "purposes",
+        "retention (days)",
+        "created",
+    )
     for a in found:
         table.add_row(
             a["agreement_id"],
             a["name"],
+            a["access"],
             _shown(a["parties"]),
+            _shown(a["auditors"]) or "-",
             _shown(a["purposes"]),
             str(a["retention_days"]),
             a["created_at"],
@@ -69,7 +83,8 @@ def show(
     api_key_file: Path | None = KEY,
     ca_file: Path | None = CA,
 ) -> None:
-    """One agreement: parties, purposes, schema, layout, linkage settings, retention."""
+    """One agreement: parties, auditors, purposes, schema, layout, linkage settings, retention
+    (parties, and the auditor keys of its auditors)."""
     with client(url, api_key_file, ca_file=ca_file) as c:
         a = c.agreement(agreement_id)
     if as_json:
@@ -80,6 +95,8 @@ def show(
     for key, value in (
         ("name", a["name"]),
         ("parties", _shown(a["parties"])),
+        ("auditors", _shown(a["auditors"]) or "-"),
+        ("your access", a["access"]),
         ("purposes", _shown(a["purposes"])),
         ("retention", f"{a['retention_days']} days after a batch arrives"),
         ("schema fingerprint", a["schema_fingerprint"]),
@@ -103,6 +120,17 @@ def amend(
         "--remove-party",
         help="A party to remove (repeat); it must hold no stored record: withdraw or purge first.",
     ),
+    add_auditor: list[str] | None = typer.Option(
+        None,
+        "--add-auditor",
+        help="An agency to name as auditor (repeat): its auditor keys read the agreement and "
+        "its audit from now on.",
+    ),
+    remove_auditor: list[str] | None = typer.Option(
+        None,
+        "--remove-auditor",
+        help="An auditor to un-name (repeat): its auditor keys are refused from now on.",
+    ),
     purpose: list[str] | None = typer.Option(
         None,
         "--purpose",
@@ -119,10 +147,13 @@ def amend(
     api_key_file: Path | None = KEY,
     ca_file: Path | None = CA,
 ) -> None:
-    """Amend an agreement's parties, purposes or retention (stewards of a party); audited."""
-    if not (add_party or remove_party or purpose or retention_days is not None):
+    """Amend an agreement's parties, auditors, purposes or retention (stewards of a party);
+    audited."""
+    named = (add_party, remove_party, add_auditor, remove_auditor, purpose)
+    if not (any(named) or retention_days is not None):
         raise typer.BadParameter(
-            "give at least one of --add-party, --remove-party, --purpose, --retention-days"
+            "give at least one of --add-party, --remove-party, --add-auditor, "
+            "--remove-auditor, --purpose, --retention-days"
         )
     with client(url, api_key_file, ca_file=ca_file) as c:
         before = c.agreement(agreement_id)
@@ -132,13 +163,15 @@ def amend(
             remove_parties=remove_party or (),
             purposes=purpose or None,
             retention_days=retention_days,
+            add_auditors=add_auditor or (),
+            remove_auditors=remove_auditor or (),
         )
     if as_json:
         print_json(after)
         return
     changed = [f for f in FIELDS if before[f] != after[f]]
     for field in changed:
-        console.print(f"{field}: {_shown(before[field])} -> {_shown(after[field])}")
+        console.print(f"{field}: {_shown(before[field]) or '-'} -> {_shown(after[field]) or '-'}")
     if not changed:
         console.print("nothing changed: the agreement had these settings already")
     if "retention_days" in changed and after["retention_days"] < before["retention_days"]:

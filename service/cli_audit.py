@@ -1,9 +1,10 @@
 """The audit commands, through a running service: ``caselink audit show`` (entries, page by
-page), ``audit verify`` (the service recomputes a chain) and ``audit checkpoint`` (a party
-keeps a signed head) — an agreement's chain for its stewards, the service's own chain (no
-``--agreement``) for admins — and ``caselink admin audit-key`` (the operator prints the
-public key that checks the checkpoints). ``caselink admin verify-audit``, on the database,
-verifies every chain and loads kept checkpoints with :func:`load_kept`.
+page), ``audit verify`` (the service recomputes a chain) and ``audit checkpoint`` (a party or
+an auditor keeps a signed head) — an agreement's chain for its stewards and for the auditor
+keys of the agencies named as its auditors, the service's own chain (no ``--agreement``) for
+admins — and ``caselink admin audit-key`` (the operator prints the public key that checks the
+checkpoints). ``caselink admin verify-audit``, on the database, verifies every chain and
+loads kept checkpoints with :func:`load_kept`.
 """
 
 from __future__ import annotations

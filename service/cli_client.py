@@ -33,7 +33,8 @@ agency_app = typer.Typer(
     help="Agencies and keys (admins; stewards for their own agency).", no_args_is_help=True
 )
 agreement_app = typer.Typer(
-    help="Data-sharing agreements: create and amend (stewards), list and show (parties).",
+    help="Data-sharing agreements: create and amend (stewards), list and show (parties and "
+    "auditors).",
     no_args_is_help=True,
 )
 
@@ -123,7 +124,12 @@ def cases(
 @agency_app.command("add")
 def agency_add(
     name: str = typer.Argument(..., help="Agency name, as in its batch files."),
-    role: str = typer.Option("submitter", "--role", help="Role of the key to issue."),
+    role: str = typer.Option(
+        "submitter",
+        "--role",
+        help="Role of the key to issue: admin, steward, submitter, tracer, evaluator or "
+        "auditor (reads the agreements its agency is named on as auditor, and their audit).",
+    ),
     key_out: Path = typer.Option(
         ..., "--key-out", help="Write the new key here (mode 0600; '-': stdout)."
     ),
@@ -133,8 +139,11 @@ def agency_add(
 ) -> None:
     """Add an agency (if new; admin keys) and issue it a key, written to --key-out. A steward
     issues keys to its own agency only."""
+    from service._keys import ROLES
     from service.client import ClientError
 
+    if role not in ROLES:
+        raise typer.BadParameter(f"use one of {', '.join(ROLES)}", param_hint="--role")
     with client(url, api_key_file, ca_file=ca_file) as c:
         if c.me()["role"] == "admin":
             try:
@@ -152,6 +161,12 @@ def agency_add(
 def agreement_create(
     name: str = typer.Option(..., "--name", help="A name the parties will recognise it by."),
     party: list[str] = typer.Option(..., "--party", help="An agency taking part (repeat)."),
+    auditor: list[str] | None = typer.Option(
+        None,
+        "--auditor",
+        help="An agency named to oversee it (repeat): its auditor keys read the agreement and "
+        "its audit; a party or not.",
+    ),
     purpose: list[str] = typer.Option(
         ["linkage"], "--purpose", help="An allowed purpose (repeat for each)."
     ),
@@ -190,8 +205,10 @@ def agreement_create(
             retention_days=retention_days,
             threshold=t,
             key_check=key_check,
+            auditors=auditor or (),
         )
-    console.print(f"agreement {a['agreement_id']}: parties {', '.join(a['parties'])}")
+    overseen = f"; auditors {', '.join(a['auditors'])}" if a["auditors"] else ""
+    console.print(f"agreement {a['agreement_id']}: parties {', '.join(a['parties'])}{overseen}")
     typer.echo(a["agreement_id"])
 
 

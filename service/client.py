@@ -118,10 +118,12 @@ class Client:
         threshold: float | str = "auto",
         allow_duplicates_within_agency: bool = False,
         key_check: str | None = None,
+        auditors: Sequence[str] = (),
     ) -> dict[str, Any]:
         """Create an agreement (stewards). ``segments`` is the schema's layout, in order:
         ``schema.layout`` of a :class:`bloom.Schema`, or ``{"name", "bits"}`` objects.
-        ``key_check`` is the secret's :func:`bloom.key_check_value` (else the first batch's)."""
+        ``key_check`` is the secret's :func:`bloom.key_check_value` (else the first batch's).
+        ``auditors`` names the agencies whose ``auditor`` keys will oversee it."""
         body = {
             "name": name,
             "parties": parties,
@@ -140,6 +142,8 @@ class Client:
         }
         if key_check is not None:
             body["key_check"] = key_check
+        if auditors:
+            body["auditors"] = list(auditors)
         return self._json("POST", "/v1/agreements", json=body)
 
     def list_agreements(self) -> list[dict[str, Any]]:
@@ -156,14 +160,20 @@ class Client:
         remove_parties: Sequence[str] = (),
         purposes: Sequence[str] | None = None,
         retention_days: int | None = None,
+        add_auditors: Sequence[str] = (),
+        remove_auditors: Sequence[str] = (),
     ) -> dict[str, Any]:
         """Amend an agreement (stewards of a party); what is not given stays as it is. The
         purposes, when given, replace the list. Returns the agreement as amended."""
         body: dict[str, Any] = {}
-        if add_parties:
-            body["add_parties"] = list(add_parties)
-        if remove_parties:
-            body["remove_parties"] = list(remove_parties)
+        for field, names in (
+            ("add_parties", add_parties),
+            ("remove_parties", remove_parties),
+            ("add_auditors", add_auditors),
+            ("remove_auditors", remove_auditors),
+        ):
+            if names:
+                body[field] = list(names)
         if purposes is not None:
             body["purposes"] = list(purposes)
         if retention_days is not None:

@@ -1,8 +1,9 @@
 """The gate of every agreement call: party, role and purpose checked, refusals audited.
 
-:func:`open_agreement` answers 404 to a non-party (audited in the service's own chain under a
-hash of the id tried, so that chain never reveals that an agreement exists), 403 to a party
-whose key lacks the role or whose purpose the agreement does not allow (audited in the
+:func:`open_agreement` answers 404 to a key not in the agreement — of no party, or an
+``auditor`` key of an agency not named as its auditor (audited in the service's own chain under
+a hash of the id tried, so that chain never reveals that an agreement exists) —, 403 to a key
+in it that lacks the role or whose purpose the agreement does not allow (audited in the
 agreement's chain), and otherwise returns the agreement and the purpose to record.
 
 The purpose of a call is the ``X-Caselink-Purpose`` header or, without one, the call's
@@ -10,9 +11,10 @@ default, and both go through the same check (:func:`check_purpose`): the agreeme
 it. An agreement allows the purposes it lists, and two more implicitly, each only as the
 default purpose of the calls it names (:data:`IMPLIED`): ``linkage`` for the linkage the
 agreement exists for (uploads, runs, batches, one's own cases, withdrawals, reading the
-agreement) and ``oversight`` for a steward reading and verifying the agreement's audit. Every
-other purpose — ``evaluation``, the summary's default, and ``tracing`` included — must be
-listed, or the call is refused exactly as a stated purpose would be.
+agreement) and ``oversight`` for a steward or an auditor reading, verifying and checkpointing
+the agreement's audit, and for an auditor reading the agreement itself. Every other purpose —
+``evaluation``, the summary's default, and ``tracing`` included — must be listed, or the call
+is refused exactly as a stated purpose would be.
 """
 
 from __future__ import annotations

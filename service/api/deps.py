@@ -2,7 +2,8 @@
 
 ``EngineDep`` is the app's engine; ``PrincipalDep`` the agency and role behind the request's
 ``Authorization: Bearer`` key (401 without a valid, unrevoked key); :func:`need` narrows to
-roles (403 otherwise). :func:`agreement_of` loads an agreement the caller is a party to and
+roles (403 otherwise). :func:`agreement_of` loads an agreement the caller is in — its agency
+a party, or, for an ``auditor`` key, its agency named as the agreement's auditor — and
 answers 404 — not 403 — to everyone else, so an outsider cannot even learn that it exists.
 ``PurposeDep`` is the one ``X-Caselink-Purpose`` header, if any (422 when sent twice or not
 in the form of a purpose). ``MetricsReader`` admits the metrics token or an ``admin`` key.
@@ -31,7 +32,7 @@ from service._checkpoint_writer import CheckpointWriter
 from service._events import ChangeFeed
 from service._faults import Faults
 from service._index_store import IndexStore
-from service._keys import hash_key
+from service._keys import AUDITOR, hash_key
 from service._metrics import Metrics
 from service._ratelimit import RateLimiter
 from service._refusals import RefusalAudit
@@ -40,7 +41,7 @@ from service._settings import Settings
 from service.api.errors import ServiceError, named_id, well_formed
 from service.api.state import ServiceState
 from service.repositories.agencies import key_by_hash
-from service.repositories.agreements import AgreementRow, of_party
+from service.repositories.agreements import AgreementRow, of_auditor, of_party
 
 __all__ = [
     "AuditWriterDep",
@@ -199,16 +200,23 @@ PurposeDep = Annotated[str | None, Depends(purpose_header)]
 
 
 def agreement_of(conn: sa.Connection, principal: Principal, agreement_id: str) -> AgreementRow:
-    """The agreement if the caller's agency is a party to it; 404 for everyone else."""
+    """The agreement if the caller is in it; 404 for everyone else.
+
+    An ``auditor`` key is in the agreements its agency is named on as auditor, and in no
+    other (not even one its agency is a party to): it oversees what it was named to. Every
+    other key is in the agreements its agency is a party to; its agency being named as an
+    auditor gives it nothing."""
+    auditor = principal.role == AUDITOR
     row = None
     if well_formed("agreement", agreement_id):  # any other string names no agreement
-        row = of_party(conn, agreement_id, principal.agency_id)
+        find = of_auditor if auditor else of_party
+        row = find(conn, agreement_id, principal.agency_id)
     if row is None:
+        among = "named as auditor of" if auditor else "party to"
         raise ServiceError(
             404,
             "not_found",
-            f"no {named_id('agreement', agreement_id)} among the agreements your agency is "
-            "party to",
+            f"no {named_id('agreement', agreement_id)} among the agreements your agency is {among}",
         )
     return row
 

@@ -44,7 +44,7 @@ AGENCY_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 AgencyName = Annotated[str, Field(pattern=AGENCY_NAME)]
 Purpose = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
 _WHEN = "(UTC, ISO 8601)"
-Role = Literal["admin", "steward", "submitter", "tracer", "evaluator"]
+Role = Literal["admin", "steward", "submitter", "tracer", "evaluator", "auditor"]
 assert set(Role.__args__) == set(ROLES)  # type: ignore[attr-defined]
 
 
@@ -72,8 +72,8 @@ class KeyCreate(_In):
     """The key to issue."""
 
     role: Role = Field(
-        description="What the key may do: `admin`, `steward`, `submitter`, `tracer` or "
-        "`evaluator` (see the introduction)."
+        description="What the key may do: `admin`, `steward`, `submitter`, `tracer`, "
+        "`evaluator` or `auditor` (see the introduction)."
     )
 
 
@@ -152,6 +152,12 @@ class AgreementCreate(_In):
         description="The agencies that share records under it, each once; each must be an "
         "agency here already."
     )
+    auditors: Annotated[list[AgencyName], Field(max_length=100)] = Field(
+        [],
+        description="The agencies named to oversee it, each once; each must be an agency here "
+        "already, a party or not. Their `auditor` keys read the agreement and its audit, and "
+        "have the audit verified and checkpointed; nothing else.",
+    )
     purposes: Annotated[list[Purpose], Field(min_length=1)] = Field(
         description="The purposes calls under it may state, each once, lowercase (for "
         "example `tracing`, `evaluation`). `linkage` and `oversight` are allowed to every "
@@ -194,7 +200,7 @@ class AgreementCreate(_In):
         ),
     ] = None
 
-    @field_validator("parties", "purposes")
+    @field_validator("parties", "purposes", "auditors")
     @classmethod
     def _unique(cls, v: list[str]) -> list[str]:
         if len(set(v)) != len(v):
@@ -207,11 +213,19 @@ class AgreementCreate(_In):
 
 
 class AgreementPublic(BaseModel):
-    """A data-sharing agreement, as its parties see it."""
+    """A data-sharing agreement, as its parties and its auditors see it."""
 
     agreement_id: str = Field(description="The agreement's id (`agr_` and 16 hex digits).")
     name: str = Field(description="The name people know the agreement by.")
     parties: list[str] = Field(description="The agencies sharing records under it, by name.")
+    auditors: list[str] = Field(
+        description="The agencies named to oversee it, by name: their `auditor` keys read it "
+        "and its audit."
+    )
+    access: Literal["party", "auditor"] = Field(
+        description="How the calling key reaches it: `party` (its agency shares records under "
+        "it) or `auditor` (an `auditor` key of an agency named to oversee it)."
+    )
     purposes: list[str] = Field(description="The purposes calls under it may state.")
     schema_fingerprint: str = Field(
         description="The fingerprint of the linkage schema every batch must be encoded with."
@@ -479,7 +493,7 @@ __all__ += ["OFFSET_MAX", "TOP_K_LIMIT"]
 # -- amending an agreement --------------------------------------------------------------------
 class AgreementAmend(_In):
     """What a steward of a party changes in an agreement: give at least one field. Parties
-    are added and removed by name; the purposes, when given, replace the list."""
+    and auditors are added and removed by name; the purposes, when given, replace the list."""
 
     add_parties: Annotated[
         list[AgencyName],
@@ -491,6 +505,22 @@ class AgreementAmend(_In):
             max_length=100,
             description="parties to remove: each must hold no stored record in the agreement "
             "(withdraw them, or let retention purge them, first); never the caller's own agency",
+        ),
+    ] = []
+    add_auditors: Annotated[
+        list[AgencyName],
+        Field(
+            max_length=100,
+            description="agencies to name as auditors (each an agency here, a party or not): "
+            "their `auditor` keys read the agreement and its audit from now on",
+        ),
+    ] = []
+    remove_auditors: Annotated[
+        list[AgencyName],
+        Field(
+            max_length=100,
+            description="auditors to un-name: their `auditor` keys get 404 from now on, as "
+            "outsiders do",
         ),
     ] = []
     purposes: Annotated[
@@ -507,7 +537,7 @@ class AgreementAmend(_In):
         ),
     ] = None
 
-    @field_validator("add_parties", "remove_parties", "purposes")
+    @field_validator("add_parties", "remove_parties", "add_auditors", "remove_auditors", "purposes")
     @classmethod
     def _unique(cls, v: list[str] | None) -> list[str] | None:
         if v is not None and len(set(v)) != len(v):
@@ -516,14 +546,26 @@ class AgreementAmend(_In):
 
     @model_validator(mode="after")
     def _something(self) -> AgreementAmend:
-        named = (self.add_parties, self.remove_parties, self.purposes, self.retention_days)
+        named = (
+            self.add_parties,
+            self.remove_parties,
+            self.add_auditors,
+            self.remove_auditors,
+            self.purposes,
+            self.retention_days,
+        )
         if all(x is None or x == [] for x in named):
             raise ValueError(
-                "give at least one of add_parties, remove_parties, purposes, retention_days"
+                "give at least one of add_parties, remove_parties, add_auditors, "
+                "remove_auditors, purposes, retention_days"
             )
-        both = sorted(set(self.add_parties) & set(self.remove_parties))
-        if both:
-            raise ValueError(f"added and removed at once: {', '.join(both)}")
+        for what, added, removed in (
+            ("parties", self.add_parties, self.remove_parties),
+            ("auditors", self.add_auditors, self.remove_auditors),
+        ):
+            both = sorted(set(added) & set(removed))
+            if both:
+                raise ValueError(f"{what} added and removed at once: {', '.join(both)}")
         return self
 
 

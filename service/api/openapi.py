@@ -63,11 +63,14 @@ and has one role:
   its agency's records and withdraws them.
 - `tracer` sends tracing queries: is this sought person known anywhere?
 - `evaluator` reads an agreement's summary figures.
+- `auditor` oversees: it reads an agreement and its audit, and has the audit verified and
+  checkpointed, for the agreements its agency is named on as an auditor; nothing else.
 
-**Agreements and purposes.** Records are shared under an agreement: its parties, the purposes
-it allows, its schema and its retention. Only its parties see an agreement; anyone else gets
-404. A call under an agreement may state its purpose in the `X-Caselink-Purpose` header, and
-the agreement must allow it; tracing queries must state one.
+**Agreements and purposes.** Records are shared under an agreement: its parties, the
+agencies named to oversee it (its auditors), the purposes it allows, its schema and its
+retention. Only its parties, and the `auditor` keys of its auditors, see an agreement;
+anyone else gets 404. A call under an agreement may state its purpose in the
+`X-Caselink-Purpose` header, and the agreement must allow it; tracing queries must state one.
 
 **Errors.** Every error answer is `{"error", "detail", "problems"}`: a stable code, what to
 do, and every problem found. No answer repeats an identifier you sent.

@@ -1,14 +1,15 @@
-"""Agreements and their parties."""
+"""Agreements, their parties and the agencies named as their auditors."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 
-from service._tables import agencies, agreement_parties, agreements
+from service._tables import agencies, agreement_auditors, agreement_parties, agreements
 from service.repositories._rows import typed
 
 __all__ = [
@@ -17,7 +18,10 @@ __all__ = [
     "agreement",
     "agreements_of",
     "amend",
+    "audited_by",
+    "auditors",
     "filter_bits",
+    "of_auditor",
     "of_party",
     "parties",
 ]
@@ -73,16 +77,66 @@ def agreements_of(conn: sa.Connection, agency_id: int) -> list[AgreementRow]:
     return [typed(AgreementRow, r) for r in rows]
 
 
-def parties(conn: sa.Connection, agreement_id: str) -> list[str]:
-    """The names of the agreement's parties, sorted."""
-    a, p = agencies.c, agreement_parties.c
+def of_auditor(conn: sa.Connection, agreement_id: str, agency_id: int) -> AgreementRow | None:
+    """The agreement if agency ``agency_id`` is named as its auditor; None otherwise."""
+    g, n = agreements.c, agreement_auditors.c
+    row = conn.execute(
+        sa.select(agreements)
+        .join(agreement_auditors, n.agreement_id == g.id)
+        .where(g.id == agreement_id, n.agency_id == agency_id)
+    ).first()
+    return None if row is None else typed(AgreementRow, row)
+
+
+def audited_by(conn: sa.Connection, agency_id: int) -> list[AgreementRow]:
+    """The agreements agency ``agency_id`` is named as auditor of, oldest first."""
+    g, n = agreements.c, agreement_auditors.c
+    rows = conn.execute(
+        sa.select(agreements)
+        .join(agreement_auditors, n.agreement_id == g.id)
+        .where(n.agency_id == agency_id)
+        .order_by(g.created_at)
+    ).all()
+    return [typed(AgreementRow, r) for r in rows]
+
+
+def _names(conn: sa.Connection, link: sa.Table, agreement_id: str) -> list[str]:
+    a = agencies.c
     query = (
         sa.select(a.name)
-        .join(agreement_parties, p.agency_id == a.id)
-        .where(p.agreement_id == agreement_id)
+        .join(link, link.c.agency_id == a.id)
+        .where(link.c.agreement_id == agreement_id)
         .order_by(a.name)
     )
     return [str(x) for x in conn.execute(query).scalars()]
+
+
+def parties(conn: sa.Connection, agreement_id: str) -> list[str]:
+    """The names of the agreement's parties, sorted."""
+    return _names(conn, agreement_parties, agreement_id)
+
+
+def auditors(conn: sa.Connection, agreement_id: str) -> list[str]:
+    """The names of the agencies named as the agreement's auditors, sorted."""
+    return _names(conn, agreement_auditors, agreement_id)
+
+
+def _relink(
+    conn: sa.Connection,
+    link: sa.Table,
+    agreement_id: str,
+    add: Sequence[int],
+    remove: Sequence[int],
+) -> None:
+    """Link agencies ``add`` to the agreement through ``link`` and unlink ``remove``."""
+    if remove:
+        conn.execute(
+            link.delete().where(
+                link.c.agreement_id == agreement_id, link.c.agency_id.in_(list(remove))
+            )
+        )
+    if add:
+        conn.execute(link.insert(), [{"agreement_id": agreement_id, "agency_id": a} for a in add])
 
 
 def filter_bits(conn: sa.Connection, agreement_id: str) -> int:
@@ -104,9 +158,10 @@ def add_agreement(
     allow_duplicates: bool,
     created_by: int,
     party_ids: list[int],
+    auditor_ids: Sequence[int] = (),
     key_check: str | None = None,
 ) -> AgreementRow:
-    """A new agreement with its parties; returns it as stored."""
+    """A new agreement with its parties and auditors; returns it as stored."""
     conn.execute(
         agreements.insert().values(
             id=agreement_id,
@@ -123,10 +178,8 @@ def add_agreement(
             key_check=key_check,
         )
     )
-    conn.execute(
-        agreement_parties.insert(),
-        [{"agreement_id": agreement_id, "agency_id": a} for a in party_ids],
-    )
+    _relink(conn, agreement_parties, agreement_id, party_ids, ())
+    _relink(conn, agreement_auditors, agreement_id, auditor_ids, ())
     stored = agreement(conn, agreement_id)
     assert stored is not None  # written in this transaction
     return stored
@@ -140,21 +193,13 @@ def amend(
     remove_party_ids: list[int],
     purposes: list[str] | None,
     retention_days: int | None,
+    add_auditor_ids: Sequence[int] = (),
+    remove_auditor_ids: Sequence[int] = (),
 ) -> AgreementRow:
-    """Add and remove parties, replace the purposes, set the retention period (each when
-    given); returns the agreement as stored now."""
-    p = agreement_parties.c
-    if remove_party_ids:
-        conn.execute(
-            agreement_parties.delete().where(
-                p.agreement_id == agreement_id, p.agency_id.in_(remove_party_ids)
-            )
-        )
-    if add_party_ids:
-        conn.execute(
-            agreement_parties.insert(),
-            [{"agreement_id": agreement_id, "agency_id": a} for a in add_party_ids],
-        )
+    """Add and remove parties and auditors, replace the purposes, set the retention period
+    (each when given); returns the agreement as stored now."""
+    _relink(conn, agreement_parties, agreement_id, add_party_ids, remove_party_ids)
+    _relink(conn, agreement_auditors, agreement_id, add_auditor_ids, remove_auditor_ids)
     values: dict[str, Any] = {}
     if purposes is not None:
         values["purposes"] = purposes

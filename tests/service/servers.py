@@ -358,10 +358,13 @@ def encode_file(
     return path
 
 
-def agreement_body(schema: bloom.Schema, parties: list[str], name: str = "test") -> dict:
+def agreement_body(
+    schema: bloom.Schema, parties: list[str], name: str = "test", auditors: list[str] = ()
+) -> dict:
     return dict(
         name=name,
         parties=parties,
+        auditors=list(auditors),
         purposes=PURPOSES,
         schema_fingerprint=schema.fingerprint,
         filter_bits=schema.filter_bits,
@@ -381,7 +384,7 @@ class World:
     held_back: dict[str, pd.DataFrame]  # per agency: records kept for the incremental round
     planted: pd.DataFrame  # agency, record_ref, person: identical records in all three
     keys: dict[str, str]  # agency -> submitter key
-    role_keys: dict[str, str]  # role -> key of a party agency with that role
+    role_keys: dict[str, str]  # role -> key in the agreement with that role (see _keys)
     outsider_keys: dict[str, str]  # role -> key of an agency outside the agreement
     revoked_key: str
     first_run: dict
@@ -407,6 +410,7 @@ class World:
 
 
 AGENCIES = ("agency-a", "agency-b", "agency-c")
+OVERSIGHT = "oversight"  # named as the world agreement's auditor; no party
 PLANTED = pd.DataFrame(
     {
         "given_name": ["Zebulon", "Quintessa", "Barnabas"],
@@ -453,18 +457,19 @@ def _keys(service: Service, steward: Client, admin: Client) -> tuple[dict, dict,
     me = steward.me()
     assert (me["agency"], me["role"]) == (service.steward_agency, "steward")
     assert admin.me()["role"] == "admin"
-    for agency in (*AGENCIES, "outsider"):
+    for agency in (*AGENCIES, "outsider", OVERSIGHT):
         assert admin.create_agency(agency)["name"] == agency
     keys = {a: admin.create_key(a, "submitter")["api_key"] for a in AGENCIES}
     outsider_keys = {
         r: admin.create_key("outsider", r)["api_key"]
-        for r in ("steward", "submitter", "tracer", "evaluator")
+        for r in ("steward", "submitter", "tracer", "evaluator", "auditor")
     }
-    role_keys = {
+    role_keys = {  # of party agencies, but the auditor's: of the agency named as auditor
         "steward": service.steward_key,
         "submitter": keys["agency-a"],
         "tracer": admin.create_key("agency-b", "tracer")["api_key"],
         "evaluator": admin.create_key("agency-a", "evaluator")["api_key"],
+        "auditor": admin.create_key(OVERSIGHT, "auditor")["api_key"],
     }
     revoked = admin.create_key("agency-a", "submitter")
     admin.revoke_key(revoked["key_id"])
@@ -481,9 +486,10 @@ def _build_world(
 ) -> World:
     keys, role_keys, outsider_keys, revoked = _keys(service, steward, admin)
     agreement = steward.create_agreement(
-        **agreement_body(schema, list(AGENCIES), name="three agencies")
+        **agreement_body(schema, list(AGENCIES), name="three agencies", auditors=[OVERSIGHT])
     )
     assert agreement["parties"] == sorted([*AGENCIES, service.steward_agency])
+    assert agreement["auditors"] == [OVERSIGHT]
     assert agreement["purposes"] == PURPOSES
     assert agreement["schema_fingerprint"] == schema.fingerprint
     assert agreement["filter_bits"] == schema.filter_bits

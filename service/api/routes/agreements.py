@@ -1,18 +1,22 @@
-"""Data-sharing agreements: parties, purposes, schema, linkage settings, retention.
+"""Data-sharing agreements: parties, auditors, purposes, schema, linkage settings, retention.
 
-A steward creates one and is a party to it; only parties ever see it (404 to others). An
-admin key is in no role list here: the service's operator reads no agreement."""
+A steward creates one and is a party to it; only parties, and the ``auditor`` keys of the
+agencies named as its auditors, ever see it (404 to others). An auditor reads it with the
+default purpose ``oversight``. An admin key is in no role list here: the service's operator
+reads no agreement."""
 
 from __future__ import annotations
 
 import secrets
+from typing import Literal
 
 import sqlalchemy as sa
 from fastapi import APIRouter
 
 from service._audit import append
-from service.api.access import open_agreement, refuse
-from service.api.deps import EngineDep, PrincipalDep, need
+from service._keys import AGENCY_ROLES, AUDITOR
+from service.api.access import DEFAULT_PURPOSE, open_agreement, refuse
+from service.api.deps import EngineDep, Principal, PrincipalDep, need
 from service.api.errors import ServiceError
 from service.api.models import AgreementCreate, AgreementPublic, LinkageSettings, Segment
 from service.repositories import agencies as agencies_repo
@@ -20,18 +24,33 @@ from service.repositories import agreements as agreements_repo
 from service.repositories.agreements import AgreementRow
 
 router = APIRouter(prefix="/v1/agreements", tags=["agreements"])
-ANY_ROLE = ("steward", "submitter", "tracer", "evaluator")
+ANY_ROLE = AGENCY_ROLES  # every role but admin; an auditor only where it is named
+OVERSIGHT = "oversight"  # the purpose of an auditor's reading
+
+
+def access_of(principal: Principal) -> Literal["party", "auditor"]:
+    """How the caller reaches the agreements it sees (:func:`service.api.deps.agreement_of`)."""
+    return "auditor" if principal.role == AUDITOR else "party"
+
+
+def reading_purpose(principal: Principal) -> str:
+    """The default purpose of reading an agreement: ``oversight`` for an auditor."""
+    return OVERSIGHT if principal.role == AUDITOR else DEFAULT_PURPOSE
 
 
 def threshold_value(text: str) -> float | str:
     return text if text == "auto" else float(text)
 
 
-def public(conn: sa.Connection, row: AgreementRow) -> AgreementPublic:
+def public(
+    conn: sa.Connection, row: AgreementRow, access: Literal["party", "auditor"] = "party"
+) -> AgreementPublic:
     return AgreementPublic(
         agreement_id=row.id,
         name=row.name,
         parties=agreements_repo.parties(conn, row.id),
+        auditors=agreements_repo.auditors(conn, row.id),
+        access=access,
         purposes=list(row.purposes),
         schema_fingerprint=row.schema_fingerprint,
         filter_bits=row.filter_bits,
@@ -57,10 +76,11 @@ def public(conn: sa.Connection, row: AgreementRow) -> AgreementPublic:
 def create_agreement(
     body: AgreementCreate, engine: EngineDep, principal: PrincipalDep
 ) -> AgreementPublic:
-    """Create a data-sharing agreement: its parties, the purposes it allows, the schema every
-    batch must be encoded with (fingerprint and segment layout, as `caselink inspect` shows
-    them), the linkage settings and how long records are kept. The steward's own agency
-    becomes a party; every party must be an agency here already.
+    """Create a data-sharing agreement: its parties, the agencies named to oversee it, the
+    purposes it allows, the schema every batch must be encoded with (fingerprint and segment
+    layout, as `caselink inspect` shows them), the linkage settings and how long records are
+    kept. The steward's own agency becomes a party; every party and auditor must be an agency
+    here already. The `auditor` keys of the auditors read the agreement and its audit.
 
     Only a `steward` key may call it. Audited in the agreement's chain."""
     need(principal, "steward")
@@ -68,15 +88,18 @@ def create_agreement(
     if layout:
         raise ServiceError(422, "invalid_request", "the segment layout does not fit", layout)
     names = sorted(set(body.parties) | {principal.agency})
+    auditors = sorted(body.auditors)
     with engine.begin() as conn:
-        found = agencies_repo.agency_ids(conn, names)
-        missing = [n for n in names if n not in found]
+        found = agencies_repo.agency_ids(conn, [*names, *auditors])
+        missing = [
+            f"{field}: no agency {n}; create it first"
+            for field, listed in (("parties", names), ("auditors", auditors))
+            for n in listed
+            if n not in found
+        ]
         if missing:
             raise ServiceError(
-                422,
-                "invalid_request",
-                "some parties are not agencies here",
-                [f"parties: no agency {n}; create it first" for n in missing],
+                422, "invalid_request", "some parties or auditors are not agencies here", missing
             )
         row = agreements_repo.add_agreement(
             conn,
@@ -91,9 +114,15 @@ def create_agreement(
             allow_duplicates=body.linkage.allow_duplicates_within_agency,
             created_by=principal.agency_id,
             party_ids=[found[n] for n in names],
+            auditor_ids=[found[n] for n in auditors],
             key_check=body.key_check,
         )
-        details = {"agreement": row.id, "parties": names, "purposes": body.purposes}
+        details = {
+            "agreement": row.id,
+            "parties": names,
+            "auditors": auditors,
+            "purposes": body.purposes,
+        }
         append(conn, row.id, principal.actor, "agreement.create", details=details)
         return public(conn, row)
 
@@ -102,10 +131,12 @@ def create_agreement(
     "",
     response_model=list[AgreementPublic],
     summary="List your agreements",
-    response_description="The agreements your agency is a party to; none other.",
+    response_description="The agreements your key is in (`access` says how); none other.",
 )
 def list_agreements(engine: EngineDep, principal: PrincipalDep) -> list[AgreementPublic]:
-    """The agreements the caller's agency is a party to, and no others.
+    """The agreements the caller's agency is a party to, and no others; for an `auditor`
+    key, the agreements its agency is named to oversee, and no others. Each says how the key
+    reaches it in `access`: `party` or `auditor`.
 
     Any key but an `admin` key may call it: the service's operator reads no agreement, not
     even its own agency's. Audited in each agreement's chain."""
@@ -113,11 +144,16 @@ def list_agreements(engine: EngineDep, principal: PrincipalDep) -> list[Agreemen
         need(principal, *ANY_ROLE)
     except ServiceError as e:
         raise refuse(engine, "", principal, "agreement.list", e) from None
+    auditor = principal.role == AUDITOR
     with engine.begin() as conn:
-        rows = agreements_repo.agreements_of(conn, principal.agency_id)
+        if auditor:
+            rows = agreements_repo.audited_by(conn, principal.agency_id)
+        else:
+            rows = agreements_repo.agreements_of(conn, principal.agency_id)
+        why = OVERSIGHT if auditor else None
         for r in rows:
-            append(conn, r.id, principal.actor, "agreement.list")
-        return [public(conn, r) for r in rows]
+            append(conn, r.id, principal.actor, "agreement.list", purpose=why)
+        return [public(conn, r, access_of(principal)) for r in rows]
 
 
 @router.get(
@@ -129,9 +165,17 @@ def list_agreements(engine: EngineDep, principal: PrincipalDep) -> list[Agreemen
 def get_agreement(agreement_id: str, engine: EngineDep, principal: PrincipalDep) -> AgreementPublic:
     """One agreement, with the schema fingerprint and segment layout its batches must carry.
 
-    Any key of a party agency but an `admin` key may call it; everyone else gets 404, as if
-    it did not exist. Audited in the agreement's chain."""
-    row, purpose = open_agreement(engine, principal, agreement_id, "agreement.read", ANY_ROLE)
+    Any key of a party agency but an `admin` key may call it, and an `auditor` key of an
+    agency named to oversee it (with the default purpose `oversight`); everyone else gets
+    404, as if it did not exist. Audited in the agreement's chain."""
+    row, purpose = open_agreement(
+        engine,
+        principal,
+        agreement_id,
+        "agreement.read",
+        ANY_ROLE,
+        default_purpose=reading_purpose(principal),
+    )
     with engine.begin() as conn:
         append(conn, agreement_id, principal.actor, "agreement.read", purpose=purpose)
-        return public(conn, row)
+        return public(conn, row, access_of(principal))

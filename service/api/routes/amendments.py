@@ -1,5 +1,5 @@
-"""Amending an agreement: a steward of a party adds or removes parties, replaces the purposes
-or changes the retention period (``PATCH /v1/agreements/{agreement_id}``).
+"""Amending an agreement: a steward of a party adds or removes parties or auditors, replaces
+the purposes or changes the retention period (``PATCH /v1/agreements/{agreement_id}``).
 
 What an amendment means:
 
@@ -10,6 +10,9 @@ What an amendment means:
   records of a party that has left would keep surfacing in other agencies' cases. Its agency
   then gets 404 like any outsider. A steward never removes its own agency (it would lock
   itself out): a steward of another party does;
+- an agency named as auditor (a party or not) lets its ``auditor`` keys read the agreement
+  and its audit from then on — the entries from before too: the whole chain is what they
+  oversee; an auditor removed gets 404 like any outsider from the next call on;
 - the purposes, when given, replace the list: a purpose taken out is refused from the next
   call on;
 - a new retention period counts from each batch's arrival, as the old one did: a shorter one
@@ -70,6 +73,25 @@ def _party_ids(
     return [found[n] for n in body.add_parties], [found[n] for n in body.remove_parties]
 
 
+def _auditor_ids(
+    conn: sa.Connection, body: AgreementAmend, auditors: list[str]
+) -> tuple[list[int], list[int]]:
+    """The agency ids to name and to un-name as auditors; 422 naming every one that cannot be."""
+    problems: list[str] = []
+    found = agencies_repo.agency_ids(conn, [*body.add_auditors, *body.remove_auditors])
+    for name in body.add_auditors:
+        if name not in found:
+            problems.append(f"add_auditors: no agency {name}; create it first")
+        elif name in auditors:
+            problems.append(f"add_auditors: {name} is an auditor already")
+    for name in body.remove_auditors:
+        if name not in auditors:
+            problems.append(f"remove_auditors: {name} is not an auditor")
+    if problems:
+        raise ServiceError(422, "invalid_request", "the auditors cannot be changed so", problems)
+    return [found[n] for n in body.add_auditors], [found[n] for n in body.remove_auditors]
+
+
 def _still_holding(
     conn: sa.Connection, engine: sa.Engine, agreement_id: str, leaving: dict[str, int]
 ) -> None:
@@ -92,13 +114,19 @@ def _still_holding(
 
 
 def _changes(
-    body: AgreementAmend, before: AgreementRow, after: AgreementRow, parties: tuple[list, list]
+    body: AgreementAmend,
+    before: AgreementRow,
+    after: AgreementRow,
+    parties: tuple[list, list],
+    auditors: tuple[list, list],
 ) -> dict[str, Any]:
     """The changed fields, before and after (the audit entry's details)."""
     old: dict[str, Any] = {}
     new: dict[str, Any] = {}
     if body.add_parties or body.remove_parties:
         old["parties"], new["parties"] = parties
+    if body.add_auditors or body.remove_auditors:
+        old["auditors"], new["auditors"] = auditors
     if body.purposes is not None:
         old["purposes"], new["purposes"] = list(before.purposes), list(after.purposes)
     if body.retention_days is not None:
@@ -109,7 +137,7 @@ def _changes(
 @router.patch(
     "/{agreement_id}",
     response_model=AgreementPublic,
-    summary="Amend parties, purposes or retention",
+    summary="Amend parties, auditors, purposes, retention",
     response_description="The agreement as amended.",
 )
 def amend_agreement(
@@ -119,17 +147,20 @@ def amend_agreement(
     principal: PrincipalDep,
     purpose: PurposeDep,
 ) -> AgreementPublic:
-    """Amend an agreement (a `steward` of a party agency): add or remove parties, replace the
-    purposes, change the retention period. A party holding stored records cannot leave (409:
-    withdraw or purge them first); a shorter retention period purges at the next sweep. Audited
-    with each change before and after."""
+    """Amend an agreement (a `steward` of a party agency): add or remove parties, name or
+    un-name auditors (agencies whose `auditor` keys read the agreement and its audit), replace
+    the purposes, change the retention period. A party holding stored records cannot leave
+    (409: withdraw or purge them first); a shorter retention period purges at the next sweep.
+    Audited with each change before and after."""
     _, why = open_agreement(engine, principal, agreement_id, ACTION, AMENDERS, purpose)
     try:
         with engine.begin() as conn:
             before = agreements_repo.agreement(conn, agreement_id, for_update=True)
             assert before is not None  # open_agreement found it; agreements are never deleted
             parties = agreements_repo.parties(conn, agreement_id)
+            auditors = agreements_repo.auditors(conn, agreement_id)
             add_ids, remove_ids = _party_ids(conn, principal, body, parties)
+            add_auditors, remove_auditors = _auditor_ids(conn, body, auditors)
             leaving = dict(zip(body.remove_parties, remove_ids, strict=True))
             _still_holding(conn, engine, agreement_id, leaving)
             after = agreements_repo.amend(
@@ -139,9 +170,16 @@ def amend_agreement(
                 remove_party_ids=remove_ids,
                 purposes=body.purposes,
                 retention_days=body.retention_days,
+                add_auditor_ids=add_auditors,
+                remove_auditor_ids=remove_auditors,
             )
-            now = agreements_repo.parties(conn, agreement_id)
-            details = _changes(body, before, after, (parties, now))
+            details = _changes(
+                body,
+                before,
+                after,
+                (parties, agreements_repo.parties(conn, agreement_id)),
+                (auditors, agreements_repo.auditors(conn, agreement_id)),
+            )
             append(conn, agreement_id, principal.actor, ACTION, purpose=why, details=details)
             return public(conn, after)
     except ServiceError as e:  # the transaction is rolled back: audit the refusal on its own

@@ -1,8 +1,11 @@
-"""The audit chains, for stewards: read entries page by page, verify a chain whole, and take
-a signed checkpoint of a chain's head to keep outside the service (:mod:`service._checkpoint`).
+"""The audit chains, for stewards and auditors: read entries page by page, verify a chain
+whole, and take a signed checkpoint of a chain's head to keep outside the service
+(:mod:`service._checkpoint`).
 
 Who may read an agreement's audit is :data:`AUDIT_ROLES` (one tuple for every agreement audit
-route); the service's own chain has its own role check. ``after`` and ``limit`` are bounded
+route): a steward of a party, and an auditor key of an agency named to oversee the agreement
+(:func:`service.api.deps.agreement_of` decides which agreements a key is in). The service's
+own chain has its own role check: an admin's only. ``after`` and ``limit`` are bounded
 in their ``Query``: a seq is a 64-bit integer in every database.
 """
 
@@ -31,7 +34,7 @@ router = APIRouter(prefix="/v1", tags=["audit"])
 SEQ_MAX = 2**63 - 1  # a BIGINT: larger numbers overflow SQLite and PostgreSQL alike
 After = Annotated[int, Query(ge=0, le=SEQ_MAX, description="entries after this seq")]
 Limit = Annotated[int, Query(ge=1, le=10_000)]
-AUDIT_ROLES: tuple[str, ...] = ("steward",)  # who reads, verifies, checkpoints an agreement's
+AUDIT_ROLES: tuple[str, ...] = ("steward", "auditor")  # who reads, verifies, checkpoints it
 
 
 def _page(
@@ -104,7 +107,8 @@ def agreement_audit(
     touched — never a record's ref or filter. Pass the page's `next_after` as `after` for
     the next page; it is null on the last. The default purpose is `oversight`.
 
-    Only a `steward` key of a party agency may call it. The reading is audited too."""
+    Only a `steward` key of a party agency, or an `auditor` key of an agency named to oversee
+    the agreement, may call it. The reading is audited too."""
     _, why = open_agreement(
         engine,
         principal,
@@ -129,7 +133,8 @@ def verify_agreement_audit(
     """Recompute the agreement's hash chain from its first entry: every edited, removed or
     reordered entry is named. The default purpose is `oversight`.
 
-    Only a `steward` key of a party agency may call it. Audited in the agreement's chain."""
+    Only a `steward` key of a party agency, or an `auditor` key of an agency named to oversee
+    the agreement, may call it. Audited in the agreement's chain."""
     _, why = open_agreement(
         engine,
         principal,
@@ -192,7 +197,8 @@ def agreement_audit_checkpoint(
     service. Keep it outside the service: `caselink admin verify-audit --against` checks the
     chain against it later, and catches a chain cut short or rewritten since.
 
-    Only a `steward` key of a party agency may call it."""
+    Only a `steward` key of a party agency, or an `auditor` key of an agency named to oversee
+    the agreement, may call it. Audited in the agreement's chain."""
     _, why = open_agreement(
         engine,
         principal,

@@ -3,6 +3,12 @@
 answers for an agreement that does not exist, so that outsiders cannot learn it exists. An
 admin key is in no agreement endpoint's roles: it reads no agreement data.
 
+An ``auditor`` key is in the agreements its agency is named on as auditor (the world's names
+agency ``oversight``), and in no other: there it reads the agreement and its audit, verifies
+and checkpoints it, and is refused the rest with 403 like any party key of a wrong role;
+everywhere else — an agreement it is not named on, even one its agency is a party to — it is
+an outsider (404). Being named gives the agency's other keys nothing (404).
+
 The endpoint list comes from the app's OpenAPI document; a new endpoint without a line in
 ``ROLES`` fails :func:`test_every_endpoint_is_listed_here`. Keys and agencies, role by role and
 target by target, are in test_key_access.
@@ -18,11 +24,12 @@ import pytest
 from service._settings import Settings
 from service._tables import audit_entries
 from service.api import create_app
-from tests.service.servers import AGENCIES, agreement_body, encode_file
+from tests.service.servers import AGENCIES, OVERSIGHT, agreement_body, encode_file
 
-ANY = ("steward", "submitter", "tracer", "evaluator")  # every agency role; admin is none
+ANY = ("steward", "submitter", "tracer", "evaluator", "auditor")  # every agency role
 ALL = ("admin", *ANY)
 RUNNERS = ("submitter", "steward")
+OVERSEERS = ("steward", "auditor")  # an agreement's audit: a party's steward, its auditors
 MANAGERS = ("admin", "steward")  # a steward: its own agency's keys only (test_key_access)
 AGR = "/v1/agreements/{agreement_id}"
 ROLES: dict[tuple[str, str], tuple[str, ...]] = {
@@ -46,9 +53,9 @@ ROLES: dict[tuple[str, str], tuple[str, ...]] = {
     ("GET", f"{AGR}/summary"): ("evaluator", "steward"),
     ("POST", f"{AGR}/withdrawals"): RUNNERS,
     ("POST", f"{AGR}/queries"): ("tracer",),
-    ("GET", f"{AGR}/audit"): ("steward",),
-    ("GET", f"{AGR}/audit/verify"): ("steward",),
-    ("GET", f"{AGR}/audit/checkpoint"): ("steward",),
+    ("GET", f"{AGR}/audit"): OVERSEERS,
+    ("GET", f"{AGR}/audit/verify"): OVERSEERS,
+    ("GET", f"{AGR}/audit/checkpoint"): OVERSEERS,
     ("GET", "/v1/audit"): ("admin",),
     ("GET", "/v1/audit/verify"): ("admin",),
     ("GET", "/v1/audit/checkpoint"): ("admin",),
@@ -98,8 +105,11 @@ def _call(
 
 @pytest.fixture(scope="module")
 def probe(world, person_schema, secret):
-    """The world, plus a small valid batch of agency-a to send where a body is needed, and
-    the key of every role of a party agency: an admin key of the steward's agency too."""
+    """The world, plus a small valid batch of agency-a to send where a body is needed; the
+    key of every role in the agreement (``party_keys``: an admin key of the steward's agency
+    too, and the auditor key of the agency named as auditor); keys that are not in it though
+    near it (``unnamed_keys``); and a second agreement, ``other_id``, of agency-b, that names
+    the outsider agency as its auditor."""
     df = world.held_back["agency-a"].head(2).assign(record_ref=["probe-1", "probe-2"])
     world.probe_batch = encode_file(
         df, person_schema, secret, "agency-a", world.workdir / "probe.parquet"
@@ -107,7 +117,18 @@ def probe(world, person_schema, secret):
     world.schema = person_schema
     with world.service.admin() as admin:
         party_admin = admin.create_key(world.service.steward_agency, "admin")["api_key"]
+        world.unnamed_keys = {
+            "the named agency's steward": admin.create_key(OVERSIGHT, "steward")["api_key"],
+            "the named agency's submitter": admin.create_key(OVERSIGHT, "submitter")["api_key"],
+            "a party's auditor, not named": admin.create_key("agency-a", "auditor")["api_key"],
+            "an auditor named on another": world.outsider_keys["auditor"],
+        }
     world.party_keys = {**world.role_keys, "admin": party_admin}
+    with world.service.client() as steward:
+        other = steward.create_agreement(
+            **agreement_body(person_schema, ["agency-b"], name="other", auditors=["outsider"])
+        )
+    world.other_id = other["agreement_id"]
     return world
 
 
@@ -177,7 +198,7 @@ def test_outsiders_get_404_as_for_an_agreement_that_does_not_exist(probe, endpoi
     scope = audit_entries.c.scope == probe.agreement_id
     before = db.count(audit_entries, scope)
     missing = "agr_" + secrets.token_hex(8)
-    outsiders = {**probe.outsider_keys, "admin": probe.service.admin_key}
+    outsiders = {**probe.outsider_keys, **probe.unnamed_keys, "admin": probe.service.admin_key}
     for role, key in outsiders.items():  # the right role or not: always 404
         real = _outsider_call(probe, endpoint, key)
         assert real.status_code == 404, (role, real.text)
@@ -189,10 +210,47 @@ def test_outsiders_get_404_as_for_an_agreement_that_does_not_exist(probe, endpoi
     assert db.count(audit_entries, scope) == before  # the agreement's chain shows no probing
 
 
+def _listed(world, key: str) -> dict[str, str]:
+    """The agreements ``key`` lists, and how it reaches each (``access``)."""
+    with world.service.client(key) as c:
+        return {a["agreement_id"]: a["access"] for a in c.list_agreements()}
+
+
 def test_outsiders_do_not_see_the_agreement_listed(probe):
     for role, key in probe.outsider_keys.items():
-        with probe.service.client(key) as c:
-            assert c.list_agreements() == [], role
+        expected = {probe.other_id: "auditor"} if role == "auditor" else {}
+        assert _listed(probe, key) == expected, role
+    for who, key in probe.unnamed_keys.items():
+        assert probe.agreement_id not in _listed(probe, key), who
     for agency in AGENCIES:
-        with probe.client(agency) as c:
-            assert probe.agreement_id in [a["agreement_id"] for a in c.list_agreements()]
+        assert _listed(probe, probe.keys[agency])[probe.agreement_id] == "party"
+    assert _listed(probe, probe.party_keys["auditor"]) == {probe.agreement_id: "auditor"}
+
+
+AUDITED = [e for e in ENDPOINTS if "auditor" in ROLES[e] and e[1].startswith(AGR)]
+
+
+@pytest.mark.parametrize("endpoint", AUDITED, ids=[f"{m} {p}" for m, p in AUDITED])
+def test_an_auditor_reads_what_it_is_named_on_audited_as_an_auditor(probe, endpoint):
+    """The named auditor's reads answer, each in the agreement's chain under role auditor
+    and purpose oversight; the same key on another agreement is an outsider (404)."""
+    db = probe.service.db
+    key = _bearer(probe.party_keys["auditor"])
+    r = _call(probe, endpoint, key)
+    assert r.status_code == 200, r.text
+    with db.engine.connect() as conn:
+        last = conn.execute(
+            audit_entries.select()
+            .where(audit_entries.c.scope == probe.agreement_id)
+            .order_by(audit_entries.c.seq.desc())
+            .limit(1)
+        ).one()
+    assert (last.actor, last.role, last.purpose, last.outcome) == (
+        OVERSIGHT,
+        "auditor",
+        "oversight",
+        "ok",
+    )
+    assert _call(probe, endpoint, key, agreement_id=probe.other_id).status_code == 404
+    named_there = _bearer(probe.outsider_keys["auditor"])  # the other agreement's auditor
+    assert _call(probe, endpoint, named_there, agreement_id=probe.other_id).status_code == 200

@@ -327,3 +327,109 @@ def test_admin_reads_of_the_database_print_json(parity):
     assert r.returncode == 0, r.stderr
     ring = json.loads(r.stdout)
     assert ring and sum(k["stored_filters"] for k in ring) >= sum(parity.records.values())
+
+
+def _created(p: Parity, name: str, *auditors: str) -> str:
+    """A new agreement of cli-b made by the steward through the CLI; its id."""
+    named = [arg for a in auditors for arg in ("--auditor", a)]
+    made = p.run(
+        "agreement",
+        "create",
+        "--name",
+        name,
+        "--party",
+        "cli-b",
+        *named,
+        "--schema",
+        "person",
+        "--retention-days",
+        "30",
+        key="steward.key",
+    )
+    return _ok(made).stdout.strip().splitlines()[-1]
+
+
+def test_an_auditor_reads_and_verifies_only_the_audit_of_what_it_is_named_on(parity):
+    p = parity
+    bad = p.run(
+        "agency", "add", "cli-dpo", "--role", "inspector", "--key-out", "x.key", key="admin.key"
+    )
+    assert bad.returncode == 2 and "use one of" in bad.stderr and "auditor" in bad.stderr
+    _ok(
+        p.run(
+            "agency", "add", "cli-dpo", "--role", "auditor", "--key-out", "dpo.key", key="admin.key"
+        )
+    )
+    assert p.me((p.work / "dpo.key").read_text().strip())["role"] == "auditor"
+    overseen = _created(p, "overseen", "cli-dpo")
+    other = _created(p, "not overseen")
+
+    shown = p.json("agreement", "show", overseen, key="dpo.key")
+    assert (shown["auditors"], shown["access"]) == (["cli-dpo"], "auditor")
+    table = _ok(p.run("agreement", "show", overseen, key="dpo.key")).stdout
+    assert "cli-dpo" in table and "auditor" in table
+    assert [a["agreement_id"] for a in p.json("agreement", "list", key="dpo.key")] == [overseen]
+    entries = p.json("audit", "show", "--agreement", overseen, key="dpo.key")["items"]
+    assert entries[0]["action"] == "agreement.create"
+    assert entries[0]["details"]["auditors"] == ["cli-dpo"]
+    assert (entries[-1]["actor"], entries[-1]["role"]) == ("cli-dpo", "auditor")
+    verified = _ok(p.run("audit", "verify", "--agreement", overseen, key="dpo.key"))
+    assert "entries intact" in verified.stderr
+    kept = _ok(p.run("audit", "checkpoint", "--agreement", overseen, "--out", "-", key="dpo.key"))
+    assert json.loads(kept.stdout)["scope"] == overseen
+
+    # nothing else: linked data of its agreement (403), another agreement, the service's chain
+    cases = p.run("cases", "--agreement", overseen, key="dpo.key")
+    assert cases.returncode == 2 and "yours has role auditor" in cases.stderr
+    for args in (
+        ("audit", "show", "--agreement", other),
+        ("audit", "verify", "--agreement", other),
+        ("agreement", "show", other),
+    ):
+        refused = p.run(*args, key="dpo.key")
+        assert refused.returncode == 2, args
+        assert "named as auditor of" in refused.stderr, (args, refused.stderr)
+    assert p.run("audit", "show", key="dpo.key").returncode == 2
+
+
+def test_a_steward_names_and_unnames_an_auditor_audited(parity):
+    p = parity
+    _ok(
+        p.run(
+            "agency",
+            "add",
+            "cli-watch",
+            "--role",
+            "auditor",
+            "--key-out",
+            "watch.key",
+            key="admin.key",
+        )
+    )
+    agreement = _created(p, "watched later")
+    assert p.run("audit", "verify", "--agreement", agreement, key="watch.key").returncode == 2
+
+    named = _ok(
+        p.run("agreement", "amend", agreement, "--add-auditor", "cli-watch", key="steward.key")
+    )
+    assert "auditors: - -> cli-watch" in named.stderr
+    _ok(p.run("audit", "verify", "--agreement", agreement, key="watch.key"))
+    # a steward issues an auditor key to its own agency; a party's, that agency not named
+    own = ("agency", "add", p.service.steward_agency, "--role", "auditor", "--key-out")
+    _ok(p.run(*own, "own-auditor.key", key="steward.key"))
+    assert p.run("agreement", "show", agreement, key="own-auditor.key").returncode == 2
+
+    unnamed = _ok(
+        p.run("agreement", "amend", agreement, "--remove-auditor", "cli-watch", key="steward.key")
+    )
+    assert "auditors: cli-watch -> -" in unnamed.stderr
+    gone = p.run("audit", "show", "--agreement", agreement, key="watch.key")
+    assert gone.returncode == 2 and "named as auditor of" in gone.stderr
+    entries = p.json("audit", "show", "--agreement", agreement, key="steward.key")["items"]
+    amends = [e["details"] for e in entries if e["action"] == "agreement.amend"]
+    assert amends == [
+        {"before": {"auditors": []}, "after": {"auditors": ["cli-watch"]}},
+        {"before": {"auditors": ["cli-watch"]}, "after": {"auditors": []}},
+    ]
+    reads = [e for e in entries if e["actor"] == "cli-watch"]
+    assert {(e["action"], e["role"]) for e in reads} >= {("audit.verify", "auditor")}

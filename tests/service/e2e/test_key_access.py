@@ -23,7 +23,7 @@ from service._tables import audit_entries
 from service.client import ClientError
 
 HOME, AWAY = "keys-home", "keys-away"
-ROLES = ("admin", "steward", "submitter", "tracer", "evaluator")
+ROLES = ("admin", "steward", "submitter", "tracer", "evaluator", "auditor")
 CALLERS = (*ROLES, "no key", "revoked")
 TARGETS = ("own", "other role", "steward", "away", "admin", "unknown", "malformed")
 # own: the caller's key. other role: a key of its agency with another role. steward: its
@@ -40,6 +40,7 @@ ROTATE = {  # POST /v1/keys/{target}/rotate
     "submitter": (201, 403,        403,     403,  403,   403,     403),
     "tracer":    (201, 403,        403,     403,  403,   403,     403),
     "evaluator": (201, 403,        403,     403,  403,   403,     403),
+    "auditor":   (201, 403,        403,     403,  403,   403,     403),
     "no key":    (401, 401,        401,     401,  401,   401,     401),
     "revoked":   (401, 401,        401,     401,  401,   401,     401),
 }
@@ -50,21 +51,23 @@ REVOKE = {  # DELETE /v1/keys/{target}
     "submitter": (403, 403,        403,     403,  403,   403,     403),
     "tracer":    (403, 403,        403,     403,  403,   403,     403),
     "evaluator": (403, 403,        403,     403,  403,   403,     403),
+    "auditor":   (403, 403,        403,     403,  403,   403,     403),
     "no key":    (401, 401,        401,     401,  401,   401,     401),
     "revoked":   (401, 401,        401,     401,  401,   401,     401),
 }
 OPERATIONS = {  # call [role of the key to issue]
-    #                                            admin stew. subm. trac. eval. none  revoked
-    "GET /v1/keys":                             (200,  200,  403,  403,  403,  401,  401),
-    f"POST /v1/agencies/{HOME}/keys steward":   (201,  201,  403,  403,  403,  401,  401),
-    f"POST /v1/agencies/{HOME}/keys tracer":    (201,  201,  403,  403,  403,  401,  401),
-    f"POST /v1/agencies/{HOME}/keys admin":     (201,  403,  403,  403,  403,  401,  401),
-    f"POST /v1/agencies/{AWAY}/keys submitter": (201,  403,  403,  403,  403,  401,  401),
-    "POST /v1/agencies/nowhere/keys submitter": (404,  403,  403,  403,  403,  401,  401),
-    "POST /v1/agencies":                        (201,  403,  403,  403,  403,  401,  401),
-    "GET /v1/agencies":                         (200,  200,  403,  403,  403,  401,  401),
-    "GET /v1/audit":                            (200,  403,  403,  403,  403,  401,  401),
-    "GET /v1/audit/verify":                     (200,  403,  403,  403,  403,  401,  401),
+    #                                            admin stew. subm. trac. eval. aud.  none  revoked
+    "GET /v1/keys":                             (200,  200,  403,  403,  403,  403,  401,  401),
+    f"POST /v1/agencies/{HOME}/keys steward":   (201,  201,  403,  403,  403,  403,  401,  401),
+    f"POST /v1/agencies/{HOME}/keys tracer":    (201,  201,  403,  403,  403,  403,  401,  401),
+    f"POST /v1/agencies/{HOME}/keys auditor":   (201,  201,  403,  403,  403,  403,  401,  401),
+    f"POST /v1/agencies/{HOME}/keys admin":     (201,  403,  403,  403,  403,  403,  401,  401),
+    f"POST /v1/agencies/{AWAY}/keys submitter": (201,  403,  403,  403,  403,  403,  401,  401),
+    "POST /v1/agencies/nowhere/keys submitter": (404,  403,  403,  403,  403,  403,  401,  401),
+    "POST /v1/agencies":                        (201,  403,  403,  403,  403,  403,  401,  401),
+    "GET /v1/agencies":                         (200,  200,  403,  403,  403,  403,  401,  401),
+    "GET /v1/audit":                            (200,  403,  403,  403,  403,  403,  401,  401),
+    "GET /v1/audit/verify":                     (200,  403,  403,  403,  403,  403,  401,  401),
 }
 # fmt: on
 
