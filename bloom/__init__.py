@@ -12,7 +12,8 @@ Nothing outside this package ever sees a raw identifier. Public API::
 
 from bloom._batch import BatchMetadata, BatchWriter, EncodedBatch
 from bloom._batchread import read_batch
-from bloom._encode import EncodeReport, encode, encode_csv
+from bloom._csvencode import encode_csv
+from bloom._encode import EncodeReport, encode
 from bloom._exposure import BatchExposure, SegmentExposure, batch_exposure
 from bloom._hardening import blip_flip_probability
 from bloom._rules import (

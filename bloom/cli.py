@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,8 @@ from rich.table import Table
 
 from bloom._batchread import read_batch
 from bloom._bitops import popcount_rows
-from bloom._encode import DEFAULT_CHUNK_BYTES, encode_csv
+from bloom._csvencode import encode_csv
+from bloom._encode import DEFAULT_CHUNK_BYTES
 from bloom._privacy import (
     EXIT_LEAKS,
     LEAK_THRESHOLD,
@@ -50,7 +52,9 @@ def encode(
     schema: str = typer.Option(
         ..., "--schema", help="Schema file, or a shipped one: febrl, person."
     ),
-    input_path: Path = typer.Option(..., "--input", help="The register, a CSV file with a header."),
+    input_path: Path = typer.Option(
+        ..., "--input", help="The register, a CSV file with a header; - reads standard input."
+    ),
     agency: str = typer.Option(
         ..., "--agency", help="Your agency's name as the agreement knows it."
     ),
@@ -65,13 +69,40 @@ def encode(
     chunk_mb: float = typer.Option(
         DEFAULT_CHUNK_BYTES / 2**20, "--chunk-mb", min=0.1, help="Size of each block read."
     ),
-    input_encoding: str = typer.Option(
-        "utf-8", "--input-encoding", help="Text encoding of the CSV."
+    input_encoding: str | None = typer.Option(
+        None,
+        "--input-encoding",
+        help="Text encoding of the CSV (default utf-8; a byte-order mark decides where there "
+        "is one). cp1252 is what Excel on Windows saves.",
+    ),
+    delimiter: str = typer.Option(
+        ",", "--delimiter", help="The character between fields: , ; | or tab."
+    ),
+    date_order: str | None = typer.Option(
+        None,
+        "--date-order",
+        help="How the register writes dates like 03/12/2010: DMY, MDY or YMD (default: the "
+        "schema's date_order, else its formats as written).",
+    ),
+    problems_out: Path | None = typer.Option(
+        None,
+        "--problems-out",
+        help="Write every problem found to this CSV: row, line, column, problem, severity "
+        "(never a value). Rows count records after the header from 1; line is the file's line.",
     ),
 ) -> None:
-    """Encode a register into keyed Bloom filters, on this machine, in bounded memory."""
+    """Encode a register into keyed Bloom filters, on this machine, in bounded memory.
+
+    Every problem of the file is reported in one pass, by row: the header is row 0 and the
+    first record row 1 (a blank line is no row; a quoted line break does not start one). A
+    message lists the first 20 rows of each problem; --problems-out lists them all.
+    """
     the_schema = Schema.load(schema)
+    if date_order is not None:
+        the_schema = the_schema.with_date_order(date_order.upper())
     the_secret = Secret.resolve(secret)
+    from_stdin = str(input_path) == "-"
+    size = input_path.stat().st_size if not from_stdin and input_path.is_file() else 0
     with Progress(
         TextColumn("encoding"),
         BarColumn(),
@@ -80,11 +111,9 @@ def encode(
         console=console,
         transient=True,
     ) as progress:
-        task = progress.add_task(
-            "encode", total=input_path.stat().st_size if input_path.is_file() else 0
-        )
+        task = progress.add_task("encode", total=size or None)
         report = encode_csv(
-            input_path,
+            sys.stdin.buffer if from_stdin else input_path,
             the_schema,
             the_secret,
             agency=agency,
@@ -93,14 +122,21 @@ def encode(
             jobs=jobs,
             chunk_bytes=int(chunk_mb * 2**20),
             input_encoding=input_encoding,
-            on_progress=lambda done, total: progress.update(task, completed=done, total=total),
+            delimiter=delimiter,
+            problems_out=problems_out,
+            on_progress=lambda done, total: progress.update(
+                task, completed=done, total=total or None
+            ),
         )
     console.print(f"encoded {report.records:,} records into {out_path}")
     for name, count in sorted(report.missing.items()):
         if count:
             console.print(f"  field {name}: {count:,} missing")
-    for name, count in sorted(report.invalid.items()):
-        console.print(f"  field {name}: {count:,} unparseable, encoded as missing")
+    for problem in report.warnings:
+        console.print(f"[yellow]warning:[/yellow] {escape(problem.sentence())}", highlight=False)
+    if report.warnings:
+        where = f"in {problems_out}" if problems_out else "with --problems-out FILE"
+        console.print(f"Every row of these is listed {where}")
     warnings = schema_warnings(the_schema)
     for text in warnings:
         console.print(f"[yellow]warning:[/yellow] schema '{the_schema.name or schema}': {text}")

@@ -23,7 +23,15 @@ import bloom
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET_HEX = "00" * 32
-HEADER = ["ref", "given_name", "family_name", "father_name", "sex", "date_of_birth", "place"]
+HEADER = [
+    "ref",
+    "given_name",
+    "family_name",
+    "father_name",
+    "sex",
+    "date_of_birth",
+    "place_of_birth",
+]
 
 
 def register(n: int = 40) -> list[list[str]]:
