@@ -251,10 +251,14 @@ def parse_dates_dictionary(values: pa.Array, parser: DateParser) -> ParsedDates:
     ok, blank = fits.copy(), np.zeros(n, dtype=np.bool_)
     which = np.where(fits, 0, -1).astype(np.int64)
     rest = np.flatnonzero(~fits)
-    for i, raw in zip(rest.tolist(), values.take(rest).to_pylist(), strict=True):
-        parsed, which[i] = parser.with_format(raw)
-        if parsed is not None:
-            ymd[i] = (parsed[0], parsed[1] or 0, parsed[2] or 0)
-            ok[i] = True
-        blank[i] = not raw.strip()
+    if rest.size:  # one by one, gathered into the arrays at once
+        raws = values.take(rest).to_pylist()
+        found = [parser.with_format(raw) for raw in raws]
+        which[rest] = [w for _, w in found]
+        hit = [k for k, (parsed, _) in enumerate(found) if parsed is not None]
+        if hit:
+            dates = [found[k][0] for k in hit]
+            ymd[rest[hit]] = [(d[0], d[1] or 0, d[2] or 0) for d in dates if d is not None]
+            ok[rest[hit]] = True
+        blank[rest] = [not raw.strip() for raw in raws]
     return ParsedDates(ymd, ok, blank, which)

@@ -107,11 +107,29 @@ class RegisterStream(io.RawIOBase):
         return True
 
     def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
-        if not self._pending and not self._ended:
-            self._fill(max(len(buffer), _READ))
+        """Fill ``buffer`` whole unless the input ends: Arrow takes each read as a block."""
+        if not self._pending and self._decoder is None and not self._ended:
+            return self._read_through(buffer)
+        while len(self._pending) < len(buffer) and not self._ended:
+            self._fill(max(len(buffer) - len(self._pending), _READ))
         n = min(len(buffer), len(self._pending))
         buffer[:n] = self._pending[:n]
         del self._pending[:n]
+        return n
+
+    def _read_through(self, buffer: memoryview) -> int:
+        """UTF-8 read straight into Arrow's buffer, then scanned there: no copy of our own."""
+        n = 0
+        view = memoryview(buffer).cast("B")
+        while n < len(view):
+            got = self._raw.readinto(view[n:])  # type: ignore[attr-defined]
+            if not got:
+                self._ended = True
+                break
+            n += got
+        self.consumed += n
+        if n:
+            self.scan.feed(view[:n])
         return n
 
     # -- reading ahead ------------------------------------------------------------------------

@@ -71,35 +71,6 @@ def _end_record(s: I64, bad: I64, n_bad: int) -> int:  # pragma: no cover - comp
     return n_bad
 
 
-@njit(cache=True, inline="always")
-def _utf8_ok(s: I64, b: int) -> bool:  # pragma: no cover - compiled
-    """Advance UTF-8 validation by byte ``b``; False where the text is not UTF-8 (a sequence
-    cut short, a stray continuation byte, an overlong form, a surrogate, past U+10FFFF)."""
-    ok, lead = True, True
-    if s[_NEED] > 0:
-        if s[_LO] <= b <= s[_HI]:
-            s[_NEED] -= 1
-            lead = False
-        else:
-            ok = False
-            s[_NEED] = 0
-        s[_LO], s[_HI] = 0x80, 0xBF
-    if lead and b >= 0x80:
-        if 0xC2 <= b <= 0xDF:
-            s[_NEED] = 1
-        elif 0xE0 <= b <= 0xEF:
-            s[_NEED] = 2
-            s[_LO] = 0xA0 if b == 0xE0 else 0x80  # no overlong form
-            s[_HI] = 0x9F if b == 0xED else 0xBF  # no surrogate
-        elif 0xF0 <= b <= 0xF4:
-            s[_NEED] = 3
-            s[_LO] = 0x90 if b == 0xF0 else 0x80
-            s[_HI] = 0x8F if b == 0xF4 else 0xBF  # nothing past U+10FFFF
-        else:
-            ok = False
-    return ok
-
-
 @njit(cache=True, nogil=True)
 def _scan(
     data: U8, start: int, delim: int, check_utf8: bool, s: I64, bad: I64, utf8: I64, breaks: I64
@@ -107,64 +78,107 @@ def _scan(
     """Scan ``data[start:]``, carrying the state ``s``; stop early when an output is full.
 
     Returns (bytes scanned up to, wrong field counts, bad UTF-8 places, breakpoints) written.
+    The state lives in locals while scanning (the compiler keeps them in registers).
     """
+    st, cr, fields, record, line = s[_ST], s[_CR], s[_FIELDS], s[_RECORD], s[_LINE]
+    rec_line, expected, offset = s[_REC_LINE], s[_EXPECTED], s[_OFFSET]
+    need, lo, hi = s[_NEED], s[_LO], s[_HI]
     n_bad = n_utf8 = n_breaks = 0
     cap = min(bad.shape[0], utf8.shape[0], breaks.shape[0])
+    plain = np.ones(256, dtype=np.bool_)  # bytes that change nothing inside a field
+    plain[_LF] = plain[_CR_BYTE] = plain[delim] = plain[_QUOTE] = False
+    if check_utf8:
+        plain[0x80:] = False
+    n = data.shape[0]
     i = start
-    while i < data.shape[0]:
-        if n_bad == cap or n_utf8 == cap or n_breaks == cap:
-            break
-        b = data[i]
+    while i < n and n_bad < cap and n_utf8 < cap and n_breaks < cap:
+        if need == 0 and cr == 0 and st in (_UNQUOTED, _QUOTED):
+            while i < n and plain[data[i]]:  # the bulk of a value, in a tight loop
+                i += 1
+            if i == n:
+                break
+        b = np.int64(data[i])
         i += 1
-        s[_POS] += 1
-        if check_utf8 and (b >= 0x80 or s[_NEED] > 0) and not _utf8_ok(s, b):
-            field_no = s[_FIELDS] if s[_ST] != _LINE_START else 0
-            if s[_LAST_BAD_REC] != s[_RECORD] or s[_LAST_BAD_FIELD] != field_no:
-                utf8[n_utf8, 0] = s[_RECORD]
-                utf8[n_utf8, 1] = field_no
-                n_utf8 += 1
-                s[_LAST_BAD_REC], s[_LAST_BAD_FIELD] = s[_RECORD], field_no
-        if s[_CR] == 1:  # the LF of a CRLF belongs to the line end just seen
-            s[_CR] = 0
+        if check_utf8 and (b >= 0x80 or need > 0):
+            ok, lead = True, True  # UTF-8: a sequence cut short, a stray continuation byte,
+            if need > 0:  # an overlong form, a surrogate or past U+10FFFF is not
+                if lo <= b <= hi:
+                    need -= 1
+                    lead = False
+                else:
+                    ok = False
+                    need = 0
+                lo, hi = 0x80, 0xBF
+            if lead and b >= 0x80:
+                if 0xC2 <= b <= 0xDF:
+                    need = 1
+                elif 0xE0 <= b <= 0xEF:
+                    need = 2
+                    lo = 0xA0 if b == 0xE0 else 0x80
+                    hi = 0x9F if b == 0xED else 0xBF
+                elif 0xF0 <= b <= 0xF4:
+                    need = 3
+                    lo = 0x90 if b == 0xF0 else 0x80
+                    hi = 0x8F if b == 0xF4 else 0xBF
+                else:
+                    ok = False
+            if not ok:
+                field_no = fields if st != _LINE_START else 0
+                if s[_LAST_BAD_REC] != record or s[_LAST_BAD_FIELD] != field_no:
+                    utf8[n_utf8, 0] = record
+                    utf8[n_utf8, 1] = field_no
+                    n_utf8 += 1
+                    s[_LAST_BAD_REC], s[_LAST_BAD_FIELD] = record, field_no
+        if cr == 1:  # the LF of a CRLF belongs to the line end just seen
+            cr = 0
             if b == _LF:
                 continue
-        st = s[_ST]
         if st == _QUOTED:
             if b == _QUOTE:
-                s[_ST] = _QUOTE_IN_QUOTED
+                st = _QUOTE_IN_QUOTED
             elif b in (_LF, _CR_BYTE):  # a line break inside a value
-                s[_LINE] += 1
-                s[_CR] = b == _CR_BYTE
+                line += 1
+                cr = 1 if b == _CR_BYTE else 0
             continue
         if st == _QUOTE_IN_QUOTED:
             if b == _QUOTE:  # "" inside quotes: one quote
-                s[_ST] = _QUOTED
+                st = _QUOTED
                 continue
-            st = s[_ST] = _UNQUOTED  # the quoted part ended; the field goes on unquoted
+            st = _UNQUOTED  # the quoted part ended; the field goes on unquoted
         if b in (_LF, _CR_BYTE):
-            s[_LINE] += 1
-            s[_CR] = b == _CR_BYTE
-            if st != _LINE_START:
-                n_bad = _end_record(s, bad, n_bad)
-                s[_ST] = _LINE_START
+            line += 1
+            cr = 1 if b == _CR_BYTE else 0
+            if st != _LINE_START:  # the record ends
+                fields += 1
+                if expected < 0:
+                    expected = fields
+                    s[_HEADER_END] = s[_POS] + i - start
+                elif fields != expected:
+                    bad[n_bad, 0], bad[n_bad, 1], bad[n_bad, 2] = record, fields, rec_line
+                    n_bad += 1
+                record += 1
+                fields = 0
+                st = _LINE_START
             continue
         if st == _LINE_START:  # a record starts on this line
-            s[_REC_LINE] = s[_LINE]
-            offset = s[_LINE] - s[_RECORD] - 1
-            if offset != s[_OFFSET]:
-                breaks[n_breaks, 0] = s[_RECORD]
-                breaks[n_breaks, 1] = offset
+            rec_line = line
+            if line - record - 1 != offset:
+                offset = line - record - 1
+                breaks[n_breaks, 0], breaks[n_breaks, 1] = record, offset
                 n_breaks += 1
-                s[_OFFSET] = offset
             st = _FIELD_START
         if b == delim:
-            s[_FIELDS] += 1
-            s[_ST] = _FIELD_START
+            fields += 1
+            st = _FIELD_START
         elif b == _QUOTE and st == _FIELD_START:
-            s[_ST] = _QUOTED
-            s[_QUOTE_REC], s[_QUOTE_LINE] = s[_RECORD], s[_LINE]
+            st = _QUOTED
+            s[_QUOTE_REC], s[_QUOTE_LINE] = record, line
         else:
-            s[_ST] = _UNQUOTED
+            st = _UNQUOTED
+    s[_ST], s[_CR], s[_FIELDS], s[_RECORD], s[_LINE] = st, cr, fields, record, line
+    s[_REC_LINE], s[_EXPECTED], s[_OFFSET] = rec_line, expected, offset
+    s[_NEED], s[_LO], s[_HI] = need, lo, hi
+    s[_POS] += i - start
     return i, n_bad, n_utf8, n_breaks
 
 

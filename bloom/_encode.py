@@ -17,10 +17,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from bloom._arrowparse import string_keys
 from bloom._batch import BatchMetadata, EncodedBatch, _ContentHasher, check_agency
 from bloom._encoder import CODES, ChunkResult, Encoder
 from bloom._problems import REF_CODES, Problem, Problems, field_problem, pairs_text, severity
+from bloom._refkeys import RefKeys
 from bloom._rules import ref_problems, strip_spaces
 from bloom._schema import Field, Schema
 from bloom._secret import Secret
@@ -44,7 +44,7 @@ class EncodeReport:
     refused: bool = False  # a problem so far refuses the register
     _flagged: dict[tuple[str, str], list[np.ndarray]] = field(default_factory=dict, repr=False)
     _bad_refs: dict[str, list[np.ndarray]] = field(default_factory=dict, repr=False)
-    _ref_keys: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list, repr=False)
+    _ref_keys: RefKeys = field(default_factory=RefKeys, repr=False)
 
     @property
     def warnings(self) -> list[Problem]:
@@ -64,9 +64,7 @@ class EncodeReport:
         for rule, rows in ref_problems(refs).items():
             self._bad_refs.setdefault(rule, []).append(rows + first_row)
             self.refused = True
-        present = np.flatnonzero(pc.binary_length(refs).to_numpy(zero_copy_only=False) > 0)
-        keys = string_keys(refs.take(pa.array(present))) if present.size else present
-        self._ref_keys.append((np.asarray(keys, np.uint64).reshape(-1, 2), present + first_row))
+        self._ref_keys.add(refs, first_row)
 
     def collect(
         self, schema: Schema, id_column: str | None, found: Problems, renumber: Renumber
@@ -102,14 +100,7 @@ class EncodeReport:
 
     def _duplicates(self, renumber: Renumber) -> np.ndarray:
         """(earlier, later) true rows of refs equal to one another, in row order: (k, 2)."""
-        if not self._ref_keys:
-            return np.empty((0, 2), np.int64)
-        keys = np.concatenate([k for k, _ in self._ref_keys])
-        rows = np.concatenate([r for _, r in self._ref_keys])
-        order = np.lexsort((keys[:, 1], keys[:, 0]))  # stable: rows rise among equal keys
-        k = keys[order]
-        same = np.flatnonzero((k[1:] == k[:-1]).all(axis=1))
-        pairs = np.stack([rows[order[same]], rows[order[same + 1]]], axis=1)
+        pairs = self._ref_keys.duplicates()
         pairs = renumber(pairs.ravel()).reshape(-1, 2)
         return pairs[np.lexsort((pairs[:, 1], pairs[:, 0]))]
 
