@@ -97,6 +97,7 @@ class RegisterStream(io.RawIOBase):
             else codecs.getincrementaldecoder(self.encoding)("strict")
         )
         self.scan = CsvScan(ord(delimiter), check_utf8=self._decoder is None)
+        self._direct = self._decoder is None and hasattr(raw, "readinto")
         self.undecodable: tuple[int, int] | None = None  # (row, line) where decoding failed
         self._ended = False
         self._pending = bytearray()
@@ -108,7 +109,7 @@ class RegisterStream(io.RawIOBase):
 
     def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
         """Fill ``buffer`` whole unless the input ends: Arrow takes each read as a block."""
-        if not self._pending and self._decoder is None and not self._ended:
+        if not self._pending and self._direct and not self._ended:
             return self._read_through(buffer)
         while len(self._pending) < len(buffer) and not self._ended:
             self._fill(max(len(buffer) - len(self._pending), _READ))
@@ -122,7 +123,7 @@ class RegisterStream(io.RawIOBase):
         n = 0
         view = memoryview(buffer).cast("B")
         while n < len(view):
-            got = self._raw.readinto(view[n:])  # type: ignore[attr-defined]
+            got = self._raw.readinto(view[n:])  # type: ignore[attr-defined]  # checked in __init__
             if not got:
                 self._ended = True
                 break

@@ -18,6 +18,7 @@ from typing import Literal
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from bloom._dateorder import written_order
@@ -137,7 +138,10 @@ class Problems:
                 )
             )
         table = pa.concat_tables(parts) if parts else _EMPTY_TABLE
-        table = table.sort_by([("row", "ascending"), ("problem", "ascending")])
+        order = pc.sort_indices(  # problems of the whole file (no row) first
+            table, [("row", "ascending", "at_start"), ("problem", "ascending", "at_end")]
+        )
+        table = table.take(order)
         options = pacsv.WriteOptions(quoting_style="needed")
         pacsv.write_csv(table, os.fspath(path), write_options=options)
 
