@@ -162,13 +162,16 @@ class _Run:
                 raise _StopError  # the writer leaves nothing behind
             self.report.metadata = writer.close()
 
-    def _open(self, raw: BinaryIO, name: str, encoding: str | None, delimiter: str) -> Any:
+    def _open(
+        self, raw: BinaryIO, name: str, encoding: str | None, delimiter: str
+    ) -> RegisterStream:
+        code = "bad_option"
         try:
             codec, delim = check_encoding(encoding), parse_delimiter(delimiter)
+            code = "utf16_without_bom"  # the one thing the stream refuses on opening
             return RegisterStream(raw, name=name, encoding=codec, delimiter=delim)
         except EncodingError as e:
             for text in e.problems:
-                code = "utf16_without_bom" if "UTF-16" in text else "bad_option"
                 self.found.add(code, text)
             raise _StopError from None
 
@@ -191,9 +194,7 @@ class _Run:
                 f"{delimiter_name(hint)}",
             )
         elif missing:
-            for text in missing:
-                column = text.split("'")[1]
-                code = "missing_id_column" if text.startswith("--id-column") else "missing_column"
+            for code, column, text in missing:
                 self.found.add(code, text, column=column)
         wanted = [*self.schema.columns, *([self.id_column] if self.id_column else [])]
         wanted = list(dict.fromkeys(wanted))
@@ -243,7 +244,8 @@ class _Run:
             self.found.add(
                 "unreadable",
                 f"the file cannot be read as CSV past row {self.read_rows}: check its quoting "
-                f"and its separator ({delimiter_name(chr(stream.scan.delimiter))})",
+                f"and its separator ({delimiter_name(chr(stream.scan.delimiter))}); a quoted "
+                "value longer than a block needs a larger --chunk-mb",
             )
         if self.stopped:
             last = int(shape.true_rows(np.array([self.read_rows]))[0]) if self.read_rows else 0

@@ -105,20 +105,33 @@ class EncodeReport:
         return pairs[np.lexsort((pairs[:, 1], pairs[:, 0]))]
 
 
-def check_columns(columns: list[str], schema: Schema, id_column: str | None) -> list[str]:
-    """One problem per column the schema (or ``--id-column``) needs that the input lacks."""
+def check_columns(
+    columns: list[str], schema: Schema, id_column: str | None
+) -> list[tuple[str, str, str]]:
+    """(code, column, sentence) for each column the schema (or ``--id-column``) needs that the
+    input lacks, or that its header names twice."""
     have = set(columns)
     needed: dict[str, list[str]] = {}  # missing column -> the fields reading it
     for f in schema.fields:
         if f.column not in have:
             needed.setdefault(f.column, []).append(f"'{f.name}'")
     problems = [
-        f"column '{column}' (field{'s' if len(fields) > 1 else ''} {', '.join(fields)}) is not "
-        f"in the input; the columns are: {', '.join(columns) or '(none)'}"
+        (
+            "missing_column",
+            column,
+            f"column '{column}' (field{'s' if len(fields) > 1 else ''} {', '.join(fields)}) is "
+            f"not in the input; the columns are: {', '.join(columns) or '(none)'}",
+        )
         for column, fields in needed.items()
     ]
     if id_column is not None and id_column not in have:
-        problems.append(f"--id-column '{id_column}' is not in the input")
+        problems.append(
+            ("missing_id_column", id_column, f"--id-column '{id_column}' is not in the input")
+        )
+    wanted = {*schema.columns, *([id_column] if id_column else [])}
+    for column in sorted({c for c in columns if columns.count(c) > 1} & wanted):
+        text = f"the header names column '{column}' more than once: rename all but one"
+        problems.append(("duplicate_column", column, text))
     return problems
 
 
@@ -151,7 +164,7 @@ def encode(
         raise EncodingError(["data must be a pandas DataFrame"])
     missing = check_columns([str(c) for c in data.columns], schema, id_column)
     if missing:
-        raise EncodingError(missing)
+        raise EncodingError([f"{code}: {text}" for code, _, text in missing])
     if len(data) == 0:
         raise EncodingError(["the input has no records"])
     report = EncodeReport()

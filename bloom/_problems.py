@@ -198,9 +198,9 @@ def field_problem(code: str, column: str, fields: Sequence[Field]) -> tuple[str,
         return f"{where} is empty and the schema rejects missing values", level
     if code == "ambiguous_date":
         return (
-            f"{where} holds dates that read differently with day and month swapped (both "
-            f"12 or less): read as {_order(f)}; if the register writes them as "
-            f"{f.alt_date_order}, pass --date-order {f.alt_date_order}",
+            f"{where} holds dates whose day and month could be swapped (both 12 or less): "
+            f"read as {_order(f)}; if the register writes them as {f.alt_date_order}, pass "
+            f"--date-order {f.alt_date_order}",
             level,
         )
     if code == "invalid_date":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from bloom._privacy import (
 )
 from bloom._schema import Schema
 from bloom._secret import Secret
+from caselink_errors import EncodingError
 
 __all__ = ["register"]
 
@@ -93,9 +95,10 @@ def encode(
 ) -> None:
     """Encode a register into keyed Bloom filters, on this machine, in bounded memory.
 
-    Every problem of the file is reported in one pass, by row: the header is row 0 and the
-    first record row 1 (a blank line is no row; a quoted line break does not start one). A
-    message lists the first 20 rows of each problem; --problems-out lists them all.
+    Every problem of the file is reported in one pass, by row and problem code.
+    Rows count the records after the header: the header is row 0, the first record row 1.
+    A blank line is no row, and a line break inside quotes does not start one.
+    Each message lists the first 20 rows of a problem; --problems-out lists them all.
     """
     the_schema = Schema.load(schema)
     if date_order is not None:
@@ -112,22 +115,29 @@ def encode(
         transient=True,
     ) as progress:
         task = progress.add_task("encode", total=size or None)
-        report = encode_csv(
-            sys.stdin.buffer if from_stdin else input_path,
-            the_schema,
-            the_secret,
-            agency=agency,
-            out=out_path,
-            id_column=id_column,
-            jobs=jobs,
-            chunk_bytes=int(chunk_mb * 2**20),
-            input_encoding=input_encoding,
-            delimiter=delimiter,
-            problems_out=problems_out,
-            on_progress=lambda done, total: progress.update(
-                task, completed=done, total=total or None
-            ),
-        )
+        try:
+            report = encode_csv(
+                sys.stdin.buffer if from_stdin else input_path,
+                the_schema,
+                the_secret,
+                agency=agency,
+                out=out_path,
+                id_column=id_column,
+                jobs=jobs,
+                chunk_bytes=int(chunk_mb * 2**20),
+                input_encoding=input_encoding,
+                delimiter=delimiter,
+                problems_out=problems_out,
+                on_progress=lambda done, total: progress.update(
+                    task, completed=done, total=total or None
+                ),
+            )
+        except EncodingError as e:
+            progress.stop()
+            console.print(f"[red]error:[/red] {escape(str(e))}", highlight=False)
+            if problems_out is not None or any(_LISTS_ROWS.search(p) for p in e.problems):
+                console.print(_every_row(problems_out))
+            raise typer.Exit(2) from None
     console.print(f"encoded {report.records:,} records into {out_path}")
     for name, count in sorted(report.missing.items()):
         if count:
@@ -135,13 +145,21 @@ def encode(
     for problem in report.warnings:
         console.print(f"[yellow]warning:[/yellow] {escape(problem.sentence())}", highlight=False)
     if report.warnings:
-        where = f"in {problems_out}" if problems_out else "with --problems-out FILE"
-        console.print(f"Every row of these is listed {where}")
+        console.print(_every_row(problems_out))
     warnings = schema_warnings(the_schema)
     for text in warnings:
         console.print(f"[yellow]warning:[/yellow] schema '{the_schema.name or schema}': {text}")
     if warnings:
         console.print(f"Run `caselink privacy check {out_path}` to see what this batch shows")
+
+
+_LISTS_ROWS = re.compile(r"\d (rows?|pairs?) \(")  # a problem that lists rows
+
+
+def _every_row(problems_out: Path | None) -> str:
+    if problems_out is not None:
+        return f"Every row of each problem is listed in {escape(str(problems_out))}"
+    return "To list every row of each problem, run again with --problems-out FILE"
 
 
 def inspect(batch: Path = typer.Argument(..., help="An encoded batch file.")) -> None:

@@ -177,3 +177,20 @@ def test_rows_stay_true_with_worker_processes(tmp_path, frame, secret):
     found = problems_of(e)
     assert found["invalid_date"].endswith("2 rows (100, 2000)")
     assert found["too_many_fields"].endswith("1 row (1500)")
+
+
+def test_a_column_named_twice_is_refused(tmp_path, frame, person_schema, secret):
+    text = frame.to_csv(index=False).replace("given_name", "given_name,given_name", 1)
+    lines = text.splitlines(keepends=True)
+    lines[1:] = [ln.replace(",", ",x,", 1) for ln in lines[1:]]  # one more field in every row
+    (tmp_path / "in.csv").write_text("".join(lines))
+    with pytest.raises(EncodingError) as e:
+        run(tmp_path / "in.csv", person_schema, secret, tmp_path)
+    assert problems_of(e) == {
+        "duplicate_column": "duplicate_column: the header names column 'given_name' more than "
+        "once: rename all but one"
+    }
+    with pytest.raises(EncodingError, match="duplicate_column"):
+        bloom.encode(
+            frame.set_axis(["given_name", *frame.columns[1:]], axis=1), person_schema, secret
+        )

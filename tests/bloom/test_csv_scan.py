@@ -29,9 +29,13 @@ def _arrow(data: bytes, block: int) -> tuple[int, list[int]] | None:
             io.BytesIO(data),
             read_options=pacsv.ReadOptions(block_size=block),
             parse_options=pacsv.ParseOptions(newlines_in_values=True, invalid_row_handler=handler),
+            convert_options=pacsv.ConvertOptions(  # as encode reads: text, not inferred types
+                column_types=dict.fromkeys(("h1", "h2", "h3", "h,1"), pa.string())
+            ),
         )
         return sum(b.num_rows for b in reader), skipped
-    except pa.ArrowInvalid:  # a quote left open across blocks: the scan says where (below)
+    except pa.ArrowInvalid as e:
+        assert "straddles two block boundaries" in str(e)
         return None
 
 
@@ -53,8 +57,8 @@ def test_the_scan_skips_the_rows_arrow_skips(header, body, cut, block):
     data = (header + "".join(body)).encode()
     shape = _scan(data, cut)
     found = _arrow(data, block)
-    if found is None:
-        assert shape.unclosed_quote is not None or len(shape.wrong_fields)
+    if found is None:  # a quoted value (closed or not) across two of these tiny blocks
+        assert block < len(data)
         return
     read, skipped = found
     assert shape.wrong_fields[:, 1].tolist() == skipped
