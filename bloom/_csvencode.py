@@ -75,6 +75,7 @@ def encode_csv(
     check_agency(agency)
     if jobs < 1:
         raise EncodingError(["--jobs must be at least 1"])
+    _check_outputs(source, out, problems_out)
     run = _Run(schema, secret, id_column, jobs, chunk_bytes)
     try:
         with _opened(source, run.found) as (raw, name, total):
@@ -88,6 +89,23 @@ def encode_csv(
         raise EncodingError(run.found.sentences())
     run.report.problems = list(run.found)
     return run.report
+
+
+def _check_outputs(
+    source: Source, out: str | os.PathLike[str], problems_out: str | os.PathLike[str] | None
+) -> None:
+    """Neither output may replace the register, and each goes to a folder that exists."""
+    problems = []
+    for option, path in (("--out", out), ("--problems-out", problems_out)):
+        if path is None:
+            continue
+        target = Path(path)
+        if isinstance(source, str | os.PathLike) and target.resolve() == Path(source).resolve():
+            problems.append(f"{option} {target} is the register itself: write it elsewhere")
+        elif not target.resolve().parent.is_dir():
+            problems.append(f"{option} {target}: the folder {target.parent} does not exist")
+    if problems:
+        raise EncodingError(problems)
 
 
 @contextlib.contextmanager

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import sys
+from enum import StrEnum
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +38,14 @@ privacy = typer.Typer(
     help="What an encoded batch lets whoever holds it learn (offline, no plaintext, no secret).",
     no_args_is_help=True,
 )
+
+
+class DateOrder(StrEnum):
+    """The orders ``--date-order`` takes (see :mod:`bloom._dateorder`)."""
+
+    DMY = "DMY"
+    MDY = "MDY"
+    YMD = "YMD"
 
 
 def keygen(
@@ -80,11 +89,12 @@ def encode(
     delimiter: str = typer.Option(
         ",", "--delimiter", help="The character between fields: , ; | or tab."
     ),
-    date_order: str | None = typer.Option(
+    date_order: DateOrder | None = typer.Option(
         None,
         "--date-order",
-        help="How the register writes dates like 03/12/2010: DMY, MDY or YMD (default: the "
-        "schema's date_order, else its formats as written).",
+        case_sensitive=False,
+        help="How the register writes dates like 03/12/2010 (default: the schema's "
+        "date_order, else its formats as written).",
     ),
     problems_out: Path | None = typer.Option(
         None,
@@ -102,7 +112,7 @@ def encode(
     """
     the_schema = Schema.load(schema)
     if date_order is not None:
-        the_schema = the_schema.with_date_order(date_order.upper())
+        the_schema = the_schema.with_date_order(date_order.value)
     the_secret = Secret.resolve(secret)
     from_stdin = str(input_path) == "-"
     size = input_path.stat().st_size if not from_stdin and input_path.is_file() else 0
@@ -135,7 +145,7 @@ def encode(
         except EncodingError as e:
             progress.stop()
             console.print(f"[red]error:[/red] {escape(str(e))}", highlight=False)
-            if problems_out is not None or any(_LISTS_ROWS.search(p) for p in e.problems):
+            if any(_LISTS_ROWS.search(p) for p in e.problems):
                 console.print(_every_row(problems_out))
             raise typer.Exit(2) from None
     console.print(f"encoded {report.records:,} records into {out_path}")

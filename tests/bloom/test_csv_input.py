@@ -194,3 +194,16 @@ def test_a_column_named_twice_is_refused(tmp_path, frame, person_schema, secret)
         bloom.encode(
             frame.set_axis(["given_name", *frame.columns[1:]], axis=1), person_schema, secret
         )
+
+
+def test_no_output_replaces_the_register_or_lands_nowhere(tmp_path, frame, person_schema, secret):
+    frame.to_csv(tmp_path / "in.csv", index=False)
+    before = (tmp_path / "in.csv").read_bytes()
+    for kw in ({"problems_out": tmp_path / "in.csv"}, {"problems_out": tmp_path / "no" / "p.csv"}):
+        with pytest.raises(EncodingError, match="--problems-out"):
+            run(tmp_path / "in.csv", person_schema, secret, tmp_path, **kw)
+    with pytest.raises(EncodingError, match=r"--out .* is the register itself"):
+        bloom.encode_csv(
+            tmp_path / "in.csv", person_schema, secret, agency="a", out=tmp_path / "in.csv"
+        )
+    assert (tmp_path / "in.csv").read_bytes() == before
