@@ -147,7 +147,7 @@ def test_an_unclosed_quote_names_its_row_in_a_file_of_many_blocks(tmp_path):
     assert problem(err, "unclosed_quote").endswith("1 row (5)")
     assert "-1" not in err and "Traceback" not in err
     assert rows_of(problems_file(tmp_path / "p.csv"), "unclosed_quote") == [5]
-    assert_no_values(err, rows[:10])
+    assert_no_values(err + (tmp_path / "p.csv").read_text(), rows[:10])
 
 
 def test_rows_after_quoted_line_breaks_and_blank_lines_keep_their_numbers(tmp_path):
@@ -166,6 +166,7 @@ def test_rows_after_quoted_line_breaks_and_blank_lines_keep_their_numbers(tmp_pa
     (listed,) = problems_file(tmp_path / "p.csv")
     assert (listed["row"], listed["line"], listed["column"]) == ("20", "23", "date_of_birth")
     assert listed["severity"] == "error"
+    assert_no_values(err + (tmp_path / "p.csv").read_text(), rows)
 
 
 def test_duplicate_refs_come_with_every_other_problem_in_one_run(tmp_path):
@@ -212,6 +213,7 @@ def test_an_unknown_input_encoding_is_named_without_a_traceback(tmp_path):
     assert r.returncode == 2, err
     assert "Traceback" not in err and "--input-encoding 'nope'" in err
     assert not (tmp_path / "out.parquet").exists()
+    assert_no_values(err, register(3))
 
 
 def test_a_utf16_file_is_read_as_its_byte_order_mark_says(tmp_path):
@@ -232,6 +234,7 @@ def test_utf16_without_a_byte_order_mark_is_named_not_blamed_on_quoting(tmp_path
     assert r.returncode == 2, err
     assert "looks like UTF-16" in err and "--input-encoding utf-16-le" in err
     assert "quoting" not in err
+    assert_no_values(err, register())
 
 
 def test_a_semicolon_file_gets_one_hint_and_reads_with_delimiter(tmp_path):
@@ -244,6 +247,7 @@ def test_a_semicolon_file_gets_one_hint_and_reads_with_delimiter(tmp_path):
     assert r.returncode == 2, err
     assert "--delimiter ';'" in problem(err, "wrong_delimiter")
     assert "not in the input" not in err  # not one problem per column
+    assert_no_values(err, rows)
     base = encode(tmp_path, "--schema", "person", "--input", "comma.csv", "--out", "c.parquet")
     semi = encode(tmp_path, "--schema", "person", "--input", "semi.csv", "--delimiter", ";",
                   "--out", "s.parquet")  # fmt: skip
@@ -318,6 +322,7 @@ def test_category_spellings_map_to_one_value_and_others_are_named(tmp_path):
     assert r.returncode == 2, err
     assert problem(err, "unknown_category").endswith("1 row (3)") and "unknownzq" not in err
     assert rows_of(problems_file(tmp_path / "p.csv"), "unknown_category") == [3]
+    assert_no_values(err + (tmp_path / "p.csv").read_text(), rows)
 
 
 def test_a_spelling_list_is_local_but_the_values_are_in_the_fingerprint(tmp_path):
@@ -347,11 +352,14 @@ def test_ambiguous_dates_are_counted_and_the_date_order_decides(tmp_path):
     f = bloom.read_batch(tmp_path / "out.parquet").filters
     assert np.array_equal(f[1], f[3])  # read as 3 December
 
-    r = encode(tmp_path, "--schema", dmy, "--input", "in.csv", "--date-order", "MDY")
+    r = encode(tmp_path, "--schema", dmy, "--input", "in.csv", "--date-order", "MDY",
+               "--problems-out", "p.csv")  # fmt: skip
     err = stderr(r)
     assert r.returncode == 2, err  # 25/12/2010 is no month/day date
     line = problem(err, "wrong_date_order")
     assert line.endswith("1 row (3)") and "DMY" in line and "25/12/2010" not in err
+    assert rows_of(problems_file(tmp_path / "p.csv"), "wrong_date_order") == [3]
+    assert_no_values(err + (tmp_path / "p.csv").read_text(), rows)
 
 
 def test_date_order_does_not_change_the_fingerprint(tmp_path):
