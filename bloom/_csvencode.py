@@ -13,10 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
-from itertools import chain, islice
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -25,6 +22,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from bloom._batch import BatchWriter, check_agency
+from bloom._blocks import encoded
 from bloom._csvinput import (
     RegisterStream,
     check_encoding,
@@ -34,7 +32,6 @@ from bloom._csvinput import (
 )
 from bloom._csvscan import CsvShape
 from bloom._encode import DEFAULT_CHUNK_BYTES, EncodeReport, check_columns, record_refs
-from bloom._encoder import ChunkResult, Encoder
 from bloom._problems import Problems
 from bloom._schema import Schema
 from bloom._secret import Secret
@@ -160,7 +157,7 @@ class _Run:
             return
         with BatchWriter.for_schema(out, self.schema, agency) as writer:
             try:
-                for first, batch, result in _encoded(reader, self.schema, self.secret, self.jobs):
+                for first, batch, result in encoded(reader, self.schema, self.secret, self.jobs):
                     ids = batch.column(self.id_column) if self.id_column else None
                     refs = record_refs(ids, batch.num_rows, first, self.report)
                     self.report.add(result, batch.num_rows, self.schema)
@@ -344,59 +341,3 @@ def _open_csv(
             quoted_strings_can_be_null=True,
         ),
     )
-
-
-# -- encoding blocks, in this process or in a pool -------------------------------------------
-_worker_encoder: Encoder | None = None
-
-
-def _init_worker(document: dict[str, Any], secret: Secret) -> None:
-    global _worker_encoder
-    _worker_encoder = Encoder(Schema.from_dict(document), secret)
-
-
-def _encode_in_worker(batch: pa.RecordBatch, first_row: int) -> ChunkResult:
-    assert _worker_encoder is not None
-    return _worker_encoder.encode_chunk(_columns(batch), batch.num_rows, first_row)
-
-
-def _columns(batch: pa.RecordBatch) -> dict[str, pa.Array]:
-    return {name: batch.column(i) for i, name in enumerate(batch.schema.names)}
-
-
-def _encoded(
-    reader: pacsv.CSVStreamingReader, schema: Schema, secret: Secret, jobs: int
-) -> Iterator[tuple[int, pa.RecordBatch, ChunkResult]]:
-    """(first row number, batch, result) per block, in input order.
-
-    With ``jobs > 1`` the second block is read before the first is encoded: an input of one
-    block is encoded in this process, as worker processes would only add their start-up.
-    """
-    batches: Iterator[pa.RecordBatch] = iter(reader)
-    head = list(islice(batches, 2)) if jobs > 1 else []
-    if jobs == 1 or len(head) < 2:
-        encoder, first = Encoder(schema, secret), 1
-        for batch in chain(head, batches):
-            yield first, batch, encoder.encode_chunk(_columns(batch), batch.num_rows, first)
-            first += batch.num_rows
-        return
-    yield from _encoded_in_pool(chain(head, batches), schema, secret, jobs)
-
-
-def _encoded_in_pool(
-    batches: Iterator[pa.RecordBatch], schema: Schema, secret: Secret, jobs: int
-) -> Iterator[tuple[int, pa.RecordBatch, ChunkResult]]:
-    first = 1
-    with ProcessPoolExecutor(
-        max_workers=jobs, initializer=_init_worker, initargs=(schema.document, secret)
-    ) as pool:
-        pending: deque[tuple[int, pa.RecordBatch, Future[ChunkResult]]] = deque()
-        for batch in batches:
-            pending.append((first, batch, pool.submit(_encode_in_worker, batch, first)))
-            first += batch.num_rows
-            while len(pending) > 2 * jobs:
-                f0, b0, fut = pending.popleft()
-                yield f0, b0, fut.result()
-        while pending:
-            f0, b0, fut = pending.popleft()
-            yield f0, b0, fut.result()
