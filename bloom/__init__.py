@@ -5,6 +5,8 @@ Nothing outside this package ever sees a raw identifier. Public API::
     schema = bloom.Schema.load("febrl")            # or a path to a JSON schema
     secret = bloom.Secret.from_file("secret.key")
     batch = bloom.encode(df, schema, secret, agency="unhcr")
+    report = bloom.encode_csv("register.csv", schema, secret, agency="unhcr", out="b.parquet")
+    report.problems                                # bloom.Problem: code, rows, never values
     batch.filters                                  # (n, words) uint64
     batch.metadata.key_check == bloom.key_check_value(secret)   # the secret's public check
     batch.write("batch.parquet"); bloom.read_batch("batch.parquet")
@@ -13,10 +15,12 @@ Nothing outside this package ever sees a raw identifier. Public API::
 
 from bloom._batch import BatchMetadata, BatchWriter, EncodedBatch
 from bloom._batchread import read_batch
-from bloom._encode import EncodeReport, encode, encode_csv
+from bloom._csvencode import encode_csv
+from bloom._encode import EncodeReport, encode
 from bloom._exposure import BatchExposure, SegmentExposure, batch_exposure
 from bloom._hardening import blip_flip_probability
 from bloom._keycheck import KEY_CHECK_PATTERN, key_check_value
+from bloom._problems import Problem
 from bloom._rules import (
     MAX_REF_LENGTH,
     as_layout,
@@ -50,6 +54,7 @@ __all__ = [
     "InputError",
     "KEY_CHECK_PATTERN",
     "MAX_REF_LENGTH",
+    "Problem",
     "Schema",
     "SchemaError",
     "Secret",

@@ -23,10 +23,12 @@ from bloom._fastparse import DateParser, TextNormaliser, fixed_spans, valid_date
 
 __all__ = [
     "FlatText",
+    "ParsedDates",
     "hash_strings",
     "normalise_dictionary",
     "parse_dates_dictionary",
     "string_buffers",
+    "string_keys",
 ]
 
 _DROP, _GAP = -1, 32
@@ -88,6 +90,31 @@ def _hash_values(data: U8, offsets: Ints) -> U64:  # pragma: no cover - compiled
 def hash_strings(arr: pa.Array) -> np.ndarray:
     """A 64-bit hash of each value of a null-free string array (equal strings, equal hashes)."""
     return _hash_values(*string_buffers(arr))
+
+
+@njit(cache=True, nogil=True)
+def _keys128(data: U8, offsets: Ints) -> U64:  # pragma: no cover - compiled
+    """Per value, ``_hash_bytes`` and a second, unrelated hash (multiply-rotate over the bytes
+    from the end, finished with murmur3's mixer): 128 bits that differ for different values."""
+    n = offsets.shape[0] - 1
+    out = np.empty((n, 2), dtype=np.uint64)
+    for u in range(n):
+        lo, hi = offsets[u], offsets[u + 1]
+        out[u, 0] = _hash_bytes(data, lo, hi)
+        h = np.uint64(0x9E3779B97F4A7C15) + np.uint64(hi - lo)
+        for i in range(hi - 1, lo - 1, -1):
+            h = (h ^ np.uint64(data[i])) * np.uint64(0xC2B2AE3D27D4EB4F)
+            h = (h << np.uint64(29)) | (h >> np.uint64(35))
+        h = (h ^ (h >> np.uint64(33))) * np.uint64(0xFF51AFD7ED558CCD)
+        h = (h ^ (h >> np.uint64(33))) * np.uint64(0xC4CEB9FE1A85EC53)
+        out[u, 1] = h ^ (h >> np.uint64(33))
+    return out
+
+
+def string_keys(arr: pa.Array) -> np.ndarray:
+    """(n, 2) uint64: a 128-bit key of each value of a null-free string array. Equal strings
+    have equal keys; two different strings share one with odds of about 2^-128."""
+    return _keys128(*string_buffers(arr))
 
 
 @njit(cache=True, nogil=True)
@@ -195,10 +222,19 @@ def _read_layout(
     return parts[0], parts[1], parts[2], fits
 
 
-def parse_dates_dictionary(
-    values: pa.Array, parser: DateParser
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``parse_date`` of each value: (n, 3) year, month, day (0: unknown); parsed; blank."""
+@dataclass
+class ParsedDates:
+    """Distinct date values parsed: (n, 3) year, month, day (0: unknown), parsed or not,
+    blank or not, and the index of the format that read each (-1: none)."""
+
+    ymd: np.ndarray
+    ok: np.ndarray
+    blank: np.ndarray
+    format: np.ndarray
+
+
+def parse_dates_dictionary(values: pa.Array, parser: DateParser) -> ParsedDates:
+    """``parse_date`` of each value of a null-free string array (see :class:`ParsedDates`)."""
     n = len(values)
     ymd = np.zeros((n, 3), dtype=np.int64)
     fits = np.zeros(n, dtype=np.bool_)
@@ -213,11 +249,16 @@ def parse_dates_dictionary(
         )
         ymd[:, 0], ymd[:, 1], ymd[:, 2] = y, m, d
     ok, blank = fits.copy(), np.zeros(n, dtype=np.bool_)
+    which = np.where(fits, 0, -1).astype(np.int64)
     rest = np.flatnonzero(~fits)
-    for i, raw in zip(rest.tolist(), values.take(rest).to_pylist(), strict=True):
-        parsed = parser(raw)
-        if parsed is not None:
-            ymd[i] = (parsed[0], parsed[1] or 0, parsed[2] or 0)
-            ok[i] = True
-        blank[i] = not raw.strip()
-    return ymd, ok, blank
+    if rest.size:  # one by one, gathered into the arrays at once
+        raws = values.take(rest).to_pylist()
+        found = [parser.with_format(raw) for raw in raws]
+        which[rest] = [w for _, w in found]
+        hit = [k for k, (parsed, _) in enumerate(found) if parsed is not None]
+        if hit:
+            dates = [found[k][0] for k in hit]
+            ymd[rest[hit]] = [(d[0], d[1] or 0, d[2] or 0) for d in dates if d is not None]
+            ok[rest[hit]] = True
+        blank[rest] = [not raw.strip() for raw in raws]
+    return ParsedDates(ymd, ok, blank, which)

@@ -10,6 +10,12 @@ factorises the field on (salt, value) pairs instead, once per salt slot (a ``yea
 has two, each hashing every token with half its weight).
 
 The result equals ``_reference.reference_encode`` bit for bit.
+
+Besides the filters, a chunk says which of its rows need the data officer's eye, by problem
+code (:data:`CODES`): the values that could not be read, a category value that is none of the
+schema's, a date that is not valid in the order in use but is in another, a date whose day and
+month could be swapped. Which of them refuse the register is the report's business
+(:mod:`bloom._problems`).
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import pyarrow as pa
 from bloom._arrays import I64
 from bloom._arrowparse import FlatText, normalise_dictionary, parse_dates_dictionary
 from bloom._datekeys import date_keys_ymd
+from bloom._dateorder import is_day_month
 from bloom._fastparse import DateParser, TextNormaliser
 from bloom._hardening import Hardener
 from bloom._hashing import TokenHasher, derive_key
@@ -40,21 +47,27 @@ from bloom._vocab import (
     qgram_keys_flat,
 )
 
-__all__ = ["ChunkResult", "Encoder", "factorize"]
+__all__ = ["CODES", "ChunkResult", "Encoder", "factorize"]
 
-MAX_ROWS_LISTED = 10
-_OK, _MISSING, _INVALID = 0, 1, 2
+_OK, _MISSING, _INVALID, _UNKNOWN, _WRONG_ORDER = 0, 1, 2, 3, 4
 Salts = list[tuple[np.ndarray, list[str]]]  # per slot: salt code per row, the salt strings
+CODES = (
+    "missing_value",  # empty in a field whose schema rejects missing values
+    "invalid_date",  # not a date in the field's formats
+    "invalid_number",
+    "wrong_date_order",  # not a date in the order in use, but one in the other order
+    "unknown_category",  # none of a category field's values or their spellings
+    "ambiguous_date",  # day and month both 12 or less (and different) in a day-month format
+)
 
 
 @dataclass
 class ChunkResult:
     filters: np.ndarray
     missing: dict[str, int] = field(default_factory=dict)  # per field: missing values
-    invalid: dict[str, int] = field(default_factory=dict)  # per field: unparseable, kept missing
-    rejected: dict[tuple[str, str], list[int]] = field(
+    flagged: dict[tuple[str, str], np.ndarray] = field(
         default_factory=dict
-    )  # (field, rule) -> rows
+    )  # (field, code) -> row numbers (counted from the chunk's first_row)
 
 
 def factorize(column: pa.Array | pa.ChunkedArray | pd.Series) -> tuple[I64, pa.Array]:
@@ -88,10 +101,11 @@ def _codes(indices: pa.Int32Array) -> I64:
 class Parsed:
     """A field's distinct values, parsed: status per value, and text or dates (or objects)."""
 
-    status: np.ndarray  # int8: _OK, _MISSING or _INVALID
+    status: np.ndarray  # int8: _OK, _MISSING, _INVALID, _UNKNOWN or _WRONG_ORDER
     text: FlatText | None = None  # normalised text ('' when missing)
     ymd: np.ndarray | None = None  # dates: (n, 3) year, month, day; 0 for an unknown part
     objects: list[Any] | None = None  # the parsed values (None when not ok), made on demand
+    ambiguous: np.ndarray | None = None  # dates: day and month could be read the other way
 
     def values(self) -> list[Any]:
         if self.objects is None:
@@ -114,6 +128,10 @@ class _FieldEncoder:
         self._word0, self._seg_words = word0, seg_words
         self._normalise = TextNormaliser(f.normalise) if f.normalise else None
         self._dates = DateParser(f.date_formats) if f.type == "date" else None
+        self._alt_dates = DateParser(f.alt_date_formats) if f.alt_date_formats else None
+        # per format (and -1: none), whether its day and month could be swapped
+        self._day_month = np.array([is_day_month(x) for x in f.date_formats] + [False])
+        self._categories = dict(f.category_map) if f.category_map else None
         self._toks = [t for t in f.tokenisers if t.weight > 0]
         slots = f.salt.slots if f.salt is not None else 1
         self._slot_vocabs = [
@@ -129,20 +147,44 @@ class _FieldEncoder:
                 text = FlatText.from_strings(
                     [fold_text(v, self.field.normalise) for v in text.strings()]
                 )
+            if self._categories is not None:
+                return self._categorised(text, status)
             status[np.diff(text.offsets) == 0] = _MISSING
             return Parsed(status, text=text)
         if self._dates is not None:
-            ymd, ok, blank = parse_dates_dictionary(uniques, self._dates)
-            for month, day in self._placeholders:  # a placeholder day-month: year only
-                ymd[(ymd[:, 1] == month) & (ymd[:, 2] == day), 1:] = 0
-            status[~ok] = np.where(blank[~ok], _MISSING, _INVALID)
-            return Parsed(status, ymd=ymd)
+            return self._parse_dates(uniques, status)
         raw = uniques.to_pylist()
         values = [parse_number(v) if v.strip() else None for v in raw]
         for i, (r, v) in enumerate(zip(raw, values, strict=True)):
             if v is None:
                 status[i] = _INVALID if r.strip() else _MISSING
         return Parsed(status, objects=values)
+
+    def _categorised(self, text: FlatText, status: np.ndarray) -> Parsed:
+        """Each distinct value as its category (spellings mapped); none of them: unknown."""
+        assert self._categories is not None
+        values = text.strings()
+        mapped = [self._categories.get(v, "") for v in values]  # per distinct value
+        status[[not v for v in values]] = _MISSING
+        status[[bool(v) and not m for v, m in zip(values, mapped, strict=True)]] = _UNKNOWN
+        return Parsed(status, text=FlatText.from_strings(mapped))
+
+    def _parse_dates(self, uniques: pa.Array, status: np.ndarray) -> Parsed:
+        assert self._dates is not None
+        dates = parse_dates_dictionary(uniques, self._dates)
+        ymd, ok = dates.ymd, dates.ok
+        m, d = ymd[:, 1], ymd[:, 2]
+        ambiguous = ok & self._day_month[dates.format] & (m >= 1) & (d >= 1)
+        ambiguous &= (m <= 12) & (d <= 12) & (m != d)
+        for month, day in self._placeholders:  # a placeholder day-month: year only
+            ymd[(ymd[:, 1] == month) & (ymd[:, 2] == day), 1:] = 0
+        status[~ok] = np.where(dates.blank[~ok], _MISSING, _INVALID)
+        if self._alt_dates is not None:  # valid in the other order: the order is likely wrong
+            bad = np.flatnonzero(status == _INVALID)
+            for i, raw in zip(bad.tolist(), uniques.take(bad).to_pylist(), strict=True):
+                if self._alt_dates(raw) is not None:
+                    status[i] = _WRONG_ORDER
+        return Parsed(status, ymd=ymd, ambiguous=ambiguous)
 
     def tokens(self, parsed: Parsed, salted: bool = False) -> list[TokenCSR]:
         status, out = parsed.status, []
@@ -174,14 +216,20 @@ class _FieldEncoder:
             indptr[u + 1] = len(keys)
         return TokenCSR(indptr, np.asarray(keys, dtype=np.uint64), list(ids))
 
-    def encode(self, bits: np.ndarray, column: Any, salts: Salts | None) -> np.ndarray:
-        """Set this field's bits; returns the status (ok/missing/invalid) of every row."""
+    def encode(
+        self, bits: np.ndarray, column: Any, salts: Salts | None
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Set this field's bits; returns the status of every row (ok, missing, invalid...)
+        and, for a date field, whether each row's date is ambiguous."""
         codes, uniques = factorize(column)
         parsed = self.parse(uniques)
+        ambiguous = None
+        if parsed.ambiguous is not None and parsed.ambiguous.any():
+            ambiguous = np.append(parsed.ambiguous, False)[codes]
         status = parsed.status.copy()  # marked missing below where no token came out
         csrs = self.tokens(parsed, salted=salts is not None)
         if not csrs:  # a salt-only field (weight 0): it sets no bits of its own
-            return np.append(status, np.int8(_MISSING))[codes]
+            return np.append(status, np.int8(_MISSING))[codes], ambiguous
         empty = np.add.reduce([np.diff(c.indptr) for c in csrs]) == 0
         status[(status == _OK) & empty] = _MISSING
         if salts is None:
@@ -190,7 +238,7 @@ class _FieldEncoder:
             row_codes, value_of_pair, salt_of_value = _pair_codes(codes, salt_rows, len(status))
             pairs = [expand_to_pairs(c, value_of_pair) for c in csrs]
             self._set(bits, row_codes, pairs, vocabs, salt_of_value, names)
-        return np.append(status, np.int8(_MISSING))[codes]  # code -1 (a null cell): missing
+        return np.append(status, np.int8(_MISSING))[codes], ambiguous  # code -1: a null cell
 
     def _set(
         self,
@@ -276,8 +324,8 @@ class Encoder:
             if spec is not None and spec not in salts:
                 salts[spec] = self._salts(spec, columns)
             use = salts[spec] if spec is not None else None
-            status = fe.encode(hashed, columns[fe.field.column], use)
-            _account(fe.field, status, result, first_row)
+            status, ambiguous = fe.encode(hashed, columns[fe.field.column], use)
+            _account(fe.field, status, ambiguous, result, first_row)
         result.filters = self._hardener.apply(hashed)
         return result
 
@@ -304,15 +352,27 @@ class Encoder:
         return out
 
 
-def _account(f: Field, row_status: np.ndarray, result: ChunkResult, first_row: int) -> None:
+def _account(
+    f: Field,
+    row_status: np.ndarray,
+    ambiguous: np.ndarray | None,
+    result: ChunkResult,
+    first_row: int,
+) -> None:
+    """Count the missing values; flag the rows of each problem, by code."""
     missing_rows = np.flatnonzero(row_status == _MISSING)
-    invalid_rows = np.flatnonzero(row_status == _INVALID)
     if f.missing == "reject" and missing_rows.size:
-        result.rejected[(f.name, "missing")] = (missing_rows + first_row).tolist()
+        result.flagged[(f.name, "missing_value")] = missing_rows + first_row
     else:
         result.missing[f.name] = int(missing_rows.size)
-    if invalid_rows.size:
-        if f.on_invalid == "reject":
-            result.rejected[(f.name, "invalid")] = (invalid_rows + first_row).tolist()
-        else:
-            result.invalid[f.name] = int(invalid_rows.size)
+    invalid = "invalid_date" if f.type == "date" else "invalid_number"
+    for status, code in (
+        (_INVALID, invalid),
+        (_WRONG_ORDER, "wrong_date_order"),
+        (_UNKNOWN, "unknown_category"),
+    ):
+        rows = np.flatnonzero(row_status == status)
+        if rows.size:
+            result.flagged[(f.name, code)] = rows + first_row
+    if ambiguous is not None:
+        result.flagged[(f.name, "ambiguous_date")] = np.flatnonzero(ambiguous) + first_row

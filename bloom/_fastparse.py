@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from bloom._tokens import _MAX_YEAR, _MIN_YEAR, ParsedDate, parse_date
+from bloom._tokens import _MAX_YEAR, _MIN_YEAR, ParsedDate, parse_date_with_format
 
 __all__ = ["DateParser", "TextNormaliser", "fixed_spans", "valid_dates"]
 
@@ -211,7 +211,7 @@ class DateParser:
         self._formats = formats
         self.formats = formats
         self._fast = all(_numeric_format(f) is not None for f in formats)
-        self._cache: dict[str, ParsedDate | None] = {}
+        self._cache: dict[str, tuple[ParsedDate | None, int]] = {}
 
     def many(self, values: list[str]) -> list[ParsedDate | None]:
         """Parse a list; values in the first format's full-width layout are sliced at once."""
@@ -245,20 +245,24 @@ class DateParser:
         return out
 
     def __call__(self, raw: str) -> ParsedDate | None:
-        hit: ParsedDate | Literal[False] | None = self._cache.get(raw, False)
+        return self.with_format(raw)[0]
+
+    def with_format(self, raw: str) -> tuple[ParsedDate | None, int]:
+        """The parsed date and the index of the format that read it (-1: none did)."""
+        hit: tuple[ParsedDate | None, int] | Literal[False] = self._cache.get(raw, False)
         if hit is not False:
             return hit
-        parsed = self._parse_fast(raw) if self._fast else parse_date(raw, self._formats)
+        found = self._parse_fast(raw) if self._fast else parse_date_with_format(raw, self._formats)
         if len(self._cache) >= self._LIMIT:
             self._cache.clear()
-        self._cache[raw] = parsed
-        return parsed
+        self._cache[raw] = found
+        return found
 
-    def _parse_fast(self, raw: str) -> ParsedDate | None:
+    def _parse_fast(self, raw: str) -> tuple[ParsedDate | None, int]:
         text = raw.strip()
         if not text:
-            return None
-        for fmt in self._formats:
+            return None, -1
+        for k, fmt in enumerate(self._formats):
             m = cast("re.Pattern[str]", _numeric_format(fmt)).match(text)  # self._fast: not None
             if m is None or m.end() != len(text):  # strptime: "unconverted data remains"
                 continue
@@ -269,6 +273,6 @@ class DateParser:
             except ValueError:
                 continue
             if not _MIN_YEAR <= year <= _MAX_YEAR:
-                return None
-            return (year, int(month) if month else None, int(day) if day else None)
-        return parse_date(text, ())  # zero-filled parts and nothing else
+                return None, -1
+            return (year, int(month) if month else None, int(day) if day else None), k
+        return parse_date_with_format(text, ())  # zero-filled parts and nothing else

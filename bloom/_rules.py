@@ -66,11 +66,11 @@ _BLANK = r"^\p{Zs}+$"
 _OUTER_SPACES = r"^\p{Zs}+|\p{Zs}+$"
 
 
-def rows_text(rows: Sequence[int] | np.ndarray) -> str:
-    """``3 rows (4, 8, 12)``: a count and the first few row numbers, as given."""
-    shown = ", ".join(str(r) for r in rows[:MAX_ROWS_LISTED])
-    more = f" and {len(rows) - MAX_ROWS_LISTED} more" if len(rows) > MAX_ROWS_LISTED else ""
-    return f"{len(rows)} row{'s' if len(rows) != 1 else ''} ({shown}{more})"
+def rows_text(rows: Sequence[int] | np.ndarray, limit: int = MAX_ROWS_LISTED) -> str:
+    """``3 rows (4, 8, 12)``: a count and the first ``limit`` row numbers, as given."""
+    shown = ", ".join(str(r) for r in rows[:limit])
+    more = f" and {len(rows) - limit:,} more" if len(rows) > limit else ""
+    return f"{len(rows):,} row{'s' if len(rows) != 1 else ''} ({shown}{more})"
 
 
 def ref_problems(refs: pa.Array | pa.ChunkedArray | Iterable[str | None]) -> dict[str, np.ndarray]:

@@ -6,8 +6,13 @@ that exist, tokenisers that fit a field's type, lengths that survive hardening).
 is collected and reported in one :class:`SchemaError`.
 
 The *effective* schema -- the document with every default filled in -- is what the encoder
-uses; its canonical JSON (sorted keys, no spaces, UTF-8), minus the cosmetic ``name`` and
-``description``, is hashed with BLAKE3 into the fingerprint that every batch carries.
+uses; its canonical JSON (sorted keys, no spaces, UTF-8) is hashed with BLAKE3 into the
+fingerprint that every batch carries. The fingerprint covers what decides the bits and
+leaves out what does not: the cosmetic ``name`` and ``description``, and an agency's own
+input settings -- the ``date_order`` its register writes dates in, and the spellings a
+category field maps to its values and what it does with unknown ones (``category.values``
+enters as its sorted, normalised values only). Agencies whose registers differ only in those
+settings encode the same person to the same bits, so they share one fingerprint.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from typing import Any
 import blake3
 import jsonschema
 
+from bloom._dateorder import DATE_ORDERS, alternative_order, reorder
 from caselink_errors import SchemaError
 
 __all__ = [
@@ -83,6 +89,7 @@ _DEFAULT_NORMALISE = {
     },
 }
 _DEFAULT_DATE_PARTS = ["year", "month", "day", "day_month", "year_window"]
+_LOCAL_KEYS = ("name", "description", "date_order")  # never in the fingerprint
 
 
 @dataclass(frozen=True)
@@ -149,6 +156,12 @@ class Field:
     on_invalid: str = "reject"
     year_only_day_months: tuple[tuple[int, int], ...] = ()  # (month, day) read as year-only
     salt: SaltSpec | None = None  # the salt its tokens are hashed with (own or the schema's)
+    date_order: str | None = None  # the order day-month formats are read in (None: as written)
+    alt_date_order: str | None = None  # the order an invalid date is tried in, for a hint
+    alt_date_formats: tuple[str, ...] = ()  # the formats as that order reads them
+    categories: tuple[str, ...] = ()  # a category field's values, as the schema writes them
+    category_map: tuple[tuple[str, str], ...] = ()  # normalised spelling -> normalised value
+    on_unknown: str = "reject"  # a value that is no category or spelling: reject or missing
 
 
 @dataclass(frozen=True)
@@ -328,6 +341,8 @@ def _fill_field(f: dict[str, Any], where: str, seg_names: list[str]) -> list[str
         d["year_only_day_months"] = sorted(d.get("year_only_day_months", []))
     elif "date" in f:
         problems.append(f"{where}/date: date options apply to date fields only")
+    if "category" in f:
+        problems += _fill_category(f, where)
     toks = f.setdefault("tokenisers", copy.deepcopy(_DEFAULT_TOKENISERS[ftype]))
     for j, t in enumerate(toks):
         if t["kind"] not in _TOKENISERS_FOR_TYPE[ftype]:
@@ -351,6 +366,70 @@ def _fill_field(f: dict[str, Any], where: str, seg_names: list[str]) -> list[str
     if len(set(tags)) != len(tags):
         problems.append(f"{where}/tokenisers: the same tokeniser is listed twice")
     return problems
+
+
+def _fill_category(f: dict[str, Any], where: str) -> list[str]:
+    """Default ``on_unknown``; each value and spelling normalised to one value, no clashes."""
+    if f["type"] != "category":
+        return [f"{where}/category: category options apply to category fields only"]
+    f["category"].setdefault("on_unknown", "reject")
+    _, problems = _category_map(f["category"]["values"], f["normalise"], f"{where}/category")
+    return problems
+
+
+def _category_map(
+    values: dict[str, list[str]], opts: dict[str, Any], where: str
+) -> tuple[dict[str, str], list[str]]:
+    """Normalised spelling (each value is one of its own) -> normalised value, and problems."""
+    from bloom._tokens import normalise_text  # _tokens reads Field from here
+
+    out: dict[str, str] = {}
+    problems: list[str] = []
+    owner: dict[str, str] = {}  # normalised spelling -> the value it was listed under
+    for value, spellings in values.items():
+        canon = normalise_text(value, opts)
+        if not canon:
+            problems.append(f"{where}/values: '{value}' is empty after the field's normalisation")
+            continue
+        for spelling in dict.fromkeys([value, *spellings]):
+            key = normalise_text(spelling, opts)
+            if not key:
+                problems.append(
+                    f"{where}/values/{value}: '{spelling}' is empty after the field's normalisation"
+                )
+            elif key in out and out[key] != canon:
+                problems.append(
+                    f"{where}/values: '{spelling}' reads as a spelling of both "
+                    f"'{owner[key]}' and '{value}' after the field's normalisation"
+                )
+            else:
+                out[key], owner[key] = canon, value
+    return out, problems
+
+
+def _date_options(f: dict[str, Any], order: str | None) -> dict[str, Any]:
+    """The date formats a field reads under ``order``, and the hint order with its formats."""
+    if f["type"] != "date":
+        return {}
+    written = tuple(f["date"]["formats"])
+    alt = alternative_order(written, order)
+    return {
+        "date_formats": reorder(written, order),
+        "date_order": order,
+        "alt_date_order": alt,
+        "alt_date_formats": reorder(written, alt) if alt else (),
+    }
+
+
+def _category_options(f: dict[str, Any]) -> dict[str, Any]:
+    if "category" not in f:
+        return {}
+    mapping, _ = _category_map(f["category"]["values"], f["normalise"], "")
+    return {
+        "categories": tuple(f["category"]["values"]),
+        "category_map": tuple(sorted(mapping.items())),
+        "on_unknown": f["category"]["on_unknown"],
+    }
 
 
 def _salt_of(f: dict[str, Any], schema_salt: dict[str, Any] | None) -> SaltSpec | None:
@@ -378,6 +457,7 @@ class Schema:
         hard = effective["hardening"]
         self.version: int = effective["version"]
         self.name: str = effective.get("name", "")
+        self.date_order: str | None = effective.get("date_order")
         self.hardening = Hardening(
             balance=hard["balance"],
             xor_fold=hard["xor_fold"],
@@ -407,13 +487,14 @@ class Schema:
                 missing=f["missing"],
                 tokenisers=tuple(Tokeniser(**_tok_kwargs(t)) for t in f["tokenisers"]),
                 normalise=f.get("normalise"),
-                date_formats=tuple(f.get("date", {}).get("formats", ())),
                 on_invalid=f.get("date", {}).get("on_invalid", "reject"),
                 year_only_day_months=tuple(
                     (int(md[:2]), int(md[3:]))
                     for md in f.get("date", {}).get("year_only_day_months", ())
                 ),
                 salt=_salt_of(f, hard["salt"]),
+                **_date_options(f, self.date_order),
+                **_category_options(f),
             )
             for f in effective["fields"]
         )
@@ -428,6 +509,17 @@ class Schema:
         if problems:
             raise SchemaError(problems)
         return cls(copy.deepcopy(document), effective)
+
+    def with_date_order(self, order: str | None) -> Schema:
+        """This schema reading dates in ``order`` (``DMY``, ``MDY``, ``YMD``; None: as the
+        formats are written). The fingerprint stays: the order is an input setting."""
+        if order is not None and order not in DATE_ORDERS:
+            raise SchemaError(
+                [f"date order '{order}' is not one of {', '.join(DATE_ORDERS)} (day, month, year)"]
+            )
+        document = self.document
+        document.pop("date_order", None)
+        return Schema.from_dict({**document, **({"date_order": order} if order else {})})
 
     @classmethod
     def load(cls, source: str | os.PathLike[str]) -> Schema:
@@ -468,7 +560,15 @@ class Schema:
 
     @cached_property
     def canonical_json(self) -> bytes:
-        body = {k: v for k, v in self._effective.items() if k not in ("name", "description")}
+        """What the fingerprint hashes: the effective document without the keys that do not
+        decide the bits (see the module doc)."""
+        body = {k: v for k, v in self._effective.items() if k not in _LOCAL_KEYS}
+        body["fields"] = [
+            {**doc, "category": {"values": sorted({v for _, v in f.category_map})}}
+            if "category" in doc
+            else doc
+            for doc, f in zip(body["fields"], self.fields, strict=True)
+        ]
         return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
             "utf-8"
         )

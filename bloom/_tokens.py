@@ -25,6 +25,7 @@ __all__ = [
     "fold_romanisation",
     "normalise_text",
     "parse_date",
+    "parse_date_with_format",
     "parse_number",
     "salt_values",
     "slot_weight",
@@ -191,23 +192,29 @@ def parse_date(text: str, formats: tuple[str, ...]) -> ParsedDate | None:
     Zero-filled parts (``1980-00-00``, ``19800700``) are read as unknown, which is how many
     registration systems record an estimated birth date.
     """
+    return parse_date_with_format(text, formats)[0]
+
+
+def parse_date_with_format(text: str, formats: tuple[str, ...]) -> tuple[ParsedDate | None, int]:
+    """:func:`parse_date` and the index of the format that read the date (-1: none did; a
+    zero-filled date is read by none)."""
     text = text.strip()
     if not text:
-        return None
-    for fmt in formats:
+        return None, -1
+    for k, fmt in enumerate(formats):
         try:
             dt = datetime.strptime(text, fmt)
         except ValueError:
             continue
         month = dt.month if ("%m" in fmt or "%b" in fmt or "%B" in fmt) else None
         day = dt.day if "%d" in fmt else None
-        return (dt.year, month, day) if _MIN_YEAR <= dt.year <= _MAX_YEAR else None
+        return ((dt.year, month, day), k) if _MIN_YEAR <= dt.year <= _MAX_YEAR else (None, -1)
     m = _ZERO_FILLED.match(text)
     if m:
         year, month, day = (int(g) for g in m.groups())
         if _MIN_YEAR <= year <= _MAX_YEAR and month <= 12 and day == 0:
-            return (year, month or None, None)
-    return None
+            return (year, month or None, None), -1
+    return None, -1
 
 
 def year_only_if_placeholder(parsed: ParsedDate | None, field: Field) -> ParsedDate | None:
@@ -291,7 +298,8 @@ def _tokens_for(value: Any, field: Field, tok: Tokeniser) -> list[str]:
 
 
 def parse_value(raw: str, field: Field) -> tuple[Any, str]:
-    """(parsed value, status) where status is ``ok``, ``missing`` or ``invalid``."""
+    """(parsed value, status) where status is ``ok``, ``missing``, ``invalid`` or ``unknown``
+    (a category value that is none of the schema's values or spellings)."""
     if field.type == "date":
         if not raw.strip():
             return None, "missing"
@@ -304,6 +312,9 @@ def parse_value(raw: str, field: Field) -> tuple[Any, str]:
         return (num, "ok") if num is not None else (None, "invalid")
     assert field.normalise is not None
     text = normalise_text(raw, field.normalise)
+    if text and field.category_map:
+        value = dict(field.category_map).get(text)
+        return (value, "ok") if value is not None else (None, "unknown")
     return (text, "ok") if text else (None, "missing")
 
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import re
+import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +19,8 @@ from rich.table import Table
 from bloom._batch import EncodedBatch
 from bloom._batchread import read_batch
 from bloom._bitops import popcount_rows
-from bloom._encode import DEFAULT_CHUNK_BYTES, encode_csv
+from bloom._csvencode import encode_csv
+from bloom._encode import DEFAULT_CHUNK_BYTES
 from bloom._keycheck import key_check_value
 from bloom._privacy import (
     EXIT_LEAKS,
@@ -28,6 +32,7 @@ from bloom._privacy import (
 )
 from bloom._schema import Schema
 from bloom._secret import Secret
+from caselink_errors import EncodingError
 from caselink_output import JSON, print_json
 
 __all__ = ["register"]
@@ -38,6 +43,14 @@ privacy = typer.Typer(
     help="What an encoded batch lets whoever holds it learn (offline, no plaintext, no secret).",
     no_args_is_help=True,
 )
+
+
+class DateOrder(StrEnum):
+    """The orders ``--date-order`` takes (see :mod:`bloom._dateorder`)."""
+
+    DMY = "DMY"
+    MDY = "MDY"
+    YMD = "YMD"
 
 
 def keygen(
@@ -74,7 +87,9 @@ def encode(
     schema: str = typer.Option(
         ..., "--schema", help="Schema file, or a shipped one: febrl, person."
     ),
-    input_path: Path = typer.Option(..., "--input", help="The register, a CSV file with a header."),
+    input_path: Path = typer.Option(
+        ..., "--input", help="The register, a CSV file with a header; - reads standard input."
+    ),
     agency: str = typer.Option(
         ..., "--agency", help="Your agency's name as the agreement knows it."
     ),
@@ -89,13 +104,42 @@ def encode(
     chunk_mb: float = typer.Option(
         DEFAULT_CHUNK_BYTES / 2**20, "--chunk-mb", min=0.1, help="Size of each block read."
     ),
-    input_encoding: str = typer.Option(
-        "utf-8", "--input-encoding", help="Text encoding of the CSV."
+    input_encoding: str | None = typer.Option(
+        None,
+        "--input-encoding",
+        help="Text encoding of the CSV (default utf-8; a byte-order mark decides where there "
+        "is one). cp1252 is what Excel on Windows saves.",
+    ),
+    delimiter: str = typer.Option(
+        ",", "--delimiter", help="The character between fields: , ; | or tab."
+    ),
+    date_order: DateOrder | None = typer.Option(
+        None,
+        "--date-order",
+        case_sensitive=False,
+        help="How the register writes dates like 03/12/2010 (default: the schema's "
+        "date_order, else its formats as written).",
+    ),
+    problems_out: Path | None = typer.Option(
+        None,
+        "--problems-out",
+        help="Write every problem found to this CSV: row, line, column, problem, severity "
+        "(never a value). Rows count records after the header from 1; line is the file's line.",
     ),
 ) -> None:
-    """Encode a register into keyed Bloom filters, on this machine, in bounded memory."""
+    """Encode a register into keyed Bloom filters, on this machine, in bounded memory.
+
+    Every problem of the file is reported in one pass, by row and problem code.
+    Rows count the records after the header: the header is row 0, the first record row 1.
+    A blank line is no row, and a line break inside quotes does not start one.
+    Each message lists the first 20 rows of a problem; --problems-out lists them all.
+    """
     the_schema = Schema.load(schema)
+    if date_order is not None:
+        the_schema = the_schema.with_date_order(date_order.value)
     the_secret = Secret.resolve(secret)
+    from_stdin = str(input_path) == "-"
+    size = input_path.stat().st_size if not from_stdin and input_path.is_file() else 0
     with Progress(
         TextColumn("encoding"),
         BarColumn(),
@@ -104,32 +148,52 @@ def encode(
         console=console,
         transient=True,
     ) as progress:
-        task = progress.add_task(
-            "encode", total=input_path.stat().st_size if input_path.is_file() else 0
-        )
-        report = encode_csv(
-            input_path,
-            the_schema,
-            the_secret,
-            agency=agency,
-            out=out_path,
-            id_column=id_column,
-            jobs=jobs,
-            chunk_bytes=int(chunk_mb * 2**20),
-            input_encoding=input_encoding,
-            on_progress=lambda done, total: progress.update(task, completed=done, total=total),
-        )
+        task = progress.add_task("encode", total=size or None)
+        try:
+            report = encode_csv(
+                sys.stdin.buffer if from_stdin else input_path,
+                the_schema,
+                the_secret,
+                agency=agency,
+                out=out_path,
+                id_column=id_column,
+                jobs=jobs,
+                chunk_bytes=int(chunk_mb * 2**20),
+                input_encoding=input_encoding,
+                delimiter=delimiter,
+                problems_out=problems_out,
+                on_progress=lambda done, total: progress.update(
+                    task, completed=done, total=total or None
+                ),
+            )
+        except EncodingError as e:
+            progress.stop()
+            console.print(f"[red]error:[/red] {escape(str(e))}", highlight=False)
+            if any(_LISTS_ROWS.search(p) for p in e.problems):
+                console.print(_every_row(problems_out))
+            raise typer.Exit(2) from None
     console.print(f"encoded {report.records:,} records into {out_path}")
     for name, count in sorted(report.missing.items()):
         if count:
             console.print(f"  field {name}: {count:,} missing")
-    for name, count in sorted(report.invalid.items()):
-        console.print(f"  field {name}: {count:,} unparseable, encoded as missing")
+    for problem in report.warnings:
+        console.print(f"[yellow]warning:[/yellow] {escape(problem.sentence())}", highlight=False)
+    if report.warnings:
+        console.print(_every_row(problems_out))
     warnings = schema_warnings(the_schema)
     for text in warnings:
         console.print(f"[yellow]warning:[/yellow] schema '{the_schema.name or schema}': {text}")
     if warnings:
         console.print(f"Run `caselink privacy check {out_path}` to see what this batch shows")
+
+
+_LISTS_ROWS = re.compile(r"\d (rows?|pairs?) \(")  # a problem that lists rows
+
+
+def _every_row(problems_out: Path | None) -> str:
+    if problems_out is not None:
+        return f"Every row of each problem is listed in {escape(str(problems_out))}"
+    return "To list every row of each problem, run again with --problems-out FILE"
 
 
 def _densities(b: EncodedBatch) -> list[dict[str, Any]]:

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from bloom._arrowparse import FlatText, normalise_dictionary, parse_dates_dictionary
 from bloom._encoder import factorize
 from bloom._fastparse import DateParser, TextNormaliser
-from bloom._tokens import normalise_text, parse_date
+from bloom._tokens import normalise_text, parse_date_with_format
 
 from .test_reference_parity import FORMATS, OPTIONS, date_text, text
 
@@ -36,11 +36,14 @@ def test_flat_text_round_trips(values):
 @settings(max_examples=300, deadline=None)
 @given(values=st.lists(date_text, max_size=10), formats=st.sampled_from(FORMATS))
 def test_buffer_date_parser_matches_reference(values, formats):
-    ymd, ok, blank = parse_dates_dictionary(_sliced(values), DateParser(formats))
-    for v, row, parsed, is_blank in zip(values, ymd.tolist(), ok, blank, strict=True):
-        expected = parse_date(v, formats)
+    d = parse_dates_dictionary(_sliced(values), DateParser(formats))
+    for v, row, parsed, is_blank, which in zip(
+        values, d.ymd.tolist(), d.ok, d.blank, d.format, strict=True
+    ):
+        expected, expected_format = parse_date_with_format(v, formats)
         got = (row[0], row[1] or None, row[2] or None) if parsed else None
         assert got == expected
+        assert which == expected_format  # the format that read it (ambiguity depends on it)
         assert is_blank == (expected is None and not v.strip())
 
 

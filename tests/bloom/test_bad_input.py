@@ -85,8 +85,11 @@ def test_non_utf8_input_is_refused(tmp_path, people, person_schema, secret):
         people.to_csv(index=False).replace("José", "Jos\xe9").encode("utf-8")
         + "\nx,Jos\xe9,y,z,M,1990,town\n".encode("latin-1")
     )
-    with pytest.raises(EncodingError, match="not valid utf-8 text"):
+    with pytest.raises(EncodingError) as e:
         run(path, person_schema, secret, tmp_path)
+    invalid = next(p for p in e.value.problems if p.startswith("invalid_utf8: "))
+    assert "not UTF-8 text (in 'given_name')" in invalid and invalid.endswith("1 row (5)")
+    assert "--input-encoding" in invalid
     assert leftovers(tmp_path) == []
     report = run(path, person_schema, secret, tmp_path, input_encoding="latin-1")
     assert report.records == 5
@@ -98,7 +101,7 @@ def test_empty_file_and_header_only(tmp_path, people, person_schema, secret):
     with pytest.raises(EncodingError, match="is empty"):
         run(empty, person_schema, secret, tmp_path)
     empty.write_text(",".join(people.columns) + "\n")
-    with pytest.raises(BatchError, match="no records"):
+    with pytest.raises(EncodingError, match="no records"):
         run(empty, person_schema, secret, tmp_path)
     assert leftovers(tmp_path) == []
 
@@ -107,10 +110,10 @@ def test_duplicate_and_empty_refs_name_rows(tmp_path, csv, people, person_schema
     df = pd.concat([people] * 3, ignore_index=True)
     df["ref"] = [f"r{i}" for i in range(len(df))]
     df.loc[9, "ref"] = "r2"
-    with pytest.raises(BatchError, match=r"rows 3 and 10"):
+    with pytest.raises(EncodingError, match=r"duplicate_ref: .*1 pair \(rows 3 and 10\)"):
         run(csv(df), person_schema, secret, tmp_path, id_column="ref", chunk_bytes=1 << 16)
     df.loc[9, "ref"] = None
-    with pytest.raises(EncodingError, match=r"record_ref is empty: 1 row \(10\)"):
+    with pytest.raises(EncodingError, match=r"record_ref \(column 'ref'\) is empty: 1 row \(10\)"):
         run(csv(df), person_schema, secret, tmp_path, id_column="ref")
     with pytest.raises(EncodingError, match="--id-column 'nope'"):
         run(csv(df), person_schema, secret, tmp_path, id_column="nope")
@@ -215,18 +218,20 @@ def test_encode_names_every_bad_ref_by_true_row_and_rule(tmp_path, people, perso
     path, _ = _register_with_bad_refs(tmp_path, people)
     with pytest.raises(EncodingError) as e:
         run(path, person_schema, secret, tmp_path, id_column="ref", chunk_bytes=1 << 16)
-    problems = e.value.problems
+    problems = {p.split(": ")[0]: p for p in e.value.problems if not p.startswith("(warning)")}
+    ref = "record_ref (column 'ref')"
+    assert problems["ref_control_character"] == (
+        f"ref_control_character: {ref} holds a control character (such as NUL, tab, CR or LF): "
+        "3 rows (5, 8, 19)"
+    )
     assert (
-        "record_ref holds a control character (such as NUL, tab, CR or LF): 3 rows (5, 8, 19)"
-        in problems
+        problems["ref_too_long"] == f"ref_too_long: {ref} is longer than 256 characters: 1 row (11)"
     )
-    assert "record_ref is longer than 256 characters: 1 row (11)" in problems
-    assert any(
-        p.startswith("record_ref holds an invisible format") and p.endswith("1 row (13)")
-        for p in problems
-    )
-    assert "record_ref is empty: 1 row (16)" in problems  # encode trims the spaces around refs
-    assert "rows with more or fewer columns than the header: 1 row (3)" in problems
+    assert problems["ref_invisible_character"].startswith(f"ref_invisible_character: {ref} holds")
+    assert problems["ref_invisible_character"].endswith("1 row (13)")
+    # encode trims the spaces around refs
+    assert problems["empty_ref"] == f"empty_ref: {ref} is empty: 1 row (16)"
+    assert problems["too_many_fields"].endswith("1 row (3)")
     assert len(problems) == 5
     assert SECRET_NAME not in str(e.value) and "one too many" not in str(e.value)
     assert leftovers(tmp_path) == []
@@ -236,10 +241,12 @@ def test_encode_in_memory_applies_the_same_rule(people, person_schema, secret):
     df = people.assign(ref=["ok", "", "x" * 257, SECRET_NAME + "\r"])
     with pytest.raises(EncodingError) as e:
         bloom.encode(df, person_schema, secret, id_column="ref")
+    ref = "record_ref (column 'ref')"
     assert set(e.value.problems) == {
-        "record_ref is empty: 1 row (2)",
-        "record_ref is longer than 256 characters: 1 row (3)",
-        "record_ref holds a control character (such as NUL, tab, CR or LF): 1 row (4)",
+        f"empty_ref: {ref} is empty: 1 row (2)",
+        f"ref_too_long: {ref} is longer than 256 characters: 1 row (3)",
+        f"ref_control_character: {ref} holds a control character (such as NUL, tab, CR or LF): "
+        "1 row (4)",
     }
     assert SECRET_NAME not in str(e.value)
 

@@ -123,3 +123,64 @@ def test_hardening_changes_output_length():
     assert Schema.from_dict({**base, "hardening": {"xor_fold": True}}).filter_bits == 128
     both = {"balance": True, "xor_fold": True, "diffusion": {"t": 4}, "blip": {"epsilon": 3}}
     assert Schema.from_dict({**base, "hardening": both}).filter_bits == 256
+
+
+# -- input settings: date order and category spellings ------------------------------------------
+SEX = {"name": "sex", "type": "category"}
+DOB = {"name": "dob", "type": "date", "date": {"formats": ["%Y-%m-%d", "%d.%m.%Y", "%m/%Y"]}}
+
+
+def test_date_order_rewrites_day_month_formats_only():
+    plain = Schema.from_dict({"version": 1, "fields": [DOB]})
+    assert plain.date_order is None and plain.fields[0].date_formats == (
+        "%Y-%m-%d",
+        "%d.%m.%Y",
+        "%m/%Y",
+    )
+    read = {o: plain.with_date_order(o).fields[0] for o in ("DMY", "MDY", "YMD")}
+    assert read["MDY"].date_formats == ("%Y-%m-%d", "%m.%d.%Y", "%m/%Y")
+    assert read["YMD"].date_formats == ("%Y-%m-%d", "%Y.%m.%d", "%m/%Y")
+    assert read["DMY"].date_formats == plain.fields[0].date_formats
+    assert (read["DMY"].alt_date_order, read["MDY"].alt_date_order) == ("MDY", "DMY")
+    assert read["MDY"].alt_date_formats == plain.fields[0].date_formats
+    assert {plain.with_date_order(o).fingerprint for o in ("DMY", "MDY", None)} == {
+        plain.fingerprint
+    }
+    with pytest.raises(SchemaError, match="date order 'DYM' is not one of DMY, MDY, YMD"):
+        plain.with_date_order("DYM")
+    with pytest.raises(SchemaError, match="date_order"):
+        Schema.from_dict({"version": 1, "date_order": "dmy", "fields": [DOB]})
+
+
+def test_category_values_are_checked_and_normalised():
+    doc = {"version": 1, "fields": [{**SEX, "category": {"values": {"M": ["male"], "F": ["f."]}}}]}
+    f = Schema.from_dict(doc).fields[0]
+    assert dict(f.category_map) == {"m": "m", "male": "m", "f": "f"}  # 'f.' normalises to 'f'
+    assert f.categories == ("M", "F") and f.on_unknown == "reject"
+    bad = {
+        "version": 1,
+        "fields": [
+            {**SEX, "category": {"values": {"M": ["male", "X"], "F": ["female", "x"], "?": []}}},
+            {"name": "given_name", "type": "name", "category": {"values": {"A": []}}},
+        ],
+    }
+    with pytest.raises(SchemaError) as e:
+        Schema.from_dict(bad)
+    assert set(e.value.problems) == {
+        "fields/0 (sex)/category/values: 'x' reads as a spelling of both 'M' and 'F' after the "
+        "field's normalisation",
+        "fields/0 (sex)/category/values: '?' is empty after the field's normalisation",
+        "fields/1 (given_name)/category: category options apply to category fields only",
+    }
+
+
+def test_the_fingerprint_holds_the_category_values_not_their_spellings():
+    def fingerprint(values, **extra):
+        field = {**SEX, "category": {"values": values, **extra}}
+        return Schema.from_dict({"version": 1, "fields": [field]}).fingerprint
+
+    base = fingerprint({"M": ["male"], "F": []})
+    assert fingerprint({"m": ["man", "MALE"], "F": ["female"]}) == base  # same values
+    assert fingerprint({"M": [], "F": []}, on_unknown="missing") == base
+    assert fingerprint({"M": [], "F": [], "X": []}) != base
+    assert Schema.from_dict({"version": 1, "fields": [SEX]}).fingerprint != base
