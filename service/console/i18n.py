@@ -58,13 +58,13 @@ def N_(message: str) -> str:  # noqa: N802 - gettext's name for "mark for extrac
     return message
 
 
-def catalogue_path(locale: str, directory: Path = LOCALE_DIR) -> Path:
-    return directory / locale / "LC_MESSAGES" / f"{DOMAIN}.mo"
+def catalogue_path(locale: str, directory: Path | None = None) -> Path:
+    return (directory or LOCALE_DIR) / locale / "LC_MESSAGES" / f"{DOMAIN}.mo"
 
 
-def load_catalogues(directory: Path = LOCALE_DIR) -> dict[str, Translations]:
-    """Every language's compiled catalogue; raises :class:`MissingCatalogueError` naming each
-    one missing (and how to make it)."""
+def load_catalogues(directory: Path | None = None) -> dict[str, Translations]:
+    """Every language's compiled catalogue (from :data:`LOCALE_DIR` by default); raises
+    :class:`MissingCatalogueError` naming each one missing (and how to make it)."""
     paths = {loc: catalogue_path(loc, directory) for loc in LOCALES}
     missing = [p for p in paths.values() if not p.is_file()]
     if missing:
@@ -143,11 +143,11 @@ class Formats:
         return "" if value is None else format_decimal(value, locale=self.locale)
 
     def percent(self, value: float | None, digits: int = 0) -> str:
-        """A fraction (0.25) as a percentage, with ``digits`` decimals."""
+        """A fraction (0.256) as a percentage with at most ``digits`` decimals ("25,6 %")."""
         if value is None:
             return ""
-        pattern = "#,##0" + ("." + "0" * digits if digits else "") + "%"
-        return format_percent(value, pattern, locale=self.locale)
+        rounded = round(value, digits + 2)  # the locale's own pattern, at most ``digits``
+        return format_percent(rounded, locale=self.locale, decimal_quantization=False)
 
 
 def format_date(value: datetime | None, locale: str) -> str:
