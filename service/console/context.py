@@ -169,7 +169,6 @@ class PageContext:
 
     def render(self, template: str, status_code: int = 200, **data: Any) -> HTMLResponse:
         """The page ``template`` in the visitor's language."""
-        path = self.request.scope.get("path", "")
         html = self.console.renderer.render(
             template,
             self.locale,
@@ -177,7 +176,7 @@ class PageContext:
             role_name=self.role_name(),
             nav=self.nav(),
             csrf_token=self.form_token(),
-            here=path,
+            here=_path_and_query(self.request),
             url=self.url,
             static=lambda name: self.url(f"/static/{name}"),
             **data,
@@ -236,11 +235,14 @@ def poll(request: Request) -> PageContext:
 
 
 def form(request: Request, csrf_token: Annotated[str, Form(max_length=128)] = "") -> PageContext:
-    """A signed-in POST whose form carries the session's CSRF token."""
-    ctx = _signed_in(request, touch=True)
+    """A signed-in POST whose form carries the session's CSRF token; checked before the
+    session is touched, so a refused form changes nothing at all."""
+    ctx = _signed_in(request, touch=False)
     assert ctx.session is not None
     if not sessions.csrf_matches(ctx.session.csrf_token, csrf_token):
         raise CsrfRefusedError()
+    with ctx.engine.begin() as conn:
+        sessions.touch(conn, request.cookies.get(SESSION_COOKIE, ""), ctx.now)
     return ctx
 
 

@@ -35,6 +35,7 @@ __all__ = [
     "hash_session",
     "lookup",
     "start",
+    "touch",
 ]
 
 
@@ -106,6 +107,15 @@ def lookup(
         key_id=row.id, agency_id=int(row.agency_id), agency=row.name, role=row.role
     )
     return Session(principal, row.csrf_token, now if touch else row.last_seen)
+
+
+def touch(conn: sa.Connection, session_id: str, now: datetime) -> None:
+    """A page view: the session's idle time starts again."""
+    conn.execute(
+        console_sessions.update()
+        .where(console_sessions.c.id_hash == hash_session(session_id))
+        .values(last_seen=now)
+    )
 
 
 def end(conn: sa.Connection, session_id: str) -> bool:

@@ -180,13 +180,17 @@ def test_a_form_without_the_session_token_is_refused_and_changes_nothing(world):
     v = world.visitor("agency-a/submitter")
     path = f"/console/agency/{world.agreement_id}/withdraw"
     ref = world.refs["agency-a"][5]
-    for token in ("", "forged-token", world.visitor("agency-a/submitter").token(v.get(path))):
-        if token and token == v.token(v.get(path)):
-            continue  # (another session's token is a forged one, as this loop means)
+    other = world.visitor("agency-a/submitter")
+    other_session = other.token(other.get(path))  # a token, but another session's
+    assert other_session != v.token(v.get(path))
+    mine = hash_session(v.cookies["caselink_session"])
+    seen = {r.id_hash: r.last_seen for r in _session_rows(world)}[mine]
+    for token in ("", "forged-token", other_session):
         r = v.post(path, {"csrf_token": token, "record_ref": ref, "reason": "consent"})
         assert r.status_code == 403 and "Form expired" in r.text
     withdrawn = [e for e in world.audit() if e["action"] == "record.withdraw"]
     assert not [e for e in withdrawn if e["details"].get("agency") == "agency-a"]
+    assert {r.id_hash: r.last_seen for r in _session_rows(world)}[mine] == seen  # not touched
     cases = world.call("agency-a/submitter", "GET", f"/v1/agreements/{world.agreement_id}/cases")
     assert ref in {c["record_ref"] for c in cases.json()["items"]}
     # signing out needs the token too
