@@ -76,13 +76,7 @@ demo: $(STAMP) $(MO_FILES)
 	$(BIN)/caselink demo
 
 # A Ray head and a second Ray node on this machine, caselink serve on them; stops them after.
-cluster-# The README's screenshots (docs/screenshots), taken by the console's browser tests; every
-# page's is in build/screenshots/console after any run of them.
-.PHONY: screenshots
-screenshots: $(STAMP) $(MO_FILES) browser
-	CASELINK_UPDATE_SCREENSHOTS=1 $(BIN)/python -m pytest -q tests/service/console/test_console_browser.py
-
-demo: $(STAMP) $(MO_FILES)
+cluster-demo: $(STAMP) $(MO_FILES)
 	$(BIN)/python -m evaluation._cluster_demo
 
 # Three workers on two cores: most of the suite's time is servers and Ray starting, which
