@@ -106,3 +106,4 @@ bench: $(STAMP) $(MO_FILES)
 
 clean:
 	rm -rf $(VENV) $(TYPES_VENV) $(CODEGEN_VENV) build *.egg-info .pytest_cache .ruff_cache .mypy_cache
+	rm -f $(MO_FILES)
