@@ -10,9 +10,30 @@ TYPES_STAMP := $(TYPES_VENV)/.installed
 export RAY_USAGE_STATS_ENABLED := 0
 export RAY_AUTH_MODE := disabled
 
-.PHONY: venv types-venv demo cluster-demo test test-fast lint format bench clean
+.PHONY: venv types-venv demo cluster-demo test test-fast lint format bench clean i18n catalogues
 
-venv: $(STAMP)
+# The console's catalogues: the .po files are kept in the repository, the .mo files are
+# compiled from them here (git-ignored; a wheel gets them from setup.py's build step).
+LOCALE := service/console/locale
+PO_FILES := $(wildcard $(LOCALE)/*/LC_MESSAGES/caselink.po)
+MO_FILES := $(PO_FILES:.po=.mo)
+
+venv: $(STAMP) $(MO_FILES)
+
+catalogues: $(MO_FILES)
+
+$(LOCALE)/%/LC_MESSAGES/caselink.mo: $(LOCALE)/%/LC_MESSAGES/caselink.po | $(STAMP)
+	$(BIN)/pybabel -q compile -l $* -i $< -o $@
+
+# After changing a string of the console: extract every string, update each catalogue (new
+# strings come in untranslated: tests/service/console fails until they are translated),
+# then compile them.
+i18n: $(STAMP)
+	$(BIN)/pybabel -q extract -F babel.cfg -o $(LOCALE)/caselink.pot --no-location \
+		--sort-output --project caselink --version 1 --copyright-holder caselink .
+	$(BIN)/pybabel -q update -i $(LOCALE)/caselink.pot -d $(LOCALE) -D caselink \
+		--no-fuzzy-matching --ignore-obsolete --no-wrap
+	$(MAKE) catalogues
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,11 +66,17 @@ browser:
 	@test -x /usr/bin/chromium || \
 		{ apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
 
-demo: $(STAMP)
+# The README's screenshots (docs/screenshots), taken by the console's browser tests; every
+# page's is in build/screenshots/console after any run of them.
+.PHONY: screenshots
+screenshots: $(STAMP) $(MO_FILES) browser
+	CASELINK_UPDATE_SCREENSHOTS=1 $(BIN)/python -m pytest -q tests/service/console/test_console_browser.py
+
+demo: $(STAMP) $(MO_FILES)
 	$(BIN)/caselink demo
 
 # A Ray head and a second Ray node on this machine, caselink serve on them; stops them after.
-cluster-demo: $(STAMP)
+cluster-demo: $(STAMP) $(MO_FILES)
 	$(BIN)/python -m evaluation._cluster_demo
 
 # Three workers on two cores: most of the suite's time is servers and Ray starting, which
@@ -57,12 +84,12 @@ cluster-demo: $(STAMP)
 # pytest_xdist_make_scheduler), the longest folders first.
 TEST_WORKERS ?= 3
 
-test: $(STAMP) $(CODEGEN_STAMP) browser
+test: $(STAMP) $(MO_FILES) $(CODEGEN_STAMP) browser
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadscope
 
 # mypy is strict on bloom and linkage: [tool.mypy] in pyproject.toml.
 # the in-process tier only: every test but those against real caselink serve processes
-test-fast: $(STAMP)
+test-fast: $(STAMP) $(MO_FILES)
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadscope -m "not slow"
 
 lint: $(STAMP) $(TYPES_STAMP)
@@ -74,8 +101,9 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-bench: $(STAMP)
+bench: $(STAMP) $(MO_FILES)
 	$(BIN)/caselink bench --out bench/results.json
 
 clean:
 	rm -rf $(VENV) $(TYPES_VENV) $(CODEGEN_VENV) build *.egg-info .pytest_cache .ruff_cache .mypy_cache
+	rm -f $(MO_FILES)

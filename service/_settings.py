@@ -19,7 +19,9 @@ default ``STATE_DIR/audit-checkpoints.jsonl``) and ``CASELINK_AUDIT_CHECKPOINT_S
 ``CASELINK_AUDIT_LOCK_WAIT_SECONDS`` (how long a query's audit entry waits for its chain's
 lock before it goes to the audit journal in ``STATE_DIR/audit-journal``;
 :mod:`service._audit_journal`); ``CASELINK_RUN_LEASE_SECONDS`` (how long a replica's lease on
-a run lasts unless renewed; :mod:`service._runlease`).
+a run lasts unless renewed; :mod:`service._runlease`). The console (:mod:`service.console`):
+``CASELINK_CONSOLE_IDLE_MINUTES`` (a signed-in session ends after this long without a page
+view) and ``CASELINK_CONSOLE_SIGN_INS_PER_MINUTE`` (sign-in attempts one address may make).
 ``CASELINK_TEST_FAULTS_FILE`` is for crash tests only (:mod:`service._faults`): never set it
 on a service with real data. TLS: ``CASELINK_TLS_CERT_FILE`` and ``CASELINK_TLS_KEY_FILE``
 (PEM; both or neither). Encryption at rest: ``CASELINK_DATA_KEY_FILE`` (the data-key ring; default
@@ -150,6 +152,15 @@ class Settings(BaseSettings):
     )
     metrics_token_file: Path | None = Field(
         None, description="file holding the /metrics Bearer token (instead of metrics_token)"
+    )
+    console_idle_minutes: float = Field(
+        15,
+        gt=0,
+        le=24 * 60,
+        description="a console session ends after this many minutes without a page view",
+    )
+    console_sign_ins_per_minute: float = Field(
+        10, gt=0, description="sign-in attempts to the console one client address may make"
     )
 
     # -- TLS and encryption at rest -----------------------------------------------------------

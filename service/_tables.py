@@ -18,7 +18,10 @@ The case registry's own tables (``registry_*``, one scope per agreement) belong 
   (:mod:`service._audit_journal`);
 - ``index_changes``: the registry changes of each agreement, numbered by
   ``agreements.index_version`` (:mod:`service._events`), so that every replica's tracing
-  index learns of the changes other replicas made.
+  index learns of the changes other replicas made;
+- ``console_sessions``: the console's signed-in sessions (:mod:`service.console.sessions`):
+  a hash of the session id, the key it was signed in with, its CSRF token and when it was
+  last used — never the key itself.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ __all__ = [
     "audit_journal_folds",
     "batch_records",
     "batches",
+    "console_sessions",
     "index_changes",
     "metadata",
     "runs",
@@ -198,4 +202,13 @@ index_changes = sa.Table(
     sa.Column("version", sa.BigInteger, primary_key=True),
     sa.Column("registry_ids", sa.JSON, nullable=True),  # the ids it touched; NULL: not named
     sa.Column("changed_at", When(), nullable=False),
+)
+console_sessions = sa.Table(
+    "console_sessions",
+    metadata,
+    sa.Column("id_hash", sa.String(64), primary_key=True),  # BLAKE3 of the cookie's session id
+    sa.Column("key_id", sa.ForeignKey("api_keys.id"), nullable=False, index=True),
+    sa.Column("csrf_token", sa.String(64), nullable=False),  # every form of the session carries it
+    sa.Column("created_at", When(), nullable=False),
+    sa.Column("last_seen", When(), nullable=False, index=True),  # idle timeout counts from here
 )

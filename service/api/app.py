@@ -27,6 +27,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from linkage.sealing import FilterCipher
+from service import console
 from service._metrics import MetricsMiddleware
 from service._settings import Settings, get_settings
 from service.api import docs, http_errors
@@ -86,4 +87,5 @@ def create_app(settings: Settings | None = None, *, cipher: FilterCipher | None 
     for module in (health, agencies, agreements, batches, runs, cases, queries, withdrawals, audit):
         app.include_router(module.router)
     app.include_router(amendments.router)  # PATCH /v1/agreements/{agreement_id}
+    console.install(app, settings)  # the web console under /console (not in the OpenAPI)
     return app

@@ -65,6 +65,7 @@ class ServiceState:
     indexes: IndexStore
     query_limiter: RateLimiter
     rate_refusals: RefusalAudit
+    sign_in_refusals: RefusalAudit  # the console's refused sign-ins (401), counted likewise
     audit_writer: AuditWriter
     executor: RunExecutor
     lease_keeper: LeaseKeeper
@@ -80,6 +81,7 @@ class ServiceState:
         self.faults.release()
         self.sweeper.stop()
         self.rate_refusals.stop()  # writes every count it still holds
+        self.sign_in_refusals.stop()
         self.audit_writer.stop()  # writes every entry still queued
         self.executor.shutdown()
         self.lease_keeper.stop()
@@ -194,6 +196,7 @@ def _start(
         indexes=indexes,
         query_limiter=RateLimiter(settings.query_rate_per_minute, settings.query_burst),
         rate_refusals=RefusalAudit(engine).start(),  # 429s counted a minute at a time
+        sign_in_refusals=RefusalAudit(engine, outcome="unauthorized", status=401).start(),
         audit_writer=audit_writer,
         executor=executor,
         lease_keeper=lease_keeper,

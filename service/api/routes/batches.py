@@ -22,6 +22,7 @@ from service.api.models import BatchPublic
 from service.repositories.batches import batches_of
 
 router = APIRouter(prefix="/v1/agreements/{agreement_id}/batches", tags=["batches"])
+SUBMITTERS = ("submitter",)  # the roles that upload and list batches
 
 
 def _public(row, agency: str, duplicate: bool = False) -> BatchPublic:
@@ -94,7 +95,7 @@ async def upload_batch(
     Only a `submitter` key of a party agency may call it. Audited in the agreement's
     chain."""
     agreement, why = await run_in_threadpool(
-        open_agreement, engine, principal, agreement_id, "batch.upload", ("submitter",), purpose
+        open_agreement, engine, principal, agreement_id, "batch.upload", SUBMITTERS, purpose
     )
     limit, faults = service.settings.max_upload_bytes, service.faults
     with tempfile.TemporaryDirectory(prefix="caselink-upload-", dir=service.upload_dir) as tmp:
@@ -137,7 +138,7 @@ def list_batches(
 
     Only a `submitter` key of a party agency may call it. Audited in the agreement's
     chain."""
-    _, why = open_agreement(engine, principal, agreement_id, "batch.list", ("submitter",), purpose)
+    _, why = open_agreement(engine, principal, agreement_id, "batch.list", SUBMITTERS, purpose)
     with engine.begin() as conn:
         rows = batches_of(conn, agreement_id, principal.agency_id)
         append(

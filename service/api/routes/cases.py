@@ -22,6 +22,7 @@ from service.repositories import runs as runs_repo
 from service.repositories.batches import pending_records
 
 router = APIRouter(prefix="/v1/agreements/{agreement_id}", tags=["cases"])
+READERS = ("submitter",)  # the roles that read their agency's cases
 _CSV_ROWS = 5000
 
 
@@ -78,7 +79,7 @@ def read_cases(
 
     Only a `submitter` key of a party agency may call it. Audited in the agreement's
     chain."""
-    _, why = open_agreement(engine, principal, agreement_id, "cases.read", ("submitter",), purpose)
+    _, why = open_agreement(engine, principal, agreement_id, "cases.read", READERS, purpose)
     registry = _registry(engine, agreement_id)
     with engine.begin() as conn:
         total = registry.records(principal.agency, connection=conn)

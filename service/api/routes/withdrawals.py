@@ -20,6 +20,7 @@ from service.api.models import WithdrawalCreate, WithdrawalReceipt
 
 router = APIRouter(prefix="/v1/agreements/{agreement_id}/withdrawals", tags=["withdrawals"])
 ACTION = "record.withdraw"
+WITHDRAWERS = ("submitter", "steward")
 
 
 @router.post(
@@ -44,9 +45,7 @@ def withdraw_record(
 
     A `submitter` key withdraws its own agency's records; a `steward` key of a party agency
     any party's. Audited in the agreement's chain."""
-    agreement, why = open_agreement(
-        engine, principal, agreement_id, ACTION, ("submitter", "steward"), purpose
-    )
+    agreement, why = open_agreement(engine, principal, agreement_id, ACTION, WITHDRAWERS, purpose)
     agency = body.agency or principal.agency
     details = {"agency": agency, "reason": body.reason}
     try:

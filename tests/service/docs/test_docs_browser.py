@@ -4,53 +4,24 @@ ask nothing of any host but the service — as in a field office with no interne
 Debian's Chromium (``make browser`` installs it) driven by Playwright. Every request a page
 makes is recorded, even one the page's Content-Security-Policy stops; any to another host is
 aborted (this machine has no route out anyway, and a page must not wait on one) and fails the
-test, and so does any error the page logs.
+test, and so does any error the page logs (:mod:`tests.service.browser`).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
-CHROMIUM = Path("/usr/bin/chromium")
-LOAD_TIMEOUT_MS = 60_000  # a cap on waits for what the page shows; none is a fixed sleep
-OFFLINE_SCHEMES = ("data", "blob")  # in-page content, never a request to a host
+from tests.service.browser import LOAD_TIMEOUT_MS, Visit, chromium, offline_page
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator:
-    if not CHROMIUM.exists():
-        pytest.fail(
-            f"no Chromium at {CHROMIUM}: `make browser` installs Debian's "
-            "(apt-get install -y chromium); this test needs a real browser"
-        )
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM))
+    with chromium() as browser:
         yield browser
-        browser.close()
-
-
-@dataclass
-class Visit:
-    page: object
-    requests: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-
-    def elsewhere(self, origin: str) -> list[str]:
-        """The requests to anything but ``origin``."""
-        return [
-            u
-            for u in self.requests
-            if not u.startswith(f"{origin}/") and urlsplit(u).scheme not in OFFLINE_SCHEMES
-        ]
 
 
 @pytest.fixture()
@@ -61,18 +32,8 @@ def visit(browser, published):
     def open_page(path: str) -> Visit:
         context = browser.new_context()
         contexts.append(context)
-        page = context.new_page()
-        seen = Visit(page)
-        page.on("request", lambda r: seen.requests.append(r.url))
-        page.on("pageerror", lambda e: seen.errors.append(str(e)))
-        # a load the page's Content-Security-Policy stopped is a console error too
-        page.on("console", lambda m: m.type == "error" and seen.errors.append(m.text))
-        ours = f"{published.url}/"
-        context.route(
-            lambda url: not url.startswith(ours),
-            lambda route: route.abort("internetdisconnected"),
-        )
-        page.goto(f"{published.url}{path}", wait_until="load", timeout=LOAD_TIMEOUT_MS)
+        seen = offline_page(context, published.url)
+        seen.page.goto(f"{published.url}{path}", wait_until="load", timeout=LOAD_TIMEOUT_MS)
         return seen
 
     yield open_page

@@ -1,0 +1,73 @@
+"""Debian's Chromium driven by Playwright, offline: the browser of tests/service/docs and
+tests/service/console.
+
+:func:`chromium` launches it by its executable path (``make browser`` installs it; Playwright
+downloads no browser here). :func:`offline_page` opens a page in a new context that records
+every request the page makes, even one its Content-Security-Policy stops, aborts any to
+another host than the server (this machine has no route out anyway, and a page must not wait
+on one), and records every error the page logs (:class:`Visit`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+LOAD_TIMEOUT_MS = 60_000  # a cap on waits for what the page shows; none is a fixed sleep
+OFFLINE_SCHEMES = ("data", "blob")  # in-page content, never a request to a host
+
+
+@contextlib.contextmanager
+def chromium() -> Iterator[Any]:
+    """A headless Chromium (Debian's), closed afterwards; fails the test if there is none."""
+    if not CHROMIUM.exists():
+        pytest.fail(
+            f"no Chromium at {CHROMIUM}: `make browser` installs Debian's "
+            "(apt-get install -y chromium); this test needs a real browser"
+        )
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM))
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@dataclass
+class Visit:
+    page: Any
+    requests: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def elsewhere(self, origin: str) -> list[str]:
+        """The requests to anything but ``origin``."""
+        return [
+            u
+            for u in self.requests
+            if not u.startswith(f"{origin}/") and urlsplit(u).scheme not in OFFLINE_SCHEMES
+        ]
+
+
+def offline_page(context: Any, origin: str) -> Visit:
+    """A new page of ``context`` watched as the module says; requests off ``origin`` abort."""
+    page = context.new_page()
+    seen = Visit(page)
+    page.on("request", lambda r: seen.requests.append(r.url))
+    page.on("pageerror", lambda e: seen.errors.append(str(e)))
+    # a load the page's Content-Security-Policy stopped is a console error too
+    page.on("console", lambda m: m.type == "error" and seen.errors.append(m.text))
+    ours = f"{origin}/"
+    context.route(
+        lambda url: not url.startswith(ours),
+        lambda route: route.abort("internetdisconnected"),
+    )
+    return seen
