@@ -1,7 +1,7 @@
 """the console's signed-in sessions
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-08 09:00:00
 
 ``console_sessions`` holds one row per signed-in console session (:mod:`service.console`):
@@ -16,8 +16,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0007"
-down_revision = "0006"
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
