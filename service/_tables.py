@@ -16,7 +16,10 @@ The case registry's own tables (``registry_*``, one scope per agreement) belong 
   (:mod:`service._audit_journal`);
 - ``index_changes``: the registry changes of each agreement, numbered by
   ``agreements.index_version`` (:mod:`service._events`), so that every replica's tracing
-  index learns of the changes other replicas made.
+  index learns of the changes other replicas made;
+- ``audit_verifications``: each verification of a chain (through the API or ``caselink admin
+  verify-audit``) and its result: what an agreement's public transparency page shows as
+  "last verified" (:mod:`service.repositories.transparency`).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ __all__ = [
     "audit_entries",
     "audit_heads",
     "audit_journal_folds",
+    "audit_verifications",
     "batch_records",
     "batches",
     "index_changes",
@@ -96,6 +100,8 @@ agreements = sa.Table(
     sa.Column("index_version", sa.BigInteger, nullable=False, server_default="0"),
     # the key check value of the agreement's secret (bloom.key_check_value); NULL: none yet
     sa.Column("key_check", sa.String(24), nullable=True),
+    # whether a steward of a party published its transparency page (off until one does)
+    sa.Column("transparency_published", sa.Boolean, nullable=False, server_default=sa.false()),
 )
 agreement_parties = sa.Table(
     "agreement_parties",
@@ -189,4 +195,17 @@ index_changes = sa.Table(
     sa.Column("version", sa.BigInteger, primary_key=True),
     sa.Column("registry_ids", sa.JSON, nullable=True),  # the ids it touched; NULL: not named
     sa.Column("changed_at", When(), nullable=False),
+)
+audit_verifications = sa.Table(
+    "audit_verifications",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("scope", sa.String(32), nullable=False, index=True),  # "": the service's chain
+    sa.Column("verified_at", When(), nullable=False),
+    sa.Column("ok", sa.Boolean, nullable=False),
+    sa.Column("entries", sa.BigInteger, nullable=False),
+    sa.Column("head_seq", sa.BigInteger, nullable=False),
+    sa.Column("problems", sa.Integer, nullable=True),  # how many (NULL: not recorded, pre-0007)
+    sa.Column("via", sa.String(16), nullable=False),  # api | cli | console
+    sa.Column("against_checkpoints", sa.Boolean, nullable=False),  # held to kept checkpoints
 )

@@ -165,6 +165,7 @@ EXTRA: dict[tuple[str, str], tuple[int, ...]] = {
     ("get", "/v1/audit"): (403,),
     ("get", "/v1/audit/verify"): (403,),
     ("get", "/v1/audit/checkpoint"): (403,),
+    ("get", "/v1/public/agreements/{agreement_id}/transparency"): (404,),  # not published
 }
 # Bodies FastAPI cannot see: the routes stream them from the request themselves. Each is
 # declared under both media types; the service reads the body whatever its Content-Type.

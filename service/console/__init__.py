@@ -1,0 +1,1 @@
+"""The caselink console: server-rendered pages under ``/console`` (issue 16)."""
