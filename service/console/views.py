@@ -8,12 +8,14 @@ does. They raise :class:`~service.api.errors.ServiceError` (403, 404, 409, 422) 
 answers.
 
 - public: :func:`transparency` (no principal; small cells suppressed, see
-  :mod:`service._transparency`), publishing through ``POST/DELETE
-  /v1/agreements/{id}/publication`` (:mod:`service.api.routes.publication`);
+  :mod:`service._transparency`) and a steward's :func:`transparency_preview`; publishing
+  through ``POST/DELETE /v1/agreements/{id}/publication`` (the route functions
+  :func:`~service.api.routes.publication.publish_transparency` and
+  :func:`~service.api.routes.publication.unpublish_transparency`);
 - the audit log: :func:`audit_log`, :func:`audit_csv`, :func:`verify_audit`
   (:mod:`service.console.views_audit`);
-- :func:`retention_timers`, :func:`withdrawal_receipts`, :func:`linkage_quality`
-  (:mod:`service.console.views_steward`).
+- :func:`retention_timers`, :func:`withdrawal_receipts`, :func:`linkage_quality`,
+  :func:`transparency_preview` (:mod:`service.console.views_steward`).
 
 Charts of these figures: :mod:`service.console.charts`.
 """
@@ -45,6 +47,7 @@ from service.console.views_steward import (
     WithdrawalsPage,
     linkage_quality,
     retention_timers,
+    transparency_preview,
     withdrawal_receipts,
 )
 from service.repositories.audit import REFUSED, AuditFilter
@@ -75,6 +78,7 @@ __all__ = [
     "linkage_quality",
     "retention_timers",
     "transparency",
+    "transparency_preview",
     "verify_audit",
     "withdrawal_receipts",
 ]

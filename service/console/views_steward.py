@@ -14,7 +14,9 @@ in the transaction that reads, as an API call would:
   nowhere after the withdrawal (only the receipt handed to the caller held it);
 - :func:`linkage_quality` (``summary.read``, as ``GET .../summary``: an ``evaluator`` or
   ``steward``, default purpose ``evaluation``): the confidence histogram of the linked
-  records and the cases each pair of agencies shares — counts only.
+  records and the cases each pair of agencies shares — counts only;
+- :func:`transparency_preview` (``transparency.preview``; a ``steward``, who may publish the
+  page, default purpose ``oversight``): the public page's figures before it is published.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import sqlalchemy as sa
 
 from linkage import Registry
 from service._audit import append
+from service._transparency import Transparency, transparency
 from service.api.access import open_agreement, refuse
 from service.api.deps import Principal
 from service.api.errors import ServiceError
@@ -45,6 +48,7 @@ __all__ = [
     "WithdrawalsPage",
     "linkage_quality",
     "retention_timers",
+    "transparency_preview",
     "withdrawal_receipts",
 ]
 
@@ -291,3 +295,29 @@ def linkage_quality(
         ),
         pairs=pairs,
     )
+
+
+# -- the public page, before it is published ----------------------------------------------
+def transparency_preview(
+    engine: sa.Engine,
+    principal: Principal,
+    agreement_id: str,
+    now: datetime,
+    *,
+    purpose: str | None = None,
+) -> Transparency:
+    """The figures the agreement's public page shows (or would, once published), for a
+    steward of a party — who publishes it (``POST .../publication``). Audited as
+    ``transparency.preview``."""
+    _, why = open_agreement(
+        engine,
+        principal,
+        agreement_id,
+        "transparency.preview",
+        ("steward",),
+        purpose,
+        default_purpose="oversight",
+    )
+    with engine.begin() as conn:
+        append(conn, agreement_id, principal.actor, "transparency.preview", purpose=why)
+    return transparency(engine, agreement_id, now, published_only=False)

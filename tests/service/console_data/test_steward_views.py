@@ -24,6 +24,7 @@ from service.console.views import (
     audit_log,
     linkage_quality,
     retention_timers,
+    transparency_preview,
     verify_audit,
     withdrawal_receipts,
 )
@@ -337,3 +338,20 @@ def test_linkage_quality_needs_the_evaluation_purpose_listed(service, person_sch
             sa.select(e.outcome).where(e.scope == agreement).order_by(e.seq.desc()).limit(1)
         ).scalar()
     assert outcome == "forbidden"
+
+
+# -- the public page, previewed -----------------------------------------------------------
+def test_a_steward_previews_the_public_page_before_publishing_it(service, linked):
+    engine, now = service.state.engine, datetime.now(UTC)
+    preview = transparency_preview(engine, who(service, "east-steward"), linked.agreement, now)
+    assert preview.published is False and preview.parties == ("east", "north", "south")
+    entry = last_entry(service, linked.agreement)
+    assert (entry["action"], entry["actor"], entry["purpose"]) == (
+        "transparency.preview",
+        "east",
+        "oversight",
+    )
+    for key, status in (("south-submitter", 403), ("admin", 404)):
+        with pytest.raises(ServiceError) as refused:
+            transparency_preview(engine, who(service, key), linked.agreement, now)
+        assert refused.value.status == status

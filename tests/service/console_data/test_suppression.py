@@ -32,6 +32,7 @@ from service._transparency import (
 from service.api.models_transparency import public_transparency
 from service.repositories import agreements as agreements_repo
 from service.repositories.agencies import add_agency
+from tests.service.servers import make_database
 
 NOW = datetime(2026, 7, 15, 12, 0, tzinfo=UTC)
 CREATED = datetime(2025, 5, 20, 9, 30, tzinfo=UTC)
@@ -50,15 +51,16 @@ CELLS: list[Cell] = [
 ]
 
 
-@pytest.fixture(scope="module")
-def engine(tmp_path_factory) -> Iterator[sa.Engine]:
-    path = tmp_path_factory.mktemp("suppression") / "caselink.db"
-    made = make_engine(f"sqlite:///{path}")
-    migrate(made)
-    with made.begin() as conn:
-        add_agency(conn, "north")
-    yield made
-    made.dispose()
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def engine(request, tmp_path_factory) -> Iterator[sa.Engine]:
+    """A migrated database: a SQLite file, or a fresh PostgreSQL schema (skipped if none)."""
+    with make_database(request.param, request, tmp_path_factory.mktemp("suppression")) as db:
+        made = make_engine(db.url)
+        migrate(made)
+        with made.begin() as conn:
+            add_agency(conn, "north")
+        yield made
+        made.dispose()
 
 
 def _at(month: str, k: int) -> str:
