@@ -228,6 +228,16 @@ class Registry:
         with self._read(connection) as c:
             return figures(c, self.scope)
 
+    def shared_cases(
+        self, *, connection: sa.Connection | None = None
+    ) -> dict[tuple[str, str], int]:
+        """Per pair of agencies ``(a, b)``, ``a < b``, the cases holding a record of each:
+        counts computed by the database (:func:`linkage._registry_read.shared_cases`)."""
+        from linkage._registry_read import shared_cases
+
+        with self._read(connection) as c:
+            return shared_cases(c, self.scope)
+
     def index_rows(
         self,
         words: int,

@@ -1,10 +1,11 @@
 """What may be read back from a registry: an agency's own records page by page, with the
 other agencies holding a record of the same case (never their refs); aggregate figures
-computed by the database; and, for a tracing index, records with their filters opened
+computed by the database (per agency, per case, and the cases each pair of agencies shares:
+:func:`shared_cases`); and, for a tracing index, records with their filters opened
 (:func:`index_rows`) or only their ids, agencies and cases (:func:`record_cases`).
 :class:`linkage.Registry` offers these as methods (``records``, ``case_page``, ``figures``,
-``case_record_ids``, ``index_rows``, ``record_cases``); the service calls them inside the
-transaction that audits the read, so each takes the caller's connection.
+``shared_cases``, ``case_record_ids``, ``index_rows``, ``record_cases``); the service calls
+them inside the transaction that audits the read, so each takes the caller's connection.
 
 A filter is opened with its record's ref (the seal is bound to it, :mod:`linkage.sealing`);
 the ref is read for that and dropped: nothing read for an index carries one.
@@ -32,6 +33,7 @@ __all__ = [
     "figures",
     "index_rows",
     "record_cases",
+    "shared_cases",
 ]
 
 _IN_LIST = 900  # ids per IN list: under SQLite's bound-parameter limit everywhere
@@ -163,6 +165,23 @@ def figures(conn: sa.Connection, scope: str) -> RegistryFigures:
         records_in_shared_cases=int(in_shared),
         confidence_bins=tuple(int(bins.get(k, 0)) for k in range(BINS)),
     )
+
+
+def shared_cases(conn: sa.Connection, scope: str) -> dict[tuple[str, str], int]:
+    """Per pair of agencies ``(a, b)`` with ``a < b``, how many cases hold a record of each:
+    computed by the database, no record fetched (pairs sharing none are left out)."""
+    r = records_table.c
+
+    def held(name: str) -> sa.Subquery:
+        return sa.select(r.case_id, r.agency).where(r.scope == scope).distinct().subquery(name)
+
+    a, b = held("a"), held("b")
+    rows = conn.execute(
+        sa.select(a.c.agency, b.c.agency, sa.func.count())
+        .select_from(a.join(b, sa.and_(a.c.case_id == b.c.case_id, a.c.agency < b.c.agency)))
+        .group_by(a.c.agency, b.c.agency)
+    ).all()
+    return {(str(x), str(y)): int(n) for x, y, n in rows}
 
 
 def _open_part(

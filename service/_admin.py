@@ -14,6 +14,7 @@ from service._tables import agreements
 from service.api.errors import ServiceError
 from service.api.models import KeyIssued
 from service.api.routes.agencies import create_agency_row, issue_key
+from service.repositories import transparency as transparency_repo
 from service.repositories.agencies import agency_id as agency_id_of
 
 __all__ = ["bootstrap_agency", "open_database", "verify_all"]
@@ -49,12 +50,18 @@ def bootstrap_agency(engine: sa.Engine, name: str, role: str) -> KeyIssued:
 
 
 def verify_all(
-    engine: sa.Engine, agreement_id: str | None = None, kept: KeptCheckpoints | None = None
+    engine: sa.Engine,
+    agreement_id: str | None = None,
+    kept: KeptCheckpoints | None = None,
+    *,
+    record: bool = False,
 ) -> list[AuditCheck]:
     """Verify the service chain and every agreement's chain (or one agreement's).
 
     With ``kept`` checkpoints (signatures checked), each chain is also held to them, and a
-    chain they name is verified even when its agreement is gone from the database.
+    chain they name is verified even when its agreement is gone from the database. With
+    ``record``, each result is recorded (``caselink admin verify-audit``: what an agreement's
+    transparency page shows); checking a backup records nothing in the file it checks.
     """
     named = set(kept.scopes) if kept is not None else set()
     with engine.begin() as conn:
@@ -70,4 +77,9 @@ def verify_all(
         checks = [verify(conn, s, kept.heads.get(s) if kept else None) for s in scopes]
     for check in checks if kept is not None else []:
         check.problems[:0] = kept.problems.get(check.scope, [])
+    if record:
+        with engine.begin() as conn:
+            transparency_repo.record_verification(
+                conn, checks, via="cli", against_checkpoints=kept is not None
+            )
     return checks

@@ -22,6 +22,9 @@ The case registry's own tables (``registry_*``, one scope per agreement) belong 
 - ``console_sessions``: the console's signed-in sessions (:mod:`service.console.sessions`):
   a hash of the session id, the key it was signed in with, its CSRF token and when it was
   last used — never the key itself.
+- ``audit_verifications``: each verification of a chain (through the API or ``caselink admin
+  verify-audit``) and its result: what an agreement's public transparency page shows as
+  "last verified" (:mod:`service.repositories.transparency`).
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ __all__ = [
     "audit_entries",
     "audit_heads",
     "audit_journal_folds",
+    "audit_verifications",
     "batch_records",
     "batches",
     "console_sessions",
@@ -103,6 +107,8 @@ agreements = sa.Table(
     sa.Column("index_version", sa.BigInteger, nullable=False, server_default="0"),
     # the key check value of the agreement's secret (bloom.key_check_value); NULL: none yet
     sa.Column("key_check", sa.String(24), nullable=True),
+    # whether a steward of a party published its transparency page (off until one does)
+    sa.Column("transparency_published", sa.Boolean, nullable=False, server_default=sa.false()),
 )
 agreement_parties = sa.Table(
     "agreement_parties",
@@ -211,4 +217,17 @@ console_sessions = sa.Table(
     sa.Column("csrf_token", sa.String(64), nullable=False),  # every form of the session carries it
     sa.Column("created_at", When(), nullable=False),
     sa.Column("last_seen", When(), nullable=False, index=True),  # idle timeout counts from here
+)
+audit_verifications = sa.Table(
+    "audit_verifications",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("scope", sa.String(32), nullable=False, index=True),  # "": the service's chain
+    sa.Column("verified_at", When(), nullable=False),
+    sa.Column("ok", sa.Boolean, nullable=False),
+    sa.Column("entries", sa.BigInteger, nullable=False),
+    sa.Column("head_seq", sa.BigInteger, nullable=False),
+    sa.Column("problems", sa.Integer, nullable=True),  # how many (NULL: not recorded, pre-0009)
+    sa.Column("via", sa.String(16), nullable=False),  # api | cli | console
+    sa.Column("against_checkpoints", sa.Boolean, nullable=False),  # held to kept checkpoints
 )

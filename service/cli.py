@@ -178,7 +178,7 @@ def verify_audit(
     journal = AuditJournal(get_settings().audit_journal_dir)
     engine = _engine(database_url)
     try:
-        checks = verify_all(engine, agreement, kept)
+        checks = verify_all(engine, agreement, kept, record=True)
         with engine.connect() as conn:
             waiting = journal.waiting(conn)
     finally:

@@ -43,6 +43,7 @@ from service.api.routes import (
     batches,
     cases,
     health,
+    publication,
     queries,
     runs,
     withdrawals,
@@ -87,5 +88,6 @@ def create_app(settings: Settings | None = None, *, cipher: FilterCipher | None 
     for module in (health, agencies, agreements, batches, runs, cases, queries, withdrawals, audit):
         app.include_router(module.router)
     app.include_router(amendments.router)  # PATCH /v1/agreements/{agreement_id}
+    app.include_router(publication.router)  # the public transparency page and its switch
     console.install(app, settings)  # the web console under /console (not in the OpenAPI)
     return app

@@ -9,8 +9,9 @@ table here rather than from every route:
   or ``invalid_batch``, …), with the ``WWW-Authenticate`` and ``Retry-After`` headers;
 - the ``bearer`` security scheme, in place of the ``Authorization`` parameter, with 401;
 - per operation, the error statuses its code can answer: 422 where it takes parameters or a
-  body, 403 and 404 on an agreement's routes (role, purpose, party), and those of
-  :data:`EXTRA` (conflicts, sizes, the rate limit, a tracing index not ready);
+  body, 403 and 404 on an agreement's routes (role, purpose, party), 404 on its public
+  routes (``/v1/public/agreements/...``: not published), and those of :data:`EXTRA`
+  (conflicts, sizes, the rate limit, a tracing index not ready);
 - the Parquet bodies of uploads and tracing queries — as ``application/vnd.apache.parquet``
   and as ``application/octet-stream``, the binary body every client generator knows (one
   that knows no Parquet type would otherwise leave both operations out) —, the CSV form of
@@ -149,6 +150,7 @@ _WHY = {
 }
 PARQUET = "application/vnd.apache.parquet"
 AGREEMENT = "/v1/agreements/{agreement_id}"
+PUBLIC_AGREEMENT = "/v1/public/agreements/{agreement_id}"  # no key; 404 unless published
 
 # Error statuses beyond the derived ones (401, 422, and 403/404 under an agreement).
 EXTRA: dict[tuple[str, str], tuple[int, ...]] = {
@@ -237,6 +239,8 @@ def _statuses(method: str, path: str, op: dict[str, Any], secured: bool) -> set[
         found.add(422)
     if path.startswith(AGREEMENT):
         found |= {403, 404}
+    if path.startswith(PUBLIC_AGREEMENT):
+        found.add(404)
     return found
 
 

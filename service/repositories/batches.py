@@ -7,10 +7,10 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from service._tables import batch_records, batches
+from service._tables import agencies, batch_records, batches
 from service.repositories._rows import typed
 
-__all__ = ["BatchRow", "batches_of", "pending_records", "stored_records"]
+__all__ = ["BatchRow", "batches_held", "batches_of", "pending_records", "stored_records"]
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,23 @@ def batches_of(conn: sa.Connection, agreement_id: str, agency_id: int) -> list[B
         .order_by(b.received_at)
     )
     return [typed(BatchRow, r) for r in conn.execute(query).all()]
+
+
+def batches_held(
+    conn: sa.Connection, agreement_id: str, agency_id: int | None = None
+) -> list[tuple[BatchRow, str]]:
+    """The agreement's stored batches (of one agency's, when given) with their agency's name,
+    in the order they arrived: what retention will purge."""
+    b = batches.c
+    query = (
+        sa.select(batches, agencies.c.name.label("agency"))
+        .join(agencies, agencies.c.id == b.agency_id)
+        .where(b.agreement_id == agreement_id)
+        .order_by(b.received_at, b.id)
+    )
+    if agency_id is not None:
+        query = query.where(b.agency_id == agency_id)
+    return [(typed(BatchRow, r), str(r.agency)) for r in conn.execute(query).all()]
 
 
 def pending_records(conn: sa.Connection, agreement_id: str, agency_id: int | None = None) -> int:

@@ -6,7 +6,9 @@ Who may read an agreement's audit is :data:`AUDIT_ROLES` (one tuple for every ag
 route): a steward of a party, and an auditor key of an agency named to oversee the agreement
 (:func:`service.api.deps.agreement_of` decides which agreements a key is in). The service's
 own chain has its own role check: an admin's only. ``after`` and ``limit`` are bounded
-in their ``Query``: a seq is a 64-bit integer in every database.
+in their ``Query``: a seq is a 64-bit integer in every database. Every verification is also
+recorded with its result (:mod:`service.repositories.transparency`): the agreement's public
+transparency page says when its chain was last verified, and whether it was whole.
 """
 
 from __future__ import annotations
@@ -28,7 +30,9 @@ from service.api.deps import (
     need,
 )
 from service.api.models import AuditCheckpoint, AuditEntryPublic, AuditPage, AuditVerification
+from service.repositories import transparency as transparency_repo
 from service.repositories.audit import entries_after
+from service.repositories.transparency import Via
 
 router = APIRouter(prefix="/v1", tags=["audit"])
 SEQ_MAX = 2**63 - 1  # a BIGINT: larger numbers overflow SQLite and PostgreSQL alike
@@ -54,7 +58,15 @@ def _page(
     return AuditPage(items=items, next_after=items[-1].seq if len(items) == limit else None)
 
 
-def _verify(engine: sa.Engine, scope: str, principal: Principal, purpose: str | None):
+def verify_chain(
+    engine: sa.Engine,
+    scope: str,
+    principal: Principal,
+    purpose: str | None,
+    via: Via = "api",
+) -> AuditVerification:
+    """Recompute ``scope``'s chain, audit the call in it and record the result (the public
+    transparency page shows the newest); the caller checked who may."""
     with engine.begin() as conn:
         check = verify(conn, scope)
         append(
@@ -65,6 +77,7 @@ def _verify(engine: sa.Engine, scope: str, principal: Principal, purpose: str | 
             purpose=purpose,
             details={"entries": check.entries, "ok": check.ok},
         )
+        transparency_repo.record_verification(conn, [check], via=via)
     return AuditVerification(
         scope=scope,
         ok=check.ok,
@@ -144,7 +157,7 @@ def verify_agreement_audit(
         purpose,
         default_purpose="oversight",
     )
-    return _verify(engine, agreement_id, principal, why)
+    return verify_chain(engine, agreement_id, principal, why)
 
 
 @router.get(
@@ -177,7 +190,7 @@ def verify_service_audit(engine: EngineDep, principal: PrincipalDep) -> AuditVer
 
     Only an `admin` key may call it. Audited in the service's chain."""
     need(principal, "admin")
-    return _verify(engine, "", principal, "oversight")
+    return verify_chain(engine, "", principal, "oversight")
 
 
 @router.get(

@@ -56,3 +56,25 @@ def test_a_records_case_and_the_figures_agree_with_the_assignments(
     assert f.records_in_shared_cases == int(shared.sum())
     bins = np.minimum((held["confidence"].to_numpy() * 10).astype(int), 9)
     assert f.confidence_bins == tuple(int((bins == k).sum()) for k in range(10))
+
+
+def test_the_cases_each_pair_of_agencies_shares_agree_with_the_assignments(
+    make_registry, febrl4, febrl_schema, secret
+):
+    reg = make_registry()
+    a = bloom.encode(febrl4.a.iloc[:300], febrl_schema, secret, agency="a", id_column="record_ref")
+    b = bloom.encode(febrl4.b.iloc[:300], febrl_schema, secret, agency="b", id_column="record_ref")
+    c = bloom.encode(
+        febrl4.a.iloc[200:260], febrl_schema, secret, agency="c", id_column="record_ref"
+    )
+    link([a, b, c], registry=reg)
+    held = reg.assignments()
+    agencies_of = held.groupby("case_id")["agency"].apply(set)
+    expected = {
+        (x, y): int(sum(x in s and y in s for s in agencies_of))
+        for x, y in (("a", "b"), ("a", "c"), ("b", "c"))
+    }
+    found = reg.shared_cases()
+    assert found == {pair: n for pair, n in expected.items() if n}
+    assert found[("a", "c")] == 60 and found[("a", "b")] > 10  # the same people, linked
+    assert all(x < y for x, y in found)
