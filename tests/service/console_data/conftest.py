@@ -17,7 +17,6 @@ import bloom
 from service._admin import bootstrap_agency
 from service._settings import Settings
 from service.api.app import create_app
-from service.api.routes import publication
 from service.api.state import start_services
 from tests.service.api.test_routes_in_process import InProcess
 
@@ -31,7 +30,6 @@ ROLES = {
 
 def make_app(settings: Settings, state: Any) -> Any:
     application = create_app(settings, cipher=state.cipher)
-    application.include_router(publication.router)  # the line service/api/app.py will hold
     application.state.service = state
     return application
 
