@@ -44,6 +44,8 @@ ROLES: dict[tuple[str, str], tuple[str, ...]] = {
     ("GET", "/v1/agreements"): ANY,
     ("GET", AGR): ANY,
     ("PATCH", AGR): ("steward",),
+    ("POST", f"{AGR}/publication"): ("steward",),
+    ("DELETE", f"{AGR}/publication"): ("steward",),
     ("POST", f"{AGR}/batches"): ("submitter",),
     ("GET", f"{AGR}/batches"): ("submitter",),
     ("POST", f"{AGR}/runs"): RUNNERS,
@@ -60,7 +62,8 @@ ROLES: dict[tuple[str, str], tuple[str, ...]] = {
     ("GET", "/v1/audit/verify"): ("admin",),
     ("GET", "/v1/audit/checkpoint"): ("admin",),
 }
-PUBLIC = {("GET", "/healthz")}
+# no key: the health check, and an agreement's transparency page (404 unless published)
+PUBLIC = {("GET", "/healthz"), ("GET", "/v1/public/agreements/{agreement_id}/transparency")}
 
 
 def _openapi_endpoints(doc: dict) -> set[tuple[str, str]]:
