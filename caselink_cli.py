@@ -97,7 +97,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "keys": ("service.cli", "API keys: list, rotate, revoke (admins, stewards; a key itself)."),
     "agreement": (
         "service.cli",
-        "Data-sharing agreements: create and amend (stewards), list and show (parties).",
+        "Data-sharing agreements: create and amend (stewards), list and show (parties and "
+        "auditors).",
     ),
     "audit": ("service.cli", "The audit chains: read, verify, keep signed checkpoints."),
 }

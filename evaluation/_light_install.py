@@ -65,15 +65,25 @@ def project_root() -> Path:
     return root
 
 
+_NOT_SOURCE = ("build", "dist", "bench", "demo-out", "caselink-state")
+
+
 def source_copy(root: Path, dest: Path) -> Path:
-    """The project's files (those git tracks, or would: no virtualenv, no build output) copied
-    to ``dest``, so that building a wheel leaves nothing in the checkout."""
-    listed = subprocess.run(
-        ["git", "ls-files", "-co", "--exclude-standard", "-z"],
-        cwd=root,
-        capture_output=True,
-        check=True,
-    ).stdout.split(b"\0")
+    """The project's files copied to ``dest``, so that building a wheel leaves nothing in the
+    checkout: those git tracks, or would (no virtualenv, no build output); in a tree that is
+    not a git checkout (an unpacked source archive), every file but virtualenvs, caches and
+    build output."""
+    try:
+        listed = subprocess.run(
+            ["git", "ls-files", "-co", "--exclude-standard", "-z"],
+            cwd=root,
+            capture_output=True,
+            check=True,
+        ).stdout.split(b"\0")
+    except (OSError, subprocess.CalledProcessError):
+        skip = shutil.ignore_patterns(".*", "__pycache__", "*.egg-info", "*.pyc", *_NOT_SOURCE)
+        shutil.copytree(root, dest, ignore=skip, symlinks=True)
+        return dest
     files = [f.decode() for f in listed if f and (root / f.decode()).is_file()]
     dest.mkdir(parents=True)
     with tempfile.TemporaryFile() as buf:
