@@ -10,7 +10,9 @@ mounts it under ``/console`` (:func:`install`); it is not part of the API's Open
 - page handlers get a :class:`~.context.PageContext` holding the session's
   :class:`~service.api.deps.Principal` and call the API's own functions with it
   (:mod:`.context`), so authorisation and audit are the API's;
-- pages per audience, one module each (:data:`PAGES`): :mod:`.pages_agency`.
+- pages per audience, one module each (:data:`PAGES`): :mod:`.pages_agency`,
+  :mod:`.pages_oversight` (audit, retention, withdrawals, linkage quality; the auditor's
+  home), :mod:`.pages_public` (the published transparency pages, no sign-in).
 
 A pages module offers ``router`` (made by :func:`~.context.console_router`, paths without
 ``/console``), ``NAV`` (its navigation links) and ``HOME`` (role -> the page a key of that
@@ -28,7 +30,7 @@ from fastapi.responses import Response
 from service._ratelimit import RateLimiter
 from service._settings import Settings
 from service.api.errors import ServiceError
-from service.console import assets, pages_agency, pages_session
+from service.console import assets, pages_agency, pages_oversight, pages_public, pages_session
 from service.console.context import ConsoleState, Visitor, console_router
 from service.console.i18n import load_catalogues
 from service.console.rendering import Renderer
@@ -36,7 +38,12 @@ from service.console.security import PREFIX, ConsoleHeaders
 
 __all__ = ["PAGES", "install"]
 
-PAGES: tuple[ModuleType, ...] = (pages_session, pages_agency)  # pages_session first
+PAGES: tuple[ModuleType, ...] = (  # pages_session first
+    pages_session,
+    pages_agency,
+    pages_oversight,
+    pages_public,
+)
 
 
 def _not_found_router():
