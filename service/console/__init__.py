@@ -11,7 +11,9 @@ mounts it under ``/console`` (:func:`install`); it is not part of the API's Open
   :class:`~service.api.deps.Principal` and call the API's own functions with it
   (:mod:`.context`), so authorisation and audit are the API's;
 - pages per audience, one module each (:data:`PAGES`): :mod:`.pages_agency`,
-  :mod:`.pages_steward`.
+  :mod:`.pages_steward` (agreements and keys), :mod:`.pages_oversight` (audit, retention,
+  withdrawals, linkage quality; the auditor's home), :mod:`.pages_public` (the published
+  transparency pages, no sign-in).
 
 A pages module offers ``router`` (made by :func:`~.context.console_router`, paths without
 ``/console``), ``NAV`` (its navigation links) and ``HOME`` (role -> the page a key of that
@@ -29,7 +31,14 @@ from fastapi.responses import Response
 from service._ratelimit import RateLimiter
 from service._settings import Settings
 from service.api.errors import ServiceError
-from service.console import assets, pages_agency, pages_session, pages_steward
+from service.console import (
+    assets,
+    pages_agency,
+    pages_oversight,
+    pages_public,
+    pages_session,
+    pages_steward,
+)
 from service.console.context import ConsoleState, Visitor, console_router
 from service.console.i18n import load_catalogues
 from service.console.rendering import Renderer
@@ -37,7 +46,13 @@ from service.console.security import PREFIX, ConsoleHeaders
 
 __all__ = ["PAGES", "install"]
 
-PAGES: tuple[ModuleType, ...] = (pages_session, pages_agency, pages_steward)  # pages_session first
+PAGES: tuple[ModuleType, ...] = (  # pages_session first
+    pages_session,
+    pages_agency,
+    pages_oversight,
+    pages_public,
+    pages_steward,
+)
 
 
 def _not_found_router():

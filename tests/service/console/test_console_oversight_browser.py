@@ -1,0 +1,207 @@
+"""The oversight and public pages in a real browser against a real ``caselink serve``, in
+English, French and Arabic: a steward reads the audit log, filters it, verifies the chain and
+exports it as CSV; an auditor named on the agreement signs in and verifies; a visitor with no
+key reads the published transparency page — no count from 1 to 9, every control named, no
+request off the server, right to left in Arabic.
+
+The agreement's chain holds two past months of entries (appended with their own times by
+:func:`tests.service.console.oversight_world.past_entries`) so the public page has complete
+months to show. Screenshots go to ``build/screenshots/console`` (and, with
+``CASELINK_UPDATE_SCREENSHOTS=1``, the README's in ``docs/screenshots``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from service._audit import append_many
+from service._tables import agreements
+from tests.service.browser import LOAD_TIMEOUT_MS, Visit, chromium, offline_page
+from tests.service.console.oversight_world import past_entries
+from tests.service.console.test_console_browser import UNNAMED
+from tests.service.servers import Server, agreement_body, make_database, started_with_keys
+
+ROOT = Path(__file__).resolve().parents[3]
+SHOTS = ROOT / "build" / "screenshots" / "console"
+README_SHOTS = {
+    ("en", "public"): ROOT / "docs" / "screenshots" / "console-public-page.png",
+    ("en", "steward-audit"): ROOT / "docs" / "screenshots" / "console-steward-audit.png",
+}
+AGENCIES = ("agency-a", "agency-b", "agency-c")  # a and b are parties; c audits
+CASE_ID = "cas_planted0000000001"
+FEWER = {"en": "fewer than 10", "fr": "moins de 10", "ar": "أقل من 10"}
+LOCALES = {"en": "en-GB", "fr": "fr-FR", "ar": "ar"}
+
+
+@dataclass(frozen=True)
+class Oversight:
+    server: Server
+    agreement_id: str
+    steward: str
+    auditor: str
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+
+@pytest.fixture(scope="module")
+def oversight_server(request, person_schema, tmp_path_factory) -> Iterator[Oversight]:
+    """A server whose agreement names agency-c as auditor, with two past months of entries
+    in its chain, published."""
+    workdir = tmp_path_factory.mktemp("oversight-browser")
+    with make_database("sqlite", request, workdir) as db:
+        server = Server(db, workdir, name="oversight", CASELINK_CONSOLE_SIGN_INS_PER_MINUTE="1000")
+        try:
+            admin, _keys, steward = started_with_keys(server, AGENCIES)
+            with server.client(admin) as c:
+                auditor = c.create_key("agency-c", "auditor")["api_key"]
+            with server.client(steward) as c:
+                body = agreement_body(person_schema, list(AGENCIES[:2]), name="Family tracing")
+                agreement_id = c.create_agreement(**body)["agreement_id"]
+                c.amend_agreement(agreement_id, add_auditors=["agency-c"])
+            now = datetime.now(UTC)
+            engine = sa.create_engine(db.url)
+            try:
+                with engine.begin() as conn:
+                    conn.execute(
+                        agreements.update()
+                        .where(agreements.c.id == agreement_id)
+                        .values(created_at=now - timedelta(days=150))
+                    )
+                    append_many(conn, agreement_id, past_entries(now, CASE_ID))
+            finally:
+                engine.dispose()
+            published = httpx.post(
+                f"{server.url}/v1/agreements/{agreement_id}/publication",
+                headers={"Authorization": f"Bearer {steward}"},
+            )
+            assert published.status_code == 200, published.text
+            yield Oversight(server, agreement_id, steward, auditor)
+        finally:
+            server.cleanup()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator:
+    with chromium() as browser:
+        yield browser
+
+
+@pytest.fixture()
+def open_page(browser, oversight_server):
+    contexts = []
+
+    def opened(lang: str, path: str) -> Visit:
+        context = browser.new_context(
+            locale=LOCALES[lang], viewport={"width": 1280, "height": 900}, accept_downloads=True
+        )
+        contexts.append(context)
+        seen = offline_page(context, oversight_server.url)
+        seen.page.goto(f"{oversight_server.url}{path}", timeout=LOAD_TIMEOUT_MS)
+        return seen
+
+    yield opened
+    for context in contexts:
+        context.close()
+
+
+def _checked(seen: Visit, server: Oversight, lang: str, name: str) -> str:
+    page = seen.page
+    page.wait_for_load_state("load", timeout=LOAD_TIMEOUT_MS)
+    html = page.locator("html")
+    assert html.get_attribute("lang") == lang, name
+    assert html.get_attribute("dir") == ("rtl" if lang == "ar" else "ltr"), name
+    snapshot = page.locator("body").aria_snapshot()
+    unnamed = [line for line in snapshot.splitlines() if UNNAMED.match(line)]
+    assert unnamed == [], f"{lang}/{name}: controls without an accessible name: {unnamed}"
+    text = page.locator("body").inner_text()
+    assert seen.elsewhere(server.url) == [], name
+    assert seen.errors == [], f"{lang}/{name}: {seen.errors}"
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{lang}-{name}.png"), full_page=True)
+    readme = README_SHOTS.get((lang, name))
+    if readme is not None and os.environ.get("CASELINK_UPDATE_SCREENSHOTS") == "1":
+        readme.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(readme), full_page=True)
+    return text
+
+
+def _sign_in(seen: Visit, key: str) -> None:
+    seen.page.locator("#api_key").fill(key)
+    with seen.page.expect_navigation(timeout=LOAD_TIMEOUT_MS):
+        seen.page.locator("#api_key").press("Enter")
+
+
+def _submit(seen: Visit, form: str) -> None:
+    with seen.page.expect_navigation(timeout=LOAD_TIMEOUT_MS):
+        seen.page.locator(f"{form} button[type=submit]").click()
+
+
+def _verify(seen: Visit) -> None:
+    _submit(seen, "form[action$='/audit/verify']")
+    seen.page.locator("#verification-result[role=status]").wait_for(timeout=LOAD_TIMEOUT_MS)
+
+
+@pytest.mark.parametrize("lang", ["en", "fr", "ar"])
+def test_oversight_and_the_public_page(open_page, oversight_server, lang):
+    server = oversight_server
+    audit = f"/console/oversight/{server.agreement_id}/audit"
+
+    # a steward reads the log, filters it, verifies the chain, exports it
+    seen = open_page(lang, audit)
+    _sign_in(seen, server.steward)
+    page = seen.page
+    assert page.url.endswith(audit)
+    assert page.locator("table.audit tbody tr").count() > 0
+    page.locator("#filter-action").select_option("batch.upload")
+    _submit(seen, "form.filters")
+    actions = page.locator("table.audit tbody tr td:nth-child(5)").all_inner_texts()
+    assert actions and set(actions) == {"batch.upload"}
+    _checked(seen, server, lang, "steward-audit-filtered")
+    page.goto(f"{server.url}{audit}", timeout=LOAD_TIMEOUT_MS)
+    _verify(seen)
+    assert page.locator("#last-verification").inner_text().strip()
+    _checked(seen, server, lang, "steward-audit")
+    with page.expect_download(timeout=LOAD_TIMEOUT_MS) as download:
+        page.locator("form[action$='/audit/export'] button[type=submit]").click()
+    exported = Path(download.value.path()).read_text(encoding="utf-8")
+    assert exported.startswith("seq,at,actor,key_id,role,action,purpose,outcome,details")
+    assert "audit.verify" in exported
+
+    # the auditor named on the agreement signs in and verifies
+    seen = open_page(lang, "/console/sign-in")
+    _sign_in(seen, server.auditor)
+    page = seen.page
+    assert page.url.endswith("/console/oversight")
+    _checked(seen, server, lang, "auditor-home")
+    with page.expect_navigation(timeout=LOAD_TIMEOUT_MS):
+        page.locator(f"a[href$='/oversight/{server.agreement_id}/audit']").click()
+    _verify(seen)
+    _checked(seen, server, lang, "auditor-audit")
+
+    # anyone, with no key, reads the published page
+    seen = open_page(lang, f"/console/public/agreements/{server.agreement_id}")
+    page = seen.page
+    text = _checked(seen, server, lang, "public")
+    assert "agency-a" in text and "agency-b" in text
+    counts = page.locator("td.count").all_inner_texts()
+    assert FEWER[lang] in counts
+    for shown in counts:
+        assert shown == FEWER[lang] or shown == "0" or int(re.sub(r"\D", "", shown)) >= 10
+    assert CASE_ID not in text
+    charts = page.locator("svg[role=img]")
+    assert charts.count() == 5
+    directions = {charts.nth(k).get_attribute("data-direction") for k in range(5)}
+    assert directions == {"rtl" if lang == "ar" else "ltr"}
+    main = page.locator("main").bounding_box()
+    assert main is not None
