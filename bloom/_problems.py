@@ -74,9 +74,8 @@ class Problem:
             rows = rows_text(self.rows, limit=LISTED)
         else:
             return f"{self.code}: {self.what}"
-        return gettext("{code}: {problem}: {rows}").format(
-            code=self.code, problem=self.what, rows=rows
-        )
+        # the code stays first and as it is, whatever the language: scripts grep for it
+        return f"{self.code}: " + gettext("{problem}: {rows}").format(problem=self.what, rows=rows)
 
 
 _NONE = np.empty(0, dtype=np.int64)
