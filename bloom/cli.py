@@ -178,7 +178,8 @@ _HEADLINES = (
 
 def _error_text(e: CaselinkError) -> str:
     """The message of ``e`` as :class:`CaselinkError` writes it, in the language in use."""
-    head = gettext(type(e).headline) if type(e).headline else None
+    headline = type(e).headline
+    head = gettext(headline) if headline else None
     if len(e.problems) == 1:
         return (
             gettext("{headline}: {problem}").format(headline=head, problem=e.problems[0])
