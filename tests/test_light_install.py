@@ -110,9 +110,11 @@ def test_the_installed_command_speaks_french_from_catalogues_compiled_into_the_w
     bad = people.head(5).copy()
     bad = bad.drop(columns=["family_name"])  # a column the schema needs
     bad.to_csv(light / "bad.csv", index=False)
+    made = _caselink(light, "keygen", "--out", "fr.key")
+    assert made.returncode == 0, made.stderr
     said = _caselink(
         light, "encode", "--schema", "person", "--input", "bad.csv", "--agency", "field-office",
-        "--out", "bad.parquet", "--lang", "fr",
+        "--secret", "fr.key", "--out", "bad.parquet", "--lang", "fr",
     )  # fmt: skip
     assert said.returncode == 2, said.stderr
     assert "missing_column: la colonne 'family_name'" in said.stderr
