@@ -16,13 +16,21 @@ export RAY_AUTH_MODE := disabled
 # compiled from them here (git-ignored; a wheel gets them from setup.py's build step).
 LOCALE := service/console/locale
 PO_FILES := $(wildcard $(LOCALE)/*/LC_MESSAGES/caselink.po)
-MO_FILES := $(PO_FILES:.po=.mo)
+# caselink encode's catalogues (bloom/locale, domain caselink-encode; fr and ar: English is
+# the message ids), read at run time with the standard library's gettext
+ENCODE_LOCALE := bloom/locale
+ENCODE_DOMAIN := caselink-encode
+ENCODE_PO_FILES := $(wildcard $(ENCODE_LOCALE)/*/LC_MESSAGES/$(ENCODE_DOMAIN).po)
+MO_FILES := $(PO_FILES:.po=.mo) $(ENCODE_PO_FILES:.po=.mo)
 
 venv: $(STAMP) $(MO_FILES)
 
 catalogues: $(MO_FILES)
 
 $(LOCALE)/%/LC_MESSAGES/caselink.mo: $(LOCALE)/%/LC_MESSAGES/caselink.po | $(STAMP)
+	$(BIN)/pybabel -q compile -l $* -i $< -o $@
+
+$(ENCODE_LOCALE)/%/LC_MESSAGES/$(ENCODE_DOMAIN).mo: $(ENCODE_LOCALE)/%/LC_MESSAGES/$(ENCODE_DOMAIN).po | $(STAMP)
 	$(BIN)/pybabel -q compile -l $* -i $< -o $@
 
 # After changing a string of the console: extract every string, update each catalogue (new
@@ -33,6 +41,10 @@ i18n: $(STAMP)
 		--sort-output --project caselink --version 1 --copyright-holder caselink .
 	$(BIN)/pybabel -q update -i $(LOCALE)/caselink.pot -d $(LOCALE) -D caselink \
 		--no-fuzzy-matching --ignore-obsolete --no-wrap
+	$(BIN)/pybabel -q extract -F babel-encode.cfg -o $(ENCODE_LOCALE)/$(ENCODE_DOMAIN).pot \
+		--no-location --sort-output --project caselink --version 1 --copyright-holder caselink .
+	$(BIN)/pybabel -q update -i $(ENCODE_LOCALE)/$(ENCODE_DOMAIN).pot -d $(ENCODE_LOCALE) \
+		-D $(ENCODE_DOMAIN) --no-fuzzy-matching --ignore-obsolete --no-wrap
 	$(MAKE) catalogues
 
 $(STAMP): pyproject.toml

@@ -136,6 +136,7 @@ class EncodingError(InputError):
     """The input register cannot be encoded as it is."""
 
     headline = "cannot encode the input"
+    lists_rows: bool = False  # a problem lists rows (a problems file would list them all)
 
 
 class BatchError(InputError):

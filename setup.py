@@ -12,11 +12,14 @@ from setuptools import setup
 from setuptools.command.build_py import build_py
 
 HERE = Path(__file__).resolve().parent
-LOCALE = Path("service", "console", "locale")
+# the console's catalogues, and caselink encode's (read with the standard library's gettext:
+# the light install has no Babel at run time)
+LOCALES = (Path("service", "console", "locale"), Path("bloom", "locale"))
 
 
 class BuildWithCatalogues(build_py):
-    """``build_py``, then every ``LOCALE/<lang>/LC_MESSAGES/*.po`` compiled beside itself."""
+    """``build_py``, then every ``<locale>/<lang>/LC_MESSAGES/*.po`` of :data:`LOCALES`
+    compiled beside itself."""
 
     def run(self) -> None:
         super().run()
@@ -24,7 +27,8 @@ class BuildWithCatalogues(build_py):
         from babel.messages.pofile import read_po
 
         into = HERE if getattr(self, "editable_mode", False) else Path(self.build_lib)
-        for po in sorted((HERE / LOCALE).glob("*/LC_MESSAGES/*.po")):
+        pos = [po for locale in LOCALES for po in (HERE / locale).glob("*/LC_MESSAGES/*.po")]
+        for po in sorted(pos):
             with po.open("rb") as f:
                 catalogue = read_po(f, locale=po.parent.parent.name)
             mo = into / po.relative_to(HERE).with_suffix(".mo")

@@ -40,6 +40,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from bloom._arrowparse import hash_strings
+from bloom._i18n import gettext
 from bloom._keycheck import KEY_CHECK_PATTERN
 from bloom._rules import Layout, duplicate_problem, layout_problems, ref_problems, rows_text
 from bloom._schema import Schema
@@ -76,7 +77,12 @@ def caselink_version() -> str:
 def check_agency(agency: str) -> str:
     if not isinstance(agency, str) or not _AGENCY.match(agency):
         raise BatchError(
-            ["agency: use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"]
+            [
+                gettext(
+                    "agency: use 1-64 letters, digits, '.', '_' or '-', starting with a letter "
+                    "or digit"
+                )
+            ]
         )
     return agency
 

@@ -32,6 +32,7 @@ from bloom._csvinput import (
 )
 from bloom._csvscan import CsvShape
 from bloom._encode import DEFAULT_CHUNK_BYTES, EncodeReport, check_columns, record_refs
+from bloom._i18n import gettext, ngettext, pgettext
 from bloom._keycheck import key_check_value
 from bloom._problems import Problems
 from bloom._schema import Schema
@@ -72,7 +73,7 @@ def encode_csv(
     """
     check_agency(agency)
     if jobs < 1:
-        raise EncodingError(["--jobs must be at least 1"])
+        raise EncodingError([gettext("--jobs must be at least 1")])
     _check_outputs(source, out, problems_out)
     run = _Run(schema, secret, id_column, jobs, chunk_bytes)
     try:
@@ -84,7 +85,9 @@ def encode_csv(
         if problems_out is not None:
             run.found.write_csv(problems_out, run.line_of)
     if run.found.errors:
-        raise EncodingError(run.found.sentences())
+        error = EncodingError(run.found.sentences())
+        error.lists_rows = any(p.about_rows for p in run.found)
+        raise error
     run.report.problems = list(run.found)
     return run.report
 
@@ -99,9 +102,11 @@ def _check_outputs(
             continue
         target = Path(path)
         if isinstance(source, str | os.PathLike) and target.resolve() == Path(source).resolve():
-            problems.append(f"{option} {target} is the register itself: write it elsewhere")
+            text = gettext("{option} {path} is the register itself: write it elsewhere")
+            problems.append(text.format(option=option, path=target))
         elif not target.resolve().parent.is_dir():
-            problems.append(f"{option} {target}: the folder {target.parent} does not exist")
+            text = gettext("{option} {path}: the folder {folder} does not exist")
+            problems.append(text.format(option=option, path=target, folder=target.parent))
     if problems:
         raise EncodingError(problems)
 
@@ -110,11 +115,12 @@ def _check_outputs(
 def _opened(source: Source, found: Problems) -> Iterator[tuple[BinaryIO, str, int]]:
     """(binary stream, name for messages, size in bytes or 0) of a path or a stream."""
     if not isinstance(source, str | os.PathLike):
-        yield source, str(getattr(source, "name", "the input")), 0
+        yield source, str(getattr(source, "name", gettext("the input"))), 0
         return
     path = Path(source)
     if not path.is_file():
-        found.add("no_such_file", f"{path} does not exist or is not a file")
+        text = gettext("{path} does not exist or is not a file").format(path=path)
+        found.add("no_such_file", text)
         raise _StopError
     with open(path, "rb") as fh:
         yield fh, str(path), path.stat().st_size
@@ -196,19 +202,22 @@ class _Run:
         """The columns to read; stops (scanning the rest) when the header lacks some."""
         header = stream.header()
         if stream.scan.header_fields < 0:
-            self.found.add(
-                "empty_file", f"{stream.name} is empty: it needs a header row and records"
-            )
+            text = gettext("{name} is empty: it needs a header row and records")
+            self.found.add("empty_file", text.format(name=stream.name))
             raise _StopError
         missing = check_columns(header, self.schema, self.id_column)
         hint = delimiter_hint(header, chr(stream.scan.delimiter))
         if missing and hint is not None:
             times = header[0].count(hint)
+            text = ngettext(
+                "the header is one column holding {delimiter} {count} time, so the file is "
+                "probably separated by {delimiter}: pass --delimiter {delimiter}",
+                "the header is one column holding {delimiter} {count} times, so the file is "
+                "probably separated by {delimiter}: pass --delimiter {delimiter}",
+                times,
+            )
             self.found.add(
-                "wrong_delimiter",
-                f"the header is one column holding {delimiter_name(hint)} {times} times, so the "
-                f"file is probably separated by {delimiter_name(hint)}: pass --delimiter "
-                f"{delimiter_name(hint)}",
+                "wrong_delimiter", text.format(delimiter=delimiter_name(hint), count=times)
             )
         elif missing:
             for code, column, text in missing:
@@ -232,14 +241,17 @@ class _Run:
         assert self.shape is not None
         self._structure(stream, self.header, wanted, arrow_failed=self.stopped)
         if not self.stopped and bad.count != len(self.shape.wrong_fields):
+            text = gettext(
+                "the reader skipped {skipped} rows where {wrong} have the wrong number of "
+                "fields: row numbers after the first of them may be off"
+            )
             self.found.add(
                 "row_numbers_uncertain",
-                f"the reader skipped {bad.count} rows where {len(self.shape.wrong_fields)} have "
-                "the wrong number of fields: row numbers after the first of them may be off",
+                text.format(skipped=bad.count, wrong=len(self.shape.wrong_fields)),
             )
         self.report.collect(self.schema, self.id_column, self.found, self.shape.true_rows)
         if self.report.records == 0 and not self.found.errors:
-            self.found.add("no_records", "the input has no records, only a header")
+            self.found.add("no_records", gettext("the input has no records, only a header"))
 
     def _structure(
         self, stream: RegisterStream, header: list[str], wanted: list[str], arrow_failed: bool
@@ -250,44 +262,57 @@ class _Run:
         _field_counts(self.found, shape)
         if shape.unclosed_quote is not None:
             row, line = shape.unclosed_quote
-            self.found.add(
-                "unclosed_quote",
-                f"a quote opens a value in this row (line {line}) and is never closed, so the "
-                "rest of the file reads as part of that value: close the quote, or remove it",
-                rows=[row],
+            text = gettext(
+                "a quote opens a value in this row (line {line}) and is never closed, so the "
+                "rest of the file reads as part of that value: close the quote, or remove it"
             )
+            self.found.add("unclosed_quote", text.format(line=line), rows=[row])
         _bad_text(self.found, shape, stream, header, wanted)
         if arrow_failed and not self.found.errors:
-            self.found.add(
-                "unreadable",
-                f"the file cannot be read as CSV past row {self.read_rows}: check its quoting "
-                f"and its separator ({delimiter_name(chr(stream.scan.delimiter))}); a quoted "
-                "value longer than a block needs a larger --chunk-mb",
+            text = gettext(
+                "the file cannot be read as CSV past row {row}: check its quoting and its "
+                "separator ({delimiter}); a quoted value longer than a block needs a larger "
+                "--chunk-mb"
             )
+            delimiter = delimiter_name(chr(stream.scan.delimiter))
+            self.found.add("unreadable", text.format(row=self.read_rows, delimiter=delimiter))
         if self.stopped:
             last = int(shape.true_rows(np.array([self.read_rows]))[0]) if self.read_rows else 0
-            which = f"the rows after row {last}" if last else "the rows"
-            self.found.add(
-                "not_checked",
-                f"the values of {which} were not checked, as the file cannot be read past the "
-                "problems above: fix them and run encode again",
-                severity="warning",
-            )
+            if last:
+                text = gettext(
+                    "the values of the rows after row {row} were not checked, as the file "
+                    "cannot be read past the problems above: fix them and run encode again"
+                ).format(row=last)
+            else:
+                text = gettext(
+                    "the values of the rows were not checked, as the file cannot be read past "
+                    "the problems above: fix them and run encode again"
+                )
+            self.found.add("not_checked", text, severity="warning")
 
 
 def _field_counts(found: Problems, shape: CsvShape) -> None:
     rows, counts = shape.wrong_fields[:, 0], shape.wrong_fields[:, 1]
-    for code, mask, what in (
-        ("too_many_fields", counts > shape.header_fields, "more"),
-        ("too_few_fields", counts < shape.header_fields, "fewer"),
+    for code, mask, text in (
+        (
+            "too_many_fields",
+            counts > shape.header_fields,
+            gettext(
+                "rows with more fields than the header's {fields} (a value that holds the "
+                "separator or a line break must be in quotes)"
+            ),
+        ),
+        (
+            "too_few_fields",
+            counts < shape.header_fields,
+            gettext(
+                "rows with fewer fields than the header's {fields} (a value that holds the "
+                "separator or a line break must be in quotes)"
+            ),
+        ),
     ):
         if mask.any():
-            found.add(
-                code,
-                f"rows with {what} fields than the header's {shape.header_fields} (a value that "
-                "holds the separator or a line break must be in quotes)",
-                rows=rows[mask],
-            )
+            found.add(code, text.format(fields=shape.header_fields), rows=rows[mask])
 
 
 def _bad_text(
@@ -296,23 +321,22 @@ def _bad_text(
     """Rows that are not UTF-8 in the columns read, or where the encoding given failed."""
     if stream.undecodable is not None:
         row, line = stream.undecodable
-        found.add(
-            "not_in_encoding",
-            f"the file is not {stream.encoding} text from this row on (line {line}): pass its "
-            "real encoding with --input-encoding",
-            rows=[row],
+        text = gettext(
+            "the file is not {encoding} text from this row on (line {line}): pass its real "
+            "encoding with --input-encoding"
         )
+        found.add("not_in_encoding", text.format(encoding=stream.encoding, line=line), rows=[row])
     read = [i for i, name in enumerate(header) if name in wanted]
     bad = shape.bad_utf8[np.isin(shape.bad_utf8[:, 1], read)]
     if len(bad):
-        columns = ", ".join(f"'{header[i]}'" for i in sorted(set(bad[:, 1].tolist())))
-        found.add(
-            "invalid_utf8",
-            f"rows holding bytes that are not UTF-8 text (in {columns}): the file is in another "
+        sep = pgettext("list separator", ", ")
+        columns = sep.join(f"'{header[i]}'" for i in sorted(set(bad[:, 1].tolist())))
+        text = gettext(
+            "rows holding bytes that are not UTF-8 text (in {columns}): the file is in another "
             "encoding; pass it with --input-encoding (cp1252 is what Excel on Windows saves, "
-            "latin-1 what many older systems do)",
-            rows=bad[:, 0],
+            "latin-1 what many older systems do)"
         )
+        found.add("invalid_utf8", text.format(columns=columns), rows=bad[:, 0])
 
 
 class _BadRows:

@@ -17,6 +17,7 @@ import io
 from typing import BinaryIO
 
 from bloom._csvscan import CsvScan, CsvShape
+from bloom._i18n import gettext
 from caselink_errors import EncodingError
 
 __all__ = [
@@ -51,8 +52,10 @@ def check_encoding(name: str | None) -> str:
     if info is None or not getattr(info, "_is_text_encoding", True):
         raise EncodingError(
             [
-                f"--input-encoding '{name}' is not a text encoding Python knows: use a name "
-                "such as utf-8, cp1252 (what Excel on Windows saves), latin-1 or utf-16"
+                gettext(
+                    "--input-encoding '{name}' is not a text encoding Python knows: use a name "
+                    "such as utf-8, cp1252 (what Excel on Windows saves), latin-1 or utf-16"
+                ).format(name=name)
             ]
         )
     return "utf-8" if info.name == "utf-8-sig" else info.name
@@ -63,7 +66,7 @@ def parse_delimiter(text: str) -> str:
     value = _NAMES.get(text.lower(), text)
     if len(value) != 1 or not value.isascii() or value in '"\r\n' or value.isalnum():
         raise EncodingError(
-            ["--delimiter must be one character such as ',', ';' or '|', or the word tab"]
+            [gettext("--delimiter must be one character such as ',', ';' or '|', or the word tab")]
         )
     return value
 
@@ -194,8 +197,10 @@ def _settle(head: bytes, encoding: str, name: str) -> tuple[str, int]:
             guess = "utf-16-le" if odd > even else "utf-16-be"
             raise EncodingError(
                 [
-                    f"{name} looks like UTF-16 text without a byte-order mark (every other "
-                    f"byte is zero), not {encoding}: pass --input-encoding {guess}"
+                    gettext(
+                        "{name} looks like UTF-16 text without a byte-order mark (every other "
+                        "byte is zero), not {encoding}: pass --input-encoding {guess}"
+                    ).format(name=name, encoding=encoding, guess=guess)
                 ]
             )
     return encoding, 0

@@ -19,10 +19,11 @@ import pyarrow.compute as pc
 
 from bloom._batch import BatchMetadata, EncodedBatch, _ContentHasher, check_agency
 from bloom._encoder import CODES, ChunkResult, Encoder
+from bloom._i18n import gettext, ngettext, pgettext
 from bloom._keycheck import key_check_value
 from bloom._problems import REF_CODES, Problem, Problems, field_problem, pairs_text, severity
 from bloom._refkeys import RefKeys
-from bloom._rules import ref_problems, strip_spaces
+from bloom._rules import ref_problems, rule_text, strip_spaces
 from bloom._schema import Field, Schema
 from bloom._secret import Secret
 from caselink_errors import EncodingError
@@ -89,11 +90,15 @@ class EncodeReport:
                     self.invalid[f.name] = self.invalid.get(f.name, 0) + count
         column = id_column or ""
         for rule, parts in self._bad_refs.items():
-            what = f"record_ref (column '{column}') {rule}"
+            what = gettext("record_ref (column '{column}') {rule}").format(
+                column=column, rule=rule_text(rule)
+            )
             found.add(REF_CODES[rule], what, column=column, rows=renumber(np.concatenate(parts)))
         pairs = self._duplicates(renumber)
         if len(pairs):
-            what = f"record_ref (column '{column}') is duplicated; each record needs its own ref"
+            what = gettext(
+                "record_ref (column '{column}') is duplicated; each record needs its own ref"
+            ).format(column=column)
             found.add(
                 "duplicate_ref", what, column=column, rows=pairs.ravel(), listed=pairs_text(pairs)
             )
@@ -116,22 +121,28 @@ def check_columns(
     for f in schema.fields:
         if f.column not in have:
             needed.setdefault(f.column, []).append(f"'{f.name}'")
+    sep = pgettext("list separator", ", ")
+    header = sep.join(columns) or gettext("(none)")
     problems = [
         (
             "missing_column",
             column,
-            f"column '{column}' (field{'s' if len(fields) > 1 else ''} {', '.join(fields)}) is "
-            f"not in the input; the columns are: {', '.join(columns) or '(none)'}",
+            ngettext(
+                "column '{column}' (field {names}) is not in the input; the columns are: {header}",
+                "column '{column}' (fields {names}) is not in the input; the columns are: {header}",
+                len(fields),
+            ).format(column=column, names=sep.join(fields), header=header),
         )
         for column, fields in needed.items()
     ]
     if id_column is not None and id_column not in have:
-        problems.append(
-            ("missing_id_column", id_column, f"--id-column '{id_column}' is not in the input")
-        )
+        text = gettext("--id-column '{column}' is not in the input").format(column=id_column)
+        problems.append(("missing_id_column", id_column, text))
     wanted = {*schema.columns, *([id_column] if id_column else [])}
     for column in sorted({c for c in columns if columns.count(c) > 1} & wanted):
-        text = f"the header names column '{column}' more than once: rename all but one"
+        text = gettext(
+            "the header names column '{column}' more than once: rename all but one"
+        ).format(column=column)
         problems.append(("duplicate_column", column, text))
     return problems
 
@@ -167,7 +178,7 @@ def encode(
     if missing:
         raise EncodingError([f"{code}: {text}" for code, _, text in missing])
     if len(data) == 0:
-        raise EncodingError(["the input has no records"])
+        raise EncodingError([gettext("the input has no records")])
     report = EncodeReport()
     ref_arr = record_refs(data[id_column] if id_column else None, len(data), 1, report)
     columns = {c: data[c].reset_index(drop=True) for c in schema.columns}

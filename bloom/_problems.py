@@ -22,7 +22,8 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from bloom._dateorder import written_order
-from bloom._rules import BLANK, CONTROL, EMPTY, INVISIBLE, TOO_LONG, rows_text
+from bloom._i18n import gettext, ngettext, number, pgettext
+from bloom._rules import BLANK, CONTROL, EMPTY, INVISIBLE, TOO_LONG, listed, rows_text
 from bloom._schema import Field
 
 __all__ = [
@@ -66,10 +67,15 @@ class Problem:
         return self._rows
 
     def sentence(self) -> str:
-        head = f"{self.code}: {self.what}"
+        """``code: what: rows``, in the language in use (the code as it is)."""
         if self.listed is not None:
-            return f"{head}: {self.listed}"
-        return f"{head}: {rows_text(self.rows, limit=LISTED)}" if self.about_rows else head
+            rows = self.listed
+        elif self.about_rows:
+            rows = rows_text(self.rows, limit=LISTED)
+        else:
+            return f"{self.code}: {self.what}"
+        # the code stays first and as it is, whatever the language: scripts grep for it
+        return f"{self.code}: " + gettext("{problem}: {rows}").format(problem=self.what, rows=rows)
 
 
 _NONE = np.empty(0, dtype=np.int64)
@@ -115,7 +121,7 @@ class Problems:
     def sentences(self) -> list[str]:
         """Errors, then warnings marked as such: what an error lists."""
         return [p.sentence() for p in self.errors] + [
-            f"(warning) {p.sentence()}" for p in self.warnings
+            gettext("(warning) {problem}").format(problem=p.sentence()) for p in self.warnings
         ]
 
     def write_csv(
@@ -160,22 +166,33 @@ _EMPTY_TABLE = pa.table(
 def pairs_text(pairs: np.ndarray) -> str:
     """``2 pairs (rows 3 and 8, rows 4 and 9)``: true row numbers, the first few; ``pairs`` is
     (k, 2)."""
-    shown = ", ".join(f"rows {a} and {b}" for a, b in pairs[:LISTED].tolist())
-    more = f" and {len(pairs) - LISTED:,} more" if len(pairs) > LISTED else ""
-    return f"{len(pairs):,} pair{'s' if len(pairs) != 1 else ''} ({shown}{more})"
+    shown = [
+        gettext("rows {first} and {second}").format(first=a, second=b)
+        for a, b in pairs[:LISTED].tolist()
+    ]
+    n = len(pairs)
+    return ngettext("{count} pair ({pairs})", "{count} pairs ({pairs})", n).format(
+        count=number(n), pairs=listed(shown, n)
+    )
 
 
 # -- what a field's problem says ----------------------------------------------------------
+def _names(fields: Sequence[Field]) -> str:
+    return pgettext("list separator", ", ").join(f"'{f.name}'" for f in fields)
+
+
 def _where(column: str, fields: Sequence[Field]) -> str:
-    names = ", ".join(f"'{f.name}'" for f in fields)
-    return f"column '{column}' (field{'s' if len(fields) > 1 else ''} {names})"
+    return ngettext(
+        "column '{column}' (field {names})", "column '{column}' (fields {names})", len(fields)
+    ).format(column=column, names=_names(fields))
 
 
 def _order(f: Field) -> str:
     if f.date_order:
-        return f"{f.date_order}, the date order in use"
-    written = written_order(f.date_formats)
-    return f"{written}, as the schema's formats are written (it declares no date_order)"
+        return gettext("{order}, the date order in use").format(order=f.date_order)
+    return gettext(
+        "{order}, as the schema's formats are written (it declares no date_order)"
+    ).format(order=written_order(f.date_formats))
 
 
 def severity(code: str, f: Field) -> Severity:
@@ -194,37 +211,45 @@ def field_problem(code: str, column: str, fields: Sequence[Field]) -> tuple[str,
     """The sentence and severity of a value problem of ``fields`` (all reading ``column``)."""
     f, where = fields[0], _where(column, fields)
     level = severity(code, f)
+    order, other = (_order(f), str(f.alt_date_order)) if f.type == "date" else ("", "")
     if code == "missing_value":
-        return f"{where} is empty and the schema rejects missing values", level
+        text = gettext("{where} is empty and the schema rejects missing values")
+        return text.format(where=where), level
     if code == "ambiguous_date":
-        return (
-            f"{where} holds dates whose day and month could be swapped (both 12 or less): "
-            f"read as {_order(f)}; if the register writes them as {f.alt_date_order}, pass "
-            f"--date-order {f.alt_date_order}",
-            level,
+        text = gettext(
+            "{where} holds dates whose day and month could be swapped (both 12 or less): "
+            "read as {order}; if the register writes them as {other}, pass "
+            "--date-order {other}"
         )
+        return text.format(where=where, order=order, other=other), level
     if code == "invalid_date":
-        what = f"{where} holds values that are not dates in the formats {', '.join(f.date_formats)}"
+        text = gettext("{where} holds values that are not dates in the formats {formats}")
+        what = text.format(where=where, formats=", ".join(f.date_formats))
     elif code == "wrong_date_order":
-        what = (
-            f"{where} holds dates that are not valid read as {_order(f)}, but are as "
-            f"{f.alt_date_order}: check the order the register writes dates in (caselink "
+        text = gettext(
+            "{where} holds dates that are not valid read as {order}, but are as "
+            "{other}: check the order the register writes dates in (caselink "
             "encode --date-order, or date_order in the schema)"
         )
+        what = text.format(where=where, order=order, other=other)
     elif code == "unknown_category":
-        what = (
-            f"{where} holds values that are none of the schema's categories "
-            f"({', '.join(f.categories)}) nor one of their spellings: list the spelling under "
+        text = gettext(
+            "{where} holds values that are none of the schema's categories "
+            "({categories}) nor one of their spellings: list the spelling under "
             "its value in category.values, or fix the rows"
         )
+        what = text.format(where=where, categories=", ".join(f.categories))
     else:  # invalid_number
-        what = f"{where} holds values that are not numbers"
+        what = gettext("{where} holds values that are not numbers").format(where=where)
     if level == "warning":
         option = "category.on_unknown" if code == "unknown_category" else "date.on_invalid"
-        return f"{what}; encoded as missing ({option} is 'missing')", level
+        text = gettext("{problem}; encoded as missing ({option} is 'missing')")
+        return text.format(problem=what, option=option), level
     if f.type == "date":
-        return (
-            f"{what}; the schema rejects them (fix the rows, or set date.on_invalid to 'missing')",
-            level,
+        text = gettext(
+            "{problem}; the schema rejects them (fix the rows, or set date.on_invalid to 'missing')"
         )
-    return f"{what}; the schema rejects them" if code == "invalid_number" else what, level
+        return text.format(problem=what), level
+    if code == "invalid_number":
+        return gettext("{problem}; the schema rejects them").format(problem=what), level
+    return what, level

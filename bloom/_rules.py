@@ -32,6 +32,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from bloom._i18n import N_, gettext, ngettext, number, pgettext
 from bloom._schema import _validator
 
 __all__ = [
@@ -52,11 +53,12 @@ MAX_ROWS_LISTED = 10
 WORD_BITS = 64
 Layout = tuple[tuple[str, int], ...]
 
-EMPTY = "is empty"
-BLANK = "is blank (only space characters)"
-TOO_LONG = f"is longer than {MAX_REF_LENGTH} characters"
-CONTROL = "holds a control character (such as NUL, tab, CR or LF)"
-INVISIBLE = (
+# the rules a ref breaks, as the messages say them (translated where shown: rule_text)
+EMPTY = N_("is empty")
+BLANK = N_("is blank (only space characters)")
+TOO_LONG = N_("is longer than 256 characters")
+CONTROL = N_("holds a control character (such as NUL, tab, CR or LF)")
+INVISIBLE = N_(
     "holds an invisible format or line-separator character (such as U+200B, U+202E, "
     "U+FEFF or U+2028)"
 )
@@ -66,11 +68,28 @@ _BLANK = r"^\p{Zs}+$"
 _OUTER_SPACES = r"^\p{Zs}+|\p{Zs}+$"
 
 
+def rule_text(rule: str) -> str:
+    """A ref rule (:data:`EMPTY`...) as the language in use says it."""
+    return gettext(rule)
+
+
+def listed(items: Sequence[str], total: int) -> str:
+    """``4, 8, 12`` or ``4, 8, 12 and 7 more``: the items shown of ``total``."""
+    shown = pgettext("list separator", ", ").join(items)
+    if total <= len(items):
+        return shown
+    more = total - len(items)
+    return ngettext("{shown} and {more} more", "{shown} and {more} more", more).format(
+        shown=shown, more=number(more)
+    )
+
+
 def rows_text(rows: Sequence[int] | np.ndarray, limit: int = MAX_ROWS_LISTED) -> str:
     """``3 rows (4, 8, 12)``: a count and the first ``limit`` row numbers, as given."""
-    shown = ", ".join(str(r) for r in rows[:limit])
-    more = f" and {len(rows) - limit:,} more" if len(rows) > limit else ""
-    return f"{len(rows):,} row{'s' if len(rows) != 1 else ''} ({shown}{more})"
+    n = len(rows)
+    return ngettext("{count} row ({rows})", "{count} rows ({rows})", n).format(
+        count=number(n), rows=listed([str(r) for r in rows[:limit]], n)
+    )
 
 
 def ref_problems(refs: pa.Array | pa.ChunkedArray | Iterable[str | None]) -> dict[str, np.ndarray]:
@@ -117,12 +136,16 @@ def duplicate_pairs(refs: np.ndarray | Sequence[str]) -> list[tuple[int, int]]:
 
 def duplicate_problem(pairs: Sequence[tuple[int, int]]) -> str:
     """The one message for duplicate refs; ``pairs`` are positions from 0."""
-    shown = ", ".join(f"rows {a + 1} and {b + 1}" for a, b in pairs[:MAX_ROWS_LISTED])
-    more = f" and {len(pairs) - MAX_ROWS_LISTED} more" if len(pairs) > MAX_ROWS_LISTED else ""
-    return (
-        f"record_ref is duplicated: {len(pairs)} pair{'s' if len(pairs) != 1 else ''} "
-        f"({shown}{more}); each record needs its own ref"
-    )
+    shown = [
+        gettext("rows {first} and {second}").format(first=a + 1, second=b + 1)
+        for a, b in pairs[:MAX_ROWS_LISTED]
+    ]
+    n = len(pairs)
+    return ngettext(
+        "record_ref is duplicated: {count} pair ({pairs}); each record needs its own ref",
+        "record_ref is duplicated: {count} pairs ({pairs}); each record needs its own ref",
+        n,
+    ).format(count=number(n), pairs=listed(shown, n))
 
 
 @lru_cache(maxsize=1)

@@ -30,6 +30,7 @@ import blake3
 import jsonschema
 
 from bloom._dateorder import DATE_ORDERS, alternative_order, reorder
+from bloom._i18n import gettext
 from caselink_errors import SchemaError
 
 __all__ = [
@@ -514,9 +515,8 @@ class Schema:
         """This schema reading dates in ``order`` (``DMY``, ``MDY``, ``YMD``; None: as the
         formats are written). The fingerprint stays: the order is an input setting."""
         if order is not None and order not in DATE_ORDERS:
-            raise SchemaError(
-                [f"date order '{order}' is not one of {', '.join(DATE_ORDERS)} (day, month, year)"]
-            )
+            text = gettext("date order '{order}' is not one of {orders} (day, month, year)")
+            raise SchemaError([text.format(order=order, orders=", ".join(DATE_ORDERS))])
         document = self.document
         document.pop("date_order", None)
         return Schema.from_dict({**document, **({"date_order": order} if order else {})})
@@ -527,23 +527,26 @@ class Schema:
         revisions ``febrl-v1``, ``person-v1``)."""
         if isinstance(source, str) and source in BUILTIN_SCHEMAS and not Path(source).exists():
             text = resources.files("bloom.schemas").joinpath(f"{source}.json").read_text("utf-8")
-            where = f"shipped schema '{source}'"
+            where = gettext("shipped schema '{name}'").format(name=source)
         else:
             path = Path(source)
             where = str(path)
             try:
                 text = path.read_text("utf-8")
             except FileNotFoundError:
+                text = gettext("{path} does not exist (shipped schemas: {schemas})")
                 raise SchemaError(
-                    [f"{path} does not exist (shipped schemas: {', '.join(BUILTIN_SCHEMAS)})"]
+                    [text.format(path=path, schemas=", ".join(BUILTIN_SCHEMAS))]
                 ) from None
             except (OSError, UnicodeDecodeError) as e:
-                raise SchemaError([f"{path} cannot be read as UTF-8 text: {e}"]) from e
+                text = gettext("{path} cannot be read as UTF-8 text: {reason}")
+                raise SchemaError([text.format(path=path, reason=e)]) from e
         try:
             document = json.loads(text)
         except json.JSONDecodeError as e:
+            text = gettext("{where} is not valid JSON (line {line}, column {column}: {reason})")
             raise SchemaError(
-                [f"{where} is not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})"]
+                [text.format(where=where, line=e.lineno, column=e.colno, reason=e.msg)]
             ) from e
         return cls.from_dict(document)
 

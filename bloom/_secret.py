@@ -11,6 +11,7 @@ import os
 import secrets
 from pathlib import Path
 
+from bloom._i18n import gettext
 from caselink_errors import SecretError
 
 __all__ = ["SECRET_BYTES", "SECRET_ENV", "Secret"]
@@ -29,8 +30,10 @@ class Secret:
             raise SecretError("a secret must be given as bytes")
         if len(key) != SECRET_BYTES:
             raise SecretError(
-                f"a secret must be exactly {SECRET_BYTES} bytes; got {len(key)} bytes. "
-                "Make one with `caselink keygen --out secret.key`."
+                gettext(
+                    "a secret must be exactly {bytes} bytes; got {got} bytes. "
+                    "Make one with `caselink keygen --out secret.key`."
+                ).format(bytes=SECRET_BYTES, got=len(key))
             )
         self._key = bytes(key)
 
@@ -44,13 +47,19 @@ class Secret:
         cleaned = "".join(text.split())
         if len(cleaned) != 2 * SECRET_BYTES:
             raise SecretError(
-                f"{source} must hold {2 * SECRET_BYTES} hex characters ({SECRET_BYTES} bytes); "
-                f"found {len(cleaned)} characters. Make one with `caselink keygen`."
+                gettext(
+                    "{source} must hold {hex} hex characters ({bytes} bytes); found {found} "
+                    "characters. Make one with `caselink keygen`."
+                ).format(
+                    source=source, hex=2 * SECRET_BYTES, bytes=SECRET_BYTES, found=len(cleaned)
+                )
             )
         try:
             return cls(bytes.fromhex(cleaned))
         except ValueError as e:
-            raise SecretError(f"{source} is not valid hexadecimal") from e
+            raise SecretError(
+                gettext("{source} is not valid hexadecimal").format(source=source)
+            ) from e
 
     @classmethod
     def from_file(cls, path: str | os.PathLike[str]) -> Secret:
@@ -58,26 +67,32 @@ class Secret:
         try:
             data = p.read_bytes()
         except FileNotFoundError as e:
-            raise SecretError(f"secret file {p} does not exist") from e
+            raise SecretError(gettext("secret file {path} does not exist").format(path=p)) from e
         except OSError as e:
-            raise SecretError(f"secret file {p} cannot be read: {e.strerror}") from e
+            raise SecretError(
+                gettext("secret file {path} cannot be read: {reason}").format(
+                    path=p, reason=e.strerror
+                )
+            ) from e
         if len(data) == SECRET_BYTES:
             return cls(data)
         try:
             text = data.decode("ascii")
         except UnicodeDecodeError:
             raise SecretError(
-                f"secret file {p} holds {len(data)} bytes; a secret is {SECRET_BYTES} raw bytes "
-                f"or {2 * SECRET_BYTES} hex characters. Make one with `caselink keygen`."
+                gettext(
+                    "secret file {path} holds {found} bytes; a secret is {bytes} raw bytes or "
+                    "{hex} hex characters. Make one with `caselink keygen`."
+                ).format(path=p, found=len(data), bytes=SECRET_BYTES, hex=2 * SECRET_BYTES)
             ) from None
-        return cls.from_hex(text, source=f"secret file {p}")
+        return cls.from_hex(text, source=gettext("secret file {path}").format(path=p))
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Secret:
         env = os.environ if environ is None else environ
         value = env.get(SECRET_ENV)
         if not value:
-            raise SecretError(f"{SECRET_ENV} is not set")
+            raise SecretError(gettext("{variable} is not set").format(variable=SECRET_ENV))
         return cls.from_hex(value, source=SECRET_ENV)
 
     @classmethod
@@ -88,7 +103,9 @@ class Secret:
         if os.environ.get(SECRET_ENV):
             return cls.from_env()
         raise SecretError(
-            f"no secret given: pass --secret FILE or set {SECRET_ENV} to its 64 hex characters"
+            gettext(
+                "no secret given: pass --secret FILE or set {variable} to its 64 hex characters"
+            ).format(variable=SECRET_ENV)
         )
 
     def write(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:

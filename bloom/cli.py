@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import re
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -21,6 +20,7 @@ from bloom._batchread import read_batch
 from bloom._bitops import popcount_rows
 from bloom._csvencode import encode_csv
 from bloom._encode import DEFAULT_CHUNK_BYTES
+from bloom._i18n import ENV, LOCALES, N_, gettext, ngettext, number, use_language
 from bloom._keycheck import key_check_value
 from bloom._privacy import (
     EXIT_LEAKS,
@@ -32,7 +32,7 @@ from bloom._privacy import (
 )
 from bloom._schema import Schema
 from bloom._secret import Secret
-from caselink_errors import EncodingError
+from caselink_errors import CaselinkError, EncodingError
 from caselink_output import JSON, print_json
 
 __all__ = ["register"]
@@ -126,6 +126,14 @@ def encode(
         help="Write every problem found to this CSV: row, line, column, problem, severity "
         "(never a value). Rows count records after the header from 1; line is the file's line.",
     ),
+    lang: str | None = typer.Option(
+        None,
+        "--lang",
+        envvar=ENV,
+        show_envvar=True,
+        help=f"The language of the messages: {', '.join(LOCALES)} (default en). Problem codes, "
+        "options and row numbers stay as they are; --problems-out is always in English.",
+    ),
 ) -> None:
     """Encode a register into keyed Bloom filters, on this machine, in bounded memory.
 
@@ -134,6 +142,71 @@ def encode(
     A blank line is no row, and a line break inside quotes does not start one.
     Each message lists the first 20 rows of a problem; --problems-out lists them all.
     """
+    notice = use_language(lang)
+    if notice is not None:
+        console.print(escape(notice), highlight=False)
+    try:
+        _encode(
+            schema,
+            input_path,
+            agency,
+            out_path,
+            secret,
+            id_column,
+            jobs,
+            chunk_mb,
+            input_encoding,
+            delimiter,
+            date_order,
+            problems_out,
+        )
+    except CaselinkError as e:
+        console.print(f"[red]{escape(gettext('error:'))}[/red] {escape(_error_text(e))}")
+        raise typer.Exit(2) from None
+    finally:
+        use_language(None)  # the process speaks English again (in-process callers, tests)
+
+
+# the headlines of the errors encode raises, for the catalogue (caselink_errors says them)
+_HEADLINES = (
+    N_("invalid input"),
+    N_("invalid linkage schema"),
+    N_("cannot encode the input"),
+    N_("invalid encoded batch"),
+)
+
+
+def _error_text(e: CaselinkError) -> str:
+    """The message of ``e`` as :class:`CaselinkError` writes it, in the language in use."""
+    headline = type(e).headline
+    head = gettext(headline) if headline else None
+    if len(e.problems) == 1:
+        return (
+            gettext("{headline}: {problem}").format(headline=head, problem=e.problems[0])
+            if head
+            else e.problems[0]
+        )
+    listed = "\n".join(f"  - {p}" for p in e.problems)
+    title = ngettext(
+        "{headline} ({count} problem):", "{headline} ({count} problems):", len(e.problems)
+    ).format(headline=head or gettext("problems found"), count=number(len(e.problems)))
+    return f"{title}\n{listed}"
+
+
+def _encode(
+    schema: str,
+    input_path: Path,
+    agency: str,
+    out_path: Path,
+    secret: Path | None,
+    id_column: str | None,
+    jobs: int,
+    chunk_mb: float,
+    input_encoding: str | None,
+    delimiter: str,
+    date_order: DateOrder | None,
+    problems_out: Path | None,
+) -> None:
     the_schema = Schema.load(schema)
     if date_order is not None:
         the_schema = the_schema.with_date_order(date_order.value)
@@ -141,7 +214,7 @@ def encode(
     from_stdin = str(input_path) == "-"
     size = input_path.stat().st_size if not from_stdin and input_path.is_file() else 0
     with Progress(
-        TextColumn("encoding"),
+        TextColumn(escape(gettext("encoding"))),
         BarColumn(),
         DownloadColumn(),
         TimeRemainingColumn(),
@@ -168,18 +241,24 @@ def encode(
             )
         except EncodingError as e:
             progress.stop()
-            console.print(f"[red]error:[/red] {escape(str(e))}", highlight=False)
-            if any(_LISTS_ROWS.search(p) for p in e.problems):
-                console.print(_every_row(problems_out))
+            error = escape(gettext("error:"))
+            console.print(f"[red]{error}[/red] {escape(_error_text(e))}", highlight=False)
+            if e.lists_rows:
+                console.print(_every_row(problems_out), highlight=False)
             raise typer.Exit(2) from None
-    console.print(f"encoded {report.records:,} records into {out_path}")
+    text = ngettext(
+        "encoded {count} record into {path}", "encoded {count} records into {path}", report.records
+    )
+    console.print(escape(text.format(count=number(report.records), path=out_path)), highlight=False)
     for name, count in sorted(report.missing.items()):
         if count:
-            console.print(f"  field {name}: {count:,} missing")
+            text = gettext("  field {field}: {count} missing")
+            console.print(escape(text.format(field=name, count=number(count))), highlight=False)
+    warning = escape(gettext("warning:"))
     for problem in report.warnings:
-        console.print(f"[yellow]warning:[/yellow] {escape(problem.sentence())}", highlight=False)
+        console.print(f"[yellow]{warning}[/yellow] {escape(problem.sentence())}", highlight=False)
     if report.warnings:
-        console.print(_every_row(problems_out))
+        console.print(_every_row(problems_out), highlight=False)
     warnings = schema_warnings(the_schema)
     for text in warnings:
         console.print(f"[yellow]warning:[/yellow] schema '{the_schema.name or schema}': {text}")
@@ -187,13 +266,11 @@ def encode(
         console.print(f"Run `caselink privacy check {out_path}` to see what this batch shows")
 
 
-_LISTS_ROWS = re.compile(r"\d (rows?|pairs?) \(")  # a problem that lists rows
-
-
 def _every_row(problems_out: Path | None) -> str:
     if problems_out is not None:
-        return f"Every row of each problem is listed in {escape(str(problems_out))}"
-    return "To list every row of each problem, run again with --problems-out FILE"
+        text = gettext("Every row of each problem is listed in {path}")
+        return escape(text.format(path=problems_out))
+    return escape(gettext("To list every row of each problem, run again with --problems-out FILE"))
 
 
 def _densities(b: EncodedBatch) -> list[dict[str, Any]]:

@@ -102,3 +102,21 @@ def test_a_command_of_an_extra_says_which_to_install(light, command, extra):
     assert done.returncode == 2, done.stdout + done.stderr
     assert f"pip install 'caselink[{extra}]'" in done.stderr, done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_the_installed_command_speaks_french_from_catalogues_compiled_into_the_wheel(light, people):
+    catalogues = list((light / "venv").rglob("bloom/locale/*/LC_MESSAGES/caselink-encode.mo"))
+    assert sorted(p.parent.parent.name for p in catalogues) == ["ar", "fr"]
+    bad = people.head(5).copy()
+    bad = bad.drop(columns=["family_name"])  # a column the schema needs
+    bad.to_csv(light / "bad.csv", index=False)
+    made = _caselink(light, "keygen", "--out", "fr.key")
+    assert made.returncode == 0, made.stderr
+    said = _caselink(
+        light, "encode", "--schema", "person", "--input", "bad.csv", "--agency", "field-office",
+        "--secret", "fr.key", "--out", "bad.parquet", "--lang", "fr",
+    )  # fmt: skip
+    assert said.returncode == 2, said.stderr
+    assert "missing_column: la colonne 'family_name'" in said.stderr
+    assert "n'est pas dans le fichier" in said.stderr
+    assert not any(str(v) in said.stderr for v in bad["given_name"])
