@@ -49,7 +49,8 @@ def test_the_bare_install_brings_the_encoder_and_nothing_heavy(light):
     assert {"numba", "pyarrow", "blake3", "pandas"} <= set(have)
     assert not set(HEAVY) & set(have), sorted(set(HEAVY) & set(have))
     assert (light / "venv" / "bin" / "caselink").exists()
-    assert not (project_root() / "build").exists()  # the wheel was built from a copy
+    built = project_root() / "build"  # the wheel was built from a copy, not in the checkout
+    assert not (built / "lib").exists() and not list(built.glob("bdist.*"))
 
 
 def test_the_installed_command_encodes_a_register(light, people):
