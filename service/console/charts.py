@@ -235,7 +235,9 @@ def bar_chart(
     after ``title``; ``chart_id`` (default: made from the title and labels) must be unique on
     the page."""
     _same_length(labels, values)
-    f = _frame(len(labels), values, rtl, slot=64.0)
+    # each bar's slot wide enough for its label (12-pixel text: about 7 pixels a character)
+    slot = max(64.0, 7.0 * max((len(x) for x in labels), default=0) + 12.0)
+    f = _frame(len(labels), values, rtl, slot=slot)
     shown = _shown(values, missing, number)
     body = _axis(f, number)
     for i, (label, v, s) in enumerate(zip(labels, values, shown, strict=True)):

@@ -167,3 +167,15 @@ def test_the_table_beside_a_chart_holds_the_same_figures():
     ]
     assert bin_labels([0, 0.5, 1]) == ["0–0.50", "0.50–1"]
     assert bin_labels([0, 5], number=lambda v: f"{v:.1f}") == ["0.0–5.0"]
+
+
+def test_long_labels_get_room_enough_not_to_overlap():
+    """Month names under the bars of the public page ("September 2026") once ran into each
+    other: each bar's slot is as wide as its label's text."""
+    labels = ["September 2026", "October 2026", "November 2026", "December 2026"]
+    root = parse(bar_chart("Uploads", labels, [1.0, 20.0, 0.0, 12.0], unit="uploads"))
+    texts = [t for t in root.iter("{http://www.w3.org/2000/svg}text") if t.text in labels]
+    xs = sorted(float(t.get("x")) for t in texts)
+    assert len(xs) == len(labels)
+    longest = 7.0 * max(map(len, labels))  # about 7 pixels a character at font-size 12
+    assert all(b - a >= longest for a, b in itertools.pairwise(xs)), xs
