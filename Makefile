@@ -82,7 +82,9 @@ browser:
 # page's is in build/screenshots/console after any run of them.
 .PHONY: screenshots
 screenshots: $(STAMP) $(MO_FILES) browser
-	CASELINK_UPDATE_SCREENSHOTS=1 $(BIN)/python -m pytest -q tests/service/console/test_console_browser.py
+	CASELINK_UPDATE_SCREENSHOTS=1 $(BIN)/python -m pytest -q tests/service/console/test_console_browser.py \
+		tests/service/console/test_console_steward_browser.py \
+		tests/service/console/test_console_oversight_browser.py
 
 demo: $(STAMP) $(MO_FILES)
 	$(BIN)/caselink demo
