@@ -322,6 +322,8 @@ def test_the_steward_publishes_and_unpublishes_the_transparency_page(world):
     assert sent.status_code == 303 and sent.headers["location"].endswith("?done=published")
     page = v.get(sent.headers["location"])
     assert public in page.text and "Unpublish the transparency page" in page.text
+    console_page = f'href="/console/public/agreements/{world.agreement_id}"'
+    assert console_page in page.text  # the page people read, beside the JSON's address
     assert call(world.app, "GET", public).status_code == 200
     sent = v.form(f"{_page(world)}/publication", _page(world), published="no")
     assert sent.status_code == 303
