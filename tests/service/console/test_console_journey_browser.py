@@ -268,8 +268,12 @@ def test_a_coordinator_sets_up_watches_reads_verifies_and_publishes(
         assert not 1 <= int(re.sub(r"\D", "", shown)) <= 9, shown
 
 
-WALKERS = [(role, "en") for role in ("admin", "steward", "submitter", "tracer", "evaluator")]
-WALKERS += [("auditor", "en"), ("submitter", "ar")]
+# every role the console serves, in every language
+WALKERS = [
+    (role, lang)
+    for role in ("admin", "steward", "submitter", "tracer", "evaluator", "auditor")
+    for lang in ("en", "fr", "ar")
+]
 
 
 def _walkable(js: JourneyServer, url: str) -> str | None:
