@@ -20,6 +20,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -252,14 +253,22 @@ def test_two_replicas_asked_at_once_queue_one_run(pair, person_schema):
         t.join(timeout=120)
     refused = [e for e in answers.values() if isinstance(e, ClientError)]
     started = [r for r in answers.values() if isinstance(r, dict)]
-    assert len(started) == 1 and len(refused) == 1, answers
-    assert refused[0].status == 409 and started[0]["run_id"] in refused[0].detail
+    assert len(started) + len(refused) == 2, answers
+    if len(started) == 2:
+        # Both answered 202 only if one request reached its replica after the other's run
+        # had finished (a small run on a busy machine): never two runs active at once.
+        first, second = sorted(
+            (pair.settled(r["run_id"]) for r in started), key=attrgetter("created_at")
+        )
+        assert first.finished_at <= second.created_at, (first, second)
+    else:
+        assert refused[0].status == 409 and started[0]["run_id"] in refused[0].detail
     with pair.client(a, "agency-a") as c:
         run = c.wait_run(agreement, started[0]["run_id"], timeout=300, poll=0.2)
     assert run["status"] == "succeeded", run
     with pair.db.engine.connect() as conn:
         count = sa.select(sa.func.count()).where(runs.c.agreement_id == agreement)
-        assert conn.execute(count).scalar_one() == 1
+        assert conn.execute(count).scalar_one() == len(started)
     assert pair.audit(agreement, "run.takeover") == []
 
 
