@@ -11,6 +11,7 @@ on one), and records every error the page logs (:class:`Visit`).
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,3 +72,25 @@ def offline_page(context: Any, origin: str) -> Visit:
         lambda route: route.abort("internetdisconnected"),
     )
     return seen
+
+
+# an ARIA snapshot line of a control that has no accessible name
+UNNAMED = re.compile(
+    r"^\s*- (textbox|combobox|button|checkbox|radio|link|searchbox|spinbutton)\s*(\[.*\])?:?$"
+)
+
+
+def page_checks(seen: Visit, origin: str, lang: str, name: str) -> None:
+    """What every console page must pass: loaded, in ``lang`` (right to left in Arabic),
+    every control named in the ARIA snapshot, nothing asked of another host than
+    ``origin``, no error logged."""
+    page = seen.page
+    page.wait_for_load_state("load", timeout=LOAD_TIMEOUT_MS)
+    html = page.locator("html")
+    assert html.get_attribute("lang") == lang, name
+    assert html.get_attribute("dir") == ("rtl" if lang == "ar" else "ltr"), name
+    snapshot = page.locator("body").aria_snapshot()
+    unnamed = [line for line in snapshot.splitlines() if UNNAMED.match(line)]
+    assert unnamed == [], f"{lang}/{name}: controls without an accessible name: {unnamed}"
+    assert seen.elsewhere(origin) == [], name
+    assert seen.errors == [], f"{lang}/{name}: {seen.errors}"

@@ -24,7 +24,7 @@ import pandas as pd
 import pytest
 
 import bloom
-from tests.service.browser import LOAD_TIMEOUT_MS, Visit, chromium, offline_page
+from tests.service.browser import LOAD_TIMEOUT_MS, Visit, chromium, offline_page, page_checks
 from tests.service.servers import (
     PLANTED,
     Server,
@@ -40,9 +40,6 @@ README_SHOTS = {("en", "cases"): ROOT / "docs" / "screenshots" / "console-agency
 AGENCIES = ("agency-a", "agency-b", "agency-c")  # a and b are parties; c is not
 PARTIES = AGENCIES[:2]
 LANGUAGES = ("en", "fr", "ar")
-UNNAMED = re.compile(
-    r"^\s*- (textbox|combobox|button|checkbox|radio|link|searchbox)\s*(\[.*\])?:?$"
-)
 
 
 @dataclass(frozen=True)
@@ -128,18 +125,10 @@ def open_console(browser, console_server):
 def _checked(seen: Visit, console: ConsoleServer, lang: str, name: str) -> str:
     """Checks every page passes; saves its screenshot; returns its text."""
     page = seen.page
-    page.wait_for_load_state("load", timeout=LOAD_TIMEOUT_MS)
-    html = page.locator("html")
-    assert html.get_attribute("lang") == lang, name
-    assert html.get_attribute("dir") == ("rtl" if lang == "ar" else "ltr"), name
-    snapshot = page.locator("body").aria_snapshot()
-    unnamed = [line for line in snapshot.splitlines() if UNNAMED.match(line)]
-    assert unnamed == [], f"{lang}/{name}: controls without an accessible name: {unnamed}"
+    page_checks(seen, console.url, lang, name)
     text = page.locator("body").inner_text()
     for ref in console.refs["agency-b"]:
         assert ref not in text, f"{lang}/{name}: another agency's ref"
-    assert seen.elsewhere(console.url) == [], name
-    assert seen.errors == [], f"{lang}/{name}: {seen.errors}"
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / f"{lang}-{name}.png"), full_page=True)
     readme = README_SHOTS.get((lang, name))

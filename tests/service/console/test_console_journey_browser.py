@@ -31,8 +31,7 @@ import pandas as pd
 import pytest
 
 import bloom
-from tests.service.browser import LOAD_TIMEOUT_MS, Visit, chromium, offline_page
-from tests.service.console.test_console_steward_browser import UNNAMED
+from tests.service.browser import LOAD_TIMEOUT_MS, Visit, chromium, offline_page, page_checks
 from tests.service.servers import Server, agreement_body, encode_file, make_database
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -135,16 +134,8 @@ def open_page(browser, journey_server):
 def _checked(seen: Visit, js: JourneyServer, lang: str, name: str) -> str:
     """What every page must pass; saves its screenshot; returns its text."""
     page = seen.page
-    page.wait_for_load_state("load", timeout=LOAD_TIMEOUT_MS)
-    html = page.locator("html")
-    assert html.get_attribute("lang") == lang, name
-    assert html.get_attribute("dir") == ("rtl" if lang == "ar" else "ltr"), name
-    snapshot = page.locator("body").aria_snapshot()
-    unnamed = [line for line in snapshot.splitlines() if UNNAMED.match(line)]
-    assert unnamed == [], f"{lang}/{name}: controls without an accessible name: {unnamed}"
+    page_checks(seen, js.url, lang, name)
     assert not OTHER_REF.search(page.content()), f"{lang}/{name}: another agency's ref"
-    assert seen.elsewhere(js.url) == [], name
-    assert seen.errors == [], f"{lang}/{name}: {seen.errors}"
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / f"journey-{lang}-{name}.png"), full_page=True)
     return page.locator("body").inner_text()

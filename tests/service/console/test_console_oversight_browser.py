@@ -25,9 +25,8 @@ import sqlalchemy as sa
 
 from service._audit import append_many
 from service._tables import agreements
-from tests.service.browser import LOAD_TIMEOUT_MS, Visit, chromium, offline_page
+from tests.service.browser import LOAD_TIMEOUT_MS, Visit, chromium, offline_page, page_checks
 from tests.service.console.oversight_world import past_entries
-from tests.service.console.test_console_browser import UNNAMED
 from tests.service.servers import Server, agreement_body, make_database, started_with_keys
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -117,16 +116,8 @@ def open_page(browser, oversight_server):
 
 def _checked(seen: Visit, server: Oversight, lang: str, name: str) -> str:
     page = seen.page
-    page.wait_for_load_state("load", timeout=LOAD_TIMEOUT_MS)
-    html = page.locator("html")
-    assert html.get_attribute("lang") == lang, name
-    assert html.get_attribute("dir") == ("rtl" if lang == "ar" else "ltr"), name
-    snapshot = page.locator("body").aria_snapshot()
-    unnamed = [line for line in snapshot.splitlines() if UNNAMED.match(line)]
-    assert unnamed == [], f"{lang}/{name}: controls without an accessible name: {unnamed}"
+    page_checks(seen, server.url, lang, name)
     text = page.locator("body").inner_text()
-    assert seen.elsewhere(server.url) == [], name
-    assert seen.errors == [], f"{lang}/{name}: {seen.errors}"
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / f"{lang}-{name}.png"), full_page=True)
     readme = README_SHOTS.get((lang, name))

@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.service.browser import LOAD_TIMEOUT_MS, Visit, chromium, offline_page
+from tests.service.browser import LOAD_TIMEOUT_MS, Visit, chromium, offline_page, page_checks
 from tests.service.servers import Server, make_database, started_with_keys
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -29,9 +29,6 @@ README_SHOTS = {
     ("en", "steward-agreement"): ROOT / "docs" / "screenshots" / "console-steward-agreement.png"
 }
 LANGUAGES = ("en", "fr", "ar")
-UNNAMED = re.compile(
-    r"^\s*- (textbox|combobox|button|checkbox|radio|link|searchbox|spinbutton)\s*(\[.*\])?:?$"
-)
 
 
 @dataclass(frozen=True)
@@ -72,15 +69,7 @@ def browser() -> Iterator:
 def _checked(seen: Visit, console: StewardServer, lang: str, name: str) -> str:
     """Checks every page passes; saves its screenshot; returns its text."""
     page = seen.page
-    page.wait_for_load_state("load", timeout=LOAD_TIMEOUT_MS)
-    html = page.locator("html")
-    assert html.get_attribute("lang") == lang, name
-    assert html.get_attribute("dir") == ("rtl" if lang == "ar" else "ltr"), name
-    snapshot = page.locator("body").aria_snapshot()
-    unnamed = [line for line in snapshot.splitlines() if UNNAMED.match(line)]
-    assert unnamed == [], f"{lang}/{name}: controls without an accessible name: {unnamed}"
-    assert seen.elsewhere(console.url) == [], name
-    assert seen.errors == [], f"{lang}/{name}: {seen.errors}"
+    page_checks(seen, console.url, lang, name)
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / f"{lang}-{name}.png"), full_page=True)
     readme = README_SHOTS.get((lang, name))
