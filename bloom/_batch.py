@@ -150,6 +150,10 @@ class EncodedBatch:
     record_refs: np.ndarray  # object array of str
     filters: np.ndarray  # (n, filter_bits // 64) uint64, C-contiguous
     metadata: BatchMetadata
+    # optional per-record facts (bloom._households): None = the batch carries no such column
+    groups: np.ndarray | None = None  # uint64 household pseudonym, 0 = no group
+    relationships: np.ndarray | None = None  # int8 index into RELATIONSHIPS, -1 = not given
+    consent: np.ndarray | None = None  # object array of str: sorted scope codes, "" = none
 
     def __len__(self) -> int:
         return int(self.filters.shape[0])
