@@ -21,6 +21,7 @@ __all__ = ["SECTIONS", "machine_info", "peak_rss_gib", "run_benchmarks"]
 SECTIONS: dict[str, tuple[str, str]] = {
     "encoder": ("evaluation._bench_encode", "bench_encoder"),
     "encoder_scaling": ("evaluation._bench_encode", "bench_encoder_scaling"),
+    "register_checks": ("evaluation._bench_register_checks", "bench_register_checks"),
     "kernels": ("evaluation._bench_kernels", "bench_kernels"),
     "topk_walk": ("evaluation._bench_walk", "bench_topk_walk"),
     "blocking": ("evaluation._bench_blocking", "bench_blocking_sizes"),
