@@ -287,8 +287,13 @@ def _registers(
     n_agencies: int,
     rng: np.random.Generator,
     table: np.ndarray,
+    extra: Mapping[str, np.ndarray] | None = None,
+    truth_extra: Mapping[str, np.ndarray] | None = None,
 ) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
-    """Each agency's register in a random order with refs by position, and the truth."""
+    """Each agency's register in a random order with refs by position, and the truth.
+
+    ``extra``: more register columns, one value per registration (as ``person``);
+    ``truth_extra``: more truth columns, likewise."""
     sizes = np.bincount(agency, minlength=n_agencies)
     order = np.concatenate(
         [
@@ -297,6 +302,8 @@ def _registers(
         ]
     )
     columns = _strings({k: v[order] for k, v in codes.items()}, table)
+    columns |= {k: v[order] for k, v in (extra or {}).items()}
+    more = {k: v[order] for k, v in (truth_extra or {}).items()}
     entity = person[order]
     agencies, truth, start = {}, [], 0
     for a, size in enumerate(sizes.tolist()):
@@ -306,7 +313,16 @@ def _registers(
         agencies[name] = pd.DataFrame(
             {"record_ref": refs, **{c: v[part] for c, v in columns.items()}}
         )
-        truth.append(pd.DataFrame({"agency": name, "record_ref": refs, "entity_id": entity[part]}))
+        truth.append(
+            pd.DataFrame(
+                {
+                    "agency": name,
+                    "record_ref": refs,
+                    "entity_id": entity[part],
+                    **{k: v[part] for k, v in more.items()},
+                }
+            )
+        )
         start += size
     return agencies, pd.concat(truth, ignore_index=True)
 
