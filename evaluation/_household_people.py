@@ -21,6 +21,7 @@ Family rules (names follow :mod:`evaluation._names`):
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,7 +45,7 @@ _SHIFT = np.int64(1) << 32
 
 
 def _is_probability(value: object) -> bool:
-    return isinstance(value, float | int) and not isinstance(value, bool) and 0 <= value <= 1
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and 0 <= value <= 1
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,10 @@ class HouseholdShape:
         bad = [n for n in (*names, "estimated_dates") if not _is_probability(getattr(self, n))]
         if bad:
             out.append("HouseholdShape: " + ", ".join(bad) + " must be probabilities")
-        weights = np.asarray(self.sizes, dtype=np.float64) if self.sizes else np.zeros(0)
+        try:
+            weights = np.asarray(self.sizes, dtype=np.float64).reshape(-1)
+        except (TypeError, ValueError):
+            weights = np.zeros(0)
         if not (weights.size and np.isfinite(weights).all() and (weights >= 0).all()):
             out.append("HouseholdShape: sizes must be weights of 0 or more, one per size from 1")
         elif weights.sum() <= 0:
@@ -102,6 +106,7 @@ class Family:
     twin: np.ndarray  # int32: the household of a twin pair, -1 for everyone else
     start: np.ndarray  # int64: first person of each household (the head)
     size: np.ndarray  # int64: people in each household
+    patronymic: np.ndarray  # bool per household: its family-name slots hold grandfathers' names
 
 
 def _sizes(n: int, shape: HouseholdShape, rng: np.random.Generator) -> np.ndarray:
@@ -452,4 +457,4 @@ def draw_families(
     twin = np.full(n, -1, dtype=np.int32)
     twin[twin_a], twin[twin_a + 1] = household[twin_a], household[twin_a]
     people = reg.People(tradition, sex, **names, year=year, month=month, day=day)
-    return Family(people, household, role, twin, start, size)
+    return Family(people, household, role, twin, start, size, patronymic_h)

@@ -188,18 +188,15 @@ def _apart(
 
 def _promote_heads(rec: Records, family: Family, n_households: int) -> None:
     """In place: where a household's head is not among its members registered at an agency,
-    its spouse there, else its eldest member, is written as head; the other children of a
-    child so promoted are written as siblings."""
-    mine = np.flatnonzero(~rec.apart)
-    key = rec.agency[mine] * np.int64(n_households) + rec.group[mine]
-    headed = np.unique(key[rec.role[mine] == HEAD])
-    lacking = mine[~np.isin(key, headed)]
+    its spouse there, else its eldest member (perhaps one registered apart with it), is
+    written as head; the other children of a child so promoted are written as siblings."""
+    key = rec.agency * np.int64(n_households + family.role.size) + rec.group
+    lacking = np.flatnonzero(~np.isin(key, np.unique(key[rec.role == HEAD])))
     if lacking.size == 0:
         return
-    p = family.people
-    born = p.year[rec.person[lacking]].astype(np.int64) * 372 + p.month[rec.person[lacking]] * 31
-    born += p.day[rec.person[lacking]]
-    lkey = rec.agency[lacking] * np.int64(n_households) + rec.group[lacking]
+    p, who = family.people, rec.person[lacking]
+    born = (p.year[who].astype(np.int64) * 12 + p.month[who]) * 31 + p.day[who]
+    lkey = key[lacking]
     order = np.lexsort((born, rec.role[lacking] != SPOUSE, lkey))
     first = np.r_[True, lkey[order][1:] != lkey[order][:-1]]
     chosen = lacking[order[first]]

@@ -61,8 +61,9 @@ class HouseholdData(SyntheticData):
     the person's true ``household``, ``role`` (one of :data:`ROLES`) and ``twin`` (the
     household of a twin pair, -1 otherwise), and ``apart`` (registered outside the true
     household). ``people``: ``entity_id, tradition``, the true values, ``household, role,
-    twin``. ``households``: ``household, tradition, size`` and one column per agency, true
-    where the agency holds the household (its members may still be missing or apart there).
+    twin``. ``households``: ``household, tradition, size``, ``patronymic`` (its family-name
+    slots hold grandfathers' given names) and one column per agency, true where the agency
+    holds the household (its members may still be missing or apart there).
     """
 
     households: pd.DataFrame
@@ -109,14 +110,19 @@ def generate_households(
     The other parameters are those of :func:`evaluation.generate_synthetic`: each household
     has one tradition, drawn by ``tradition_mix``.
     """
-    probs, mix = _check(
-        n_people, n_agencies, overlap, duplicates_within_agency, tradition_mix, messiness, seed
-    )
     shape = HouseholdShape() if shape is None else shape
     registration = HouseholdRegistration() if registration is None else registration
-    problems = _settings_problems(shape, registration, common_names)
-    if problems:
-        raise ValueError("bad parameters for generate_households: " + "; ".join(problems))
+    probs, mix = _check(
+        n_people,
+        n_agencies,
+        overlap,
+        duplicates_within_agency,
+        tradition_mix,
+        messiness,
+        seed,
+        _settings_problems(shape, registration, common_names),
+        "generate_households",
+    )
     rng = np.random.default_rng(seed)
     vocab = reg.Vocab()
     fam = draw_families(n_people, shape, mix, rng, vocab, common_names)
@@ -156,6 +162,7 @@ def generate_households(
             "household": np.arange(fam.size.size),
             "tradition": np.array(TRADITIONS)[fam.people.tradition[fam.start]],
             "size": fam.size,
+            "patronymic": fam.patronymic,
             **{_agency_name(a): held[:, a] for a in range(n_agencies)},
         }
     )

@@ -203,8 +203,11 @@ def _check(
     mix: object,
     messiness: object,
     seed: object,
+    more: Sequence[str] = (),
+    caller: str = "generate",
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Every problem with the parameters in one ValueError; else overlap and mix arrays."""
+    """Every problem with the parameters (and ``more`` found by ``caller``) in one
+    ValueError; else overlap and mix arrays."""
     problems: list[str] = []
     if not _is_count(n_people, 1):
         problems.append("n_people must be an integer of 1 or more")
@@ -218,8 +221,9 @@ def _check(
     if messiness is not None and not isinstance(messiness, Messiness):
         problems.append("messiness must be a Messiness")
     weights = _check_mix(mix, problems)
+    problems += more
     if problems:
-        raise ValueError("bad parameters for generate: " + "; ".join(problems))
+        raise ValueError(f"bad parameters for {caller}: " + "; ".join(problems))
     return probs, weights
 
 
