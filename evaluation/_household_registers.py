@@ -19,7 +19,8 @@ from types import MappingProxyType
 import numpy as np
 
 from evaluation import _registrations as reg
-from evaluation._household_people import CHILD, HEAD, OTHER, ROLES, SIBLING, SPOUSE, Family
+from evaluation._household_people import Family
+from evaluation._household_shape import CHILD, HEAD, OTHER, ROLES, SIBLING, SPOUSE
 
 __all__ = [
     "HouseholdRegistration",

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from evaluation import _registrations as reg
-from evaluation._household_people import ROLES, HouseholdShape, draw_families
+from evaluation._household_people import draw_families
 from evaluation._household_registers import (
     HouseholdRegistration,
     consent_text,
@@ -26,6 +26,7 @@ from evaluation._household_registers import (
     household_ids,
     relationship_text,
 )
+from evaluation._household_shape import ROLES, HouseholdShape
 from evaluation._names import TRADITIONS
 from evaluation._synthetic import (
     Messiness,

@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 
 from evaluation import _registrations as reg
-from evaluation._household_people import ROLES
 from evaluation._household_registers import HouseholdRegistration, relationship_text
+from evaluation._household_shape import ROLES
 from evaluation._households_synth import HouseholdData
 from evaluation._names import TRADITIONS
 from evaluation._synthetic import Messiness, _strings

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import bloom
 from bloom import _households
 from evaluation import (
     HOUSEHOLD_COLUMNS,
@@ -419,3 +420,13 @@ def test_bad_parameters_are_all_named_in_one_error():
 def test_a_shape_that_is_no_shape_is_refused():
     with pytest.raises(ValueError, match="shape must be a HouseholdShape"):
         generate_households(100, shape={"sizes": (1,)})  # type: ignore[arg-type]
+
+
+def test_the_registers_encode_with_the_person_schema():
+    d = generate_households(400, 2, seed=13)
+    secret = bloom.Secret(bytes(range(32)))
+    for name, df in d.agencies.items():
+        batch = bloom.encode(
+            df, bloom.Schema.load("person"), secret, agency=name, id_column="record_ref"
+        )
+        assert (batch.record_refs == df["record_ref"].to_numpy()).all()
