@@ -23,7 +23,10 @@ __all__ = [
     "People",
     "Vocab",
     "assign_agencies",
+    "compound",
     "corrupt",
+    "dates_from_ages",
+    "draw_names",
     "draw_people",
     "format_dates",
     "truth_codes",
@@ -74,7 +77,7 @@ class People:
     day: np.ndarray
 
 
-def _draw(
+def draw_names(
     tradition: str,
     kind: str,
     size: int,
@@ -91,7 +94,7 @@ def _draw(
     return vocab.codes(names)[rng.choice(len(names), size=size, p=probs)]
 
 
-def _compound(first: np.ndarray, second: np.ndarray, vocab: Vocab) -> np.ndarray:
+def compound(first: np.ndarray, second: np.ndarray, vocab: Vocab) -> np.ndarray:
     """Codes of ``"<first> <second>"``, joining each distinct pair once."""
     pairs, inverse = np.unique(first.astype(np.int64) * _SHIFT + second, return_inverse=True)
     shift = int(_SHIFT)
@@ -103,7 +106,13 @@ def _dates(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np
     ages = np.arange(_MAX_AGE + 1)
     weights = np.exp(-ages / _AGE_SCALE)
     age = rng.choice(ages, size=n, p=weights / weights.sum())
-    days = np.floor((age + rng.random(n)) * 365.2425).astype(np.int64)
+    return dates_from_ages((age + rng.random(n)) * 365.2425)
+
+
+def dates_from_ages(days: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``year, month, day`` of birth of people aged ``days`` (whole days counted down) on
+    :data:`REFERENCE_DATE`."""
+    days = np.floor(days).astype(np.int64)
     born = REFERENCE_DATE - 1 - days.astype("timedelta64[D]")
     years, months = born.astype("datetime64[Y]"), born.astype("datetime64[M]")
     year = years.astype(np.int64) + 1970
@@ -124,15 +133,15 @@ def draw_people(
         rows = np.flatnonzero(tradition == t)
         female = rows[sex[rows] == 0]
         male = rows[sex[rows] == 1]
-        given[female] = _draw(name, "given_female", female.size, rng, vocab, pool)
-        given[male] = _draw(name, "given_male", male.size, rng, vocab, pool)
-        family[rows] = _draw(name, "family", rows.size, rng, vocab, pool)
+        given[female] = draw_names(name, "given_female", female.size, rng, vocab, pool)
+        given[male] = draw_names(name, "given_male", male.size, rng, vocab, pool)
+        family[rows] = draw_names(name, "family", rows.size, rng, vocab, pool)
         if name in COMPOUND_SHARE:
             two = rows[rng.random(rows.size) < COMPOUND_SHARE[name]]
-            second = _draw(name, "family", two.size, rng, vocab, pool)
-            family[two] = _compound(family[two], second, vocab)
-        father[rows] = _draw(name, "given_male", rows.size, rng, vocab, pool)
-        place[rows] = _draw(name, "place", rows.size, rng, vocab)
+            second = draw_names(name, "family", two.size, rng, vocab, pool)
+            family[two] = compound(family[two], second, vocab)
+        father[rows] = draw_names(name, "given_male", rows.size, rng, vocab, pool)
+        place[rows] = draw_names(name, "place", rows.size, rng, vocab)
     year, month, day = _dates(n, rng)
     return People(tradition, sex, given, family, father, place, year, month, day)
 

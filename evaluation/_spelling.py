@@ -31,7 +31,7 @@ __all__ = [
 ]
 
 KINDS: tuple[str, ...] = ("given_female", "given_male", "family", "place")
-_EXPONENT = {"given_female": 1.0, "given_male": 1.0, "family": 0.8, "place": 0.9}
+_EXPONENT = {"given_female": 1.0, "given_male": 1.0, "family": 0.8, "surname": 0.8, "place": 0.9}
 _SEPARATOR = re.compile(r"([ \-'])")
 _VOWELS = frozenset("aeiouyáéíóúàèìòùâêîôûäëïöü")
 # Keyboard (QWERTY) and phonetic neighbours of each letter; phonetic ones first.
@@ -94,10 +94,12 @@ def distribution(tradition: str, kind: str) -> tuple[tuple[str, ...], np.ndarray
     """Names of one list and the probability that a person of the tradition bears each.
 
     ``family`` mixes the surnames with the male given names by the tradition's patronymic
-    share, as the generator draws it. The array is read-only.
+    share, as the generator draws it; ``surname`` is the surnames alone (empty where the
+    tradition has none), for families whose slot holds an inherited surname. The array is
+    read-only.
     """
     lists = LISTS[tradition]
-    own = _split_list(lists[kind])
+    own = _split_list(lists["family" if kind == "surname" else kind])
     weights = dict(zip(own, _zipf(len(own), _EXPONENT[kind]), strict=True))
     if kind == "family":
         share = PATRONYMIC_SHARE[tradition] if own else 1.0

@@ -203,8 +203,11 @@ def _check(
     mix: object,
     messiness: object,
     seed: object,
+    more: Sequence[str] = (),
+    caller: str = "generate",
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Every problem with the parameters in one ValueError; else overlap and mix arrays."""
+    """Every problem with the parameters (and ``more`` found by ``caller``) in one
+    ValueError; else overlap and mix arrays."""
     problems: list[str] = []
     if not _is_count(n_people, 1):
         problems.append("n_people must be an integer of 1 or more")
@@ -218,8 +221,9 @@ def _check(
     if messiness is not None and not isinstance(messiness, Messiness):
         problems.append("messiness must be a Messiness")
     weights = _check_mix(mix, problems)
+    problems += more
     if problems:
-        raise ValueError("bad parameters for generate: " + "; ".join(problems))
+        raise ValueError(f"bad parameters for {caller}: " + "; ".join(problems))
     return probs, weights
 
 
@@ -287,8 +291,13 @@ def _registers(
     n_agencies: int,
     rng: np.random.Generator,
     table: np.ndarray,
+    extra: Mapping[str, np.ndarray] | None = None,
+    truth_extra: Mapping[str, np.ndarray] | None = None,
 ) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
-    """Each agency's register in a random order with refs by position, and the truth."""
+    """Each agency's register in a random order with refs by position, and the truth.
+
+    ``extra``: more register columns, one value per registration (as ``person``);
+    ``truth_extra``: more truth columns, likewise."""
     sizes = np.bincount(agency, minlength=n_agencies)
     order = np.concatenate(
         [
@@ -297,6 +306,8 @@ def _registers(
         ]
     )
     columns = _strings({k: v[order] for k, v in codes.items()}, table)
+    columns |= {k: v[order] for k, v in (extra or {}).items()}
+    more = {k: v[order] for k, v in (truth_extra or {}).items()}
     entity = person[order]
     agencies, truth, start = {}, [], 0
     for a, size in enumerate(sizes.tolist()):
@@ -306,7 +317,16 @@ def _registers(
         agencies[name] = pd.DataFrame(
             {"record_ref": refs, **{c: v[part] for c, v in columns.items()}}
         )
-        truth.append(pd.DataFrame({"agency": name, "record_ref": refs, "entity_id": entity[part]}))
+        truth.append(
+            pd.DataFrame(
+                {
+                    "agency": name,
+                    "record_ref": refs,
+                    "entity_id": entity[part],
+                    **{k: v[part] for k, v in more.items()},
+                }
+            )
+        )
         start += size
     return agencies, pd.concat(truth, ignore_index=True)
 
