@@ -351,8 +351,11 @@ def inspect(
     batch: Path = typer.Argument(..., help="An encoded batch file."),
     as_json: bool = JSON,
 ) -> None:
-    """Show a batch's metadata, bit-density figures and household counts (nothing that
-    identifies anyone)."""
+    """Show a batch's metadata and bit-density figures (nothing that identifies anyone).
+
+    A batch with household columns also shows how many records carry a group, how many
+    groups, the relationships given and the consent scopes: counts only.
+    """
     b = read_batch(batch)
     m = b.metadata
     densities = _densities(b)
