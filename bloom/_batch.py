@@ -12,9 +12,17 @@ uint64 words). File key-value metadata ``caselink`` holds a JSON object::
 a batch whose value is not its agreement's (encoded with another secret). Batches written
 before it existed have none; the field is optional, so the format version is still 1.
 
-``content_hash`` is BLAKE3 over the record count, the refs and the filters (see
-:func:`_ContentHasher`), so an edited row, a dropped row or an altered record count is caught
-on read. It guards against accidents and tampering in transit; it is not a signature.
+Optional columns, each written only when the register carried it (:mod:`bloom._household_batch`
+rules their types and values): ``group`` (uint64, the record's household pseudonym; null: in no
+group), ``relationship`` (string, one of ``head spouse child parent sibling other``; null: not
+given) and ``consent`` (string: the record's consent scope codes, sorted, one space between;
+``""``: no scope). The Parquet schema says which a batch has; a batch without them is exactly
+what it was before they existed, so the format version is still 1.
+
+``content_hash`` is BLAKE3 over the record count, the refs, the filters and the optional columns
+present (see :class:`_ContentHasher`), so an edited row, a dropped row or an altered record
+count is caught on read. It guards against accidents and tampering in transit; it is not a
+signature.
 
 What a batch may hold (refs, segment layout) is ruled in :mod:`bloom._rules`; the writer and
 the reader (:mod:`bloom._batchread`) both apply it.
@@ -40,6 +48,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from bloom._arrowparse import hash_strings
+from bloom._household_batch import (
+    CONSENT,
+    FACT_COLUMNS,
+    GROUP,
+    RELATIONSHIP,
+    arrow_fields,
+    fact_problems,
+    to_arrow,
+)
 from bloom._i18n import gettext
 from bloom._keycheck import KEY_CHECK_PATTERN
 from bloom._rules import Layout, duplicate_problem, layout_problems, ref_problems, rows_text
@@ -172,45 +189,94 @@ class EncodedBatch:
             segments=m.segments,
             key_check=m.key_check,
         ) as w:
-            w.write(self.record_refs, self.filters)
+            w.write(
+                self.record_refs,
+                self.filters,
+                groups=self.groups,
+                relationships=self.relationships,
+                consent=self.consent,
+            )
         return Path(path)
 
 
+def _strings(values: pa.Array | np.ndarray) -> tuple[bytes, memoryview | bytes]:
+    """(byte length of each string as little-endian int64, the strings' UTF-8 bytes)."""
+    arr = values if isinstance(values, pa.Array) else pa.array(values, type=pa.large_string())
+    arr = arr.cast(pa.large_string())
+    offsets = np.frombuffer(arr.buffers()[1], dtype="<i8")[arr.offset : arr.offset + len(arr) + 1]
+    data = arr.buffers()[2]
+    text = memoryview(data)[offsets[0] : offsets[-1]] if data is not None else b""
+    return np.diff(offsets).astype("<i8").tobytes(), text
+
+
 class _ContentHasher:
-    """BLAKE3 of (count, ref lengths, ref bytes, filter bytes); independent of chunking."""
+    """BLAKE3 of (count, ref lengths, ref bytes, filter bytes) and of the optional columns
+    present; independent of chunking::
+
+        BLAKE3(count as 8 bytes LE || H(ref lengths) || H(ref bytes) || H(filter bytes)
+               [|| "group" || H(group uint64 LE, 0 = none)]
+               [|| "relationship" || H(relationship int8 codes, -1 = not given)]
+               [|| "consent" || H(consent lengths) || H(consent bytes)])
+
+    (H = BLAKE3; lengths as int64 LE byte counts). A batch without the optional columns
+    hashes as batches did before they existed.
+    """
 
     def __init__(self) -> None:
         self._lengths = blake3.blake3()
         self._refs = blake3.blake3()
         self._filters = blake3.blake3()
+        self._facts: dict[str, list[blake3.blake3]] = {}
         self.count = 0
 
-    def update(self, refs: pa.StringArray | pa.LargeStringArray, filters: np.ndarray) -> None:
-        arr = pa.array(refs, type=pa.large_string()) if not isinstance(refs, pa.Array) else refs
-        arr = arr.cast(pa.large_string())
-        offsets = np.frombuffer(arr.buffers()[1], dtype="<i8")[
-            arr.offset : arr.offset + len(arr) + 1
-        ]
-        self._lengths.update(np.diff(offsets).astype("<i8").tobytes())
-        data = arr.buffers()[2]
-        if data is not None:
-            self._refs.update(memoryview(data)[offsets[0] : offsets[-1]])
+    def update(
+        self,
+        refs: pa.StringArray | pa.LargeStringArray,
+        filters: np.ndarray,
+        *,
+        groups: np.ndarray | None = None,
+        relationships: np.ndarray | None = None,
+        consent: np.ndarray | pa.Array | None = None,
+    ) -> None:
+        lengths, text = _strings(refs)
+        self._lengths.update(lengths)
+        self._refs.update(text)
         # an ndarray is a buffer; numpy declares __buffer__ for Python 3.12 on only
         self._filters.update(np.ascontiguousarray(filters, dtype="<u8").view(np.uint8))  # type: ignore[arg-type]
-        self.count += len(arr)
+        self.count += len(lengths) // 8
+        if groups is not None:
+            self._fact(GROUP, 1)[0].update(np.ascontiguousarray(groups, "<u8").tobytes())
+        if relationships is not None:
+            self._fact(RELATIONSHIP, 1)[0].update(
+                np.ascontiguousarray(relationships, "i1").tobytes()
+            )
+        if consent is not None:
+            lengths, text = _strings(consent)
+            parts = self._fact(CONSENT, 2)
+            parts[0].update(lengths)
+            parts[1].update(text)
+
+    def _fact(self, name: str, parts: int) -> list[blake3.blake3]:
+        return self._facts.setdefault(name, [blake3.blake3() for _ in range(parts)])
 
     def hexdigest(self) -> str:
         h = blake3.blake3(self.count.to_bytes(8, "little"))
         for part in (self._lengths, self._refs, self._filters):
             h.update(part.digest())
+        for name in FACT_COLUMNS:
+            if name in self._facts:
+                h.update(name.encode("ascii"))
+                for part in self._facts[name]:
+                    h.update(part.digest())
         return "blake3:" + h.hexdigest()
 
 
-def _arrow_schema(filter_bits: int) -> pa.Schema:
+def _arrow_schema(filter_bits: int, facts: tuple[str, ...] = ()) -> pa.Schema:
     return pa.schema(
         [
             pa.field("record_ref", pa.string(), nullable=False),
             pa.field("bloom", pa.binary(filter_bits // 8), nullable=False),
+            *arrow_fields(facts),
         ]
     )
 
@@ -248,7 +314,6 @@ class BatchWriter:
         problems = layout_problems(self._segments, self._bits)
         if problems:
             raise BatchError(problems)
-        self._schema = _arrow_schema(self._bits)
         self._hasher = _ContentHasher()
         self._ref_hashes: list[np.ndarray] = []
         self._bad_refs: dict[str, list[int]] = {}  # rule -> rows (from 1)
@@ -257,12 +322,9 @@ class BatchWriter:
         )
         os.close(fd)
         self._tmp = Path(tmp)
-        self._writer: pq.ParquetWriter | None = pq.ParquetWriter(
-            self._tmp,
-            self._schema,
-            compression={"record_ref": "zstd", "bloom": "none"},  # filters do not compress
-            use_dictionary=False,  # refs are unique, filters nearly so
-        )
+        self._facts: tuple[str, ...] | None = None  # the optional columns: the first write's
+        self._writer: pq.ParquetWriter | None = None
+        self._closed = False
 
     @classmethod
     def for_schema(
@@ -276,8 +338,19 @@ class BatchWriter:
             key_check=key_check,
         )
 
-    def write(self, refs: pa.Array | np.ndarray | list[str], filters: np.ndarray) -> None:
-        assert self._writer is not None, "writer is closed"
+    def write(
+        self,
+        refs: pa.Array | np.ndarray | list[str],
+        filters: np.ndarray,
+        *,
+        groups: np.ndarray | None = None,
+        relationships: np.ndarray | None = None,
+        consent: np.ndarray | None = None,
+    ) -> None:
+        """Append records: refs, filters and, when the register carried them, the household
+        columns (``groups`` uint64, 0 = none; ``relationships`` int8, -1 = not given;
+        ``consent`` str). Every chunk gives the same optional columns as the first."""
+        assert not self._closed, "writer is closed"
         if filters.ndim != 2 or filters.shape[1] * 64 != self._bits:
             raise BatchError([f"bloom: filters must have {self._bits} bits per record"])
         if isinstance(refs, pa.ChunkedArray):
@@ -286,12 +359,53 @@ class BatchWriter:
         ref_arr = ref_arr.cast(pa.string())
         if len(ref_arr) != filters.shape[0]:
             raise BatchError(["record_ref: one ref per filter is needed"])
+        given = {GROUP: groups, RELATIONSHIP: relationships, CONSENT: consent}
+        facts = {k: np.asarray(v) for k, v in given.items() if v is not None}
+        problems = fact_problems(
+            len(ref_arr),
+            facts.get(GROUP),
+            facts.get(RELATIONSHIP),
+            facts.get(CONSENT),
+            first_row=self._hasher.count + 1,
+        )
+        if self._facts is not None and tuple(facts) != self._facts:
+            problems.append(
+                f"every chunk must give the same household columns as the first "
+                f"({', '.join(self._facts) or 'none'})"
+            )
+        if problems:
+            raise BatchError(problems)
+        writer = self._open(tuple(facts))
         for rule, rows in ref_problems(ref_arr).items():
             self._bad_refs.setdefault(rule, []).extend((rows + self._hasher.count + 1).tolist())
-        self._hasher.update(ref_arr, filters)
+        self._hasher.update(
+            ref_arr,
+            filters,
+            groups=facts.get(GROUP),
+            relationships=facts.get(RELATIONSHIP),
+            consent=facts.get(CONSENT),
+        )
         self._ref_hashes.append(hash_strings(ref_arr))
-        table = pa.Table.from_arrays([ref_arr, _bloom_array(filters)], schema=self._schema)
-        self._writer.write_table(table, row_group_size=256_000)
+        arrays = [ref_arr, _bloom_array(filters), *(to_arrow(k, v) for k, v in facts.items())]
+        table = pa.Table.from_arrays(arrays, schema=writer.schema)
+        writer.write_table(table, row_group_size=256_000)
+
+    def _open(self, facts: tuple[str, ...]) -> pq.ParquetWriter:
+        """The Parquet writer, opened at the first chunk: it says which columns there are."""
+        if self._writer is None:
+            self._facts = facts
+            self._writer = pq.ParquetWriter(
+                self._tmp,
+                _arrow_schema(self._bits, facts),
+                compression={
+                    "record_ref": "zstd",
+                    "bloom": "none",  # filters do not compress
+                    **dict.fromkeys(facts, "zstd"),
+                },
+                # refs are unique, filters nearly so; relationships and scopes are a few values
+                use_dictionary=[c for c in facts if c != GROUP] or False,
+            )
+        return self._writer
 
     def _duplicate_rows(self) -> list[tuple[int, int]]:
         hashes = np.concatenate(self._ref_hashes) if self._ref_hashes else np.empty(0, np.uint64)
@@ -307,9 +421,9 @@ class BatchWriter:
         return [(a, b) for a, b in pairs if refs[a] == refs[b]]
 
     def close(self) -> BatchMetadata:
-        assert self._writer is not None, "writer is closed"
+        assert not self._closed, "writer is closed"
         count = self._hasher.count
-        if count == 0:
+        if count == 0 or self._writer is None:
             self._abort()
             raise BatchError(["the input has no records; an empty batch is not written"])
         meta = BatchMetadata.written_now(
@@ -323,7 +437,7 @@ class BatchWriter:
         )
         self._writer.add_key_value_metadata({METADATA_KEY.decode(): meta.to_json()})
         self._writer.close()
-        self._writer = None
+        self._writer, self._closed = None, True
         bad = self._bad_refs.items()
         problems = [f"record_ref {rule}: {rows_text(rows)}" for rule, rows in bad]
         dups = self._duplicate_rows()  # reads the finished temporary file on a hash collision
@@ -339,6 +453,7 @@ class BatchWriter:
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+        self._closed = True
         self._tmp.unlink(missing_ok=True)
 
     def __enter__(self) -> BatchWriter:
@@ -352,5 +467,5 @@ class BatchWriter:
     ) -> None:
         if exc_type is not None:
             self._abort()
-        elif self._writer is not None:
+        elif not self._closed:
             self.close()

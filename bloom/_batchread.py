@@ -2,10 +2,13 @@
 
 A file is refused when it is not a caselink batch, when its metadata is incomplete or its
 segment layout malformed (:func:`bloom._rules.layout_problems`), when it holds a column
-besides ``record_ref`` and ``bloom`` (plaintext must never reach the service), no records,
-a ref that breaks the ref rule (:func:`bloom._rules.ref_problems`), a duplicate ref, or
-records that do not match its content hash. Problems name rows by position (from 1), never
-a ref's value.
+besides ``record_ref``, ``bloom`` and the optional ``group``, ``relationship`` and ``consent``
+(plaintext must never reach the service), an optional column of another type or with a value
+its rule refuses (:mod:`bloom._household_batch`), no records, a ref that breaks the ref rule
+(:func:`bloom._rules.ref_problems`), a duplicate ref, or records that do not match its content
+hash. Problems name rows by position (from 1), never a ref's value. The optional columns a
+file has come back on :class:`EncodedBatch` (``groups``, ``relationships``, ``consent``);
+those it has not are ``None``.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from bloom._batch import (
     EncodedBatch,
     _ContentHasher,
 )
+from bloom._household_batch import CONSENT, FACT_COLUMNS, GROUP, RELATIONSHIP, from_arrow
 from bloom._keycheck import KEY_CHECK_PATTERN
 from bloom._rules import (
     as_layout,
@@ -74,20 +78,25 @@ def _parse_metadata(raw: bytes | None, where: str) -> tuple[dict[str, Any], list
 
 
 def _column_problems(names: list[str]) -> list[str]:
-    """Exactly ``record_ref`` and ``bloom``: a missing, repeated or extra column is refused."""
+    """``record_ref`` and ``bloom``, and any of the optional household columns, once each: a
+    missing, repeated or other column is refused."""
     problems = [f"column '{c}' is missing" for c in COLUMNS if c not in names]
-    problems += [f"column '{c}' appears more than once" for c in COLUMNS if names.count(c) > 1]
+    problems += [
+        f"column '{c}' appears more than once"
+        for c in (*COLUMNS, *FACT_COLUMNS)
+        if names.count(c) > 1
+    ]
     extra = [
         f"'{n}'" if _SHOWN_COLUMN.match(n) else f"#{k + 1}"
         for k, n in enumerate(names)
-        if n not in COLUMNS
+        if n not in COLUMNS and n not in FACT_COLUMNS
     ]
     if extra:
         problems.append(
             f"column{'s' if len(extra) > 1 else ''} {', '.join(extra)}: a batch holds only "
-            "record_ref and bloom, so that "
-            "plaintext never reaches the service; encode the register with `caselink encode` "
-            "and send the file it writes, unchanged"
+            "record_ref and bloom (and the household columns group, relationship and consent), "
+            "so that plaintext never reaches the service; encode the register with `caselink "
+            "encode` and send the file it writes, unchanged"
         )
     return problems
 
@@ -121,7 +130,9 @@ def read_batch(source: str | os.PathLike[str] | bytes, *, name: str | None = Non
     problems = _shape_problems(pfile.schema_arrow, pfile.metadata.num_rows, meta)
     if problems:
         raise BatchError(problems)
-    return _validated(pfile.read(columns=list(COLUMNS)), meta)
+    names = pfile.schema_arrow.names
+    facts = [c for c in FACT_COLUMNS if c in names]
+    return _validated(pfile.read(columns=[*COLUMNS, *facts]), meta)
 
 
 def _shape_problems(schema: pa.Schema, rows: int, meta: dict[str, Any]) -> list[str]:
@@ -204,9 +215,23 @@ def _validated(table: pa.Table, meta: dict[str, Any]) -> EncodedBatch:
     if bloom.null_count:
         nulls = np.flatnonzero(bloom.is_null().to_numpy(zero_copy_only=False)) + 1
         problems.append(f"bloom is missing: {rows_text(nulls.tolist())}")
+    facts: dict[str, np.ndarray] = {}
+    for name in FACT_COLUMNS:
+        if name in table.column_names:
+            values, found = from_arrow(name, table.column(name).combine_chunks())
+            problems += found
+            if values is not None:
+                facts[name] = values
     hasher = _ContentHasher()
-    hasher.update(refs, filters)
-    if hasher.hexdigest() != meta["content_hash"]:
+    hasher.update(
+        refs,
+        filters,
+        groups=facts.get(GROUP),
+        relationships=facts.get(RELATIONSHIP),
+        consent=table.column(CONSENT).combine_chunks() if CONSENT in facts else None,
+    )
+    complete = len(facts) == len([c for c in FACT_COLUMNS if c in table.column_names])
+    if complete and hasher.hexdigest() != meta["content_hash"]:
         problems.append(
             "content_hash does not match the records: the file was altered after encoding; "
             "ask the agency to send it again"
@@ -225,4 +250,11 @@ def _validated(table: pa.Table, meta: dict[str, Any]) -> EncodedBatch:
         format_version=int(meta["format_version"]),
         key_check=meta.get("key_check"),
     )
-    return EncodedBatch(record_refs=ref_np, filters=filters, metadata=metadata)
+    return EncodedBatch(
+        record_refs=ref_np,
+        filters=filters,
+        metadata=metadata,
+        groups=facts.get(GROUP),
+        relationships=facts.get(RELATIONSHIP),
+        consent=facts.get(CONSENT),
+    )

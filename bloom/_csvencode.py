@@ -32,6 +32,12 @@ from bloom._csvinput import (
 )
 from bloom._csvscan import CsvShape
 from bloom._encode import DEFAULT_CHUNK_BYTES, EncodeReport, check_columns, record_refs
+from bloom._household_input import (
+    HouseholdColumns,
+    HouseholdReader,
+    check_options,
+    household_columns,
+)
 from bloom._i18n import gettext, ngettext, pgettext
 from bloom._keycheck import key_check_value
 from bloom._problems import Problems
@@ -62,6 +68,9 @@ def encode_csv(
     delimiter: str = ",",
     problems_out: str | os.PathLike[str] | None = None,
     on_progress: Callable[[int, int], None] | None = None,
+    group_column: str | None = None,
+    relationship_column: str | None = None,
+    consent_column: str | None = None,
 ) -> EncodeReport:
     """Stream a CSV register into a batch file in bounded memory; all-or-nothing.
 
@@ -70,12 +79,19 @@ def encode_csv(
     file is read in blocks of ``chunk_bytes``; ``on_progress(bytes_read, total_bytes)`` is
     called after each (total 0 for a stream). Every problem of the whole file is collected
     before failing; ``problems_out`` lists each problem's rows (errors and warnings).
+
+    The household columns are read as :func:`bloom.encode` reads them (the schema's, or
+    ``group_column``, ``relationship_column`` and ``consent_column``); the report's
+    ``households`` counts what they hold and ``not_carried`` names the schema's columns the
+    file lacks.
     """
     check_agency(agency)
     if jobs < 1:
         raise EncodingError([gettext("--jobs must be at least 1")])
+    check_options(schema, consent_column)
     _check_outputs(source, out, problems_out)
-    run = _Run(schema, secret, id_column, jobs, chunk_bytes)
+    overrides = (group_column, relationship_column, consent_column)
+    run = _Run(schema, secret, id_column, jobs, chunk_bytes, overrides)
     try:
         with _opened(source, run.found) as (raw, name, total):
             run.read(raw, name, total, input_encoding, delimiter, agency, out, on_progress)
@@ -130,10 +146,18 @@ class _Run:
     """One encode: the reading, the report and the problems found."""
 
     def __init__(
-        self, schema: Schema, secret: Secret, id_column: str | None, jobs: int, chunk_bytes: int
+        self,
+        schema: Schema,
+        secret: Secret,
+        id_column: str | None,
+        jobs: int,
+        chunk_bytes: int,
+        overrides: tuple[str | None, str | None, str | None] = (None, None, None),
     ) -> None:
         self.schema, self.secret, self.id_column = schema, secret, id_column
         self.jobs, self.chunk_bytes = jobs, chunk_bytes
+        self.overrides = overrides  # --group-column, --relationship-column, --consent-column
+        self.household = HouseholdColumns()
         self.found, self.report = Problems(), EncodeReport()
         self.shape: CsvShape | None = None
         self.header: list[str] = []
@@ -163,14 +187,25 @@ class _Run:
             self._stop_reading(stream, wanted)
             return
         check = key_check_value(self.secret)
+        household = HouseholdReader(self.schema, self.secret, agency, self.household)
         with BatchWriter.for_schema(out, self.schema, agency, check) as writer:
             try:
                 for first, batch, result in encoded(reader, self.schema, self.secret, self.jobs):
                     ids = batch.column(self.id_column) if self.id_column else None
                     refs = record_refs(ids, batch.num_rows, first, self.report)
                     self.report.add(result, batch.num_rows, self.schema)
+                    facts = household.read(
+                        {c: batch.column(c) for c in self.household.columns}, first
+                    )
+                    self.report.refused |= household.refuses(facts)
                     if not (self.report.refused or bad.count):
-                        writer.write(refs, result.filters)
+                        writer.write(
+                            refs,
+                            result.filters,
+                            groups=facts.groups,
+                            relationships=facts.relationships,
+                            consent=facts.consent,
+                        )
                     if on_progress is not None:
                         on_progress(stream.consumed, total)
             except pa.ArrowInvalid:
@@ -181,9 +216,12 @@ class _Run:
             self.read_rows = self.report.records
             self.shape = stream.finish()
             self._problems(stream, wanted, bad)
+            household.collect(self.found, self.shape.true_rows)
             if self.found.errors:
                 raise _StopError  # the writer leaves nothing behind
             self.report.metadata = writer.close()
+            self.report.households = household.counts()
+            self.report.not_carried = self.household.not_carried
 
     def _open(
         self, raw: BinaryIO, name: str, encoding: str | None, delimiter: str
@@ -206,6 +244,8 @@ class _Run:
             self.found.add("empty_file", text.format(name=stream.name))
             raise _StopError
         missing = check_columns(header, self.schema, self.id_column)
+        self.household, wrong = household_columns(header, self.schema, *self.overrides)
+        missing += wrong
         hint = delimiter_hint(header, chr(stream.scan.delimiter))
         if missing and hint is not None:
             times = header[0].count(hint)
@@ -223,7 +263,7 @@ class _Run:
             for code, column, text in missing:
                 self.found.add(code, text, column=column)
         wanted = [*self.schema.columns, *([self.id_column] if self.id_column else [])]
-        wanted = list(dict.fromkeys(wanted))
+        wanted = list(dict.fromkeys([*wanted, *self.household.columns]))
         if missing:
             self.shape = stream.drain()
             self._structure(stream, header, wanted, arrow_failed=False)

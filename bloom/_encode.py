@@ -3,7 +3,9 @@
 Both entry points (:func:`encode` here, :func:`bloom._csvencode.encode_csv` for a CSV file)
 validate first and store nothing on failure: every problem across the whole input -- values,
 refs, duplicate refs -- is collected and raised once as an EncodingError, rows listed by
-number, values never shown.
+number, values never shown. Both also read the register's household columns when it has them
+(:mod:`bloom._household_input`): the batch then carries each record's household pseudonym,
+relationship and consent scopes.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import pyarrow.compute as pc
 
 from bloom._batch import BatchMetadata, EncodedBatch, _ContentHasher, check_agency
 from bloom._encoder import CODES, ChunkResult, Encoder
+from bloom._household_batch import HouseholdCounts
+from bloom._household_input import HouseholdReader, check_options, household_columns
 from bloom._i18n import gettext, ngettext, pgettext
 from bloom._keycheck import key_check_value
 from bloom._problems import REF_CODES, Problem, Problems, field_problem, pairs_text, severity
@@ -44,6 +48,8 @@ class EncodeReport:
     problems: list[Problem] = field(default_factory=list)  # errors refuse; warnings do not
     metadata: BatchMetadata | None = None
     refused: bool = False  # a problem so far refuses the register
+    households: HouseholdCounts | None = None  # what the household columns hold, in counts
+    not_carried: tuple[tuple[str, str], ...] = ()  # (fact, column) the schema declares, absent
     _flagged: dict[tuple[str, str], list[np.ndarray]] = field(default_factory=dict, repr=False)
     _bad_refs: dict[str, list[np.ndarray]] = field(default_factory=dict, repr=False)
     _ref_keys: RefKeys = field(default_factory=RefKeys, repr=False)
@@ -166,17 +172,29 @@ def encode(
     *,
     agency: str = "local",
     id_column: str | None = None,
+    group_column: str | None = None,
+    relationship_column: str | None = None,
+    consent_column: str | None = None,
 ) -> EncodedBatch:
     """Encode a register held in memory. Rows are numbered from 1 in error messages.
 
     ``id_column`` names the column of opaque record refs; without it refs are row numbers.
+    The household columns are the schema's (``household``, ``consent``) when the frame has
+    them; ``group_column``, ``relationship_column`` and ``consent_column`` name others, which
+    the frame must have. The batch's ``groups``, ``relationships`` and ``consent`` are None
+    where no column was read.
     """
     check_agency(agency)
     if not isinstance(data, pd.DataFrame):
         raise EncodingError(["data must be a pandas DataFrame"])
-    missing = check_columns([str(c) for c in data.columns], schema, id_column)
-    if missing:
-        raise EncodingError([f"{code}: {text}" for code, _, text in missing])
+    check_options(schema, consent_column)
+    header = [str(c) for c in data.columns]
+    missing = check_columns(header, schema, id_column)
+    household, wrong = household_columns(
+        header, schema, group_column, relationship_column, consent_column
+    )
+    if missing or wrong:
+        raise EncodingError([f"{code}: {text}" for code, _, text in [*missing, *wrong]])
     if len(data) == 0:
         raise EncodingError([gettext("the input has no records")])
     report = EncodeReport()
@@ -184,12 +202,21 @@ def encode(
     columns = {c: data[c].reset_index(drop=True) for c in schema.columns}
     chunk = Encoder(schema, secret).encode_chunk(columns, len(data), 1)
     report.add(chunk, len(data), schema)
+    reader = HouseholdReader(schema, secret, agency, household)
+    facts = reader.read({c: data[c].reset_index(drop=True) for c in household.columns}, 1)
     found = Problems()
     report.collect(schema, id_column, found, lambda rows: rows)
+    reader.collect(found, lambda rows: rows)
     if found.errors:  # the warnings of an in-memory frame are not reported
         raise EncodingError([p.sentence() for p in found.errors])
     hasher = _ContentHasher()
-    hasher.update(ref_arr, chunk.filters)
+    hasher.update(
+        ref_arr,
+        chunk.filters,
+        groups=facts.groups,
+        relationships=facts.relationships,
+        consent=facts.consent,
+    )
     meta = BatchMetadata.written_now(
         schema_fingerprint=schema.fingerprint,
         agency=agency,
@@ -200,4 +227,11 @@ def encode(
         key_check=key_check_value(secret),
     )
     refs = ref_arr.to_numpy(zero_copy_only=False).astype(object)
-    return EncodedBatch(record_refs=refs, filters=chunk.filters, metadata=meta)
+    return EncodedBatch(
+        record_refs=refs,
+        filters=chunk.filters,
+        metadata=meta,
+        groups=facts.groups,
+        relationships=facts.relationships,
+        consent=facts.consent,
+    )

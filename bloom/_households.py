@@ -51,18 +51,51 @@ _CONTEXT = "caselink 2026-12 household group pseudonym v1"
 RELATIONSHIP_SPELLINGS: dict[str, str] = {
     **{r: r for r in RELATIONSHIPS},
     **dict.fromkeys(
-        ("hoh", "headofhousehold", "householdhead", "principal", "pa", "chef", "chefdemenage",
-         "chefdefamille", "رب الأسرة", "ربالأسرة", "رب_الاسرة"),
+        (
+            "hoh",
+            "headofhousehold",
+            "householdhead",
+            "principal",
+            "pa",
+            "chef",
+            "chefdemenage",
+            "chefdefamille",
+            "رب الأسرة",
+            "ربالأسرة",
+            "رب_الاسرة",
+        ),
         "head",
     ),
     **dict.fromkeys(
-        ("wife", "husband", "partner", "epouse", "époux", "epoux", "épouse", "conjoint",
-         "conjointe", "زوج", "زوجة"),
+        (
+            "wife",
+            "husband",
+            "partner",
+            "epouse",
+            "époux",
+            "epoux",
+            "épouse",
+            "conjoint",
+            "conjointe",
+            "زوج",
+            "زوجة",
+        ),
         "spouse",
     ),
     **dict.fromkeys(
-        ("son", "daughter", "fils", "fille", "enfant", "ابن", "ابنة", "بنت", "stepchild",
-         "grandchild", "petitenfant"),
+        (
+            "son",
+            "daughter",
+            "fils",
+            "fille",
+            "enfant",
+            "ابن",
+            "ابنة",
+            "بنت",
+            "stepchild",
+            "grandchild",
+            "petitenfant",
+        ),
         "child",
     ),
     **dict.fromkeys(
@@ -73,8 +106,9 @@ RELATIONSHIP_SPELLINGS: dict[str, str] = {
         ("brother", "sister", "frere", "frère", "soeur", "sœur", "أخ", "أخت"),
         "sibling",
     ),
-    **dict.fromkeys(("relative", "autre", "other relative", "otherrelative", "nonrelative",
-                     "أخرى"), "other"),
+    **dict.fromkeys(
+        ("relative", "autre", "other relative", "otherrelative", "nonrelative", "أخرى"), "other"
+    ),
 }
 _FOLD = re.compile(r"[\s_\-]+")
 

@@ -11,7 +11,9 @@ fingerprint that every batch carries. The fingerprint covers what decides the bi
 leaves out what does not: the cosmetic ``name`` and ``description``, and an agency's own
 input settings -- the ``date_order`` its register writes dates in, and the spellings a
 category field maps to its values and what it does with unknown ones (``category.values``
-enters as its sorted, normalised values only). Agencies whose registers differ only in those
+enters as its sorted, normalised values only), and where the register keeps its households and
+consent scopes (the ``household`` and ``consent`` sections, :mod:`bloom._household_schema`).
+Agencies whose registers differ only in those
 settings encode the same person to the same bits, so they share one fingerprint.
 """
 
@@ -30,13 +32,16 @@ import blake3
 import jsonschema
 
 from bloom._dateorder import DATE_ORDERS, alternative_order, reorder
+from bloom._household_schema import ConsentSpec, HouseholdSpec, consent_spec, household_spec
 from bloom._i18n import gettext
 from caselink_errors import SchemaError
 
 __all__ = [
     "BUILTIN_SCHEMAS",
+    "ConsentSpec",
     "Field",
     "Hardening",
+    "HouseholdSpec",
     "SaltSpec",
     "Schema",
     "Segment",
@@ -90,7 +95,8 @@ _DEFAULT_NORMALISE = {
     },
 }
 _DEFAULT_DATE_PARTS = ["year", "month", "day", "day_month", "year_window"]
-_LOCAL_KEYS = ("name", "description", "date_order")  # never in the fingerprint
+# never in the fingerprint: cosmetic, or an agency's own input settings
+_LOCAL_KEYS = ("name", "description", "date_order", "household", "consent")
 
 
 @dataclass(frozen=True)
@@ -277,6 +283,7 @@ def _fill_defaults(doc: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
             f["salt"].setdefault("missing", "salt")
             where = f"fields/{i} ({f['name']})/salt"
             problems += _salt_problems(f["salt"], eff["fields"], where, f["name"])
+    problems += household_spec(eff.get("household"))[1] + consent_spec(eff.get("consent"))[1]
     return eff, problems
 
 
@@ -459,6 +466,8 @@ class Schema:
         self.version: int = effective["version"]
         self.name: str = effective.get("name", "")
         self.date_order: str | None = effective.get("date_order")
+        self.household: HouseholdSpec | None = household_spec(effective.get("household"))[0]
+        self.consent: ConsentSpec | None = consent_spec(effective.get("consent"))[0]
         self.hardening = Hardening(
             balance=hard["balance"],
             xor_fold=hard["xor_fold"],

@@ -20,7 +20,9 @@ from bloom._batchread import read_batch
 from bloom._bitops import popcount_rows
 from bloom._csvencode import encode_csv
 from bloom._encode import DEFAULT_CHUNK_BYTES
-from bloom._i18n import ENV, LOCALES, N_, gettext, ngettext, number, use_language
+from bloom._household_batch import HouseholdCounts
+from bloom._household_input import not_carried_text
+from bloom._i18n import ENV, LOCALES, N_, gettext, ngettext, number, pgettext, use_language
 from bloom._keycheck import key_check_value
 from bloom._privacy import (
     EXIT_LEAKS,
@@ -120,6 +122,26 @@ def encode(
         help="How the register writes dates like 03/12/2010 (default: the schema's "
         "date_order, else its formats as written).",
     ),
+    group_column: str | None = typer.Option(
+        None,
+        "--group-column",
+        help="Column of your household (or family group) ids; each is pseudonymised with the "
+        "secret and your agency before it leaves this machine (default: the schema's "
+        "household.group_column, read when the register has it).",
+    ),
+    relationship_column: str | None = typer.Option(
+        None,
+        "--relationship-column",
+        help="Column of each record's place in its household: head, spouse, child, parent, "
+        "sibling, other, or a spelling of one (default: the schema's "
+        "household.relationship_column, read when the register has it).",
+    ),
+    consent_column: str | None = typer.Option(
+        None,
+        "--consent-column",
+        help="Column of each record's consent scopes, among those the schema's consent "
+        "section declares (default: its consent.column, read when the register has it).",
+    ),
     problems_out: Path | None = typer.Option(
         None,
         "--problems-out",
@@ -159,6 +181,7 @@ def encode(
             delimiter,
             date_order,
             problems_out,
+            (group_column, relationship_column, consent_column),
         )
     except CaselinkError as e:
         console.print(f"[red]{escape(gettext('error:'))}[/red] {escape(_error_text(e))}")
@@ -206,6 +229,7 @@ def _encode(
     delimiter: str,
     date_order: DateOrder | None,
     problems_out: Path | None,
+    household: tuple[str | None, str | None, str | None],
 ) -> None:
     the_schema = Schema.load(schema)
     if date_order is not None:
@@ -238,6 +262,9 @@ def _encode(
                 on_progress=lambda done, total: progress.update(
                     task, completed=done, total=total or None
                 ),
+                group_column=household[0],
+                relationship_column=household[1],
+                consent_column=household[2],
             )
         except EncodingError as e:
             progress.stop()
@@ -254,6 +281,10 @@ def _encode(
         if count:
             text = gettext("  field {field}: {count} missing")
             console.print(escape(text.format(field=name, count=number(count))), highlight=False)
+    for line in _household_lines(report.households):
+        console.print(escape(f"  {line}"), highlight=False)
+    for fact, column in report.not_carried:
+        console.print(escape(f"  {not_carried_text(fact, column)}"), highlight=False)
     warning = escape(gettext("warning:"))
     for problem in report.warnings:
         console.print(f"[yellow]{warning}[/yellow] {escape(problem.sentence())}", highlight=False)
@@ -264,6 +295,29 @@ def _encode(
         console.print(f"[yellow]warning:[/yellow] schema '{the_schema.name or schema}': {text}")
     if warnings:
         console.print(f"Run `caselink privacy check {out_path}` to see what this batch shows")
+
+
+def _household_lines(counts: HouseholdCounts | None) -> list[str]:
+    """What a batch's household columns hold, one line each: counts, never a group."""
+    if counts is None:
+        return []
+    sep = pgettext("list separator", ", ")
+
+    def listed(found: dict[str, int]) -> str:
+        return sep.join(f"{k} {number(n)}" for k, n in found.items()) or gettext("(none)")
+
+    lines = []
+    if counts.groups is not None:
+        text = gettext("household groups: {groups}; records in a group: {records}")
+        lines.append(text.format(groups=number(counts.groups), records=number(counts.grouped or 0)))
+    if counts.relationships is not None:
+        text = gettext("relationships: {counts}; not given: {none}")
+        none = number(counts.relationship_not_given or 0)
+        lines.append(text.format(counts=listed(counts.relationships), none=none))
+    if counts.scopes is not None:
+        text = gettext("consent scopes: {counts}; records with no scope: {none}")
+        lines.append(text.format(counts=listed(counts.scopes), none=number(counts.no_scope or 0)))
+    return lines
 
 
 def _every_row(problems_out: Path | None) -> str:
@@ -297,17 +351,23 @@ def inspect(
     batch: Path = typer.Argument(..., help="An encoded batch file."),
     as_json: bool = JSON,
 ) -> None:
-    """Show a batch's metadata and bit-density figures (nothing that identifies anyone)."""
+    """Show a batch's metadata and bit-density figures (nothing that identifies anyone).
+
+    A batch with household columns also shows how many records carry a group, how many
+    groups, the relationships given and the consent scopes: counts only.
+    """
     b = read_batch(batch)
     m = b.metadata
     densities = _densities(b)
     empty = int(np.count_nonzero(popcount_rows(b.filters, 0, b.words) == 0))
+    households = HouseholdCounts.of(b.groups, b.relationships, b.consent)
     if as_json:
         print_json(
             {
                 "metadata": dataclasses.asdict(m),
                 "bits_set_per_record": densities,
                 "records_without_bits": empty,
+                "households": dataclasses.asdict(households) if households else None,
             }
         )
         return
@@ -339,6 +399,8 @@ def inspect(
             f"{d['mean_density']:.3f}",
         )
     out.print(dens)
+    for line in _household_lines(households):
+        out.print(escape(line), highlight=False)
     if empty:
         out.print(f"[yellow]{empty:,} records have no bits set (every field missing)[/yellow]")
 
