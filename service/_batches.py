@@ -1,14 +1,16 @@
 """Accepting an encoded batch: validate all of it, then store all of it or nothing.
 
 The upload is read by :func:`bloom.read_batch` (format, metadata and segment layout, content
-hash, the ref rule, duplicate refs, no column but ``record_ref`` and ``bloom``), then checked
+hash, the ref rule, duplicate refs, no column but ``record_ref``, ``bloom`` and the optional
+household and consent columns), then checked
 against the agreement (the caller's own agency, the agreement's schema fingerprint, filter
 length and exact segment layout: names, order and bits; the key check value of its secret,
 :func:`key_check_refusal`) and against what the agency has
 sent before: the same file again is idempotent (same content hash: the stored batch is
 returned), while a ``record_ref`` the agency already holds in this agreement is refused.
 Records are stored in ``batch_records`` inside one transaction with the batch row and its
-audit entry.
+audit entry, each with what its batch said of its household and consent, if anything
+(:mod:`service._batch_facts`): nothing accepted is dropped.
 
 An agreement made before agreements recorded their layout (``segments`` NULL) takes the
 layout of its first accepted batch that a run has not set aside (a linked one first), or the
@@ -36,6 +38,7 @@ from caselink_errors import BatchRefusedError
 from linkage import insert_rows
 from linkage.sealing import FilterCodec, filter_aad, open_rows, seal_rows
 from service._audit import Actor, append
+from service._batch_facts import FACT_COLUMNS, has_facts, loaded_facts, stored_facts
 from service._tables import agreements, batch_records, batches
 from service.repositories.agreements import AgreementRow
 
@@ -313,17 +316,17 @@ def _insert_records(
     holds the write lock that tracing queries' audit entries wait for (a dict per row through
     the statement layer cost most of it)."""
     refs = [str(r) for r in batch.record_refs]
+    columns = ("batch_id", "position", "agreement_id", "agency_id", "record_ref", "bloom")
+    facts = stored_facts(batch) if has_facts(batch) else None
+    if facts is not None:
+        columns += FACT_COLUMNS
     for start in range(0, len(batch), _INSERT_ROWS):
         stop = min(start + _INSERT_ROWS, len(batch))
         rows = [
-            (batch_id, k, agreement_id, agency_id, refs[k], sealed[k]) for k in range(start, stop)
+            (batch_id, k, agreement_id, agency_id, refs[k], sealed[k], *(facts[k] if facts else ()))
+            for k in range(start, stop)
         ]
-        insert_rows(
-            conn,
-            "batch_records",
-            ("batch_id", "position", "agreement_id", "agency_id", "record_ref", "bloom"),
-            rows,
-        )
+        insert_rows(conn, "batch_records", columns, rows)
 
 
 DROP_ROWS = 5000  # filters dropped per transaction once a run has stored its batches
@@ -363,11 +366,11 @@ def drop_linked_filters(engine: sa.Engine, batch_ids: list[str]) -> int:
 def load_batch(
     conn: sa.Connection, row: Any, agency: str, fingerprint: str, *, codec: FilterCodec
 ) -> bloom.EncodedBatch:
-    """A stored pending batch as an :class:`bloom.EncodedBatch`, ready for ``linkage.link``;
-    a filter altered or moved between records raises :class:`linkage.SealedValueError`."""
+    """A stored pending batch as an :class:`bloom.EncodedBatch`, ready for ``linkage.link``,
+    with the household and consent its records hold (:func:`loaded_facts`); a filter altered or moved between records raises :class:`linkage.SealedValueError`."""
     r = batch_records.c
     recs = conn.execute(
-        sa.select(r.position, r.record_ref, r.bloom)
+        sa.select(r.position, r.record_ref, r.bloom, r.group_key, r.relationship, r.consent)
         .where(r.batch_id == row.id)
         .order_by(r.position)
     ).all()
@@ -392,4 +395,12 @@ def load_batch(
         key_check=row.key_check,
     )
     refs = np.array([x.record_ref for x in recs], dtype=object)
-    return bloom.EncodedBatch(record_refs=refs, filters=filters, metadata=meta)
+    facts = loaded_facts([x[3:] for x in recs])
+    return bloom.EncodedBatch(
+        record_refs=refs,
+        filters=filters,
+        metadata=meta,
+        groups=facts.groups,
+        relationships=facts.relationships,
+        consent=facts.consent,
+    )

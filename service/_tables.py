@@ -9,7 +9,7 @@ The case registry's own tables (``registry_*``, one scope per agreement) belong 
 - ``agreement_auditors``: the agencies named to oversee an agreement (their ``auditor`` keys
   read it and its audit); an auditor agency need not be a party;
 - ``batches`` and ``batch_records``: accepted uploads; a record's filter stays here until a
-  run has moved it into the registry;
+  run has moved it into the registry, with what its batch said of its household and consent;
 - ``runs``: linkage runs and their progress, and the lease of the replica executing each
   (:mod:`service._runlease`);
 - ``audit_entries`` and ``audit_heads``: the hash-chained audit log, one chain per agreement
@@ -109,6 +109,8 @@ agreements = sa.Table(
     sa.Column("key_check", sa.String(24), nullable=True),
     # whether a steward of a party published its transparency page (off until one does)
     sa.Column("transparency_published", sa.Boolean, nullable=False, server_default=sa.false()),
+    # purpose -> the consent scope a call with that purpose needs; NULL or {}: none needs one
+    sa.Column("purpose_scopes", sa.JSON, nullable=True),
 )
 agreement_parties = sa.Table(
     "agreement_parties",
@@ -149,6 +151,10 @@ batch_records = sa.Table(
     sa.Column("agency_id", sa.BigInteger, nullable=False),
     sa.Column("record_ref", sa.String(256), nullable=False),
     sa.Column("bloom", sa.LargeBinary, nullable=True),  # cleared once in the registry
+    # what the batch said besides the filter (bloom._households); NULL: nothing
+    sa.Column("group_key", sa.BigInteger, nullable=True),  # signed view of the uint64 key
+    sa.Column("relationship", sa.SmallInteger, nullable=True),  # index into RELATIONSHIPS
+    sa.Column("consent", sa.String, nullable=True),  # sorted scope codes; "": none
     sa.UniqueConstraint("agreement_id", "agency_id", "record_ref", name="uq_batch_record"),
 )
 runs = sa.Table(
