@@ -75,17 +75,26 @@ def count_records(conn: sa.Connection, scope: str | None, agency: str | None = N
     return int(conn.execute(q).scalar_one())
 
 
+def consent_covers(consent_scope: str) -> sa.ColumnElement[bool]:
+    """A record's consent covers ``consent_scope``: its batch said nothing of consent (NULL),
+    or the scope is one of its codes (sorted, one space between: :mod:`linkage._facts`)."""
+    c = records_table.c.consent
+    spaced = sa.literal(" ") + c + sa.literal(" ")
+    return sa.or_(c.is_(None), spaced.contains(f" {consent_scope} ", autoescape=True))
+
+
 def _others(
-    conn: sa.Connection, scope: str, agency: str, case_ids: list[str]
+    conn: sa.Connection, scope: str, agency: str, case_ids: list[str], consent_scope: str | None
 ) -> dict[str, tuple[str, ...]]:
     r = records_table.c
     found: dict[str, set[str]] = {}
+    covered = consent_covers(consent_scope) if consent_scope is not None else sa.true()
     for start in range(0, len(case_ids), _IN_LIST):
         part = case_ids[start : start + _IN_LIST]
         rows = conn.execute(
             sa.select(r.case_id, r.agency)
             .distinct()
-            .where(r.scope == scope, r.agency != agency, r.case_id.in_(part))
+            .where(r.scope == scope, r.agency != agency, r.case_id.in_(part), covered)
         ).all()
         for cid, other in rows:
             found.setdefault(cid, set()).add(other)
@@ -93,9 +102,16 @@ def _others(
 
 
 def case_page(
-    conn: sa.Connection, scope: str, agency: str, offset: int, limit: int
+    conn: sa.Connection,
+    scope: str,
+    agency: str,
+    offset: int,
+    limit: int,
+    consent_scope: str | None = None,
 ) -> list[CaseRow]:
-    """``limit`` records of ``agency`` from ``offset``, in the order they were registered."""
+    """``limit`` records of ``agency`` from ``offset``, in the order they were registered;
+    the other agencies named are those with a record in the case whose consent covers
+    ``consent_scope`` (:func:`consent_covers`; ``None``: every record)."""
     r = records_table.c
     rows = conn.execute(
         sa.select(r.record_ref, r.case_id, r.confidence)
@@ -104,7 +120,7 @@ def case_page(
         .offset(offset)
         .limit(limit)
     ).all()
-    others = _others(conn, scope, agency, sorted({x.case_id for x in rows}))
+    others = _others(conn, scope, agency, sorted({x.case_id for x in rows}), consent_scope)
     return [
         CaseRow(x.record_ref, x.case_id, float(x.confidence), others.get(x.case_id, ()))
         for x in rows
