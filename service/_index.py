@@ -74,16 +74,9 @@ def load_index(
         words = int(bits) // 64
         rows = _registry(conn, agreement_id, codec).index_rows(words, connection=conn)
     loaded = time.perf_counter() - started
-    index = QueryIndex.build(
-        agreement_id,
-        rows.filters,
-        rows.agencies,
-        rows.case_ids,
-        segment_bounds(segments or [], words),
-        seed=seed,
-        record_ids=rows.ids,
-        model=model,
-    )
+    bounds = segment_bounds(segments or [], words)
+    # with each record's household and consent: a query's purpose may need a consent scope
+    index = QueryIndex.from_rows(agreement_id, rows, bounds, seed=seed, model=model)
     logger.info(
         "tracing index of %s: %s records, %s cases; loaded in %.1f s, built in %.1f s",
         agreement_id,

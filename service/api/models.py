@@ -15,6 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 import bloom
 from service._keys import ROLES
+from service.api.models_consent import PurposeScopes, scope_map_problems
+from service.api.models_families import FamilyResult
 
 __all__ = [
     "AgencyCreate",
@@ -199,6 +201,7 @@ class AgreementCreate(_In):
             "secret are refused. Without it, the first accepted batch sets it.",
         ),
     ] = None
+    purpose_scopes: PurposeScopes = {}
 
     @field_validator("parties", "purposes", "auditors")
     @classmethod
@@ -206,6 +209,13 @@ class AgreementCreate(_In):
         if len(set(v)) != len(v):
             raise ValueError("list each entry once")
         return v
+
+    @model_validator(mode="after")
+    def _scopes_of_purposes(self) -> AgreementCreate:
+        problems = scope_map_problems(self.purpose_scopes, self.purposes)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
     def layout_problems(self) -> list[str]:
         """What is wrong with the segments as a layout of ``filter_bits`` (bloom's rule)."""
@@ -243,6 +253,12 @@ class AgreementPublic(BaseModel):
         None,
         description="The key check value of the agreement's secret: every batch and query must "
         "carry it; null until the steward or the first accepted batch sets it.",
+    )
+    purpose_scopes: dict[str, str] = Field(
+        {},
+        description="The consent scope each purpose needs (`{purpose: scope}`): a call stating "
+        "a mapped purpose is answered only from records whose consent covers the scope, or "
+        "whose batch said nothing of consent. A purpose not here needs no scope.",
     )
 
 
@@ -477,6 +493,12 @@ class QueryAnswer(BaseModel):
     results: list[QueryResult] = Field(
         description="One result per sought person, in the query's order."
     )
+    families: list[FamilyResult] | None = Field(
+        None,
+        description="One result per sought family, in the order the query first names it, "
+        "when the query's records carry a household (members of one family share a "
+        "household_id when encoded); null for a query that carries none.",
+    )
 
 
 __all__ += ["QueryAnswer", "QueryCandidate", "QueryResult"]
@@ -536,6 +558,14 @@ class AgreementAmend(_In):
             "period go at the next retention sweep",
         ),
     ] = None
+    purpose_scopes: Annotated[
+        PurposeScopes | None,
+        Field(
+            description="the consent scope each purpose needs from now on (replaces the whole "
+            "map; `{}`: no purpose needs one). Each purpose must be one the agreement allows "
+            "after this amendment, or `linkage`"
+        ),
+    ] = None
 
     @field_validator("add_parties", "remove_parties", "add_auditors", "remove_auditors", "purposes")
     @classmethod
@@ -553,11 +583,12 @@ class AgreementAmend(_In):
             self.remove_auditors,
             self.purposes,
             self.retention_days,
+            self.purpose_scopes,
         )
         if all(x is None or x == [] for x in named):
             raise ValueError(
                 "give at least one of add_parties, remove_parties, add_auditors, "
-                "remove_auditors, purposes, retention_days"
+                "remove_auditors, purposes, retention_days, purpose_scopes"
             )
         for what, added, removed in (
             ("parties", self.add_parties, self.remove_parties),

@@ -42,6 +42,11 @@ class AgreementRow:
     created_at: datetime
     index_version: int
     key_check: str | None  # the secret's key check value; None until a batch or steward sets it
+    purpose_scopes: dict[str, str] | None  # purpose -> consent scope it needs; None: none
+
+    def scope_of(self, purpose: str | None) -> str | None:
+        """The consent scope a call with ``purpose`` needs; None: every record serves it."""
+        return (self.purpose_scopes or {}).get(purpose) if purpose else None
 
 
 def agreement(
@@ -160,6 +165,7 @@ def add_agreement(
     party_ids: list[int],
     auditor_ids: Sequence[int] = (),
     key_check: str | None = None,
+    purpose_scopes: dict[str, str] | None = None,
 ) -> AgreementRow:
     """A new agreement with its parties and auditors; returns it as stored."""
     conn.execute(
@@ -176,6 +182,7 @@ def add_agreement(
             created_by=created_by,
             created_at=datetime.now(UTC),
             key_check=key_check,
+            purpose_scopes=purpose_scopes or None,
         )
     )
     _relink(conn, agreement_parties, agreement_id, party_ids, ())
@@ -195,9 +202,11 @@ def amend(
     retention_days: int | None,
     add_auditor_ids: Sequence[int] = (),
     remove_auditor_ids: Sequence[int] = (),
+    purpose_scopes: dict[str, str] | None = None,
 ) -> AgreementRow:
-    """Add and remove parties and auditors, replace the purposes, set the retention period
-    (each when given); returns the agreement as stored now."""
+    """Add and remove parties and auditors, replace the purposes, set the retention period,
+    replace the consent scope of each purpose (each when given); returns the agreement as
+    stored now."""
     _relink(conn, agreement_parties, agreement_id, add_party_ids, remove_party_ids)
     _relink(conn, agreement_auditors, agreement_id, add_auditor_ids, remove_auditor_ids)
     values: dict[str, Any] = {}
@@ -205,6 +214,8 @@ def amend(
         values["purposes"] = purposes
     if retention_days is not None:
         values["retention_days"] = retention_days
+    if purpose_scopes is not None:
+        values["purpose_scopes"] = purpose_scopes or None
     if values:
         conn.execute(agreements.update().where(agreements.c.id == agreement_id).values(**values))
     stored = agreement(conn, agreement_id)

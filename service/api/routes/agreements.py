@@ -59,6 +59,7 @@ def public(
         created_by=agencies_repo.agency_name(conn, row.created_by),
         created_at=row.created_at,
         key_check=row.key_check,
+        purpose_scopes=dict(row.purpose_scopes or {}),
         linkage=LinkageSettings(
             threshold=threshold_value(row.threshold),
             allow_duplicates_within_agency=row.allow_duplicates,
@@ -77,10 +78,11 @@ def create_agreement(
     body: AgreementCreate, engine: EngineDep, principal: PrincipalDep
 ) -> AgreementPublic:
     """Create a data-sharing agreement: its parties, the agencies named to oversee it, the
-    purposes it allows, the schema every batch must be encoded with (fingerprint and segment
-    layout, as `caselink inspect` shows them), the linkage settings and how long records are
-    kept. The steward's own agency becomes a party; every party and auditor must be an agency
-    here already. The `auditor` keys of the auditors read the agreement and its audit.
+    purposes it allows (and the consent scope each needs, if any), the schema every batch
+    must be encoded with (fingerprint and segment layout, as `caselink inspect` shows them),
+    the linkage settings and how long records are kept. The steward's own agency becomes a
+    party; every party and auditor must be an agency here already. The `auditor` keys of the
+    auditors read the agreement and its audit.
 
     Only a `steward` key may call it. Audited in the agreement's chain."""
     need(principal, "steward")
@@ -116,13 +118,14 @@ def create_agreement(
             party_ids=[found[n] for n in names],
             auditor_ids=[found[n] for n in auditors],
             key_check=body.key_check,
+            purpose_scopes=body.purpose_scopes,
         )
         details = {
             "agreement": row.id,
             "parties": names,
             "auditors": auditors,
             "purposes": body.purposes,
-        }
+        } | ({"purpose_scopes": body.purpose_scopes} if body.purpose_scopes else {})
         append(conn, row.id, principal.actor, "agreement.create", details=details)
         return public(conn, row)
 

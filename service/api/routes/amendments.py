@@ -17,7 +17,11 @@ What an amendment means:
   call on;
 - a new retention period counts from each batch's arrival, as the old one did: a shorter one
   takes effect at the next retention sweep (``caselink admin sweep``, or the service's own
-  timer), a longer one keeps batches a sweep has not purged yet.
+  timer), a longer one keeps batches a sweep has not purged yet;
+- the consent scope of each purpose (``purpose_scopes``), when given, replaces the map: from
+  the next call on, a call stating a mapped purpose is answered only from records whose
+  consent covers its scope. Every purpose mapped must be allowed after the amendment (or be
+  ``linkage``): purposes taken out while mapped are refused (422) until the map drops them.
 
 Every amendment is one transaction that appends ``agreement.amend`` to the agreement's audit
 chain with each changed field ``before`` and ``after``; every refusal is audited too.
@@ -36,6 +40,7 @@ from service.api.access import open_agreement, refuse
 from service.api.deps import EngineDep, Principal, PrincipalDep, PurposeDep
 from service.api.errors import ServiceError
 from service.api.models import AgreementAmend, AgreementPublic
+from service.api.models_consent import scope_map_problems
 from service.api.routes.agreements import public
 from service.repositories import agencies as agencies_repo
 from service.repositories import agreements as agreements_repo
@@ -131,7 +136,26 @@ def _changes(
         old["purposes"], new["purposes"] = list(before.purposes), list(after.purposes)
     if body.retention_days is not None:
         old["retention_days"], new["retention_days"] = before.retention_days, after.retention_days
+    if body.purpose_scopes is not None:
+        old["purpose_scopes"] = dict(before.purpose_scopes or {})
+        new["purpose_scopes"] = dict(after.purpose_scopes or {})
     return {"before": old, "after": new}
+
+
+def _scopes_fit(body: AgreementAmend, before: AgreementRow) -> None:
+    """422 when a purpose mapped to a scope would not be allowed after the amendment."""
+    purposes = body.purposes if body.purposes is not None else list(before.purposes)
+    scopes = body.purpose_scopes if body.purpose_scopes is not None else before.purpose_scopes
+    problems = scope_map_problems(dict(scopes or {}), purposes)
+    if problems and body.purpose_scopes is None:
+        problems = [
+            p.replace("map only its purposes, or linkage", "give purpose_scopes without it too")
+            for p in problems
+        ]
+    if problems:
+        raise ServiceError(
+            422, "invalid_request", "the consent scopes do not fit the purposes", problems
+        )
 
 
 @router.patch(
@@ -149,9 +173,10 @@ def amend_agreement(
 ) -> AgreementPublic:
     """Amend an agreement (a `steward` of a party agency): add or remove parties, name or
     un-name auditors (agencies whose `auditor` keys read the agreement and its audit), replace
-    the purposes, change the retention period. A party holding stored records cannot leave
-    (409: withdraw or purge them first); a shorter retention period purges at the next sweep.
-    Audited with each change before and after."""
+    the purposes, change the retention period, replace the consent scope each purpose needs
+    (`purpose_scopes`). A party holding stored records cannot leave (409: withdraw or purge
+    them first); a shorter retention period purges at the next sweep. Audited with each
+    change before and after."""
     _, why = open_agreement(engine, principal, agreement_id, ACTION, AMENDERS, purpose)
     try:
         with engine.begin() as conn:
@@ -160,6 +185,7 @@ def amend_agreement(
             parties = agreements_repo.parties(conn, agreement_id)
             auditors = agreements_repo.auditors(conn, agreement_id)
             add_ids, remove_ids = _party_ids(conn, principal, body, parties)
+            _scopes_fit(body, before)
             add_auditors, remove_auditors = _auditor_ids(conn, body, auditors)
             leaving = dict(zip(body.remove_parties, remove_ids, strict=True))
             _still_holding(conn, engine, agreement_id, leaving)
@@ -172,6 +198,7 @@ def amend_agreement(
                 retention_days=body.retention_days,
                 add_auditor_ids=add_auditors,
                 remove_auditor_ids=remove_auditors,
+                purpose_scopes=body.purpose_scopes,
             )
             details = _changes(
                 body,

@@ -30,7 +30,11 @@ def _registry(engine: sa.Engine, agreement_id: str) -> Registry:
     return Registry(engine, scope=agreement_id, create_tables=False)
 
 
-def _page(conn, registry: Registry, agency: str, offset: int, limit: int) -> list[CaseAssignment]:
+def _page(
+    conn, registry: Registry, agency: str, offset: int, limit: int, scope: str | None
+) -> list[CaseAssignment]:
+    """A page of ``agency``'s records; another agency is named where its record's consent
+    covers ``scope``, the consent scope the read's purpose needs (None: every record)."""
     return [
         CaseAssignment(
             record_ref=x.record_ref,
@@ -38,17 +42,19 @@ def _page(conn, registry: Registry, agency: str, offset: int, limit: int) -> lis
             confidence=round(x.confidence, 6),
             other_agencies=list(x.other_agencies),
         )
-        for x in registry.case_page(agency, offset, limit, connection=conn)
+        for x in registry.case_page(agency, offset, limit, scope=scope, connection=conn)
     ]
 
 
-def _csv(engine: sa.Engine, registry: Registry, agency: str, total: int) -> Iterator[str]:
+def _csv(
+    engine: sa.Engine, registry: Registry, agency: str, total: int, scope: str | None
+) -> Iterator[str]:
     buf = io.StringIO()
     writer = csv.writer(buf)
     writer.writerow(["record_ref", "case_id", "confidence", "other_agencies"])
     for offset in range(0, max(total, 1), _CSV_ROWS):
         with engine.connect() as conn:
-            for x in _page(conn, registry, agency, offset, _CSV_ROWS):
+            for x in _page(conn, registry, agency, offset, _CSV_ROWS, scope):
                 writer.writerow([x.record_ref, x.case_id, x.confidence, ";".join(x.other_agencies)])
         yield buf.getvalue()
         buf.seek(0)
@@ -73,17 +79,21 @@ def read_cases(
 ):
     """Your own agency's linked records, each with its case id, the confidence that it
     belongs in that case, and which other agencies hold a record in the same case — never
-    their refs or any score. Page with `offset` and `limit`, or take every record at once
-    with `format=csv` (`other_agencies` joined by `;`). `pending_records` counts your records
-    no run has linked yet.
+    their refs or any score. Where the agreement maps the read's purpose to a consent scope,
+    another agency is named only for a record whose consent covers it. Page with `offset` and
+    `limit`, or take every record at once with `format=csv` (`other_agencies` joined by `;`).
+    `pending_records` counts your records no run has linked yet.
 
     Only a `submitter` key of a party agency may call it. Audited in the agreement's
     chain."""
-    _, why = open_agreement(engine, principal, agreement_id, "cases.read", READERS, purpose)
+    agreement, why = open_agreement(engine, principal, agreement_id, "cases.read", READERS, purpose)
     registry = _registry(engine, agreement_id)
+    scope = agreement.scope_of(why)
     with engine.begin() as conn:
         total = registry.records(principal.agency, connection=conn)
-        items = [] if format == "csv" else _page(conn, registry, principal.agency, offset, limit)
+        items = (
+            [] if format == "csv" else _page(conn, registry, principal.agency, offset, limit, scope)
+        )
         shown = total if format == "csv" else len(items)
         append(
             conn,
@@ -96,7 +106,7 @@ def read_cases(
         pending = pending_records(conn, agreement_id, principal.agency_id)
     if format == "csv":
         return StreamingResponse(
-            _csv(engine, registry, principal.agency, total), media_type="text/csv"
+            _csv(engine, registry, principal.agency, total, scope), media_type="text/csv"
         )
     nxt = offset + len(items) if offset + len(items) < total else None
     return CasesPage(

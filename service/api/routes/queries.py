@@ -8,6 +8,13 @@ agency's ``record_ref``, never a similarity score. Query records are not stored:
 lives in a temporary file for the length of the request. Every query, answered or refused,
 is audited with its purpose and counts (records queried, cases returned), never a filter.
 
+Where the agreement maps the purpose to a consent scope (``purpose_scopes``), only records
+whose consent covers it (or whose batch said nothing of consent) are searched and named: a
+case held only through other records is not answered. A query whose records carry a
+household (a sought family: members sharing a ``household_id`` when encoded) also gets, per
+family, the members found and which were found registered together (:mod:`service._families`),
+audited as counts.
+
 Order of the gates: key (401), party (404), role and purpose (403), a stated purpose (422),
 ``top_k`` within the service's limit (422), the rate limit of the key's agency and role
 (429 with ``Retry-After``; shared by all the agency's tracer keys, so a rotated key gets no
@@ -17,8 +24,10 @@ records. Refusals by the rate limit are counted, not each audited (:mod:`service
 
 from __future__ import annotations
 
+import functools
 from typing import Annotated, Any
 
+import numpy as np
 import sqlalchemy as sa
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
@@ -33,6 +42,7 @@ from service._batches import (
     key_check_refusal,
     read_upload,
 )
+from service._families import family_view
 from service._index_store import IndexStore
 from service._ratelimit import Decision, bucket_of
 from service._refusals import RefusalAudit, Refused
@@ -51,6 +61,7 @@ from service.api.deps import (
 )
 from service.api.errors import ServiceError
 from service.api.models import TOP_K_LIMIT, QueryAnswer, QueryCandidate, QueryResult
+from service.api.models_families import FamilyHousehold, FamilyResult
 from service.api.routes.batches import receive_bytes
 from service.repositories.agreements import AgreementRow
 
@@ -118,6 +129,26 @@ def _limited(
     return JSONResponse(body, 429, headers={"Retry-After": wait})
 
 
+def _families(
+    groups: np.ndarray | None, refs: list[str], hits: list[list[CaseHit]]
+) -> list[FamilyResult] | None:
+    """Each sought family of a query that carries households (None for one without)."""
+    if groups is None:
+        return None
+    return [
+        FamilyResult(
+            members=[refs[r] for r in f.members],
+            members_found=[refs[r] for r in f.found],
+            found_together=[refs[r] for r in f.together],
+            households=[
+                FamilyHousehold(agency=agency, members=[refs[r] for r in rows])
+                for agency, rows in f.households
+            ],
+        )
+        for f in family_view(groups, hits)
+    ]
+
+
 def _answer(
     agreement_id: str,
     why: str,
@@ -125,6 +156,7 @@ def _answer(
     min_confidence: float,
     refs: list[str],
     hits: list[list[CaseHit]],
+    groups: np.ndarray | None = None,
 ) -> QueryAnswer:
     results = [
         QueryResult(
@@ -146,6 +178,7 @@ def _answer(
         records_queried=len(refs),
         cases_returned=sum(len(h) for h in hits),
         results=results,
+        families=_families(groups, refs, hits),
     )
 
 
@@ -161,19 +194,29 @@ async def _audit(
         "records_matched": matched,
         "top_k": answer.top_k,
     }
+    if answer.families is not None:  # counts only: never a ref, a case or an agency
+        details |= {
+            "families": len(answer.families),
+            "families_with_members_found": sum(1 for f in answer.families if f.members_found),
+            "family_members_found": sum(len(f.members_found) for f in answer.families),
+            "families_found_together": sum(1 for f in answer.families if f.found_together),
+        }
     await writer.append(agreement_id, principal.actor, ACTION, purpose=why, details=details)
 
 
 async def _search(
     store: IndexStore,
     engine: sa.Engine,
-    agreement_id: str,
+    agreement: AgreementRow,
     principal: Principal,
     why: str,
     batch: bloom.EncodedBatch,
     top_k: int,
     min_confidence: float,
 ):
+    """Each query record's cases, from records whose consent covers the scope the
+    agreement maps the purpose to (every record when it maps none)."""
+    agreement_id = agreement.id
     index = await run_in_threadpool(store.get, agreement_id, INDEX_WAIT_SECONDS)
     if index is None or (index.records and index.words != batch.filters.shape[1]):
         err = ServiceError(
@@ -183,7 +226,15 @@ async def _search(
         )
         raise refuse(engine, agreement_id, principal, ACTION, err, why)
     return await run_in_threadpool(
-        index.search, batch.filters, top_k, min_confidence, parts=store.parts, pool=store.pool
+        functools.partial(
+            index.search,
+            scope=agreement.scope_of(why),
+            parts=store.parts,
+            pool=store.pool,
+        ),
+        batch.filters,
+        top_k,
+        min_confidence,
     )
 
 
@@ -214,7 +265,14 @@ async def query(
     record per sought person. Each gets back up to `top_k` cases, most likely first, with
     the calibrated probability that the case is this person and the agencies holding a
     record in it — never another agency's ref or a similarity score. The query records are
-    not stored. A purpose the agreement allows must be stated in `X-Caselink-Purpose`.
+    not stored. A purpose the agreement allows must be stated in `X-Caselink-Purpose`; where
+    the agreement maps it to a consent scope, only records whose consent covers the scope
+    are searched.
+
+    To trace a family, encode its members with one `household_id` each family (and their
+    relationships): `families` then says, per sought family, which members were found, and
+    at which agency the most likely cases of two or more sit together in one household —
+    agency names and your own query refs only.
 
     Only a `tracer` key of a party agency may call it, within its agency's rate limit (429
     with `Retry-After` past it). Every query is audited with its purpose and counts."""
@@ -245,11 +303,9 @@ async def query(
         return await run_in_threadpool(
             _limited, refusals, agreement_id, principal, why, decision, n
         )
-    hits = await _search(
-        indexes, engine, agreement_id, principal, why, batch, top_k, min_confidence
-    )
+    hits = await _search(indexes, engine, agreement, principal, why, batch, top_k, min_confidence)
     refs = [str(r) for r in batch.record_refs]
-    answer = _answer(agreement_id, why, top_k, min_confidence, refs, hits)
+    answer = _answer(agreement_id, why, top_k, min_confidence, refs, hits, batch.groups)
     await _audit(writer, agreement_id, principal, why, answer)
     metrics.queries.inc()
     metrics.query_records.inc(n)
