@@ -107,6 +107,11 @@ TAGS: list[dict[str, str]] = [
         "erasure.",
     },
     {
+        "name": "consent",
+        "description": "Consent scopes: an agency changes what its records may be used for "
+        "(`tracing`, `coordination`...); an agreement maps each purpose to the scope it needs.",
+    },
+    {
         "name": "audit",
         "description": "The audit chains: read them, verify them whole, take signed "
         "checkpoints of their heads.",
@@ -167,6 +172,7 @@ EXTRA: dict[tuple[str, str], tuple[int, ...]] = {
     ("post", f"{AGREEMENT}/runs"): (409,),
     ("post", f"{AGREEMENT}/queries"): (413, 422, 429, 503),
     ("post", f"{AGREEMENT}/withdrawals"): (409,),
+    ("put", f"{AGREEMENT}/records/consent"): (409,),
     ("get", "/v1/audit"): (403,),
     ("get", "/v1/audit/verify"): (403,),
     ("get", "/v1/audit/checkpoint"): (403,),
