@@ -273,6 +273,7 @@ def register(app: typer.Typer) -> None:
         cli_apikeys,
         cli_audit,
         cli_client,
+        cli_consent,
         cli_keys,
         cli_ops,
         cli_query,
@@ -287,6 +288,7 @@ def register(app: typer.Typer) -> None:
     cli_agreements.register(app)  # agreement list, show, amend; summary
     cli_apikeys.register(app)  # keys; agency list
     cli_withdraw.register(app)
+    cli_consent.register(app)  # consent set
     cli_ops.register(app)  # admin sweep
     cli_query.register(app)
     cli_audit.register(app)  # audit show, verify, checkpoint; admin audit-key

@@ -6,10 +6,13 @@
     caselink agreement show agr_... [--json]
     caselink agreement amend agr_... --add-party unicef --remove-party old-partner \\
         --add-auditor dpo-office --purpose linkage --purpose tracing --retention-days 180
+    caselink agreement amend agr_... --purpose-scope tracing=tracing  # consent it needs
     caselink summary --agreement agr_... [--json]     # figures: no record, no ref
 
 An amendment is a steward's, audited in the agreement's chain with each change before and
-after; ``--purpose``, given, replaces the list. An agency named with ``--add-auditor`` lets its
+after; ``--purpose``, given, replaces the list, and ``--purpose-scope`` the consent scope
+each purpose needs (a call with a mapped purpose is answered only from records whose consent
+covers the scope). An agency named with ``--add-auditor`` lets its
 ``auditor`` keys list and show the agreement and read, verify and checkpoint its audit
 (``caselink audit show|verify|checkpoint --agreement``); nothing else. A party that still
 holds records cannot be removed (the service says to withdraw or purge them first); a shorter
@@ -32,11 +35,34 @@ __all__ = ["register"]
 
 console = Console(stderr=True, soft_wrap=True)
 AGREEMENT_ID = typer.Argument(..., help="Agreement id (agr_...).")
-FIELDS = ("parties", "auditors", "purposes", "retention_days")
+FIELDS = ("parties", "auditors", "purposes", "retention_days", "purpose_scopes")
 
 
 def _shown(value: Any) -> str:
+    if isinstance(value, dict):  # purpose -> consent scope
+        return ", ".join(f"{p}={s}" for p, s in sorted(value.items()))
     return ", ".join(value) if isinstance(value, list) else str(value)
+
+
+def purpose_scopes(pairs: list[str] | None, option: str = "--purpose-scope") -> dict[str, str]:
+    """``PURPOSE=SCOPE`` pairs as a map; a malformed or repeated purpose is a usage error."""
+    out: dict[str, str] = {}
+    for pair in pairs or []:
+        purpose, sep, scope = pair.partition("=")
+        if not sep or not purpose.strip() or not scope.strip():
+            raise typer.BadParameter(
+                "write each as PURPOSE=SCOPE (tracing=tracing)", param_hint=option
+            )
+        if purpose.strip() in out:
+            raise typer.BadParameter(f"purpose {purpose.strip()} given twice", param_hint=option)
+        out[purpose.strip()] = scope.strip()
+    return out
+
+
+PURPOSE_SCOPE_HELP = (
+    "PURPOSE=SCOPE: a call with this purpose is answered only from records whose consent "
+    "covers SCOPE (repeat for each purpose)."
+)
 
 
 def list_agreements(
@@ -59,6 +85,7 @@ def list_agreements(
         "parties",
         "auditors",
         "purposes",
+        "consent scopes",
         "retention (days)",
         "created",
     )
@@ -70,6 +97,7 @@ def list_agreements(
             _shown(a["parties"]),
             _shown(a["auditors"]) or "-",
             _shown(a["purposes"]),
+            _shown(a["purpose_scopes"]) or "-",
             str(a["retention_days"]),
             a["created_at"],
         )
@@ -98,6 +126,7 @@ def show(
         ("auditors", _shown(a["auditors"]) or "-"),
         ("your access", a["access"]),
         ("purposes", _shown(a["purposes"])),
+        ("consent scope of each purpose", _shown(a["purpose_scopes"]) or "none needed"),
         ("retention", f"{a['retention_days']} days after a batch arrives"),
         ("schema fingerprint", a["schema_fingerprint"]),
         ("filter bits", str(a["filter_bits"])),
@@ -142,19 +171,29 @@ def amend(
         min=1,
         help="Days a batch is kept after it arrives; a shorter period purges at the next sweep.",
     ),
+    purpose_scope: list[str] | None = typer.Option(
+        None, "--purpose-scope", help=PURPOSE_SCOPE_HELP + " Replaces the whole map."
+    ),
+    no_purpose_scopes: bool = typer.Option(
+        False, "--no-purpose-scopes", help="No purpose needs a consent scope from now on."
+    ),
     as_json: bool = JSON,
     url: str | None = URL,
     api_key_file: Path | None = KEY,
     ca_file: Path | None = CA,
 ) -> None:
-    """Amend an agreement's parties, auditors, purposes or retention (stewards of a party);
-    audited."""
-    named = (add_party, remove_party, add_auditor, remove_auditor, purpose)
-    if not (any(named) or retention_days is not None):
+    """Amend an agreement's parties, auditors, purposes, retention or the consent scope each
+    purpose needs (stewards of a party); audited."""
+    named = (add_party, remove_party, add_auditor, remove_auditor, purpose, purpose_scope)
+    if not (any(named) or retention_days is not None or no_purpose_scopes):
         raise typer.BadParameter(
             "give at least one of --add-party, --remove-party, --add-auditor, "
-            "--remove-auditor, --purpose, --retention-days"
+            "--remove-auditor, --purpose, --retention-days, --purpose-scope, "
+            "--no-purpose-scopes"
         )
+    if purpose_scope and no_purpose_scopes:
+        raise typer.BadParameter("give --purpose-scope or --no-purpose-scopes, not both")
+    scopes = {} if no_purpose_scopes else (purpose_scopes(purpose_scope) or None)
     with client(url, api_key_file, ca_file=ca_file) as c:
         before = c.agreement(agreement_id)
         after = c.amend_agreement(
@@ -165,6 +204,7 @@ def amend(
             retention_days=retention_days,
             add_auditors=add_auditor or (),
             remove_auditors=remove_auditor or (),
+            purpose_scopes=scopes,
         )
     if as_json:
         print_json(after)

@@ -184,13 +184,21 @@ def agreement_create(
         "batches and queries encoded with another secret are refused from the first one on "
         "(without it, the first accepted batch sets the value).",
     ),
+    purpose_scope: list[str] | None = typer.Option(
+        None,
+        "--purpose-scope",
+        help="PURPOSE=SCOPE: a call with this purpose is answered only from records whose "
+        "consent covers SCOPE (repeat for each purpose).",
+    ),
     url: str | None = URL,
     api_key_file: Path | None = KEY,
     ca_file: Path | None = CA,
 ) -> None:
     """Create an agreement for a schema; prints its id."""
     import bloom
+    from service.cli_agreements import purpose_scopes
 
+    scopes = purpose_scopes(purpose_scope)
     s = bloom.Schema.load(schema)
     t: float | str = threshold if threshold == "auto" else float(threshold)
     key_check = None if secret is None else bloom.key_check_value(bloom.Secret.from_file(secret))
@@ -206,6 +214,7 @@ def agreement_create(
             threshold=t,
             key_check=key_check,
             auditors=auditor or (),
+            purpose_scopes=scopes,
         )
     overseen = f"; auditors {', '.join(a['auditors'])}" if a["auditors"] else ""
     console.print(f"agreement {a['agreement_id']}: parties {', '.join(a['parties'])}{overseen}")

@@ -13,6 +13,11 @@ confidence, agencies`` (``;``-joined), and a row with an empty case id for a que
 that found nothing (``--out -``: the CSV on stdout; ``--json``: the service's answer as it
 came). ``--input -`` reads the CSV from stdin. :meth:`service.Client.query` is the client
 call, for scripts too.
+
+A sought family: give its members one ``household_id`` (and a ``relationship`` each, as a
+register does; the schema names the columns). The answer then says, per family, which
+members were found and which were found registered together in one household at some
+agency; the command prints it after the members' cases (on stderr with ``--out``).
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from rich.table import Table
 from caselink_output import JSON, is_stdio, print_json, text_out
 from service.cli_client import AGREEMENT, CA, KEY, URL, client
 
-__all__ = ["register", "result_rows"]
+__all__ = ["family_rows", "register", "result_rows"]
 
 console = Console(stderr=True, soft_wrap=True)
 
@@ -68,6 +73,49 @@ def _encode(
         id_column=id_column,
     )
     return report.records
+
+
+def family_rows(answer: dict[str, Any]) -> list[dict[str, str]]:
+    """One row per sought family of a family query (none for a query without households):
+    its members, those found, those found together, and where."""
+    rows = []
+    for k, f in enumerate(answer.get("families") or [], start=1):
+        rows.append(
+            {
+                "family": str(k),
+                "members": ", ".join(f["members"]),
+                "found": f"{len(f['members_found'])} of {len(f['members'])}",
+                "found together": ", ".join(f["found_together"]) or "-",
+                "households": "; ".join(
+                    f"{h['agency']}: {', '.join(h['members'])}" for h in f["households"]
+                )
+                or "-",
+            }
+        )
+    return rows
+
+
+def _show_families(answer: dict[str, Any], where: Console) -> None:
+    if answer.get("families") is None:
+        return
+    rows = family_rows(answer)
+    table = Table(
+        "family",
+        "members",
+        "found",
+        "found together",
+        "households (agency: members)",
+        title="sought families",
+    )
+    for r in rows:
+        table.add_row(*r.values())
+    where.print(table)
+    every = sum(1 for f in answer["families"] if len(f["members_found"]) == len(f["members"]))
+    some = sum(1 for f in answer["families"] if f["members_found"])
+    console.print(
+        f"{len(rows):,} sought families: {every:,} with every member found, {some:,} with "
+        "at least one"
+    )
 
 
 def _show(rows: list[dict[str, Any]], out: Path | None) -> None:
@@ -115,7 +163,10 @@ def query(
     api_key_file: Path | None = KEY,
     ca_file: Path | None = CA,
 ) -> None:
-    """Is this person known anywhere? Case ids, confidence and the agencies holding them."""
+    """Is this person known anywhere? Case ids, confidence and the agencies holding them.
+
+    Members of a sought family sharing a household_id are also answered as a family: who
+    was found, and who was found registered together."""
     if as_json and out is not None:
         raise typer.BadParameter("give --json or --out, not both", param_hint="--json")
     with client(url, api_key_file, ca_file=ca_file) as c, tempfile.TemporaryDirectory() as tmp:
@@ -137,6 +188,7 @@ def query(
         print_json(answer)
         return
     _show(result_rows(answer), out)
+    _show_families(answer, Console() if out is None else console)
 
 
 def register(app: typer.Typer) -> None:

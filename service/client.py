@@ -119,11 +119,13 @@ class Client:
         allow_duplicates_within_agency: bool = False,
         key_check: str | None = None,
         auditors: Sequence[str] = (),
+        purpose_scopes: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
         """Create an agreement (stewards). ``segments`` is the schema's layout, in order:
         ``schema.layout`` of a :class:`bloom.Schema`, or ``{"name", "bits"}`` objects.
         ``key_check`` is the secret's :func:`bloom.key_check_value` (else the first batch's).
-        ``auditors`` names the agencies whose ``auditor`` keys will oversee it."""
+        ``auditors`` names the agencies whose ``auditor`` keys will oversee it;
+        ``purpose_scopes`` the consent scope each purpose needs (``{"tracing": "tracing"}``)."""
         body = {
             "name": name,
             "parties": parties,
@@ -144,6 +146,8 @@ class Client:
             body["key_check"] = key_check
         if auditors:
             body["auditors"] = list(auditors)
+        if purpose_scopes:
+            body["purpose_scopes"] = dict(purpose_scopes)
         return self._json("POST", "/v1/agreements", json=body)
 
     def list_agreements(self) -> list[dict[str, Any]]:
@@ -162,9 +166,11 @@ class Client:
         retention_days: int | None = None,
         add_auditors: Sequence[str] = (),
         remove_auditors: Sequence[str] = (),
+        purpose_scopes: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
         """Amend an agreement (stewards of a party); what is not given stays as it is. The
-        purposes, when given, replace the list. Returns the agreement as amended."""
+        purposes, and the consent scope of each purpose, when given, replace what was there.
+        Returns the agreement as amended."""
         body: dict[str, Any] = {}
         for field, names in (
             ("add_parties", add_parties),
@@ -178,6 +184,8 @@ class Client:
             body["purposes"] = list(purposes)
         if retention_days is not None:
             body["retention_days"] = retention_days
+        if purpose_scopes is not None:
+            body["purpose_scopes"] = dict(purpose_scopes)
         return self._json("PATCH", f"/v1/agreements/{agreement_id}", json=body)
 
     # -- batches and runs -------------------------------------------------------------
@@ -236,6 +244,17 @@ class Client:
         if agency is not None:
             body["agency"] = agency
         return self._json("POST", f"/v1/agreements/{agreement_id}/withdrawals", json=body)
+
+    def set_consent(
+        self, agreement_id: str, record_refs: Sequence[str], scopes: Sequence[str] | None
+    ) -> dict[str, Any]:
+        """Give your agency's records ``record_refs`` the consent ``scopes`` from now on
+        (``[]``: none; ``None``: nothing said, every purpose); the service's counts."""
+        body = {
+            "record_refs": list(record_refs),
+            "scopes": None if scopes is None else list(scopes),
+        }
+        return self._json("PUT", f"/v1/agreements/{agreement_id}/records/consent", json=body)
 
     def query(
         self,
