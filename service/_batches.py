@@ -367,7 +367,8 @@ def load_batch(
     conn: sa.Connection, row: Any, agency: str, fingerprint: str, *, codec: FilterCodec
 ) -> bloom.EncodedBatch:
     """A stored pending batch as an :class:`bloom.EncodedBatch`, ready for ``linkage.link``,
-    with the household and consent its records hold (:func:`loaded_facts`); a filter altered or moved between records raises :class:`linkage.SealedValueError`."""
+    with the household and consent its records hold (:func:`loaded_facts`); a filter altered
+    or moved between records raises :class:`linkage.SealedValueError`."""
     r = batch_records.c
     recs = conn.execute(
         sa.select(r.position, r.record_ref, r.bloom, r.group_key, r.relationship, r.consent)

@@ -98,10 +98,12 @@ def set_command(
         print_json(total)
         return
     shown = "nothing said (every purpose)" if wanted is None else (", ".join(wanted) or "none")
-    table = Table("", "records", title=f"consent from now on: {shown}")
+    out = Console()
+    out.print(f"consent from now on: {shown}")
+    table = Table("", "records")
     for key in COUNTS:
         table.add_row(LABELS[key], f"{total[key]:,}")
-    Console().print(table)
+    out.print(table)
     if total["not_held"]:
         console.print(
             f"{total['not_held']:,} refs name no record your agency holds in {agreement} "
