@@ -36,7 +36,7 @@ READS = {
     "admin verify-audit",
 }
 # Commands that change something and print a machine-usable result with --json too.
-WRITES_WITH_JSON = {"withdraw", "agreement amend"}
+WRITES_WITH_JSON = {"withdraw", "agreement amend", "consent set"}
 
 
 def _walk(path: str, command) -> list[tuple[str, object]]:
