@@ -311,8 +311,8 @@ POISON: dict[str, tuple[Callable, str]] = {
                 "given_name": pa.array([SECRET_REF, "Amina", "Olena", "Jonathan"], pa.string())
             },
         ),
-        "column 'given_name': a batch holds only record_ref and bloom, so that plaintext "
-        "never reaches the service",
+        "column 'given_name': a batch holds only record_ref and bloom (and the household "
+        "columns group, relationship and consent), so that plaintext never reaches the service",
     ),
 }
 
