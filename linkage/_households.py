@@ -121,11 +121,13 @@ class HouseholdLinks:
         cls, household: np.ndarray, a: np.ndarray, b: np.ndarray, p: np.ndarray
     ) -> HouseholdLinks:
         """The links ``(a[t], b[t])`` at probability ``p[t] >= LINKED_AT`` between records of
-        two different households."""
+        two different households (a link given twice, in either order, counts once)."""
         n_h, n = int(household.max(initial=-1)) + 1, len(household)
         keep = (p >= LINKED_AT) & (household[a] >= 0) & (household[b] >= 0)
         keep &= household[a] != household[b]
         lo, hi = _ordered(household, a[keep], b[keep])
+        pair_keys, first = np.unique(lo * n + hi, return_index=True)  # each link once
+        lo, hi = lo[first], hi[first]
         hl, hh = household[lo], household[hi]
 
         def counted(k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -136,7 +138,7 @@ class HouseholdLinks:
             household=household,
             households=n_h,
             records=n,
-            pair_keys=np.unique(lo * n + hi),
+            pair_keys=pair_keys,
             between=counted(hl * n_h + hh),
             first_into=counted(lo * n_h + hh),
             into_second=counted(hl * n + hi),
