@@ -24,10 +24,9 @@ from linkage._households import (
     role_levels,
     support_levels,
 )
-from tests.linkage.households_data import Noise, generate_households, scores
+from tests.linkage.households_data import HEAVY, generate_households, scores
 
 HEAD, SPOUSE, CHILD, PARENT, SIBLING, OTHER = range(6)
-HEAVY = Noise(typo=0.35, transliteration=0.35, father_missing=0.3, year_only=0.25, year_off=0.15)
 
 
 def test_household_codes_skip_records_in_no_group_or_alone_in_theirs():
