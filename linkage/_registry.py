@@ -234,15 +234,23 @@ class Registry:
             return count_records(c, self.scope, agency)
 
     def case_page(
-        self, agency: str, offset: int, limit: int, *, connection: sa.Connection | None = None
+        self,
+        agency: str,
+        offset: int,
+        limit: int,
+        *,
+        consent: str | None = None,
+        connection: sa.Connection | None = None,
     ) -> list[CaseRow]:
         """``limit`` of ``agency``'s records from ``offset`` (registration order), each with
         its case, confidence and the other agencies in that case — never their refs
-        (:class:`linkage._registry_read.CaseRow`)."""
+        (:class:`linkage._registry_read.CaseRow`). ``consent``: the scope the read's purpose
+        needs; another agency is named only through a record whose consent covers it (or
+        says nothing). ``None``: every record."""
         from linkage._registry_read import case_page
 
         with self._read(connection) as c:
-            return case_page(c, self.scope, agency, offset, limit)
+            return case_page(c, self.scope, agency, offset, limit, consent)
 
     def case_record_ids(
         self, agency: str, record_ref: str, *, connection: sa.Connection | None = None

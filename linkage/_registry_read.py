@@ -76,26 +76,35 @@ def count_records(conn: sa.Connection, scope: str | None, agency: str | None = N
 
 
 def _others(
-    conn: sa.Connection, scope: str, agency: str, case_ids: list[str]
+    conn: sa.Connection, scope: str, agency: str, case_ids: list[str], consent: str | None
 ) -> dict[str, tuple[str, ...]]:
+    """Per case, the other agencies holding a record of it (through a record whose consent
+    covers ``consent``, or says nothing; every record when ``consent`` is None)."""
     r = records_table.c
     found: dict[str, set[str]] = {}
     for start in range(0, len(case_ids), _IN_LIST):
         part = case_ids[start : start + _IN_LIST]
         rows = conn.execute(
-            sa.select(r.case_id, r.agency)
+            sa.select(r.case_id, r.agency, r.consent)
             .distinct()
             .where(r.scope == scope, r.agency != agency, r.case_id.in_(part))
         ).all()
-        for cid, other in rows:
-            found.setdefault(cid, set()).add(other)
+        for cid, other, held in rows:
+            if consent is None or held is None or consent in held.split(" "):
+                found.setdefault(cid, set()).add(other)
     return {cid: tuple(sorted(v)) for cid, v in found.items()}
 
 
 def case_page(
-    conn: sa.Connection, scope: str, agency: str, offset: int, limit: int
+    conn: sa.Connection,
+    scope: str,
+    agency: str,
+    offset: int,
+    limit: int,
+    consent: str | None = None,
 ) -> list[CaseRow]:
-    """``limit`` records of ``agency`` from ``offset``, in the order they were registered."""
+    """``limit`` records of ``agency`` from ``offset``, in the order they were registered;
+    other agencies named as :func:`_others` says."""
     r = records_table.c
     rows = conn.execute(
         sa.select(r.record_ref, r.case_id, r.confidence)
@@ -104,7 +113,7 @@ def case_page(
         .offset(offset)
         .limit(limit)
     ).all()
-    others = _others(conn, scope, agency, sorted({x.case_id for x in rows}))
+    others = _others(conn, scope, agency, sorted({x.case_id for x in rows}), consent)
     return [
         CaseRow(x.record_ref, x.case_id, float(x.confidence), others.get(x.case_id, ()))
         for x in rows

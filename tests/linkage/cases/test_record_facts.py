@@ -1,7 +1,7 @@
 """What a batch says of its records besides their filters -- household group, relationship,
 consent -- kept by the registry on SQLite and PostgreSQL: stored with a run's new records
 (NULL where a batch says nothing), read back into a run's pool and a tracing index, consent
-changed later in bulk, and registries made before the columns existed brought up to date
+changed later in bulk and heeded by an agency's case read, and registries made before the columns existed brought up to date
 (migration 0010 for the service, the registry itself where it makes its tables)."""
 
 from __future__ import annotations
@@ -234,3 +234,28 @@ def _store_as_before(engine: sa.Engine, batch: bloom.EncodedBatch) -> None:
                 .insert()
                 .values(case_id=case, scope="s", seq=seq, merged_into=None, confidence=conf)
             )
+
+
+def test_a_case_read_names_another_agency_only_through_a_record_whose_consent_covers_it(
+    make_registry, febrl4, febrl_schema, secret
+):
+    reg = make_registry()
+    a = _batch(febrl4.a.iloc[:300], febrl_schema, secret, "a")
+    b = _batch(febrl4.b.iloc[:300], febrl_schema, secret, "b")
+    link([a, b], registry=reg)
+    every = reg.case_page("a", 0, 300)
+    named = {r.record_ref for r in every if r.other_agencies == ("b",)}
+    assert len(named) > 10
+    refs = list(b.record_refs)
+    reg.set_consent("b", refs[:150], ["coordination"])
+    reg.set_consent("b", refs[150:], [])
+    for consent, expected in (("tracing", set()), ("coordination", None), (None, named)):
+        page = reg.case_page("a", 0, 300, consent=consent)
+        got = {r.record_ref for r in page if r.other_agencies == ("b",)}
+        if expected is None:  # b's first half agreed to coordination
+            assert got and got < named
+        else:
+            assert got == expected
+        assert [r.case_id for r in page] == [r.case_id for r in every]  # a's own cases alike
+    reg.set_consent("b", refs, None)  # nothing said: every purpose again
+    assert reg.case_page("a", 0, 300, consent="tracing") == every
