@@ -20,6 +20,15 @@ Public API (filters are ``(rows, words)`` uint64 arrays, as ``bloom`` writes the
     index.search(queries, top_k=5)          # per query row: CaseHit(case_id, confidence, ...)
     index = index.apply(change)             # IndexChange: records in, out, re-cased (a copy)
     index = index.add(registry.index_rows(words, ids))       # or .remove(ids), .recase(...)
+    index = linkage.QueryIndex.from_rows(scope, registry.index_rows(words), bounds)
+    index.search(queries, top_k=5, scope="tracing")  # only records whose consent covers it
+    registry.set_consent("agency-a", refs, ["tracing"])     # later consent; None: unsaid
+
+Batches may say which records share a household, their relationships and consent
+(``EncodedBatch.groups``/``relationships``/``consent``, :mod:`bloom._households`): a run
+then weighs each pair's household evidence too (:mod:`linkage._households`), the registry
+keeps the three per record, and a :class:`CaseHit` names the households of its records
+(:class:`HouseholdTag`).
 
 The parts a run is made of are public too, for evaluations and benchmarks:
 ``segment_bounds``/``segment_words``/``segment_dice`` (per-segment Dice), ``candidate_floor``,
@@ -51,7 +60,7 @@ from linkage._features import segment_bounds, segment_dice, segment_words
 from linkage._kernels import dice_pairs_reference, popcounts, popcounts_reference
 from linkage._link import LinkReport, candidate_floor, link, plan_link
 from linkage._query_fit import QueryModel
-from linkage._query_index import CaseHit, QueryIndex
+from linkage._query_index import CaseHit, HouseholdTag, QueryIndex
 from linkage._query_update import IndexChange, IndexRows
 from linkage._ray import ensure_ray
 from linkage._ray_link import RUN_TASK_NAME, PlanInputs, ray_plan_link
@@ -71,6 +80,7 @@ __all__ = [
     "DataKeyError",
     "DataKeyRing",
     "FilterCipher",
+    "HouseholdTag",
     "IndexChange",
     "IndexRows",
     "LinkReport",

@@ -10,6 +10,8 @@ The stages, each a plain function of arrays:
    class, several non-match classes: ``_fellegi``);
 4. calibration: P(this pair is a match) from the weights of every candidate pair of the two
    agencies, the records' competing candidates on both sides included (``_calibration``);
+   when the batches say which records share a household, each pair's household support and
+   role consistency are weighed too, and the pairs calibrated again (``_households``);
 5. threshold (auto: the one that maximises the expected F1 under the calibrated
    probabilities), clustering with at most one record per agency per case, stable case ids.
 
@@ -38,6 +40,7 @@ from linkage._caseid import new_case_ids
 from linkage._cluster import CaseAssignment, assign_cases, cluster
 from linkage._features import crowd_levels, segment_dice
 from linkage._fellegi import FSModel, comparison_levels, fit_fellegi_sunter, level_shares
+from linkage._households import collective_pass
 from linkage._pool import Pool, build_pool
 from linkage._registry import Registry, RegistryState, RegistryUpdate
 from linkage._search import SearchExecutor, search
@@ -65,6 +68,8 @@ class LinkReport:
     pairs_scored: int
     links_accepted: int
     merges: dict[str, str] = field(default_factory=dict)
+    # per agency pair: candidates, prior, calibration shares and, with households, the
+    # household columns' weights (household_support_weight_<level>, household_role_weight_...)
     models: dict[str, dict[str, float]] = field(default_factory=dict)
     pairs: pd.DataFrame | None = None  # every scored candidate pair, when keep_pairs=True
     update: RegistryUpdate | None = None  # the registry's changes (plan_link with a state)
@@ -100,10 +105,13 @@ def pair_baseline(
     return candidate_floor(dice), level_shares(levels)
 
 
-def _baseline(pool: Pool, x: int, y: int, rng: np.random.Generator) -> tuple[float, np.ndarray]:
-    """Candidate floor (a high percentile of random-pair Dice) and level shares of random pairs."""
+def _baseline(
+    pool: Pool, x: int, y: int, rng: np.random.Generator
+) -> tuple[float, np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """Candidate floor (a high percentile of random-pair Dice), level shares of random pairs,
+    and the random pairs themselves (household evidence is anchored on them too)."""
     a, b = _random_pairs(pool, x, y, rng)
-    return pair_baseline(pool.filters, pool.popcounts, a, b, pool.bounds)
+    return (*pair_baseline(pool.filters, pool.popcounts, a, b, pool.bounds), (a, b))
 
 
 def _pairs_for(pool: Pool, x: int, y: int, floor: float, top_k: int, find: Finder) -> _Triple:
@@ -127,14 +135,10 @@ def _pairs_for(pool: Pool, x: int, y: int, floor: float, top_k: int, find: Finde
     return g1, g2, s
 
 
-def _score(
-    pool: Pool,
-    pairs: dict[_Key, _Triple],
-    u_random: dict[_Key, np.ndarray],
-    models: dict[_Key, dict[str, float]],
-    several: bool,
-) -> dict[_Key, np.ndarray]:
-    """Per agency pair: match weights of its candidates (its own EM model, or the pooled one).
+def _levels(
+    pool: Pool, pairs: dict[_Key, _Triple], u_random: dict[_Key, np.ndarray], several: bool
+) -> tuple[dict[_Key, np.ndarray], dict[_Key, np.ndarray]]:
+    """Per agency pair: comparison levels of its candidates and their random-pair anchors.
 
     One record per person per agency (not ``several``): each pair's crowd is compared too
     (:func:`crowd_levels`), anchored like the segments by the crowds of the candidates, nearly
@@ -148,12 +152,23 @@ def _score(
             crowd = crowd_levels(g1, g2)[:, None]
             levels[key] = np.concatenate([lv, crowd], axis=1)
             anchors[key] = np.concatenate([u_random[key], level_shares(crowd)])
+    return levels, anchors
+
+
+def fit_weights(
+    levels: dict[_Key, np.ndarray],
+    anchors: dict[_Key, np.ndarray],
+    models: dict[_Key, dict[str, float]],
+) -> tuple[dict[_Key, np.ndarray], dict[_Key, FSModel]]:
+    """Per agency pair: match weights of its candidates (its own EM model, or the pooled one
+    of every agency pair given) and the model that weighed them."""
     nonempty = [lv for lv in levels.values() if len(lv)]
     pooled = None  # fitted only for the agency pairs too small for a model of their own
     if nonempty and any(len(lv) < MIN_PAIRS_PER_MODEL for lv in levels.values()):
         u_pooled = np.mean(list(anchors.values()), axis=0)
         pooled = fit_fellegi_sunter(np.concatenate(nonempty), u_random=u_pooled)
     weights: dict[_Key, np.ndarray] = {}
+    fitted: dict[_Key, FSModel] = {}
     for key, lv in levels.items():
         own = len(lv) >= MIN_PAIRS_PER_MODEL
         model = fit_fellegi_sunter(lv, u_random=anchors[key]) if own else pooled
@@ -162,7 +177,8 @@ def _score(
         )  # None: lv empty
         if model is not None:
             models[key] |= {"pairs": len(lv), "prior": model.prior, "own_model": own}
-    return weights
+            fitted[key] = model
+    return weights, fitted
 
 
 def _probabilities(
@@ -277,12 +293,27 @@ def plan_link(
     pairs = {k: _pairs_for(pool, *k, floors[k], top_k, find) for k in keys}
     clock.lap("search")
     models: dict[_Key, dict[str, float]] = {k: {"candidate_threshold": floors[k]} for k in keys}
-    weights = _score(
-        pool, pairs, {k: base[k][1] for k in keys}, models, allow_duplicates_within_agency
-    )
+    several = allow_duplicates_within_agency
+    levels, anchors = _levels(pool, pairs, {k: base[k][1] for k in keys}, several)
+    weights, _ = fit_weights(levels, anchors, models)
     clock.lap("model")
-    g1, g2, w, p = _probabilities(pairs, weights, models, allow_duplicates_within_agency)
+    g1, g2, w, p = _probabilities(pairs, weights, models, several)
     clock.lap("calibration")
+    if pool.facts.has_groups:  # collective linkage: households as two more columns
+        again = collective_pass(
+            pool,
+            pairs,
+            {k: base[k][2] for k in keys},
+            weights,
+            (g1, g2, w, p),
+            calibrate=lambda wt: _probabilities(pairs, wt, models, several),
+            min_pairs=MIN_PAIRS_PER_MODEL,
+        )
+        if again is not None:
+            (g1, g2, w, p), described = again
+            for key, info in described.items():
+                models[key] |= info
+        clock.lap("households")
     edge = p >= 1e-3  # links below 0.1% cannot matter to clustering or confidence
     ea, eb, ep = g1[edge], g2[edge], p[edge]
     t = auto_threshold(ep) if threshold == "auto" else float(threshold)
@@ -365,6 +396,7 @@ def _update(
     keep = ep >= STORE_LINKS_ABOVE
     ends_a, ends_b = pool.link_ends(ea[keep]), pool.link_ends(eb[keep])
     links = list(zip(ends_a, ends_b, ep[keep].tolist(), strict=True))
+    facts = pool.facts.take(new)
     return RegistryUpdate(
         fingerprint=pool.fingerprint,
         filter_bits=pool.filters.shape[1] * 64,
@@ -380,4 +412,7 @@ def _update(
         new_cases=[(c, r.case_confidence[c]) for c in r.new_cases],
         merges=r.merges,
         case_confidence=_changed(r.case_confidence, pool.case_confidence, set(r.new_cases)),
+        new_groups=facts.groups,
+        new_relationships=facts.relationships,
+        new_consent=facts.consent,
     )

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from bloom import EncodedBatch
+from linkage._facts import RecordFacts, batch_facts
 from linkage._features import segment_words
 from linkage._registry import RegistryState
 from linkage._types import LinkageError, LinkEnd, NewRecordRef
@@ -36,6 +37,7 @@ class Pool:
     bounds: np.ndarray
     input_index: np.ndarray  # pool position of each input record, in input order
     old_links: tuple[np.ndarray, np.ndarray, np.ndarray]  # pool positions and probabilities
+    facts: RecordFacts  # household group, relationship, consent of each record
 
     def members(self, code: int) -> np.ndarray:
         return np.flatnonzero(self.agency_codes == code)
@@ -96,8 +98,11 @@ def _check(batches: Sequence[EncodedBatch], state: RegistryState | None) -> list
 
 def build_pool(batches: Sequence[EncodedBatch], state: RegistryState | None) -> Pool:
     """The run's records: ``state`` (a registry's, as :meth:`Registry.state` reads it) and the
-    batches' records that are not in it yet."""
+    batches' records that are not in it yet. A record already held keeps the household and
+    consent stored with it (a consent changes through :meth:`Registry.set_consent`)."""
     problems = _check(batches, state)
+    checked = [batch_facts(b, k) for k, b in enumerate(batches, start=1)]
+    problems += [p for _, found in checked for p in found]
     if problems:
         raise LinkageError(problems)
     agencies = np.concatenate([np.full(len(b), b.metadata.agency, dtype=object) for b in batches])
@@ -154,4 +159,7 @@ def build_pool(batches: Sequence[EncodedBatch], state: RegistryState | None) -> 
         bounds=segment_words(batches[0].metadata),
         input_index=input_index.astype(np.int64),
         old_links=old_links,
+        facts=RecordFacts.concat(
+            [state.facts(), RecordFacts.concat([f for f, _ in checked]).take(fresh)]
+        ),
     )

@@ -26,11 +26,13 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 import pandas as pd
 
 from blocking import SegmentPlan, TopKResult, lsh_top_k
+from linkage._facts import RecordFacts
 from linkage._features import segment_dice
 from linkage._fellegi import comparison_levels
 from linkage._query_fit import QueryModel, case_probabilities, fit_query_model
@@ -43,11 +45,12 @@ from linkage._query_update import (
     apply_delta,
     case_index,
     compare,
+    consent_codes,
 )
 from linkage._search import search
 from linkage._types import CandidatePairs
 
-__all__ = ["CaseHit", "QueryIndex"]
+__all__ = ["CaseHit", "HouseholdTag", "QueryIndex"]
 
 CANDIDATES_PER_AGENCY = 10  # candidate records per query row: this many per agency
 FIT_CHUNK = 64  # pseudo-queries per scan while fitting
@@ -56,12 +59,26 @@ Triple = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
 @dataclass(frozen=True)
+class HouseholdTag:
+    """A record of a case that its agency registered in a household: the agency, the
+    household's pseudonym (per agency: :mod:`bloom._households`; for comparing hits with
+    one another, never to be shown) and the record's relationship code (``-1``: not given)."""
+
+    agency: str
+    group: int
+    relationship: int
+
+
+@dataclass(frozen=True)
 class CaseHit:
-    """One candidate case of one query row."""
+    """One candidate case of one query row: its id, confidence, the agencies holding a record
+    of it, and which of those records sit in a household (two hits sharing a tag's agency and
+    group are people registered together)."""
 
     case_id: str
     confidence: float
     agencies: tuple[str, ...]
+    households: tuple[HouseholdTag, ...] = ()
 
 
 def chunked_search(q: np.ndarray, prepared: SortedFilters, floor: float, k: int) -> Triple:
@@ -126,12 +143,23 @@ class QueryIndex:
     codes: CaseCodes | None = None  # case id -> code, shared with the indexes made from this
     fitted_records: int = 0  # records the model was fitted on
     changed_since_fit: int = 0  # records changed in place since
+    # per record, what its batch said (linkage._facts): household pseudonym (0: none),
+    # relationship (-1: not given) and consent (a code into consent_texts; -1: nothing said)
+    groups: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint64))
+    relationships: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int8))
+    consent_code: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    consent_texts: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if len(self.record_ids) != self.records:  # built from arrays alone: ids by position
             object.__setattr__(self, "record_ids", np.arange(self.records, dtype=np.int64))
         if self.codes is None:
             object.__setattr__(self, "codes", CaseCodes(self.case_ids))
+        if len(self.groups) != self.records:  # nothing said of the records' households
+            none = RecordFacts.none(self.records)
+            object.__setattr__(self, "groups", none.groups)
+            object.__setattr__(self, "relationships", none.relationships)
+            object.__setattr__(self, "consent_code", np.full(self.records, -1, np.int64))
 
     @classmethod
     def build(
@@ -145,10 +173,16 @@ class QueryIndex:
         seed: int = 0,
         record_ids: np.ndarray | None = None,
         model: QueryModel | None = None,
+        groups: np.ndarray | None = None,
+        relationships: np.ndarray | None = None,
+        consent: np.ndarray | None = None,
     ) -> QueryIndex:
         """An index of these records (in ascending ``record_ids``, by default their
-        positions); fits the calibration on them unless given a ``model``."""
+        positions); fits the calibration on them unless given a ``model``. ``groups``,
+        ``relationships`` and ``consent``: what the records' batches said of their household
+        and consent (:class:`IndexRows`; ``None``: nothing)."""
         started = time.perf_counter()
+        facts = RecordFacts.of(len(filters), groups, relationships, consent)
         prepared = sort_filters(np.ascontiguousarray(filters, dtype=np.uint64))
         ids = np.arange(len(filters)) if record_ids is None else np.asarray(record_ids, np.int64)
         codes, uniques = pd.factorize(np.asarray(case_ids, dtype=object)[prepared.order])
@@ -162,6 +196,8 @@ class QueryIndex:
 
         if model is None:
             model = fit_query_model(prepared, case_code, bounds, own_search, per_query, seed=seed)
+        facts = facts.take(prepared.order)
+        texts, consent_code = consent_codes((), facts.consent)
         return cls(
             scope=scope,
             filters=prepared,
@@ -176,6 +212,36 @@ class QueryIndex:
             build_seconds=time.perf_counter() - started,
             record_ids=ids[prepared.order].astype(np.int64),
             fitted_records=len(ids),
+            groups=facts.groups,
+            relationships=facts.relationships,
+            consent_code=consent_code,
+            consent_texts=texts,
+        )
+
+    @classmethod
+    def from_rows(
+        cls,
+        scope: str,
+        rows: IndexRows,
+        bounds: np.ndarray,
+        *,
+        seed: int = 0,
+        model: QueryModel | None = None,
+    ) -> QueryIndex:
+        """:meth:`build` of registry records as :meth:`linkage.Registry.index_rows` reads
+        them (their ids, households and consent included)."""
+        return cls.build(
+            scope,
+            rows.filters,
+            rows.agencies,
+            rows.case_ids,
+            bounds,
+            seed=seed,
+            record_ids=rows.ids,
+            model=model,
+            groups=rows.groups,
+            relationships=rows.relationships,
+            consent=rows.consent,
         )
 
     @property
@@ -221,9 +287,39 @@ class QueryIndex:
         found = search(q, self.filters.filters, threshold, k, executor=scan)
         return found.i, found.j, found.score
 
-    def agencies_of(self, case: int) -> tuple[str, ...]:
-        rows = self.case_rows[self.case_ptr[case] : self.case_ptr[case + 1]]
+    def allowed(self, rows: np.ndarray, scope: str | None) -> np.ndarray:
+        """Whether each of these records may serve a purpose needing consent ``scope``: every
+        record when ``scope`` is None; else those whose batch said nothing of consent, and
+        those whose consent holds ``scope``."""
+        rows = np.asarray(rows, np.int64)
+        if scope is None:
+            return np.ones(len(rows), bool)
+        covers = np.array([scope in t.split(" ") for t in self.consent_texts] + [True], bool)
+        return cast(np.ndarray, covers[self.consent_code[rows]])  # code -1: the last, True
+
+    def agencies_of(self, case: int, scope: str | None = None) -> tuple[str, ...]:
+        """The agencies holding a record of ``case`` (whose consent covers ``scope``)."""
+        rows = self._rows_of(case, scope)
         return tuple(sorted({self.agency_names[a] for a in self.agency_code[rows]}))
+
+    def households_of(self, case: int, scope: str | None = None) -> tuple[HouseholdTag, ...]:
+        """The records of ``case`` (whose consent covers ``scope``) registered in a household."""
+        rows = self._rows_of(case, scope)
+        rows = rows[self.groups[rows] != 0]
+        tags = {
+            HouseholdTag(self.agency_names[a], int(g), int(r))
+            for a, g, r in zip(
+                self.agency_code[rows].tolist(),
+                self.groups[rows].tolist(),
+                self.relationships[rows].tolist(),
+                strict=True,
+            )
+        }
+        return tuple(sorted(tags, key=lambda t: (t.agency, t.group, t.relationship)))
+
+    def _rows_of(self, case: int, scope: str | None) -> np.ndarray:
+        rows = self.case_rows[self.case_ptr[case] : self.case_ptr[case + 1]]
+        return rows[self.allowed(rows, scope)] if scope is not None else rows
 
     def search(
         self,
@@ -231,15 +327,24 @@ class QueryIndex:
         top_k: int,
         min_confidence: float = 0.0,
         *,
+        scope: str | None = None,
         parts: int = 1,
         pool: Executor | None = None,
     ) -> list[list[CaseHit]]:
-        """Per query row, up to ``top_k`` cases with confidence >= ``min_confidence``."""
+        """Per query row, up to ``top_k`` cases with confidence >= ``min_confidence``.
+
+        ``scope``: the consent the purpose needs (``tracing``...). A record whose consent
+        does not cover it is as if it were not held: it is never a candidate (a case reached
+        only through such records is not answered), and its agency and household are not
+        named. ``None``: every record, as before consent existed."""
         out: list[list[CaseHit]] = [[] for _ in range(len(q))]
         if self.model is None or self.records == 0:
             return out
         m = self.model
         i, j, _ = self.candidates(q, m.floor, m.per_query, parts=parts, pool=pool)
+        if scope is not None:
+            ok = self.allowed(j, scope)
+            i, j = i[ok], j[ok]
         if i.size == 0:
             return out
         levels = comparison_levels(segment_dice(q, self.filters.filters, i, j, self.bounds))
@@ -252,7 +357,12 @@ class QueryIndex:
         o = np.lexsort((by_id, -p, rows))
         for r, c, conf in zip(rows[o].tolist(), cases[o].tolist(), p[o].tolist(), strict=True):
             if conf >= min_confidence and len(out[r]) < top_k:
-                hit = CaseHit(str(self.case_ids[c]), round(conf, 6), self.agencies_of(c))
+                hit = CaseHit(
+                    str(self.case_ids[c]),
+                    round(conf, 6),
+                    self.agencies_of(c, scope),
+                    self.households_of(c, scope),
+                )
                 out[r].append(hit)
         return out
 

@@ -31,6 +31,7 @@ every array is new, so a query holding the old index reads it undisturbed (copy 
 
 from __future__ import annotations
 
+import operator
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -38,6 +39,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
+from linkage._facts import RecordFacts
 from linkage._query_kernel import SortedFilters
 
 if TYPE_CHECKING:
@@ -51,6 +53,7 @@ __all__ = [
     "apply_delta",
     "case_index",
     "compare",
+    "consent_codes",
 ]
 
 REBUILD_SHARE = 0.25  # records changed since the fit, as a share of those it was fitted on
@@ -115,17 +118,37 @@ class CaseCodes:
 
 @dataclass(frozen=True)
 class IndexRows:
-    """Registry records as the database holds them now (any order)."""
+    """Registry records as the database holds them now (any order), with what their batches
+    said of their household and consent (:mod:`linkage._facts`; ``None``: nothing)."""
 
     ids: np.ndarray  # int64
     filters: np.ndarray  # (m, words) uint64
     agencies: np.ndarray  # object
     case_ids: np.ndarray  # object
+    groups: np.ndarray | None = None  # uint64 household pseudonym, 0 = no group
+    relationships: np.ndarray | None = None  # int8, -1 = not given
+    consent: np.ndarray | None = None  # object: str, or None = nothing said (every purpose)
 
     @classmethod
     def empty(cls, words: int) -> IndexRows:
         none = np.empty(0, object)
         return cls(np.zeros(0, np.int64), np.zeros((0, words), np.uint64), none, none)
+
+    def facts(self) -> RecordFacts:
+        return RecordFacts.of(len(self.ids), self.groups, self.relationships, self.consent)
+
+    def take(self, rows: np.ndarray) -> IndexRows:
+        """These records' rows ``rows`` (a mask or positions)."""
+        f = self.facts().take(rows)
+        return IndexRows(
+            self.ids[rows],
+            self.filters[rows],
+            self.agencies[rows],
+            self.case_ids[rows],
+            f.groups,
+            f.relationships,
+            f.consent,
+        )
 
 
 @dataclass(frozen=True)
@@ -230,9 +253,22 @@ def _agency_codes(
     return tuple(known), out
 
 
+def consent_codes(
+    texts: tuple[str, ...], consent: np.ndarray
+) -> tuple[tuple[str, ...], np.ndarray]:
+    """Codes of consent values (``-1``: nothing said), new values appended to ``texts``."""
+    known = {t: k for k, t in enumerate(texts)}
+    out = np.full(len(consent), -1, np.int64)
+    for k, c in enumerate(consent.tolist()):
+        if c is not None:
+            out[k] = known.setdefault(c, len(known))
+    return tuple(known), out
+
+
 def _settle(index: QueryIndex, delta: IndexChange) -> IndexChange:
-    """Records read again that are as the index holds them (same id, agency and filter) are
-    re-cased where they are instead of dropped and added: a withdrawal moves no filter."""
+    """Records read again that are as the index holds them (same id, agency, filter,
+    household and consent) are re-cased where they are instead of dropped and added: a
+    withdrawal moves no filter; a consent changed later makes its record enter again."""
     add = delta.add
     if not len(add.ids):
         return delta
@@ -242,11 +278,15 @@ def _settle(index: QueryIndex, delta: IndexChange) -> IndexChange:
     names = np.asarray(index.agency_names, object)
     same = (index.filters.filters[pos] == add.filters[k]).all(axis=1)
     same &= names[index.agency_code[pos]] == add.agencies[k]
+    facts = add.facts().take(k)
+    held = np.asarray((*index.consent_texts, None), dtype=object)[index.consent_code[pos]]
+    same &= (index.groups[pos] == facts.groups) & (index.relationships[pos] == facts.relationships)
+    same &= np.fromiter(map(operator.eq, held.tolist(), facts.consent.tolist()), bool, len(k))
     if not same.any():
         return delta
     stay, moved = k[same], np.ones(len(add.ids), bool)
     moved[stay] = False
-    rest = IndexRows(add.ids[moved], add.filters[moved], add.agencies[moved], add.case_ids[moved])
+    rest = add.take(moved)
     return IndexChange(
         np.setdiff1d(delta.drop, add.ids[stay]),
         rest,
@@ -298,11 +338,31 @@ def apply_delta(index: QueryIndex, delta: IndexChange) -> QueryIndex:
         o = np.argsort(new_key, kind="stable")
         at = np.searchsorted(_order_key(index.filters.popcounts[keep], ids[keep]), new_key[o])
     names, add_agency = _agency_codes(names, add.agencies[o])
-    filters, popcounts, ids, case_code, agency_code = _splice(
-        [index.filters.filters, index.filters.popcounts, ids, case_code, index.agency_code],
+    facts = add.facts().take(o)
+    texts, add_consent = consent_codes(index.consent_texts, facts.consent)
+    filters, popcounts, ids, case_code, agency_code, groups, relationships, consent = _splice(
+        [
+            index.filters.filters,
+            index.filters.popcounts,
+            ids,
+            case_code,
+            index.agency_code,
+            index.groups,
+            index.relationships,
+            index.consent_code,
+        ],
         keep,
         at,
-        [add.filters[o], pc[o], add.ids[o], codes.codes(add.case_ids[o].tolist()), add_agency],
+        [
+            add.filters[o],
+            pc[o],
+            add.ids[o],
+            codes.codes(add.case_ids[o].tolist()),
+            add_agency,
+            facts.groups,
+            facts.relationships,
+            add_consent,
+        ],
     )
     case_ids = codes.array()
     case_ptr, case_rows = case_index(case_code, len(case_ids))
@@ -318,4 +378,8 @@ def apply_delta(index: QueryIndex, delta: IndexChange) -> QueryIndex:
         case_rows=case_rows,
         record_ids=ids,
         changed_since_fit=index.changed_since_fit + counted,
+        groups=groups,
+        relationships=relationships,
+        consent_code=consent,
+        consent_texts=texts,
     )

@@ -6,7 +6,8 @@ registries share one database. Every change of a linking run is applied in one t
 a run that fails leaves the registry as it was.
 
 Tables (all keyed by scope): ``registry_meta`` (schema fingerprint, filter bits),
-``registry_records`` (agency, record_ref, filter, case id, confidence), ``registry_links``
+``registry_records`` (agency, record_ref, filter, case id, confidence, and what the batch
+said of the record's household and consent: :mod:`linkage._facts`), ``registry_links``
 (pairs of records with their match probability, kept so cases can be re-formed) and
 ``registry_cases`` (case id, issue order, the id it was merged into, confidence).
 
@@ -31,7 +32,15 @@ import pandas as pd
 import sqlalchemy as sa
 
 from caselink_errors import RegistryError
-from linkage._registry_write import change_rows, insert_rows, link_rows, new_record_ids, update_rows
+from linkage._facts import RecordFacts
+from linkage._registry_write import (
+    FACT_COLUMNS,
+    change_rows,
+    insert_rows,
+    link_rows,
+    new_record_ids,
+    update_rows,
+)
 from linkage._types import LinkEnd
 from linkage.sealing import FilterCodec, SealedColumn, open_rows, registry_aad, seal_rows
 
@@ -66,6 +75,10 @@ records_table = sa.Table(
     sa.Column("bloom", sa.LargeBinary, nullable=False),
     sa.Column("case_id", sa.String(16), nullable=False, index=True),
     sa.Column("confidence", sa.Float, nullable=False),
+    # what the record's batch said besides its filter (linkage._facts); NULL: nothing
+    sa.Column("group_key", sa.BigInteger, nullable=True),
+    sa.Column("relationship", sa.SmallInteger, nullable=True),
+    sa.Column("consent", sa.String, nullable=True),
     sa.UniqueConstraint("scope", "agency", "record_ref", name="uq_registry_record"),
 )
 links_table = sa.Table(
@@ -104,6 +117,14 @@ class RegistryState:
     all_case_ids: set[str] = field(default_factory=set)  # every id ever issued here
     case_confidence: dict[str, float] = field(default_factory=dict)  # stored, of live cases
     fingerprint: str | None = None  # the schema of the records held; None while empty
+    # each record's household group, relationship and consent (linkage._facts); None: none
+    groups: np.ndarray | None = None  # uint64, 0 = no group
+    relationships: np.ndarray | None = None  # int8, -1 = not given
+    consent: np.ndarray | None = None  # object: str, or None = nothing said
+
+    def facts(self) -> RecordFacts:
+        """The records' household group, relationship and consent (defaults where none)."""
+        return RecordFacts.of(len(self.ids), self.groups, self.relationships, self.consent)
 
     @classmethod
     def empty(cls, words: int) -> RegistryState:
@@ -141,6 +162,16 @@ class RegistryUpdate:
     merges: dict[str, str]  # absorbed case id -> surviving case id
     case_confidence: dict[str, float]  # updated confidence of live cases
     sealed: list[bytes] | None = None  # the new filters as stored, once Registry.prepare ran
+    # the new records' household group, relationship and consent (linkage._facts); None:
+    # the batches said nothing (stored as NULL)
+    new_groups: np.ndarray | None = None  # uint64, 0 = no group
+    new_relationships: np.ndarray | None = None  # int8, -1 = not given
+    new_consent: np.ndarray | None = None  # object: str, or None = nothing said
+
+    def new_facts(self) -> RecordFacts:
+        """The new records' household group, relationship and consent."""
+        n = len(self.new_refs)
+        return RecordFacts.of(n, self.new_groups, self.new_relationships, self.new_consent)
 
 
 class Registry:
@@ -165,7 +196,10 @@ class Registry:
         self.scope = scope
         self.codec = codec
         if create_tables:
+            from linkage._registry_facts import add_fact_columns
+
             metadata.create_all(engine)
+            add_fact_columns(engine)  # a table made before the columns existed
 
     @classmethod
     def open(
@@ -200,15 +234,23 @@ class Registry:
             return count_records(c, self.scope, agency)
 
     def case_page(
-        self, agency: str, offset: int, limit: int, *, connection: sa.Connection | None = None
+        self,
+        agency: str,
+        offset: int,
+        limit: int,
+        *,
+        consent: str | None = None,
+        connection: sa.Connection | None = None,
     ) -> list[CaseRow]:
         """``limit`` of ``agency``'s records from ``offset`` (registration order), each with
         its case, confidence and the other agencies in that case — never their refs
-        (:class:`linkage._registry_read.CaseRow`)."""
+        (:class:`linkage._registry_read.CaseRow`). ``consent``: the scope the read's purpose
+        needs; another agency is named only through a record whose consent covers it (or
+        says nothing). ``None``: every record."""
         from linkage._registry_read import case_page
 
         with self._read(connection) as c:
-            return case_page(c, self.scope, agency, offset, limit)
+            return case_page(c, self.scope, agency, offset, limit, consent)
 
     def case_record_ids(
         self, agency: str, record_ref: str, *, connection: sa.Connection | None = None
@@ -246,7 +288,8 @@ class Registry:
         connection: sa.Connection | None = None,
     ) -> IndexRows:
         """Records with their filters opened with this registry's codec, ids ascending: all of
-        them, or those among ``ids`` still stored — for a :class:`linkage.QueryIndex`
+        them, or those among ``ids`` still stored, each with its household group,
+        relationship and consent — for a :class:`linkage.QueryIndex`
         (:func:`linkage._registry_read.index_rows`; no ref is kept)."""
         from linkage._registry_read import index_rows
 
@@ -296,7 +339,17 @@ class Registry:
         r, lk, k = records_table.c, links_table.c, cases_table.c
         with self.reader.connect() as c:
             rows = c.execute(
-                sa.select(r.id, r.agency, r.record_ref, r.bloom, r.case_id, r.confidence)
+                sa.select(
+                    r.id,
+                    r.agency,
+                    r.record_ref,
+                    r.bloom,
+                    r.case_id,
+                    r.confidence,
+                    r.group_key,
+                    r.relationship,
+                    r.consent,
+                )
                 .where(r.scope == self.scope)
                 .order_by(r.id)
             ).all()
@@ -318,6 +371,7 @@ class Registry:
             lambda k: f"registry record {rows[k].id}",
         )
         filters = np.frombuffer(plain, dtype="<u8")
+        facts = RecordFacts.from_stored([x[6:] for x in rows])
         return RegistryState(
             ids=np.array([x.id for x in rows], dtype=np.int64),
             agencies=np.array([x.agency for x in rows], dtype=object),
@@ -332,6 +386,9 @@ class Registry:
             all_case_ids={x.case_id for x in cases},
             case_confidence={x.case_id: x.confidence for x in cases if x.merged_into is None},
             fingerprint=meta[0] if meta else None,
+            groups=facts.groups,
+            relationships=facts.relationships,
+            consent=facts.consent,
         )
 
     def resolve(self, case_id: str) -> str:
@@ -471,15 +528,56 @@ class Registry:
             stored,
             u.new_case_ids.tolist(),
             np.asarray(u.new_confidence, np.float64).tolist(),
+            u.new_facts().stored(),
             strict=True,
         )
         insert_rows(
             c,
             "registry_records",
-            ("id", "scope", "agency", "record_ref", "bloom", "case_id", "confidence"),
-            list(rows),
+            (
+                "id",
+                "scope",
+                "agency",
+                "record_ref",
+                "bloom",
+                "case_id",
+                "confidence",
+                *FACT_COLUMNS,
+            ),
+            [(*row[:-1], *row[-1]) for row in rows],
         )
         return new_ids
+
+    def set_consent(
+        self,
+        agency: str,
+        refs: Sequence[str],
+        scopes: Sequence[str] | None,
+        *,
+        connection: sa.Connection | None = None,
+    ) -> int:
+        """Set the consent of ``agency``'s records ``refs``: the scope codes they may be used
+        for (``[]``: none), or ``None`` (nothing said: every purpose, as a record of a batch
+        without consent). Returns how many records changed; refs not held are not counted.
+        One transaction, the caller's ``connection`` when given (the service audits it)."""
+        from linkage._facts import scopes_text
+        from linkage._registry_facts import set_consent
+
+        text = scopes_text(scopes)
+        if connection is None:
+            with self.engine.begin() as c:
+                return set_consent(c, self.scope, agency, refs, text)
+        return set_consent(connection, self.scope, agency, refs, text)
+
+    def record_ids(
+        self, agency: str, refs: Sequence[str], *, connection: sa.Connection | None = None
+    ) -> np.ndarray:
+        """Registry ids of ``agency``'s records ``refs`` still held, ascending (to read them
+        again into a tracing index after :meth:`set_consent`)."""
+        from linkage._registry_facts import record_ids
+
+        with self._read(connection) as c:
+            return record_ids(c, self.scope, agency, refs)
 
     # -- removing ---------------------------------------------------------------------
     def remove(

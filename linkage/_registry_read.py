@@ -20,6 +20,7 @@ from typing import Any, cast
 import numpy as np
 import sqlalchemy as sa
 
+from linkage._facts import RecordFacts
 from linkage._query_update import IndexRows
 from linkage._registry import records_table
 from linkage.sealing import FilterCodec, open_rows, registry_aad
@@ -75,26 +76,35 @@ def count_records(conn: sa.Connection, scope: str | None, agency: str | None = N
 
 
 def _others(
-    conn: sa.Connection, scope: str, agency: str, case_ids: list[str]
+    conn: sa.Connection, scope: str, agency: str, case_ids: list[str], consent: str | None
 ) -> dict[str, tuple[str, ...]]:
+    """Per case, the other agencies holding a record of it (through a record whose consent
+    covers ``consent``, or says nothing; every record when ``consent`` is None)."""
     r = records_table.c
     found: dict[str, set[str]] = {}
     for start in range(0, len(case_ids), _IN_LIST):
         part = case_ids[start : start + _IN_LIST]
         rows = conn.execute(
-            sa.select(r.case_id, r.agency)
+            sa.select(r.case_id, r.agency, r.consent)
             .distinct()
             .where(r.scope == scope, r.agency != agency, r.case_id.in_(part))
         ).all()
-        for cid, other in rows:
-            found.setdefault(cid, set()).add(other)
+        for cid, other, held in rows:
+            if consent is None or held is None or consent in held.split(" "):
+                found.setdefault(cid, set()).add(other)
     return {cid: tuple(sorted(v)) for cid, v in found.items()}
 
 
 def case_page(
-    conn: sa.Connection, scope: str, agency: str, offset: int, limit: int
+    conn: sa.Connection,
+    scope: str,
+    agency: str,
+    offset: int,
+    limit: int,
+    consent: str | None = None,
 ) -> list[CaseRow]:
-    """``limit`` records of ``agency`` from ``offset``, in the order they were registered."""
+    """``limit`` records of ``agency`` from ``offset``, in the order they were registered;
+    other agencies named as :func:`_others` says."""
     r = records_table.c
     rows = conn.execute(
         sa.select(r.record_ref, r.case_id, r.confidence)
@@ -103,7 +113,7 @@ def case_page(
         .offset(offset)
         .limit(limit)
     ).all()
-    others = _others(conn, scope, agency, sorted({x.case_id for x in rows}))
+    others = _others(conn, scope, agency, sorted({x.case_id for x in rows}), consent)
     return [
         CaseRow(x.record_ref, x.case_id, float(x.confidence), others.get(x.case_id, ()))
         for x in rows
@@ -184,6 +194,21 @@ def shared_cases(conn: sa.Connection, scope: str) -> dict[tuple[str, str], int]:
     return {(str(x), str(y)): int(n) for x, y, n in rows}
 
 
+_r = records_table.c
+# what an index reads of a record: the ref only to open its filter, then dropped
+_COLUMNS = (
+    _r.id,
+    _r.agency,
+    _r.record_ref,
+    _r.case_id,
+    _r.bloom,
+    _r.group_key,
+    _r.relationship,
+    _r.consent,
+)
+_FACTS_AT = 5  # the household and consent columns from here
+
+
 def _open_part(
     part: Sequence[sa.Row[*tuple[Any, ...]]], scope: str, words: int, codec: FilterCodec | None
 ) -> np.ndarray:
@@ -205,11 +230,8 @@ def _whole_registry(
     n = int(conn.execute(sa.select(sa.func.count()).where(r.scope == scope)).scalar_one())
     filters, ids = np.zeros((n, words), np.uint64), np.zeros(n, np.int64)
     agencies, case_ids, at = np.empty(n, object), np.empty(n, object), 0
-    query = (
-        sa.select(r.id, r.agency, r.record_ref, r.case_id, r.bloom)
-        .where(r.scope == scope)
-        .order_by(r.id)
-    )
+    facts: list[RecordFacts] = []
+    query = sa.select(*_COLUMNS).where(r.scope == scope).order_by(r.id)
     # closed however the read ends (a filter that cannot be opened: PostgreSQL's server cursor)
     with conn.execution_options(yield_per=_LOAD_ROWS).execute(query) as result:
         for part in result.partitions():
@@ -219,8 +241,18 @@ def _whole_registry(
             ids[at : at + k] = [x.id for x in part]
             agencies[at : at + k] = [x.agency for x in part]
             case_ids[at : at + k] = [x.case_id for x in part]
+            facts.append(RecordFacts.from_stored([x[_FACTS_AT:] for x in part]))
             at += k
-    return IndexRows(ids[:at], filters[:at], agencies[:at], case_ids[:at])
+    f = RecordFacts.concat(facts)
+    return IndexRows(
+        ids[:at],
+        filters[:at],
+        agencies[:at],
+        case_ids[:at],
+        f.groups,
+        f.relationships,
+        f.consent,
+    )
 
 
 def index_rows(
@@ -231,16 +263,17 @@ def index_rows(
     ids: np.ndarray | None = None,
 ) -> IndexRows:
     """Records of ``scope`` with their filters opened, ids ascending: every one, or those
-    among ``ids`` still stored. A filter that cannot be opened raises the sealing's error,
-    naming the registry id (never the ref)."""
+    among ``ids`` still stored; with each one's household group, relationship and consent.
+    A filter that cannot be opened raises the sealing's error, naming the registry id (never
+    the ref)."""
     if ids is None:
         return _whole_registry(conn, scope, words, codec)
     r = records_table.c
     ids = np.unique(np.asarray(ids, np.int64))
-    found, filters, agencies, cases = [], [], [], []
+    found, filters, agencies, cases, facts = [], [], [], [], []
     for lo in range(0, len(ids), _IN_LIST):
         part = conn.execute(
-            sa.select(r.id, r.agency, r.record_ref, r.case_id, r.bloom)
+            sa.select(*_COLUMNS)
             .where(r.scope == scope, r.id.in_(ids[lo : lo + _IN_LIST].tolist()))
             .order_by(r.id)
         ).all()
@@ -249,13 +282,18 @@ def index_rows(
             found += [x.id for x in part]
             agencies += [x.agency for x in part]
             cases += [x.case_id for x in part]
+            facts.append(RecordFacts.from_stored([x[_FACTS_AT:] for x in part]))
     if not found:
         return IndexRows.empty(words)
+    f = RecordFacts.concat(facts)
     return IndexRows(
         np.asarray(found, np.int64),
         np.vstack(filters).astype(np.uint64),
         np.asarray(agencies, object),
         np.asarray(cases, object),
+        f.groups,
+        f.relationships,
+        f.consent,
     )
 
 

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from linkage._registry import RegistryUpdate
 
 __all__ = [
+    "FACT_COLUMNS",
     "UnsupportedDatabaseError",
     "change_rows",
     "insert_rows",
@@ -47,6 +48,8 @@ __all__ = [
 ]
 
 _PLACEHOLDER = {"qmark": "?", "format": "%s", "pyformat": "%s"}
+# a record's household group, relationship and consent (linkage._facts), after its filter
+FACT_COLUMNS = ("group_key", "relationship", "consent")
 
 
 def _backend(c: sa.Connection) -> str:
