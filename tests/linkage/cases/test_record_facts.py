@@ -1,7 +1,8 @@
 """What a batch says of its records besides their filters -- household group, relationship,
 consent -- kept by the registry on SQLite and PostgreSQL: stored with a run's new records
 (NULL where a batch says nothing), read back into a run's pool and a tracing index, consent
-changed later in bulk and heeded by an agency's case read, and registries made before the columns existed brought up to date
+changed later in bulk and heeded by an agency's case read, and registries made before the
+columns existed brought up to date
 (migration 0010 for the service, the registry itself where it makes its tables)."""
 
 from __future__ import annotations
