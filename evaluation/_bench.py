@@ -43,6 +43,7 @@ SECTIONS: dict[str, tuple[str, str]] = {
     "sealing": ("evaluation._bench_sealing", "bench_sealing"),
     "fuzz": ("evaluation._bench_fuzz", "bench_fuzz"),
     "light_install": ("evaluation._light_install", "bench_light_install"),
+    "families": ("evaluation._bench_families", "bench_families"),
 }
 
 

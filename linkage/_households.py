@@ -87,12 +87,15 @@ def household_codes(agency_codes: np.ndarray, groups: np.ndarray) -> np.ndarray:
     held = np.flatnonzero(groups != 0)
     if held.size == 0:
         return out
-    keys = np.stack([agency_codes[held].astype(np.int64), groups[held].view(np.int64)], axis=1)
-    _, inverse, counts = np.unique(keys, axis=0, return_inverse=True, return_counts=True)
-    inverse = inverse.ravel()
-    shared = counts[inverse] >= 2
-    _, dense = np.unique(inverse[shared], return_inverse=True)
-    out[held[shared]] = dense.ravel()
+    agency, group = agency_codes[held], groups[held]
+    order = np.lexsort((group, agency))
+    agency, group, held = agency[order], group[order], held[order]
+    first = np.ones(len(held), bool)
+    first[1:] = (agency[1:] != agency[:-1]) | (group[1:] != group[:-1])
+    number = np.cumsum(first) - 1
+    shared = np.bincount(number)[number] >= 2
+    dense = np.cumsum(first & shared) - 1  # households of two or more, numbered in order
+    out[held[shared]] = dense[shared]
     return out
 
 
@@ -121,11 +124,13 @@ class HouseholdLinks:
         cls, household: np.ndarray, a: np.ndarray, b: np.ndarray, p: np.ndarray
     ) -> HouseholdLinks:
         """The links ``(a[t], b[t])`` at probability ``p[t] >= LINKED_AT`` between records of
-        two different households."""
+        two different households (a link given twice, in either order, counts once)."""
         n_h, n = int(household.max(initial=-1)) + 1, len(household)
         keep = (p >= LINKED_AT) & (household[a] >= 0) & (household[b] >= 0)
         keep &= household[a] != household[b]
         lo, hi = _ordered(household, a[keep], b[keep])
+        pair_keys, first = np.unique(lo * n + hi, return_index=True)  # each link once
+        lo, hi = lo[first], hi[first]
         hl, hh = household[lo], household[hi]
 
         def counted(k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -136,7 +141,7 @@ class HouseholdLinks:
             household=household,
             households=n_h,
             records=n,
-            pair_keys=np.unique(lo * n + hi),
+            pair_keys=pair_keys,
             between=counted(hl * n_h + hh),
             first_into=counted(lo * n_h + hh),
             into_second=counted(hl * n + hi),
@@ -147,14 +152,16 @@ class HouseholdLinks:
         share a record with it; ``-1`` where either record has no household (or both the
         same)."""
         h = self.household
-        valid = (h[a] >= 0) & (h[b] >= 0) & (h[a] != h[b])
-        lo, hi = _ordered(h, a, b)
+        valid = np.flatnonzero((h[a] >= 0) & (h[b] >= 0) & (h[a] != h[b]))
+        lo, hi = _ordered(h, a[valid], b[valid])
         hl, hh, n, n_h = h[lo], h[hi], self.records, self.households
-        itself = np.isin(lo * n + hi, self.pair_keys).astype(np.int64)
+        itself = _count(self.pair_keys, np.ones(len(self.pair_keys), np.int64), lo * n + hi)
         total = _count(*self.between, hl * n_h + hh)
         with_lo = _count(*self.first_into, lo * n_h + hh)  # links of lo into hi's household
         with_hi = _count(*self.into_second, hl * n + hi)  # links of hi from lo's household
-        return np.where(valid, total - with_lo - with_hi + itself, -1)
+        out = np.full(len(a), -1, np.int64)
+        out[valid] = total - with_lo - with_hi + itself
+        return out
 
 
 def _ordered(household: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, ...]:

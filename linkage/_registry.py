@@ -239,18 +239,18 @@ class Registry:
         offset: int,
         limit: int,
         *,
-        scope: str | None = None,
+        consent: str | None = None,
         connection: sa.Connection | None = None,
     ) -> list[CaseRow]:
         """``limit`` of ``agency``'s records from ``offset`` (registration order), each with
         its case, confidence and the other agencies in that case — never their refs
-        (:class:`linkage._registry_read.CaseRow`). ``scope``: the consent scope the read's
-        purpose needs; an agency is named only for a record whose consent covers it (or
-        says nothing of consent). ``None``: every record, as before consent existed."""
+        (:class:`linkage._registry_read.CaseRow`). ``consent``: the scope the read's purpose
+        needs; another agency is named only through a record whose consent covers it (or
+        says nothing). ``None``: every record."""
         from linkage._registry_read import case_page
 
         with self._read(connection) as c:
-            return case_page(c, self.scope, agency, offset, limit, scope)
+            return case_page(c, self.scope, agency, offset, limit, consent)
 
     def case_record_ids(
         self, agency: str, record_ref: str, *, connection: sa.Connection | None = None

@@ -75,29 +75,23 @@ def count_records(conn: sa.Connection, scope: str | None, agency: str | None = N
     return int(conn.execute(q).scalar_one())
 
 
-def consent_covers(consent_scope: str) -> sa.ColumnElement[bool]:
-    """A record's consent covers ``consent_scope``: its batch said nothing of consent (NULL),
-    or the scope is one of its codes (sorted, one space between: :mod:`linkage._facts`)."""
-    c = records_table.c.consent
-    spaced = sa.literal(" ") + c + sa.literal(" ")
-    return sa.or_(c.is_(None), spaced.contains(f" {consent_scope} ", autoescape=True))
-
-
 def _others(
-    conn: sa.Connection, scope: str, agency: str, case_ids: list[str], consent_scope: str | None
+    conn: sa.Connection, scope: str, agency: str, case_ids: list[str], consent: str | None
 ) -> dict[str, tuple[str, ...]]:
+    """Per case, the other agencies holding a record of it (through a record whose consent
+    covers ``consent``, or says nothing; every record when ``consent`` is None)."""
     r = records_table.c
     found: dict[str, set[str]] = {}
-    covered = consent_covers(consent_scope) if consent_scope is not None else sa.true()
     for start in range(0, len(case_ids), _IN_LIST):
         part = case_ids[start : start + _IN_LIST]
         rows = conn.execute(
-            sa.select(r.case_id, r.agency)
+            sa.select(r.case_id, r.agency, r.consent)
             .distinct()
-            .where(r.scope == scope, r.agency != agency, r.case_id.in_(part), covered)
+            .where(r.scope == scope, r.agency != agency, r.case_id.in_(part))
         ).all()
-        for cid, other in rows:
-            found.setdefault(cid, set()).add(other)
+        for cid, other, held in rows:
+            if consent is None or held is None or consent in held.split(" "):
+                found.setdefault(cid, set()).add(other)
     return {cid: tuple(sorted(v)) for cid, v in found.items()}
 
 
@@ -107,11 +101,10 @@ def case_page(
     agency: str,
     offset: int,
     limit: int,
-    consent_scope: str | None = None,
+    consent: str | None = None,
 ) -> list[CaseRow]:
     """``limit`` records of ``agency`` from ``offset``, in the order they were registered;
-    the other agencies named are those with a record in the case whose consent covers
-    ``consent_scope`` (:func:`consent_covers`; ``None``: every record)."""
+    other agencies named as :func:`_others` says."""
     r = records_table.c
     rows = conn.execute(
         sa.select(r.record_ref, r.case_id, r.confidence)
@@ -120,7 +113,7 @@ def case_page(
         .offset(offset)
         .limit(limit)
     ).all()
-    others = _others(conn, scope, agency, sorted({x.case_id for x in rows}), consent_scope)
+    others = _others(conn, scope, agency, sorted({x.case_id for x in rows}), consent)
     return [
         CaseRow(x.record_ref, x.case_id, float(x.confidence), others.get(x.case_id, ()))
         for x in rows

@@ -42,7 +42,7 @@ def _page(
             confidence=round(x.confidence, 6),
             other_agencies=list(x.other_agencies),
         )
-        for x in registry.case_page(agency, offset, limit, scope=scope, connection=conn)
+        for x in registry.case_page(agency, offset, limit, consent=scope, connection=conn)
     ]
 
 
