@@ -54,6 +54,7 @@ ROLES: dict[tuple[str, str], tuple[str, ...]] = {
     ("GET", f"{AGR}/cases"): ("submitter",),
     ("GET", f"{AGR}/summary"): ("evaluator", "steward"),
     ("POST", f"{AGR}/withdrawals"): RUNNERS,
+    ("PUT", f"{AGR}/records/consent"): ("submitter",),
     ("POST", f"{AGR}/queries"): ("tracer",),
     ("GET", f"{AGR}/audit"): OVERSEERS,
     ("GET", f"{AGR}/audit/verify"): OVERSEERS,
@@ -100,6 +101,8 @@ def _call(
         kwargs["content"] = world.probe_batch.read_bytes()
     elif path.endswith("/withdrawals"):
         kwargs["json"] = {"record_ref": "probe-none", "reason": "correction"}
+    elif path.endswith("/records/consent"):  # a ref no one holds: nothing changes
+        kwargs["json"] = {"record_refs": ["probe-none"], "scopes": ["tracing"]}
     elif method == "PATCH":  # the world's own retention period: nothing changes
         kwargs["json"] = {"retention_days": 365}
     with httpx.Client(base_url=world.service.url, timeout=timeout) as http:
