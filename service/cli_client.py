@@ -85,13 +85,19 @@ def cases(
     ),
     offset: int = typer.Option(0, "--offset", min=0, help="Shown: from this record on."),
     limit: int = typer.Option(20, "--limit", min=1, max=10_000, help="Shown: this many records."),
+    purpose: str | None = typer.Option(
+        None,
+        "--purpose",
+        help="Why you read them (default: linkage); where the agreement maps it to a consent "
+        "scope, other agencies are named only through records whose consent covers it.",
+    ),
     as_json: bool = JSON,
     url: str | None = URL,
     api_key_file: Path | None = KEY,
     ca_file: Path | None = CA,
 ) -> None:
     """Your records' case ids, confidence and the other agencies holding the same case."""
-    with client(url, api_key_file, ca_file=ca_file) as c:
+    with client(url, api_key_file, purpose=purpose, ca_file=ca_file) as c:
         if out is not None:
             with console.status("downloading"), binary_out(out) as sink:
                 c.write_cases_csv(agreement, sink)

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 
 import httpx
 import pytest
 
+from tests.cli import caselink
 from tests.service.households.conftest import CONSENT_PEOPLE, SCOPES, person, ref_of
 
 ONLY_B = ["QN", "QE", "QT", "QC", "QB"]
@@ -119,3 +121,28 @@ def test_a_case_read_of_the_agency_whose_consent_it_is_shows_its_own_records(hou
         assert read[ref_of(name, "agency-b")] == ["agency-a"]
     for name in ONLY_B:
         assert read[ref_of(name, "agency-b")] == []
+
+
+@pytest.mark.parametrize("purpose", ["tracing", "research"])
+def test_the_command_line_reads_cases_for_a_purpose(households, purpose, tmp_path):
+    key = tmp_path / "a.key"
+    key.write_text(households.keys["agency-a"], encoding="utf-8")
+    r = caselink(
+        "cases",
+        "--agreement",
+        households.consent_id,
+        "--purpose",
+        purpose,
+        "--limit",
+        "10000",
+        "--json",
+        "--url",
+        households.server.url,
+        "--api-key-file",
+        str(key),
+    )
+    assert r.returncode == 0, r.stderr
+    read = {x["record_ref"]: x["other_agencies"] for x in json.loads(r.stdout)["items"]}
+    for name in SHARED:
+        expected = ["agency-b"] if covers(CONSENT_PEOPLE[name], purpose) else []
+        assert read[ref_of(name, "agency-a")] == expected
