@@ -20,6 +20,10 @@ Public API (filters are ``(rows, words)`` uint64 arrays, as ``bloom`` writes the
     index.search(queries, top_k=5)          # per query row: CaseHit(case_id, confidence, ...)
     index = index.apply(change)             # IndexChange: records in, out, re-cased (a copy)
     index = index.add(registry.index_rows(words, ids))       # or .remove(ids), .recase(...)
+    linkage.add_constraint(conn, scope, rec_a, rec_b, "cannot")  # a review's decision
+    held = linkage.read_constraints(conn, scope)             # Constraints(must, cannot)
+    report = linkage.plan_link(batches, state=state, constraints=held)  # respected
+    report = linkage.enforce_constraints(state, held, threshold=t)  # the same, no new batch
 
 The parts a run is made of are public too, for evaluations and benchmarks:
 ``segment_bounds``/``segment_words``/``segment_dice`` (per-segment Dice), ``candidate_floor``,
@@ -46,7 +50,10 @@ from linkage._caseid import (
     parse_case_id,
 )
 from linkage._cluster import assign_cases, cluster
+from linkage._constrained import ConstraintOutcome
+from linkage._constraints import Constraints, add_constraint, read_constraints
 from linkage._datakeys import DataKeyRing
+from linkage._enforce import enforce_constraints
 from linkage._features import segment_bounds, segment_dice, segment_words
 from linkage._kernels import dice_pairs_reference, popcounts, popcounts_reference
 from linkage._link import LinkReport, candidate_floor, link, plan_link
@@ -68,6 +75,8 @@ __all__ = [
     "CandidatePairs",
     "CaseHit",
     "CaseIdError",
+    "ConstraintOutcome",
+    "Constraints",
     "DataKeyError",
     "DataKeyRing",
     "FilterCipher",
@@ -89,6 +98,7 @@ __all__ = [
     "SEGMENT_THRESHOLD",
     "SealedValueError",
     "SearchExecutor",
+    "add_constraint",
     "assign_cases",
     "candidate_floor",
     "candidates",
@@ -96,6 +106,7 @@ __all__ = [
     "cluster",
     "dice_pairs",
     "dice_pairs_reference",
+    "enforce_constraints",
     "ensure_ray",
     "insert_rows",
     "is_valid_case_id",
@@ -109,6 +120,7 @@ __all__ = [
     "popcounts",
     "popcounts_reference",
     "ray_plan_link",
+    "read_constraints",
     "registry_metadata",
     "search",
     "segment_bounds",
