@@ -23,6 +23,7 @@ import linkage
 from service._review_tables import review_items
 from service._tables import audit_entries
 from service.client import ClientError
+from tests.cli import caselink
 from tests.service.servers import agreement_body, encode_file
 
 A, B, C = "rv-a", "rv-b", "rv-c"
@@ -275,7 +276,7 @@ def test_the_reviewed_pairs_read_as_labels_without_refs(review):
         doc = c.review_labels(review.agreement_id)
     assert doc["format"] == "caselink.review-labels/1"
     decisions = sorted(x["decision"] for x in doc["pairs"])
-    assert decisions == ["different", "disagreed", "same"]
+    assert decisions == ["different", "disagreed", "same"]  # both decided: three pairs
     for x in doc["pairs"]:
         assert sorted(x["agencies"]) == [A, B]
         assert 0.01 <= x["probability_queued"] <= 1 and x["probability_latest"] is not None
@@ -284,6 +285,94 @@ def test_the_reviewed_pairs_read_as_labels_without_refs(review):
     assert "rev_" not in text
     assert review.audit("review.labels")[-1]["details"] == {"pairs": 3}
     assert review.audit("review.labels")[-1]["purpose"] == "evaluation"
+
+
+def _cli(review: Review, who: str, *args: object):
+    key = review.workdir / f"{who}.key"
+    key.write_text(review.keys[who])
+    opts = ["--url", review.service.url, "--api-key-file", key]
+    return caselink(*args, *opts, cwd=review.workdir, env={"COLUMNS": "250"})
+
+
+def test_the_cli_lists_decides_and_writes_the_labels(review):
+    listed = _cli(review, B, "review", "list", "--agreement", review.agreement_id, "--json")
+    assert listed.returncode == 0, listed.stderr
+    items = json.loads(listed.stdout)
+    assert {x["review_id"] for x in items} == set(review.items(B))
+    assert all(x["record_ref"] in review.refs[B] for x in items)
+    waiting = _cli(
+        review, B, "review", "list", "--agreement", review.agreement_id, "--status", "disagreed",
+        "--json",
+    )  # fmt: skip
+    assert [x["review_id"] for x in json.loads(waiting.stdout)] == [review.picked["disagree"]]
+    table = _cli(review, B, "review", "list", "--agreement", review.agreement_id)
+    assert review.picked["must"] in table.stdout and A in table.stdout
+    decided = _cli(
+        review, B, "review", "decide", review.picked["disagree"], "--agreement",
+        review.agreement_id, "--decision", "unsure",
+    )  # fmt: skip
+    assert decided.returncode == 0, decided.stderr
+    assert "status unsure" in decided.stderr
+    refused = _cli(
+        review, B, "review", "decide", review.picked["cannot"], "--agreement",
+        review.agreement_id, "--decision", "maybe",
+    )  # fmt: skip
+    assert refused.returncode == 2 and "--decision" in refused.stderr
+    out = review.workdir / "labels.json"
+    wrote = _cli(
+        review, "evaluator", "review", "labels", "--agreement", review.agreement_id, "--out", out
+    )
+    assert wrote.returncode == 0, wrote.stderr
+    doc = json.loads(out.read_text())
+    assert sorted(x["decision"] for x in doc["pairs"]) == ["different", "same", "unsure"]
+    shown = _cli(review, "evaluator", "review", "labels", "--agreement", review.agreement_id)
+    assert "unsure" in shown.stdout and "disagreed" in shown.stdout
+
+
+def test_the_band_is_set_at_creation_and_amended_through_the_api_and_the_cli(review):
+    amended = _cli(
+        review, "steward", "agreement", "amend", review.agreement_id, "--review-band",
+        "0.02,0.99", "--json",
+    )  # fmt: skip
+    assert amended.returncode == 0, amended.stderr
+    assert json.loads(amended.stdout)["linkage"]["review_band"] == [0.02, 0.99]
+    entry = review.audit("agreement.amend")[-1]["details"]
+    assert entry == {"before": {"review_band": [0.01, 1.0]}, "after": {"review_band": [0.02, 0.99]}}
+    bad = review.http("steward", "PATCH", "", json={"review_band": [0.5, 0.2]})
+    assert bad.status_code == 422 and "review_band" in bad.text
+    assert (
+        _cli(
+            review, "steward", "agreement", "amend", review.agreement_id, "--review-band", "0.9,0.1"
+        ).returncode
+        == 2
+    )
+    off = review.http("steward", "PATCH", "", json={"review_band": None})
+    assert off.status_code == 200 and off.json()["linkage"]["review_band"] is None
+    shown = _cli(review, "steward", "agreement", "show", review.agreement_id)
+    assert "none (no review queue)" in shown.stdout
+    back = review.http("steward", "PATCH", "", json={"review_band": [0.01, 1.0]})
+    assert back.json()["linkage"]["review_band"] == [0.01, 1.0]
+    with review.service.client() as steward:  # the default, and none at all, at creation
+        body = agreement_body(review.schema, [A, B], name="default band")
+        default = steward.create_agreement(**body)
+        none = steward.create_agreement(**{**body, "name": "no review"}, review_band=None)
+    assert default["linkage"]["review_band"] == [0.05, 0.9]
+    assert none["linkage"]["review_band"] is None
+    made = _cli(
+        review, "steward", "agreement", "create", "--name", "cli band", "--party", A,
+        "--schema", "person", "--retention-days", 30, "--review-band", "0.1,0.8",
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    with review.service.client() as steward:
+        shown = steward.agreement(made.stdout.strip().splitlines()[-1])
+    assert shown["linkage"]["review_band"] == [0.1, 0.8]
+    with httpx.Client(base_url=review.service.url, timeout=30) as h:
+        bad = h.post(
+            "/v1/agreements",
+            json={**body, "linkage": {"review_band": [0.001, 0.5]}},
+            headers={"Authorization": f"Bearer {review.keys['steward']}"},
+        )
+    assert bad.status_code == 422 and "0.01" in bad.text
 
 
 def test_a_withdrawal_takes_the_records_items_and_constraints(review):
