@@ -72,6 +72,11 @@ def _pairs(values: Iterable[tuple[int, int]] | np.ndarray, name: str) -> np.ndar
     return np.unique(arr, axis=0)
 
 
+def _rows(pairs: np.ndarray) -> np.ndarray:
+    """``(k, 2)`` pairs as ``k`` records, so that ``np.isin`` compares whole pairs."""
+    return np.rec.fromarrays([pairs[:, 0], pairs[:, 1]])
+
+
 @dataclass(frozen=True, eq=False)
 class Constraints:
     """Must-link and cannot-link pairs of registry records, by registry id: ``(k, 2)`` int64
@@ -88,9 +93,9 @@ class Constraints:
         cannot: Iterable[tuple[int, int]] | np.ndarray = (),
     ) -> Constraints:
         m, c = _pairs(must, "must"), _pairs(cannot, "cannot")
-        both = {tuple(x) for x in m.tolist()} & {tuple(x) for x in c.tolist()}
+        both = int(np.isin(_rows(m), _rows(c)).sum())
         if both:
-            raise LinkageError(f"{len(both)} pair(s) are both must-link and cannot-link")
+            raise LinkageError(f"{both} pair(s) are both must-link and cannot-link")
         return cls(m, c)
 
     @classmethod
@@ -172,8 +177,7 @@ def constrained_links(
     if len(cannot):
         lo, hi = np.minimum(a, b), np.maximum(a, b)
         c = np.sort(np.asarray(cannot, np.int64).reshape(-1, 2), axis=1)
-        pairs = np.rec.fromarrays([lo, hi])
-        cut = np.isin(pairs, np.rec.fromarrays([c[:, 0], c[:, 1]]))
+        cut = np.isin(np.rec.fromarrays([lo, hi]), _rows(c))
         p = np.where(cut, 0.0, p)
     m = np.asarray(must, np.int64).reshape(-1, 2)
     return np.r_[a, m[:, 0]], np.r_[b, m[:, 1]], np.r_[p, np.ones(len(m))]
