@@ -92,6 +92,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "service.cli",
         "Is this person known anywhere? Case ids, confidence and the agencies holding them.",
     ),
+    "review": (
+        "service.cli",
+        "Clerical review: your side of the uncertain links, your decisions, the labels.",
+    ),
     "admin": ("service.cli", "Operate the service's database directly (no key needed)."),
     "agency": ("service.cli", "Agencies and keys (admins; stewards for their own agency)."),
     "keys": ("service.cli", "API keys: list, rotate, revoke (admins, stewards; a key itself)."),

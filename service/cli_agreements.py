@@ -35,8 +35,17 @@ AGREEMENT_ID = typer.Argument(..., help="Agreement id (agr_...).")
 FIELDS = ("parties", "auditors", "purposes", "retention_days")
 
 
+def _fields(a: dict[str, Any]) -> dict[str, Any]:
+    """The amendable fields of an agreement as shown (the review band is a linkage setting)."""
+    return {f: a[f] for f in FIELDS} | {"review_band": a["linkage"].get("review_band")}
+
+
+def _band(band: list[float] | None) -> str:
+    return "none (no review queue)" if band is None else f"{band[0]:g} to {band[1]:g}"
+
+
 def _shown(value: Any) -> str:
-    return ", ".join(value) if isinstance(value, list) else str(value)
+    return ", ".join(map(str, value)) if isinstance(value, list) else str(value)
 
 
 def list_agreements(
@@ -104,6 +113,7 @@ def show(
         ("segments", ", ".join(f"{s['name']} {s['bits']}" for s in layout) or "-"),
         ("threshold", str(a["linkage"]["threshold"])),
         ("duplicates within an agency", str(a["linkage"]["allow_duplicates_within_agency"])),
+        ("review band", _band(a["linkage"].get("review_band"))),
         ("created", f"{a['created_at']} by {a['created_by']}"),
     ):
         table.add_row(key, value)
@@ -142,19 +152,27 @@ def amend(
         min=1,
         help="Days a batch is kept after it arrives; a shorter period purges at the next sweep.",
     ),
+    review_band: str | None = typer.Option(
+        None,
+        "--review-band",
+        help="Probabilities LOW,HIGH queued for clerical review from the next run on, or none.",
+    ),
     as_json: bool = JSON,
     url: str | None = URL,
     api_key_file: Path | None = KEY,
     ca_file: Path | None = CA,
 ) -> None:
-    """Amend an agreement's parties, auditors, purposes or retention (stewards of a party);
-    audited."""
+    """Amend an agreement's parties, auditors, purposes, retention or review band (stewards
+    of a party); audited."""
+    from service.cli_review import parse_band
+
     named = (add_party, remove_party, add_auditor, remove_auditor, purpose)
-    if not (any(named) or retention_days is not None):
+    if not (any(named) or retention_days is not None or review_band is not None):
         raise typer.BadParameter(
             "give at least one of --add-party, --remove-party, --add-auditor, "
-            "--remove-auditor, --purpose, --retention-days"
+            "--remove-auditor, --purpose, --retention-days, --review-band"
         )
+    band = ... if review_band is None else parse_band(review_band)
     with client(url, api_key_file, ca_file=ca_file) as c:
         before = c.agreement(agreement_id)
         after = c.amend_agreement(
@@ -165,13 +183,15 @@ def amend(
             retention_days=retention_days,
             add_auditors=add_auditor or (),
             remove_auditors=remove_auditor or (),
+            review_band=band,
         )
     if as_json:
         print_json(after)
         return
-    changed = [f for f in FIELDS if before[f] != after[f]]
+    old, new = _fields(before), _fields(after)
+    changed = [f for f in old if old[f] != new[f]]
     for field in changed:
-        console.print(f"{field}: {_shown(before[field]) or '-'} -> {_shown(after[field]) or '-'}")
+        console.print(f"{field}: {_shown(old[field]) or '-'} -> {_shown(new[field]) or '-'}")
     if not changed:
         console.print("nothing changed: the agreement had these settings already")
     if "retention_days" in changed and after["retention_days"] < before["retention_days"]:

@@ -177,6 +177,12 @@ def agreement_create(
     threshold: str = typer.Option(
         "auto", "--threshold", help="Link threshold: 'auto' or a match probability."
     ),
+    review_band: str | None = typer.Option(
+        None,
+        "--review-band",
+        help="Probabilities LOW,HIGH whose links go to clerical review after each run, or "
+        "none (default: the service's, 0.05,0.9).",
+    ),
     secret: Path | None = typer.Option(
         None,
         "--secret",
@@ -190,6 +196,9 @@ def agreement_create(
 ) -> None:
     """Create an agreement for a schema; prints its id."""
     import bloom
+    from service.cli_review import parse_band
+
+    band = ... if review_band is None else parse_band(review_band)
 
     s = bloom.Schema.load(schema)
     t: float | str = threshold if threshold == "auto" else float(threshold)
@@ -206,6 +215,7 @@ def agreement_create(
             threshold=t,
             key_check=key_check,
             auditors=auditor or (),
+            review_band=band,
         )
     overseen = f"; auditors {', '.join(a['auditors'])}" if a["auditors"] else ""
     console.print(f"agreement {a['agreement_id']}: parties {', '.join(a['parties'])}{overseen}")

@@ -45,6 +45,7 @@ from service.api.routes import (
     health,
     publication,
     queries,
+    reviews,
     runs,
     withdrawals,
 )
@@ -89,5 +90,6 @@ def create_app(settings: Settings | None = None, *, cipher: FilterCipher | None 
         app.include_router(module.router)
     app.include_router(amendments.router)  # PATCH /v1/agreements/{agreement_id}
     app.include_router(publication.router)  # the public transparency page and its switch
+    app.include_router(reviews.router)  # clerical review: queue, decisions, labels
     console.install(app, settings)  # the web console under /console (not in the OpenAPI)
     return app

@@ -15,6 +15,7 @@ from fastapi import APIRouter
 
 from service._audit import append
 from service._keys import AGENCY_ROLES, AUDITOR
+from service._review import agreement_band, set_agreement_band
 from service.api.access import DEFAULT_PURPOSE, open_agreement, refuse
 from service.api.deps import EngineDep, Principal, PrincipalDep, need
 from service.api.errors import ServiceError
@@ -42,6 +43,10 @@ def threshold_value(text: str) -> float | str:
     return text if text == "auto" else float(text)
 
 
+def band_list(band: tuple[float, float] | None) -> list[float] | None:
+    return None if band is None else list(band)
+
+
 def public(
     conn: sa.Connection, row: AgreementRow, access: Literal["party", "auditor"] = "party"
 ) -> AgreementPublic:
@@ -62,6 +67,7 @@ def public(
         linkage=LinkageSettings(
             threshold=threshold_value(row.threshold),
             allow_duplicates_within_agency=row.allow_duplicates,
+            review_band=band_list(agreement_band(conn, row.id)),
         ),
     )
 
@@ -117,6 +123,7 @@ def create_agreement(
             auditor_ids=[found[n] for n in auditors],
             key_check=body.key_check,
         )
+        set_agreement_band(conn, row.id, body.linkage.review_band)
         details = {
             "agreement": row.id,
             "parties": names,

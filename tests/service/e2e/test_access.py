@@ -55,6 +55,9 @@ ROLES: dict[tuple[str, str], tuple[str, ...]] = {
     ("GET", f"{AGR}/summary"): ("evaluator", "steward"),
     ("POST", f"{AGR}/withdrawals"): RUNNERS,
     ("POST", f"{AGR}/queries"): ("tracer",),
+    ("GET", f"{AGR}/reviews"): ("submitter",),
+    ("POST", f"{AGR}/reviews/{{review_id}}/decision"): ("submitter",),
+    ("GET", f"{AGR}/reviews/labels"): ("evaluator", "steward"),
     ("GET", f"{AGR}/audit"): OVERSEERS,
     ("GET", f"{AGR}/audit/verify"): OVERSEERS,
     ("GET", f"{AGR}/audit/checkpoint"): OVERSEERS,
@@ -88,6 +91,7 @@ def _call(
         run_id=run_id or world.first_run["run_id"],
         name="agency-c",
         key_id="key_0123456789abcdef",
+        review_id="rev_0123456789abcdef",
     )
     kwargs: dict = {}
     if (method, path) == ("POST", "/v1/agencies"):
@@ -100,6 +104,8 @@ def _call(
         kwargs["content"] = world.probe_batch.read_bytes()
     elif path.endswith("/withdrawals"):
         kwargs["json"] = {"record_ref": "probe-none", "reason": "correction"}
+    elif path.endswith("/decision"):
+        kwargs["json"] = {"decision": "unsure"}
     elif method == "PATCH":  # the world's own retention period: nothing changes
         kwargs["json"] = {"retention_days": 365}
     with httpx.Client(base_url=world.service.url, timeout=timeout) as http:
