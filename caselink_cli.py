@@ -96,6 +96,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "service.cli",
         "Consent scopes of your agency's records: what they may be used for.",
     ),
+    "review": (
+        "service.cli",
+        "Clerical review: your side of the uncertain links, your decisions, the labels.",
+    ),
     "admin": ("service.cli", "Operate the service's database directly (no key needed)."),
     "agency": ("service.cli", "Agencies and keys (admins; stewards for their own agency)."),
     "keys": ("service.cli", "API keys: list, rotate, revoke (admins, stewards; a key itself)."),

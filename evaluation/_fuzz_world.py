@@ -136,6 +136,7 @@ def _populate(world: FuzzWorld, schema: bloom.Schema, work: Path) -> None:
             filter_bits=schema.filter_bits,
             segments=schema.layout,
             retention_days=365,
+            review_band=(0.01, 1.0),  # every stored link queued: real review ids to send
         )["agreement_id"]
     b_key = world.notes["uploader"]
     a_filters = _filters(12, layout, seed=1)
@@ -148,6 +149,8 @@ def _populate(world: FuzzWorld, schema: bloom.Schema, work: Path) -> None:
         run = c.wait_run(agreement, c.start_run(agreement)["run_id"], timeout=300, poll=0.2)
     if run["status"] != "succeeded":
         raise RuntimeError(f"the fuzz world's first run failed: {run.get('error')}")
+    with Client(url, submitter) as c:
+        reviews = [x["review_id"] for x in c.iter_reviews(agreement)]
     pending = [f"A-{k}" for k in range(100, 105)]
     _upload(
         url,
@@ -163,6 +166,7 @@ def _populate(world: FuzzWorld, schema: bloom.Schema, work: Path) -> None:
     world.values.update(
         agreement_id=[agreement],
         run_id=[run["run_id"]],
+        review_id=reviews or ["rev_0000000000000000"],
         name=list(AGENCIES),
         agency=list(AGENCIES),
         parties=[[A], [A, B], [COORDINATION, B]],
@@ -183,6 +187,7 @@ def _populate(world: FuzzWorld, schema: bloom.Schema, work: Path) -> None:
             "segments": layout_json,
             "retention_days": 30,
         },
+        "POST /v1/agreements/{agreement_id}/reviews/{review_id}/decision": {"decision": "unsure"},
         "POST /v1/agreements/{agreement_id}/withdrawals": {
             "record_ref": "A-005",
             "reason": "consent",

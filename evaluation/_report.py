@@ -19,6 +19,7 @@ from evaluation._report_plots import (
     speed_figure,
     threshold_figure,
 )
+from evaluation._review_calibration import review_lines
 
 __all__ = ["write_report"]
 
@@ -97,6 +98,7 @@ def _markdown(
         "![score histograms](figures/scores.png)",
         "",
         *_calibration_lines(r),
+        *review_lines(r.get("review_calibration")),  # caselink evaluate --labels
         *_speed_lines(sp),
         "![speed](figures/speed.png)",
     ]

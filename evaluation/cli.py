@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["register"]
 
@@ -55,9 +59,16 @@ def evaluate(
     baseline: bool = typer.Option(
         True, "--baseline/--no-baseline", help="Also link the plain text (recordlinkage)."
     ),
+    labels: Path | None = typer.Option(
+        None,
+        "--labels",
+        help="Reviewed pairs (caselink review labels --out): the report adds the calibration "
+        "against them.",
+    ),
 ) -> None:
     """Encode, link and score a labelled dataset; write a report with tables and plots."""
     from evaluation._evaluate import MIN_SYNTHETIC_PEOPLE
+    from evaluation._review_calibration import load_labels
 
     if people is not None and dataset != "synthetic":
         raise typer.BadParameter("applies to --dataset synthetic only", param_hint="--people")
@@ -67,19 +78,35 @@ def evaluate(
             "people, or there are too few links to fit the model and measure calibration",
             param_hint="--people",
         )
-    results, path = _evaluate_with_progress(dataset, out, schema, seed, people, baseline)
+    reviewed = load_labels(labels) if labels is not None else None  # refused before any work
+    results, path = _evaluate_with_progress(dataset, out, schema, seed, people, baseline, reviewed)
     acc, plain, cal = results["accuracy"], results["plaintext_baseline"], results["calibration"]
     console.print(
         f"{results['dataset']}: precision {acc['precision']:.4f}, recall {acc['recall']:.4f}, "
         f"F1 {acc['f1']:.4f}; ECE {cal['ece_candidate_pairs']:.4f}, "
         f"from 0.1 {cal['ece_candidate_pairs_from_0_1']:.4f}"
         + (f"; plaintext baseline F1 {plain['f1']:.4f}" if plain else "")
+        + _reviewed_summary(results.get("review_calibration"))
         + f"; report in {path}"
     )
 
 
+def _reviewed_summary(cal: dict | None) -> str:
+    if cal is None:
+        return ""
+    q = cal["queued"]
+    ece = "-" if q["ece"] is None else f"{q['ece']:.4f}"
+    return f"; {q['pairs']:,} reviewed pairs, ECE {ece} against them"
+
+
 def _evaluate_with_progress(
-    dataset: str, out: Path, schema: str | None, seed: int, people: int | None, baseline: bool
+    dataset: str,
+    out: Path,
+    schema: str | None,
+    seed: int,
+    people: int | None,
+    baseline: bool,
+    reviewed: pd.DataFrame | None = None,
 ) -> tuple[dict, Path]:
     """The evaluation, its stages shown as they start: a bar on a terminal, and a line each
     on stderr (also when stderr is a file or a pipe, where a bar is not drawn)."""
@@ -103,6 +130,10 @@ def _evaluate_with_progress(
         stages.start("loading data")
         data = load_dataset(dataset, schema, seed, people)
         results = run_evaluation(data, baseline=baseline, stages=stages)
+        if reviewed is not None:  # the calibration against clerical review's labels
+            from evaluation._review_calibration import review_calibration
+
+            results["review_calibration"] = review_calibration(reviewed)
         started("writing the report")
         path = write_report(results, out)
     return results, path

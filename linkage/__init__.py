@@ -23,6 +23,10 @@ Public API (filters are ``(rows, words)`` uint64 arrays, as ``bloom`` writes the
     index = linkage.QueryIndex.from_rows(scope, registry.index_rows(words), bounds)
     index.search(queries, top_k=5, scope="tracing")  # only records whose consent covers it
     registry.set_consent("agency-a", refs, ["tracing"])     # later consent; None: unsaid
+    linkage.add_constraint(conn, scope, rec_a, rec_b, "cannot")  # a review's decision
+    held = linkage.read_constraints(conn, scope)             # Constraints(must, cannot)
+    report = linkage.plan_link(batches, state=state, constraints=held)  # respected
+    report = linkage.enforce_constraints(state, held, threshold=t)  # the same, no new batch
 
 Batches may say which records share a household, their relationships and consent
 (``EncodedBatch.groups``/``relationships``/``consent``, :mod:`bloom._households`): a run
@@ -55,7 +59,10 @@ from linkage._caseid import (
     parse_case_id,
 )
 from linkage._cluster import assign_cases, cluster
+from linkage._constrained import ConstraintOutcome
+from linkage._constraints import Constraints, add_constraint, read_constraints
 from linkage._datakeys import DataKeyRing
+from linkage._enforce import enforce_constraints
 from linkage._features import segment_bounds, segment_dice, segment_words
 from linkage._kernels import dice_pairs_reference, popcounts, popcounts_reference
 from linkage._link import LinkReport, candidate_floor, link, plan_link
@@ -77,6 +84,8 @@ __all__ = [
     "CandidatePairs",
     "CaseHit",
     "CaseIdError",
+    "ConstraintOutcome",
+    "Constraints",
     "DataKeyError",
     "DataKeyRing",
     "FilterCipher",
@@ -99,6 +108,7 @@ __all__ = [
     "SEGMENT_THRESHOLD",
     "SealedValueError",
     "SearchExecutor",
+    "add_constraint",
     "assign_cases",
     "candidate_floor",
     "candidates",
@@ -106,6 +116,7 @@ __all__ = [
     "cluster",
     "dice_pairs",
     "dice_pairs_reference",
+    "enforce_constraints",
     "ensure_ray",
     "insert_rows",
     "is_valid_case_id",
@@ -119,6 +130,7 @@ __all__ = [
     "popcounts",
     "popcounts_reference",
     "ray_plan_link",
+    "read_constraints",
     "registry_metadata",
     "search",
     "segment_bounds",

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from linkage._caseid import new_case_ids
+from linkage._constraints import PositionConstraints
 from linkage._types import LinkageError
 from linkage._unionfind import (
     absorb_members,
@@ -76,11 +77,13 @@ def cluster(
     threshold: float,
     *,
     allow_duplicates_within_agency: bool = False,
+    constraints: PositionConstraints | None = None,
 ) -> np.ndarray:
     """Component label (its smallest record position) for every record.
 
     ``existing`` holds each record's current case label (-1 for new records); records sharing
-    a label start in one component.
+    a label start in one component. ``constraints``: must-link pairs joined before any link,
+    cannot-link pairs never in one component (:mod:`linkage._constraints`).
     """
     n = len(agency_codes)
     edge_a, edge_b, edge_p = np.asarray(edge_a), np.asarray(edge_b), np.asarray(edge_p)
@@ -88,7 +91,11 @@ def cluster(
     parent = _existing_parents(np.asarray(existing))
     exclusive = not allow_duplicates_within_agency
     masks = agency_masks(agency_codes) if exclusive else np.zeros((n, 0), dtype=np.uint64)
+    if constraints is not None:  # cannot-link pairs: one mask bit each
+        masks, exclusive = constraints.masks(masks), exclusive or constraints.separates
     absorb_members(parent, masks)
+    if constraints is not None:  # must-link pairs: joined before any scored link
+        constraints.join_must(parent, masks, exclusive)
     order = _strongest_first(n, edge_a, edge_b, edge_p, threshold)
     a = np.ascontiguousarray(edge_a[order], dtype=np.int64)
     b = np.ascontiguousarray(edge_b[order], dtype=np.int64)

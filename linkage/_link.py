@@ -38,6 +38,8 @@ from bloom._bitops import dice_array
 from linkage._calibration import pair_probabilities
 from linkage._caseid import new_case_ids
 from linkage._cluster import CaseAssignment, assign_cases, cluster
+from linkage._constrained import ConstraintOutcome, hold
+from linkage._constraints import Constraints
 from linkage._features import crowd_levels, segment_dice
 from linkage._fellegi import FSModel, comparison_levels, fit_fellegi_sunter, level_shares
 from linkage._households import collective_pass
@@ -74,6 +76,7 @@ class LinkReport:
     pairs: pd.DataFrame | None = None  # every scored candidate pair, when keep_pairs=True
     update: RegistryUpdate | None = None  # the registry's changes (plan_link with a state)
     stages: dict[str, float] = field(default_factory=dict)  # seconds per stage of the run
+    constraints: ConstraintOutcome | None = None  # what the registry's constraints did
 
 
 def _random_pairs(
@@ -223,6 +226,7 @@ def link(
     executor: SearchExecutor | None = None,
     seed: int = 0,
     keep_pairs: bool = False,
+    constraints: Constraints | None = None,
 ) -> LinkReport:
     """Link encoded batches (and the registry's records, if given) into cases.
 
@@ -232,6 +236,7 @@ def link(
     inputs, LSH blocking for large ones); ``executor`` keeps that search and runs it elsewhere
     (:class:`linkage.RaySearch`: as Ray tasks, with the same result). ``keep_pairs`` returns
     every scored candidate pair (weights and probabilities) for evaluation.
+    ``constraints``: must-link and cannot-link pairs of registry records (:func:`plan_link`).
     """
     report = plan_link(
         batches,
@@ -244,6 +249,7 @@ def link(
         executor=executor,
         seed=seed,
         keep_pairs=keep_pairs,
+        constraints=constraints,
     )
     if registry is not None and report.update is not None:
         registry.apply(report.update)
@@ -262,12 +268,18 @@ def plan_link(
     executor: SearchExecutor | None = None,
     seed: int = 0,
     keep_pairs: bool = False,
+    constraints: Constraints | None = None,
 ) -> LinkReport:
     """What :func:`link` computes, on a registry's ``state``, storing nothing.
 
     With a ``state`` (an empty registry has one too), ``report.update`` holds the changes
     :meth:`Registry.apply` stores; it must be applied to the registry the state was read
     from, unchanged since. A pure function of its arguments: it may run in another process.
+
+    ``constraints`` (registry ids, as :func:`linkage.read_constraints` reads them): a
+    cannot-link pair never ends in one case, a must-link pair does unless that would put two
+    records of one agency in one case; ``report.constraints`` says what was done
+    (:mod:`linkage._constrained`).
     """
     if threshold != "auto" and not (isinstance(threshold, int | float) and 0 < threshold <= 1):
         raise LinkageError("threshold must be 'auto' or a probability in (0, 1]")
@@ -317,23 +329,22 @@ def plan_link(
     edge = p >= 1e-3  # links below 0.1% cannot matter to clustering or confidence
     ea, eb, ep = g1[edge], g2[edge], p[edge]
     t = auto_threshold(ep) if threshold == "auto" else float(threshold)
+    held = hold(constraints, pool.rec_ids, pool.old_labels, pool.old_links, (ea, eb, ep))
     labels = cluster(
         pool.agency_codes,
-        pool.old_labels,
-        ea,
-        eb,
-        ep,
+        held.existing,
+        *held.edges,
         t,
         allow_duplicates_within_agency=allow_duplicates_within_agency,
+        constraints=held.cluster,
     )
     clock.lap("clustering")
-    all_a, all_b, all_p = pool.with_old_links(ea, eb, ep)
     known = pool.known_case_ids
     result = assign_cases(
         labels,
-        pool.old_case_ids,
+        held.old_case_ids(labels, pool.old_case_ids),
         pool.case_seq,
-        (all_a, all_b, all_p),
+        held.confidence_edges(pool.with_old_links(ea, eb, ep)),
         new_ids=lambda n: new_case_ids(n, avoid=known),
     )
     out = pool.input_rows().assign(
@@ -358,9 +369,12 @@ def plan_link(
     update = _update(pool, result, ea, eb, ep) if state is not None else None
     clock.lap("update")
     logger.info("linked %d records: %s", len(out), clock)
-    return LinkReport(
+    report = LinkReport(
         out, t, floor, len(g1), accepted, result.merges, named, scored, update, stages=clock.seconds
     )
+    exclusive = not allow_duplicates_within_agency
+    report.constraints = held.outcome(labels, pool.agency_codes, exclusive=exclusive)
+    return report
 
 
 class _Stages:

@@ -29,6 +29,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from linkage._caseid import new_case_ids
+from linkage._constraints import constrained_links, drop_constraints, read_constraints
 from linkage._registry import cases_table, links_table, meta_table, records_table
 from linkage._registry_write import update_rows
 from linkage._unionfind import component_labels, join_links, record_confidence
@@ -142,13 +143,20 @@ class Removal:
         a, b, p = self._links_touching(c, np.union1d(gone, members["id"].to_numpy(np.int64)))
         cut = np.isin(a, gone) | np.isin(b, gone)
         self._delete(c, gone, a[cut], b[cut])
+        drop_constraints(c, self.scope, gone.tolist())  # a record's review decisions go with it
         near = np.setdiff1d(np.r_[a[cut], b[cut]], members["id"].to_numpy(np.int64))
-        links = (a[~cut], b[~cut], p[~cut])
+        links = self._constrained(c, (a[~cut], b[~cut], p[~cut]))
         remaining = members[~members["id"].isin(gone)]
         cases, sizes = self._reform(c, remaining, links, threshold, report)
         report.updated = self._reconfirm(c, remaining, cases, sizes, links)
         report.updated += self._reconfirm_singletons(c, near)
         return report
+
+    def _constrained(self, c: sa.Connection, links: _Links) -> _Links:
+        """The links as cases are re-formed under the scope's constraints: a must-link pair
+        holds together, a cannot-link pair's link counts as none (:mod:`linkage._constraints`)."""
+        held = read_constraints(c, self.scope)
+        return constrained_links(held.must, held.cannot, links) if len(held) else links
 
     def _find(self, c: sa.Connection, records: Sequence[tuple[str, str]]) -> pd.DataFrame:
         r = records_table.c

@@ -49,6 +49,7 @@ import sqlalchemy as sa
 import linkage
 from caselink_errors import RunConflictError, RunLeaseLostError
 from linkage.sealing import FilterCodec
+from service import _review as review
 from service._audit import SERVICE_ACTOR, append
 from service._batches import drop_linked_filters, load_batch
 from service._db import reader_engine
@@ -360,8 +361,10 @@ class RunExecutor:
         )
         good = list(screened.good)
         report = self._plan(run_id, agreement, registry, good) if good else None
+        if report is None:  # no new batch: the review decisions are applied all the same
+            report = review.apply_without_batches(registry, agreement)
         self.faults.reach("run.linked")
-        stats = _stats(agreement.id, good, report, screened)
+        stats = _stats(agreement.id, good, report, screened) | review.run_figures(run_id, report)
         self._set(run_id, stage="storing", progress=0.95)
         self._store(run_id, registry, report, screened, stats)
         return agreement.id
@@ -373,6 +376,7 @@ class RunExecutor:
         options = {
             "threshold": t if t == "auto" else float(t),
             "allow_duplicates_within_agency": agreement.allow_duplicates,
+            "constraints": review.run_constraints(registry),  # clerical review's decisions
         }
         ray_options = {
             "num_cpus": self.run_cpus,
@@ -442,6 +446,7 @@ class RunExecutor:
                     "batch.quarantine",
                     details={"batch": batch_id, "run": run_id, "reason": reason},
                 )
+            review.queue_reviews(conn, scope, run_id)  # the uncertain links, for both agencies
             append(
                 conn,
                 scope,

@@ -277,6 +277,7 @@ def register(app: typer.Typer) -> None:
         cli_keys,
         cli_ops,
         cli_query,
+        cli_review,
         cli_runs,
         cli_withdraw,
     )
@@ -293,3 +294,4 @@ def register(app: typer.Typer) -> None:
     cli_query.register(app)
     cli_audit.register(app)  # audit show, verify, checkpoint; admin audit-key
     cli_keys.register(admin)  # admin data-keys, rotate-data-key, drop-data-key
+    cli_review.register(app)  # review list, decide, labels

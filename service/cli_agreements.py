@@ -38,10 +38,19 @@ AGREEMENT_ID = typer.Argument(..., help="Agreement id (agr_...).")
 FIELDS = ("parties", "auditors", "purposes", "retention_days", "purpose_scopes")
 
 
+def _fields(a: dict[str, Any]) -> dict[str, Any]:
+    """The amendable fields of an agreement as shown (the review band is a linkage setting)."""
+    return {f: a[f] for f in FIELDS} | {"review_band": a["linkage"].get("review_band")}
+
+
+def _band(band: list[float] | None) -> str:
+    return "none (no review queue)" if band is None else f"{band[0]:g} to {band[1]:g}"
+
+
 def _shown(value: Any) -> str:
     if isinstance(value, dict):  # purpose -> consent scope
         return ", ".join(f"{p}={s}" for p, s in sorted(value.items()))
-    return ", ".join(value) if isinstance(value, list) else str(value)
+    return ", ".join(map(str, value)) if isinstance(value, list) else str(value)
 
 
 def purpose_scopes(pairs: list[str] | None, option: str = "--purpose-scope") -> dict[str, str]:
@@ -133,6 +142,7 @@ def show(
         ("segments", ", ".join(f"{s['name']} {s['bits']}" for s in layout) or "-"),
         ("threshold", str(a["linkage"]["threshold"])),
         ("duplicates within an agency", str(a["linkage"]["allow_duplicates_within_agency"])),
+        ("review band", _band(a["linkage"].get("review_band"))),
         ("created", f"{a['created_at']} by {a['created_by']}"),
     ):
         table.add_row(key, value)
@@ -177,23 +187,32 @@ def amend(
     no_purpose_scopes: bool = typer.Option(
         False, "--no-purpose-scopes", help="No purpose needs a consent scope from now on."
     ),
+    review_band: str | None = typer.Option(
+        None,
+        "--review-band",
+        help="Probabilities LOW,HIGH queued for clerical review from the next run on, or none.",
+    ),
     as_json: bool = JSON,
     url: str | None = URL,
     api_key_file: Path | None = KEY,
     ca_file: Path | None = CA,
 ) -> None:
-    """Amend an agreement's parties, auditors, purposes, retention or the consent scope each
-    purpose needs (stewards of a party); audited."""
+    """Amend an agreement's parties, auditors, purposes, retention, review band or the
+    consent scope each purpose needs (stewards of a party); audited."""
+    from service.cli_review import parse_band
+
     named = (add_party, remove_party, add_auditor, remove_auditor, purpose, purpose_scope)
-    if not (any(named) or retention_days is not None or no_purpose_scopes):
+    given = retention_days is not None or review_band is not None or no_purpose_scopes
+    if not (any(named) or given):
         raise typer.BadParameter(
             "give at least one of --add-party, --remove-party, --add-auditor, "
-            "--remove-auditor, --purpose, --retention-days, --purpose-scope, "
+            "--remove-auditor, --purpose, --retention-days, --review-band, --purpose-scope, "
             "--no-purpose-scopes"
         )
     if purpose_scope and no_purpose_scopes:
         raise typer.BadParameter("give --purpose-scope or --no-purpose-scopes, not both")
     scopes = {} if no_purpose_scopes else (purpose_scopes(purpose_scope) or None)
+    band = ... if review_band is None else parse_band(review_band)
     with client(url, api_key_file, ca_file=ca_file) as c:
         before = c.agreement(agreement_id)
         after = c.amend_agreement(
@@ -205,13 +224,15 @@ def amend(
             add_auditors=add_auditor or (),
             remove_auditors=remove_auditor or (),
             purpose_scopes=scopes,
+            review_band=band,
         )
     if as_json:
         print_json(after)
         return
-    changed = [f for f in FIELDS if before[f] != after[f]]
+    old, new = _fields(before), _fields(after)
+    changed = [f for f in old if old[f] != new[f]]
     for field in changed:
-        console.print(f"{field}: {_shown(before[field]) or '-'} -> {_shown(after[field]) or '-'}")
+        console.print(f"{field}: {_shown(old[field]) or '-'} -> {_shown(new[field]) or '-'}")
     if not changed:
         console.print("nothing changed: the agreement had these settings already")
     if "retention_days" in changed and after["retention_days"] < before["retention_days"]:

@@ -183,6 +183,12 @@ def agreement_create(
     threshold: str = typer.Option(
         "auto", "--threshold", help="Link threshold: 'auto' or a match probability."
     ),
+    review_band: str | None = typer.Option(
+        None,
+        "--review-band",
+        help="Probabilities LOW,HIGH whose links go to clerical review after each run, or "
+        "none (default: the service's, 0.05,0.9).",
+    ),
     secret: Path | None = typer.Option(
         None,
         "--secret",
@@ -203,7 +209,9 @@ def agreement_create(
     """Create an agreement for a schema; prints its id."""
     import bloom
     from service.cli_agreements import purpose_scopes
+    from service.cli_review import parse_band
 
+    band = ... if review_band is None else parse_band(review_band)
     scopes = purpose_scopes(purpose_scope)
     s = bloom.Schema.load(schema)
     t: float | str = threshold if threshold == "auto" else float(threshold)
@@ -221,6 +229,7 @@ def agreement_create(
             key_check=key_check,
             auditors=auditor or (),
             purpose_scopes=scopes,
+            review_band=band,
         )
     overseen = f"; auditors {', '.join(a['auditors'])}" if a["auditors"] else ""
     console.print(f"agreement {a['agreement_id']}: parties {', '.join(a['parties'])}{overseen}")

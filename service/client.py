@@ -23,6 +23,7 @@ import os
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
+from types import EllipsisType
 from typing import Any, BinaryIO
 
 import httpx
@@ -120,12 +121,15 @@ class Client:
         key_check: str | None = None,
         auditors: Sequence[str] = (),
         purpose_scopes: Mapping[str, str] | None = None,
+        review_band: Sequence[float] | EllipsisType | None = ...,
     ) -> dict[str, Any]:
         """Create an agreement (stewards). ``segments`` is the schema's layout, in order:
         ``schema.layout`` of a :class:`bloom.Schema`, or ``{"name", "bits"}`` objects.
         ``key_check`` is the secret's :func:`bloom.key_check_value` (else the first batch's).
         ``auditors`` names the agencies whose ``auditor`` keys will oversee it;
-        ``purpose_scopes`` the consent scope each purpose needs (``{"tracing": "tracing"}``)."""
+        ``purpose_scopes`` the consent scope each purpose needs (``{"tracing": "tracing"}``).
+        ``review_band``: ``(low, high)`` queued for clerical review, None for no queue, ``...``
+        for the service's default."""
         body = {
             "name": name,
             "parties": parties,
@@ -142,6 +146,8 @@ class Client:
                 "allow_duplicates_within_agency": allow_duplicates_within_agency,
             },
         }
+        if review_band is not ...:
+            body["linkage"]["review_band"] = None if review_band is None else list(review_band)
         if key_check is not None:
             body["key_check"] = key_check
         if auditors:
@@ -167,10 +173,12 @@ class Client:
         add_auditors: Sequence[str] = (),
         remove_auditors: Sequence[str] = (),
         purpose_scopes: Mapping[str, str] | None = None,
+        review_band: Sequence[float] | EllipsisType | None = ...,
     ) -> dict[str, Any]:
         """Amend an agreement (stewards of a party); what is not given stays as it is. The
-        purposes, and the consent scope of each purpose, when given, replace what was there.
-        Returns the agreement as amended."""
+        purposes, and the consent scope of each purpose, when given, replace what was there;
+        ``review_band`` (None: no queue) replaces the band from the next run on. Returns the
+        agreement as amended."""
         body: dict[str, Any] = {}
         for field, names in (
             ("add_parties", add_parties),
@@ -186,6 +194,8 @@ class Client:
             body["retention_days"] = retention_days
         if purpose_scopes is not None:
             body["purpose_scopes"] = dict(purpose_scopes)
+        if review_band is not ...:
+            body["review_band"] = None if review_band is None else list(review_band)
         return self._json("PATCH", f"/v1/agreements/{agreement_id}", json=body)
 
     # -- batches and runs -------------------------------------------------------------
@@ -280,6 +290,42 @@ class Client:
             params=params,
             headers=headers,
         )
+
+    # -- clerical review --------------------------------------------------------------
+    def reviews(
+        self,
+        agreement_id: str,
+        *,
+        status: Sequence[str] = (),
+        offset: int = 0,
+        limit: int = 100,
+    ) -> dict[str, Any]:
+        """One page of the caller's side of the review queue (submitters), oldest first;
+        only the ``status`` values given, if any."""
+        params: dict[str, Any] = {"offset": offset, "limit": limit}
+        if status:
+            params["status"] = list(status)
+        return self._json("GET", f"/v1/agreements/{agreement_id}/reviews", params=params)
+
+    def iter_reviews(
+        self, agreement_id: str, *, status: Sequence[str] = (), page: int = 500
+    ) -> Iterator[dict[str, Any]]:
+        """Every item of the caller's side of the review queue, page after page."""
+        offset: int | None = 0
+        while offset is not None:
+            got = self.reviews(agreement_id, status=status, offset=offset, limit=page)
+            yield from got["items"]
+            offset = got["next_offset"]
+
+    def decide_review(self, agreement_id: str, review_id: str, decision: str) -> dict[str, Any]:
+        """Record the caller's agency's decision (``same``, ``different``, ``unsure``) on an
+        item; the item as the agency sees it now."""
+        path = f"/v1/agreements/{agreement_id}/reviews/{review_id}/decision"
+        return self._json("POST", path, json={"decision": decision})
+
+    def review_labels(self, agreement_id: str) -> dict[str, Any]:
+        """The reviewed pairs as labels (evaluators, stewards): probabilities and decisions."""
+        return self._json("GET", f"/v1/agreements/{agreement_id}/reviews/labels")
 
     # -- results ----------------------------------------------------------------------
     def cases(self, agreement_id: str, *, offset: int = 0, limit: int = 1000) -> dict[str, Any]:

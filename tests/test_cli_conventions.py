@@ -34,9 +34,11 @@ READS = {
     "audit verify",
     "admin data-keys",
     "admin verify-audit",
+    "review list",
+    "review labels",
 }
 # Commands that change something and print a machine-usable result with --json too.
-WRITES_WITH_JSON = {"withdraw", "agreement amend", "consent set"}
+WRITES_WITH_JSON = {"withdraw", "agreement amend", "consent set", "review decide"}
 
 
 def _walk(path: str, command) -> list[tuple[str, object]]:

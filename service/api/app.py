@@ -46,6 +46,7 @@ from service.api.routes import (
     health,
     publication,
     queries,
+    reviews,
     runs,
     withdrawals,
 )
@@ -91,5 +92,6 @@ def create_app(settings: Settings | None = None, *, cipher: FilterCipher | None 
     app.include_router(amendments.router)  # PATCH /v1/agreements/{agreement_id}
     app.include_router(publication.router)  # the public transparency page and its switch
     app.include_router(consent.router)  # PUT /v1/agreements/{agreement_id}/records/consent
+    app.include_router(reviews.router)  # clerical review: queue, decisions, labels
     console.install(app, settings)  # the web console under /console (not in the OpenAPI)
     return app

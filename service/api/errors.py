@@ -31,6 +31,7 @@ ID_PATTERNS: dict[str, re.Pattern[str]] = {
     "run": re.compile(f"run_{_HEX16}"),
     "batch": re.compile(f"bat_{_HEX16}"),
     "key": re.compile(f"key_{_HEX16}"),
+    "review": re.compile(f"rev_{_HEX16}"),
     "case": re.compile(f"CL-{_CROCKFORD}{{4}}-{_CROCKFORD}{{4}}-[0-9A-Z*~$=]"),
 }
 

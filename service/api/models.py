@@ -17,6 +17,12 @@ import bloom
 from service._keys import ROLES
 from service.api.models_consent import PurposeScopes, scope_map_problems
 from service.api.models_families import FamilyResult
+from service.api.models_reviews import (
+    BAND_DESCRIPTION,
+    DEFAULT_REVIEW_BAND,
+    ReviewBand,
+    band_problems,
+)
 
 __all__ = [
     "AgencyCreate",
@@ -125,12 +131,24 @@ class LinkageSettings(_In):
         description="Whether one case may hold two records of the same agency: true where "
         "an agency's register holds one person more than once.",
     )
+    review_band: ReviewBand | None = Field(
+        default_factory=lambda: list(DEFAULT_REVIEW_BAND), description=BAND_DESCRIPTION
+    )
 
     @field_validator("threshold")
     @classmethod
     def _six_digits(cls, v: float | str) -> float | str:
         """A probability to six significant digits: what the agreement stores, as given back."""
         return v if isinstance(v, str) else float(format(v, ".6g"))
+
+    @field_validator("review_band")
+    @classmethod
+    def _band(cls, v: list[float] | None) -> list[float] | None:
+        """0.01 <= low < high <= 1, each to six significant digits."""
+        problems = band_problems(v)
+        if problems:
+            raise ValueError(problems[0].split(": ", 1)[1])
+        return None if v is None else [float(format(x, ".6g")) for x in v]
 
 
 class Segment(_In):
@@ -566,6 +584,22 @@ class AgreementAmend(_In):
             "after this amendment, or `linkage`"
         ),
     ] = None
+    review_band: Annotated[
+        ReviewBand | None,
+        Field(
+            description="the band of match probability `[low, high]` queued for clerical "
+            "review from the next run on (0.01 <= low < high <= 1); null: no queue from now "
+            "on (items queued already stay)"
+        ),
+    ] = None
+
+    @field_validator("review_band")
+    @classmethod
+    def _band(cls, v: list[float] | None) -> list[float] | None:
+        problems = band_problems(v)
+        if problems:
+            raise ValueError(problems[0].split(": ", 1)[1])
+        return None if v is None else [float(format(x, ".6g")) for x in v]
 
     @field_validator("add_parties", "remove_parties", "add_auditors", "remove_auditors", "purposes")
     @classmethod
@@ -585,10 +619,10 @@ class AgreementAmend(_In):
             self.retention_days,
             self.purpose_scopes,
         )
-        if all(x is None or x == [] for x in named):
+        if all(x is None or x == [] for x in named) and "review_band" not in self.model_fields_set:
             raise ValueError(
                 "give at least one of add_parties, remove_parties, add_auditors, "
-                "remove_auditors, purposes, retention_days, purpose_scopes"
+                "remove_auditors, purposes, retention_days, purpose_scopes, review_band"
             )
         for what, added, removed in (
             ("parties", self.add_parties, self.remove_parties),

@@ -112,6 +112,12 @@ TAGS: list[dict[str, str]] = [
         "(`tracing`, `coordination`...); an agreement maps each purpose to the scope it needs.",
     },
     {
+        "name": "reviews",
+        "description": "Clerical review without names: the uncertain links each agency "
+        "resolves on its side, the constraints agreeing decisions make, and the reviewed pairs "
+        "as labels.",
+    },
+    {
         "name": "audit",
         "description": "The audit chains: read them, verify them whole, take signed "
         "checkpoints of their heads.",
@@ -173,6 +179,7 @@ EXTRA: dict[tuple[str, str], tuple[int, ...]] = {
     ("post", f"{AGREEMENT}/queries"): (413, 422, 429, 503),
     ("post", f"{AGREEMENT}/withdrawals"): (409,),
     ("put", f"{AGREEMENT}/records/consent"): (409,),
+    ("post", f"{AGREEMENT}/reviews/{{review_id}}/decision"): (409,),  # resolved for good
     ("get", "/v1/audit"): (403,),
     ("get", "/v1/audit/verify"): (403,),
     ("get", "/v1/audit/checkpoint"): (403,),

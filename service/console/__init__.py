@@ -13,7 +13,7 @@ mounts it under ``/console`` (:func:`install`); it is not part of the API's Open
 - pages per audience, one module each (:data:`PAGES`): :mod:`.pages_agency`,
   :mod:`.pages_steward` (agreements and keys), :mod:`.pages_oversight` (audit, retention,
   withdrawals, linkage quality; the auditor's home), :mod:`.pages_public` (the published
-  transparency pages, no sign-in).
+  transparency pages, no sign-in), :mod:`.pages_review` (an agency's review queue).
 
 A pages module offers ``router`` (made by :func:`~.context.console_router`, paths without
 ``/console``), ``NAV`` (its navigation links) and ``HOME`` (role -> the page a key of that
@@ -36,6 +36,7 @@ from service.console import (
     pages_agency,
     pages_oversight,
     pages_public,
+    pages_review,
     pages_session,
     pages_steward,
 )
@@ -52,6 +53,7 @@ PAGES: tuple[ModuleType, ...] = (  # pages_session first
     pages_oversight,
     pages_public,
     pages_steward,
+    pages_review,
 )
 
 

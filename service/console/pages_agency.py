@@ -22,7 +22,7 @@ from service._keys import AGENCY_ROLES
 from service.api.deps import need
 from service.api.errors import ServiceError
 from service.api.models import OFFSET_MAX, AgreementPublic, RunPublic, WithdrawalCreate
-from service.api.routes import agreements, batches, cases, runs, withdrawals
+from service.api.routes import agreements, batches, cases, reviews, runs, withdrawals
 from service.console.context import (
     ERRORS,
     FormPage,
@@ -45,6 +45,7 @@ SECTIONS = (  # an agreement's pages: (path, label, the roles its API route admi
     ("runs", N_("Runs"), runs.RUNNERS),
     ("cases", N_("Cases"), cases.READERS),
     ("withdraw", N_("Withdraw a record"), withdrawals.WITHDRAWERS),
+    ("reviews", N_("Review"), reviews.REVIEWERS),  # service.console.pages_review
 )
 LABELS = {
     # batches

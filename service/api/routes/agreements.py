@@ -15,6 +15,7 @@ from fastapi import APIRouter
 
 from service._audit import append
 from service._keys import AGENCY_ROLES, AUDITOR
+from service._review import agreement_band, set_agreement_band
 from service.api.access import DEFAULT_PURPOSE, open_agreement, refuse
 from service.api.deps import EngineDep, Principal, PrincipalDep, need
 from service.api.errors import ServiceError
@@ -42,6 +43,10 @@ def threshold_value(text: str) -> float | str:
     return text if text == "auto" else float(text)
 
 
+def band_list(band: tuple[float, float] | None) -> list[float] | None:
+    return None if band is None else list(band)
+
+
 def public(
     conn: sa.Connection, row: AgreementRow, access: Literal["party", "auditor"] = "party"
 ) -> AgreementPublic:
@@ -63,6 +68,7 @@ def public(
         linkage=LinkageSettings(
             threshold=threshold_value(row.threshold),
             allow_duplicates_within_agency=row.allow_duplicates,
+            review_band=band_list(agreement_band(conn, row.id)),
         ),
     )
 
@@ -120,6 +126,7 @@ def create_agreement(
             key_check=body.key_check,
             purpose_scopes=body.purpose_scopes,
         )
+        set_agreement_band(conn, row.id, body.linkage.review_band)
         details = {
             "agreement": row.id,
             "parties": names,

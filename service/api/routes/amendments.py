@@ -15,6 +15,8 @@ What an amendment means:
   oversee; an auditor removed gets 404 like any outsider from the next call on;
 - the purposes, when given, replace the list: a purpose taken out is refused from the next
   call on;
+- a new review band (or none: ``null``) queues the links inside it from the next run on;
+  items queued already stay, with their decisions;
 - a new retention period counts from each batch's arrival, as the old one did: a shorter one
   takes effect at the next retention sweep (``caselink admin sweep``, or the service's own
   timer), a longer one keeps batches a sweep has not purged yet;
@@ -36,6 +38,7 @@ from fastapi import APIRouter
 
 from linkage import Registry
 from service._audit import append
+from service._review import agreement_band, set_agreement_band
 from service.api.access import open_agreement, refuse
 from service.api.deps import EngineDep, Principal, PrincipalDep, PurposeDep
 from service.api.errors import ServiceError
@@ -173,10 +176,10 @@ def amend_agreement(
 ) -> AgreementPublic:
     """Amend an agreement (a `steward` of a party agency): add or remove parties, name or
     un-name auditors (agencies whose `auditor` keys read the agreement and its audit), replace
-    the purposes, change the retention period, replace the consent scope each purpose needs
-    (`purpose_scopes`). A party holding stored records cannot leave (409: withdraw or purge
-    them first); a shorter retention period purges at the next sweep. Audited with each
-    change before and after."""
+    the purposes, change the retention period, the review band or the consent scope each
+    purpose needs (`purpose_scopes`). A party holding stored records cannot leave (409:
+    withdraw or purge them first); a shorter retention period purges at the next sweep; a new
+    review band queues from the next run on. Audited with each change before and after."""
     _, why = open_agreement(engine, principal, agreement_id, ACTION, AMENDERS, purpose)
     try:
         with engine.begin() as conn:
@@ -207,6 +210,11 @@ def amend_agreement(
                 (parties, agreements_repo.parties(conn, agreement_id)),
                 (auditors, agreements_repo.auditors(conn, agreement_id)),
             )
+            if "review_band" in body.model_fields_set:  # queued from the next run on
+                old_band = agreement_band(conn, agreement_id)
+                set_agreement_band(conn, agreement_id, body.review_band)
+                details["before"]["review_band"] = old_band and list(old_band)
+                details["after"]["review_band"] = body.review_band
             append(conn, agreement_id, principal.actor, ACTION, purpose=why, details=details)
             return public(conn, after)
     except ServiceError as e:  # the transaction is rolled back: audit the refusal on its own

@@ -341,6 +341,7 @@ def test_each_page_is_audited_as_the_matching_api_call(world):
         "/runs": "run.list",
         f"/runs/{world.run_id}": "run.read",
         "/cases": "cases.read",
+        "/reviews": "review.list",
     }
     for suffix in pages:
         assert v.get(f"/console/agency/{world.agreement_id}{suffix}").status_code == 200
@@ -354,7 +355,7 @@ def test_each_page_is_audited_as_the_matching_api_call(world):
 
 
 def test_the_links_of_an_agreement_are_those_the_api_lets_the_role_follow(world):
-    sections = ("batches", "runs", "cases", "withdraw")
+    sections = ("batches", "runs", "cases", "withdraw", "reviews")
     for role in ("steward", "submitter", "tracer", "evaluator"):
         v = world.visitor(f"agency-a/{role}")
         overview = v.get(f"/console/agency/{world.agreement_id}")

@@ -56,6 +56,9 @@ ROLES: dict[tuple[str, str], tuple[str, ...]] = {
     ("POST", f"{AGR}/withdrawals"): RUNNERS,
     ("PUT", f"{AGR}/records/consent"): ("submitter",),
     ("POST", f"{AGR}/queries"): ("tracer",),
+    ("GET", f"{AGR}/reviews"): ("submitter",),
+    ("POST", f"{AGR}/reviews/{{review_id}}/decision"): ("submitter",),
+    ("GET", f"{AGR}/reviews/labels"): ("evaluator", "steward"),
     ("GET", f"{AGR}/audit"): OVERSEERS,
     ("GET", f"{AGR}/audit/verify"): OVERSEERS,
     ("GET", f"{AGR}/audit/checkpoint"): OVERSEERS,
@@ -89,6 +92,7 @@ def _call(
         run_id=run_id or world.first_run["run_id"],
         name="agency-c",
         key_id="key_0123456789abcdef",
+        review_id="rev_0123456789abcdef",
     )
     kwargs: dict = {}
     if (method, path) == ("POST", "/v1/agencies"):
@@ -103,6 +107,8 @@ def _call(
         kwargs["json"] = {"record_ref": "probe-none", "reason": "correction"}
     elif path.endswith("/records/consent"):  # a ref no one holds: nothing changes
         kwargs["json"] = {"record_refs": ["probe-none"], "scopes": ["tracing"]}
+    elif path.endswith("/decision"):
+        kwargs["json"] = {"decision": "unsure"}
     elif method == "PATCH":  # the world's own retention period: nothing changes
         kwargs["json"] = {"retention_days": 365}
     with httpx.Client(base_url=world.service.url, timeout=timeout) as http:
