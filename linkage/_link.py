@@ -295,11 +295,11 @@ def plan_link(
     models: dict[_Key, dict[str, float]] = {k: {"candidate_threshold": floors[k]} for k in keys}
     several = allow_duplicates_within_agency
     levels, anchors = _levels(pool, pairs, {k: base[k][1] for k in keys}, several)
-    weights, _ = fit_weights(levels, anchors, models)
+    weights, fitted = fit_weights(levels, anchors, models)
     clock.lap("model")
     g1, g2, w, p = _probabilities(pairs, weights, models, several)
     clock.lap("calibration")
-    if pool.facts.has_groups:  # collective linkage: households as two more columns
+    if pool.facts.has_groups:  # collective linkage: the pairs inside linked households apart
         again = collective_pass(
             pool,
             pairs,
@@ -308,6 +308,8 @@ def plan_link(
             (g1, g2, w, p),
             calibrate=lambda wt: _probabilities(pairs, wt, models, several),
             min_pairs=MIN_PAIRS_PER_MODEL,
+            identifiers=levels,
+            fitted=fitted,
         )
         if again is not None:
             (g1, g2, w, p), described = again
