@@ -257,6 +257,25 @@ class HouseholdModel:
         cols = np.arange(levels.shape[1])
         return cast(np.ndarray, np.where(levels >= 0, w[cols, np.maximum(levels, 0)], 0.0).sum(1))
 
+    def pair_weights(
+        self, first: np.ndarray, identifiers: np.ndarray, levels: np.ndarray
+    ) -> np.ndarray:
+        """The pairs' first-pass weights ``first`` with their household levels' added."""
+        return cast(np.ndarray, first + self.weights(levels))
+
+    def described(self, levels: np.ndarray) -> dict[str, float]:
+        """What the columns say: the weight of each level of the two, and how many of the
+        pairs of household ``levels`` had a support of 1 or more."""
+        w = self.level_weights
+        out: dict[str, float] = {
+            "household_supported_pairs": int((levels[:, 0] >= 1).sum()),
+            "household_stratified": 0,
+        }
+        for level in range(SUPPORT_CAP + 1):
+            out[f"household_support_weight_{level}"] = round(float(w[0, level]), 4)
+            out[f"household_role_weight_{level}"] = round(float(w[1, level]), 4)
+        return out
+
 
 def fit_household_columns(
     first: np.ndarray,
@@ -305,10 +324,9 @@ class StratumModel:
     """The stratified household model of one agency pair (module docstring).
 
     ``shares``: per support level (0, 1, 2), the share of matches among the candidate pairs
-    at that level; ``prior``: the first pass's share among all its candidate pairs; ``m``:
-    the identifiers' match shares, the first pass's; ``u``: the identifiers' level shares
-    among the non-matches of the supported pairs (relatives, mostly); ``role_m``,
-    ``role_u``: the role consistency's level shares among their matches and non-matches.
+    at that level; ``prior``: the first pass's share among all its candidate pairs; ``m``,
+    ``u``: the identifiers' level shares among the matches and the non-matches (relatives,
+    mostly) of the supported pairs; ``role_m``, ``role_u``: the role consistency's.
     """
 
     shares: np.ndarray
@@ -328,11 +346,13 @@ class StratumModel:
     def role_weights(self) -> np.ndarray:
         return cast(np.ndarray, np.log2(self.role_m / self.role_u))
 
-    def weights(self, first: np.ndarray, identifiers: np.ndarray, levels: np.ndarray) -> np.ndarray:
-        """The pairs' weights: unchanged where the support is missing, the first pass's
-        shifted by level 0's weight at support 0, and ``log2 m/u`` of the identifiers with
-        the stratum's ``u``, the role's and the support level's weights where it is 1 or
-        more."""
+    def pair_weights(
+        self, first: np.ndarray, identifiers: np.ndarray, levels: np.ndarray
+    ) -> np.ndarray:
+        """The pairs' weights from their first-pass weights ``first``, identifier levels and
+        household levels: unchanged where the support is missing, shifted by level 0's weight
+        at support 0, and ``log2 m/u`` of the identifiers under the stratum's model, with the
+        role's and the support level's weights, where it is 1 or more."""
         support, role = levels[:, 0].astype(np.int64), levels[:, 1].astype(np.int64)
         out = first + np.where(support >= 0, self.support_weights[np.maximum(support, 0)], 0.0)
         inside = np.flatnonzero(support >= 1)
@@ -340,6 +360,18 @@ class StratumModel:
         ratio = (_log_likelihood(x, self.m) - _log_likelihood(x, self.u)) / np.log(2.0)
         ratio += np.where(r >= 0, self.role_weights[np.maximum(r, 0)], 0.0)
         out[inside] = ratio + self.support_weights[support[inside]]
+        return out
+
+    def described(self, levels: np.ndarray) -> dict[str, float]:
+        """What the model says: the weight of each support level and role level, and how
+        many of the pairs of household ``levels`` had a support of 1 or more."""
+        out: dict[str, float] = {
+            "household_supported_pairs": int((levels[:, 0] >= 1).sum()),
+            "household_stratified": 1,
+        }
+        for level in range(SUPPORT_CAP + 1):
+            out[f"household_support_weight_{level}"] = round(float(self.support_weights[level]), 4)
+            out[f"household_role_weight_{level}"] = round(float(self.role_weights[level]), 4)
         return out
 
 
@@ -454,23 +486,11 @@ def collective_pass(
         more: dict[Key, np.ndarray] = {}
         described = {}
         for keys in _groups(found, min_pairs):
-            lv = np.concatenate([found[k] for k in keys])
-            model = fitted.get(keys[0])
-            if model is not None and (lv[:, 0] >= 1).sum() >= MIN_STRATUM_PAIRS:
-                stratum = fit_stratum(model, np.concatenate([identifiers[k] for k in keys]), lv)
-                for k in keys:
-                    more[k] = stratum.weights(weights[k], identifiers[k], found[k])
-                    described[k] = _described_stratum(stratum, found[k])
-                continue
-            anchors = [
-                level_shares(household_levels(links, pool.facts, *random_pairs[k])) for k in keys
-            ]
-            columns = fit_household_columns(
-                np.concatenate([prior[k] for k in keys]), lv, np.mean(anchors, axis=0)
-            )
+            stratum = _fit_group(keys, found, identifiers, fitted.get(keys[0]))
+            model = stratum or _fit_columns(keys, found, prior, links, pool, random_pairs)
             for k in keys:
-                more[k] = weights[k] + columns.weights(found[k])
-                described[k] = _described_columns(columns, found[k])
+                more[k] = model.pair_weights(weights[k], identifiers[k], found[k])
+                described[k] = model.described(found[k])
         result = calibrate({**weights, **more})
     return result, described
 
@@ -482,28 +502,32 @@ def _groups(found: dict[Key, np.ndarray], min_pairs: int) -> list[list[Key]]:
     return [[k] for k, lv in found.items() if len(lv) >= min_pairs] + ([small] if small else [])
 
 
-def _described_stratum(model: StratumModel, levels: np.ndarray) -> dict[str, float]:
-    """What a stratified model says: the weight of each support level and role level, and
-    how many candidate pairs had a support of 1 or more."""
-    out: dict[str, float] = {
-        "household_supported_pairs": int((levels[:, 0] >= 1).sum()),
-        "household_stratified": 1,
-    }
-    for level in range(SUPPORT_CAP + 1):
-        out[f"household_support_weight_{level}"] = round(float(model.support_weights[level]), 4)
-        out[f"household_role_weight_{level}"] = round(float(model.role_weights[level]), 4)
-    return out
+def _fit_group(
+    keys: list[Key],
+    found: dict[Key, np.ndarray],
+    identifiers: dict[Key, np.ndarray],
+    model: FSModel | None,
+) -> StratumModel | None:
+    """The stratified model of agency pairs ``keys``; ``None`` with fewer than
+    :data:`MIN_STRATUM_PAIRS` supported pairs (or no first-pass model)."""
+    levels = np.concatenate([found[k] for k in keys])
+    if model is None or (levels[:, 0] >= 1).sum() < MIN_STRATUM_PAIRS:
+        return None
+    return fit_stratum(model, np.concatenate([identifiers[k] for k in keys]), levels)
 
 
-def _described_columns(model: HouseholdModel, levels: np.ndarray) -> dict[str, float]:
-    """What the household columns say: the weight of each level of the two columns, and how
-    many candidate pairs had a household support of 1 or more."""
-    w = model.level_weights
-    out: dict[str, float] = {
-        "household_supported_pairs": int((levels[:, 0] >= 1).sum()),
-        "household_stratified": 0,
-    }
-    for level in range(SUPPORT_CAP + 1):
-        out[f"household_support_weight_{level}"] = round(float(w[0, level]), 4)
-        out[f"household_role_weight_{level}"] = round(float(w[1, level]), 4)
-    return out
+def _fit_columns(
+    keys: list[Key],
+    found: dict[Key, np.ndarray],
+    prior: dict[Key, np.ndarray],
+    links: HouseholdLinks,
+    pool: Pool,
+    random_pairs: dict[Key, tuple[np.ndarray, np.ndarray]],
+) -> HouseholdModel:
+    """The household columns of agency pairs ``keys``, anchored by their random pairs."""
+    anchors = [level_shares(household_levels(links, pool.facts, *random_pairs[k])) for k in keys]
+    return fit_household_columns(
+        np.concatenate([prior[k] for k in keys]),
+        np.concatenate([found[k] for k in keys]),
+        np.mean(anchors, axis=0),
+    )

@@ -185,10 +185,10 @@ def test_the_stratum_takes_relatives_for_its_non_matches():
     assert stratum[0, 7] > 4 and stratum[2, 7] > 4  # given name and day still are
     supported = np.array([[2, 2]], np.int8)
     relative, same = np.array([[0, 7, 0]], np.int8), np.array([[7, 7, 7]], np.int8)
-    assert model.weights(first.weights(relative), relative, supported)[0] < -3
-    assert model.weights(first.weights(same), same, supported)[0] > 10
+    assert model.pair_weights(first.weights(relative), relative, supported)[0] < -3
+    assert model.pair_weights(first.weights(same), same, supported)[0] > 10
     missing = np.array([[-1, -1]], np.int8)  # no support: the first pass's weight
-    assert model.weights(np.array([3.5]), same, missing).tolist() == [3.5]
+    assert model.pair_weights(np.array([3.5]), same, missing).tolist() == [3.5]
 
 
 def test_a_small_stratum_is_weighed_by_the_household_columns(person_schema, secret):
