@@ -10,8 +10,10 @@ The stages, each a plain function of arrays:
    class, several non-match classes: ``_fellegi``);
 4. calibration: P(this pair is a match) from the weights of every candidate pair of the two
    agencies, the records' competing candidates on both sides included (``_calibration``);
-   when the batches say which records share a household, each pair's household support and
-   role consistency are weighed too, and the pairs calibrated again (``_households``);
+   when the batches say which records share a household, the pairs inside two linked
+   households (a household support) are weighed by a model of their own, whose non-matches
+   are relatives, with their role consistency, and the pairs calibrated again
+   (``_households``);
 5. threshold (auto: the one that maximises the expected F1 under the calibrated
    probabilities), clustering with at most one record per agency per case, stable case ids.
 
