@@ -17,6 +17,13 @@ Family rules (names follow :mod:`evaluation._names`):
 * The head's father bears the head's father's name as given name; the head's parents and
   siblings bear the head's surname by birth (sibling: also the head's father's name).
 * Children of one household bear distinct given names, as far as the lists allow.
+
+Dates (:func:`_ages`): two births of one mother are :data:`MIN_BIRTH_INTERVAL` apart or more
+(twins excepted), so the children of one household are, and so are the head and the head's
+siblings. Drawn independently, 17% of the pairs of non-twin children of one household were
+born under 270 days apart, which no family does: two siblings of one family name, father's
+name and birth date but another given name are an ambiguity real registers hardly hold.
+Half-siblings of two mothers (polygamous households) are not drawn.
 """
 
 from __future__ import annotations
@@ -43,6 +50,8 @@ __all__ = ["ROLES", "Family", "HouseholdShape", "draw_families"]
 # Assumptions, not measured figures.
 WIFE_TAKES_NAME = {"ukrainian": 0.8, "french_africa": 0.4}
 CHILD_BORN_WHERE_HEAD = 0.5  # a child's place of birth is the head's
+MIN_BIRTH_INTERVAL = 0.8  # years between two births of one mother: pregnancy and a little more
+SIBLING_SPREAD = 12.0  # years between the head and a sibling of the head, at most
 _YEAR = 365.2425
 _REDRAWS = 20
 _SHIFT = np.int64(1) << 32
@@ -254,34 +263,67 @@ def _distinct_children(
         given[rows] = _given(rows, tradition, sex, rng, vocab, pool)
 
 
+def _spaced(
+    lo: np.ndarray, hi: np.ndarray, family: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
+    """Per row an age in ``[lo, hi]`` (its family's window), the rows of one family (sorted
+    or not) :data:`MIN_BIRTH_INTERVAL` apart or more: uniform over such sets of ages, as the
+    order statistics of uniform draws over the window less the gaps, each moved up by its rank
+    times the gap. Where the window is too short for every birth the gap shrinks to fit."""
+    n = family.size
+    births = np.bincount(family)[family]
+    span = np.maximum(hi - lo, 0.0)
+    gap = np.minimum(MIN_BIRTH_INTERVAL, span / np.maximum(births - 1, 1))
+    v = rng.random(n) * (span - (births - 1) * gap)
+    order = np.lexsort((v, family))
+    ranked = family[order]
+    rank = np.empty(n, dtype=np.int64)
+    rank[order] = np.arange(n) - np.searchsorted(ranked, ranked)
+    return lo + v + rank * gap
+
+
 def _ages(
     role: np.ndarray,
     household: np.ndarray,
     c: _Couple,
     kids_h: np.ndarray,
+    twin_b: np.ndarray,
     rng: np.random.Generator,
 ) -> np.ndarray:
-    """Age in years of everyone: heads adult, spouses within 15 years of them, children
-    16 to 44 years younger than each parent in the household, a head's parent 16 to 44
-    years older than the head (at most 95), siblings within 12 years of the head."""
+    """Age in years of everyone: heads adult, spouses within 15 years of them (both old
+    enough for their children's births: :data:`MIN_BIRTH_INTERVAL`), children 16 to 44 years
+    younger than each parent in the household and :data:`MIN_BIRTH_INTERVAL`
+    apart (``twin_b``, the second of each twin pair, takes its twin's date afterwards), a
+    head's parent 16 to 44 years older than the head (at most 95), siblings
+    :data:`MIN_BIRTH_INTERVAL` to :data:`SIBLING_SPREAD` years from the head."""
     h, n = c.head.size, role.size
     has_parent = np.bincount(household[role == PARENT], minlength=h) > 0
+    births = np.flatnonzero(role == CHILD)
+    births = births[~np.isin(births, twin_b)]
+    # parents old enough for their children's births: the eldest at 16 or later, then spaced
+    parent_min = 17 + MIN_BIRTH_INTERVAL * np.maximum(
+        np.bincount(household[births], minlength=h) - 1, 0
+    )
     head = np.where(kids_h > 0, 20 + rng.gamma(2.0, 7.0, h), 18 + rng.gamma(2.0, 12.0, h))
-    head = np.minimum(head, np.where(has_parent, 75.0, 85.0))
+    head = np.maximum(np.minimum(head, np.where(has_parent, 75.0, 85.0)), parent_min)
     older = np.where(c.husband == c.head, -1.0, 1.0)
     spouse = head + older * rng.normal(4.0, 4.0, h)
-    spouse = np.clip(spouse, np.maximum(head - 15, 17.0), head + 15)
+    spouse = np.clip(spouse, np.maximum(np.maximum(head - 15, 17.0), parent_min), head + 15)
     low = np.where(c.spouse >= 0, np.minimum(head, spouse), head)
     high = np.where(c.spouse >= 0, np.maximum(head, spouse), head)
     hh, u = household, rng.random(n)
-    lo, hi = np.maximum(0.0, high - 44)[hh], (low - 16)[hh]
+    lo, hi = np.maximum(0.0, high - 44), low - 16
+    child = np.zeros(n)
+    child[births] = _spaced(lo[hh[births]], hi[hh[births]], hh[births], rng)
     up = np.minimum(44.0, 95.0 - head)[hh]
+    side = np.where(rng.random(n) < 0.5, -1.0, 1.0)
+    apart = MIN_BIRTH_INTERVAL + u * (SIBLING_SPREAD - MIN_BIRTH_INTERVAL)
     by_role = [
         head[hh],
         spouse[hh],
-        lo + u * (hi - lo),
+        child,
         head[hh] + 16 + u * (up - 16),
-        np.clip(head[hh] + rng.uniform(-12, 12, n), 0, 95),
+        np.clip(head[hh] + side * apart, 0, 95),
         np.minimum(rng.exponential(28.0, n), 90.0),
     ]
     return np.choose(role, by_role)
@@ -331,7 +373,7 @@ def draw_families(
     here = rng.random(kids.size) < CHILD_BORN_WHERE_HEAD
     names["place"][kids[here]] = names["place"][start[household[kids[here]]]]
     kids_h = np.bincount(household[kids], minlength=size.size)
-    days = np.floor(_ages(role, household, c, kids_h, rng) * _YEAR)
+    days = np.floor(_ages(role, household, c, kids_h, twin_a + 1, rng) * _YEAR)
     days[twin_a + 1] = days[twin_a]
     year, month, day = reg.dates_from_ages(days)
     estimated = (rng.random(size.size) < shape.estimated_dates)[household]

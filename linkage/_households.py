@@ -1,14 +1,13 @@
-"""Collective linkage: what a pair's two households say about it, as two comparison columns.
+"""Collective linkage: what a pair's two households say about it.
 
 People are registered in households (:mod:`bloom._households`: a per-agency group pseudonym
 and a relationship per record). When a mother and a child of one household at agency A are
 linked to a mother and a child of one household at agency B, a third pair of those two
 households -- the father at A and a man at B -- is likelier a match than a pair of two
 strangers that looks the same. And a pair whose roles disagree (a "parent" at A, a "child"
-at B) is less likely one. A fixed bonus would break the calibration; here both are
-comparison columns like a segment's Dice level, and EM learns what each level is worth
-among matches and non-matches (:mod:`linkage._fellegi`), anchored like the segments by
-random pairs of the two agencies computed the same way.
+at B) is less likely one. A fixed bonus would break the calibration; here EM learns what the
+household evidence is worth, without labels, as it learns the identifiers' weights
+(:mod:`linkage._fellegi`).
 
 **Household support** of a candidate pair ``(a, b)``: missing (``-1``) when either record
 has no group, or its group has no other member in the run's pool (old records included);
@@ -22,26 +21,70 @@ relationships are of different generations (parent; head, spouse or sibling; chi
 one generation but different roles, 2 the same role; missing when either record gives no
 relationship, or ``other``.
 
-**The fit** (:func:`collective_pass`): after the first calibrated pass, the two columns are
-computed for every candidate pair and for the random pairs of the agency pair; EM fits their
-``m`` and ``u`` with each pair's first-pass probability as its prior
-(:func:`fit_household_columns`), the identifiers' part of the model held as fitted. Their
-weights are added to the first pass's, and the same one-to-one calibration turns the sums
-into probabilities. Refitting every column at once was tried and let the match class drift
-towards "two members of one household" (twins of different given names were linked at 0.99);
-a second pass, counting the links of the first household pass, changed pairwise F1 by less
-than 0.001 on the synthetic households (tests/linkage/households_data.py), so there is one.
+**The stratified model** (:func:`fit_stratum`). Weighing the two as comparison columns
+independent of the identifiers, as the first design did (:func:`fit_household_columns`),
+counts one thing twice: among the candidate non-matches, "the two households are linked" is
+not independent of the names -- the non-matches inside two linked households are relatives,
+whose family and father's names agree (twins' birth dates too), so the support's bonus was
+paid again by every name they share. So the candidate pairs are split by support, after the
+first calibrated pass. The pairs of support 1 or more (inside linked households) get their
+own identifier model: ``m`` and ``u`` fitted on them alone, each anchored by the first
+pass's with the weight of :data:`STRATUM_PRIOR_PAIRS` pairs (a person's two records look
+alike whether or not the household is known, so the first pass's ``m`` is the prior; their
+non-matches are relatives, whose names agree where the first pass's strangers' do not), the
+role column with them. Each support level (0, 1, 2) gets its own share of matches; a pair of
+support 0 keeps the first pass's likelihood ratio, and one whose support is missing its
+weight. A pair's weight is then its likelihood ratio under its stratum's model plus
+``logit2`` of its level's share less ``logit2`` of the first pass's share, so that the same
+one-to-one calibration, whose prior was made for the first pass's share, starts from the
+level's. With fewer than :data:`MIN_STRATUM_PAIRS` supported pairs (per agency pair, the
+small ones together) the household columns weigh them instead: on the tests' households at
+heavy noise (eight seeds each) the stratified model's F1 was 0.2 points below the columns'
+at 120 households (some 360 supported pairs), level with them at 250 (700) but with half as
+many false sibling links again, and 0.3 points above at 500 (1,300).
 
-Measured on those synthetic households (two agencies, 1,200 households per seed, six seeds):
-pairwise F1 0.958 without the households, 0.977 with them at the generator's default noise
-(0.925 and 0.948 at a heavy noise), overall precision as high or higher. Precision on the
-linked pairs of two children of one family went from 0.9965 to 0.9962, on pairs of twins
-from 0.981 to 0.979 (two more false links each, in 5,300 and 830; at the heavy noise 0.993
-to 0.992 and 0.968 to 0.965): a child whose own record is missing at the other agency, beside
-a sibling's, is what a household cannot tell apart.
+The stratum's ``m`` is fitted, not held: the first pass may have it wrong, and 35% to 60% of
+the stratum's pairs are matches. On the tests' households (tests/linkage/households_data.py,
+1,200 households, seed 3) the first pass had taken matches with a mistyped given name for a
+class of non-matches -- its ``m`` put 1% of matches at the name level where 17% of them were
+-- and kept its pairwise F1 at 0.874; with the stratum's ``m`` held it reached 0.915, fitted
+0.970. Refitting every column on every pair at once (no strata) was tried before and let the
+match class drift towards two members of one household.
 
-All of it is counting over integer keys (``np.unique`` and ``searchsorted``), never a loop
-per pair or per household.
+Measured, against the household columns (the first design) and without households:
+
+* ``caselink bench --only families`` at 5,000 people (three agencies), seeds 0-2, totals:
+  on the ``hard`` set pairwise F1 0.941 (columns 0.936, without 0.871), false links between
+  two children of one household 37 in 4,902 linked such pairs (45 in 4,874; 15 in 4,479),
+  between twins 12 in 120 (12 in 114; 8 in 102), ECE at most 0.014; on the ``default`` set
+  F1 0.9927 (0.9924; 0.9885), siblings 8 in 5,689 (10 in 5,692; 4 in 5,658), twins 1 in 167.
+  A third set not tuned on (30 names per list, noise 1.5 times, 20% of members missing,
+  15% registered apart; seeds 1-2): F1 0.978 (0.977; 0.964), siblings 16 in 4,797 (20 in
+  4,803; 8 in 4,707), twins 2 in 83 (2 in 85; 2 in 80). At 20,000 people (seed 0): hard
+  F1 0.840 (0.826; 0.727), siblings 44 in 5,993 (39 in 5,767; 3 in 4,862), twins 9 in 157
+  (6 in 149; 1 in 123); default F1 0.9926 (0.9918; 0.9820), siblings 1 in 11,010. There the
+  hard set is a register of namesakes (ten names per list): its first pass is overconfident
+  at support 0, and its ECE 0.08 with or without households.
+* The tests' households, 1,200 per seed, six seeds, mean F1 0.988 at the default noise
+  (columns 0.977, without 0.958) and 0.972 at the heavy one (0.941; 0.910); at the heavy
+  noise false links between children of one family (twins among them) 53 in 5,316 (37 in
+  4,930; 32 in 4,611), between twins 41 in 829 (24 in 773; 21 in 733): that generator makes
+  twins of a quarter of its families of two children or more, and twins, who differ by the
+  given name alone, are linked like matches whose given name was mistyped, as noisy here.
+
+Tried and left: two or three non-match classes in the stratum (the first pass's way with
+namesakes): F1 0.1 to 8 points lower and ECE up to 0.10, fewer links of every kind. With the
+stratum's ``m`` held: a ``u`` per support level, or one fitted for support 0 too, did no
+better; the stratum's posterior odds as the calibration's prior odds, instead of its share's
+odds over the first pass's, gave as few false sibling links as without households but F1
+1.2 points lower and ECE 0.06 on the hard set -- the stratum's share already counts the
+siblings that compete, and the calibration counted them again. A one-to-one step within each
+pair of linked households is the calibration's own: a record's probabilities over its
+candidates sum to 1 or less. A second pass, counting the links of the first household
+pass, moved F1 by 0.002 at most, so there is one.
+
+All of it is counting over integer keys (``np.unique`` and ``searchsorted``) and EM over the
+distinct comparison patterns, never a loop per pair or per household.
 """
 
 from __future__ import annotations
@@ -53,8 +96,8 @@ from typing import TypeAlias, cast
 import numpy as np
 
 from linkage._facts import RecordFacts
+from linkage._fellegi import FSModel, _distinct, _log_likelihood, level_shares
 from linkage._fellegi import _monotone as monotone
-from linkage._fellegi import level_shares
 from linkage._pool import Pool
 
 __all__ = [
@@ -63,8 +106,10 @@ __all__ = [
     "LINKED_AT",
     "HouseholdLinks",
     "HouseholdModel",
+    "StratumModel",
     "collective_pass",
     "fit_household_columns",
+    "fit_stratum",
     "household_codes",
     "household_levels",
     "role_levels",
@@ -72,8 +117,10 @@ __all__ = [
 ]
 
 LINKED_AT = 0.5  # a first-pass link at or above this probability supports its households
-HOUSEHOLD_PASSES = 1  # passes with the household columns after the first
+HOUSEHOLD_PASSES = 1  # household passes after the first
 SUPPORT_CAP = 2  # support levels: 0, 1, and 2 for two or more
+MIN_STRATUM_PAIRS = 1000  # fewer supported candidate pairs: the household columns instead
+STRATUM_PRIOR_PAIRS = 200.0  # the first pass's m and u weigh as many pairs in the stratum's
 # generation of each relationship (bloom._households.RELATIONSHIPS order): parent above the
 # head's, head, spouse and sibling, child below; 'other' has none
 GENERATION = np.array([0, 0, -1, 1, 0, 99], dtype=np.int64)
@@ -217,6 +264,25 @@ class HouseholdModel:
         cols = np.arange(levels.shape[1])
         return cast(np.ndarray, np.where(levels >= 0, w[cols, np.maximum(levels, 0)], 0.0).sum(1))
 
+    def pair_weights(
+        self, first: np.ndarray, identifiers: np.ndarray, levels: np.ndarray
+    ) -> np.ndarray:
+        """The pairs' first-pass weights ``first`` with their household levels' added."""
+        return cast(np.ndarray, first + self.weights(levels))
+
+    def described(self, levels: np.ndarray) -> dict[str, float]:
+        """What the columns say: the weight of each level of the two, and how many of the
+        pairs of household ``levels`` had a support of 1 or more."""
+        w = self.level_weights
+        out: dict[str, float] = {
+            "household_supported_pairs": int((levels[:, 0] >= 1).sum()),
+            "household_stratified": 0,
+        }
+        for level in range(SUPPORT_CAP + 1):
+            out[f"household_support_weight_{level}"] = round(float(w[0, level]), 4)
+            out[f"household_role_weight_{level}"] = round(float(w[1, level]), 4)
+        return out
+
 
 def fit_household_columns(
     first: np.ndarray,
@@ -260,6 +326,122 @@ def fit_household_columns(
     return HouseholdModel(m, u)
 
 
+@dataclass(frozen=True)
+class StratumModel:
+    """The stratified household model of one agency pair (module docstring).
+
+    ``shares``: per support level (0, 1, 2), the share of matches among the candidate pairs
+    at that level; ``prior``: the first pass's share among all its candidate pairs; ``m``,
+    ``u``: the identifiers' level shares among the matches and the non-matches (relatives,
+    mostly) of the supported pairs; ``role_m``, ``role_u``: the role consistency's.
+    """
+
+    shares: np.ndarray
+    prior: float
+    m: np.ndarray
+    u: np.ndarray
+    role_m: np.ndarray
+    role_u: np.ndarray
+
+    @property
+    def support_weights(self) -> np.ndarray:
+        """Per support level, what it adds to a pair's weight: ``log2`` of its odds of a
+        match over the first pass's, so that the calibration's prior becomes the level's."""
+        return cast(np.ndarray, _logit2(self.shares) - _logit2(np.array(self.prior)))
+
+    @property
+    def role_weights(self) -> np.ndarray:
+        return cast(np.ndarray, np.log2(self.role_m / self.role_u))
+
+    def pair_weights(
+        self, first: np.ndarray, identifiers: np.ndarray, levels: np.ndarray
+    ) -> np.ndarray:
+        """The pairs' weights from their first-pass weights ``first``, identifier levels and
+        household levels: unchanged where the support is missing, shifted by level 0's weight
+        at support 0, and ``log2 m/u`` of the identifiers under the stratum's model, with the
+        role's and the support level's weights, where it is 1 or more."""
+        support, role = levels[:, 0].astype(np.int64), levels[:, 1].astype(np.int64)
+        out = first + np.where(support >= 0, self.support_weights[np.maximum(support, 0)], 0.0)
+        inside = np.flatnonzero(support >= 1)
+        x, r = identifiers[inside], role[inside]
+        ratio = (_log_likelihood(x, self.m) - _log_likelihood(x, self.u)) / np.log(2.0)
+        ratio += np.where(r >= 0, self.role_weights[np.maximum(r, 0)], 0.0)
+        out[inside] = ratio + self.support_weights[support[inside]]
+        return out
+
+    def described(self, levels: np.ndarray) -> dict[str, float]:
+        """What the model says: the weight of each support level and role level, and how
+        many of the pairs of household ``levels`` had a support of 1 or more."""
+        out: dict[str, float] = {
+            "household_supported_pairs": int((levels[:, 0] >= 1).sum()),
+            "household_stratified": 1,
+        }
+        for level in range(SUPPORT_CAP + 1):
+            out[f"household_support_weight_{level}"] = round(float(self.support_weights[level]), 4)
+            out[f"household_role_weight_{level}"] = round(float(self.role_weights[level]), 4)
+        return out
+
+
+def _logit2(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 1e-9, 1 - 1e-9)
+    return cast(np.ndarray, np.log2(p) - np.log2(1 - p))
+
+
+def fit_stratum(
+    model: FSModel,
+    identifiers: np.ndarray,
+    levels: np.ndarray,
+    *,
+    prior_pairs: float = STRATUM_PRIOR_PAIRS,
+    max_iter: int = 300,
+    tol: float = 1e-8,
+) -> StratumModel:
+    """EM of the stratified model over the candidate pairs with a support (``levels[:, 0]``
+    0 or more; ``identifiers``: their identifier levels, as the first pass's ``model`` saw
+    them). A pair at support 0 keeps the first pass's likelihood ratio; the supported pairs
+    fit the identifiers' ``m`` and ``u``, each anchored by the first pass's with the weight
+    of ``prior_pairs`` pairs, and the role column's; each support level its share of
+    matches. Levels are kept monotone; the fit runs over the distinct rows, weighted by their
+    counts."""
+    keep = levels[:, 0] >= 0
+    patterns, counts = _distinct(np.concatenate([identifiers[keep], levels[keep]], axis=1))
+    counts = counts.astype(np.float64)
+    x, support, role = patterns[:, :-2], patterns[:, -2].astype(np.int64), patterns[:, -1]
+    first_ratio = model.weights(x) * np.log(2.0)  # log m/u of the first pass (classes mixed)
+    inside, has_role = support >= 1, (support >= 1) & (role >= 0)
+    at, ok, r_at = np.maximum(x, 0), x >= 0, np.maximum(role, 0).astype(np.int64)
+    per_level = np.bincount(support, counts, SUPPORT_CAP + 1)
+    n_levels = model.m.shape[1]
+    shares, m, u = np.full(SUPPORT_CAP + 1, 0.5), model.m.copy(), model.u.copy()
+    role_m, role_u = np.full((1, 3), 1 / 3), np.full((1, 3), 1 / 3)
+    for _ in range(max_iter):
+        ratio = np.where(inside, _log_likelihood(x, m) - _log_likelihood(x, u), first_ratio)
+        ratio += np.where(has_role, np.log(role_m[0, r_at] / role_u[0, r_at]), 0.0)
+        odds = np.log(shares[support]) - np.log1p(-shares[support])
+        post = 1.0 / (1.0 + np.exp(-np.clip(odds + ratio, -700, 700)))
+        matched, other = counts * post, counts * (1 - post)
+        new_shares = np.bincount(support, matched, SUPPORT_CAP + 1) / np.maximum(per_level, 1)
+        new_shares = np.where(per_level > 0, np.clip(new_shares, 1e-6, 1 - 1e-6), 0.5)
+        new_m, new_u = model.m * prior_pairs + 1e-6, model.u * prior_pairs + 1e-6
+        for c in range(x.shape[1]):
+            rows = inside & ok[:, c]
+            new_m[c] += np.bincount(at[rows, c], matched[rows], n_levels)
+            new_u[c] += np.bincount(at[rows, c], other[rows], n_levels)
+        new_m, new_u = monotone(
+            new_m / new_m.sum(1, keepdims=True), new_u / new_u.sum(1, keepdims=True)
+        )
+        new_rm = 1.0 + np.bincount(r_at[has_role], matched[has_role], 3)[None]
+        new_ru = 1.0 + np.bincount(r_at[has_role], other[has_role], 3)[None]
+        new_rm, new_ru = monotone(new_rm / new_rm.sum(), new_ru / new_ru.sum())
+        moved = max(
+            np.abs(new_shares - shares).max(), np.abs(new_m - m).max(), np.abs(new_u - u).max()
+        )
+        shares, m, u, role_m, role_u = new_shares, new_m, new_u, new_rm, new_ru
+        if moved < tol:
+            break
+    return StratumModel(shares, float(model.prior), m, u, role_m[0], role_u[0])
+
+
 def collective_pass(
     pool: Pool,
     pairs: dict[Key, tuple[np.ndarray, np.ndarray, np.ndarray]],
@@ -269,18 +451,21 @@ def collective_pass(
     *,
     calibrate: Calibrate,
     min_pairs: int,
+    identifiers: dict[Key, np.ndarray],
+    fitted: dict[Key, FSModel],
     passes: int = HOUSEHOLD_PASSES,
 ) -> tuple[tuple[np.ndarray, ...], dict[Key, dict[str, float]]] | None:
-    """The run's candidates scored again with their household columns: ``(g1, g2, weight,
+    """The run's candidates scored again with their household evidence: ``(g1, g2, weight,
     probability)`` of every candidate pair as ``calibrate`` gives them from the weights, and
-    per agency pair what the household columns weigh; ``None`` when no candidate pair has a
+    per agency pair what the household evidence weighs; ``None`` when no candidate pair has a
     household support (the first pass then stands as it is).
 
     ``first``: the first pass's ``(g1, g2, weight, probability)`` of the agency pairs of
-    ``pairs`` in order; ``weights`` its weights per agency pair. An agency pair with fewer
-    than ``min_pairs`` candidates shares one household model with the other small ones. Each
-    of ``passes`` counts the links of the pass before it; the first pass's probabilities stay
-    the priors of every fit.
+    ``pairs`` in order; ``weights`` its weights per agency pair, ``identifiers`` the
+    comparison levels they came from and ``fitted`` the Fellegi-Sunter model that weighed
+    them. An agency pair with fewer than ``min_pairs`` candidates shares one household model
+    with the other small ones (as it shares the first pass's). Each of ``passes`` counts the
+    links of the pass before it.
     """
     household = household_codes(pool.agency_codes, pool.facts.groups)
     if (household < 0).all():
@@ -289,7 +474,7 @@ def collective_pass(
     stored = (oa >= 0) & (ob >= 0)
     bounds = np.cumsum([0] + [len(g1) for g1, _, _ in pairs.values()])
     prior = {k: first[3][lo:hi] for k, lo, hi in zip(pairs, bounds[:-1], bounds[1:], strict=True)}
-    result, described = first, {}
+    result, described = first, dict[Key, dict[str, float]]()
     for _ in range(passes):
         g1, g2, _, p = result
         links = HouseholdLinks.count(
@@ -298,51 +483,58 @@ def collective_pass(
             np.concatenate([ob[stored], g2]),
             np.concatenate([op[stored], p]),
         )
-        found, anchors = {}, {}
+        found = {}
         for key, (k1, k2, _) in pairs.items():
             levels = household_levels(links, pool.facts, k1, k2)
             if (levels[:, 0] >= 0).any():
                 found[key] = levels
-                anchors[key] = level_shares(household_levels(links, pool.facts, *random_pairs[key]))
         if not found:
             return None
-        models = _fit_per_key(found, anchors, prior, min_pairs)
-        more = {k: weights[k] + models[k].weights(lv) for k, lv in found.items()}
+        more: dict[Key, np.ndarray] = {}
+        described = {}
+        for keys in _groups(found, min_pairs):
+            stratum = _fit_group(keys, found, identifiers, fitted.get(keys[0]))
+            model = stratum or _fit_columns(keys, found, prior, links, pool, random_pairs)
+            for k in keys:
+                more[k] = model.pair_weights(weights[k], identifiers[k], found[k])
+                described[k] = model.described(found[k])
         result = calibrate({**weights, **more})
-        described = {k: _described(models[k], found[k]) for k in found}
     return result, described
 
 
-def _fit_per_key(
-    found: dict[Key, np.ndarray],
-    anchors: dict[Key, np.ndarray],
-    prior: dict[Key, np.ndarray],
-    min_pairs: int,
-) -> dict[Key, HouseholdModel]:
-    """A household model per agency pair with ``min_pairs`` candidates or more; one for all
-    the smaller ones together."""
+def _groups(found: dict[Key, np.ndarray], min_pairs: int) -> list[list[Key]]:
+    """The agency pairs fitted together: each with ``min_pairs`` candidates or more alone,
+    the smaller ones together (their first pass shared one model too)."""
     small = [k for k, lv in found.items() if len(lv) < min_pairs]
-    out = {
-        k: fit_household_columns(prior[k], lv, anchors[k])
-        for k, lv in found.items()
-        if len(lv) >= min_pairs
-    }
-    if small:
-        pooled = fit_household_columns(
-            np.concatenate([prior[k] for k in small]),
-            np.concatenate([found[k] for k in small]),
-            np.mean([anchors[k] for k in small], axis=0),
-        )
-        out |= dict.fromkeys(small, pooled)
-    return out
+    return [[k] for k, lv in found.items() if len(lv) >= min_pairs] + ([small] if small else [])
 
 
-def _described(model: HouseholdModel, levels: np.ndarray) -> dict[str, float]:
-    """What a household model says: the weight of each level of the two columns, and how
-    many candidate pairs had a household support of 1 or more."""
-    w = model.level_weights
-    out: dict[str, float] = {"household_supported_pairs": int((levels[:, 0] >= 1).sum())}
-    for level in range(SUPPORT_CAP + 1):
-        out[f"household_support_weight_{level}"] = round(float(w[0, level]), 4)
-        out[f"household_role_weight_{level}"] = round(float(w[1, level]), 4)
-    return out
+def _fit_group(
+    keys: list[Key],
+    found: dict[Key, np.ndarray],
+    identifiers: dict[Key, np.ndarray],
+    model: FSModel | None,
+) -> StratumModel | None:
+    """The stratified model of agency pairs ``keys``; ``None`` with fewer than
+    :data:`MIN_STRATUM_PAIRS` supported pairs (or no first-pass model)."""
+    levels = np.concatenate([found[k] for k in keys])
+    if model is None or (levels[:, 0] >= 1).sum() < MIN_STRATUM_PAIRS:
+        return None
+    return fit_stratum(model, np.concatenate([identifiers[k] for k in keys]), levels)
+
+
+def _fit_columns(
+    keys: list[Key],
+    found: dict[Key, np.ndarray],
+    prior: dict[Key, np.ndarray],
+    links: HouseholdLinks,
+    pool: Pool,
+    random_pairs: dict[Key, tuple[np.ndarray, np.ndarray]],
+) -> HouseholdModel:
+    """The household columns of agency pairs ``keys``, anchored by their random pairs."""
+    anchors = [level_shares(household_levels(links, pool.facts, *random_pairs[k])) for k in keys]
+    return fit_household_columns(
+        np.concatenate([prior[k] for k in keys]),
+        np.concatenate([found[k] for k in keys]),
+        np.mean(anchors, axis=0),
+    )

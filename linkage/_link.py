@@ -10,8 +10,10 @@ The stages, each a plain function of arrays:
    class, several non-match classes: ``_fellegi``);
 4. calibration: P(this pair is a match) from the weights of every candidate pair of the two
    agencies, the records' competing candidates on both sides included (``_calibration``);
-   when the batches say which records share a household, each pair's household support and
-   role consistency are weighed too, and the pairs calibrated again (``_households``);
+   when the batches say which records share a household, the pairs inside two linked
+   households (a household support) are weighed by a model of their own, whose non-matches
+   are relatives, with their role consistency, and the pairs calibrated again
+   (``_households``);
 5. threshold (auto: the one that maximises the expected F1 under the calibrated
    probabilities), clustering with at most one record per agency per case, stable case ids.
 
@@ -307,11 +309,11 @@ def plan_link(
     models: dict[_Key, dict[str, float]] = {k: {"candidate_threshold": floors[k]} for k in keys}
     several = allow_duplicates_within_agency
     levels, anchors = _levels(pool, pairs, {k: base[k][1] for k in keys}, several)
-    weights, _ = fit_weights(levels, anchors, models)
+    weights, fitted = fit_weights(levels, anchors, models)
     clock.lap("model")
     g1, g2, w, p = _probabilities(pairs, weights, models, several)
     clock.lap("calibration")
-    if pool.facts.has_groups:  # collective linkage: households as two more columns
+    if pool.facts.has_groups:  # collective linkage: the pairs inside linked households apart
         again = collective_pass(
             pool,
             pairs,
@@ -320,6 +322,8 @@ def plan_link(
             (g1, g2, w, p),
             calibrate=lambda wt: _probabilities(pairs, wt, models, several),
             min_pairs=MIN_PAIRS_PER_MODEL,
+            identifiers=levels,
+            fitted=fitted,
         )
         if again is not None:
             (g1, g2, w, p), described = again

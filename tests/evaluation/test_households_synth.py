@@ -242,6 +242,27 @@ def test_twins_are_two_children_of_one_household_born_the_same_day_with_other_na
     assert same_sex == pytest.approx(0.6 + 0.4 * 0.5, abs=0.1)
 
 
+def test_siblings_are_born_at_least_the_birth_interval_apart_unless_twins(data):
+    """Two births of one mother are MIN_BIRTH_INTERVAL (0.8 years, 292 days) apart or more:
+    the non-twin children of one household, and the head and the head's siblings (dates
+    estimated as 1 January left out: they lose the day)."""
+    people = data.people.assign(born=pd.to_datetime(data.people["date_of_birth"]))
+    people = people[~data.people["date_of_birth"].str.endswith("-01-01")]
+    kids = people[people["role"] == "child"]
+    pairs = kids.merge(kids, on="household")
+    pairs = pairs[pairs["entity_id_x"] < pairs["entity_id_y"]]
+    twins = (pairs["twin_x"] >= 0) & (pairs["twin_x"] == pairs["twin_y"])
+    days = (pairs["born_x"] - pairs["born_y"]).dt.days.abs()
+    assert len(pairs) > 10_000 and twins.sum() > 50
+    assert (days[~twins] >= 290).all() and (days[twins] == 0).all()
+    heads = people[people["role"] == "head"].set_index("household")["born"]
+    sib = people[(people["role"] == "sibling") & people["household"].isin(heads.index)]
+    apart = (sib["born"] - sib["household"].map(heads)).dt.days.abs()
+    assert len(apart) > 100 and (apart >= 290).all()
+    # spread as before otherwise: a few percent of sibling pairs born within a year and a half
+    assert 0.05 < (days[~twins] < 548).mean() < 0.25
+
+
 def test_a_share_of_households_have_every_date_estimated_as_1_january(data):
     january = data.people["date_of_birth"].str.endswith("-01-01")
     whole = january.groupby(data.people["household"]).all()

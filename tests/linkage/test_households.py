@@ -1,7 +1,8 @@
-"""Collective linkage (:mod:`linkage._households`): the household columns on hand-made cases
-and against a plain loop, a run without households exactly as before, and on synthetic
-households split over two agencies a higher pairwise F1 with no loss of precision, in
-process and in a Ray task alike."""
+"""Collective linkage (:mod:`linkage._households`): the household evidence on hand-made cases
+and against a plain loop, the stratified model taking relatives for non-matches, a run
+without households exactly as before, and on synthetic households split over two agencies a
+higher pairwise F1 with precision on siblings and twins within two false links, in process
+and in a Ray task alike."""
 
 from __future__ import annotations
 
@@ -16,9 +17,12 @@ from hypothesis import strategies as st
 import linkage
 from linkage import plan_link
 from linkage._facts import RecordFacts
+from linkage._fellegi import FSModel
 from linkage._households import (
+    MIN_STRATUM_PAIRS,
     HouseholdLinks,
     fit_household_columns,
+    fit_stratum,
     household_codes,
     household_levels,
     role_levels,
@@ -147,6 +151,56 @@ def test_the_household_fit_learns_what_supported_pairs_are_among_matches():
     assert (model.weights(np.array([[-1, -1]], np.int8)) == 0).all()  # missing adds nothing
 
 
+def _shares(rng: np.random.Generator, high: bool, n: int) -> np.ndarray:
+    """``n`` identifier levels (0-7): mostly 6-7 when ``high``, else mostly 0-2."""
+    p = np.array([0.3, 0.3, 0.25, 0.05, 0.04, 0.03, 0.02, 0.01])
+    return rng.choice(8, n, p=p[::-1] if high else p).astype(np.int8)
+
+
+def test_the_stratum_takes_relatives_for_its_non_matches():
+    """Linked households (support 2): 40% matches, who agree on every column, and relatives,
+    who agree on the family column only; strangers elsewhere (support 0). The first pass's
+    non-matches are strangers, so a family agreement is strong evidence of a match there; in
+    the stratum it is none, and a relative in a linked household is still no link."""
+    rng = np.random.default_rng(1)
+    n_in, n_out = 3000, 20_000
+    match = rng.random(n_in) < 0.4
+    family = _shares(rng, True, n_in)  # matches and relatives alike
+    given = np.where(match, _shares(rng, True, n_in), _shares(rng, False, n_in))
+    day = np.where(match, _shares(rng, True, n_in), _shares(rng, False, n_in))
+    strangers = np.stack([_shares(rng, False, n_out) for _ in range(3)], axis=1)
+    identifiers = np.concatenate([np.stack([given, family, day], axis=1), strangers])
+    levels = np.zeros((n_in + n_out, 2), np.int8)
+    levels[:n_in] = [2, 2]  # supported, both children
+    high, low = (
+        np.bincount(_shares(rng, True, 10**5), minlength=8),
+        np.bincount(_shares(rng, False, 10**5), minlength=8),
+    )
+    first = FSModel(0.05, np.tile(high / high.sum(), (3, 1)), np.tile(low / low.sum(), (3, 1)), 1)
+    model = fit_stratum(first, identifiers, levels)
+    assert model.shares[2] == pytest.approx(0.4, abs=0.03)
+    assert model.shares[0] < 0.01  # strangers
+    stratum, before = np.log2(model.m / model.u), first.level_weights
+    assert stratum[1, 7] < 0.5 and before[1, 7] > 4  # a family agreement: no evidence there
+    assert stratum[0, 7] > 4 and stratum[2, 7] > 4  # given name and day still are
+    supported = np.array([[2, 2]], np.int8)
+    relative, same = np.array([[0, 7, 0]], np.int8), np.array([[7, 7, 7]], np.int8)
+    assert model.pair_weights(first.weights(relative), relative, supported)[0] < -3
+    assert model.pair_weights(first.weights(same), same, supported)[0] > 10
+    missing = np.array([[-1, -1]], np.int8)  # no support: the first pass's weight
+    assert model.pair_weights(np.array([3.5]), same, missing).tolist() == [3.5]
+
+
+def test_a_small_stratum_is_weighed_by_the_household_columns(person_schema, secret):
+    """Forty households give fewer supported pairs than a stratum needs: the household
+    columns weigh them, and the run still links with them."""
+    data = generate_households(40, 0, noise=HEAVY)
+    model = plan_link(data.batches(person_schema, secret)).models["north~south"]
+    assert 0 < model["household_supported_pairs"] < MIN_STRATUM_PAIRS
+    assert model["household_stratified"] == 0
+    assert model["household_support_weight_1"] > model["household_support_weight_0"]
+
+
 # -- whole runs ----------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def heavy(person_schema, secret):
@@ -189,30 +243,27 @@ def test_without_households_a_run_is_the_run_of_batches_that_say_nothing(heavy):
         _same_run(plan_link(batches, keep_pairs=True), base)
 
 
-def _false(s, kind: str) -> int:
-    """False links among a run's linked pairs of two children of one family, or of twins."""
-    return round((1 - getattr(s, f"{kind}_precision")) * getattr(s, f"{kind}_pairs"))
-
-
 @pytest.mark.parametrize("seed", [0, 1])
-def test_households_raise_f1_without_losing_precision(person_schema, secret, seed):
-    """Two agencies, 500 households, heavy name noise. Measured over ten seeds of 600
-    households: F1 +0.003 to +0.012, overall precision never lower; false links between two
-    children of one family 0 to 2 more per seed (of about 450 linked such pairs), between
-    twins 0 to 1 more (of about 65): a child whose own record is missing at one agency is
-    what its household cannot tell from a sibling's."""
+def test_households_raise_f1_and_keep_precision_on_siblings_and_twins(person_schema, secret, seed):
+    """Two agencies, 500 households, heavy name noise. Measured over ten seeds: F1 +0.004 to
+    +0.015, overall precision at most 0.0013 lower; false links between two children of one
+    family (siblings, twins among them) -2 to +2 per seed, of about 370 such linked pairs,
+    and between twins -2 to +2, of about 55: the tolerance is two false links of each kind,
+    which is what a child missing at one agency, beside a sibling or twin who is not, can
+    cost when the names are this noisy (seeds 0 and 1: one more each, and none)."""
     data = generate_households(500, seed, noise=HEAVY)
     without = scores(
         data, plan_link(data.batches(person_schema, secret, households=False)).assignments
     )
     report = plan_link(data.batches(person_schema, secret))
     with_ = scores(data, report.assignments)
-    assert with_.f1 >= without.f1 + 0.002
-    assert with_.precision >= without.precision - 0.001
-    assert _false(with_, "sibling") <= _false(without, "sibling") + 3
-    assert _false(with_, "twin") <= _false(without, "twin") + 2
+    assert with_.f1 >= without.f1 + 0.004
+    assert with_.precision >= without.precision - 0.002
+    assert with_.sibling_precision >= without.sibling_precision - 2 / with_.sibling_pairs
+    assert with_.twin_precision >= without.twin_precision - 2 / with_.twin_pairs
     model = report.models["north~south"]
     assert model["household_supported_pairs"] > 500 and "households" in report.stages
+    assert model["household_stratified"] == 1
     assert model["household_support_weight_1"] > 1 > model["household_support_weight_0"]
     assert model["household_role_weight_0"] < model["household_role_weight_2"]
 
