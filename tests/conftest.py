@@ -171,7 +171,7 @@ if importlib.util.find_spec("xdist") is not None:
 # -- the test pyramid: real servers are the slow tier -----------------------------------------
 # fixtures that start `caselink serve` processes (tests/service/**/conftest.py)
 SERVER_FIXTURES = frozenset(
-    {"fleet", "service", "world", "fuzz_fleet", "life", "tracing", "published", "console_server"}
+    {"fleet", "service", "world", "fuzz_fleet", "life", "tracing", "published", "console_service"}
 )
 # modules that start servers of their own
 SERVER_MODULES = (
