@@ -93,7 +93,7 @@ def console_server(console_service: Served, tmp_path_factory) -> ConsoleServer:
         refs[agency] = list(df["record_ref"])
     with served.server.client(keys["agency-a"]) as c:
         run = c.start_run(agreement_id)
-        assert c.wait_run(agreement_id, run["run_id"])["status"] == "succeeded"
+        assert c.wait_run(agreement_id, run["run_id"], poll=0.2)["status"] == "succeeded"
     return ConsoleServer(served, agreement_id, keys, refs, workdir)
 
 

@@ -102,7 +102,7 @@ def journey_server(console_service: Served, tmp_path_factory) -> JourneyServer:
             c.upload(walk, path)
     with served.server.client(keys["submitter"]) as c:
         run = c.start_run(walk)
-        assert c.wait_run(walk, run["run_id"])["status"] == "succeeded"
+        assert c.wait_run(walk, run["run_id"], poll=0.2)["status"] == "succeeded"
     return JourneyServer(served, keys, uploaders, walk, workdir)
 
 
