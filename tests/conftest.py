@@ -189,15 +189,31 @@ SERVER_MODULES = (
 )
 
 
-# seconds each group takes alone (one pytest process), measured: the groups go to the workers
+# about how many seconds each group takes in a three-worker run on this 2-core machine,
+# estimated from each group run alone (2026-12-05, 07:13-08:40 UTC, wall and CPU seconds of
+# its whole process tree under the load of other agents): the groups go to the workers
 # longest first (xdist hands a worker its next group as it nears the end of one: greedy,
 # longest processing time first), so that no worker starts a long group when the others are
 # nearly done. A group not listed counts as short.
 GROUP_SECONDS = {
-    "tests/service/e2e/test_crash.py": 200,
-    "tests/evaluation": 200,
+    "tests/service/e2e/test_crash.py": 220,
+    "tests/evaluation": 210,
+    "tests/service/console": 190,
     "tests/service/e2e": 150,
     "tests/service/core": 140,
+    "tests/test_light_install.py": 100,
+    "tests/service/query": 100,
+    "tests/linkage/cases": 85,
+    "tests/bloom": 85,
+    "tests/linkage": 80,
+    "tests/evaluation/cluster": 75,
+    "tests/service/lifecycle": 50,
+    "tests/service/fuzz": 40,
+    "tests/service/docs": 40,
+    "tests/test_cli_conventions.py": 20,
+    "tests/service/console_data": 20,
+    "tests/blocking": 20,
+    "tests/service/api": 15,
 }
 
 
