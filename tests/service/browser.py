@@ -81,9 +81,10 @@ def offline_page(context: Any, origin: str) -> Visit:
 @pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
     """One Chromium for the folder's tests (each test opens contexts of its own, so no
-    cookie or storage passes from one test to the next). Package-scoped, not session-scoped:
-    while Playwright's sync API is started it marks its event loop as running in this
-    thread, which a later folder's ``asyncio.run`` in the same worker would trip over."""
+    cookie or storage passes from one test to the next). While Playwright's sync API is
+    started it marks its event loop as running in this thread, which an ``asyncio.run``
+    would trip over: so the browser lives no longer than its folder (package scope, not
+    session), and tests/conftest.py runs a folder's browser modules after its others."""
     with chromium() as b:
         yield b
 
