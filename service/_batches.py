@@ -128,13 +128,14 @@ def key_check_refusal(
     )
 
 
-def _settled_key_check(conn: sa.Connection, agreement_id: str, offered: str) -> str:
-    """The key check value of an agreement that had none: this batch's, set once, for good
-    (a concurrent first upload may have set another first: what is recorded is returned)."""
-    g = agreements.c
-    unset = sa.update(agreements).where(g.id == agreement_id, g.key_check.is_(None))
-    conn.execute(unset.values(key_check=offered))
-    return str(conn.execute(sa.select(g.key_check).where(g.id == agreement_id)).scalar_one())
+def settle_once(conn: sa.Connection, agreement_id: str, column: str, value: Any) -> Any:
+    """What the agreement records in ``column`` once ``value`` is offered for it: set now if
+    it was NULL, for good; a concurrent first upload may have set another value first, and
+    then that one is returned (the UPDATE's ``IS NULL`` condition, then a re-read)."""
+    g, settled = agreements.c, agreements.c[column]
+    unset = sa.update(agreements).where(g.id == agreement_id, settled.is_(None))
+    conn.execute(unset.values({column: value}))
+    return conn.execute(sa.select(settled).where(g.id == agreement_id)).scalar_one()
 
 
 def _layout_text(layout: Layout) -> str:
@@ -152,9 +153,10 @@ def _layout_problems(offered: Layout, agreed: Layout, agreement_id: str) -> list
     ]
 
 
-def _settled_layout(conn: sa.Connection, agreement: AgreementRow, offered: Layout) -> Layout:
-    """The layout of an agreement that has none recorded: settled now, once, for good."""
-    b, g = batches.c, agreements.c
+def _first_layout(conn: sa.Connection, agreement: AgreementRow, offered: Layout) -> list[Any]:
+    """The layout an agreement with none recorded takes, as stored: that of its first
+    accepted batch a run has not set aside (a linked one first), or else ``offered``."""
+    b = batches.c
     linked_first = sa.case((b.status == "linked", 0), else_=1)
     stored = (
         conn.execute(
@@ -166,12 +168,7 @@ def _settled_layout(conn: sa.Connection, agreement: AgreementRow, offered: Layou
         .all()
     )
     fits = (s for s in stored if not bloom.layout_problems(s, agreement.filter_bits))
-    layout = next(fits, None) or [[n, bits] for n, bits in offered]
-    unsettled = sa.update(agreements).where(g.id == agreement.id, g.segments.is_(None))
-    conn.execute(unsettled.values(segments=layout))
-    # a concurrent first upload may have settled it first: what is recorded now is the layout
-    recorded = conn.execute(sa.select(g.segments).where(g.id == agreement.id)).scalar_one()
-    return bloom.as_layout(recorded)
+    return next(fits, None) or [[n, bits] for n, bits in offered]
 
 
 def _held_refs(conn: sa.Connection, agreement_id: str, agency_id: int, refs: np.ndarray) -> int:
@@ -241,12 +238,13 @@ def store_batch(
     try:
         with engine.begin() as conn:
             if agreement.key_check is None and m.key_check is not None:
-                recorded = _settled_key_check(conn, agreement.id, m.key_check)
+                recorded = settle_once(conn, agreement.id, "key_check", m.key_check)
                 wrong = key_check_refusal(m.key_check, recorded, agreement.id)
                 if wrong is not None:
                     raise wrong
             if agreement.segments is None:
-                agreed = _settled_layout(conn, agreement, m.segments)
+                first = _first_layout(conn, agreement, m.segments)
+                agreed = bloom.as_layout(settle_once(conn, agreement.id, "segments", first))
                 problems = _layout_problems(m.segments, agreed, agreement.id)
                 if problems:
                     raise BatchRefusedError(422, "the batch does not fit this agreement", problems)

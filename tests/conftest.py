@@ -158,8 +158,13 @@ if importlib.util.find_spec("xdist") is not None:
     def pytest_xdist_make_scheduler(config, log):
         """``make test`` runs ``-n 3 --dist loadscope``: a folder's tests go to one worker, in
         their order, so its package-scoped servers start once and tests that build on the
-        one before (a sweep, then a sweeper) stay together."""
+        one before (a sweep, then a sweeper) stay together. The folders go out in the order
+        of the collection (:func:`pytest_collection_modifyitems`: the longest first), not
+        in xdist's default order (the most tests first, which sent the longest folder,
+        test_crash with 22 tests, out among the last)."""
         from xdist.scheduler import LoadScopeScheduling
+
+        config.option.loadscopereorder = False
 
         class ByFolder(LoadScopeScheduling):
             def _split_scope(self, nodeid: str) -> str:
@@ -179,7 +184,7 @@ SERVER_FIXTURES = frozenset(
         "life",
         "tracing",
         "published",
-        "console_server",
+        "console_service",
         "households",
     }
 )
@@ -194,27 +199,63 @@ SERVER_MODULES = (
 )
 
 
-# the longest groups, measured (junit, 2026-12-05: 197, 201, 146 and 139 s of 1,001): they go
-# to the workers first, so that no worker starts a long group when the others are done
-LONGEST_FIRST = (
-    "tests/service/e2e/test_crash.py",
-    "tests/evaluation",
-    "tests/service/e2e",
-    "tests/service/core",
-)
+# about how many seconds each group takes in a three-worker run on this 2-core machine,
+# estimated from each group run alone (2026-12-05, 07:13-08:40 UTC, wall and CPU seconds of
+# its whole process tree under the load of other agents): the groups go to the workers
+# longest first (xdist hands a worker its next group as it nears the end of one: greedy,
+# longest processing time first), so that no worker starts a long group when the others are
+# nearly done. A group not listed counts as short.
+GROUP_SECONDS = {
+    "tests/service/e2e/test_crash.py": 220,
+    "tests/evaluation": 210,
+    "tests/service/console": 190,
+    "tests/service/e2e": 150,
+    "tests/service/households": 150,
+    "tests/service/core": 140,
+    "tests/test_light_install.py": 100,
+    "tests/service/query": 100,
+    "tests/linkage/cases": 85,
+    "tests/bloom": 85,
+    "tests/linkage": 80,
+    "tests/evaluation/cluster": 75,
+    "tests/service/lifecycle": 50,
+    "tests/service/fuzz": 40,
+    "tests/service/docs": 40,
+    "tests/test_cli_conventions.py": 20,
+    "tests/service/console_data": 20,
+    "tests/blocking": 20,
+    "tests/service/api": 15,
+}
 
 
-def _rank(item) -> int:
-    group = folder_of(item.nodeid)
-    return LONGEST_FIRST.index(group) if group in LONGEST_FIRST else len(LONGEST_FIRST)
+def _order(items: list) -> None:
+    """Sort ``items`` in place: the groups longest first (equals in collection order), each
+    group's tests in their order, but the modules that drive the browser last in their
+    group: one Chromium (package-scoped, :mod:`tests.service.browser`) serves them all, and
+    no test that runs an event loop of its own (``asyncio.run``) comes after Playwright's
+    sync API, which marks its loop as running in the thread while it is open."""
+    first: dict[str, int] = {}
+    for k, item in enumerate(items):
+        first.setdefault(folder_of(item.nodeid), k)
+    browsing = {
+        item.nodeid.split("::")[0]
+        for item in items
+        if "browser" in getattr(item, "fixturenames", ())
+    }
+
+    def key(item) -> tuple[float, int, bool]:
+        group = folder_of(item.nodeid)
+        return (-GROUP_SECONDS.get(group, 0), first[group], item.nodeid.split("::")[0] in browsing)
+
+    items.sort(key=key)
 
 
 def pytest_collection_modifyitems(config, items):
-    """The longest groups first (a stable sort: each group keeps its tests' order), and
+    """The longest groups first, browser modules last in theirs (:func:`_order`), and
     ``slow`` on every test that runs against a real ``caselink serve`` (end-to-end flows):
     ``pytest -m "not slow"`` runs the rest, the in-process tier (tests/service/api for the
     routes), in a fraction of the time."""
-    items.sort(key=_rank)
+    _order(items)
     for item in items:
         uses = SERVER_FIXTURES.intersection(getattr(item, "fixturenames", ()))
         if uses or item.nodeid.split("::")[0] in SERVER_MODULES:

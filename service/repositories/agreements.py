@@ -59,50 +59,48 @@ def agreement(
     return None if row is None else typed(AgreementRow, row)
 
 
+def _through(link: sa.Table, agency_id: int, agreement_id: str | None = None) -> sa.Select[Any]:
+    """The agreements agency ``agency_id`` belongs to through the membership table ``link``
+    (``agreement_parties`` or ``agreement_auditors``), oldest first; ``agreement_id`` alone
+    when given."""
+    g = agreements.c
+    query = (
+        sa.select(agreements)
+        .join(link, link.c.agreement_id == g.id)
+        .where(link.c.agency_id == agency_id)
+    )
+    if agreement_id is not None:
+        query = query.where(g.id == agreement_id)
+    return query.order_by(g.created_at)
+
+
+def _first(conn: sa.Connection, query: sa.Select[Any]) -> AgreementRow | None:
+    row = conn.execute(query).first()
+    return None if row is None else typed(AgreementRow, row)
+
+
+def _every(conn: sa.Connection, query: sa.Select[Any]) -> list[AgreementRow]:
+    return [typed(AgreementRow, r) for r in conn.execute(query).all()]
+
+
 def of_party(conn: sa.Connection, agreement_id: str, agency_id: int) -> AgreementRow | None:
     """The agreement if agency ``agency_id`` is a party to it; None otherwise."""
-    g, p = agreements.c, agreement_parties.c
-    row = conn.execute(
-        sa.select(agreements)
-        .join(agreement_parties, p.agreement_id == g.id)
-        .where(g.id == agreement_id, p.agency_id == agency_id)
-    ).first()
-    return None if row is None else typed(AgreementRow, row)
+    return _first(conn, _through(agreement_parties, agency_id, agreement_id))
 
 
 def agreements_of(conn: sa.Connection, agency_id: int) -> list[AgreementRow]:
     """The agreements agency ``agency_id`` is a party to, oldest first."""
-    g, p = agreements.c, agreement_parties.c
-    rows = conn.execute(
-        sa.select(agreements)
-        .join(agreement_parties, p.agreement_id == g.id)
-        .where(p.agency_id == agency_id)
-        .order_by(g.created_at)
-    ).all()
-    return [typed(AgreementRow, r) for r in rows]
+    return _every(conn, _through(agreement_parties, agency_id))
 
 
 def of_auditor(conn: sa.Connection, agreement_id: str, agency_id: int) -> AgreementRow | None:
     """The agreement if agency ``agency_id`` is named as its auditor; None otherwise."""
-    g, n = agreements.c, agreement_auditors.c
-    row = conn.execute(
-        sa.select(agreements)
-        .join(agreement_auditors, n.agreement_id == g.id)
-        .where(g.id == agreement_id, n.agency_id == agency_id)
-    ).first()
-    return None if row is None else typed(AgreementRow, row)
+    return _first(conn, _through(agreement_auditors, agency_id, agreement_id))
 
 
 def audited_by(conn: sa.Connection, agency_id: int) -> list[AgreementRow]:
     """The agreements agency ``agency_id`` is named as auditor of, oldest first."""
-    g, n = agreements.c, agreement_auditors.c
-    rows = conn.execute(
-        sa.select(agreements)
-        .join(agreement_auditors, n.agreement_id == g.id)
-        .where(n.agency_id == agency_id)
-        .order_by(g.created_at)
-    ).all()
-    return [typed(AgreementRow, r) for r in rows]
+    return _every(conn, _through(agreement_auditors, agency_id))
 
 
 def _names(conn: sa.Connection, link: sa.Table, agreement_id: str) -> list[str]:

@@ -6,13 +6,17 @@ downloads no browser here). :func:`offline_page` opens a page in a new context t
 every request the page makes, even one its Content-Security-Policy stops, aborts any to
 another host than the server (this machine has no route out anyway, and a page must not wait
 on one), and records every error the page logs (:class:`Visit`).
+
+The fixtures :func:`browser` (one Chromium for a folder's tests) and :func:`open_page` (a
+fresh context per page opened, closed after the test) are imported by the conftest of each
+folder that drives the browser.
 """
 
 from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -72,6 +76,38 @@ def offline_page(context: Any, origin: str) -> Visit:
         lambda route: route.abort("internetdisconnected"),
     )
     return seen
+
+
+@pytest.fixture(scope="package")
+def browser() -> Iterator[Any]:
+    """One Chromium for the folder's tests (each test opens contexts of its own, so no
+    cookie or storage passes from one test to the next). While Playwright's sync API is
+    started it marks its event loop as running in this thread, which an ``asyncio.run``
+    would trip over: so the browser lives no longer than its folder (package scope, not
+    session), and tests/conftest.py runs a folder's browser modules after its others."""
+    with chromium() as b:
+        yield b
+
+
+@pytest.fixture()
+def open_page(browser: Any) -> Iterator[Callable[..., Visit]]:
+    """``open(origin, path, locale="en-GB")``: a new context (no cookie; ``Accept-Language``
+    that of ``locale``; downloads accepted) watched by :func:`offline_page`, on
+    ``origin + path``. Every context it opened is closed after the test."""
+    contexts: list[Any] = []
+
+    def opened(origin: str, path: str, locale: str = "en-GB") -> Visit:
+        context = browser.new_context(
+            locale=locale, viewport={"width": 1280, "height": 900}, accept_downloads=True
+        )
+        contexts.append(context)
+        seen = offline_page(context, origin)
+        seen.page.goto(f"{origin}{path}", timeout=LOAD_TIMEOUT_MS)
+        return seen
+
+    yield opened
+    for context in contexts:
+        context.close()
 
 
 # an ARIA snapshot line of a control that has no accessible name

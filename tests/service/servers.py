@@ -4,10 +4,10 @@ Each server is a subprocess ``caselink serve`` with its own database (a SQLite f
 fresh PostgreSQL schema dropped afterwards), its own Ray and its own process group, killed
 at teardown. The ``fleet`` launches one per backend at once; ``service`` (package-scoped:
 stopped, with its Ray, once this folder's tests are done; one parameter per backend) is the
-one the tests of a backend share, with an admin key made by ``caselink admin create-agency
---role admin`` and a steward key the admin issues over HTTP; ``world`` on it is a
-three-agency agreement whose first run has succeeded. test_crash kills servers of its own
-(fault points).
+one the tests of a backend share, with an admin key made as ``caselink admin create-agency
+--role admin`` makes it (:func:`bootstrap_key`) and a steward key the admin issues over
+HTTP; ``world`` on it is a three-agency agreement whose first run has succeeded. test_crash
+kills servers of its own (fault points).
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ CASELINK = Path(sys.executable).with_name("caselink")
 BACKENDS = ("sqlite", "postgresql")
 STARTUP_TIMEOUT = 120.0
 PURPOSES = ["linkage", "tracing", "evaluation"]  # evaluation: the summary's default purpose
+OPERATOR = "caselink-operator"  # the agency of the admin key each server's database starts with
 
 
 # -- databases ------------------------------------------------------------------------------
@@ -120,15 +121,6 @@ def caselink_started(db_url: str, *args: str) -> subprocess.Popen:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
-
-
-def key_printed_by(proc: subprocess.Popen) -> str:
-    """The key ``caselink admin create-agency NAME --role ROLE`` printed last."""
-    out, err = proc.communicate(timeout=120)
-    assert proc.returncode == 0, err
-    key = out.strip().splitlines()[-1]
-    assert key.startswith("clk_"), out
-    return key
 
 
 class Server:
@@ -238,7 +230,7 @@ class Service:
     steward_key: str
     steward_agency: str = "caselink-steward"
     admin_key: str = ""
-    admin_agency: str = "caselink-operator"
+    admin_agency: str = OPERATOR
 
     @property
     def url(self) -> str:
@@ -254,7 +246,7 @@ class Service:
 class Fleet:
     """One server per backend the session's tests use, launched together so that later
     backends start up while the first one's tests run. Each database gets its admin from
-    ``caselink admin create-agency --role admin`` once its schema is current."""
+    :func:`bootstrap_key` once its schema is current, while the server starts Ray."""
 
     def __init__(self, stack: contextlib.ExitStack, request, tmp_path_factory) -> None:
         used = {
@@ -264,9 +256,7 @@ class Fleet:
         }
         self.skipped: dict[str, str] = {}
         self.servers: dict[str, Server] = {}
-        self.bootstraps: dict[str, subprocess.Popen] = {}
         self.ready: dict[str, Service] = {}
-        stack.callback(self._reap)  # last of all
         for kind in [k for k in BACKENDS if k in used]:
             try:
                 db = stack.enter_context(
@@ -280,35 +270,30 @@ class Fleet:
             server.launch()
             self.servers[kind] = server
 
-    def _reap(self) -> None:
-        for proc in self.bootstraps.values():
-            proc.communicate(timeout=120)
-
-    def _bootstrap(self, kind: str) -> None:
-        if kind not in self.bootstraps:
-            self.bootstraps[kind] = caselink_started(
-                self.servers[kind].db.url,
-                "admin",
-                "create-agency",
-                "caselink-operator",
-                "--role",
-                "admin",
-            )
-
     def service(self, kind: str) -> Service:
         if kind in self.skipped:
             pytest.skip(self.skipped[kind])
         if kind not in self.ready:
             server = self.servers[kind]
             server.wait_migrated()
-            self._bootstrap(kind)  # while Ray starts
-            admin_key = key_printed_by(self.bootstraps[kind])
+            admin_key = bootstrap_key(server.db.url, OPERATOR, "admin")  # while Ray starts
             server.wait_ready()
             self.ready[kind] = _with_steward(server, admin_key)
-            for other, s in self.servers.items():  # the next backends' stewards, meanwhile
-                if "database schema is current" in s.stderr():
-                    self._bootstrap(other)
         return self.ready[kind]
+
+
+def bootstrap_key(db_url: str, agency: str, role: str) -> str:
+    """A key of ``role`` for ``agency`` (made if new), issued straight on the database: what
+    ``caselink admin create-agency AGENCY --role ROLE`` does, by the same function, in this
+    process rather than in a fresh interpreter (the command itself is tested by
+    tests/service/core/test_cli_flow.py)."""
+    from service._admin import bootstrap_agency, open_database
+
+    engine = open_database(db_url)
+    try:
+        return bootstrap_agency(engine, agency, role).api_key
+    finally:
+        engine.dispose()
 
 
 def started_with_keys(
@@ -319,8 +304,7 @@ def started_with_keys(
     steward key)."""
     server.launch()
     server.wait_migrated(timeout=600)
-    bootstrap = ("admin", "create-agency", "caselink-operator", "--role", "admin")
-    admin = key_printed_by(caselink_started(server.db.url, *bootstrap))
+    admin = bootstrap_key(server.db.url, OPERATOR, "admin")  # while Ray starts
     server.wait_ready(timeout=600)
     with server.client(admin) as c:
         for agency in (*agencies, steward_agency):

@@ -1,5 +1,7 @@
-"""One world for the oversight and public pages' tests (:mod:`.oversight_world`): building
-it links two registers, so both modules share it."""
+"""The console's fixtures: one in-process world for the oversight and public pages' tests
+(:mod:`.oversight_world`: building it links two registers, so both modules share it); one
+real server (:mod:`.served`) and one Chromium (:mod:`tests.service.browser`) for every
+browser test of the folder."""
 
 from __future__ import annotations
 
@@ -7,8 +9,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.service.browser import browser, open_page  # noqa: F401
 from tests.service.console.inprocess import World, console_world
 from tests.service.console.oversight_world import History, plant_history
+from tests.service.console.served import console_service  # noqa: F401
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,37 +23,40 @@ import pandas as pd
 import pytest
 
 import bloom
-from tests.service.browser import LOAD_TIMEOUT_MS, Visit, chromium, offline_page, page_checks
-from tests.service.servers import (
-    PLANTED,
-    Server,
-    agreement_body,
-    encode_file,
-    make_database,
-    started_with_keys,
-)
+from tests.service.browser import LOAD_TIMEOUT_MS, Visit, page_checks
+from tests.service.console.served import Served
+from tests.service.servers import PLANTED, Server, agreement_body, encode_file
 
 ROOT = Path(__file__).resolve().parents[3]
 SHOTS = ROOT / "build" / "screenshots" / "console"
 README_SHOTS = {("en", "cases"): ROOT / "docs" / "screenshots" / "console-agency-cases.png"}
-AGENCIES = ("agency-a", "agency-b", "agency-c")  # a and b are parties; c is not
-PARTIES = AGENCIES[:2]
+PARTIES = ("agency-a", "agency-b")  # agency-c, on the server too, is no party
 LANGUAGES = ("en", "fr", "ar")
 
 
 @dataclass(frozen=True)
 class ConsoleServer:
-    server: Server
+    served: Served
     agreement_id: str
     keys: dict[str, str]  # agency -> submitter key
     refs: dict[str, list[str]]  # agency -> its refs
-    workdir: Path
-    schema: bloom.Schema
-    secret: bloom.Secret
+    workdir: Path  # this module's files
+
+    @property
+    def server(self) -> Server:
+        return self.served.server
 
     @property
     def url(self) -> str:
-        return self.server.url
+        return self.served.url
+
+    @property
+    def schema(self) -> bloom.Schema:
+        return self.served.schema
+
+    @property
+    def secret(self) -> bloom.Secret:
+        return self.served.secret
 
 
 def _registers(seed: int = 19) -> dict[str, pd.DataFrame]:
@@ -74,52 +76,36 @@ def _registers(seed: int = 19) -> dict[str, pd.DataFrame]:
 
 
 @pytest.fixture(scope="module")
-def console_server(request, person_schema, secret, tmp_path_factory) -> Iterator[ConsoleServer]:
-    """One server for the module: two agencies linked under one agreement, a first run done."""
-    workdir = tmp_path_factory.mktemp("console-browser")
-    with make_database("sqlite", request, workdir) as db:
-        server = Server(db, workdir, name="console", CASELINK_CONSOLE_SIGN_INS_PER_MINUTE="1000")
-        try:
-            _admin, keys, steward_key = started_with_keys(server, AGENCIES)
-            with server.client(steward_key) as steward:
-                body = agreement_body(person_schema, list(PARTIES), name="Family tracing")
-                agreement_id = steward.create_agreement(**body)["agreement_id"]
-            refs = {}
-            for agency, df in _registers().items():
-                path = encode_file(df, person_schema, secret, agency, workdir / f"{agency}.parquet")
-                with server.client(keys[agency]) as c:
-                    c.upload(agreement_id, path)
-                refs[agency] = list(df["record_ref"])
-            with server.client(keys["agency-a"]) as c:
-                run = c.start_run(agreement_id)
-                assert c.wait_run(agreement_id, run["run_id"])["status"] == "succeeded"
-            yield ConsoleServer(server, agreement_id, keys, refs, workdir, person_schema, secret)
-        finally:
-            server.cleanup()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator:
-    with chromium() as browser:
-        yield browser
+def console_server(console_service: Served, tmp_path_factory) -> ConsoleServer:
+    """On the folder's server: agency-a and agency-b linked under one agreement, a first run
+    done."""
+    served = console_service
+    workdir = tmp_path_factory.mktemp("console-agency")
+    keys = served.submitters
+    with served.server.client(served.steward) as steward:
+        body = agreement_body(served.schema, list(PARTIES), name="Family tracing")
+        agreement_id = steward.create_agreement(**body)["agreement_id"]
+    refs = {}
+    for agency, df in _registers().items():
+        path = encode_file(df, served.schema, served.secret, agency, workdir / f"{agency}.parquet")
+        with served.server.client(keys[agency]) as c:
+            c.upload(agreement_id, path)
+        refs[agency] = list(df["record_ref"])
+    with served.server.client(keys["agency-a"]) as c:
+        run = c.start_run(agreement_id)
+        assert c.wait_run(agreement_id, run["run_id"], poll=0.2)["status"] == "succeeded"
+    return ConsoleServer(served, agreement_id, keys, refs, workdir)
 
 
 @pytest.fixture()
-def open_console(browser, console_server):
+def open_console(open_page, console_server):
     """``open(locale)``: a fresh browser (no cookie) on the sign-in page, its
     ``Accept-Language`` that of ``locale``."""
-    contexts = []
 
-    def open_page(locale: str = "en-GB") -> Visit:
-        context = browser.new_context(locale=locale, viewport={"width": 1280, "height": 900})
-        contexts.append(context)
-        seen = offline_page(context, console_server.url)
-        seen.page.goto(f"{console_server.url}/console", timeout=LOAD_TIMEOUT_MS)
-        return seen
+    def opened(locale: str = "en-GB") -> Visit:
+        return open_page(console_server.url, "/console", locale)
 
-    yield open_page
-    for context in contexts:
-        context.close()
+    return opened
 
 
 def _checked(seen: Visit, console: ConsoleServer, lang: str, name: str) -> str:
@@ -192,7 +178,7 @@ def test_an_agency_walks_its_pages_and_withdraws_a_record(open_console, console_
         assert nav["x"] + nav["width"] <= main["x"]
 
     with page.expect_navigation(timeout=LOAD_TIMEOUT_MS):
-        page.get_by_role("link", name="Family tracing").click()
+        page.get_by_role("link", name="Family tracing", exact=True).click()
     text = _checked(seen, console, lang, "agreement")
     assert "agency-a" in text and "agency-b" in text
     batches, runs, cases, withdraw, _overview = WORDS[lang]

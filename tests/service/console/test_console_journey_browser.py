@@ -15,14 +15,14 @@
   refs of agency-b, planted by its upload, never appear to the keys of agency-a or agency-c).
 
 As :mod:`tests.service.console.test_console_browser`: Debian's Chromium driven by Playwright,
-every request to the server only, no console error, right to left in Arabic. One server for
-the module; screenshots in ``build/screenshots/console``.
+every request to the server only, no console error, right to left in Arabic. The server is
+the folder's (:mod:`tests.service.console.served`), this module's agreements its own;
+screenshots in ``build/screenshots/console``.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -31,8 +31,9 @@ import pandas as pd
 import pytest
 
 import bloom
-from tests.service.browser import LOAD_TIMEOUT_MS, Visit, chromium, offline_page, page_checks
-from tests.service.servers import Server, agreement_body, encode_file, make_database
+from tests.service.browser import LOAD_TIMEOUT_MS, Visit, page_checks
+from tests.service.console.served import Served
+from tests.service.servers import Server, agreement_body, encode_file
 
 ROOT = Path(__file__).resolve().parents[3]
 SHOTS = ROOT / "build" / "screenshots" / "console"
@@ -44,17 +45,27 @@ WALK_PAGES = 60  # a cap on the pages one role's walk opens (it opens about 20)
 
 @dataclass(frozen=True)
 class JourneyServer:
-    server: Server
+    served: Served
     keys: dict[str, str]  # role -> key (agency-a's; the auditor's is agency-c's)
     uploaders: dict[str, str]  # agency-b and agency-c's submitter keys
     walk_agreement: str  # parties agency-a and agency-b, audited by agency-c, linked once
-    workdir: Path
-    schema: bloom.Schema
-    secret: bloom.Secret
+    workdir: Path  # this module's files
+
+    @property
+    def server(self) -> Server:
+        return self.served.server
 
     @property
     def url(self) -> str:
-        return self.server.url
+        return self.served.url
+
+    @property
+    def schema(self) -> bloom.Schema:
+        return self.served.schema
+
+    @property
+    def secret(self) -> bloom.Secret:
+        return self.served.secret
 
 
 def _register(letter: str, kind: str, seed: int, n: int = 24) -> pd.DataFrame:
@@ -66,69 +77,43 @@ def _register(letter: str, kind: str, seed: int, n: int = 24) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def journey_server(request, person_schema, secret, tmp_path_factory) -> Iterator[JourneyServer]:
-    """agency-a (the steward's, with a key of every agency role), agency-b and agency-c (a
-    submitter each; agency-c also an auditor); one agreement of a and b, linked once."""
-    from tests.service.servers import caselink_started, key_printed_by
-
+def journey_server(console_service: Served, tmp_path_factory) -> JourneyServer:
+    """On the folder's server: agency-a (a key of every agency role, its steward's the
+    coordinator's), agency-b and agency-c (a submitter each; agency-c also an auditor); one
+    agreement of a and b, audited by c, linked once."""
+    served = console_service
     workdir = tmp_path_factory.mktemp("journey-browser")
-    with make_database("sqlite", request, workdir) as db:
-        server = Server(db, workdir, name="journey", CASELINK_CONSOLE_SIGN_INS_PER_MINUTE="1000")
-        try:
-            server.launch()
-            server.wait_migrated(timeout=600)
-            bootstrap = ("admin", "create-agency", "caselink-operator", "--role", "admin")
-            admin = key_printed_by(caselink_started(server.db.url, *bootstrap))
-            server.wait_ready(timeout=600)
-            keys = {"admin": admin}
-            with server.client(admin) as c:
-                for agency in ("agency-a", "agency-b", "agency-c"):
-                    c.create_agency(agency)
-                for role in ("steward", "submitter", "tracer", "evaluator"):
-                    keys[role] = c.create_key("agency-a", role)["api_key"]
-                keys["auditor"] = c.create_key("agency-c", "auditor")["api_key"]
-                uploaders = {a: c.create_key(f"agency-{a}", "submitter")["api_key"] for a in "bc"}
-            with server.client(keys["steward"]) as c:
-                body = agreement_body(
-                    person_schema, ["agency-a", "agency-b"], name="Walk", auditors=["agency-c"]
-                )
-                walk = c.create_agreement(**body)["agreement_id"]
-            for agency, key, df in (
-                ("agency-a", keys["submitter"], _register("A", "WALK", 31)),
-                ("agency-b", uploaders["b"], _register("B", "WALK", 37)),
-            ):
-                path = encode_file(df, person_schema, secret, agency, workdir / f"{agency}.pq")
-                with server.client(key) as c:
-                    c.upload(walk, path)
-            with server.client(keys["submitter"]) as c:
-                run = c.start_run(walk)
-                assert c.wait_run(walk, run["run_id"])["status"] == "succeeded"
-            yield JourneyServer(server, keys, uploaders, walk, workdir, person_schema, secret)
-        finally:
-            server.cleanup()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator:
-    with chromium() as browser:
-        yield browser
+    keys = {"admin": served.admin}
+    for role in ("steward", "submitter", "tracer", "evaluator"):
+        keys[role] = served.issue("agency-a", role)
+    keys["auditor"] = served.issue("agency-c", "auditor")
+    uploaders = {a: served.submitters[f"agency-{a}"] for a in "bc"}
+    with served.server.client(keys["steward"]) as c:
+        body = agreement_body(
+            served.schema, ["agency-a", "agency-b"], name="Walk", auditors=["agency-c"]
+        )
+        walk = c.create_agreement(**body)["agreement_id"]
+    for agency, key, df in (
+        ("agency-a", keys["submitter"], _register("A", "WALK", 31)),
+        ("agency-b", uploaders["b"], _register("B", "WALK", 37)),
+    ):
+        path = encode_file(df, served.schema, served.secret, agency, workdir / f"{agency}.pq")
+        with served.server.client(key) as c:
+            c.upload(walk, path)
+    with served.server.client(keys["submitter"]) as c:
+        run = c.start_run(walk)
+        assert c.wait_run(walk, run["run_id"], poll=0.2)["status"] == "succeeded"
+    return JourneyServer(served, keys, uploaders, walk, workdir)
 
 
 @pytest.fixture()
-def open_page(browser, journey_server):
+def open_journey(open_page, journey_server):
     """``open(lang, path)``: a fresh browser (no cookie) on ``path``."""
-    contexts = []
 
     def opened(lang: str, path: str) -> Visit:
-        context = browser.new_context(locale=LOCALES[lang], viewport={"width": 1280, "height": 900})
-        contexts.append(context)
-        seen = offline_page(context, journey_server.url)
-        seen.page.goto(f"{journey_server.url}{path}", timeout=LOAD_TIMEOUT_MS)
-        return seen
+        return open_page(journey_server.url, path, LOCALES[lang])
 
-    yield opened
-    for context in contexts:
-        context.close()
+    return opened
 
 
 def _checked(seen: Visit, js: JourneyServer, lang: str, name: str) -> str:
@@ -158,10 +143,10 @@ def _column(seen: Visit, n: int) -> list[str]:
 
 @pytest.mark.parametrize("lang", ["en", "fr", "ar"])
 def test_a_coordinator_sets_up_watches_reads_verifies_and_publishes(
-    open_page, journey_server, lang
+    open_journey, journey_server, lang
 ):
     js = journey_server
-    seen = open_page(lang, "/console")
+    seen = open_journey(lang, "/console")
     page = seen.page
     if lang == "ar":  # chosen with the language selector
         _click(seen, "a[hreflang='ar']")
@@ -249,7 +234,7 @@ def test_a_coordinator_sets_up_watches_reads_verifies_and_publishes(
     _checked(seen, js, lang, "published")
 
     # which anyone, with no key, reads
-    seen = open_page(lang, f"/console/public/agreements/{agreement_id}")
+    seen = open_journey(lang, f"/console/public/agreements/{agreement_id}")
     text = _checked(seen, js, lang, "public")
     assert name in text and "agency-b" in text and "agency-c" in text
     # no count that could single a person out: every number shown is 0 or at least 10
@@ -259,10 +244,14 @@ def test_a_coordinator_sets_up_watches_reads_verifies_and_publishes(
         assert not 1 <= int(re.sub(r"\D", "", shown)) <= 9, shown
 
 
-# every role the console serves, in every language
+# every role the console serves, in every language. Every page a walk opens in the walk's
+# agreement is audited, so its audit log grows by some twenty entries a walk: the roles that
+# read the log (steward, auditor) walk before the others, and page through a log of about
+# a hundred entries (more than one page: the paging links are followed too) instead of
+# three hundred.
 WALKERS = [
     (role, lang)
-    for role in ("admin", "steward", "submitter", "tracer", "evaluator", "auditor")
+    for role in ("admin", "steward", "auditor", "submitter", "tracer", "evaluator")
     for lang in ("en", "fr", "ar")
 ]
 
@@ -283,9 +272,9 @@ def _walkable(js: JourneyServer, url: str) -> str | None:
 
 
 @pytest.mark.parametrize(("role", "lang"), WALKERS)
-def test_every_role_walks_its_pages(open_page, journey_server, role, lang):
+def test_every_role_walks_its_pages(open_journey, journey_server, role, lang):
     js = journey_server
-    seen = open_page(lang, "/console")
+    seen = open_journey(lang, "/console")
     page = seen.page
     if lang == "ar":
         _click(seen, "a[hreflang='ar']")

@@ -6,7 +6,8 @@ request off the server, right to left in Arabic.
 
 The agreement's chain holds two past months of entries (appended with their own times by
 :func:`tests.service.console.oversight_world.past_entries`) so the public page has complete
-months to show. Screenshots go to ``build/screenshots/console`` (and, with
+months to show. The server is the folder's (:mod:`tests.service.console.served`), the
+agreement this module's own. Screenshots go to ``build/screenshots/console`` (and, with
 ``CASELINK_UPDATE_SCREENSHOTS=1``, the README's in ``docs/screenshots``).
 """
 
@@ -14,20 +15,19 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
-import sqlalchemy as sa
 
 from service._audit import append_many
 from service._tables import agreements
-from tests.service.browser import LOAD_TIMEOUT_MS, Visit, chromium, offline_page, page_checks
+from tests.service.browser import LOAD_TIMEOUT_MS, Visit, page_checks
 from tests.service.console.oversight_world import past_entries
-from tests.service.servers import Server, agreement_body, make_database, started_with_keys
+from tests.service.console.served import Served
+from tests.service.servers import Server, agreement_body
 
 ROOT = Path(__file__).resolve().parents[3]
 SHOTS = ROOT / "build" / "screenshots" / "console"
@@ -35,7 +35,7 @@ README_SHOTS = {
     ("en", "public"): ROOT / "docs" / "screenshots" / "console-public-page.png",
     ("en", "steward-audit"): ROOT / "docs" / "screenshots" / "console-steward-audit.png",
 }
-AGENCIES = ("agency-a", "agency-b", "agency-c")  # a and b are parties; c audits
+PARTIES = ("agency-a", "agency-b")  # agency-c audits
 CASE_ID = "cas_planted0000000001"
 FEWER = {"en": "fewer than 10", "fr": "moins de 10", "ar": "أقل من 10"}
 LOCALES = {"en": "en-GB", "fr": "fr-FR", "ar": "ar"}
@@ -43,75 +43,54 @@ LOCALES = {"en": "en-GB", "fr": "fr-FR", "ar": "ar"}
 
 @dataclass(frozen=True)
 class Oversight:
-    server: Server
+    served: Served
     agreement_id: str
     steward: str
     auditor: str
 
     @property
+    def server(self) -> Server:
+        return self.served.server
+
+    @property
     def url(self) -> str:
-        return self.server.url
+        return self.served.url
 
 
 @pytest.fixture(scope="module")
-def oversight_server(request, person_schema, tmp_path_factory) -> Iterator[Oversight]:
-    """A server whose agreement names agency-c as auditor, with two past months of entries
-    in its chain, published."""
-    workdir = tmp_path_factory.mktemp("oversight-browser")
-    with make_database("sqlite", request, workdir) as db:
-        server = Server(db, workdir, name="oversight", CASELINK_CONSOLE_SIGN_INS_PER_MINUTE="1000")
-        try:
-            admin, _keys, steward = started_with_keys(server, AGENCIES)
-            with server.client(admin) as c:
-                auditor = c.create_key("agency-c", "auditor")["api_key"]
-            with server.client(steward) as c:
-                body = agreement_body(person_schema, list(AGENCIES[:2]), name="Family tracing")
-                agreement_id = c.create_agreement(**body)["agreement_id"]
-                c.amend_agreement(agreement_id, add_auditors=["agency-c"])
-            now = datetime.now(UTC)
-            engine = sa.create_engine(db.url)
-            try:
-                with engine.begin() as conn:
-                    conn.execute(
-                        agreements.update()
-                        .where(agreements.c.id == agreement_id)
-                        .values(created_at=now - timedelta(days=150))
-                    )
-                    append_many(conn, agreement_id, past_entries(now, CASE_ID))
-            finally:
-                engine.dispose()
-            published = httpx.post(
-                f"{server.url}/v1/agreements/{agreement_id}/publication",
-                headers={"Authorization": f"Bearer {steward}"},
-            )
-            assert published.status_code == 200, published.text
-            yield Oversight(server, agreement_id, steward, auditor)
-        finally:
-            server.cleanup()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator:
-    with chromium() as browser:
-        yield browser
+def oversight_server(console_service: Served) -> Oversight:
+    """On the folder's server: an agreement whose parties are agency-a and agency-b, which
+    names agency-c as auditor, with two past months of entries in its chain, published."""
+    served = console_service
+    auditor = served.issue("agency-c", "auditor")
+    with served.server.client(served.steward) as c:
+        body = agreement_body(served.schema, list(PARTIES), name="Family reunification")
+        agreement_id = c.create_agreement(**body)["agreement_id"]
+        c.amend_agreement(agreement_id, add_auditors=["agency-c"])
+    now = datetime.now(UTC)
+    with served.server.db.engine.begin() as conn:
+        conn.execute(
+            agreements.update()
+            .where(agreements.c.id == agreement_id)
+            .values(created_at=now - timedelta(days=150))
+        )
+        append_many(conn, agreement_id, past_entries(now, CASE_ID))
+    published = httpx.post(
+        f"{served.url}/v1/agreements/{agreement_id}/publication",
+        headers={"Authorization": f"Bearer {served.steward}"},
+    )
+    assert published.status_code == 200, published.text
+    return Oversight(served, agreement_id, served.steward, auditor)
 
 
 @pytest.fixture()
-def open_page(browser, oversight_server):
-    contexts = []
+def open_oversight(open_page, oversight_server):
+    """``open(lang, path)``: a fresh browser (no cookie) on ``path``."""
 
     def opened(lang: str, path: str) -> Visit:
-        context = browser.new_context(
-            locale=LOCALES[lang], viewport={"width": 1280, "height": 900}, accept_downloads=True
-        )
-        contexts.append(context)
-        seen = offline_page(context, oversight_server.url)
-        seen.page.goto(f"{oversight_server.url}{path}", timeout=LOAD_TIMEOUT_MS)
-        return seen
+        return open_page(oversight_server.url, path, LOCALES[lang])
 
-    yield opened
-    for context in contexts:
-        context.close()
+    return opened
 
 
 def _checked(seen: Visit, server: Oversight, lang: str, name: str) -> str:
@@ -144,12 +123,12 @@ def _verify(seen: Visit) -> None:
 
 
 @pytest.mark.parametrize("lang", ["en", "fr", "ar"])
-def test_oversight_and_the_public_page(open_page, oversight_server, lang):
+def test_oversight_and_the_public_page(open_oversight, oversight_server, lang):
     server = oversight_server
     audit = f"/console/oversight/{server.agreement_id}/audit"
 
     # a steward reads the log, filters it, verifies the chain, exports it
-    seen = open_page(lang, audit)
+    seen = open_oversight(lang, audit)
     _sign_in(seen, server.steward)
     page = seen.page
     assert page.url.endswith(audit)
@@ -170,7 +149,7 @@ def test_oversight_and_the_public_page(open_page, oversight_server, lang):
     assert "audit.verify" in exported
 
     # the auditor named on the agreement signs in and verifies
-    seen = open_page(lang, "/console/sign-in")
+    seen = open_oversight(lang, "/console/sign-in")
     _sign_in(seen, server.auditor)
     page = seen.page
     assert page.url.endswith("/console/oversight")
@@ -181,7 +160,7 @@ def test_oversight_and_the_public_page(open_page, oversight_server, lang):
     _checked(seen, server, lang, "auditor-audit")
 
     # anyone, with no key, reads the published page
-    seen = open_page(lang, f"/console/public/agreements/{server.agreement_id}")
+    seen = open_oversight(lang, f"/console/public/agreements/{server.agreement_id}")
     page = seen.page
     text = _checked(seen, server, lang, "public")
     assert "agency-a" in text and "agency-b" in text

@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 
 import bloom
+from tests.service.browser import browser  # noqa: F401  (one Chromium for the folder)
 from tests.service.servers import (
     AGENCIES,
     PLANTED,

@@ -10,18 +10,11 @@ test, and so does any error the page logs (:mod:`tests.service.browser`).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from tests.service.browser import LOAD_TIMEOUT_MS, Visit, chromium, offline_page
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator:
-    with chromium() as browser:
-        yield browser
+from tests.service.browser import LOAD_TIMEOUT_MS, Visit, offline_page
 
 
 @pytest.fixture()
