@@ -33,7 +33,9 @@ STORED_FROM = 0.01  # the registry keeps links from this probability on
 DEFAULT_REVIEW_BAND = (0.05, 0.9)  # chosen by measurement: service._review's docstring
 Decision = Literal["same", "different", "unsure"]
 Status = Literal["open", "unsure", "disagreed", "same", "different"]
-ReviewBand = Annotated[list[float], Field(min_length=2, max_length=2)]
+ReviewBand = Annotated[
+    list[Annotated[float, Field(ge=0.0, le=1.0)]], Field(min_length=2, max_length=2)
+]
 BAND_DESCRIPTION = (
     "The band of match probability `[low, high]` whose links go to clerical review after "
     "each run: the links between records of two agencies with a probability inside it are "
