@@ -97,6 +97,24 @@ def _distinct(levels: np.ndarray, *, inverse: bool = False) -> tuple[np.ndarray,
     return (patterns, *found[1:])
 
 
+def _patterns(
+    levels: np.ndarray, labels: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, int, np.ndarray]:
+    """Distinct patterns and their counts (float), the unlabelled ones first; how many those
+    are; the fixed posterior (1 or 0) of the labelled ones after them."""
+    if labels is None or not (labels >= 0).any():
+        patterns, counts = _distinct(levels)
+        return patterns, counts.astype(np.float64), len(patterns), np.zeros(0)
+    found = []
+    for value in (-1, 1, 0):
+        rows = levels[labels == value]
+        found.append(_distinct(rows) if len(rows) else (levels[:0], np.zeros(0, np.int64)))
+    patterns = np.concatenate([p for p, _ in found])
+    counts = np.concatenate([c for _, c in found]).astype(np.float64)
+    fixed = np.r_[np.ones(len(found[1][0])), np.zeros(len(found[2][0]))]
+    return patterns, counts, len(found[0][0]), fixed
+
+
 def _log_likelihood(levels: np.ndarray, table: np.ndarray) -> np.ndarray:
     """Natural log of ``prod_s table[s, level_s]`` per row, missing segments left out."""
     segs = np.arange(levels.shape[1])
@@ -169,6 +187,7 @@ def fit_fellegi_sunter(
     max_iter: int = 500,
     tol: float = 1e-7,
     non_match_classes: int = NON_MATCH_CLASSES,
+    labels: np.ndarray | None = None,
 ) -> FSModel:
     """EM over the distinct rows of ``levels`` (pairs × segments); deterministic.
 
@@ -178,13 +197,16 @@ def fit_fellegi_sunter(
     ``non_match_classes``: how many kinds of non-match the model tells apart (module
     docstring); it starts from the two-class fit, and keeps that fit below
     :data:`MIN_PAIRS_FOR_CLASSES` pairs, where a mixture would be fitted on too little.
+    ``labels`` (one per row: 1 a match, 0 a non-match, -1 unlabelled; checked by
+    :func:`linkage._em_labels.fit_with_labels`) fix the posterior of the labelled pairs in
+    every iteration: a match belongs to the match class alone, a non-match shares itself among
+    the non-match classes only. Without a labelled pair the fit is the unlabelled one.
     """
     if non_match_classes < 1:
         raise ValueError("non_match_classes must be 1 or more")
     n_levels = len(LEVEL_EDGES) + 1
     segs = levels.shape[1]
-    patterns, counts = _distinct(levels)
-    counts = counts.astype(np.float64)
+    patterns, counts, free, fixed = _patterns(levels, labels)
     ramp = np.linspace(0.0, 1.0, n_levels)
     m0 = np.tile(np.exp(4 * ramp) / np.exp(4 * ramp).sum(), (segs, 1))
     u0 = u_random if u_random is not None else np.tile(m0[0][::-1], (segs, 1))
@@ -192,7 +214,9 @@ def fit_fellegi_sunter(
     m_prior, u_prior = m0 * 2.0, u0 * prior_pairs
     prior, it = 0.1, 0
     for it in range(1, max_iter + 1):  # noqa: B007
-        post = _e_step(patterns, prior, m, u)
+        post = _e_step(patterns[:free], prior, m, u)
+        if fixed.size:
+            post = np.r_[post, fixed]
         new_prior, m, u = _m_step(patterns, counts, post, m_prior, u_prior)
         m, u = _monotone(m, u)
         if abs(new_prior - prior) < tol:
@@ -202,7 +226,9 @@ def fit_fellegi_sunter(
     two = FSModel(prior=prior, m=m, u=u, iterations=it)
     if non_match_classes == 1 or counts.sum() < MIN_PAIRS_FOR_CLASSES:
         return two
-    mixed = _fit_classes(patterns, counts, two, m_prior, u_prior, non_match_classes, max_iter, tol)
+    mixed = _fit_classes(
+        patterns, counts, two, (m_prior, u_prior), non_match_classes, (max_iter, tol), fixed
+    )
     # the classes exist to take namesakes out of the matches; a mixture whose match class is
     # larger has made close strangers a class of "matches" (two registers with no person in
     # common do this: 0.02% matches became 7%), so the two-class fit stands
@@ -213,18 +239,22 @@ def _fit_classes(
     patterns: np.ndarray,
     counts: np.ndarray,
     two: FSModel,
-    m_prior: np.ndarray,
-    u_prior: np.ndarray,
+    priors: tuple[np.ndarray, np.ndarray],
     classes: int,
-    max_iter: int,
-    tol: float,
+    limits: tuple[int, float],
+    fixed: np.ndarray,
 ) -> FSModel:
     """EM of one match class and ``classes`` non-match classes, from the two-class fit.
 
     Class 0 starts as the two-class ``m``; the non-match classes start as its ``u`` tilted
     towards higher levels by steps, so that they can part into strangers and namesakes. Each
-    non-match class carries an equal part of the random-pair anchor.
+    non-match class carries an equal part of the random-pair anchor. The last ``len(fixed)``
+    patterns are labelled: their responsibilities are held to their label, and class 0 stays
+    the match class.
     """
+    (m_prior, u_prior), (max_iter, tol) = priors, limits
+    free = len(patterns) - len(fixed)
+    is_match, is_non = fixed == 1, fixed == 0
     ramp = np.linspace(0.0, 1.0, two.m.shape[1])
     tables = [two.m.copy()]
     for k in range(classes):
@@ -240,6 +270,10 @@ def _fit_classes(
             axis=1,
         )
         resp = np.exp(ll - ll.max(axis=1, keepdims=True))
+        if fixed.size:
+            labelled = resp[free:]
+            labelled[is_match] = np.eye(1, len(tables))[0]  # the match class alone
+            labelled[is_non, 0] = 0.0  # the non-match classes only
         weight = resp / resp.sum(axis=1, keepdims=True) * counts[:, None]
         new_shares = np.clip(weight.sum(axis=0) / counts.sum(), _EPS, None)
         for k, table in enumerate(tables):
@@ -253,7 +287,7 @@ def _fit_classes(
             break
     # the match class is the one whose pairs agree most, whatever EM did to the order
     agreement = [float((t * ramp).sum()) for t in tables]
-    match = int(np.argmax(agreement))
+    match = 0 if fixed.size else int(np.argmax(agreement))
     rest = [k for k in range(len(tables)) if k != match]
     u_classes = np.stack([tables[k] for k in rest])
     class_shares = shares[rest] / shares[rest].sum()
