@@ -29,7 +29,7 @@ from rich.console import Console
 from rich.table import Table
 
 from caselink_output import JSON, print_json
-from service.cli_client import AGREEMENT, CA, KEY, URL, agreement_app, client
+from service.cli_client import AGREEMENT, CA, EVALUATION_PURPOSE, KEY, URL, agreement_app, client
 
 __all__ = ["register"]
 
@@ -241,9 +241,7 @@ def amend(
 
 def summary(
     agreement: str = AGREEMENT,
-    purpose: str | None = typer.Option(
-        None, "--purpose", help="Why you read it (default: evaluation); the agreement must list it."
-    ),
+    purpose: str | None = EVALUATION_PURPOSE,
     as_json: bool = JSON,
     url: str | None = URL,
     api_key_file: Path | None = KEY,

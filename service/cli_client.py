@@ -29,6 +29,9 @@ CA = typer.Option(
     None, "--ca-file", help="CA certificate (PEM) to trust for an https URL (or CASELINK_CA_FILE)."
 )
 AGREEMENT = typer.Option(..., "--agreement", help="Agreement id (agr_...).")
+EVALUATION_PURPOSE = typer.Option(  # the purpose of reading figures or labels, no records
+    None, "--purpose", help="Why you read it (default: evaluation); the agreement must list it."
+)
 agency_app = typer.Typer(
     help="Agencies and keys (admins; stewards for their own agency).", no_args_is_help=True
 )

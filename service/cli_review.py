@@ -24,7 +24,7 @@ from rich.console import Console
 from rich.table import Table
 
 from caselink_output import JSON, is_stdio, print_json, text_out
-from service.cli_client import AGREEMENT, CA, KEY, URL, client
+from service.cli_client import AGREEMENT, CA, EVALUATION_PURPOSE, KEY, URL, client
 
 __all__ = ["parse_band", "register"]
 
@@ -133,9 +133,7 @@ def labels(
     out: Path | None = typer.Option(
         None, "--out", help="Write the labels document (JSON) here, for evaluate ('-': stdout)."
     ),
-    purpose: str | None = typer.Option(
-        None, "--purpose", help="Why you read it (default: evaluation); the agreement must list it."
-    ),
+    purpose: str | None = EVALUATION_PURPOSE,
     as_json: bool = JSON,
     url: str | None = URL,
     api_key_file: Path | None = KEY,
