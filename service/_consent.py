@@ -31,8 +31,7 @@ from bloom._households import join_scopes
 from service._audit import Actor, append
 from service._events import record_change
 from service._tables import batch_records, batches
-from service._withdraw import run_in_progress
-from service.api.errors import ServiceError
+from service._withdraw import refuse_while_running
 from service.repositories.agreements import AgreementRow
 
 __all__ = ["ACTION", "ConsentResult", "change_consent"]
@@ -118,14 +117,7 @@ def change_consent(
     text = None if scopes is None else join_scopes(scopes)
     registry = linkage.Registry(engine, scope=agreement.id, create_tables=False)
     with engine.begin() as conn:
-        running = run_in_progress(conn, agreement.id)
-        if running is not None:
-            raise ServiceError(
-                409,
-                "conflict",
-                f"run {running} of this agreement is not finished; change the consent once "
-                "it has finished",
-            )
+        refuse_while_running(conn, agreement.id, "change the consent")
         pending_held, pending_changed = _set_in_batches(conn, agreement.id, agency_id, refs, text)
         ids = registry.record_ids(agency, refs, connection=conn)
         if len(ids):  # numbered first: every replica's index reads these records again

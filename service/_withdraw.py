@@ -43,6 +43,7 @@ __all__ = [
     "Receipt",
     "clustering_threshold",
     "drop_batch_records",
+    "refuse_while_running",
     "run_in_progress",
     "withdraw",
 ]
@@ -100,6 +101,18 @@ def run_in_progress(conn: sa.Connection, agreement_id: str) -> str | None:
     return active_run(conn, agreement_id)
 
 
+def refuse_while_running(conn: sa.Connection, agreement_id: str, then: str) -> None:
+    """ServiceError 409 while the agreement has an unfinished run; ``then`` says what to do
+    once it has finished ("withdraw the record", ...). Records must not change under a run."""
+    running = run_in_progress(conn, agreement_id)
+    if running is not None:
+        raise ServiceError(
+            409,
+            "conflict",
+            f"run {running} of this agreement is not finished; {then} once it has finished",
+        )
+
+
 def _batch_row(conn: sa.Connection, agreement_id: str, agency_id: int | None, ref: str):
     if agency_id is None:
         return None
@@ -140,14 +153,7 @@ def withdraw(
     faults = faults or Faults()
     registry = linkage.Registry(engine, scope=agreement.id, create_tables=False)
     with engine.begin() as conn:
-        running = run_in_progress(conn, agreement.id)
-        if running is not None:
-            raise ServiceError(
-                409,
-                "conflict",
-                f"run {running} of this agreement is not "
-                "finished; withdraw the record once it has finished",
-            )
+        refuse_while_running(conn, agreement.id, "withdraw the record")
         held = _batch_row(conn, agreement.id, agency_id_of(conn, agency), record_ref)
         touched = registry.case_record_ids(agency, record_ref, connection=conn)
         linked = bool(touched)
