@@ -21,7 +21,7 @@ from service.api.models_reviews import (
     BAND_DESCRIPTION,
     DEFAULT_REVIEW_BAND,
     ReviewBand,
-    band_problems,
+    checked_band,
 )
 
 __all__ = [
@@ -145,10 +145,7 @@ class LinkageSettings(_In):
     @classmethod
     def _band(cls, v: list[float] | None) -> list[float] | None:
         """0.01 <= low < high <= 1, each to six significant digits."""
-        problems = band_problems(v)
-        if problems:
-            raise ValueError(problems[0].split(": ", 1)[1])
-        return None if v is None else [float(format(x, ".6g")) for x in v]
+        return checked_band(v)
 
 
 class Segment(_In):
@@ -596,10 +593,7 @@ class AgreementAmend(_In):
     @field_validator("review_band")
     @classmethod
     def _band(cls, v: list[float] | None) -> list[float] | None:
-        problems = band_problems(v)
-        if problems:
-            raise ValueError(problems[0].split(": ", 1)[1])
-        return None if v is None else [float(format(x, ".6g")) for x in v]
+        return checked_band(v)
 
     @field_validator("add_parties", "remove_parties", "add_auditors", "remove_auditors", "purposes")
     @classmethod

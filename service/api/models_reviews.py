@@ -59,6 +59,15 @@ def band_problems(band: list[float] | None) -> list[str]:
     return problems
 
 
+def checked_band(band: list[float] | None) -> list[float] | None:
+    """A band as an agreement stores it: 0.01 <= low < high <= 1 (ValueError naming the
+    rule otherwise, as a pydantic validator raises), each bound to six significant digits."""
+    problems = band_problems(band)
+    if problems:
+        raise ValueError(problems[0].split(": ", 1)[1])
+    return None if band is None else [float(format(x, ".6g")) for x in band]
+
+
 class ReviewItemPublic(BaseModel):
     """One uncertain link as your agency sees it: your record, the other agency's name, the
     probability, your decision and where the item stands. Never the other agency's ref."""
