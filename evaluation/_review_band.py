@@ -30,7 +30,7 @@ import pandas as pd
 
 import bloom
 
-__all__ = ["BANDS", "BandFigures", "band_figures", "measure"]
+__all__ = ["BANDS", "BandFigures", "band_figures", "bench_review_band", "measure"]
 
 STORED_FROM = 0.01  # linkage keeps links from this probability on (linkage._link)
 BANDS: tuple[tuple[float, float], ...] = tuple(
@@ -204,3 +204,32 @@ def measure(people: int = 2000, seeds: Sequence[int] = (0,)) -> pd.DataFrame:
     df["share_of_reachable"] = df["captured"] / df["reachable"].clip(lower=1)
     df["queued_per_1000"] = 1000 * df["queued"] / df["records"]
     return df
+
+
+def bench_review_band(people: int = 5000, seeds: Sequence[int] = (0, 1)) -> dict[str, object]:
+    """`caselink bench --only review_band`: the pooled figures of the service's default band
+    and of its neighbours (:func:`measure`), so the default's docstring quotes a rerunnable
+    command."""
+    from service.api.models_reviews import DEFAULT_REVIEW_BAND
+
+    pooled = measure(people, seeds).query("dataset == 'all'")
+    shown = {tuple(DEFAULT_REVIEW_BAND), (0.1, 0.9), (0.02, 0.9), (0.01, 0.99)}
+    rows = {
+        f"[{r.low}, {r.high}]": {
+            "errors": int(r.errors),
+            "reachable": int(r.reachable),
+            "captured": int(r.captured),
+            "share_captured": round(float(r.share_captured), 3),
+            "share_of_reachable": round(float(r.share_of_reachable), 3),
+            "queued_per_1000_records": round(float(r.queued_per_1000), 1),
+        }
+        for r in pooled.itertuples()
+        if (r.low, r.high) in shown
+    }
+    return {
+        "people": people,
+        "seeds": list(seeds),
+        "records": int(pooled["records"].iloc[0]),
+        "default_band": list(DEFAULT_REVIEW_BAND),
+        "bands": rows,
+    }
