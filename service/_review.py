@@ -31,31 +31,28 @@ of one agency in one case stays apart; the run's figures say how many
 (``must_links_apart_agency``) and the service's log names the pairs by registry id.
 
 **The default band**, :data:`DEFAULT_REVIEW_BAND` = [0.05, 0.90], was chosen by measurement
-(``evaluation._review_band.measure(people=5000, seeds=(0, 1))``: the synthetic registers of
-``evaluation.generate_synthetic`` and of ``evaluation.generate_households``, three agencies,
-5,000 people, two seeds each, and FEBRL4; 47,033 records, linked with the default
-settings; measured 2026-12-10 on the shared 2-core machine, load average 4-5). Of the 385
-pairwise errors the runs made (false links and missed links), 235 were stored links at all —
-the rest were pairs no candidate search scored, or false links made through a third record,
-which no band can hold. Pooled over the datasets, per band:
+(``caselink bench --only review_band`` = ``evaluation._review_band.measure(people=5000,
+seeds=(0, 1))``: the synthetic registers of ``evaluation.generate_synthetic`` and of
+``evaluation.generate_households``, three agencies, 5,000 people, two seeds each, and FEBRL4;
+47,091 records, linked with the default settings; 2026-12-05, 2-core machine;
+``bench/results.json``). Of the 307 pairwise errors the runs made (false links and missed
+links), 177 were stored links at all — the rest were pairs no candidate search scored, or
+false links made through a third record, which no band can hold. Pooled over the datasets:
 
 =============  =================  ==================  =========================
 band           errors inside      of the reachable    pairs queued / 1,000 rec.
 =============  =================  ==================  =========================
-[0.10, 0.80]   39%                63%                 14.5
-[0.10, 0.90]   42%                69%                 18.4
-[0.05, 0.80]   43%                70%                 18.2
-**[0.05, 0.90]** **46%**          **76%**             **22.2**
-[0.05, 0.95]   48%                78%                 26.7
-[0.02, 0.90]   51%                84%                 28.3
-[0.01, 0.99]   58%                95%                 56.0
+[0.10, 0.90]   41%                72%                 12.7
+**[0.05, 0.90]** **44%**          **76%**             **14.7**
+[0.02, 0.90]   48%                83%                 18.5
+[0.01, 0.99]   56%                98%                 36.9
 =============  =================  ==================  =========================
 
-Widening [0.05, 0.90] further costs 14 or more queued pairs per error found (to 0.02 below:
-+20 errors for +288 pairs; to 0.95 above: +6 for +215), against about 6 per error inside it.
-FEBRL4 alone queues nothing in any band: its links are all near 0 or 1 (its 2 errors are
-pairs no search scored). Per dataset at [0.05, 0.90]: synthetic 73% of reachable errors,
-20.9 pairs per 1,000 records; households 78%, 36.0 per 1,000.
+Inside [0.05, 0.90] a reviewer sees about 5 queued pairs per error found; widening it to 0.02
+costs about 15 more pairs per extra error found, to [0.01, 0.99] about 21. FEBRL4 alone queues
+nothing in any band: its links are all near 0 or 1. (A first measurement, before the household
+generator spaced births and before the stratified household model, gave the same choice:
+76% of reachable errors at 22.2 pairs per 1,000 records.)
 """
 
 from __future__ import annotations
