@@ -5,32 +5,27 @@ the page's buttons — in English, French and Arabic, offline, every control nam
 The agreement queues every stored link (band [0.01, 1]); agency-a's officer sees its own refs
 and agency-b's name only, never agency-b's refs. Both deciding "same person" resolves the
 item (the page then shows it resolved, with no buttons); a form sent without the session's
-CSRF token is refused and changes nothing. Debian's Chromium, as in the other console browser
-tests (:mod:`tests.service.browser`).
+CSRF token is refused and changes nothing. On the folder's one server and Chromium
+(:mod:`.served`, :mod:`tests.service.browser`), as the other console browser modules.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from tests.service.browser import LOAD_TIMEOUT_MS, Visit, chromium, offline_page, page_checks
-from tests.service.servers import (
-    Server,
-    agreement_body,
-    encode_file,
-    make_database,
-    started_with_keys,
-)
+from tests.service.browser import LOAD_TIMEOUT_MS, Visit, page_checks
+from tests.service.console.served import Served
+from tests.service.servers import Server, agreement_body, encode_file
 
 ROOT = Path(__file__).resolve().parents[3]
 SHOTS = ROOT / "build" / "screenshots" / "console"
 AGENCIES = ("agency-a", "agency-b")
+AGREEMENT = "Clerical review"  # no other browser module's agreement starts so
 REVIEW = {"en": "Review", "fr": "Revue", "ar": "المراجعة"}
 SAME = {"en": "Same person", "fr": "Même personne", "ar": "الشخص نفسه"}
 RECORDED = {"en": "was recorded", "fr": "a été enregistrée", "ar": "سُجّل قرارك"}
@@ -61,52 +56,39 @@ def _registers() -> dict[str, pd.DataFrame]:
 
 
 @pytest.fixture(scope="module")
-def console_server(request, person_schema, secret, tmp_path_factory) -> Iterator[ReviewServer]:
-    """One server: two agencies linked under an agreement that queues every stored link."""
+def console_server(console_service: Served, tmp_path_factory) -> ReviewServer:
+    """On the folder's server: agency-a and agency-b linked under an agreement that queues
+    every stored link, its first run done."""
+    served = console_service
     workdir = tmp_path_factory.mktemp("console-review")
-    with make_database("sqlite", request, workdir) as db:
-        server = Server(db, workdir, name="console", CASELINK_CONSOLE_SIGN_INS_PER_MINUTE="1000")
-        try:
-            _admin, keys, steward_key = started_with_keys(server, AGENCIES)
-            with server.client(steward_key) as steward:
-                body = agreement_body(person_schema, list(AGENCIES), name="Family tracing")
-                agreement_id = steward.create_agreement(
-                    **body, threshold=0.9999, review_band=(0.01, 1.0)
-                )["agreement_id"]
-            refs = {}
-            for agency, df in _registers().items():
-                path = encode_file(df, person_schema, secret, agency, workdir / f"{agency}.parquet")
-                with server.client(keys[agency]) as c:
-                    c.upload(agreement_id, path)
-                refs[agency] = list(df["record_ref"])
-            with server.client(keys["agency-a"]) as c:
-                run = c.start_run(agreement_id)
-                assert c.wait_run(agreement_id, run["run_id"])["status"] == "succeeded"
-                assert len(list(c.iter_reviews(agreement_id))) >= 3
-            yield ReviewServer(server, agreement_id, keys, refs)
-        finally:
-            server.cleanup()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator:
-    with chromium() as browser:
-        yield browser
+    keys = {agency: served.submitters[agency] for agency in AGENCIES}
+    with served.server.client(served.steward) as steward:
+        body = agreement_body(served.schema, list(AGENCIES), name=AGREEMENT)
+        agreement_id = steward.create_agreement(**body, threshold=0.9999, review_band=(0.01, 1.0))[
+            "agreement_id"
+        ]
+    refs = {}
+    for agency, df in _registers().items():
+        path = encode_file(df, served.schema, served.secret, agency, workdir / f"{agency}.parquet")
+        with served.server.client(keys[agency]) as c:
+            c.upload(agreement_id, path)
+        refs[agency] = list(df["record_ref"])
+    with served.server.client(keys["agency-a"]) as c:
+        run = c.start_run(agreement_id)
+        assert c.wait_run(agreement_id, run["run_id"], poll=0.2)["status"] == "succeeded"
+        assert len(list(c.iter_reviews(agreement_id))) >= 3
+    return ReviewServer(served.server, agreement_id, keys, refs)
 
 
 @pytest.fixture()
-def signed_in(browser, console_server):
-    """``signed_in(agency, locale)``: a fresh browser context signed in with the agency's
-    key, on its agreement's review page."""
-    contexts = []
+def signed_in(open_page, console_server):
+    """``signed_in(agency, locale)``: a fresh browser context (the folder's Chromium) signed
+    in with the agency's key, on its agreement's review page."""
 
-    def open_page(agency: str, lang: str = "en") -> Visit:
+    def opened(agency: str, lang: str = "en") -> Visit:
         locale = {"en": "en-GB", "fr": "fr-FR", "ar": "ar"}[lang]
-        context = browser.new_context(locale=locale, viewport={"width": 1280, "height": 900})
-        contexts.append(context)
-        seen = offline_page(context, console_server.url)
+        seen = open_page(console_server.url, "/console", locale)
         page = seen.page
-        page.goto(f"{console_server.url}/console", timeout=LOAD_TIMEOUT_MS)
         if lang == "ar":
             with page.expect_navigation(timeout=LOAD_TIMEOUT_MS):
                 page.get_by_role("link", name="العربية").click()
@@ -114,14 +96,12 @@ def signed_in(browser, console_server):
         with page.expect_navigation(timeout=LOAD_TIMEOUT_MS):
             page.locator("#api_key").press("Enter")
         with page.expect_navigation(timeout=LOAD_TIMEOUT_MS):
-            page.get_by_role("link", name="Family tracing").click()
+            page.get_by_role("link", name=AGREEMENT, exact=True).click()
         with page.expect_navigation(timeout=LOAD_TIMEOUT_MS):
             page.get_by_role("link", name=REVIEW[lang], exact=True).click()
         return seen
 
-    yield open_page
-    for context in contexts:
-        context.close()
+    return opened
 
 
 def _checked(seen: Visit, console: ReviewServer, lang: str, name: str) -> str:
