@@ -21,7 +21,7 @@ import pandas as pd
 import bloom
 from bloom import CaselinkError
 from evaluation._bench import peak_rss_gib
-from evaluation._datasets import load_febrl3_agencies, load_febrl4
+from evaluation._datasets import load_febrl3_agencies, load_febrl4_agencies
 from evaluation._metrics import (
     bcubed,
     expected_calibration_error,
@@ -101,22 +101,8 @@ class EvaluationData:
 
 
 def _febrl4() -> EvaluationData:
-    d = load_febrl4()
-    agencies = {"agency-a": d.a, "agency-b": d.b}
-    truth = pd.concat(
-        [
-            pd.DataFrame(
-                {
-                    "agency": k,
-                    "record_ref": v["record_ref"],
-                    "entity_id": v["record_ref"].str.split("-").str[1],
-                }
-            )
-            for k, v in agencies.items()
-        ],
-        ignore_index=True,
-    )
-    return EvaluationData("febrl4", agencies, truth, "febrl")
+    d = load_febrl4_agencies()
+    return EvaluationData("febrl4", d.agencies, d.truth, "febrl")
 
 
 def _folder(path: Path, schema: str | None) -> EvaluationData:
