@@ -44,6 +44,7 @@ SECTIONS: dict[str, tuple[str, str]] = {
     "fuzz": ("evaluation._bench_fuzz", "bench_fuzz"),
     "light_install": ("evaluation._light_install", "bench_light_install"),
     "families": ("evaluation._bench_families", "bench_families"),
+    "families_recall": ("evaluation._bench_familyrecall", "bench_families_recall"),
     "review_band": ("evaluation._review_band", "bench_review_band"),
 }
 
