@@ -17,8 +17,10 @@ The same queries are asked again once the agreement maps ``tracing`` to the cons
 ``tracing``: only records whose consent covers it are searched, so a person none of whose
 registrations consented cannot be found at all (``reachable``). The misses of the first pass
 are then looked at: asked again with ``top_k`` 20 and no confidence floor, is the right case
-ranked low or below the floor, or not among the candidates at all; and who the missed members
-are (their role, how many registrations they have).
+ranked low or below the floor, or not among the candidates at all; how many of the listed
+ones are registered, at some agency, in one household with a found relative (the misses the
+family's found members point to); and who the missed members are (their role, how many
+registrations they have, how much of a birth date and place the tracer gave).
 """
 
 from __future__ import annotations
@@ -197,8 +199,8 @@ def missed_members(
 def right_cases(
     sought: pd.DataFrame, answers: Sequence[dict], held: pd.DataFrame, truth: pd.DataFrame
 ) -> pd.DataFrame:
-    """``record_ref, rank, confidence`` of the best-ranked answered case holding a record of
-    each sought member (members whose right case was not answered are left out)."""
+    """``record_ref, rank, confidence, case_id`` of the best-ranked answered case holding a
+    record of each sought member (members whose right case was not answered are left out)."""
     rows = [
         (result["query_ref"], k + 1, cand["confidence"], cand["case_id"])
         for answer in answers
@@ -212,7 +214,29 @@ def right_cases(
         sought[["record_ref", "entity_id"]], on=["record_ref", "entity_id"]
     )
     best = m.sort_values("rank").drop_duplicates("record_ref")
-    return best[["record_ref", "rank", "confidence"]].reset_index(drop=True)
+    return best[["record_ref", "rank", "confidence", "case_id"]].reset_index(drop=True)
+
+
+def beside_found_relatives(
+    sought: pd.DataFrame, found: pd.DataFrame, missed: pd.DataFrame, held: pd.DataFrame
+) -> int:
+    """How many missed members' right cases (``missed``: ``record_ref, case_id``, from a
+    wider search) have a record registered in one household with a record of a found
+    relative's right case (``found``: ``record_ref, case_id``; a relative: a member of the
+    same sought family, ``sought``'s ``household_id``). ``held``: ``agency, record_ref,
+    case_id, household_id`` (the agency's own household id, missing where none) per held
+    record. These are the misses that the family's found members point to."""
+    family = sought.set_index("record_ref")["household_id"]
+    homes = held.dropna(subset=["household_id"])[["case_id", "agency", "household_id"]]
+
+    def where(cases: pd.DataFrame) -> pd.DataFrame:
+        placed = cases.merge(homes, on="case_id").assign(
+            family=lambda d: d["record_ref"].map(family)
+        )
+        return placed[["family", "record_ref", "agency", "household_id"]]
+
+    both = where(missed).merge(where(found), on=["family", "agency", "household_id"])
+    return int(both.loc[both["record_ref_x"] != both["record_ref_y"], "record_ref_x"].nunique())
 
 
 def _parties(svc_url: str, minting: str, agencies: list[str]) -> tuple[dict, str]:
@@ -299,6 +323,31 @@ class _Keys:
     tracer: str  # the tracing team's
 
 
+def _misses(
+    sought: SoughtFamilies,
+    hit: np.ndarray,
+    plain: list[dict],
+    wide: list[dict],
+    held: pd.DataFrame,
+    data: HouseholdData,
+) -> dict[str, Any]:
+    """:func:`missed_members` of the top-5 pass, and how many of the misses whose right case
+    the wider search listed are registered in one household with a found relative."""
+    st, truth = sought.truth, data.truth
+    right = right_cases(st, wide, held, truth)
+    out = missed_members(st, sought.queries, hit, right)
+    homes = pd.concat(
+        [r[["record_ref", "household_id"]].assign(agency=a) for a, r in data.agencies.items()]
+    )
+    held_homes = held.merge(homes, on=["agency", "record_ref"], how="left")
+    missed = right[right["record_ref"].isin(st.loc[~hit, "record_ref"])]
+    found = right_cases(st, plain, held, truth)
+    out["listed_misses_beside_a_found_relative"] = beside_found_relatives(
+        st, found, missed, held_homes
+    )
+    return out
+
+
 def _one_set(
     svc_url: str, keys: _Keys, name: str, data: HouseholdData, sought: SoughtFamilies, work: Path
 ) -> dict[str, Any]:
@@ -327,9 +376,7 @@ def _one_set(
         "members_per_family_mean": round(len(st) / st["household_id"].nunique(), 2),
         "no_scope": recall_figures(st, plain, held, truth),
         "tracing_scope": recall_figures(st, scoped, held, truth, scoped=True),
-        "misses_without_scope": missed_members(
-            st, sought.queries, hit, right_cases(st, wide, held, truth)
-        ),
+        "misses_without_scope": _misses(sought, hit, plain, wide, held, data),
         "query_ms_per_family": percentiles(ms),
         "query_ms_per_family_scoped": percentiles(scoped_ms),
         "load_average_before_queries": [round(x, 2) for x in load],

@@ -12,6 +12,7 @@ import pytest
 
 from evaluation._bench_familyrecall import (
     answered_records,
+    beside_found_relatives,
     missed_members,
     recall_figures,
     right_cases,
@@ -118,9 +119,9 @@ def test_misses_are_told_apart_by_where_the_right_case_stood():
     ]
     right = right_cases(SOUGHT, wide, HELD, TRUTH)
     assert sorted(right.itertuples(index=False, name=None)) == [
-        ("F1-1", 1, 0.9),
-        ("F1-2", 2, 0.2),
-        ("F2-1", 2, 0.01),
+        ("F1-1", 1, 0.9, "C1"),
+        ("F1-2", 2, 0.2, "C2"),
+        ("F2-1", 2, 0.01, "C3"),
     ]
     found = np.array([True, True, False, False])
     m = missed_members(SOUGHT, QUERIES, found, right)
@@ -139,3 +140,14 @@ def test_misses_are_told_apart_by_where_the_right_case_stood():
         "given": {"missed": 0, "of": 1},
         "none": {"missed": 2, "of": 3},
     }
+
+
+def test_a_miss_beside_a_found_relative_shares_a_household_with_its_right_case():
+    # at agency a, A1 (person 1) and A2 (person 2) in one household; at b, B1 (person 1) and
+    # B3 (person 3) in one household, but persons 1 and 3 are sought in different families
+    held = HELD.assign(household_id=["h1", "g7", "h1", "g7", None])
+    found = pd.DataFrame({"record_ref": ["F1-1"], "case_id": ["C1"]})
+    missed = pd.DataFrame({"record_ref": ["F1-2", "F2-1"], "case_id": ["C2", "C3"]})
+    assert beside_found_relatives(SOUGHT, found, missed, held) == 1  # F1-2 alone
+    apart = held.assign(household_id=["h1", "g7", "h9", "g7", None])
+    assert beside_found_relatives(SOUGHT, found, missed, apart) == 0
