@@ -11,7 +11,9 @@ offline with the same encoder, as ``caselink query`` sends it (``top_k`` 5, the 
 ``min_confidence``). A sought member is *found* when one of its answered cases holds one of
 the person's records (read back by each agency); per family, :func:`evaluation.family_recall`
 says whether every member and whether at least one was found. The families are those the
-answer's ``families`` names.
+answer's ``families`` names. ``top5_or_lead`` counts a member as found also when one of the
+family's *leads* for it (a case below the floor registered in one household with a found
+relative's: :mod:`service._families`) holds the person.
 
 The same queries are asked again once the agreement maps ``tracing`` to the consent scope
 ``tracing``: only records whose consent covers it are searched, so a person none of whose
@@ -67,6 +69,21 @@ def answered_records(answers: Sequence[dict], held: pd.DataFrame, best_only: boo
     return found.merge(records, on="case_id")[["record_ref", "agency", "answer_ref"]]
 
 
+def led_records(answers: Sequence[dict], held: pd.DataFrame) -> pd.DataFrame:
+    """``record_ref`` (the member not found), ``agency``, ``answer_ref`` for each record of
+    each case the answers' families give as a lead (a case registered in one household with
+    a found relative's), as :func:`answered_records` gives the answered ones."""
+    rows = [
+        (lead["member"], lead["case_id"])
+        for answer in answers
+        for family in answer["families"] or []
+        for lead in family.get("leads", ())
+    ]
+    found = pd.DataFrame(rows, columns=["record_ref", "case_id"])
+    records = held[["agency", "record_ref", "case_id"]].rename(columns={"record_ref": "answer_ref"})
+    return found.merge(records, on="case_id")[["record_ref", "agency", "answer_ref"]]
+
+
 def _family_members(answers: Sequence[dict]) -> pd.DataFrame:
     """``record_ref, family, answered, together`` per member the answers' ``families`` name:
     the family's position, whether the service says it was answered (some case) and found
@@ -111,6 +128,8 @@ def recall_figures(
         k: members_found(named, answered_records(answers, held, best_only), truth)
         for k, best_only in (("top5", False), ("top1", True))
     }
+    led = members_found(named, led_records(answers, held), truth)
+    found["top5_or_lead"] = found["top5"] | led
     reach_col = "tracing_registrations" if scoped else "registrations"
     reachable = named[reach_col].to_numpy() > 0
     out: dict[str, Any] = {"families": int(pd.unique(family).size), "members": len(named)}
@@ -121,6 +140,10 @@ def recall_figures(
             "every_member_found": every,
             "members_found": round(float(hit.mean()), 4),
         }
+    out["top5_or_lead"]["leads"] = sum(
+        len(f.get("leads", ())) for a in answers for f in a["families"] or []
+    )
+    out["top5_or_lead"]["members_found_by_a_lead_alone"] = int((led & ~found["top5"]).sum())
     every_reachable, some_reachable = _shares(family, reachable)
     whole = pd.Series(reachable).groupby(family).transform("all").to_numpy()
     out["reachable"] = {

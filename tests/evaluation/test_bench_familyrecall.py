@@ -13,6 +13,7 @@ import pytest
 from evaluation._bench_familyrecall import (
     answered_records,
     beside_found_relatives,
+    led_records,
     missed_members,
     recall_figures,
     right_cases,
@@ -90,6 +91,8 @@ def test_family_shares_count_every_and_some_member_found_per_family():
     assert r["families"] == 2 and r["members"] == 4
     assert r["top5"] == {"some_member_found": 0.5, "every_member_found": 0.5, "members_found": 0.5}
     assert r["top1"] == {"some_member_found": 0.5, "every_member_found": 0.0, "members_found": 0.25}
+    assert r["top5_or_lead"]["leads"] == 0  # no family gave a lead: as the top 5
+    assert r["top5_or_lead"]["members_found"] == 0.5
     assert r["reachable"]["members"] == 1.0
     assert r["reachable"]["every_member_found_where_every_member_reachable"] == 0.5
     # the tracer was told F1 fully answered and F2 half answered: right or wrong
@@ -98,6 +101,34 @@ def test_family_shares_count_every_and_some_member_found_per_family():
         "families_with_every_member_answered": 0.5,
         "families_found_together": 0.5,
     }
+
+
+def test_a_lead_holding_the_person_counts_as_found_with_leads_only():
+    # F2-2 (person 4, record A4 in case C4) gets two leads: C2 (person 2) and C4 (its own)
+    led = [dict(a) for a in ANSWERS]
+    led[1] = {
+        **ANSWERS[1],
+        "families": [
+            {
+                **ANSWERS[1]["families"][0],
+                "leads": [
+                    {"member": "F2-2", "case_id": "C2", "confidence": 0.01},
+                    {"member": "F2-2", "case_id": "C4", "confidence": 0.02},
+                ],
+            }
+        ],
+    }
+    assert sorted(led_records(led, HELD).itertuples(index=False, name=None)) == [
+        ("F2-2", "a", "A2"),
+        ("F2-2", "a", "A4"),
+    ]
+    r = recall_figures(SOUGHT, led, HELD, TRUTH)
+    assert r["top5"]["members_found"] == 0.5  # leads are not answers
+    assert r["top5_or_lead"]["members_found"] == 0.75
+    assert (
+        r["top5_or_lead"]["leads"] == 2 and r["top5_or_lead"]["members_found_by_a_lead_alone"] == 1
+    )
+    assert r["top5_or_lead"]["every_member_found"] == 0.5  # F2-1 was answered wrongly
 
 
 def test_under_a_scope_a_member_without_consenting_registrations_is_unreachable():
