@@ -45,6 +45,7 @@ SECTIONS: dict[str, tuple[str, str]] = {
     "light_install": ("evaluation._light_install", "bench_light_install"),
     "families": ("evaluation._bench_families", "bench_families"),
     "review_band": ("evaluation._review_band", "bench_review_band"),
+    "review_learning": ("evaluation._review_learning", "bench_review_learning"),
 }
 
 
