@@ -11,7 +11,8 @@ the constraints both times, so the difference is what the labels did to the mode
 Per dataset and variant: the labelled pairs fitted, the pairwise precision, recall and F1 of
 the pairs holding a record of the second run (the pairs its decisions made or missed), the
 pairwise F1 over every record, and the calibration of the second run's scored pairs (ECE
-from 0.1 up, Brier score over all of them).
+from 0.1 up, Brier score over all of them). ``caselink bench --only review_learning`` runs
+it (``bench/results.json``); README's clerical review section quotes the figures.
 """
 
 from __future__ import annotations
