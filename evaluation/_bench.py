@@ -46,6 +46,7 @@ SECTIONS: dict[str, tuple[str, str]] = {
     "families": ("evaluation._bench_families", "bench_families"),
     "families_recall": ("evaluation._bench_familyrecall", "bench_families_recall"),
     "review_band": ("evaluation._review_band", "bench_review_band"),
+    "review_learning": ("evaluation._review_learning", "bench_review_learning"),
 }
 
 

@@ -131,11 +131,18 @@ def _e_step(patterns: np.ndarray, prior: float, m: np.ndarray, u: np.ndarray) ->
 
 
 def _m_step(
-    patterns: np.ndarray, counts: np.ndarray, post: np.ndarray, m0: np.ndarray, u0: np.ndarray
+    patterns: np.ndarray,
+    counts: np.ndarray,
+    post: np.ndarray,
+    m0: np.ndarray,
+    u0: np.ndarray,
+    shared: int,
 ) -> tuple[float, np.ndarray, np.ndarray]:
-    """Maximum a posteriori update: the pseudo-counts ``m0`` and ``u0`` act as Dirichlet priors."""
+    """Maximum a posteriori update: the pseudo-counts ``m0`` and ``u0`` act as Dirichlet priors.
+    The share of matches is counted over the first ``shared`` patterns, ``m`` and ``u`` over
+    all of them."""
     wm, wu = counts * post, counts * (1 - post)
-    prior = float(np.clip(wm.sum() / counts.sum(), _EPS, 1 - _EPS))
+    prior = float(np.clip(wm[:shared].sum() / counts[:shared].sum(), _EPS, 1 - _EPS))
     segs = patterns.shape[1]
     m = m0 + _EPS
     u = u0 + _EPS
@@ -188,6 +195,7 @@ def fit_fellegi_sunter(
     tol: float = 1e-7,
     non_match_classes: int = NON_MATCH_CLASSES,
     labels: np.ndarray | None = None,
+    labels_in_shares: bool = True,
 ) -> FSModel:
     """EM over the distinct rows of ``levels`` (pairs × segments); deterministic.
 
@@ -201,12 +209,20 @@ def fit_fellegi_sunter(
     :func:`linkage._em_labels.fit_with_labels`) fix the posterior of the labelled pairs in
     every iteration: a match belongs to the match class alone, a non-match shares itself among
     the non-match classes only. Without a labelled pair the fit is the unlabelled one.
+    ``labels_in_shares``: whether the labelled pairs count in the share of matches (and of
+    each non-match class) — yes when they are a sample of the pairs fitted; no when they come
+    from elsewhere (a run's candidates with reviewed pairs of older records beside them:
+    :mod:`linkage._review_labels`), so that they shape ``m`` and ``u`` only and the shares
+    stay those of the unlabelled pairs.
     """
     if non_match_classes < 1:
         raise ValueError("non_match_classes must be 1 or more")
     n_levels = len(LEVEL_EDGES) + 1
     segs = levels.shape[1]
     patterns, counts, free, fixed = _patterns(levels, labels)
+    shared = len(patterns) if labels_in_shares else free
+    if not shared and not labels_in_shares:
+        raise ValueError("labelled pairs kept out of the shares need unlabelled pairs beside them")
     ramp = np.linspace(0.0, 1.0, n_levels)
     m0 = np.tile(np.exp(4 * ramp) / np.exp(4 * ramp).sum(), (segs, 1))
     u0 = u_random if u_random is not None else np.tile(m0[0][::-1], (segs, 1))
@@ -217,17 +233,23 @@ def fit_fellegi_sunter(
         post = _e_step(patterns[:free], prior, m, u)
         if fixed.size:
             post = np.r_[post, fixed]
-        new_prior, m, u = _m_step(patterns, counts, post, m_prior, u_prior)
+        new_prior, m, u = _m_step(patterns, counts, post, m_prior, u_prior, shared)
         m, u = _monotone(m, u)
         if abs(new_prior - prior) < tol:
             prior = new_prior
             break
         prior = new_prior
     two = FSModel(prior=prior, m=m, u=u, iterations=it)
-    if non_match_classes == 1 or counts.sum() < MIN_PAIRS_FOR_CLASSES:
+    if non_match_classes == 1 or counts[:shared].sum() < MIN_PAIRS_FOR_CLASSES:
         return two
     mixed = _fit_classes(
-        patterns, counts, two, (m_prior, u_prior), non_match_classes, (max_iter, tol), fixed
+        patterns,
+        counts,
+        two,
+        (m_prior, u_prior),
+        non_match_classes,
+        (max_iter, tol),
+        (fixed, shared),
     )
     # the classes exist to take namesakes out of the matches; a mixture whose match class is
     # larger has made close strangers a class of "matches" (two registers with no person in
@@ -242,7 +264,7 @@ def _fit_classes(
     priors: tuple[np.ndarray, np.ndarray],
     classes: int,
     limits: tuple[int, float],
-    fixed: np.ndarray,
+    labelled: tuple[np.ndarray, int],
 ) -> FSModel:
     """EM of one match class and ``classes`` non-match classes, from the two-class fit.
 
@@ -250,9 +272,9 @@ def _fit_classes(
     towards higher levels by steps, so that they can part into strangers and namesakes. Each
     non-match class carries an equal part of the random-pair anchor. The last ``len(fixed)``
     patterns are labelled: their responsibilities are held to their label, and class 0 stays
-    the match class.
+    the match class. The classes' shares are counted over the first ``shared`` patterns.
     """
-    (m_prior, u_prior), (max_iter, tol) = priors, limits
+    (m_prior, u_prior), (max_iter, tol), (fixed, shared) = priors, limits, labelled
     free = len(patterns) - len(fixed)
     is_match, is_non = fixed == 1, fixed == 0
     ramp = np.linspace(0.0, 1.0, two.m.shape[1])
@@ -275,7 +297,7 @@ def _fit_classes(
             labelled[is_match] = np.eye(1, len(tables))[0]  # the match class alone
             labelled[is_non, 0] = 0.0  # the non-match classes only
         weight = resp / resp.sum(axis=1, keepdims=True) * counts[:, None]
-        new_shares = np.clip(weight.sum(axis=0) / counts.sum(), _EPS, None)
+        new_shares = np.clip(weight[:shared].sum(axis=0) / counts[:shared].sum(), _EPS, None)
         for k, table in enumerate(tables):
             fresh = pseudo[k] + _EPS
             for s in segs:

@@ -7,7 +7,8 @@ The stages, each a plain function of arrays:
    Dice of random pairs, so it follows the filters' density), best ``top_k`` per record;
 3. field-aware scores: per-segment Dice cut into levels, and each pair's crowd (how many
    candidates its records have: ``_features``), Fellegi–Sunter weights by EM (one match
-   class, several non-match classes: ``_fellegi``);
+   class, several non-match classes: ``_fellegi``), with clerical review's agreed pairs (the
+   ``constraints``) as labelled rows beside the candidates (``_review_labels``);
 4. calibration: P(this pair is a match) from the weights of every candidate pair of the two
    agencies, the records' competing candidates on both sides included (``_calibration``);
    when the batches say which records share a household, the pairs inside two linked
@@ -42,11 +43,13 @@ from linkage._caseid import new_case_ids
 from linkage._cluster import CaseAssignment, assign_cases, cluster
 from linkage._constrained import ConstraintOutcome, hold
 from linkage._constraints import Constraints
+from linkage._em_labels import fit_with_labels
 from linkage._features import crowd_levels, segment_dice
 from linkage._fellegi import FSModel, comparison_levels, fit_fellegi_sunter, level_shares
 from linkage._households import collective_pass
 from linkage._pool import Pool, build_pool
 from linkage._registry import Registry, RegistryState, RegistryUpdate
+from linkage._review_labels import Labelled, review_labels
 from linkage._search import SearchExecutor, search
 from linkage._types import CandidatePairs, LinkageError
 
@@ -79,6 +82,7 @@ class LinkReport:
     update: RegistryUpdate | None = None  # the registry's changes (plan_link with a state)
     stages: dict[str, float] = field(default_factory=dict)  # seconds per stage of the run
     constraints: ConstraintOutcome | None = None  # what the registry's constraints did
+    labelled_pairs: int = 0  # reviewed pairs (constraints) EM fitted as labels
 
 
 def _random_pairs(
@@ -151,7 +155,7 @@ def _levels(
     """
     levels, anchors = {}, {}
     for key, (g1, g2, _) in pairs.items():
-        lv = comparison_levels(segment_dice(pool.filters, pool.filters, g1, g2, pool.bounds))
+        lv = pool.levels(g1, g2)
         levels[key], anchors[key] = lv, u_random[key]
         if not several:
             crowd = crowd_levels(g1, g2)[:, None]
@@ -164,26 +168,45 @@ def fit_weights(
     levels: dict[_Key, np.ndarray],
     anchors: dict[_Key, np.ndarray],
     models: dict[_Key, dict[str, float]],
+    labelled: Labelled | None = None,
 ) -> tuple[dict[_Key, np.ndarray], dict[_Key, FSModel]]:
     """Per agency pair: match weights of its candidates (its own EM model, or the pooled one
-    of every agency pair given) and the model that weighed them."""
+    of every agency pair given) and the model that weighed them. ``labelled``: per agency
+    pair, reviewed pairs (levels, labels) its model fits beside its candidates, and the
+    pooled model beside all of them (:mod:`linkage._review_labels`); they are not weighed."""
+    labelled = {k: v for k, v in (labelled or {}).items() if k in levels}
     nonempty = [lv for lv in levels.values() if len(lv)]
     pooled = None  # fitted only for the agency pairs too small for a model of their own
     if nonempty and any(len(lv) < MIN_PAIRS_PER_MODEL for lv in levels.values()):
         u_pooled = np.mean(list(anchors.values()), axis=0)
-        pooled = fit_fellegi_sunter(np.concatenate(nonempty), u_random=u_pooled)
+        pooled = _fit(np.concatenate(nonempty), u_pooled, list(labelled.values()))
     weights: dict[_Key, np.ndarray] = {}
     fitted: dict[_Key, FSModel] = {}
     for key, lv in levels.items():
         own = len(lv) >= MIN_PAIRS_PER_MODEL
-        model = fit_fellegi_sunter(lv, u_random=anchors[key]) if own else pooled
+        mine = [labelled[key]] if key in labelled else []
+        model = _fit(lv, anchors[key], mine) if own else pooled
         weights[key] = (
             cast(FSModel, model).weights(lv) if len(lv) else np.zeros(0)
         )  # None: lv empty
         if model is not None:
             models[key] |= {"pairs": len(lv), "prior": model.prior, "own_model": own}
+            if key in labelled:
+                models[key]["labelled_pairs"] = len(labelled[key][1])
             fitted[key] = model
     return weights, fitted
+
+
+def _fit(
+    levels: np.ndarray, u_random: np.ndarray, labelled: list[tuple[np.ndarray, np.ndarray]]
+) -> FSModel:
+    """EM on candidate ``levels``, with ``labelled`` pairs beside them when there are any
+    (they shape ``m`` and ``u``, never the share of matches)."""
+    if not labelled:
+        return fit_fellegi_sunter(levels, u_random=u_random)
+    rows = np.concatenate([levels, *(lv for lv, _ in labelled)])
+    labels = np.concatenate([np.full(len(levels), -1, np.int64), *(lb for _, lb in labelled)])
+    return fit_with_labels(rows, labels, u_random=u_random, labels_in_shares=False)
 
 
 def _probabilities(
@@ -229,6 +252,7 @@ def link(
     seed: int = 0,
     keep_pairs: bool = False,
     constraints: Constraints | None = None,
+    learn_from_constraints: bool = True,
 ) -> LinkReport:
     """Link encoded batches (and the registry's records, if given) into cases.
 
@@ -238,7 +262,8 @@ def link(
     inputs, LSH blocking for large ones); ``executor`` keeps that search and runs it elsewhere
     (:class:`linkage.RaySearch`: as Ray tasks, with the same result). ``keep_pairs`` returns
     every scored candidate pair (weights and probabilities) for evaluation.
-    ``constraints``: must-link and cannot-link pairs of registry records (:func:`plan_link`).
+    ``constraints``: must-link and cannot-link pairs of registry records, and
+    ``learn_from_constraints`` whether EM learns from them (:func:`plan_link`).
     """
     report = plan_link(
         batches,
@@ -252,6 +277,7 @@ def link(
         seed=seed,
         keep_pairs=keep_pairs,
         constraints=constraints,
+        learn_from_constraints=learn_from_constraints,
     )
     if registry is not None and report.update is not None:
         registry.apply(report.update)
@@ -271,6 +297,7 @@ def plan_link(
     seed: int = 0,
     keep_pairs: bool = False,
     constraints: Constraints | None = None,
+    learn_from_constraints: bool = True,
 ) -> LinkReport:
     """What :func:`link` computes, on a registry's ``state``, storing nothing.
 
@@ -281,7 +308,11 @@ def plan_link(
     ``constraints`` (registry ids, as :func:`linkage.read_constraints` reads them): a
     cannot-link pair never ends in one case, a must-link pair does unless that would put two
     records of one agency in one case; ``report.constraints`` says what was done
-    (:mod:`linkage._constrained`).
+    (:mod:`linkage._constrained`). They are clerical review's agreed decisions, so they are
+    labels too: with ``learn_from_constraints`` EM fits each agency pair's reviewed pairs
+    beside its candidates (must-link a match, cannot-link a non-match), which shapes the
+    weights of every candidate and is never a link itself; ``report.labelled_pairs`` says
+    how many were fitted (:mod:`linkage._review_labels`).
     """
     if threshold != "auto" and not (isinstance(threshold, int | float) and 0 < threshold <= 1):
         raise LinkageError("threshold must be 'auto' or a probability in (0, 1]")
@@ -309,7 +340,8 @@ def plan_link(
     models: dict[_Key, dict[str, float]] = {k: {"candidate_threshold": floors[k]} for k in keys}
     several = allow_duplicates_within_agency
     levels, anchors = _levels(pool, pairs, {k: base[k][1] for k in keys}, several)
-    weights, fitted = fit_weights(levels, anchors, models)
+    labelled = review_labels(pool, constraints, keys, several) if learn_from_constraints else {}
+    weights, fitted = fit_weights(levels, anchors, models, labelled)
     clock.lap("model")
     g1, g2, w, p = _probabilities(pairs, weights, models, several)
     clock.lap("calibration")
@@ -378,6 +410,7 @@ def plan_link(
     )
     exclusive = not allow_duplicates_within_agency
     report.constraints = held.outcome(labels, pool.agency_codes, exclusive=exclusive)
+    report.labelled_pairs = sum(int(v.get("labelled_pairs", 0)) for v in models.values())
     return report
 
 
