@@ -89,7 +89,7 @@ def run_benchmarks(
         raise ValueError(
             f"unknown benchmark section(s): {', '.join(unknown)}; choose from {', '.join(SECTIONS)}"
         )
-    results: dict[str, Any] = json.loads(out.read_text()) if out.exists() else {}
+    results: dict[str, Any] = {}
     for name in names:
         if on_section is not None:
             on_section(name)
@@ -97,6 +97,9 @@ def run_benchmarks(
         figures = getattr(import_module(module), func)()
         figures["machine"] = machine_info()
         figures["measured_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+        # the file as it is now, with this section replaced: a section may take many
+        # minutes, and the file may have changed meanwhile (another bench, a checkout)
+        results = json.loads(out.read_text()) if out.exists() else {}
         results[name] = figures
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
