@@ -293,9 +293,9 @@ def _fit_classes(
         )
         resp = np.exp(ll - ll.max(axis=1, keepdims=True))
         if fixed.size:
-            labelled = resp[free:]
-            labelled[is_match] = np.eye(1, len(tables))[0]  # the match class alone
-            labelled[is_non, 0] = 0.0  # the non-match classes only
+            held = resp[free:]
+            held[is_match] = np.eye(1, len(tables))[0]  # the match class alone
+            held[is_non, 0] = 0.0  # the non-match classes only
         weight = resp / resp.sum(axis=1, keepdims=True) * counts[:, None]
         new_shares = np.clip(weight[:shared].sum(axis=0) / counts[:shared].sum(), _EPS, None)
         for k, table in enumerate(tables):
