@@ -107,7 +107,7 @@ def hamming_band_keys(bits, rows, positions, shift):  # pragma: no cover - compi
     return out
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _bucket_end(keys, start, sig, shift):  # pragma: no cover - compiled
     end = start
     while end < keys.shape[0] and (keys[end] >> np.uint64(shift)) == sig:

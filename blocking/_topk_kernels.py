@@ -55,7 +55,7 @@ def new_tables(n_a: int, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     )
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def offer(hs, hj, worst, i, j, s):  # pragma: no cover - compiled
     """Put (j, s) in row i's table if it beats the worst kept (higher score, then lower j)
     and is not there yet. Returns True when it was kept."""
@@ -77,7 +77,7 @@ def offer(hs, hj, worst, i, j, s):  # pragma: no cover - compiled
     return True
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _score_row(  # pragma: no cover - compiled
     a, b, pa, pb, i, js, count, floor, hs, hj, worst, counters, row_lo, qb, q_skip, skip
 ):
