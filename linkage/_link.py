@@ -160,23 +160,53 @@ def _levels(
     return levels, anchors
 
 
+def within_levels(
+    pool: Pool, x: int, rng: np.random.Generator, floor: float | None, top_k: int, find: Finder
+) -> np.ndarray:
+    """Comparison levels of the candidate pairs within agency ``x`` (a new record and another
+    record of ``x``), found as a run finds its candidates (the floor from ``x``'s own random
+    pairs unless ``floor`` is given): with one record per person per agency, pairs of two
+    people, the run's known non-matches (:mod:`linkage._fellegi`). Their crowd is left
+    missing: within one agency a record's candidates are counted from both ends, so its crowd
+    is not one across two."""
+    own_floor, _, _ = _baseline(pool, x, x, rng)
+    g1, g2, _ = _pairs_for(pool, x, x, floor or own_floor, top_k, find)
+    lv = comparison_levels(segment_dice(pool.filters, pool.filters, g1, g2, pool.bounds))
+    return np.concatenate([lv, np.full((len(lv), 1), -1, np.int8)], axis=1)
+
+
 def fit_weights(
     levels: dict[_Key, np.ndarray],
     anchors: dict[_Key, np.ndarray],
     models: dict[_Key, dict[str, float]],
+    known: dict[int, np.ndarray] | None = None,
 ) -> tuple[dict[_Key, np.ndarray], dict[_Key, FSModel]]:
     """Per agency pair: match weights of its candidates (its own EM model, or the pooled one
-    of every agency pair given) and the model that weighed them."""
+    of every agency pair given) and the model that weighed them. ``known``: per agency, the
+    levels of pairs of two of its records (:func:`within_levels`), the non-matches an agency
+    pair's model counts with its candidates (the pooled model: every agency's)."""
+    known = known or {}
+
+    def non_matches(agencies: Sequence[int]) -> np.ndarray | None:
+        parts = [known[a] for a in dict.fromkeys(agencies) if a in known]
+        return np.concatenate(parts) if parts else None
+
     nonempty = [lv for lv in levels.values() if len(lv)]
     pooled = None  # fitted only for the agency pairs too small for a model of their own
     if nonempty and any(len(lv) < MIN_PAIRS_PER_MODEL for lv in levels.values()):
         u_pooled = np.mean(list(anchors.values()), axis=0)
-        pooled = fit_fellegi_sunter(np.concatenate(nonempty), u_random=u_pooled)
+        pooled = fit_fellegi_sunter(
+            np.concatenate(nonempty), u_random=u_pooled, non_matches=non_matches(list(known))
+        )
     weights: dict[_Key, np.ndarray] = {}
     fitted: dict[_Key, FSModel] = {}
     for key, lv in levels.items():
         own = len(lv) >= MIN_PAIRS_PER_MODEL
-        model = fit_fellegi_sunter(lv, u_random=anchors[key]) if own else pooled
+        model = (
+            fit_fellegi_sunter(lv, u_random=anchors[key], non_matches=non_matches(key))
+            if own
+            else pooled
+        )
         weights[key] = (
             cast(FSModel, model).weights(lv) if len(lv) else np.zeros(0)
         )  # None: lv empty
@@ -309,7 +339,13 @@ def plan_link(
     models: dict[_Key, dict[str, float]] = {k: {"candidate_threshold": floors[k]} for k in keys}
     several = allow_duplicates_within_agency
     levels, anchors = _levels(pool, pairs, {k: base[k][1] for k in keys}, several)
-    weights, fitted = fit_weights(levels, anchors, models)
+    within = sorted({a for k in keys for a in k})
+    known = (
+        {}
+        if several
+        else {a: within_levels(pool, a, rng, candidate_threshold, top_k, find) for a in within}
+    )
+    weights, fitted = fit_weights(levels, anchors, models, known)
     clock.lap("model")
     g1, g2, w, p = _probabilities(pairs, weights, models, several)
     clock.lap("calibration")
