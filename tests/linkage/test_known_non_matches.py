@@ -1,0 +1,95 @@
+"""Known non-matches in the Fellegi–Sunter fit: pairs of two records of one agency, counted
+in the non-match tables only. Where namesakes (names and year agree, day and father's name
+not) outnumber the matches, EM without them takes the namesakes for matches; with them its
+match class is the matches', and its share stays the candidates'."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import bloom
+import linkage
+from evaluation import generate_synthetic
+from linkage._fellegi import LEVEL_EDGES, fit_fellegi_sunter
+from linkage._link import within_levels
+from linkage._pool import build_pool
+from linkage._search import search
+
+TOP = len(LEVEL_EDGES)
+
+
+def _pairs(rng: np.random.Generator, n: int, kind: str) -> np.ndarray:
+    """``n`` pairs of segments (names, father, day): matches agree everywhere but for a few
+    corrupted values; namesakes agree on the names only; strangers on nothing."""
+    near = rng.integers(TOP - 2, TOP + 1, (n, 3))
+    far = rng.integers(0, 3, (n, 3))
+    if kind == "match":
+        out = np.where(rng.random((n, 3)) < 0.1, rng.integers(2, TOP - 1, (n, 3)), near)
+    elif kind == "namesake":
+        out = np.concatenate([near[:, :1], far[:, 1:]], axis=1)
+    else:
+        out = far
+    return out.astype(np.int8)
+
+
+def _candidates(rng: np.random.Generator, matches: int) -> tuple[np.ndarray, np.ndarray]:
+    parts = [
+        _pairs(rng, matches, "match"),
+        _pairs(rng, 4 * matches, "namesake"),
+        _pairs(rng, 6 * matches, "stranger"),
+    ]
+    truth = np.r_[np.ones(matches, bool), np.zeros(10 * matches, bool)]
+    return np.concatenate(parts), truth
+
+
+@settings(max_examples=10, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), matches=st.integers(300, 1500))
+def test_known_non_matches_keep_namesakes_out_of_the_match_class(seed, matches):
+    rng = np.random.default_rng(seed)
+    levels, truth = _candidates(rng, matches)
+    known = np.concatenate(
+        [_pairs(rng, 3 * matches, "namesake"), _pairs(rng, 3 * matches, "stranger")]
+    )
+    model = fit_fellegi_sunter(levels, non_matches=known)
+    p = model.probability(levels)
+    # the namesakes are non-matches, the matches matches, and the share is the candidates'
+    assert p[~truth].sum() < 0.05 * matches
+    assert p[truth].mean() > 0.9
+    assert abs(model.prior - truth.mean()) < 0.02
+    # a disagreeing father's name or day weighs against a match
+    assert (model.level_weights[1:, 0] < -3).all()
+
+
+def test_without_known_non_matches_the_fit_is_the_plain_one():
+    rng = np.random.default_rng(5)
+    levels, _ = _candidates(rng, 500)
+    plain = fit_fellegi_sunter(levels)
+    for none in (None, np.zeros((0, 3), np.int8)):
+        same = fit_fellegi_sunter(levels, non_matches=none)
+        assert np.array_equal(same.m, plain.m) and np.array_equal(same.u, plain.u)
+        assert same.prior == plain.prior
+
+
+def test_within_agency_pairs_are_pairs_of_one_agency_with_no_crowd(person_schema, secret):
+    data = generate_synthetic(600, 2, seed=4, common_names=5)
+    batches = [
+        bloom.encode(df, person_schema, secret, agency=name, id_column="record_ref")
+        for name, df in data.agencies.items()
+    ]
+    pool = build_pool(batches, None)
+    segments = [(int(lo), int(hi)) for lo, hi in pool.bounds]
+
+    def find(a, b, floor, top_k):
+        return search(a, b, floor, top_k, segments=segments)
+
+    levels = within_levels(pool, 0, np.random.default_rng(0), None, 10, find)
+    assert len(levels) > 0
+    assert levels.shape[1] == len(pool.bounds) + 1
+    assert (levels[:, -1] == -1).all()  # the crowd is left out
+    # the same run links as well as before: the known non-matches only sharpen u
+    report = linkage.link(batches)
+    cases = report.assignments.merge(data.truth, on=["agency", "record_ref"])
+    entity_per_case = cases.groupby("case_id")["entity_id"].nunique()
+    assert (entity_per_case == 1).mean() > 0.95
