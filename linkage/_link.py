@@ -163,16 +163,26 @@ def _levels(
 def within_levels(
     pool: Pool, x: int, rng: np.random.Generator, floor: float | None, top_k: int, find: Finder
 ) -> np.ndarray:
-    """Comparison levels of the candidate pairs within agency ``x`` (a new record and another
-    record of ``x``), found as a run finds its candidates (the floor from ``x``'s own random
-    pairs unless ``floor`` is given): with one record per person per agency, pairs of two
-    people, the run's known non-matches (:mod:`linkage._fellegi`). Their crowd is left
-    missing: within one agency a record's candidates are counted from both ends, so its crowd
-    is not one across two."""
+    """Comparison levels of the candidate pairs within agency ``x``: each new record of ``x``
+    searched among the other records of ``x`` as a run searches another agency's (the floor
+    from ``x``'s own random pairs unless ``floor`` is given), with the crowds of that search.
+    With one record per person per agency these are pairs of two people, the run's known
+    non-matches (:mod:`linkage._fellegi`); a pair found from both ends counts once."""
     own_floor, _, _ = _baseline(pool, x, x, rng)
-    g1, g2, _ = _pairs_for(pool, x, x, floor or own_floor, top_k, find)
+    members = pool.members(x)
+    query = members[pool.is_new[members]]
+    if len(query) == 0 or len(members) < 2:
+        return np.zeros((0, len(pool.bounds) + 1), np.int8)
+    c = find(pool.filters[query], pool.filters[members], floor or own_floor, top_k + 1)
+    g1, g2 = query[c.i], members[c.j]
+    other = g1 != g2  # a record finds itself first
+    g1, g2 = g1[other], g2[other]
+    crowd = crowd_levels(g1, g2)
+    lo, hi = np.minimum(g1, g2), np.maximum(g1, g2)
+    _, first = np.unique(lo * len(pool.agency_codes) + hi, return_index=True)
+    g1, g2, crowd = g1[first], g2[first], crowd[first]
     lv = comparison_levels(segment_dice(pool.filters, pool.filters, g1, g2, pool.bounds))
-    return np.concatenate([lv, np.full((len(lv), 1), -1, np.int8)], axis=1)
+    return np.concatenate([lv, crowd[:, None]], axis=1)
 
 
 def fit_weights(
