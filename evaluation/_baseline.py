@@ -461,14 +461,12 @@ _KINDS = ("febrl4", "febrl3", "febrl3-dup", "synthetic")
 
 def _dataset(kind: str, people: int, seed: int) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
     """The registers of one evaluation dataset and ``agency, record_ref, entity_id``."""
-    from evaluation._datasets import load_febrl3_agencies, load_febrl4
+    from evaluation._datasets import load_febrl3_agencies, load_febrl4_agencies
     from evaluation._synthetic import generate
 
     if kind == "febrl4":
-        data = load_febrl4()
-        agencies = {"agency-a": data.a, "agency-b": data.b}
-        truth = pd.concat([df[["record_ref"]].assign(agency=n) for n, df in agencies.items()])
-        return agencies, truth.assign(entity_id=truth["record_ref"].str.split("-").str[1])
+        data = load_febrl4_agencies()
+        return data.agencies, data.truth
     if kind.startswith("febrl3"):
         multi = load_febrl3_agencies(3, one_per_agency=kind == "febrl3", seed=seed)
         return multi.agencies, multi.truth

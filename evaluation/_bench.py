@@ -44,7 +44,9 @@ SECTIONS: dict[str, tuple[str, str]] = {
     "fuzz": ("evaluation._bench_fuzz", "bench_fuzz"),
     "light_install": ("evaluation._light_install", "bench_light_install"),
     "families": ("evaluation._bench_families", "bench_families"),
+    "families_recall": ("evaluation._bench_familyrecall", "bench_families_recall"),
     "review_band": ("evaluation._review_band", "bench_review_band"),
+    "review_learning": ("evaluation._review_learning", "bench_review_learning"),
 }
 
 
@@ -87,7 +89,7 @@ def run_benchmarks(
         raise ValueError(
             f"unknown benchmark section(s): {', '.join(unknown)}; choose from {', '.join(SECTIONS)}"
         )
-    results: dict[str, Any] = json.loads(out.read_text()) if out.exists() else {}
+    results: dict[str, Any] = {}
     for name in names:
         if on_section is not None:
             on_section(name)
@@ -95,6 +97,9 @@ def run_benchmarks(
         figures = getattr(import_module(module), func)()
         figures["machine"] = machine_info()
         figures["measured_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+        # the file as it is now, with this section replaced: a section may take many
+        # minutes, and the file may have changed meanwhile (another bench, a checkout)
+        results = json.loads(out.read_text()) if out.exists() else {}
         results[name] = figures
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")

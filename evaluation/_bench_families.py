@@ -30,7 +30,7 @@ import linkage
 from evaluation._datasets import load_febrl4
 from evaluation._family_metrics import family_scores
 from evaluation._households_synth import HouseholdData, HouseholdRegistration, generate_households
-from evaluation._metrics import expected_calibration_error, pairwise_scores
+from evaluation._metrics import expected_calibration_error, pair_truth, pairwise_scores
 from evaluation._synthetic import Messiness
 
 __all__ = ["bench_families", "family_set", "link_households"]
@@ -62,13 +62,6 @@ def _encode(agencies: dict[str, pd.DataFrame]) -> list[bloom.EncodedBatch]:
     ]
 
 
-def _pair_truth(pairs: pd.DataFrame, truth: pd.DataFrame) -> np.ndarray:
-    entity = truth.set_index(["agency", "record_ref"])["entity_id"]
-    a = entity.reindex(pd.MultiIndex.from_arrays([pairs["agency_a"], pairs["record_ref_a"]]))
-    b = entity.reindex(pd.MultiIndex.from_arrays([pairs["agency_b"], pairs["record_ref_b"]]))
-    return (a.to_numpy() == b.to_numpy()) & ~pd.isna(a.to_numpy())
-
-
 def link_households(
     batches: Sequence[bloom.EncodedBatch], truth: pd.DataFrame, *, households: bool
 ) -> dict[str, Any]:
@@ -81,7 +74,7 @@ def link_households(
     scores = family_scores(report.assignments, truth)
     pairs = report.pairs if report.pairs is not None else pd.DataFrame()
     ece = expected_calibration_error(
-        pairs["probability"].to_numpy(), _pair_truth(pairs, truth), min_probability=0.1
+        pairs["probability"].to_numpy(), pair_truth(pairs, truth), min_probability=0.1
     )
     p = scores.pairwise
     return {

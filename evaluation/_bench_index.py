@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from evaluation._bench import peak_rss_gib
-from evaluation._bench_query import _fill_registry, _first_answer, _setup
+from evaluation._bench_query import SERVER_ENV, _fill_registry, _first_answer, _setup
 from evaluation._bench_service import PURPOSE, people, query_bodies
 from linkage import DataKeyRing
 from linkage.sealing import FilterCipher
@@ -56,13 +56,7 @@ def _over_http(
     from service.client import Client
 
     tracer, submitter = keys
-    env = {
-        "CASELINK_QUERY_RATE_PER_MINUTE": "1000000000",
-        "CASELINK_QUERY_BURST": "1000",
-        "CASELINK_RAY_NUM_CPUS": "1",
-        "CASELINK_RAY_OBJECT_STORE_MB": "100",
-        **env,
-    }
+    env = {**SERVER_ENV, **env}
     started = time.perf_counter()
     with (
         ServiceProcess(url, log=work / "serve.log", env=env, startup_timeout=300) as svc,

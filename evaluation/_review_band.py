@@ -142,31 +142,17 @@ def band_figures(
 def _datasets(
     people: int, seed: int
 ) -> list[tuple[str, dict[str, pd.DataFrame], pd.DataFrame, str]]:
-    from evaluation._datasets import load_febrl4
+    from evaluation._datasets import load_febrl4_agencies
     from evaluation._households_synth import generate_households
     from evaluation._synthetic import generate
 
     syn = generate(people, 3, seed=seed)
     hh = generate_households(people, 3, seed=seed)
-    f = load_febrl4()
-    febrl = {"agency-a": f.a, "agency-b": f.b}
-    febrl_truth = pd.concat(
-        [
-            pd.DataFrame(
-                {
-                    "agency": k,
-                    "record_ref": v["record_ref"],
-                    "entity_id": v["record_ref"].str.split("-").str[1],
-                }
-            )
-            for k, v in febrl.items()
-        ],
-        ignore_index=True,
-    )
+    febrl = load_febrl4_agencies()
     return [
         ("synthetic", dict(syn.agencies), syn.truth, "person"),
         ("households", dict(hh.agencies), hh.truth, "person"),
-        ("febrl4", febrl, febrl_truth, "febrl"),
+        ("febrl4", febrl.agencies, febrl.truth, "febrl"),
     ]
 
 

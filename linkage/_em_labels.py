@@ -10,13 +10,15 @@ classes only, in proportion to their likelihoods. The labels are held inside
 :func:`linkage._fellegi.fit_fellegi_sunter` (its ``labels``), so without labels the fit is
 exactly the unlabelled one.
 
-What it is for, and why :func:`linkage.plan_link` does not call it: a run fits EM on its
-candidate pairs, and every candidate pair holds a record the run adds; reviewed pairs are
-pairs of records already in the registry, so no run's candidates ever hold one. Labels
-reach a run's clustering as constraints (``constraints=``) instead. This fit serves a model
-fitted again over pairs that include reviewed ones — an evaluation that links a register
-whole, with the labels of an earlier review (``tests/linkage/test_em_labels.py`` measures
-what they are worth).
+Two uses. A run's EM (:func:`linkage.plan_link` with ``constraints``) fits its candidate
+pairs, each holding a record the run adds, and beside them the reviewed pairs — pairs of
+records already in the registry, their comparison levels computed from the registry's
+filters by the same code as the candidates' (:mod:`linkage._review_labels`). Those are not
+a sample of the candidates, so they count in ``m`` and ``u`` only, never in the share of
+matches (``labels_in_shares=False``), and never become links: the constraints they also are
+hold them in clustering. And a model fitted again over pairs that include reviewed ones,
+as an evaluation that links a register whole with the labels of an earlier review
+(``tests/linkage/test_em_labels.py`` measures what they are worth).
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ def fit_with_labels(
     max_iter: int = 500,
     tol: float = 1e-7,
     non_match_classes: int = NON_MATCH_CLASSES,
+    labels_in_shares: bool = True,
+    non_matches: np.ndarray | None = None,
 ) -> FSModel:
     """:func:`linkage._fellegi.fit_fellegi_sunter` with ``labels`` (one per row of
     ``levels``: 1 a match, 0 a non-match, -1 unlabelled) fixing the posterior of the
@@ -56,4 +60,6 @@ def fit_with_labels(
         tol=tol,
         non_match_classes=non_match_classes,
         labels=labels,
+        labels_in_shares=labels_in_shares,
+        non_matches=non_matches,
     )

@@ -15,20 +15,6 @@ drawn from a few hundred names, a quarter of what it called matches disagreed on
 month of birth). So, as in latent-class linkage with several non-match classes (Larsen and
 Rubin, 2001), the non-matches are a mixture of ``non_match_classes`` classes, each with
 independent segments; the match weight is ``log2 m(x) / u(x)`` with ``u(x)`` the mixture.
-
-**Known non-matches** (``non_matches``). Where the namesakes outnumber the matches EM can
-still settle on the wrong split: on a register drawn from ten names per list (20,000 people,
-three agencies, ``evaluation.family_set('hard')``) its match class was "same names and
-year", 26% of its "matches" disagreeing on the day of birth (0.7% of the true ones do), the
-father's name weighed nothing, and the pairs reported at 0.99 were right 87% of the time
-(ECE 0.081). The same levels with ``m`` and ``u`` counted from the truth gave ECE 0.018:
-the model's form was right, its fit was not. A run has non-matches of the very kind it must
-tell apart, labelled by the linkage's own assumption: two records of one agency are two
-people (one record per person per agency), and its candidate pairs within an agency --
-namesakes, siblings, twins, found by the same search -- are what its non-matches across
-agencies look like. Given as ``non_matches`` they are counted in the non-match tables only
-(a pair in them belongs to no match class), and not in the class shares, which stay those of
-the candidate pairs; on that register ECE fell to 0.012.
 """
 
 from __future__ import annotations
@@ -150,10 +136,11 @@ def _m_step(
     post: np.ndarray,
     m0: np.ndarray,
     u0: np.ndarray,
-    shared: int | None = None,
+    shared: int,
 ) -> tuple[float, np.ndarray, np.ndarray]:
-    """Maximum a posteriori update: the pseudo-counts ``m0`` and ``u0`` act as Dirichlet priors;
-    the share of matches over the first ``shared`` patterns (all by default)."""
+    """Maximum a posteriori update: the pseudo-counts ``m0`` and ``u0`` act as Dirichlet priors.
+    The share of matches is counted over the first ``shared`` patterns, ``m`` and ``u`` over
+    all of them."""
     wm, wu = counts * post, counts * (1 - post)
     prior = float(np.clip(wm[:shared].sum() / counts[:shared].sum(), _EPS, 1 - _EPS))
     segs = patterns.shape[1]
@@ -208,6 +195,7 @@ def fit_fellegi_sunter(
     tol: float = 1e-7,
     non_match_classes: int = NON_MATCH_CLASSES,
     labels: np.ndarray | None = None,
+    labels_in_shares: bool = True,
     non_matches: np.ndarray | None = None,
 ) -> FSModel:
     """EM over the distinct rows of ``levels`` (pairs × segments); deterministic.
@@ -222,20 +210,24 @@ def fit_fellegi_sunter(
     :func:`linkage._em_labels.fit_with_labels`) fix the posterior of the labelled pairs in
     every iteration: a match belongs to the match class alone, a non-match shares itself among
     the non-match classes only. Without a labelled pair the fit is the unlabelled one.
-    ``non_matches`` (pairs × the same segments): pairs known to be non-matches, counted in the
-    non-match tables but not in the shares of the classes (module docstring).
+    ``labels_in_shares``: whether the labelled pairs count in the share of matches (and of
+    each non-match class) — yes when they are a sample of the pairs fitted; no when they come
+    from elsewhere (a run's candidates with reviewed pairs of older records beside them:
+    :mod:`linkage._review_labels`), so that they shape ``m`` and ``u`` only and the shares
+    stay those of the unlabelled pairs.
+    ``non_matches`` (pairs × the same segments): pairs known to be non-matches, which the
+    mixture of non-match classes counts in its non-match tables and not in the classes'
+    shares; the two-class fit it starts from, and must not outgrow, is made without them
+    (module docstring).
     """
     if non_match_classes < 1:
         raise ValueError("non_match_classes must be 1 or more")
     n_levels = len(LEVEL_EDGES) + 1
     segs = levels.shape[1]
     patterns, counts, free, fixed = _patterns(levels, labels)
-    shared = len(patterns)  # the patterns the class shares are counted over
-    if non_matches is not None and len(non_matches):
-        known, known_counts = _distinct(np.asarray(non_matches, dtype=levels.dtype))
-        patterns = np.concatenate([patterns, known])
-        counts = np.r_[counts, known_counts.astype(np.float64)]
-        fixed = np.r_[fixed, np.zeros(len(known))]
+    shared = len(patterns) if labels_in_shares else free
+    if not shared and not labels_in_shares:
+        raise ValueError("labelled pairs kept out of the shares need unlabelled pairs beside them")
     ramp = np.linspace(0.0, 1.0, n_levels)
     m0 = np.tile(np.exp(4 * ramp) / np.exp(4 * ramp).sum(), (segs, 1))
     u0 = u_random if u_random is not None else np.tile(m0[0][::-1], (segs, 1))
@@ -255,6 +247,11 @@ def fit_fellegi_sunter(
     two = FSModel(prior=prior, m=m, u=u, iterations=it)
     if non_match_classes == 1 or counts[:shared].sum() < MIN_PAIRS_FOR_CLASSES:
         return two
+    if non_matches is not None and len(non_matches):
+        known, known_counts = _distinct(np.asarray(non_matches, dtype=levels.dtype))
+        patterns = np.concatenate([patterns, known])
+        counts = np.r_[counts, known_counts.astype(np.float64)]
+        fixed = np.r_[fixed, np.zeros(len(known))]
     mixed = _fit_classes(
         patterns,
         counts,
@@ -266,7 +263,8 @@ def fit_fellegi_sunter(
     )
     # the classes exist to take namesakes out of the matches; a mixture whose match class is
     # larger has made close strangers a class of "matches" (two registers with no person in
-    # common do this: 0.02% matches became 7%), so the two-class fit stands
+    # common do this: 0.02% matches became 7%), so the two-class fit stands; so does it where
+    # the known non-matches made the match class larger (module docstring)
     return mixed if mixed.prior <= MAX_MATCH_GROWTH * two.prior else two
 
 
@@ -277,7 +275,7 @@ def _fit_classes(
     priors: tuple[np.ndarray, np.ndarray],
     classes: int,
     limits: tuple[int, float],
-    held: tuple[np.ndarray, int],
+    labelled: tuple[np.ndarray, int],
 ) -> FSModel:
     """EM of one match class and ``classes`` non-match classes, from the two-class fit.
 
@@ -285,10 +283,9 @@ def _fit_classes(
     towards higher levels by steps, so that they can part into strangers and namesakes. Each
     non-match class carries an equal part of the random-pair anchor. The last ``len(fixed)``
     patterns are labelled: their responsibilities are held to their label, and class 0 stays
-    the match class; the class shares are counted over the first ``shared`` patterns (``held``
-    is ``(fixed, shared)``).
+    the match class. The classes' shares are counted over the first ``shared`` patterns.
     """
-    (m_prior, u_prior), (max_iter, tol), (fixed, shared) = priors, limits, held
+    (m_prior, u_prior), (max_iter, tol), (fixed, shared) = priors, limits, labelled
     free = len(patterns) - len(fixed)
     is_match, is_non = fixed == 1, fixed == 0
     ramp = np.linspace(0.0, 1.0, two.m.shape[1])

@@ -7,7 +7,8 @@ The stages, each a plain function of arrays:
    Dice of random pairs, so it follows the filters' density), best ``top_k`` per record;
 3. field-aware scores: per-segment Dice cut into levels, and each pair's crowd (how many
    candidates its records have: ``_features``), Fellegi–Sunter weights by EM (one match
-   class, several non-match classes: ``_fellegi``);
+   class, several non-match classes: ``_fellegi``), with clerical review's agreed pairs (the
+   ``constraints``) as labelled rows beside the candidates (``_review_labels``);
 4. calibration: P(this pair is a match) from the weights of every candidate pair of the two
    agencies, the records' competing candidates on both sides included (``_calibration``);
    when the batches say which records share a household, the pairs inside two linked
@@ -42,11 +43,13 @@ from linkage._caseid import new_case_ids
 from linkage._cluster import CaseAssignment, assign_cases, cluster
 from linkage._constrained import ConstraintOutcome, hold
 from linkage._constraints import Constraints
+from linkage._em_labels import fit_with_labels
 from linkage._features import crowd_levels, segment_dice
 from linkage._fellegi import FSModel, comparison_levels, fit_fellegi_sunter, level_shares
 from linkage._households import collective_pass
 from linkage._pool import Pool, build_pool
 from linkage._registry import Registry, RegistryState, RegistryUpdate
+from linkage._review_labels import Labelled, review_labels
 from linkage._search import SearchExecutor, search
 from linkage._types import CandidatePairs, LinkageError
 
@@ -79,6 +82,7 @@ class LinkReport:
     update: RegistryUpdate | None = None  # the registry's changes (plan_link with a state)
     stages: dict[str, float] = field(default_factory=dict)  # seconds per stage of the run
     constraints: ConstraintOutcome | None = None  # what the registry's constraints did
+    labelled_pairs: int = 0  # reviewed pairs (constraints) EM fitted as labels
 
 
 def _random_pairs(
@@ -151,7 +155,7 @@ def _levels(
     """
     levels, anchors = {}, {}
     for key, (g1, g2, _) in pairs.items():
-        lv = comparison_levels(segment_dice(pool.filters, pool.filters, g1, g2, pool.bounds))
+        lv = pool.levels(g1, g2)
         levels[key], anchors[key] = lv, u_random[key]
         if not several:
             crowd = crowd_levels(g1, g2)[:, None]
@@ -160,70 +164,115 @@ def _levels(
     return levels, anchors
 
 
-def within_levels(
-    pool: Pool, x: int, rng: np.random.Generator, floor: float | None, top_k: int, find: Finder
-) -> np.ndarray:
-    """Comparison levels of the candidate pairs within agency ``x``: each new record of ``x``
-    searched among the other records of ``x`` as a run searches another agency's (the floor
-    from ``x``'s own random pairs unless ``floor`` is given), with the crowds of that search.
-    With one record per person per agency these are pairs of two people, the run's known
-    non-matches (:mod:`linkage._fellegi`); a pair found from both ends counts once."""
-    own_floor, _, _ = _baseline(pool, x, x, rng)
+@dataclass(frozen=True)
+class WithinPairs:
+    """The candidate pairs within one agency (:func:`within_pairs`): every hit of a search of
+    its new records among its records, at the lowest floor of its agency pairs."""
+
+    g1: np.ndarray  # the searching record
+    g2: np.ndarray  # the record it found
+    score: np.ndarray  # their Dice
+    levels: np.ndarray  # their segments' comparison levels
+
+    def at(self, floor: float) -> np.ndarray:
+        """Comparison levels (with the crowd) of the hits at or above ``floor``: a search at
+        that floor finds them, the best ``top_k + 1`` being the best ``top_k + 1`` above it."""
+        keep = self.score >= floor
+        crowd = crowd_levels(self.g1[keep], self.g2[keep])
+        return np.concatenate([self.levels[keep], crowd[:, None]], axis=1)
+
+
+def within_pairs(pool: Pool, x: int, floor: float, top_k: int, find: Finder) -> WithinPairs:
+    """Agency ``x``'s new records each searched among the records of ``x`` as a run searches
+    another agency's: the best ``top_k`` other than the record itself, above ``floor``. With
+    one record per person per agency these are pairs of two people, the run's known
+    non-matches (:mod:`linkage._fellegi`). Each hit is kept as a hit across agencies is -- a
+    pair found from both ends twice, each time with the crowd of its search -- so that they
+    look as the candidates' non-matches do: counted once, the mutual hits (the closest, with
+    the smallest crowds) were half as many, and on two halves of one FEBRL register with
+    nobody in common EM made the excess of such pairs among the candidates a match class
+    (8.9% of them)."""
     members = pool.members(x)
     query = members[pool.is_new[members]]
-    if len(query) == 0 or len(members) < 2:
-        return np.zeros((0, len(pool.bounds) + 1), np.int8)
-    c = find(pool.filters[query], pool.filters[members], floor or own_floor, top_k + 1)
+    if len(query) == 0:
+        none = np.zeros(0, np.int64)
+        return WithinPairs(none, none, np.zeros(0), np.zeros((0, len(pool.bounds)), np.int8))
+    c = find(pool.filters[query], pool.filters[members], floor, top_k + 1)
     g1, g2 = query[c.i], members[c.j]
     other = g1 != g2  # a record finds itself first
-    g1, g2 = g1[other], g2[other]
-    crowd = crowd_levels(g1, g2)
-    lo, hi = np.minimum(g1, g2), np.maximum(g1, g2)
-    _, first = np.unique(lo * len(pool.agency_codes) + hi, return_index=True)
-    g1, g2, crowd = g1[first], g2[first], crowd[first]
+    g1, g2, score = g1[other], g2[other], c.score[other]
     lv = comparison_levels(segment_dice(pool.filters, pool.filters, g1, g2, pool.bounds))
-    return np.concatenate([lv, crowd[:, None]], axis=1)
+    return WithinPairs(g1, g2, score, lv)
+
+
+def known_non_matches(
+    pool: Pool, floors: dict[_Key, float], top_k: int, find: Finder
+) -> dict[_Key, np.ndarray]:
+    """Per agency pair, the levels of the within-agency pairs of its two agencies at its own
+    candidate floor (:func:`within_pairs`; one search per agency)."""
+    lowest: dict[int, float] = {}
+    for key, floor in floors.items():
+        for a in key:
+            lowest[a] = min(floor, lowest.get(a, floor))
+    within = {a: within_pairs(pool, a, f, top_k, find) for a, f in sorted(lowest.items())}
+    return {k: np.concatenate([within[a].at(f) for a in k]) for k, f in floors.items()}
 
 
 def fit_weights(
     levels: dict[_Key, np.ndarray],
     anchors: dict[_Key, np.ndarray],
     models: dict[_Key, dict[str, float]],
-    known: dict[int, np.ndarray] | None = None,
+    labelled: Labelled | None = None,
+    known: dict[_Key, np.ndarray] | None = None,
 ) -> tuple[dict[_Key, np.ndarray], dict[_Key, FSModel]]:
     """Per agency pair: match weights of its candidates (its own EM model, or the pooled one
-    of every agency pair given) and the model that weighed them. ``known``: per agency, the
-    levels of pairs of two of its records (:func:`within_levels`), the non-matches an agency
-    pair's model counts with its candidates (the pooled model: every agency's)."""
-    known = known or {}
-
-    def non_matches(agencies: Sequence[int]) -> np.ndarray | None:
-        parts = [known[a] for a in dict.fromkeys(agencies) if a in known]
-        return np.concatenate(parts) if parts else None
-
+    of every agency pair given) and the model that weighed them. ``labelled``: per agency
+    pair, reviewed pairs (levels, labels) its model fits beside its candidates, and the
+    pooled model beside all of them (:mod:`linkage._review_labels`); they are not weighed.
+    ``known``: per agency pair, the levels of pairs within its agencies
+    (:func:`known_non_matches`), the non-matches its model counts with its candidates (the
+    pooled model: every agency pair's)."""
+    labelled = {k: v for k, v in (labelled or {}).items() if k in levels}
+    known = {k: v for k, v in (known or {}).items() if k in levels and len(v)}
     nonempty = [lv for lv in levels.values() if len(lv)]
     pooled = None  # fitted only for the agency pairs too small for a model of their own
     if nonempty and any(len(lv) < MIN_PAIRS_PER_MODEL for lv in levels.values()):
         u_pooled = np.mean(list(anchors.values()), axis=0)
-        pooled = fit_fellegi_sunter(
-            np.concatenate(nonempty), u_random=u_pooled, non_matches=non_matches(list(known))
-        )
+        every = np.concatenate(list(known.values())) if known else None
+        pooled = _fit(np.concatenate(nonempty), u_pooled, list(labelled.values()), every)
     weights: dict[_Key, np.ndarray] = {}
     fitted: dict[_Key, FSModel] = {}
     for key, lv in levels.items():
         own = len(lv) >= MIN_PAIRS_PER_MODEL
-        model = (
-            fit_fellegi_sunter(lv, u_random=anchors[key], non_matches=non_matches(key))
-            if own
-            else pooled
-        )
+        mine = [labelled[key]] if key in labelled else []
+        model = _fit(lv, anchors[key], mine, known.get(key)) if own else pooled
         weights[key] = (
             cast(FSModel, model).weights(lv) if len(lv) else np.zeros(0)
         )  # None: lv empty
         if model is not None:
             models[key] |= {"pairs": len(lv), "prior": model.prior, "own_model": own}
+            if key in labelled:
+                models[key]["labelled_pairs"] = len(labelled[key][1])
             fitted[key] = model
     return weights, fitted
+
+
+def _fit(
+    levels: np.ndarray,
+    u_random: np.ndarray,
+    labelled: list[tuple[np.ndarray, np.ndarray]],
+    known: np.ndarray | None = None,
+) -> FSModel:
+    """EM on candidate ``levels``, with ``labelled`` pairs beside them when there are any
+    (they shape ``m`` and ``u``, never the share of matches), and the ``known`` non-matches
+    (:func:`known_non_matches`)."""
+    if not labelled:
+        return fit_fellegi_sunter(levels, u_random=u_random, non_matches=known)
+    rows = np.concatenate([levels, *(lv for lv, _ in labelled)])
+    labels = np.concatenate([np.full(len(levels), -1, np.int64), *(lb for _, lb in labelled)])
+    return fit_with_labels(
+        rows, labels, u_random=u_random, labels_in_shares=False, non_matches=known
+    )
 
 
 def _probabilities(
@@ -269,6 +318,7 @@ def link(
     seed: int = 0,
     keep_pairs: bool = False,
     constraints: Constraints | None = None,
+    learn_from_constraints: bool = True,
 ) -> LinkReport:
     """Link encoded batches (and the registry's records, if given) into cases.
 
@@ -278,7 +328,8 @@ def link(
     inputs, LSH blocking for large ones); ``executor`` keeps that search and runs it elsewhere
     (:class:`linkage.RaySearch`: as Ray tasks, with the same result). ``keep_pairs`` returns
     every scored candidate pair (weights and probabilities) for evaluation.
-    ``constraints``: must-link and cannot-link pairs of registry records (:func:`plan_link`).
+    ``constraints``: must-link and cannot-link pairs of registry records, and
+    ``learn_from_constraints`` whether EM learns from them (:func:`plan_link`).
     """
     report = plan_link(
         batches,
@@ -292,6 +343,7 @@ def link(
         seed=seed,
         keep_pairs=keep_pairs,
         constraints=constraints,
+        learn_from_constraints=learn_from_constraints,
     )
     if registry is not None and report.update is not None:
         registry.apply(report.update)
@@ -311,6 +363,7 @@ def plan_link(
     seed: int = 0,
     keep_pairs: bool = False,
     constraints: Constraints | None = None,
+    learn_from_constraints: bool = True,
 ) -> LinkReport:
     """What :func:`link` computes, on a registry's ``state``, storing nothing.
 
@@ -321,7 +374,11 @@ def plan_link(
     ``constraints`` (registry ids, as :func:`linkage.read_constraints` reads them): a
     cannot-link pair never ends in one case, a must-link pair does unless that would put two
     records of one agency in one case; ``report.constraints`` says what was done
-    (:mod:`linkage._constrained`).
+    (:mod:`linkage._constrained`). They are clerical review's agreed decisions, so they are
+    labels too: with ``learn_from_constraints`` EM fits each agency pair's reviewed pairs
+    beside its candidates (must-link a match, cannot-link a non-match), which shapes the
+    weights of every candidate and is never a link itself; ``report.labelled_pairs`` says
+    how many were fitted (:mod:`linkage._review_labels`).
     """
     if threshold != "auto" and not (isinstance(threshold, int | float) and 0 < threshold <= 1):
         raise LinkageError("threshold must be 'auto' or a probability in (0, 1]")
@@ -349,13 +406,9 @@ def plan_link(
     models: dict[_Key, dict[str, float]] = {k: {"candidate_threshold": floors[k]} for k in keys}
     several = allow_duplicates_within_agency
     levels, anchors = _levels(pool, pairs, {k: base[k][1] for k in keys}, several)
-    within = sorted({a for k in keys for a in k})
-    known = (
-        {}
-        if several
-        else {a: within_levels(pool, a, rng, candidate_threshold, top_k, find) for a in within}
-    )
-    weights, fitted = fit_weights(levels, anchors, models, known)
+    labelled = review_labels(pool, constraints, keys, several) if learn_from_constraints else {}
+    within = {} if several else known_non_matches(pool, floors, top_k, find)
+    weights, fitted = fit_weights(levels, anchors, models, labelled, within)
     clock.lap("model")
     g1, g2, w, p = _probabilities(pairs, weights, models, several)
     clock.lap("calibration")
@@ -424,6 +477,7 @@ def plan_link(
     )
     exclusive = not allow_duplicates_within_agency
     report.constraints = held.outcome(labels, pool.agency_codes, exclusive=exclusive)
+    report.labelled_pairs = sum(int(v.get("labelled_pairs", 0)) for v in models.values())
     return report
 
 

@@ -10,7 +10,8 @@ import pandas as pd
 
 from bloom import EncodedBatch
 from linkage._facts import RecordFacts, batch_facts
-from linkage._features import segment_words
+from linkage._features import segment_dice, segment_words
+from linkage._fellegi import comparison_levels
 from linkage._registry import RegistryState
 from linkage._types import LinkageError, LinkEnd, NewRecordRef
 
@@ -41,6 +42,11 @@ class Pool:
 
     def members(self, code: int) -> np.ndarray:
         return np.flatnonzero(self.agency_codes == code)
+
+    def levels(self, g1: np.ndarray, g2: np.ndarray) -> np.ndarray:
+        """Comparison levels of the pairs ``(g1[t], g2[t])`` of pool positions: each
+        segment's Dice cut into levels (-1: missing on either side)."""
+        return comparison_levels(segment_dice(self.filters, self.filters, g1, g2, self.bounds))
 
     def input_rows(self) -> pd.DataFrame:
         return pd.DataFrame(

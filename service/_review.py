@@ -28,7 +28,9 @@ and records ``same``, ``different`` or ``unsure`` with a ``submitter`` key (audi
 (:func:`linkage.plan_link` with ``constraints``); a run with no new batch applies them all
 the same (:func:`linkage.enforce_constraints`). A must-link pair that would put two records
 of one agency in one case stays apart; the run's figures say how many
-(``must_links_apart_agency``) and the service's log names the pairs by registry id.
+(``must_links_apart_agency``) and the service's log names the pairs by registry id. The
+constraints are labels too: a run with new batches fits them in its EM beside its candidates
+(:mod:`linkage._review_labels`), and its figures count them (``labelled_pairs_used``).
 
 **The default band**, :data:`DEFAULT_REVIEW_BAND` = [0.05, 0.90], was chosen by measurement
 (``caselink bench --only review_band`` = ``evaluation._review_band.measure(people=5000,

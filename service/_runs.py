@@ -219,6 +219,7 @@ def _stats(agreement_id: str, good: list, report: Any, screened: Screened) -> di
             "pairs_scored": report.pairs_scored,
             "merges": len(report.merges),
             "threshold": float(report.threshold),  # exact: withdrawal re-forms cases with it
+            "labelled_pairs_used": report.labelled_pairs,  # reviewed pairs EM learnt from
         }
     return stats
 

@@ -90,9 +90,19 @@ def family_rows(answer: dict[str, Any]) -> list[dict[str, str]]:
                     f"{h['agency']}: {', '.join(h['members'])}" for h in f["households"]
                 )
                 or "-",
+                "leads": "; ".join(_lead_text(lead) for lead in f.get("leads", ())) or "-",
             }
         )
     return rows
+
+
+def _lead_text(lead: dict[str, Any]) -> str:
+    """A lead as one line: the member, the case and its own confidence, and where it sits
+    with whom."""
+    where = ", ".join(
+        f"{h['agency']} with {', '.join(h['with_members'])}" for h in lead["households"]
+    )
+    return f"{lead['member']}: {lead['case_id']} ({lead['confidence']:.3f}; {where})"
 
 
 def _show_families(answer: dict[str, Any], where: Console) -> None:
@@ -105,6 +115,7 @@ def _show_families(answer: dict[str, Any], where: Console) -> None:
         "found",
         "found together",
         "households (agency: members)",
+        "leads (member: case, confidence; household)",
         title="sought families",
     )
     for r in rows:
@@ -115,6 +126,11 @@ def _show_families(answer: dict[str, Any], where: Console) -> None:
     console.print(
         f"{len(rows):,} sought families: {every:,} with every member found, {some:,} with "
         "at least one"
+        + (
+            f"; {leads:,} lead(s) for members not found, through found relatives' households"
+            if (leads := sum(len(f.get("leads", ())) for f in answer["families"]))
+            else ""
+        )
     )
 
 

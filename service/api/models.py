@@ -328,7 +328,9 @@ class RunPublic(BaseModel):
         None,
         description="Its figures once it has stored its links: `batches`, `new_records`, "
         "`quarantined` (batch ids), and where records were compared `cases_touched`, "
-        "`links_accepted`, `pairs_scored`, `merges` and the `threshold` used.",
+        "`links_accepted`, `pairs_scored`, `merges`, the `threshold` used and "
+        "`labelled_pairs_used` (reviewed pairs, agreed by both agencies, whose decisions the "
+        "model learnt from as labels).",
     )
 
 

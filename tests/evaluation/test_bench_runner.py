@@ -38,3 +38,22 @@ def test_unknown_sections_are_named(tmp_path):
     with pytest.raises(ValueError, match="nope"):
         _bench.run_benchmarks(tmp_path / "r.json", ["nope"])
     assert not (tmp_path / "r.json").exists()
+
+
+def test_a_section_written_meanwhile_survives_a_long_section(tmp_path, monkeypatch):
+    """The file is read again when a section ends: what was written to it while the section
+    ran (another bench, a merge) is kept."""
+    out = tmp_path / "results.json"
+    out.write_text(json.dumps({"before": 1}))
+
+    def slow_section():
+        out.write_text(json.dumps({"before": 1, "meanwhile": 2}))  # as another writer would
+        return {"answer": 42}
+
+    module = types.ModuleType("caselink_slow_bench")
+    module.figures = slow_section
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    monkeypatch.setitem(_bench.SECTIONS, "slow", (module.__name__, "figures"))
+    results = _bench.run_benchmarks(out, ["slow"])
+    assert json.loads(out.read_text()) == results
+    assert results["meanwhile"] == 2 and results["before"] == 1 and results["slow"]["answer"] == 42

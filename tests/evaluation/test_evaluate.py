@@ -81,3 +81,50 @@ def test_stages_cover_the_run_and_split_the_link_in_place():
     names = list(clock.seconds)
     assert names[0] == "loading data" and names[-1] == "scoring"
     assert names[1:3] == ["linking: search", "linking: model"]
+
+
+def test_households_dataset_reports_the_run_without_them_beside(tmp_path):
+    results = run_evaluation(load_dataset("households", people=600, seed=2), baseline=False)
+    h = results["households"]
+    # the collective run is the one the report is about; the other is the same batches
+    # without their groups, scored alike
+    assert h["collective"]["f1"] == pytest.approx(results["accuracy"]["f1"])
+    assert h["f1_gain_points"] == pytest.approx(
+        100 * (h["collective"]["f1"] - h["individual"]["f1"])
+    )
+    assert 0 < h["records_in_households"] <= results["records"]
+    for run in (h["collective"], h["individual"]):
+        assert 0.0 <= run["sibling_precision"] <= 1.0 and run["sibling_links"] > 0
+        assert run["sibling_wrong_links"] <= run["sibling_links"]
+        assert 0.0 <= run["ece_from_0_1"] <= 1.0
+    assert "linking without households" in results["speed"]["stages"]
+    md = write_report(results, tmp_path).read_text()
+    assert "## Households" in md and "twin pairs' precision" in md
+    assert json.loads((tmp_path / "results.json").read_text())["households"]["individual"]["f1"]
+
+
+def test_no_households_no_section(tmp_path):
+    results = run_evaluation(load_dataset("synthetic", people=300), baseline=False)
+    assert "households" not in results
+    assert "## Households" not in write_report(results, tmp_path).read_text()
+
+
+def test_own_household_data_without_family_truth_gets_f1_only(tmp_path):
+    from evaluation import generate_households
+
+    data = generate_households(500, 2, seed=4)
+    data.to_csv(tmp_path / "data")
+    # a user's truth knows who is who, not who is whose child
+    truth = data.truth[["agency", "record_ref", "entity_id"]]
+    truth.to_csv(tmp_path / "data" / "truth.csv", index=False)
+    results = run_evaluation(load_dataset(str(tmp_path / "data"), "person"), baseline=False)
+    h = results["households"]
+    assert h["records_in_households"] > 0
+    assert "sibling_precision" not in h["collective"] and "f1" in h["individual"]
+    md = write_report(results, tmp_path / "report").read_text()
+    assert "## Households" in md and "siblings" not in md.split("## Households")[1][:600]
+
+
+def test_people_apply_to_generated_datasets_only():
+    with pytest.raises(CaselinkError, match="generated datasets only"):
+        load_dataset("febrl4", people=300)

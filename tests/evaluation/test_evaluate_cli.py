@@ -71,7 +71,7 @@ def test_people_sets_the_size_of_the_synthetic_dataset(run):
     [
         (("--dataset", "synthetic", "--people", 50), "at least 200"),
         (("--dataset", "synthetic", "--people", -3), "at least 200"),
-        (("--dataset", "febrl4", "--people", 300), "--dataset synthetic only"),
+        (("--dataset", "febrl4", "--people", 300), "generated datasets only"),
     ],
 )
 def test_bad_people_is_refused_before_any_work(args, says, tmp_path):

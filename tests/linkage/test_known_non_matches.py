@@ -13,7 +13,7 @@ import bloom
 import linkage
 from evaluation import generate_synthetic
 from linkage._fellegi import LEVEL_EDGES, fit_fellegi_sunter
-from linkage._link import within_levels
+from linkage._link import within_pairs
 from linkage._pool import build_pool
 from linkage._search import search
 
@@ -84,7 +84,7 @@ def test_within_agency_pairs_are_pairs_of_one_agency_with_their_crowd(person_sch
     def find(a, b, floor, top_k):
         return search(a, b, floor, top_k, segments=segments)
 
-    levels = within_levels(pool, 0, np.random.default_rng(0), None, 10, find)
+    levels = within_pairs(pool, 0, 0.5, 10, find).at(0.6)
     assert len(levels) > 0
     assert levels.shape[1] == len(pool.bounds) + 1
     assert (levels[:, -1] >= 0).all()  # every pair has its crowd

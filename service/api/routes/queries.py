@@ -42,7 +42,7 @@ from service._batches import (
     key_check_refusal,
     read_upload,
 )
-from service._families import family_view
+from service._families import LEAD_CANDIDATES, family_view, lead_rows
 from service._index_store import IndexStore
 from service._ratelimit import Decision, bucket_of
 from service._refusals import RefusalAudit, Refused
@@ -61,7 +61,7 @@ from service.api.deps import (
 )
 from service.api.errors import ServiceError
 from service.api.models import TOP_K_LIMIT, QueryAnswer, QueryCandidate, QueryResult
-from service.api.models_families import FamilyHousehold, FamilyResult
+from service.api.models_families import FamilyHousehold, FamilyLead, FamilyResult, LeadHousehold
 from service.api.routes.batches import receive_bytes
 from service.repositories.agreements import AgreementRow
 
@@ -130,7 +130,10 @@ def _limited(
 
 
 def _families(
-    groups: np.ndarray | None, refs: list[str], hits: list[list[CaseHit]]
+    groups: np.ndarray | None,
+    refs: list[str],
+    hits: list[list[CaseHit]],
+    wider: dict[int, list[CaseHit]] | None = None,
 ) -> list[FamilyResult] | None:
     """Each sought family of a query that carries households (None for one without)."""
     if groups is None:
@@ -144,8 +147,21 @@ def _families(
                 FamilyHousehold(agency=agency, members=[refs[r] for r in rows])
                 for agency, rows in f.households
             ],
+            leads=[
+                FamilyLead(
+                    member=refs[lead.member],
+                    case_id=lead.case_id,
+                    confidence=lead.confidence,
+                    agencies=list(lead.agencies),
+                    households=[
+                        LeadHousehold(agency=agency, with_members=[refs[r] for r in rows])
+                        for agency, rows in lead.households
+                    ],
+                )
+                for lead in f.leads
+            ],
         )
-        for f in family_view(groups, hits)
+        for f in family_view(groups, hits, wider)
     ]
 
 
@@ -157,6 +173,7 @@ def _answer(
     refs: list[str],
     hits: list[list[CaseHit]],
     groups: np.ndarray | None = None,
+    wider: dict[int, list[CaseHit]] | None = None,
 ) -> QueryAnswer:
     results = [
         QueryResult(
@@ -178,7 +195,7 @@ def _answer(
         records_queried=len(refs),
         cases_returned=sum(len(h) for h in hits),
         results=results,
-        families=_families(groups, refs, hits),
+        families=_families(groups, refs, hits, wider),
     )
 
 
@@ -200,6 +217,7 @@ async def _audit(
             "families_with_members_found": sum(1 for f in answer.families if f.members_found),
             "family_members_found": sum(len(f.members_found) for f in answer.families),
             "families_found_together": sum(1 for f in answer.families if f.found_together),
+            "family_leads": sum(len(f.leads) for f in answer.families),
         }
     await writer.append(agreement_id, principal.actor, ACTION, purpose=why, details=details)
 
@@ -210,7 +228,7 @@ async def _search(
     agreement: AgreementRow,
     principal: Principal,
     why: str,
-    batch: bloom.EncodedBatch,
+    filters: np.ndarray,
     top_k: int,
     min_confidence: float,
 ):
@@ -218,7 +236,7 @@ async def _search(
     agreement maps the purpose to (every record when it maps none)."""
     agreement_id = agreement.id
     index = await run_in_threadpool(store.get, agreement_id, INDEX_WAIT_SECONDS)
-    if index is None or (index.records and index.words != batch.filters.shape[1]):
+    if index is None or (index.records and index.words != filters.shape[1]):
         err = ServiceError(
             503,
             "unavailable",
@@ -232,7 +250,7 @@ async def _search(
             parts=store.parts,
             pool=store.pool,
         ),
-        batch.filters,
+        filters,
         top_k,
         min_confidence,
     )
@@ -303,9 +321,15 @@ async def query(
         return await run_in_threadpool(
             _limited, refusals, agreement_id, principal, why, decision, n
         )
-    hits = await _search(indexes, engine, agreement, principal, why, batch, top_k, min_confidence)
+    search = functools.partial(_search, indexes, engine, agreement, principal, why)
+    hits = await search(batch.filters, top_k, min_confidence)
+    wider = None
+    if batch.groups is not None and (rows := lead_rows(batch.groups, hits)):
+        # members not found, with a found relative: their wider candidates, for leads
+        found = await search(batch.filters[rows], LEAD_CANDIDATES, 0.0)
+        wider = dict(zip(rows, found, strict=True))
     refs = [str(r) for r in batch.record_refs]
-    answer = _answer(agreement_id, why, top_k, min_confidence, refs, hits, batch.groups)
+    answer = _answer(agreement_id, why, top_k, min_confidence, refs, hits, batch.groups, wider)
     await _audit(writer, agreement_id, principal, why, answer)
     metrics.queries.inc()
     metrics.query_records.inc(n)

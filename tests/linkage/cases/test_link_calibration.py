@@ -6,7 +6,7 @@ clear non-matches near 0."""
 import numpy as np
 
 from evaluation import expected_calibration_error, generate_synthetic
-from evaluation._evaluate import _pair_truth
+from evaluation._metrics import pair_truth
 from linkage._link import link
 
 from .conftest import encode_all
@@ -14,7 +14,7 @@ from .conftest import encode_all
 
 def _pairs(data, schema, secret, **options):
     report = link(encode_all(data, schema, secret), keep_pairs=True, **options)
-    return report.pairs["probability"].to_numpy(), _pair_truth(report.pairs, data.truth)
+    return report.pairs["probability"].to_numpy(), pair_truth(report.pairs, data.truth)
 
 
 def test_pairs_reported_between_0_1_and_0_9_are_right_as_often_as_reported(person_schema, secret):

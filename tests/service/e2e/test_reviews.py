@@ -6,7 +6,8 @@ not. The tests follow one agreement in order: the queue appears after the run, e
 sees its own refs only, a second run queues nothing twice; agreeing decisions make the
 registry's constraints (audited, never with a ref), and the next runs — one without a new
 batch, one with — keep a pair the model linked apart (cannot-link) and put a pair it did not
-link in one case (must-link); the reviewed pairs read as labels without refs; keys of other
+link in one case (must-link), and the run with a batch fits the two agreed pairs as labels of
+its model (``labelled_pairs_used``); the reviewed pairs read as labels without refs; keys of other
 agencies and roles are refused; and a withdrawal takes a record's items and constraints.
 """
 
@@ -147,6 +148,7 @@ def test_the_queue_appears_after_a_run_and_each_side_sees_its_own_refs_only(revi
     queued = review.audit("review.queue")
     assert [e["details"]["queued"] for e in queued] == [len(mine)]
     assert queued[0]["details"]["run"] == review.first["run_id"] and queued[0]["actor"]
+    assert review.first["stats"]["labelled_pairs_used"] == 0  # nothing reviewed yet
 
 
 def test_a_pair_is_queued_once(review):
@@ -260,6 +262,7 @@ def test_a_run_with_a_new_batch_respects_them_and_queues_only_new_pairs(review):
         c.upload(review.agreement_id, path)
     done = review.run()
     assert done["stats"]["new_records"] == 20
+    assert done["stats"]["labelled_pairs_used"] == 2  # the two agreed pairs, as EM's labels
     assert not review.same_case(p["cannot"]) and review.same_case(p["must"])
     after = review.items(A)
     assert {k: v["status"] for k, v in before.items()} == {

@@ -112,6 +112,35 @@ def test_family_level_recall_is_well_above_chance(answer, sought, held, househol
     assert top5.members_found >= top1.members_found >= 0.6
 
 
+def test_leads_for_members_not_found_sit_with_found_relatives(answer, sought, held, households):
+    """Each lead: a member not found, a case below the query's floor that is none of the
+    found members' best cases and has a record registered in one household with theirs; and
+    some leads hold the very person sought."""
+    best = {
+        r["query_ref"]: r["candidates"][0]["case_id"] for r in answer["results"] if r["candidates"]
+    }
+    leads = [(f, lead) for f in answer["families"] for lead in f["leads"]]
+    assert leads
+    for f, lead in leads:
+        assert set(lead) == {"member", "case_id", "confidence", "agencies", "households"}
+        assert lead["member"] in f["members"] and lead["member"] not in f["members_found"]
+        assert 0.0 <= lead["confidence"] < answer["min_confidence"]
+        assert lead["case_id"] not in {best[m] for m in f["members_found"]}
+        for h in lead["households"]:
+            at = held[held["agency"] == h["agency"]]
+            mine = set(at.loc[at["case_id"] == lead["case_id"], "household_id"].dropna())
+            for m in h["with_members"]:
+                assert m in f["members_found"]
+                theirs = set(at.loc[at["case_id"] == best[m], "household_id"].dropna())
+                assert mine & theirs, (lead, h)
+    led = pd.DataFrame(
+        [(lead["member"], lead["case_id"]) for _, lead in leads], columns=["record_ref", "case_id"]
+    )
+    records = held.rename(columns={"record_ref": "answer_ref"})
+    via = led.merge(records, on="case_id")[["record_ref", "agency", "answer_ref"]]
+    assert members_found(sought.truth, via, households.data.truth).any()
+
+
 def test_a_family_query_is_audited_with_family_counts(households, answer):
     e = audit_entries.c
     q = sa.select(audit_entries).where(e.scope == households.families_id, e.action == "query")
@@ -122,6 +151,7 @@ def test_a_family_query_is_audited_with_family_counts(households, answer):
     assert details["family_members_found"] == sum(len(f["members_found"]) for f in families)
     assert details["families_with_members_found"] == sum(1 for f in families if f["members_found"])
     assert details["families_found_together"] == sum(1 for f in families if f["found_together"])
+    assert details["family_leads"] == sum(len(f["leads"]) for f in families)
     assert details["records"] == len(answer["results"])
 
 

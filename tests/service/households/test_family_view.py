@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from linkage import CaseHit, HouseholdTag
-from service._families import family_view
+from service._families import family_view, lead_rows
 
 
 def _hit(case: str, *tags: tuple[str, int]) -> CaseHit:
@@ -54,3 +54,47 @@ def test_households_are_per_agency_and_keys_of_agencies_never_mix():
 
 def test_a_query_without_families_has_none():
     assert family_view(np.zeros(3, np.uint64), [[], [], []]) == []
+
+
+def _low(case: str, *tags: tuple[str, int]) -> CaseHit:
+    return CaseHit(
+        case,
+        0.02,
+        tuple(sorted({a for a, _ in tags})),
+        tuple(HouseholdTag(a, g, 3) for a, g in tags),
+    )
+
+
+def test_a_member_not_found_gets_leads_through_a_found_relatives_household():
+    groups = np.array([4, 4, 4, 6], np.uint64)
+    hits = [
+        [_hit("C1", ("agency-a", 11), ("agency-b", 30))],  # the mother, found
+        [],  # a child not found
+        [],  # another child not found
+        [_hit("C7", ("agency-a", 11))],  # another family's member, found
+    ]
+    assert lead_rows(groups, hits) == [1, 2]  # not the found, not another family's
+    wider = {
+        1: [
+            _low("C2", ("agency-a", 11)),  # in the mother's household at agency-a: a lead
+            _low("C3", ("agency-a", 12)),  # another household there: not
+            _low("C4"),  # in no household: not
+            _low("C1", ("agency-a", 11)),  # the mother's own case: one record, one person
+        ],
+        2: [_low("C5", ("agency-b", 30), ("agency-a", 11))],  # with her at both agencies
+    }
+    (family, other) = family_view(groups, hits, wider)
+    assert family.found == (0,) and other.leads == ()
+    one, two = family.leads
+    assert (one.member, one.case_id, one.households) == (1, "C2", (("agency-a", (0,)),))
+    assert one.confidence == 0.02
+    assert (two.member, two.case_id) == (2, "C5")
+    assert two.households == (("agency-a", (0,)), ("agency-b", (0,)))
+
+
+def test_no_found_relative_in_a_household_no_wider_search_and_no_leads():
+    groups = np.array([4, 4, 9], np.uint64)
+    hits = [[CaseHit("C1", 0.9, ("agency-a",))], [], []]  # found, but registered alone
+    assert lead_rows(groups, hits) == []
+    (family, lone) = family_view(groups, hits)
+    assert family.leads == () and lone.leads == ()
