@@ -19,6 +19,7 @@ independent segments; the match weight is ``log2 m(x) / u(x)`` with ``u(x)`` the
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import cast
 
@@ -247,24 +248,30 @@ def fit_fellegi_sunter(
     two = FSModel(prior=prior, m=m, u=u, iterations=it)
     if non_match_classes == 1 or counts[:shared].sum() < MIN_PAIRS_FOR_CLASSES:
         return two
+    mixture = functools.partial(
+        _fit_classes,
+        two=two,
+        priors=(m_prior, u_prior),
+        classes=non_match_classes,
+        limits=(max_iter, tol),
+    )
+    mixed = None
     if non_matches is not None and len(non_matches):
         known, known_counts = _distinct(np.asarray(non_matches, dtype=levels.dtype))
-        patterns = np.concatenate([patterns, known])
-        counts = np.r_[counts, known_counts.astype(np.float64)]
-        fixed = np.r_[fixed, np.zeros(len(known))]
-    mixed = _fit_classes(
-        patterns,
-        counts,
-        two,
-        (m_prior, u_prior),
-        non_match_classes,
-        (max_iter, tol),
-        (fixed, shared),
-    )
+        mixed = mixture(
+            np.concatenate([patterns, known]),
+            np.r_[counts, known_counts.astype(np.float64)],
+            labelled=(np.r_[fixed, np.zeros(len(known))], shared),
+        )
+        # they are there to take namesakes out of the matches: a mixture whose match class
+        # they made larger than the two-class fit's took what sets them apart from the
+        # candidates' non-matches for a match (module docstring), and is fitted without them
+        mixed = mixed if mixed.prior <= MAX_MATCH_GROWTH * two.prior else None
+    if mixed is None:
+        mixed = mixture(patterns, counts, labelled=(fixed, shared))
     # the classes exist to take namesakes out of the matches; a mixture whose match class is
     # larger has made close strangers a class of "matches" (two registers with no person in
-    # common do this: 0.02% matches became 7%), so the two-class fit stands; so does it where
-    # the known non-matches made the match class larger (module docstring)
+    # common do this: 0.02% matches became 7%), so the two-class fit stands
     return mixed if mixed.prior <= MAX_MATCH_GROWTH * two.prior else two
 
 
