@@ -8,7 +8,9 @@ The stages, each a plain function of arrays:
 3. field-aware scores: per-segment Dice cut into levels, and each pair's crowd (how many
    candidates its records have: ``_features``), Fellegi–Sunter weights by EM (one match
    class, several non-match classes: ``_fellegi``), with clerical review's agreed pairs (the
-   ``constraints``) as labelled rows beside the candidates (``_review_labels``);
+   ``constraints``) as labelled rows beside the candidates (``_review_labels``), and with
+   one record per person per agency the candidate pairs within each agency as known
+   non-matches (:func:`known_non_matches`);
 4. calibration: P(this pair is a match) from the weights of every candidate pair of the two
    agencies, the records' competing candidates on both sides included (``_calibration``);
    when the batches say which records share a household, the pairs inside two linked
