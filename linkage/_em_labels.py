@@ -41,6 +41,7 @@ def fit_with_labels(
     tol: float = 1e-7,
     non_match_classes: int = NON_MATCH_CLASSES,
     labels_in_shares: bool = True,
+    non_matches: np.ndarray | None = None,
 ) -> FSModel:
     """:func:`linkage._fellegi.fit_fellegi_sunter` with ``labels`` (one per row of
     ``levels``: 1 a match, 0 a non-match, -1 unlabelled) fixing the posterior of the
@@ -60,4 +61,5 @@ def fit_with_labels(
         non_match_classes=non_match_classes,
         labels=labels,
         labels_in_shares=labels_in_shares,
+        non_matches=non_matches,
     )

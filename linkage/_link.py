@@ -8,7 +8,9 @@ The stages, each a plain function of arrays:
 3. field-aware scores: per-segment Dice cut into levels, and each pair's crowd (how many
    candidates its records have: ``_features``), Fellegi–Sunter weights by EM (one match
    class, several non-match classes: ``_fellegi``), with clerical review's agreed pairs (the
-   ``constraints``) as labelled rows beside the candidates (``_review_labels``);
+   ``constraints``) as labelled rows beside the candidates (``_review_labels``), and with
+   one record per person per agency the candidate pairs within each agency as known
+   non-matches (:func:`known_non_matches`);
 4. calibration: P(this pair is a match) from the weights of every candidate pair of the two
    agencies, the records' competing candidates on both sides included (``_calibration``);
    when the batches say which records share a household, the pairs inside two linked
@@ -164,28 +166,88 @@ def _levels(
     return levels, anchors
 
 
+@dataclass(frozen=True)
+class WithinPairs:
+    """The candidate pairs within one agency (:func:`within_pairs`): every hit of a search of
+    its new records among its records, at the lowest floor of its agency pairs."""
+
+    g1: np.ndarray  # the searching record
+    g2: np.ndarray  # the record it found
+    score: np.ndarray  # their Dice
+    levels: np.ndarray  # their segments' comparison levels
+
+    def at(self, floor: float) -> np.ndarray:
+        """Comparison levels (with the crowd) of the hits at or above ``floor``: a search at
+        that floor finds them, the best ``top_k + 1`` being the best ``top_k + 1`` above it."""
+        keep = self.score >= floor
+        crowd = crowd_levels(self.g1[keep], self.g2[keep])
+        return np.concatenate([self.levels[keep], crowd[:, None]], axis=1)
+
+
+def within_pairs(pool: Pool, x: int, floor: float, top_k: int, find: Finder) -> WithinPairs:
+    """Agency ``x``'s new records each searched among the records of ``x`` as a run searches
+    another agency's: the best ``top_k`` other than the record itself, above ``floor``. With
+    one record per person per agency these are pairs of two people, the run's known
+    non-matches (:mod:`linkage._fellegi`). Each hit is kept as a hit across agencies is -- a
+    pair found from both ends twice, each time with the crowd of its search -- so that they
+    look as the candidates' non-matches do: counted once, the mutual hits (the closest, with
+    the smallest crowds) were half as many, and on two halves of one FEBRL register with
+    nobody in common EM made the excess of such pairs among the candidates a match class
+    (8.9% of them)."""
+    members = pool.members(x)
+    query = members[pool.is_new[members]]
+    if len(query) == 0:
+        none = np.zeros(0, np.int64)
+        return WithinPairs(none, none, np.zeros(0), np.zeros((0, len(pool.bounds)), np.int8))
+    c = find(pool.filters[query], pool.filters[members], floor, top_k + 1)
+    g1, g2 = query[c.i], members[c.j]
+    other = g1 != g2  # a record finds itself first
+    g1, g2, score = g1[other], g2[other], c.score[other]
+    lv = comparison_levels(segment_dice(pool.filters, pool.filters, g1, g2, pool.bounds))
+    return WithinPairs(g1, g2, score, lv)
+
+
+def known_non_matches(
+    pool: Pool, floors: dict[_Key, float], top_k: int, find: Finder
+) -> dict[_Key, np.ndarray]:
+    """Per agency pair, the levels of the within-agency pairs of its two agencies at its own
+    candidate floor (:func:`within_pairs`; one search per agency)."""
+    lowest: dict[int, float] = {}
+    for key, floor in floors.items():
+        for a in key:
+            lowest[a] = min(floor, lowest.get(a, floor))
+    within = {a: within_pairs(pool, a, f, top_k, find) for a, f in sorted(lowest.items())}
+    return {k: np.concatenate([within[a].at(f) for a in k]) for k, f in floors.items()}
+
+
 def fit_weights(
     levels: dict[_Key, np.ndarray],
     anchors: dict[_Key, np.ndarray],
     models: dict[_Key, dict[str, float]],
     labelled: Labelled | None = None,
+    known: dict[_Key, np.ndarray] | None = None,
 ) -> tuple[dict[_Key, np.ndarray], dict[_Key, FSModel]]:
     """Per agency pair: match weights of its candidates (its own EM model, or the pooled one
     of every agency pair given) and the model that weighed them. ``labelled``: per agency
     pair, reviewed pairs (levels, labels) its model fits beside its candidates, and the
-    pooled model beside all of them (:mod:`linkage._review_labels`); they are not weighed."""
+    pooled model beside all of them (:mod:`linkage._review_labels`); they are not weighed.
+    ``known``: per agency pair, the levels of pairs within its agencies
+    (:func:`known_non_matches`), the non-matches its model counts with its candidates (the
+    pooled model: every agency pair's)."""
     labelled = {k: v for k, v in (labelled or {}).items() if k in levels}
+    known = {k: v for k, v in (known or {}).items() if k in levels and len(v)}
     nonempty = [lv for lv in levels.values() if len(lv)]
     pooled = None  # fitted only for the agency pairs too small for a model of their own
     if nonempty and any(len(lv) < MIN_PAIRS_PER_MODEL for lv in levels.values()):
         u_pooled = np.mean(list(anchors.values()), axis=0)
-        pooled = _fit(np.concatenate(nonempty), u_pooled, list(labelled.values()))
+        every = np.concatenate(list(known.values())) if known else None
+        pooled = _fit(np.concatenate(nonempty), u_pooled, list(labelled.values()), every)
     weights: dict[_Key, np.ndarray] = {}
     fitted: dict[_Key, FSModel] = {}
     for key, lv in levels.items():
         own = len(lv) >= MIN_PAIRS_PER_MODEL
         mine = [labelled[key]] if key in labelled else []
-        model = _fit(lv, anchors[key], mine) if own else pooled
+        model = _fit(lv, anchors[key], mine, known.get(key)) if own else pooled
         weights[key] = (
             cast(FSModel, model).weights(lv) if len(lv) else np.zeros(0)
         )  # None: lv empty
@@ -198,15 +260,21 @@ def fit_weights(
 
 
 def _fit(
-    levels: np.ndarray, u_random: np.ndarray, labelled: list[tuple[np.ndarray, np.ndarray]]
+    levels: np.ndarray,
+    u_random: np.ndarray,
+    labelled: list[tuple[np.ndarray, np.ndarray]],
+    known: np.ndarray | None = None,
 ) -> FSModel:
     """EM on candidate ``levels``, with ``labelled`` pairs beside them when there are any
-    (they shape ``m`` and ``u``, never the share of matches)."""
+    (they shape ``m`` and ``u``, never the share of matches), and the ``known`` non-matches
+    (:func:`known_non_matches`)."""
     if not labelled:
-        return fit_fellegi_sunter(levels, u_random=u_random)
+        return fit_fellegi_sunter(levels, u_random=u_random, non_matches=known)
     rows = np.concatenate([levels, *(lv for lv, _ in labelled)])
     labels = np.concatenate([np.full(len(levels), -1, np.int64), *(lb for _, lb in labelled)])
-    return fit_with_labels(rows, labels, u_random=u_random, labels_in_shares=False)
+    return fit_with_labels(
+        rows, labels, u_random=u_random, labels_in_shares=False, non_matches=known
+    )
 
 
 def _probabilities(
@@ -341,7 +409,8 @@ def plan_link(
     several = allow_duplicates_within_agency
     levels, anchors = _levels(pool, pairs, {k: base[k][1] for k in keys}, several)
     labelled = review_labels(pool, constraints, keys, several) if learn_from_constraints else {}
-    weights, fitted = fit_weights(levels, anchors, models, labelled)
+    within = {} if several else known_non_matches(pool, floors, top_k, find)
+    weights, fitted = fit_weights(levels, anchors, models, labelled, within)
     clock.lap("model")
     g1, g2, w, p = _probabilities(pairs, weights, models, several)
     clock.lap("calibration")

@@ -1,0 +1,143 @@
+"""Known non-matches in the Fellegi–Sunter fit: pairs of two records of one agency, counted
+in the non-match tables only. Where namesakes (names and year agree, day and father's name
+not) outnumber the matches, EM without them takes the namesakes for matches; with them its
+match class is the matches', and its share stays the candidates'. Known non-matches unlike
+the candidates' non-matches do not make a match class of what sets them apart."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import bloom
+import linkage
+import linkage._fellegi as fellegi
+from evaluation import generate_synthetic
+from linkage._fellegi import LEVEL_EDGES, MAX_MATCH_GROWTH, fit_fellegi_sunter, level_shares
+from linkage._link import within_pairs
+from linkage._pool import build_pool
+from linkage._search import search
+
+TOP = len(LEVEL_EDGES)
+
+
+def _pairs(rng: np.random.Generator, n: int, kind: str) -> np.ndarray:
+    """``n`` pairs of segments (names, father, day): matches agree everywhere but for a few
+    corrupted values; namesakes agree on the names only; strangers on nothing."""
+    near = rng.integers(TOP - 2, TOP + 1, (n, 3))
+    far = rng.integers(0, 3, (n, 3))
+    if kind == "match":
+        out = np.where(rng.random((n, 3)) < 0.1, rng.integers(2, TOP - 1, (n, 3)), near)
+    elif kind == "namesake":
+        out = np.concatenate([near[:, :1], far[:, 1:]], axis=1)
+    else:
+        out = far
+    return out.astype(np.int8)
+
+
+def _candidates(rng: np.random.Generator, matches: int) -> tuple[np.ndarray, np.ndarray]:
+    parts = [
+        _pairs(rng, matches, "match"),
+        _pairs(rng, 4 * matches, "namesake"),
+        _pairs(rng, 6 * matches, "stranger"),
+    ]
+    truth = np.r_[np.ones(matches, bool), np.zeros(10 * matches, bool)]
+    return np.concatenate(parts), truth
+
+
+@settings(max_examples=10, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), matches=st.integers(300, 1500))
+def test_known_non_matches_keep_namesakes_out_of_the_match_class(seed, matches):
+    rng = np.random.default_rng(seed)
+    levels, truth = _candidates(rng, matches)
+    known = np.concatenate(
+        [_pairs(rng, 3 * matches, "namesake"), _pairs(rng, 3 * matches, "stranger")]
+    )
+    model = fit_fellegi_sunter(levels, non_matches=known)
+    p = model.probability(levels)
+    # the namesakes are non-matches, the matches matches, and the share is the candidates'
+    assert p[~truth].sum() < 0.05 * matches
+    assert p[truth].mean() > 0.9
+    assert abs(model.prior - truth.mean()) < 0.02
+    # a disagreeing father's name or day weighs against a match
+    assert (model.level_weights[1:, 0] < -3).all()
+
+
+def test_without_known_non_matches_the_fit_is_the_plain_one():
+    rng = np.random.default_rng(5)
+    levels, _ = _candidates(rng, 500)
+    plain = fit_fellegi_sunter(levels)
+    for none in (None, np.zeros((0, 3), np.int8)):
+        same = fit_fellegi_sunter(levels, non_matches=none)
+        assert np.array_equal(same.m, plain.m) and np.array_equal(same.u, plain.u)
+        assert same.prior == plain.prior
+
+
+def _strangers(rng: np.random.Generator, n: int, shifted: float) -> np.ndarray:
+    """``n`` pairs of strangers over four segments, low levels mostly; the last segment (a
+    crowd) one level up in a ``shifted`` share of them."""
+    levels = np.minimum(rng.geometric(0.45, (n, 4)) - 1, TOP)
+    levels[:, -1] = np.minimum(levels[:, -1] + (rng.random(n) < shifted), TOP)
+    return levels.astype(np.int8)
+
+
+def _unlike_strangers(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Candidates that are all strangers, known non-matches of another kind of stranger (their
+    crowd one level lower in 60% of pairs), and the random-pair anchor."""
+    rng = np.random.default_rng(seed)
+    candidates, known = _strangers(rng, 8000, 0.6), _strangers(rng, 12000, 0.0)
+    return candidates, known, level_shares(_strangers(rng, 20000, 0.0))
+
+
+def test_known_non_matches_unlike_the_candidates_leave_the_fit_without_them(monkeypatch):
+    """Where the candidates' non-matches are not what the known ones are, what sets them apart
+    would be a match class: the fit without the known non-matches stands."""
+    candidates, known, anchor = _unlike_strangers(5)
+    plain = fit_fellegi_sunter(candidates, u_random=anchor)
+    got = fit_fellegi_sunter(candidates, u_random=anchor, non_matches=known)
+    assert got.prior == plain.prior < 0.01
+    assert np.array_equal(got.m, plain.m) and np.array_equal(got.u, plain.u)
+    monkeypatch.setattr(fellegi, "MAX_MATCH_GROWTH", np.inf)  # what the guard turned down
+    assert fit_fellegi_sunter(candidates, u_random=anchor, non_matches=known).prior > 0.3
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1))
+def test_known_non_matches_never_grow_the_match_class(seed):
+    candidates, known, anchor = _unlike_strangers(seed)
+    two = fit_fellegi_sunter(candidates, u_random=anchor, non_match_classes=1)
+    got = fit_fellegi_sunter(candidates, u_random=anchor, non_matches=known)
+    assert got.prior <= MAX_MATCH_GROWTH * two.prior + 1e-12
+
+
+def test_within_agency_pairs_are_pairs_of_one_agency_with_their_crowd(person_schema, secret):
+    data = generate_synthetic(600, 2, seed=4, common_names=5)
+    batches = [
+        bloom.encode(df, person_schema, secret, agency=name, id_column="record_ref")
+        for name, df in data.agencies.items()
+    ]
+    pool = build_pool(batches, None)
+    segments = [(int(lo), int(hi)) for lo, hi in pool.bounds]
+
+    def find(a, b, floor, top_k):
+        return search(a, b, floor, top_k, segments=segments)
+
+    low = within_pairs(pool, 0, 0.5, 10, find)
+    levels = low.at(0.6)
+    # one search at a lower floor, cut at a higher one, is a search at the higher one
+    assert np.array_equal(levels, within_pairs(pool, 0, 0.6, 10, find).at(0.6))
+    assert len(levels) > 0
+    assert len(low.g1) > len(levels)
+    assert (pool.agency_codes[low.g1] == 0).all() and (pool.agency_codes[low.g2] == 0).all()
+    assert (low.g1 != low.g2).all()  # never a record with itself
+    # each hit kept: a pair found from both ends is there twice, once from each end
+    hits = set(zip(low.g1.tolist(), low.g2.tolist(), strict=True))
+    assert len(hits) == len(low.g1) and any((b, a) in hits for a, b in hits)
+    assert levels.shape[1] == len(pool.bounds) + 1
+    assert (levels[:, -1] >= 0).all()  # every pair has its crowd
+    # the same run links as well as before: the known non-matches only sharpen u
+    report = linkage.link(batches)
+    cases = report.assignments.merge(data.truth, on=["agency", "record_ref"])
+    entity_per_case = cases.groupby("case_id")["entity_id"].nunique()
+    assert (entity_per_case == 1).mean() > 0.95
