@@ -78,13 +78,20 @@ def segment_dice(
     return out
 
 
-def crowd_levels(g1: np.ndarray, g2: np.ndarray) -> np.ndarray:
+def crowd_levels(g1: np.ndarray, g2: np.ndarray, second_share: float = 1.0) -> np.ndarray:
     """Per candidate pair ``(g1[t], g2[t])``, its crowd as a comparison level (``int8``, higher
     for a smaller crowd, as a higher Dice level is closer): ``len(CROWD_EDGES)`` when neither
-    record has another candidate, 0 from ``CROWD_EDGES[-1]`` candidate pairs together."""
+    record has another candidate, 0 from ``CROWD_EDGES[-1]`` candidate pairs together.
+
+    ``second_share``: the share of the searching records the pairs come from (a sample's):
+    each found record's count is what that share of its finders gave, so it is scaled up by
+    its inverse (1: every record searched, counts exact)."""
     if g1.size == 0:
         return np.zeros(0, np.int8)
     first = np.unique(g1, return_inverse=True)[1].ravel()
     second = np.unique(g2, return_inverse=True)[1].ravel()
-    crowd = np.bincount(first)[first] + np.bincount(second)[second] - 1
+    found = np.bincount(second)[second]
+    if second_share != 1.0:
+        found = np.rint(found / second_share).astype(np.int64)
+    crowd = np.bincount(first)[first] + found - 1
     return (len(CROWD_EDGES) - np.searchsorted(CROWD_EDGES, crowd, side="right")).astype(np.int8)

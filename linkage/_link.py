@@ -61,6 +61,10 @@ logger = logging.getLogger(__name__)
 
 MIN_PAIRS_PER_MODEL = 2000  # fewer candidate pairs than this: use the model of all pairs
 STORE_LINKS_ABOVE = 0.01
+# known non-matches: at most this many new records of an agency are searched among its own
+# records (a seeded sample above it: EM needs their shape, not all of them, and the search
+# stays a small share of a large run's)
+WITHIN_SAMPLE = 20_000
 FLOOR_QUANTILE = 0.99  # candidates: Dice above 99% of random pairs (then the best top_k)
 Finder = Callable[[np.ndarray, np.ndarray, float, int | None], CandidatePairs]
 _Key: TypeAlias = tuple[int, int]  # an agency pair (codes x <= y)
@@ -175,18 +179,21 @@ class WithinPairs:
     g2: np.ndarray  # the record it found
     score: np.ndarray  # their Dice
     levels: np.ndarray  # their segments' comparison levels
+    searched_share: float = 1.0  # the share of the agency's new records that searched
 
     def at(self, floor: float) -> np.ndarray:
         """Comparison levels (with the crowd) of the hits at or above ``floor``: a search at
         that floor finds them, the best ``top_k + 1`` being the best ``top_k + 1`` above it."""
         keep = self.score >= floor
-        crowd = crowd_levels(self.g1[keep], self.g2[keep])
+        crowd = crowd_levels(self.g1[keep], self.g2[keep], self.searched_share)
         return np.concatenate([self.levels[keep], crowd[:, None]], axis=1)
 
 
 def within_pairs(pool: Pool, x: int, floor: float, top_k: int, find: Finder) -> WithinPairs:
-    """Agency ``x``'s new records each searched among the records of ``x`` as a run searches
-    another agency's: the best ``top_k`` other than the record itself, above ``floor``. With
+    """Agency ``x``'s new records (a seeded sample of :data:`WITHIN_SAMPLE` when there are more;
+    the found records' crowds scaled to all of them) each searched among the records of ``x``
+    as a run searches another agency's: the best ``top_k`` other than the record itself, above
+    ``floor``. With
     one record per person per agency these are pairs of two people, the run's known
     non-matches (:mod:`linkage._fellegi`). Each hit is kept as a hit across agencies is -- a
     pair found from both ends twice, each time with the crowd of its search -- so that they
@@ -196,6 +203,10 @@ def within_pairs(pool: Pool, x: int, floor: float, top_k: int, find: Finder) -> 
     (8.9% of them)."""
     members = pool.members(x)
     query = members[pool.is_new[members]]
+    share = 1.0
+    if len(query) > WITHIN_SAMPLE:  # a seeded sample: the same run gives the same pairs
+        pick = np.random.default_rng(x).choice(len(query), WITHIN_SAMPLE, replace=False)
+        share, query = WITHIN_SAMPLE / len(query), query[np.sort(pick)]
     if len(query) == 0:
         none = np.zeros(0, np.int64)
         return WithinPairs(none, none, np.zeros(0), np.zeros((0, len(pool.bounds)), np.int8))
@@ -204,7 +215,7 @@ def within_pairs(pool: Pool, x: int, floor: float, top_k: int, find: Finder) -> 
     other = g1 != g2  # a record finds itself first
     g1, g2, score = g1[other], g2[other], c.score[other]
     lv = comparison_levels(segment_dice(pool.filters, pool.filters, g1, g2, pool.bounds))
-    return WithinPairs(g1, g2, score, lv)
+    return WithinPairs(g1, g2, score, lv, share)
 
 
 def known_non_matches(

@@ -7,6 +7,7 @@ the candidates' non-matches do not make a match class of what sets them apart.""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -14,6 +15,7 @@ import bloom
 import linkage
 import linkage._fellegi as fellegi
 from evaluation import generate_synthetic
+from linkage._features import CROWD_EDGES, crowd_levels
 from linkage._fellegi import LEVEL_EDGES, MAX_MATCH_GROWTH, fit_fellegi_sunter, level_shares
 from linkage._link import within_pairs
 from linkage._pool import build_pool
@@ -141,3 +143,43 @@ def test_within_agency_pairs_are_pairs_of_one_agency_with_their_crowd(person_sch
     cases = report.assignments.merge(data.truth, on=["agency", "record_ref"])
     entity_per_case = cases.groupby("case_id")["entity_id"].nunique()
     assert (entity_per_case == 1).mean() > 0.95
+
+
+def test_a_large_agency_searches_a_seeded_sample_and_scales_the_found_crowds(
+    person_schema, secret, monkeypatch
+):
+    import linkage._link as link_module
+
+    data = generate_synthetic(600, 2, seed=4, common_names=5)
+    batches = [
+        bloom.encode(df, person_schema, secret, agency=name, id_column="record_ref")
+        for name, df in data.agencies.items()
+    ]
+    pool = build_pool(batches, None)
+    segments = [(int(lo), int(hi)) for lo, hi in pool.bounds]
+
+    def find(a, b, floor, top_k):
+        return search(a, b, floor, top_k, segments=segments)
+
+    new = int(pool.is_new[pool.members(0)].sum())
+    monkeypatch.setattr(link_module, "WITHIN_SAMPLE", 100)
+    sampled = within_pairs(pool, 0, 0.5, 10, find)
+    assert len(np.unique(sampled.g1)) <= 100 < new
+    assert sampled.searched_share == pytest.approx(100 / new)
+    again = within_pairs(pool, 0, 0.5, 10, find)  # seeded: the same run, the same pairs
+    assert np.array_equal(sampled.g1, again.g1) and np.array_equal(sampled.g2, again.g2)
+    # the records found are found by a share of their finders: their counts scale up
+    unscaled = crowd_levels(sampled.g1, sampled.g2)
+    assert (sampled.at(0.5)[:, -1] <= unscaled).all()
+    assert (sampled.at(0.5)[:, -1] < unscaled).any()
+
+
+def test_crowd_levels_scale_the_found_side_by_its_share():
+    g1 = np.array([0, 0, 1, 2], np.int64)
+    g2 = np.array([5, 6, 5, 5], np.int64)
+    # counts: g1 2,2,1,1; g2 3,1,3,3 -> crowd 4,2,3,3; at a share of 1/2: g2 6,2,6,6 -> 7,3,6,6
+    full, half = crowd_levels(g1, g2), crowd_levels(g1, g2, second_share=0.5)
+    assert np.array_equal(full, crowd_levels(g1, g2, second_share=1.0))
+    edges = len(CROWD_EDGES) - np.searchsorted(CROWD_EDGES, [7, 3, 6, 6], side="right")
+    assert np.array_equal(half, edges.astype(np.int8))
+    assert (half <= full).all()
