@@ -115,7 +115,10 @@ def make_registry(request, tmp_path):
 
 @pytest.fixture(scope="session")
 def ray_session():
-    """A lean local Ray with two CPUs, started once through ``linkage.ensure_ray``.
+    """A lean local Ray with two CPUs, started once per test process through
+    ``linkage.ensure_ray``; ``address`` is where other processes join it (its GCS): the test
+    servers do (``CASELINK_RAY_ADDRESS``, tests/service/servers.py ``ray_settings``) rather
+    than each starting a Ray of its own.
 
     Records whether ``ensure_ray`` kept the SIGTERM handler installed before it, and shuts
     Ray down at the end only if this fixture started it.
@@ -133,7 +136,8 @@ def ray_session():
         kept = signal.getsignal(signal.SIGTERM) is marker
     finally:
         signal.signal(signal.SIGTERM, previous)
-    yield SimpleNamespace(started=started, sigterm_kept=kept)
+    address = ray.get_runtime_context().gcs_address
+    yield SimpleNamespace(started=started, sigterm_kept=kept, address=address)
     if started:
         ray.shutdown()
 
