@@ -115,7 +115,10 @@ def make_registry(request, tmp_path):
 
 @pytest.fixture(scope="session")
 def ray_session():
-    """A lean local Ray with two CPUs, started once through ``linkage.ensure_ray``.
+    """A lean local Ray with two CPUs, started once per test process through
+    ``linkage.ensure_ray``; ``address`` is where other processes join it (its GCS): the test
+    servers do (``CASELINK_RAY_ADDRESS``, tests/service/servers.py ``ray_settings``) rather
+    than each starting a Ray of its own.
 
     Records whether ``ensure_ray`` kept the SIGTERM handler installed before it, and shuts
     Ray down at the end only if this fixture started it.
@@ -133,7 +136,8 @@ def ray_session():
         kept = signal.getsignal(signal.SIGTERM) is marker
     finally:
         signal.signal(signal.SIGTERM, previous)
-    yield SimpleNamespace(started=started, sigterm_kept=kept)
+    address = ray.get_runtime_context().gcs_address
+    yield SimpleNamespace(started=started, sigterm_kept=kept, address=address)
     if started:
         ray.shutdown()
 
@@ -204,19 +208,22 @@ SERVER_MODULES = (
 # its whole process tree under the load of other agents): the groups go to the workers
 # longest first (xdist hands a worker its next group as it nears the end of one: greedy,
 # longest processing time first), so that no worker starts a long group when the others are
-# nearly done. A group not listed counts as short.
+# nearly done. A group not listed counts as short. core, query and households: scaled by
+# what their servers joining the test process's Ray saved when each group ran alone, before
+# and after, back to back (2026-12-05, 10:55-11:34 UTC, load 3-5: core 248 -> 198 s, query
+# 104 -> 80 and 87 -> 70 s, households 63 -> 56 s).
 GROUP_SECONDS = {
     "tests/service/e2e/test_crash.py": 220,
     "tests/evaluation": 210,
     "tests/service/console": 190,
     "tests/service/e2e": 150,
-    "tests/service/households": 150,
-    "tests/service/core": 140,
+    "tests/service/households": 132,
+    "tests/service/core": 112,
     "tests/test_light_install.py": 100,
-    "tests/service/query": 100,
     "tests/linkage/cases": 85,
     "tests/bloom": 85,
     "tests/linkage": 80,
+    "tests/service/query": 79,
     "tests/evaluation/cluster": 75,
     "tests/service/lifecycle": 50,
     "tests/service/fuzz": 40,

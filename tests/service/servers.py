@@ -1,13 +1,16 @@
 """Real caselink servers over loopback, on SQLite and on PostgreSQL.
 
 Each server is a subprocess ``caselink serve`` with its own database (a SQLite file, or a
-fresh PostgreSQL schema dropped afterwards), its own Ray and its own process group, killed
-at teardown. The ``fleet`` launches one per backend at once; ``service`` (package-scoped:
-stopped, with its Ray, once this folder's tests are done; one parameter per backend) is the
-one the tests of a backend share, with an admin key made as ``caselink admin create-agency
---role admin`` makes it (:func:`bootstrap_key`) and a steward key the admin issues over
-HTTP; ``world`` on it is a three-agency agreement whose first run has succeeded. test_crash
-kills servers of its own (fault points).
+fresh PostgreSQL schema dropped afterwards) and its own process group, killed at teardown.
+Its Ray is chosen where it is made (:func:`ray_settings`): it joins the test process's Ray
+(``ray_session``: one Ray per test process, not one start-up and shutdown per server), or
+starts one of its own where a test is about the service's own Ray or kills servers. The
+``fleet`` launches one per backend at once, each with a Ray of its own; ``service``
+(package-scoped: stopped, with its Ray, once this folder's tests are done; one parameter per
+backend) is the one the tests of a backend share, with an admin key made as ``caselink admin
+create-agency --role admin`` makes it (:func:`bootstrap_key`) and a steward key the admin
+issues over HTTP; ``world`` on it is a three-agency agreement whose first run has succeeded.
+test_crash kills servers of its own (fault points).
 """
 
 from __future__ import annotations
@@ -97,17 +100,27 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def service_env(db_url: str, **extra: str) -> dict[str, str]:
+def ray_settings(address: str | None) -> dict[str, str]:
+    """The Ray of a test server: join the Ray at ``address`` (``ray_session.address``: the
+    test process's), or, with None, start a lean one of its own (one CPU, 100 MB of object
+    store) -- for the tests about the service's own Ray and those that kill servers."""
+    if address is None:
+        return {"CASELINK_RAY_NUM_CPUS": "1", "CASELINK_RAY_OBJECT_STORE_MB": "100"}
+    return {"CASELINK_RAY_ADDRESS": address}
+
+
+def service_env(db_url: str, ray: str | None = None, **extra: str) -> dict[str, str]:
+    """The environment of a ``caselink`` command on ``db_url``: no CASELINK_ setting of this
+    process's, Ray as :func:`ray_settings` says, then ``extra``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CASELINK_")}
     env.update(
         CASELINK_DATABASE_URL=db_url,
         RAY_USAGE_STATS_ENABLED="0",
         RAY_AUTH_MODE="disabled",
-        CASELINK_RAY_NUM_CPUS="1",
-        CASELINK_RAY_OBJECT_STORE_MB="100",
         CASELINK_MAX_UPLOAD_MB="1",
         COLUMNS="2000",  # rich tables of the CLI: one line per row
     )
+    env.update(ray_settings(ray))
     env.update(extra)
     return env
 
@@ -124,14 +137,17 @@ def caselink_started(db_url: str, *args: str) -> subprocess.Popen:
 
 
 class Server:
-    """``caselink serve`` in its own process group, on a free loopback port."""
+    """``caselink serve`` in its own process group, on a free loopback port; ``ray``: the
+    address of the Ray it joins, or None for a Ray of its own (:func:`ray_settings`)."""
 
-    def __init__(self, db: Database, workdir: Path, name: str = "server", **env: str) -> None:
+    def __init__(
+        self, db: Database, workdir: Path, name: str = "server", *, ray: str | None, **env: str
+    ) -> None:
         self.db, self.workdir, self.name = db, workdir, name
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.ray_tmp = Path(tempfile.mkdtemp(prefix="clray", dir="/tmp"))  # short socket paths
-        self.env = service_env(db.url, RAY_TMPDIR=str(self.ray_tmp), **env)
+        self.env = service_env(db.url, ray, RAY_TMPDIR=str(self.ray_tmp), **env)
         self.proc: subprocess.Popen | None = None
         self.starts = 0
 
@@ -246,7 +262,8 @@ class Service:
 class Fleet:
     """One server per backend the session's tests use, launched together so that later
     backends start up while the first one's tests run. Each database gets its admin from
-    :func:`bootstrap_key` once its schema is current, while the server starts Ray."""
+    :func:`bootstrap_key` once its schema is current, while the server starts Ray: a Ray of
+    its own (tests/service/e2e/test_flow.py checks that the first run ran on it)."""
 
     def __init__(self, stack: contextlib.ExitStack, request, tmp_path_factory) -> None:
         used = {
@@ -265,7 +282,7 @@ class Fleet:
             except pytest.skip.Exception as e:
                 self.skipped[kind] = str(e)
                 continue
-            server = Server(db, tmp_path_factory.mktemp(f"server-{kind}"))
+            server = Server(db, tmp_path_factory.mktemp(f"server-{kind}"), ray=None)
             stack.callback(server.cleanup)  # before the database goes
             server.launch()
             self.servers[kind] = server

@@ -53,11 +53,18 @@ def console_service(
     person_schema: bloom.Schema,
     secret: bloom.Secret,
     tmp_path_factory: pytest.TempPathFactory,
+    ray_session,
 ) -> Iterator[Served]:
     """The server, started once for the folder's browser tests, stopped after the last."""
     workdir = tmp_path_factory.mktemp("console-browser")
     with make_database("sqlite", request, workdir) as db:
-        server = Server(db, workdir, name="console", CASELINK_CONSOLE_SIGN_INS_PER_MINUTE="1000")
+        server = Server(
+            db,
+            workdir,
+            name="console",
+            ray=ray_session.address,
+            CASELINK_CONSOLE_SIGN_INS_PER_MINUTE="1000",
+        )
         try:
             admin, submitters, steward = started_with_keys(server, AGENCIES)
             yield Served(server, admin, steward, submitters, workdir, person_schema, secret)

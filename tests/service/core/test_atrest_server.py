@@ -25,7 +25,7 @@ from service._datakeys import inventory
 from service._tables import batch_records
 from tests.atrest import filter_words, word_hits
 from tests.cli import caselink
-from tests.service.servers import make_database
+from tests.service.servers import make_database, ray_settings
 
 CASELINK = Path(sys.executable).with_name("caselink")
 COLUMNS = (batch_records.c.bloom, records_table.c.bloom)
@@ -34,12 +34,11 @@ COLUMNS = (batch_records.c.bloom, records_table.c.bloom)
 class AtRest:
     """One server on one database, three uploads (two linked, one pending) and its keys."""
 
-    def __init__(self, db, work: Path, schema, secret, febrl4) -> None:
+    def __init__(self, db, work: Path, schema, secret, febrl4, ray: str | None) -> None:
         self.db, self.work, self.schema, self.secret = db, work, schema, secret
         self.key_file = work / "keys" / "data-keys"
         self.env = {
-            "CASELINK_RAY_NUM_CPUS": "1",
-            "CASELINK_RAY_OBJECT_STORE_MB": "100",
+            **ray_settings(ray),
             "CASELINK_DATA_KEY_FILE": str(self.key_file),
         }
         engine = open_database(db.url)
@@ -94,10 +93,10 @@ class AtRest:
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def atrest(request, tmp_path_factory, febrl4, febrl_schema, secret):
+def atrest(request, tmp_path_factory, febrl4, febrl_schema, secret, ray_session):
     work = tmp_path_factory.mktemp("atrest")
     with make_database(request.param, request, work) as db:
-        w = AtRest(db, work, febrl_schema, secret, febrl4)
+        w = AtRest(db, work, febrl_schema, secret, febrl4, ray_session.address)
         try:
             with Client(w.svc.url, w.admin) as admin:
                 w.keys = {}

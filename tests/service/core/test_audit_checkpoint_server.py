@@ -29,7 +29,7 @@ from service._checkpoint import check_kept, read_checkpoints
 from service._signing import load_signer
 from tests.cli import caselink
 from tests.service.core.tamper import head, truncate
-from tests.service.servers import agreement_body, make_database
+from tests.service.servers import agreement_body, make_database, ray_settings
 
 CASELINK = Path(sys.executable).with_name("caselink")
 
@@ -47,7 +47,7 @@ def _lines_of(data: bytes) -> list[dict]:
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def anchored(request, tmp_path_factory, person_schema):
+def anchored(request, tmp_path_factory, person_schema, ray_session):
     """A server run from start to SIGTERM, what its checkpoint file held at each step, and
     the database truncated afterwards."""
     work = tmp_path_factory.mktemp("anchor")
@@ -57,8 +57,7 @@ def anchored(request, tmp_path_factory, person_schema):
         admin = bootstrap_agency(engine, "operator", "admin").api_key
         key_file, file = work / "keys" / "audit.key", work / "anchor" / "checkpoints.jsonl"
         env = {
-            "CASELINK_RAY_NUM_CPUS": "1",
-            "CASELINK_RAY_OBJECT_STORE_MB": "100",
+            **ray_settings(ray_session.address),
             "CASELINK_AUDIT_KEY_FILE": str(key_file),
             "CASELINK_AUDIT_CHECKPOINT_FILE": str(file),
             "CASELINK_AUDIT_CHECKPOINT_SECONDS": "3600",

@@ -17,12 +17,13 @@ import pytest
 
 from service import ServiceProcess
 from tests.cli import caselink
+from tests.service.servers import ray_settings
 
 CASELINK = Path(sys.executable).with_name("caselink")
 
 
 @pytest.fixture(scope="module")
-def cli(tmp_path_factory, febrl4):
+def cli(tmp_path_factory, febrl4, ray_session):
     work = tmp_path_factory.mktemp("cli")
     url = f"sqlite:///{work / 'caselink.db'}"
     clean = {k: v for k, v in os.environ.items() if not k.startswith("CASELINK_")}
@@ -45,7 +46,7 @@ def cli(tmp_path_factory, febrl4):
     assert boot.returncode == 0, boot.stderr
     assert "with role admin" in boot.stderr, boot.stderr
     (work / "admin.key").write_text(boot.stdout.strip().splitlines()[-1])
-    env = {"CASELINK_RAY_NUM_CPUS": "1", "CASELINK_RAY_OBJECT_STORE_MB": "100"}
+    env = ray_settings(ray_session.address)
     svc = ServiceProcess(url, log=work / "service.log", env=env).start()
     a = febrl4.a.head(200)
     entity = lambda refs: refs.str.split("-").str[1]  # noqa: E731

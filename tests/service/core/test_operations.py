@@ -15,7 +15,7 @@ import bloom
 from service import Client, ClientError, ServiceProcess
 from service._admin import bootstrap_agency, open_database
 from service._backup import BackupError, backup, restore
-from tests.service.servers import make_database
+from tests.service.servers import make_database, ray_settings
 
 METRICS_TOKEN = "ops-metrics-token-0123456789abcdef"
 
@@ -28,7 +28,7 @@ def database(request, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def ops(database, tmp_path_factory, febrl4, febrl_schema, secret):
+def ops(database, tmp_path_factory, febrl4, febrl_schema, secret, ray_session):
     """A server; an admin, a steward, a submitter, one uploaded batch and a finished run."""
     work = tmp_path_factory.mktemp("ops")
     kind, url = database
@@ -37,8 +37,7 @@ def ops(database, tmp_path_factory, febrl4, febrl_schema, secret):
     steward = bootstrap_agency(engine, "coord", "steward").api_key
     engine.dispose()  # the server opens its own
     env = {
-        "CASELINK_RAY_NUM_CPUS": "1",
-        "CASELINK_RAY_OBJECT_STORE_MB": "100",
+        **ray_settings(ray_session.address),
         "CASELINK_LOG_LEVEL": "DEBUG",
         "CASELINK_METRICS_TOKEN": METRICS_TOKEN,
     }

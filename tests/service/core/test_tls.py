@@ -19,6 +19,7 @@ import pytest
 from service import Client, ClientError, ServiceProcess
 from service._admin import bootstrap_agency, open_database
 from tests.cli import caselink
+from tests.service.servers import ray_settings
 
 CASELINK = Path(sys.executable).with_name("caselink")
 
@@ -79,7 +80,7 @@ def _certificates(where: Path) -> tuple[Path, Path, Path]:
 
 
 @pytest.fixture(scope="module")
-def tls(tmp_path_factory):
+def tls(tmp_path_factory, ray_session):
     work = tmp_path_factory.mktemp("tls")
     ca, cert, key = _certificates(work)
     url = f"sqlite:///{work / 'caselink.db'}"
@@ -88,8 +89,7 @@ def tls(tmp_path_factory):
     engine.dispose()
     (work / "operator.key").write_text(operator)
     env = {
-        "CASELINK_RAY_NUM_CPUS": "1",
-        "CASELINK_RAY_OBJECT_STORE_MB": "100",
+        **ray_settings(ray_session.address),
         "CASELINK_DATA_KEY_FILE": str(work / "keys" / "data-keys"),
     }
     svc = ServiceProcess(

@@ -65,10 +65,10 @@ def registers(seed: int = 5) -> dict[str, pd.DataFrame]:
 
 
 @pytest.fixture(scope="package")
-def published(request, person_schema, secret, tmp_path_factory) -> Iterator[Published]:
+def published(request, person_schema, secret, tmp_path_factory, ray_session) -> Iterator[Published]:
     workdir = tmp_path_factory.mktemp("published")
     with make_database("sqlite", request, workdir) as db:
-        server = Server(db, workdir, name="docs")
+        server = Server(db, workdir, name="docs", ray=ray_session.address)
         try:
             admin_key, keys, steward_key = started_with_keys(server, AGENCIES)
             with server.client(admin_key) as admin:

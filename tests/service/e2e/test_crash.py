@@ -156,7 +156,7 @@ def site(request, tmp_path_factory, person_schema, secret) -> Iterator[Site]:
     workdir = tmp_path_factory.mktemp(f"crash-{kind}")
     faults = workdir / "faults"
     with make_database(kind, request, workdir) as db:
-        server = Server(db, workdir, name="crash", CASELINK_TEST_FAULTS_FILE=str(faults))
+        server = Server(db, workdir, name="crash", ray=None, CASELINK_TEST_FAULTS_FILE=str(faults))
         try:
             admin, keys, steward = started_with_keys(server, AGENCIES)
             frames = _registers()

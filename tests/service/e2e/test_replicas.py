@@ -146,8 +146,8 @@ def pair(request, tmp_path_factory, person_schema, secret) -> Iterator[Pair]:
     with make_database("postgresql", request, workdir) as db:  # skips without PostgreSQL
         a_dir, b_dir = workdir / "a", workdir / "b"
         a_dir.mkdir(), b_dir.mkdir()
-        a = Server(db, a_dir, name="a", CASELINK_TEST_FAULTS_FILE=str(faults), **shared)
-        b = Server(db, b_dir, name="b", **shared)
+        a = Server(db, a_dir, name="a", ray=None, CASELINK_TEST_FAULTS_FILE=str(faults), **shared)
+        b = Server(db, b_dir, name="b", ray=None, **shared)
         try:
             admin, keys, steward = started_with_keys(a, AGENCIES)
             data = generate_synthetic(80, 2, seed=13)

@@ -152,10 +152,12 @@ def households_db(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[
 
 @pytest.fixture(scope="package")
 def households(
-    households_db: Database, person_schema, secret, tmp_path_factory
+    households_db: Database, person_schema, secret, tmp_path_factory, ray_session
 ) -> Iterator[Households]:
     workdir = tmp_path_factory.mktemp(f"households-{households_db.kind}")
-    server = Server(households_db, workdir, name="households", **HOUSEHOLD_ENV)
+    server = Server(
+        households_db, workdir, name="households", ray=ray_session.address, **HOUSEHOLD_ENV
+    )
     try:
         server.launch()
         server.wait_migrated()

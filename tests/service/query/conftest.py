@@ -128,9 +128,11 @@ def query_db(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[Datab
 
 
 @pytest.fixture(scope="package")
-def tracing(query_db: Database, person_schema, secret, tmp_path_factory) -> Iterator[Tracing]:
+def tracing(
+    query_db: Database, person_schema, secret, tmp_path_factory, ray_session
+) -> Iterator[Tracing]:
     workdir = tmp_path_factory.mktemp(f"tracing-{query_db.kind}")
-    server = Server(query_db, workdir, name="tracing", **QUERY_ENV)
+    server = Server(query_db, workdir, name="tracing", ray=ray_session.address, **QUERY_ENV)
     try:
         server.launch()
         server.wait_migrated()

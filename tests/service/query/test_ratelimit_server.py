@@ -88,10 +88,10 @@ class Limits:
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def limits(request, person_schema, secret, tmp_path_factory) -> Iterator[Limits]:
+def limits(request, person_schema, secret, tmp_path_factory, ray_session) -> Iterator[Limits]:
     workdir = tmp_path_factory.mktemp(f"limits-{request.param}")
     with make_database(request.param, request, workdir) as db:
-        server = Server(db, workdir, name="limits", **ENV)
+        server = Server(db, workdir, name="limits", ray=ray_session.address, **ENV)
         try:
             server.launch()
             server.wait_migrated()
