@@ -214,6 +214,13 @@ def level_shares(levels: np.ndarray) -> np.ndarray:
     return cast(np.ndarray, out / out.sum(axis=1, keepdims=True))
 
 
+def m_start(columns: int, n_levels: int) -> np.ndarray:
+    """Where EM starts ``m`` (and how its prior leans): per column, shares rising steeply with
+    the level, so that the match class begins as the agreeing pairs."""
+    ramp = np.exp(4 * np.linspace(0.0, 1.0, n_levels))
+    return np.tile(ramp / ramp.sum(), (columns, 1))
+
+
 def fit_fellegi_sunter(
     levels: np.ndarray,
     *,
@@ -256,8 +263,7 @@ def fit_fellegi_sunter(
     shared = len(patterns) if labels_in_shares else free
     if not shared and not labels_in_shares:
         raise ValueError("labelled pairs kept out of the shares need unlabelled pairs beside them")
-    ramp = np.linspace(0.0, 1.0, n_levels)
-    m0 = np.tile(np.exp(4 * ramp) / np.exp(4 * ramp).sum(), (segs, 1))
+    m0 = m_start(segs, n_levels)
     u0 = u_random if u_random is not None else np.tile(m0[0][::-1], (segs, 1))
     m, u = m0.copy(), u0.copy()
     m_prior, u_prior = m0 * 2.0, u0 * prior_pairs

@@ -101,7 +101,7 @@ from typing import TypeAlias, cast
 import numpy as np
 
 from linkage._facts import RecordFacts
-from linkage._fellegi import FSModel, _distinct, _log_likelihood, level_shares
+from linkage._fellegi import FSModel, _distinct, _log_likelihood, level_shares, m_start
 from linkage._fellegi import _monotone as monotone
 from linkage._pool import Pool
 
@@ -307,8 +307,7 @@ def fit_household_columns(
     weaker evidence)."""
     n_levels = u_random.shape[1]
     cols = levels.shape[1]
-    ramp = np.linspace(0.0, 1.0, n_levels)
-    m_prior = np.tile(np.exp(4 * ramp) / np.exp(4 * ramp).sum(), (cols, 1)) * 2.0
+    m_prior = m_start(cols, n_levels) * 2.0
     u_prior = u_random * prior_pairs
     logit = np.log(np.clip(first, 1e-9, 1 - 1e-9)) - np.log1p(-np.clip(first, 1e-9, 1 - 1e-9))
     ok = levels >= 0
