@@ -47,6 +47,7 @@ synthetic 5,000 0.9940 -> 0.9938 (0.0020 -> 0.0021), FEBRL4 and FEBRL3 with dupl
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import cast
 
@@ -295,17 +296,28 @@ def fit_fellegi_sunter(
             np.concatenate([patterns, known]),
             np.r_[counts, known_counts.astype(np.float64)],
             labelled=(np.r_[fixed, np.zeros(len(known))], shared),
+            agrees_most=True,
         )
         # they are there to take namesakes out of the matches: a mixture whose match class
         # they made larger than the two-class fit's took what sets them apart from the
-        # candidates' non-matches for a match (module docstring), and is fitted without them
-        mixed = mixed if mixed.prior <= MAX_MATCH_GROWTH * two.prior else None
+        # candidates' non-matches for a match (module docstring), and one whose match class
+        # drifted to agree less than a non-match class lost the matches (a 1,000,000-people
+        # common-name register: F1 0.06); either is fitted without them
+        if mixed is not None and mixed.prior > MAX_MATCH_GROWTH * two.prior:
+            mixed = None
     if mixed is None:
-        mixed = mixture(patterns, counts, labelled=(fixed, shared))
+        mixed = cast(FSModel, mixture(patterns, counts, labelled=(fixed, shared)))
     # the classes exist to take namesakes out of the matches; a mixture whose match class is
     # larger has made close strangers a class of "matches" (two registers with no person in
     # common do this: 0.02% matches became 7%), so the two-class fit stands
     return mixed if mixed.prior <= MAX_MATCH_GROWTH * two.prior else two
+
+
+def most_agreeing(tables: Sequence[np.ndarray]) -> int:
+    """The class whose level shares lean most to agreement (the mean level, per segment,
+    summed): the match class, whatever order EM left the classes in."""
+    ramp = np.linspace(0.0, 1.0, tables[0].shape[1])
+    return int(np.argmax([float((t * ramp).sum()) for t in tables]))
 
 
 def _fit_classes(
@@ -316,7 +328,8 @@ def _fit_classes(
     classes: int,
     limits: tuple[int, float],
     labelled: tuple[np.ndarray, int],
-) -> FSModel:
+    agrees_most: bool = False,
+) -> FSModel | None:
     """EM of one match class and ``classes`` non-match classes, from the two-class fit.
 
     Class 0 starts as the two-class ``m``; the non-match classes start as its ``u`` tilted
@@ -324,6 +337,9 @@ def _fit_classes(
     non-match class carries an equal part of the random-pair anchor. The last ``len(fixed)``
     patterns are labelled: their responsibilities are held to their label, and class 0 stays
     the match class. The classes' shares are counted over the first ``shared`` patterns.
+    ``agrees_most``: None when class 0, held as the match class by labels, ends agreeing less
+    than some non-match class (:func:`most_agreeing`) -- labels that are all non-matches hold
+    it out of their pairs without holding it to the matches, and it can drift away from them.
     """
     (m_prior, u_prior), (max_iter, tol), (fixed, shared) = priors, limits, labelled
     free = len(patterns) - len(fixed)
@@ -359,8 +375,10 @@ def _fit_classes(
         if done:
             break
     # the match class is the one whose pairs agree most, whatever EM did to the order
-    agreement = [float((t * ramp).sum()) for t in tables]
-    match = 0 if fixed.size else int(np.argmax(agreement))
+    most = most_agreeing(tables)
+    if fixed.size and agrees_most and most != 0:
+        return None
+    match = 0 if fixed.size else most
     rest = [k for k in range(len(tables)) if k != match]
     u_classes = np.stack([tables[k] for k in rest])
     class_shares = shares[rest] / shares[rest].sum()

@@ -183,3 +183,21 @@ def test_crowd_levels_scale_the_found_side_by_its_share():
     edges = len(CROWD_EDGES) - np.searchsorted(CROWD_EDGES, [7, 3, 6, 6], side="right")
     assert np.array_equal(half, edges.astype(np.int8))
     assert (half <= full).all()
+
+
+def test_the_match_class_is_the_one_leaning_most_to_agreement():
+    low = np.array([[0.7, 0.2, 0.1], [0.6, 0.3, 0.1]])
+    high = np.array([[0.1, 0.2, 0.7], [0.1, 0.3, 0.6]])
+    mid = np.array([[0.3, 0.4, 0.3], [0.3, 0.4, 0.3]])
+    assert fellegi.most_agreeing([high, low, mid]) == 0
+    # a class 0 that drifted below a non-match class is not the match class any more: a fit
+    # holding it there by known non-matches alone is dropped for the fit without them
+    assert fellegi.most_agreeing([low, mid, high]) == 2
+
+
+def test_known_non_matches_leave_a_match_class_that_agrees_most():
+    for seed in range(5):
+        candidates, known, anchor = _unlike_strangers(seed)
+        got = fit_fellegi_sunter(candidates, u_random=anchor, non_matches=known)
+        ramp = np.linspace(0.0, 1.0, got.m.shape[1])
+        assert (got.m * ramp).sum() > (got.u * ramp).sum()
