@@ -41,7 +41,14 @@ import pandas as pd
 import bloom
 from evaluation._bench_families import SECRET, family_set
 from evaluation._bench_query import _first_answer
-from evaluation._bench_service import PURPOSE, TRACER, bootstrap_keys, mint_keys, percentiles
+from evaluation._bench_service import (
+    PURPOSE,
+    TRACER,
+    bootstrap_keys,
+    create_agreement,
+    mint_keys,
+    percentiles,
+)
 from evaluation._family_metrics import family_recall, members_found
 from evaluation._households_synth import HouseholdData
 from evaluation._tracing import SoughtFamilies, sought_families
@@ -274,22 +281,6 @@ def _parties(svc_url: str, minting: str, agencies: list[str]) -> tuple[dict, str
     return submitters, mint_keys(svc_url, minting, TRACER, "tracer", 1)[0]
 
 
-def _agreement(svc_url: str, steward: str, agencies: list[str], name: str) -> str:
-    from service.client import Client
-
-    schema = bloom.Schema.load("person")
-    with Client(svc_url, steward) as c:
-        return c.create_agreement(
-            name=name,
-            parties=[*agencies, TRACER],
-            purposes=["linkage", PURPOSE],
-            schema_fingerprint=schema.fingerprint,
-            filter_bits=schema.filter_bits,
-            segments=schema.layout,
-            retention_days=365,
-        )["agreement_id"]
-
-
 def _link(svc_url: str, agreement: str, registers: dict, submitters: dict, work: Path) -> dict:
     """Upload each agency's register, run, and read back every held record's case."""
     from service.client import Client
@@ -380,7 +371,8 @@ def _one_set(
     from service.client import Client
 
     bodies = _family_bodies(sought, work)
-    agreement = _agreement(svc_url, keys.steward, list(data.agencies), name)
+    parties = [*data.agencies, TRACER]
+    agreement = create_agreement(svc_url, keys.steward, bloom.Schema.load("person"), parties, name)
     linked = _link(svc_url, agreement, dict(data.agencies), keys.submitters, work)
     held, tracer = linked["held"], keys.tracer
     load = os.getloadavg()

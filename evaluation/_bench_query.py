@@ -26,7 +26,14 @@ import sqlalchemy as sa
 
 import bloom
 from evaluation._bench import peak_rss_gib
-from evaluation._bench_service import PURPOSE, TRACER, people, percentiles, query_bodies
+from evaluation._bench_service import (
+    PURPOSE,
+    TRACER,
+    create_agreement,
+    people,
+    percentiles,
+    query_bodies,
+)
 from linkage import DataKeyRing, Registry, RegistryUpdate, new_case_id
 from linkage.sealing import FilterCipher
 
@@ -83,16 +90,8 @@ def _setup(url: str, work: Path, schema, secret, sample, env: dict) -> tuple[str
     with ServiceProcess(url, log=work / "setup.log", env=env) as svc, Client(svc.url, admin) as c:
         for agency in ("agency-a", "agency-b", TRACER):
             c.create_agency(agency)
-        with Client(svc.url, steward) as st:
-            agreement = st.create_agreement(
-                name="query bench",
-                parties=["agency-a", "agency-b", TRACER],
-                purposes=["linkage", PURPOSE],
-                schema_fingerprint=schema.fingerprint,
-                filter_bits=schema.filter_bits,
-                segments=schema.layout,
-                retention_days=365,
-            )["agreement_id"]
+        parties = ["agency-a", "agency-b", TRACER]
+        agreement = create_agreement(svc.url, steward, schema, parties, "query bench")
         tracer = c.create_key(TRACER, "tracer")["api_key"]
         submitter = c.create_key("agency-a", "submitter")["api_key"]
         with Client(svc.url, submitter) as sub:

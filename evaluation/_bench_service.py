@@ -128,6 +128,16 @@ def open_agreement(
     with Client(service_url, minting) as c:
         for agency in parties:
             c.create_agency(agency)
+    return create_agreement(service_url, steward, schema, parties, name)
+
+
+def create_agreement(
+    service_url: str, steward: str, schema: bloom.Schema, parties: list[str], name: str
+) -> str:
+    """An agreement of ``parties`` (agencies already made) for linkage and tracing under
+    ``schema``, made with the ``steward`` key; returns its id."""
+    from service.client import Client
+
     with Client(service_url, steward) as c:
         return c.create_agreement(
             name=name,
