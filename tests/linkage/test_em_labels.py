@@ -16,19 +16,7 @@ import pytest
 from linkage import LinkageError
 from linkage._em_labels import fit_with_labels
 from linkage._fellegi import fit_fellegi_sunter, level_shares
-
-SEGMENTS, LEVELS = 5, 8
-RAMP = np.arange(LEVELS)
-
-
-def _shares(slope: float) -> np.ndarray:
-    w = np.exp(slope * RAMP)
-    return np.tile(w / w.sum(), (SEGMENTS, 1))
-
-
-def _draw(rng: np.random.Generator, n: int, probs: np.ndarray) -> np.ndarray:
-    cols = [rng.choice(LEVELS, size=n, p=probs[s]) for s in range(SEGMENTS)]
-    return np.stack(cols, axis=1).astype(np.int8)
+from tests.linkage.drawn_levels import draw, shares
 
 
 @pytest.fixture(scope="module")
@@ -36,15 +24,15 @@ def registers():
     """(levels, truth, u_random, labels): 300 matches, 6,000 strangers, 900 namesakes; 400
     pairs drawn at random carry their true label."""
     rng = np.random.default_rng(1)
-    m, strangers = _shares(1.2), _shares(-1.0)
+    m, strangers = shares(1.2), shares(-1.0)
     namesakes = strangers.copy()
     namesakes[:2] = m[:2]
-    namesakes[2] = _shares(0.3)[0]
+    namesakes[2] = shares(0.3)[0]
     levels = np.concatenate(
-        [_draw(rng, 300, m), _draw(rng, 6000, strangers), _draw(rng, 900, namesakes)]
+        [draw(rng, 300, m), draw(rng, 6000, strangers), draw(rng, 900, namesakes)]
     )
     truth = np.r_[np.ones(300), np.zeros(6900)]
-    u_random = level_shares(_draw(rng, 20_000, strangers))
+    u_random = level_shares(draw(rng, 20_000, strangers))
     labels = -np.ones(len(levels), np.int64)
     pick = rng.choice(len(levels), 400, replace=False)
     labels[pick] = truth[pick]

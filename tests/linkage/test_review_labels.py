@@ -19,20 +19,9 @@ from evaluation import generate_synthetic
 from linkage import Constraints, Registry, link, plan_link
 from linkage._fellegi import fit_fellegi_sunter, level_shares
 from linkage._link import fit_weights
+from tests.linkage.drawn_levels import draw, shares
 
-SEGMENTS, LEVELS = 5, 8
 REF = "record_ref"
-RAMP = np.arange(LEVELS)
-
-
-def _shares(slope: float) -> np.ndarray:
-    w = np.exp(slope * RAMP)
-    return np.tile(w / w.sum(), (SEGMENTS, 1))
-
-
-def _draw(rng: np.random.Generator, n: int, probs: np.ndarray) -> np.ndarray:
-    cols = [rng.choice(LEVELS, size=n, p=probs[s]) for s in range(SEGMENTS)]
-    return np.stack(cols, axis=1).astype(np.int8)
 
 
 @pytest.fixture(scope="module")
@@ -40,16 +29,16 @@ def drawn():
     """Candidates (300 matches, 6,000 strangers, 900 namesakes), the true m, the random-pair
     anchor, and 300 reviewed pairs from elsewhere (150 matches, 150 namesakes) with labels."""
     rng = np.random.default_rng(2)
-    m, strangers = _shares(1.2), _shares(-1.0)
+    m, strangers = shares(1.2), shares(-1.0)
     namesakes = strangers.copy()
     namesakes[:2] = m[:2]
-    namesakes[2] = _shares(0.3)[0]
+    namesakes[2] = shares(0.3)[0]
     candidates = np.concatenate(
-        [_draw(rng, 300, m), _draw(rng, 6000, strangers), _draw(rng, 900, namesakes)]
+        [draw(rng, 300, m), draw(rng, 6000, strangers), draw(rng, 900, namesakes)]
     )
-    reviewed = np.concatenate([_draw(rng, 150, m), _draw(rng, 150, namesakes)])
+    reviewed = np.concatenate([draw(rng, 150, m), draw(rng, 150, namesakes)])
     labels = np.r_[np.ones(150, np.int64), np.zeros(150, np.int64)]
-    return candidates, m, level_shares(_draw(rng, 20_000, strangers)), reviewed, labels
+    return candidates, m, level_shares(draw(rng, 20_000, strangers)), reviewed, labels
 
 
 def _beside(candidates, reviewed, labels, **kw):
