@@ -189,8 +189,10 @@ class WithinPairs:
         return np.concatenate([self.levels[keep], crowd[:, None]], axis=1)
 
 
-def within_pairs(pool: Pool, x: int, floor: float, top_k: int, find: Finder) -> WithinPairs:
-    """Agency ``x``'s new records (a seeded sample of :data:`WITHIN_SAMPLE` when there are more;
+def within_pairs(
+    pool: Pool, x: int, floor: float, top_k: int, find: Finder, sample: int = WITHIN_SAMPLE
+) -> WithinPairs:
+    """Agency ``x``'s new records (a seeded ``sample`` of them when there are more;
     the found records' crowds scaled to all of them) each searched among the records of ``x``
     as a run searches another agency's: the best ``top_k`` other than the record itself, above
     ``floor``. With
@@ -204,9 +206,9 @@ def within_pairs(pool: Pool, x: int, floor: float, top_k: int, find: Finder) -> 
     members = pool.members(x)
     query = members[pool.is_new[members]]
     share = 1.0
-    if len(query) > WITHIN_SAMPLE:  # a seeded sample: the same run gives the same pairs
-        pick = np.random.default_rng(x).choice(len(query), WITHIN_SAMPLE, replace=False)
-        share, query = WITHIN_SAMPLE / len(query), query[np.sort(pick)]
+    if len(query) > sample:  # a seeded sample: the same run gives the same pairs
+        pick = np.random.default_rng(x).choice(len(query), sample, replace=False)
+        share, query = sample / len(query), query[np.sort(pick)]
     if len(query) == 0:
         none = np.zeros(0, np.int64)
         return WithinPairs(none, none, np.zeros(0), np.zeros((0, len(pool.bounds)), np.int8))

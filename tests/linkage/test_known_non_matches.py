@@ -113,7 +113,10 @@ def test_known_non_matches_never_grow_the_match_class(seed):
     assert got.prior <= MAX_MATCH_GROWTH * two.prior + 1e-12
 
 
-def test_within_agency_pairs_are_pairs_of_one_agency_with_their_crowd(person_schema, secret):
+@pytest.fixture(scope="module")
+def namesakes(person_schema, secret):
+    """Two agencies' registers drawn from five names per list, encoded; their pool, and a
+    search over their segments as a run's."""
     data = generate_synthetic(600, 2, seed=4, common_names=5)
     batches = [
         bloom.encode(df, person_schema, secret, agency=name, id_column="record_ref")
@@ -125,6 +128,11 @@ def test_within_agency_pairs_are_pairs_of_one_agency_with_their_crowd(person_sch
     def find(a, b, floor, top_k):
         return search(a, b, floor, top_k, segments=segments)
 
+    return data, batches, pool, find
+
+
+def test_within_agency_pairs_are_pairs_of_one_agency_with_their_crowd(namesakes):
+    data, batches, pool, find = namesakes
     low = within_pairs(pool, 0, 0.5, 10, find)
     levels = low.at(0.6)
     # one search at a lower floor, cut at a higher one, is a search at the higher one
@@ -145,28 +153,13 @@ def test_within_agency_pairs_are_pairs_of_one_agency_with_their_crowd(person_sch
     assert (entity_per_case == 1).mean() > 0.95
 
 
-def test_a_large_agency_searches_a_seeded_sample_and_scales_the_found_crowds(
-    person_schema, secret, monkeypatch
-):
-    import linkage._link as link_module
-
-    data = generate_synthetic(600, 2, seed=4, common_names=5)
-    batches = [
-        bloom.encode(df, person_schema, secret, agency=name, id_column="record_ref")
-        for name, df in data.agencies.items()
-    ]
-    pool = build_pool(batches, None)
-    segments = [(int(lo), int(hi)) for lo, hi in pool.bounds]
-
-    def find(a, b, floor, top_k):
-        return search(a, b, floor, top_k, segments=segments)
-
+def test_a_large_agency_searches_a_seeded_sample_and_scales_the_found_crowds(namesakes):
+    _, _, pool, find = namesakes
     new = int(pool.is_new[pool.members(0)].sum())
-    monkeypatch.setattr(link_module, "WITHIN_SAMPLE", 100)
-    sampled = within_pairs(pool, 0, 0.5, 10, find)
+    sampled = within_pairs(pool, 0, 0.5, 10, find, sample=100)
     assert len(np.unique(sampled.g1)) <= 100 < new
     assert sampled.searched_share == pytest.approx(100 / new)
-    again = within_pairs(pool, 0, 0.5, 10, find)  # seeded: the same run, the same pairs
+    again = within_pairs(pool, 0, 0.5, 10, find, sample=100)  # seeded: the same run, the same pairs
     assert np.array_equal(sampled.g1, again.g1) and np.array_equal(sampled.g2, again.g2)
     # the records found are found by a share of their finders: their counts scale up
     unscaled = crowd_levels(sampled.g1, sampled.g2)
