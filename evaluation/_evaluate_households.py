@@ -22,7 +22,12 @@ import pandas as pd
 
 import bloom
 from evaluation._family_metrics import family_scores
-from evaluation._metrics import expected_calibration_error, pair_truth, pairwise_scores
+from evaluation._metrics import (
+    entity_labels,
+    expected_calibration_error,
+    pair_truth,
+    pairwise_scores,
+)
 
 __all__ = [
     "FAMILY_TRUTH_COLUMNS",
@@ -50,8 +55,7 @@ def _entity(assignments: pd.DataFrame, truth: pd.DataFrame) -> np.ndarray:
     m = assignments[["agency", "record_ref"]].merge(
         truth[["agency", "record_ref", "entity_id"]], on=["agency", "record_ref"], how="left"
     )
-    unlabelled = "unlabelled:" + m["agency"].astype(str) + ":" + m["record_ref"].astype(str)
-    return m["entity_id"].astype(object).where(m["entity_id"].notna(), unlabelled).to_numpy()
+    return entity_labels(m)
 
 
 def run_figures(report: Any, truth: pd.DataFrame) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from evaluation._metrics import PairwiseScores, pairwise_scores
+from evaluation._metrics import PairwiseScores, entity_labels, pairwise_scores
 
 __all__ = [
     "FamilyRecall",
@@ -128,8 +128,7 @@ def family_scores(assignments: pd.DataFrame, truth: pd.DataFrame) -> FamilyScore
     m = assignments[["agency", "record_ref", "case_id"]].merge(
         truth, on=["agency", "record_ref"], how="left", validate="1:1"
     )
-    unlabelled = "unlabelled:" + m["agency"].astype(str) + ":" + m["record_ref"].astype(str)
-    entity = m["entity_id"].astype(object).where(m["entity_id"].notna(), unlabelled).to_numpy()
+    entity = entity_labels(m)
     case = m["case_id"].to_numpy()
     children = m["household"].where(m["role"] == "child")
     twins = m["twin"].where(m["twin"].fillna(-1) >= 0)

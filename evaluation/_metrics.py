@@ -11,6 +11,7 @@ __all__ = [
     "PairwiseScores",
     "bcubed",
     "expected_calibration_error",
+    "entity_labels",
     "pair_truth",
     "pairwise_scores",
     "reliability_table",
@@ -106,3 +107,14 @@ def pair_truth(pairs: pd.DataFrame, truth: pd.DataFrame) -> np.ndarray:
     a = entity.reindex(pd.MultiIndex.from_arrays([pairs["agency_a"], pairs["record_ref_a"]]))
     b = entity.reindex(pd.MultiIndex.from_arrays([pairs["agency_b"], pairs["record_ref_b"]]))
     return (a.to_numpy() == b.to_numpy()) & ~pd.isna(a.to_numpy())
+
+
+def entity_labels(records: pd.DataFrame) -> np.ndarray:
+    """Each record's true person (``entity_id``) from a frame of ``agency, record_ref,
+    entity_id`` (``entity_id`` missing where the truth says nothing), a record without truth
+    counting as a person of its own."""
+    unlabelled = (
+        "unlabelled:" + records["agency"].astype(str) + ":" + records["record_ref"].astype(str)
+    )
+    entity = records["entity_id"].astype(object)
+    return entity.where(entity.notna(), unlabelled).to_numpy()

