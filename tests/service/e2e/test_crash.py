@@ -131,8 +131,9 @@ class Site:
             return c.withdraw(agreement, ref, "consent")
 
     def crash(self, point: str, act: Callable[[], Any]) -> Any:
-        """Arm ``point``, ``act``, see the server die there; start it again (disarmed).
-        Returns what ``act`` returned, or the ClientError it raised."""
+        """Arm ``point``, ``act``, see the server die there with its whole process group;
+        disarm (the test starts it again). Returns what ``act`` returned, or the ClientError
+        it raised."""
         self.faults.write_text(f"kill {point}\n")
         try:
             outcome = act()
