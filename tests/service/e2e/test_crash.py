@@ -1,5 +1,5 @@
-"""Crash safety, deterministically: the server kills itself (SIGKILL, with its Ray) at a named
-fault point (service/_faults.py), and is started again on the same database.
+"""Crash safety, deterministically: the server kills itself (SIGKILL, with its process group)
+at a named fault point (service/_faults.py), and is started again on the same database.
 
 At every point the invariants hold: every upload answered 201 is there; nothing is linked
 twice (each ref once in the registry, every record of an agency with a case once linked);
@@ -10,7 +10,21 @@ pause point makes a second run's 409 deterministic. No test waits for a lucky mo
 server dies where the faults file says, and the test waits for it to have died.
 
 Each backend has one server (its own database, the faults file set) for this module; each
-test makes its own agreement. The SIGTERM test stops that server and starts it again.
+test makes its own agreement, and starts the server if it is stopped (:meth:`Site.running`).
+
+The server's Ray, as each test asks for it. A Ray of its own, which the server starts and
+which dies with it, as on one host without ``CASELINK_RAY_ADDRESS``: per backend,
+test_a_run_killed_with_the_servers_own_ray_is_kept_whole (the kill at ``run.committed``
+takes the server's Ray too, and the server starts a new one; the run's task read and sealed
+the run's records itself, on SQLite too: :mod:`service._run_inputs`) and
+test_sigterm_stops_the_server_gracefully (Ray stops with the server). Every other test: the
+test process's Ray (``ray_session``), which the server joins as a deployment with
+``CASELINK_RAY_ADDRESS`` does: a kill takes the server and the cluster lives on, and a start
+does not wait for a Ray to start (on SQLite such a server reads a run's records itself and
+hands them to the run's task). Either way a kill leaves nothing of the server's process
+group. The order saves starts, nothing depends on it: the two tests of the server's own Ray
+first (the module's first server has one), then the memory budget's (it starts the server,
+which the SIGTERM test left stopped, with its budget), then the rest.
 """
 
 from __future__ import annotations
@@ -38,11 +52,13 @@ from tests.service.servers import (
     agreement_body,
     encode_file,
     make_database,
+    ray_settings,
     started_with_keys,
 )
 
 AGENCIES = ("agency-a", "agency-b")
 RUN_POINTS = ("run.linked", "run.filters_kept", "run.committed", "run.indexed")
+OWN_RAY_POINT = "run.committed"  # the run point whose server has (and loses) a Ray of its own
 WITHDRAW_POINTS = ("withdraw.before_commit", "withdraw.committed")
 
 
@@ -59,6 +75,29 @@ class Site:
     keys: dict[str, str]
     files: dict[str, Path]  # agency-a, agency-b, late (more agency-b records)
     refs: dict[str, list[str]]  # file name -> its record refs
+    shared_ray: str  # the address of the Ray a server joins unless it has one of its own
+    own_ray: bool  # the server starts a Ray of its own (else it joins shared_ray)
+
+    def running(self, own_ray: bool) -> None:
+        """The server running with a Ray of its own (``own_ray``: it starts one, which dies
+        with it) or joined to the shared Ray: started if it is stopped, stopped first if it
+        runs with the other Ray. Every later start keeps that Ray."""
+        if self._alive() and own_ray == self.own_ray:
+            return
+        self.stop()
+        for name in {**ray_settings(None), **ray_settings(self.shared_ray)}:
+            self.server.env.pop(name, None)
+        self.server.env.update(ray_settings(None if own_ray else self.shared_ray))
+        self.own_ray = own_ray
+        self.restart()
+
+    def stop(self) -> None:
+        """Stop the server (SIGTERM) if it runs."""
+        if self._alive():
+            self.server.terminate()
+
+    def _alive(self) -> bool:
+        return self.server.proc is not None and self.server.proc.poll() is None
 
     def client(self, agency: str | None = None) -> Client:
         return self.server.client(self.keys[agency] if agency else self.steward)
@@ -92,8 +131,9 @@ class Site:
             return c.withdraw(agreement, ref, "consent")
 
     def crash(self, point: str, act: Callable[[], Any]) -> Any:
-        """Arm ``point``, ``act``, see the server die there; start it again (disarmed).
-        Returns what ``act`` returned, or the ClientError it raised."""
+        """Arm ``point``, ``act``, see the server die there with its whole process group;
+        disarm (the test starts it again). Returns what ``act`` returned, or the ClientError
+        it raised."""
         self.faults.write_text(f"kill {point}\n")
         try:
             outcome = act()
@@ -104,11 +144,13 @@ class Site:
         returncode = self.server.proc.wait(timeout=600)  # it dies at the point, whenever
         assert returncode == -signal.SIGKILL, self.server.stderr()[-3000:]
         assert f"fault point {point}" in self.server.stderr()
+        assert _group_ended(self.server.proc.pid), "processes of the server's group outlived it"
         self.faults.unlink()
         return outcome
 
     def restart(self) -> None:
-        """Start the server again; generous with time (a busy machine starts Ray slowly)."""
+        """Start the server again, with the Ray it had; generous with time (a busy machine
+        starts Ray slowly)."""
         self.server.launch()
         self.server.wait_ready(timeout=600)
 
@@ -142,6 +184,18 @@ class Site:
         assert service_chain["ok"], service_chain["problems"]
 
 
+def _group_ended(pgid: int, timeout: float = 20) -> bool:
+    """Whether every process of the group ``pgid`` has ended within ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.2)
+    return False
+
+
 def _registers() -> dict[str, pd.DataFrame]:
     from evaluation import generate_synthetic
 
@@ -151,7 +205,7 @@ def _registers() -> dict[str, pd.DataFrame]:
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
-def site(request, tmp_path_factory, person_schema, secret) -> Iterator[Site]:
+def site(request, tmp_path_factory, person_schema, secret, ray_session) -> Iterator[Site]:
     kind = request.param
     workdir = tmp_path_factory.mktemp(f"crash-{kind}")
     faults = workdir / "faults"
@@ -176,7 +230,8 @@ def site(request, tmp_path_factory, person_schema, secret) -> Iterator[Site]:
                 if kind == "sqlite"
                 else (workdir / "caselink-uploads")
             )
-            yield Site(server, db, faults, uploads, steward, admin, keys, files, refs)
+            ray = ray_session.address  # the Ray servers join; ray=None above: this one has its own
+            yield Site(server, db, faults, uploads, steward, admin, keys, files, refs, ray, True)
         finally:
             server.cleanup()
 
@@ -203,39 +258,10 @@ def _run(site: Site, agreement: str) -> dict:
     return run
 
 
-# -- uploads --------------------------------------------------------------------------------
-def test_killed_with_the_body_stored_nothing_is_kept_and_the_body_is_removed(site, person_schema):
-    agreement = site.agreement(person_schema, "upload received")
-    site.crash("upload.received", lambda: site.upload(agreement, "agency-a"))
-    left = list(site.uploads.glob("caselink-upload-*"))
-    assert left and any(p.glob("*.parquet") for p in left), "the kill left no body behind"
-    site.restart()
-    assert site.uploads.is_dir() and not list(site.uploads.glob("caselink-upload-*"))
-    assert site.batch_rows(agreement) == {}  # never answered 201: not accepted, not stored
-    assert site.audit(agreement, "batch.upload") == []
-    again = site.upload(agreement, "agency-a")
-    assert again["duplicate"] is False and again["status"] == "pending"
-    site.audit_verifies(agreement)
-
-
-def test_killed_after_the_upload_committed_the_batch_is_kept(site, person_schema):
-    agreement = site.agreement(person_schema, "upload committed")
-    site.crash("upload.committed", lambda: site.upload(agreement, "agency-a"))
-    site.restart()
-    (row,) = site.batch_rows(agreement).values()
-    assert row.status == "pending" and row.record_count == len(site.refs["agency-a"])
-    again = site.upload(agreement, "agency-a")  # the client's retry: the same batch
-    assert again["duplicate"] is True and again["batch_id"] == row.id
-    with site.db.engine.connect() as conn:
-        n = conn.execute(sa.select(sa.func.count()).where(batch_records.c.batch_id == row.id))
-        assert n.scalar_one() == len(site.refs["agency-a"])
-    site.audit_verifies(agreement)
-
-
-# -- runs -----------------------------------------------------------------------------------
-@pytest.mark.parametrize("point", RUN_POINTS)
-def test_a_run_killed_at_each_point_is_kept_whole_or_not_at_all(site, person_schema, point):
-    agreement = site.agreement(person_schema, point)
+def _killed_run(site: Site, schema, point: str) -> None:
+    """A run killed at ``point`` is kept whole (its transaction landed) or not at all, and a
+    new run links what is still pending."""
+    agreement = site.agreement(schema, point)
     accepted = [site.upload(agreement, a)["batch_id"] for a in AGENCIES]
     started = site.crash(point, lambda: site.start_run(agreement))
     run_id = started["run_id"]
@@ -282,9 +308,78 @@ def test_a_run_killed_at_each_point_is_kept_whole_or_not_at_all(site, person_sch
     site.audit_verifies(agreement)
 
 
+# -- a kill with the server's own Ray -------------------------------------------------------
+def test_a_run_killed_with_the_servers_own_ray_is_kept_whole(site, person_schema):
+    """The kill at OWN_RAY_POINT takes the server's own Ray with it (its process group
+    empties); the server starts a new Ray, and the run is kept whole (the other points:
+    test_a_run_killed_at_each_point_is_kept_whole_or_not_at_all)."""
+    site.running(own_ray=True)
+    assert "Ray started locally" in site.server.stderr()  # the server about to be killed
+    _killed_run(site, person_schema, OWN_RAY_POINT)
+    assert "Ray started locally" in site.server.stderr()  # the one started after the kill
+
+
+# -- graceful stop --------------------------------------------------------------------------
+def test_sigterm_stops_the_server_gracefully(site):
+    """SIGTERM: uvicorn's graceful stop, its own Ray with it; the next test starts the server
+    again (:meth:`Site.running`)."""
+    site.running(own_ray=True)
+    server = site.server
+    assert server.proc is not None
+    pgid = server.proc.pid
+    returncode = server.terminate(timeout=60)
+    err = server.stderr()
+    ended = _group_ended(pgid)  # Ray goes with it: the group empties
+    assert "Ray started locally" in err  # its own Ray
+    assert "Shutting down" in err, err[-3000:]
+    shutdown = err[err.rindex("Shutting down") :]
+    assert "Traceback" not in shutdown and "Error" not in shutdown, shutdown
+    assert "Application shutdown complete" in shutdown
+    assert ended, "processes of the server's group outlived it"
+    assert returncode == 0, f"caselink serve exited with {returncode} after SIGTERM"
+
+
+# -- memory budget (after SIGTERM, which leaves the server stopped for it) ------------------
+def test_a_run_past_its_memory_budget_fails_saying_so_and_the_service_carries_on(
+    site, person_schema
+):
+    """With CASELINK_RUN_MEMORY_GIB below what linking needs, the run fails with that reason,
+    stores nothing and leaves its batches pending; the service keeps answering, and with the
+    budget back the same batches link."""
+    site.stop()
+    site.server.env["CASELINK_RUN_MEMORY_GIB"] = "0.001"
+    try:
+        site.running(own_ray=False)
+        agreement = site.agreement(person_schema, "memory budget")
+        accepted = [site.upload(agreement, a)["batch_id"] for a in AGENCIES]
+        with site.client("agency-a") as c:
+            run = c.wait_run(agreement, c.start_run(agreement)["run_id"], timeout=300, poll=0.2)
+            assert run["status"] == "failed", run
+            assert "memory budget of 0.001 GiB" in run["error"], run
+            assert "CASELINK_RUN_MEMORY_GIB" in run["error"]
+            assert {b["status"] for b in c.batches(agreement)} == {"pending"}
+        assert site.registry(agreement).empty
+        assert site.server.proc is not None and site.server.proc.poll() is None
+    finally:
+        site.stop()
+        del site.server.env["CASELINK_RUN_MEMORY_GIB"]
+        site.restart()
+    again = _run(site, agreement)
+    assert again["stats"]["new_records"] == sum(len(site.refs[a]) for a in AGENCIES)
+    assert {r.status for b, r in site.batch_rows(agreement).items() if b in accepted} == {"linked"}
+
+
+# -- runs -----------------------------------------------------------------------------------
+@pytest.mark.parametrize("point", [p for p in RUN_POINTS if p != OWN_RAY_POINT])
+def test_a_run_killed_at_each_point_is_kept_whole_or_not_at_all(site, person_schema, point):
+    site.running(own_ray=False)
+    _killed_run(site, person_schema, point)
+
+
 def test_a_second_run_while_one_is_active_is_refused(site, person_schema):
     """The first run is held at a pause point, so it is active for certain when the second
     is asked for; a kill then keeps nothing of it, and uploads accepted meanwhile survive."""
+    site.running(own_ray=False)
     agreement = site.agreement(person_schema, "held run")
     accepted = [site.upload(agreement, a)["batch_id"] for a in AGENCIES]
     site.faults.write_text("pause run.linked\n")
@@ -315,9 +410,41 @@ def test_a_second_run_while_one_is_active_is_refused(site, person_schema):
     site.audit_verifies(agreement)
 
 
+# -- uploads --------------------------------------------------------------------------------
+def test_killed_with_the_body_stored_nothing_is_kept_and_the_body_is_removed(site, person_schema):
+    site.running(own_ray=False)
+    agreement = site.agreement(person_schema, "upload received")
+    site.crash("upload.received", lambda: site.upload(agreement, "agency-a"))
+    left = list(site.uploads.glob("caselink-upload-*"))
+    assert left and any(p.glob("*.parquet") for p in left), "the kill left no body behind"
+    site.restart()
+    assert site.uploads.is_dir() and not list(site.uploads.glob("caselink-upload-*"))
+    assert site.batch_rows(agreement) == {}  # never answered 201: not accepted, not stored
+    assert site.audit(agreement, "batch.upload") == []
+    again = site.upload(agreement, "agency-a")
+    assert again["duplicate"] is False and again["status"] == "pending"
+    site.audit_verifies(agreement)
+
+
+def test_killed_after_the_upload_committed_the_batch_is_kept(site, person_schema):
+    site.running(own_ray=False)
+    agreement = site.agreement(person_schema, "upload committed")
+    site.crash("upload.committed", lambda: site.upload(agreement, "agency-a"))
+    site.restart()
+    (row,) = site.batch_rows(agreement).values()
+    assert row.status == "pending" and row.record_count == len(site.refs["agency-a"])
+    again = site.upload(agreement, "agency-a")  # the client's retry: the same batch
+    assert again["duplicate"] is True and again["batch_id"] == row.id
+    with site.db.engine.connect() as conn:
+        n = conn.execute(sa.select(sa.func.count()).where(batch_records.c.batch_id == row.id))
+        assert n.scalar_one() == len(site.refs["agency-a"])
+    site.audit_verifies(agreement)
+
+
 # -- withdrawals ----------------------------------------------------------------------------
 @pytest.mark.parametrize("point", WITHDRAW_POINTS)
 def test_a_withdrawal_killed_at_each_point_is_kept_whole_or_not_at_all(site, person_schema, point):
+    site.running(own_ray=False)
     agreement = site.agreement(person_schema, point)
     for agency in AGENCIES:
         site.upload(agreement, agency)
@@ -346,59 +473,3 @@ def test_a_withdrawal_killed_at_each_point_is_kept_whole_or_not_at_all(site, per
     rest = [r for r in site.refs["agency-a"] if r != ref]
     _linked_once(site, agreement, {"agency-a": rest, "agency-b": site.refs["agency-b"]})
     site.audit_verifies(agreement)
-
-
-# -- graceful stop --------------------------------------------------------------------------
-def test_sigterm_stops_the_server_gracefully(site):
-    """SIGTERM: uvicorn's graceful stop, Ray with it; the site's server is started again."""
-    server = site.server
-    assert server.proc is not None
-    pgid = server.proc.pid
-    try:
-        returncode = server.terminate(timeout=60)
-        err = server.stderr()
-        deadline = time.monotonic() + 20
-        left = True
-        while left and time.monotonic() < deadline:  # Ray goes with it: the group empties
-            try:
-                os.killpg(pgid, 0)
-                time.sleep(0.2)
-            except ProcessLookupError:
-                left = False
-    finally:
-        site.restart()
-    assert "Shutting down" in err, err[-3000:]
-    shutdown = err[err.rindex("Shutting down") :]
-    assert "Traceback" not in shutdown and "Error" not in shutdown, shutdown
-    assert "Application shutdown complete" in shutdown
-    assert not left, "processes of the server's group outlived it"
-    assert returncode == 0, f"caselink serve exited with {returncode} after SIGTERM"
-
-
-def test_a_run_past_its_memory_budget_fails_saying_so_and_the_service_carries_on(
-    site, person_schema
-):
-    """With CASELINK_RUN_MEMORY_GIB below what linking needs, the run fails with that reason,
-    stores nothing and leaves its batches pending; the service keeps answering, and with the
-    budget back the same batches link."""
-    agreement = site.agreement(person_schema, "memory budget")
-    accepted = [site.upload(agreement, a)["batch_id"] for a in AGENCIES]
-    site.server.terminate()
-    site.server.env["CASELINK_RUN_MEMORY_GIB"] = "0.001"
-    try:
-        site.restart()
-        with site.client("agency-a") as c:
-            run = c.wait_run(agreement, c.start_run(agreement)["run_id"], timeout=300, poll=0.2)
-            assert run["status"] == "failed", run
-            assert "memory budget of 0.001 GiB" in run["error"], run
-            assert "CASELINK_RUN_MEMORY_GIB" in run["error"]
-            assert {b["status"] for b in c.batches(agreement)} == {"pending"}
-        assert site.registry(agreement).empty
-        assert site.server.proc is not None and site.server.proc.poll() is None
-    finally:
-        site.server.terminate()
-        del site.server.env["CASELINK_RUN_MEMORY_GIB"]
-        site.restart()
-    again = _run(site, agreement)
-    assert again["stats"]["new_records"] == sum(len(site.refs[a]) for a in AGENCIES)
-    assert {r.status for b, r in site.batch_rows(agreement).items() if b in accepted} == {"linked"}
