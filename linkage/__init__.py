@@ -36,7 +36,10 @@ keeps the three per record, and a :class:`CaseHit` names the households of its r
 
 The parts a run is made of are public too, for evaluations and benchmarks:
 ``segment_bounds``/``segment_words``/``segment_dice`` (per-segment Dice), ``candidate_floor``,
-``SEGMENT_THRESHOLD``, ``cluster``/``assign_cases``, ``RegistryUpdate`` (what
+``SEGMENT_THRESHOLD``, ``comparison_levels``/``crowd_levels`` (a pair's evidence as EM sees
+it), ``fit_with_labels`` (the model fitted with labels), ``pair_probabilities`` and
+``auto_threshold`` (from weights to probabilities and the run's threshold),
+``cluster``/``assign_cases``, ``RegistryUpdate`` (what
 ``Registry.apply`` stores), ``insert_rows``/``update_rows`` (the bulk writes the registry
 uses, ``COPY`` on PostgreSQL), and the Ray task names a cluster lists (``RUN_TASK_NAME``,
 ``SEARCH_TASK_NAMES``). The public module :mod:`linkage.sealing` is the encryption at rest
@@ -50,6 +53,7 @@ against. Bad input raises :class:`LinkageError` (an ``InputError`` of
 :class:`SealedValueError`.
 """
 
+from linkage._calibration import pair_probabilities
 from linkage._candidates import candidates, candidates_reference, dice_pairs
 from linkage._caseid import (
     CaseIdError,
@@ -62,10 +66,12 @@ from linkage._cluster import assign_cases, cluster
 from linkage._constrained import ConstraintOutcome
 from linkage._constraints import Constraints, add_constraint, read_constraints
 from linkage._datakeys import DataKeyRing
+from linkage._em_labels import fit_with_labels
 from linkage._enforce import enforce_constraints
-from linkage._features import segment_bounds, segment_dice, segment_words
+from linkage._features import crowd_levels, segment_bounds, segment_dice, segment_words
+from linkage._fellegi import comparison_levels
 from linkage._kernels import dice_pairs_reference, popcounts, popcounts_reference
-from linkage._link import LinkReport, candidate_floor, link, plan_link
+from linkage._link import LinkReport, auto_threshold, candidate_floor, link, plan_link
 from linkage._query_fit import QueryModel
 from linkage._query_index import CaseHit, HouseholdTag, QueryIndex
 from linkage._query_update import IndexChange, IndexRows
@@ -110,14 +116,18 @@ __all__ = [
     "SearchExecutor",
     "add_constraint",
     "assign_cases",
+    "auto_threshold",
     "candidate_floor",
     "candidates",
     "candidates_reference",
     "cluster",
+    "comparison_levels",
+    "crowd_levels",
     "dice_pairs",
     "dice_pairs_reference",
     "enforce_constraints",
     "ensure_ray",
+    "fit_with_labels",
     "insert_rows",
     "is_valid_case_id",
     "link",
@@ -125,6 +135,7 @@ __all__ = [
     "memory_budget",
     "new_case_id",
     "new_case_ids",
+    "pair_probabilities",
     "parse_case_id",
     "plan_link",
     "popcounts",
