@@ -184,8 +184,9 @@ class Site:
         assert service_chain["ok"], service_chain["problems"]
 
 
-def _group_ended(pgid: int, timeout: float = 20) -> bool:
-    """Whether every process of the group ``pgid`` has ended within ``timeout`` seconds."""
+def _group_ended(pgid: int, timeout: float = 300) -> bool:
+    """Whether every process of the group ``pgid`` has ended within ``timeout`` seconds
+    (generous: SIGKILLed processes end at once, but a busy machine reaps them late)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
