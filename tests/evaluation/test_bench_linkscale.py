@@ -3,9 +3,12 @@ process, its peak memory and time taken from outside, F1 and recall against exha
 
 from __future__ import annotations
 
+import sys
+
+import numpy as np
 import pytest
 
-from evaluation._bench_linkscale import scale_run
+from evaluation._bench_linkscale import _child, scale_run
 
 
 @pytest.mark.parametrize("mix", ["rare", "common"])
@@ -26,3 +29,15 @@ def test_a_scale_run_links_through_the_command_and_reports_what_it_took(mix):
 def test_an_unknown_mix_is_refused():
     with pytest.raises(ValueError, match="mix"):
         scale_run(1000, "famous")
+
+
+def test_a_childs_peak_memory_is_its_own_not_the_bench_process_it_was_forked_from(tmp_path):
+    """The kernel counts a child's memory from before its exec, the bench process's: after a
+    large run, a small link reported the bench's 2.8 GiB as its peak."""
+    held = np.ones(400 * 2**20 // 8)  # this process: 400 MiB more, every page touched
+    child = "import numpy as np; a = np.ones(40 * 2**20 // 8); print(a.sum())"
+    seconds, peak, code = _child([sys.executable, "-c", child], tmp_path / "child.err")
+    assert code == 0 and seconds > 0
+    assert 0.04 < peak < 0.3  # about 40 MiB and the interpreter, not 400 MiB
+    assert held.sum() > 0
+    assert _child(["/bin/sh", "-c", "exit 3"], tmp_path / "fails.err")[2] == 3
