@@ -22,7 +22,7 @@ from evaluation._attack_decode import (
     top_k_columns,
     top_k_columns_reference,
 )
-from evaluation._attack_freq import frequency_attack, mine_itemsets
+from evaluation._attack_freq import _l1, frequency_attack, mine_itemsets
 from evaluation._attack_graph import graph_attack
 from evaluation._attack_names import expected_cooccurrence, public_names
 from evaluation._synthetic import generate, name_table
@@ -185,6 +185,23 @@ def test_top_k_kernel_keeps_the_same_rows_as_its_oracle(rows, cols, k, seed):
     fast = np.sort(top_k_columns(values, k), axis=1)
     slow = np.sort(top_k_columns_reference(values, k), axis=1)
     assert np.array_equal(fast, slow)
+
+
+@given(
+    rows=st.integers(1, 30),
+    cols=st.integers(1, 30),
+    features=st.integers(1, 20),
+    cells=st.integers(1, 2000),
+    seed=st.integers(0, 2**32 - 1),
+)
+@KERNELS
+def test_blockwise_l1_distances_are_the_broadcast_ones_to_the_last_bit(
+    rows, cols, features, cells, seed
+):
+    """The alignment's co-occurrence profiles, a block of rows at a time: the same sums."""
+    rng = np.random.default_rng(seed)
+    a, b = rng.random((rows, features)), rng.random((features, cols)).T  # b: a strided view
+    assert np.array_equal(_l1(a, b, cells), np.abs(a[:, None, :] - b[None, :, :]).sum(2))
 
 
 # -- the graph attack ----------------------------------------------------------------------
