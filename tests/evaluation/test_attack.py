@@ -25,7 +25,7 @@ from evaluation._attack_decode import (
 from evaluation._attack_freq import _l1, frequency_attack, mine_itemsets
 from evaluation._attack_graph import graph_attack
 from evaluation._attack_names import expected_cooccurrence, public_names
-from evaluation._synthetic import generate, name_table
+from evaluation._synthetic import name_table
 
 KERNELS = settings(max_examples=60, deadline=None)
 
@@ -37,14 +37,15 @@ def person(hardening: dict | None = None) -> bloom.Schema:
 
 
 @pytest.fixture(scope="module")
-def register() -> pd.DataFrame:
-    """About 950 registrations of one agency (1,500 people in three agencies)."""
-    return generate(1500, 3, seed=3).agencies["agency-a"]
+def register(agency_register) -> pd.DataFrame:
+    """979 registrations of one agency (1,500 people in three agencies; the session's, as
+    test_attack_adaptive's: tests/evaluation/conftest.py)."""
+    return agency_register
 
 
 @pytest.fixture(scope="module")
-def names():
-    return public_names(bloom.Schema.load("person-v1"))
+def names(v1_names):
+    return v1_names
 
 
 def rates(attack, register: pd.DataFrame, schema: bloom.Schema) -> tuple[float, float]:
@@ -64,10 +65,9 @@ def baseline(register: pd.DataFrame, names, schema: bloom.Schema) -> tuple[float
 
 
 @pytest.fixture(scope="module")
-def unhardened(register, names, secret):
-    schema = person()
-    filters = bloom.encode(register, schema, secret).filters
-    return frequency_attack(filters, schema, names), schema
+def unhardened(unhardened_attack):
+    """The attack on ``register`` unhardened (``person()``), and that schema."""
+    return unhardened_attack
 
 
 # -- the frequency attack ------------------------------------------------------------------
