@@ -1,6 +1,7 @@
 """What several attack modules attack alike, made once per test session: one agency's register
 of each size, the public name lists of ``person-v1``, and the mining attack on its unhardened
-filters. Read only: a test that needs to change one works on a copy."""
+filters. Read only: a test that needs to change one works on a copy. And the test process's
+Ray for the services the benches start (:func:`services_join_ray`)."""
 
 from __future__ import annotations
 
@@ -50,3 +51,13 @@ def unhardened_attack(agency_register, v1_names, secret):
     schema = unhardened_v1()
     filters = bloom.encode(agency_register, schema, secret).filters
     return frequency_attack(filters, schema, v1_names), schema
+
+
+@pytest.fixture()
+def services_join_ray(ray_session, monkeypatch):
+    """The bench's ``caselink serve`` (:class:`service.ServiceProcess`, which passes this
+    process's environment on) joins the test process's Ray, as the servers of tests/service
+    do, instead of starting a Ray of its own and shutting it down (some 4 s and 1.5 s each on
+    this machine): for the benches whose figures are about queries, not about the service's
+    own Ray."""
+    monkeypatch.setenv("CASELINK_RAY_ADDRESS", ray_session.address)
