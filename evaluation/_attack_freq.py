@@ -214,6 +214,22 @@ def mine_itemsets(
 
 
 # -- 2. alignment -------------------------------------------------------------------------
+_L1_CELLS = 1 << 16  # (rows, columns, features) cells made at once by _l1: stays in cache
+
+
+def _l1(a: np.ndarray, b: np.ndarray, cells: int = _L1_CELLS) -> np.ndarray:
+    """``(len(a), len(b))``: the L1 distance of every row of ``a`` to every row of ``b`` --
+    ``np.abs(a[:, None, :] - b[None, :, :]).sum(2)`` to the last bit, a block of rows at a
+    time (the whole difference array at 300 sets is hundreds of MB: 3x slower)."""
+    out = np.empty((len(a), len(b)), dtype=np.result_type(a, b))
+    step = max(1, cells // max(1, b.size))
+    for lo in range(0, len(a), step):
+        diff = a[lo : lo + step, None, :] - b[None, :, :]
+        np.abs(diff, out=diff)
+        diff.sum(2, out=out[lo : lo + step])
+    return out
+
+
 def _extend(
     seen: np.ndarray, expected: np.ndarray, by_support: np.ndarray, seed: int, token: int
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -225,8 +241,8 @@ def _extend(
     while True:
         a1, a2 = seen[:, seeds], seen[seeds, :].T
         b1, b2 = expected[:, pick[seeds]], expected[pick[seeds], :].T
-        profile = np.abs(a1[:, None, :] - b1[None, :, :]).sum(2)
-        profile += np.abs(a2[:, None, :] - b2[None, :, :]).sum(2)
+        profile = _l1(a1, b1)
+        profile += _l1(a2, b2)
         cost = profile / (2 * len(seeds)) + 0.03 * by_support
         rows, cols = linear_sum_assignment(cost)
         pick = cols[np.argsort(rows)]

@@ -20,7 +20,6 @@ from evaluation._attack_adaptive_salt import partition_agreement, salt_partition
 from evaluation._attack_adaptive_soft import soft_mine_and_decode
 from evaluation._attack_freq import frequency_attack, segment_bits
 from evaluation._attack_names import public_names
-from evaluation._synthetic import generate
 
 
 def person(hardening: dict | None = None, *, sex_segment: str = "sex") -> bloom.Schema:
@@ -33,20 +32,21 @@ def person(hardening: dict | None = None, *, sex_segment: str = "sex") -> bloom.
 
 
 @pytest.fixture(scope="module")
-def register() -> pd.DataFrame:
-    """About 980 registrations of one agency (1,500 people in three agencies)."""
-    return generate(1500, 3, seed=3).agencies["agency-a"]
+def register(agency_register) -> pd.DataFrame:
+    """979 registrations of one agency (1,500 people in three agencies; the session's, as
+    test_attack's: tests/evaluation/conftest.py)."""
+    return agency_register
 
 
 @pytest.fixture(scope="module")
-def larger() -> pd.DataFrame:
-    """About 1,900 registrations: salt groups by sex of some 950 records each."""
-    return generate(3000, 3, seed=3).agencies["agency-a"]
+def larger(larger_agency_register) -> pd.DataFrame:
+    """1,904 registrations: salt groups by sex of some 950 records each."""
+    return larger_agency_register
 
 
 @pytest.fixture(scope="module")
-def names():
-    return public_names(bloom.Schema.load("person-v1"))
+def names(v1_names):
+    return v1_names
 
 
 def rates(attack, register: pd.DataFrame) -> tuple[float, float]:
@@ -76,11 +76,10 @@ def name_bits(filters: np.ndarray, schema: bloom.Schema) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def unhardened(register, names, secret):
-    schema = person()
-    return rates(
-        frequency_attack(bloom.encode(register, schema, secret).filters, schema, names), register
-    )
+def unhardened(unhardened_attack, register):
+    """The rates of the attack on ``register`` unhardened (``person()``: the session's
+    attack, tests/evaluation/conftest.py)."""
+    return rates(unhardened_attack[0], register)
 
 
 # -- balance -------------------------------------------------------------------------------

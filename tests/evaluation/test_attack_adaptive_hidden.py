@@ -25,13 +25,13 @@ from evaluation._attack_adaptive_salt import partition_agreement
 from evaluation._attack_freq import frequency_attack, mine_and_decode, segment_bits
 from evaluation._attack_names import public_names
 from evaluation._frontier_names import settings
-from evaluation._synthetic import generate
 
 
 @pytest.fixture(scope="module")
-def register() -> pd.DataFrame:
-    """About 1,900 registrations of one agency (3,000 people in three agencies)."""
-    return generate(3000, 3, seed=3).agencies["agency-a"]
+def register(larger_agency_register) -> pd.DataFrame:
+    """1,904 registrations of one agency (3,000 people in three agencies; the session's, as
+    test_attack_adaptive's: tests/evaluation/conftest.py)."""
+    return larger_agency_register
 
 
 def schema_of(setting: str) -> bloom.Schema:

@@ -1,5 +1,6 @@
 """`caselink bench --only load` at a tiny size: every figure is there and the queries were
-answered, alone and while a batch was uploaded and linked. Its speed is not checked here."""
+answered, alone and while a batch was uploaded and linked. Its speed is not checked here, and
+its service joins the test process's Ray (``services_join_ray``)."""
 
 import functools
 import json
@@ -10,7 +11,9 @@ from evaluation import _bench
 from evaluation._bench_load import bench_load
 
 
-def test_the_load_section_reports_both_phases_with_answered_queries(tmp_path, monkeypatch):
+def test_the_load_section_reports_both_phases_with_answered_queries(
+    tmp_path, monkeypatch, services_join_ray
+):
     module = types.ModuleType("caselink_tiny_load")
     module.figures = functools.partial(
         bench_load, n=500, clients=2, seconds=2.0, batch=100, n_queries=8, work_dir=tmp_path
@@ -43,7 +46,7 @@ def test_the_load_section_reports_both_phases_with_answered_queries(tmp_path, mo
 
 
 def test_the_postgresql_load_section_runs_on_a_database_of_its_own_and_drops_it(
-    postgres_engine,
+    postgres_engine, services_join_ray
 ):
     import sqlalchemy as sa
 

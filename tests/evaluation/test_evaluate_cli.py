@@ -1,6 +1,8 @@
 """``caselink evaluate`` run as a user runs it, ``python -m caselink_cli evaluate`` in a
 subprocess, on 300 synthetic people: progress per stage on stderr, the synthetic size from
-``--people``, the report's threshold, calibration, speed and HTML as written."""
+``--people``, the report's threshold, calibration, speed and HTML as written. The refusals
+run the same command in this process (:func:`tests.cli.caselink`: no interpreter to start for
+an argument refused before any work)."""
 
 from __future__ import annotations
 
@@ -11,6 +13,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from tests.cli import caselink
 
 REPO = Path(__file__).resolve().parents[2]
 STAGES = ("loading data", "encoding", "linking", "scoring", "writing the report")
@@ -75,7 +79,9 @@ def test_people_sets_the_size_of_the_synthetic_dataset(run):
     ],
 )
 def test_bad_people_is_refused_before_any_work(args, says, tmp_path):
-    done = _evaluate(*args, "--out", tmp_path / "report")
+    done = caselink(
+        "evaluate", *args, "--out", tmp_path / "report", env={"COLUMNS": "200"}, clean=False
+    )
     assert done.returncode == 2
     assert "--people" in done.stderr and says in done.stderr
     assert "[1/" not in done.stderr and not (tmp_path / "report").exists()

@@ -1,12 +1,11 @@
 """Calibration against reviewed pairs: a labels document read, its figures, the report's
-section, and ``caselink evaluate --labels`` run as a user runs it."""
+section, and ``caselink evaluate --labels`` (the command's own code, run in this process:
+:func:`tests.cli.caselink`)."""
 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,8 +13,7 @@ import pytest
 
 from bloom import CaselinkError
 from evaluation._review_calibration import load_labels, review_calibration, review_lines
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.cli import caselink
 
 
 def _doc(pairs: list[dict]) -> dict:
@@ -87,15 +85,7 @@ def test_no_labels_gives_no_figures(tmp_path):
 
 
 def _evaluate(*args: object) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "200"}
-    return subprocess.run(
-        [sys.executable, "-m", "caselink_cli", "evaluate", *map(str, args)],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    return caselink("evaluate", *args, env={"COLUMNS": "200"}, clean=False)
 
 
 def test_evaluate_reports_the_calibration_against_the_labels_given(labels_file, tmp_path):
