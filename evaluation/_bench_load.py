@@ -398,7 +398,8 @@ POSTGRES_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 def bench_load_postgresql(**kw: Any) -> dict[str, Any]:
     """:func:`bench_load` with the service on PostgreSQL: a database of its own, made on the
     server of ``CASELINK_BENCH_POSTGRES_URL`` (default :data:`POSTGRES_ADMIN_URL`, a role that
-    may create databases) and dropped afterwards."""
+    may create databases) and dropped afterwards; its name is in the figures
+    (``scratch_database``)."""
     import secrets
 
     import sqlalchemy as sa
@@ -411,7 +412,7 @@ def bench_load_postgresql(**kw: Any) -> dict[str, Any]:
             c.exec_driver_sql(f'CREATE DATABASE "{name}"')
         try:
             url = admin.set(database=name).render_as_string(hide_password=False)
-            return bench_load(database_url=url, **kw)
+            return {**bench_load(database_url=url, **kw), "scratch_database": name}
         finally:
             with engine.connect() as c:
                 c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
