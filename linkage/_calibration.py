@@ -59,15 +59,30 @@ logger = logging.getLogger(__name__)
 CROWD_SPREAD = 0.25
 
 _LN2 = np.log(2.0)
+# belief propagation: at most SWEEPS rounds, until no log message moves by TOLERANCE
+SWEEPS = 200
+TOLERANCE = 1e-6
 
 
-def _row_sums(rows: np.ndarray, lr: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per pair its row's index; per row its candidates ``k`` and ``log sum LR``."""
-    _, inv = np.unique(rows, return_inverse=True)
-    k = np.bincount(inv).astype(np.float64)
-    lse = np.full(k.size, -np.inf)
-    np.logaddexp.at(lse, inv, lr)  # log sum of LR over each row's candidates
-    return inv, k, lse
+def _dense(ids: np.ndarray) -> np.ndarray:
+    """Record ids (any integers) as 0..n-1, one per pair."""
+    return cast(np.ndarray, np.unique(ids, return_inverse=True)[1].ravel())
+
+
+def _rows(dense: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The pairs grouped by record (``dense``: 0..n-1): their positions, record by record in
+    their order, and where each record's run of positions starts (n + 1 offsets)."""
+    order = np.argsort(dense, kind="stable")
+    starts = np.zeros(int(dense.max()) + 2, np.int64)
+    np.cumsum(np.bincount(dense), out=starts[1:])
+    return order, starts
+
+
+def _row_sums(rows: tuple[np.ndarray, np.ndarray], lr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per record (pairs grouped by :func:`_rows`) its candidates ``k`` and ``log sum LR``."""
+    order, starts = rows
+    k = np.diff(starts).astype(np.float64)
+    return k, np.logaddexp.reduceat(lr[order], starts[:-1])
 
 
 def _posterior(
@@ -77,13 +92,28 @@ def _posterior(
     return cast(np.ndarray, np.exp(np.log(lam) - np.log(k[inv]) + lr - denom[inv]))
 
 
+def _matched_share(k: np.ndarray, lse: np.ndarray, iterations: int = 100) -> float:
+    """The share ``lam`` of records whose match is among their candidates, fitted by EM from
+    each record's ``k`` and ``log sum LR``."""
+    lam = 0.5
+    for _ in range(iterations):
+        has = np.log(lam) - np.log(k) + lse
+        share = float(np.exp(has - np.logaddexp(np.log1p(-lam), has)).mean())
+        new = float(np.clip(share, 1e-6, 1 - 1e-6))
+        if abs(new - lam) < 1e-9:
+            return new
+        lam = new
+    return lam
+
+
 def probabilities_at(rows: np.ndarray, weights: np.ndarray, lam: float) -> np.ndarray:
     """P(pair is its row's match) under the model above with a given ``lam`` (a tracing query,
     whose ``lam`` cannot be fitted from the query itself)."""
     if rows.size == 0:
         return np.zeros(0)
     lr = weights * _LN2
-    return _posterior(lr, *_row_sums(rows, lr), lam)
+    inv = _dense(rows)
+    return _posterior(lr, inv, *_row_sums(_rows(inv), lr), lam)
 
 
 def side_probabilities(
@@ -93,16 +123,9 @@ def side_probabilities(
     if rows.size == 0:
         return np.zeros(0), 0.0
     lr = weights * _LN2  # natural-log likelihood ratios
-    inv, k, lse = _row_sums(rows, lr)
-    lam = 0.5
-    for _ in range(iterations):
-        has = np.log(lam) - np.log(k) + lse
-        share = float(np.exp(has - np.logaddexp(np.log1p(-lam), has)).mean())
-        new = float(np.clip(share, 1e-6, 1 - 1e-6))
-        if abs(new - lam) < 1e-9:
-            lam = new
-            break
-        lam = new
+    inv = _dense(rows)
+    k, lse = _row_sums(_rows(inv), lr)
+    lam = _matched_share(k, lse, iterations)
     return _posterior(lr, inv, k, lse, lam), lam
 
 
@@ -112,8 +135,8 @@ def matching_probabilities(
     weights: np.ndarray,
     log_prior_odds: float | np.ndarray,
     *,
-    iterations: int = 200,
-    tolerance: float = 1e-6,
+    iterations: int = SWEEPS,
+    tolerance: float = TOLERANCE,
 ) -> np.ndarray:
     """P(pair is a match) when each record has at most one match on the other side: the
     marginals of the one-to-one matching model (module docstring), by belief propagation.
@@ -128,12 +151,24 @@ def matching_probabilities(
     """
     if g1.size == 0:
         return np.zeros(0)
-    x = np.unique(g1, return_inverse=True)[1].ravel()
-    y = np.unique(g2, return_inverse=True)[1].ravel()
+    x, y = _dense(g1), _dense(g2)
+    return _matching((x, _rows(x)), (y, _rows(y)), weights, log_prior_odds, iterations, tolerance)
+
+
+def _matching(
+    first: tuple[np.ndarray, tuple[np.ndarray, np.ndarray]],
+    second: tuple[np.ndarray, tuple[np.ndarray, np.ndarray]],
+    weights: np.ndarray,
+    log_prior_odds: float | np.ndarray,
+    iterations: int,
+    tolerance: float,
+) -> np.ndarray:
+    """:func:`matching_probabilities` on each side's dense record ids and their grouping
+    (:func:`_dense`, :func:`_rows`)."""
+    (x, by_x), (y, by_y) = first, second
     log_w = np.clip(log_prior_odds + weights * _LN2, -700.0, 700.0)
-    by_x, by_y = _rows(x), _rows(y)
-    to_x = np.zeros(g1.size)  # log h_yx: y left free by its other candidates, per pair
-    to_y = np.zeros(g1.size)  # log h_xy
+    to_x = np.zeros(x.size)  # log h_yx: y left free by its other candidates, per pair
+    to_y = np.zeros(x.size)  # log h_xy
     sweeps, moved = _propagate(by_x, by_y, x, y, log_w, (to_x, to_y), iterations, tolerance)
     if moved >= tolerance:
         logger.info("matching probabilities: %d sweeps did not settle (%.2g)", sweeps, moved)
@@ -142,15 +177,6 @@ def matching_probabilities(
 
 # a record's messages are recomputed once a message it receives moved by tolerance * QUIET
 QUIET = 1e-2
-
-
-def _rows(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The pairs grouped by record (``ids``: 0..n-1): their positions, record by record, and
-    where each record's run of positions starts (n + 1 offsets)."""
-    order = np.argsort(ids, kind="stable")
-    starts = np.zeros(int(ids.max()) + 2, np.int64)
-    np.cumsum(np.bincount(ids), out=starts[1:])
-    return order, starts
 
 
 @njit(cache=True, nogil=True)
@@ -170,18 +196,20 @@ def _side(
     move."""
     order, starts = rows
     sent, ends, woken = out
+    claims = np.empty(np.diff(starts).max())  # the claims of one record's pairs
     moved = 0.0
     for r in range(starts.size - 1):
         if not dirty[r]:
             continue
         dirty[r] = False
+        lo, hi = starts[r], starts[r + 1]
         total = 0.0
-        for t in range(starts[r], starts[r + 1]):
+        for t in range(lo, hi):
+            claims[t - lo] = np.exp(log_w[order[t]] + carried[order[t]])
+            total += claims[t - lo]
+        for t in range(lo, hi):
             i = order[t]
-            total += np.exp(log_w[i] + carried[i])
-        for t in range(starts[r], starts[r + 1]):
-            i = order[t]
-            new = -np.log1p(max(total - np.exp(log_w[i] + carried[i]), 0.0))
+            new = -np.log1p(max(total - claims[t - lo], 0.0))
             step = abs(new - sent[i])
             if step > quiet:
                 woken[ends[i]] = True
@@ -238,17 +266,18 @@ def pair_probabilities(
     """
     if g1.size == 0:
         return np.zeros(0), 0.0, 0.0
-    _, lam1 = side_probabilities(g1, weights)
-    _, lam2 = side_probabilities(g2, weights)
+    lr = weights * _LN2
+    sides = []  # per side: dense ids, their grouping, each record's candidates, lam
+    for ids in (g1, g2):
+        dense = _dense(ids)
+        rows = _rows(dense)
+        k, lse = _row_sums(rows, lr)
+        sides.append((dense, rows, k, _matched_share(k, lse)))
+    (x, by_x, k1, lam1), (y, by_y, k2, lam2) = sides
     if several_matches:
-        logit = np.log(pair_prior) - np.log1p(-pair_prior) + weights * _LN2
+        logit = np.log(pair_prior) - np.log1p(-pair_prior) + lr
         return 1.0 / (1.0 + np.exp(-np.clip(logit, -700.0, 700.0))), lam1, lam2
     odds = (np.log(lam1) - np.log1p(-lam1) + np.log(lam2) - np.log1p(-lam2)) / 2
-    crowd = np.log(_row_sizes(g1)) + np.log(_row_sizes(g2))
-    return matching_probabilities(g1, g2, weights, odds - CROWD_SPREAD * crowd), lam1, lam2
-
-
-def _row_sizes(rows: np.ndarray) -> np.ndarray:
-    """Per pair, how many candidate pairs its row has."""
-    inv = np.unique(rows, return_inverse=True)[1].ravel()
-    return np.bincount(inv)[inv].astype(np.float64)
+    crowd = np.log(k1[x]) + np.log(k2[y])
+    p = _matching((x, by_x), (y, by_y), weights, odds - CROWD_SPREAD * crowd, SWEEPS, TOLERANCE)
+    return p, lam1, lam2
