@@ -105,13 +105,20 @@ class FSModel:
         if len(levels) == 0:
             return np.zeros(0)
         patterns, inverse, _ = _distinct(levels, inverse=True)  # a few thousand at most
-        if self.u_classes is None:
-            non = _log_likelihood(patterns, self.u)
-        else:
-            log_u = np.stack([_log_likelihood(patterns, u) for u in self.u_classes], axis=1)
-            non = np.logaddexp.reduce(log_u + np.log(cast(np.ndarray, self.class_shares)), axis=1)
+        non = self.log_non_match(patterns)
         return cast(
             np.ndarray, ((_log_likelihood(patterns, self.m) - non) / np.log(2.0))[inverse.ravel()]
+        )
+
+    def log_non_match(self, patterns: np.ndarray) -> np.ndarray:
+        """Natural log of each pattern's likelihood among non-matches (the mixture of the
+        non-match classes, when there are several)."""
+        if self.u_classes is None:
+            return _log_likelihood(patterns, self.u)
+        log_u = np.stack([_log_likelihood(patterns, u) for u in self.u_classes], axis=1)
+        return cast(
+            np.ndarray,
+            np.logaddexp.reduce(log_u + np.log(cast(np.ndarray, self.class_shares)), axis=1),
         )
 
     def probability(self, levels: np.ndarray) -> np.ndarray:
@@ -303,14 +310,13 @@ def fit_fellegi_sunter(
         classes=non_match_classes,
         limits=(max_iter, tol),
     )
-    plain = None  # the mixture without known non-matches
-    mixed = None
+    plain = cast(FSModel, mixture(patterns, counts, labelled=(fixed, shared)))  # without them
+    mixed = plain
     if non_matches is not None and len(non_matches):
         known, known_counts = _distinct(np.asarray(non_matches, dtype=levels.dtype))
         rows = np.concatenate([patterns, known])
         weights = np.r_[counts, known_counts.astype(np.float64)]
         held = np.r_[fixed, np.zeros(len(known))]
-        plain = cast(FSModel, mixture(patterns, counts, labelled=(fixed, shared)))
         # EM finds a local optimum, and which one depends on where it starts: from the
         # two-class fit and from the mixture without them, the fit that explains the pairs
         # and the known non-matches best is kept (module docstring)
@@ -326,8 +332,6 @@ def fit_fellegi_sunter(
         kept = [f for f in fits if f is not None and f.prior <= MAX_MATCH_GROWTH * two.prior]
         if kept:
             mixed = max(kept, key=lambda f: _objective(f, rows, weights, held))
-    if mixed is None:
-        mixed = plain or cast(FSModel, mixture(patterns, counts, labelled=(fixed, shared)))
     # the classes exist to take namesakes out of the matches; a mixture whose match class is
     # larger has made close strangers a class of "matches" (two registers with no person in
     # common do this: 0.02% matches became 7%), so the two-class fit stands
@@ -369,15 +373,16 @@ def _fit_classes(
     from there; None if class 0 is still not the one that agrees most.
     """
     (m_prior, u_prior), fixed = priors, labelled[0]
-    ramp = np.linspace(0.0, 1.0, two.m.shape[1])
-    tables = [two.m.copy()]
-    for k in range(classes):
-        tilted = two.u * np.exp(3.0 * k / max(classes - 1, 1) * ramp)
-        tables.append(tilted / tilted.sum(axis=1, keepdims=True))
-    shares = np.array([two.prior] + [(1 - two.prior) / classes] * classes)
     if start is not None and start.u_classes is not None and start.class_shares is not None:
         tables = [start.m.copy(), *(u.copy() for u in start.u_classes)]
         shares = np.r_[start.prior, (1 - start.prior) * start.class_shares]
+    else:
+        ramp = np.linspace(0.0, 1.0, two.m.shape[1])
+        tables = [two.m.copy()]
+        for k in range(classes):
+            tilted = two.u * np.exp(3.0 * k / max(classes - 1, 1) * ramp)
+            tables.append(tilted / tilted.sum(axis=1, keepdims=True))
+        shares = np.array([two.prior] + [(1 - two.prior) / classes] * classes)
     em = functools.partial(
         _em_classes,
         patterns,
@@ -417,15 +422,11 @@ def _objective(
     """Log-likelihood of the patterns (``counts`` each) under a mixture: the unlabelled ones
     (all but the last ``len(fixed)``) under the whole mixture, a labelled match under the
     match class, a labelled non-match under the non-match classes."""
-    shares = cast(np.ndarray, model.class_shares)
-    log_u = np.stack([_log_likelihood(patterns, u) for u in cast(np.ndarray, model.u_classes)])
-    non = np.logaddexp.reduce(log_u + np.log(shares)[:, None], axis=0)
-    match = _log_likelihood(patterns, model.m)
+    match, non = _log_likelihood(patterns, model.m), model.log_non_match(patterns)
     free = len(patterns) - len(fixed)
-    either = np.logaddexp(np.log(model.prior) + match, np.log1p(-model.prior) + non)
-    value = np.where(np.r_[np.full(free, -1.0), fixed] == 1, match, non)
-    value[:free] = either[:free]
-    return float((counts * value).sum())
+    either = np.logaddexp(np.log(model.prior) + match[:free], np.log1p(-model.prior) + non[:free])
+    held = np.where(fixed == 1, match[free:], non[free:])
+    return float(counts @ np.r_[either, held])
 
 
 def _em_classes(
