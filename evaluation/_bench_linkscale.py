@@ -61,7 +61,10 @@ def _caselink() -> str:
     return found
 
 
-def _child(args: list[str], log: Path) -> tuple[float, float, int]:
+_TIME = shutil.which("time", path="/usr/bin:/bin")  # GNU time, where the machine has it
+
+
+def _child(args: list[str], log: Path, timer: str | None = _TIME) -> tuple[float, float, int]:
     """Run ``args``; its wall seconds, peak resident memory (GiB) and exit code.
 
     The peak is what GNU time reports of the command it starts: a child's own peak as the
@@ -69,7 +72,6 @@ def _child(args: list[str], log: Path) -> tuple[float, float, int]:
     its exec -- after a 1,000,000-people run, the bench process's 2.8 GiB showed as the peak
     of a 100,000-people link. Without ``/usr/bin/time`` the bench process is forked from as
     it is, and its size at that moment bounds the figure from below."""
-    timer = shutil.which("time", path="/usr/bin:/bin")
     peak_file = log.with_suffix(".peak")
     if timer is not None:
         args = [timer, "-f", "%M", "-o", str(peak_file), *args]

@@ -41,3 +41,7 @@ def test_a_childs_peak_memory_is_its_own_not_the_bench_process_it_was_forked_fro
     assert 0.04 < peak < 0.3  # about 40 MiB and the interpreter, not 400 MiB
     assert held.sum() > 0
     assert _child(["/bin/sh", "-c", "exit 3"], tmp_path / "fails.err")[2] == 3
+    # without GNU time: the kernel's figure, which counts this process's size at the fork
+    seconds, peak, code = _child([sys.executable, "-c", child], tmp_path / "bare.err", timer=None)
+    assert code == 0 and peak >= 0.4
+    assert _child(["/bin/sh", "-c", "exit 3"], tmp_path / "bare.err", timer=None)[2] == 3
