@@ -116,6 +116,21 @@ UNNAMED = re.compile(
 )
 
 
+def focused_on_arrival(page: Any) -> str:
+    """The id of the element holding the focus once the browser has applied the page's
+    ``autofocus``: it does so when it next renders, which on a busy machine came after the
+    load event (the focus was still on the body: a CI run failed so). Waits for the focus to
+    leave the body, at most :data:`LOAD_TIMEOUT_MS`, then reads it."""
+    from playwright.sync_api import TimeoutError as WaitedTooLong
+
+    with contextlib.suppress(WaitedTooLong):  # no focus moved: the caller's assertion says so
+        page.wait_for_function(
+            "() => document.activeElement && document.activeElement !== document.body",
+            timeout=LOAD_TIMEOUT_MS,
+        )
+    return str(page.evaluate("document.activeElement.id"))
+
+
 def page_checks(seen: Visit, origin: str, lang: str, name: str) -> None:
     """What every console page must pass: loaded, in ``lang`` (right to left in Arabic),
     every control named in the ARIA snapshot, nothing asked of another host than

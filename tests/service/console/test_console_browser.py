@@ -23,7 +23,7 @@ import pandas as pd
 import pytest
 
 import bloom
-from tests.service.browser import LOAD_TIMEOUT_MS, Visit, page_checks
+from tests.service.browser import LOAD_TIMEOUT_MS, Visit, focused_on_arrival, page_checks
 from tests.service.console.served import Served
 from tests.service.servers import PLANTED, Server, agreement_body, encode_file
 
@@ -128,7 +128,7 @@ def _sign_in_by_keyboard(seen: Visit, key: str) -> None:
     """The key typed and sent with the keyboard only: the field has the focus on arrival,
     Tab reaches the button, Enter on it signs in."""
     page = seen.page
-    focused = page.evaluate("document.activeElement.id")
+    focused = focused_on_arrival(page)
     assert focused == "api_key"
     page.keyboard.type(key)
     page.keyboard.press("Tab")

@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.service.browser import LOAD_TIMEOUT_MS, Visit, page_checks
+from tests.service.browser import LOAD_TIMEOUT_MS, Visit, focused_on_arrival, page_checks
 from tests.service.console.served import Served
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -78,7 +78,7 @@ def test_a_steward_sets_up_an_agreement_publishes_it_and_issues_a_key(
     if lang == "ar":
         _click(seen, "a[hreflang='ar']")
     # signed in with the keyboard: the key typed, Enter sends it
-    assert page.evaluate("document.activeElement.id") == "api_key"
+    assert focused_on_arrival(page) == "api_key"
     page.keyboard.type(console.steward)
     with page.expect_navigation(timeout=LOAD_TIMEOUT_MS):
         page.keyboard.press("Enter")
