@@ -68,7 +68,11 @@ class AtRest:
     def raw_bytes(self) -> bytes:
         """What a thief of the database gets: the SQLite files, or PostgreSQL's column values."""
         if self.db.kind == "sqlite":
-            return b"".join(p.read_bytes() for p in self.work.glob("caselink.db*") if p.is_file())
+            # read by another process: a file this process opens and closes drops every POSIX
+            # lock it holds on that file, SQLite's too, and the service then wrote under this
+            # process's connections ("database disk image is malformed" in a later read)
+            files = [str(p) for p in sorted(self.work.glob("caselink.db*")) if p.is_file()]
+            return subprocess.run(["cat", *files], capture_output=True, check=True).stdout
         return b"".join(self.values())
 
     def caselink(self, *args, **env: str) -> subprocess.CompletedProcess:
