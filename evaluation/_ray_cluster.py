@@ -33,6 +33,11 @@ from service._process import free_port
 __all__ = ["LocalRayCluster", "RayNode"]
 
 START_SECONDS = 120.0  # `ray start` takes 2-4 s on a quiet machine; generous for a busy one
+# `ray start` gives a raylet 30 s (fixed in Ray) to register with the GCS, and a port picked
+# free can be taken by another program before the node binds it: a node that fails to start
+# is stopped and started again on fresh ports and a fresh temp dir, this many times in all
+START_ATTEMPTS = 3
+LOG_TAIL_LINES = 5  # of `ray start`'s output, quoted in the error when every attempt failed
 
 
 @dataclass
@@ -111,14 +116,20 @@ class LocalRayCluster:
     ``cpus``: one entry per node, the head's first. ``object_store_mb``: each node's object
     store. ``ray start``'s output goes to ``workdir/ray-<node>.log``; the nodes' temp dirs
     (sessions, logs, sockets) under a short path in /tmp, removed by :meth:`stop`.
+    ``ports``: where the nodes' ports come from (a free one per call by default).
     """
 
     def __init__(
-        self, workdir: Path, cpus: tuple[int, ...] = (1, 1), object_store_mb: int = 100
+        self,
+        workdir: Path,
+        cpus: tuple[int, ...] = (1, 1),
+        object_store_mb: int = 100,
+        ports: Callable[[], int] = free_port,
     ) -> None:
         if not cpus or any(n < 1 for n in cpus):
             raise CaselinkError(f"cpus: one whole number >= 1 per node, got {cpus!r}")
         self.workdir, self.cpus, self.object_store_mb = workdir, cpus, object_store_mb
+        self.ports = ports
         self.nodes: list[RayNode] = []
         self.address = ""
         self._root: Path | None = None
@@ -129,57 +140,73 @@ class LocalRayCluster:
         # Unix socket paths are limited to 107 bytes: the temp dirs live under a short root
         self._root = Path(tempfile.mkdtemp(prefix="clcluster", dir="/tmp"))
         try:
-            port = free_port()
-            self.address = f"127.0.0.1:{port}"
-            head = [
-                "--head",
-                f"--port={port}",
-                "--include-dashboard=false",
-                f"--dashboard-port={free_port()}",
-            ]
-            self._start_node("head", head, self.cpus[0])
+            self._start_node("head", self.cpus[0])
             for i, cpus in enumerate(self.cpus[1:], start=1):
-                self._start_node(f"worker-{i}", [f"--address={self.address}"], cpus)
+                self._start_node(f"worker-{i}", cpus)
             self._wait_for_nodes()
         except BaseException:
             self.stop()
             raise
         return self
 
-    def _start_node(self, name: str, args: list[str], cpus: int) -> None:
+    def _start_node(self, name: str, cpus: int) -> None:
+        """Start one node (the head when ``name`` is ``head``), again on fresh ports after a
+        failed attempt; the error quotes the end of ``ray start``'s output."""
+        log = self.workdir / f"ray-{name}.log"
+        for attempt in range(1, START_ATTEMPTS + 1):
+            if self._attempt(name, cpus, log, attempt):
+                return
+            node = self.nodes.pop()  # whatever the failed attempt left running goes
+            _stop_group(node.group, grace=5.0)
+            shutil.rmtree(node.temp_dir, ignore_errors=True)
+        lines = log.read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:]
+        raise CaselinkError(
+            f"`ray start` of the {name} node failed {START_ATTEMPTS} times; the end of its "
+            f"output ({log}):\n" + "\n".join(lines)
+        )
+
+    def _attempt(self, name: str, cpus: int, log: Path, attempt: int) -> bool:
         assert self._root is not None
-        temp_dir, manager_port = self._root / name, free_port()
-        ports = {"node-manager-port": manager_port}
-        for name_ in (
-            "object-manager",
-            "dashboard-agent-listen",
-            "dashboard-agent-grpc",
-            "runtime-env-agent",
-            "metrics-export",
-        ):
-            ports[f"{name_}-port"] = free_port()
+        temp_dir = self._root / f"{name}-{attempt}"
+        if name == "head":
+            gcs_port = self.ports()
+            self.address = f"127.0.0.1:{gcs_port}"
+            role = ["--head", f"--port={gcs_port}", "--include-dashboard=false"]
+            role.append(f"--dashboard-port={self.ports()}")
+        else:
+            role = [f"--address={self.address}"]
+        ports = {
+            f"{part}-port": self.ports()
+            for part in (
+                "node-manager",
+                "object-manager",
+                "dashboard-agent-listen",
+                "dashboard-agent-grpc",
+                "runtime-env-agent",
+                "metrics-export",
+            )
+        }
         cmd = [
             _ray_command(),
             "start",
-            *args,
+            *role,
             f"--num-cpus={cpus}",
             f"--object-store-memory={self.object_store_mb * 2**20}",
             f"--temp-dir={temp_dir}",
             "--disable-usage-stats",
             *(f"--{k}={v}" for k, v in ports.items()),
         ]
-        log = self.workdir / f"ray-{name}.log"
         with log.open("ab") as out:  # a session of its own: its group is the node's
+            out.write(f"--- attempt {attempt} of {START_ATTEMPTS}\n".encode())
+            out.flush()
             proc = subprocess.Popen(
                 cmd, env=_ray_env(), stdout=out, stderr=out, start_new_session=True
             )
-        self.nodes.append(RayNode(name, cpus, temp_dir, manager_port, proc.pid))
+        self.nodes.append(RayNode(name, cpus, temp_dir, ports["node-manager-port"], proc.pid))
         try:
-            code = proc.wait(timeout=START_SECONDS)
+            return proc.wait(timeout=START_SECONDS) == 0
         except subprocess.TimeoutExpired:
-            code = None
-        if code != 0:
-            raise CaselinkError(f"`ray start` of the {name} node failed; see {log}")
+            return False
 
     def _gcs(self) -> Any:
         """A reader of the GCS's tables (Ray's own records), without joining the cluster."""
