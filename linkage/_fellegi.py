@@ -67,6 +67,8 @@ from typing import cast
 
 import numpy as np
 
+from linkage._em_kernel import add_weights, class_log_likelihoods
+
 __all__ = ["LEVEL_EDGES", "FSModel", "comparison_levels", "fit_fellegi_sunter", "level_shares"]
 
 # Dice cut points shared by every segment; EM decides what each level is worth, so the same
@@ -444,25 +446,24 @@ def _em_classes(
     (fixed, shared), (max_iter, tol) = labelled, limits
     free = len(patterns) - len(fixed)
     is_match, is_non = fixed == 1, fixed == 0
-    segs, ok = np.arange(patterns.shape[1]), patterns >= 0
+    levels = np.ascontiguousarray(patterns, dtype=np.int64)
+    start = np.stack(pseudo) + _EPS  # each class's pseudo-counts, where its counts begin
+    ll = np.empty((len(levels), len(tables)))
+    total = counts[:shared].sum()
     it = 0
     for it in range(1, max_iter + 1):  # noqa: B007
-        ll = np.stack(
-            [np.log(c) + _log_likelihood(patterns, t) for c, t in zip(shares, tables, strict=True)],
-            axis=1,
-        )
+        class_log_likelihoods(levels, np.log(np.stack(tables)), np.log(shares), ll)
         resp = np.exp(ll - ll.max(axis=1, keepdims=True))
         if fixed.size:
             held = resp[free:]
             held[is_match] = np.eye(1, len(tables))[0]  # the match class alone
             held[is_non, 0] = 0.0  # the non-match classes only
         weight = resp / resp.sum(axis=1, keepdims=True) * counts[:, None]
-        new_shares = np.clip(weight[:shared].sum(axis=0) / counts[:shared].sum(), _EPS, None)
-        for k, table in enumerate(tables):
-            fresh = pseudo[k] + _EPS
-            for s in segs:
-                np.add.at(fresh[s], patterns[ok[:, s], s], weight[ok[:, s], k])
-            table[:] = fresh / fresh.sum(axis=1, keepdims=True)
+        fresh, summed = start.copy(), np.zeros(len(tables))
+        add_weights(levels, weight, fresh, summed, shared)
+        new_shares = np.clip(summed / total, _EPS, None)
+        for table, counted in zip(tables, fresh, strict=True):
+            table[:] = counted / counted.sum(axis=1, keepdims=True)
         done = np.abs(new_shares - shares).max() < tol
         shares = new_shares / new_shares.sum()
         if done:
