@@ -445,22 +445,17 @@ def _em_classes(
     shares and the iterations made (:func:`_fit_classes`)."""
     (fixed, shared), (max_iter, tol) = labelled, limits
     free = len(patterns) - len(fixed)
-    is_match, is_non = fixed == 1, fixed == 0
     levels = np.ascontiguousarray(patterns, dtype=np.int64)
+    held = np.r_[np.full(free, -1), fixed].astype(np.int64)  # -1 free, else its label
     start = np.stack(pseudo) + _EPS  # each class's pseudo-counts, where its counts begin
-    ll = np.empty((len(levels), len(tables)))
+    resp = np.empty((len(levels), len(tables)))
     total = counts[:shared].sum()
     it = 0
     for it in range(1, max_iter + 1):  # noqa: B007
-        class_log_likelihoods(levels, np.log(np.stack(tables)), np.log(shares), ll)
-        resp = np.exp(ll - ll.max(axis=1, keepdims=True))
-        if fixed.size:
-            held = resp[free:]
-            held[is_match] = np.eye(1, len(tables))[0]  # the match class alone
-            held[is_non, 0] = 0.0  # the non-match classes only
-        weight = resp / resp.sum(axis=1, keepdims=True) * counts[:, None]
+        class_log_likelihoods(levels, np.log(np.stack(tables)), np.log(shares), resp)
+        np.exp(resp, out=resp)
         fresh, summed = start.copy(), np.zeros(len(tables))
-        add_weights(levels, weight, fresh, summed, shared)
+        add_weights(levels, resp, counts, held, fresh, summed, shared)
         new_shares = np.clip(summed / total, _EPS, None)
         for table, counted in zip(tables, fresh, strict=True):
             table[:] = counted / counted.sum(axis=1, keepdims=True)
