@@ -10,6 +10,14 @@ from hypothesis import strategies as st
 
 from linkage._em_kernel import add_weights, class_log_likelihoods
 
+SHAPES = {  # a fit's sizes: distinct patterns, segments, classes, levels
+    "seed": st.integers(0, 2**32 - 1),
+    "patterns": st.integers(0, 300),
+    "segments": st.integers(1, 6),
+    "classes": st.integers(1, 6),
+    "levels": st.integers(1, 9),
+}
+
 
 def _case(seed: int, patterns: int, segments: int, classes: int, levels: int):
     rng = np.random.default_rng(seed)
@@ -21,13 +29,7 @@ def _case(seed: int, patterns: int, segments: int, classes: int, levels: int):
 
 
 @settings(max_examples=40, deadline=None)
-@given(
-    seed=st.integers(0, 2**32 - 1),
-    patterns=st.integers(0, 300),
-    segments=st.integers(1, 6),
-    classes=st.integers(1, 6),
-    levels=st.integers(1, 9),
-)
+@given(**SHAPES)
 def test_class_log_likelihoods_are_numpys(seed, patterns, segments, classes, levels):
     _, lv, tables, shares = _case(seed, patterns, segments, classes, levels)
     got = np.full((patterns, classes), np.nan)
@@ -45,14 +47,7 @@ def test_class_log_likelihoods_are_numpys(seed, patterns, segments, classes, lev
 
 
 @settings(max_examples=40, deadline=None)
-@given(
-    seed=st.integers(0, 2**32 - 1),
-    patterns=st.integers(0, 300),
-    segments=st.integers(1, 6),
-    classes=st.integers(1, 6),
-    levels=st.integers(1, 9),
-    shared_part=st.floats(0.0, 1.0),
-)
+@given(**SHAPES, shared_part=st.floats(0.0, 1.0))
 def test_add_weights_shares_each_count_and_counts_each_present_segment_once(
     seed, patterns, segments, classes, levels, shared_part
 ):
