@@ -340,9 +340,10 @@ def fit_fellegi_sunter(
     return mixed if mixed.prior <= MAX_MATCH_GROWTH * two.prior else two
 
 
-def most_agreeing(tables: Sequence[np.ndarray]) -> int:
+def most_agreeing(tables: Sequence[np.ndarray] | np.ndarray) -> int:
     """The class whose level shares lean most to agreement (the mean level, per segment,
-    summed): the match class, whatever order EM left the classes in."""
+    summed): the match class, whatever order EM left the classes in. ``tables``: one
+    segments x levels table per class (a list, or stacked classes x segments x levels)."""
     ramp = np.linspace(0.0, 1.0, tables[0].shape[1])
     return int(np.argmax([float((t * ramp).sum()) for t in tables]))
 
@@ -376,14 +377,12 @@ def _fit_classes(
     """
     (m_prior, u_prior), fixed = priors, labelled[0]
     if start is not None and start.u_classes is not None and start.class_shares is not None:
-        tables = [start.m.copy(), *(u.copy() for u in start.u_classes)]
+        tables = np.concatenate([start.m[None], start.u_classes])
         shares = np.r_[start.prior, (1 - start.prior) * start.class_shares]
     else:
         ramp = np.linspace(0.0, 1.0, two.m.shape[1])
-        tables = [two.m.copy()]
-        for k in range(classes):
-            tilted = two.u * np.exp(3.0 * k / max(classes - 1, 1) * ramp)
-            tables.append(tilted / tilted.sum(axis=1, keepdims=True))
+        tilted = [two.u * np.exp(3.0 * k / max(classes - 1, 1) * ramp) for k in range(classes)]
+        tables = np.stack([two.m, *(t / t.sum(axis=1, keepdims=True) for t in tilted)])
         shares = np.array([two.prior] + [(1 - two.prior) / classes] * classes)
     em = functools.partial(
         _em_classes,
@@ -393,19 +392,18 @@ def _fit_classes(
         labelled=labelled,
         limits=limits,
     )
-    shares, it = em(tables, shares)
+    tables, shares, it = em(tables, shares)
     # the match class is the one whose pairs agree most, whatever EM did to the order
     most = most_agreeing(tables)
     if fixed.size and agrees_most and most != 0:
         order = [most, *(k for k in range(len(tables)) if k != most)]
-        tables, shares = [tables[k] for k in order], shares[order]
-        shares, more = em(tables, shares)
+        tables, shares, more = em(tables[order], shares[order])
         it, most = it + more, most_agreeing(tables)
         if most != 0:
             return None
     match = 0 if fixed.size else most
     rest = [k for k in range(len(tables)) if k != match]
-    u_classes = np.stack([tables[k] for k in rest])
+    u_classes = tables[rest]
     class_shares = shares[rest] / shares[rest].sum()
     u = np.tensordot(class_shares, u_classes, axes=1)
     return FSModel(
@@ -434,15 +432,15 @@ def _objective(
 def _em_classes(
     patterns: np.ndarray,
     counts: np.ndarray,
-    tables: list[np.ndarray],
+    tables: np.ndarray,
     shares: np.ndarray,
     *,
     pseudo: list[np.ndarray],
     labelled: tuple[np.ndarray, int],
     limits: tuple[int, float],
-) -> tuple[np.ndarray, int]:
-    """EM of the classes' ``tables`` (updated in place) from their ``shares``; returns the
-    shares and the iterations made (:func:`_fit_classes`)."""
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """EM of the classes' ``tables`` (classes x segments x levels) from their ``shares``;
+    returns the fitted tables, their shares and the iterations made (:func:`_fit_classes`)."""
     (fixed, shared), (max_iter, tol) = labelled, limits
     free = len(patterns) - len(fixed)
     levels = np.ascontiguousarray(patterns, dtype=np.int64)
@@ -452,15 +450,14 @@ def _em_classes(
     total = counts[:shared].sum()
     it = 0
     for it in range(1, max_iter + 1):  # noqa: B007
-        class_log_likelihoods(levels, np.log(np.stack(tables)), np.log(shares), resp)
+        class_log_likelihoods(levels, np.log(tables), np.log(shares), resp)
         np.exp(resp, out=resp)
         fresh, summed = start.copy(), np.zeros(len(tables))
         add_weights(levels, resp, counts, held, fresh, summed, shared)
         new_shares = np.clip(summed / total, _EPS, None)
-        for table, counted in zip(tables, fresh, strict=True):
-            table[:] = counted / counted.sum(axis=1, keepdims=True)
+        tables = fresh / fresh.sum(axis=2, keepdims=True)
         done = np.abs(new_shares - shares).max() < tol
         shares = new_shares / new_shares.sum()
         if done:
             break
-    return shares, it
+    return tables, shares, it
