@@ -38,6 +38,17 @@ START_SECONDS = 120.0  # `ray start` takes 2-4 s on a quiet machine; generous fo
 # is stopped and started again on fresh ports and a fresh temp dir, this many times in all
 START_ATTEMPTS = 3
 LOG_TAIL_LINES = 5  # of `ray start`'s output, quoted in the error when every attempt failed
+# the ports every node is given, in the order they are drawn (a head draws two more first:
+# its GCS's and its dashboard's)
+NODE_PORTS = (
+    "node-manager",
+    "object-manager",
+    "dashboard-agent-listen",
+    "dashboard-agent-grpc",
+    "runtime-env-agent",
+    "metrics-export",
+)
+HEAD_PORTS = 2 + len(NODE_PORTS)
 
 
 @dataclass
@@ -175,17 +186,7 @@ class LocalRayCluster:
             role.append(f"--dashboard-port={self.ports()}")
         else:
             role = [f"--address={self.address}"]
-        ports = {
-            f"{part}-port": self.ports()
-            for part in (
-                "node-manager",
-                "object-manager",
-                "dashboard-agent-listen",
-                "dashboard-agent-grpc",
-                "runtime-env-agent",
-                "metrics-export",
-            )
-        }
+        ports = {f"{part}-port": self.ports() for part in NODE_PORTS}
         cmd = [
             _ray_command(),
             "start",

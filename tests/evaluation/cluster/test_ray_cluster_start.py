@@ -11,7 +11,13 @@ from __future__ import annotations
 import pytest
 
 from bloom import CaselinkError
-from evaluation._ray_cluster import START_ATTEMPTS, LocalRayCluster, _members
+from evaluation._ray_cluster import (
+    HEAD_PORTS,
+    NODE_PORTS,
+    START_ATTEMPTS,
+    LocalRayCluster,
+    _members,
+)
 from service._process import free_port
 
 
@@ -28,9 +34,8 @@ class _OnePortFor:
 
 
 def test_a_worker_that_fails_to_start_is_started_again_on_fresh_ports(tmp_path):
-    # the head takes 8 ports (gcs, dashboard, six of the node's); the worker's first attempt
-    # takes the next six, all one port
-    ports = _OnePortFor(range(9, 15))
+    # the worker's first attempt draws the ports after the head's, and is handed one for all
+    ports = _OnePortFor(range(HEAD_PORTS + 1, HEAD_PORTS + 1 + len(NODE_PORTS)))
     with LocalRayCluster(tmp_path, cpus=(1, 1), ports=ports) as cluster:
         assert [n.name for n in cluster.nodes] == ["head", "worker-1"]
         assert all(n.node_id for n in cluster.nodes)  # both alive in the GCS's node table
