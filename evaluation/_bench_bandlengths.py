@@ -38,7 +38,7 @@ from evaluation._bench_linkscale import _TOP_K, partner_rows, scale_register
 from evaluation._bench_projection import _floor
 from linkage import SEGMENT_THRESHOLD, candidates, segment_dice, segment_words
 
-__all__ = ["bench_band_lengths"]
+__all__ = ["band_cost", "bench_band_lengths"]
 
 DEFAULT_LENGTHS = ("12,7,11,4", "8,7,9,4", "10,6,9,4", "6,6,7,4", "4,5,5,4")
 
@@ -64,6 +64,17 @@ def _plans(lengths: str, segments: np.ndarray, seed: int) -> list[SegmentPlan]:
         )
         for n, ((lo, hi), r) in enumerate(zip(ranges, rows, strict=True))
     ]
+
+
+def band_cost(
+    a: np.ndarray, b: np.ndarray, plans: list[SegmentPlan], floor: float, units: list
+) -> tuple[float, float, Any]:
+    """The ``(plan, band)`` ``units`` walked on one thread over every row: seconds and pairs
+    visited a band, and the walked part (its k-slot tables)."""
+    started = time.perf_counter()
+    part = walk_bands(a, b, plans, _TOP_K, floor, units, threads=1)
+    seconds = (time.perf_counter() - started) / len(units)
+    return seconds, float(part.counters.sum(axis=0)[kern.VISITS]) / len(units), part
 
 
 def _share(got: set, of: set) -> float:
@@ -108,10 +119,8 @@ def bench_band_lengths(
             ]
             if not units:
                 continue
-            t0 = time.perf_counter()
-            one = walk_bands(a, b, plans, _TOP_K, floor, units, threads=1)
-            seconds = (time.perf_counter() - t0) / len(units)
-            met = one.counters.sum(axis=0)[kern.VISITS] / len(units) / len(a)
+            seconds, visits, _ = band_cost(a, b, plans, floor, units)
+            met = visits / len(a)
             per_band.append(
                 {
                     "words": [plan.word_lo, plan.word_hi],

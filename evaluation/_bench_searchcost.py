@@ -28,6 +28,7 @@ from blocking import _topk_kernels as kern
 from blocking import plan_segments, walk_bands
 from blocking._lsh import band_keys, band_tables
 from blocking._topk import SAME_SEGMENT_BANDS
+from evaluation._bench_bandlengths import band_cost
 from evaluation._bench_linkscale import _TOP_K, scale_register
 from evaluation._bench_projection import _floor
 from linkage import SEGMENT_THRESHOLD, candidates, search, segment_words
@@ -40,8 +41,9 @@ def _grouped(x: np.ndarray, plan: Any) -> np.ndarray:
     then its digest (equal segments together)."""
     sub = np.ascontiguousarray(x[:, plan.word_lo : plan.word_hi])
     tables = np.ascontiguousarray(band_tables(plan.params, 0, 1)[:, :2])
-    keys = band_keys(sub, np.arange(len(x)), plan.params, tables, 1)[0]
-    return np.lexsort((kern.segment_digests(sub), keys))
+    shift = max(1, len(x).bit_length())  # the keys' low bits carry the row: kept apart
+    keys = band_keys(sub, np.arange(len(x)), plan.params, tables, shift)[0]
+    return np.lexsort((kern.segment_digests(sub), keys >> np.uint64(shift)))
 
 
 def _best_scores(i: np.ndarray, s: np.ndarray, rows: int) -> list[tuple[float, ...]]:
@@ -52,12 +54,9 @@ def _best_scores(i: np.ndarray, s: np.ndarray, rows: int) -> list[tuple[float, .
 
 
 def _walk_band(a, b, plans, floor, units, rows) -> tuple[float, float, list]:
-    started = time.perf_counter()
-    part = walk_bands(a, b, plans, _TOP_K, floor, units, threads=1)
-    seconds = (time.perf_counter() - started) / len(units)
-    visits = part.counters.sum(axis=0)[kern.VISITS] / len(units)
+    seconds, visits, part = band_cost(a, b, plans, floor, units)
     i, _, s = kern.merge_tables(part.scores, part.rows)
-    return seconds, float(visits), _best_scores(i, s, rows)
+    return seconds, visits, _best_scores(i, s, rows)
 
 
 def bench_search_cost(

@@ -22,3 +22,24 @@ def test_the_search_cost_bench_compares_the_kernel_the_walk_and_the_row_orders()
     # the same pairs are met whatever order the rows are in
     assert band["grouped_visits"] == band["visits"]
     assert band["grouped_same_best_scores"] is True
+
+
+def test_namesakes_are_put_side_by_side():
+    """Rows whose name segment is identical end up next to each other in the grouped order."""
+    import numpy as np
+
+    from blocking import _topk_kernels as kern
+    from blocking import plan_segments
+    from evaluation._bench_linkscale import scale_register
+    from evaluation._bench_searchcost import _grouped
+    from linkage import SEGMENT_THRESHOLD, segment_words
+
+    _, (a_batch, b_batch) = scale_register(3000, "common", seed=2)
+    a = a_batch.filters
+    segments = [(int(lo), int(hi)) for lo, hi in segment_words(a_batch.metadata)]
+    names = plan_segments(a, b_batch.filters, segments, SEGMENT_THRESHOLD)[0]
+    order = _grouped(a, names)
+    assert sorted(order.tolist()) == list(range(len(a)))
+    digests = kern.segment_digests(np.ascontiguousarray(a[order, names.word_lo : names.word_hi]))
+    runs = 1 + np.count_nonzero(digests[1:] != digests[:-1])
+    assert runs == len(np.unique(digests)) < len(a)  # each name one run; namesakes exist
