@@ -121,12 +121,17 @@ def _base_python() -> str:
     return getattr(sys, "_base_executable", sys.executable)
 
 
-def install_offline(wheelhouse: Path, venv: Path) -> float:
+def install_offline(wheelhouse: Path, venv: Path, *, bytecode: bool = True) -> float:
     """A fresh virtualenv at ``venv`` with caselink from ``wheelhouse`` alone (no index);
-    returns the seconds it took, the virtualenv's creation included."""
+    returns the seconds it took, the virtualenv's creation included. ``bytecode=False``
+    leaves out compiling every installed module ahead (pip's ``--no-compile``; Python then
+    compiles what it imports, when it imports it): the same files installed, in about a
+    third of the time."""
     start = time.perf_counter()
     _run([_base_python(), "-m", "venv", venv])
     pip = [venv / "bin" / "python", "-m", "pip", "install", "--quiet", "--no-index"]
+    if not bytecode:
+        pip.append("--no-compile")
     _run([*pip, "--find-links", wheelhouse, "caselink"], env=_no_pip_config())
     return time.perf_counter() - start
 

@@ -28,7 +28,8 @@ def light(tmp_path_factory) -> Path:
     work = tmp_path_factory.mktemp("light")
     source = source_copy(project_root(), work / "src")
     build_wheelhouse(source, work / "wheelhouse")
-    install_offline(work / "wheelhouse", work / "venv")
+    # what is installed is under test here, not how long a field laptop takes (the bench's)
+    install_offline(work / "wheelhouse", work / "venv", bytecode=False)
     return work
 
 
