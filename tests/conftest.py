@@ -5,7 +5,8 @@ from __future__ import annotations
 import importlib.util
 import os
 import signal
-from types import SimpleNamespace
+import sys
+from types import ModuleType, SimpleNamespace
 
 import pandas as pd
 import pytest
@@ -14,6 +15,32 @@ import bloom
 
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+
+
+# -- one copy of each of our modules per test process ------------------------------------------
+OWN_MODULES = ("bloom", "blocking", "linkage", "service", "evaluation", "caselink_errors")
+_LOADED: dict[str, ModuleType] = {}  # our modules as the test process first imported them
+
+
+def _own(name: str) -> bool:
+    return name.split(".", 1)[0] in OWN_MODULES
+
+
+@pytest.fixture(autouse=True)
+def _our_modules_stay_the_ones_imported():
+    """A test that drops one of our modules from ``sys.modules`` (or imports it again, from
+    another tree) splits its classes in two for every later test of the worker: an
+    ``isinstance`` of the old class then fails far from the cause, as CI once saw. Fail the
+    test that did it, naming the modules, and carry on with the new copies."""
+    yield
+    replaced = sorted(n for n, m in _LOADED.items() if sys.modules.get(n) is not m)
+    for name, module in list(sys.modules.items()):
+        if _own(name) and module is not None:
+            _LOADED[name] = module
+    for name in replaced:
+        if name not in sys.modules:
+            del _LOADED[name]
+    assert not replaced, f"this test dropped or re-imported our modules {replaced}"
 
 
 @pytest.fixture(scope="session")
