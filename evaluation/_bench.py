@@ -30,6 +30,7 @@ SECTIONS: dict[str, tuple[str, str]] = {
     "scale_projection": ("evaluation._bench_projection", "bench_projection"),
     "band_lengths": ("evaluation._bench_bandlengths", "bench_band_lengths"),
     "search_cost": ("evaluation._bench_searchcost", "bench_search_cost"),
+    "band_buckets": ("evaluation._bench_buckets", "bench_band_buckets"),
     "service_scale": ("evaluation._bench_servicescale", "bench_service_scale"),
     "accuracy": ("evaluation._bench_accuracy", "bench_accuracy"),
     "plaintext_baseline": ("evaluation._bench_accuracy", "bench_baseline"),
