@@ -33,11 +33,17 @@ from blocking._params import bands_for_recall
 from evaluation._bench_linkscale import scale_register
 from linkage import SEGMENT_THRESHOLD, segment_words
 
-__all__ = ["bench_band_buckets", "bucket_figures"]
+__all__ = ["band_signatures", "bench_band_buckets", "bucket_figures"]
 
 DEFAULT_SIZES = (100_000, 300_000, 1_000_000)
 DEFAULT_LENGTHS = (4, 6, 8, 10, 12)
 _SHIFT = 32  # the keys' low bits carry the row (up to 2**32 rows): shifted out
+
+
+def band_signatures(x: np.ndarray, params: LshParams, tables: np.ndarray) -> np.ndarray:
+    """Each row's bucket in the one band of ``tables`` (``band_keys`` with the row bits they
+    carry shifted out): rows with equal signatures share the band's bucket."""
+    return band_keys(x, np.arange(len(x)), params, tables, _SHIFT)[0] >> np.uint64(_SHIFT)
 
 
 def bucket_figures(
@@ -49,12 +55,10 @@ def bucket_figures(
     tables = band_tables(params, 0, bands)
     met, over = [], []
     for band in range(bands):
-        keys = [
-            band_keys(x, np.arange(len(x)), params, tables[band : band + 1], _SHIFT)[0]
-            >> np.uint64(_SHIFT)
+        (ua, ca), (ub, cb) = (
+            np.unique(band_signatures(x, params, tables[band : band + 1]), return_counts=True)
             for x in (a, b)
-        ]
-        (ua, ca), (ub, cb) = (np.unique(k, return_counts=True) for k in keys)
+        )
         _, ia, ib = np.intersect1d(ua, ub, assume_unique=True, return_indices=True)
         rows_a, rows_b = ca[ia].astype(np.float64), cb[ib].astype(np.float64)
         pairs = rows_a * rows_b

@@ -27,9 +27,10 @@ import numpy as np
 
 from blocking import _topk_kernels as kern
 from blocking import plan_segments, walk_bands
-from blocking._lsh import band_keys, band_tables
+from blocking._lsh import band_tables
 from blocking._topk import SAME_SEGMENT_BANDS
 from evaluation._bench_bandlengths import band_cost
+from evaluation._bench_buckets import band_signatures
 from evaluation._bench_linkscale import _TOP_K, scale_register
 from evaluation._bench_projection import _floor
 from linkage import SEGMENT_THRESHOLD, candidates, search, segment_words
@@ -42,19 +43,19 @@ def _grouped(x: np.ndarray, plan: Any) -> np.ndarray:
     then its digest (equal segments together)."""
     sub = np.ascontiguousarray(x[:, plan.word_lo : plan.word_hi])
     tables = np.ascontiguousarray(band_tables(plan.params, 0, 1)[:, :2])
-    shift = max(1, len(x).bit_length())  # the keys' low bits carry the row: kept apart
-    keys = band_keys(sub, np.arange(len(x)), plan.params, tables, shift)[0]
-    return np.lexsort((kern.segment_digests(sub), keys >> np.uint64(shift)))
+    return np.lexsort((kern.segment_digests(sub), band_signatures(sub, plan.params, tables)))
 
 
-def _best_scores(i: np.ndarray, s: np.ndarray, rows: int) -> list[tuple[float, ...]]:
-    out: list[list[float]] = [[] for _ in range(rows)]
-    for r, v in zip(i.tolist(), s.tolist(), strict=True):
-        out[r].append(round(v, 12))
-    return [tuple(sorted(x)) for x in out]
+def _best_scores(i: np.ndarray, s: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+    """Each row of a's best scores, ``(row, score)`` sorted by row then score; ``rows``: the
+    register's row of each walked row (when the walk ran on reordered rows)."""
+    row = i if rows is None else rows[i]
+    score = np.round(s, 12)
+    order = np.lexsort((score, row))
+    return np.stack([row[order].astype(np.float64), score[order]])
 
 
-def _walk_band(a, b, plans, floor, units, rows) -> tuple[float, float, list]:
+def _walk_band(a, b, plans, floor, units, rows=None) -> tuple[float, float, np.ndarray]:
     seconds, visits, part = band_cost(a, b, plans, floor, units)
     i, _, s = kern.merge_tables(part.scores, part.rows)
     return seconds, visits, _best_scores(i, s, rows)
@@ -94,12 +95,12 @@ def bench_search_cost(
     ga, gb = np.ascontiguousarray(a[oa]), np.ascontiguousarray(b[ob])
     timed: dict[str, list[float]] = {"as_is": [], "grouped": []}
     for _ in range(repeats):  # the two orders in turn: the machine's drift hits both alike
-        seconds, visits, scores = _walk_band(a, b, plans, floor, units, len(a))
+        seconds, visits, scores = _walk_band(a, b, plans, floor, units)
         timed["as_is"].append(seconds)
-        g_seconds, g_visits, g_scores = _walk_band(ga, gb, plans, floor, units, len(a))
+        g_seconds, g_visits, g_scores = _walk_band(ga, gb, plans, floor, units, oa)
         timed["grouped"].append(g_seconds)
     seconds, g_seconds = (float(np.median(timed[k])) for k in ("as_is", "grouped"))
-    same = all(scores[int(row)] == g_scores[n] for n, row in enumerate(oa))
+    same = np.array_equal(scores, g_scores)
     return {
         "people": n_people,
         "records": [len(a), len(b)],

@@ -30,6 +30,11 @@ def light(tmp_path_factory) -> Path:
     build_wheelhouse(source, work / "wheelhouse")
     # what is installed is under test here, not how long a field laptop takes (the bench's)
     install_offline(work / "wheelhouse", work / "venv", bytecode=False)
+    # ... and nothing installed from the wheelhouse was compiled ahead (pip --no-compile)
+    (site,) = (work / "venv" / "lib").glob("python3*/site-packages")
+    installed_dirs = [site / d for d in ("numpy", "pandas", "bloom")]
+    assert all(d.is_dir() for d in installed_dirs)
+    assert not [p for d in installed_dirs for p in d.rglob("*.pyc")]
     return work
 
 

@@ -30,6 +30,19 @@ def test_the_harness_fits_the_runs_patterns_as_a_run_does(tmp_path):
     assert len(candidates) == 5_993_710
     known = np.repeat(data["known"], data["known_counts"], axis=0)
     want = fit_fellegi_sunter(candidates, u_random=data["anchor"], non_matches=known).prior
-    # run from elsewhere: the checkout is found from the script's place, or named
-    assert _harness(cwd=tmp_path) == want
-    assert _harness(str(ROOT), cwd=tmp_path) == want
+    assert _harness(cwd=tmp_path) == want  # run from elsewhere: this checkout's linkage
+
+
+def test_the_harness_fits_with_the_linkage_of_the_checkout_it_is_given(tmp_path):
+    """An older tree named on the command line is the one imported: here a tree whose
+    ``linkage._fellegi`` answers a prior of its own and records what it was given."""
+    other = tmp_path / "older"
+    (other / "linkage").mkdir(parents=True)
+    (other / "linkage" / "__init__.py").write_text("")
+    (other / "linkage" / "_fellegi.py").write_text(
+        "from types import SimpleNamespace\n"
+        "def fit_fellegi_sunter(levels, *, u_random, non_matches):\n"
+        "    assert levels.shape[0] == 5_993_710 and non_matches.shape[0] == 399_764\n"
+        "    return SimpleNamespace(prior=0.125)\n"
+    )
+    assert _harness(str(other), cwd=tmp_path) == 0.125
