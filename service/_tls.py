@@ -11,6 +11,8 @@ the client trusts: the system's certificate authorities, or the one in ``--ca-fi
 
 from __future__ import annotations
 
+import functools
+import os
 import ssl
 from pathlib import Path
 
@@ -44,16 +46,40 @@ def server_tls(cert: Path | None, key: Path | None) -> dict[str, str]:
     return {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
 
 
-def client_verify(ca_file: Path | None) -> ssl.SSLContext | bool:
-    """What a client trusts: the CA certificates in ``ca_file``, or (None) the defaults."""
+def client_verify(ca_file: Path | None) -> ssl.SSLContext:
+    """What a client trusts: the CA certificates in ``ca_file``, or (None) the defaults.
+
+    One context per trust, made once per process and shared by every client that asks for it
+    (``ssl.SSLContext`` may serve many connections): loading the certificate authorities
+    costs about 30 ms of CPU, which a client made per request, or a loop polling a starting
+    server, otherwise pays each time. A ``ca_file`` changed on disk is read again."""
     if ca_file is None:
-        return True
+        return _default_trust(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
     try:
-        return ssl.create_default_context(cafile=str(ca_file))
+        stat = ca_file.stat()
+        return _file_trust(str(ca_file), stat.st_mtime_ns, stat.st_size)
     except ssl.SSLError as e:
         raise CaselinkError(f"--ca-file: {ca_file} holds no PEM certificate ({e.reason})") from None
     except OSError as e:
         raise CaselinkError(f"--ca-file: cannot read {ca_file} ({e.strerror})") from None
+
+
+@functools.lru_cache(maxsize=4)
+def _default_trust(cert_file: str | None, cert_dir: str | None) -> ssl.SSLContext:
+    """The defaults httpx uses for ``verify=True``: SSL_CERT_FILE, else SSL_CERT_DIR, else
+    certifi's bundle."""
+    if cert_file:
+        return ssl.create_default_context(cafile=cert_file)
+    if cert_dir:
+        return ssl.create_default_context(capath=cert_dir)
+    import certifi  # httpx's own dependency
+
+    return ssl.create_default_context(cafile=certifi.where())
+
+
+@functools.lru_cache(maxsize=16)
+def _file_trust(ca_file: str, mtime_ns: int, size: int) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=ca_file)
 
 
 def _causes(exc: BaseException):
