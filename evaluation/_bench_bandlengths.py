@@ -19,11 +19,14 @@ model does not see, on the register of the scale section (two agencies, the ``co
   band, which times the bands gives the segment's share of the search.
 
 A figure, not a test: which lengths to choose is the planner's question; this is the
-evidence.
+evidence. ``python -m evaluation._bench_bandlengths PEOPLE [LENGTHS ...]`` prints the figures
+for other sizes and lengths as one JSON document.
 """
 
 from __future__ import annotations
 
+import json
+import sys
 import time
 from typing import Any
 
@@ -155,3 +158,9 @@ def bench_band_lengths(
         "true_pairs_in_exhaustive": round(len(true & exact_pairs) / max(1, len(true)), 4),
         "runs": out,
     }
+
+
+if __name__ == "__main__":
+    people = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
+    figures = bench_band_lengths(people, tuple(sys.argv[2:]) or DEFAULT_LENGTHS)
+    sys.stdout.write(json.dumps(figures, indent=1) + "\n")

@@ -3,6 +3,12 @@ sample against the exhaustive search, and one band of each timed."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from evaluation._bench_bandlengths import bench_band_lengths
@@ -32,3 +38,21 @@ def test_each_set_of_lengths_is_compared_with_the_exhaustive_search():
 def test_a_length_per_segment_is_needed():
     with pytest.raises(ValueError, match="one length per segment"):
         bench_band_lengths(2000, ("8,7",), sample_rows=50)
+
+
+def test_the_command_prints_the_figures_for_the_size_and_lengths_given(tmp_path):
+    """``python -m evaluation._bench_bandlengths PEOPLE LENGTHS...``: the README's figures for
+    other sizes come from it; run as a process of its own, from another directory."""
+    done = subprocess.run(
+        [sys.executable, "-m", "evaluation._bench_bandlengths", "1500", "6,5,5,3", "2,2,2,2"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+        check=True,
+        timeout=600,
+    )
+    out = json.loads(done.stdout)
+    assert out["people"] == 1500 and sum(out["records"]) > 1500
+    assert [run["lengths"] for run in out["runs"]] == ["6,5,5,3", "2,2,2,2"]
+    assert [s["rows_per_band"] for s in out["runs"][0]["segments"]] == [6, 5, 5, 3]
