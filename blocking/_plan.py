@@ -74,9 +74,15 @@ def expected_candidates(
     return float(n_a) * float(n_b) * float(np.mean(p))
 
 
-def _predicted_seconds(params: LshParams, n_a: int, n_b: int, candidates: float) -> float:
+def _predicted_seconds(
+    params: LshParams,
+    n_a: int,
+    n_b: int,
+    candidates: float,
+    candidate_seconds: float = _CANDIDATE_SECONDS,
+) -> float:
     per_row = _ROW_SECONDS + params.rows_per_band * _HASH_SECONDS[params.scheme]
-    return params.bands * (n_a + n_b) * per_row + candidates * _CANDIDATE_SECONDS
+    return params.bands * (n_a + n_b) * per_row + candidates * candidate_seconds
 
 
 def _is_whole(value: object, low: int = 1) -> bool:
@@ -128,6 +134,7 @@ def lsh_params(
     max_bands: int = 4096,
     rows_per_band: int | None = None,
     seed: int = 0,
+    candidate_seconds: float = _CANDIDATE_SECONDS,
 ) -> LshParams:
     """Plan LSH for ``n_a`` x ``n_b`` filters: pairs at Dice >= ``threshold`` become
     candidates with probability >= ``recall``.
@@ -136,8 +143,12 @@ def lsh_params(
     collisions depend on density; ``minhash`` needs no bound). ``background`` is the per-hash
     collision probability of non-matching pairs, one value or a sample of them
     (:func:`background_collisions`); it only steers the cost trade-off, never the recall.
-    Fix ``rows_per_band`` to skip the search over band lengths.
+    Fix ``rows_per_band`` to skip the search over band lengths. ``candidate_seconds``: what a
+    candidate costs against a band's rows (the default was measured for a search that keeps
+    every colliding pair); a cheaper candidate moves the optimum to shorter bands.
     """
+    if not (_is_real(candidate_seconds) and candidate_seconds > 0):
+        raise_problems({"candidate_seconds": "must be a positive number of seconds"})
     _check_plan_args(
         threshold,
         recall,
@@ -161,7 +172,8 @@ def lsh_params(
             continue
         params = LshParams(scheme, bands, r, seed, words)
         found = expected_candidates(params, n_a, n_b, q)
-        key = (max(0.0, found - max_candidates), _predicted_seconds(params, n_a, n_b, found))
+        seconds = _predicted_seconds(params, n_a, n_b, found, candidate_seconds)
+        key = (max(0.0, found - max_candidates), seconds)
         if best is None or key < best[:2]:
             best = (*key, params)
     if best is None:

@@ -134,9 +134,12 @@ def plan_segments(
     *,
     seed: int = 0,
     samples: int = 20_000,
+    candidate_seconds: float | None = None,
 ) -> list[SegmentPlan]:
     """One plan per segment (word ranges; None: the whole filter), each finding the pairs
-    whose Dice *on that segment* is at least ``threshold`` with probability ``recall``.
+    whose Dice *on that segment* is at least ``threshold`` with probability ``recall``
+    (``candidate_seconds``: the planner's price of a pair, :func:`blocking.lsh_params`;
+    None: its default).
 
     A pair is proposed when any segment agrees that closely: a record whose date of birth was
     written wrong is still found through its names, one whose name was transliterated
@@ -163,6 +166,7 @@ def plan_segments(
             seed=seed * 1009 + n,
             samples=samples,
             max_candidates=2**62,
+            **({} if candidate_seconds is None else {"candidate_seconds": candidate_seconds}),
         )
         params = replace(params, words=hi - lo)
         plans.append(SegmentPlan(lo, hi, params))

@@ -133,3 +133,22 @@ def test_expected_candidates_accepts_a_sample() -> None:
     sample = expected_candidates(params, 100, 100, [0.0, 0.5])
     assert sample == pytest.approx(one / 2)
     assert math.isfinite(sample)
+
+
+def test_a_cheaper_candidate_never_lengthens_the_bands() -> None:
+    """``candidate_seconds`` prices a candidate against a band's rows: cheaper candidates move
+    the optimum to shorter bands (fewer of them), never longer, and the default is the
+    planner's own price."""
+    n = 1_000_000
+    rows = [
+        lsh_params(0.8, n_a=n, n_b=n, max_candidates=2**62, candidate_seconds=c).rows_per_band
+        for c in (2e-7, 5e-8, 2e-8, 1e-8)
+    ]
+    assert rows == sorted(rows, reverse=True) and rows[-1] < rows[0]
+    assert lsh_params(0.8, n_a=n, n_b=n, max_candidates=2**62).rows_per_band == rows[0]
+
+
+@pytest.mark.parametrize("price", [0, -1e-8, "2e-8", True])
+def test_a_price_that_is_no_positive_number_is_named(price) -> None:
+    with pytest.raises(blocking.BlockingError, match="candidate_seconds"):
+        lsh_params(0.8, candidate_seconds=price)

@@ -56,3 +56,17 @@ def test_the_command_prints_the_figures_for_the_size_and_lengths_given(tmp_path)
     assert out["people"] == 1500 and sum(out["records"]) > 1500
     assert [run["lengths"] for run in out["runs"]] == ["6,5,5,3", "2,2,2,2"]
     assert [s["rows_per_band"] for s in out["runs"][0]["segments"]] == [6, 5, 5, 3]
+
+
+def test_the_planners_lengths_are_walked_as_the_same_lengths_given_by_hand():
+    """``plan`` and ``plan@PRICE`` are the planner's plans for the register (at its price or
+    that one), walked as the lengths they resolve to: the same figures as those lengths
+    given by hand, and a cheaper pair never gives longer bands."""
+    out = bench_band_lengths(6000, ("plan", "plan@1e-8"), sample_rows=200, seed=2)
+    planned, cheap = out["runs"]
+    assert (planned["asked"], cheap["asked"]) == ("plan", "plan@1e-8")
+    lengths = [[int(x) for x in run["lengths"].split(",")] for run in (planned, cheap)]
+    assert all(c <= p for p, c in zip(*lengths, strict=True))
+    again = bench_band_lengths(6000, (planned["lengths"],), sample_rows=200, seed=2)["runs"][0]
+    for key in ("bands", "exhaustive_best10_found", "true_pairs_found", "same_best_candidate"):
+        assert again[key] == planned[key]

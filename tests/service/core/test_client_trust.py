@@ -62,3 +62,23 @@ def test_a_ca_file_that_is_no_certificate_is_refused_by_name(tmp_path):
         client_verify(bad)
     with pytest.raises(CaselinkError, match="--ca-file: cannot read"):
         client_verify(tmp_path / "missing.pem")
+
+
+def test_clients_made_one_after_another_load_no_trust_again(monkeypatch):
+    """Every Client (and the service process's start-up poll) hands httpx the shared context:
+    making more of them loads no certificate authorities (httpx's ``verify=True`` would, once
+    per client)."""
+    from service import Client
+
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    client_verify(None)  # the process's one load
+    loads = []
+    real = ssl.create_default_context
+    monkeypatch.setattr(
+        ssl, "create_default_context", lambda *a, **k: loads.append(1) or real(*a, **k)
+    )
+    for _ in range(5):
+        with Client("http://127.0.0.1:9", "key"):
+            pass
+    assert loads == []
