@@ -145,3 +145,23 @@ def page_checks(seen: Visit, origin: str, lang: str, name: str) -> None:
     assert unnamed == [], f"{lang}/{name}: controls without an accessible name: {unnamed}"
     assert seen.elsewhere(origin) == [], name
     assert seen.errors == [], f"{lang}/{name}: {seen.errors}"
+
+
+CAPTURE_FAILED = "Unable to capture screenshot"  # Chromium without a frame to give, under load
+CAPTURE_TRIES = 3
+
+
+def save_screenshot(page: Any, path: Path) -> None:
+    """The whole page as a PNG at ``path``. Chromium answers ``captureScreenshot`` with
+    "Unable to capture screenshot" when its compositor has no frame ready in time, as on a
+    busy machine (seen once in a CI run beside a busy loop): that one error is tried again, up
+    to ``CAPTURE_TRIES`` times; any other error, or the last, is raised."""
+    from playwright.sync_api import Error
+
+    for attempt in range(1, CAPTURE_TRIES + 1):
+        try:
+            page.screenshot(path=str(path), full_page=True)
+            return
+        except Error as e:
+            if CAPTURE_FAILED not in str(e) or attempt == CAPTURE_TRIES:
+                raise

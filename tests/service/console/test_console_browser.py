@@ -23,7 +23,13 @@ import pandas as pd
 import pytest
 
 import bloom
-from tests.service.browser import LOAD_TIMEOUT_MS, Visit, focused_on_arrival, page_checks
+from tests.service.browser import (
+    LOAD_TIMEOUT_MS,
+    Visit,
+    focused_on_arrival,
+    page_checks,
+    save_screenshot,
+)
 from tests.service.console.served import Served
 from tests.service.servers import PLANTED, Server, agreement_body, encode_file
 
@@ -116,11 +122,11 @@ def _checked(seen: Visit, console: ConsoleServer, lang: str, name: str) -> str:
     for ref in console.refs["agency-b"]:
         assert ref not in text, f"{lang}/{name}: another agency's ref"
     SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{lang}-{name}.png"), full_page=True)
+    save_screenshot(page, SHOTS / f"{lang}-{name}.png")
     readme = README_SHOTS.get((lang, name))
     if readme is not None and os.environ.get("CASELINK_UPDATE_SCREENSHOTS") == "1":
         readme.parent.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(readme), full_page=True)
+        save_screenshot(page, readme)
     return text
 
 

@@ -31,7 +31,7 @@ import pandas as pd
 import pytest
 
 import bloom
-from tests.service.browser import LOAD_TIMEOUT_MS, Visit, page_checks
+from tests.service.browser import LOAD_TIMEOUT_MS, Visit, page_checks, save_screenshot
 from tests.service.console.served import Served
 from tests.service.servers import Server, agreement_body, encode_file
 
@@ -122,7 +122,7 @@ def _checked(seen: Visit, js: JourneyServer, lang: str, name: str) -> str:
     page_checks(seen, js.url, lang, name)
     assert not OTHER_REF.search(page.content()), f"{lang}/{name}: another agency's ref"
     SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"journey-{lang}-{name}.png"), full_page=True)
+    save_screenshot(page, SHOTS / f"journey-{lang}-{name}.png")
     return page.locator("body").inner_text()
 
 

@@ -24,7 +24,7 @@ import pytest
 
 from service._audit import append_many
 from service._tables import agreements
-from tests.service.browser import LOAD_TIMEOUT_MS, Visit, page_checks
+from tests.service.browser import LOAD_TIMEOUT_MS, Visit, page_checks, save_screenshot
 from tests.service.console.oversight_world import past_entries
 from tests.service.console.served import Served
 from tests.service.servers import Server, agreement_body
@@ -98,11 +98,11 @@ def _checked(seen: Visit, server: Oversight, lang: str, name: str) -> str:
     page_checks(seen, server.url, lang, name)
     text = page.locator("body").inner_text()
     SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{lang}-{name}.png"), full_page=True)
+    save_screenshot(page, SHOTS / f"{lang}-{name}.png")
     readme = README_SHOTS.get((lang, name))
     if readme is not None and os.environ.get("CASELINK_UPDATE_SCREENSHOTS") == "1":
         readme.parent.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(readme), full_page=True)
+        save_screenshot(page, readme)
     return text
 
 

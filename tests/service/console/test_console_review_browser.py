@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.service.browser import LOAD_TIMEOUT_MS, Visit, page_checks
+from tests.service.browser import LOAD_TIMEOUT_MS, Visit, page_checks, save_screenshot
 from tests.service.console.served import Served
 from tests.service.servers import Server, agreement_body, encode_file
 
@@ -110,7 +110,7 @@ def _checked(seen: Visit, console: ReviewServer, lang: str, name: str) -> str:
     for ref in console.refs["agency-b"]:
         assert ref not in text, f"{lang}/{name}: another agency's ref"
     SHOTS.mkdir(parents=True, exist_ok=True)
-    seen.page.screenshot(path=str(SHOTS / f"{lang}-{name}.png"), full_page=True)
+    save_screenshot(seen.page, SHOTS / f"{lang}-{name}.png")
     return text
 
 

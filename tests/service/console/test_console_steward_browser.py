@@ -19,7 +19,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.service.browser import LOAD_TIMEOUT_MS, Visit, focused_on_arrival, page_checks
+from tests.service.browser import (
+    LOAD_TIMEOUT_MS,
+    Visit,
+    focused_on_arrival,
+    page_checks,
+    save_screenshot,
+)
 from tests.service.console.served import Served
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -55,11 +61,11 @@ def _checked(seen: Visit, console: StewardServer, lang: str, name: str) -> str:
     page = seen.page
     page_checks(seen, console.url, lang, name)
     SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{lang}-{name}.png"), full_page=True)
+    save_screenshot(page, SHOTS / f"{lang}-{name}.png")
     readme = README_SHOTS.get((lang, name))
     if readme is not None and os.environ.get("CASELINK_UPDATE_SCREENSHOTS") == "1":
         readme.parent.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(readme), full_page=True)
+        save_screenshot(page, readme)
     return page.locator("body").inner_text()
 
 
