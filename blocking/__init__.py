@@ -30,6 +30,7 @@ from blocking._plan import background_collisions, expected_candidates, lsh_param
 from blocking._report import blocking_report, choose_method
 from blocking._topk import (
     DEFAULT_BUCKET_CAP,
+    DEFAULT_MEMBER_CAP,
     SegmentPlan,
     TopKPart,
     TopKResult,
@@ -45,6 +46,7 @@ from blocking._types import PairIndices
 __all__ = [
     "BlockingError",
     "DEFAULT_BUCKET_CAP",
+    "DEFAULT_MEMBER_CAP",
     "LshParams",
     "LshResult",
     "PairIndices",

@@ -36,6 +36,7 @@ from bloom._bitops import popcount_rows
 
 __all__ = [
     "DEFAULT_BUCKET_CAP",
+    "DEFAULT_MEMBER_CAP",
     "SegmentPlan",
     "TopKPart",
     "TopKResult",
@@ -49,6 +50,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 DEFAULT_BUCKET_CAP = 20_000  # pairs scored whole in one bucket part; larger ones are split
+DEFAULT_MEMBER_CAP = 0  # and pairs per member of a part (0: no such bound)
 SPLIT_LEVELS = 12  # extra hashes an over-full bucket may be split by
 SAME_SEGMENT_BANDS = 4  # bands of a plan that meet pairs with an identical segment
 
@@ -61,7 +63,9 @@ class TopKResult:
     met in several bands counts each time); ``split_buckets``: buckets over the cap that were
     split; ``capped_parts``/``capped_pairs``: parts no hash could split (rows identical on
     every varying bit), scored up to the cap, and the pairs left out of them;
-    ``largest_bucket``: pairs in the largest bucket met; ``table_bytes``: the k-slot tables.
+    ``largest_bucket``: pairs in the largest bucket met; ``table_bytes``: the k-slot tables;
+    ``bucket_cap``/``member_cap``: the most pairs a part was scored whole with, in all and per
+    member of the part (0: no such bound); ``visits``: pairs met and looked at.
     """
 
     i: np.ndarray
@@ -72,6 +76,7 @@ class TopKResult:
     k: int
     floor: float
     bucket_cap: int
+    member_cap: int
     plans: tuple[SegmentPlan, ...]
     scored: int
     split_buckets: int
@@ -84,7 +89,9 @@ class TopKResult:
     seconds: float
 
 
-def _check(k: object, floor: object, bucket_cap: object, threads: object) -> None:
+def _check(
+    k: object, floor: object, bucket_cap: object, threads: object, member_cap: object = 0
+) -> None:
     problems: dict[str, str] = {}
     if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
         problems["k"] = "must be a whole number >= 1 (candidates kept per row of a)"
@@ -92,6 +99,10 @@ def _check(k: object, floor: object, bucket_cap: object, threads: object) -> Non
         problems["floor"] = "must be a Dice coefficient in (0, 1]"
     if isinstance(bucket_cap, bool) or not isinstance(bucket_cap, int) or bucket_cap < 1:
         problems["bucket_cap"] = "must be a whole number >= 1 (pairs scored whole per bucket)"
+    if isinstance(member_cap, bool) or not isinstance(member_cap, int) or member_cap < 0:
+        problems["member_cap"] = (
+            "must be a whole number >= 0 (pairs scored whole per member of a bucket; 0: no bound)"
+        )
     if threads is not None and (
         isinstance(threads, bool) or not isinstance(threads, int) or threads < 1
     ):
@@ -186,6 +197,7 @@ class _Walk:
     pb: np.ndarray
     floor: float
     cap: int
+    member_cap: int
     params: LshParams
     digests: tuple[np.ndarray, np.ndarray]
     segment: tuple[np.ndarray, np.ndarray]  # the banded words of a and b
@@ -218,6 +230,7 @@ def _walk_band(w: _Walk, job: tuple[int, np.ndarray, np.ndarray]) -> None:
             w.pb,
             w.floor,
             w.cap,
+            w.member_cap,
             orders,
             *w.digests,
             band,
@@ -271,7 +284,9 @@ def _as_plans(a: object, plans: LshParams | Sequence[SegmentPlan]) -> list[Segme
     return list(plans)
 
 
-def _check_all(a, b, plans: Sequence[SegmentPlan], k, floor, bucket_cap, threads) -> None:
+def _check_all(
+    a, b, plans: Sequence[SegmentPlan], k, floor, bucket_cap, threads, member_cap=0
+) -> None:
     check_filters(a, b)
     for plan in plans:
         if plan.params.words != plan.word_hi - plan.word_lo:
@@ -281,7 +296,7 @@ def _check_all(a, b, plans: Sequence[SegmentPlan], k, floor, bucket_cap, threads
                     f"{plan.word_lo}..{plan.word_hi}"
                 }
             )
-    _check(k, floor, bucket_cap, threads)
+    _check(k, floor, bucket_cap, threads, member_cap)
 
 
 def walk_bands(
@@ -293,6 +308,7 @@ def walk_bands(
     bands: Sequence[Band] | None = None,
     *,
     bucket_cap: int = DEFAULT_BUCKET_CAP,
+    member_cap: int = DEFAULT_MEMBER_CAP,
     threads: int | None = None,
     window: tuple[int, int] | None = None,
 ) -> TopKPart:
@@ -303,7 +319,7 @@ def walk_bands(
     out exactly as there -- tables of a window are what bounds a task's memory when a
     register has millions of rows."""
     plans = _as_plans(a, plans)
-    _check_all(a, b, plans, k, floor, bucket_cap, threads)
+    _check_all(a, b, plans, k, floor, bucket_cap, threads, member_cap)
     wanted = band_work(plans) if bands is None else list(bands)
     unknown = [
         u for u in wanted if not (0 <= u[0] < len(plans) and 0 <= u[1] < plans[u[0]].params.bands)
@@ -352,6 +368,7 @@ def walk_bands(
                     pb,
                     float(floor),
                     int(bucket_cap),
+                    int(member_cap),
                     params,
                     digests,
                     (sub_a, sub_b),
@@ -411,6 +428,7 @@ def merge_parts(
     parts: Sequence[TopKPart],
     *,
     bucket_cap: int = DEFAULT_BUCKET_CAP,
+    member_cap: int = DEFAULT_MEMBER_CAP,
     seconds: float | None = None,
 ) -> TopKResult:
     """The best ``k`` per row of a over the tables of every part (repeats dropped), as
@@ -451,6 +469,7 @@ def merge_parts(
         k=int(k),
         floor=float(floor),
         bucket_cap=int(bucket_cap),
+        member_cap=int(member_cap),
         plans=tuple(plans),
         scored=int(total[kern.SCORED]),
         split_buckets=int(total[kern.SPLIT_BUCKETS]),
@@ -474,6 +493,7 @@ def lsh_top_k(
     floor: float,
     *,
     bucket_cap: int = DEFAULT_BUCKET_CAP,
+    member_cap: int = DEFAULT_MEMBER_CAP,
     threads: int | None = None,
 ) -> TopKResult:
     """For each row of ``a``, the best ``k`` rows of ``b`` with Dice >= ``floor`` (over the
@@ -482,8 +502,10 @@ def lsh_top_k(
     :func:`plan_segments`' plans. :func:`walk_bands` over every band, then
     :func:`merge_parts`."""
     plans = _as_plans(a, plans)
-    part = walk_bands(a, b, plans, k, floor, bucket_cap=bucket_cap, threads=threads)
-    return merge_parts(a, b, plans, k, floor, [part], bucket_cap=bucket_cap)
+    part = walk_bands(
+        a, b, plans, k, floor, bucket_cap=bucket_cap, member_cap=member_cap, threads=threads
+    )
+    return merge_parts(a, b, plans, k, floor, [part], bucket_cap=bucket_cap, member_cap=member_cap)
 
 
 def _log(r: TopKResult) -> None:

@@ -12,7 +12,13 @@ probability about their Jaccard index on those bits, so close pairs (true matche
 split and namesakes that differ elsewhere are parted. Each band splits with its own hashes, so
 a pair parted in one band is not parted the same way in the next. A part that no hash can
 split further (rows identical on every varying bit) is scored up to the cap, each row of a
-against the first rows of b, and counted.
+against the first rows of b, and counted. With a member cap, a part is also split while it
+holds more than that many pairs per member, so what a row meets in a band stays bounded
+however many namesakes the register holds (:func:`_limit`).
+
+A walk that keeps tables for a window of rows of a only (a Ray task's share) skips the buckets
+and parts that hold none of them: parts are split alike whatever the window, so its rows come
+out as in a walk of every row.
 
 Scores are Dice coefficients ``2.0 * |x & y| / (|x| + |y|)`` in float64, as
 :mod:`linkage` computes them, so the k kept are the k the exhaustive search would keep when
@@ -121,6 +127,16 @@ def _score_row(  # pragma: no cover - compiled
     counters[SCORED] += scored
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _limit(ca, cb, cap, per_member):  # pragma: no cover - compiled
+    """The most pairs a part of ``ca`` rows of a and ``cb`` of b is scored whole with: the
+    cap, and with ``per_member`` > 0 also that many pairs per member of the part, so the
+    pairs a row meets in a band do not grow with the register."""
+    if per_member > 0 and per_member * (ca + cb) < cap:
+        return per_member * (ca + cb)
+    return cap
+
+
 @njit(cache=True, nogil=True)
 def _part_hash(x, row, common, order):  # pragma: no cover - compiled
     """MinHash of ``x[row]`` on the bits outside ``common``: the rank in ``order`` (a keyed
@@ -181,6 +197,7 @@ def score_bucket(  # pragma: no cover - compiled
     rb,
     floor,
     cap,
+    per_member,
     orders,
     qa,
     qb,
@@ -221,17 +238,20 @@ def score_bucket(  # pragma: no cover - compiled
     while top > 0:
         top -= 1
         lo, hi, depth = stack[top, 0], stack[top, 1], stack[top, 2]
-        ca = 0
+        ca, mine = 0, 0  # rows of a in the part, and of them in the tables' window
         for t in range(lo, hi):
             if perm[t] < na:
                 ca += 1
+                if row_lo <= ra[perm[t]] < row_lo + hs.shape[0]:
+                    mine += 1
         cb = hi - lo - ca
-        if ca == 0 or cb == 0:
-            continue
-        if ca * cb <= cap or depth >= levels:
+        if mine == 0 or cb == 0:
+            continue  # parts are split alike whatever the window: nothing of this one is ours
+        limit = _limit(ca, cb, cap, per_member)
+        if ca * cb <= limit or depth >= levels:
             per = cb  # identical on every varying bit: each row of a against the first of b
-            if ca * cb > cap:
-                per = max(hs.shape[1], cap // ca)  # at least k, to fill the tables
+            if ca * cb > limit:
+                per = max(hs.shape[1], limit // ca)  # at least k, to fill the tables
                 counters[CAPPED_PARTS] += 1
                 counters[CAPPED_PAIRS] += ca * cb - ca * min(per, cb)
             for x in range(lo, hi):
@@ -317,6 +337,7 @@ def walk_band(  # pragma: no cover - compiled
     pb,
     floor,
     cap,
+    per_member,
     orders,
     qa,
     qb,
@@ -352,9 +373,16 @@ def walk_band(  # pragma: no cover - compiled
             ea = _bucket_end(ka, ia, sig_a, shift)
             eb = _bucket_end(kb, ib, sig_b, shift)
             size = (ea - ia) * (eb - ib)
-            if size <= cap:
-                if size > counters[LARGEST_BUCKET]:
-                    counters[LARGEST_BUCKET] = size
+            if size > counters[LARGEST_BUCKET]:
+                counters[LARGEST_BUCKET] = size
+            mine = False  # a row of a in the tables' window: a windowed walk skips the rest
+            for x in range(ia, ea):
+                i = rows_a[np.int64(ka[x] & mask)]
+                if row_lo <= i < row_lo + hs.shape[0]:
+                    mine = True
+                    break
+            whole = size <= _limit(ea - ia, eb - ib, cap, per_member)
+            if mine and whole:
                 if eb - ib > js.shape[0]:
                     js = np.empty(2 * (eb - ib), dtype=np.int64)
                 for y in range(ib, eb):
@@ -380,9 +408,7 @@ def walk_band(  # pragma: no cover - compiled
                             qa[i],
                             skip_same,
                         )
-            else:
-                if size > counters[LARGEST_BUCKET]:
-                    counters[LARGEST_BUCKET] = size
+            elif mine:
                 ra = np.empty(ea - ia, dtype=np.int64)
                 for x in range(ia, ea):
                     ra[x - ia] = rows_a[np.int64(ka[x] & mask)]
@@ -398,6 +424,7 @@ def walk_band(  # pragma: no cover - compiled
                     rb,
                     floor,
                     cap,
+                    per_member,
                     orders,
                     qa,
                     qb,

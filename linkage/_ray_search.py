@@ -37,6 +37,7 @@ import numpy as np
 
 from blocking import (
     DEFAULT_BUCKET_CAP,
+    DEFAULT_MEMBER_CAP,
     SegmentPlan,
     TopKPart,
     TopKResult,
@@ -66,11 +67,23 @@ def _walk_task(
     units: list[Unit],
     window: tuple[int, int],
     bucket_cap: int,
+    member_cap: int,
     niceness: int,
 ) -> TopKPart:
     """Task body: the given bands walked on one thread, at ``niceness``, for ``window``."""
     lower_priority(niceness)
-    return walk_bands(a, b, plans, k, floor, units, bucket_cap=bucket_cap, threads=1, window=window)
+    return walk_bands(
+        a,
+        b,
+        plans,
+        k,
+        floor,
+        units,
+        bucket_cap=bucket_cap,
+        member_cap=member_cap,
+        threads=1,
+        window=window,
+    )
 
 
 def _fold_task(x: TopKPart, y: TopKPart, niceness: int) -> TopKPart:
@@ -169,6 +182,7 @@ class RaySearch:
         floor: float,
         *,
         bucket_cap: int = DEFAULT_BUCKET_CAP,
+        member_cap: int = DEFAULT_MEMBER_CAP,
     ) -> TopKResult:
         """:func:`blocking.lsh_top_k` with the bands walked as Ray tasks: the same result."""
         ensure_ray()
@@ -187,7 +201,17 @@ class RaySearch:
             )
         # the tasks' own checks, here on one row: bad input is refused before any task starts
         # (a task's error reaching the caller through the folds is Ray's, not ours)
-        walk_bands(a[:1], b[:1], plans, k, floor, [], bucket_cap=bucket_cap, threads=1)
+        walk_bands(
+            a[:1],
+            b[:1],
+            plans,
+            k,
+            floor,
+            [],
+            bucket_cap=bucket_cap,
+            member_cap=member_cap,
+            threads=1,
+        )
         shares = deal(band_work(plans), -(-self.tasks_per_cpu * cluster_cpus() // len(cut)))
         work = [(w, share) for w in cut for share in shares]
         table = (cut[0][1] - cut[0][0]) * int(k) * 16
@@ -195,7 +219,7 @@ class RaySearch:
         limit = max(1, min(len(work), per_node * live_nodes()))
         a_ref, b_ref = ray.put(np.ascontiguousarray(a)), ray.put(np.ascontiguousarray(b))
         walk, fold = _remote_walk(), _remote_fold()
-        rest = (bucket_cap, self.niceness)
+        rest = (bucket_cap, member_cap, self.niceness)
         pending: dict[Any, tuple[int, int]] = {}  # walks and folds running -> their window
         waiting: dict[tuple[int, int], Any] = {}  # per window: a finished table, unpaired
         folds = 0
@@ -241,5 +265,6 @@ class RaySearch:
             floor,
             kept,
             bucket_cap=bucket_cap,
+            member_cap=member_cap,
             seconds=time.perf_counter() - started,
         )

@@ -150,15 +150,20 @@ def test_namesakes_are_ranked_by_the_rest_of_the_record_in_bounded_memory(caplog
 
 
 @settings(max_examples=12, deadline=None)
-@given(seed=st.integers(0, 2**32 - 1), parts=st.integers(1, 7), cap=st.sampled_from([50, 400]))
-def test_bands_walked_in_any_parts_and_merged_give_the_whole_walk(seed, parts, cap):
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    parts=st.integers(1, 7),
+    cap=st.sampled_from([50, 400]),
+    member_cap=st.sampled_from([0, 2, 8]),
+)
+def test_bands_walked_in_any_parts_and_merged_give_the_whole_walk(seed, parts, cap, member_cap):
     """The work of a Ray run: the (plan, band) units dealt at random into parts, each walked
     alone (as a task would) and merged, keep exactly the pairs, scores and counts of one walk
     over every band -- namesake buckets split alike, pairs met in several bands kept once."""
     rng = np.random.default_rng(seed)
     a, b, _ = namesake_register(rng, n=200)
     plans = plan_segments(a, b, [(0, 3), (3, 8)], 0.8, seed=seed % 7)
-    whole = lsh_top_k(a, b, plans, 4, 0.5, bucket_cap=cap, threads=1)
+    whole = lsh_top_k(a, b, plans, 4, 0.5, bucket_cap=cap, member_cap=member_cap, threads=1)
     units = band_work(plans)
     assert len(units) == sum(p.params.bands for p in plans)
     deal = rng.integers(0, parts, len(units))
@@ -171,11 +176,12 @@ def test_bands_walked_in_any_parts_and_merged_give_the_whole_walk(seed, parts, c
             0.5,
             [u for u, d in zip(units, deal, strict=True) if d == n],
             bucket_cap=cap,
+            member_cap=member_cap,
             threads=1,
         )
         for n in range(parts)
     ]
-    merged = merge_parts(a, b, plans, 4, 0.5, walked, bucket_cap=cap)
+    merged = merge_parts(a, b, plans, 4, 0.5, walked, bucket_cap=cap, member_cap=member_cap)
     np.testing.assert_array_equal(merged.i, whole.i)
     np.testing.assert_array_equal(merged.j, whole.j)
     np.testing.assert_array_equal(merged.score, whole.score)
@@ -194,13 +200,14 @@ def test_bands_walked_in_any_parts_and_merged_give_the_whole_walk(seed, parts, c
             0.5,
             [u for u, d in zip(units, deal, strict=True) if d == n],
             bucket_cap=cap,
+            member_cap=member_cap,
             threads=1,
             window=w,
         )
         for w in windows
         for n in range(parts)
     ]
-    by_window = merge_parts(a, b, plans, 4, 0.5, tiled, bucket_cap=cap)
+    by_window = merge_parts(a, b, plans, 4, 0.5, tiled, bucket_cap=cap, member_cap=member_cap)
     np.testing.assert_array_equal(by_window.i, whole.i)
     np.testing.assert_array_equal(by_window.j, whole.j)
     np.testing.assert_array_equal(by_window.score, whole.score)
@@ -281,3 +288,34 @@ def test_a_plan_that_does_not_fit_its_segment_is_refused():
         lsh_top_k(a, a, wrong, 2, 0.5)
     with pytest.raises(BlockingError, match=r"segments\[0\]"):
         plan_segments(a, a, [(3, 2)], 0.8)
+
+
+@pytest.mark.parametrize("member_cap", [4, 16])
+def test_a_member_cap_bounds_the_pairs_a_row_meets_and_keeps_the_true_partner(member_cap):
+    """With ``member_cap``, a bucket part is scored whole only while it holds at most that
+    many pairs per member, so a band's walk visits at most ``member_cap`` x (rows of both
+    sides) pairs, plus k per row for parts no hash can split -- however many namesakes a
+    bucket holds -- and the splits still keep each person's true partner (close pairs stay
+    together through a split with probability about their Jaccard)."""
+    rng = np.random.default_rng(5)
+    a, b, truth = namesake_register(rng)
+    plans = plan_segments(a, b, [(0, 3), (3, 8)], 0.8, seed=3)
+    bands = sum(p.params.bands for p in plans)
+    free = lsh_top_k(a, b, plans, 5, 0.5, bucket_cap=20_000, threads=1)
+    capped = lsh_top_k(a, b, plans, 5, 0.5, bucket_cap=20_000, member_cap=member_cap, threads=1)
+    assert capped.member_cap == member_cap and free.member_cap == 0
+    assert capped.visits <= bands * (member_cap * (len(a) + len(b)) + 5 * len(a))
+    assert capped.visits < free.visits / 2  # the namesake buckets' parts hold ~140 a row
+    best = {}
+    for i, j, s in zip(capped.i.tolist(), capped.j.tolist(), capped.score.tolist(), strict=True):
+        if s > best.get(i, (-1.0, -1))[0]:
+            best[i] = (s, j)
+    assert np.mean([best.get(i, (0, -1))[1] == truth[i] for i in range(len(a))]) >= 0.99
+
+
+def test_a_member_cap_below_zero_is_refused_by_name():
+    a = random_filters(np.random.default_rng(0), 10)
+    plans = one_bucket(a, a.copy())
+    for bad in (-1, 2.5, True):
+        with pytest.raises(BlockingError, match="member_cap"):
+            lsh_top_k(a, a, plans, 2, 0.5, member_cap=bad)
