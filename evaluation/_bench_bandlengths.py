@@ -21,7 +21,9 @@ model does not see, on the register of the scale section (two agencies, the ``co
 A figure, not a test: which lengths to choose is the planner's question; this is the
 evidence. ``python -m evaluation._bench_bandlengths PEOPLE [LENGTHS ...]`` prints the figures
 for other sizes and lengths as one JSON document; a set of lengths may also be ``plan`` (the
-planner's) or ``plan@2e-8`` (the planner's when it prices a pair met at 2e-8 s).
+planner's) or ``plan@2e-8`` (the planner's when it prices a pair met at 2e-8 s), and any of
+them may end in ``/16``: walked with a member cap of 16 pairs per member of a bucket part
+(``member_cap`` of :func:`blocking.walk_bands`; none by default).
 """
 
 from __future__ import annotations
@@ -84,13 +86,28 @@ def _plans(
     ]
 
 
+def _member_cap(spec: str) -> tuple[str, int]:
+    """``"plan/16"`` -> ``("plan", 16)``; no suffix: no member cap (0)."""
+    lengths, _, cap = spec.partition("/")
+    if not cap:
+        return lengths, 0
+    if not cap.isdigit():
+        raise ValueError(f"{spec!r}: the member cap after '/' must be a whole number")
+    return lengths, int(cap)
+
+
 def band_cost(
-    a: np.ndarray, b: np.ndarray, plans: list[SegmentPlan], floor: float, units: list
+    a: np.ndarray,
+    b: np.ndarray,
+    plans: list[SegmentPlan],
+    floor: float,
+    units: list,
+    member_cap: int = 0,
 ) -> tuple[float, float, Any]:
     """The ``(plan, band)`` ``units`` walked on one thread over every row: seconds and pairs
     visited a band, and the walked part (its k-slot tables)."""
     started = time.perf_counter()
-    part = walk_bands(a, b, plans, _TOP_K, floor, units, threads=1)
+    part = walk_bands(a, b, plans, _TOP_K, floor, units, threads=1, member_cap=member_cap)
     seconds = (time.perf_counter() - started) / len(units)
     return seconds, float(part.counters.sum(axis=0)[kern.VISITS]) / len(units), part
 
@@ -109,7 +126,7 @@ def bench_band_lengths(
     """Each set of ``lengths`` on the common-name register of ``n_people`` (see the module's
     docstring)."""
     a, b, truth, segments = _register(n_people, seed)
-    every = {spec: _plans(spec, a, b, segments, seed) for spec in lengths}  # bad specs: before work
+    every = {spec: _plans(_member_cap(spec)[0], a, b, segments, seed) for spec in lengths}
     floor = _floor(a, b, np.random.default_rng(seed))
     rows = min(sample_rows, len(a))
     exact = candidates(a[:rows], b, floor, _TOP_K)
@@ -121,9 +138,9 @@ def bench_band_lengths(
     true = {(r, int(truth[r])) for r in range(rows) if truth[r] >= 0}
     out = []
     for spec in lengths:
-        plans = every[spec]
+        plans, member_cap = every[spec], _member_cap(spec)[1]
         started = time.perf_counter()
-        part = walk_bands(a, b, plans, _TOP_K, floor, window=(0, rows))
+        part = walk_bands(a, b, plans, _TOP_K, floor, window=(0, rows), member_cap=member_cap)
         walked = time.perf_counter() - started
         wi, wj, ws = kern.merge_tables(part.scores, part.rows)
         found = set(zip(wi.tolist(), wj.tolist(), strict=True))
@@ -137,7 +154,7 @@ def bench_band_lengths(
             ]
             if not units:
                 continue
-            seconds, visits, _ = band_cost(a, b, plans, floor, units)
+            seconds, visits, _ = band_cost(a, b, plans, floor, units, member_cap)
             met = visits / len(a)
             per_band.append(
                 {
@@ -154,6 +171,7 @@ def bench_band_lengths(
         out.append(
             {
                 "asked": spec,
+                "member_cap": member_cap,
                 "lengths": ",".join(str(p.params.rows_per_band) for p in plans),
                 "bands": sum(p.params.bands for p in plans),
                 "exhaustive_best10_found": _share(found, exact_pairs),

@@ -198,3 +198,26 @@ def bench_scale(
     ]
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     return {"runs": runs, "bench_process_peak_rss_gib": round(own, 2), "seed": seed}
+
+
+def main(argv: list[str]) -> int:
+    """``python -m evaluation._bench_linkscale PEOPLE [MIX]``: one :func:`scale_run` (two
+    agencies; MIX ``common`` by default) as a JSON document on stdout, with the machine's load
+    at the start -- the command the README's comparisons of one commit against another are
+    made with (each from its own checkout, ``PYTHONPATH`` pointing at it)."""
+    if not 1 <= len(argv) <= 2 or not argv[0].isdigit() or int(argv[0]) < 1:
+        sys.stderr.write("usage: python -m evaluation._bench_linkscale PEOPLE [rare|common]\n")
+        return 2
+    mix = argv[1] if len(argv) == 2 else "common"
+    if mix not in ("rare", "common"):
+        sys.stderr.write(f"MIX must be 'rare' or 'common', not {mix!r}\n")
+        return 2
+    load = os.getloadavg()
+    figures = scale_run(int(argv[0]), mix)
+    figures["load_at_start"] = [round(x, 2) for x in load]
+    sys.stdout.write(json.dumps(figures, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -70,3 +70,22 @@ def test_the_planners_lengths_are_walked_as_the_same_lengths_given_by_hand():
     again = bench_band_lengths(6000, (planned["lengths"],), sample_rows=200, seed=2)["runs"][0]
     for key in ("bands", "exhaustive_best10_found", "true_pairs_found", "same_best_candidate"):
         assert again[key] == planned[key]
+
+
+def test_a_member_cap_after_a_slash_walks_fewer_pairs_a_row_on_the_same_plan():
+    """``LENGTHS/CAP`` walks the same plan with that member cap: the same bands, no more
+    pairs met a row on any segment (fewer on some), and what it finds is still scored
+    against the same exhaustive pairs; a cap that is not a whole number is refused by name
+    before any work."""
+    out = bench_band_lengths(6000, ("4,3,4,2", "4,3,4,2/2"), sample_rows=200, seed=3)
+    free, capped = out["runs"]
+    assert (free["member_cap"], capped["member_cap"]) == (0, 2)
+    assert free["bands"] == capped["bands"] and free["lengths"] == capped["lengths"]
+    met = [
+        (f["pairs_met_a_row"], c["pairs_met_a_row"])
+        for f, c in zip(free["segments"], capped["segments"], strict=True)
+    ]
+    assert all(c <= f for f, c in met) and any(c < f for f, c in met)
+    assert 0.0 < capped["true_pairs_found"] <= 1.0
+    with pytest.raises(ValueError, match="member cap"):
+        bench_band_lengths(2000, ("plan/x",), sample_rows=50)

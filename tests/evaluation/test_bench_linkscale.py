@@ -3,6 +3,8 @@ process, its peak memory and time taken from outside, F1 and recall against exha
 
 from __future__ import annotations
 
+import json
+import subprocess
 import sys
 
 import numpy as np
@@ -45,3 +47,26 @@ def test_a_childs_peak_memory_is_its_own_not_the_bench_process_it_was_forked_fro
     seconds, peak, code = _child([sys.executable, "-c", child], tmp_path / "bare.err", timer=None)
     assert code == 0 and peak >= 0.4
     assert _child(["/bin/sh", "-c", "exit 3"], tmp_path / "bare.err", timer=None)[2] == 3
+
+
+def test_the_command_prints_one_run_and_refuses_bad_arguments_by_name():
+    """``python -m evaluation._bench_linkscale PEOPLE [MIX]`` (the README's A/B command)
+    prints one run's figures with the load it started under; bad arguments exit 2 with
+    usage, before any work."""
+    ran = subprocess.run(
+        [sys.executable, "-m", "evaluation._bench_linkscale", "1500", "rare"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    run = json.loads(ran.stdout)
+    assert (run["people"], run["mix"]) == (1500, "rare") and run["f1"] > 0.8
+    assert len(run["load_at_start"]) == 3
+    for bad in (["many"], ["1500", "famous"], []):
+        refused = subprocess.run(
+            [sys.executable, "-m", "evaluation._bench_linkscale", *bad],
+            capture_output=True,
+            text=True,
+        )
+        assert refused.returncode == 2 and refused.stdout == ""
+        assert "PEOPLE" in refused.stderr or "MIX" in refused.stderr
