@@ -346,10 +346,12 @@ def walk_bands(
     with ThreadPoolExecutor(max_workers=workers) if workers > 1 else nullcontext() as pool:
         for n, plan in enumerate(plans):
             mine = sorted({band for p, band in wanted if p == n})
+            if not mine:  # a task's share may hold no band of this plan: nothing to slice
+                continue
             sub_a = np.ascontiguousarray(a[:, plan.word_lo : plan.word_hi])
             sub_b = np.ascontiguousarray(b[:, plan.word_lo : plan.word_hi])
             rows_a, rows_b = _nonempty_rows(sub_a), _nonempty_rows(sub_b)
-            if not (mine and rows_a.size and rows_b.size):
+            if not (rows_a.size and rows_b.size):
                 continue
             shift = max(1, int(max(rows_a.size, rows_b.size, 2) - 1).bit_length())
             params = plan.params
