@@ -16,7 +16,9 @@ model does not see, on the register of the scale section (two agencies, the ``co
   is the same, and of true pairs among the candidates;
 * the one-thread wall time of two bands of each length on every row (bands past the first
   four, which alone score identical segments), with the pairs met a row: the walk's cost per
-  band, which times the bands gives the segment's share of the search.
+  band, which times the bands gives the segment's share of the search; half of a call's fixed
+  cost (its tables, popcounts and slices, paid once by a walk of every band) is in each, so
+  the second band's own time (two bands' time less one band's) is given as well.
 
 A figure, not a test: which lengths to choose is the planner's question; this is the
 evidence. ``python -m evaluation._bench_bandlengths PEOPLE [LENGTHS ...]`` prints the figures
@@ -156,12 +158,22 @@ def bench_band_lengths(
                 continue
             seconds, visits, _ = band_cost(a, b, plans, floor, units, member_cap)
             met = visits / len(a)
+            # the second band's own cost: the call's fixed part (tables, popcounts, slicing)
+            # paid once by a walk of every band is in `seconds` once per two bands
+            marginal = (
+                2 * seconds - band_cost(a, b, plans, floor, units[:1], member_cap)[0]
+                if len(units) == 2
+                else None
+            )
             per_band.append(
                 {
                     "words": [plan.word_lo, plan.word_hi],
                     "rows_per_band": plan.params.rows_per_band,
                     "bands": plan.params.bands,
                     "one_band_one_thread_seconds": round(seconds, 3),
+                    "marginal_band_one_thread_seconds": (
+                        None if marginal is None else round(marginal, 3)
+                    ),
                     "pairs_met_a_row": round(float(met), 1),
                     "segment_one_thread_seconds": round(seconds * plan.params.bands),
                 }

@@ -29,6 +29,9 @@ def test_each_set_of_lengths_is_compared_with_the_exhaustive_search():
         ):
             assert 0.0 <= run[key] <= 1.0
         assert [s["words"][0] for s in run["segments"]] == [0, 7, 10, 16]
+        for seg in run["segments"]:  # bands 4 and 5 walked: the second one's own time too
+            two = seg["bands"] > 5
+            assert (seg["marginal_band_one_thread_seconds"] is not None) == two
     # one hash a band: every band meets far more pairs than bands of several hashes
     assert short["segments"][0]["pairs_met_a_row"] > long["segments"][0]["pairs_met_a_row"]
     assert long["bands"] == sum(s["bands"] for s in long["segments"])
