@@ -134,7 +134,7 @@ def lsh_params(
     max_bands: int = 4096,
     rows_per_band: int | None = None,
     seed: int = 0,
-    candidate_seconds: float = _CANDIDATE_SECONDS,
+    candidate_seconds: float | None = None,
 ) -> LshParams:
     """Plan LSH for ``n_a`` x ``n_b`` filters: pairs at Dice >= ``threshold`` become
     candidates with probability >= ``recall``.
@@ -144,10 +144,12 @@ def lsh_params(
     collision probability of non-matching pairs, one value or a sample of them
     (:func:`background_collisions`); it only steers the cost trade-off, never the recall.
     Fix ``rows_per_band`` to skip the search over band lengths. ``candidate_seconds``: what a
-    candidate costs against a band's rows (the default was measured for a search that keeps
-    every colliding pair); a cheaper candidate moves the optimum to shorter bands.
+    candidate costs against a band's rows (None: the planner's own price, measured for a search
+    that keeps every colliding pair); a cheaper candidate moves the optimum to shorter bands.
     """
-    if not (_is_real(candidate_seconds) and candidate_seconds > 0):
+    if candidate_seconds is None:
+        candidate_seconds = _CANDIDATE_SECONDS
+    elif not (_is_real(candidate_seconds) and candidate_seconds > 0):
         raise_problems({"candidate_seconds": "must be a positive number of seconds"})
     _check_plan_args(
         threshold,
@@ -261,7 +263,7 @@ def plan_lsh(
     scheme: str = "minhash",
     seed: int = 0,
     samples: int = 100_000,
-    **options: float,
+    **options: float | None,
 ) -> LshParams:
     """:func:`lsh_params` for these two sides: sizes and background sampled from the data.
 

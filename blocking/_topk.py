@@ -90,7 +90,7 @@ class TopKResult:
 
 
 def _check(
-    k: object, floor: object, bucket_cap: object, threads: object, member_cap: object = 0
+    k: object, floor: object, bucket_cap: object, threads: object, member_cap: object
 ) -> None:
     problems: dict[str, str] = {}
     if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
@@ -177,7 +177,7 @@ def plan_segments(
             seed=seed * 1009 + n,
             samples=samples,
             max_candidates=2**62,
-            **({} if candidate_seconds is None else {"candidate_seconds": candidate_seconds}),
+            candidate_seconds=candidate_seconds,
         )
         params = replace(params, words=hi - lo)
         plans.append(SegmentPlan(lo, hi, params))
@@ -285,7 +285,7 @@ def _as_plans(a: object, plans: LshParams | Sequence[SegmentPlan]) -> list[Segme
 
 
 def _check_all(
-    a, b, plans: Sequence[SegmentPlan], k, floor, bucket_cap, threads, member_cap=0
+    a, b, plans: Sequence[SegmentPlan], k, floor, bucket_cap, threads, member_cap
 ) -> None:
     check_filters(a, b)
     for plan in plans:

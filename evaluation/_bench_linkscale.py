@@ -49,6 +49,7 @@ __all__ = [
 ]
 
 COMMON_NAMES = 20  # names kept per list in the "common" mix
+MIXES = ("rare", "common")
 _OVERLAP = 1.0 / 3.0  # two agencies each hold 60% of the people
 _TOP_K = 10
 _SECRET = bloom.Secret(bytes(range(32)))
@@ -92,8 +93,8 @@ def scale_register(n_people: int, mix: str, *, seed: int = 0, agencies: int = 2)
     """The scale section's register: ``n_people`` synthetic people in ``agencies`` agencies
     (``mix``: ``rare`` or ``common`` names), and each agency's batch encoded with ``person``
     under the bench's secret. Returns ``(data, batches)``."""
-    if mix not in ("rare", "common"):
-        raise ValueError("mix must be 'rare' or 'common'")
+    if mix not in MIXES:
+        raise ValueError(f"mix must be one of {', '.join(MIXES)}")
     data = generate(
         n_people,
         agencies,
@@ -209,8 +210,8 @@ def main(argv: list[str]) -> int:
         sys.stderr.write("usage: python -m evaluation._bench_linkscale PEOPLE [rare|common]\n")
         return 2
     mix = argv[1] if len(argv) == 2 else "common"
-    if mix not in ("rare", "common"):
-        sys.stderr.write(f"MIX must be 'rare' or 'common', not {mix!r}\n")
+    if mix not in MIXES:
+        sys.stderr.write(f"MIX must be one of {', '.join(MIXES)}, not {mix!r}\n")
         return 2
     load = os.getloadavg()
     figures = scale_run(int(argv[0]), mix)

@@ -23,6 +23,7 @@ from blocking import (
     plan_segments,
     walk_bands,
 )
+from blocking import _topk_kernels as kern
 from linkage import candidates_reference, dice_pairs
 
 WORDS = 8
@@ -319,3 +320,22 @@ def test_a_member_cap_below_zero_is_refused_by_name():
     for bad in (-1, 2.5, True):
         with pytest.raises(BlockingError, match="member_cap"):
             lsh_top_k(a, a, plans, 2, 0.5, member_cap=bad)
+
+
+def test_a_window_walk_splits_only_the_buckets_holding_its_rows_and_a_lone_worker_copies_nothing():
+    """A Ray task's share: a walk keeping tables for a window of rows splits only the buckets
+    that hold one of them (fewer than a walk of every row, on the namesake register) and keeps
+    exactly the window's rows of that walk; with one worker the part holds the walk's own
+    tables, not a stacked copy of them."""
+    rng = np.random.default_rng(11)
+    a, b, _ = namesake_register(rng, n=600, names=60)  # buckets of ~10 x 10
+    plans = plan_segments(a, b, [(0, 3), (3, 8)], 0.8, seed=1)
+    every = walk_bands(a, b, plans, 4, 0.5, bucket_cap=40, threads=1)
+    window = walk_bands(a, b, plans, 4, 0.5, bucket_cap=40, threads=1, window=(0, 20))
+    split = kern.SPLIT_BUCKETS
+    assert 0 < window.counters[0, split] < every.counters[0, split]
+    np.testing.assert_array_equal(window.rows[0], every.rows[0, :20])
+    np.testing.assert_array_equal(window.scores[0], every.scores[0, :20])
+    assert not every.scores.flags.owndata and not every.rows.flags.owndata
+    two = walk_bands(a, b, plans, 4, 0.5, bucket_cap=40, threads=2)
+    assert two.scores.shape[0] == 2 and two.scores.flags.owndata
