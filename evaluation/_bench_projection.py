@@ -39,7 +39,7 @@ from blocking import band_work, combine_parts, plan_segments, walk_bands
 from evaluation._bench_linkscale import _TOP_K, scale_register
 from linkage import SEGMENT_THRESHOLD, candidate_floor, segment_words
 
-__all__ = ["bench_projection", "measure_search_units", "project"]
+__all__ = ["bench_projection", "measure_search_units", "project", "serial_stages"]
 
 RAY_EFFICIENCY = 0.92  # ../shared/RAY.md: Ray costs 4-8% once running
 TARGET_RECORDS = 10_000_000
@@ -108,7 +108,7 @@ def _fit(n: np.ndarray, y: np.ndarray) -> float:
     return float(np.polyfit(np.log(n), np.log(y), 1)[0]) if len(n) > 1 else 1.0
 
 
-def project(measured: list[dict], serial_1m: dict[str, float] | None) -> dict[str, Any]:
+def project(measured: list[dict], serial_1m: dict[str, Any] | None) -> dict[str, Any]:
     """The arithmetic: fit, extrapolate to ``TARGET_RECORDS`` records, divide over the
     cluster; each step written out as text beside its number."""
     rows = sorted(measured, key=lambda m: sum(m["records"]))
@@ -172,13 +172,15 @@ def project(measured: list[dict], serial_1m: dict[str, float] | None) -> dict[st
         ],
     }
     if serial_1m:
-        rest = {k: v for k, v in serial_1m.items() if k != "search"}
+        when = serial_1m.get("measured_at")
+        rest = {k: v for k, v in serial_1m.items() if k not in ("search", "measured_at")}
         scale = TARGET_RECORDS / 1.2e6  # the 1M-people run holds about 1.2M records
         serial = sum(rest.values()) * scale
         out["serial_stages_seconds"] = round(float(serial), 1)
         out["arithmetic"].append(
             f"stages not spread yet ({', '.join(rest)}) = {sum(rest.values()):.1f} s at 1.2M "
-            f"records x {scale:.2f} (linear) = {serial:.1f} s"
+            f"records (the two-agency link of {when or 'the scale section'}) x {scale:.2f} "
+            f"(linear) = {serial:.1f} s"
         )
         out["projected_run_seconds"] = round(float(walk + folding + serial), 1)
         out["arithmetic"].append(
@@ -187,11 +189,35 @@ def project(measured: list[dict], serial_1m: dict[str, float] | None) -> dict[st
     return out
 
 
+def serial_stages(scale: dict[str, Any]) -> dict[str, Any] | None:
+    """The stage seconds of the newest two-agency 1,000,000-people common-name link in the
+    scale section of ``bench/results.json`` (its table of runs, ``stages_1m_common`` and the
+    runs under ``known_non_matches``), or None if none has them. A run of three agencies
+    holds other records and runs three searches: it is not what the projection scales."""
+    found = [run for run in scale.get("runs", []) if run.get("people") == 1_000_000]
+    stages = scale.get("stages_1m_common")
+    if isinstance(stages, dict):
+        found.append({"people": 1_000_000, **stages})
+    known = scale.get("known_non_matches", {})
+    found += [v for v in known.values() if isinstance(v, dict) and v.get("people") == 1_000_000]
+    usable = [
+        run
+        for run in found
+        if run.get("mix") == "common"
+        and run.get("agencies", 2) in (None, 2)
+        and run.get("link_stage_seconds")
+    ]
+    if not usable:
+        return None
+    newest = max(usable, key=lambda run: str(run.get("measured_at", "")))
+    return {"measured_at": newest.get("measured_at"), **newest["link_stage_seconds"]}
+
+
 def bench_projection(
     sizes: tuple[int, ...] = (100_000, 300_000, 1_000_000), *, seed: int = 0
 ) -> dict[str, Any]:
-    """Measure each size, then project (using the 1M common run's stages if the scale
-    section has them: ``bench/results.json``)."""
+    """Measure each size, then project (using the stages of the newest two-agency 1M
+    common-name link in the scale section, :func:`serial_stages`, if it has one)."""
     import json
     from pathlib import Path
 
@@ -199,8 +225,5 @@ def bench_projection(
     stages = None
     results = Path(__file__).resolve().parent.parent / "bench" / "results.json"
     if results.exists():
-        runs = json.loads(results.read_text()).get("scale", {}).get("runs", [])
-        for run in runs:
-            if run.get("people") == 1_000_000 and run.get("mix") == "common":
-                stages = run.get("link_stage_seconds") or None
+        stages = serial_stages(json.loads(results.read_text()).get("scale", {}))
     return {"measured": measured, "projection": project(measured, stages)}
