@@ -108,9 +108,12 @@ def _fit(n: np.ndarray, y: np.ndarray) -> float:
     return float(np.polyfit(np.log(n), np.log(y), 1)[0]) if len(n) > 1 else 1.0
 
 
-def project(measured: list[dict], serial_1m: dict[str, Any] | None) -> dict[str, Any]:
+def project(
+    measured: list[dict], serial_1m: dict[str, float] | None, *, source: str | None = None
+) -> dict[str, Any]:
     """The arithmetic: fit, extrapolate to ``TARGET_RECORDS`` records, divide over the
-    cluster; each step written out as text beside its number."""
+    cluster; each step written out as text beside its number. ``serial_1m``: the stage
+    seconds of a 1M-people link (``source``: when it was measured)."""
     rows = sorted(measured, key=lambda m: sum(m["records"]))
     n = np.array([sum(m["records"]) for m in rows], dtype=float)
     rep = np.array([m["unit_repeated_per_window_seconds"] for m in rows])
@@ -172,14 +175,13 @@ def project(measured: list[dict], serial_1m: dict[str, Any] | None) -> dict[str,
         ],
     }
     if serial_1m:
-        when = serial_1m.get("measured_at")
-        rest = {k: v for k, v in serial_1m.items() if k not in ("search", "measured_at")}
+        rest = {k: v for k, v in serial_1m.items() if k != "search"}
         scale = TARGET_RECORDS / 1.2e6  # the 1M-people run holds about 1.2M records
         serial = sum(rest.values()) * scale
         out["serial_stages_seconds"] = round(float(serial), 1)
         out["arithmetic"].append(
             f"stages not spread yet ({', '.join(rest)}) = {sum(rest.values()):.1f} s at 1.2M "
-            f"records (the two-agency link of {when or 'the scale section'}) x {scale:.2f} "
+            f"records (the two-agency link of {source or 'the scale section'}) x {scale:.2f} "
             f"(linear) = {serial:.1f} s"
         )
         out["projected_run_seconds"] = round(float(walk + folding + serial), 1)
@@ -190,10 +192,11 @@ def project(measured: list[dict], serial_1m: dict[str, Any] | None) -> dict[str,
 
 
 def serial_stages(scale: dict[str, Any]) -> dict[str, Any] | None:
-    """The stage seconds of the newest two-agency 1,000,000-people common-name link in the
-    scale section of ``bench/results.json`` (its table of runs, ``stages_1m_common`` and the
-    runs under ``known_non_matches``), or None if none has them. A run of three agencies
-    holds other records and runs three searches: it is not what the projection scales."""
+    """The newest two-agency 1,000,000-people common-name link with stage seconds
+    (``link_stage_seconds``) in the scale section of ``bench/results.json`` (its table of
+    runs, ``stages_1m_common`` and the runs under ``known_non_matches``), or None if none has
+    them. A run of three agencies holds other records and runs three searches: it is not what
+    the projection scales."""
     found = [run for run in scale.get("runs", []) if run.get("people") == 1_000_000]
     stages = scale.get("stages_1m_common")
     if isinstance(stages, dict):
@@ -209,8 +212,7 @@ def serial_stages(scale: dict[str, Any]) -> dict[str, Any] | None:
     ]
     if not usable:
         return None
-    newest = max(usable, key=lambda run: str(run.get("measured_at", "")))
-    return {"measured_at": newest.get("measured_at"), **newest["link_stage_seconds"]}
+    return max(usable, key=lambda run: str(run.get("measured_at", "")))
 
 
 def bench_projection(
@@ -222,8 +224,10 @@ def bench_projection(
     from pathlib import Path
 
     measured = [measure_search_units(n, seed=seed) for n in sizes]
-    stages = None
+    run = None
     results = Path(__file__).resolve().parent.parent / "bench" / "results.json"
     if results.exists():
-        stages = serial_stages(json.loads(results.read_text()).get("scale", {}))
-    return {"measured": measured, "projection": project(measured, stages)}
+        run = serial_stages(json.loads(results.read_text()).get("scale", {}))
+    stages = None if run is None else run["link_stage_seconds"]
+    source = None if run is None else run.get("measured_at")
+    return {"measured": measured, "projection": project(measured, stages, source=source)}

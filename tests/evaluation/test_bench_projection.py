@@ -67,9 +67,9 @@ def test_the_stages_are_the_newest_two_agency_common_name_link():
         },
     }
     # not the rare mix, not three agencies, not 300,000 people: the newest of the rest
-    assert serial_stages(scale) == {"measured_at": "2026-12-06T00:00:00", **_stages(6.0, 60.0)}
+    assert serial_stages(scale) == scale["known_non_matches"]["compiled_em"]
     del scale["known_non_matches"]["compiled_em"]
-    assert serial_stages(scale)["model"] == 5.0
+    assert serial_stages(scale)["link_stage_seconds"]["model"] == 5.0
     assert serial_stages({"runs": scale["runs"][:3]}) is None
     assert serial_stages({}) is None
 
@@ -90,8 +90,7 @@ def test_the_projection_is_the_arithmetic_it_writes_out():
         _measured(1_200_000, 1000, 0.4, 1.6),
         _measured(120_000, 500, 0.04, 0.04),
     ]
-    stages = {"measured_at": "2026-12-06", **_stages(345.0, 60.0)}
-    out = project(measured, stages)
+    out = project(measured, _stages(345.0, 60.0), source="2026-12-06")
     # repeated part linear in the records, scoring growing as records^1.6
     assert out["exponents"] == {"repeated": 1.0, "scoring": pytest.approx(1.602, abs=1e-3)}
     windows = out["windows_of_rows"]
