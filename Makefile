@@ -78,13 +78,16 @@ browser:
 	@test -x /usr/bin/chromium || \
 		{ apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
 
-# The README's screenshots (docs/screenshots), taken by the console's browser tests; every
-# page's is in build/screenshots/console after any run of them.
+# The README's screenshots (docs/screenshots), taken by the console's browser tests, and
+# every page they check in build/screenshots/console. `make test` checks the same pages
+# without saving them (the captures were a quarter of the browser tests' CPU).
 .PHONY: screenshots
 screenshots: $(STAMP) $(MO_FILES) browser
 	CASELINK_UPDATE_SCREENSHOTS=1 $(BIN)/python -m pytest -q tests/service/console/test_console_browser.py \
 		tests/service/console/test_console_steward_browser.py \
-		tests/service/console/test_console_oversight_browser.py
+		tests/service/console/test_console_oversight_browser.py \
+		tests/service/console/test_console_review_browser.py \
+		tests/service/console/test_console_journey_browser.py
 
 demo: $(STAMP) $(MO_FILES)
 	$(BIN)/caselink demo

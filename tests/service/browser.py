@@ -15,6 +15,7 @@ folder that drives the browser.
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -145,6 +146,27 @@ def page_checks(seen: Visit, origin: str, lang: str, name: str) -> None:
     assert unnamed == [], f"{lang}/{name}: controls without an accessible name: {unnamed}"
     assert seen.elsewhere(origin) == [], name
     assert seen.errors == [], f"{lang}/{name}: {seen.errors}"
+
+
+SCREENSHOTS_ENV = "CASELINK_SCREENSHOTS"  # "1": every page a test checks is saved as a PNG
+UPDATE_ENV = "CASELINK_UPDATE_SCREENSHOTS"  # "1": the README's too (and every page's)
+
+
+def screenshots_wanted() -> bool:
+    """Whether the browser tests save a screenshot of every page they check: only when asked
+    (``make screenshots``; :data:`SCREENSHOTS_ENV` or :data:`UPDATE_ENV` set to 1). A
+    full-page capture costs Chromium about a tenth of a second of CPU per page, a quarter of
+    what the console's browser tests cost in all; ``make test`` checks the pages without them.
+    """
+    return "1" in (os.environ.get(SCREENSHOTS_ENV), os.environ.get(UPDATE_ENV))
+
+
+def keep_screenshot(page: Any, path: Path) -> None:
+    """:func:`save_screenshot` of a checked page (its folder made), when
+    :func:`screenshots_wanted`."""
+    if screenshots_wanted():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_screenshot(page, path)
 
 
 CAPTURE_FAILED = "Unable to capture screenshot"  # Chromium without a frame to give, under load

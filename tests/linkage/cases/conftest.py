@@ -13,6 +13,15 @@ def febrl4_batches(febrl4, febrl_schema, secret):
 
 
 @pytest.fixture(scope="session")
+def febrl4_report(febrl4_batches):
+    """FEBRL4's two agencies linked in this process, once for the tests that read it (a
+    report is not changed by reading it; linking is deterministic up to fresh case ids)."""
+    from linkage._link import link
+
+    return link(list(febrl4_batches))
+
+
+@pytest.fixture(scope="session")
 def febrl3_split():
     from evaluation._datasets import load_febrl3_agencies
 

@@ -8,9 +8,8 @@ from linkage._link import link
 from .conftest import encode_all, entity_of
 
 
-def test_febrl4_two_agencies_f1_at_auto_threshold(febrl4_batches):
-    report = link(list(febrl4_batches))
-    a = report.assignments
+def test_febrl4_two_agencies_f1_at_auto_threshold(febrl4_report):
+    a = febrl4_report.assignments
     assert len(a) == 10_000 and a["case_id"].notna().all()
     scores = pairwise_scores(a["case_id"].to_numpy(), entity_of(a["record_ref"]))
     assert scores.f1 >= 0.999, scores
@@ -18,9 +17,9 @@ def test_febrl4_two_agencies_f1_at_auto_threshold(febrl4_batches):
     assert a.groupby(["case_id", "agency"]).size().max() == 1
 
 
-def test_febrl4_confidence_is_calibrated(febrl4_batches):
+def test_febrl4_confidence_is_calibrated(febrl4_report):
     """Among links reported at about p, about p are true (ECE over every reported link)."""
-    a = link(list(febrl4_batches)).assignments
+    a = febrl4_report.assignments
     linked = a[a.groupby("case_id")["case_id"].transform("size") == 2]
     truth = linked.groupby("case_id")["record_ref"].transform(
         lambda refs: refs.str.split("-").str[1].nunique() == 1
@@ -54,10 +53,10 @@ def test_linking_is_deterministic_up_to_fresh_ids(febrl3_split, febrl_schema, se
     assert np.allclose(first["confidence"], second["confidence"])
 
 
-def test_ray_executor_gives_the_same_cases(febrl4_batches, ray_session):
+def test_ray_executor_gives_the_same_cases(febrl4_batches, febrl4_report, ray_session):
     from linkage._ray import ray_candidates
 
-    local = link(list(febrl4_batches)).assignments
+    local = febrl4_report.assignments
     on_ray = link(list(febrl4_batches), find=ray_candidates).assignments
     part = lambda df: set(map(frozenset, df.groupby("case_id")["record_ref"].agg(list)))  # noqa: E731
     assert part(local) == part(on_ray)

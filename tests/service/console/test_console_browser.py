@@ -6,10 +6,10 @@ Debian's Chromium driven by Playwright (:mod:`tests.service.browser`): every req
 makes must go to the server (anything else is aborted and fails the test), and no page may
 log an error (a script or style the Content-Security-Policy stopped is one). On every page:
 every control has an accessible name (Playwright's ARIA snapshot), no ref of another agency
-appears, and a screenshot is saved (``build/screenshots/console``; with
-``CASELINK_UPDATE_SCREENSHOTS=1`` — ``make screenshots`` — the README's too, in
-``docs/screenshots``). In Arabic the page is right to left and the layout mirrors: the
-navigation stands to the right of the content.
+appears; with ``CASELINK_UPDATE_SCREENSHOTS=1`` (``make screenshots``) a screenshot is
+saved (``build/screenshots/console``, and the README's in ``docs/screenshots``). In Arabic
+the page is right to left and the layout mirrors: the navigation stands to the right of
+the content.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from tests.service.browser import (
     LOAD_TIMEOUT_MS,
     Visit,
     focused_on_arrival,
+    keep_screenshot,
     page_checks,
     save_screenshot,
 )
@@ -121,8 +122,7 @@ def _checked(seen: Visit, console: ConsoleServer, lang: str, name: str) -> str:
     text = page.locator("body").inner_text()
     for ref in console.refs["agency-b"]:
         assert ref not in text, f"{lang}/{name}: another agency's ref"
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    save_screenshot(page, SHOTS / f"{lang}-{name}.png")
+    keep_screenshot(page, SHOTS / f"{lang}-{name}.png")
     readme = README_SHOTS.get((lang, name))
     if readme is not None and os.environ.get("CASELINK_UPDATE_SCREENSHOTS") == "1":
         readme.parent.mkdir(parents=True, exist_ok=True)

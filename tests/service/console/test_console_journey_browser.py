@@ -17,7 +17,7 @@
 As :mod:`tests.service.console.test_console_browser`: Debian's Chromium driven by Playwright,
 every request to the server only, no console error, right to left in Arabic. The server is
 the folder's (:mod:`tests.service.console.served`), this module's agreements its own;
-screenshots in ``build/screenshots/console``.
+screenshots in ``build/screenshots/console`` with ``make screenshots``.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import pandas as pd
 import pytest
 
 import bloom
-from tests.service.browser import LOAD_TIMEOUT_MS, Visit, page_checks, save_screenshot
+from tests.service.browser import LOAD_TIMEOUT_MS, Visit, keep_screenshot, page_checks
 from tests.service.console.served import Served
 from tests.service.servers import Server, agreement_body, encode_file
 
@@ -121,8 +121,7 @@ def _checked(seen: Visit, js: JourneyServer, lang: str, name: str) -> str:
     page = seen.page
     page_checks(seen, js.url, lang, name)
     assert not OTHER_REF.search(page.content()), f"{lang}/{name}: another agency's ref"
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    save_screenshot(page, SHOTS / f"journey-{lang}-{name}.png")
+    keep_screenshot(page, SHOTS / f"journey-{lang}-{name}.png")
     return page.locator("body").inner_text()
 
 

@@ -7,8 +7,9 @@ request off the server, right to left in Arabic.
 The agreement's chain holds two past months of entries (appended with their own times by
 :func:`tests.service.console.oversight_world.past_entries`) so the public page has complete
 months to show. The server is the folder's (:mod:`tests.service.console.served`), the
-agreement this module's own. Screenshots go to ``build/screenshots/console`` (and, with
-``CASELINK_UPDATE_SCREENSHOTS=1``, the README's in ``docs/screenshots``).
+agreement this module's own. With
+``CASELINK_UPDATE_SCREENSHOTS=1`` screenshots go to ``build/screenshots/console`` and the
+README's to ``docs/screenshots``.
 """
 
 from __future__ import annotations
@@ -24,7 +25,13 @@ import pytest
 
 from service._audit import append_many
 from service._tables import agreements
-from tests.service.browser import LOAD_TIMEOUT_MS, Visit, page_checks, save_screenshot
+from tests.service.browser import (
+    LOAD_TIMEOUT_MS,
+    Visit,
+    keep_screenshot,
+    page_checks,
+    save_screenshot,
+)
 from tests.service.console.oversight_world import past_entries
 from tests.service.console.served import Served
 from tests.service.servers import Server, agreement_body
@@ -97,8 +104,7 @@ def _checked(seen: Visit, server: Oversight, lang: str, name: str) -> str:
     page = seen.page
     page_checks(seen, server.url, lang, name)
     text = page.locator("body").inner_text()
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    save_screenshot(page, SHOTS / f"{lang}-{name}.png")
+    keep_screenshot(page, SHOTS / f"{lang}-{name}.png")
     readme = README_SHOTS.get((lang, name))
     if readme is not None and os.environ.get("CASELINK_UPDATE_SCREENSHOTS") == "1":
         readme.parent.mkdir(parents=True, exist_ok=True)

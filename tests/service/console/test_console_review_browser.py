@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.service.browser import LOAD_TIMEOUT_MS, Visit, page_checks, save_screenshot
+from tests.service.browser import LOAD_TIMEOUT_MS, Visit, keep_screenshot, page_checks
 from tests.service.console.served import Served
 from tests.service.servers import Server, agreement_body, encode_file
 
@@ -109,8 +109,7 @@ def _checked(seen: Visit, console: ReviewServer, lang: str, name: str) -> str:
     text = seen.page.locator("body").inner_text()
     for ref in console.refs["agency-b"]:
         assert ref not in text, f"{lang}/{name}: another agency's ref"
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    save_screenshot(seen.page, SHOTS / f"{lang}-{name}.png")
+    keep_screenshot(seen.page, SHOTS / f"{lang}-{name}.png")
     return text
 
 

@@ -4,8 +4,9 @@ its transparency page and issues a key — offline, every control labelled.
 
 As :mod:`tests.service.console.test_console_browser`: Debian's Chromium driven by Playwright,
 every request to the server only, no console error, every control named in the ARIA
-snapshot, right to left in Arabic; screenshots in ``build/screenshots/console`` (and with
-``CASELINK_UPDATE_SCREENSHOTS=1`` the README's, ``docs/screenshots``). No linkage run: on
+snapshot, right to left in Arabic; with
+``CASELINK_UPDATE_SCREENSHOTS=1`` screenshots in ``build/screenshots/console`` and the
+README's in ``docs/screenshots``. No linkage run: on
 the folder's server (:mod:`tests.service.console.served`) the pages are walked in seconds.
 """
 
@@ -23,6 +24,7 @@ from tests.service.browser import (
     LOAD_TIMEOUT_MS,
     Visit,
     focused_on_arrival,
+    keep_screenshot,
     page_checks,
     save_screenshot,
 )
@@ -60,8 +62,7 @@ def _checked(seen: Visit, console: StewardServer, lang: str, name: str) -> str:
     """Checks every page passes; saves its screenshot; returns its text."""
     page = seen.page
     page_checks(seen, console.url, lang, name)
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    save_screenshot(page, SHOTS / f"{lang}-{name}.png")
+    keep_screenshot(page, SHOTS / f"{lang}-{name}.png")
     readme = README_SHOTS.get((lang, name))
     if readme is not None and os.environ.get("CASELINK_UPDATE_SCREENSHOTS") == "1":
         readme.parent.mkdir(parents=True, exist_ok=True)
