@@ -9,6 +9,12 @@ TYPES_VENV := .venv-types
 TYPES_STAMP := $(TYPES_VENV)/.installed
 export RAY_USAGE_STATS_ENABLED := 0
 export RAY_AUTH_MODE := disabled
+# These machines set PYTHONDONTWRITEBYTECODE=1: every Python process of a test run (each
+# `caselink serve`, Ray worker and CLI run) then compiled our modules from source again,
+# ~0.4 s of CPU per `import service`, and pytest rewrote every test module in each worker.
+# Here they write and reuse bytecode (__pycache__, git-ignored): tests/service/core alone
+# took 117 -> 99 s of CPU (cgroup, 2026-12-06).
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: venv types-venv demo cluster-demo test test-fast lint format bench clean i18n catalogues
 
