@@ -14,7 +14,6 @@ the content.
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +28,6 @@ from tests.service.browser import (
     focused_on_arrival,
     keep_screenshot,
     page_checks,
-    save_screenshot,
 )
 from tests.service.console.served import Served
 from tests.service.servers import PLANTED, Server, agreement_body, encode_file
@@ -116,17 +114,13 @@ def open_console(open_page, console_server):
 
 
 def _checked(seen: Visit, console: ConsoleServer, lang: str, name: str) -> str:
-    """Checks every page passes; saves its screenshot; returns its text."""
+    """Checks every page passes; keeps a screenshot if asked; returns its text."""
     page = seen.page
     page_checks(seen, console.url, lang, name)
     text = page.locator("body").inner_text()
     for ref in console.refs["agency-b"]:
         assert ref not in text, f"{lang}/{name}: another agency's ref"
-    keep_screenshot(page, SHOTS / f"{lang}-{name}.png")
-    readme = README_SHOTS.get((lang, name))
-    if readme is not None and os.environ.get("CASELINK_UPDATE_SCREENSHOTS") == "1":
-        readme.parent.mkdir(parents=True, exist_ok=True)
-        save_screenshot(page, readme)
+    keep_screenshot(page, SHOTS / f"{lang}-{name}.png", README_SHOTS.get((lang, name)))
     return text
 
 

@@ -117,7 +117,7 @@ def open_journey(open_page, journey_server):
 
 
 def _checked(seen: Visit, js: JourneyServer, lang: str, name: str) -> str:
-    """What every page must pass; saves its screenshot; returns its text."""
+    """What every page must pass; keeps a screenshot if asked; returns its text."""
     page = seen.page
     page_checks(seen, js.url, lang, name)
     assert not OTHER_REF.search(page.content()), f"{lang}/{name}: another agency's ref"

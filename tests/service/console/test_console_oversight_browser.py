@@ -7,14 +7,12 @@ request off the server, right to left in Arabic.
 The agreement's chain holds two past months of entries (appended with their own times by
 :func:`tests.service.console.oversight_world.past_entries`) so the public page has complete
 months to show. The server is the folder's (:mod:`tests.service.console.served`), the
-agreement this module's own. With
-``CASELINK_UPDATE_SCREENSHOTS=1`` screenshots go to ``build/screenshots/console`` and the
-README's to ``docs/screenshots``.
+agreement this module's own. With ``CASELINK_UPDATE_SCREENSHOTS=1`` (``make screenshots``)
+screenshots go to ``build/screenshots/console`` and the README's to ``docs/screenshots``.
 """
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -30,7 +28,6 @@ from tests.service.browser import (
     Visit,
     keep_screenshot,
     page_checks,
-    save_screenshot,
 )
 from tests.service.console.oversight_world import past_entries
 from tests.service.console.served import Served
@@ -104,11 +101,7 @@ def _checked(seen: Visit, server: Oversight, lang: str, name: str) -> str:
     page = seen.page
     page_checks(seen, server.url, lang, name)
     text = page.locator("body").inner_text()
-    keep_screenshot(page, SHOTS / f"{lang}-{name}.png")
-    readme = README_SHOTS.get((lang, name))
-    if readme is not None and os.environ.get("CASELINK_UPDATE_SCREENSHOTS") == "1":
-        readme.parent.mkdir(parents=True, exist_ok=True)
-        save_screenshot(page, readme)
+    keep_screenshot(page, SHOTS / f"{lang}-{name}.png", README_SHOTS.get((lang, name)))
     return text
 
 

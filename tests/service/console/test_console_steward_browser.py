@@ -4,15 +4,14 @@ its transparency page and issues a key — offline, every control labelled.
 
 As :mod:`tests.service.console.test_console_browser`: Debian's Chromium driven by Playwright,
 every request to the server only, no console error, every control named in the ARIA
-snapshot, right to left in Arabic; with
-``CASELINK_UPDATE_SCREENSHOTS=1`` screenshots in ``build/screenshots/console`` and the
-README's in ``docs/screenshots``. No linkage run: on
-the folder's server (:mod:`tests.service.console.served`) the pages are walked in seconds.
+snapshot, right to left in Arabic; with ``CASELINK_UPDATE_SCREENSHOTS=1`` (``make
+screenshots``) screenshots in ``build/screenshots/console`` and the README's in
+``docs/screenshots``. No linkage run: on the folder's server
+(:mod:`tests.service.console.served`) the pages are walked in seconds.
 """
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +25,6 @@ from tests.service.browser import (
     focused_on_arrival,
     keep_screenshot,
     page_checks,
-    save_screenshot,
 )
 from tests.service.console.served import Served
 
@@ -59,14 +57,10 @@ def steward_server(console_service: Served) -> StewardServer:
 
 
 def _checked(seen: Visit, console: StewardServer, lang: str, name: str) -> str:
-    """Checks every page passes; saves its screenshot; returns its text."""
+    """Checks every page passes; keeps a screenshot if asked; returns its text."""
     page = seen.page
     page_checks(seen, console.url, lang, name)
-    keep_screenshot(page, SHOTS / f"{lang}-{name}.png")
-    readme = README_SHOTS.get((lang, name))
-    if readme is not None and os.environ.get("CASELINK_UPDATE_SCREENSHOTS") == "1":
-        readme.parent.mkdir(parents=True, exist_ok=True)
-        save_screenshot(page, readme)
+    keep_screenshot(page, SHOTS / f"{lang}-{name}.png", README_SHOTS.get((lang, name)))
     return page.locator("body").inner_text()
 
 

@@ -1,5 +1,6 @@
 """The browser tests' screenshots: Chromium's "Unable to capture screenshot" (no frame ready, on
-a busy machine) is tried again; any other error is raised at once (tests.service.browser)."""
+a busy machine) is tried again; any other error is raised at once; pages are kept only when asked
+(tests.service.browser)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,13 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Error
 
-from tests.service.browser import CAPTURE_FAILED, CAPTURE_TRIES, save_screenshot
+from tests.service.browser import (
+    CAPTURE_FAILED,
+    CAPTURE_TRIES,
+    SCREENSHOTS_ENV,
+    keep_screenshot,
+    save_screenshot,
+)
 
 
 class _Page:
@@ -41,3 +48,21 @@ def test_it_gives_up_after_the_last_try_and_raises_any_other_error_at_once(tmp_p
     with pytest.raises(Error, match="closed"):
         save_screenshot(other, tmp_path / "shot.png")
     assert other.calls == 1 and not (tmp_path / "shot.png").exists()
+
+
+def test_pages_are_kept_only_when_asked_and_the_readmes_beside_them(tmp_path, monkeypatch):
+    """``make test`` saves no screenshot; ``make screenshots`` (SCREENSHOTS_ENV=1) saves the
+    page's and, given one, the README's, making their folders."""
+    shot, readme = tmp_path / "build" / "en-cases.png", tmp_path / "docs" / "cases.png"
+    monkeypatch.delenv(SCREENSHOTS_ENV, raising=False)
+    page = _Page()
+    keep_screenshot(page, shot, readme)
+    assert page.calls == 0 and not shot.exists() and not readme.exists()
+    monkeypatch.setenv(SCREENSHOTS_ENV, "0")
+    keep_screenshot(page, shot, readme)
+    assert page.calls == 0 and not shot.exists()
+    monkeypatch.setenv(SCREENSHOTS_ENV, "1")
+    keep_screenshot(page, shot)
+    assert page.calls == 1 and shot.read_bytes() == b"png" and not readme.exists()
+    keep_screenshot(page, shot, readme)
+    assert page.calls == 3 and readme.read_bytes() == b"png"
