@@ -13,7 +13,9 @@ pair and band, which adds a few candidates and never loses one.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
+
+from bloom._jit import njit
 
 __all__ = [
     "hamming_band_keys",
@@ -28,7 +30,7 @@ _K2 = np.uint64(0xBF58476D1CE4E5B9)
 _K3 = np.uint64(0x94D049BB133111EB)
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(nogil=True, inline="always")
 def _finalise(z):  # pragma: no cover - compiled
     """splitmix64's finaliser: a bijection of uint64 that spreads every input bit."""
     z = (z ^ (z >> np.uint64(30))) * _K2
@@ -36,7 +38,7 @@ def _finalise(z):  # pragma: no cover - compiled
     return z ^ (z >> np.uint64(31))
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(nogil=True, inline="always")
 def _absorb(h, v):  # pragma: no cover - compiled
     """Fold one hash value into a running band signature (finalised once per band)."""
     h = (h + np.uint64(v)) * _K1
@@ -47,7 +49,7 @@ def _absorb(h, v):  # pragma: no cover - compiled
 _CTZ4 = np.array([4, 0, 1, 0, 2, 0, 1, 0, 3, 0, 1, 0, 2, 0, 1, 0], dtype=np.int64)
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(nogil=True, inline="always")
 def _first_set_rank(row, order):  # pragma: no cover - compiled
     """Rank in ``order`` of the first set bit of ``row`` (``len(order)`` if none is set).
 
@@ -65,7 +67,7 @@ def _first_set_rank(row, order):  # pragma: no cover - compiled
     return order.shape[0]
 
 
-@njit(cache=True, nogil=True, parallel=True)
+@njit(nogil=True, parallel=True)
 def minhash_band_keys(bits, rows, orders, shift):  # pragma: no cover - compiled
     """Band keys of ``bits[rows]`` for each band of ``orders`` ``(bands, r, L)``.
 
@@ -86,7 +88,7 @@ def minhash_band_keys(bits, rows, orders, shift):  # pragma: no cover - compiled
     return out
 
 
-@njit(cache=True, nogil=True, parallel=True)
+@njit(nogil=True, parallel=True)
 def hamming_band_keys(bits, rows, positions, shift):  # pragma: no cover - compiled
     """Band keys of ``bits[rows]`` for each band of sampled bit ``positions`` ``(bands, r)``.
 
@@ -107,7 +109,7 @@ def hamming_band_keys(bits, rows, positions, shift):  # pragma: no cover - compi
     return out
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(nogil=True, inline="always")
 def _bucket_end(keys, start, sig, shift):  # pragma: no cover - compiled
     end = start
     while end < keys.shape[0] and (keys[end] >> np.uint64(shift)) == sig:
@@ -115,7 +117,7 @@ def _bucket_end(keys, start, sig, shift):  # pragma: no cover - compiled
     return end
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True)
 def _walk_band(ka, kb, shift, max_bucket_pairs, rows_a, rows_b, n_b, out):  # pragma: no cover
     """Merge-join two sorted key arrays; write pair keys into ``out`` unless it is empty.
 
@@ -150,7 +152,7 @@ def _walk_band(ka, kb, shift, max_bucket_pairs, rows_a, rows_b, n_b, out):  # pr
     return npairs, skipped, skipped_pairs
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True)
 def join_band(ka, kb, shift, max_bucket_pairs, rows_a, rows_b, n_b):  # pragma: no cover
     """Pairs of rows whose band signatures agree, as keys ``i * n_b + j`` (int64).
 
@@ -166,7 +168,7 @@ def join_band(ka, kb, shift, max_bucket_pairs, rows_a, rows_b, n_b):  # pragma: 
     return out, skipped, skipped_pairs
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True)
 def unique_sorted_inplace(x):  # pragma: no cover - compiled
     """Drop repeats from sorted ``x`` in place; return how many distinct values lead it."""
     if x.shape[0] == 0:
@@ -179,7 +181,7 @@ def unique_sorted_inplace(x):  # pragma: no cover - compiled
     return k
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True)
 def merge_unique(u, v):  # pragma: no cover - compiled
     """Sorted union of two sorted, repeat-free int64 arrays."""
     out = np.empty(u.shape[0] + v.shape[0], dtype=np.int64)

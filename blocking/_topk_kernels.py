@@ -28,11 +28,11 @@ both see the same pairs (ties go to the lower row of b).
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from blocking._kernels import _K1, _bucket_end, _first_set_rank
 from blocking._kernels import _finalise as _mix
 from bloom._bitops import dice, popcount
+from bloom._jit import njit
 
 __all__ = [
     "fold_tables",
@@ -61,7 +61,7 @@ def new_tables(n_a: int, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     )
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(nogil=True, inline="always")
 def offer(hs, hj, worst, i, j, s):  # pragma: no cover - compiled
     """Put (j, s) in row i's table if it beats the worst kept (higher score, then lower j)
     and is not there yet. Returns True when it was kept."""
@@ -83,7 +83,7 @@ def offer(hs, hj, worst, i, j, s):  # pragma: no cover - compiled
     return True
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(nogil=True, inline="always")
 def _score_row(  # pragma: no cover - compiled
     a, b, pa, pb, i, js, count, floor, hs, hj, worst, counters, row_lo, qb, q_skip, skip
 ):
@@ -127,7 +127,7 @@ def _score_row(  # pragma: no cover - compiled
     counters[SCORED] += scored
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(nogil=True, inline="always")
 def _limit(ca, cb, cap, per_member):  # pragma: no cover - compiled
     """The most pairs a part of ``ca`` rows of a and ``cb`` of b is scored whole with: the
     cap, and with ``per_member`` > 0 also that many pairs per member of the part, so the
@@ -137,7 +137,7 @@ def _limit(ca, cb, cap, per_member):  # pragma: no cover - compiled
     return cap
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True)
 def _part_hash(x, row, common, order):  # pragma: no cover - compiled
     """MinHash of ``x[row]`` on the bits outside ``common``: the rank in ``order`` (a keyed
     permutation of the bit positions) of its first such set bit."""
@@ -149,7 +149,7 @@ def _part_hash(x, row, common, order):  # pragma: no cover - compiled
     return np.uint64(order.shape[0])
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True)
 def _met_before(sa, sb, x, y, band, tables):  # pragma: no cover - compiled
     """Whether row x of ``sa`` and row y of ``sb`` share every MinHash of some band before
     ``band`` (``tables``: the plan's permutations, ``(bands, r, bits)``)."""
@@ -164,7 +164,7 @@ def _met_before(sa, sb, x, y, band, tables):  # pragma: no cover - compiled
     return False
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True)
 def _runs(q, rows):  # pragma: no cover - compiled
     """Each member's value (segment digest) as a run number, and each run's size."""
     uniq = np.unique(q[rows])
@@ -175,7 +175,7 @@ def _runs(q, rows):  # pragma: no cover - compiled
     return ids, sizes
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True)
 def _block_unmet(u, v, i, j, band, decided, sa, sb, tables):  # pragma: no cover - compiled
     """Whether no earlier band met block (u, v) -- the rows of one segment value on side a
     against those of another on side b, two spellings of a name, rows i and j among them:
@@ -187,7 +187,7 @@ def _block_unmet(u, v, i, j, band, decided, sa, sb, tables):  # pragma: no cover
     return d == 1
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True)
 def score_bucket(  # pragma: no cover - compiled
     a,
     b,
@@ -312,7 +312,7 @@ def score_bucket(  # pragma: no cover - compiled
                 start = t
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True)
 def segment_digests(bits):  # pragma: no cover - compiled
     """A 64-bit digest of each row (of one segment's words): equal rows, equal digests."""
     out = np.empty(bits.shape[0], dtype=np.uint64)
@@ -324,7 +324,7 @@ def segment_digests(bits):  # pragma: no cover - compiled
     return out
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True)
 def walk_band(  # pragma: no cover - compiled
     ka,
     kb,
@@ -442,7 +442,7 @@ def walk_band(  # pragma: no cover - compiled
             ia, ib = ea, eb
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True)
 def fold_tables(hs_all, hj_all):  # pragma: no cover - compiled
     """Per row of a, the best k of several tables ``(tables, n_a, k)`` as one ``(n_a, k)``
     table (scores, rows of b), repeats dropped: what any order of offers would keep."""
@@ -458,7 +458,7 @@ def fold_tables(hs_all, hj_all):  # pragma: no cover - compiled
     return hs, hj
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True)
 def merge_tables(hs_all, hj_all):  # pragma: no cover - compiled
     """Per row of a, the best k of several tables ``(tables, n_a, k)``, repeats dropped:
     ``(i, j, score)`` sorted by (i, j)."""

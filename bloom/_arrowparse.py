@@ -16,10 +16,10 @@ from itertools import pairwise
 
 import numpy as np
 import pyarrow as pa
-from numba import njit
 
 from bloom._arrays import I64, U8, U32, U64, Bools, Int, Ints
 from bloom._fastparse import DateParser, TextNormaliser, fixed_spans, valid_dates
+from bloom._jit import njit
 
 __all__ = [
     "FlatText",
@@ -67,7 +67,7 @@ def string_buffers(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     return data, offsets.astype(np.int64)
 
 
-@njit(cache=True, inline="always")
+@njit(inline="always")
 def _hash_bytes(data: U8, lo: Int, hi: Int) -> np.uint64:  # pragma: no cover - compiled
     """FNV-1a of data[lo:hi] and its length, finished with the splitmix64 mixer."""
     h = np.uint64(0xCBF29CE484222325) ^ np.uint64(hi - lo)
@@ -78,7 +78,7 @@ def _hash_bytes(data: U8, lo: Int, hi: Int) -> np.uint64:  # pragma: no cover - 
     return h ^ (h >> np.uint64(31))
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True)
 def _hash_values(data: U8, offsets: Ints) -> U64:  # pragma: no cover - compiled
     n = offsets.shape[0] - 1
     out = np.empty(n, dtype=np.uint64)
@@ -92,7 +92,7 @@ def hash_strings(arr: pa.Array) -> np.ndarray:
     return _hash_values(*string_buffers(arr))
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True)
 def _keys128(data: U8, offsets: Ints) -> U64:  # pragma: no cover - compiled
     """Per value, ``_hash_bytes`` and a second, unrelated hash (multiply-rotate over the bytes
     from the end, finished with murmur3's mixer): 128 bits that differ for different values."""
@@ -117,7 +117,7 @@ def string_keys(arr: pa.Array) -> np.ndarray:
     return _keys128(*string_buffers(arr))
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True)
 def _normalise_ascii(
     data: U8, offsets: Ints, action: Ints, join_words: bool
 ) -> tuple[U32, I64, Bools]:  # pragma: no cover - compiled
@@ -151,7 +151,7 @@ def _normalise_ascii(
     return out[:pos], out_offsets, ascii_
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True)
 def _splice(
     codes: U32, offsets: Ints, is_ascii: Bools, extra: U32, extra_offsets: Ints
 ) -> tuple[U32, I64]:  # pragma: no cover - compiled
@@ -193,7 +193,7 @@ def normalise_dictionary(values: pa.Array, normaliser: TextNormaliser) -> FlatTe
     return FlatText(*_splice(codes, out_offsets, is_ascii, extra.codes, extra.offsets))
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True)
 def _read_layout(
     data: U8, offsets: Ints, template: Ints, spans: Ints
 ) -> tuple[I64, I64, I64, Bools]:  # pragma: no cover - compiled

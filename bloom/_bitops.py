@@ -12,10 +12,11 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from numba import njit, types
+from numba import types
 from numba.extending import intrinsic
 
 from bloom._arrays import I64, U64, Int, Ints
+from bloom._jit import njit
 
 if TYPE_CHECKING:
     from numba.core.typing.context import BaseContext
@@ -61,7 +62,7 @@ def popcount(
     return types.int64(x), codegen
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(nogil=True, inline="always")
 def dice(inter: Int, total: Int) -> float:  # pragma: no cover - compiled
     """Dice of two filters from their common bits and their two popcounts' sum:
     ``2·inter / total`` in float64; 0.0 when both are empty (``total == 0``)."""
@@ -78,7 +79,7 @@ def dice_array(inter: np.ndarray, total: np.ndarray) -> np.ndarray:
     return out
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True)
 def set_bits(
     bits: U64, codes: Ints, indptr: Ints, positions: Ints
 ) -> None:  # pragma: no cover - compiled
@@ -92,12 +93,12 @@ def set_bits(
             bits[r, p >> 6] |= np.uint64(1) << np.uint64(p & 63)
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True)
 def _get(row: U64, p: int) -> Any:  # pragma: no cover - compiled
     return (row[p >> 6] >> np.uint64(p & 63)) & np.uint64(1)
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True)
 def apply_balance(
     src: U64, src_off: int, nbits: int, dst: U64, dst_off: int, perm: Ints
 ) -> None:  # pragma: no cover - compiled
@@ -114,7 +115,7 @@ def apply_balance(
                 dst[r, q >> 6] |= np.uint64(1) << np.uint64(q & 63)
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True)
 def apply_xor_fold(
     src: U64, src_word: int, nwords: int, dst: U64, dst_word: int
 ) -> None:  # pragma: no cover - compiled
@@ -125,7 +126,7 @@ def apply_xor_fold(
             dst[r, dst_word + w] = src[r, src_word + w] ^ src[r, src_word + half + w]
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True)
 def apply_diffusion(
     src: U64, off: int, nbits: int, dst: U64, taps: Ints
 ) -> None:  # pragma: no cover - compiled
@@ -141,7 +142,7 @@ def apply_diffusion(
                 dst[r, q >> 6] |= np.uint64(1) << np.uint64(q & 63)
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True)
 def _splitmix64(state: np.uint64) -> tuple[np.uint64, np.uint64]:  # pragma: no cover - compiled
     state = state + np.uint64(0x9E3779B97F4A7C15)
     z = state
@@ -150,7 +151,7 @@ def _splitmix64(state: np.uint64) -> tuple[np.uint64, np.uint64]:  # pragma: no 
     return state, z ^ (z >> np.uint64(31))
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True)
 def apply_blip(bits: U64, seeds: U64, threshold: np.uint64) -> None:  # pragma: no cover - compiled
     """Flip each bit of row r when the next 64-bit draw of its stream is below threshold."""
     nbits = bits.shape[1] * 64
@@ -162,7 +163,7 @@ def apply_blip(bits: U64, seeds: U64, threshold: np.uint64) -> None:  # pragma: 
                 bits[r, p >> 6] ^= np.uint64(1) << np.uint64(p & 63)
 
 
-@njit(cache=True)
+@njit
 def fisher_yates(rand: U64) -> Ints:  # pragma: no cover - compiled
     """A permutation of range(len(rand)) driven by the given uint64 draws."""
     n = rand.shape[0]
@@ -173,7 +174,7 @@ def fisher_yates(rand: U64) -> Ints:  # pragma: no cover - compiled
     return perm
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True)
 def popcount_rows(bits: U64, word_lo: int, word_hi: int) -> I64:  # pragma: no cover - compiled
     """Set bits per row within words [word_lo, word_hi)."""
     out = np.zeros(bits.shape[0], dtype=np.int64)

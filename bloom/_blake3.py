@@ -9,9 +9,9 @@ hold it to the ``blake3`` package on random tokens.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from bloom._arrays import I64, U8, U32, Int, Ints
+from bloom._jit import njit
 
 __all__ = ["CHUNK_LEN", "key_words", "positions_from_messages"]
 
@@ -50,12 +50,12 @@ def key_words(key: bytes) -> np.ndarray:
     return np.frombuffer(key, dtype="<u4").astype(np.uint32)
 
 
-@njit(cache=True, inline="always")
+@njit(inline="always")
 def _rotr(x: np.uint32, n: int) -> np.uint32:  # pragma: no cover - compiled
     return np.uint32((x >> np.uint32(n)) | (x << np.uint32(32 - n)))
 
 
-@njit(cache=True, inline="always")
+@njit(inline="always")
 def _g(
     a: np.uint32, b: np.uint32, c: np.uint32, d: np.uint32, x: np.uint32, y: np.uint32
 ) -> tuple[np.uint32, np.uint32, np.uint32, np.uint32]:  # pragma: no cover - compiled
@@ -70,7 +70,7 @@ def _g(
     return a, b, c, d
 
 
-@njit(cache=True)
+@njit
 def _compress(
     cv: U32, m: U32, counter: int, block_len: Int, flags: int, s: U32
 ) -> None:  # pragma: no cover - compiled
@@ -95,7 +95,7 @@ def _compress(
     s[12], s[13], s[14], s[15] = s12 ^ cv[4], s13 ^ cv[5], s14 ^ cv[6], s15 ^ cv[7]
 
 
-@njit(cache=True)
+@njit
 def _load_block(data: U8, lo: Int, hi: Int, m: U32) -> None:  # pragma: no cover - compiled
     """Bytes data[lo:hi] (at most 64) as 16 little-endian words, zero-padded."""
     for i in range(16):
@@ -104,7 +104,7 @@ def _load_block(data: U8, lo: Int, hi: Int, m: U32) -> None:  # pragma: no cover
         m[i >> 2] |= np.uint32(data[lo + i]) << np.uint32(8 * (i & 3))
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True)
 def positions_from_messages(
     key: U32, data: U8, offsets: Ints, weight: int, bits: int, offset: int
 ) -> I64:  # pragma: no cover

@@ -23,9 +23,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from numba import njit
 
 from bloom._arrays import I64, U8
+from bloom._jit import njit
 
 __all__ = ["CsvScan", "CsvShape"]
 
@@ -54,7 +54,7 @@ _LINE_START, _FIELD_START, _UNQUOTED, _QUOTED, _QUOTE_IN_QUOTED = range(5)
 _LF, _CR_BYTE, _QUOTE = 10, 13, 34
 
 
-@njit(cache=True, inline="always")
+@njit(inline="always")
 def _end_record(s: I64, bad: I64, n_bad: int) -> int:  # pragma: no cover - compiled
     """The record ends: compare its field count with the header's; returns the new n_bad."""
     s[_FIELDS] += 1
@@ -71,7 +71,7 @@ def _end_record(s: I64, bad: I64, n_bad: int) -> int:  # pragma: no cover - comp
     return n_bad
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True)
 def _scan(
     data: U8, start: int, delim: int, check_utf8: bool, s: I64, bad: I64, utf8: I64, breaks: I64
 ) -> tuple[int, int, int, int]:  # pragma: no cover - compiled

@@ -29,10 +29,10 @@ import math
 from collections.abc import Callable
 
 import numpy as np
-from numba import njit
 
 from bloom._arrays import I64, U64, Bools, Int, Ints
 from bloom._bitops import popcount
+from bloom._jit import njit
 
 __all__ = ["NEIGHBOURS", "ROUNDS", "SAMPLE", "denoise"]
 
@@ -49,7 +49,7 @@ def _binomial_bound(trials: int, p: float) -> int:
     return math.ceil(mean + (_Z * math.sqrt(trials * p * (1.0 - p))))
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True)
 def _hamming(a: U64, i: Int, b: U64, j: Int) -> int:  # pragma: no cover - compiled
     d = 0
     for w in range(a.shape[1]):
@@ -57,7 +57,7 @@ def _hamming(a: U64, i: Int, b: U64, j: Int) -> int:  # pragma: no cover - compi
     return d
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True)
 def _vote(s: U64, rows: Ints, count: int, out: U64, r: int) -> None:  # pragma: no cover - compiled
     """out[r] = the bitwise strict majority of the ``count`` sampled rows listed in ``rows``."""
     votes = np.zeros(s.shape[1] * 64, dtype=np.int64)
@@ -73,7 +73,7 @@ def _vote(s: U64, rows: Ints, count: int, out: U64, r: int) -> None:  # pragma: 
             out[r, p >> 6] |= np.uint64(1) << np.uint64(p & 63)
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True)
 def _majorities(s: U64, k: int, radius: int) -> tuple[U64, I64]:  # pragma: no cover - compiled
     """Each sampled row replaced by the bitwise majority of its k nearest rows within radius
     (ties at the last distance go to the lower index); also how many rows voted."""
@@ -104,7 +104,7 @@ def _majorities(s: U64, k: int, radius: int) -> tuple[U64, I64]:  # pragma: no c
     return out, used
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True)
 def _nearest(
     x: U64, centres: U64, counts: Ints, radius: int, placed: Bools
 ) -> I64:  # pragma: no cover - compiled

@@ -13,11 +13,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
 
 from bloom._arrays import I32, U64, Ints
 from bloom._bitops import dice as dice_of
 from bloom._bitops import popcount
+from bloom._jit import njit
 
 __all__ = ["all_pairs_join", "compress", "lsh_join"]
 
@@ -26,7 +26,7 @@ _PAIR_RECALL = 0.999  # LSH: chance that a pair right at the Dice bound shares a
 _BAND_HIT = 0.4  # LSH: rows per band chosen so such a pair shares one band about this often
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True)
 def _near(x: U64, counts: Ints, i: int, j: int, dice: float) -> bool:  # pragma: no cover - compiled
     inter = 0
     for w in range(x.shape[1]):
@@ -34,7 +34,7 @@ def _near(x: U64, counts: Ints, i: int, j: int, dice: float) -> bool:  # pragma:
     return dice_of(inter, counts[i] + counts[j]) >= dice
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True)
 def _find(parent: Ints, x: int) -> int:  # pragma: no cover - compiled
     while parent[x] != x:
         parent[x] = parent[parent[x]]
@@ -42,14 +42,14 @@ def _find(parent: Ints, x: int) -> int:  # pragma: no cover - compiled
     return x
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True)
 def compress(parent: Ints) -> None:  # pragma: no cover - compiled
     """Point every element at its root (roots are the smallest index, so one pass does it)."""
     for k in range(parent.shape[0]):
         parent[k] = parent[parent[k]]
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True)
 def _join(
     x: U64, counts: Ints, parent: Ints, i: int, j: int, dice: float
 ) -> None:  # pragma: no cover - compiled
@@ -62,7 +62,7 @@ def _join(
             parent[ri] = rj
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True)
 def all_pairs_join(
     x: U64, counts: Ints, parent: Ints, dice: float
 ) -> None:  # pragma: no cover - compiled
@@ -71,7 +71,7 @@ def all_pairs_join(
             _join(x, counts, parent, i, j, dice)
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True)
 def _minhashes(x: U64, ranks: I32) -> I32:  # pragma: no cover - compiled
     """(rows, hashes): least rank of a set bit under each bit order; ``ranks`` is (bits, hashes)."""
     n_hash = ranks.shape[1]
@@ -89,7 +89,7 @@ def _minhashes(x: U64, ranks: I32) -> I32:  # pragma: no cover - compiled
     return out
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True)
 def _band_keys(mh: I32, lo: int, hi: int) -> U64:  # pragma: no cover - compiled
     keys = np.empty(mh.shape[0], dtype=np.uint64)
     for r in range(mh.shape[0]):
@@ -101,7 +101,7 @@ def _band_keys(mh: I32, lo: int, hi: int) -> U64:  # pragma: no cover - compiled
     return keys
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True)
 def _join_runs(
     x: U64, counts: Ints, parent: Ints, order: Ints, keys: U64, dice: float
 ) -> None:  # pragma: no cover - compiled

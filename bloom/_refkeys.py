@@ -12,15 +12,15 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from numba import njit
 
 from bloom._arrays import I64, U64
 from bloom._arrowparse import string_keys
+from bloom._jit import njit
 
 __all__ = ["RefKeys"]
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True)
 def _previous_equal(keys: U64) -> I64:  # pragma: no cover - compiled
     """For each key (a row of ``keys``), the index of the last earlier equal key; -1: none."""
     n = keys.shape[0]

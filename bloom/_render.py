@@ -9,9 +9,9 @@ returns, so hashing the packed bytes gives the positions of hashing those string
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from bloom._arrays import I64, U8, U64, Int, Ints
+from bloom._jit import njit
 
 __all__ = ["DATE_KEYS", "GRAM_KEYS", "render_keys", "render_texts"]
 
@@ -22,7 +22,7 @@ _TAG_SHIFT, _VALUE_MASK = 40, (1 << 40) - 1
 _Y, _W, _M, _D = ord("y"), ord("w"), ord("m"), ord("d")
 
 
-@njit(cache=True, inline="always")
+@njit(inline="always")
 def _put_utf8(out: U8, pos: int, c: Int) -> int:  # pragma: no cover - compiled
     if c < 0x80:
         out[pos] = c
@@ -39,7 +39,7 @@ def _put_utf8(out: U8, pos: int, c: Int) -> int:  # pragma: no cover - compiled
     return pos + 4
 
 
-@njit(cache=True, inline="always")
+@njit(inline="always")
 def _put_int(out: U8, pos: int, v: Int) -> int:  # pragma: no cover - compiled
     """Decimal digits of v >= 0."""
     digits = 1
@@ -53,7 +53,7 @@ def _put_int(out: U8, pos: int, v: Int) -> int:  # pragma: no cover - compiled
     return pos + digits
 
 
-@njit(cache=True)
+@njit
 def _put_gram(out: U8, pos: int, key: np.uint64) -> int:  # pragma: no cover - compiled
     n = 0
     codes = np.empty(8, dtype=np.int64)
@@ -66,7 +66,7 @@ def _put_gram(out: U8, pos: int, key: np.uint64) -> int:  # pragma: no cover - c
     return pos
 
 
-@njit(cache=True)
+@njit
 def _put_date(out: U8, pos: int, key: np.uint64) -> int:  # pragma: no cover - compiled
     part, v = np.int64(key >> np.uint64(_TAG_SHIFT)), np.int64(key & np.uint64(_VALUE_MASK))
     if part == 0:
@@ -99,7 +99,7 @@ def _put_date(out: U8, pos: int, key: np.uint64) -> int:  # pragma: no cover - c
     return _put_int(out, pos + 1, v & 31)
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True)
 def render_keys(keys: U64, prefix: U8, kind: int) -> tuple[U8, I64]:  # pragma: no cover - compiled
     """(bytes, offsets): message t is bytes[offsets[t]:offsets[t+1]] = prefix + text of key t."""
     n, lp = keys.shape[0], prefix.shape[0]
@@ -115,7 +115,7 @@ def render_keys(keys: U64, prefix: U8, kind: int) -> tuple[U8, I64]:  # pragma: 
     return out[:pos], offsets
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True)
 def render_texts(
     keys: Ints, prefix: U8, codes: Ints, offsets: Ints
 ) -> tuple[U8, I64]:  # pragma: no cover - compiled

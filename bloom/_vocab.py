@@ -16,11 +16,11 @@ from itertools import pairwise
 
 import numpy as np
 import pandas as pd
-from numba import njit
 
 from bloom._arrays import I64, U64, Ints
 from bloom._blake3 import CHUNK_LEN
 from bloom._hashing import TokenHasher
+from bloom._jit import njit
 from bloom._render import GRAM_KEYS, render_keys, render_texts
 from bloom._schema import Tokeniser
 
@@ -60,7 +60,7 @@ class TokenCSR:
     texts: tuple[np.ndarray, np.ndarray] | None = None  # keys index these (codes, offsets)
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True)
 def _gram_pass(
     flat: Ints, offsets: Ints, q: int, padding: bool, per_part: bool, keys: U64, fill: bool
 ) -> I64:  # pragma: no cover
@@ -132,7 +132,7 @@ def expand_to_pairs(csr: TokenCSR, value_of_pair: np.ndarray) -> TokenCSR:
     return TokenCSR(indptr, csr.keys[idx], csr.strings, csr.render, csr.packed)
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True)
 def _unique_keys(keys: U64) -> tuple[I64, U64]:  # pragma: no cover - compiled
     size = 1
     while size < 2 * keys.shape[0]:
@@ -165,7 +165,7 @@ def unique_keys(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return _unique_keys(np.ascontiguousarray(keys, dtype=np.uint64))
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True)
 def set_token_bits(
     masks: U64, word0: int, indptr: Ints, rows: Ints, table: Ints
 ) -> None:  # pragma: no cover - compiled
@@ -179,7 +179,7 @@ def set_token_bits(
                 masks[u, p >> 6] |= np.uint64(1) << np.uint64(p & 63)
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True)
 def _or_row_masks(
     masks: U64, word0: int, indptr: Ints, rows: Ints, table: Ints
 ) -> None:  # pragma: no cover - compiled
@@ -207,7 +207,7 @@ def add_token_bits(
         set_token_bits(masks, word0, indptr, rows, table)
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True)
 def or_masks(bits: U64, codes: Ints, masks: U64, word0: int) -> None:  # pragma: no cover - compiled
     """OR each record's value mask into its filter (code < 0: nothing)."""
     for r in range(codes.shape[0]):

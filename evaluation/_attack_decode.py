@@ -14,9 +14,9 @@ oracles beside them for the tests.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 from scipy import sparse
 
+from bloom._jit import njit
 from evaluation._attack_names import PublicNames
 
 __all__ = [
@@ -57,7 +57,7 @@ def token_scores(
     return out
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True)
 def best_pairs(
     scores, given, family, g_ind, g_ptr, f_ind, f_ptr, g_score, f_score, pair_prior
 ):  # pragma: no cover - compiled
@@ -108,7 +108,7 @@ def best_pairs_reference(
     return out_g, out_f
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True)
 def top_k_columns(values, k):  # pragma: no cover - compiled
     """``(columns, k)``: row indices of the ``k`` largest values of each column of
     ``values``, in no particular order (rows outer, columns inner: memory order)."""

@@ -43,7 +43,8 @@ import logging
 from typing import cast
 
 import numpy as np
-from numba import njit
+
+from bloom._jit import njit
 
 __all__ = [
     "matching_probabilities",
@@ -179,7 +180,7 @@ def _matching(
 QUIET = 1e-2
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True)
 def _side(
     rows: tuple[np.ndarray, np.ndarray],
     dirty: np.ndarray,
@@ -218,7 +219,7 @@ def _side(
     return moved
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True)
 def _propagate(
     by_x: tuple[np.ndarray, np.ndarray],
     by_y: tuple[np.ndarray, np.ndarray],

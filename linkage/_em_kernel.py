@@ -13,14 +13,13 @@ numpy, so a fit is the same to the last bit.
 
 from __future__ import annotations
 
-from numba import njit
-
 from bloom._arrays import F64, I64
+from bloom._jit import njit
 
 __all__ = ["add_weights", "class_log_likelihoods"]
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True)
 def class_log_likelihoods(  # pragma: no cover - compiled
     patterns: I64, log_tables: F64, log_shares: F64, out: F64
 ) -> None:
@@ -43,7 +42,7 @@ def class_log_likelihoods(  # pragma: no cover - compiled
             out[p, c] -= top
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True)
 def add_weights(  # pragma: no cover - compiled
     patterns: I64,
     resp: F64,

@@ -18,11 +18,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from numba import njit
 
 from bloom import BatchMetadata
 from bloom._arrays import F64, U64, Ints
 from bloom._bitops import dice
+from bloom._jit import njit
 from linkage._kernels import _ctpop  # the same llvm.ctpop popcount the Dice kernels use
 
 __all__ = ["CROWD_EDGES", "crowd_levels", "segment_bounds", "segment_dice", "segment_words"]
@@ -49,7 +49,7 @@ def segment_words(meta: BatchMetadata) -> np.ndarray:
     return segment_bounds(meta.segments, meta.filter_bits // 64)
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True)
 def _segment_dice(
     a: U64, b: U64, i: Ints, j: Ints, bounds: Ints, out: F64
 ) -> None:  # pragma: no cover - compiled

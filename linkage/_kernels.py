@@ -27,10 +27,11 @@ from __future__ import annotations
 from typing import TypeAlias, cast
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
 from bloom._arrays import F64, I32, I64, U64, Int, Ints
 from bloom._bitops import dice, popcount
+from bloom._jit import njit
 
 __all__ = [
     "candidates_parallel",
@@ -56,7 +57,7 @@ PairsOut: TypeAlias = tuple[Ints, Ints, F64, Ints]  # (out_i, out_j, out_s, coun
 _Buffers: TypeAlias = tuple[I32, U64, I32, I32, I64]  # (acc, xs, need, least, grp)
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True)
 def popcounts(x: U64) -> I64:  # pragma: no cover - compiled
     """Set bits of each row of ``x`` (int64)."""
     out = np.empty(x.shape[0], dtype=np.int64)
@@ -68,13 +69,13 @@ def popcounts(x: U64) -> I64:  # pragma: no cover - compiled
     return out
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True)
 def _dice(inter: Int, p: Int, q: Int) -> float:  # pragma: no cover - compiled
     """``2·inter / (p + q)`` in float64; 0.0 when both filters are empty."""
     return dice(inter, p + q)
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True)
 def _admissible(
     p: Int, threshold: float, pb: Ints, nbits: int
 ) -> tuple[Int, Int]:  # pragma: no cover - compiled
@@ -90,7 +91,7 @@ def _admissible(
     return np.searchsorted(pb, q_lo, side="left"), np.searchsorted(pb, q_hi, side="right")
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True)
 def _min_inter(p: Int, q: Int, threshold: float) -> Int:  # pragma: no cover - compiled
     """Smallest intersection x with ``_dice(x, p, q) >= threshold``; ``min(p, q) + 1`` if none.
 
@@ -106,7 +107,7 @@ def _min_inter(p: Int, q: Int, threshold: float) -> Int:  # pragma: no cover - c
     return x
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True)
 def _group(rows: Ints, g: int, end: Int, grp: Ints) -> Int:  # pragma: no cover - compiled
     """Fill ``grp`` with the rows at positions ``[g, g + _GROUP)`` (capped at end); count them.
 
@@ -118,7 +119,7 @@ def _group(rows: Ints, g: int, end: Int, grp: Ints) -> Int:  # pragma: no cover 
     return cnt
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True)
 def _group_range(
     pa: Ints, grp: Ints, cnt: Int, threshold: float, pb: Ints, nbits: int
 ) -> tuple[Int, Int]:  # pragma: no cover - compiled
@@ -133,7 +134,7 @@ def _group_range(
     return lo, hi
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True)
 def _fill_need(
     pa: Ints,
     grp: Ints,
@@ -158,7 +159,7 @@ def _fill_need(
             least[k] = min(least[k], need[k, q])
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True)
 def _row_max(acc: I32, g: int, n_cols: Int) -> int:  # pragma: no cover - compiled
     """Largest of ``acc[g, :n_cols]`` (a vectorised reduction)."""
     mx = 0
@@ -167,7 +168,7 @@ def _row_max(acc: I32, g: int, n_cols: Int) -> int:  # pragma: no cover - compil
     return mx
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True)
 def _tile_inter(
     a: U64, grp: Ints, bt: U64, u0: int, n_cols: Int, acc: I32, xs: U64
 ) -> None:  # pragma: no cover - compiled
@@ -187,13 +188,13 @@ def _tile_inter(
                 acc[k, u] += np.int32(_ctpop(xs[k] & y))
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True)
 def _worse(s1: float, j1: int, s2: float, j2: int) -> bool:  # pragma: no cover - compiled
     """Whether candidate (s1, j1) ranks below (s2, j2): lower score, then higher j."""
     return s1 < s2 or (s1 == s2 and j1 > j2)
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True)
 def _heap_push(hs: F64, hj: Ints, n: int, s: float, j: int) -> None:  # pragma: no cover - compiled
     """Insert (s, j) into the heap of the first n slots, worst candidate at the root."""
     pos = n
@@ -208,7 +209,7 @@ def _heap_push(hs: F64, hj: Ints, n: int, s: float, j: int) -> None:  # pragma: 
     hj[pos] = j
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True)
 def _heap_replace_root(
     hs: F64, hj: Ints, n: int, s: float, j: int
 ) -> None:  # pragma: no cover - compiled
@@ -229,7 +230,7 @@ def _heap_replace_root(
     hj[pos] = j
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True)
 def _offer(
     out_j: Ints, out_s: F64, counts: Ints, r: Int, k: int, score: float, j: int
 ) -> None:  # pragma: no cover - compiled
@@ -244,7 +245,7 @@ def _offer(
         _heap_replace_root(hs, hj, n, score, j)
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True)
 def _emit_tile(
     acc: I32,
     grp: Ints,
@@ -285,7 +286,7 @@ def _emit_tile(
     return pos
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True)
 def _scan_block(
     a: U64,
     pa: Ints,
@@ -328,7 +329,7 @@ def _scan_block(
     return pos
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True)
 def _scan(
     a: U64,
     pa: Ints,
@@ -365,7 +366,7 @@ def _scan(
     return pos - base, end
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True)
 def candidates_serial(
     a: U64,
     pa: Ints,
@@ -395,7 +396,7 @@ def candidates_serial(
         )
 
 
-@njit(cache=True, nogil=True, parallel=True)
+@njit(nogil=True, parallel=True)
 def candidates_parallel(
     a: U64,
     pa: Ints,
@@ -417,7 +418,7 @@ def candidates_parallel(
         )
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True)
 def _pair_score(a: U64, b: U64, r: Int, s: Int) -> float:  # pragma: no cover - compiled
     """Dice of ``a[r]`` and ``b[s]``."""
     inter = 0
@@ -432,7 +433,7 @@ def _pair_score(a: U64, b: U64, r: Int, s: Int) -> float:  # pragma: no cover - 
     return _dice(inter, p, q)
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True)
 def dice_pairs_serial(
     a: U64, b: U64, i: Ints, j: Ints, out: F64
 ) -> None:  # pragma: no cover - compiled
@@ -441,7 +442,7 @@ def dice_pairs_serial(
         out[t] = _pair_score(a, b, i[t], j[t])
 
 
-@njit(cache=True, nogil=True, parallel=True)
+@njit(nogil=True, parallel=True)
 def dice_pairs_parallel(
     a: U64, b: U64, i: Ints, j: Ints, out: F64
 ) -> None:  # pragma: no cover - compiled

@@ -26,10 +26,10 @@ from dataclasses import dataclass
 from typing import TypeAlias
 
 import numpy as np
-from numba import njit
 
 from bloom._arrays import F64, U64, Ints
 from bloom._bitops import dice_array
+from bloom._jit import njit
 from linkage._kernels import _admissible, _ctpop, _dice, _min_inter, _offer
 
 __all__ = ["SortedFilters", "sort_filters", "top_candidates", "top_candidates_reference"]
@@ -59,7 +59,7 @@ def sort_filters(filters: np.ndarray) -> SortedFilters:
     )
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True)
 def _ranges(
     q: U64, pq: Ints, ps: Ints, threshold: float, lo: Ints, hi: Ints, need: Ints
 ) -> None:  # pragma: no cover - compiled
@@ -72,7 +72,7 @@ def _ranges(
                 need[t, c] = _min_inter(pq[t], c, threshold)
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True)
 def _scan(
     q: U64,
     pq: Ints,

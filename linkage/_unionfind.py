@@ -18,9 +18,9 @@ Nothing here loops in Python per link or per record.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from bloom._arrays import F64, I64, U64, Int, Ints
+from bloom._jit import njit
 
 __all__ = [
     "absorb_members",
@@ -33,7 +33,7 @@ __all__ = [
 _ONE = np.uint64(1)
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True)
 def _root(parent: Ints, x: Int) -> Int:  # pragma: no cover - compiled
     """Root of ``x``, compressing the path behind it."""
     root = x
@@ -46,7 +46,7 @@ def _root(parent: Ints, x: Int) -> Int:  # pragma: no cover - compiled
     return root
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True)
 def _share_agency(masks: U64, ra: Int, rb: Int) -> bool:  # pragma: no cover - compiled
     for w in range(masks.shape[1]):  # noqa: SIM110 - a plain loop compiles; any(genexpr) not
         if masks[ra, w] & masks[rb, w]:
@@ -54,7 +54,7 @@ def _share_agency(masks: U64, ra: Int, rb: Int) -> bool:  # pragma: no cover - c
     return False
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True)
 def join_links(
     parent: Ints, masks: U64, a: Ints, b: Ints, exclusive: bool
 ) -> int:  # pragma: no cover - compiled
@@ -77,7 +77,7 @@ def join_links(
     return joined
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True)
 def absorb_members(parent: Ints, masks: U64) -> None:  # pragma: no cover - compiled
     """Give each root the agencies of the records pointing straight at it."""
     for i in range(parent.shape[0]):
@@ -87,7 +87,7 @@ def absorb_members(parent: Ints, masks: U64) -> None:  # pragma: no cover - comp
                 masks[r, w] |= masks[i, w]
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True)
 def component_labels(parent: Ints) -> I64:  # pragma: no cover - compiled
     """The root (smallest position) of every record's component."""
     out = np.empty(parent.shape[0], dtype=np.int64)
@@ -105,7 +105,7 @@ def agency_masks(agency_codes: np.ndarray) -> np.ndarray:
     return masks
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True)
 def _best_links(
     labels: Ints, a: Ints, b: Ints, p: F64, inside: F64, outside: F64
 ) -> None:  # pragma: no cover - compiled

@@ -1,0 +1,181 @@
+"""Every kernel is compiled once per machine: a process that needs a kernel another process is
+compiling waits for it and loads it from numba's cache (:mod:`bloom._jit`)."""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pytest
+from numba.core.dispatcher import Dispatcher
+
+from bloom._jit import _machine_lock, compile_lock_path, njit
+
+KERNELS = """
+from bloom._jit import njit
+
+
+@njit
+def inner(x):
+    return x + 1
+
+
+@njit(nogil=True)
+def outer(a):
+    s = 0
+    for v in a:
+        s += inner(v)
+    return s
+"""
+
+# a second process: compile `outer` for int64 arrays and say where it got it from
+CALLER = """
+import json, sys
+import numpy as np
+sys.path.insert(0, sys.argv[1])
+kern = __import__(sys.argv[2])
+assert kern.outer(np.arange(3, dtype=np.int64)) == 6
+stats = kern.outer.stats
+print(json.dumps({"hits": sum(stats.cache_hits.values()),
+                  "misses": sum(stats.cache_misses.values())}))
+"""
+
+
+def _kernels(where: Path):
+    """A fresh module of two kernels in ``where`` (its numba cache beside it, empty)."""
+    name = f"kern_{uuid.uuid4().hex}"
+    (where / f"{name}.py").write_text(KERNELS)
+    spec = importlib.util.spec_from_file_location(name, where / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # numba names a cached kernel's module: it must be importable
+    spec.loader.exec_module(module)
+    return name, module
+
+
+def _waiting_on(path: Path, pid: int) -> bool:
+    """Whether process ``pid`` waits for the flock of ``path`` (a ``->`` line of /proc/locks)."""
+    inode = os.stat(path).st_ino
+    for line in Path("/proc/locks").read_text().splitlines():
+        fields = line.split()
+        if "->" in fields and "FLOCK" in fields:
+            rest = fields[fields.index("->") + 1 :]
+            if int(rest[3]) == pid and int(rest[4].rsplit(":", 1)[1]) == inode:
+                return True
+    return False
+
+
+def test_a_kernel_and_the_kernel_it_calls_compile_into_the_cache(tmp_path):
+    _, kern = _kernels(tmp_path)
+    assert kern.outer(np.arange(4, dtype=np.int64)) == 10
+    assert sum(kern.outer.stats.cache_misses.values()) == 1
+    # numba's index files: <module>.<kernel>-<line>.py311.nbi, one per kernel compiled
+    saved = {p.name.split(".")[1].split("-")[0] for p in (tmp_path / "__pycache__").glob("*.nbi")}
+    assert saved == {"inner", "outer"}
+    assert compile_lock_path(kern.outer.py_func).exists()
+    assert compile_lock_path(kern.inner.py_func) != compile_lock_path(kern.outer.py_func)
+
+
+def test_a_process_waits_for_the_kernel_another_is_compiling_and_loads_it_from_the_cache(
+    tmp_path,
+):
+    name, kern = _kernels(tmp_path)
+    lock = compile_lock_path(kern.outer.py_func)
+    with _machine_lock(lock):  # this process is "compiling" outer
+        other = subprocess.Popen(
+            [sys.executable, "-c", CALLER, str(tmp_path), name],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 300  # a safety net only: the wait is for an event
+        while not _waiting_on(lock, other.pid):
+            assert other.poll() is None, (
+                f"the other process compiled without waiting: {other.communicate()}"
+            )
+            assert time.monotonic() < deadline, "the other process never reached the lock"
+            time.sleep(0.05)
+        # it waits: compile here (the lock is this process's already), into the cache
+        assert kern.outer(np.arange(3, dtype=np.int64)) == 6
+        assert sum(kern.outer.stats.cache_misses.values()) == 1
+    out, err = other.communicate(timeout=300)
+    assert other.returncode == 0, err
+    assert json.loads(out) == {"hits": 1, "misses": 0}
+
+
+def test_njit_takes_numbas_options_by_keyword_only():
+    with pytest.raises(TypeError, match="by keyword"):
+        njit("int64(int64)")
+
+
+ROOT = Path(__file__).resolve().parents[2]
+OWN = ("bloom", "blocking", "linkage", "evaluation", "service")
+NUMBA_COMPILERS = {"jit", "njit", "vectorize", "guvectorize", "cfunc", "stencil"}
+
+
+def test_no_module_compiles_with_numbas_own_decorators():
+    """Each kernel is ``bloom._jit.njit``'s (cached on disk, locked per machine): no module of
+    the project imports numba's compilers itself, as ``from numba import njit`` or
+    ``numba.njit``."""
+    found = []
+    for package in OWN:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            if path == ROOT / "bloom" / "_jit.py":
+                continue
+            for node in ast.walk(ast.parse(path.read_text(), str(path))):
+                if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("numba"):
+                    found += [f"{path}: {a.name}" for a in node.names if a.name in NUMBA_COMPILERS]
+                if (
+                    isinstance(node, ast.Attribute)
+                    and node.attr in NUMBA_COMPILERS
+                    and isinstance(node.value, ast.Name)
+                    and node.value.id in ("numba", "nb")
+                ):
+                    found.append(f"{path}:{node.lineno}: numba.{node.attr}")
+    assert found == []
+
+
+def test_the_kernels_are_compiled_by_bloom_jit():
+    from bloom import _bitops
+    from linkage import _kernels
+
+    kernels = [
+        v for m in (_bitops, _kernels) for v in vars(m).values() if isinstance(v, Dispatcher)
+    ]
+    assert len(kernels) > 20
+    for kernel in kernels:
+        assert "compile" in vars(kernel), f"{kernel.__name__} is not compiled by bloom._jit"
+        assert kernel._cache.__class__.__name__ == "FunctionCache", kernel.__name__
+
+
+def test_the_lock_of_a_kernel_is_the_same_for_every_process(tmp_path):
+    name, kern = _kernels(tmp_path)
+    here = compile_lock_path(kern.outer.py_func)
+    there = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(
+                """
+                import sys
+                sys.path.insert(0, sys.argv[1])
+                from bloom._jit import compile_lock_path
+                print(compile_lock_path(__import__(sys.argv[2]).outer.py_func))
+                """
+            ),
+            str(tmp_path),
+            name,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert Path(there) == here
