@@ -1,9 +1,10 @@
 """Real servers for the fuzzer, one per backend, shared by every role.
 
 The servers of SQLite and PostgreSQL (a fresh schema, dropped afterwards) are started and
-populated together, in threads, since each start is mostly a wait for Ray; a backend no test
-of the session uses is not started, and PostgreSQL is skipped where none answers. Each server
-holds the small world of :func:`evaluation._fuzz_world.open_world`.
+populated together, in threads, each joined to the test process's Ray (``ray_session``)
+rather than starting and stopping one of its own; a backend no test of the session uses is
+not started, and PostgreSQL is skipped where none answers. Each server holds the small world
+of :func:`evaluation._fuzz_world.open_world`.
 
 The fuzzing itself runs in the tests, one role after another, each sending the backend's one
 corpus of cases (:func:`evaluation._fuzz.build_corpus`, drawn once). Hypothesis must not run
@@ -74,10 +75,17 @@ def _used(session: pytest.Session, name: str, known: tuple[str, ...]) -> list[st
     return [k for k in known if k in used]
 
 
-def _start(fleet: FuzzFleet, stack: contextlib.ExitStack, databases: dict, tmp_path_factory):
+def _start(
+    fleet: FuzzFleet, stack: contextlib.ExitStack, databases: dict, tmp_path_factory, ray: str
+):
+    """Each backend's world, its server joined to the Ray at ``ray`` (the test process's:
+    no Ray started and stopped per server)."""
+    env = {"CASELINK_RAY_ADDRESS": ray}
     with ThreadPoolExecutor(max(1, len(databases))) as pool:
         starting = {
-            kind: pool.submit(open_world, db.url, kind, tmp_path_factory.mktemp(f"fuzz-{kind}"))
+            kind: pool.submit(
+                open_world, db.url, kind, tmp_path_factory.mktemp(f"fuzz-{kind}"), env
+            )
             for kind, db in databases.items()
         }
     for kind, future in starting.items():
@@ -90,7 +98,9 @@ def _start(fleet: FuzzFleet, stack: contextlib.ExitStack, databases: dict, tmp_p
 
 
 @pytest.fixture(scope="package")
-def fuzz_fleet(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[FuzzFleet]:
+def fuzz_fleet(
+    request: pytest.FixtureRequest, tmp_path_factory, ray_session
+) -> Iterator[FuzzFleet]:
     fleet = FuzzFleet()
     with contextlib.ExitStack() as stack:
         databases = {}
@@ -101,5 +111,5 @@ def fuzz_fleet(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[Fuz
                 )
             except pytest.skip.Exception as e:
                 fleet.skipped[kind] = str(e)
-        _start(fleet, stack, databases, tmp_path_factory)
+        _start(fleet, stack, databases, tmp_path_factory, ray_session.address)
         yield fleet

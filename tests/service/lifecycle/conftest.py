@@ -142,13 +142,15 @@ class Life:
 
 
 @pytest.fixture(scope="package", params=["sqlite", "postgresql"])
-def life(request, tmp_path_factory, person_schema, secret) -> Iterator[Life]:
+def life(request, tmp_path_factory, person_schema, secret, ray_session) -> Iterator[Life]:
     from service._admin import bootstrap_agency, open_database
 
     workdir = tmp_path_factory.mktemp(f"life-{request.param}")
     with (
         make_database(request.param, request, workdir) as db,
-        running_service(db, workdir, CASELINK_RETENTION_SWEEP_SECONDS=SWEEP_SECONDS) as server,
+        running_service(
+            db, workdir, ray_session.address, CASELINK_RETENTION_SWEEP_SECONDS=SWEEP_SECONDS
+        ) as server,
     ):
         engine = open_database(db.url)  # migrated by the server already
         admin = bootstrap_agency(engine, "operator", "admin").api_key

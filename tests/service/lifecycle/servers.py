@@ -18,7 +18,7 @@ import pandas as pd
 
 import bloom
 from service import ServiceProcess
-from tests.service.servers import Database
+from tests.service.servers import Database, ray_settings
 
 
 def service_env(**extra: str) -> dict[str, str]:
@@ -46,14 +46,19 @@ def caselink(db_url: str, *args: str) -> subprocess.CompletedProcess:
 
 
 @contextlib.contextmanager
-def running_service(db: Database, workdir: Path, **env: str) -> Iterator[ServiceProcess]:
-    """``caselink serve`` on ``db`` until the block ends (Ray sockets under a short path)."""
+def running_service(
+    db: Database, workdir: Path, ray_address: str, **env: str
+) -> Iterator[ServiceProcess]:
+    """``caselink serve`` on ``db`` until the block ends, joined to the Ray at
+    ``ray_address`` (the test process's, ``ray_session``: no Ray started and stopped per
+    server; Ray sockets under a short path)."""
     ray_tmp = Path(tempfile.mkdtemp(prefix="cllife", dir="/tmp"))
     extra = {
         k: v
         for k, v in service_env(RAY_TMPDIR=str(ray_tmp), **env).items()
-        if k.startswith(("CASELINK_", "RAY_"))
+        if k.startswith(("CASELINK_", "RAY_")) and not k.startswith("CASELINK_RAY_")
     }
+    extra.update(ray_settings(ray_address))
     proc = ServiceProcess(db.url, log=workdir / "server.log", env=extra, startup_timeout=120)
     try:
         with proc:
