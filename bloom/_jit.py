@@ -18,13 +18,16 @@ compilation holds), so a process holds at most the locks of one chain of kernels
 kernels (compiling a kernel compiles the kernels it calls first); a kernel whose lock this
 process already holds (a second signature while compiling the first) is not locked again.
 Kernels do not call themselves, so two processes never wait on each other. A process that
-dies holding a lock releases it (the kernel frees a ``flock`` with its file).
+dies holding a lock releases it (the kernel frees a ``flock`` with its file). Where no lock
+file can be made (a read-only temporary directory), a kernel is compiled without one, as
+numba alone would.
 """
 
 from __future__ import annotations
 
 import fcntl
 import hashlib
+import logging
 import os
 import tempfile
 from collections.abc import Callable, Iterator
@@ -41,6 +44,8 @@ if TYPE_CHECKING:
 
 __all__ = ["LOCK_DIR", "compile_lock_path", "njit"]
 
+logger = logging.getLogger(__name__)
+
 F = TypeVar("F", bound=Callable[..., object])
 
 
@@ -48,8 +53,9 @@ class _Decorator(Protocol):
     def __call__(self, func: F, /) -> Dispatcher[F]: ...
 
 
-# one lock file per kernel (a few bytes each, never removed: the next compile reuses it)
-LOCK_DIR = Path(tempfile.gettempdir()) / "caselink-numba-locks"
+# one lock file per kernel (empty, never removed: the next compile reuses it), per user: a
+# lock file another user made could not be opened here
+LOCK_DIR = Path(tempfile.gettempdir()) / f"caselink-numba-locks-{os.getuid()}"
 
 _held: dict[str, int] = {}  # lock path -> depth, in this process (under numba's lock)
 
@@ -73,8 +79,13 @@ def _machine_lock(path: Path) -> Iterator[None]:
         finally:
             _held[key] -= 1
         return
-    LOCK_DIR.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDONLY | os.O_CREAT, 0o600)
+    except OSError as e:  # no lock to be had here: compile as numba alone would
+        logger.debug("compiling without the machine-wide lock (%s): %s", path, e.strerror)
+        yield
+        return
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         _held[key] = 1

@@ -111,6 +111,21 @@ def test_a_process_waits_for_the_kernel_another_is_compiling_and_loads_it_from_t
     assert json.loads(out) == {"hits": 1, "misses": 0}
 
 
+def test_a_kernel_compiles_without_the_lock_where_no_lock_file_can_be_made(tmp_path, monkeypatch):
+    """The lock only saves work: where its folder cannot be made (here a file is in the way),
+    the kernel compiles as numba alone would."""
+    import bloom._jit
+
+    in_the_way = tmp_path / "a-file"
+    in_the_way.write_text("")
+    monkeypatch.setattr(bloom._jit, "LOCK_DIR", in_the_way / "locks")
+    (tmp_path / "src").mkdir()
+    _, kern = _kernels(tmp_path / "src")
+    assert compile_lock_path(kern.outer.py_func).parent == in_the_way / "locks"
+    assert kern.outer(np.arange(3, dtype=np.int64)) == 6
+    assert sum(kern.outer.stats.cache_misses.values()) == 1
+
+
 def test_njit_takes_numbas_options_by_keyword_only():
     with pytest.raises(TypeError, match="by keyword"):
         njit("int64(int64)")
