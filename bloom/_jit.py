@@ -58,6 +58,20 @@ class _Decorator(Protocol):
 LOCK_DIR = Path(tempfile.gettempdir()) / f"caselink-numba-locks-{os.getuid()}"
 
 _held: dict[str, int] = {}  # lock path -> depth, in this process (under numba's lock)
+_fds: dict[str, int] = {}  # lock path -> the descriptor holding its flock
+
+
+def _forget_locks_in_child() -> None:
+    """A process forked while another of its threads compiled holds that lock's descriptor
+    too, and a ``flock`` lasts until its last descriptor closes: the child closes its copies
+    (the parent still holds the lock) so that it never keeps another process waiting."""
+    for fd in _fds.values():
+        os.close(fd)
+    _fds.clear()
+    _held.clear()
+
+
+os.register_at_fork(after_in_child=_forget_locks_in_child)
 
 
 def compile_lock_path(py_func: Callable[..., Any]) -> Path:
@@ -81,18 +95,18 @@ def _machine_lock(path: Path) -> Iterator[None]:
         return
     try:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDONLY | os.O_CREAT, 0o600)
+        fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
     except OSError as e:  # no lock to be had here: compile as numba alone would
         logger.debug("compiling without the machine-wide lock (%s): %s", path, e.strerror)
         yield
         return
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        _held[key] = 1
+        _held[key], _fds[key] = 1, fd
         try:
             yield
         finally:
-            del _held[key]
+            del _held[key], _fds[key]
     finally:
         os.close(fd)  # releases the flock
 

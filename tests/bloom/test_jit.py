@@ -4,12 +4,14 @@ compiling waits for it and loads it from numba's cache (:mod:`bloom._jit`)."""
 from __future__ import annotations
 
 import ast
+import fcntl
 import importlib.util
 import json
 import os
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -124,6 +126,41 @@ def test_a_kernel_compiles_without_the_lock_where_no_lock_file_can_be_made(tmp_p
     assert compile_lock_path(kern.outer.py_func).parent == in_the_way / "locks"
     assert kern.outer(np.arange(3, dtype=np.int64)) == 6
     assert sum(kern.outer.stats.cache_misses.values()) == 1
+
+
+def test_a_child_forked_while_a_kernel_compiles_does_not_keep_its_lock(tmp_path):
+    """A flock lasts while any descriptor of it is open, and a fork copies them: the child
+    closes its copies, so the lock is free once the compiling thread is done."""
+    path = tmp_path / "kernel.lock"
+    held, release = threading.Event(), threading.Event()
+
+    def compiling() -> None:
+        with _machine_lock(path):
+            held.set()
+            release.wait()
+
+    thread = threading.Thread(target=compiling)
+    thread.start()
+    assert held.wait(timeout=300)
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child lives on, idle, until the test is done
+        os.close(w)
+        os.read(r, 1)
+        os._exit(0)
+    os.close(r)
+    try:
+        release.set()
+        thread.join()
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # BlockingIOError if still held
+        finally:
+            os.close(fd)
+    finally:
+        os.write(w, b"x")
+        os.close(w)
+        os.waitpid(pid, 0)
 
 
 def test_njit_takes_numbas_options_by_keyword_only():
