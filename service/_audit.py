@@ -169,11 +169,7 @@ def verify(conn: sa.Connection, scope: str, kept: Mapping[int, str] | None = Non
     ``kept`` maps the ``seq`` of each kept checkpoint of this chain (signatures already
     checked) to its hash: a chain shorter than one, or with another hash there, is a problem.
     """
-    e = audit_entries.c
-    rows = conn.execute(
-        sa.select(audit_entries).where(e.scope == scope).order_by(e.seq, e.id)
-    ).mappings()
-    head = conn.execute(sa.select(audit_heads).where(audit_heads.c.scope == scope)).first()
+    head, rows = _consistent_read(conn, scope)
     check = AuditCheck(scope, 0, int(head.seq) if head else 0, head.hash if head else GENESIS)
     kept, matched = kept or {}, set()
     prev_hash, prev_seq = GENESIS, 0
@@ -191,6 +187,28 @@ def verify(conn: sa.Connection, scope: str, kept: Mapping[int, str] | None = Non
         )
     check.problems.extend(_kept_problems(kept, matched, prev_seq))
     return check
+
+
+READ_ATTEMPTS = 20  # reads of a chain that appends keep moving, before settling for one
+
+
+def _consistent_read(conn: sa.Connection, scope: str) -> tuple[Any, list[Any]]:
+    """The chain's head and its entries as of one moment. Each statement may see a newer
+    state than the one before it (PostgreSQL's READ COMMITTED, SQLite outside a
+    transaction), so an append committed between reading the entries and the head would read
+    as entries removed: read the head, the entries, then the head again, until the head has
+    not moved meanwhile (an append moves it in the transaction that adds its entries). A
+    chain appended to throughout is read up to the first head read."""
+    e, h = audit_entries.c, audit_heads.c
+    entries = sa.select(audit_entries).where(e.scope == scope).order_by(e.seq, e.id)
+    heads = sa.select(audit_heads).where(h.scope == scope)
+    for _ in range(READ_ATTEMPTS):
+        head = conn.execute(heads).first()
+        rows = list(conn.execute(entries).mappings())
+        if conn.execute(heads).first() == head:
+            return head, rows
+    seq = int(head.seq) if head else 0
+    return head, [r for r in rows if int(r["seq"]) <= seq]
 
 
 def _row_problems(row: Any, prev_seq: int, prev_hash: str, kept_hash: str | None) -> list[str]:

@@ -143,13 +143,18 @@ def test_a_child_forked_while_a_kernel_compiles_does_not_keep_its_lock(tmp_path)
     thread.start()
     assert held.wait(timeout=300)
     r, w = os.pipe()
+    ready_r, ready_w = os.pipe()
     pid = os.fork()
-    if pid == 0:  # the child lives on, idle, until the test is done
+    if pid == 0:  # the child (its at-fork hooks have run) says so, then idles till the end
         os.close(w)
+        os.write(ready_w, b"r")
         os.read(r, 1)
         os._exit(0)
     os.close(r)
+    os.close(ready_w)
     try:
+        assert os.read(ready_r, 1) == b"r"  # the child is past its hooks: no race with them
+        os.close(ready_r)
         release.set()
         thread.join()
         fd = os.open(path, os.O_RDONLY)

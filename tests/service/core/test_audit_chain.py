@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import threading
 
+import pytest
 import sqlalchemy as sa
 
 from service._audit import GENESIS, Actor, append, entry_hash, verify
@@ -118,3 +119,25 @@ def test_concurrent_appends_keep_one_unbroken_chain(engine):
     check = _check(engine)
     assert check.ok, check.problems
     assert check.entries == 40
+
+
+def test_an_append_while_a_chain_is_verified_is_not_taken_for_removed_entries(engine):
+    """On PostgreSQL each statement sees the newest commits: an append that commits between
+    verify's reads (here between its first and second statement) once read as "the newest
+    entries were removed", a false alarm a CI run met. SQLite's verify reads inside one
+    immediate transaction, where no append can come between."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite: the service's transactions begin IMMEDIATE, nothing comes between")
+    _fill(engine)
+    statements: list[str] = []
+    with engine.connect() as c:
+
+        @sa.event.listens_for(c, "before_cursor_execute")
+        def append_between(conn, cursor, statement, parameters, context, executemany):
+            statements.append(statement)
+            if len(statements) == 2:
+                _fill(engine, n=1)  # another connection; committed before the second read
+
+        check = verify(c, "agr_x")
+    assert check.ok, check.problems
+    assert (check.entries, check.head_seq) == (6, 6)
