@@ -169,8 +169,8 @@ def verify(conn: sa.Connection, scope: str, kept: Mapping[int, str] | None = Non
     ``kept`` maps the ``seq`` of each kept checkpoint of this chain (signatures already
     checked) to its hash: a chain shorter than one, or with another hash there, is a problem.
     """
-    head, rows = _consistent_read(conn, scope)
-    check = AuditCheck(scope, 0, int(head.seq) if head else 0, head.hash if head else GENESIS)
+    head_seq, head_hash, rows = _consistent_read(conn, scope)
+    check = AuditCheck(scope, 0, head_seq, head_hash)
     kept, matched = kept or {}, set()
     prev_hash, prev_seq = GENESIS, 0
     for row in rows:
@@ -189,26 +189,35 @@ def verify(conn: sa.Connection, scope: str, kept: Mapping[int, str] | None = Non
     return check
 
 
-READ_ATTEMPTS = 20  # reads of a chain that appends keep moving, before settling for one
-
-
-def _consistent_read(conn: sa.Connection, scope: str) -> tuple[Any, list[Any]]:
-    """The chain's head and its entries as of one moment. Each statement may see a newer
-    state than the one before it (PostgreSQL's READ COMMITTED, SQLite outside a
-    transaction), so an append committed between reading the entries and the head would read
-    as entries removed: read the head, the entries, then the head again, until the head has
-    not moved meanwhile (an append moves it in the transaction that adds its entries). A
-    chain appended to throughout is read up to the first head read."""
+def _consistent_read(conn: sa.Connection, scope: str) -> tuple[int, str, list[Any]]:
+    """The chain's head (``seq``, ``hash``) and its entries as of one moment. Two statements
+    may see two states (PostgreSQL's READ COMMITTED): an append committed between reading the
+    entries and the head read as entries removed. One statement sees one state, so the head
+    comes with every entry (scalar subqueries); only an empty read needs the head alone, and
+    then reads the entries again in case the chain's first ones came meanwhile."""
     e, h = audit_entries.c, audit_heads.c
-    entries = sa.select(audit_entries).where(e.scope == scope).order_by(e.seq, e.id)
-    heads = sa.select(audit_heads).where(h.scope == scope)
-    for _ in range(READ_ATTEMPTS):
-        head = conn.execute(heads).first()
-        rows = list(conn.execute(entries).mappings())
-        if conn.execute(heads).first() == head:
-            return head, rows
-    seq = int(head.seq) if head else 0
-    return head, [r for r in rows if int(r["seq"]) <= seq]
+    head_of = sa.select(audit_heads).where(h.scope == scope)
+    with_head = (
+        sa.select(
+            audit_entries,
+            head_of.with_only_columns(h.seq).scalar_subquery().label("head_seq"),
+            head_of.with_only_columns(h.hash).scalar_subquery().label("head_hash"),
+        )
+        .where(e.scope == scope)
+        .order_by(e.seq, e.id)
+    )
+    rows = list(conn.execute(with_head).mappings())
+    if not rows:
+        head = conn.execute(head_of).first()
+        if head is None:
+            return 0, GENESIS, []
+        rows = list(conn.execute(with_head).mappings())
+        if not rows:
+            return int(head.seq), head.hash, []
+    last = rows[-1]  # a head row deleted reads as the genesis head: a problem if entries exist
+    if last["head_seq"] is None:
+        return 0, GENESIS, rows
+    return int(last["head_seq"]), last["head_hash"], rows
 
 
 def _row_problems(row: Any, prev_seq: int, prev_hash: str, kept_hash: str | None) -> list[str]:

@@ -88,6 +88,21 @@ def test_removing_the_newest_entries_is_caught_by_the_head(engine):
     assert any("ends at entry 3 but its head records entry 5" in p for p in check.problems)
 
 
+def test_removing_every_entry_or_the_head_is_caught(engine):
+    """A chain read empty is checked against its head alone; entries without a head against
+    the genesis head."""
+    _fill(engine, "agr_emptied")
+    _fill(engine, "agr_headless")
+    with engine.begin() as c:
+        c.execute(audit_entries.delete().where(audit_entries.c.scope == "agr_emptied"))
+        c.execute(audit_heads.delete().where(audit_heads.c.scope == "agr_headless"))
+    emptied, headless = _check(engine, "agr_emptied"), _check(engine, "agr_headless")
+    assert (emptied.entries, emptied.head_seq) == (0, 5)
+    assert any("ends at entry 0 but its head records entry 5" in p for p in emptied.problems)
+    assert (headless.entries, headless.head_seq, headless.head_hash) == (5, 0, GENESIS)
+    assert any("ends at entry 5 but its head records entry 0" in p for p in headless.problems)
+
+
 def test_rewriting_a_hash_consistently_still_breaks_the_head(engine):
     """An attacker who recomputes the edited entry's hash breaks the next link instead."""
     _fill(engine, n=3)
@@ -132,12 +147,13 @@ def test_an_append_while_a_chain_is_verified_is_not_taken_for_removed_entries(en
     statements: list[str] = []
     with engine.connect() as c:
 
-        @sa.event.listens_for(c, "before_cursor_execute")
+        @sa.event.listens_for(c, "after_cursor_execute")
         def append_between(conn, cursor, statement, parameters, context, executemany):
             statements.append(statement)
-            if len(statements) == 2:
-                _fill(engine, n=1)  # another connection; committed before the second read
+            if len(statements) == 1:
+                _fill(engine, n=1)  # another connection; committed right after the first read
 
         check = verify(c, "agr_x")
     assert check.ok, check.problems
-    assert (check.entries, check.head_seq) == (6, 6)
+    assert (check.entries, check.head_seq) == (5, 5)  # the chain as the first read found it
+    assert (_check(engine).entries, _check(engine).head_seq) == (6, 6)
