@@ -26,8 +26,6 @@ def service_env(**extra: str) -> dict[str, str]:
     env.update(
         RAY_USAGE_STATS_ENABLED="0",
         RAY_AUTH_MODE="disabled",
-        CASELINK_RAY_NUM_CPUS="1",
-        CASELINK_RAY_OBJECT_STORE_MB="100",
         COLUMNS="2000",
         **extra,
     )
@@ -53,12 +51,8 @@ def running_service(
     ``ray_address`` (the test process's, ``ray_session``: no Ray started and stopped per
     server; Ray sockets under a short path)."""
     ray_tmp = Path(tempfile.mkdtemp(prefix="cllife", dir="/tmp"))
-    extra = {
-        k: v
-        for k, v in service_env(RAY_TMPDIR=str(ray_tmp), **env).items()
-        if k.startswith(("CASELINK_", "RAY_")) and not k.startswith("CASELINK_RAY_")
-    }
-    extra.update(ray_settings(ray_address))
+    settings = service_env(RAY_TMPDIR=str(ray_tmp), **ray_settings(ray_address), **env)
+    extra = {k: v for k, v in settings.items() if k.startswith(("CASELINK_", "RAY_"))}
     proc = ServiceProcess(db.url, log=workdir / "server.log", env=extra, startup_timeout=120)
     try:
         with proc:
