@@ -33,6 +33,7 @@ from blocking._lsh import _BANDS_PER_GROUP, _nonempty_rows, band_keys, band_tabl
 from blocking._params import LshParams
 from blocking._plan import plan_lsh
 from bloom._bitops import popcount_rows
+from bloom._jit import read_only
 
 __all__ = [
     "DEFAULT_BUCKET_CAP",
@@ -332,7 +333,8 @@ def walk_bands(
     if not 0 <= lo <= hi <= a.shape[0]:
         raise_problems({"window": f"must be rows [lo, hi) within 0..{a.shape[0]}"})
     started = time.perf_counter()
-    a, b = np.ascontiguousarray(a), np.ascontiguousarray(b)
+    # read-only whatever the caller's (Ray's are): every kernel below compiles one signature
+    a, b = read_only(np.ascontiguousarray(a)), read_only(np.ascontiguousarray(b))
     pa, pb = popcount_rows(a, 0, a.shape[1]), popcount_rows(b, 0, b.shape[1])
     workers = max(1, threads or get_num_threads())
     tables = [kern.new_tables(hi - lo, int(k)) for _ in range(workers)]
@@ -348,8 +350,8 @@ def walk_bands(
             mine = sorted({band for p, band in wanted if p == n})
             if not mine:  # a task's share may hold no band of this plan: nothing to slice
                 continue
-            sub_a = np.ascontiguousarray(a[:, plan.word_lo : plan.word_hi])
-            sub_b = np.ascontiguousarray(b[:, plan.word_lo : plan.word_hi])
+            sub_a = read_only(np.ascontiguousarray(a[:, plan.word_lo : plan.word_hi]))
+            sub_b = read_only(np.ascontiguousarray(b[:, plan.word_lo : plan.word_hi]))
             rows_a, rows_b = _nonempty_rows(sub_a), _nonempty_rows(sub_b)
             if not (rows_a.size and rows_b.size):
                 continue

@@ -21,6 +21,7 @@ import blake3
 import numpy as np
 
 from bloom._blake3 import CHUNK_LEN, key_words, positions_from_messages
+from bloom._jit import read_only
 from bloom._secret import Secret
 
 __all__ = ["TokenHasher", "derive_key", "xof_uint64"]
@@ -67,7 +68,9 @@ class TokenHasher:
 
     def positions_packed(self, data: np.ndarray, offsets: np.ndarray, weight: int) -> np.ndarray:
         """Positions of the messages ``data[offsets[t]:offsets[t+1]]`` (each <= 1024 bytes)."""
-        return positions_from_messages(self._words, data, offsets, weight, self._bits, self._offset)
+        # read-only inputs whoever made them (np.frombuffer's are): one compiled signature
+        words, data, offsets = read_only(self._words), read_only(data), read_only(offsets)
+        return positions_from_messages(words, data, offsets, weight, self._bits, self._offset)
 
     def _positions_blake3(self, encoded: list[bytes], weight: int) -> np.ndarray:
         key, length = self._key, 8 * weight

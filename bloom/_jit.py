@@ -36,13 +36,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, Unpack, overload
 
 import numba
+import numpy as np
 from numba.core.compiler_lock import global_compiler_lock
 
 if TYPE_CHECKING:
     from numba.core.decorators import _JITOptions
     from numba.core.dispatcher import Dispatcher
 
-__all__ = ["LOCK_DIR", "compile_lock_path", "njit"]
+__all__ = ["LOCK_DIR", "compile_lock_path", "njit", "read_only"]
 
 logger = logging.getLogger(__name__)
 
@@ -123,6 +124,19 @@ def _locked(dispatcher: Any) -> Any:
 
     dispatcher.compile = compile
     return dispatcher
+
+
+def read_only(array: np.ndarray) -> np.ndarray:
+    """A read-only view of ``array`` (no copy), for the inputs a kernel only reads.
+
+    numba compiles a kernel once per signature, and a read-only array is a type of its own:
+    arrays from Ray's object store or from a Parquet buffer are read-only, those made in the
+    process are not. A kernel whose callers pass either compiled twice (``walk_band`` of the
+    LSH walk ~10 s of CPU a signature here, the exhaustive search's chain ~4 s); given
+    read-only views everywhere it has one signature, and the kernel cannot write to them."""
+    view = array.view()
+    view.flags.writeable = False
+    return view
 
 
 @overload

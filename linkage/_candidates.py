@@ -21,6 +21,7 @@ from typing import cast
 import numba
 import numpy as np
 
+from bloom._jit import read_only
 from linkage import _kernels
 from linkage._types import CandidatePairs, LinkageError
 
@@ -65,13 +66,14 @@ class PreparedB:
 
     @property
     def side(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The ``(bt, pb, order)`` tuple the kernels take."""
-        return (self.bt, self.popcounts, self.order)
+        """The ``(bt, pb, order)`` tuple the kernels take, read-only (as Ray's object store
+        gives it): one compiled signature wherever b was prepared."""
+        return (read_only(self.bt), read_only(self.popcounts), read_only(self.order))
 
 
 def prepare_b(b: np.ndarray) -> PreparedB:
     """Sort the (validated) filters ``b`` by popcount and transpose them for the kernels."""
-    pb = _kernels.popcounts(b)
+    pb = _kernels.popcounts(read_only(b))
     order = np.argsort(pb, kind="stable").astype(np.int64)
     bt = np.ascontiguousarray(b[order].T)
     return PreparedB(bt=bt, popcounts=np.ascontiguousarray(pb[order]), order=order)
@@ -269,6 +271,7 @@ def score_rows(
 
     ``capacity`` overrides the initial pair slots per range (tests use it to force growth).
     """
+    a = read_only(a)  # as a Ray task's block is: the kernels compile one signature
     block_rows = max(64 * threads, _BLOCK_COMPARISONS // prep.rows)
     if k is not None:  # top-k keeps (rows, k) heaps: bound them as well
         block_rows = min(block_rows, max(64 * threads, _TOP_K_SLOTS // min(k, prep.rows)))

@@ -339,3 +339,27 @@ def test_a_window_walk_splits_only_the_buckets_holding_its_rows_and_a_lone_worke
     assert not every.scores.flags.owndata and not every.rows.flags.owndata
     two = walk_bands(a, b, plans, 4, 0.5, bucket_cap=40, threads=2)
     assert two.scores.shape[0] == 2 and two.scores.flags.owndata
+
+
+def test_writable_and_read_only_filters_share_one_compiled_walk():
+    """Ray's object store hands a task read-only filters, this process makes writable ones:
+    the walk hands its kernels read-only views of both (bloom._jit.read_only), so every
+    signature of walk_band in this process takes read-only filters and the second kind
+    compiles nothing new (one signature was ~10 s of compiling); the tables are the same."""
+    from numba import types
+
+    rng = np.random.default_rng(5)
+    a, b = random_filters(rng, 30), random_filters(rng, 30)
+    plans = one_bucket(a, b, bands=3)  # over-full buckets: score_bucket splits them
+    found = lsh_top_k(a, b, plans, 3, 0.3, bucket_cap=16, threads=1)
+    seen = {k: set(k.signatures) for k in (kern.walk_band, kern.score_bucket)}
+    frozen = [x.copy() for x in (a, b)]
+    for x in frozen:
+        x.flags.writeable = False
+    again = lsh_top_k(*frozen, plans, 3, 0.3, bucket_cap=16, threads=1)
+    assert {k: set(k.signatures) for k in seen} == seen
+    for sig in kern.walk_band.signatures:  # a and b are its 6th and 7th arguments
+        assert all(isinstance(t, types.Array) and not t.mutable for t in sig[5:7]), sig
+    np.testing.assert_array_equal(again.i, found.i)
+    np.testing.assert_array_equal(again.j, found.j)
+    np.testing.assert_array_equal(again.score, found.score)

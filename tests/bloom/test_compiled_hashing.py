@@ -111,3 +111,18 @@ def test_long_exact_values_match_reference(secret):
     schema = _schema({})
     fast = Encoder(schema, secret).encode_chunk({c: df[c] for c in df.columns}, len(df)).filters
     assert np.array_equal(fast, reference_encode(df, schema, secret))
+
+
+def test_writable_and_read_only_messages_hash_alike_through_one_compiled_signature():
+    """np.frombuffer's messages are read-only, an array made here is not: the hasher hands
+    the kernel read-only views of both (bloom._jit.read_only), so the second kind compiles
+    nothing new, and the positions are the same."""
+    hasher = TokenHasher(bytes(range(32)), offset=64, bits=960)
+    data = np.frombuffer(b"aminayusufaleppo", np.uint8)
+    offsets = np.array([0, 5, 10, 16], dtype=np.int64)
+    writable = hasher.positions_packed(data.copy(), offsets, 7)
+    seen = set(positions_from_messages.signatures)
+    read_only = hasher.positions_packed(data, offsets, 7)
+    assert set(positions_from_messages.signatures) == seen
+    np.testing.assert_array_equal(writable, read_only)
+    np.testing.assert_array_equal(writable, hasher.positions_many(["amina", "yusuf", "aleppo"], 7))

@@ -236,3 +236,15 @@ def test_the_lock_of_a_kernel_is_the_same_for_every_process(tmp_path):
         check=True,
     ).stdout.strip()
     assert Path(there) == here
+
+
+def test_read_only_is_a_view_that_cannot_be_written():
+    from bloom._jit import read_only
+
+    a = np.arange(6, dtype=np.uint64).reshape(2, 3)
+    view = read_only(a)
+    assert np.shares_memory(view, a) and not view.flags.writeable and a.flags.writeable
+    with pytest.raises(ValueError):
+        view[0, 0] = 1
+    a[0, 0] = 7  # the caller's array stays its own
+    assert view[0, 0] == 7

@@ -193,3 +193,29 @@ def test_dice_pairs_checks_the_filters_too():
     with pytest.raises(linkage.LinkageError, match=r"a has 1 words per filter but b has 2"):
         linkage.dice_pairs(GOOD, np.zeros((2, 2), np.uint64), [0], [0])
     assert linkage.dice_pairs(GOOD, GOOD, [], []).shape == (0,)
+
+
+def test_writable_and_read_only_filters_share_one_compiled_search():
+    """A Ray task's filters come read-only from the object store, this process's are
+    writable: the search hands its kernels read-only views of both (bloom._jit.read_only), so
+    every signature of the exhaustive kernel in this process is read-only and the second
+    kind compiles nothing new; the pairs are the same."""
+    from numba import types
+
+    from linkage import _kernels
+
+    rng = np.random.default_rng(11)
+    a = rng.integers(0, 2**63, size=(40, 4), dtype=np.uint64)
+    b = np.concatenate([a[:10], rng.integers(0, 2**63, size=(20, 4), dtype=np.uint64)])
+    found = linkage.candidates(a, b, 0.6, k=3, threads=1)
+    seen = set(_kernels.candidates_serial.signatures)
+    frozen = [x.copy() for x in (a, b)]
+    for x in frozen:
+        x.flags.writeable = False
+    again = linkage.candidates(*frozen, 0.6, k=3, threads=1)
+    assert set(_kernels.candidates_serial.signatures) == seen
+    for sig in seen:
+        assert isinstance(sig[0], types.Array) and not sig[0].mutable, sig
+    np.testing.assert_array_equal(again.i, found.i)
+    np.testing.assert_array_equal(again.j, found.j)
+    np.testing.assert_array_equal(again.score, found.score)
