@@ -39,6 +39,7 @@ import bloom
 from service._tls import client_verify
 from service.client import Client
 from tests.conftest import POSTGRES_URL
+from tests.service.forkserver import Forked, spawn
 
 CASELINK = Path(sys.executable).with_name("caselink")
 BACKENDS = ("sqlite", "postgresql")
@@ -149,7 +150,7 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         self.ray_tmp = Path(tempfile.mkdtemp(prefix="clray", dir="/tmp"))  # short socket paths
         self.env = service_env(db.url, ray, RAY_TMPDIR=str(self.ray_tmp), **env)
-        self.proc: subprocess.Popen | None = None
+        self.proc: Forked | subprocess.Popen | None = None
         self.starts = 0
 
     @property
@@ -168,19 +169,16 @@ class Server:
         )
 
     def launch(self) -> None:
+        """``caselink serve`` on this server's port, in a session of its own: forked from the
+        worker's forkserver (:mod:`tests.service.forkserver`: the service imported once)."""
         self.starts += 1
-        with (
-            (self.workdir / f"{self.name}-{self.starts}.out").open("wb") as out,
-            self.stderr_path.open("wb") as err,
-        ):
-            self.proc = subprocess.Popen(
-                [str(CASELINK), "serve", "--host", "127.0.0.1", "--port", str(self.port)],
-                env=self.env,
-                cwd=self.workdir,
-                stdout=out,
-                stderr=err,
-                start_new_session=True,
-            )
+        self.proc = spawn(
+            ["caselink", "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+            env=self.env,
+            cwd=self.workdir,
+            stdout=self.workdir / f"{self.name}-{self.starts}.out",
+            stderr=self.stderr_path,
+        )
 
     def _check_alive(self) -> None:
         assert self.proc is not None
