@@ -4,6 +4,7 @@ of its own, and its exit status reads as ``subprocess.Popen`` would give it."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -59,11 +60,14 @@ def test_a_forked_server_has_a_session_of_its_own_and_a_kill_reads_as_a_signal(
         stdout=tmp_path / "out",
         stderr=err,
     )
-    deadline = time.monotonic() + 120
-    while "database schema is current" not in err.read_text():  # alive, and starting
-        assert proc.poll() is None, err.read_text()
-        assert time.monotonic() < deadline, err.read_text()
-        time.sleep(0.05)
-    assert os.getsid(proc.pid) == proc.pid  # the tests kill a server by its process group
-    os.killpg(proc.pid, signal.SIGKILL)
+    try:
+        deadline = time.monotonic() + 120
+        while "database schema is current" not in err.read_text():  # alive, and starting
+            assert proc.poll() is None, err.read_text()
+            assert time.monotonic() < deadline, err.read_text()
+            time.sleep(0.05)
+        assert os.getsid(proc.pid) == proc.pid  # the tests kill a server by its process group
+    finally:
+        with contextlib.suppress(ProcessLookupError):  # a server that died: its error above
+            os.killpg(proc.pid, signal.SIGKILL)
     assert proc.wait(timeout=60) == -signal.SIGKILL
