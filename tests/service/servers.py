@@ -1,7 +1,9 @@
 """Real caselink servers over loopback, on SQLite and on PostgreSQL.
 
-Each server is a subprocess ``caselink serve`` with its own database (a SQLite file, or a
-fresh PostgreSQL schema dropped afterwards) and its own process group, killed at teardown.
+Each server is a process ``caselink serve`` with its own database (a SQLite file, or a
+fresh PostgreSQL schema dropped afterwards) and its own process group, killed at teardown;
+it is forked from the pytest worker's forkserver (:mod:`tests.service.forkserver`: the
+service imported once, not at every start).
 Its Ray is chosen where it is made (:func:`ray_settings`): it joins the test process's Ray
 (``ray_session``: one Ray per test process, not one start-up and shutdown per server), or
 starts one of its own where a test is about the service's own Ray or kills servers. The
