@@ -50,7 +50,7 @@ class TokenHasher:
 
     def __init__(self, key: bytes, offset: int, bits: int) -> None:
         self._key = key
-        self._words = key_words(key)
+        self._words = read_only(key_words(key))  # see positions_packed
         self._offset = offset
         self._bits = bits
 
@@ -69,8 +69,8 @@ class TokenHasher:
     def positions_packed(self, data: np.ndarray, offsets: np.ndarray, weight: int) -> np.ndarray:
         """Positions of the messages ``data[offsets[t]:offsets[t+1]]`` (each <= 1024 bytes)."""
         # read-only inputs whoever made them (np.frombuffer's are): one compiled signature
-        words, data, offsets = read_only(self._words), read_only(data), read_only(offsets)
-        return positions_from_messages(words, data, offsets, weight, self._bits, self._offset)
+        data, offsets = read_only(data), read_only(offsets)
+        return positions_from_messages(self._words, data, offsets, weight, self._bits, self._offset)
 
     def _positions_blake3(self, encoded: list[bytes], weight: int) -> np.ndarray:
         key, length = self._key, 8 * weight

@@ -66,9 +66,8 @@ class PreparedB:
 
     @property
     def side(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The ``(bt, pb, order)`` tuple the kernels take, read-only (as Ray's object store
-        gives it): one compiled signature wherever b was prepared."""
-        return (read_only(self.bt), read_only(self.popcounts), read_only(self.order))
+        """The ``(bt, pb, order)`` tuple the kernels take."""
+        return (self.bt, self.popcounts, self.order)
 
 
 def prepare_b(b: np.ndarray) -> PreparedB:
@@ -76,7 +75,12 @@ def prepare_b(b: np.ndarray) -> PreparedB:
     pb = _kernels.popcounts(read_only(b))
     order = np.argsort(pb, kind="stable").astype(np.int64)
     bt = np.ascontiguousarray(b[order].T)
-    return PreparedB(bt=bt, popcounts=np.ascontiguousarray(pb[order]), order=order)
+    # read-only, as Ray's object store hands them to a task: one compiled signature for both
+    return PreparedB(
+        bt=read_only(bt),
+        popcounts=read_only(np.ascontiguousarray(pb[order])),
+        order=read_only(order),
+    )
 
 
 # --- input checks ----------------------------------------------------------------------------

@@ -192,32 +192,26 @@ def verify(conn: sa.Connection, scope: str, kept: Mapping[int, str] | None = Non
 def _consistent_read(conn: sa.Connection, scope: str) -> tuple[int, str, list[Any]]:
     """The chain's head (``seq``, ``hash``) and its entries as of one moment. Two statements
     may see two states (PostgreSQL's READ COMMITTED): an append committed between reading the
-    entries and the head read as entries removed. One statement sees one state, so the head
-    comes with every entry (scalar subqueries); only an empty read needs the head alone, and
-    then reads the entries again in case the chain's first ones came meanwhile."""
+    entries and the head read as entries removed. One statement sees one state: a one-row
+    select of the head (NULLs where its row is missing), outer-joined to the entries, so it
+    comes back even for a chain without entries."""
     e, h = audit_entries.c, audit_heads.c
     head_of = sa.select(audit_heads).where(h.scope == scope)
-    with_head = (
-        sa.select(
-            audit_entries,
-            head_of.with_only_columns(h.seq).scalar_subquery().label("head_seq"),
-            head_of.with_only_columns(h.hash).scalar_subquery().label("head_hash"),
-        )
-        .where(e.scope == scope)
+    head = sa.select(
+        head_of.with_only_columns(h.seq).scalar_subquery().label("head_seq"),
+        head_of.with_only_columns(h.hash).scalar_subquery().label("head_hash"),
+    ).subquery()
+    read = (
+        sa.select(head.c.head_seq, head.c.head_hash, audit_entries)
+        .select_from(head.outerjoin(audit_entries, e.scope == scope))
         .order_by(e.seq, e.id)
     )
-    rows = list(conn.execute(with_head).mappings())
-    if not rows:
-        head = conn.execute(head_of).first()
-        if head is None:
-            return 0, GENESIS, []
-        rows = list(conn.execute(with_head).mappings())
-        if not rows:
-            return int(head.seq), head.hash, []
-    last = rows[-1]  # a head row deleted reads as the genesis head: a problem if entries exist
-    if last["head_seq"] is None:
+    result = list(conn.execute(read).mappings())
+    rows = [r for r in result if r["seq"] is not None]  # no entries: the head's row alone
+    first = result[0]  # a head row deleted reads as the genesis head: a problem if entries exist
+    if first["head_seq"] is None:
         return 0, GENESIS, rows
-    return int(last["head_seq"]), last["head_hash"], rows
+    return int(first["head_seq"]), first["head_hash"], rows
 
 
 def _row_problems(row: Any, prev_seq: int, prev_hash: str, kept_hash: str | None) -> list[str]:

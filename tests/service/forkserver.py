@@ -33,7 +33,8 @@ from pathlib import Path
 from typing import Any
 
 # the modules a server imports before it serves (service.cli's serve imports the app)
-PRELOAD = ("caselink_cli", "service.cli", "service.api", "service.api.app", "uvicorn")
+PRELOAD = ("caselink_cli", "service.cli", "service.api.app", "uvicorn")
+CASELINK = Path(sys.executable).with_name("caselink")  # the installed script
 
 
 class Forked:
@@ -61,12 +62,6 @@ class Forked:
     def send_signal(self, sig: int) -> None:
         if self.poll() is None:  # never a signal to a pid the system may have reused
             os.kill(self.pid, sig)
-
-    def terminate(self) -> None:
-        self.send_signal(signal.SIGTERM)
-
-    def kill(self) -> None:
-        self.send_signal(signal.SIGKILL)
 
 
 class _Server:
@@ -133,10 +128,9 @@ def spawn(
     from the forkserver, or (none, or ``CASELINK_TEST_EXEC_SERVERS=1``) the installed script."""
     server = None if os.environ.get("CASELINK_TEST_EXEC_SERVERS") == "1" else _the_server()
     if server is None:
-        script = str(Path(sys.executable).with_name("caselink"))
         with stdout.open("wb") as out, stderr.open("wb") as err:
             return subprocess.Popen(
-                [script, *argv[1:]], env=env, cwd=cwd, stdout=out, stderr=err,
+                [str(CASELINK), *argv[1:]], env=env, cwd=cwd, stdout=out, stderr=err,
                 start_new_session=True,
             )  # fmt: skip
     for path in (stdout, stderr):  # there from the start, as with Popen, for the waits to read

@@ -24,7 +24,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -41,9 +40,8 @@ import bloom
 from service._tls import client_verify
 from service.client import Client
 from tests.conftest import POSTGRES_URL
-from tests.service.forkserver import Forked, spawn
+from tests.service.forkserver import CASELINK, Forked, spawn
 
-CASELINK = Path(sys.executable).with_name("caselink")
 BACKENDS = ("sqlite", "postgresql")
 STARTUP_TIMEOUT = 120.0
 PURPOSES = ["linkage", "tracing", "evaluation"]  # evaluation: the summary's default purpose

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import subprocess
 import time
 
 import pytest
@@ -71,3 +72,13 @@ def test_a_forked_server_has_a_session_of_its_own_and_a_kill_reads_as_a_signal(
         with contextlib.suppress(ProcessLookupError):  # a server that died: its error above
             os.killpg(proc.pid, signal.SIGKILL)
     assert proc.wait(timeout=60) == -signal.SIGKILL
+
+
+def test_with_exec_servers_set_the_installed_script_runs_instead(tmp_path, monkeypatch):
+    monkeypatch.setenv("CASELINK_TEST_EXEC_SERVERS", "1")
+    out, err = tmp_path / "out", tmp_path / "err"
+    proc = spawn(
+        ["caselink", "--version"], env=dict(os.environ), cwd=tmp_path, stdout=out, stderr=err
+    )
+    assert isinstance(proc, subprocess.Popen) and proc.args[0] == str(forkserver.CASELINK)
+    assert proc.wait(timeout=120) == 0 and out.read_text().startswith("caselink "), err.read_text()
