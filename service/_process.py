@@ -7,6 +7,10 @@ own files (``CASELINK_STATE_DIR``: the audit signing key, checkpoints) go beside
 unless the environment names them. Given
 ``tls=(cert, key)`` it serves https (``url`` is then ``https://127.0.0.1:PORT``; the
 certificate must name 127.0.0.1) and checks its health trusting ``ca_file``.
+
+How the process is started is :attr:`ServiceProcess.launch` (:func:`exec_serve`: a fresh
+``python -m caselink_cli serve``); the test suite starts the same command forked from an
+interpreter that has imported it (tests/forkserver.py), through that one seam.
 """
 
 from __future__ import annotations
@@ -17,14 +21,36 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any, ClassVar, Protocol
 
 import httpx
 
 from bloom import CaselinkError
 from service._tls import client_verify, transport_problem, untrusted_certificate
 
-__all__ = ["ServiceProcess", "free_port"]
+__all__ = ["ServeLauncher", "ServiceProcess", "exec_serve", "free_port"]
+
+
+class ServeLauncher(Protocol):
+    """Starts ``caselink serve ARGS`` with ``env``, in a session of its own, stdout and stderr
+    appended to ``log``; returns the process (``poll``, ``wait``, ``send_signal``, ``pid``
+    and ``returncode``, as :class:`subprocess.Popen` has them)."""
+
+    def __call__(self, args: Sequence[str], *, env: Mapping[str, str], log: Path) -> Any: ...
+
+
+def exec_serve(args: Sequence[str], *, env: Mapping[str, str], log: Path) -> subprocess.Popen:
+    """``python -m caselink_cli serve ARGS`` in a fresh interpreter (:class:`ServeLauncher`)."""
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "caselink_cli", "serve", *args],
+            env=dict(env),
+            stdout=out,
+            stderr=out,
+            start_new_session=True,
+        )
 
 
 def free_port() -> int:
@@ -35,6 +61,8 @@ def free_port() -> int:
 
 class ServiceProcess:
     """``with ServiceProcess(database_url, log=path) as svc: Client(svc.url, key)``."""
+
+    launch: ClassVar[ServeLauncher] = staticmethod(exec_serve)  # how the process starts
 
     def __init__(
         self,
@@ -66,7 +94,7 @@ class ServiceProcess:
         self._env.setdefault("CASELINK_STATE_DIR", str(log.parent / "caselink-state"))
         self._verify = client_verify(ca_file)
         self._log, self._timeout = log, startup_timeout
-        self.process: subprocess.Popen | None = None
+        self.process: Any = None  # what ``launch`` returned: a subprocess.Popen by default
 
     def start(self, attempts: int = 3) -> ServiceProcess:
         """Start and wait for ``/healthz``; a port taken meanwhile is retried on another."""
@@ -80,12 +108,8 @@ class ServiceProcess:
 
     def _launch(self) -> bool:
         """True once healthy; False if the port was taken before the service bound it."""
-        cmd = [sys.executable, "-m", "caselink_cli", "serve", "--port", str(self.port)]
         start = self._log.stat().st_size if self._log.exists() else 0
-        with self._log.open("ab") as log:
-            self.process = subprocess.Popen(
-                cmd, env=self._env, stdout=log, stderr=log, start_new_session=True
-            )
+        self.process = type(self).launch(["--port", str(self.port)], env=self._env, log=self._log)
         deadline = time.monotonic() + self._timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

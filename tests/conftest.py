@@ -6,6 +6,7 @@ import importlib.util
 import os
 import signal
 import sys
+from collections.abc import Iterator
 from types import ModuleType, SimpleNamespace
 
 import pandas as pd
@@ -41,6 +42,21 @@ def _our_modules_stay_the_ones_imported():
         if name not in sys.modules:
             del _LOADED[name]
     assert not replaced, f"this test dropped or re-imported our modules {replaced}"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _services_forked() -> Iterator[None]:
+    """Every :class:`service.ServiceProcess` of the run (the benches' services, TLS, keys at
+    rest) starts ``caselink serve`` forked from the worker's forkserver
+    (:func:`tests.forkserver.serve`) rather than in a fresh interpreter; its
+    ``CASELINK_TEST_EXEC_SERVERS=1`` makes them fresh interpreters again."""
+    from service._process import ServiceProcess
+    from tests.forkserver import serve
+
+    own = ServiceProcess.__dict__["launch"]
+    ServiceProcess.launch = staticmethod(serve)
+    yield
+    ServiceProcess.launch = own
 
 
 @pytest.fixture(scope="session")

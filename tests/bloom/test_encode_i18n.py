@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -21,6 +19,7 @@ from babel.messages.pofile import read_po
 
 from bloom import _i18n
 from bloom._rules import rows_text
+from tests import forkserver
 from tests.bloom.test_encode_register_errors import (
     SECRET_HEX,
     assert_no_values,
@@ -37,12 +36,12 @@ TRANSLATED = ("fr", "ar")
 
 
 def encode(tmp_path: Path, *args: object, env: dict[str, str] | None = None):
-    """``python -m caselink_cli encode`` in a fresh interpreter, ``env`` added."""
+    """``caselink encode`` in a process of its own (tests/forkserver.py), ``env`` added."""
     base = {k: v for k, v in os.environ.items() if k != _i18n.ENV}
     env = {**base, "CASELINK_SECRET": SECRET_HEX, "PYTHONPATH": str(ROOT), **(env or {})}
-    cmd = [sys.executable, "-m", "caselink_cli", "encode", "--agency", "a", *map(str, args)]
+    cmd = ["caselink", "encode", "--agency", "a", *map(str, args)]
     cmd += ["--out", str(tmp_path / "out.parquet")]
-    return subprocess.run(cmd, capture_output=True, env=env, cwd=tmp_path, timeout=300)
+    return forkserver.run(cmd, env=env, cwd=tmp_path, text=False)
 
 
 def _catalogue(locale: str):

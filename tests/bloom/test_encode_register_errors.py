@@ -1,9 +1,10 @@
-"""Messy registers through ``python -m caselink_cli encode``, as a data officer runs it.
+"""Messy registers through ``caselink encode``, as a data officer runs it.
 
 Each test writes a small register with the faults of one report (issue 15), runs the command
-in a fresh interpreter and checks the exit code, the true row numbers (the header is row 0,
-the first record row 1) in stderr and in ``--problems-out``, and that no cell value appears in
-either.
+in a process of its own (forked from an interpreter that has imported it, tests/forkserver.py:
+a process's own stdin, stdout, stderr and exit code) and checks the exit code, the true row
+numbers (the header is row 0, the first record row 1) in stderr and in ``--problems-out``,
+and that no cell value appears in either.
 """
 
 from __future__ import annotations
@@ -13,13 +14,12 @@ import io
 import json
 import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 
 import bloom
+from tests import forkserver
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET_HEX = "00" * 32
@@ -76,10 +76,10 @@ def schema_file(tmp_path: Path, **extra) -> Path:
 
 def encode(tmp_path: Path, *args: object, stdin: bytes | None = None):
     env = {**os.environ, "CASELINK_SECRET": SECRET_HEX, "PYTHONPATH": str(ROOT)}
-    cmd = [sys.executable, "-m", "caselink_cli", "encode", "--agency", "a", *map(str, args)]
+    cmd = ["caselink", "encode", "--agency", "a", *map(str, args)]
     if "--out" not in cmd:
         cmd += ["--out", str(tmp_path / "out.parquet")]
-    return subprocess.run(cmd, input=stdin, capture_output=True, env=env, cwd=tmp_path, timeout=300)
+    return forkserver.run(cmd, input=stdin, env=env, cwd=tmp_path, text=False)
 
 
 def stderr(r) -> str:

@@ -1,19 +1,19 @@
-"""``caselink evaluate`` run as a user runs it, ``python -m caselink_cli evaluate`` in a
-subprocess, on 300 synthetic people: progress per stage on stderr, the synthetic size from
-``--people``, the report's threshold, calibration, speed and HTML as written. The refusals
-run the same command in this process (:func:`tests.cli.caselink`: no interpreter to start for
-an argument refused before any work)."""
+"""``caselink evaluate`` run as a user runs it, in a process of its own (forked from an
+interpreter that has imported it, tests/forkserver.py), on 300 synthetic people: progress per
+stage on stderr, the synthetic size from ``--people``, the report's threshold, calibration,
+speed and HTML as written. The refusals run the same command in this process
+(:func:`tests.cli.caselink`: no process to start for an argument refused before any work)."""
 
 from __future__ import annotations
 
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests import forkserver
 from tests.cli import caselink
 
 REPO = Path(__file__).resolve().parents[2]
@@ -32,14 +32,7 @@ LINK_STAGES = (
 
 def _evaluate(*args: object) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "200"}
-    return subprocess.run(
-        [sys.executable, "-m", "caselink_cli", "evaluate", *map(str, args)],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return forkserver.run(["caselink", "evaluate", *args], cwd=REPO, env=env)
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,7 @@
 
 Each server is a process ``caselink serve`` with its own database (a SQLite file, or a
 fresh PostgreSQL schema dropped afterwards) and its own process group, killed at teardown;
-it is forked from the pytest worker's forkserver (:mod:`tests.service.forkserver`: the
+it is forked from the pytest worker's forkserver (:mod:`tests.forkserver`: the
 service imported once, not at every start).
 Its Ray is chosen where it is made (:func:`ray_settings`): it joins the test process's Ray
 (``ray_session``: one Ray per test process, not one start-up and shutdown per server), or
@@ -40,7 +40,7 @@ import bloom
 from service._tls import client_verify
 from service.client import Client
 from tests.conftest import POSTGRES_URL
-from tests.service.forkserver import CASELINK, Forked, spawn
+from tests.forkserver import Forked, popen, spawn
 
 BACKENDS = ("sqlite", "postgresql")
 STARTUP_TIMEOUT = 120.0
@@ -127,15 +127,10 @@ def service_env(db_url: str, ray: str | None = None, **extra: str) -> dict[str, 
     return env
 
 
-def caselink_started(db_url: str, *args: str) -> subprocess.Popen:
-    """Start the real ``caselink`` command on ``db_url``; read it with ``communicate``."""
-    return subprocess.Popen(
-        [str(CASELINK), *args],
-        env=service_env(db_url),
-        text=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+def caselink_started(db_url: str, *args: str) -> Forked | subprocess.Popen:
+    """Start the ``caselink`` command on ``db_url`` in a process of its own
+    (:func:`tests.forkserver.popen`); read it with ``communicate``."""
+    return popen(["caselink", *args], env=service_env(db_url))
 
 
 class Server:
@@ -170,7 +165,7 @@ class Server:
 
     def launch(self) -> None:
         """``caselink serve`` on this server's port, in a session of its own: forked from the
-        worker's forkserver (:mod:`tests.service.forkserver`: the service imported once)."""
+        worker's forkserver (:mod:`tests.forkserver`: the service imported once)."""
         self.starts += 1
         self.proc = spawn(
             ["caselink", "serve", "--host", "127.0.0.1", "--port", str(self.port)],

@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -23,11 +22,11 @@ from service import Client, ServiceProcess
 from service._admin import bootstrap_agency, open_database
 from service._datakeys import inventory
 from service._tables import batch_records
+from tests import forkserver
 from tests.atrest import filter_words, word_hits
 from tests.cli import caselink
 from tests.service.servers import make_database, ray_settings
 
-CASELINK = Path(sys.executable).with_name("caselink")
 COLUMNS = (batch_records.c.bloom, records_table.c.bloom)
 
 
@@ -79,17 +78,12 @@ class AtRest:
         """The command's entry function in this process (tests/cli.py), on this database."""
         return caselink(*args, env={"CASELINK_DATABASE_URL": self.db.url, **self.env, **env})
 
-    def serve(self, *args, **env: str) -> subprocess.Popen:
-        """The installed ``caselink serve``, started (read it with ``communicate``)."""
+    def serve(self, *args, **env: str) -> forkserver.Forked | subprocess.Popen:
+        """``caselink serve`` in a process of its own (tests/forkserver.py), started (read it
+        with ``communicate``)."""
         clean = {k: v for k, v in os.environ.items() if not k.startswith("CASELINK_")}
         full = {**clean, "CASELINK_DATABASE_URL": self.db.url, **self.env, **env}
-        return subprocess.Popen(
-            [str(CASELINK), "serve", *map(str, args)],
-            env=full,
-            text=True,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
+        return forkserver.popen(["caselink", "serve", *args], env=full)
 
     def run(self) -> dict:
         with Client(self.svc.url, self.keys["aga"]) as c:

@@ -15,7 +15,6 @@ import json
 import os
 import stat
 import subprocess
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -27,19 +26,16 @@ from service import Client, ServiceProcess
 from service._admin import bootstrap_agency, open_database
 from service._checkpoint import check_kept, read_checkpoints
 from service._signing import load_signer
+from tests import forkserver
 from tests.cli import caselink
 from tests.service.core.tamper import head, truncate
 from tests.service.servers import agreement_body, make_database, ray_settings
-
-CASELINK = Path(sys.executable).with_name("caselink")
 
 
 def _caselink(url: str, *args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CASELINK_")}
     env.update(CASELINK_DATABASE_URL=url, COLUMNS="2000")
-    return subprocess.run(
-        [str(CASELINK), *args], env=env, capture_output=True, text=True, timeout=120, check=False
-    )
+    return forkserver.run(["caselink", *args], env=env, timeout=120)  # a process of its own
 
 
 def _lines_of(data: bytes) -> list[dict]:

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from service import ServiceProcess
+from tests import forkserver
 from tests.cli import caselink
 from tests.service.servers import ray_settings
 
@@ -27,9 +28,9 @@ def cli(tmp_path_factory, febrl4, ray_session):
     work = tmp_path_factory.mktemp("cli")
     url = f"sqlite:///{work / 'caselink.db'}"
     clean = {k: v for k, v in os.environ.items() if not k.startswith("CASELINK_")}
-    boot = subprocess.run(
+    boot = forkserver.run(  # a process of its own (tests/forkserver.py)
         [
-            str(CASELINK),
+            "caselink",
             "admin",
             "create-agency",
             "operator",
@@ -38,9 +39,6 @@ def cli(tmp_path_factory, febrl4, ray_session):
             "--database-url",
             url,
         ],
-        capture_output=True,
-        text=True,
-        timeout=300,
         env=clean,
     )
     assert boot.returncode == 0, boot.stderr

@@ -10,7 +10,6 @@ import ipaddress
 import os
 import socket
 import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -18,10 +17,9 @@ import pytest
 
 from service import Client, ClientError, ServiceProcess
 from service._admin import bootstrap_agency, open_database
+from tests import forkserver
 from tests.cli import caselink
 from tests.service.servers import ray_settings
-
-CASELINK = Path(sys.executable).with_name("caselink")
 
 
 def _certificates(where: Path) -> tuple[Path, Path, Path]:
@@ -104,16 +102,11 @@ def _caselink(*args: str, **env: str) -> subprocess.CompletedProcess:
     return caselink(*args, env={"COLUMNS": "200", **env})
 
 
-def _serve(*args: object, **env: str) -> subprocess.Popen:
-    """The installed ``caselink serve``, started (read it with ``communicate``)."""
+def _serve(*args: object, **env: str) -> forkserver.Forked | subprocess.Popen:
+    """``caselink serve`` in a process of its own (tests/forkserver.py), started (read it
+    with ``communicate``)."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("CASELINK_")}
-    return subprocess.Popen(
-        [str(CASELINK), "serve", *map(str, args)],
-        text=True,
-        env={**clean, "COLUMNS": "200", **env},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    return forkserver.popen(["caselink", "serve", *args], env={**clean, "COLUMNS": "200", **env})
 
 
 def test_the_client_given_the_ca_talks_to_the_service_over_tls(tls):
