@@ -78,3 +78,20 @@ def test_redoc_renders_every_operation_with_no_google_fonts(visit, published):
     assert f"{published.url}/docs/static/redoc.standalone.js" in seen.requests
     assert not any("fonts" in u for u in seen.requests), json.dumps(seen.requests)
     assert seen.errors == []
+
+
+def test_a_request_to_another_host_is_aborted_and_recorded_and_the_services_pass(visit, published):
+    """The guard of every browser test (:func:`tests.service.browser.offline_page`): a fetch
+    to another host, or to another port of this one, fails at once and is listed by
+    ``elsewhere``; one to the service answers."""
+    seen = visit("/openapi.json")  # a page of the service's own, without a page's CSP
+    failed: dict[str, str] = {}
+    seen.page.on("requestfailed", lambda r: failed.setdefault(r.url, r.failure or ""))
+    fetch = "url => fetch(url).then(r => r.status, e => 'failed: ' + e.name)"
+    host, port = published.url.rsplit(":", 1)
+    outside = ["http://192.0.2.1/x.js", f"{host}:{int(port) % 65535 + 1}/healthz"]
+    assert [seen.page.evaluate(fetch, url) for url in outside] == ["failed: TypeError"] * 2
+    assert seen.page.evaluate(fetch, f"{published.url}/healthz") == 200
+    assert seen.elsewhere(published.url) == outside
+    # aborted by the guard, not refused or unreachable on the way out
+    assert failed == dict.fromkeys(outside, "net::ERR_INTERNET_DISCONNECTED")
