@@ -11,8 +11,10 @@ files the caller names), :func:`popen` one whose output the test reads (``commun
 :func:`run` one to its end (a ``subprocess.CompletedProcess``).
 
 One forkserver per pytest worker, started on first use: a Python process that imports the
-service's modules once (never Ray's, nor starts a thread: a fork copies only the forking
-thread) and then, per request on its stdin, forks a child that becomes the server. The
+service's modules once, and Ray's Python modules (importing them starts no thread and
+connects to nothing: ``ray.init`` in the child does that, as in a fresh process), never
+starts a thread itself (a fork copies only the forking thread), and then, per request on its
+stdin, forks a child that becomes the command. The
 forkserver reaps its children and writes each one's exit status (as ``Popen.returncode``
 says it: ``-N`` for signal N) to the file the request named; :class:`Forked` reads it back.
 
@@ -40,8 +42,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-# the modules a server imports before it serves (service.cli's serve imports the app)
-PRELOAD = ("caselink_cli", "service.cli", "service.api.app", "uvicorn")
+# the modules a server imports before it serves (service.cli's serve imports the app; Ray's
+# worker module is what ray.init needs)
+PRELOAD = ("caselink_cli", "service.cli", "service.api.app", "uvicorn", "ray._private.worker")
+# more modules to import first, comma-separated (the test of the refusal below starts a thread)
+PRELOAD_ENV = "FORKSERVER_TEST_PRELOAD"
 CASELINK = Path(sys.executable).with_name("caselink")  # the installed script
 
 
@@ -113,9 +118,13 @@ class _Server:
             start_new_session=True,
         )
         self.lock = threading.Lock()
-        ready = self._read()
-        if ready.get("ready") is not True:
-            raise RuntimeError(f"the forkserver did not start: {ready}")
+        try:
+            ready = self._read()
+            if ready.get("ready") is not True:
+                raise RuntimeError(f"the forkserver did not start: {ready}")
+        except (RuntimeError, ValueError):
+            self.stop()
+            raise
 
     def _read(self) -> dict[str, Any]:
         assert self.proc.stdout is not None
@@ -319,11 +328,22 @@ def _child(request: dict[str, Any]) -> None:
     sys.exit(0)
 
 
+def _warm_numba() -> None:
+    """numba's compiler and its JIT set up here, once (~0.45 s of CPU on these machines), by
+    compiling a trivial function (not cached, none of ours): a child then loads a kernel of
+    ours from numba's cache in milliseconds, as the second kernel of a process does, rather
+    than setting them up itself. Starts no thread."""
+    import numba
+
+    numba.njit(lambda x: x + 1)(1)
+
+
 def _main() -> None:
     import importlib
 
-    for name in PRELOAD:
+    for name in (*PRELOAD, *filter(None, os.environ.get(PRELOAD_ENV, "").split(","))):
         importlib.import_module(name)
+    _warm_numba()
     answers = sys.stdout
     if threading.active_count() != 1:  # a fork would copy a process with threads half-gone
         answers.write(json.dumps({"ready": False, "threads": threading.active_count()}) + "\n")

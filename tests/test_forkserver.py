@@ -142,3 +142,33 @@ def test_service_processes_are_forked_here_and_a_fresh_interpreter_by_default(tm
         assert proc.wait(timeout=120) == 0
         text = log.read_text()
         assert text.startswith("before\n") and "--port" in text  # appended, not replaced
+
+
+def test_a_forkserver_whose_imports_left_a_thread_running_refuses_and_the_script_runs(
+    tmp_path, monkeypatch
+):
+    """A fork copies only the forking thread: a forkserver with another thread running would
+    fork half a process. It says so instead of "ready", and the worker runs the installed
+    script from then on."""
+    (tmp_path / "busy_import.py").write_text(
+        "import threading, time\n"
+        "threading.Thread(target=time.sleep, args=(120,), daemon=True).start()\n"
+    )
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])
+    )
+    monkeypatch.setenv(forkserver.PRELOAD_ENV, "busy_import")
+    with pytest.raises(RuntimeError, match="'ready': False, 'threads': 2"):
+        forkserver._Server()
+    # the fallback, as _the_server takes it for a worker whose forkserver did not start
+    monkeypatch.setattr(forkserver, "_server", None)
+    monkeypatch.setattr(forkserver, "_broken", False)
+    assert forkserver._the_server() is None and forkserver._broken
+    proc = spawn(
+        ["caselink", "--version"],
+        env=dict(os.environ),
+        cwd=tmp_path,
+        stdout=tmp_path / "out",
+        stderr=tmp_path / "err",
+    )
+    assert isinstance(proc, subprocess.Popen) and proc.wait(timeout=120) == 0
