@@ -30,15 +30,28 @@ import httpx
 from bloom import CaselinkError
 from service._tls import client_verify, transport_problem, untrusted_certificate
 
-__all__ = ["ServeLauncher", "ServiceProcess", "exec_serve", "free_port"]
+__all__ = ["LaunchedProcess", "ServeLauncher", "ServiceProcess", "exec_serve", "free_port"]
+
+
+class LaunchedProcess(Protocol):
+    """What :class:`ServiceProcess` uses of a started service: as :class:`subprocess.Popen`
+    has it."""
+
+    pid: int
+    returncode: Any
+
+    def poll(self) -> int | None: ...
+    def wait(self, timeout: float | None = None) -> int: ...
+    def send_signal(self, sig: int) -> None: ...
 
 
 class ServeLauncher(Protocol):
     """Starts ``caselink serve ARGS`` with ``env``, in a session of its own, stdout and stderr
-    appended to ``log``; returns the process (``poll``, ``wait``, ``send_signal``, ``pid``
-    and ``returncode``, as :class:`subprocess.Popen` has them)."""
+    appended to ``log``, and returns the process."""
 
-    def __call__(self, args: Sequence[str], *, env: Mapping[str, str], log: Path) -> Any: ...
+    def __call__(
+        self, args: Sequence[str], *, env: Mapping[str, str], log: Path
+    ) -> LaunchedProcess: ...
 
 
 def exec_serve(args: Sequence[str], *, env: Mapping[str, str], log: Path) -> subprocess.Popen:
@@ -94,7 +107,7 @@ class ServiceProcess:
         self._env.setdefault("CASELINK_STATE_DIR", str(log.parent / "caselink-state"))
         self._verify = client_verify(ca_file)
         self._log, self._timeout = log, startup_timeout
-        self.process: Any = None  # what ``launch`` returned: a subprocess.Popen by default
+        self.process: LaunchedProcess | None = None  # a subprocess.Popen by default
 
     def start(self, attempts: int = 3) -> ServiceProcess:
         """Start and wait for ``/healthz``; a port taken meanwhile is retried on another."""
