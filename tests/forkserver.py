@@ -51,14 +51,10 @@ CASELINK = Path(sys.executable).with_name("caselink")  # the installed script
 
 
 class Forked:
-    """A forked ``caselink``, as much of ``subprocess.Popen`` as the tests use; ``output``:
-    the folder of the stdout and stderr files :meth:`communicate` reads (:func:`popen`)."""
+    """A forked ``caselink``, as much of ``subprocess.Popen`` as the tests use."""
 
-    def __init__(
-        self, pid: int, status: Path, args: list[str], output: Path | None = None, text=True
-    ) -> None:
+    def __init__(self, pid: int, status: Path, args: list[str]) -> None:
         self.pid, self.status, self.args = pid, status, args
-        self.output, self.text = output, text
         self.returncode: int | None = None
 
     def poll(self) -> int | None:
@@ -80,28 +76,36 @@ class Forked:
         if self.poll() is None:  # never a signal to a pid the system may have reused
             os.kill(self.pid, sig)
 
+
+class Captured:
+    """A started ``caselink`` (forked, or the installed script) whose stdout and stderr go
+    to files in ``output``, read back by :meth:`communicate` (:func:`popen`)."""
+
+    def __init__(self, proc: Forked | subprocess.Popen, output: Path, text: bool) -> None:
+        self.proc, self.output, self.text = proc, output, text
+
+    @property
+    def returncode(self) -> int | None:
+        return self.proc.poll()
+
     def communicate(self, timeout: float | None = None) -> tuple[Any, Any]:
-        """Wait for the end (``subprocess.TimeoutExpired`` after ``timeout``), then its
-        stdout and stderr (str with ``text``, else bytes); its files are removed."""
-        if self.output is None:
-            raise ValueError("this process writes to files its caller named: read those")
-        self.wait(timeout)
+        """Wait for the end (``subprocess.TimeoutExpired`` after ``timeout``: it is killed),
+        then its stdout and stderr (str with ``text``, else bytes); its files are removed."""
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.close()
+            raise
         out, err = ((self.output / n).read_bytes() for n in ("stdout", "stderr"))
+        self.close()
+        return (out.decode(), err.decode()) if self.text else (out, err)
+
+    def close(self) -> None:
+        """Kill it if it still runs, and remove its files."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()
         shutil.rmtree(self.output, ignore_errors=True)
-        self.output = None
-        if self.text:
-            return out.decode(), err.decode()
-        return out, err
-
-    def __enter__(self) -> Forked:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.poll() is None:
-            self.send_signal(signal.SIGKILL)
-            self.wait()
-        if self.output is not None:
-            shutil.rmtree(self.output, ignore_errors=True)
 
 
 class _Server:
@@ -174,7 +178,7 @@ def _forkserver_or_none() -> _Server | None:
 
 
 def spawn(
-    argv: Sequence[str],
+    argv: Sequence[object],
     *,
     env: Mapping[str, str],
     cwd: Path | str,
@@ -222,31 +226,17 @@ def popen(
     cwd: Path | str | None = None,
     input: bytes | str | None = None,
     text: bool = True,
-) -> Forked | subprocess.Popen:
-    """``caselink ARGV[1:]`` started with ``input`` on its stdin (a file: nothing to feed as
-    it runs), its output kept for ``communicate`` (the installed script with pipes where
-    there is no forkserver)."""
-    args = [str(a) for a in argv]
-    cwd = cwd or os.getcwd()
+) -> Captured:
+    """``caselink ARGV[1:]`` (:func:`spawn`) started with ``input`` on its stdin (a file:
+    nothing to feed as it runs), its output kept for ``communicate``."""
     output = Path(tempfile.mkdtemp(prefix="caselink-forked-"))
     stdin = None
     if input is not None:
         stdin = output / "stdin"
         stdin.write_bytes(input.encode() if isinstance(input, str) else input)
-    if _forkserver_or_none() is None:
-        with stdin.open("rb") if stdin else contextlib.nullcontext(subprocess.DEVNULL) as source:
-            proc = subprocess.Popen(
-                [str(CASELINK), *args[1:]], env=dict(env), cwd=cwd, text=text, stdin=source,
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
-            )  # fmt: skip
-        shutil.rmtree(output, ignore_errors=True)
-        return proc
-    proc = spawn(
-        args, env=env, cwd=cwd, stdin=stdin, stdout=output / "stdout", stderr=output / "stderr"
-    )
-    assert isinstance(proc, Forked)
-    proc.output, proc.text = output, text
-    return proc
+    files = {"stdout": output / "stdout", "stderr": output / "stderr"}
+    proc = spawn(argv, env=env, cwd=cwd or os.getcwd(), stdin=stdin, **files)
+    return Captured(proc, output, text)
 
 
 def run(
@@ -259,16 +249,11 @@ def run(
     timeout: float = 300,
 ) -> subprocess.CompletedProcess:
     """``caselink ARGV[1:]`` to its end, as ``subprocess.run(..., capture_output=True)``
-    reports it: a process of its own, forked (:func:`popen`)."""
-    with popen(argv, env=env, cwd=cwd, input=input, text=text) as proc:
-        try:
-            out, err = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
-            raise
+    reports it: a process of its own (:func:`popen`)."""
+    proc = popen(argv, env=env, cwd=cwd, input=input, text=text)
+    out, err = proc.communicate(timeout=timeout)
     assert proc.returncode is not None
-    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+    return subprocess.CompletedProcess([str(a) for a in argv], proc.returncode, out, err)
 
 
 def serve(args: Sequence[str], *, env: Mapping[str, str], log: Path) -> Forked | subprocess.Popen:

@@ -123,7 +123,7 @@ def test_run_gives_a_commands_stdin_output_and_exit_code_as_the_installed_script
 
 def test_popen_communicates_text_or_bytes_and_a_usage_error_exits_2(forked_only, tmp_path):
     proc = forkserver.popen(["caselink", "--version"], env=dict(os.environ), cwd=tmp_path)
-    assert isinstance(proc, Forked)
+    assert isinstance(proc.proc, Forked)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0 and out.startswith("caselink ") and err == ""
     r = forkserver.run(["caselink", "no-such-command"], env=dict(os.environ), text=False)
@@ -172,3 +172,15 @@ def test_a_forkserver_whose_imports_left_a_thread_running_refuses_and_the_script
         stderr=tmp_path / "err",
     )
     assert isinstance(proc, subprocess.Popen) and proc.wait(timeout=120) == 0
+
+
+def test_a_command_past_its_timeout_is_killed_and_its_files_removed(
+    forked_only, tmp_path, ray_session
+):
+    from tests.service.servers import free_port, service_env
+
+    env = service_env(f"sqlite:///{tmp_path / 'db.sqlite'}", ray_session.address)
+    proc = forkserver.popen(["caselink", "serve", "--port", free_port()], env=env, cwd=tmp_path)
+    with pytest.raises(subprocess.TimeoutExpired):
+        proc.communicate(timeout=1)  # a server runs until it is stopped
+    assert proc.returncode == -signal.SIGKILL and not proc.output.exists()

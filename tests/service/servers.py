@@ -40,7 +40,7 @@ import bloom
 from service._tls import client_verify
 from service.client import Client
 from tests.conftest import POSTGRES_URL
-from tests.forkserver import Forked, popen, spawn
+from tests.forkserver import Captured, Forked, popen, spawn
 
 BACKENDS = ("sqlite", "postgresql")
 STARTUP_TIMEOUT = 120.0
@@ -127,7 +127,7 @@ def service_env(db_url: str, ray: str | None = None, **extra: str) -> dict[str, 
     return env
 
 
-def caselink_started(db_url: str, *args: str) -> Forked | subprocess.Popen:
+def caselink_started(db_url: str, *args: str) -> Captured:
     """Start the ``caselink`` command on ``db_url`` in a process of its own
     (:func:`tests.forkserver.popen`); read it with ``communicate``."""
     return popen(["caselink", *args], env=service_env(db_url))
@@ -388,7 +388,7 @@ class World:
     first_run: dict
     first_cases: dict[str, list[dict]] = field(default_factory=dict)
     workdir: Path = Path()
-    cli_verify: subprocess.Popen | None = None  # caselink admin verify-audit, started at the end
+    cli_verify: Captured | None = None  # caselink admin verify-audit, started at the end
     _cli_result: tuple[int, str, str] | None = None
 
     def verify_audit_cli(self) -> tuple[int, str, str]:

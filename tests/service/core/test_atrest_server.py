@@ -78,7 +78,7 @@ class AtRest:
         """The command's entry function in this process (tests/cli.py), on this database."""
         return caselink(*args, env={"CASELINK_DATABASE_URL": self.db.url, **self.env, **env})
 
-    def serve(self, *args, **env: str) -> forkserver.Forked | subprocess.Popen:
+    def serve(self, *args, **env: str) -> forkserver.Captured:
         """``caselink serve`` in a process of its own (tests/forkserver.py), started (read it
         with ``communicate``)."""
         clean = {k: v for k, v in os.environ.items() if not k.startswith("CASELINK_")}

@@ -102,7 +102,7 @@ def _caselink(*args: str, **env: str) -> subprocess.CompletedProcess:
     return caselink(*args, env={"COLUMNS": "200", **env})
 
 
-def _serve(*args: object, **env: str) -> forkserver.Forked | subprocess.Popen:
+def _serve(*args: object, **env: str) -> forkserver.Captured:
     """``caselink serve`` in a process of its own (tests/forkserver.py), started (read it
     with ``communicate``)."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("CASELINK_")}
