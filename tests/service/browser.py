@@ -2,10 +2,18 @@
 tests/service/console.
 
 :func:`chromium` launches it by its executable path (``make browser`` installs it; Playwright
-downloads no browser here). :func:`offline_page` opens a page in a new context that records
-every request the page makes, even one its Content-Security-Policy stops, aborts any to
-another host than the server (this machine has no route out anyway, and a page must not wait
-on one), and records every error the page logs (:class:`Visit`).
+downloads no browser here): Debian's headless shell of Chromium (package
+``chromium-headless-shell``: the same Blink and V8, without the desktop browser around them;
+Playwright's own default for headless runs), or the binary :data:`CHROMIUM_ENV` names
+(``/usr/bin/chromium``, the full browser, for ``make screenshots``). On 2026-12-06 the journey
+walks (tests/service/console/test_console_journey_browser.py, 21 tests, servers included)
+took 238 and 248 s of machine CPU in the full browser and 163 and 166 s in the headless
+shell (/proc/stat, this 2-core machine otherwise idle), with the same results.
+
+:func:`offline_page` opens a page in a new context that records every request the page
+makes, even one its Content-Security-Policy stops, aborts any to another host than the
+server (this machine has no route out anyway, and a page must not wait on one), and records
+every error the page logs (:class:`Visit`).
 
 The fixtures :func:`browser` (one Chromium for a folder's tests) and :func:`open_page` (a
 fresh context per page opened, closed after the test) are imported by the conftest of each
@@ -25,7 +33,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ENV = "CASELINK_TEST_CHROMIUM"  # another Chromium binary to drive
+CHROMIUM = Path(os.environ.get(CHROMIUM_ENV) or "/usr/bin/chromium-headless-shell")
 LOAD_TIMEOUT_MS = 60_000  # a cap on waits for what the page shows; none is a fixed sleep
 OFFLINE_SCHEMES = ("data", "blob")  # in-page content, never a request to a host
 
@@ -35,8 +44,9 @@ def chromium() -> Iterator[Any]:
     """A headless Chromium (Debian's), closed afterwards; fails the test if there is none."""
     if not CHROMIUM.exists():
         pytest.fail(
-            f"no Chromium at {CHROMIUM}: `make browser` installs Debian's "
-            "(apt-get install -y chromium); this test needs a real browser"
+            f"no Chromium at {CHROMIUM}: `make browser` installs Debian's (apt-get install "
+            f"-y chromium chromium-headless-shell; {CHROMIUM_ENV} names another binary); "
+            "this test needs a real browser"
         )
     from playwright.sync_api import sync_playwright
 

@@ -70,7 +70,8 @@ def test_a_small_registry_is_built_here(registry):
     try:
         before = {p.pid for p in _workers()}
         assert store.refresh(AGREEMENT).result(300).records == 360
-        assert {p.pid for p in _workers()} == before
+        # no child started; one an earlier test's pool left exiting may have gone meanwhile
+        assert {p.pid for p in _workers()} <= before
     finally:
         store.shutdown()
 
