@@ -43,8 +43,16 @@ from pathlib import Path
 from typing import Any
 
 # the modules a server imports before it serves (service.cli's serve imports the app; Ray's
-# worker module is what ray.init needs)
-PRELOAD = ("caselink_cli", "service.cli", "service.api.app", "uvicorn", "ray._private.worker")
+# worker module is what ray.init needs), and the client the service's other commands use
+# (``service`` gives its names on first use: importing it loads neither)
+PRELOAD = (
+    "caselink_cli",
+    "service.cli",
+    "service.api.app",
+    "service.client",
+    "uvicorn",
+    "ray._private.worker",
+)
 # more modules to import first, comma-separated (the test of the refusal below starts a thread)
 PRELOAD_ENV = "FORKSERVER_TEST_PRELOAD"
 CASELINK = Path(sys.executable).with_name("caselink")  # the installed script

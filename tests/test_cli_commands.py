@@ -41,6 +41,15 @@ def test_an_encoder_command_loads_neither_the_service_nor_linkage():
     assert loaded.isdisjoint({"service", "linkage", "fastapi", "sqlalchemy", "ray", "alembic"})
 
 
+def test_a_service_command_loads_neither_the_web_app_nor_the_database():
+    """``service`` and ``service.api`` give their names on first use: a command of the
+    service's CLI (the client's, or the admin's help) does not import the app with them."""
+    loaded = _loaded_after("agreement", "--help")
+    assert "service" in loaded
+    web = {"fastapi", "starlette", "jinja2", "uvicorn", "sqlalchemy", "alembic", "linkage", "ray"}
+    assert loaded.isdisjoint(web), sorted(loaded & web)
+
+
 @pytest.mark.parametrize("name", list(caselink_cli.COMMANDS))
 def test_each_listed_command_is_its_package_s_with_its_own_help_line(name):
     command = caselink_cli.real_command(name)

@@ -7,6 +7,8 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -62,6 +64,20 @@ def test_a_worker_built_index_answers_as_one_built_here(registry):
         assert there.search(q, top_k=3) == here.search(q, top_k=3)
     finally:
         store.shutdown()
+
+
+def test_the_worker_process_imports_no_part_of_the_web_service():
+    """A spawned worker imports the module of ``build_in_worker`` to unpickle the call:
+    not the app, the console or Ray with it (``service`` gives its names on first use)."""
+    probe = (
+        "import sys, service._index_process\n"
+        "print(' '.join({m.split('.')[0] for m in sys.modules}))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=300, check=True
+    )
+    web = {"fastapi", "starlette", "jinja2", "uvicorn", "ray", "httpx"}
+    assert set(out.stdout.split()).isdisjoint(web)
 
 
 def test_a_small_registry_is_built_here(registry):
