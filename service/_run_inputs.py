@@ -25,13 +25,21 @@ import bloom
 import linkage
 from linkage.sealing import FilterCodec
 
+# Imported with this module, which a run's task imports to unpickle its RunInputs: before the
+# run's memory budget applies (linkage's memory_budget), not inside it, where a module loaded
+# for the first time failed as the budget's cause did not (a SystemError of an extension
+# module's set-up under a 1 MiB budget, on PostgreSQL, once ``service`` stopped importing
+# all of itself).
+from service._batches import load_batch
+from service._db import make_engine, reader_engine
+from service._index_process import shareable_url
+from service._tables import agencies, batches
+
 __all__ = ["RunInputs", "inputs_url"]
 
 
 def inputs_url(engine: sa.Engine, codec: FilterCodec | None, local_ray: bool) -> str | None:
     """The URL a run's task may read from, or ``None`` where it must not or cannot."""
-    from service._index_process import shareable_url
-
     if codec is not None and getattr(codec, "path", None) is None:
         return None  # the keys live only in this process
     if engine.dialect.name == "sqlite" and not local_ray:
@@ -41,8 +49,6 @@ def inputs_url(engine: sa.Engine, codec: FilterCodec | None, local_ray: bool) ->
 
 @functools.cache
 def _engine(url: str) -> sa.Engine:
-    from service._db import make_engine, reader_engine
-
     return reader_engine(make_engine(url))
 
 
@@ -72,9 +78,6 @@ class RunInputs:
         )
 
     def load(self) -> tuple[Sequence[bloom.EncodedBatch], linkage.RegistryState]:
-        from service._batches import load_batch
-        from service._tables import agencies, batches
-
         b = batches.c
         with _engine(self.url).connect() as conn:
             rows = conn.execute(

@@ -1,0 +1,42 @@
+"""A run's task reads its inputs itself (:mod:`service._run_inputs`) inside the run's memory
+budget; what it reads them with must be imported before the budget applies. The task imports
+``service._run_inputs`` to unpickle its :class:`RunInputs`, outside the budget; a module of
+ours first imported inside it failed as something else than the budget (a SystemError of an
+extension module's set-up under a 1 MiB budget, on PostgreSQL, once ``service`` gave its
+names on first use and no longer imported all of itself with ``service._run_inputs``)."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import service._run_inputs
+
+
+def test_unpickling_the_inputs_imports_every_module_the_load_reads_with():
+    probe = (
+        "import pickle, sys\n"
+        "from service._run_inputs import RunInputs\n"
+        "pickle.loads(pickle.dumps(RunInputs('sqlite://', None, 'agr', 'fp', ('b',))))\n"
+        "print(' '.join(m for m in sys.modules if m.startswith('service.')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=300, check=True
+    )
+    loaded = set(out.stdout.split())
+    assert {"service._batches", "service._db", "service._tables"} <= loaded
+
+
+def test_the_inputs_module_imports_nothing_in_its_functions():
+    """An import inside a function would run inside the budget: every import is at the top."""
+    tree = ast.parse(Path(service._run_inputs.__file__).read_text(encoding="utf-8"))
+    inside = [
+        f"{fn.name}: line {node.lineno}"
+        for fn in ast.walk(tree)
+        if isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef)
+        for node in ast.walk(fn)
+        if isinstance(node, ast.Import | ast.ImportFrom)
+    ]
+    assert inside == []
