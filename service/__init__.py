@@ -39,7 +39,7 @@ _EXPORTS = {  # public name -> its module: imported on first use
     "ServiceError": "service.api.errors",
     "ServiceProcess": "service._process",
     "Settings": "service._settings",
-    "create_app": "service.api",
+    "create_app": "service.api.app",  # its own module: service.api is lazy too
     "get_settings": "service._settings",
 }
 
