@@ -14,10 +14,12 @@ import os
 import threading
 import weakref
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 __all__ = ["BUSY_TIMEOUT_MS", "make_engine", "migrate", "ping", "reader_engine"]
 
@@ -76,6 +78,8 @@ def make_engine(url: str, *, autocheckpoint: bool = True) -> sa.Engine:
 
 
 def _config() -> Config:
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(_MIGRATIONS))
     return cfg
@@ -89,7 +93,10 @@ def migrate(engine: sa.Engine) -> None:
 
     On PostgreSQL an advisory lock held for the transaction makes replicas starting at once
     migrate one after the other (the second finds the schema current); SQLite's
-    ``BEGIN IMMEDIATE`` does the same there."""
+    ``BEGIN IMMEDIATE`` does the same there. Alembic is imported here, on first use: a run's
+    task reads through this module and never migrates."""
+    from alembic import command
+
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_MIGRATION_LOCK)))

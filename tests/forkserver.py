@@ -44,12 +44,14 @@ from typing import Any
 
 # the modules a server imports before it serves (service.cli's serve imports the app; Ray's
 # worker module is what ray.init needs), and the client the service's other commands use
-# (``service`` gives its names on first use: importing it loads neither)
+# (``service`` gives its names on first use: importing it loads neither), and Alembic, which
+# a server's start-up migration imports on first use
 PRELOAD = (
     "caselink_cli",
     "service.cli",
     "service.api.app",
     "service.client",
+    "alembic.command",
     "uvicorn",
     "ray._private.worker",
 )
