@@ -49,6 +49,7 @@ SECTIONS: dict[str, tuple[str, str]] = {
     "families_recall": ("evaluation._bench_familyrecall", "bench_families_recall"),
     "review_band": ("evaluation._review_band", "bench_review_band"),
     "review_learning": ("evaluation._review_learning", "bench_review_learning"),
+    "startup": ("evaluation._bench_startup", "bench_startup"),
 }
 
 
