@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from bloom import CaselinkError
+from caselink_errors import CaselinkError
 from caselink_output import JSON, print_json
 from service._keys import ROLES
 

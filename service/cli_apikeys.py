@@ -21,7 +21,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from bloom import CaselinkError
+from caselink_errors import CaselinkError
 from caselink_output import JSON, is_stdio, print_json
 from service.cli_client import CA, KEY, URL, agency_app, client, write_key
 

@@ -24,9 +24,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from bloom._households import split_scopes
 from caselink_output import JSON, print_json, read_text
-from service.api.models_consent import CONSENT_REFS_MAX
 from service.cli_client import AGREEMENT, CA, KEY, URL, client
 from service.cli_withdraw import refs_in
 
@@ -48,6 +46,8 @@ LABELS = {
 
 
 def _scopes(scopes: str | None, unsaid: bool) -> list[str] | None:
+    from bloom._households import split_scopes  # here: `bloom` loads its whole encoder
+
     if (scopes is None) == (not unsaid):
         raise typer.BadParameter("give either --scopes or --unsaid (one of them)")
     return None if unsaid else sorted(set(split_scopes(scopes)))
@@ -86,6 +86,8 @@ def set_command(
     refs = [ref for _, ref in refs_in(read_text(refs_file, "--refs-file"))]
     if not refs:
         raise typer.BadParameter("the file holds no ref (one per line)", param_hint="--refs-file")
+    from service.api.models_consent import CONSENT_REFS_MAX  # its models import bloom
+
     distinct = list(dict.fromkeys(refs))
     parts = [distinct[k : k + CONSENT_REFS_MAX] for k in range(0, len(distinct), CONSENT_REFS_MAX)]
     with (

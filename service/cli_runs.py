@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn
 from rich.table import Table
 
-from bloom import CaselinkError
+from caselink_errors import CaselinkError
 from caselink_output import JSON, print_json
 from service.cli_client import AGREEMENT, CA, KEY, URL, client
 

@@ -50,6 +50,15 @@ def test_a_service_command_loads_neither_the_web_app_nor_the_database():
     assert loaded.isdisjoint(web), sorted(loaded & web)
 
 
+def test_a_service_command_loads_neither_the_encoder_nor_its_numerics():
+    """A client command talks HTTP: it takes the error tree from ``caselink_errors`` and the
+    consent rules of ``bloom`` only when a consent command runs, so its start-up imports
+    neither ``bloom`` (whose package loads the whole encoder) nor numba, pandas or pyarrow."""
+    loaded = _loaded_after("agreement", "--help") | _loaded_after("consent", "--help")
+    encoder = {"bloom", "numba", "numpy", "pandas", "pyarrow", "scipy"}
+    assert loaded.isdisjoint(encoder), sorted(loaded & encoder)
+
+
 @pytest.mark.parametrize("name", list(caselink_cli.COMMANDS))
 def test_each_listed_command_is_its_package_s_with_its_own_help_line(name):
     command = caselink_cli.real_command(name)
