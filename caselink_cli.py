@@ -1,10 +1,11 @@
 """The `caselink` command: one subcommand per job, each owned by its package.
 
 Each package's commands are imported only when one of them runs: ``caselink --help`` and
-``caselink encode`` never load FastAPI, SQLAlchemy, Ray or SciPy. :data:`COMMANDS` names, for
-every top-level command, the module that registers it (its ``register(app)``) and the line
-``caselink --help`` shows for it — the first line of the command's own help, which a test
-holds them to.
+``caselink encode`` never load FastAPI, SQLAlchemy or Ray, and a command of the service (a
+client of its HTTP API) not the encoder's numerics either (numba, pandas, pyarrow).
+:data:`COMMANDS` names, for every top-level command, the module that registers it (its
+``register(app)``) and the line ``caselink --help`` shows for it — the first line of the
+command's own help, which a test holds them to.
 
 Shell completion (``caselink --install-completion``, ``--show-completion``; the shell asks
 through ``_CASELINK_COMPLETE``) walks the same lazy group: a command's package is imported
