@@ -15,34 +15,31 @@ from pathlib import Path
 import service._run_inputs
 
 
-def test_unpickling_the_inputs_imports_every_module_the_load_reads_with():
+def _loaded_after_unpickling() -> set[str]:
+    """Every module a fresh interpreter holds once it has unpickled a run's inputs, as the
+    run's task does."""
     probe = (
         "import pickle, sys\n"
         "from service._run_inputs import RunInputs\n"
         "pickle.loads(pickle.dumps(RunInputs('sqlite://', None, 'agr', 'fp', ('b',))))\n"
-        "print(' '.join(m for m in sys.modules if m.startswith('service.')))"
+        "print(' '.join(sys.modules))"
     )
     out = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, timeout=300, check=True
     )
-    loaded = set(out.stdout.split())
-    assert {"service._batches", "service._db", "service._tables"} <= loaded
+    return set(out.stdout.split())
+
+
+def test_unpickling_the_inputs_imports_every_module_the_load_reads_with():
+    assert {"service._batches", "service._db", "service._tables"} <= _loaded_after_unpickling()
 
 
 def test_a_runs_task_does_not_import_the_migrations_tool():
     """Alembic (about 0.17 s of a fresh worker's imports) only migrates; a run's task reads
     through service._db and never migrates, so unpickling its inputs leaves Alembic out."""
-    probe = (
-        "import pickle, sys\n"
-        "from service._run_inputs import RunInputs\n"
-        "pickle.loads(pickle.dumps(RunInputs('sqlite://', None, 'agr', 'fp', ('b',))))\n"
-        "print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=300, check=True
-    )
-    assert "alembic" not in out.stdout.split()
-    assert "sqlalchemy" in out.stdout.split()  # the probe saw the module's own imports
+    packages = {m.split(".")[0] for m in _loaded_after_unpickling()}
+    assert "alembic" not in packages
+    assert "sqlalchemy" in packages  # the probe saw the module's own imports
 
 
 def test_the_inputs_module_imports_nothing_in_its_functions():
