@@ -3,12 +3,10 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 
 import caselink_cli
+from evaluation._bench_startup import packages, probe_once
 
 HEAVY = ("fastapi", "sqlalchemy", "alembic", "ray", "scipy", "numba", "pyarrow", "pandas")
 PACKAGES = ("bloom", "blocking", "linkage", "evaluation", "service")
@@ -17,17 +15,12 @@ PACKAGES = ("bloom", "blocking", "linkage", "evaluation", "service")
 def _loaded_after(*args: str) -> set[str]:
     """Top-level modules loaded by ``caselink ARGS`` in a fresh interpreter (exit 0)."""
     probe = (
-        "import sys\n"
         "from typer.testing import CliRunner\n"
         "import caselink_cli\n"
         f"r = CliRunner().invoke(caselink_cli.app, {list(args)!r})\n"
         "assert r.exit_code == 0, r.output\n"
-        "print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=300, check=True
-    )
-    return set(out.stdout.split())
+    return packages(probe_once(probe)[1])
 
 
 def test_the_command_list_loads_no_package():

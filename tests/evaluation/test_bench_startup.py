@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from evaluation._bench_startup import HEAVY, PROBES, bench_startup, probe_once
+from evaluation._bench_startup import HEAVY, PROBES, bench_startup, packages, probe_once
 
 
 def test_a_runs_task_is_measured_with_what_it_loads():
@@ -21,7 +21,7 @@ def test_a_runs_task_is_measured_with_what_it_loads():
 
 def test_the_bare_interpreter_loads_nothing_heavy_and_a_failing_probe_says_so():
     cpu, loaded = probe_once(PROBES["bare_interpreter"])
-    assert cpu > 0 and not set(HEAVY) & set(loaded)
+    assert cpu > 0 and not set(HEAVY) & packages(loaded)
     with pytest.raises(RuntimeError, match="startup probe failed"):
         probe_once("raise SystemExit(3)\n")
 

@@ -8,38 +8,34 @@ names on first use and no longer imported all of itself with ``service._run_inpu
 from __future__ import annotations
 
 import ast
-import subprocess
-import sys
 from pathlib import Path
 
+import pytest
+
 import service._run_inputs
+from evaluation._bench_startup import packages, probe_once
 
 
-def _loaded_after_unpickling() -> set[str]:
+@pytest.fixture(scope="module")
+def unpickled() -> set[str]:
     """Every module a fresh interpreter holds once it has unpickled a run's inputs, as the
-    run's task does."""
-    probe = (
-        "import pickle, sys\n"
+    run's task does (one interpreter for the tests that read it)."""
+    return probe_once(
+        "import pickle\n"
         "from service._run_inputs import RunInputs\n"
         "pickle.loads(pickle.dumps(RunInputs('sqlite://', None, 'agr', 'fp', ('b',))))\n"
-        "print(' '.join(sys.modules))"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=300, check=True
-    )
-    return set(out.stdout.split())
+    )[1]
 
 
-def test_unpickling_the_inputs_imports_every_module_the_load_reads_with():
-    assert {"service._batches", "service._db", "service._tables"} <= _loaded_after_unpickling()
+def test_unpickling_the_inputs_imports_every_module_the_load_reads_with(unpickled):
+    assert {"service._batches", "service._db", "service._tables"} <= unpickled
 
 
-def test_a_runs_task_does_not_import_the_migrations_tool():
+def test_a_runs_task_does_not_import_the_migrations_tool(unpickled):
     """Alembic (about 0.17 s of a fresh worker's imports) only migrates; a run's task reads
     through service._db and never migrates, so unpickling its inputs leaves Alembic out."""
-    packages = {m.split(".")[0] for m in _loaded_after_unpickling()}
-    assert "alembic" not in packages
-    assert "sqlalchemy" in packages  # the probe saw the module's own imports
+    assert "alembic" not in packages(unpickled)
+    assert "sqlalchemy" in packages(unpickled)  # the probe saw the module's own imports
 
 
 def test_the_inputs_module_imports_nothing_in_its_functions():
