@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import httpx
 import pytest
 
 from service._audit import append_many
 from service._tables import agreements
+from tests.service import loopback
 from tests.service.browser import (
     LOAD_TIMEOUT_MS,
     Visit,
@@ -79,7 +79,7 @@ def oversight_server(console_service: Served) -> Oversight:
             .values(created_at=now - timedelta(days=150))
         )
         append_many(conn, agreement_id, past_entries(now, CASE_ID))
-    published = httpx.post(
+    published = loopback.post(
         f"{served.url}/v1/agreements/{agreement_id}/publication",
         headers={"Authorization": f"Bearer {served.steward}"},
     )

@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.service import loopback
 from tests.service.browser import (
     LOAD_TIMEOUT_MS,
     Visit,
@@ -47,7 +48,7 @@ class StewardServer:
 
     def get(self, path: str, key: str | None = None) -> httpx.Response:
         headers = {"Authorization": f"Bearer {key}"} if key else {}
-        return httpx.get(f"{self.url}{path}", headers=headers, timeout=30)
+        return loopback.get(f"{self.url}{path}", headers=headers, timeout=30)
 
 
 @pytest.fixture(scope="module")

@@ -8,13 +8,13 @@ import base64
 import json
 import sqlite3
 
-import httpx
 import pytest
 
 import bloom
 from service import Client, ClientError, ServiceProcess
 from service._admin import bootstrap_agency, open_database
 from service._backup import BackupError, backup, restore
+from tests.service import loopback
 from tests.service.servers import make_database, ray_settings
 
 METRICS_TOKEN = "ops-metrics-token-0123456789abcdef"
@@ -107,10 +107,10 @@ def test_metrics_need_the_metrics_token_or_an_admin_key(ops):
 
     def status(token: str | None) -> int:
         headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
-        return httpx.get(url, headers=headers, timeout=30).status_code
+        return loopback.get(url, headers=headers, timeout=30).status_code
 
     assert status(None) == 401
-    assert httpx.get(url, headers={"Authorization": f"Basic {METRICS_TOKEN}"}).status_code == 401
+    assert loopback.get(url, headers={"Authorization": f"Basic {METRICS_TOKEN}"}).status_code == 401
     assert status(METRICS_TOKEN + "x") == 401 and status(METRICS_TOKEN[:-1]) == 401
     _, steward, submitter = ops["keys"]
     assert status(steward) == 403 and status(submitter) == 403  # keys of other roles
@@ -141,7 +141,7 @@ def test_the_key_lookup_answers_while_a_writer_holds_the_lock(ops):
     try:
         writer.execute("BEGIN IMMEDIATE")  # the write lock, held
         writer.execute("UPDATE agencies SET name = name")
-        r = httpx.get(
+        r = loopback.get(
             f"{ops['svc'].url}/v1/me",
             headers={"Authorization": f"Bearer {ops['admin']}"},
             timeout=45,

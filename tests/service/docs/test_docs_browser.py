@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import json
 
-import httpx
 import pytest
 
+from tests.service import loopback
 from tests.service.browser import LOAD_TIMEOUT_MS, Visit, offline_page
 
 
@@ -35,7 +35,7 @@ def visit(browser, published):
 
 
 def _operations(published) -> dict[str, dict]:
-    document = httpx.get(f"{published.url}/openapi.json", timeout=30).json()
+    document = loopback.get(f"{published.url}/openapi.json", timeout=30).json()
     return {op["operationId"]: op for item in document["paths"].values() for op in item.values()}
 
 

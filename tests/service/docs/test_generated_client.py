@@ -25,9 +25,9 @@ from datetime import datetime
 from pathlib import Path
 from types import ModuleType
 
-import httpx
 import pytest
 
+from tests.service import loopback
 from tests.service.docs.conftest import registers
 from tests.service.servers import AGENCIES, PLANTED
 
@@ -65,7 +65,7 @@ def generated(published, tmp_path_factory) -> Iterator[ModuleType]:
         )
     work = tmp_path_factory.mktemp("generated")
     spec = work / "openapi.json"
-    spec.write_bytes(httpx.get(f"{published.url}/openapi.json", timeout=30).content)
+    spec.write_bytes(loopback.get(f"{published.url}/openapi.json", timeout=30).content)
     env = dict(os.environ, PATH=f"{GENERATOR.parent}{os.pathsep}{os.environ.get('PATH', '')}")
     command = [str(GENERATOR), "generate", "--path", str(spec), "--meta", "none"]
     done = subprocess.run(

@@ -25,6 +25,7 @@ from service._settings import Settings
 from service._tables import audit_entries
 from service._tls import client_verify
 from service.api import create_app
+from tests.service import loopback
 from tests.service.servers import AGENCIES, OVERSIGHT, agreement_body, encode_file
 
 ANY = ("steward", "submitter", "tracer", "evaluator", "auditor")  # every agency role
@@ -152,7 +153,7 @@ def _bearer(key: str) -> dict[str, str]:
 
 
 def test_every_endpoint_is_listed_here(service):
-    live = _openapi_endpoints(httpx.get(f"{service.url}/openapi.json").json())
+    live = _openapi_endpoints(loopback.get(f"{service.url}/openapi.json").json())
     assert live == set(ROLES) | PUBLIC
     assert set(ENDPOINTS) == set(ROLES)
 
@@ -164,7 +165,7 @@ def test_no_agreement_endpoint_admits_an_admin():
 
 
 def test_healthz_needs_no_key(service):
-    assert httpx.get(f"{service.url}/healthz").json() == {"status": "ok"}
+    assert loopback.get(f"{service.url}/healthz").json() == {"status": "ok"}
 
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS, ids=IDS)

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from service._audit import verify
 from service._tables import audit_entries, audit_heads
+from tests.service import loopback
 from tests.service.servers import agreement_body, caselink_started
 
 E = audit_entries.c
@@ -145,7 +146,7 @@ def bounded(service, person_schema):
 def _get(service, path: str, **params) -> httpx.Response:
     key = service.admin_key if path == "/v1/audit" else service.steward_key  # who reads the chain
     headers = {"Authorization": f"Bearer {key}"}
-    return httpx.get(service.url + path, params=params, headers=headers, timeout=60)
+    return loopback.get(service.url + path, params=params, headers=headers, timeout=60)
 
 
 def _head(db, scope: str) -> tuple:

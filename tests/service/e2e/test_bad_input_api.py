@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from service._settings import Settings
 from service._tables import audit_entries
 from service.api import create_app
+from tests.service import loopback
 
 HUGE = [2**63, 2**64]
 UNBOUNDED_ELSEWHERE = {("/v1/audit", "after"), ("/v1/agreements/{agreement_id}/audit", "after")}
@@ -69,7 +70,7 @@ def test_every_integer_a_request_carries_is_bounded():
 
 
 def _call(world, key: str, method: str, path: str, **kwargs) -> httpx.Response:
-    with httpx.Client(base_url=world.service.url, timeout=60) as http:
+    with loopback.client(base_url=world.service.url, timeout=60) as http:
         return http.request(
             method,
             path.format(a=world.agreement_id),

@@ -10,12 +10,12 @@ from __future__ import annotations
 import csv
 import itertools
 
-import httpx
 import pytest
 
 import linkage
 from service._tables import audit_entries
 from service.client import ClientError
+from tests.service import loopback
 from tests.service.servers import AGENCIES, encode_file
 
 
@@ -215,7 +215,7 @@ def test_evaluators_see_aggregates_only(world):
     [({"limit": 0}, "limit"), ({"offset": -1}, "offset"), ({"format": "xml"}, "format")],
 )
 def test_bad_page_parameters_are_named(world, params, named):
-    with httpx.Client(base_url=world.service.url) as http:
+    with loopback.client(base_url=world.service.url) as http:
         r = http.get(
             f"/v1/agreements/{world.agreement_id}/cases",
             params=params,

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 
 from service._tables import audit_entries
 from service.client import ClientError
+from tests.service import loopback
 
 HOME, AWAY = "keys-home", "keys-away"
 ROLES = ("admin", "steward", "submitter", "tracer", "evaluator", "auditor")
@@ -133,7 +134,7 @@ class Keys:
 
 @pytest.fixture(scope="module")
 def keys(service) -> Iterator[Keys]:
-    with httpx.Client(base_url=service.url, timeout=30) as http:
+    with loopback.client(base_url=service.url, timeout=30) as http:
         yield Keys(service, http)
 
 

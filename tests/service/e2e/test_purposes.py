@@ -15,6 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from service._tables import audit_entries
+from tests.service import loopback
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +35,7 @@ def tracing_only(world) -> str:
 
 
 def _get(world, key: str, path: str, *headers: tuple[str, str]) -> httpx.Response:
-    with httpx.Client(base_url=world.service.url, timeout=30) as http:
+    with loopback.client(base_url=world.service.url, timeout=30) as http:
         return http.get(path, headers=[("Authorization", f"Bearer {key}"), *headers])
 
 

@@ -25,6 +25,7 @@ from service._review_tables import review_items
 from service._tables import audit_entries
 from service.client import ClientError
 from tests.cli import caselink
+from tests.service import loopback
 from tests.service.servers import agreement_body, encode_file
 
 A, B, C = "rv-a", "rv-b", "rv-c"
@@ -59,7 +60,7 @@ class Review:
         return done
 
     def http(self, who: str, method: str, path: str, **kw) -> httpx.Response:
-        with httpx.Client(base_url=self.service.url, timeout=30) as h:
+        with loopback.client(base_url=self.service.url, timeout=30) as h:
             headers = {"Authorization": f"Bearer {self.keys[who]}"}
             return h.request(
                 method, f"/v1/agreements/{self.agreement_id}{path}", headers=headers, **kw
@@ -369,7 +370,7 @@ def test_the_band_is_set_at_creation_and_amended_through_the_api_and_the_cli(rev
     with review.service.client() as steward:
         shown = steward.agreement(made.stdout.strip().splitlines()[-1])
     assert shown["linkage"]["review_band"] == [0.1, 0.8]
-    with httpx.Client(base_url=review.service.url, timeout=30) as h:
+    with loopback.client(base_url=review.service.url, timeout=30) as h:
         bad = h.post(
             "/v1/agreements",
             json={**body, "linkage": {"review_band": [0.001, 0.5]}},

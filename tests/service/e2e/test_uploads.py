@@ -21,6 +21,7 @@ from bloom._batch import _ContentHasher
 from service._tables import agreements, audit_entries, batch_records, batches
 from service.client import ClientError
 from tests.bloom.crafted import craft
+from tests.service import loopback
 from tests.service.servers import agreement_body, encode_file
 
 
@@ -50,7 +51,7 @@ def up(world, person_v1_schema, febrl_schema, febrl4, secret):
 
 def _post(up, content, key: str | None = None, **headers: str) -> httpx.Response:
     key = key or up.world.keys["agency-a"]
-    with httpx.Client(base_url=up.world.service.url, timeout=60) as http:
+    with loopback.client(base_url=up.world.service.url, timeout=60) as http:
         headers = {
             "Authorization": f"Bearer {key}",
             "Content-Type": "application/vnd.apache.parquet",
@@ -356,7 +357,7 @@ def test_poison_batches_are_refused_whole(poison, case):
 
 
 def _post_to(poison, content: bytes) -> httpx.Response:
-    with httpx.Client(base_url=poison.up.world.service.url, timeout=60) as http:
+    with loopback.client(base_url=poison.up.world.service.url, timeout=60) as http:
         return http.post(
             f"/v1/agreements/{poison.agreement_id}/batches",
             content=content,
@@ -405,7 +406,7 @@ def test_agreements_need_a_wellformed_layout(up):
         ),
         "name": ({**body, "segments": [{"name": "1a", "bits": 1024}]}, "segments.0.name"),
     }
-    with httpx.Client(base_url=up.world.service.url, timeout=60) as http:
+    with loopback.client(base_url=up.world.service.url, timeout=60) as http:
         auth = {"Authorization": f"Bearer {up.world.service.steward_key}"}
         for case, (sent, named) in cases.items():
             r = http.post("/v1/agreements", json=sent, headers=auth)
@@ -445,7 +446,7 @@ def test_an_agreement_without_a_layout_takes_its_first_batchs(up, poison):
 
 
 def _post_as(up, agreement_id: str, agency: str, content: bytes) -> httpx.Response:
-    with httpx.Client(base_url=up.world.service.url, timeout=60) as http:
+    with loopback.client(base_url=up.world.service.url, timeout=60) as http:
         return http.post(
             f"/v1/agreements/{agreement_id}/batches",
             content=content,

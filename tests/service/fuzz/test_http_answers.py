@@ -10,6 +10,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from tests.service import loopback
 from tests.service.fuzz.conftest import BACKENDS
 
 CONTROL_PATHS = [
@@ -40,7 +41,7 @@ def test_a_control_character_in_a_path_is_a_422_not_a_server_error(
     world = fuzz_fleet.world(backend)
     url = world.url + path.format(agreement=world.values["agreement_id"][0])
     headers = {"Authorization": f"Bearer {world.keys['steward']}"}
-    response = httpx.request(method, url, headers=headers, json={"role": "tracer"}, timeout=60)
+    response = loopback.request(method, url, headers=headers, json={"role": "tracer"}, timeout=60)
     _error_model(response, 422, "invalid_request", "path")
     assert "\\u0000" not in response.text and "\\u001b" not in response.text  # nothing echoed
 
@@ -54,7 +55,7 @@ def test_a_json_body_that_is_not_utf8_is_a_422_in_the_error_model(fuzz_fleet, ba
     }
     agreement = world.values["agreement_id"][0]
     for path in ("/v1/agreements", f"/v1/agreements/{agreement}/withdrawals"):
-        response = httpx.post(
+        response = loopback.post(
             world.url + path, content=b"\xff\xfe\x00", headers=headers, timeout=60
         )
         _error_model(response, 422, "invalid_request", "body")
@@ -65,8 +66,11 @@ def test_unknown_paths_and_methods_answer_in_the_error_model(fuzz_fleet, backend
     world = fuzz_fleet.world(backend)
     headers = {"Authorization": f"Bearer {world.keys['steward']}"}
     _error_model(
-        httpx.get(f"{world.url}/v1/nowhere", headers=headers, timeout=60), 404, "not_found", "path"
+        loopback.get(f"{world.url}/v1/nowhere", headers=headers, timeout=60),
+        404,
+        "not_found",
+        "path",
     )
-    wrong = httpx.put(f"{world.url}/v1/me", headers=headers, timeout=60)
+    wrong = loopback.put(f"{world.url}/v1/me", headers=headers, timeout=60)
     _error_model(wrong, 405, "method_not_allowed", "method")
     assert wrong.headers["allow"] == "GET"

@@ -29,6 +29,7 @@ import sqlalchemy as sa
 
 import bloom
 from service.client import Client
+from tests.service import loopback
 from tests.service.query.conftest import bootstrap_steward
 from tests.service.servers import AGENCIES, Database, Server, agreement_body, make_database
 
@@ -136,7 +137,7 @@ class Households:
     ) -> httpx.Response:
         headers = {"Authorization": f"Bearer {self.tracer}", "X-Caselink-Purpose": purpose}
         url = f"{self.server.url}/v1/agreements/{agreement_id}/queries"
-        return httpx.post(url, content=body, headers=headers, params=params, timeout=120)
+        return loopback.post(url, content=body, headers=headers, params=params, timeout=120)
 
     def rows(self, query: sa.Select) -> list[dict]:
         with self.db.engine.connect() as conn:

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from linkage._registry import records_table
 from service._tables import audit_entries, batch_records
 from tests.cli import caselink
+from tests.service import loopback
 from tests.service.households.conftest import person, ref_of
 
 QX, SX, QP, QY = (ref_of(n, "agency-b") for n in ("QX", "SX", "QP", "QY"))
@@ -26,7 +27,9 @@ QX, SX, QP, QY = (ref_of(n, "agency-b") for n in ("QX", "SX", "QP", "QY"))
 def _put(households, agency_key: str, refs: list[str], scopes) -> httpx.Response:
     url = f"{households.server.url}/v1/agreements/{households.consent_id}/records/consent"
     body = {"record_refs": refs, "scopes": scopes}
-    return httpx.put(url, json=body, headers={"Authorization": f"Bearer {agency_key}"}, timeout=60)
+    return loopback.put(
+        url, json=body, headers={"Authorization": f"Bearer {agency_key}"}, timeout=60
+    )
 
 
 def _set(households, refs: list[str], scopes, agency: str = "agency-b") -> dict:
@@ -179,7 +182,7 @@ def test_only_a_submitter_key_changes_consent(households, role, status):
 def test_a_malformed_change_is_refused_whole(households, body):
     url = f"{households.server.url}/v1/agreements/{households.consent_id}/records/consent"
     headers = {"Authorization": f"Bearer {households.keys['agency-b']}"}
-    r = httpx.put(url, json=body, headers=headers, timeout=60)
+    r = loopback.put(url, json=body, headers=headers, timeout=60)
     assert r.status_code == 422, r.text
     assert r.json()["error"] == "invalid_request"
     assert "B-QX" not in r.text  # the problems name fields, never a value sent

@@ -14,10 +14,10 @@ import csv
 import io
 import json
 
-import httpx
 import pytest
 
 from tests.cli import caselink
+from tests.service import loopback
 from tests.service.households.conftest import CONSENT_PEOPLE, SCOPES, person, ref_of
 
 ONLY_B = ["QN", "QE", "QT", "QC", "QB"]
@@ -48,7 +48,7 @@ def _cases(households, agency: str, purpose: str | None, fmt: str = "json") -> d
     if purpose is not None:
         headers["X-Caselink-Purpose"] = purpose
     url = f"{households.server.url}/v1/agreements/{households.consent_id}/cases"
-    r = httpx.get(url, headers=headers, params={"format": fmt, "limit": 10000}, timeout=60)
+    r = loopback.get(url, headers=headers, params={"format": fmt, "limit": 10000}, timeout=60)
     assert r.status_code == 200, r.text
     if fmt == "csv":
         rows = csv.DictReader(io.StringIO(r.text))

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from service._tables import audit_entries
 from tests.cli import caselink
+from tests.service import loopback
 from tests.service.servers import AGENCIES, agreement_body
 
 
@@ -21,13 +22,13 @@ def _create(households, **extra) -> httpx.Response:
     body = agreement_body(households.schema, list(AGENCIES), name="scopes") | extra
     url = f"{households.server.url}/v1/agreements"
     headers = {"Authorization": f"Bearer {households.keys['steward']}"}
-    return httpx.post(url, json=body, headers=headers, timeout=60)
+    return loopback.post(url, json=body, headers=headers, timeout=60)
 
 
 def _amend(households, agreement_id: str, **body) -> httpx.Response:
     url = f"{households.server.url}/v1/agreements/{agreement_id}"
     headers = {"Authorization": f"Bearer {households.keys['steward']}"}
-    return httpx.patch(url, json=body, headers=headers, timeout=60)
+    return loopback.patch(url, json=body, headers=headers, timeout=60)
 
 
 def _entries(households, agreement_id: str, action: str) -> list[dict]:

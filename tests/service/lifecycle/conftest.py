@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import numpy as np
 import pandas as pd
 import pytest
@@ -22,6 +21,7 @@ from linkage._registry import RegistryUpdate
 from linkage._types import NewRecordRef
 from service import ServiceProcess
 from service.client import Client
+from tests.service import loopback
 from tests.service.lifecycle.servers import (
     agreement_body,
     encode_file,
@@ -118,7 +118,7 @@ class Life:
             "agency-b",
             self.workdir / "query.parquet",
         )
-        response = httpx.post(
+        response = loopback.post(
             f"{self.server.url}/v1/agreements/{agreement}/queries",
             content=path.read_bytes(),
             headers={

@@ -22,6 +22,7 @@ import pytest
 import bloom
 from service._admin import bootstrap_agency
 from service.client import Client
+from tests.service import loopback
 from tests.service.servers import (
     AGENCIES,
     PLANTED,
@@ -78,7 +79,7 @@ class Tracing:
         if purpose is not None:
             headers["X-Caselink-Purpose"] = purpose
         url = f"{self.server.url}/v1/agreements/{agreement_id or self.agreement_id}/queries"
-        return httpx.post(url, content=body, headers=headers, params=params, timeout=60)
+        return loopback.post(url, content=body, headers=headers, params=params, timeout=60)
 
     def link(self, frames: dict[str, pd.DataFrame], name: str) -> dict:
         """Upload one batch per agency and run the linkage to its end."""

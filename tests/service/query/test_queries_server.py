@@ -15,11 +15,11 @@ import sqlite3
 import time
 from collections.abc import Iterator
 
-import httpx
 import pandas as pd
 import sqlalchemy as sa
 
 from service._tables import audit_entries, audit_heads
+from tests.service import loopback
 from tests.service.query.conftest import METRICS_TOKEN
 from tests.service.servers import AGENCIES, PLANTED
 
@@ -102,7 +102,7 @@ def test_every_query_is_audited_with_purpose_and_counts_never_filters(tracing):
 
 def test_answered_queries_are_counted_in_the_metrics(tracing):
     def counted() -> tuple[float, float]:
-        text = httpx.get(
+        text = loopback.get(
             f"{tracing.server.url}/metrics",
             timeout=30,
             headers={"Authorization": f"Bearer {METRICS_TOKEN}"},

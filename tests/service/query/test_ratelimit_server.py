@@ -25,6 +25,7 @@ import bloom
 from service._audit import verify
 from service._tables import audit_entries
 from service.client import Client
+from tests.service import loopback
 from tests.service.query.conftest import bootstrap_steward
 from tests.service.servers import Database, Server, agreement_body, encode_file, make_database
 
@@ -65,7 +66,7 @@ class Limits:
         )
         headers = {"Authorization": f"Bearer {key}", "X-Caselink-Purpose": "tracing"}
         url = f"{self.server.url}/v1/agreements/{self.agreement_id}/queries"
-        return httpx.post(url, content=path.read_bytes(), headers=headers, timeout=60)
+        return loopback.post(url, content=path.read_bytes(), headers=headers, timeout=60)
 
     def refusals_of(self, key_id: str) -> list[dict]:
         e = audit_entries.c
