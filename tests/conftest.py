@@ -163,15 +163,96 @@ def make_registry(request, tmp_path):
             c.execute(table.delete().where(table.c.scope.in_(scopes)))
 
 
+# -- one Ray for the whole run ------------------------------------------------------------------
+# With pytest-xdist's workers, the controller starts one lean local Ray (the session's) and each
+# worker joins it, rather than each worker starting a Ray of its own: a Ray's own processes (its
+# GCS, raylet, log monitor, dashboard and agents) cost ~15 s of CPU over a run beside the
+# tests, and ~3 s more to start. The controller starts it once the workers are launched, so
+# that it starts while they collect, and hands its address over in a file.
+SESSION_RAY_CPUS = 2
+SESSION_RAY_STORE = 200_000_000  # bytes of object store, for every worker's objects
+SHARED_RAY_FILE_ENV = "CASELINK_TEST_SHARED_RAY_FILE"  # the file the address is written to
+SHARED_RAY_WAIT = 300  # seconds a worker waits for the controller's Ray before starting its own
+OWN_RAYS_ENV = "CASELINK_TEST_OWN_RAYS"  # "1": each worker starts a Ray of its own, as before
+_shared_ray_file: str | None = None  # the controller's: where it writes the address
+
+
+def _xdist_workers(config) -> int:
+    n = config.getoption("numprocesses", default=None)
+    return n if isinstance(n, int) else 0
+
+
+def pytest_configure(config):
+    global _shared_ray_file
+    if hasattr(config, "workerinput") or _xdist_workers(config) < 2:
+        return  # a worker, or a run without workers: the fixture starts a Ray in-process
+    if os.environ.get(OWN_RAYS_ENV) == "1":
+        return
+    import tempfile
+
+    folder = tempfile.mkdtemp(prefix="caselink-shared-ray-")
+    _shared_ray_file = os.path.join(folder, "address")
+    os.environ[SHARED_RAY_FILE_ENV] = _shared_ray_file  # the workers are launched with it
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionstart(session):
+    """The controller, its workers launched: start the session's Ray and write its address
+    (or why it could not start: the workers then start their own)."""
+    if _shared_ray_file is None:
+        return
+    import ray
+
+    from linkage import ensure_ray
+
+    try:
+        ensure_ray(num_cpus=SESSION_RAY_CPUS, object_store_memory=SESSION_RAY_STORE)
+        said = ray.get_runtime_context().gcs_address
+    except Exception as e:  # any failure: the workers fall back to their own, saying why
+        said = f"error: {type(e).__name__}: {e}"
+    with open(f"{_shared_ray_file}.tmp", "w") as f:
+        f.write(said)
+    os.replace(f"{_shared_ray_file}.tmp", _shared_ray_file)
+
+
+def pytest_unconfigure(config):
+    if _shared_ray_file is not None and "ray" in sys.modules:
+        import ray
+
+        ray.shutdown()
+
+
+def _shared_ray_address() -> str | None:
+    """The controller's Ray, once it has written its address; None without a controller or
+    where its Ray did not start."""
+    import time
+
+    path = os.environ.get(SHARED_RAY_FILE_ENV)
+    if not path:
+        return None
+    deadline = time.monotonic() + SHARED_RAY_WAIT
+    while not os.path.exists(path):
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(0.1)
+    with open(path) as f:
+        said = f.read()
+    if said.startswith("error:"):
+        sys.stderr.write(f"the run's shared Ray did not start ({said}); starting one here\n")
+        return None
+    return said
+
+
 @pytest.fixture(scope="session")
 def ray_session():
-    """A lean local Ray with two CPUs, started once per test process through
-    ``linkage.ensure_ray``; ``address`` is where other processes join it (its GCS): the test
-    servers do (``CASELINK_RAY_ADDRESS``, tests/service/servers.py ``ray_settings``) rather
-    than each starting a Ray of its own.
+    """A lean local Ray with two CPUs through ``linkage.ensure_ray``: the one the controller
+    of an xdist run started, which this worker joins, or (no workers) one started here.
+    ``address`` is where other processes join it (its GCS): the test servers do
+    (``CASELINK_RAY_ADDRESS``, tests/service/servers.py ``ray_settings``) rather than each
+    starting a Ray of its own.
 
     Records whether ``ensure_ray`` kept the SIGTERM handler installed before it, and shuts
-    Ray down at the end only if this fixture started it.
+    Ray down (or leaves it, when joined) at the end only if this fixture started or joined it.
     """
     import ray
 
@@ -180,9 +261,13 @@ def ray_session():
     def marker(signum, frame):  # pragma: no cover - never delivered
         pass
 
+    shared = _shared_ray_address()
     previous = signal.signal(signal.SIGTERM, marker)
     try:
-        started = ensure_ray(num_cpus=2, object_store_memory=100_000_000)
+        if shared is not None:
+            started = ensure_ray(shared)
+        else:
+            started = ensure_ray(num_cpus=SESSION_RAY_CPUS, object_store_memory=100_000_000)
         kept = signal.getsignal(signal.SIGTERM) is marker
     finally:
         signal.signal(signal.SIGTERM, previous)
