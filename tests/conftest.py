@@ -28,17 +28,13 @@ def _own(name: str) -> bool:
     return name.split(".", 1)[0] in OWN_MODULES
 
 
-@pytest.fixture(autouse=True)
-def _our_modules_stay_the_ones_imported():
-    """A test that drops one of our modules from ``sys.modules`` (or imports it again, from
-    another tree) splits its classes in two for every later test of the worker: an
-    ``isinstance`` of the old class then fails far from the cause, as CI once saw. Fail the
-    test that did it, naming the modules, and carry on with the new copies."""
-    yield
+def modules_replaced() -> list[str]:
+    """Our modules dropped from ``sys.modules``, or imported again, since the last call (the
+    last test) of this process; from now on the copies there are the ones held. Only the
+    names new since the last call are looked at: a copy of every entry of sys.modules after
+    each test (thousands of tuples) cost ~2.5 ms a test, most of it the garbage collections
+    the copies set off in a worker's large heap."""
     replaced = sorted(n for n, m in _LOADED.items() if sys.modules.get(n) is not m)
-    # only the names new since the last test are looked at: a copy of every entry of
-    # sys.modules after each test (thousands of tuples) cost ~2.5 ms a test, most of it the
-    # garbage collections the copies set off in a worker's large heap
     new = sys.modules.keys() - _SEEN
     _SEEN.update(new)
     for name in (*new, *replaced):
@@ -48,6 +44,17 @@ def _our_modules_stay_the_ones_imported():
             _SEEN.discard(name)
         elif _own(name):
             _LOADED[name] = module
+    return replaced
+
+
+@pytest.fixture(autouse=True)
+def _our_modules_stay_the_ones_imported():
+    """A test that drops one of our modules from ``sys.modules`` (or imports it again, from
+    another tree) splits its classes in two for every later test of the worker: an
+    ``isinstance`` of the old class then fails far from the cause, as CI once saw. Fail the
+    test that did it, naming the modules, and carry on with the new copies."""
+    yield
+    replaced = modules_replaced()
     assert not replaced, f"this test dropped or re-imported our modules {replaced}"
 
 
@@ -171,6 +178,7 @@ def make_registry(request, tmp_path):
 # that it starts while they collect, and hands its address over in a file.
 SESSION_RAY_CPUS = 2
 SESSION_RAY_STORE = 200_000_000  # bytes of object store, for every worker's objects
+OWN_RAY_STORE = 100_000_000  # bytes of object store of a Ray a worker starts for itself
 SHARED_RAY_FILE_ENV = "CASELINK_TEST_SHARED_RAY_FILE"  # the file the address is written to
 SHARED_RAY_WAIT = 300  # seconds a worker waits for the controller's Ray before starting its own
 OWN_RAYS_ENV = "CASELINK_TEST_OWN_RAYS"  # "1": each worker starts a Ray of its own, as before
@@ -216,21 +224,26 @@ def pytest_sessionstart(session):
 
 
 def pytest_unconfigure(config):
-    if _shared_ray_file is not None and "ray" in sys.modules:
+    if _shared_ray_file is None:
+        return
+    if "ray" in sys.modules:
         import ray
 
         ray.shutdown()
+    import shutil
+
+    shutil.rmtree(os.path.dirname(_shared_ray_file), ignore_errors=True)
 
 
-def _shared_ray_address() -> str | None:
-    """The controller's Ray, once it has written its address; None without a controller or
-    where its Ray did not start."""
+def shared_ray_address(wait: float = SHARED_RAY_WAIT) -> str | None:
+    """The controller's Ray, once it has written its address; None without a controller,
+    where its Ray did not start, or after ``wait`` seconds without its word."""
     import time
 
     path = os.environ.get(SHARED_RAY_FILE_ENV)
     if not path:
         return None
-    deadline = time.monotonic() + SHARED_RAY_WAIT
+    deadline = time.monotonic() + wait
     while not os.path.exists(path):
         if time.monotonic() > deadline:
             return None
@@ -261,13 +274,13 @@ def ray_session():
     def marker(signum, frame):  # pragma: no cover - never delivered
         pass
 
-    shared = _shared_ray_address()
+    shared = shared_ray_address()
     previous = signal.signal(signal.SIGTERM, marker)
     try:
         if shared is not None:
             started = ensure_ray(shared)
         else:
-            started = ensure_ray(num_cpus=SESSION_RAY_CPUS, object_store_memory=100_000_000)
+            started = ensure_ray(num_cpus=SESSION_RAY_CPUS, object_store_memory=OWN_RAY_STORE)
         kept = signal.getsignal(signal.SIGTERM) is marker
     finally:
         signal.signal(signal.SIGTERM, previous)

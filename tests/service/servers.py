@@ -37,10 +37,10 @@ import pytest
 import sqlalchemy as sa
 
 import bloom
-from service._tls import client_verify
 from service.client import Client
 from tests.conftest import POSTGRES_URL
 from tests.forkserver import Captured, Forked, popen, spawn
+from tests.service import loopback
 
 BACKENDS = ("sqlite", "postgresql")
 STARTUP_TIMEOUT = 120.0
@@ -184,10 +184,10 @@ class Server:
 
     def _healthy(self) -> bool:
         with contextlib.suppress(httpx.TransportError):
-            # the shared trust: a bare httpx.get loads the CA bundle again (30 ms of CPU a
-            # poll, a fifth of a core taken from the server it waits for)
+            # the shared trust (tests/service/loopback.py): a bare httpx.get loads the CA
+            # bundle again (30 ms of CPU a poll, a fifth of a core taken from the server)
             url = f"{self.url}/healthz"
-            return httpx.get(url, timeout=2, verify=client_verify(None)).status_code == 200
+            return loopback.get(url, timeout=2).status_code == 200
         return False
 
     def wait_migrated(self, timeout: float = STARTUP_TIMEOUT) -> None:

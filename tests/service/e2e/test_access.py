@@ -23,7 +23,6 @@ import pytest
 
 from service._settings import Settings
 from service._tables import audit_entries
-from service._tls import client_verify
 from service.api import create_app
 from tests.service import loopback
 from tests.service.servers import AGENCIES, OVERSIGHT, agreement_body, encode_file
@@ -113,9 +112,7 @@ def _call(
         kwargs["json"] = {"decision": "unsure"}
     elif method == "PATCH":  # the world's own retention period: nothing changes
         kwargs["json"] = {"retention_days": 365}
-    # the shared trust: a client of its own loads the CA bundle again (25 ms of CPU a request)
-    verify = client_verify(None)
-    with httpx.Client(base_url=world.service.url, timeout=timeout, verify=verify) as http:
+    with loopback.client(base_url=world.service.url, timeout=timeout) as http:
         return http.request(method, url, headers=headers, **kwargs)
 
 
