@@ -30,6 +30,7 @@ from blocking._kernels import (
 )
 from blocking._params import LshParams
 from blocking._types import Filters, PairIndices, RowIndex
+from bloom._jit import read_only
 
 __all__ = [
     "DEFAULT_MAX_BUCKET_PAIRS",
@@ -118,6 +119,7 @@ def band_keys(
     bits: Filters, rows: RowIndex, params: LshParams, tables: np.ndarray, shift: int
 ) -> np.ndarray:
     """``(bands, len(rows))`` band keys of ``bits[rows]`` for the bands in ``tables``."""
+    bits = read_only(bits)  # Ray's are read-only, a caller's may not be: one signature
     if params.scheme == "minhash":
         return minhash_band_keys(bits, rows, tables, shift)
     return hamming_band_keys(bits, rows, tables, shift)

@@ -132,7 +132,7 @@ class SegmentPlan:
 
 def _distinct(x: np.ndarray) -> np.ndarray:
     """The distinct rows of ``x`` (one segment's words), in no particular order."""
-    digests = kern.segment_digests(x)
+    digests = kern.segment_digests(read_only(x))  # read-only, as the walk's: one signature
     _, first = np.unique(digests, return_index=True)
     return x[np.sort(first)]
 

@@ -166,13 +166,20 @@ def _met_before(sa, sb, x, y, band, tables):  # pragma: no cover - compiled
 
 @njit(nogil=True)
 def _runs(q, rows):  # pragma: no cover - compiled
-    """Each member's value (segment digest) as a run number, and each run's size."""
-    uniq = np.unique(q[rows])
-    ids = np.searchsorted(uniq, q[rows])
-    sizes = np.zeros(uniq.shape[0], dtype=np.int64)
-    for m in range(ids.shape[0]):
-        sizes[ids[m]] += 1
-    return ids, sizes
+    """Each member's value (segment digest) as a run number (runs in ascending value), and
+    each run's size. One stable sort of the values: the argsort :func:`score_bucket` compiles
+    for its keys (np.unique and np.searchsorted would compile their own)."""
+    values = q[rows]
+    order = np.argsort(values, kind="mergesort")
+    ids = np.empty(rows.shape[0], dtype=np.int64)
+    sizes = np.zeros(rows.shape[0], dtype=np.int64)
+    run = -1
+    for t in range(order.shape[0]):
+        if t == 0 or values[order[t]] != values[order[t - 1]]:
+            run += 1
+        ids[order[t]] = run
+        sizes[run] += 1
+    return ids, sizes[: run + 1]
 
 
 @njit(nogil=True)
@@ -298,14 +305,18 @@ def score_bucket(  # pragma: no cover - compiled
             else:
                 keys[t] = _part_hash(b, rb[m - na], common, orders[depth])
         order = np.argsort(keys[lo:hi], kind="mergesort")
-        perm[lo:hi] = perm[lo:hi][order]
-        keys[lo:hi] = keys[lo:hi][order]
+        moved_perm, moved_keys = perm[lo:hi][order], keys[lo:hi][order]
+        for t in range(hi - lo):  # copied by index: see bloom._jit on slice assignment
+            perm[lo + t] = moved_perm[t]
+            keys[lo + t] = moved_keys[t]
         start = lo
         for t in range(lo + 1, hi + 1):
             if t == hi or keys[t] != keys[start]:
                 if top == stack.shape[0]:
                     bigger = np.empty((2 * stack.shape[0], 3), dtype=np.int64)
-                    bigger[:top] = stack[:top]
+                    for r in range(top):
+                        for c in range(3):
+                            bigger[r, c] = stack[r, c]
                     stack = bigger
                 stack[top, 0], stack[top, 1], stack[top, 2] = start, t, depth + 1
                 top += 1
@@ -474,9 +485,15 @@ def merge_tables(hs_all, hj_all):  # pragma: no cover - compiled
     os_ = np.empty(count, dtype=np.float64)
     c = 0
     for i in range(n_a):
-        order = np.argsort(hj[i])
-        for s in order:
-            if hj[i, s] >= 0:
-                oi[c], oj[c], os_[c] = i, hj[i, s], hs[i, s]
-                c += 1
+        lo = c
+        for s in range(k):  # insertion into this row's output by j (k slots: a short sort)
+            j = hj[i, s]
+            if j < 0:
+                continue
+            t = c
+            while t > lo and oj[t - 1] > j:
+                oi[t], oj[t], os_[t] = oi[t - 1], oj[t - 1], os_[t - 1]
+                t -= 1
+            oi[t], oj[t], os_[t] = i, j, hs[i, s]
+            c += 1
     return oi, oj, os_

@@ -166,15 +166,18 @@ def _splice(
             lengths[u] = extra_offsets[k + 1] - extra_offsets[k]
             k += 1
     new_offsets = np.zeros(n + 1, dtype=np.int64)
-    new_offsets[1:] = np.cumsum(lengths)
+    for u in range(n):
+        new_offsets[u + 1] = new_offsets[u] + lengths[u]
     out = np.empty(new_offsets[n], dtype=np.uint32)
     k = 0
-    for u in range(n):
+    for u in range(n):  # copied by index: see bloom._jit on slice assignment
         lo = new_offsets[u]
         if is_ascii[u]:
-            out[lo : lo + lengths[u]] = codes[offsets[u] : offsets[u + 1]]
+            for c in range(lengths[u]):
+                out[lo + c] = codes[offsets[u] + c]
         else:
-            out[lo : lo + lengths[u]] = extra[extra_offsets[k] : extra_offsets[k + 1]]
+            for c in range(lengths[u]):
+                out[lo + c] = extra[extra_offsets[k] + c]
             k += 1
     return out, new_offsets
 

@@ -72,7 +72,7 @@ def _g(
 
 @njit
 def _compress(
-    cv: U32, m: U32, counter: int, block_len: Int, flags: int, s: U32
+    cv: U32, m: U32, counter: Int, block_len: Int, flags: int, s: U32
 ) -> None:  # pragma: no cover - compiled
     """The 16 output words of compressing block ``m`` (16 words) into ``s``."""
     s0, s1, s2, s3, s4, s5, s6, s7 = cv[0], cv[1], cv[2], cv[3], cv[4], cv[5], cv[6], cv[7]
@@ -115,16 +115,19 @@ def positions_from_messages(
     modulus = np.uint64(bits)
     for t in range(n):
         lo, hi = offsets[t], offsets[t + 1]
-        cv[:] = key
+        for w in range(8):  # copied by index: see bloom._jit on slice assignment
+            cv[w] = key[w]
         start, flags = lo, _KEYED_HASH | _CHUNK_START
         while hi - start > 64:  # every block but the last chains into the next
             _load_block(data, start, start + 64, m)
-            _compress(cv, m, 0, 64, flags, s)
-            cv[:] = s[:8]
+            # np.int64, not 0 and 64: numba compiles _compress again for literal arguments
+            _compress(cv, m, np.int64(0), np.int64(64), flags, s)
+            for w in range(8):
+                cv[w] = s[w]
             start, flags = start + 64, _KEYED_HASH
         _load_block(data, start, hi, m)
         flags |= _CHUNK_END | _ROOT
-        j, block = 0, 0
+        j, block = 0, np.int64(0)
         while j < weight:  # root output blocks: 64 bytes = 8 uint64 each
             _compress(cv, m, block, hi - start, flags, s)
             for w in range(8):

@@ -21,6 +21,13 @@ Kernels do not call themselves, so two processes never wait on each other. A pro
 dies holding a lock releases it (the kernel frees a ``flock`` with its file). Where no lock
 file can be made (a read-only temporary directory), a kernel is compiled without one, as
 numba alone would.
+
+What a cold cache costs is numba's compile time, so kernels avoid what compiles slowly for
+nothing: an array assigned to a slice (``out[lo:hi] = src``) has numba compile the message
+of its shape-mismatch error (string formatting of two shapes) along with the kernel, ~2.2 s
+of CPU a process on these machines against ~0.1 s for the same kernel copying by index; so
+kernels copy arrays by index (``tests/bloom/test_jit.py`` holds them to it). A constant
+assigned to a slice (``out[:] = 0``) compiles no message.
 """
 
 from __future__ import annotations

@@ -108,7 +108,8 @@ def render_keys(keys: U64, prefix: U8, kind: int) -> tuple[U8, I64]:  # pragma: 
     pos = 0
     for t in range(n):
         offsets[t] = pos
-        out[pos : pos + lp] = prefix
+        for c in range(lp):  # copied by index: see bloom._jit on slice assignment
+            out[pos + c] = prefix[c]
         pos += lp
         pos = _put_gram(out, pos, keys[t]) if kind == GRAM_KEYS else _put_date(out, pos, keys[t])
     offsets[n] = pos
@@ -129,7 +130,8 @@ def render_texts(
     pos = 0
     for t in range(n):
         out_offsets[t] = pos
-        out[pos : pos + lp] = prefix
+        for c in range(lp):  # copied by index: see bloom._jit on slice assignment
+            out[pos + c] = prefix[c]
         pos += lp
         for i in range(offsets[keys[t]], offsets[keys[t] + 1]):
             pos = _put_utf8(out, pos, np.int64(codes[i]))

@@ -20,7 +20,7 @@ import pandas as pd
 from bloom._arrays import I64, U64, Ints
 from bloom._blake3 import CHUNK_LEN
 from bloom._hashing import TokenHasher
-from bloom._jit import njit
+from bloom._jit import njit, read_only
 from bloom._render import GRAM_KEYS, render_keys, render_texts
 from bloom._schema import Tokeniser
 
@@ -114,6 +114,7 @@ def qgram_keys_flat(
 ) -> TokenCSR:
     """``qgram_keys`` of values given as code points: value u is codes[offsets[u]:...]."""
     empty = np.zeros(0, dtype=np.uint64)
+    codes = read_only(codes)  # np.frombuffer's are read-only, an encoder's not: one signature
     counts = _gram_pass(codes, offsets, q, padding, per_part, empty, False)
     indptr = np.zeros(len(offsets), dtype=np.int64)
     np.cumsum(counts, out=indptr[1:])
@@ -258,7 +259,8 @@ class TokenVocab:
         if csr.texts is None:
             data, offsets = render_keys(uniq, self._prefix, csr.packed)
             return self._hasher.positions_packed(data, offsets, weight)
-        data, offsets = render_texts(uniq.astype(np.int64), self._prefix, *csr.texts)
+        codes, text_offsets = (read_only(x) for x in csr.texts)  # one compiled signature
+        data, offsets = render_texts(uniq.astype(np.int64), self._prefix, codes, text_offsets)
         if offsets.size > 1 and np.diff(offsets).max() > CHUNK_LEN:  # rare: the blake3 package
             texts = [bytes(data[a:b]).decode() for a, b in pairwise(offsets.tolist())]
             return self._hasher.positions_many(texts, weight)

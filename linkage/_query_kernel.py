@@ -29,7 +29,7 @@ import numpy as np
 
 from bloom._arrays import F64, U64, Ints
 from bloom._bitops import dice_array
-from bloom._jit import njit
+from bloom._jit import njit, read_only
 from linkage._kernels import _admissible, _ctpop, _dice, _min_inter, _offer
 
 __all__ = ["SortedFilters", "sort_filters", "top_candidates", "top_candidates_reference"]
@@ -54,8 +54,11 @@ def sort_filters(filters: np.ndarray) -> SortedFilters:
     """Sort ``(n, words)`` uint64 filters by popcount (stable)."""
     pc = np.bitwise_count(filters).sum(axis=1, dtype=np.int64)
     order = np.argsort(pc, kind="stable").astype(np.int64)
+    # read-only, as the linking kernels' inputs: _admissible compiles one signature for both
     return SortedFilters(
-        np.ascontiguousarray(filters[order]), np.ascontiguousarray(pc[order]), order
+        read_only(np.ascontiguousarray(filters[order])),
+        read_only(np.ascontiguousarray(pc[order])),
+        order,
     )
 
 

@@ -200,6 +200,55 @@ def test_no_module_compiles_with_numbas_own_decorators():
     assert found == []
 
 
+def _kernels_of(path: Path) -> list[ast.FunctionDef]:
+    return [
+        node
+        for node in ast.walk(ast.parse(path.read_text(), str(path)))
+        if isinstance(node, ast.FunctionDef)
+        and any("njit" in ast.unparse(d) for d in node.decorator_list)
+    ]
+
+
+def _array_slice_assignments(kernel: ast.FunctionDef) -> list[int]:
+    """Lines of ``kernel`` assigning to a slice from anything but a constant."""
+    found = []
+    for node in ast.walk(kernel):
+        if not isinstance(node, ast.Assign):
+            continue
+        value = node.value.operand if isinstance(node.value, ast.UnaryOp) else node.value
+        if isinstance(value, ast.Constant):
+            continue
+        for target in node.targets:
+            if isinstance(target, ast.Subscript) and any(
+                isinstance(part, ast.Slice) for part in ast.walk(target.slice)
+            ):
+                found.append(node.lineno)
+    return found
+
+
+def test_no_kernel_assigns_an_array_to_a_slice():
+    """Each kernel that assigns an array to a slice (``out[lo:hi] = src``) has numba compile
+    its shape-mismatch message with it, ~2 s of CPU a process on a cold cache (bloom._jit):
+    kernels copy arrays by index. Fails on ``out[lo:hi] = src``; ``out[:] = 0`` is cheap."""
+    found = [
+        f"{path.relative_to(ROOT)}:{line} {kernel.name}"
+        for package in OWN
+        for path in sorted((ROOT / package).rglob("*.py"))
+        for kernel in _kernels_of(path)
+        for line in _array_slice_assignments(kernel)
+    ]
+    assert len([k for p in OWN for f in (ROOT / p).rglob("*.py") for k in _kernels_of(f)]) > 50
+    assert found == []
+
+
+def test_the_slice_check_finds_an_array_copied_to_a_slice():
+    kernel = ast.parse(
+        "@njit\ndef k(out, src, n):\n    out[:] = 0\n    out[1:] = -1\n    out[2 : 2 + n] = src\n"
+    ).body[0]
+    assert isinstance(kernel, ast.FunctionDef)
+    assert _array_slice_assignments(kernel) == [5]
+
+
 def test_the_kernels_are_compiled_by_bloom_jit():
     from bloom import _bitops
     from linkage import _kernels
