@@ -45,6 +45,12 @@ class SortedFilters:
     popcounts: np.ndarray  # (n,) int64, ascending
     order: np.ndarray  # (n,) int64: original row of each sorted position
 
+    def __post_init__(self) -> None:
+        # held as read-only views, as the linking kernels' inputs (Ray's are read-only): the
+        # kernels both call (_admissible, ...) compile one signature, and nothing writes here
+        object.__setattr__(self, "filters", read_only(self.filters))
+        object.__setattr__(self, "popcounts", read_only(self.popcounts))
+
     @property
     def rows(self) -> int:
         return int(self.popcounts.shape[0])
@@ -54,11 +60,8 @@ def sort_filters(filters: np.ndarray) -> SortedFilters:
     """Sort ``(n, words)`` uint64 filters by popcount (stable)."""
     pc = np.bitwise_count(filters).sum(axis=1, dtype=np.int64)
     order = np.argsort(pc, kind="stable").astype(np.int64)
-    # read-only, as the linking kernels' inputs: _admissible compiles one signature for both
     return SortedFilters(
-        read_only(np.ascontiguousarray(filters[order])),
-        read_only(np.ascontiguousarray(pc[order])),
-        order,
+        np.ascontiguousarray(filters[order]), np.ascontiguousarray(pc[order]), order
     )
 
 

@@ -17,10 +17,18 @@ from blocking._kernels import (
 )
 from blocking._lsh import band_tables
 from blocking._reference import hamming_band_keys_ref, join_band_ref, minhash_band_keys_ref
+from bloom._jit import read_only
+
+
+def _as_band_keys_calls(kernel):
+    """The kernel given read-only filters, as blocking.band_keys gives it: the signature
+    production compiles (a writable array would compile the kernel a second time)."""
+    return lambda bits, *rest: kernel(read_only(bits), *rest)
+
 
 KEYS = {
-    "minhash": (minhash_band_keys, minhash_band_keys_ref),
-    "hamming": (hamming_band_keys, hamming_band_keys_ref),
+    "minhash": (_as_band_keys_calls(minhash_band_keys), minhash_band_keys_ref),
+    "hamming": (_as_band_keys_calls(hamming_band_keys), hamming_band_keys_ref),
 }
 
 
