@@ -76,11 +76,12 @@ def ensure_ray(
 ) -> bool:
     """Start a lean local Ray, or join the cluster at ``address``, unless Ray is already up.
 
-    Local: no dashboard, usage statistics off and token auth off (``RAY_USAGE_STATS_ENABLED``
-    and ``RAY_AUTH_MODE`` are set only where unset), ``num_cpus`` and ``object_store_memory``
-    as given. Cluster: ``address`` or ``$CASELINK_RAY_ADDRESS`` (``"auto"`` or ``HOST:PORT``);
-    sizes belong to the cluster then. The SIGTERM handler is preserved. Returns True when this
-    call started or joined Ray, False when it was already initialised.
+    Local: no dashboard, no idle workers started ahead of the first task, usage statistics
+    off and token auth off (``RAY_USAGE_STATS_ENABLED`` and ``RAY_AUTH_MODE`` are set only
+    where unset), ``num_cpus`` and ``object_store_memory`` as given. Cluster: ``address`` or
+    ``$CASELINK_RAY_ADDRESS`` (``"auto"`` or ``HOST:PORT``); sizes belong to the cluster then.
+    The SIGTERM handler is preserved. Returns True when this call started or joined Ray,
+    False when it was already initialised.
     """
     problems = _positive_problems(num_cpus=num_cpus, object_store_memory=object_store_memory)
     address = _resolve_address(address)
@@ -97,6 +98,10 @@ def ensure_ray(
     if address is None:  # "local": a Ray of our own, never one another process started
         kwargs.update(address="local", include_dashboard=False, num_cpus=num_cpus)
         kwargs.update(object_store_memory=object_store_memory)
+        # no idle workers started ahead for this first driver (Ray starts one per CPU and
+        # waits for them): a worker starts with the first task instead (~0.35 s later),
+        # and a process that never sends one saves ~0.45 s of CPU and ~90 MB per CPU
+        kwargs["_system_config"] = {"prestart_worker_first_driver": False}
     else:
         kwargs["address"] = address
     with _INIT_LOCK:

@@ -179,6 +179,13 @@ def make_registry(request, tmp_path):
 SESSION_RAY_CPUS = 2
 SESSION_RAY_STORE = 200_000_000  # bytes of object store, for every worker's objects
 OWN_RAY_STORE = 100_000_000  # bytes of object store of a Ray a worker starts for itself
+# Idle workers the session's Ray keeps (Ray's num_workers_soft_limit, its CPUs by default).
+# Every pytest worker and test server is a job of its own there, each with a worker or two:
+# past two in all, Ray killed a job's idle worker after a second, and the job's next task
+# started a new one (~2 s of CPU: Ray, our imports, numba). Measured with three jobs on a
+# 2-CPU Ray, each running two tasks four times 2 s apart: 8 workers a job by default, 2 kept.
+SESSION_RAY_KEPT_WORKERS = 12
+KEPT_WORKERS_ENV = "RAY_num_workers_soft_limit"  # Ray's raylet reads its settings as RAY_<name>
 SHARED_RAY_FILE_ENV = "CASELINK_TEST_SHARED_RAY_FILE"  # the file the address is written to
 SHARED_RAY_WAIT = 300  # seconds a worker waits for the controller's Ray before starting its own
 OWN_RAYS_ENV = "CASELINK_TEST_OWN_RAYS"  # "1": each worker starts a Ray of its own, as before
@@ -213,11 +220,14 @@ def pytest_sessionstart(session):
 
     from linkage import ensure_ray
 
+    os.environ[KEPT_WORKERS_ENV] = str(SESSION_RAY_KEPT_WORKERS)  # read by the Ray it starts
     try:
         ensure_ray(num_cpus=SESSION_RAY_CPUS, object_store_memory=SESSION_RAY_STORE)
         said = ray.get_runtime_context().gcs_address
     except Exception as e:  # any failure: the workers fall back to their own, saying why
         said = f"error: {type(e).__name__}: {e}"
+    finally:
+        del os.environ[KEPT_WORKERS_ENV]  # nor by anything the controller starts later
     with open(f"{_shared_ray_file}.tmp", "w") as f:
         f.write(said)
     os.replace(f"{_shared_ray_file}.tmp", _shared_ray_file)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +52,54 @@ def test_ensure_ray_is_lean_and_idempotent(ray_session):
     if not ray_session.started:
         pytest.skip("Ray was started outside this fixture")
     assert ray_session.sigterm_kept
+
+
+_IDLE_WORKERS_OF_A_NEW_RAY = """
+import os, sys
+from pathlib import Path
+import ray
+from linkage import ensure_ray
+
+ensure_ray(num_cpus=2, object_store_memory=80 * 1024 * 1024)
+raylet = ray._private.worker._global_node.all_processes["raylet"][0].process.pid
+
+def workers():  # the raylet's children but its agents: Ray's worker processes
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            ppid = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            cmd = (proc / "cmdline").read_bytes().replace(b"\\0", b" ").decode()
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == raylet and "Agent" not in cmd and "agent" not in cmd:
+            found.append(cmd)
+    return found
+
+@ray.remote
+def pid():
+    return os.getpid()
+
+before = workers()
+ran = ray.get(pid.remote())
+print(len(before), int(ran != os.getpid()))
+"""
+
+
+def test_a_local_ray_starts_no_idle_worker_before_its_first_task(tmp_path):
+    """Ray starts a worker per CPU for the first process that connects, and ray.init waits
+    for them; ``ensure_ray`` asks it not to: no worker runs before the first task, which
+    then gets one (a process that never sends a task saves them)."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "idle.py"
+    script.write_text(_IDLE_WORKERS_OF_A_NEW_RAY)
+    env = {k: v for k, v in os.environ.items() if k != _ray.ADDRESS_ENV}
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split() == ["0", "1"], done.stdout
 
 
 def test_ray_bad_input_is_rejected_before_any_task():
