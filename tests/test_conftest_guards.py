@@ -6,11 +6,14 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+from pathlib import Path
 
 import pytest
 
 from tests.conftest import (
+    KEPT_WORKERS_ENV,
     SESSION_RAY_CPUS,
+    SESSION_RAY_KEPT_WORKERS,
     SHARED_RAY_FILE_ENV,
     modules_replaced,
     shared_ray_address,
@@ -59,6 +62,24 @@ def test_an_xdist_worker_joins_the_ray_its_controller_started(ray_session):
     with open(path) as f:
         assert ray_session.address == f.read()  # joined it, did not start one of its own
     assert ray.cluster_resources()["CPU"] == SESSION_RAY_CPUS
+    # its raylet keeps idle workers past its CPUs (read from its environment when it started)
+    (raylet,) = [
+        p
+        for p in Path("/proc").iterdir()
+        if p.name.isdigit()
+        and _argv(p)[:1] != []
+        and _argv(p)[0].endswith("raylet")
+        and f"--gcs-address={ray_session.address}" in _argv(p)
+    ]
+    kept = f"{KEPT_WORKERS_ENV}={SESSION_RAY_KEPT_WORKERS}"
+    assert kept in (raylet / "environ").read_bytes().decode().split("\0")
+
+
+def _argv(proc: Path) -> list[str]:
+    try:
+        return (proc / "cmdline").read_bytes().decode().split("\0")
+    except OSError:  # gone, or not ours to read
+        return []
 
 
 def test_no_test_makes_an_http_client_that_loads_the_certificate_authorities_again():

@@ -225,12 +225,12 @@ def _array_slice_assignments(kernel: ast.FunctionDef) -> list[int]:
     """Lines of ``kernel`` assigning to a slice from anything but a constant."""
     found = []
     for node in ast.walk(kernel):
-        if not isinstance(node, ast.Assign):
+        if not isinstance(node, ast.Assign | ast.AugAssign):
             continue
         value = node.value.operand if isinstance(node.value, ast.UnaryOp) else node.value
         if isinstance(value, ast.Constant):
             continue
-        for target in node.targets:
+        for target in node.targets if isinstance(node, ast.Assign) else [node.target]:
             if isinstance(target, ast.Subscript) and any(
                 isinstance(part, ast.Slice) for part in ast.walk(target.slice)
             ):
@@ -260,9 +260,10 @@ def test_no_kernel_assigns_an_array_to_a_slice():
 def test_the_slice_check_finds_an_array_copied_to_a_slice():
     kernel = ast.parse(
         "@njit\ndef k(out, src, n):\n    out[:] = 0\n    out[1:] = -1\n    out[2 : 2 + n] = src\n"
+        "    out[:n] += src\n"
     ).body[0]
     assert isinstance(kernel, ast.FunctionDef)
-    assert _array_slice_assignments(kernel) == [5]
+    assert _array_slice_assignments(kernel) == [5, 6]
 
 
 def test_the_kernels_are_compiled_by_bloom_jit():
