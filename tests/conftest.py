@@ -220,14 +220,14 @@ def pytest_sessionstart(session):
 
     from linkage import ensure_ray
 
-    os.environ[KEPT_WORKERS_ENV] = str(SESSION_RAY_KEPT_WORKERS)  # read by the Ray it starts
-    try:
-        ensure_ray(num_cpus=SESSION_RAY_CPUS, object_store_memory=SESSION_RAY_STORE)
-        said = ray.get_runtime_context().gcs_address
-    except Exception as e:  # any failure: the workers fall back to their own, saying why
-        said = f"error: {type(e).__name__}: {e}"
-    finally:
-        del os.environ[KEPT_WORKERS_ENV]  # nor by anything the controller starts later
+    # read by the Ray it starts, not by anything the controller starts later
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv(KEPT_WORKERS_ENV, str(SESSION_RAY_KEPT_WORKERS))
+        try:
+            ensure_ray(num_cpus=SESSION_RAY_CPUS, object_store_memory=SESSION_RAY_STORE)
+            said = ray.get_runtime_context().gcs_address
+        except Exception as e:  # any failure: the workers fall back to their own, saying why
+            said = f"error: {type(e).__name__}: {e}"
     with open(f"{_shared_ray_file}.tmp", "w") as f:
         f.write(said)
     os.replace(f"{_shared_ray_file}.tmp", _shared_ray_file)

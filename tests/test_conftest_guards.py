@@ -6,7 +6,6 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -18,6 +17,7 @@ from tests.conftest import (
     modules_replaced,
     shared_ray_address,
 )
+from tests.procs import processes
 
 NAME = "caselink_errors"  # one of ours, a module of its own: no package attribute to restore
 
@@ -65,21 +65,11 @@ def test_an_xdist_worker_joins_the_ray_its_controller_started(ray_session):
     # its raylet keeps idle workers past its CPUs (read from its environment when it started)
     (raylet,) = [
         p
-        for p in Path("/proc").iterdir()
-        if p.name.isdigit()
-        and _argv(p)[:1] != []
-        and _argv(p)[0].endswith("raylet")
-        and f"--gcs-address={ray_session.address}" in _argv(p)
+        for p in processes()
+        if p.argv[0].endswith("raylet") and f"--gcs-address={ray_session.address}" in p.argv
     ]
     kept = f"{KEPT_WORKERS_ENV}={SESSION_RAY_KEPT_WORKERS}"
-    assert kept in (raylet / "environ").read_bytes().decode().split("\0")
-
-
-def _argv(proc: Path) -> list[str]:
-    try:
-        return (proc / "cmdline").read_bytes().decode().split("\0")
-    except OSError:  # gone, or not ours to read
-        return []
+    assert kept in (raylet.path / "environ").read_bytes().decode().split("\0")
 
 
 def test_no_test_makes_an_http_client_that_loads_the_certificate_authorities_again():

@@ -214,8 +214,7 @@ def _kernels_of(path: Path) -> list[ast.FunctionDef]:
         for node in ast.walk(_parsed(path))
         if isinstance(node, ast.FunctionDef)
         and any(
-            isinstance(d, ast.Name | ast.Attribute | ast.Call)
-            and "njit" in {n.id for n in ast.walk(d) if isinstance(n, ast.Name)}
+            "njit" in {n.id for n in ast.walk(d) if isinstance(n, ast.Name)}
             for d in node.decorator_list
         )
     ]

@@ -55,25 +55,19 @@ def test_ensure_ray_is_lean_and_idempotent(ray_session):
 
 
 _IDLE_WORKERS_OF_A_NEW_RAY = """
-import os, sys
-from pathlib import Path
+import os
 import ray
 from linkage import ensure_ray
+from tests.procs import processes
 
 ensure_ray(num_cpus=2, object_store_memory=80 * 1024 * 1024)
 raylet = ray._private.worker._global_node.all_processes["raylet"][0].process.pid
 
 def workers():  # the raylet's children but its agents: Ray's worker processes
-    found = []
-    for proc in Path("/proc").iterdir():
-        try:
-            ppid = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            cmd = (proc / "cmdline").read_bytes().replace(b"\\0", b" ").decode()
-        except (OSError, ValueError, IndexError):
-            continue
-        if ppid == raylet and "Agent" not in cmd and "agent" not in cmd:
-            found.append(cmd)
-    return found
+    return [
+        p for p in processes()
+        if p.ppid == raylet and not any("agent" in a.lower() for a in p.argv)
+    ]
 
 @ray.remote
 def pid():
